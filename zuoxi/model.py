@@ -1,0 +1,115 @@
+"""The types every pipeline stage passes on (DESIGN.md §2–§3).
+
+`Conversation` is the canonical input every reader produces; `Result` is what scoring produces
+and what `zuoxi analyze --format json` prints. Field names follow DESIGN.md exactly, because
+outside tools read them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Role = Literal["agent", "customer", "system"]
+Channel = Literal["chat", "call"]
+Status = Literal["pass", "fail", "n/a"]
+Severity = Literal["minor", "major", "veto"]
+
+
+class Turn(BaseModel):
+    """One message (chat) or one utterance (call)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    text: str
+    start: float | None = None
+    end: float | None = None
+
+    @model_validator(mode="after")
+    def _end_not_before_start(self) -> Turn:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class Conversation(BaseModel):
+    """A whole chat or call, as in DESIGN.md §2."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    channel: Channel = "chat"
+    agent_id: str | None = None
+    team: str | None = None
+    started_at: datetime | None = None
+    duration: float | None = Field(default=None, ge=0)
+    audio: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    turns: list[Turn] = Field(min_length=1)
+
+    @field_validator("agent_id", mode="before")
+    @classmethod
+    def _agent_id_as_text(cls, value: Any) -> Any:
+        # Exports often carry agent numbers as integers (客服8号 → 8).
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("turns")
+    @classmethod
+    def _has_words(cls, turns: list[Turn]) -> list[Turn]:
+        if not any(t.text.strip() for t in turns):
+            raise ValueError("every turn is empty")
+        return turns
+
+
+class Evidence(BaseModel):
+    """The exact words behind a finding: `turn` indexes `turns`, start/end index its text."""
+
+    turn: int
+    start: int
+    end: int
+    text: str
+
+
+class Finding(BaseModel):
+    rule: str
+    name: str
+    status: Status
+    severity: Severity
+    points: float = 0
+    evidence: list[Evidence] = Field(default_factory=list)
+    message: str = ""
+    suggestion: str = ""
+    section: str | None = None
+
+
+class TurnEmotion(BaseModel):
+    turn: int
+    label: str
+    score: float
+
+
+class Satisfaction(BaseModel):
+    label: Literal["dissatisfied", "neutral", "satisfied"]
+    score: float
+
+
+class Result(BaseModel):
+    """The analysis of one conversation against one scorecard (DESIGN.md §3)."""
+
+    conversation_id: str
+    scorecard: str
+    score: float
+    max_score: float
+    veto: bool = False
+    findings: list[Finding]
+    customer_emotion: list[TurnEmotion] = Field(default_factory=list)
+    satisfaction: Satisfaction | None = None
+    skills: dict[str, float] = Field(default_factory=dict)
+    sections: dict[str, float] = Field(default_factory=dict)
+    audio: dict[str, Any] | None = None
+
+    def failed(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "fail"]
