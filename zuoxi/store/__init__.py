@@ -1,0 +1,145 @@
+"""Store: conversations and results in any SQLAlchemy database (SQLite file by default).
+
+Conversations are keyed by a hash of their content, so importing the same file twice stores
+nothing new, and an interrupted import resumes by simply running again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Integer, cast, create_engine, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from zuoxi.model import Conversation, Result
+from zuoxi.store.tables import Base, ConversationRow, ImportedFile, ResultRow
+
+DEFAULT_URL = "sqlite:///zuoxi.db"
+
+
+def database_url(value: str | None = None) -> str:
+    """`--db` value, else $ZUOXI_DB, else ./zuoxi.db; a bare path means a SQLite file."""
+    value = value or os.environ.get("ZUOXI_DB") or DEFAULT_URL
+    return value if "://" in value else f"sqlite:///{value}"
+
+
+def content_key(conversation: Conversation) -> str:
+    canonical = json.dumps(conversation.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    def __init__(self, url: str | None = None):
+        self.url = database_url(url)
+        self.engine: Engine = create_engine(self.url, future=True)
+        Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- conversations -------------------------------------------------------------------
+    def add_conversations(self, items: Iterable[tuple[Conversation, str | None]]) -> list[str]:
+        """Insert what is new, in one transaction; returns the keys of all items given."""
+        rows: dict[str, ConversationRow] = {}
+        keys = []
+        for conversation, source in items:
+            key = content_key(conversation)
+            keys.append(key)
+            rows.setdefault(key, ConversationRow(
+                key=key, id=conversation.id, channel=conversation.channel,
+                agent_id=conversation.agent_id, team=conversation.team,
+                started_at=conversation.started_at, turn_count=len(conversation.turns),
+                source=source, imported_at=_now(), data=conversation.model_dump(mode="json"),
+            ))
+        if not rows:
+            return keys
+        with Session(self.engine) as session, session.begin():
+            existing = set(session.scalars(select(ConversationRow.key).where(ConversationRow.key.in_(list(rows)))))
+            session.add_all(row for key, row in rows.items() if key not in existing)
+        return keys
+
+    def count_new(self, keys: list[str]) -> int:
+        with Session(self.engine) as session:
+            return len(keys) - len(set(session.scalars(select(ConversationRow.key).where(ConversationRow.key.in_(keys)))))
+
+    def find(self, ident: str) -> list[tuple[str, Conversation]]:
+        """Conversations whose key starts with, or whose id equals, `ident`."""
+        with Session(self.engine) as session:
+            query = select(ConversationRow).where(
+                (ConversationRow.id == ident) | (ConversationRow.key.startswith(ident) if len(ident) >= 6 else False)
+            )
+            return [(row.key, Conversation.model_validate(row.data)) for row in session.scalars(query)]
+
+    # --- files (resume) --------------------------------------------------------------------
+    def file_done(self, sha: str) -> bool:
+        with Session(self.engine) as session:
+            return session.get(ImportedFile, sha) is not None
+
+    def mark_file(self, sha: str, path: str, conversations: int, errors: int) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.merge(ImportedFile(sha256=sha, path=path, conversations=conversations, errors=errors, finished_at=_now()))
+
+    # --- results ---------------------------------------------------------------------------
+    def save_results(self, items: Iterable[tuple[str, Result]]) -> None:
+        """Store results, replacing an earlier result of the same conversation and scorecard."""
+        items = list(items)
+        if not items:
+            return
+        with Session(self.engine) as session, session.begin():
+            for key, result in items:
+                row = session.scalars(select(ResultRow).where(
+                    ResultRow.conversation_key == key, ResultRow.scorecard == result.scorecard)).first()
+                values = dict(score=result.score, max_score=result.max_score, veto=result.veto,
+                              analyzed_at=_now(), data=result.model_dump(mode="json"))
+                if row is None:
+                    session.add(ResultRow(conversation_key=key, scorecard=result.scorecard, **values))
+                else:
+                    for name, value in values.items():
+                        setattr(row, name, value)
+
+    def results_for(self, key: str) -> list[Result]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(ResultRow).where(ResultRow.conversation_key == key))
+            return [Result.model_validate(row.data) for row in rows]
+
+    # --- statistics ------------------------------------------------------------------------
+    def stats(self) -> dict:
+        with Session(self.engine) as session:
+            conversations = session.scalar(select(func.count()).select_from(ConversationRow)) or 0
+            by_channel = dict(session.execute(select(ConversationRow.channel, func.count()).group_by(ConversationRow.channel)).all())
+            per_scorecard = session.execute(
+                select(ResultRow.scorecard, func.count(), func.avg(ResultRow.score), func.sum(cast(ResultRow.veto, Integer)))
+                .group_by(ResultRow.scorecard)).all()
+            per_agent = session.execute(
+                select(ConversationRow.agent_id, func.count(), func.avg(ResultRow.score))
+                .join(ResultRow, ResultRow.conversation_key == ConversationRow.key)
+                .group_by(ConversationRow.agent_id).order_by(func.avg(ResultRow.score))).all()
+            files = session.scalar(select(func.count()).select_from(ImportedFile)) or 0
+        return {
+            "conversations": conversations,
+            "files": files,
+            "by_channel": by_channel,
+            "scorecards": [
+                {"scorecard": s, "results": n, "average": round(avg or 0, 1), "vetoes": int(v or 0)}
+                for s, n, avg, v in per_scorecard
+            ],
+            "agents": [{"agent_id": a, "results": n, "average": round(avg or 0, 1)} for a, n, avg in per_agent],
+        }

@@ -1,0 +1,26 @@
+"""What a reader reports instead of a conversation: where, and why, in one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class IngestError:
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}" if self.line else f"{self.path}: {self.reason}"
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """`turns.2.role: Input should be 'agent', …` — the field path first, as users look for it."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "conversation"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

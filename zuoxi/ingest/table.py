@@ -1,0 +1,147 @@
+"""CSV / XLSX exports with one row per message, grouped into conversations by a column.
+
+Columns are found by a small mapping (field → header); defaults cover the headers Chinese
+contact-center systems export (会话ID, 角色, 内容, 时间, 坐席工号 …) and their English twins.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from zuoxi.ingest.canonical import Record, validate
+from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
+
+DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "conversation_id": ("会话ID", "会话id", "会话编号", "對話ID", "会话", "conversation_id", "session_id", "id"),
+    "role": ("角色", "发送方", "發送方", "身份", "role", "sender"),
+    "text": ("内容", "內容", "消息内容", "消息", "文本", "text", "content", "message"),
+    "time": ("时间", "時間", "发送时间", "消息时间", "time", "timestamp"),
+    "agent_id": ("坐席工号", "客服工号", "工号", "坐席", "客服", "agent_id", "agent"),
+    "team": ("班组", "团队", "組別", "team"),
+    "channel": ("渠道", "channel"),
+}
+_ROLE_VALUES = {
+    **{w.lower(): "agent" for w in AGENT_WORDS},
+    **{w.lower(): "customer" for w in CUSTOMER_WORDS},
+    **{w.lower(): "system" for w in SYSTEM_WORDS},
+    "坐席人员": "agent", "人工客服": "agent", "访客": "customer", "訪客": "customer",
+}
+
+
+def parse_column_map(spec: Iterable[str]) -> dict[str, str]:
+    """`--columns text=消息正文,role=发送人` → {"text": "消息正文", "role": "发送人"}."""
+    mapping = {}
+    for item in spec:
+        for pair in item.split(","):
+            if pair.strip():
+                field, _, header = pair.partition("=")
+                if field.strip() not in DEFAULT_COLUMNS or not header.strip():
+                    raise ValueError(f"bad column mapping {pair!r}: use FIELD=HEADER, FIELD in {sorted(DEFAULT_COLUMNS)}")
+                mapping[field.strip()] = header.strip()
+    return mapping
+
+
+def _resolve(headers: list[str], overrides: dict[str, str]) -> dict[str, int]:
+    clean = [h.strip() for h in headers]
+    found = {}
+    for field, names in DEFAULT_COLUMNS.items():
+        wanted = (overrides[field],) if field in overrides else names
+        for name in wanted:
+            if name in clean:
+                found[field] = clean.index(name)
+                break
+    return found
+
+
+def _parse_time(value: Any) -> datetime | float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return datetime.fromisoformat(text)
+
+
+def read_rows(rows: Iterator[tuple[int, list[Any]]], path: str, overrides: dict[str, str]) -> Iterator[Record]:
+    try:
+        _, headers = next(rows)
+    except StopIteration:
+        yield IngestError(path, None, "empty table")
+        return
+    columns = _resolve([str(h or "") for h in headers], overrides)
+    missing = [f for f in ("role", "text") if f not in columns]
+    if missing:
+        yield IngestError(path, 1, f"no column for {', '.join(missing)} (headers: {', '.join(map(str, headers))}); map it with --columns FIELD=HEADER")
+        return
+    conversations: dict[str, dict[str, Any]] = {}
+    for number, row in rows:
+        def cell(field: str) -> Any:
+            index = columns.get(field)
+            return row[index] if index is not None and index < len(row) else None
+
+        text = str(cell("text") or "").strip()
+        if not text:
+            continue
+        role = _ROLE_VALUES.get(str(cell("role") or "").strip().lower())
+        if role is None:
+            yield IngestError(path, number, f"unknown role {cell('role')!r} (expected 客服/客户/坐席/用户/系统 or agent/customer/system)")
+            continue
+        try:
+            when = _parse_time(cell("time"))
+        except ValueError:
+            yield IngestError(path, number, f"unreadable time {cell('time')!r}")
+            continue
+        key = str(cell("conversation_id") or Path(path).stem)
+        conv = conversations.setdefault(key, {"id": key, "turns": [], "times": [], "line": number, "meta": {}})
+        for field in ("agent_id", "team", "channel"):
+            if cell(field) not in (None, "") and field not in conv:
+                conv[field] = str(cell(field)).strip()
+        conv["turns"].append({"role": role, "text": text})
+        conv["times"].append(when)
+    for conv in conversations.values():
+        times, line = conv.pop("times"), conv.pop("line")
+        if all(isinstance(t, datetime) for t in times):
+            first = times[0]
+            for turn, t in zip(conv["turns"], times, strict=True):
+                turn["start"] = (t - first).total_seconds()
+            if first.year > 1900:
+                conv["started_at"] = first.isoformat()
+        elif all(isinstance(t, float) for t in times):
+            for turn, t in zip(conv["turns"], times, strict=True):
+                turn["start"] = t
+        yield validate(conv, path, line)
+
+
+def read_csv(text: str, path: str, overrides: dict[str, str]) -> Iterator[Record]:
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    yield from read_rows(((reader.line_num, row) for row in reader), path, overrides)
+
+
+def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Record]:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    sheet = workbook.worksheets[0]
+    rows = ((i, list(row)) for i, row in enumerate(sheet.iter_rows(values_only=True), start=1))
+    yield from read_rows(rows, path, overrides)

@@ -1,0 +1,146 @@
+"""Plain-text chat logs, as agents copy them out of chat tools.
+
+Two layouts, mixed freely:
+- role lines: ``客服: …`` / ``客户: …``, ``G:``/``K:`` (顾客/客服, seed 002), ``坐席``/``用户``;
+- headers with times: a line ``客服8号 10:01:02`` (or a full date-time) and the message below it.
+A line ``---`` or a blank line ends a conversation; ``# key: value`` lines before the first message
+set id, agent_id, team, channel, started_at, duration, scorecard (others go to ``meta``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from zuoxi.ingest.canonical import Record, validate
+from zuoxi.ingest.errors import IngestError
+
+AGENT_WORDS = ("客服", "坐席", "座席", "售后", "商家", "卖家", "K", "agent", "Agent")
+CUSTOMER_WORDS = ("客户", "客戶", "顾客", "顧客", "用户", "用戶", "买家", "買家", "来电人", "來電人", "G", "customer", "Customer")
+SYSTEM_WORDS = ("系统", "系統", "system")
+_SPEAKER = "|".join(sorted((re.escape(w) for w in AGENT_WORDS + CUSTOMER_WORDS + SYSTEM_WORDS), key=len, reverse=True))
+# 客服8号 / 客服小王 / 坐席007: a role word and an optional short name or number.
+_NAME = r"[0-9A-Za-z\u4e00-\u9fff]{0,6}?"
+_ROLE_LINE = re.compile(rf"^\s*(?P<speaker>{_SPEAKER})(?P<name>{_NAME})\s*[:：]\s*(?P<text>.*)$")
+_HEADER_LINE = re.compile(
+    rf"^\s*(?P<speaker>{_SPEAKER})(?P<name>{_NAME})\s+"
+    r"(?P<when>(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s+)?\d{1,2}:\d{2}(?::\d{2})?)\s*$"
+)
+_META_LINE = re.compile(r"^\s*#\s*(?P<key>[A-Za-z_]+)\s*[:：]\s*(?P<value>.*?)\s*$")
+_SEPARATOR = re.compile(r"^\s*-{3,}\s*$")
+_TOP_FIELDS = {"id", "agent_id", "team", "channel", "started_at", "duration", "audio"}
+_AGENT_NUMBER = re.compile(r"(\d+)")
+
+
+def role_of(speaker: str) -> str:
+    if speaker in AGENT_WORDS:
+        return "agent"
+    if speaker in SYSTEM_WORDS:
+        return "system"
+    return "customer"
+
+
+def _parse_clock(value: str) -> datetime:
+    value = value.replace("/", "-").replace(".", "-")
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%H:%M:%S", "%H:%M"):
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"unreadable time {value!r}")
+
+
+class _Block:
+    """The lines of one conversation being collected."""
+
+    def __init__(self, line: int):
+        self.line = line
+        self.meta: dict[str, Any] = {}
+        self.turns: list[dict[str, Any]] = []
+        self.clocks: list[datetime | None] = []
+        self.agent_name: str | None = None
+
+    def add_turn(self, speaker: str, name: str, text: str, clock: datetime | None) -> None:
+        role = role_of(speaker)
+        if role == "agent" and name and self.agent_name is None:
+            self.agent_name = name
+        self.turns.append({"role": role, "text": text})
+        self.clocks.append(clock)
+
+    def append_text(self, text: str) -> None:
+        previous = self.turns[-1]["text"]
+        self.turns[-1]["text"] = f"{previous}\n{text}" if previous else text
+
+    def to_record(self, path: str, number: int) -> dict[str, Any]:
+        record: dict[str, Any] = {"id": f"{path.rsplit('/', 1)[-1].rsplit('.', 1)[0]}-{number}", "meta": {}}
+        for key, value in self.meta.items():
+            if key == "scorecard" or key not in _TOP_FIELDS:
+                record["meta"][key] = value
+            else:
+                record[key] = value
+        if "agent_id" not in record and self.agent_name:
+            found = _AGENT_NUMBER.search(self.agent_name)
+            record["agent_id"] = found.group(1) if found else self.agent_name
+        if self.clocks and all(c is not None for c in self.clocks):
+            first = self.clocks[0]
+            offsets = []
+            for clock in self.clocks:
+                delta = (clock - first).total_seconds()
+                offsets.append(delta + 86400 if delta < 0 else delta)  # past midnight
+            for turn, offset in zip(self.turns, offsets, strict=True):
+                turn["start"] = offset
+            if "started_at" not in record and first.year > 1900:
+                record["started_at"] = first.isoformat()
+            elif "started_at" in record and first.year == 1900:
+                day = datetime.fromisoformat(str(record["started_at"]))
+                start = day.replace(hour=first.hour, minute=first.minute, second=first.second)
+                record["started_at"] = (start if start >= day else start + timedelta(days=1)).isoformat()
+        record["turns"] = [t for t in self.turns if t["text"].strip()] or self.turns
+        return record
+
+
+def read_textlog(text: str, path: str) -> Iterator[Record]:
+    block: _Block | None = None
+    count = 0
+
+    def finish() -> Iterator[Record]:
+        nonlocal block, count
+        if block is not None and (block.turns or block.meta):
+            count += 1
+            if not block.turns:
+                yield IngestError(path, block.line, "conversation has metadata but no messages")
+            else:
+                yield validate(block.to_record(path, count), path, block.line)
+        block = None
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip()
+        if not line.strip() or _SEPARATOR.match(line):
+            # A blank line inside a message that follows a header is part of the layout, not a break.
+            if block is not None and block.turns and not block.turns[-1]["text"] and not _SEPARATOR.match(line):
+                continue
+            yield from finish()
+            continue
+        if block is None:
+            block = _Block(number)
+        if (meta := _META_LINE.match(line)) and not block.turns:
+            block.meta[meta["key"].lower()] = meta["value"]
+            continue
+        if header := _HEADER_LINE.match(line):
+            try:
+                clock = _parse_clock(header["when"])
+            except ValueError as error:
+                yield IngestError(path, number, str(error))
+                continue
+            block.add_turn(header["speaker"], header["name"], "", clock)
+            continue
+        if role_line := _ROLE_LINE.match(line):
+            block.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None)
+            continue
+        if not block.turns:
+            yield IngestError(path, number, f"line does not start with a speaker (客服:/客户:/G:/K:): {line[:30]!r}")
+            continue
+        block.append_text(line.strip())
+    yield from finish()

@@ -1,0 +1,103 @@
+"""Normalization: one matching form for Simplified and Traditional, full- and half-width text.
+
+The matching form has exactly the length of the original, character for character, so a hit at
+[start, end) in the normalized text is evidence at [start, end) in the original that users read.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import opencc
+
+from zuoxi.model import Conversation
+
+_T2S = opencc.OpenCC("t2s")
+# Variants OpenCC keeps because they are also valid Simplified, but that mean the same to a rule.
+_EXTRA = str.maketrans({"妳": "你", "祢": "你", "壹": "一", "著": "着", "裏": "里", "喫": "吃"})
+_SENTENCE_END = re.compile(r"[。！？!?；;…\n]+")
+_CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
+_SPACES = re.compile(r"[ \t\u3000\xa0]+")
+
+
+def clean_whitespace(text: str) -> str:
+    """Display cleanup applied at ingest: trims and collapses runs of spaces, keeps line breaks."""
+    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _fold_width(text: str) -> str:
+    # NFKC folds full-width ASCII and ideographic space; keep only 1:1 foldings.
+    return "".join(
+        folded if len(folded := unicodedata.normalize("NFKC", ch)) == 1 else ch for ch in text
+    )
+
+
+@lru_cache(maxsize=65536)
+def normalize_text(text: str) -> str:
+    """Traditional→Simplified, width folding and lower case, preserving length."""
+    simplified = _T2S.convert(text)
+    if len(simplified) != len(text):  # phrase conversions that change length: go char by char
+        simplified = "".join(_T2S.convert(ch) if len(_T2S.convert(ch)) == 1 else ch for ch in text)
+    return _fold_width(simplified.translate(_EXTRA)).lower()
+
+
+def split_spans(text: str, pattern: re.Pattern[str] = _SENTENCE_END) -> list[tuple[int, int]]:
+    """[start, end) spans of the sentences (or clauses) of `text`, punctuation included."""
+    spans, start = [], 0
+    for match in pattern.finditer(text):
+        if match.end() > start and text[start : match.start()].strip():
+            spans.append((start, match.end()))
+        start = match.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+@dataclass
+class PreparedTurn:
+    index: int
+    role: str
+    text: str
+    norm: str
+    start: float | None
+    end: float | None
+    sentences: list[tuple[int, int]] = field(default_factory=list)
+    clauses: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """A conversation ready for analysis: the original plus per-turn matching forms."""
+
+    conversation: Conversation
+    turns: list[PreparedTurn]
+
+    @property
+    def has_times(self) -> bool:
+        return all(t.start is not None for t in self.turns)
+
+    def role_turns(self, role: str | None) -> list[PreparedTurn]:
+        return [t for t in self.turns if role is None or t.role == role]
+
+
+def prepare(conversation: Conversation) -> Prepared:
+    turns = []
+    for i, turn in enumerate(conversation.turns):
+        norm = normalize_text(turn.text)
+        turns.append(
+            PreparedTurn(
+                index=i,
+                role=turn.role,
+                text=turn.text,
+                norm=norm,
+                start=turn.start,
+                end=turn.end,
+                sentences=split_spans(norm),
+                clauses=split_spans(norm, _CLAUSE_END),
+            )
+        )
+    return Prepared(conversation=conversation, turns=turns)

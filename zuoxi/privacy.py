@@ -1,0 +1,81 @@
+"""PII masking, applied before anything is stored or printed.
+
+The last four digits survive (agents legitimately verify 卡号后四位). A number counts as PII only
+when it is one whole token and passes its check (ID check digit, Luhn): digits inside an order or
+waybill number, or after 订单号/运单号, are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from zuoxi.model import Conversation
+
+_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_])"
+_NOT_ALNUM_AFTER = r"(?![0-9A-Za-z_])"
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_ID_CARD = re.compile(_NOT_ALNUM_BEFORE + r"[1-9]\d{16}[\dXx]" + _NOT_ALNUM_AFTER)
+_BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + r"\d(?:[ -]?\d){14,18}" + _NOT_ALNUM_AFTER)
+_MOBILE = re.compile(_NOT_ALNUM_BEFORE + r"(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}" + _NOT_ALNUM_AFTER)
+_LANDLINE = re.compile(_NOT_ALNUM_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ -]?[2-9]\d{6,7}" + _NOT_ALNUM_AFTER)
+# Words after which a number is a business identifier, not personal data.
+_ORDER_CONTEXT = re.compile(r"(订单|單號|单号|运单|運單|快递单|快遞單|物流单|工单|工單|编号|編號|流水号|批次)[号號]?[:：\s]*$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def valid_id_number(number: str) -> bool:
+    """GB 11643 check digit of an 18-digit resident ID."""
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == number[17].upper()
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _keep_last4(digits: str) -> str:
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def _in_order_context(text: str, start: int) -> bool:
+    return bool(_ORDER_CONTEXT.search(text[max(0, start - 8) : start]))
+
+
+def mask_text(text: str) -> str:
+    def email(m: re.Match[str]) -> str:
+        local, domain = m.group().split("@", 1)
+        return local[:1] + "***@" + domain
+
+    def id_card(m: re.Match[str]) -> str:
+        if _in_order_context(m.string, m.start()) or not valid_id_number(m.group()):
+            return m.group()
+        return _keep_last4(m.group())
+
+    def bank_card(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group())
+        if _in_order_context(m.string, m.start()) or not luhn_ok(digits):
+            return m.group()
+        return "**** **** **** " + digits[-4:]
+
+    def phone(m: re.Match[str]) -> str:
+        if _in_order_context(m.string, m.start()):
+            return m.group()
+        return _keep_last4(re.sub(r"\D", "", m.group()))
+
+    text = _EMAIL.sub(email, text)
+    text = _ID_CARD.sub(id_card, text)
+    text = _BANK_CARD.sub(bank_card, text)
+    text = _MOBILE.sub(phone, text)
+    return _LANDLINE.sub(phone, text)
+
+
+def mask_conversation(conversation: Conversation) -> Conversation:
+    turns = [t.model_copy(update={"text": mask_text(t.text)}) for t in conversation.turns]
+    return conversation.model_copy(update={"turns": turns})
