@@ -131,10 +131,11 @@ def read_rows(rows: Iterator[tuple[int, list[Any]]], path: str, overrides: dict[
 
 def read_csv(text: str, path: str, overrides: dict[str, str]) -> Iterator[Record]:
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;|")
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",\t;|").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+        delimiter = ","
+    # Only the delimiter is sniffed: the sniffer misjudges Excel's doubled quotes ("") in short samples.
+    reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
     yield from read_rows(((reader.line_num, row) for row in reader), path, overrides)
 
 

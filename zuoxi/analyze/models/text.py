@@ -1,0 +1,142 @@
+"""Text normalisation, character n-grams and cue counts shared by training and run time.
+
+Everything here is pure Python (plus OpenCC), so the features computed while training are
+exactly the ones computed at run time. Changing anything in this file changes the features:
+retrain (`make models`) afterwards. `FEATURE_VERSION` is stored in the artefacts and checked
+at load time.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+FEATURE_VERSION = 1
+
+NGRAM_MIN = 1
+NGRAM_MAX = 3
+BOS = "\x02"  # marks the start of a text, so "^好" differs from "…好"
+EOS = "\x03"
+
+# Anonymisation placeholders of JDDC and the like: one symbol each, so that they do not produce
+# n-grams of their own words ("数字", "金额").
+_PLACEHOLDERS = [
+    (re.compile(r"#e-s\[数字x\]"), "☺"),
+    (re.compile(r"\[orderid_\d+\]"), "0"),
+    (re.compile(r"\[(?:数字|金额|时间|日期|电话|身份证号)x\]"), "0"),
+    (re.compile(r"\[(?:姓名|地址|站点|组织机构|邮箱|链接)x\]"), "◇"),
+]
+_URL = re.compile(r"(?:https?://|www\.)[!-~]+")
+_MENTION = re.compile(r"@[^\s@,:.!?;()\[\]'\"，。！？：；、]{1,24}")
+_DIGITS = re.compile(r"\d+")
+_SPACES = re.compile(r"\s+")
+_RUNS = re.compile(r"(.)\1{3,}")  # 啊啊啊啊啊 → 啊啊啊, !!!!!! → !!!
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text)
+
+
+def normalize(text: str) -> str:
+    """Traditional → Simplified, NFKC width folding, lower case, placeholders, URLs, @names.
+
+    Digits are kept (so cue patterns such as 12315 still match); `ngram_text` folds them.
+    """
+    if not text:
+        return ""
+    s = unicodedata.normalize("NFKC", to_simplified(text)).lower()
+    if "[" in s or "#" in s:
+        for pat, rep in _PLACEHOLDERS:
+            s = pat.sub(rep, s)
+    if "http" in s or "www." in s:
+        s = _URL.sub("U", s)
+    if "@" in s:
+        s = _MENTION.sub("@", s)
+    s = _SPACES.sub(" ", s).strip()
+    return _RUNS.sub(r"\1\1\1", s)
+
+
+def ngram_text(norm: str) -> str:
+    """The string the n-grams are taken from: digit runs folded to one `0`."""
+    return _DIGITS.sub("0", norm)
+
+
+def ngrams(norm: str, lo: int = NGRAM_MIN, hi: int = NGRAM_MAX, max_chars: int = 600) -> list[str]:
+    """Character n-grams (lo…hi) of a normalised text with start/end marks; long texts are cut."""
+    s = ngram_text(norm)
+    if len(s) > max_chars:
+        s = s[:max_chars]
+    s = BOS + s + EOS
+    n = len(s)
+    out: list[str] = []
+    for k in range(lo, hi + 1):
+        out.extend(s[i : i + k] for i in range(n - k + 1))
+    # the lone marks carry nothing
+    return [g for g in out if g != BOS and g != EOS]
+
+
+# --- cue lexicons ---------------------------------------------------------------------------
+# Hand-written customer-service cues. They are features (weights are learned), not rules.
+CUES: dict[str, str] = {
+    "anger": r"气死|什么破|破服务|垃圾|坑人|骗子|骗人|恶心|无语|滚|妈的|他妈|卧槽|太过分|过分了|"
+    r"什么态度|态度差|态度恶劣|忽悠|糊弄|耍我|有病|不要脸|受够|岂有此理|退钱|坑爹|呵呵",
+    "complaint": r"投诉|12315|315|消协|消费者协会|工商|曝光|媒体|差评|找(?:你们)?(?:领导|经理|主管|上级)|"
+    r"举报|起诉|律师|法院|维权|赔偿",
+    "urgency": r"催|快点|赶紧|尽快|马上|怎么还没|还没(?:到|发|收到|处理|回复|好)|到底|究竟|急|"
+    r"等了|多久|什么时候|几天了|好几天|一直|还要等|怎么回事|人呢|在吗|有人吗|回话",
+    "sad": r"难过|伤心|失望|心寒|郁闷|唉|哎|倒霉|无奈|崩溃|哭|委屈|心累|算了",
+    "thanks": r"谢谢|多谢|感谢|谢了|辛苦了|太好了|满意|解决了|明白了|好的|好滴|好哒|ok|可以了|没问题|"
+    r"给力|点赞|赞|棒|不错|麻烦了",
+    "negation": r"不|没|无法|不能|别",
+    "question": r"\?|吗|呢|怎么|为什么|为啥|什么|哪|几|多少|是否|能否|可以不",
+    "exclaim": r"!",
+    "ellipsis": r"\.\.\.|。。|…",
+    "repeat_word": r"再说一遍|说了|我说|重复|又|还是",
+}
+CUE_NAMES = tuple(CUES)
+_CUE_RES = tuple(re.compile(p) for p in CUES.values())
+
+# What the agent did in its last message (for the customer's next turn).
+AGENT_CUES: dict[str, str] = {
+    "apology": r"抱歉|对不起|不好意思|歉意|给您带来",
+    "action": r"帮您|为您|给您|已经|已为|已帮|处理|申请|查询|核实|操作",
+    "refusal": r"不能|无法|没办法|不可以|不支持|不行|不了",
+    "reason": r"因为|由于|根据|规定|政策|所以",
+    "wait": r"稍等|等待|请耐心|耐心等|核实后|尽快",
+    "question": r"请问|\?|吗|哪|什么|是否",
+    "closing": r"还有其他|还有什么|祝您|再见|评价|满意",
+    "empathy": r"理解|明白您|着急|心情|放心|别担心",
+    "deflect": r"相关部门|联系商家|咨询商家|联系厂家|找快递|自行联系|不归|不是我们",
+}
+AGENT_CUE_NAMES = tuple(AGENT_CUES)
+_AGENT_RES = tuple(re.compile(p) for p in AGENT_CUES.values())
+
+
+def cue_counts(norm: str) -> list[int]:
+    return [len(r.findall(norm)) for r in _CUE_RES]
+
+
+def agent_cue_counts(norm: str) -> list[int]:
+    return [len(r.findall(norm)) for r in _AGENT_RES]
+
+
+def bigram_set(norm: str) -> frozenset[str]:
+    s = ngram_text(norm)
+    if len(s) < 2:
+        return frozenset((s,)) if s else frozenset()
+    return frozenset(s[i : i + 2] for i in range(len(s) - 1))
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Overlap coefficient of two bigram sets (1.0 = one contains the other)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))

@@ -1,0 +1,195 @@
+"""The scoring engine: a compiled scorecard turns a prepared conversation into a `Result`.
+
+An item's rule is a trigger (`when`, optional) and either an expectation (`expect`: what must
+follow each trigger) or a prohibition (`forbid`: what must not happen). The item is `n/a` when it
+does not apply or its trigger never occurs, `fail` when any occurrence breaks the rule, else `pass`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from zuoxi.model import Evidence, Finding, Result
+from zuoxi.rules.operators import Compiler, Condition, Context, Hit, RuleError
+from zuoxi.rules.scorecard import Item, Origin, ScorecardError, ScorecardSpec, line_of, load_spec
+
+# Skill names of the three core skills of seed 000, as the output and dashboards show them.
+CORE_SKILLS = ("emotion_management", "service_awareness", "communication")
+
+
+@dataclass
+class CompiledItem:
+    item: Item
+    section: str
+    applies_roles: tuple[str, ...]
+    when: Condition | None
+    expect: Condition | None
+    forbid: Condition | None
+    veto_if: Condition | None
+
+
+@dataclass
+class Occurrence:
+    evidence: list[Hit]
+    degree: float = 0.0
+
+
+class CompiledScorecard:
+    def __init__(self, spec: ScorecardSpec, origins: list[Origin]):
+        self.spec = spec
+        self.compiler = Compiler(spec.lexicons, spec.synonyms)
+        self.items: list[CompiledItem] = []
+        problems = []
+        for s_index, section in enumerate(spec.sections):
+            source, raw, raw_index = origins[s_index]
+            for i_index, item in enumerate(section.items):
+                base = ("sections", raw_index, "items", i_index)
+                try:
+                    self.items.append(CompiledItem(
+                        item=item, section=section.id, applies_roles=tuple(item.applies.roles),
+                        **{name: self._compile(getattr(item, name), base + (name,))
+                           for name in ("when", "expect", "forbid", "veto_if")},
+                    ))
+                except RuleError as error:
+                    where = ".".join(map(str, error.loc))
+                    problems.append(f"{source}:{line_of(raw, error.loc) or '?'}: {item.id}: {where}: {error}")
+        self.profile = []
+        for p_index, entry in enumerate(spec.profile):
+            try:
+                self.profile.append((entry, self._compile(entry.condition, ("profile", p_index, "condition"))))
+            except RuleError as error:
+                problems.append(f"{spec.source}: profile {entry.id}: {error}")
+        if problems:
+            raise ScorecardError(problems)
+        self.compiler.matcher.build()
+        self.sections = {s.id: s for s in spec.sections}
+
+    def _compile(self, spec, loc) -> Condition | None:
+        return None if spec is None else self.compiler.compile(spec, loc)
+
+    def context(self, prepared, emotions=None, audio=None) -> Context:
+        return Context(prepared=prepared, matcher=self.compiler.matcher, emotions=emotions or {}, audio=audio)
+
+    # ---------------------------------------------------------------------------------------
+    def _occurrences(self, c: CompiledItem, ctx: Context) -> list[Occurrence] | None:
+        """The rule's violations, or None when the item is n/a."""
+        item, conv = c.item, ctx.prepared.conversation
+        if item.applies.channel and conv.channel != item.applies.channel:
+            return None
+        if item.applies.times and not ctx.prepared.has_times:
+            return None
+        if any(not ctx.prepared.role_turns(role) for role in c.applies_roles):
+            return None
+        if c.when is not None:
+            triggers = c.when.hits(ctx, None)
+            if not triggers:
+                return None
+            anchors: list[Hit | None] = []
+            for hit in triggers:  # one occurrence per trigger turn
+                if not anchors or anchors[-1].turn != hit.turn:
+                    anchors.append(hit)
+            if item.once:
+                anchors = anchors[:1]
+        else:
+            anchors = [None]
+        violations, judged = [], False
+        for anchor in anchors:
+            if c.forbid is not None:
+                found = c.forbid.hits(ctx, anchor)
+                if found is None:
+                    continue
+                judged = True
+                if found:
+                    if c.when is None:  # each offending turn is one offence (repeats deduct more)
+                        for turn in sorted({h.turn for h in found}):
+                            violations.append(Occurrence([h for h in found if h.turn == turn]))
+                    else:
+                        violations.append(Occurrence(found + ([anchor] if item.evidence == "trigger" else [])))
+                    continue
+            if c.expect is not None:
+                degree = c.expect.degree(ctx, anchor) if item.partial else None
+                found = c.expect.hits(ctx, anchor) if degree is None else None
+                if degree is None and found is None:
+                    continue
+                judged = True
+                satisfied = degree >= item.min_degree if degree is not None else bool(found)
+                if not satisfied:
+                    violations.append(Occurrence([anchor] if anchor else [], degree or 0.0))
+        return violations if judged else None
+
+    def _evidence_hits(self, c: CompiledItem, ctx: Context, violations: list[Occurrence]) -> list[Hit]:
+        hits = sorted({h for v in violations for h in v.evidence})
+        mode = c.item.evidence
+        if mode in ("first_agent", "last_agent") or not hits:
+            agent = ctx.prepared.role_turns("agent")
+            if agent:
+                turn = agent[0] if mode != "last_agent" else agent[-1]
+                return hits if hits and mode is None else [Hit(turn.index, 0, len(turn.text))]
+        return hits
+
+    def evaluate(self, ctx: Context) -> Result:
+        conv = ctx.prepared.conversation
+        findings, veto = [], False
+        deductions = bonus = 0.0
+        section_totals: dict[str, list[float]] = {}
+        for c in self.items:
+            item = c.item
+            violations = self._occurrences(c, ctx)
+            points, evidence, severity = 0.0, [], item.severity
+            if violations is None:
+                status = "n/a"
+            elif violations:
+                status = "fail"
+                repeats = min(len(violations) - 1, item.max_repeats)
+                if item.points < 0:
+                    scale = 1 - max(v.degree for v in violations) if item.partial else 1.0
+                    points = (item.points * scale) - abs(item.repeat_points) * repeats
+                if c.veto_if is not None and (c.veto_if.hits(ctx, None) or []):
+                    severity = "veto"
+                evidence = [
+                    Evidence(turn=h.turn, start=h.start, end=h.end, text=conv.turns[h.turn].text[h.start:h.end])
+                    for h in self._evidence_hits(c, ctx, violations)
+                ]
+                veto = veto or severity == "veto"
+                deductions += -points
+            else:
+                status = "pass"
+                if item.points > 0:
+                    points = item.points
+                    bonus += points
+            if status != "n/a":
+                weight = abs(item.points)
+                kept = weight - min(weight, -points) if points < 0 else weight
+                totals = section_totals.setdefault(c.section, [0.0, 0.0])
+                totals[0] += kept
+                totals[1] += weight
+            findings.append(Finding(
+                rule=item.id, name=item.name, status=status, severity=severity, points=round(points, 2),
+                evidence=evidence, message=item.message if status == "fail" else "",
+                suggestion=item.suggestion if status == "fail" else "", section=c.section,
+            ))
+        max_score = self.spec.max_score
+        score = 0.0 if veto else min(max_score, max(0.0, max_score - deductions + bonus))
+        sections = {sid: round(kept / total, 3) if total else 1.0 for sid, (kept, total) in section_totals.items()}
+        skills = {sid: sections.get(sid, 1.0) for sid in CORE_SKILLS if sid in self.sections}
+        for entry, condition in self.profile:
+            found = condition.hits(ctx, None) or []
+            skills[entry.id] = round(min(1.0, len({h.turn for h in found}) / entry.saturate), 3)
+        return Result(
+            conversation_id=conv.id, scorecard=self.spec.id, score=round(score, 2), max_score=max_score,
+            veto=veto, findings=findings, sections=sections, skills=skills,
+        )
+
+
+@lru_cache(maxsize=32)
+def _compiled(name: str, mtime: float) -> CompiledScorecard:
+    spec, origins = load_spec(name)
+    return CompiledScorecard(spec, origins)
+
+
+def get_scorecard(name: str) -> CompiledScorecard:
+    """A built-in scorecard by name, or a YAML file by path; compiled once per process."""
+    path = Path(name)
+    return _compiled(name, path.stat().st_mtime if path.suffix in (".yaml", ".yml") and path.exists() else 0.0)

@@ -1,0 +1,218 @@
+"""Scorecards are YAML: sections of items, each a rule plus points, severity, message and advice.
+
+This module loads them (built-in by name, or a user's file by path), resolves `include`, and
+validates them, reporting every problem with the line it is on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scorecards"
+LEXICON_FILE = BUILTIN_DIR / "lexicons.yaml"
+_LINE = "__line__"
+
+
+class ScorecardError(ValueError):
+    """Problems in a scorecard file, each as `file:line: message`."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Applies(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["chat", "call"] | None = None
+    roles: list[Literal["agent", "customer"]] = Field(default_factory=lambda: ["agent"])
+    times: bool = False  # needs turn start/end times
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    severity: Literal["minor", "major", "veto"] = "minor"
+    points: float = Field(description="negative: deducted on fail; positive: bonus on pass")
+    repeat_points: float = 0
+    max_repeats: int = 3
+    applies: Applies = Field(default_factory=Applies)
+    when: dict[str, Any] | None = None
+    once: bool = False
+    expect: dict[str, Any] | None = None
+    forbid: dict[str, Any] | None = None
+    veto_if: dict[str, Any] | None = None
+    partial: bool = False
+    min_degree: float = 1.0
+    evidence: Literal["trigger", "violation", "first_agent", "last_agent"] | None = None
+    message: str
+    suggestion: str = ""
+
+    @model_validator(mode="after")
+    def _has_a_rule(self) -> Item:
+        if self.expect is None and self.forbid is None:
+            raise ValueError("an item needs `expect` or `forbid`")
+        return self
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    skill: bool = False
+    items: list[Item]
+
+
+class ProfileItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    condition: dict[str, Any]
+    saturate: int = 2
+
+
+class ScorecardSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    description: str = ""
+    max_score: float = 100
+    include: list[str] = Field(default_factory=list)
+    lexicons: dict[str, list[str]] = Field(default_factory=dict)
+    synonyms: dict[str, list[str]] = Field(default_factory=dict)
+    sections: list[Section] = Field(default_factory=list)
+    profile: list[ProfileItem] = Field(default_factory=list)
+    source: str | None = None  # file it came from
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Records the line of every mapping, so errors can point at it."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping[_LINE] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_lines(v) for k, v in value.items() if k != _LINE}
+    if isinstance(value, list):
+        return [_strip_lines(v) for v in value]
+    return value
+
+
+def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest mapping along `loc`."""
+    line = data.get(_LINE) if isinstance(data, dict) else None
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(data, dict) and _LINE in data:
+            line = data[_LINE]
+    return line
+
+
+def _problem(source: str, line: int | None, message: str) -> str:
+    return f"{source}:{line}: {message}" if line else f"{source}: {message}"
+
+
+def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[str, Any]]:
+    """Parse and validate one file (without includes); returns the spec and the raw, line-annotated data."""
+    try:
+        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise ScorecardError([_problem(source, mark.line + 1 if mark else None, f"not valid YAML: {getattr(error, 'problem', error)}")]) from error
+    if not isinstance(raw, dict):
+        raise ScorecardError([_problem(source, 1, "a scorecard is a mapping with id, name and sections")])
+    try:
+        spec = ScorecardSpec.model_validate({**_strip_lines(raw), "source": source})
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = tuple(item["loc"])
+            where = ".".join(map(str, loc))
+            problems.append(_problem(source, line_of(raw, loc), f"{where}: {item['msg']}"))
+        raise ScorecardError(problems) from error
+    return spec, raw
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml") if p.stem != "lexicons")
+
+
+def _locate(name: str, relative_to: Path | None = None) -> Path:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_absolute() and relative_to is not None and (relative_to / path).exists():
+            return relative_to / path
+        return path
+    builtin = BUILTIN_DIR / f"{name}.yaml"
+    if builtin.exists():
+        return builtin
+    raise ScorecardError([f"unknown scorecard {name!r}: built-in ones are {', '.join(builtin_names())}, or give a .yaml path"])
+
+
+def shared_lexicons() -> dict[str, list[str]]:
+    return _strip_lines(yaml.load(LEXICON_FILE.read_text(encoding="utf-8"), Loader=_LineLoader)) or {}
+
+
+@lru_cache(maxsize=64)
+def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScorecardError([f"{path}: cannot read ({error.strerror or error})"]) from error
+    return parse_scorecard_text(text, str(path))
+
+
+Origin = tuple[str, dict[str, Any], int]  # file, its raw line-annotated data, section index there
+
+
+def load_spec(name: str, _seen: tuple[str, ...] = ()) -> tuple[ScorecardSpec, list[Origin]]:
+    """The scorecard with its includes merged in (included sections first), and where each section came from."""
+    path = _locate(name)
+    if str(path) in _seen:
+        raise ScorecardError([f"{path}: include cycle ({' → '.join(_seen)})"])
+    spec, raw = _load_path(path.resolve(), path.stat().st_mtime if path.exists() else 0.0)
+    origins: list[Origin] = []
+    sections: list[Section] = []
+    lexicons = shared_lexicons()
+    synonyms: dict[str, list[str]] = {}
+    profile: list[ProfileItem] = []
+    for included in spec.include:
+        base, base_origins = load_spec(str(_locate(included, path.parent)) if included.endswith((".yaml", ".yml")) else included, _seen + (str(path),))
+        sections += base.sections
+        lexicons.update(base.lexicons)
+        synonyms.update(base.synonyms)
+        profile += base.profile
+        origins += base_origins
+    origins += [(str(path), raw, i) for i in range(len(spec.sections))]
+    lexicons.update(spec.lexicons)
+    synonyms.update(spec.synonyms)
+    merged = spec.model_copy(update={
+        "sections": sections + spec.sections, "lexicons": lexicons, "synonyms": synonyms,
+        "profile": profile + spec.profile,
+    })
+    ids = [item.id for section in merged.sections for item in section.items]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ScorecardError([f"{path}: item ids used twice: {', '.join(duplicates)}"])
+    return merged, origins
