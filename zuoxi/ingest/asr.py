@@ -56,7 +56,7 @@ def _conversation(segments: list[dict[str, Any]], path: str, agent_speaker: str 
         for s in segments
     ]
     ends = [t["end"] for t in turns if t["end"] is not None]
-    record = {"id": Path(path).stem, "channel": "call", "turns": turns, **extra}
+    record = {"id": Path(path).name, "channel": "call", "turns": turns, **extra}
     record.setdefault("duration", max(ends) if ends else None)
     return validate(record, path, None)
 

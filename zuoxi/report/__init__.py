@@ -1,0 +1,96 @@
+"""Reports of a batch: a self-contained HTML page for QA inspectors, and the summary figures."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from statistics import mean
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from zuoxi.model import Conversation, Result
+
+SKILL_NAMES = {
+    "emotion_management": "情绪管理", "service_awareness": "服务意识", "communication": "沟通技巧",
+    "anticipating_needs": "预见需求", "explanations": "解释与理由", "educating": "教育客户",
+    "emotional_support": "情感支持", "personal_touch": "个性化互动", "beyond_script": "超越话术",
+    "caring_question": "关怀提问", "clarifying_questions": "澄清提问", "closing_check": "结束确认",
+}
+ROLE_NAMES = {"agent": "坐席", "customer": "客户", "system": "系统"}
+SCORE_BANDS = [(0, 60, "<60"), (60, 70, "60–69"), (70, 80, "70–79"), (80, 90, "80–89"), (90, 101, "90–100")]
+
+
+@dataclass
+class BatchStats:
+    count: int
+    average: float
+    vetoes: int
+    bands: list[tuple[str, int]]
+    failed_rules: list[tuple[str, str, int]]  # rule, name, count
+    agents: list[tuple[str, int, float]]  # agent, conversations, average
+    skills: dict[str, float]
+    risks: list[tuple[str, str]]  # conversation id, rule
+
+
+def batch_stats(items: list[tuple[Conversation, Result]]) -> BatchStats:
+    results = [r for _, r in items]
+    failed = Counter((f.rule, f.name) for r in results for f in r.findings if f.status == "fail")
+    by_agent: dict[str, list[float]] = defaultdict(list)
+    for conv, result in items:
+        by_agent[conv.agent_id or "—"].append(result.score)
+    skills: dict[str, list[float]] = defaultdict(list)
+    for r in results:
+        for name, value in r.skills.items():
+            skills[name].append(value)
+    risks = [(r.conversation_id, f.rule) for r in results for f in r.findings
+             if f.rule in ("ES-01", "ES-02") and f.status == "fail"]
+    return BatchStats(
+        count=len(results),
+        average=round(mean(r.score for r in results), 1) if results else 0.0,
+        vetoes=sum(r.veto for r in results),
+        bands=[(label, sum(lo <= r.score < hi for r in results)) for lo, hi, label in SCORE_BANDS],
+        failed_rules=[(rule, name, n) for (rule, name), n in failed.most_common(15)],
+        agents=sorted(((a, len(s), round(mean(s), 1)) for a, s in by_agent.items()), key=lambda x: x[2]),
+        skills={k: round(mean(v), 2) for k, v in skills.items()},
+        risks=risks,
+    )
+
+
+def highlight(text: str, spans: list[tuple[int, int, str]]) -> Markup:
+    """The turn text with each evidence span wrapped in <mark>, the rule IDs as its title."""
+    cuts = sorted({0, len(text), *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
+    out = []
+    for a, b in zip(cuts, cuts[1:]):
+        rules = sorted({rule for s, e, rule in spans if s <= a and b <= e and s < e})
+        piece = escape(text[a:b])
+        out.append(Markup(f'<mark title="{escape(" ".join(rules))}">{piece}</mark>') if rules else piece)
+    return Markup("").join(out)
+
+
+def render_html(items: list[tuple[Conversation, Result]], title: str = "zuoxi 质检报告") -> str:
+    env = Environment(loader=PackageLoader("zuoxi", "report/templates"), autoescape=select_autoescape())
+    conversations = []
+    for conv, result in sorted(items, key=lambda x: x[1].score):
+        marks: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+        flagged: dict[int, set[str]] = defaultdict(set)
+        for finding in result.findings:
+            if finding.status == "fail":
+                for e in finding.evidence:
+                    marks[e.turn].append((e.start, e.end, finding.rule))
+                    flagged[e.turn].add(finding.rule)
+        emotions = {e.turn: e for e in result.customer_emotion}
+        turns = [
+            {"index": i, "role": ROLE_NAMES[t.role], "role_class": t.role, "time": t.start,
+             "html": highlight(t.text, marks.get(i, [])), "rules": sorted(flagged.get(i, [])), "emotion": emotions.get(i)}
+            for i, t in enumerate(conv.turns)
+        ]
+        conversations.append({"conv": conv, "result": result, "turns": turns,
+                              "failed": [f for f in result.findings if f.status == "fail"],
+                              "passed": sum(f.status == "pass" for f in result.findings),
+                              "na": sum(f.status == "n/a" for f in result.findings)})
+    return env.get_template("report.html.j2").render(
+        title=title, generated=datetime.now().strftime("%Y-%m-%d %H:%M"), stats=batch_stats(items),
+        conversations=conversations, skill_names=SKILL_NAMES,
+    )

@@ -117,6 +117,7 @@ class Scope:
     first: int | None = None  # first N turns of the role
     last: int | None = None  # last N turns of the role
     within_seconds: float | None = None  # turns starting within N s of the conversation start
+    fallback_first: int | None = None  # with within_seconds, when the turns have no times: first N
     anchor: str | None = None  # relation to the anchor turn, one of ANCHOR_SCOPES
     count: int | None = None  # for anchor "next": how many role turns
 
@@ -127,7 +128,9 @@ class Scope:
             chosen = chosen[: self.first]
         if self.last is not None:
             chosen = chosen[-self.last :] if self.last else []
-        if self.within_seconds is not None:
+        if self.within_seconds is not None and self.fallback_first is not None and not ctx.prepared.has_times:
+            chosen = chosen[: self.fallback_first]
+        elif self.within_seconds is not None:
             chosen = [i for i in chosen if turns[i].start is not None and turns[i].start <= self.within_seconds]
         if anchor is None or self.anchor is None:
             return chosen
@@ -162,6 +165,7 @@ def parse_scope(spec: dict[str, Any], loc: tuple[Any, ...]) -> Scope:
     scope = Scope(
         role=spec.get("role"), first=spec.get("first"), last=spec.get("last"),
         within_seconds=spec.get("within_seconds"), anchor=spec.get("anchor"), count=spec.get("count"),
+        fallback_first=spec.get("fallback_first"),
     )
     if scope.role not in (None, "agent", "customer", "system"):
         raise RuleError(loc + ("role",), f"role must be agent, customer or system, not {scope.role!r}")
@@ -464,10 +468,14 @@ class Script(Condition):
         if not questions:
             raise RuleError(loc + ("questions",), "script needs `questions`: name → word list")
         self.keys = {name: matcher.register(_words(words, lexicons, loc + ("questions", name))) for name, words in questions.items()}
+        topic = _words(spec.get("topic", []), lexicons, loc + ("topic",))
+        self.topic_key = matcher.register(topic) if topic else None
 
-    def _covered(self, ctx: Context, anchor: Hit | None) -> tuple[list[Hit], int]:
+    def _covered(self, ctx: Context, anchor: Hit | None) -> tuple[list[Hit], int] | None:
         allowed = set(self.scope.turns(ctx, anchor))
         custom = ctx.prepared.conversation.meta.get("script_questions")
+        if not custom and self.topic_key is not None and not ctx.keyword_hits(self.topic_key):
+            return None  # not a call of this campaign
         found, total = [], 0
         if isinstance(custom, list) and custom:
             for question in custom:
@@ -486,12 +494,17 @@ class Script(Condition):
         return found, total
 
     def hits(self, ctx, anchor):
-        found, total = self._covered(ctx, anchor)
+        covered = self._covered(ctx, anchor)
+        if covered is None:
+            return None
+        found, total = covered
         return found if len(found) == total else []
 
     def degree(self, ctx, anchor):
-        found, total = self._covered(ctx, anchor)
-        return len(found) / total if total else None
+        covered = self._covered(ctx, anchor)
+        if covered is None or not covered[1]:
+            return None
+        return len(covered[0]) / covered[1]
 
 
 _OPS: dict[str, Callable[[float, Any], bool]] = {

@@ -1,0 +1,108 @@
+"""The local batch engine: files → conversations → (results) → store, never losing the batch.
+
+Bad input is reported as `file:line: reason` and skipped. Work is committed in chunks (and on
+Ctrl-C), so an interrupted run keeps what it read; files imported completely are recorded by
+content hash and skipped on the next run, which is how a re-run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zuoxi.ingest import IngestError, ReadOptions, iter_files, read_file
+from zuoxi.model import Conversation, Result
+from zuoxi.pipeline import analyze_conversation
+from zuoxi.privacy import mask_conversation
+from zuoxi.store import Store, content_key, file_sha256
+
+CHUNK = 500
+
+
+@dataclass
+class BatchSummary:
+    files: int = 0
+    files_skipped: int = 0  # already imported, unchanged
+    read: int = 0
+    imported: int = 0  # new in the store
+    duplicates: int = 0
+    analyzed: int = 0
+    errors: list[IngestError] = field(default_factory=list)
+
+    @property
+    def nothing_read(self) -> bool:
+        return self.read == 0 and self.files_skipped == 0
+
+
+@dataclass
+class Analyzed:
+    conversation: Conversation
+    result: Result | None
+    key: str | None
+    source: str
+
+
+@dataclass
+class Batch:
+    """One run over some files. Iterate `run()`; read `summary` afterwards."""
+
+    paths: Iterable[str | Path]
+    options: ReadOptions | None = None
+    store: Store | None = None
+    analyze: bool = False
+    scorecard: str | None = None
+    mask: bool = True
+    resume: bool = True
+    on_error: Callable[[IngestError], None] | None = None
+    on_progress: Callable[[int, int, int], None] | None = None  # (files done, files, conversations read)
+    summary: BatchSummary = field(default_factory=BatchSummary)
+    _pending: list[Analyzed] = field(default_factory=list)
+
+    def run(self) -> Iterator[Analyzed]:
+        files = list(iter_files(self.paths))
+        try:
+            for done, path in enumerate(files, start=1):
+                yield from self._file(path)
+                if self.on_progress:
+                    self.on_progress(done, len(files), self.summary.read)
+        finally:
+            self._flush()  # Ctrl-C or a crash in the caller: keep what was read
+
+    def _file(self, path: Path) -> Iterator[Analyzed]:
+        summary = self.summary
+        summary.files += 1
+        sha = file_sha256(path) if self.store is not None and path.is_file() else None
+        if sha and self.resume and not self.analyze and self.store.file_done(sha):
+            summary.files_skipped += 1
+            return
+        errors_before, read_before = len(summary.errors), summary.read
+        records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, "no such file or folder")]
+        for record in records:
+            if isinstance(record, IngestError):
+                summary.errors.append(record)
+                if self.on_error:
+                    self.on_error(record)
+                continue
+            conversation = mask_conversation(record) if self.mask else record
+            summary.read += 1
+            result = analyze_conversation(conversation, self.scorecard, mask=False) if self.analyze else None
+            summary.analyzed += result is not None
+            item = Analyzed(conversation, result, content_key(conversation) if self.store else None, str(path))
+            self._pending.append(item)
+            yield item
+            if len(self._pending) >= CHUNK:
+                self._flush()
+        self._flush()
+        if sha:
+            self.store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
+
+    def _flush(self) -> None:
+        if self.store is not None and self._pending:
+            keys = [a.key for a in self._pending if a.key]
+            new = self.store.count_new(list(dict.fromkeys(keys)))
+            self.store.add_conversations((a.conversation, a.source) for a in self._pending)
+            self.summary.imported += new
+            self.summary.duplicates += len(keys) - new
+            self.store.save_results((a.key, a.result) for a in self._pending if a.result is not None and a.key)
+        self._pending.clear()

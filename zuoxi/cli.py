@@ -1,0 +1,254 @@
+"""The `zuoxi` command. Thin: it parses options and composes the stages.
+
+Results go to standard output (or --out); progress, errors and summaries go to standard error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from zuoxi.batch import Batch, BatchSummary
+from zuoxi.ingest import FORMATS, IngestError, ReadOptions
+from zuoxi.ingest.table import parse_column_map
+from zuoxi.rules.engine import get_scorecard
+from zuoxi.rules.scorecard import ScorecardError, builtin_names, load_spec
+from zuoxi.store import Store
+
+app = typer.Typer(help="zuoxi (坐席): quality inspection and coaching for contact-center agents.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+scorecard_app = typer.Typer(help="Work with scorecard files.", no_args_is_help=True)
+app.add_typer(scorecard_app, name="scorecard")
+err = Console(stderr=True)
+out = Console()
+
+DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
+InputFormat = Annotated[str | None, typer.Option(help=f"Input format instead of by extension: {', '.join(FORMATS)}")]
+Columns = Annotated[list[str] | None, typer.Option("--columns", help="CSV/XLSX column mapping FIELD=HEADER (e.g. text=消息正文)")]
+AgentSpeaker = Annotated[str | None, typer.Option(help="ASR files: the speaker label of the agent (default: who greets)")]
+NoMask = Annotated[bool, typer.Option("--no-mask", help="Keep phone/ID/card numbers and e-mails unmasked")]
+
+
+def _options(input_format: str | None, columns: list[str] | None, agent_speaker: str | None) -> ReadOptions:
+    if input_format and input_format not in FORMATS:
+        raise typer.BadParameter(f"unknown format {input_format!r}; one of {', '.join(FORMATS)}")
+    try:
+        return ReadOptions(format=input_format, columns=parse_column_map(columns or []), agent_speaker=agent_speaker)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+def _report_error(error: IngestError) -> None:
+    err.print(f"[yellow]skipped[/] {error}", highlight=False, markup=True, soft_wrap=True)
+
+
+def _run(batch: Batch, consume) -> BatchSummary:
+    """Drive a batch with a progress bar on standard error; Ctrl-C keeps what was done."""
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                  TextColumn("{task.fields[conversations]} conversations · {task.fields[rate]:.0f}/s"),
+                  TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("zuoxi", total=None, conversations=0, rate=0.0)
+
+        def on_progress(files_done: int, files: int, conversations: int) -> None:
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            progress.update(task, completed=files_done, total=files, conversations=conversations, rate=conversations / elapsed)
+
+        batch.on_progress = on_progress
+        batch.on_error = _report_error
+        try:
+            for item in batch.run():
+                consume(item)
+        except KeyboardInterrupt:
+            err.print("[red]interrupted[/]: everything read so far is stored; run the same command again to resume")
+            _print_summary(batch.summary, time.perf_counter() - started)
+            raise typer.Exit(130) from None
+    _print_summary(batch.summary, time.perf_counter() - started)
+    return batch.summary
+
+
+def _print_summary(summary: BatchSummary, seconds: float) -> None:
+    rate = summary.read / seconds if seconds > 0 else 0.0
+    parts = [f"files {summary.files}", f"read {summary.read}"]
+    if summary.files_skipped:
+        parts.append(f"files already imported {summary.files_skipped}")
+    parts += [f"imported {summary.imported}", f"already stored {summary.duplicates}"]
+    if summary.analyzed:
+        parts.append(f"analyzed {summary.analyzed}")
+    parts.append(f"errors {len(summary.errors)}")
+    err.print(" · ".join(parts) + f" · {seconds:.1f}s ({rate:.0f} conversations/s)", highlight=False, soft_wrap=True)
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    db: DbOption = None,
+    format: InputFormat = None,
+    columns: Columns = None,
+    agent_speaker: AgentSpeaker = None,
+    no_mask: NoMask = False,
+    again: Annotated[bool, typer.Option("--again", help="Re-read files already imported")] = False,
+) -> None:
+    """Import conversations into the database (idempotent; re-running resumes)."""
+    store = Store(db)
+    summary = _run(Batch(paths, _options(format, columns, agent_speaker), store=store, mask=not no_mask, resume=not again),
+                   lambda item: None)
+    err.print(f"database: {store.url}", highlight=False)
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+@app.command()
+def analyze(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    scorecard: Annotated[str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")] = "auto",
+    format: Annotated[str, typer.Option("--format", help="table, json (JSON Lines) or html")] = "table",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output")] = None,
+    db: DbOption = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not write conversations and results to the database")] = False,
+    input_format: InputFormat = None,
+    columns: Columns = None,
+    agent_speaker: AgentSpeaker = None,
+    no_mask: NoMask = False,
+) -> None:
+    """Score conversations against a scorecard and print or write the results."""
+    if format not in ("table", "json", "html"):
+        raise typer.BadParameter("--format must be table, json or html")
+    if scorecard != "auto":
+        try:
+            get_scorecard(scorecard)
+        except ScorecardError as error:
+            err.print(f"[red]scorecard error[/]\n{error}", highlight=False)
+            raise typer.Exit(2) from None
+    store = None if no_store else Store(db)
+    batch = Batch(paths, _options(input_format, columns, agent_speaker), store=store, analyze=True,
+                  scorecard=None if scorecard == "auto" else scorecard, mask=not no_mask)
+    collected: list = []
+    handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
+
+    def consume(item) -> None:
+        if format == "json":
+            line = item.result.model_dump_json(exclude={"sections", "audio"} if item.result.audio is None else {"sections"})
+            (handle.write(line + "\n") if handle else sys.stdout.write(line + "\n"))
+        else:
+            collected.append((item.conversation, item.result))
+
+    try:
+        summary = _run(batch, consume)
+    finally:
+        if handle:
+            handle.close()
+    if format == "table":
+        _print_results_table(collected)
+    elif format == "html":
+        from zuoxi.report import render_html
+
+        target = out_file or Path("zuoxi-report.html")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_html(collected), encoding="utf-8")
+        err.print(f"report: {target.resolve()}", highlight=False)
+    if out_file and format == "json":
+        err.print(f"results: {out_file.resolve()}", highlight=False)
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+def _print_results_table(items) -> None:
+    table = Table(title=f"{len(items)} conversations")
+    for column in ("conversation", "agent", "scorecard", "score", "failed rules"):
+        table.add_column(column)
+    for conv, result in items:
+        failed = " ".join(f.rule for f in result.failed())
+        score = f"[red]{result.score:.0f} veto[/]" if result.veto else f"{result.score:.0f}"
+        table.add_row(conv.id, conv.agent_id or "—", result.scorecard, score, failed or "—")
+    out.print(table)
+
+
+@app.command()
+def show(
+    ident: Annotated[str, typer.Argument(help="Conversation id, or the start of its content key")],
+    db: DbOption = None,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Show a stored conversation with its findings."""
+    store = Store(db)
+    found = store.find(ident)
+    if not found:
+        err.print(f"no conversation {ident!r} in {store.url}")
+        raise typer.Exit(1)
+    for key, conv in found:
+        results = store.results_for(key)
+        if format == "json":
+            sys.stdout.write(json.dumps({"key": key, "conversation": conv.model_dump(mode="json"),
+                                         "results": [r.model_dump(mode="json") for r in results]}, ensure_ascii=False) + "\n")
+            continue
+        out.print(f"[bold]{conv.id}[/] ({conv.channel}, agent {conv.agent_id or '—'}, {conv.team or '—'}) key {key[:12]}")
+        evidence_turns = {e.turn: f.rule for r in results for f in r.findings if f.status == "fail" for e in f.evidence}
+        for i, turn in enumerate(conv.turns):
+            mark = f" [red]← {evidence_turns[i]}[/]" if i in evidence_turns else ""
+            out.print(f"{i:>3} {turn.role:<8} {turn.text}{mark}", highlight=False)
+        for result in results:
+            out.print(f"[bold]{result.scorecard}[/]: {result.score:.0f}/{result.max_score:.0f}{' VETO' if result.veto else ''}")
+            for f in result.failed():
+                out.print(f"  [red]{f.rule}[/] {f.message} (turns {', '.join(str(e.turn) for e in f.evidence)})", highlight=False)
+                if f.suggestion:
+                    out.print(f"      建议: {f.suggestion}", highlight=False)
+
+
+@app.command()
+def stats(db: DbOption = None, format: Annotated[str, typer.Option("--format", help="table or json")] = "table") -> None:
+    """Counts and averages of what is stored."""
+    figures = Store(db).stats()
+    if format == "json":
+        sys.stdout.write(json.dumps(figures, ensure_ascii=False) + "\n")
+        return
+    out.print(f"conversations: {figures['conversations']} ({', '.join(f'{k} {v}' for k, v in figures['by_channel'].items())}) · files imported: {figures['files']}")
+    table = Table(title="scorecards")
+    for column in ("scorecard", "results", "average", "vetoes"):
+        table.add_column(column)
+    for row in figures["scorecards"]:
+        table.add_row(row["scorecard"], str(row["results"]), str(row["average"]), str(row["vetoes"]))
+    out.print(table)
+    agents = Table(title="agents (lowest average first)")
+    for column in ("agent", "results", "average"):
+        agents.add_column(column)
+    for row in figures["agents"]:
+        agents.add_row(row["agent_id"] or "—", str(row["results"]), str(row["average"]))
+    out.print(agents)
+
+
+@app.command()
+def scorecards() -> None:
+    """List the built-in scorecards."""
+    table = Table()
+    for column in ("name", "title", "items", "includes"):
+        table.add_column(column)
+    for name in builtin_names():
+        spec, _ = load_spec(name)
+        table.add_row(name, spec.name, str(sum(len(s.items) for s in spec.sections)), ", ".join(spec.include) or "—")
+    out.print(table)
+
+
+@scorecard_app.command("check")
+def scorecard_check(file: Annotated[Path, typer.Argument(help="A scorecard YAML file")]) -> None:
+    """Validate a scorecard file; errors are reported as file:line: message."""
+    try:
+        compiled = get_scorecard(str(file))
+    except ScorecardError as error:
+        for problem in error.problems:
+            err.print(problem, highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    items = sum(len(s.items) for s in compiled.spec.sections)
+    out.print(f"{file}: OK — {compiled.spec.id}, {len(compiled.spec.sections)} sections, {items} items", highlight=False)
+
+
+if __name__ == "__main__":
+    app()
