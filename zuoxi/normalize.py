@@ -7,9 +7,8 @@ The matching form has exactly the length of the original, character for characte
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property
 
 import opencc
 
@@ -29,20 +28,16 @@ def clean_whitespace(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _fold_width(text: str) -> str:
-    # NFKC folds full-width ASCII and ideographic space; keep only 1:1 foldings.
-    return "".join(
-        folded if len(folded := unicodedata.normalize("NFKC", ch)) == 1 else ch for ch in text
-    )
+# Full-width ASCII (！ＡＢ１２) and the ideographic space fold to their half-width forms, 1:1.
+_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
-@lru_cache(maxsize=65536)
 def normalize_text(text: str) -> str:
     """Traditional→Simplified, width folding and lower case, preserving length."""
     simplified = _T2S.convert(text)
     if len(simplified) != len(text):  # phrase conversions that change length: go char by char
         simplified = "".join(_T2S.convert(ch) if len(_T2S.convert(ch)) == 1 else ch for ch in text)
-    return _fold_width(simplified.translate(_EXTRA)).lower()
+    return simplified.translate(_EXTRA).translate(_WIDTH).lower()
 
 
 def split_spans(text: str, pattern: re.Pattern[str] = _SENTENCE_END) -> list[tuple[int, int]]:
@@ -65,8 +60,14 @@ class PreparedTurn:
     norm: str
     start: float | None
     end: float | None
-    sentences: list[tuple[int, int]] = field(default_factory=list)
-    clauses: list[tuple[int, int]] = field(default_factory=list)
+
+    @cached_property
+    def sentences(self) -> list[tuple[int, int]]:
+        return split_spans(self.norm)
+
+    @cached_property
+    def clauses(self) -> list[tuple[int, int]]:
+        return split_spans(self.norm, _CLAUSE_END)
 
 
 @dataclass
@@ -96,8 +97,6 @@ def prepare(conversation: Conversation) -> Prepared:
                 norm=norm,
                 start=turn.start,
                 end=turn.end,
-                sentences=split_spans(norm),
-                clauses=split_spans(norm, _CLAUSE_END),
             )
         )
     return Prepared(conversation=conversation, turns=turns)

@@ -20,10 +20,11 @@ from typing import Any
 import ahocorasick
 from rapidfuzz import fuzz
 
-from zuoxi.normalize import Prepared, PreparedTurn, normalize_text, split_spans
+from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
 
 _CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
 _NEGATION_BEFORE = re.compile(r"(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?$")
+_NON_WORD = re.compile(r"[\W_]+")
 _QUOTES = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」|『[^』]*』|‘[^’]*’|'[^']*'")
 
 
@@ -52,10 +53,16 @@ class Context:
     audio: dict[str, Any] | None = None
     _keyword_hits: dict[int, list[Hit]] | None = None
     _quotes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    _by_role: dict[str | None, list[int]] = field(default_factory=dict)
 
     @property
     def turns(self) -> list[PreparedTurn]:
         return self.prepared.turns
+
+    def role_indices(self, role: str | None) -> list[int]:
+        if role not in self._by_role:
+            self._by_role[role] = [t.index for t in self.prepared.turns if role is None or t.role == role]
+        return self._by_role[role]
 
     def keyword_hits(self, key: int) -> list[Hit]:
         if self._keyword_hits is None:
@@ -123,7 +130,7 @@ class Scope:
 
     def turns(self, ctx: Context, anchor: Hit | None) -> list[int]:
         turns = ctx.turns
-        chosen = [t.index for t in turns if self.role is None or t.role == self.role]
+        chosen = ctx.role_indices(self.role)
         if self.first is not None:
             chosen = chosen[: self.first]
         if self.last is not None:
@@ -320,7 +327,7 @@ class Similar(_Filtered):
         found = []
         for t in self.scope.turns(ctx, anchor):
             turn = ctx.turns[t]
-            for start, end in split_spans(turn.norm):
+            for start, end in turn.sentences:
                 if self._match(turn.norm[start:end]):
                     hit = Hit(t, start, end)
                     if self.keep(ctx, hit):
@@ -349,39 +356,48 @@ class Repeat(Condition):
         self.pushback = compile_(spec["pushback"], loc + ("pushback",)) if "pushback" in spec else None
         self.per_turn = bool(spec.get("per_turn", False))
 
-    @staticmethod
-    def _bigrams(text: str) -> set[str]:
-        chars = re.sub(r"[\W_]+", "", text)
-        return {chars[i : i + 2] for i in range(len(chars) - 1)} or ({chars} if chars else set())
-
     def hits(self, ctx, anchor):
-        ignored = {(h.turn, h.start) for h in ctx.keyword_hits(self.ignore_key)} if self.ignore_key is not None else set()
+        pushback = self.pushback.hits(ctx, None) if self.pushback else None
+        if pushback == []:
+            return []  # nothing to repeat against
+        ignored: dict[int, list[int]] = {}
+        for h in ctx.keyword_hits(self.ignore_key) if self.ignore_key is not None else []:
+            ignored.setdefault(h.turn, []).append(h.start)
         groups_by_turn: dict[int, set[str]] = {}
         for name, key in self.group_keys.items():
             for h in ctx.keyword_hits(key):
-                groups_by_turn.setdefault(h.turn, set()).add(name)
-        units = []  # (hit, bigrams, groups)
+                groups_by_turn.setdefault(h.turn, set()).add(f"#{name}")
+        units = []  # (hit, features: bigrams plus "#group" tags)
         for t in self.scope.turns(ctx, anchor):
             turn = ctx.turns[t]
-            spans = [(0, len(turn.norm))] if self.per_turn else turn.clauses
-            for start, end in spans:
-                text = turn.norm[start:end]
-                if len(re.sub(r"[\W_]+", "", text)) < self.min_chars:
+            skip = ignored.get(t, ())
+            for start, end in [(0, len(turn.norm))] if self.per_turn else turn.clauses:
+                chars = _NON_WORD.sub("", turn.norm[start:end])
+                if len(chars) < self.min_chars or any(start <= s < end for s in skip):
                     continue
-                if any(t == it and start <= s < end for it, s in ignored):
-                    continue
-                units.append((Hit(t, start, end), self._bigrams(text), groups_by_turn.get(t, set()) if self.per_turn else set()))
-        clusters: list[list[int]] = []  # indexes into units, single linkage
-        for i, (hit, grams, groups) in enumerate(units):
-            for cluster in clusters:
-                if any(self._same(units[j], units[i]) for j in cluster) and units[cluster[-1]][0].turn != hit.turn:
-                    cluster.append(i)
-                    break
-            else:
-                clusters.append([i])
-        pushback = self.pushback.hits(ctx, None) if self.pushback else None
+                grams = {chars[i : i + 2] for i in range(len(chars) - 1)}
+                if self.per_turn:
+                    grams |= groups_by_turn.get(t, set())
+                units.append((Hit(t, start, end), grams))
+        # Single-linkage clusters; an inverted index (feature → clusters) limits the comparisons.
+        clusters: list[list[int]] = []
+        index: dict[str, set[int]] = {}
+        for i, (hit, grams) in enumerate(units):
+            candidates: set[int] = set()
+            for g in grams:
+                candidates.update(index.get(g, ()))
+            target = next((c for c in sorted(candidates) if units[clusters[c][-1]][0].turn != hit.turn
+                           and any(self._same(units[j][1], grams) for j in clusters[c])), None)
+            if target is None:
+                target = len(clusters)
+                clusters.append([])
+            clusters[target].append(i)
+            for g in grams:
+                index.setdefault(g, set()).add(target)
         found: set[Hit] = set()
         for cluster in clusters:
+            if len(cluster) < self.min:
+                continue
             first, *repeats = [units[j][0] for j in cluster]
             if pushback is not None:
                 repeats = [r for r in repeats if any(first.turn < p.turn < r.turn for p in pushback)]
@@ -389,11 +405,13 @@ class Repeat(Condition):
                 found.update(repeats)
         return sorted(found)
 
-    def _same(self, a, b) -> bool:
-        if a[2] & b[2]:
+    def _same(self, a: set[str], b: set[str]) -> bool:
+        """Same action group, or character-bigram overlap coefficient ≥ similarity."""
+        shared = a & b
+        if any(g.startswith("#") for g in shared):
             return True
-        small = min(len(a[1]), len(b[1]))
-        return small > 0 and len(a[1] & b[1]) / small >= self.similarity
+        small = min(len(a), len(b))
+        return small > 0 and len(shared) / small >= self.similarity
 
 
 class Count(Condition):
