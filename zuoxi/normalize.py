@@ -28,16 +28,18 @@ def clean_whitespace(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-# Full-width ASCII (！ＡＢ１２) and the ideographic space fold to their half-width forms, 1:1.
+# Full-width ASCII (！ＡＢ１２) and the ideographic space fold to half-width, letters to lower case:
+# all 1:1 (str.lower() is not: "İ" becomes two characters).
 _WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_FOLD = {k: chr(v).lower() for k, v in _WIDTH.items()} | {c: chr(c).lower() for c in range(ord("A"), ord("Z") + 1)}
 
 
 def normalize_text(text: str) -> str:
-    """Traditional→Simplified, width folding and lower case, preserving length."""
+    """Traditional→Simplified, width folding and ASCII lower case, preserving length."""
     simplified = _T2S.convert(text)
     if len(simplified) != len(text):  # phrase conversions that change length: go char by char
         simplified = "".join(_T2S.convert(ch) if len(_T2S.convert(ch)) == 1 else ch for ch in text)
-    return simplified.translate(_EXTRA).translate(_WIDTH).lower()
+    return simplified.translate(_EXTRA).translate(_FOLD)
 
 
 def split_spans(text: str, pattern: re.Pattern[str] = _SENTENCE_END) -> list[tuple[int, int]]:

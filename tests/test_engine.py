@@ -1,0 +1,183 @@
+"""Engine behaviour beyond the per-rule cases: scorecard files, operators, scoring, robustness."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zuoxi.model import Conversation
+from zuoxi.normalize import prepare
+from zuoxi.pipeline import analyze_conversation
+from zuoxi.rules.engine import get_scorecard
+from zuoxi.rules.scorecard import ScorecardError, builtin_names, load_spec
+
+DESIGN_IDS = (
+    [f"EM-0{i}" for i in range(1, 4)] + [f"SA-0{i}" for i in range(1, 6)] + [f"CS-0{i}" for i in range(1, 9)]
+    + ["ES-01", "ES-02"] + [f"EC-0{i}" for i in range(1, 10)] + [f"CP-0{i}" for i in range(1, 7)]
+    + [f"OB-0{i}" for i in range(1, 9)]
+)
+
+
+def conv(*turns, **fields) -> Conversation:
+    return Conversation.model_validate({"id": "t", "turns": [{"role": r, "text": t} for r, t in turns], **fields})
+
+
+def finding(result, rule):
+    (match,) = [f for f in result.findings if f.rule == rule]
+    return match
+
+
+def test_builtin_scorecards_implement_every_design_rule():
+    assert set(builtin_names()) == {"core", "ecommerce", "complaint", "outbound"}
+    ids = set()
+    for name in builtin_names():
+        spec, _ = load_spec(name)
+        ids |= {item.id for section in spec.sections for item in section.items}
+        get_scorecard(name)  # compiles
+    assert set(DESIGN_IDS) <= ids
+
+
+def test_included_scorecard_lists_core_items_first_and_every_rule_once():
+    result = analyze_conversation(conv(("customer", "在吗"), ("agent", "您好，我是客服8号，很高兴为您服务")), "ecommerce")
+    rules = [f.rule for f in result.findings]
+    assert rules[0] == "EM-01" and "EC-09" in rules and len(rules) == len(set(rules))
+
+
+def test_veto_sets_score_to_zero_and_rude_without_insult_only_deducts():
+    insult = analyze_conversation(conv(("customer", "怎么还没发货"), ("agent", "神经病，自己看物流")))
+    rude = analyze_conversation(conv(("customer", "怎么还没发货"), ("agent", "你自己看物流吧")))
+    assert insult.veto and insult.score == 0 and finding(insult, "EM-01").severity == "veto"
+    assert not rude.veto and 0 < rude.score < 100 and finding(rude, "EM-01").status == "fail"
+
+
+def test_repeated_offences_deduct_more():
+    once = analyze_conversation(conv(("customer", "好"), ("agent", "请你冷静一点")))
+    thrice = analyze_conversation(conv(("customer", "好"), ("agent", "请你冷静一点"), ("customer", "？"),
+                                       ("agent", "你不要激动"), ("customer", "？"), ("agent", "你听我说完")))
+    assert finding(thrice, "EM-03").points < finding(once, "EM-03").points < 0
+
+
+def test_evidence_points_at_original_traditional_text():
+    result = analyze_conversation(conv(("customer", "我的包裹呢"), ("agent", "這是快遞的責任，你去找快遞吧")))
+    fail = finding(result, "SA-03")
+    assert fail.status == "fail"
+    for e in fail.evidence:
+        assert result and e.text == "這是快遞的責任，你去找快遞吧"[e.start : e.end]
+
+
+def test_traditional_and_simplified_twins_score_the_same():
+    simplified = conv(("customer", "东西坏了，给我退款"), ("agent", "不能退"))
+    traditional = conv(("customer", "東西壞了，給我退款"), ("agent", "不能退"))
+    a, b = analyze_conversation(simplified), analyze_conversation(traditional)
+    assert [(f.rule, f.status) for f in a.findings] == [(f.rule, f.status) for f in b.findings]
+    assert a.score == b.score
+
+
+def test_similar_operator_matches_paraphrase_through_synonyms(tmp_path):
+    card = tmp_path / "mine.yaml"
+    card.write_text(textwrap.dedent("""
+        id: mine
+        name: 自定义
+        synonyms:
+          拒收: [拒签]
+          就行: [就好]
+        sections:
+          - id: s
+            name: 测试
+            items:
+              - id: X-01
+                name: suggests refusing delivery
+                points: -5
+                forbid:
+                  similar: {role: agent, examples: [拒收就行], threshold: 0.8}
+                message: 建议拒收
+        """), encoding="utf-8")
+    hit = analyze_conversation(conv(("customer", "能换吗"), ("agent", "到时候您拒签就好")), str(card))
+    miss = analyze_conversation(conv(("customer", "能换吗"), ("agent", "我帮您查一下是否已送出")), str(card))
+    assert finding(hit, "X-01").status == "fail" and finding(miss, "X-01").status == "pass"
+
+
+def test_scorecard_errors_name_the_line(tmp_path):
+    card = tmp_path / "bad.yaml"
+    card.write_text(textwrap.dedent("""
+        id: bad
+        name: 坏的
+        sections:
+          - id: s
+            name: 测试
+            items:
+              - id: X-01
+                name: no points
+                forbid: {keyword: {words: [滚]}}
+                message: m
+              - id: X-02
+                name: bad operator
+                points: -1
+                forbid:
+                  keywrd: {words: [滚]}
+                message: m
+        """), encoding="utf-8")
+    with pytest.raises(ScorecardError) as raised:
+        get_scorecard(str(card))
+    text = str(raised.value)
+    assert f"{card}:8:" in text and "points" in text
+
+
+def test_unknown_operator_is_reported_with_its_line(tmp_path):
+    card = tmp_path / "bad.yaml"
+    card.write_text("id: b\nname: b\nsections:\n  - id: s\n    name: s\n    items:\n      - id: X\n        name: x\n"
+                    "        points: -1\n        message: m\n        forbid:\n          keywrd: {words: [a]}\n", encoding="utf-8")
+    with pytest.raises(ScorecardError) as raised:
+        get_scorecard(str(card))
+    assert f"{card}:12:" in str(raised.value) and "keywrd" in str(raised.value)
+
+
+def test_order_scores_partial_sequences():
+    steps = [("customer", "东西还没收到，都多少天了"), ("agent", "十分抱歉，我马上查一下物流信息"),
+             ("agent", "我们现在联系快递公司，争取尽快给您送到"), ("agent", "实在抱歉，感谢您的理解")]
+    full = analyze_conversation(conv(*steps), "ecommerce")
+    bare = analyze_conversation(conv(steps[0], ("agent", "等着吧")), "ecommerce")
+    assert finding(full, "EC-06").status == "pass"
+    assert finding(bare, "EC-06").status == "fail" and finding(bare, "EC-06").points <= -9
+
+
+turn_text = st.text(alphabet=st.sampled_from(list("您好我是客服不能退因为抱歉投诉?？！!，。 \n\"“”拒收就行查一下123abcＡ這樣")), max_size=40)
+turns = st.lists(st.tuples(st.sampled_from(["agent", "customer", "system"]), turn_text,
+                           st.one_of(st.none(), st.floats(0, 500))), min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(turns=turns, channel=st.sampled_from(["chat", "call"]), scorecard=st.sampled_from(["core", "ecommerce", "complaint", "outbound"]))
+def test_no_text_crashes_the_engine_and_evidence_stays_inside_turns(turns, channel, scorecard):
+    if not any(t.strip() for _, t, _ in turns):
+        turns = turns + [("customer", "你好", None)]
+    conversation = Conversation.model_validate({
+        "id": "p", "channel": channel, "duration": 600,
+        "turns": [{"role": r, "text": t, "start": s, "end": None if s is None else s + 1} for r, t, s in turns],
+    })
+    result = analyze_conversation(conversation, scorecard)
+    assert 0 <= result.score <= result.max_score
+    texts = [t.text for t in conversation.turns]  # masking leaves this alphabet unchanged
+    for f in result.findings:
+        assert f.status in ("pass", "fail", "n/a")
+        for e in f.evidence:
+            assert 0 <= e.turn < len(texts)
+            assert 0 <= e.start <= e.end <= len(texts[e.turn])
+            assert e.text == texts[e.turn][e.start : e.end]
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_normalized_text_keeps_length(text):
+    conversation = Conversation.model_validate({"id": "n", "turns": [{"role": "agent", "text": text + "x"}]})
+    prepared = prepare(conversation)
+    assert all(len(t.norm) == len(t.text) for t in prepared.turns)
+
+
+def test_normalization_keeps_length_for_characters_whose_lower_case_is_longer():
+    conversation = Conversation.model_validate({"id": "n", "turns": [{"role": "agent", "text": "İstanbul ＡＢＣ這樣"}]})
+    (turn,) = prepare(conversation).turns
+    assert turn.norm == "İstanbul abc这样" and len(turn.norm) == len(turn.text)
