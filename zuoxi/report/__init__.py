@@ -31,7 +31,7 @@ class BatchStats:
     failed_rules: list[tuple[str, str, int]]  # rule, name, count
     agents: list[tuple[str, int, float]]  # agent, conversations, average
     skills: dict[str, float]
-    risks: list[tuple[str, str]]  # conversation id, rule
+    risks: list[str]  # ids of conversations with complaint risk or rising anger
 
 
 def batch_stats(items: list[tuple[Conversation, Result]]) -> BatchStats:
@@ -44,8 +44,8 @@ def batch_stats(items: list[tuple[Conversation, Result]]) -> BatchStats:
     for r in results:
         for name, value in r.skills.items():
             skills[name].append(value)
-    risks = [(r.conversation_id, f.rule) for r in results for f in r.findings
-             if f.rule in ("ES-01", "ES-02") and f.status == "fail"]
+    risks = sorted({r.conversation_id for r in results for f in r.findings
+                    if f.rule in ("ES-01", "ES-02") and f.status == "fail"})
     return BatchStats(
         count=len(results),
         average=round(mean(r.score for r in results), 1) if results else 0.0,
