@@ -42,6 +42,12 @@ def normalize_text(text: str) -> str:
     return simplified.translate(_EXTRA).translate(_FOLD)
 
 
+def normalize_pattern(pattern: str) -> str:
+    """The matching form of a regular expression: like `normalize_text` but without lower-casing,
+    which would turn \\S into \\s (patterns are compiled case-insensitively instead)."""
+    return _T2S.convert(pattern).translate(_EXTRA).translate(_WIDTH)
+
+
 def split_spans(text: str, pattern: re.Pattern[str] = _SENTENCE_END) -> list[tuple[int, int]]:
     """[start, end) spans of the sentences (or clauses) of `text`, punctuation included."""
     spans, start = [], 0

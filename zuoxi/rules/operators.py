@@ -20,7 +20,7 @@ from typing import Any
 import ahocorasick
 from rapidfuzz import fuzz
 
-from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
+from zuoxi.normalize import Prepared, PreparedTurn, normalize_pattern, normalize_text
 
 _CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
 _NEGATION_BEFORE = re.compile(r"(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?$")
@@ -275,7 +275,7 @@ class Regex(_Filtered):
     def __init__(self, spec, loc, matcher, lexicons):
         super().__init__(spec, loc, matcher, lexicons)
         try:
-            self.pattern = re.compile(normalize_text(spec["pattern"]))
+            self.pattern = re.compile(normalize_pattern(spec["pattern"]), re.IGNORECASE)
         except (KeyError, re.error) as error:
             raise RuleError(loc + ("pattern",), f"bad regular expression: {error}") from error
 
@@ -700,7 +700,8 @@ class Not(Condition):
 
 
 class Related(Condition):
-    """Hits of `base` that stand `after`/`before` a hit of another condition (within N turns), or its `nth` hit."""
+    """Hits of `base` after the first hit of another condition, or before it (all of them when it never
+    occurs), optionally within N turns of it; and/or only the `nth` hit."""
 
     def __init__(self, base: Condition, spec: dict[str, Any], loc, compile_):
         self.base = base
@@ -713,13 +714,14 @@ class Related(Condition):
         found = self.base.hits(ctx, anchor)
         if found is None:
             return None
-        for other, sign in ((self.after, 1), (self.before, -1)):
-            if other is None:
-                continue
-            marks = other.hits(ctx, anchor) or []
-            found = [h for h in found if any(
-                sign * (h.turn - m.turn) > 0 or (h.turn == m.turn and sign * (h.start - m.start) > 0)
-                for m in marks if self.within is None or abs(h.turn - m.turn) <= self.within)]
+        if self.after is not None:  # after the first mark (within N turns); nothing when it never occurs
+            marks = sorted(self.after.hits(ctx, anchor) or [])
+            found = [h for h in found if marks and (h.turn, h.start) > (marks[0].turn, marks[0].start)
+                     and (self.within is None or h.turn - marks[0].turn <= self.within)]
+        if self.before is not None:  # before the first mark; everything when it never occurs
+            marks = sorted(self.before.hits(ctx, anchor) or [])
+            found = [h for h in found if not marks or ((h.turn, h.start) < (marks[0].turn, marks[0].start)
+                     and (self.within is None or marks[0].turn - h.turn <= self.within))]
         if self.nth is not None:
             found = found[self.nth - 1 : self.nth] if self.nth > 0 else []
         return found
@@ -728,6 +730,15 @@ class Related(Condition):
 # ---------------------------------------------------------------------------------------------
 
 LEAVES = ("keyword", "regex", "similar", "repeat", "count", "order", "script", "timing", "emotion", "audio")
+_SCOPE = {"role", "first", "last", "within_seconds", "fallback_first", "anchor", "count"}
+_FILTERS = _SCOPE | {"negation", "quoted", "exclude"}
+OPTIONS = {
+    "keyword": _FILTERS | {"words", "all"}, "regex": _FILTERS | {"pattern"}, "similar": _FILTERS | {"examples", "threshold"},
+    "repeat": _SCOPE | {"min", "similarity", "min_chars", "keys", "ignore", "pushback", "per_turn"},
+    "count": {"of", "min", "per_100_chars", "role", "min_chars"}, "order": {"steps", "min_steps"},
+    "script": _SCOPE | {"questions", "topic"}, "timing": {"metric", "op", "value", "channel"},
+    "emotion": {"labels", "trend", "min_score", "first", "last", "anchor", "count"}, "audio": {"feature", "op", "value"},
+}
 LOGIC = ("all", "any", "not")
 RELATIONS = ("after", "before", "within", "nth")
 
@@ -768,6 +779,10 @@ class Compiler:
         return condition
 
     def _leaf(self, kind: str, body: dict[str, Any], loc: tuple[Any, ...]) -> Condition:
+        unknown = sorted(set(body) - OPTIONS[kind])
+        if unknown:
+            hint = " (after/before/within/nth go beside the operator, not inside it)" if set(unknown) & set(RELATIONS) else ""
+            raise RuleError(loc + (unknown[0],), f"unknown {kind} option {unknown[0]!r}{hint}; allowed: {', '.join(sorted(OPTIONS[kind]))}")
         try:
             if kind == "keyword":
                 return Keyword(body, loc, self.matcher, self.lexicons)

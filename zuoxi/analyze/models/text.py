@@ -8,6 +8,7 @@ at load time.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from functools import lru_cache
@@ -52,6 +53,8 @@ def normalize(text: str) -> str:
     """
     if not text:
         return ""
+    if "&" in text:
+        text = html.unescape(text)
     s = unicodedata.normalize("NFKC", to_simplified(text)).lower()
     if "[" in s or "#" in s:
         for pat, rep in _PLACEHOLDERS:
@@ -88,8 +91,8 @@ def ngrams(norm: str, lo: int = NGRAM_MIN, hi: int = NGRAM_MAX, max_chars: int =
 CUES: dict[str, str] = {
     "anger": r"气死|什么破|破服务|垃圾|坑人|骗子|骗人|恶心|无语|滚|妈的|他妈|卧槽|太过分|过分了|"
     r"什么态度|态度差|态度恶劣|忽悠|糊弄|耍我|有病|不要脸|受够|岂有此理|退钱|坑爹|呵呵",
-    "complaint": r"投诉|12315|315|消协|消费者协会|工商|曝光|媒体|差评|找(?:你们)?(?:领导|经理|主管|上级)|"
-    r"举报|起诉|律师|法院|维权|赔偿",
+    "complaint": r"投诉|(?<!\d)(?:12315|315)(?!\d)|消协|消费者协会|工商局|市场监管|曝光|媒体|差评|"
+    r"找(?:你们)?(?:领导|经理|主管|上级|负责人)|举报|起诉|律师|法院|维权",
     "urgency": r"催|快点|赶紧|尽快|马上|怎么还没|还没(?:到|发|收到|处理|回复|好)|到底|究竟|急|"
     r"等了|多久|什么时候|几天了|好几天|一直|还要等|怎么回事|人呢|在吗|有人吗|回话",
     "sad": r"难过|伤心|失望|心寒|郁闷|唉|哎|倒霉|无奈|崩溃|哭|委屈|心累|算了",
@@ -102,8 +105,6 @@ CUES: dict[str, str] = {
     "repeat_word": r"再说一遍|说了|我说|重复|又|还是",
 }
 CUE_NAMES = tuple(CUES)
-_CUE_RES = tuple(re.compile(p) for p in CUES.values())
-
 # What the agent did in its last message (for the customer's next turn).
 AGENT_CUES: dict[str, str] = {
     "apology": r"抱歉|对不起|不好意思|歉意|给您带来",
@@ -117,15 +118,32 @@ AGENT_CUES: dict[str, str] = {
     "deflect": r"相关部门|联系商家|咨询商家|联系厂家|找快递|自行联系|不归|不是我们",
 }
 AGENT_CUE_NAMES = tuple(AGENT_CUES)
-_AGENT_RES = tuple(re.compile(p) for p in AGENT_CUES.values())
+
+
+def _combined(cues: dict[str, str]) -> re.Pattern[str]:
+    # One pass per text: the alternation of all groups, counted by the group that matched.
+    return re.compile("|".join(f"(?P<{name}>{pat})" for name, pat in cues.items()))
+
+
+_CUE_RE = _combined(CUES)
+_AGENT_RE = _combined(AGENT_CUES)
+_CUE_POS = {name: i for i, name in enumerate(CUES)}
+_AGENT_POS = {name: i for i, name in enumerate(AGENT_CUES)}
 
 
 def cue_counts(norm: str) -> list[int]:
-    return [len(r.findall(norm)) for r in _CUE_RES]
+    """Counts of the customer cue groups in a normalised text (non-overlapping, left to right)."""
+    out = [0] * len(_CUE_POS)
+    for m in _CUE_RE.finditer(norm):
+        out[_CUE_POS[m.lastgroup]] += 1
+    return out
 
 
 def agent_cue_counts(norm: str) -> list[int]:
-    return [len(r.findall(norm)) for r in _AGENT_RES]
+    out = [0] * len(_AGENT_POS)
+    for m in _AGENT_RE.finditer(norm):
+        out[_AGENT_POS[m.lastgroup]] += 1
+    return out
 
 
 def bigram_set(norm: str) -> frozenset[str]:

@@ -1,0 +1,38 @@
+"""Customer emotion, satisfaction and dialogue-quality models (docs/models.md).
+
+    from zuoxi.analyze.models import load_models
+    pred = load_models().predict(conversation)      # ConversationPrediction
+    pred.emotion        # [{turn, label, probs}] for every customer turn
+    pred.satisfaction   # [{turn, label, probs}] exchange satisfaction of every customer turn
+    pred.dialogue       # {satisfaction: {label, probs}, complaint_risk, quality: {A, S, E}}
+
+Run time needs numpy only; training (`python -m zuoxi.analyze.models.train`) needs scikit-learn.
+"""
+
+from .features import EMOTIONS, QUALITY_LABELS, SATISFACTION
+from .runtime import (
+    TASKS,
+    ArtefactError,
+    ConversationPrediction,
+    DialoguePrediction,
+    LabelProbs,
+    Models,
+    TurnPrediction,
+    load_models,
+    prediction_records,
+)
+
+__all__ = [
+    "EMOTIONS",
+    "QUALITY_LABELS",
+    "SATISFACTION",
+    "TASKS",
+    "ArtefactError",
+    "ConversationPrediction",
+    "DialoguePrediction",
+    "LabelProbs",
+    "Models",
+    "TurnPrediction",
+    "load_models",
+    "prediction_records",
+]

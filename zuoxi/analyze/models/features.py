@@ -1,0 +1,195 @@
+"""Per-conversation features, computed the same way while training and at run time.
+
+`prepare()` turns a conversation (roles + raw texts) into normalised texts, n-grams and the
+context features of every customer turn that need no model. The `*_dense` functions add what
+the earlier models said (valence, emotion, exchange satisfaction) and give the dense feature
+rows the later models read. Names of every dense column are listed next to it, so the
+artefact's metadata can record them and `load_models` can check them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import text as T
+
+EMOTIONS = ("angry", "anxious", "sad", "neutral", "positive")
+SATISFACTION = ("dissatisfied", "neutral", "satisfied")
+QUALITY_LABELS = ("-2", "-1", "0", "1", "2")
+
+REPEAT_SIM = 0.6  # overlap of character bigrams above which a customer turn repeats an earlier one
+REPEAT_MIN_BIGRAMS = 3  # "好的" twice is not repeating a request
+
+CTX_NAMES = (
+    [f"cue_{n}" for n in T.CUE_NAMES]
+    + [f"agent_{n}" for n in T.AGENT_CUE_NAMES]
+    + [
+        "agent_before",
+        "repeat_max_sim",
+        "repeat_count",
+        "customer_turns_since_agent",
+        "customer_turns_so_far",
+        "agent_turns_so_far",
+        "chars",
+        "agent_chars",
+    ]
+)
+EMOTION_DENSE_NAMES = [f"cue_{n}" for n in T.CUE_NAMES] + ["valence"]
+TURN_DENSE_NAMES = CTX_NAMES + ["valence"] + [f"emotion_{e}" for e in EMOTIONS]
+DIALOGUE_DENSE_NAMES = (
+    [
+        "turns",
+        "customer_turns",
+        "agent_turns",
+        "customer_chars",
+        "agent_chars",
+        "ends_with_customer",
+        "max_repeat_count",
+    ]
+    + [f"sat_mean_{s}" for s in SATISFACTION]
+    + [f"sat_last_{s}" for s in SATISFACTION]
+    + [f"sat_last3_{s}" for s in SATISFACTION]
+    + ["sat_max_dissatisfied", "sat_min_satisfied"]
+    + [f"emo_mean_{e}" for e in EMOTIONS]
+    + [f"emo_max_{e}" for e in EMOTIONS]
+    + [f"emo_last_{e}" for e in EMOTIONS]
+    + ["valence_mean", "valence_min", "valence_last"]
+    + [f"cue_sum_{n}" for n in T.CUE_NAMES]
+    + [f"agent_sum_{n}" for n in T.AGENT_CUE_NAMES]
+)
+
+
+@dataclass
+class Prepared:
+    roles: list[str]
+    norms: list[str]
+    grams: list[list[str]]  # per turn (all roles)
+    cust: list[int]  # indices of customer turns
+    agent: list[int]  # indices of agent turns
+    ctx: np.ndarray  # (len(cust), len(CTX_NAMES)) context features, log-scaled counts
+    cue: np.ndarray  # (len(cust), len(CUE_NAMES)) customer cue counts, log-scaled
+    agent_cue_sum: np.ndarray  # (len(AGENT_CUE_NAMES),) over all agent turns, log-scaled
+
+
+def prepare(roles: list[str], texts: list[str]) -> Prepared:
+    norms = [T.normalize(t) for t in texts]
+    grams = [T.ngrams(s) if s else [] for s in norms]
+    cust: list[int] = []
+    agent: list[int] = []
+    ctx_rows: list[list[float]] = []
+    cue_rows: list[list[float]] = []
+    agent_sum = [0] * len(T.AGENT_CUE_NAMES)
+    last_agent = ""
+    last_agent_cues = [0] * len(T.AGENT_CUE_NAMES)
+    agent_before = 0.0
+    since_agent = 0
+    history: list[frozenset[str]] = []
+    log1p = math.log1p
+    for i, (role, s) in enumerate(zip(roles, norms)):
+        if role == "agent":
+            agent.append(i)
+            last_agent = s
+            last_agent_cues = T.agent_cue_counts(s)
+            agent_sum = [a + b for a, b in zip(agent_sum, last_agent_cues)]
+            agent_before = 1.0
+            since_agent = 0
+            continue
+        if role != "customer":
+            continue
+        bg = T.bigram_set(s)
+        best = 0.0
+        repeats = 0
+        if len(bg) >= REPEAT_MIN_BIGRAMS:
+            for h in history:
+                if len(h) >= REPEAT_MIN_BIGRAMS:
+                    sim = T.similarity(bg, h)
+                    if sim > best:
+                        best = sim
+                    if sim >= REPEAT_SIM:
+                        repeats += 1
+        cues = [log1p(c) for c in T.cue_counts(s)]
+        cue_rows.append(cues)
+        ctx_rows.append(
+            cues
+            + [log1p(c) for c in last_agent_cues]
+            + [
+                agent_before,
+                best,
+                log1p(repeats),
+                log1p(since_agent),
+                log1p(len(cust)),
+                log1p(len(agent)),
+                log1p(len(s)),
+                log1p(len(last_agent)),
+            ]
+        )
+        cust.append(i)
+        history.append(bg)
+        since_agent += 1
+    n_ctx = len(CTX_NAMES)
+    return Prepared(
+        roles=list(roles),
+        norms=norms,
+        grams=grams,
+        cust=cust,
+        agent=agent,
+        ctx=np.asarray(ctx_rows, dtype=np.float64).reshape(-1, n_ctx),
+        cue=np.asarray(cue_rows, dtype=np.float64).reshape(-1, len(T.CUE_NAMES)),
+        agent_cue_sum=np.log1p(np.asarray(agent_sum, dtype=np.float64)),
+    )
+
+
+def emotion_dense(prep: Prepared, valence: np.ndarray) -> np.ndarray:
+    """(n_customer_turns, len(EMOTION_DENSE_NAMES))."""
+    return np.hstack([prep.cue, valence.reshape(-1, 1)])
+
+
+def turn_dense(prep: Prepared, valence: np.ndarray, emotion: np.ndarray) -> np.ndarray:
+    """(n_customer_turns, len(TURN_DENSE_NAMES)); `emotion` are the text-only probabilities."""
+    return np.hstack([prep.ctx, valence.reshape(-1, 1), emotion.reshape(-1, len(EMOTIONS))])
+
+
+def dialogue_dense(
+    prep: Prepared, valence: np.ndarray, emotion: np.ndarray, sat: np.ndarray
+) -> np.ndarray:
+    """(len(DIALOGUE_DENSE_NAMES),) for one conversation."""
+    n_c = len(prep.cust)
+    cust_chars = sum(len(prep.norms[i]) for i in prep.cust)
+    agent_chars = sum(len(prep.norms[i]) for i in prep.agent)
+    spoken = [r for r in prep.roles if r in ("customer", "agent")]
+    head = [
+        math.log1p(len(spoken)),
+        math.log1p(n_c),
+        math.log1p(len(prep.agent)),
+        math.log1p(cust_chars),
+        math.log1p(agent_chars),
+        1.0 if spoken and spoken[-1] == "customer" else 0.0,
+        float(prep.ctx[:, CTX_NAMES.index("repeat_count")].max()) if n_c else 0.0,
+    ]
+    if n_c:
+        sat_part = np.concatenate(
+            [
+                sat.mean(0),
+                sat[-1],
+                sat[-3:].mean(0),
+                [sat[:, 0].max(), sat[:, 2].min()],
+                emotion.mean(0),
+                emotion.max(0),
+                emotion[-1],
+                [valence.mean(), valence.min(), valence[-1]],
+                prep.cue.sum(0),
+            ]
+        )
+    else:  # no customer words: neutral placeholders
+        ns, ne = len(SATISFACTION), len(EMOTIONS)
+        neutral_sat = np.eye(ns)[1]
+        neutral_emo = np.eye(ne)[EMOTIONS.index("neutral")]
+        sat_part = np.concatenate(
+            [neutral_sat, neutral_sat, neutral_sat, [0.0, 0.0]]
+            + [neutral_emo] * 3
+            + [[0.5, 0.5, 0.5], np.zeros(len(T.CUE_NAMES))]
+        )
+    return np.concatenate([head, sat_part, prep.agent_cue_sum])

@@ -1,0 +1,124 @@
+"""Sparse character n-gram vectors and linear heads in plain numpy (no scikit-learn at run time).
+
+A text becomes a TF-IDF vector over a fixed n-gram vocabulary (sublinear tf × idf, L2-normalised).
+Several texts are kept together as one flat `Sparse` batch: `ids`/`vals` of all texts one after
+another, `starts` where each text begins. Every text starts with a sentinel entry (id = V, value 0)
+so no text is ever empty, which lets `np.add.reduceat` sum each text's rows in one call.
+
+A `Block` holds the n-gram weights of every head that reads one text namespace ("turn": one
+customer turn; "dcust"/"dagent": all customer/agent turns of a conversation); a `Head` adds its
+dense weights and bias and turns scores into probabilities.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Sparse:
+    ids: np.ndarray  # int64, global n-gram ids (V = sentinel)
+    vals: np.ndarray  # float32
+    starts: np.ndarray  # int64, one per text
+
+    @property
+    def n(self) -> int:
+        return len(self.starts)
+
+    def to_csr(self, n_cols: int):
+        """scipy CSR matrix (training only)."""
+        from scipy import sparse
+
+        indptr = np.append(self.starts, len(self.ids))
+        return sparse.csr_matrix((self.vals, self.ids, indptr), shape=(self.n, n_cols))
+
+
+class Vocab:
+    def __init__(self, grams: list[str], idf: np.ndarray):
+        if len(idf) != len(grams) + 1:
+            raise ValueError("idf must have one entry per n-gram plus the sentinel")
+        self.grams = grams
+        self.index = {g: i for i, g in enumerate(grams)}
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self.sentinel = len(grams)
+
+    def __len__(self) -> int:
+        return len(self.grams)
+
+    def vectorize(self, gram_lists) -> Sparse:
+        get = self.index.get
+        sentinel = self.sentinel
+        ids: list[int] = []
+        tfs: list[int] = []
+        starts: list[int] = []
+        for grams in gram_lists:
+            starts.append(len(ids))
+            ids.append(sentinel)
+            tfs.append(1)
+            counts = Counter(map(get, grams))
+            counts.pop(None, None)
+            ids.extend(counts.keys())
+            tfs.extend(counts.values())
+        id_arr = np.fromiter(ids, dtype=np.int64, count=len(ids))
+        tf = np.fromiter(tfs, dtype=np.float32, count=len(tfs))
+        start_arr = np.fromiter(starts, dtype=np.int64, count=len(starts))
+        vals = (1.0 + np.log(tf)) * self.idf[id_arr]
+        if len(start_arr):
+            norms = np.sqrt(np.add.reduceat(vals * vals, start_arr))
+            norms[norms == 0] = 1.0
+            lengths = np.diff(np.append(start_arr, len(id_arr)))
+            vals /= np.repeat(norms, lengths)
+        return Sparse(id_arr, vals.astype(np.float32), start_arr)
+
+
+@dataclass
+class Block:
+    """n-gram weights of one namespace: `W[rowmap[id]]`; rows absent from training map to zero."""
+
+    rowmap: np.ndarray  # int32 (V + 1,)
+    W: np.ndarray  # float32 (R + 1, K); the last row is zeros
+
+    @classmethod
+    def from_rows(cls, n_vocab: int, rows: np.ndarray, W: np.ndarray) -> Block:
+        rowmap = np.full(n_vocab + 1, len(rows), dtype=np.int32)
+        rowmap[rows] = np.arange(len(rows), dtype=np.int32)
+        full = np.vstack([np.asarray(W, dtype=np.float32), np.zeros((1, W.shape[1]), np.float32)])
+        return cls(rowmap, full)
+
+    def scores(self, x: Sparse) -> np.ndarray:
+        if x.n == 0:
+            return np.zeros((0, self.W.shape[1]), dtype=np.float32)
+        g = self.W[self.rowmap[x.ids]] * x.vals[:, None]
+        return np.add.reduceat(g, x.starts, axis=0)
+
+
+@dataclass
+class Head:
+    name: str
+    classes: list[str]
+    text: dict[str, tuple[int, int]]  # namespace -> column range in that block
+    dense: np.ndarray  # (D, K), standardisation folded in
+    bias: np.ndarray  # (K,)
+    dense_names: list[str] = field(default_factory=list)
+
+    def logits(self, block_scores: dict[str, np.ndarray], dense: np.ndarray | None) -> np.ndarray:
+        out = None
+        for ns, (lo, hi) in self.text.items():
+            part = block_scores[ns][:, lo:hi]
+            out = part.astype(np.float64) if out is None else out + part
+        if dense is not None and self.dense.size:
+            d = np.atleast_2d(dense) @ self.dense
+            out = d if out is None else out + d
+        return out + self.bias
+
+    def proba(self, block_scores: dict[str, np.ndarray], dense: np.ndarray | None) -> np.ndarray:
+        return softmax(self.logits(block_scores, dense))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

@@ -1,0 +1,289 @@
+"""Loading the committed artefacts and predicting with numpy only.
+
+The artefacts are `models.npz` (arrays only, read with `allow_pickle=False`) and `models.json`
+(label sets, column ranges, dense feature names, training summary). No pickle, no scikit-learn,
+no network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from . import features as F
+from . import text as T
+from .linear import Block, Head, Sparse, Vocab, softmax
+
+ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts"
+FORMAT = 1
+NAMESPACES = ("turn", "dcust", "dagent")
+QUALITY_KEYS = ("A", "S", "E")
+
+# Emotion at a customer turn also leans on the turn before it (people do not switch mood on
+# every message). A fixed, untrained blend: see docs/models.md.
+EMOTION_CARRY = 0.2
+# Complaint risk = noisy-OR of the dialogue's P(dissatisfied) and an explicit threat to complain.
+THREAT_WEIGHT = 0.8
+
+
+class ArtefactError(RuntimeError):
+    pass
+
+
+class TurnPrediction(BaseModel):
+    turn: int
+    label: str
+    probs: dict[str, float]
+
+
+class LabelProbs(BaseModel):
+    label: str
+    probs: dict[str, float]
+
+
+class DialoguePrediction(BaseModel):
+    satisfaction: LabelProbs
+    complaint_risk: float
+    quality: dict[str, dict[str, float]]  # {"A": {"-2": p, …, "2": p}, "S": …, "E": …}
+
+
+class ConversationPrediction(BaseModel):
+    conversation_id: str
+    emotion: list[TurnPrediction]
+    satisfaction: list[TurnPrediction]
+    dialogue: DialoguePrediction
+
+
+def _probs(classes: Iterable[str], p: np.ndarray) -> dict[str, float]:
+    return {c: round(float(x), 4) for c, x in zip(classes, p)}
+
+
+class Models:
+    """The trained models. `predict(conversation)` is the one call analysis needs."""
+
+    def __init__(self, vocab: Vocab, blocks: dict[str, Block], heads: dict[str, Head], meta: dict):
+        self.vocab = vocab
+        self.blocks = blocks
+        self.heads = heads
+        self.meta = meta
+        self._threat_col = T.CUE_NAMES.index("complaint")
+
+    # --- loading ----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, directory: str | Path = ARTEFACTS) -> Models:
+        directory = Path(directory)
+        meta_path, npz_path = directory / "models.json", directory / "models.npz"
+        if not meta_path.exists() or not npz_path.exists():
+            raise ArtefactError(
+                f"model artefacts missing in {directory}: run `make models` "
+                "(python -m zuoxi.analyze.models.train)"
+            )
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT or meta.get("feature_version") != T.FEATURE_VERSION:
+            raise ArtefactError(
+                f"artefacts in {directory} were built for format {meta.get('format')} / features "
+                f"{meta.get('feature_version')}; this code needs {FORMAT} / {T.FEATURE_VERSION}: "
+                "retrain with `make models`"
+            )
+        with np.load(npz_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        grams = bytes(arrays["vocab"]).decode("utf-8").split("\n") if arrays["vocab"].size else []
+        vocab = Vocab(grams, arrays["idf"])
+        blocks = {
+            ns: Block.from_rows(len(vocab), arrays[f"block_{ns}_rows"], arrays[f"block_{ns}_W"])
+            for ns in meta["blocks"]
+        }
+        heads = {}
+        for name, h in meta["heads"].items():
+            heads[name] = Head(
+                name=name,
+                classes=list(h["classes"]),
+                text={ns: tuple(r) for ns, r in h["text"].items()},
+                dense=arrays[f"head_{name}_dense"].astype(np.float64),
+                bias=arrays[f"head_{name}_bias"].astype(np.float64),
+                dense_names=list(h["dense_names"]),
+            )
+        models = cls(vocab, blocks, heads, meta)
+        models._check()
+        return models
+
+    def _check(self) -> None:
+        expected = {
+            "valence": [],
+            "emotion": F.EMOTION_DENSE_NAMES,
+            "turn_sat": F.TURN_DENSE_NAMES,
+            "dialogue_sat": F.DIALOGUE_DENSE_NAMES,
+        }
+        for k in QUALITY_KEYS:
+            expected[f"quality_{k}"] = F.DIALOGUE_DENSE_NAMES
+        for name, names in expected.items():
+            if name in self.heads and list(self.heads[name].dense_names) != list(names):
+                raise ArtefactError(f"head {name}: dense features differ from this code; retrain")
+
+    # --- stages (also used by training, so features match exactly) ---------------------------
+    def block_scores(self, ns: str, gram_lists) -> np.ndarray:
+        return self.blocks[ns].scores(self.vocab.vectorize(gram_lists))
+
+    def valence(self, s_turn: np.ndarray) -> np.ndarray:
+        """P(positive) per text, from the review-trained head."""
+        return self.heads["valence"].proba({"turn": s_turn}, None)[:, 1]
+
+    def emotion_text(self, s_turn: np.ndarray, cue: np.ndarray, valence: np.ndarray) -> np.ndarray:
+        dense = np.hstack([cue, valence.reshape(-1, 1)])
+        return self.heads["emotion"].proba({"turn": s_turn}, dense)
+
+    def turn_sat(self, prep: F.Prepared, s_turn, valence, emotion) -> np.ndarray:
+        return self.heads["turn_sat"].proba({"turn": s_turn}, F.turn_dense(prep, valence, emotion))
+
+    def customer_stage(self, prep: F.Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(valence, text emotion, exchange satisfaction) for every customer turn of `prep`."""
+        if not prep.cust:
+            return np.zeros(0), np.zeros((0, len(F.EMOTIONS))), np.zeros((0, len(F.SATISFACTION)))
+        s = self.block_scores("turn", [prep.grams[i] for i in prep.cust])
+        val = self.valence(s)
+        emo = self.emotion_text(s, prep.cue, val)
+        sat = self.turn_sat(prep, s, val, emo)
+        return val, emo, sat
+
+    def dialogue_inputs(self, prep: F.Prepared, val, emo, sat) -> tuple[dict, np.ndarray]:
+        cust = [g for i in prep.cust for g in prep.grams[i]]
+        agent = [g for i in prep.agent for g in prep.grams[i]]
+        scores = {
+            "dcust": self.block_scores("dcust", [cust]),
+            "dagent": self.block_scores("dagent", [agent]),
+        }
+        return scores, F.dialogue_dense(prep, val, emo, sat)
+
+    # --- public -------------------------------------------------------------------------------
+    def predict(self, conversation: Any) -> ConversationPrediction:
+        """Emotion and satisfaction for every customer turn, and the dialogue-level estimates.
+
+        `conversation` is a `zuoxi.model.Conversation` (anything with `.id` and `.turns` of
+        objects with `.role` and `.text` works).
+        """
+        roles = [t.role for t in conversation.turns]
+        texts = [t.text or "" for t in conversation.turns]
+        prep = F.prepare(roles, texts)
+        val, emo, sat = self.customer_stage(prep)
+        emo_out = carry_emotion(emo)
+        dscores, ddense = self.dialogue_inputs(prep, val, emo, sat)
+
+        emo_classes = self.heads["emotion"].classes
+        sat_classes = self.heads["turn_sat"].classes
+        emotion = [
+            TurnPrediction(turn=i, label=emo_classes[int(p.argmax())], probs=_probs(emo_classes, p))
+            for i, p in zip(prep.cust, emo_out)
+        ]
+        satisfaction = [
+            TurnPrediction(turn=i, label=sat_classes[int(p.argmax())], probs=_probs(sat_classes, p))
+            for i, p in zip(prep.cust, sat)
+        ]
+        dsat_head = self.heads["dialogue_sat"]
+        dsat = dsat_head.proba(dscores, ddense)[0]
+        quality = {}
+        for k in QUALITY_KEYS:
+            head = self.heads[f"quality_{k}"]
+            quality[k] = _probs(head.classes, head.proba(dscores, ddense)[0])
+        threat = bool(prep.cue[:, self._threat_col].any()) if prep.cust else False
+        p_dis = float(dsat[dsat_head.classes.index("dissatisfied")])
+        risk = 1.0 - (1.0 - p_dis) * (1.0 - (THREAT_WEIGHT if threat else 0.0))
+        dialogue = DialoguePrediction(
+            satisfaction=LabelProbs(
+                label=dsat_head.classes[int(dsat.argmax())], probs=_probs(dsat_head.classes, dsat)
+            ),
+            complaint_risk=round(risk, 4),
+            quality=quality,
+        )
+        return ConversationPrediction(
+            conversation_id=str(conversation.id),
+            emotion=emotion,
+            satisfaction=satisfaction,
+            dialogue=dialogue,
+        )
+
+
+def carry_emotion(emo: np.ndarray, carry: float = EMOTION_CARRY) -> np.ndarray:
+    """Blend each customer turn's emotion with the (blended) turn before it."""
+    if len(emo) < 2 or carry <= 0:
+        return emo
+    out = emo.copy()
+    for i in range(1, len(out)):
+        out[i] = (1.0 - carry) * emo[i] + carry * out[i - 1]
+    return out
+
+
+@lru_cache(maxsize=4)
+def _load_cached(directory: str) -> Models:
+    return Models.load(directory)
+
+
+def load_models(directory: str | Path | None = None) -> Models:
+    """The trained models (cached per directory; the committed artefacts by default)."""
+    return _load_cached(str(Path(directory) if directory else ARTEFACTS))
+
+
+TASKS = ("satisfaction", "emotion", "quality")
+
+
+def prediction_records(
+    conversations: Iterable[Any], task: str, models: Models | None = None
+) -> Iterator[dict]:
+    """One JSON-ready record per conversation for `zuoxi predict --task …`.
+
+    Every record is `{"conversation_id", "turns": [{"turn", "label", "probs"}], "dialogue": {…}}`:
+    - satisfaction: turns = exchange satisfaction of each customer turn; dialogue =
+      `{"label", "probs", "complaint_risk"}`;
+    - emotion: turns = emotion of each customer turn; dialogue = `{"label", "probs"}` of the
+      mean over customer turns, plus `"peak"` (the highest probability of each emotion);
+    - quality: turns = [] (quality is judged per dialogue); dialogue = `{"A", "S", "E"}`, each a
+      distribution over "-2"…"2".
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    m = models or load_models()
+    for conv in conversations:
+        p = m.predict(conv)
+        if task == "satisfaction":
+            turns = [t.model_dump() for t in p.satisfaction]
+            dialogue = {
+                "label": p.dialogue.satisfaction.label,
+                "probs": dict(p.dialogue.satisfaction.probs),
+                "complaint_risk": p.dialogue.complaint_risk,
+            }
+        elif task == "emotion":
+            turns = [t.model_dump() for t in p.emotion]
+            classes = m.heads["emotion"].classes
+            if turns:
+                mat = np.array([[t["probs"][c] for c in classes] for t in turns])
+                mean, peak = mat.mean(0), mat.max(0)
+                dialogue = {
+                    "label": classes[int(mean.argmax())],
+                    "probs": _probs(classes, mean),
+                    "peak": _probs(classes, peak),
+                }
+            else:
+                dialogue = {"label": None, "probs": {}, "peak": {}}
+        else:
+            turns = []
+            dialogue = {k: dict(v) for k, v in p.dialogue.quality.items()}
+        yield {"conversation_id": p.conversation_id, "turns": turns, "dialogue": dialogue}
+
+
+__all__ = [
+    "ArtefactError",
+    "ConversationPrediction",
+    "DialoguePrediction",
+    "LabelProbs",
+    "Models",
+    "TurnPrediction",
+    "load_models",
+    "prediction_records",
+    "softmax",
+    "Sparse",
+]

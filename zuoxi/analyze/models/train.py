@@ -1,0 +1,600 @@
+"""Train the emotion, satisfaction and dialogue-quality models; write the artefacts.
+
+    python -m zuoxi.analyze.models.train [--data ../shared/data] [--out DIR] [--limit N]
+
+Needs scikit-learn (`pip install -e '.[train]'`); the artefacts it writes need only numpy.
+Everything is deterministic (fixed seeds, fixed fold assignment, single thread). Splits are by
+dialogue, never by turn. `--limit N` trains on a small slice (the first N dialogues / every k-th
+text) for a quick end-to-end check; such artefacts are not fit for use.
+
+Stages (each later stage reads the earlier ones' outputs through the same numpy code that runs
+at analysis time, so training and run-time features are identical):
+1. valence — P(positive) of a text; reviews (online_shopping_10_cats + waimai_10k).
+2. emotion — angry/anxious/sad/neutral/positive; SMP2020-EWECT Weibo posts, mapped
+   (fear→anxious, happy→positive, surprise dropped), + cue counts + valence; then the class
+   priors are re-estimated on unlabelled customer turns (EM, Saerens et al. 2002).
+3. turn_sat — exchange satisfaction of a customer turn; jddc_uss turn labels; customer text +
+   context (repetition, what the agent just did, cues, valence, emotion).
+4. dialogue_sat — jddc_uss overall labels + stc3_dch S-score votes (as soft 3-class labels);
+   quality_A/S/E — stc3_dch 19-annotator vote distributions (soft 5-class labels).
+   Inputs: all customer text, all agent text, aggregates of stages 1–3 (out-of-fold on jddc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import data as D
+from . import features as F
+from . import runtime as R
+from . import text as T
+from .linear import Block, Head, Vocab
+
+SEED = 0
+N_FOLDS = 5
+
+# Vocabulary: n-grams seen in ≥ MIN_DF general texts or ≥ MIN_DF_CS customer-service turns.
+MIN_DF = 3
+MIN_DF_CS = 2
+PRUNE = 1e-3  # n-gram rows whose weights are all below this (after idf) are dropped
+
+SMP_MAP = {"angry": "angry", "fear": "anxious", "sad": "sad", "neutral": "neutral", "happy": "positive"}
+
+# Hyper-parameters (chosen by cross-validation on the training sets, see eval/).
+HP = {
+    "valence": {"C": 4.0, "cw_power": 0.0, "solver": "liblinear"},
+    "emotion": {"C": 4.0, "cw_power": 0.5, "dense_scale": 0.3},
+    "turn_sat": {"C": 1.0, "cw_power": 0.5, "dense_scale": 0.3},
+    "dialogue_sat": {"C": 1.0, "cw_power": 0.5, "dense_scale": 0.3, "jddc_weight": 3.0},
+    "quality": {"C": 1.0, "cw_power": 0.0, "dense_scale": 0.3},
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- corpora ------------------------------------------------------------------------------------
+@dataclass
+class Corpora:
+    reviews_grams: list[list[str]]
+    reviews_y: np.ndarray  # 1 = positive
+    reviews_src: np.ndarray  # "online_shopping" / "waimai"
+    reviews_norm: list[str]
+    smp_grams: list[list[str]]
+    smp_norm: list[str]
+    smp_label: np.ndarray  # six source labels
+    smp_file: np.ndarray
+    jddc: list[D.Dialogue]
+    jddc_prep: list[F.Prepared]
+    stc3: list[D.Dialogue]
+    stc3_prep: list[F.Prepared]
+    sizes: dict = field(default_factory=dict)
+
+
+def load_corpora(root: Path, limit: int | None = None) -> Corpora:
+    t0 = time.perf_counter()
+    osc, osc_y, _ = D.load_online_shopping(root, limit)
+    wm, wm_y = D.load_waimai(root, limit)
+    rev_norm = [T.normalize(s) for s in list(osc) + list(wm)]
+    smp, smp_y, smp_f = D.load_smp(root, limit)
+    smp_norm = [T.normalize(s) for s in smp]
+    jddc = D.load_jddc(root, limit)
+    stc3 = D.load_stc3(root, limit)
+    corp = Corpora(
+        reviews_grams=[T.ngrams(s) for s in rev_norm],
+        reviews_y=np.array(list(osc_y) + list(wm_y)),
+        reviews_src=np.array(["online_shopping"] * len(osc) + ["waimai"] * len(wm)),
+        reviews_norm=rev_norm,
+        smp_grams=[T.ngrams(s) for s in smp_norm],
+        smp_norm=smp_norm,
+        smp_label=np.array(smp_y),
+        smp_file=np.array(smp_f),
+        jddc=jddc,
+        jddc_prep=[F.prepare(d.roles, d.texts) for d in jddc],
+        stc3=stc3,
+        stc3_prep=[F.prepare(d.roles, d.texts) for d in stc3],
+    )
+    corp.sizes = {
+        "online_shopping_10_cats": len(osc),
+        "waimai_10k": len(wm),
+        "smp2020_ewect": len(smp),
+        "jddc_uss_dialogues": len(jddc),
+        "stc3_dch_dialogues": len(stc3),
+    }
+    log(f"loaded and normalised {corp.sizes} in {time.perf_counter() - t0:.1f}s")
+    return corp
+
+
+def build_vocab(corp: Corpora, min_df: int = MIN_DF, min_df_cs: int = MIN_DF_CS) -> Vocab:
+    df: Counter[str] = Counter()
+    for g in corp.reviews_grams:
+        df.update(set(g))
+    for g in corp.smp_grams:
+        df.update(set(g))
+    df_cs: Counter[str] = Counter()
+    n_cs = 0
+    for prep in corp.jddc_prep + corp.stc3_prep:
+        for g in prep.grams:
+            if g:
+                df_cs.update(set(g))
+                n_cs += 1
+    keep = {g for g, c in df.items() if c >= min_df} | {g for g, c in df_cs.items() if c >= min_df_cs}
+    grams = sorted(keep)
+    n_docs = len(corp.reviews_grams) + len(corp.smp_grams) + n_cs
+    dfs = np.array([df.get(g, 0) + df_cs.get(g, 0) for g in grams], dtype=np.float64)
+    idf = np.log((1.0 + n_docs) / (1.0 + dfs)) + 1.0
+    return Vocab(grams, np.append(idf, 0.0).astype(np.float32))
+
+
+# --- fitting ------------------------------------------------------------------------------------
+@dataclass
+class Fitted:
+    name: str
+    classes: list[str]
+    text: dict[str, np.ndarray]  # ns -> (V + 1, K)
+    dense: np.ndarray  # (D, K)
+    bias: np.ndarray  # (K,)
+    dense_names: list[str]
+
+
+def fit_head(
+    name: str,
+    classes: list[str],
+    parts: dict,
+    dense: np.ndarray | None,
+    dense_names: list[str],
+    *,
+    y: np.ndarray | None = None,
+    soft: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    C: float = 1.0,
+    cw_power: float = 0.0,
+    dense_scale: float = 0.3,
+    solver: str = "lbfgs",
+    max_iter: int = 2000,
+) -> Fitted:
+    """Multinomial logistic regression on [text namespaces…, standardised dense] features.
+
+    Labels are hard (`y`, indices into `classes`) or soft (`soft`, one distribution per row:
+    rows are repeated once per class with the probability as sample weight, which is the
+    cross-entropy against the distribution). `cw_power` interpolates between no class weighting
+    (0) and "balanced" (1).
+    """
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    K = len(classes)
+    first = next(iter(parts.values())) if parts else None
+    n = first.shape[0] if first is not None else dense.shape[0]
+    if soft is None:
+        soft = np.zeros((n, K))
+        soft[np.arange(n), y] = 1.0
+    weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+
+    blocks = [parts[ns] for ns in parts]
+    if dense is not None and dense.shape[1]:
+        mu = dense.mean(0)
+        sd = dense.std(0)
+        sd[sd < 1e-9] = 1.0
+        blocks.append(sparse.csr_matrix((dense - mu) / sd * dense_scale))
+    else:
+        mu = sd = None
+    X = sparse.hstack(blocks).tocsr() if len(blocks) > 1 else sparse.csr_matrix(blocks[0])
+
+    mass = (soft * weight[:, None]).sum(0)
+    present = mass > 0
+    cw = np.ones(K)
+    if cw_power:
+        cw[present] = (mass[present].sum() / (present.sum() * mass[present])) ** cw_power
+    rows, labels, sw = [], [], []
+    for k in range(K):
+        idx = np.nonzero(soft[:, k] > 0)[0]
+        rows.append(idx)
+        labels.append(np.full(len(idx), k))
+        sw.append(soft[idx, k] * weight[idx] * cw[k])
+    rows_a = np.concatenate(rows)
+    y_rep = np.concatenate(labels)
+    sw_a = np.concatenate(sw)
+    model = LogisticRegression(C=C, solver=solver, max_iter=max_iter, tol=1e-4, random_state=SEED)
+    model.fit(X[rows_a], y_rep, sample_weight=sw_a / sw_a.mean())
+
+    coef = np.zeros((K, X.shape[1]))
+    bias = np.full(K, -30.0)  # a class absent from the training slice is never predicted
+    seen = list(model.classes_)
+    if len(seen) == 2:
+        coef[seen[1]] = model.coef_[0]
+        bias[seen[0]], bias[seen[1]] = 0.0, model.intercept_[0]
+    elif len(seen) == 1:
+        bias[seen[0]] = 0.0
+    else:
+        for j, k in enumerate(seen):
+            coef[k] = model.coef_[j]
+            bias[k] = model.intercept_[j]
+
+    text, off = {}, 0
+    for ns in parts:
+        width = parts[ns].shape[1]
+        text[ns] = coef[:, off : off + width].T.copy()
+        off += width
+    if mu is not None:
+        wd = coef[:, off:].T * (dense_scale / sd)[:, None]
+        bias = bias - mu @ wd
+    else:
+        wd = np.zeros((0, K))
+    return Fitted(name, list(classes), text, wd, bias, list(dense_names))
+
+
+def assemble(vocab: Vocab, fitted: list[Fitted], prune: float = PRUNE) -> tuple[R.Models, dict]:
+    """Runtime `Models` (float16-rounded n-gram weights, as in the artefact) + arrays to save."""
+    arrays: dict[str, np.ndarray] = {}
+    blocks: dict[str, Block] = {}
+    heads: dict[str, Head] = {}
+    meta_heads: dict[str, dict] = {}
+    cols: dict[str, list[tuple[Fitted, int, int]]] = {}
+    for f in fitted:
+        for ns in f.text:
+            lo = sum(g.text[ns].shape[1] for g, _, _ in cols.get(ns, []))
+            cols.setdefault(ns, []).append((f, lo, lo + len(f.classes)))
+    for ns, members in cols.items():
+        W = np.hstack([f.text[ns] for f, _, _ in members])[: len(vocab)]  # drop the sentinel row
+        keep = np.nonzero(np.abs(W * vocab.idf[: len(vocab), None]).max(1) >= prune)[0]
+        W16 = W[keep].astype(np.float16)
+        arrays[f"block_{ns}_rows"] = keep.astype(np.int32)
+        arrays[f"block_{ns}_W"] = W16
+        blocks[ns] = Block.from_rows(len(vocab), keep, W16.astype(np.float32))
+    for f in fitted:
+        text_cols = {}
+        for ns, members in cols.items():
+            for g, lo, hi in members:
+                if g is f:
+                    text_cols[ns] = (lo, hi)
+        heads[f.name] = Head(
+            f.name, f.classes, text_cols, f.dense.astype(np.float32).astype(np.float64),
+            f.bias.astype(np.float32).astype(np.float64), f.dense_names,
+        )
+        arrays[f"head_{f.name}_dense"] = f.dense.astype(np.float32)
+        arrays[f"head_{f.name}_bias"] = f.bias.astype(np.float32)
+        meta_heads[f.name] = {
+            "classes": f.classes,
+            "text": {ns: list(r) for ns, r in text_cols.items()},
+            "dense_names": f.dense_names,
+        }
+    meta = {
+        "format": R.FORMAT,
+        "feature_version": T.FEATURE_VERSION,
+        "blocks": list(cols),
+        "heads": meta_heads,
+    }
+    return R.Models(vocab, blocks, heads, meta), arrays
+
+
+# --- stages -------------------------------------------------------------------------------------
+def fit_valence(corp: Corpora, vocab: Vocab, idx: np.ndarray | None = None) -> Fitted:
+    idx = np.arange(len(corp.reviews_y)) if idx is None else idx
+    X = vocab.vectorize([corp.reviews_grams[i] for i in idx]).to_csr(len(vocab) + 1)
+    hp = HP["valence"]
+    return fit_head(
+        "valence", ["negative", "positive"], {"turn": X}, None, [],
+        y=corp.reviews_y[idx], C=hp["C"], cw_power=hp["cw_power"], solver=hp["solver"],
+    )
+
+
+def smp_features(corp: Corpora, models: R.Models, idx: np.ndarray):
+    s = models.block_scores("turn", [corp.smp_grams[i] for i in idx])
+    val = models.valence(s)
+    cue = np.log1p(np.array([T.cue_counts(corp.smp_norm[i]) for i in idx], dtype=np.float64))
+    cue = cue.reshape(-1, len(T.CUE_NAMES))
+    dense = np.hstack([cue, val.reshape(-1, 1)])
+    X = models.vocab.vectorize([corp.smp_grams[i] for i in idx]).to_csr(len(models.vocab) + 1)
+    return X, dense
+
+
+def fit_emotion(
+    corp: Corpora, models: R.Models, idx: np.ndarray | None = None, six: bool = False
+) -> Fitted:
+    """5-class deployed emotion head (or, with six=True, the source's six labels, for eval)."""
+    if idx is None:
+        idx = np.arange(len(corp.smp_label))
+    if six:
+        classes = ["angry", "fear", "happy", "neutral", "sad", "surprise"]
+        idx = np.asarray(idx)
+        y = np.array([classes.index(x) for x in corp.smp_label[idx]])
+    else:
+        idx = np.array([i for i in idx if corp.smp_label[i] in SMP_MAP], dtype=np.int64)
+        classes = list(F.EMOTIONS)
+        y = np.array([classes.index(SMP_MAP[x]) for x in corp.smp_label[idx]])
+    X, dense = smp_features(corp, models, idx)
+    hp = HP["emotion"]
+    return fit_head(
+        "emotion", classes, {"turn": X}, dense, F.EMOTION_DENSE_NAMES,
+        y=y, C=hp["C"], cw_power=hp["cw_power"], dense_scale=hp["dense_scale"],
+    )
+
+
+def em_priors(P: np.ndarray, train_prior: np.ndarray, iters: int = 200) -> np.ndarray:
+    """Class priors of an unlabelled set, by EM on a classifier's posteriors (Saerens 2002)."""
+    pi = train_prior.copy()
+    for _ in range(iters):
+        q = P * (pi / train_prior)
+        q /= q.sum(1, keepdims=True)
+        new = q.mean(0)
+        if np.abs(new - pi).max() < 1e-7:
+            pi = new
+            break
+        pi = new
+    return pi
+
+
+def shift_emotion_priors(corp: Corpora, models: R.Models, emo: Fitted) -> dict:
+    """Re-estimate the emotion priors on customer turns and fold the shift into the bias."""
+    idx = np.array([i for i, x in enumerate(corp.smp_label) if x in SMP_MAP])
+    y = np.array([F.EMOTIONS.index(SMP_MAP[x]) for x in corp.smp_label[idx]])
+    mass = np.bincount(y, minlength=len(F.EMOTIONS)).astype(float) + 1.0
+    cw = (mass.sum() / (len(mass) * mass)) ** HP["emotion"]["cw_power"]
+    train_prior = mass * cw / (mass * cw).sum()  # the prior the weighted model was fit to
+    probs = []
+    for prep in corp.jddc_prep + corp.stc3_prep:
+        if prep.cust:
+            s = models.block_scores("turn", [prep.grams[i] for i in prep.cust])
+            val = models.valence(s)
+            probs.append(models.emotion_text(s, prep.cue, val))
+    if not probs:
+        return {"train_prior": train_prior.tolist(), "target_prior": train_prior.tolist()}
+    P = np.vstack(probs)
+    target = em_priors(P, train_prior)
+    target = np.maximum(target, 0.01)
+    target /= target.sum()
+    emo.bias = emo.bias + np.log(target / train_prior)
+    return {
+        "classes": list(F.EMOTIONS),
+        "smp_prior": (mass / mass.sum()).round(4).tolist(),
+        "train_prior": train_prior.round(4).tolist(),
+        "customer_turn_prior": target.round(4).tolist(),
+        "customer_turns": int(len(P)),
+    }
+
+
+def jddc_turn_rows(corp: Corpora, models: R.Models, dlg: np.ndarray):
+    """Features of every customer turn of the given jddc dialogues.
+
+    Returns (X_turn csr, dense, y (-1 where unlabelled), dialogue index of each row).
+    """
+    from scipy import sparse
+
+    Xs, dens, ys, gs = [], [], [], []
+    for j in dlg:
+        prep = corp.jddc_prep[j]
+        if not prep.cust:
+            continue
+        x = models.vocab.vectorize([prep.grams[i] for i in prep.cust])
+        s = models.blocks["turn"].scores(x)
+        val = models.valence(s)
+        emo = models.emotion_text(s, prep.cue, val)
+        Xs.append(x.to_csr(len(models.vocab) + 1))
+        dens.append(F.turn_dense(prep, val, emo))
+        lab = corp.jddc[j].turn_sat
+        ys.append([-1 if lab[i] is None else lab[i] for i in prep.cust])
+        gs.append([j] * len(prep.cust))
+    return sparse.vstack(Xs).tocsr(), np.vstack(dens), np.concatenate(ys), np.concatenate(gs)
+
+
+def fit_turn_sat(X, dense, y) -> Fitted:
+    lab = y >= 0
+    hp = HP["turn_sat"]
+    return fit_head(
+        "turn_sat", list(F.SATISFACTION), {"turn": X[lab]}, dense[lab], F.TURN_DENSE_NAMES,
+        y=y[lab], C=hp["C"], cw_power=hp["cw_power"], dense_scale=hp["dense_scale"],
+    )
+
+
+def group_folds(groups: np.ndarray, n_folds: int = N_FOLDS, seed: int = SEED) -> np.ndarray:
+    """Fold number of each row; whole groups (dialogues) go to one fold, seeded shuffle."""
+    uniq = np.unique(groups)
+    rng = np.random.RandomState(seed)
+    perm = rng.permutation(len(uniq))
+    fold_of = {g: int(perm[i] % n_folds) for i, g in enumerate(uniq)}
+    return np.array([fold_of[g] for g in groups])
+
+
+def dialogue_rows(models: R.Models, preps: list[F.Prepared], sats: list[np.ndarray] | None):
+    """(dcust csr, dagent csr, dense) for whole dialogues; `sats` overrides turn satisfaction
+    (out-of-fold probabilities while training)."""
+    cust_lists, agent_lists, dens = [], [], []
+    for k, prep in enumerate(preps):
+        val, emo, sat = models.customer_stage(prep)
+        if sats is not None:
+            sat = sats[k]
+        cust_lists.append([g for i in prep.cust for g in prep.grams[i]])
+        agent_lists.append([g for i in prep.agent for g in prep.grams[i]])
+        dens.append(F.dialogue_dense(prep, val, emo, sat))
+    n = len(models.vocab) + 1
+    return (
+        models.vocab.vectorize(cust_lists).to_csr(n),
+        models.vocab.vectorize(agent_lists).to_csr(n),
+        np.vstack(dens),
+    )
+
+
+def stc3_sat3(q: dict[str, np.ndarray]) -> np.ndarray:
+    s = q["S"]
+    return np.array([s[0] + s[1], s[2], s[3] + s[4]])
+
+
+def oof_turn_sat(corp: Corpora, models: R.Models, dlg: np.ndarray, log_fn=None) -> list[np.ndarray]:
+    """Out-of-fold exchange satisfaction for every customer turn of the given jddc dialogues."""
+    X, dense, y, g = jddc_turn_rows(corp, models, dlg)
+    folds = group_folds(g)
+    P = np.zeros((len(y), len(F.SATISFACTION)))
+    for k in range(N_FOLDS):
+        tr, te = folds != k, folds == k
+        if not te.any() or not (y[tr] >= 0).any():
+            continue
+        f = fit_turn_sat(X[tr], dense[tr], y[tr])
+        head = Head(f.name, f.classes, {"turn": (0, len(f.classes))}, f.dense, f.bias)
+        s = X[te] @ f.text["turn"]
+        P[te] = head.proba({"turn": np.asarray(s)}, dense[te])
+    out = []
+    for j in dlg:
+        out.append(P[g == j])
+    return out
+
+
+def fit_dialogue_heads(
+    corp: Corpora,
+    models: R.Models,
+    jddc_idx: np.ndarray,
+    stc3_idx: np.ndarray,
+    jddc_sats: list[np.ndarray],
+    which=("dialogue_sat", "A", "S", "E"),
+) -> list[Fitted]:
+    from scipy import sparse
+
+    out = []
+    preps = [corp.stc3_prep[i] for i in stc3_idx]
+    sc, sa, sd = dialogue_rows(models, preps, None)
+    if "dialogue_sat" in which:
+        jc, ja, jd = dialogue_rows(models, [corp.jddc_prep[i] for i in jddc_idx], jddc_sats)
+        hp = HP["dialogue_sat"]
+        soft_j = np.zeros((len(jddc_idx), 3))
+        soft_j[np.arange(len(jddc_idx)), [corp.jddc[i].overall for i in jddc_idx]] = 1.0
+        soft_s = np.array([stc3_sat3(corp.stc3[i].quality) for i in stc3_idx]).reshape(-1, 3)
+        weight = np.concatenate([np.full(len(jddc_idx), hp["jddc_weight"]), np.ones(len(stc3_idx))])
+        out.append(
+            fit_head(
+                "dialogue_sat", list(F.SATISFACTION),
+                {"dcust": sparse.vstack([jc, sc]).tocsr(), "dagent": sparse.vstack([ja, sa]).tocsr()},
+                np.vstack([jd, sd]), F.DIALOGUE_DENSE_NAMES,
+                soft=np.vstack([soft_j, soft_s]), weight=weight,
+                C=hp["C"], cw_power=hp["cw_power"], dense_scale=hp["dense_scale"],
+            )
+        )
+    hp = HP["quality"]
+    for k in R.QUALITY_KEYS:
+        if k not in which:
+            continue
+        soft = np.array([corp.stc3[i].quality[k] for i in stc3_idx]).reshape(-1, 5)
+        out.append(
+            fit_head(
+                f"quality_{k}", list(F.QUALITY_LABELS), {"dcust": sc, "dagent": sa}, sd,
+                F.DIALOGUE_DENSE_NAMES, soft=soft,
+                C=hp["C"], cw_power=hp["cw_power"], dense_scale=hp["dense_scale"],
+            )
+        )
+    return out
+
+
+# --- the whole run ------------------------------------------------------------------------------
+def train_all(root: Path, out: Path, limit: int | None = None) -> dict:
+    t0 = time.perf_counter()
+    np.random.seed(SEED)
+    corp = load_corpora(root, limit)
+    vocab = build_vocab(corp)
+    log(f"vocabulary: {len(vocab)} n-grams ({time.perf_counter() - t0:.1f}s)")
+
+    valence = fit_valence(corp, vocab)
+    models, _ = assemble(vocab, [valence])
+    log(f"valence trained ({time.perf_counter() - t0:.1f}s)")
+
+    emotion = fit_emotion(corp, models)
+    models, _ = assemble(vocab, [valence, emotion])
+    priors = shift_emotion_priors(corp, models, emotion)
+    models, _ = assemble(vocab, [valence, emotion])
+    log(f"emotion trained, customer-turn priors {priors.get('customer_turn_prior')} "
+        f"({time.perf_counter() - t0:.1f}s)")
+
+    jddc_idx = np.arange(len(corp.jddc))
+    X, dense, y, _ = jddc_turn_rows(corp, models, jddc_idx)
+    turn_sat = fit_turn_sat(X, dense, y)
+    models, _ = assemble(vocab, [valence, emotion, turn_sat])
+    log(f"turn satisfaction trained ({time.perf_counter() - t0:.1f}s)")
+
+    sats = oof_turn_sat(corp, models, jddc_idx)
+    dialogue = fit_dialogue_heads(corp, models, jddc_idx, np.arange(len(corp.stc3)), sats)
+    models, arrays = assemble(vocab, [valence, emotion, turn_sat, *dialogue])
+    log(f"dialogue heads trained ({time.perf_counter() - t0:.1f}s)")
+
+    # keep only n-grams some block uses; renumber
+    used = np.unique(np.concatenate([arrays[f"block_{ns}_rows"] for ns in models.meta["blocks"]]))
+    remap = np.full(len(vocab), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    for ns in models.meta["blocks"]:
+        arrays[f"block_{ns}_rows"] = remap[arrays[f"block_{ns}_rows"]].astype(np.int32)
+    arrays["vocab"] = np.frombuffer("\n".join(vocab.grams[i] for i in used).encode("utf-8"), np.uint8)
+    arrays["idf"] = np.append(vocab.idf[used], 0.0).astype(np.float32)
+
+    meta = models.meta
+    meta["training"] = {
+        "command": "python -m zuoxi.analyze.models.train" + (f" --limit {limit}" if limit else ""),
+        "limit": limit,
+        "seed": SEED,
+        "sizes": corp.sizes,
+        "data_sha256": data_fingerprint(root),
+        "vocabulary": len(used),
+        "hyper_parameters": HP,
+        "emotion_priors": priors,
+        "ngram_range": [T.NGRAM_MIN, T.NGRAM_MAX],
+        "min_df": [MIN_DF, MIN_DF_CS],
+        "prune": PRUNE,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    meta["licence"] = (
+        "Trained on research-licensed data (jddc_uss, stc3_dch, online_shopping_10_cats, "
+        "waimai_10k, smp2020_ewect; see docs/models.md). Weights only; no training text inside."
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "models.npz", **arrays)
+    (out / "models.json").write_text(
+        json.dumps(meta, ensure_ascii=False, indent=1, sort_keys=False) + "\n", encoding="utf-8"
+    )
+    R._load_cached.cache_clear()
+    log(f"wrote {out}/models.npz ({(out / 'models.npz').stat().st_size / 1e6:.1f} MB) and "
+        f"models.json in {time.perf_counter() - t0:.1f}s")
+    return meta
+
+
+def data_fingerprint(root: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(root.glob("*/*.gz")):
+        h = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        out[f"{p.parent.name}/{p.name}"] = h
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m zuoxi.analyze.models.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(D.DEFAULT_DATA), help="the shared data folder (default: ../shared/data)")
+    ap.add_argument("--out", default=str(R.ARTEFACTS), help="where to write models.npz / models.json")
+    ap.add_argument("--limit", type=int, default=None, help="train on a small slice (quick check only)")
+    args = ap.parse_args(argv)
+    try:
+        root = D.data_dir(args.data)
+    except D.DataMissing as e:
+        log(str(e))
+        return 2
+    single_thread()
+    train_all(root, Path(args.out), args.limit)
+    return 0
+
+
+def single_thread() -> None:
+    """One core: the machines this runs on are shared (BLAS threads off, n_jobs=1 everywhere)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
