@@ -208,8 +208,8 @@ class _Filtered(Condition):
     def keep(self, ctx: Context, hit: Hit) -> bool:
         turn = ctx.turns[hit.turn]
         if self.negation:
-            clause_start = max((s for s, e in turn.clauses if s <= hit.start), default=0)
-            if _NEGATION_BEFORE.search(turn.norm[max(clause_start, hit.start - 4) : hit.start]):
+            prefix = _CLAUSE_END.split(turn.norm[max(0, hit.start - 4) : hit.start])[-1]  # within the clause
+            if prefix and _NEGATION_BEFORE.search(prefix):
                 return False
         if self.skip_quoted and any(s < hit.start and hit.end <= e for s, e in ctx.quoted(hit.turn)):
             return False
