@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench clean models
 
 install: $(STAMP)
 
@@ -26,3 +26,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build zuoxi.db
+
+models: install
+	$(BIN)/python -m zuoxi.analyze.models.train
