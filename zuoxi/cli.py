@@ -27,7 +27,7 @@ app = typer.Typer(help="zuoxi (坐席): quality inspection and coaching for cont
                   pretty_exceptions_enable=False)
 scorecard_app = typer.Typer(help="Work with scorecard files.", no_args_is_help=True)
 app.add_typer(scorecard_app, name="scorecard")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message per line (file:line: reason), whatever the width
 out = Console()
 
 DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]

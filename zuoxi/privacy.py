@@ -17,9 +17,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ID_CARD = re.compile(_NOT_ALNUM_BEFORE + r"[1-9]\d{16}[\dXx]" + _NOT_ALNUM_AFTER)
 _BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + r"\d(?:[ -]?\d){14,18}" + _NOT_ALNUM_AFTER)
 _MOBILE = re.compile(_NOT_ALNUM_BEFORE + r"(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}" + _NOT_ALNUM_AFTER)
-_LANDLINE = re.compile(_NOT_ALNUM_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ -]?[2-9]\d{6,7}" + _NOT_ALNUM_AFTER)
+_LANDLINE = re.compile(_NOT_ALNUM_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ -]?[1-9]\d{6,7}" + _NOT_ALNUM_AFTER)
 # Words after which a number is a business identifier, not personal data.
-_ORDER_CONTEXT = re.compile(r"(订单|單號|单号|运单|運單|快递单|快遞單|物流单|工单|工單|编号|編號|流水号|批次)[号號]?[:：\s]*$")
+_ORDER_CONTEXT = re.compile(r"(订单|訂單|單號|单号|运单|運單|快递单|快遞單|物流单|物流單|工单|工單|编号|編號|流水号|流水號|批次)[号號]?[:：\s]*$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 

@@ -55,13 +55,21 @@ def _json_kind(data: object) -> str:
     if isinstance(probe, dict):
         if "sentence_info" in probe:
             return "funasr"
-        if "segments" in probe and "turns" not in probe:
+        if "segments" in probe and "turns" not in probe and isinstance(data, dict):
             return "whisper"
     return "json"
 
 
 def read_file(path: Path, options: ReadOptions | None = None) -> Iterator[Record]:
-    options = options or ReadOptions()
+    found = False
+    for record in _read_file(path, options or ReadOptions()):
+        found = True
+        yield record
+    if not found:  # e.g. `[]`, a table with only its header, a log of separators
+        yield IngestError(str(path), None, "no conversations found")
+
+
+def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
     name = str(path)
     fmt = options.format or detect_format(path)
     if fmt is None:
@@ -107,12 +115,15 @@ def read_file(path: Path, options: ReadOptions | None = None) -> Iterator[Record
                 yield IngestError(name, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})")
             return
         kind = _json_kind(parsed) if fmt == "json" else fmt
-        if kind == "funasr":
-            yield from read_funasr(parsed, name, options.agent_speaker)
-        elif kind == "whisper":
-            yield from read_whisper(parsed, name, options.agent_speaker)
-        else:
-            yield from read_json_conversations(parsed, text, name)
+        try:
+            if kind == "funasr":
+                yield from read_funasr(parsed, name, options.agent_speaker)
+            elif kind == "whisper":
+                yield from read_whisper(parsed, name, options.agent_speaker)
+            else:
+                yield from read_json_conversations(parsed, text, name)
+        except (AttributeError, KeyError, TypeError, ValueError) as error:  # ASR JSON of an unexpected shape
+            yield IngestError(name, None, f"unexpected {kind} JSON structure ({type(error).__name__}: {error})")
 
 
 def read_paths(paths: Iterable[str | Path], options: ReadOptions | None = None) -> Iterator[tuple[Path, Record]]:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from zuoxi.ingest.errors import IngestError, describe_validation_error
 from zuoxi.model import Conversation
+from zuoxi.normalize import clean_whitespace
 
 Record = Conversation | IngestError
 
@@ -17,6 +18,10 @@ Record = Conversation | IngestError
 def validate(record: Any, path: str, line: int | None) -> Record:
     if not isinstance(record, dict):
         return IngestError(path, line, f"expected a conversation object, got {type(record).__name__}")
+    if isinstance(record.get("turns"), list):  # display cleanup of every reader's text (normalize.clean_whitespace)
+        record = {**record, "turns": [
+            {**turn, "text": clean_whitespace(turn["text"])} if isinstance(turn, dict) and isinstance(turn.get("text"), str) else turn
+            for turn in record["turns"]]}
     try:
         return Conversation.model_validate(record)
     except ValidationError as error:
@@ -58,7 +63,7 @@ def _line_of_each_element(text: str) -> list[int]:
 
 
 def read_json_conversations(data: Any, text: str, path: str) -> Iterator[Record]:
-    if isinstance(data, dict):
+    if not isinstance(data, list):  # one object (or a stray scalar, reported by `validate`)
         yield validate(data, path, 1)
         return
     lines = _line_of_each_element(text)

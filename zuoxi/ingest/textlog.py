@@ -52,6 +52,14 @@ def _parse_clock(value: str) -> datetime:
     raise ValueError(f"unreadable time {value!r}")
 
 
+def _declared_start(record: dict[str, Any]) -> datetime | None:
+    """The `# started_at:` value as a datetime; None when absent or unreadable (validation reports it)."""
+    try:
+        return datetime.fromisoformat(str(record["started_at"])) if "started_at" in record else None
+    except ValueError:
+        return None
+
+
 class _Block:
     """The lines of one conversation being collected."""
 
@@ -89,14 +97,22 @@ class _Block:
             for clock in self.clocks:
                 delta = (clock - first).total_seconds()
                 offsets.append(delta + 86400 if delta < 0 else delta)  # past midnight
-            for turn, offset in zip(self.turns, offsets, strict=True):
-                turn["start"] = offset
+            lead = 0.0  # seconds from the declared started_at to the first message
+            declared = _declared_start(record)
             if "started_at" not in record and first.year > 1900:
                 record["started_at"] = first.isoformat()
-            elif "started_at" in record and first.year == 1900:
-                day = datetime.fromisoformat(str(record["started_at"]))
-                start = day.replace(hour=first.hour, minute=first.minute, second=first.second)
-                record["started_at"] = (start if start >= day else start + timedelta(days=1)).isoformat()
+            elif declared is not None:
+                if first.year == 1900:  # clock times only: on the day of started_at
+                    start = declared.replace(hour=first.hour, minute=first.minute, second=first.second, microsecond=0)
+                    if start < declared - timedelta(hours=12):  # first message after midnight
+                        start += timedelta(days=1)
+                else:
+                    start = first.replace(tzinfo=declared.tzinfo)
+                lead = (start - declared).total_seconds()
+                if lead < 0:  # the first message precedes the declared start: it is the start
+                    record["started_at"], lead = start.isoformat(), 0.0
+            for turn, offset in zip(self.turns, offsets, strict=True):
+                turn["start"] = offset + lead
         record["turns"] = [t for t in self.turns if t["text"].strip()] or self.turns
         return record
 
@@ -119,7 +135,9 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
         line = raw.rstrip()
         if not line.strip() or _SEPARATOR.match(line):
             # A blank line inside a message that follows a header is part of the layout, not a break.
-            if block is not None and block.turns and not block.turns[-1]["text"] and not _SEPARATOR.match(line):
+            # (Headers carry a clock; a role line with no text, e.g. a sent picture, is a whole message.)
+            if (block is not None and block.turns and not block.turns[-1]["text"] and block.clocks[-1] is not None
+                    and not _SEPARATOR.match(line)):
                 continue
             yield from finish()
             continue

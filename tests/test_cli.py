@@ -1,0 +1,266 @@
+"""The `zuoxi` command: import, analyze (json/html/table), show, stats, scorecards, scorecard check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zuoxi import batch as batch_module
+from zuoxi.cli import app
+from zuoxi.rules.engine import get_scorecard
+from zuoxi.store import Store
+
+RESULT_KEYS = {"conversation_id", "scorecard", "score", "max_score", "veto", "findings",
+               "customer_emotion", "satisfaction", "skills"}  # DESIGN.md §3
+FINDING_KEYS = {"rule", "name", "status", "severity", "points", "evidence", "message", "suggestion"}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return str(tmp_path / "cli.db")
+
+
+def invoke(runner: CliRunner, *args: str, code: int = 0):
+    outcome = runner.invoke(app, [str(a) for a in args])
+    assert outcome.exit_code == code, (outcome.exit_code, outcome.stdout, outcome.stderr, outcome.exception)
+    return outcome
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def pii_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pii.jsonl"
+    path.write_text(json.dumps({"id": "p1", "turns": [
+        {"role": "agent", "text": "您好，很高兴为您服务"},
+        {"role": "customer", "text": "我的手机13812345678，卡号6217001234567893"}]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+# --- import --------------------------------------------------------------------------------------
+
+def test_import_prints_the_summary_on_stderr_and_resumes(runner, db, samples):
+    first = invoke(runner, "import", samples, "--db", db)
+    assert first.stdout == ""
+    assert "files 12 · read 50 · imported 50 · already stored 0 · errors 0" in first.stderr
+    assert f"database: sqlite:///{db}" in first.stderr
+    again = invoke(runner, "import", samples, "--db", db)
+    assert "read 0 · files already imported 12 · imported 0" in again.stderr
+    forced = invoke(runner, "import", samples, "--db", db, "--again")
+    assert "read 50 · imported 0 · already stored 50" in forced.stderr
+    assert Store(db).stats()["conversations"] == 50
+
+
+def test_import_exits_non_zero_only_when_nothing_could_be_read(runner, tmp_path, samples):
+    bad_json = tmp_path / "bad.jsonl"
+    bad_json.write_text("{oops\n", encoding="utf-8")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(bytes(range(256)) * 4)
+    failed = invoke(runner, "import", bad_json, binary, "--db", tmp_path / "a.db", code=1)
+    assert f"{bad_json}:1: invalid JSON" in failed.stderr
+    assert f"{binary}: unknown text encoding" in failed.stderr
+    assert "read 0" in failed.stderr and "errors 2" in failed.stderr
+    mixed = invoke(runner, "import", bad_json, samples / "callbacks.json", binary, "--db", tmp_path / "b.db")
+    assert "read 8 · imported 8" in mixed.stderr and "errors 2" in mixed.stderr
+    assert f"{bad_json}:1:" in mixed.stderr
+    invoke(runner, "import", tmp_path / "missing.jsonl", "--db", tmp_path / "c.db", code=1)
+
+
+def test_import_masks_by_default_and_not_with_no_mask(runner, tmp_path):
+    path = pii_file(tmp_path)
+    invoke(runner, "import", path, "--db", tmp_path / "masked.db")
+    invoke(runner, "import", path, "--db", tmp_path / "raw.db", "--no-mask")
+    ((_, masked),) = Store(str(tmp_path / "masked.db")).find("p1")
+    ((_, raw),) = Store(str(tmp_path / "raw.db")).find("p1")
+    assert masked.turns[1].text == "我的手机*******5678，卡号**** **** **** 7893"
+    assert raw.turns[1].text == "我的手机13812345678，卡号6217001234567893"
+
+
+def test_analyze_masks_what_it_stores_and_prints(runner, tmp_path):
+    path = pii_file(tmp_path)
+    masked_out = invoke(runner, "analyze", path, "--format", "json", "--db", tmp_path / "masked.db")
+    raw_out = invoke(runner, "analyze", path, "--format", "json", "--db", tmp_path / "raw.db", "--no-mask")
+    ((_, masked),) = Store(str(tmp_path / "masked.db")).find("p1")
+    ((_, raw),) = Store(str(tmp_path / "raw.db")).find("p1")
+    assert "13812345678" not in masked.turns[1].text and "13812345678" in raw.turns[1].text
+    assert "13812345678" not in masked_out.stdout + masked_out.stderr
+    assert json_lines(raw_out.stdout)[0]["conversation_id"] == "p1"
+    shown = invoke(runner, "show", "p1", "--db", tmp_path / "masked.db")
+    assert "*******5678" in shown.stdout and "13812345678" not in shown.stdout
+
+
+def test_import_with_column_mapping(runner, tmp_path):
+    path = tmp_path / "custom.csv"
+    path.write_text("对话,发送人,消息正文\nx,客服,您好\nx,客户,在吗\n", encoding="utf-8")
+    refused = invoke(runner, "import", path, "--db", tmp_path / "a.db", code=1)
+    assert f"{path}:1: no column for role, text" in refused.stderr
+    invoke(runner, "import", path, "--db", tmp_path / "b.db", "--columns", "conversation_id=对话,role=发送人", "--columns", "text=消息正文")
+    ((_, conv),) = Store(str(tmp_path / "b.db")).find("x")
+    assert [t.role for t in conv.turns] == ["agent", "customer"]
+    bad = runner.invoke(app, ["import", str(path), "--db", str(tmp_path / "c.db"), "--columns", "words=消息正文"])
+    assert bad.exit_code == 2 and "bad column mapping" in bad.stderr
+
+
+def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monkeypatch):
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"id": f"c{i}", "turns": [{"role": "customer", "text": f"问题{i}"}]}) + "\n"
+                            for i in range(20)), encoding="utf-8")
+    db = tmp_path / "resume.db"
+    real_mask, calls = batch_module.mask_conversation, []
+
+    def mask_then_interrupt(conversation):
+        calls.append(conversation.id)
+        if len(calls) == 9:
+            raise KeyboardInterrupt  # Ctrl-C while reading the 9th conversation
+        return real_mask(conversation)
+
+    monkeypatch.setattr(batch_module, "mask_conversation", mask_then_interrupt)
+    stopped = invoke(runner, "import", path, "--db", db, code=130)
+    assert "interrupted" in stopped.stderr and "imported 8" in stopped.stderr
+    assert Store(str(db)).stats()["conversations"] == 8
+    monkeypatch.setattr(batch_module, "mask_conversation", real_mask)
+    resumed = invoke(runner, "import", path, "--db", db)
+    assert "read 20 · imported 12 · already stored 8" in resumed.stderr
+    assert Store(str(db)).stats()["conversations"] == 20
+
+
+# --- analyze -------------------------------------------------------------------------------------
+
+def test_analyze_json_lines(runner, db, samples):
+    outcome = invoke(runner, "analyze", samples / "complaint_desk.jsonl", samples / "asr" / "call.srt", "--format", "json", "--db", db)
+    results = json_lines(outcome.stdout)  # nothing but JSON on standard output
+    assert [r["conversation_id"] for r in results] == [f"cp-{i:03d}" for i in range(1, 8)] + ["call.srt"]
+    assert "read 8" in outcome.stderr and "analyzed 8" in outcome.stderr
+    store = Store(db)
+    for r in results:
+        assert set(r) == RESULT_KEYS
+        assert 0 <= r["score"] <= r["max_score"] and isinstance(r["veto"], bool)
+        scorecard = get_scorecard(r["scorecard"])
+        rule_ids = [item.id for section in scorecard.spec.sections for item in section.items]
+        assert sorted(f["rule"] for f in r["findings"]) == sorted(rule_ids)  # every rule once
+        ((_, conversation),) = store.find(r["conversation_id"])
+        for finding in r["findings"]:
+            assert FINDING_KEYS <= set(finding) and finding["status"] in ("pass", "fail", "n/a")
+            for e in finding["evidence"]:  # evidence indexes the stored (original) text
+                assert conversation.turns[e["turn"]].text[e["start"]:e["end"]] == e["text"]
+        assert r["satisfaction"]["label"] in ("dissatisfied", "neutral", "satisfied")
+        assert all(e["turn"] < len(conversation.turns) and conversation.turns[e["turn"]].role == "customer"
+                   for e in r["customer_emotion"])
+    scorecards = {r["conversation_id"]: r["scorecard"] for r in results}
+    assert scorecards["cp-001"] == "core" and scorecards["cp-002"] == "complaint" and scorecards["call.srt"] == "core"
+    burger = next(r for r in results if r["conversation_id"] == "cp-001")
+    assert {"CS-01", "CS-03", "SA-01"} <= {f["rule"] for f in burger["findings"] if f["status"] == "fail"}
+
+
+def test_analyze_json_to_a_file_with_a_chosen_scorecard(runner, tmp_path, samples):
+    out = tmp_path / "results" / "r.jsonl"
+    out.parent.mkdir()
+    outcome = invoke(runner, "analyze", samples / "taobao_logs.txt", "--format", "json", "--out", out,
+                     "--scorecard", "core", "--no-store")
+    assert outcome.stdout == "" and f"results: {out}" in outcome.stderr
+    results = json_lines(out.read_text(encoding="utf-8"))
+    assert [r["conversation_id"] for r in results] == [f"tb-{i:03d}" for i in range(1, 6)]
+    assert {r["scorecard"] for r in results} == {"core"}
+    assert not (tmp_path / "zuoxi.db").exists()
+
+
+def test_analyze_html_report(runner, db, tmp_path, samples):
+    report = tmp_path / "out" / "report.html"
+    outcome = invoke(runner, "analyze", samples, "--format", "html", "--out", report, "--db", db)
+    html = report.read_text(encoding="utf-8")
+    assert outcome.stdout == "" and f"report: {report}" in outcome.stderr
+    for ident in ("cp-001", "ec-010", "tw-001", "gbk-003", "xlsx-002", "call.vtt"):
+        assert ident in html
+    assert "<mark" in html and html.lstrip().lower().startswith("<!doctype html")
+
+
+def test_analyze_table(runner, db, samples):
+    outcome = invoke(runner, "analyze", samples / "complaint_desk.jsonl", "--db", db)
+    assert "7 conversations" in outcome.stdout
+    rows = [line for line in outcome.stdout.splitlines() if "cp-0" in line]
+    assert len(rows) == 7 and any("complaint" in row for row in rows)
+    assert "CS-01" in outcome.stdout
+
+
+def test_analyze_refuses_bad_options(runner, tmp_path, samples):
+    bad_format = runner.invoke(app, ["analyze", str(samples / "callbacks.json"), "--format", "xml", "--no-store"])
+    assert bad_format.exit_code == 2 and "--format" in bad_format.stderr
+    bad_card = runner.invoke(app, ["analyze", str(samples / "callbacks.json"), "--scorecard", "no-such-card", "--no-store"])
+    assert bad_card.exit_code == 2 and "scorecard error" in bad_card.stderr
+    nothing = tmp_path / "empty.jsonl"
+    nothing.write_text("", encoding="utf-8")
+    empty = runner.invoke(app, ["analyze", str(nothing), "--format", "json", "--no-store"])
+    assert empty.exit_code == 1 and empty.stdout == "" and f"{nothing}: empty file" in empty.stderr
+
+
+# --- show, stats, scorecards ------------------------------------------------------------------------
+
+def test_show_and_stats(runner, db, samples):
+    invoke(runner, "analyze", samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl", "--format", "json", "--db", db)
+    shown = invoke(runner, "show", "cp-001", "--db", db)
+    assert "cp-001" in shown.stdout and "CS-01" in shown.stdout and "core: " in shown.stdout
+    assert "拒收就行" in shown.stdout
+    as_json = json_lines(invoke(runner, "show", "cp-001", "--db", db, "--format", "json").stdout)
+    assert len(as_json) == 1 and as_json[0]["conversation"]["id"] == "cp-001"
+    assert [r["scorecard"] for r in as_json[0]["results"]] == ["core"]
+    by_key = json_lines(invoke(runner, "show", as_json[0]["key"][:10], "--db", db, "--format", "json").stdout)
+    assert by_key == as_json
+    missing = invoke(runner, "show", "no-such-id", "--db", db, code=1)
+    assert "no conversation 'no-such-id'" in missing.stderr
+
+    figures = json.loads(invoke(runner, "stats", "--db", db, "--format", "json").stdout)
+    assert figures["conversations"] == 22 and figures["by_channel"] == {"call": 7, "chat": 15}
+    assert sum(s["results"] for s in figures["scorecards"]) == 22
+    table = invoke(runner, "stats", "--db", db).stdout
+    assert "conversations: 22" in table and "ecommerce" in table and "complaint" in table
+
+
+def test_stats_on_both_backends(runner, db_url, samples):
+    invoke(runner, "import", samples / "callbacks.json", samples / "asr", "--db", db_url)
+    figures = json.loads(invoke(runner, "stats", "--db", db_url, "--format", "json").stdout)
+    assert figures["conversations"] == 12 and figures["files"] == 5 and figures["by_channel"] == {"call": 12}
+
+
+def test_scorecards_and_scorecard_check(runner, tmp_path):
+    listed = invoke(runner, "scorecards").stdout
+    for name in ("core", "ecommerce", "complaint", "outbound"):
+        assert name in listed
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nname: x\nsections:\n  - id: s\n    name: s\n    items:\n      - id: A\n        name: a\n"
+                   "        message: m\n", encoding="utf-8")
+    checked = invoke(runner, "scorecard", "check", bad, code=1)
+    assert f"{bad}:7: sections.0.items.0.points" in checked.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: x\nname: x\nsections:\n  - id: s\n    name: [unclosed\n", encoding="utf-8")
+    assert f"{broken}:6: not valid YAML" in invoke(runner, "scorecard", "check", broken, code=1).stderr
+    ok = invoke(runner, "scorecard", "check", "zuoxi/scorecards/ecommerce.yaml")
+    assert "OK" in ok.stdout and "ecommerce" in ok.stdout
+
+
+# --- the installed command ---------------------------------------------------------------------------
+
+def test_the_installed_command_runs(tmp_path, samples):
+    command = Path(sys.executable).parent / "zuoxi"
+    if not command.exists():
+        pytest.skip(f"no installed zuoxi command beside {sys.executable}")
+    done = subprocess.run([str(command), "analyze", str(samples / "callbacks.json"), "--format", "json",
+                           "--db", str(tmp_path / "sub.db")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = json_lines(done.stdout)
+    assert [r["conversation_id"] for r in results] == [f"cb-{i:03d}" for i in range(1, 9)]
+    assert all(set(r) == RESULT_KEYS and r["scorecard"] == "outbound" for r in results)
+    assert "read 8" in done.stderr and not (tmp_path / "zuoxi.db").exists()
+    failed = subprocess.run([str(command), "import", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "sub.db")],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert failed.returncode == 1 and "no such file or folder" in failed.stderr

@@ -1,0 +1,609 @@
+"""Readers: every input format and encoding → canonical conversations; bad input → `file:line: reason`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from zuoxi.batch import Batch
+from zuoxi.ingest import IngestError, ReadOptions, detect_format, iter_files, read_file, read_paths
+from zuoxi.ingest.asr import assign_roles
+from zuoxi.ingest.encoding import decode_bytes
+from zuoxi.ingest.table import parse_column_map
+from zuoxi.model import Conversation
+from zuoxi.normalize import normalize_text
+
+CST = timezone(timedelta(hours=8))
+
+
+def read(path: Path, **options) -> tuple[list[Conversation], list[IngestError]]:
+    records = list(read_file(path, ReadOptions(**options)))
+    conversations = [r for r in records if isinstance(r, Conversation)]
+    errors = [r for r in records if isinstance(r, IngestError)]
+    assert len(conversations) + len(errors) == len(records)
+    return conversations, errors
+
+
+def roles(conversation: Conversation) -> list[str]:
+    return [t.role for t in conversation.turns]
+
+
+def texts(conversation: Conversation) -> list[str]:
+    return [t.text for t in conversation.turns]
+
+
+def starts(conversation: Conversation) -> list[float | None]:
+    return [t.start for t in conversation.turns]
+
+
+def dump(records) -> str:
+    return "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n"
+
+
+GOOD = {"id": "g1", "turns": [{"role": "customer", "text": "在吗"}, {"role": "agent", "text": "您好，在的"}]}
+
+
+# --- the bundled samples ---------------------------------------------------------------------
+
+SAMPLE_IDS = {
+    "ecommerce_chats.jsonl": [f"ec-{i:03d}" for i in range(1, 16)],
+    "complaint_desk.jsonl": [f"cp-{i:03d}" for i in range(1, 8)],
+    "callbacks.json": [f"cb-{i:03d}" for i in range(1, 9)],
+    "taobao_logs.txt": [f"tb-{i:03d}" for i in range(1, 6)],
+    "traditional_chats_big5.txt": ["tw-001", "tw-002", "tw-003"],
+    "agent_logs_gbk.txt": ["gbk-001", "gbk-002", "gbk-003"],
+    "exports/chat_export.csv": ["csv-001", "csv-002", "csv-003"],
+    "exports/chat_export.xlsx": ["xlsx-001", "xlsx-002"],
+    "asr/funasr_call.json": ["call_20261102_093105"],
+    "asr/whisper_call.json": ["whisper_call.json"],
+    "asr/call.srt": ["call.srt"],
+    "asr/call.vtt": ["call.vtt"],
+}
+
+
+@pytest.fixture(scope="module")
+def sample_records(samples):
+    return [(path.relative_to(samples).as_posix(), record) for path, record in read_paths([samples])]
+
+
+def test_all_fifty_samples_read_without_error(sample_records):
+    assert [str(r) for _, r in sample_records if isinstance(r, IngestError)] == []
+    by_file: dict[str, list[str]] = {}
+    for name, conversation in sample_records:
+        by_file.setdefault(name, []).append(conversation.id)
+    assert by_file == SAMPLE_IDS
+    assert len(sample_records) == 50
+
+
+def test_samples_details_survive_reading(sample_records):
+    conv = {c.id: c for _, c in sample_records}
+    # Big5: Traditional kept for display (team names too), matching form is Simplified.
+    assert conv["tw-001"].team == "售後二組" and normalize_text(conv["tw-001"].team) == "售后二组"
+    assert conv["tw-001"].turns[0].text == "你好，我買的外套袖子太長了，可以換小一號嗎？"
+    assert conv["tw-002"].turns[0].text == "我的包裹怎麼還沒到?都一個禮拜了"
+    # GBK header logs: start = clock time − started_at time (gbk-002 starts at 16:20:00, first message 16:20:03).
+    assert conv["gbk-002"].started_at == datetime(2026, 11, 7, 16, 20, tzinfo=CST)
+    assert starts(conv["gbk-002"])[:3] == [3.0, 8.0, 30.0]
+    assert conv["gbk-001"].agent_id == "35" and conv["gbk-001"].meta == {"scorecard": "ecommerce"}
+    assert "应该是13812345678" in conv["gbk-001"].turns[5].text  # a two-line message
+    # G:/K: logs: two-line messages, metadata comments.
+    tb = conv["tb-001"]
+    assert (tb.agent_id, tb.team, tb.channel, tb.meta) == ("8", "售后一组", "chat", {"scorecard": "ecommerce"})
+    assert any("\n" in t for t in texts(tb))
+    # CSV with BOM, CRLF and Excel's doubled quotes; XLSX with every cell a string.
+    assert any('"' in t and "," in t for t in texts(conv["csv-001"]))
+    assert conv["csv-001"].started_at == datetime(2026, 11, 3, 14, 0, 5)
+    assert conv["xlsx-001"].agent_id == "21" and conv["xlsx-001"].team == "售后二组"
+    # ASR: the customer speaks first, the agent is whoever greets; FunASR milliseconds → seconds.
+    funasr = conv["call_20261102_093105"]
+    assert roles(funasr)[:2] == ["customer", "agent"] and funasr.channel == "call"
+    assert funasr.turns[0].start == 0.4
+    assert roles(conv["whisper_call.json"])[:2] == ["customer", "agent"]
+    assert roles(conv["call.srt"])[:2] == ["agent", "customer"] and roles(conv["call.vtt"])[:2] == ["agent", "customer"]
+
+
+def test_folders_are_walked_in_order_skipping_unknown_files(tmp_path):
+    (tmp_path / "b").mkdir()
+    for name in ("b/2.jsonl", "a.txt", "README.md", ".hidden.jsonl", "notes.docx"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    assert [p.relative_to(tmp_path).as_posix() for p in iter_files([tmp_path])] == ["a.txt", "b/2.jsonl"]
+    assert detect_format(Path("x.NDJSON")) == "jsonl" and detect_format(Path("x.tsv")) == "csv"
+    assert detect_format(Path("x.log")) == "text" and detect_format(Path("x.pdf")) is None
+
+
+# --- canonical JSON Lines and JSON -------------------------------------------------------------
+
+def test_jsonl_keeps_every_canonical_field(tmp_path):
+    record = {"id": "c0001", "channel": "call", "agent_id": 8, "team": "售后一组",
+              "started_at": "2026-11-01T10:00:00+08:00", "duration": 7.5, "audio": "rec/c0001.wav",
+              "meta": {"scorecard": "core", "audio_channels": {"agent": 0, "customer": 1}},
+              "turns": [{"role": "customer", "text": "有人在吗?", "start": 0.0, "end": 1.0},
+                        {"role": "agent", "text": "您好,我是客服8号,很高兴为您服务", "start": 6.0, "end": 7.0},
+                        {"role": "system", "text": "会话结束", "start": None, "end": None}]}
+    path = tmp_path / "c.jsonl"
+    path.write_text(dump([record, {**GOOD, "id": "c0002"}]), encoding="utf-8")
+    (first, second), errors = read(path)
+    assert errors == []
+    assert first.agent_id == "8"  # integer agent numbers become text
+    assert first.started_at == datetime(2026, 11, 1, 10, 0, tzinfo=CST)
+    assert (first.channel, first.team, first.duration, first.audio) == ("call", "售后一组", 7.5, "rec/c0001.wav")
+    assert first.meta["audio_channels"] == {"agent": 0, "customer": 1}
+    assert roles(first) == ["customer", "agent", "system"]
+    assert [(t.start, t.end) for t in first.turns] == [(0.0, 1.0), (6.0, 7.0), (None, None)]
+    assert (second.id, second.channel, second.started_at) == ("c0002", "chat", None)
+
+
+def test_json_array_single_object_and_json_lines_saved_as_json(tmp_path):
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps([GOOD, {**GOOD, "id": "g2"}], ensure_ascii=False, indent=2), encoding="utf-8")
+    assert [c.id for c in read(array)[0]] == ["g1", "g2"]
+    single = tmp_path / "single.json"
+    single.write_text(json.dumps(GOOD, ensure_ascii=False), encoding="utf-8")
+    assert [c.id for c in read(single)[0]] == ["g1"]
+    lines = tmp_path / "lines.json"
+    lines.write_text(dump([GOOD, {**GOOD, "id": "g2"}]), encoding="utf-8")
+    assert [c.id for c in read(lines)[0]] == ["g1", "g2"]
+
+
+def test_messy_whitespace_is_cleaned_for_display(tmp_path):
+    path = tmp_path / "w.jsonl"
+    path.write_text(dump([{"id": "w", "turns": [{"role": "agent", "text": "  您好　　请问 \t 有什么\r\n\r\n  可以帮您  "}]}]),
+                    encoding="utf-8")
+    (conv,), _ = read(path)
+    assert conv.turns[0].text == "您好 请问 有什么\n可以帮您"
+
+
+# --- plain-text logs ---------------------------------------------------------------------------
+
+def test_text_log_role_lines_and_separators(tmp_path):
+    path = tmp_path / "chat.txt"
+    path.write_text(
+        "客服：您好，请问有什么可以帮您？\n客户: 我的快递三天了还没到\n请帮我查一下\n"
+        "\n"  # a blank line ends a conversation
+        "G: 在吗\nK：在的亲\n系统：会话已转接\n"
+        "---\n"
+        "坐席：您好\n用户：我要退货\n"
+        "----------\n\n"
+        "客服小王: 欢迎光临\n买家: 能便宜点吗\n",
+        encoding="utf-8")
+    conversations, errors = read(path)
+    assert errors == []
+    assert [c.id for c in conversations] == ["chat-1", "chat-2", "chat-3", "chat-4"]
+    first, taobao, third, fourth = conversations
+    assert roles(first) == ["agent", "customer"]
+    assert texts(first) == ["您好，请问有什么可以帮您？", "我的快递三天了还没到\n请帮我查一下"]
+    assert roles(taobao) == ["customer", "agent", "system"] and texts(taobao)[:2] == ["在吗", "在的亲"]
+    assert roles(third) == ["agent", "customer"] and texts(third) == ["您好", "我要退货"]
+    assert fourth.agent_id == "小王" and roles(fourth) == ["agent", "customer"]
+    assert all(t.start is None for c in conversations for t in c.turns)
+
+
+def test_text_log_headers_with_times_and_metadata(tmp_path):
+    path = tmp_path / "headers.txt"
+    path.write_text(
+        "# id: h-1\n# agent_id: 8\n# team: 售后一组\n# channel: chat\n"
+        "# started_at: 2026-11-01T10:00:00+08:00\n# scorecard: ecommerce\n# shop: 旗舰店\n"
+        "客户 10:00:05\n在吗\n"
+        "客服8号 10:00:12\n\n您好，很高兴为您服务\n请问有什么可以帮您\n"
+        "客户 10:01:02\n我要退货\n"
+        "---\n"
+        "客服8号 2026-11-01 23:59:50\n您好\n用户 2026-11-02 00:00:05\n在吗\n"
+        "---\n"
+        "坐席35号 23:59:58\n您好\n客户 00:00:03\n你好\n",
+        encoding="utf-8")
+    (first, dated, midnight), errors = read(path)
+    assert errors == []
+    assert (first.id, first.agent_id, first.team, first.channel) == ("h-1", "8", "售后一组", "chat")
+    assert first.meta == {"scorecard": "ecommerce", "shop": "旗舰店"}
+    assert first.started_at == datetime(2026, 11, 1, 10, 0, tzinfo=CST)
+    assert starts(first) == [5.0, 12.0, 62.0]  # seconds since started_at
+    assert texts(first) == ["在吗", "您好，很高兴为您服务\n请问有什么可以帮您", "我要退货"]
+    assert dated.agent_id == "8" and dated.started_at == datetime(2026, 11, 1, 23, 59, 50)
+    assert starts(dated) == [0.0, 15.0]
+    assert midnight.agent_id == "35" and starts(midnight) == [0.0, 5.0]  # past midnight
+
+
+# --- CSV and XLSX --------------------------------------------------------------------------------
+
+def test_csv_default_chinese_headers(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        ("会话ID,角色,内容,时间,坐席工号,班组,渠道\r\n"
+         "c1,客户,在吗,2026-11-03 14:00:00,8,售后一组,chat\r\n"
+         'c1,客服,"您好,在的,""亲""",2026-11-03 14:00:04,8,售后一组,chat\r\n'
+         "c2,用户,hi,2026-11-03 15:00:00,9,,\r\n"
+         "c2,坐席,您好,2026-11-03 15:00:10,9,,\r\n").encode("utf-8-sig"))
+    (c1, c2), errors = read(path)
+    assert errors == []
+    assert (c1.id, c1.agent_id, c1.team, c1.channel) == ("c1", "8", "售后一组", "chat")
+    assert texts(c1) == ["在吗", '您好,在的,"亲"'] and roles(c1) == ["customer", "agent"]
+    assert c1.started_at == datetime(2026, 11, 3, 14, 0) and starts(c1) == [0.0, 4.0]
+    assert (c2.agent_id, c2.team) == ("9", None) and starts(c2) == [0.0, 10.0]
+
+
+def test_csv_column_override_tsv_and_numeric_times(tmp_path):
+    path = tmp_path / "custom.csv"
+    path.write_text("对话,发送人,消息正文,秒\nx,客服,您好,0\nx,客户,嗯,2.5\n", encoding="utf-8")
+    conversations, errors = read(path)
+    assert conversations == [] and len(errors) == 1
+    assert str(errors[0]).startswith(f"{path}:1: no column for role, text") and "--columns" in str(errors[0])
+    mapping = parse_column_map(["conversation_id=对话,role=发送人", "text=消息正文", "time=秒"])
+    assert mapping == {"conversation_id": "对话", "role": "发送人", "text": "消息正文", "time": "秒"}
+    (conv,), errors = read(path, columns=mapping)
+    assert errors == [] and conv.id == "x" and texts(conv) == ["您好", "嗯"] and starts(conv) == [0.0, 2.5]
+    tsv = tmp_path / "export.tsv"
+    tsv.write_text("会话ID\t角色\t内容\nt\tagent\t您好，欢迎\nt\tcustomer\t在吗\n", encoding="utf-8")
+    (conv,), _ = read(tsv)
+    assert roles(conv) == ["agent", "customer"] and texts(conv)[0] == "您好，欢迎"
+
+
+def test_rows_without_conversation_id_group_by_file_name(tmp_path):
+    path = tmp_path / "one-chat.csv"
+    path.write_text("角色,内容\n客户,在吗\n客服,在的\n", encoding="utf-8")
+    (conv,), _ = read(path)
+    assert conv.id == "one-chat" and roles(conv) == ["customer", "agent"]
+
+
+@pytest.mark.parametrize("spec", [["txt=内容"], ["text="], ["role"]])
+def test_bad_column_mapping_is_refused(spec):
+    with pytest.raises(ValueError, match="FIELD=HEADER"):
+        parse_column_map(spec)
+
+
+def test_xlsx_default_headers_typed_cells_and_override(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["会话ID", "角色", "内容", "时间", "坐席工号"])
+    sheet.append(["x1", "客户", "你好，拉鏈拉不動", datetime(2026, 10, 6, 14, 10), 21])
+    sheet.append(["x1", "客服", "您好，我是客服21号", datetime(2026, 10, 6, 14, 10, 30), 21])
+    sheet.append(["x2", "客户", "  ", datetime(2026, 10, 6, 15, 0), 21])  # empty rows are skipped
+    sheet.append(["x2", "客服", "在的", datetime(2026, 10, 6, 15, 0), 21])
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    (x1, x2), errors = read(path)
+    assert errors == []
+    assert x1.agent_id == "21" and x1.started_at == datetime(2026, 10, 6, 14, 10) and starts(x1) == [0.0, 30.0]
+    assert texts(x1) == ["你好，拉鏈拉不動", "您好，我是客服21号"]
+    assert roles(x2) == ["agent"]
+
+    other = Workbook()
+    other.active.append(["编号", "说话人", "正文"])
+    other.active.append(["y", "坐席", "您好"])
+    custom = tmp_path / "custom.xlsx"
+    other.save(custom)
+    assert "no column for role, text" in str(read(custom)[1][0])
+    (conv,), _ = read(custom, columns=parse_column_map(["conversation_id=编号,role=说话人,text=正文"]))
+    assert conv.id == "y" and roles(conv) == ["agent"]
+
+
+# --- ASR: FunASR, Whisper, SRT, WebVTT, role map -------------------------------------------------
+
+def test_funasr_milliseconds_become_seconds_and_greeting_picks_the_agent(tmp_path):
+    path = tmp_path / "funasr.json"
+    path.write_text(json.dumps({"key": "k1", "text": "…", "sentence_info": [
+        {"text": "喂，我的快递怎么还没到", "start": 0, "end": 1500, "spk": 0},
+        {"text": "您好，我是顺丰客服，很高兴为您服务", "start": 1800, "end": 4250, "spk": 1},
+        {"text": "麻烦报一下单号", "start": 5000, "end": 6020, "spk": 1}]}, ensure_ascii=False), encoding="utf-8")
+    (conv,), errors = read(path)
+    assert errors == []
+    assert (conv.id, conv.channel, conv.duration) == ("k1", "call", 6.02)
+    assert roles(conv) == ["customer", "agent", "agent"]
+    assert [(t.start, t.end) for t in conv.turns] == [(0.0, 1.5), (1.8, 4.25), (5.0, 6.02)]
+    (forced,), _ = read(path, agent_speaker="0")
+    assert roles(forced) == ["agent", "customer", "customer"]
+
+
+def test_funasr_list_of_results(tmp_path):
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps([
+        {"key": "a", "sentence_info": [{"text": "您好，很高兴为您服务", "start": 0, "end": 1000, "spk": 0}]},
+        {"key": "b", "sentence_info": [{"text": "在吗", "start": 0, "end": 500, "spk": 3},
+                                       {"text": "您好，工号1234为您服务", "start": 600, "end": 900, "spk": 2}]}],
+        ensure_ascii=False), encoding="utf-8")
+    (a, b), errors = read(path)
+    assert errors == [] and (a.id, b.id) == ("a", "b")
+    assert roles(a) == ["agent"] and roles(b) == ["customer", "agent"]
+
+
+def test_whisper_segments_speakers_and_inline_tags(tmp_path):
+    path = tmp_path / "whisper.json"
+    path.write_text(json.dumps({"text": "", "language": "zh", "segments": [
+        {"id": 0, "start": 0.0, "end": 2.0, "text": " 喂？谁啊", "speaker": "SPEAKER_00"},
+        {"id": 1, "start": 2.5, "end": 6.0, "text": "您好，我是建设银行信用卡中心客服代表", "speaker": "SPEAKER_01"},
+        {"id": 2, "start": 6.5, "end": 7.0, "text": "哦", "speaker": "SPEAKER_00"}]}, ensure_ascii=False), encoding="utf-8")
+    (conv,), _ = read(path)
+    assert roles(conv) == ["customer", "agent", "customer"] and texts(conv)[0] == "喂？谁啊"
+    assert (conv.turns[1].start, conv.turns[1].end, conv.duration) == (2.5, 6.0, 7.0)
+    assert roles(read(path, agent_speaker="SPEAKER_00")[0][0]) == ["agent", "customer", "agent"]
+    tagged = tmp_path / "tagged.json"
+    tagged.write_text(json.dumps({"segments": [{"start": 0, "end": 1, "text": "[客户] 喂"},
+                                               {"start": 1, "end": 2, "text": "客服：您好"}]}, ensure_ascii=False), encoding="utf-8")
+    (conv,), _ = read(tagged)
+    assert roles(conv) == ["customer", "agent"] and texts(conv) == ["喂", "您好"]
+
+
+def test_srt_with_speaker_tags(tmp_path):
+    path = tmp_path / "call.srt"
+    path.write_text(
+        "1\n00:00:00,000 --> 00:00:02,500\n[客服] 您好，\n请讲\n\n"
+        "2\n00:00:03,000 --> 00:01:05,120\n客户：我的快递呢\n\n"
+        "3\n01:00:00,000 --> 01:00:01,000\n【坐席】好的\n", encoding="utf-8")
+    (conv,), errors = read(path)
+    assert errors == []
+    assert [(t.role, t.text, t.start, t.end) for t in conv.turns] == [
+        ("agent", "您好，请讲", 0.0, 2.5), ("customer", "我的快递呢", 3.0, 65.12), ("agent", "好的", 3600.0, 3601.0)]
+    assert conv.channel == "call" and conv.duration == 3601.0
+
+
+def test_webvtt_voice_tags_and_cue_settings(tmp_path):
+    path = tmp_path / "call.vtt"
+    path.write_text(
+        "WEBVTT\n\nNOTE exported\n\n1\n00:00.000 --> 00:02.000\n<v 坐席>您好</v>\n\n"
+        "00:00:02.500 --> 00:00:04.000 align:start\n<v.loud 客户>你好<b>啊</b>\n", encoding="utf-8")
+    (conv,), errors = read(path)
+    assert errors == []
+    assert [(t.role, t.text, t.start, t.end) for t in conv.turns] == [("agent", "您好", 0.0, 2.0), ("customer", "你好啊", 2.5, 4.0)]
+
+
+def test_subtitle_speakers_without_role_words_use_the_greeting(tmp_path):
+    path = tmp_path / "anon.srt"
+    path.write_text("1\n00:00:00,000 --> 00:00:01,000\n[A] 喂\n\n2\n00:00:01,500 --> 00:00:04,000\n"
+                    "[B] 您好，我是悦衣旗舰店客服，很高兴为您服务\n", encoding="utf-8")
+    (conv,), _ = read(path)
+    assert roles(conv) == ["customer", "agent"]
+    assert roles(read(path, agent_speaker="A")[0][0]) == ["agent", "customer"]
+
+
+def test_role_map():
+    segments = [{"speaker": "0", "text": "喂，你好"}, {"speaker": "1", "text": "您好，我是银行客服代表，很高兴为您服务"},
+                {"speaker": "0", "text": "什么事"}]
+    assert assign_roles(segments) == {"0": "customer", "1": "agent"}  # customer first, agent greets
+    assert assign_roles(segments, agent_speaker="0") == {"0": "agent", "1": "customer"}
+    # A Traditional greeting counts too.
+    assert assign_roles([{"speaker": 5, "text": "在嗎"}, {"speaker": 7, "text": "您好，很高興為您服務"}]) == {"5": "customer", "7": "agent"}
+    # No greeting at all: the one who says 您 more is the agent.
+    plain = [{"speaker": "a", "text": "我的卡收到了"}, {"speaker": "b", "text": "好的，请您核对，您看一下"}]
+    assert assign_roles(plain) == {"a": "customer", "b": "agent"}
+    # Known tags are taken at their word.
+    assert assign_roles([{"speaker": "客户", "text": "您好，我是客服"}, {"speaker": "客服", "text": "嗯"}]) == {
+        "客户": "customer", "客服": "agent"}
+
+
+# --- encodings ---------------------------------------------------------------------------------
+
+SIMPLIFIED_LOG = "# id: enc\n客户：东西还没收到，我很着急\n客服：您好，我帮您查一下物流\n客户：谢谢\n"
+TRADITIONAL_LOG = "# id: enc\n客戶：東西還沒收到，我很著急\n客服：您好，我幫您查一下物流\n客戶：謝謝\n"
+
+
+@pytest.mark.parametrize("encoding, body", [
+    ("utf-8", SIMPLIFIED_LOG),
+    ("utf-8-sig", SIMPLIFIED_LOG),
+    ("gbk", SIMPLIFIED_LOG),
+    ("gb18030", SIMPLIFIED_LOG),
+    ("big5", TRADITIONAL_LOG),
+    ("utf-8", TRADITIONAL_LOG),
+    ("gb18030", TRADITIONAL_LOG),
+])
+def test_text_log_encodings(tmp_path, encoding, body):
+    path = tmp_path / "log.txt"
+    path.write_bytes(body.encode(encoding))
+    (conv,), errors = read(path)
+    assert errors == []
+    expected = [line.split("：", 1)[1] for line in body.splitlines()[1:]]
+    assert conv.id == "enc" and texts(conv) == expected  # exact text, Traditional kept as written
+    assert roles(conv) == ["customer", "agent", "customer"]
+    assert normalize_text(conv.turns[0].text) == "东西还没收到,我很着急"  # one matching form for both
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "big5", "utf-8-sig"])
+def test_csv_and_jsonl_encodings(tmp_path, encoding):
+    line = "您好，請問有什麼可以幫您" if encoding == "big5" else "您好，请问有什么可以帮您"
+    csv_path = tmp_path / "export.csv"
+    csv_path.write_bytes(f"会话ID,角色,内容\nc,客服,{line}\nc,客户,在嗎\n".encode(encoding) if encoding != "big5" else
+                         f"會話,角色,內容\nc,客服,{line}\nc,客戶,在嗎\n".encode(encoding))
+    columns = {"conversation_id": "會話"} if encoding == "big5" else {}
+    (conv,), errors = read(csv_path, columns=columns)
+    assert errors == [] and texts(conv) == [line, "在嗎"] and roles(conv) == ["agent", "customer"]
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_bytes(dump([{"id": "j", "turns": [{"role": "agent", "text": line}]}]).encode(encoding))
+    (conv,), errors = read(jsonl)
+    assert errors == [] and texts(conv) == [line]
+
+
+def test_utf16_export_and_subtitles_with_bom_and_crlf(tmp_path):
+    tsv = tmp_path / "unicode-text.tsv"  # Excel's "Unicode text": UTF-16 with BOM, tabs
+    tsv.write_bytes("会话ID\t角色\t内容\r\nu\t客服\t您好\r\nu\t客户\t在嗎\r\n".encode("utf-16"))
+    (conv,), errors = read(tsv)
+    assert errors == [] and texts(conv) == ["您好", "在嗎"] and roles(conv) == ["agent", "customer"]
+    srt = tmp_path / "windows.srt"
+    srt.write_bytes("1\r\n00:00:00,000 --> 00:00:02,500\r\n[客服] 您好\r\n\r\n2\r\n00:00:03,000 --> 00:00:05,000\r\n"
+                    "[客户] 在吗\r\n".encode("utf-8-sig"))
+    (conv,), errors = read(srt)
+    assert errors == [] and [(t.role, t.text, t.start) for t in conv.turns] == [("agent", "您好", 0.0), ("customer", "在吗", 3.0)]
+
+
+def test_decode_bytes_names_the_encoding():
+    assert decode_bytes("您好".encode("utf-8")) == ("您好", "utf-8")
+    assert decode_bytes("\ufeff您好".encode("utf-8")) == ("您好", "utf-8-sig")
+    text, name = decode_bytes(SIMPLIFIED_LOG.encode("gbk"))
+    assert text == SIMPLIFIED_LOG and name == "gb18030"
+    text, name = decode_bytes(TRADITIONAL_LOG.encode("big5"))
+    assert text == TRADITIONAL_LOG and name == "big5"
+
+
+# --- bad input: reported as file:line: reason, skipped, the rest goes on ------------------------
+
+def test_malformed_json_line_names_file_and_line_and_the_rest_imports(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join([
+        json.dumps(GOOD, ensure_ascii=False),
+        '{"id": "broken", "turns": [',
+        json.dumps({"id": "bad-role", "turns": [{"role": "customer", "text": "x"}, {"role": "boss", "text": "y"}]}),
+        json.dumps({"id": "bad-times", "channel": "phone", "turns": [{"role": "agent", "text": "x", "start": 3, "end": 1}]}),
+        "",
+        json.dumps({**GOOD, "id": "g9"}, ensure_ascii=False),
+        "[1, 2]",
+        json.dumps({**GOOD, "id": "extra", "priority": 1}, ensure_ascii=False),
+    ]), encoding="utf-8")
+    conversations, errors = read(path)
+    assert [c.id for c in conversations] == ["g1", "g9"]
+    messages = [str(e) for e in errors]
+    assert messages[0].startswith(f"{path}:2: invalid JSON")
+    assert messages[1] == f"{path}:3: turns.1.role: Input should be 'agent', 'customer' or 'system'"
+    assert messages[2].startswith(f"{path}:4: channel: ") and "turns.0: " in messages[2] and "before start" in messages[2]
+    assert messages[3] == f"{path}:7: expected a conversation object, got list"
+    assert messages[4] == f"{path}:8: priority: Extra inputs are not permitted"
+    assert [e.line for e in errors] == [2, 3, 4, 7, 8]
+
+
+def test_json_array_error_points_at_the_element_line(tmp_path):
+    path = tmp_path / "array.json"
+    path.write_text(json.dumps([GOOD, {"id": "b", "turns": [{"role": "agent"}]}, {**GOOD, "id": "c"}],
+                               ensure_ascii=False, indent=2), encoding="utf-8")
+    conversations, (error,) = read(path)
+    assert [c.id for c in conversations] == ["g1", "c"]
+    assert str(error) == f"{path}:15: turns.0.text: Field required"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.jsonl", b"", "empty file"),
+    ("blank.txt", b"  \n\n", "empty file"),
+    ("empty.xlsx", b"", "empty file"),
+    ("nothing.json", b"[]", "no conversations found"),
+    ("header-only.csv", "会话ID,角色,内容\n".encode(), "no conversations found"),
+    ("separators.txt", b"---\n---\n", "no conversations found"),
+    ("scalar.json", b"42", "expected a conversation object, got int"),
+    ("null.json", b"null", "expected a conversation object, got NoneType"),
+    ("text.json", b'"hello"', "expected a conversation object, got str"),
+    ("report.doc", b"hello", "unknown format (extension .doc)"),
+    ("noext", b"hello", "unknown format (extension none)"),
+    ("binary.jsonl", bytes(range(256)) * 4, "unknown text encoding"),
+    ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(128, 256)), "unknown text encoding"),
+    ("not-a-workbook.xlsx", b"hello, I am text", "not a readable XLSX workbook"),
+    ("bad-funasr.json", json.dumps({"sentence_info": [{"text": "您好", "start": "soon"}]}).encode(), "unexpected funasr JSON structure"),
+    ("bad-funasr2.json", json.dumps({"sentence_info": "x"}).encode(), "item 0: no sentence_info list"),
+    ("bad-whisper.json", json.dumps({"segments": [1, 2]}).encode(), "unexpected whisper JSON structure"),
+    ("silent.json", json.dumps({"sentence_info": [{"text": " ", "start": 0, "end": 1}]}).encode(), "no speech segments with text"),
+    ("no-cues.srt", b"hello\n", "no subtitle cues"),
+])
+def test_whole_file_problems(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    conversations, errors = read(path)
+    assert conversations == [] and len(errors) == 1
+    assert str(errors[0]).startswith(f"{path}:") and message in str(errors[0])
+
+
+def test_wrong_shapes_of_whisper_lists_do_not_crash(tmp_path):
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps([{"segments": [{"text": "您好", "start": 0, "end": 1}]}]), encoding="utf-8")
+    conversations, errors = read(path)
+    assert conversations == [] and len(errors) == 1 and "segments" in str(errors[0])
+
+
+def test_truncated_xlsx(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["会话ID", "角色", "内容"])
+    book.active.append(["x", "客服", "您好"])
+    whole = tmp_path / "whole.xlsx"
+    book.save(whole)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
+    conversations, (error,) = read(broken)
+    assert conversations == [] and str(error).startswith(f"{broken}: not a readable XLSX workbook")
+
+
+def test_empty_conversations_are_refused(tmp_path):
+    jsonl = tmp_path / "empty-turns.jsonl"
+    jsonl.write_text(dump([{"id": "e", "turns": [{"role": "agent", "text": "  "}, {"role": "customer", "text": ""}]},
+                           {"id": "none", "turns": []}, GOOD]), encoding="utf-8")
+    conversations, errors = read(jsonl)
+    assert [c.id for c in conversations] == ["g1"]
+    assert [str(e) for e in errors] == [f"{jsonl}:1: turns: Value error, every turn is empty",
+                                        f"{jsonl}:2: turns: List should have at least 1 item after validation, not 0"]
+    log = tmp_path / "empty.txt"
+    log.write_text("客服：\n客户：\n\n# id: only-meta\n\n客服：您好\n", encoding="utf-8")
+    conversations, errors = read(log)
+    assert [texts(c) for c in conversations] == [["您好"]]
+    assert [str(e) for e in errors] == [f"{log}:1: turns: Value error, every turn is empty",
+                                        f"{log}:4: conversation has metadata but no messages"]
+
+
+def test_text_log_line_without_speaker(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("hello there\n客服: 您好\n客户: 在吗\n---\n随便说一句\n", encoding="utf-8")
+    conversations, errors = read(path)
+    assert [texts(c) for c in conversations] == [["您好", "在吗"]]
+    assert [str(e) for e in errors] == [
+        f"{path}:1: line does not start with a speaker (客服:/客户:/G:/K:): 'hello there'",
+        f"{path}:5: line does not start with a speaker (客服:/客户:/G:/K:): '随便说一句'"]
+
+
+def test_table_row_problems_name_the_line(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("会话ID,角色,内容,时间\nc,客服,您好,2026-11-03 14:00:00\nc,老板,x,2026-11-03 14:00:01\n"
+                    "c,客户,在吗,昨天\nc,客户,好的,2026-11-03 14:00:09\n", encoding="utf-8")
+    (conv,), errors = read(path)
+    assert texts(conv) == ["您好", "好的"] and starts(conv) == [0.0, 9.0]
+    assert [str(e) for e in errors] == [
+        f"{path}:3: unknown role '老板' (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
+        f"{path}:4: unreadable time '昨天'"]
+
+
+def test_subtitle_cue_without_speaker(tmp_path):
+    path = tmp_path / "untagged.srt"
+    path.write_text("1\n00:00:00,000 --> 00:00:01,000\n[客服] 您好\n\n2\n00:00:01,000 --> 00:00:02,000\n我没有标签\n",
+                    encoding="utf-8")
+    conversations, (error,) = read(path)
+    assert conversations == [] and str(error).startswith(f"{path}:6: cue has no speaker tag")
+
+
+def test_a_batch_of_good_and_bad_files_completes(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-good.jsonl").write_text(dump([GOOD, {**GOOD, "id": "g2"}]), encoding="utf-8")
+    (folder / "b-bad-line.jsonl").write_text(json.dumps({**GOOD, "id": "g3"}) + "\n{oops\n", encoding="utf-8")
+    (folder / "c-binary.txt").write_bytes(bytes(range(256)) * 4)
+    (folder / "d-empty.csv").write_bytes(b"")
+    (folder / "e-broken.xlsx").write_bytes(b"PK\x03\x04 truncated")
+    (folder / "f-log.txt").write_text("nobody\n客服：您好\n", encoding="utf-8")
+    (folder / "g-array.json").write_text("42", encoding="utf-8")
+    reported: list[str] = []
+    batch = Batch([folder], on_error=lambda e: reported.append(str(e)))
+    ids = [item.conversation.id for item in batch.run()]
+    assert ids == ["g1", "g2", "g3", "f-log-1"]
+    assert batch.summary.read == 4 and batch.summary.files == 7
+    assert reported == [str(e) for e in batch.summary.errors]
+    assert [Path(e.path).name for e in batch.summary.errors] == [
+        "b-bad-line.jsonl", "c-binary.txt", "d-empty.csv", "e-broken.xlsx", "f-log.txt", "g-array.json"]
+    assert reported[0] == f"{folder / 'b-bad-line.jsonl'}:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+    assert reported[4].startswith(f"{folder / 'f-log.txt'}:1: ")
+
+
+def test_missing_path_is_reported(tmp_path):
+    (_, error), = list(read_paths([tmp_path / "missing.jsonl"]))
+    assert str(error) == f"{tmp_path / 'missing.jsonl'}: no such file or folder"
+
+
+def test_explicit_format_overrides_the_extension(tmp_path):
+    path = tmp_path / "chat.dat"
+    path.write_text("客服：您好\n客户：在吗\n", encoding="utf-8")
+    assert "unknown format" in str(read(path)[1][0])
+    (conv,), _ = read(path, format="text")
+    assert roles(conv) == ["agent", "customer"]
+    assert "unknown format 'doc'" in str(read(path, format="doc")[1][0])
+
+
+def test_a_role_line_without_text_does_not_swallow_the_blank_separator(tmp_path):
+    path = tmp_path / "picture.txt"
+    path.write_text("客服：您好\n客户：\n\n客服：新的会话\n客户：在吗\n", encoding="utf-8")
+    (first, second), errors = read(path)
+    assert errors == []
+    assert texts(first) == ["您好"] and texts(second) == ["新的会话", "在吗"]

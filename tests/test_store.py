@@ -1,0 +1,214 @@
+"""Storage on SQLite and PostgreSQL: conversations, results, statistics, file marks, resume."""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from zuoxi import batch as batch_module
+from zuoxi.batch import Batch
+from zuoxi.ingest import read_file
+from zuoxi.model import Conversation, Finding, Result
+from zuoxi.store import Store, content_key, database_url, file_sha256
+
+
+def conversation(ident: str, text: str = "您好", *, channel: str = "chat", agent: str | None = "8", **extra) -> Conversation:
+    return Conversation.model_validate({"id": ident, "channel": channel, "agent_id": agent,
+                                        "turns": [{"role": "agent", "text": text}], **extra})
+
+
+def result(conv: Conversation, scorecard: str, score: float, veto: bool = False) -> Result:
+    return Result(conversation_id=conv.id, scorecard=scorecard, score=score, max_score=100.0, veto=veto,
+                  findings=[Finding(rule="CS-07", name="opening", status="fail" if score < 100 else "pass",
+                                    severity="minor", points=score - 100)])
+
+
+def write_jsonl(path: Path, count: int, prefix: str = "c") -> Path:
+    lines = [json.dumps({"id": f"{prefix}{i}", "turns": [{"role": "customer", "text": f"第{i}个问题，电话13812345678"}]},
+                        ensure_ascii=False) for i in range(count)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --- conversations -------------------------------------------------------------------------------
+
+def test_add_and_find_round_trip(store):
+    rich = Conversation.model_validate({
+        "id": "tw-1", "channel": "call", "agent_id": "16", "team": "售後一組",
+        "started_at": "2026-11-02T11:30:00+08:00", "duration": 12.5, "meta": {"scorecard": "complaint", "tags": ["a", "b"]},
+        "turns": [{"role": "agent", "text": "您好，這裡是投訴專席", "start": 0.4, "end": 3.0},
+                  {"role": "customer", "text": "我要投訴", "start": 3.5, "end": 4.0}]})
+    keys = store.add_conversations([(rich, "samples/x.jsonl"), (conversation("a"), None)])
+    assert len(keys) == 2 and all(len(k) == 64 for k in keys) and keys[0] == content_key(rich)
+    ((key, found),) = store.find("tw-1")
+    assert key == keys[0] and found == rich
+    assert found.started_at == datetime(2026, 11, 2, 11, 30, tzinfo=timezone(timedelta(hours=8)))
+    assert store.find(keys[0][:12]) == [(keys[0], rich)]  # the start of the content key
+    assert store.find(keys[0][:5]) == []  # too short to be a key prefix
+    assert store.find("nope") == []
+    assert [c.id for _, c in store.find("a")] == ["a"]
+
+
+def test_same_id_different_content_are_two_rows(store):
+    store.add_conversations([(conversation("dup", "第一次"), None), (conversation("dup", "第二次"), None)])
+    assert sorted(c.turns[0].text for _, c in store.find("dup")) == ["第一次", "第二次"]
+
+
+def test_re_import_is_idempotent(store, samples):
+    conversations = [c for c in read_file(samples / "complaint_desk.jsonl") if isinstance(c, Conversation)]
+    first = store.add_conversations((c, "complaint_desk.jsonl") for c in conversations)
+    assert store.count_new(first) == 0
+    again = [c for c in read_file(samples / "complaint_desk.jsonl") if isinstance(c, Conversation)]
+    second = store.add_conversations((c, "elsewhere.jsonl") for c in again)
+    assert second == first  # same content → same key
+    assert store.stats()["conversations"] == 7
+    store.add_conversations([(conversations[0], None), (conversations[0], None)])  # duplicates in one call
+    assert store.stats()["conversations"] == 7
+    changed = conversations[0].model_copy(update={"team": "另一组"})
+    assert content_key(changed) != first[0] and store.count_new([content_key(changed), first[1]]) == 1
+
+
+# --- results -------------------------------------------------------------------------------------
+
+def test_results_are_saved_and_replaced(store):
+    conv = conversation("r1")
+    (key,) = store.add_conversations([(conv, None)])
+    store.save_results([(key, result(conv, "core", 70.0))])
+    store.save_results([(key, result(conv, "ecommerce", 60.0))])  # another scorecard: kept beside
+    store.save_results([(key, result(conv, "core", 85.0, veto=True))])  # same scorecard: replaced
+    saved = {r.scorecard: r for r in store.results_for(key)}
+    assert set(saved) == {"core", "ecommerce"}
+    assert saved["core"] == result(conv, "core", 85.0, veto=True)
+    assert saved["ecommerce"].score == 60.0 and saved["ecommerce"].findings[0].rule == "CS-07"
+    assert store.results_for("0" * 64) == []
+    store.save_results([])  # nothing to do
+
+
+def test_statistics(store):
+    a1, a2, b1 = conversation("a1", agent="8"), conversation("a2", "再见", agent="8"), conversation("b1", channel="call", agent="35")
+    nobody = conversation("n1", "喂", agent=None)
+    keys = store.add_conversations([(a1, None), (a2, None), (b1, None), (nobody, None)])
+    store.save_results([(keys[0], result(a1, "core", 90.0)), (keys[1], result(a2, "core", 61.0, veto=True)),
+                        (keys[2], result(b1, "core", 40.0)), (keys[2], result(b1, "outbound", 55.5))])
+    store.mark_file("f" * 64, "x.jsonl", 4, 0)
+    figures = store.stats()
+    assert figures["conversations"] == 4 and figures["files"] == 1
+    assert figures["by_channel"] == {"chat": 3, "call": 1}
+    assert sorted(figures["scorecards"], key=lambda s: s["scorecard"]) == [
+        {"scorecard": "core", "results": 3, "average": 63.7, "vetoes": 1},
+        {"scorecard": "outbound", "results": 1, "average": 55.5, "vetoes": 0}]
+    assert figures["agents"] == [{"agent_id": "35", "results": 2, "average": 47.8},  # lowest average first
+                                 {"agent_id": "8", "results": 2, "average": 75.5}]
+    json.dumps(figures)  # what `zuoxi stats --format json` prints
+
+
+def test_empty_database_statistics(store):
+    assert store.stats() == {"conversations": 0, "files": 0, "by_channel": {}, "scorecards": [], "agents": []}
+
+
+# --- file marks and resume -------------------------------------------------------------------------
+
+def test_file_marks(store, tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", 2)
+    sha = file_sha256(path)
+    assert not store.file_done(sha)
+    store.mark_file(sha, str(path), 2, 0)
+    store.mark_file(sha, str(path), 2, 1)  # marking again replaces the mark
+    assert store.file_done(sha) and store.stats()["files"] == 1
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert not store.file_done(file_sha256(path))  # changed content is a new file
+
+
+def clean_run_keys(path: Path, tmp_path: Path) -> set[str]:
+    reference = Store(f"sqlite:///{tmp_path / 'clean.db'}")
+    keys = {item.key for item in Batch([path], store=reference).run()}
+    assert reference.stats()["conversations"] == len(keys)
+    reference.close()
+    return keys
+
+
+@pytest.mark.parametrize("chunk", [500, 5])
+def test_interrupted_import_keeps_what_was_read_and_resumes(store, tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(batch_module, "CHUNK", chunk)
+    path = write_jsonl(tmp_path / "many.jsonl", 30)
+    batch = Batch([path], store=store)
+    with pytest.raises(KeyboardInterrupt):
+        for n, _ in enumerate(batch.run(), start=1):  # as the CLI drives it
+            if n == 12:
+                raise KeyboardInterrupt
+    assert store.stats()["conversations"] == 12 and batch.summary.imported == 12
+    assert not store.file_done(file_sha256(path))  # not finished: not marked
+
+    again = Batch([path], store=store)
+    assert len(list(again.run())) == 30
+    assert (again.summary.imported, again.summary.duplicates, again.summary.files_skipped) == (18, 12, 0)
+    assert store.stats()["conversations"] == 30
+    assert store.count_new(sorted(clean_run_keys(path, tmp_path))) == 0  # the same rows as a clean run
+
+    third = Batch([path], store=store)
+    assert list(third.run()) == []
+    assert (third.summary.files_skipped, third.summary.read, third.summary.nothing_read) == (1, 0, False)
+
+
+def test_closing_the_generator_also_keeps_what_was_read(store, tmp_path):
+    first, second = write_jsonl(tmp_path / "a.jsonl", 4, "a"), write_jsonl(tmp_path / "b.jsonl", 6, "b")
+    batch = Batch([first, second], store=store)
+    with closing(batch.run()) as items:
+        for n, _ in enumerate(items, start=1):
+            if n == 7:  # three conversations into the second file
+                break
+    assert store.stats()["conversations"] == 7
+    assert store.file_done(file_sha256(first)) and not store.file_done(file_sha256(second))
+    again = Batch([first, second], store=store)
+    list(again.run())
+    assert (again.summary.files_skipped, again.summary.read, again.summary.imported, again.summary.duplicates) == (1, 6, 3, 3)
+    assert store.stats()["conversations"] == 10 and store.stats()["files"] == 2
+
+
+def test_a_changed_file_is_read_again_and_only_new_conversations_stored(store, tmp_path):
+    path = write_jsonl(tmp_path / "grow.jsonl", 3)
+    list(Batch([path], store=store).run())
+    write_jsonl(path, 5)
+    grown = Batch([path], store=store)
+    list(grown.run())
+    assert (grown.summary.read, grown.summary.imported, grown.summary.duplicates) == (5, 2, 3)
+    forced = Batch([path], store=store, resume=False)  # `zuoxi import --again`
+    list(forced.run())
+    assert (forced.summary.files_skipped, forced.summary.read, forced.summary.imported) == (0, 5, 0)
+
+
+def test_batch_masks_before_storing_unless_told_not_to(store, tmp_path):
+    path = write_jsonl(tmp_path / "pii.jsonl", 1)
+    list(Batch([path], store=store).run())
+    list(Batch([path], store=store, mask=False, resume=False).run())
+    assert sorted(c.turns[0].text for _, c in store.find("c0")) == ["第0个问题，电话*******5678", "第0个问题，电话13812345678"]
+
+
+def test_analysis_results_are_stored_once_per_scorecard(store, samples):
+    path = samples / "complaint_desk.jsonl"
+    first = Batch([path], store=store, analyze=True)
+    items = list(first.run())
+    assert first.summary.analyzed == 7 and all(item.result is not None for item in items)
+    list(Batch([path], store=store, analyze=True).run())  # analyzing again replaces, not adds
+    figures = store.stats()
+    assert figures["conversations"] == 7
+    assert sum(s["results"] for s in figures["scorecards"]) == 7
+    by_id = {item.conversation.id: item for item in items}
+    (stored,) = store.results_for(by_id["cp-001"].key)
+    assert stored == by_id["cp-001"].result and stored.scorecard == "core"  # meta.scorecard of cp-001
+
+
+# --- URLs ----------------------------------------------------------------------------------------
+
+def test_database_url(monkeypatch, tmp_path):
+    monkeypatch.delenv("ZUOXI_DB", raising=False)
+    assert database_url() == "sqlite:///zuoxi.db"
+    assert database_url(str(tmp_path / "a.db")) == f"sqlite:///{tmp_path / 'a.db'}"
+    assert database_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    monkeypatch.setenv("ZUOXI_DB", str(tmp_path / "env.db"))
+    assert database_url() == f"sqlite:///{tmp_path / 'env.db'}"
+    assert database_url("other.db") == "sqlite:///other.db"
