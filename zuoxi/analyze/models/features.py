@@ -22,6 +22,7 @@ QUALITY_LABELS = ("-2", "-1", "0", "1", "2")
 
 REPEAT_SIM = 0.6  # overlap of character bigrams above which a customer turn repeats an earlier one
 REPEAT_MIN_BIGRAMS = 3  # "好的" twice is not repeating a request
+REPEAT_WINDOW = 30  # compare with this many earlier customer turns at most (bounded cost)
 
 CTX_NAMES = (
     [f"cue_{n}" for n in T.CUE_NAMES]
@@ -103,7 +104,7 @@ def prepare(roles: list[str], texts: list[str]) -> Prepared:
         best = 0.0
         repeats = 0
         if len(bg) >= REPEAT_MIN_BIGRAMS:
-            for h in history:
+            for h in history[-REPEAT_WINDOW:]:
                 if len(h) >= REPEAT_MIN_BIGRAMS:
                     sim = T.similarity(bg, h)
                     if sim > best:

@@ -12,8 +12,8 @@ dense weights and bias and turns scores into probabilities.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -48,30 +48,34 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.grams)
 
+    def ids(self, grams: list[str]) -> list[int]:
+        """Vocabulary ids of n-grams, -1 for unknown ones."""
+        return list(map(self.index.get, grams, repeat(-1, len(grams))))
+
     def vectorize(self, gram_lists) -> Sparse:
-        get = self.index.get
-        sentinel = self.sentinel
-        ids: list[int] = []
-        tfs: list[int] = []
-        starts: list[int] = []
-        for grams in gram_lists:
-            starts.append(len(ids))
-            ids.append(sentinel)
-            tfs.append(1)
-            counts = Counter(map(get, grams))
-            counts.pop(None, None)
-            ids.extend(counts.keys())
-            tfs.extend(counts.values())
-        id_arr = np.fromiter(ids, dtype=np.int64, count=len(ids))
-        tf = np.fromiter(tfs, dtype=np.float32, count=len(tfs))
-        start_arr = np.fromiter(starts, dtype=np.int64, count=len(starts))
-        vals = (1.0 + np.log(tf)) * self.idf[id_arr]
-        if len(start_arr):
-            norms = np.sqrt(np.add.reduceat(vals * vals, start_arr))
+        return self.vectorize_ids([self.ids(g) for g in gram_lists])
+
+    def vectorize_ids(self, id_lists: list[list[int]]) -> Sparse:
+        """TF-IDF rows (sublinear tf, L2-normalised) of texts given as lists of n-gram ids."""
+        n = len(id_lists)
+        width = self.sentinel + 1
+        lens = np.fromiter(map(len, id_lists), dtype=np.int64, count=n)
+        flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lens.sum()))
+        rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+        known = flat >= 0
+        keys = np.concatenate(
+            [np.arange(n, dtype=np.int64) * width + self.sentinel, rows[known] * width + flat[known]]
+        )
+        uniq, tf = np.unique(keys, return_counts=True)
+        row_of = uniq // width
+        id_arr = uniq - row_of * width
+        starts = np.searchsorted(row_of, np.arange(n, dtype=np.int64))
+        vals = (1.0 + np.log(tf.astype(np.float32))) * self.idf[id_arr]
+        if n:
+            norms = np.sqrt(np.add.reduceat(vals * vals, starts))
             norms[norms == 0] = 1.0
-            lengths = np.diff(np.append(start_arr, len(id_arr)))
-            vals /= np.repeat(norms, lengths)
-        return Sparse(id_arr, vals.astype(np.float32), start_arr)
+            vals /= np.repeat(norms, np.diff(np.append(starts, len(id_arr))))
+        return Sparse(id_arr, vals.astype(np.float32), starts.astype(np.int64))
 
 
 @dataclass

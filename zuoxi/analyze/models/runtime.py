@@ -61,7 +61,7 @@ class ConversationPrediction(BaseModel):
 
 
 def _probs(classes: Iterable[str], p: np.ndarray) -> dict[str, float]:
-    return {c: round(float(x), 4) for c, x in zip(classes, p)}
+    return dict(zip(classes, np.round(p, 4).tolist()))
 
 
 class Models:
@@ -141,22 +141,35 @@ class Models:
     def turn_sat(self, prep: F.Prepared, s_turn, valence, emotion) -> np.ndarray:
         return self.heads["turn_sat"].proba({"turn": s_turn}, F.turn_dense(prep, valence, emotion))
 
-    def customer_stage(self, prep: F.Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def turn_ids(self, prep: F.Prepared) -> list[list[int]]:
+        """Vocabulary ids of every turn's n-grams (looked up once, reused by every block)."""
+        return [self.vocab.ids(g) for g in prep.grams]
+
+    def customer_stage(
+        self, prep: F.Prepared, ids: list[list[int]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(valence, text emotion, exchange satisfaction) for every customer turn of `prep`."""
         if not prep.cust:
             return np.zeros(0), np.zeros((0, len(F.EMOTIONS))), np.zeros((0, len(F.SATISFACTION)))
-        s = self.block_scores("turn", [prep.grams[i] for i in prep.cust])
+        if ids is None:
+            ids = self.turn_ids(prep)
+        s = self.blocks["turn"].scores(self.vocab.vectorize_ids([ids[i] for i in prep.cust]))
         val = self.valence(s)
         emo = self.emotion_text(s, prep.cue, val)
         sat = self.turn_sat(prep, s, val, emo)
         return val, emo, sat
 
-    def dialogue_inputs(self, prep: F.Prepared, val, emo, sat) -> tuple[dict, np.ndarray]:
-        cust = [g for i in prep.cust for g in prep.grams[i]]
-        agent = [g for i in prep.agent for g in prep.grams[i]]
+    def dialogue_inputs(
+        self, prep: F.Prepared, val, emo, sat, ids: list[list[int]] | None = None
+    ) -> tuple[dict, np.ndarray]:
+        if ids is None:
+            ids = self.turn_ids(prep)
+        x = self.vocab.vectorize_ids(
+            [[j for i in prep.cust for j in ids[i]], [j for i in prep.agent for j in ids[i]]]
+        )
         scores = {
-            "dcust": self.block_scores("dcust", [cust]),
-            "dagent": self.block_scores("dagent", [agent]),
+            "dcust": self.blocks["dcust"].scores(x)[:1],
+            "dagent": self.blocks["dagent"].scores(x)[1:],
         }
         return scores, F.dialogue_dense(prep, val, emo, sat)
 
@@ -170,9 +183,10 @@ class Models:
         roles = [t.role for t in conversation.turns]
         texts = [t.text or "" for t in conversation.turns]
         prep = F.prepare(roles, texts)
-        val, emo, sat = self.customer_stage(prep)
+        ids = self.turn_ids(prep)
+        val, emo, sat = self.customer_stage(prep, ids)
         emo_out = carry_emotion(emo)
-        dscores, ddense = self.dialogue_inputs(prep, val, emo, sat)
+        dscores, ddense = self.dialogue_inputs(prep, val, emo, sat, ids)
 
         emo_classes = self.heads["emotion"].classes
         sat_classes = self.heads["turn_sat"].classes

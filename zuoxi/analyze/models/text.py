@@ -9,6 +9,7 @@ at load time.
 from __future__ import annotations
 
 import html
+import operator
 import re
 import unicodedata
 from functools import lru_cache
@@ -33,6 +34,7 @@ _MENTION = re.compile(r"@[^\s@,:.!?;()\[\]'\"，。！？：；、]{1,24}")
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"(.)\1{3,}")  # 啊啊啊啊啊 → 啊啊啊, !!!!!! → !!!
+_add = operator.add
 
 
 @lru_cache(maxsize=1)
@@ -73,17 +75,23 @@ def ngram_text(norm: str) -> str:
 
 
 def ngrams(norm: str, lo: int = NGRAM_MIN, hi: int = NGRAM_MAX, max_chars: int = 600) -> list[str]:
-    """Character n-grams (lo…hi) of a normalised text with start/end marks; long texts are cut."""
+    """Character n-grams (lo…hi) of a normalised text with start/end marks; long texts are cut.
+
+    Unigrams are the characters themselves (a lone mark carries nothing); longer n-grams may
+    include the marks. Order is irrelevant (they are counted)."""
     s = ngram_text(norm)
     if len(s) > max_chars:
         s = s[:max_chars]
-    s = BOS + s + EOS
-    n = len(s)
-    out: list[str] = []
-    for k in range(lo, hi + 1):
-        out.extend(s[i : i + k] for i in range(n - k + 1))
-    # the lone marks carry nothing
-    return [g for g in out if g != BOS and g != EOS]
+    if not s:
+        return []
+    m = BOS + s + EOS
+    if (lo, hi) == (1, 3):  # the fast path used by the models
+        bi = list(map(_add, m, m[1:]))
+        return list(s) + bi + list(map(_add, bi, m[2:]))
+    out: list[str] = list(s) if lo <= 1 <= hi else []
+    for k in range(max(lo, 2), hi + 1):
+        out.extend(m[i : i + k] for i in range(len(m) - k + 1))
+    return out
 
 
 # --- cue lexicons ---------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class Corpora:
     reviews_grams: list[list[str]]
     reviews_y: np.ndarray  # 1 = positive
     reviews_src: np.ndarray  # "online_shopping" / "waimai"
+    reviews_cat: np.ndarray  # online_shopping category ("" for waimai)
     reviews_norm: list[str]
     smp_grams: list[list[str]]
     smp_norm: list[str]
@@ -84,7 +85,7 @@ class Corpora:
 
 def load_corpora(root: Path, limit: int | None = None) -> Corpora:
     t0 = time.perf_counter()
-    osc, osc_y, _ = D.load_online_shopping(root, limit)
+    osc, osc_y, osc_cat = D.load_online_shopping(root, limit)
     wm, wm_y = D.load_waimai(root, limit)
     rev_norm = [T.normalize(s) for s in list(osc) + list(wm)]
     smp, smp_y, smp_f = D.load_smp(root, limit)
@@ -95,6 +96,7 @@ def load_corpora(root: Path, limit: int | None = None) -> Corpora:
         reviews_grams=[T.ngrams(s) for s in rev_norm],
         reviews_y=np.array(list(osc_y) + list(wm_y)),
         reviews_src=np.array(["online_shopping"] * len(osc) + ["waimai"] * len(wm)),
+        reviews_cat=np.array(list(osc_cat) + [""] * len(wm)),
         reviews_norm=rev_norm,
         smp_grams=[T.ngrams(s) for s in smp_norm],
         smp_norm=smp_norm,

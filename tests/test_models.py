@@ -1,0 +1,213 @@
+"""Emotion, satisfaction and dialogue-quality models (zuoxi.analyze.models, docs/models.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from zuoxi.analyze.models import (
+    EMOTIONS,
+    QUALITY_LABELS,
+    SATISFACTION,
+    ConversationPrediction,
+    load_models,
+    prediction_records,
+)
+from zuoxi.analyze.models import data as D
+from zuoxi.analyze.models import runtime as R
+from zuoxi.model import Conversation
+
+ANGRY = "你们这什么破服务!气死我了,我要投诉!"
+THANKS = "太好了,谢谢你,问题解决了"
+
+
+def conv(*turns: tuple[str, str], cid: str = "t1") -> Conversation:
+    return Conversation(id=cid, turns=[{"role": r, "text": t} for r, t in turns])
+
+
+TINY = conv(
+    ("customer", "你好,我的快递怎么还没到?"),
+    ("agent", "您好,请提供一下订单号,我帮您查询"),
+    ("system", "客户已发送订单号"),
+    ("customer", "123456789"),
+    ("agent", "已为您查询,明天送达"),
+    ("customer", THANKS),
+)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return load_models()
+
+
+def _check_probs(probs: dict, labels) -> None:
+    assert list(probs) == list(labels)
+    assert all(0.0 <= p <= 1.0 for p in probs.values())
+    assert math.isclose(sum(probs.values()), 1.0, abs_tol=2e-3)
+
+
+def test_load_is_cached_and_described(models):
+    assert load_models() is models
+    assert models.meta["format"] == R.FORMAT
+    assert set(models.heads) == {
+        "valence", "emotion", "turn_sat", "dialogue_sat", "quality_A", "quality_S", "quality_E",
+    }
+    assert models.meta["training"]["limit"] is None, "committed artefacts must come from a full run"
+
+
+def test_artefacts_are_small_and_pickle_free():
+    npz = R.ARTEFACTS / "models.npz"
+    total = sum(p.stat().st_size for p in R.ARTEFACTS.iterdir() if p.is_file())
+    assert total < 30e6
+    with np.load(npz, allow_pickle=False) as z:  # raises if any array needed pickle
+        assert all(z[k].dtype != object for k in z.files)
+    json.loads((R.ARTEFACTS / "models.json").read_text(encoding="utf-8"))
+
+
+def test_prediction_covers_every_customer_turn(models):
+    p = models.predict(TINY)
+    assert isinstance(p, ConversationPrediction)
+    assert p.conversation_id == "t1"
+    customer_turns = [i for i, t in enumerate(TINY.turns) if t.role == "customer"]
+    assert [e.turn for e in p.emotion] == customer_turns
+    assert [s.turn for s in p.satisfaction] == customer_turns
+    for e in p.emotion:
+        assert e.label in EMOTIONS
+        _check_probs(e.probs, EMOTIONS)
+        assert e.label == max(e.probs, key=e.probs.get)
+    for s in p.satisfaction:
+        assert s.label in SATISFACTION
+        _check_probs(s.probs, SATISFACTION)
+    d = p.dialogue.model_dump()
+    assert set(d) == {"satisfaction", "complaint_risk", "quality"}
+    assert d["satisfaction"]["label"] in SATISFACTION
+    _check_probs(d["satisfaction"]["probs"], SATISFACTION)
+    assert 0.0 <= d["complaint_risk"] <= 1.0
+    assert set(d["quality"]) == {"A", "S", "E"}
+    for dist in d["quality"].values():
+        _check_probs(dist, QUALITY_LABELS)
+
+
+def test_obvious_anger_is_angry_and_dissatisfied(models):
+    p = models.predict(conv(("customer", ANGRY)))
+    assert p.emotion[0].label == "angry"
+    assert p.satisfaction[0].label == "dissatisfied"
+    assert p.dialogue.complaint_risk > 0.8  # explicit complaint threat
+
+
+def test_obvious_thanks_is_positive_and_satisfied(models):
+    p = models.predict(conv(("agent", "已经为您办理好了"), ("customer", THANKS)))
+    assert p.emotion[0].label == "positive"
+    assert p.satisfaction[0].label == "satisfied"
+    assert p.dialogue.complaint_risk < 0.5
+
+
+def test_traditional_text_reads_like_simplified(models):
+    simp = models.predict(conv(("customer", ANGRY)))
+    trad = models.predict(conv(("customer", "你們這什麼破服務!氣死我了,我要投訴!")))
+    assert trad.emotion[0].probs == simp.emotion[0].probs
+    assert trad.satisfaction[0].probs == simp.satisfaction[0].probs
+
+
+def test_plain_question_is_neutral(models):
+    p = models.predict(conv(("customer", "请问这个订单什么时候发货")))
+    assert p.emotion[0].label == "neutral"
+
+
+def test_no_customer_words(models):
+    p = models.predict(conv(("agent", "您好,很高兴为您服务"), ("system", "会话结束")))
+    assert p.emotion == [] and p.satisfaction == []
+    _check_probs(p.dialogue.satisfaction.probs, SATISFACTION)
+    p = models.predict(conv(("agent", "您好"), ("customer", "")))
+    assert [e.turn for e in p.emotion] == [1]
+
+
+@pytest.mark.parametrize("task", ["satisfaction", "emotion", "quality"])
+def test_prediction_records(models, task):
+    recs = list(prediction_records([TINY, conv(("customer", ANGRY), cid="t2")], task, models))
+    assert [r["conversation_id"] for r in recs] == ["t1", "t2"]
+    for r in recs:
+        assert set(r) == {"conversation_id", "turns", "dialogue"}
+        json.dumps(r, ensure_ascii=False)
+        for t in r["turns"]:
+            assert set(t) == {"turn", "label", "probs"}
+    if task == "quality":
+        assert recs[0]["turns"] == []
+        assert set(recs[0]["dialogue"]) == {"A", "S", "E"}
+    else:
+        assert [t["turn"] for t in recs[0]["turns"]] == [0, 3, 5]
+        labels = EMOTIONS if task == "emotion" else SATISFACTION
+        assert all(t["label"] in labels for t in recs[0]["turns"])
+        assert recs[0]["dialogue"]["label"] in labels
+    if task == "satisfaction":
+        assert 0 <= recs[1]["dialogue"]["complaint_risk"] <= 1
+
+
+def test_unknown_task(models):
+    with pytest.raises(ValueError):
+        list(prediction_records([TINY], "sentiment", models))
+
+
+def test_works_without_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    R._load_cached.cache_clear()
+    try:
+        m = load_models()
+        assert m.predict(conv(("customer", ANGRY))).emotion[0].label == "angry"
+    finally:
+        R._load_cached.cache_clear()
+
+
+def test_fast_enough(models):
+    """Analysis budget: ≥ 500 conversations/s on one core (measured ~2-3× that; lenient here)."""
+    convs = [TINY, conv(("customer", ANGRY), ("agent", "非常抱歉,马上为您处理"), ("customer", THANKS))] * 50
+    models.predict(TINY)
+    t0 = time.process_time()
+    for c in convs:
+        models.predict(c)
+    rate = len(convs) / max(time.process_time() - t0, 1e-9)
+    assert rate > 150, f"{rate:.0f} conversations/s"
+
+
+def test_missing_artefacts_say_how_to_build(tmp_path):
+    with pytest.raises(R.ArtefactError, match="make models"):
+        R.Models.load(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def data_root():
+    try:
+        return D.data_dir()
+    except D.DataMissing as e:
+        pytest.skip(f"training data absent ({e}); the shared data folder is needed to train")
+
+
+def test_training_runs_end_to_end_on_a_slice(tmp_path, data_root):
+    from zuoxi.analyze.models import train
+
+    pytest.importorskip("sklearn", reason="training needs scikit-learn (pip install -e '.[train]')")
+    t0 = time.perf_counter()
+    assert train.main(["--data", str(data_root), "--limit", "40", "--out", str(tmp_path)]) == 0
+    assert time.perf_counter() - t0 < 60
+    meta = json.loads((tmp_path / "models.json").read_text(encoding="utf-8"))
+    assert meta["training"]["limit"] == 40
+    m = R.Models.load(tmp_path)
+    p = m.predict(TINY)
+    assert len(p.emotion) == 3 and len(p.satisfaction) == 3
+
+
+def test_training_without_data_says_so(tmp_path, capsys):
+    from zuoxi.analyze.models import train
+
+    assert train.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
+    assert "training data not found" in capsys.readouterr().err
