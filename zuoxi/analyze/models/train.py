@@ -522,7 +522,10 @@ def train_all(root: Path, out: Path, limit: int | None = None) -> dict:
     vocab = build_vocab(corp)
     log(f"vocabulary: {len(vocab)} n-grams ({time.perf_counter() - t0:.1f}s)")
 
-    fitted, models, priors = base_models(corp, vocab, log_fn=lambda m: log(f"{m} ({time.perf_counter() - t0:.1f}s)"))
+    def progress(msg: str) -> None:
+        log(f"{msg} ({time.perf_counter() - t0:.1f}s)")
+
+    fitted, models, priors = base_models(corp, vocab, log_fn=progress)
     valence, emotion, turn_sat = fitted
     jddc_idx = np.arange(len(corp.jddc))
     sats = oof_turn_sat(corp, models, jddc_idx)
@@ -578,8 +581,12 @@ def data_fingerprint(root: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m zuoxi.analyze.models.train", description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(D.DEFAULT_DATA), help="the shared data folder (default: ../shared/data)")
+    ap = argparse.ArgumentParser(
+        prog="python -m zuoxi.analyze.models.train", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument(
+        "--data", default=str(D.DEFAULT_DATA), help="the shared data folder (default: ../shared/data)"
+    )
     ap.add_argument("--out", default=str(R.ARTEFACTS), help="where to write models.npz / models.json")
     ap.add_argument("--limit", type=int, default=None, help="train on a small slice (quick check only)")
     args = ap.parse_args(argv)
@@ -588,21 +595,26 @@ def main(argv: list[str] | None = None) -> int:
     except D.DataMissing as e:
         log(str(e))
         return 2
-    single_thread()
-    train_all(root, Path(args.out), args.limit)
+    limiter = single_thread()
+    try:
+        train_all(root, Path(args.out), args.limit)
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
     return 0
 
 
-def single_thread() -> None:
-    """One core: the machines this runs on are shared (BLAS threads off, n_jobs=1 everywhere)."""
+def single_thread():
+    """One core: the machines this runs on are shared (BLAS/OpenMP threads off, n_jobs=1
+    everywhere). Returns the limiter (`.restore_original_limits()`), or None."""
     try:
         import scipy.sparse  # noqa: F401  (load the native libraries before limiting them)
         import sklearn.linear_model  # noqa: F401
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(1)
+        return threadpool_limits(1)
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        pass
+        return None
 
 
 if __name__ == "__main__":
