@@ -265,7 +265,8 @@ class Keyword(_Filtered):
     def hits(self, ctx, anchor):
         found = super().hits(ctx, anchor)
         if len(self.keys) > 1:  # every group must survive the filters in the turn
-            groups = [{h.turn for h in found if h in set(ctx.keyword_hits(k))} for k in self.keys]
+            survivors = set(found)
+            groups = [{h.turn for h in ctx.keyword_hits(k) if h in survivors} for k in self.keys]
             turns = set.intersection(*groups) if groups else set()
             found = [h for h in found if h.turn in turns]
         return found
