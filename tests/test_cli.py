@@ -16,7 +16,8 @@ from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import Store
 
 RESULT_KEYS = {"conversation_id", "scorecard", "score", "max_score", "veto", "findings",
-               "customer_emotion", "satisfaction", "skills"}  # DESIGN.md §3
+               "customer_emotion", "satisfaction", "skills",  # DESIGN.md §3
+               "complaint_risk", "quality"}  # the models' dialogue-level estimates (docs/models.md)
 FINDING_KEYS = {"rule", "name", "status", "severity", "points", "evidence", "message", "suggestion"}
 
 

@@ -52,6 +52,7 @@ class Batch:
     store: Store | None = None
     analyze: bool = False
     scorecard: str | None = None
+    models: bool = True  # the trained emotion/satisfaction models (False: lexicon cues only)
     mask: bool = True
     resume: bool = True
     on_error: Callable[[IngestError], None] | None = None
@@ -86,7 +87,7 @@ class Batch:
                 continue
             conversation = mask_conversation(record) if self.mask else record
             summary.read += 1
-            result = analyze_conversation(conversation, self.scorecard, mask=False) if self.analyze else None
+            result = analyze_conversation(conversation, self.scorecard, mask=False, models=self.models) if self.analyze else None
             summary.analyzed += result is not None
             item = Analyzed(conversation, result, content_key(conversation) if self.store else None, str(path))
             self._pending.append(item)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from zuoxi.analyze.models import TASKS, load_models, prediction_records
 from zuoxi.batch import Batch, BatchSummary
 from zuoxi.ingest import FORMATS, IngestError, ReadOptions
 from zuoxi.ingest.table import parse_column_map
@@ -118,6 +119,7 @@ def analyze(
     columns: Columns = None,
     agent_speaker: AgentSpeaker = None,
     no_mask: NoMask = False,
+    no_models: Annotated[bool, typer.Option("--no-models", help="Skip the trained models: emotion from cue words only, faster")] = False,
 ) -> None:
     """Score conversations against a scorecard and print or write the results."""
     if format not in ("table", "json", "html"):
@@ -130,7 +132,7 @@ def analyze(
             raise typer.Exit(2) from None
     store = None if no_store else Store(db)
     batch = Batch(paths, _options(input_format, columns, agent_speaker), store=store, analyze=True,
-                  scorecard=None if scorecard == "auto" else scorecard, mask=not no_mask)
+                  scorecard=None if scorecard == "auto" else scorecard, mask=not no_mask, models=not no_models)
     collected: list = []
     handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
 
@@ -169,6 +171,68 @@ def _print_results_table(items) -> None:
         failed = " ".join(f.rule for f in result.failed())
         score = f"[red]{result.score:.0f} veto[/]" if result.veto else f"{result.score:.0f}"
         table.add_row(conv.id, conv.agent_id or "—", result.scorecard, score, failed or "—")
+    out.print(table)
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    task: Annotated[str, typer.Option("--task", help=f"{' | '.join(TASKS)}")] = "satisfaction",
+    format: Annotated[str, typer.Option("--format", help="json (JSON Lines) or table")] = "json",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output")] = None,
+    input_format: InputFormat = None,
+    columns: Columns = None,
+    agent_speaker: AgentSpeaker = None,
+) -> None:
+    """Customer emotion, satisfaction or dialogue quality from the trained models (docs/models.md)."""
+    if task not in TASKS:
+        raise typer.BadParameter(f"--task must be one of {', '.join(TASKS)}")
+    if format not in ("json", "table"):
+        raise typer.BadParameter("--format must be json or table")
+    models = load_models()
+    batch = Batch(paths, _options(input_format, columns, agent_speaker), mask=False)
+    handle = out_file.open("w", encoding="utf-8") if out_file else None
+    write = handle.write if handle else sys.stdout.write
+    rows: list[dict] = []
+
+    def consume(item) -> None:
+        record = next(prediction_records([item.conversation], task, models))
+        if format == "json":
+            write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            rows.append(record)
+
+    try:
+        summary = _run(batch, consume)
+    finally:
+        if handle:
+            handle.close()
+    if format == "table":
+        _print_predictions_table(rows, task)
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+def _print_predictions_table(rows: list[dict], task: str) -> None:
+    table = Table(title=f"{len(rows)} conversations · {task}")
+    table.add_column("conversation")
+    if task == "quality":
+        for key, name in (("A", "task accomplished"), ("S", "customer satisfied"), ("E", "effective")):
+            table.add_column(f"{key} ({name})")
+        for r in rows:
+            means = [sum(int(k) * p for k, p in r["dialogue"][key].items()) for key in ("A", "S", "E")]
+            table.add_row(r["conversation_id"], *(f"{m:+.2f}" for m in means))
+    else:
+        table.add_column("dialogue")
+        table.add_column("customer turns")
+        if task == "satisfaction":
+            table.add_column("complaint risk")
+        for r in rows:
+            turns = " ".join(f"{t['turn']}:{t['label']}" for t in r["turns"])
+            row = [r["conversation_id"], str(r["dialogue"].get("label") or "—"), turns or "—"]
+            if task == "satisfaction":
+                row.append(f"{r['dialogue']['complaint_risk']:.2f}")
+            table.add_row(*row)
     out.print(table)
 
 

@@ -86,14 +86,20 @@ class Finding(BaseModel):
 
 
 class TurnEmotion(BaseModel):
+    """A customer turn's emotion: `score` is negativity 0–1; `cue` the [start, end) of the deciding word."""
+
     turn: int
     label: str
     score: float
+    probs: dict[str, float] | None = None
+    satisfaction: Literal["dissatisfied", "neutral", "satisfied"] | None = None
+    cue: list[int] | None = None
 
 
 class Satisfaction(BaseModel):
     label: Literal["dissatisfied", "neutral", "satisfied"]
     score: float
+    probs: dict[str, float] | None = None
 
 
 class Result(BaseModel):
@@ -107,6 +113,8 @@ class Result(BaseModel):
     findings: list[Finding]
     customer_emotion: list[TurnEmotion] = Field(default_factory=list)
     satisfaction: Satisfaction | None = None
+    complaint_risk: float | None = None
+    quality: dict[str, dict[str, float]] | None = None  # STC-3 A/S/E, each a distribution over "-2"…"2"
     skills: dict[str, float] = Field(default_factory=dict)
     sections: dict[str, float] = Field(default_factory=dict)
     audio: dict[str, Any] | None = None

@@ -7,7 +7,8 @@ shows up everywhere at once.
 from __future__ import annotations
 
 from zuoxi.analyze.emotion import as_turn_emotions, customer_emotions, satisfaction_from_emotions
-from zuoxi.model import Conversation, Result
+from zuoxi.analyze.models import load_models
+from zuoxi.model import Conversation, Result, Satisfaction
 from zuoxi.normalize import prepare
 from zuoxi.privacy import mask_conversation
 from zuoxi.rules.engine import get_scorecard
@@ -24,13 +25,27 @@ def choose_scorecard(conversation: Conversation, forced: str | None = None) -> s
     return named if isinstance(named, str) and named in builtin_names() else DEFAULT_SCORECARD
 
 
-def analyze_conversation(conversation: Conversation, scorecard: str | None = None, mask: bool = True) -> Result:
+def analyze_conversation(conversation: Conversation, scorecard: str | None = None, mask: bool = True,
+                         models: bool = True) -> Result:
+    """Score one conversation. `models=False` skips the trained models: emotion then comes from
+    the lexicon alone, and satisfaction from where the customer's cues ended up."""
     if mask:
         conversation = mask_conversation(conversation)
     compiled = get_scorecard(choose_scorecard(conversation, scorecard))
     prepared = prepare(conversation)
-    emotions = customer_emotions(prepared)
+    prediction = load_models().predict(conversation) if models else None
+    emotions = customer_emotions(prepared, prediction)
     result = compiled.evaluate(compiled.context(prepared, emotions=emotions))
     result.customer_emotion = as_turn_emotions(emotions)
-    result.satisfaction = satisfaction_from_emotions(emotions)
+    if prediction is None:
+        result.satisfaction = satisfaction_from_emotions(emotions)
+    else:
+        # The dialogue-level head, not the cues: on jddc_uss it finds dissatisfied dialogues
+        # twice as well (F1 0.27 vs 0.13, docs/models.md).
+        dialogue = prediction.dialogue
+        result.satisfaction = Satisfaction(label=dialogue.satisfaction.label,
+                                           score=dialogue.satisfaction.probs[dialogue.satisfaction.label],
+                                           probs=dialogue.satisfaction.probs)
+        result.complaint_risk = dialogue.complaint_risk
+        result.quality = dialogue.quality
     return result

@@ -19,6 +19,9 @@ SKILL_NAMES = {
     "caring_question": "关怀提问", "clarifying_questions": "澄清提问", "closing_check": "结束确认",
 }
 ROLE_NAMES = {"agent": "坐席", "customer": "客户", "system": "系统"}
+SATISFACTION_NAMES = {"satisfied": "满意", "neutral": "一般", "dissatisfied": "不满意"}
+EMOTION_NAMES = {"angry": "愤怒", "anxious": "焦急", "sad": "失落", "neutral": "平静", "positive": "积极"}
+HIGH_RISK = 0.5  # complaint_risk at or above this puts a conversation on the risk list
 SCORE_BANDS = [(0, 60, "<60"), (60, 70, "60–69"), (70, 80, "70–79"), (80, 90, "80–89"), (90, 101, "90–100")]
 
 
@@ -45,7 +48,8 @@ def batch_stats(items: list[tuple[Conversation, Result]]) -> BatchStats:
         for name, value in r.skills.items():
             skills[name].append(value)
     risks = sorted({r.conversation_id for r in results for f in r.findings
-                    if f.rule in ("ES-01", "ES-02") and f.status == "fail"})
+                    if f.rule in ("ES-01", "ES-02") and f.status == "fail"}
+                   | {r.conversation_id for r in results if (r.complaint_risk or 0) >= HIGH_RISK})
     return BatchStats(
         count=len(results),
         average=round(mean(r.score for r in results), 1) if results else 0.0,
@@ -71,6 +75,7 @@ def highlight(text: str, spans: list[tuple[int, int, str]]) -> Markup:
 
 def render_html(items: list[tuple[Conversation, Result]], title: str = "zuoxi 质检报告") -> str:
     env = Environment(loader=PackageLoader("zuoxi", "report/templates"), autoescape=select_autoescape())
+    env.globals.update(satisfaction_names=SATISFACTION_NAMES, emotion_names=EMOTION_NAMES, high_risk=HIGH_RISK)
     conversations = []
     for conv, result in sorted(items, key=lambda x: x[1].score):
         marks: dict[int, list[tuple[int, int, str]]] = defaultdict(list)

@@ -20,6 +20,7 @@ from typing import Any
 import ahocorasick
 from rapidfuzz import fuzz
 
+from zuoxi.analyze.emotion import NEGATIVE, CustomerEmotion
 from zuoxi.normalize import Prepared, PreparedTurn, normalize_pattern, normalize_text
 
 _CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
@@ -49,7 +50,7 @@ class Context:
 
     prepared: Prepared
     matcher: KeywordMatcher
-    emotions: dict[int, tuple[str, float]] = field(default_factory=dict)  # customer turn → (label, negativity)
+    emotions: dict[int, CustomerEmotion] = field(default_factory=dict)  # customer turn → emotion
     audio: dict[str, Any] | None = None
     _keyword_hits: dict[int, list[Hit]] | None = None
     _quotes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
@@ -628,16 +629,21 @@ class Emotion(Condition):
         if self.trend == "worsening":
             if len(customer) < 2:
                 return None
-            first = ctx.emotions.get(customer[0].index, ("neutral", 0.0))
-            last = ctx.emotions.get(customer[-1].index, ("neutral", 0.0))
-            if last[0] in ("angry", "anxious", "sad") and last[1] > first[1]:
-                return [Hit(customer[-1].index, 0, len(customer[-1].text))]
+            first = ctx.emotions.get(customer[0].index)
+            last = ctx.emotions.get(customer[-1].index)
+            if last and last.label in NEGATIVE and last.score > (first.score if first else 0.0):
+                return [_emotion_hit(customer[-1], last)]
             return []
         allowed = set(self.scope.turns(ctx, anchor))
         return [
-            Hit(t.index, 0, len(t.text)) for t in customer
-            if t.index in allowed and (e := ctx.emotions.get(t.index)) and e[0] in self.labels and e[1] >= self.min_score
+            _emotion_hit(t, e) for t in customer
+            if t.index in allowed and (e := ctx.emotions.get(t.index)) and e.label in self.labels and e.score >= self.min_score
         ]
+
+
+def _emotion_hit(turn: PreparedTurn, emotion: CustomerEmotion) -> Hit:
+    """The deciding word when a cue decided, else the whole turn (the model read all of it)."""
+    return Hit(turn.index, *emotion.cue) if emotion.cue else Hit(turn.index, 0, len(turn.text))
 
 
 class Audio(Condition):

@@ -154,8 +154,14 @@ def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[st
     return spec, raw
 
 
+@lru_cache(maxsize=1)
+def _builtin_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml") if p.stem != "lexicons"))
+
+
 def builtin_names() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml") if p.stem != "lexicons")
+    """The scorecards shipped in the package (read once: they cannot change while running)."""
+    return list(_builtin_names())
 
 
 def _locate(name: str, relative_to: Path | None = None) -> Path:

@@ -1,0 +1,157 @@
+"""The trained models inside `analyze` and behind `zuoxi predict`: fusion with the cue lexicon,
+the emotion operator (EM-02/ES-02), the dialogue estimates on results, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from zuoxi.analyze.emotion import MODEL_CONFIDENT, CustomerEmotion, fuse, lexicon_emotion
+from zuoxi.analyze.models import EMOTIONS, QUALITY_LABELS, SATISFACTION
+from zuoxi.cli import app
+from zuoxi.model import Conversation
+from zuoxi.normalize import normalize_text
+from zuoxi.pipeline import analyze_conversation
+
+# Upset without a single word of the cue lexicon: only the model can hear it.
+UPSET = "我只是想换其中一个汉堡，其他东西还是要的，干嘛拒收啊？你帮我查查送出去没有，真送出了也无所谓。"
+PLAIN_REPLY = "这个需要您拒收就可以了。"
+
+
+def conversation(*turns: tuple[str, str], cid: str = "m1") -> Conversation:
+    return Conversation(id=cid, turns=[{"role": r, "text": t} for r, t in turns])
+
+
+def finding(result, rule):
+    return next(f for f in result.findings if f.rule == rule)
+
+
+def probs(**values: float) -> dict[str, float]:
+    rest = (1.0 - sum(values.values())) / (len(EMOTIONS) - len(values))
+    return {k: values.get(k, rest) for k in EMOTIONS}
+
+
+# --- fusion --------------------------------------------------------------------------------------
+
+def test_a_cue_word_decides_and_is_the_evidence():
+    text = "等了三天还没到，气死我了"
+    cue = lexicon_emotion(normalize_text(text))
+    assert cue.label == "angry" and text[cue.cue[0]:cue.cue[1]] == "气死"
+    fused = fuse(cue, probs(neutral=0.9))
+    assert fused.label == "angry" and fused.cue == cue.cue
+    assert fused.score == cue.score  # the model's low negativity does not lower the cue's
+    assert fuse(cue, probs(angry=0.95)).score > cue.score
+
+
+def test_the_model_alone_needs_confidence():
+    plain = lexicon_emotion(normalize_text("请问什么时候发货"))
+    assert plain == CustomerEmotion("neutral", 0.0)
+    below = fuse(plain, probs(angry=MODEL_CONFIDENT - 0.15, neutral=0.3))
+    assert below.label == "neutral" and below.score == pytest.approx(MODEL_CONFIDENT - 0.15 + below.probs["anxious"] + below.probs["sad"], abs=1e-3)
+    above = fuse(plain, probs(angry=0.6, sad=0.2, neutral=0.1))
+    assert above.label == "angry" and above.cue is None and above.score >= MODEL_CONFIDENT
+
+
+def test_negated_cue_is_not_a_cue():
+    assert lexicon_emotion(normalize_text("我不生气，就是问问")).label == "neutral"
+
+
+# --- the pipeline --------------------------------------------------------------------------------
+
+def test_the_model_hears_anger_the_lexicon_misses():
+    conv = conversation(("agent", "您好，请问有什么可以帮您？"), ("customer", UPSET), ("agent", PLAIN_REPLY))
+    with_models = analyze_conversation(conv)
+    without = analyze_conversation(conv, models=False)
+    assert finding(without, "EM-02").status == "n/a"
+    em02 = finding(with_models, "EM-02")
+    assert em02.status == "fail"
+    assert [(e.turn, e.start, e.end) for e in em02.evidence] == [(1, 0, len(UPSET))]  # the model read the whole turn
+    emotion = with_models.customer_emotion[0]
+    assert emotion.turn == 1 and emotion.label == "angry" and emotion.cue is None
+    assert set(emotion.probs) == set(EMOTIONS) and emotion.satisfaction in SATISFACTION
+
+
+def test_cue_evidence_points_at_the_word():
+    text = "你们到底还发不发货，气死我了"
+    result = analyze_conversation(conversation(("customer", text), ("agent", "亲，已经在安排了。")))
+    em02 = finding(result, "EM-02")
+    assert em02.status == "fail"
+    assert {e.text for e in em02.evidence} <= {"气死", "到底"} and em02.evidence
+
+
+def test_anger_rising_over_a_conversation():
+    conv = conversation(
+        ("customer", "你好，我想问一下订单什么时候发货"), ("agent", "您稍等，这边查一下。"),
+        ("customer", UPSET), ("agent", PLAIN_REPLY),
+        ("customer", "你们就是敷衍，我要去曝光你们！"))
+    result = analyze_conversation(conv)
+    assert finding(result, "ES-02").status == "fail"
+    assert finding(result, "ES-02").evidence[0].turn == 4
+    calm = conversation(("customer", UPSET), ("agent", "非常抱歉给您添麻烦了，我马上帮您查。"),
+                        ("customer", "好的，谢谢你"))
+    assert finding(analyze_conversation(calm), "ES-02").status == "pass"
+
+
+def test_results_carry_the_dialogue_estimates():
+    result = analyze_conversation(conversation(("customer", UPSET), ("agent", PLAIN_REPLY),
+                                               ("customer", "行，我要投诉你们！")))
+    assert set(result.satisfaction.probs) == set(SATISFACTION)
+    assert result.satisfaction.label == max(result.satisfaction.probs, key=result.satisfaction.probs.get)
+    assert result.satisfaction.score == result.satisfaction.probs[result.satisfaction.label]
+    assert result.complaint_risk >= 0.8  # an explicit threat
+    assert set(result.quality) == {"A", "S", "E"}
+    for dist in result.quality.values():
+        assert set(dist) == set(QUALITY_LABELS) and sum(dist.values()) == pytest.approx(1.0, abs=1e-3)
+    happy = analyze_conversation(conversation(("customer", "退款收到了吗？"), ("agent", "已经为您退款了，请查收。"),
+                                              ("customer", "收到了，太感谢了！")))
+    assert happy.complaint_risk < result.complaint_risk
+
+
+def test_without_models_the_cues_decide():
+    result = analyze_conversation(conversation(("customer", "你好"), ("agent", "您好"), ("customer", "好的，谢谢")),
+                                  models=False)
+    assert result.complaint_risk is None and result.quality is None
+    assert result.satisfaction.label == "satisfied" and result.satisfaction.probs is None
+    assert all(e.probs is None for e in result.customer_emotion)
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+@pytest.fixture
+def chats(tmp_path):
+    path = tmp_path / "chats.jsonl"
+    rows = [
+        {"id": "a", "turns": [{"role": "agent", "text": "您好"}, {"role": "customer", "text": UPSET},
+                              {"role": "agent", "text": PLAIN_REPLY}, {"role": "customer", "text": "我要投诉你们"}]},
+        {"id": "b", "turns": [{"role": "customer", "text": "谢谢，问题解决了"}]},
+    ]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{broken\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("task", ["satisfaction", "emotion", "quality"])
+def test_predict_json_lines(chats, task):
+    outcome = CliRunner().invoke(app, ["predict", str(chats), "--task", task, "--format", "json"])
+    assert outcome.exit_code == 0, outcome.output
+    records = [json.loads(line) for line in outcome.stdout.splitlines()]
+    assert [r["conversation_id"] for r in records] == ["a", "b"]
+    assert f"{chats.name}:3:" in outcome.stderr  # the broken line is named; the rest still comes out
+    labels = {"satisfaction": SATISFACTION, "emotion": EMOTIONS, "quality": ()}[task]
+    for record, customer_turns in zip(records, ([1, 3], [0])):
+        assert set(record) == {"conversation_id", "turns", "dialogue"}
+        if task == "quality":
+            assert record["turns"] == [] and set(record["dialogue"]) == {"A", "S", "E"}
+            continue
+        assert [t["turn"] for t in record["turns"]] == customer_turns
+        for turn in record["turns"]:
+            assert set(turn["probs"]) == set(labels) and turn["label"] == max(turn["probs"], key=turn["probs"].get)
+    if task == "satisfaction":
+        assert records[0]["dialogue"]["complaint_risk"] > records[1]["dialogue"]["complaint_risk"]
+
+
+def test_predict_table_and_bad_task(chats):
+    outcome = CliRunner().invoke(app, ["predict", str(chats), "--task", "emotion", "--format", "table"])
+    assert outcome.exit_code == 0 and "1:angry" in outcome.stdout
+    assert CliRunner().invoke(app, ["predict", str(chats), "--task", "mood"]).exit_code == 2
