@@ -88,6 +88,17 @@ def test_import_masks_by_default_and_not_with_no_mask(runner, tmp_path):
     assert raw.turns[1].text == "我的手机13812345678，卡号6217001234567893"
 
 
+def test_a_masked_import_does_not_hide_the_file_from_an_unmasked_one(runner, tmp_path):
+    path, db = pii_file(tmp_path), tmp_path / "both.db"
+    invoke(runner, "import", path, "--db", db)
+    again = invoke(runner, "import", path, "--db", db)
+    assert "files already imported 1" in again.stderr
+    unmasked = invoke(runner, "import", path, "--db", db, "--no-mask")
+    assert "imported 1" in unmasked.stderr and "files already imported" not in unmasked.stderr
+    texts = sorted(conv.turns[1].text for _, conv in Store(str(db)).find("p1"))
+    assert texts == ["我的手机*******5678，卡号**** **** **** 7893", "我的手机13812345678，卡号6217001234567893"]
+
+
 def test_analyze_masks_what_it_stores_and_prints(runner, tmp_path):
     path = pii_file(tmp_path)
     masked_out = invoke(runner, "analyze", path, "--format", "json", "--db", tmp_path / "masked.db")

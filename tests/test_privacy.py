@@ -33,6 +33,11 @@ from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, valid_id_number
     ("卡号 6217 0012 3456 7893 请核对", "卡号 **** **** **** 7893 请核对"),
     ("卡号6217-0012-3456-7893", "卡号**** **** **** 7893"),
     ("卡号6222021234567890128", "卡号**** **** **** 0128"),
+    # full-width digits, as Chinese input methods type them
+    ("我的手机１３８１２３４５６７８", "我的手机*******５６７８"),
+    ("电话（０１０）８８８８８８８８", "电话*******８８８８"),
+    ("卡号６２１７００１２３４５６７８９３", "卡号**** **** **** ７８９３"),
+    ("身份证１１０１０５１９４９１２３１００２Ｘ", "身份证**************００２Ｘ"),
     # e-mail
     ("邮箱zhangwei.buy@example.com", "邮箱z***@example.com"),
     ("发到 li.si@corp.com.cn 谢谢", "发到 l***@corp.com.cn 谢谢"),
@@ -53,6 +58,7 @@ def test_several_kinds_in_one_message():
     "订单号2026110112345676",  # Luhn-valid, still an order number
     "订单号：6222021234567890128",  # 19 digits, Luhn-valid, still an order number
     "订单号 440582198807151230",  # a valid ID check digit does not matter after 订单号
+    "订单号１３８１２３４５６７８",  # full-width digits too
     "訂單號：6217001234567893",
     "訂單6217001234567893",
     "运单号：13812345678",

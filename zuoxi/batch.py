@@ -73,7 +73,7 @@ class Batch:
     def _file(self, path: Path) -> Iterator[Analyzed]:
         summary = self.summary
         summary.files += 1
-        sha = file_sha256(path) if self.store is not None and path.is_file() else None
+        sha = file_sha256(path, "" if self.mask else "unmasked") if self.store is not None and path.is_file() else None
         if sha and self.resume and not self.analyze and self.store.file_done(sha):
             summary.files_skipped += 1
             return

@@ -8,16 +8,20 @@ waybill number, or after 订单号/运单号, are left alone.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from zuoxi.model import Conversation
 
-_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_])"
-_NOT_ALNUM_AFTER = r"(?![0-9A-Za-z_])"
+# Digits may be full-width (１３８…), as Chinese input methods type them: `\d` matches both, and
+# int() reads both, so the checks below work unchanged.
+_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
+_NOT_ALNUM_AFTER = r"(?![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
+_SEP = r"[ \-－　]"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_ID_CARD = re.compile(_NOT_ALNUM_BEFORE + r"[1-9]\d{16}[\dXx]" + _NOT_ALNUM_AFTER)
-_BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + r"\d(?:[ -]?\d){14,18}" + _NOT_ALNUM_AFTER)
-_MOBILE = re.compile(_NOT_ALNUM_BEFORE + r"(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}" + _NOT_ALNUM_AFTER)
-_LANDLINE = re.compile(_NOT_ALNUM_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[ -]?[1-9]\d{6,7}" + _NOT_ALNUM_AFTER)
+_ID_CARD = re.compile(_NOT_ALNUM_BEFORE + r"[1-9１-９]\d{16}[\dXxＸｘ]" + _NOT_ALNUM_AFTER)
+_BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + rf"\d(?:{_SEP}?\d){{14,18}}" + _NOT_ALNUM_AFTER)
+_MOBILE = re.compile(_NOT_ALNUM_BEFORE + rf"(?:[+＋]?[8８][6６]{_SEP}?)?[1１][3-9３-９]\d{_SEP}?\d{{4}}{_SEP}?\d{{4}}" + _NOT_ALNUM_AFTER)
+_LANDLINE = re.compile(_NOT_ALNUM_BEFORE + rf"(?:[(（][0０]\d{{2,3}}[)）]|[0０]\d{{2,3}}){_SEP}?[1-9１-９]\d{{6,7}}" + _NOT_ALNUM_AFTER)
 # Words after which a number is a business identifier, not personal data.
 _ORDER_CONTEXT = re.compile(r"(订单|訂單|單號|单号|运单|運單|快递单|快遞單|物流单|物流單|工单|工單|编号|編號|流水号|流水號|批次)[号號]?[:：\s]*$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -27,7 +31,7 @@ _ID_CHECK = "10X98765432"
 def valid_id_number(number: str) -> bool:
     """GB 11643 check digit of an 18-digit resident ID."""
     total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == number[17].upper()
+    return _ID_CHECK[total % 11] == unicodedata.normalize("NFKC", number[17]).upper()
 
 
 def luhn_ok(digits: str) -> bool:

@@ -34,8 +34,12 @@ def content_key(conversation: Conversation) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, variant: str = "") -> str:
+    """The file's content hash; a `variant` (e.g. "unmasked") makes a separate import mark, so a
+    file imported masked is not skipped when imported again without masking."""
     digest = hashlib.sha256()
+    if variant:
+        digest.update(variant.encode() + b"\0")
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
