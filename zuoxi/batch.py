@@ -87,7 +87,8 @@ class Batch:
                 continue
             conversation = mask_conversation(record) if self.mask else record
             summary.read += 1
-            result = analyze_conversation(conversation, self.scorecard, mask=False, models=self.models) if self.analyze else None
+            result = analyze_conversation(conversation, self.scorecard, mask=False, models=self.models,
+                                          audio_dir=path.parent) if self.analyze else None
             summary.analyzed += result is not None
             item = Analyzed(conversation, result, content_key(conversation) if self.store else None, str(path))
             self._pending.append(item)

@@ -137,6 +137,8 @@ def analyze(
     handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
 
     def consume(item) -> None:
+        if item.result.audio and "error" in item.result.audio:
+            err.print(f"[yellow]audio skipped[/] {item.result.audio['error']} (text analyzed)", highlight=False)
         if format == "json":
             line = item.result.model_dump_json(exclude={"sections", "audio"} if item.result.audio is None else {"sections"})
             (handle.write(line + "\n") if handle else sys.stdout.write(line + "\n"))
@@ -312,6 +314,94 @@ def scorecard_check(file: Annotated[Path, typer.Argument(help="A scorecard YAML 
         raise typer.Exit(1) from None
     items = sum(len(s.items) for s in compiled.spec.sections)
     out.print(f"{file}: OK — {compiled.spec.id}, {len(compiled.spec.sections)} sections, {items} items", highlight=False)
+
+
+@app.command()
+def audio(
+    file: Annotated[Path, typer.Argument(help="A call recording: WAV, FLAC, OGG or MP3, mono or stereo")],
+    transcript: Annotated[Path | None, typer.Option(help="Its transcript (any input format; the first conversation is used)")] = None,
+    channels: Annotated[str | None, typer.Option(help="Stereo layout, e.g. agent,customer (default: the transcript's meta.audio_channels, else agent,customer)")] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Measure a recording: speech, volume, dead air, interruptions, latency, hang-up gap (docs/audio.md)."""
+    from zuoxi.audio import AudioError, align, measure, read_audio
+    from zuoxi.ingest import read_file
+
+    if format not in ("table", "json"):
+        raise typer.BadParameter("--format must be table or json")
+    conversation = None
+    if transcript is not None:
+        conversation = next((r for r in read_file(transcript) if not isinstance(r, IngestError)), None)
+        if conversation is None:
+            err.print(f"{transcript}: no conversation could be read", highlight=False)
+            raise typer.Exit(1)
+    layout = channels.split(",") if channels else conversation.meta.get("audio_channels") if conversation else None
+    try:
+        analysis = align(measure(read_audio(file), layout), conversation.turns if conversation else [])
+    except AudioError as error:
+        err.print(f"[red]audio error[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    summary = analysis.summary()
+    if format == "json":
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        return
+    _print_audio(summary)
+
+
+def _print_audio(summary: dict) -> None:
+    out.print(f"[bold]{summary['file']}[/] {summary['layout']}, {summary['duration']:.1f} s, {summary['sample_rate']} Hz, "
+              f"median speech level {summary['median_dbfs']} dBFS", highlight=False)
+    for role, seconds in summary["speech_seconds"].items():
+        out.print(f"  {role}: speaks {seconds:.1f} s at {summary['level_dbfs'][role]} dBFS", highlight=False)
+    gap = summary["hangup_gap"]
+    out.print(f"  hang-up gap: {'n/a' if gap is None else f'{gap:.2f} s'}", highlight=False)
+    for kind, rows in (("dead air", summary["dead_air"]), ("overlap", summary["overlaps"]),
+                       ("response latency", summary["latencies"]), ("loud peak", summary["peaks"])):
+        for row in rows:
+            extra = f" {row['by']} over {row['over']}" if "by" in row else f" {row['role']} +{row['db_over_median']} dB" if "role" in row else ""
+            out.print(f"  {kind}: {row['start']:.2f}–{row['end']:.2f} s ({row['end'] - row['start']:.2f} s){extra}", highlight=False)
+    if summary["turns"] == "n/a":
+        out.print("  turns: n/a (no transcript with times)")
+        return
+    table = Table()
+    for column in ("turn", "role", "voiced s", "chars/min", "dBFS", "vs median dB", "peak dB"):
+        table.add_column(column)
+    for t in summary["turns"]:
+        table.add_row(str(t["turn"]), t["role"], f"{t['voiced']:.2f}", *("—" if v is None else f"{v:g}" for v in
+                      (t["speech_rate"], t["level_dbfs"], t["volume_rel_db"], t["peak_rel_db"])))
+    out.print(table)
+
+
+@app.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(help="A stereo call recording (agent and customer on separate channels)")],
+    model_dir: Annotated[Path, typer.Option("--model-dir", help="A local sherpa-onnx offline model directory (never downloaded)")],
+    model_type: Annotated[str, typer.Option(help="auto, paraformer, sense_voice or transducer")] = "auto",
+    channels: Annotated[str, typer.Option(help="Stereo layout, e.g. agent,customer")] = "agent,customer",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON line here instead of standard output")] = None,
+    threads: Annotated[int, typer.Option(help="ASR threads")] = 1,
+) -> None:
+    """Transcribe a call with sherpa-onnx into canonical JSON Lines with times and speakers (docs/audio.md)."""
+    import os
+
+    from zuoxi.audio import AudioError
+    from zuoxi.audio.transcribe import MODEL_TYPES, ModelError, find_model, load_recognizer
+    from zuoxi.audio.transcribe import transcribe as run_asr
+
+    if model_type not in MODEL_TYPES:
+        raise typer.BadParameter(f"--model-type must be one of {', '.join(MODEL_TYPES)}")
+    try:
+        recognizer = load_recognizer(find_model(model_dir, model_type), threads)
+        conversation = run_asr(file, recognizer, channels.split(","))
+    except (ModelError, AudioError) as error:
+        err.print(f"[red]transcribe error[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    if out_file:
+        conversation.audio = os.path.relpath(file.resolve(), out_file.resolve().parent)
+        out_file.write_text(conversation.model_dump_json(exclude_none=True) + "\n", encoding="utf-8")
+        err.print(f"transcript: {out_file.resolve()} ({len(conversation.turns)} turns)", highlight=False)
+    else:
+        sys.stdout.write(conversation.model_dump_json(exclude_none=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@ shows up everywhere at once.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from zuoxi.analyze.emotion import as_turn_emotions, customer_emotions, satisfaction_from_emotions
 from zuoxi.analyze.models import load_models
+from zuoxi.audio import analyze_audio
 from zuoxi.model import Conversation, Result, Satisfaction
 from zuoxi.normalize import prepare
 from zuoxi.privacy import mask_conversation
@@ -26,16 +29,20 @@ def choose_scorecard(conversation: Conversation, forced: str | None = None) -> s
 
 
 def analyze_conversation(conversation: Conversation, scorecard: str | None = None, mask: bool = True,
-                         models: bool = True) -> Result:
+                         models: bool = True,
+                         audio_dir: str | Path | None = None) -> Result:
     """Score one conversation. `models=False` skips the trained models: emotion then comes from
-    the lexicon alone, and satisfaction from where the customer's cues ended up."""
+    the lexicon alone, and satisfaction from where the customer's cues ended up. `audio_dir` is the folder
+    of the file the conversation was read from: a relative `audio` path is found there."""
     if mask:
         conversation = mask_conversation(conversation)
     compiled = get_scorecard(choose_scorecard(conversation, scorecard))
     prepared = prepare(conversation)
     prediction = load_models().predict(conversation) if models else None
     emotions = customer_emotions(prepared, prediction)
-    result = compiled.evaluate(compiled.context(prepared, emotions=emotions))
+    audio, audio_summary = analyze_audio(conversation, audio_dir)
+    result = compiled.evaluate(compiled.context(prepared, emotions=emotions, audio=audio))
+    result.audio = audio_summary
     result.customer_emotion = as_turn_emotions(emotions)
     if prediction is None:
         result.satisfaction = satisfaction_from_emotions(emotions)

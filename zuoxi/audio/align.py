@@ -1,0 +1,149 @@
+"""Attach the recording's measures to transcript turns, and hand the rule engine its view.
+
+A turn's window is its transcript [start, end] widened by `SLACK` (ASR and recorder clocks drift by
+a few hundred ms); inside it, the turn's own channel (stereo) or the single channel (mono) says when
+the words were actually voiced. Without turn times only the call-level measures come out.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from zuoxi.audio.features import CallFeatures, Span, measure
+from zuoxi.audio.io import AudioError, read_audio
+from zuoxi.audio.vad import FRAME
+from zuoxi.model import Conversation, Turn
+
+SLACK = 0.3
+MIN_VOICED = 0.3  # a turn voiced for less than this has no meaningful speech rate
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+class TurnFeatures(BaseModel):
+    turn: int
+    role: str
+    speech_start: float | None  # first and last voiced moment inside the turn's window
+    speech_end: float | None
+    voiced: float  # seconds
+    chars: int
+    speech_rate: float | None  # characters per minute of voiced time
+    level_dbfs: float | None
+    volume_rel_db: float | None  # level minus the call's median speech level
+    peak_rel_db: float | None  # loudest half-second minus the call's median speech level
+
+
+class AudioAnalysis(BaseModel):
+    call: CallFeatures
+    turns: list[TurnFeatures] | None  # None: the transcript has no times, turn-level measures are n/a
+
+    def summary(self) -> dict[str, Any]:
+        data = self.call.summary()
+        data["turns"] = "n/a" if self.turns is None else [t.model_dump() for t in self.turns]
+        return data
+
+
+def resolve(conversation: Conversation, base_dir: str | Path | None) -> Path | None:
+    """The recording's path: absolute as given, relative to the folder of the file it was read from."""
+    if not conversation.audio:
+        return None
+    path = Path(conversation.audio)
+    return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
+
+
+def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None
+                  ) -> tuple[dict[str, list[tuple[int, float]]] | None, dict[str, Any] | None]:
+    """The pipeline's audio stage: (rule-engine metrics, summary for `Result.audio`).
+    No recording: (None, None). A bad one: (None, {"file", "error"}), so the text analysis still runs."""
+    path = resolve(conversation, base_dir)
+    if path is None:
+        return None, None
+    try:
+        analysis = align(measure(read_audio(path), conversation.meta.get("audio_channels")), conversation.turns)
+    except AudioError as error:
+        return None, {"file": str(path), "error": str(error)}
+    return rule_metrics(analysis, conversation.turns), analysis.summary()
+
+
+def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
+    if not turns or not all(t.start is not None and t.end is not None for t in turns):
+        return AudioAnalysis(call=call, turns=None)
+    return AudioAnalysis(call=call, turns=[_turn(call, i, t) for i, t in enumerate(turns)])
+
+
+def _role_channel(call: CallFeatures, role: str) -> str | None:
+    if call.layout == "mono":
+        return "mixed"
+    return role if call.channel(role) else None
+
+
+def _turn(call: CallFeatures, index: int, turn: Turn) -> TurnFeatures:
+    chars = len(_NON_WORD.sub("", turn.text))
+    role = _role_channel(call, turn.role)
+    lo, hi = turn.start - SLACK, turn.end + SLACK
+    spans = [Span(start=max(s.start, lo), end=min(s.end, hi))
+             for s in (call.channel(role).segments if role else []) if s.end > lo and s.start < hi]
+    voiced = round(sum(s.duration for s in spans), 3)
+    level = peak = None
+    if role and spans:
+        frames = call.levels[role][int(lo / FRAME) if lo > 0 else 0:int(hi / FRAME)]
+        mask = call.voiced[role][int(lo / FRAME) if lo > 0 else 0:int(hi / FRAME)]
+        if mask.any():
+            power = 10 ** (frames[mask] / 10)
+            level = round(float(10 * np.log10(power.mean())), 1)
+            width = max(1, min(power.size, int(0.5 / FRAME)))
+            peak = round(float(10 * np.log10(np.convolve(power, np.ones(width) / width, mode="valid").max())), 1)
+    median = call.median_dbfs
+    return TurnFeatures(
+        turn=index, role=turn.role, speech_start=spans[0].start if spans else None,
+        speech_end=spans[-1].end if spans else None, voiced=voiced, chars=chars,
+        speech_rate=round(chars / (voiced / 60), 1) if voiced >= MIN_VOICED and chars else None,
+        level_dbfs=level, volume_rel_db=None if level is None or median is None else round(level - median, 1),
+        peak_rel_db=None if peak is None or median is None else round(peak - median, 1))
+
+
+def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[tuple[int, float]]]:
+    """(turn, value) pairs per metric, the shape `Timing` and `Audio` conditions read from `ctx.audio`.
+    A metric left out falls back to the transcript's times (or is n/a)."""
+    call, feats = analysis.call, analysis.turns
+    agents = [i for i, t in enumerate(turns) if t.role == "agent"]
+    metrics: dict[str, list[tuple[int, float]]] = {}
+    if agents and call.hangup_gap is not None:
+        metrics["hangup_gap"] = [(agents[-1], call.hangup_gap)]
+    if feats is None:
+        return metrics
+    if agents and call.hangup_gap is None and feats[agents[-1]].speech_end is not None:
+        metrics["hangup_gap"] = [(agents[-1], round(call.duration - feats[agents[-1]].speech_end, 3))]
+    rated = [f for f in feats if f.role == "agent" and f.speech_rate is not None]
+    if rated:
+        overall = sum(f.chars for f in rated) / (sum(f.voiced for f in rated) / 60)
+        furthest = max(rated, key=lambda f: abs(f.speech_rate - overall))
+        metrics["speech_rate"] = [(furthest.turn, round(overall, 1))]
+    metrics["response_latency"] = [
+        (cur.turn, round(cur.speech_start - prev.speech_end, 3)) for prev, cur in zip(feats, feats[1:])
+        if prev.role == "customer" and cur.role == "agent" and prev.speech_end is not None and cur.speech_start is not None]
+    metrics["silence"] = [(_next_turn(feats, gap.end), gap.duration) for gap in call.dead_air]
+    if call.layout == "stereo":
+        metrics["overlap"] = [(i, max((o.seconds for o in call.overlaps if o.by == "agent" and _owner(feats, o.start, "agent") == i),
+                                      default=0.0)) for i in agents]
+    metrics["volume"] = [(f.turn, f.volume_rel_db) for f in feats if f.volume_rel_db is not None]
+    metrics["peak"] = [(f.turn, f.peak_rel_db) for f in feats if f.peak_rel_db is not None]
+    return metrics
+
+
+def _next_turn(feats: list[TurnFeatures], at: float) -> int:
+    """The turn whose speech begins when a silence ends (the one that broke it)."""
+    starts = [(abs(f.speech_start - at), f.turn) for f in feats if f.speech_start is not None]
+    return min(starts)[1] if starts else 0
+
+
+def _owner(feats: list[TurnFeatures], at: float, role: str) -> int | None:
+    """The `role` turn voiced at `at` (or starting nearest to it)."""
+    mine = [f for f in feats if f.role == role and f.speech_start is not None]
+    inside = [f for f in mine if f.speech_start - FRAME <= at <= f.speech_end]
+    pool = inside or mine
+    return min(pool, key=lambda f: abs(f.speech_start - at)).turn if pool else None

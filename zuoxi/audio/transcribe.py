@@ -1,0 +1,92 @@
+"""Optional ASR: a stereo call recording → a canonical conversation with times and speakers.
+
+It runs sherpa-onnx (`pip install 'zuoxi[asr]'`) with a model directory the user supplies; nothing
+is ever downloaded. The recording is cut at the VAD's speech stretches per channel, each stretch is
+recognized on its own, and its channel's role (from the channel layout) becomes the turn's role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zuoxi.audio.features import channel_roles
+from zuoxi.audio.io import AudioError, read_audio
+from zuoxi.audio.vad import speech_segments
+from zuoxi.model import Conversation, Turn
+
+MODEL_TYPES = ("auto", "paraformer", "sense_voice", "transducer")
+
+
+class ModelError(ValueError):
+    """The model directory is unusable (missing files, sherpa-onnx not installed)."""
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    kind: str
+    files: dict[str, Path]  # the `from_<kind>` keyword → file
+    tokens: Path
+
+
+def find_model(model_dir: str | Path, model_type: str = "auto") -> ModelFiles:
+    """The ONNX files of a sherpa-onnx offline model directory (int8 variants preferred)."""
+    root = Path(model_dir)
+    if not root.is_dir():
+        raise ModelError(f"{root}: no such model directory")
+    tokens = root / "tokens.txt"
+    if not tokens.is_file():
+        raise ModelError(f"{root}: no tokens.txt (a sherpa-onnx offline model directory has one)")
+
+    def pick(prefix: str) -> Path | None:
+        found = sorted(root.glob(f"{prefix}*.onnx"), key=lambda p: (".int8." not in p.name, p.name))
+        return found[0] if found else None
+
+    parts = {name: pick(name) for name in ("encoder", "decoder", "joiner")}
+    if model_type == "transducer" or (model_type == "auto" and all(parts.values())):
+        if not all(parts.values()):
+            raise ModelError(f"{root}: a transducer needs encoder*.onnx, decoder*.onnx and joiner*.onnx")
+        return ModelFiles("transducer", parts, tokens)
+    model = pick("model")
+    if model is None:
+        raise ModelError(f"{root}: no model*.onnx (paraformer, SenseVoice) nor encoder/decoder/joiner (transducer)")
+    if model_type == "auto":
+        model_type = "sense_voice" if "sense" in root.name.lower() else "paraformer"
+    return ModelFiles(model_type, {"model" if model_type == "sense_voice" else "paraformer": model}, tokens)
+
+
+def load_recognizer(model: ModelFiles, threads: int = 1) -> Any:
+    try:
+        import sherpa_onnx
+    except ImportError:
+        raise ModelError("sherpa-onnx is not installed: pip install 'zuoxi[asr]'") from None
+    build = getattr(sherpa_onnx.OfflineRecognizer, f"from_{model.kind}")
+    options = {k: str(v) for k, v in model.files.items()}
+    return build(tokens=str(model.tokens), num_threads=threads, **options)
+
+
+def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversation_id: str | None = None) -> Conversation:
+    """Recognize every speech stretch of a stereo recording; turns in time order, role from the channel."""
+    recording = read_audio(audio)
+    if recording.n_channels == 1:
+        raise AudioError(audio, "mono recording: transcribe needs agent and customer on separate channels "
+                                "(speaker diarization is not built in)")
+    roles = channel_roles(layout, recording.n_channels, recording.path)
+    rate = recording.sample_rate
+    pieces = []
+    for role, index in roles.items():
+        samples = recording.channels[index]
+        for seg in speech_segments(samples, rate):
+            stream = recognizer.create_stream()
+            stream.accept_waveform(rate, samples[int(seg.start * rate):int(seg.end * rate)])
+            recognizer.decode_stream(stream)
+            text = stream.result.text.strip()
+            if text:
+                pieces.append(Turn(role=role, text=text, start=seg.start, end=seg.end))
+    if not pieces:
+        raise AudioError(audio, "no speech recognized")
+    pieces.sort(key=lambda t: t.start)
+    return Conversation(id=conversation_id or Path(audio).stem, channel="call", audio=str(audio),
+                        duration=round(recording.duration, 3),
+                        meta={"audio_channels": {role: i for role, i in roles.items()}}, turns=pieces)
