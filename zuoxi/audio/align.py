@@ -72,7 +72,11 @@ def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None
 def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
     if not turns or not all(t.start is not None and t.end is not None for t in turns):
         return AudioAnalysis(call=call, turns=None)
-    return AudioAnalysis(call=call, turns=[_turn(call, i, t) for i, t in enumerate(turns)])
+    feats = [_turn(call, i, t) for i, t in enumerate(turns)]
+    agent_ends = [f.speech_end for f in feats if f.role == "agent" and f.speech_end is not None]
+    if call.hangup_gap is None and agent_ends:  # mono: the transcript says which speech was the agent's
+        call = call.model_copy(update={"hangup_gap": round(call.duration - agent_ends[-1], 3)})
+    return AudioAnalysis(call=call, turns=feats)
 
 
 def _role_channel(call: CallFeatures, role: str) -> str | None:
@@ -116,8 +120,6 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
         metrics["hangup_gap"] = [(agents[-1], call.hangup_gap)]
     if feats is None:
         return metrics
-    if agents and call.hangup_gap is None and feats[agents[-1]].speech_end is not None:
-        metrics["hangup_gap"] = [(agents[-1], round(call.duration - feats[agents[-1]].speech_end, 3))]
     rated = [f for f in feats if f.role == "agent" and f.speech_rate is not None]
     if rated:
         overall = sum(f.chars for f in rated) / (sum(f.voiced for f in rated) / 60)
