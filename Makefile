@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean models
+.PHONY: install run test bench clean models sample-audio system-audio-tools
 
 install: $(STAMP)
 
@@ -23,9 +23,18 @@ test: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/audio.py
 
 clean:
 	rm -rf $(VENV) build zuoxi.db
 
 models: install
 	$(BIN)/python -m zuoxi.analyze.models.train
+
+# Regenerate samples/audio/ (not needed to run or test): espeak-ng and sox from Debian, installed once.
+sample-audio: install system-audio-tools
+	$(BIN)/python samples/make_audio.py
+
+system-audio-tools:
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; }
