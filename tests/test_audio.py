@@ -170,6 +170,15 @@ def test_other_sample_rates_are_resampled(tmp_path):
     assert (seg.start, seg.end) == pytest.approx((1.0, 4.0), abs=TIME_TOL)
 
 
+@pytest.mark.parametrize("fmt, subtype", [("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III"), ("FLAC", "PCM_16")])
+def test_compressed_formats_are_decoded(tmp_path, fmt, subtype):
+    x = np.concatenate([silence(1.0), speech(12, 3.0), silence(1.0)])
+    path = tmp_path / f"call.{fmt.lower()}"
+    sf.write(path, x, RATE, format=fmt, subtype=subtype)
+    (seg,) = measure(read_audio(path)).channels[0].segments
+    assert (seg.start, seg.end) == pytest.approx((1.0, 4.0), abs=TIME_TOL)
+
+
 def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     good = tmp_path / "good.wav"
     sf.write(good, speech(6, 2.0), RATE)

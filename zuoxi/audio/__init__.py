@@ -10,4 +10,5 @@ from zuoxi.audio.align import AudioAnalysis, align, analyze_audio, rule_metrics
 from zuoxi.audio.features import CallFeatures, measure
 from zuoxi.audio.io import AudioError, Recording, read_audio
 
-__all__ = ["AudioAnalysis", "AudioError", "align", "CallFeatures", "Recording", "analyze_audio", "measure", "read_audio", "rule_metrics"]
+__all__ = ["AudioAnalysis", "AudioError", "CallFeatures", "Recording", "align", "analyze_audio", "measure", "read_audio",
+           "rule_metrics"]

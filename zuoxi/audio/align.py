@@ -130,8 +130,8 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
         if prev.role == "customer" and cur.role == "agent" and prev.speech_end is not None and cur.speech_start is not None]
     metrics["silence"] = [(_next_turn(feats, gap.end), gap.duration) for gap in call.dead_air]
     if call.layout == "stereo":
-        metrics["overlap"] = [(i, max((o.seconds for o in call.overlaps if o.by == "agent" and _owner(feats, o.start, "agent") == i),
-                                      default=0.0)) for i in agents]
+        by_agent = [(_owner(feats, o.start, "agent"), o.seconds) for o in call.overlaps if o.by == "agent"]
+        metrics["overlap"] = [(i, max((s for turn, s in by_agent if turn == i), default=0.0)) for i in agents]
     metrics["volume"] = [(f.turn, f.volume_rel_db) for f in feats if f.volume_rel_db is not None]
     metrics["peak"] = [(f.turn, f.peak_rel_db) for f in feats if f.peak_rel_db is not None]
     return metrics

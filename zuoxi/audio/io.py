@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-VAD_RATES = (8000, 16000)
 MIN_RATE = 8000  # telephone audio; below it speech is not intelligible enough to measure
 
 

@@ -31,7 +31,8 @@ def _syllable(n: int, rate: int, pitch: float, rng: np.random.Generator) -> np.n
     vowel = n - onset
     t = np.arange(vowel) / rate
     begin, end = _TONES[rng.integers(len(_TONES))]
-    contour = pitch * (begin + (end - begin) * t / max(t[-1], 1e-9)) * (1 + 0.02 * rng.standard_normal(vowel).cumsum() / np.sqrt(vowel))
+    wobble = 1 + 0.02 * rng.standard_normal(vowel).cumsum() / np.sqrt(vowel)
+    contour = pitch * (begin + (end - begin) * t / max(t[-1], 1e-9)) * wobble
     pulses = (np.diff(np.floor(np.cumsum(contour / rate)), prepend=0.0) > 0).astype(np.float64)
     freqs = np.fft.rfftfreq(vowel, 1 / rate)
     formants = _VOWELS[rng.integers(len(_VOWELS))]
