@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: install
-	$(BIN)/zuoxi analyze samples/ --format html --out build/report.html
+	$(BIN)/zuoxi analyze samples/ --format html --out build/report.html --db build/demo.db
+	$(BIN)/zuoxi serve --demo --db build/demo.db
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -404,5 +404,83 @@ def transcribe(
         sys.stdout.write(conversation.model_dump_json(exclude_none=True) + "\n")
 
 
+user_app = typer.Typer(help="Web app users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option(help="admin, inspector, team_lead or agent")],
+    team: Annotated[str | None, typer.Option(help="A team lead's team")] = None,
+    agent_id: Annotated[str | None, typer.Option(help="An agent's agent_id in the conversations")] = None,
+    display_name: Annotated[str | None, typer.Option(help="Name shown in the app")] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="ZUOXI_PASSWORD", help="At least 8 characters (prompted)")] = "",
+    db: DbOption = None,
+) -> None:
+    """Create a web app user (password hashed with argon2)."""
+    from zuoxi.store.users import UserError, add_user
+
+    try:
+        account = add_user(Store(db).engine, username, password, role, team, agent_id, display_name)
+    except UserError as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    err.print(f"user {account.username} ({account.role}) added", highlight=False)
+
+
+@user_app.command("list")
+def user_list(db: DbOption = None) -> None:
+    """The web app users."""
+    from zuoxi.store.users import list_accounts
+
+    table = Table()
+    for column in ("username", "role", "team", "agent_id", "name"):
+        table.add_column(column)
+    for a in list_accounts(Store(db).engine):
+        table.add_row(a.username, a.role, a.team or "—", a.agent_id or "—", a.display_name or "")
+    out.print(table)
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")] = False,
+    no_models: Annotated[bool, typer.Option("--no-models", help="Uploads are analyzed without the trained models")] = False,
+) -> None:
+    """Start the web app (dashboards, review, appeals). API docs at /docs."""
+    import uvicorn
+
+    from zuoxi.web import create_app
+
+    if demo:
+        _load_demo(Store(db))
+    err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
+    uvicorn.run(create_app(db, models=not no_models), host=host, port=port, log_level="warning")
+
+
+def _load_demo(store: Store) -> None:
+    """The bundled samples, analyzed, and the demo users of zuoxi/web/demo_users.yaml."""
+    import yaml
+
+    from zuoxi.store.users import UserError, add_user
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    if store.stats()["conversations"] == 0 and samples.is_dir():
+        summary = _run(Batch([samples], store=store, analyze=True, resume=False), lambda item: None)
+        err.print(f"demo: {summary.analyzed} sample conversations analyzed into {store.url}", highlight=False)
+    demo = yaml.safe_load((Path(__file__).resolve().parent / "web" / "demo_users.yaml").read_text(encoding="utf-8"))
+    for user in demo["users"]:
+        try:
+            add_user(store.engine, password=demo["password"], **user)
+        except UserError:
+            pass  # already there
+    names = ", ".join(f"{u['username']} ({u['role']})" for u in demo["users"])
+    err.print(f"demo sign-ins, password {demo['password']}: {names}", highlight=False)
+
+
 if __name__ == "__main__":
     app()

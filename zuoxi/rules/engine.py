@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from zuoxi.model import Evidence, Finding, Result
 from zuoxi.rules.operators import Compiler, Condition, Context, Hit, RuleError
-from zuoxi.rules.scorecard import Item, Origin, ScorecardError, ScorecardSpec, line_of, load_spec
+from zuoxi.rules.scorecard import Item, Origin, ScorecardError, ScorecardSpec, line_of, load_spec, locate
 
 # Skill names of the three core skills of seed 000, as the output and dashboards show them.
 CORE_SKILLS = ("emotion_management", "service_awareness", "communication")
@@ -131,9 +130,7 @@ class CompiledScorecard:
 
     def evaluate(self, ctx: Context) -> Result:
         conv = ctx.prepared.conversation
-        findings, veto = [], False
-        deductions = bonus = 0.0
-        section_totals: dict[str, list[float]] = {}
+        findings = []
         for c in self.items:
             item = c.item
             violations = self._occurrences(c, ctx)
@@ -152,35 +149,66 @@ class CompiledScorecard:
                     Evidence.model_construct(turn=h.turn, start=h.start, end=h.end, text=conv.turns[h.turn].text[h.start:h.end])
                     for h in self._evidence_hits(c, ctx, violations)
                 ]
-                veto = veto or severity == "veto"
-                deductions += -points
             else:
                 status = "pass"
-                if item.points > 0:
-                    points = item.points
-                    bonus += points
-            if status != "n/a":
-                weight = abs(item.points)
-                kept = weight - min(weight, -points) if points < 0 else weight
-                totals = section_totals.setdefault(c.section, [0.0, 0.0])
-                totals[0] += kept
-                totals[1] += weight
+                points = max(item.points, 0.0)
             findings.append(Finding.model_construct(
                 rule=item.id, name=item.name, status=status, severity=severity, points=round(points, 2),
                 evidence=evidence, message=item.message if status == "fail" else "",
                 suggestion=item.suggestion if status == "fail" else "", section=c.section,
             ))
+        skills = {}
+        for entry, condition in self.profile:
+            found = condition.hits(ctx, None) or []
+            skills[entry.id] = round(min(1.0, len({h.turn for h in found}) / entry.saturate), 3)
+        return self._summarize(conv.id, findings, skills)
+
+    def _summarize(self, conversation_id: str, findings: list[Finding], profile: dict[str, float]) -> Result:
+        """Score, veto, section ratios and core skills from the findings' statuses and points."""
+        weights = {c.item.id: abs(c.item.points) for c in self.items}
+        deductions = sum(-f.points for f in findings if f.status == "fail" and f.points < 0)
+        bonus = sum(f.points for f in findings if f.status == "pass" and f.points > 0)
+        veto = any(f.status == "fail" and f.severity == "veto" for f in findings)
+        section_totals: dict[str, list[float]] = {}
+        for f in findings:
+            if f.status == "n/a":
+                continue
+            weight = weights.get(f.rule, 0.0)
+            totals = section_totals.setdefault(f.section, [0.0, 0.0])
+            totals[0] += weight - min(weight, -f.points) if f.points < 0 else weight
+            totals[1] += weight
         max_score = self.spec.max_score
         score = 0.0 if veto else min(max_score, max(0.0, max_score - deductions + bonus))
         sections = {sid: round(kept / total, 3) if total else 1.0 for sid, (kept, total) in section_totals.items()}
         skills = {sid: sections.get(sid, 1.0) for sid in CORE_SKILLS if sid in self.sections}
-        for entry, condition in self.profile:
-            found = condition.hits(ctx, None) or []
-            skills[entry.id] = round(min(1.0, len({h.turn for h in found}) / entry.saturate), 3)
+        skills.update(profile)
         return Result(
-            conversation_id=conv.id, scorecard=self.spec.id, score=round(score, 2), max_score=max_score,
+            conversation_id=conversation_id, scorecard=self.spec.id, score=round(score, 2), max_score=max_score,
             veto=veto, findings=findings, sections=sections, skills=skills,
         )
+
+    def rescore(self, result: Result, statuses: dict[str, str]) -> Result:
+        """`result` with people's decisions applied: `statuses` maps a rule to "pass" or "fail"
+        (a review that overturns the machine, an accepted appeal). Points, veto, score, sections
+        and core skills are recomputed as `evaluate` computes them; everything else is kept."""
+        items = {c.item.id: c.item for c in self.items}
+        findings = []
+        for f in result.findings:
+            status = statuses.get(f.rule, f.status)
+            if status == f.status or f.rule not in items:
+                findings.append(f)
+                continue
+            item = items[f.rule]
+            if status == "pass":
+                f = f.model_copy(update={"status": "pass", "points": max(item.points, 0.0), "message": "",
+                                         "suggestion": "", "severity": item.severity, "evidence": []})
+            else:
+                f = f.model_copy(update={"status": "fail", "points": min(item.points, 0.0), "message": item.message,
+                                         "suggestion": item.suggestion, "severity": item.severity})
+            findings.append(f)
+        profile = {k: v for k, v in result.skills.items() if k not in CORE_SKILLS}
+        summary = self._summarize(result.conversation_id, findings, profile)
+        return result.model_copy(update={k: getattr(summary, k) for k in ("score", "veto", "findings", "sections", "skills")})
 
 
 @lru_cache(maxsize=32)
@@ -191,5 +219,5 @@ def _compiled(name: str, mtime: float) -> CompiledScorecard:
 
 def get_scorecard(name: str) -> CompiledScorecard:
     """A built-in scorecard by name, or a YAML file by path; compiled once per process."""
-    path = Path(name)
-    return _compiled(name, path.stat().st_mtime if path.suffix in (".yaml", ".yml") and path.exists() else 0.0)
+    path = locate(name)
+    return _compiled(name, path.stat().st_mtime if path.exists() else 0.0)

@@ -6,6 +6,7 @@ validates them, reporting every problem with the line it is on.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -164,15 +165,26 @@ def builtin_names() -> list[str]:
     return list(_builtin_names())
 
 
-def _locate(name: str, relative_to: Path | None = None) -> Path:
+_search_dirs: list[Path] = [Path(p) for p in os.environ.get("ZUOXI_SCORECARDS", "").split(os.pathsep) if p]
+
+
+def add_search_dir(directory: Path) -> None:
+    """Also find scorecards by name in `directory` (after the built-ins; $ZUOXI_SCORECARDS adds more)."""
+    if directory not in _search_dirs:
+        _search_dirs.append(directory)
+
+
+def locate(name: str, relative_to: Path | None = None) -> Path:
+    """The file of a scorecard: a .yaml path, a built-in name, or a name in a search directory."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_absolute() and relative_to is not None and (relative_to / path).exists():
             return relative_to / path
         return path
-    builtin = BUILTIN_DIR / f"{name}.yaml"
-    if builtin.exists():
-        return builtin
+    for directory in (BUILTIN_DIR, *_search_dirs):
+        candidate = directory / f"{name}.yaml"
+        if candidate.exists():
+            return candidate
     raise ScorecardError([f"unknown scorecard {name!r}: built-in ones are {', '.join(builtin_names())}, or give a .yaml path"])
 
 
@@ -194,7 +206,7 @@ Origin = tuple[str, dict[str, Any], int]  # file, its raw line-annotated data, s
 
 def load_spec(name: str, _seen: tuple[str, ...] = ()) -> tuple[ScorecardSpec, list[Origin]]:
     """The scorecard with its includes merged in (included sections first), and where each section came from."""
-    path = _locate(name)
+    path = locate(name)
     if str(path) in _seen:
         raise ScorecardError([f"{path}: include cycle ({' → '.join(_seen)})"])
     spec, raw = _load_path(path.resolve(), path.stat().st_mtime if path.exists() else 0.0)
@@ -204,7 +216,7 @@ def load_spec(name: str, _seen: tuple[str, ...] = ()) -> tuple[ScorecardSpec, li
     synonyms: dict[str, list[str]] = {}
     profile: list[ProfileItem] = []
     for included in spec.include:
-        base, base_origins = load_spec(str(_locate(included, path.parent)) if included.endswith((".yaml", ".yml")) else included, _seen + (str(path),))
+        base, base_origins = load_spec(str(locate(included, path.parent)) if included.endswith((".yaml", ".yml")) else included, _seen + (str(path),))
         sections += base.sections
         lexicons.update(base.lexicons)
         synonyms.update(base.synonyms)

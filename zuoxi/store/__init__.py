@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Integer, cast, create_engine, func, select
+from sqlalchemy import Integer, cast, create_engine, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from zuoxi.model import Conversation, Result
+from zuoxi.normalize import normalize_text
 from zuoxi.store.tables import Base, ConversationRow, ImportedFile, ResultRow
 
 DEFAULT_URL = "sqlite:///zuoxi.db"
@@ -50,11 +51,52 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def search_text(conversation: Conversation) -> str:
+    """What full-text search looks in: every turn, Traditional folded to Simplified, lower case."""
+    return "\n".join(normalize_text(t.text) for t in conversation.turns)
+
+
+def result_facts(result: Result) -> dict:
+    """The scalar columns lists and dashboards filter on, for the current version of a result."""
+    failed = [f.rule for f in result.findings if f.status == "fail"]
+    return dict(final_score=result.score, final_data=result.model_dump(mode="json"),
+                failed_rules=f" {' '.join(failed)} " if failed else " ",
+                complaint_risk=result.complaint_risk,
+                satisfaction=result.satisfaction.label if result.satisfaction else None)
+
+
 class Store:
     def __init__(self, url: str | None = None):
         self.url = database_url(url)
         self.engine: Engine = create_engine(self.url, future=True)
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Databases made by an older zuoxi lack the newer nullable columns: add them, and fill
+        them from the stored JSON, so an upgrade needs no manual migration."""
+        for table, fill in ((ConversationRow, self._fill_conversation), (ResultRow, self._fill_result)):
+            have = {c["name"] for c in inspect(self.engine).get_columns(table.__tablename__)}
+            missing = [c for c in table.__table__.columns if c.name not in have]
+            if not missing:
+                continue
+            with self.engine.begin() as connection:
+                for column in missing:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    connection.execute(text(f"ALTER TABLE {table.__tablename__} ADD COLUMN {column.name} {kind}"))
+            with Session(self.engine) as session, session.begin():
+                for row in session.scalars(select(table)):
+                    fill(row)
+
+    @staticmethod
+    def _fill_conversation(row: ConversationRow) -> None:
+        row.search_text = search_text(Conversation.model_validate(row.data))
+
+    @staticmethod
+    def _fill_result(row: ResultRow) -> None:
+        for name, value in result_facts(Result.model_validate(row.data)).items():
+            setattr(row, name, value)
+        row.reviewed = False
 
     def close(self) -> None:
         self.engine.dispose()
@@ -72,6 +114,7 @@ class Store:
                 agent_id=conversation.agent_id, team=conversation.team,
                 started_at=conversation.started_at, turn_count=len(conversation.turns),
                 source=source, imported_at=_now(), data=conversation.model_dump(mode="json"),
+                search_text=search_text(conversation),
             ))
         if not rows:
             return keys
@@ -112,7 +155,8 @@ class Store:
                 row = session.scalars(select(ResultRow).where(
                     ResultRow.conversation_key == key, ResultRow.scorecard == result.scorecard)).first()
                 values = dict(score=result.score, max_score=result.max_score, veto=result.veto,
-                              analyzed_at=_now(), data=result.model_dump(mode="json"))
+                              analyzed_at=_now(), data=result.model_dump(mode="json"), reviewed=False,
+                              **result_facts(result))
                 if row is None:
                     session.add(ResultRow(conversation_key=key, scorecard=result.scorecard, **values))
                 else:

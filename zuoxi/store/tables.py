@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Boolean, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,9 +26,12 @@ class ConversationRow(Base):
     source: Mapped[str | None] = mapped_column(String(1000))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict] = mapped_column(JSON)
+    search_text: Mapped[str | None] = mapped_column(Text, nullable=True)  # normalized turns, for search
 
 
 class ResultRow(Base):
+    """The machine's result (`score`, `data`) and, after review, the current one (`final_*`)."""
+
     __tablename__ = "results"
     __table_args__ = (UniqueConstraint("conversation_key", "scorecard"),)
 
@@ -40,6 +43,13 @@ class ResultRow(Base):
     veto: Mapped[bool] = mapped_column(Boolean)
     analyzed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict] = mapped_column(JSON)
+    # Filterable facts of the current version (machine or reviewed); kept in step by the store.
+    final_score: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
+    final_data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    failed_rules: Mapped[str | None] = mapped_column(String(1000), nullable=True)  # " CS-01 EM-02 "
+    complaint_risk: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
+    satisfaction: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    reviewed: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=False)
 
 
 class ImportedFile(Base):
@@ -52,6 +62,125 @@ class ImportedFile(Base):
     conversations: Mapped[int] = mapped_column(Integer)
     errors: Mapped[int] = mapped_column(Integer)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A person using the web app. `team` scopes a team lead; `agent_id` ties an agent to their conversations."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # admin | inspector | team_lead | agent
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    display_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginSession(Base):
+    """A signed-in browser: the cookie holds a random token, the table only its hash."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewRow(Base):
+    """An inspector's verdict on one finding: `review` changes the score, `calibration` is blind practice."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(50))
+    machine_status: Mapped[str] = mapped_column(String(5))  # what the engine said
+    verdict: Mapped[str] = mapped_column(String(10))  # confirm | overturn
+    comment: Mapped[str] = mapped_column(String(2000), default="")
+    kind: Mapped[str] = mapped_column(String(12), default="review")  # review | calibration
+    round: Mapped[str | None] = mapped_column(String(100), nullable=True)  # calibration round name
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AppealRow(Base):
+    """An agent's appeal (申诉) against a finding, resolved by a team lead or inspector."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(50))
+    reason: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open | accepted | rejected
+    agent_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    resolver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ResultVersion(Base):
+    """Every score a result has had: version 0 is the machine's, each review or appeal adds one."""
+
+    __tablename__ = "result_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Who changed what, when, with the before and after values."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(50))
+    entity: Mapped[str] = mapped_column(String(50))
+    entity_id: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class ScorecardRow(Base):
+    """A scorecard written or edited in the web app (YAML text); built-ins live in the package."""
+
+    __tablename__ = "scorecards"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    yaml: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+class ImportJob(Base):
+    """An upload being imported in the background: progress and per-file errors for the page."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(10))  # queued | running | done | failed
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    conversations: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 Index("ix_results_conversation", ResultRow.conversation_key)

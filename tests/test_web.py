@@ -1,0 +1,364 @@
+"""The web app's API and pages: sign-in, CSRF, roles and scope (401/403), review and appeal with
+score recomputation and audit, dashboards, upload, scorecards, calibration, export."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+
+from zuoxi.batch import Batch
+from zuoxi.store import Store
+from zuoxi.store.users import add_user
+from zuoxi.web import create_app
+
+PASSWORD = "correct-horse"
+USERS = {  # username: (role, team, agent_id)
+    "admin": ("admin", None, None),
+    "qa": ("inspector", None, None),
+    "qa2": ("inspector", None, None),
+    "lead2": ("team_lead", "售后二组", None),
+    "lead1": ("team_lead", "售后一组", None),
+    "agent07": ("agent", None, "07"),
+    "agent21": ("agent", None, "21"),
+}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, samples):
+    db = str(tmp_path_factory.mktemp("web") / "web.db")
+    store = Store(db)
+    for _ in Batch([samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl"], store=store, analyze=True).run():
+        pass
+    for name, (role, team, agent_id) in USERS.items():
+        add_user(store.engine, name, PASSWORD, role, team, agent_id)
+    return create_app(db)
+
+
+@pytest.fixture(scope="module")
+def samples():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "samples"
+
+
+class Client:
+    """A signed-in TestClient that sends its CSRF token on writes."""
+
+    def __init__(self, app, username: str | None):
+        self.http = TestClient(app)
+        self.csrf = ""
+        if username:
+            response = self.http.post("/api/login", json={"username": username, "password": PASSWORD})
+            assert response.status_code == 200, response.text
+            self.csrf = response.json()["csrf_token"]
+
+    def get(self, url, **kw):
+        return self.http.get(url, **kw)
+
+    def post(self, url, **kw):
+        return self.http.post(url, headers={"X-CSRF-Token": self.csrf, **kw.pop("headers", {})}, **kw)
+
+    def put(self, url, **kw):
+        return self.http.put(url, headers={"X-CSRF-Token": self.csrf}, **kw)
+
+
+@pytest.fixture(scope="module")
+def clients(app):
+    return {name: Client(app, name) for name in USERS}
+
+
+def items(client, **params):
+    response = client.get("/api/conversations", params={"per_page": 500, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def key_of(client, conversation_id):
+    return next(i["key"] for i in items(client) if i["id"] == conversation_id)
+
+
+def result_of(client, key, scorecard=None):
+    detail = client.get(f"/api/conversations/{key}").json()
+    return next(r for r in detail["results"] if scorecard in (None, r["current"]["scorecard"]))
+
+
+# --- sign-in and CSRF ------------------------------------------------------------------------------
+
+def test_everything_needs_sign_in(app):
+    anonymous = TestClient(app)
+    for url in ("/api/conversations", "/api/dashboard", "/api/appeals", "/api/me", "/api/export.csv",
+                "/api/scorecards", "/api/rule-precision", "/api/results/1/history"):
+        assert anonymous.get(url).status_code == 401, url
+    assert anonymous.post("/api/results/1/reviews", json={"rule": "EM-01", "verdict": "confirm"}).status_code == 401
+    page = anonymous.get("/conversations", headers={"accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+
+
+def test_wrong_password_and_rate_limit(app):
+    client = TestClient(app)
+    for _ in range(5):
+        assert client.post("/api/login", json={"username": "qa2", "password": "nope-nope"}).status_code == 401
+    blocked = client.post("/api/login", json={"username": "qa2", "password": PASSWORD})
+    assert blocked.status_code == 429  # even the right password, until the window passes
+    app.state.limiter.succeeded("testclient", "qa2")
+
+
+def test_cookie_flags_and_csrf(app):
+    client = TestClient(app)
+    response = client.post("/api/login", json={"username": "qa", "password": PASSWORD})
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    key = items(client)[0]["key"]
+    pk = client.get(f"/api/conversations/{key}").json()["results"][0]["result_id"]
+    body = {"rule": "EM-01", "verdict": "confirm"}
+    assert client.post(f"/api/results/{pk}/reviews", json=body).status_code == 403
+    assert client.post(f"/api/results/{pk}/reviews", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
+
+
+def test_logout_ends_the_session(app):
+    client = Client(app, "qa")
+    assert client.get("/api/me").status_code == 200
+    assert client.post("/api/logout").status_code == 200
+    assert client.get("/api/me").status_code == 401
+
+
+# --- scope -------------------------------------------------------------------------------------------
+
+def test_each_role_sees_its_scope(clients):
+    everything = items(clients["qa"])
+    assert len(everything) == len(items(clients["admin"])) and len(everything) > 20
+    team = items(clients["lead2"])
+    assert team and {i["team"] for i in team} == {"售后二组"}
+    own = items(clients["agent07"])
+    assert own and {i["agent_id"] for i in own} == {"07"}
+    assert len(own) < len(team) < len(everything)
+
+
+def test_an_agent_cannot_open_another_agents_conversation(clients):
+    others = [i for i in items(clients["qa"]) if i["agent_id"] not in ("07", None)]
+    for other in others[:5]:
+        assert clients["agent07"].get(f"/api/conversations/{other['key']}").status_code == 403
+        page = clients["agent07"].get(f"/conversations/{other['key']}")
+        assert page.status_code == 403
+        pk = result_of(clients["qa"], other["key"])["result_id"]
+        assert clients["agent07"].get(f"/api/results/{pk}/history").status_code == 403
+        appeal = clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": "EM-01", "reason": "x"})
+        assert appeal.status_code == 403
+    assert clients["agent07"].get("/api/conversations/" + "0" * 64).status_code == 404
+
+
+def test_a_team_lead_cannot_reach_another_team(clients):
+    outside = next(i for i in items(clients["qa"]) if i["team"] == "售后一组")
+    assert clients["lead2"].get(f"/api/conversations/{outside['key']}").status_code == 403
+    assert clients["lead1"].get(f"/api/conversations/{outside['key']}").status_code == 200
+
+
+def test_admin_only_endpoints(clients):
+    for name in ("qa", "lead2", "agent07"):
+        assert clients[name].get("/api/audit").status_code == 403
+        assert clients[name].get("/api/users").status_code == 403
+        assert clients[name].post("/api/users", json={"username": "x", "password": "12345678", "role": "admin"}).status_code == 403
+    assert clients["admin"].get("/api/users").status_code == 200
+    made = clients["admin"].post("/api/users", json={"username": "agent35", "password": PASSWORD, "role": "agent", "agent_id": "35"})
+    assert made.status_code == 200 and made.json()["role"] == "agent"
+    assert clients["admin"].post("/api/users", json={"username": "agent35", "password": PASSWORD, "role": "agent",
+                                                     "agent_id": "35"}).status_code == 422
+
+
+def test_agents_cannot_review_upload_or_edit(clients):
+    key = items(clients["agent07"])[0]["key"]
+    pk = result_of(clients["agent07"], key)["result_id"]
+    assert clients["agent07"].post(f"/api/results/{pk}/reviews", json={"rule": "EM-01", "verdict": "overturn"}).status_code == 403
+    files = {"files": ("a.jsonl", b'{"id": "x", "turns": [{"role": "agent", "text": "hi"}]}\n')}
+    assert clients["agent07"].post("/api/uploads", files=files).status_code == 403
+    assert clients["agent07"].put("/api/scorecards/mine", json={"yaml": "id: mine"}).status_code == 403
+    assert clients["lead2"].put("/api/scorecards/mine", json={"yaml": "id: mine"}).status_code == 403
+    assert clients["agent07"].get("/api/rule-precision").status_code == 403
+    assert clients["agent07"].get("/api/calibration/r1").status_code == 403
+
+
+# --- review, appeal, versions, audit ---------------------------------------------------------------
+
+def test_overturning_a_finding_recomputes_the_score_and_keeps_both_versions(clients):
+    key = key_of(clients["qa"], "cp-001")  # the burger call: fails CS-01 (broken record)
+    result = result_of(clients["qa"], key)
+    pk, machine = result["result_id"], result["machine"]
+    cs01 = next(f for f in machine["findings"] if f["rule"] == "CS-01")
+    assert cs01["status"] == "fail" and cs01["points"] < 0
+    response = clients["qa"].post(f"/api/results/{pk}/reviews", json={"rule": "CS-01", "verdict": "overturn", "comment": "客户同意拒收"})
+    assert response.status_code == 200
+    assert response.json()["score"] == pytest.approx(min(machine["max_score"], machine["score"] - cs01["points"]))
+    after = result_of(clients["qa"], key)
+    assert after["reviewed"] and after["machine"]["score"] == machine["score"]  # the machine version is kept
+    assert next(f for f in after["current"]["findings"] if f["rule"] == "CS-01")["status"] == "pass"
+    history = clients["qa"].get(f"/api/results/{pk}/history").json()
+    assert [v["version"] for v in history["versions"]] == [0, 1]
+    assert history["reviews"][0]["comment"] == "客户同意拒收" and history["reviews"][0]["by"] == "qa"
+    listed = next(i for i in items(clients["qa"]) if i["key"] == key)
+    assert listed["score"] == response.json()["score"] and "CS-01" not in listed["failed_rules"]
+    audit = clients["admin"].get("/api/audit").json()
+    assert any(e["action"] == "review.overturn" and e["entity_id"] == f"{pk}/CS-01" and e["before"] == {"status": "fail"}
+               for e in audit)
+    # confirming afterwards restores the machine's verdict
+    clients["qa"].post(f"/api/results/{pk}/reviews", json={"rule": "CS-01", "verdict": "confirm"})
+    assert result_of(clients["qa"], key)["current"]["score"] == machine["score"]
+
+
+def test_reviewing_a_rule_that_did_not_apply_is_refused(clients):
+    key = key_of(clients["qa"], "cp-003")
+    result = result_of(clients["qa"], key)
+    na = next(f["rule"] for f in result["machine"]["findings"] if f["status"] == "n/a")
+    response = clients["qa"].post(f"/api/results/{result['result_id']}/reviews", json={"rule": na, "verdict": "overturn"})
+    assert response.status_code == 400
+
+
+def test_appeal_then_resolution_by_the_team_lead(clients):
+    own = items(clients["agent07"])
+    target = next(i for i in own if i["failed_rules"])
+    result = result_of(clients["agent07"], target["key"])
+    rule = next(f["rule"] for f in result["current"]["findings"] if f["status"] == "fail" and f["points"] < 0)
+    pk, before = result["result_id"], result["current"]["score"]
+    assert clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": rule, "reason": ""}).status_code == 400
+    made = clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": rule, "reason": "客户已表示理解，我道歉了"})
+    assert made.status_code == 200
+    appeal_id = made.json()["appeal_id"]
+    assert clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": rule, "reason": "again"}).status_code == 400
+    assert [a["id"] for a in clients["lead1"].get("/api/appeals").json()] == []  # another team's lead sees nothing
+    assert clients["lead1"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": True}).status_code == 403
+    assert clients["agent07"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": True}).status_code == 403
+    assert appeal_id in [a["id"] for a in clients["lead2"].get("/api/appeals").json()]
+    resolved = clients["lead2"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": True, "comment": "同意"})
+    assert resolved.status_code == 200 and resolved.json()["score"] > before
+    assert clients["lead2"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": False}).status_code == 400
+    history = clients["agent07"].get(f"/api/results/{pk}/history").json()
+    assert history["appeals"][0]["status"] == "accepted" and history["appeals"][0]["resolved_by"] == "lead2"
+    precision = {p["rule"]: p for p in clients["qa"].get("/api/rule-precision").json()}
+    assert precision[rule]["reviewed"] >= 1 and precision[rule]["precision"] < 1
+
+
+# --- calibration -------------------------------------------------------------------------------------
+
+def test_calibration_agreement_and_strictness(clients):
+    key = key_of(clients["qa"], "cp-004")
+    result = result_of(clients["qa"], key)
+    judged = [f["rule"] for f in result["machine"]["findings"] if f["status"] != "n/a"][:4]
+    for i, rule in enumerate(judged):
+        for name, status in (("qa", "fail"), ("qa2", "fail" if i < 2 else "pass")):
+            r = clients[name].post("/api/calibration/r1", json={"result_id": result["result_id"], "rule": rule, "status": status})
+            assert r.status_code == 200
+    report = clients["lead2"].get("/api/calibration/r1").json()
+    assert report["overall"] == pytest.approx(0.5)
+    assert [i[0] for i in report["inspectors"]] == ["qa", "qa2"]  # strictest first
+    assert report["inspectors"][0][2] == 1.0 and report["inspectors"][1][2] == 0.5
+
+
+# --- dashboard, filters, search, export --------------------------------------------------------------
+
+def test_dashboard_figures_follow_the_filter_and_scope(clients):
+    everything = clients["qa"].get("/api/dashboard").json()
+    assert everything["count"] == len(items(clients["qa"]))
+    assert sum(n for _, n in everything["bands"]) == everything["count"]
+    assert set(everything["skills"]) == {"emotion_management", "service_awareness", "communication"}
+    assert everything["failed_rules"] and everything["risky"]
+    team = clients["qa"].get("/api/dashboard", params={"team": "售后二组"}).json()
+    assert team["count"] == len(items(clients["lead2"]))
+    assert clients["lead2"].get("/api/dashboard").json()["count"] == team["count"]
+    assert all(a[0] in ("07", "21", "35") for a in team["agents"])
+
+
+def test_list_filters_and_full_text_search(clients):
+    qa = clients["qa"]
+    failing = items(qa, failed_rule="CS-01")
+    assert failing and all("CS-01" in i["failed_rules"] for i in failing)
+    low = items(qa, score_max=40)
+    assert low and all(i["score"] <= 40 for i in low)
+    risky = items(qa, risk_min=0.5)
+    assert risky and all(i["complaint_risk"] >= 0.5 for i in risky)
+    burger = items(qa, q="汉堡")
+    assert {"cp-001", "cp-002"} <= {i["id"] for i in burger}
+    assert {i["id"] for i in items(qa, q="漢堡")} == {i["id"] for i in burger}  # Traditional finds Simplified
+    paged = qa.get("/api/conversations", params={"per_page": 5, "page": 2}).json()
+    assert paged["page"] == 2 and len(paged["items"]) == 5
+
+
+def test_export_csv_and_xlsx_within_scope(clients):
+    csv_text = clients["agent07"].get("/api/export.csv").content.decode("utf-8-sig")
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("conversation_id,agent_id") and len(lines) - 1 == len(items(clients["agent07"]))
+    assert all(",07," in line for line in lines[1:])
+    book = load_workbook(io.BytesIO(clients["qa"].get("/api/export.xlsx", params={"team": "售后二组"}).content))
+    assert book.sheetnames == ["评分", "问题"]
+    assert book["评分"].max_row - 1 == len(items(clients["lead2"]))
+    findings = clients["qa"].get("/api/export.csv", params={"which": "findings"}).content.decode("utf-8-sig")
+    assert findings.splitlines()[0].startswith("conversation_id,agent_id,scorecard,rule")
+
+
+# --- upload and scorecards ---------------------------------------------------------------------------
+
+def test_upload_runs_in_the_background_with_per_file_errors(clients):
+    good = json.dumps({"id": "up-1", "agent_id": "07", "team": "售后二组", "turns": [
+        {"role": "agent", "text": "您好，很高兴为您服务"}, {"role": "customer", "text": "我的快递到哪了"}]}, ensure_ascii=False)
+    files = [("files", ("good.jsonl", (good + "\n{broken\n").encode())), ("files", ("bad.xyz", b"???"))]
+    response = clients["qa"].post("/api/uploads", files=files)
+    assert response.status_code == 200
+    job_id = response.json()["job_id"]
+    for _ in range(100):
+        job = clients["qa"].get(f"/api/uploads/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    assert job["status"] == "done" and job["files"] == 2 and job["conversations"] == 1
+    assert any(e.startswith("good.jsonl:2:") for e in job["errors"]) and any("bad.xyz" in e for e in job["errors"])
+    assert "up-1" in {i["id"] for i in items(clients["agent07"])}
+    assert clients["qa2"].get(f"/api/uploads/{job_id}").status_code == 403
+
+
+def test_scorecard_edit_validates_by_line_and_rescores(clients):
+    qa = clients["qa"]
+    assert {"core", "ecommerce"} <= {s["name"] for s in qa.get("/api/scorecards").json()}
+    assert "EM-01" in qa.get("/api/scorecards/core").json()["yaml"]
+    assert qa.put("/api/scorecards/core", json={"yaml": "id: core"}).status_code == 422  # built-ins are read-only
+    broken = "id: strict\nname: 严格\ninclude: [core]\nsections:\n  - id: extra\n    name: 额外\n    items:\n      - id: X-01\n        name: x\n        points: -5\n        message: 测试\n        forbid: {keyword: {role: agent}}\n"
+    response = qa.put("/api/scorecards/strict", json={"yaml": broken})
+    assert response.status_code == 422
+    problems = response.json()["detail"]["problems"]
+    assert problems and problems[0].startswith("strict.yaml:") and "X-01" in problems[0]
+    good = broken.replace("{keyword: {role: agent}}", "{keyword: {role: agent, words: [亲]}}")
+    assert qa.put("/api/scorecards/strict", json={"yaml": good}).status_code == 200
+    assert "words: [亲]" in qa.get("/api/scorecards/strict").json()["yaml"]
+    team_keys = {i["key"] for i in items(clients["lead1"])}
+    rescored = qa.post("/api/scorecards/strict/rescore", params={"team": "售后一组"})
+    assert rescored.status_code == 200 and rescored.json()["rescored"] == len(team_keys)
+    strict = items(qa, scorecard="strict")
+    assert {i["key"] for i in strict} == team_keys  # a second result per conversation; the first is kept
+    assert len(items(clients["lead1"])) == 2 * len(team_keys)
+
+
+# --- pages -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/", "/conversations", "/appeals", "/upload", "/scorecards", "/scorecards/core",
+                                  "/calibration", "/quality", "/login"])
+def test_pages_render(clients, path):
+    response = clients["qa"].get(path)
+    assert response.status_code == 200 and "<html" in response.text
+
+
+def test_detail_page_shows_evidence_and_emotion_curve(clients):
+    key = key_of(clients["qa"], "cp-001")
+    html = clients["qa"].get(f"/conversations/{key}").text
+    assert "<mark" in html and "CS-01" in html and "客户情绪曲线" in html and 'name="csrf_token"' in html
+
+
+def test_page_forms_need_csrf(clients, app):
+    key = key_of(clients["qa"], "cp-002")
+    pk = result_of(clients["qa"], key)["result_id"]
+    form = {"result_id": pk, "rule": "EM-01", "verdict": "confirm"}
+    assert clients["qa"].http.post(f"/conversations/{key}/review", data=form).status_code == 403
+    ok = clients["qa"].http.post(f"/conversations/{key}/review", data={**form, "csrf_token": clients["qa"].csrf},
+                                 follow_redirects=False)
+    assert ok.status_code == 303

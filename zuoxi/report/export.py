@@ -1,0 +1,65 @@
+"""Scores and findings as CSV or XLSX, for whatever a list filter selects (within the user's scope)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from openpyxl import Workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zuoxi.store.queries import ConversationFilter, scoped
+from zuoxi.store.tables import ConversationRow, ResultRow
+from zuoxi.store.users import Account
+
+SCORE_COLUMNS = ["conversation_id", "agent_id", "team", "channel", "started_at", "scorecard", "machine_score",
+                 "score", "max_score", "veto", "failed_rules", "complaint_risk", "satisfaction", "reviewed"]
+FINDING_COLUMNS = ["conversation_id", "agent_id", "scorecard", "rule", "name", "status", "severity", "points",
+                   "evidence", "message"]
+EXPORT_LIMIT = 100_000
+
+
+def export_rows(engine, account: Account, f: ConversationFilter) -> tuple[list[list], list[list]]:
+    """(score rows, finding rows) for the filter; findings are the current (reviewed) ones that failed."""
+    query = scoped(select(ConversationRow, ResultRow).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
+                   account).where(*f.where()).order_by(ConversationRow.started_at, ConversationRow.id).limit(EXPORT_LIMIT)
+    scores, findings = [], []
+    with Session(engine) as session:
+        for c, r in session.execute(query):
+            data = r.final_data or r.data
+            scores.append([c.id, c.agent_id, c.team, c.channel, c.started_at.isoformat() if c.started_at else None,
+                           r.scorecard, r.score, r.final_score, r.max_score, bool(data.get("veto")),
+                           " ".join((r.failed_rules or "").split()), r.complaint_risk, r.satisfaction, bool(r.reviewed)])
+            for finding in data["findings"]:
+                if finding["status"] == "fail":
+                    evidence = " | ".join(e["text"] for e in finding.get("evidence", []))
+                    findings.append([c.id, c.agent_id, r.scorecard, finding["rule"], finding["name"], finding["status"],
+                                     finding["severity"], finding["points"], evidence, finding.get("message", "")])
+    return scores, findings
+
+
+def to_csv(scores: list[list], findings: list[list], which: str = "scores") -> bytes:
+    """One CSV (UTF-8 with BOM, so Excel opens Chinese correctly): the scores or the findings."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(SCORE_COLUMNS if which == "scores" else FINDING_COLUMNS)
+    writer.writerows(scores if which == "scores" else findings)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def to_xlsx(scores: list[list], findings: list[list]) -> bytes:
+    """One workbook, two sheets: 评分 (scores) and 问题 (failed findings)."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "评分"
+    sheet.append(SCORE_COLUMNS)
+    for row in scores:
+        sheet.append(row)
+    detail = book.create_sheet("问题")
+    detail.append(FINDING_COLUMNS)
+    for row in findings:
+        detail.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

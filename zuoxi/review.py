@@ -1,0 +1,272 @@
+"""Review (复核), appeal (申诉) and calibration: people correcting the machine, and the machine's
+rules learning from it.
+
+- An inspector confirms or overturns a finding; the score is recomputed by the same engine
+  (`CompiledScorecard.rescore`) and every version is kept (`result_versions`).
+- An agent appeals a failed finding of their own conversation with a reason; a team lead (own
+  team) or an inspector accepts it (the finding is overturned) or rejects it.
+- Calibration: several inspectors judge the same findings blind (they see the transcript, not the
+  machine's or each other's verdicts); agreement per rule and each inspector's strictness follow.
+- Rule precision: confirmed ÷ reviewed failed findings, per rule, so a noisy rule is visible.
+
+Every change writes an audit entry: who, when, what, before and after.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import combinations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zuoxi.model import Result
+from zuoxi.rules.engine import get_scorecard
+from zuoxi.store import result_facts
+from zuoxi.store.queries import Forbidden, NotFound, result_row_for
+from zuoxi.store.tables import AppealRow, AuditEntry, ResultRow, ResultVersion, ReviewRow, User
+from zuoxi.store.users import Account
+
+VERDICTS = ("confirm", "overturn")
+
+
+class ReviewError(ValueError):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def audit(session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None) -> None:
+    session.add(AuditEntry(at=_now(), user_id=account.id if account else None, action=action, entity=entity,
+                           entity_id=str(entity_id), before=before, after=after))
+
+
+def _machine_status(result: ResultRow, rule: str) -> str:
+    for finding in result.data["findings"]:
+        if finding["rule"] == rule:
+            return finding["status"]
+    raise NotFound(f"rule {rule} is not in this result")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive datetimes
+
+
+def _flip(status: str) -> str:
+    return "pass" if status == "fail" else "fail"
+
+
+def decisions(session: Session, result: ResultRow) -> dict[str, str]:
+    """Each rule's status as people decided it, latest decision first-class: reviews and resolved appeals."""
+    events = []
+    for r in session.scalars(select(ReviewRow).where(ReviewRow.result_pk == result.pk, ReviewRow.kind == "review")):
+        events.append((r.created_at, r.id, r.rule, r.machine_status if r.verdict == "confirm" else _flip(r.machine_status)))
+    for a in session.scalars(select(AppealRow).where(AppealRow.result_pk == result.pk, AppealRow.status == "accepted")):
+        events.append((a.resolved_at, a.id, a.rule, "pass"))
+    decided: dict[str, str] = {}
+    for _, _, rule, status in sorted(events, key=lambda e: (_aware(e[0]), e[1])):
+        decided[rule] = status
+    return decided
+
+
+def _apply(session: Session, account: Account, result: ResultRow, reason: str) -> Result:
+    """Recompute the current version from the machine result and every decision; keep the version."""
+    machine = Result.model_validate(result.data)
+    before = {"score": result.final_score, "failed": (result.failed_rules or "").split()}
+    current = get_scorecard(result.scorecard).rescore(machine, decisions(session, result))
+    for name, value in result_facts(current).items():
+        setattr(result, name, value)
+    result.reviewed = True
+    last = session.scalar(select(func.max(ResultVersion.version)).where(ResultVersion.result_pk == result.pk))
+    if last is None:
+        session.add(ResultVersion(result_pk=result.pk, version=0, score=machine.score, data=result.data,
+                                  reason="machine", user_id=None, created_at=result.analyzed_at))
+        last = 0
+    session.add(ResultVersion(result_pk=result.pk, version=last + 1, score=current.score,
+                              data=current.model_dump(mode="json"), reason=reason, user_id=account.id, created_at=_now()))
+    audit(session, account, "rescore", "result", result.pk, before,
+          {"score": current.score, "failed": [f.rule for f in current.findings if f.status == "fail"]})
+    return current
+
+
+def review_finding(engine, account: Account, result_pk: int, rule: str, verdict: str, comment: str = "") -> Result:
+    """An inspector's confirm/overturn of one finding; returns the recomputed current result."""
+    if account.role not in ("admin", "inspector"):
+        raise Forbidden("only inspectors review findings")
+    if verdict not in VERDICTS:
+        raise ReviewError(f"verdict must be one of {', '.join(VERDICTS)}")
+    with Session(engine) as session, session.begin():
+        result, _ = result_row_for(session, account, result_pk)
+        machine = _machine_status(result, rule)
+        if machine == "n/a":
+            raise ReviewError(f"{rule} did not apply to this conversation; there is nothing to review")
+        review = ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=verdict,
+                           comment=comment.strip(), kind="review", reviewer_id=account.id, created_at=_now())
+        session.add(review)
+        session.flush()
+        audit(session, account, f"review.{verdict}", "finding", f"{result.pk}/{rule}", {"status": machine},
+              {"status": machine if verdict == "confirm" else _flip(machine), "comment": review.comment})
+        return _apply(session, account, result, f"review {rule}: {verdict}")
+
+
+def appeal_finding(engine, account: Account, result_pk: int, rule: str, reason: str) -> int:
+    """An agent appeals a failed finding of their own conversation; returns the appeal id."""
+    if account.role != "agent":
+        raise Forbidden("appeals are made by the agent whose conversation it is")
+    if not reason.strip():
+        raise ReviewError("an appeal needs a reason")
+    with Session(engine) as session, session.begin():
+        result, _ = result_row_for(session, account, result_pk)
+        current = {f["rule"]: f["status"] for f in (result.final_data or result.data)["findings"]}
+        if current.get(rule) != "fail":
+            raise ReviewError(f"{rule} is not a failed finding of this conversation")
+        if session.scalar(select(AppealRow).where(AppealRow.result_pk == result.pk, AppealRow.rule == rule,
+                                                  AppealRow.status == "open")):
+            raise ReviewError(f"{rule} already has an open appeal")
+        appeal = AppealRow(result_pk=result.pk, rule=rule, reason=reason.strip(), status="open",
+                           agent_user_id=account.id, created_at=_now())
+        session.add(appeal)
+        session.flush()
+        audit(session, account, "appeal.open", "appeal", appeal.id, None, {"rule": rule, "reason": appeal.reason})
+        return appeal.id
+
+
+def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comment: str = "") -> Result:
+    """A team lead (own team), inspector or admin accepts (overturns the finding) or rejects an appeal."""
+    if account.role not in ("admin", "inspector", "team_lead"):
+        raise Forbidden("appeals are resolved by a team lead or an inspector")
+    with Session(engine) as session, session.begin():
+        appeal = session.get(AppealRow, appeal_id)
+        if appeal is None:
+            raise NotFound(f"appeal {appeal_id}")
+        result, _ = result_row_for(session, account, appeal.result_pk)
+        if appeal.status != "open":
+            raise ReviewError(f"appeal {appeal_id} is already {appeal.status}")
+        appeal.status = "accepted" if accept else "rejected"
+        appeal.resolver_id, appeal.resolution, appeal.resolved_at = account.id, comment.strip(), _now()
+        audit(session, account, f"appeal.{appeal.status}", "appeal", appeal.id, {"status": "open"},
+              {"status": appeal.status, "comment": appeal.resolution})
+        if accept:
+            return _apply(session, account, result, f"appeal {appeal.rule}: accepted")
+        return Result.model_validate(result.final_data or result.data)
+
+
+@dataclass
+class AppealView:
+    id: int
+    result_pk: int
+    conversation_key: str
+    conversation_id: str
+    rule: str
+    reason: str
+    status: str
+    agent: str
+    resolution: str | None
+    created_at: datetime
+
+
+def list_appeals(engine, account: Account, status: str | None = "open") -> list[AppealView]:
+    from zuoxi.store.queries import may_see
+    from zuoxi.store.tables import ConversationRow
+
+    query = (select(AppealRow, ResultRow, ConversationRow, User.username)
+             .join(ResultRow, ResultRow.pk == AppealRow.result_pk)
+             .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
+             .join(User, User.id == AppealRow.agent_user_id).order_by(AppealRow.created_at.desc()))
+    if status:
+        query = query.where(AppealRow.status == status)
+    with Session(engine) as session:
+        return [AppealView(a.id, a.result_pk, c.key, c.id, a.rule, a.reason, a.status, username, a.resolution, a.created_at)
+                for a, _, c, username in session.execute(query) if may_see(account, c)]
+
+
+def history(engine, account: Account, result_pk: int) -> dict:
+    """Versions, reviews, appeals of one result (within the account's scope)."""
+    with Session(engine) as session:
+        result, _ = result_row_for(session, account, result_pk)
+        users = dict(session.execute(select(User.id, User.username)).all())
+        versions = session.scalars(select(ResultVersion).where(ResultVersion.result_pk == result.pk)
+                                   .order_by(ResultVersion.version)).all()
+        reviews = session.scalars(select(ReviewRow).where(ReviewRow.result_pk == result.pk, ReviewRow.kind == "review")
+                                  .order_by(ReviewRow.created_at)).all()
+        appeals = session.scalars(select(AppealRow).where(AppealRow.result_pk == result.pk)
+                                  .order_by(AppealRow.created_at)).all()
+        return {
+            "versions": [{"version": v.version, "score": v.score, "reason": v.reason, "by": users.get(v.user_id),
+                          "at": v.created_at.isoformat()} for v in versions],
+            "reviews": [{"rule": r.rule, "machine_status": r.machine_status, "verdict": r.verdict, "comment": r.comment,
+                         "by": users.get(r.reviewer_id), "at": r.created_at.isoformat()} for r in reviews],
+            "appeals": [{"id": a.id, "rule": a.rule, "reason": a.reason, "status": a.status, "resolution": a.resolution,
+                         "by": users.get(a.agent_user_id), "resolved_by": users.get(a.resolver_id),
+                         "at": a.created_at.isoformat()} for a in appeals],
+        }
+
+
+# --- calibration and rule quality ------------------------------------------------------------------
+
+def calibrate(engine, account: Account, result_pk: int, rule: str, status: str, round_name: str, comment: str = "") -> None:
+    """One inspector's blind judgement of one item (pass/fail) in a calibration round; a later one replaces it."""
+    if account.role not in ("admin", "inspector"):
+        raise Forbidden("only inspectors take part in calibration")
+    if status not in ("pass", "fail"):
+        raise ReviewError("a calibration judgement is pass or fail")
+    with Session(engine) as session, session.begin():
+        result, _ = result_row_for(session, account, result_pk)
+        machine = _machine_status(result, rule)
+        for old in session.scalars(select(ReviewRow).where(
+                ReviewRow.result_pk == result.pk, ReviewRow.rule == rule, ReviewRow.kind == "calibration",
+                ReviewRow.round == round_name, ReviewRow.reviewer_id == account.id)):
+            session.delete(old)
+        session.add(ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=status,
+                              comment=comment.strip(), kind="calibration", round=round_name,
+                              reviewer_id=account.id, created_at=_now()))
+        audit(session, account, "calibration", "finding", f"{result.pk}/{rule}", None, {"round": round_name, "status": status})
+
+
+@dataclass
+class CalibrationReport:
+    round: str
+    items: list[tuple[str, int, float]]  # rule, items judged by ≥ 2 inspectors, pairwise agreement
+    inspectors: list[tuple[str, int, float, float]]  # inspector, judgements, fail rate, agreement with the machine
+    overall: float | None
+
+
+def calibration_report(engine, round_name: str) -> CalibrationReport:
+    with Session(engine) as session:
+        rows = session.execute(select(ReviewRow, User.username).join(User, User.id == ReviewRow.reviewer_id)
+                               .where(ReviewRow.kind == "calibration", ReviewRow.round == round_name)).all()
+    judged: dict[tuple[int, str], dict[str, str]] = defaultdict(dict)
+    per_inspector: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for review, username in rows:
+        judged[(review.result_pk, review.rule)][username] = review.verdict
+        per_inspector[username].append((review.verdict, review.machine_status))
+    agree: dict[str, list[int]] = defaultdict(list)
+    for (_, rule), by in judged.items():
+        for a, b in combinations(sorted(by), 2):
+            agree[rule].append(int(by[a] == by[b]))
+    items = sorted(((rule, len(v), round(sum(v) / len(v), 3)) for rule, v in agree.items()), key=lambda x: x[2])
+    everything = [x for v in agree.values() for x in v]
+    inspectors = sorted(((name, len(v), round(sum(s == "fail" for s, _ in v) / len(v), 3),
+                          round(sum(s == m for s, m in v) / len(v), 3)) for name, v in per_inspector.items()),
+                        key=lambda x: -x[2])
+    return CalibrationReport(round_name, items, inspectors, round(sum(everything) / len(everything), 3) if everything else None)
+
+
+def calibration_rounds(engine) -> list[str]:
+    with Session(engine) as session:
+        return sorted(r for r in session.scalars(select(ReviewRow.round).where(ReviewRow.kind == "calibration").distinct()) if r)
+
+
+def rule_precision(engine) -> list[tuple[str, int, int, float]]:
+    """(rule, reviewed failed findings, confirmed, precision) — accepted appeals count as overturned."""
+    reviewed: dict[str, list[int]] = defaultdict(list)
+    with Session(engine) as session:
+        for r in session.scalars(select(ReviewRow).where(ReviewRow.kind == "review", ReviewRow.machine_status == "fail")):
+            reviewed[r.rule].append(int(r.verdict == "confirm"))
+        for a in session.scalars(select(AppealRow).where(AppealRow.status.in_(("accepted", "rejected")))):
+            reviewed[a.rule].append(int(a.status == "rejected"))
+    return sorted(((rule, len(v), sum(v), round(sum(v) / len(v), 3)) for rule, v in reviewed.items()), key=lambda x: x[3])

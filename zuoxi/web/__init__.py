@@ -1,0 +1,71 @@
+"""The web app for QA inspectors, team leads and agents (`zuoxi serve`).
+
+    from zuoxi.web import create_app
+    app = create_app("sqlite:///zuoxi.db")      # FastAPI; OpenAPI docs at /docs
+
+Pages are server-rendered (`pages.py`, templates in `templates/`); the JSON API is `api.py`.
+Both call the same domain functions, which enforce each role's scope.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from zuoxi.review import ReviewError
+from zuoxi.store import Store
+from zuoxi.store.queries import Forbidden, NotFound
+from zuoxi.web.jobs import Importer
+from zuoxi.web.scorecards import ScorecardLibrary
+from zuoxi.web.security import LoginLimiter
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(db: str | None = None, models: bool = True) -> FastAPI:
+    store = Store(db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.importer.shutdown()
+
+    app = FastAPI(title="zuoxi", description="坐席质检: review, appeal, dashboards", version="0.1.0", lifespan=lifespan)
+    app.state.store = store
+    app.state.limiter = LoginLimiter()
+    app.state.importer = Importer(store, models=models)
+    app.state.scorecards = ScorecardLibrary(store)
+
+    def wants_html(request: Request) -> bool:
+        return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, error: NotFound):
+        return JSONResponse({"detail": f"not found: {error}"}, status_code=404)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, error: Forbidden):
+        return JSONResponse({"detail": f"forbidden: {error}"}, status_code=403)
+
+    @app.exception_handler(ReviewError)
+    async def bad_review(request: Request, error: ReviewError):
+        return JSONResponse({"detail": str(error)}, status_code=400)
+
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):
+        if error.status_code == 401 and wants_html(request):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+
+    from zuoxi.web import api, pages
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

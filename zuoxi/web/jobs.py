@@ -1,0 +1,77 @@
+"""Uploads imported in the background: the files are saved, then one worker thread reads,
+masks, stores and analyzes them with the same `Batch` the CLI uses, recording progress and each
+file's errors in `import_jobs` for the upload page to poll."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from zuoxi.batch import Batch
+from zuoxi.ingest import IngestError
+from zuoxi.store import Store
+from zuoxi.store.tables import ImportJob
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Importer:
+    def __init__(self, store: Store, models: bool = True):
+        self.store = store
+        self.models = models
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zuoxi-import")
+
+    def submit(self, user_id: int | None, files: list[tuple[str, bytes]]) -> int:
+        """Save the uploaded files and queue their import; returns the job id."""
+        folder = Path(tempfile.mkdtemp(prefix="zuoxi-upload-"))
+        paths = []
+        for name, data in files:
+            path = folder / (Path(name).name or "upload")  # the bare name: no path from the client is trusted
+            path.write_bytes(data)
+            paths.append(path)
+        with Session(self.store.engine) as session, session.begin():
+            job = ImportJob(user_id=user_id, status="queued", files=len(files), files_done=0, conversations=0,
+                            errors=[], created_at=_now())
+            session.add(job)
+            session.flush()
+            job_id = job.id
+        self.pool.submit(self._run, job_id, folder, paths)
+        return job_id
+
+    def _update(self, job_id: int, **values) -> None:
+        with Session(self.store.engine) as session, session.begin():
+            job = session.get(ImportJob, job_id)
+            for name, value in values.items():
+                setattr(job, name, value)
+
+    def _run(self, job_id: int, folder: Path, paths: list[Path]) -> None:
+        errors: list[str] = []
+
+        def on_error(error: IngestError) -> None:
+            errors.append(str(error).replace(str(folder) + "/", ""))
+
+        def on_progress(done: int, files: int, conversations: int) -> None:
+            self._update(job_id, files_done=done, conversations=conversations, errors=list(errors))
+
+        self._update(job_id, status="running")
+        try:
+            batch = Batch(paths, store=self.store, analyze=True, models=self.models, resume=False,
+                          on_error=on_error, on_progress=on_progress)
+            for _ in batch.run():
+                pass
+            self._update(job_id, status="done", conversations=batch.summary.read, errors=list(errors),
+                         finished_at=_now())
+        except Exception as error:  # the page must show it; the server must keep running
+            self._update(job_id, status="failed", errors=[*errors, f"{type(error).__name__}: {error}"], finished_at=_now())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True)

@@ -1,0 +1,97 @@
+"""Scorecards edited in the browser: kept in the database, written to a folder the engine searches
+by name, validated with the same loader as `zuoxi scorecard check` (errors by line)."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zuoxi.model import Conversation
+from zuoxi.pipeline import analyze_conversation
+from zuoxi.rules.engine import get_scorecard
+from zuoxi.rules.scorecard import BUILTIN_DIR, ScorecardError, add_search_dir, builtin_names
+from zuoxi.store import Store
+from zuoxi.store.queries import ConversationFilter, scoped
+from zuoxi.store.tables import ConversationRow, ResultRow, ScorecardRow
+from zuoxi.store.users import Account
+
+NAME = re.compile(r"^[a-z][a-z0-9_-]{1,60}$")
+RESCORE_LIMIT = 5000  # one request re-scores at most this many conversations
+
+
+class ScorecardProblem(ValueError):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class ScorecardLibrary:
+    def __init__(self, store: Store):
+        self.store = store
+        self.directory = Path(tempfile.mkdtemp(prefix="zuoxi-scorecards-"))
+        add_search_dir(self.directory)
+        with Session(store.engine) as session:
+            for row in session.scalars(select(ScorecardRow)):
+                (self.directory / f"{row.name}.yaml").write_text(row.yaml, encoding="utf-8")
+
+    def names(self) -> list[tuple[str, bool]]:
+        """(name, built in) of every scorecard."""
+        with Session(self.store.engine) as session:
+            custom = list(session.scalars(select(ScorecardRow.name)))
+        return [(n, True) for n in builtin_names()] + [(n, False) for n in sorted(custom)]
+
+    def text(self, name: str) -> str:
+        if name in builtin_names():
+            return (BUILTIN_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+        with Session(self.store.engine) as session:
+            row = session.get(ScorecardRow, name)
+            if row is None:
+                raise KeyError(name)
+            return row.yaml
+
+    def check(self, name: str, text: str) -> list[str]:
+        """Problems of `text` as a scorecard, each `name.yaml:line: message`; [] when it compiles."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{name}.yaml"
+            path.write_text(text, encoding="utf-8")
+            try:
+                get_scorecard(str(path))
+            except ScorecardError as error:
+                return [p.replace(str(path), f"{name}.yaml") for p in error.problems]
+        return []
+
+    def save(self, account: Account, name: str, text: str) -> None:
+        from zuoxi.review import audit
+
+        if not NAME.match(name):
+            raise ScorecardProblem([f"{name}: a name is 2–61 lower-case letters, digits, - or _, starting with a letter"])
+        if name in builtin_names():
+            raise ScorecardProblem([f"{name}: built-in scorecards cannot be changed; save a copy under a new name"])
+        problems = self.check(name, text)
+        if problems:
+            raise ScorecardProblem(problems)
+        with Session(self.store.engine) as session, session.begin():
+            row = session.get(ScorecardRow, name)
+            before = {"yaml": row.yaml} if row else None
+            if row is None:
+                session.add(ScorecardRow(name=name, yaml=text, updated_at=datetime.now(UTC), updated_by=account.id))
+            else:
+                row.yaml, row.updated_at, row.updated_by = text, datetime.now(UTC), account.id
+            audit(session, account, "scorecard.save", "scorecard", name, before, {"yaml": text})
+        (self.directory / f"{name}.yaml").write_text(text, encoding="utf-8")
+
+    def rescore(self, account: Account, name: str, f: ConversationFilter) -> int:
+        """Score the filtered conversations (in the account's scope) with scorecard `name`; returns how many."""
+        get_scorecard(name)  # fail before touching anything
+        query = scoped(select(ConversationRow.key, ConversationRow.data).select_from(ConversationRow)
+                       .outerjoin(ResultRow, ResultRow.conversation_key == ConversationRow.key), account)
+        with Session(self.store.engine) as session:
+            rows = session.execute(query.where(*f.where()).distinct().limit(RESCORE_LIMIT)).all()
+        items = [(key, analyze_conversation(Conversation.model_validate(data), name, mask=False)) for key, data in rows]
+        self.store.save_results(items)
+        return len(items)

@@ -1,0 +1,80 @@
+"""Sign-in, CSRF and login rate limiting for the web app.
+
+- The session cookie is HttpOnly and SameSite=Lax (Secure when served over HTTPS).
+- Every state-changing request must carry the session's CSRF token, as the `X-CSRF-Token`
+  header (API) or a `csrf_token` form field (pages).
+- Five failed logins for one username from one address within 15 minutes lock that pair out
+  for the rest of the window (HTTP 429).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from threading import Lock
+
+from fastapi import HTTPException, Request
+
+from zuoxi.store.users import Account, session_account
+
+COOKIE = "zuoxi_session"
+MAX_FAILURES = 5
+WINDOW_SECONDS = 15 * 60
+
+
+@dataclass
+class Signed:
+    account: Account
+    csrf: str
+
+
+class LoginLimiter:
+    """Failed logins per (address, username) in a sliding window; in memory, per process."""
+
+    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS):
+        self.max_failures, self.window = max_failures, window
+        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._lock = Lock()
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        times = self._failures[key]
+        while times and times[0] < time.monotonic() - self.window:
+            times.popleft()
+        return times
+
+    def blocked(self, address: str, username: str) -> bool:
+        with self._lock:
+            return len(self._recent((address, username))) >= self.max_failures
+
+    def failed(self, address: str, username: str) -> None:
+        with self._lock:
+            self._recent((address, username)).append(time.monotonic())
+
+    def succeeded(self, address: str, username: str) -> None:
+        with self._lock:
+            self._failures.pop((address, username), None)
+
+
+def signed_in(request: Request) -> Signed | None:
+    found = session_account(request.app.state.store.engine, request.cookies.get(COOKIE))
+    return Signed(*found) if found else None
+
+
+def require_user(request: Request) -> Signed:
+    """FastAPI dependency: the signed-in user, or 401."""
+    signed = signed_in(request)
+    if signed is None:
+        raise HTTPException(401, "sign in first")
+    return signed
+
+
+async def check_csrf(request: Request, signed: Signed) -> None:
+    """403 unless the request carries this session's CSRF token (header or form field)."""
+    token = request.headers.get("x-csrf-token")
+    if token is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        token = (await request.form()).get("csrf_token")
+    if not token or not hmac.compare_digest(str(token), signed.csrf):
+        raise HTTPException(403, "missing or wrong CSRF token")
