@@ -362,3 +362,15 @@ def test_page_forms_need_csrf(clients, app):
     ok = clients["qa"].http.post(f"/conversations/{key}/review", data={**form, "csrf_token": clients["qa"].csrf},
                                  follow_redirects=False)
     assert ok.status_code == 303
+
+
+def test_recording_plays_on_the_detail_page_within_scope(clients):
+    key = key_of(clients["qa"], "cp-002")  # has a recording in samples/audio/
+    html = clients["qa"].get(f"/conversations/{key}").text
+    assert 'id="recording"' in html and "data-start=" in html
+    audio = clients["qa"].get(f"/conversations/{key}/audio")
+    assert audio.status_code == 200 and audio.content[:4] == b"OggS"
+    assert clients["agent07"].get(f"/conversations/{key}/audio").status_code == 403
+    silent = key_of(clients["qa"], "cp-003")
+    assert 'id="recording"' not in clients["qa"].get(f"/conversations/{silent}").text
+    assert clients["qa"].get(f"/conversations/{silent}/audio").status_code == 404

@@ -159,6 +159,7 @@ class ConversationDetail:
     conversation: Conversation
     results: list[tuple[int, Result, Result]]  # (result pk, machine result, current result)
     reviewed: dict[int, bool] = field(default_factory=dict)
+    source: str | None = None  # the file it was imported from (relative audio paths start there)
 
 
 def get_conversation(engine, account: Account, key: str) -> ConversationDetail:
@@ -174,7 +175,7 @@ def get_conversation(engine, account: Account, key: str) -> ConversationDetail:
         return ConversationDetail(
             key=key, conversation=Conversation.model_validate(row.data),
             results=[(r.pk, Result.model_validate(r.data), Result.model_validate(r.final_data or r.data)) for r in results],
-            reviewed={r.pk: bool(r.reviewed) for r in results},
+            reviewed={r.pk: bool(r.reviewed) for r in results}, source=row.source,
         )
 
 

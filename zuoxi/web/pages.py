@@ -9,10 +9,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from zuoxi import review as R
+from zuoxi.audio.align import resolve as resolve_audio
 from zuoxi.report import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES, highlight
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
 from zuoxi.store.users import authenticate, close_session
@@ -116,7 +117,19 @@ def conversation_detail(key: str, request: Request, signed: Signed = Depends(req
                        "emotion": emotions.get(i)} for i, t in enumerate(conv.turns)],
             "curve": json.dumps([{"turn": e.turn, "score": e.score, "label": e.label} for e in current.customer_emotion]),
         })
-    return render(request, "detail.html.j2", signed, conv=conv, key=key, views=views, error=error)
+    recording = resolve_audio(conv, Path(detail.source).parent if detail.source else None)
+    return render(request, "detail.html.j2", signed, conv=conv, key=key, views=views, error=error,
+                  has_audio=bool(recording and recording.is_file()))
+
+
+@router.get("/conversations/{key}/audio")
+def conversation_audio(key: str, request: Request, signed: Signed = Depends(require_user)):
+    """The call recording, for the player on the detail page (same scope check as the page)."""
+    detail = get_conversation(request.app.state.store.engine, signed.account, key)
+    path = resolve_audio(detail.conversation, Path(detail.source).parent if detail.source else None)
+    if path is None or not path.is_file():
+        raise HTTPException(404, "no recording for this conversation")
+    return FileResponse(path)
 
 
 @router.post("/conversations/{key}/review")
