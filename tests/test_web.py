@@ -374,3 +374,25 @@ def test_recording_plays_on_the_detail_page_within_scope(clients):
     silent = key_of(clients["qa"], "cp-003")
     assert 'id="recording"' not in clients["qa"].get(f"/conversations/{silent}").text
     assert clients["qa"].get(f"/conversations/{silent}/audio").status_code == 404
+
+
+def test_re_analysis_keeps_people_s_decisions(app, clients, samples):
+    key = key_of(clients["qa"], "ec-006")
+    result = result_of(clients["qa"], key)
+    rule = next(f["rule"] for f in result["machine"]["findings"] if f["status"] == "fail" and f["points"] < 0)
+    reviewed = clients["qa"].post(f"/api/results/{result['result_id']}/reviews", json={"rule": rule, "verdict": "overturn"})
+    from sqlalchemy.orm import Session
+
+    from zuoxi.store.tables import ResultRow
+
+    def analyzed_at():
+        with Session(app.state.store.engine) as session:
+            return session.get(ResultRow, result["result_id"]).analyzed_at
+
+    before = analyzed_at()
+    for _ in Batch([samples / "ecommerce_chats.jsonl"], store=app.state.store, analyze=True, resume=False).run():
+        pass
+    assert analyzed_at() > before  # the machine result was replaced
+    again = result_of(clients["qa"], key)
+    assert again["reviewed"] and again["current"]["score"] == reviewed.json()["score"]
+    assert next(f for f in again["current"]["findings"] if f["rule"] == rule)["status"] == "pass"

@@ -93,6 +93,17 @@ def _apply(session: Session, account: Account, result: ResultRow, reason: str) -
     return current
 
 
+def reapply_decisions(session: Session, result: ResultRow) -> None:
+    """After re-analysis: the current version is the new machine result with people's decisions on top."""
+    decided = decisions(session, result)
+    if not decided:
+        return
+    current = get_scorecard(result.scorecard).rescore(Result.model_validate(result.data), decided)
+    for name, value in result_facts(current).items():
+        setattr(result, name, value)
+    result.reviewed = True
+
+
 def review_finding(engine, account: Account, result_pk: int, rule: str, verdict: str, comment: str = "") -> Result:
     """An inspector's confirm/overturn of one finding; returns the recomputed current result."""
     if account.role not in ("admin", "inspector"):

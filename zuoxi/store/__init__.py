@@ -146,7 +146,13 @@ class Store:
 
     # --- results ---------------------------------------------------------------------------
     def save_results(self, items: Iterable[tuple[str, Result]]) -> None:
-        """Store results, replacing an earlier result of the same conversation and scorecard."""
+        """Store results, replacing an earlier result of the same conversation and scorecard.
+
+        A replaced result keeps its reviews and appeals: people's decisions are applied again to
+        the new machine result (by rule ID), so re-analysis never silently undoes a review.
+        """
+        from zuoxi.review import reapply_decisions  # review builds on the store, not the other way
+
         items = list(items)
         if not items:
             return
@@ -162,6 +168,7 @@ class Store:
                 else:
                     for name, value in values.items():
                         setattr(row, name, value)
+                    reapply_decisions(session, row)
 
     def results_for(self, key: str) -> list[Result]:
         with Session(self.engine) as session:
