@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from zuoxi.model import Evidence, Finding, Result
 from zuoxi.rules.operators import Compiler, Condition, Context, Hit, RuleError
-from zuoxi.rules.scorecard import Item, Origin, ScorecardError, ScorecardSpec, line_of, load_spec, locate
+from zuoxi.rules.scorecard import Item, Origin, ScorecardError, ScorecardSpec, builtin_names, line_of, load_spec, locate
 
 # Skill names of the three core skills of seed 000, as the output and dashboards show them.
 CORE_SKILLS = ("emotion_management", "service_awareness", "communication")
@@ -219,5 +219,12 @@ def _compiled(name: str, mtime: float) -> CompiledScorecard:
 
 def get_scorecard(name: str) -> CompiledScorecard:
     """A built-in scorecard by name, or a YAML file by path; compiled once per process."""
+    if name in _builtins():
+        return _compiled(name, 0.0)  # package files do not change while running: no stat per call
     path = locate(name)
     return _compiled(name, path.stat().st_mtime if path.exists() else 0.0)
+
+
+@lru_cache(maxsize=1)
+def _builtins() -> frozenset[str]:
+    return frozenset(builtin_names())
