@@ -277,3 +277,19 @@ def test_the_installed_command_runs(tmp_path, samples):
     failed = subprocess.run([str(command), "import", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "sub.db")],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert failed.returncode == 1 and "no such file or folder" in failed.stderr
+
+
+def test_user_add_and_list(runner, tmp_path, monkeypatch):
+    db = tmp_path / "users.db"
+    monkeypatch.setenv("ZUOXI_PASSWORD", "a-long-password")
+    invoke(runner, "user", "add", "wang", "--role", "team_lead", "--team", "售后二组", "--db", db)
+    invoke(runner, "user", "add", "a07", "--role", "agent", "--agent-id", "07", "--db", db)
+    refused = invoke(runner, "user", "add", "li", "--role", "agent", "--db", db, code=2)  # an agent needs --agent-id
+    assert "agent-id" in refused.stderr
+    invoke(runner, "user", "add", "wang", "--role", "admin", "--db", db, code=2)  # already exists
+    listed = invoke(runner, "user", "list", "--db", db).stdout
+    assert "wang" in listed and "team_lead" in listed and "a07" in listed and "li" not in listed
+    from zuoxi.store.users import authenticate
+
+    assert authenticate(Store(str(db)).engine, "wang", "a-long-password").team == "售后二组"
+    assert authenticate(Store(str(db)).engine, "wang", "wrong-password") is None

@@ -39,13 +39,6 @@ def app(tmp_path_factory, samples):
     return create_app(db)
 
 
-@pytest.fixture(scope="module")
-def samples():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parent.parent / "samples"
-
-
 class Client:
     """A signed-in TestClient that sends its CSRF token on writes."""
 
@@ -396,3 +389,61 @@ def test_re_analysis_keeps_people_s_decisions(app, clients, samples):
     again = result_of(clients["qa"], key)
     assert again["reviewed"] and again["current"]["score"] == reviewed.json()["score"]
     assert next(f for f in again["current"]["findings"] if f["rule"] == rule)["status"] == "pass"
+
+
+def test_the_review_flow_on_both_backends(db_url, samples):
+    store = Store(db_url)
+    for _ in Batch([samples / "complaint_desk.jsonl"], store=store, analyze=True).run():
+        pass
+    add_user(store.engine, "qa", PASSWORD, "inspector")
+    add_user(store.engine, "agent16", PASSWORD, "agent", agent_id="16")
+    app = create_app(db_url)
+    qa, agent = Client(app, "qa"), Client(app, "agent16")
+    assert {i["id"] for i in items(qa, q="汉堡")} == {"cp-001", "cp-002"}
+    assert {i["agent_id"] for i in items(agent)} == {"16"}
+    key = key_of(qa, "cp-001")
+    result = result_of(qa, key)
+    response = qa.post(f"/api/results/{result['result_id']}/reviews", json={"rule": "CS-01", "verdict": "overturn"})
+    assert response.status_code == 200 and response.json()["score"] > result["machine"]["score"]
+    assert "CS-01" not in next(i for i in items(qa, failed_rule="CS-03") if i["key"] == key)["failed_rules"]
+    assert qa.get("/api/dashboard").json()["count"] == 7
+    store.close()
+    app.state.store.close()
+
+
+def test_an_older_database_gains_the_new_columns(tmp_path, samples):
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    for _ in Batch([samples / "complaint_desk.jsonl"], store=store, analyze=True).run():
+        pass
+    with store.engine.begin() as connection:  # what a database from before the web app looked like
+        connection.execute(text("DROP INDEX ix_results_final_score"))
+        connection.execute(text("DROP INDEX ix_results_complaint_risk"))
+        for column in ("final_score", "final_data", "failed_rules", "complaint_risk", "satisfaction", "reviewed"):
+            connection.execute(text(f"ALTER TABLE results DROP COLUMN {column}"))
+        connection.execute(text("ALTER TABLE conversations DROP COLUMN search_text"))
+    store.close()
+    add_user(Store(url).engine, "qa", PASSWORD, "inspector")
+    qa = Client(create_app(url), "qa")
+    from sqlalchemy import inspect
+
+    assert {"ix_results_final_score", "ix_results_complaint_risk"} <= {i["name"] for i in inspect(qa.http.app.state.store.engine).get_indexes("results")}
+    listed = items(qa, q="值班经理")
+    assert listed and all(i["score"] is not None and i["failed_rules"] is not None for i in listed)
+    assert {i["id"] for i in items(qa, failed_rule="CS-01")} >= {"cp-001"}
+
+
+def test_blind_calibration_pages(clients):
+    key = key_of(clients["qa"], "cp-006")
+    result = result_of(clients["qa"], key)
+    page = clients["qa2"].get(f"/calibration/blind/{key}").text
+    assert 'type="radio"' in page and "未通过 <" not in page and "points" not in page
+    assert "人工改判" not in page and "<mark" not in page  # no machine verdicts or evidence shown
+    rule = next(f["rule"] for f in result["machine"]["findings"] if f["status"] != "n/a")
+    form = {"csrf_token": clients["qa2"].csrf, f"item:{result['result_id']}:{rule}": "fail"}
+    assert clients["qa2"].http.post(f"/calibration/blind/{key}", data=form, follow_redirects=False).status_code == 303
+    report = clients["qa"].get("/api/calibration/blind").json()
+    assert report["inspectors"] == [["qa2", 1, 1.0, float(result["machine"]["findings"][[f["rule"] for f in result["machine"]["findings"]].index(rule)]["status"] == "fail")]]
+    assert clients["lead2"].get(f"/calibration/blind/{key}").status_code == 403

@@ -84,6 +84,9 @@ class Store:
                 for column in missing:
                     kind = column.type.compile(dialect=self.engine.dialect)
                     connection.execute(text(f"ALTER TABLE {table.__tablename__} ADD COLUMN {column.name} {kind}"))
+                for index in table.__table__.indexes:
+                    if {c.name for c in index.columns} <= {c.name for c in missing}:
+                        index.create(connection)
             with Session(self.engine) as session, session.begin():
                 for row in session.scalars(select(table)):
                     fill(row)
