@@ -447,3 +447,23 @@ def test_blind_calibration_pages(clients):
     report = clients["qa"].get("/api/calibration/blind").json()
     assert report["inspectors"] == [["qa2", 1, 1.0, float(result["machine"]["findings"][[f["rule"] for f in result["machine"]["findings"]].index(rule)]["status"] == "fail")]]
     assert clients["lead2"].get(f"/calibration/blind/{key}").status_code == 403
+
+
+def test_requests_cannot_reach_files_on_the_server(app, clients, tmp_path):
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("id: secret\npassword: hunter2\n", encoding="utf-8")
+    assert clients["qa"].post(f"/api/scorecards/{secret}/rescore").status_code == 404
+    assert clients["qa"].post("/api/scorecards/..%2F..%2Fetc%2Fpasswd.yaml/rescore").status_code == 404
+    # a conversation whose `audio` points at a non-audio file does not get it served
+    bad = json.dumps({"id": "sneaky", "channel": "call", "agent_id": "07", "audio": str(secret),
+                      "turns": [{"role": "agent", "text": "您好"}]})
+    job = clients["qa"].post("/api/uploads", files=[("files", ("s.jsonl", bad.encode()))]).json()["job_id"]
+    for _ in range(100):
+        if clients["qa"].get(f"/api/uploads/{job}").json()["status"] == "done":
+            break
+        time.sleep(0.05)
+    key = key_of(clients["qa"], "sneaky")
+    assert clients["qa"].get(f"/conversations/{key}/audio").status_code == 404
+    login = TestClient(app).post("/login", data={"username": "qa", "password": PASSWORD, "next": "//evil.example/x"},
+                                 follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"] == "/"

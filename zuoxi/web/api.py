@@ -201,7 +201,10 @@ def save_scorecard(name: str, body: ScorecardIn, request: Request, signed: Signe
 @router.post("/scorecards/{name}/rescore")
 def rescore(name: str, request: Request, f: ConversationFilter = Depends(filters), signed: Signed = Depends(writer)) -> dict:
     _editor(signed)
-    return {"rescored": request.app.state.scorecards.rescore(signed.account, name, f)}
+    try:
+        return {"rescored": request.app.state.scorecards.rescore(signed.account, name, f)}
+    except KeyError:
+        raise HTTPException(404, f"no scorecard {name}") from None
 
 
 class Judgement(BaseModel):

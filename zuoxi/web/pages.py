@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlencode
 
+import soundfile
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
@@ -62,7 +63,8 @@ def login_form(request: Request, username: str = Form(...), password: str = Form
         limiter.failed(address, username)
         return render(request, "login.html.j2", None, next=next, error="用户名或密码错误")
     limiter.succeeded(address, username)
-    response = back(next if next.startswith("/") and not next.startswith("//") else "/")
+    local = next.startswith("/") and not next.startswith(("//", "/\\")) and "\\" not in next
+    response = back(next if local else "/")
     start_session(request, response, account)
     return response
 
@@ -117,19 +119,34 @@ def conversation_detail(key: str, request: Request, signed: Signed = Depends(req
                        "emotion": emotions.get(i)} for i, t in enumerate(conv.turns)],
             "curve": json.dumps([{"turn": e.turn, "score": e.score, "label": e.label} for e in current.customer_emotion]),
         })
-    recording = resolve_audio(conv, Path(detail.source).parent if detail.source else None)
     return render(request, "detail.html.j2", signed, conv=conv, key=key, views=views, error=error,
-                  has_audio=bool(recording and recording.is_file()))
+                  has_audio=_recording(detail) is not None)
 
 
 @router.get("/conversations/{key}/audio")
 def conversation_audio(key: str, request: Request, signed: Signed = Depends(require_user)):
     """The call recording, for the player on the detail page (same scope check as the page)."""
     detail = get_conversation(request.app.state.store.engine, signed.account, key)
-    path = resolve_audio(detail.conversation, Path(detail.source).parent if detail.source else None)
-    if path is None or not path.is_file():
+    path = _recording(detail)
+    if path is None:
         raise HTTPException(404, "no recording for this conversation")
     return FileResponse(path)
+
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
+
+
+def _recording(detail) -> Path | None:
+    """The conversation's recording, if it is a readable audio file: `audio` comes from imported
+    data, so it must never turn into a way to download any other file from the server."""
+    path = resolve_audio(detail.conversation, Path(detail.source).parent if detail.source else None)
+    if path is None or path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+        return None
+    try:
+        soundfile.info(str(path))
+    except Exception:  # noqa: BLE001 - not audio, whatever the reason: do not serve it
+        return None
+    return path
 
 
 @router.post("/conversations/{key}/review")
@@ -217,7 +234,10 @@ async def scorecard_rescore(name: str, request: Request, signed: Signed = Depend
     form = await request.form()
     f = ConversationFilter(agent_id=form.get("agent_id") or None, team=form.get("team") or None,
                            channel=form.get("channel") or None)
-    count = request.app.state.scorecards.rescore(signed.account, name, f)
+    try:
+        count = request.app.state.scorecards.rescore(signed.account, name, f)
+    except KeyError:
+        raise HTTPException(404, f"no scorecard {name}") from None
     return back(f"/scorecards/{name}", rescored=str(count))
 
 

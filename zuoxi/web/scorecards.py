@@ -86,7 +86,11 @@ class ScorecardLibrary:
         (self.directory / f"{name}.yaml").write_text(text, encoding="utf-8")
 
     def rescore(self, account: Account, name: str, f: ConversationFilter) -> int:
-        """Score the filtered conversations (in the account's scope) with scorecard `name`; returns how many."""
+        """Score the filtered conversations (in the account's scope) with scorecard `name`; returns how many.
+
+        Only names of this library (never a file path from a request); KeyError otherwise."""
+        if name not in dict(self.names()):
+            raise KeyError(name)
         get_scorecard(name)  # fail before touching anything
         query = scoped(select(ConversationRow.key, ConversationRow.data).select_from(ConversationRow)
                        .outerjoin(ResultRow, ResultRow.conversation_key == ConversationRow.key), account)
