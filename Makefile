@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean models sample-audio system-audio-tools
+.PHONY: install run test bench clean models sample-audio system-audio-tools system-browser
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ run: install
 	$(BIN)/zuoxi analyze samples/ --format html --out build/report.html --db build/demo.db
 	$(BIN)/zuoxi serve --demo --db build/demo.db
 
-test: install
+test: install system-browser
 	$(BIN)/python -m pytest -q
 
 bench: install
@@ -39,3 +39,11 @@ sample-audio: install system-audio-tools
 system-audio-tools:
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; }
+
+# The browser tests drive Debian's chromium (Playwright, no downloaded browser) and the pages need a
+# Chinese font: installed once, when missing. Without root or apt-get those tests are skipped.
+system-browser:
+	@dpkg -s chromium fonts-wqy-microhei >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium fonts-wqy-microhei >/dev/null 2>&1; } || \
+	  echo "could not install chromium and fonts-wqy-microhei: the browser tests will be skipped" >&2

@@ -1,0 +1,163 @@
+"""The web app in a real headless Chromium (Debian's `chromium`, driven by Playwright): an inspector
+uploads a file and overturns a finding, the agent appeals another, the team lead accepts the appeal,
+and each step shows on the pages. `make test` installs chromium; without it these tests are skipped."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from zuoxi.batch import Batch
+from zuoxi.store import Store
+from zuoxi.store.users import add_user
+from zuoxi.web.live import running_app
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "correct-horse"
+USERS = {"qa": ("inspector", None, None), "lead2": ("team_lead", "售后二组", None), "agent07": ("agent", None, "07")}
+UPLOADED = "ec-006"  # agent 07, 售后二组; not in the database until the inspector uploads it
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, samples):
+    db = str(tmp_path_factory.mktemp("e2e") / "e2e.db")
+    store = Store(db)
+    for _ in Batch([samples / "complaint_desk.jsonl"], store=store, analyze=True).run():
+        pass
+    for name, (role, team, agent_id) in USERS.items():
+        add_user(store.engine, name, PASSWORD, role, team, agent_id)
+    store.close()
+    with running_app(db, "--no-models") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (needs apt-get and root)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(base_url=server, locale="zh-CN")
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("console", lambda message: errors.append(f"{message.text} {message.location}") if message.type == "error" else None)
+    yield opened
+    context.close()
+    assert errors == [], "JavaScript errors in the pages"
+
+
+def sign_in(page, username: str) -> None:
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("nav .who")
+
+
+def sign_out(page) -> None:
+    page.click("nav .who button")
+    page.wait_for_selector("form.login")
+
+
+def score_card(page) -> tuple[object, float, float]:
+    """The first result on a detail page: its section, current score and maximum."""
+    section = page.locator("section[data-result]").first
+    title = section.locator("h2").inner_text()
+    score = float(section.locator(".score").inner_text())
+    maximum = float(re.search(r"/\s*(\d+)", title).group(1))
+    return section, score, maximum
+
+
+def failed_rules(section) -> list[tuple[str, float]]:
+    """(rule, points) of each failed finding that costs points, in page order."""
+    rows = section.locator("table.findings tr.fail")
+    found = []
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        points = float(row.locator("td.num").inner_text())
+        if points < 0:
+            found.append((row.locator("td b").inner_text(), points))
+    return found
+
+
+def open_uploaded(page) -> None:
+    page.goto("/conversations?agent_id=07")
+    page.click(f"table.list a:text-is('{UPLOADED}')")
+    page.wait_for_selector("section[data-result]")
+
+
+def test_upload_review_appeal_and_resolution(page, samples, tmp_path):
+    from playwright.sync_api import expect
+
+    line = next(line for line in (samples / "ecommerce_chats.jsonl").read_text(encoding="utf-8").splitlines()
+                if json.loads(line)["id"] == UPLOADED)
+    upload = tmp_path / "ec-006.jsonl"
+    upload.write_text(line + "\n", encoding="utf-8")
+
+    # The inspector uploads the file and waits for the background import to finish.
+    sign_in(page, "qa")
+    page.goto("/upload")
+    page.set_input_files("#files", str(upload))
+    page.click("#upload button[type=submit]")
+    expect(page.locator("#status")).to_have_text("完成", timeout=60_000)
+    expect(page.locator("#counts")).to_contain_text("会话 1")
+    expect(page.locator("#errors li")).to_have_count(0)
+
+    # ... opens it, overturns a failed finding and sees the score go up by its points.
+    open_uploaded(page)
+    section, before, maximum = score_card(page)
+    failed = failed_rules(section)
+    assert len(failed) >= 2, "the sample should fail at least two rules that cost points"
+    (overturned, points), (appealed, _) = failed[0], failed[1]
+    row = section.locator(f"tr[id$='-{overturned}']")
+    row.locator("input[name=comment]").fill("客户已同意，不扣分")
+    row.locator("button[value=overturn]").click()
+    expect(section.locator(f"tr[id$='-{overturned}']")).to_have_class("pass")
+    section, after, _ = score_card(page)
+    assert after == pytest.approx(min(maximum, before - points))
+    expect(section.locator(f"tr[id$='-{overturned}'] .tag")).to_have_text("人工改判")
+    expect(section.locator("h2 .tag")).to_contain_text(f"机器评分 {before}")
+    expect(section.locator(".history")).to_contain_text("客户已同意，不扣分")
+    sign_out(page)
+
+    # The agent sees the reviewed score and appeals another finding.
+    sign_in(page, "agent07")
+    open_uploaded(page)
+    section, seen, _ = score_card(page)
+    assert seen == pytest.approx(after)
+    row = section.locator(f"tr[id$='-{appealed}']")
+    row.locator("input[name=reason]").fill("客户情绪已平复，我已经道歉")
+    row.locator("form.appeal button").click()
+    expect(page.locator(".history")).to_contain_text("客户情绪已平复，我已经道歉 · 待处理")
+    sign_out(page)
+
+    # The team lead accepts it from the appeals page; the finding no longer costs the agent.
+    sign_in(page, "lead2")
+    page.goto("/appeals")
+    appeal = page.locator("table.list tr", has_text="客户情绪已平复").first
+    expect(appeal).to_contain_text(appealed)
+    appeal.locator("input[name=comment]").fill("同意")
+    appeal.locator("button[value=accept]").click()
+    expect(page.locator("table.list")).not_to_contain_text("客户情绪已平复")  # gone from the open appeals
+    page.goto("/appeals?status=accepted")
+    expect(page.locator("table.list")).to_contain_text("客户情绪已平复")
+    open_uploaded(page)
+    section, resolved, _ = score_card(page)
+    assert resolved > after
+    expect(section.locator(f"tr[id$='-{appealed}']")).to_have_class("pass")
+    expect(section.locator(".history")).to_contain_text("已接受 · 同意")
+
