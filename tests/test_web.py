@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 
 import pytest
@@ -467,3 +468,16 @@ def test_requests_cannot_reach_files_on_the_server(app, clients, tmp_path):
     login = TestClient(app).post("/login", data={"username": "qa", "password": PASSWORD, "next": "//evil.example/x"},
                                  follow_redirects=False)
     assert login.status_code == 303 and login.headers["location"] == "/"
+
+
+def test_api_docs_work_offline(app):
+    client = TestClient(app)
+    page = client.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    linked = re.findall(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""", page.text)
+    assert "/static/swagger-ui-bundle.js" in linked and "/static/swagger-ui.css" in linked
+    assert not re.search(r"https?://|//[a-z]", page.text), "the docs page must not load anything from outside"
+    for url in linked:
+        if url.startswith("/"):
+            assert client.get(url).status_code == 200, url
+    assert client.get("/redoc").status_code != 200  # FastAPI's ReDoc page would load its script from a CDN

@@ -161,3 +161,22 @@ def test_upload_review_appeal_and_resolution(page, samples, tmp_path):
     expect(section.locator(f"tr[id$='-{appealed}']")).to_have_class("pass")
     expect(section.locator(".history")).to_contain_text("已接受 · 同意")
 
+
+
+def test_api_docs_render_offline(page, server):
+    """Swagger UI draws the API from the vendored files alone: any request off the server fails."""
+    from playwright.sync_api import expect
+
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto("/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/api/conversations/{key}").first).to_be_visible()
+    assert outside == []
