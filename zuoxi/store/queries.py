@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from statistics import mean
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
@@ -130,7 +130,10 @@ def _joined() -> Select:
 
 
 def list_conversations(engine, account: Account, f: ConversationFilter) -> Page:
-    query = scoped(_joined(), account).where(*f.where())
+    # A listed row needs none of the JSON documents or the search text: leaving them out keeps the
+    # sort and the fetch small (several times faster on a few thousand conversations).
+    query = scoped(_joined(), account).where(*f.where()).options(
+        defer(ConversationRow.data), defer(ConversationRow.search_text), defer(ResultRow.data), defer(ResultRow.final_data))
     count_query = scoped(select(func.count()).select_from(ConversationRow).outerjoin(
         ResultRow, ResultRow.conversation_key == ConversationRow.key), account).where(*f.where())
     per_page = max(1, min(f.per_page, 500))

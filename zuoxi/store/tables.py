@@ -184,3 +184,105 @@ class ImportJob(Base):
 
 
 Index("ix_results_conversation", ResultRow.conversation_key)
+
+
+# --- outbound campaigns (zuoxi/campaigns, docs/campaigns.md) ----------------------------------
+
+
+class CampaignRow(Base):
+    """An outbound campaign: its YAML definition, validated, and the salt of its dedup hashes."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict] = mapped_column(JSON)
+    salt: Mapped[str] = mapped_column(String(64))  # HMAC key of dedup hashes when $ZUOXI_SECRET_KEY is unset
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CampaignCustomer(Base):
+    """One entry of a call list: only what the script and the segments need (docs/campaigns.md)."""
+
+    __tablename__ = "campaign_customers"
+    __table_args__ = (UniqueConstraint("campaign_id", "phone_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    ref: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # the list's customer number
+    phone_hash: Mapped[str] = mapped_column(String(64))  # HMAC of the phone number: de-duplication only
+    phone_tail: Mapped[str] = mapped_column(String(4))
+    phone_enc: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet, only with $ZUOXI_SECRET_KEY
+    salutation: Mapped[str | None] = mapped_column(String(40), nullable=True)  # 张先生: what {{name}} says
+    card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    branch: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    region: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    age_band: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    occupation: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    source: Mapped[str] = mapped_column(String(1000))  # file:line it was imported from
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CampaignAttempt(Base):
+    """One call attempt and its disposition; `conversation_key` links the recorded call, if any."""
+
+    __tablename__ = "campaign_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("campaign_customers.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[str] = mapped_column(String(100), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disposition: Mapped[str] = mapped_column(String(30), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    conversation_key: Mapped[str | None] = mapped_column(
+        ForeignKey("conversations.key", ondelete="SET NULL"), nullable=True, index=True)
+
+
+class CampaignCallback(Base):
+    """A callback the customer asked for (or an agent scheduled), due at a time, done or not."""
+
+    __tablename__ = "campaign_callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("campaign_customers.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TrainingCase(Base):
+    """A typical case promoted from an analyzed conversation (the curated ones ship as YAML)."""
+
+    __tablename__ = "training_cases"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    yaml: Mapped[str] = mapped_column(Text)
+    conversation_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrainingAttempt(Base):
+    """One drill of one trainee on one case: outcome, score, anger curve and transcript."""
+
+    __tablename__ = "training_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(100), index=True)
+    trainee: Mapped[str] = mapped_column(String(100), index=True)  # agent_id or username
+    outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    anger: Mapped[list] = mapped_column(JSON)
+    turns: Mapped[list] = mapped_column(JSON)
+    failed_rules: Mapped[list] = mapped_column(JSON)
+    engine: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -20,9 +20,11 @@ from fastapi.staticfiles import StaticFiles
 from zuoxi.review import ReviewError
 from zuoxi.store import Store
 from zuoxi.store.queries import Forbidden, NotFound
+from zuoxi.training.library import CaseLibrary
 from zuoxi.web.jobs import Importer
 from zuoxi.web.scorecards import ScorecardLibrary
 from zuoxi.web.security import LoginLimiter
+from zuoxi.web.training import Drills
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -42,6 +44,8 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
     app.state.limiter = LoginLimiter()
     app.state.importer = Importer(store, models=models)
     app.state.scorecards = ScorecardLibrary(store)
+    app.state.cases = CaseLibrary(store)
+    app.state.drills = Drills()
 
     def wants_html(request: Request) -> bool:
         return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
@@ -74,9 +78,10 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
                                    swagger_js_url="/static/swagger-ui-bundle.js", swagger_css_url="/static/swagger-ui.css",
                                    swagger_ui_parameters={"validatorUrl": None})
 
-    from zuoxi.web import api, pages
+    from zuoxi.web import api, pages, training
 
     app.include_router(api.router)
+    app.include_router(training.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,0 +1,126 @@
+"""Typical cases (典型案例): a conversation plus what a trainer adds to it.
+
+Seed 003: agents should not learn complaint handling on real customers. A case carries what the
+three training stages need — the scene and transcript for replay, guiding questions and the
+analysis for guided analysis, and, for the drill, a simulated customer: persona, hidden need,
+facts the agent only learns by asking, and what resolves the case. Cases are YAML files
+(`zuoxi/training/cases/*.yaml`), or promoted in the web app from analyzed conversations.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zuoxi.model import Conversation
+
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+TAGS = ("物流", "退换货", "议价", "投诉", "回访", "质量", "支付", "售后", "催单", "信用卡", "外卖")
+
+
+class Persona(BaseModel):
+    """How the simulated customer behaves: all three are 0–1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "客户"
+    patience: float = Field(0.5, ge=0, le=1)  # high: anger rises slowly
+    politeness: float = Field(0.5, ge=0, le=1)  # high: polite wording, low: blunt
+    suspicion: float = Field(0.0, ge=0, le=1)  # high: wants proof the caller is genuine (outbound)
+    anger: float = Field(0.3, ge=0, le=1)  # at the start of the drill
+
+
+class Fact(BaseModel):
+    """Something the agent only learns by asking (order number, what exactly broke, …)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    asked_by: list[str] = Field(min_length=1)  # words in the agent's question that draw it out
+    answer: str
+
+
+class GuideQuestion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    answer: str
+
+
+class BestReply(BaseModel):
+    """A model agent reply for a key turn: `turn` is the customer turn it answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn: int
+    reply: str
+    why: str = ""
+
+
+class Resolution(BaseModel):
+    """What ends the drill well: words of a reply that meets the need, or an acceptable alternative."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accept: list[str] = Field(min_length=1)
+    alternatives: list[str] = Field(default_factory=list)  # accepted only while the customer is calm enough
+    needs_facts: list[str] = Field(default_factory=list)  # fact keys the agent must have asked first
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str
+    tags: list[str] = Field(min_length=1)
+    difficulty: int = Field(ge=1, le=5)
+    scorecard: str = "core"
+    description: str  # the scene, read out in the replay stage
+    persona: Persona
+    need: str  # the customer's real need: hidden in the drill, revealed in the analysis
+    escalation_turn: int | None = None  # where it escalated in the original conversation
+    analysis: str
+    guide: list[GuideQuestion] = Field(min_length=1)
+    best_solutions: list[BestReply] = Field(min_length=1)
+    facts: list[Fact] = Field(default_factory=list)
+    resolution: Resolution
+    opening: str | None = None  # the drill's first customer line (default: the transcript's first)
+    conversation: Conversation
+
+    def first_customer_line(self) -> str:
+        if self.opening:
+            return self.opening
+        return next(t.text for t in self.conversation.turns if t.role == "customer")
+
+    def search_text(self) -> str:
+        turns = " ".join(t.text for t in self.conversation.turns)
+        return " ".join([self.title, " ".join(self.tags), self.description, self.need, self.analysis, turns])
+
+
+class CaseError(ValueError):
+    pass
+
+
+def parse_case(text: str, source: str) -> Case:
+    try:
+        data = yaml.safe_load(text)
+        return Case.model_validate(data)
+    except yaml.YAMLError as error:
+        raise CaseError(f"{source}: not YAML: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise CaseError(f"{source}: {problems}") from error
+
+
+@lru_cache(maxsize=1)
+def builtin_cases() -> tuple[Case, ...]:
+    """The curated cases shipped with zuoxi, sorted by id."""
+    cases = [parse_case(p.read_text(encoding="utf-8"), p.name) for p in sorted(CASES_DIR.glob("*.yaml"))]
+    ids = [c.id for c in cases]
+    duplicated = {i for i in ids if ids.count(i) > 1}
+    if duplicated:
+        raise CaseError(f"duplicate case ids: {', '.join(sorted(duplicated))}")
+    return tuple(sorted(cases, key=lambda c: c.id))

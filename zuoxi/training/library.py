@@ -1,0 +1,150 @@
+"""The case library: curated cases plus promoted ones, keyword/similarity search, candidates
+collected from analyzed conversations, and the trainees' attempts.
+
+Search is BM25 (rank-bm25) over jieba tokens (rjieba) of a case's title, tags, scene, need,
+analysis and transcript; "similar to this conversation" is the same ranking with the whole
+conversation as the query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import rjieba
+import yaml
+from rank_bm25 import BM25Okapi
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zuoxi.model import Conversation
+from zuoxi.normalize import normalize_text
+from zuoxi.store import Store
+from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, TrainingCase
+from zuoxi.training.cases import Case, CaseError, builtin_cases, parse_case
+from zuoxi.training.simulator import DrillReport
+
+# How much each signal adds to a candidate's rank (all in 0–1).
+CANDIDATE_WEIGHTS = {"risk": 0.4, "ES-01": 0.2, "ES-02": 0.2, "CS-01": 0.2, "low_score": 0.3}
+_STOP = set("的了吗呢啊吧呀嘛是我你您他她它们这那就也都还在和与及或，。！？、：；,.!?:; ")
+
+
+def tokens(text: str) -> list[str]:
+    return [w for w in rjieba.cut(normalize_text(text)) if w.strip() and w not in _STOP]
+
+
+@dataclass
+class Candidate:
+    key: str
+    conversation_id: str
+    agent_id: str | None
+    score: float
+    complaint_risk: float | None
+    reasons: list[str]
+    rank: float
+
+
+@dataclass
+class AttemptView:
+    id: int
+    case_id: str
+    trainee: str
+    outcome: str | None
+    score: float
+    created_at: datetime
+
+
+class CaseLibrary:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def cases(self) -> list[Case]:
+        promoted = []
+        with Session(self.store.engine) as session:
+            for row in session.scalars(select(TrainingCase).order_by(TrainingCase.id)):
+                promoted.append(parse_case(row.yaml, f"training_cases/{row.id}"))
+        return [*builtin_cases(), *promoted]
+
+    def get(self, case_id: str) -> Case:
+        for case in self.cases():
+            if case.id == case_id:
+                return case
+        raise KeyError(case_id)
+
+    def search(self, query: str = "", tags: list[str] | None = None, difficulty: int | None = None,
+               like: Conversation | None = None) -> list[tuple[Case, float]]:
+        """Cases matching the filters, ranked by BM25 against `query` (or a whole conversation)."""
+        cases = [c for c in self.cases() if (not tags or set(tags) <= set(c.tags))
+                 and (difficulty is None or c.difficulty == difficulty)]
+        text = " ".join(t.text for t in like.turns) if like is not None else query
+        if not cases or not text.strip():
+            return [(c, 0.0) for c in cases]
+        index = BM25Okapi([tokens(c.search_text()) for c in cases])
+        scores = index.get_scores(tokens(text))
+        ranked = sorted(zip(cases, scores), key=lambda x: -x[1])
+        return [(c, round(float(s), 3)) for c, s in ranked if s > 0]
+
+    # --- candidates and promotion ---------------------------------------------------------------
+    def candidates(self, limit: int = 20) -> list[Candidate]:
+        """Analyzed conversations worth turning into cases, best first (not yet promoted)."""
+        with Session(self.store.engine) as session:
+            promoted = set(session.scalars(select(TrainingCase.conversation_key)))
+            rows = session.execute(select(ConversationRow.key, ConversationRow.id, ConversationRow.agent_id, ResultRow)
+                                   .join(ResultRow, ResultRow.conversation_key == ConversationRow.key)).all()
+        best: dict[str, Candidate] = {}
+        for key, cid, agent, result in rows:
+            if key in promoted:
+                continue
+            failed = set((result.failed_rules or "").split())
+            score = result.final_score if result.final_score is not None else result.score
+            reasons, rank = [], 0.0
+            if (result.complaint_risk or 0) >= 0.5:
+                reasons.append(f"投诉风险 {result.complaint_risk:.0%}")
+                rank += CANDIDATE_WEIGHTS["risk"] * result.complaint_risk
+            for rule, label in (("ES-01", "投诉/升级"), ("ES-02", "情绪恶化"), ("CS-01", "车轱辘话")):
+                if rule in failed:
+                    reasons.append(label)
+                    rank += CANDIDATE_WEIGHTS[rule]
+            if score < 60:
+                reasons.append(f"低分 {score:.0f}")
+                rank += CANDIDATE_WEIGHTS["low_score"] * (1 - score / max(result.max_score, 1))
+            if reasons and rank > best.get(key, Candidate(key, cid, agent, score, None, [], -1)).rank:
+                best[key] = Candidate(key, cid, agent, score, result.complaint_risk, reasons, round(rank, 3))
+        return sorted(best.values(), key=lambda c: -c.rank)[:limit]
+
+    def promote(self, key: str, curation: dict, user_id: int | None = None) -> Case:
+        """Make a case of a stored conversation: `curation` holds the Case fields except the conversation."""
+        with Session(self.store.engine) as session, session.begin():
+            row = session.get(ConversationRow, key)
+            if row is None:
+                raise KeyError(key)
+            conversation = Conversation.model_validate(row.data)
+            data = {**curation, "conversation": conversation.model_dump(mode="json", exclude_none=True)}
+            text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+            case = parse_case(text, f"promoted from {conversation.id}")
+            if case.id in {c.id for c in builtin_cases()} or session.get(TrainingCase, case.id):
+                raise CaseError(f"a case {case.id!r} already exists")
+            session.add(TrainingCase(id=case.id, yaml=text, conversation_key=key, created_by=user_id,
+                                     created_at=datetime.now(UTC)))
+        return case
+
+    # --- attempts ---------------------------------------------------------------------------------
+    def record(self, trainee: str, report: DrillReport, engine: str) -> int:
+        with Session(self.store.engine) as session, session.begin():
+            attempt = TrainingAttempt(
+                case_id=report.case_id, trainee=trainee, outcome=report.outcome, score=report.score,
+                max_score=report.max_score, anger=report.anger, engine=engine,
+                turns=[t.model_dump() for t in report.transcript.turns],
+                failed_rules=[f.rule for f in report.result.failed()], created_at=datetime.now(UTC))
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def attempts(self, trainee: str | None = None, case_id: str | None = None) -> list[AttemptView]:
+        query = select(TrainingAttempt).order_by(TrainingAttempt.created_at, TrainingAttempt.id)
+        if trainee is not None:
+            query = query.where(TrainingAttempt.trainee == trainee)
+        if case_id is not None:
+            query = query.where(TrainingAttempt.case_id == case_id)
+        with Session(self.store.engine) as session:
+            return [AttemptView(a.id, a.case_id, a.trainee, a.outcome, a.score, a.created_at) for a in session.scalars(query)]

@@ -1,0 +1,203 @@
+"""Training in the browser and over JSON: the case library, candidates, and drills against the
+simulated customer. A drill lives in the server's memory while it runs; its attempt is stored
+when it ends."""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import asdict
+from threading import Lock
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from zuoxi.store.queries import get_conversation
+from zuoxi.training.cases import TAGS, Case, CaseError
+from zuoxi.training.library import CaseLibrary
+from zuoxi.training.llm import LLMEngine
+from zuoxi.training.simulator import DrillSession
+from zuoxi.web.api import writer
+from zuoxi.web.pages import render
+from zuoxi.web.security import Signed, require_user
+
+router = APIRouter()
+MAX_LIVE_DRILLS = 1000
+
+
+class Drills:
+    """Running drills by id, each owned by one user; the oldest are dropped past the limit."""
+
+    def __init__(self):
+        self._drills: OrderedDict[str, tuple[int, DrillSession]] = OrderedDict()
+        self._lock = Lock()
+
+    def start(self, user_id: int, session: DrillSession) -> str:
+        drill_id = secrets.token_urlsafe(12)
+        with self._lock:
+            self._drills[drill_id] = (user_id, session)
+            while len(self._drills) > MAX_LIVE_DRILLS:
+                self._drills.popitem(last=False)
+        return drill_id
+
+    def get(self, drill_id: str, user_id: int) -> DrillSession:
+        with self._lock:
+            found = self._drills.get(drill_id)
+        if found is None:
+            raise HTTPException(404, "no such drill (it may have expired)")
+        if found[0] != user_id:
+            raise HTTPException(403, "not your drill")
+        return found[1]
+
+
+def library(request: Request) -> CaseLibrary:
+    return request.app.state.cases
+
+
+def trainee(signed: Signed) -> str:
+    return signed.account.agent_id or signed.account.username
+
+
+def public_case(case: Case) -> dict:
+    """What a trainee sees before the debrief: no need, no answers, no resolution."""
+    return {"id": case.id, "title": case.title, "tags": case.tags, "difficulty": case.difficulty,
+            "scorecard": case.scorecard, "description": case.description, "escalation_turn": case.escalation_turn,
+            "questions": [g.question for g in case.guide],
+            "conversation": case.conversation.model_dump(mode="json", exclude_none=True)}
+
+
+def debrief(case: Case) -> dict:
+    return {"need": case.need, "analysis": case.analysis, "answers": [g.model_dump() for g in case.guide],
+            "best_solutions": [b.model_dump() for b in case.best_solutions]}
+
+
+def _case(request: Request, case_id: str) -> Case:
+    try:
+        return library(request).get(case_id)
+    except KeyError:
+        raise HTTPException(404, f"no case {case_id}") from None
+
+
+# --- JSON API ----------------------------------------------------------------------------------
+
+@router.get("/api/training/cases")
+def cases(request: Request, q: str = "", tag: list[str] | None = None, difficulty: int | None = None,
+          signed: Signed = Depends(require_user)) -> list[dict]:
+    return [{**public_case(c), "relevance": s, "conversation": None}
+            for c, s in library(request).search(q, tags=tag, difficulty=difficulty)]
+
+
+@router.get("/api/training/cases/{case_id}")
+def case_detail(case_id: str, request: Request, reveal: bool = False, signed: Signed = Depends(require_user)) -> dict:
+    case = _case(request, case_id)
+    return {**public_case(case), **({"debrief": debrief(case)} if reveal else {})}
+
+
+class DrillStart(BaseModel):
+    case_id: str
+    seed: int = 0
+
+
+@router.post("/api/training/drills")
+def start_drill(body: DrillStart, request: Request, signed: Signed = Depends(writer)) -> dict:
+    session = DrillSession(_case(request, body.case_id), seed=body.seed, engine=LLMEngine.from_environment())
+    drill_id = request.app.state.drills.start(signed.account.id, session)
+    return {"drill_id": drill_id, "customer": session.opening, "anger": session.current_anger}
+
+
+class AgentLine(BaseModel):
+    text: str
+
+
+@router.post("/api/training/drills/{drill_id}/turns")
+def drill_turn(drill_id: str, body: AgentLine, request: Request, signed: Signed = Depends(writer)) -> dict:
+    session = request.app.state.drills.get(drill_id, signed.account.id)
+    if session.outcome is not None:
+        raise HTTPException(409, f"the drill is over ({session.outcome})")
+    turn = session.agent_says(body.text)
+    answer = {"customer": turn.text, "anger": turn.anger, "outcome": turn.outcome}
+    if turn.outcome is not None:
+        answer["report"] = _finish(request, signed, session)
+    return answer
+
+
+@router.post("/api/training/drills/{drill_id}/finish")
+def finish_drill(drill_id: str, request: Request, signed: Signed = Depends(writer)) -> dict:
+    """End a drill early (the trainee stops): it is stored as not completed."""
+    return _finish(request, signed, request.app.state.drills.get(drill_id, signed.account.id))
+
+
+def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
+    report = session.report()
+    engine = "llm" if isinstance(session.engine, LLMEngine) and not report.degraded else "offline"
+    attempt = library(request).record(trainee(signed), report, engine)
+    return {"attempt_id": attempt, "outcome": report.outcome, "score": report.score, "max_score": report.max_score,
+            "anger": report.anger, "degraded": report.degraded,
+            "failed": [{"rule": f.rule, "message": f.message, "suggestion": f.suggestion} for f in report.result.failed()],
+            **debrief(session.case)}
+
+
+@router.get("/api/training/attempts")
+def attempts(request: Request, case_id: str | None = None, who: str | None = None,
+             signed: Signed = Depends(require_user)) -> list[dict]:
+    """Progress over attempts: agents see their own; others may ask for anyone's (`who`)."""
+    person = trainee(signed) if signed.account.role == "agent" or who is None else who
+    return [asdict(a) | {"created_at": a.created_at.isoformat()} for a in library(request).attempts(person, case_id)]
+
+
+def _curator(signed: Signed) -> None:
+    if signed.account.role not in ("admin", "inspector"):
+        raise HTTPException(403, "inspectors and admins curate cases")
+
+
+@router.get("/api/training/candidates")
+def candidates(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
+    _curator(signed)
+    return [asdict(c) for c in library(request).candidates()]
+
+
+class Curation(BaseModel):
+    id: str
+    title: str
+    tags: list[str]
+    difficulty: int = 3
+    description: str
+    need: str
+    analysis: str
+    guide: list[dict]
+    best_solutions: list[dict]
+    resolution: dict
+    persona: dict = {}
+    facts: list[dict] = []
+    escalation_turn: int | None = None
+    scorecard: str = "core"
+
+
+@router.post("/api/training/candidates/{key}/promote")
+def promote(key: str, body: Curation, request: Request, signed: Signed = Depends(writer)) -> dict:
+    _curator(signed)
+    get_conversation(request.app.state.store.engine, signed.account, key)  # exists and in scope
+    try:
+        case = library(request).promote(key, body.model_dump(), signed.account.id)
+    except CaseError as error:
+        raise HTTPException(422, str(error)) from None
+    return {"case_id": case.id}
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+@router.get("/training", response_class=HTMLResponse, include_in_schema=False)
+def training_page(request: Request, q: str = "", tag: str = "", signed: Signed = Depends(require_user)):
+    lib = library(request)
+    found = lib.search(q, tags=[tag] if tag else None)
+    mine = lib.attempts(trainee(signed))
+    picks = lib.candidates() if signed.account.role in ("admin", "inspector") else []
+    return render(request, "training.html.j2", signed, found=found, q=q, tag=tag, tags=TAGS, attempts=mine, candidates=picks)
+
+
+@router.get("/training/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+def case_page(case_id: str, request: Request, signed: Signed = Depends(require_user)):
+    case = _case(request, case_id)
+    history = library(request).attempts(trainee(signed), case.id)
+    return render(request, "training_case.html.j2", signed, case=case, history=history)
