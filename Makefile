@@ -25,6 +25,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/audio.py
+	$(BIN)/python bench/web.py
 
 clean:
 	rm -rf $(VENV) build zuoxi.db
