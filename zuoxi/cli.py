@@ -18,6 +18,7 @@ from rich.table import Table
 
 from zuoxi.analyze.models import TASKS, load_models, prediction_records
 from zuoxi.batch import Batch, BatchSummary
+from zuoxi.campaigns.cli import campaign_app
 from zuoxi.ingest import FORMATS, IngestError, ReadOptions
 from zuoxi.ingest.table import parse_column_map
 from zuoxi.rules.engine import get_scorecard
@@ -28,6 +29,7 @@ app = typer.Typer(help="zuoxi (坐席): quality inspection and coaching for cont
                   pretty_exceptions_enable=False)
 scorecard_app = typer.Typer(help="Work with scorecard files.", no_args_is_help=True)
 app.add_typer(scorecard_app, name="scorecard")
+app.add_typer(campaign_app, name="campaign")
 err = Console(stderr=True, soft_wrap=True)  # one message per line (file:line: reason), whatever the width
 out = Console()
 

@@ -1,0 +1,231 @@
+"""Call lists from CSV/XLSX: validate each row, keep only what the script needs, de-duplicate.
+
+A bad row (no phone, unreadable phone, a duplicate customer, a line in the wrong encoding, a field
+the script needs that is empty) is reported as `file:line: reason` and the rest of the list is kept.
+Full names, ID numbers, full card numbers and phone numbers never reach the database in clear:
+the salutation, the card's last four digits, age band and an encrypted phone (or none) do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zuoxi.campaigns import vault
+from zuoxi.campaigns.campaign import get_campaign, needed_customer_fields
+from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
+from zuoxi.ingest.errors import IngestError
+from zuoxi.privacy import mask_text, valid_id_number
+from zuoxi.store import Store
+from zuoxi.store.tables import CampaignCustomer
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_LANDLINE = re.compile(r"0\d{9,11}")
+_COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "令狐")
+AGE_BANDS = ((30, "<30"), (40, "30-39"), (50, "40-49"), (60, "50-59"), (200, "60+"))
+
+
+@cache
+def _columns() -> dict[str, list[str]]:
+    return yaml.safe_load(resources.files("zuoxi.campaigns").joinpath("data/calllist_columns.yaml").read_text(encoding="utf-8"))
+
+
+@dataclass
+class ListImport:
+    rows: int = 0
+    imported: int = 0
+    errors: list[IngestError] = field(default_factory=list)
+
+
+def normalize_phone(value: str) -> str | None:
+    """Digits of a mainland mobile or landline number (country prefix dropped), else None."""
+    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", value))
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
+            digits = digits[len(prefix):]
+    return digits if _MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits) else None
+
+
+def age_band(age: int) -> str:
+    return next(label for limit, label in AGE_BANDS if age < limit)
+
+
+def _years(born: date, as_of: date) -> int:
+    return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
+
+
+def salutation(name: str, gender: str | None) -> str:
+    """张三, 男 → 张先生: the script's {{name}}; the full name is not kept."""
+    surname = name[:2] if name.startswith(_COMPOUND_SURNAMES) else name[:1]
+    title = {"男": "先生", "m": "先生", "male": "先生", "女": "女士", "f": "女士", "female": "女士"}.get((gender or "").lower())
+    return surname + (title or "先生/女士")
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # Excel stores phone and card numbers as numbers
+    if isinstance(value, datetime | date):
+        return value.strftime("%Y-%m-%d")
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def _decode_lines(data: bytes, path: str) -> tuple[list[str], list[IngestError]]:
+    """Text lines of a CSV; a line in another encoding than the rest becomes empty and is reported."""
+    raw = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    good, bad = 0, []
+    for number, line in enumerate(raw, start=1):
+        try:
+            line.decode("utf-8")
+            good += not line.isascii()
+        except UnicodeDecodeError:
+            bad.append(number)
+    errors = []
+    if bad and good >= len(bad):  # a UTF-8 list with a few lines pasted from a GBK file
+        lines = []
+        for number, line in enumerate(raw, start=1):
+            try:
+                lines.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append("")
+                errors.append(IngestError(path, number, "wrong encoding: this line is not UTF-8 like the rest of the file"))
+    else:
+        lines = decode_bytes(data)[0].split("\n")
+    for number, line in enumerate(lines, start=1):
+        if "\ufffd" in line:
+            lines[number - 1] = ""
+            errors.append(IngestError(path, number, "wrong encoding: the line holds U+FFFD (text already garbled by a conversion)"))
+    return lines, errors
+
+
+def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]], list[IngestError]]:
+    """(line number, cells) of a CSV or XLSX file, plus the lines that could not be decoded
+    (reported under the name `where`)."""
+    data = path.read_bytes()
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
+        rows = ((i, [_cell_text(c) for c in row]) for i, row in enumerate(sheet.iter_rows(values_only=True), start=1))
+        return rows, []
+    lines, errors = _decode_lines(data, where)
+    sample = "\n".join(lines[:20])
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(io.StringIO("\n".join(lines)), csv.excel, delimiter=delimiter)
+    return (((reader.line_num, [_cell_text(c) for c in row]) for row in reader)), errors
+
+
+def import_call_list(store: Store, campaign: str, path: Path, as_of: date | None = None,
+                     name: str | None = None) -> ListImport:
+    """Add the customers of one file to a campaign. `as_of` is the date ages are counted at
+    (today by default) when the list gives a birth date or an ID number instead of an age;
+    `name` is what reports call the file (default: its path)."""
+    as_of = as_of or date.today()
+    summary, where = ListImport(), name or str(path)
+    try:
+        rows, summary.errors = read_table(path, where)
+        header_line, headers = next(((n, r) for n, r in rows if any(r)), (1, []))
+    except (OSError, UnknownEncoding) as error:
+        summary.errors.append(IngestError(where, None, str(error)))
+        return summary
+    index = {fieldname: next((headers.index(h) for h in names if h in headers), None) for fieldname, names in _columns().items()}
+    if index["phone"] is None:
+        summary.errors.append(IngestError(where, header_line, f"no phone column (headers: {', '.join(headers)}; "
+                                                             f"expected one of {', '.join(_columns()['phone'])})"))
+        return summary
+    with Session(store.engine) as session, session.begin():
+        row, spec = get_campaign(session, campaign)
+        needed = needed_customer_fields(spec)
+        seen_phone: dict[str, str] = {h: "the campaign" for h in session.scalars(
+            select(CampaignCustomer.phone_hash).where(CampaignCustomer.campaign_id == row.id))}
+        seen_ref: dict[str, str] = {r: "the campaign" for r in session.scalars(
+            select(CampaignCustomer.ref).where(CampaignCustomer.campaign_id == row.id, CampaignCustomer.ref.is_not(None)))}
+        now = datetime.now(UTC)
+        for number, cells in rows:
+            if not any(cells):
+                continue
+            summary.rows += 1
+
+            def cell(name: str, cells: list[str] = cells) -> str:
+                i = index[name]
+                return cells[i] if i is not None and i < len(cells) else ""
+
+            customer, reason = _customer(cell, needed, as_of)
+            if customer is None:
+                summary.errors.append(IngestError(where, number, reason))
+                continue
+            phone = customer.pop("phone")
+            phone_hash = vault.fingerprint(phone, row.salt)
+            ref = customer["ref"]
+            earlier = seen_phone.get(phone_hash) or (seen_ref.get(ref) if ref else None)
+            if earlier:
+                what = "phone" if phone_hash in seen_phone else "customer number"
+                summary.errors.append(IngestError(where, number, f"duplicate customer: same {what} as {earlier} (kept that one)"))
+                continue
+            seen_phone[phone_hash] = f"line {number}"
+            if ref:
+                seen_ref[ref] = f"line {number}"
+            session.add(CampaignCustomer(campaign_id=row.id, phone_hash=phone_hash, phone_tail=phone[-4:],
+                                         phone_enc=vault.encrypt(phone), source=f"{where}:{number}",
+                                         imported_at=now, status="pending", **customer))
+            summary.imported += 1
+    return summary
+
+
+def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
+    """The stored fields of one row, or (None, why the row is skipped)."""
+    raw_phone = cell("phone")
+    if not raw_phone:
+        return None, "missing phone number"
+    phone = normalize_phone(raw_phone)
+    if phone is None:
+        return None, f"unreadable phone number {mask_text(raw_phone)!r} (expected a mainland mobile or landline)"
+    id_number = cell("id_number").upper()
+    id_ok = len(id_number) == 18 and id_number[:17].isdigit() and valid_id_number(id_number)
+    card = re.sub(r"\D", "", cell("card_last4") or cell("card"))
+    fields: dict[str, Any] = {"ref": mask_text(cell("ref")) or None, "region": cell("region") or None,
+                              "occupation": cell("occupation") or None, "age_band": _age_band(cell, id_number if id_ok else "", as_of)}
+    if "card_last4" in needed:
+        if len(card) < 4:
+            return None, "no card number: the script says the card's last four digits"
+        fields["card_last4"] = card[-4:]
+    if "salutation" in needed:
+        name = cell("name")
+        if not name:
+            return None, "no name: the script greets the customer by name"
+        gender = cell("gender") or (("男" if int(id_number[16]) % 2 else "女") if id_ok else None)
+        fields["salutation"] = salutation(name, gender)
+    branch = cell("branch")
+    if "branch" in needed and not branch:
+        return None, "no branch: the script names the customer's branch"
+    fields["branch"] = branch or None
+    fields["phone"] = phone
+    return fields, ""
+
+
+def _age_band(cell, id_number: str, as_of: date) -> str | None:
+    age = cell("age")
+    if age.isdigit():
+        return age_band(int(age))
+    born = cell("birth_date") or (f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}" if id_number else "")
+    try:
+        return age_band(_years(datetime.strptime(born.replace("/", "-")[:10], "%Y-%m-%d").date(), as_of)) if born else None
+    except ValueError:
+        return None

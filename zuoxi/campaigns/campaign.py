@@ -1,0 +1,98 @@
+"""Campaign definitions: load and validate the YAML, store it, render the script for one customer."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import jinja2.meta
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zuoxi.campaigns.models import CampaignSpec
+from zuoxi.store import Store
+from zuoxi.store.tables import CampaignCustomer, CampaignRow
+
+BUNDLED = ("card_activation",)
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# Script variables a call list can fill, by the customer column they come from.
+CUSTOMER_VARIABLES = {"name": "salutation", "card_last4": "card_last4", "branch": "branch"}
+# Filled from the campaign or the call, never from the list.
+OTHER_VARIABLES = ("hotline", "agent_id", "title")
+
+
+class CampaignError(ValueError):
+    pass
+
+
+def load_spec(source: str | Path) -> CampaignSpec:
+    """A bundled campaign name or a YAML file; errors name the field (`questions.0.keywords: …`)."""
+    if isinstance(source, str) and source in BUNDLED:
+        text = resources.files("zuoxi.campaigns").joinpath(f"data/{source}.yaml").read_text(encoding="utf-8")
+        where = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise CampaignError(f"{path}: no such campaign file (bundled: {', '.join(BUNDLED)})")
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    try:
+        spec = CampaignSpec.model_validate(yaml.safe_load(text))
+    except yaml.YAMLError as error:
+        raise CampaignError(f"{where}: {error}") from None
+    except ValidationError as error:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise CampaignError(f"{where}: {details}") from None
+    unknown = script_variables(spec) - set(CUSTOMER_VARIABLES) - set(OTHER_VARIABLES)
+    if unknown:
+        raise CampaignError(f"{where}: script: unknown variables {', '.join(sorted(unknown))} "
+                            f"(known: {', '.join([*CUSTOMER_VARIABLES, *OTHER_VARIABLES])})")
+    return spec
+
+
+def script_variables(spec: CampaignSpec) -> set[str]:
+    try:
+        return jinja2.meta.find_undeclared_variables(_JINJA.parse(spec.script))
+    except jinja2.TemplateSyntaxError as error:
+        raise CampaignError(f"script line {error.lineno}: {error.message}") from None
+
+
+def needed_customer_fields(spec: CampaignSpec) -> set[str]:
+    """The customer columns the script reads: only these are kept from the call list."""
+    return {CUSTOMER_VARIABLES[v] for v in script_variables(spec) if v in CUSTOMER_VARIABLES}
+
+
+def create_campaign(store: Store, spec: CampaignSpec, replace: bool = False) -> int:
+    """Store the campaign; `replace` updates the definition of an existing one (its list stays)."""
+    with Session(store.engine) as session, session.begin():
+        row = session.scalars(select(CampaignRow).where(CampaignRow.name == spec.name)).first()
+        if row is not None and not replace:
+            raise CampaignError(f"campaign {spec.name!r} exists (use --replace to update its definition)")
+        if row is None:
+            row = CampaignRow(name=spec.name, salt=secrets.token_hex(32), created_at=datetime.now(UTC))
+            session.add(row)
+        row.title, row.spec = spec.title, spec.model_dump(mode="json")
+        session.flush()
+        return row.id
+
+
+def get_campaign(session: Session, name: str) -> tuple[CampaignRow, CampaignSpec]:
+    row = session.scalars(select(CampaignRow).where(CampaignRow.name == name)).first()
+    if row is None:
+        known = ", ".join(session.scalars(select(CampaignRow.name))) or "none yet"
+        raise CampaignError(f"no campaign {name!r} (stored: {known})")
+    return row, CampaignSpec.model_validate(row.spec)
+
+
+def render_script(spec: CampaignSpec, customer: CampaignCustomer, agent_id: str) -> str:
+    """The script as the agent reads it to this customer; a variable the list lacks is an error."""
+    values = {var: getattr(customer, column) for var, column in CUSTOMER_VARIABLES.items()
+              if getattr(customer, column) is not None}
+    try:
+        return _JINJA.from_string(spec.script).render(hotline=spec.hotline, agent_id=agent_id, title=spec.title, **values)
+    except jinja2.UndefinedError as error:
+        raise CampaignError(f"customer {customer.id}: the script needs {error.message}") from None
