@@ -180,3 +180,27 @@ def test_api_docs_render_offline(page, server):
     page.goto("/docs")
     expect(page.locator(".opblock-summary-path", has_text="/api/conversations/{key}").first).to_be_visible()
     assert outside == []
+
+
+def test_a_drill_in_the_browser(page):
+    """Seed 003's three stages on the training page: replay, guided analysis, a drill to the end."""
+    sign_in(page, "agent07")
+    page.goto("/training")
+    page.click("text=点错汉堡")
+    page.click("#all-turns")
+    assert page.locator("#replay-turns .turn:visible").count() > 5
+    page.click("#reveal")
+    page.wait_for_selector("#debrief:visible")
+    assert "客户真正的诉求" in page.inner_text("#debrief")
+    page.click("#start")
+    page.wait_for_selector("#say:visible")
+    for line in ("您好，很高兴为您服务，非常理解您的心情。", "我马上帮您查一下是否已经送出，还没出餐就帮您换成牛肉堡。"):
+        before = page.locator("#chat .turn.customer").count()
+        page.fill("#line", line)
+        page.press("#line", "Enter")
+        page.wait_for_function(f"document.querySelectorAll('#chat .turn.customer').length > {before}")
+        if page.locator("#result").is_visible():
+            break
+    page.wait_for_selector("#result:visible")
+    assert "客户接受" in page.inner_text("#outcome")
+    assert page.locator("#best li").count() >= 1
