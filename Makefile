@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/zuoxi analyze samples/ --format html --out build/report.html --db build/demo.db
+	$(BIN)/zuoxi campaign demo --db build/demo.db
 	$(BIN)/zuoxi serve --demo --db build/demo.db
 
 test: install system-browser
