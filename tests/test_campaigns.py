@@ -242,3 +242,35 @@ def test_cli_create_import_report(tmp_path):
     out = runner.invoke(app, ["campaign", "report", "card_activation", "--format", "json", "--db", db])
     data = json.loads(out.stdout)
     assert (data["customers"], data["attempts"], data["success_rate"]["successes"]) == (1, 1, 1)
+
+
+def test_campaign_report_in_the_web_app(sqlite_store, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from zuoxi.store.users import add_user
+    from zuoxi.web import create_app
+
+    customers = _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35)], tmp_path)
+    record_attempts(sqlite_store, "card_activation", [
+        (Attempt(customer_id=customers[0].id, agent_id="X", started_at=datetime.fromisoformat("2026-03-02T09:00:00+08:00"),
+                 duration=90, disposition="goal_achieved"), None),
+        (Attempt(customer_id=customers[1].id, agent_id="X", started_at=datetime.fromisoformat("2026-03-02T10:00:00+08:00"),
+                 duration=40, disposition="refused", reason_code="not_needed"), None)])
+    app = create_app(sqlite_store.url)
+    for name, role, agent in (("lead", "team_lead", None), ("a07", "agent", "07")):
+        add_user(app.state.store.engine, name, "correct-horse", role, team="售后二组" if role == "team_lead" else None, agent_id=agent)
+
+    def client(name):
+        c = TestClient(app)
+        assert c.post("/api/login", json={"username": name, "password": "correct-horse"}).status_code == 200
+        return c
+
+    lead, agent = client("lead"), client("a07")
+    assert lead.get("/api/campaigns").json() == [{"name": "card_activation", "title": load_spec("card_activation").title}]
+    figures = lead.get("/api/campaigns/card_activation").json()
+    assert figures["success_rate"]["successes"] == 1 and figures["success_rate"]["n"] == 2
+    assert figures["refusal_reasons"] == {"not_needed": 1}
+    page = lead.get("/campaigns").text
+    assert "接通率" in page and "not_needed" in page and "Wilson" in page
+    assert lead.get("/api/campaigns/nope").status_code == 404
+    assert agent.get("/api/campaigns").status_code == 403 and agent.get("/campaigns").status_code == 403

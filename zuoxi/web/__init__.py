@@ -78,10 +78,11 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
                                    swagger_js_url="/static/swagger-ui-bundle.js", swagger_css_url="/static/swagger-ui.css",
                                    swagger_ui_parameters={"validatorUrl": None})
 
-    from zuoxi.web import api, pages, training
+    from zuoxi.web import api, campaigns, pages, training
 
     app.include_router(api.router)
     app.include_router(training.router)
+    app.include_router(campaigns.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,0 +1,55 @@
+"""Outbound campaigns in the web app: the report of each campaign (read-only; campaigns are run
+from `zuoxi campaign …`). For admins, inspectors and team leads."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zuoxi.campaigns import analytics
+from zuoxi.campaigns.campaign import CampaignError
+from zuoxi.store.tables import CampaignRow
+from zuoxi.web.pages import render
+from zuoxi.web.security import Signed, require_user
+
+router = APIRouter()
+
+
+def _overseer(signed: Signed) -> None:
+    if signed.account.role not in ("admin", "inspector", "team_lead"):
+        raise HTTPException(403, "campaign reports are for team leads, inspectors and admins")
+
+
+def _names(request: Request) -> list[tuple[str, str]]:
+    with Session(request.app.state.store.engine) as session:
+        return [(r.name, r.title) for r in session.scalars(select(CampaignRow).order_by(CampaignRow.created_at))]
+
+
+def _report(request: Request, name: str):
+    try:
+        return analytics.report(request.app.state.store, name)
+    except CampaignError:
+        raise HTTPException(404, f"no campaign {name}") from None
+
+
+@router.get("/api/campaigns")
+def campaigns(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
+    _overseer(signed)
+    return [{"name": n, "title": t} for n, t in _names(request)]
+
+
+@router.get("/api/campaigns/{name}")
+def campaign_report(name: str, request: Request, signed: Signed = Depends(require_user)) -> dict:
+    _overseer(signed)
+    return _report(request, name).model_dump(mode="json")
+
+
+@router.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
+def campaigns_page(request: Request, name: str = "", signed: Signed = Depends(require_user)):
+    _overseer(signed)
+    names = _names(request)
+    chosen = name or (names[-1][0] if names else "")
+    return render(request, "campaigns.html.j2", signed, names=names, chosen=chosen,
+                  report=_report(request, chosen) if chosen else None)
