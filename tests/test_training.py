@@ -261,3 +261,27 @@ def test_drills_over_the_api(tmp_path):
     assert [a["trainee"] for a in qa.get("/api/training/attempts", params={"who": "07"}).json()] == ["07"]
     assert a07.get("/api/training/candidates").status_code == 403 and qa.get("/api/training/candidates").status_code == 200
     assert a07.get("/training").status_code == 200 and "wrong-burger" in a07.get("/training/wrong-burger").text
+
+
+def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):
+    app = create_app(analyzed.url)
+    add_user(app.state.store.engine, "qa", "correct-horse", "inspector")
+    qa = TestClient(app)
+    csrf = qa.post("/api/login", json={"username": "qa", "password": "correct-horse"}).json()["csrf_token"]
+    listing = qa.get("/training").text
+    key = next(c.key for c in CaseLibrary(analyzed).candidates() if c.conversation_id == "cp-004")
+    assert f"/training/promote/{key}" in listing
+    assert "我退货都两个星期了" in qa.get(f"/training/promote/{key}").text
+    form = {"csrf_token": csrf, "id": "refund-again", "title": "退款踢皮球", "tags": ["投诉", "退换货"], "difficulty": "4",
+            "scorecard": "complaint", "description": "退款两周未到", "need": "要一个明确的退款时间", "analysis": "推诿",
+            "patience": "0.3", "politeness": "0.4", "anger": "0.6", "question": "诉求？", "answer": "明确时间",
+            "best_turn": "1", "best_reply": "我来负责跟进，今天下班前给您回电。", "accept": "我来负责，今天下班前"}
+    bad = qa.post(f"/training/promote/{key}", data={**form, "id": "Bad Id"}, follow_redirects=False)
+    assert bad.status_code == 303 and "error=" in bad.headers["location"]
+    done = qa.post(f"/training/promote/{key}", data=form, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/training/refund-again"
+    case = CaseLibrary(analyzed).get("refund-again")
+    assert case.tags == ["投诉", "退换货"] and case.resolution.accept == ["我来负责", "今天下班前"] and case.persona.patience == 0.3
+    again = qa.post(f"/training/promote/{key}", data=form, follow_redirects=False)
+    assert "already+exists" in again.headers["location"]
+    assert "already exists" in qa.get(again.headers["location"]).text  # the form shows why

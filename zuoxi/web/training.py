@@ -19,8 +19,8 @@ from zuoxi.training.library import CaseLibrary
 from zuoxi.training.llm import LLMEngine
 from zuoxi.training.simulator import DrillSession
 from zuoxi.web.api import writer
-from zuoxi.web.pages import render
-from zuoxi.web.security import Signed, require_user
+from zuoxi.web.pages import back, render
+from zuoxi.web.security import Signed, check_csrf, require_user
 
 router = APIRouter()
 MAX_LIVE_DRILLS = 1000
@@ -194,6 +194,40 @@ def training_page(request: Request, q: str = "", tag: str = "", signed: Signed =
     mine = lib.attempts(trainee(signed))
     picks = lib.candidates() if signed.account.role in ("admin", "inspector") else []
     return render(request, "training.html.j2", signed, found=found, q=q, tag=tag, tags=TAGS, attempts=mine, candidates=picks)
+
+
+@router.get("/training/promote/{key}", response_class=HTMLResponse, include_in_schema=False)
+def promote_page(key: str, request: Request, signed: Signed = Depends(require_user), error: str = ""):
+    _curator(signed)
+    detail = get_conversation(request.app.state.store.engine, signed.account, key)
+    return render(request, "training_promote.html.j2", signed, key=key, conv=detail.conversation, tags=TAGS, error=error)
+
+
+@router.post("/training/promote/{key}", include_in_schema=False)
+async def promote_form(key: str, request: Request, signed: Signed = Depends(require_user)):
+    await check_csrf(request, signed)
+    _curator(signed)
+    get_conversation(request.app.state.store.engine, signed.account, key)
+    form = await request.form()
+
+    def lines(name: str) -> list[str]:
+        return [x.strip() for x in str(form.get(name, "")).replace("，", ",").replace("、", ",").split(",") if x.strip()]
+
+    curation = {
+        "id": form.get("id", ""), "title": form.get("title", ""), "tags": form.getlist("tags"),
+        "difficulty": int(form.get("difficulty") or 3), "scorecard": form.get("scorecard") or "core",
+        "description": form.get("description", ""), "need": form.get("need", ""), "analysis": form.get("analysis", ""),
+        "persona": {"patience": float(form.get("patience") or 0.5), "politeness": float(form.get("politeness") or 0.5),
+                    "anger": float(form.get("anger") or 0.3)},
+        "guide": [{"question": form.get("question", ""), "answer": form.get("answer", "")}],
+        "best_solutions": [{"turn": int(form.get("best_turn") or 0), "reply": form.get("best_reply", "")}],
+        "resolution": {"accept": lines("accept"), "alternatives": lines("alternatives")},
+    }
+    try:
+        case = library(request).promote(key, curation, signed.account.id)
+    except (CaseError, ValueError) as error:
+        return back(f"/training/promote/{key}", error=str(error)[:500])
+    return back(f"/training/{case.id}")
 
 
 @router.get("/training/{case_id}", response_class=HTMLResponse, include_in_schema=False)
