@@ -25,6 +25,7 @@ test: install system-browser
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/audio.py
 	$(BIN)/python bench/web.py
 
