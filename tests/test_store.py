@@ -212,3 +212,10 @@ def test_database_url(monkeypatch, tmp_path):
     monkeypatch.setenv("ZUOXI_DB", str(tmp_path / "env.db"))
     assert database_url() == f"sqlite:///{tmp_path / 'env.db'}"
     assert database_url("other.db") == "sqlite:///other.db"
+
+
+def test_a_sqlite_file_in_a_folder_that_does_not_exist_yet(tmp_path):
+    from zuoxi.store import Store
+
+    store = Store(str(tmp_path / "build" / "nested" / "demo.db"))
+    assert store.stats()["conversations"] == 0 and (tmp_path / "build" / "nested" / "demo.db").exists()

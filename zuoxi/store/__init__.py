@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Integer, cast, create_engine, func, inspect, select, text
+from sqlalchemy import Integer, cast, create_engine, func, inspect, make_url, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -68,6 +68,9 @@ def result_facts(result: Result) -> dict:
 class Store:
     def __init__(self, url: str | None = None):
         self.url = database_url(url)
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # --db build/x.db on a fresh checkout
         self.engine: Engine = create_engine(self.url, future=True)
         Base.metadata.create_all(self.engine)
         self._add_missing_columns()
