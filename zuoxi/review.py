@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import combinations
 
 from sqlalchemy import func, select
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from zuoxi.model import Result
 from zuoxi.rules.engine import get_scorecard
-from zuoxi.store import result_facts
+from zuoxi.store import as_utc, result_facts, utc_now
 from zuoxi.store.queries import Forbidden, NotFound, result_row_for
 from zuoxi.store.tables import AppealRow, AuditEntry, ResultRow, ResultVersion, ReviewRow, User
 from zuoxi.store.users import Account
@@ -36,12 +36,8 @@ class ReviewError(ValueError):
     pass
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def audit(session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None) -> None:
-    session.add(AuditEntry(at=_now(), user_id=account.id if account else None, action=action, entity=entity,
+    session.add(AuditEntry(at=utc_now(), user_id=account.id if account else None, action=action, entity=entity,
                            entity_id=str(entity_id), before=before, after=after))
 
 
@@ -50,10 +46,6 @@ def _machine_status(result: ResultRow, rule: str) -> str:
         if finding["rule"] == rule:
             return finding["status"]
     raise NotFound(f"rule {rule} is not in this result")
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive datetimes
 
 
 def _flip(status: str) -> str:
@@ -68,7 +60,7 @@ def decisions(session: Session, result: ResultRow) -> dict[str, str]:
     for a in session.scalars(select(AppealRow).where(AppealRow.result_pk == result.pk, AppealRow.status == "accepted")):
         events.append((a.resolved_at, a.id, a.rule, "pass"))
     decided: dict[str, str] = {}
-    for _, _, rule, status in sorted(events, key=lambda e: (_aware(e[0]), e[1])):
+    for _, _, rule, status in sorted(events, key=lambda e: (as_utc(e[0]), e[1])):
         decided[rule] = status
     return decided
 
@@ -87,7 +79,7 @@ def _apply(session: Session, account: Account, result: ResultRow, reason: str) -
                                   reason="machine", user_id=None, created_at=result.analyzed_at))
         last = 0
     session.add(ResultVersion(result_pk=result.pk, version=last + 1, score=current.score,
-                              data=current.model_dump(mode="json"), reason=reason, user_id=account.id, created_at=_now()))
+                              data=current.model_dump(mode="json"), reason=reason, user_id=account.id, created_at=utc_now()))
     audit(session, account, "rescore", "result", result.pk, before,
           {"score": current.score, "failed": [f.rule for f in current.findings if f.status == "fail"]})
     return current
@@ -116,7 +108,7 @@ def review_finding(engine, account: Account, result_pk: int, rule: str, verdict:
         if machine == "n/a":
             raise ReviewError(f"{rule} did not apply to this conversation; there is nothing to review")
         review = ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=verdict,
-                           comment=comment.strip(), kind="review", reviewer_id=account.id, created_at=_now())
+                           comment=comment.strip(), kind="review", reviewer_id=account.id, created_at=utc_now())
         session.add(review)
         session.flush()
         audit(session, account, f"review.{verdict}", "finding", f"{result.pk}/{rule}", {"status": machine},
@@ -139,7 +131,7 @@ def appeal_finding(engine, account: Account, result_pk: int, rule: str, reason: 
                                                   AppealRow.status == "open")):
             raise ReviewError(f"{rule} already has an open appeal")
         appeal = AppealRow(result_pk=result.pk, rule=rule, reason=reason.strip(), status="open",
-                           agent_user_id=account.id, created_at=_now())
+                           agent_user_id=account.id, created_at=utc_now())
         session.add(appeal)
         session.flush()
         audit(session, account, "appeal.open", "appeal", appeal.id, None, {"rule": rule, "reason": appeal.reason})
@@ -158,7 +150,7 @@ def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comme
         if appeal.status != "open":
             raise ReviewError(f"appeal {appeal_id} is already {appeal.status}")
         appeal.status = "accepted" if accept else "rejected"
-        appeal.resolver_id, appeal.resolution, appeal.resolved_at = account.id, comment.strip(), _now()
+        appeal.resolver_id, appeal.resolution, appeal.resolved_at = account.id, comment.strip(), utc_now()
         audit(session, account, f"appeal.{appeal.status}", "appeal", appeal.id, {"status": "open"},
               {"status": appeal.status, "comment": appeal.resolution})
         if accept:
@@ -234,7 +226,7 @@ def calibrate(engine, account: Account, result_pk: int, rule: str, status: str, 
             session.delete(old)
         session.add(ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=status,
                               comment=comment.strip(), kind="calibration", round=round_name,
-                              reviewer_id=account.id, created_at=_now()))
+                              reviewer_id=account.id, created_at=utc_now()))
         audit(session, account, "calibration", "finding", f"{result.pk}/{rule}", None, {"round": round_name, "status": status})
 
 

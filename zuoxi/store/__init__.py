@@ -47,8 +47,13 @@ def file_sha256(path: Path, variant: str = "") -> str:
     return digest.hexdigest()
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns: read them as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def search_text(conversation: Conversation) -> str:
@@ -119,7 +124,7 @@ class Store:
                 key=key, id=conversation.id, channel=conversation.channel,
                 agent_id=conversation.agent_id, team=conversation.team,
                 started_at=conversation.started_at, turn_count=len(conversation.turns),
-                source=source, imported_at=_now(), data=conversation.model_dump(mode="json"),
+                source=source, imported_at=utc_now(), data=conversation.model_dump(mode="json"),
                 search_text=search_text(conversation),
             ))
         if not rows:
@@ -148,7 +153,7 @@ class Store:
 
     def mark_file(self, sha: str, path: str, conversations: int, errors: int) -> None:
         with Session(self.engine) as session, session.begin():
-            session.merge(ImportedFile(sha256=sha, path=path, conversations=conversations, errors=errors, finished_at=_now()))
+            session.merge(ImportedFile(sha256=sha, path=path, conversations=conversations, errors=errors, finished_at=utc_now()))
 
     # --- results ---------------------------------------------------------------------------
     def save_results(self, items: Iterable[tuple[str, Result]]) -> None:
@@ -167,7 +172,7 @@ class Store:
                 row = session.scalars(select(ResultRow).where(
                     ResultRow.conversation_key == key, ResultRow.scorecard == result.scorecard)).first()
                 values = dict(score=result.score, max_score=result.max_score, veto=result.veto,
-                              analyzed_at=_now(), data=result.model_dump(mode="json"), reviewed=False,
+                              analyzed_at=utc_now(), data=result.model_dump(mode="json"), reviewed=False,
                               **result_facts(result))
                 if row is None:
                     session.add(ResultRow(conversation_key=key, scorecard=result.scorecard, **values))

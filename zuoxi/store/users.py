@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from zuoxi.store import as_utc, utc_now
 from zuoxi.store.tables import LoginSession, User
 
 ROLES = ("admin", "inspector", "team_lead", "agent")
@@ -51,14 +52,6 @@ def _account(user: User) -> Account:
     return Account(user.id, user.username, user.role, user.team, user.agent_id, user.display_name)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite returns naive datetimes
-
-
 def add_user(engine, username: str, password: str, role: str, team: str | None = None,
              agent_id: str | None = None, display_name: str | None = None) -> Account:
     if role not in ROLES:
@@ -73,7 +66,7 @@ def add_user(engine, username: str, password: str, role: str, team: str | None =
         if session.scalar(select(User).where(User.username == username)):
             raise UserError(f"user {username!r} already exists")
         user = User(username=username, password_hash=_hasher.hash(password), role=role, team=team,
-                    agent_id=agent_id, display_name=display_name, active=True, created_at=_now())
+                    agent_id=agent_id, display_name=display_name, active=True, created_at=utc_now())
         session.add(user)
         session.flush()
         return _account(user)
@@ -112,7 +105,7 @@ def open_session(engine, account: Account) -> tuple[str, str]:
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with Session(engine) as session, session.begin():
         session.add(LoginSession(token_hash=_token_hash(token), user_id=account.id, csrf_token=csrf,
-                                 created_at=_now(), expires_at=_now() + timedelta(days=SESSION_DAYS)))
+                                 created_at=utc_now(), expires_at=utc_now() + timedelta(days=SESSION_DAYS)))
     return token, csrf
 
 
@@ -122,7 +115,7 @@ def session_account(engine, token: str | None) -> tuple[Account, str] | None:
         return None
     with Session(engine) as session:
         row = session.get(LoginSession, _token_hash(token))
-        if row is None or _aware(row.expires_at) < _now():
+        if row is None or as_utc(row.expires_at) < utc_now():
             return None
         user = session.get(User, row.user_id)
         return (_account(user), row.csrf_token) if user and user.active else None

@@ -7,19 +7,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from zuoxi.batch import Batch
 from zuoxi.ingest import IngestError
-from zuoxi.store import Store
+from zuoxi.store import Store, utc_now
 from zuoxi.store.tables import ImportJob
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Importer:
@@ -38,7 +33,7 @@ class Importer:
             paths.append(path)
         with Session(self.store.engine) as session, session.begin():
             job = ImportJob(user_id=user_id, status="queued", files=len(files), files_done=0, conversations=0,
-                            errors=[], created_at=_now())
+                            errors=[], created_at=utc_now())
             session.add(job)
             session.flush()
             job_id = job.id
@@ -67,9 +62,9 @@ class Importer:
             for _ in batch.run():
                 pass
             self._update(job_id, status="done", conversations=batch.summary.read, errors=list(errors),
-                         finished_at=_now())
+                         finished_at=utc_now())
         except Exception as error:  # the page must show it; the server must keep running
-            self._update(job_id, status="failed", errors=[*errors, f"{type(error).__name__}: {error}"], finished_at=_now())
+            self._update(job_id, status="failed", errors=[*errors, f"{type(error).__name__}: {error}"], finished_at=utc_now())
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
