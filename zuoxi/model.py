@@ -102,6 +102,12 @@ class Satisfaction(BaseModel):
     probs: dict[str, float] | None = None
 
 
+# How every report, dashboard and candidate list reads a result: score bands, and the complaint
+# risk at or above which a conversation counts as at risk.
+SCORE_BANDS = [(0, 60, "<60"), (60, 70, "60–69"), (70, 80, "70–79"), (80, 90, "80–89"), (90, 101, "90–100")]
+HIGH_RISK = 0.5
+
+
 class Result(BaseModel):
     """The analysis of one conversation against one scorecard (DESIGN.md §3)."""
 

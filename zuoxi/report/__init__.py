@@ -10,7 +10,7 @@ from statistics import mean
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from zuoxi.model import Conversation, Result
+from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
 
 SKILL_NAMES = {
     "emotion_management": "情绪管理", "service_awareness": "服务意识", "communication": "沟通技巧",
@@ -21,8 +21,6 @@ SKILL_NAMES = {
 ROLE_NAMES = {"agent": "坐席", "customer": "客户", "system": "系统"}
 SATISFACTION_NAMES = {"satisfied": "满意", "neutral": "一般", "dissatisfied": "不满意"}
 EMOTION_NAMES = {"angry": "愤怒", "anxious": "焦急", "sad": "失落", "neutral": "平静", "positive": "积极"}
-HIGH_RISK = 0.5  # complaint_risk at or above this puts a conversation on the risk list
-SCORE_BANDS = [(0, 60, "<60"), (60, 70, "60–69"), (70, 80, "70–79"), (80, 90, "80–89"), (90, 101, "90–100")]
 
 
 @dataclass

@@ -16,12 +16,12 @@ from statistics import mean
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, defer
 
-from zuoxi.model import Conversation, Result
+from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
 from zuoxi.normalize import normalize_text
+from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store.tables import ConversationRow, ResultRow
 from zuoxi.store.users import Account
 
-SCORE_BANDS = [(0, 60, "<60"), (60, 70, "60–69"), (70, 80, "70–79"), (80, 90, "80–89"), (90, 101, "90–100")]
 
 
 class NotFound(LookupError):
@@ -211,7 +211,7 @@ class Dashboard:
     satisfaction: dict[str, int]
 
 
-def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: float = 0.5) -> Dashboard:
+def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: float = HIGH_RISK) -> Dashboard:
     query = scoped(select(ConversationRow.key, ConversationRow.id, ConversationRow.agent_id, ConversationRow.team,
                           ConversationRow.started_at, ConversationRow.channel, ResultRow)
                    .join(ResultRow, ResultRow.conversation_key == ConversationRow.key), account).where(*f.where())
@@ -237,7 +237,7 @@ def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: f
         data = res.final_data or res.data
         for name, value in (data.get("skills") or {}).items():
             profiles[row.agent_id or "—"][name].append(value)
-            if name in ("emotion_management", "service_awareness", "communication"):
+            if name in CORE_SKILLS:
                 skills[name].append(value)
         for finding in data.get("findings", []):
             if finding["status"] == "fail":

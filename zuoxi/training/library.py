@@ -17,7 +17,7 @@ from rank_bm25 import BM25Okapi
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zuoxi.model import Conversation
+from zuoxi.model import HIGH_RISK, Conversation
 from zuoxi.normalize import normalize_text
 from zuoxi.store import Store
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, TrainingCase
@@ -98,7 +98,7 @@ class CaseLibrary:
             failed = set((result.failed_rules or "").split())
             score = result.final_score if result.final_score is not None else result.score
             reasons, rank = [], 0.0
-            if (result.complaint_risk or 0) >= 0.5:
+            if (result.complaint_risk or 0) >= HIGH_RISK:
                 reasons.append(f"投诉风险 {result.complaint_risk:.0%}")
                 rank += CANDIDATE_WEIGHTS["risk"] * result.complaint_risk
             for rule, label in (("ES-01", "投诉/升级"), ("ES-02", "情绪恶化"), ("CS-01", "车轱辘话")):
