@@ -15,9 +15,9 @@ from zuoxi import review as R
 from zuoxi.report.export import export_rows, to_csv, to_xlsx
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
 from zuoxi.store.tables import AuditEntry, ImportJob
-from zuoxi.store.users import ROLES, UserError, add_user, authenticate, close_session, list_accounts, open_session
+from zuoxi.store.users import ROLES, UserError, add_user, close_session, list_accounts, open_session
 from zuoxi.web.scorecards import ScorecardProblem
-from zuoxi.web.security import COOKIE, Signed, check_csrf, require_user
+from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_csrf, check_login, require_overseer, require_user
 
 router = APIRouter(prefix="/api")
 
@@ -53,14 +53,12 @@ class Login(BaseModel):
 
 @router.post("/login")
 def login(body: Login, request: Request, response: Response) -> dict:
-    limiter, address = request.app.state.limiter, request.client.host if request.client else "?"
-    if limiter.blocked(address, body.username):
-        raise HTTPException(429, "too many failed sign-ins; wait 15 minutes")
-    account = authenticate(request.app.state.store.engine, body.username, body.password)
-    if account is None:
-        limiter.failed(address, body.username)
-        raise HTTPException(401, "wrong username or password")
-    limiter.succeeded(address, body.username)
+    try:
+        account = check_login(request, body.username, body.password)
+    except LoginRefused as refused:
+        if refused.blocked:
+            raise HTTPException(429, "too many failed sign-ins; wait 15 minutes") from None
+        raise HTTPException(401, "wrong username or password") from None
     csrf = start_session(request, response, account)
     return {"user": asdict(account), "csrf_token": csrf}
 
@@ -220,20 +218,15 @@ def calibrate(round_name: str, body: Judgement, request: Request, signed: Signed
     return {"ok": True}
 
 
-def _overseer(signed: Signed) -> None:
-    if signed.account.role not in ("admin", "inspector", "team_lead"):
-        raise HTTPException(403, "for inspectors, team leads and admins")
-
-
 @router.get("/calibration/{round_name}")
 def calibration(round_name: str, request: Request, signed: Signed = Depends(require_user)) -> dict:
-    _overseer(signed)
+    require_overseer(signed)
     return asdict(R.calibration_report(request.app.state.store.engine, round_name))
 
 
 @router.get("/rule-precision")
 def precision(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
-    _overseer(signed)
+    require_overseer(signed)
     return [{"rule": r, "reviewed": n, "confirmed": c, "precision": p} for r, n, c, p in R.rule_precision(request.app.state.store.engine)]
 
 

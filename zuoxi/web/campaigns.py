@@ -12,14 +12,9 @@ from zuoxi.campaigns import analytics
 from zuoxi.campaigns.campaign import CampaignError
 from zuoxi.store.tables import CampaignRow
 from zuoxi.web.pages import render
-from zuoxi.web.security import Signed, require_user
+from zuoxi.web.security import Signed, require_overseer, require_user
 
 router = APIRouter()
-
-
-def _overseer(signed: Signed) -> None:
-    if signed.account.role not in ("admin", "inspector", "team_lead"):
-        raise HTTPException(403, "campaign reports are for team leads, inspectors and admins")
 
 
 def _names(request: Request) -> list[tuple[str, str]]:
@@ -36,19 +31,19 @@ def _report(request: Request, name: str):
 
 @router.get("/api/campaigns")
 def campaigns(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
-    _overseer(signed)
+    require_overseer(signed)
     return [{"name": n, "title": t} for n, t in _names(request)]
 
 
 @router.get("/api/campaigns/{name}")
 def campaign_report(name: str, request: Request, signed: Signed = Depends(require_user)) -> dict:
-    _overseer(signed)
+    require_overseer(signed)
     return _report(request, name).model_dump(mode="json")
 
 
 @router.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
 def campaigns_page(request: Request, name: str = "", signed: Signed = Depends(require_user)):
-    _overseer(signed)
+    require_overseer(signed)
     names = _names(request)
     chosen = name or (names[-1][0] if names else "")
     return render(request, "campaigns.html.j2", signed, names=names, chosen=chosen,

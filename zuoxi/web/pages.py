@@ -17,10 +17,10 @@ from zuoxi import review as R
 from zuoxi.audio.align import resolve as resolve_audio
 from zuoxi.report import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES, highlight
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
-from zuoxi.store.users import authenticate, close_session
+from zuoxi.store.users import close_session
 from zuoxi.web.api import filters, start_session
 from zuoxi.web.scorecards import ScorecardProblem
-from zuoxi.web.security import COOKIE, Signed, check_csrf, require_user
+from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_csrf, check_login, require_overseer, require_user
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -55,14 +55,11 @@ def login_page(request: Request, next: str = "/", error: str = ""):
 
 @router.post("/login")
 def login_form(request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")):
-    limiter, address = request.app.state.limiter, request.client.host if request.client else "?"
-    if limiter.blocked(address, username):
-        return render(request, "login.html.j2", None, next=next, error="登录失败次数过多，请 15 分钟后再试")
-    account = authenticate(request.app.state.store.engine, username, password)
-    if account is None:
-        limiter.failed(address, username)
-        return render(request, "login.html.j2", None, next=next, error="用户名或密码错误")
-    limiter.succeeded(address, username)
+    try:
+        account = check_login(request, username, password)
+    except LoginRefused as refused:
+        error = "登录失败次数过多，请 15 分钟后再试" if refused.blocked else "用户名或密码错误"
+        return render(request, "login.html.j2", None, next=next, error=error)
     local = next.startswith("/") and not next.startswith(("//", "/\\")) and "\\" not in next
     response = back(next if local else "/")
     start_session(request, response, account)
@@ -243,8 +240,7 @@ async def scorecard_rescore(name: str, request: Request, signed: Signed = Depend
 
 @router.get("/calibration", response_class=HTMLResponse)
 def calibration_page(request: Request, round: str = "", signed: Signed = Depends(require_user)):
-    if signed.account.role not in ("admin", "inspector", "team_lead"):
-        raise HTTPException(403, "for inspectors, team leads and admins")
+    require_overseer(signed)
     engine = request.app.state.store.engine
     report = R.calibration_report(engine, round) if round else None
     return render(request, "calibration.html.j2", signed, rounds=R.calibration_rounds(engine), round=round, report=report)
@@ -273,7 +269,6 @@ async def calibration_submit(round_name: str, key: str, request: Request, signed
 
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, signed: Signed = Depends(require_user)):
-    if signed.account.role not in ("admin", "inspector", "team_lead"):
-        raise HTTPException(403, "for inspectors, team leads and admins")
+    require_overseer(signed)
     return render(request, "quality.html.j2", signed, precision=R.rule_precision(request.app.state.store.engine))
 

@@ -17,7 +17,7 @@ from threading import Lock
 
 from fastapi import HTTPException, Request
 
-from zuoxi.store.users import Account, session_account
+from zuoxi.store.users import Account, authenticate, session_account
 
 COOKIE = "zuoxi_session"
 MAX_FAILURES = 5
@@ -57,9 +57,37 @@ class LoginLimiter:
             self._failures.pop((address, username), None)
 
 
+class LoginRefused(Exception):
+    """A sign-in that did not succeed: `blocked` when the rate limit refused it before checking."""
+
+    def __init__(self, blocked: bool):
+        super().__init__("too many failed sign-ins" if blocked else "wrong username or password")
+        self.blocked = blocked
+
+
+def check_login(request: Request, username: str, password: str) -> Account:
+    """The account for these credentials, counted against the login rate limit; LoginRefused otherwise."""
+    limiter: LoginLimiter = request.app.state.limiter
+    address = request.client.host if request.client else "?"
+    if limiter.blocked(address, username):
+        raise LoginRefused(blocked=True)
+    account = authenticate(request.app.state.store.engine, username, password)
+    if account is None:
+        limiter.failed(address, username)
+        raise LoginRefused(blocked=False)
+    limiter.succeeded(address, username)
+    return account
+
+
 def signed_in(request: Request) -> Signed | None:
     found = session_account(request.app.state.store.engine, request.cookies.get(COOKIE))
     return Signed(*found) if found else None
+
+
+def require_overseer(signed: Signed) -> None:
+    """403 unless the user oversees others' work: admins, inspectors, team leads (not agents)."""
+    if signed.account.role not in ("admin", "inspector", "team_lead"):
+        raise HTTPException(403, "for inspectors, team leads and admins")
 
 
 def require_user(request: Request) -> Signed:
