@@ -28,11 +28,7 @@ UAR_FLOORS = (0.57, 0.59)
 def main() -> None:
     a = args(__doc__)
     corp, vocab = setup(a)
-    valence = TR.fit_valence(corp, vocab)
-    models, _ = TR.assemble(vocab, [valence])
-    emotion = TR.fit_emotion(corp, models)
-    TR.shift_emotion_priors(corp, emotion)
-    base, _ = TR.assemble(vocab, [valence, emotion])
+    _, _, _, base = TR.text_stages(corp, vocab)
     X, dense, y, g = TR.jddc_turn_rows(corp, base, np.arange(len(corp.jddc)))
     lab = y >= 0
     outer = TR.group_folds(g)

@@ -30,11 +30,7 @@ def scores(y, p):
 def main() -> None:
     a = args(__doc__)
     corp, vocab = setup(a)
-    valence = TR.fit_valence(corp, vocab)
-    models, _ = TR.assemble(vocab, [valence])
-    emotion = TR.fit_emotion(corp, models)
-    TR.shift_emotion_priors(corp, emotion)
-    base, _ = TR.assemble(vocab, [valence, emotion])
+    valence, emotion, _, base = TR.text_stages(corp, vocab)
     note("valence and emotion stages trained (reviews, Weibo)")
 
     n = len(corp.jddc)

@@ -493,11 +493,9 @@ def fit_dialogue_heads(
     return out
 
 
-def base_models(corp: Corpora, vocab: Vocab, turn_sat_dialogues: np.ndarray | None = None, log_fn=None):
-    """Stages 1–3: valence, emotion (prior-shifted) and exchange satisfaction.
-
-    `turn_sat_dialogues` limits the jddc dialogues the exchange-satisfaction head learns from
-    (cross-validation); None = all. Returns ([valence, emotion, turn_sat], Models, priors)."""
+def text_stages(corp: Corpora, vocab: Vocab, log_fn=None):
+    """Stages 1–2, which need no jddc labels: valence, then emotion with its prior shift.
+    Returns (valence, emotion, priors, Models of both)."""
     log_fn = log_fn or (lambda m: None)
     valence = fit_valence(corp, vocab)
     models, _ = assemble(vocab, [valence])
@@ -506,6 +504,16 @@ def base_models(corp: Corpora, vocab: Vocab, turn_sat_dialogues: np.ndarray | No
     priors = shift_emotion_priors(corp, emotion)
     models, _ = assemble(vocab, [valence, emotion])
     log_fn("emotion trained")
+    return valence, emotion, priors, models
+
+
+def base_models(corp: Corpora, vocab: Vocab, turn_sat_dialogues: np.ndarray | None = None, log_fn=None):
+    """Stages 1–3: valence, emotion (prior-shifted) and exchange satisfaction.
+
+    `turn_sat_dialogues` limits the jddc dialogues the exchange-satisfaction head learns from
+    (cross-validation); None = all. Returns ([valence, emotion, turn_sat], Models, priors)."""
+    log_fn = log_fn or (lambda m: None)
+    valence, emotion, priors, models = text_stages(corp, vocab, log_fn)
     dlg = np.arange(len(corp.jddc)) if turn_sat_dialogues is None else turn_sat_dialogues
     X, dense, y, _ = jddc_turn_rows(corp, models, dlg)
     turn_sat = fit_turn_sat(X, dense, y)
