@@ -14,7 +14,7 @@ from pathlib import Path
 
 from _corpus import replicated, write_jsonl
 
-from zuoxi.batch import Batch
+from zuoxi.engines.local import Batch
 from zuoxi.ingest import read_file
 from zuoxi.model import Conversation
 from zuoxi.privacy import mask_conversation

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from _corpus import replicated, write_jsonl
 
-from zuoxi.batch import Batch
+from zuoxi.engines.local import Batch
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
 from zuoxi.web.live import running_app

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zuoxi import batch as batch_module
+from zuoxi.engines import local as local_engine
 from zuoxi.cli import app
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import Store
@@ -129,7 +129,7 @@ def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monk
     path.write_text("".join(json.dumps({"id": f"c{i}", "turns": [{"role": "customer", "text": f"问题{i}"}]}) + "\n"
                             for i in range(20)), encoding="utf-8")
     db = tmp_path / "resume.db"
-    real_mask, calls = batch_module.mask_conversation, []
+    real_mask, calls = local_engine.mask_conversation, []
 
     def mask_then_interrupt(conversation):
         calls.append(conversation.id)
@@ -137,11 +137,11 @@ def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monk
             raise KeyboardInterrupt  # Ctrl-C while reading the 9th conversation
         return real_mask(conversation)
 
-    monkeypatch.setattr(batch_module, "mask_conversation", mask_then_interrupt)
+    monkeypatch.setattr(local_engine, "mask_conversation", mask_then_interrupt)
     stopped = invoke(runner, "import", path, "--db", db, code=130)
     assert "interrupted" in stopped.stderr and "imported 8" in stopped.stderr
     assert Store(str(db)).stats()["conversations"] == 8
-    monkeypatch.setattr(batch_module, "mask_conversation", real_mask)
+    monkeypatch.setattr(local_engine, "mask_conversation", real_mask)
     resumed = invoke(runner, "import", path, "--db", db)
     assert "read 20 · imported 12 · already stored 8" in resumed.stderr
     assert Store(str(db)).stats()["conversations"] == 20

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zuoxi.batch import Batch
+from zuoxi.engines.local import Batch
 from zuoxi.ingest import IngestError, ReadOptions, detect_format, iter_files, read_file, read_paths
 from zuoxi.ingest.asr import assign_roles
 from zuoxi.ingest.encoding import decode_bytes

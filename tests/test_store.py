@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from zuoxi import batch as batch_module
-from zuoxi.batch import Batch
+from zuoxi.engines import local as local_engine
+from zuoxi.engines.local import Batch
 from zuoxi.ingest import read_file
 from zuoxi.model import Conversation, Finding, Result
 from zuoxi.store import Store, content_key, database_url, file_sha256
@@ -133,7 +133,7 @@ def clean_run_keys(path: Path, tmp_path: Path) -> set[str]:
 
 @pytest.mark.parametrize("chunk", [500, 5])
 def test_interrupted_import_keeps_what_was_read_and_resumes(store, tmp_path, monkeypatch, chunk):
-    monkeypatch.setattr(batch_module, "CHUNK", chunk)
+    monkeypatch.setattr(local_engine, "CHUNK", chunk)
     path = write_jsonl(tmp_path / "many.jsonl", 30)
     batch = Batch([path], store=store)
     with pytest.raises(KeyboardInterrupt):

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from zuoxi.batch import Batch
+from zuoxi.engines.local import Batch
 from zuoxi.cli import app as cli
 from zuoxi.ingest import read_file
 from zuoxi.store import Store

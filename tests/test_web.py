@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from zuoxi.batch import Batch
+from zuoxi.engines.local import Batch
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
 from zuoxi.web import create_app

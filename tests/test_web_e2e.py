@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from zuoxi.batch import Batch
+from zuoxi.engines.local import Batch
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
 from zuoxi.web.live import running_app

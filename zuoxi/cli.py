@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from zuoxi.analyze.models import TASKS, load_models, prediction_records
-from zuoxi.batch import Batch, BatchSummary
+from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.campaigns.cli import campaign_app
 from zuoxi.ingest import FORMATS, IngestError, ReadOptions
 from zuoxi.ingest.table import parse_column_map

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from zuoxi.batch import Batch
+from zuoxi.engines.local import Batch
 from zuoxi.ingest import IngestError
 from zuoxi.store import Store, utc_now
 from zuoxi.store.tables import ImportJob
