@@ -127,3 +127,26 @@ class Result(BaseModel):
 
     def failed(self) -> list[Finding]:
         return [f for f in self.findings if f.status == "fail"]
+
+
+class Alert(BaseModel):
+    """Something the agent should act on now, raised by live assist (zuoxi/engines/live.py) at `turn`."""
+
+    kind: str  # anger_rising, complaint_risk, broken_record, refusal_without_reason, deflection, over_promise…
+    title: str  # what the agent's screen shows, in Chinese
+    turn: int  # the turn after which it became true
+    rule: str | None = None  # the scorecard item behind it
+    message: str = ""
+    suggestion: str = ""  # a better phrasing, from the scorecard
+    evidence: list[Evidence] = Field(default_factory=list)
+    score: float | None = None  # for a model alert: the estimate that crossed the threshold
+
+
+class LiveUpdate(BaseModel):
+    """The answer to one turn of a live conversation."""
+
+    session: str
+    turn: int
+    alerts: list[Alert] = Field(default_factory=list)  # those that just became true
+    emotion: TurnEmotion | None = None  # the customer's, when the turn is theirs
+    complaint_risk: float | None = None  # of the conversation so far

@@ -68,12 +68,15 @@ class CompiledScorecard:
     def _compile(self, spec, loc) -> Condition | None:
         return None if spec is None else self.compiler.compile(spec, loc)
 
-    def context(self, prepared, emotions=None, audio=None) -> Context:
-        return Context(prepared=prepared, matcher=self.compiler.matcher, emotions=emotions or {}, audio=audio)
+    def context(self, prepared, emotions=None, audio=None, keyword_hits=None) -> Context:
+        """`keyword_hits` (list key → hits) saves the keyword scan when the caller has it already."""
+        return Context(prepared=prepared, matcher=self.compiler.matcher, emotions=emotions or {}, audio=audio,
+                       _keyword_hits=keyword_hits)
 
     # ---------------------------------------------------------------------------------------
-    def _occurrences(self, c: CompiledItem, ctx: Context) -> list[Occurrence] | None:
-        """The rule's violations, or None when the item is n/a."""
+    def anchors(self, c: CompiledItem, ctx: Context) -> list[Hit | None] | None:
+        """Where the item is judged: one anchor per trigger turn, `[None]` for an item without a
+        trigger (the whole conversation), or None when the item is n/a."""
         item, conv = c.item, ctx.prepared.conversation
         if item.applies.channel and conv.channel != item.applies.channel:
             return None
@@ -81,18 +84,23 @@ class CompiledScorecard:
             return None
         if any(not ctx.prepared.role_turns(role) for role in c.applies_roles):
             return None
-        if c.when is not None:
-            triggers = c.when.hits(ctx, None)
-            if not triggers:
-                return None
-            anchors: list[Hit | None] = []
-            for hit in triggers:  # one occurrence per trigger turn
-                if not anchors or anchors[-1].turn != hit.turn:
-                    anchors.append(hit)
-            if item.once:
-                anchors = anchors[:1]
-        else:
-            anchors = [None]
+        if c.when is None:
+            return [None]
+        triggers = c.when.hits(ctx, None)
+        if not triggers:
+            return None
+        anchors: list[Hit | None] = []
+        for hit in triggers:
+            if not anchors or anchors[-1].turn != hit.turn:
+                anchors.append(hit)
+        return anchors[:1] if item.once else anchors
+
+    def _occurrences(self, c: CompiledItem, ctx: Context) -> list[Occurrence] | None:
+        """The rule's violations, or None when the item is n/a."""
+        item = c.item
+        anchors = self.anchors(c, ctx)
+        if anchors is None:
+            return None
         violations, judged = [], False
         for anchor in anchors:
             if c.forbid is not None:

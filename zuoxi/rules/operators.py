@@ -168,6 +168,22 @@ class Scope:
                 block.append(t.index)
         return block
 
+    def closed(self, ctx: Context, anchor: Hit | None) -> bool:
+        """Whether turns added after the current last one can no longer enter this scope, so a
+        live evaluation may treat what it finds now as final (zuoxi/engines/live.py)."""
+        if anchor is None or self.anchor is None:
+            return self.first is not None and len(ctx.role_indices(self.role)) >= self.first
+        a = anchor.turn
+        if self.anchor in ("same", "before"):
+            return True
+        if self.anchor in ("after", "rest"):
+            return False
+        if self.anchor == "block":
+            anchor_role = ctx.turns[a].role
+            return anchor_role != self.role and any(t.role == anchor_role for t in ctx.turns[a + 1 :])
+        needed = 1 if self.anchor == "first_reply" else (self.count or 1)
+        return sum(1 for i in ctx.role_indices(self.role) if i > a) >= needed
+
 
 def parse_scope(spec: dict[str, Any], loc: tuple[Any, ...]) -> Scope:
     scope = Scope(
@@ -194,6 +210,10 @@ class Condition:
         """How fully the condition holds, 0–1 (only `order` and `script` are partial)."""
         found = self.hits(ctx, anchor)
         return None if found is None else (1.0 if found else 0.0)
+
+    def settled(self, ctx: Context, anchor: Hit | None) -> bool:
+        """Whether later turns cannot change `hits(ctx, anchor)`; unknown means no."""
+        return False
 
 
 class _Filtered(Condition):
@@ -222,6 +242,9 @@ class _Filtered(Condition):
 
     def raw(self, ctx: Context) -> list[Hit]:
         raise NotImplementedError
+
+    def settled(self, ctx: Context, anchor: Hit | None) -> bool:
+        return self.scope.closed(ctx, anchor)
 
     def hits(self, ctx: Context, anchor: Hit | None) -> list[Hit] | None:
         allowed = set(self.scope.turns(ctx, anchor))
@@ -624,6 +647,9 @@ class Emotion(Condition):
         if not self.labels and self.trend != "worsening":
             raise RuleError(loc, "emotion needs `labels` or `trend: worsening`")
 
+    def settled(self, ctx, anchor):
+        return self.trend is None and self.scope.closed(ctx, anchor)
+
     def hits(self, ctx, anchor):
         customer = [t for t in ctx.turns if t.role == "customer"]
         if self.trend == "worsening":
@@ -667,6 +693,9 @@ class All(Condition):
     def __init__(self, children: list[Condition]):
         self.children = children
 
+    def settled(self, ctx, anchor):
+        return all(c.settled(ctx, anchor) for c in self.children)
+
     def hits(self, ctx, anchor):
         found: list[Hit] = []
         for child in self.children:
@@ -683,6 +712,9 @@ class Any_(Condition):
     def __init__(self, children: list[Condition]):
         self.children = children
 
+    def settled(self, ctx, anchor):
+        return all(c.settled(ctx, anchor) for c in self.children)
+
     def hits(self, ctx, anchor):
         parts = [c.hits(ctx, anchor) for c in self.children]
         if all(p is None for p in parts):
@@ -695,6 +727,9 @@ class Not(Condition):
 
     def __init__(self, child: Condition):
         self.child = child
+
+    def settled(self, ctx, anchor):
+        return self.child.settled(ctx, anchor)
 
     def hits(self, ctx, anchor):
         found = self.child.hits(ctx, anchor)
@@ -716,6 +751,9 @@ class Related(Condition):
         self.before = compile_(spec["before"], loc + ("before",)) if "before" in spec else None
         self.within = spec.get("within")
         self.nth = spec.get("nth")
+
+    def settled(self, ctx, anchor):
+        return all(c.settled(ctx, anchor) for c in (self.base, self.after, self.before) if c is not None)
 
     def hits(self, ctx, anchor):
         found = self.base.hits(ctx, anchor)

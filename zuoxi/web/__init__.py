@@ -17,6 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from zuoxi.engines.live import LiveSessions
 from zuoxi.review import ReviewError
 from zuoxi.store import Store
 from zuoxi.store.queries import Forbidden, NotFound
@@ -46,6 +47,8 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
     app.state.scorecards = ScorecardLibrary(store)
     app.state.cases = CaseLibrary(store)
     app.state.drills = Drills()
+    app.state.live = LiveSessions()
+    app.state.models = models
 
     def wants_html(request: Request) -> bool:
         return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
@@ -78,11 +81,12 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
                                    swagger_js_url="/static/swagger-ui-bundle.js", swagger_css_url="/static/swagger-ui.css",
                                    swagger_ui_parameters={"validatorUrl": None})
 
-    from zuoxi.web import api, campaigns, pages, training
+    from zuoxi.web import api, assist, campaigns, pages, training
 
     app.include_router(api.router)
     app.include_router(training.router)
     app.include_router(campaigns.router)
+    app.include_router(assist.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,0 +1,303 @@
+"""Live assist: a conversation scored one turn at a time while it runs (docs/live.md).
+
+Each turn is masked, normalized, scanned for the scorecard's keywords and — for the customer —
+read for emotion once, when it arrives. The scorecard items named in `live_alerts.yaml` then run
+over a bounded window: the last `TAIL` turns plus the customer's first turn (what "anger rising"
+compares against). So the cost of a turn does not grow with the length of the conversation, and
+an alert fires once, at the turn where its violation became certain: a forbidden phrase when it is
+said, a missed expectation when the turn that should have met it has come without it
+(`Condition.settled`).
+
+    session = LiveSession("call-42", scorecard="core")
+    update = session.add_turn({"role": "customer", "text": "我要投诉你们！"})
+    update.alerts  # [Alert(kind="complaint_risk", suggestion=…)]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from zuoxi.analyze.emotion import CustomerEmotion, fuse, lexicon_emotion
+from zuoxi.analyze.models import load_models
+from zuoxi.model import Alert, Conversation, Evidence, LiveUpdate, Result, Turn, TurnEmotion
+from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
+from zuoxi.pipeline import analyze_conversation
+from zuoxi.privacy import mask_text
+from zuoxi.rules.engine import CompiledItem, get_scorecard
+from zuoxi.rules.operators import Hit
+
+# Turns of context the alert rules see besides the customer's first one. The longest pattern among
+# the alerts, a broken record (three near-identical agent suggestions with pushback in between),
+# spans 5 turns; 16 leaves room for chat bursts (several messages in a row from one side).
+TAIL = 16
+
+
+class AlertSpec(BaseModel):
+    """One entry of live_alerts.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    title: str
+    rule: str | None = None
+    model: Literal["complaint_risk"] | None = None
+    threshold: float = 0.5
+    suggestion_from: str | None = None
+    cooldown: int = 0
+    early: bool = False
+    fire: Literal["violation", "trigger"] = "violation"
+
+
+@lru_cache(maxsize=1)
+def alert_specs() -> tuple[AlertSpec, ...]:
+    raw = yaml.safe_load(files("zuoxi.engines").joinpath("live_alerts.yaml").read_text(encoding="utf-8"))
+    return tuple(AlertSpec(**entry) for entry in raw["alerts"])
+
+
+class LiveSession:
+    """The state of one running conversation. Not thread-safe: one caller feeds it turns in order."""
+
+    def __init__(self, session_id: str, scorecard: str = "core", channel: str = "chat", models: bool = True,
+                 mask: bool = True, agent_id: str | None = None, team: str | None = None):
+        self.id = session_id
+        self.scorecard = scorecard
+        self.channel = channel
+        self.agent_id, self.team = agent_id, team
+        self.models = models
+        self.mask = mask
+        self.compiled = get_scorecard(scorecard)
+        items = {c.item.id: c for c in self.compiled.items}
+        self._rules: list[tuple[AlertSpec, CompiledItem]] = [
+            (spec, items[spec.rule]) for spec in alert_specs() if spec.rule and spec.rule in items]
+        self._model_alerts = [spec for spec in alert_specs() if spec.model]
+        self._items = items
+        self.turns: list[Turn] = []
+        self.updates: list[LiveUpdate] = []
+        self.complaint_risk: float | None = None
+        self.window_size = 0  # turns the last evaluation looked at (bounded by TAIL + 1)
+        self._prepared: list[PreparedTurn] = []
+        self._keywords: list[dict[int, list[tuple[int, int]]]] = []  # per turn: keyword list → spans
+        self._emotions: dict[int, CustomerEmotion] = {}
+        self._first_customer: int | None = None
+        self._alerted_turns: dict[str, set[int]] = {}  # rule → turns already shown as its evidence
+        self._decided: set[tuple[str, int | None]] = set()  # expectations judged: (rule, anchor turn)
+        self._last_fired: dict[str, int] = {}
+        self._above: set[str] = set()  # model alerts currently over their threshold
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [a for u in self.updates for a in u.alerts]
+
+    def add_turn(self, turn: Turn | dict[str, Any]) -> LiveUpdate:
+        """Take the next turn; answer with the alerts that just became true."""
+        turn = turn if isinstance(turn, Turn) else Turn.model_validate(turn)
+        if self.mask:
+            turn = turn.model_copy(update={"text": mask_text(turn.text)})
+        index = len(self.turns)
+        self.turns.append(turn)
+        prepared = PreparedTurn(index=index, role=turn.role, text=turn.text, norm=normalize_text(turn.text),
+                                start=turn.start, end=turn.end)
+        prepared.clauses  # computed once here, reused by every window that holds this turn
+        self._prepared.append(prepared)
+        self._keywords.append({key: [(h.start, h.end) for h in hits]
+                               for key, hits in self.compiled.compiler.matcher.scan([prepared]).items()})
+        emotion = None
+        if turn.role == "customer":
+            if self._first_customer is None:
+                self._first_customer = index
+            emotion = self._read_emotion(index)
+
+        window = self._window()
+        alerts: list[Alert] = []
+        self._rule_alerts(window, alerts)
+        if emotion is not None:
+            self._model_alerts_fire(alerts)
+        update = LiveUpdate(session=self.id, turn=index, alerts=alerts, complaint_risk=self.complaint_risk,
+                            emotion=None if emotion is None else TurnEmotion(
+                                turn=index, label=emotion.label, score=emotion.score, probs=emotion.probs,
+                                satisfaction=emotion.satisfaction, cue=list(emotion.cue) if emotion.cue else None))
+        self.updates.append(update)
+        return update
+
+    def conversation(self) -> Conversation:
+        """Everything said so far, as the batch pipeline reads it."""
+        return Conversation(id=self.id, channel=self.channel, agent_id=self.agent_id, team=self.team,
+                            turns=list(self.turns), meta={"scorecard": self.scorecard, "live": True})
+
+    def finish(self) -> Result:
+        """The full QA analysis of the conversation, exactly as `zuoxi analyze` would score it."""
+        return analyze_conversation(self.conversation(), self.scorecard, mask=False, models=self.models)
+
+    # -------------------------------------------------------------------------------------------
+    def _window_indices(self) -> list[int]:
+        n = len(self.turns)
+        indices = list(range(max(0, n - TAIL), n))
+        if self._first_customer is not None and self._first_customer < indices[0]:
+            indices.insert(0, self._first_customer)
+        return indices
+
+    def _read_emotion(self, index: int) -> CustomerEmotion:
+        """The new customer turn's emotion (the cue words, fused with the models reading the window)."""
+        lexicon = lexicon_emotion(self._prepared[index].norm)
+        if not self.models:
+            emotion = lexicon
+        else:
+            indices = self._window_indices()
+            window = Conversation.model_construct(id=self.id, turns=[self.turns[g] for g in indices])
+            prediction = load_models().predict(window)
+            local = len(indices) - 1
+            probs = next((p.probs for p in prediction.emotion if p.turn == local), None)
+            satisfaction = next((p.label for p in prediction.satisfaction if p.turn == local), None)
+            emotion = fuse(lexicon, probs, satisfaction)
+            self.complaint_risk = prediction.dialogue.complaint_risk
+        self._emotions[index] = emotion
+        return emotion
+
+    def _window(self) -> _Window:
+        indices = self._window_indices()
+        self.window_size = len(indices)
+        turns, keyword_hits, emotions = [], {}, {}
+        for local, g in enumerate(indices):
+            source = self._prepared[g]
+            turn = PreparedTurn(index=local, role=source.role, text=source.text, norm=source.norm,
+                                start=source.start, end=source.end)
+            turn.__dict__["clauses"] = source.clauses
+            turns.append(turn)
+            for key, spans in self._keywords[g].items():
+                keyword_hits.setdefault(key, []).extend(Hit(local, s, e) for s, e in spans)
+            if g in self._emotions:
+                emotions[local] = self._emotions[g]
+        conversation = Conversation.model_construct(id=self.id, channel=self.channel, meta={},
+                                                    turns=[self.turns[g] for g in indices])
+        ctx = self.compiled.context(Prepared(conversation=conversation, turns=turns), emotions=emotions,
+                                    keyword_hits=keyword_hits)
+        return _Window(indices, ctx)
+
+    def _rule_alerts(self, window: _Window, alerts: list[Alert]) -> None:
+        ctx, g = window.ctx, window.indices
+        for spec, c in self._rules:
+            rule = c.item.id
+            anchors = self.compiled.anchors(c, ctx)
+            if anchors is None:
+                continue
+            alerted = self._alerted_turns.setdefault(rule, set())
+            for anchor in anchors:
+                if spec.fire == "trigger":
+                    if anchor is not None and g[anchor.turn] not in alerted:
+                        alerted.add(g[anchor.turn])
+                        self._fire(spec, c, [anchor], window, alerts)
+                    continue
+                if c.forbid is not None:
+                    found = c.forbid.hits(ctx, anchor)
+                    if found is None:
+                        continue
+                    if found:
+                        fresh = [h for h in found if g[h.turn] not in alerted]
+                        if fresh:
+                            alerted.update(g[h.turn] for h in fresh)
+                            trigger = [anchor] if anchor is not None and c.item.evidence == "trigger" else []
+                            self._fire(spec, c, sorted(set(fresh + trigger)), window, alerts)
+                        continue
+                if c.expect is not None and not c.item.partial:
+                    key = (rule, None if anchor is None else g[anchor.turn])
+                    if key in self._decided:
+                        continue
+                    settled = c.expect.settled(ctx, anchor)
+                    if not (settled or spec.early):
+                        continue
+                    found = c.expect.hits(ctx, anchor)
+                    if found is None:
+                        continue
+                    self._decided.add(key)
+                    if not found:
+                        self._fire(spec, c, [anchor] if anchor is not None else [], window, alerts)
+
+    def _model_alerts_fire(self, alerts: list[Alert]) -> None:
+        for spec in self._model_alerts:
+            value = self.complaint_risk if spec.model == "complaint_risk" else None
+            if value is None:
+                continue
+            if value < spec.threshold:
+                self._above.discard(spec.kind)
+            elif spec.kind not in self._above:
+                self._above.add(spec.kind)
+                source = self._items.get(spec.suggestion_from or "")
+                self._fire(spec, source, [], None, alerts, score=value)
+
+    def _fire(self, spec: AlertSpec, c: CompiledItem | None, hits: list[Hit], window: _Window | None,
+              alerts: list[Alert], score: float | None = None) -> None:
+        turn = len(self.turns) - 1
+        same = next((a for a in alerts if a.kind == spec.kind), None)
+        if same is not None:  # one alert per kind and turn; a model's estimate joins the rule's evidence
+            if score is not None:
+                same.score = round(score, 3)
+            return
+        last = self._last_fired.get(spec.kind)
+        if last is not None and turn - last < spec.cooldown:
+            return
+        self._last_fired[spec.kind] = turn
+        evidence = []
+        for h in hits:
+            g = window.indices[h.turn]
+            evidence.append(Evidence(turn=g, start=h.start, end=h.end, text=self.turns[g].text[h.start:h.end]))
+        alerts.append(Alert(kind=spec.kind, title=spec.title, turn=turn, rule=c.item.id if c and spec.rule else None,
+                            message=c.item.message if c else "", suggestion=c.item.suggestion if c else "",
+                            evidence=evidence, score=None if score is None else round(score, 3)))
+
+
+class _Window:
+    """The turns an evaluation sees: `indices[local]` is the conversation's turn number."""
+
+    __slots__ = ("indices", "ctx")
+
+    def __init__(self, indices: list[int], ctx):
+        self.indices = indices
+        self.ctx = ctx
+
+
+class LiveSessions:
+    """Running sessions by key, kept while in use so that a client that reconnects resumes where it
+    was; sessions idle longer than `idle_seconds` are dropped."""
+
+    def __init__(self, idle_seconds: float = 2 * 3600):
+        self.idle_seconds = idle_seconds
+        self._sessions: dict[tuple[str, str], tuple[LiveSession, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, owner: str, session_id: str) -> LiveSession | None:
+        with self._lock:
+            self._expire()
+            entry = self._sessions.get((owner, session_id))
+            if entry is None:
+                return None
+            self._sessions[(owner, session_id)] = (entry[0], time.monotonic())
+            return entry[0]
+
+    def open(self, owner: str, session_id: str, **options: Any) -> LiveSession:
+        """The running session of that id, or a new one with `options` (LiveSession's)."""
+        session = self.get(owner, session_id)
+        if session is None:
+            session = LiveSession(session_id, **options)
+            with self._lock:
+                self._sessions[(owner, session_id)] = (session, time.monotonic())
+        return session
+
+    def close(self, owner: str, session_id: str) -> LiveSession | None:
+        with self._lock:
+            entry = self._sessions.pop((owner, session_id), None)
+        return entry[0] if entry else None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _expire(self) -> None:
+        cutoff = time.monotonic() - self.idle_seconds
+        for key in [k for k, (_, seen) in self._sessions.items() if seen < cutoff]:
+            del self._sessions[key]

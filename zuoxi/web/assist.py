@@ -1,0 +1,137 @@
+"""Live assist over a WebSocket, and the agent-side page that shows its alerts (docs/live.md).
+
+Protocol on `/api/live/{session}` (JSON text frames; the sign-in cookie authenticates):
+  server → {"type": "state", "session", "turns": n, "alerts": […]}      on connect: where it stands
+  client → {"type": "turn", "seq": n, "role", "text", "start"?, "end"?}   the conversation's turn n
+  server → {"type": "update", "turn": n, "alerts": […], "emotion", "complaint_risk"}
+  client → {"type": "end", "store": true|false}                           the conversation is over
+  server → {"type": "result", "score", "max_score", "veto", "failed", "key"?}, then closes
+  server → {"type": "error", "error"}                                     a bad message; the socket stays open
+A client that loses its connection reconnects to the same session id and resumes: `state.turns`
+says which turn to send next, and a turn sent twice (same `seq`) is answered from the record, not
+counted again. Sessions live in this process's memory (`LiveSessions`) until ended or idle for 2 h.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from zuoxi.engines.live import LiveSession, LiveSessions
+from zuoxi.rules.engine import get_scorecard
+from zuoxi.rules.scorecard import ScorecardError, builtin_names
+from zuoxi.store import Store, content_key
+from zuoxi.store.queries import ConversationFilter, get_conversation, list_conversations
+from zuoxi.web.pages import render
+from zuoxi.web.security import Signed, require_user, signed_in
+
+router = APIRouter()
+
+POLICY_VIOLATION = 1008  # WebSocket close codes (RFC 6455)
+UNSUPPORTED = 1003
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """Browsers send Origin on a WebSocket handshake but do not enforce it: a page on another site
+    must not drive a session with the user's cookie. Clients that send no Origin are not browsers."""
+    origin = websocket.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == websocket.headers.get("host")
+
+
+def _turn_fields(message: dict) -> dict:
+    return {k: message[k] for k in ("role", "text", "start", "end") if k in message}
+
+
+@router.websocket("/api/live/{session_id}")
+async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "core", channel: str = "chat"):
+    signed = signed_in(websocket)
+    if signed is None or not _same_origin(websocket):
+        await websocket.close(code=POLICY_VIOLATION, reason="sign in first" if signed is None else "cross-site")
+        return
+    try:
+        get_scorecard(scorecard)
+    except ScorecardError:
+        await websocket.close(code=POLICY_VIOLATION, reason=f"unknown scorecard {scorecard}")
+        return
+    if channel not in ("chat", "call"):
+        await websocket.close(code=POLICY_VIOLATION, reason="channel must be chat or call")
+        return
+    await websocket.accept()
+    sessions: LiveSessions = websocket.app.state.live
+    account = signed.account
+    session = sessions.open(account.username, session_id, scorecard=scorecard, channel=channel,
+                            models=websocket.app.state.models, agent_id=account.agent_id, team=account.team)
+    await websocket.send_json({"type": "state", "session": session.id, "scorecard": session.scorecard,
+                               "turns": len(session.turns), "alerts": [a.model_dump() for a in session.alerts]})
+    try:
+        while True:
+            try:
+                message = json.loads(await websocket.receive_text())
+            except (json.JSONDecodeError, KeyError):
+                await websocket.send_json({"type": "error", "error": "send JSON text frames"})
+                continue
+            if not isinstance(message, dict):
+                await websocket.send_json({"type": "error", "error": "a message is a JSON object"})
+                continue
+            kind = message.get("type", "turn")
+            if kind == "turn":
+                await websocket.send_json(_take_turn(session, message))
+            elif kind == "end":
+                store: Store = websocket.app.state.store
+                await websocket.send_json(_finish(session, store if message.get("store") else None))
+                sessions.close(account.username, session_id)
+                await websocket.close()
+                return
+            else:
+                await websocket.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
+    except WebSocketDisconnect:
+        return  # the session stays: a reconnect resumes it
+
+
+def _take_turn(session: LiveSession, message: dict) -> dict:
+    seq = message.get("seq")
+    if seq is not None and (not isinstance(seq, int) or seq > len(session.turns)):
+        return {"type": "error", "error": f"seq must be the next turn's number, {len(session.turns)}"}
+    if seq is not None and seq < len(session.turns):  # a resend after a reconnect
+        return {"type": "update", "duplicate": True, **session.updates[seq].model_dump(mode="json")}
+    try:
+        update = session.add_turn(_turn_fields(message))
+    except ValidationError as error:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        return {"type": "error", "error": f"bad turn: {problem}"}
+    return {"type": "update", **update.model_dump(mode="json")}
+
+
+def _finish(session: LiveSession, store: Store | None) -> dict:
+    if not session.turns:
+        return {"type": "result", "error": "no turns"}
+    result = session.finish()
+    answer = {"type": "result", "score": result.score, "max_score": result.max_score, "veto": result.veto,
+              "failed": [f.rule for f in result.failed()], "alerts": len(session.alerts)}
+    if store is not None:
+        conversation = session.conversation()
+        store.add_conversations([(conversation, "live")])
+        key = content_key(conversation)
+        store.save_results([(key, result)])
+        answer["key"] = key
+    return answer
+
+
+@router.get("/live", response_class=HTMLResponse)
+def live_page(request: Request, conversation: str = "", signed: Signed = Depends(require_user)):
+    """The agent's assist panel; `conversation` (a stored conversation's key) is replayed into it."""
+    engine = request.app.state.store.engine
+    replay = None
+    if conversation:
+        detail = get_conversation(engine, signed.account, conversation)
+        replay = detail.conversation.model_dump(mode="json", include={"id", "channel", "turns", "meta"})
+    recent = list_conversations(engine, signed.account, ConversationFilter(per_page=30)).items
+    scorecard = (replay or {}).get("meta", {}).get("scorecard")
+    return render(request, "live.html.j2", signed, replay=replay, recent=recent, conversation=conversation,
+                  session_id=secrets.token_urlsafe(9), scorecards=builtin_names(),
+                  scorecard=scorecard if scorecard in builtin_names() else "core")
