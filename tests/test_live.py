@@ -1,0 +1,211 @@
+"""Live assist: alerts fire at the turn they become true, once; the work per turn is bounded; the
+WebSocket resumes a session after a disconnect and stores the finished conversation."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from zuoxi.engines.live import TAIL, LiveSession
+from zuoxi.ingest import read_file
+from zuoxi.model import Conversation
+from zuoxi.store import Store
+from zuoxi.store.users import add_user
+from zuoxi.web import create_app
+
+PASSWORD = "live-assist-pw"
+
+
+def feed(turns: list[tuple[str, str]], scorecard: str = "core", models: bool = False) -> tuple[LiveSession, dict[int, list[str]]]:
+    """Plays (role, text) turns into a session; returns it and the alert kinds raised per turn."""
+    session = LiveSession("t", scorecard=scorecard, models=models)
+    fired = {}
+    for role, text in turns:
+        update = session.add_turn({"role": role, "text": text})
+        if update.alerts:
+            fired[update.turn] = [a.kind for a in update.alerts]
+    return session, fired
+
+
+def test_refusal_without_reason_fires_on_the_refusal_and_a_reason_prevents_it():
+    _, fired = feed([("customer", "我想退货。"), ("agent", "这个不能退。")])
+    assert fired == {1: ["refusal_without_reason"]}
+    _, fired = feed([("customer", "我想退货。"), ("agent", "这个不能退，因为已经超过七天无理由退货的期限了。")])
+    assert fired == {}
+
+
+def test_deflection_and_over_promise_carry_the_words_and_the_scorecards_phrasing():
+    session, fired = feed([("customer", "我的快递什么时候到？"), ("agent", "物流的事情您去问相关部门吧。"),
+                           ("customer", "好的，那大概什么时候能到呢？"), ("agent", "放心，百分百明天到，绝对没问题。")])
+    assert fired == {1: ["deflection"], 3: ["over_promise"]}
+    deflection, promise = session.alerts
+    assert deflection.rule == "SA-03" and [e.text for e in deflection.evidence] == ["相关部门"]
+    assert "售后维修组" in deflection.suggestion  # the scorecard item's suggested phrasing
+    assert promise.rule == "SA-05" and promise.evidence[0].turn == 3
+
+
+def test_broken_record_fires_at_the_third_repeat_not_before():
+    session, fired = feed([
+        ("customer", "汉堡点错了，能帮我换一个吗？"), ("agent", "送到时您拒收就行。"),
+        ("customer", "我不想拒收，你帮我查一下送出没有。"), ("agent", "送到时不对的话您拒收就行。"),
+        ("customer", "为什么不能查？我说了不想拒收。"), ("agent", "餐品不对您拒收就行。"),
+        ("customer", "你怎么老是重复这一句？"), ("agent", "您拒收就行。"),
+    ])
+    assert "broken_record" in fired.get(5, [])
+    assert all("broken_record" not in kinds for turn, kinds in fired.items() if turn < 5)
+    assert "broken_record" not in fired.get(7, [])  # cooldown: the same broken record is one alert
+    alert = next(a for a in session.alerts if a.kind == "broken_record")
+    assert {e.turn for e in alert.evidence} >= {3, 5}
+
+
+def test_soothe_first_waits_for_the_agents_reply():
+    _, fired = feed([("customer", "你们太过分了，气死我了！"), ("agent", "请提供订单号。")])
+    assert fired == {1: ["soothe_first"]}  # not at turn 0: the reply could still have soothed
+    _, fired = feed([("customer", "你们太过分了，气死我了！"), ("agent", "非常理解您的心情，给您添麻烦了，我马上帮您处理。")])
+    assert fired == {}
+
+
+def test_complaint_threat_and_rising_anger():
+    session, fired = feed([
+        ("customer", "你好，我想问一下订单的情况。"), ("agent", "您好，请问订单号是多少？"),
+        ("customer", "你们太过分了，气死我了！"), ("agent", "请稍等。"),
+        ("customer", "气死我了，太离谱了！"), ("agent", "请稍等。"),
+        ("customer", "我要投诉你们！"),
+    ])
+    assert "anger_rising" in fired[2]
+    assert "anger_rising" not in fired.get(4, [])  # still angry, not newly rising: no second alert
+    assert "complaint_risk" in fired[6]
+    risk = next(a for a in session.alerts if a.kind == "complaint_risk")
+    assert risk.rule == "ES-01" and risk.evidence[0].text == "投诉" and risk.suggestion
+
+
+def test_the_models_add_emotion_and_a_complaint_risk_to_customer_turns():
+    session = LiveSession("m", models=True)
+    calm = session.add_turn({"role": "customer", "text": "你好，请问怎么修改收货地址？"})
+    assert calm.emotion is not None and calm.emotion.label not in ("angry", "anxious") and calm.complaint_risk < 0.5
+    assert session.add_turn({"role": "agent", "text": "您好，我来帮您修改。"}).emotion is None
+    angry = session.add_turn({"role": "customer", "text": "你们太垃圾了，气死我了，我要投诉你们，打12315！"})
+    assert angry.emotion.label == "angry"
+    assert angry.complaint_risk > 0.5
+    alert = next(a for a in angry.alerts if a.kind == "complaint_risk")
+    assert alert.score == pytest.approx(angry.complaint_risk, abs=1e-3)
+
+
+def test_outbound_trust_prompt_fires_when_the_customer_suspects_fraud():
+    _, fired = feed([("agent", "您好，我是XX银行信用卡中心客服代表。"), ("customer", "你是骗子吧？怎么证明你是银行的？")],
+                    scorecard="outbound")
+    assert fired == {1: ["trust"]}
+
+
+def test_work_per_turn_is_bounded_and_the_first_customer_turn_is_kept():
+    turns = [("customer", "你好，我想问一下订单。")]
+    for i in range(150):
+        turns += [("agent", f"好的，这是第{i}条说明，请您查看一下页面上的信息。"), ("customer", f"收到第{i}条，我再看看。")]
+    turns.append(("customer", "你们太过分了，气死我了！"))
+    session, fired = feed(turns)
+    assert session.window_size == TAIL + 1  # the last TAIL turns and the customer's first
+    assert "anger_rising" in fired[len(turns) - 1]  # judged against the first turn, 300 turns back
+
+
+def test_live_alerts_agree_with_the_qa_result_of_the_whole_conversation(samples):
+    """A violation alert (a forbidden phrase, a missed expectation) is final: QA afterwards fails the
+    same rule. Rising anger is a state (it may calm down later) and SA-02 warns early, so not those."""
+    checked = 0
+    for path in (samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl"):
+        for conversation in read_file(path):
+            assert isinstance(conversation, Conversation)
+            session = LiveSession(conversation.id, scorecard=conversation.meta.get("scorecard", "core"), models=False)
+            for turn in conversation.turns:
+                session.add_turn(turn)
+            failed = {f.rule for f in session.finish().failed()}
+            for alert in session.alerts:
+                if alert.rule and alert.rule not in ("ES-02", "SA-02"):
+                    assert alert.rule in failed, (conversation.id, alert)
+                    checked += 1
+    assert checked >= 10
+
+
+# --- WebSocket ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    db = str(tmp_path_factory.mktemp("live") / "live.db")
+    store = Store(db)
+    add_user(store.engine, "agent07", PASSWORD, "agent", None, "07")
+    add_user(store.engine, "agent21", PASSWORD, "agent", None, "21")
+    return create_app(db, models=False)
+
+
+def signed_in(app, username="agent07") -> TestClient:
+    client = TestClient(app)
+    assert client.post("/api/login", json={"username": username, "password": PASSWORD}).status_code == 200
+    return client
+
+
+def test_socket_answers_each_turn_and_resumes_after_a_disconnect(app):
+    client = signed_in(app)
+    with client.websocket_connect("/api/live/call-1") as ws:
+        assert ws.receive_json() == {"type": "state", "session": "call-1", "scorecard": "core", "turns": 0, "alerts": []}
+        ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "我要退货。"})
+        assert ws.receive_json()["turn"] == 0
+        ws.send_json({"type": "turn", "seq": 1, "role": "agent", "text": "这个不能退。"})
+        update = ws.receive_json()
+        assert [a["kind"] for a in update["alerts"]] == ["refusal_without_reason"]
+    # the connection dropped (the agent's network, a server restart of the proxy…): same id resumes
+    with client.websocket_connect("/api/live/call-1") as ws:
+        state = ws.receive_json()
+        assert state["turns"] == 2 and [a["kind"] for a in state["alerts"]] == ["refusal_without_reason"]
+        ws.send_json({"type": "turn", "seq": 1, "role": "agent", "text": "这个不能退。"})  # resent: not counted twice
+        again = ws.receive_json()
+        assert again["duplicate"] is True and again["turn"] == 1
+        ws.send_json({"type": "turn", "seq": 2, "role": "customer", "text": "我要投诉你们！"})
+        assert "complaint_risk" in [a["kind"] for a in ws.receive_json()["alerts"]]
+        ws.send_json({"type": "end", "store": True})
+        result = ws.receive_json()
+    assert result["type"] == "result" and {"SA-02", "ES-01"} <= set(result["failed"])
+    detail = client.get(f"/api/conversations/{result['key']}").json()
+    assert [t["text"] for t in detail["conversation"]["turns"]] == ["我要退货。", "这个不能退。", "我要投诉你们！"]
+    assert detail["conversation"]["agent_id"] == "07"
+
+
+def test_socket_reports_bad_messages_and_keeps_going(app):
+    with signed_in(app).websocket_connect("/api/live/call-2") as ws:
+        ws.receive_json()
+        ws.send_text("not json")
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "turn", "seq": 0, "role": "boss", "text": "hi"})
+        assert "role" in ws.receive_json()["error"]
+        ws.send_json({"type": "turn", "seq": 5, "role": "customer", "text": "你好"})
+        assert "seq" in ws.receive_json()["error"]
+        ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "你好"})
+        assert ws.receive_json()["type"] == "update"
+
+
+def test_socket_refuses_strangers_other_sites_and_other_users_sessions(app):
+    with pytest.raises(WebSocketDisconnect):
+        with TestClient(app).websocket_connect("/api/live/x") as ws:
+            ws.receive_json()
+    with pytest.raises(WebSocketDisconnect):
+        with signed_in(app).websocket_connect("/api/live/x", headers={"origin": "https://evil.example"}) as ws:
+            ws.receive_json()
+    with signed_in(app, "agent07").websocket_connect("/api/live/mine") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "你好"})
+        ws.receive_json()
+    with signed_in(app, "agent21").websocket_connect("/api/live/mine") as ws:
+        assert ws.receive_json()["turns"] == 0  # the same id is another user's own, empty session
+
+
+def test_live_page_replays_a_stored_conversation(app, samples):
+    client = signed_in(app)
+    assert "实时辅助" in client.get("/live").text
+    with client.websocket_connect("/api/live/page-1") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "在吗？"})
+        ws.receive_json()
+        ws.send_json({"type": "end", "store": True})
+        key = ws.receive_json()["key"]
+    page = client.get(f"/live?conversation={key}")
+    assert page.status_code == 200 and "回放会话 page-1" in page.text and "开始回放" in page.text
+    assert signed_in(app, "agent21").get(f"/live?conversation={key}").status_code == 403
