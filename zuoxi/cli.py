@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from zuoxi.analyze.models import TASKS, load_models, prediction_records
+from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
 from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.campaigns.cli import campaign_app
 from zuoxi.ingest import FORMATS, IngestError, ReadOptions
@@ -53,10 +54,11 @@ def _report_error(error: IngestError) -> None:
     err.print(f"[yellow]skipped[/] {error}", highlight=False, markup=True, soft_wrap=True)
 
 
-def _run(batch: Batch, consume) -> BatchSummary:
-    """Drive a batch with a progress bar on standard error; Ctrl-C keeps what was done."""
+def _run(batch: Batch | DaskBatch, consume) -> BatchSummary:
+    """Drive a batch (either engine) with a progress bar on standard error; Ctrl-C keeps what was done."""
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("shards" if isinstance(batch, DaskBatch) else "files"),
                   TextColumn("{task.fields[conversations]} conversations · {task.fields[rate]:.0f}/s"),
                   TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("zuoxi", total=None, conversations=0, rate=0.0)
@@ -80,7 +82,14 @@ def _run(batch: Batch, consume) -> BatchSummary:
 
 def _print_summary(summary: BatchSummary, seconds: float) -> None:
     rate = summary.read / seconds if seconds > 0 else 0.0
-    parts = [f"files {summary.files}", f"read {summary.read}"]
+    parts = [f"files {summary.files}"]
+    if isinstance(summary, DaskSummary):
+        parts.append(f"shards {summary.shards}")
+        if summary.shards_skipped:
+            parts.append(f"shards done before {summary.shards_skipped}")
+        if summary.shards_failed:
+            parts.append(f"shards failed {summary.shards_failed}")
+    parts.append(f"read {summary.read}")
     if summary.files_skipped:
         parts.append(f"files already imported {summary.files_skipped}")
     parts += [f"imported {summary.imported}", f"already stored {summary.duplicates}"]
@@ -113,7 +122,7 @@ def import_(
 def analyze(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
     scorecard: Annotated[str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")] = "auto",
-    format: Annotated[str, typer.Option("--format", help="table, json (JSON Lines) or html")] = "table",
+    format: Annotated[str | None, typer.Option("--format", help="table (default), json (JSON Lines) or html; with --parquet, none unless given")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output")] = None,
     db: DbOption = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not write conversations and results to the database")] = False,
@@ -122,10 +131,22 @@ def analyze(
     agent_speaker: AgentSpeaker = None,
     no_mask: NoMask = False,
     no_models: Annotated[bool, typer.Option("--no-models", help="Skip the trained models: emotion from cue words only, faster")] = False,
+    engine: Annotated[str, typer.Option("--engine", help="local (this process) or dask (a Dask cluster, docs/scale.md)")] = "local",
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="dask: an existing cluster's scheduler address, e.g. tcp://host:8786 (default: a LocalCluster on 127.0.0.1)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="dask: LocalCluster worker processes (default: one per core)")] = None,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="dask: write the results as Parquet parts into this folder")] = None,
+    again: Annotated[bool, typer.Option("--again", help="dask: redo shards an earlier run finished (default: skip them)")] = False,
 ) -> None:
     """Score conversations against a scorecard and print or write the results."""
-    if format not in ("table", "json", "html"):
+    if format not in (None, "table", "json", "html"):
         raise typer.BadParameter("--format must be table, json or html")
+    if engine not in ("local", "dask"):
+        raise typer.BadParameter("--engine must be local or dask")
+    if engine == "local" and (scheduler or workers or parquet or again):
+        raise typer.BadParameter("--scheduler, --workers, --parquet and --again go with --engine dask (--workers 1 for one process)")
+    if scheduler and workers:
+        raise typer.BadParameter("--workers sizes the LocalCluster; a cluster given by --scheduler has its own workers")
+    format = format or ("none" if parquet else "table")
     if scorecard != "auto":
         try:
             get_scorecard(scorecard)
@@ -133,8 +154,14 @@ def analyze(
             err.print(f"[red]scorecard error[/]\n{error}", highlight=False)
             raise typer.Exit(2) from None
     store = None if no_store else Store(db)
-    batch = Batch(paths, _options(input_format, columns, agent_speaker), store=store, analyze=True,
-                  scorecard=None if scorecard == "auto" else scorecard, mask=not no_mask, models=not no_models)
+    options = _options(input_format, columns, agent_speaker)
+    chosen = None if scorecard == "auto" else scorecard
+    if engine == "dask":
+        batch = DaskBatch(paths, options, store=store, scorecard=chosen, mask=not no_mask, models=not no_models,
+                          resume=not again, parquet=parquet, collect=format != "none", scheduler=scheduler,
+                          workers=workers, on_cluster=lambda line: err.print(line, highlight=False))
+    else:
+        batch = Batch(paths, options, store=store, analyze=True, scorecard=chosen, mask=not no_mask, models=not no_models)
     collected: list = []
     handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
 
@@ -149,9 +176,17 @@ def analyze(
 
     try:
         summary = _run(batch, consume)
+    except DaskEngineError as error:
+        err.print(f"[red]dask[/] {error}", highlight=False)
+        raise typer.Exit(2) from None
     finally:
         if handle:
             handle.close()
+    if isinstance(summary, DaskSummary) and summary.shards_skipped:
+        err.print(f"{summary.shards_skipped} shards were done by an earlier run (their results are in "
+                  f"{' and '.join(str(w) for w in ('the database' if store else None, parquet) if w)}); --again redoes them", highlight=False)
+    if parquet:
+        err.print(f"parquet: {parquet.resolve()}", highlight=False)
     if format == "table":
         _print_results_table(collected)
     elif format == "html":

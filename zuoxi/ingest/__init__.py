@@ -15,15 +15,16 @@ from zuoxi.ingest.asr import read_funasr, read_subtitles, read_whisper
 from zuoxi.ingest.canonical import Record, read_json_conversations, read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
 from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.parquet import read_parquet
 from zuoxi.ingest.table import read_csv, read_xlsx
 from zuoxi.ingest.textlog import read_textlog
 
 __all__ = ["FORMATS", "IngestError", "ReadOptions", "Record", "detect_format", "iter_files", "read_file", "read_paths"]
 
-FORMATS = ("jsonl", "json", "text", "csv", "xlsx", "funasr", "whisper", "srt", "vtt")
+FORMATS = ("jsonl", "json", "text", "csv", "xlsx", "parquet", "funasr", "whisper", "srt", "vtt")
 _BY_EXTENSION = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "text", ".log": "text",
-    ".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".srt": "srt", ".vtt": "vtt",
+    ".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".srt": "srt", ".vtt": "vtt",
 }
 
 
@@ -85,6 +86,9 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
         return
     if not data.strip():
         yield IngestError(name, None, "empty file")
+        return
+    if fmt == "parquet":  # one row per conversation (zuoxi/ingest/parquet.py)
+        yield from read_parquet(data, name)
         return
     if fmt == "xlsx":
         try:

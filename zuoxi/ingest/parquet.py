@@ -1,0 +1,119 @@
+"""Parquet shards of canonical conversations: one row per conversation, the columns of DESIGN.md §2.
+
+| column | type | |
+| --- | --- | --- |
+| `id` | string | required |
+| `channel` | string | `chat` (default) or `call` |
+| `agent_id`, `team`, `audio` | string | optional |
+| `started_at` | string (ISO 8601, offset kept) or timestamp | optional |
+| `duration` | double | optional |
+| `meta` | string: a JSON object | optional |
+| `turns` | list<struct<role: string, text: string, start: double, end: double>>, or string: a JSON array of turns | required |
+
+Null means absent. Other columns (a dataset's partition keys, say) are ignored. A row that is not a
+valid conversation is reported as `file:ROW: reason` — the 1-based row number stands where a text
+format has its line — and the rest of the file is read. `write_conversations` writes this schema
+(turns as a list of structs, started_at as text so the offset survives the round trip).
+
+pyarrow is the optional `parquet` extra (`pip install 'zuoxi[parquet]'`); without it a Parquet file is
+reported as one error, not a crash.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from zuoxi.ingest.canonical import Record, validate
+from zuoxi.ingest.errors import IngestError
+from zuoxi.model import Conversation
+
+FIELDS = ("id", "channel", "agent_id", "team", "started_at", "duration", "audio", "meta", "turns")
+NO_PYARROW = "reading Parquet needs pyarrow: pip install 'zuoxi[parquet]'"
+
+
+class ParquetUnavailable(RuntimeError):
+    pass
+
+
+def pyarrow_modules():
+    """(pyarrow, pyarrow.parquet), or ParquetUnavailable saying how to install them."""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as error:
+        raise ParquetUnavailable(NO_PYARROW) from error
+    return pyarrow, pyarrow.parquet
+
+
+def conversation_schema():
+    pa, _ = pyarrow_modules()
+    turn = pa.struct([("role", pa.string()), ("text", pa.string()), ("start", pa.float64()), ("end", pa.float64())])
+    return pa.schema([("id", pa.string()), ("channel", pa.string()), ("agent_id", pa.string()), ("team", pa.string()),
+                      ("started_at", pa.string()), ("duration", pa.float64()), ("audio", pa.string()),
+                      ("meta", pa.string()), ("turns", pa.list_(turn))])
+
+
+def conversation_row(conversation: Conversation) -> dict[str, Any]:
+    data = conversation.model_dump(mode="json")
+    data["meta"] = json.dumps(data["meta"], ensure_ascii=False) if data["meta"] else None
+    return data
+
+
+def write_conversations(conversations: Iterable[Conversation], path: str | Path, row_group_size: int = 1000) -> int:
+    """Write conversations as one Parquet file of the schema above; returns how many."""
+    pa, pq = pyarrow_modules()
+    rows = [conversation_row(c) for c in conversations]
+    pq.write_table(pa.Table.from_pylist(rows, schema=conversation_schema()), str(path), row_group_size=row_group_size)
+    return len(rows)
+
+
+def row_groups(path: str | Path) -> list[int]:
+    """The number of rows of each row group (how the Dask engine splits a big file into shards)."""
+    _, pq = pyarrow_modules()
+    metadata = pq.ParquetFile(str(path)).metadata
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
+def _record(row: dict[str, Any], path: str, number: int) -> Record:
+    record = {}
+    for name in FIELDS:
+        value = row.get(name)
+        if value is None:
+            continue
+        if name in ("meta", "turns") and isinstance(value, str | bytes):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                return IngestError(path, number, f"{name}: invalid JSON: {error.msg} (column {error.colno})")
+        if name == "turns" and isinstance(value, list):
+            value = [{k: v for k, v in turn.items() if v is not None} if isinstance(turn, dict) else turn for turn in value]
+        record[name] = value
+    return validate(record, path, number)
+
+
+def read_parquet(data: bytes | str | Path, path: str, groups: Sequence[int] | None = None, first_row: int = 1) -> Iterator[Record]:
+    """Conversations of a Parquet file (bytes or a path), or of some of its row groups (then `first_row`
+    is the file row number of the first group's first row, for error messages)."""
+    try:
+        pa, pq = pyarrow_modules()
+    except ParquetUnavailable as error:
+        yield IngestError(path, None, str(error))
+        return
+    try:
+        handle = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else str(data))
+        columns = [name for name in FIELDS if name in handle.schema_arrow.names]
+        if "turns" not in columns or "id" not in columns:
+            yield IngestError(path, None, f"not a conversation table: needs columns id and turns (has {', '.join(handle.schema_arrow.names)})")
+            return
+        wanted = range(handle.metadata.num_row_groups) if groups is None else groups
+        number = first_row
+        for group in wanted:
+            for row in handle.read_row_group(group, columns=columns).to_pylist():
+                yield _record(row, path, number)
+                number += 1
+    except (pa.ArrowException, OSError) as error:  # not Parquet, truncated, unreadable column types
+        yield IngestError(path, None, f"not a readable Parquet file ({type(error).__name__}: {error})")
