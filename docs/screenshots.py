@@ -1,7 +1,7 @@
 """Screenshots for the README, taken from the real app: `zuoxi serve --demo` on a fresh database,
 signed in as the demo inspector in Debian's chromium (Playwright), 1280 px wide.
 
-    .venv/bin/python docs/screenshots.py        # writes docs/img/dashboard.png and docs/img/detail.png
+    .venv/bin/python docs/screenshots.py        # writes docs/img/dashboard.png, detail.png and live.png
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ def main() -> None:
         key = next(item["key"] for item in listed if item["id"] == args.conversation)
         shoot(page, "/", args.out / "dashboard.png")
         shoot(page, f"/conversations/{key}", args.out / "detail.png")
+        page.goto(f"/live?conversation={key}")  # live assist: the same call replayed turn by turn
+        page.select_option("#speed", "80")
+        page.click("#play")
+        page.wait_for_function("document.getElementById('status').textContent === '回放完毕'", timeout=30000)
+        page.screenshot(path=str(args.out / "live.png"), clip={"x": 0, "y": 0, "width": WIDTH, "height": 900})
+        print(f"docs/img/live.png: {(args.out / 'live.png').stat().st_size / 1000:.0f} kB")
         browser.close()
 
 

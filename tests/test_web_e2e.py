@@ -204,3 +204,27 @@ def test_a_drill_in_the_browser(page):
     page.wait_for_selector("#result:visible")
     assert "客户接受" in page.inner_text("#outcome")
     assert page.locator("#best li").count() >= 1
+
+
+def test_live_assist_replays_a_conversation_and_survives_a_reconnect(page):
+    """The agent's live panel: a stored call replayed turn by turn raises its alerts at the right
+    turns; the socket is cut mid-replay and the page resumes the same session without double turns."""
+    sign_in(page, "agent07")
+    page.goto("/live")
+    option = page.locator("select[name=conversation] option", has_text="cp-001 ").first
+    page.select_option("select[name=conversation]", option.get_attribute("value"))
+    page.click("#pick button")
+    page.select_option("#speed", "80")
+    page.click("#play")
+    page.wait_for_selector('.alert[data-kind="broken_record"]')
+    assert page.get_attribute('.alert[data-kind="broken_record"]', "data-turn") == "6"
+    page.evaluate("socket.close()")  # as if the network dropped: the page reconnects by itself
+    page.wait_for_function("document.getElementById('status').textContent === '回放完毕'", timeout=20000)
+    turns = page.locator("#transcript .turn")
+    assert turns.count() == 11 and turns.nth(10).get_attribute("data-turn") == "10"
+    kinds = [a.get_attribute("data-kind") for a in page.locator(".alert").all()]
+    assert kinds.count("broken_record") == 1 and "complaint_risk" in kinds
+    assert "拒收" in page.inner_text('.alert[data-kind="broken_record"]')
+    page.click("#end")
+    page.wait_for_selector("#final a")
+    assert "CS-01" in page.inner_text("#final")
