@@ -108,7 +108,9 @@ def local_cluster(workers: int | None = None):
     from distributed import LocalCluster
 
     return LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                        # the scheduler's HTTP server (health, metrics) still runs: on a free loopback port
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
 
 
 def worker_version() -> str:

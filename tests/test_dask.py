@@ -1,0 +1,349 @@
+"""The Dask batch engine (docs/scale.md): same results as the local engine, shards of big files with
+true line numbers, loopback only, bad input, resume, a worker killed mid-run; the Parquet reader."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import cloudpickle
+import psutil
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from zuoxi.cli import app
+from zuoxi.engines import dask as dask_engine
+from zuoxi.engines.dask import DaskBatch, analyze_shard, local_cluster, options_variant, part_name, plan_shards
+from zuoxi.engines.local import Batch
+from zuoxi.ingest import ReadOptions, read_file
+from zuoxi.ingest.parquet import write_conversations
+from zuoxi.model import Conversation, Result
+from zuoxi.report.parquet import read_results
+from zuoxi.store import Store
+from zuoxi.store.tables import ConversationRow, ImportedFile, ResultRow
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+distributed = pytest.importorskip("distributed")
+
+# Worker plugins and functions defined here travel by value: the workers cannot import this module.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+SMALL_SHARDS = 4096  # bytes: cuts the sample JSON Lines files into several shards
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = local_cluster(2)
+    with distributed.Client(cluster) as opened:
+        yield opened
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def local_results(samples) -> list[dict]:
+    return [item.result.model_dump() for item in Batch([samples], analyze=True).run()]
+
+
+def dumps(items) -> list[dict]:
+    return [item.result.model_dump() for item in items]
+
+
+def stored(url: str) -> tuple[set, set]:
+    """(conversations, results) of a database, comparable across runs."""
+    store = Store(url)
+    with Session(store.engine) as session:
+        conversations = {(r.key, r.source, json.dumps(r.data, sort_keys=True)) for r in session.scalars(select(ConversationRow))}
+        results = {(r.conversation_key, r.scorecard, json.dumps(r.data, sort_keys=True)) for r in session.scalars(select(ResultRow))}
+    store.close()
+    return conversations, results
+
+
+def sample_conversations(samples: Path) -> list[Conversation]:
+    return [r for r in read_file(samples / "ecommerce_chats.jsonl") if isinstance(r, Conversation)]
+
+
+# --- Parquet shards ------------------------------------------------------------------------------
+def test_parquet_shards_read_like_json_lines(tmp_path, samples):
+    conversations = sample_conversations(samples) + [r for r in read_file(samples / "callbacks.json") if isinstance(r, Conversation)]
+    write_conversations(conversations, tmp_path / "shard.parquet", row_group_size=4)
+    back = list(read_file(tmp_path / "shard.parquet"))
+    assert [c.model_dump() for c in back] == [c.model_dump() for c in conversations]
+
+    # turns and meta as JSON text also work; a bad row is reported by its row number, the rest read
+    rows = [{"id": "p1", "turns": json.dumps([{"role": "customer", "text": "在吗"}], ensure_ascii=False), "meta": '{"scorecard": "ecommerce"}'},
+            {"id": "p2", "turns": None},
+            {"id": "p3", "turns": "[{not json"},
+            {"id": "p4", "channel": "call", "turns": '[{"role": "agent", "text": "您好", "start": 0, "end": 1}]'}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "text.parquet")
+    records = list(read_file(tmp_path / "text.parquet"))
+    assert [r.id for r in records if isinstance(r, Conversation)] == ["p1", "p4"]
+    assert records[0].meta == {"scorecard": "ecommerce"} and records[3].turns[0].end == 1
+    errors = [str(r) for r in records if not isinstance(r, Conversation)]
+    assert errors[0].startswith(f"{tmp_path / 'text.parquet'}:2: turns:") and ":3: turns: invalid JSON" in errors[1]
+
+    (tmp_path / "junk.parquet").write_text("not parquet at all")
+    (error,) = read_file(tmp_path / "junk.parquet")
+    assert "not a readable Parquet file" in str(error)
+
+
+def test_parquet_without_pyarrow_is_one_clear_error(tmp_path, samples, monkeypatch):
+    write_conversations(sample_conversations(samples)[:2], tmp_path / "a.parquet")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    (error,) = read_file(tmp_path / "a.parquet")
+    assert "pip install 'zuoxi[parquet]'" in str(error)
+
+
+def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_path, samples):
+    lines = (samples / "ecommerce_chats.jsonl").read_text(encoding="utf-8").splitlines()
+    lines.insert(9, '{"id": "broken", "turns": [')  # line 10
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_conversations(sample_conversations(samples), tmp_path / "big.parquet", row_group_size=2)
+    table = pq.read_table(tmp_path / "big.parquet").to_pylist()
+    table[12]["turns"] = []  # row 13: no turns
+    pq.write_table(pa.Table.from_pylist(table, schema=pq.read_schema(tmp_path / "big.parquet")), tmp_path / "big.parquet", row_group_size=2)
+
+    options = ReadOptions()
+    shards, errors, files = plan_shards([tmp_path], options, options_variant(None, True, False, options), 3000)
+    assert files == 2 and not errors
+    by_file = {name: [s for s in shards if s.path.endswith(name)] for name in ("big.jsonl", "big.parquet")}
+    assert len(by_file["big.jsonl"]) > 3 and len(by_file["big.parquet"]) > 1
+    assert by_file["big.jsonl"][0].label.endswith("#lines 1-" + by_file["big.jsonl"][0].label.split("-")[-1])
+    assert by_file["big.jsonl"][-1].label.endswith(f"-{len(lines)}") and by_file["big.parquet"][-1].label.endswith("-15")
+    assert len({s.key for s in shards}) == len(shards)
+
+    job = dask_engine.Job(scorecard=None, cwd=os.getcwd(), models=False)
+    outcomes = [analyze_shard(shard, job) for shard in shards]
+    assert sum(o.read for o in outcomes) == 15 + 14
+    found = [str(e) for o in outcomes for e in o.errors]
+    assert found == [f"{tmp_path / 'big.jsonl'}:10: invalid JSON: Expecting value (column 28)",
+                     f"{tmp_path / 'big.parquet'}:13: turns: List should have at least 1 item after validation, not 0"]
+    # the shards hold the files' conversations, each once, in order
+    expected = [c.id for c in sample_conversations(samples)]
+    for name, wanted in (("big.jsonl", expected), ("big.parquet", expected[:12] + expected[13:])):
+        assert [c.id for shard, o in zip(shards, outcomes) if shard.path.endswith(name) for c, _, _ in o.items] == wanted
+
+
+# --- the engine on a cluster ---------------------------------------------------------------------
+def test_dask_engine_results_equal_the_local_engine(client, samples, tmp_path, local_results):
+    local_db, dask_db = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'dask.db'}"
+    list(Batch([samples], store=Store(local_db), analyze=True).run())
+    batch = DaskBatch([samples], store=Store(dask_db), parquet=tmp_path / "parts", client=client, shard_bytes=SMALL_SHARDS)
+    assert dumps(batch.run()) == local_results  # same results, same order
+    summary = batch.summary
+    assert summary.files == 12 and summary.shards > summary.files and summary.read == summary.analyzed == 50
+    assert not summary.errors and summary.imported == 50
+    assert stored(dask_db) == stored(local_db)
+    parts = sorted((tmp_path / "parts").glob("part-*.parquet"))
+    assert len(parts) == summary.shards and not list((tmp_path / "parts").glob(".*"))
+    assert sorted(r.model_dump_json() for r in read_results(tmp_path / "parts")) == sorted(
+        Result.model_validate(r).model_dump_json() for r in local_results)
+
+
+def test_cli_dask_engine_prints_what_the_local_engine_prints(client, samples, tmp_path):
+    runner = CliRunner()
+    local = runner.invoke(app, ["analyze", str(samples), "--format", "json", "--no-store"])
+    dask = runner.invoke(app, ["analyze", str(samples), "--format", "json", "--db", str(tmp_path / "d.db"),
+                               "--engine", "dask", "--scheduler", client.scheduler.address])
+    assert local.exit_code == dask.exit_code == 0, (dask.stderr, dask.exception)
+    assert dask.stdout == local.stdout and len(local.stdout.splitlines()) == 50
+    assert f"dask: scheduler {client.scheduler.address}" in dask.stderr and "shards 12" in dask.stderr
+
+    again = runner.invoke(app, ["analyze", str(samples), "--format", "json", "--db", str(tmp_path / "d.db"),
+                                "--engine", "dask", "--scheduler", client.scheduler.address])
+    assert again.exit_code == 0 and again.stdout == "" and "12 shards were done by an earlier run" in again.stderr
+
+
+def test_cli_refuses_dask_options_without_the_dask_engine(samples, tmp_path, monkeypatch):
+    runner = CliRunner()
+    for args in (["--parquet", str(tmp_path)], ["--workers", "2"], ["--engine", "spark"],
+                 ["--engine", "dask", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"]):
+        outcome = runner.invoke(app, ["analyze", str(samples), "--no-store", *args])
+        assert outcome.exit_code == 2, args
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    outcome = runner.invoke(app, ["analyze", str(samples), "--no-store", "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert outcome.exit_code == 2 and "cannot reach the Dask scheduler" in outcome.stderr
+
+
+def _guard_connections():
+    """Make every non-loopback connect in this process fail, and remember it."""
+    import socket as sockets
+
+    if getattr(sockets.socket, "_zuoxi_guard", False):
+        return
+    original_connect, original_connect_ex = sockets.socket.connect, sockets.socket.connect_ex
+    sockets._zuoxi_refused = []
+
+    def check(sock, address):
+        if sock.family in (sockets.AF_INET, sockets.AF_INET6) and address[0] not in ("127.0.0.1", "::1", "localhost"):
+            sockets._zuoxi_refused.append(address)
+            raise OSError(f"test: non-loopback connection to {address} refused")
+
+    def connect(sock, address):
+        check(sock, address)
+        return original_connect(sock, address)
+
+    def connect_ex(sock, address):
+        check(sock, address)
+        return original_connect_ex(sock, address)
+
+    sockets.socket.connect, sockets.socket.connect_ex, sockets.socket._zuoxi_guard = connect, connect_ex, True
+
+
+def _refused():
+    import socket as sockets
+
+    return list(getattr(sockets, "_zuoxi_refused", []))
+
+
+def test_the_local_cluster_listens_and_connects_on_loopback_only(client, samples, monkeypatch, local_results):
+    info = client.scheduler_info()
+    addresses = [client.scheduler.address] + list(info["workers"]) + [w["nanny"] for w in info["workers"].values()]
+    assert len(addresses) == 5 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+    assert all(w["host"] == "127.0.0.1" for w in info["workers"].values())
+    # every socket of the cluster's processes (the scheduler and nannies run in this one) is on loopback
+    pids = [os.getpid(), *client.run(os.getpid).values()]
+    sockets = [c for pid in pids for c in psutil.Process(pid).net_connections(kind="inet")]
+    assert any(c.status == psutil.CONN_LISTEN for c in sockets)
+    assert all(c.laddr.ip in LOOPBACK for c in sockets if c.status == psutil.CONN_LISTEN)
+    assert all(c.raddr.ip in LOOPBACK for c in sockets if c.raddr)
+
+    client.run(_guard_connections)  # in the workers
+    original_connect = socket.socket.connect
+    attempts = []
+
+    def connect(sock, address):  # and here, in the client
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attempts.append(address[0])
+        return original_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    assert dumps(DaskBatch([samples], client=client).run()) == local_results
+    assert set(attempts) <= {"127.0.0.1"}
+    assert client.run(_refused) == {address: [] for address in info["workers"]}
+
+
+def test_bad_input_is_reported_the_rest_finishes_and_a_rerun_skips_done_shards(client, samples, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "good.jsonl").write_bytes((samples / "ecommerce_chats.jsonl").read_bytes())
+    (tmp_path / "in" / "broken.jsonl").write_text('{"id": 1\nnot json\n', encoding="utf-8")
+    (tmp_path / "in" / "junk.parquet").write_text("PAR1 but not really", encoding="utf-8")
+    paths = [tmp_path / "in", tmp_path / "missing.jsonl"]
+    url = f"sqlite:///{tmp_path / 'z.db'}"
+
+    first = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client, collect=False)
+    assert list(first.run()) == []  # not collected: results went to the database and the parts
+    errors = [str(e) for e in first.summary.errors]
+    assert f"{tmp_path / 'missing.jsonl'}: no such file or folder" in errors
+    assert f"{tmp_path / 'in' / 'broken.jsonl'}:1: invalid JSON: Expecting ',' delimiter (column 9)" in errors
+    assert f"{tmp_path / 'in' / 'broken.jsonl'}:2: invalid JSON: Expecting value (column 1)" in errors
+    assert any(e.startswith(f"{tmp_path / 'in' / 'junk.parquet'}: not a readable Parquet file") for e in errors)
+    assert first.summary.read == 15 and first.summary.shards == 3 and first.summary.shards_failed == 0
+    conversations, results = stored(url)
+    assert len(conversations) == len(results) == 15 and len(list((tmp_path / "parts").glob("part-*"))) == 3
+
+    rerun = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client)
+    assert list(rerun.run()) == [] and rerun.summary.shards_skipped == 3 and rerun.summary.read == 0
+    assert stored(url) == (conversations, results)
+
+    (tmp_path / "parts" / part_name(plan_shards([tmp_path / "in" / "good.jsonl"], ReadOptions(),
+                                                options_variant(None, True, True, ReadOptions()), None)[0][0].key)).unlink()
+    partial = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client)
+    assert len(list(partial.run())) == 15 and partial.summary.shards_skipped == 2  # its part was lost: redone
+    assert partial.summary.duplicates == 15 and stored(url) == (conversations, results)
+
+    again = DaskBatch(paths, store=Store(url), client=client, resume=False)
+    assert len(list(again.run())) == 15 and again.summary.shards_skipped == 0 and again.summary.imported == 0
+
+
+def test_an_interrupted_run_keeps_finished_shards_and_the_next_run_does_the_rest(client, samples, tmp_path):
+    url, local_url = f"sqlite:///{tmp_path / 'z.db'}", f"sqlite:///{tmp_path / 'local.db'}"
+    list(Batch([samples], store=Store(local_url), analyze=True).run())
+    first = DaskBatch([samples], store=Store(url), client=client, shard_bytes=SMALL_SHARDS)
+    run = first.run()
+    next(run)  # the first shard is in: stop there, as Ctrl-C or a crash of the client would
+    run.close()
+    done_before = len(stored(url)[1])
+    assert 0 < done_before < 50
+    second = DaskBatch([samples], store=Store(url), client=client, shard_bytes=SMALL_SHARDS)
+    assert len(list(second.run())) == 50 - done_before
+    assert second.summary.shards_skipped >= 1
+    assert stored(url) == stored(local_url)
+
+
+class KillOnce(distributed.WorkerPlugin):
+    """In every worker (restarted ones too): log each analysis with the process id; the first worker to
+    reach conversation `victim` while `marker` exists takes the marker and kills itself (SIGKILL)."""
+
+    def __init__(self, victim: str, marker: str, log: str):
+        self.victim, self.marker, self.log = victim, marker, log
+
+    def setup(self, worker):
+        import zuoxi.engines.dask as engine
+
+        original, victim, marker, log = engine.analyze_conversation, self.victim, self.marker, self.log
+
+        def analyze(conversation, *args, **kwargs):
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(f"{os.getpid()} {conversation.id}\n")
+            if conversation.id == victim:
+                try:
+                    os.rename(marker, marker + ".taken")
+                except FileNotFoundError:
+                    pass
+                else:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return original(conversation, *args, **kwargs)
+
+        engine.analyze_conversation = analyze
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_loses_nothing(samples, tmp_path, local_results):
+    marker, log = tmp_path / "kill-marker", tmp_path / "analyses.log"
+    marker.write_text("")
+    url, local_url = f"sqlite:///{tmp_path / 'z.db'}", f"sqlite:///{tmp_path / 'local.db'}"
+    list(Batch([samples], store=Store(local_url), analyze=True).run())
+    cluster = local_cluster(2)
+    try:
+        with distributed.Client(cluster) as client:
+            client.register_plugin(KillOnce("cp-004", str(marker), str(log)))
+            before = set(client.run(os.getpid).values())
+            batch = DaskBatch([samples], store=Store(url), parquet=tmp_path / "parts", client=client, shard_bytes=SMALL_SHARDS)
+            results = dumps(batch.run())
+            client.wait_for_workers(2, timeout=30)
+            after = set(client.run(os.getpid).values())
+    finally:
+        cluster.close()
+
+    assert not marker.exists() and Path(str(marker) + ".taken").exists()  # the kill happened
+    assert len(before - after) == 1  # one worker process died and was replaced
+    (killed,) = before - after
+    # nothing lost, nothing doubled: the results, the database and the parts are the local engine's
+    assert results == local_results
+    assert not batch.summary.errors and batch.summary.shards_failed == 0
+    assert stored(url) == stored(local_url)
+    assert len(list((tmp_path / "parts").glob("part-*.parquet"))) == batch.summary.shards
+    assert sorted(r.conversation_id for r in read_results(tmp_path / "parts")) == sorted(r["conversation_id"] for r in local_results)
+    store = Store(url)
+    with Session(store.engine) as session:
+        assert session.query(ImportedFile).count() == batch.summary.shards
+    store.close()
+    # only work of the killed process was done again
+    seen: dict[str, list[int]] = {}
+    for line in log.read_text().splitlines():
+        pid, ident = line.split()
+        seen.setdefault(ident, []).append(int(pid))
+    assert len(seen) == 50 and killed in seen["cp-004"] and len(seen["cp-004"]) == 2
+    assert all(pids[0] == killed for pids in seen.values() if len(pids) > 1)
