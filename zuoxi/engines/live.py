@@ -90,6 +90,7 @@ class LiveSession:
         self._decided: set[tuple[str, int | None]] = set()  # expectations judged: (rule, anchor turn)
         self._last_fired: dict[str, int] = {}
         self._above: set[str] = set()  # model alerts currently over their threshold
+        self._texts_read: dict[str, tuple] = {}  # the models' reading of each text in the window
 
     @property
     def alerts(self) -> list[Alert]:
@@ -151,7 +152,10 @@ class LiveSession:
         else:
             indices = self._window_indices()
             window = Conversation.model_construct(id=self.id, turns=[self.turns[g] for g in indices])
-            prediction = load_models().predict(window)
+            prediction = load_models().predict(window, cache=self._texts_read)
+            if len(self._texts_read) > 4 * TAIL:  # keep what the window may still hold
+                held = {self.turns[g].text for g in indices}
+                self._texts_read = {t: r for t, r in self._texts_read.items() if t in held}
             local = len(indices) - 1
             probs = next((p.probs for p in prediction.emotion if p.turn == local), None)
             satisfaction = next((p.label for p in prediction.satisfaction if p.turn == local), None)

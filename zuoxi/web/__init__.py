@@ -17,6 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from zuoxi.analyze.models import load_models
 from zuoxi.engines.live import LiveSessions
 from zuoxi.review import ReviewError
 from zuoxi.store import Store
@@ -35,6 +36,8 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if models:
+            load_models()  # a third of a second, paid at start rather than by the first upload or live turn
         yield
         app.state.importer.shutdown()
 

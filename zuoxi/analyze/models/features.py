@@ -75,9 +75,13 @@ class Prepared:
     agent_cue_sum: np.ndarray  # (len(AGENT_CUE_NAMES),) over all agent turns, log-scaled
 
 
-def prepare(roles: list[str], texts: list[str]) -> Prepared:
-    norms = [T.normalize(t) for t in texts]
-    grams = [T.ngrams(s) if s else [] for s in norms]
+def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None,
+            grams: list[list[str]] | None = None) -> Prepared:
+    """`norms` and `grams`, when given, are the texts' normalized forms and n-grams, already made."""
+    if norms is None:
+        norms = [T.normalize(t) for t in texts]
+    if grams is None:
+        grams = [T.ngrams(s) if s else [] for s in norms]
     cust: list[int] = []
     agent: list[int] = []
     ctx_rows: list[list[float]] = []

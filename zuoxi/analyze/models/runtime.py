@@ -174,16 +174,30 @@ class Models:
         return scores, F.dialogue_dense(prep, val, emo, sat)
 
     # --- public -------------------------------------------------------------------------------
-    def predict(self, conversation: Any) -> ConversationPrediction:
+    def read_text(self, text: str) -> tuple[str, list[str], list[int]]:
+        """A turn text's normalized form, n-grams and their vocabulary ids: what `predict` derives
+        from each text before the context is considered."""
+        norm = T.normalize(text)
+        grams = T.ngrams(norm) if norm else []
+        return norm, grams, self.vocab.ids(grams)
+
+    def predict(self, conversation: Any, cache: dict[str, tuple] | None = None) -> ConversationPrediction:
         """Emotion and satisfaction for every customer turn, and the dialogue-level estimates.
 
         `conversation` is a `zuoxi.model.Conversation` (anything with `.id` and `.turns` of
-        objects with `.role` and `.text` works).
+        objects with `.role` and `.text` works). `cache` (text → `read_text(text)`), kept by a
+        caller that predicts again and again over overlapping turns — live assist's sliding
+        window — saves reading the same texts each time.
         """
         roles = [t.role for t in conversation.turns]
         texts = [t.text or "" for t in conversation.turns]
-        prep = F.prepare(roles, texts)
-        ids = self.turn_ids(prep)
+        if cache is None:
+            prep = F.prepare(roles, texts)
+            ids = self.turn_ids(prep)
+        else:
+            read = [cache.get(t) or cache.setdefault(t, self.read_text(t)) for t in texts]
+            prep = F.prepare(roles, texts, norms=[r[0] for r in read], grams=[r[1] for r in read])
+            ids = [r[2] for r in read]
         val, emo, sat = self.customer_stage(prep, ids)
         emo_out = carry_emotion(emo)
         dscores, ddense = self.dialogue_inputs(prep, val, emo, sat, ids)
