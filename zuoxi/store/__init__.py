@@ -168,18 +168,27 @@ class Store:
         if not items:
             return
         with Session(self.engine) as session, session.begin():
+            # The earlier results of these conversations in one query per 500 keys, not one per result:
+            # the batch engines store thousands at a time.
+            keys = list(dict.fromkeys(key for key, _ in items))
+            earlier: dict[tuple[str, str], ResultRow] = {}
+            for begin in range(0, len(keys), 500):
+                query = select(ResultRow).where(ResultRow.conversation_key.in_(keys[begin:begin + 500])).order_by(ResultRow.pk.desc())
+                earlier.update({(row.conversation_key, row.scorecard): row for row in session.scalars(query)})
+            added: dict[tuple[str, str], ResultRow] = {}
             for key, result in items:
-                row = session.scalars(select(ResultRow).where(
-                    ResultRow.conversation_key == key, ResultRow.scorecard == result.scorecard)).first()
+                facts = result_facts(result)  # its final_data is the result's JSON: dumped once, stored as both
                 values = dict(score=result.score, max_score=result.max_score, veto=result.veto,
-                              analyzed_at=utc_now(), data=result.model_dump(mode="json"), reviewed=False,
-                              **result_facts(result))
+                              analyzed_at=utc_now(), data=facts["final_data"], reviewed=False, **facts)
+                row = earlier.get((key, result.scorecard)) or added.get((key, result.scorecard))
                 if row is None:
-                    session.add(ResultRow(conversation_key=key, scorecard=result.scorecard, **values))
+                    added[(key, result.scorecard)] = row = ResultRow(conversation_key=key, scorecard=result.scorecard, **values)
+                    session.add(row)
                 else:
                     for name, value in values.items():
                         setattr(row, name, value)
-                    reapply_decisions(session, row)
+                    if (key, result.scorecard) in earlier:
+                        reapply_decisions(session, row)
 
     def results_for(self, key: str) -> list[Result]:
         with Session(self.engine) as session:
