@@ -7,11 +7,13 @@ models, rules, the same `analyze_conversation` — and times wall-clock seconds:
 - local, 1 process: `engines.local.Batch` over all shards, in this process;
 - local, P processes: a `ProcessPoolExecutor` of P processes, each running `engines.local.Batch` on
   whole shards (process start and model loading included);
-- Dask: `engines.dask.DaskBatch` on a `LocalCluster` of P worker processes × 1 thread, writing the
-  results as Parquet parts (workers write; nothing goes back to the client). Planning (hashing the
-  shards) is included, cluster start is not (printed apart); workers are warmed on one small shard.
+- Dask: `engines.dask.DaskBatch` on a `LocalCluster` of P worker processes × 1 thread, once keeping
+  nothing (as the local runs), once writing the results as Parquet parts (workers write; nothing goes
+  back to the client). Planning (hashing the shards) is included, cluster start is not (printed
+  apart); every worker is warmed on 50 conversations first.
 Then the client's database write speed (SQLite), the ceiling of a run that stores through the client,
-and what a cluster of N nodes would do from the measured per-core figure.
+and what a cluster of N nodes would do from the measured per-core figure. CPU seconds (all processes
+of a run) show how much of a gap between the runs is overhead and how much other load on the machine.
 """
 
 from __future__ import annotations
@@ -45,20 +47,40 @@ def _warm(models: bool) -> None:
         load_models()
 
 
-def run_local(paths: list[Path], models: bool) -> tuple[float, int]:
-    started = time.perf_counter()
+def warm_worker(path: str, models: bool) -> None:
+    from itertools import islice
+
+    from zuoxi.ingest import read_file
+    from zuoxi.pipeline import analyze_conversation
+
+    for conversation in islice(read_file(Path(path)), 50):
+        analyze_conversation(conversation, models=models)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (pool processes)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def run_local(paths: list[Path], models: bool) -> tuple[float, float, int]:
+    started, cpu = time.perf_counter(), cpu_seconds()
     count = local_count(paths, models)
-    return time.perf_counter() - started, count
+    return time.perf_counter() - started, cpu_seconds() - cpu, count
 
 
-def run_pool(paths: list[Path], processes: int, models: bool) -> tuple[float, int]:
-    started = time.perf_counter()
+def run_pool(paths: list[Path], processes: int, models: bool) -> tuple[float, float, int]:
+    started, cpu = time.perf_counter(), cpu_seconds()
     with ProcessPoolExecutor(processes, initializer=_warm, initargs=(models,)) as pool:
         count = sum(pool.map(local_count, [[p] for p in paths], [models] * len(paths)))
-    return time.perf_counter() - started, count
+    return time.perf_counter() - started, cpu_seconds() - cpu, count
 
 
-def run_dask(paths: list[Path], workers: int, models: bool, folder: Path) -> tuple[float, int, float]:
+def run_dask(paths: list[Path], workers: int, models: bool, parquet: Path | None) -> tuple[float, float, int, float, float]:
+    """(seconds, CPU seconds of the workers and of this process, conversations, cluster start, CPU seconds
+    of this process alone: scheduler, nannies, client)."""
     from distributed import Client
 
     started = time.perf_counter()
@@ -66,17 +88,19 @@ def run_dask(paths: list[Path], workers: int, models: bool, folder: Path) -> tup
     try:
         with Client(cluster) as client:
             startup = time.perf_counter() - started
-            warm = DaskBatch([paths[0]], client=client, models=models, collect=False, parquet=folder / "warm", shard_bytes=64 << 10)
-            list(warm.run())
-            started = time.perf_counter()
-            batch = DaskBatch(paths, client=client, models=models, collect=False, parquet=folder / "results")
+            client.run(warm_worker, str(paths[0]), models)  # every worker: imports, models, scorecards
+            before = client.run(time.process_time)
+            started, cpu = time.perf_counter(), cpu_seconds()
+            batch = DaskBatch(paths, client=client, models=models, collect=False, parquet=parquet)
             list(batch.run())
-            seconds = time.perf_counter() - started
+            seconds, here = time.perf_counter() - started, cpu_seconds() - cpu
+            after = client.run(time.process_time)
+            cpu = here + sum(after[w] - before[w] for w in before)
     finally:
         cluster.close()
     if batch.summary.errors:
         raise SystemExit(f"dask run had errors: {batch.summary.errors[:3]}")
-    return seconds, batch.summary.analyzed, startup
+    return seconds, cpu, batch.summary.analyzed, startup, here
 
 
 def store_rate(conversations, models: bool, folder: Path) -> float:
@@ -124,26 +148,26 @@ def main() -> None:
         print(f"{args.n:,} conversations ({turns:.1f} turns each, {size / 1e6:.0f} MB) in {len(paths)} JSON Lines shards; "
               f"masking on, models {'on' if models else 'off'}; {default_workers()} cores, {platform.processor() or platform.machine()}, "
               f"Python {platform.python_version()}")
-        rows = []
-        seconds, count = run_local(paths, models)
-        rows.append(("local engine, 1 process", seconds, count))
-        seconds, count = run_pool(paths, args.workers, models)
-        rows.append((f"local engine, {args.workers} processes (ProcessPoolExecutor)", seconds, count))
-        seconds, count, startup = run_dask(paths, args.workers, models, folder)
-        rows.append((f"dask, LocalCluster {args.workers} workers × 1 thread, Parquet out", seconds, count))
-        base = rows[0][2] / rows[0][1]
+        rows = [("local engine, 1 process", *run_local(paths, models))]
+        rows.append((f"local engine, {args.workers} processes (ProcessPoolExecutor)", *run_pool(paths, args.workers, models)))
+        *dask, startup, here = run_dask(paths, args.workers, models, None)
+        rows.append((f"dask, LocalCluster {args.workers} workers × 1 thread", *dask))
+        *dask, _, here_parquet = run_dask(paths, args.workers, models, folder / "results")
+        rows.append((f"dask, LocalCluster {args.workers} workers × 1 thread, Parquet out", *dask))
+        rates = [count / seconds for _, seconds, _, count in rows]
         width = max(len(r[0]) for r in rows)
-        print(f"{'engine':<{width}}  {'seconds':>8}  {'conv/s':>8}  {'× 1 process':>11}")
-        for name, seconds, count in rows:
+        print(f"{'engine':<{width}}  {'seconds':>8}  {'conv/s':>7}  {'× 1 process':>11}  {'CPU s':>7}  {'conv per CPU s':>14}")
+        for (name, seconds, cpu, count), rate in zip(rows, rates):
             assert count == args.n, (name, count)
-            print(f"{name:<{width}}  {seconds:>8.1f}  {count / seconds:>8,.0f}  {count / seconds / base:>10.2f}×")
-        per_core = rows[2][2] / rows[2][1] / args.workers
-        print(f"dask LocalCluster start: {startup:.1f} s (not counted above)")
-        print(f"scaling: {args.workers} processes give {rows[1][2] / rows[1][1] / base:.2f}× (local) and "
-              f"{rows[2][2] / rows[2][1] / base:.2f}× (dask) the 1-process rate; dask per core: {per_core:,.0f} conversations/s")
+            print(f"{name:<{width}}  {seconds:>8.1f}  {rate:>7,.0f}  {rate / rates[0]:>10.2f}×  {cpu:>7.1f}  {count / cpu:>14,.0f}")
+        per_core = rates[3] / args.workers
+        print(f"dask LocalCluster start: {startup:.1f} s (not counted above); dask CPU s include this process "
+              f"(scheduler, nannies, client): {here:.1f} s and {here_parquet:.1f} s")
+        print(f"scaling: {args.workers} processes give {rates[1] / rates[0]:.2f}× (local), {rates[2] / rates[0]:.2f}× (dask) and "
+              f"{rates[3] / rates[0]:.2f}× (dask, Parquet out) the 1-process rate; dask with Parquet out per core: {per_core:,.0f} conversations/s")
         cores = args.nodes * args.cores
         print(f"a cluster of {args.nodes} nodes × {args.cores} cores ≈ {cores} × {per_core:,.0f} = {cores * per_core:,.0f} conversations/s "
-              f"({1_000_000 / (cores * per_core) / 60:.1f} min per million), with Parquet out (workers write)")
+              f"({1_000_000 / (cores * per_core) / 60:.1f} min per million), Parquet out (workers write)")
         db = store_rate(conversations[:5_000], models, folder)
         print(f"client database write (SQLite, conversation + result, chunks of 500): {db:,.0f} conversations/s — "
               f"the ceiling of a run that stores through the client; beyond it use --parquet --no-store, or PostgreSQL")
