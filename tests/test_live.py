@@ -3,9 +3,14 @@ WebSocket resumes a session after a disconnect and stores the finished conversat
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from typer.testing import CliRunner
+
+from zuoxi.cli import app as cli
 
 from zuoxi.engines.live import TAIL, LiveSession
 from zuoxi.ingest import read_file
@@ -209,3 +214,13 @@ def test_live_page_replays_a_stored_conversation(app, samples):
     page = client.get(f"/live?conversation={key}")
     assert page.status_code == 200 and "回放会话 page-1" in page.text and "开始回放" in page.text
     assert signed_in(app, "agent21").get(f"/live?conversation={key}").status_code == 403
+
+
+def test_cli_replays_files_through_live_assist(samples):
+    outcome = CliRunner().invoke(cli, ["live", str(samples / "complaint_desk.jsonl"), "--format", "json", "--no-models"])
+    assert outcome.exit_code == 0, outcome.output
+    updates = [json.loads(line) for line in outcome.stdout.splitlines() if line.startswith("{")]
+    expected = sum(len(c.turns) for c in read_file(samples / "complaint_desk.jsonl") if isinstance(c, Conversation))
+    assert len(updates) == expected  # one update per turn of every conversation
+    turn6 = next(u for u in updates if u["session"] == "cp-001" and u["turn"] == 6)
+    assert [a["kind"] for a in turn6["alerts"]] == ["broken_record"]

@@ -276,6 +276,52 @@ def _print_predictions_table(rows: list[dict], task: str) -> None:
 
 
 @app.command()
+def live(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    scorecard: Annotated[str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")] = "auto",
+    format: Annotated[str, typer.Option("--format", help="table, or json: one line per turn (the WebSocket's update)")] = "table",
+    input_format: InputFormat = None,
+    columns: Columns = None,
+    agent_speaker: AgentSpeaker = None,
+    no_models: Annotated[bool, typer.Option("--no-models", help="Emotion from cue words only")] = False,
+) -> None:
+    """Replay conversations turn by turn through live assist and show what the agent would have been told
+    (docs/live.md)."""
+    from zuoxi.engines.live import LiveSession
+    from zuoxi.pipeline import choose_scorecard
+
+    if format not in ("table", "json"):
+        raise typer.BadParameter("--format must be table or json")
+    batch = Batch(paths, _options(input_format, columns, agent_speaker), mask=False)
+    table = Table(title="live assist alerts")
+    for column in ("conversation", "turn", "alert", "rule", "words", "suggestion"):
+        table.add_column(column, overflow="fold")
+
+    def consume(item) -> None:
+        conversation = item.conversation
+        session = LiveSession(conversation.id, scorecard=choose_scorecard(conversation, scorecard),
+                              channel=conversation.channel, models=not no_models)
+        for turn in conversation.turns:
+            update = session.add_turn(turn)
+            if format == "json":
+                sys.stdout.write(update.model_dump_json() + "\n")
+            for alert in update.alerts:
+                table.add_row(conversation.id, str(alert.turn), alert.title, alert.rule or "model",
+                              " ".join(f"“{e.text}”" for e in alert.evidence[:2]), alert.suggestion)
+
+    try:
+        get_scorecard(scorecard) if scorecard != "auto" else None
+    except ScorecardError as error:
+        err.print(f"[red]scorecard error[/]\n{error}", highlight=False)
+        raise typer.Exit(2) from None
+    summary = _run(batch, consume)
+    if format == "table":
+        out.print(table)
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+@app.command()
 def show(
     ident: Annotated[str, typer.Argument(help="Conversation id, or the start of its content key")],
     db: DbOption = None,
