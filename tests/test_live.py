@@ -11,8 +11,9 @@ from starlette.websockets import WebSocketDisconnect
 from typer.testing import CliRunner
 
 from zuoxi.cli import app as cli
+from zuoxi.engines import live
 
-from zuoxi.engines.live import TAIL, LiveSession
+from zuoxi.engines.live import TAIL, LiveSession, LiveSessions, SessionFull
 from zuoxi.ingest import read_file
 from zuoxi.model import Conversation
 from zuoxi.store import Store
@@ -224,3 +225,18 @@ def test_cli_replays_files_through_live_assist(samples):
     assert len(updates) == expected  # one update per turn of every conversation
     turn6 = next(u for u in updates if u["session"] == "cp-001" and u["turn"] == 6)
     assert [a["kind"] for a in turn6["alerts"]] == ["broken_record"]
+
+
+def test_sessions_are_bounded_per_owner_and_in_length(monkeypatch):
+    sessions = LiveSessions(per_owner=2)
+    for name in ("a", "b", "c"):
+        sessions.open("agent07", name, models=False)
+    sessions.open("agent21", "a", models=False)
+    assert sessions.get("agent07", "a") is None  # the owner's oldest went
+    assert sessions.get("agent07", "c") is not None and sessions.get("agent21", "a") is not None
+    monkeypatch.setattr(live, "MAX_TURNS", 3)
+    session = LiveSession("long", models=False)
+    for _ in range(3):
+        session.add_turn({"role": "customer", "text": "你好"})
+    with pytest.raises(SessionFull):
+        session.add_turn({"role": "customer", "text": "你好"})

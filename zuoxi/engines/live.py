@@ -37,6 +37,11 @@ from zuoxi.rules.operators import Hit
 # the alerts, a broken record (three near-identical agent suggestions with pushback in between),
 # spans 5 turns; 16 leaves room for chat bursts (several messages in a row from one side).
 TAIL = 16
+MAX_TURNS = 5_000  # a session is one conversation: ten hours of chat is far beyond any real one
+
+
+class SessionFull(ValueError):
+    """More turns than one conversation can have (MAX_TURNS)."""
 
 
 class AlertSpec(BaseModel):
@@ -98,6 +103,8 @@ class LiveSession:
 
     def add_turn(self, turn: Turn | dict[str, Any]) -> LiveUpdate:
         """Take the next turn; answer with the alerts that just became true."""
+        if len(self.turns) >= MAX_TURNS:
+            raise SessionFull(f"a live session takes at most {MAX_TURNS} turns")
         turn = turn if isinstance(turn, Turn) else Turn.model_validate(turn)
         if self.mask:
             turn = turn.model_copy(update={"text": mask_text(turn.text)})
@@ -268,10 +275,12 @@ class _Window:
 
 class LiveSessions:
     """Running sessions by key, kept while in use so that a client that reconnects resumes where it
-    was; sessions idle longer than `idle_seconds` are dropped."""
+    was; sessions idle longer than `idle_seconds` are dropped, and an owner's oldest beyond
+    `per_owner` (a client that never ends its sessions cannot fill the memory)."""
 
-    def __init__(self, idle_seconds: float = 2 * 3600):
+    def __init__(self, idle_seconds: float = 2 * 3600, per_owner: int = 200):
         self.idle_seconds = idle_seconds
+        self.per_owner = per_owner
         self._sessions: dict[tuple[str, str], tuple[LiveSession, float]] = {}
         self._lock = threading.Lock()
 
@@ -291,6 +300,9 @@ class LiveSessions:
             session = LiveSession(session_id, **options)
             with self._lock:
                 self._sessions[(owner, session_id)] = (session, time.monotonic())
+                mine = sorted((seen, key) for key, (_, seen) in self._sessions.items() if key[0] == owner)
+                for _, key in mine[: max(0, len(mine) - self.per_owner)]:
+                    del self._sessions[key]
         return session
 
     def close(self, owner: str, session_id: str) -> LiveSession | None:

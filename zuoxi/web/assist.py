@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from zuoxi.engines.live import LiveSession, LiveSessions
+from zuoxi.engines.live import LiveSession, LiveSessions, SessionFull
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError, builtin_names
 from zuoxi.store import Store, content_key
@@ -104,6 +104,8 @@ def _take_turn(session: LiveSession, message: dict) -> dict:
     except ValidationError as error:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         return {"type": "error", "error": f"bad turn: {problem}"}
+    except SessionFull as error:
+        return {"type": "error", "error": str(error)}
     return {"type": "update", **update.model_dump(mode="json")}
 
 
