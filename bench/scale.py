@@ -143,6 +143,8 @@ def main() -> None:
             paths[-1].parent.mkdir(exist_ok=True)
             write_jsonl(conversations[begin:begin + SHARD], paths[-1])
         size = sum(p.stat().st_size for p in paths)
+        for_store = conversations[:5_000]
+        del conversations  # 100,000 objects held here would slow this process's garbage collector, not the engines
         _warm(models)
         local_count([paths[0]], models)  # warm caches (scorecards, OpenCC, models) in this process
         print(f"{args.n:,} conversations ({turns:.1f} turns each, {size / 1e6:.0f} MB) in {len(paths)} JSON Lines shards; "
@@ -168,7 +170,7 @@ def main() -> None:
         cores = args.nodes * args.cores
         print(f"a cluster of {args.nodes} nodes × {args.cores} cores ≈ {cores} × {per_core:,.0f} = {cores * per_core:,.0f} conversations/s "
               f"({1_000_000 / (cores * per_core) / 60:.1f} min per million), Parquet out (workers write)")
-        db = store_rate(conversations[:5_000], models, folder)
+        db = store_rate(for_store, models, folder)
         print(f"client database write (SQLite, conversation + result, chunks of 500): {db:,.0f} conversations/s — "
               f"the ceiling of a run that stores through the client; beyond it use --parquet --no-store, or PostgreSQL")
     finally:

@@ -36,7 +36,7 @@ distributed = pytest.importorskip("distributed")
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 SMALL_SHARDS = 4096  # bytes: cuts the sample JSON Lines files into several shards
-LOOPBACK = ("127.0.0.1", "::1")
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
 @pytest.fixture(scope="module")
@@ -213,12 +213,14 @@ def test_the_local_cluster_listens_and_connects_on_loopback_only(client, samples
     addresses = [client.scheduler.address] + list(info["workers"]) + [w["nanny"] for w in info["workers"].values()]
     assert len(addresses) == 5 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
     assert all(w["host"] == "127.0.0.1" for w in info["workers"].values())
-    # every socket of the cluster's processes (the scheduler and nannies run in this one) is on loopback
-    pids = [os.getpid(), *client.run(os.getpid).values()]
-    sockets = [c for pid in pids for c in psutil.Process(pid).net_connections(kind="inet")]
-    assert any(c.status == psutil.CONN_LISTEN for c in sockets)
-    assert all(c.laddr.ip in LOOPBACK for c in sockets if c.status == psutil.CONN_LISTEN)
-    assert all(c.raddr.ip in LOOPBACK for c in sockets if c.raddr)
+    # every socket of the worker processes, and those of the scheduler (its TCP and HTTP ports) and the
+    # nannies, which run in this process beside whatever other tests left open, are on loopback
+    workers = [c for pid in client.run(os.getpid).values() for c in psutil.Process(pid).net_connections(kind="inet")]
+    ports = {int(a.rsplit(":", 1)[1]) for a in addresses} | set(info.get("services", {}).values())
+    here = [c for c in psutil.Process().net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr.port in ports]
+    assert len(here) == 1 + 2 + len(info.get("services", {})) and any(c.status == psutil.CONN_LISTEN for c in workers)
+    assert all(c.laddr.ip in LOOPBACK for c in workers + here)
+    assert all(c.raddr.ip in LOOPBACK for c in workers if c.raddr)
 
     client.run(_guard_connections)  # in the workers
     original_connect = socket.socket.connect
