@@ -4,10 +4,10 @@ time; a session sends its next turn a think time after the answer to the last on
 latency per turn (send → update received), the turn rate and how the latency moves from the first
 to the last 50 turns of the conversations (it must not grow with length). Exits non-zero on errors.
 
-    .venv/bin/python bench/live.py [--sessions 100] [--turns 200] [--think 0.5] [--no-models]
+    .venv/bin/python bench/live.py [--sessions 100] [--turns 200] [--think 1.0] [--no-models]
 
-The think time stands for the other side reading and typing: 0.5 s is ~10× faster than a real chat
-or call, so 100 sessions here are the load of ~1,000 real ones.
+The think time stands for the other side reading and typing or speaking: a real chat or call
+takes a turn every 3–10 s, so 1 s (±50 %) makes 100 sessions here the load of several hundred.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--turns", type=int, default=200)
-    parser.add_argument("--think", type=float, default=0.5, help="seconds between an answer and the next turn (±50%%)")
+    parser.add_argument("--think", type=float, default=1.0, help="seconds between an answer and the next turn (±50%%)")
     parser.add_argument("--no-models", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -83,13 +83,15 @@ class LiveSession:
             (spec, items[spec.rule]) for spec in alert_specs() if spec.rule and spec.rule in items]
         self._model_alerts = [spec for spec in alert_specs() if spec.model]
         self._items = items
-        self.turns: list[Turn] = []
-        self.updates: list[LiveUpdate] = []
         self.complaint_risk: float | None = None
         self.window_size = 0  # turns the last evaluation looked at (bounded by TAIL + 1)
-        self._prepared: list[PreparedTurn] = []
-        self._keywords: list[dict[int, list[tuple[int, int]]]] = []  # per turn: keyword list → spans
-        self._emotions: dict[int, CustomerEmotion] = {}
+        # What a long conversation keeps is its transcript and its answers, as tuples and strings:
+        # with hundreds of sessions in a server, objects the garbage collector has to walk would make
+        # its full collections, and so some turns' latency, grow with everything ever said.
+        self._transcript: list[tuple[str, str, float | None, float | None]] = []
+        self._answers: list[str] = []  # each turn's LiveUpdate as JSON (a resent turn is answered from here)
+        self._alerts: list[str] = []  # every alert so far, as JSON
+        self._held: dict[int, _Held] = {}  # what the window needs of each turn it holds
         self._first_customer: int | None = None
         self._alerted_turns: dict[str, set[int]] = {}  # rule → turns already shown as its evidence
         self._decided: set[tuple[str, int | None]] = set()  # expectations judged: (rule, anchor turn)
@@ -97,41 +99,54 @@ class LiveSession:
         self._above: set[str] = set()  # model alerts currently over their threshold
         self._texts_read: dict[str, tuple] = {}  # the models' reading of each text in the window
 
+    def __len__(self) -> int:
+        return len(self._transcript)
+
+    @property
+    def turns(self) -> list[Turn]:
+        return [Turn.model_construct(role=r, text=t, start=s, end=e) for r, t, s, e in self._transcript]
+
     @property
     def alerts(self) -> list[Alert]:
-        return [a for u in self.updates for a in u.alerts]
+        return [Alert.model_validate_json(a) for a in self._alerts]
+
+    def answer(self, turn: int) -> str:
+        """The update given for `turn`, as JSON."""
+        return self._answers[turn]
 
     def add_turn(self, turn: Turn | dict[str, Any]) -> LiveUpdate:
         """Take the next turn; answer with the alerts that just became true."""
-        if len(self.turns) >= MAX_TURNS:
+        if len(self) >= MAX_TURNS:
             raise SessionFull(f"a live session takes at most {MAX_TURNS} turns")
         turn = turn if isinstance(turn, Turn) else Turn.model_validate(turn)
         if self.mask:
             turn = turn.model_copy(update={"text": mask_text(turn.text)})
-        index = len(self.turns)
-        self.turns.append(turn)
+        index = len(self)
+        self._transcript.append((turn.role, turn.text, turn.start, turn.end))
         prepared = PreparedTurn(index=index, role=turn.role, text=turn.text, norm=normalize_text(turn.text),
                                 start=turn.start, end=turn.end)
         prepared.clauses  # computed once here, reused by every window that holds this turn
-        self._prepared.append(prepared)
-        self._keywords.append({key: [(h.start, h.end) for h in hits]
-                               for key, hits in self.compiled.compiler.matcher.scan([prepared]).items()})
-        emotion = None
+        keywords = {key: [(h.start, h.end) for h in hits]
+                    for key, hits in self.compiled.compiler.matcher.scan([prepared]).items()}
+        self._held[index] = held = _Held(turn, prepared, keywords)
         if turn.role == "customer":
             if self._first_customer is None:
                 self._first_customer = index
-            emotion = self._read_emotion(index)
+            held.emotion = self._read_emotion(index)
 
         window = self._window()
         alerts: list[Alert] = []
         self._rule_alerts(window, alerts)
+        emotion = held.emotion
         if emotion is not None:
             self._model_alerts_fire(alerts)
         update = LiveUpdate(session=self.id, turn=index, alerts=alerts, complaint_risk=self.complaint_risk,
                             emotion=None if emotion is None else TurnEmotion(
                                 turn=index, label=emotion.label, score=emotion.score, probs=emotion.probs,
                                 satisfaction=emotion.satisfaction, cue=list(emotion.cue) if emotion.cue else None))
-        self.updates.append(update)
+        self._answers.append(update.model_dump_json())
+        self._alerts.extend(a.model_dump_json() for a in alerts)
+        self._forget(window.indices)
         return update
 
     def conversation(self) -> Conversation:
@@ -144,8 +159,19 @@ class LiveSession:
         return analyze_conversation(self.conversation(), self.scorecard, mask=False, models=self.models)
 
     # -------------------------------------------------------------------------------------------
+    def _forget(self, indices: list[int]) -> None:
+        """Drop what only turns that have left the window needed."""
+        kept = set(indices)
+        for g in [g for g in self._held if g not in kept]:
+            del self._held[g]
+        start = indices[-1] - TAIL + 2  # the oldest turn the next window will hold
+        if start > 0:
+            for alerted in self._alerted_turns.values():
+                alerted.difference_update([g for g in alerted if g < start and g != self._first_customer])
+            self._decided = {k for k in self._decided if k[1] is None or k[1] >= start or k[1] == self._first_customer}
+
     def _window_indices(self) -> list[int]:
-        n = len(self.turns)
+        n = len(self)
         indices = list(range(max(0, n - TAIL), n))
         if self._first_customer is not None and self._first_customer < indices[0]:
             indices.insert(0, self._first_customer)
@@ -153,22 +179,21 @@ class LiveSession:
 
     def _read_emotion(self, index: int) -> CustomerEmotion:
         """The new customer turn's emotion (the cue words, fused with the models reading the window)."""
-        lexicon = lexicon_emotion(self._prepared[index].norm)
+        lexicon = lexicon_emotion(self._held[index].prepared.norm)
         if not self.models:
             emotion = lexicon
         else:
             indices = self._window_indices()
-            window = Conversation.model_construct(id=self.id, turns=[self.turns[g] for g in indices])
+            window = Conversation.model_construct(id=self.id, turns=[self._held[g].turn for g in indices])
             prediction = load_models().predict(window, cache=self._texts_read)
             if len(self._texts_read) > 4 * TAIL:  # keep what the window may still hold
-                held = {self.turns[g].text for g in indices}
+                held = {self._held[g].turn.text for g in indices}
                 self._texts_read = {t: r for t, r in self._texts_read.items() if t in held}
             local = len(indices) - 1
             probs = next((p.probs for p in prediction.emotion if p.turn == local), None)
             satisfaction = next((p.label for p in prediction.satisfaction if p.turn == local), None)
             emotion = fuse(lexicon, probs, satisfaction)
             self.complaint_risk = prediction.dialogue.complaint_risk
-        self._emotions[index] = emotion
         return emotion
 
     def _window(self) -> _Window:
@@ -176,17 +201,18 @@ class LiveSession:
         self.window_size = len(indices)
         turns, keyword_hits, emotions = [], {}, {}
         for local, g in enumerate(indices):
-            source = self._prepared[g]
+            held = self._held[g]
+            source = held.prepared
             turn = PreparedTurn(index=local, role=source.role, text=source.text, norm=source.norm,
                                 start=source.start, end=source.end)
             turn.__dict__["clauses"] = source.clauses
             turns.append(turn)
-            for key, spans in self._keywords[g].items():
+            for key, spans in held.keywords.items():
                 keyword_hits.setdefault(key, []).extend(Hit(local, s, e) for s, e in spans)
-            if g in self._emotions:
-                emotions[local] = self._emotions[g]
+            if held.emotion is not None:
+                emotions[local] = held.emotion
         conversation = Conversation.model_construct(id=self.id, channel=self.channel, meta={},
-                                                    turns=[self.turns[g] for g in indices])
+                                                    turns=[self._held[g].turn for g in indices])
         ctx = self.compiled.context(Prepared(conversation=conversation, turns=turns), emotions=emotions,
                                     keyword_hits=keyword_hits)
         return _Window(indices, ctx)
@@ -244,7 +270,7 @@ class LiveSession:
 
     def _fire(self, spec: AlertSpec, c: CompiledItem | None, hits: list[Hit], window: _Window | None,
               alerts: list[Alert], score: float | None = None) -> None:
-        turn = len(self.turns) - 1
+        turn = len(self) - 1
         same = next((a for a in alerts if a.kind == spec.kind), None)
         if same is not None:  # one alert per kind and turn; a model's estimate joins the rule's evidence
             if score is not None:
@@ -257,10 +283,20 @@ class LiveSession:
         evidence = []
         for h in hits:
             g = window.indices[h.turn]
-            evidence.append(Evidence(turn=g, start=h.start, end=h.end, text=self.turns[g].text[h.start:h.end]))
+            evidence.append(Evidence(turn=g, start=h.start, end=h.end, text=self._held[g].turn.text[h.start:h.end]))
         alerts.append(Alert(kind=spec.kind, title=spec.title, turn=turn, rule=c.item.id if c and spec.rule else None,
                             message=c.item.message if c else "", suggestion=c.item.suggestion if c else "",
                             evidence=evidence, score=None if score is None else round(score, 3)))
+
+
+class _Held:
+    """A turn while it is in the window: itself, its matching form, its keywords, the customer's emotion."""
+
+    __slots__ = ("turn", "prepared", "keywords", "emotion")
+
+    def __init__(self, turn: Turn, prepared: PreparedTurn, keywords: dict[int, list[tuple[int, int]]]):
+        self.turn, self.prepared, self.keywords = turn, prepared, keywords
+        self.emotion: CustomerEmotion | None = None
 
 
 class _Window:

@@ -9,6 +9,7 @@ Both call the same domain functions, which enforce each role's scope.
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI):
         if models:
             load_models()  # a third of a second, paid at start rather than by the first upload or live turn
+        gc.freeze()  # what is loaded by now lives as long as the server: keep it out of every full collection
         yield
         app.state.importer.shutdown()
 

@@ -67,7 +67,7 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
     session = sessions.open(account.username, session_id, scorecard=scorecard, channel=channel,
                             models=websocket.app.state.models, agent_id=account.agent_id, team=account.team)
     await websocket.send_json({"type": "state", "session": session.id, "scorecard": session.scorecard,
-                               "turns": len(session.turns), "alerts": [a.model_dump() for a in session.alerts]})
+                               "turns": len(session), "alerts": [a.model_dump() for a in session.alerts]})
     try:
         while True:
             try:
@@ -95,10 +95,10 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
 
 def _take_turn(session: LiveSession, message: dict) -> dict:
     seq = message.get("seq")
-    if seq is not None and (not isinstance(seq, int) or seq > len(session.turns)):
-        return {"type": "error", "error": f"seq must be the next turn's number, {len(session.turns)}"}
-    if seq is not None and seq < len(session.turns):  # a resend after a reconnect
-        return {"type": "update", "duplicate": True, **session.updates[seq].model_dump(mode="json")}
+    if seq is not None and (not isinstance(seq, int) or seq > len(session)):
+        return {"type": "error", "error": f"seq must be the next turn's number, {len(session)}"}
+    if seq is not None and seq < len(session):  # a resend after a reconnect
+        return {"type": "update", "duplicate": True, **json.loads(session.answer(seq))}
     try:
         update = session.add_turn(_turn_fields(message))
     except ValidationError as error:
@@ -110,7 +110,7 @@ def _take_turn(session: LiveSession, message: dict) -> dict:
 
 
 def _finish(session: LiveSession, store: Store | None) -> dict:
-    if not session.turns:
+    if not len(session):
         return {"type": "result", "error": "no turns"}
     result = session.finish()
     answer = {"type": "result", "score": result.score, "max_score": result.max_score, "veto": result.veto,

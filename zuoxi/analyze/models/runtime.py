@@ -174,12 +174,12 @@ class Models:
         return scores, F.dialogue_dense(prep, val, emo, sat)
 
     # --- public -------------------------------------------------------------------------------
-    def read_text(self, text: str) -> tuple[str, list[str], list[int]]:
+    def read_text(self, text: str) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
         """A turn text's normalized form, n-grams and their vocabulary ids: what `predict` derives
         from each text before the context is considered."""
         norm = T.normalize(text)
-        grams = T.ngrams(norm) if norm else []
-        return norm, grams, self.vocab.ids(grams)
+        grams = tuple(T.ngrams(norm)) if norm else ()
+        return norm, grams, tuple(self.vocab.ids(grams))  # tuples of plain values: the GC stops tracking them
 
     def predict(self, conversation: Any, cache: dict[str, tuple] | None = None) -> ConversationPrediction:
         """Emotion and satisfaction for every customer turn, and the dialogue-level estimates.
