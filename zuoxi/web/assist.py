@@ -19,6 +19,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
@@ -83,7 +84,9 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
                 await websocket.send_json(_take_turn(session, message))
             elif kind == "end":
                 store: Store = websocket.app.state.store
-                await websocket.send_json(_finish(session, store if message.get("store") else None))
+                # The whole conversation's QA (and the database write) takes tens of milliseconds:
+                # in a thread, so the other sessions' turns are not held up behind it.
+                await websocket.send_json(await run_in_threadpool(_finish, session, store if message.get("store") else None))
                 sessions.close(account.username, session_id)
                 await websocket.close()
                 return
