@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean models sample-audio system-audio-tools system-browser
+.PHONY: install run test bench bench-scale clean models sample-audio system-audio-tools system-browser
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ bench: install
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/audio.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/live.py
+
+# 100,000 conversations three ways (local, local processes, Dask): about a quarter of an hour on 2 cores.
+bench-scale: install
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) build zuoxi.db
