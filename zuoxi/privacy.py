@@ -52,7 +52,12 @@ def _in_order_context(text: str, start: int) -> bool:
     return bool(_ORDER_CONTEXT.search(text[max(0, start - 8) : start]))
 
 
+_MAYBE_PII = re.compile(r"[\d@]")  # every pattern above needs a digit, or the @ of an e-mail
+
+
 def mask_text(text: str) -> str:
+    if not _MAYBE_PII.search(text):
+        return text
     def email(m: re.Match[str]) -> str:
         local, domain = m.group().split("@", 1)
         return local[:1] + "***@" + domain
@@ -81,5 +86,6 @@ def mask_text(text: str) -> str:
 
 
 def mask_conversation(conversation: Conversation) -> Conversation:
-    turns = [t.model_copy(update={"text": mask_text(t.text)}) for t in conversation.turns]
+    turns = [t if (masked := mask_text(t.text)) == t.text else t.model_copy(update={"text": masked})
+             for t in conversation.turns]
     return conversation.model_copy(update={"turns": turns})

@@ -82,7 +82,7 @@ class CompiledScorecard:
             return None
         if item.applies.times and not ctx.prepared.has_times:
             return None
-        if any(not ctx.prepared.role_turns(role) for role in c.applies_roles):
+        if any(not ctx.role_indices(role) for role in c.applies_roles):
             return None
         if c.when is None:
             return [None]
