@@ -240,3 +240,59 @@ def test_sessions_are_bounded_per_owner_and_in_length(monkeypatch):
         session.add_turn({"role": "customer", "text": "你好"})
     with pytest.raises(SessionFull):
         session.add_turn({"role": "customer", "text": "你好"})
+
+
+def test_a_refused_turn_leaves_the_session_as_it_was():
+    session = LiveSession("r", models=False)
+    session.add_turn({"role": "customer", "text": "你好"})
+    for bad in ({"role": "customer", "text": "\ud800"}, {"role": "customer", "text": "长" * 5000},
+                {"role": "customer", "text": "你好", "start": float("nan")}):
+        with pytest.raises(ValueError):
+            session.add_turn(bad)
+    assert len(session) == 1
+    assert session.add_turn({"role": "agent", "text": "这个不能退。"}).turn == 1  # and it goes on
+    session.ended = True
+    with pytest.raises(ValueError):
+        session.add_turn({"role": "customer", "text": "还在吗"})
+
+
+def test_a_once_items_first_trigger_stays_its_anchor_however_far_back():
+    filler = [("agent", f"好的，第{i}项信息已经为您记录在系统里了。") for i in range(20)]
+    # EC-05: the delivery question at turn 1, the guarantee 20 turns later: QA fails it, so must live assist
+    session, fired = feed([("customer", "请问什么时候能到货？"), *filler, ("agent", "明天一定到。")], scorecard="ecommerce")
+    assert fired.get(21) == ["over_promise"] and session.alerts[0].rule == "EC-05"
+    # OB-05 prompts once, at the first suspicion, not again when that turn has left the window
+    _, fired = feed([("agent", "您好，我是XX银行信用卡中心客服代表。"), ("customer", "你是骗子吧？"),
+                     ("customer", "怎么证明你是银行的？"), *filler], scorecard="outbound")
+    assert [t for t, kinds in fired.items() if "trust" in kinds] == [1]
+
+
+def test_socket_refuses_bad_seqs_paths_and_huge_turns_without_closing(app):
+    with pytest.raises(WebSocketDisconnect):
+        with signed_in(app).websocket_connect("/api/live/p?scorecard=/etc/passwd") as ws:
+            ws.receive_json()
+    with signed_in(app).websocket_connect("/api/live/seq") as ws:
+        ws.receive_json()
+        for seq in (-1, True, 3):
+            ws.send_json({"type": "turn", "seq": seq, "role": "customer", "text": "你好"})
+            answer = ws.receive_json()
+            assert answer["type"] == "error" and answer["turns"] == 0
+        ws.send_text("[" * 100000 + "]" * 100000)
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "\ud800"})
+        assert ws.receive_json()["turns"] == 0
+        ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "你好"})
+        assert ws.receive_json()["type"] == "update"
+
+
+def test_a_session_in_use_is_not_idle(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(live.time, "monotonic", lambda: clock[0])
+    sessions = LiveSessions(idle_seconds=60)
+    sessions.open("agent07", "busy", models=False)
+    sessions.open("agent07", "quiet", models=False)
+    for _ in range(4):  # turns keep coming on "busy" for four minutes, none on "quiet"
+        clock[0] += 50
+        sessions.touch("agent07", "busy")
+    sessions.open("agent21", "other", models=False)  # expiry runs here
+    assert sessions.get("agent07", "busy") is not None and sessions.get("agent07", "quiet") is None

@@ -572,7 +572,8 @@ def serve(
     if demo:
         _load_demo(Store(db))
     err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
-    uvicorn.run(create_app(db, models=not no_models), host=host, port=port, log_level="warning")
+    # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
+    uvicorn.run(create_app(db, models=not no_models), host=host, port=port, log_level="warning", ws_max_size=1 << 18)
 
 
 def _load_demo(store: Store) -> None:

@@ -7,6 +7,8 @@ outside tools read them.
 
 from __future__ import annotations
 
+import math
+
 from datetime import datetime
 from typing import Any, Literal
 
@@ -30,6 +32,8 @@ class Turn(BaseModel):
 
     @model_validator(mode="after")
     def _end_not_before_start(self) -> Turn:
+        if any(t is not None and not math.isfinite(t) for t in (self.start, self.end)):
+            raise ValueError("start and end must be finite numbers of seconds")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"end ({self.end}) is before start ({self.start})")
         return self

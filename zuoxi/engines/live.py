@@ -38,10 +38,15 @@ from zuoxi.rules.operators import Hit
 # spans 5 turns; 16 leaves room for chat bursts (several messages in a row from one side).
 TAIL = 16
 MAX_TURNS = 5_000  # a session is one conversation: ten hours of chat is far beyond any real one
+MAX_TEXT = 2_000  # characters of one turn: a long chat message or a minute of speech; more stalls every session
 
 
 class SessionFull(ValueError):
     """More turns than one conversation can have (MAX_TURNS)."""
+
+
+class SessionClosed(ValueError):
+    """A turn for a conversation that has ended."""
 
 
 class AlertSpec(BaseModel):
@@ -84,7 +89,7 @@ class LiveSession:
         self._model_alerts = [spec for spec in alert_specs() if spec.model]
         self._items = items
         self.complaint_risk: float | None = None
-        self.window_size = 0  # turns the last evaluation looked at (bounded by TAIL + 1)
+        self.window_size = 0  # turns the last evaluation looked at: TAIL and the few pinned ones
         # What a long conversation keeps is its transcript and its answers, as tuples and strings:
         # with hundreds of sessions in a server, objects the garbage collector has to walk would make
         # its full collections, and so some turns' latency, grow with everything ever said.
@@ -93,6 +98,10 @@ class LiveSession:
         self._alerts: list[str] = []  # every alert so far, as JSON
         self._held: dict[int, _Held] = {}  # what the window needs of each turn it holds
         self._first_customer: int | None = None
+        # Turns the window keeps however old: the customer's first (what "anger rising" compares
+        # with) and the first trigger of each `once` item (what such an item is judged against).
+        self._pinned: set[int] = set()
+        self.ended = False
         self._alerted_turns: dict[str, set[int]] = {}  # rule → turns already shown as its evidence
         self._decided: set[tuple[str, int | None]] = set()  # expectations judged: (rule, anchor turn)
         self._last_fired: dict[str, int] = {}
@@ -115,31 +124,46 @@ class LiveSession:
         return self._answers[turn]
 
     def add_turn(self, turn: Turn | dict[str, Any]) -> LiveUpdate:
-        """Take the next turn; answer with the alerts that just became true."""
+        """Take the next turn; answer with the alerts that just became true. A turn that cannot be
+        taken (ValueError: invalid, too long, the session ended or full) leaves the session as it was."""
+        if self.ended:
+            raise SessionClosed("this conversation has ended")
         if len(self) >= MAX_TURNS:
             raise SessionFull(f"a live session takes at most {MAX_TURNS} turns")
         turn = turn if isinstance(turn, Turn) else Turn.model_validate(turn)
+        if len(turn.text) > MAX_TEXT:
+            raise ValueError(f"a turn has at most {MAX_TEXT} characters, not {len(turn.text)}")
+        turn.text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates, before anything is kept
         if self.mask:
             turn = turn.model_copy(update={"text": mask_text(turn.text)})
         index = len(self)
-        self._transcript.append((turn.role, turn.text, turn.start, turn.end))
         prepared = PreparedTurn(index=index, role=turn.role, text=turn.text, norm=normalize_text(turn.text),
                                 start=turn.start, end=turn.end)
         prepared.clauses  # computed once here, reused by every window that holds this turn
         keywords = {key: [(h.start, h.end) for h in hits]
                     for key, hits in self.compiled.compiler.matcher.scan([prepared]).items()}
+        self._transcript.append((turn.role, turn.text, turn.start, turn.end))
         self._held[index] = held = _Held(turn, prepared, keywords)
-        if turn.role == "customer":
-            if self._first_customer is None:
-                self._first_customer = index
-            held.emotion = self._read_emotion(index)
-
-        window = self._window()
-        alerts: list[Alert] = []
-        self._rule_alerts(window, alerts)
+        first_customer = self._first_customer
+        try:
+            if turn.role == "customer":
+                if self._first_customer is None:
+                    self._first_customer = index
+                    self._pinned.add(index)
+                held.emotion = self._read_emotion(index)
+            window = self._window()
+            alerts: list[Alert] = []
+            self._rule_alerts(window, alerts)
+            if held.emotion is not None:
+                self._model_alerts_fire(alerts)
+        except BaseException:
+            self._transcript.pop()
+            del self._held[index]
+            if first_customer is None:
+                self._first_customer = None
+                self._pinned.discard(index)
+            raise
         emotion = held.emotion
-        if emotion is not None:
-            self._model_alerts_fire(alerts)
         update = LiveUpdate(session=self.id, turn=index, alerts=alerts, complaint_risk=self.complaint_risk,
                             emotion=None if emotion is None else TurnEmotion(
                                 turn=index, label=emotion.label, score=emotion.score, probs=emotion.probs,
@@ -154,28 +178,29 @@ class LiveSession:
         return Conversation(id=self.id, channel=self.channel, agent_id=self.agent_id, team=self.team,
                             turns=list(self.turns), meta={"scorecard": self.scorecard, "live": True})
 
-    def finish(self) -> Result:
-        """The full QA analysis of the conversation, exactly as `zuoxi analyze` would score it."""
-        return analyze_conversation(self.conversation(), self.scorecard, mask=False, models=self.models)
+    def finish(self, conversation: Conversation | None = None) -> Result:
+        """The full QA analysis of the conversation (or of `conversation`, a snapshot of it taken with
+        `conversation()`), exactly as `zuoxi analyze` would score it."""
+        return analyze_conversation(conversation or self.conversation(), self.scorecard, mask=False,
+                                    models=self.models)
 
     # -------------------------------------------------------------------------------------------
     def _forget(self, indices: list[int]) -> None:
         """Drop what only turns that have left the window needed."""
-        kept = set(indices)
+        kept = set(indices) | self._pinned
         for g in [g for g in self._held if g not in kept]:
             del self._held[g]
-        start = indices[-1] - TAIL + 2  # the oldest turn the next window will hold
+        start = indices[-1] - TAIL + 2  # the oldest unpinned turn the next window will hold
         if start > 0:
+            pinned = self._pinned
             for alerted in self._alerted_turns.values():
-                alerted.difference_update([g for g in alerted if g < start and g != self._first_customer])
-            self._decided = {k for k in self._decided if k[1] is None or k[1] >= start or k[1] == self._first_customer}
+                alerted.difference_update([g for g in alerted if g < start and g not in pinned])
+            self._decided = {k for k in self._decided if k[1] is None or k[1] >= start or k[1] in pinned}
 
     def _window_indices(self) -> list[int]:
         n = len(self)
-        indices = list(range(max(0, n - TAIL), n))
-        if self._first_customer is not None and self._first_customer < indices[0]:
-            indices.insert(0, self._first_customer)
-        return indices
+        tail = range(max(0, n - TAIL), n)
+        return sorted(g for g in self._pinned if g < tail.start) + list(tail)
 
     def _read_emotion(self, index: int) -> CustomerEmotion:
         """The new customer turn's emotion (the cue words, fused with the models reading the window)."""
@@ -224,6 +249,8 @@ class LiveSession:
             anchors = self.compiled.anchors(c, ctx)
             if anchors is None:
                 continue
+            if c.item.once and anchors[0] is not None:
+                self._pinned.add(g[anchors[0].turn])  # the item's first trigger stays its anchor
             alerted = self._alerted_turns.setdefault(rule, set())
             for anchor in anchors:
                 if spec.fire == "trigger":
@@ -340,6 +367,13 @@ class LiveSessions:
                 for _, key in mine[: max(0, len(mine) - self.per_owner)]:
                     del self._sessions[key]
         return session
+
+    def touch(self, owner: str, session_id: str) -> None:
+        """A session in use is not idle: called for every message, not only on connect."""
+        with self._lock:
+            entry = self._sessions.get((owner, session_id))
+            if entry is not None:
+                self._sessions[(owner, session_id)] = (entry[0], time.monotonic())
 
     def close(self, owner: str, session_id: str) -> LiveSession | None:
         with self._lock:

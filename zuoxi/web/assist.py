@@ -23,9 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from zuoxi.engines.live import LiveSession, LiveSessions, SessionFull
-from zuoxi.rules.engine import get_scorecard
-from zuoxi.rules.scorecard import ScorecardError, builtin_names
+from zuoxi.engines.live import LiveSession, LiveSessions
+from zuoxi.rules.scorecard import builtin_names
 from zuoxi.store import Store, content_key
 from zuoxi.store.queries import ConversationFilter, get_conversation, list_conversations
 from zuoxi.web.pages import render
@@ -54,9 +53,7 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
     if signed is None or not _same_origin(websocket):
         await websocket.close(code=POLICY_VIOLATION, reason="sign in first" if signed is None else "cross-site")
         return
-    try:
-        get_scorecard(scorecard)
-    except ScorecardError:
+    if scorecard not in {name for name, _ in websocket.app.state.scorecards.names()}:  # names, never paths
         await websocket.close(code=POLICY_VIOLATION, reason=f"unknown scorecard {scorecard}")
         return
     if channel not in ("chat", "call"):
@@ -71,55 +68,62 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
                                "turns": len(session), "alerts": [a.model_dump() for a in session.alerts]})
     try:
         while True:
+            text = await websocket.receive_text()
+            sessions.touch(account.username, session_id)
             try:
-                message = json.loads(await websocket.receive_text())
-            except (json.JSONDecodeError, KeyError):
-                await websocket.send_json({"type": "error", "error": "send JSON text frames"})
+                message = json.loads(text)
+            except (ValueError, RecursionError):
+                await websocket.send_json({"type": "error", "error": "send JSON text frames", "turns": len(session)})
                 continue
             if not isinstance(message, dict):
-                await websocket.send_json({"type": "error", "error": "a message is a JSON object"})
+                await websocket.send_json({"type": "error", "error": "a message is a JSON object", "turns": len(session)})
                 continue
             kind = message.get("type", "turn")
             if kind == "turn":
                 await websocket.send_json(_take_turn(session, message))
             elif kind == "end":
-                store: Store = websocket.app.state.store
-                # The whole conversation's QA (and the database write) takes tens of milliseconds:
-                # in a thread, so the other sessions' turns are not held up behind it.
-                await websocket.send_json(await run_in_threadpool(_finish, session, store if message.get("store") else None))
+                # Ended before the analysis starts: no other connection adds a turn meanwhile, and
+                # the conversation scored is the one stored. The whole conversation's QA (and the
+                # database write) takes tens of milliseconds: in a thread, so other sessions' turns
+                # are not held up behind it.
+                session.ended = True
                 sessions.close(account.username, session_id)
+                store: Store = websocket.app.state.store
+                await websocket.send_json(await run_in_threadpool(_finish, session, store if message.get("store") else None))
                 await websocket.close()
                 return
             else:
-                await websocket.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
+                await websocket.send_json({"type": "error", "error": f"unknown message type {kind!r}", "turns": len(session)})
     except WebSocketDisconnect:
         return  # the session stays: a reconnect resumes it
 
 
 def _take_turn(session: LiveSession, message: dict) -> dict:
+    """The answer to one turn message; every refusal says how many turns the session has (`turns`),
+    which is where the client goes on from."""
     seq = message.get("seq")
-    if seq is not None and (not isinstance(seq, int) or seq > len(session)):
-        return {"type": "error", "error": f"seq must be the next turn's number, {len(session)}"}
+    if seq is not None and not (type(seq) is int and 0 <= seq <= len(session)):
+        return {"type": "error", "error": f"seq must be the next turn's number, {len(session)}", "turns": len(session)}
     if seq is not None and seq < len(session):  # a resend after a reconnect
         return {"type": "update", "duplicate": True, **json.loads(session.answer(seq))}
     try:
         update = session.add_turn(_turn_fields(message))
     except ValidationError as error:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        return {"type": "error", "error": f"bad turn: {problem}"}
-    except SessionFull as error:
-        return {"type": "error", "error": str(error)}
+        return {"type": "error", "error": f"bad turn: {problem}", "turns": len(session)}
+    except ValueError as error:  # too long, not encodable, the session full or ended
+        return {"type": "error", "error": f"turn refused: {error}", "turns": len(session)}
     return {"type": "update", **update.model_dump(mode="json")}
 
 
 def _finish(session: LiveSession, store: Store | None) -> dict:
     if not len(session):
         return {"type": "result", "error": "no turns"}
-    result = session.finish()
+    conversation = session.conversation()
+    result = session.finish(conversation)
     answer = {"type": "result", "score": result.score, "max_score": result.max_score, "veto": result.veto,
               "failed": [f.rule for f in result.failed()], "alerts": len(session.alerts)}
     if store is not None:
-        conversation = session.conversation()
         store.add_conversations([(conversation, "live")])
         key = content_key(conversation)
         store.save_results([(key, result)])
