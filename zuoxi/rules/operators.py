@@ -170,14 +170,15 @@ class Scope:
 
     def closed(self, ctx: Context, anchor: Hit | None) -> bool:
         """Whether turns added after the current last one can no longer enter this scope, so a
-        live evaluation may treat what it finds now as final (zuoxi/engines/live.py)."""
-        if anchor is None or self.anchor is None:
-            return self.first is not None and len(ctx.role_indices(self.role)) >= self.first
-        a = anchor.turn
-        if self.anchor in ("same", "before"):
-            return True
-        if self.anchor in ("after", "rest"):
+        live evaluation may treat what it finds now as final (zuoxi/engines/live.py). Only scopes
+        that look a bounded way forward from their anchor can be; anything else — the whole
+        conversation, its first or last turns, what came before (older turns may have left live
+        assist's window) — answers no."""
+        if anchor is None or self.anchor in (None, "before", "after", "rest") or self.last is not None:
             return False
+        a = anchor.turn
+        if self.anchor == "same":
+            return True
         if self.anchor == "block":
             anchor_role = ctx.turns[a].role
             return anchor_role != self.role and any(t.role == anchor_role for t in ctx.turns[a + 1 :])
