@@ -2,8 +2,8 @@
 
 Each turn is masked, normalized, scanned for the scorecard's keywords and — for the customer —
 read for emotion once, when it arrives. The scorecard items named in `live_alerts.yaml` then run
-over a bounded window: the last `TAIL` turns plus the customer's first turn (what "anger rising"
-compares against). So the cost of a turn does not grow with the length of the conversation, and
+over a bounded window: the last `TAIL` turns plus a few pinned ones (the customer's first turn,
+what "anger rising" compares against; each `once` item's first trigger). So the cost of a turn does not grow with the length of the conversation, and
 an alert fires once, at the turn where its violation became certain: a forbidden phrase when it is
 said, a missed expectation when the turn that should have met it has come without it
 (`Condition.settled`).

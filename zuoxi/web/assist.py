@@ -6,10 +6,10 @@ Protocol on `/api/live/{session}` (JSON text frames; the sign-in cookie authenti
   server → {"type": "update", "turn": n, "alerts": […], "emotion", "complaint_risk"}
   client → {"type": "end", "store": true|false}                           the conversation is over
   server → {"type": "result", "score", "max_score", "veto", "failed", "key"?}, then closes
-  server → {"type": "error", "error"}                                     a bad message; the socket stays open
+  server → {"type": "error", "error", "turns"}                            a bad message or refused turn; the socket stays open
 A client that loses its connection reconnects to the same session id and resumes: `state.turns`
 says which turn to send next, and a turn sent twice (same `seq`) is answered from the record, not
-counted again. Sessions live in this process's memory (`LiveSessions`) until ended or idle for 2 h.
+counted again. Sessions live in this process's memory (`LiveSessions`) until ended or 2 h without a message.
 """
 
 from __future__ import annotations
