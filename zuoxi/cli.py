@@ -50,6 +50,17 @@ def _options(input_format: str | None, columns: list[str] | None, agent_speaker:
         raise typer.BadParameter(str(error)) from error
 
 
+def _check_scorecard(scorecard: str) -> None:
+    """Exit 2 with the scorecard's problems (file:line) unless it is "auto" or compiles."""
+    if scorecard == "auto":
+        return
+    try:
+        get_scorecard(scorecard)
+    except ScorecardError as error:
+        err.print(f"[red]scorecard error[/]\n{error}", highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _report_error(error: IngestError) -> None:
     err.print(f"[yellow]skipped[/] {error}", highlight=False, markup=True, soft_wrap=True)
 
@@ -147,12 +158,7 @@ def analyze(
     if scheduler and workers:
         raise typer.BadParameter("--workers sizes the LocalCluster; a cluster given by --scheduler has its own workers")
     format = format or ("none" if parquet else "table")
-    if scorecard != "auto":
-        try:
-            get_scorecard(scorecard)
-        except ScorecardError as error:
-            err.print(f"[red]scorecard error[/]\n{error}", highlight=False)
-            raise typer.Exit(2) from None
+    _check_scorecard(scorecard)
     store = None if no_store else Store(db)
     options = _options(input_format, columns, agent_speaker)
     chosen = None if scorecard == "auto" else scorecard
@@ -309,11 +315,7 @@ def live(
                 table.add_row(conversation.id, str(alert.turn), alert.title, alert.rule or "model",
                               " ".join(f"“{e.text}”" for e in alert.evidence[:2]), alert.suggestion)
 
-    try:
-        get_scorecard(scorecard) if scorecard != "auto" else None
-    except ScorecardError as error:
-        err.print(f"[red]scorecard error[/]\n{error}", highlight=False)
-        raise typer.Exit(2) from None
+    _check_scorecard(scorecard)
     summary = _run(batch, consume)
     if format == "table":
         out.print(table)
