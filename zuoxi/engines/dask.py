@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from zuoxi import __version__
-from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary
+from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, store_analyzed
 from zuoxi.ingest import IngestError, ReadOptions, detect_format, iter_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
@@ -40,7 +40,7 @@ from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parqu
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import analyze_conversation
 from zuoxi.privacy import mask_conversation
-from zuoxi.store import Store, content_key
+from zuoxi.store import Store, content_key, file_sha256
 
 MIN_SHARD_BYTES = 256 << 10  # about 170 conversations: well above the per-task overhead
 MAX_SHARD_BYTES = 16 << 20
@@ -229,7 +229,7 @@ def plan_shards(paths: Iterable[str | Path], options: ReadOptions, variant: str,
             if target and size > target and fmt == "parquet":
                 shards += _parquet_slices(path, given, location, variant, size, target)
                 continue
-            shards.append(Shard(given, location, given, _file_digest(path, variant)))
+            shards.append(Shard(given, location, given, file_sha256(path, variant)))
         except OSError:  # unreadable here: the worker reports why, and the shard is never marked done
             shards.append(Shard(given, location, given, None))
     return shards, errors, files
@@ -240,20 +240,12 @@ def _starts_utf16(path: Path) -> bool:
         return handle.read(2) in (b"\xff\xfe", b"\xfe\xff")
 
 
-def _file_digest(path: Path, variant: str) -> str:
-    digest = _digest(variant)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _parquet_slices(path: Path, given: str, location: str, variant: str, size: int, target: int) -> list[Shard]:
     try:
         counts = row_groups(path)
     except Exception:  # noqa: BLE001 - not Parquet, or no pyarrow: one shard, and the worker says why
-        return [Shard(given, location, given, _file_digest(path, variant))]
-    file_digest = _file_digest(path, variant)
+        return [Shard(given, location, given, file_sha256(path, variant))]
+    file_digest = file_sha256(path, variant)
     rows_per_shard = max(1, int(target / (size / max(1, sum(counts)))))
     shards, group, first = [], [], 1
     for index, rows in enumerate(counts):
@@ -399,15 +391,9 @@ class DaskBatch:
             self._error(error)
         if self.store is None:
             return
-        items = outcome.items or []
+        items = [Analyzed(conversation, result, key, shard.path) for conversation, result, key in outcome.items or []]
         for begin in range(0, len(items), CHUNK):
-            chunk = items[begin:begin + CHUNK]
-            keys = [key for _, _, key in chunk]
-            new = self.store.count_new(list(dict.fromkeys(keys)))
-            self.store.add_conversations((conversation, shard.path) for conversation, _, _ in chunk)
-            summary.imported += new
-            summary.duplicates += len(keys) - new
-            self.store.save_results((key, result) for _, result, key in chunk)
+            store_analyzed(self.store, items[begin:begin + CHUNK], summary)
         if shard.key:
             self.store.mark_file(shard.key, shard.label, outcome.read, len(outcome.errors))
 

@@ -101,10 +101,16 @@ class Batch:
 
     def _flush(self) -> None:
         if self.store is not None and self._pending:
-            keys = [a.key for a in self._pending if a.key]
-            new = self.store.count_new(list(dict.fromkeys(keys)))
-            self.store.add_conversations((a.conversation, a.source) for a in self._pending)
-            self.summary.imported += new
-            self.summary.duplicates += len(keys) - new
-            self.store.save_results((a.key, a.result) for a in self._pending if a.result is not None and a.key)
+            store_analyzed(self.store, self._pending, self.summary)
         self._pending.clear()
+
+
+def store_analyzed(store: Store, items: list[Analyzed], summary: BatchSummary) -> None:
+    """One chunk of conversations and their results into the store, in two transactions, counting
+    what was new; both engines store through here."""
+    keys = [a.key for a in items if a.key]
+    new = store.count_new(list(dict.fromkeys(keys)))
+    store.add_conversations((a.conversation, a.source) for a in items)
+    summary.imported += new
+    summary.duplicates += len(keys) - new
+    store.save_results((a.key, a.result) for a in items if a.result is not None and a.key)
