@@ -8,7 +8,6 @@ outside tools read them.
 from __future__ import annotations
 
 import math
-
 from datetime import datetime
 from typing import Any, Literal
 

@@ -100,12 +100,13 @@ def customer_emotions(prepared: Prepared, prediction=None) -> dict[int, Customer
     }
 
 
+def as_turn_emotion(turn: int, e: CustomerEmotion) -> TurnEmotion:
+    return TurnEmotion(turn=turn, label=e.label, score=e.score, probs=e.probs, satisfaction=e.satisfaction,
+                       cue=list(e.cue) if e.cue else None)
+
+
 def as_turn_emotions(emotions: dict[int, CustomerEmotion]) -> list[TurnEmotion]:
-    return [
-        TurnEmotion(turn=i, label=e.label, score=e.score, probs=e.probs, satisfaction=e.satisfaction,
-                    cue=list(e.cue) if e.cue else None)
-        for i, e in sorted(emotions.items())
-    ]
+    return [as_turn_emotion(i, e) for i, e in sorted(emotions.items())]
 
 
 def satisfaction_from_emotions(emotions: dict[int, CustomerEmotion]) -> Satisfaction | None:

@@ -3,10 +3,10 @@
 Each turn is masked, normalized, scanned for the scorecard's keywords and — for the customer —
 read for emotion once, when it arrives. The scorecard items named in `live_alerts.yaml` then run
 over a bounded window: the last `TAIL` turns plus a few pinned ones (the customer's first turn,
-what "anger rising" compares against; each `once` item's first trigger). So the cost of a turn does not grow with the length of the conversation, and
-an alert fires once, at the turn where its violation became certain: a forbidden phrase when it is
-said, a missed expectation when the turn that should have met it has come without it
-(`Condition.settled`).
+what "anger rising" compares against; each `once` item's first trigger). So the cost of a turn
+does not grow with the length of the conversation, and an alert fires once, at the turn where its
+violation became certain: a forbidden phrase when it is said, a missed expectation when the turn
+that should have met it has come without it (`Condition.settled`).
 
     session = LiveSession("call-42", scorecard="core")
     update = session.add_turn({"role": "customer", "text": "我要投诉你们！"})
@@ -24,9 +24,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from zuoxi.analyze.emotion import CustomerEmotion, fuse, lexicon_emotion
+from zuoxi.analyze.emotion import CustomerEmotion, as_turn_emotion, fuse, lexicon_emotion
 from zuoxi.analyze.models import load_models
-from zuoxi.model import Alert, Conversation, Evidence, LiveUpdate, Result, Turn, TurnEmotion
+from zuoxi.model import Alert, Conversation, Evidence, LiveUpdate, Result, Turn
 from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
 from zuoxi.pipeline import analyze_conversation
 from zuoxi.privacy import mask_text
@@ -163,11 +163,8 @@ class LiveSession:
                 self._first_customer = None
                 self._pinned.discard(index)
             raise
-        emotion = held.emotion
         update = LiveUpdate(session=self.id, turn=index, alerts=alerts, complaint_risk=self.complaint_risk,
-                            emotion=None if emotion is None else TurnEmotion(
-                                turn=index, label=emotion.label, score=emotion.score, probs=emotion.probs,
-                                satisfaction=emotion.satisfaction, cue=list(emotion.cue) if emotion.cue else None))
+                            emotion=None if held.emotion is None else as_turn_emotion(index, held.emotion))
         self._answers.append(update.model_dump_json())
         self._alerts.extend(a.model_dump_json() for a in alerts)
         self._forget(window.indices)

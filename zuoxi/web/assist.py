@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from zuoxi.engines.live import LiveSession, LiveSessions
 from zuoxi.rules.scorecard import builtin_names
-from zuoxi.store import Store, content_key
+from zuoxi.store import Store
 from zuoxi.store.queries import ConversationFilter, get_conversation, list_conversations
 from zuoxi.web.pages import render
 from zuoxi.web.security import Signed, require_user, signed_in
@@ -124,8 +124,7 @@ def _finish(session: LiveSession, store: Store | None) -> dict:
     answer = {"type": "result", "score": result.score, "max_score": result.max_score, "veto": result.veto,
               "failed": [f.rule for f in result.failed()], "alerts": len(session.alerts)}
     if store is not None:
-        store.add_conversations([(conversation, "live")])
-        key = content_key(conversation)
+        [key] = store.add_conversations([(conversation, "live")])
         store.save_results([(key, result)])
         answer["key"] = key
     return answer
