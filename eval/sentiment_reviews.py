@@ -25,7 +25,7 @@ def main() -> None:
     # fold by unique text (within each set)
     keys = np.array([f"{s}\t{t}" for s, t in zip(src, corp.reviews_norm)])
     folds = TR.group_folds(keys)
-    X = vocab.vectorize(corp.reviews_grams).to_csr(len(vocab) + 1)
+    X = vocab.vectorize_texts(corp.reviews_norm).to_csr(len(vocab) + 1)
     P = np.zeros(len(y))
     for f in range(TR.N_FOLDS):
         tr, te = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]

@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 
 from zuoxi import normalize
 from zuoxi.model import Conversation
-from zuoxi.normalize import _CLAUSE_END, clean_whitespace, normalize_pattern, normalize_text, prepare, split_spans
+from zuoxi.normalize import (
+    _CLAUSE_END,
+    clean_whitespace,
+    normalize_pattern,
+    normalize_text,
+    normalize_texts,
+    prepare,
+    split_spans,
+)
 
 
 @pytest.mark.parametrize("original, matching", [
@@ -55,6 +63,23 @@ def test_matching_form_always_has_the_original_length(text):
     norm = normalize_text(text)
     assert len(norm) == len(text)
     assert normalize_text(norm) == norm  # already normal
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=CHARS + "\ue000\n", max_size=20), max_size=8))
+def test_a_conversation_normalized_at_once_equals_text_by_text(texts):
+    assert normalize_texts(texts) == [normalize_text(t) for t in texts]
+
+
+def test_conversation_normalization_falls_back_where_a_phrase_changes_length(monkeypatch):
+    real = normalize._T2S
+
+    class Lengthening:
+        def convert(self, text: str) -> str:
+            return real.convert(text).replace("头发", "头头发") if len(text) > 1 else real.convert(text)
+
+    monkeypatch.setattr(normalize, "_T2S", Lengthening())
+    assert normalize_texts(["您好", "乾燥的頭髮", "謝謝"]) == ["您好", "干燥的头发", "谢谢"]
 
 
 def test_width_folding_and_lower_case():

@@ -42,6 +42,20 @@ def normalize_text(text: str) -> str:
     return simplified.translate(_EXTRA).translate(_FOLD)
 
 
+_JOIN = "\ue000"  # a private-use character: OpenCC and the folding tables keep it
+
+
+def normalize_texts(texts: list[str]) -> list[str]:
+    """`normalize_text` of every text, converting all of them (a conversation's turns) in one
+    OpenCC call: the same result for less time."""
+    if len(texts) < 2 or any(_JOIN in t for t in texts):
+        return [normalize_text(t) for t in texts]
+    parts = _T2S.convert(_JOIN.join(texts)).translate(_EXTRA).translate(_FOLD).split(_JOIN)
+    if len(parts) != len(texts):
+        return [normalize_text(t) for t in texts]
+    return [p if len(p) == len(t) else normalize_text(t) for p, t in zip(parts, texts)]
+
+
 def normalize_pattern(pattern: str) -> str:
     """The matching form of a regular expression: like `normalize_text` but without lower-casing,
     which would turn \\S into \\s (patterns are compiled case-insensitively instead)."""
@@ -95,8 +109,8 @@ class Prepared:
 
 def prepare(conversation: Conversation) -> Prepared:
     turns = []
-    for i, turn in enumerate(conversation.turns):
-        norm = normalize_text(turn.text)
+    norms = normalize_texts([turn.text for turn in conversation.turns])
+    for i, (turn, norm) in enumerate(zip(conversation.turns, norms)):
         turns.append(
             PreparedTurn(
                 index=i,

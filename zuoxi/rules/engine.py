@@ -153,14 +153,14 @@ class CompiledScorecard:
                     points = (item.points * scale) - abs(item.repeat_points) * repeats
                 if c.veto_if is not None and (c.veto_if.hits(ctx, None) or []):
                     severity = "veto"
-                evidence = [  # model_construct: values come from the engine itself, validation is wasted time
-                    Evidence.model_construct(turn=h.turn, start=h.start, end=h.end, text=conv.turns[h.turn].text[h.start:h.end])
+                evidence = [
+                    Evidence(turn=h.turn, start=h.start, end=h.end, text=conv.turns[h.turn].text[h.start:h.end])
                     for h in self._evidence_hits(c, ctx, violations)
                 ]
             else:
                 status = "pass"
                 points = max(item.points, 0.0)
-            findings.append(Finding.model_construct(
+            findings.append(Finding(
                 rule=item.id, name=item.name, status=status, severity=severity, points=round(points, 2),
                 evidence=evidence, message=item.message if status == "fail" else "",
                 suggestion=item.suggestion if status == "fail" else "", section=c.section,

@@ -1,7 +1,6 @@
 """Per-conversation features, computed the same way while training and at run time.
 
-`prepare()` turns a conversation (roles + raw texts) into normalised texts, n-grams and the
-context features of every customer turn that need no model. The `*_dense` functions add what
+`prepare()` turns a conversation (roles + raw texts) into normalised texts and the context features of every customer turn that need no model. The `*_dense` functions add what
 the earlier models said (valence, emotion, exchange satisfaction) and give the dense feature
 rows the later models read. Names of every dense column are listed next to it, so the
 artefact's metadata can record them and `load_models` can check them.
@@ -67,7 +66,6 @@ DIALOGUE_DENSE_NAMES = (
 class Prepared:
     roles: list[str]
     norms: list[str]
-    grams: list[list[str]]  # per turn (all roles)
     cust: list[int]  # indices of customer turns
     agent: list[int]  # indices of agent turns
     ctx: np.ndarray  # (len(cust), len(CTX_NAMES)) context features, log-scaled counts
@@ -75,13 +73,10 @@ class Prepared:
     agent_cue_sum: np.ndarray  # (len(AGENT_CUE_NAMES),) over all agent turns, log-scaled
 
 
-def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None,
-            grams: list[list[str]] | None = None) -> Prepared:
-    """`norms` and `grams`, when given, are the texts' normalized forms and n-grams, already made."""
+def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None) -> Prepared:
+    """`norms`, when given, are the texts' normalized forms, already made."""
     if norms is None:
-        norms = [T.normalize(t) for t in texts]
-    if grams is None:
-        grams = [T.ngrams(s) if s else [] for s in norms]
+        norms = T.normalize_all(texts)
     cust: list[int] = []
     agent: list[int] = []
     ctx_rows: list[list[float]] = []
@@ -138,7 +133,6 @@ def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None,
     return Prepared(
         roles=list(roles),
         norms=norms,
-        grams=grams,
         cust=cust,
         agent=agent,
         ctx=np.asarray(ctx_rows, dtype=np.float64).reshape(-1, n_ctx),

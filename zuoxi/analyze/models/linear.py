@@ -13,9 +13,9 @@ dense weights and bias and turns scores into probabilities.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import chain, repeat
-
 import numpy as np
+
+from . import text as T
 
 
 @dataclass
@@ -28,6 +28,12 @@ class Sparse:
     def n(self) -> int:
         return len(self.starts)
 
+    def rows(self, lo: int, hi: int) -> Sparse:
+        """Texts lo…hi-1 of the batch."""
+        first = int(self.starts[lo]) if lo < self.n else len(self.ids)
+        last = int(self.starts[hi]) if hi < self.n else len(self.ids)
+        return Sparse(self.ids[first:last], self.vals[first:last], self.starts[lo:hi] - first)
+
     def to_csr(self, n_cols: int):
         """scipy CSR matrix (training only)."""
         from scipy import sparse
@@ -37,35 +43,54 @@ class Sparse:
 
 
 class Vocab:
-    def __init__(self, grams: list[str], idf: np.ndarray):
-        if len(idf) != len(grams) + 1:
+    """The n-gram vocabulary: id ↔ `text.gram_key`, and the idf of every id (plus the sentinel's).
+
+    Looking n-grams up is a binary search of their keys in the sorted vocabulary keys (numpy),
+    not a dictionary of strings: no Python object per n-gram, a quarter of the memory."""
+
+    def __init__(self, keys: np.ndarray, idf: np.ndarray, grams: list[str] | None = None):
+        if len(idf) != len(keys) + 1:
             raise ValueError("idf must have one entry per n-gram plus the sentinel")
-        self.grams = grams
-        self.index = {g: i for i, g in enumerate(grams)}
+        self.keys = np.asarray(keys, dtype=np.int64)
+        self.grams = grams  # the strings, kept only where they were given (training writes them)
         self.idf = np.asarray(idf, dtype=np.float32)
-        self.sentinel = len(grams)
+        self.sentinel = len(self.keys)
+        self._order = np.argsort(self.keys, kind="stable")
+        self._sorted = self.keys[self._order]
+        if len(self._sorted) > 1 and not (np.diff(self._sorted) > 0).all():
+            raise ValueError("the vocabulary holds an n-gram twice")
+
+    @classmethod
+    def from_grams(cls, grams: list[str], idf: np.ndarray, keep_grams: bool = True) -> Vocab:
+        return cls(T.keys_of_grams(grams), idf, grams if keep_grams else None)
 
     def __len__(self) -> int:
-        return len(self.grams)
+        return self.sentinel
 
-    def ids(self, grams: list[str]) -> list[int]:
-        """Vocabulary ids of n-grams, -1 for unknown ones."""
-        return list(map(self.index.get, grams, repeat(-1, len(grams))))
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Vocabulary ids of n-gram keys, -1 for unknown ones."""
+        if not len(keys) or not self.sentinel:
+            return np.full(len(keys), -1, dtype=np.int64)
+        uniq, inverse = np.unique(keys, return_inverse=True)  # sorted queries search faster
+        pos = np.minimum(np.searchsorted(self._sorted, uniq), self.sentinel - 1)
+        ids = np.where(self._sorted[pos] == uniq, self._order[pos], -1)
+        return ids[inverse.reshape(-1)]
 
-    def vectorize(self, gram_lists) -> Sparse:
-        return self.vectorize_ids([self.ids(g) for g in gram_lists])
+    def text_ids(self, norms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, rows): the known n-grams of normalised texts and the text each came from."""
+        keys, rows = T.gram_keys(norms)
+        ids = self.lookup(keys)
+        known = ids >= 0
+        return ids[known], rows[known]
 
-    def vectorize_ids(self, id_lists: list[list[int]]) -> Sparse:
-        """TF-IDF rows (sublinear tf, L2-normalised) of texts given as lists of n-gram ids."""
-        n = len(id_lists)
+    def vectorize_texts(self, norms: list[str]) -> Sparse:
+        return self.vectorize(*self.text_ids(norms), len(norms))
+
+    def vectorize(self, ids: np.ndarray, rows: np.ndarray, n: int) -> Sparse:
+        """TF-IDF rows (sublinear tf, L2-normalised) of `n` texts whose n-gram ids are `ids`,
+        `rows` saying which text each belongs to."""
         width = self.sentinel + 1
-        lens = np.fromiter(map(len, id_lists), dtype=np.int64, count=n)
-        flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lens.sum()))
-        rows = np.repeat(np.arange(n, dtype=np.int64), lens)
-        known = flat >= 0
-        keys = np.concatenate(
-            [np.arange(n, dtype=np.int64) * width + self.sentinel, rows[known] * width + flat[known]]
-        )
+        keys = np.concatenate([np.arange(n, dtype=np.int64) * width + self.sentinel, rows * width + ids])
         uniq, tf = np.unique(keys, return_counts=True)
         row_of = uniq // width
         id_arr = uniq - row_of * width

@@ -94,7 +94,7 @@ class Models:
         with np.load(npz_path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         grams = bytes(arrays["vocab"]).decode("utf-8").split("\n") if arrays["vocab"].size else []
-        vocab = Vocab(grams, arrays["idf"])
+        vocab = Vocab.from_grams(grams, arrays["idf"], keep_grams=False)
         blocks = {
             ns: Block.from_rows(len(vocab), arrays[f"block_{ns}_rows"], arrays[f"block_{ns}_W"])
             for ns in meta["blocks"]
@@ -127,8 +127,8 @@ class Models:
                 raise ArtefactError(f"head {name}: dense features differ from this code; retrain")
 
     # --- stages (also used by training, so features match exactly) ---------------------------
-    def block_scores(self, ns: str, gram_lists) -> np.ndarray:
-        return self.blocks[ns].scores(self.vocab.vectorize(gram_lists))
+    def block_scores(self, ns: str, norms: list[str]) -> np.ndarray:
+        return self.blocks[ns].scores(self.vocab.vectorize_texts(norms))
 
     def valence(self, s_turn: np.ndarray) -> np.ndarray:
         """P(positive) per text, from the review-trained head."""
@@ -141,45 +141,57 @@ class Models:
     def turn_sat(self, prep: F.Prepared, s_turn, valence, emotion) -> np.ndarray:
         return self.heads["turn_sat"].proba({"turn": s_turn}, F.turn_dense(prep, valence, emotion))
 
-    def turn_ids(self, prep: F.Prepared) -> list[list[int]]:
-        """Vocabulary ids of every turn's n-grams (looked up once, reused by every block)."""
-        return [self.vocab.ids(g) for g in prep.grams]
+    def text_matrix(self, prep: F.Prepared, ids_rows: tuple[np.ndarray, np.ndarray] | None = None) -> Sparse:
+        """The conversation's TF-IDF rows, all from one look-up of its n-grams: each customer turn
+        (rows 0…c-1), then all customer text (row c) and all agent text (row c+1).
+        `ids_rows` are the turns' n-gram ids and turn indices when the caller has them."""
+        ids, rows = ids_rows if ids_rows is not None else self.vocab.text_ids(prep.norms)
+        n_c = len(prep.cust)
+        slot = np.full(len(prep.norms), -1, dtype=np.int64)
+        slot[prep.cust] = np.arange(n_c)
+        is_agent = np.zeros(len(prep.norms), dtype=bool)
+        is_agent[prep.agent] = True
+        cust_slot = slot[rows]
+        cust, agent = cust_slot >= 0, is_agent[rows]
+        n_cust_ids, n_agent_ids = int(cust.sum()), int(agent.sum())
+        return self.vocab.vectorize(
+            np.concatenate([ids[cust], ids[cust], ids[agent]]),
+            np.concatenate([cust_slot[cust], np.full(n_cust_ids, n_c), np.full(n_agent_ids, n_c + 1)]),
+            n_c + 2,
+        )
 
     def customer_stage(
-        self, prep: F.Prepared, ids: list[list[int]] | None = None
+        self, prep: F.Prepared, x: Sparse | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(valence, text emotion, exchange satisfaction) for every customer turn of `prep`."""
         if not prep.cust:
             return np.zeros(0), np.zeros((0, len(F.EMOTIONS))), np.zeros((0, len(F.SATISFACTION)))
-        if ids is None:
-            ids = self.turn_ids(prep)
-        s = self.blocks["turn"].scores(self.vocab.vectorize_ids([ids[i] for i in prep.cust]))
+        if x is None:
+            x = self.text_matrix(prep)
+        s = self.blocks["turn"].scores(x.rows(0, len(prep.cust)))
         val = self.valence(s)
         emo = self.emotion_text(s, prep.cue, val)
         sat = self.turn_sat(prep, s, val, emo)
         return val, emo, sat
 
     def dialogue_inputs(
-        self, prep: F.Prepared, val, emo, sat, ids: list[list[int]] | None = None
+        self, prep: F.Prepared, val, emo, sat, x: Sparse | None = None
     ) -> tuple[dict, np.ndarray]:
-        if ids is None:
-            ids = self.turn_ids(prep)
-        x = self.vocab.vectorize_ids(
-            [[j for i in prep.cust for j in ids[i]], [j for i in prep.agent for j in ids[i]]]
-        )
+        if x is None:
+            x = self.text_matrix(prep)
+        n_c = len(prep.cust)
         scores = {
-            "dcust": self.blocks["dcust"].scores(x)[:1],
-            "dagent": self.blocks["dagent"].scores(x)[1:],
+            "dcust": self.blocks["dcust"].scores(x.rows(n_c, n_c + 1)),
+            "dagent": self.blocks["dagent"].scores(x.rows(n_c + 1, n_c + 2)),
         }
         return scores, F.dialogue_dense(prep, val, emo, sat)
 
     # --- public -------------------------------------------------------------------------------
-    def read_text(self, text: str) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
-        """A turn text's normalized form, n-grams and their vocabulary ids: what `predict` derives
-        from each text before the context is considered."""
+    def read_text(self, text: str) -> tuple[str, np.ndarray]:
+        """A turn text's normalized form and the vocabulary ids of its n-grams: what `predict`
+        derives from each text before the context is considered."""
         norm = T.normalize(text)
-        grams = tuple(T.ngrams(norm)) if norm else ()
-        return norm, grams, tuple(self.vocab.ids(grams))  # tuples of plain values: the GC stops tracking them
+        return norm, self.vocab.text_ids([norm])[0]
 
     def predict(self, conversation: Any, cache: dict[str, tuple] | None = None) -> ConversationPrediction:
         """Emotion and satisfaction for every customer turn, and the dialogue-level estimates.
@@ -193,25 +205,21 @@ class Models:
         texts = [t.text or "" for t in conversation.turns]
         if cache is None:
             prep = F.prepare(roles, texts)
-            ids = self.turn_ids(prep)
+            x = self.text_matrix(prep)
         else:
             read = [cache.get(t) or cache.setdefault(t, self.read_text(t)) for t in texts]
-            prep = F.prepare(roles, texts, norms=[r[0] for r in read], grams=[r[1] for r in read])
-            ids = [r[2] for r in read]
-        val, emo, sat = self.customer_stage(prep, ids)
+            prep = F.prepare(roles, texts, norms=[r[0] for r in read])
+            ids = [r[1] for r in read]
+            rows = np.repeat(np.arange(len(ids)), [len(i) for i in ids])
+            x = self.text_matrix(prep, (np.concatenate(ids) if ids else np.zeros(0, np.int64), rows))
+        val, emo, sat = self.customer_stage(prep, x)
         emo_out = carry_emotion(emo)
-        dscores, ddense = self.dialogue_inputs(prep, val, emo, sat, ids)
+        dscores, ddense = self.dialogue_inputs(prep, val, emo, sat, x)
 
         emo_classes = self.heads["emotion"].classes
         sat_classes = self.heads["turn_sat"].classes
-        emotion = [
-            TurnPrediction(turn=i, label=emo_classes[int(p.argmax())], probs=_probs(emo_classes, p))
-            for i, p in zip(prep.cust, emo_out)
-        ]
-        satisfaction = [
-            TurnPrediction(turn=i, label=sat_classes[int(p.argmax())], probs=_probs(sat_classes, p))
-            for i, p in zip(prep.cust, sat)
-        ]
+        emotion = _turn_predictions(prep.cust, emo_classes, emo_out)
+        satisfaction = _turn_predictions(prep.cust, sat_classes, sat)
         dsat_head = self.heads["dialogue_sat"]
         dsat = dsat_head.proba(dscores, ddense)[0]
         quality = {}
@@ -234,6 +242,16 @@ class Models:
             satisfaction=satisfaction,
             dialogue=dialogue,
         )
+
+
+def _turn_predictions(turns: list[int], classes: list[str], p: np.ndarray) -> list[TurnPrediction]:
+    """One prediction per row of `p` (rounded and listed in one numpy call each, not per row)."""
+    labels = p.argmax(1).tolist() if len(p) else []
+    rows = np.round(p, 4).tolist()
+    return [
+        TurnPrediction(turn=i, label=classes[k], probs=dict(zip(classes, row)))
+        for i, k, row in zip(turns, labels, rows)
+    ]
 
 
 def carry_emotion(emo: np.ndarray, carry: float = EMOTION_CARRY) -> np.ndarray:

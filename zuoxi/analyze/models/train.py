@@ -27,7 +27,6 @@ import hashlib
 import json
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,12 +66,10 @@ def log(msg: str) -> None:
 # --- corpora ------------------------------------------------------------------------------------
 @dataclass
 class Corpora:
-    reviews_grams: list[list[str]]
     reviews_y: np.ndarray  # 1 = positive
     reviews_src: np.ndarray  # "online_shopping" / "waimai"
     reviews_cat: np.ndarray  # online_shopping category ("" for waimai)
     reviews_norm: list[str]
-    smp_grams: list[list[str]]
     smp_norm: list[str]
     smp_label: np.ndarray  # six source labels
     smp_file: np.ndarray
@@ -93,12 +90,10 @@ def load_corpora(root: Path, limit: int | None = None) -> Corpora:
     jddc = D.load_jddc(root, limit)
     stc3 = D.load_stc3(root, limit)
     corp = Corpora(
-        reviews_grams=[T.ngrams(s) for s in rev_norm],
         reviews_y=np.array(list(osc_y) + list(wm_y)),
         reviews_src=np.array(["online_shopping"] * len(osc) + ["waimai"] * len(wm)),
         reviews_cat=np.array(list(osc_cat) + [""] * len(wm)),
         reviews_norm=rev_norm,
-        smp_grams=[T.ngrams(s) for s in smp_norm],
         smp_norm=smp_norm,
         smp_label=np.array(smp_y),
         smp_file=np.array(smp_f),
@@ -118,25 +113,30 @@ def load_corpora(root: Path, limit: int | None = None) -> Corpora:
     return corp
 
 
+def doc_freq(norms: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(n-gram keys, in how many texts each occurs, how many texts have any n-gram)."""
+    keys, rows = T.gram_keys(norms)
+    order = np.lexsort((keys, rows))
+    keys, rows = keys[order], rows[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = (keys[1:] != keys[:-1]) | (rows[1:] != rows[:-1])
+    uniq, counts = np.unique(keys[first], return_counts=True)
+    return uniq, counts, len(np.unique(rows))
+
+
 def build_vocab(corp: Corpora, min_df: int = MIN_DF, min_df_cs: int = MIN_DF_CS) -> Vocab:
-    df: Counter[str] = Counter()
-    for g in corp.reviews_grams:
-        df.update(set(g))
-    for g in corp.smp_grams:
-        df.update(set(g))
-    df_cs: Counter[str] = Counter()
-    n_cs = 0
-    for prep in corp.jddc_prep + corp.stc3_prep:
-        for g in prep.grams:
-            if g:
-                df_cs.update(set(g))
-                n_cs += 1
-    keep = {g for g, c in df.items() if c >= min_df} | {g for g, c in df_cs.items() if c >= min_df_cs}
-    grams = sorted(keep)
-    n_docs = len(corp.reviews_grams) + len(corp.smp_grams) + n_cs
-    dfs = np.array([df.get(g, 0) + df_cs.get(g, 0) for g in grams], dtype=np.float64)
+    keys, df, _ = doc_freq(corp.reviews_norm + corp.smp_norm)
+    keys_cs, df_cs, n_cs = doc_freq([s for prep in corp.jddc_prep + corp.stc3_prep for s in prep.norms])
+    vocab = np.union1d(keys[df >= min_df], keys_cs[df_cs >= min_df_cs])
+
+    def freq(k: np.ndarray, f: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(k, vocab), max(len(k) - 1, 0))
+        return np.where(k[pos] == vocab, f[pos], 0) if len(k) else np.zeros(len(vocab))
+
+    n_docs = len(corp.reviews_norm) + len(corp.smp_norm) + n_cs
+    dfs = (freq(keys, df) + freq(keys_cs, df_cs)).astype(np.float64)
     idf = np.log((1.0 + n_docs) / (1.0 + dfs)) + 1.0
-    return Vocab(grams, np.append(idf, 0.0).astype(np.float32))
+    return Vocab(vocab, np.append(idf, 0.0).astype(np.float32))
 
 
 # --- fitting ------------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def assemble(vocab: Vocab, fitted: list[Fitted], prune: float = PRUNE) -> tuple[
 # --- stages -------------------------------------------------------------------------------------
 def fit_valence(corp: Corpora, vocab: Vocab, idx: np.ndarray | None = None) -> Fitted:
     idx = np.arange(len(corp.reviews_y)) if idx is None else idx
-    X = vocab.vectorize([corp.reviews_grams[i] for i in idx]).to_csr(len(vocab) + 1)
+    X = vocab.vectorize_texts([corp.reviews_norm[i] for i in idx]).to_csr(len(vocab) + 1)
     hp = HP["valence"]
     return fit_head(
         "valence", ["negative", "positive"], {"turn": X}, None, [],
@@ -309,13 +309,14 @@ def fit_valence(corp: Corpora, vocab: Vocab, idx: np.ndarray | None = None) -> F
 
 
 def smp_features(corp: Corpora, models: R.Models, idx: np.ndarray):
-    s = models.block_scores("turn", [corp.smp_grams[i] for i in idx])
+    norms = [corp.smp_norm[i] for i in idx]
+    x = models.vocab.vectorize_texts(norms)
+    s = models.blocks["turn"].scores(x)
     val = models.valence(s)
-    cue = np.log1p(np.array([T.cue_counts(corp.smp_norm[i]) for i in idx], dtype=np.float64))
+    cue = np.log1p(np.array([T.cue_counts(n) for n in norms], dtype=np.float64))
     cue = cue.reshape(-1, len(T.CUE_NAMES))
     dense = np.hstack([cue, val.reshape(-1, 1)])
-    X = models.vocab.vectorize([corp.smp_grams[i] for i in idx]).to_csr(len(models.vocab) + 1)
-    return X, dense
+    return x.to_csr(len(models.vocab) + 1), dense
 
 
 def fit_emotion(
@@ -387,7 +388,7 @@ def jddc_turn_rows(corp: Corpora, models: R.Models, dlg: np.ndarray):
         prep = corp.jddc_prep[j]
         if not prep.cust:
             continue
-        x = models.vocab.vectorize([prep.grams[i] for i in prep.cust])
+        x = models.text_matrix(prep).rows(0, len(prep.cust))
         s = models.blocks["turn"].scores(x)
         val = models.valence(s)
         emo = models.emotion_text(s, prep.cue, val)
@@ -420,20 +421,20 @@ def group_folds(groups: np.ndarray, n_folds: int = N_FOLDS, seed: int = SEED) ->
 def dialogue_rows(models: R.Models, preps: list[F.Prepared], sats: list[np.ndarray] | None):
     """(dcust csr, dagent csr, dense) for whole dialogues; `sats` overrides turn satisfaction
     (out-of-fold probabilities while training)."""
-    cust_lists, agent_lists, dens = [], [], []
+    from scipy import sparse
+
+    cust_rows, agent_rows, dens = [], [], []
+    n = len(models.vocab) + 1
     for k, prep in enumerate(preps):
-        val, emo, sat = models.customer_stage(prep)
+        x = models.text_matrix(prep)
+        val, emo, sat = models.customer_stage(prep, x)
         if sats is not None:
             sat = sats[k]
-        cust_lists.append([g for i in prep.cust for g in prep.grams[i]])
-        agent_lists.append([g for i in prep.agent for g in prep.grams[i]])
+        n_c = len(prep.cust)
+        cust_rows.append(x.rows(n_c, n_c + 1).to_csr(n))
+        agent_rows.append(x.rows(n_c + 1, n_c + 2).to_csr(n))
         dens.append(F.dialogue_dense(prep, val, emo, sat))
-    n = len(models.vocab) + 1
-    return (
-        models.vocab.vectorize(cust_lists).to_csr(n),
-        models.vocab.vectorize(agent_lists).to_csr(n),
-        np.vstack(dens),
-    )
+    return sparse.vstack(cust_rows).tocsr(), sparse.vstack(agent_rows).tocsr(), np.vstack(dens)
 
 
 def oof_turn_sat(corp: Corpora, models: R.Models, dlg: np.ndarray, log_fn=None) -> list[np.ndarray]:
@@ -547,7 +548,8 @@ def train_all(root: Path, out: Path, limit: int | None = None) -> dict:
     remap[used] = np.arange(len(used))
     for ns in models.meta["blocks"]:
         arrays[f"block_{ns}_rows"] = remap[arrays[f"block_{ns}_rows"]].astype(np.int32)
-    arrays["vocab"] = np.frombuffer("\n".join(vocab.grams[i] for i in used).encode("utf-8"), np.uint8)
+    grams = "\n".join(T.gram_of_key(int(k)) for k in vocab.keys[used])
+    arrays["vocab"] = np.frombuffer(grams.encode("utf-8"), np.uint8)
     arrays["idf"] = np.append(vocab.idf[used], 0.0).astype(np.float32)
 
     meta = models.meta
