@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
+import unicodedata
 from collections import Counter
 
 import numpy as np
@@ -193,6 +195,24 @@ def test_gram_keys_are_the_ngrams_of_every_text(texts):
 @given(st.lists(st.text(alphabet=TEXT_CHARS + "\ue000", max_size=30), max_size=8))
 def test_normalizing_a_conversation_at_once_equals_text_by_text(texts):
     assert T.normalize_all(texts) == [T.normalize(t) for t in texts]
+
+
+CUE_TEXT = st.text(alphabet="".join(sorted(set("".join(T.CUES.values()) + "".join(T.AGENT_CUES.values())))) + "0123好的", max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(CUE_TEXT)
+def test_cue_patterns_led_by_first_characters_match_like_the_plain_ones(text):
+    for cues, fast in ((T.CUES, T._CUE_RE), (T.AGENT_CUES, T._AGENT_RE)):
+        plain = re.compile("|".join(f"(?P<{name}>{pat})" for name, pat in cues.items()))
+        assert fast.pattern != plain.pattern  # the look-ahead is there
+        assert [(m.span(), m.lastgroup) for m in fast.finditer(text)] == [(m.span(), m.lastgroup) for m in plain.finditer(text)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=TEXT_CHARS + "ﾊﾟﾞ가\u1100\u1161\u11a8ㄱㅏ①㎡ﬁ", max_size=30))
+def test_fast_nfkc_is_nfkc(text):
+    assert T.nfkc(text) == unicodedata.normalize("NFKC", text)
 
 
 def test_vocabulary_lookup_and_tfidf(models):

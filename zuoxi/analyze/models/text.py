@@ -55,6 +55,25 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
+@lru_cache(maxsize=1)
+def _nfkc_changes() -> tuple[re.Pattern[str], dict[str, str]]:
+    """The BMP characters NFKC changes, one pattern for them all, and their NFKC forms."""
+    table = {ch: n for c in range(0x10000) if (n := unicodedata.normalize("NFKC", ch := chr(c))) != ch}
+    return re.compile("[" + "".join(map(re.escape, table)) + "]"), table
+
+
+def nfkc(text: str) -> str:
+    """unicodedata.normalize("NFKC", text), faster on chat text.
+
+    Full-width punctuation (，？！) makes nearly every Chinese message fail NFKC's quick check,
+    and the full algorithm is then 5× slower than OpenCC. Replacing each character by its own
+    NFKC form first leaves the compatibility decomposition, hence the NFKC form, unchanged, and
+    what comes out is usually already normal (quick check passes); otherwise normalize fully."""
+    pattern, table = _nfkc_changes()
+    folded = pattern.sub(lambda m: table[m.group()], text)
+    return folded if unicodedata.is_normalized("NFKC", folded) else unicodedata.normalize("NFKC", folded)
+
+
 def normalize(text: str) -> str:
     """Traditional → Simplified, NFKC width folding, lower case, placeholders, URLs, @names.
 
@@ -64,7 +83,7 @@ def normalize(text: str) -> str:
         return ""
     if "&" in text:
         text = html.unescape(text)
-    return _finish(unicodedata.normalize("NFKC", to_simplified(text)).lower())
+    return _finish(nfkc(to_simplified(text)).lower())
 
 
 _JOIN = "\ue000"  # a private-use character: OpenCC, NFKC and lower() keep it; not a space
@@ -76,7 +95,7 @@ def normalize_all(texts: Sequence[str]) -> list[str]:
     if len(texts) < 2 or any(_JOIN in t for t in texts):
         return [normalize(t) for t in texts]
     joined = _JOIN.join(html.unescape(t) if "&" in t else t for t in texts)
-    parts = unicodedata.normalize("NFKC", to_simplified(joined)).lower().split(_JOIN)
+    parts = nfkc(to_simplified(joined)).lower().split(_JOIN)
     if len(parts) != len(texts):
         return [normalize(t) for t in texts]
     return [_finish(p) if p else "" for p in parts]
@@ -215,7 +234,38 @@ AGENT_CUE_NAMES = tuple(AGENT_CUES)
 
 def _combined(cues: dict[str, str]) -> re.Pattern[str]:
     # One pass per text: the alternation of all groups, counted by the group that matched.
-    return re.compile("|".join(f"(?P<{name}>{pat})" for name, pat in cues.items()))
+    return _led_by_first_chars("|".join(f"(?P<{name}>{pat})" for name, pat in cues.items()))
+
+
+def _led_by_first_chars(pattern: str) -> re.Pattern[str]:
+    """`pattern`, led by a look-ahead for the characters a match can start with, when every
+    branch starts with a literal or a class of literals. Same matches; `re` skips the other
+    positions at once instead of trying every named group's branches there (3× faster here)."""
+    from re import _constants as C  # noqa: N812 - the parser `re` itself uses
+    from re import _parser
+
+    chars: set[str] = set()
+
+    def leads(items) -> bool:  # every way through `items` starts with a character in `chars`
+        for op, arg in items:
+            if op in (C.ASSERT, C.ASSERT_NOT):
+                continue  # zero width: the next item decides
+            if op is C.LITERAL:
+                chars.add(chr(arg))
+                return True
+            if op is C.IN and all(o is C.LITERAL for o, _ in arg):
+                chars.update(chr(a) for _, a in arg)
+                return True
+            if op is C.SUBPATTERN:
+                return leads(arg[-1])
+            if op is C.BRANCH:
+                return all(leads(branch) for branch in arg[1])
+            return False
+        return False
+
+    if not leads(_parser.parse(pattern)):
+        return re.compile(pattern)
+    return re.compile("(?=[" + "".join(map(re.escape, sorted(chars))) + "])(?:" + pattern + ")")
 
 
 _CUE_RE = _combined(CUES)
@@ -243,7 +293,7 @@ def bigram_set(norm: str) -> frozenset[str]:
     s = ngram_text(norm)
     if len(s) < 2:
         return frozenset((s,)) if s else frozenset()
-    return frozenset(s[i : i + 2] for i in range(len(s) - 1))
+    return frozenset(map(_add, s, s[1:]))
 
 
 def similarity(a: frozenset[str], b: frozenset[str]) -> float:
