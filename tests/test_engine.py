@@ -181,3 +181,21 @@ def test_normalization_keeps_length_for_characters_whose_lower_case_is_longer():
     conversation = Conversation.model_validate({"id": "n", "turns": [{"role": "agent", "text": "İstanbul ＡＢＣ這樣"}]})
     (turn,) = prepare(conversation).turns
     assert turn.norm == "İstanbul abc这样" and len(turn.norm) == len(turn.text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.sets(st.sampled_from(["换货", "退款", "查询", "物流", "#refund", "发票"]),
+                                                       min_size=1, max_size=4)), max_size=70))
+def test_repeat_clusters_the_same_with_or_without_the_inverted_index(raw_units):
+    """Short unit lists are clustered by scanning clusters, long ones through an index: same result."""
+    from zuoxi.rules import operators
+
+    repeat = next(c.forbid for c in get_scorecard("core").items if c.item.id == "CS-01")
+    units = [(operators.Hit(turn, i, i + 1), grams) for i, (turn, grams) in enumerate(sorted(raw_units, key=str))]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operators, "SCAN_UNITS", 10**6)
+        scanned = repeat._clusters(units)
+        patch.setattr(operators, "SCAN_UNITS", -1)
+        indexed = repeat._clusters(units)
+    assert indexed == scanned
+    assert sorted(i for cluster in scanned for i in cluster) == list(range(len(units)))

@@ -12,6 +12,7 @@ each keyword operator then only filters its own hits.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from zuoxi.normalize import Prepared, PreparedTurn, normalize_pattern, normalize
 
 _CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
 _NEGATION_BEFORE = re.compile(r"(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?$")
+_add = operator.add
 _NON_WORD = re.compile(r"[\W_]+")
 _QUOTES = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」|『[^』]*』|‘[^’]*’|'[^']*'")
 
@@ -361,6 +363,9 @@ class Similar(_Filtered):
         return found
 
 
+SCAN_UNITS = 48  # up to this many units, Repeat compares clusters directly rather than through an index
+
+
 class Repeat(Condition):
     """The same thing said again and again by one role (broken record; a customer repeating a request).
 
@@ -401,12 +406,42 @@ class Repeat(Condition):
                 chars = _NON_WORD.sub("", turn.norm[start:end])
                 if len(chars) < self.min_chars or any(start <= s < end for s in skip):
                     continue
-                grams = {chars[i : i + 2] for i in range(len(chars) - 1)}
+                grams = set(map(_add, chars, chars[1:]))
                 if self.per_turn:
                     grams |= groups_by_turn.get(t, set())
                 units.append((Hit(t, start, end), grams))
-        # Single-linkage clusters; an inverted index (feature → clusters) limits the comparisons.
+        if len(units) < self.min:
+            return []
+        found: set[Hit] = set()
+        for cluster in self._clusters(units):
+            if len(cluster) < self.min:
+                continue
+            first, *repeats = [units[j][0] for j in cluster]
+            if pushback is not None:
+                repeats = [r for r in repeats if any(first.turn < p.turn < r.turn for p in pushback)]
+            if len(repeats) + 1 >= self.min:
+                found.update(repeats)
+        return sorted(found)
+
+    def _clusters(self, units: list[tuple[Hit, set[str]]]) -> list[list[int]]:
+        """Single-linkage clusters of the units: each unit joins the first cluster whose last unit
+        is in another turn and which holds a unit `_same` as it. Only a cluster sharing a feature
+        can hold one; a short list finds those by testing each cluster's features (C-level set
+        tests), a long one through an inverted index (feature → clusters)."""
         clusters: list[list[int]] = []
+        if len(units) <= SCAN_UNITS:
+            features: list[set[str]] = []
+            for i, (hit, grams) in enumerate(units):
+                target = next((c for c, members in enumerate(clusters)
+                               if not features[c].isdisjoint(grams) and units[members[-1]][0].turn != hit.turn
+                               and any(self._same(units[j][1], grams) for j in members)), None)
+                if target is None:
+                    clusters.append([i])
+                    features.append(set(grams))
+                else:
+                    clusters[target].append(i)
+                    features[target] |= grams
+            return clusters
         index: dict[str, set[int]] = {}
         for i, (hit, grams) in enumerate(units):
             candidates: set[int] = set()
@@ -420,16 +455,7 @@ class Repeat(Condition):
             clusters[target].append(i)
             for g in grams:
                 index.setdefault(g, set()).add(target)
-        found: set[Hit] = set()
-        for cluster in clusters:
-            if len(cluster) < self.min:
-                continue
-            first, *repeats = [units[j][0] for j in cluster]
-            if pushback is not None:
-                repeats = [r for r in repeats if any(first.turn < p.turn < r.turn for p in pushback)]
-            if len(repeats) + 1 >= self.min:
-                found.update(repeats)
-        return sorted(found)
+        return clusters
 
     def _same(self, a: set[str], b: set[str]) -> bool:
         """Same action group, or character-bigram overlap coefficient ≥ similarity."""
