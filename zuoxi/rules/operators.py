@@ -250,8 +250,11 @@ class _Filtered(Condition):
         return self.scope.closed(ctx, anchor)
 
     def hits(self, ctx: Context, anchor: Hit | None) -> list[Hit] | None:
+        raw = self.raw(ctx)
+        if not raw:  # most word lists are absent from most conversations
+            return []
         allowed = set(self.scope.turns(ctx, anchor))
-        return [h for h in self.raw(ctx) if h.turn in allowed and self.keep(ctx, h)]
+        return [h for h in raw if h.turn in allowed and self.keep(ctx, h)]
 
 
 def _words(value: Any, lexicons: dict[str, list[str]], loc: tuple[Any, ...]) -> list[str]:

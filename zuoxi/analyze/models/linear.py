@@ -139,7 +139,7 @@ class Head:
             part = block_scores[ns][:, lo:hi]
             out = part.astype(np.float64) if out is None else out + part
         if dense is not None and self.dense.size:
-            d = np.atleast_2d(dense) @ self.dense
+            d = (dense.reshape(1, -1) if dense.ndim == 1 else dense) @ self.dense
             out = d if out is None else out + d
         return out + self.bias
 
@@ -147,7 +147,43 @@ class Head:
         return softmax(self.logits(block_scores, dense))
 
 
+class HeadGroup:
+    """Several heads reading the same inputs (one row each), computed together: one matrix
+    product and one softmax per group instead of a dozen numpy calls per head. Same arithmetic,
+    in the same order, as each head's own `proba`."""
+
+    def __init__(self, heads: list[Head]):
+        self.heads = heads
+        self.sizes = [len(h.classes) for h in heads]
+        self.starts = np.cumsum([0] + self.sizes[:-1])
+        self.bias = np.concatenate([h.bias for h in heads])
+        names = {tuple(h.dense_names) for h in heads}
+        if len(names) != 1:
+            raise ValueError("heads of a group must read the same dense features")
+        self.dense = np.hstack([h.dense if h.dense.size else np.zeros((len(heads[0].dense_names), k))
+                                for h, k in zip(heads, self.sizes)])
+        # per namespace: the block column feeding each output, or None for "adds nothing"
+        self.columns = {}
+        for ns in dict.fromkeys(ns for h in heads for ns in h.text):
+            cols = [np.arange(*h.text[ns]) if ns in h.text else np.full(k, -1) for h, k in zip(heads, self.sizes)]
+            self.columns[ns] = np.concatenate(cols)
+
+    def proba(self, block_scores: dict[str, np.ndarray], dense: np.ndarray) -> list[np.ndarray]:
+        """One probability vector per head, for a single row of inputs."""
+        out = None
+        for ns, cols in self.columns.items():
+            row = np.append(block_scores[ns][0], 0.0)  # column -1 reads this zero
+            part = row[cols]
+            out = part.astype(np.float64) if out is None else out + part
+        d = dense.reshape(1, -1) @ self.dense
+        z = (d[0] if out is None else out + d[0]) + self.bias
+        z = z - np.repeat(np.maximum.reduceat(z, self.starts), self.sizes)
+        e = np.exp(z)
+        p = e / np.repeat(np.add.reduceat(e, self.starts), self.sizes)
+        return np.split(p, self.starts[1:])
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
+    z = z - np.maximum.reduce(z, axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return e / np.add.reduce(e, axis=-1, keepdims=True)

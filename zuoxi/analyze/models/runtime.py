@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from . import features as F
 from . import text as T
-from .linear import Block, Head, Sparse, Vocab, softmax
+from .linear import Block, Head, HeadGroup, Sparse, Vocab, softmax
 
 ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts"
 FORMAT = 1
@@ -73,6 +73,10 @@ class Models:
         self.heads = heads
         self.meta = meta
         self._threat_col = T.CUE_NAMES.index("complaint")
+        # the conversation-level heads share their inputs: computed as one group (absent while
+        # training builds the earlier stages)
+        names = ["dialogue_sat"] + [f"quality_{k}" for k in QUALITY_KEYS]
+        self.dialogue_heads = HeadGroup([heads[n] for n in names]) if all(n in heads for n in names) else None
 
     # --- loading ----------------------------------------------------------------------------
     @classmethod
@@ -221,11 +225,10 @@ class Models:
         emotion = _turn_predictions(prep.cust, emo_classes, emo_out)
         satisfaction = _turn_predictions(prep.cust, sat_classes, sat)
         dsat_head = self.heads["dialogue_sat"]
-        dsat = dsat_head.proba(dscores, ddense)[0]
-        quality = {}
-        for k in QUALITY_KEYS:
-            head = self.heads[f"quality_{k}"]
-            quality[k] = _probs(head.classes, head.proba(dscores, ddense)[0])
+        dsat, *quality_probs = self.dialogue_heads.proba(dscores, ddense)
+        quality = {
+            k: _probs(self.heads[f"quality_{k}"].classes, p) for k, p in zip(QUALITY_KEYS, quality_probs)
+        }
         threat = bool(prep.cue[:, self._threat_col].any()) if prep.cust else False
         p_dis = float(dsat[dsat_head.classes.index("dissatisfied")])
         risk = 1.0 - (1.0 - p_dis) * (1.0 - (THREAT_WEIGHT if threat else 0.0))

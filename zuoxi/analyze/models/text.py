@@ -37,7 +37,7 @@ _PLACEHOLDERS = [
     (re.compile(r"\[(?:姓名|地址|站点|组织机构|邮箱|链接)x\]"), "◇"),
 ]
 _URL = re.compile(r"(?:https?://|www\.)[!-~]+")
-_MENTION = re.compile(r"@[^\s@,:.!?;()\[\]'\"，。！？：；、]{1,24}")
+_MENTION = re.compile(r"@[^\s@,:.!?;()\[\]'\"，。！？：；、\ue000]{1,24}")
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"(.)\1{3,}")  # 啊啊啊啊啊 → 啊啊啊, !!!!!! → !!!
@@ -95,14 +95,23 @@ def normalize_all(texts: Sequence[str]) -> list[str]:
     if len(texts) < 2 or any(_JOIN in t for t in texts):
         return [normalize(t) for t in texts]
     joined = _JOIN.join(html.unescape(t) if "&" in t else t for t in texts)
-    parts = nfkc(to_simplified(joined)).lower().split(_JOIN)
+    # The rest of `normalize` on all texts at once too: no pattern matches across the joint, and
+    # stripping each text afterwards cannot change a run. Should a pattern ever swallow a joint
+    # (runs of empty texts), the count of parts tells, and each text is normalized alone.
+    joined = _RUNS.sub(r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(to_simplified(joined)).lower())))
+    parts = joined.split(_JOIN)
     if len(parts) != len(texts):
         return [normalize(t) for t in texts]
-    return [_finish(p) if p else "" for p in parts]
+    return [p.strip() for p in parts]
 
 
 def _finish(s: str) -> str:
     """The rest of `normalize`, after width folding and lower case."""
+    return _RUNS.sub(r"\1\1\1", _SPACES.sub(" ", _rewrite(s)).strip())
+
+
+def _rewrite(s: str) -> str:
+    """Placeholders, URLs and @names to one symbol each."""
     if "[" in s or "#" in s:
         for pat, rep in _PLACEHOLDERS:
             s = pat.sub(rep, s)
@@ -110,8 +119,7 @@ def _finish(s: str) -> str:
         s = _URL.sub("U", s)
     if "@" in s:
         s = _MENTION.sub("@", s)
-    s = _SPACES.sub(" ", s).strip()
-    return _RUNS.sub(r"\1\1\1", s)
+    return s
 
 
 def ngram_text(norm: str) -> str:
