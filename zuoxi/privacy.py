@@ -86,6 +86,9 @@ def mask_text(text: str) -> str:
 
 
 def mask_conversation(conversation: Conversation) -> Conversation:
+    """The conversation with personal data masked; the same object when there is none."""
     turns = [t if (masked := mask_text(t.text)) == t.text else t.model_copy(update={"text": masked})
              for t in conversation.turns]
+    if all(new is old for new, old in zip(turns, conversation.turns)):
+        return conversation
     return conversation.model_copy(update={"turns": turns})

@@ -136,7 +136,11 @@ def build_vocab(corp: Corpora, min_df: int = MIN_DF, min_df_cs: int = MIN_DF_CS)
     n_docs = len(corp.reviews_norm) + len(corp.smp_norm) + n_cs
     dfs = (freq(keys, df) + freq(keys_cs, df_cs)).astype(np.float64)
     idf = np.log((1.0 + n_docs) / (1.0 + dfs)) + 1.0
-    return Vocab(vocab, np.append(idf, 0.0).astype(np.float32))
+    # ids in the n-grams' string order, as the artefacts have always had them: the solvers see
+    # the columns in the same order, so a retraining reproduces the committed weights
+    grams = [T.gram_of_key(int(k)) for k in vocab]
+    order = sorted(range(len(grams)), key=grams.__getitem__)
+    return Vocab(vocab[order], np.append(idf[order], 0.0).astype(np.float32), [grams[i] for i in order])
 
 
 # --- fitting ------------------------------------------------------------------------------------
@@ -548,8 +552,7 @@ def train_all(root: Path, out: Path, limit: int | None = None) -> dict:
     remap[used] = np.arange(len(used))
     for ns in models.meta["blocks"]:
         arrays[f"block_{ns}_rows"] = remap[arrays[f"block_{ns}_rows"]].astype(np.int32)
-    grams = "\n".join(T.gram_of_key(int(k)) for k in vocab.keys[used])
-    arrays["vocab"] = np.frombuffer(grams.encode("utf-8"), np.uint8)
+    arrays["vocab"] = np.frombuffer("\n".join(vocab.grams[i] for i in used).encode("utf-8"), np.uint8)
     arrays["idf"] = np.append(vocab.idf[used], 0.0).astype(np.float32)
 
     meta = models.meta
