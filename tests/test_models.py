@@ -230,6 +230,10 @@ def test_vocabulary_lookup_and_tfidf(models):
     assert x.rows(1, 2).ids.tolist() == [vocab.sentinel]  # an empty text is the sentinel alone
     with pytest.raises(ValueError, match="twice"):
         Vocab.from_grams(["好", "好"], np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="1 to 3 characters"):
+        T.keys_of_lines("好\n\n谢谢")
+    with pytest.raises(ValueError, match="1 to 3 characters"):
+        T.keys_of_grams(["谢谢你们"])
 
 
 def test_missing_artefacts_say_how_to_build(tmp_path):

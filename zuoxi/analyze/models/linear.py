@@ -61,8 +61,8 @@ class Vocab:
             raise ValueError("the vocabulary holds an n-gram twice")
 
     @classmethod
-    def from_grams(cls, grams: list[str], idf: np.ndarray, keep_grams: bool = True) -> Vocab:
-        return cls(T.keys_of_grams(grams), idf, grams if keep_grams else None)
+    def from_grams(cls, grams: list[str], idf: np.ndarray) -> Vocab:
+        return cls(T.keys_of_grams(grams), idf, grams)
 
     def __len__(self) -> int:
         return self.sentinel

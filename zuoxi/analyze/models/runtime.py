@@ -97,8 +97,8 @@ class Models:
             )
         with np.load(npz_path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        grams = bytes(arrays["vocab"]).decode("utf-8").split("\n") if arrays["vocab"].size else []
-        vocab = Vocab.from_grams(grams, arrays["idf"], keep_grams=False)
+        blob = bytes(arrays["vocab"]).decode("utf-8")
+        vocab = Vocab(T.keys_of_lines(blob) if blob else np.zeros(0, np.int64), arrays["idf"])
         blocks = {
             ns: Block.from_rows(len(vocab), arrays[f"block_{ns}_rows"], arrays[f"block_{ns}_W"])
             for ns in meta["blocks"]

@@ -188,14 +188,23 @@ def gram_keys(norms: Sequence[str], max_chars: int = 600) -> tuple[np.ndarray, n
 
 def keys_of_grams(grams: Sequence[str]) -> np.ndarray:
     """`gram_key` of many n-grams of 1–3 characters (a vocabulary) at once."""
-    if not grams:
-        return np.zeros(0, np.int64)
-    if max(map(len, grams)) > NGRAM_MAX:
-        raise ValueError(f"n-grams longer than {NGRAM_MAX} characters do not fit a key")
-    padded = "".join(g.ljust(NGRAM_MAX, "\x00") for g in grams)
-    c = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.int64).reshape(-1, NGRAM_MAX)
-    packed = (c[:, 0] << (2 * CODE_BITS)) | (c[:, 1] << CODE_BITS) | c[:, 2]
-    return packed >> (CODE_BITS * (NGRAM_MAX - (c != 0).sum(1)))
+    return keys_of_lines("\n".join(grams)) if grams else np.zeros(0, np.int64)
+
+
+def keys_of_lines(text: str) -> np.ndarray:
+    """`gram_key` of every line of `text`, one n-gram of 1–3 characters per line: the committed
+    vocabulary is read this way, without a Python string per n-gram."""
+    c = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    ends = np.append(np.flatnonzero(c == ord("\n")), len(c))
+    starts = np.append(0, ends[:-1] + 1)
+    lens = ends - starts
+    if len(lens) and (lens.min() < 1 or lens.max() > NGRAM_MAX):
+        raise ValueError(f"every n-gram must have 1 to {NGRAM_MAX} characters")
+    keys = c[np.minimum(starts, len(c) - 1)] if len(c) else np.zeros(len(starts), np.int64)
+    for k in range(1, NGRAM_MAX):
+        longer = lens > k
+        keys[longer] = (keys[longer] << CODE_BITS) | c[starts[longer] + k]
+    return keys
 
 
 def gram_of_key(key: int) -> str:
