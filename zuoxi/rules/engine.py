@@ -64,6 +64,7 @@ class CompiledScorecard:
             raise ScorecardError(problems)
         self.compiler.matcher.build()
         self.sections = {s.id: s for s in spec.sections}
+        self.weights = {c.item.id: abs(c.item.points) for c in self.items}
 
     def _compile(self, spec, loc) -> Condition | None:
         return None if spec is None else self.compiler.compile(spec, loc)
@@ -173,7 +174,7 @@ class CompiledScorecard:
 
     def _summarize(self, conversation_id: str, findings: list[Finding], profile: dict[str, float]) -> Result:
         """Score, veto, section ratios and core skills from the findings' statuses and points."""
-        weights = {c.item.id: abs(c.item.points) for c in self.items}
+        weights = self.weights
         deductions = sum(-f.points for f in findings if f.status == "fail" and f.points < 0)
         bonus = sum(f.points for f in findings if f.status == "pass" and f.points > 0)
         veto = any(f.status == "fail" and f.severity == "veto" for f in findings)
