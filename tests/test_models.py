@@ -23,6 +23,7 @@ from zuoxi.analyze.models import (
     prediction_records,
 )
 from zuoxi.analyze.models import data as D
+from zuoxi.analyze.models import features as F
 from zuoxi.analyze.models import runtime as R
 from zuoxi.analyze.models import text as T
 from zuoxi.analyze.models.linear import Vocab
@@ -197,6 +198,12 @@ def test_normalizing_a_conversation_at_once_equals_text_by_text(texts):
     assert T.normalize_all(texts) == [T.normalize(t) for t in texts]
 
 
+def test_a_joint_made_by_an_html_entity_does_not_shift_texts():
+    texts = ["&#57344;气死了", "您好", "", "", "", "好的"]
+    assert T.normalize_all(texts) == [T.normalize(t) for t in texts]
+    assert T.normalize_all(["@张三你好", "@李四 在吗"]) == [T.normalize("@张三你好"), T.normalize("@李四 在吗")]
+
+
 CUE_TEXT = st.text(alphabet="".join(sorted(set("".join(T.CUES.values()) + "".join(T.AGENT_CUES.values())))) + "0123好的", max_size=40)
 
 
@@ -213,6 +220,17 @@ def test_cue_patterns_led_by_first_characters_match_like_the_plain_ones(text):
 @given(st.text(alphabet=TEXT_CHARS + "ﾊﾟﾞ가\u1100\u1161\u11a8ㄱㅏ①㎡ﬁ", max_size=30))
 def test_fast_nfkc_is_nfkc(text):
     assert T.nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_conversation_heads_as_a_group_equal_each_head(models):
+    names = ["dialogue_sat", "quality_A", "quality_S", "quality_E"]
+    for c in (TINY, conv(("customer", ANGRY), ("agent", "非常抱歉"), ("customer", THANKS)), conv(("agent", "您好"))):
+        prep = F.prepare([t.role for t in c.turns], [t.text for t in c.turns])
+        x = models.text_matrix(prep)
+        scores, dense = models.dialogue_inputs(prep, *models.customer_stage(prep, x), x)
+        grouped = models.dialogue_heads.proba(scores, dense)
+        for name, p in zip(names, grouped):
+            assert np.allclose(p, models.heads[name].proba(scores, dense)[0], rtol=0, atol=1e-12)
 
 
 def test_vocabulary_lookup_and_tfidf(models):

@@ -1,6 +1,7 @@
 """Per-conversation features, computed the same way while training and at run time.
 
-`prepare()` turns a conversation (roles + raw texts) into normalised texts and the context features of every customer turn that need no model. The `*_dense` functions add what
+`prepare()` turns a conversation (roles + raw texts) into normalised texts and the context
+features of every customer turn that need no model. The `*_dense` functions add what
 the earlier models said (valence, emotion, exchange satisfaction) and give the dense feature
 rows the later models read. Names of every dense column are listed next to it, so the
 artefact's metadata can record them and `load_models` can check them.
@@ -37,7 +38,6 @@ CTX_NAMES = (
         "agent_chars",
     ]
 )
-_CTX_LINEAR = [CTX_NAMES.index("agent_before"), CTX_NAMES.index("repeat_max_sim")]  # not log-scaled
 EMOTION_DENSE_NAMES = [f"cue_{n}" for n in T.CUE_NAMES] + ["valence"]
 TURN_DENSE_NAMES = CTX_NAMES + ["valence"] + [f"emotion_{e}" for e in EMOTIONS]
 DIALOGUE_DENSE_NAMES = (
@@ -88,6 +88,7 @@ def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None) 
     agent_before = 0.0
     since_agent = 0
     history: list[frozenset[str]] = []
+    log1p = math.log1p  # not numpy's: its vectorised log1p differs in the last bit on some CPUs
     for i, (role, s) in enumerate(zip(roles, norms)):
         if role == "agent":
             agent.append(i)
@@ -110,28 +111,33 @@ def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None) 
                         best = sim
                     if sim >= REPEAT_SIM:
                         repeats += 1
-        cues = T.cue_counts(s)
+        cues = [log1p(c) for c in T.cue_counts(s)]
         cue_rows.append(cues)
-        ctx_rows.append(  # counts, log-scaled below all at once (except agent_before and best)
+        ctx_rows.append(
             cues
-            + last_agent_cues
-            + [agent_before, best, repeats, since_agent, len(cust), len(agent), len(s), len(last_agent)]
+            + [log1p(c) for c in last_agent_cues]
+            + [
+                agent_before,
+                best,
+                log1p(repeats),
+                log1p(since_agent),
+                log1p(len(cust)),
+                log1p(len(agent)),
+                log1p(len(s)),
+                log1p(len(last_agent)),
+            ]
         )
         cust.append(i)
         history.append(bg)
         since_agent += 1
     n_ctx = len(CTX_NAMES)
-    ctx = np.asarray(ctx_rows, dtype=np.float64).reshape(-1, n_ctx)
-    linear = ctx[:, _CTX_LINEAR].copy()
-    np.log1p(ctx, out=ctx)
-    ctx[:, _CTX_LINEAR] = linear
     return Prepared(
         roles=list(roles),
         norms=norms,
         cust=cust,
         agent=agent,
-        ctx=ctx,
-        cue=np.log1p(np.asarray(cue_rows, dtype=np.float64).reshape(-1, len(T.CUE_NAMES))),
+        ctx=np.asarray(ctx_rows, dtype=np.float64).reshape(-1, n_ctx),
+        cue=np.asarray(cue_rows, dtype=np.float64).reshape(-1, len(T.CUE_NAMES)),
         agent_cue_sum=np.log1p(np.asarray(agent_sum, dtype=np.float64)),
     )
 

@@ -149,8 +149,9 @@ class Head:
 
 class HeadGroup:
     """Several heads reading the same inputs (one row each), computed together: one matrix
-    product and one softmax per group instead of a dozen numpy calls per head. Same arithmetic,
-    in the same order, as each head's own `proba`."""
+    product and one softmax per group instead of a dozen numpy calls per head. Equal to each
+    head's own `proba` up to floating-point rounding (last bits, ~1e-16: the wider product and
+    the segment sums may add in another order)."""
 
     def __init__(self, heads: list[Head]):
         self.heads = heads

@@ -23,10 +23,10 @@ NGRAM_MIN = 1
 NGRAM_MAX = 3
 BOS = "\x02"  # marks the start of a text, so "^好" differs from "…好"
 EOS = "\x03"
-# An n-gram as one integer: its code points, 21 bits apiece (every code point fits), so a
-# 1–3-gram is a non-negative int64 and grams of different lengths never collide.
+# An n-gram as one integer: its code points plus one (so no character is 0), 21 bits apiece
+# (every code point fits): a 1–3-gram is a positive int64 and grams of different lengths never
+# collide.
 CODE_BITS = 21
-_MARKS = str.maketrans("", "", "\x00" + BOS + EOS)  # never part of a text's n-grams
 
 # Anonymisation placeholders of JDDC and the like: one symbol each, so that they do not produce
 # n-grams of their own words ("数字", "金额").
@@ -37,7 +37,7 @@ _PLACEHOLDERS = [
     (re.compile(r"\[(?:姓名|地址|站点|组织机构|邮箱|链接)x\]"), "◇"),
 ]
 _URL = re.compile(r"(?:https?://|www\.)[!-~]+")
-_MENTION = re.compile(r"@[^\s@,:.!?;()\[\]'\"，。！？：；、\ue000]{1,24}")
+_MENTION = re.compile(r"@[^\s@,:.!?;()\[\]'\"，。！？：；、]{1,24}")
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"(.)\1{3,}")  # 啊啊啊啊啊 → 啊啊啊, !!!!!! → !!!
@@ -87,22 +87,27 @@ def normalize(text: str) -> str:
 
 
 _JOIN = "\ue000"  # a private-use character: OpenCC, NFKC and lower() keep it; not a space
+_MENTION_JOINED = re.compile(_MENTION.pattern.replace("、]", "、" + _JOIN + "]"))  # stops at a joint
 
 
 def normalize_all(texts: Sequence[str]) -> list[str]:
     """`normalize` of every text, with one OpenCC, NFKC and lower() call for all of them (a
     conversation's turns): the same result for less time."""
-    if len(texts) < 2 or any(_JOIN in t for t in texts):
+    unescaped = [html.unescape(t) if "&" in t else t for t in texts]
+    filled = [i for i, t in enumerate(unescaped) if t]  # empty texts stay out: no two joints touch
+    if len(filled) < 2 or any(_JOIN in unescaped[i] for i in filled):
         return [normalize(t) for t in texts]
-    joined = _JOIN.join(html.unescape(t) if "&" in t else t for t in texts)
-    # The rest of `normalize` on all texts at once too: no pattern matches across the joint, and
-    # stripping each text afterwards cannot change a run. Should a pattern ever swallow a joint
-    # (runs of empty texts), the count of parts tells, and each text is normalized alone.
-    joined = _RUNS.sub(r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(to_simplified(joined)).lower())))
+    joined = _JOIN.join(unescaped[i] for i in filled)
+    # The rest of `normalize` on all texts at once too: no pattern matches across a joint, and
+    # stripping each text afterwards cannot change a run. The count of parts is checked anyway.
+    joined = _RUNS.sub(r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(to_simplified(joined)).lower(), _MENTION_JOINED)))
     parts = joined.split(_JOIN)
-    if len(parts) != len(texts):
+    if len(parts) != len(filled):
         return [normalize(t) for t in texts]
-    return [p.strip() for p in parts]
+    out = [""] * len(texts)
+    for i, part in zip(filled, parts):
+        out[i] = part.strip()
+    return out
 
 
 def _finish(s: str) -> str:
@@ -110,7 +115,7 @@ def _finish(s: str) -> str:
     return _RUNS.sub(r"\1\1\1", _SPACES.sub(" ", _rewrite(s)).strip())
 
 
-def _rewrite(s: str) -> str:
+def _rewrite(s: str, mention: re.Pattern[str] = _MENTION) -> str:
     """Placeholders, URLs and @names to one symbol each."""
     if "[" in s or "#" in s:
         for pat, rep in _PLACEHOLDERS:
@@ -118,15 +123,12 @@ def _rewrite(s: str) -> str:
     if "http" in s or "www." in s:
         s = _URL.sub("U", s)
     if "@" in s:
-        s = _MENTION.sub("@", s)
+        s = mention.sub("@", s)
     return s
 
 
 def ngram_text(norm: str) -> str:
-    """The string the n-grams are taken from: digit runs folded to one `0`, the start/end marks
-    (and NUL) removed should a text contain them."""
-    if "\x00" in norm or BOS in norm or EOS in norm:
-        norm = norm.translate(_MARKS)
+    """The string the n-grams are taken from: digit runs folded to one `0`."""
     return _DIGITS.sub("0", norm)
 
 
@@ -153,7 +155,7 @@ def ngrams(norm: str, lo: int = NGRAM_MIN, hi: int = NGRAM_MAX, max_chars: int =
 def gram_key(gram: str) -> int:
     key = 0
     for ch in gram:
-        key = (key << CODE_BITS) | ord(ch)
+        key = (key << CODE_BITS) | (ord(ch) + 1)
     return key
 
 
@@ -172,11 +174,18 @@ def gram_keys(norms: Sequence[str], max_chars: int = 600) -> tuple[np.ndarray, n
     if not segments:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     joined = BOS + (EOS + BOS).join(segments) + EOS
-    c = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    c = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64) + 1
     lens = np.fromiter(map(len, segments), np.int64, len(segments)) + 2
     row = np.repeat(np.asarray(owners, np.int64), lens)
-    uni = (c != ord(BOS)) & (c != ord(EOS))
-    bi = c[:-1] != ord(EOS)  # a pair starting at a text's end would straddle two texts
+    # the marks by position (a text may hold the mark characters themselves, as plain characters)
+    ends = np.cumsum(lens) - 1
+    mark = np.zeros(len(c), dtype=bool)
+    mark[ends] = True
+    uni = ~mark
+    mark[ends - lens + 1] = True
+    uni &= ~mark
+    bi = np.ones(len(c) - 1, dtype=bool)
+    bi[ends[:-1]] = False  # a pair starting at a text's end would straddle two texts
     tri = bi[:-1] & bi[1:]
     keys = np.concatenate([
         c[uni],
@@ -194,8 +203,8 @@ def keys_of_grams(grams: Sequence[str]) -> np.ndarray:
 def keys_of_lines(text: str) -> np.ndarray:
     """`gram_key` of every line of `text`, one n-gram of 1–3 characters per line: the committed
     vocabulary is read this way, without a Python string per n-gram."""
-    c = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    ends = np.append(np.flatnonzero(c == ord("\n")), len(c))
+    c = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64) + 1
+    ends = np.append(np.flatnonzero(c == ord("\n") + 1), len(c))
     starts = np.append(0, ends[:-1] + 1)
     lens = ends - starts
     if len(lens) and (lens.min() < 1 or lens.max() > NGRAM_MAX):
@@ -210,7 +219,7 @@ def keys_of_lines(text: str) -> np.ndarray:
 def gram_of_key(key: int) -> str:
     chars = []
     while key:
-        chars.append(chr(key & ((1 << CODE_BITS) - 1)))
+        chars.append(chr((key & ((1 << CODE_BITS) - 1)) - 1))
         key >>= CODE_BITS
     return "".join(reversed(chars))
 
