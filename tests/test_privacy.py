@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zuoxi.model import Conversation
 from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, valid_id_number
@@ -112,3 +114,15 @@ def test_mask_conversation_masks_every_turn_and_nothing_else():
     assert (masked.turns[0].start, masked.turns[0].end) == (0.0, 1.0)
     assert masked.id == "13812345678" and masked.meta == {"phone": "13812345678"}  # only turn text is masked
     assert conversation.turns[0].text == "我的手机13812345678"  # the original is not modified
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789０１２３４５６７８９ -－　()（）+＋@.abcXx订单号电话", max_size=40))
+def test_the_quick_pii_check_skips_only_texts_without_personal_data(text):
+    """mask_text skips texts the quick check rules out: masking them fully changes nothing either."""
+    from zuoxi import privacy
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(privacy, "_MAYBE_PII", re.compile(r"[\d@]"))  # any digit or @: the full masking runs
+        full = privacy.mask_text(text)
+    assert privacy.mask_text(text) == full
