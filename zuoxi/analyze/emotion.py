@@ -52,8 +52,16 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+@lru_cache(maxsize=1)
+def _any_cue() -> re.Pattern[str]:
+    """Any word of any emotion lexicon: one scan rules out most turns, which have none."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in _patterns().values()))
+
+
 def lexicon_emotion(norm: str) -> CustomerEmotion:
     """The label, negativity and deciding word of one normalized customer turn, from cues alone."""
+    if not _any_cue().search(norm):
+        return CustomerEmotion("neutral", 0.0)
     counts: dict[str, int] = {}
     first: dict[str, tuple[int, int]] = {}
     for label, pattern in _patterns().items():
