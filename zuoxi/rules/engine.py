@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from zuoxi.model import Evidence, Finding, Result
+from zuoxi.model import Result
 from zuoxi.rules.operators import Compiler, Condition, Context, Hit, RuleError
 from zuoxi.rules.scorecard import Item, Origin, ScorecardError, ScorecardSpec, builtin_names, line_of, load_spec, locate
 
@@ -155,46 +155,47 @@ class CompiledScorecard:
                 if c.veto_if is not None and (c.veto_if.hits(ctx, None) or []):
                     severity = "veto"
                 evidence = [
-                    Evidence(turn=h.turn, start=h.start, end=h.end, text=conv.turns[h.turn].text[h.start:h.end])
+                    {"turn": h.turn, "start": h.start, "end": h.end, "text": conv.turns[h.turn].text[h.start:h.end]}
                     for h in self._evidence_hits(c, ctx, violations)
                 ]
             else:
                 status = "pass"
                 points = max(item.points, 0.0)
-            findings.append(Finding(
-                rule=item.id, name=item.name, status=status, severity=severity, points=round(points, 2),
-                evidence=evidence, message=item.message if status == "fail" else "",
-                suggestion=item.suggestion if status == "fail" else "", section=c.section,
-            ))
+            findings.append({  # validated together with the Result, in one call (twice as fast)
+                "rule": item.id, "name": item.name, "status": status, "severity": severity, "points": round(points, 2),
+                "evidence": evidence, "message": item.message if status == "fail" else "",
+                "suggestion": item.suggestion if status == "fail" else "", "section": c.section,
+            })
         skills = {}
         for entry, condition in self.profile:
             found = condition.hits(ctx, None) or []
             skills[entry.id] = round(min(1.0, len({h.turn for h in found}) / entry.saturate), 3)
         return self._summarize(conv.id, findings, skills)
 
-    def _summarize(self, conversation_id: str, findings: list[Finding], profile: dict[str, float]) -> Result:
-        """Score, veto, section ratios and core skills from the findings' statuses and points."""
+    def _summarize(self, conversation_id: str, findings: list[dict], profile: dict[str, float]) -> Result:
+        """Score, veto, section ratios and core skills from the findings' statuses and points
+        (findings as dicts of `Finding` fields)."""
         weights = self.weights
-        deductions = sum(-f.points for f in findings if f.status == "fail" and f.points < 0)
-        bonus = sum(f.points for f in findings if f.status == "pass" and f.points > 0)
-        veto = any(f.status == "fail" and f.severity == "veto" for f in findings)
+        deductions = sum(-f["points"] for f in findings if f["status"] == "fail" and f["points"] < 0)
+        bonus = sum(f["points"] for f in findings if f["status"] == "pass" and f["points"] > 0)
+        veto = any(f["status"] == "fail" and f["severity"] == "veto" for f in findings)
         section_totals: dict[str, list[float]] = {}
         for f in findings:
-            if f.status == "n/a":
+            if f["status"] == "n/a":
                 continue
-            weight = weights.get(f.rule, 0.0)
-            totals = section_totals.setdefault(f.section, [0.0, 0.0])
-            totals[0] += weight - min(weight, -f.points) if f.points < 0 else weight
+            weight = weights.get(f["rule"], 0.0)
+            totals = section_totals.setdefault(f["section"], [0.0, 0.0])
+            totals[0] += weight - min(weight, -f["points"]) if f["points"] < 0 else weight
             totals[1] += weight
         max_score = self.spec.max_score
         score = 0.0 if veto else min(max_score, max(0.0, max_score - deductions + bonus))
         sections = {sid: round(kept / total, 3) if total else 1.0 for sid, (kept, total) in section_totals.items()}
         skills = {sid: sections.get(sid, 1.0) for sid in CORE_SKILLS if sid in self.sections}
         skills.update(profile)
-        return Result(
-            conversation_id=conversation_id, scorecard=self.spec.id, score=round(score, 2), max_score=max_score,
-            veto=veto, findings=findings, sections=sections, skills=skills,
-        )
+        return Result.model_validate({
+            "conversation_id": conversation_id, "scorecard": self.spec.id, "score": round(score, 2),
+            "max_score": max_score, "veto": veto, "findings": findings, "sections": sections, "skills": skills,
+        })
 
     def rescore(self, result: Result, statuses: dict[str, str]) -> Result:
         """`result` with people's decisions applied: `statuses` maps a rule to "pass" or "fail"
@@ -216,7 +217,7 @@ class CompiledScorecard:
                                          "suggestion": item.suggestion, "severity": item.severity})
             findings.append(f)
         profile = {k: v for k, v in result.skills.items() if k not in CORE_SKILLS}
-        summary = self._summarize(result.conversation_id, findings, profile)
+        summary = self._summarize(result.conversation_id, [f.model_dump() for f in findings], profile)
         return result.model_copy(update={k: getattr(summary, k) for k in ("score", "veto", "findings", "sections", "skills")})
 
 
