@@ -232,29 +232,24 @@ class Models:
         threat = bool(prep.cue[:, self._threat_col].any()) if prep.cust else False
         p_dis = float(dsat[dsat_head.classes.index("dissatisfied")])
         risk = 1.0 - (1.0 - p_dis) * (1.0 - (THREAT_WEIGHT if threat else 0.0))
-        dialogue = DialoguePrediction(
-            satisfaction=LabelProbs(
-                label=dsat_head.classes[int(dsat.argmax())], probs=_probs(dsat_head.classes, dsat)
-            ),
-            complaint_risk=round(risk, 4),
-            quality=quality,
-        )
-        return ConversationPrediction(
-            conversation_id=str(conversation.id),
-            emotion=emotion,
-            satisfaction=satisfaction,
-            dialogue=dialogue,
-        )
+        dialogue = {
+            "satisfaction": {"label": dsat_head.classes[int(dsat.argmax())], "probs": _probs(dsat_head.classes, dsat)},
+            "complaint_risk": round(risk, 4),
+            "quality": quality,
+        }
+        return ConversationPrediction.model_validate({  # one validation of the whole (faster than per part)
+            "conversation_id": str(conversation.id),
+            "emotion": emotion,
+            "satisfaction": satisfaction,
+            "dialogue": dialogue,
+        })
 
 
-def _turn_predictions(turns: list[int], classes: list[str], p: np.ndarray) -> list[TurnPrediction]:
-    """One prediction per row of `p` (rounded and listed in one numpy call each, not per row)."""
+def _turn_predictions(turns: list[int], classes: list[str], p: np.ndarray) -> list[dict]:
+    """One `TurnPrediction`'s fields per row of `p` (rounded and listed in one numpy call each)."""
     labels = p.argmax(1).tolist() if len(p) else []
     rows = np.round(p, 4).tolist()
-    return [
-        TurnPrediction(turn=i, label=classes[k], probs=dict(zip(classes, row)))
-        for i, k, row in zip(turns, labels, rows)
-    ]
+    return [{"turn": i, "label": classes[k], "probs": dict(zip(classes, row))} for i, k, row in zip(turns, labels, rows)]
 
 
 def carry_emotion(emo: np.ndarray, carry: float = EMOTION_CARRY) -> np.ndarray:
