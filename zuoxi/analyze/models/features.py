@@ -144,12 +144,12 @@ def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None) 
 
 def emotion_dense(prep: Prepared, valence: np.ndarray) -> np.ndarray:
     """(n_customer_turns, len(EMOTION_DENSE_NAMES))."""
-    return np.hstack([prep.cue, valence.reshape(-1, 1)])
+    return np.concatenate([prep.cue, valence.reshape(-1, 1)], axis=1)
 
 
 def turn_dense(prep: Prepared, valence: np.ndarray, emotion: np.ndarray) -> np.ndarray:
     """(n_customer_turns, len(TURN_DENSE_NAMES)); `emotion` are the text-only probabilities."""
-    return np.hstack([prep.ctx, valence.reshape(-1, 1), emotion.reshape(-1, len(EMOTIONS))])
+    return np.concatenate([prep.ctx, valence.reshape(-1, 1), emotion.reshape(-1, len(EMOTIONS))], axis=1)
 
 
 def dialogue_dense(
@@ -170,17 +170,20 @@ def dialogue_dense(
         float(prep.ctx[:, CTX_NAMES.index("repeat_count")].max()) if n_c else 0.0,
     ]
     if n_c:
+        # ufunc reductions, not .mean()/.max(): the same numbers without numpy's Python wrappers
+        add, high, low = np.add.reduce, np.maximum.reduce, np.minimum.reduce
+        last3 = sat[-3:]
         sat_part = np.concatenate(
             [
-                sat.mean(0),
+                add(sat, 0) / n_c,
                 sat[-1],
-                sat[-3:].mean(0),
-                [sat[:, 0].max(), sat[:, 2].min()],
-                emotion.mean(0),
-                emotion.max(0),
+                add(last3, 0) / len(last3),
+                [high(sat[:, 0]), low(sat[:, 2])],
+                add(emotion, 0) / n_c,
+                high(emotion, 0),
                 emotion[-1],
-                [valence.mean(), valence.min(), valence[-1]],
-                prep.cue.sum(0),
+                [add(valence) / n_c, low(valence), valence[-1]],
+                add(prep.cue, 0),
             ]
         )
     else:  # no customer words: neutral placeholders
