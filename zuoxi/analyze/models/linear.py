@@ -60,10 +60,6 @@ class Vocab:
         if len(self._sorted) > 1 and not (np.diff(self._sorted) > 0).all():
             raise ValueError("the vocabulary holds an n-gram twice")
 
-    @classmethod
-    def from_grams(cls, grams: list[str], idf: np.ndarray) -> Vocab:
-        return cls(T.keys_of_grams(grams), idf, grams)
-
     def __len__(self) -> int:
         return self.sentinel
 
@@ -154,7 +150,6 @@ class HeadGroup:
     the segment sums may add in another order)."""
 
     def __init__(self, heads: list[Head]):
-        self.heads = heads
         self.sizes = [len(h.classes) for h in heads]
         self.starts = np.cumsum([0] + self.sizes[:-1])
         self.bias = np.concatenate([h.bias for h in heads])
@@ -163,7 +158,7 @@ class HeadGroup:
             raise ValueError("heads of a group must read the same dense features")
         self.dense = np.hstack([h.dense if h.dense.size else np.zeros((len(heads[0].dense_names), k))
                                 for h, k in zip(heads, self.sizes)])
-        # per namespace: the block column feeding each output, or None for "adds nothing"
+        # per namespace: the block column feeding each output; -1 (a zero) where a head reads none
         self.columns = {}
         for ns in dict.fromkeys(ns for h in heads for ns in h.text):
             cols = [np.arange(*h.text[ns]) if ns in h.text else np.full(k, -1) for h, k in zip(heads, self.sizes)]

@@ -131,9 +131,6 @@ class Models:
                 raise ArtefactError(f"head {name}: dense features differ from this code; retrain")
 
     # --- stages (also used by training, so features match exactly) ---------------------------
-    def block_scores(self, ns: str, norms: list[str]) -> np.ndarray:
-        return self.blocks[ns].scores(self.vocab.vectorize_texts(norms))
-
     def valence(self, s_turn: np.ndarray) -> np.ndarray:
         """P(positive) per text, from the review-trained head."""
         return self.heads["valence"].proba({"turn": s_turn}, None)[:, 1]

@@ -195,11 +195,6 @@ def gram_keys(norms: Sequence[str], max_chars: int = 600) -> tuple[np.ndarray, n
     return keys, np.concatenate([row[uni], row[:-1][bi], row[:-2][tri]])
 
 
-def keys_of_grams(grams: Sequence[str]) -> np.ndarray:
-    """`gram_key` of many n-grams of 1–3 characters (a vocabulary) at once."""
-    return keys_of_lines("\n".join(grams)) if grams else np.zeros(0, np.int64)
-
-
 def keys_of_lines(text: str) -> np.ndarray:
     """`gram_key` of every line of `text`, one n-gram of 1–3 characters per line: the committed
     vocabulary is read this way, without a Python string per n-gram."""
@@ -207,9 +202,9 @@ def keys_of_lines(text: str) -> np.ndarray:
     ends = np.append(np.flatnonzero(c == ord("\n") + 1), len(c))
     starts = np.append(0, ends[:-1] + 1)
     lens = ends - starts
-    if len(lens) and (lens.min() < 1 or lens.max() > NGRAM_MAX):
+    if lens.min() < 1 or lens.max() > NGRAM_MAX:
         raise ValueError(f"every n-gram must have 1 to {NGRAM_MAX} characters")
-    keys = c[np.minimum(starts, len(c) - 1)] if len(c) else np.zeros(len(starts), np.int64)
+    keys = c[starts]  # every line has a character (checked above)
     for k in range(1, NGRAM_MAX):
         longer = lens > k
         keys[longer] = (keys[longer] << CODE_BITS) | c[starts[longer] + k]
