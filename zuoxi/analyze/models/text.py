@@ -12,10 +12,12 @@ import html
 import operator
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
+
+from zuoxi.normalize import JOIN, at_once, replacer
 
 FEATURE_VERSION = 1
 
@@ -56,10 +58,9 @@ def to_simplified(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _nfkc_changes() -> tuple[re.Pattern[str], dict[str, str]]:
-    """The BMP characters NFKC changes, one pattern for them all, and their NFKC forms."""
-    table = {ch: n for c in range(0x10000) if (n := unicodedata.normalize("NFKC", ch := chr(c))) != ch}
-    return re.compile("[" + "".join(map(re.escape, table)) + "]"), table
+def _nfkc_chars() -> Callable[[str], str]:
+    """Each BMP character NFKC changes replaced by its NFKC form."""
+    return replacer({ch: n for c in range(0x10000) if (n := unicodedata.normalize("NFKC", ch := chr(c))) != ch})
 
 
 def nfkc(text: str) -> str:
@@ -69,8 +70,7 @@ def nfkc(text: str) -> str:
     and the full algorithm is then 5× slower than OpenCC. Replacing each character by its own
     NFKC form first leaves the compatibility decomposition, hence the NFKC form, unchanged, and
     what comes out is usually already normal (quick check passes); otherwise normalize fully."""
-    pattern, table = _nfkc_changes()
-    folded = pattern.sub(lambda m: table[m.group()], text)
+    folded = _nfkc_chars()(text)
     return folded if unicodedata.is_normalized("NFKC", folded) else unicodedata.normalize("NFKC", folded)
 
 
@@ -86,8 +86,7 @@ def normalize(text: str) -> str:
     return _finish(nfkc(to_simplified(text)).lower())
 
 
-_JOIN = "\ue000"  # a private-use character: OpenCC, NFKC and lower() keep it; not a space
-_MENTION_JOINED = re.compile(_MENTION.pattern.replace("、]", "、" + _JOIN + "]"))  # stops at a joint
+_MENTION_JOINED = re.compile(_MENTION.pattern.replace("、]", "、" + JOIN + "]"))  # stops at a joint
 
 
 def normalize_all(texts: Sequence[str]) -> list[str]:
@@ -95,14 +94,11 @@ def normalize_all(texts: Sequence[str]) -> list[str]:
     conversation's turns): the same result for less time."""
     unescaped = [html.unescape(t) if "&" in t else t for t in texts]
     filled = [i for i, t in enumerate(unescaped) if t]  # empty texts stay out: no two joints touch
-    if len(filled) < 2 or any(_JOIN in unescaped[i] for i in filled):
-        return [normalize(t) for t in texts]
-    joined = _JOIN.join(unescaped[i] for i in filled)
     # The rest of `normalize` on all texts at once too: no pattern matches across a joint, and
-    # stripping each text afterwards cannot change a run. The count of parts is checked anyway.
-    joined = _RUNS.sub(r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(to_simplified(joined)).lower(), _MENTION_JOINED)))
-    parts = joined.split(_JOIN)
-    if len(parts) != len(filled):
+    # stripping each text afterwards cannot change a run.
+    parts = at_once([unescaped[i] for i in filled], lambda joined: _RUNS.sub(
+        r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(to_simplified(joined)).lower(), _MENTION_JOINED))))
+    if parts is None:
         return [normalize(t) for t in texts]
     out = [""] * len(texts)
     for i, part in zip(filled, parts):
