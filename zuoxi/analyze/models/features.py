@@ -142,9 +142,9 @@ def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None) 
     )
 
 
-def emotion_dense(prep: Prepared, valence: np.ndarray) -> np.ndarray:
-    """(n_customer_turns, len(EMOTION_DENSE_NAMES))."""
-    return np.concatenate([prep.cue, valence.reshape(-1, 1)], axis=1)
+def emotion_dense(cue: np.ndarray, valence: np.ndarray) -> np.ndarray:
+    """(n_texts, len(EMOTION_DENSE_NAMES)) from the texts' log-scaled cue counts and valence."""
+    return np.concatenate([cue, valence.reshape(-1, 1)], axis=1)
 
 
 def turn_dense(prep: Prepared, valence: np.ndarray, emotion: np.ndarray) -> np.ndarray:

@@ -136,8 +136,7 @@ class Models:
         return self.heads["valence"].proba({"turn": s_turn}, None)[:, 1]
 
     def emotion_text(self, s_turn: np.ndarray, cue: np.ndarray, valence: np.ndarray) -> np.ndarray:
-        dense = np.concatenate([cue, valence.reshape(-1, 1)], axis=1)
-        return self.heads["emotion"].proba({"turn": s_turn}, dense)
+        return self.heads["emotion"].proba({"turn": s_turn}, F.emotion_dense(cue, valence))
 
     def turn_sat(self, prep: F.Prepared, s_turn, valence, emotion) -> np.ndarray:
         return self.heads["turn_sat"].proba({"turn": s_turn}, F.turn_dense(prep, valence, emotion))

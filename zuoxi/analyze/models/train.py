@@ -319,8 +319,7 @@ def smp_features(corp: Corpora, models: R.Models, idx: np.ndarray):
     val = models.valence(s)
     cue = np.log1p(np.array([T.cue_counts(n) for n in norms], dtype=np.float64))
     cue = cue.reshape(-1, len(T.CUE_NAMES))
-    dense = np.hstack([cue, val.reshape(-1, 1)])
-    return x.to_csr(len(models.vocab) + 1), dense
+    return x.to_csr(len(models.vocab) + 1), F.emotion_dense(cue, val)
 
 
 def fit_emotion(
