@@ -1,10 +1,11 @@
 """End-to-end `analyze` speed on one core: mask → normalize → models → rules, per conversation.
 
-The same `analyze_conversation` the CLI runs, with the trained models on (the default) and off
-(`--no-models`). CPU seconds of this process (time.process_time), pinned to one core. The corpus
-is run in rounds, with and without models alternating, and the median round is printed with the
-range: on a shared virtual machine single runs vary by ±20 %. Target with models on: ≥ 500
-conversations/s.
+What `zuoxi analyze` runs — `analyze_conversations` over chunks of `ANALYZE_CHUNK` conversations, as
+both batch engines call it — with the trained models on (the default) and off (`--no-models`), and
+`analyze_conversation` one conversation at a time (live assist, the web app's single analyses).
+CPU seconds of this process (time.process_time), pinned to one core. The corpus is run in rounds,
+the three ways alternating, and the median round is printed with the range: on a shared virtual
+machine single runs vary by ±20 %. Target for `zuoxi analyze` with models on: ≥ 500 conversations/s.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ import time
 from _corpus import replicated
 
 from zuoxi.analyze.models import load_models
-from zuoxi.pipeline import analyze_conversation
+from zuoxi.pipeline import ANALYZE_CHUNK, analyze_conversation, analyze_conversations
 
 
-def rate(conversations, models: bool) -> float:
+def rate(conversations, models: bool, together: bool = True) -> float:
     started = time.process_time()
-    for conv in conversations:
-        analyze_conversation(conv, models=models)
+    if together:
+        for begin in range(0, len(conversations), ANALYZE_CHUNK):
+            analyze_conversations(conversations[begin:begin + ANALYZE_CHUNK], models=models)
+    else:
+        for conv in conversations:
+            analyze_conversation(conv, models=models)
     return len(conversations) / (time.process_time() - started)
 
 
@@ -45,13 +50,15 @@ def main() -> None:
     turns = sum(len(c.turns) for c in conversations)
     size = max(1, len(conversations) // args.rounds)
     rounds = [conversations[i : i + size] for i in range(0, size * args.rounds, size)]
-    with_models, without = [], []
+    with_models, without, one_by_one = [], [], []
     for chunk in rounds:
         with_models.append(rate(chunk, True))
         without.append(rate(chunk, False))
+        one_by_one.append(rate(chunk, True, together=False))
     print(f"{args.n} conversations ({turns / args.n:.1f} turns each), scorecard auto, masking on, one core")
     print(f"analyze with models (emotion, satisfaction, risk, quality + rules): {summary(with_models)}  [target ≥ 500]")
     print(f"analyze without models (--no-models, lexicon emotion): {summary(without)}")
+    print(f"one conversation at a time with models (analyze_conversation: live, web): {summary(one_by_one)}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from zuoxi.analyze.models import EMOTIONS, QUALITY_LABELS, SATISFACTION
 from zuoxi.cli import app
 from zuoxi.model import Conversation
 from zuoxi.normalize import normalize_text
-from zuoxi.pipeline import analyze_conversation
+from zuoxi.engines.local import Batch
+from zuoxi.ingest import read_paths
+from zuoxi.pipeline import ANALYZE_CHUNK, analyze_conversation, analyze_conversations
 
 # Upset without a single word of the cue lexicon: only the model can hear it.
 UPSET = "我只是想换其中一个汉堡，其他东西还是要的，干嘛拒收啊？你帮我查查送出去没有，真送出了也无所谓。"
@@ -115,6 +117,38 @@ def test_without_models_the_cues_decide():
     assert result.complaint_risk is None and result.quality is None
     assert result.satisfaction.label == "satisfied" and result.satisfaction.probs is None
     assert all(e.probs is None for e in result.customer_emotion)
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+def sample_conversations(samples) -> list[Conversation]:
+    return [c for _, c in read_paths([samples]) if isinstance(c, Conversation)]
+
+
+@pytest.mark.parametrize("models", [True, False])
+def test_a_batch_is_analyzed_as_one_by_one(samples, models):
+    conversations = sample_conversations(samples)
+    together = analyze_conversations(conversations, models=models)
+    alone = [analyze_conversation(c, models=models) for c in conversations]
+    assert [r.model_dump() for r in together] == [r.model_dump() for r in alone]
+    assert {r.scorecard for r in together} == {"core", "ecommerce", "complaint", "outbound"}  # each its own card
+
+
+def test_the_batch_engine_analyzes_in_chunks_without_losing_order_or_bad_lines(samples, tmp_path):
+    base = sample_conversations(samples)
+    rows = [base[i % len(base)].model_copy(update={"id": f"c{i}"}) for i in range(2 * ANALYZE_CHUNK + 5)]
+    lines = [json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) for c in rows]
+    lines.insert(ANALYZE_CHUNK + 3, "{broken")
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    errors = []
+    batch = Batch([path], analyze=True, on_error=errors.append)
+    items = list(batch.run())
+    assert [str(e) for e in errors] == [f"{path}:{ANALYZE_CHUNK + 4}: invalid JSON: Expecting property name enclosed in double quotes (column 2)"]
+    assert [i.conversation.id for i in items] == [c.id for c in rows]
+    assert batch.summary.read == batch.summary.analyzed == len(rows)
+    alone = [analyze_conversation(c, audio_dir=tmp_path).model_dump() for c in rows]
+    assert [i.result.model_dump() for i in items] == alone
 
 
 # --- the command line ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from zuoxi.engines.local import Batch
 from zuoxi.ingest import ReadOptions, read_file
 from zuoxi.ingest.parquet import write_conversations
 from zuoxi.model import Conversation, Result
+from zuoxi.pipeline import ANALYZE_CHUNK
 from zuoxi.report.parquet import read_results
 from zuoxi.store import Store
 from zuoxi.store.tables import ConversationRow, ImportedFile, ResultRow
@@ -131,6 +132,30 @@ def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_p
     expected = [c.id for c in sample_conversations(samples)]
     for name, wanted in (("big.jsonl", expected), ("big.parquet", expected[:12] + expected[13:])):
         assert [c.id for shard, o in zip(shards, outcomes) if shard.path.endswith(name) for c, _, _ in o.items] == wanted
+
+
+def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples, monkeypatch):
+    import zuoxi.pipeline
+
+    base = sample_conversations(samples)
+    rows = [base[i % len(base)].model_copy(update={"id": f"c{i}"}) for i in range(ANALYZE_CHUNK + 10)]
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) + "\n"
+                            for c in rows), encoding="utf-8")
+    score = zuoxi.pipeline._score
+
+    def failing(conversation, *args):
+        if conversation.id == "c5":
+            raise ValueError("broken on purpose")
+        return score(conversation, *args)
+
+    monkeypatch.setattr(zuoxi.pipeline, "_score", failing)
+    options = ReadOptions()
+    (shard,), _, _ = plan_shards([path], options, options_variant(None, True, False, options), 10**9)
+    outcome = analyze_shard(shard, dask_engine.Job(scorecard=None, cwd=os.getcwd(), models=False))
+    assert [str(e) for e in outcome.errors] == [f"{path}: conversation c5: analysis failed (ValueError: broken on purpose)"]
+    assert outcome.read == len(rows) and outcome.analyzed == len(rows) - 1
+    assert [c.id for c, _, _ in outcome.items] == [c.id for c in rows if c.id != "c5"]
 
 
 # --- the engine on a cluster ---------------------------------------------------------------------
@@ -295,21 +320,21 @@ class KillOnce(distributed.WorkerPlugin):
     def setup(self, worker):
         import zuoxi.engines.dask as engine
 
-        original, victim, marker, log = engine.analyze_conversation, self.victim, self.marker, self.log
+        original, victim, marker, log = engine.analyze_conversations, self.victim, self.marker, self.log
 
-        def analyze(conversation, *args, **kwargs):
+        def analyze(conversations, *args, **kwargs):
             with open(log, "a", encoding="utf-8") as handle:
-                handle.write(f"{os.getpid()} {conversation.id}\n")
-            if conversation.id == victim:
+                handle.writelines(f"{os.getpid()} {conversation.id}\n" for conversation in conversations)
+            if any(conversation.id == victim for conversation in conversations):
                 try:
                     os.rename(marker, marker + ".taken")
                 except FileNotFoundError:
                     pass
                 else:
                     os.kill(os.getpid(), signal.SIGKILL)
-            return original(conversation, *args, **kwargs)
+            return original(conversations, *args, **kwargs)
 
-        engine.analyze_conversation = analyze
+        engine.analyze_conversations = analyze
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zuoxi.analyze.emotion import as_turn_emotions, customer_emotions, satisfaction_from_emotions
-from zuoxi.analyze.models import load_models
+from zuoxi.analyze.models import ConversationPrediction, load_models
 from zuoxi.audio import analyze_audio
 from zuoxi.model import Conversation, Result, Satisfaction
 from zuoxi.normalize import prepare
@@ -18,6 +18,9 @@ from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import builtin_names
 
 DEFAULT_SCORECARD = "core"
+# Conversations the batch engines analyze together (`analyze_conversations`): enough for the
+# models' tables to stay warm, few enough that results still stream.
+ANALYZE_CHUNK = 64
 
 
 def choose_scorecard(conversation: Conversation, forced: str | None = None) -> str:
@@ -34,11 +37,32 @@ def analyze_conversation(conversation: Conversation, scorecard: str | None = Non
     """Score one conversation. `models=False` skips the trained models: emotion then comes from
     the lexicon alone, and satisfaction from where the customer's cues ended up. `audio_dir` is the folder
     of the file the conversation was read from: a relative `audio` path is found there."""
+    return analyze_conversations([conversation], scorecard, mask, models, audio_dir)[0]
+
+
+def analyze_conversations(conversations: list[Conversation], scorecard: str | None = None, mask: bool = True,
+                          models: bool = True, audio_dir: str | Path | None = None) -> list[Result]:
+    """Score several conversations: the same results as `analyze_conversation` one by one, but the
+    models run over all of them before the rules do. Each stage then finds its tables still in the
+    CPU cache (the models' n-gram arrays and the rules' compiled scorecard evict each other when
+    they alternate), which makes a batch about 1.4× faster (bench/analyze.py). The batch engines
+    analyze chunks of `ANALYZE_CHUNK` conversations this way."""
     if mask:
-        conversation = mask_conversation(conversation)
+        conversations = [mask_conversation(conversation) for conversation in conversations]
+    if models:
+        model = load_models()
+        predictions = [model.predict(conversation) for conversation in conversations]
+    else:
+        predictions = [None] * len(conversations)
+    return [_score(conversation, prediction, scorecard, audio_dir)
+            for conversation, prediction in zip(conversations, predictions)]
+
+
+def _score(conversation: Conversation, prediction: ConversationPrediction | None, scorecard: str | None,
+           audio_dir: str | Path | None) -> Result:
+    """The rules and the result of one (masked) conversation, given the models' prediction."""
     compiled = get_scorecard(choose_scorecard(conversation, scorecard))
     prepared = prepare(conversation)
-    prediction = load_models().predict(conversation) if models else None
     emotions = customer_emotions(prepared, prediction)
     audio, audio_summary = analyze_audio(conversation, audio_dir)
     result = compiled.evaluate(compiled.context(prepared, emotions=emotions, audio=audio))

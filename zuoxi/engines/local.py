@@ -13,7 +13,7 @@ from pathlib import Path
 
 from zuoxi.ingest import IngestError, ReadOptions, iter_files, read_file
 from zuoxi.model import Conversation, Result
-from zuoxi.pipeline import analyze_conversation
+from zuoxi.pipeline import ANALYZE_CHUNK, analyze_conversations
 from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store, content_key, file_sha256
 
@@ -79,25 +79,34 @@ class Batch:
             return
         errors_before, read_before = len(summary.errors), summary.read
         records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, "no such file or folder")]
+        waiting: list[Conversation] = []  # read, to be analyzed together (`analyze_conversations`)
         for record in records:
             if isinstance(record, IngestError):
                 summary.errors.append(record)
                 if self.on_error:
                     self.on_error(record)
                 continue
-            conversation = mask_conversation(record) if self.mask else record
+            waiting.append(mask_conversation(record) if self.mask else record)
             summary.read += 1
-            result = analyze_conversation(conversation, self.scorecard, mask=False, models=self.models,
-                                          audio_dir=path.parent) if self.analyze else None
-            summary.analyzed += result is not None
+            if len(waiting) >= (ANALYZE_CHUNK if self.analyze else 1):
+                yield from self._take(waiting, path)
+                waiting = []
+        yield from self._take(waiting, path)
+        self._flush()
+        if sha:
+            self.store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
+
+    def _take(self, conversations: list[Conversation], path: Path) -> Iterator[Analyzed]:
+        """Analyze (when asked) and hand on conversations read from `path`."""
+        results = (analyze_conversations(conversations, self.scorecard, mask=False, models=self.models,
+                                         audio_dir=path.parent) if self.analyze else [None] * len(conversations))
+        self.summary.analyzed += sum(result is not None for result in results)
+        for conversation, result in zip(conversations, results):
             item = Analyzed(conversation, result, content_key(conversation) if self.store else None, str(path))
             self._pending.append(item)
             yield item
             if len(self._pending) >= CHUNK:
                 self._flush()
-        self._flush()
-        if sha:
-            self.store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
 
     def _flush(self) -> None:
         if self.store is not None and self._pending:
