@@ -134,6 +134,47 @@ def test_no_customer_words(models):
     assert [e.turn for e in p.emotion] == [1]
 
 
+MIXED = [
+    TINY,
+    conv(("customer", ANGRY), ("agent", "非常抱歉"), ("customer", THANKS), cid="t2"),
+    conv(("agent", "您好"), ("system", "会话结束"), cid="no-customer"),
+    conv(("agent", "您好"), ("customer", ""), cid="empty-turn"),
+    conv(("customer", "你們這什麼破服務!氣死我了"), ("agent", "&lt;已處理&gt;"), cid="traditional"),
+    conv(("customer", "好\ue000的 @张三 http://x.cn 啊啊啊啊啊"), cid="joint-char"),  # U+E000: read text by text
+]
+
+
+def test_predicting_many_at_once_equals_one_by_one(models):
+    for batch in (MIXED[:-1] + MIXED[-2::-1], MIXED):  # texts joined for one pass; read one by one
+        together = models.predict_many(batch)
+        assert [p.model_dump() for p in together] == [models.predict(c).model_dump() for c in batch]
+    assert models.predict_many([]) == []
+
+
+def test_a_batch_matrix_holds_each_conversations_own_rows(models):
+    preps = [F.prepare([t.role for t in c.turns], [t.text for t in c.turns]) for c in MIXED]
+    batch = models.text_matrix(preps)
+    n_cust = sum(len(p.cust) for p in preps)
+    assert batch.n == n_cust + 2 * len(preps)
+    first = 0
+    for k, prep in enumerate(preps):
+        own = models.text_matrix([prep])
+        n_c = len(prep.cust)
+        for mine, theirs in ((own.rows(0, n_c), batch.rows(first, first + n_c)),
+                             (own.rows(n_c, n_c + 1), batch.rows(n_cust + k, n_cust + k + 1)),
+                             (own.rows(n_c + 1, n_c + 2), batch.rows(n_cust + len(preps) + k, n_cust + len(preps) + k + 1))):
+            assert np.array_equal(mine.ids, theirs.ids) and np.array_equal(mine.vals, theirs.vals)
+            assert np.array_equal(mine.starts, theirs.starts)
+        first += n_c
+
+
+def test_prediction_records_stream_in_chunks_and_keep_order(models):
+    many = [conv(("customer", ANGRY if i % 2 else THANKS), cid=f"c{i}") for i in range(2 * R.PREDICT_CHUNK + 3)]
+    records = list(prediction_records(iter(many), "satisfaction", models))
+    assert [r["conversation_id"] for r in records] == [c.id for c in many]
+    assert {r["turns"][0]["label"] for r in records[1::2]} == {"dissatisfied"}
+
+
 @pytest.mark.parametrize("task", ["satisfaction", "emotion", "quality"])
 def test_prediction_records(models, task):
     recs = list(prediction_records([TINY, conv(("customer", ANGRY), cid="t2")], task, models))
@@ -227,8 +268,8 @@ def test_conversation_heads_as_a_group_equal_each_head(models):
     names = ["dialogue_sat", "quality_A", "quality_S", "quality_E"]
     for c in (TINY, conv(("customer", ANGRY), ("agent", "非常抱歉"), ("customer", THANKS)), conv(("agent", "您好"))):
         prep = F.prepare([t.role for t in c.turns], [t.text for t in c.turns])
-        x = models.text_matrix(prep)
-        scores, dense = models.dialogue_inputs(prep, *models.customer_stage(prep, x), x)
+        x = models.text_matrix([prep])
+        scores, dense = models.dialogue_scores(1, len(prep.cust), x), F.dialogue_dense(prep, *models.customer_stage([prep], x))
         grouped = models.dialogue_heads.proba(scores, dense)
         for name, p in zip(names, grouped):
             assert np.allclose(p, models.heads[name].proba(scores, dense)[0], rtol=0, atol=1e-12)

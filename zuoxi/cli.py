@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from zuoxi.analyze.models import TASKS, load_models, prediction_records
+from zuoxi.analyze.models import PREDICT_CHUNK, TASKS, load_models, prediction_records
 from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
 from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.campaigns.cli import campaign_app
@@ -239,16 +239,24 @@ def predict(
     handle = out_file.open("w", encoding="utf-8") if out_file else None
     write = handle.write if handle else sys.stdout.write
     rows: list[dict] = []
+    waiting: list = []  # predicted together, PREDICT_CHUNK at a time
+
+    def flush() -> None:
+        for record in prediction_records(waiting, task, models):
+            if format == "json":
+                write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                rows.append(record)
+        waiting.clear()
 
     def consume(item) -> None:
-        record = next(prediction_records([item.conversation], task, models))
-        if format == "json":
-            write(json.dumps(record, ensure_ascii=False) + "\n")
-        else:
-            rows.append(record)
+        waiting.append(item.conversation)
+        if len(waiting) >= PREDICT_CHUNK:
+            flush()
 
     try:
         summary = _run(batch, consume)
+        flush()
     finally:
         if handle:
             handle.close()

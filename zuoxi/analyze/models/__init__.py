@@ -5,12 +5,14 @@
     pred.emotion        # [{turn, label, probs}] for every customer turn
     pred.satisfaction   # [{turn, label, probs}] exchange satisfaction of every customer turn
     pred.dialogue       # {satisfaction: {label, probs}, complaint_risk, quality: {A, S, E}}
+    load_models().predict_many(conversations)       # the same, faster for many at once
 
 Run time needs numpy only; training (`python -m zuoxi.analyze.models.train`) needs scikit-learn.
 """
 
 from .features import EMOTIONS, QUALITY_LABELS, SATISFACTION
 from .runtime import (
+    PREDICT_CHUNK,
     TASKS,
     ArtefactError,
     ConversationPrediction,
@@ -24,6 +26,7 @@ from .runtime import (
 
 __all__ = [
     "EMOTIONS",
+    "PREDICT_CHUNK",
     "QUALITY_LABELS",
     "SATISFACTION",
     "TASKS",

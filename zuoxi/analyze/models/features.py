@@ -147,9 +147,10 @@ def emotion_dense(cue: np.ndarray, valence: np.ndarray) -> np.ndarray:
     return np.concatenate([cue, valence.reshape(-1, 1)], axis=1)
 
 
-def turn_dense(prep: Prepared, valence: np.ndarray, emotion: np.ndarray) -> np.ndarray:
-    """(n_customer_turns, len(TURN_DENSE_NAMES)); `emotion` are the text-only probabilities."""
-    return np.concatenate([prep.ctx, valence.reshape(-1, 1), emotion.reshape(-1, len(EMOTIONS))], axis=1)
+def turn_dense(ctx: np.ndarray, valence: np.ndarray, emotion: np.ndarray) -> np.ndarray:
+    """(n_customer_turns, len(TURN_DENSE_NAMES)) from the turns' context rows (`Prepared.ctx`);
+    `emotion` are the text-only probabilities."""
+    return np.concatenate([ctx, valence.reshape(-1, 1), emotion.reshape(-1, len(EMOTIONS))], axis=1)
 
 
 def dialogue_dense(

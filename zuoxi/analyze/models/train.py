@@ -391,12 +391,12 @@ def jddc_turn_rows(corp: Corpora, models: R.Models, dlg: np.ndarray):
         prep = corp.jddc_prep[j]
         if not prep.cust:
             continue
-        x = models.text_matrix(prep).rows(0, len(prep.cust))
+        x = models.text_matrix([prep]).rows(0, len(prep.cust))
         s = models.blocks["turn"].scores(x)
         val = models.valence(s)
         emo = models.emotion_text(s, prep.cue, val)
         Xs.append(x.to_csr(len(models.vocab) + 1))
-        dens.append(F.turn_dense(prep, val, emo))
+        dens.append(F.turn_dense(prep.ctx, val, emo))
         lab = corp.jddc[j].turn_sat
         ys.append([-1 if lab[i] is None else lab[i] for i in prep.cust])
         gs.append([j] * len(prep.cust))
@@ -429,8 +429,8 @@ def dialogue_rows(models: R.Models, preps: list[F.Prepared], sats: list[np.ndarr
     cust_rows, agent_rows, dens = [], [], []
     n = len(models.vocab) + 1
     for k, prep in enumerate(preps):
-        x = models.text_matrix(prep)
-        val, emo, sat = models.customer_stage(prep, x)
+        x = models.text_matrix([prep])
+        val, emo, sat = models.customer_stage([prep], x)
         if sats is not None:
             sat = sats[k]
         n_c = len(prep.cust)
