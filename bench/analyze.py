@@ -1,8 +1,9 @@
 """End-to-end `analyze` speed on one core: mask → normalize → models → rules, per conversation.
 
-What `zuoxi analyze` runs — `analyze_conversations` over chunks of `ANALYZE_CHUNK` conversations, as
-both batch engines call it — with the trained models on (the default) and off (`--no-models`), and
-`analyze_conversation` one conversation at a time (live assist, the web app's single analyses).
+What `zuoxi analyze` runs — `iter_analyses`, the models a chunk of `PREDICT_CHUNK` conversations
+ahead of the rules, as both batch engines call it — with the trained models on (the default) and
+off (`--no-models`), and `analyze_conversation` one conversation at a time (live assist, the web
+app's single analyses).
 CPU seconds of this process (time.process_time), pinned to one core. The corpus is run in rounds,
 the three ways alternating, and the median round is printed with the range: on a shared virtual
 machine single runs vary by ±20 %. Target for `zuoxi analyze` with models on: ≥ 500 conversations/s.
@@ -18,14 +19,14 @@ import time
 from _corpus import replicated
 
 from zuoxi.analyze.models import load_models
-from zuoxi.pipeline import ANALYZE_CHUNK, analyze_conversation, analyze_conversations
+from zuoxi.pipeline import analyze_conversation, iter_analyses
 
 
 def rate(conversations, models: bool, together: bool = True) -> float:
     started = time.process_time()
     if together:
-        for begin in range(0, len(conversations), ANALYZE_CHUNK):
-            analyze_conversations(conversations[begin:begin + ANALYZE_CHUNK], models=models)
+        for _ in iter_analyses(conversations, models=models):
+            pass
     else:
         for conv in conversations:
             analyze_conversation(conv, models=models)

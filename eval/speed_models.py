@@ -1,6 +1,6 @@
 """Prediction speed of the committed models on one core (conversations per second).
 
-Runs `load_models().predict()` one conversation at a time (live assist) and `predict_many()`
+Runs `load_models().predict()` one conversation at a time (single analyses) and `predict_many()`
 over chunks of `PREDICT_CHUNK` conversations (what `zuoxi analyze` and `zuoxi predict` run), over
 the jddc_uss dialogues (27 turns on average) and the stc3_dch dialogues (2–7 turns), or, without
 the data folder, over built-in examples. CPU time of this process (one thread: BLAS threads are

@@ -4,18 +4,19 @@ the emotion operator (EM-02/ES-02), the dialogue estimates on results, and the C
 from __future__ import annotations
 
 import json
+from contextlib import closing
 
 import pytest
 from typer.testing import CliRunner
 
 from zuoxi.analyze.emotion import MODEL_CONFIDENT, CustomerEmotion, fuse, lexicon_emotion
-from zuoxi.analyze.models import EMOTIONS, QUALITY_LABELS, SATISFACTION
+from zuoxi.analyze.models import EMOTIONS, PREDICT_CHUNK, QUALITY_LABELS, SATISFACTION
 from zuoxi.cli import app
-from zuoxi.model import Conversation
-from zuoxi.normalize import normalize_text
 from zuoxi.engines.local import Batch
 from zuoxi.ingest import read_paths
-from zuoxi.pipeline import ANALYZE_CHUNK, analyze_conversation, analyze_conversations
+from zuoxi.model import Conversation
+from zuoxi.normalize import normalize_text
+from zuoxi.pipeline import analyze_conversation, analyze_conversations
 
 # Upset without a single word of the cue lexicon: only the model can hear it.
 UPSET = "我只是想换其中一个汉堡，其他东西还是要的，干嘛拒收啊？你帮我查查送出去没有，真送出了也无所谓。"
@@ -125,6 +126,17 @@ def sample_conversations(samples) -> list[Conversation]:
     return [c for _, c in read_paths([samples]) if isinstance(c, Conversation)]
 
 
+def many_lines(samples, count: int, bad_at: tuple[int, ...] = ()) -> tuple[list[Conversation], list[str]]:
+    """`count` conversations (sample copies c0, c1, …) as JSON lines, with broken lines inserted
+    so that they become the given line numbers."""
+    base = sample_conversations(samples)
+    rows = [base[i % len(base)].model_copy(update={"id": f"c{i}"}) for i in range(count)]
+    lines = [json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) for c in rows]
+    for line in sorted(bad_at):
+        lines.insert(line - 1, "{broken")
+    return rows, lines
+
+
 @pytest.mark.parametrize("models", [True, False])
 def test_a_batch_is_analyzed_as_one_by_one(samples, models):
     conversations = sample_conversations(samples)
@@ -135,20 +147,61 @@ def test_a_batch_is_analyzed_as_one_by_one(samples, models):
 
 
 def test_the_batch_engine_analyzes_in_chunks_without_losing_order_or_bad_lines(samples, tmp_path):
-    base = sample_conversations(samples)
-    rows = [base[i % len(base)].model_copy(update={"id": f"c{i}"}) for i in range(2 * ANALYZE_CHUNK + 5)]
-    lines = [json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) for c in rows]
-    lines.insert(ANALYZE_CHUNK + 3, "{broken")
+    rows, lines = many_lines(samples, 2 * PREDICT_CHUNK + 5, bad_at=(PREDICT_CHUNK + 4,))
     path = tmp_path / "many.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     errors = []
     batch = Batch([path], analyze=True, on_error=errors.append)
     items = list(batch.run())
-    assert [str(e) for e in errors] == [f"{path}:{ANALYZE_CHUNK + 4}: invalid JSON: Expecting property name enclosed in double quotes (column 2)"]
+    assert [str(e) for e in errors] == [f"{path}:{PREDICT_CHUNK + 4}: invalid JSON: Expecting property name enclosed in double quotes (column 2)"]
     assert [i.conversation.id for i in items] == [c.id for c in rows]
     assert batch.summary.read == batch.summary.analyzed == len(rows)
     alone = [analyze_conversation(c, audio_dir=tmp_path).model_dump() for c in rows]
     assert [i.result.model_dump() for i in items] == alone
+
+
+def test_an_analyzing_batch_interrupted_mid_chunk_keeps_what_it_handed_on(samples, tmp_path, monkeypatch, store):
+    import zuoxi.pipeline
+
+    rows, lines = many_lines(samples, PREDICT_CHUNK + 36)
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    score = zuoxi.pipeline._score
+
+    def interrupted(conversation, *args):
+        if conversation.id == "c40":
+            raise KeyboardInterrupt
+        return score(conversation, *args)
+
+    monkeypatch.setattr(zuoxi.pipeline, "_score", interrupted)
+    batch = Batch([path], store=store, analyze=True)
+    handed = []
+    with pytest.raises(KeyboardInterrupt):
+        for item in batch.run():
+            handed.append(item.conversation.id)
+    assert handed == [f"c{i}" for i in range(40)]  # as one at a time: only the conversation in hand is lost
+    assert store.stats()["conversations"] == 40 and (batch.summary.read, batch.summary.analyzed) == (41, 40)
+
+
+def test_results_and_bad_lines_come_in_file_order_and_stop_where_the_reader_stops(samples, tmp_path):
+    rows, lines = many_lines(samples, 30, bad_at=(11, 25))
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    events = []
+    batch = Batch([path], analyze=True, on_error=lambda e: events.append(f"line {e.line}"))
+    for item in batch.run():
+        events.append(item.conversation.id)
+    assert events == [f"c{i}" for i in range(10)] + ["line 11"] + [f"c{i}" for i in range(10, 23)] + ["line 25"] + [f"c{i}" for i in range(23, 30)]
+
+    events.clear()
+    early = Batch([path], analyze=True, on_error=lambda e: events.append(f"line {e.line}"))
+    with closing(early.run()) as items:
+        for item in items:
+            events.append(item.conversation.id)
+            if item.conversation.id == "c11":
+                break
+    assert events == [f"c{i}" for i in range(10)] + ["line 11", "c10", "c11"]
+    assert (early.summary.read, early.summary.analyzed, len(early.summary.errors)) == (12, 12, 1)
 
 
 # --- the command line ----------------------------------------------------------------------------
@@ -163,6 +216,26 @@ def chats(tmp_path):
     ]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{broken\n", encoding="utf-8")
     return path
+
+
+def test_predict_interrupted_still_writes_what_it_read(samples, tmp_path, monkeypatch):
+    import zuoxi.engines.local
+
+    rows, lines = many_lines(samples, 5)
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    read = zuoxi.engines.local.read_file
+
+    def three_then_ctrl_c(*args, **kwargs):
+        for n, record in enumerate(read(*args, **kwargs)):
+            if n == 3:
+                raise KeyboardInterrupt
+            yield record
+
+    monkeypatch.setattr(zuoxi.engines.local, "read_file", three_then_ctrl_c)
+    outcome = CliRunner().invoke(app, ["predict", str(path), "--task", "satisfaction"])
+    assert outcome.exit_code == 130
+    assert [json.loads(line)["conversation_id"] for line in outcome.stdout.splitlines()] == ["c0", "c1", "c2"]
 
 
 @pytest.mark.parametrize("task", ["satisfaction", "emotion", "quality"])

@@ -24,7 +24,7 @@ from zuoxi.engines.local import Batch
 from zuoxi.ingest import ReadOptions, read_file
 from zuoxi.ingest.parquet import write_conversations
 from zuoxi.model import Conversation, Result
-from zuoxi.pipeline import ANALYZE_CHUNK
+from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.report.parquet import read_results
 from zuoxi.store import Store
 from zuoxi.store.tables import ConversationRow, ImportedFile, ResultRow
@@ -138,7 +138,7 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
     import zuoxi.pipeline
 
     base = sample_conversations(samples)
-    rows = [base[i % len(base)].model_copy(update={"id": f"c{i}"}) for i in range(ANALYZE_CHUNK + 10)]
+    rows = [base[i % len(base)].model_copy(update={"id": f"c{i}"}) for i in range(PREDICT_CHUNK + 10)]
     path = tmp_path / "many.jsonl"
     path.write_text("".join(json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) + "\n"
                             for c in rows), encoding="utf-8")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import socket
 import unicodedata
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +29,7 @@ from zuoxi.analyze.models import features as F
 from zuoxi.analyze.models import runtime as R
 from zuoxi.analyze.models import text as T
 from zuoxi.analyze.models.linear import Vocab
+from zuoxi.ingest import read_paths
 from zuoxi.model import Conversation
 
 ANGRY = "你们这什么破服务!气死我了,我要投诉!"
@@ -151,21 +154,47 @@ def test_predicting_many_at_once_equals_one_by_one(models):
     assert models.predict_many([]) == []
 
 
+GOLDEN = Path(__file__).resolve().parent / "golden" / "sample_predictions.jsonl"
+
+
+def test_every_prediction_path_gives_the_recorded_predictions(models, samples):
+    """The bundled samples' predictions as the committed models made them before batching existed
+    (tests/golden/make_sample_predictions.py): one at a time, all at once, and with the live cache."""
+    header, *lines = GOLDEN.read_text(encoding="utf-8").splitlines()
+    digest = hashlib.sha256((R.ARTEFACTS / "models.npz").read_bytes()).hexdigest()
+    assert json.loads(header)["models_npz_sha256"] == digest, (
+        "the committed models changed: if they were retrained on purpose, run "
+        "`python tests/golden/make_sample_predictions.py` after checking the eval figures")
+    conversations = [c for _, c in read_paths([samples]) if isinstance(c, Conversation)]
+    recorded = [json.loads(line) for line in lines]
+    assert len(recorded) == len(conversations) == 50
+    assert [p.model_dump() for p in models.predict_many(conversations)] == recorded
+    assert [models.predict(c).model_dump() for c in conversations] == recorded
+    cache: dict = {}
+    assert [models.predict(c, cache=cache).model_dump() for c in conversations] == recorded
+
+
 def test_a_batch_matrix_holds_each_conversations_own_rows(models):
+    """Rows checked against TF-IDF vectors made directly from each side's n-grams."""
     preps = [F.prepare([t.role for t in c.turns], [t.text for t in c.turns]) for c in MIXED]
     batch = models.text_matrix(preps)
     n_cust = sum(len(p.cust) for p in preps)
     assert batch.n == n_cust + 2 * len(preps)
+
+    def direct(norms: list[str]):  # all the texts' n-grams as one text
+        ids, _ = models.vocab.text_ids(norms)
+        return models.vocab.vectorize(ids, np.zeros(len(ids), np.int64), 1)
+
     first = 0
     for k, prep in enumerate(preps):
-        own = models.text_matrix([prep])
-        n_c = len(prep.cust)
-        for mine, theirs in ((own.rows(0, n_c), batch.rows(first, first + n_c)),
-                             (own.rows(n_c, n_c + 1), batch.rows(n_cust + k, n_cust + k + 1)),
-                             (own.rows(n_c + 1, n_c + 2), batch.rows(n_cust + len(preps) + k, n_cust + len(preps) + k + 1))):
+        customer = [prep.norms[i] for i in prep.cust]
+        expected = [(models.vocab.vectorize_texts(customer), batch.rows(first, first + len(customer))),
+                    (direct(customer), batch.rows(n_cust + k, n_cust + k + 1)),
+                    (direct([prep.norms[i] for i in prep.agent]), batch.rows(n_cust + len(preps) + k, n_cust + len(preps) + k + 1))]
+        for mine, theirs in expected:
             assert np.array_equal(mine.ids, theirs.ids) and np.array_equal(mine.vals, theirs.vals)
             assert np.array_equal(mine.starts, theirs.starts)
-        first += n_c
+        first += len(customer)
 
 
 def test_prediction_records_stream_in_chunks_and_keep_order(models):

@@ -256,6 +256,10 @@ def predict(
 
     try:
         summary = _run(batch, consume)
+    except typer.Exit:  # Ctrl-C: what was read still comes out
+        flush()
+        raise
+    else:
         flush()
     finally:
         if handle:

@@ -1,16 +1,18 @@
 """The per-conversation pipeline, top to bottom: mask → normalize → analyze → score.
 
-The CLI, the batch engines and the tests all call `analyze_conversation`, so a change to a stage
-shows up everywhere at once.
+Everything that analyzes goes through `iter_analyses` — the batch engines and the web app's
+rescoring directly, single analyses (`analyze_conversation`, live assist, the tests) with a batch
+of one — so a change to a stage shows up everywhere at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 from zuoxi.analyze.emotion import as_turn_emotions, customer_emotions, satisfaction_from_emotions
-from zuoxi.analyze.models import ConversationPrediction, load_models
+from zuoxi.analyze.models import PREDICT_CHUNK, ConversationPrediction, load_models
 from zuoxi.audio import analyze_audio
 from zuoxi.model import Conversation, Result, Satisfaction
 from zuoxi.normalize import prepare
@@ -19,9 +21,6 @@ from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import builtin_names
 
 DEFAULT_SCORECARD = "core"
-# Conversations analyzed together (`analyze_conversations`): enough to share the models' numpy
-# calls and keep their tables warm, few enough that the batch engines' results still stream.
-ANALYZE_CHUNK = 64
 
 
 def choose_scorecard(conversation: Conversation, forced: str | None = None) -> str:
@@ -38,25 +37,31 @@ def analyze_conversation(conversation: Conversation, scorecard: str | None = Non
     """Score one conversation. `models=False` skips the trained models: emotion then comes from
     the lexicon alone, and satisfaction from where the customer's cues ended up. `audio_dir` is the folder
     of the file the conversation was read from: a relative `audio` path is found there."""
-    return analyze_conversations([conversation], scorecard, mask, models, audio_dir)[0]
+    return next(iter_analyses([conversation], scorecard, mask, models, audio_dir))
 
 
-def analyze_conversations(conversations: Sequence[Conversation], scorecard: str | None = None, mask: bool = True,
+def analyze_conversations(conversations: Iterable[Conversation], scorecard: str | None = None, mask: bool = True,
                           models: bool = True, audio_dir: str | Path | None = None) -> list[Result]:
-    """Score several conversations: the same results as `analyze_conversation` one by one, faster.
-    Chunk by chunk (`ANALYZE_CHUNK`), the models run over all the chunk's conversations at once
-    (`Models.predict_many`: one pass of numpy calls for all their texts) before the rules do, so
-    each stage also finds its tables still in the CPU cache (the models' n-gram arrays and the
-    rules' compiled scorecards evict each other when they alternate)."""
-    results: list[Result] = []
-    for begin in range(0, len(conversations), ANALYZE_CHUNK):
-        chunk = conversations[begin:begin + ANALYZE_CHUNK]
+    """The results of `iter_analyses`, as a list."""
+    return list(iter_analyses(conversations, scorecard, mask, models, audio_dir))
+
+
+def iter_analyses(conversations: Iterable[Conversation], scorecard: str | None = None, mask: bool = True,
+                  models: bool = True, audio_dir: str | Path | None = None) -> Iterator[Result]:
+    """Score several conversations: the same results as `analyze_conversation` one by one, in
+    order, each handed on as soon as the rules have scored it, faster. The models run a chunk
+    (`PREDICT_CHUNK`) ahead of the rules, over all the chunk's conversations at once
+    (`Models.predict_many`: one pass of numpy calls for all their texts), so each stage also
+    finds its tables still in the CPU cache (the models' n-gram arrays and the rules' compiled
+    scorecards evict each other when they alternate). Without the models there is nothing to
+    share: conversations go one at a time."""
+    stream = iter(conversations)
+    while chunk := list(islice(stream, PREDICT_CHUNK if models else 1)):
         if mask:
             chunk = [mask_conversation(conversation) for conversation in chunk]
         predictions = load_models().predict_many(chunk) if models else [None] * len(chunk)
-        results.extend(_score(conversation, prediction, scorecard, audio_dir)
-                       for conversation, prediction in zip(chunk, predictions))
-    return results
+        for conversation, prediction in zip(chunk, predictions):
+            yield _score(conversation, prediction, scorecard, audio_dir)
 
 
 def _score(conversation: Conversation, prediction: ConversationPrediction | None, scorecard: str | None,

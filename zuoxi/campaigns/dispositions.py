@@ -41,7 +41,7 @@ def campaign_call(conversation: Conversation, spec: CampaignSpec) -> Conversatio
 def score_linked(store: Store, keys: Iterable[str], spec: CampaignSpec, models: bool = True) -> int:
     """Give each linked conversation an `outbound` result if it has none; returns how many were scored.
     The stored conversation is left as it is (its key is its content hash)."""
-    from zuoxi.pipeline import analyze_conversations
+    from zuoxi.pipeline import iter_analyses
 
     keys = list(dict.fromkeys(keys))
     with Session(store.engine) as session:
@@ -49,8 +49,8 @@ def score_linked(store: Store, keys: Iterable[str], spec: CampaignSpec, models: 
             ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(keys)))) if keys else set()
         todo = [(row.key, Conversation.model_validate(row.data)) for row in session.scalars(
             select(ConversationRow).where(ConversationRow.key.in_([k for k in keys if k not in have])))]
-    results = analyze_conversations([campaign_call(conv, spec) for _, conv in todo], SCORECARD, mask=False, models=models)
-    store.save_results(zip([key for key, _ in todo], results))
+    results = iter_analyses((campaign_call(conv, spec) for _, conv in todo), SCORECARD, mask=False, models=models)
+    store.save_results(zip((key for key, _ in todo), results))
     return len(todo)
 
 

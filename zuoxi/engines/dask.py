@@ -33,15 +33,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from zuoxi import __version__
+from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, store_analyzed
 from zuoxi.ingest import IngestError, ReadOptions, detect_format, iter_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
 from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parquet, row_groups
 from zuoxi.model import Conversation, Result
-from zuoxi.pipeline import ANALYZE_CHUNK, analyze_conversation, analyze_conversations
+from zuoxi.pipeline import analyze_conversation, analyze_conversations
 from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store, content_key, file_sha256
+
+logger = logging.getLogger(__name__)
 
 MIN_SHARD_BYTES = 256 << 10  # about 170 conversations: well above the per-task overhead
 MAX_SHARD_BYTES = 16 << 20
@@ -166,11 +169,13 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
     waiting: list[Conversation] = []
     for record in _records(shard, job.options):
         if isinstance(record, IngestError):
+            take(waiting)  # errors in the order of the input
+            waiting = []
             errors.append(record)
             continue
         read += 1
         waiting.append(mask_conversation(record) if job.mask else record)
-        if len(waiting) >= ANALYZE_CHUNK:
+        if len(waiting) >= PREDICT_CHUNK:
             take(waiting)
             waiting = []
     take(waiting)
@@ -183,10 +188,13 @@ def _analyzed(conversations: list[Conversation], job: Job, audio_dir: Path, labe
               errors: list[IngestError]) -> list[Result | None]:
     """Results of a chunk analyzed together; when that fails, of each conversation alone, so one
     conversation must not cost the others (its failure becomes an error, its result None)."""
+    if not conversations:
+        return []
     try:
         return analyze_conversations(conversations, job.scorecard, mask=False, models=job.models, audio_dir=audio_dir)
-    except Exception:  # noqa: BLE001 - find the culprit below
-        pass
+    except Exception as error:  # noqa: BLE001 - find the culprit below
+        logger.warning("%s: analysing %d conversations together failed (%s: %s); analysing them one by one",
+                       label, len(conversations), type(error).__name__, error)
     results: list[Result | None] = []
     for conversation in conversations:
         try:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
+from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.ingest import IngestError, ReadOptions, iter_files, read_file
 from zuoxi.model import Conversation, Result
-from zuoxi.pipeline import ANALYZE_CHUNK, analyze_conversations
+from zuoxi.pipeline import iter_analyses
 from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store, content_key, file_sha256
 
@@ -79,16 +81,18 @@ class Batch:
             return
         errors_before, read_before = len(summary.errors), summary.read
         records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, "no such file or folder")]
-        waiting: list[Conversation] = []  # read, to be analyzed together (`analyze_conversations`)
+        waiting: list[Conversation] = []  # read ahead, to be analyzed together (`iter_analyses`)
+        ahead = PREDICT_CHUNK if self.analyze and self.models else 1
         for record in records:
             if isinstance(record, IngestError):
+                yield from self._take(waiting, path)  # what came before the bad line goes first
+                waiting = []
                 summary.errors.append(record)
                 if self.on_error:
                     self.on_error(record)
                 continue
-            waiting.append(mask_conversation(record) if self.mask else record)
-            summary.read += 1
-            if len(waiting) >= (ANALYZE_CHUNK if self.analyze else 1):
+            waiting.append(record)
+            if len(waiting) >= ahead:
                 yield from self._take(waiting, path)
                 waiting = []
         yield from self._take(waiting, path)
@@ -97,11 +101,16 @@ class Batch:
             self.store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
 
     def _take(self, conversations: list[Conversation], path: Path) -> Iterator[Analyzed]:
-        """Analyze (when asked) and hand on conversations read from `path`."""
-        results = (analyze_conversations(conversations, self.scorecard, mask=False, models=self.models,
-                                         audio_dir=path.parent) if self.analyze else [None] * len(conversations))
-        self.summary.analyzed += sum(result is not None for result in results)
-        for conversation, result in zip(conversations, results):
+        """Mask, analyze (when asked) and hand on conversations read from `path`, each as soon as
+        it is done: an interruption loses only the conversation in hand, as one at a time would."""
+        if self.mask:
+            conversations = [mask_conversation(conversation) for conversation in conversations]
+        results = (iter_analyses(conversations, self.scorecard, mask=False, models=self.models, audio_dir=path.parent)
+                   if self.analyze else repeat(None))
+        for conversation in conversations:
+            self.summary.read += 1
+            result = next(results)
+            self.summary.analyzed += result is not None
             item = Analyzed(conversation, result, content_key(conversation) if self.store else None, str(path))
             self._pending.append(item)
             yield item

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zuoxi.model import Conversation
-from zuoxi.pipeline import analyze_conversations
+from zuoxi.pipeline import iter_analyses
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import BUILTIN_DIR, ScorecardError, add_search_dir, builtin_names
 from zuoxi.store import Store
@@ -96,7 +96,7 @@ class ScorecardLibrary:
                        .outerjoin(ResultRow, ResultRow.conversation_key == ConversationRow.key), account)
         with Session(self.store.engine) as session:
             rows = session.execute(query.where(*f.where()).distinct().limit(RESCORE_LIMIT)).all()
-        results = analyze_conversations([Conversation.model_validate(data) for _, data in rows], name, mask=False)
-        items = [(key, result) for (key, _), result in zip(rows, results)]
+        results = iter_analyses((Conversation.model_validate(data) for _, data in rows), name, mask=False)
+        items = list(zip((key for key, _ in rows), results))
         self.store.save_results(items)
         return len(items)

@@ -216,7 +216,10 @@ class Models:
     def predict_many(self, conversations: Sequence[Any]) -> list[ConversationPrediction]:
         """`predict` of each conversation, computed together: the texts of all of them are
         normalised, looked up and weighted in one pass each, so a batch costs less per
-        conversation than one at a time. The same predictions (each row is computed alike)."""
+        conversation than one at a time. The same predictions: every row of the batch is computed
+        as it would be alone, except that a matrix product over more rows may round the last bit
+        (~1e-16) differently, which the predictions' 4 decimals do not show (tests compare them
+        with predictions recorded before batching existed)."""
         roles = [[t.role for t in c.turns] for c in conversations]
         texts = [[t.text or "" for t in c.turns] for c in conversations]
         norms = T.normalize_all([text for group in texts for text in group])
@@ -292,7 +295,10 @@ def load_models(directory: str | Path | None = None) -> Models:
 TASKS = ("satisfaction", "emotion", "quality")
 
 
-PREDICT_CHUNK = 64  # conversations predicted together (`predict_many`) while streaming records
+# Conversations predicted together (`predict_many`) by `zuoxi predict`, `zuoxi analyze` and the web
+# app's rescoring: enough to share the numpy calls and keep the models' tables in the CPU cache,
+# few enough that results still stream.
+PREDICT_CHUNK = 64
 
 
 def _predicted(models: Models, conversations: Iterable[Any]) -> Iterator[ConversationPrediction]:
