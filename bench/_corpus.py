@@ -15,8 +15,9 @@ def sample_conversations() -> list[Conversation]:
     return [record for _, record in read_paths([SAMPLES]) if isinstance(record, Conversation)]
 
 
-def replicated(n: int) -> list[Conversation]:
-    base = sample_conversations()
+def replicated(n: int, text_only: bool = False) -> list[Conversation]:
+    """`n` copies of the samples; `text_only` leaves out the calls that come with a recording."""
+    base = [c for c in sample_conversations() if not (text_only and c.audio)]
     return [base[i % len(base)].model_copy(update={"id": f"{base[i % len(base)].id}-r{i}"}) for i in range(n)]
 
 

@@ -7,16 +7,25 @@ app's single analyses).
 CPU seconds of this process (time.process_time), pinned to one core. The corpus is run in rounds,
 the three ways alternating, and the median round is printed with the range: on a shared virtual
 machine single runs vary by ±20 %. Target for `zuoxi analyze` with models on: ≥ 500 conversations/s.
+
+Last, the command itself on the same number of text conversations (the samples' calls with a
+recording left out: their audio is `bench/audio.py`'s), end to end — start-up, model loading,
+reading, validation, masking, analysis, JSON written — in a child process on the same core.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-from _corpus import replicated
+from _corpus import replicated, write_jsonl
 
 from zuoxi.analyze.models import load_models
 from zuoxi.pipeline import analyze_conversation, iter_analyses
@@ -60,6 +69,19 @@ def main() -> None:
     print(f"analyze with models (emotion, satisfaction, risk, quality + rules): {summary(with_models)}  [target ≥ 500]")
     print(f"analyze without models (--no-models, lexicon emotion): {summary(without)}")
     print(f"one conversation at a time with models (analyze_conversation: live, web): {summary(one_by_one)}")
+    print(f"zuoxi analyze FILE --no-store --format json, end to end: {command_rate(args.n):,.0f} conversations/s")
+
+
+def command_rate(n: int) -> float:
+    """Conversations per CPU second of a whole `zuoxi analyze` run over `n` text conversations."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "chats.jsonl"
+        write_jsonl(replicated(n, text_only=True), source)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-m", "zuoxi.cli", "analyze", str(source), "--no-store", "--format", "json",
+                        "--out", str(Path(tmp) / "results.jsonl")], check=True, capture_output=True, cwd=tmp)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return n / (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
 
 
 if __name__ == "__main__":
