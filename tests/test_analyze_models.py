@@ -183,6 +183,30 @@ def test_an_analyzing_batch_interrupted_mid_chunk_keeps_what_it_handed_on(sample
     assert store.stats()["conversations"] == 40 and (batch.summary.read, batch.summary.analyzed) == (41, 40)
 
 
+def test_when_the_reader_fails_what_it_read_is_still_analyzed_and_kept(samples, tmp_path, monkeypatch, store):
+    import zuoxi.engines.local
+
+    rows, lines = many_lines(samples, 30)
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    read = zuoxi.engines.local.read_file
+
+    def failing_reader(*args, **kwargs):
+        for n, record in enumerate(read(*args, **kwargs)):
+            if n == 20:
+                raise OSError("disk gone")
+            yield record
+
+    monkeypatch.setattr(zuoxi.engines.local, "read_file", failing_reader)
+    batch = Batch([path], store=store, analyze=True)
+    handed = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in batch.run():
+            handed.append(item.conversation.id)
+    assert handed == [f"c{i}" for i in range(20)]
+    assert store.stats()["conversations"] == 20 and batch.summary.analyzed == 20
+
+
 def test_results_and_bad_lines_come_in_file_order_and_stop_where_the_reader_stops(samples, tmp_path):
     rows, lines = many_lines(samples, 30, bad_at=(11, 25))
     path = tmp_path / "many.jsonl"
@@ -236,6 +260,28 @@ def test_predict_interrupted_still_writes_what_it_read(samples, tmp_path, monkey
     outcome = CliRunner().invoke(app, ["predict", str(path), "--task", "satisfaction"])
     assert outcome.exit_code == 130
     assert [json.loads(line)["conversation_id"] for line in outcome.stdout.splitlines()] == ["c0", "c1", "c2"]
+
+
+def test_predict_interrupted_while_writing_writes_nothing_twice(samples, tmp_path, monkeypatch):
+    import zuoxi.cli
+
+    rows, lines = many_lines(samples, PREDICT_CHUNK + 5)
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    records, interrupted = zuoxi.cli.prediction_records, []
+
+    def ctrl_c_after_three(*args, **kwargs):
+        for n, record in enumerate(records(*args, **kwargs)):
+            if n == 3 and not interrupted:
+                interrupted.append(True)
+                raise KeyboardInterrupt
+            yield record
+
+    monkeypatch.setattr(zuoxi.cli, "prediction_records", ctrl_c_after_three)
+    outcome = CliRunner().invoke(app, ["predict", str(path), "--task", "emotion"])
+    assert outcome.exit_code == 130 and interrupted
+    written = [json.loads(line)["conversation_id"] for line in outcome.stdout.splitlines()]
+    assert written == [f"c{i}" for i in range(PREDICT_CHUNK)]  # all that was read, each once
 
 
 @pytest.mark.parametrize("task", ["satisfaction", "emotion", "quality"])

@@ -134,7 +134,7 @@ def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_p
         assert [c.id for shard, o in zip(shards, outcomes) if shard.path.endswith(name) for c, _, _ in o.items] == wanted
 
 
-def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples, monkeypatch):
+def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples, monkeypatch, caplog):
     import zuoxi.pipeline
 
     base = sample_conversations(samples)
@@ -152,8 +152,11 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
     monkeypatch.setattr(zuoxi.pipeline, "_score", failing)
     options = ReadOptions()
     (shard,), _, _ = plan_shards([path], options, options_variant(None, True, False, options), 10**9)
-    outcome = analyze_shard(shard, dask_engine.Job(scorecard=None, cwd=os.getcwd(), models=False))
+    with caplog.at_level("WARNING", logger="zuoxi.engines.dask"):
+        outcome = analyze_shard(shard, dask_engine.Job(scorecard=None, cwd=os.getcwd()))
     assert [str(e) for e in outcome.errors] == [f"{path}: conversation c5: analysis failed (ValueError: broken on purpose)"]
+    assert [r.getMessage() for r in caplog.records] == [  # the first chunk failed, then went one by one
+        f"{path}: analysing {PREDICT_CHUNK} conversations together failed (ValueError: broken on purpose); analysing them one by one"]
     assert outcome.read == len(rows) and outcome.analyzed == len(rows) - 1
     assert [c.id for c, _, _ in outcome.items] == [c.id for c in rows if c.id != "c5"]
 

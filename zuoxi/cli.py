@@ -242,12 +242,16 @@ def predict(
     waiting: list = []  # predicted together, PREDICT_CHUNK at a time
 
     def flush() -> None:
-        for record in prediction_records(waiting, task, models):
-            if format == "json":
-                write(json.dumps(record, ensure_ascii=False) + "\n")
-            else:
-                rows.append(record)
-        waiting.clear()
+        written = 0
+        try:
+            for record in prediction_records(waiting, task, models):
+                if format == "json":
+                    write(json.dumps(record, ensure_ascii=False) + "\n")
+                else:
+                    rows.append(record)
+                written += 1
+        finally:
+            del waiting[:written]  # an interrupted flush never writes a record twice
 
     def consume(item) -> None:
         waiting.append(item.conversation)
@@ -256,14 +260,12 @@ def predict(
 
     try:
         summary = _run(batch, consume)
-    except typer.Exit:  # Ctrl-C: what was read still comes out
-        flush()
-        raise
-    else:
-        flush()
     finally:
-        if handle:
-            handle.close()
+        try:
+            flush()  # what was read comes out, after Ctrl-C too
+        finally:
+            if handle:
+                handle.close()
     if format == "table":
         _print_predictions_table(rows, task)
     if summary.nothing_read:

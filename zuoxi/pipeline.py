@@ -54,7 +54,9 @@ def iter_analyses(conversations: Iterable[Conversation], scorecard: str | None =
     (`Models.predict_many`: one pass of numpy calls for all their texts), so each stage also
     finds its tables still in the CPU cache (the models' n-gram arrays and the rules' compiled
     scorecards evict each other when they alternate). Without the models there is nothing to
-    share: conversations go one at a time."""
+    share: conversations go one at a time. Should `conversations` itself raise, the conversations
+    of the chunk it was filling are not scored (callers with a fallible reader, like the batch
+    engines, read ahead themselves and pass lists)."""
     stream = iter(conversations)
     while chunk := list(islice(stream, PREDICT_CHUNK if models else 1)):
         if mask:

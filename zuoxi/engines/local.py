@@ -80,10 +80,18 @@ class Batch:
             summary.files_skipped += 1
             return
         errors_before, read_before = len(summary.errors), summary.read
-        records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, "no such file or folder")]
+        records = iter(read_file(path, self.options) if path.exists()
+                       else [IngestError(str(path), None, "no such file or folder")])
         waiting: list[Conversation] = []  # read ahead, to be analyzed together (`iter_analyses`)
         ahead = PREDICT_CHUNK if self.analyze and self.models else 1
-        for record in records:
+        while True:
+            try:
+                record = next(records, None)
+            except BaseException:  # the reader failed, or Ctrl-C while parsing: what it read still goes on
+                yield from self._take(waiting, path)
+                raise
+            if record is None:
+                break
             if isinstance(record, IngestError):
                 yield from self._take(waiting, path)  # what came before the bad line goes first
                 waiting = []
