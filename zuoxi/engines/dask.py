@@ -34,7 +34,7 @@ from pathlib import Path
 
 from zuoxi import __version__
 from zuoxi.analyze.models import PREDICT_CHUNK
-from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, store_analyzed
+from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, in_order_chunks, store_analyzed
 from zuoxi.ingest import IngestError, ReadOptions, detect_format, iter_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
@@ -151,9 +151,12 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
     here = os.getcwd() == job.cwd
     audio_dir = Path(shard.path).parent if here else Path(shard.location).parent
     read, analyzed, errors, items, rows = 0, 0, [], [], []
-
-    def take(conversations: list[Conversation]) -> None:
-        nonlocal analyzed
+    for part in in_order_chunks(_records(shard, job.options), PREDICT_CHUNK):
+        if isinstance(part, IngestError):
+            errors.append(part)
+            continue
+        read += len(part)
+        conversations = [mask_conversation(record) for record in part] if job.mask else part
         for conversation, result in zip(conversations, _analyzed(conversations, job, audio_dir, shard.label, errors)):
             if result is None:
                 continue
@@ -165,20 +168,6 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
                 # A row is a few strings: keeping rows rather than thousands of Result objects spares the
                 # garbage collector (a shard of 2,000 kept Results costs it 0.6 s more, 12% of the shard).
                 rows.append(result_row(key, conversation, result, shard.path, shard.label))
-
-    waiting: list[Conversation] = []
-    for record in _records(shard, job.options):
-        if isinstance(record, IngestError):
-            take(waiting)  # errors in the order of the input
-            waiting = []
-            errors.append(record)
-            continue
-        read += 1
-        waiting.append(mask_conversation(record) if job.mask else record)
-        if len(waiting) >= PREDICT_CHUNK:
-            take(waiting)
-            waiting = []
-    take(waiting)
     if job.parquet and shard.key:
         write_part(rows, Path(job.parquet) / part_name(shard.key))
     return ShardOutcome(read=read, analyzed=analyzed, errors=errors, items=items if job.send_items else None)
@@ -188,8 +177,6 @@ def _analyzed(conversations: list[Conversation], job: Job, audio_dir: Path, labe
               errors: list[IngestError]) -> list[Result | None]:
     """Results of a chunk analyzed together; when that fails, of each conversation alone, so one
     conversation must not cost the others (its failure becomes an error, its result None)."""
-    if not conversations:
-        return []
     try:
         return analyze_conversations(conversations, job.scorecard, mask=False, models=job.models, audio_dir=audio_dir)
     except Exception as error:  # noqa: BLE001 - find the culprit below

@@ -80,30 +80,14 @@ class Batch:
             summary.files_skipped += 1
             return
         errors_before, read_before = len(summary.errors), summary.read
-        records = iter(read_file(path, self.options) if path.exists()
-                       else [IngestError(str(path), None, "no such file or folder")])
-        waiting: list[Conversation] = []  # read ahead, to be analyzed together (`iter_analyses`)
-        ahead = PREDICT_CHUNK if self.analyze and self.models else 1
-        while True:
-            try:
-                record = next(records, None)
-            except BaseException:  # the reader failed, or Ctrl-C while parsing: what it read still goes on
-                yield from self._take(waiting, path)
-                raise
-            if record is None:
-                break
-            if isinstance(record, IngestError):
-                yield from self._take(waiting, path)  # what came before the bad line goes first
-                waiting = []
-                summary.errors.append(record)
+        records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, "no such file or folder")]
+        for part in in_order_chunks(records, PREDICT_CHUNK if self.analyze and self.models else 1):
+            if isinstance(part, IngestError):
+                summary.errors.append(part)
                 if self.on_error:
-                    self.on_error(record)
-                continue
-            waiting.append(record)
-            if len(waiting) >= ahead:
-                yield from self._take(waiting, path)
-                waiting = []
-        yield from self._take(waiting, path)
+                    self.on_error(part)
+            else:
+                yield from self._take(part, path)
         self._flush()
         if sha:
             self.store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
@@ -129,6 +113,35 @@ class Batch:
         if self.store is not None and self._pending:
             store_analyzed(self.store, self._pending, self.summary)
         self._pending.clear()
+
+
+def in_order_chunks(records: Iterable[Conversation | IngestError], size: int) -> Iterator[list[Conversation] | IngestError]:
+    """The records in their order, conversations in runs of at most `size` (read ahead, to be
+    analyzed together): a bad record ends a run, so results and errors keep the input's order.
+    Should reading fail (or Ctrl-C land while parsing), the run read so far still comes first."""
+    records = iter(records)
+    run: list[Conversation] = []
+    while True:
+        try:
+            record = next(records, None)
+        except BaseException:
+            if run:
+                yield run
+            raise
+        if record is None:
+            break
+        if isinstance(record, IngestError):
+            if run:
+                yield run
+                run = []
+            yield record
+            continue
+        run.append(record)
+        if len(run) >= size:
+            yield run
+            run = []
+    if run:
+        yield run
 
 
 def store_analyzed(store: Store, items: list[Analyzed], summary: BatchSummary) -> None:
