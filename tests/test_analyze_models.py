@@ -126,15 +126,31 @@ def sample_conversations(samples) -> list[Conversation]:
     return [c for _, c in read_paths([samples]) if isinstance(c, Conversation)]
 
 
-def many_lines(samples, count: int, bad_at: tuple[int, ...] = ()) -> tuple[list[Conversation], list[str]]:
-    """`count` conversations (sample copies c0, c1, …) as JSON lines, with broken lines inserted
-    so that they become the given line numbers."""
+def many_file(samples, path, count: int, bad_at: tuple[int, ...] = ()) -> list[Conversation]:
+    """Write `count` conversations (sample copies c0, c1, …) as JSON lines to `path`, with broken
+    lines inserted so that they become the given line numbers; return the conversations."""
     base = sample_conversations(samples)
     rows = [base[i % len(base)].model_copy(update={"id": f"c{i}"}) for i in range(count)]
     lines = [json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) for c in rows]
     for line in sorted(bad_at):
         lines.insert(line - 1, "{broken")
-    return rows, lines
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rows
+
+
+def reading_fails_at(monkeypatch, n: int, error: BaseException) -> None:
+    """The batch engine's reader raises `error` where it would hand on record `n`."""
+    import zuoxi.engines.local
+
+    read = zuoxi.engines.local.read_file
+
+    def reader(*args, **kwargs):
+        for i, record in enumerate(read(*args, **kwargs)):
+            if i == n:
+                raise error
+            yield record
+
+    monkeypatch.setattr(zuoxi.engines.local, "read_file", reader)
 
 
 @pytest.mark.parametrize("models", [True, False])
@@ -147,9 +163,8 @@ def test_a_batch_is_analyzed_as_one_by_one(samples, models):
 
 
 def test_the_batch_engine_analyzes_in_chunks_without_losing_order_or_bad_lines(samples, tmp_path):
-    rows, lines = many_lines(samples, 2 * PREDICT_CHUNK + 5, bad_at=(PREDICT_CHUNK + 4,))
     path = tmp_path / "many.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = many_file(samples, path, 2 * PREDICT_CHUNK + 5, bad_at=(PREDICT_CHUNK + 4,))
     errors = []
     batch = Batch([path], analyze=True, on_error=errors.append)
     items = list(batch.run())
@@ -163,9 +178,8 @@ def test_the_batch_engine_analyzes_in_chunks_without_losing_order_or_bad_lines(s
 def test_an_analyzing_batch_interrupted_mid_chunk_keeps_what_it_handed_on(samples, tmp_path, monkeypatch, store):
     import zuoxi.pipeline
 
-    rows, lines = many_lines(samples, PREDICT_CHUNK + 36)
     path = tmp_path / "many.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    many_file(samples, path, PREDICT_CHUNK + 36)
     score = zuoxi.pipeline._score
 
     def interrupted(conversation, *args):
@@ -184,20 +198,9 @@ def test_an_analyzing_batch_interrupted_mid_chunk_keeps_what_it_handed_on(sample
 
 
 def test_when_the_reader_fails_what_it_read_is_still_analyzed_and_kept(samples, tmp_path, monkeypatch, store):
-    import zuoxi.engines.local
-
-    rows, lines = many_lines(samples, 30)
     path = tmp_path / "many.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    read = zuoxi.engines.local.read_file
-
-    def failing_reader(*args, **kwargs):
-        for n, record in enumerate(read(*args, **kwargs)):
-            if n == 20:
-                raise OSError("disk gone")
-            yield record
-
-    monkeypatch.setattr(zuoxi.engines.local, "read_file", failing_reader)
+    many_file(samples, path, 30)
+    reading_fails_at(monkeypatch, 20, OSError("disk gone"))
     batch = Batch([path], store=store, analyze=True)
     handed = []
     with pytest.raises(OSError, match="disk gone"):
@@ -208,9 +211,8 @@ def test_when_the_reader_fails_what_it_read_is_still_analyzed_and_kept(samples, 
 
 
 def test_results_and_bad_lines_come_in_file_order_and_stop_where_the_reader_stops(samples, tmp_path):
-    rows, lines = many_lines(samples, 30, bad_at=(11, 25))
     path = tmp_path / "many.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    many_file(samples, path, 30, bad_at=(11, 25))
     events = []
     batch = Batch([path], analyze=True, on_error=lambda e: events.append(f"line {e.line}"))
     for item in batch.run():
@@ -243,20 +245,9 @@ def chats(tmp_path):
 
 
 def test_predict_interrupted_still_writes_what_it_read(samples, tmp_path, monkeypatch):
-    import zuoxi.engines.local
-
-    rows, lines = many_lines(samples, 5)
     path = tmp_path / "many.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    read = zuoxi.engines.local.read_file
-
-    def three_then_ctrl_c(*args, **kwargs):
-        for n, record in enumerate(read(*args, **kwargs)):
-            if n == 3:
-                raise KeyboardInterrupt
-            yield record
-
-    monkeypatch.setattr(zuoxi.engines.local, "read_file", three_then_ctrl_c)
+    many_file(samples, path, 5)
+    reading_fails_at(monkeypatch, 3, KeyboardInterrupt())
     outcome = CliRunner().invoke(app, ["predict", str(path), "--task", "satisfaction"])
     assert outcome.exit_code == 130
     assert [json.loads(line)["conversation_id"] for line in outcome.stdout.splitlines()] == ["c0", "c1", "c2"]
@@ -265,9 +256,8 @@ def test_predict_interrupted_still_writes_what_it_read(samples, tmp_path, monkey
 def test_predict_interrupted_while_writing_writes_nothing_twice(samples, tmp_path, monkeypatch):
     import zuoxi.cli
 
-    rows, lines = many_lines(samples, PREDICT_CHUNK + 5)
     path = tmp_path / "many.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    many_file(samples, path, PREDICT_CHUNK + 5)
     records, interrupted = zuoxi.cli.prediction_records, []
 
     def ctrl_c_after_three(*args, **kwargs):
