@@ -1,0 +1,180 @@
+"""Tools of the labelling work behind eval/labels/ (docs/labelling.md).
+
+    python eval/label_tools.py split                 # draw the evaluation set and the act set (fixed seed)
+    python eval/label_tools.py packets OUT_DIR       # reading packets for labellers (texts: outside the repo)
+    python eval/label_tools.py check FILE…           # validate labellers' output files
+    python eval/label_tools.py collect FILE…         # merge checked output into eval/labels/*.jsonl
+
+Packets hold the texts and so live outside the repository; what comes back (acts, verdicts, ids, turn
+numbers, the labeller's own notes) is ours and is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eval.realdata import LABELS, conversations, read_jsonl, split  # noqa: E402
+
+SEED = 20261205
+CORE_RULES = ("EM-01", "EM-02", "EM-03", "SA-01", "SA-02", "SA-03", "SA-04", "SA-05",
+              "CS-01", "CS-03", "CS-04", "CS-05", "CS-06", "CS-08", "ES-01", "ES-02")
+EC_RULES = ("EC-03", "EC-04", "EC-05", "EC-06", "EC-07", "EC-08", "EC-09")
+AGENT_ACTS = ("greet", "soothe", "apology", "act", "inform", "explain", "refuse", "alternative", "deflect",
+              "guarantee", "clarify", "ask_info", "ask_photo", "pending", "followup", "closing", "rude", "argue",
+              "return_shipping", "price_principle", "concession", "pay_guide", "courier_timing", "propose")
+CUSTOMER_ACTS = ("request", "question", "reject", "anger", "anxiety", "complaint", "accept", "vague", "failure",
+                 "nudge", "info")
+REQUEST_TYPES = ("query", "change", "return", "refund", "cancel", "exchange", "invoice", "repair", "deliver",
+                 "price", "other")
+VERDICTS = ("violation", "ok", "na")
+
+
+def rules_for(conv_id: str) -> tuple[str, ...]:
+    return CORE_RULES + (EC_RULES if conv_id.startswith("jddc") else ())
+
+
+def make_split() -> None:
+    convs = conversations()
+    jddc = sorted(i for i in convs if i.startswith("jddc"))
+    stc = sorted(i for i in convs if i.startswith("stc3"))
+    rng = random.Random(SEED)
+    rng.shuffle(jddc)
+    rng.shuffle(stc)
+    ev_j, ev_s = jddc[:130], stc[:140]
+    dev = sorted(ev_j[:65] + ev_s[:70])
+    test = sorted(ev_j[65:] + ev_s[70:])
+    # the second reading: a fifth and more of the evaluation set, half dev, half test, both sources
+    second = sorted(ev_j[:14] + ev_j[65:79] + ev_s[:14] + ev_s[70:84])
+    acts_only = sorted(jddc[130:] + stc[140:600])
+    LABELS.mkdir(parents=True, exist_ok=True)
+    (LABELS / "split.json").write_text(json.dumps(
+        {"seed": SEED, "dev": dev, "test": test, "second": second, "acts_only": acts_only},
+        ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    print(f"dev {len(dev)}, test {len(test)}, second {len(second)}, acts only {len(acts_only)}")
+
+
+def _render(conv, kind: str) -> str:
+    source = "京东客服聊天" if conv.id.startswith("jddc") else "微博客服"
+    lines = [f"### {conv.id}  [{source}]  task: {kind}  turns: {len(conv.turns)}"]
+    for i, t in enumerate(conv.turns):
+        who = "客服" if t.role == "agent" else "客户"
+        lines.append(f"t{i} [{who}] {t.text}")
+    return "\n".join(lines) + "\n"
+
+
+def make_packets(out: Path) -> None:
+    """Packets of about 200–250 turns: eval dialogues (acts + verdicts) first, then acts only, then the
+    second reading (verdicts only)."""
+    convs, s = conversations(), split()
+    evaluation = s["dev"] + s["test"]
+    rng = random.Random(SEED + 1)
+    rng.shuffle(evaluation)
+    plan = [("E", "acts+verdicts", evaluation), ("A", "acts", s["acts_only"]), ("D", "verdicts", s["second"])]
+    out.mkdir(parents=True, exist_ok=True)
+    for prefix, kind, ids in plan:
+        packet, turns, n = [], 0, 0
+        for i, conv_id in enumerate(ids):
+            packet.append(_render(convs[conv_id], kind))
+            turns += len(convs[conv_id].turns)
+            if turns >= 220 or i == len(ids) - 1:
+                n += 1
+                (out / f"{prefix}{n:02d}.txt").write_text("\n".join(packet), encoding="utf-8")
+                packet, turns = [], 0
+        print(f"{prefix}: {n} packets")
+
+
+def check_record(rec: dict, convs, kind: str) -> list[str]:
+    problems = []
+    conv = convs.get(rec.get("id"))
+    if conv is None:
+        return [f"unknown id {rec.get('id')!r}"]
+    where = rec["id"]
+    if "acts" in kind:
+        acts = rec.get("acts")
+        if not isinstance(acts, list) or len(acts) != len(conv.turns):
+            problems.append(f"{where}: acts must be a list of {len(conv.turns)} lists (one per turn)")
+        else:
+            for i, (turn, labels) in enumerate(zip(conv.turns, acts)):
+                allowed = AGENT_ACTS if turn.role == "agent" else CUSTOMER_ACTS
+                for label in labels:
+                    name, _, arg = str(label).partition(":")
+                    if name not in allowed:
+                        problems.append(f"{where} t{i}: {label!r} is not a {turn.role} act")
+                    elif name == "request" and arg not in REQUEST_TYPES:
+                        problems.append(f"{where} t{i}: request type {arg!r} not one of {REQUEST_TYPES}")
+                    elif name == "propose" and not arg:
+                        problems.append(f"{where} t{i}: propose needs a key (propose:到货拒签)")
+    if "verdicts" in kind:
+        verdicts = rec.get("verdicts") or {}
+        for rule in rules_for(conv.id):
+            v = verdicts.get(rule)
+            if not isinstance(v, dict) or v.get("v") not in VERDICTS:
+                problems.append(f"{where}: {rule} needs a verdict ({'/'.join(VERDICTS)})")
+            elif v["v"] == "violation" and not (isinstance(v.get("turn"), int) and 0 <= v["turn"] < len(conv.turns)):
+                problems.append(f"{where}: {rule} violation needs a valid turn (0–{len(conv.turns) - 1})")
+        extra = set(verdicts) - set(rules_for(conv.id))
+        if extra:
+            problems.append(f"{where}: rules out of scope: {sorted(extra)}")
+    return problems
+
+
+def _kind(path: Path) -> str:
+    return {"E": "acts+verdicts", "A": "acts", "D": "verdicts"}[path.name[0]]
+
+
+def check(paths: list[Path]) -> int:
+    convs = conversations()
+    bad = 0
+    for path in paths:
+        records = read_jsonl(path)
+        packet = Path(str(path).replace("/out/", "/packets/")).with_suffix(".txt")
+        expected = [line.split()[1] for line in packet.read_text(encoding="utf-8").splitlines()
+                    if line.startswith("### ")] if packet.exists() else None
+        problems = [p for rec in records for p in check_record(rec, convs, _kind(path))]
+        if expected is not None and sorted(r.get("id") for r in records) != sorted(expected):
+            missing = sorted(set(expected) - {r.get("id") for r in records})
+            problems.append(f"ids differ from the packet; missing {missing}")
+        bad += bool(problems)
+        print(f"{path.name}: {len(records)} records, " + ("ok" if not problems else f"{len(problems)} problems"))
+        for p in problems[:30]:
+            print("   ", p)
+    return 1 if bad else 0
+
+
+def collect(paths: list[Path]) -> None:
+    """Merge checked outputs into eval/labels: acts.jsonl, verdicts.jsonl, verdicts_second.jsonl."""
+    files = {"acts": LABELS / "acts.jsonl", "verdicts": LABELS / "verdicts.jsonl",
+             "second": LABELS / "verdicts_second.jsonl"}
+    merged = {name: {r["id"]: r for r in read_jsonl(path)} for name, path in files.items()}
+    for path in paths:
+        kind = _kind(path)
+        for rec in read_jsonl(path):
+            if "acts" in kind:
+                merged["acts"][rec["id"]] = {"id": rec["id"], "acts": rec["acts"]}
+            if kind == "acts+verdicts":
+                merged["verdicts"][rec["id"]] = {"id": rec["id"], "verdicts": rec["verdicts"]}
+            if kind == "verdicts":
+                merged["second"][rec["id"]] = {"id": rec["id"], "verdicts": rec["verdicts"]}
+    for name, path in files.items():
+        rows = [merged[name][k] for k in sorted(merged[name])]
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        print(f"{path.relative_to(LABELS.parent.parent)}: {len(rows)} conversations")
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:] or ["help"]
+    if command == "split":
+        make_split()
+    elif command == "packets":
+        make_packets(Path(rest[0]))
+    elif command == "check":
+        raise SystemExit(check([Path(p) for p in rest]))
+    elif command == "collect":
+        collect([Path(p) for p in rest])
+    else:
+        print(__doc__)

@@ -1,0 +1,56 @@
+"""The real conversations of the evaluation: jddc_uss and stc3_dch read as zuoxi Conversations.
+
+A jddc_uss turn is one line of the chat (the data already join an agent's consecutive messages with a
+space); an stc3_dch turn is one post of the Weibo thread, its utterances joined with a space (empty
+utterances are uncrawled images). The texts are read from ../shared/data at run time and never copied
+into the repository: the labels in eval/labels/ hold dialogue ids, turn numbers and our own verdicts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from zuoxi.model import Conversation
+
+ROOT = Path(__file__).resolve().parent
+LABELS = ROOT / "labels"
+DEFAULT_DATA = ROOT.parents[1] / "shared" / "data"
+
+
+def _lines(path: Path) -> Iterator[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def jddc(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
+    for d in _lines(data / "jddc_uss" / "dialogues.jsonl.gz"):
+        yield Conversation(id=d["id"], channel="chat", meta={"source": "jddc_uss", "scorecard": "ecommerce"},
+                           turns=[{"role": t["role"], "text": t["text"]} for t in d["turns"]])
+
+
+def stc3(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
+    for d in _lines(data / "stc3_dch" / "train_cn.jsonl.gz"):
+        turns = [{"role": "customer" if t["sender"] == "customer" else "agent",
+                  "text": " ".join(u for u in t["utterances"] if u)} for t in d["turns"]]
+        yield Conversation(id=f"stc3_{d['id']}", channel="chat", meta={"source": "stc3_dch", "scorecard": "core"},
+                           turns=turns)
+
+
+def conversations(data: Path = DEFAULT_DATA) -> dict[str, Conversation]:
+    """Every real conversation by id (jddc_uss ids as in the data; stc3_dch ids prefixed `stc3_`)."""
+    return {c.id: c for source in (jddc, stc3) for c in source(data)}
+
+
+def split() -> dict[str, list[str]]:
+    return json.loads((LABELS / "split.json").read_text(encoding="utf-8"))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
