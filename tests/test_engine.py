@@ -188,7 +188,7 @@ def test_normalization_keeps_length_for_characters_whose_lower_case_is_longer():
                                                        min_size=1, max_size=4)), max_size=70))
 def test_repeat_clusters_the_same_with_or_without_the_inverted_index(raw_units):
     """Short unit lists are clustered by scanning clusters, long ones through an index: same result."""
-    from zuoxi.rules import operators
+    from zuoxi.rules.operators import text as operators
 
     repeat = next(c.forbid for c in get_scorecard("core").items if c.item.id == "CS-01")
     units = [(operators.Hit(turn, i, i + 1), grams) for i, (turn, grams) in enumerate(sorted(raw_units, key=str))]

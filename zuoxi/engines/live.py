@@ -141,7 +141,7 @@ class LiveSession:
                                 start=turn.start, end=turn.end)
         prepared.clauses  # computed once here, reused by every window that holds this turn
         keywords = {key: [(h.start, h.end) for h in hits]
-                    for key, hits in self.compiled.compiler.matcher.scan([prepared]).items()}
+                    for key, hits in self.compiled.scan_keywords([prepared]).items()}
         self._transcript.append((turn.role, turn.text, turn.start, turn.end))
         self._held[index] = held = _Held(turn, prepared, keywords)
         first_customer = self._first_customer
@@ -255,30 +255,21 @@ class LiveSession:
                         alerted.add(g[anchor.turn])
                         self._fire(spec, c, [anchor], window, alerts)
                     continue
-                if c.forbid is not None:
-                    found = c.forbid.hits(ctx, anchor)
-                    if found is None:
-                        continue
-                    if found:
-                        fresh = [h for h in found if g[h.turn] not in alerted]
-                        if fresh:
-                            alerted.update(g[h.turn] for h in fresh)
-                            trigger = [anchor] if anchor is not None and c.item.evidence == "trigger" else []
-                            self._fire(spec, c, sorted(set(fresh + trigger)), window, alerts)
-                        continue
-                if c.expect is not None and not c.item.partial:
-                    key = (rule, None if anchor is None else g[anchor.turn])
-                    if key in self._decided:
-                        continue
-                    settled = c.expect.settled(ctx, anchor)
-                    if not (settled or spec.early):
-                        continue
-                    found = c.expect.hits(ctx, anchor)
-                    if found is None:
-                        continue
-                    self._decided.add(key)
-                    if not found:
-                        self._fire(spec, c, [anchor] if anchor is not None else [], window, alerts)
+                key = (rule, None if anchor is None else g[anchor.turn])
+                judged = self.compiled.judge(c, ctx, anchor, wait=not spec.early,
+                                             skip_expect=c.item.partial or key in self._decided)
+                if judged is None:
+                    continue
+                if judged.kind == "forbid":
+                    fresh = [h for h in judged.evidence if g[h.turn] not in alerted]
+                    if fresh:
+                        alerted.update(g[h.turn] for h in fresh)
+                        trigger = [anchor] if anchor is not None and c.item.evidence == "trigger" else []
+                        self._fire(spec, c, sorted(set(fresh + trigger)), window, alerts)
+                    continue
+                self._decided.add(key)
+                if judged.violated:
+                    self._fire(spec, c, [anchor] if anchor is not None else [], window, alerts)
 
     def _model_alerts_fire(self, alerts: list[Alert]) -> None:
         for spec in self._model_alerts:

@@ -30,6 +30,16 @@ class CompiledItem:
 
 
 @dataclass
+class Judgement:
+    """A rule judged at one trigger: `kind` says whether its prohibition or its expectation decided."""
+
+    kind: str  # "forbid" | "expect"
+    violated: bool
+    evidence: list[Hit]
+    degree: float = 0.0
+
+
+@dataclass
 class Occurrence:
     evidence: list[Hit]
     degree: float = 0.0
@@ -69,6 +79,11 @@ class CompiledScorecard:
     def _compile(self, spec, loc) -> Condition | None:
         return None if spec is None else self.compiler.compile(spec, loc)
 
+    def scan_keywords(self, turns) -> dict[int, list[Hit]]:
+        """The scorecard's keyword hits in `turns` (list key → hits), for a caller that keeps them per
+        turn (live assist) and hands them back to `context`."""
+        return self.compiler.matcher.scan(turns)
+
     def context(self, prepared, emotions=None, audio=None, keyword_hits=None) -> Context:
         """`keyword_hits` (list key → hits) saves the keyword scan when the caller has it already."""
         return Context(prepared=prepared, matcher=self.compiler.matcher, emotions=emotions or {}, audio=audio,
@@ -96,35 +111,49 @@ class CompiledScorecard:
                 anchors.append(hit)
         return anchors[:1] if item.once else anchors
 
+    def judge(self, c: CompiledItem, ctx: Context, anchor: Hit | None, wait: bool = False,
+              skip_expect: bool = False) -> Judgement | None:
+        """One trigger of an item judged — the one judgement batch scoring and live assist share.
+        A prohibition is judged first: what it finds is the violation. Otherwise the expectation
+        (unless `skip_expect`): with `wait`, only once later turns can no longer change it
+        (`Condition.settled`, for live assist). None when nothing can be judged (yet)."""
+        if c.forbid is not None:
+            found = c.forbid.hits(ctx, anchor)
+            if found is None:
+                return None
+            if found:
+                return Judgement("forbid", True, found)
+        if c.expect is None or skip_expect:
+            return Judgement("forbid", False, []) if c.forbid is not None else None
+        if wait and not c.expect.settled(ctx, anchor):
+            return None
+        degree = c.expect.degree(ctx, anchor) if c.item.partial else None
+        found = c.expect.hits(ctx, anchor) if degree is None else None
+        if degree is None and found is None:
+            return None
+        satisfied = degree >= c.item.min_degree if degree is not None else bool(found)
+        return Judgement("expect", not satisfied, [anchor] if anchor and not satisfied else [], degree or 0.0)
+
     def _occurrences(self, c: CompiledItem, ctx: Context) -> list[Occurrence] | None:
         """The rule's violations, or None when the item is n/a."""
-        item = c.item
         anchors = self.anchors(c, ctx)
         if anchors is None:
             return None
         violations, judged = [], False
         for anchor in anchors:
-            if c.forbid is not None:
-                found = c.forbid.hits(ctx, anchor)
-                if found is None:
-                    continue
-                judged = True
-                if found:
-                    if c.when is None:  # each offending turn is one offence (repeats deduct more)
-                        for turn in sorted({h.turn for h in found}):
-                            violations.append(Occurrence([h for h in found if h.turn == turn]))
-                    else:
-                        violations.append(Occurrence(found + ([anchor] if item.evidence == "trigger" else [])))
-                    continue
-            if c.expect is not None:
-                degree = c.expect.degree(ctx, anchor) if item.partial else None
-                found = c.expect.hits(ctx, anchor) if degree is None else None
-                if degree is None and found is None:
-                    continue
-                judged = True
-                satisfied = degree >= item.min_degree if degree is not None else bool(found)
-                if not satisfied:
-                    violations.append(Occurrence([anchor] if anchor else [], degree or 0.0))
+            j = self.judge(c, ctx, anchor)
+            if j is None:
+                continue
+            judged = True
+            if not j.violated:
+                continue
+            if j.kind == "expect":
+                violations.append(Occurrence(j.evidence, j.degree))
+            elif c.when is None:  # each offending turn is one offence (repeats deduct more)
+                for turn in sorted({h.turn for h in j.evidence}):
+                    violations.append(Occurrence([h for h in j.evidence if h.turn == turn]))
+            else:
+                violations.append(Occurrence(j.evidence + ([anchor] if c.item.evidence == "trigger" else [])))
         return violations if judged else None
 
     def _evidence_hits(self, c: CompiledItem, ctx: Context, violations: list[Occurrence]) -> list[Hit]:

@@ -1,0 +1,307 @@
+"""What every operator shares: hits, the per-conversation context, turn scopes, hit filters, and the
+registry through which an operator names its YAML key and options.
+
+Every operator answers `hits(ctx, anchor)` with the places it matched — a list of `Hit`s (turn
+index and character span) — or `None` when it cannot be judged for this conversation (no turn
+times for a timing rule, no audio for an audio rule), which makes the rule `n/a`.
+`anchor` is the trigger hit a condition is evaluated against (for "the agent's reply to this
+customer turn"); without one, conditions look at the whole conversation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ahocorasick
+
+from zuoxi.analyze.emotion import CustomerEmotion
+from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
+
+CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
+_NEGATION_BEFORE = re.compile(r"(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?$")
+_QUOTES = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」|『[^』]*』|‘[^’]*’|'[^']*'")
+
+
+class RuleError(ValueError):
+    """A scorecard condition that cannot be compiled; `loc` is its path in the YAML."""
+
+    def __init__(self, loc: tuple[Any, ...], message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
+@dataclass(frozen=True, order=True)
+class Hit:
+    turn: int
+    start: int
+    end: int
+
+
+@dataclass
+class Context:
+    """Per-conversation state shared by every operator of one scorecard run."""
+
+    prepared: Prepared
+    matcher: KeywordMatcher
+    emotions: dict[int, CustomerEmotion] = field(default_factory=dict)  # customer turn → emotion
+    audio: dict[str, Any] | None = None
+    acts: Any = None  # the turn models' dialogue acts (zuoxi.analyze.acts.TurnActs), None without models
+    _keyword_hits: dict[int, list[Hit]] | None = None
+    _quotes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    _by_role: dict[str | None, list[int]] = field(default_factory=dict)
+
+    @property
+    def turns(self) -> list[PreparedTurn]:
+        return self.prepared.turns
+
+    def role_indices(self, role: str | None) -> list[int]:
+        if role not in self._by_role:
+            self._by_role[role] = [t.index for t in self.prepared.turns if role is None or t.role == role]
+        return self._by_role[role]
+
+    def keyword_hits(self, key: int) -> list[Hit]:
+        if self._keyword_hits is None:
+            self._keyword_hits = self.matcher.scan(self.turns)
+        return self._keyword_hits.get(key, [])
+
+    def quoted(self, turn: int) -> list[tuple[int, int]]:
+        if turn not in self._quotes:
+            self._quotes[turn] = [m.span() for m in _QUOTES.finditer(self.turns[turn].norm)]
+        return self._quotes[turn]
+
+
+class KeywordMatcher:
+    """All keyword lists of a scorecard in one automaton (one scan per turn); `scan` returns hits per
+    list key, and each keyword operator only filters its own."""
+
+    def __init__(self) -> None:
+        self._automaton = ahocorasick.Automaton()
+        self._keys: dict[str, set[int]] = {}
+        self._next = 0
+        self._built = False
+
+    def register(self, words: list[str]) -> int:
+        key = self._next
+        self._next += 1
+        for word in words:
+            word = normalize_text(word)
+            if word:
+                self._keys.setdefault(word, set()).add(key)
+        return key
+
+    def build(self) -> None:
+        for word, keys in self._keys.items():
+            self._automaton.add_word(word, (len(word), tuple(sorted(keys))))
+        if self._keys:
+            self._automaton.make_automaton()
+        self._built = True
+
+    def scan(self, turns: list[PreparedTurn]) -> dict[int, list[Hit]]:
+        found: dict[int, list[Hit]] = {}
+        if not self._keys:
+            return found
+        for turn in turns:
+            for end, (length, keys) in self._automaton.iter(turn.norm):
+                hit = Hit(turn.index, end - length + 1, end + 1)
+                for key in keys:
+                    found.setdefault(key, []).append(hit)
+        return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Turn scopes: which turns a leaf looks at (role, position, relation to the anchor).
+
+ANCHOR_SCOPES = ("block", "first_reply", "next", "after", "before", "same", "same_and_next", "rest")
+SCOPE_OPTIONS = frozenset({"role", "first", "last", "within_seconds", "fallback_first", "anchor", "count"})
+FILTER_OPTIONS = SCOPE_OPTIONS | {"negation", "quoted", "exclude"}
+
+
+@dataclass
+class Scope:
+    role: str | None = None
+    first: int | None = None  # first N turns of the role
+    last: int | None = None  # last N turns of the role
+    within_seconds: float | None = None  # turns starting within N s of the conversation start
+    fallback_first: int | None = None  # with within_seconds, when the turns have no times: first N
+    anchor: str | None = None  # relation to the anchor turn, one of ANCHOR_SCOPES
+    count: int | None = None  # for anchor "next": how many role turns
+
+    def turns(self, ctx: Context, anchor: Hit | None) -> list[int]:
+        turns = ctx.turns
+        chosen = ctx.role_indices(self.role)
+        if self.first is not None:
+            chosen = chosen[: self.first]
+        if self.last is not None:
+            chosen = chosen[-self.last :] if self.last else []
+        if self.within_seconds is not None and self.fallback_first is not None and not ctx.prepared.has_times:
+            chosen = chosen[: self.fallback_first]
+        elif self.within_seconds is not None:
+            chosen = [i for i in chosen if turns[i].start is not None and turns[i].start <= self.within_seconds]
+        if anchor is None or self.anchor is None:
+            return chosen
+        a = anchor.turn
+        if self.anchor == "same":
+            return [i for i in chosen if i == a]
+        if self.anchor == "before":
+            return [i for i in chosen if i < a]
+        if self.anchor == "rest":
+            return [i for i in chosen if i >= a]
+        after = [i for i in chosen if i > a]
+        if self.anchor == "after":
+            return after
+        if self.anchor == "first_reply":
+            return after[:1]
+        if self.anchor == "next":
+            return after[: self.count or 1]
+        if self.anchor == "same_and_next":
+            return [i for i in chosen if i == a] + after[: self.count or 1]
+        # "block": the role's turns after the anchor, up to the next turn of the anchor's role
+        anchor_role = turns[a].role
+        block = []
+        for t in turns[a + 1 :]:
+            if t.role == anchor_role and t.role != self.role:
+                break
+            if t.index in chosen:
+                block.append(t.index)
+        return block
+
+    def closed(self, ctx: Context, anchor: Hit | None) -> bool:
+        """Whether turns added after the current last one can no longer enter this scope, so a
+        live evaluation may treat what it finds now as final (zuoxi/engines/live.py). Only scopes
+        that look a bounded way forward from their anchor can be; anything else — the whole
+        conversation, its first or last turns, what came before (older turns may have left live
+        assist's window) — answers no."""
+        if anchor is None or self.anchor in (None, "before", "after", "rest") or self.last is not None:
+            return False
+        a = anchor.turn
+        if self.anchor == "same":
+            return True
+        if self.anchor == "block":
+            anchor_role = ctx.turns[a].role
+            return anchor_role != self.role and any(t.role == anchor_role for t in ctx.turns[a + 1 :])
+        needed = 1 if self.anchor == "first_reply" else (self.count or 1)
+        return sum(1 for i in ctx.role_indices(self.role) if i > a) >= needed
+
+
+def parse_scope(spec: dict[str, Any], loc: tuple[Any, ...]) -> Scope:
+    scope = Scope(
+        role=spec.get("role"), first=spec.get("first"), last=spec.get("last"),
+        within_seconds=spec.get("within_seconds"), anchor=spec.get("anchor"), count=spec.get("count"),
+        fallback_first=spec.get("fallback_first"),
+    )
+    if scope.role not in (None, "agent", "customer", "system"):
+        raise RuleError(loc + ("role",), f"role must be agent, customer or system, not {scope.role!r}")
+    if scope.anchor not in (None, *ANCHOR_SCOPES):
+        raise RuleError(loc + ("anchor",), f"anchor must be one of {', '.join(ANCHOR_SCOPES)}")
+    return scope
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditions and the registry
+
+
+class Condition:
+    def hits(self, ctx: Context, anchor: Hit | None) -> list[Hit] | None:
+        raise NotImplementedError
+
+    def degree(self, ctx: Context, anchor: Hit | None) -> float | None:
+        """How fully the condition holds, 0–1 (only `order` and `script` are partial)."""
+        found = self.hits(ctx, anchor)
+        return None if found is None else (1.0 if found else 0.0)
+
+    def settled(self, ctx: Context, anchor: Hit | None) -> bool:
+        """Whether later turns cannot change `hits(ctx, anchor)`; unknown means no."""
+        return False
+
+
+@dataclass
+class Env:
+    """What operators may use while they compile: the scorecard's keyword matcher, its lexicons and
+    synonyms, and `compile` for the sub-conditions they hold."""
+
+    matcher: KeywordMatcher
+    lexicons: dict[str, list[str]]
+    synonyms: Any
+    compile: Callable[[Any, tuple[Any, ...]], Condition]
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    name: str
+    cls: type
+    options: frozenset[str]
+
+
+OPERATORS: dict[str, OperatorSpec] = {}
+
+
+def operator(name: str, options: set[str] | frozenset[str]):
+    """Class decorator: the operator answers to `name:` in a scorecard's YAML and takes `options`.
+    Its constructor is `(spec, loc, env)`: the option mapping, its place in the YAML, an `Env`."""
+
+    def register(cls: type) -> type:
+        if name in OPERATORS:
+            raise ValueError(f"operator {name!r} is registered twice")
+        OPERATORS[name] = OperatorSpec(name, cls, frozenset(options))
+        return cls
+
+    return register
+
+
+def words_of(value: Any, lexicons: dict[str, list[str]], loc: tuple[Any, ...]) -> list[str]:
+    """A word list, where `@name` entries pull in a named lexicon."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise RuleError(loc, "expected a list of words")
+    words = []
+    for item in value:
+        item = str(item)
+        if item.startswith("@"):
+            if item[1:] not in lexicons:
+                raise RuleError(loc, f"unknown lexicon {item}")
+            words.extend(map(str, lexicons[item[1:]]))
+        else:
+            words.append(item)
+    return words
+
+
+class Filtered(Condition):
+    """Shared hit filters: scope, negation, quotation, exclusions."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.scope = parse_scope(spec, loc)
+        self.negation = spec.get("negation", True)
+        self.skip_quoted = spec.get("quoted", "skip") == "skip"
+        exclude = words_of(spec.get("exclude", []), env.lexicons, loc + ("exclude",))
+        self.exclude_key = env.matcher.register(exclude) if exclude else None
+
+    def keep(self, ctx: Context, hit: Hit) -> bool:
+        turn = ctx.turns[hit.turn]
+        if self.negation:
+            prefix = CLAUSE_END.split(turn.norm[max(0, hit.start - 4) : hit.start])[-1]  # within the clause
+            if prefix and _NEGATION_BEFORE.search(prefix):
+                return False
+        if self.skip_quoted and any(s < hit.start and hit.end <= e for s, e in ctx.quoted(hit.turn)):
+            return False
+        if self.exclude_key is not None:
+            for ex in ctx.keyword_hits(self.exclude_key):
+                if ex.turn == hit.turn and ex.start < hit.end and hit.start < ex.end:
+                    return False
+        return True
+
+    def raw(self, ctx: Context) -> list[Hit]:
+        raise NotImplementedError
+
+    def settled(self, ctx: Context, anchor: Hit | None) -> bool:
+        return self.scope.closed(ctx, anchor)
+
+    def hits(self, ctx: Context, anchor: Hit | None) -> list[Hit] | None:
+        raw = self.raw(ctx)
+        if not raw:  # most word lists are absent from most conversations
+            return []
+        allowed = set(self.scope.turns(ctx, anchor))
+        return [h for h in raw if h.turn in allowed and self.keep(ctx, h)]

@@ -1,0 +1,153 @@
+"""Operators over what the analysis stage measured: turn times, the customer's emotion, the call
+recording's features."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from zuoxi.analyze.emotion import NEGATIVE, CustomerEmotion
+from zuoxi.normalize import PreparedTurn
+from zuoxi.rules.operators.base import Condition, Context, Env, Hit, RuleError, operator, parse_scope
+
+_OPS: dict[str, Callable[[float, Any], bool]] = {
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    "outside": lambda a, b: not (b[0] <= a <= b[1]), "inside": lambda a, b: b[0] <= a <= b[1],
+}
+TIMING_METRICS = ("first_response", "response_latency", "silence", "hangup_gap", "overlap", "speech_rate")
+
+
+@operator("timing", {"metric", "op", "value", "channel"})
+class Timing(Condition):
+    """Times from the transcript: latency, first response, silence, hang-up gap, overlap, speech rate.
+
+    `None` (n/a) when the conversation has no times for what the metric needs.
+    """
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.metric = spec.get("metric")
+        if self.metric not in TIMING_METRICS:
+            raise RuleError(loc + ("metric",), f"metric must be one of {', '.join(TIMING_METRICS)}")
+        self.op = spec.get("op", ">")
+        if self.op not in _OPS:
+            raise RuleError(loc + ("op",), f"op must be one of {', '.join(_OPS)}")
+        self.value = spec.get("value")
+        if self.value is None:
+            raise RuleError(loc + ("value",), "timing needs a value")
+        self.channel = spec.get("channel")
+
+    def measure(self, ctx: Context) -> list[tuple[int, float]] | None:
+        """(turn, value) pairs for the metric; None when it cannot be measured."""
+        conv, turns = ctx.prepared.conversation, ctx.turns
+        if self.channel and conv.channel != self.channel:
+            return None
+        audio = (ctx.audio or {}).get(self.metric)
+        if audio is not None:
+            return audio
+        agent = [t for t in turns if t.role == "agent"]
+        customer = [t for t in turns if t.role == "customer"]
+        timed = [t for t in turns if t.start is not None]
+        if self.metric == "first_response":
+            if not customer or customer[0].start is None:
+                return None
+            reply = next((t for t in agent if t.index > customer[0].index), None)
+            if reply is None or reply.start is None:
+                return None
+            return [(reply.index, reply.start - customer[0].start)]
+        if self.metric in ("response_latency", "silence"):
+            pairs = []
+            for prev, cur in zip(turns, turns[1:]):
+                if cur.start is None or (prev.end if prev.end is not None else prev.start) is None:
+                    continue
+                if self.metric == "response_latency" and not (prev.role == "customer" and cur.role == "agent"):
+                    continue
+                pairs.append((cur.index, cur.start - (prev.end if prev.end is not None else prev.start)))
+            return pairs or None
+        if self.metric == "hangup_gap":
+            last = agent[-1] if agent else None
+            end_of_call = conv.duration
+            if last is None or last.end is None or end_of_call is None:
+                return None
+            return [(last.index, end_of_call - last.end)]
+        if self.metric == "overlap":
+            if len(timed) < len(turns) or any(t.end is None for t in turns):
+                return None
+            values = []
+            for t in agent:
+                talking = [c for c in customer if c.start < t.start < c.end]
+                values.append((t.index, max((c.end - t.start for c in talking), default=0.0)))
+            return values or None
+        # speech_rate: characters per minute over the agent's timed turns
+        spoken = [t for t in agent if t.start is not None and t.end is not None and t.end > t.start]
+        if not spoken:
+            return None
+        chars = sum(len(re.sub(r"[\W_]+", "", t.norm)) for t in spoken)
+        minutes = sum(t.end - t.start for t in spoken) / 60
+        overall = chars / minutes
+        per_turn = sorted(((t.index, len(re.sub(r"[\W_]+", "", t.norm)) / ((t.end - t.start) / 60)) for t in spoken),
+                          key=lambda p: abs(p[1] - overall), reverse=True)
+        return [(per_turn[0][0], overall)]
+
+    def hits(self, ctx, anchor):
+        values = self.measure(ctx)
+        if values is None:
+            return None
+        test = _OPS[self.op]
+        return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if test(v, self.value)]
+
+
+@operator("emotion", {"labels", "trend", "min_score", "first", "last", "anchor", "count"})
+class Emotion(Condition):
+    """Customer turns whose emotion is one of `labels` (with at least `min_score` negativity),
+    or with `trend: worsening`, the last customer turn when it ends negative and worse than the first."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.labels = set(spec.get("labels", []))
+        self.trend = spec.get("trend")
+        self.min_score = float(spec.get("min_score", 0.0))
+        self.scope = parse_scope({"role": "customer", **{k: v for k, v in spec.items() if k in ("first", "last", "anchor", "count")}}, loc)
+        if not self.labels and self.trend != "worsening":
+            raise RuleError(loc, "emotion needs `labels` or `trend: worsening`")
+
+    def settled(self, ctx, anchor):
+        return self.trend is None and self.scope.closed(ctx, anchor)
+
+    def hits(self, ctx, anchor):
+        customer = [t for t in ctx.turns if t.role == "customer"]
+        if self.trend == "worsening":
+            if len(customer) < 2:
+                return None
+            first = ctx.emotions.get(customer[0].index)
+            last = ctx.emotions.get(customer[-1].index)
+            if last and last.label in NEGATIVE and last.score > (first.score if first else 0.0):
+                return [_emotion_hit(customer[-1], last)]
+            return []
+        allowed = set(self.scope.turns(ctx, anchor))
+        return [
+            _emotion_hit(t, e) for t in customer
+            if t.index in allowed and (e := ctx.emotions.get(t.index)) and e.label in self.labels and e.score >= self.min_score
+        ]
+
+
+def _emotion_hit(turn: PreparedTurn, emotion: CustomerEmotion) -> Hit:
+    """The deciding word when a cue decided, else the whole turn (the model read all of it)."""
+    return Hit(turn.index, *emotion.cue) if emotion.cue else Hit(turn.index, 0, len(turn.text))
+
+
+@operator("audio", {"feature", "op", "value"})
+class Audio(Condition):
+    """A feature from the audio stage (`feature`, `op`, `value`); n/a without a recording."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.feature = spec.get("feature")
+        self.op = spec.get("op", ">")
+        self.value = spec.get("value")
+        if not self.feature or self.op not in _OPS or self.value is None:
+            raise RuleError(loc, "audio needs `feature`, `op` and `value`")
+
+    def hits(self, ctx, anchor):
+        values = (ctx.audio or {}).get(self.feature)
+        if values is None:
+            return None
+        return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if _OPS[self.op](v, self.value)]

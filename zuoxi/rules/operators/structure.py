@@ -1,0 +1,126 @@
+"""Operators over the shape of a conversation: how often something happens, steps in order, the
+questions of a campaign's script."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from zuoxi.normalize import normalize_text
+from zuoxi.rules.operators.base import (SCOPE_OPTIONS, Condition, Context, Env, Hit, RuleError, operator,
+                                        parse_scope, words_of)
+
+
+@operator("count", {"of", "min", "per_100_chars", "role", "min_chars"})
+class Count(Condition):
+    """`of` occurs at least `min` times (distinct hits), or at a `per_100_chars` rate of the role's text."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        if "of" not in spec:
+            raise RuleError(loc, "count needs `of`")
+        self.of = env.compile(spec["of"], loc + ("of",))
+        self.min = spec.get("min")
+        self.rate = spec.get("per_100_chars")
+        self.role = spec.get("role", "agent")
+        self.min_chars = int(spec.get("min_chars", 0))
+
+    def hits(self, ctx, anchor):
+        found = self.of.hits(ctx, anchor)
+        if found is None:
+            return None
+        if self.rate is not None:
+            chars = sum(len(re.sub(r"\W", "", t.norm)) for t in ctx.turns if t.role == self.role)
+            if chars < max(1, self.min_chars):
+                return None
+            return found if len(found) * 100 / chars >= float(self.rate) else []
+        return found if len(found) >= int(self.min or 1) else []
+
+
+@operator("order", {"steps", "min_steps"})
+class Order(Condition):
+    """Steps in order (A before B before C); `degree` is the share of steps in the best ordered chain."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        steps = spec.get("steps")
+        if not isinstance(steps, list) or len(steps) < 2:
+            raise RuleError(loc + ("steps",), "order needs a list of at least two steps")
+        self.steps = [env.compile(s, loc + ("steps", i)) for i, s in enumerate(steps)]
+        self.min_steps = int(spec.get("min_steps", len(self.steps)))
+
+    def chain(self, ctx: Context, anchor: Hit | None) -> list[Hit] | None:
+        per_step = [s.hits(ctx, anchor) for s in self.steps]
+        if all(p is None for p in per_step):
+            return None
+        # best[i] = longest in-order chain ending with a hit of step i (steps may be skipped)
+        best: list[list[tuple[Hit, list[Hit]]]] = []
+        for i, step_hits in enumerate(per_step):
+            options = []
+            for hit in sorted(set(step_hits or [])):
+                chain = [hit]
+                for earlier in best[:i]:
+                    for ehit, echain in earlier:
+                        if ehit < hit and len(echain) + 1 > len(chain):
+                            chain = echain + [hit]
+                options.append((hit, chain))
+            best.append(options)
+        return max((c for options in best for _, c in options), key=len, default=[])
+
+    def hits(self, ctx, anchor):
+        chain = self.chain(ctx, anchor)
+        if chain is None:
+            return None
+        return chain if len(chain) >= self.min_steps else []
+
+    def degree(self, ctx, anchor):
+        chain = self.chain(ctx, anchor)
+        return None if chain is None else len(chain) / len(self.steps)
+
+
+@operator("script", SCOPE_OPTIONS | {"questions", "topic"})
+class Script(Condition):
+    """Campaign script questions, each a word list; `meta.script_questions` overrides the defaults."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.scope = parse_scope({"role": "agent", **spec}, loc)
+        questions = spec.get("questions") or {}
+        if not questions:
+            raise RuleError(loc + ("questions",), "script needs `questions`: name → word list")
+        self.keys = {name: env.matcher.register(words_of(words, env.lexicons, loc + ("questions", name)))
+                     for name, words in questions.items()}
+        topic = words_of(spec.get("topic", []), env.lexicons, loc + ("topic",))
+        self.topic_key = env.matcher.register(topic) if topic else None
+
+    def _covered(self, ctx: Context, anchor: Hit | None) -> tuple[list[Hit], int] | None:
+        allowed = set(self.scope.turns(ctx, anchor))
+        custom = ctx.prepared.conversation.meta.get("script_questions")
+        if not custom and self.topic_key is not None and not ctx.keyword_hits(self.topic_key):
+            return None  # not a call of this campaign
+        found, total = [], 0
+        if isinstance(custom, list) and custom:
+            for question in custom:
+                words = question.get("keywords", []) if isinstance(question, dict) else [str(question)]
+                total += 1
+                hit = next((Hit(t, m, m + len(w)) for t in sorted(allowed) for w in map(normalize_text, words)
+                            if (m := ctx.turns[t].norm.find(w)) >= 0), None)
+                if hit:
+                    found.append(hit)
+            return found, total
+        for key in self.keys.values():
+            total += 1
+            hit = next((h for h in ctx.keyword_hits(key) if h.turn in allowed), None)
+            if hit:
+                found.append(hit)
+        return found, total
+
+    def hits(self, ctx, anchor):
+        covered = self._covered(ctx, anchor)
+        if covered is None:
+            return None
+        found, total = covered
+        return found if len(found) == total else []
+
+    def degree(self, ctx, anchor):
+        covered = self._covered(ctx, anchor)
+        if covered is None or not covered[1]:
+            return None
+        return len(covered[0]) / covered[1]

@@ -1,0 +1,215 @@
+"""Operators over the words of turns: keyword lists, regular expressions, similar sentences, and the
+same thing said again and again."""
+
+from __future__ import annotations
+
+import operator as op
+import re
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from zuoxi.normalize import normalize_pattern, normalize_text
+from zuoxi.rules.operators.base import (FILTER_OPTIONS, SCOPE_OPTIONS, Condition, Context, Env, Filtered, Hit,
+                                        RuleError, operator, parse_scope, words_of)
+
+_add = op.add
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+@operator("keyword", FILTER_OPTIONS | {"words", "all"})
+class Keyword(Filtered):
+    """Any of a word list (`words`, `@lexicon` entries), or `all` of several lists in one turn."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        super().__init__(spec, loc, env)
+        groups = spec["all"] if "all" in spec else [spec.get("words", [])]
+        if not groups or not all(groups):
+            raise RuleError(loc, "keyword needs `words` (or `all`: a list of word lists)")
+        self.keys = [env.matcher.register(words_of(g, env.lexicons, loc)) for g in groups]
+
+    def raw(self, ctx: Context) -> list[Hit]:
+        if len(self.keys) == 1:
+            return ctx.keyword_hits(self.keys[0])
+        per_group = [ctx.keyword_hits(k) for k in self.keys]
+        both = set.intersection(*({h.turn for h in g} for g in per_group))
+        return sorted(h for g in per_group for h in g if h.turn in both)
+
+    def hits(self, ctx, anchor):
+        found = super().hits(ctx, anchor)
+        if len(self.keys) > 1:  # every group must survive the filters in the turn
+            survivors = set(found)
+            groups = [{h.turn for h in ctx.keyword_hits(k) if h in survivors} for k in self.keys]
+            turns = set.intersection(*groups) if groups else set()
+            found = [h for h in found if h.turn in turns]
+        return found
+
+
+@operator("regex", FILTER_OPTIONS | {"pattern"})
+class Regex(Filtered):
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        super().__init__(spec, loc, env)
+        try:
+            self.pattern = re.compile(normalize_pattern(spec["pattern"]), re.IGNORECASE)
+        except (KeyError, re.error) as error:
+            raise RuleError(loc + ("pattern",), f"bad regular expression: {error}") from error
+
+    def raw(self, ctx: Context) -> list[Hit]:
+        return [Hit(t.index, m.start(), m.end()) for t in ctx.turns for m in self.pattern.finditer(t.norm) if m.end() > m.start()]
+
+    def hits(self, ctx, anchor):
+        allowed = set(self.scope.turns(ctx, anchor))
+        return [
+            Hit(t, m.start(), m.end())
+            for t in allowed
+            for m in self.pattern.finditer(ctx.turns[t].norm)
+            if m.end() > m.start() and self.keep(ctx, Hit(t, m.start(), m.end()))
+        ]
+
+
+class Synonyms:
+    """Maps variant words to one head word before similarity, so 拒签 and 拒收 compare equal."""
+
+    def __init__(self, groups: dict[str, list[str]]):
+        self.table = {normalize_text(v): normalize_text(head) for head, variants in groups.items() for v in variants}
+        alternatives = sorted(self.table, key=len, reverse=True)
+        self.pattern = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+
+    def canon(self, text: str) -> str:
+        text = re.sub(r"[\s,，。！？!?、~～.…:：;；\"'“”]+", "", text)
+        return self.pattern.sub(lambda m: self.table[m.group()], text) if self.pattern else text
+
+
+@operator("similar", FILTER_OPTIONS | {"examples", "threshold"})
+class Similar(Filtered):
+    """Clauses similar to one of the example sentences (char-level partial ratio after synonyms)."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        super().__init__(spec, loc, env)
+        self.synonyms = env.synonyms
+        self.examples = [self.synonyms.canon(normalize_text(e)) for e in spec.get("examples", [])]
+        if not self.examples:
+            raise RuleError(loc + ("examples",), "similar needs a list of example sentences")
+        self.threshold = float(spec.get("threshold", 0.8))
+
+    def _match(self, text: str) -> bool:
+        canon = self.synonyms.canon(text)
+        for example in self.examples:
+            if len(canon) * 2 >= len(example) and fuzz.partial_ratio(example, canon) >= self.threshold * 100:
+                return True
+        return False
+
+    def hits(self, ctx, anchor):
+        found = []
+        for t in self.scope.turns(ctx, anchor):
+            turn = ctx.turns[t]
+            for start, end in turn.sentences:
+                if self._match(turn.norm[start:end]):
+                    hit = Hit(t, start, end)
+                    if self.keep(ctx, hit):
+                        found.append(hit)
+        return found
+
+
+SCAN_UNITS = 48  # up to this many units, Repeat compares clusters directly rather than through an index
+
+
+@operator("repeat", SCOPE_OPTIONS | {"min", "similarity", "min_chars", "keys", "ignore", "pushback", "per_turn"})
+class Repeat(Condition):
+    """The same thing said again and again by one role (broken record; a customer repeating a request).
+
+    Units are clauses of the role's turns; two units are the same when their character-bigram
+    overlap coefficient reaches `similarity`, or when they share a `keys` group (the same requested
+    action: 查/换/退…). Hits are the repeats (2nd occurrence on) of any thing said `min` times or more,
+    optionally only when a `pushback` condition occurs between the first occurrence and a repeat.
+    """
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.scope = parse_scope(spec, loc)
+        self.min = int(spec.get("min", 3))
+        self.similarity = float(spec.get("similarity", 0.6))
+        self.min_chars = int(spec.get("min_chars", 3))
+        self.group_keys = {name: env.matcher.register(words_of(words, env.lexicons, loc + ("keys", name)))
+                           for name, words in (spec.get("keys") or {}).items()}
+        ignore = words_of(spec.get("ignore", []), env.lexicons, loc + ("ignore",))
+        self.ignore_key = env.matcher.register(ignore) if ignore else None
+        self.pushback = env.compile(spec["pushback"], loc + ("pushback",)) if "pushback" in spec else None
+        self.per_turn = bool(spec.get("per_turn", False))
+
+    def hits(self, ctx, anchor):
+        pushback = self.pushback.hits(ctx, None) if self.pushback else None
+        if pushback == []:
+            return []  # nothing to repeat against
+        ignored: dict[int, list[int]] = {}
+        for h in ctx.keyword_hits(self.ignore_key) if self.ignore_key is not None else []:
+            ignored.setdefault(h.turn, []).append(h.start)
+        groups_by_turn: dict[int, set[str]] = {}
+        for name, key in self.group_keys.items():
+            for h in ctx.keyword_hits(key):
+                groups_by_turn.setdefault(h.turn, set()).add(f"#{name}")
+        units = []  # (hit, features: bigrams plus "#group" tags)
+        for t in self.scope.turns(ctx, anchor):
+            turn = ctx.turns[t]
+            skip = ignored.get(t, ())
+            for start, end in [(0, len(turn.norm))] if self.per_turn else turn.clauses:
+                chars = _NON_WORD.sub("", turn.norm[start:end])
+                if len(chars) < self.min_chars or any(start <= s < end for s in skip):
+                    continue
+                grams = set(map(_add, chars, chars[1:]))
+                if self.per_turn:
+                    grams |= groups_by_turn.get(t, set())
+                units.append((Hit(t, start, end), grams))
+        if len(units) < self.min:
+            return []
+        found: set[Hit] = set()
+        for cluster in self._clusters(units):
+            if len(cluster) < self.min:
+                continue
+            first, *repeats = [units[j][0] for j in cluster]
+            if pushback is not None:
+                repeats = [r for r in repeats if any(first.turn < p.turn < r.turn for p in pushback)]
+            if len(repeats) + 1 >= self.min:
+                found.update(repeats)
+        return sorted(found)
+
+    def _clusters(self, units: list[tuple[Hit, set[str]]]) -> list[list[int]]:
+        """Single-linkage clusters of the units: each unit joins the first cluster whose last unit
+        is in another turn and which holds a unit `_same` as it. Only a cluster sharing a feature
+        can hold one; a short list finds those by testing each cluster's features (C-level set
+        tests), a long one through an inverted index (feature → clusters)."""
+        clusters: list[list[int]] = []
+        if len(units) <= SCAN_UNITS:
+            features: list[set[str]] = []
+            for i, (hit, grams) in enumerate(units):
+                target = next((c for c, members in enumerate(clusters)
+                               if not features[c].isdisjoint(grams) and units[members[-1]][0].turn != hit.turn
+                               and any(self._same(units[j][1], grams) for j in members)), None)
+                if target is None:
+                    clusters.append([i])
+                    features.append(set(grams))
+                else:
+                    clusters[target].append(i)
+                    features[target] |= grams
+            return clusters
+        index: dict[str, set[int]] = {}
+        for i, (hit, grams) in enumerate(units):
+            candidates: set[int] = set()
+            for g in grams:
+                candidates.update(index.get(g, ()))
+            target = next((c for c in sorted(candidates) if units[clusters[c][-1]][0].turn != hit.turn
+                           and any(self._same(units[j][1], grams) for j in clusters[c])), None)
+            if target is None:
+                target = len(clusters)
+                clusters.append([])
+            clusters[target].append(i)
+            for g in grams:
+                index.setdefault(g, set()).add(target)
+        return clusters
+
+    def _same(self, a: set[str], b: set[str]) -> bool:
+        """Same action group, or character-bigram overlap coefficient ≥ similarity."""
+        shared = a & b
+        if any(g.startswith("#") for g in shared):
+            return True
+        small = min(len(a), len(b))
+        return small > 0 and len(shared) / small >= self.similarity
