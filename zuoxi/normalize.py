@@ -66,13 +66,47 @@ def normalize_text(text: str) -> str:
     return _fold(simplified)
 
 
+# Masking placeholders and emoji codes of real exports ([数字x], [ORDERID_…], #E-s[数字x], [姓名x], Weibo's
+# [呵呵]) and @mentions stand for a number, a name, an emoji or an addressee, not for their words: in the
+# matching form of a turn each becomes one symbol, padded to its length with U+2060 (WORD JOINER: not a
+# word character, not a space, in no word list), so no rule reads 数字 or 订单编号 as words, an order
+# card is no request, an emoji-only turn is no suggestion, and evidence spans still point into the original.
+PAD = "\u2060"
+_PLACEHOLDER = re.compile(
+    r"(?P<emoji>#e-s\[数字x\])"
+    r"|(?P<number>\[orderid_\d+\]|\[(?:数字|金额|时间|日期|电话|身份证号|手机号|订单号|订单编号|价保金额|价保商品数量)[^\[\]]{0,6}\])"
+    r"|(?P<name>\[[^\[\]\s]{1,8}x\]|\[(?:商品快照|链接|图片|表情)\])"
+    r"|(?P<emoticon>\[[\u4e00-\u9fff]{1,5}\])"
+    r"|(?P<mention>(?<![0-9a-z_.\-])@[^\s@,:.!?;()\[\]'\"，。！？：；、]{1,24}(?=[\s@,:.!?;，。！？：；、]|$))")
+_SYMBOL = {"emoji": "☺", "emoticon": "☺", "number": "0", "name": "◇", "mention": "◇"}
+
+
+def _symbol(match: re.Match[str]) -> str:
+    return PAD * (match.end() - match.start() - 1) + _SYMBOL[match.lastgroup]
+
+
+def mark_placeholders(norm: str) -> str:
+    """The matching form with placeholders, emoji codes and mentions as symbols (same length)."""
+    return _PLACEHOLDER.sub(_symbol, norm) if ("[" in norm or "@" in norm) else norm
+
+
+def normalize_turn(text: str) -> str:
+    """The matching form of a turn's text: `normalize_text` with placeholders marked."""
+    return mark_placeholders(normalize_text(text))
+
+
+def visible_length(norm: str) -> int:
+    """Characters as a reader counts them: a placeholder is one."""
+    return len(norm) - norm.count(PAD)
+
+
 def normalize_texts(texts: list[str]) -> list[str]:
-    """`normalize_text` of every text, converting all of them (a conversation's turns) in one
+    """`normalize_turn` of every text, converting all of them (a conversation's turns) in one
     OpenCC call: the same result for less time."""
     parts = at_once(texts, lambda joined: _fold(_T2S.convert(joined)))
     if parts is None:
-        return [normalize_text(t) for t in texts]
-    return [p if len(p) == len(t) else normalize_text(t) for p, t in zip(parts, texts)]
+        return [normalize_turn(t) for t in texts]
+    return [mark_placeholders(p) if len(p) == len(t) else normalize_turn(t) for p, t in zip(parts, texts)]
 
 
 def normalize_pattern(pattern: str) -> str:

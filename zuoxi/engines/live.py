@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from zuoxi.analyze.emotion import CustomerEmotion, as_turn_emotion, fuse, lexicon_emotion
 from zuoxi.analyze.models import load_models
 from zuoxi.model import Alert, Conversation, Evidence, LiveUpdate, Result, Turn
-from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
+from zuoxi.normalize import Prepared, PreparedTurn, normalize_turn
 from zuoxi.pipeline import analyze_conversation
 from zuoxi.privacy import mask_text
 from zuoxi.rules.engine import CompiledItem, get_scorecard
@@ -137,7 +137,7 @@ class LiveSession:
         if self.mask:
             turn = turn.model_copy(update={"text": mask_text(turn.text)})
         index = len(self)
-        prepared = PreparedTurn(index=index, role=turn.role, text=turn.text, norm=normalize_text(turn.text),
+        prepared = PreparedTurn(index=index, role=turn.role, text=turn.text, norm=normalize_turn(turn.text),
                                 start=turn.start, end=turn.end)
         prepared.clauses  # computed once here, reused by every window that holds this turn
         keywords = {key: [(h.start, h.end) for h in hits]
