@@ -1,0 +1,182 @@
+"""How right the QA rules are on real conversations, against verdicts written by careful reading.
+
+    python eval/realqa.py                      # the test part: per rule and overall, readers' agreement, act F1
+    python eval/realqa.py --part dev --errors  # the dev part, with every false alarm and miss listed
+    python eval/realqa.py --labels DIR --data DIR   # another labelled set (same file layout), e.g. a hidden one
+
+A rule's failure is right when the readers found a violation of that rule in that conversation
+(precision = right failures ÷ failures; recall = right failures ÷ violations). The readers' own
+agreement (Cohen's kappa on violation / no violation, between two independent readings of a fifth
+of the conversations) stands beside it: no tool is expected to agree with a reader better than
+readers agree with each other. docs/labelling.md says how the labels were made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eval.label_tools import AGENT_ACTS, CUSTOMER_ACTS, rules_for  # noqa: E402
+from eval.realdata import DEFAULT_DATA, LABELS, conversations, read_jsonl  # noqa: E402
+from zuoxi.pipeline import analyze_conversations  # noqa: E402
+
+
+def kappa(a: list[bool], b: list[bool]) -> float | None:
+    n = len(a)
+    if not n:
+        return None
+    agree = sum(x == y for x, y in zip(a, b)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    chance = pa * pb + (1 - pa) * (1 - pb)
+    return None if chance == 1 else (agree - chance) / (1 - chance)
+
+
+def tool_failures(ids: list[str], convs, models: bool = True) -> dict[str, dict[str, list[int]]]:
+    """conversation → rule → evidence turns of each failed rule."""
+    results = analyze_conversations([convs[i] for i in ids], models=models)
+    return {i: {f.rule: sorted({e.turn for e in f.evidence}) for f in r.findings if f.status == "fail"}
+            for i, r in zip(ids, results)}
+
+
+def score(gold: dict[str, dict], failures: dict[str, dict[str, list[int]]]) -> dict:
+    per_rule: dict[str, Counter] = defaultdict(Counter)
+    for cid, verdicts in gold.items():
+        for rule in rules_for(cid):
+            g = verdicts[rule]["v"] == "violation"
+            p = rule in failures[cid]
+            c = per_rule[rule]
+            c["tp"] += g and p
+            c["fp"] += p and not g
+            c["fn"] += g and not p
+            c["n"] += 1
+            if g and p and verdicts[rule].get("turn") in failures[cid][rule]:
+                c["turn"] += 1
+    total = sum(per_rule.values(), Counter())
+    return {"rules": {r: dict(c) for r, c in sorted(per_rule.items())}, "total": dict(total)}
+
+
+def pr(c: dict) -> tuple[float | None, float | None]:
+    tp, fp, fn = c.get("tp", 0), c.get("fp", 0), c.get("fn", 0)
+    return (tp / (tp + fp) if tp + fp else None), (tp / (tp + fn) if tp + fn else None)
+
+
+def agreement(first: dict[str, dict], second: dict[str, dict]) -> dict:
+    per_rule: dict[str, tuple[list[bool], list[bool]]] = defaultdict(lambda: ([], []))
+    for cid, verdicts in second.items():
+        if cid not in first:
+            continue
+        for rule in rules_for(cid):
+            a, b = per_rule[rule]
+            a.append(first[cid][rule]["v"] == "violation")
+            b.append(verdicts[rule]["v"] == "violation")
+    every_a = [x for a, _ in per_rule.values() for x in a]
+    every_b = [x for _, b in per_rule.values() for x in b]
+    return {
+        "conversations": len(set(first) & set(second)),
+        "kappa": kappa(every_a, every_b),
+        "agreement": sum(x == y for x, y in zip(every_a, every_b)) / len(every_a) if every_a else None,
+        "rules": {r: kappa(a, b) for r, (a, b) in sorted(per_rule.items())},
+    }
+
+
+def act_f1(ids: list[str], convs, labels: dict[str, list[list[str]]]) -> dict[str, dict]:
+    """Per act: F1 of the turn models' acts against the readers' on the turns of `ids`."""
+    from zuoxi.analyze.models import load_models
+
+    counts: dict[str, Counter] = defaultdict(Counter)
+    predictions = load_models().predict_many([convs[i] for i in ids])
+    for cid, prediction in zip(ids, predictions):
+        acts = getattr(prediction, "acts", None)
+        if acts is None:  # models without the turn acts
+            return {}
+        for turn, gold in enumerate(labels[cid]):
+            gold_names = {g.split(":")[0] for g in gold}
+            predicted = set(acts.names_of(turn))
+            names = AGENT_ACTS if convs[cid].turns[turn].role == "agent" else CUSTOMER_ACTS
+            for name in names:
+                c = counts[name]
+                c["tp"] += name in gold_names and name in predicted
+                c["fp"] += name in predicted and name not in gold_names
+                c["fn"] += name in gold_names and name not in predicted
+    out = {}
+    for name, c in sorted(counts.items()):
+        p, r = pr(c)
+        f1 = 2 * p * r / (p + r) if p and r else 0.0
+        out[name] = {"f1": f1, "precision": p, "recall": r, "support": c["tp"] + c["fn"]}
+    return out
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", choices=["dev", "test", "all"], default="test")
+    ap.add_argument("--labels", type=Path, default=LABELS, help="folder with split.json, verdicts*.jsonl, acts.jsonl")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
+    ap.add_argument("--no-models", action="store_true", help="rules without the trained models")
+    ap.add_argument("--errors", action="store_true", help="list every false alarm and miss (dev work)")
+    ap.add_argument("--json", action="store_true", help="the figures as one JSON object")
+    a = ap.parse_args()
+    if not (a.data / "jddc_uss").is_dir():
+        print(f"real data not found at {a.data}", file=sys.stderr)
+        return 2
+    split = json.loads((a.labels / "split.json").read_text(encoding="utf-8"))
+    first = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts.jsonl")}
+    second = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts_second.jsonl")}
+    wanted = set(split["dev"] + split["test"]) if a.part == "all" else set(split[a.part])
+    gold = {i: v for i, v in first.items() if i in wanted}
+    convs = conversations(a.data)
+    ids = sorted(gold)
+    failures = tool_failures(ids, convs, models=not a.no_models)
+    figures = score(gold, failures)
+    figures["part"], figures["conversations"] = a.part, len(ids)
+    figures["readers"] = agreement(first, {i: v for i, v in second.items() if i in wanted})
+    acts = {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts.jsonl")}
+    act_ids = [i for i in ids if i in acts]
+    if not a.no_models and act_ids:
+        figures["acts"] = act_f1(act_ids, convs, acts)
+    if a.json:
+        print(json.dumps(figures, ensure_ascii=False, indent=1))
+        return 0
+    p, r = pr(figures["total"])
+    t = figures["total"]
+    print(f"{a.part} part: {len(ids)} conversations, {t.get('n', 0)} rule verdicts, "
+          f"{t.get('tp', 0) + t.get('fn', 0)} violations found by the readers, {t.get('tp', 0) + t.get('fp', 0)} failures by zuoxi")
+    print(f"overall: precision {_fmt(p)}  recall {_fmt(r)}  (right failures {t.get('tp', 0)}, false alarms "
+          f"{t.get('fp', 0)}, misses {t.get('fn', 0)}; evidence on the readers' turn in {t.get('turn', 0)} of {t.get('tp', 0)})")
+    readers = figures["readers"]
+    print(f"readers: {readers['conversations']} conversations read twice, kappa {_fmt(readers['kappa'])}, "
+          f"agreement {_fmt(readers['agreement'])}")
+    print("\n| rule | verdicts | violations | failures | precision | recall | readers' kappa |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for rule, c in figures["rules"].items():
+        rp, rr = pr(c)
+        print(f"| {rule} | {c['n']} | {c.get('tp', 0) + c.get('fn', 0)} | {c.get('tp', 0) + c.get('fp', 0)} | "
+              f"{_fmt(rp)} | {_fmt(rr)} | {_fmt(readers['rules'].get(rule))} |")
+    if "acts" in figures:
+        print(f"\nturn models against the readers' acts ({len(act_ids)} conversations of this part)\n")
+        print("| act | support | precision | recall | F1 |")
+        print("|---|---:|---:|---:|---:|")
+        for name, f in figures["acts"].items():
+            print(f"| {name} | {f['support']} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {_fmt(f['f1'])} |")
+    if a.errors:
+        print("\nerrors (FP = zuoxi failed, readers did not; FN = readers found a violation zuoxi missed)")
+        for cid in ids:
+            for rule in rules_for(cid):
+                g = gold[cid][rule]
+                fail = failures[cid].get(rule)
+                if (g["v"] == "violation") != (fail is not None):
+                    kind = "FN" if fail is None else "FP"
+                    print(f"{kind} {rule} {cid} gold={g['v']} turn={g.get('turn')} tool={fail} {g.get('why', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
