@@ -73,7 +73,8 @@ def _score(conversation: Conversation, prediction: ConversationPrediction | None
     prepared = prepare(conversation)
     emotions = customer_emotions(prepared, prediction)
     audio, audio_summary = analyze_audio(conversation, audio_dir)
-    result = compiled.evaluate(compiled.context(prepared, emotions=emotions, audio=audio))
+    acts = prediction.acts if prediction is not None else None
+    result = compiled.evaluate(compiled.context(prepared, emotions=emotions, audio=audio, acts=acts))
     result.audio = audio_summary
     result.customer_emotion = as_turn_emotions(emotions)
     if prediction is None:

@@ -84,10 +84,11 @@ class CompiledScorecard:
         turn (live assist) and hands them back to `context`."""
         return self.compiler.matcher.scan(turns)
 
-    def context(self, prepared, emotions=None, audio=None, keyword_hits=None) -> Context:
-        """`keyword_hits` (list key → hits) saves the keyword scan when the caller has it already."""
+    def context(self, prepared, emotions=None, audio=None, keyword_hits=None, acts=None) -> Context:
+        """`keyword_hits` (list key → hits) saves the keyword scan when the caller has it already;
+        `acts` are the turn models' dialogue acts (none without the models)."""
         return Context(prepared=prepared, matcher=self.compiler.matcher, emotions=emotions or {}, audio=audio,
-                       _keyword_hits=keyword_hits)
+                       acts=acts, _keyword_hits=keyword_hits)
 
     # ---------------------------------------------------------------------------------------
     def anchors(self, c: CompiledItem, ctx: Context) -> list[Hit | None] | None:
@@ -185,7 +186,7 @@ class CompiledScorecard:
                     severity = "veto"
                 evidence = [
                     {"turn": h.turn, "start": h.start, "end": h.end, "text": conv.turns[h.turn].text[h.start:h.end]}
-                    for h in self._evidence_hits(c, ctx, violations)
+                    for h in map(ctx.refine, self._evidence_hits(c, ctx, violations))
                 ]
             else:
                 status = "pass"

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from . import features as F
 from . import text as T
+from .acts import ActModel, TurnActs
 from .linear import Block, Head, HeadGroup, Sparse, Vocab, softmax
 
 ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts"
@@ -55,10 +56,13 @@ class DialoguePrediction(BaseModel):
 
 
 class ConversationPrediction(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     conversation_id: str
     emotion: list[TurnPrediction]
     satisfaction: list[TurnPrediction]
     dialogue: DialoguePrediction
+    acts: TurnActs | None = Field(default=None, exclude=True)  # every turn's dialogue acts (not serialised); None without act models
 
 
 def _probs(classes: Iterable[str], p: np.ndarray) -> dict[str, float]:
@@ -68,8 +72,10 @@ def _probs(classes: Iterable[str], p: np.ndarray) -> dict[str, float]:
 class Models:
     """The trained models. `predict(conversation)` is the one call analysis needs."""
 
-    def __init__(self, vocab: Vocab, blocks: dict[str, Block], heads: dict[str, Head], meta: dict):
+    def __init__(self, vocab: Vocab, blocks: dict[str, Block], heads: dict[str, Head], meta: dict,
+                 acts: ActModel | None = None):
         self.vocab = vocab
+        self.acts = acts
         self.blocks = blocks
         self.heads = heads
         self.meta = meta
@@ -114,7 +120,7 @@ class Models:
                 bias=arrays[f"head_{name}_bias"].astype(np.float64),
                 dense_names=list(h["dense_names"]),
             )
-        models = cls(vocab, blocks, heads, meta)
+        models = cls(vocab, blocks, heads, meta, ActModel.load(directory, vocab))
         models._check()
         return models
 
@@ -232,6 +238,10 @@ class Models:
     def _predict(self, conversations: Sequence[Any], preps: list[F.Prepared],
                  ids_rows: tuple[np.ndarray, np.ndarray]) -> list[ConversationPrediction]:
         x = self.text_matrix(preps, ids_rows)
+        acts: list[TurnActs | None] = [None] * len(preps)
+        if self.acts is not None:
+            turns = self.vocab.vectorize(*ids_rows, sum(len(prep.norms) for prep in preps))
+            acts = self.acts.predict([prep.roles for prep in preps], [prep.norms for prep in preps], turns)
         val, emo, sat = self.customer_stage(preps, x)
         n_cust = len(val)
         scores = self.dialogue_scores(len(preps), n_cust, x)
@@ -261,6 +271,7 @@ class Models:
                     "complaint_risk": round(risk, 4),
                     "quality": quality,
                 },
+                "acts": acts[k],
             }))
         return out
 

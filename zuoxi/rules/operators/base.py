@@ -48,7 +48,8 @@ class Context:
     matcher: KeywordMatcher
     emotions: dict[int, CustomerEmotion] = field(default_factory=dict)  # customer turn → emotion
     audio: dict[str, Any] | None = None
-    acts: Any = None  # the turn models' dialogue acts (zuoxi.analyze.acts.TurnActs), None without models
+    acts: Any = None  # the turn models' dialogue acts (zuoxi.analyze.models.acts.TurnActs), None without models
+    act_marks: dict[Hit, tuple[str, ...]] = field(default_factory=dict)  # whole-turn act hits → their acts
     _keyword_hits: dict[int, list[Hit]] | None = None
     _quotes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     _by_role: dict[str | None, list[int]] = field(default_factory=dict)
@@ -66,6 +67,16 @@ class Context:
         if self._keyword_hits is None:
             self._keyword_hits = self.matcher.scan(self.turns)
         return self._keyword_hits.get(key, [])
+
+    def refine(self, hit: Hit) -> Hit:
+        """The evidence to show for a hit: a whole turn the act models read as an act narrows to the
+        clause that reads most like it (computed only for what a finding shows)."""
+        acts = self.act_marks.get(hit)
+        if acts is None or self.acts is None:
+            return hit
+        turn = self.turns[hit.turn]
+        span = self.acts.best_clause(hit.turn, acts, turn.text, turn.clauses)
+        return Hit(hit.turn, *span) if span else hit
 
     def quoted(self, turn: int) -> list[tuple[int, int]]:
         if turn not in self._quotes:

@@ -1,5 +1,5 @@
 """Operators over what the analysis stage measured: turn times, the customer's emotion, the call
-recording's features."""
+recording's features, the dialogue acts of each turn."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from zuoxi.analyze.emotion import NEGATIVE, CustomerEmotion
+from zuoxi.analyze.models.acts import ACT_NAMES
 from zuoxi.normalize import PreparedTurn
-from zuoxi.rules.operators.base import Condition, Context, Env, Hit, RuleError, operator, parse_scope
+from zuoxi.rules.operators.base import (FILTER_OPTIONS, Condition, Context, Env, Filtered, Hit, RuleError, operator,
+                                        parse_scope, words_of)
 
 _OPS: dict[str, Callable[[float, Any], bool]] = {
     ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
@@ -151,3 +153,62 @@ class Audio(Condition):
         if values is None:
             return None
         return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if _OPS[self.op](v, self.value)]
+
+
+@operator("act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min"})
+class Act(Filtered):
+    """Turns that perform one of `acts` (dialogue acts read by the turn models,
+    zuoxi/analyze/models/acts.py): the act's probability reaches `min` (default: the act's own
+    threshold), or `cue_min` (default half of it) when one of the `cues` words is in the turn —
+    the lexicon confirms what the model leans to, and its words become the evidence. Without the
+    models the cue words alone decide (negation and quotation filters apply to them as to keywords).
+    Evidence is the cue when there is one, else the whole turn (refined to the clause that reads most
+    like the act when a failed finding shows it)."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        super().__init__(spec, loc, env)
+        acts = spec.get("acts")
+        acts = [acts] if isinstance(acts, str) else acts
+        if not acts or not isinstance(acts, list):
+            raise RuleError(loc + ("acts",), "act needs `acts`: a list of dialogue acts")
+        unknown = [a for a in acts if a not in ACT_NAMES]
+        if unknown:
+            raise RuleError(loc + ("acts",), f"unknown act {unknown[0]!r}; acts are: {', '.join(sorted(ACT_NAMES))}")
+        self.acts = tuple(acts)
+        self.min = None if spec.get("min") is None else float(spec["min"])
+        self.cue_min = None if spec.get("cue_min") is None else float(spec["cue_min"])
+        cues = words_of(spec.get("cues", []), env.lexicons, loc + ("cues",))
+        self.cue_key = env.matcher.register(cues) if cues else None
+
+    def _cues(self, ctx: Context, allowed: set[int]) -> dict[int, Hit]:
+        if self.cue_key is None:
+            return {}
+        found: dict[int, Hit] = {}
+        for h in ctx.keyword_hits(self.cue_key):
+            if h.turn in allowed and h.turn not in found and self.keep(ctx, h):
+                found[h.turn] = h
+        return found
+
+    def hits(self, ctx, anchor):
+        allowed = self.scope.turns(ctx, anchor)
+        cues = self._cues(ctx, set(allowed))
+        acts = ctx.acts
+        if acts is None:
+            return [cues[t] for t in allowed if t in cues]
+        found = []
+        for t in allowed:
+            cue = cues.get(t)
+            for name in self.acts:
+                k = acts.index[name]
+                bar = self.min if self.min is not None else float(acts.thresholds[k])
+                if cue is not None:
+                    bar = self.cue_min if self.cue_min is not None else bar / 2
+                if acts.probs[t, k] >= bar:
+                    if cue is not None:
+                        found.append(cue)
+                    else:
+                        hit = Hit(t, 0, len(ctx.turns[t].text))
+                        ctx.act_marks[hit] = self.acts
+                        found.append(hit)
+                    break
+        return found
