@@ -174,6 +174,8 @@ def analyze(
     def consume(item) -> None:
         if item.result.audio and "error" in item.result.audio:
             err.print(f"[yellow]audio skipped[/] {item.result.audio['error']} (text analyzed)", highlight=False)
+        for warning in (item.result.audio or {}).get("warnings", []):
+            err.print(f"[yellow]audio warning[/] {warning}", highlight=False)
         if format == "json":
             line = item.result.model_dump_json(exclude={"sections", "audio"} if item.result.audio is None else {"sections"})
             (handle.write(line + "\n") if handle else sys.stdout.write(line + "\n"))
@@ -423,7 +425,7 @@ def audio(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Measure a recording: speech, volume, dead air, interruptions, latency, hang-up gap (docs/audio.md)."""
-    from zuoxi.audio import AudioError, align, measure, read_audio
+    from zuoxi.audio import AudioError, analyze_file
     from zuoxi.ingest import read_file
 
     if format not in ("table", "json"):
@@ -436,7 +438,7 @@ def audio(
             raise typer.Exit(1)
     layout = channels.split(",") if channels else conversation.meta.get("audio_channels") if conversation else None
     try:
-        analysis = align(measure(read_audio(file), layout), conversation.turns if conversation else [])
+        analysis = analyze_file(file, layout, conversation.turns if conversation else [])
     except AudioError as error:
         err.print(f"[red]audio error[/] {error}", highlight=False)
         raise typer.Exit(1) from None

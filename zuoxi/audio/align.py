@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from zuoxi.audio.features import CallFeatures, Span, measure
+from zuoxi.audio.features import ROLES, CallFeatures, Span, measure
 from zuoxi.audio.io import AudioError, read_audio
 from zuoxi.audio.vad import FRAME
 from zuoxi.model import Conversation, Turn
@@ -63,19 +63,34 @@ def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None
     if path is None:
         return None, None
     try:
-        analysis = align(measure(read_audio(path), conversation.meta.get("audio_channels")), conversation.turns)
+        analysis = analyze_file(path, conversation.meta.get("audio_channels"), conversation.turns)
     except AudioError as error:
         return None, {"file": str(path), "error": str(error)}
     return rule_metrics(analysis, conversation.turns), analysis.summary()
+
+
+def analyze_file(path: str | Path, layout: Any = None, turns: list[Turn] | None = None) -> AudioAnalysis:
+    """Read, measure and align one recording. Every failure is an `AudioError` naming the file."""
+    try:
+        return align(measure(read_audio(path), layout), turns or [])
+    except AudioError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a case no check foresaw costs this recording, never the batch
+        raise AudioError(path, f"audio analysis failed ({type(error).__name__}: {error})") from None
 
 
 def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
     if not turns or not all(t.start is not None and t.end is not None for t in turns):
         return AudioAnalysis(call=call, turns=None)
     feats = [_turn(call, i, t) for i, t in enumerate(turns)]
-    agent_ends = [f.speech_end for f in feats if f.role == "agent" and f.speech_end is not None]
-    if call.hangup_gap is None and agent_ends:  # mono: the transcript says which speech was the agent's
-        call = call.model_copy(update={"hangup_gap": round(call.duration - agent_ends[-1], 3)})
+    if call.layout == "mono":  # one channel: the transcript says whose speech ended when
+        ends: dict[str, float] = {}
+        for f in feats:
+            if f.role in ROLES and f.speech_end is not None:
+                ends[f.role] = max(ends.get(f.role, 0.0), f.speech_end)
+        gaps = {role: round(call.duration - end, 3) for role, end in ends.items()}
+        call = call.model_copy(update={"hangup_gaps": gaps, "last_speaker": max(ends, key=ends.get) if ends else None,
+                                       "hangup_gap": min(gaps.values()) if "agent" in ends else None})
     return AudioAnalysis(call=call, turns=feats)
 
 
@@ -118,6 +133,13 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
     metrics: dict[str, list[tuple[int, float]]] = {}
     if agents and call.hangup_gap is not None:
         metrics["hangup_gap"] = [(agents[-1], call.hangup_gap)]
+    agent = call.channel("agent") if call.layout == "stereo" else None
+    if agents and agent is not None and agent.loudness_lufs is not None:
+        loudest = max((f for f in feats or [] if f.role == "agent" and f.level_dbfs is not None),
+                      key=lambda f: f.level_dbfs, default=None)
+        evidence = agents[0] if loudest is None else loudest.turn
+        metrics["loudness"] = [(evidence, agent.loudness_lufs)]
+        metrics["clipping"] = [(evidence, agent.clipped)]
     if feats is None:
         return metrics
     rated = [f for f in feats if f.role == "agent" and f.speech_rate is not None]

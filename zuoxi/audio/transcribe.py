@@ -13,7 +13,7 @@ from typing import Any
 
 from zuoxi.audio.features import channel_roles
 from zuoxi.audio.io import AudioError, read_audio
-from zuoxi.audio.vad import speech_segments
+from zuoxi.audio.vad import detect, segments
 from zuoxi.model import Conversation, Turn
 
 MODEL_TYPES = ("auto", "paraformer", "sense_voice", "transducer")
@@ -75,9 +75,10 @@ def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversat
     roles = channel_roles(layout, recording.n_channels, recording.path)
     rate = recording.sample_rate
     pieces = []
-    for role, index in roles.items():
+    masks = detect([recording.channels[index] for index in roles.values()], rate)
+    for (role, index), mask in zip(roles.items(), masks):
         samples = recording.channels[index]
-        for seg in speech_segments(samples, rate):
+        for seg in segments(mask):
             stream = recognizer.create_stream()
             stream.accept_waveform(rate, samples[int(seg.start * rate):int(seg.end * rate)])
             recognizer.decode_stream(stream)
