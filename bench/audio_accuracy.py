@@ -184,7 +184,8 @@ def echo(agent: np.ndarray, rate: int, level_db: float, delay_ms: float) -> np.n
 def write(path: Path, data: np.ndarray, rate: int, codec: str) -> Path:
     fmt, subtype, suffix = CODECS[codec]
     path = path.with_suffix("." + suffix)
-    sf.write(str(path), np.clip(data, -1, 1), rate, format=fmt, subtype=subtype)
+    extra = {"bitrate_mode": "CONSTANT"} if codec == "mp3" else {}  # a recorder's CBR: its length is known without the tag
+    sf.write(str(path), np.clip(data, -1, 1), rate, format=fmt, subtype=subtype, **extra)
     if codec == "mp3":  # drop the first frame, the Xing/LAME tag: the encoder delay is then unknown to libsndfile
         raw = path.read_bytes()
         path.write_bytes(raw[_mp3_frame_length(raw):])

@@ -117,7 +117,7 @@ def measure(recording: Recording, layout: Any = None) -> CallFeatures:
         clipped = _fit(recording.clipped[index], mask.size) if recording.clipped is not None else np.zeros_like(mask)
         channels.append(ChannelFeatures(
             role=role, index=index, speech_seconds=round(sum(s.duration for s in segments), 3),
-            level_dbfs=_mean_db(level[mask]), loudness_lufs=_loudness(samples, rate, mask),
+            level_dbfs=_mean_db(level[mask]), loudness_lufs=loudness(samples, rate, mask),
             peak_dbfs=None if recording.peak is None else round(float(20 * np.log10(max(recording.peak[index], 1e-6))), 1),
             clipped=round(float(clipped[mask].mean()), 4) if mask.any() else 0.0,
             segments=[Span(start=s.start, end=s.end) for s in segments]))
@@ -163,7 +163,7 @@ def _fit(frames: np.ndarray, n: int) -> np.ndarray:
     return frames[:n] if frames.size >= n else np.concatenate([frames, np.zeros(n - frames.size, dtype=frames.dtype)])
 
 
-def _loudness(samples: np.ndarray, rate: int, mask: np.ndarray) -> float | None:
+def loudness(samples: np.ndarray, rate: int, mask: np.ndarray) -> float | None:
     """BS.1770 loudness (LUFS) of the voiced frames: their mean K-weighted power, −0.691 dB. The
     standard's 400 ms gating is replaced by the speech mask, so the figure is the party's voice
     alone, not the noise around it."""

@@ -29,11 +29,14 @@ NOISE_BLOCK = 33  # frames (≈1 s) per noise estimate
 NOISE_REACH = 5  # blocks each side whose lowest estimate is the noise (≈11 s window: a long turn is bridged)
 NOISE_QUANTILE = 20  # percentile of a block's frame powers taken as its noise
 ECHO_MAX = 0.5  # seconds: the longest echo/crosstalk delay looked for
-ECHO_CORR = 0.3  # correlation of the channels' frame levels at the best delay for a copy to count
+ECHO_LIFT_DB = 1.0  # how much louder a channel must typically be just after the other spoke, for a copy to count
+ECHO_MAX_GAIN = 0.25  # a copy is attenuated: at most −6 dB
 ECHO_HEADROOM = 2.0  # the predicted copy's power is doubled (+3 dB): frame to frame it is a rough guess
 SURE_WIDTH, EDGE_WIDTH = 15, 5  # frames: 0.45 s to decide that speech is there, 0.15 s to place its edges
 MARGIN_DB = 1.4  # the threshold is at least this far above the noise's typical score
 SPREAD = 1.0  # … plus this many times the noise score's spread
+NOISE_PEAK = 0.5
+OWN_VOICE_DB = 15.0  # speech is the party's own only within this much of the channel's loudest speech (95th percentile)
 
 
 @dataclass(frozen=True, order=True)
@@ -99,27 +102,32 @@ def detect(channels: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
     power = [band_powers(samples, sample_rate) for samples in channels]
     n = min(p.shape[0] for p in power)
     webrtc, power = [w[:n] for w in webrtc], [p[:n] for p in power]
-    reference = [noise_floor(p) for p in power]
-    if len(channels) == 2:
-        leaks = [_leak(power[1], power[0], reference[0]), _leak(power[0], power[1], reference[1])]
-        reference = [ref + leak for ref, leak in zip(reference, leaks)]
-    return [w & _stands_out(p, ref) for w, p, ref in zip(webrtc, power, reference)]
+    floors = [noise_floor(p) for p in power]
+    leaks = [_leak(power[1], power[0]), _leak(power[0], power[1])] if len(channels) == 2 else [0.0] * len(channels)
+    return [w & _stands_out(p, floor, leak) for w, p, floor, leak in zip(webrtc, power, floors, leaks)]
 
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     return np.convolve(x, np.ones(width) / width, mode="same")
 
 
-def _stands_out(power: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) -> np.ndarray:
     """Frames whose speech bands rise above the reference by more than the channel's noise varies.
 
-    The score is the speech bands' power over the reference's, smoothed over SURE_WIDTH frames to
-    decide that speech is there and over EDGE_WIDTH to place its edges; each has its own threshold
-    from the channel's noise (`_threshold`), so a steady hiss gets a low one, a babble of voices a
-    high one."""
-    ratio = power.sum(axis=1) / reference.sum(axis=1)
-    wide, narrow = (10 * np.log10(_smooth(ratio, width)) for width in (SURE_WIDTH, EDGE_WIDTH))
-    edges, sure = narrow > _threshold(narrow), wide > _threshold(wide)
+    The score is the speech bands' power over the noise's plus the other channel's predicted copy
+    (`leak`), smoothed over SURE_WIDTH frames to decide that speech is there and over EDGE_WIDTH to
+    place its edges; each has its own threshold from the channel's noise (`_threshold`), so a
+    steady hiss gets a low one, a babble of voices a high one."""
+    total, noise = power.sum(axis=1), floor.sum(axis=1)
+    copied = noise + (leak.sum(axis=1) if isinstance(leak, np.ndarray) else leak)
+    verdicts = []
+    for width in (EDGE_WIDTH, SURE_WIDTH):
+        # the threshold from the noise alone: a copy pushed under it would distort the noise's histogram
+        score = 10 * np.log10(_smooth(total / noise, width))
+        verdicts.append(10 * np.log10(_smooth(total / copied, width)) > _threshold(score))
+    edges, sure = verdicts
+    # a voice far below the channel's own loudest speech is someone in the background, not the party
+    sure &= 10 * np.log10(_smooth(total, SURE_WIDTH)) > np.percentile(10 * np.log10(total), 95) - OWN_VOICE_DB
     starts = np.flatnonzero(np.diff(np.concatenate(([0], edges.astype(np.int8)))) == 1)
     stops = np.flatnonzero(np.diff(np.concatenate((edges.astype(np.int8), [0]))) == -1) + 1
     keep = np.zeros_like(edges)
@@ -131,32 +139,45 @@ def _stands_out(power: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def _threshold(score: np.ndarray) -> float:
-    """Where the channel's noise ends: its commonest score (the histogram's peak among the lower
-    scores — noise frames bunch up, speech spreads out), plus MARGIN_DB, plus SPREAD times the
-    noise's spread measured below that peak (speech never lies below it)."""
+    """Where the channel's noise ends: its typical score (the lowest peak of the histogram that is
+    at least NOISE_PEAK of the highest: noise frames bunch up there, even where speech fills most
+    of the channel), plus MARGIN_DB, plus SPREAD times the noise's spread measured below that
+    peak (speech never lies below it)."""
     low = np.percentile(score, 0.5)
     counts, edges = np.histogram(score, bins=np.arange(low, low + 15.25, 0.25))
-    counts = np.convolve(counts, np.ones(3), mode="same")
-    mode = edges[int(np.argmax(counts))] + 0.125
+    counts = np.convolve(counts, np.ones(5), mode="same")
+    peaks = np.flatnonzero((counts >= np.roll(counts, 1)) & (counts >= np.roll(counts, -1))
+                           & (counts >= NOISE_PEAK * counts.max()))
+    mode = edges[peaks[0]] + 0.125
     below = score[score < mode] - mode
     spread = float(np.sqrt(np.mean(below ** 2))) if below.size else 0.0
     return mode + MARGIN_DB + SPREAD * spread
 
 
-def _leak(source: np.ndarray, target: np.ndarray, target_floor: np.ndarray) -> np.ndarray:
+def _leak(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The power per frame and band that `source` puts into `target` as a delayed, attenuated copy
-    (echo, crosstalk); zeros where no such copy is found."""
-    n = source.shape[0]
-    lags = int(ECHO_MAX / FRAME)
-    a, c = np.log10(source.sum(axis=1)), np.log10(target.sum(axis=1))
-    corr = [np.corrcoef(a[: n - k], c[k:])[0, 1] if n - k > 10 else 0.0 for k in range(lags + 1)]
-    lag = int(np.nanargmax(corr))
-    if not corr[lag] >= ECHO_CORR:
+    (echo, crosstalk); zeros where no such copy is found.
+
+    The delay is the one at which `target` is most lifted (median level) in the frames after
+    `source` was loud, against the frames after it was quiet; a lift under ECHO_LIFT_DB means no
+    copy (without one, the target is mostly silent while the other side talks), and so does a copy
+    louder than ECHO_MAX_GAIN (then the source holds an echo of the target, not the reverse). The
+    gain per band is the median ratio of what the target holds above its usual level (after the
+    source was quiet) to the source's power."""
+    level, heard = np.log10(source.sum(axis=1)), np.log10(target.sum(axis=1))
+    loud, quiet = level > np.percentile(level, 70), level < np.percentile(level, 30)
+    lifts = [10 * (np.median(heard[_delayed(loud, k)]) - np.median(heard[_delayed(quiet, k)]))
+             for k in range(int(ECHO_MAX / FRAME) + 1)]
+    lag = int(np.argmax(lifts))
+    if lifts[lag] < ECHO_LIFT_DB:
         return np.zeros_like(target)
     copy = np.maximum.reduce([_delayed(source, k) for k in (lag - 1, lag, lag + 1)])
-    loud = _delayed(a > np.percentile(a, 70), lag)
-    gain = np.median(np.maximum(target[loud] - target_floor[loud], 0) / copy[loud], axis=0)
-    return ECHO_HEADROOM * gain * copy
+    after = _delayed(loud, lag)
+    baseline = np.median(target[_delayed(quiet, lag)], axis=0)
+    excess = np.maximum(target[after] - baseline, 0)
+    if np.median(excess.sum(axis=1) / copy[after].sum(axis=1)) > ECHO_MAX_GAIN:
+        return np.zeros_like(target)
+    return ECHO_HEADROOM * np.median(excess / copy[after], axis=0) * copy
 
 
 def _delayed(x: np.ndarray, k: int) -> np.ndarray:
