@@ -504,3 +504,94 @@ def test_a_batch_keeps_every_call_when_the_first_names_an_absurd_file(call, tmp_
     assert first["audio"]["error"].startswith(str(tmp_path / "huge.wav")) and "2,000,000,000 Hz" in first["audio"]["error"]
     assert second["audio"]["hangup_gap"] == pytest.approx(0.5, abs=TIME_TOL)
     assert "huge.wav" in run.stderr and "Traceback" not in run.output
+
+
+# --- mono calls: diarization with a user-supplied model folder (a stub stands in for sherpa-onnx) ---
+
+class _Config:
+    """Stands in for sherpa-onnx's config classes: keeps its keyword arguments."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+    def validate(self):
+        return Path(self.segmentation.pyannote.model).is_file() and Path(self.embedding.model).is_file()
+
+
+class _FakeDiarizer:
+    """Stands in for sherpa_onnx.OfflineSpeakerDiarization: takes 16 kHz samples like the real one and
+    'hears' SCRIPT's two voices (speaker ids as arbitrary as a clustering's)."""
+
+    sample_rate = 16000
+    built_with = None
+    seconds = None
+
+    def __init__(self, config):
+        type(self).built_with = config
+
+    def process(self, samples):
+        type(self).seconds = samples.size / self.sample_rate
+        pieces = [types.SimpleNamespace(start=p["start"], end=p["start"] + p["seconds"], speaker=7 if p["role"] == "customer" else 3)
+                  for p in SCRIPT]
+        return types.SimpleNamespace(sort_by_start_time=lambda: sorted(pieces, key=lambda p: p.start))
+
+
+def _fake_sherpa(monkeypatch, tmp_path):
+    module = types.SimpleNamespace(OfflineRecognizer=_FakeRecognizer, OfflineSpeakerDiarization=_FakeDiarizer,
+                                   **{name: _Config for name in (
+                                       "OfflineSpeakerDiarizationConfig", "OfflineSpeakerSegmentationModelConfig",
+                                       "OfflineSpeakerSegmentationPyannoteModelConfig",
+                                       "SpeakerEmbeddingExtractorConfig", "FastClusteringConfig")})
+    monkeypatch.setitem(sys.modules, "sherpa_onnx", module)
+    models = tmp_path / "diarization"
+    (models / "sherpa-onnx-pyannote-segmentation-3-0").mkdir(parents=True)
+    (models / "sherpa-onnx-pyannote-segmentation-3-0" / "model.onnx").write_bytes(b"stub")
+    (models / "3dspeaker_eres2net_base_zh-cn_16k.onnx").write_bytes(b"stub")
+    return models
+
+
+def test_mono_call_split_by_a_diarization_model(tmp_path, monkeypatch):
+    models = _fake_sherpa(monkeypatch, tmp_path)
+    path = tmp_path / "mono.wav"
+    conv = build_call(path, SCRIPT, DURATION, mono=True)
+    run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(models), "--customer-first",
+                                   "--format", "json"])  # SCRIPT's customer says 喂 first
+    assert run.exit_code == 0, run.output
+    assert _FakeDiarizer.seconds == pytest.approx(DURATION)  # 8 kHz resampled to the model's 16 kHz
+    config = _FakeDiarizer.built_with
+    assert config.segmentation.pyannote.model.endswith("segmentation-3-0/model.onnx")
+    assert config.embedding.model.endswith("eres2net_base_zh-cn_16k.onnx") and config.clustering.num_clusters == 2
+    data = json.loads(run.stdout)
+    assert data["diarized"] and data["layout"] == "mono"
+    assert [(o["by"], round(o["start"])) for o in data["overlaps"]] == [("agent", 9)]
+    assert data["last_speaker"] == "agent" and data["hangup_gap"] == pytest.approx(0.5, abs=TIME_TOL)
+    assert data["speech_seconds"]["customer"] == pytest.approx(4.5, abs=0.5)
+    swapped = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(models), "--format", "json"])
+    assert json.loads(swapped.stdout)["last_speaker"] == "customer"  # by default the first voice is the agent's
+
+
+def test_transcribe_a_mono_call_with_diarization(tmp_path, monkeypatch):
+    models = _fake_sherpa(monkeypatch, tmp_path)
+    asr = tmp_path / "paraformer-zh"
+    asr.mkdir()
+    (asr / "tokens.txt").write_text("好 0\n", encoding="utf-8")
+    (asr / "model.onnx").write_bytes(b"stub")
+    path = tmp_path / "mono.wav"
+    build_call(path, SCRIPT, DURATION, mono=True)
+    refused = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(asr)])
+    assert refused.exit_code == 1 and "--diarization-dir" in refused.output
+    run = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(asr), "--diarization-dir", str(models),
+                                   "--customer-first"])
+    assert run.exit_code == 0, run.output
+    conv = Conversation.model_validate_json(run.stdout)
+    assert [t.role for t in conv.turns] == [p["role"] for p in sorted(SCRIPT, key=lambda p: p["start"])]
+    assert conv.meta == {"diarized": True}
+
+
+def test_diarization_dir_without_models_is_a_clear_error(tmp_path, monkeypatch):
+    _fake_sherpa(monkeypatch, tmp_path)
+    (tmp_path / "empty").mkdir()
+    path = tmp_path / "mono.wav"
+    build_call(path, SCRIPT[:2], 9.0, mono=True)
+    run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(tmp_path / "empty")])
+    assert run.exit_code == 1 and "no speaker-segmentation model" in run.output and "empty" in run.output

@@ -69,10 +69,16 @@ def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None
     return rule_metrics(analysis, conversation.turns), analysis.summary()
 
 
-def analyze_file(path: str | Path, layout: Any = None, turns: list[Turn] | None = None) -> AudioAnalysis:
-    """Read, measure and align one recording. Every failure is an `AudioError` naming the file."""
+def analyze_file(path: str | Path, layout: Any = None, turns: list[Turn] | None = None, diarizer: Any = None,
+                 agent_first: bool = True) -> AudioAnalysis:
+    """Read, measure and align one recording (a mono one split by `diarizer`, zuoxi.audio.diarize,
+    when given). Every failure is an `AudioError` naming the file."""
+    from zuoxi.audio.diarize import diarize
+
     try:
-        return align(measure(read_audio(path), layout), turns or [])
+        recording = read_audio(path)
+        speakers = diarize(recording, diarizer, agent_first) if diarizer is not None and recording.n_channels == 1 else None
+        return align(measure(recording, layout, speakers), turns or [])
     except AudioError:
         raise
     except Exception as error:  # noqa: BLE001 - a case no check foresaw costs this recording, never the batch
@@ -83,7 +89,7 @@ def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
     if not turns or not all(t.start is not None and t.end is not None for t in turns):
         return AudioAnalysis(call=call, turns=None)
     feats = [_turn(call, i, t) for i, t in enumerate(turns)]
-    if call.layout == "mono":  # one channel: the transcript says whose speech ended when
+    if call.layout == "mono" and not call.diarized:  # one channel: the transcript says whose speech ended when
         ends: dict[str, float] = {}
         for f in feats:
             if f.role in ROLES and f.speech_end is not None:
@@ -95,7 +101,7 @@ def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
 
 
 def _role_channel(call: CallFeatures, role: str) -> str | None:
-    if call.layout == "mono":
+    if call.layout == "mono" and not call.diarized:
         return "mixed"
     return role if call.channel(role) else None
 
@@ -133,7 +139,7 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
     metrics: dict[str, list[tuple[int, float]]] = {}
     if agents and call.hangup_gap is not None:
         metrics["hangup_gap"] = [(agents[-1], call.hangup_gap)]
-    agent = call.channel("agent") if call.layout == "stereo" else None
+    agent = call.channel("agent") if call.layout == "stereo" or call.diarized else None
     if agents and agent is not None and agent.loudness_lufs is not None:
         loudest = max((f for f in feats or [] if f.role == "agent" and f.level_dbfs is not None),
                       key=lambda f: f.level_dbfs, default=None)
@@ -151,7 +157,7 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
         (cur.turn, round(cur.speech_start - prev.speech_end, 3)) for prev, cur in zip(feats, feats[1:])
         if prev.role == "customer" and cur.role == "agent" and prev.speech_end is not None and cur.speech_start is not None]
     metrics["silence"] = [(_next_turn(feats, gap.end), gap.duration) for gap in call.dead_air]
-    if call.layout == "stereo":
+    if call.layout == "stereo" or call.diarized:
         by_agent = [(_owner(feats, o.start, "agent"), o.seconds) for o in call.overlaps if o.by == "agent"]
         metrics["overlap"] = [(i, max((s for turn, s in by_agent if turn == i), default=0.0)) for i in agents]
     metrics["volume"] = [(f.turn, f.volume_rel_db) for f in feats if f.volume_rel_db is not None]

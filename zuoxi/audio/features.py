@@ -63,6 +63,7 @@ class CallFeatures(BaseModel):
     duration: float
     sample_rate: int
     layout: str  # "stereo" (one party per channel) or "mono"
+    diarized: bool = False  # mono split into agent and customer by a diarization model
     channels: list[ChannelFeatures]
     median_dbfs: float | None  # median level of all voiced frames: the reference for relative volume
     dead_air: list[Span] = Field(default_factory=list)
@@ -102,16 +103,20 @@ def channel_roles(layout: Any, n_channels: int, path: str) -> dict[str, int]:
     return {role: roles[role] for role in ROLES if role in roles}
 
 
-def measure(recording: Recording, layout: Any = None) -> CallFeatures:
-    """Speech, levels, loudness and clipping per channel, then the measures that need only the recording."""
-    roles = channel_roles(layout, recording.n_channels, recording.path)
+def measure(recording: Recording, layout: Any = None, speakers: dict[str, list[Segment]] | None = None) -> CallFeatures:
+    """Speech, levels, loudness and clipping per party, then the measures that need only the recording.
+    `speakers`: a mono call's stretches per party from diarization, measured as if each had a channel."""
     rate = recording.sample_rate
     size = int(rate * FRAME)
-    masks = detect([recording.channels[index] for index in roles.values()], rate)
+    if speakers is not None and recording.n_channels == 1:
+        roles = {role: 0 for role in speakers}
+        found = list(speakers.values())
+    else:
+        roles = channel_roles(layout, recording.n_channels, recording.path)
+        found = [vad_segments(mask) for mask in detect([recording.channels[i] for i in roles.values()], rate)]
     channels, levels, voiced = [], {}, {}
-    for (role, index), mask in zip(roles.items(), masks):
+    for (role, index), segments in zip(roles.items(), found):
         samples = recording.channels[index]
-        segments = vad_segments(mask)
         level = _frame_db(samples, size)
         mask = _mask(segments, level.size)
         clipped = _fit(recording.clipped[index], mask.size) if recording.clipped is not None else np.zeros_like(mask)
@@ -126,7 +131,7 @@ def measure(recording: Recording, layout: Any = None) -> CallFeatures:
     median = float(np.median(all_voiced)) if all_voiced.size else None
     features = CallFeatures(
         file=recording.path, duration=round(recording.duration, 3), sample_rate=recording.source_rate,
-        layout="mono" if recording.n_channels == 1 else "stereo", channels=channels,
+        layout="mono" if recording.n_channels == 1 else "stereo", diarized=speakers is not None, channels=channels,
         median_dbfs=None if median is None else round(median, 1),
         warnings=list(recording.warnings), levels=levels, voiced=voiced)
     segments = {c.role: [Segment(s.start, s.end) for s in c.segments] for c in channels}
