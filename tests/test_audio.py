@@ -7,6 +7,7 @@ checked to ±0.2 s and speech rates to ±8 %.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -17,7 +18,9 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from zuoxi.audio import AudioError, align, analyze_audio, measure, read_audio
+from zuoxi.audio.features import loudness
 from zuoxi.audio.synth import silence, speech
+from zuoxi.audio.vad import FRAME
 from zuoxi.cli import app
 from zuoxi.model import Conversation
 from zuoxi.pipeline import analyze_conversation
@@ -135,7 +138,7 @@ def test_without_turn_times_call_level_features_still_come_out(call):
     metrics, summary = analyze_audio(Conversation.model_validate(conv), path.parent)
     assert summary["turns"] == "n/a"
     assert summary["overlaps"] and summary["dead_air"]
-    assert set(metrics) == {"hangup_gap"}
+    assert set(metrics) == {"hangup_gap", "loudness", "clipping"}  # call-level: no turn times needed
     result = analyze_conversation(Conversation.model_validate(conv), audio_dir=path.parent, models=False)
     statuses = {f.rule: f.status for f in result.findings}
     assert statuses["CS-02"] == "n/a" and statuses["OB-07"] == "fail"
@@ -285,3 +288,310 @@ def test_transcribe_refuses_a_model_dir_without_tokens(call, tmp_path):
     path, _ = call
     run = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(tmp_path)])
     assert run.exit_code == 1 and "tokens.txt" in run.output
+
+
+# --- noise, echo, hang-up, loudness, clipping (issue 21) ---
+
+def _noise(kind: str, n: int, level_db: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    if kind == "pink":
+        spectrum = np.fft.rfft(x)
+        spectrum[1:] /= np.sqrt(np.arange(1, spectrum.size))
+        x = np.fft.irfft(spectrum, n)
+    return (x * 10 ** (level_db / 20) / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+
+
+def _rewrite(path: Path, change) -> None:
+    """Read a stereo WAV, let `change(agent, customer)` alter the tracks in place, write it back."""
+    data, rate = sf.read(path, dtype="float32")
+    change(data[:, 0], data[:, 1])
+    sf.write(path, np.clip(data, -1, 1), rate)
+
+
+@pytest.mark.parametrize("kind", ["white", "pink"])
+def test_street_noise_at_minus_25_dbfs_invents_nothing(call, kind):
+    """WebRTC alone calls nearly all of this speech (the issue: 24 invented overlaps, hang-up gap 0.02 s)."""
+    path, conv = call
+    n = sf.info(path).frames
+    _rewrite(path, lambda agent, customer: (agent.__iadd__(_noise(kind, n, -25, 1)), customer.__iadd__(_noise(kind, n, -25, 2))))
+    result = analysis(path, conv)
+    assert [(o.by, round(o.start)) for o in result.call.overlaps] == [("agent", 9)]
+    assert result.call.overlaps[0].seconds == pytest.approx(1.5, abs=TIME_TOL)
+    assert [round(d.duration) for d in result.call.dead_air] == [5]
+    assert result.call.hangup_gap == pytest.approx(0.5, abs=TIME_TOL)
+    assert result.call.channel("customer").speech_seconds == pytest.approx(4.5, abs=0.5)
+
+
+def test_echo_of_the_agent_is_not_the_customer_speaking(call):
+    """The agent leaking into the customer channel at −15 dB, 40 ms late: no customer speech, no
+    'customer interrupted agent' (the issue: 5.6 s and 8.0 s invented overlaps)."""
+    path, conv = call
+    lag = int(0.04 * RATE)
+
+    def leak(agent, customer):
+        customer[lag:] += agent[:-lag] * 10 ** (-15 / 20)
+
+    _rewrite(path, leak)
+    result = analysis(path, conv)
+    assert [o.by for o in result.call.overlaps] == ["agent"]
+    assert result.call.channel("customer").speech_seconds == pytest.approx(4.5, abs=0.5)
+
+
+def test_customer_talking_over_an_echo_is_still_heard(tmp_path):
+    parts = [{"role": "agent", "start": 1.0, "chars": 24, "seconds": 6.0},
+             {"role": "customer", "start": 4.0, "chars": 8, "seconds": 2.0}]
+    path = tmp_path / "double.wav"
+    conv = build_call(path, parts, 9.0)
+    lag = int(0.04 * RATE)
+    _rewrite(path, lambda agent, customer: customer.__setitem__(slice(lag, None), customer[lag:] + agent[:-lag] * 0.18))
+    (overlap,) = analysis(path, conv).call.overlaps
+    assert (overlap.by, overlap.start, overlap.seconds) == ("customer", pytest.approx(4.0, abs=TIME_TOL),
+                                                           pytest.approx(2.0, abs=TIME_TOL))
+
+
+def test_hangup_right_after_the_customer_fails_ob07(tmp_path):
+    """The agent says goodbye, the customer answers, the line drops 0.3 s later: the agent's own gap is
+    2.3 s, but the call's last words were the customer's."""
+    parts = [{"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0},
+             {"role": "customer", "start": 4.0, "chars": 8, "seconds": 2.0},
+             {"role": "agent", "start": 6.5, "chars": 6, "seconds": 1.5},  # 再见 … ends at 8.0
+             {"role": "customer", "start": 8.5, "chars": 2, "seconds": 1.5}]  # 好，再见 … ends at 10.0
+    path = tmp_path / "bye.wav"
+    conv = build_call(path, parts, 10.3)
+    result = analyze_conversation(Conversation.model_validate(conv), audio_dir=tmp_path, models=False)
+    assert result.audio["last_speaker"] == "customer"
+    assert result.audio["hangup_gaps"]["agent"] == pytest.approx(2.3, abs=TIME_TOL)
+    assert result.audio["hangup_gaps"]["customer"] == pytest.approx(0.3, abs=TIME_TOL)
+    assert result.audio["hangup_gap"] == result.audio["hangup_gaps"]["customer"]
+    ob07 = {f.rule: f for f in result.findings}["OB-07"]
+    assert ob07.status == "fail" and [e.turn for e in ob07.evidence] == [2]
+
+
+def test_mono_hangup_per_party_from_the_transcript(tmp_path):
+    parts = [{"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0},
+             {"role": "customer", "start": 4.0, "chars": 4, "seconds": 1.5}]
+    path = tmp_path / "mono.wav"
+    conv = build_call(path, parts, 8.0, mono=True)
+    del conv["meta"]["audio_channels"]
+    call = analysis(path, conv).call
+    assert call.last_speaker == "customer"
+    assert call.hangup_gaps == pytest.approx({"agent": 4.5, "customer": 2.5}, abs=TIME_TOL)
+
+
+def test_loudness_peak_and_clipping_per_party(tmp_path):
+    parts = [{"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0, "level": -8.0},
+             {"role": "customer", "start": 4.0, "chars": 12, "seconds": 3.0, "level": -26.0}]
+    path = tmp_path / "loud.wav"
+    conv = build_call(path, parts, 8.0)
+    _rewrite(path, lambda agent, customer: agent.__imul__(4.0))  # +12 dB: −8 → −2 dBFS, the tops clipped at write
+    call = analysis(path, conv).call
+    agent, customer = call.channel("agent"), call.channel("customer")
+    assert agent.peak_dbfs == pytest.approx(0.0, abs=0.1) and agent.clipped > 0.2
+    assert customer.clipped == 0.0 and customer.peak_dbfs < -6
+    assert agent.loudness_lufs > -6 and customer.loudness_lufs == pytest.approx(-26, abs=3)
+    result = analyze_conversation(Conversation.model_validate(conv), audio_dir=tmp_path, models=False)
+    assert {f.rule: f.status for f in result.findings}["OB-04"] == "fail"
+    assert result.audio["clipped"]["agent"] > 0.2 and result.audio["loudness_lufs"]["customer"] < -20
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_loudness_of_the_standard_sine(rate):
+    """BS.1770: a 997 Hz sine of peak −20 dBFS reads −23.01 LUFS (−3.01 at full scale); 100 Hz is
+    weighted down (the RLB high-pass and the shelf), 3 kHz up."""
+    t = np.arange(rate * 3) / rate
+    frames = np.ones(int(3 / FRAME), dtype=bool)
+    assert loudness(np.sin(2 * np.pi * 997 * t) * 0.1, rate, frames) == pytest.approx(-23.0, abs=0.1)
+    assert loudness(np.sin(2 * np.pi * 100 * t) * 0.1, rate, frames) < -23.5
+    assert loudness(np.sin(2 * np.pi * 3000 * t) * 0.1, rate, frames) > -21
+
+
+def test_a_quiet_moderate_call_passes_ob04(call):
+    path, conv = call
+    result = analyze_conversation(Conversation.model_validate(conv), audio_dir=path.parent, models=False)
+    assert {f.rule: f.status for f in result.findings}["OB-04"] == "pass"
+    assert -24 < result.audio["loudness_lufs"]["agent"] < -16 and result.audio["clipped"]["agent"] == 0.0
+
+
+# --- bad files ---
+
+def _wav_with_rate(path: Path, rate: int) -> Path:
+    sf.write(path, np.concatenate([silence(1.0), speech(6, 2.0), silence(1.0)]), RATE, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    raw[24:28] = rate.to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_absurd_headers_are_refused_naming_the_file(tmp_path):
+    huge = _wav_with_rate(tmp_path / "huge.wav", 2_000_000_000)
+    with pytest.raises(AudioError, match=r"huge\.wav: header claims a sample rate of 2,000,000,000 Hz"):
+        read_audio(huge)
+    many = _wav_with_rate(tmp_path / "many.wav", RATE)
+    raw = bytearray(many.read_bytes())
+    raw[22:24] = (200).to_bytes(2, "little")
+    many.write_bytes(bytes(raw))
+    with pytest.raises(AudioError) as caught:
+        read_audio(many)
+    assert str(caught.value).startswith(str(many))
+
+
+def test_a_wav_cut_mid_data_is_analysed_with_a_warning(tmp_path):
+    path = tmp_path / "cut.wav"
+    sf.write(path, np.concatenate([silence(1.0), speech(12, 3.0), silence(6.0)]), RATE, subtype="PCM_16")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: 44 + 2 * 6 * RATE])  # 6 of 10 s
+    recording = read_audio(path)
+    assert recording.duration == pytest.approx(6.0, abs=0.01)
+    (warning,) = recording.warnings
+    assert warning.startswith(str(path)) and "4.00 s of the 10.00 s" in warning
+    conv = Conversation(id="c", channel="call", audio=path.name, turns=[{"role": "agent", "text": "您好"}])
+    result = analyze_conversation(conv, audio_dir=tmp_path, models=False)
+    assert "error" not in result.audio and result.audio["warnings"] == [warning]
+    assert result.audio["speech_seconds"]["mixed"] == pytest.approx(3.0, abs=TIME_TOL)
+
+
+def test_a_flac_whose_decoder_stops_keeps_what_came_before(tmp_path):
+    path = tmp_path / "cut.flac"
+    sf.write(path, np.concatenate([speech(40, 10.0), silence(2.0), speech(40, 10.0)]), RATE)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) * 2 // 3])
+    recording = read_audio(path)
+    (warning,) = recording.warnings
+    assert warning.startswith(f"{path}: decoding failed at")
+    assert re.search(r"\): \d+\.\d\d s of the 22\.00 s its header declares are missing; analysed up to there$", warning)
+    assert 10.0 < recording.duration < 22.0
+
+
+@pytest.mark.parametrize("tagged", [True, False])
+def test_mp3_encoder_delay_is_removed(tmp_path, tagged):
+    """Without its LAME tag an MP3 decodes 1,105 samples late (0.14 s at 8 kHz)."""
+    x = np.zeros(3 * RATE, dtype=np.float32)
+    x[RATE // 2] = 0.9
+    path = tmp_path / "click.mp3"
+    sf.write(path, x, RATE, format="MP3", bitrate_mode="CONSTANT")
+    if not tagged:
+        raw = path.read_bytes()
+        path.write_bytes(raw[raw.index(b"\xff", 1):] if raw[:3] == b"ID3" else raw[_first_frame_length(raw):])
+    recording = read_audio(path)
+    assert np.argmax(np.abs(recording.channels[0])) / RATE == pytest.approx(0.5, abs=0.002)
+
+
+def _first_frame_length(raw: bytes) -> int:
+    """Bytes of the first MPEG-2.5 layer III frame (the Xing/LAME tag frame at 8 kHz)."""
+    bitrate = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)[raw[2] >> 4]
+    return 72 * bitrate * 1000 // RATE + ((raw[2] >> 1) & 1)
+
+
+def test_an_unforeseen_failure_is_an_audio_error_naming_the_file(call, monkeypatch):
+    path, conv = call
+    monkeypatch.setattr(sys.modules["zuoxi.audio.align"], "measure", lambda *a: (_ for _ in ()).throw(IndexError("boom")))
+    metrics, summary = analyze_audio(Conversation.model_validate(conv), path.parent)
+    assert metrics is None and summary["error"] == f"{path}: audio analysis failed (IndexError: boom)"
+
+
+def test_a_batch_keeps_every_call_when_the_first_names_an_absurd_file(call, tmp_path):
+    """The issue: `zuoxi analyze` exited with no output when the first call named such a file."""
+    path, conv = call
+    _wav_with_rate(tmp_path / "huge.wav", 2_000_000_000)
+    bad = {**conv, "id": "bad", "audio": "huge.wav"}
+    (tmp_path / "calls.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in (bad, conv)),
+                                          encoding="utf-8")
+    run = CliRunner().invoke(app, ["analyze", str(tmp_path / "calls.jsonl"), "--format", "json", "--no-store",
+                                   "--no-models"])
+    assert run.exit_code == 0, run.output
+    first, second = (json.loads(line) for line in run.stdout.splitlines())
+    assert first["audio"]["error"].startswith(str(tmp_path / "huge.wav")) and "2,000,000,000 Hz" in first["audio"]["error"]
+    assert second["audio"]["hangup_gap"] == pytest.approx(0.5, abs=TIME_TOL)
+    assert "huge.wav" in run.stderr and "Traceback" not in run.output
+
+
+# --- mono calls: diarization with a user-supplied model folder (a stub stands in for sherpa-onnx) ---
+
+class _Config:
+    """Stands in for sherpa-onnx's config classes: keeps its keyword arguments."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+    def validate(self):
+        return Path(self.segmentation.pyannote.model).is_file() and Path(self.embedding.model).is_file()
+
+
+class _FakeDiarizer:
+    """Stands in for sherpa_onnx.OfflineSpeakerDiarization: takes 16 kHz samples like the real one and
+    'hears' SCRIPT's two voices (speaker ids as arbitrary as a clustering's)."""
+
+    sample_rate = 16000
+    built_with = None
+    seconds = None
+
+    def __init__(self, config):
+        type(self).built_with = config
+
+    def process(self, samples):
+        type(self).seconds = samples.size / self.sample_rate
+        pieces = [types.SimpleNamespace(start=p["start"], end=p["start"] + p["seconds"], speaker=7 if p["role"] == "customer" else 3)
+                  for p in SCRIPT]
+        return types.SimpleNamespace(sort_by_start_time=lambda: sorted(pieces, key=lambda p: p.start))
+
+
+def _fake_sherpa(monkeypatch, tmp_path):
+    module = types.SimpleNamespace(OfflineRecognizer=_FakeRecognizer, OfflineSpeakerDiarization=_FakeDiarizer,
+                                   **{name: _Config for name in (
+                                       "OfflineSpeakerDiarizationConfig", "OfflineSpeakerSegmentationModelConfig",
+                                       "OfflineSpeakerSegmentationPyannoteModelConfig",
+                                       "SpeakerEmbeddingExtractorConfig", "FastClusteringConfig")})
+    monkeypatch.setitem(sys.modules, "sherpa_onnx", module)
+    models = tmp_path / "diarization"
+    (models / "sherpa-onnx-pyannote-segmentation-3-0").mkdir(parents=True)
+    (models / "sherpa-onnx-pyannote-segmentation-3-0" / "model.onnx").write_bytes(b"stub")
+    (models / "3dspeaker_eres2net_base_zh-cn_16k.onnx").write_bytes(b"stub")
+    return models
+
+
+def test_mono_call_split_by_a_diarization_model(tmp_path, monkeypatch):
+    models = _fake_sherpa(monkeypatch, tmp_path)
+    path = tmp_path / "mono.wav"
+    conv = build_call(path, SCRIPT, DURATION, mono=True)
+    run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(models), "--customer-first",
+                                   "--format", "json"])  # SCRIPT's customer says 喂 first
+    assert run.exit_code == 0, run.output
+    assert _FakeDiarizer.seconds == pytest.approx(DURATION)  # 8 kHz resampled to the model's 16 kHz
+    config = _FakeDiarizer.built_with
+    assert config.segmentation.pyannote.model.endswith("segmentation-3-0/model.onnx")
+    assert config.embedding.model.endswith("eres2net_base_zh-cn_16k.onnx") and config.clustering.num_clusters == 2
+    data = json.loads(run.stdout)
+    assert data["diarized"] and data["layout"] == "mono"
+    assert [(o["by"], round(o["start"])) for o in data["overlaps"]] == [("agent", 9)]
+    assert data["last_speaker"] == "agent" and data["hangup_gap"] == pytest.approx(0.5, abs=TIME_TOL)
+    assert data["speech_seconds"]["customer"] == pytest.approx(4.5, abs=0.5)
+    swapped = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(models), "--format", "json"])
+    assert json.loads(swapped.stdout)["last_speaker"] == "customer"  # by default the first voice is the agent's
+
+
+def test_transcribe_a_mono_call_with_diarization(tmp_path, monkeypatch):
+    models = _fake_sherpa(monkeypatch, tmp_path)
+    asr = tmp_path / "paraformer-zh"
+    asr.mkdir()
+    (asr / "tokens.txt").write_text("好 0\n", encoding="utf-8")
+    (asr / "model.onnx").write_bytes(b"stub")
+    path = tmp_path / "mono.wav"
+    build_call(path, SCRIPT, DURATION, mono=True)
+    refused = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(asr)])
+    assert refused.exit_code == 1 and "--diarization-dir" in refused.output
+    run = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(asr), "--diarization-dir", str(models),
+                                   "--customer-first"])
+    assert run.exit_code == 0, run.output
+    conv = Conversation.model_validate_json(run.stdout)
+    assert [t.role for t in conv.turns] == [p["role"] for p in sorted(SCRIPT, key=lambda p: p["start"])]
+    assert conv.meta == {"diarized": True}
+
+
+def test_diarization_dir_without_models_is_a_clear_error(tmp_path, monkeypatch):
+    _fake_sherpa(monkeypatch, tmp_path)
+    (tmp_path / "empty").mkdir()
+    path = tmp_path / "mono.wav"
+    build_call(path, SCRIPT[:2], 9.0, mono=True)
+    run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(tmp_path / "empty")])
+    assert run.exit_code == 1 and "no speaker-segmentation model" in run.output and "empty" in run.output

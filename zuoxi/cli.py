@@ -174,6 +174,8 @@ def analyze(
     def consume(item) -> None:
         if item.result.audio and "error" in item.result.audio:
             err.print(f"[yellow]audio skipped[/] {item.result.audio['error']} (text analyzed)", highlight=False)
+        for warning in (item.result.audio or {}).get("warnings", []):
+            err.print(f"[yellow]audio warning[/] {warning}", highlight=False)
         if format == "json":
             line = item.result.model_dump_json(exclude={"sections", "audio"} if item.result.audio is None else {"sections"})
             (handle.write(line + "\n") if handle else sys.stdout.write(line + "\n"))
@@ -415,15 +417,23 @@ def scorecard_check(file: Annotated[Path, typer.Argument(help="A scorecard YAML 
     out.print(f"{file}: OK — {compiled.spec.id}, {len(compiled.spec.sections)} sections, {items} items", highlight=False)
 
 
+DiarizationDir = Annotated[Path | None, typer.Option("--diarization-dir", help="Mono calls: a local sherpa-onnx speaker-diarization folder (segmentation + embedding model; never downloaded)")]
+CustomerFirst = Annotated[bool, typer.Option("--customer-first", help="Diarization: the first speaker is the customer (default: the agent)")]
+
+
 @app.command()
 def audio(
     file: Annotated[Path, typer.Argument(help="A call recording: WAV, FLAC, OGG or MP3, mono or stereo")],
     transcript: Annotated[Path | None, typer.Option(help="Its transcript (any input format; the first conversation is used)")] = None,
     channels: Annotated[str | None, typer.Option(help="Stereo layout, e.g. agent,customer (default: the transcript's meta.audio_channels, else agent,customer)")] = None,
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    diarization_dir: DiarizationDir = None,
+    customer_first: CustomerFirst = False,
 ) -> None:
     """Measure a recording: speech, volume, dead air, interruptions, latency, hang-up gap (docs/audio.md)."""
-    from zuoxi.audio import AudioError, align, measure, read_audio
+    from zuoxi.audio import AudioError, analyze_file
+    from zuoxi.audio.diarize import load_diarizer
+    from zuoxi.audio.transcribe import ModelError
     from zuoxi.ingest import read_file
 
     if format not in ("table", "json"):
@@ -436,8 +446,9 @@ def audio(
             raise typer.Exit(1)
     layout = channels.split(",") if channels else conversation.meta.get("audio_channels") if conversation else None
     try:
-        analysis = align(measure(read_audio(file), layout), conversation.turns if conversation else [])
-    except AudioError as error:
+        diarizer = load_diarizer(diarization_dir) if diarization_dir else None
+        analysis = analyze_file(file, layout, conversation.turns if conversation else [], diarizer, not customer_first)
+    except (AudioError, ModelError) as error:
         err.print(f"[red]audio error[/] {error}", highlight=False)
         raise typer.Exit(1) from None
     summary = analysis.summary()
@@ -450,10 +461,16 @@ def audio(
 def _print_audio(summary: dict) -> None:
     out.print(f"[bold]{summary['file']}[/] {summary['layout']}, {summary['duration']:.1f} s, {summary['sample_rate']} Hz, "
               f"median speech level {summary['median_dbfs']} dBFS", highlight=False)
+    for warning in summary["warnings"]:
+        out.print(f"  [yellow]warning[/] {warning}", highlight=False)
     for role, seconds in summary["speech_seconds"].items():
-        out.print(f"  {role}: speaks {seconds:.1f} s at {summary['level_dbfs'][role]} dBFS", highlight=False)
-    gap = summary["hangup_gap"]
-    out.print(f"  hang-up gap: {'n/a' if gap is None else f'{gap:.2f} s'}", highlight=False)
+        out.print(f"  {role}: speaks {seconds:.1f} s at {summary['level_dbfs'][role]} dBFS, loudness "
+                  f"{summary['loudness_lufs'][role]} LUFS, peak {summary['peak_dbfs'][role]} dBFS, "
+                  f"clipped in {summary['clipped'][role]:.1%} of its speech", highlight=False)
+    gap, gaps = summary["hangup_gap"], summary["hangup_gaps"]
+    out.print(f"  hang-up gap: {'n/a' if gap is None else f'{gap:.2f} s'} after the last words "
+              f"(last speaker: {summary['last_speaker'] or 'n/a'}"
+              + "".join(f"; after the {role}'s: {value:.2f} s" for role, value in gaps.items()) + ")", highlight=False)
     for kind, rows in (("dead air", summary["dead_air"]), ("overlap", summary["overlaps"]),
                        ("response latency", summary["latencies"]), ("loud peak", summary["peaks"])):
         for row in rows:
@@ -473,17 +490,20 @@ def _print_audio(summary: dict) -> None:
 
 @app.command()
 def transcribe(
-    file: Annotated[Path, typer.Argument(help="A stereo call recording (agent and customer on separate channels)")],
+    file: Annotated[Path, typer.Argument(help="A call recording: stereo (agent and customer on separate channels), or mono with --diarization-dir")],
     model_dir: Annotated[Path, typer.Option("--model-dir", help="A local sherpa-onnx offline model directory (never downloaded)")],
     model_type: Annotated[str, typer.Option(help="auto, paraformer, sense_voice or transducer")] = "auto",
     channels: Annotated[str, typer.Option(help="Stereo layout, e.g. agent,customer")] = "agent,customer",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON line here instead of standard output")] = None,
     threads: Annotated[int, typer.Option(help="ASR threads")] = 1,
+    diarization_dir: DiarizationDir = None,
+    customer_first: CustomerFirst = False,
 ) -> None:
     """Transcribe a call with sherpa-onnx into canonical JSON Lines with times and speakers (docs/audio.md)."""
     import os
 
     from zuoxi.audio import AudioError
+    from zuoxi.audio.diarize import load_diarizer
     from zuoxi.audio.transcribe import MODEL_TYPES, ModelError, find_model, load_recognizer
     from zuoxi.audio.transcribe import transcribe as run_asr
 
@@ -491,7 +511,8 @@ def transcribe(
         raise typer.BadParameter(f"--model-type must be one of {', '.join(MODEL_TYPES)}")
     try:
         recognizer = load_recognizer(find_model(model_dir, model_type), threads)
-        conversation = run_asr(file, recognizer, channels.split(","))
+        diarizer = load_diarizer(diarization_dir, threads) if diarization_dir else None
+        conversation = run_asr(file, recognizer, channels.split(","), diarizer=diarizer, agent_first=not customer_first)
     except (ModelError, AudioError) as error:
         err.print(f"[red]transcribe error[/] {error}", highlight=False)
         raise typer.Exit(1) from None

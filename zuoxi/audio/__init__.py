@@ -6,9 +6,9 @@ measures), `align` (attach them to transcript turns, and the rule-engine view), 
 calls.
 """
 
-from zuoxi.audio.align import AudioAnalysis, align, analyze_audio, rule_metrics
+from zuoxi.audio.align import AudioAnalysis, align, analyze_audio, analyze_file, rule_metrics
 from zuoxi.audio.features import CallFeatures, measure
 from zuoxi.audio.io import AudioError, Recording, read_audio
 
-__all__ = ["AudioAnalysis", "AudioError", "CallFeatures", "Recording", "align", "analyze_audio", "measure", "read_audio",
-           "rule_metrics"]
+__all__ = ["AudioAnalysis", "AudioError", "CallFeatures", "Recording", "align", "analyze_audio", "analyze_file", "measure",
+           "read_audio", "rule_metrics"]

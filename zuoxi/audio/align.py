@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from zuoxi.audio.features import CallFeatures, Span, measure
+from zuoxi.audio.features import ROLES, CallFeatures, Span, measure
 from zuoxi.audio.io import AudioError, read_audio
 from zuoxi.audio.vad import FRAME
 from zuoxi.model import Conversation, Turn
@@ -63,24 +63,45 @@ def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None
     if path is None:
         return None, None
     try:
-        analysis = align(measure(read_audio(path), conversation.meta.get("audio_channels")), conversation.turns)
+        analysis = analyze_file(path, conversation.meta.get("audio_channels"), conversation.turns)
     except AudioError as error:
         return None, {"file": str(path), "error": str(error)}
     return rule_metrics(analysis, conversation.turns), analysis.summary()
+
+
+def analyze_file(path: str | Path, layout: Any = None, turns: list[Turn] | None = None, diarizer: Any = None,
+                 agent_first: bool = True) -> AudioAnalysis:
+    """Read, measure and align one recording (a mono one split by `diarizer`, zuoxi.audio.diarize,
+    when given). Every failure is an `AudioError` naming the file."""
+    from zuoxi.audio.diarize import diarize
+
+    try:
+        recording = read_audio(path)
+        speakers = diarize(recording, diarizer, agent_first) if diarizer is not None and recording.n_channels == 1 else None
+        return align(measure(recording, layout, speakers), turns or [])
+    except AudioError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a case no check foresaw costs this recording, never the batch
+        raise AudioError(path, f"audio analysis failed ({type(error).__name__}: {error})") from None
 
 
 def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
     if not turns or not all(t.start is not None and t.end is not None for t in turns):
         return AudioAnalysis(call=call, turns=None)
     feats = [_turn(call, i, t) for i, t in enumerate(turns)]
-    agent_ends = [f.speech_end for f in feats if f.role == "agent" and f.speech_end is not None]
-    if call.hangup_gap is None and agent_ends:  # mono: the transcript says which speech was the agent's
-        call = call.model_copy(update={"hangup_gap": round(call.duration - agent_ends[-1], 3)})
+    if call.layout == "mono" and not call.diarized:  # one channel: the transcript says whose speech ended when
+        ends: dict[str, float] = {}
+        for f in feats:
+            if f.role in ROLES and f.speech_end is not None:
+                ends[f.role] = max(ends.get(f.role, 0.0), f.speech_end)
+        gaps = {role: round(call.duration - end, 3) for role, end in ends.items()}
+        call = call.model_copy(update={"hangup_gaps": gaps, "last_speaker": max(ends, key=ends.get) if ends else None,
+                                       "hangup_gap": min(gaps.values()) if "agent" in ends else None})
     return AudioAnalysis(call=call, turns=feats)
 
 
 def _role_channel(call: CallFeatures, role: str) -> str | None:
-    if call.layout == "mono":
+    if call.layout == "mono" and not call.diarized:
         return "mixed"
     return role if call.channel(role) else None
 
@@ -118,6 +139,13 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
     metrics: dict[str, list[tuple[int, float]]] = {}
     if agents and call.hangup_gap is not None:
         metrics["hangup_gap"] = [(agents[-1], call.hangup_gap)]
+    agent = call.channel("agent") if call.layout == "stereo" or call.diarized else None
+    if agents and agent is not None and agent.loudness_lufs is not None:
+        loudest = max((f for f in feats or [] if f.role == "agent" and f.level_dbfs is not None),
+                      key=lambda f: f.level_dbfs, default=None)
+        evidence = agents[0] if loudest is None else loudest.turn
+        metrics["loudness"] = [(evidence, agent.loudness_lufs)]
+        metrics["clipping"] = [(evidence, agent.clipped)]
     if feats is None:
         return metrics
     rated = [f for f in feats if f.role == "agent" and f.speech_rate is not None]
@@ -129,7 +157,7 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
         (cur.turn, round(cur.speech_start - prev.speech_end, 3)) for prev, cur in zip(feats, feats[1:])
         if prev.role == "customer" and cur.role == "agent" and prev.speech_end is not None and cur.speech_start is not None]
     metrics["silence"] = [(_next_turn(feats, gap.end), gap.duration) for gap in call.dead_air]
-    if call.layout == "stereo":
+    if call.layout == "stereo" or call.diarized:
         by_agent = [(_owner(feats, o.start, "agent"), o.seconds) for o in call.overlaps if o.by == "agent"]
         metrics["overlap"] = [(i, max((s for turn, s in by_agent if turn == i), default=0.0)) for i in agents]
     metrics["volume"] = [(f.turn, f.volume_rel_db) for f in feats if f.volume_rel_db is not None]

@@ -9,13 +9,18 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from zuoxi.audio.io import AudioError, Recording
-from zuoxi.audio.vad import FRAME, Segment, speech_segments
+from zuoxi.audio.vad import FRAME, Segment, detect
+from zuoxi.audio.vad import segments as vad_segments
 
 DEAD_AIR = 3.0  # seconds of silence on every channel that count as dead air (冷场)
 MIN_OVERLAP = 0.2  # shorter overlaps are back-channel noise (嗯/对), not interruptions
 SHOUT_DB = 9.0  # a half-second this much louder than the call's median speech level is a peak (shouting)
 SHOUT_WINDOW = 0.5
 ROLES = ("agent", "customer")
+# ITU-R BS.1770-4 K-weighting at 48 kHz (shelf, then RLB high-pass): its response at a frequency is the
+# curve the standard defines, whatever the file's own rate.
+K_WEIGHTING = (((1.53512485958697, -2.69169618940638, 1.19839281085285), (1.0, -1.69065929318241, 0.73248077421585)),
+               ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621)))
 
 
 class Span(BaseModel):
@@ -45,6 +50,9 @@ class ChannelFeatures(BaseModel):
     index: int
     speech_seconds: float
     level_dbfs: float | None  # RMS over the voiced frames
+    loudness_lufs: float | None = None  # ITU-R BS.1770 K-weighted loudness of the voiced frames
+    peak_dbfs: float | None = None  # the channel's sample peak
+    clipped: float = 0.0  # share of the voiced frames holding a clipped run (flat tops at full scale)
     segments: list[Span]
 
 
@@ -55,13 +63,17 @@ class CallFeatures(BaseModel):
     duration: float
     sample_rate: int
     layout: str  # "stereo" (one party per channel) or "mono"
+    diarized: bool = False  # mono split into agent and customer by a diarization model
     channels: list[ChannelFeatures]
     median_dbfs: float | None  # median level of all voiced frames: the reference for relative volume
     dead_air: list[Span] = Field(default_factory=list)
     overlaps: list[Overlap] = Field(default_factory=list)
     latencies: list[Span] = Field(default_factory=list)  # customer stops → agent starts (stereo)
     peaks: list[Peak] = Field(default_factory=list)
-    hangup_gap: float | None = None  # stereo: end of the agent's last speech → end of recording
+    last_speaker: str | None = None  # the party whose speech ends last (stereo; mono: from the transcript)
+    hangup_gaps: dict[str, float] = Field(default_factory=dict)  # party → its last words' end → end of recording
+    hangup_gap: float | None = None  # the call's last words → end of recording (OB-07); None without agent speech
+    warnings: list[str] = Field(default_factory=list)  # the file is cut short, decoding stopped early
     levels: dict[str, Any] = Field(default_factory=dict, exclude=True)  # role → dBFS per 30 ms frame (numpy)
     voiced: dict[str, Any] = Field(default_factory=dict, exclude=True)  # role → speech mask per frame (numpy)
 
@@ -72,7 +84,8 @@ class CallFeatures(BaseModel):
         """The call-level view stored on `Result.audio` (segments and frame levels left out)."""
         data = self.model_dump(exclude={"channels"})
         data["speech_seconds"] = {c.role: c.speech_seconds for c in self.channels}
-        data["level_dbfs"] = {c.role: c.level_dbfs for c in self.channels}
+        for key in ("level_dbfs", "loudness_lufs", "peak_dbfs", "clipped"):
+            data[key] = {c.role: getattr(c, key) for c in self.channels}
         return data
 
 
@@ -90,44 +103,89 @@ def channel_roles(layout: Any, n_channels: int, path: str) -> dict[str, int]:
     return {role: roles[role] for role in ROLES if role in roles}
 
 
-def measure(recording: Recording, layout: Any = None) -> CallFeatures:
-    """VAD and levels per channel, then the measures that need only the recording."""
-    roles = channel_roles(layout, recording.n_channels, recording.path)
+def measure(recording: Recording, layout: Any = None, speakers: dict[str, list[Segment]] | None = None) -> CallFeatures:
+    """Speech, levels, loudness and clipping per party, then the measures that need only the recording.
+    `speakers`: a mono call's stretches per party from diarization, measured as if each had a channel."""
     rate = recording.sample_rate
     size = int(rate * FRAME)
+    if speakers is not None and recording.n_channels == 1:
+        roles = {role: 0 for role in speakers}
+        found = list(speakers.values())
+    else:
+        roles = channel_roles(layout, recording.n_channels, recording.path)
+        found = [vad_segments(mask) for mask in detect([recording.channels[i] for i in roles.values()], rate)]
     channels, levels, voiced = [], {}, {}
-    for role, index in roles.items():
+    for (role, index), segments in zip(roles.items(), found):
         samples = recording.channels[index]
-        segments = speech_segments(samples, rate)
         level = _frame_db(samples, size)
         mask = _mask(segments, level.size)
+        clipped = _fit(recording.clipped[index], mask.size) if recording.clipped is not None else np.zeros_like(mask)
         channels.append(ChannelFeatures(
             role=role, index=index, speech_seconds=round(sum(s.duration for s in segments), 3),
-            level_dbfs=_mean_db(level[mask]), segments=[Span(start=s.start, end=s.end) for s in segments]))
+            level_dbfs=_mean_db(level[mask]), loudness_lufs=loudness(samples, rate, mask),
+            peak_dbfs=None if recording.peak is None else round(float(20 * np.log10(max(recording.peak[index], 1e-6))), 1),
+            clipped=round(float(clipped[mask].mean()), 4) if mask.any() else 0.0,
+            segments=[Span(start=s.start, end=s.end) for s in segments]))
         levels[role], voiced[role] = level, mask
     all_voiced = np.concatenate([levels[r][voiced[r]] for r in levels]) if levels else np.array([])
     median = float(np.median(all_voiced)) if all_voiced.size else None
     features = CallFeatures(
         file=recording.path, duration=round(recording.duration, 3), sample_rate=recording.source_rate,
-        layout="mono" if recording.n_channels == 1 else "stereo", channels=channels,
+        layout="mono" if recording.n_channels == 1 else "stereo", diarized=speakers is not None, channels=channels,
         median_dbfs=None if median is None else round(median, 1),
-        levels=levels, voiced=voiced)
+        warnings=list(recording.warnings), levels=levels, voiced=voiced)
     segments = {c.role: [Segment(s.start, s.end) for s in c.segments] for c in channels}
-    features.dead_air = [Span(start=a, end=b) for a, b in _gaps(segments, recording.duration) if b - a >= DEAD_AIR]
+    for key, value in timeline(segments, recording.duration).items():
+        setattr(features, key, value)
     if median is not None:
         features.peaks = _peaks(levels, voiced, median)
-    if "agent" in segments and "customer" in segments:
-        features.overlaps = _overlaps(segments)
-        features.latencies = _latencies(segments["customer"], segments["agent"])
-        if segments["agent"]:
-            features.hangup_gap = round(recording.duration - segments["agent"][-1].end, 3)
     return features
+
+
+def timeline(segments: dict[str, list[Segment]], duration: float) -> dict[str, Any]:
+    """What the stretches of speech say about the call: dead air, overlaps and latencies (both
+    parties needed), who spoke last and the gap after each party's last words. Also how
+    bench/audio_accuracy.py turns its known truth into the same measures."""
+    found: dict[str, Any] = {"dead_air": [Span(start=a, end=b) for a, b in _gaps(segments) if b - a >= DEAD_AIR]}
+    ends = {role: segs[-1].end for role, segs in segments.items() if segs and role in ROLES}
+    found["hangup_gaps"] = {role: round(duration - end, 3) for role, end in ends.items()}
+    found["last_speaker"] = max(ends, key=ends.get) if ends else None
+    found["hangup_gap"] = min(found["hangup_gaps"].values()) if "agent" in ends else None
+    if "agent" in segments and "customer" in segments:
+        found["overlaps"] = _overlaps(segments)
+        found["latencies"] = _latencies(segments["customer"], segments["agent"])
+    return found
 
 
 def _frame_db(samples: np.ndarray, size: int) -> np.ndarray:
     n = samples.size // size
     frames = samples[: n * size].reshape(n, size).astype(np.float64)
     return 10 * np.log10(np.maximum(np.mean(frames * frames, axis=1), 1e-12))
+
+
+def _fit(frames: np.ndarray, n: int) -> np.ndarray:
+    """A per-frame array cut or padded (False) to `n` frames (rates differ by a frame in rounding)."""
+    return frames[:n] if frames.size >= n else np.concatenate([frames, np.zeros(n - frames.size, dtype=frames.dtype)])
+
+
+def loudness(samples: np.ndarray, rate: int, mask: np.ndarray) -> float | None:
+    """BS.1770 loudness (LUFS) of the voiced frames: their mean K-weighted power, −0.691 dB. The
+    standard's 400 ms gating is replaced by the speech mask, so the figure is the party's voice
+    alone, not the noise around it."""
+    size = int(rate * FRAME)
+    frames = samples[: mask.size * size].reshape(mask.size, size)[mask]
+    if not frames.size:
+        return None
+    window = np.hanning(size)
+    spectrum = np.fft.rfft(frames * window, 2 * size)
+    z = np.exp(-2j * np.pi * np.fft.rfftfreq(2 * size, 1 / rate) / 48000)
+    gain = np.ones_like(z)
+    for b, a in K_WEIGHTING:
+        gain *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
+    weight = np.abs(gain) ** 2 * 2
+    weight[[0, -1]] /= 2
+    power = (np.abs(spectrum) ** 2 @ weight) / (2 * size * np.sum(window ** 2))
+    return round(float(-0.691 + 10 * np.log10(max(power.mean(), 1e-12))), 1)
 
 
 def _mask(segments: list[Segment], n: int) -> np.ndarray:
@@ -144,7 +202,7 @@ def _mean_db(levels: np.ndarray) -> float | None:
     return round(float(10 * np.log10(np.mean(10 ** (levels / 10)))), 1)
 
 
-def _gaps(segments: dict[str, list[Segment]], duration: float) -> list[tuple[float, float]]:
+def _gaps(segments: dict[str, list[Segment]]) -> list[tuple[float, float]]:
     """Silences on every channel between the first and the last speech of the call."""
     spans = sorted(s for segs in segments.values() for s in segs)
     gaps, reach = [], None

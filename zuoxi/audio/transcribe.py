@@ -1,8 +1,9 @@
-"""Optional ASR: a stereo call recording → a canonical conversation with times and speakers.
+"""Optional ASR: a call recording → a canonical conversation with times and speakers.
 
 It runs sherpa-onnx (`pip install 'zuoxi[asr]'`) with a model directory the user supplies; nothing
-is ever downloaded. The recording is cut at the VAD's speech stretches per channel, each stretch is
-recognized on its own, and its channel's role (from the channel layout) becomes the turn's role.
+is ever downloaded. A stereo recording is cut at the VAD's speech stretches per channel, each stretch
+is recognized on its own, and its channel's role (from the channel layout) becomes the turn's role;
+a mono one is cut where a speaker-diarization model (zuoxi.audio.diarize) says each party spoke.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from zuoxi.audio.features import channel_roles
 from zuoxi.audio.io import AudioError, read_audio
-from zuoxi.audio.vad import speech_segments
+from zuoxi.audio.vad import detect, segments
 from zuoxi.model import Conversation, Turn
 
 MODEL_TYPES = ("auto", "paraformer", "sense_voice", "transducer")
@@ -66,18 +67,29 @@ def load_recognizer(model: ModelFiles, threads: int = 1) -> Any:
     return build(tokens=str(model.tokens), num_threads=threads, **options)
 
 
-def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversation_id: str | None = None) -> Conversation:
-    """Recognize every speech stretch of a stereo recording; turns in time order, role from the channel."""
+def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversation_id: str | None = None,
+               diarizer: Any = None, agent_first: bool = True) -> Conversation:
+    """Recognize every speech stretch of a call; turns in time order. Stereo: the role is the
+    channel's. Mono: the stretches and roles come from `diarizer` (zuoxi.audio.diarize)."""
+    from zuoxi.audio.diarize import diarize
+
     recording = read_audio(audio)
     if recording.n_channels == 1:
-        raise AudioError(audio, "mono recording: transcribe needs agent and customer on separate channels "
-                                "(speaker diarization is not built in)")
-    roles = channel_roles(layout, recording.n_channels, recording.path)
+        if diarizer is None:
+            raise AudioError(audio, "mono recording: transcribe needs agent and customer on separate channels, "
+                                    "or a speaker-diarization model (--diarization-dir)")
+        stretches, sources = diarize(recording, diarizer, agent_first), {"agent": 0, "customer": 0}
+        meta: dict[str, Any] = {"diarized": True}
+    else:
+        sources = channel_roles(layout, recording.n_channels, recording.path)
+        masks = detect([recording.channels[index] for index in sources.values()], recording.sample_rate)
+        stretches = {role: segments(mask) for role, mask in zip(sources, masks)}
+        meta = {"audio_channels": dict(sources)}
     rate = recording.sample_rate
     pieces = []
-    for role, index in roles.items():
-        samples = recording.channels[index]
-        for seg in speech_segments(samples, rate):
+    for role, found in stretches.items():
+        samples = recording.channels[sources[role]]
+        for seg in found:
             stream = recognizer.create_stream()
             stream.accept_waveform(rate, samples[int(seg.start * rate):int(seg.end * rate)])
             recognizer.decode_stream(stream)
@@ -88,5 +100,4 @@ def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversat
         raise AudioError(audio, "no speech recognized")
     pieces.sort(key=lambda t: t.start)
     return Conversation(id=conversation_id or Path(audio).stem, channel="call", audio=str(audio),
-                        duration=round(recording.duration, 3),
-                        meta={"audio_channels": {role: i for role, i in roles.items()}}, turns=pieces)
+                        duration=round(recording.duration, 3), meta=meta, turns=pieces)
