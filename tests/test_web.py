@@ -487,3 +487,17 @@ def test_api_docs_work_offline_for_signed_in_users(app, clients):
     assert "SwaggerUIBundle" in client.get("/static/swagger-init.js").text
     assert "/api/conversations/{key}" in client.get("/openapi.json").json()["paths"]
     assert client.get("/redoc").status_code != 200  # FastAPI's ReDoc page would load its script from a CDN
+
+
+def test_the_filter_forms_empty_fields_mean_any(clients):
+    """What the list and dashboard forms send when a field is left empty: every filter blank."""
+    qa = clients["qa"]
+    blank = "q=&score_min=&score_max=&failed_rule=&risk_min=&agent_id=&team=&date_from=&date_to=&channel=&scorecard="
+    everything = items(qa)
+    listed = qa.get(f"/conversations?{blank}")
+    assert listed.status_code == 200 and f"共 {len(everything)} 条" in listed.text
+    assert qa.get(f"/?{blank}").status_code == 200
+    assert qa.get(f"/api/conversations?{blank}&per_page=500").json()["total"] == len(everything)
+    assert qa.get(f"/api/dashboard?{blank}").json()["count"] == qa.get("/api/dashboard").json()["count"]
+    some = qa.get("/api/conversations?score_min=&score_max=60&date_from=&risk_min= ").json()
+    assert some["total"] == len([i for i in everything if i["score"] is not None and i["score"] <= 60])
