@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from zuoxi.web.live import running_app
 
@@ -52,7 +52,7 @@ def main() -> None:
         page.goto(f"/live?conversation={key}")  # live assist: the same call replayed turn by turn
         page.select_option("#speed", "80")
         page.click("#play")
-        page.wait_for_function("document.getElementById('status').textContent === '回放完毕'", timeout=30000)
+        expect(page.locator("#status")).to_have_text("回放完毕", timeout=30000)
         page.screenshot(path=str(args.out / "live.png"), clip={"x": 0, "y": 0, "width": WIDTH, "height": 900})
         print(f"docs/img/live.png: {(args.out / 'live.png').stat().st_size / 1000:.0f} kB")
         browser.close()

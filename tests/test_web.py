@@ -37,7 +37,7 @@ def app(tmp_path_factory, samples):
         pass
     for name, (role, team, agent_id) in USERS.items():
         add_user(store.engine, name, PASSWORD, role, team, agent_id)
-    return create_app(db)
+    return create_app(db, recordings=samples)
 
 
 class Client:
@@ -470,14 +470,34 @@ def test_requests_cannot_reach_files_on_the_server(app, clients, tmp_path):
     assert login.status_code == 303 and login.headers["location"] == "/"
 
 
-def test_api_docs_work_offline(app):
-    client = TestClient(app)
+def test_api_docs_work_offline_for_signed_in_users(app, clients):
+    anonymous = TestClient(app)
+    assert anonymous.get("/openapi.json").status_code == 401
+    assert anonymous.get("/docs", follow_redirects=False).status_code == 401
+    assert anonymous.get("/docs", headers={"accept": "text/html"}, follow_redirects=False).headers["location"] == "/login?next=%2Fdocs"
+    client = clients["agent07"]
     page = client.get("/docs")
-    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
-    linked = re.findall(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""", page.text)
-    assert "/static/swagger-ui-bundle.js" in linked and "/static/swagger-ui.css" in linked
+    assert page.status_code == 200 and "<script>" not in page.text  # its start-up script is a static file
+    linked = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", page.text)
+    assert {"/static/swagger-ui-bundle.js", "/static/swagger-init.js", "/static/swagger-ui.css"} <= set(linked)
     assert not re.search(r"https?://|//[a-z]", page.text), "the docs page must not load anything from outside"
     for url in linked:
         if url.startswith("/"):
             assert client.get(url).status_code == 200, url
+    assert "SwaggerUIBundle" in client.get("/static/swagger-init.js").text
+    assert "/api/conversations/{key}" in client.get("/openapi.json").json()["paths"]
     assert client.get("/redoc").status_code != 200  # FastAPI's ReDoc page would load its script from a CDN
+
+
+def test_the_filter_forms_empty_fields_mean_any(clients):
+    """What the list and dashboard forms send when a field is left empty: every filter blank."""
+    qa = clients["qa"]
+    blank = "q=&score_min=&score_max=&failed_rule=&risk_min=&agent_id=&team=&date_from=&date_to=&channel=&scorecard="
+    everything = items(qa)
+    listed = qa.get(f"/conversations?{blank}")
+    assert listed.status_code == 200 and f"共 {len(everything)} 条" in listed.text
+    assert qa.get(f"/?{blank}").status_code == 200
+    assert qa.get(f"/api/conversations?{blank}&per_page=500").json()["total"] == len(everything)
+    assert qa.get(f"/api/dashboard?{blank}").json()["count"] == qa.get("/api/dashboard").json()["count"]
+    some = qa.get("/api/conversations?score_min=&score_max=60&date_from=&risk_min= ").json()
+    assert some["total"] == len([i for i in everything if i["score"] is not None and i["score"] <= 60])

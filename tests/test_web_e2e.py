@@ -164,9 +164,11 @@ def test_upload_review_appeal_and_resolution(page, samples, tmp_path):
 
 
 def test_api_docs_render_offline(page, server):
-    """Swagger UI draws the API from the vendored files alone: any request off the server fails."""
+    """Swagger UI draws the API from the vendored files alone (any request off the server fails),
+    for a signed-in user, under the pages' Content-Security-Policy (a violation is a console error)."""
     from playwright.sync_api import expect
 
+    sign_in(page, "qa")
     outside: list[str] = []
 
     def only_local(route):
@@ -184,6 +186,8 @@ def test_api_docs_render_offline(page, server):
 
 def test_a_drill_in_the_browser(page):
     """Seed 003's three stages on the training page: replay, guided analysis, a drill to the end."""
+    from playwright.sync_api import expect
+
     sign_in(page, "agent07")
     page.goto("/training")
     page.click("text=点错汉堡")
@@ -198,7 +202,7 @@ def test_a_drill_in_the_browser(page):
         before = page.locator("#chat .turn.customer").count()
         page.fill("#line", line)
         page.press("#line", "Enter")
-        page.wait_for_function(f"document.querySelectorAll('#chat .turn.customer').length > {before}")
+        expect(page.locator("#chat .turn.customer")).to_have_count(before + 1)
         if page.locator("#result").is_visible():
             break
     page.wait_for_selector("#result:visible")
@@ -209,6 +213,8 @@ def test_a_drill_in_the_browser(page):
 def test_live_assist_replays_a_conversation_and_survives_a_reconnect(page):
     """The agent's live panel: a stored call replayed turn by turn raises its alerts at the right
     turns; the socket is cut mid-replay and the page resumes the same session without double turns."""
+    from playwright.sync_api import expect
+
     sign_in(page, "agent07")
     page.goto("/live")
     option = page.locator("select[name=conversation] option", has_text="cp-001 ").first
@@ -219,7 +225,7 @@ def test_live_assist_replays_a_conversation_and_survives_a_reconnect(page):
     page.wait_for_selector('.alert[data-kind="broken_record"]')
     assert page.get_attribute('.alert[data-kind="broken_record"]', "data-turn") == "6"
     page.evaluate("socket.close()")  # as if the network dropped: the page reconnects by itself
-    page.wait_for_function("document.getElementById('status').textContent === '回放完毕'", timeout=20000)
+    expect(page.locator("#status")).to_have_text("回放完毕", timeout=20000)
     turns = page.locator("#transcript .turn")
     assert turns.count() == 11 and turns.nth(10).get_attribute("data-turn") == "10"
     kinds = [a.get_attribute("data-kind") for a in page.locator(".alert").all()]

@@ -600,6 +600,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")] = False,
     no_models: Annotated[bool, typer.Option("--no-models", help="Uploads are analyzed without the trained models")] = False,
+    recordings: Annotated[Path | None, typer.Option("--recordings", file_okay=False, exists=True,
+                                                    help="Folder of call recordings the pages may play (none outside it); "
+                                                         "with --demo, the samples folder by default")] = None,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", min=1, max=10_000,
+                                               help="Largest upload (all its files) in MB; larger is refused with 413")] = 20,
 ) -> None:
     """Start the web app (dashboards, review, appeals). API docs at /docs."""
     import uvicorn
@@ -608,9 +613,14 @@ def serve(
 
     if demo:
         _load_demo(Store(db))
+        recordings = recordings or SAMPLES
     err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
     # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
-    uvicorn.run(create_app(db, models=not no_models), host=host, port=port, log_level="warning", ws_max_size=1 << 18)
+    uvicorn.run(create_app(db, models=not no_models, recordings=recordings, max_upload=max_upload_mb << 20),
+                host=host, port=port, log_level="warning", ws_max_size=1 << 18)
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def _load_demo(store: Store) -> None:
@@ -619,9 +629,8 @@ def _load_demo(store: Store) -> None:
 
     from zuoxi.store.users import UserError, add_user
 
-    samples = Path(__file__).resolve().parent.parent / "samples"
-    if store.stats()["conversations"] == 0 and samples.is_dir():
-        summary = _run(Batch([samples], store=store, analyze=True, resume=False), lambda item: None)
+    if store.stats()["conversations"] == 0 and SAMPLES.is_dir():
+        summary = _run(Batch([SAMPLES], store=store, analyze=True, resume=False), lambda item: None)
         err.print(f"demo: {summary.analyzed} sample conversations analyzed into {store.url}", highlight=False)
     demo = yaml.safe_load((Path(__file__).resolve().parent / "web" / "demo_users.yaml").read_text(encoding="utf-8"))
     for user in demo["users"]:

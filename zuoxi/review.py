@@ -9,7 +9,8 @@ rules learning from it.
   machine's or each other's verdicts); agreement per rule and each inspector's strictness follow.
 - Rule precision: confirmed ÷ reviewed failed findings, per rule, so a noisy rule is visible.
 
-Every change writes an audit entry: who, when, what, before and after.
+Every change writes an audit entry: who, when, what, before and after. What people write
+(comments, appeal reasons) is stored with personal data masked, like the conversations.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zuoxi.model import Result
+from zuoxi.privacy import mask_text
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import as_utc, result_facts, utc_now
 from zuoxi.store.queries import Forbidden, NotFound, result_row_for
@@ -34,6 +36,14 @@ VERDICTS = ("confirm", "overturn")
 
 class ReviewError(ValueError):
     pass
+
+
+def _written(text: str, limit: int, what: str) -> str:
+    """What a person wrote, trimmed and masked, refused (not truncated) when over its column's size."""
+    text = mask_text(text.strip())
+    if len(text) > limit:
+        raise ReviewError(f"{what}最多 {limit} 个字")
+    return text
 
 
 def audit(session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None) -> None:
@@ -108,7 +118,7 @@ def review_finding(engine, account: Account, result_pk: int, rule: str, verdict:
         if machine == "n/a":
             raise ReviewError(f"{rule} did not apply to this conversation; there is nothing to review")
         review = ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=verdict,
-                           comment=comment.strip(), kind="review", reviewer_id=account.id, created_at=utc_now())
+                           comment=_written(comment, 2000, "复核意见"), kind="review", reviewer_id=account.id, created_at=utc_now())
         session.add(review)
         session.flush()
         audit(session, account, f"review.{verdict}", "finding", f"{result.pk}/{rule}", {"status": machine},
@@ -130,7 +140,7 @@ def appeal_finding(engine, account: Account, result_pk: int, rule: str, reason: 
         if session.scalar(select(AppealRow).where(AppealRow.result_pk == result.pk, AppealRow.rule == rule,
                                                   AppealRow.status == "open")):
             raise ReviewError(f"{rule} already has an open appeal")
-        appeal = AppealRow(result_pk=result.pk, rule=rule, reason=reason.strip(), status="open",
+        appeal = AppealRow(result_pk=result.pk, rule=rule, reason=_written(reason, 2000, "申诉理由"), status="open",
                            agent_user_id=account.id, created_at=utc_now())
         session.add(appeal)
         session.flush()
@@ -150,7 +160,7 @@ def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comme
         if appeal.status != "open":
             raise ReviewError(f"appeal {appeal_id} is already {appeal.status}")
         appeal.status = "accepted" if accept else "rejected"
-        appeal.resolver_id, appeal.resolution, appeal.resolved_at = account.id, comment.strip(), utc_now()
+        appeal.resolver_id, appeal.resolution, appeal.resolved_at = account.id, _written(comment, 2000, "处理意见"), utc_now()
         audit(session, account, f"appeal.{appeal.status}", "appeal", appeal.id, {"status": "open"},
               {"status": appeal.status, "comment": appeal.resolution})
         if accept:
@@ -217,6 +227,8 @@ def calibrate(engine, account: Account, result_pk: int, rule: str, status: str, 
         raise Forbidden("only inspectors take part in calibration")
     if status not in ("pass", "fail"):
         raise ReviewError("a calibration judgement is pass or fail")
+    if not 0 < len(round_name) <= 100:
+        raise ReviewError("轮次名需为 1–100 个字")
     with Session(engine) as session, session.begin():
         result, _ = result_row_for(session, account, result_pk)
         machine = _machine_status(result, rule)
@@ -225,7 +237,7 @@ def calibrate(engine, account: Account, result_pk: int, rule: str, status: str, 
                 ReviewRow.round == round_name, ReviewRow.reviewer_id == account.id)):
             session.delete(old)
         session.add(ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=status,
-                              comment=comment.strip(), kind="calibration", round=round_name,
+                              comment=_written(comment, 2000, "意见"), kind="calibration", round=round_name,
                               reviewer_id=account.id, created_at=utc_now()))
         audit(session, account, "calibration", "finding", f"{result.pk}/{rule}", None, {"round": round_name, "status": status})
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import mean
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
@@ -72,7 +72,8 @@ def highlight(text: str, spans: list[tuple[int, int, str]]) -> Markup:
 
 
 def render_html(items: list[tuple[Conversation, Result]], title: str = "zuoxi 质检报告") -> str:
-    env = Environment(loader=PackageLoader("zuoxi", "report/templates"), autoescape=select_autoescape())
+    # autoescape=True: select_autoescape() goes by extension and would escape nothing in `.html.j2`.
+    env = Environment(loader=PackageLoader("zuoxi", "report/templates"), autoescape=True)
     env.globals.update(satisfaction_names=SATISFACTION_NAMES, emotion_names=EMOTION_NAMES, high_risk=HIGH_RISK)
     conversations = []
     for conv, result in sorted(items, key=lambda x: x[1].score):

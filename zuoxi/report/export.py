@@ -1,4 +1,7 @@
-"""Scores and findings as CSV or XLSX, for whatever a list filter selects (within the user's scope)."""
+"""Scores and findings as CSV or XLSX, for whatever a list filter selects (within the user's scope).
+
+Cells hold text from uploads (ids, teams, evidence): a text starting with = + - @ tab or CR would
+be run as a formula by a spreadsheet, so it gets a leading apostrophe (OWASP, "CSV injection")."""
 
 from __future__ import annotations
 
@@ -18,6 +21,16 @@ SCORE_COLUMNS = ["conversation_id", "agent_id", "team", "channel", "started_at",
 FINDING_COLUMNS = ["conversation_id", "agent_id", "scorecard", "rule", "name", "status", "severity", "points",
                    "evidence", "message"]
 EXPORT_LIMIT = 100_000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value):
+    """The value as a spreadsheet shows it without evaluating it."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def _inert_rows(rows: list[list]) -> list[list]:
+    return [[inert(v) for v in row] for row in rows]
 
 
 def export_rows(engine, account: Account, f: ConversationFilter) -> tuple[list[list], list[list]]:
@@ -44,7 +57,7 @@ def to_csv(scores: list[list], findings: list[list], which: str = "scores") -> b
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(SCORE_COLUMNS if which == "scores" else FINDING_COLUMNS)
-    writer.writerows(scores if which == "scores" else findings)
+    writer.writerows(_inert_rows(scores if which == "scores" else findings))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -54,11 +67,11 @@ def to_xlsx(scores: list[list], findings: list[list]) -> bytes:
     sheet = book.active
     sheet.title = "评分"
     sheet.append(SCORE_COLUMNS)
-    for row in scores:
+    for row in _inert_rows(scores):
         sheet.append(row)
     detail = book.create_sheet("问题")
     detail.append(FINDING_COLUMNS)
-    for row in findings:
+    for row in _inert_rows(findings):
         detail.append(row)
     buffer = io.BytesIO()
     book.save(buffer)

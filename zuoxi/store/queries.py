@@ -94,6 +94,19 @@ def may_see(account: Account, row: ConversationRow) -> bool:
     return row.agent_id is not None and row.agent_id == account.agent_id
 
 
+def team_agents(engine, team: str | None) -> set[str]:
+    """Who belongs to `team`: the agent ids and usernames of its users, and the agent ids on its
+    conversations (what training attempts and campaign figures are keyed by)."""
+    from zuoxi.store.tables import User
+
+    if not team:
+        return set()
+    with Session(engine) as session:
+        users = session.execute(select(User.agent_id, User.username).where(User.team == team)).all()
+        agents = session.scalars(select(ConversationRow.agent_id).where(ConversationRow.team == team).distinct())
+        return {x for pair in users for x in pair if x} | {a for a in agents if a}
+
+
 @dataclass
 class ListedConversation:
     key: str
@@ -281,4 +294,4 @@ def filter_options(engine, account: Account) -> dict[str, list[str]]:
 
 
 __all__ = ["ConversationFilter", "Dashboard", "Forbidden", "NotFound", "Page", "dashboard", "filter_options",
-           "get_conversation", "list_conversations", "may_see", "result_row_for", "scoped"]
+           "get_conversation", "list_conversations", "may_see", "result_row_for", "scoped", "team_agents"]

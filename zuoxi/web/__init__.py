@@ -1,22 +1,25 @@
 """The web app for QA inspectors, team leads and agents (`zuoxi serve`).
 
     from zuoxi.web import create_app
-    app = create_app("sqlite:///zuoxi.db")      # FastAPI; OpenAPI docs at /docs
+    app = create_app("sqlite:///zuoxi.db")      # FastAPI; OpenAPI docs at /docs (signed in)
 
-Pages are server-rendered (`pages.py`, templates in `templates/`); the JSON API is `api.py`.
-Both call the same domain functions, which enforce each role's scope.
+Pages are server-rendered (`pages.py`, templates in `templates/`, their scripts in `static/`);
+the JSON API is `api.py`. Both call the same domain functions, which enforce each role's scope.
 """
 
 from __future__ import annotations
 
 import gc
+from http import HTTPStatus
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zuoxi.analyze.models import load_models
 from zuoxi.engines.live import LiveSessions
@@ -26,13 +29,17 @@ from zuoxi.store.queries import Forbidden, NotFound
 from zuoxi.training.library import CaseLibrary
 from zuoxi.web.jobs import Importer
 from zuoxi.web.scorecards import ScorecardLibrary
-from zuoxi.web.security import LoginLimiter
+from zuoxi.web.security import BodyLimit, LoginLimiter, SecurityHeaders, require_user
 from zuoxi.web.training import Drills
 
 STATIC = Path(__file__).resolve().parent / "static"
+MAX_UPLOAD = 20 << 20  # bytes of one request body (all files of an upload together)
 
 
-def create_app(db: str | None = None, models: bool = True) -> FastAPI:
+def create_app(db: str | None = None, models: bool = True, recordings: str | Path | None = None,
+               max_upload: int = MAX_UPLOAD) -> FastAPI:
+    """`recordings`: the folder call recordings are served from (nothing outside it, nothing at all
+    when None); `max_upload`: the largest request body accepted, in bytes (413 beyond)."""
     store = Store(db)
 
     @asynccontextmanager
@@ -43,9 +50,10 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
         yield
         app.state.importer.shutdown()
 
-    # FastAPI's own /docs and /redoc load their scripts from a CDN; /docs is served below from static/.
+    # FastAPI's own /docs, /redoc and /openapi.json would be public and /docs inline its script:
+    # they are served below, for signed-in users, from static/.
     app = FastAPI(title="zuoxi", description="坐席质检: review, appeal, dashboards", version="0.1.0", lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.limiter = LoginLimiter()
     app.state.importer = Importer(store, models=models)
@@ -54,39 +62,40 @@ def create_app(db: str | None = None, models: bool = True) -> FastAPI:
     app.state.drills = Drills()
     app.state.live = LiveSessions()
     app.state.models = models
+    app.state.recordings = Path(recordings).resolve() if recordings else None
+    app.add_middleware(BodyLimit, limit=max_upload)
+    app.add_middleware(SecurityHeaders)
 
-    def wants_html(request: Request) -> bool:
-        return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+    from zuoxi.web import api, assist, campaigns, pages, training
+    from zuoxi.web.errors import error_response, validation_message, wants_html
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, error: NotFound):
-        return JSONResponse({"detail": f"not found: {error}"}, status_code=404)
+        return error_response(request, 404, "没有找到要访问的内容")
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, error: Forbidden):
-        return JSONResponse({"detail": f"forbidden: {error}"}, status_code=403)
+        return error_response(request, 403, "没有权限查看或修改这项内容")
 
     @app.exception_handler(ReviewError)
     async def bad_review(request: Request, error: ReviewError):
-        return JSONResponse({"detail": str(error)}, status_code=400)
+        return error_response(request, 400, str(error))
 
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, error: RequestValidationError):
+        return error_response(request, 422, validation_message(error.errors()), errors=error.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
         if error.status_code == 401 and wants_html(request):
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+            return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
+        # Starlette's own errors (an unknown URL, a wrong method) carry its English phrase: the page's title says it.
+        detail = None if error.detail == HTTPStatus(error.status_code).phrase else error.detail
+        return error_response(request, error.status_code, detail, headers=error.headers)
 
-    @app.get("/docs", include_in_schema=False)
-    def swagger_ui():
-        """Swagger UI from the vendored swagger-ui-dist, so the API docs work offline (no validator badge,
-        which would call validator.swagger.io)."""
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="zuoxi API", swagger_favicon_url="data:,",
-                                   swagger_js_url="/static/swagger-ui-bundle.js", swagger_css_url="/static/swagger-ui.css",
-                                   swagger_ui_parameters={"validatorUrl": None})
-
-    from zuoxi.web import api, assist, campaigns, pages, training
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_user)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     app.include_router(api.router)
     app.include_router(training.router)

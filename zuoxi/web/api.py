@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
+from typing import Annotated, Literal
 
+from annotated_types import Interval
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,14 +23,27 @@ from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_csrf, check_l
 
 router = APIRouter(prefix="/api")
 
+MAX_ID = 2**31 - 1  # what an INTEGER column holds: larger numbers are refused (422), never sent to the database
+Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
+
+
+def _blank_is_none(value):
+    """A filter form sends its empty fields (`score_min=`): empty means "any"."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Score = Annotated[Annotated[float, Interval(ge=-1000, le=1000)] | None, BeforeValidator(_blank_is_none)]
+Risk = Annotated[Annotated[float, Interval(ge=0, le=1)] | None, BeforeValidator(_blank_is_none)]
+Day = Annotated[date | None, BeforeValidator(_blank_is_none)]
+
 
 def filters(
     agent_id: str | None = None, team: str | None = None, channel: str | None = None, scorecard: str | None = None,
-    date_from: date | None = None, date_to: date | None = None, score_min: float | None = None,
-    score_max: float | None = None, failed_rule: str | None = None, risk_min: float | None = None,
-    q: str | None = None, page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500),
+    date_from: Day = None, date_to: Day = None, score_min: Score = None, score_max: Score = None,
+    failed_rule: str | None = None, risk_min: Risk = None, q: str | None = None,
+    page: int = Query(1, ge=1, le=100_000), per_page: int = Query(50, ge=1, le=500),
 ) -> ConversationFilter:
-    """The list/dashboard/export filters, as query parameters."""
+    """The list/dashboard/export filters, as query parameters (each bounded; blank means any)."""
     return ConversationFilter(agent_id or None, team or None, channel or None, scorecard or None, date_from, date_to,
                               score_min, score_max, failed_rule or None, risk_min, q or None, page, per_page)
 
@@ -92,7 +107,7 @@ def conversation(key: str, request: Request, signed: Signed = Depends(require_us
 
 
 @router.get("/results/{result_id}/history")
-def result_history(result_id: int, request: Request, signed: Signed = Depends(require_user)) -> dict:
+def result_history(result_id: Id, request: Request, signed: Signed = Depends(require_user)) -> dict:
     return R.history(request.app.state.store.engine, signed.account, result_id)
 
 
@@ -103,7 +118,7 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/results/{result_id}/reviews")
-def review(result_id: int, body: ReviewIn, request: Request, signed: Signed = Depends(writer)) -> dict:
+def review(result_id: Id, body: ReviewIn, request: Request, signed: Signed = Depends(writer)) -> dict:
     current = R.review_finding(request.app.state.store.engine, signed.account, result_id, body.rule, body.verdict, body.comment)
     return {"score": current.score, "result": current.model_dump(mode="json")}
 
@@ -114,7 +129,7 @@ class AppealIn(BaseModel):
 
 
 @router.post("/results/{result_id}/appeals")
-def appeal(result_id: int, body: AppealIn, request: Request, signed: Signed = Depends(writer)) -> dict:
+def appeal(result_id: Id, body: AppealIn, request: Request, signed: Signed = Depends(writer)) -> dict:
     return {"appeal_id": R.appeal_finding(request.app.state.store.engine, signed.account, result_id, body.rule, body.reason)}
 
 
@@ -129,7 +144,7 @@ class Resolution(BaseModel):
 
 
 @router.post("/appeals/{appeal_id}/resolve")
-def resolve(appeal_id: int, body: Resolution, request: Request, signed: Signed = Depends(writer)) -> dict:
+def resolve(appeal_id: Id, body: Resolution, request: Request, signed: Signed = Depends(writer)) -> dict:
     current = R.resolve_appeal(request.app.state.store.engine, signed.account, appeal_id, body.accept, body.comment)
     return {"score": current.score}
 
@@ -145,15 +160,16 @@ def filter_values(request: Request, signed: Signed = Depends(require_user)) -> d
 
 
 @router.post("/uploads")
-async def upload(request: Request, files: list[UploadFile] = File(...), signed: Signed = Depends(writer)) -> dict:
+def upload(request: Request, files: list[UploadFile] = File(...), signed: Signed = Depends(writer)) -> dict:
+    """Files arrive spooled to disk (the body limit bounds them); the importer copies them, by
+    sanitized names, into its own folder."""
     if signed.account.role == "agent":
-        raise HTTPException(403, "agents cannot upload conversations")
-    received = [(f.filename or "upload", await f.read()) for f in files]
-    return {"job_id": request.app.state.importer.submit(signed.account.id, received)}
+        raise HTTPException(403, "坐席不能上传会话")
+    return {"job_id": request.app.state.importer.submit(signed.account.id, [(f.filename, f.file) for f in files])}
 
 
 @router.get("/uploads/{job_id}")
-def upload_status(job_id: int, request: Request, signed: Signed = Depends(require_user)) -> dict:
+def upload_status(job_id: Id, request: Request, signed: Signed = Depends(require_user)) -> dict:
     with Session(request.app.state.store.engine) as session:
         job = session.get(ImportJob, job_id)
         if job is None:
@@ -206,7 +222,7 @@ def rescore(name: str, request: Request, f: ConversationFilter = Depends(filters
 
 
 class Judgement(BaseModel):
-    result_id: int
+    result_id: Id
     rule: str
     status: str  # pass | fail
     comment: str = ""
@@ -241,7 +257,8 @@ def audit_log(request: Request, limit: int = Query(200, ge=1, le=5000), signed: 
 
 
 @router.get("/export.{kind}")
-def export(kind: str, request: Request, f: ConversationFilter = Depends(filters), which: str = "scores",
+def export(kind: str, request: Request, f: ConversationFilter = Depends(filters),
+           which: Literal["scores", "findings"] = "scores",
            signed: Signed = Depends(require_user)) -> Response:
     scores, findings = export_rows(request.app.state.store.engine, signed.account, f)
     if kind == "csv":

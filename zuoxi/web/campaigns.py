@@ -1,5 +1,6 @@
 """Outbound campaigns in the web app: the report of each campaign (read-only; campaigns are run
-from `zuoxi campaign …`). For admins, inspectors and team leads."""
+from `zuoxi campaign …`). For admins, inspectors and team leads; a team lead sees the campaign's
+figures but, per agent, only their own team's agents."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from zuoxi.campaigns import analytics
 from zuoxi.campaigns.campaign import CampaignError
+from zuoxi.store.queries import team_agents
 from zuoxi.store.tables import CampaignRow
 from zuoxi.web.pages import render
 from zuoxi.web.security import Signed, require_overseer, require_user
@@ -22,11 +24,15 @@ def _names(request: Request) -> list[tuple[str, str]]:
         return [(r.name, r.title) for r in session.scalars(select(CampaignRow).order_by(CampaignRow.created_at))]
 
 
-def _report(request: Request, name: str):
+def _report(request: Request, signed: Signed, name: str):
     try:
-        return analytics.report(request.app.state.store, name)
+        report = analytics.report(request.app.state.store, name)
     except CampaignError:
-        raise HTTPException(404, f"no campaign {name}") from None
+        raise HTTPException(404, "没有这个外呼活动") from None
+    if signed.account.role == "team_lead":
+        mine = team_agents(request.app.state.store.engine, signed.account.team)
+        report.agents = [a for a in report.agents if a.agent_id in mine]
+    return report
 
 
 @router.get("/api/campaigns")
@@ -38,7 +44,7 @@ def campaigns(request: Request, signed: Signed = Depends(require_user)) -> list[
 @router.get("/api/campaigns/{name}")
 def campaign_report(name: str, request: Request, signed: Signed = Depends(require_user)) -> dict:
     require_overseer(signed)
-    return _report(request, name).model_dump(mode="json")
+    return _report(request, signed, name).model_dump(mode="json")
 
 
 @router.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
@@ -47,4 +53,4 @@ def campaigns_page(request: Request, name: str = "", signed: Signed = Depends(re
     names = _names(request)
     chosen = name or (names[-1][0] if names else "")
     return render(request, "campaigns.html.j2", signed, names=names, chosen=chosen,
-                  report=_report(request, chosen) if chosen else None)
+                  report=_report(request, signed, chosen) if chosen else None)

@@ -4,10 +4,12 @@ file's errors in `import_jobs` for the upload page to poll."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
@@ -17,19 +19,39 @@ from zuoxi.store import Store, utc_now
 from zuoxi.store.tables import ImportJob
 
 
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+def safe_name(name: str | None, taken: set[str]) -> str:
+    """A file name for an upload that cannot leave the job's folder or break the file system: the
+    last path part, without control or separator characters, leading dots or spaces, at most 80
+    characters (the suffix, which tells the reader the format, kept), unique within the job."""
+    base = PurePath(_UNSAFE.sub("_", PurePath((name or "").replace("\\", "/")).name).strip().lstrip(".") or "upload")
+    suffix = base.suffix[:10]
+    stem = base.stem.strip()[:80 - len(suffix)] or "upload"
+    candidate, n = stem + suffix, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}-{n}{suffix}"
+    taken.add(candidate)
+    return candidate
+
+
 class Importer:
     def __init__(self, store: Store, models: bool = True):
         self.store = store
         self.models = models
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zuoxi-import")
 
-    def submit(self, user_id: int | None, files: list[tuple[str, bytes]]) -> int:
-        """Save the uploaded files and queue their import; returns the job id."""
+    def submit(self, user_id: int | None, files: list[tuple[str | None, BinaryIO]]) -> int:
+        """Copy the uploaded files (name, open file) into a folder of the job's own and queue their
+        import; returns the job id."""
         folder = Path(tempfile.mkdtemp(prefix="zuoxi-upload-"))
-        paths = []
+        paths, taken = [], set()
         for name, data in files:
-            path = folder / (Path(name).name or "upload")  # the bare name: no path from the client is trusted
-            path.write_bytes(data)
+            path = folder / safe_name(name, taken)
+            with path.open("wb") as out:
+                shutil.copyfileobj(data, out)
             paths.append(path)
         with Session(self.store.engine) as session, session.begin():
             job = ImportJob(user_id=user_id, status="queued", files=len(files), files_done=0, conversations=0,

@@ -4,16 +4,21 @@ when it ends."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections import OrderedDict
 from dataclasses import asdict
 from threading import Lock
+from typing import Annotated
+
+from annotated_types import Interval
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from zuoxi.store.queries import get_conversation
+from zuoxi.privacy import mask_conversation
+from zuoxi.store.queries import get_conversation, team_agents
 from zuoxi.training.cases import TAGS, Case, CaseError
 from zuoxi.training.library import CaseLibrary
 from zuoxi.training.llm import LLMEngine
@@ -82,7 +87,8 @@ def _case(request: Request, case_id: str) -> Case:
 # --- JSON API ----------------------------------------------------------------------------------
 
 @router.get("/api/training/cases")
-def cases(request: Request, q: str = "", tag: list[str] | None = None, difficulty: int | None = None,
+def cases(request: Request, q: str = "", tag: list[str] | None = None,
+          difficulty: Annotated[int, Interval(ge=1, le=5)] | None = None,
           signed: Signed = Depends(require_user)) -> list[dict]:
     return [{**public_case(c), "relevance": s, "conversation": None}
             for c, s in library(request).search(q, tags=tag, difficulty=difficulty)]
@@ -96,7 +102,7 @@ def case_detail(case_id: str, request: Request, reveal: bool = False, signed: Si
 
 class DrillStart(BaseModel):
     case_id: str
-    seed: int = 0
+    seed: Annotated[int, Interval(ge=0, le=2**32)] = 0
 
 
 @router.post("/api/training/drills")
@@ -131,7 +137,9 @@ def finish_drill(drill_id: str, request: Request, signed: Signed = Depends(write
 def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
     report = session.report()
     engine = "llm" if isinstance(session.engine, LLMEngine) and not report.degraded else "offline"
-    attempt = library(request).record(trainee(signed), report, engine)
+    # What a trainee typed is stored like any conversation: personal data (phones, IDs, cards, e-mails) masked.
+    stored = dataclasses.replace(report, transcript=mask_conversation(report.transcript))
+    attempt = library(request).record(trainee(signed), stored, engine)
     return {"attempt_id": attempt, "outcome": report.outcome, "score": report.score, "max_score": report.max_score,
             "anger": report.anger, "degraded": report.degraded,
             "failed": [{"rule": f.rule, "message": f.message, "suggestion": f.suggestion} for f in report.result.failed()],
@@ -141,8 +149,13 @@ def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
 @router.get("/api/training/attempts")
 def attempts(request: Request, case_id: str | None = None, who: str | None = None,
              signed: Signed = Depends(require_user)) -> list[dict]:
-    """Progress over attempts: agents see their own; others may ask for anyone's (`who`)."""
-    person = trainee(signed) if signed.account.role == "agent" or who is None else who
+    """Progress over attempts: agents see their own (`who` is ignored); others may ask for a trainee
+    (`who`) within their scope: inspectors and admins anyone, a team lead their team (403 otherwise)."""
+    account = signed.account
+    person = trainee(signed) if account.role == "agent" or who is None else who
+    if account.role == "team_lead" and person != trainee(signed) \
+            and person not in team_agents(request.app.state.store.engine, account.team):
+        raise HTTPException(403, "只能查看本人或本班组的演练记录")
     return [asdict(a) | {"created_at": a.created_at.isoformat()} for a in library(request).attempts(person, case_id)]
 
 
@@ -213,17 +226,17 @@ async def promote_form(key: str, request: Request, signed: Signed = Depends(requ
     def lines(name: str) -> list[str]:
         return [x.strip() for x in str(form.get(name, "")).replace("，", ",").replace("、", ",").split(",") if x.strip()]
 
-    curation = {
-        "id": form.get("id", ""), "title": form.get("title", ""), "tags": form.getlist("tags"),
-        "difficulty": int(form.get("difficulty") or 3), "scorecard": form.get("scorecard") or "core",
-        "description": form.get("description", ""), "need": form.get("need", ""), "analysis": form.get("analysis", ""),
-        "persona": {"patience": float(form.get("patience") or 0.5), "politeness": float(form.get("politeness") or 0.5),
-                    "anger": float(form.get("anger") or 0.3)},
-        "guide": [{"question": form.get("question", ""), "answer": form.get("answer", "")}],
-        "best_solutions": [{"turn": int(form.get("best_turn") or 0), "reply": form.get("best_reply", "")}],
-        "resolution": {"accept": lines("accept"), "alternatives": lines("alternatives")},
-    }
-    try:
+    try:  # a number field that is not a number is a ValueError, shown on the form like the rest
+        curation = {
+            "id": form.get("id", ""), "title": form.get("title", ""), "tags": form.getlist("tags"),
+            "difficulty": int(form.get("difficulty") or 3), "scorecard": form.get("scorecard") or "core",
+            "description": form.get("description", ""), "need": form.get("need", ""), "analysis": form.get("analysis", ""),
+            "persona": {"patience": float(form.get("patience") or 0.5), "politeness": float(form.get("politeness") or 0.5),
+                        "anger": float(form.get("anger") or 0.3)},
+            "guide": [{"question": form.get("question", ""), "answer": form.get("answer", "")}],
+            "best_solutions": [{"turn": int(form.get("best_turn") or 0), "reply": form.get("best_reply", "")}],
+            "resolution": {"accept": lines("accept"), "alternatives": lines("alternatives")},
+        }
         case = library(request).promote(key, curation, signed.account.id)
     except (CaseError, ValueError) as error:
         return back(f"/training/promote/{key}", error=str(error)[:500])
