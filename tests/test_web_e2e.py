@@ -130,7 +130,7 @@ def test_upload_review_appeal_and_resolution(page, samples, tmp_path):
     section, after, _ = score_card(page)
     assert after == pytest.approx(min(maximum, before - points))
     expect(section.locator(f"tr[id$='-{overturned}'] .tag")).to_have_text("人工改判")
-    expect(section.locator("h2 .tag")).to_contain_text(f"机器评分 {before}")
+    expect(section.locator("h2 .tag")).to_contain_text(f"机器评分 {before:g}")
     expect(section.locator(".history")).to_contain_text("客户已同意，不扣分")
     sign_out(page)
 
