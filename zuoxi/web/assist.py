@@ -86,10 +86,10 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
             try:
                 message = json.loads(text)
             except (ValueError, RecursionError):
-                await websocket.send_json({"type": "error", "error": "send JSON text frames", "turns": len(session)})
+                await websocket.send_json({"type": "error", "error": "请发送 JSON 文本消息", "turns": len(session)})
                 continue
             if not isinstance(message, dict):
-                await websocket.send_json({"type": "error", "error": "a message is a JSON object", "turns": len(session)})
+                await websocket.send_json({"type": "error", "error": "消息应为 JSON 对象", "turns": len(session)})
                 continue
             kind = message.get("type", "turn")
             if kind == "turn":
@@ -107,7 +107,7 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
                 await websocket.close()
                 return
             else:
-                await websocket.send_json({"type": "error", "error": f"unknown message type {kind!r}", "turns": len(session)})
+                await websocket.send_json({"type": "error", "error": f"未知的消息类型 {kind!r}", "turns": len(session)})
     except WebSocketDisconnect:
         return  # the session stays: a reconnect resumes it
 
@@ -117,16 +117,16 @@ def _take_turn(session: LiveSession, message: dict) -> dict:
     which is where the client goes on from."""
     seq = message.get("seq")
     if seq is not None and not (type(seq) is int and 0 <= seq <= len(session)):
-        return {"type": "error", "error": f"seq must be the next turn's number, {len(session)}", "turns": len(session)}
+        return {"type": "error", "error": f"seq 应为下一句的序号 {len(session)}", "turns": len(session)}
     if seq is not None and seq < len(session):  # a resend after a reconnect
         return {"type": "update", "duplicate": True, **json.loads(session.answer(seq))}
     try:
         update = session.add_turn(_turn_fields(message))
     except ValidationError as error:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        return {"type": "error", "error": f"bad turn: {problem}", "turns": len(session)}
+        return {"type": "error", "error": f"这一句的格式不对：{problem}", "turns": len(session)}
     except ValueError as error:  # too long, not encodable, the session full or ended
-        return {"type": "error", "error": f"turn refused: {error}", "turns": len(session)}
+        return {"type": "error", "error": f"这一句未被接受：{error}", "turns": len(session)}
     return {"type": "update", **update.model_dump(mode="json")}
 
 
