@@ -189,6 +189,9 @@ PAGES = [
     ("/quality", OVERSEERS, []),
     ("/campaigns", OVERSEERS, []),
     ("/upload", OVERSEERS, []),
+    ("/audit?who=qa", ("admin",), [EVIL]),
+    ("/audit?who={round}&action={round}&date_from=&date_to=", ("admin",), []),
+    ("/users", ("admin",), [EVIL, AGENT, TEAM]),
 ]
 
 
@@ -444,7 +447,7 @@ HUGE = "99999999999999999999"
 
 @pytest.mark.parametrize("method,url", [
     ("get", f"/api/conversations?page={HUGE}"), ("get", f"/api/conversations?per_page={HUGE}"),
-    ("get", f"/api/dashboard?score_min=1e400"), ("get", "/api/conversations?risk_min=nan"),
+    ("get", "/api/dashboard?score_min=1e400"), ("get", "/api/conversations?risk_min=nan"),
     ("get", f"/api/results/{HUGE}/history"), ("get", f"/api/uploads/{HUGE}"), ("get", f"/api/audit?per_page={HUGE}"),
     ("post", f"/api/appeals/{HUGE}/resolve"), ("post", f"/api/results/{HUGE}/reviews"),
     ("get", f"/api/training/cases?difficulty={HUGE}"), ("get", "/api/conversations?date_from=2026-13-45"),
@@ -457,7 +460,7 @@ def test_huge_numbers_are_a_422_in_chinese(world, method, url):
     assert response.json()["detail"].startswith("输入有误：")
 
 
-@pytest.mark.parametrize("url", [f"/conversations?page={HUGE}", f"/?score_min=abc", "/conversations?date_to=tomorrow"])
+@pytest.mark.parametrize("url", [f"/conversations?page={HUGE}", "/?score_min=abc", "/conversations?date_to=tomorrow"])
 def test_a_bad_number_in_a_page_url_is_a_chinese_page(world, url):
     response = world["clients"]["qa"].page(url)
     assert response.status_code == 422 and "输入有误" in response.text and "<html" in response.text
