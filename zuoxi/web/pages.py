@@ -73,7 +73,7 @@ def page_numbers(current: int, pages: int) -> list[int | None]:
 # --- sign in ---------------------------------------------------------------------------------------
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/", error: str = ""):
+def login_page(request: Request, next: str = Query("/", max_length=2000), error: str = Query("", max_length=300)):
     return render(request, "login.html.j2", None, next=next, error=error)
 
 
@@ -119,7 +119,7 @@ def conversation_list(request: Request, f: Filter, engine: DB, signed: Signed = 
 
 
 @router.get("/conversations/{key}", response_class=HTMLResponse)
-def conversation_detail(key: str, request: Request, engine: DB, error: str = "", signed: Signed = require_role(ANYONE)):
+def conversation_detail(key: str, request: Request, engine: DB, error: str = Query("", max_length=300), signed: Signed = require_role(ANYONE)):
     detail = get_conversation(engine, signed.account, key)
     conv = detail.conversation
     views = []
@@ -196,7 +196,7 @@ def appeal_form(key: str, engine: DB, result_id: Annotated[Id, Form()], rule: st
 
 
 @router.get("/appeals", response_class=HTMLResponse)
-def appeals_page(request: Request, engine: DB, status: str = "open", error: str = "", signed: Signed = require_role(ANYONE)):
+def appeals_page(request: Request, engine: DB, status: str = "open", error: str = Query("", max_length=300), signed: Signed = require_role(ANYONE)):
     items = R.list_appeals(engine, signed.account, status or None)
     return render(request, "appeals.html.j2", signed, appeals=items, status=status, error=error)
 
@@ -319,7 +319,7 @@ def audit_log_page(request: Request, engine: DB, f: Annotated[AuditFilter, Query
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, engine: DB, error: str = "", done: str = "", signed: Signed = require_role(ADMINS)):
+def users_page(request: Request, engine: DB, error: str = Query("", max_length=300), done: str = Query("", max_length=300), signed: Signed = require_role(ADMINS)):
     return render(request, "users.html.j2", signed, users=list_accounts(engine), error=error, done=done)
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from annotated_types import Interval
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -205,7 +205,7 @@ def training_page(request: Request, q: str = "", tag: str = "", signed: Signed =
 
 
 @router.get("/training/promote/{key}", response_class=HTMLResponse, include_in_schema=False)
-def promote_page(key: str, request: Request, engine: DB, error: str = "", signed: Signed = require_role(INSPECTORS)):
+def promote_page(key: str, request: Request, engine: DB, error: str = Query("", max_length=600), signed: Signed = require_role(INSPECTORS)):
     detail = get_conversation(engine, signed.account, key)
     return render(request, "training_promote.html.j2", signed, key=key, conv=detail.conversation, tags=TAGS, error=error)
 
