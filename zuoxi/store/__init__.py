@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
-from zuoxi.store.tables import Base, ConversationRow, ImportedFile, ResultRow
+from zuoxi.store.tables import Base, CampaignCallback, CampaignCustomer, ConversationRow, ImportedFile, ResultRow
 
 DEFAULT_URL = "sqlite:///zuoxi.db"
 
@@ -83,7 +83,8 @@ class Store:
     def _add_missing_columns(self) -> None:
         """Databases made by an older zuoxi lack the newer nullable columns: add them, and fill
         them from the stored JSON, so an upgrade needs no manual migration."""
-        for table, fill in ((ConversationRow, self._fill_conversation), (ResultRow, self._fill_result)):
+        for table, fill in ((ConversationRow, self._fill_conversation), (ResultRow, self._fill_result),
+                            (CampaignCustomer, None), (CampaignCallback, None)):
             have = {c["name"] for c in inspect(self.engine).get_columns(table.__tablename__)}
             missing = [c for c in table.__table__.columns if c.name not in have]
             if not missing:
@@ -95,6 +96,8 @@ class Store:
                 for index in table.__table__.indexes:
                     if {c.name for c in index.columns} <= {c.name for c in missing}:
                         index.create(connection)
+            if fill is None:
+                continue
             with Session(self.engine) as session, session.begin():
                 for row in session.scalars(select(table)):
                     fill(row)
