@@ -134,7 +134,8 @@ class CaseLibrary:
             attempt = TrainingAttempt(
                 case_id=report.case_id, trainee=trainee, outcome=report.outcome, score=report.score,
                 max_score=report.max_score, anger=report.anger, engine=engine,
-                turns=[t.model_dump() for t in report.transcript.turns],
+                turns=[{**t.model_dump(), **({"backend": b} if b else {})}
+                       for t, b in zip(report.transcript.turns, report.backends, strict=True)],
                 failed_rules=[f.rule for f in report.result.failed()], created_at=datetime.now(UTC))
             session.add(attempt)
             session.flush()

@@ -99,11 +99,17 @@ class DrillStart(BaseModel):
     seed: int = 0
 
 
+def backend(session: DrillSession) -> dict:
+    """Who plays the customer, for the page to show: the LLM until it fails, then offline and why."""
+    return {"engine": session.backend, "failure": session.backend_failure,
+            "model": session.engine.describe() if isinstance(session.engine, LLMEngine) else None}
+
+
 @router.post("/api/training/drills")
 def start_drill(body: DrillStart, request: Request, signed: Signed = Depends(writer)) -> dict:
     session = DrillSession(_case(request, body.case_id), seed=body.seed, engine=LLMEngine.from_environment())
     drill_id = request.app.state.drills.start(signed.account.id, session)
-    return {"drill_id": drill_id, "customer": session.opening, "anger": session.current_anger}
+    return {"drill_id": drill_id, "customer": session.opening, "anger": session.current_anger, "backend": backend(session)}
 
 
 class AgentLine(BaseModel):
@@ -112,28 +118,34 @@ class AgentLine(BaseModel):
 
 @router.post("/api/training/drills/{drill_id}/turns")
 def drill_turn(drill_id: str, body: AgentLine, request: Request, signed: Signed = Depends(writer)) -> dict:
+    """One trainee line. When the customer ends it (`outcome`), `closing` is true and the next line is
+    the trainee's closing one, after which the report comes."""
     session = request.app.state.drills.get(drill_id, signed.account.id)
-    if session.outcome is not None:
-        raise HTTPException(409, f"the drill is over ({session.outcome})")
+    if session.finished:
+        raise HTTPException(409, f"the drill is over ({session.outcome or 'stopped'})")
     turn = session.agent_says(body.text)
-    answer = {"customer": turn.text, "anger": turn.anger, "outcome": turn.outcome}
-    if turn.outcome is not None:
+    answer = {"customer": turn.text, "anger": turn.anger, "outcome": turn.outcome, "closing": session.closing,
+              "backend": backend(session)}
+    if session.finished:
         answer["report"] = _finish(request, signed, session)
     return answer
 
 
 @router.post("/api/training/drills/{drill_id}/finish")
 def finish_drill(drill_id: str, request: Request, signed: Signed = Depends(writer)) -> dict:
-    """End a drill early (the trainee stops): it is stored as not completed."""
-    return _finish(request, signed, request.app.state.drills.get(drill_id, signed.account.id))
+    """End a drill (the trainee stops, or skips the closing line): it is stored as it stands."""
+    session = request.app.state.drills.get(drill_id, signed.account.id)
+    if session.finished:
+        raise HTTPException(409, f"the drill is over ({session.outcome or 'stopped'})")
+    session.stop()
+    return _finish(request, signed, session)
 
 
 def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
     report = session.report()
-    engine = "llm" if isinstance(session.engine, LLMEngine) and not report.degraded else "offline"
-    attempt = library(request).record(trainee(signed), report, engine)
+    attempt = library(request).record(trainee(signed), report, report.engine)
     return {"attempt_id": attempt, "outcome": report.outcome, "score": report.score, "max_score": report.max_score,
-            "anger": report.anger, "degraded": report.degraded,
+            "anger": report.anger, "degraded": report.degraded, "engine": report.engine, "backend": backend(session),
             "failed": [{"rule": f.rule, "message": f.message, "suggestion": f.suggestion} for f in report.result.failed()],
             **debrief(session.case)}
 
