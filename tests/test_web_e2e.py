@@ -201,13 +201,17 @@ def test_a_drill_in_the_browser(page):
     assert "客户真正的诉求" in page.inner_text("#debrief")
     page.click("#start")
     page.wait_for_selector("#say:visible")
+    assert "客户引擎：离线" in page.inner_text("#backend")
     for line in ("您好，很高兴为您服务，非常理解您的心情。", "我马上帮您查一下是否已经送出，还没出餐就帮您换成牛肉堡。"):
         before = page.locator("#chat .turn.customer").count()
         page.fill("#line", line)
         page.press("#line", "Enter")
         expect(page.locator("#chat .turn.customer")).to_have_count(before + 1)
-        if page.locator("#result").is_visible():
+        if page.locator("#closing").is_visible():
             break
+    page.wait_for_selector("#closing:visible")  # the customer accepted: the trainee's closing line follows
+    page.fill("#line", "感谢您的耐心，请问还有其他可以帮您的吗？")
+    page.press("#line", "Enter")
     page.wait_for_selector("#result:visible")
     assert "客户接受" in page.inner_text("#outcome")
     assert page.locator("#best li").count() >= 1

@@ -27,6 +27,7 @@ RESTRICTED = {
     ("POST", "/api/calibration/{round_name}"): INSPECTORS, ("GET", "/calibration/{round_name}/{key}"): INSPECTORS,
     ("POST", "/calibration/{round_name}/{key}"): INSPECTORS,
     ("GET", "/api/campaigns"): OVERSEERS, ("GET", "/api/campaigns/{name}"): OVERSEERS, ("GET", "/campaigns"): OVERSEERS,
+    ("POST", "/api/campaigns/{name}/customers/{customer_id}/dial"): AGENTS,
     ("GET", "/api/rule-precision"): OVERSEERS, ("GET", "/quality"): OVERSEERS,
     ("PUT", "/api/scorecards/{name}"): INSPECTORS, ("POST", "/scorecards/{name}"): INSPECTORS,
     ("POST", "/api/scorecards/{name}/rescore"): INSPECTORS, ("POST", "/scorecards/{name}/rescore"): INSPECTORS,
@@ -42,7 +43,7 @@ RESTRICTED = {
 # then a 404 or 422, never someone else's data.
 VALUES = {"key": "0" * 64, "name": "nope", "round_name": "r0", "case_id": "nope", "drill_id": "nope",
           "session_id": "s", "kind": "csv", "user_id": "2147483647", "result_id": "2147483647",
-          "appeal_id": "2147483647", "job_id": "2147483647"}
+          "appeal_id": "2147483647", "job_id": "2147483647", "customer_id": "2147483647"}
 
 
 def declared(route: APIRoute):

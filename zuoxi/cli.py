@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from zuoxi.analyze.models import PREDICT_CHUNK, TASKS, load_models, prediction_records
 from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
@@ -31,8 +32,10 @@ app = typer.Typer(help="zuoxi (坐席): quality inspection and coaching for cont
 scorecard_app = typer.Typer(help="Work with scorecard files.", no_args_is_help=True)
 app.add_typer(scorecard_app, name="scorecard")
 app.add_typer(campaign_app, name="campaign")
-err = Console(stderr=True, soft_wrap=True)  # one message per line (file:line: reason), whatever the width
-out = Console()
+# One message per line (file:line: reason), whatever the width. No emoji codes: `list.csv:100:` is a
+# file and a line, not 💯; messages holding data are Text, so their brackets are not markup either.
+err = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(emoji=False)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
 InputFormat = Annotated[str | None, typer.Option(help=f"Input format instead of by extension: {', '.join(FORMATS)}")]
@@ -62,7 +65,7 @@ def _check_scorecard(scorecard: str) -> None:
 
 
 def _report_error(error: IngestError) -> None:
-    err.print(f"[yellow]skipped[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    err.print(Text.assemble(("skipped", "yellow"), f" {error}"), soft_wrap=True)
 
 
 def _run(batch: Batch | DaskBatch, consume) -> BatchSummary:
@@ -124,7 +127,7 @@ def import_(
     store = Store(db)
     summary = _run(Batch(paths, _options(format, columns, agent_speaker), store=store, mask=not no_mask, resume=not again),
                    lambda item: None)
-    err.print(f"database: {store.url}", highlight=False)
+    err.print(Text(f"database: {store.url}"))
     if summary.nothing_read:
         raise typer.Exit(1)
 

@@ -1,20 +1,23 @@
-"""The figures behind "why did it work?": rates with 95% Wilson intervals, so a segment of twelve
-customers is not read like one of twelve hundred (docs/campaigns.md defines each figure)."""
+"""The figures behind "why did it work?" and a team lead's day: rates with 95% Wilson intervals, so a
+segment of twelve customers is not read like one of twelve hundred, over a period of local days, per
+agent, by attempt number and hour, and callbacks kept on time (docs/campaigns.md defines each figure)."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zuoxi.campaigns.calllist import AGE_BANDS
 from zuoxi.campaigns.campaign import get_campaign
-from zuoxi.campaigns.models import AgentFigures, CampaignReport, Rate, RuleFigures, SegmentFigures, dispositions, local_day
+from zuoxi.campaigns.models import (AgentFigures, CallbackFigures, CampaignReport, Rate, RuleFigures, SegmentFigures,
+                                    SliceFigures, dispositions, from_db, local, local_day)
 from zuoxi.campaigns.dispositions import SCORECARD
 from zuoxi.store import Store
-from zuoxi.store.tables import CampaignAttempt, CampaignCustomer, ResultRow
+from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer, ResultRow
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 SUCCESS = "goal_achieved"
@@ -37,19 +40,80 @@ def _separated(a: Rate, b: Rate) -> bool:
     return a.n > 0 and b.n > 0 and (a.low > b.high or b.low > a.high)
 
 
-def report(store: Store, campaign: str) -> CampaignReport:
+def period(name: str, today: date) -> tuple[date | None, date | None]:
+    """`today`, `week` (Monday to today), `month`, `yesterday` or `all` → the first and last local day."""
+    spans = {"today": (today, today), "yesterday": (today - timedelta(days=1),) * 2,
+             "week": (today - timedelta(days=today.weekday()), today), "month": (today.replace(day=1), today),
+             "all": (None, None)}
+    if name not in spans:
+        raise ValueError(f"unknown period {name!r} (one of {', '.join(spans)})")
+    return spans[name]
+
+
+def _slices(attempts: list, key, contact: set[str]) -> list[SliceFigures]:
+    groups: dict[int, list] = defaultdict(list)
+    for a in attempts:
+        groups[key(a)].append(a)
+    figures = []
+    for k in sorted(groups):
+        reached = [a for a in groups[k] if a.disposition in contact]
+        figures.append(SliceFigures(key=k, attempts=len(groups[k]), contact=wilson(len(reached), len(groups[k])),
+                                    success=wilson(sum(a.disposition == SUCCESS for a in reached), len(reached))))
+    return figures
+
+
+def _callbacks(callbacks: list, settled_at: dict[int, datetime], tolerance: timedelta, now: datetime) -> CallbackFigures:
+    counts: Counter[str] = Counter()
+    for c in callbacks:
+        due = from_db(c.due_at)
+        called = settled_at.get(c.attempt_id) if c.attempt_id is not None else None
+        if called is not None:
+            counts["early" if called < due - tolerance else "late" if called > due + tolerance else "on_time"] += 1
+        elif c.done:
+            counts["rescheduled"] += 1
+        else:
+            counts["missed" if now > due + tolerance else "waiting"] += 1
+    settled = counts["on_time"] + counts["early"] + counts["late"] + counts["missed"]
+    return CallbackFigures(due=len(callbacks), kept=wilson(counts["on_time"], settled),
+                           **{k: counts[k] for k in ("on_time", "early", "late", "missed", "rescheduled", "waiting")})
+
+
+def report(store: Store, campaign: str, start: date | None = None, end: date | None = None,
+           now: datetime | None = None) -> CampaignReport:
+    """The campaign's figures over the local days `start`–`end` (both included; None: open-ended).
+    The list and the customers' status are as they are now; everything else counts the period's attempts."""
+    now = now or datetime.now(UTC)
     with Session(store.engine) as session:
         row, spec = get_campaign(session, campaign)
         customers = session.execute(select(CampaignCustomer.id, CampaignCustomer.status, CampaignCustomer.age_band,
                                            CampaignCustomer.region, CampaignCustomer.occupation)
                                     .where(CampaignCustomer.campaign_id == row.id)).all()
-        attempts = session.execute(select(CampaignAttempt.customer_id, CampaignAttempt.agent_id, CampaignAttempt.started_at,
-                                          CampaignAttempt.duration, CampaignAttempt.disposition, CampaignAttempt.reason_code,
-                                          CampaignAttempt.conversation_key)
-                                   .where(CampaignAttempt.campaign_id == row.id)).all()
-        linked = {a.conversation_key for a in attempts if a.conversation_key}
-        results = {r.conversation_key: r.final_data or r.data for r in session.scalars(
-            select(ResultRow).where(ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(linked)))} if linked else {}
+        every = session.execute(select(CampaignAttempt.id, CampaignAttempt.customer_id, CampaignAttempt.agent_id,
+                                       CampaignAttempt.started_at, CampaignAttempt.duration, CampaignAttempt.disposition,
+                                       CampaignAttempt.reason_code, CampaignAttempt.conversation_key)
+                                .where(CampaignAttempt.campaign_id == row.id)
+                                .order_by(CampaignAttempt.started_at, CampaignAttempt.id)).all()
+        callbacks = session.execute(select(CampaignCallback.due_at, CampaignCallback.done, CampaignCallback.attempt_id)
+                                    .where(CampaignCallback.campaign_id == row.id)).all()
+    tz = spec.tz
+
+    def in_period(moment: datetime) -> bool:
+        day = local_day(moment, tz)
+        return (start is None or day >= start) and (end is None or day <= end)
+
+    number: dict[int, int] = {}  # attempt id → its rank among the customer's attempts (1 = first call)
+    seen: Counter[int] = Counter()
+    for a in every:
+        seen[a.customer_id] += 1
+        number[a.id] = seen[a.customer_id]
+    attempts = [a for a in every if in_period(a.started_at)]
+    linked = {a.conversation_key for a in attempts if a.conversation_key}
+    if linked:
+        with Session(store.engine) as session:
+            results = {r.conversation_key: r.final_data or r.data for r in session.scalars(
+                select(ResultRow).where(ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(linked)))}
+    else:
+        results = {}
 
     codes = dispositions()
     contact = {code for code, info in codes.items() if info.contact}
@@ -57,12 +121,17 @@ def report(store: Store, campaign: str) -> CampaignReport:
     reached = {a.customer_id for a in attempts if a.disposition in contact}
     succeeded = {a.customer_id for a in attempts if a.disposition == SUCCESS}
 
-    per_agent_day: Counter[tuple[str, object]] = Counter((a.agent_id, local_day(a.started_at)) for a in attempts)
+    per_agent_day: Counter[tuple[str, object]] = Counter((a.agent_id, local_day(a.started_at, tz)) for a in attempts)
     agents = []
     for agent in sorted({a.agent_id for a in attempts}):
-        days = [n for (who, _), n in per_agent_day.items() if who == agent]
-        agents.append(AgentFigures(agent_id=agent, days=len(days), attempts=sum(days), per_day=sum(days) / len(days),
-                                   successes=sum(1 for a in attempts if a.agent_id == agent and a.disposition == SUCCESS)))
+        mine = [a for a in attempts if a.agent_id == agent]
+        spoke = [a for a in mine if a.disposition in contact]
+        days = len({local_day(a.started_at, tz) for a in mine})
+        hours = len({local(a.started_at, tz).replace(minute=0, second=0, microsecond=0) for a in mine})
+        wins = sum(a.disposition == SUCCESS for a in mine)
+        agents.append(AgentFigures(agent_id=agent, days=days, attempts=len(mine), per_day=len(mine) / days, successes=wins,
+                                   active_hours=hours, calls_per_hour=len(mine) / hours,
+                                   talk_time=sum(a.duration or 0 for a in spoke), success=wilson(wins, len(spoke))))
     handled = [a.duration for a in attempts if a.disposition in contact and a.duration is not None]
 
     segments = []
@@ -95,8 +164,10 @@ def report(store: Store, campaign: str) -> CampaignReport:
     refusals = Counter(a.reason_code or "unspecified" for a in attempts if a.disposition == "refused")
     by_code = Counter(a.disposition for a in attempts)
     statuses = Counter(c.status for c in customers)
+    started = {a.id: from_db(a.started_at) for a in every}
     return CampaignReport(
-        campaign=spec.name, title=spec.title, customers=len(customers), customers_called=len(called), attempts=len(attempts),
+        campaign=spec.name, title=spec.title, timezone=spec.timezone, period_start=start, period_end=end,
+        customers=len(customers), customers_called=len(called), attempts=len(attempts),
         contact_rate=wilson(len(reached), len(called)), success_rate=wilson(len(succeeded), len(reached)),
         list_success_rate=wilson(len(succeeded), len(customers)),
         attempts_per_success=len(attempts) / len(succeeded) if succeeded else None,
@@ -105,4 +176,8 @@ def report(store: Store, campaign: str) -> CampaignReport:
         dispositions={code: by_code[code] for code in codes},
         refusal_reasons=dict(refusals.most_common()),
         status={s: statuses[s] for s in ("pending", "retry", "callback", "success", "closed")},
-        agents=agents, segments=segments, linked_calls=calls, rules=rules)
+        agents=agents, by_attempt=_slices(attempts, lambda a: number[a.id], contact),
+        by_hour=_slices(attempts, lambda a: local(a.started_at, tz).hour, contact),
+        callbacks=_callbacks([c for c in callbacks if in_period(c.due_at)], started,
+                             timedelta(minutes=spec.callback_tolerance_minutes), now),
+        segments=segments, linked_calls=calls, rules=rules)

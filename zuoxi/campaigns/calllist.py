@@ -1,15 +1,17 @@
 """Call lists from CSV/XLSX: validate each row, keep only what the script needs, de-duplicate.
 
-A bad row (no phone, unreadable phone, a duplicate customer, a line in the wrong encoding, a field
-the script needs that is empty) is reported as `file:line: reason` and the rest of the list is kept.
-Full names, ID numbers, full card numbers and phone numbers never reach the database in clear:
-the salutation, the card's last four digits, age band and an encrypted phone (or none) do.
+A bad row (no phone, unreadable or placeholder phone, a duplicate customer, a line in the wrong
+encoding, a field the script needs that is empty, an unknown time zone) is reported as
+`file:line: reason` and the rest of the list is kept; a rejected number is reported masked. Full
+names, ID numbers, full card numbers and phone numbers never reach the database in clear: the
+salutation, the card's last four digits, age band and the phone encrypted under the secret do.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from zuoxi.campaigns import vault
 from zuoxi.campaigns.campaign import get_campaign, needed_customer_fields
+from zuoxi.campaigns.models import zone
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
 from zuoxi.ingest.errors import IngestError
 from zuoxi.privacy import mask_text, valid_id_number
@@ -33,13 +36,15 @@ from zuoxi.store import Store
 from zuoxi.store.tables import CampaignCustomer
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
-_LANDLINE = re.compile(r"0\d{9,11}")
+_LANDLINE = re.compile(r"0[1-9]\d{8,10}")  # area codes are 010, 02x, 03xx–09xx: never 00
+HEADER_SEARCH_ROWS = 20  # a title or a note above the headers is skipped, this far down
 _COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "令狐")
 AGE_BANDS = ((30, "<30"), (40, "30-39"), (50, "40-49"), (60, "50-59"), (200, "60+"))
 
 
 @cache
-def _columns() -> dict[str, list[str]]:
+def list_columns() -> dict[str, list[str]]:
+    """Call-list field → the headers that mean it (data/calllist_columns.yaml)."""
     return yaml.safe_load(resources.files("zuoxi.campaigns").joinpath("data/calllist_columns.yaml").read_text(encoding="utf-8"))
 
 
@@ -50,13 +55,36 @@ class ListImport:
     errors: list[IngestError] = field(default_factory=list)
 
 
-def normalize_phone(value: str) -> str | None:
-    """Digits of a mainland mobile or landline number (country prefix dropped), else None."""
+def check_phone(value: str) -> tuple[str | None, str]:
+    """(digits of a mainland mobile or landline number, country prefix dropped, "") or (None, why not);
+    the reason shows the value masked, since a rejected number may still be someone's."""
     digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", value))
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
             digits = digits[len(prefix):]
-    return digits if _MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits) else None
+    if not (_MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits)):
+        return None, f"unreadable phone number {masked_phone(value)!r} (expected a mainland mobile or landline)"
+    if len(set(digits[-8:])) == 1:
+        return None, f"placeholder phone number {masked_phone(value)!r} (eight equal digits)"
+    return digits, ""
+
+
+def normalize_phone(value: str) -> str | None:
+    return check_phone(value)[0]
+
+
+def masked_phone(value: str) -> str:
+    """Every digit starred but the last four (all of them when there are fewer than eight)."""
+    total = sum(ch.isdigit() for ch in value)
+    keep = 4 if total >= 8 else 0
+    seen, out = 0, []
+    for ch in value:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > total - keep else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def age_band(age: int) -> str:
@@ -129,26 +157,52 @@ def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]],
     except csv.Error:
         delimiter = ","
     reader = csv.reader(io.StringIO("\n".join(lines)), csv.excel, delimiter=delimiter)
-    return (((reader.line_num, [_cell_text(c) for c in row]) for row in reader)), errors
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        start = 1  # a quoted cell may span lines: a record is reported at its first line
+        for row in reader:
+            yield start, [_cell_text(c) for c in row]
+            start = reader.line_num + 1
+
+    return records(), errors
+
+
+def find_header(rows: Iterator[tuple[int, list[str]]], columns: dict[str, list[str]]
+                ) -> tuple[int, list[str], Iterator[tuple[int, list[str]]]]:
+    """(line, cells) of the header row and the rows after it: of the first non-empty rows, the one
+    naming most known columns, so a title row or a note above the headers is skipped."""
+    known = {name for names in columns.values() for name in names}
+    head: list[tuple[int, list[str]]] = []
+    for number, cells in rows:
+        if any(cells):
+            head.append((number, cells))
+            if len(head) == HEADER_SEARCH_ROWS:
+                break
+    if not head:
+        return 1, [], iter(())
+    best = max(range(len(head)), key=lambda i: (sum(c in known for c in head[i][1]), -i))
+    line, cells = head[best]
+    return line, cells, itertools.chain(head[best + 1:], rows)
 
 
 def import_call_list(store: Store, campaign: str, path: Path, as_of: date | None = None,
-                     name: str | None = None) -> ListImport:
+                     name: str | None = None, secret: str | None = None) -> ListImport:
     """Add the customers of one file to a campaign. `as_of` is the date ages are counted at
     (today by default) when the list gives a birth date or an ID number instead of an age;
-    `name` is what reports call the file (default: its path)."""
+    `name` is what reports call the file (default: its path); `secret` replaces $ZUOXI_SECRET_KEY."""
     as_of = as_of or date.today()
+    box = vault.vault(secret)
     summary, where = ListImport(), name or str(path)
     try:
         rows, summary.errors = read_table(path, where)
-        header_line, headers = next(((n, r) for n, r in rows if any(r)), (1, []))
+        header_line, headers, rows = find_header(rows, list_columns())
     except (OSError, UnknownEncoding) as error:
         summary.errors.append(IngestError(where, None, str(error)))
         return summary
-    index = {fieldname: next((headers.index(h) for h in names if h in headers), None) for fieldname, names in _columns().items()}
+    index = {fieldname: next((headers.index(h) for h in names if h in headers), None) for fieldname, names in list_columns().items()}
     if index["phone"] is None:
-        summary.errors.append(IngestError(where, header_line, f"no phone column (headers: {', '.join(headers)}; "
-                                                             f"expected one of {', '.join(_columns()['phone'])})"))
+        summary.errors.append(IngestError(where, header_line, f"no phone column (headers: {mask_text(', '.join(headers))}; "
+                                                             f"expected one of {', '.join(list_columns()['phone'])})"))
         return summary
     with Session(store.engine) as session, session.begin():
         row, spec = get_campaign(session, campaign)
@@ -172,7 +226,7 @@ def import_call_list(store: Store, campaign: str, path: Path, as_of: date | None
                 summary.errors.append(IngestError(where, number, reason))
                 continue
             phone = customer.pop("phone")
-            phone_hash = vault.fingerprint(phone, row.salt)
+            phone_hash = box.lookup(phone)
             ref = customer["ref"]
             earlier = seen_phone.get(phone_hash) or (seen_ref.get(ref) if ref else None)
             if earlier:
@@ -183,7 +237,7 @@ def import_call_list(store: Store, campaign: str, path: Path, as_of: date | None
             if ref:
                 seen_ref[ref] = f"line {number}"
             session.add(CampaignCustomer(campaign_id=row.id, phone_hash=phone_hash, phone_tail=phone[-4:],
-                                         phone_enc=vault.encrypt(phone), source=f"{where}:{number}",
+                                         phone_enc=box.encrypt(phone), source=f"{where}:{number}",
                                          imported_at=now, status="pending", **customer))
             summary.imported += 1
     return summary
@@ -194,9 +248,14 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
     raw_phone = cell("phone")
     if not raw_phone:
         return None, "missing phone number"
-    phone = normalize_phone(raw_phone)
+    phone, why = check_phone(raw_phone)
     if phone is None:
-        return None, f"unreadable phone number {mask_text(raw_phone)!r} (expected a mainland mobile or landline)"
+        return None, why
+    try:
+        timezone = cell("timezone") or None
+        zone(timezone)
+    except ValueError as error:
+        return None, str(error)
     id_number = cell("id_number").upper()
     id_ok = len(id_number) == 18 and id_number[:17].isdigit() and valid_id_number(id_number)
     card = re.sub(r"\D", "", cell("card_last4") or cell("card"))
@@ -216,6 +275,7 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
     if "branch" in needed and not branch:
         return None, "no branch: the script names the customer's branch"
     fields["branch"] = branch or None
+    fields["timezone"] = timezone
     fields["phone"] = phone
     return fields, ""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -73,7 +72,7 @@ def create_campaign(store: Store, spec: CampaignSpec, replace: bool = False) -> 
         if row is not None and not replace:
             raise CampaignError(f"campaign {spec.name!r} exists (use --replace to update its definition)")
         if row is None:
-            row = CampaignRow(name=spec.name, salt=secrets.token_hex(32), created_at=datetime.now(UTC))
+            row = CampaignRow(name=spec.name, created_at=datetime.now(UTC))
             session.add(row)
         row.title, row.spec = spec.title, spec.model_dump(mode="json")
         session.flush()

@@ -1,37 +1,49 @@
-"""`zuoxi campaign …`: thin commands over the campaigns package (docs/campaigns.md)."""
+"""`zuoxi campaign …`: thin commands over the campaigns package (docs/campaigns.md).
+
+File names, list cells and notes are data: the consoles interpret no markup, emoji codes or
+highlighting (`list.csv:100:` stays `:100:`, `[b]` stays `[b]`); colour comes from Text styles only.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session
 
-from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dispositions
-from zuoxi.campaigns.models import Attempt, CampaignReport, Rate
+from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, dispositions
+from zuoxi.campaigns.models import Attempt, CampaignReport, Rate, SliceFigures, local, parse_time
 from zuoxi.ingest.errors import IngestError
 from zuoxi.store import Store
+from zuoxi.store.queries import Forbidden
 from zuoxi.store.tables import CampaignCustomer
+from zuoxi.store.users import authenticate
 
 campaign_app = typer.Typer(help="Outbound callback campaigns: lists, assignment, dispositions, reports.", no_args_is_help=True)
-err = Console(stderr=True, soft_wrap=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
+out = Console(markup=False, emoji=False)
 Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
 Name = Annotated[str, typer.Argument(help="Campaign name")]
 
 
 def _fail(error: Exception) -> typer.Exit:
-    err.print(f"[red]error[/] {error}", highlight=False)
+    err.print(Text.assemble(("error", "red"), f" {error}"))
     return typer.Exit(2)
 
 
 def _errors(errors: list[IngestError]) -> None:
     for error in errors:
-        err.print(f"[yellow]skipped[/] {error}", highlight=False)
+        err.print(Text.assemble(("skipped", "yellow"), f" {error}"))
+
+
+def _spec(store: Store, name: str):
+    with Session(store.engine) as session:
+        return campaign.get_campaign(session, name)[1]
 
 
 @campaign_app.command("create")
@@ -44,7 +56,7 @@ def create(source: Annotated[str, typer.Argument(help=f"Campaign YAML, or a bund
         campaign.create_campaign(Store(db), spec, replace=replace)
     except campaign.CampaignError as error:
         raise _fail(error) from None
-    err.print(f"campaign {spec.name}: {spec.title} ({len(spec.questions)} questions, hotline {spec.hotline})", highlight=False)
+    err.print(f"campaign {spec.name}: {spec.title} ({len(spec.questions)} questions, hotline {spec.hotline})")
 
 
 @campaign_app.command("import")
@@ -55,7 +67,7 @@ def import_list(name: Name, path: Annotated[Path, typer.Argument(help="Call list
     except campaign.CampaignError as error:
         raise _fail(error) from None
     _errors(summary.errors)
-    err.print(f"rows {summary.rows} · imported {summary.imported} · skipped {len(summary.errors)}", highlight=False)
+    err.print(f"rows {summary.rows} · imported {summary.imported} · skipped {len(summary.errors)}")
     if summary.imported == 0 and summary.errors:
         raise typer.Exit(1)
 
@@ -71,7 +83,7 @@ def assign_(name: Name,
         given = assign.assign(Store(db), name, agents or [], assign.parse_regions(region or []), reassign=reassign)
     except campaign.CampaignError as error:
         raise _fail(error) from None
-    err.print(" · ".join(f"{agent} +{n}" for agent, n in sorted(given.items())) or "nothing to assign", highlight=False)
+    err.print(" · ".join(f"{agent} +{n}" for agent, n in sorted(given.items())) or "nothing to assign")
 
 
 @campaign_app.command("queue")
@@ -82,40 +94,41 @@ def queue_(name: Name, agent: Annotated[str, typer.Option("--agent", help="Agent
     """The agent's next calls: callbacks due, then new customers, then retries."""
     store = Store(db)
     try:
-        picked = assign.queue(store, name, agent, datetime.now().astimezone(), limit)
-        table = Table()
-        for column in ("customer", "ref", "name", "phone", "region", "why"):
+        spec = _spec(store, name)
+        now = datetime.now(UTC)
+        picked = assign.queue(store, name, agent, now, limit)
+        table = Table(title=f"{agent}: {len(picked)} to call now ({spec.timezone} {local(now, spec.tz):%H:%M}; "
+                            f"calling hours {spec.calling_hours} on the customer's clock)")
+        for column in ("customer", "ref", "name", "phone", "region", "their time", "why"):
             table.add_column(column)
         for customer, why in picked:
+            there = local(now, assign.customer_zone(spec, customer))
             table.add_row(str(customer.id), customer.ref or "—", customer.salutation or "—", f"…{customer.phone_tail}",
-                          customer.region or "—", why)
+                          customer.region or "—", f"{there:%H:%M}" + (f" {customer.timezone}" if customer.timezone else ""), why)
         out.print(table)
         if script and picked:
-            with Session(store.engine) as session:
-                _, spec = campaign.get_campaign(session, name)
-            out.print(campaign.render_script(spec, picked[0][0], agent), highlight=False)
+            out.print(campaign.render_script(spec, picked[0][0], agent))
     except campaign.CampaignError as error:
         raise _fail(error) from None
 
 
 @campaign_app.command("callback")
 def callback(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
-             at: Annotated[datetime, typer.Option("--at", help="When (China time unless a zone is given)")],
+             at: Annotated[str, typer.Option("--at", help="When: 2026-03-03T15:00 (the campaign's time zone unless one is given)")],
              note: Annotated[str, typer.Option(help="Why")] = "", db: Db = None) -> None:
-    """Schedule a callback for one customer."""
-    from zuoxi.campaigns.models import to_utc
-
+    """Schedule a callback for an open customer, inside calling hours on the customer's clock."""
     store = Store(db)
-    with Session(store.engine) as session, session.begin():
-        try:
-            row, _ = campaign.get_campaign(session, name)
-        except campaign.CampaignError as error:
-            raise _fail(error) from None
-        person = session.get(CampaignCustomer, customer)
-        if person is None or person.campaign_id != row.id:
-            raise _fail(ValueError(f"customer {customer} is not on the list of {name!r}"))
-        assign.schedule_callback(session, row.id, person, to_utc(at), note)
-    err.print(f"callback for customer {customer} at {at:%Y-%m-%d %H:%M}", highlight=False)
+    try:
+        with Session(store.engine) as session, session.begin():
+            row, spec = campaign.get_campaign(session, name)
+            person = session.get(CampaignCustomer, customer)
+            if person is None or person.campaign_id != row.id:
+                raise campaign.CampaignError(f"customer {customer} is not on the list of {name!r}")
+            when = parse_time(at, spec.tz)
+            assign.schedule_callback(session, row.id, spec, person, when, note)
+    except (campaign.CampaignError, ValueError) as error:
+        raise _fail(error) from None
+    err.print(f"callback for customer {customer} at {local(when, spec.tz):%Y-%m-%d %H:%M} ({spec.timezone})")
 
 
 @campaign_app.command("record")
@@ -123,12 +136,12 @@ def record(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID
            disposition: Annotated[str, typer.Argument(help="connected, no_answer, busy, wrong_number, refused, "
                                                            "suspected_fraud, hung_up, callback_requested, goal_achieved (or 中文)")],
            agent: Annotated[str, typer.Option("--agent", help="Agent ID")],
-           at: Annotated[datetime | None, typer.Option("--at", help="When the call started (default now)")] = None,
+           at: Annotated[str | None, typer.Option("--at", help="When the call started (default now; the campaign's zone unless one is given)")] = None,
            duration: Annotated[float | None, typer.Option(help="Seconds from dialling to hang-up")] = None,
            reason: Annotated[str | None, typer.Option(help="Reason code of a refusal (the campaign's reason_codes)")] = None,
            notes: Annotated[str, typer.Option(help="Free notes")] = "",
            conversation: Annotated[str | None, typer.Option(help="The recorded call: stored conversation id or key")] = None,
-           callback_at: Annotated[datetime | None, typer.Option("--callback-at", help="Callback time the customer asked for")] = None,
+           callback_at: Annotated[str | None, typer.Option("--callback-at", help="Callback time the customer asked for")] = None,
            db: Db = None) -> None:
     """Record one call attempt and its disposition."""
     store = Store(db)
@@ -139,12 +152,13 @@ def record(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID
             if len(found) != 1:
                 raise campaign.CampaignError(f"{'no' if not found else 'more than one'} stored conversation {conversation!r}")
             key = found[0][0]
-        attempt = Attempt(customer_id=customer, agent_id=agent, started_at=at or datetime.now().astimezone(),
+        tz = _spec(store, name).tz
+        attempt = Attempt(customer_id=customer, agent_id=agent, started_at=parse_time(at, tz) if at else datetime.now(UTC),
                           duration=duration, disposition=disposition, reason_code=reason, notes=notes, conversation_key=key)
-        dispositions.record_attempts(store, name, [(attempt, callback_at)])
+        dispositions.record_attempts(store, name, [(attempt, parse_time(callback_at, tz) if callback_at else None)])
     except (campaign.CampaignError, ValueError) as error:
         raise _fail(error) from None
-    err.print(f"recorded: customer {customer} {attempt.disposition}", highlight=False)
+    err.print(f"recorded: customer {customer} {attempt.disposition}")
 
 
 @campaign_app.command("dispositions")
@@ -156,23 +170,73 @@ def import_dispositions(name: Name, path: Annotated[Path, typer.Argument(help="A
     except campaign.CampaignError as error:
         raise _fail(error) from None
     _errors(summary.errors)
-    err.print(f"rows {summary.rows} · recorded {summary.imported} · skipped {len(summary.errors)}", highlight=False)
+    err.print(f"rows {summary.rows} · recorded {summary.imported} · skipped {len(summary.errors)}")
 
 
 @campaign_app.command("report")
 def report_(name: Name, format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+            period: Annotated[str, typer.Option(help="today, yesterday, week (since Monday), month or all")] = "all",
+            start: Annotated[str | None, typer.Option("--from", help="First local day, 2026-03-02 (instead of --period)")] = None,
+            end: Annotated[str | None, typer.Option("--to", help="Last local day, included")] = None,
             db: Db = None) -> None:
-    """Contact and success rates, agents, refusal reasons, segments and scorecard items vs success."""
+    """Contact and success rates, agents, attempts, hours, callbacks, refusal reasons, segments and
+    scorecard items vs success, over a period of the campaign's local days."""
     if format not in ("table", "json"):
         raise typer.BadParameter("--format must be table or json")
+    store = Store(db)
     try:
-        result = analytics.report(Store(db), name)
-    except campaign.CampaignError as error:
+        tz = _spec(store, name).tz
+        first, last = analytics.period(period, datetime.now(tz).date())
+        first = date.fromisoformat(start) if start else first
+        last = date.fromisoformat(end) if end else last
+        result = analytics.report(store, name, first, last)
+    except (campaign.CampaignError, ValueError) as error:
         raise _fail(error) from None
     if format == "json":
         print(result.model_dump_json(indent=2))
     else:
         print_report(result)
+
+
+@campaign_app.command("dnc")
+def do_not_call(path: Annotated[Path | None, typer.Argument(help="Numbers never to call: CSV/XLSX with a phone column, or one a line")] = None,
+                name: Annotated[str | None, typer.Option("--campaign", help="With --customer: the customer's campaign")] = None,
+                customer: Annotated[int | None, typer.Option("--customer", help="A customer who asked never to be called again")] = None,
+                db: Db = None) -> None:
+    """Add numbers to the do-not-call list of every campaign (from a file, or a customer's)."""
+    store = Store(db)
+    try:
+        if customer is not None:
+            if not name:
+                raise campaign.CampaignError("--customer needs --campaign")
+            dial.do_not_call_customer(store, name, customer)
+            err.print(f"customer {customer} of {name} is on the do-not-call list")
+            return
+        if path is None:
+            raise campaign.CampaignError("give a file of numbers, or --campaign and --customer")
+        summary = dial.import_do_not_call(store, path)
+    except campaign.CampaignError as error:
+        raise _fail(error) from None
+    _errors(summary.errors)
+    err.print(f"rows {summary.rows} · added {summary.imported} · skipped {len(summary.errors)}")
+
+
+@campaign_app.command("dial")
+def dial_(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
+          user: Annotated[str, typer.Option("--user", help="Your zuoxi sign-in (the agent the customer is assigned to)")],
+          password: Annotated[str, typer.Option(prompt=True, hide_input=True, envvar="ZUOXI_PASSWORD",
+                                                help="Asked for when not given")] = "",
+          db: Db = None) -> None:
+    """Show a customer's number to dial: only to their agent, only when they may be called; audited."""
+    store = Store(db)
+    account = authenticate(store.engine, user, password)
+    if account is None:
+        raise _fail(PermissionError("wrong username or password"))
+    try:
+        phone = dial.reveal_phone(store, name, customer, account)
+    except (campaign.CampaignError, Forbidden) as error:
+        raise _fail(error) from None
+    out.print(phone)
 
 
 @campaign_app.command("demo")
@@ -188,13 +252,13 @@ def demo_(customers: Annotated[int, typer.Option(help="How many card holders (se
         except campaign.CampaignError:
             exists = False
     if exists:
-        err.print(f"campaign {demo.NAME} is already in {store.url}: its report follows", highlight=False)
+        err.print(f"campaign {demo.NAME} is already in {store.url}: its report follows")
     else:
         summary = demo.build_demo(store, customers=customers, seed=seed)
         _errors(summary.list_import.errors[:5])
         err.print(f"demo: list rows {summary.list_import.rows}, imported {summary.list_import.imported}, "
                   f"skipped {len(summary.list_import.errors)} · {summary.attempts} attempts · "
-                  f"{summary.recorded} recorded calls scored with `outbound` · {store.url}", highlight=False)
+                  f"{summary.recorded} recorded calls scored with `outbound` · {store.url}")
     print_report(analytics.report(store, demo.NAME))
 
 
@@ -204,12 +268,27 @@ def _rate(rate: Rate) -> str:
     return f"{rate.rate:.1%} [{rate.low:.1%}–{rate.high:.1%}] ({rate.successes}/{rate.n})"
 
 
+def _duration(seconds: float) -> str:
+    return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
+
+
+def _slices(title: str, label: str, slices: list[SliceFigures]) -> Table:
+    table = Table(title=title)
+    for column in (label, "attempts", "reached (of attempts)", "success (of reached)"):
+        table.add_column(column, justify="right")
+    for s in slices:
+        table.add_row(f"{s.key:02d}:00" if label == "hour" else str(s.key), str(s.attempts), _rate(s.contact), _rate(s.success))
+    return table
+
+
 def print_report(report: CampaignReport) -> None:
     """The report as terminal tables; rates carry their 95% Wilson interval and counts."""
     def number(value: float | None, unit: str = "") -> str:
         return "—" if value is None else f"{value:.1f}{unit}"
 
-    head = Table(title=f"{report.title} ({report.campaign})", show_header=False)
+    span = (f"{report.period_start or '…'} – {report.period_end or '…'}"
+            if report.period_start or report.period_end else "all days")
+    head = Table(title=f"{report.title} ({report.campaign}), {span}, {report.timezone}", show_header=False)
     for label, value in (("customers on the list", str(report.customers)), ("customers called", str(report.customers_called)),
                          ("attempts", str(report.attempts)), ("contact rate (reached / called)", _rate(report.contact_rate)),
                          ("success rate (successes / reached)", _rate(report.success_rate)),
@@ -228,12 +307,19 @@ def print_report(report: CampaignReport) -> None:
     for code, count in report.refusal_reasons.items():
         disp.add_row(f"  refused: {code}", str(count))
     out.print(disp)
-    agents = Table(title="agents")
-    for column in ("agent", "days", "attempts", "per day", "successes"):
+    agents = Table(title="agents (calls per active hour; talk time of calls that reached someone)")
+    for column in ("agent", "days", "attempts", "per day", "per hour", "talk time", "success (of reached)"):
         agents.add_column(column, justify="right" if column != "agent" else "left")
     for a in report.agents:
-        agents.add_row(a.agent_id, str(a.days), str(a.attempts), f"{a.per_day:.1f}", str(a.successes))
+        agents.add_row(a.agent_id, str(a.days), str(a.attempts), f"{a.per_day:.1f}", f"{a.calls_per_hour:.1f}",
+                       _duration(a.talk_time), _rate(a.success))
     out.print(agents)
+    for title, label, slices in (("by attempt number", "attempt", report.by_attempt),
+                                 (f"by hour of the day ({report.timezone})", "hour", report.by_hour)):
+        out.print(_slices(title, label, slices))
+    c = report.callbacks
+    out.print(f"callbacks due {c.due}: kept on time {_rate(c.kept)} · early {c.early} · late {c.late} · "
+              f"missed {c.missed} · rescheduled {c.rescheduled} · not due yet {c.waiting}")
     segments = Table(title="success of reached customers by segment (95% Wilson interval)")
     for column in ("segment", "value", "success"):
         segments.add_column(column)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import random
+import secrets
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -29,6 +31,7 @@ from zuoxi.campaigns.calllist import ListImport, import_call_list
 from zuoxi.campaigns.campaign import create_campaign, get_campaign, load_spec
 from zuoxi.campaigns.dispositions import campaign_call, record_attempts
 from zuoxi.campaigns.models import LOCAL_TZ, Attempt, CampaignSpec
+from zuoxi.campaigns.vault import SECRET_ENV
 from zuoxi.model import Conversation, Turn
 from zuoxi.store import Store
 from zuoxi.store.tables import CampaignCustomer
@@ -149,7 +152,9 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "call_list.csv"
         path.write_bytes(call_list_csv(rng, customers))
-        imported = import_call_list(store, NAME, path, as_of=start, name=path.name)
+        # The numbers are invented: without $ZUOXI_SECRET_KEY they are encrypted under a throwaway key.
+        imported = import_call_list(store, NAME, path, as_of=start, name=path.name,
+                                    secret=os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32))
     assign(store, NAME, [], regions={region: agents for region, (_, agents) in cfg["regions"].items()})
     with Session(store.engine, expire_on_commit=False) as session:
         campaign, _ = get_campaign(session, NAME)

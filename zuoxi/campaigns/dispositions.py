@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zuoxi.campaigns.calllist import ListImport, read_table
+from zuoxi.campaigns.calllist import ListImport, find_header, read_table
 from zuoxi.campaigns.campaign import CampaignError, get_campaign
-from zuoxi.campaigns.models import Attempt, CampaignSpec, dispositions, to_utc
+from zuoxi.campaigns.models import OPEN, Attempt, CampaignSpec, dispositions, parse_time, to_utc
 from zuoxi.ingest.errors import IngestError
 from zuoxi.model import Conversation
 from zuoxi.store import Store
@@ -57,13 +57,16 @@ def score_linked(store: Store, keys: Iterable[str], spec: CampaignSpec, models: 
 def record_attempts(store: Store, campaign: str, attempts: Iterable[tuple[Attempt, datetime | None]],
                     models: bool = True) -> list[int]:
     """Store attempts (each with an optional callback time) in time order and move each customer on.
-    A reason code must be one of the campaign's; a linked conversation must be stored."""
-    items = sorted(attempts, key=lambda item: to_utc(item[0].started_at))
+    A reason code must be one of the campaign's; a linked conversation must be stored. Times without
+    a zone are the campaign's local time."""
     records: list[CampaignAttempt] = []
     created: list[CampaignCallback] = []
+    settled: list[tuple[CampaignCallback, CampaignAttempt]] = []
+    items = list(attempts)
     linked = [a.conversation_key for a, _ in items if a.conversation_key]
     with Session(store.engine) as session, session.begin():
         row, spec = get_campaign(session, campaign)
+        items.sort(key=lambda item: to_utc(item[0].started_at, spec.tz))
         wanted = list({a.customer_id for a, _ in items})
         customers = {c.id: c for c in session.scalars(select(CampaignCustomer).where(
             CampaignCustomer.campaign_id == row.id, CampaignCustomer.id.in_(wanted)))} if wanted else {}
@@ -82,16 +85,21 @@ def record_attempts(store: Store, campaign: str, attempts: Iterable[tuple[Attemp
                 raise CampaignError(f"unknown reason code {attempt.reason_code!r} (one of {', '.join(spec.reason_codes)})")
             if attempt.conversation_key and attempt.conversation_key not in stored:
                 raise CampaignError(f"no stored conversation with key {attempt.conversation_key!r}")
-            records.append(CampaignAttempt(campaign_id=row.id, **attempt.model_dump(exclude={"started_at"}),
-                                           started_at=to_utc(attempt.started_at)))
+            record = CampaignAttempt(campaign_id=row.id, **attempt.model_dump(exclude={"started_at"}),
+                                     started_at=to_utc(attempt.started_at, spec.tz))
+            records.append(record)
             counts[customer.id] += 1
+            settled += [(due, record) for due in open_callbacks[customer.id]]  # this call was the callback
             callback = _move_on(spec, customer, attempt, callback_at, counts[customer.id], open_callbacks[customer.id])
+            open_callbacks[customer.id] = []
             if callback is not None:
                 callback.campaign_id = row.id
                 open_callbacks[customer.id] = [callback]
                 created.append(callback)
         session.add_all(records + created)
         session.flush()
+        for callback, record in settled:
+            callback.attempt_id = record.id
         ids = [r.id for r in records]
     score_linked(store, linked, spec, models=models)
     return ids
@@ -99,25 +107,22 @@ def record_attempts(store: Store, campaign: str, attempts: Iterable[tuple[Attemp
 
 def _move_on(spec: CampaignSpec, customer: CampaignCustomer, attempt: Attempt, callback_at: datetime | None,
              attempts: int, open_callbacks: list[CampaignCallback]) -> CampaignCallback | None:
-    """The customer's status after this attempt (a success stays a success); a new callback if one is due."""
-    if customer.status == "success":
-        return None
+    """The customer's status after this attempt, and a new callback if one is due. Only an open
+    customer moves: a success or a closed one (refused, wrong number…) stays where it is."""
     for due in open_callbacks:
-        due.done = True  # this call was the callback, or a new appointment replaces it
+        due.done = True
+    if customer.status not in OPEN:
+        return None
     if customer.agent_id is None:
         customer.agent_id = attempt.agent_id
     step = dispositions()[attempt.disposition].next
     if step == "callback" or (callback_at is not None and step == "retry"):
         when = callback_at or attempt.started_at + timedelta(hours=spec.callback_after_hours)
         customer.status = "callback"
-        return CampaignCallback(customer_id=customer.id, agent_id=customer.agent_id, due_at=to_utc(when),
+        return CampaignCallback(customer_id=customer.id, agent_id=customer.agent_id, due_at=to_utc(when, spec.tz),
                                 note=attempt.notes, done=False)
     customer.status = ("retry" if attempts < spec.max_attempts else "closed") if step == "retry" else step
     return None
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("/", "-"))
 
 
 def _parse_duration(value: str) -> float | None:
@@ -133,7 +138,7 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
     summary, where = ListImport(), str(path)
     try:
         rows, summary.errors = read_table(path, where)
-        header_line, headers = next(((n, r) for n, r in rows if any(r)), (1, []))
+        header_line, headers, rows = find_header(rows, _columns())
     except OSError as error:
         summary.errors.append(IngestError(where, None, str(error)))
         return summary
@@ -186,8 +191,8 @@ def _attempt(store: Store, cell: dict[str, str], by_ref: dict[str, int], by_id: 
             raise CampaignError(f"{'no' if not found else 'more than one'} stored conversation {cell['conversation']!r}")
         key = found[0][0]
     try:
-        started = _parse_time(cell["started_at"])
-        callback = _parse_time(cell["callback_at"]) if cell["callback_at"] else None
+        started = parse_time(cell["started_at"], spec.tz)
+        callback = parse_time(cell["callback_at"], spec.tz) if cell["callback_at"] else None
     except ValueError:
         raise CampaignError(f"unreadable time {cell['started_at'] or cell['callback_at']!r}") from None
     try:

@@ -6,33 +6,70 @@ reported with its field path before anything is stored.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+import re
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from importlib import resources
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# Times without a zone are China Standard Time, where the call centres are; the database holds UTC
-# (SQLite drops zones, PostgreSQL converts), and calls are counted per local day.
-LOCAL_TZ = timezone(timedelta(hours=8))
+from zuoxi.store import canonical_label
+
+# The call centres are in China: a campaign's times are Asia/Shanghai unless its YAML names another
+# zone, and a customer's calling hours are read in the customer's own zone (the list's 时区 column).
+# The database holds UTC (SQLite drops zones, PostgreSQL converts); whatever is shown is converted back.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+LOCAL_TZ = ZoneInfo(DEFAULT_TIMEZONE)
+_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
 
 
-def to_utc(value: datetime) -> datetime:
-    return (value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)).astimezone(UTC)
+def zone(name: str | None, default: tzinfo = LOCAL_TZ) -> tzinfo:
+    """An IANA zone (Asia/Shanghai) or a fixed offset (UTC+8, +05:30); ValueError names the value."""
+    if not name:
+        return default
+    offset = _OFFSET.fullmatch(name.strip())
+    if offset:
+        sign, hours, minutes = offset.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta > timedelta(hours=14):
+            raise ValueError(f"unknown time zone {name!r}")
+        return timezone(-delta if sign == "-" else delta)
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name like Asia/Shanghai, or UTC+8)") from None
+
+
+def to_utc(value: datetime, tz: tzinfo = LOCAL_TZ) -> datetime:
+    """A time as typed or exported (no zone means `tz`) → UTC, as stored."""
+    return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(UTC)
 
 
 def from_db(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def local_day(value: datetime) -> date:
-    return from_db(value).astimezone(LOCAL_TZ).date()
+def local(value: datetime, tz: tzinfo = LOCAL_TZ) -> datetime:
+    """A stored (UTC) time as the clock on the wall in `tz` shows it."""
+    return from_db(value).astimezone(tz)
+
+
+def local_day(value: datetime, tz: tzinfo = LOCAL_TZ) -> date:
+    return local(value, tz).date()
+
+
+def parse_time(value: str, tz: tzinfo = LOCAL_TZ) -> datetime:
+    """`2026-03-03 15:00`, `2026/03/03T15:00+08:00` …: an aware time, `tz` when no zone is given."""
+    moment = datetime.fromisoformat(value.strip().replace("/", "-"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 Next = Literal["success", "closed", "retry", "callback"]
 CustomerStatus = Literal["pending", "retry", "callback", "success", "closed"]
+OPEN = ("pending", "retry", "callback")  # a customer still to be called; success and closed are final
 
 
 class Question(BaseModel):
@@ -42,6 +79,26 @@ class Question(BaseModel):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     text: str
     keywords: list[str] = Field(min_length=1)
+
+
+class CallingHours(BaseModel):
+    """When a customer may be called, on their own clock (no calls at 23:30 or 03:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: time = time(9)
+    end: time = time(21)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CallingHours:
+        if self.start >= self.end:
+            raise ValueError("calling_hours: start must be before end")
+        return self
+
+    def allow(self, moment: datetime) -> bool:
+        return self.start <= moment.time().replace(tzinfo=None) < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
 
 
 class CampaignSpec(BaseModel):
@@ -55,8 +112,22 @@ class CampaignSpec(BaseModel):
     script: str
     questions: list[Question] = Field(min_length=1)
     reason_codes: dict[str, str] = Field(min_length=1)
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=3, ge=1)  # the queue offers no more retries after this many attempts
     callback_after_hours: float = Field(default=24, gt=0)
+    retry_after_minutes: float = Field(default=60, ge=0)  # the queue offers a retry no sooner than this
+    timezone: str = DEFAULT_TIMEZONE  # the call centre's: times typed without a zone, days of the report
+    calling_hours: CallingHours = Field(default_factory=CallingHours)  # in the customer's local time
+    callback_tolerance_minutes: float = Field(default=15, ge=0)  # a callback this close to its time is kept on time
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @property
+    def tz(self) -> tzinfo:
+        return zone(self.timezone)
 
     @field_validator("reason_codes")
     @classmethod
@@ -113,6 +184,14 @@ class Attempt(BaseModel):
     def _known(cls, value: str) -> str:
         return disposition_code(value)
 
+    @field_validator("agent_id")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        """Stored in the form users and conversations have (０７ is agent 07), so scopes and dialling match."""
+        if (label := canonical_label(value)) is None:
+            raise ValueError("agent id is blank")
+        return label
+
 
 class Rate(BaseModel):
     """A proportion with its 95% Wilson score interval (None when n is 0)."""
@@ -125,11 +204,39 @@ class Rate(BaseModel):
 
 
 class AgentFigures(BaseModel):
+    """One agent's productivity over the period (docs/campaigns.md defines each figure)."""
+
     agent_id: str
     days: int
     attempts: int
     per_day: float
     successes: int
+    active_hours: int  # local clock hours in which the agent started at least one call
+    calls_per_hour: float  # attempts / active hours
+    talk_time: float  # seconds, summed over the agent's attempts that reached a person
+    success: Rate  # the agent's goal_achieved attempts / their attempts that reached a person
+
+
+class SliceFigures(BaseModel):
+    """Attempts of one slice (the n-th call to a customer, or an hour of the day)."""
+
+    key: int  # attempt number (1 = first call to the customer) or local hour (0–23)
+    attempts: int
+    contact: Rate  # attempts that reached a person / attempts
+    success: Rate  # goal_achieved / attempts that reached a person
+
+
+class CallbackFigures(BaseModel):
+    """Callbacks due in the period: kept within ± the campaign's tolerance of the time agreed?"""
+
+    due: int
+    on_time: int
+    early: int
+    late: int
+    missed: int  # no call and the time (plus tolerance) has passed
+    rescheduled: int  # replaced by a new appointment before it was called
+    waiting: int  # not due yet
+    kept: Rate  # on time / (on time + early + late + missed)
 
 
 class SegmentFigures(BaseModel):
@@ -151,6 +258,9 @@ class RuleFigures(BaseModel):
 class CampaignReport(BaseModel):
     campaign: str
     title: str
+    timezone: str
+    period_start: date | None  # local days, both included; None: from the first / to the last attempt
+    period_end: date | None
     customers: int
     customers_called: int
     attempts: int
@@ -164,6 +274,9 @@ class CampaignReport(BaseModel):
     refusal_reasons: dict[str, int]
     status: dict[str, int]
     agents: list[AgentFigures]
+    by_attempt: list[SliceFigures]
+    by_hour: list[SliceFigures]
+    callbacks: CallbackFigures
     segments: list[SegmentFigures]
     linked_calls: int
     rules: list[RuleFigures]

@@ -1,45 +1,71 @@
-"""The phone number to dial: encrypted with $ZUOXI_SECRET_KEY, or not stored at all.
+"""The phone number: encrypted for dialling, and looked up by a keyed hash, both under $ZUOXI_SECRET_KEY.
 
-De-duplication needs to compare phone numbers without keeping them: an HMAC of the number, keyed by
-the secret when there is one, else by the campaign's random salt (docs/campaigns.md says what that
-does and does not protect against).
+A database holding a phone's last four digits beside an unkeyed (or salted-in-the-database) hash
+leaks the number: under a million candidates share a tail, and each can be tested offline in about a
+second. So nothing stored here can test a guess without the secret: the number is Fernet-encrypted
+and the de-duplication / do-not-call hash is an HMAC, both under keys derived from the secret, which
+is never stored. docs/campaigns.md states the threat model.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
+from base64 import urlsafe_b64encode
+from functools import lru_cache
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from zuoxi.campaigns.campaign import CampaignError
 
 SECRET_ENV = "ZUOXI_SECRET_KEY"
+MIN_SECRET_LENGTH = 32  # e.g. `python -c "import secrets; print(secrets.token_urlsafe(32))"`: ~190 bits
 
 
-def secret() -> str | None:
-    return os.environ.get(SECRET_ENV) or None
+class VaultError(CampaignError):
+    pass
 
 
-def _fernet(key: str) -> Fernet:
-    # Any passphrase works: Fernet needs 32 url-safe base64 bytes, so the passphrase is hashed to them.
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode("utf-8")).digest()))
+def _derive(secret: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"zuoxi campaigns " + purpose).derive(secret.encode())
 
 
-def encrypt(value: str, key: str | None = None) -> str | None:
-    """Ciphertext of `value`, or None (store nothing) when no secret is configured."""
-    key = key or secret()
-    return _fernet(key).encrypt(value.encode("utf-8")).decode("ascii") if key else None
+class Vault:
+    """Encryption and lookup keys derived from one secret (HKDF), never the secret itself."""
+
+    def __init__(self, secret: str):
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise VaultError(f"${SECRET_ENV} is too short ({len(secret)} characters; at least {MIN_SECRET_LENGTH} "
+                             "random ones, so it cannot be guessed)")
+        self._fernet = Fernet(urlsafe_b64encode(_derive(secret, b"phone encryption")))
+        self._lookup = _derive(secret, b"phone lookup")
+
+    def encrypt(self, phone: str) -> str:
+        return self._fernet.encrypt(phone.encode()).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode()
+        except InvalidToken:
+            raise VaultError(f"this phone number was encrypted under another ${SECRET_ENV}") from None
+
+    def lookup(self, phone: str) -> str:
+        """HMAC-SHA256 of the number: equal numbers match (duplicates, do-not-call), guesses cannot be tested."""
+        return hmac.new(self._lookup, phone.encode(), hashlib.sha256).hexdigest()
 
 
-def decrypt(token: str, key: str | None = None) -> str:
-    key = key or secret()
-    if not key:
-        raise ValueError(f"${SECRET_ENV} is not set: the stored phone numbers cannot be read")
-    return _fernet(key).decrypt(token.encode("ascii")).decode("utf-8")
+@lru_cache(maxsize=4)
+def _vault(secret: str) -> Vault:
+    return Vault(secret)
 
 
-def fingerprint(value: str, salt: str) -> str:
-    """HMAC-SHA256 of `value`: equal inputs give equal hashes, and the number is not kept."""
-    key = (secret() or salt).encode("utf-8")
-    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+def vault(secret: str | None = None) -> Vault:
+    """The vault of `secret`, else of $ZUOXI_SECRET_KEY; VaultError when there is none."""
+    secret = secret or os.environ.get(SECRET_ENV)
+    if not secret:
+        raise VaultError(f"${SECRET_ENV} is not set: phone numbers are stored only encrypted under it "
+                         "(docs/campaigns.md, \"Call lists and personal data\")")
+    return _vault(secret)

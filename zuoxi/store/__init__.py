@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
-from zuoxi.store.tables import Base, ConversationRow, ImportedFile, ResultRow, User
+from zuoxi.store.tables import (Base, CampaignAttempt, CampaignCallback, CampaignCustomer, ConversationRow, ImportedFile,
+                                ResultRow, User)
 
 DEFAULT_URL = "sqlite:///zuoxi.db"
 _T2S = opencc.OpenCC("t2s")
@@ -114,7 +115,8 @@ class Store:
     def _canonical_labels(self) -> None:
         """Rows stored before labels were canonical get the canonical team and agent id, so an older
         database shows 售後二組 and 售后二组 as one team too (one UPDATE per label that changes)."""
-        columns = (ConversationRow.team, ConversationRow.agent_id, User.team, User.agent_id)
+        columns = (ConversationRow.team, ConversationRow.agent_id, User.team, User.agent_id, CampaignCustomer.agent_id,
+                   CampaignAttempt.agent_id, CampaignCallback.agent_id)
         with Session(self.engine) as session, session.begin():
             for column in columns:
                 for value in session.scalars(select(column).where(column.is_not(None)).distinct()).all():
@@ -124,7 +126,8 @@ class Store:
     def _add_missing_columns(self) -> None:
         """Databases made by an older zuoxi lack the newer nullable columns: add them, and fill
         them from the stored JSON, so an upgrade needs no manual migration."""
-        for table, fill in ((ConversationRow, self._fill_conversation), (ResultRow, self._fill_result)):
+        for table, fill in ((ConversationRow, self._fill_conversation), (ResultRow, self._fill_result),
+                            (CampaignCustomer, None), (CampaignCallback, None)):
             have = {c["name"] for c in inspect(self.engine).get_columns(table.__tablename__)}
             missing = [c for c in table.__table__.columns if c.name not in have]
             if not missing:
@@ -136,6 +139,8 @@ class Store:
                 for index in table.__table__.indexes:
                     if {c.name for c in index.columns} <= {c.name for c in missing}:
                         index.create(connection)
+            if fill is None:
+                continue
             with Session(self.engine) as session, session.begin():
                 for row in session.scalars(select(table)):
                     fill(row)

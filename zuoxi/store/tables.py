@@ -190,7 +190,7 @@ Index("ix_results_conversation", ResultRow.conversation_key)
 
 
 class CampaignRow(Base):
-    """An outbound campaign: its YAML definition, validated, and the salt of its dedup hashes."""
+    """An outbound campaign: its YAML definition, validated."""
 
     __tablename__ = "campaigns"
 
@@ -198,7 +198,6 @@ class CampaignRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     spec: Mapped[dict] = mapped_column(JSON)
-    salt: Mapped[str] = mapped_column(String(64))  # HMAC key of dedup hashes when $ZUOXI_SECRET_KEY is unset
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -211,9 +210,10 @@ class CampaignCustomer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     ref: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # the list's customer number
-    phone_hash: Mapped[str] = mapped_column(String(64))  # HMAC of the phone number: de-duplication only
+    phone_hash: Mapped[str] = mapped_column(String(64), index=True)  # HMAC keyed by $ZUOXI_SECRET_KEY: lookups only
     phone_tail: Mapped[str] = mapped_column(String(4))
-    phone_enc: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet, only with $ZUOXI_SECRET_KEY
+    phone_enc: Mapped[str] = mapped_column(Text)  # Fernet under a key derived from $ZUOXI_SECRET_KEY (campaigns/vault.py)
+    timezone: Mapped[str | None] = mapped_column(String(50), nullable=True)  # the customer's, when not the campaign's
     salutation: Mapped[str | None] = mapped_column(String(40), nullable=True)  # 张先生: what {{name}} says
     card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
     branch: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -256,6 +256,19 @@ class CampaignCallback(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     note: Mapped[str] = mapped_column(Text, default="")
     done: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The attempt that settled it; done without one means it was rescheduled.
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_attempts.id", ondelete="SET NULL"), nullable=True)
+
+
+class DoNotCall(Base):
+    """A number that must never be called, by any campaign: only its keyed HMAC is kept."""
+
+    __tablename__ = "campaign_do_not_call"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(1000))  # file:line, or the campaign customer it came from
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TrainingCase(Base):

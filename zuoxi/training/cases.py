@@ -88,6 +88,9 @@ class Case(BaseModel):
     facts: list[Fact] = Field(default_factory=list)
     resolution: Resolution
     opening: str | None = None  # the drill's first customer line (default: the transcript's first)
+    # Rule id → the suggestion the drill report gives for this case, instead of the scorecard's
+    # generic one (SA-01's "查一下是否已经送出" fits a takeaway order, not a card callback).
+    suggestions: dict[str, str] = Field(default_factory=dict)
     conversation: Conversation
 
     def first_customer_line(self) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from zuoxi.model import HIGH_RISK, Conversation
 from zuoxi.normalize import normalize_text
+from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, TrainingCase
 from zuoxi.training.cases import Case, CaseError, builtin_cases, parse_case
@@ -130,11 +131,14 @@ class CaseLibrary:
 
     # --- attempts ---------------------------------------------------------------------------------
     def record(self, trainee: str, report: DrillReport, engine: str) -> int:
+        """Store an attempt; what the trainee typed is stored like any conversation, personal data
+        (phones, IDs, cards, e-mails) masked."""
         with Session(self.store.engine) as session, session.begin():
             attempt = TrainingAttempt(
                 case_id=report.case_id, trainee=trainee, outcome=report.outcome, score=report.score,
                 max_score=report.max_score, anger=report.anger, engine=engine,
-                turns=[t.model_dump() for t in report.transcript.turns],
+                turns=[{**t.model_dump(), **({"backend": b} if b else {})}
+                       for t, b in zip(mask_conversation(report.transcript).turns, report.backends, strict=True)],
                 failed_rules=[f.rule for f in report.result.failed()], created_at=datetime.now(UTC))
             session.add(attempt)
             session.flush()

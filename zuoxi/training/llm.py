@@ -5,14 +5,22 @@ Point it at a local vLLM, llama.cpp or Ollama server:
     export ZUOXI_LLM_BASE_URL=http://127.0.0.1:11434/v1   # …/v1 of the server
     export ZUOXI_LLM_MODEL=qwen2.5:7b-instruct
 
-The simulator's rules still decide the customer's anger and the outcome; the model only says
-the line, told the persona, the hidden need, the facts it may reveal and the situation. A timeout,
-an HTTP error or a malformed reply raises, and the session answers with the offline engine.
+The simulator's rules still decide the customer's anger, the outcome and the score; the model only
+says the line, told the persona, the hidden need, the facts it may reveal and the situation.
+
+Each line has one deadline for the whole exchange (connect, headers and every byte of the body), so
+a server that hangs or trickles a byte every few seconds cannot hold a line past it. A timeout, an
+HTTP error, an unreadable reply or one that is not a customer's line raises LLMError, and the session
+turns the engine off for the rest of the drill and says so on screen (simulator.DrillSession._word).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -35,12 +43,38 @@ SITUATIONS = {
 }
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_SPEAKER = re.compile(r"^\s*(?:客户|顾客|用户)\s*[:：]\s*")
+_NOT_THE_CUSTOMER = re.compile(r"^\s*(?:坐席|客服|agent|assistant)\s*[:：]|作为(?:一个)?(?:AI|人工智能|语言模型)|as an ai", re.IGNORECASE)
+MAX_LINE = 120
+
+
+class LLMError(RuntimeError):
+    """Why the LLM produced no line, in the words the trainee reads."""
+
+
+def customer_line(content: object) -> str:
+    """The first line of the model's answer if it reads as a Chinese customer's line, else LLMError."""
+    if not isinstance(content, str):
+        raise LLMError("模型回复格式不对")
+    line = next((x.strip() for x in content.splitlines() if x.strip()), "")
+    line = _SPEAKER.sub("", line).strip("\"“”「」 ")
+    if len(_CJK.findall(line)) < 2 or _NOT_THE_CUSTOMER.search(line) or len(line) > MAX_LINE:
+        raise LLMError("模型回复不像客户说的话")
+    return line
+
+
 class LLMEngine:
+    name = "llm"
+
     def __init__(self, base_url: str, model: str, timeout: float = 10.0, api_key: str | None = None):
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
-        self.timeout = timeout
+        self.timeout = timeout  # seconds for the whole exchange of one line
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def describe(self) -> str:
+        return f"{self.model} @ {urlsplit(self.url).netloc.rpartition('@')[2]}"  # never the URL's credentials
 
     @classmethod
     def from_environment(cls) -> LLMEngine | None:
@@ -64,12 +98,28 @@ class LLMEngine:
         return [{"role": "system", "content": system}, *history]
 
     def reply(self, session: DrillSession, situation: str, fact: str | None) -> str:
-        response = httpx.post(self.url, headers=self.headers, timeout=self.timeout, json={
-            "model": self.model, "messages": self.messages(session, situation, fact), "temperature": 0.7,
-            "max_tokens": 120, "seed": session.seed,
-        })
-        response.raise_for_status()
-        text = response.json()["choices"][0]["message"]["content"]
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("empty reply from the model")
-        return text.strip().splitlines()[0][:200]
+        payload = {"model": self.model, "messages": self.messages(session, situation, fact), "temperature": 0.7,
+                   "max_tokens": 120, "seed": session.seed}
+        try:
+            data = asyncio.run(self._exchange(payload))
+        except TimeoutError:
+            raise LLMError(f"模型 {self.timeout:g} 秒内没有答完") from None
+        except httpx.HTTPStatusError as error:
+            raise LLMError(f"模型服务返回 HTTP {error.response.status_code}") from None
+        except httpx.HTTPError as error:
+            raise LLMError(f"连不上模型服务（{type(error).__name__}）") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise LLMError("模型回复不是 JSON") from None
+        try:
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise LLMError("模型回复格式不对") from None
+        return customer_line(content)
+
+    async def _exchange(self, payload: dict) -> object:
+        """POST and read the whole answer within one deadline: the per-read timeouts of httpx restart
+        with every byte, so they alone would let a trickling server hold the line for minutes."""
+        async with asyncio.timeout(self.timeout), httpx.AsyncClient(timeout=self.timeout) as client:
+            response = await client.post(self.url, headers=self.headers, json=payload)
+            response.raise_for_status()
+            return response.json()

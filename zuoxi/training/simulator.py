@@ -6,11 +6,15 @@ agent's latest turn (EM-01 rude, EM-03 "calm down", SA-02 refusal without reason
 deflection, SA-05 over-promise, CS-01 broken record) raises anger; an apology or empathy, a real
 action, a reason, an alternative, verification (for a suspicious customer) or a question that
 draws out a fact lower it. Past 1.0 the customer demands a manager (the drill fails); a reply
-that meets the hidden need — or an acceptable alternative while calm enough — ends it well.
+that meets the hidden need — or an acceptable alternative while calm enough — ends it well. After
+the customer accepts, demands a manager or gives up, the trainee still has one closing line.
 
-The state always moves by these rules; an engine only words the customer's reply. The offline
-engine adapts the case's real customer lines and the persona templates (personas.yaml); the LLM
-engine (`llm.py`) asks an OpenAI-compatible server and falls back to the offline one.
+The state always moves by these rules, read on the *planned* transcript: the trainee's lines and,
+for each customer turn, its planned line (a fact's answer, the case's real line, or the persona's
+first template of the situation). The score is of that transcript too, so the same trainee lines get
+the same state and score whatever the seed or the wording. An engine only words the line shown: the
+offline engine picks persona templates with the seed; the LLM engine (`llm.py`) asks an
+OpenAI-compatible server, and after its first failure the session stays offline (circuit breaker).
 """
 
 from __future__ import annotations
@@ -64,10 +68,18 @@ class DrillReport:
     anger: list[float]  # after the opening and after every customer reply
     events: list[list[str]]  # per agent turn
     transcript: Conversation
-    degraded: bool = False  # the LLM engine failed at least once and the offline engine answered
+    degraded: bool = False  # the LLM engine failed and the offline engine answered the rest
+    backends: list[str | None] = field(default_factory=list)  # per transcript turn: who worded a customer line
+
+    @property
+    def engine(self) -> str:
+        """The engines that worded the customer's lines: offline, llm, or llm+offline (it failed midway)."""
+        return "+".join(sorted({b for b in self.backends if b not in (None, "case")})) or "offline"
 
 
 class Engine(Protocol):
+    name: str  # recorded for each line it words: "offline", "llm"
+
     def reply(self, session: DrillSession, situation: str, fact: str | None) -> str: ...
 
 
@@ -87,14 +99,15 @@ def _same(a: set[str], b: set[str]) -> bool:
 
 
 class OfflineEngine:
-    """Customer lines from the case's own transcript first, then persona templates."""
+    """The planned line when it is a fact or the case's real words, else a persona template chosen
+    with the session's seed (polite or blunt by politeness)."""
+
+    name = "offline"
 
     def reply(self, session: DrillSession, situation: str, fact: str | None) -> str:
         case, rng = session.case, session.rng
-        if fact is not None:
-            return fact
-        if situation == "push" and session.real_lines:
-            return session.real_lines.pop(0)  # the real customer's next words, in order
+        if fact is not None or session.real_line is not None:
+            return session.planned[-1].text
         variant = "polite" if rng.random() < case.persona.politeness else "blunt"
         line = rng.choice(persona_lines()[situation][variant])
         return line.format(need=_short(case.need))
@@ -116,9 +129,14 @@ class DrillSession:
     events: list[list[str]] = field(default_factory=list)
     asked: set[str] = field(default_factory=set)
     outcome: str | None = None
+    finished: bool = False  # the closing line after the outcome was said (or the drill was stopped)
     verified: bool = False
     degraded: bool = False
+    backend_failure: str | None = None  # why the LLM engine was switched off, shown to the trainee
     real_lines: list[str] = field(default_factory=list)
+    real_line: str | None = None  # the case's real words planned for the current customer turn
+    planned: list[Turn] = field(default_factory=list)  # the transcript that is judged (module docstring)
+    backends: list[str | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -127,6 +145,8 @@ class DrillSession:
         opening = self.case.first_customer_line()
         self.real_lines = [line for line in customer if line != opening]
         self.turns.append(Turn(role="customer", text=opening))
+        self.planned.append(self.turns[0])
+        self.backends.append("case")
         self.anger.append(self.case.persona.anger)
 
     @property
@@ -141,12 +161,29 @@ class DrillSession:
     def agent_turns(self) -> int:
         return sum(t.role == "agent" for t in self.turns)
 
+    @property
+    def closing(self) -> bool:
+        """The customer has ended it: the trainee's next line is the closing one."""
+        return self.outcome is not None and not self.finished
+
+    @property
+    def backend(self) -> str:
+        """The engine wording the customer now: the configured one until it fails, then offline."""
+        return "offline" if self.backend_failure else self.engine.name
+
     # --- one exchange ----------------------------------------------------------------------------
     def agent_says(self, text: str) -> CustomerTurn:
-        if self.outcome is not None:
-            raise RuntimeError(f"the drill is over ({self.outcome})")
+        """The trainee's line and the customer's answer; after the outcome, the closing line (no answer)."""
+        if self.finished:
+            raise RuntimeError(f"the drill is over ({self.outcome or 'stopped'})")
         text = text.strip()
-        self.turns.append(Turn(role="agent", text=text or "……"))
+        said = Turn(role="agent", text=text or "……")
+        self.turns.append(said)
+        self.planned.append(said)
+        self.backends.append(None)
+        if self.outcome is not None:
+            self.finished = True
+            return CustomerTurn("", self.current_anger, self.outcome, [])
         events, delta = self._behaviour()
         fact = self._fact_asked(text)
         if fact is not None:
@@ -155,11 +192,27 @@ class DrillSession:
         anger = min(1.0, max(0.0, self.current_anger + delta))
         situation, self.outcome = self._next(anger, events)
         answer = fact.answer if fact is not None and self.outcome is None else None
+        self.planned.append(Turn(role="customer", text=self._plan(situation, answer)))
         reply = self._word(situation, answer)
         self.turns.append(Turn(role="customer", text=reply))
         self.anger.append(round(anger, 3))
         self.events.append(events)
         return CustomerTurn(reply, round(anger, 3), self.outcome, events)
+
+    def stop(self) -> None:
+        """The trainee ends the drill (no closing line follows)."""
+        self.finished = True
+
+    def _plan(self, situation: str, fact: str | None) -> str:
+        """The customer's line as judged: the fact asked for, the case's next real line while the
+        need is pushed, else the persona's first template of the situation. No randomness."""
+        self.real_line = self.real_lines.pop(0) if fact is None and situation == "push" and self.real_lines else None
+        if fact is not None:
+            return fact
+        if self.real_line is not None:
+            return self.real_line
+        variant = "polite" if self.case.persona.politeness >= 0.5 else "blunt"
+        return persona_lines()[situation][variant][0].format(need=_short(self.case.need))
 
     def _behaviour(self) -> tuple[list[str], float]:
         """What the agent's latest turn did, by the scorecard's rules, and the anger it causes."""
@@ -167,7 +220,7 @@ class DrillSession:
         norm = normalize_text(self.turns[latest].text)
         events: list[str] = []
         rise = fall = 0.0
-        result = analyze_conversation(self.transcript(), self.case.scorecard, mask=False, models=False)
+        result = analyze_conversation(self._conversation(self.planned), self.case.scorecard, mask=False, models=False)
         for finding in result.findings:
             if finding.status == "fail" and finding.rule in RULE_EFFECTS and any(e.turn == latest for e in finding.evidence):
                 name, amount = RULE_EFFECTS[finding.rule]
@@ -233,20 +286,35 @@ class DrillSession:
         return "push", None
 
     def _word(self, situation: str, fact: str | None) -> str:
-        try:
-            return self.engine.reply(self, situation, fact)
-        except Exception:  # noqa: BLE001 - an engine failure must never end a drill
-            self.degraded = True
-            return OfflineEngine().reply(self, situation, fact)
+        """The line shown. The first failure of the engine switches it off for the rest of the
+        drill, so a dead server costs one deadline, not one per line."""
+        if self.backend_failure is None and not isinstance(self.engine, OfflineEngine):
+            try:
+                line = self.engine.reply(self, situation, fact)
+                self.backends.append(self.engine.name)
+                return line
+            except Exception as error:  # noqa: BLE001 - an engine failure must never end a drill
+                self.degraded = True
+                self.backend_failure = str(error) or type(error).__name__
+        self.backends.append(OfflineEngine.name)
+        return OfflineEngine().reply(self, situation, fact)
 
     # --- results -----------------------------------------------------------------------------------
-    def transcript(self) -> Conversation:
+    def _conversation(self, turns: list[Turn]) -> Conversation:
         case = self.case
-        return Conversation(id=f"drill-{case.id}", channel=case.conversation.channel, turns=self.turns,
+        return Conversation(id=f"drill-{case.id}", channel=case.conversation.channel, turns=turns,
                             meta={"scorecard": case.scorecard, "training_case": case.id})
 
+    def transcript(self) -> Conversation:
+        """What was said and shown."""
+        return self._conversation(self.turns)
+
     def report(self) -> DrillReport:
-        result = analyze_conversation(self.transcript(), self.case.scorecard, mask=False)
+        """The judged (planned) transcript's result, with the case's own suggestions where it has them."""
+        result = analyze_conversation(self._conversation(self.planned), self.case.scorecard, mask=False)
+        findings = [f.model_copy(update={"suggestion": self.case.suggestions[f.rule]}) if f.rule in self.case.suggestions else f
+                    for f in result.findings]
+        result = result.model_copy(update={"findings": findings})
         return DrillReport(case_id=self.case.id, outcome=self.outcome, score=result.score, max_score=result.max_score,
                            result=result, anger=list(self.anger), events=list(self.events),
-                           transcript=self.transcript(), degraded=self.degraded)
+                           transcript=self.transcript(), degraded=self.degraded, backends=list(self.backends))

@@ -1,9 +1,15 @@
-"""`zuoxi train` in a terminal: the three stages of seed 003, read from standard input."""
+"""`zuoxi train` in a terminal: the three stages of seed 003, read from standard input.
+
+Case texts, the trainee's and the customer's lines (an LLM's included) are data: they are escaped,
+so a `[` or a `:name:` in them is printed as it is, not read as markup or an emoji code.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from zuoxi.training.cases import Case
 from zuoxi.training.library import CaseLibrary
@@ -21,7 +27,7 @@ def list_cases(out: Console, ranked) -> None:
     for column in ("id", "标题", "标签", "难度", "评分表"):
         table.add_column(column)
     for case, _ in ranked:
-        table.add_row(case.id, case.title, " ".join(case.tags), "★" * case.difficulty, case.scorecard)
+        table.add_row(*(Text(v) for v in (case.id, case.title, " ".join(case.tags), "★" * case.difficulty, case.scorecard)))
     out.print(table)
 
 
@@ -32,56 +38,76 @@ def _ask(prompt: str) -> str | None:
         return None
 
 
+def _say(out: Console, *parts: str | tuple[str, str]) -> None:
+    """One line of plain text and (text, style) pairs: nothing in it is read as markup."""
+    out.print(Text.assemble(*parts), highlight=False)
+
+
 def replay(out: Console, case: Case) -> None:
-    out.rule(f"第一步 案例重现：{case.title}")
-    out.print(case.description, highlight=False)
+    out.rule(escape(f"第一步 案例重现：{case.title}"))
+    _say(out, case.description)
     if case.conversation.audio:
-        out.print(f"[dim]录音：{case.conversation.audio}[/]")
+        _say(out, (f"录音：{case.conversation.audio}", "dim"))
     for i, turn in enumerate(case.conversation.turns):
-        mark = "  [red]← 升级[/]" if i == case.escalation_turn else ""
-        out.print(f"{i:>2} {ROLE[turn.role]}：{turn.text}{mark}", highlight=False)
+        _say(out, f"{i:>2} {ROLE[turn.role]}：{turn.text}", ("  ← 升级", "red") if i == case.escalation_turn else "")
 
 
 def guide(out: Console, case: Case) -> None:
     out.rule("第二步 引导分析")
     for question in case.guide:
-        out.print(f"[bold]问：{question.question}[/]", highlight=False)
+        _say(out, (f"问：{question.question}", "bold"))
         _ask("你的回答> ")
-        out.print(f"[green]参考：{question.answer}[/]", highlight=False)
-    out.print(f"[bold]案例分析[/]：{case.analysis}", highlight=False)
-    out.print(f"[bold]客户真正的诉求[/]：{case.need}", highlight=False)
+        _say(out, (f"参考：{question.answer}", "green"))
+    _say(out, ("案例分析", "bold"), f"：{case.analysis}")
+    _say(out, ("客户真正的诉求", "bold"), f"：{case.need}")
+
+
+def backend_state(session: DrillSession) -> tuple[str, str]:
+    """(what the trainee reads about who plays the customer, its style)."""
+    if session.backend_failure:
+        return f"客户引擎：离线（LLM 出错已停用：{session.backend_failure}；本次演练余下部分由离线引擎扮演客户）", "yellow"
+    if isinstance(session.engine, LLMEngine):
+        return f"客户引擎：LLM（{session.engine.describe()}，每句限时 {session.engine.timeout:g} 秒，出错即转离线）", "dim"
+    return "客户引擎：离线（未设置 ZUOXI_LLM_BASE_URL 与 ZUOXI_LLM_MODEL）", "dim"
 
 
 def drill(out: Console, library: CaseLibrary, case: Case, seed: int, trainee: str) -> None:
     out.rule("第三步 模拟演练（输入坐席的话；/quit 结束）")
-    engine = LLMEngine.from_environment()
-    session = DrillSession(case, seed=seed, engine=engine)
-    out.print(f"客户：{session.opening}", highlight=False)
-    while session.outcome is None:
-        line = _ask("坐席> ")
+    session = DrillSession(case, seed=seed, engine=LLMEngine.from_environment())
+    _say(out, backend_state(session))
+    _say(out, f"客户：{session.opening}")
+    while not session.finished:
+        line = _ask("坐席（结束语）> " if session.closing else "坐席> ")
         if line is None or line.strip() == "/quit":
+            session.stop()
             break
         if not line.strip():
             continue
+        failed_before = session.backend_failure
         reply = session.agent_says(line)
-        out.print(f"客户：{reply.text}  [dim](情绪 {reply.anger:.2f})[/]", highlight=False)
+        if session.backend_failure != failed_before:
+            _say(out, backend_state(session))
+        if reply.text:
+            _say(out, f"客户：{reply.text}", (f"  (情绪 {reply.anger:.2f})", "dim"))
+        if session.closing:
+            _say(out, (f"{OUTCOMES[session.outcome]}。请说一句结束语（致谢、询问是否还有其他需要、道别），或 /quit 结束。", "bold"))
     report = session.report()
-    library.record(trainee, report, "llm" if engine and not report.degraded else "offline")
+    library.record(trainee, report, report.engine)
     out.rule("演练结果")
-    out.print(f"结果：{OUTCOMES[report.outcome]} · 得分 {report.score:.0f}/{report.max_score:.0f}", highlight=False)
-    out.print("情绪曲线：" + "".join(SPARK[min(7, int(a * 8))] for a in report.anger) + f"  {report.anger[0]:.2f} → {report.anger[-1]:.2f}")
+    _say(out, f"结果：{OUTCOMES[report.outcome]} · 得分 {report.score:.0f}/{report.max_score:.0f} · 客户引擎 {report.engine}")
+    _say(out, "情绪曲线：" + "".join(SPARK[min(7, int(a * 8))] for a in report.anger) + f"  {report.anger[0]:.2f} → {report.anger[-1]:.2f}")
     for finding in report.result.failed():
-        out.print(f"  [red]{finding.rule}[/] {finding.message}", highlight=False)
+        _say(out, "  ", (finding.rule, "red"), f" {finding.message}")
         if finding.suggestion:
-            out.print(f"      建议：{finding.suggestion}", highlight=False)
-    out.print("[bold]参考话术[/]：", highlight=False)
+            _say(out, f"      建议：{finding.suggestion}")
+    _say(out, ("参考话术", "bold"), "：")
     for best in case.best_solutions:
-        out.print(f"  答第{best.turn}句：{best.reply}", highlight=False)
+        _say(out, f"  答第{best.turn}句：{best.reply}")
         if best.why:
-            out.print(f"    [dim]{best.why}[/]", highlight=False)
+            _say(out, (f"    {best.why}", "dim"))
     history = library.attempts(trainee=trainee, case_id=case.id)
-    out.print("历次得分：" + " → ".join(f"{a.score:.0f}{'✓' if a.outcome in ('accepted', 'accepted_alternative') else '✗'}"
-                                     for a in history), highlight=False)
+    _say(out, "历次得分：" + " → ".join(f"{a.score:.0f}{'✓' if a.outcome in ('accepted', 'accepted_alternative') else '✗'}"
+                                     for a in history))
 
 
 def run(out: Console, library: CaseLibrary, case: Case, stage: str, seed: int, trainee: str) -> None:

@@ -1,6 +1,7 @@
-"""Outbound campaigns in the web app: the report of each campaign (read-only; campaigns are run
-from `zuoxi campaign …`). For admins, inspectors and team leads; a team lead sees the campaign's
-figures but, per agent, only their own team's agents."""
+"""Outbound campaigns in the web app: the report of each campaign over a period of local days, for
+admins, inspectors and team leads (campaigns are run from `zuoxi campaign …`; a team lead sees the
+campaign's figures but, per agent, only their own team's agents), and the number to dial, for the
+agent the customer is assigned to only."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zuoxi.campaigns import analytics
+from zuoxi.campaigns import analytics, dial
 from zuoxi.campaigns.campaign import CampaignError, get_campaign
 from zuoxi.store.queries import team_agents
 from zuoxi.store.tables import CampaignRow
+from zuoxi.store.users import AGENTS, OVERSEERS
 from zuoxi.web.pages import render
-from zuoxi.store.users import OVERSEERS
+from zuoxi.web.params import Day, Id
 from zuoxi.web.security import Signed, require_role
 
 router = APIRouter()
+# Why a customer may not be called now (dial.NotDialable.reason), as the agent reads it.
+NOT_DIALABLE = {"closed": "客户已结案，不再拨打", "do_not_call": "客户在免打扰名单上",
+                "outside_hours": "客户当地时间不在活动的呼叫时段内"}
 
 
 def _names(request: Request) -> list[tuple[str, str]]:
@@ -25,9 +30,9 @@ def _names(request: Request) -> list[tuple[str, str]]:
         return [(r.name, r.title) for r in session.scalars(select(CampaignRow).order_by(CampaignRow.created_at))]
 
 
-def _report(request: Request, signed: Signed, name: str):
+def _report(request: Request, signed: Signed, name: str, start: Day, end: Day):
     try:
-        report = analytics.report(request.app.state.store, name)
+        report = analytics.report(request.app.state.store, name, start, end)
     except CampaignError:
         raise HTTPException(404, "没有这个外呼活动") from None
     if signed.account.role == "team_lead":
@@ -42,15 +47,30 @@ def campaigns(request: Request, signed: Signed = require_role(OVERSEERS)) -> lis
 
 
 @router.get("/api/campaigns/{name}")
-def campaign_report(name: str, request: Request, signed: Signed = require_role(OVERSEERS)) -> dict:
-    return _report(request, signed, name).model_dump(mode="json")
+def campaign_report(name: str, request: Request, start: Day = None, end: Day = None,
+                    signed: Signed = require_role(OVERSEERS)) -> dict:
+    """The report over the campaign's local days `start`–`end` (both included, each optional)."""
+    return _report(request, signed, name, start, end).model_dump(mode="json")
+
+
+@router.post("/api/campaigns/{name}/customers/{customer_id}/dial")
+def reveal_number(name: str, customer_id: Id, request: Request, signed: Signed = require_role(AGENTS, write=True)) -> dict:
+    """The number to dial, for the agent the customer is assigned to (403 for another agent); every
+    request that reaches the campaign, granted or refused, is audited without the number."""
+    try:
+        return {"phone": dial.reveal_phone(request.app.state.store, name, customer_id, signed.account)}
+    except dial.NotDialable as error:
+        raise HTTPException(409, f"现在不能拨打：{NOT_DIALABLE[error.reason]}") from None
+    except CampaignError:
+        raise HTTPException(404, "没有这个外呼活动或客户") from None
 
 
 @router.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
-def campaigns_page(request: Request, name: str = "", signed: Signed = require_role(OVERSEERS)):
+def campaigns_page(request: Request, name: str = "", start: Day = None, end: Day = None,
+                   signed: Signed = require_role(OVERSEERS)):
     names = _names(request)
     chosen = name or (names[-1][0] if names else "")
-    report = _report(request, signed, chosen) if chosen else None
+    report = _report(request, signed, chosen, start, end) if chosen else None
     reasons = {"unspecified": "未说明"}  # the campaign's refusal reason codes, as its definition names them
     if report:
         with Session(request.app.state.store.engine) as session:

@@ -4,7 +4,6 @@ when it ends."""
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from collections import OrderedDict
 from dataclasses import asdict
@@ -15,15 +14,15 @@ from annotated_types import Interval
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from zuoxi.privacy import mask_conversation
 from zuoxi.store.queries import get_conversation, team_agents
 from zuoxi.training.cases import TAGS, Case, CaseError
 from zuoxi.training.library import CaseLibrary
 from zuoxi.training.llm import LLMEngine
 from zuoxi.training.simulator import DrillSession
 from zuoxi.store.users import ANYONE, INSPECTORS
+from zuoxi.web.display import OUTCOME_NAMES
 from zuoxi.web.pages import back, render
 from zuoxi.web.params import DB
 from zuoxi.web.security import Signed, require_role
@@ -106,43 +105,56 @@ class DrillStart(BaseModel):
     seed: Annotated[int, Interval(ge=0, le=2**32)] = 0
 
 
+def backend(session: DrillSession) -> dict:
+    """Who plays the customer, for the page to show: the LLM until it fails, then offline and why."""
+    return {"engine": session.backend, "failure": session.backend_failure,
+            "model": session.engine.describe() if isinstance(session.engine, LLMEngine) else None}
+
+
 @router.post("/api/training/drills")
 def start_drill(body: DrillStart, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
     session = DrillSession(_case(request, body.case_id), seed=body.seed, engine=LLMEngine.from_environment())
     drill_id = request.app.state.drills.start(signed.account.id, session)
-    return {"drill_id": drill_id, "customer": session.opening, "anger": session.current_anger}
+    return {"drill_id": drill_id, "customer": session.opening, "anger": session.current_anger, "backend": backend(session)}
 
 
 class AgentLine(BaseModel):
-    text: str
+    text: Annotated[str, Field(max_length=1000)]
 
 
 @router.post("/api/training/drills/{drill_id}/turns")
 def drill_turn(drill_id: str, body: AgentLine, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
+    """One trainee line. When the customer ends it (`outcome`), `closing` is true and the next line is
+    the trainee's closing one, after which the report comes."""
     session = request.app.state.drills.get(drill_id, signed.account.id)
-    if session.outcome is not None:
-        raise HTTPException(409, "演练已经结束")
+    _still_on(session)
     turn = session.agent_says(body.text)
-    answer = {"customer": turn.text, "anger": turn.anger, "outcome": turn.outcome}
-    if turn.outcome is not None:
+    answer = {"customer": turn.text, "anger": turn.anger, "outcome": turn.outcome, "closing": session.closing,
+              "backend": backend(session)}
+    if session.finished:
         answer["report"] = _finish(request, signed, session)
     return answer
 
 
 @router.post("/api/training/drills/{drill_id}/finish")
 def finish_drill(drill_id: str, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
-    """End a drill early (the trainee stops): it is stored as not completed."""
-    return _finish(request, signed, request.app.state.drills.get(drill_id, signed.account.id))
+    """End a drill (the trainee stops, or skips the closing line): it is stored as it stands."""
+    session = request.app.state.drills.get(drill_id, signed.account.id)
+    _still_on(session)
+    session.stop()
+    return _finish(request, signed, session)
+
+
+def _still_on(session: DrillSession) -> None:
+    if session.finished:
+        raise HTTPException(409, f"演练已经结束（{OUTCOME_NAMES.get(session.outcome, '已中止')}）")
 
 
 def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
     report = session.report()
-    engine = "llm" if isinstance(session.engine, LLMEngine) and not report.degraded else "offline"
-    # What a trainee typed is stored like any conversation: personal data (phones, IDs, cards, e-mails) masked.
-    stored = dataclasses.replace(report, transcript=mask_conversation(report.transcript))
-    attempt = library(request).record(trainee(signed), stored, engine)
+    attempt = library(request).record(trainee(signed), report, report.engine)
     return {"attempt_id": attempt, "outcome": report.outcome, "score": report.score, "max_score": report.max_score,
-            "anger": report.anger, "degraded": report.degraded,
+            "anger": report.anger, "degraded": report.degraded, "engine": report.engine, "backend": backend(session),
             "failed": [{"rule": f.rule, "message": f.message, "suggestion": f.suggestion} for f in report.result.failed()],
             **debrief(session.case)}
 

@@ -17,8 +17,15 @@ const chat = document.getElementById('chat');
 function say(role, text, anger) {
   chat.insertAdjacentHTML('beforeend', `<div class="turn ${esc(role)}"><div class="who">${role === 'agent' ? '坐席' : '客户'}</div><div class="bubble">${esc(text)}${anger === undefined ? '' : ` <span class="muted">情绪 ${anger.toFixed(2)}</span>`}</div></div>`);
 }
+// Who plays the customer: the LLM until its first failure, then the offline engine for the rest of the drill.
+function showBackend(b) {
+  const box = document.getElementById('backend');
+  box.textContent = b.failure ? `客户引擎：离线（LLM 出错已停用：${b.failure}；本次演练余下部分由离线引擎扮演客户）`
+    : b.engine === 'llm' ? `客户引擎：LLM（${b.model}，出错即转离线）` : '客户引擎：离线';
+  box.className = b.failure ? 'sugg' : 'muted'; box.hidden = false;
+}
 function finish(report) {
-  document.getElementById('say').hidden = true;
+  document.getElementById('say').hidden = true; document.getElementById('closing').hidden = true;
   const names = {accepted: '客户接受，问题解决', accepted_alternative: '客户接受了替代方案', escalated: '客户要求找领导/投诉（失败）', gave_up: '客户放弃沟通（失败）'};
   document.getElementById('outcome').textContent = `${names[report.outcome] || '未完成'} · 得分 ${report.score}/${report.max_score}`;
   document.getElementById('failed').innerHTML = report.failed.map(f => `<li><b>${esc(f.rule)}</b> ${esc(f.message)}<br><span class="sugg">${esc(f.suggestion)}</span></li>`).join('');
@@ -29,6 +36,7 @@ function finish(report) {
 document.getElementById('start').onclick = async () => {
   const started = await post('/api/training/drills', {case_id: CASE, seed: Math.floor(Math.random() * 1e6)});
   drill = started.drill_id; chat.innerHTML = ''; document.getElementById('result').hidden = true;
+  showBackend(started.backend);
   say('customer', started.customer, started.anger);
   document.getElementById('say').hidden = false; document.getElementById('line').focus();
 };
@@ -37,7 +45,12 @@ document.getElementById('say').onsubmit = async (event) => {
   const input = document.getElementById('line'); const text = input.value.trim(); if (!text) return;
   input.value = ''; say('agent', text);
   const answer = await post(`/api/training/drills/${drill}/turns`, {text});
-  say('customer', answer.customer, answer.anger);
-  if (answer.outcome) finish(answer.report);
+  showBackend(answer.backend);
+  if (answer.customer) say('customer', answer.customer, answer.anger);
+  if (answer.report) finish(answer.report);
+  else if (answer.closing) {
+    const box = document.getElementById('closing');
+    box.textContent = '客户已结束对话：请说一句结束语（致谢、询问是否还有其他需要、道别），或点“结束”。'; box.hidden = false;
+  }
 };
 document.getElementById('stop').onclick = async () => finish(await post(`/api/training/drills/${drill}/finish`));

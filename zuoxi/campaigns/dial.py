@@ -1,0 +1,121 @@
+"""Dialling: the do-not-call list, and revealing a customer's number to the agent who calls them.
+
+The number is the one thing in a campaign that is not for everyone who reads the database: only the
+agent the customer is assigned to sees it, only while the customer may be called (open, not on the
+do-not-call list, inside calling hours on their clock), and every request — granted or refused —
+goes to the audit log without the number.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zuoxi.campaigns import vault
+from zuoxi.campaigns.assign import blocked, customer_zone
+from zuoxi.campaigns.calllist import ListImport, check_phone, find_header, list_columns, read_table
+from zuoxi.campaigns.campaign import CampaignError, get_campaign
+from zuoxi.campaigns.models import OPEN, local
+from zuoxi.ingest.encoding import UnknownEncoding
+from zuoxi.ingest.errors import IngestError
+from zuoxi.review import audit
+from zuoxi.store import Store
+from zuoxi.store.queries import Forbidden
+from zuoxi.store.tables import CampaignCustomer, DoNotCall
+from zuoxi.store.users import Account
+
+
+def import_do_not_call(store: Store, path: Path, name: str | None = None, secret: str | None = None) -> ListImport:
+    """Add the numbers of a CSV/XLSX (a phone column, or numbers alone, one a line) to the do-not-call
+    list of every campaign; a bad line is reported as file:line: reason with the number masked."""
+    box = vault.vault(secret)
+    summary, where = ListImport(), name or str(path)
+    try:
+        rows, summary.errors = read_table(path, where)
+        header_line, headers, rest = find_header(rows, {"phone": list_columns()["phone"]})
+    except (OSError, UnknownEncoding) as error:
+        summary.errors.append(IngestError(where, None, str(error)))
+        return summary
+    column = next((headers.index(h) for h in list_columns()["phone"] if h in headers), None)
+    if column is None:  # no header: the first column holds the numbers, from the first line on
+        column, rest = 0, iter([(header_line, headers), *rest])
+    now = datetime.now(UTC)
+    with Session(store.engine) as session, session.begin():
+        known = set(session.scalars(select(DoNotCall.phone_hash)))
+        for number, cells in rest:
+            if not any(cells):
+                continue
+            summary.rows += 1
+            raw = cells[column] if column < len(cells) else ""
+            phone, why = check_phone(raw) if raw else (None, "missing phone number")
+            if phone is None:
+                summary.errors.append(IngestError(where, number, why))
+                continue
+            digest = box.lookup(phone)
+            if digest not in known:
+                known.add(digest)
+                session.add(DoNotCall(phone_hash=digest, source=f"{where}:{number}", added_at=now))
+                summary.imported += 1
+    return summary
+
+
+def do_not_call_customer(store: Store, campaign: str, customer_id: int) -> None:
+    """The customer asked never to be called again: their number goes on the list (no key needed)."""
+    with Session(store.engine) as session, session.begin():
+        row, _ = get_campaign(session, campaign)
+        customer = _customer(session, row.id, campaign, customer_id)
+        if not blocked(session, customer):
+            session.add(DoNotCall(phone_hash=customer.phone_hash, source=f"{campaign}:customer {customer_id}",
+                                  added_at=datetime.now(UTC)))
+
+
+def _customer(session: Session, campaign_id: int, campaign: str, customer_id: int) -> CampaignCustomer:
+    customer = session.get(CampaignCustomer, customer_id)
+    if customer is None or customer.campaign_id != campaign_id:
+        raise CampaignError(f"customer {customer_id} is not on the list of {campaign!r}")
+    return customer
+
+
+class NotDialable(CampaignError):
+    """The customer may not be called now; `reason`: closed, do_not_call or outside_hours."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def may_dial(account: Account, customer: CampaignCustomer) -> bool:
+    """Only the agent the customer is assigned to dials them; leads and inspectors never need the number."""
+    return account.role == "agent" and account.agent_id is not None and account.agent_id == customer.agent_id
+
+
+def reveal_phone(store: Store, campaign: str, customer_id: int, account: Account, now: datetime | None = None,
+                 secret: str | None = None) -> str:
+    """The customer's number, to dial now. Forbidden for anyone but the assigned agent; NotDialable
+    when the customer may not be called now. Granted and refused requests are both audited."""
+    box = vault.vault(secret)
+    now = now or datetime.now(UTC)
+    with Session(store.engine) as session, session.begin():
+        row, spec = get_campaign(session, campaign)
+        customer = _customer(session, row.id, campaign, customer_id)
+        there = local(now, customer_zone(spec, customer))
+        refusal: Exception | None = None
+        if not may_dial(account, customer):
+            refusal = Forbidden(f"customer {customer_id} is not assigned to you: only their agent may see the number")
+        elif customer.status not in OPEN:
+            refusal = NotDialable("closed", f"customer {customer_id} is {customer.status}: not to be called again")
+        elif blocked(session, customer):
+            refusal = NotDialable("do_not_call", f"customer {customer_id} is on the do-not-call list")
+        elif not spec.calling_hours.allow(there):
+            refusal = NotDialable("outside_hours",
+                                  f"it is {there:%H:%M} for the customer: outside the calling hours {spec.calling_hours}")
+        audit(session, account, "reveal_phone" if refusal is None else "reveal_phone_refused", "campaign_customer",
+              customer_id, after={"campaign": campaign, "agent_id": account.agent_id, "role": account.role,
+                                  **({"reason": str(refusal)} if refusal else {})})
+        token = customer.phone_enc
+    if refusal is not None:
+        raise refusal
+    return box.decrypt(token)
