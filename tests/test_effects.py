@@ -4,6 +4,7 @@ confounder, training's difference in differences, and the store's scope."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -165,7 +166,7 @@ def test_the_store_counts_a_conversation_scored_twice_once(db_url):
     store.save_results(zip(keys, (r for _, r in items)))
     store.save_results(zip(keys, (r.model_copy(update={"scorecard": "ecommerce"}) for _, r in items)))
     found = observations(store.engine, LOCAL, ConversationFilter())
-    assert len(found) == 60 and {o.scorecard for o in found} == {"core"}  # the scorecard the data names
+    assert len(found) == 60 and {o.scorecard for o in found} == {"core"}  # the first result stored, as in every list
     assert {o.scorecard for o in observations(store.engine, LOCAL, ConversationFilter(scorecard="ecommerce"))} == {"ecommerce"}
     store.close()
 
@@ -220,7 +221,8 @@ def test_a_team_lead_sees_their_team_s_drills_only(filled):
 
 def test_training_windows_default_to_the_latest_wave_and_are_bounded(filled):
     at = [datetime(2026, 9, 1, 3, tzinfo=UTC), datetime(2026, 11, 11, 3, tzinfo=UTC), datetime(2026, 11, 13, 3, tzinfo=UTC)]
-    before, after = default_windows([Drill("A", at[0], 50, None), Drill("B", at[1], 50, None), Drill("B", at[2], 60, None)])
+    drills = [Drill("A", at[0], 50, None), Drill("B", at[1], 50, None), Drill("B", at[2], 60, None)]
+    before, after = default_windows(drills, ZoneInfo("Asia/Shanghai"))
     assert (before, after) == (Window(date(2026, 10, 14), date(2026, 11, 10)), Window(date(2026, 11, 14), date(2026, 12, 11)))
     for bad in ((date(2026, 2, 1), date(2026, 1, 1)), (date(1, 1, 1), date(2026, 1, 1))):
         with pytest.raises(ValueError):

@@ -43,11 +43,12 @@ def test_add_and_find_round_trip(store):
         "turns": [{"role": "agent", "text": "您好，這裡是投訴專席", "start": 0.4, "end": 3.0},
                   {"role": "customer", "text": "我要投訴", "start": 3.5, "end": 4.0}]})
     keys = store.add_conversations([(rich, "samples/x.jsonl"), (conversation("a"), None)])
-    assert len(keys) == 2 and all(len(k) == 64 for k in keys) and keys[0] == content_key(rich)
+    stored = rich.model_copy(update={"team": "售后一组"})  # teams are kept in one (Simplified) form
+    assert len(keys) == 2 and all(len(k) == 64 for k in keys) and keys[0] == content_key(stored)
     ((key, found),) = store.find("tw-1")
-    assert key == keys[0] and found == rich
+    assert key == keys[0] and found == stored
     assert found.started_at == datetime(2026, 11, 2, 11, 30, tzinfo=timezone(timedelta(hours=8)))
-    assert store.find(keys[0][:12]) == [(keys[0], rich)]  # the start of the content key
+    assert store.find(keys[0][:12]) == [(keys[0], stored)]  # the start of the content key
     assert store.find(keys[0][:5]) == []  # too short to be a key prefix
     assert store.find("nope") == []
     assert [c.id for _, c in store.find("a")] == ["a"]
@@ -219,3 +220,54 @@ def test_a_sqlite_file_in_a_folder_that_does_not_exist_yet(tmp_path):
 
     store = Store(str(tmp_path / "build" / "nested" / "demo.db"))
     assert store.stats()["conversations"] == 0 and (tmp_path / "build" / "nested" / "demo.db").exists()
+
+
+def test_teams_and_agent_ids_are_one_form_however_written(store):
+    """Traditional/Simplified, full/half width and spaces: one team, one agent, one stored conversation."""
+    from zuoxi.store.users import add_user, list_accounts
+
+    variants = [conversation("t", agent=agent, team=team) for agent, team in
+                (("07", "售后二组"), ("０７", "售後二組"), (" 07 ", " 售后二组"), ("07", "售后　二组"))]
+    keys = store.add_conversations((c, None) for c in variants)
+    assert len(set(keys[:3])) == 1 and keys[3] != keys[0]  # the same conversation thrice; "售后 二组" differs by a space
+    with store.engine.connect() as connection:
+        from sqlalchemy import text
+
+        rows = connection.execute(text("SELECT agent_id, team FROM conversations ORDER BY team")).all()
+    assert [tuple(r) for r in rows] == [("07", "售后 二组"), ("07", "售后二组")]
+    add_user(store.engine, "lead", "correct-horse", "team_lead", team="售後二組 ")
+    assert list_accounts(store.engine)[0].team == "售后二组"
+
+
+def test_an_older_database_gets_canonical_teams(db_url):
+    from sqlalchemy import text
+
+    from zuoxi.store.users import add_user, list_accounts
+
+    first = Store(db_url)
+    first.add_conversations([(conversation("old", agent="A07"), None)])
+    add_user(first.engine, "lead", "correct-horse", "team_lead", team="售后二组")
+    with first.engine.begin() as connection:  # as an older zuoxi stored them
+        connection.execute(text("UPDATE conversations SET team = '售後二組 ', agent_id = 'Ａ07'"))
+        connection.execute(text("UPDATE users SET team = '售後二組'"))
+    first.close()
+    again = Store(db_url)
+    with again.engine.connect() as connection:
+        assert tuple(connection.execute(text("SELECT team, agent_id FROM conversations")).one()) == ("售后二组", "A07")
+    assert list_accounts(again.engine)[0].team == "售后二组"
+    again.close()
+
+
+def test_start_times_are_stored_in_utc(store):
+    aware = conversation("aware", started_at="2026-12-05T14:03:00+08:00")
+    naive = conversation("naive", started_at="2026-12-05T14:03:00")  # no offset: the contact centre's time (Asia/Shanghai)
+    store.add_conversations([(aware, None), (naive, None)])
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from zuoxi.store import as_utc
+    from zuoxi.store.tables import ConversationRow
+
+    with Session(store.engine) as session:
+        times = {r.id: as_utc(r.started_at) for r in session.scalars(select(ConversationRow))}
+    assert times["aware"] == times["naive"] == datetime(2026, 12, 5, 6, 3, tzinfo=timezone.utc)

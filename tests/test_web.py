@@ -195,7 +195,7 @@ def test_overturning_a_finding_recomputes_the_score_and_keeps_both_versions(clie
     assert history["reviews"][0]["comment"] == "客户同意拒收" and history["reviews"][0]["by"] == "qa"
     listed = next(i for i in items(clients["qa"]) if i["key"] == key)
     assert listed["score"] == response.json()["score"] and "CS-01" not in listed["failed_rules"]
-    audit = clients["admin"].get("/api/audit").json()
+    audit = clients["admin"].get("/api/audit").json()["items"]
     assert any(e["action"] == "review.overturn" and e["entity_id"] == f"{pk}/CS-01" and e["before"] == {"status": "fail"}
                for e in audit)
     # confirming afterwards restores the machine's verdict
@@ -330,7 +330,11 @@ def test_scorecard_edit_validates_by_line_and_rescores(clients):
     assert rescored.status_code == 200 and rescored.json()["rescored"] == len(team_keys)
     strict = items(qa, scorecard="strict")
     assert {i["key"] for i in strict} == team_keys  # a second result per conversation; the first is kept
-    assert len(items(clients["lead1"])) == 2 * len(team_keys)
+    listed = items(clients["lead1"])  # each conversation once, with its first result, never twice
+    assert len(listed) == len(team_keys) and {i["scorecard"] for i in listed} != {"strict"}
+    assert clients["lead1"].get("/api/dashboard").json()["count"] == len(team_keys)
+    again = qa.post("/api/scorecards/strict/rescore", params={"team": "售後一組"})  # Traditional: the same team
+    assert again.json()["rescored"] == len(team_keys) and len(items(qa, scorecard="strict")) == len(team_keys)
 
 
 # --- pages -----------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""The web app in a real headless Chromium (Debian's `chromium`, driven by Playwright): an inspector
-uploads a file and overturns a finding, the agent appeals another, the team lead accepts the appeal,
-and each step shows on the pages. `make test` installs chromium; without it these tests are skipped."""
+"""The web app in a real headless Chromium (Debian's `chromium`, driven by Playwright), each role's
+day: an inspector uploads a file, filters the list from its form and confirms or overturns findings,
+the agent appeals another, the team lead accepts the appeal, two inspectors calibrate blind, the
+admin reads the audit log and adds a user; each step is checked on the page, in Chinese, under the
+Content-Security-Policy. `make test` installs chromium; without it these tests are skipped."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct-horse"
-USERS = {"qa": ("inspector", None, None), "lead2": ("team_lead", "售后二组", None), "agent07": ("agent", None, "07")}
+USERS = {"admin": ("admin", None, None), "qa": ("inspector", None, None), "qa2": ("inspector", None, None),
+         "lead2": ("team_lead", "售后二组", None), "agent07": ("agent", None, "07")}
 UPLOADED = "ec-006"  # agent 07, 售后二组; not in the database until the inspector uploads it
 
 
@@ -130,7 +133,7 @@ def test_upload_review_appeal_and_resolution(page, samples, tmp_path):
     section, after, _ = score_card(page)
     assert after == pytest.approx(min(maximum, before - points))
     expect(section.locator(f"tr[id$='-{overturned}'] .tag")).to_have_text("人工改判")
-    expect(section.locator("h2 .tag")).to_contain_text(f"机器评分 {before}")
+    expect(section.locator("h2 .tag")).to_contain_text(f"机器评分 {before:g}")
     expect(section.locator(".history")).to_contain_text("客户已同意，不扣分")
     sign_out(page)
 
@@ -234,3 +237,103 @@ def test_live_assist_replays_a_conversation_and_survives_a_reconnect(page):
     page.click("#end")
     page.wait_for_selector("#final a")
     assert "CS-01" in page.inner_text("#final")
+
+
+def test_an_inspector_filters_the_list_from_its_form_and_confirms_a_finding(page):
+    """The form sends every field, the empty ones too: empty means any, and the page says what it found."""
+    from playwright.sync_api import expect
+
+    sign_in(page, "qa")
+    page.goto("/conversations")
+    everything = int(re.search(r"共 (\d+) 条", page.inner_text("#total")).group(1))
+    page.fill("input[name=score_max]", "60")
+    page.click("#list-filters button[type=submit]")
+    expect(page).to_have_url(re.compile(r"score_min=&score_max=60&"))
+    found = int(re.search(r"共 (\d+) 条", page.inner_text("#total")).group(1))
+    assert 0 < found < everything
+    scores = [float(s) for s in page.locator("#conversations td.num:nth-child(7)").all_inner_texts()
+              if s.split()[0] != "—" for s in [s.split()[0]]]
+    assert scores and all(score <= 60 for score in scores)
+    expect(page.locator("#conversations")).to_contain_text("核心技能质检表")
+    page.locator("#conversations a").first.click()
+    section, before, _ = score_card(page)
+    rule, _ = failed_rules(section)[0]
+    row = section.locator(f"tr[id$='-{rule}']")
+    row.locator("input[name=comment]").fill("证据确凿")
+    row.locator("button[value=confirm]").click()
+    expect(page.locator(f"section[data-result] tr[id$='-{rule}'] .tag")).to_have_text("人工确认")
+    assert score_card(page)[1] == before  # a confirmation keeps the score
+    expect(page.locator(".history").first).to_contain_text(f"复核 {rule}：确认")
+
+
+def test_two_inspectors_calibrate_blind(page):
+    from playwright.sync_api import expect
+
+    sign_in(page, "qa")
+    page.goto("/calibration")
+    page.fill("input[name=round]", "2026-12 盲评")
+    page.click("#round-form button")
+    page.locator("#more a").first.click()
+    expect(page.locator("h1")).to_contain_text("校准盲评 2026-12 盲评")
+    assert page.locator("mark, .score, .veto").count() == 0  # no machine verdict, score or evidence
+    radios = page.locator("#judge input[value=fail]")
+    for i in range(radios.count()):
+        radios.nth(i).check()
+    judged = page.locator("h1").inner_text().split(" · ")[-1]
+    page.click("#judge button")
+    expect(page.locator("#done")).to_contain_text(judged)
+    sign_out(page)
+    sign_in(page, "qa2")
+    page.goto("/calibration?round=2026-12 盲评")
+    page.locator("#todo a", has_text=judged).click()
+    page.locator("#judge input[value=pass]").first.check()
+    rest = page.locator("#judge input[value=fail]")
+    for i in range(1, rest.count()):
+        rest.nth(i).check()
+    page.click("#judge button")
+    expect(page.locator("#agreement")).to_contain_text("%")
+    expect(page.locator("h2", has_text="总体一致率")).not_to_contain_text("—")
+    expect(page.locator("#inspectors")).to_contain_text("qa2")
+
+
+def test_the_admin_reads_the_audit_log_and_adds_a_user(page):
+    from playwright.sync_api import expect
+
+    sign_in(page, "admin")
+    page.goto("/audit")
+    page.select_option("select[name=who]", "qa")
+    page.click("#audit-filters button[type=submit]")
+    rows = page.locator("#audit tr:has(td)")
+    assert rows.count() >= 1
+    for text in rows.all_inner_texts():
+        assert "qa" in text and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", text)
+    page.goto("/users")
+    form = page.locator("#add-user")
+    form.locator("input[name=username]").fill("agent88")
+    form.locator("input[name=password]").fill("agent88-pass")
+    form.locator("select[name=role]").select_option("agent")
+    form.locator("input[name=agent_id]").fill("８８")
+    form.locator("input[name=team]").fill("售後二組")
+    form.locator("input[name=display_name]").fill("坐席88")
+    form.locator("button").click()
+    expect(page.locator("p.ok")).to_have_text("已添加用户 agent88")
+    expect(page.locator("#user-agent88 input[name=agent_id]")).to_have_value("88")
+    expect(page.locator("#user-agent88 input[name=team]")).to_have_value("售后二组")
+    sign_out(page)
+    page.goto("/login")
+    page.fill("input[name=username]", "agent88")
+    page.fill("input[name=password]", "agent88-pass")
+    page.click("button[type=submit]")
+    expect(page.locator("nav .who")).to_contain_text("坐席88 · 坐席 · 售后二组")
+
+
+def test_the_dashboard_radar_shows_named_behaviours(page):
+    """Chart.js draws the radar of the chosen agent: the core skills and the soft skills shown, by name."""
+    sign_in(page, "qa")
+    page.goto("/")
+    page.wait_for_selector("#radar-agent option", state="attached")
+    labels = page.evaluate("Chart.getChart('radar').data.labels")
+    values = page.evaluate("Chart.getChart('radar').data.datasets[0].data")
+    assert {"情绪管理", "服务意识", "沟通技巧"} <= set(labels)
+    assert all(re.fullmatch(r"[\u4e00-\u9fff]+", label) for label in labels)  # names, not keys
+    assert all(v > 0 for label, v in zip(labels, values) if label not in ("情绪管理", "服务意识", "沟通技巧"))

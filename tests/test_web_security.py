@@ -28,10 +28,10 @@ from zuoxi.web import create_app
 PASSWORD = "correct-horse"
 # Each payload breaks out of a different context: element content, an attribute, a <script> block,
 # a URL, a template; together they are what every user-settable field below carries.
-EVIL = '"><img src=x onerror=alert(1)><script>alert(1)</script></script><script>alert(2)</script>javascript:alert(3){{7*7}}'
+EVIL = '"><img src=x onerror=alert(1)><script>alert(1)</script></script><script>alert(2)</script>{{7*7}}'
 ROUND = '"><img src=x onerror=alert(1)>{{7*7}}'  # a URL path segment: no "/"
-AGENT = "javascript:alert(1)" + EVIL
-TEAM = "售后" + EVIL
+AGENT = 'javascript:alert(1)"><script>alert(1)</script>'  # ids, teams and names are at most 100 characters
+TEAM = "售后" + ROUND
 CONVERSATION = "cid" + EVIL
 USERS = {  # username: (role, team, agent_id)
     "admin": ("admin", None, None),
@@ -189,6 +189,12 @@ PAGES = [
     ("/quality", OVERSEERS, []),
     ("/campaigns", OVERSEERS, []),
     ("/upload", OVERSEERS, []),
+    ("/effects?team={team}&sort={evil}", OVERSEERS, [TEAM, AGENT]),
+    ("/effects/agents/{agent}", OVERSEERS, [AGENT]),
+    ("/effects/training?team={team}", OVERSEERS, [TEAM]),
+    ("/audit?who=qa", ("admin",), [EVIL]),
+    ("/audit?who={round}&action={round}&date_from=&date_to=", ("admin",), []),
+    ("/users", ("admin",), [EVIL, AGENT, TEAM]),
 ]
 
 
@@ -428,8 +434,8 @@ def test_exports_do_not_carry_formulas(tmp_path):
 
     rows = list(csv.reader(io.StringIO(qa.get("/api/export.csv").content.decode("utf-8-sig"))))[1:]
     assert len(rows) == len(FORMULAS)
-    for row in rows:
-        assert row[0] in {"'" + f for f in FORMULAS} and row[1] == row[0] and row[2] == row[0]
+    for row in rows:  # id, agent, team: the last two trimmed, as teams and agent ids are stored
+        assert row[0] in {"'" + f for f in FORMULAS} and row[1] == row[2] == "'" + row[0][1:].strip()
     book = load_workbook(io.BytesIO(qa.get("/api/export.xlsx").content))
     cells = [c for row in book["评分"].iter_rows(min_row=2, max_col=3) for c in row]
     assert len(cells) == 3 * len(FORMULAS)
@@ -444,8 +450,8 @@ HUGE = "99999999999999999999"
 
 @pytest.mark.parametrize("method,url", [
     ("get", f"/api/conversations?page={HUGE}"), ("get", f"/api/conversations?per_page={HUGE}"),
-    ("get", f"/api/dashboard?score_min=1e400"), ("get", "/api/conversations?risk_min=nan"),
-    ("get", f"/api/results/{HUGE}/history"), ("get", f"/api/uploads/{HUGE}"), ("get", f"/api/audit?limit={HUGE}"),
+    ("get", "/api/dashboard?score_min=1e400"), ("get", "/api/conversations?risk_min=nan"),
+    ("get", f"/api/results/{HUGE}/history"), ("get", f"/api/uploads/{HUGE}"), ("get", f"/api/audit?per_page={HUGE}"),
     ("post", f"/api/appeals/{HUGE}/resolve"), ("post", f"/api/results/{HUGE}/reviews"),
     ("get", f"/api/training/cases?difficulty={HUGE}"), ("get", "/api/conversations?date_from=2026-13-45"),
 ])
@@ -457,7 +463,7 @@ def test_huge_numbers_are_a_422_in_chinese(world, method, url):
     assert response.json()["detail"].startswith("输入有误：")
 
 
-@pytest.mark.parametrize("url", [f"/conversations?page={HUGE}", f"/?score_min=abc", "/conversations?date_to=tomorrow"])
+@pytest.mark.parametrize("url", [f"/conversations?page={HUGE}", "/?score_min=abc", "/conversations?date_to=tomorrow"])
 def test_a_bad_number_in_a_page_url_is_a_chinese_page(world, url):
     response = world["clients"]["qa"].page(url)
     assert response.status_code == 422 and "输入有误" in response.text and "<html" in response.text

@@ -607,8 +607,12 @@ def serve(
                                                          "with --demo, the samples folder by default")] = None,
     max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", min=1, max=10_000,
                                                help="Largest upload (all its files) in MB; larger is refused with 413")] = 20,
+    timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone pages show times and filter dates in "
+                                                                     "(default $ZUOXI_TZ, else Asia/Shanghai)")] = None,
 ) -> None:
     """Start the web app (dashboards, review, appeals). API docs at /docs."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     import uvicorn
 
     from zuoxi.web import create_app
@@ -618,7 +622,12 @@ def serve(
         recordings = recordings or SAMPLES
     err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
     # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
-    uvicorn.run(create_app(db, models=not no_models, recordings=recordings, max_upload=max_upload_mb << 20),
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
+    uvicorn.run(create_app(db, models=not no_models, recordings=recordings, max_upload=max_upload_mb << 20, timezone=timezone),
                 host=host, port=port, log_level="warning", ws_max_size=1 << 18)
 
 

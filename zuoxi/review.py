@@ -29,7 +29,7 @@ from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import as_utc, result_facts, utc_now
 from zuoxi.store.queries import Forbidden, NotFound, result_row_for
 from zuoxi.store.tables import AppealRow, AuditEntry, ResultRow, ResultVersion, ReviewRow, User
-from zuoxi.store.users import Account
+from zuoxi.store.users import AGENTS, INSPECTORS, OVERSEERS, Account
 
 VERDICTS = ("confirm", "overturn")
 
@@ -51,11 +51,44 @@ def audit(session: Session, account: Account | None, action: str, entity: str, e
                            entity_id=str(entity_id), before=before, after=after))
 
 
+@dataclass
+class AuditView:
+    id: int
+    at: datetime
+    username: str | None  # None: the system
+    display_name: str | None
+    action: str
+    entity: str
+    entity_id: str
+    before: dict | None
+    after: dict | None
+
+
+def audit_entries(engine, who: str | None = None, action: str | None = None, since: datetime | None = None,
+                  until: datetime | None = None, page: int = 1, per_page: int = 100) -> tuple[int, list[AuditView]]:
+    """(how many match, one page of them newest first): by username, action (or its prefix:
+    "appeal" is every appeal action) and time."""
+    query = select(AuditEntry, User.username, User.display_name).outerjoin(User, User.id == AuditEntry.user_id)
+    if who:
+        query = query.where(User.username == who)
+    if action:
+        query = query.where((AuditEntry.action == action) | AuditEntry.action.startswith(action + ".", autoescape=True))
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    if until:
+        query = query.where(AuditEntry.at < until)
+    with Session(engine) as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(query.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+        return total, [AuditView(e.id, as_utc(e.at), username, name, e.action, e.entity, e.entity_id, e.before, e.after)
+                       for e, username, name in rows]
+
+
 def _machine_status(result: ResultRow, rule: str) -> str:
     for finding in result.data["findings"]:
         if finding["rule"] == rule:
             return finding["status"]
-    raise NotFound(f"rule {rule} is not in this result")
+    raise NotFound(f"评分结果中没有规则 {rule}")
 
 
 def _flip(status: str) -> str:
@@ -108,15 +141,15 @@ def reapply_decisions(session: Session, result: ResultRow) -> None:
 
 def review_finding(engine, account: Account, result_pk: int, rule: str, verdict: str, comment: str = "") -> Result:
     """An inspector's confirm/overturn of one finding; returns the recomputed current result."""
-    if account.role not in ("admin", "inspector"):
+    if account.role not in INSPECTORS:
         raise Forbidden("only inspectors review findings")
     if verdict not in VERDICTS:
-        raise ReviewError(f"verdict must be one of {', '.join(VERDICTS)}")
+        raise ReviewError("复核结论只能是确认或改判")
     with Session(engine) as session, session.begin():
         result, _ = result_row_for(session, account, result_pk)
         machine = _machine_status(result, rule)
         if machine == "n/a":
-            raise ReviewError(f"{rule} did not apply to this conversation; there is nothing to review")
+            raise ReviewError(f"{rule} 不适用于这个会话，无需复核")
         review = ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=verdict,
                            comment=_written(comment, 2000, "复核意见"), kind="review", reviewer_id=account.id, created_at=utc_now())
         session.add(review)
@@ -128,18 +161,18 @@ def review_finding(engine, account: Account, result_pk: int, rule: str, verdict:
 
 def appeal_finding(engine, account: Account, result_pk: int, rule: str, reason: str) -> int:
     """An agent appeals a failed finding of their own conversation; returns the appeal id."""
-    if account.role != "agent":
+    if account.role not in AGENTS:
         raise Forbidden("appeals are made by the agent whose conversation it is")
     if not reason.strip():
-        raise ReviewError("an appeal needs a reason")
+        raise ReviewError("申诉需要填写理由")
     with Session(engine) as session, session.begin():
         result, _ = result_row_for(session, account, result_pk)
         current = {f["rule"]: f["status"] for f in (result.final_data or result.data)["findings"]}
         if current.get(rule) != "fail":
-            raise ReviewError(f"{rule} is not a failed finding of this conversation")
+            raise ReviewError(f"{rule} 在这个会话中没有被判为未通过，不能申诉")
         if session.scalar(select(AppealRow).where(AppealRow.result_pk == result.pk, AppealRow.rule == rule,
                                                   AppealRow.status == "open")):
-            raise ReviewError(f"{rule} already has an open appeal")
+            raise ReviewError(f"{rule} 已有待处理的申诉")
         appeal = AppealRow(result_pk=result.pk, rule=rule, reason=_written(reason, 2000, "申诉理由"), status="open",
                            agent_user_id=account.id, created_at=utc_now())
         session.add(appeal)
@@ -150,15 +183,15 @@ def appeal_finding(engine, account: Account, result_pk: int, rule: str, reason: 
 
 def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comment: str = "") -> Result:
     """A team lead (own team), inspector or admin accepts (overturns the finding) or rejects an appeal."""
-    if account.role not in ("admin", "inspector", "team_lead"):
+    if account.role not in OVERSEERS:
         raise Forbidden("appeals are resolved by a team lead or an inspector")
     with Session(engine) as session, session.begin():
         appeal = session.get(AppealRow, appeal_id)
         if appeal is None:
-            raise NotFound(f"appeal {appeal_id}")
+            raise NotFound(f"申诉 {appeal_id}")
         result, _ = result_row_for(session, account, appeal.result_pk)
         if appeal.status != "open":
-            raise ReviewError(f"appeal {appeal_id} is already {appeal.status}")
+            raise ReviewError(f"这条申诉已经{'接受' if appeal.status == 'accepted' else '驳回'}，不能再处理")
         appeal.status = "accepted" if accept else "rejected"
         appeal.resolver_id, appeal.resolution, appeal.resolved_at = account.id, _written(comment, 2000, "处理意见"), utc_now()
         audit(session, account, f"appeal.{appeal.status}", "appeal", appeal.id, {"status": "open"},
@@ -223,10 +256,10 @@ def history(engine, account: Account, result_pk: int) -> dict:
 
 def calibrate(engine, account: Account, result_pk: int, rule: str, status: str, round_name: str, comment: str = "") -> None:
     """One inspector's blind judgement of one item (pass/fail) in a calibration round; a later one replaces it."""
-    if account.role not in ("admin", "inspector"):
+    if account.role not in INSPECTORS:
         raise Forbidden("only inspectors take part in calibration")
     if status not in ("pass", "fail"):
-        raise ReviewError("a calibration judgement is pass or fail")
+        raise ReviewError("校准判定只能是通过或未通过")
     if not 0 < len(round_name) <= 100:
         raise ReviewError("轮次名需为 1–100 个字")
     with Session(engine) as session, session.begin():
@@ -269,6 +302,53 @@ def calibration_report(engine, round_name: str) -> CalibrationReport:
                           round(sum(s == m for s, m in v) / len(v), 3)) for name, v in per_inspector.items()),
                         key=lambda x: -x[2])
     return CalibrationReport(round_name, items, inspectors, round(sum(everything) / len(everything), 3) if everything else None)
+
+
+@dataclass
+class QueuedConversation:
+    """A conversation as the blind queue shows it: what identifies it, nothing of its scores."""
+    key: str
+    id: str
+    channel: str
+    team: str | None
+    agent_id: str | None
+    started_at: datetime | None
+
+
+def calibration_queue(engine, account: Account, round_name: str, pick: int = 20) -> dict[str, list[QueuedConversation]]:
+    """A round's blind queue for one inspector: `todo`, conversations others judged in the round and
+    they have not; `done`, those they judged; `more`, recent conversations not yet in the round,
+    to add. No score or verdict is part of it, so the queue cannot prime the judging."""
+    from zuoxi.store.queries import scoped
+    from zuoxi.store.tables import ConversationRow
+
+    with Session(engine) as session:
+        judged = session.execute(select(ResultRow.conversation_key, ReviewRow.reviewer_id)
+                                 .join(ResultRow, ResultRow.pk == ReviewRow.result_pk)
+                                 .where(ReviewRow.kind == "calibration", ReviewRow.round == round_name)).all()
+        mine = {key for key, reviewer in judged if reviewer == account.id}
+        others = {key for key, _ in judged} - mine
+        columns = (ConversationRow.key, ConversationRow.id, ConversationRow.channel, ConversationRow.team,
+                   ConversationRow.agent_id, ConversationRow.started_at)
+
+        def listed(keys=None, limit=None) -> list[QueuedConversation]:
+            query = scoped(select(*columns), account)
+            query = query.where(ConversationRow.key.in_(keys)) if keys is not None else query.where(
+                ConversationRow.key.not_in(mine | others), ConversationRow.key.in_(select(ResultRow.conversation_key)))
+            rows = session.execute(query.order_by(ConversationRow.started_at.desc(), ConversationRow.key).limit(limit)).all()
+            return [QueuedConversation(*row) for row in rows]
+
+        return {"todo": listed(others), "done": listed(mine), "more": listed(limit=pick)}
+
+
+def my_judgements(engine, account: Account, round_name: str, result_pks: list[int]) -> dict[str, str]:
+    """This inspector's own judgements in the round, as "result pk:rule" → pass/fail (to show their
+    earlier choices; never anyone else's)."""
+    with Session(engine) as session:
+        rows = session.scalars(select(ReviewRow).where(
+            ReviewRow.kind == "calibration", ReviewRow.round == round_name, ReviewRow.reviewer_id == account.id,
+            ReviewRow.result_pk.in_(result_pks)))
+        return {f"{r.result_pk}:{r.rule}": r.verdict for r in rows}
 
 
 def calibration_rounds(engine) -> list[str]:

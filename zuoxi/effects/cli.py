@@ -14,7 +14,7 @@ from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
 from zuoxi.effects.report import agent_report, effects_report, training_report
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate
 from zuoxi.effects.training import CAVEAT as TRAINING_CAVEAT, Window
-from zuoxi.store import Store
+from zuoxi.store import Store, source_zone
 from zuoxi.store.effects import LOCAL
 from zuoxi.store.queries import ConversationFilter, NotFound
 from zuoxi.training.library import CaseLibrary
@@ -40,7 +40,7 @@ def _check(format: str) -> None:
 
 
 def _filter(team, scorecard, channel, start, end) -> ConversationFilter:
-    return ConversationFilter(team=team, scorecard=scorecard, channel=channel, date_from=start, date_to=end)
+    return ConversationFilter(team=team, scorecard=scorecard, channel=channel, date_from=start, date_to=end, tz=source_zone())
 
 
 def _estimate(e: Estimate | None, percent: bool) -> str:

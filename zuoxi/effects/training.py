@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
 import numpy as np
 from pydantic import BaseModel
 
 from zuoxi.campaigns.analytics import wilson
-from zuoxi.campaigns.models import Rate, local_day
+from zuoxi.campaigns.models import Rate
 from zuoxi.effects.behaviours import CUSTOMER_SIDE
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate, boot_means, boot_ratios, interval, newcombe
 from zuoxi.training.cases import Case
@@ -36,7 +36,7 @@ CAVEAT = ("差异中的差异（DiD）：演练组前后变化减去未演练组
 
 @dataclass(frozen=True)
 class Window:
-    """Local (China time) days, both ends included; dates a user typed are bounded here."""
+    """Days of the contact centre's time zone, both ends included; dates a user typed are bounded here."""
 
     start: date
     end: date
@@ -185,22 +185,22 @@ def _did(drilled: list[_Agent], controls: list[_Agent], rng, rounds, label: str)
 
 
 def training_effect(case: Case, rules: list[str], work: list[Work], drills: list[Drill], before: Window,
-                    after: Window, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> TrainingReport:
+                    after: Window, tz: tzinfo, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> TrainingReport:
     """`work`: the scored conversations in view (any dates; those outside the windows are ignored);
-    `drills`: the attempts on this case."""
+    `drills`: the attempts on this case; `tz`: the zone whose days the windows are."""
     if before.end >= after.start:
         raise ValueError("培训前的时间窗必须在培训后的时间窗开始之前结束")
     rng = np.random.default_rng(seed)
     attempts: dict[str, list[Drill]] = defaultdict(list)
     for d in sorted(drills, key=lambda d: d.at):
         attempts[d.agent_id].append(d)
-    first = {agent: local_day(ds[0].at) for agent, ds in attempts.items()}
+    first = {agent: ds[0].at.astimezone(tz).date() for agent, ds in attempts.items()}
     in_gap = {agent for agent, day in first.items() if before.end < day <= after.start}
     never = {agent for agent, day in first.items() if day > after.end}  # drilled only after it all: still a control
     agents: dict[str, _Agent] = {}
     teams: dict[str, Counter] = defaultdict(Counter)
     for w in work:
-        day = local_day(w.started_at)
+        day = w.started_at.astimezone(tz).date()
         side = "before" if day in before else "after" if day in after else None
         if side is None:
             continue

@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zuoxi.store import as_utc
 from zuoxi.store.queries import ConversationFilter, scoped
 from zuoxi.store.tables import ConversationRow, ResultRow
 from zuoxi.store.users import Account
@@ -41,7 +42,8 @@ def export_rows(engine, account: Account, f: ConversationFilter) -> tuple[list[l
     with Session(engine) as session:
         for c, r in session.execute(query):
             data = r.final_data or r.data
-            scores.append([c.id, c.agent_id, c.team, c.channel, c.started_at.isoformat() if c.started_at else None,
+            started = as_utc(c.started_at).astimezone(f.tz).isoformat() if c.started_at else None
+            scores.append([c.id, c.agent_id, c.team, c.channel, started,
                            r.scorecard, r.score, r.final_score, r.max_score, bool(data.get("veto")),
                            " ".join((r.failed_rules or "").split()), r.complaint_risk, r.satisfaction, bool(r.reviewed)])
             for finding in data["findings"]:

@@ -1,7 +1,8 @@
 """Store: conversations and results in any SQLAlchemy database (SQLite file by default).
 
 Conversations are keyed by a hash of their content, so importing the same file twice stores
-nothing new, and an interrupted import resumes by simply running again.
+nothing new, and an interrupted import resumes by simply running again. Teams and agent ids are
+stored in one canonical form (`canonical_label`) and times in UTC, whatever the source wrote.
 """
 
 from __future__ import annotations
@@ -9,19 +10,39 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, cast, create_engine, func, inspect, make_url, select, text
+import opencc
+from sqlalchemy import Integer, cast, create_engine, func, inspect, make_url, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
-from zuoxi.store.tables import Base, ConversationRow, ImportedFile, ResultRow
+from zuoxi.store.tables import Base, ConversationRow, ImportedFile, ResultRow, User
 
 DEFAULT_URL = "sqlite:///zuoxi.db"
+_T2S = opencc.OpenCC("t2s")
+
+
+def canonical_label(value: str | None) -> str | None:
+    """A team or agent id as stored and compared: Simplified, half-width, single spaces, trimmed, so
+    that 售後二組, 售后二组 and " 售后二组 " are one team and ０７ is agent 07 (case is kept)."""
+    if value is None:
+        return None
+    return " ".join(_T2S.convert(unicodedata.normalize("NFKC", value)).split()) or None
+
+
+def canonical(conversation: Conversation) -> Conversation:
+    """The conversation with its team and agent id in canonical form (the same object if they are)."""
+    team, agent = canonical_label(conversation.team), canonical_label(conversation.agent_id)
+    if (team, agent) == (conversation.team, conversation.agent_id):
+        return conversation
+    return conversation.model_copy(update={"team": team, "agent_id": agent})
 
 
 def database_url(value: str | None = None) -> str:
@@ -30,9 +51,13 @@ def database_url(value: str | None = None) -> str:
     return value if "://" in value else f"sqlite:///{value}"
 
 
+
+
 def content_key(conversation: Conversation) -> str:
-    canonical = json.dumps(conversation.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """The key a conversation is stored under: the hash of its canonical form, so the engines, which
+    hash what they read, and the store agree, and 售後 and 售后 versions of one conversation are one row."""
+    text = json.dumps(canonical(conversation).model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def file_sha256(path: Path, variant: str = "") -> str:
@@ -45,6 +70,11 @@ def file_sha256(path: Path, variant: str = "") -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def source_zone() -> ZoneInfo:
+    """The time zone of a source's times that carry no offset: the contact centre's, $ZUOXI_TZ or Asia/Shanghai."""
+    return ZoneInfo(os.environ.get("ZUOXI_TZ") or "Asia/Shanghai")
 
 
 def utc_now() -> datetime:
@@ -79,6 +109,17 @@ class Store:
         self.engine: Engine = create_engine(self.url, future=True)
         Base.metadata.create_all(self.engine)
         self._add_missing_columns()
+        self._canonical_labels()
+
+    def _canonical_labels(self) -> None:
+        """Rows stored before labels were canonical get the canonical team and agent id, so an older
+        database shows 售後二組 and 售后二组 as one team too (one UPDATE per label that changes)."""
+        columns = (ConversationRow.team, ConversationRow.agent_id, User.team, User.agent_id)
+        with Session(self.engine) as session, session.begin():
+            for column in columns:
+                for value in session.scalars(select(column).where(column.is_not(None)).distinct()).all():
+                    if canonical_label(value) != value:
+                        session.execute(update(column.class_).where(column == value).values({column.key: canonical_label(value)}))
 
     def _add_missing_columns(self) -> None:
         """Databases made by an older zuoxi lack the newer nullable columns: add them, and fill
@@ -118,12 +159,16 @@ class Store:
         rows: dict[str, ConversationRow] = {}
         keys = []
         for conversation, source in items:
+            conversation = canonical(conversation)
             key = content_key(conversation)
             keys.append(key)
+            started = conversation.started_at
+            if started is not None:  # UTC: what the column compares and SQLite keeps without an offset
+                started = (started if started.tzinfo else started.replace(tzinfo=source_zone())).astimezone(UTC)
             rows.setdefault(key, ConversationRow(
                 key=key, id=conversation.id, channel=conversation.channel,
                 agent_id=conversation.agent_id, team=conversation.team,
-                started_at=conversation.started_at, turn_count=len(conversation.turns),
+                started_at=started, turn_count=len(conversation.turns),
                 source=source, imported_at=utc_now(), data=conversation.model_dump(mode="json"),
                 search_text=search_text(conversation),
             ))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 from statistics import mean
 
 from sqlalchemy import Select, func, select
@@ -19,8 +20,9 @@ from sqlalchemy.orm import Session, defer
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
 from zuoxi.normalize import normalize_text
 from zuoxi.rules.engine import CORE_SKILLS
+from zuoxi.store import as_utc, canonical_label
 from zuoxi.store.tables import ConversationRow, ResultRow
-from zuoxi.store.users import Account
+from zuoxi.store.users import INSPECTORS, Account
 
 
 
@@ -47,18 +49,25 @@ class ConversationFilter:
     q: str | None = None  # full-text search in the turns (Traditional or Simplified)
     page: int = 1
     per_page: int = 50
+    tz: tzinfo = ZoneInfo("Asia/Shanghai")  # the days of date_from/date_to are this zone's days
+
+    def _midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time.min, self.tz).astimezone(UTC)
 
     def where(self) -> list:
         c, r = ConversationRow, ResultRow
-        clauses = []
-        for column, value in ((c.agent_id, self.agent_id), (c.team, self.team), (c.channel, self.channel),
-                              (r.scorecard, self.scorecard)):
+        # One result per conversation, so no list, count or average has a conversation twice: the
+        # filter's scorecard, else the first result stored (what it was analysed with on import).
+        first = select(func.min(r.pk)).where(r.conversation_key == c.key).correlate(c).scalar_subquery()
+        clauses = [] if self.scorecard else [r.pk.is_(None) | (r.pk == first)]
+        for column, value in ((c.agent_id, canonical_label(self.agent_id)), (c.team, canonical_label(self.team)),
+                              (c.channel, self.channel), (r.scorecard, self.scorecard)):
             if value:
                 clauses.append(column == value)
         if self.date_from:
-            clauses.append(c.started_at >= datetime.combine(self.date_from, time.min))
+            clauses.append(c.started_at >= self._midnight(self.date_from))
         if self.date_to:
-            clauses.append(c.started_at < datetime.combine(self.date_to + timedelta(days=1), time.min))
+            clauses.append(c.started_at < self._midnight(self.date_to + timedelta(days=1)))
         if self.score_min is not None:
             clauses.append(r.final_score >= self.score_min)
         if self.score_max is not None:
@@ -74,7 +83,7 @@ class ConversationFilter:
 
 def scope_clause(account: Account):
     """The rows `account` may see, as a WHERE clause on conversations (None: everything)."""
-    if account.role in ("admin", "inspector"):
+    if account.role in INSPECTORS:
         return None
     if account.role == "team_lead":
         return ConversationRow.team == account.team
@@ -87,7 +96,7 @@ def scoped(query: Select, account: Account) -> Select:
 
 
 def may_see(account: Account, row: ConversationRow) -> bool:
-    if account.role in ("admin", "inspector"):
+    if account.role in INSPECTORS:
         return True
     if account.role == "team_lead":
         return row.team is not None and row.team == account.team
@@ -188,8 +197,11 @@ def get_conversation(engine, account: Account, key: str) -> ConversationDetail:
             raise Forbidden(key)
         results = session.scalars(select(ResultRow).where(ResultRow.conversation_key == key)
                                   .order_by(ResultRow.scorecard)).all()
+        conversation = Conversation.model_validate(row.data)  # with the stored (canonical, UTC) labels and time
+        conversation = conversation.model_copy(update={"team": row.team, "agent_id": row.agent_id,
+                                                       "started_at": as_utc(row.started_at) if row.started_at else None})
         return ConversationDetail(
-            key=key, conversation=Conversation.model_validate(row.data),
+            key=key, conversation=conversation,
             results=[(r.pk, Result.model_validate(r.data), Result.model_validate(r.final_data or r.data)) for r in results],
             reviewed={r.pk: bool(r.reviewed) for r in results}, source=row.source,
         )
@@ -244,7 +256,7 @@ def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: f
         res = row.ResultRow
         score = res.final_score if res.final_score is not None else res.score
         if row.started_at:
-            by_day[row.started_at.date().isoformat()].append(score)
+            by_day[as_utc(row.started_at).astimezone(f.tz).date().isoformat()].append(score)
         by_team[row.team or "—"].append(score)
         by_agent[row.agent_id or "—"].append(score)
         data = res.final_data or res.data

@@ -16,10 +16,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from zuoxi.store import as_utc, utc_now
+from zuoxi.store import as_utc, canonical_label, utc_now
 from zuoxi.store.tables import LoginSession, User
 
 ROLES = ("admin", "inspector", "team_lead", "agent")
+# The permission table: every web route (`zuoxi.web.security.require_role`) and every domain check
+# names one of these groups, so who may do what is decided here and nowhere else.
+ANYONE = frozenset(ROLES)
+OVERSEERS = frozenset({"admin", "inspector", "team_lead"})  # see others' work: appeals, calibration, rule quality
+INSPECTORS = frozenset({"admin", "inspector"})  # see everything; review, calibrate, edit scorecards, curate cases
+AGENTS = frozenset({"agent"})  # appeal their own findings
+ADMINS = frozenset({"admin"})  # users and the audit log
 SESSION_DAYS = 7
 _hasher = PasswordHasher()
 
@@ -38,37 +45,74 @@ class Account:
     team: str | None
     agent_id: str | None
     display_name: str | None
-
-    @property
-    def can_review(self) -> bool:
-        return self.role in ("admin", "inspector", "team_lead")
-
-    @property
-    def can_admin(self) -> bool:
-        return self.role == "admin"
+    active: bool = True
 
 
 def _account(user: User) -> Account:
-    return Account(user.id, user.username, user.role, user.team, user.agent_id, user.display_name)
+    return Account(user.id, user.username, user.role, user.team, user.agent_id, user.display_name, bool(user.active))
+
+
+def _checked(role: str, team: str | None, agent_id: str | None, display_name: str | None) -> dict:
+    """A user's role, team, agent id and name as stored (labels canonical), or UserError."""
+    team, agent_id = canonical_label(team), canonical_label(agent_id)
+    display_name = (display_name or "").strip() or None
+    if role not in ROLES:
+        raise UserError("角色只能是管理员、质检员、班长或坐席")
+    if role == "team_lead" and not team:
+        raise UserError("班长需要填写班组（--team）")
+    if role == "agent" and not agent_id:
+        raise UserError("坐席需要填写坐席工号（--agent-id，即其会话的 agent_id）")
+    if any(value and len(value) > 100 for value in (team, agent_id, display_name)):
+        raise UserError("班组、坐席工号和姓名最多 100 个字")
+    return {"role": role, "team": team, "agent_id": agent_id, "display_name": display_name}
+
+
+def _password_hash(password: str) -> str:
+    if not 8 <= len(password) <= 200:
+        raise UserError("密码需要 8–200 个字符")
+    return _hasher.hash(password)
 
 
 def add_user(engine, username: str, password: str, role: str, team: str | None = None,
              agent_id: str | None = None, display_name: str | None = None) -> Account:
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
-    if role == "team_lead" and not team:
-        raise UserError("a team lead needs --team")
-    if role == "agent" and not agent_id:
-        raise UserError("an agent needs --agent-id (the agent_id of their conversations)")
-    if len(password) < 8:
-        raise UserError("the password needs at least 8 characters")
+    username = username.strip()
+    if not 0 < len(username) <= 100:
+        raise UserError("用户名需要 1–100 个字符")
+    fields = _checked(role, team, agent_id, display_name)
     with Session(engine) as session, session.begin():
         if session.scalar(select(User).where(User.username == username)):
-            raise UserError(f"user {username!r} already exists")
-        user = User(username=username, password_hash=_hasher.hash(password), role=role, team=team,
-                    agent_id=agent_id, display_name=display_name, active=True, created_at=utc_now())
+            raise UserError(f"用户 {username} 已存在")
+        user = User(username=username, password_hash=_password_hash(password), active=True, created_at=utc_now(), **fields)
         session.add(user)
         session.flush()
+        return _account(user)
+
+
+def update_user(engine, user_id: int, role: str, team: str | None, agent_id: str | None,
+                display_name: str | None, active: bool) -> tuple[Account, Account]:
+    """Set a user's role, team, agent id, name and whether they may sign in; (before, after).
+    A disabled user's sessions end at once."""
+    fields = _checked(role, team, agent_id, display_name)
+    with Session(engine) as session, session.begin():
+        user = session.get(User, user_id)
+        if user is None:
+            raise LookupError(user_id)
+        before = _account(user)
+        for name, value in {**fields, "active": active}.items():
+            setattr(user, name, value)
+        if not active:
+            session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+        return before, _account(user)
+
+
+def set_password(engine, user_id: int, password: str) -> Account:
+    """A new password (an admin's reset); the user's open sessions end."""
+    with Session(engine) as session, session.begin():
+        user = session.get(User, user_id)
+        if user is None:
+            raise LookupError(user_id)
+        user.password_hash = _password_hash(password)
+        session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
         return _account(user)
 
 

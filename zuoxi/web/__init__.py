@@ -10,12 +10,14 @@ the JSON API is `api.py`. Both call the same domain functions, which enforce eac
 from __future__ import annotations
 
 import gc
+import os
 from http import HTTPStatus
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -29,7 +31,8 @@ from zuoxi.store.queries import Forbidden, NotFound
 from zuoxi.training.library import CaseLibrary
 from zuoxi.web.jobs import Importer
 from zuoxi.web.scorecards import ScorecardLibrary
-from zuoxi.web.security import BodyLimit, LoginLimiter, SecurityHeaders, require_user
+from zuoxi.store.users import ANYONE
+from zuoxi.web.security import BodyLimit, LoginLimiter, SecurityHeaders, require_role
 from zuoxi.web.training import Drills
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -37,9 +40,10 @@ MAX_UPLOAD = 20 << 20  # bytes of one request body (all files of an upload toget
 
 
 def create_app(db: str | None = None, models: bool = True, recordings: str | Path | None = None,
-               max_upload: int = MAX_UPLOAD) -> FastAPI:
+               max_upload: int = MAX_UPLOAD, timezone: str | None = None) -> FastAPI:
     """`recordings`: the folder call recordings are served from (nothing outside it, nothing at all
-    when None); `max_upload`: the largest request body accepted, in bytes (413 beyond)."""
+    when None); `max_upload`: the largest request body accepted, in bytes (413 beyond); `timezone`:
+    the one times are shown and dates filtered in (else $ZUOXI_TZ, else Asia/Shanghai)."""
     store = Store(db)
 
     @asynccontextmanager
@@ -63,6 +67,7 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
     app.state.live = LiveSessions()
     app.state.models = models
     app.state.recordings = Path(recordings).resolve() if recordings else None
+    app.state.tz = ZoneInfo(timezone or os.environ.get("ZUOXI_TZ") or "Asia/Shanghai")
     app.add_middleware(BodyLimit, limit=max_upload)
     app.add_middleware(SecurityHeaders)
 
@@ -93,7 +98,7 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
         detail = None if error.detail == HTTPStatus(error.status_code).phrase else error.detail
         return error_response(request, error.status_code, detail, headers=error.headers)
 
-    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_user)])
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[require_role(ANYONE)])
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 

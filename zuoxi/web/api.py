@@ -1,57 +1,29 @@
-"""The JSON API (`/api/…`, documented at `/docs`). The pages use the same domain functions, so
-access rules are enforced once, in `zuoxi.store.queries` and `zuoxi.review`."""
+"""The JSON API (`/api/…`, documented at `/docs`). The pages use the same domain functions: who
+may call a route is its `require_role` (the groups of `zuoxi.store.users`), what they may see is
+the scope of `zuoxi.store.queries`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import datetime, time, timedelta
 from typing import Annotated, Literal
 
-from annotated_types import Interval
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
-from pydantic import BaseModel, BeforeValidator
-from sqlalchemy import select
+from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from zuoxi import review as R
 from zuoxi.report.export import export_rows, to_csv, to_xlsx
-from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
-from zuoxi.store.tables import AuditEntry, ImportJob
-from zuoxi.store.users import ROLES, UserError, add_user, close_session, list_accounts, open_session
+from zuoxi.store.queries import dashboard, filter_options, get_conversation, list_conversations
+from zuoxi.store.tables import ImportJob
+from zuoxi.store.users import (ADMINS, AGENTS, ANYONE, INSPECTORS, OVERSEERS, Account, UserError, add_user,
+                               close_session, list_accounts, open_session, set_password, update_user)
+from zuoxi.web.params import DB, AuditFilter, Filter, Id
 from zuoxi.web.scorecards import ScorecardProblem
-from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_csrf, check_login, require_overseer, require_user
+from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_login, require_role
 
 router = APIRouter(prefix="/api")
-
-MAX_ID = 2**31 - 1  # what an INTEGER column holds: larger numbers are refused (422), never sent to the database
-Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
-
-
-def _blank_is_none(value):
-    """A filter form sends its empty fields (`score_min=`): empty means "any"."""
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-Score = Annotated[Annotated[float, Interval(ge=-1000, le=1000)] | None, BeforeValidator(_blank_is_none)]
-Risk = Annotated[Annotated[float, Interval(ge=0, le=1)] | None, BeforeValidator(_blank_is_none)]
-Day = Annotated[date | None, BeforeValidator(_blank_is_none)]
-
-
-def filters(
-    agent_id: str | None = None, team: str | None = None, channel: str | None = None, scorecard: str | None = None,
-    date_from: Day = None, date_to: Day = None, score_min: Score = None, score_max: Score = None,
-    failed_rule: str | None = None, risk_min: Risk = None, q: str | None = None,
-    page: int = Query(1, ge=1, le=100_000), per_page: int = Query(50, ge=1, le=500),
-) -> ConversationFilter:
-    """The list/dashboard/export filters, as query parameters (each bounded; blank means any)."""
-    return ConversationFilter(agent_id or None, team or None, channel or None, scorecard or None, date_from, date_to,
-                              score_min, score_max, failed_rule or None, risk_min, q or None, page, per_page)
-
-
-async def writer(request: Request, signed: Signed = Depends(require_user)) -> Signed:
-    """A signed-in user making a change: the CSRF token is required."""
-    await check_csrf(request, signed)
-    return signed
+Text = Annotated[str, Field(max_length=2000)]
 
 
 def start_session(request: Request, response: Response, account) -> str:
@@ -62,8 +34,8 @@ def start_session(request: Request, response: Response, account) -> str:
 
 
 class Login(BaseModel):
-    username: str
-    password: str
+    username: Annotated[str, Field(max_length=100)]
+    password: Annotated[str, Field(max_length=200)]
 
 
 @router.post("/login")
@@ -72,33 +44,33 @@ def login(body: Login, request: Request, response: Response) -> dict:
         account = check_login(request, body.username, body.password)
     except LoginRefused as refused:
         if refused.blocked:
-            raise HTTPException(429, "too many failed sign-ins; wait 15 minutes") from None
-        raise HTTPException(401, "wrong username or password") from None
+            raise HTTPException(429, "登录失败次数过多，请 15 分钟后再试") from None
+        raise HTTPException(401, "用户名或密码错误") from None
     csrf = start_session(request, response, account)
     return {"user": asdict(account), "csrf_token": csrf}
 
 
 @router.post("/logout")
-def logout(request: Request, response: Response, signed: Signed = Depends(writer)) -> dict:
-    close_session(request.app.state.store.engine, request.cookies.get(COOKIE))
+def logout(request: Request, response: Response, engine: DB, signed: Signed = require_role(ANYONE, write=True)) -> dict:
+    close_session(engine, request.cookies.get(COOKIE))
     response.delete_cookie(COOKIE, path="/")
     return {"ok": True}
 
 
 @router.get("/me")
-def me(signed: Signed = Depends(require_user)) -> dict:
+def me(signed: Signed = require_role(ANYONE)) -> dict:
     return {"user": asdict(signed.account), "csrf_token": signed.csrf}
 
 
 @router.get("/conversations")
-def conversations(request: Request, f: ConversationFilter = Depends(filters), signed: Signed = Depends(require_user)) -> dict:
-    page = list_conversations(request.app.state.store.engine, signed.account, f)
+def conversations(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+    page = list_conversations(engine, signed.account, f)
     return {"total": page.total, "page": page.page, "pages": page.pages, "items": [asdict(i) for i in page.items]}
 
 
 @router.get("/conversations/{key}")
-def conversation(key: str, request: Request, signed: Signed = Depends(require_user)) -> dict:
-    detail = get_conversation(request.app.state.store.engine, signed.account, key)
+def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+    detail = get_conversation(engine, signed.account, key)
     return {
         "key": detail.key, "conversation": detail.conversation.model_dump(mode="json"),
         "results": [{"result_id": pk, "reviewed": detail.reviewed[pk], "machine": machine.model_dump(mode="json"),
@@ -107,104 +79,97 @@ def conversation(key: str, request: Request, signed: Signed = Depends(require_us
 
 
 @router.get("/results/{result_id}/history")
-def result_history(result_id: Id, request: Request, signed: Signed = Depends(require_user)) -> dict:
-    return R.history(request.app.state.store.engine, signed.account, result_id)
+def result_history(result_id: Id, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+    return R.history(engine, signed.account, result_id)
 
 
 class ReviewIn(BaseModel):
-    rule: str
+    rule: Annotated[str, Field(max_length=50)]
     verdict: str  # confirm | overturn
-    comment: str = ""
+    comment: Text = ""
 
 
 @router.post("/results/{result_id}/reviews")
-def review(result_id: Id, body: ReviewIn, request: Request, signed: Signed = Depends(writer)) -> dict:
-    current = R.review_finding(request.app.state.store.engine, signed.account, result_id, body.rule, body.verdict, body.comment)
+def review(result_id: Id, body: ReviewIn, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
+    current = R.review_finding(engine, signed.account, result_id, body.rule, body.verdict, body.comment)
     return {"score": current.score, "result": current.model_dump(mode="json")}
 
 
 class AppealIn(BaseModel):
-    rule: str
-    reason: str
+    rule: Annotated[str, Field(max_length=50)]
+    reason: Text
 
 
 @router.post("/results/{result_id}/appeals")
-def appeal(result_id: Id, body: AppealIn, request: Request, signed: Signed = Depends(writer)) -> dict:
-    return {"appeal_id": R.appeal_finding(request.app.state.store.engine, signed.account, result_id, body.rule, body.reason)}
+def appeal(result_id: Id, body: AppealIn, engine: DB, signed: Signed = require_role(AGENTS, write=True)) -> dict:
+    return {"appeal_id": R.appeal_finding(engine, signed.account, result_id, body.rule, body.reason)}
 
 
 @router.get("/appeals")
-def appeals(request: Request, status: str | None = "open", signed: Signed = Depends(require_user)) -> list[dict]:
-    return [asdict(a) for a in R.list_appeals(request.app.state.store.engine, signed.account, status or None)]
+def appeals(engine: DB, status: str | None = "open", signed: Signed = require_role(ANYONE)) -> list[dict]:
+    return [asdict(a) for a in R.list_appeals(engine, signed.account, status or None)]
 
 
 class Resolution(BaseModel):
     accept: bool
-    comment: str = ""
+    comment: Text = ""
 
 
 @router.post("/appeals/{appeal_id}/resolve")
-def resolve(appeal_id: Id, body: Resolution, request: Request, signed: Signed = Depends(writer)) -> dict:
-    current = R.resolve_appeal(request.app.state.store.engine, signed.account, appeal_id, body.accept, body.comment)
+def resolve(appeal_id: Id, body: Resolution, engine: DB, signed: Signed = require_role(OVERSEERS, write=True)) -> dict:
+    current = R.resolve_appeal(engine, signed.account, appeal_id, body.accept, body.comment)
     return {"score": current.score}
 
 
 @router.get("/dashboard")
-def dashboard_figures(request: Request, f: ConversationFilter = Depends(filters), signed: Signed = Depends(require_user)) -> dict:
-    return asdict(dashboard(request.app.state.store.engine, signed.account, f))
+def dashboard_figures(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+    return asdict(dashboard(engine, signed.account, f))
 
 
 @router.get("/filters")
-def filter_values(request: Request, signed: Signed = Depends(require_user)) -> dict:
-    return filter_options(request.app.state.store.engine, signed.account)
+def filter_values(engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+    return filter_options(engine, signed.account)
 
 
 @router.post("/uploads")
-def upload(request: Request, files: list[UploadFile] = File(...), signed: Signed = Depends(writer)) -> dict:
+def upload(request: Request, files: list[UploadFile] = File(...), signed: Signed = require_role(OVERSEERS, write=True)) -> dict:
     """Files arrive spooled to disk (the body limit bounds them); the importer copies them, by
     sanitized names, into its own folder."""
-    if signed.account.role == "agent":
-        raise HTTPException(403, "坐席不能上传会话")
     return {"job_id": request.app.state.importer.submit(signed.account.id, [(f.filename, f.file) for f in files])}
 
 
 @router.get("/uploads/{job_id}")
-def upload_status(job_id: Id, request: Request, signed: Signed = Depends(require_user)) -> dict:
-    with Session(request.app.state.store.engine) as session:
+def upload_status(job_id: Id, engine: DB, signed: Signed = require_role(OVERSEERS)) -> dict:
+    with Session(engine) as session:
         job = session.get(ImportJob, job_id)
         if job is None:
-            raise HTTPException(404, "no such upload")
-        if job.user_id != signed.account.id and signed.account.role != "admin":
-            raise HTTPException(403, "not your upload")
+            raise HTTPException(404, "没有这个上传任务")
+        if job.user_id != signed.account.id and signed.account.role not in ADMINS:
+            raise HTTPException(403, "这是别人的上传任务")
         return {"id": job.id, "status": job.status, "files": job.files, "files_done": job.files_done,
                 "conversations": job.conversations, "errors": job.errors}
 
 
 @router.get("/scorecards")
-def scorecards(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
-    return [{"name": n, "builtin": b} for n, b in request.app.state.scorecards.names()]
+def scorecards(request: Request, signed: Signed = require_role(ANYONE)) -> list[dict]:
+    titles = request.app.state.scorecards.titles()
+    return [{"name": n, "title": titles.get(n, n), "builtin": b} for n, b in request.app.state.scorecards.names()]
 
 
 @router.get("/scorecards/{name}")
-def scorecard(name: str, request: Request, signed: Signed = Depends(require_user)) -> dict:
+def scorecard(name: str, request: Request, signed: Signed = require_role(ANYONE)) -> dict:
     try:
         return {"name": name, "yaml": request.app.state.scorecards.text(name)}
     except KeyError:
-        raise HTTPException(404, f"no scorecard {name}") from None
+        raise HTTPException(404, "没有这个评分表") from None
 
 
 class ScorecardIn(BaseModel):
-    yaml: str
-
-
-def _editor(signed: Signed) -> None:
-    if signed.account.role not in ("admin", "inspector"):
-        raise HTTPException(403, "only inspectors and admins edit scorecards")
+    yaml: Annotated[str, Field(max_length=200_000)]
 
 
 @router.put("/scorecards/{name}")
-def save_scorecard(name: str, body: ScorecardIn, request: Request, signed: Signed = Depends(writer)) -> dict:
-    _editor(signed)
+def save_scorecard(name: str, body: ScorecardIn, request: Request, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
     try:
         request.app.state.scorecards.save(signed.account, name, body.yaml)
     except ScorecardProblem as problem:
@@ -213,92 +178,144 @@ def save_scorecard(name: str, body: ScorecardIn, request: Request, signed: Signe
 
 
 @router.post("/scorecards/{name}/rescore")
-def rescore(name: str, request: Request, f: ConversationFilter = Depends(filters), signed: Signed = Depends(writer)) -> dict:
-    _editor(signed)
+def rescore(name: str, request: Request, f: Filter, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
     try:
         return {"rescored": request.app.state.scorecards.rescore(signed.account, name, f)}
     except KeyError:
-        raise HTTPException(404, f"no scorecard {name}") from None
+        raise HTTPException(404, "没有这个评分表") from None
 
 
 class Judgement(BaseModel):
     result_id: Id
-    rule: str
+    rule: Annotated[str, Field(max_length=50)]
     status: str  # pass | fail
-    comment: str = ""
+    comment: Text = ""
 
 
 @router.post("/calibration/{round_name}")
-def calibrate(round_name: str, body: Judgement, request: Request, signed: Signed = Depends(writer)) -> dict:
-    R.calibrate(request.app.state.store.engine, signed.account, body.result_id, body.rule, body.status, round_name, body.comment)
+def calibrate(round_name: str, body: Judgement, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
+    R.calibrate(engine, signed.account, body.result_id, body.rule, body.status, round_name, body.comment)
     return {"ok": True}
 
 
 @router.get("/calibration/{round_name}")
-def calibration(round_name: str, request: Request, signed: Signed = Depends(require_user)) -> dict:
-    require_overseer(signed)
-    return asdict(R.calibration_report(request.app.state.store.engine, round_name))
+def calibration(round_name: str, engine: DB, signed: Signed = require_role(OVERSEERS)) -> dict:
+    return asdict(R.calibration_report(engine, round_name))
 
 
 @router.get("/rule-precision")
-def precision(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
-    require_overseer(signed)
-    return [{"rule": r, "reviewed": n, "confirmed": c, "precision": p} for r, n, c, p in R.rule_precision(request.app.state.store.engine)]
+def precision(engine: DB, signed: Signed = require_role(OVERSEERS)) -> list[dict]:
+    return [{"rule": r, "reviewed": n, "confirmed": c, "precision": p} for r, n, c, p in R.rule_precision(engine)]
+
+
+def audit_page(request: Request, engine, f: AuditFilter) -> tuple[int, list[R.AuditView]]:
+    """The audit entries of the filter; its days are the app's time zone's days."""
+    tz = request.app.state.tz
+    since = datetime.combine(f.date_from, time.min, tz) if f.date_from else None
+    until = datetime.combine(f.date_to + timedelta(days=1), time.min, tz) if f.date_to else None
+    return R.audit_entries(engine, f.who, f.action, since, until, f.page, f.per_page)
 
 
 @router.get("/audit")
-def audit_log(request: Request, limit: int = Query(200, ge=1, le=5000), signed: Signed = Depends(require_user)) -> list[dict]:
-    if not signed.account.can_admin:
-        raise HTTPException(403, "admins only")
-    with Session(request.app.state.store.engine) as session:
-        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
-        return [{"at": e.at.isoformat(), "user_id": e.user_id, "action": e.action, "entity": e.entity,
-                 "entity_id": e.entity_id, "before": e.before, "after": e.after} for e in rows]
+def audit_log(request: Request, engine: DB, f: Annotated[AuditFilter, Query()], signed: Signed = require_role(ADMINS)) -> dict:
+    """The audit log, newest first, filtered by who (username), what (action or prefix) and when."""
+    total, entries = audit_page(request, engine, f)
+    return {"total": total, "items": [asdict(e) for e in entries]}
 
 
 @router.get("/export.{kind}")
-def export(kind: str, request: Request, f: ConversationFilter = Depends(filters),
-           which: Literal["scores", "findings"] = "scores",
-           signed: Signed = Depends(require_user)) -> Response:
-    scores, findings = export_rows(request.app.state.store.engine, signed.account, f)
+def export(kind: Literal["csv", "xlsx"], engine: DB, f: Filter, which: Literal["scores", "findings"] = "scores",
+           signed: Signed = require_role(ANYONE)) -> Response:
+    scores, findings = export_rows(engine, signed.account, f)
     if kind == "csv":
         return Response(to_csv(scores, findings, which), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="zuoxi-{which}.csv"'})
-    if kind == "xlsx":
-        return Response(to_xlsx(scores, findings),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": 'attachment; filename="zuoxi-export.xlsx"'})
-    raise HTTPException(404, "export.csv or export.xlsx")
+    return Response(to_xlsx(scores, findings), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": 'attachment; filename="zuoxi-export.xlsx"'})
+
+
+# --- users (admins) --------------------------------------------------------------------------------
+
+class UserIn(BaseModel):
+    username: Annotated[str, Field(max_length=100)]
+    password: Annotated[str, Field(max_length=200)]
+    role: str
+    team: Annotated[str, Field(max_length=100)] | None = None
+    agent_id: Annotated[str, Field(max_length=100)] | None = None
+    display_name: Annotated[str, Field(max_length=100)] | None = None
+
+
+class UserChange(BaseModel):
+    role: str
+    team: Annotated[str, Field(max_length=100)] | None = None
+    agent_id: Annotated[str, Field(max_length=100)] | None = None
+    display_name: Annotated[str, Field(max_length=100)] | None = None
+    active: bool = True
+
+
+class PasswordIn(BaseModel):
+    password: Annotated[str, Field(max_length=200)]
+
+
+def _user_fields(account: Account) -> dict:
+    return {k: getattr(account, k) for k in ("username", "role", "team", "agent_id", "display_name", "active")}
+
+
+def create_user(engine, admin: Account, body: UserIn) -> Account:
+    """Add a user, audited; HTTP 422 with the reason when refused (shared by the API and the users page)."""
+    try:
+        account = add_user(engine, body.username, body.password, body.role, body.team, body.agent_id, body.display_name)
+    except UserError as error:
+        raise HTTPException(422, str(error)) from None
+    with Session(engine) as session, session.begin():
+        R.audit(session, admin, "user.add", "user", account.id, None, _user_fields(account))
+    return account
+
+
+def change_user(engine, admin: Account, user_id: int, body: UserChange) -> Account:
+    """Change a user's role, team, agent id, name or access, audited with before and after. An admin
+    cannot lock themselves out (disable themselves or drop their own admin role)."""
+    if user_id == admin.id and (not body.active or body.role not in ADMINS):
+        raise HTTPException(422, "不能停用自己或取消自己的管理员角色")
+    try:
+        before, after = update_user(engine, user_id, body.role, body.team, body.agent_id, body.display_name, body.active)
+    except UserError as error:
+        raise HTTPException(422, str(error)) from None
+    except LookupError:
+        raise HTTPException(404, "没有这个用户") from None
+    with Session(engine) as session, session.begin():
+        R.audit(session, admin, "user.update", "user", user_id, _user_fields(before), _user_fields(after))
+    return after
+
+
+def reset_password(engine, admin: Account, user_id: int, password: str) -> Account:
+    try:
+        account = set_password(engine, user_id, password)
+    except UserError as error:
+        raise HTTPException(422, str(error)) from None
+    except LookupError:
+        raise HTTPException(404, "没有这个用户") from None
+    with Session(engine) as session, session.begin():
+        R.audit(session, admin, "user.password", "user", user_id, None, {"username": account.username})
+    return account
 
 
 @router.get("/users")
-def users(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
-    if not signed.account.can_admin:
-        raise HTTPException(403, "admins only")
-    return [asdict(a) for a in list_accounts(request.app.state.store.engine)]
-
-
-class UserIn(BaseModel):
-    username: str
-    password: str
-    role: str
-    team: str | None = None
-    agent_id: str | None = None
-    display_name: str | None = None
+def users(engine: DB, signed: Signed = require_role(ADMINS)) -> list[dict]:
+    return [asdict(a) for a in list_accounts(engine)]
 
 
 @router.post("/users")
-def create_user(body: UserIn, request: Request, signed: Signed = Depends(writer)) -> dict:
-    if not signed.account.can_admin:
-        raise HTTPException(403, "admins only")
-    if body.role not in ROLES:
-        raise HTTPException(422, f"role must be one of {', '.join(ROLES)}")
-    try:
-        account = add_user(request.app.state.store.engine, body.username, body.password, body.role, body.team,
-                           body.agent_id, body.display_name)
-    except UserError as error:
-        raise HTTPException(422, str(error)) from None
-    with Session(request.app.state.store.engine) as session, session.begin():
-        R.audit(session, signed.account, "user.add", "user", account.id, None,
-                {"username": account.username, "role": account.role, "team": account.team})
-    return asdict(account)
+def add_user_api(body: UserIn, engine: DB, signed: Signed = require_role(ADMINS, write=True)) -> dict:
+    return asdict(create_user(engine, signed.account, body))
+
+
+@router.put("/users/{user_id}")
+def change_user_api(user_id: Id, body: UserChange, engine: DB, signed: Signed = require_role(ADMINS, write=True)) -> dict:
+    return asdict(change_user(engine, signed.account, user_id, body))
+
+
+@router.post("/users/{user_id}/password")
+def password_api(user_id: Id, body: PasswordIn, engine: DB, signed: Signed = require_role(ADMINS, write=True)) -> dict:
+    reset_password(engine, signed.account, user_id, body.password)
+    return {"ok": True}

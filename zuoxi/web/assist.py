@@ -18,7 +18,7 @@ import json
 import secrets
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
@@ -26,9 +26,11 @@ from pydantic import ValidationError
 from zuoxi.engines.live import LiveSession, LiveSessions
 from zuoxi.rules.scorecard import builtin_names
 from zuoxi.store import Store
-from zuoxi.store.queries import ConversationFilter, get_conversation, list_conversations
+from zuoxi.store.queries import ConversationDetail, ConversationFilter, Forbidden, NotFound, get_conversation, list_conversations
 from zuoxi.web.pages import render
-from zuoxi.web.security import Signed, require_user, signed_in
+from zuoxi.store.users import ANYONE
+from zuoxi.web.params import DB
+from zuoxi.web.security import Signed, require_role, signed_in
 
 router = APIRouter()
 
@@ -48,11 +50,21 @@ def _turn_fields(message: dict) -> dict:
 
 
 @router.websocket("/api/live/{session_id}")
-async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "core", channel: str = "chat"):
+async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "core", channel: str = "chat",
+                      conversation: str = ""):
+    """`conversation`: the key of the stored conversation being replayed, whose agent and team the
+    session takes and whose result "结束并质检" updates when the whole of it was replayed."""
     signed = signed_in(websocket)
     if signed is None or not _same_origin(websocket):
         await websocket.close(code=POLICY_VIOLATION, reason="sign in first" if signed is None else "cross-site")
         return
+    replayed = None
+    if conversation:
+        try:
+            replayed = get_conversation(websocket.app.state.store.engine, signed.account, conversation)
+        except (NotFound, Forbidden):
+            await websocket.close(code=POLICY_VIOLATION, reason="no such conversation")
+            return
     if scorecard not in {name for name, _ in websocket.app.state.scorecards.names()}:  # names, never paths
         await websocket.close(code=POLICY_VIOLATION, reason=f"unknown scorecard {scorecard}")
         return
@@ -62,8 +74,9 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
     await websocket.accept()
     sessions: LiveSessions = websocket.app.state.live
     account = signed.account
+    owner = replayed.conversation if replayed else account
     session = sessions.open(account.username, session_id, scorecard=scorecard, channel=channel,
-                            models=websocket.app.state.models, agent_id=account.agent_id, team=account.team)
+                            models=websocket.app.state.models, agent_id=owner.agent_id, team=owner.team)
     await websocket.send_json({"type": "state", "session": session.id, "scorecard": session.scorecard,
                                "turns": len(session), "alerts": [a.model_dump() for a in session.alerts]})
     try:
@@ -73,10 +86,10 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
             try:
                 message = json.loads(text)
             except (ValueError, RecursionError):
-                await websocket.send_json({"type": "error", "error": "send JSON text frames", "turns": len(session)})
+                await websocket.send_json({"type": "error", "error": "请发送 JSON 文本消息", "turns": len(session)})
                 continue
             if not isinstance(message, dict):
-                await websocket.send_json({"type": "error", "error": "a message is a JSON object", "turns": len(session)})
+                await websocket.send_json({"type": "error", "error": "消息应为 JSON 对象", "turns": len(session)})
                 continue
             kind = message.get("type", "turn")
             if kind == "turn":
@@ -89,11 +102,12 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
                 session.ended = True
                 sessions.close(account.username, session_id)
                 store: Store = websocket.app.state.store
-                await websocket.send_json(await run_in_threadpool(_finish, session, store if message.get("store") else None))
+                await websocket.send_json(await run_in_threadpool(_finish, session, store if message.get("store") else None,
+                                                                  replayed))
                 await websocket.close()
                 return
             else:
-                await websocket.send_json({"type": "error", "error": f"unknown message type {kind!r}", "turns": len(session)})
+                await websocket.send_json({"type": "error", "error": f"未知的消息类型 {kind!r}", "turns": len(session)})
     except WebSocketDisconnect:
         return  # the session stays: a reconnect resumes it
 
@@ -103,42 +117,49 @@ def _take_turn(session: LiveSession, message: dict) -> dict:
     which is where the client goes on from."""
     seq = message.get("seq")
     if seq is not None and not (type(seq) is int and 0 <= seq <= len(session)):
-        return {"type": "error", "error": f"seq must be the next turn's number, {len(session)}", "turns": len(session)}
+        return {"type": "error", "error": f"seq 应为下一句的序号 {len(session)}", "turns": len(session)}
     if seq is not None and seq < len(session):  # a resend after a reconnect
         return {"type": "update", "duplicate": True, **json.loads(session.answer(seq))}
     try:
         update = session.add_turn(_turn_fields(message))
     except ValidationError as error:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        return {"type": "error", "error": f"bad turn: {problem}", "turns": len(session)}
+        return {"type": "error", "error": f"这一句的格式不对：{problem}", "turns": len(session)}
     except ValueError as error:  # too long, not encodable, the session full or ended
-        return {"type": "error", "error": f"turn refused: {error}", "turns": len(session)}
+        return {"type": "error", "error": f"这一句未被接受：{error}", "turns": len(session)}
     return {"type": "update", **update.model_dump(mode="json")}
 
 
-def _finish(session: LiveSession, store: Store | None) -> dict:
+def _finish(session: LiveSession, store: Store | None, replayed: ConversationDetail | None = None) -> dict:
+    """The session's QA result; stored when asked: on the replayed conversation itself when every
+    one of its turns was replayed unchanged (its result for this scorecard replaced), else as a
+    new conversation (its turns were masked as they arrived)."""
     if not len(session):
-        return {"type": "result", "error": "no turns"}
+        return {"type": "result", "error": "没有对话内容"}
     conversation = session.conversation()
     result = session.finish(conversation)
     answer = {"type": "result", "score": result.score, "max_score": result.max_score, "veto": result.veto,
               "failed": [f.rule for f in result.failed()], "alerts": len(session.alerts)}
     if store is not None:
-        [key] = store.add_conversations([(conversation, "live")])
+        said = [(t.role, t.text) for t in conversation.turns]
+        if replayed is not None and said == [(t.role, t.text) for t in replayed.conversation.turns]:
+            key = replayed.key
+            result = result.model_copy(update={"conversation_id": replayed.conversation.id})
+        else:
+            [key] = store.add_conversations([(conversation, "live")])
         store.save_results([(key, result)])
         answer["key"] = key
     return answer
 
 
 @router.get("/live", response_class=HTMLResponse)
-def live_page(request: Request, conversation: str = "", signed: Signed = Depends(require_user)):
+def live_page(request: Request, engine: DB, conversation: str = "", signed: Signed = require_role(ANYONE)):
     """The agent's assist panel; `conversation` (a stored conversation's key) is replayed into it."""
-    engine = request.app.state.store.engine
     replay = None
     if conversation:
         detail = get_conversation(engine, signed.account, conversation)
         replay = detail.conversation.model_dump(mode="json", include={"id", "channel", "turns", "meta"})
-    recent = list_conversations(engine, signed.account, ConversationFilter(per_page=30)).items
+    recent = list_conversations(engine, signed.account, ConversationFilter(per_page=30, tz=request.app.state.tz)).items
     scorecard = (replay or {}).get("meta", {}).get("scorecard")
     return render(request, "live.html.j2", signed, replay=replay, recent=recent, conversation=conversation,
                   session_id=secrets.token_urlsafe(9), scorecards=builtin_names(),

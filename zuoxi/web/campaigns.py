@@ -4,17 +4,18 @@ figures but, per agent, only their own team's agents."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zuoxi.campaigns import analytics
-from zuoxi.campaigns.campaign import CampaignError
+from zuoxi.campaigns.campaign import CampaignError, get_campaign
 from zuoxi.store.queries import team_agents
 from zuoxi.store.tables import CampaignRow
 from zuoxi.web.pages import render
-from zuoxi.web.security import Signed, require_overseer, require_user
+from zuoxi.store.users import OVERSEERS
+from zuoxi.web.security import Signed, require_role
 
 router = APIRouter()
 
@@ -36,21 +37,22 @@ def _report(request: Request, signed: Signed, name: str):
 
 
 @router.get("/api/campaigns")
-def campaigns(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
-    require_overseer(signed)
+def campaigns(request: Request, signed: Signed = require_role(OVERSEERS)) -> list[dict]:
     return [{"name": n, "title": t} for n, t in _names(request)]
 
 
 @router.get("/api/campaigns/{name}")
-def campaign_report(name: str, request: Request, signed: Signed = Depends(require_user)) -> dict:
-    require_overseer(signed)
+def campaign_report(name: str, request: Request, signed: Signed = require_role(OVERSEERS)) -> dict:
     return _report(request, signed, name).model_dump(mode="json")
 
 
 @router.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
-def campaigns_page(request: Request, name: str = "", signed: Signed = Depends(require_user)):
-    require_overseer(signed)
+def campaigns_page(request: Request, name: str = "", signed: Signed = require_role(OVERSEERS)):
     names = _names(request)
     chosen = name or (names[-1][0] if names else "")
-    return render(request, "campaigns.html.j2", signed, names=names, chosen=chosen,
-                  report=_report(request, signed, chosen) if chosen else None)
+    report = _report(request, signed, chosen) if chosen else None
+    reasons = {"unspecified": "未说明"}  # the campaign's refusal reason codes, as its definition names them
+    if report:
+        with Session(request.app.state.store.engine) as session:
+            reasons |= get_campaign(session, chosen)[1].reason_codes
+    return render(request, "campaigns.html.j2", signed, names=names, chosen=chosen, reasons=reasons, report=report)

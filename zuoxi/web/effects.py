@@ -15,9 +15,10 @@ from zuoxi.effects.report import agent_report, effects_report, training_report
 from zuoxi.effects.training import CAVEAT as TRAINING_CAVEAT, TrainingReport, Window
 from zuoxi.store.effects import drilled_cases
 from zuoxi.store.queries import ConversationFilter, filter_options
-from zuoxi.web.api import Day
+from zuoxi.store.users import OVERSEERS
 from zuoxi.web.pages import render, templates
-from zuoxi.web.security import Signed, require_overseer, require_user
+from zuoxi.web.params import Day
+from zuoxi.web.security import Signed, require_role
 
 router = APIRouter()
 Text = Annotated[str, Query(max_length=100)]
@@ -47,16 +48,11 @@ templates.env.filters.update(fx_difference=_difference, fx_number=_number, fx_le
 templates.env.globals["fx_verdicts"] = VERDICTS
 
 
-def overseer(signed: Signed = Depends(require_user)) -> Signed:
-    require_overseer(signed)
-    return signed
-
-
-def effect_filter(team: Text = "", scorecard: Text = "", channel: Text = "", date_from: Day = None,
+def effect_filter(request: Request, team: Text = "", scorecard: Text = "", channel: Text = "", date_from: Day = None,
                   date_to: Day = None) -> ConversationFilter:
     """Which conversations the effects are computed over (blank means any; each value bounded)."""
     return ConversationFilter(team=team or None, scorecard=scorecard or None, channel=channel or None,
-                              date_from=date_from, date_to=date_to)
+                              date_from=date_from, date_to=date_to, tz=request.app.state.tz)
 
 
 def _sorted(behaviours, sort: str, kind: str):
@@ -74,13 +70,13 @@ def _sorted(behaviours, sort: str, kind: str):
 # --- JSON ------------------------------------------------------------------------------------------
 
 @router.get("/api/effects")
-def effects_api(request: Request, f: ConversationFilter = Depends(effect_filter), signed: Signed = Depends(overseer)) -> dict:
+def effects_api(request: Request, f: ConversationFilter = Depends(effect_filter), signed: Signed = require_role(OVERSEERS)) -> dict:
     return effects_report(request.app.state.store.engine, signed.account, f).model_dump(mode="json")
 
 
-@router.get("/api/effects/agents/{agent_id}")
+@router.get("/api/effects/agents/{agent_id:path}")
 def agent_api(request: Request, agent_id: Annotated[str, Path(max_length=100)], outcome: Text = "complaint",
-              f: ConversationFilter = Depends(effect_filter), signed: Signed = Depends(overseer)) -> dict:
+              f: ConversationFilter = Depends(effect_filter), signed: Signed = require_role(OVERSEERS)) -> dict:
     return agent_report(request.app.state.store.engine, signed.account, agent_id, f, outcome).model_dump(mode="json")
 
 
@@ -91,12 +87,12 @@ def _training(request: Request, signed: Signed, case: str, before_from: date | N
         raise ValueError("请填写培训前、培训后两个时间窗的全部四个日期，或全部留空（按演练时间自动选取）")
     before, after = (Window(before_from, before_to), Window(after_from, after_to)) if all(dates) else (None, None)
     return training_report(request.app.state.store.engine, signed.account, request.app.state.cases, case, before, after,
-                           team=team or None)
+                           team=team or None, tz=request.app.state.tz)
 
 
 @router.get("/api/effects/training")
 def training_api(request: Request, case: Text, before_from: Day = None, before_to: Day = None, after_from: Day = None,
-                 after_to: Day = None, team: Text = "", signed: Signed = Depends(overseer)) -> dict:
+                 after_to: Day = None, team: Text = "", signed: Signed = require_role(OVERSEERS)) -> dict:
     try:
         report = _training(request, signed, case, before_from, before_to, after_from, after_to, team)
     except ValueError as error:
@@ -108,7 +104,7 @@ def training_api(request: Request, case: Text, before_from: Day = None, before_t
 
 @router.get("/effects", response_class=HTMLResponse, include_in_schema=False)
 def effects_page(request: Request, f: ConversationFilter = Depends(effect_filter), sort: Text = "", kind: Text = "",
-                 signed: Signed = Depends(overseer)):
+                 signed: Signed = require_role(OVERSEERS)):
     engine = request.app.state.store.engine
     report = effects_report(engine, signed.account, f)
     kind = kind if kind in ("rule", "profile") else ""
@@ -117,9 +113,9 @@ def effects_page(request: Request, f: ConversationFilter = Depends(effect_filter
                   sort=sort, kind=kind, options=filter_options(engine, signed.account), adjustment=ADJUSTMENT, caveat=CAVEAT)
 
 
-@router.get("/effects/agents/{agent_id}", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/effects/agents/{agent_id:path}", response_class=HTMLResponse, include_in_schema=False)
 def agent_page(request: Request, agent_id: Annotated[str, Path(max_length=100)], outcome: Text = "complaint",
-               f: ConversationFilter = Depends(effect_filter), signed: Signed = Depends(overseer)):
+               f: ConversationFilter = Depends(effect_filter), signed: Signed = require_role(OVERSEERS)):
     report = agent_report(request.app.state.store.engine, signed.account, agent_id, f, outcome)
     return render(request, "effects_agent.html.j2", signed, report=report, view=report.view, f=f,
                   chosen=OUTCOMES[report.view.outcome], options=filter_options(request.app.state.store.engine, signed.account))
@@ -127,7 +123,7 @@ def agent_page(request: Request, agent_id: Annotated[str, Path(max_length=100)],
 
 @router.get("/effects/training", response_class=HTMLResponse, include_in_schema=False)
 def training_page(request: Request, case: Text = "", before_from: Day = None, before_to: Day = None,
-                  after_from: Day = None, after_to: Day = None, team: Text = "", signed: Signed = Depends(overseer)):
+                  after_from: Day = None, after_to: Day = None, team: Text = "", signed: Signed = require_role(OVERSEERS)):
     engine = request.app.state.store.engine
     cases = drilled_cases(engine, signed.account)
     report, error = None, ""

@@ -7,39 +7,48 @@ written by `|tojson`, and the scripts themselves are static files (the CSP allow
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Annotated
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import soundfile
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from zuoxi import review as R
 from zuoxi.audio.align import resolve as resolve_audio
+from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.report import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES, highlight
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
-from zuoxi.store.users import close_session
-from zuoxi.web.api import MAX_ID, Id, filters, start_session
+from zuoxi.store.users import ADMINS, AGENTS, ANYONE, INSPECTORS, OVERSEERS, ROLES, close_session, list_accounts
+from zuoxi.web import display as D
+from zuoxi.web.api import (PasswordIn, UserChange, UserIn, audit_page, change_user, create_user, reset_password,
+                           start_session)
+from zuoxi.web.params import DB, MAX_ID, AuditFilter, Filter, Id
 from zuoxi.web.scorecards import NAME as SCORECARD_NAME, ScorecardProblem
-from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_csrf, check_login, require_overseer, require_user
+from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_login, require_role
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                                             autoescape=True))
-templates.env.globals.update(skill_names=SKILL_NAMES, role_names=ROLE_NAMES, satisfaction_names=SATISFACTION_NAMES,
-                             emotion_names=EMOTION_NAMES)
-ROLE_TITLES = {"admin": "管理员", "inspector": "质检员", "team_lead": "班长", "agent": "坐席"}
-templates.env.globals["role_titles"] = ROLE_TITLES
-templates.env.filters["q"] = lambda value: quote(str(value), safe="")  # one URL path segment or query value
+templates.env.globals.update(
+    skill_names=SKILL_NAMES, role_names=ROLE_NAMES, satisfaction_names=SATISFACTION_NAMES, emotion_names=EMOTION_NAMES,
+    role_titles=D.ROLE_TITLES, channel_names=D.CHANNEL_NAMES, status_names=D.STATUS_NAMES, appeal_status=D.APPEAL_STATUS,
+    verdict_names=D.VERDICT_NAMES, segment_names=D.SEGMENT_NAMES, outcome_names=D.OUTCOME_NAMES, audit_actions=D.AUDIT_ACTIONS,
+    ADMINS=ADMINS, AGENTS=AGENTS, INSPECTORS=INSPECTORS, OVERSEERS=OVERSEERS, ROLES=ROLES)
+templates.env.filters.update(
+    q=lambda value: quote(str(value), safe=""),  # one URL path segment or query value
+    local=D.local_time, num=D.number, pct=D.percent, reason=D.version_reason)
 
 
 def render(request: Request, template: str, signed: Signed | None, **context) -> HTMLResponse:
-    return templates.TemplateResponse(request, template, {"me": signed.account if signed else None,
-                                                      "csrf": signed.csrf if signed else "", **context})
+    return templates.TemplateResponse(request, template, {
+        "me": signed.account if signed else None, "csrf": signed.csrf if signed else "", "tz": request.app.state.tz,
+        "scorecard_names": request.app.state.scorecards.titles(), **context})
 
 
 def back(url: str, **params) -> RedirectResponse:
@@ -48,20 +57,29 @@ def back(url: str, **params) -> RedirectResponse:
 
 
 def query_string(f: ConversationFilter, **override) -> str:
-    values = {k: v for k, v in asdict(f).items() if v not in (None, "") and k not in ("per_page",)}
+    """The filter as a query string (what links to other pages or exports keep), defaults left out."""
+    values = {k: v for k, v in asdict(f).items() if v not in (None, "") and k != "tz"}
     values.update(override)
-    return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+    return urlencode({k: v for k, v in values.items()
+                      if v not in (None, "") and (k, v) not in (("page", 1), ("per_page", 50))})
+
+
+def page_numbers(current: int, pages: int) -> list[int | None]:
+    """The page links to show: the first, the last and two either side of the current one; None for a gap."""
+    shown = sorted({1, pages, *range(max(1, current - 2), min(pages, current + 2) + 1)})
+    return [n for a, b in zip([0, *shown], shown) for n in ((None, b) if b - a > 1 and a else (b,))]
 
 
 # --- sign in ---------------------------------------------------------------------------------------
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/", error: str = ""):
+def login_page(request: Request, next: str = Query("/", max_length=2000), error: str = Query("", max_length=300)):
     return render(request, "login.html.j2", None, next=next, error=error)
 
 
 @router.post("/login")
-def login_form(request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")):
+def login_form(request: Request, username: str = Form(..., max_length=100), password: str = Form(..., max_length=200),
+               next: str = Form("/")):
     try:
         account = check_login(request, username, password)
     except LoginRefused as refused:
@@ -74,9 +92,8 @@ def login_form(request: Request, username: str = Form(...), password: str = Form
 
 
 @router.post("/logout")
-async def logout(request: Request, signed: Signed = Depends(require_user)):
-    await check_csrf(request, signed)
-    close_session(request.app.state.store.engine, request.cookies.get(COOKIE))
+def logout(request: Request, engine: DB, signed: Signed = require_role(ANYONE, write=True)):
+    close_session(engine, request.cookies.get(COOKIE))
     response = back("/login")
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -85,26 +102,24 @@ async def logout(request: Request, signed: Signed = Depends(require_user)):
 # --- dashboard and lists ---------------------------------------------------------------------------
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, f: ConversationFilter = Depends(filters), signed: Signed = Depends(require_user)):
-    engine = request.app.state.store.engine
+def home(request: Request, f: Filter, engine: DB, signed: Signed = require_role(ANYONE)):
     figures = dashboard(engine, signed.account, f)
     return render(request, "dashboard.html.j2", signed, d=figures, f=f, options=filter_options(engine, signed.account),
                   chart_data={"bands": figures.bands, "trend": figures.trend, "skills": figures.skills,
-                              "profiles": figures.profiles, "skill_names": SKILL_NAMES},
+                              "profiles": figures.profiles, "skill_names": SKILL_NAMES, "core_skills": CORE_SKILLS},
                   qs=query_string(f))
 
 
 @router.get("/conversations", response_class=HTMLResponse)
-def conversation_list(request: Request, f: ConversationFilter = Depends(filters), signed: Signed = Depends(require_user)):
-    engine = request.app.state.store.engine
+def conversation_list(request: Request, f: Filter, engine: DB, signed: Signed = require_role(ANYONE)):
     page = list_conversations(engine, signed.account, f)
     return render(request, "list.html.j2", signed, page=page, f=f, options=filter_options(engine, signed.account),
-                  qs=query_string(f, page=None), prev_qs=query_string(f, page=f.page - 1), next_qs=query_string(f, page=f.page + 1))
+                  qs=query_string(f, page=None, per_page=None), page_qs=lambda n: query_string(f, page=n),
+                  page_numbers=page_numbers(page.page, page.pages))
 
 
 @router.get("/conversations/{key}", response_class=HTMLResponse)
-def conversation_detail(key: str, request: Request, signed: Signed = Depends(require_user), error: str = ""):
-    engine = request.app.state.store.engine
+def conversation_detail(key: str, request: Request, engine: DB, error: str = Query("", max_length=300), signed: Signed = require_role(ANYONE)):
     detail = get_conversation(engine, signed.account, key)
     conv = detail.conversation
     views = []
@@ -114,11 +129,12 @@ def conversation_detail(key: str, request: Request, signed: Signed = Depends(req
             if finding.status == "fail":
                 for e in finding.evidence:
                     marks.setdefault(e.turn, []).append((e.start, e.end, finding.rule))
-        machine_status = {f.rule: f.status for f in machine.findings}
         emotions = {e.turn: e for e in current.customer_emotion}
+        history = R.history(engine, signed.account, pk)
         views.append({
             "pk": pk, "machine": machine, "current": current, "reviewed": detail.reviewed[pk],
-            "machine_status": machine_status, "history": R.history(engine, signed.account, pk),
+            "machine_status": {f.rule: f.status for f in machine.findings}, "history": history,
+            "confirmed": {x["rule"]: x["verdict"] == "confirm" for x in history["reviews"]},  # the latest review wins
             "turns": [{"index": i, "role": t.role, "text": highlight(t.text, marks.get(i, [])), "start": t.start,
                        "emotion": emotions.get(i)} for i, t in enumerate(conv.turns)],
             "curve": [{"turn": e.turn, "score": e.score, "label": e.label} for e in current.customer_emotion],
@@ -128,10 +144,9 @@ def conversation_detail(key: str, request: Request, signed: Signed = Depends(req
 
 
 @router.get("/conversations/{key}/audio")
-def conversation_audio(key: str, request: Request, signed: Signed = Depends(require_user)):
+def conversation_audio(key: str, request: Request, engine: DB, signed: Signed = require_role(ANYONE)):
     """The call recording, for the player on the detail page (same scope check as the page)."""
-    detail = get_conversation(request.app.state.store.engine, signed.account, key)
-    path = _recording(request, detail)
+    path = _recording(request, get_conversation(engine, signed.account, key))
     if path is None:
         raise HTTPException(404, "这个会话没有录音")
     return FileResponse(path)
@@ -161,128 +176,123 @@ def _recording(request: Request, detail) -> Path | None:
 
 
 @router.post("/conversations/{key}/review")
-async def review_form(key: str, request: Request, result_id: Annotated[Id, Form()], rule: str = Form(...),
-                      verdict: str = Form(...), comment: str = Form(""), signed: Signed = Depends(require_user)):
-    await check_csrf(request, signed)
+def review_form(key: str, engine: DB, result_id: Annotated[Id, Form()], rule: str = Form(..., max_length=50),
+                verdict: str = Form(...), comment: str = Form("", max_length=2000), signed: Signed = require_role(INSPECTORS, write=True)):
     try:
-        R.review_finding(request.app.state.store.engine, signed.account, result_id, rule, verdict, comment)
+        R.review_finding(engine, signed.account, result_id, rule, verdict, comment)
     except R.ReviewError as error:
         return back(f"/conversations/{key}", error=str(error))
     return back(f"/conversations/{key}")
 
 
 @router.post("/conversations/{key}/appeal")
-async def appeal_form(key: str, request: Request, result_id: Annotated[Id, Form()], rule: str = Form(...),
-                      reason: str = Form(""), signed: Signed = Depends(require_user)):
-    await check_csrf(request, signed)
+def appeal_form(key: str, engine: DB, result_id: Annotated[Id, Form()], rule: str = Form(..., max_length=50),
+                reason: str = Form("", max_length=2000), signed: Signed = require_role(AGENTS, write=True)):
     try:
-        R.appeal_finding(request.app.state.store.engine, signed.account, result_id, rule, reason)
+        R.appeal_finding(engine, signed.account, result_id, rule, reason)
     except R.ReviewError as error:
         return back(f"/conversations/{key}", error=str(error))
     return back(f"/conversations/{key}")
 
 
 @router.get("/appeals", response_class=HTMLResponse)
-def appeals_page(request: Request, status: str = "open", signed: Signed = Depends(require_user)):
-    items = R.list_appeals(request.app.state.store.engine, signed.account, status or None)
-    return render(request, "appeals.html.j2", signed, appeals=items, status=status)
+def appeals_page(request: Request, engine: DB, status: str = "open", error: str = Query("", max_length=300), signed: Signed = require_role(ANYONE)):
+    items = R.list_appeals(engine, signed.account, status or None)
+    return render(request, "appeals.html.j2", signed, appeals=items, status=status, error=error)
 
 
 @router.post("/appeals/{appeal_id}/resolve")
-async def resolve_form(appeal_id: Id, request: Request, decision: str = Form(...), comment: str = Form(""),
-                       signed: Signed = Depends(require_user)):
-    await check_csrf(request, signed)
-    R.resolve_appeal(request.app.state.store.engine, signed.account, appeal_id, decision == "accept", comment)
+def resolve_form(appeal_id: Id, engine: DB, decision: str = Form(...), comment: str = Form("", max_length=2000),
+                 signed: Signed = require_role(OVERSEERS, write=True)):
+    try:
+        R.resolve_appeal(engine, signed.account, appeal_id, decision == "accept", comment)
+    except R.ReviewError as error:
+        return back("/appeals", error=str(error))
     return back("/appeals")
 
 
 # --- upload, scorecards, calibration, rule quality -------------------------------------------------
 
 @router.get("/upload", response_class=HTMLResponse)
-def upload_page(request: Request, signed: Signed = Depends(require_user)):
-    if signed.account.role == "agent":
-        raise HTTPException(403, "agents cannot upload conversations")
+def upload_page(request: Request, signed: Signed = require_role(OVERSEERS)):
     return render(request, "upload.html.j2", signed)
 
 
 @router.get("/scorecards", response_class=HTMLResponse)
-def scorecards_page(request: Request, new: str = "", signed: Signed = Depends(require_user)):
-    """The list; `new` (the "新建" form) opens the editor of a scorecard of that name."""
+def scorecards_page(request: Request, new: str = "", signed: Signed = require_role(ANYONE)):
+    """The list; `new` (the "新建" form) opens the editor of a scorecard of that id."""
     if new.strip():
         return back(f"/scorecards/{quote(new.strip(), safe='')}")
     return render(request, "scorecards.html.j2", signed, names=request.app.state.scorecards.names())
 
 
+def _editor(request: Request, signed: Signed, engine, name: str, text: str, problems=(), rescored: str = ""):
+    builtin = dict(request.app.state.scorecards.names()).get(name, False)
+    return render(request, "scorecard.html.j2", signed, name=name, text=text, builtin=builtin, problems=list(problems),
+                  rescored=rescored, options=filter_options(engine, signed.account))
+
+
 @router.get("/scorecards/{name}", response_class=HTMLResponse)
-def scorecard_page(name: str, request: Request, signed: Signed = Depends(require_user), rescored: str = ""):
-    library = request.app.state.scorecards
+def scorecard_page(name: str, request: Request, engine: DB, rescored: str = "", signed: Signed = require_role(ANYONE)):
     try:
-        text = library.text(name)
+        text = request.app.state.scorecards.text(name)
     except KeyError:
         if not SCORECARD_NAME.match(name):
-            raise HTTPException(404, "没有这个评分表；新评分表名由小写字母、数字、- 和 _ 组成，以字母开头") from None
-        text = "id: " + name + "\nname: 新评分表\ninclude: [core]\nsections: []\n"
-    builtin = name in dict(library.names()) and dict(library.names())[name]
-    return render(request, "scorecard.html.j2", signed, name=name, text=text, builtin=builtin, problems=[],
-                  rescored=rescored, options=filter_options(request.app.state.store.engine, signed.account))
+            raise HTTPException(404, "没有这个评分表；新评分表 id 由小写字母、数字、- 和 _ 组成，以字母开头") from None
+        text = f"id: {name}\nname: 新评分表\ninclude: [core]\nsections: []\n"
+    return _editor(request, signed, engine, name, text, rescored=rescored)
 
 
 @router.post("/scorecards/{name}", response_class=HTMLResponse)
-async def scorecard_save(name: str, request: Request, yaml_text: str = Form(..., alias="yaml"),
-                         save_as: str = Form(""), signed: Signed = Depends(require_user)):
-    await check_csrf(request, signed)
-    if signed.account.role not in ("admin", "inspector"):
-        raise HTTPException(403, "only inspectors and admins edit scorecards")
+def scorecard_save(name: str, request: Request, engine: DB, yaml_text: str = Form(..., alias="yaml", max_length=200_000),
+                   save_as: str = Form("", max_length=100), signed: Signed = require_role(INSPECTORS, write=True)):
+    """Save the editor's text; "另存为" saves it under a new id (written into the text's `id:`)."""
     target = save_as.strip() or name
     try:
         request.app.state.scorecards.save(signed.account, target, yaml_text)
     except ScorecardProblem as problem:
-        return render(request, "scorecard.html.j2", signed, name=target, text=yaml_text, builtin=False,
-                      problems=problem.problems, rescored="", options=filter_options(request.app.state.store.engine, signed.account))
-    return back(f"/scorecards/{target}")
+        return _editor(request, signed, engine, name, yaml_text, problem.problems)
+    return back(f"/scorecards/{quote(target, safe='')}")
 
 
 @router.post("/scorecards/{name}/rescore")
-async def scorecard_rescore(name: str, request: Request, signed: Signed = Depends(require_user)):
-    await check_csrf(request, signed)
-    if signed.account.role not in ("admin", "inspector"):
-        raise HTTPException(403, "only inspectors and admins re-score")
-    form = await request.form()
-    f = ConversationFilter(agent_id=form.get("agent_id") or None, team=form.get("team") or None,
-                           channel=form.get("channel") or None)
+def scorecard_rescore(name: str, request: Request, agent_id: str = Form(""), team: str = Form(""), channel: str = Form(""),
+                      signed: Signed = require_role(INSPECTORS, write=True)):
+    f = ConversationFilter(agent_id=agent_id or None, team=team or None, channel=channel or None, tz=request.app.state.tz)
     try:
         count = request.app.state.scorecards.rescore(signed.account, name, f)
     except KeyError:
-        raise HTTPException(404, f"no scorecard {name}") from None
-    return back(f"/scorecards/{name}", rescored=str(count))
+        raise HTTPException(404, "没有这个评分表") from None
+    return back(f"/scorecards/{quote(name, safe='')}", rescored=str(count))
 
 
 @router.get("/calibration", response_class=HTMLResponse)
-def calibration_page(request: Request, round: str = "", key: str = "", signed: Signed = Depends(require_user)):
-    """A round's report; with `key` (the detail page's "校准盲评" form) the blind judging of that conversation."""
-    require_overseer(signed)
-    if round.strip() and key:
-        return back(f"/calibration/{quote(round.strip(), safe='')}/{quote(key, safe='')}")
-    engine = request.app.state.store.engine
+def calibration_page(request: Request, engine: DB, round: str = Query("", max_length=100), key: str = "",
+                     signed: Signed = require_role(OVERSEERS)):
+    """A round's report and, for inspectors, its blind queue; with `key` (the detail page's
+    "校准盲评" form) the blind judging of that conversation."""
+    round = round.strip()
+    if round and key:
+        return back(f"/calibration/{quote(round, safe='')}/{quote(key, safe='')}")
     report = R.calibration_report(engine, round) if round else None
-    return render(request, "calibration.html.j2", signed, rounds=R.calibration_rounds(engine), round=round, report=report)
+    queue = R.calibration_queue(engine, signed.account, round) if round and signed.account.role in INSPECTORS else None
+    return render(request, "calibration.html.j2", signed, rounds=R.calibration_rounds(engine), round=round, report=report,
+                  queue=queue)
 
 
 @router.get("/calibration/{round_name}/{key}", response_class=HTMLResponse)
-def calibration_judge(round_name: str, key: str, request: Request, signed: Signed = Depends(require_user)):
-    if signed.account.role not in ("admin", "inspector"):
-        raise HTTPException(403, "only inspectors take part in calibration")
-    detail = get_conversation(request.app.state.store.engine, signed.account, key)
+def calibration_judge(round_name: str, key: str, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS)):
+    """Blind judging: the transcript and the items, no machine verdict, score or evidence."""
+    detail = get_conversation(engine, signed.account, key)
     return render(request, "judge.html.j2", signed, conv=detail.conversation, key=key, round=round_name,
-                  results=[(pk, machine) for pk, machine, _ in detail.results])
+                  results=[(pk, machine) for pk, machine, _ in detail.results],
+                  mine=R.my_judgements(engine, signed.account, round_name, [pk for pk, _, _ in detail.results]))
 
 
 @router.post("/calibration/{round_name}/{key}")
-async def calibration_submit(round_name: str, key: str, request: Request, signed: Signed = Depends(require_user)):
-    await check_csrf(request, signed)
-    form = await request.form()
-    engine = request.app.state.store.engine
-    for field_name, status in form.items():
+async def calibration_submit(round_name: str, key: str, request: Request, engine: DB,
+                             signed: Signed = require_role(INSPECTORS, write=True)):
+    for field_name, status in (await request.form()).items():
         parts = field_name.split(":", 2)  # item:<result id>:<rule>
         if len(parts) == 3 and parts[0] == "item" and parts[1].isascii() and parts[1].isdigit() \
                 and 0 < int(parts[1]) <= MAX_ID and status in ("pass", "fail"):
@@ -291,14 +301,64 @@ async def calibration_submit(round_name: str, key: str, request: Request, signed
 
 
 @router.get("/quality", response_class=HTMLResponse)
-def quality_page(request: Request, signed: Signed = Depends(require_user)):
-    require_overseer(signed)
-    return render(request, "quality.html.j2", signed, precision=R.rule_precision(request.app.state.store.engine))
+def quality_page(request: Request, engine: DB, signed: Signed = require_role(OVERSEERS)):
+    return render(request, "quality.html.j2", signed, precision=R.rule_precision(engine))
 
+
+# --- administration: audit log and users -----------------------------------------------------------
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log_page(request: Request, engine: DB, f: Annotated[AuditFilter, Query()], signed: Signed = require_role(ADMINS)):
+    total, entries = audit_page(request, engine, f)
+    pages = max(1, -(-total // f.per_page))
+    query = {k: v for k, v in f.model_dump().items() if v not in (None, "") and k != "page"}
+    return render(request, "audit.html.j2", signed, f=f, total=total, entries=entries, pages=pages,
+                  page_numbers=page_numbers(f.page, pages), page_qs=lambda n: urlencode({**query, "page": n}),
+                  users=list_accounts(engine), actions=D.AUDIT_ACTIONS,
+                  as_json=lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True) if value is not None else "")
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, engine: DB, error: str = Query("", max_length=300), done: str = Query("", max_length=300), signed: Signed = require_role(ADMINS)):
+    return render(request, "users.html.j2", signed, users=list_accounts(engine), error=error, done=done)
+
+
+@router.post("/users")
+def add_user_form(engine: DB, username: str = Form(..., max_length=100), password: str = Form(..., max_length=200),
+                  role: str = Form(...), team: str = Form("", max_length=100), agent_id: str = Form("", max_length=100),
+                  display_name: str = Form("", max_length=100), signed: Signed = require_role(ADMINS, write=True)):
+    try:
+        account = create_user(engine, signed.account, UserIn(username=username, password=password, role=role, team=team,
+                                                             agent_id=agent_id, display_name=display_name))
+    except HTTPException as refused:
+        return back("/users", error=refused.detail)
+    return back("/users", done=f"已添加用户 {account.username}")
+
+
+@router.post("/users/{user_id}")
+def change_user_form(user_id: Id, engine: DB, role: str = Form(...), team: str = Form("", max_length=100),
+                     agent_id: str = Form("", max_length=100), display_name: str = Form("", max_length=100),
+                     active: str = Form(""), signed: Signed = require_role(ADMINS, write=True)):
+    try:
+        account = change_user(engine, signed.account, user_id, UserChange(
+            role=role, team=team, agent_id=agent_id, display_name=display_name, active=bool(active)))
+    except HTTPException as refused:
+        return back("/users", error=refused.detail)
+    return back("/users", done=f"已保存用户 {account.username}")
+
+
+@router.post("/users/{user_id}/password")
+def password_form(user_id: Id, engine: DB, password: str = Form(..., max_length=200),
+                  signed: Signed = require_role(ADMINS, write=True)):
+    try:
+        account = reset_password(engine, signed.account, user_id, PasswordIn(password=password).password)
+    except HTTPException as refused:
+        return back("/users", error=refused.detail)
+    return back("/users", done=f"已重置 {account.username} 的密码")
 
 
 @router.get("/docs", response_class=HTMLResponse)
-def api_docs(request: Request, signed: Signed = Depends(require_user)):
+def api_docs(request: Request, signed: Signed = require_role(ANYONE)):
     """Swagger UI from the vendored swagger-ui-dist (works offline; no validator badge, which would
     call validator.swagger.io); its start-up script is static/swagger-init.js."""
     return render(request, "docs.html.j2", signed)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+import yaml
 
 from zuoxi.model import Conversation
 from zuoxi.pipeline import iter_analyses
@@ -21,6 +22,7 @@ from zuoxi.store.tables import ConversationRow, ResultRow, ScorecardRow
 from zuoxi.store.users import Account
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{1,60}$")
+_ID_LINE = re.compile(r"(?m)^id:.*$")
 RESCORE_LIMIT = 5000  # one request re-scores at most this many conversations
 
 
@@ -30,14 +32,35 @@ class ScorecardProblem(ValueError):
         self.problems = problems
 
 
+def with_id(text: str, name: str) -> str:
+    """The text with its top-level `id:` set to the name it is saved under. Results are stored by
+    that id: a copy of core saved as "mine" that still said `id: core` would replace core's results."""
+    return _ID_LINE.sub(f"id: {name}", text, count=1) if _ID_LINE.search(text) else f"id: {name}\n{text}"
+
+
+def _title(text: str) -> str | None:
+    """The scorecard's `name` (what people read, e.g. 核心技能质检表), if the text has one."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return str(data["name"]) if isinstance(data, dict) and data.get("name") else None
+
+
 class ScorecardLibrary:
     def __init__(self, store: Store):
         self.store = store
         self.directory = Path(tempfile.mkdtemp(prefix="zuoxi-scorecards-"))
         add_search_dir(self.directory)
+        self._titles = {n: _title((BUILTIN_DIR / f"{n}.yaml").read_text(encoding="utf-8")) or n for n in builtin_names()}
         with Session(store.engine) as session:
             for row in session.scalars(select(ScorecardRow)):
                 (self.directory / f"{row.name}.yaml").write_text(row.yaml, encoding="utf-8")
+                self._titles[row.name] = _title(row.yaml) or row.name
+
+    def titles(self) -> dict[str, str]:
+        """Each scorecard's name for people, by id: 核心技能质检表 for core."""
+        return dict(self._titles)
 
     def names(self) -> list[tuple[str, bool]]:
         """(name, built in) of every scorecard."""
@@ -69,9 +92,10 @@ class ScorecardLibrary:
         from zuoxi.review import audit
 
         if not NAME.match(name):
-            raise ScorecardProblem([f"{name}: a name is 2–61 lower-case letters, digits, - or _, starting with a letter"])
+            raise ScorecardProblem([f"{name}：评分表 id 由 2–61 个小写字母、数字、- 或 _ 组成，以字母开头"])
         if name in builtin_names():
-            raise ScorecardProblem([f"{name}: built-in scorecards cannot be changed; save a copy under a new name"])
+            raise ScorecardProblem([f"{name}：内置评分表不能修改，请另存为新的评分表"])
+        text = with_id(text, name)
         problems = self.check(name, text)
         if problems:
             raise ScorecardProblem(problems)
@@ -84,6 +108,7 @@ class ScorecardLibrary:
                 row.yaml, row.updated_at, row.updated_by = text, datetime.now(UTC), account.id
             audit(session, account, "scorecard.save", "scorecard", name, before, {"yaml": text})
         (self.directory / f"{name}.yaml").write_text(text, encoding="utf-8")
+        self._titles[name] = _title(text) or name
 
     def rescore(self, account: Account, name: str, f: ConversationFilter) -> int:
         """Score the filtered conversations (in the account's scope) with scorecard `name`; returns how many.

@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from threading import Lock
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zuoxi.store.users import Account, authenticate, session_account
@@ -88,18 +88,30 @@ def signed_in(request: Request) -> Signed | None:
     return Signed(*found) if found else None
 
 
-def require_overseer(signed: Signed) -> None:
-    """403 unless the user oversees others' work: admins, inspectors, team leads (not agents)."""
-    if signed.account.role not in ("admin", "inspector", "team_lead"):
-        raise HTTPException(403, "for inspectors, team leads and admins")
-
-
 def require_user(request: Request) -> Signed:
-    """FastAPI dependency: the signed-in user, or 401."""
+    """The signed-in user, or 401."""
     signed = signed_in(request)
     if signed is None:
-        raise HTTPException(401, "sign in first")
+        raise HTTPException(401, "请先登录")
     return signed
+
+
+def require_role(roles: frozenset[str], write: bool = False):
+    """A route's permission, as a FastAPI dependency: the signed-in user (401 otherwise) whose role
+    is in `roles`, one of the groups of `zuoxi.store.users` (403 otherwise), carrying the session's
+    CSRF token when the route changes something (`write`). Every route but sign-in declares one;
+    tests/test_web_roles.py requests each route as each role against the `roles` it declares."""
+
+    async def signed_with_role(request: Request) -> Signed:
+        signed = require_user(request)
+        if signed.account.role not in roles:
+            raise HTTPException(403, "你的角色不能使用这项功能")
+        if write:
+            await check_csrf(request, signed)
+        return signed
+
+    signed_with_role.roles, signed_with_role.write = roles, write
+    return Depends(signed_with_role)
 
 
 async def check_csrf(request: Request, signed: Signed) -> None:
@@ -109,7 +121,7 @@ async def check_csrf(request: Request, signed: Signed) -> None:
             ("application/x-www-form-urlencoded", "multipart/form-data")):
         token = (await request.form()).get("csrf_token")
     if not token or not hmac.compare_digest(str(token), signed.csrf):
-        raise HTTPException(403, "missing or wrong CSRF token")
+        raise HTTPException(403, "页面已过期或来源不明（CSRF 校验失败），请刷新后重试")
 
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "

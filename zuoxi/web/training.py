@@ -13,7 +13,7 @@ from typing import Annotated
 
 from annotated_types import Interval
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -23,9 +23,10 @@ from zuoxi.training.cases import TAGS, Case, CaseError
 from zuoxi.training.library import CaseLibrary
 from zuoxi.training.llm import LLMEngine
 from zuoxi.training.simulator import DrillSession
-from zuoxi.web.api import writer
+from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.web.pages import back, render
-from zuoxi.web.security import Signed, check_csrf, require_user
+from zuoxi.web.params import DB
+from zuoxi.web.security import Signed, require_role
 
 router = APIRouter()
 MAX_LIVE_DRILLS = 1000
@@ -50,9 +51,9 @@ class Drills:
         with self._lock:
             found = self._drills.get(drill_id)
         if found is None:
-            raise HTTPException(404, "no such drill (it may have expired)")
+            raise HTTPException(404, "没有这个演练（可能已过期）")
         if found[0] != user_id:
-            raise HTTPException(403, "not your drill")
+            raise HTTPException(403, "这是别人的演练")
         return found[1]
 
 
@@ -81,7 +82,7 @@ def _case(request: Request, case_id: str) -> Case:
     try:
         return library(request).get(case_id)
     except KeyError:
-        raise HTTPException(404, f"no case {case_id}") from None
+        raise HTTPException(404, "没有这个案例") from None
 
 
 # --- JSON API ----------------------------------------------------------------------------------
@@ -89,13 +90,13 @@ def _case(request: Request, case_id: str) -> Case:
 @router.get("/api/training/cases")
 def cases(request: Request, q: str = "", tag: list[str] | None = None,
           difficulty: Annotated[int, Interval(ge=1, le=5)] | None = None,
-          signed: Signed = Depends(require_user)) -> list[dict]:
+          signed: Signed = require_role(ANYONE)) -> list[dict]:
     return [{**public_case(c), "relevance": s, "conversation": None}
             for c, s in library(request).search(q, tags=tag, difficulty=difficulty)]
 
 
 @router.get("/api/training/cases/{case_id}")
-def case_detail(case_id: str, request: Request, reveal: bool = False, signed: Signed = Depends(require_user)) -> dict:
+def case_detail(case_id: str, request: Request, reveal: bool = False, signed: Signed = require_role(ANYONE)) -> dict:
     case = _case(request, case_id)
     return {**public_case(case), **({"debrief": debrief(case)} if reveal else {})}
 
@@ -106,7 +107,7 @@ class DrillStart(BaseModel):
 
 
 @router.post("/api/training/drills")
-def start_drill(body: DrillStart, request: Request, signed: Signed = Depends(writer)) -> dict:
+def start_drill(body: DrillStart, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
     session = DrillSession(_case(request, body.case_id), seed=body.seed, engine=LLMEngine.from_environment())
     drill_id = request.app.state.drills.start(signed.account.id, session)
     return {"drill_id": drill_id, "customer": session.opening, "anger": session.current_anger}
@@ -117,10 +118,10 @@ class AgentLine(BaseModel):
 
 
 @router.post("/api/training/drills/{drill_id}/turns")
-def drill_turn(drill_id: str, body: AgentLine, request: Request, signed: Signed = Depends(writer)) -> dict:
+def drill_turn(drill_id: str, body: AgentLine, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
     session = request.app.state.drills.get(drill_id, signed.account.id)
     if session.outcome is not None:
-        raise HTTPException(409, f"the drill is over ({session.outcome})")
+        raise HTTPException(409, "演练已经结束")
     turn = session.agent_says(body.text)
     answer = {"customer": turn.text, "anger": turn.anger, "outcome": turn.outcome}
     if turn.outcome is not None:
@@ -129,7 +130,7 @@ def drill_turn(drill_id: str, body: AgentLine, request: Request, signed: Signed 
 
 
 @router.post("/api/training/drills/{drill_id}/finish")
-def finish_drill(drill_id: str, request: Request, signed: Signed = Depends(writer)) -> dict:
+def finish_drill(drill_id: str, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
     """End a drill early (the trainee stops): it is stored as not completed."""
     return _finish(request, signed, request.app.state.drills.get(drill_id, signed.account.id))
 
@@ -148,7 +149,7 @@ def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
 
 @router.get("/api/training/attempts")
 def attempts(request: Request, case_id: str | None = None, who: str | None = None,
-             signed: Signed = Depends(require_user)) -> list[dict]:
+             signed: Signed = require_role(ANYONE)) -> list[dict]:
     """Progress over attempts: agents see their own (`who` is ignored); others may ask for a trainee
     (`who`) within their scope: inspectors and admins anyone, a team lead their team (403 otherwise)."""
     account = signed.account
@@ -159,14 +160,8 @@ def attempts(request: Request, case_id: str | None = None, who: str | None = Non
     return [asdict(a) | {"created_at": a.created_at.isoformat()} for a in library(request).attempts(person, case_id)]
 
 
-def _curator(signed: Signed) -> None:
-    if signed.account.role not in ("admin", "inspector"):
-        raise HTTPException(403, "inspectors and admins curate cases")
-
-
 @router.get("/api/training/candidates")
-def candidates(request: Request, signed: Signed = Depends(require_user)) -> list[dict]:
-    _curator(signed)
+def candidates(request: Request, signed: Signed = require_role(INSPECTORS)) -> list[dict]:
     return [asdict(c) for c in library(request).candidates()]
 
 
@@ -188,9 +183,8 @@ class Curation(BaseModel):
 
 
 @router.post("/api/training/candidates/{key}/promote")
-def promote(key: str, body: Curation, request: Request, signed: Signed = Depends(writer)) -> dict:
-    _curator(signed)
-    get_conversation(request.app.state.store.engine, signed.account, key)  # exists and in scope
+def promote(key: str, body: Curation, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
+    get_conversation(engine, signed.account, key)  # exists and in scope
     try:
         case = library(request).promote(key, body.model_dump(), signed.account.id)
     except CaseError as error:
@@ -201,26 +195,24 @@ def promote(key: str, body: Curation, request: Request, signed: Signed = Depends
 # --- pages ---------------------------------------------------------------------------------------
 
 @router.get("/training", response_class=HTMLResponse, include_in_schema=False)
-def training_page(request: Request, q: str = "", tag: str = "", signed: Signed = Depends(require_user)):
+def training_page(request: Request, q: str = "", tag: str = "", signed: Signed = require_role(ANYONE)):
     lib = library(request)
     found = lib.search(q, tags=[tag] if tag else None)
     mine = lib.attempts(trainee(signed))
-    picks = lib.candidates() if signed.account.role in ("admin", "inspector") else []
-    return render(request, "training.html.j2", signed, found=found, q=q, tag=tag, tags=TAGS, attempts=mine, candidates=picks)
+    picks = lib.candidates() if signed.account.role in INSPECTORS else []
+    return render(request, "training.html.j2", signed, found=found, q=q, tag=tag, tags=TAGS, attempts=mine, candidates=picks,
+                  case_titles={c.id: c.title for c in lib.cases()})
 
 
 @router.get("/training/promote/{key}", response_class=HTMLResponse, include_in_schema=False)
-def promote_page(key: str, request: Request, signed: Signed = Depends(require_user), error: str = ""):
-    _curator(signed)
-    detail = get_conversation(request.app.state.store.engine, signed.account, key)
+def promote_page(key: str, request: Request, engine: DB, error: str = Query("", max_length=600), signed: Signed = require_role(INSPECTORS)):
+    detail = get_conversation(engine, signed.account, key)
     return render(request, "training_promote.html.j2", signed, key=key, conv=detail.conversation, tags=TAGS, error=error)
 
 
 @router.post("/training/promote/{key}", include_in_schema=False)
-async def promote_form(key: str, request: Request, signed: Signed = Depends(require_user)):
-    await check_csrf(request, signed)
-    _curator(signed)
-    get_conversation(request.app.state.store.engine, signed.account, key)
+async def promote_form(key: str, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)):
+    get_conversation(engine, signed.account, key)
     form = await request.form()
 
     def lines(name: str) -> list[str]:
@@ -244,7 +236,7 @@ async def promote_form(key: str, request: Request, signed: Signed = Depends(requ
 
 
 @router.get("/training/{case_id}", response_class=HTMLResponse, include_in_schema=False)
-def case_page(case_id: str, request: Request, signed: Signed = Depends(require_user)):
+def case_page(case_id: str, request: Request, signed: Signed = require_role(ANYONE)):
     case = _case(request, case_id)
     history = library(request).attempts(trainee(signed), case.id)
     return render(request, "training_case.html.j2", signed, case=case, history=history)

@@ -5,9 +5,15 @@ new Chart(document.getElementById('trend'), {type: 'line', data: {labels: D.tren
 const radarSelect = document.getElementById('radar-agent');
 let radar;
 function drawRadar() {
+  // The core skills always; a soft skill only where this agent showed it (a 0 there is no evidence, not a score).
   const p = D.profiles[radarSelect.value] || {};
-  const keys = Object.keys(p);
+  const keys = Object.keys(p).filter(k => D.core_skills.includes(k) || p[k] > 0);
   if (radar) radar.destroy();
-  radar = new Chart(document.getElementById('radar'), {type: 'radar', data: {labels: keys.map(k => D.skill_names[k] || k), datasets: [{label: radarSelect.value, data: keys.map(k => p[k]), backgroundColor: 'rgba(91,141,239,0.2)', borderColor: '#5b8def'}]}, options: {scales: {r: {min: 0, max: 1}}}});
+  radar = new Chart(document.getElementById('radar'), {
+    type: 'radar',
+    data: {labels: keys.map(k => D.skill_names[k] || k),
+           datasets: [{label: '坐席 ' + radarSelect.value, data: keys.map(k => Math.round(p[k] * 100)), backgroundColor: 'rgba(91,141,239,0.2)', borderColor: '#5b8def'}]},
+    options: {maintainAspectRatio: false, scales: {r: {min: 0, max: 100, ticks: {stepSize: 25, backdropColor: 'transparent'}, pointLabels: {font: {size: 14}}}}},
+  });
 }
-radarSelect.addEventListener('change', drawRadar); drawRadar();
+if (radarSelect.options.length) { radarSelect.addEventListener('change', drawRadar); drawRadar(); }

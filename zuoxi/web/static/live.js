@@ -1,5 +1,5 @@
 // Live assist: turns typed or replayed go over the WebSocket; alerts and the emotion come back.
-const {replay: REPLAY, channel: CHANNEL, session: SESSION} = zuoxi.data('live-data');
+const {replay: REPLAY, channel: CHANNEL, session: SESSION, conversation: CONVERSATION} = zuoxi.data('live-data');
 const EMOTIONS = {angry: '愤怒', anxious: '焦急', sad: '失落', neutral: '平静', positive: '满意'};
 const esc = zuoxi.esc;
 const $ = id => document.getElementById(id);
@@ -8,7 +8,7 @@ const local = [];  // the conversation as this page knows it: local[i] is turn i
 
 function url() {
   const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${proto}://${location.host}/api/live/${SESSION}?scorecard=${encodeURIComponent($('scorecard').value)}&channel=${encodeURIComponent(CHANNEL)}`;
+  return `${proto}://${location.host}/api/live/${SESSION}?scorecard=${encodeURIComponent($('scorecard').value)}&channel=${encodeURIComponent(CHANNEL)}&conversation=${encodeURIComponent(CONVERSATION)}`;
 }
 function connect() {
   socket = new WebSocket(url());

@@ -14,8 +14,10 @@ form.addEventListener('submit', async (event) => {
   for (const f of [...document.getElementById('files').files, ...dropped]) body.append('files', f);
   if (![...body.keys()].length) return;
   const res = await fetch('/api/uploads', {method: 'POST', body, headers: {'X-CSRF-Token': zuoxi.csrf()}});
-  const {job_id} = await res.json();
+  const answer = await res.json();
   const box = document.getElementById('progress'); box.hidden = false;
+  if (!res.ok) { document.getElementById('status').textContent = '上传失败：' + answer.detail; return; }
+  const job_id = answer.job_id;
   const names = {queued: '排队中', running: '导入中', done: '完成', failed: '失败'};
   async function poll() {
     const job = await (await fetch('/api/uploads/' + job_id)).json();
