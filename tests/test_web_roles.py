@@ -34,6 +34,9 @@ RESTRICTED = {
     ("GET", "/api/training/candidates"): INSPECTORS, ("POST", "/api/training/candidates/{key}/promote"): INSPECTORS,
     ("GET", "/training/promote/{key}"): INSPECTORS, ("POST", "/training/promote/{key}"): INSPECTORS,
     ("POST", "/api/uploads"): OVERSEERS, ("GET", "/api/uploads/{job_id}"): OVERSEERS, ("GET", "/upload"): OVERSEERS,
+    ("GET", "/api/effects"): OVERSEERS, ("GET", "/api/effects/agents/{agent_id:path}"): OVERSEERS,
+    ("GET", "/api/effects/training"): OVERSEERS, ("GET", "/effects"): OVERSEERS,
+    ("GET", "/effects/agents/{agent_id:path}"): OVERSEERS, ("GET", "/effects/training"): OVERSEERS,
     ("GET", "/api/audit"): ADMINS, ("GET", "/audit"): ADMINS,
     ("GET", "/api/users"): ADMINS, ("POST", "/api/users"): ADMINS, ("PUT", "/api/users/{user_id}"): ADMINS,
     ("POST", "/api/users/{user_id}/password"): ADMINS, ("GET", "/users"): ADMINS, ("POST", "/users"): ADMINS,
@@ -43,7 +46,7 @@ RESTRICTED = {
 # then a 404 or 422, never someone else's data.
 VALUES = {"key": "0" * 64, "name": "nope", "round_name": "r0", "case_id": "nope", "drill_id": "nope",
           "session_id": "s", "kind": "csv", "user_id": "2147483647", "result_id": "2147483647",
-          "appeal_id": "2147483647", "job_id": "2147483647", "customer_id": "2147483647"}
+          "appeal_id": "2147483647", "job_id": "2147483647", "customer_id": "2147483647", "agent_id": "nobody"}
 
 
 def declared(route: APIRoute):

@@ -106,6 +106,8 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
     app.include_router(training.router)
     app.include_router(campaigns.router)
     app.include_router(assist.router)
+    from zuoxi.web.effects import router as effects_router  # 技能价值 (issue 23)
+    app.include_router(effects_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

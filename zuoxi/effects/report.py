@@ -1,0 +1,119 @@
+"""The figures the 技能价值 page and `zuoxi effects` show, from the store, within a user's scope:
+both call these, so the page and the command line print the same numbers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta, tzinfo
+
+from pydantic import BaseModel
+
+from zuoxi.effects.behaviours import ADJUSTMENT, CAVEAT, OUTCOMES, AgentView, BehaviourEffect, agent_view, behaviour_effects
+from zuoxi.effects.stats import BOOTSTRAP_ROUNDS
+from zuoxi.effects.training import Drill, TrainingReport, Window, targeted_rules, training_effect
+from zuoxi.store import canonical_label, effects as store, source_zone
+from zuoxi.store.queries import ConversationFilter, NotFound
+from zuoxi.store.users import Account
+from zuoxi.training.library import CaseLibrary
+
+DEFAULT_WINDOW_DAYS = 28
+WAVE_DAYS = 14
+
+
+class OutcomeInfo(BaseModel):
+    id: str
+    label: str
+    kind: str
+    better: int
+    real: bool
+    percent: bool
+    conversations: int  # how many in view carry it
+
+
+class EffectsReport(BaseModel):
+    conversations: int
+    outcomes: list[OutcomeInfo]
+    behaviours: list[BehaviourEffect]
+    adjustment: str = ADJUSTMENT
+    caveat: str = CAVEAT
+
+
+def _outcomes(observations) -> list[OutcomeInfo]:
+    return [OutcomeInfo(id=o.id, label=o.label, kind=o.kind, better=o.better, real=o.real, percent=o.percent,
+                        conversations=sum(o.id in x.outcomes for x in observations))
+            for o in OUTCOMES.values() if any(o.id in x.outcomes for x in observations)]
+
+
+def effects_report(engine, account: Account, f: ConversationFilter, rounds: int = BOOTSTRAP_ROUNDS,
+                   seed: int = 0) -> EffectsReport:
+    observations = store.observations(engine, account, f)
+    return EffectsReport(conversations=len(observations), outcomes=_outcomes(observations),
+                         behaviours=behaviour_effects(observations, rounds=rounds, seed=seed))
+
+
+class AgentReport(BaseModel):
+    view: AgentView
+    outcomes: list[OutcomeInfo]
+    adjustment: str = ADJUSTMENT
+    caveat: str = CAVEAT
+
+
+def agent_report(engine, account: Account, agent_id: str, f: ConversationFilter, outcome: str = "complaint",
+                 rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> AgentReport:
+    """One agent's behaviours against everyone else in view (the filter's agent is ignored: the
+    comparison needs the others). NotFound when the agent has no conversation in view, so a team
+    lead learns nothing about agents of other teams."""
+    agent_id = canonical_label(agent_id) or ""
+    observations = store.observations(engine, account, replace(f, agent_id=None))
+    if not any(o.agent_id == agent_id for o in observations):
+        raise NotFound(agent_id)
+    if outcome not in OUTCOMES:
+        outcome = "complaint"
+    effects = behaviour_effects(observations, {outcome: OUTCOMES[outcome]}, rounds=rounds, seed=seed)
+    return AgentReport(view=agent_view(observations, agent_id, effects, outcome), outcomes=_outcomes(observations))
+
+
+def default_windows(drills: list[Drill], tz: tzinfo) -> tuple[Window, Window]:
+    """Around the latest wave of drills: the trainees' first drills within WAVE_DAYS of the most
+    recent first drill, and their attempts until WAVE_DAYS after it, form the gap; the windows are
+    the four weeks before the gap and the four weeks after it (days of `tz`)."""
+    def day(d: Drill) -> date:
+        return d.at.astimezone(tz).date()
+
+    firsts: dict[str, date] = {}
+    for d in sorted(drills, key=lambda d: d.at):
+        firsts.setdefault(d.agent_id, day(d))
+    latest = max(firsts.values())
+    start = min(x for x in firsts.values() if x >= latest - timedelta(days=WAVE_DAYS))
+    end = max(x for d in drills if start <= (x := day(d)) <= latest + timedelta(days=WAVE_DAYS))
+    return (Window(start - timedelta(days=DEFAULT_WINDOW_DAYS), start - timedelta(days=1)),
+            Window(end + timedelta(days=1), end + timedelta(days=DEFAULT_WINDOW_DAYS)))
+
+
+def training_report(engine, account: Account, library: CaseLibrary, case_id: str, before: Window | None = None,
+                    after: Window | None = None, rules: list[str] | None = None, team: str | None = None,
+                    tz: tzinfo | None = None, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> TrainingReport:
+    """Training's effect for one case; windows (days of `tz`, default the source zone) default to
+    `default_windows` of its drills in view. NotFound for an unknown case; ValueError for windows in
+    the wrong order or no drills to anchor them."""
+    tz = tz or source_zone()
+    try:
+        case = library.get(case_id)
+    except KeyError:
+        raise NotFound(case_id) from None
+    if not rules:
+        from zuoxi.rules.engine import get_scorecard
+
+        try:
+            known = {c.item.id for c in get_scorecard(case.scorecard).items}
+        except Exception:  # noqa: BLE001 - a scorecard edited in the web app: take the rules the case names
+            known = None
+        rules = targeted_rules(case, known)
+    drills = store.drills(engine, account, case_id)
+    if before is None or after is None:
+        if not drills:
+            raise ValueError("这个案例在可见范围内还没有演练记录，请指定培训前后的时间窗")
+        before, after = default_windows(drills, tz)
+    work = store.work(engine, account, rules, before, after, tz, ConversationFilter(team=team or None))
+    return training_effect(case, rules, work, drills, before, after, tz, rounds=rounds, seed=seed)
+
