@@ -5,6 +5,11 @@
     python eval/label_tools.py check FILE…           # validate labellers' output files
     python eval/label_tools.py collect FILE…         # merge checked output into eval/labels/*.jsonl
 
+Packet names say what they ask for: E… acts and verdicts, A… acts, B… acts of more stc3_dch threads
+(half of them drawn among threads holding words of rarer acts: complaints, refusals, guarantees…), C… the
+rest of stc3_dch,
+D… a second reading of verdicts, X… a second reading of acts (independent readers, for agreement).
+
 Packets hold the texts and so live outside the repository; what comes back (acts, verdicts, ids, turn
 numbers, the labeller's own notes) is ours and is committed.
 """
@@ -124,7 +129,7 @@ def check_record(rec: dict, convs, kind: str) -> list[str]:
 
 
 def _kind(path: Path) -> str:
-    return {"E": "acts+verdicts", "A": "acts", "D": "verdicts"}[path.name[0]]
+    return {"E": "acts+verdicts", "A": "acts", "B": "acts", "C": "acts", "D": "verdicts", "X": "second acts"}[path.name[0]]
 
 
 def check(paths: list[Path]) -> int:
@@ -149,12 +154,14 @@ def check(paths: list[Path]) -> int:
 def collect(paths: list[Path]) -> None:
     """Merge checked outputs into eval/labels: acts.jsonl, verdicts.jsonl, verdicts_second.jsonl."""
     files = {"acts": LABELS / "acts.jsonl", "verdicts": LABELS / "verdicts.jsonl",
-             "second": LABELS / "verdicts_second.jsonl"}
+             "second": LABELS / "verdicts_second.jsonl", "second acts": LABELS / "acts_second.jsonl"}
     merged = {name: {r["id"]: r for r in read_jsonl(path)} for name, path in files.items()}
     for path in paths:
         kind = _kind(path)
         for rec in read_jsonl(path):
-            if "acts" in kind:
+            if kind == "second acts":
+                merged["second acts"][rec["id"]] = {"id": rec["id"], "acts": rec["acts"]}
+            elif "acts" in kind:
                 merged["acts"][rec["id"]] = {"id": rec["id"], "acts": rec["acts"]}
             if kind == "acts+verdicts":
                 merged["verdicts"][rec["id"]] = {"id": rec["id"], "verdicts": rec["verdicts"]}

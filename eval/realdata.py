@@ -28,8 +28,10 @@ def _lines(path: Path) -> Iterator[dict]:
 
 
 def jddc(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
+    """USDA dropped the agent's messages before the customer's first one (SOURCE.md): the opening is not logged."""
     for d in _lines(data / "jddc_uss" / "dialogues.jsonl.gz"):
-        yield Conversation(id=d["id"], channel="chat", meta={"source": "jddc_uss", "scorecard": "ecommerce"},
+        yield Conversation(id=d["id"], channel="chat",
+                           meta={"source": "jddc_uss", "scorecard": "ecommerce", "opening": "not_logged"},
                            turns=[{"role": t["role"], "text": t["text"]} for t in d["turns"]])
 
 

@@ -36,6 +36,32 @@ def kappa(a: list[bool], b: list[bool]) -> float | None:
     return None if chance == 1 else (agree - chance) / (1 - chance)
 
 
+def readers_acts(models, labels: dict[str, list[list[str]]]) -> None:
+    """Make `models` hand the rules the readers' own acts (probability 1 where labelled) instead of the
+    turn models': how right the rules would be with acts read as well as people read them."""
+    import numpy as np
+
+    predict = type(models)._predict
+
+    def with_labels(self, conversations, preps, ids_rows):
+        out = predict(self, conversations, preps, ids_rows)
+        for conversation, prediction in zip(conversations, out):
+            acts, labelled = prediction.acts, labels.get(conversation.id)
+            if acts is None or labelled is None:
+                continue
+            probs = np.zeros_like(acts.probs)
+            for turn, names in enumerate(labelled):
+                for name in names:
+                    act, _, arg = name.partition(":")
+                    for key in (act, f"request_{arg}" if act == "request" else None):
+                        if key in acts.index:
+                            probs[turn, acts.index[key]] = 1.0
+            acts.probs, acts.thresholds, acts.trained = probs, np.full(len(acts.names), 0.5), np.ones(len(acts.names), bool)
+        return out
+
+    models._predict = with_labels.__get__(models)
+
+
 def tool_failures(ids: list[str], convs, models: bool = True) -> dict[str, dict[str, list[int]]]:
     """conversation → rule → evidence turns of each failed rule."""
     results = analyze_conversations([convs[i] for i in ids], models=models)
@@ -111,6 +137,26 @@ def act_f1(ids: list[str], convs, labels: dict[str, list[list[str]]]) -> dict[st
     return out
 
 
+def act_agreement(first: dict[str, list[list[str]]], second: dict[str, list[list[str]]], convs) -> dict[str, dict]:
+    """Per act: Cohen's kappa and F1 between two independent readers' acts on the same turns."""
+    pairs: dict[str, tuple[list[bool], list[bool]]] = defaultdict(lambda: ([], []))
+    for cid, acts in second.items():
+        if cid not in first:
+            continue
+        for turn, (a, b) in enumerate(zip(first[cid], acts)):
+            names = AGENT_ACTS if convs[cid].turns[turn].role == "agent" else CUSTOMER_ACTS
+            sa, sb = {x.split(":")[0] for x in a}, {x.split(":")[0] for x in b}
+            for name in names:
+                pairs[name][0].append(name in sa)
+                pairs[name][1].append(name in sb)
+    out = {}
+    for name, (a, b) in sorted(pairs.items()):
+        both = sum(x and y for x, y in zip(a, b))
+        f1 = 2 * both / (sum(a) + sum(b)) if sum(a) + sum(b) else None
+        out[name] = {"kappa": kappa(a, b), "f1": f1, "turns": len(a)}
+    return out
+
+
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}"
 
@@ -121,6 +167,9 @@ def main() -> int:
     ap.add_argument("--labels", type=Path, default=LABELS, help="folder with split.json, verdicts*.jsonl, acts.jsonl")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
     ap.add_argument("--no-models", action="store_true", help="rules without the trained models")
+    ap.add_argument("--acts", type=Path, help="act models from this folder (e.g. trained without the dev part)")
+    ap.add_argument("--readers-acts", action="store_true",
+                    help="the rules on the readers' own acts instead of the turn models' (what better act models would give)")
     ap.add_argument("--errors", action="store_true", help="list every false alarm and miss (dev work)")
     ap.add_argument("--json", action="store_true", help="the figures as one JSON object")
     a = ap.parse_args()
@@ -134,14 +183,25 @@ def main() -> int:
     gold = {i: v for i, v in first.items() if i in wanted}
     convs = conversations(a.data)
     ids = sorted(gold)
+    acts = {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts.jsonl")}
+    if a.acts or a.readers_acts:
+        from zuoxi.analyze.models import load_models
+        from zuoxi.analyze.models.acts import ActModel
+
+        models = load_models()
+        if a.acts:
+            models.acts = ActModel.load(a.acts, models.vocab)
+        if a.readers_acts:
+            readers_acts(models, acts)
     failures = tool_failures(ids, convs, models=not a.no_models)
     figures = score(gold, failures)
     figures["part"], figures["conversations"] = a.part, len(ids)
     figures["readers"] = agreement(first, {i: v for i, v in second.items() if i in wanted})
-    acts = {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts.jsonl")}
     act_ids = [i for i in ids if i in acts]
-    if not a.no_models and act_ids:
+    if not a.no_models and act_ids and not a.readers_acts:
         figures["acts"] = act_f1(act_ids, convs, acts)
+    figures["act_readers"] = act_agreement(acts, {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts_second.jsonl")},
+                                           convs)
     if a.json:
         print(json.dumps(figures, ensure_ascii=False, indent=1))
         return 0
@@ -161,11 +221,15 @@ def main() -> int:
         print(f"| {rule} | {c['n']} | {c.get('tp', 0) + c.get('fn', 0)} | {c.get('tp', 0) + c.get('fp', 0)} | "
               f"{_fmt(rp)} | {_fmt(rr)} | {_fmt(readers['rules'].get(rule))} |")
     if "acts" in figures:
-        print(f"\nturn models against the readers' acts ({len(act_ids)} conversations of this part)\n")
-        print("| act | support | precision | recall | F1 |")
-        print("|---|---:|---:|---:|---:|")
+        readers_n = len(read_jsonl(a.labels / "acts_second.jsonl"))
+        print(f"\nturn models against the readers' acts ({len(act_ids)} conversations of this part); beside them, two "
+              f"readers' agreement on the acts of {readers_n} test conversations read twice\n")
+        print("| act | support | precision | recall | F1 | readers' F1 | readers' kappa |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for name, f in figures["acts"].items():
-            print(f"| {name} | {f['support']} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {_fmt(f['f1'])} |")
+            r = figures["act_readers"].get(name, {})
+            print(f"| {name} | {f['support']} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {_fmt(f['f1'])} | "
+                  f"{_fmt(r.get('f1'))} | {_fmt(r.get('kappa'))} |")
     if a.errors:
         print("\nerrors (FP = zuoxi failed, readers did not; FN = readers found a violation zuoxi missed)")
         for cid in ids:

@@ -63,14 +63,20 @@ def test_negated_cue_is_not_a_cue():
 
 # --- the pipeline --------------------------------------------------------------------------------
 
+# Anger in the customer's own words that no cue word names: the turn models must hear it.
+FED_UP = "你们到底会不会做生意？三天了连个回复都没有，太让人寒心了！"
+
+
 def test_the_model_hears_anger_the_lexicon_misses():
-    conv = conversation(("agent", "您好，请问有什么可以帮您？"), ("customer", UPSET), ("agent", PLAIN_REPLY))
+    """EM-02 stands on the customer's anger as the turn models read it (acts), with the cue words as evidence:
+    a turn whose anger no cue word names is still heard, and read as angry by the emotion fusion too."""
+    conv = conversation(("agent", "您好，请问有什么可以帮您？"), ("customer", FED_UP), ("agent", PLAIN_REPLY))
     with_models = analyze_conversation(conv)
     without = analyze_conversation(conv, models=False)
     assert finding(without, "EM-02").status == "n/a"
     em02 = finding(with_models, "EM-02")
     assert em02.status == "fail"
-    assert [(e.turn, e.start, e.end) for e in em02.evidence] == [(1, 0, len(UPSET))]  # the model read the whole turn
+    assert [e.turn for e in em02.evidence] == [1] and em02.evidence[0].text in FED_UP  # the clause the model read
     emotion = with_models.customer_emotion[0]
     assert emotion.turn == 1 and emotion.label == "angry" and emotion.cue is None
     assert set(emotion.probs) == set(EMOTIONS) and emotion.satisfaction in SATISFACTION

@@ -595,3 +595,20 @@ def test_diarization_dir_without_models_is_a_clear_error(tmp_path, monkeypatch):
     build_call(path, SCRIPT[:2], 9.0, mono=True)
     run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(tmp_path / "empty")])
     assert run.exit_code == 1 and "no speaker-segmentation model" in run.output and "empty" in run.output
+
+
+def test_a_recording_is_read_only_where_it_is_allowed(tmp_path):
+    """An uploaded conversation's `audio` is data: the web app lets it open recordings only inside its
+    recordings folder, and none without one."""
+    from zuoxi.audio.align import analyze_audio
+    from zuoxi.ingest import read_file
+
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    conv = next(c for c in read_file(samples / "complaint_desk.jsonl") if getattr(c, "audio", None))
+    metrics, summary = analyze_audio(conv, samples)
+    assert metrics and "error" not in summary  # read when anything may be read
+    assert analyze_audio(conv, samples, allowed=False) == (None, None)
+    metrics, summary = analyze_audio(conv, samples, allowed=tmp_path)
+    assert metrics is None and summary["error"] == "录音不在录音目录内，未读取" and str(samples) not in str(summary)
+    metrics, summary = analyze_audio(conv, samples, allowed=samples)
+    assert metrics and "error" not in summary

@@ -199,3 +199,26 @@ def test_repeat_clusters_the_same_with_or_without_the_inverted_index(raw_units):
         indexed = repeat._clusters(units)
     assert indexed == scanned
     assert sorted(i for cluster in scanned for i in cluster) == list(range(len(units)))
+
+
+def test_a_scorecard_known_by_its_text_is_used_by_name_and_included_without_files():
+    from zuoxi.rules import scorecard as S
+    from zuoxi.rules.engine import compile_text
+
+    dirs = list(S._search_dirs)
+    text = ("id: mine\nname: 我的评分表\ninclude: [core]\nsections:\n  - id: extra\n    name: 附加\n    items:\n"
+            "      - id: X-01\n        name: 不说亲\n        points: -5\n        forbid:\n"
+            "          keyword: {role: agent, words: [亲爱的]}\n        message: 称呼不当\n")
+    S.register_text("mine", text)
+    S.register_text("mine2", "id: mine2\nname: 二\ninclude: [mine]\nsections: []\n")
+    conv = Conversation.model_validate({"id": "m", "turns": [{"role": "customer", "text": "你好"},
+                                                             {"role": "agent", "text": "亲爱的，您好"}]})
+    for name in ("mine", "mine2"):
+        result = analyze_conversation(conv, scorecard=name, models=False)
+        assert next(f for f in result.findings if f.rule == "X-01").status == "fail"
+        assert any(f.rule == "EM-01" for f in result.findings)  # core came in through the include
+    assert S._search_dirs == dirs  # no folder was added to the search path
+    with pytest.raises(ScorecardError, match=r"broken\.yaml:\d+"):
+        compile_text("broken", text.replace("words: [亲爱的]", "wordz: [亲爱的]"))
+    with pytest.raises(ScorecardError):
+        S.register_text("core", text)

@@ -607,3 +607,16 @@ def test_a_role_line_without_text_does_not_swallow_the_blank_separator(tmp_path)
     (first, second), errors = read(path)
     assert errors == []
     assert texts(first) == ["您好"] and texts(second) == ["新的会话", "在吗"]
+
+
+def test_an_over_long_agent_id_is_an_error_of_its_line_and_the_rest_is_read(tmp_path):
+    from zuoxi.ingest import read_file
+
+    path = tmp_path / "long.jsonl"
+    good = {"id": "ok", "turns": [{"role": "customer", "text": "你好"}]}
+    path.write_text(json.dumps({**good, "id": "bad", "agent_id": "7" * 101}, ensure_ascii=False) + "\n"
+                    + json.dumps(good, ensure_ascii=False) + "\n", encoding="utf-8")
+    records = list(read_file(path))
+    errors = [r for r in records if not hasattr(r, "turns")]
+    assert [r.id for r in records if hasattr(r, "turns")] == ["ok"]
+    assert len(errors) == 1 and errors[0].line == 1 and "agent_id" in str(errors[0])

@@ -46,7 +46,7 @@ def test_deflection_and_over_promise_carry_the_words_and_the_scorecards_phrasing
                            ("customer", "好的，那大概什么时候能到呢？"), ("agent", "放心，百分百明天到，绝对没问题。")])
     assert fired == {1: ["deflection"], 3: ["over_promise"]}
     deflection, promise = session.alerts
-    assert deflection.rule == "SA-03" and [e.text for e in deflection.evidence] == ["相关部门"]
+    assert deflection.rule == "SA-03" and [e.text for e in deflection.evidence] == ["您去问", "相关部门"]
     assert "售后维修组" in deflection.suggestion  # the scorecard item's suggested phrasing
     assert promise.rule == "SA-05" and promise.evidence[0].turn == 3
 
@@ -296,3 +296,14 @@ def test_a_session_in_use_is_not_idle(monkeypatch):
         sessions.touch("agent07", "busy")
     sessions.open("agent21", "other", models=False)  # expiry runs here
     assert sessions.get("agent07", "busy") is not None and sessions.get("agent07", "quiet") is None
+
+
+def test_live_assist_reads_the_turns_acts_like_batch_analysis():
+    """Each turn's dialogue acts are read once, when it arrives, and the alert rules stand on them: anger no
+    cue word names is heard (the models), and without the models the same words raise nothing."""
+    turns = [("customer", "你们到底会不会做生意？三天了连个回复都没有，太让人寒心了！"), ("agent", "请提供一下订单号。")]
+    session, fired = feed(turns, models=True)
+    assert all(session._held[i].acts is not None for i in session._held)
+    assert "soothe_first" in fired.get(1, [])
+    _, without = feed(turns, models=False)
+    assert "soothe_first" not in without.get(1, [])

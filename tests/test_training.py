@@ -114,14 +114,16 @@ def test_the_score_does_not_depend_on_the_seed(case_id):
 
 
 def test_after_the_outcome_the_trainee_still_closes():
-    """Accepting ends the customer's side; the trainee's closing line is then scored (CS-08, EC-06)."""
+    """Accepting ends the customer's side; the trainee's closing line is then scored (CS-08)."""
     case = CASES["late-delivery-cooker"]
     closed = drill(case, good_trainee(case), closing="实在抱歉给您添麻烦了，感谢您的理解，请问还有其他可以帮您的吗？祝您生活愉快。")
     cut = drill(case, good_trainee(case), closing=None)
     assert closed.outcome == cut.outcome == "accepted" and closed.finished and cut.closing
     assert closed.turns[-1].role == "agent" and len(closed.turns) == len(cut.turns) + 1
     assert closed.report().score > cut.report().score
-    assert {"CS-08", "EC-06"} <= {f.rule for f in cut.report().result.failed()}
+    # The closing line is judged: CS-08 fails without it. (EC-06 counts the six steps present, in any order,
+    # and fails from three missing — docs/rules.md — so this trainee's five steps pass it either way.)
+    assert "CS-08" in {f.rule for f in cut.report().result.failed()}
     assert not {"CS-08", "EC-06"} & {f.rule for f in closed.report().result.failed()}
     with pytest.raises(RuntimeError, match="the drill is over"):
         closed.agent_says("还在吗？")
@@ -130,16 +132,17 @@ def test_after_the_outcome_the_trainee_still_closes():
 
 
 def test_suggestions_fit_the_case():
-    """SA-01's generic suggestion is about an order being 送出: no case outside takeaway shows it."""
+    """SA-01's generic suggestion is about an order being 送出: no case outside takeaway shows it; a case's own
+    suggestion replaces the scorecard's in the report."""
     for case in CASES.values():
         items = [i for section in get_scorecard(case.scorecard).spec.sections for i in section.items]
         shown = [case.suggestions.get(i.id, i.suggestion or "") for i in items]
         if "外卖" not in case.tags:
             assert not any("送出" in text for text in shown), case.id
     case = CASES["card-activation-success"]
-    report = drill(case, good_trainee(case)).report()
-    sa01 = next(f for f in report.result.failed() if f.rule == "SA-01")
-    assert sa01.suggestion == case.suggestions["SA-01"] and "95533" in sa01.suggestion
+    report = drill(case, ["您好，您放心，这张卡百分百没问题，一定能激活。"]).report()
+    sa05 = next(f for f in report.result.failed() if f.rule == "SA-05")
+    assert sa05.suggestion == case.suggestions["SA-05"] and "95533" in sa05.suggestion
 
 
 def test_rude_words_raise_anger_more_than_stalling():

@@ -43,10 +43,10 @@ class Conversation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=200)  # bounded as the store's columns are: a longer one is an input error
     channel: Channel = "chat"
-    agent_id: str | None = None
-    team: str | None = None
+    agent_id: str | None = Field(default=None, max_length=100)
+    team: str | None = Field(default=None, max_length=100)
     started_at: datetime | None = None
     duration: float | None = Field(default=None, ge=0)
     audio: str | None = None

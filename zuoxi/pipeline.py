@@ -47,7 +47,7 @@ def analyze_conversations(conversations: Iterable[Conversation], scorecard: str 
 
 
 def iter_analyses(conversations: Iterable[Conversation], scorecard: str | None = None, mask: bool = True,
-                  models: bool = True, audio_dir: str | Path | None = None) -> Iterator[Result]:
+                  models: bool = True, audio_dir: str | Path | None = None, audio: bool | Path = True) -> Iterator[Result]:
     """Score several conversations: the same results as `analyze_conversation` one by one, in
     order, each handed on as soon as the rules have scored it, faster. The models run a chunk
     (`PREDICT_CHUNK`) ahead of the rules, over all the chunk's conversations at once
@@ -56,23 +56,24 @@ def iter_analyses(conversations: Iterable[Conversation], scorecard: str | None =
     scorecards evict each other when they alternate). Without the models there is nothing to
     share: conversations go one at a time. Should `conversations` itself raise, the conversations
     of the chunk it was filling are not scored (callers with a fallible reader, like the batch
-    engines, read ahead themselves and pass lists)."""
+    engines, read ahead themselves and pass lists). `audio`: which recordings may be read (all, none, or
+    only those inside a folder: `analyze_audio`)."""
     stream = iter(conversations)
     while chunk := list(islice(stream, PREDICT_CHUNK if models else 1)):
         if mask:
             chunk = [mask_conversation(conversation) for conversation in chunk]
         predictions = load_models().predict_many(chunk) if models else [None] * len(chunk)
         for conversation, prediction in zip(chunk, predictions):
-            yield _score(conversation, prediction, scorecard, audio_dir)
+            yield _score(conversation, prediction, scorecard, audio_dir, audio)
 
 
 def _score(conversation: Conversation, prediction: ConversationPrediction | None, scorecard: str | None,
-           audio_dir: str | Path | None) -> Result:
+           audio_dir: str | Path | None, audio_allowed: bool | Path = True) -> Result:
     """The rules and the result of one (masked) conversation, given the models' prediction."""
     compiled = get_scorecard(choose_scorecard(conversation, scorecard))
     prepared = prepare(conversation)
     emotions = customer_emotions(prepared, prediction)
-    audio, audio_summary = analyze_audio(conversation, audio_dir)
+    audio, audio_summary = analyze_audio(conversation, audio_dir, audio_allowed)
     acts = prediction.acts if prediction is not None else None
     result = compiled.evaluate(compiled.context(prepared, emotions=emotions, audio=audio, acts=acts))
     result.audio = audio_summary

@@ -55,13 +55,17 @@ def resolve(conversation: Conversation, base_dir: str | Path | None) -> Path | N
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
 
-def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None
+def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None, allowed: bool | Path = True
                   ) -> tuple[dict[str, list[tuple[int, float]]] | None, dict[str, Any] | None]:
     """The pipeline's audio stage: (rule-engine metrics, summary for `Result.audio`).
-    No recording: (None, None). A bad one: (None, {"file", "error"}), so the text analysis still runs."""
+    No recording: (None, None). A bad one: (None, {"file", "error"}), so the text analysis still runs.
+    `allowed`: False reads no recording (uploads to a server with no recordings folder); a folder
+    reads only recordings inside it (a conversation's `audio` is data: it must not open any file)."""
     path = resolve(conversation, base_dir)
-    if path is None:
+    if path is None or allowed is False:
         return None, None
+    if allowed is not True and not path.resolve().is_relative_to(Path(allowed).resolve()):
+        return None, {"file": conversation.audio, "error": "录音不在录音目录内，未读取"}
     try:
         analysis = analyze_file(path, conversation.meta.get("audio_channels"), conversation.turns)
     except AudioError as error:

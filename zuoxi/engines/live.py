@@ -21,11 +21,13 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict
 
 from zuoxi.analyze.emotion import CustomerEmotion, as_turn_emotion, fuse, lexicon_emotion
 from zuoxi.analyze.models import load_models
+from zuoxi.analyze.models.acts import TurnActs
 from zuoxi.model import Alert, Conversation, Evidence, LiveUpdate, Result, Turn
 from zuoxi.normalize import Prepared, PreparedTurn, normalize_turn
 from zuoxi.pipeline import analyze_conversation
@@ -107,6 +109,7 @@ class LiveSession:
         self._last_fired: dict[str, int] = {}
         self._above: set[str] = set()  # model alerts currently over their threshold
         self._texts_read: dict[str, tuple] = {}  # the models' reading of each text in the window
+        self._act_model: TurnActs | None = None  # the latest window's acts: their names, thresholds, model
 
     def __len__(self) -> int:
         return len(self._transcript)
@@ -146,11 +149,10 @@ class LiveSession:
         self._held[index] = held = _Held(turn, prepared, keywords)
         first_customer = self._first_customer
         try:
-            if turn.role == "customer":
-                if self._first_customer is None:
-                    self._first_customer = index
-                    self._pinned.add(index)
-                held.emotion = self._read_emotion(index)
+            if turn.role == "customer" and self._first_customer is None:
+                self._first_customer = index
+                self._pinned.add(index)
+            self._read_turn(index)
             window = self._window()
             alerts: list[Alert] = []
             self._rule_alerts(window, alerts)
@@ -199,29 +201,35 @@ class LiveSession:
         tail = range(max(0, n - TAIL), n)
         return sorted(g for g in self._pinned if g < tail.start) + list(tail)
 
-    def _read_emotion(self, index: int) -> CustomerEmotion:
-        """The new customer turn's emotion (the cue words, fused with the models reading the window)."""
-        lexicon = lexicon_emotion(self._held[index].prepared.norm)
+    def _read_turn(self, index: int) -> None:
+        """What the models read in the new turn, once, as it arrives: its dialogue acts (as the latest
+        turn of the conversation so far), and for a customer turn the emotion (the cue words fused with
+        the models reading the window) and the conversation's complaint risk."""
+        held = self._held[index]
+        lexicon = lexicon_emotion(held.prepared.norm) if held.turn.role == "customer" else None
         if not self.models:
-            emotion = lexicon
-        else:
-            indices = self._window_indices()
-            window = Conversation.model_construct(id=self.id, turns=[self._held[g].turn for g in indices])
-            prediction = load_models().predict(window, cache=self._texts_read)
-            if len(self._texts_read) > 4 * TAIL:  # keep what the window may still hold
-                held = {self._held[g].turn.text for g in indices}
-                self._texts_read = {t: r for t, r in self._texts_read.items() if t in held}
-            local = len(indices) - 1
+            held.emotion = lexicon
+            return
+        indices = self._window_indices()
+        window = Conversation.model_construct(id=self.id, turns=[self._held[g].turn for g in indices])
+        prediction = load_models().predict(window, cache=self._texts_read)
+        if len(self._texts_read) > 4 * TAIL:  # keep what the window may still hold
+            kept = {self._held[g].turn.text for g in indices}
+            self._texts_read = {t: r for t, r in self._texts_read.items() if t in kept}
+        local = len(indices) - 1
+        if prediction.acts is not None:
+            held.acts = prediction.acts.probs[local].copy()
+            self._act_model = prediction.acts
+        if lexicon is not None:
             probs = next((p.probs for p in prediction.emotion if p.turn == local), None)
             satisfaction = next((p.label for p in prediction.satisfaction if p.turn == local), None)
-            emotion = fuse(lexicon, probs, satisfaction)
+            held.emotion = fuse(lexicon, probs, satisfaction)
             self.complaint_risk = prediction.dialogue.complaint_risk
-        return emotion
 
     def _window(self) -> _Window:
         indices = self._window_indices()
         self.window_size = len(indices)
-        turns, keyword_hits, emotions = [], {}, {}
+        turns, keyword_hits, emotions, act_rows = [], {}, {}, []
         for local, g in enumerate(indices):
             held = self._held[g]
             source = held.prepared
@@ -233,10 +241,14 @@ class LiveSession:
                 keyword_hits.setdefault(key, []).extend(Hit(local, s, e) for s, e in spans)
             if held.emotion is not None:
                 emotions[local] = held.emotion
+            act_rows.append(held.acts)
         conversation = Conversation.model_construct(id=self.id, channel=self.channel, meta={},
                                                     turns=[self._held[g].turn for g in indices])
+        acts = None
+        if self._act_model is not None and all(row is not None for row in act_rows):
+            acts = self._act_model.with_rows([t.role for t in turns], np.vstack(act_rows))
         ctx = self.compiled.context(Prepared(conversation=conversation, turns=turns), emotions=emotions,
-                                    keyword_hits=keyword_hits)
+                                    keyword_hits=keyword_hits, acts=acts)
         return _Window(indices, ctx)
 
     def _rule_alerts(self, window: _Window, alerts: list[Alert]) -> None:
@@ -307,11 +319,12 @@ class LiveSession:
 class _Held:
     """A turn while it is in the window: itself, its matching form, its keywords, the customer's emotion."""
 
-    __slots__ = ("turn", "prepared", "keywords", "emotion")
+    __slots__ = ("turn", "prepared", "keywords", "emotion", "acts")
 
     def __init__(self, turn: Turn, prepared: PreparedTurn, keywords: dict[int, list[tuple[int, int]]]):
         self.turn, self.prepared, self.keywords = turn, prepared, keywords
         self.emotion: CustomerEmotion | None = None
+        self.acts: np.ndarray | None = None  # the turn's act probabilities, read when it arrived
 
 
 class _Window:

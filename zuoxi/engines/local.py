@@ -56,6 +56,7 @@ class Batch:
     scorecard: str | None = None
     models: bool = True  # the trained emotion/satisfaction models (False: lexicon cues only)
     mask: bool = True
+    audio: bool | Path = True  # recordings that may be read: all, none, or those inside a folder
     resume: bool = True
     on_error: Callable[[IngestError], None] | None = None
     on_progress: Callable[[int, int, int], None] | None = None  # (files done, files, conversations read)
@@ -97,7 +98,8 @@ class Batch:
         it is done: an interruption loses only the conversation in hand, as one at a time would."""
         if self.mask:
             conversations = [mask_conversation(conversation) for conversation in conversations]
-        results = (iter_analyses(conversations, self.scorecard, mask=False, models=self.models, audio_dir=path.parent)
+        results = (iter_analyses(conversations, self.scorecard, mask=False, models=self.models, audio_dir=path.parent,
+                                 audio=self.audio)
                    if self.analyze else repeat(None))
         for conversation in conversations:
             self.summary.read += 1

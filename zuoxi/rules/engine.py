@@ -12,7 +12,8 @@ from functools import lru_cache
 
 from zuoxi.model import Result
 from zuoxi.rules.operators import Compiler, Condition, Context, Hit, RuleError
-from zuoxi.rules.scorecard import Item, Origin, ScorecardError, ScorecardSpec, builtin_names, line_of, load_spec, locate
+from zuoxi.rules.scorecard import (Item, Origin, ScorecardError, ScorecardSpec, builtin_names, line_of, load_spec, locate,
+                                   registered_text)
 
 # Skill names of the three core skills of seed 000, as the output and dashboards show them.
 CORE_SKILLS = ("emotion_management", "service_awareness", "communication")
@@ -98,6 +99,8 @@ class CompiledScorecard:
         if item.applies.channel and conv.channel != item.applies.channel:
             return None
         if item.applies.times and not ctx.prepared.has_times:
+            return None
+        if item.applies.transcript == "opening" and conv.meta.get("opening") == "not_logged":
             return None
         if any(not ctx.role_indices(role) for role in c.applies_roles):
             return None
@@ -258,11 +261,26 @@ def _compiled(name: str, mtime: float) -> CompiledScorecard:
 
 
 def get_scorecard(name: str) -> CompiledScorecard:
-    """A built-in scorecard by name, or a YAML file by path; compiled once per process."""
+    """A built-in scorecard by name, one registered from its text (`register_text`), or a YAML file by
+    path; compiled once per process (again when its file or text changes)."""
     if name in _builtins():
         return _compiled(name, 0.0)  # package files do not change while running: no stat per call
+    text = registered_text(name)
+    if text is not None:
+        return _compiled_text(name, text)
     path = locate(name)
     return _compiled(name, path.stat().st_mtime if path.exists() else 0.0)
+
+
+def compile_text(name: str, text: str) -> CompiledScorecard:
+    """Scorecard `text` compiled as `name` (its includes by name), without registering it: ScorecardError,
+    with `name.yaml:line:` problems, when it does not compile."""
+    return CompiledScorecard(*load_spec(name, text=text))
+
+
+@lru_cache(maxsize=32)
+def _compiled_text(name: str, text: str) -> CompiledScorecard:
+    return compile_text(name, text)
 
 
 @lru_cache(maxsize=1)

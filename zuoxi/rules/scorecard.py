@@ -33,6 +33,9 @@ class Applies(BaseModel):
     channel: Literal["chat", "call"] | None = None
     roles: list[Literal["agent", "customer"]] = Field(default_factory=lambda: ["agent"])
     times: bool = False  # needs turn start/end times
+    # "opening": the item judges the agent's opening, so it is n/a for a log that does not hold it —
+    # `meta.opening: not_logged`, as for exports that begin after the platform's automatic welcome.
+    transcript: Literal["opening"] | None = None
 
 
 class Item(BaseModel):
@@ -174,6 +177,20 @@ def add_search_dir(directory: Path) -> None:
         _search_dirs.append(directory)
 
 
+_texts: dict[str, str] = {}  # scorecards known by name from their text (the web app's, kept in its database)
+
+
+def register_text(name: str, text: str) -> None:
+    """Know scorecard `name` by its YAML text (no file): what `get_scorecard(name)` and `include: [name]` use."""
+    if name in builtin_names():
+        raise ScorecardError([f"{name}: a built-in scorecard cannot be replaced"])
+    _texts[name] = text
+
+
+def registered_text(name: str) -> str | None:
+    return _texts.get(name)
+
+
 def locate(name: str, relative_to: Path | None = None) -> Path:
     """The file of a scorecard: a .yaml path, a built-in name, or a name in a search directory."""
     path = Path(name)
@@ -204,19 +221,30 @@ def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec, dict[str, Any]]
 Origin = tuple[str, dict[str, Any], int]  # file, its raw line-annotated data, section index there
 
 
-def load_spec(name: str, _seen: tuple[str, ...] = ()) -> tuple[ScorecardSpec, list[Origin]]:
-    """The scorecard with its includes merged in (included sections first), and where each section came from."""
-    path = locate(name)
-    if str(path) in _seen:
-        raise ScorecardError([f"{path}: include cycle ({' → '.join(_seen)})"])
-    spec, raw = _load_path(path.resolve(), path.stat().st_mtime if path.exists() else 0.0)
+def load_spec(name: str, _seen: tuple[str, ...] = (), text: str | None = None) -> tuple[ScorecardSpec, list[Origin]]:
+    """The scorecard with its includes merged in (included sections first), and where each section came
+    from. `text` (or a text registered under `name`) is the scorecard itself, read as `name.yaml`."""
+    text = text if text is not None else (_texts.get(name) if name not in builtin_names() else None)
+    if text is not None:
+        path = Path(f"{name}.yaml")
+        if str(path) in _seen:
+            raise ScorecardError([f"{path}: include cycle ({' → '.join(_seen)})"])
+        spec, raw = parse_scorecard_text(text, str(path))
+        base_dir = None
+    else:
+        path = locate(name)
+        if str(path) in _seen:
+            raise ScorecardError([f"{path}: include cycle ({' → '.join(_seen)})"])
+        spec, raw = _load_path(path.resolve(), path.stat().st_mtime if path.exists() else 0.0)
+        base_dir = path.parent
     origins: list[Origin] = []
     sections: list[Section] = []
     lexicons = shared_lexicons()
     synonyms: dict[str, list[str]] = {}
     profile: list[ProfileItem] = []
     for included in spec.include:
-        base, base_origins = load_spec(str(locate(included, path.parent)) if included.endswith((".yaml", ".yml")) else included, _seen + (str(path),))
+        by_file = included.endswith((".yaml", ".yml"))
+        base, base_origins = load_spec(str(locate(included, base_dir)) if by_file else included, _seen + (str(path),))
         sections += base.sections
         lexicons.update(base.lexicons)
         synonyms.update(base.synonyms)

@@ -303,7 +303,8 @@ class DrillSession:
     def _conversation(self, turns: list[Turn]) -> Conversation:
         case = self.case
         return Conversation(id=f"drill-{case.id}", channel=case.conversation.channel, turns=turns,
-                            meta={"scorecard": case.scorecard, "training_case": case.id})
+                            meta={"scorecard": case.scorecard, "training_case": case.id,
+                                  "complete": True})  # a drill ends here: a missing closing is the trainee's
 
     def transcript(self) -> Conversation:
         """What was said and shown."""

@@ -60,13 +60,13 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.limiter = LoginLimiter()
-    app.state.importer = Importer(store, models=models)
     app.state.scorecards = ScorecardLibrary(store)
     app.state.cases = CaseLibrary(store)
     app.state.drills = Drills()
     app.state.live = LiveSessions()
     app.state.models = models
     app.state.recordings = Path(recordings).resolve() if recordings else None
+    app.state.importer = Importer(store, models=models, recordings=app.state.recordings)
     app.state.tz = ZoneInfo(timezone or os.environ.get("ZUOXI_TZ") or "Asia/Shanghai")
     app.add_middleware(BodyLimit, limit=max_upload)
     app.add_middleware(SecurityHeaders)

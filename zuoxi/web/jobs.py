@@ -38,9 +38,12 @@ def safe_name(name: str | None, taken: set[str]) -> str:
 
 
 class Importer:
-    def __init__(self, store: Store, models: bool = True):
+    def __init__(self, store: Store, models: bool = True, recordings: Path | None = None):
+        """`recordings`: the only folder whose recordings an uploaded conversation may have read (none
+        without it): an upload's `audio` must not open any file of the server."""
         self.store = store
         self.models = models
+        self.recordings = recordings
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zuoxi-import")
 
     def submit(self, user_id: int | None, files: list[tuple[str | None, BinaryIO]]) -> int:
@@ -80,7 +83,7 @@ class Importer:
         self._update(job_id, status="running")
         try:
             batch = Batch(paths, store=self.store, analyze=True, models=self.models, resume=False,
-                          on_error=on_error, on_progress=on_progress)
+                          audio=self.recordings or False, on_error=on_error, on_progress=on_progress)
             for _ in batch.run():
                 pass
             self._update(job_id, status="done", conversations=batch.summary.read, errors=list(errors),

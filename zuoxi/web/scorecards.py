@@ -1,12 +1,10 @@
-"""Scorecards edited in the browser: kept in the database, written to a folder the engine searches
-by name, validated with the same loader as `zuoxi scorecard check` (errors by line)."""
+"""Scorecards edited in the browser: kept in the database, known to the engine by their text
+(`register_text`, no files), validated with the same loader as `zuoxi scorecard check` (errors by line)."""
 
 from __future__ import annotations
 
 import re
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,8 +12,8 @@ import yaml
 
 from zuoxi.model import Conversation
 from zuoxi.pipeline import iter_analyses
-from zuoxi.rules.engine import get_scorecard
-from zuoxi.rules.scorecard import BUILTIN_DIR, ScorecardError, add_search_dir, builtin_names
+from zuoxi.rules.engine import compile_text, get_scorecard
+from zuoxi.rules.scorecard import BUILTIN_DIR, ScorecardError, builtin_names, register_text
 from zuoxi.store import Store
 from zuoxi.store.queries import ConversationFilter, scoped
 from zuoxi.store.tables import ConversationRow, ResultRow, ScorecardRow
@@ -50,12 +48,10 @@ def _title(text: str) -> str | None:
 class ScorecardLibrary:
     def __init__(self, store: Store):
         self.store = store
-        self.directory = Path(tempfile.mkdtemp(prefix="zuoxi-scorecards-"))
-        add_search_dir(self.directory)
         self._titles = {n: _title((BUILTIN_DIR / f"{n}.yaml").read_text(encoding="utf-8")) or n for n in builtin_names()}
         with Session(store.engine) as session:
             for row in session.scalars(select(ScorecardRow)):
-                (self.directory / f"{row.name}.yaml").write_text(row.yaml, encoding="utf-8")
+                register_text(row.name, row.yaml)
                 self._titles[row.name] = _title(row.yaml) or row.name
 
     def titles(self) -> dict[str, str]:
@@ -79,13 +75,10 @@ class ScorecardLibrary:
 
     def check(self, name: str, text: str) -> list[str]:
         """Problems of `text` as a scorecard, each `name.yaml:line: message`; [] when it compiles."""
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / f"{name}.yaml"
-            path.write_text(text, encoding="utf-8")
-            try:
-                get_scorecard(str(path))
-            except ScorecardError as error:
-                return [p.replace(str(path), f"{name}.yaml") for p in error.problems]
+        try:
+            compile_text(name, text)
+        except ScorecardError as error:
+            return error.problems
         return []
 
     def save(self, account: Account, name: str, text: str) -> None:
@@ -107,7 +100,7 @@ class ScorecardLibrary:
             else:
                 row.yaml, row.updated_at, row.updated_by = text, datetime.now(UTC), account.id
             audit(session, account, "scorecard.save", "scorecard", name, before, {"yaml": text})
-        (self.directory / f"{name}.yaml").write_text(text, encoding="utf-8")
+        register_text(name, text)
         self._titles[name] = _title(text) or name
 
     def rescore(self, account: Account, name: str, f: ConversationFilter) -> int:

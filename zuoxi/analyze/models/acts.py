@@ -3,9 +3,12 @@ what the customer does (asks, rejects, threatens a complaint…), read by linear
 turns labelled by careful reading (docs/labelling.md; training_models/acts.py).
 
 A turn is read from its own character n-grams (TF-IDF over the shared vocabulary of `Models`, so
-the n-gram look-up the other models already made is reused) plus a few dense features of its
-place in the conversation and of the turn before it from the other side (cue counts, position,
-length). Each act is a one-vs-rest logistic head; a turn performs an act when the head's
+the n-gram look-up the other models already made is reused), the n-grams of the latest earlier turn
+from the other side (with weights of their own: what the customer rejects or accepts is in the
+agent's turn before), a few dense features of its place in the conversation (cue counts,
+position, length), and for a customer turn what the other models read in it (valence, emotion,
+exchange satisfaction: the emotion head learnt anger from Weibo posts, which the acts' own labels
+have fewer of). Each act is a one-vs-rest logistic head; a turn performs an act when the head's
 probability reaches the act's threshold (chosen on held-out folds for F1, stored with the weights).
 Rules read acts through the `act` operator (zuoxi/rules/operators/signals.py).
 """
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import features as F
 from . import text as T
 from .linear import Block, Sparse, Vocab
 
@@ -32,7 +36,8 @@ REQUEST_TYPES = ("query", "change", "return", "refund", "cancel", "exchange", "i
 CUSTOMER_OUTPUTS = CUSTOMER_ACTS + tuple(f"request_{t}" for t in REQUEST_TYPES)
 OUTPUTS = {"agent": AGENT_ACTS, "customer": CUSTOMER_OUTPUTS}
 ACT_NAMES = frozenset(AGENT_ACTS + CUSTOMER_OUTPUTS)
-FORMAT = 1
+FORMAT = 3
+UNTRAINED = 0.99  # the threshold training gives an act with too few labelled examples
 
 _QUESTION = ("?", "？", "吗", "么")
 DENSE_NAMES = (
@@ -40,12 +45,25 @@ DENSE_NAMES = (
     + [f"prev_cue_{n}" for n in T.CUE_NAMES] + [f"prev_agent_{n}" for n in T.AGENT_CUE_NAMES]
     + ["has_prev", "first_of_role", "last_turn", "last_of_role", "first_turn", "log_len", "question_end",
        "log_position", "same_role_before"]
+    + ["valence"] + [f"emotion_{e}" for e in F.EMOTIONS] + [f"satisfaction_{s}" for s in F.SATISFACTION]
 )
+N_READ = 1 + len(F.EMOTIONS) + len(F.SATISFACTION)  # the last dense columns: the customer stage's reading
 
 
-def dense_features(roles: list[str], norms: list[str]) -> np.ndarray:
+def previous_other(roles: list[str]) -> list[int]:
+    """For each turn, the latest earlier turn from the other side (-1 when there is none)."""
+    latest: dict[str, int] = {}
+    out = []
+    for i, role in enumerate(roles):
+        out.append(max((t for r, t in latest.items() if r != role), default=-1))
+        latest[role] = i
+    return out
+
+
+def dense_features(roles: list[str], norms: list[str], read: np.ndarray | None = None) -> np.ndarray:
     """(turns, DENSE_NAMES) of one conversation: the turn's cue counts, those of the latest earlier
-    turn from the other side, and where the turn stands."""
+    turn from the other side, where the turn stands, and `read` — (customer turns, N_READ): valence,
+    emotion and satisfaction of each customer turn, in order (zeros without them)."""
     n = len(roles)
     out = np.zeros((n, len(DENSE_NAMES)), dtype=np.float64)
     log1p = math.log1p
@@ -59,9 +77,12 @@ def dense_features(roles: list[str], norms: list[str]) -> np.ndarray:
         row[:width] = cues[i]
         if other is not None:
             row[width:2 * width] = cues[other]
-        row[2 * width:] = [other is not None, role not in latest, i == n - 1, last_of[role] == i, i == 0,
-                           log1p(len(s)), s.rstrip().endswith(_QUESTION), log1p(i), i > 0 and roles[i - 1] == role]
+        row[2 * width:2 * width + 9] = [other is not None, role not in latest, i == n - 1, last_of[role] == i, i == 0,
+                                        log1p(len(s)), s.rstrip().endswith(_QUESTION), log1p(i),
+                                        i > 0 and roles[i - 1] == role]
         latest[role] = i
+    if read is not None and len(read):
+        out[[i for i, r in enumerate(roles) if r == "customer"], -N_READ:] = read
     return out
 
 
@@ -71,13 +92,15 @@ class RoleHead:
     (standardisation folded in), biases and thresholds, one column per act."""
 
     names: tuple[str, ...]
-    block: Block
+    block: Block  # the turn's own n-grams
+    before: Block  # the n-grams of the other side's turn before it
     dense: np.ndarray  # (len(DENSE_NAMES), K)
     bias: np.ndarray  # (K,)
     thresholds: np.ndarray  # (K,)
 
-    def proba(self, x: Sparse, dense: np.ndarray) -> np.ndarray:
-        z = self.block.scores(x).astype(np.float64) + dense @ self.dense + self.bias
+    def proba(self, x: Sparse, x_before: Sparse, dense: np.ndarray) -> np.ndarray:
+        z = (self.block.scores(x).astype(np.float64) + self.before.scores(x_before) + dense @ self.dense
+             + self.bias)
         return 1.0 / (1.0 + np.exp(-z))
 
 
@@ -85,23 +108,31 @@ class TurnActs:
     """The acts of every turn of one conversation: `probs[turn, k]` for act `names[k]` (zero for the
     other role's acts), performed when it reaches `thresholds[k]`."""
 
-    def __init__(self, roles: list[str], probs: np.ndarray, model: ActModel, dense: np.ndarray):
+    def __init__(self, roles: list[str], probs: np.ndarray, model: ActModel, dense: np.ndarray, before: Sparse):
         self.roles = roles
         self.probs = probs
         self.names = model.names
         self.index = model.index
         self.thresholds = model.thresholds
+        self.trained = model.trained
         self._model = model
         self._dense = dense
+        self._before = before  # each turn's row of the other side's turn before it
+
+    def with_rows(self, roles: list[str], probs: np.ndarray) -> TurnActs:
+        """Acts of other turns read by the same model (live assist keeps each turn's row as it came);
+        their evidence is the whole turn."""
+        return TurnActs(roles, probs, self._model, np.zeros((len(roles), len(DENSE_NAMES))), None)
 
     def best_clause(self, turn: int, acts: tuple[str, ...], text: str,
                     clauses: list[tuple[int, int]]) -> tuple[int, int] | None:
         """The [start, end) of the clause of `text` that reads most like one of `acts` (None for a
         turn of one clause): the words a finding shows as evidence of an act."""
-        if len(clauses) < 2:
+        if len(clauses) < 2 or self._before is None:
             return None
         role = self.roles[turn]
-        probs = self._model.clause_probs(role, [text[s:e] for s, e in clauses], self._dense[turn])
+        before = _take_rows(self._before, np.array([turn], dtype=np.int64))
+        probs = self._model.clause_probs(role, [text[s:e] for s, e in clauses], self._dense[turn], before)
         names = OUTPUTS[role]
         columns = [names.index(a) for a in acts if a in names]
         return clauses[int(probs[:, columns].max(1).argmax())] if columns else None
@@ -131,6 +162,7 @@ class ActModel:
         self.names = AGENT_ACTS + CUSTOMER_OUTPUTS
         self.index = {name: k for k, name in enumerate(self.names)}
         self.thresholds = np.concatenate([heads["agent"].thresholds, heads["customer"].thresholds])
+        self.trained = self.thresholds < UNTRAINED  # heads training left out for too few examples
         self._offset = {"agent": 0, "customer": len(AGENT_ACTS)}
 
     @classmethod
@@ -149,34 +181,49 @@ class ActModel:
             if tuple(meta["names"][role]) != names:
                 return None
             heads[role] = RoleHead(names, Block.from_rows(n_vocab, arrays[f"{role}_rows"], arrays[f"{role}_W"]),
+                                   Block.from_rows(n_vocab, arrays[f"{role}_before_rows"], arrays[f"{role}_before_W"]),
                                    arrays[f"{role}_dense"].astype(np.float64), arrays[f"{role}_bias"].astype(np.float64),
                                    arrays[f"{role}_thresholds"].astype(np.float64))
         return cls(heads, meta, vocab)
 
-    def clause_probs(self, role: str, texts: list[str], dense_row: np.ndarray) -> np.ndarray:
-        """The role's act probabilities of parts of one turn, each read as if it were the whole turn."""
+    def clause_probs(self, role: str, texts: list[str], dense_row: np.ndarray, before: Sparse) -> np.ndarray:
+        """The role's act probabilities of parts of one turn, each read as if it were the whole turn
+        (`before`: the turn's one-row batch of the other side's turn before it)."""
         norms = T.normalize_all(texts)
         x = self.vocab.vectorize(*self.vocab.text_ids(norms), len(norms))
-        return self.heads[role].proba(x, np.repeat(dense_row[None, :], len(texts), axis=0))
+        return self.heads[role].proba(x, _take_rows(before, np.zeros(len(texts), dtype=np.int64)),
+                                      np.repeat(dense_row[None, :], len(texts), axis=0))
 
-    def predict(self, roles: list[list[str]], norms: list[list[str]], x: Sparse) -> list[TurnActs]:
+    def predict(self, roles: list[list[str]], norms: list[list[str]], x: Sparse, read: np.ndarray) -> list[TurnActs]:
         """The acts of every turn of several conversations; `x` holds one TF-IDF row per turn, all
-        conversations' turns one after another."""
+        conversations' turns one after another, and one empty row after them; `read` the customer
+        stage's reading of every customer turn, in the same order (`dense_features`)."""
         flat_roles = [r for group in roles for r in group]
-        dense = np.vstack([dense_features(r, s) for r, s in zip(roles, norms)]) if flat_roles else \
-            np.zeros((0, len(DENSE_NAMES)))
-        probs = np.zeros((len(flat_roles), len(self.names)))
+        n = len(flat_roles)
+        dense_rows, first = [], 0
+        for r, s in zip(roles, norms):
+            k = r.count("customer")
+            dense_rows.append(dense_features(r, s, read[first:first + k]))
+            first += k
+        dense = np.vstack(dense_rows) if flat_roles else np.zeros((0, len(DENSE_NAMES)))
+        before, first = [], 0
+        for group in roles:
+            before.extend(first + b if b >= 0 else n for b in previous_other(group))
+            first += len(group)
+        x_before = _take_rows(x, np.asarray(before, dtype=np.int64))
+        probs = np.zeros((n, len(self.names)))
         role_arr = np.asarray(flat_roles)
         for role, head in self.heads.items():
             rows = np.flatnonzero(role_arr == role)
             if not len(rows):
                 continue
             off = self._offset[role]
-            probs[rows, off:off + len(head.names)] = head.proba(_take_rows(x, rows), dense[rows])
+            probs[rows, off:off + len(head.names)] = head.proba(_take_rows(x, rows), _take_rows(x_before, rows), dense[rows])
         out, first = [], 0
         for group in roles:
             turns = slice(first, first + len(group))
-            out.append(TurnActs(group, probs[turns], self, dense[turns]))
+            out.append(TurnActs(group, probs[turns], self, dense[turns],
+                                _take_rows(x_before, np.arange(turns.start, turns.stop, dtype=np.int64))))
             first += len(group)
         return out
 

@@ -238,11 +238,12 @@ class Models:
     def _predict(self, conversations: Sequence[Any], preps: list[F.Prepared],
                  ids_rows: tuple[np.ndarray, np.ndarray]) -> list[ConversationPrediction]:
         x = self.text_matrix(preps, ids_rows)
+        val, emo, sat = self.customer_stage(preps, x)
         acts: list[TurnActs | None] = [None] * len(preps)
         if self.acts is not None:
-            turns = self.vocab.vectorize(*ids_rows, sum(len(prep.norms) for prep in preps))
-            acts = self.acts.predict([prep.roles for prep in preps], [prep.norms for prep in preps], turns)
-        val, emo, sat = self.customer_stage(preps, x)
+            turns = self.vocab.vectorize(*ids_rows, sum(len(prep.norms) for prep in preps) + 1)  # + an empty row
+            acts = self.acts.predict([prep.roles for prep in preps], [prep.norms for prep in preps], turns,
+                                     np.hstack([val[:, None], emo, sat]))
         n_cust = len(val)
         scores = self.dialogue_scores(len(preps), n_cust, x)
         emo_classes = self.heads["emotion"].classes

@@ -125,9 +125,11 @@ class KeywordMatcher:
 # ---------------------------------------------------------------------------------------------
 # Turn scopes: which turns a leaf looks at (role, position, relation to the anchor).
 
-ANCHOR_SCOPES = ("block", "first_reply", "next", "after", "before", "same", "same_and_next", "rest")
-SCOPE_OPTIONS = frozenset({"role", "first", "last", "within_seconds", "fallback_first", "anchor", "count"})
-FILTER_OPTIONS = SCOPE_OPTIONS | {"negation", "quoted", "exclude"}
+ANCHOR_SCOPES = ("block", "first_reply", "next", "after", "before", "same", "same_and_next", "around", "rest")
+SCOPE_OPTIONS = frozenset({"role", "first", "last", "final", "within_seconds", "fallback_first", "anchor", "count"})
+FILTER_OPTIONS = SCOPE_OPTIONS | {"negation", "quoted", "exclude", "conditional"}
+# A clause opened by one of these is a supposition ("如果无法联网，可以先重启"), not what is happening.
+_CONDITIONAL = re.compile(r"(如果|假如|假设|万一|要是|若是|倘若|如若|一旦)")
 
 
 @dataclass
@@ -135,6 +137,7 @@ class Scope:
     role: str | None = None
     first: int | None = None  # first N turns of the role
     last: int | None = None  # last N turns of the role
+    final: bool = False  # only the role's turns after the other side's last turn (the closing exchange)
     within_seconds: float | None = None  # turns starting within N s of the conversation start
     fallback_first: int | None = None  # with within_seconds, when the turns have no times: first N
     anchor: str | None = None  # relation to the anchor turn, one of ANCHOR_SCOPES
@@ -147,6 +150,9 @@ class Scope:
             chosen = chosen[: self.first]
         if self.last is not None:
             chosen = chosen[-self.last :] if self.last else []
+        if self.final:
+            others = [t.index for t in turns if t.role != self.role and t.role != "system"]
+            chosen = [i for i in chosen if not others or i > others[-1]]
         if self.within_seconds is not None and self.fallback_first is not None and not ctx.prepared.has_times:
             chosen = chosen[: self.fallback_first]
         elif self.within_seconds is not None:
@@ -169,6 +175,8 @@ class Scope:
             return after[: self.count or 1]
         if self.anchor == "same_and_next":
             return [i for i in chosen if i == a] + after[: self.count or 1]
+        if self.anchor == "around":  # the role's turn before the anchor, the anchor's, and the next `count`
+            return [i for i in chosen if i < a][-1:] + [i for i in chosen if i == a] + after[: self.count or 1]
         # "block": the role's turns after the anchor, up to the next turn of the anchor's role
         anchor_role = turns[a].role
         block = []
@@ -179,13 +187,23 @@ class Scope:
                 block.append(t.index)
         return block
 
+    def awaiting(self, ctx: Context, anchor: Hit | None) -> bool:
+        """Whether the scope looks for the role's answer to the anchor turn and no turn of the role has
+        come after it: an expectation there cannot be judged (a thread that ends on the customer's
+        angry turn gave the agent no chance to soothe)."""
+        if anchor is None or self.anchor not in ("block", "first_reply", "next", "after", "around", "same_and_next"):
+            return False
+        if self.anchor in ("around", "same_and_next") and ctx.turns[anchor.turn].role == self.role:
+            return False  # the anchor is the role's own turn: it is judged on what it says
+        return not any(i > anchor.turn for i in ctx.role_indices(self.role))
+
     def closed(self, ctx: Context, anchor: Hit | None) -> bool:
         """Whether turns added after the current last one can no longer enter this scope, so a
         live evaluation may treat what it finds now as final (zuoxi/engines/live.py). Only scopes
         that look a bounded way forward from their anchor can be; anything else — the whole
         conversation, its first or last turns, what came before (older turns may have left live
         assist's window) — answers no."""
-        if anchor is None or self.anchor in (None, "before", "after", "rest") or self.last is not None:
+        if anchor is None or self.anchor in (None, "before", "after", "rest") or self.last is not None or self.final:
             return False
         a = anchor.turn
         if self.anchor == "same":
@@ -193,13 +211,13 @@ class Scope:
         if self.anchor == "block":
             anchor_role = ctx.turns[a].role
             return anchor_role != self.role and any(t.role == anchor_role for t in ctx.turns[a + 1 :])
-        needed = 1 if self.anchor == "first_reply" else (self.count or 1)
+        needed = 1 if self.anchor == "first_reply" else (self.count or 1)  # "around" looks back too, at what is past
         return sum(1 for i in ctx.role_indices(self.role) if i > a) >= needed
 
 
 def parse_scope(spec: dict[str, Any], loc: tuple[Any, ...]) -> Scope:
     scope = Scope(
-        role=spec.get("role"), first=spec.get("first"), last=spec.get("last"),
+        role=spec.get("role"), first=spec.get("first"), last=spec.get("last"), final=bool(spec.get("final", False)),
         within_seconds=spec.get("within_seconds"), anchor=spec.get("anchor"), count=spec.get("count"),
         fallback_first=spec.get("fallback_first"),
     )
@@ -281,12 +299,15 @@ def words_of(value: Any, lexicons: dict[str, list[str]], loc: tuple[Any, ...]) -
 
 
 class Filtered(Condition):
-    """Shared hit filters: scope, negation, quotation, exclusions."""
+    """Shared hit filters: scope, negation, quotation, conditionals, exclusions."""
+
+    CONDITIONAL = "keep"  # what `conditional` defaults to: words in a supposition still count for plain keywords
 
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         self.scope = parse_scope(spec, loc)
         self.negation = spec.get("negation", True)
         self.skip_quoted = spec.get("quoted", "skip") == "skip"
+        self.skip_conditional = spec.get("conditional", self.CONDITIONAL) == "skip"
         exclude = words_of(spec.get("exclude", []), env.lexicons, loc + ("exclude",))
         self.exclude_key = env.matcher.register(exclude) if exclude else None
 
@@ -298,6 +319,10 @@ class Filtered(Condition):
                 return False
         if self.skip_quoted and any(s < hit.start and hit.end <= e for s, e in ctx.quoted(hit.turn)):
             return False
+        if self.skip_conditional:
+            clause = CLAUSE_END.split(turn.norm[: hit.start])[-1]
+            if _CONDITIONAL.search(clause):
+                return False
         if self.exclude_key is not None:
             for ex in ctx.keyword_hits(self.exclude_key):
                 if ex.turn == hit.turn and ex.start < hit.end and hit.start < ex.end:

@@ -23,14 +23,15 @@ class All(Condition):
 
     def hits(self, ctx, anchor):
         found: list[Hit] = []
+        marks: list[Hit] = []  # a `not`'s hit only marks where it held: evidence when nothing else is
         for child in self.children:
             part = child.hits(ctx, anchor)
             if part is None:
                 return None
             if not part:
                 return []
-            found.extend(part)
-        return sorted(set(found))
+            (marks if isinstance(child, Not) else found).extend(part)
+        return sorted(set(found or marks))
 
 
 @operator("any", set())

@@ -155,15 +155,21 @@ class Audio(Condition):
         return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if _OPS[self.op](v, self.value)]
 
 
-@operator("act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min"})
+@operator("act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min", "need_cue", "unless", "wait"})
 class Act(Filtered):
     """Turns that perform one of `acts` (dialogue acts read by the turn models,
     zuoxi/analyze/models/acts.py): the act's probability reaches `min` (default: the act's own
     threshold), or `cue_min` (default half of it) when one of the `cues` words is in the turn —
-    the lexicon confirms what the model leans to, and its words become the evidence. Without the
-    models the cue words alone decide (negation and quotation filters apply to them as to keywords).
+    the lexicon confirms what the model leans to, and its words become the evidence; with `need_cue`
+    the act counts only where a cue is (the act narrowed to what the words name: a request that is
+    bargaining); with `unless`, not in a turn the models read as one of those acts (a "request" that is
+    the customer accepting). Without the models the cue words alone decide (negation, quotation and
+    supposition filters apply to them). An act looked for in the answer to a turn nobody has answered yet
+    cannot be judged (`None`: n/a) — unless `wait: false`, for "the customer did not push back".
     Evidence is the cue when there is one, else the whole turn (refined to the clause that reads most
     like the act when a failed finding shows it)."""
+
+    CONDITIONAL = "skip"  # a cue word in a supposition ("如果无法…") is not the act
 
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         super().__init__(spec, loc, env)
@@ -179,33 +185,59 @@ class Act(Filtered):
         self.cue_min = None if spec.get("cue_min") is None else float(spec["cue_min"])
         cues = words_of(spec.get("cues", []), env.lexicons, loc + ("cues",))
         self.cue_key = env.matcher.register(cues) if cues else None
+        self.need_cue = bool(spec.get("need_cue", False))
+        self.unless = tuple(spec.get("unless") or ())
+        self.wait = bool(spec.get("wait", True))
+        unknown = [a for a in self.unless if a not in ACT_NAMES]
+        if unknown:
+            raise RuleError(loc + ("unless",), f"unknown act {unknown[0]!r}")
+        if self.need_cue and self.cue_key is None:
+            raise RuleError(loc + ("need_cue",), "need_cue needs `cues`")
 
-    def _cues(self, ctx: Context, allowed: set[int]) -> dict[int, Hit]:
+    def _cues(self, ctx: Context, allowed: set[int]) -> tuple[dict[int, list[Hit]], set[int]]:
+        """The cues that count in each turn, and the turns whose every cue was negated, quoted or
+        supposed ("不是不能退", "如果无法联网", an agent quoting "不归我们管"): there the words themselves say
+        the act is not performed, whatever the model leans to."""
         if self.cue_key is None:
-            return {}
-        found: dict[int, Hit] = {}
+            return {}, set()
+        found: dict[int, list[Hit]] = {}
+        seen: set[int] = set()
         for h in ctx.keyword_hits(self.cue_key):
-            if h.turn in allowed and h.turn not in found and self.keep(ctx, h):
-                found[h.turn] = h
-        return found
+            if h.turn in allowed:
+                seen.add(h.turn)
+                if self.keep(ctx, h):
+                    found.setdefault(h.turn, []).append(h)
+        return found, seen - set(found)
+
+    def settled(self, ctx, anchor):
+        return self.scope.closed(ctx, anchor)
 
     def hits(self, ctx, anchor):
+        if self.wait and self.scope.awaiting(ctx, anchor):
+            return None  # nobody has answered the anchor turn yet: nothing to judge
         allowed = self.scope.turns(ctx, anchor)
-        cues = self._cues(ctx, set(allowed))
+        cues, denied = self._cues(ctx, set(allowed))
         acts = ctx.acts
         if acts is None:
-            return [cues[t] for t in allowed if t in cues]
+            return [h for t in allowed for h in cues.get(t, ())]
         found = []
         for t in allowed:
             cue = cues.get(t)
-            for name in self.acts:
+            if t in denied or (self.need_cue and cue is None) or any(
+                    acts.has(t, name) for name in self.unless if acts.trained[acts.index[name]]):
+                continue
+            readable = [name for name in self.acts if acts.trained[acts.index[name]]]
+            if not readable:  # the models could not learn these acts (too few labelled turns): the cue words decide
+                found.extend(cue or ())
+                continue
+            for name in readable:  # the cues are the condition's, not one act's: acts read by the models decide
                 k = acts.index[name]
                 bar = self.min if self.min is not None else float(acts.thresholds[k])
                 if cue is not None:
                     bar = self.cue_min if self.cue_min is not None else bar / 2
                 if acts.probs[t, k] >= bar:
                     if cue is not None:
-                        found.append(cue)
+                        found.extend(cue)
                     else:
                         hit = Hit(t, 0, len(ctx.turns[t].text))
                         ctx.act_marks[hit] = self.acts

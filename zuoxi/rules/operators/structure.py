@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from zuoxi.normalize import normalize_text
+from zuoxi.normalize import PAD, normalize_text
 from zuoxi.rules.operators.base import (SCOPE_OPTIONS, Condition, Context, Env, Hit, RuleError, operator,
                                         parse_scope, words_of)
 
@@ -36,9 +36,10 @@ class Count(Condition):
         return found if len(found) >= int(self.min or 1) else []
 
 
-@operator("order", {"steps", "min_steps"})
+@operator("order", {"steps", "min_steps", "ordered"})
 class Order(Condition):
-    """Steps in order (A before B before C); `degree` is the share of steps in the best ordered chain."""
+    """Steps in order (A before B before C); `degree` is the share of steps in the best ordered chain.
+    With `ordered: false` a step counts wherever it comes (the share of steps present)."""
 
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         steps = spec.get("steps")
@@ -46,11 +47,14 @@ class Order(Condition):
             raise RuleError(loc + ("steps",), "order needs a list of at least two steps")
         self.steps = [env.compile(s, loc + ("steps", i)) for i, s in enumerate(steps)]
         self.min_steps = int(spec.get("min_steps", len(self.steps)))
+        self.ordered = bool(spec.get("ordered", True))
 
     def chain(self, ctx: Context, anchor: Hit | None) -> list[Hit] | None:
         per_step = [s.hits(ctx, anchor) for s in self.steps]
         if all(p is None for p in per_step):
             return None
+        if not self.ordered:
+            return sorted(min(p) for p in per_step if p)
         # best[i] = longest in-order chain ending with a hit of step i (steps may be skipped)
         best: list[list[tuple[Hit, list[Hit]]]] = []
         for i, step_hits in enumerate(per_step):
@@ -124,3 +128,60 @@ class Script(Condition):
         if covered is None or not covered[1]:
             return None
         return len(covered[0]) / covered[1]
+
+
+PLACEHOLDER_CHARS = 3  # what a masking placeholder ([数字x], [金额x]…) stands for counts as this many characters
+
+
+@operator("length", SCOPE_OPTIONS | {"min", "max"})
+class Length(Condition):
+    """Turns longer than `min` (or shorter than `max`) characters as a reader counts them: a masking
+    placeholder, emoji code or mention counts as a few characters, not as its code."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.scope = parse_scope(spec, loc)
+        if spec.get("min") is None and spec.get("max") is None:
+            raise RuleError(loc, "length needs `min` or `max`")
+        self.min, self.max = spec.get("min"), spec.get("max")
+
+    def hits(self, ctx, anchor):
+        found = []
+        for t in self.scope.turns(ctx, anchor):
+            norm = ctx.turns[t].norm
+            n = len(norm) - norm.count(PAD) + (PLACEHOLDER_CHARS - 1) * _placeholders(norm)
+            if (self.min is None or n >= self.min) and (self.max is None or n <= self.max):
+                found.append(Hit(t, 0, len(ctx.turns[t].text)))
+        return found
+
+
+def _placeholders(norm: str) -> int:
+    """How many placeholders the matching form marks: each is a run of PAD followed by its symbol."""
+    return norm.count(PAD) and len(re.findall(PAD + "+[^" + PAD + "]", norm))
+
+
+@operator("ends_with", {"role"})
+class EndsWith(Condition):
+    """The conversation's last turn is one of `role`'s (the agent has the last word). A last turn without
+    words (an image or emoji the export did not keep) is still that side's last word."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.role = parse_scope(spec, loc).role
+
+    def hits(self, ctx, anchor):
+        last = next((t for t in reversed(ctx.turns) if t.role != "system"), None)
+        return [Hit(last.index, 0, len(last.text))] if last is not None and last.role == self.role else []
+
+
+@operator("meta", {"key", "equals"})
+class Meta(Condition):
+    """The conversation's `meta[key]` is `equals` (what the data says of itself: a drill's transcript is
+    complete to its end); the hit marks its last turn."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        if not spec.get("key"):
+            raise RuleError(loc, "meta needs `key`")
+        self.key, self.value = str(spec["key"]), spec.get("equals", True)
+
+    def hits(self, ctx, anchor):
+        last = ctx.turns[-1]
+        return [Hit(last.index, 0, len(last.text))] if ctx.prepared.conversation.meta.get(self.key) == self.value else []

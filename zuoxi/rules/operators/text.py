@@ -114,18 +114,39 @@ class Similar(Filtered):
 SCAN_UNITS = 48  # up to this many units, Repeat compares clusters directly rather than through an index
 
 
-@operator("repeat", SCOPE_OPTIONS | {"min", "similarity", "min_chars", "keys", "ignore", "pushback", "per_turn"})
+# Characters that carry little of what a proposal is about (pronouns, particles, politeness, "can"): a
+# character bigram made of them weighs little when `weighted` similarity compares two turns. On the
+# agent proposals of the labelled real chats, this weighting separates a reworded proposal from a
+# different one as well as idf weights do (docs/accuracy.md), without a vocabulary.
+FUNCTION_CHARS = frozenset("您你我他她它们的了就吧呢哦啊呀嘛亲请是这那个下一可以在也都还有要会能给把被让和与及或么吗哈嗯好")
+
+
+def _gram_weight(gram: str) -> float:
+    light = (gram[0] in FUNCTION_CHARS) + (gram[1] in FUNCTION_CHARS)
+    return (1.0, 0.6, 0.15)[light]
+
+
+@operator("repeat", SCOPE_OPTIONS | {"min", "similarity", "min_chars", "keys", "ignore", "pushback", "per_turn", "of",
+                                     "act_keys", "weighted", "unanswered"})
 class Repeat(Condition):
     """The same thing said again and again by one role (broken record; a customer repeating a request).
 
-    Units are clauses of the role's turns; two units are the same when their character-bigram
-    overlap coefficient reaches `similarity`, or when they share a `keys` group (the same requested
-    action: 查/换/退…). Hits are the repeats (2nd occurrence on) of any thing said `min` times or more,
-    optionally only when a `pushback` condition occurs between the first occurrence and a repeat.
+    Units are clauses of the role's turns — or whole turns (`per_turn`), or only the turns where the
+    condition `of` holds (an agent's proposals, a customer's requests). Two units are the same when
+    their character-bigram overlap coefficient reaches `similarity` (`weighted`: bigrams of function
+    characters count less), or when they share a `keys` group (the same requested action: 查/换/退…)
+    or one of the `act_keys` dialogue acts (the same request type). Hits are the repeats (2nd
+    occurrence on) of any thing said `min` times or more, optionally only when a `pushback`
+    condition occurs between the first occurrence and a repeat, or (`unanswered`) only the repeats
+    with no hit of that condition since the occurrence before (the customer asks again because
+    nothing came back).
     """
 
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         self.scope = parse_scope(spec, loc)
+        self.of = env.compile(spec["of"], loc + ("of",)) if "of" in spec else None
+        self.act_keys = tuple(spec.get("act_keys") or ())
+        self.weighted = bool(spec.get("weighted", False))
         self.min = int(spec.get("min", 3))
         self.similarity = float(spec.get("similarity", 0.6))
         self.min_chars = int(spec.get("min_chars", 3))
@@ -134,7 +155,8 @@ class Repeat(Condition):
         ignore = words_of(spec.get("ignore", []), env.lexicons, loc + ("ignore",))
         self.ignore_key = env.matcher.register(ignore) if ignore else None
         self.pushback = env.compile(spec["pushback"], loc + ("pushback",)) if "pushback" in spec else None
-        self.per_turn = bool(spec.get("per_turn", False))
+        self.unanswered = env.compile(spec["unanswered"], loc + ("unanswered",)) if "unanswered" in spec else None
+        self.per_turn = bool(spec.get("per_turn", False)) or self.of is not None
 
     def hits(self, ctx, anchor):
         pushback = self.pushback.hits(ctx, None) if self.pushback else None
@@ -147,8 +169,17 @@ class Repeat(Condition):
         for name, key in self.group_keys.items():
             for h in ctx.keyword_hits(key):
                 groups_by_turn.setdefault(h.turn, set()).add(f"#{name}")
+        for name in self.act_keys:
+            if ctx.acts is not None and name in ctx.acts.index:
+                for t in range(len(ctx.turns)):
+                    if ctx.acts.has(t, name):
+                        groups_by_turn.setdefault(t, set()).add(f"#{name}")
+        turns = self.scope.turns(ctx, anchor)
+        if self.of is not None:
+            chosen = {h.turn for h in self.of.hits(ctx, anchor) or []}
+            turns = [t for t in turns if t in chosen]
         units = []  # (hit, features: bigrams plus "#group" tags)
-        for t in self.scope.turns(ctx, anchor):
+        for t in turns:
             turn = ctx.turns[t]
             skip = ignored.get(t, ())
             for start, end in [(0, len(turn.norm))] if self.per_turn else turn.clauses:
@@ -161,6 +192,7 @@ class Repeat(Condition):
                 units.append((Hit(t, start, end), grams))
         if len(units) < self.min:
             return []
+        answers = sorted({h.turn for h in self.unanswered.hits(ctx, None) or []}) if self.unanswered else None
         found: set[Hit] = set()
         for cluster in self._clusters(units):
             if len(cluster) < self.min:
@@ -168,6 +200,10 @@ class Repeat(Condition):
             first, *repeats = [units[j][0] for j in cluster]
             if pushback is not None:
                 repeats = [r for r in repeats if any(first.turn < p.turn < r.turn for p in pushback)]
+            if answers is not None:
+                occurrences = [first, *repeats]
+                repeats = [r for prev, r in zip(occurrences, repeats)
+                           if not any(prev.turn < a < r.turn for a in answers)]
             if len(repeats) + 1 >= self.min:
                 found.update(repeats)
         return sorted(found)
@@ -211,5 +247,8 @@ class Repeat(Condition):
         shared = a & b
         if any(g.startswith("#") for g in shared):
             return True
+        if self.weighted:
+            small = min(sum(map(_gram_weight, a)), sum(map(_gram_weight, b)))
+            return small > 0 and sum(map(_gram_weight, shared)) / small >= self.similarity
         small = min(len(a), len(b))
         return small > 0 and len(shared) / small >= self.similarity

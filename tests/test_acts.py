@@ -1,0 +1,360 @@
+"""Dialogue acts and the rules that stand on them: placeholders in normalization, the act operator's
+fusion of model and cue words, the operator registry, reworded proposals (CS-01), the turn models on
+tricky wording, and the real-data regression against readers' verdicts (docs/accuracy.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from zuoxi.analyze.models import load_models
+from zuoxi.analyze.models.acts import AGENT_ACTS, CUSTOMER_OUTPUTS, TurnActs
+from zuoxi.model import Conversation
+from zuoxi.normalize import PAD, normalize_turn, prepare
+from zuoxi.pipeline import analyze_conversation
+from zuoxi.rules.engine import CompiledScorecard
+from zuoxi.rules.operators import OPERATORS, Hit, operator
+from zuoxi.rules.operators.base import Condition
+from zuoxi.rules.scorecard import parse_scorecard_text
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def conv(*turns: tuple[str, str], **fields) -> Conversation:
+    return Conversation.model_validate({"id": fields.pop("id", "t"), "turns": [{"role": r, "text": t} for r, t in turns],
+                                        **fields})
+
+
+def finding(result, rule: str):
+    return next(f for f in result.findings if f.rule == rule)
+
+
+# --- normalization ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "kept", "gone"), [
+    ("订单编号[ORDERID_10124449]", "订单编号", "orderid"),
+    ("储蓄卡[数字x]-[数字x]个工作日", "个工作日", "数字"),
+    ("好的#E-s[数字x]#E-s[数字x]", "好的", "数字"),
+    ("@中国电信客服 今天一天了", "今天一天了", "电信"),
+    ("敬请等待[呵呵]", "敬请等待", "呵呵"),
+    ("[价保金额(单件)]*[价保商品数量]=[金额x]", "*", "金额"),
+])
+def test_placeholders_become_one_symbol_each_and_keep_the_length(text, kept, gone):
+    norm = normalize_turn(text)
+    assert len(norm) == len(text)
+    assert kept in norm and gone not in norm and "[" not in norm and PAD in norm
+
+
+def test_an_email_address_is_not_a_mention():
+    assert normalize_turn("邮箱a@b.com 联系") == "邮箱a@b.com 联系"
+
+
+@pytest.mark.parametrize("models", [True, False])
+def test_order_cards_and_emoji_codes_are_neither_requests_nor_suggestions(models):
+    c = conv(("customer", "[ORDERID_10124449]"), ("agent", "#E-s[数字x]"), ("customer", "[ORDERID_10124449]"),
+             ("agent", "#E-s[数字x]"), ("customer", "[ORDERID_10124449]"), ("agent", "#E-s[数字x]"))
+    result = analyze_conversation(c, models=models)
+    assert finding(result, "CS-03").status != "fail"
+    assert finding(result, "CS-01").status != "fail"
+
+
+def test_a_long_message_counts_a_placeholder_as_a_few_characters():
+    card = CompiledScorecard(*_spec("""
+        id: t
+        name: t
+        sections:
+          - id: s
+            name: s
+            items:
+              - id: T-1
+                name: long
+                points: -5
+                message: m
+                forbid:
+                  length: {role: agent, min: 151}
+    """))
+    short = "好" * 100 + "[数字x]" * 10  # 100 characters and ten placeholders: 130 as read, 150 as stored
+    long_ = "好" * 150 + "[数字x]"
+    assert len(short) == 150
+    assert _status(card, conv(("customer", "在吗"), ("agent", short))) == "pass"
+    assert _status(card, conv(("customer", "在吗"), ("agent", long_))) == "fail"
+
+
+# --- the act operator --------------------------------------------------------------------------
+
+def _spec(text: str):
+    import textwrap
+
+    spec, raw = parse_scorecard_text(textwrap.dedent(text), "test.yaml")
+    return spec, [("test.yaml", raw, i) for i in range(len(spec.sections))]
+
+
+def _status(card: CompiledScorecard, c: Conversation, acts=None, rule: str = "T-1") -> str:
+    result = card.evaluate(card.context(prepare(c), acts=acts))
+    return finding(result, rule).status
+
+
+def _fake_acts(roles: list[str], probs: dict[tuple[int, str], float], untrained: tuple[str, ...] = ()) -> TurnActs:
+    names = AGENT_ACTS + CUSTOMER_OUTPUTS
+    thresholds = np.full(len(names), 0.6)
+    for name in untrained:
+        thresholds[names.index(name)] = 0.99
+    model = SimpleNamespace(names=names, index={n: k for k, n in enumerate(names)}, thresholds=thresholds,
+                            trained=thresholds < 0.99)
+    p = np.zeros((len(roles), len(names)))
+    for (turn, name), value in probs.items():
+        p[turn, names.index(name)] = value
+    return TurnActs(roles, p, model, np.zeros((len(roles), 1)), None)
+
+
+REFUSAL_CARD = """
+    id: t
+    name: t
+    sections:
+      - id: s
+        name: s
+        items:
+          - id: T-1
+            name: refusal without reason
+            points: -5
+            message: m
+            when:
+              act: {role: agent, acts: [refuse], cues: [不能, 无法]}
+            expect:
+              act: {role: agent, anchor: same_and_next, count: 1, acts: [explain], cues: [因为]}
+"""
+
+
+def test_an_act_counts_where_the_model_reaches_its_threshold():
+    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    c = conv(("customer", "帮我改一下地址"), ("agent", "这个办不了"), ("customer", "哦"))
+    roles = ["customer", "agent", "customer"]
+    assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.7})) == "fail"
+    assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.5})) == "n/a"
+    assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.7, (1, "explain"): 0.9})) == "pass"
+
+
+def test_a_cue_word_lowers_the_bar_and_becomes_the_evidence():
+    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    c = conv(("customer", "帮我改一下地址"), ("agent", "您好，地址现在不能改了"), ("customer", "哦"))
+    roles = ["customer", "agent", "customer"]
+    result = card.evaluate(card.context(prepare(c), acts=_fake_acts(roles, {(1, "refuse"): 0.35})))
+    f = finding(result, "T-1")
+    assert f.status == "fail" and f.evidence[0].text == "不能"
+    assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.2})) == "n/a"  # the model disagrees: no refusal
+
+
+def test_a_negated_cue_is_no_cue_and_the_model_decides():
+    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    c = conv(("customer", "还能退吗"), ("agent", "不是不能退，七天内都可以"), ("customer", "好"))
+    roles = ["customer", "agent", "customer"]
+    assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.35})) == "n/a"
+    assert _status(card, c, None) == "n/a"  # without the models the negated cue is no refusal either
+
+
+def test_without_the_models_the_cue_words_decide():
+    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    assert _status(card, conv(("customer", "改地址"), ("agent", "无法修改"), ("customer", "哦"))) == "fail"
+    assert _status(card, conv(("customer", "改地址"), ("agent", "无法修改，因为已经发货"))) == "pass"
+
+
+def test_an_act_the_models_could_not_learn_falls_back_to_its_cue_words():
+    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    c = conv(("customer", "改地址"), ("agent", "无法修改"), ("customer", "哦"))
+    roles = ["customer", "agent", "customer"]
+    assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.0}, untrained=("refuse",))) == "fail"
+
+
+def test_an_expectation_nobody_could_meet_yet_is_not_judged():
+    card = CompiledScorecard(*_spec(REFUSAL_CARD.replace("anchor: same_and_next, count: 1", "anchor: next")))
+    c = conv(("customer", "改地址"), ("agent", "无法修改"))
+    assert _status(card, c, _fake_acts(["customer", "agent"], {(1, "refuse"): 0.9})) == "n/a"
+
+
+def test_need_cue_narrows_an_act_to_what_its_words_name():
+    card = CompiledScorecard(*_spec("""
+        id: t
+        name: t
+        sections:
+          - id: s
+            name: s
+            items:
+              - id: T-1
+                name: bargaining
+                points: -5
+                message: m
+                forbid:
+                  act: {role: customer, acts: [request_price], cues: [便宜点], need_cue: true}
+    """))
+    roles = ["customer", "agent"]
+    protection = conv(("customer", "降价了能保价吗"), ("agent", "可以的"))
+    bargain = conv(("customer", "能便宜点吗"), ("agent", "亲，已经是最低价了"))
+    assert _status(card, protection, _fake_acts(roles, {(0, "request_price"): 0.9})) == "pass"
+    assert _status(card, bargain, _fake_acts(roles, {(0, "request_price"): 0.9})) == "fail"
+
+
+def test_an_unknown_act_is_a_scorecard_error_naming_the_line():
+    from zuoxi.rules.scorecard import ScorecardError
+
+    with pytest.raises(ScorecardError, match=r"test.yaml:\d+: T-1: .*unknown act 'apologise'"):
+        CompiledScorecard(*_spec(REFUSAL_CARD.replace("acts: [explain]", "acts: [apologise]")))
+
+
+# --- the registry --------------------------------------------------------------------------------
+
+def test_an_operator_is_one_registered_class():
+    @operator("turn_count_at_least", {"n"})
+    class TurnCount(Condition):
+        def __init__(self, spec, loc, env):
+            self.n = int(spec["n"])
+
+        def hits(self, ctx, anchor):
+            return [Hit(0, 0, 0)] if len(ctx.turns) >= self.n else []
+
+    try:
+        card = CompiledScorecard(*_spec("""
+            id: t
+            name: t
+            sections:
+              - id: s
+                name: s
+                items:
+                  - id: T-1
+                    name: long conversation
+                    points: -5
+                    message: m
+                    forbid:
+                      turn_count_at_least: {n: 3}
+        """))
+        assert _status(card, conv(("customer", "在吗"), ("agent", "在的"))) == "pass"
+        assert _status(card, conv(("customer", "在吗"), ("agent", "在的"), ("customer", "好"))) == "fail"
+        with pytest.raises(ValueError, match="registered twice"):
+            operator("turn_count_at_least", set())(TurnCount)
+    finally:
+        OPERATORS.pop("turn_count_at_least", None)
+
+
+def test_the_built_in_operators_are_registered():
+    assert {"keyword", "regex", "similar", "repeat", "count", "order", "script", "timing", "emotion", "audio", "act",
+            "length", "ends_with", "all", "any", "not"} <= set(OPERATORS)
+
+
+# --- reworded proposals (CS-01) ------------------------------------------------------------------
+
+SEED_000 = [
+    ("agent", "您好，这里是快餐客服中心，请问有什么可以帮您？"),
+    ("customer", "我刚下单，有个汉堡点错了，能不能帮我查查送出去没有？没送的话帮我换成鸡腿堡。"),
+    ("agent", "您可以在收货时当面拒签。"),
+    ("customer", "我只是想换一个汉堡，干嘛要拒签啊？你帮我查一下送没送出。"),
+    ("agent", "到货后不满意直接拒签就好。"),
+    ("customer", "拒签了还得重新下单，你们怎么就不能帮我查查呢？"),
+    ("agent", "先生，东西到了您拒签就可以了。"),
+    ("customer", "我都说了三遍了，你这是什么态度！"),
+]
+
+
+@pytest.mark.parametrize("models", [True, False])
+def test_the_paraphrased_broken_record_of_seed_000_fails_cs01(models):
+    result = analyze_conversation(conv(*SEED_000), models=models)
+    f = finding(result, "CS-01")
+    assert f.status == "fail"
+    assert {e.turn for e in f.evidence} >= {6}
+
+
+def test_a_proposal_changed_after_push_back_is_no_broken_record():
+    turns = SEED_000[:4] + [("agent", "好的，我这就帮您查询订单是否已经送出。"), ("customer", "好的"),
+                            ("agent", "查到还没送出，已经为您把汉堡换成鸡腿堡了。"), ("customer", "谢谢")]
+    assert finding(analyze_conversation(conv(*turns)), "CS-01").status != "fail"
+
+
+# --- the turn models on tricky wording --------------------------------------------------------------
+# What keyword matching got wrong on real conversations (issue 17): each must now read as what it means.
+
+def acts_of(*turns: tuple[str, str]) -> list[list[str]]:
+    prediction = load_models().predict(conv(*turns))
+    assert prediction.acts is not None, "the act models are part of the committed artefacts"
+    return [prediction.acts.names_of(i) for i in range(len(turns))]
+
+
+def test_a_narrated_switch_is_no_change_request():
+    acts = acts_of(("customer", "我的手机昨天自动切换成了省电模式，屏幕暗了很多"), ("agent", "您好，您可以在设置里关闭省电模式"))
+    assert "request_change" not in acts[0] and "request_exchange" not in acts[0]
+
+
+def test_a_conditional_tip_is_no_refusal():
+    c = conv(("customer", "路由器装好了，还有什么要注意的吗"),
+             ("agent", "如果您的电脑出现无法联网的情况，可以先重启路由器再试试"), ("customer", "好的谢谢"))
+    assert "refuse" not in acts_of(*[(t.role, t.text) for t in c.turns])[1]
+    assert finding(analyze_conversation(c), "SA-02").status == "n/a"
+
+
+def test_a_question_about_a_refund_is_no_delivery_question():
+    c = conv(("customer", "退款一般几天能到账？"), ("agent", "您好，原路退回一般1-7个工作日到账哦"), ("customer", "好的"),
+             meta={"scorecard": "ecommerce"})
+    assert finding(analyze_conversation(c), "EC-05").status == "n/a"
+
+
+def test_price_protection_is_not_bargaining():
+    c = conv(("customer", "我前天买的时候不是最低价，今天降价了，能给我保价吗"),
+             ("agent", "您好，我这边帮您申请价保，差价会退回到您的账户"), ("customer", "好的谢谢"), meta={"scorecard": "ecommerce"})
+    assert finding(analyze_conversation(c), "EC-03").status == "n/a"
+
+
+def test_asking_what_something_means_before_any_answer_questions_no_decision():
+    c = conv(("customer", "请问订单页面上写的“待揽收”是什么意思？"), ("agent", "您好，就是快递员还没有上门取件哦"), ("customer", "哦哦明白了"))
+    assert finding(analyze_conversation(c), "CS-04").status == "n/a"
+
+
+def test_asking_what_to_do_is_no_anxiety_and_a_third_partys_anger_is_not_the_customers():
+    calm = conv(("customer", "请问发票丢了怎么办？"), ("agent", "您好，可以在订单详情里重新下载电子发票"), ("customer", "好的"))
+    narrated = conv(("customer", "送货师傅刚才很生气地挂了我电话，我想问下包裹现在到哪了"),
+                    ("agent", "您好，我帮您查一下，包裹已经到站点了，今天会再次配送"), ("customer", "好的"))
+    for c in (calm, narrated):
+        assert finding(analyze_conversation(c), "EM-02").status == "n/a"
+
+
+def test_a_calm_question_is_not_angry():
+    result = analyze_conversation(conv(("customer", "请问我的包裹今天能到吗?"), ("agent", "您好，预计今天下午送达")))
+    assert result.customer_emotion[0].label != "angry"
+
+
+def test_saying_it_is_not_a_return_is_no_return_request():
+    acts = acts_of(("customer", "我不是要退货，我只是想问一下这个怎么安装"), ("agent", "您好，安装步骤在说明书第三页"))
+    assert "request_return" not in acts[0]
+
+
+def test_an_action_worded_freely_is_acting_with_a_follow_up():
+    acts = acts_of(("customer", "空调不制冷了，你们什么时候来修"), ("agent", "已帮您转给售后专员，今天下午五点前给您回电"))
+    assert "followup" in acts[1] and ({"act", "pending"} & set(acts[1]))
+
+
+def test_deflection_and_contempt_worded_outside_the_lists():
+    deflect = acts_of(("customer", "我家宽带一直断网，你们能不能处理一下"), ("agent", "这个您去问问当地营业厅吧"))
+    assert "deflect" in deflect[1] or finding(analyze_conversation(
+        conv(("customer", "我家宽带一直断网，你们能不能处理一下"), ("agent", "这个您去问问当地营业厅吧"))), "SA-03").status == "fail"
+
+
+# --- real conversations ------------------------------------------------------------------------------
+
+# What eval/realqa.py printed for the dev part with the committed models (docs/accuracy.md; the act models saw
+# these dialogues in training, so this is a guard against regressions, not the reported figure): a
+# change that makes the rules less right on real conversations fails here.
+DEV_FLOOR = {"precision": 0.76, "recall": 0.77}
+
+
+@pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
+def test_the_rules_stay_as_right_on_the_labelled_dev_conversations():
+    out = subprocess.run([sys.executable, str(ROOT / "eval" / "realqa.py"), "--part", "dev", "--json", "--data", str(DATA)],
+                         capture_output=True, text=True, check=True)
+    figures = json.loads(out.stdout)
+    t = figures["total"]
+    precision = t["tp"] / (t["tp"] + t["fp"])
+    recall = t["tp"] / (t["tp"] + t["fn"])
+    assert precision >= DEV_FLOOR["precision"] and recall >= DEV_FLOOR["recall"], (precision, recall)
