@@ -612,3 +612,20 @@ def test_a_recording_is_read_only_where_it_is_allowed(tmp_path):
     assert metrics is None and summary["error"] == "录音不在录音目录内，未读取" and str(samples) not in str(summary)
     metrics, summary = analyze_audio(conv, samples, allowed=samples)
     assert metrics and "error" not in summary
+
+
+def test_a_digitally_silent_channel_is_measured_without_numeric_warnings(tmp_path):
+    """A channel holding exact zeros (a muted leg, as in the bundled samples) once made the echo model
+    take the median of no frames: the warning turned every such recording into 'audio skipped'."""
+    path = tmp_path / "muted.wav"
+    conv = build_call(path, SCRIPT[1::2], DURATION)  # the agent's turns only
+    data, rate = sf.read(path)
+    data[:, 1] = 0.0
+    sf.write(path, data, rate)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        found = analysis(path, conv)
+    speech = found.summary()["speech_seconds"]
+    assert speech["agent"] > 14 and speech["customer"] == 0

@@ -166,6 +166,8 @@ def _leak(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     source was quiet) to the source's power."""
     level, heard = np.log10(source.sum(axis=1)), np.log10(target.sum(axis=1))
     loud, quiet = level > np.percentile(level, 70), level < np.percentile(level, 30)
+    if not loud.any() or not quiet.any():  # a source at one level throughout (digital silence) copies nothing
+        return np.zeros_like(target)
     lifts = [10 * (np.median(heard[_delayed(loud, k)]) - np.median(heard[_delayed(quiet, k)]))
              for k in range(int(ECHO_MAX / FRAME) + 1)]
     lag = int(np.argmax(lifts))
