@@ -36,7 +36,7 @@ distributed = pytest.importorskip("distributed")
 # Worker plugins and functions defined here travel by value: the workers cannot import this module.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-SMALL_SHARDS = 4096  # bytes: cuts the sample JSON Lines files into several shards
+SMALL_SHARDS = 4  # lines: cuts the sample JSON Lines files into several shards
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
@@ -55,6 +55,12 @@ def local_results(samples) -> list[dict]:
 
 def dumps(items) -> list[dict]:
     return [item.result.model_dump() for item in items]
+
+
+def as_json(items) -> list[str]:
+    """The results as the CLI's --format json writes them, byte for byte."""
+    return [item.result.model_dump_json(exclude={"sections", "audio"} if item.result.audio is None else {"sections"})
+            for item in items]
 
 
 def stored(url: str) -> tuple[set, set]:
@@ -113,7 +119,7 @@ def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_p
     pq.write_table(pa.Table.from_pylist(table, schema=pq.read_schema(tmp_path / "big.parquet")), tmp_path / "big.parquet", row_group_size=2)
 
     options = ReadOptions()
-    shards, errors, files = plan_shards([tmp_path], options, options_variant(None, True, False, options), 3000)
+    shards, errors, files = plan_shards([tmp_path], options, options_variant(None, True, False, options), 4)
     assert files == 2 and not errors
     by_file = {name: [s for s in shards if s.path.endswith(name)] for name in ("big.jsonl", "big.parquet")}
     assert len(by_file["big.jsonl"]) > 3 and len(by_file["big.parquet"]) > 1
@@ -122,7 +128,7 @@ def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_p
         assert ranges[0][0] == 1 and ranges[-1][1] == last and all(b + 1 == c for (_, b), (c, _) in zip(ranges, ranges[1:]))
     assert len({s.key for s in shards}) == len(shards)
 
-    job = dask_engine.Job(scorecard=None, cwd=os.getcwd(), models=False)
+    job = dask_engine.Job(scorecard=None, models=False)
     outcomes = [analyze_shard(shard, job) for shard in shards]
     assert sum(o.read for o in outcomes) == 15 + 14
     found = [str(e) for o in outcomes for e in o.errors]
@@ -153,7 +159,7 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
     options = ReadOptions()
     (shard,), _, _ = plan_shards([path], options, options_variant(None, True, False, options), 10**9)
     with caplog.at_level("WARNING", logger="zuoxi.engines.dask"):
-        outcome = analyze_shard(shard, dask_engine.Job(scorecard=None, cwd=os.getcwd()))
+        outcome = analyze_shard(shard, dask_engine.Job(scorecard=None))
     assert [str(e) for e in outcome.errors] == [f"{path}: conversation c5: analysis failed (ValueError: broken on purpose)"]
     assert [r.getMessage() for r in caplog.records] == [  # the first chunk failed, then went one by one
         f"{path}: analysing {PREDICT_CHUNK} conversations together failed (ValueError: broken on purpose); analysing them one by one"]
@@ -165,7 +171,7 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
 def test_dask_engine_results_equal_the_local_engine(client, samples, tmp_path, local_results):
     local_db, dask_db = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'dask.db'}"
     list(Batch([samples], store=Store(local_db), analyze=True).run())
-    batch = DaskBatch([samples], store=Store(dask_db), parquet=tmp_path / "parts", client=client, shard_bytes=SMALL_SHARDS)
+    batch = DaskBatch([samples], store=Store(dask_db), parquet=tmp_path / "parts", client=client, shard_records=SMALL_SHARDS)
     assert dumps(batch.run()) == local_results  # same results, same order
     summary = batch.summary
     assert summary.files == 12 and summary.shards > summary.files and summary.read == summary.analyzed == 50
@@ -177,18 +183,35 @@ def test_dask_engine_results_equal_the_local_engine(client, samples, tmp_path, l
         Result.model_validate(r).model_dump_json() for r in local_results)
 
 
-def test_cli_dask_engine_prints_what_the_local_engine_prints(client, samples, tmp_path):
+def test_cli_output_is_the_local_engines_whatever_the_workers_folder_and_on_every_rerun(client, samples, tmp_path):
+    """Workers running in another folder, given a relative input path, print what the local engine
+    prints (recordings named from the input root); a re-run that skips everything writes every result
+    to --out again, read back from the database, or from the parts."""
     runner = CliRunner()
-    local = runner.invoke(app, ["analyze", str(samples), "--format", "json", "--no-store"])
-    dask = runner.invoke(app, ["analyze", str(samples), "--format", "json", "--db", str(tmp_path / "d.db"),
-                               "--engine", "dask", "--scheduler", client.scheduler.address])
-    assert local.exit_code == dask.exit_code == 0, (dask.stderr, dask.exception)
-    assert dask.stdout == local.stdout and len(local.stdout.splitlines()) == 50
-    assert f"dask: scheduler {client.scheduler.address}" in dask.stderr and "shards 12" in dask.stderr
+    given = os.path.relpath(samples)  # relative to this process's folder, not the workers'
+    local = runner.invoke(app, ["analyze", given, "--format", "json", "--no-store"])
+    assert local.exit_code == 0 and len(local.stdout.splitlines()) == 50 and '"file":"audio/cb-001.ogg"' in local.stdout
+    folders = client.run(os.getcwd)
+    client.run(os.chdir, str(tmp_path))
+    try:
+        def dask(out: str, *args: str):
+            outcome = runner.invoke(app, ["analyze", given, "--format", "json", "--out", str(tmp_path / out), "--engine", "dask",
+                                          "--scheduler", client.scheduler.address, *args])
+            assert outcome.exit_code == 0, (outcome.stderr, outcome.exception)
+            return outcome.stderr, (tmp_path / out).read_text(encoding="utf-8")
 
-    again = runner.invoke(app, ["analyze", str(samples), "--format", "json", "--db", str(tmp_path / "d.db"),
-                                "--engine", "dask", "--scheduler", client.scheduler.address])
-    assert again.exit_code == 0 and again.stdout == "" and "12 shards were done by an earlier run" in again.stderr
+        db, parts = ["--db", str(tmp_path / "d.db")], ["--parquet", str(tmp_path / "parts")]
+        stderr, written = dask("first.jsonl", *db, *parts)
+        assert written == local.stdout and f"dask: scheduler {client.scheduler.address}" in stderr and "shards 12" in stderr
+        assert set(client.run(os.getcwd).values()) == {str(tmp_path)}
+        for out, args, where in (("from-db.jsonl", db, "the database"), ("from-parts.jsonl", ["--no-store", *parts], str(tmp_path / "parts"))):
+            stderr, written = dask(out, *args)
+            assert written == local.stdout, where
+            assert f"12 shards were done by an earlier run (their results are in {where}, 50 read back from there)" in stderr
+            assert "dask: scheduler" not in stderr  # nothing to compute: no cluster used
+    finally:
+        for address, folder in folders.items():
+            client.run(os.chdir, folder, workers=[address])
 
 
 def test_cli_refuses_dask_options_without_the_dask_engine(samples, tmp_path, monkeypatch):
@@ -285,13 +308,15 @@ def test_bad_input_is_reported_the_rest_finishes_and_a_rerun_skips_done_shards(c
     assert len(conversations) == len(results) == 15 and len(list((tmp_path / "parts").glob("part-*"))) == 3
 
     rerun = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client)
-    assert list(rerun.run()) == [] and rerun.summary.shards_skipped == 3 and rerun.summary.read == 0
+    assert len(list(rerun.run())) == 15 and rerun.summary.read_back == 15  # handed on again, from the parts
+    assert rerun.summary.shards_skipped == 3 and rerun.summary.read == 0 and rerun.summary.parts_superseded == 0
     assert stored(url) == (conversations, results)
 
     (tmp_path / "parts" / part_name(plan_shards([tmp_path / "in" / "good.jsonl"], ReadOptions(),
-                                                options_variant(None, True, True, ReadOptions()), None)[0][0].key)).unlink()
+                                                options_variant(None, True, True, ReadOptions()))[0][0].key)).unlink()
     partial = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client)
     assert len(list(partial.run())) == 15 and partial.summary.shards_skipped == 2  # its part was lost: redone
+    assert partial.summary.read == 15 and partial.summary.read_back == 0
     assert partial.summary.duplicates == 15 and stored(url) == (conversations, results)
 
     again = DaskBatch(paths, store=Store(url), client=client, resume=False)
@@ -300,15 +325,16 @@ def test_bad_input_is_reported_the_rest_finishes_and_a_rerun_skips_done_shards(c
 
 def test_an_interrupted_run_keeps_finished_shards_and_the_next_run_does_the_rest(client, samples, tmp_path):
     url, local_url = f"sqlite:///{tmp_path / 'z.db'}", f"sqlite:///{tmp_path / 'local.db'}"
-    list(Batch([samples], store=Store(local_url), analyze=True).run())
-    first = DaskBatch([samples], store=Store(url), client=client, shard_bytes=SMALL_SHARDS)
+    local_json = as_json(Batch([samples], store=Store(local_url), analyze=True).run())
+    first = DaskBatch([samples], store=Store(url), client=client, shard_records=SMALL_SHARDS)
     run = first.run()
     next(run)  # the first shard is in: stop there, as Ctrl-C or a crash of the client would
     run.close()
     done_before = len(stored(url)[1])
     assert 0 < done_before < 50
-    second = DaskBatch([samples], store=Store(url), client=client, shard_bytes=SMALL_SHARDS)
-    assert len(list(second.run())) == 50 - done_before
+    second = DaskBatch([samples], store=Store(url), client=client, shard_records=SMALL_SHARDS)
+    assert as_json(second.run()) == local_json  # finished shards read back from the database
+    assert second.summary.read == 50 - done_before == 50 - second.summary.read_back
     assert second.summary.shards_skipped >= 1
     assert stored(url) == stored(local_url)
 
@@ -351,7 +377,7 @@ def test_a_worker_killed_mid_run_loses_nothing(samples, tmp_path, local_results)
         with distributed.Client(cluster) as client:
             client.register_plugin(KillOnce("cp-004", str(marker), str(log)))
             before = set(client.run(os.getpid).values())
-            batch = DaskBatch([samples], store=Store(url), parquet=tmp_path / "parts", client=client, shard_bytes=SMALL_SHARDS)
+            batch = DaskBatch([samples], store=Store(url), parquet=tmp_path / "parts", client=client, shard_records=SMALL_SHARDS)
             results = dumps(batch.run())
             client.wait_for_workers(2, timeout=30)
             after = set(client.run(os.getpid).values())
