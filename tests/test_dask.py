@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -57,10 +58,22 @@ def dumps(items) -> list[dict]:
     return [item.result.model_dump() for item in items]
 
 
+def cli_json(result: Result) -> str:
+    """A result as `analyze --format json` writes it."""
+    return result.model_dump_json(exclude={"sections", "audio"} if result.audio is None else {"sections"})
+
+
 def as_json(items) -> list[str]:
-    """The results as the CLI's --format json writes them, byte for byte."""
-    return [item.result.model_dump_json(exclude={"sections", "audio"} if item.result.audio is None else {"sections"})
-            for item in items]
+    return [cli_json(item.result) for item in items]
+
+
+def local_json(local_results: list[dict]) -> list[str]:
+    return [cli_json(Result.model_validate(r)) for r in local_results]
+
+
+def part_json(folder: Path) -> list[str]:
+    """Every result in a parts folder as a reader of the folder sees it (pyarrow skips _superseded/), sorted."""
+    return sorted(cli_json(Result.model_validate_json(text)) for text in pq.read_table(str(folder)).column("result").to_pylist())
 
 
 def stored(url: str) -> tuple[set, set]:
@@ -339,6 +352,90 @@ def test_an_interrupted_run_keeps_finished_shards_and_the_next_run_does_the_rest
     assert stored(url) == stored(local_url)
 
 
+def test_the_plan_depends_on_the_files_and_options_only(samples, tmp_path, monkeypatch):
+    """No worker count in it: the same files plan the same keys wherever they lie and however they are
+    given; adding a file or appending lines leaves the other shards' keys (but a grown last slice's)."""
+    options = ReadOptions()
+    variant = options_variant(None, True, True, options)
+
+    def plan(*paths):
+        shards, errors, _ = plan_shards(paths, options, variant, SMALL_SHARDS)
+        assert not errors
+        return {shard.key: shard for shard in shards}
+
+    shutil.copytree(samples, tmp_path / "in")
+    before = plan(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    assert plan("in").keys() == before.keys() == plan(samples).keys()  # named from the input root
+    assert {s.part_label for s in before.values()} >= {"ecommerce_chats.jsonl#lines 13-15", "exports/chat_export.csv"}
+
+    chats = tmp_path / "in" / "ecommerce_chats.jsonl"
+    chats.write_text(chats.read_text(encoding="utf-8") + chats.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    (tmp_path / "in" / "more.jsonl").write_bytes((samples / "complaint_desk.jsonl").read_bytes())
+    after = plan(tmp_path / "in")
+    assert {before[k].part_label for k in before.keys() - after.keys()} == {"ecommerce_chats.jsonl#lines 13-15"}
+    assert sorted(after[k].part_label for k in after.keys() - before.keys()) == [
+        "ecommerce_chats.jsonl#lines 13-16", "more.jsonl#lines 1-4", "more.jsonl#lines 5-7"]
+    assert plan_shards([tmp_path / "in"], options, options_variant(None, True, False, options), SMALL_SHARDS)[0][0].key not in after
+
+
+def test_reruns_with_another_worker_count_or_a_new_file_hand_on_each_conversation_once(client, samples, tmp_path, local_results):
+    shutil.copytree(samples, tmp_path / "in")
+    added = tmp_path / "in" / "complaint_desk.jsonl"
+    held = added.read_bytes()
+    added.unlink()
+    url, parts = f"sqlite:///{tmp_path / 'z.db'}", tmp_path / "parts"
+    expected = local_json([r for r in local_results if not r["conversation_id"].startswith("cp-")])
+
+    def batch(**cluster) -> DaskBatch:
+        return DaskBatch([tmp_path / "in"], store=Store(url), parquet=parts, shard_records=SMALL_SHARDS, **cluster)
+
+    first = batch(client=client)  # two workers, stopped once the first shard is in
+    run = first.run()
+    next(run)
+    run.close()
+    second = batch(workers=1)  # a cluster of one worker of its own finishes the run, redoing nothing
+    assert as_json(second.run()) == expected
+    assert second.summary.shards_skipped >= 1 and second.summary.read_back > 0
+    assert second.summary.read + second.summary.read_back == len(expected) and second.summary.imported == second.summary.read
+    assert part_json(parts) == sorted(expected)
+
+    added.write_bytes(held)  # a new file: only its shards are analyzed
+    third = batch(client=client)
+    assert as_json(third.run()) == local_json(local_results)
+    assert third.summary.shards_skipped == second.summary.shards and third.summary.read == 7 and third.summary.parts_superseded == 0
+    assert part_json(parts) == sorted(local_json(local_results)) and len(list(parts.glob("part-*"))) == third.summary.shards
+    conversations, results = stored(url)
+    assert len(conversations) == len(results) == 50
+
+
+def test_a_changed_file_or_shard_size_replaces_parts_and_never_adds_to_them(client, samples, tmp_path):
+    (tmp_path / "in").mkdir()
+    chats, parts = tmp_path / "in" / "chats.jsonl", tmp_path / "parts"
+    lines = (samples / "ecommerce_chats.jsonl").read_text(encoding="utf-8").splitlines()
+    chats.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def run(records: int):
+        batch = DaskBatch([tmp_path / "in"], parquet=parts, client=client, models=False, collect=False, shard_records=records)
+        assert list(batch.run()) == []
+        return batch.summary
+
+    assert run(4).shards == 4 and len(list(parts.glob("part-*"))) == 4
+    (parts / ".part-0123.parquet.abcd1234.tmp").write_bytes(b"half a part: its writer was killed")
+    edited = json.loads(lines[5])
+    edited["id"] = "ec-edited"
+    lines[5] = json.dumps(edited, ensure_ascii=False)
+    chats.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    changed = run(4)  # lines 5-8 changed: that shard is analyzed again, its old part moved aside
+    assert (changed.shards_skipped, changed.read, changed.parts_superseded) == (3, 4, 1)
+    resized = run(8)  # another shard size is another plan
+    assert (resized.shards, resized.shards_skipped, resized.read, resized.parts_superseded) == (2, 0, 15, 4)
+    ids = [json.loads(line)["id"] for line in lines]
+    assert sorted(pq.read_table(str(parts)).column("conversation_id").to_pylist()) == sorted(ids) and "ec-edited" in ids
+    assert len(list(parts.glob("part-*"))) == 2 and len(list((parts / "_superseded").glob("part-*"))) == 5
+    assert not list(parts.glob(".*"))
+
+
 class KillOnce(distributed.WorkerPlugin):
     """In every worker (restarted ones too): log each analysis with the process id; the first worker to
     reach conversation `victim` while `marker` exists takes the marker and kills itself (SIGKILL)."""
@@ -378,7 +475,7 @@ def test_a_worker_killed_mid_run_loses_nothing(samples, tmp_path, local_results)
             client.register_plugin(KillOnce("cp-004", str(marker), str(log)))
             before = set(client.run(os.getpid).values())
             batch = DaskBatch([samples], store=Store(url), parquet=tmp_path / "parts", client=client, shard_records=SMALL_SHARDS)
-            results = dumps(batch.run())
+            results = as_json(batch.run())
             client.wait_for_workers(2, timeout=30)
             after = set(client.run(os.getpid).values())
     finally:
@@ -388,7 +485,7 @@ def test_a_worker_killed_mid_run_loses_nothing(samples, tmp_path, local_results)
     assert len(before - after) == 1  # one worker process died and was replaced
     (killed,) = before - after
     # nothing lost, nothing doubled: the results, the database and the parts are the local engine's
-    assert results == local_results
+    assert results == local_json(local_results) and part_json(tmp_path / "parts") == sorted(results)
     assert not batch.summary.errors and batch.summary.shards_failed == 0
     assert stored(url) == stored(local_url)
     assert len(list((tmp_path / "parts").glob("part-*.parquet"))) == batch.summary.shards
@@ -397,6 +494,8 @@ def test_a_worker_killed_mid_run_loses_nothing(samples, tmp_path, local_results)
     with Session(store.engine) as session:
         assert session.query(ImportedFile).count() == batch.summary.shards
     store.close()
+    rerun = DaskBatch([samples], store=Store(url), parquet=tmp_path / "parts", workers=1, shard_records=SMALL_SHARDS)
+    assert as_json(rerun.run()) == results and rerun.summary.read == 0  # all read back, no cluster started
     # only work of the killed process was done again
     seen: dict[str, list[int]] = {}
     for line in log.read_text().splitlines():
