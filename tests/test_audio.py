@@ -224,6 +224,7 @@ def test_cli_analyze_finds_relative_recordings(call, tmp_path):
     failed = {f["rule"]: f for f in result["findings"] if f["status"] == "fail"}
     assert failed["CS-02"]["evidence"][0]["turn"] == 3 and failed["OB-07"]["evidence"][0]["turn"] == 5
     assert result["audio"]["overlaps"][0]["by"] == "agent"
+    assert result["audio"]["file"] == "call.flac"  # named from the input root, wherever zuoxi runs
 
 
 def test_cli_audio_prints_features(call, tmp_path):
