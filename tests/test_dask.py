@@ -26,7 +26,7 @@ from zuoxi.ingest import ReadOptions, read_file
 from zuoxi.ingest.parquet import write_conversations
 from zuoxi.model import Conversation, Result
 from zuoxi.analyze.models import PREDICT_CHUNK
-from zuoxi.report.parquet import read_results
+from zuoxi.report.parquet import read_part, read_results
 from zuoxi.store import Store
 from zuoxi.store.tables import ConversationRow, ImportedFile, ResultRow
 
@@ -325,11 +325,17 @@ def test_bad_input_is_reported_the_rest_finishes_and_a_rerun_skips_done_shards(c
     assert rerun.summary.shards_skipped == 3 and rerun.summary.read == 0 and rerun.summary.parts_superseded == 0
     assert stored(url) == (conversations, results)
 
-    (tmp_path / "parts" / part_name(plan_shards([tmp_path / "in" / "good.jsonl"], ReadOptions(),
-                                                options_variant(None, True, True, ReadOptions()))[0][0].key)).unlink()
+    good_part = tmp_path / "parts" / part_name(plan_shards([tmp_path / "in" / "good.jsonl"], ReadOptions(),
+                                                           options_variant(None, True, True, ReadOptions()))[0][0].key)
+    good_part.unlink()
     partial = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client)
     assert len(list(partial.run())) == 15 and partial.summary.shards_skipped == 2  # its part was lost: redone
     assert partial.summary.read == 15 and partial.summary.read_back == 0
+
+    good_part.write_bytes(b"PAR1 damaged after the run")
+    damaged = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client)
+    assert len(list(damaged.run())) == 15 and damaged.summary.shards_skipped == 3  # planned as done, but unreadable:
+    assert damaged.summary.read == 15 and damaged.summary.read_back == 0 and len(read_part(good_part)) == 15  # redone
     assert partial.summary.duplicates == 15 and stored(url) == (conversations, results)
 
     again = DaskBatch(paths, store=Store(url), client=client, resume=False)
@@ -349,6 +355,14 @@ def test_an_interrupted_run_keeps_finished_shards_and_the_next_run_does_the_rest
     assert as_json(second.run()) == local_json  # finished shards read back from the database
     assert second.summary.read == 50 - done_before == 50 - second.summary.read_back
     assert second.summary.shards_skipped >= 1
+    assert stored(url) == stored(local_url)
+
+    store = Store(url)  # a result deleted from the database since: its shard is analyzed again
+    with Session(store.engine) as session, session.begin():
+        session.delete(session.scalars(select(ResultRow).join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
+                                       .where(ConversationRow.id == "ec-002")).one())
+    third = DaskBatch([samples], store=store, client=client, shard_records=SMALL_SHARDS)
+    assert as_json(third.run()) == local_json and third.summary.read == SMALL_SHARDS  # ecommerce_chats.jsonl#lines 1-4
     assert stored(url) == stored(local_url)
 
 

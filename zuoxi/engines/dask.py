@@ -479,9 +479,10 @@ class DaskBatch:
             stored = self.store.results_of(keys)
             results = [stored.get((key, get_scorecard(choose_scorecard(conversation, job.scorecard)).spec.id))
                        for conversation, key in zip(conversations, keys)]
-            if None in results:
+            missing = sum(result is None for result in results)
+            if missing:
                 logger.warning("%s: %d results of an earlier run are not in the database; analysing the shard again",
-                               shard.label, results.count(None))
+                               shard.label, missing)
                 return None
             items = list(zip(conversations, results, keys))
         self.summary.read_back += len(items)
