@@ -177,7 +177,8 @@ def test_the_batch_engine_analyzes_in_chunks_without_losing_order_or_bad_lines(s
     assert [str(e) for e in errors] == [f"{path}:{PREDICT_CHUNK + 4}: invalid JSON: Expecting property name enclosed in double quotes (column 2)"]
     assert [i.conversation.id for i in items] == [c.id for c in rows]
     assert batch.summary.read == batch.summary.analyzed == len(rows)
-    alone = [analyze_conversation(c, audio_dir=tmp_path).model_dump() for c in rows]
+    # the batch names recordings from the input root, here the file's own folder
+    alone = [analyze_conversation(c, audio_dir=tmp_path, audio_name_dir=".").model_dump() for c in rows]
     assert [i.result.model_dump() for i in items] == alone
 
 

@@ -196,10 +196,17 @@ def analyze(
         if handle:
             handle.close()
     if isinstance(summary, DaskSummary) and summary.shards_skipped:
+        read_back = f", {summary.read_back} read back from there" if summary.read_back else ""
         err.print(f"{summary.shards_skipped} shards were done by an earlier run (their results are in "
-                  f"{' and '.join(str(w) for w in ('the database' if store else None, parquet) if w)}); --again redoes them", highlight=False)
+                  f"{' and '.join(str(w) for w in ('the database' if store else None, parquet) if w)}{read_back}); "
+                  "--again redoes them", highlight=False)
     if parquet:
         err.print(f"parquet: {parquet.resolve()}", highlight=False)
+        if summary.parts_superseded:
+            from zuoxi.report.parquet import SUPERSEDED
+
+            err.print(f"parquet: {summary.parts_superseded} parts of an earlier plan (other input or options) moved to "
+                      f"{parquet.resolve() / SUPERSEDED}", highlight=False)
     if format == "table":
         _print_results_table(collected)
     elif format == "html":

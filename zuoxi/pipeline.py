@@ -32,22 +32,25 @@ def choose_scorecard(conversation: Conversation, forced: str | None = None) -> s
 
 
 def analyze_conversation(conversation: Conversation, scorecard: str | None = None, mask: bool = True,
-                         models: bool = True,
-                         audio_dir: str | Path | None = None) -> Result:
+                         models: bool = True, audio_dir: str | Path | None = None,
+                         audio_name_dir: str | Path | None = None) -> Result:
     """Score one conversation. `models=False` skips the trained models: emotion then comes from
     the lexicon alone, and satisfaction from where the customer's cues ended up. `audio_dir` is the folder
-    of the file the conversation was read from: a relative `audio` path is found there."""
-    return next(iter_analyses([conversation], scorecard, mask, models, audio_dir))
+    of the file the conversation was read from: a relative `audio` path is found there (and named from
+    `audio_name_dir` in the result, when given: `analyze_audio`)."""
+    return next(iter_analyses([conversation], scorecard, mask, models, audio_dir, audio_name_dir=audio_name_dir))
 
 
 def analyze_conversations(conversations: Iterable[Conversation], scorecard: str | None = None, mask: bool = True,
-                          models: bool = True, audio_dir: str | Path | None = None) -> list[Result]:
+                          models: bool = True, audio_dir: str | Path | None = None,
+                          audio_name_dir: str | Path | None = None) -> list[Result]:
     """The results of `iter_analyses`, as a list."""
-    return list(iter_analyses(conversations, scorecard, mask, models, audio_dir))
+    return list(iter_analyses(conversations, scorecard, mask, models, audio_dir, audio_name_dir=audio_name_dir))
 
 
 def iter_analyses(conversations: Iterable[Conversation], scorecard: str | None = None, mask: bool = True,
-                  models: bool = True, audio_dir: str | Path | None = None, audio: bool | Path = True) -> Iterator[Result]:
+                  models: bool = True, audio_dir: str | Path | None = None, audio: bool | Path = True,
+                  audio_name_dir: str | Path | None = None) -> Iterator[Result]:
     """Score several conversations: the same results as `analyze_conversation` one by one, in
     order, each handed on as soon as the rules have scored it, faster. The models run a chunk
     (`PREDICT_CHUNK`) ahead of the rules, over all the chunk's conversations at once
@@ -57,23 +60,25 @@ def iter_analyses(conversations: Iterable[Conversation], scorecard: str | None =
     share: conversations go one at a time. Should `conversations` itself raise, the conversations
     of the chunk it was filling are not scored (callers with a fallible reader, like the batch
     engines, read ahead themselves and pass lists). `audio`: which recordings may be read (all, none, or
-    only those inside a folder: `analyze_audio`)."""
+    only those inside a folder: `analyze_audio`); `audio_name_dir`: the folder recordings are named from
+    in results (default `audio_dir`)."""
     stream = iter(conversations)
     while chunk := list(islice(stream, PREDICT_CHUNK if models else 1)):
         if mask:
             chunk = [mask_conversation(conversation) for conversation in chunk]
         predictions = load_models().predict_many(chunk) if models else [None] * len(chunk)
         for conversation, prediction in zip(chunk, predictions):
-            yield _score(conversation, prediction, scorecard, audio_dir, audio)
+            yield _score(conversation, prediction, scorecard, audio_dir, audio, audio_name_dir)
 
 
 def _score(conversation: Conversation, prediction: ConversationPrediction | None, scorecard: str | None,
-           audio_dir: str | Path | None, audio_allowed: bool | Path = True) -> Result:
+           audio_dir: str | Path | None, audio_allowed: bool | Path = True,
+           audio_name_dir: str | Path | None = None) -> Result:
     """The rules and the result of one (masked) conversation, given the models' prediction."""
     compiled = get_scorecard(choose_scorecard(conversation, scorecard))
     prepared = prepare(conversation)
     emotions = customer_emotions(prepared, prediction)
-    audio, audio_summary = analyze_audio(conversation, audio_dir, audio_allowed)
+    audio, audio_summary = analyze_audio(conversation, audio_dir, audio_allowed, audio_name_dir)
     acts = prediction.acts if prediction is not None else None
     result = compiled.evaluate(compiled.context(prepared, emotions=emotions, audio=audio, acts=acts))
     result.audio = audio_summary

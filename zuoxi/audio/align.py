@@ -55,22 +55,31 @@ def resolve(conversation: Conversation, base_dir: str | Path | None) -> Path | N
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
 
-def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None, allowed: bool | Path = True
-                  ) -> tuple[dict[str, list[tuple[int, float]]] | None, dict[str, Any] | None]:
+def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None, allowed: bool | Path = True,
+                  name_dir: str | Path | None = None) -> tuple[dict[str, list[tuple[int, float]]] | None, dict[str, Any] | None]:
     """The pipeline's audio stage: (rule-engine metrics, summary for `Result.audio`).
     No recording: (None, None). A bad one: (None, {"file", "error"}), so the text analysis still runs.
     `allowed`: False reads no recording (uploads to a server with no recordings folder); a folder
-    reads only recordings inside it (a conversation's `audio` is data: it must not open any file)."""
+    reads only recordings inside it (a conversation's `audio` is data: it must not open any file).
+    `name_dir`: the folder a relative recording is named from in the summary (default `base_dir`): the
+    batch engines name it from the input root, so a result does not depend on where a process runs."""
     path = resolve(conversation, base_dir)
     if path is None or allowed is False:
         return None, None
     if allowed is not True and not path.resolve().is_relative_to(Path(allowed).resolve()):
         return None, {"file": conversation.audio, "error": "录音不在录音目录内，未读取"}
+    opened, shown = str(path), str(resolve(conversation, name_dir) if name_dir is not None else path)
+
+    def named(text: str) -> str:  # messages start with the file's name
+        return shown + text[len(opened):] if text.startswith(opened) else text
+
     try:
         analysis = analyze_file(path, conversation.meta.get("audio_channels"), conversation.turns)
     except AudioError as error:
-        return None, {"file": str(path), "error": str(error)}
-    return rule_metrics(analysis, conversation.turns), analysis.summary()
+        return None, {"file": shown, "error": named(str(error))}
+    summary = analysis.summary()
+    summary.update(file=shown, warnings=[named(warning) for warning in summary["warnings"]])
+    return rule_metrics(analysis, conversation.turns), summary
 
 
 def analyze_file(path: str | Path, layout: Any = None, turns: list[Turn] | None = None, diarizer: Any = None,

@@ -1,25 +1,35 @@
 """The Dask batch engine: the local engine's analysis, shard by shard, on a Dask distributed cluster.
 
-A shard is one input file, or a slice of a big one: a range of lines of a JSON Lines file, a run of
-row groups of a Parquet file. A worker reads its shard, masks and analyzes its conversations in chunks
-with `zuoxi.pipeline.analyze_conversations` exactly as `engines.local` does (so results are identical),
-optionally writes the shard's results as one Parquet part, and hands back what it found. The client
-stores the results in the database in batches as shards complete, then marks the shard done.
+A shard is one input file, or a slice of a big one: a range of `SHARD_RECORDS` lines of a JSON Lines
+file, a run of row groups of a Parquet file. A worker reads its shard, masks and analyzes its
+conversations in chunks with `zuoxi.pipeline.analyze_conversations` exactly as `engines.local` does (so
+results are identical), optionally writes the shard's results as one Parquet part, and hands back what
+it found. The client stores the results in the database in batches as shards complete, then marks the
+shard done, and hands on every result in input order.
 
 By default the cluster is a `LocalCluster` of worker processes (one per core, one thread each) bound
 to 127.0.0.1 with the dashboard off, so nothing listens on or connects to another address. Given a
 scheduler address, any existing cluster is used (Kubernetes, YARN, SSH, HPC via dask-jobqueue):
 its workers need the same zuoxi installed and the input files at the same absolute paths.
 
-Failure handling:
-- bad input is reported `file:line: reason` (Parquet: `file:row`) and the rest goes on; so is a
-  conversation whose analysis fails (`conversation …: analysis failed`); a shard that
-  fails as a whole (its task raised three times, or killed three workers) is reported and skipped;
-- a killed worker loses only the shard it was running: the scheduler runs it again elsewhere;
-- finished shards are stored as they complete and recorded by content hash — in the database
-  (`Store.mark_file`) and by their Parquet part's existence — so a re-run of the same command skips
-  them. The hash covers the shard's bytes and what changes results (scorecard, masking, models, read
-  options, the zuoxi version).
+Exactly once, whatever the cluster:
+- the plan depends on the input and the options only, never on the workers: a shard's key hashes the
+  file's name below its input root, the record range and the bytes of that range, with what changes
+  results (scorecard, masking, models, read options, the zuoxi version). Adding workers, removing
+  some, or adding files leaves the other shards' keys as they were;
+- a shard is done when every sink has it: the database its mark (`Store.mark_file`), `--parquet` its
+  part `part-<key>.parquet`, written atomically by the worker, so a shard done again (a retry after a
+  killed worker, `--again`) replaces its part instead of adding one; parts that the plan does not name
+  are moved aside before the run (`report.parquet.supersede_parts`);
+- a re-run skips done shards and still hands on their results, read back from their parts (else from
+  the database), so its output is the whole run's;
+- results name files and recordings from the input root (`ingest.InputFile`), not from the folder a
+  worker runs in, so they are byte for byte the local engine's.
+
+Failure handling: bad input is reported `file:line: reason` (Parquet: `file:row`) and the rest goes on;
+so is a conversation whose analysis fails (`conversation …: analysis failed`); a shard that fails as a
+whole (its task raised three times, or killed three workers) is reported and skipped; a killed worker
+loses only the shard it was running: the scheduler runs it again elsewhere.
 """
 
 from __future__ import annotations
@@ -28,26 +38,25 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from zuoxi import __version__
 from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, in_order_chunks, store_analyzed
-from zuoxi.ingest import IngestError, ReadOptions, detect_format, iter_files, read_file
+from zuoxi.ingest import IngestError, ReadOptions, detect_format, input_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
 from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parquet, row_groups
 from zuoxi.model import Conversation, Result
-from zuoxi.pipeline import analyze_conversation, analyze_conversations
+from zuoxi.pipeline import analyze_conversation, analyze_conversations, choose_scorecard
 from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store, content_key, file_sha256
 
 logger = logging.getLogger(__name__)
 
-MIN_SHARD_BYTES = 256 << 10  # about 170 conversations: well above the per-task overhead
-MAX_SHARD_BYTES = 16 << 20
+SHARD_RECORDS = 2000  # lines / rows per shard of a big file: seconds of a core, far above Dask's ms per task
 CONNECT_TIMEOUT = 30  # seconds to reach a given scheduler
 BLOCK = 1 << 20  # bytes read at a time while hashing and cutting files
 
@@ -58,13 +67,24 @@ class DaskEngineError(RuntimeError):
 
 @dataclass(frozen=True)
 class Shard:
-    path: str  # as given: the `source` stored, the name in messages, the audio folder (as the local engine)
+    path: str  # as given: the `source` stored, the name in messages
+    name: str  # below the input root: names the file in results (parts, recordings)
     location: str  # absolute: what a worker opens
-    label: str  # path, or path#lines A-B / path#rows A-B
-    key: str | None  # content hash with the run's options: the "done" mark (None: unreadable, never marked)
+    key: str | None  # the "done" mark and the part's name (None: unreadable, never marked)
+    span: str = ""  # "lines A-B" / "rows A-B" for a slice of a file, "" for a whole file
     lines: tuple[int, int, int] | None = None  # JSON Lines slice: byte start, byte end, number of its first line
     groups: tuple[int, ...] | None = None  # Parquet slice: row groups
     first_row: int = 1
+
+    @property
+    def label(self) -> str:
+        """The shard in messages: path, or path#lines A-B / path#rows A-B."""
+        return f"{self.path}#{self.span}" if self.span else self.path
+
+    @property
+    def part_label(self) -> str:
+        """The shard in its part's rows, from the input root."""
+        return f"{self.name}#{self.span}" if self.span else self.name
 
 
 @dataclass(frozen=True)
@@ -72,7 +92,6 @@ class Job:
     """What every shard of a run shares."""
 
     scorecard: str | None
-    cwd: str  # the client's folder: a worker in the same folder opens paths as given, like the local engine
     mask: bool = True
     models: bool = True
     options: ReadOptions = field(default_factory=ReadOptions)
@@ -93,6 +112,8 @@ class DaskSummary(BatchSummary):
     shards: int = 0
     shards_skipped: int = 0  # done by an earlier run
     shards_failed: int = 0
+    read_back: int = 0  # results of skipped shards handed on again (from their parts or the database)
+    parts_superseded: int = 0  # parts of an older plan moved aside
 
     @property
     def nothing_read(self) -> bool:
@@ -101,6 +122,12 @@ class DaskSummary(BatchSummary):
 
 def part_name(key: str) -> str:
     return f"part-{key[:32]}.parquet"
+
+
+def shard_key(variant: str, name: str, span: str, content: str) -> str:
+    """A shard's identity: the file's name below its input root, the record range, the range's content
+    hash, and the run's options (`options_variant`); nothing about the cluster."""
+    return hashlib.sha256("\0".join((variant, name, span, content)).encode()).hexdigest()
 
 
 def default_workers() -> int:
@@ -148,8 +175,8 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
     """One task: read the shard, mask and analyze each conversation, write the Parquet part."""
     from zuoxi.report.parquet import result_row, write_part
 
-    here = os.getcwd() == job.cwd
-    audio_dir = Path(shard.path).parent if here else Path(shard.location).parent
+    # opened where the client found it, named from the input root: results do not depend on this folder
+    audio_dir, audio_name_dir = Path(shard.location).parent, Path(shard.name).parent
     read, analyzed, errors, items, rows = 0, 0, [], [], []
     for part in in_order_chunks(_records(shard, job.options), PREDICT_CHUNK):
         if isinstance(part, IngestError):
@@ -157,7 +184,8 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
             continue
         read += len(part)
         conversations = [mask_conversation(record) for record in part] if job.mask else part
-        for conversation, result in zip(conversations, _analyzed(conversations, job, audio_dir, shard.label, errors)):
+        analyses = _analyzed(conversations, job, audio_dir, audio_name_dir, shard.label, errors)
+        for conversation, result in zip(conversations, analyses):
             if result is None:
                 continue
             analyzed += 1
@@ -167,26 +195,26 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
             if job.parquet:
                 # A row is a few strings: keeping rows rather than thousands of Result objects spares the
                 # garbage collector (a shard of 2,000 kept Results costs it 0.6 s more, 12% of the shard).
-                rows.append(result_row(key, conversation, result, shard.path, shard.label))
+                rows.append(result_row(key, conversation, result, shard.name, shard.part_label))
     if job.parquet and shard.key:
         write_part(rows, Path(job.parquet) / part_name(shard.key))
     return ShardOutcome(read=read, analyzed=analyzed, errors=errors, items=items if job.send_items else None)
 
 
-def _analyzed(conversations: list[Conversation], job: Job, audio_dir: Path, label: str,
+def _analyzed(conversations: list[Conversation], job: Job, audio_dir: Path, audio_name_dir: Path, label: str,
               errors: list[IngestError]) -> list[Result | None]:
     """Results of a chunk analyzed together; when that fails, of each conversation alone, so one
     conversation must not cost the others (its failure becomes an error, its result None)."""
+    audio = dict(audio_dir=audio_dir, audio_name_dir=audio_name_dir)
     try:
-        return analyze_conversations(conversations, job.scorecard, mask=False, models=job.models, audio_dir=audio_dir)
+        return analyze_conversations(conversations, job.scorecard, mask=False, models=job.models, **audio)
     except Exception as error:  # noqa: BLE001 - find the culprit below
         logger.warning("%s: analysing %d conversations together failed (%s: %s); analysing them one by one",
                        label, len(conversations), type(error).__name__, error)
     results: list[Result | None] = []
     for conversation in conversations:
         try:
-            results.append(analyze_conversation(conversation, job.scorecard, mask=False, models=job.models,
-                                                audio_dir=audio_dir))
+            results.append(analyze_conversation(conversation, job.scorecard, mask=False, models=job.models, **audio))
         except Exception as error:  # noqa: BLE001 - one conversation must not cost the shard
             errors.append(IngestError(label, None, f"conversation {conversation.id}: analysis failed ({type(error).__name__}: {error})"))
             results.append(None)
@@ -194,33 +222,26 @@ def _analyzed(conversations: list[Conversation], job: Job, audio_dir: Path, labe
 
 
 # --- on the client: planning ---------------------------------------------------------------------
-def _digest(variant: str) -> hashlib._Hash:
-    digest = hashlib.sha256(variant.encode())
-    digest.update(b"\0")
-    return digest
-
-
-def jsonl_slices(path: Path, variant: str, target: int) -> list[tuple[int, int, int, int, str]]:
-    """Cut a JSON Lines file after the first line end past every `target` bytes, in one pass:
-    (byte start, byte end, first line, last line, content hash) per slice."""
+def jsonl_slices(path: Path, records: int) -> list[tuple[int, int, int, int, str]]:
+    """Cut a JSON Lines file after every `records` lines, in one pass: (byte start, byte end, first line,
+    last line, sha256 of the slice's bytes) per slice."""
     slices: list[tuple[int, int, int, int, str]] = []
-    start = offset = 0
+    start = offset = 0  # byte offsets of the slice being read and of the block in hand
     first_line, lines, last_byte = 1, 0, b"\n"
-    digest = _digest(variant)
+    digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(BLOCK), b""):
             i = 0
-            while i < len(block):
-                cut = block.find(b"\n", max(i, start + target - 1 - offset))
-                if cut < 0:
-                    digest.update(block[i:])
-                    lines += block.count(b"\n", i)
-                    break
+            while block.count(b"\n", i) >= records - lines:  # the slice ends in this block
+                cut = i - 1
+                for _ in range(records - lines):
+                    cut = block.find(b"\n", cut + 1)
                 digest.update(block[i:cut + 1])
-                lines += block.count(b"\n", i, cut + 1)
-                slices.append((start, offset + cut + 1, first_line, first_line + lines - 1, digest.hexdigest()))
-                start, first_line, lines, digest = offset + cut + 1, first_line + lines, 0, _digest(variant)
+                slices.append((start, offset + cut + 1, first_line, first_line + records - 1, digest.hexdigest()))
+                start, first_line, lines, digest = offset + cut + 1, first_line + records, 0, hashlib.sha256()
                 i = cut + 1
+            digest.update(block[i:])
+            lines += block.count(b"\n", i)
             offset += len(block)
             last_byte = block[-1:]
     if offset > start:
@@ -228,32 +249,31 @@ def jsonl_slices(path: Path, variant: str, target: int) -> list[tuple[int, int, 
     return slices
 
 
-def plan_shards(paths: Iterable[str | Path], options: ReadOptions, variant: str, target: int | None
+def plan_shards(paths: Iterable[str | Path], options: ReadOptions, variant: str, records: int = SHARD_RECORDS
                 ) -> tuple[list[Shard], list[IngestError], int]:
-    """(shards, errors, files): big JSON Lines and Parquet files are cut into slices of about `target`
-    bytes (None: one shard per file); every other file is one shard."""
+    """(shards, errors, files): JSON Lines files are cut every `records` lines, Parquet files at the first
+    row-group end past every `records` rows; every other file, and one no longer than that, is one shard.
+    Nothing here depends on the cluster: every run over the same files plans the same shards."""
     shards: list[Shard] = []
     errors: list[IngestError] = []
     files = 0
-    for path in iter_files(paths):
+    for file in input_files(paths):
         files += 1
+        path = file.path
         if not path.exists():
             errors.append(IngestError(str(path), None, "no such file or folder"))
             continue
-        given, location = str(path), str(path.resolve())
+        whole = Shard(str(path), file.name, str(path.absolute()), None)
         fmt = options.format or detect_format(path)
         try:
-            size = path.stat().st_size
-            if target and size > target and fmt == "jsonl" and not _starts_utf16(path):
-                for start, end, first, last, digest in jsonl_slices(path, variant, target):
-                    shards.append(Shard(given, location, f"{given}#lines {first}-{last}", digest, lines=(start, end, first)))
-                continue
-            if target and size > target and fmt == "parquet":
-                shards += _parquet_slices(path, given, location, variant, size, target)
-                continue
-            shards.append(Shard(given, location, given, file_sha256(path, variant)))
+            if fmt == "jsonl" and not _starts_utf16(path):
+                shards += _jsonl_shards(whole, variant, records)
+            elif fmt == "parquet":
+                shards += _parquet_shards(whole, variant, records)
+            else:
+                shards.append(replace(whole, key=shard_key(variant, file.name, "", file_sha256(path))))
         except OSError:  # unreadable here: the worker reports why, and the shard is never marked done
-            shards.append(Shard(given, location, given, None))
+            shards.append(whole)
     return shards, errors, files
 
 
@@ -262,21 +282,40 @@ def _starts_utf16(path: Path) -> bool:
         return handle.read(2) in (b"\xff\xfe", b"\xfe\xff")
 
 
-def _parquet_slices(path: Path, given: str, location: str, variant: str, size: int, target: int) -> list[Shard]:
+def _jsonl_shards(whole: Shard, variant: str, records: int) -> list[Shard]:
+    slices = jsonl_slices(Path(whole.path), records)
+    if len(slices) <= 1:  # the slice's hash is the whole file's
+        return [replace(whole, key=shard_key(variant, whole.name, "", slices[0][4] if slices else hashlib.sha256().hexdigest()))]
+    shards = []
+    for start, end, first, last, digest in slices:
+        span = f"lines {first}-{last}"
+        shards.append(replace(whole, key=shard_key(variant, whole.name, span, digest), span=span, lines=(start, end, first)))
+    return shards
+
+
+def _parquet_shards(whole: Shard, variant: str, records: int) -> list[Shard]:
+    """Row groups are the file's own, so the cut is too. A Parquet file is written once, never appended
+    to: its content hash stands for each slice's."""
+    path = Path(whole.path)
+    content = file_sha256(path)
     try:
         counts = row_groups(path)
     except Exception:  # noqa: BLE001 - not Parquet, or no pyarrow: one shard, and the worker says why
-        return [Shard(given, location, given, file_sha256(path, variant))]
-    file_digest = file_sha256(path, variant)
-    rows_per_shard = max(1, int(target / (size / max(1, sum(counts)))))
-    shards, group, first = [], [], 1
-    for index, rows in enumerate(counts):
-        group.append(index)
-        if sum(counts[i] for i in group) >= rows_per_shard or index == len(counts) - 1:
-            last = first + sum(counts[i] for i in group) - 1
-            key = hashlib.sha256(f"{file_digest}\0groups {group[0]}-{group[-1]}".encode()).hexdigest()
-            shards.append(Shard(given, location, f"{given}#rows {first}-{last}", key, groups=tuple(group), first_row=first))
-            group, first = [], last + 1
+        counts = []
+    runs, run = [], []  # row groups cut after the first group end past every `records` rows
+    for index in range(len(counts)):
+        run.append(index)
+        if sum(counts[i] for i in run) >= records:
+            runs, run = runs + [run], []
+    runs += [run] if run else []
+    if len(runs) <= 1:
+        return [replace(whole, key=shard_key(variant, whole.name, "", content))]
+    shards, first = [], 1
+    for run in runs:
+        last = first + sum(counts[i] for i in run) - 1
+        span = f"rows {first}-{last}"
+        shards.append(replace(whole, key=shard_key(variant, whole.name, span, content), span=span, groups=tuple(run), first_row=first))
+        first = last + 1
     return shards
 
 
@@ -297,7 +336,8 @@ class DaskBatch:
     """One analysis run over some files on a Dask cluster. Iterate `run()`; read `summary` afterwards.
 
     `collect` makes `run()` yield every (conversation, result) in input order, as the local engine
-    does; without it and without a store, results stay on the workers (in the Parquet parts)."""
+    does — those of shards an earlier run did too, read back; without it and without a store, results
+    stay on the workers (in the Parquet parts)."""
 
     paths: Iterable[str | Path]
     options: ReadOptions | None = None
@@ -311,10 +351,10 @@ class DaskBatch:
     scheduler: str | None = None  # an existing cluster; None: a LocalCluster on 127.0.0.1
     client: object | None = None  # or an open distributed.Client (tests, benches)
     workers: int | None = None  # LocalCluster size (default: the cores)
-    shard_bytes: int | None = None  # None: the inputs spread over 4 shards per worker thread, within 256 KiB–16 MiB
+    shard_records: int = SHARD_RECORDS  # lines / rows per shard of a big file (another size is another plan)
     retries: int = 2  # a shard whose task raises is tried this many more times
     on_error: Callable[[IngestError], None] | None = None
-    on_progress: Callable[[int, int, int], None] | None = None  # (shards done, shards, conversations read)
+    on_progress: Callable[[int, int, int], None] | None = None  # (shards done, shards to do, conversations read)
     on_cluster: Callable[[str], None] | None = None  # one line about the cluster used
     summary: DaskSummary = field(default_factory=DaskSummary)
 
@@ -330,79 +370,123 @@ class DaskBatch:
                 pyarrow_modules()
             except ParquetUnavailable as error:
                 raise DaskEngineError(f"--parquet: {error}") from None
-        if self.client is None and not self.scheduler:  # a LocalCluster: plan first, start it only when there is work
-            threads = self.workers or default_workers()
-            todo, job = self._plan(options, scorecard, threads)
-            if todo:
-                with self._cluster() as client:
-                    yield from self._execute(client, todo, job, window=max(4, 3 * threads))
-            return
-        with self._cluster() as client:
-            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1
-            todo, job = self._plan(options, scorecard, threads)
-            yield from self._execute(client, todo, job, window=max(4, 3 * threads))
+        shards, done = self._plan(options)
+        job = Job(scorecard=scorecard, mask=self.mask, models=self.models, options=options,
+                  parquet=str(Path(self.parquet).resolve()) if self.parquet else None,
+                  send_items=self.collect or self.store is not None)
+        yield from self._execute(shards, done, job)
 
-    def _plan(self, options: ReadOptions, scorecard: str | None, threads: int) -> tuple[list[Shard], Job]:
-        """The shards still to do (errors for missing files reported), and the job they share."""
-        paths = list(iter_files(self.paths))
-        target = self.shard_bytes or _auto_target(paths, threads)
-        shards, errors, files = plan_shards(paths, options, options_variant(self.scorecard, self.mask, self.models, options), target)
+    def _plan(self, options: ReadOptions) -> tuple[list[Shard], list[bool]]:
+        """Every shard of the inputs and whether an earlier run did it (errors for missing files reported);
+        with --parquet, the parts of an older plan moved aside."""
+        variant = options_variant(self.scorecard, self.mask, self.models, options)
+        shards, errors, files = plan_shards(self.paths, options, variant, self.shard_records)
         self.summary.files, self.summary.shards = files, len(shards)
         for error in errors:
             self._error(error)
-        todo = [s for s in shards if not self._done(s)]
-        self.summary.shards_skipped = len(shards) - len(todo)
-        job = Job(scorecard=scorecard, cwd=os.getcwd(), mask=self.mask, models=self.models, options=options,
-                  parquet=str(Path(self.parquet).resolve()) if self.parquet else None,
-                  send_items=self.collect or self.store is not None)
-        return todo, job
+        if self.parquet and shards:  # nothing planned (a mistyped folder, say) moves nothing
+            from zuoxi.report.parquet import supersede_parts
 
-    def _execute(self, client, todo: list[Shard], job: Job, window: int) -> Iterator[Analyzed]:
+            self.summary.parts_superseded = supersede_parts(self.parquet, {part_name(s.key) for s in shards if s.key})
+        done = [self._done(shard) for shard in shards]
+        self.summary.shards_skipped = sum(done)
+        return shards, done
+
+    def _execute(self, shards: list[Shard], done: list[bool], job: Job) -> Iterator[Analyzed]:
+        """Compute the shards not done, at most a window of them in flight (or finished out of order),
+        and hand on every result in input order: a done shard's read back when its turn comes. The
+        cluster is opened at the first shard to compute, so a re-run with everything done starts none."""
         from distributed import as_completed
 
         summary = self.summary
-        waiting = list(reversed(range(len(todo))))
+        todo = [index for index, is_done in enumerate(done) if not is_done][::-1]  # popped from the end, in order
         in_flight: dict = {}
-        finished: dict[int, ShardOutcome | None] = {}  # completed, not yet yielded (input order)
-        next_out = done = 0
+        finished: dict[int, ShardOutcome | None] = {}  # completed, not yet handed on
         completed = as_completed()
+        cluster = ExitStack()
+        client, window, computed, next_out = None, 0, 0, 0
 
-        def submit() -> None:
-            while waiting and len(in_flight) + len(finished) < window:
-                index = waiting.pop()
-                future = client.submit(analyze_shard, todo[index], job, pure=False, retries=self.retries)
-                in_flight[future] = index
-                completed.add(future)
+        def submit(index: int) -> None:
+            nonlocal client, window
+            if client is None:
+                client = cluster.enter_context(self._cluster())
+                window = max(4, 3 * (sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1))
+            future = client.submit(analyze_shard, shards[index], job, pure=False, retries=self.retries)
+            in_flight[future] = index
+            completed.add(future)
 
+        with cluster:
+            try:
+                while next_out < len(shards):
+                    while todo and (client is None or len(in_flight) + len(finished) < window):
+                        submit(todo.pop())
+                    if next_out in finished:
+                        yield from self._hand_on(shards[next_out], finished.pop(next_out))
+                        next_out += 1
+                    elif done[next_out]:
+                        outcome = self._read_back(shards[next_out], job) if self.collect else None
+                        if self.collect and outcome is None:  # not all there: compute it again
+                            done[next_out] = False
+                            submit(next_out)
+                            continue
+                        yield from self._hand_on(shards[next_out], outcome)
+                        next_out += 1
+                    else:  # it is in flight: take whatever finishes next
+                        future = next(completed)
+                        index = in_flight.pop(future)
+                        finished[index] = self._finish(shards[index], future)
+                        computed += 1
+                        if self.on_progress:
+                            self.on_progress(computed, computed + len(in_flight) + len(todo), summary.read)
+            finally:
+                if in_flight:  # Ctrl-C or the consumer stopped: finished shards are stored, the rest runs again next time
+                    client.cancel(list(in_flight))
+
+    def _finish(self, shard: Shard, future) -> ShardOutcome | None:
+        """A computed shard's outcome, stored and marked done; None when it failed as a whole."""
         try:
-            submit()
-            for future in completed:
-                index = in_flight.pop(future)
-                shard = todo[index]
-                try:
-                    outcome = future.result()
-                except Exception as error:  # noqa: BLE001 - KilledWorker, or the task raised on every try
-                    summary.shards_failed += 1
-                    self._error(IngestError(shard.label, None, f"shard failed ({type(error).__name__}: {error}); run again to retry it"))
-                    outcome = None
-                future.release()
-                if outcome is not None:
-                    self._keep(shard, outcome)
-                finished[index] = outcome
-                done += 1
-                if self.on_progress:
-                    self.on_progress(done, len(todo), summary.read)
-                while next_out in finished:
-                    outcome = finished.pop(next_out)
-                    source = todo[next_out].path
-                    next_out += 1
-                    if self.collect and outcome is not None and outcome.items is not None:
-                        for conversation, result, key in outcome.items:
-                            yield Analyzed(conversation, result, key if self.store is not None else None, source)
-                submit()
+            outcome = future.result()
+        except Exception as error:  # noqa: BLE001 - KilledWorker, or the task raised on every try
+            self.summary.shards_failed += 1
+            self._error(IngestError(shard.label, None, f"shard failed ({type(error).__name__}: {error}); run again to retry it"))
+            return None
         finally:
-            if in_flight:  # Ctrl-C or the consumer stopped: finished shards are stored, the rest runs again next time
-                client.cancel(list(in_flight))
+            future.release()
+        self._keep(shard, outcome)
+        return outcome if self.collect else None
+
+    def _hand_on(self, shard: Shard, outcome: ShardOutcome | None) -> Iterator[Analyzed]:
+        if self.collect and outcome is not None and outcome.items is not None:
+            for conversation, result, key in outcome.items:
+                yield Analyzed(conversation, result, key if self.store is not None else None, shard.path)
+
+    def _read_back(self, shard: Shard, job: Job) -> ShardOutcome | None:
+        """The results of a shard an earlier run did, from its part, else from the database (its
+        conversations read and masked again, to find their keys); None when some cannot be had."""
+        from zuoxi.report.parquet import read_part
+        from zuoxi.rules.engine import get_scorecard
+
+        if self.parquet:
+            try:
+                items = read_part(Path(self.parquet) / part_name(shard.key))
+            except (OSError, ValueError) as error:  # gone or damaged since planning
+                logger.warning("%s: the part of an earlier run cannot be read (%s); analysing the shard again", shard.label, error)
+                return None
+        else:
+            records = (record for record in _records(shard, job.options) if isinstance(record, Conversation))
+            conversations = [mask_conversation(record) if job.mask else record for record in records]
+            keys = [content_key(conversation) for conversation in conversations]
+            stored = self.store.results_of(keys)
+            results = [stored.get((key, get_scorecard(choose_scorecard(conversation, job.scorecard)).spec.id))
+                       for conversation, key in zip(conversations, keys)]
+            missing = sum(result is None for result in results)
+            if missing:
+                logger.warning("%s: %d results of an earlier run are not in the database; analysing the shard again",
+                               shard.label, missing)
+                return None
+            items = list(zip(conversations, results, keys))
+        self.summary.read_back += len(items)
+        return ShardOutcome(read=0, analyzed=0, errors=[], items=items)
 
     def _keep(self, shard: Shard, outcome: ShardOutcome) -> None:
         """Store a finished shard's conversations and results (in chunks), then mark it done."""
@@ -469,11 +553,6 @@ def _is_builtin(scorecard: str) -> bool:
     from zuoxi.rules.scorecard import builtin_names
 
     return scorecard in builtin_names()
-
-
-def _auto_target(paths: list[Path], threads: int) -> int:
-    total = sum(p.stat().st_size for p in paths if p.is_file())
-    return int(min(MAX_SHARD_BYTES, max(MIN_SHARD_BYTES, total / (4 * threads))))
 
 
 def _check_workers(client) -> None:

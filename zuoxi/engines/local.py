@@ -2,7 +2,8 @@
 
 Bad input is reported as `file:line: reason` and skipped. Work is committed in chunks (and on
 Ctrl-C), so an interrupted run keeps what it read; files imported completely are recorded by
-content hash and skipped on the next run, which is how a re-run resumes.
+content hash and skipped on the next run, which is how a re-run resumes. Recordings are named in
+results from the input root (`ingest.InputFile`), as the Dask engine names them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from itertools import repeat
 from pathlib import Path
 
 from zuoxi.analyze.models import PREDICT_CHUNK
-from zuoxi.ingest import IngestError, ReadOptions, iter_files, read_file
+from zuoxi.ingest import IngestError, InputFile, ReadOptions, input_files, read_file
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import iter_analyses
 from zuoxi.privacy import mask_conversation
@@ -64,17 +65,17 @@ class Batch:
     _pending: list[Analyzed] = field(default_factory=list)
 
     def run(self) -> Iterator[Analyzed]:
-        files = list(iter_files(self.paths))
+        files = list(input_files(self.paths))
         try:
-            for done, path in enumerate(files, start=1):
-                yield from self._file(path)
+            for done, file in enumerate(files, start=1):
+                yield from self._file(file)
                 if self.on_progress:
                     self.on_progress(done, len(files), self.summary.read)
         finally:
             self._flush()  # Ctrl-C or a crash in the caller: keep what was read
 
-    def _file(self, path: Path) -> Iterator[Analyzed]:
-        summary = self.summary
+    def _file(self, file: InputFile) -> Iterator[Analyzed]:
+        path, summary = file.path, self.summary
         summary.files += 1
         sha = file_sha256(path, "" if self.mask else "unmasked") if self.store is not None and path.is_file() else None
         if sha and self.resume and not self.analyze and self.store.file_done(sha):
@@ -88,18 +89,19 @@ class Batch:
                 if self.on_error:
                     self.on_error(part)
             else:
-                yield from self._take(part, path)
+                yield from self._take(part, file)
         self._flush()
         if sha:
             self.store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
 
-    def _take(self, conversations: list[Conversation], path: Path) -> Iterator[Analyzed]:
-        """Mask, analyze (when asked) and hand on conversations read from `path`, each as soon as
+    def _take(self, conversations: list[Conversation], file: InputFile) -> Iterator[Analyzed]:
+        """Mask, analyze (when asked) and hand on conversations read from `file`, each as soon as
         it is done: an interruption loses only the conversation in hand, as one at a time would."""
+        path = file.path
         if self.mask:
             conversations = [mask_conversation(conversation) for conversation in conversations]
         results = (iter_analyses(conversations, self.scorecard, mask=False, models=self.models, audio_dir=path.parent,
-                                 audio=self.audio)
+                                 audio=self.audio, audio_name_dir=Path(file.name).parent)
                    if self.analyze else repeat(None))
         for conversation in conversations:
             self.summary.read += 1

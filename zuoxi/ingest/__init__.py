@@ -19,7 +19,7 @@ from zuoxi.ingest.parquet import read_parquet
 from zuoxi.ingest.table import read_csv, read_xlsx
 from zuoxi.ingest.textlog import read_textlog
 
-__all__ = ["FORMATS", "IngestError", "ReadOptions", "Record", "detect_format", "iter_files", "read_file", "read_paths"]
+__all__ = ["FORMATS", "IngestError", "InputFile", "ReadOptions", "Record", "detect_format", "input_files", "iter_files", "read_file", "read_paths"]
 
 FORMATS = ("jsonl", "json", "text", "csv", "xlsx", "parquet", "funasr", "whisper", "srt", "vtt")
 _BY_EXTENSION = {
@@ -39,16 +39,31 @@ def detect_format(path: Path) -> str | None:
     return _BY_EXTENSION.get(path.suffix.lower())
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+@dataclass(frozen=True)
+class InputFile:
+    """A file to read: `path` as given (under its folder argument), and `name`, its path relative to the
+    input root (the folder given, or a file's own folder): results name files from there, so they do not
+    depend on the folder a process runs in or on how the input was spelled."""
+
+    path: Path
+    name: str
+
+
+def input_files(paths: Iterable[str | Path]) -> Iterator[InputFile]:
     """Files under the given paths, recursively, in a stable order; unknown extensions skipped in folders."""
     for given in paths:
         path = Path(given)
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if detect_format(child) and not child.name.startswith(".") and child.name.lower() != "readme.md":
-                    yield child
+                    yield InputFile(child, child.relative_to(path).as_posix())
         else:
-            yield path
+            yield InputFile(path, path.name)
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """The paths of `input_files`."""
+    return (file.path for file in input_files(paths))
 
 
 def _json_kind(data: object) -> str:

@@ -6,8 +6,8 @@ One row per (conversation, scorecard):
 | --- | --- | --- |
 | `conversation_key` | string | the store's content key (sha256 of the masked conversation) |
 | `conversation_id`, `agent_id`, `team`, `channel`, `started_at` | string | from the conversation |
-| `source` | string | the input file, as given on the command line |
-| `shard` | string | the file, or `file#lines A-B` / `file#row groups A-B` for part of a big one |
+| `source` | string | the input file, relative to its input root (the folder given, or a file's own folder) |
+| `shard` | string | `source`, or `source#lines A-B` / `source#rows A-B` for part of a big file |
 | `scorecard` | string | |
 | `score`, `max_score` | double | |
 | `veto` | bool | |
@@ -19,6 +19,8 @@ One row per (conversation, scorecard):
 
 A part is written under a temporary name beginning with a dot and renamed when complete, so a crash
 never leaves half a part, and readers of the folder (pyarrow, DuckDB, Spark) skip unfinished ones.
+A part's name comes from its shard's key, so a shard done again replaces its part; parts that the
+current plan does not name are moved aside (`supersede_parts`), so the folder holds each conversation once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+
+SUPERSEDED = "_superseded"  # readers of a folder skip names starting with _ or .
 
 from zuoxi.ingest.parquet import pyarrow_modules
 from zuoxi.model import Conversation, Result
@@ -76,3 +80,28 @@ def read_results(folder: str | Path) -> list[Result]:
     for part in sorted(Path(folder).glob("part-*.parquet")):
         results += [Result.model_validate_json(text) for text in pq.read_table(str(part), columns=["result"]).column("result").to_pylist()]
     return results
+
+
+def read_part(path: str | Path) -> list[tuple[Conversation, Result, str]]:
+    """A part's (conversation, result, conversation key) rows, in their order: an earlier run's results.
+    Raises OSError or ValueError when the part cannot be read."""
+    _, pq = pyarrow_modules()
+    table = pq.read_table(str(path), columns=["conversation_key", "conversation", "result"])
+    keys, conversations, results = (table.column(name).to_pylist() for name in table.column_names)
+    return [(Conversation.model_validate_json(conversation), Result.model_validate_json(result), key)
+            for key, conversation, result in zip(keys, conversations, results)]
+
+
+def supersede_parts(folder: str | Path, keep: set[str]) -> int:
+    """Move the parts not named in `keep` (an older plan's: their input changed or is gone, or the options
+    did) into `folder/_superseded/`, out of readers' sight but not lost, and delete temporary files that a
+    killed writer left behind. Returns how many parts were moved."""
+    folder = Path(folder)
+    for temporary in folder.glob(".part-*.tmp"):
+        temporary.unlink(missing_ok=True)
+    stale = [part for part in folder.glob("part-*.parquet") if part.name not in keep]
+    if stale:
+        (folder / SUPERSEDED).mkdir(exist_ok=True)
+    for part in stale:
+        os.replace(part, folder / SUPERSEDED / part.name)
+    return len(stale)

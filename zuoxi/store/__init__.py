@@ -245,6 +245,16 @@ class Store:
             rows = session.scalars(select(ResultRow).where(ResultRow.conversation_key == key))
             return [Result.model_validate(row.data) for row in rows]
 
+    def results_of(self, keys: list[str]) -> dict[tuple[str, str], Result]:
+        """The machine results of these conversations by (key, scorecard), in one query per 500 keys:
+        how a batch re-run hands on the results of work an earlier run stored."""
+        found: dict[tuple[str, str], Result] = {}
+        with Session(self.engine) as session:
+            for begin in range(0, len(keys), 500):
+                query = select(ResultRow).where(ResultRow.conversation_key.in_(keys[begin:begin + 500]))
+                found.update({(row.conversation_key, row.scorecard): Result.model_validate(row.data) for row in session.scalars(query)})
+        return found
+
     # --- statistics ------------------------------------------------------------------------
     def stats(self) -> dict:
         with Session(self.engine) as session:
