@@ -323,6 +323,7 @@ class DrillSession:
             events.append(act)
             rise += max(effect.anger, 0.0)
             fall += max(-effect.anger, 0.0)
+        reading.repeated = reading.repeated and not reading.substance  # new content in the same words is no broken record
         counted = [("repeated", reading.repeated), ("verified", reading.verified)]
         counted += [(f"need:{p.key}", True) for p in reading.parts] + [(f"fact:{key}", True) for key in reading.facts]
         for event, happened in counted:
@@ -377,7 +378,7 @@ class DrillSession:
         if need_met and facts_known and anger < ACCEPT_BELOW and changed and not reading.hostile:
             self.outcome = "accepted"
             return "accept"
-        if reading.alternative and facts_known and anger < ALTERNATIVE_BELOW and not reading.hostile:
+        if reading.alternative and not reading.parts and facts_known and anger < ALTERNATIVE_BELOW and not reading.hostile:
             self.outcome = "accepted_alternative"
             return "accept_alternative"
         if self.agent_turns >= self.max_turns:
