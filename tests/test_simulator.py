@@ -243,7 +243,8 @@ def test_met_parts_are_never_lost(case_id):
 # --- the reading QA and practice share ----------------------------------------------------------------
 
 LINES = ["您好，很高兴为您服务。", "你听不懂吗？我说了拒收就行。", "物流的事不归我们管，你去找快递吧。", "请你冷静一点，别激动。",
-         "我马上帮您查一下。", "这个办不了。", "放心，百分百没问题。", "非常抱歉给您添麻烦了。"]
+         "我马上帮您查一下。", "这个办不了。", "放心，百分百没问题。", "非常抱歉给您添麻烦了。",
+         "这件事由我们平台负责，不需要您再去找商家。"]  # no deflection: the agent spares the customer the errand
 
 
 def test_the_reading_is_the_rules_own_condition():

@@ -163,6 +163,7 @@ class Reading:
     acts: frozenset[str]
     parts: list[NeedPart]  # parts of the need met for the first time
     facts: list[str]  # keys of the facts asked for (not yet given)
+    retold: list[str]  # keys of the facts asked for again (already given)
     triggers: list[str]  # keys of the case's triggers said
     alternative: bool
     verified: bool  # a suspicious customer got something it can check
@@ -295,6 +296,7 @@ class DrillSession:
             acts=turn.acts,
             parts=[p for p in self.case.resolution.parts if p.key not in self.met and f"need:{p.key}" in turn.said],
             facts=[f.key for f in self.case.facts if asks and f.key not in self.asked and f"fact:{f.key}" in turn.said],
+            retold=[f.key for f in self.case.facts if asks and f.key in self.asked and f"fact:{f.key}" in turn.said],
             triggers=[t.key for t in self.case.triggers if f"trigger:{t.key}" in turn.said],
             alternative="alternative" in turn.said,
             verified=self.suspicious and "verify" in turn.said,
@@ -402,6 +404,8 @@ class DrillSession:
                 return situation
         if reading.parts:
             return "progress"
+        if reading.retold:
+            return "told"
         if acts & {"ask", "ask_photo"}:
             return "unknown"
         if anger >= IMPATIENT_AT:
