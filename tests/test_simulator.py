@@ -67,6 +67,8 @@ def test_negating_the_solution_is_not_accepted(case_id):
     session = drill(case, lines, closing=None)
     assert session.outcome not in ("accepted", "accepted_alternative"), (case_id, session.events)
     assert not set(negatable(case)) & session.met, (case_id, session.met)
+    negated = session.events[len(lines) - 4:]
+    assert all(any(e.startswith("refuse") for e in events) for events in negated), negated  # a refusal of the need
     assert len(negatable(case)) >= len(case.resolution.parts) - 1  # at most one part worded only as a negation
 
 
@@ -279,7 +281,8 @@ ISSUE = {  # issue 20's examples: each accepted before as if it met the need
 def test_negated_refused_supposed_and_quoted_words_are_not_said(models):
     for line, words in ISSUE.items():
         conversation = Conversation(id="neg", channel="chat", turns=[Turn(role="customer", text="喂？"), Turn(role="agent", text=line)])
-        assert read_agent_turns(conversation, {"solution": words}, models=models)[1].said == frozenset(), line
+        read = read_agent_turns(conversation, {"solution": words}, models=models)[1]
+        assert (read.said, read.denied) == (frozenset(), {"solution"}), line
     said = Conversation(id="yes", channel="chat", turns=[Turn(role="customer", text="喂？"),
                                                           Turn(role="agent", text="我马上帮您联系快递加急，还要帮您查一下有没有送出。")])
     assert read_agent_turns(said, {"solution": ["联系快递", "帮您查"]}, models=models)[1].said == {"solution"}

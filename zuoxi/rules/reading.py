@@ -40,6 +40,7 @@ WordLists = tuple[tuple[str, tuple[str, ...]], ...]
 class TurnReading:
     acts: frozenset[str]  # the readings of reading.yaml the turn performs
     said: frozenset[str]  # the keys of the caller's word lists said, affirmed, in the turn
+    denied: frozenset[str]  # the keys whose every mention in the turn was negated, quoted, supposed or taken back
 
 
 def reading_specs() -> dict[str, dict]:
@@ -98,11 +99,15 @@ def read_agent_turns(conversation: Conversation, words: Mapping[str, Sequence[st
                 acts[hit.turn].add(name)
     refusals = reader.refusal.hits(ctx, None) or []
     said: dict[int, set[str]] = {t: set() for t in agent}
+    mentioned: dict[int, set[str]] = {t: set() for t in agent}
     for key, condition in reader.words.items():
+        for hit in condition.raw(ctx):
+            if hit.turn in mentioned:
+                mentioned[hit.turn].add(key)
         for hit in condition.hits(ctx, None) or ():
             if hit.turn in said and not _taken_back(ctx, hit, refusals):
                 said[hit.turn].add(key)
-    return {t: TurnReading(frozenset(acts[t]), frozenset(said[t])) for t in agent}
+    return {t: TurnReading(frozenset(acts[t]), frozenset(said[t]), frozenset(mentioned[t] - said[t])) for t in agent}
 
 
 def _clause(norm: str, hit: Hit) -> tuple[int, int]:

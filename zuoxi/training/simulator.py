@@ -165,14 +165,19 @@ class Reading:
     facts: list[str]  # keys of the facts asked for (not yet given)
     retold: list[str]  # keys of the facts asked for again (already given)
     triggers: list[str]  # keys of the case's triggers said
+    denied: bool  # the need's words said only negated, refused, supposed or quoted: the need itself refused
     alternative: bool
     verified: bool  # a suspicious customer got something it can check
     repeated: bool
     worn: bool  # kind words without substance, past wearing off
 
     @property
+    def refused(self) -> bool:
+        return "refuse" in self.acts or self.denied
+
+    @property
     def bare_refusal(self) -> bool:
-        return "refuse" in self.acts and "reason" not in self.acts
+        return self.refused and "reason" not in self.acts
 
     @property
     def hostile(self) -> bool:
@@ -292,12 +297,14 @@ class DrillSession:
         turn: TurnReading = read_agent_turns(self._conversation(self.planned), self._words())[latest]
         asks = bool(turn.acts & {"ask", "ask_photo"})
         mine = _bigrams(self.planned[latest].text)
+        denied = any(k.startswith("need:") for k in turn.denied) and not any(k.startswith("need:") for k in turn.said)
         return Reading(
-            acts=turn.acts,
+            acts=turn.acts - {"act"} if denied else turn.acts,  # doing what the line refuses is no action
             parts=[p for p in self.case.resolution.parts if p.key not in self.met and f"need:{p.key}" in turn.said],
             facts=[f.key for f in self.case.facts if asks and f.key not in self.asked and f"fact:{f.key}" in turn.said],
             retold=[f.key for f in self.case.facts if asks and f.key in self.asked and f"fact:{f.key}" in turn.said],
             triggers=[t.key for t in self.case.triggers if f"trigger:{t.key}" in turn.said],
+            denied=denied,
             alternative="alternative" in turn.said,
             verified=self.suspicious and "verify" in turn.said,
             repeated=any(_same(mine, _bigrams(t.text)) for t in self.planned[:latest] if t.role == "agent"),
@@ -315,9 +322,10 @@ class DrillSession:
         elif any(effects[a].wears_off for a in reading.acts):
             self.empty_lines += 1
             reading.worn = self.empty_lines > table.wears_off_after
-        for act in sorted(reading.acts):
+        for act in sorted(reading.acts | ({"refuse"} if reading.refused else set())):
             effect = effects[act]
             if act == "refuse" and not reading.bare_refusal:
+                events.append("refuse:reasoned")
                 continue
             if effect.wears_off and reading.worn:
                 events.append(f"{act}:worn")
