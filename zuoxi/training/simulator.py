@@ -156,7 +156,7 @@ class OfflineEngine:
         return template(plan.situation, session.case.persona.politeness, session.rng).format(unmet=plan.unmet)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reading:
     """What one trainee line did, as the customer took it."""
 
@@ -168,7 +168,7 @@ class Reading:
     denied: bool  # the need's words said only negated, refused, supposed or quoted: the need itself refused
     alternative: bool
     verified: bool  # a suspicious customer got something it can check
-    repeated: bool
+    repeated: bool  # says what an earlier line said, and nothing new
     worn: bool  # kind words without substance, past wearing off
 
     @property
@@ -295,20 +295,26 @@ class DrillSession:
         """The trainee's latest line, read on the planned transcript (the same whatever the wording)."""
         latest = len(self.planned) - 1
         turn: TurnReading = read_agent_turns(self._conversation(self.planned), self._words())[latest]
+        case, table = self.case, dynamics()
         asks = bool(turn.acts & {"ask", "ask_photo"})
-        mine = _bigrams(self.planned[latest].text)
         denied = any(k.startswith("need:") for k in turn.denied) and not any(k.startswith("need:") for k in turn.said)
+        acts = turn.acts - {"act"} if denied else turn.acts  # doing what the line refuses is no action
+        parts = [p for p in case.resolution.parts if p.key not in self.met and f"need:{p.key}" in turn.said]
+        facts = [f.key for f in case.facts if asks and f.key not in self.asked and f"fact:{f.key}" in turn.said]
+        verified = self.suspicious and "verify" in turn.said
+        substance = bool(parts or facts or verified)
+        mine = _bigrams(self.planned[latest].text)
+        similar = any(_same(mine, _bigrams(t.text)) for t in self.planned[:latest] if t.role == "agent")
+        kind_words = any(table.effects[a].wears_off for a in acts)
         return Reading(
-            acts=turn.acts - {"act"} if denied else turn.acts,  # doing what the line refuses is no action
-            parts=[p for p in self.case.resolution.parts if p.key not in self.met and f"need:{p.key}" in turn.said],
-            facts=[f.key for f in self.case.facts if asks and f.key not in self.asked and f"fact:{f.key}" in turn.said],
-            retold=[f.key for f in self.case.facts if asks and f.key in self.asked and f"fact:{f.key}" in turn.said],
-            triggers=[t.key for t in self.case.triggers if f"trigger:{t.key}" in turn.said],
+            acts=acts, parts=parts, facts=facts,
+            retold=[f.key for f in case.facts if asks and f.key in self.asked and f"fact:{f.key}" in turn.said],
+            triggers=[t.key for t in case.triggers if f"trigger:{t.key}" in turn.said],
             denied=denied,
             alternative="alternative" in turn.said,
-            verified=self.suspicious and "verify" in turn.said,
-            repeated=any(_same(mine, _bigrams(t.text)) for t in self.planned[:latest] if t.role == "agent"),
-            worn=False,
+            verified=verified,
+            repeated=similar and not substance,  # new content in the same words is no broken record
+            worn=kind_words and not substance and self.empty_lines >= table.wears_off_after,
         )
 
     def _move(self, reading: Reading) -> tuple[list[str], float]:
@@ -321,7 +327,6 @@ class DrillSession:
             self.empty_lines = 0
         elif any(effects[a].wears_off for a in reading.acts):
             self.empty_lines += 1
-            reading.worn = self.empty_lines > table.wears_off_after
         for act in sorted(reading.acts | ({"refuse"} if reading.refused else set())):
             effect = effects[act]
             if act == "refuse" and not reading.bare_refusal:
@@ -333,7 +338,6 @@ class DrillSession:
             events.append(act)
             rise += max(effect.anger, 0.0)
             fall += max(-effect.anger, 0.0)
-        reading.repeated = reading.repeated and not reading.substance  # new content in the same words is no broken record
         counted = [("repeated", reading.repeated), ("verified", reading.verified)]
         counted += [(f"need:{p.key}", True) for p in reading.parts] + [(f"fact:{key}", True) for key in reading.facts]
         for event, happened in counted:
