@@ -245,7 +245,7 @@ def test_met_parts_are_never_lost(case_id):
 # --- the reading QA and practice share ----------------------------------------------------------------
 
 LINES = ["您好，很高兴为您服务。", "你听不懂吗？我说了拒收就行。", "物流的事不归我们管，你去找快递吧。", "请你冷静一点，别激动。",
-         "我马上帮您查一下。", "这个办不了。", "放心，百分百没问题。", "非常抱歉给您添麻烦了。",
+         "我马上帮您查一下。", "这个办不了。", "放心，保证明天到。", "非常抱歉给您添麻烦了。",
          "这件事由我们平台负责，不需要您再去找商家。"]  # no deflection: the agent spares the customer the errand
 
 
@@ -289,6 +289,21 @@ def test_negated_refused_supposed_and_quoted_words_are_not_said(models):
     itself = Conversation(id="no", channel="chat", turns=[Turn(role="customer", text="喂？"),
                                                            Turn(role="agent", text="我们不会向您索要密码，不激活是不会产生费用的。")])
     assert read_agent_turns(itself, {"a": ["不会向您索要"], "b": ["不会产生费用"]}, models=models)[1].said == {"a", "b"}
+
+
+def test_an_errand_or_a_question_back_is_not_the_agent_doing_it():
+    """"您联系快递吧" puts the action on the customer (the customer takes it as deflection); "您是想让我们…吗？"
+    asks back what the customer wants (it confirms); "我来帮您联系快递" and "要不要我帮您查一下？" are the agent's."""
+    lines = {"快递的事我们管不了，您联系快递吧。": "errands", "您可以自己联系快递。": "errands",
+             "您是想让我们帮您联系快递吗？": "asked_back", "我来帮您联系快递。": "said", "要不要我帮您联系快递？": "said"}
+    for line, kind in lines.items():
+        conversation = Conversation(id="whose", channel="chat", turns=[Turn(role="customer", text="喂？"), Turn(role="agent", text=line)])
+        read = read_agent_turns(conversation, actions={"chase": ["联系快递"]})[1]
+        assert getattr(read, kind) == {"chase"} and read.said | read.errands | read.asked_back == {"chase"}, (line, read)
+    cooker = DrillSession(CASES["late-delivery-cooker"])
+    assert "deflect" in cooker.agent_says("快递的事我们管不了，您联系快递吧。").events and not cooker.met
+    burger = DrillSession(CASES["wrong-burger"])
+    assert "says:confirm" in burger.agent_says("您是想让我帮您查一下送出去没有吗？").events and not burger.met
 
 
 def test_without_the_models_the_cue_words_decide(monkeypatch):

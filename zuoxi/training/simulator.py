@@ -166,6 +166,7 @@ class Reading:
     retold: list[str]  # keys of the facts asked for again (already given)
     triggers: list[str]  # keys of the case's triggers said
     denied: bool  # the need's words said only negated, refused, supposed or quoted: the need itself refused
+    asked_back: bool  # the need only asked back as what the customer wants ("您是想…吗？")
     alternative: bool
     verified: bool  # a suspicious customer got something it can check
     repeated: bool  # says what an earlier line said, and nothing new
@@ -279,26 +280,28 @@ class DrillSession:
         """The trainee ends the drill (no closing line follows)."""
         self.finished = True
 
-    def _words(self) -> dict[str, list[str]]:
-        """The case's word lists the customer listens for."""
+    def _words(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """The case's word lists the customer listens for: what it hears, and what the trainee must do."""
         case = self.case
-        words = {f"need:{p.key}": p.words for p in case.resolution.parts}
-        words |= {f"fact:{f.key}": f.asked_by for f in case.facts}
-        words |= {f"trigger:{t.key}": t.words for t in case.triggers}
-        if case.resolution.alternatives:
-            words["alternative"] = case.resolution.alternatives
+        words = {f"fact:{f.key}": f.asked_by for f in case.facts} | {f"trigger:{t.key}": t.words for t in case.triggers}
         if case.persona.suspicion >= SUSPICIOUS_AT:
             words["verify"] = list(VERIFY_WORDS)
-        return words
+        actions = {f"need:{p.key}": p.words for p in case.resolution.parts}
+        if case.resolution.alternatives:
+            actions["alternative"] = case.resolution.alternatives
+        return words, actions
 
     def _read(self) -> Reading:
         """The trainee's latest line, read on the planned transcript (the same whatever the wording)."""
         latest = len(self.planned) - 1
-        turn: TurnReading = read_agent_turns(self._conversation(self.planned), self._words())[latest]
+        turn: TurnReading = read_agent_turns(self._conversation(self.planned), *self._words())[latest]
         case, table = self.case, dynamics()
         asks = bool(turn.acts & {"ask", "ask_photo"})
-        denied = any(k.startswith("need:") for k in turn.denied) and not any(k.startswith("need:") for k in turn.said)
+        said = any(k.startswith("need:") for k in turn.said)
+        denied = not said and any(k.startswith("need:") for k in turn.denied)
         acts = turn.acts - {"act"} if denied else turn.acts  # doing what the line refuses is no action
+        if not said and any(k.startswith("need:") for k in turn.errands):
+            acts |= {"deflect"}  # the need put on the customer to do: a deflection
         parts = [p for p in case.resolution.parts if p.key not in self.met and f"need:{p.key}" in turn.said]
         facts = [f.key for f in case.facts if asks and f.key not in self.asked and f"fact:{f.key}" in turn.said]
         verified = self.suspicious and "verify" in turn.said
@@ -311,6 +314,7 @@ class DrillSession:
             retold=[f.key for f in case.facts if asks and f.key in self.asked and f"fact:{f.key}" in turn.said],
             triggers=[t.key for t in case.triggers if f"trigger:{t.key}" in turn.said],
             denied=denied,
+            asked_back=not said and any(k.startswith("need:") for k in turn.asked_back),
             alternative="alternative" in turn.said,
             verified=verified,
             repeated=similar and not substance,  # new content in the same words is no broken record
@@ -416,6 +420,8 @@ class DrillSession:
                 return situation
         if reading.parts:
             return "progress"
+        if reading.asked_back:
+            return "confirm"
         if reading.retold:
             return "told"
         if acts & {"ask", "ask_photo"}:
