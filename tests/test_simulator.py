@@ -317,9 +317,11 @@ def test_without_the_models_the_cue_words_decide(monkeypatch):
                                                                   Turn(role="agent", text="非常抱歉，我马上帮您查一下。")])
     read = read_agent_turns(conversation)
     assert "rude" in read[1].acts and {"apology", "act"} <= read[3].acts and "inform" not in read[3].acts
-    case = CASES["wrong-burger"]
-    assert drill(case, good_trainee(case)).outcome == "accepted"
-    assert drill(case, [STALLING] * 8, closing=None).outcome == "escalated"
+    for case in CASES.values():  # the battery holds on the cue words alone
+        assert drill(case, good_trainee(case)).outcome == "accepted", case.id
+        assert drill(case, [STALLING] * 8, closing=None).outcome == "escalated", case.id
+        negated = drill(case, good_trainee(case)[: 1 + len(case.facts)] + negating_lines(case), closing=None)
+        assert negated.outcome not in ("accepted", "accepted_alternative") and not set(negatable(case)) & negated.met, case.id
 
 
 def test_a_case_with_only_accept_words_still_loads_as_a_need_in_one_part():
