@@ -268,6 +268,11 @@ def test_the_reading_is_the_rules_own_condition():
         assert flagged, act  # the lines above do each of them once
 
 
+def _line(text: str) -> Conversation:
+    """A conversation of one agent line (turn 1) after the customer's "喂？"."""
+    return Conversation(id="line", channel="chat", turns=[Turn(role="customer", text="喂？"), Turn(role="agent", text=text)])
+
+
 ISSUE = {  # issue 20's examples: each accepted before as if it met the need
     "我们不会联系快递，也不会加急，你自己等着吧。": ["联系快递", "加急"],
     "这个系统查询不了，我也没法帮您查。": ["查询", "帮您查"],
@@ -280,14 +285,11 @@ ISSUE = {  # issue 20's examples: each accepted before as if it met the need
 @pytest.mark.parametrize("models", [True, False])
 def test_negated_refused_supposed_and_quoted_words_are_not_said(models):
     for line, words in ISSUE.items():
-        conversation = Conversation(id="neg", channel="chat", turns=[Turn(role="customer", text="喂？"), Turn(role="agent", text=line)])
-        read = read_agent_turns(conversation, {"solution": words}, models=models)[1]
+        read = read_agent_turns(_line(line), {"solution": words}, models=models)[1]
         assert (read.said, read.denied) == (frozenset(), {"solution"}), line
-    said = Conversation(id="yes", channel="chat", turns=[Turn(role="customer", text="喂？"),
-                                                          Turn(role="agent", text="我马上帮您联系快递加急，还要帮您查一下有没有送出。")])
+    said = _line("我马上帮您联系快递加急，还要帮您查一下有没有送出。")
     assert read_agent_turns(said, {"solution": ["联系快递", "帮您查"]}, models=models)[1].said == {"solution"}
-    itself = Conversation(id="no", channel="chat", turns=[Turn(role="customer", text="喂？"),
-                                                           Turn(role="agent", text="我们不会向您索要密码，不激活是不会产生费用的。")])
+    itself = _line("我们不会向您索要密码，不激活是不会产生费用的。")
     assert read_agent_turns(itself, {"a": ["不会向您索要"], "b": ["不会产生费用"]}, models=models)[1].said == {"a", "b"}
 
 
@@ -297,8 +299,7 @@ def test_an_errand_or_a_question_back_is_not_the_agent_doing_it():
     lines = {"快递的事我们管不了，您联系快递吧。": "errands", "您可以自己联系快递。": "errands",
              "您是想让我们帮您联系快递吗？": "asked_back", "我来帮您联系快递。": "said", "要不要我帮您联系快递？": "said"}
     for line, kind in lines.items():
-        conversation = Conversation(id="whose", channel="chat", turns=[Turn(role="customer", text="喂？"), Turn(role="agent", text=line)])
-        read = read_agent_turns(conversation, actions={"chase": ["联系快递"]})[1]
+        read = read_agent_turns(_line(line), actions={"chase": ["联系快递"]})[1]
         assert getattr(read, kind) == {"chase"} and read.said | read.errands | read.asked_back == {"chase"}, (line, read)
     cooker = DrillSession(CASES["late-delivery-cooker"])
     assert "deflect" in cooker.agent_says("快递的事我们管不了，您联系快递吧。").events and not cooker.met
@@ -321,7 +322,8 @@ def test_without_the_models_the_cue_words_decide(monkeypatch):
         assert drill(case, good_trainee(case)).outcome == "accepted", case.id
         assert drill(case, [STALLING] * 8, closing=None).outcome == "escalated", case.id
         negated = drill(case, good_trainee(case)[: 1 + len(case.facts)] + negating_lines(case), closing=None)
-        assert negated.outcome not in ("accepted", "accepted_alternative") and not set(negatable(case)) & negated.met, case.id
+        assert negated.outcome not in ("accepted", "accepted_alternative"), case.id
+        assert not set(negatable(case)) & negated.met, case.id
 
 
 def test_a_case_with_only_accept_words_still_loads_as_a_need_in_one_part():

@@ -123,10 +123,11 @@ def read_agent_turns(conversation: Conversation, words: Mapping[str, Sequence[st
                 found[kind][hit.turn].add(key)
     readings = {}
     for t in agent:
-        said, errands = found["said"][t], found["errand"][t] - found["said"][t]
+        said = found["said"][t]
+        errands = found["errand"][t] - said
         asked_back = found["asked_back"][t] - said - errands
-        readings[t] = TurnReading(frozenset(acts[t]), frozenset(said), frozenset(found["mentioned"][t] - said - errands - asked_back),
-                                  frozenset(errands), frozenset(asked_back))
+        denied = found["mentioned"][t] - said - errands - asked_back
+        readings[t] = TurnReading(*map(frozenset, (acts[t], said, denied, errands, asked_back)))
     return readings
 
 
