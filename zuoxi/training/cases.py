@@ -2,18 +2,20 @@
 
 Seed 003: agents should not learn complaint handling on real customers. A case carries what the
 three training stages need — the scene and transcript for replay, guiding questions and the
-analysis for guided analysis, and, for the drill, a simulated customer: persona, hidden need,
-facts the agent only learns by asking, and what resolves the case. Cases are YAML files
+analysis for guided analysis, and, for the drill, a simulated customer described as data: persona,
+the need in parts (stated, then hidden) with the customer's own words for each, the facts they
+hold (answered only when asked), the triggers that anger them, and alternatives they accept. Cases are YAML files
 (`zuoxi/training/cases/*.yaml`), or promoted in the web app from analyzed conversations.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zuoxi.model import Conversation
 
@@ -34,13 +36,37 @@ class Persona(BaseModel):
 
 
 class Fact(BaseModel):
-    """Something the agent only learns by asking (order number, what exactly broke, …)."""
+    """Something the customer holds and the agent only learns by asking (order number, what broke, …):
+    a line read as a question (`ask`, `ask_photo`) that names one of the topic words draws it out."""
 
     model_config = ConfigDict(extra="forbid")
 
     key: str
-    asked_by: list[str] = Field(min_length=1)  # words in the agent's question that draw it out
+    asked_by: list[str] = Field(min_length=1)  # the fact's topic words
     answer: str
+
+
+class NeedPart(BaseModel):
+    """One thing the customer needs: met by a trainee line that affirms one of `words` (a negated,
+    quoted, supposed or taken-back mention does not count: zuoxi/rules/reading.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    words: list[str] = Field(min_length=1)
+    says: str | None = None  # the customer pressing for it while unmet, in their words (default: the need's first clause)
+    hidden: bool = False  # the hidden need: pressed for only once the stated parts are met
+
+
+class Trigger(BaseModel):
+    """What makes this customer angrier than most: words (affirmed) in the trainee's line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    words: list[str] = Field(min_length=1)
+    anger: float = Field(gt=0, le=1)  # added anger, before the persona's patience
+    says: str | None = None  # the customer's answer the first time (their own words, no fact they were not asked)
 
 
 class GuideQuestion(BaseModel):
@@ -61,13 +87,26 @@ class BestReply(BaseModel):
 
 
 class Resolution(BaseModel):
-    """What ends the drill well: words of a reply that meets the need, or an acceptable alternative."""
+    """What ends the drill well: every part of the need met, or an acceptable alternative. `accept` is
+    the short form of a need in one part (a case promoted in the web form)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    accept: list[str] = Field(min_length=1)
+    parts: list[NeedPart] = Field(default_factory=list)
+    accept: list[str] = Field(default_factory=list)
     alternatives: list[str] = Field(default_factory=list)  # accepted only while the customer is calm enough
     needs_facts: list[str] = Field(default_factory=list)  # fact keys the agent must have asked first
+
+    @model_validator(mode="after")
+    def _one_part_at_least(self) -> Resolution:
+        if not self.parts and not self.accept:
+            raise ValueError("a resolution needs `parts` (or `accept`: the words of a need in one part)")
+        if not self.parts:
+            self.parts = [NeedPart(key="need", words=self.accept)]
+        keys = [p.key for p in self.parts]
+        if len(set(keys)) < len(keys):
+            raise ValueError(f"need parts named twice: {keys}")
+        return self
 
 
 class Case(BaseModel):
@@ -87,6 +126,7 @@ class Case(BaseModel):
     best_solutions: list[BestReply] = Field(min_length=1)
     facts: list[Fact] = Field(default_factory=list)
     resolution: Resolution
+    triggers: list[Trigger] = Field(default_factory=list)
     opening: str | None = None  # the drill's first customer line (default: the transcript's first)
     # Rule id → the suggestion the drill report gives for this case, instead of the scorecard's
     # generic one (SA-01's "查一下是否已经送出" fits a takeaway order, not a card callback).
@@ -97,6 +137,10 @@ class Case(BaseModel):
         if self.opening:
             return self.opening
         return next(t.text for t in self.conversation.turns if t.role == "customer")
+
+    def presses(self, part: NeedPart) -> str:
+        """The customer's words pressing for an unmet part."""
+        return part.says or re.split(r"[；;。]", self.need)[0]
 
     def search_text(self) -> str:
         turns = " ".join(t.text for t in self.conversation.turns)

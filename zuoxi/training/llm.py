@@ -5,8 +5,9 @@ Point it at a local vLLM, llama.cpp or Ollama server:
     export ZUOXI_LLM_BASE_URL=http://127.0.0.1:11434/v1   # …/v1 of the server
     export ZUOXI_LLM_MODEL=qwen2.5:7b-instruct
 
-The simulator's rules still decide the customer's anger, the outcome and the score; the model only
-says the line, told the persona, the hidden need, the facts it may reveal and the situation.
+The simulator still decides the customer's anger, the outcome, the score and what the line means;
+the model only words it, told the persona, the hidden need, the situation and the planned line (whose
+facts are the only ones it may state).
 
 Each line has one deadline for the whole exchange (connect, headers and every byte of the body), so
 a server that hangs or trickles a byte every few seconds cannot hold a line past it. A timeout, an
@@ -24,16 +25,26 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from zuoxi.training.simulator import DrillSession
+from zuoxi.training.simulator import DrillSession, Plan
 
 SITUATIONS = {
     "acknowledge": "坐席刚做了有用的事，但还没解决你的诉求。简短回应，让他继续。",
+    "grudging": "你刚说过要找领导投诉，坐席还没做出实质改变。冷淡回应，不要道谢。",
+    "progress": "坐席解决了你诉求中的一部分。简短认可，再提出还没解决的部分。",
     "push": "你的诉求还没被解决。换种说法再说一次你的诉求。",
+    "empty": "坐席只是在道歉或说客气话，没有实际行动。指出光道歉没用，再说一次诉求。",
+    "confirm": "坐席在确认你的诉求。确认就是这样，再说一次还没解决的部分。",
+    "told": "坐席又问了你刚回答过的事。指出你已经说过，再说一次诉求。",
+    "unknown": "坐席问了你没法回答、或与你的事无关的问题。不要编造任何信息，把话题拉回你的诉求。",
+    "answer": "坐席问到了你知道的情况。如实回答。",
+    "trigger": "坐席说的话戳到了你的痛处。不满地回应。",
     "impatient": "你越来越不耐烦，语气变重。",
     "repeated": "坐席在重复同一句话，你很不满，指出他一直在重复。",
     "deflected": "坐席在推诿，让你去找别人。你质问他。",
     "refused": "坐席拒绝了你却没给理由。你追问原因或别的办法。",
+    "over_promise": "坐席对他控制不了的事打包票。你不相信空口保证，要实际的办法。",
     "insulted": "坐席态度不好。你很生气地指出来。",
+    "threaten": "你快忍无可忍了：警告对方再这样就找领导投诉。",
     "suspicious": "你怀疑这个电话是诈骗，要求对方证明身份。",
     "verified": "对方核对了信息或给了官方渠道，你放下戒心。",
     "demand_manager": "你已经忍无可忍：要求找领导，并说要投诉。",
@@ -84,21 +95,20 @@ class LLMEngine:
             return None
         return cls(base, model, float(os.environ.get("ZUOXI_LLM_TIMEOUT", "10")), os.environ.get("ZUOXI_LLM_API_KEY"))
 
-    def messages(self, session: DrillSession, situation: str, fact: str | None) -> list[dict]:
+    def messages(self, session: DrillSession, plan: Plan) -> list[dict]:
         case, persona = session.case, session.case.persona
         system = (
             f"你在客服培训中扮演客户{persona.name}。只说客户的一句话，不超过60个字，不要旁白。\n"
             f"场景：{case.description}\n你真正的诉求（不要直接全部说出，除非被问到）：{case.need}\n"
             f"性格：耐心{persona.patience:.1f}，礼貌{persona.politeness:.1f}，怀疑{persona.suspicion:.1f}（0–1）。\n"
-            f"你现在的愤怒程度：{session.current_anger:.2f}（0平静，1要投诉）。\n这一句要做的：{SITUATIONS[situation]}"
+            f"你现在的愤怒程度：{session.current_anger:.2f}（0平静，1要投诉）。\n这一句要做的：{SITUATIONS[plan.situation]}\n"
+            f"这一句的意思（换成你自己的说法，不要添加任何没给你的信息）：{plan.line}"
         )
-        if fact:
-            system += f"\n坐席刚问到了你知道的情况，请在回答里说出：{fact}"
         history = [{"role": "assistant" if t.role == "customer" else "user", "content": t.text} for t in session.turns]
         return [{"role": "system", "content": system}, *history]
 
-    def reply(self, session: DrillSession, situation: str, fact: str | None) -> str:
-        payload = {"model": self.model, "messages": self.messages(session, situation, fact), "temperature": 0.7,
+    def reply(self, session: DrillSession, plan: Plan) -> str:
+        payload = {"model": self.model, "messages": self.messages(session, plan), "temperature": 0.7,
                    "max_tokens": 120, "seed": session.seed}
         try:
             data = asyncio.run(self._exchange(payload))

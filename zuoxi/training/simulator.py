@@ -1,20 +1,23 @@
-"""The simulated customer (陪练): a case's customer, whose anger moves with what the agent does.
+"""The simulated customer (陪练): a case's customer, who reads the trainee as QA does and answers from
+its own state.
 
-What the agent did is read with the scorecards' own rules and word lists, so practice and QA
-agree: the case's scorecard runs on the transcript so far, and a finding that newly fails at the
-agent's latest turn (EM-01 rude, EM-03 "calm down", SA-02 refusal without reason, SA-03
-deflection, SA-05 over-promise, CS-01 broken record) raises anger; an apology or empathy, a real
-action, a reason, an alternative, verification (for a suspicious customer) or a question that
-draws out a fact lower it. Past 1.0 the customer demands a manager (the drill fails); a reply
-that meets the hidden need — or an acceptable alternative while calm enough — ends it well. After
-the customer accepts, demands a manager or gives up, the trainee still has one closing line.
+Each trainee line is read by `zuoxi.rules.reading.read_agent_turns` — the dialogue acts of the turn
+models fused with the scorecards' cue words and their veto of negated, quoted and supposed words, with
+the rules' own conditions where a rule reads the act — together with the case's words: the parts of
+the need, the facts' topics, the triggers, the alternatives. The dynamics table (`dynamics.yaml`,
+shown in docs/training.md) turns that reading into a change of anger and of progress toward the need;
+the customer then chooses what to say from its state and what it read: the fact asked for (only
+then), the case's own words for a trigger or for the part of the need still unmet, or a persona
+template of the situation (`personas.yaml`). It accepts only when every part of the need was met,
+affirmed; past 1.0 it demands a manager (the drill fails). After the customer accepts, demands a
+manager or gives up, the trainee still has one closing line.
 
-The state always moves by these rules, read on the *planned* transcript: the trainee's lines and,
-for each customer turn, its planned line (a fact's answer, the case's real line, or the persona's
-first template of the situation). The score is of that transcript too, so the same trainee lines get
-the same state and score whatever the seed or the wording. An engine only words the line shown: the
-offline engine picks persona templates with the seed; the LLM engine (`llm.py`) asks an
-OpenAI-compatible server, and after its first failure the session stays offline (circuit breaker).
+The state always moves on the *planned* transcript: the trainee's lines and, for each customer turn,
+its planned line (the case's words, or the persona's first template of the situation). The score is
+of that transcript too, so the same trainee lines get the same state and score whatever the seed or
+the wording. An engine only words the line shown: the offline engine picks persona templates with the
+seed; the LLM engine (`llm.py`) asks an OpenAI-compatible server, and after its first failure the
+session stays offline (circuit breaker).
 """
 
 from __future__ import annotations
@@ -24,30 +27,60 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from zuoxi.model import Conversation, Result, Turn
 from zuoxi.normalize import normalize_text
 from zuoxi.pipeline import analyze_conversation
-from zuoxi.rules.scorecard import shared_lexicons
-from zuoxi.training.cases import Case
+from zuoxi.rules.reading import TurnReading, read_agent_turns
+from zuoxi.training.cases import Case, NeedPart
 
-PERSONAS = Path(__file__).resolve().parent / "personas.yaml"
+HERE = Path(__file__).resolve().parent
+PERSONAS = HERE / "personas.yaml"
+DYNAMICS = HERE / "dynamics.yaml"
 MAX_AGENT_TURNS = 12
 ESCALATE_AT = 1.0
 ACCEPT_BELOW = 0.9  # an angrier customer no longer accepts even the right answer
 ALTERNATIVE_BELOW = 0.6
+IMPATIENT_AT = 0.7
+SUSPICIOUS_AT = 0.5  # a persona this suspicious wants something it can check before anything else
 REPEAT_SIMILARITY = 0.6  # character-bigram overlap coefficient, as the scorecards' `repeat`
-
-# Scorecard findings that, failing at the agent's latest turn, raise anger (before patience).
-RULE_EFFECTS = {"EM-01": ("insulted", 0.5), "EM-03": ("insulted", 0.25), "SA-02": ("refused", 0.15),
-                "SA-03": ("deflected", 0.2), "SA-05": ("over_promise", 0.1), "CS-01": ("repeated", 0.2)}
-# Word lists (scorecards/lexicons.yaml) that, found in the agent's turn, lower anger.
-CALMING = {"empathy": (("soothing", "apology"), 0.1), "action": (("agent_action", "solution"), 0.1),
-           "reason": (("reason",), 0.05), "alternative": (("alternative",), 0.05)}
+VERIFY_WORDS = ("@verify_partial", "@official_channel")
+HOSTILE = ("rude", "argue", "deflect")
 _NON_WORD = re.compile(r"[\W_]+")
+
+
+class Effect(BaseModel):
+    """One row of the dynamics table (dynamics.yaml explains the columns)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["act", "event"]
+    anger: float | None  # None: the case's own amount (triggers)
+    progress: Literal["part", "reveals", "blocks", "none"]
+    wears_off: bool = False
+    what: str
+
+
+class Dynamics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wears_off_after: int
+    threaten_at: float
+    effects: dict[str, Effect]
+
+
+@lru_cache(maxsize=1)
+def dynamics() -> Dynamics:
+    return Dynamics.model_validate(yaml.safe_load(DYNAMICS.read_text(encoding="utf-8")))
+
+
+@lru_cache(maxsize=1)
+def persona_lines() -> dict[str, dict[str, list[str]]]:
+    return yaml.safe_load(PERSONAS.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -56,6 +89,17 @@ class CustomerTurn:
     anger: float
     outcome: str | None  # None while the drill goes on; accepted | accepted_alternative | escalated | gave_up
     events: list[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the customer says next: the situation, the planned (judged) line, and whether that line is
+    the case's own words (a fact's answer, a trigger's or a need part's line), said as they are."""
+
+    situation: str
+    line: str
+    own_words: bool
+    unmet: str  # the customer's words for the first unmet part of the need, for templates
 
 
 @dataclass
@@ -80,12 +124,7 @@ class DrillReport:
 class Engine(Protocol):
     name: str  # recorded for each line it words: "offline", "llm"
 
-    def reply(self, session: DrillSession, situation: str, fact: str | None) -> str: ...
-
-
-@lru_cache(maxsize=1)
-def persona_lines() -> dict[str, dict[str, list[str]]]:
-    return yaml.safe_load(PERSONAS.read_text(encoding="utf-8"))
+    def reply(self, session: DrillSession, plan: Plan) -> str: ...
 
 
 def _bigrams(text: str) -> set[str]:
@@ -98,23 +137,56 @@ def _same(a: set[str], b: set[str]) -> bool:
     return small >= 2 and len(a & b) / small >= REPEAT_SIMILARITY
 
 
+def template(situation: str, politeness: float, rng: random.Random | None = None) -> str:
+    """A persona template of the situation: the first of the persona's variant, or one chosen with `rng`."""
+    if rng is None:
+        return persona_lines()[situation]["polite" if politeness >= 0.5 else "blunt"][0]
+    variant = "polite" if rng.random() < politeness else "blunt"
+    return rng.choice(persona_lines()[situation][variant])
+
+
 class OfflineEngine:
-    """The planned line when it is a fact or the case's real words, else a persona template chosen
-    with the session's seed (polite or blunt by politeness)."""
+    """The case's own words as planned, else a persona template chosen with the session's seed."""
 
     name = "offline"
 
-    def reply(self, session: DrillSession, situation: str, fact: str | None) -> str:
-        case, rng = session.case, session.rng
-        if fact is not None or session.real_line is not None:
-            return session.planned[-1].text
-        variant = "polite" if rng.random() < case.persona.politeness else "blunt"
-        line = rng.choice(persona_lines()[situation][variant])
-        return line.format(need=_short(case.need))
+    def reply(self, session: DrillSession, plan: Plan) -> str:
+        if plan.own_words:
+            return plan.line
+        return template(plan.situation, session.case.persona.politeness, session.rng).format(unmet=plan.unmet)
 
 
-def _short(need: str) -> str:
-    return re.split(r"[；;。]", need)[0]
+@dataclass(frozen=True)
+class Reading:
+    """What one trainee line did, as the customer took it."""
+
+    acts: frozenset[str]
+    parts: list[NeedPart]  # parts of the need met for the first time
+    facts: list[str]  # keys of the facts asked for (not yet given)
+    retold: list[str]  # keys of the facts asked for again (already given)
+    triggers: list[str]  # keys of the case's triggers said
+    denied: bool  # the need's words said only negated, refused, supposed or quoted: the need itself refused
+    asked_back: bool  # the need only asked back as what the customer wants ("您是想…吗？")
+    alternative: bool
+    verified: bool  # a suspicious customer got something it can check
+    repeated: bool  # says what an earlier line said, and nothing new
+    worn: bool  # kind words without substance, past wearing off
+
+    @property
+    def refused(self) -> bool:
+        return "refuse" in self.acts or self.denied
+
+    @property
+    def bare_refusal(self) -> bool:
+        return self.refused and "reason" not in self.acts
+
+    @property
+    def hostile(self) -> bool:
+        return self.bare_refusal or any(a in self.acts for a in HOSTILE)
+
+    @property
+    def substance(self) -> bool:
+        return bool(self.parts or self.facts or self.verified)
 
 
 @dataclass
@@ -127,25 +199,25 @@ class DrillSession:
     turns: list[Turn] = field(default_factory=list)
     anger: list[float] = field(default_factory=list)
     events: list[list[str]] = field(default_factory=list)
-    asked: set[str] = field(default_factory=set)
+    asked: set[str] = field(default_factory=set)  # facts given
+    met: set[str] = field(default_factory=set)  # parts of the need met
+    said: set[str] = field(default_factory=set)  # the case's own lines already said (each said as is once)
+    empty_lines: int = 0  # lines of kind words without substance since the trainee last got somewhere
+    threatened: bool = False  # the customer warned it would ask for a manager
     outcome: str | None = None
     finished: bool = False  # the closing line after the outcome was said (or the drill was stopped)
     verified: bool = False
     degraded: bool = False
     backend_failure: str | None = None  # why the LLM engine was switched off, shown to the trainee
-    real_lines: list[str] = field(default_factory=list)
-    real_line: str | None = None  # the case's real words planned for the current customer turn
     planned: list[Turn] = field(default_factory=list)  # the transcript that is judged (module docstring)
     backends: list[str | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.engine = self.engine or OfflineEngine()
-        customer = [t.text for t in self.case.conversation.turns if t.role == "customer"]
-        opening = self.case.first_customer_line()
-        self.real_lines = [line for line in customer if line != opening]
-        self.turns.append(Turn(role="customer", text=opening))
-        self.planned.append(self.turns[0])
+        opening = Turn(role="customer", text=self.case.first_customer_line())
+        self.turns.append(opening)
+        self.planned.append(opening)
         self.backends.append("case")
         self.anger.append(self.case.persona.anger)
 
@@ -171,133 +243,210 @@ class DrillSession:
         """The engine wording the customer now: the configured one until it fails, then offline."""
         return "offline" if self.backend_failure else self.engine.name
 
+    @property
+    def suspicious(self) -> bool:
+        return self.case.persona.suspicion >= SUSPICIOUS_AT and not self.verified
+
+    @property
+    def unmet(self) -> list[NeedPart]:
+        """The parts of the need still unmet, stated before hidden."""
+        return sorted((p for p in self.case.resolution.parts if p.key not in self.met), key=lambda p: p.hidden)
+
     # --- one exchange ----------------------------------------------------------------------------
     def agent_says(self, text: str) -> CustomerTurn:
         """The trainee's line and the customer's answer; after the outcome, the closing line (no answer)."""
         if self.finished:
             raise RuntimeError(f"the drill is over ({self.outcome or 'stopped'})")
-        text = text.strip()
-        said = Turn(role="agent", text=text or "……")
+        said = Turn(role="agent", text=text.strip() or "……")
         self.turns.append(said)
         self.planned.append(said)
         self.backends.append(None)
         if self.outcome is not None:
             self.finished = True
             return CustomerTurn("", self.current_anger, self.outcome, [])
-        events, delta = self._behaviour()
-        fact = self._fact_asked(text)
-        if fact is not None:
-            events.append(f"asked:{fact.key}")
-            delta -= 0.05
-        anger = min(1.0, max(0.0, self.current_anger + delta))
-        situation, self.outcome = self._next(anger, events)
-        answer = fact.answer if fact is not None and self.outcome is None else None
-        self.planned.append(Turn(role="customer", text=self._plan(situation, answer)))
-        reply = self._word(situation, answer)
+        reading = self._read()
+        events, delta = self._move(reading)
+        anger = round(min(1.0, max(0.0, self.current_anger + delta)), 3)
+        plan = self._plan(reading, anger, delta)
+        events.append(f"says:{plan.situation}")
+        self.planned.append(Turn(role="customer", text=plan.line))
+        reply = self._word(plan)
         self.turns.append(Turn(role="customer", text=reply))
-        self.anger.append(round(anger, 3))
+        self.anger.append(anger)
         self.events.append(events)
-        return CustomerTurn(reply, round(anger, 3), self.outcome, events)
+        return CustomerTurn(reply, anger, self.outcome, events)
 
     def stop(self) -> None:
         """The trainee ends the drill (no closing line follows)."""
         self.finished = True
 
-    def _plan(self, situation: str, fact: str | None) -> str:
-        """The customer's line as judged: the fact asked for, the case's next real line while the
-        need is pushed, else the persona's first template of the situation. No randomness."""
-        self.real_line = self.real_lines.pop(0) if fact is None and situation == "push" and self.real_lines else None
-        if fact is not None:
-            return fact
-        if self.real_line is not None:
-            return self.real_line
-        variant = "polite" if self.case.persona.politeness >= 0.5 else "blunt"
-        return persona_lines()[situation][variant][0].format(need=_short(self.case.need))
+    def _words(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """The case's word lists the customer listens for: what it hears, and what the trainee must do."""
+        case = self.case
+        words = {f"fact:{f.key}": f.asked_by for f in case.facts} | {f"trigger:{t.key}": t.words for t in case.triggers}
+        if case.persona.suspicion >= SUSPICIOUS_AT:
+            words["verify"] = list(VERIFY_WORDS)
+        actions = {f"need:{p.key}": p.words for p in case.resolution.parts}
+        if case.resolution.alternatives:
+            actions["alternative"] = case.resolution.alternatives
+        return words, actions
 
-    def _behaviour(self) -> tuple[list[str], float]:
-        """What the agent's latest turn did, by the scorecard's rules, and the anger it causes."""
-        latest = len(self.turns) - 1
-        norm = normalize_text(self.turns[latest].text)
+    def _read(self) -> Reading:
+        """The trainee's latest line, read on the planned transcript (the same whatever the wording)."""
+        latest = len(self.planned) - 1
+        turn: TurnReading = read_agent_turns(self._conversation(self.planned), *self._words())[latest]
+        case, table = self.case, dynamics()
+        asks = bool(turn.acts & {"ask", "ask_photo"})
+        said = any(k.startswith("need:") for k in turn.said)
+        denied = not said and any(k.startswith("need:") for k in turn.denied)
+        acts = turn.acts - {"act"} if denied else turn.acts  # doing what the line refuses is no action
+        if not said and any(k.startswith("need:") for k in turn.errands):
+            acts |= {"deflect"}  # the need put on the customer to do: a deflection
+        parts = [p for p in case.resolution.parts if p.key not in self.met and f"need:{p.key}" in turn.said]
+        facts = [f.key for f in case.facts if asks and f.key not in self.asked and f"fact:{f.key}" in turn.said]
+        verified = self.suspicious and "verify" in turn.said
+        substance = bool(parts or facts or verified)
+        mine = _bigrams(self.planned[latest].text)
+        similar = any(_same(mine, _bigrams(t.text)) for t in self.planned[:latest] if t.role == "agent")
+        kind_words = any(table.effects[a].wears_off for a in acts)
+        return Reading(
+            acts=acts, parts=parts, facts=facts,
+            retold=[f.key for f in case.facts if asks and f.key in self.asked and f"fact:{f.key}" in turn.said],
+            triggers=[t.key for t in case.triggers if f"trigger:{t.key}" in turn.said],
+            denied=denied,
+            asked_back=not said and any(k.startswith("need:") for k in turn.asked_back),
+            alternative="alternative" in turn.said,
+            verified=verified,
+            repeated=similar and not substance,  # new content in the same words is no broken record
+            worn=kind_words and not substance and self.empty_lines >= table.wears_off_after,
+        )
+
+    def _move(self, reading: Reading) -> tuple[list[str], float]:
+        """The dynamics table applied to the reading: the events and the change of anger."""
+        table, persona = dynamics(), self.case.persona
+        effects = table.effects
         events: list[str] = []
         rise = fall = 0.0
-        result = analyze_conversation(self._conversation(self.planned), self.case.scorecard, mask=False, models=False)
-        for finding in result.findings:
-            if finding.status == "fail" and finding.rule in RULE_EFFECTS and any(e.turn == latest for e in finding.evidence):
-                name, amount = RULE_EFFECTS[finding.rule]
-                events.append(f"{name}:{finding.rule}")
-                rise += amount
-        mine = _bigrams(self.turns[latest].text)
-        earlier = [_bigrams(t.text) for t in self.turns[:latest] if t.role == "agent"]
-        if not any(e.startswith("repeated") for e in events) and any(_same(mine, e) for e in earlier):
-            events.append("repeated")
-            rise += RULE_EFFECTS["CS-01"][1]
-        lexicons = shared_lexicons()
-        for name, (lists, amount) in CALMING.items():
-            if any(normalize_text(str(w)) in norm for key in lists for w in lexicons[key]):
-                events.append(name)
-                fall += amount
-        if self.case.persona.suspicion >= 0.5 and not self.verified:
-            if any(normalize_text(str(w)) in norm for key in ("verify_partial", "official_channel") for w in lexicons[key]):
-                self.verified = True
-                events.append("verified")
-                fall += 0.15
-            else:
-                rise += 0.1 * self.case.persona.suspicion
-        if not events:
+        if reading.substance:
+            self.empty_lines = 0
+        elif any(effects[a].wears_off for a in reading.acts):
+            self.empty_lines += 1
+        for act in sorted(reading.acts | ({"refuse"} if reading.refused else set())):
+            effect = effects[act]
+            if act == "refuse" and not reading.bare_refusal:
+                events.append("refuse:reasoned")
+                continue
+            if effect.wears_off and reading.worn:
+                events.append(f"{act}:worn")
+                continue
+            events.append(act)
+            rise += max(effect.anger, 0.0)
+            fall += max(-effect.anger, 0.0)
+        counted = [("repeated", reading.repeated), ("verified", reading.verified)]
+        counted += [(f"need:{p.key}", True) for p in reading.parts] + [(f"fact:{key}", True) for key in reading.facts]
+        for event, happened in counted:
+            if happened:
+                amount = effects[event.split(":")[0]].anger
+                events.append(event)
+                rise += max(amount, 0.0)
+                fall += max(-amount, 0.0)
+        for key in reading.triggers:
+            events.append(f"trigger:{key}")
+            rise += next(t.anger for t in self.case.triggers if t.key == key)
+        if self.suspicious and not reading.substance:
+            events.append("unverified")
+            rise += effects["unverified"].anger * persona.suspicion
+        asked = bool(reading.acts & {"ask", "ask_photo"})
+        if not asked and rise == 0 and fall == 0:
             events.append("no_progress")
-            rise += 0.1
-        return events, rise * (1.5 - self.case.persona.patience) - fall
+            rise += effects["no_progress"].anger
+        self.met |= {p.key for p in reading.parts}
+        self.asked |= set(reading.facts)
+        self.verified = self.verified or reading.verified
+        return events, rise * (1.5 - persona.patience) - fall * (0.5 + persona.patience)
 
-    def _fact_asked(self, text: str):
-        norm = normalize_text(text)
-        for fact in self.case.facts:
-            if fact.key not in self.asked and any(normalize_text(w) in norm for w in fact.asked_by):
-                self.asked.add(fact.key)
-                return fact
-        return None
+    def _plan(self, reading: Reading, anger: float, delta: float) -> Plan:
+        """The customer's next line from its state and what it read (and the outcome if it ends here)."""
+        case = self.case
+        unmet = self.unmet
+        pressing = case.presses(unmet[0]) if unmet else ""
+        situation = self._situation(reading, anger, delta, not unmet)
+        if situation == "answer":
+            answers = [f.answer for f in case.facts if f.key in reading.facts]
+            return Plan(situation, "".join(answers), True, pressing)
+        if situation == "trigger":
+            line = next(t.says for t in case.triggers if t.key in reading.triggers and t.says and t.says not in self.said)
+            self.said.add(line)
+            return Plan(situation, line, True, pressing)
+        if situation == "push" and pressing and pressing not in self.said:
+            self.said.add(pressing)
+            return Plan(situation, pressing, True, pressing)
+        if situation == "threaten":
+            self.threatened = True
+        return Plan(situation, template(situation, case.persona.politeness).format(unmet=pressing), False, pressing)
 
-    def _meets(self, phrases: list[str]) -> bool:
-        norm = normalize_text(self.turns[-1].text)
-        return any(normalize_text(p) in norm for p in phrases)
-
-    def _next(self, anger: float, events: list[str]) -> tuple[str, str | None]:
-        """The situation the customer answers in, and the outcome if the drill ends here."""
-        resolution = self.case.resolution
-        if anger >= ESCALATE_AT:
-            return "demand_manager", "escalated"
+    def _situation(self, reading: Reading, anger: float, delta: float, need_met: bool) -> str:
+        """Which situation the customer answers in; sets the outcome when the drill ends here."""
+        resolution, acts = self.case.resolution, reading.acts
         facts_known = set(resolution.needs_facts) <= self.asked
-        if facts_known and anger < ACCEPT_BELOW and self._meets(resolution.accept):
-            return "accept", "accepted"
-        if facts_known and anger < ALTERNATIVE_BELOW and resolution.alternatives and self._meets(resolution.alternatives):
-            return "accept_alternative", "accepted_alternative"
+        changed = bool(reading.substance) or delta < 0
+        if anger >= ESCALATE_AT:
+            self.outcome = "escalated"
+            return "demand_manager"
+        if need_met and facts_known and anger < ACCEPT_BELOW and changed and not reading.hostile:
+            self.outcome = "accepted"
+            return "accept"
+        if reading.alternative and not reading.parts and facts_known and anger < ALTERNATIVE_BELOW and not reading.hostile:
+            self.outcome = "accepted_alternative"
+            return "accept_alternative"
         if self.agent_turns >= self.max_turns:
-            return "give_up", "gave_up"
-        if self.case.persona.suspicion >= 0.5 and not self.verified:
-            return "suspicious", None
-        if "verified" in events:
-            return "verified", None
-        for name in ("insulted", "repeated", "deflected", "refused"):
-            if any(e.startswith(name) for e in events):
-                return name, None
-        if anger >= 0.7:
-            return "impatient", None
-        if any(e in ("empathy", "action", "reason", "alternative") or e.startswith("asked:") for e in events):
-            return "acknowledge", None
-        return "push", None
+            self.outcome = "gave_up"
+            return "give_up"
+        if anger >= dynamics().threaten_at and not self.threatened:
+            return "threaten"
+        if "rude" in acts or "argue" in acts:
+            return "insulted"
+        if reading.facts:
+            return "answer"
+        if self.suspicious:
+            return "suspicious"
+        if reading.verified:
+            return "verified"
+        if any(t.key in reading.triggers and t.says and t.says not in self.said for t in self.case.triggers):
+            return "trigger"
+        for happened, situation in ((reading.repeated, "repeated"), ("deflect" in acts, "deflected"),
+                                    (reading.bare_refusal, "refused"), ("guarantee" in acts, "over_promise")):
+            if happened:
+                return situation
+        if reading.parts:
+            return "progress"
+        if reading.asked_back:
+            return "confirm"
+        if reading.retold:
+            return "told"
+        if acts & {"ask", "ask_photo"}:
+            return "unknown"
+        if anger >= IMPATIENT_AT:
+            return "impatient"
+        if reading.worn:
+            return "empty"
+        if acts & {"act", "reason", "followup", "pending"}:
+            return "grudging" if self.threatened and not changed else "acknowledge"
+        return "push"
 
-    def _word(self, situation: str, fact: str | None) -> str:
+    def _word(self, plan: Plan) -> str:
         """The line shown. The first failure of the engine switches it off for the rest of the
         drill, so a dead server costs one deadline, not one per line."""
         if self.backend_failure is None and not isinstance(self.engine, OfflineEngine):
             try:
-                line = self.engine.reply(self, situation, fact)
+                line = self.engine.reply(self, plan)
                 self.backends.append(self.engine.name)
                 return line
             except Exception as error:  # noqa: BLE001 - an engine failure must never end a drill
                 self.degraded = True
                 self.backend_failure = str(error) or type(error).__name__
         self.backends.append(OfflineEngine.name)
-        return OfflineEngine().reply(self, situation, fact)
+        return OfflineEngine().reply(self, plan)
 
     # --- results -----------------------------------------------------------------------------------
     def _conversation(self, turns: list[Turn]) -> Conversation:

@@ -21,7 +21,10 @@ from zuoxi.analyze.emotion import CustomerEmotion
 from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
 
 CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
-_NEGATION_BEFORE = re.compile(r"(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?$")
+# A negation just before a word (within its clause): "不是不能退", "无法联网", or one that spares the customer
+# the action ("不需要您再去找商家", "不用您自己联系" — no deflection; "不会让您提供密码" — no request for it).
+_NEGATION_BEFORE = re.compile(r"(?:(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?"
+                              r"|(不需要|不用|无需|不必|不会让|不会要求|不会向|不会叫|不让)(您|你)(再|自己)?)$")
 _QUOTES = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」|『[^』]*』|‘[^’]*’|'[^']*'")
 
 
@@ -314,7 +317,7 @@ class Filtered(Condition):
     def keep(self, ctx: Context, hit: Hit) -> bool:
         turn = ctx.turns[hit.turn]
         if self.negation:
-            prefix = CLAUSE_END.split(turn.norm[max(0, hit.start - 4) : hit.start])[-1]  # within the clause
+            prefix = CLAUSE_END.split(turn.norm[max(0, hit.start - 6) : hit.start])[-1]  # within the clause
             if prefix and _NEGATION_BEFORE.search(prefix):
                 return False
         if self.skip_quoted and any(s < hit.start and hit.end <= e for s, e in ctx.quoted(hit.turn)):
