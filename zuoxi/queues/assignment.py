@@ -36,6 +36,7 @@ class Load:
 
     open: Counter[int] = field(default_factory=Counter)
     last: int | None = None
+    line: list[int] | None = None  # round robin's turn order during a run
 
 
 Method = Callable[[list[Inspector], list[Inspector], Load], Inspector]
@@ -54,13 +55,18 @@ def method(name: str, title: str) -> Callable[[Method], Method]:
 
 @method("round_robin", "轮流分配")
 def round_robin(eligible: list[Inspector], everyone: list[Inspector], load: Load) -> Inspector:
-    """The next inspector after the one given the plan's last item, in the plan's order; one who may
-    not take this item is passed over for it only."""
+    """Take turns in the plan's order, starting after the one given the plan's last item: the first
+    in line who may take the item gets it and goes to the back, so one passed over (own team, an
+    appeal they handled) stays at the front for the next item they may take."""
     ids = [i.id for i in everyone]
-    start = ids.index(load.last) + 1 if load.last in ids else 0
+    if load.line is None or sorted(load.line) != sorted(ids):
+        start = ids.index(load.last) + 1 if load.last in ids else 0
+        load.line = ids[start:] + ids[:start]
     allowed = {i.id for i in eligible}
-    return next(everyone[(start + step) % len(everyone)] for step in range(len(everyone))
-                if everyone[(start + step) % len(everyone)].id in allowed)
+    chosen = next(i for i in load.line if i in allowed)
+    load.line.remove(chosen)
+    load.line.append(chosen)
+    return next(i for i in everyone if i.id == chosen)
 
 
 @method("workload", "按工作量分配")

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from zuoxi.privacy import mask_text
 from zuoxi.queues.assignment import Policy
-from zuoxi.queues.models import ItemState
+from zuoxi.queues.models import ItemState, QueueItem
 from zuoxi.review import ReviewError
 from zuoxi.store import queues as Q
 from zuoxi.store.queries import Forbidden
@@ -82,3 +82,9 @@ def reassign(engine, account: Account, item_id: int, username: str, today: date)
     due = today + timedelta(days=spec.assignment.due_days) if item.assignee_id is None else None
     if not Q.reassign_item(engine, account, item_id, inspector, due):
         raise QueueError("这条复核任务已经处理过了")
+
+
+def tasks_for(engine, account: Account, result_pks: list[int], today: date) -> list[tuple[QueueItem, list[str]]]:
+    """The account's open items on these results (a conversation page), each with the failed
+    findings still to confirm or overturn before it can be finished."""
+    return [(item, Q.unreviewed_failures(engine, item.result_pk)) for item in Q.my_open_items(engine, account, result_pks, today)]

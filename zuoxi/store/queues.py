@@ -283,14 +283,17 @@ def _overdue(status: str, due_on: date | None, today: date) -> bool:
 
 def queue_items(engine, account: Account, today: date, *, mine: bool = False, status: str | None = "open",
                 plan: str | None = None, unassigned: bool = False, limit: int = 500) -> list[QueueItem]:
-    """Queue items in the account's scope, overdue and soonest due first: `mine`, those assigned to
-    the account; `unassigned`, those nobody may or did take yet."""
+    """Queue items in the account's scope, overdue and soonest due first (`status` open), or latest
+    closed first (done, skipped, closed: both): `mine`, those assigned to the account;
+    `unassigned`, those nobody may or did take yet."""
     query = _scoped(_items_query(), account, QueueItemRow.team)
     if mine:
         query = query.where(QueueItemRow.assignee_id == account.id)
     if unassigned:
         query = query.where(QueueItemRow.assignee_id.is_(None))
-    if status:
+    if status == "closed":
+        query = query.where(QueueItemRow.status.in_(("done", "skipped")))
+    elif status:
         query = query.where(QueueItemRow.status == status)
     if plan:
         query = query.where(SamplingPlanRow.name == plan)
