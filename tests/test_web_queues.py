@@ -73,6 +73,17 @@ def test_the_inspector_sees_counts_overdue_items_and_why_each_was_picked(world):
     assert Client(world["app"], "qa2").http.get("/api/queue").json()["counts"]["open"] == 0
 
 
+def test_every_form_on_the_queue_pages_carries_the_session_s_csrf_token(world):
+    qa, lead = Client(world["app"], "qa"), Client(world["app"], "lead")
+    key = qa.http.get("/api/queue").json()["items"][0]["conversation_key"]
+    for client, path in ((qa, "/queue"), (qa, "/queue/team"), (qa, f"/conversations/{key}"), (qa, "/queue/plans"),
+                         (qa, "/queue/plans/weekly"), (lead, "/queue/team"), (lead, "/alerts")):
+        forms = re.findall(r'<form method="post".*?</form>', client.page(path).text, re.S)
+        assert forms, path
+        for form in forms:
+            assert f'name="csrf_token" value="{client.csrf}"' in form, (path, form[:200])
+
+
 def test_finishing_from_the_conversation_page_needs_every_failed_finding_judged(world):
     qa = Client(world["app"], "qa")
     [item] = [i for i in qa.http.get("/api/queue").json()["items"] if i["conversation_id"] == "low1"]
