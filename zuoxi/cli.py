@@ -654,6 +654,9 @@ def _load_demo(store: Store) -> None:
             add_user(store.engine, password=demo["password"], **user)
         except UserError:
             pass  # already there
+    from zuoxi.queues.cli import demo_queues  # 抽检与复核 in the demo (issue 24)
+
+    demo_queues(store)
     names = ", ".join(f"{u['username']} ({u['role']})" for u in demo["users"])
     err.print(f"demo sign-ins, password {demo['password']}: {names}", highlight=False)
 

@@ -312,3 +312,17 @@ def webhook_disable(webhook_id: Annotated[int, typer.Argument(min=1, max=2**31 -
 @webhook_app.command("enable")
 def webhook_enable(webhook_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1)], db: Db = None) -> None:
     _set_active(webhook_id, True, db)
+
+
+def demo_queues(store: Store) -> None:
+    """`zuoxi serve --demo`: the bundled weekly plan, sampled once over every stored conversation, so
+    the demo's inspectors have queues (and the samples' complaints have raised alerts already)."""
+    span = Q.conversation_span(store.engine)
+    if span is None or any(p.name == "weekly" for p in Q.list_plans(store.engine)):
+        return
+    spec, text = load_plan_file("weekly")
+    Q.save_plan(store.engine, spec, text, None)
+    tz = source_zone()
+    summary = run_plan(store.engine, "weekly", Period.of_days(span[0].astimezone(tz).date(), span[1].astimezone(tz).date(), tz),
+                       datetime.now(tz).date())
+    err.print(f"demo: 抽检计划 weekly 抽中 {summary.sampled} 条，已分配给 {'、'.join(summary.by_inspector) or '（无质检员）'}")

@@ -263,7 +263,8 @@ class PlanSpec(BaseModel):
     schedule: Literal["daily", "weekly"] = "weekly"
     scope: Scope = Field(default_factory=Scope)
     random: RandomShare | None = None
-    rules: list[SerializeAsAny[AnyRule]] = Field(default_factory=list, max_length=50)
+    # AnyRule: the union of the registered kinds, tagged by `kind`; bound by `_rebuild` (and again by each `@criterion`)
+    rules: list[SerializeAsAny[AnyRule]] = Field(default_factory=list, max_length=50)  # noqa: F821
     quota: Quota | None = None
     assignment: Assignment = Field(default_factory=Assignment)
 

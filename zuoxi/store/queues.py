@@ -172,6 +172,13 @@ def candidates(engine, plan_id: int, scope: Scope, period: Period, agent_since: 
             for pk, key, agent, team, channel, scorecard, started, score, veto, failed, risk, satisfaction in rows]
 
 
+def conversation_span(engine) -> tuple[datetime, datetime] | None:
+    """The first and last time that places a stored conversation in a period (None: no conversations)."""
+    with Session(engine) as session:
+        first, last = session.execute(select(func.min(_when()), func.max(_when()))).one()
+    return (as_utc(first), as_utc(last)) if first else None
+
+
 def taken(engine, plan_id: int, period: Period) -> Taken:
     with Session(engine) as session:
         rows = session.execute(select(QueueItemRow.agent_id, QueueItemRow.criterion, QueueItemRow.kind).where(
