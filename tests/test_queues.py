@@ -65,7 +65,7 @@ def test_the_bundled_plan_loads():
     assert spec.id == "weekly" and spec.random.share == 0.1 and spec.quota.per_agent == 5
     assert [r.kind for r in spec.rules] == ["veto", "complaint_risk", "score_band", "failed_rules", "model_disagreement",
                                            "new_agents"]
-    assert spec.label_of("soothe-first") == "未先安抚情绪" and spec.label_of("low-score") == "低于 60 分"
+    assert [r.title for r in spec.rules][2:4] == ["低于 60 分", "未先安抚情绪"] and spec.random.title == "随机抽样"
 
 
 # --- what each rule selects -------------------------------------------------------------------------------

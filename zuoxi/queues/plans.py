@@ -46,7 +46,7 @@ class Rule(BaseModel):
     label: ClassVar[str] = ""  # the kind's name in Chinese
     needs_agent_since: ClassVar[bool] = False  # reads Candidate.agent_since (a query of its own)
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,49}$")
+    id: str = Field(pattern=NAME.pattern)
     name: str | None = Field(None, max_length=50)  # how the queue shows it; else `describe()`
     limit: int | None = Field(None, ge=1, le=100_000)  # at most this many picks per period
     per_agent: int | None = Field(None, ge=1, le=1_000)  # at most this many of one agent per period
@@ -277,14 +277,6 @@ class PlanSpec(BaseModel):
             raise ValueError(f"规则 id 重复：{'、'.join(sorted({i for i in ids if ids.count(i) > 1}))}")
         return self
 
-    def label_of(self, criterion_id: str) -> str:
-        if criterion_id == RANDOM and self.random:
-            return self.random.title
-        for rule in self.rules:
-            if rule.id == criterion_id:
-                return rule.title
-        return LABELS.get(criterion_id, criterion_id)
-
 
 def _rebuild() -> None:
     union = Annotated[Union[tuple(CRITERIA.values())], Field(discriminator="kind")]  # noqa: UP007 - built at run time
@@ -346,12 +338,6 @@ def parse_plan(text: str, source: str) -> PlanSpec:
             where = _where(loc)
             problems.append(f"{source}{f':{line}' if line else ''}: {where + ': ' if where else ''}{_problem(item)}")
         raise PlanError(list(dict.fromkeys(problems))) from None
-
-
-def plan_yaml(spec: PlanSpec) -> str:
-    """The YAML of a plan made from the web form, as it is stored and can be edited."""
-    return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True, exclude_defaults=False), allow_unicode=True,
-                          sort_keys=False)
 
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "plans"

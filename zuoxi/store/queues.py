@@ -334,8 +334,9 @@ def progress(engine, account: Account, today: date) -> tuple[list[PlanProgress],
                     account, QueueItemRow.team)
     with Session(engine) as session:
         rows = session.execute(query).all()
+        assignees = sorted({r.assignee_id for r in rows if r.assignee_id})
         people = {u.id: u for u in session.scalars(select(User).where(
-            (User.role == "inspector") | User.id.in_({r.assignee_id for r in rows if r.assignee_id})))}
+            ((User.role == "inspector") & User.active.is_(True)) | User.id.in_(assignees)))}
     plans: dict[str, PlanProgress] = {}
     load = {uid: Workload(u.username, u.display_name, 0, 0, 0, 0, 0) for uid, u in sorted(people.items(), key=lambda x: x[1].username)}
     for name, title, status, due_on, assignee in rows:
