@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.queues_world import Spec, add
+from tests.queues_world import TZ, Spec, add
 from zuoxi.queues import alerts as A
 from zuoxi.queues.items import QueueError
 from zuoxi.queues.models import AlertMessage
@@ -100,6 +100,22 @@ def test_an_analysis_that_crosses_the_settings_raises_one_masked_alert_for_its_t
     assert {a.conversation_id for a in Q.list_alerts(engine, inspector, "all")} == {"threat", "risky", "elsewhere", "now-risky"}
     with pytest.raises(QueueError, match="0 到 1"):
         A.set_settings(engine, None, 1.5, [])
+
+
+def test_only_recent_conversations_alert_when_an_age_is_set(tmp_path):
+    """Importing history with an age set pages nobody; what started within the hours still alerts."""
+    from datetime import timedelta
+
+    from zuoxi.store import Store
+
+    store = Store(str(tmp_path / "age.db"))
+    A.set_settings(store.engine, None, 0.8, ["ES-01"], max_age_hours=48)
+    today = datetime.now(TZ).date()  # the conversations start at 10:00 local time on their day
+    add(store, Spec("last-year", failed=["ES-01"], customer=THREAT, day=today - timedelta(days=365)),
+        Spec("this-morning", failed=["ES-01"], customer=THREAT, day=today))
+    assert [a.conversation_id for a in Q.list_alerts(store.engine, LOCAL)] == ["this-morning"]
+    assert A.settings(store.engine).max_age_hours == 48
+    store.close()
 
 
 def test_webhooks_are_delivered_with_retries_and_every_attempt_logged(tmp_path, receivers):

@@ -18,44 +18,37 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
-
-from pydantic import BaseModel, Field
 
 from zuoxi.privacy import mask_text
 from zuoxi.queues.items import QueueError
-from zuoxi.queues.models import AlertMessage, NewAlert
-from zuoxi.store import canonical_label, source_zone
+from zuoxi.queues.models import AlertMessage, AlertSettings, NewAlert
+from zuoxi.store import as_utc, canonical_label, source_zone, utc_now
 from zuoxi.store import queues as Q
 from zuoxi.store.users import Account
 
-DEFAULT_RISK = 0.8
-DEFAULT_RULES = ["ES-01"]
 TIMEOUT = 5.0  # seconds for one call of a webhook
 ATTEMPTS = 3
 BACKOFF = (2.0, 10.0)  # seconds before the second and third attempts
 EXCERPT = 120  # characters of the customer's words in an alert
 
 
-class AlertSettings(BaseModel):
-    risk: float = Field(DEFAULT_RISK, gt=0, le=1)
-    rules: list[str] = Field(default_factory=lambda: list(DEFAULT_RULES), max_length=20)
-
-
 def settings(engine) -> AlertSettings:
-    stored = Q.read_alert_settings(engine)
-    return AlertSettings(risk=stored[0], rules=stored[1]) if stored else AlertSettings()
+    return Q.read_alert_settings(engine)
 
 
-def set_settings(engine, account: Account | None, risk: float, rules: list[str]) -> AlertSettings:
+def set_settings(engine, account: Account | None, risk: float, rules: list[str], max_age_hours: int = 0) -> AlertSettings:
     rules = list(dict.fromkeys(r.strip() for r in rules if r.strip()))
     if not 0 < risk <= 1:
         raise QueueError("投诉风险阈值应在 0 到 1 之间（如 0.8）")
     if len(rules) > 20 or any(len(r) > 50 or not r.replace("-", "").replace("_", "").isalnum() for r in rules):
         raise QueueError("预警规则写规则编号，如 ES-01（最多 20 条，每条最多 50 个字符）")
-    Q.set_alert_settings(engine, account, risk, rules)
-    return AlertSettings(risk=risk, rules=rules)
+    if not 0 <= max_age_hours <= 24 * 365:
+        raise QueueError("只对多少小时内的会话预警：0（不限）到 8760 小时")
+    chosen = AlertSettings(risk=risk, rules=rules, max_age_hours=max_age_hours)
+    Q.set_alert_settings(engine, account, chosen)
+    return chosen
 
 
 # --- raising alerts ---------------------------------------------------------------------------------
@@ -63,20 +56,22 @@ def set_settings(engine, account: Account | None, risk: float, rules: list[str])
 def raise_alerts(session, rows) -> None:
     """Called by `Store.save_results` inside its transaction with the results it stored: alert the
     conversations that cross the settings (each once, whatever is re-analysed later)."""
-    stored = Q.alert_settings(session)
-    risk, rules = stored if stored else (DEFAULT_RISK, DEFAULT_RULES)
+    chosen = Q.alert_settings(session)
     hits = {}
     for row in rows:
         failed = set((row.failed_rules or "").split())
-        matched = [r for r in rules if r in failed]
-        if matched or (row.complaint_risk is not None and row.complaint_risk >= risk):
+        matched = [r for r in chosen.rules if r in failed]
+        if matched or (row.complaint_risk is not None and row.complaint_risk >= chosen.risk):
             hits.setdefault(row.conversation_key, (row, matched))
     if not hits:
         return
     session.flush()  # new results get their keys
     conversations = Q.alert_conversations(session, list(hits))
+    oldest = utc_now() - timedelta(hours=chosen.max_age_hours) if chosen.max_age_hours else None
     alerts = []
     for key, conversation in conversations.items():
+        if oldest and as_utc(conversation.started_at or conversation.imported_at) < oldest:
+            continue
         row, matched = hits[key]
         result = row.final_data or row.data
         names = {f["rule"]: f["name"] for f in result["findings"]}

@@ -210,16 +210,20 @@ def precision(plan: Annotated[str | None, typer.Option(help="Only this plan's it
 @alerts_app.command("settings")
 def alert_settings(risk: Annotated[float | None, typer.Option(help="Complaint risk (0–1) at or above which an analysis alerts")] = None,
                    rule: Annotated[list[str] | None, typer.Option("--rule", help="A rule whose failure alerts (repeat; default ES-01)")] = None,
+                   max_age_hours: Annotated[int | None, typer.Option(help="Only conversations this many hours old or newer "
+                                                                          "(0: any; set it before importing history)")] = None,
                    db: Db = None) -> None:
     """Show, or set, when a stored analysis raises a complaint alert."""
     engine = Store(db).engine
     current = A.settings(engine)
-    if risk is not None or rule:
+    if risk is not None or rule or max_age_hours is not None:
         try:
-            current = A.set_settings(engine, None, risk if risk is not None else current.risk, rule or current.rules)
+            current = A.set_settings(engine, None, risk if risk is not None else current.risk, rule or current.rules,
+                                     max_age_hours if max_age_hours is not None else current.max_age_hours)
         except QueueError as error:
             raise _fail(error) from None
-    err.print(f"投诉预警：投诉风险 ≥ {current.risk:.0%}，或未通过 {'、'.join(current.rules) or '（无）'}")
+    err.print(f"投诉预警：投诉风险 ≥ {current.risk:.0%}，或未通过 {'、'.join(current.rules) or '（无）'}"
+              + (f"；只对 {current.max_age_hours} 小时内的会话" if current.max_age_hours else ""))
 
 
 @alerts_app.command("list")

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from pydantic import BaseModel, Field
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -263,3 +265,13 @@ class PendingDelivery:
     url: str
     template: str
     message: AlertMessage
+
+
+class AlertSettings(BaseModel):
+    """When a stored analysis raises a complaint alert: risk at or above `risk`, or one of `rules`
+    failed; with `max_age_hours`, only for conversations that started (else were imported) that
+    recently, so importing last year's history does not page anyone."""
+
+    risk: float = Field(0.8, gt=0, le=1)
+    rules: list[str] = Field(default_factory=lambda: ["ES-01"], max_length=20)
+    max_age_hours: int = Field(0, ge=0, le=24 * 365)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from zuoxi.queues.assignment import Load
-from zuoxi.queues.models import (AlertMessage, AlertView, Candidate, DeliveryAttempt, Inspector, ItemState, NewAlert,
+from zuoxi.queues.models import (AlertMessage, AlertSettings, AlertView, Candidate, DeliveryAttempt, Inspector, ItemState, NewAlert,
                                  PendingDelivery, Period, PlanListed, PlanProgress, QueueCounts, QueueItem, RunView, Taken,
                                  WebhookView, Workload)
 from zuoxi.queues.plans import QUOTA_FILL, RANDOM, PlanError, PlanSpec, Scope, stored_plan
@@ -446,25 +446,27 @@ def sampled_reviews(engine, plan: str | None = None) -> list[tuple[bool, str, bo
 
 # --- complaint alerts --------------------------------------------------------------------------------
 
-def alert_settings(session: Session) -> tuple[float, list[str]] | None:
+def alert_settings(session: Session) -> AlertSettings:
+    """The admin's settings, else the defaults."""
     row = session.get(AlertSettingsRow, 1)
-    return (row.risk, list(row.rules)) if row else None
+    return AlertSettings(risk=row.risk, rules=list(row.rules), max_age_hours=row.max_age_hours or 0) if row else AlertSettings()
 
 
-def read_alert_settings(engine) -> tuple[float, list[str]] | None:
+def read_alert_settings(engine) -> AlertSettings:
     with Session(engine) as session:
         return alert_settings(session)
 
 
-def set_alert_settings(engine, account: Account | None, risk: float, rules: list[str]) -> None:
+def set_alert_settings(engine, account: Account | None, settings: AlertSettings) -> None:
     with Session(engine) as session, session.begin():
         row = session.get(AlertSettingsRow, 1)
-        before = {"risk": row.risk, "rules": row.rules} if row else None
+        before = alert_settings(session).model_dump() if row else None
         if row is None:
             row = AlertSettingsRow(id=1)
             session.add(row)
-        row.risk, row.rules, row.updated_by, row.updated_at = risk, rules, account.id if account else None, utc_now()
-        _audit(session, account, "alert.settings", "alert_settings", 1, before, {"risk": risk, "rules": rules})
+        row.risk, row.rules, row.max_age_hours = settings.risk, settings.rules, settings.max_age_hours
+        row.updated_by, row.updated_at = account.id if account else None, utc_now()
+        _audit(session, account, "alert.settings", "alert_settings", 1, before, settings.model_dump())
 
 
 def alert_conversations(session: Session, keys: list[str]) -> dict[str, ConversationRow]:

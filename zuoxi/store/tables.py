@@ -379,6 +379,7 @@ class AlertSettingsRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     risk: Mapped[float] = mapped_column(Float)
     rules: Mapped[list] = mapped_column(JSON)
+    max_age_hours: Mapped[int] = mapped_column(Integer, default=0)  # only conversations this recent (0: any)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -325,13 +325,13 @@ def alert_settings_page(request: Request, engine: DB, error: Message = "", done:
 
 @router.post("/alerts/settings", include_in_schema=False)
 def alert_settings_form(engine: DB, risk: Annotated[str, Form(max_length=10)] = "", rules: Annotated[str, Form(max_length=500)] = "",
-                        signed: Signed = require_role(ADMINS, write=True)):
+                        max_age_hours: Annotated[str, Form(max_length=10)] = "0", signed: Signed = require_role(ADMINS, write=True)):
     try:
-        value = float(risk) / 100
+        value, hours = float(risk) / 100, int(max_age_hours or 0)
     except ValueError:
-        return back("/alerts/settings", error="投诉风险阈值应为 1 到 100 之间的数字（百分比）")
+        return back("/alerts/settings", error="投诉风险阈值应为 1 到 100 之间的数字（百分比），小时数应为整数")
     try:
-        A.set_settings(engine, signed.account, value, _listed(rules))
+        A.set_settings(engine, signed.account, value, _listed(rules), hours)
     except I.QueueError as problem:
         return back("/alerts/settings", error=str(problem))
     return back("/alerts/settings", done="预警设置已保存")
