@@ -211,3 +211,30 @@ def test_pages_show_webhook_urls_without_their_keys():
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=****5aaa"
     assert A.shown_url("https://user:pw@hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX") == \
         "https://hooks.example.com/services/T000/B000/****XXXX"
+
+
+def test_the_web_app_s_worker_delivers_and_samples_on_schedule(tmp_path, receivers):
+    """One round of `zuoxi serve`'s background work: the pending alert reaches the team's robot and
+    every active plan samples its last complete period."""
+    from datetime import timedelta
+
+    from zuoxi.queues.plans import parse_plan
+    from zuoxi.queues.worker import Worker
+    from zuoxi.store import Store
+
+    store = Store(str(tmp_path / "worker.db"))
+    engine = store.engine
+    hook = receivers(OK)
+    A.add_webhook(engine, None, "一组群", "一组", hook.url, "wecom")
+    yesterday = datetime.now(TZ).date() - timedelta(days=1)
+    add(store, Spec("worker", failed=["ES-01"], customer=THREAT, day=yesterday, score=40))
+    add_user(engine, "qa1", "password-1", "inspector")
+    text = "id: daily\nname: 每日\nschedule: daily\nrules:\n  - {id: low, kind: score_band, max: 60}\n"
+    Q.save_plan(engine, parse_plan(text, "daily.yaml"), text, None)
+    worker = Worker(engine, TZ)
+    worker.run_once()
+    assert len(hook.bodies) == 1 and "会话：worker" in hook.bodies[0]["markdown"]["content"]
+    assert [(r.period, r.sampled, r.scheduled) for r in Q.plan_runs(engine, "daily")] == [(yesterday.isoformat(), 1, True)]
+    worker.run_once()  # the schedule's turn comes again only after ten minutes; nothing is sent twice
+    assert len(hook.bodies) == 1 and len(Q.plan_runs(engine, "daily")) == 1
+    store.close()
