@@ -387,7 +387,7 @@ def test_an_inspector_works_through_their_queue(page):
     expect(page.locator("#closed")).to_contain_text(conversation)
 
     following = page.locator("#queue tr[id^=item-]").first
-    following.locator("select[name=reason]").select_option("duplicate")
+    following.locator("select[name=skip_reason]").select_option("duplicate")
     following.locator("button", has_text="跳过").click()
     expect(page.locator("p.ok")).to_contain_text("已跳过复核任务")
     expect(page.locator("#count-skipped")).to_have_text("1")

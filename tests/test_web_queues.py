@@ -102,7 +102,7 @@ def test_finishing_from_the_conversation_page_needs_every_failed_finding_judged(
     page = qa.page("/queue").text
     assert re.search(r'id="count-done">1<', page) and re.search(r'id="count-open">3<', page)
     assert f'id="task-{item["id"]}"' not in qa.page(f"/conversations/{key}").text
-    skipped = qa.form(f"/queue/items/{qa.http.get('/api/queue').json()['items'][0]['id']}/skip", reason="duplicate", where="queue")
+    skipped = qa.form(f"/queue/items/{qa.http.get('/api/queue').json()['items'][0]['id']}/skip", skip_reason="duplicate", where="queue")
     assert "已跳过复核任务" in qa.page(skipped.headers["location"]).text
 
 
@@ -154,7 +154,7 @@ def test_plans_from_the_form_and_from_yaml(world):
     assert "schedule: daily" in text and "min: 0.7" in text and "- EM-02" in text and "method: workload" in text
     wrong = qa.form("/queue/plans", id="Bad Id", name="x")
     assert wrong.status_code == 200 and "表单" in wrong.text and "只能用小写字母" in wrong.text
-    broken = qa.form("/queue/plans/daily-complaints", yaml="id: daily-complaints\nname: x\nrules:\n  - {id: a, kind: nope}\n")
+    broken = qa.form("/queue/plans/daily-complaints", plan_yaml="id: daily-complaints\nname: x\nrules:\n  - {id: a, kind: nope}\n")
     assert broken.status_code == 200 and "daily-complaints.yaml:4: rules.0: 未知的规则类型 nope" in broken.text
     ran = qa.form("/queue/plans/weekly/run", first=MONDAY.isoformat(), last=(MONDAY + timedelta(days=6)).isoformat())
     assert "候选 0 条" in qa.page(ran.headers["location"]).text  # everything in the week was considered already

@@ -122,7 +122,7 @@ def populate_queues(clients) -> None:
     name, label = json.dumps(EVIL, ensure_ascii=False), json.dumps(ROUND, ensure_ascii=False)
     plan = (f"id: evil-plan\nname: {name}\nscope: {{scorecards: [evil]}}\nrules:\n  - id: hit\n    kind: failed_rules\n"
             f"    name: {label}\n    rules: [X-01]\nassignment: {{inspectors: [qa]}}\n")
-    saved = qa.http.post("/queue/plans/evil-plan", data={"csrf_token": qa.csrf, "yaml": plan}, follow_redirects=False)
+    saved = qa.http.post("/queue/plans/evil-plan", data={"csrf_token": qa.csrf, "plan_yaml": plan}, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     ran = qa.post("/api/queue/plans/evil-plan/run", json={"first": "2026-12-05", "last": "2026-12-05"})
     assert ran.status_code == 200 and ran.json()["by_inspector"] == {"qa": 1}, ran.text

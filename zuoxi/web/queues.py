@@ -27,6 +27,7 @@ from zuoxi.store import queues as Q
 from zuoxi.store.queries import NotFound, filter_options
 from zuoxi.store.users import ADMINS, INSPECTORS, OVERSEERS
 from zuoxi.web import display as D
+from zuoxi.web import errors as E
 from zuoxi.web.pages import back, render, templates
 from zuoxi.web.params import DB, Id
 from zuoxi.web.security import Signed, require_role
@@ -64,6 +65,12 @@ D.AUDIT_ACTIONS.update({
     "queue.skipped": "跳过复核任务", "queue.reassign": "改派复核任务", "alert.handled": "跟进投诉预警",
     "alert.settings": "修改预警设置", "webhook.add": "添加推送地址", "webhook.update": "启用/停用推送地址",
     "webhook.retry": "重新推送"})
+for field_name, label in {"item_id": "复核任务编号", "alert_id": "预警编号", "webhook_id": "推送地址编号", "skip_reason": "跳过原因",
+                          "comment": "说明", "inspector": "质检员", "note": "跟进情况", "plan": "抽检计划", "plan_yaml": "计划内容",
+                          "name": "名称", "team": "班组", "url": "推送地址", "template": "消息格式", "day": "日期",
+                          "first": "开始日期", "last": "结束日期", "risk": "投诉风险阈值", "rules": "预警规则",
+                          "max_age_hours": "小时数", "status": "状态", "where": "返回页面", "active": "状态"}.items():
+    E.FIELDS.setdefault(field_name, label)  # 422 messages name these fields in Chinese too
 
 
 def _today(request: Request) -> date:
@@ -116,12 +123,12 @@ def done_form(item_id: Id, engine: DB, where: Annotated[str, Form(max_length=10)
 
 
 @router.post("/queue/items/{item_id}/skip", include_in_schema=False)
-def skip_form(item_id: Id, engine: DB, reason: Annotated[str, Form(max_length=30)] = "", comment: Note = "",
+def skip_form(item_id: Id, engine: DB, skip_reason: Annotated[str, Form(max_length=30)] = "", comment: Note = "",
               where: Annotated[str, Form(max_length=10)] = "queue", signed: Signed = require_role(OVERSEERS, write=True)):
     state = Q.item_state(engine, signed.account, item_id)
     target = "/queue/team" if where == "team" else "/queue"
     try:
-        I.skip(engine, signed.account, item_id, reason, comment)
+        I.skip(engine, signed.account, item_id, skip_reason, comment)
     except I.QueueError as problem:
         return back(_after(where, state.conversation_key), error=str(problem))
     return back(target, done=f"已跳过复核任务 {item_id}")
@@ -254,15 +261,15 @@ def plan_page(request: Request, name: PlanName, engine: DB, done: Message = "", 
 
 
 @router.post("/queue/plans/{name}", response_class=HTMLResponse, include_in_schema=False)
-def plan_save(request: Request, name: PlanName, engine: DB, yaml_text: str = Form(..., alias="yaml", max_length=20_000),
+def plan_save(request: Request, name: PlanName, engine: DB, plan_yaml: str = Form(..., max_length=20_000),
               signed: Signed = require_role(INSPECTORS, write=True)):
     """Save the editor's YAML; an `id:` other than the page's saves (or creates) that plan."""
     name = _plan_name(name)
     try:
-        spec = parse_plan(yaml_text, f"{name}.yaml")
-        Q.save_plan(engine, spec, yaml_text, signed.account)
+        spec = parse_plan(plan_yaml, f"{name}.yaml")
+        Q.save_plan(engine, spec, plan_yaml, signed.account)
     except PlanError as problem:
-        return _plan_page(request, signed, engine, name, yaml_text, problem.problems)
+        return _plan_page(request, signed, engine, name, plan_yaml, problem.problems)
     return back(f"/queue/plans/{quote(spec.id, safe='')}", done="计划已保存")
 
 
@@ -406,13 +413,13 @@ def done_api(item_id: Id, engine: DB, signed: Signed = require_role(INSPECTORS, 
 
 
 class SkipIn(BaseModel):
-    reason: Annotated[str, Field(max_length=30)]
+    skip_reason: Annotated[str, Field(max_length=30)]
     comment: Annotated[str, Field(max_length=500)] = ""
 
 
 @router.post("/api/queue/items/{item_id}/skip")
 def skip_api(item_id: Id, body: SkipIn, engine: DB, signed: Signed = require_role(OVERSEERS, write=True)) -> dict:
-    I.skip(engine, signed.account, item_id, body.reason, body.comment)
+    I.skip(engine, signed.account, item_id, body.skip_reason, body.comment)
     return {"ok": True}
 
 
