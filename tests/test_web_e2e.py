@@ -341,3 +341,62 @@ def test_the_dashboard_radar_shows_named_behaviours(page):
     assert {"情绪管理", "服务意识", "沟通技巧"} <= set(labels)
     assert all(re.fullmatch(r"[\u4e00-\u9fff]+", label) for label in labels)  # names, not keys
     assert all(v > 0 for label, v in zip(labels, values) if label not in ("情绪管理", "服务意识", "沟通技巧"))
+
+
+def test_an_inspector_works_through_their_queue(page):
+    """A QA lead makes a sampling plan with the form and samples a week; the inspector opens 我的待复核,
+    judges every failed finding of the first conversation with the usual confirm/overturn buttons,
+    finishes it, skips the next with a reason; the team lead sees their team's progress."""
+    from playwright.sync_api import expect
+
+    sign_in(page, "qa")
+    page.goto("/queue/plans")
+    form = page.locator("#plan-form")
+    form.locator("input[name=id]").fill("e2e-week")
+    form.locator("input[name=name]").fill("端到端每周抽检")
+    form.locator("input[name=score_max]").fill("100")
+    form.locator("input[name=inspectors]").fill("qa")
+    form.locator("button").click()
+    expect(page.locator("h1")).to_contain_text("e2e-week")
+    page.fill("#run-form input[name=day]", "2026-10-10")  # the week of cp-001 and cp-002
+    page.click("#run-form button")
+    expect(page.locator("#done")).to_contain_text("2026-W41")
+    sampled = int(re.search(r"抽中 (\d+) 条", page.inner_text("#done")).group(1))
+    assert sampled >= 2
+
+    page.click("nav >> text=我的待复核")
+    expect(page.locator("#count-open")).to_have_text(str(sampled))
+    expect(page.locator("#queue")).to_contain_text("低于 100 分")
+    first = page.locator("#queue tr[id^=item-]").first
+    conversation = first.locator("td a").inner_text()
+    first.locator("td a").click()
+    task = page.locator("section.task")
+    expect(task).to_contain_text("端到端每周抽检")
+    result = task.get_attribute("data-result")
+    missing = task.locator(".missing").inner_text()
+    rules = missing.split("：", 1)[1].split("、") if "还需复核" in missing else []
+    for n, rule in enumerate(rules):  # the existing review flow: one confirm or overturn per failed finding
+        row = page.locator(f"#finding-{result}-{rule}")
+        row.locator("input[name=comment]").fill("复核任务")
+        row.locator(f"button[value={'overturn' if n == 0 else 'confirm'}]").click()
+        expect(page.locator(f"#finding-{result}-{rule} .tag")).to_have_text("人工改判" if n == 0 else "人工确认")
+    expect(page.locator("section.task .missing")).to_have_text("未通过的质检项都已复核，可以完成")
+    page.click("section.task button.finish")
+    expect(page.locator("p.ok")).to_contain_text("已完成复核任务")
+    expect(page.locator("#count-done")).to_have_text("1")
+    expect(page.locator("#closed")).to_contain_text(conversation)
+
+    following = page.locator("#queue tr[id^=item-]").first
+    following.locator("select[name=skip_reason]").select_option("duplicate")
+    following.locator("button", has_text="跳过").click()
+    expect(page.locator("p.ok")).to_contain_text("已跳过复核任务")
+    expect(page.locator("#count-skipped")).to_have_text("1")
+    expect(page.locator("#count-open")).to_have_text(str(sampled - 2))
+    expect(page.locator("#closed")).to_contain_text("重复会话")
+    sign_out(page)
+
+    sign_in(page, "lead2")
+    page.click("nav >> text=复核进度")
+    expect(page.locator("#plans")).to_contain_text("端到端每周抽检")
+    expect(page.locator("#workload")).to_contain_text("qa")
+    expect(page.locator("#open-items")).not_to_contain_text("投诉专席")  # another team's items are not the lead's

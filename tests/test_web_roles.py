@@ -37,6 +37,18 @@ RESTRICTED = {
     ("GET", "/api/effects"): OVERSEERS, ("GET", "/api/effects/agents/{agent_id:path}"): OVERSEERS,
     ("GET", "/api/effects/training"): OVERSEERS, ("GET", "/effects"): OVERSEERS,
     ("GET", "/effects/agents/{agent_id:path}"): OVERSEERS, ("GET", "/effects/training"): OVERSEERS,
+    ("GET", "/queue"): INSPECTORS, ("GET", "/api/queue"): INSPECTORS, ("GET", "/queue/team"): OVERSEERS,
+    ("GET", "/api/queue/team"): OVERSEERS, ("GET", "/queue/plans"): OVERSEERS, ("POST", "/queue/plans"): INSPECTORS,
+    ("GET", "/api/queue/plans"): OVERSEERS, ("GET", "/queue/plans/{name}"): OVERSEERS, ("POST", "/queue/plans/{name}"): INSPECTORS,
+    ("POST", "/queue/plans/{name}/run"): INSPECTORS, ("POST", "/api/queue/plans/{name}/run"): INSPECTORS,
+    ("POST", "/queue/plans/{name}/active"): INSPECTORS,
+    ("POST", "/queue/items/{item_id}/done"): INSPECTORS, ("POST", "/api/queue/items/{item_id}/done"): INSPECTORS,
+    ("POST", "/queue/items/{item_id}/skip"): OVERSEERS, ("POST", "/api/queue/items/{item_id}/skip"): OVERSEERS,
+    ("POST", "/queue/items/{item_id}/reassign"): OVERSEERS, ("POST", "/api/queue/items/{item_id}/reassign"): OVERSEERS,
+    ("GET", "/api/queue/precision"): OVERSEERS, ("GET", "/alerts"): OVERSEERS, ("GET", "/api/alerts"): OVERSEERS,
+    ("POST", "/alerts/{alert_id}/handle"): OVERSEERS, ("GET", "/alerts/settings"): ADMINS, ("POST", "/alerts/settings"): ADMINS,
+    ("POST", "/alerts/webhooks"): ADMINS, ("POST", "/alerts/webhooks/{webhook_id}"): ADMINS,
+    ("POST", "/alerts/deliveries/retry"): ADMINS,
     ("GET", "/api/audit"): ADMINS, ("GET", "/audit"): ADMINS,
     ("GET", "/api/users"): ADMINS, ("POST", "/api/users"): ADMINS, ("PUT", "/api/users/{user_id}"): ADMINS,
     ("POST", "/api/users/{user_id}/password"): ADMINS, ("GET", "/users"): ADMINS, ("POST", "/users"): ADMINS,
@@ -46,7 +58,8 @@ RESTRICTED = {
 # then a 404 or 422, never someone else's data.
 VALUES = {"key": "0" * 64, "name": "nope", "round_name": "r0", "case_id": "nope", "drill_id": "nope",
           "session_id": "s", "kind": "csv", "user_id": "2147483647", "result_id": "2147483647",
-          "appeal_id": "2147483647", "job_id": "2147483647", "customer_id": "2147483647", "agent_id": "nobody"}
+          "appeal_id": "2147483647", "job_id": "2147483647", "customer_id": "2147483647", "agent_id": "nobody",
+          "item_id": "2147483647", "alert_id": "2147483647", "webhook_id": "2147483647"}
 
 
 def declared(route: APIRoute):

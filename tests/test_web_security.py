@@ -111,7 +111,26 @@ def populate(app) -> dict:
     assert appeal.status_code == 200, appeal.text
     assert qa.post(f"/api/calibration/{ROUND}", json={"result_id": evil["result_id"], "rule": "X-01", "status": "fail",
                                                        "comment": EVIL}).status_code == 200
+    populate_queues(clients)
     return {"app": app, "clients": clients, "key": key, "result_id": evil["result_id"], "appeal_id": appeal.json()["appeal_id"]}
+
+
+def populate_queues(clients) -> None:
+    """A sampling plan named with a payload picks the hostile conversation for qa under a rule named
+    with one; the lead notes the conversation's complaint alert with one; the admin adds a webhook."""
+    qa, lead, admin = clients["qa"], clients["leadx"], clients["admin"]
+    name, label = json.dumps(EVIL, ensure_ascii=False), json.dumps(ROUND, ensure_ascii=False)
+    plan = (f"id: evil-plan\nname: {name}\nscope: {{scorecards: [evil]}}\nrules:\n  - id: hit\n    kind: failed_rules\n"
+            f"    name: {label}\n    rules: [X-01]\nassignment: {{inspectors: [qa]}}\n")
+    saved = qa.http.post("/queue/plans/evil-plan", data={"csrf_token": qa.csrf, "plan_yaml": plan}, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    ran = qa.post("/api/queue/plans/evil-plan/run", json={"first": "2026-12-05", "last": "2026-12-05"})
+    assert ran.status_code == 200 and ran.json()["by_inspector"] == {"qa": 1}, ran.text
+    [alert] = [a for a in lead.get("/api/alerts").json()["items"] if a["conversation_id"] == CONVERSATION]
+    assert lead.http.post(f"/alerts/{alert['id']}/handle", data={"csrf_token": lead.csrf, "note": EVIL}).status_code == 200
+    added = admin.http.post("/alerts/webhooks", data={"csrf_token": admin.csrf, "name": EVIL, "team": TEAM, "template": "wecom",
+                                                      "url": "https://example.invalid/hook?key=%22%3E%3Cscript%3Ealert(1)"})
+    assert added.status_code == 200 and "推送地址已添加" in added.text
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +211,15 @@ PAGES = [
     ("/effects?team={team}&sort={evil}", OVERSEERS, [TEAM, AGENT]),
     ("/effects/agents/{agent}", OVERSEERS, [AGENT]),
     ("/effects/training?team={team}", OVERSEERS, [TEAM]),
+    ("/queue", INSPECTORS, []),
+    ("/queue?error={evil}&done={evil}", INSPECTORS, [EVIL]),
+    ("/queue/team", OVERSEERS, [CONVERSATION, AGENT, TEAM, ROUND, EVIL]),
+    ("/queue/team?plan={round}&error={evil}", OVERSEERS, [EVIL]),
+    ("/queue/plans", OVERSEERS, [EVIL]),
+    ("/queue/plans/evil-plan?error={evil}&done={evil}", OVERSEERS, [EVIL]),
+    ("/alerts?status=all", OVERSEERS, [CONVERSATION, AGENT, TEAM, EVIL]),
+    ("/alerts?status=nope&error={evil}", OVERSEERS, [EVIL]),
+    ("/alerts/settings?error={evil}&done={evil}", ("admin",), [EVIL, TEAM]),
     ("/audit?who=qa", ("admin",), [EVIL]),
     ("/audit?who={round}&action={round}&date_from=&date_to=", ("admin",), []),
     ("/users", ("admin",), [EVIL, AGENT, TEAM]),

@@ -22,6 +22,7 @@ from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
 from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.campaigns.cli import campaign_app
 from zuoxi.effects.cli import effects_app
+from zuoxi.queues.cli import queue_app
 from zuoxi.ingest import FORMATS, IngestError, ReadOptions
 from zuoxi.ingest.table import parse_column_map
 from zuoxi.rules.engine import get_scorecard
@@ -34,6 +35,7 @@ scorecard_app = typer.Typer(help="Work with scorecard files.", no_args_is_help=T
 app.add_typer(scorecard_app, name="scorecard")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(effects_app, name="effects")
+app.add_typer(queue_app, name="queue")
 # One message per line (file:line: reason), whatever the width. No emoji codes: `list.csv:100:` is a
 # file and a line, not 💯; messages holding data are Text, so their brackets are not markup either.
 err = Console(stderr=True, soft_wrap=True, emoji=False)
@@ -659,6 +661,9 @@ def _load_demo(store: Store) -> None:
             add_user(store.engine, password=demo["password"], **user)
         except UserError:
             pass  # already there
+    from zuoxi.queues.cli import demo_queues  # 抽检与复核 in the demo (issue 24)
+
+    demo_queues(store)
     names = ", ".join(f"{u['username']} ({u['role']})" for u in demo["users"])
     err.print(f"demo sign-ins, password {demo['password']}: {names}", highlight=False)
 

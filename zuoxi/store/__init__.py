@@ -239,6 +239,8 @@ class Store:
                         setattr(row, name, value)
                     if (key, result.scorecard) in earlier:
                         reapply_decisions(session, row)
+            from zuoxi.queues.alerts import raise_alerts  # alerts build on the store, not the other way
+            raise_alerts(session, [*added.values(), *(earlier[(k, r.scorecard)] for k, r in items if (k, r.scorecard) in earlier)])
 
     def results_for(self, key: str) -> list[Result]:
         with Session(self.engine) as session:

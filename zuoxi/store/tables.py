@@ -299,3 +299,149 @@ class TrainingAttempt(Base):
     failed_rules: Mapped[list] = mapped_column(JSON)
     engine: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# --- review queues and complaint alerts (zuoxi/queues, docs/queues.md) ------------------------
+# Imported here, beside the one table that needs them, so this section stays a self-contained addition.
+from datetime import date  # noqa: E402
+from sqlalchemy import Date  # noqa: E402
+
+
+class SamplingPlanRow(Base):
+    """A sampling plan (抽检计划): its YAML as written and the validated spec."""
+
+    __tablename__ = "sampling_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    title: Mapped[str] = mapped_column(String(100))
+    yaml: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SamplingRunRow(Base):
+    """One sampling of one plan over one period. A scheduled run carries its period in
+    `schedule_key`, so the schedule samples each period once; manual runs leave it empty."""
+
+    __tablename__ = "sampling_runs"
+    __table_args__ = (UniqueConstraint("plan_id", "schedule_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("sampling_plans.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(40))  # 2026-12-05, 2026-W49 or 2026-11-01~2026-11-30
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    schedule_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    considered: Mapped[int] = mapped_column(Integer)
+    sampled: Mapped[int] = mapped_column(Integer)
+    unassigned: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QueueItemRow(Base):
+    """A sampled result waiting for (or done by) an inspector; `criterion` is the plan rule that chose it."""
+
+    __tablename__ = "queue_items"
+    __table_args__ = (UniqueConstraint("plan_id", "result_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("sampling_plans.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sampling_runs.id", ondelete="CASCADE"), index=True)
+    result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
+    conversation_key: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    criterion: Mapped[str] = mapped_column(String(50))  # the plan rule's id, "random" or "quota_fill"
+    kind: Mapped[str] = mapped_column(String(30), index=True)  # its kind: score_band, veto, …, random, quota_fill
+    label: Mapped[str] = mapped_column(String(100))  # its name, as the plan said it when the item was sampled
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)  # the last local day
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open | done | skipped
+    skip_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    skip_comment: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertSettingsRow(Base):
+    """When a stored analysis raises a complaint alert (one row, id 1; defaults until an admin sets it)."""
+
+    __tablename__ = "alert_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    risk: Mapped[float] = mapped_column(Float)
+    rules: Mapped[list] = mapped_column(JSON)
+    max_age_hours: Mapped[int] = mapped_column(Integer, default=0)  # only conversations this recent (0: any)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ComplaintAlertRow(Base):
+    """投诉预警: one per conversation, raised when its analysis was stored; `excerpt` is masked."""
+
+    __tablename__ = "complaint_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_key: Mapped[str] = mapped_column(ForeignKey("conversations.key", ondelete="CASCADE"), unique=True)
+    result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    risk: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rules: Mapped[list] = mapped_column(JSON)  # the alert rules the result failed, e.g. ["ES-01"]
+    excerpt: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    handled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class WebhookRow(Base):
+    """A group robot (WeCom, DingTalk or plain JSON) told of one team's alerts; set by an admin."""
+
+    __tablename__ = "alert_webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    team: Mapped[str] = mapped_column(String(100), index=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    template: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDeliveryRow(Base):
+    """One alert to one webhook: pending until delivered, failed after its last attempt failed."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("alert_id", "webhook_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("complaint_alerts.id", ondelete="CASCADE"), index=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("alert_webhooks.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookAttemptRow(Base):
+    """The delivery log: every call of a webhook, its HTTP status and what went wrong."""
+
+    __tablename__ = "alert_delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("alert_deliveries.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str] = mapped_column(String(500), default="")

@@ -51,7 +51,11 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
         if models:
             load_models()  # a third of a second, paid at start rather than by the first upload or live turn
         gc.freeze()  # what is loaded by now lives as long as the server: keep it out of every full collection
+        from zuoxi.queues.worker import Worker  # alert deliveries and scheduled sampling (issue 24)
+        worker = Worker(store.engine, app.state.tz)
+        worker.start()
         yield
+        worker.stop()
         app.state.importer.shutdown()
 
     # FastAPI's own /docs, /redoc and /openapi.json would be public and /docs inline its script:
@@ -108,6 +112,8 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
     app.include_router(assist.router)
     from zuoxi.web.effects import router as effects_router  # 技能价值 (issue 23)
     app.include_router(effects_router)
+    from zuoxi.web.queues import router as queues_router  # 抽检与复核, 投诉预警 (issue 24)
+    app.include_router(queues_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

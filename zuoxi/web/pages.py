@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -21,9 +22,12 @@ from jinja2 import Environment, FileSystemLoader
 
 from zuoxi import review as R
 from zuoxi.audio.align import resolve as resolve_audio
+from zuoxi.queues.items import tasks_for
+from zuoxi.queues.precision import precision_by_share
 from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.report import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES, highlight
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
+from zuoxi.store.queues import open_alert_count
 from zuoxi.store.users import ADMINS, AGENTS, ANYONE, INSPECTORS, OVERSEERS, ROLES, close_session, list_accounts
 from zuoxi.web import display as D
 from zuoxi.web.api import (PasswordIn, UserChange, UserIn, audit_page, change_user, create_user, reset_password,
@@ -48,7 +52,9 @@ templates.env.filters.update(
 def render(request: Request, template: str, signed: Signed | None, **context) -> HTMLResponse:
     return templates.TemplateResponse(request, template, {
         "me": signed.account if signed else None, "csrf": signed.csrf if signed else "", "tz": request.app.state.tz,
-        "scorecard_names": request.app.state.scorecards.titles(), **context})
+        "scorecard_names": request.app.state.scorecards.titles(),
+        "alert_count": open_alert_count(request.app.state.store.engine, signed.account)  # 投诉预警 in the menu at once
+        if signed and signed.account.role in OVERSEERS else 0, **context})
 
 
 def back(url: str, **params) -> RedirectResponse:
@@ -139,8 +145,10 @@ def conversation_detail(key: str, request: Request, engine: DB, error: str = Que
                        "emotion": emotions.get(i)} for i, t in enumerate(conv.turns)],
             "curve": [{"turn": e.turn, "score": e.score, "label": e.label} for e in current.customer_emotion],
         })
+    tasks = tasks_for(engine, signed.account, [pk for pk, _, _ in detail.results], datetime.now(request.app.state.tz).date()) \
+        if signed.account.role in INSPECTORS else []  # this inspector's queue items on the conversation
     return render(request, "detail.html.j2", signed, conv=conv, key=key, views=views, error=error,
-                  has_audio=_recording(request, detail) is not None)
+                  has_audio=_recording(request, detail) is not None, tasks=tasks)
 
 
 @router.get("/conversations/{key}/audio")
@@ -302,7 +310,7 @@ async def calibration_submit(round_name: str, key: str, request: Request, engine
 
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, engine: DB, signed: Signed = require_role(OVERSEERS)):
-    return render(request, "quality.html.j2", signed, precision=R.rule_precision(engine))
+    return render(request, "quality.html.j2", signed, precision=R.rule_precision(engine), sampled=precision_by_share(engine))
 
 
 # --- administration: audit log and users -----------------------------------------------------------

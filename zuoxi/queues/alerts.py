@@ -1,0 +1,248 @@
+"""投诉预警: when a stored analysis crosses the complaint-risk threshold or fails an alert rule
+(ES-01, the customer threatening to complain, by default), an alert is stored with the result, in
+the same transaction — the team lead of that team sees it on their next page — and a delivery to
+each of the team's webhooks is queued. `deliver_pending` then calls them, with retries, logging
+every attempt.
+
+What leaves the server is one team's alert, to that team's own webhooks only, with the customer's
+words masked (`zuoxi.privacy`) and nothing else of the conversation. Webhook URLs are set by admins
+only; calls use a timeout and do not follow redirects. Payload templates are a registry
+(`@template`): WeCom and DingTalk group robots (markdown) and plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta, tzinfo
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from zuoxi.privacy import mask_text
+from zuoxi.queues.items import QueueError
+from zuoxi.queues.models import AlertMessage, AlertSettings, NewAlert
+from zuoxi.store import as_utc, canonical_label, source_zone, utc_now
+from zuoxi.store import queues as Q
+from zuoxi.store.users import Account
+
+TIMEOUT = 5.0  # seconds for one call of a webhook
+ATTEMPTS = 3
+BACKOFF = (2.0, 10.0)  # seconds before the second and third attempts
+EXCERPT = 120  # characters of the customer's words in an alert
+
+
+def settings(engine) -> AlertSettings:
+    return Q.read_alert_settings(engine)
+
+
+def set_settings(engine, account: Account | None, risk: float, rules: list[str], max_age_hours: int = 0) -> AlertSettings:
+    rules = list(dict.fromkeys(r.strip() for r in rules if r.strip()))
+    if not 0 < risk <= 1:
+        raise QueueError("投诉风险阈值应在 0 到 1 之间（如 0.8）")
+    if len(rules) > 20 or any(len(r) > 50 or not r.replace("-", "").replace("_", "").isalnum() for r in rules):
+        raise QueueError("预警规则写规则编号，如 ES-01（最多 20 条，每条最多 50 个字符）")
+    if not 0 <= max_age_hours <= 24 * 365:
+        raise QueueError("只对多少小时内的会话预警：0（不限）到 8760 小时")
+    chosen = AlertSettings(risk=risk, rules=rules, max_age_hours=max_age_hours)
+    Q.set_alert_settings(engine, account, chosen)
+    return chosen
+
+
+# --- raising alerts ---------------------------------------------------------------------------------
+
+def raise_alerts(session, rows) -> None:
+    """Called by `Store.save_results` inside its transaction with the results it stored: alert the
+    conversations that cross the settings (each once, whatever is re-analysed later)."""
+    chosen = Q.alert_settings(session)
+    hits = {}
+    for row in rows:
+        failed = set((row.failed_rules or "").split())
+        matched = [r for r in chosen.rules if r in failed]
+        if matched or (row.complaint_risk is not None and row.complaint_risk >= chosen.risk):
+            hits.setdefault(row.conversation_key, (row, matched))
+    if not hits:
+        return
+    session.flush()  # new results get their keys
+    conversations = Q.alert_conversations(session, list(hits))
+    oldest = utc_now() - timedelta(hours=chosen.max_age_hours) if chosen.max_age_hours else None
+    alerts = []
+    for key, conversation in conversations.items():
+        if oldest and as_utc(conversation.started_at or conversation.imported_at) < oldest:
+            continue
+        row, matched = hits[key]
+        result = row.final_data or row.data
+        names = {f["rule"]: f["name"] for f in result["findings"]}
+        alerts.append(NewAlert(key, row.pk, conversation.id, conversation.team, conversation.agent_id, row.complaint_risk,
+                               [(r, names.get(r, r)) for r in matched], excerpt(conversation.data, result, matched)))
+    Q.add_alerts(session, alerts)
+
+
+def excerpt(conversation: dict, result: dict, rules: list[str]) -> str:
+    """The customer's words behind the first alert rule hit, else their most negative turn, masked."""
+    turns = conversation.get("turns") or []
+    chosen = None
+    for finding in result.get("findings", []):
+        if finding["rule"] in rules and finding["status"] == "fail" and finding.get("evidence"):
+            chosen = finding["evidence"][0]["turn"]
+            break
+    if chosen is None and result.get("customer_emotion"):
+        chosen = max(result["customer_emotion"], key=lambda e: e["score"])["turn"]
+    if chosen is None:
+        chosen = next((i for i in range(len(turns) - 1, -1, -1) if turns[i].get("role") == "customer"), None)
+    if chosen is None or not 0 <= chosen < len(turns):
+        return ""
+    text = " ".join(mask_text(turns[chosen].get("text", "")).split())
+    return text if len(text) <= EXCERPT else text[:EXCERPT - 1] + "…"
+
+
+# --- webhooks ---------------------------------------------------------------------------------------
+
+Template = Callable[[AlertMessage, tzinfo], dict]
+TEMPLATES: dict[str, Template] = {}
+TEMPLATE_NAMES: dict[str, str] = {}
+
+
+def template(name: str, title: str) -> Callable[[Template], Template]:
+    """Register a payload template: it turns one alert into the JSON body a receiver expects."""
+    def register(make: Template) -> Template:
+        TEMPLATES[name], TEMPLATE_NAMES[name] = make, title
+        return make
+    return register
+
+
+# Markdown's active characters as full-width look-alikes: data in a robot message stays text (no
+# links, images or headings an agent id or a customer's words could smuggle in).
+_INERT = str.maketrans({"\\": "＼", "`": "｀", "*": "＊", "_": "＿", "[": "［", "]": "］", "(": "（", ")": "）",
+                        "<": "＜", ">": "＞", "#": "＃", "!": "！", "|": "｜", "~": "～", "&": "＆"})
+
+
+def _inert(value) -> str:
+    return " ".join(str(value).split()).translate(_INERT)
+
+
+def _lines(m: AlertMessage, tz: tzinfo) -> list[str]:
+    lines = [f"班组：{_inert(m.team)}", f"坐席：{_inert(m.agent_id or '—')}", f"会话：{_inert(m.conversation_id)}"]
+    if m.risk is not None:
+        lines.append(f"投诉风险：{m.risk * 100:.0f}%")
+    if m.rules:
+        lines.append("命中：" + "、".join(f"{_inert(rule)} {_inert(name)}" for rule, name in m.rules))
+    if m.excerpt:
+        lines.append(f"客户原话：{_inert(m.excerpt)}")
+    lines.append(f"时间：{m.created_at.astimezone(tz):%Y-%m-%d %H:%M}")
+    return lines
+
+
+FOLLOW_UP = "请班长尽快跟进（zuoxi「投诉预警」页）"
+
+
+@template("wecom", "企业微信群机器人")
+def wecom(m: AlertMessage, tz: tzinfo) -> dict:
+    content = "**投诉预警**\n" + "\n".join(f"> {line}" for line in _lines(m, tz)) + f"\n{FOLLOW_UP}"
+    return {"msgtype": "markdown", "markdown": {"content": content}}
+
+
+@template("dingtalk", "钉钉群机器人")
+def dingtalk(m: AlertMessage, tz: tzinfo) -> dict:
+    text = "#### 投诉预警\n\n" + "\n\n".join(f"> {line}" for line in _lines(m, tz)) + f"\n\n{FOLLOW_UP}"
+    return {"msgtype": "markdown", "markdown": {"title": "投诉预警", "text": text}}
+
+
+@template("json", "JSON（自建接收端）")
+def plain(m: AlertMessage, tz: tzinfo) -> dict:
+    return {"event": "complaint_alert", "alert_id": m.alert_id, "team": m.team, "agent_id": m.agent_id,
+            "conversation_id": m.conversation_id, "risk": m.risk, "rules": [{"rule": r, "name": n} for r, n in m.rules],
+            "excerpt": m.excerpt, "created_at": m.created_at.isoformat()}
+
+
+def check_url(url: str) -> str:
+    """An admin's webhook URL: http(s), a host, no spaces or control characters, at most 1000 characters."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if len(url) > 1000 or parts.scheme not in ("http", "https") or not parts.hostname \
+            or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise QueueError("推送地址应为 http:// 或 https:// 开头的完整网址（最多 1000 个字符）")
+    return url
+
+
+def shown_url(url: str) -> str:
+    """A webhook URL as pages show it: its key (query values, long path parts) down to the last 4 characters."""
+    parts = urlsplit(url)
+    path = "/".join(f"****{p[-4:]}" if len(p) >= 16 else p for p in parts.path.split("/"))
+    query = "&".join(f"{k}=****{v[-4:]}" if v else k for k, v in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], path, query, ""))
+
+
+def add_webhook(engine, account: Account | None, name: str, team: str, url: str, template_name: str) -> int:
+    name, team = name.strip(), canonical_label(team) or ""
+    if not 0 < len(name) <= 100 or not 0 < len(team) <= 100:
+        raise QueueError("名称和班组都要填写（各最多 100 个字）")
+    if template_name not in TEMPLATES:
+        raise QueueError(f"消息格式只能是：{'、'.join(TEMPLATE_NAMES.values())}")
+    return Q.add_webhook(engine, account, name, team, check_url(url), template_name)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    status_code: int | None
+    error: str
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to log, not a new address to call."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
+    """POST the payload; WeCom and DingTalk answer 200 with an `errcode`, non-zero when they refuse."""
+    request = urllib.request.Request(url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), method="POST",
+                                     headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "zuoxi"})
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=timeout) as response:
+            status, body = response.status, response.read(1 << 16)
+    except urllib.error.HTTPError as error:
+        return Outcome(False, error.code, f"HTTP {error.code}")
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return Outcome(False, None, f"{type(error).__name__}: {getattr(error, 'reason', error)}"[:500])
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and str(answer.get("errcode", 0)) != "0":
+        return Outcome(False, status, f"errcode {answer.get('errcode')}: {str(answer.get('errmsg', ''))[:200]}")
+    return Outcome(True, status, "")
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: int = 0
+
+
+def deliver_pending(engine, post: Callable[[str, dict, float], Outcome] = post_json, attempts: int = ATTEMPTS,
+                    backoff: tuple[float, ...] = BACKOFF, sleep: Callable[[float], object] = time.sleep,
+                    tz: tzinfo | None = None) -> DeliveryReport:
+    """Call each pending delivery's webhook up to `attempts` times, waiting `backoff` between tries;
+    every attempt goes to the delivery log, and a delivery whose last attempt failed is `failed`
+    (an admin sends those again with "重新推送" or `zuoxi queue alerts send --retry-failed`)."""
+    tz = tz or source_zone()
+    report = DeliveryReport()
+    for delivery in Q.pending_deliveries(engine):
+        payload = TEMPLATES[delivery.template](delivery.message, tz)
+        for attempt in range(1, attempts + 1):
+            outcome = post(delivery.url, payload, TIMEOUT)
+            last = attempt == attempts
+            Q.log_attempt(engine, delivery.delivery_id, outcome.ok, outcome.status_code, outcome.error, final=last)
+            if outcome.ok:
+                report.delivered += 1
+                break
+            if last:
+                report.failed += 1
+            else:
+                sleep(backoff[min(attempt, len(backoff)) - 1])
+    return report

@@ -1,0 +1,370 @@
+"""Sampling plans (抽检计划): which conversations go to human review, written as data.
+
+A plan is YAML (docs/queues.md; a bundled example in `zuoxi/queues/plans/weekly.yaml`): the
+conversations in scope, a uniform random share, targeted rules in order of priority, per-agent
+quotas, a daily or weekly schedule and how the picks are assigned. It is validated here, and every
+problem is reported as `file:line: field: 问题` in Chinese, because a QA lead edits it in the web app.
+
+Each targeted rule has a `kind`, a class registered with `@criterion`: the class holds the kind's
+settings, says whether a conversation matches (`matches`), which matching ones come first
+(`priority`) and how the rule reads on a queue item (`describe`). A new kind is one more class.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+
+from zuoxi.queues.assignment import METHODS
+from zuoxi.queues.models import Candidate, Period
+from zuoxi.rules.scorecard import _LineLoader, _strip_lines, line_of
+from zuoxi.store import canonical_label
+
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,49}$")
+RANDOM, QUOTA_FILL = "random", "quota_fill"  # the criteria that are not targeted rules
+LABELS = {RANDOM: "随机抽样", QUOTA_FILL: "配额补足"}
+Label = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class PlanError(ValueError):
+    """Problems in a plan, each as `source:line: field: 问题`."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Rule(BaseModel):
+    """A targeted rule: the kinds below add their settings, `matches` and `priority`."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: ClassVar[str] = ""  # the kind's name in Chinese
+    needs_agent_since: ClassVar[bool] = False  # reads Candidate.agent_since (a query of its own)
+
+    id: str = Field(pattern=NAME.pattern)
+    name: str | None = Field(None, max_length=50)  # how the queue shows it; else `describe()`
+    limit: int | None = Field(None, ge=1, le=100_000)  # at most this many picks per period
+    per_agent: int | None = Field(None, ge=1, le=1_000)  # at most this many of one agent per period
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in LABELS:
+            raise ValueError(f"规则 id 不能是 {value}（保留给{LABELS[value]}）")
+        return value
+
+    def matches(self, c: Candidate, period: Period) -> bool:
+        raise NotImplementedError
+
+    def priority(self, c: Candidate) -> float | None:
+        """Smaller comes first; None keeps the seeded random order among matching conversations."""
+        return None
+
+    def describe(self) -> str:
+        return self.label
+
+    @property
+    def title(self) -> str:
+        return self.name or self.describe()
+
+
+CRITERIA: dict[str, type[Rule]] = {}
+
+
+def criterion(cls: type[Rule]) -> type[Rule]:
+    """Register a rule kind under the `kind` its class declares, and let plans use it."""
+    kind = cls.model_fields["kind"].annotation.__args__[0]
+    CRITERIA[kind] = cls
+    if "PlanSpec" in globals():
+        _rebuild()
+    return cls
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+@criterion
+class ScoreBand(Rule):
+    label: ClassVar[str] = "分数段"
+    kind: Literal["score_band"]
+    min: float | None = Field(None, ge=-1000, le=1000)  # at least (inclusive)
+    max: float | None = Field(None, ge=-1000, le=1000)  # below (exclusive)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ScoreBand:
+        if self.min is None and self.max is None:
+            raise ValueError("分数段至少要有 min 或 max")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError("分数段的 min 要小于 max")
+        return self
+
+    def matches(self, c: Candidate, period: Period) -> bool:
+        return (self.min is None or c.score >= self.min) and (self.max is None or c.score < self.max)
+
+    def priority(self, c: Candidate) -> float:
+        return c.score  # the lowest scores first
+
+    def describe(self) -> str:
+        if self.min is None:
+            return f"低于 {self.max:g} 分"
+        if self.max is None:
+            return f"{self.min:g} 分及以上"
+        return f"{self.min:g}–{self.max:g} 分"
+
+
+@criterion
+class Veto(Rule):
+    label: ClassVar[str] = "一票否决"
+    kind: Literal["veto"]
+
+    def matches(self, c: Candidate, period: Period) -> bool:
+        return c.veto
+
+    def priority(self, c: Candidate) -> float:
+        return c.score
+
+
+@criterion
+class FailedRules(Rule):
+    label: ClassVar[str] = "指定规则未通过"
+    kind: Literal["failed_rules"]
+    rules: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(min_length=1, max_length=50)
+
+    def matches(self, c: Candidate, period: Period) -> bool:
+        return not c.failed.isdisjoint(self.rules)
+
+    def priority(self, c: Candidate) -> float:
+        return -len(c.failed.intersection(self.rules))  # most of the named rules failed first
+
+    def describe(self) -> str:
+        return f"未通过 {'、'.join(self.rules)}"
+
+
+@criterion
+class ComplaintRisk(Rule):
+    label: ClassVar[str] = "投诉风险"
+    kind: Literal["complaint_risk"]
+    min: float = Field(0.5, gt=0, le=1)
+    rules: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(default_factory=list, max_length=50)  # or these failed (e.g. ES-01)
+
+    def matches(self, c: Candidate, period: Period) -> bool:
+        return (c.complaint_risk or 0) >= self.min or not c.failed.isdisjoint(self.rules)
+
+    def priority(self, c: Candidate) -> float:
+        return -(c.complaint_risk or 0)
+
+    def describe(self) -> str:
+        return f"投诉风险 ≥ {_pct(self.min)}" + (f" 或 {'、'.join(self.rules)}" if self.rules else "")
+
+
+@criterion
+class ModelDisagreement(Rule):
+    """The rules and the satisfaction model disagree: a low score with a satisfied customer, or a
+    high score with a dissatisfied one. Either the rules or the model is wrong there."""
+
+    label: ClassVar[str] = "规则与模型不一致"
+    kind: Literal["model_disagreement"]
+    score_below: float = Field(70, ge=-1000, le=1000)
+    score_at_least: float = Field(90, ge=-1000, le=1000)
+
+    def matches(self, c: Candidate, period: Period) -> bool:
+        return (c.score < self.score_below and c.satisfaction == "satisfied") or \
+            (c.score >= self.score_at_least and c.satisfaction == "dissatisfied")
+
+
+@criterion
+class NewAgents(Rule):
+    label: ClassVar[str] = "新坐席"
+    needs_agent_since: ClassVar[bool] = True
+    kind: Literal["new_agents"]
+    days: int = Field(30, ge=1, le=3650)  # first conversation at most this many days before the period ends
+
+    def matches(self, c: Candidate, period: Period) -> bool:
+        return c.agent_since is not None and c.agent_since >= period.end - timedelta(days=self.days)
+
+    def describe(self) -> str:
+        return f"新坐席（{self.days} 天内）"
+
+
+class Scope(BaseModel):
+    """Which conversations a plan looks at (empty: all); teams and agents compared canonically."""
+
+    model_config = ConfigDict(extra="forbid")
+    teams: list[Label] = Field(default_factory=list, max_length=200)
+    agents: list[Label] = Field(default_factory=list, max_length=2000)
+    channels: list[Literal["chat", "call"]] = Field(default_factory=list)
+    scorecards: list[Label] = Field(default_factory=list, max_length=50)
+
+    @field_validator("teams", "agents")
+    @classmethod
+    def _canonical(cls, values: list[str]) -> list[str]:
+        return [canonical_label(v) for v in values if canonical_label(v)]
+
+
+class RandomShare(BaseModel):
+    """The uniform share: drawn first from everything in scope, so targeting cannot bias it."""
+
+    model_config = ConfigDict(extra="forbid")
+    share: float | None = Field(None, gt=0, le=1)
+    count: int | None = Field(None, ge=1, le=100_000)
+    name: str | None = Field(None, max_length=50)
+
+    @model_validator(mode="after")
+    def _one(self) -> RandomShare:
+        if (self.share is None) == (self.count is None):
+            raise ValueError("随机抽样写 share（比例）或 count（条数），二选一")
+        return self
+
+    def size(self, pool: int) -> int:
+        return min(pool, self.count) if self.count is not None else round(pool * self.share)
+
+    @property
+    def title(self) -> str:
+        return self.name or LABELS[RANDOM]
+
+
+class Quota(BaseModel):
+    """Per agent and period: targeted picks stop at `per_agent`; `fill` tops each agent up to it."""
+
+    model_config = ConfigDict(extra="forbid")
+    per_agent: int = Field(ge=1, le=1_000)
+    fill: bool = False
+
+
+class Assignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: str = "round_robin"
+    inspectors: list[Label] = Field(default_factory=list, max_length=500)  # usernames; empty: every inspector
+    exclude_own_team: bool = True
+    # Never the inspector who resolved an appeal of the same agent (or only of the same conversation).
+    avoid_appeal_handlers: Literal["agent", "conversation"] = "agent"
+    due_days: int = Field(2, ge=0, le=60)
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in METHODS:
+            raise ValueError(f"未知的分配方式 {value}（可用：{'、'.join(METHODS)}）")
+        return value
+
+
+class PlanSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=NAME.pattern)
+    name: Label
+    description: str = Field("", max_length=500)
+    schedule: Literal["daily", "weekly"] = "weekly"
+    scope: Scope = Field(default_factory=Scope)
+    random: RandomShare | None = None
+    # AnyRule: the union of the registered kinds, tagged by `kind`; bound by `_rebuild` (and again by each `@criterion`)
+    rules: list[SerializeAsAny[AnyRule]] = Field(default_factory=list, max_length=50)  # noqa: F821
+    quota: Quota | None = None
+    assignment: Assignment = Field(default_factory=Assignment)
+
+    @model_validator(mode="after")
+    def _picks_something(self) -> PlanSpec:
+        if self.random is None and not self.rules and not (self.quota and self.quota.fill):
+            raise ValueError("计划至少要有随机抽样（random）、一条规则（rules）或配额补足（quota.fill）")
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"规则 id 重复：{'、'.join(sorted({i for i in ids if ids.count(i) > 1}))}")
+        return self
+
+
+def _rebuild() -> None:
+    union = Annotated[Union[tuple(CRITERIA.values())], Field(discriminator="kind")]  # noqa: UP007 - built at run time
+    PlanSpec.model_rebuild(force=True, _types_namespace={"AnyRule": union})
+
+
+_rebuild()
+
+# pydantic's error types, as a QA lead reads them
+_PROBLEMS = {
+    "missing": "必须填写", "extra_forbidden": "不认识这个字段", "int_parsing": "应为整数", "int_type": "应为整数",
+    "int_from_float": "应为整数", "float_parsing": "应为数字", "float_type": "应为数字", "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false", "string_type": "应为文字", "string_too_long": "太长", "string_too_short": "不能为空",
+    "list_type": "应为列表", "too_long": "条目太多", "too_short": "不能为空", "dict_type": "应为映射（键: 值）",
+    "model_type": "应为映射（键: 值）", "model_attributes_type": "应为映射（键: 值）",
+    "string_pattern_mismatch": "只能用小写字母、数字、- 和 _，以字母开头（最多 50 个字符）",
+    "union_tag_not_found": "缺少 kind（规则类型）",
+}
+
+
+def _problem(error: dict) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "literal_error":
+        return f"只能是 {ctx.get('expected', '')}"
+    if kind == "union_tag_invalid":
+        return f"未知的规则类型 {ctx.get('tag')}（可用：{'、'.join(CRITERIA)}）"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"不能小于{'等于' if kind == 'greater_than' else ''} {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"不能大于{'等于' if kind == 'less_than' else ''} {ctx.get('le', ctx.get('lt'))}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return _PROBLEMS.get(kind, error["msg"])
+
+
+def _where(loc: tuple) -> str:
+    """`rules.0.score_band.max` → `rules.0.max`: the kind's tag is pydantic's, not the writer's."""
+    parts = [str(p) for i, p in enumerate(loc) if not (i == 2 and loc[0] == "rules" and p in CRITERIA)]
+    return ".".join(parts)
+
+
+def parse_plan(text: str, source: str) -> PlanSpec:
+    """A plan from its YAML text; PlanError lists every problem with its line in `source`."""
+    try:
+        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader that records lines
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise PlanError([f"{source}{line}: 不是有效的 YAML：{getattr(error, 'problem', None) or error}"]) from None
+    if not isinstance(raw, dict):
+        raise PlanError([f"{source}:1: 计划应为映射，至少有 id、name 和 rules 或 random"])
+    try:
+        return PlanSpec.model_validate(_strip_lines(raw))
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = tuple(item["loc"])
+            line = line_of(raw, loc)
+            where = _where(loc)
+            problems.append(f"{source}{f':{line}' if line else ''}: {where + ': ' if where else ''}{_problem(item)}")
+        raise PlanError(list(dict.fromkeys(problems))) from None
+
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "plans"
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.stem for p in BUNDLED_DIR.glob("*.yaml"))
+
+
+def load_plan_file(source: str | Path) -> tuple[PlanSpec, str]:
+    """(spec, text) of a plan file, or of a bundled plan by name; PlanError names the file and line
+    of each problem."""
+    path = Path(source)
+    if not path.is_file():
+        if str(source) not in bundled_names():
+            raise PlanError([f"{path}: 没有这个文件（内置计划：{'、'.join(bundled_names())}）"])
+        path = BUNDLED_DIR / f"{source}.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlanError([f"{path}: 读不出来（{type(error).__name__}）"]) from None
+    return parse_plan(text, str(path)), text
+
+
+def stored_plan(spec: dict[str, Any], name: str) -> PlanSpec:
+    """A stored plan's spec (validated when saved) back as a PlanSpec."""
+    try:
+        return PlanSpec.model_validate(spec)
+    except ValidationError as error:  # a kind removed since it was saved
+        raise PlanError([f"计划 {name}: {_where(tuple(e['loc']))}: {_problem(e)}" for e in error.errors()]) from None
