@@ -45,6 +45,9 @@ def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (needs apt-get and root)")
+    # A loaded 2-core machine (CI, or other work beside the tests) can take longer than Playwright's 5 s
+    # default to render a page: the tests check what appears, not how fast.
+    sync_api.expect.set_options(timeout=20_000)
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM)
         yield launched
@@ -54,6 +57,7 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     context = browser.new_context(base_url=server, locale="zh-CN")
+    context.set_default_timeout(20_000)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
