@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from zuoxi.audio import AudioError, align, analyze_audio, measure, read_audio
 from zuoxi.audio.features import loudness
 from zuoxi.audio.synth import silence, speech
-from zuoxi.audio.vad import FRAME
+from zuoxi.audio.vad import FRAME, band_powers, copied_power, follows, noise_floor
 from zuoxi.cli import app
 from zuoxi.model import Conversation
 from zuoxi.pipeline import analyze_conversation
@@ -336,6 +336,58 @@ def test_echo_of_the_agent_is_not_the_customer_speaking(call):
     result = analysis(path, conv)
     assert [o.by for o in result.call.overlaps] == ["agent"]
     assert result.call.channel("customer").speech_seconds == pytest.approx(4.5, abs=0.5)
+
+
+def test_an_echo_under_street_noise_is_not_the_customer_speaking(call):
+    """An echo at −20 dB under pink noise at −30 dBFS barely lifts the customer channel's level, so
+    a level test missed it and its louder syllables read as the customer cutting in; the
+    channel's level changes still follow the agent's 40 ms late."""
+    path, conv = call
+    n, lag = sf.info(path).frames, int(0.04 * RATE)
+
+    def leak(agent, customer):
+        customer[lag:] += agent[:-lag] * 10 ** (-20 / 20)
+        agent += _noise("pink", n, -30, 1)
+        customer += _noise("pink", n, -30, 2)
+
+    _rewrite(path, leak)
+    result = analysis(path, conv)
+    assert [(o.by, round(o.start)) for o in result.call.overlaps] == [("agent", 9)]
+    assert result.call.channel("customer").speech_seconds == pytest.approx(4.5, abs=0.5)
+
+
+def test_the_echo_model_finds_an_echo_under_street_noise_and_nothing_without(call):
+    """At −20 dB under pink noise at −30 dBFS an echo lifts the customer channel's median level by
+    under 1 dB (the earlier test for a copy missed it); its level changes follow the agent's 40 ms
+    (one frame) late, and the predicted copy is the echo's power within a few dB."""
+    path, _ = call
+    data, _ = sf.read(path, dtype="float32")
+    agent, customer = data[:, 0], data[:, 1]
+    n, lag = agent.size, int(0.04 * RATE)
+    echo = np.concatenate([np.zeros(lag, dtype=np.float32), agent[:-lag] * 10 ** (-20 / 20)])
+    noisy_agent = agent + _noise("pink", n, -30, 1)
+    with_echo, without = (band_powers(customer + extra + _noise("pink", n, -30, 2), RATE) for extra in (echo, 0))
+    source = band_powers(noisy_agent, RATE)
+
+    def copied(into, other):
+        (forward, frames), (backward, _) = follows(other, into), follows(into, other)
+        return copied_power(other, into, forward, frames, backward.max()), forward
+
+    leak, correlation = copied(with_echo, source)
+    assert int(np.argmax(correlation)) == 1
+    truth = band_powers(echo, RATE).sum(axis=1)
+    loud = truth > np.percentile(truth, 70)
+    assert np.median(10 * np.log10(leak.sum(axis=1)[loud] / truth[loud])) == pytest.approx(0, abs=4)
+    assert not copied(source, with_echo)[0].any()  # the agent holds no copy of the customer channel
+    assert not copied(without, source)[0].any() and not copied(source, without)[0].any()
+
+
+def test_a_faded_last_frame_is_not_the_noise_floor():
+    """An MP3's last frame fades out; padded into the last noise block it lowered the floor of the
+    call's last ~6 s by as much, and the noise there read as speech."""
+    power = np.ones((1000, 16), dtype=np.float32)
+    power[-1] = 0.01
+    assert np.allclose(noise_floor(power)[:-1], 1.0)
 
 
 def test_customer_talking_over_an_echo_is_still_heard(tmp_path):

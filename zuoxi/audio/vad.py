@@ -29,7 +29,7 @@ NOISE_BLOCK = 33  # frames (≈1 s) per noise estimate
 NOISE_REACH = 5  # blocks each side whose lowest estimate is the noise (≈11 s window: a long turn is bridged)
 NOISE_QUANTILE = 20  # percentile of a block's frame powers taken as its noise
 ECHO_MAX = 0.5  # seconds: the longest echo/crosstalk delay looked for
-ECHO_LIFT_DB = 1.0  # how much louder a channel must typically be just after the other spoke, for a copy to count
+ECHO_Z = 2.0  # a copy's level changes follow its source's by this many standard errors or more (none: ≤ 1.3 measured)
 ECHO_MAX_GAIN = 0.25  # a copy is attenuated: at most −6 dB
 ECHO_HEADROOM = 2.0  # the predicted copy's power is doubled (+3 dB): frame to frame it is a rough guess
 SURE_WIDTH, EDGE_WIDTH = 15, 5  # frames: 0.45 s to decide that speech is there, 0.15 s to place its edges
@@ -86,10 +86,12 @@ def band_powers(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 def noise_floor(power: np.ndarray) -> np.ndarray:
     """Per frame and band, the channel's noise power: the low percentile of each ~1 s block, the
     lowest of the blocks around it (so a long turn does not count as noise)."""
-    n, bands = power.shape
+    n = power.shape[0]
     blocks = -(-n // NOISE_BLOCK)
-    padded = np.concatenate([power, np.repeat(power[-1:], blocks * NOISE_BLOCK - n, axis=0)])
-    low = np.percentile(padded.reshape(blocks, NOISE_BLOCK, bands), NOISE_QUANTILE, axis=1)
+    # the last block is the last NOISE_BLOCK frames: a short tail (an MP3's faded last frame) is not the noise
+    index = np.arange(blocks * NOISE_BLOCK).reshape(blocks, NOISE_BLOCK)
+    index[-1] -= blocks * NOISE_BLOCK - n
+    low = np.percentile(power[np.clip(index, 0, n - 1)], NOISE_QUANTILE, axis=1)
     wide = np.concatenate([np.repeat(low[:1], NOISE_REACH, 0), low, np.repeat(low[-1:], NOISE_REACH, 0)])
     floor = np.lib.stride_tricks.sliding_window_view(wide, 2 * NOISE_REACH + 1, axis=0).min(axis=-1)
     return np.repeat(floor, NOISE_BLOCK, axis=0)[:n]
@@ -103,7 +105,10 @@ def detect(channels: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
     n = min(p.shape[0] for p in power)
     webrtc, power = [w[:n] for w in webrtc], [p[:n] for p in power]
     floors = [noise_floor(p) for p in power]
-    leaks = [_leak(power[1], power[0]), _leak(power[0], power[1])] if len(channels) == 2 else [0.0] * len(channels)
+    leaks: list[np.ndarray | float] = [0.0] * len(channels)
+    if len(channels) == 2:
+        copying = [follows(power[1], power[0]), follows(power[0], power[1])]  # channel 0 following 1, 1 following 0
+        leaks = [copied_power(power[1 - i], power[i], *copying[i], copying[1 - i][0].max()) for i in (0, 1)]
     return [w & _stands_out(p, floor, leak) for w, p, floor, leak in zip(webrtc, power, floors, leaks)]
 
 
@@ -154,23 +159,36 @@ def _threshold(score: np.ndarray) -> float:
     return mode + MARGIN_DB + SPREAD * spread
 
 
-def _leak(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The power per frame and band that `source` puts into `target` as a delayed, attenuated copy
-    (echo, crosstalk); zeros where no such copy is found.
+def follows(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per delay (0–ECHO_MAX), how closely `target`'s frame-to-frame changes of log band power
+    follow `source`'s while `source` is loud (the mean over bands of their correlation), and over
+    how many frames. A delayed copy (echo, crosstalk) shows as a peak at its delay, even 10 dB
+    under street noise, where the target's level hardly rises; independent noise and turn-taking
+    stay within about one standard error (1/√frames) of 0."""
+    level = np.log10(source.sum(axis=1))
+    loud = (level > np.percentile(level, 70))[1:]
+    cause, effect = np.diff(np.log(source), axis=0), np.diff(np.log(target), axis=0)
+    n = cause.shape[0]
+    return np.array([np.mean(_standard(cause[: n - k][loud[: n - k]]) * _standard(effect[k:][loud[: n - k]]))
+                     for k in range(int(ECHO_MAX / FRAME) + 1)]), int(loud.sum())
 
-    The delay is the one at which `target` is most lifted (median level) in the frames after
-    `source` was loud, against the frames after it was quiet; a lift under ECHO_LIFT_DB means no
-    copy (without one, the target is mostly silent while the other side talks), and so does a copy
-    louder than ECHO_MAX_GAIN (then the source holds an echo of the target, not the reverse). The
-    gain per band is the median ratio of what the target holds above its usual level (after the
-    source was quiet) to the source's power."""
-    level, heard = np.log10(source.sum(axis=1)), np.log10(target.sum(axis=1))
-    loud, quiet = level > np.percentile(level, 70), level < np.percentile(level, 30)
-    lifts = [10 * (np.median(heard[_delayed(loud, k)]) - np.median(heard[_delayed(quiet, k)]))
-             for k in range(int(ECHO_MAX / FRAME) + 1)]
-    lag = int(np.argmax(lifts))
-    if lifts[lag] < ECHO_LIFT_DB:
+
+def copied_power(source: np.ndarray, target: np.ndarray, correlation: np.ndarray, frames: int,
+                 reverse: float) -> np.ndarray:
+    """The power per frame and band that `source` puts into `target` as a delayed, attenuated copy;
+    zeros where there is none.
+
+    The delay is where `target` follows `source` best (`correlation` over `frames`, from `follows`).
+    Under ECHO_Z standard errors there is no copy; nor where `source` follows `target` at least as
+    well (`reverse`, its best correlation): a channel holding a copy of the other correlates with
+    it the other way round too, at delays of the copied voice's own rhythm. A copy louder than ECHO_MAX_GAIN is not one (then the source holds
+    an echo of the target). The gain per band is the median ratio of what the target holds above
+    its usual level (after the source was quiet) to the source's power."""
+    lag = int(np.argmax(correlation))
+    if correlation[lag] < ECHO_Z / np.sqrt(max(frames, 1)) or correlation[lag] <= reverse:
         return np.zeros_like(target)
+    level = np.log10(source.sum(axis=1))
+    loud, quiet = level > np.percentile(level, 70), level < np.percentile(level, 30)
     copy = np.maximum.reduce([_delayed(source, k) for k in (lag - 1, lag, lag + 1)])
     after = _delayed(loud, lag)
     baseline = np.median(target[_delayed(quiet, lag)], axis=0)
@@ -178,6 +196,11 @@ def _leak(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     if np.median(excess.sum(axis=1) / copy[after].sum(axis=1)) > ECHO_MAX_GAIN:
         return np.zeros_like(target)
     return ECHO_HEADROOM * np.median(excess / copy[after], axis=0) * copy
+
+
+def _standard(x: np.ndarray) -> np.ndarray:
+    """Each column at zero mean and unit variance."""
+    return (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-9)
 
 
 def _delayed(x: np.ndarray, k: int) -> np.ndarray:
