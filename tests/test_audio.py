@@ -323,6 +323,44 @@ def test_street_noise_at_minus_25_dbfs_invents_nothing(call, kind):
     assert result.call.channel("customer").speech_seconds == pytest.approx(4.5, abs=0.5)
 
 
+def _babble(n: int, level_db: float, seed: int) -> np.ndarray:
+    """Six other voices talking at once (synthetic speech at random pitches), `level_db` dBFS RMS."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros(n)
+    for _ in range(6):
+        voice = np.concatenate([speech(int(rng.integers(8, 20)), float(rng.uniform(2, 5)), RATE,
+                                       pitch=float(rng.uniform(100, 260)), seed=int(rng.integers(1 << 30)))
+                                for _ in range(12)])
+        voice = np.tile(voice, n // voice.size + 2)
+        start = int(rng.integers(0, voice.size - n))
+        x += voice[start:start + n]
+    return (x * 10 ** (level_db / 20) / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+
+
+def test_a_babble_of_voices_is_not_the_customer_and_a_quiet_ending_is_kept(tmp_path):
+    """Babble at −30 dBFS whose bursts swell 3 dB for a second while the agent talks (a level
+    threshold took the one at 12 s for the customer cutting in), and an agent whose last words
+    drop 8 dB into the babble: the call still ends 0.5 s after them."""
+    parts = SCRIPT[:-1] + [{"role": "agent", "start": 22.0, "chars": 4, "seconds": 1.0},
+                           {"role": "agent", "start": 23.0, "chars": 6, "seconds": 1.5, "level": -28.0}]
+    path = tmp_path / "babble.wav"
+    conv = build_call(path, parts, DURATION)
+    n = sf.info(path).frames
+
+    def crowd(agent, customer):
+        agent += _babble(n, -30, 1)
+        behind = _babble(n, -30, 2)
+        for second in (3, 6, 12):
+            behind[second * RATE:(second + 1) * RATE] *= 1.4
+        customer += behind
+
+    _rewrite(path, crowd)
+    result = analysis(path, conv)
+    assert [(o.by, round(o.start)) for o in result.call.overlaps] == [("agent", 9)]
+    assert [round(d.duration) for d in result.call.dead_air] == [5]
+    assert result.call.hangup_gap == pytest.approx(0.5, abs=TIME_TOL)
+
+
 def test_echo_of_the_agent_is_not_the_customer_speaking(call):
     """The agent leaking into the customer channel at −15 dB, 40 ms late: no customer speech, no
     'customer interrupted agent' (the issue: 5.6 s and 8.0 s invented overlaps)."""

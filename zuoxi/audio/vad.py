@@ -6,11 +6,13 @@ but in street noise at −30 dBFS it calls nearly everything speech. So every 30
 stand out from its channel's noise: the frame's power in 16 speech bands (150–3,800 Hz) is compared
 with the channel's noise in each band, estimated from the quietest frames around it (a running low
 percentile, so a noise that changes during the call is followed); a frame is speech where WebRTC
-says so and enough bands rise above the noise by more than that noise's own frame-to-frame spread.
-On a stereo call the noise of a channel also includes what the other channel predicts: each
-channel's delay and gain from the other are estimated (a delayed, attenuated copy — echo or
-crosstalk), and the copy's predicted power is added to the noise, so an echo of the agent is not
-the customer speaking, while the customer talking over it still is.
+says so and the bands rise above the noise by more than that noise's own spread, twice over — a
+babble of other voices swells in bursts that a steady hiss does not have. A stretch that started
+clearly may trail off into the babble: it goes on while the next 0.45 s stays above the noise.
+On a stereo call the noise of a channel also includes what the other channel predicts: a channel
+whose level changes follow the other's at a fixed delay holds a delayed, attenuated copy of it
+(echo or crosstalk), and the copy's predicted power is added to the noise, so an echo of the agent
+is not the customer speaking, while the customer talking over it still is.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ ECHO_MAX_GAIN = 0.25  # a copy is attenuated: at most −6 dB
 ECHO_HEADROOM = 2.0  # the predicted copy's power is doubled (+3 dB): frame to frame it is a rough guess
 SURE_WIDTH, EDGE_WIDTH = 15, 5  # frames: 0.45 s to decide that speech is there, 0.15 s to place its edges
 MARGIN_DB = 1.4  # the threshold is at least this far above the noise's typical score
-SPREAD = 1.0  # … plus this many times the noise score's spread
+SPREAD = 2.0  # … plus this many times the noise score's spread (a babble's bursts reach ~2 spreads above its typical)
+TAIL_DB = 2.5  # a stretch goes on while the next SURE_WIDTH frames stay this far above the noise's typical score
 NOISE_PEAK = 0.5
 OWN_VOICE_DB = 15.0  # speech is the party's own only within this much of the channel's loudest speech (95th percentile)
 
@@ -97,7 +100,6 @@ def noise_floor(power: np.ndarray) -> np.ndarray:
     return np.repeat(floor, NOISE_BLOCK, axis=0)[:n]
 
 
-
 def detect(channels: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
     """A speech mask per 30 ms frame for each channel of one call (see the module's docstring)."""
     webrtc = [speech_frames(samples, sample_rate) for samples in channels]
@@ -121,15 +123,17 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
 
     The score is the speech bands' power over the noise's plus the other channel's predicted copy
     (`leak`), smoothed over SURE_WIDTH frames to decide that speech is there and over EDGE_WIDTH to
-    place its edges; each has its own threshold from the channel's noise (`_threshold`), so a
-    steady hiss gets a low one, a babble of voices a high one."""
+    place its edges; each has its own threshold from the channel's noise (`_noise_score`), so a
+    steady hiss gets a low one, a babble of voices a high one. A stretch then goes on while the
+    next SURE_WIDTH frames stay TAIL_DB above the noise's typical score: a voice trailing off under
+    a babble is as loud as the babble's own bursts, but follows a start the threshold vouched for."""
     total, noise = power.sum(axis=1), floor.sum(axis=1)
     copied = noise + (leak.sum(axis=1) if isinstance(leak, np.ndarray) else leak)
-    verdicts = []
+    verdicts, typical = [], 0.0
     for width in (EDGE_WIDTH, SURE_WIDTH):
         # the threshold from the noise alone: a copy pushed under it would distort the noise's histogram
-        score = 10 * np.log10(_smooth(total / noise, width))
-        verdicts.append(10 * np.log10(_smooth(total / copied, width)) > _threshold(score))
+        typical, spread = _noise_score(10 * np.log10(_smooth(total / noise, width)))
+        verdicts.append(10 * np.log10(_smooth(total / copied, width)) > typical + MARGIN_DB + SPREAD * spread)
     edges, sure = verdicts
     # a voice far below the channel's own loudest speech is someone in the background, not the party
     sure &= 10 * np.log10(_smooth(total, SURE_WIDTH)) > np.percentile(10 * np.log10(total), 95) - OWN_VOICE_DB
@@ -137,17 +141,34 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
     stops = np.flatnonzero(np.diff(np.concatenate((edges.astype(np.int8), [0]))) == -1) + 1
     keep = np.zeros_like(edges)
     cumulative = np.concatenate(([0], np.cumsum(sure)))
-    for start, stop in zip(starts, stops):
-        if cumulative[stop] > cumulative[start]:
-            keep[start:stop] = True
+    kept = [(start, stop) for start, stop in zip(starts, stops) if cumulative[stop] > cumulative[start]]
+    for start, stop in kept:
+        keep[start:stop] = True
+    goes_on = 10 * np.log10(_ahead(total / copied, SURE_WIDTH)) > typical + TAIL_DB
+    near = 10 * np.log10(_smooth(total / copied, EDGE_WIDTH)) > typical + TAIL_DB
+    for _, stop in kept:
+        end = stop
+        while end < keep.size and goes_on[end] and not keep[end]:
+            end += 1
+        while stop < end < keep.size and near[end] and not keep[end]:  # its last words placed as edges are
+            end += 1
+        keep[stop:end] = True
     return keep
 
 
-def _threshold(score: np.ndarray) -> float:
-    """Where the channel's noise ends: its typical score (the lowest peak of the histogram that is
-    at least NOISE_PEAK of the highest: noise frames bunch up there, even where speech fills most
-    of the channel), plus MARGIN_DB, plus SPREAD times the noise's spread measured below that
-    peak (speech never lies below it)."""
+def _ahead(x: np.ndarray, width: int) -> np.ndarray:
+    """Per frame, the mean of `x` over it and the `width` - 1 frames after it (fewer at the end)."""
+    cumulative = np.concatenate(([0.0], np.cumsum(x, dtype=np.float64)))
+    at = np.arange(x.size)
+    until = np.minimum(at + width, x.size)
+    return np.maximum((cumulative[until] - cumulative[at]) / (until - at), 1e-12)
+
+
+def _noise_score(score: np.ndarray) -> tuple[float, float]:
+    """The channel's noise in a smoothed score: its typical value (the lowest peak of the histogram
+    that is at least NOISE_PEAK of the highest: noise frames bunch up there, even where speech
+    fills most of the channel) and its spread, measured below that peak (speech never lies below
+    it). A babble spreads ~1 dB, a hiss ~0.4 dB."""
     low = np.percentile(score, 0.5)
     counts, edges = np.histogram(score, bins=np.arange(low, low + 15.25, 0.25))
     counts = np.convolve(counts, np.ones(5), mode="same")
@@ -155,8 +176,7 @@ def _threshold(score: np.ndarray) -> float:
                            & (counts >= NOISE_PEAK * counts.max()))
     mode = edges[peaks[0]] + 0.125
     below = score[score < mode] - mode
-    spread = float(np.sqrt(np.mean(below ** 2))) if below.size else 0.0
-    return mode + MARGIN_DB + SPREAD * spread
+    return float(mode), float(np.sqrt(np.mean(below ** 2))) if below.size else 0.0
 
 
 def follows(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
