@@ -18,6 +18,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from zuoxi.audio import AudioError, align, analyze_audio, measure, read_audio
+from zuoxi.audio.diarize import diarize, load_diarizer
 from zuoxi.audio.features import loudness
 from zuoxi.audio.synth import silence, speech
 from zuoxi.audio.vad import FRAME, band_powers, copied_power, follows, noise_floor
@@ -29,12 +30,14 @@ RATE = 8000
 TIME_TOL = 0.2
 
 
-def build_call(path: Path, parts: list[dict], duration: float, mono: bool = False) -> dict:
-    """Write a recording of `parts` (role, start, chars, seconds, level) and return its conversation."""
+def build_call(path: Path, parts: list[dict], duration: float, mono: bool = False,
+               pitches: tuple[float, float] = (140, 220)) -> dict:
+    """Write a recording of `parts` (role, start, chars, seconds, level) and return its conversation;
+    `pitches`: the agent's and the customer's voice (Hz)."""
     tracks = {"agent": silence(duration, seed=1), "customer": silence(duration, seed=2)}
     turns = []
     for i, p in enumerate(parts):
-        words = speech(p["chars"], p["seconds"], RATE, pitch=140 if p["role"] == "agent" else 220,
+        words = speech(p["chars"], p["seconds"], RATE, pitch=pitches[p["role"] != "agent"],
                        level_db=p.get("level", -20.0), seed=i)
         start = int(p["start"] * RATE)
         tracks[p["role"]][start:start + words.size] += words
@@ -725,6 +728,29 @@ def test_diarization_dir_without_models_is_a_clear_error(tmp_path, monkeypatch):
     build_call(path, SCRIPT[:2], 9.0, mono=True)
     run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(tmp_path / "empty")])
     assert run.exit_code == 1 and "no speaker-segmentation model" in run.output and "empty" in run.output
+
+
+def test_mono_call_split_through_sherpa_onnx_by_a_generated_model(tmp_path):
+    """The real path — sherpa-onnx's segmentation, speaker embeddings and clustering — with a tiny
+    model the test generates (tests/diarization_models.py: it tells a low voice from a high one)."""
+    pytest.importorskip("sherpa_onnx")
+    pytest.importorskip("onnx")
+    from diarization_models import write_models
+
+    models = write_models(tmp_path / "diarization")
+    path = tmp_path / "mono.wav"
+    build_call(path, SCRIPT, DURATION, mono=True, pitches=(90, 300))
+    speakers = diarize(read_audio(path), load_diarizer(models), agent_first=False)  # SCRIPT's customer speaks first
+    agent, customer = ([(s.start, s.end) for s in speakers[role]] for role in ("agent", "customer"))
+    assert agent[0] == pytest.approx((2.0, 8.0), abs=TIME_TOL) and agent[-1] == pytest.approx((22.0, 24.5), abs=TIME_TOL)
+    assert customer[0] == pytest.approx((0.5, 1.5), abs=TIME_TOL) and customer[-1][1] == pytest.approx(21.5, abs=TIME_TOL)
+    run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(models), "--customer-first",
+                                   "--format", "json"])
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.stdout)
+    assert data["diarized"] and data["last_speaker"] == "agent"
+    assert data["hangup_gap"] == pytest.approx(0.5, abs=TIME_TOL)
+    assert [round(d["end"] - d["start"]) for d in data["dead_air"]] == [5]
 
 
 def test_a_recording_is_read_only_where_it_is_allowed(tmp_path):
