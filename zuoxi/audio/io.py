@@ -197,7 +197,7 @@ def _mp3_with_length(path: Path) -> tuple[bytes | None, int]:
     behind a Xing header that declares how many there are, and how many bytes after them are not
     frames (a trailing ID3v1/APE tag aside). Without the header, mpg123 guesses the length from the
     first frame's bitrate, and libsndfile stops there: a VBR call of 90 s read as 20 s. (None, 0)
-    where the frames cannot be walked (free format, layers I/II): decoded as it is."""
+    where there are no frames to walk (free format, layers I/II, an info frame alone): decoded as it is."""
     raw = path.read_bytes()
     at = 0
     if raw[:3] == b"ID3" and len(raw) >= 10:  # ID3v2 tag: 10-byte header, syncsafe size, optional footer
@@ -215,6 +215,8 @@ def _mp3_with_length(path: Path) -> tuple[bytes | None, int]:
         else:
             start = at + frame[0]
         at += frame[0]
+    if not count:
+        return None, 0
     header = bytearray(raw[start:start + 4])
     header[1] |= 1  # no CRC
     header[2] &= 0xFD  # no padding
