@@ -144,6 +144,7 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
     kept = [(start, stop) for start, stop in zip(starts, stops) if cumulative[stop] > cumulative[start]]
     for start, stop in kept:
         keep[start:stop] = True
+    # `typical` is the noise's typical SURE_WIDTH score (the loop's last pass)
     goes_on = 10 * np.log10(_ahead(total / copied, SURE_WIDTH)) > typical + TAIL_DB
     near = 10 * np.log10(_smooth(total / copied, EDGE_WIDTH)) > typical + TAIL_DB
     for _, stop in kept:
