@@ -11,7 +11,8 @@ added: speech wherever a clean track is above −50 dBFS in 10 ms windows, with 
 Each condition then adds, per channel and independently: noise (white, pink, or babble of six other
 espeak voices) at a level in dBFS RMS; echo (the agent's track, band-limited, delayed and attenuated,
 added to the customer channel); a sample rate; a codec (WAV PCM, WAV μ-law, FLAC, Ogg/Vorbis, and MP3
-without its LAME tag, as telephony recorders write it). The call is written, read back by
+(VBR, as libsndfile writes it) without its Xing/LAME tag frame, the hard case: nothing declares the
+length or the encoder delay). The call is written, read back by
 `zuoxi.audio` and its measures compared with the truth:
 
 - dead air: largest start/end error of the stretches found for the true ones (≥ 3 s);
@@ -184,9 +185,8 @@ def echo(agent: np.ndarray, rate: int, level_db: float, delay_ms: float) -> np.n
 def write(path: Path, data: np.ndarray, rate: int, codec: str) -> Path:
     fmt, subtype, suffix = CODECS[codec]
     path = path.with_suffix("." + suffix)
-    extra = {"bitrate_mode": "CONSTANT"} if codec == "mp3" else {}  # a recorder's CBR: its length is known without the tag
-    sf.write(str(path), np.clip(data, -1, 1), rate, format=fmt, subtype=subtype, **extra)
-    if codec == "mp3":  # drop the first frame, the Xing/LAME tag: the encoder delay is then unknown to libsndfile
+    sf.write(str(path), np.clip(data, -1, 1), rate, format=fmt, subtype=subtype)
+    if codec == "mp3":  # drop the first frame, the Xing/LAME tag: libsndfile then knows neither length nor delay
         raw = path.read_bytes()
         path.write_bytes(raw[_mp3_frame_length(raw):])
     return path

@@ -9,6 +9,7 @@ is missing.
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,10 @@ MAX_HOURS = 24  # a header claiming more than a day of audio is not a call recor
 CLIP_LEVEL = 0.98  # of full scale (−0.18 dBFS); lossy codecs ring around the flat top, so not exactly 1.0
 CLIP_RUN = 3  # samples in a row: a natural peak touches full scale for one or two
 BLOCK = 1 << 14  # frames decoded at a time, so a decoder failing late keeps what came before
-# A LAME-encoded MP3 starts 576 (encoder) + 529 (decoder) samples late. libsndfile removes that itself
-# when the file's LAME/Info tag says so; without the tag it cannot know, and times would shift (0.14 s at 8 kHz).
-MP3_DELAY = 1105
+# A LAME-encoded MP3 starts 576 (encoder) + 529 (decoder) samples late. libsndfile removes both when the
+# file's LAME/Info tag says so; without it, once a Xing header declares the length (`_mp3_with_length`),
+# mpg123 removes its own 529 and zuoxi the encoder's 576 (0.07 s at 8 kHz).
+MP3_ENCODER_DELAY = 576
 
 
 class AudioError(ValueError):
@@ -80,14 +82,13 @@ def read_audio(path: str | Path) -> Recording:
         raise AudioError(path, f"header claims {n_channels} channels (1 to {MAX_CHANNELS} expected): broken header")
     if info.frames > MAX_HOURS * 3600 * rate:
         raise AudioError(path, f"header claims {info.frames / rate / 3600:,.0f} hours of audio: broken header")
-    data, stopped = _decode(path)
-    warnings = []
-    if info.format == "MP3":
-        expected = _mp3_declared_frames(path, rate)
-        if expected is None:
-            data = data[MP3_DELAY:]
-    else:
-        expected = _declared_frames(path, info)
+    expected = _mp3_declared_frames(path, rate) if info.format == "MP3" else _declared_frames(path, info)
+    untagged, unread = _mp3_with_length(path) if info.format == "MP3" and expected is None else (None, 0)
+    data, stopped = _decode(path, untagged)
+    if untagged is not None:
+        data = data[MP3_ENCODER_DELAY:]
+    warnings = [f"{path}: {unread:,} bytes after {data.shape[0] / rate:.2f} s are not MPEG audio frames; "
+                f"analysed up to there"] if unread else []
     present = data.shape[0] / rate
     missing = f"{(expected - data.shape[0]) / rate:.2f} s of the {expected / rate:.2f} s its header declares are " \
               f"missing" if expected is not None and expected > data.shape[0] else None
@@ -123,11 +124,20 @@ def _clipping(channels: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     return magnitude.max(axis=1), clipped
 
 
-def _decode(path: Path) -> tuple[np.ndarray, str | None]:
-    """All frames the decoder gives, and why it stopped early (None: it reached the end)."""
+class _Unseeking(sf.SoundFile):
+    """Reads that never seek. soundfile seeks to where it already is after every read, and a seek
+    makes libsndfile's MP3 decoder drop its bit reservoir: block by block, a glitch every block."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _decode(path: Path, content: bytes | None = None) -> tuple[np.ndarray, str | None]:
+    """All frames the decoder gives (of `content` instead of the file's bytes when given), and why it
+    stopped early (None: it reached the end)."""
     blocks, stopped = [], None
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with _Unseeking(io.BytesIO(content) if content is not None else str(path)) as handle:
             while True:
                 block = handle.read(BLOCK, dtype="float32", always_2d=True)
                 if not block.shape[0]:
@@ -170,8 +180,8 @@ def _declared_frames(path: Path, info) -> int | None:
 
 
 def _mp3_declared_frames(path: Path, rate: int) -> int | None:
-    """The length an MP3's LAME/Info tag declares; None without the tag (libsndfile then cannot
-    remove the encoder delay: the caller does)."""
+    """The length an MP3's LAME/Info tag declares; None without the tag (libsndfile then knows
+    neither the length nor the encoder delay: `_mp3_with_length`)."""
     from mutagen import MutagenError
     from mutagen.mp3 import MP3
 
@@ -180,6 +190,61 @@ def _mp3_declared_frames(path: Path, rate: int) -> int | None:
     except MutagenError:
         return None
     return round(info.length * rate) if info.encoder_info else None
+
+
+def _mp3_with_length(path: Path) -> tuple[bytes | None, int]:
+    """An MP3 without LAME/Info tag, rewritten so libsndfile decodes all of it: its layer III frames
+    behind a Xing header that declares how many there are, and how many bytes after them are not
+    frames (a trailing ID3v1/APE tag aside). Without the header, mpg123 guesses the length from the
+    first frame's bitrate, and libsndfile stops there: a VBR call of 90 s read as 20 s. (None, 0)
+    where there are no frames to walk (free format, layers I/II, an info frame alone): decoded as it is."""
+    raw = path.read_bytes()
+    at = 0
+    if raw[:3] == b"ID3" and len(raw) >= 10:  # ID3v2 tag: 10-byte header, syncsafe size, optional footer
+        at = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(raw[6:10])) + (10 if raw[5] & 0x10 else 0)
+    while 0 <= at < len(raw) and _mp3_frame(raw[at:at + 4]) is None:  # the first frame header
+        at = raw.find(b"\xff", at + 1)
+    first = _mp3_frame(raw[at:at + 4]) if at >= 0 else None
+    if first is None:
+        return None, 0
+    start, count = at, 0
+    while (frame := _mp3_frame(raw[at:at + 4])) and frame[1:] == first[1:] and at + frame[0] <= len(raw):
+        body = raw[at + 4 + first[3]:at + 8 + first[3]]
+        if count or (body not in (b"Xing", b"Info") and raw[at + 36:at + 40] != b"VBRI"):  # an old info frame goes
+            count += 1
+        else:
+            start = at + frame[0]
+        at += frame[0]
+    if not count:
+        return None, 0
+    header = bytearray(raw[start:start + 4])
+    header[1] |= 1  # no CRC
+    header[2] &= 0xFD  # no padding
+    length = _mp3_frame(bytes(header))[0]
+    xing = bytearray(length)
+    xing[:4] = header
+    xing[4 + first[3]:20 + first[3]] = b"Xing" + struct.pack(">III", 3, count, length + at - start)  # frames, bytes
+    tail = raw[at:]
+    tail = tail[:-128] if tail[-128:-125] == b"TAG" else tail
+    unread = 0 if not tail or tail.startswith((b"APETAGEX", b"TAG", b"LYRICS")) else len(tail)
+    return bytes(xing) + raw[start:at], unread
+
+
+def _mp3_frame(header: bytes) -> tuple[int, int, int, int] | None:
+    """(frame bytes, version bits, rate index, side-info bytes) of an MPEG layer III frame header;
+    None if `header` is not one."""
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0 or header[1] & 0x06 != 0x02:
+        return None
+    version, bitrate, rate = (header[1] >> 3) & 3, header[2] >> 4, (header[2] >> 2) & 3
+    if version == 1 or bitrate in (0, 15) or rate == 3:
+        return None
+    mono = header[3] >> 6 == 3
+    hz = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}[version][rate]
+    if version == 3:  # MPEG-1: 1,152 samples a frame
+        kbps = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)[bitrate]
+        return 144_000 * kbps // hz + ((header[2] >> 1) & 1), version, rate, 17 if mono else 32
+    kbps = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)[bitrate]  # MPEG-2/2.5: 576
+    return 72_000 * kbps // hz + ((header[2] >> 1) & 1), version, rate, 9 if mono else 17
 
 
 def _resample(channels: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -6,11 +6,13 @@ but in street noise at −30 dBFS it calls nearly everything speech. So every 30
 stand out from its channel's noise: the frame's power in 16 speech bands (150–3,800 Hz) is compared
 with the channel's noise in each band, estimated from the quietest frames around it (a running low
 percentile, so a noise that changes during the call is followed); a frame is speech where WebRTC
-says so and enough bands rise above the noise by more than that noise's own frame-to-frame spread.
-On a stereo call the noise of a channel also includes what the other channel predicts: each
-channel's delay and gain from the other are estimated (a delayed, attenuated copy — echo or
-crosstalk), and the copy's predicted power is added to the noise, so an echo of the agent is not
-the customer speaking, while the customer talking over it still is.
+says so and the bands rise above the noise by more than that noise's own spread, twice over — a
+babble of other voices swells in bursts that a steady hiss does not have. A stretch that started
+clearly may trail off into the babble: it goes on while the next 0.45 s stays above the noise.
+On a stereo call the noise of a channel also includes what the other channel predicts: a channel
+whose level changes follow the other's at a fixed delay holds a delayed, attenuated copy of it
+(echo or crosstalk), and the copy's predicted power is added to the noise, so an echo of the agent
+is not the customer speaking, while the customer talking over it still is.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ NOISE_BLOCK = 33  # frames (≈1 s) per noise estimate
 NOISE_REACH = 5  # blocks each side whose lowest estimate is the noise (≈11 s window: a long turn is bridged)
 NOISE_QUANTILE = 20  # percentile of a block's frame powers taken as its noise
 ECHO_MAX = 0.5  # seconds: the longest echo/crosstalk delay looked for
-ECHO_LIFT_DB = 1.0  # how much louder a channel must typically be just after the other spoke, for a copy to count
+ECHO_Z = 2.0  # a copy's level changes follow its source's by this many standard errors or more (none: ≤ 1.3 measured)
 ECHO_MAX_GAIN = 0.25  # a copy is attenuated: at most −6 dB
 ECHO_HEADROOM = 2.0  # the predicted copy's power is doubled (+3 dB): frame to frame it is a rough guess
 SURE_WIDTH, EDGE_WIDTH = 15, 5  # frames: 0.45 s to decide that speech is there, 0.15 s to place its edges
 MARGIN_DB = 1.4  # the threshold is at least this far above the noise's typical score
-SPREAD = 1.0  # … plus this many times the noise score's spread
+SPREAD = 2.0  # … plus this many times the noise score's spread (a babble's bursts reach ~2 spreads above its typical)
+TAIL_DB = 2.5  # a stretch goes on while the next SURE_WIDTH frames stay this far above the noise's typical score
 NOISE_PEAK = 0.5
 OWN_VOICE_DB = 15.0  # speech is the party's own only within this much of the channel's loudest speech (95th percentile)
 
@@ -86,14 +89,15 @@ def band_powers(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 def noise_floor(power: np.ndarray) -> np.ndarray:
     """Per frame and band, the channel's noise power: the low percentile of each ~1 s block, the
     lowest of the blocks around it (so a long turn does not count as noise)."""
-    n, bands = power.shape
+    n = power.shape[0]
     blocks = -(-n // NOISE_BLOCK)
-    padded = np.concatenate([power, np.repeat(power[-1:], blocks * NOISE_BLOCK - n, axis=0)])
-    low = np.percentile(padded.reshape(blocks, NOISE_BLOCK, bands), NOISE_QUANTILE, axis=1)
+    # the last block is the last NOISE_BLOCK frames: a short tail (an MP3's faded last frame) is not the noise
+    index = np.arange(blocks * NOISE_BLOCK).reshape(blocks, NOISE_BLOCK)
+    index[-1] -= blocks * NOISE_BLOCK - n
+    low = np.percentile(power[np.clip(index, 0, n - 1)], NOISE_QUANTILE, axis=1)
     wide = np.concatenate([np.repeat(low[:1], NOISE_REACH, 0), low, np.repeat(low[-1:], NOISE_REACH, 0)])
     floor = np.lib.stride_tricks.sliding_window_view(wide, 2 * NOISE_REACH + 1, axis=0).min(axis=-1)
     return np.repeat(floor, NOISE_BLOCK, axis=0)[:n]
-
 
 
 def detect(channels: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
@@ -103,7 +107,10 @@ def detect(channels: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
     n = min(p.shape[0] for p in power)
     webrtc, power = [w[:n] for w in webrtc], [p[:n] for p in power]
     floors = [noise_floor(p) for p in power]
-    leaks = [_leak(power[1], power[0]), _leak(power[0], power[1])] if len(channels) == 2 else [0.0] * len(channels)
+    leaks: list[np.ndarray | float] = [0.0] * len(channels)
+    if len(channels) == 2:
+        copying = [follows(power[1], power[0]), follows(power[0], power[1])]  # channel 0 following 1, 1 following 0
+        leaks = [copied_power(power[1 - i], power[i], *copying[i], copying[1 - i][0].max()) for i in (0, 1)]
     return [w & _stands_out(p, floor, leak) for w, p, floor, leak in zip(webrtc, power, floors, leaks)]
 
 
@@ -116,15 +123,17 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
 
     The score is the speech bands' power over the noise's plus the other channel's predicted copy
     (`leak`), smoothed over SURE_WIDTH frames to decide that speech is there and over EDGE_WIDTH to
-    place its edges; each has its own threshold from the channel's noise (`_threshold`), so a
-    steady hiss gets a low one, a babble of voices a high one."""
+    place its edges; each has its own threshold from the channel's noise (`_noise_score`), so a
+    steady hiss gets a low one, a babble of voices a high one. A stretch then goes on while the
+    next SURE_WIDTH frames stay TAIL_DB above the noise's typical score: a voice trailing off under
+    a babble is as loud as the babble's own bursts, but follows a start the threshold vouched for."""
     total, noise = power.sum(axis=1), floor.sum(axis=1)
     copied = noise + (leak.sum(axis=1) if isinstance(leak, np.ndarray) else leak)
-    verdicts = []
+    verdicts, typical = [], 0.0
     for width in (EDGE_WIDTH, SURE_WIDTH):
         # the threshold from the noise alone: a copy pushed under it would distort the noise's histogram
-        score = 10 * np.log10(_smooth(total / noise, width))
-        verdicts.append(10 * np.log10(_smooth(total / copied, width)) > _threshold(score))
+        typical, spread = _noise_score(10 * np.log10(_smooth(total / noise, width)))
+        verdicts.append(10 * np.log10(_smooth(total / copied, width)) > typical + MARGIN_DB + SPREAD * spread)
     edges, sure = verdicts
     # a voice far below the channel's own loudest speech is someone in the background, not the party
     sure &= 10 * np.log10(_smooth(total, SURE_WIDTH)) > np.percentile(10 * np.log10(total), 95) - OWN_VOICE_DB
@@ -132,17 +141,35 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
     stops = np.flatnonzero(np.diff(np.concatenate((edges.astype(np.int8), [0]))) == -1) + 1
     keep = np.zeros_like(edges)
     cumulative = np.concatenate(([0], np.cumsum(sure)))
-    for start, stop in zip(starts, stops):
-        if cumulative[stop] > cumulative[start]:
-            keep[start:stop] = True
+    kept = [(start, stop) for start, stop in zip(starts, stops) if cumulative[stop] > cumulative[start]]
+    for start, stop in kept:
+        keep[start:stop] = True
+    # `typical` is the noise's typical SURE_WIDTH score (the loop's last pass)
+    goes_on = 10 * np.log10(_ahead(total / copied, SURE_WIDTH)) > typical + TAIL_DB
+    near = 10 * np.log10(_smooth(total / copied, EDGE_WIDTH)) > typical + TAIL_DB
+    for _, stop in kept:
+        end = stop
+        while end < keep.size and goes_on[end] and not keep[end]:
+            end += 1
+        while stop < end < keep.size and near[end] and not keep[end]:  # its last words placed as edges are
+            end += 1
+        keep[stop:end] = True
     return keep
 
 
-def _threshold(score: np.ndarray) -> float:
-    """Where the channel's noise ends: its typical score (the lowest peak of the histogram that is
-    at least NOISE_PEAK of the highest: noise frames bunch up there, even where speech fills most
-    of the channel), plus MARGIN_DB, plus SPREAD times the noise's spread measured below that
-    peak (speech never lies below it)."""
+def _ahead(x: np.ndarray, width: int) -> np.ndarray:
+    """Per frame, the mean of `x` over it and the `width` - 1 frames after it (fewer at the end)."""
+    cumulative = np.concatenate(([0.0], np.cumsum(x, dtype=np.float64)))
+    at = np.arange(x.size)
+    until = np.minimum(at + width, x.size)
+    return np.maximum((cumulative[until] - cumulative[at]) / (until - at), 1e-12)
+
+
+def _noise_score(score: np.ndarray) -> tuple[float, float]:
+    """The channel's noise in a smoothed score: its typical value (the lowest peak of the histogram
+    that is at least NOISE_PEAK of the highest: noise frames bunch up there, even where speech
+    fills most of the channel) and its spread, measured below that peak (speech never lies below
+    it). A babble spreads ~1 dB, a hiss ~0.4 dB."""
     low = np.percentile(score, 0.5)
     counts, edges = np.histogram(score, bins=np.arange(low, low + 15.25, 0.25))
     counts = np.convolve(counts, np.ones(5), mode="same")
@@ -150,28 +177,42 @@ def _threshold(score: np.ndarray) -> float:
                            & (counts >= NOISE_PEAK * counts.max()))
     mode = edges[peaks[0]] + 0.125
     below = score[score < mode] - mode
-    spread = float(np.sqrt(np.mean(below ** 2))) if below.size else 0.0
-    return mode + MARGIN_DB + SPREAD * spread
+    return float(mode), float(np.sqrt(np.mean(below ** 2))) if below.size else 0.0
 
 
-def _leak(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The power per frame and band that `source` puts into `target` as a delayed, attenuated copy
-    (echo, crosstalk); zeros where no such copy is found.
+def follows(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per delay (0–ECHO_MAX), how closely `target`'s frame-to-frame changes of log band power
+    follow `source`'s while `source` is loud (the mean over bands of their correlation), and over
+    how many frames. A delayed copy (echo, crosstalk) shows as a peak at its delay, even 10 dB
+    under street noise, where the target's level hardly rises; independent noise and turn-taking
+    stay within about one standard error (1/√frames) of 0."""
+    level = np.log10(source.sum(axis=1))
+    loud = (level > np.percentile(level, 70))[1:]
+    if not loud.any():  # a source at one level throughout (digital silence, a muted leg) is followed by nothing
+        return np.zeros(int(ECHO_MAX / FRAME) + 1), 0
+    cause, effect = np.diff(np.log(source), axis=0), np.diff(np.log(target), axis=0)
+    n = cause.shape[0]
+    return np.array([np.mean(_standard(cause[: n - k][loud[: n - k]]) * _standard(effect[k:][loud[: n - k]]))
+                     for k in range(int(ECHO_MAX / FRAME) + 1)]), int(loud.sum())
 
-    The delay is the one at which `target` is most lifted (median level) in the frames after
-    `source` was loud, against the frames after it was quiet; a lift under ECHO_LIFT_DB means no
-    copy (without one, the target is mostly silent while the other side talks), and so does a copy
-    louder than ECHO_MAX_GAIN (then the source holds an echo of the target, not the reverse). The
-    gain per band is the median ratio of what the target holds above its usual level (after the
-    source was quiet) to the source's power."""
-    level, heard = np.log10(source.sum(axis=1)), np.log10(target.sum(axis=1))
-    loud, quiet = level > np.percentile(level, 70), level < np.percentile(level, 30)
-    if not loud.any() or not quiet.any():  # a source at one level throughout (digital silence) copies nothing
+
+def copied_power(source: np.ndarray, target: np.ndarray, correlation: np.ndarray, frames: int,
+                 reverse: float) -> np.ndarray:
+    """The power per frame and band that `source` puts into `target` as a delayed, attenuated copy;
+    zeros where there is none.
+
+    The delay is where `target` follows `source` best (`correlation` over `frames`, from `follows`).
+    Under ECHO_Z standard errors there is no copy; nor where `source` follows `target` at least as
+    well (`reverse`, its best correlation): a channel holding a copy of the other correlates with
+    it the other way round too, at delays of the copied voice's own rhythm. A copy louder than ECHO_MAX_GAIN is not one (then the source holds
+    an echo of the target). The gain per band is the median ratio of what the target holds above
+    its usual level (after the source was quiet) to the source's power."""
+    lag = int(np.argmax(correlation))
+    if correlation[lag] < ECHO_Z / np.sqrt(max(frames, 1)) or correlation[lag] <= reverse:
         return np.zeros_like(target)
-    lifts = [10 * (np.median(heard[_delayed(loud, k)]) - np.median(heard[_delayed(quiet, k)]))
-             for k in range(int(ECHO_MAX / FRAME) + 1)]
-    lag = int(np.argmax(lifts))
-    if lifts[lag] < ECHO_LIFT_DB:
+    level = np.log10(source.sum(axis=1))
+    loud, quiet = level > np.percentile(level, 70), level < np.percentile(level, 30)
+    if not quiet.any():
         return np.zeros_like(target)
     copy = np.maximum.reduce([_delayed(source, k) for k in (lag - 1, lag, lag + 1)])
     after = _delayed(loud, lag)
@@ -180,6 +221,11 @@ def _leak(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     if np.median(excess.sum(axis=1) / copy[after].sum(axis=1)) > ECHO_MAX_GAIN:
         return np.zeros_like(target)
     return ECHO_HEADROOM * np.median(excess / copy[after], axis=0) * copy
+
+
+def _standard(x: np.ndarray) -> np.ndarray:
+    """Each column at zero mean and unit variance."""
+    return (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-9)
 
 
 def _delayed(x: np.ndarray, k: int) -> np.ndarray:
