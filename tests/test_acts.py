@@ -203,7 +203,7 @@ def test_need_cue_narrows_an_act_to_what_its_words_name():
 def test_an_unknown_act_is_a_scorecard_error_naming_the_line():
     from zuoxi.rules.scorecard import ScorecardError
 
-    with pytest.raises(ScorecardError, match=r"test.yaml:\d+: T-1: .*unknown act 'apologise'"):
+    with pytest.raises(ScorecardError, match=r"test.yaml:\d+: T-1: .*没有对话行为 'apologise'"):
         CompiledScorecard(*_spec(REFUSAL_CARD.replace("acts: [explain]", "acts: [apologise]")))
 
 

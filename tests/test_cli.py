@@ -255,7 +255,7 @@ def test_scorecards_and_scorecard_check(runner, tmp_path):
     assert f"{bad}:7: sections.0.items.0.points" in checked.stderr
     broken = tmp_path / "broken.yaml"
     broken.write_text("id: x\nname: x\nsections:\n  - id: s\n    name: [unclosed\n", encoding="utf-8")
-    assert f"{broken}:6: not valid YAML" in invoke(runner, "scorecard", "check", broken, code=1).stderr
+    assert f"{broken}:6: 不是有效的 YAML" in invoke(runner, "scorecard", "check", broken, code=1).stderr
     ok = invoke(runner, "scorecard", "check", "zuoxi/scorecards/ecommerce.yaml")
     assert "OK" in ok.stdout and "ecommerce" in ok.stdout
 

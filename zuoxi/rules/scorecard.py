@@ -62,7 +62,7 @@ class Item(BaseModel):
     @model_validator(mode="after")
     def _has_a_rule(self) -> Item:
         if self.expect is None and self.forbid is None:
-            raise ValueError("an item needs `expect` or `forbid`")
+            raise ValueError("条目需要 `expect` 或 `forbid`")
         return self
 
 
@@ -137,15 +137,35 @@ def _problem(source: str, line: int | None, message: str) -> str:
     return f"{source}:{line}: {message}" if line else f"{source}: {message}"
 
 
+# What a scorecard's author reads for pydantic's error types (the editor is a page of the product);
+# a type not listed keeps pydantic's own words.
+_SAID = {"missing": "缺少必填项", "extra_forbidden": "不认识的字段", "string_type": "应是文本",
+         "int_type": "应是整数", "int_parsing": "应是整数", "int_from_float": "应是整数", "float_type": "应是数字",
+         "float_parsing": "应是数字", "bool_type": "应是 true 或 false", "bool_parsing": "应是 true 或 false",
+         "list_type": "应是列表", "dict_type": "应是映射", "model_type": "应是映射", "model_attributes_type": "应是映射"}
+
+
+def _say(item: Any) -> str:
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
+    if kind in ("literal_error", "enum"):
+        return f"只能是 {ctx.get('expected', '')}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
+        return f"应 {sign} {next(iter(ctx.values()), '')}"
+    return _SAID.get(kind, item["msg"])
+
+
 def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[str, Any]]:
     """Parse and validate one file (without includes); returns the spec and the raw, line-annotated data."""
     try:
         raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        raise ScorecardError([_problem(source, mark.line + 1 if mark else None, f"not valid YAML: {getattr(error, 'problem', error)}")]) from error
+        raise ScorecardError([_problem(source, mark.line + 1 if mark else None, f"不是有效的 YAML：{getattr(error, 'problem', error)}")]) from error
     if not isinstance(raw, dict):
-        raise ScorecardError([_problem(source, 1, "a scorecard is a mapping with id, name and sections")])
+        raise ScorecardError([_problem(source, 1, "评分表应是含 id、name 和 sections 的映射")])
     try:
         spec = ScorecardSpec.model_validate({**_strip_lines(raw), "source": source})
     except ValidationError as error:
@@ -153,7 +173,7 @@ def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[st
         for item in error.errors():
             loc = tuple(item["loc"])
             where = ".".join(map(str, loc))
-            problems.append(_problem(source, line_of(raw, loc), f"{where}: {item['msg']}"))
+            problems.append(_problem(source, line_of(raw, loc), f"{where}：{_say(item)}"))
         raise ScorecardError(problems) from error
     return spec, raw
 
@@ -183,7 +203,7 @@ _texts: dict[str, str] = {}  # scorecards known by name from their text (the web
 def register_text(name: str, text: str) -> None:
     """Know scorecard `name` by its YAML text (no file): what `get_scorecard(name)` and `include: [name]` use."""
     if name in builtin_names():
-        raise ScorecardError([f"{name}: a built-in scorecard cannot be replaced"])
+        raise ScorecardError([f"{name}：内置评分表不能被替换"])
     _texts[name] = text
 
 
@@ -202,7 +222,7 @@ def locate(name: str, relative_to: Path | None = None) -> Path:
         candidate = directory / f"{name}.yaml"
         if candidate.exists():
             return candidate
-    raise ScorecardError([f"unknown scorecard {name!r}: built-in ones are {', '.join(builtin_names())}, or give a .yaml path"])
+    raise ScorecardError([f"没有评分表 {name!r}：内置的有 {'、'.join(builtin_names())}，或给出 .yaml 文件路径"])
 
 
 def shared_lexicons() -> dict[str, list[str]]:
@@ -214,7 +234,7 @@ def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec, dict[str, Any]]
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ScorecardError([f"{path}: cannot read ({error.strerror or error})"]) from error
+        raise ScorecardError([f"{path}：无法读取（{error.strerror or error}）"]) from error
     return parse_scorecard_text(text, str(path))
 
 
@@ -228,13 +248,13 @@ def load_spec(name: str, _seen: tuple[str, ...] = (), text: str | None = None) -
     if text is not None:
         path = Path(f"{name}.yaml")
         if str(path) in _seen:
-            raise ScorecardError([f"{path}: include cycle ({' → '.join(_seen)})"])
+            raise ScorecardError([f"{path}：include 形成循环（{' → '.join(_seen)}）"])
         spec, raw = parse_scorecard_text(text, str(path))
         base_dir = None
     else:
         path = locate(name)
         if str(path) in _seen:
-            raise ScorecardError([f"{path}: include cycle ({' → '.join(_seen)})"])
+            raise ScorecardError([f"{path}：include 形成循环（{' → '.join(_seen)}）"])
         spec, raw = _load_path(path.resolve(), path.stat().st_mtime if path.exists() else 0.0)
         base_dir = path.parent
     origins: list[Origin] = []
@@ -260,5 +280,5 @@ def load_spec(name: str, _seen: tuple[str, ...] = (), text: str | None = None) -
     ids = [item.id for section in merged.sections for item in section.items]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise ScorecardError([f"{path}: item ids used twice: {', '.join(duplicates)}"])
+        raise ScorecardError([f"{path}：条目 id 重复：{'、'.join(duplicates)}"])
     return merged, origins

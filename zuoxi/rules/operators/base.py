@@ -225,9 +225,9 @@ def parse_scope(spec: dict[str, Any], loc: tuple[Any, ...]) -> Scope:
         fallback_first=spec.get("fallback_first"),
     )
     if scope.role not in (None, "agent", "customer", "system"):
-        raise RuleError(loc + ("role",), f"role must be agent, customer or system, not {scope.role!r}")
+        raise RuleError(loc + ("role",), f"role 只能是 agent、customer 或 system，不能是 {scope.role!r}")
     if scope.anchor not in (None, *ANCHOR_SCOPES):
-        raise RuleError(loc + ("anchor",), f"anchor must be one of {', '.join(ANCHOR_SCOPES)}")
+        raise RuleError(loc + ("anchor",), f"anchor 只能是 {'、'.join(ANCHOR_SCOPES)} 之一")
     return scope
 
 
@@ -288,13 +288,13 @@ def words_of(value: Any, lexicons: dict[str, list[str]], loc: tuple[Any, ...]) -
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise RuleError(loc, "expected a list of words")
+        raise RuleError(loc, "这里应是词语列表")
     words = []
     for item in value:
         item = str(item)
         if item.startswith("@"):
             if item[1:] not in lexicons:
-                raise RuleError(loc, f"unknown lexicon {item}")
+                raise RuleError(loc, f"没有名为 {item} 的词库")
             words.extend(map(str, lexicons[item[1:]]))
         else:
             words.append(item)

@@ -21,14 +21,14 @@ class Compiler:
     def compile(self, spec: Any, loc: tuple[Any, ...]) -> Condition:
         names = ", ".join(OPERATORS)
         if not isinstance(spec, dict) or not spec:
-            raise RuleError(loc, f"a condition is a mapping with one of {names}")
+            raise RuleError(loc, f"条件应是含以下之一的映射：{names}")
         kinds = [k for k in spec if k in OPERATORS]
         if len(kinds) != 1:
-            raise RuleError(loc, f"a condition needs exactly one of {names} (found {', '.join(map(str, spec)) or 'nothing'})")
+            raise RuleError(loc, f"条件须恰好含以下之一：{names}（实际为：{'、'.join(map(str, spec)) or '无'}）")
         kind = kinds[0]
         unknown = [k for k in spec if k != kind and k not in RELATIONS]
         if unknown:
-            raise RuleError(loc + (unknown[0],), f"unknown key {unknown[0]!r} beside {kind!r}")
+            raise RuleError(loc + (unknown[0],), f"{kind!r} 旁不认识的键 {unknown[0]!r}")
         body, here = spec[kind], loc + (kind,)
         condition = self._build(kind, body, here)
         if any(k in spec for k in RELATIONS):
@@ -39,15 +39,15 @@ class Compiler:
         registered = OPERATORS[kind]
         if kind not in LOGIC:
             if not isinstance(body, dict):
-                raise RuleError(loc, f"{kind} takes a mapping of options")
+                raise RuleError(loc, f"{kind} 的选项应是映射")
             unknown = sorted(set(body) - registered.options)
             if unknown:
-                hint = " (after/before/within/nth go beside the operator, not inside it)" if set(unknown) & set(RELATIONS) else ""
+                hint = "（after/before/within/nth 应与算子并列，而不是写在算子里面）" if set(unknown) & set(RELATIONS) else ""
                 raise RuleError(loc + (unknown[0],),
-                                f"unknown {kind} option {unknown[0]!r}{hint}; allowed: {', '.join(sorted(registered.options))}")
+                                f"{kind} 没有选项 {unknown[0]!r}{hint}；可用的有：{'、'.join(sorted(registered.options))}")
         try:
             return registered.cls(body, loc, self.env)
         except RuleError:
             raise
         except (TypeError, ValueError) as error:
-            raise RuleError(loc, f"bad {kind} options: {error}") from error
+            raise RuleError(loc, f"{kind} 的选项有误：{error}") from error

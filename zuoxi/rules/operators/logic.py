@@ -9,7 +9,7 @@ from zuoxi.rules.operators.base import Condition, Env, Hit, RuleError, operator
 
 def _children(spec: Any, loc: tuple[Any, ...], env: Env, kind: str) -> list[Condition]:
     if not isinstance(spec, list) or not spec:
-        raise RuleError(loc, f"{kind} needs a list of conditions")
+        raise RuleError(loc, f"{kind} 需要条件列表")
     return [env.compile(c, loc + (i,)) for i, c in enumerate(spec)]
 
 

@@ -30,13 +30,13 @@ class Timing(Condition):
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         self.metric = spec.get("metric")
         if self.metric not in TIMING_METRICS:
-            raise RuleError(loc + ("metric",), f"metric must be one of {', '.join(TIMING_METRICS)}")
+            raise RuleError(loc + ("metric",), f"metric 只能是 {'、'.join(TIMING_METRICS)} 之一")
         self.op = spec.get("op", ">")
         if self.op not in _OPS:
-            raise RuleError(loc + ("op",), f"op must be one of {', '.join(_OPS)}")
+            raise RuleError(loc + ("op",), f"op 只能是 {'、'.join(_OPS)} 之一")
         self.value = spec.get("value")
         if self.value is None:
-            raise RuleError(loc + ("value",), "timing needs a value")
+            raise RuleError(loc + ("value",), "timing 需要 value")
         self.channel = spec.get("channel")
 
     def measure(self, ctx: Context) -> list[tuple[int, float]] | None:
@@ -110,7 +110,7 @@ class Emotion(Condition):
         self.min_score = float(spec.get("min_score", 0.0))
         self.scope = parse_scope({"role": "customer", **{k: v for k, v in spec.items() if k in ("first", "last", "anchor", "count")}}, loc)
         if not self.labels and self.trend != "worsening":
-            raise RuleError(loc, "emotion needs `labels` or `trend: worsening`")
+            raise RuleError(loc, "emotion 需要 `labels` 或 `trend: worsening`")
 
     def settled(self, ctx, anchor):
         return self.trend is None and self.scope.closed(ctx, anchor)
@@ -146,7 +146,7 @@ class Audio(Condition):
         self.op = spec.get("op", ">")
         self.value = spec.get("value")
         if not self.feature or self.op not in _OPS or self.value is None:
-            raise RuleError(loc, "audio needs `feature`, `op` and `value`")
+            raise RuleError(loc, "audio 需要 `feature`、`op` 和 `value`")
 
     def hits(self, ctx, anchor):
         values = (ctx.audio or {}).get(self.feature)
@@ -176,10 +176,10 @@ class Act(Filtered):
         acts = spec.get("acts")
         acts = [acts] if isinstance(acts, str) else acts
         if not acts or not isinstance(acts, list):
-            raise RuleError(loc + ("acts",), "act needs `acts`: a list of dialogue acts")
+            raise RuleError(loc + ("acts",), "act 需要 `acts`：对话行为列表")
         unknown = [a for a in acts if a not in ACT_NAMES]
         if unknown:
-            raise RuleError(loc + ("acts",), f"unknown act {unknown[0]!r}; acts are: {', '.join(sorted(ACT_NAMES))}")
+            raise RuleError(loc + ("acts",), f"没有对话行为 {unknown[0]!r}；可用的有：{'、'.join(sorted(ACT_NAMES))}")
         self.acts = tuple(acts)
         self.min = None if spec.get("min") is None else float(spec["min"])
         self.cue_min = None if spec.get("cue_min") is None else float(spec["cue_min"])
@@ -190,9 +190,9 @@ class Act(Filtered):
         self.wait = bool(spec.get("wait", True))
         unknown = [a for a in self.unless if a not in ACT_NAMES]
         if unknown:
-            raise RuleError(loc + ("unless",), f"unknown act {unknown[0]!r}")
+            raise RuleError(loc + ("unless",), f"没有对话行为 {unknown[0]!r}")
         if self.need_cue and self.cue_key is None:
-            raise RuleError(loc + ("need_cue",), "need_cue needs `cues`")
+            raise RuleError(loc + ("need_cue",), "need_cue 需要 `cues`")
 
     def _cues(self, ctx: Context, allowed: set[int]) -> tuple[dict[int, list[Hit]], set[int]]:
         """The cues that count in each turn, and the turns whose every cue was negated, quoted or

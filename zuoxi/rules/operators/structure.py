@@ -17,7 +17,7 @@ class Count(Condition):
 
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         if "of" not in spec:
-            raise RuleError(loc, "count needs `of`")
+            raise RuleError(loc, "count 需要 `of`")
         self.of = env.compile(spec["of"], loc + ("of",))
         self.min = spec.get("min")
         self.rate = spec.get("per_100_chars")
@@ -44,7 +44,7 @@ class Order(Condition):
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         steps = spec.get("steps")
         if not isinstance(steps, list) or len(steps) < 2:
-            raise RuleError(loc + ("steps",), "order needs a list of at least two steps")
+            raise RuleError(loc + ("steps",), "order 需要至少两个步骤的列表（steps）")
         self.steps = [env.compile(s, loc + ("steps", i)) for i, s in enumerate(steps)]
         self.min_steps = int(spec.get("min_steps", len(self.steps)))
         self.ordered = bool(spec.get("ordered", True))
@@ -88,7 +88,7 @@ class Script(Condition):
         self.scope = parse_scope({"role": "agent", **spec}, loc)
         questions = spec.get("questions") or {}
         if not questions:
-            raise RuleError(loc + ("questions",), "script needs `questions`: name → word list")
+            raise RuleError(loc + ("questions",), "script 需要 `questions`：名称 → 词表")
         self.keys = {name: env.matcher.register(words_of(words, env.lexicons, loc + ("questions", name)))
                      for name, words in questions.items()}
         topic = words_of(spec.get("topic", []), env.lexicons, loc + ("topic",))
@@ -141,7 +141,7 @@ class Length(Condition):
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         self.scope = parse_scope(spec, loc)
         if spec.get("min") is None and spec.get("max") is None:
-            raise RuleError(loc, "length needs `min` or `max`")
+            raise RuleError(loc, "length 需要 `min` 或 `max`")
         self.min, self.max = spec.get("min"), spec.get("max")
 
     def hits(self, ctx, anchor):
@@ -179,7 +179,7 @@ class Meta(Condition):
 
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         if not spec.get("key"):
-            raise RuleError(loc, "meta needs `key`")
+            raise RuleError(loc, "meta 需要 `key`")
         self.key, self.value = str(spec["key"]), spec.get("equals", True)
 
     def hits(self, ctx, anchor):

@@ -25,7 +25,7 @@ class Keyword(Filtered):
         super().__init__(spec, loc, env)
         groups = spec["all"] if "all" in spec else [spec.get("words", [])]
         if not groups or not all(groups):
-            raise RuleError(loc, "keyword needs `words` (or `all`: a list of word lists)")
+            raise RuleError(loc, "keyword 需要 `words`（或 `all`：多个词表的列表）")
         self.keys = [env.matcher.register(words_of(g, env.lexicons, loc)) for g in groups]
 
     def raw(self, ctx: Context) -> list[Hit]:
@@ -52,7 +52,7 @@ class Regex(Filtered):
         try:
             self.pattern = re.compile(normalize_pattern(spec["pattern"]), re.IGNORECASE)
         except (KeyError, re.error) as error:
-            raise RuleError(loc + ("pattern",), f"bad regular expression: {error}") from error
+            raise RuleError(loc + ("pattern",), f"正则表达式有误：{error}") from error
 
     def raw(self, ctx: Context) -> list[Hit]:
         return [Hit(t.index, m.start(), m.end()) for t in ctx.turns for m in self.pattern.finditer(t.norm) if m.end() > m.start()]
@@ -89,7 +89,7 @@ class Similar(Filtered):
         self.synonyms = env.synonyms
         self.examples = [self.synonyms.canon(normalize_text(e)) for e in spec.get("examples", [])]
         if not self.examples:
-            raise RuleError(loc + ("examples",), "similar needs a list of example sentences")
+            raise RuleError(loc + ("examples",), "similar 需要例句列表（examples）")
         self.threshold = float(spec.get("threshold", 0.8))
 
     def _match(self, text: str) -> bool:
