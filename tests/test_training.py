@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote_plus
 
 import pytest
 from fastapi.testclient import TestClient
@@ -295,7 +296,7 @@ def test_candidates_rank_the_troubled_conversations_and_promotion(analyzed):
     case = library.promote(top.key, curation)
     assert library.get("burger-again").conversation.id == "cp-001" and case.persona.patience == 0.3
     assert "cp-001" not in [c.conversation_id for c in library.candidates()]
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(Exception, match="已存在"):
         library.promote(top.key, curation)
     session = drill(library.get("burger-again"), ["您好，我马上帮您查一下。"])
     assert session.outcome == "accepted"
@@ -389,5 +390,5 @@ def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):
     case = CaseLibrary(analyzed).get("refund-again")
     assert case.tags == ["投诉", "退换货"] and case.resolution.accept == ["我来负责", "今天下班前"] and case.persona.patience == 0.3
     again = qa.post(f"/training/promote/{key}", data=form, follow_redirects=False)
-    assert "already+exists" in again.headers["location"]
-    assert "already exists" in qa.get(again.headers["location"]).text  # the form shows why
+    assert "已存在" in unquote_plus(again.headers["location"])
+    assert "已存在" in qa.get(again.headers["location"]).text  # the form shows why

@@ -130,12 +130,12 @@ class LiveSession:
         """Take the next turn; answer with the alerts that just became true. A turn that cannot be
         taken (ValueError: invalid, too long, the session ended or full) leaves the session as it was."""
         if self.ended:
-            raise SessionClosed("this conversation has ended")
+            raise SessionClosed("这通对话已结束")
         if len(self) >= MAX_TURNS:
-            raise SessionFull(f"a live session takes at most {MAX_TURNS} turns")
+            raise SessionFull(f"一次实时辅助最多 {MAX_TURNS} 句")
         turn = turn if isinstance(turn, Turn) else Turn.model_validate(turn)
         if len(turn.text) > MAX_TEXT:
-            raise ValueError(f"a turn has at most {MAX_TEXT} characters, not {len(turn.text)}")
+            raise ValueError(f"一句最多 {MAX_TEXT} 个字，这一句有 {len(turn.text)} 个")
         turn.text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates, before anything is kept
         if self.mask:
             turn = turn.model_copy(update={"text": mask_text(turn.text)})

@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
+from zuoxi.messages import said
 from zuoxi.queues.assignment import METHODS
 from zuoxi.queues.models import Candidate, Period
 from zuoxi.rules.scorecard import _LineLoader, _strip_lines, line_of
@@ -286,30 +287,16 @@ def _rebuild() -> None:
 _rebuild()
 
 # pydantic's error types, as a QA lead reads them
-_PROBLEMS = {
-    "missing": "必须填写", "extra_forbidden": "不认识这个字段", "int_parsing": "应为整数", "int_type": "应为整数",
-    "int_from_float": "应为整数", "float_parsing": "应为数字", "float_type": "应为数字", "bool_parsing": "应为 true 或 false",
-    "bool_type": "应为 true 或 false", "string_type": "应为文字", "string_too_long": "太长", "string_too_short": "不能为空",
-    "list_type": "应为列表", "too_long": "条目太多", "too_short": "不能为空", "dict_type": "应为映射（键: 值）",
-    "model_type": "应为映射（键: 值）", "model_attributes_type": "应为映射（键: 值）",
+_PROBLEMS = {  # beside zuoxi.messages.SAID: what only a plan's fields mean
     "string_pattern_mismatch": "只能用小写字母、数字、- 和 _，以字母开头（最多 50 个字符）",
     "union_tag_not_found": "缺少 kind（规则类型）",
 }
 
 
 def _problem(error: dict) -> str:
-    kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "literal_error":
-        return f"只能是 {ctx.get('expected', '')}"
-    if kind == "union_tag_invalid":
-        return f"未知的规则类型 {ctx.get('tag')}（可用：{'、'.join(CRITERIA)}）"
-    if kind in ("greater_than_equal", "greater_than"):
-        return f"不能小于{'等于' if kind == 'greater_than' else ''} {ctx.get('ge', ctx.get('gt'))}"
-    if kind in ("less_than_equal", "less_than"):
-        return f"不能大于{'等于' if kind == 'less_than' else ''} {ctx.get('le', ctx.get('lt'))}"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    return _PROBLEMS.get(kind, error["msg"])
+    if error["type"] == "union_tag_invalid":
+        return f"未知的规则类型 {(error.get('ctx') or {}).get('tag')}（可用：{'、'.join(CRITERIA)}）"
+    return said(error, _PROBLEMS)
 
 
 def _where(loc: tuple) -> str:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from zuoxi.messages import said
+
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scorecards"
 LEXICON_FILE = BUILTIN_DIR / "lexicons.yaml"
 _LINE = "__line__"
@@ -137,26 +139,6 @@ def _problem(source: str, line: int | None, message: str) -> str:
     return f"{source}:{line}: {message}" if line else f"{source}: {message}"
 
 
-# What a scorecard's author reads for pydantic's error types (the editor is a page of the product);
-# a type not listed keeps pydantic's own words.
-_SAID = {"missing": "缺少必填项", "extra_forbidden": "不认识的字段", "string_type": "应是文本",
-         "int_type": "应是整数", "int_parsing": "应是整数", "int_from_float": "应是整数", "float_type": "应是数字",
-         "float_parsing": "应是数字", "bool_type": "应是 true 或 false", "bool_parsing": "应是 true 或 false",
-         "list_type": "应是列表", "dict_type": "应是映射", "model_type": "应是映射", "model_attributes_type": "应是映射"}
-
-
-def _say(item: Any) -> str:
-    kind, ctx = item["type"], item.get("ctx") or {}
-    if kind == "value_error" and "error" in ctx:
-        return str(ctx["error"])
-    if kind in ("literal_error", "enum"):
-        return f"只能是 {ctx.get('expected', '')}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
-        return f"应 {sign} {next(iter(ctx.values()), '')}"
-    return _SAID.get(kind, item["msg"])
-
-
 def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[str, Any]]:
     """Parse and validate one file (without includes); returns the spec and the raw, line-annotated data."""
     try:
@@ -173,7 +155,7 @@ def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[st
         for item in error.errors():
             loc = tuple(item["loc"])
             where = ".".join(map(str, loc))
-            problems.append(_problem(source, line_of(raw, loc), f"{where}：{_say(item)}"))
+            problems.append(_problem(source, line_of(raw, loc), f"{where}：{said(item)}"))
         raise ScorecardError(problems) from error
     return spec, raw
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from zuoxi.messages import said_all
 from zuoxi.model import Conversation
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
@@ -100,12 +101,12 @@ class Resolution(BaseModel):
     @model_validator(mode="after")
     def _one_part_at_least(self) -> Resolution:
         if not self.parts and not self.accept:
-            raise ValueError("a resolution needs `parts` (or `accept`: the words of a need in one part)")
+            raise ValueError("resolution 需要 `parts`（或 `accept`：一次满足需求的说法）")
         if not self.parts:
             self.parts = [NeedPart(key="need", words=self.accept)]
         keys = [p.key for p in self.parts]
         if len(set(keys)) < len(keys):
-            raise ValueError(f"need parts named twice: {keys}")
+            raise ValueError(f"需求部分重名：{keys}")
         return self
 
 
@@ -156,10 +157,9 @@ def parse_case(text: str, source: str) -> Case:
         data = yaml.safe_load(text)
         return Case.model_validate(data)
     except yaml.YAMLError as error:
-        raise CaseError(f"{source}: not YAML: {error}") from error
+        raise CaseError(f"{source}：不是有效的 YAML：{error}") from error
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise CaseError(f"{source}: {problems}") from error
+        raise CaseError(f"{source}：{said_all(error.errors())}") from error
 
 
 @lru_cache(maxsize=1)
@@ -169,5 +169,5 @@ def builtin_cases() -> tuple[Case, ...]:
     ids = [c.id for c in cases]
     duplicated = {i for i in ids if ids.count(i) > 1}
     if duplicated:
-        raise CaseError(f"duplicate case ids: {', '.join(sorted(duplicated))}")
+        raise CaseError(f"案例 id 重复：{'、'.join(sorted(duplicated))}")
     return tuple(sorted(cases, key=lambda c: c.id))

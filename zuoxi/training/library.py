@@ -124,7 +124,7 @@ class CaseLibrary:
             text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
             case = parse_case(text, f"promoted from {conversation.id}")
             if case.id in {c.id for c in builtin_cases()} or session.get(TrainingCase, case.id):
-                raise CaseError(f"a case {case.id!r} already exists")
+                raise CaseError(f"案例 {case.id!r} 已存在")
             session.add(TrainingCase(id=case.id, yaml=text, conversation_key=key, created_by=user_id,
                                      created_at=datetime.now(UTC)))
         return case

@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from zuoxi.engines.live import LiveSession, LiveSessions
+from zuoxi.messages import said_all
 from zuoxi.rules.scorecard import builtin_names
 from zuoxi.store import Store
 from zuoxi.store.queries import ConversationDetail, ConversationFilter, Forbidden, NotFound, get_conversation, list_conversations
@@ -123,8 +124,7 @@ def _take_turn(session: LiveSession, message: dict) -> dict:
     try:
         update = session.add_turn(_turn_fields(message))
     except ValidationError as error:
-        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        return {"type": "error", "error": f"这一句的格式不对：{problem}", "turns": len(session)}
+        return {"type": "error", "error": f"这一句的格式不对：{said_all(error.errors())}", "turns": len(session)}
     except ValueError as error:  # too long, not encodable, the session full or ended
         return {"type": "error", "error": f"这一句未被接受：{error}", "turns": len(session)}
     return {"type": "update", **update.model_dump(mode="json")}
