@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import delete, event, func, inspect, select, true
+from sqlalchemy import delete, event, false, func, inspect, select, true
 from sqlalchemy.orm import Session
 
 from zuoxi.model import SCORE_BANDS
@@ -151,15 +151,18 @@ class Cells:
     team, agent and days, at the grain that keeps what the question needs and no more."""
 
     def __init__(self, scorecard: str | None, channel: str | None, team: str | None, agent: str | None,
-                 day_from: date | None, day_to: date | None):
+                 day_from: date | None, day_to: date | None, empty: bool = False):
+        """`empty`: the filter and the reader's scope exclude each other (another team's agent)."""
         self.scorecard, self.channel, self.team, self.agent = scorecard, channel, team, agent
-        self.day_from, self.day_to = day_from, day_to
+        self.day_from, self.day_to, self.empty = day_from, day_to, empty
 
     def where(self, by_day: bool = False, by_agent: bool = False) -> list:
         dated = by_day or self.day_from is not None or self.day_to is not None
         per_agent = by_agent or self.agent is not None
         grain = next(g for g, keeps_day, keeps_agent in GRAINS if keeps_day == dated and keeps_agent == per_agent)
         s = StatRow
+        if self.empty:
+            return [false()]
         clauses = [s.grain == grain, (s.scorecard == self.scorecard) if self.scorecard else s.main == true()]
         if self.scorecard:
             clauses.append(s.main.in_([True, False]))  # the unique index's second column: keep it usable

@@ -64,8 +64,11 @@ def me(signed: Signed = require_role(ANYONE)) -> dict:
 
 @router.get("/conversations")
 def conversations(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+    """One page, worst score first. `total` is exact unless `total_exact` is false (then more than it);
+    `next`/`prev` are the cursors of the neighbouring pages (pass as `after`/`before`)."""
     page = list_conversations(engine, signed.account, f)
-    return {"total": page.total, "page": page.page, "pages": page.pages, "items": [asdict(i) for i in page.items]}
+    return {"total": page.total, "total_exact": page.exact, "page": page.page, "pages": page.pages,
+            "next": page.next, "prev": page.prev, "items": [asdict(i) for i in page.items]}
 
 
 @router.get("/conversations/{key}")
