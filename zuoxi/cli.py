@@ -40,6 +40,8 @@ err = Console(stderr=True, soft_wrap=True, emoji=False)
 out = Console(emoji=False)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
+SchemaOption = Annotated[str | None, typer.Option("--schema", help="PostgreSQL schema of zuoxi's tables (default "
+                                                                 "$ZUOXI_DB_SCHEMA; created if missing)")]
 InputFormat = Annotated[str | None, typer.Option(help=f"Input format instead of by extension: {', '.join(FORMATS)}")]
 Columns = Annotated[list[str] | None, typer.Option("--columns", help="CSV/XLSX column mapping FIELD=HEADER (e.g. text=消息正文)")]
 AgentSpeaker = Annotated[str | None, typer.Option(help="ASR files: the speaker label of the agent (default: who greets)")]
@@ -601,6 +603,7 @@ def user_list(db: DbOption = None) -> None:
 @app.command()
 def serve(
     db: DbOption = None,
+    schema: SchemaOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")] = False,
@@ -635,6 +638,31 @@ def serve(
 
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+db_app = typer.Typer(help="The database's schema version.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None, schema: SchemaOption = None,
+               revision: Annotated[str, typer.Option(help="Revision to upgrade to")] = "head") -> None:
+    """Bring the database to this version's tables (Alembic migrations; `zuoxi serve` and every
+    command also do it on start). Run it once before starting several servers on a new version."""
+    from zuoxi.store import create_store_engine, database_schema, database_url
+    from zuoxi.store.migrate import upgrade
+
+    try:
+        schema = database_schema(schema)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    engine = create_store_engine(database_url(db), schema)
+    try:
+        before, after = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    where = f"{engine.url.render_as_string(hide_password=True)}" + (f" (schema {schema})" if schema else "")
+    err.print(f"{where}: revision {before or 'none'} → {after}" if before != after else f"{where}: at revision {after}",
+              highlight=False)
 
 
 def _load_demo(store: Store) -> None:
