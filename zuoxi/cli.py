@@ -615,17 +615,32 @@ def serve(
                                                help="Largest upload (all its files) in MB; larger is refused with 413")] = 20,
     timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone pages show times and filter dates in "
                                                                      "(default $ZUOXI_TZ, else Asia/Shanghai)")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes (2 or more need --redis)")] = 1,
+    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL (redis://127.0.0.1:6379/0): live sessions and "
+                                                              "sign-in limits shared by every server process")] = None,
 ) -> None:
     """Start the web app (dashboards, review, appeals). API docs at /docs."""
+    import os
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     import uvicorn
 
-    from zuoxi.web import create_app
+    from zuoxi.store import database_schema
+    from zuoxi.web import SERVE_SETTINGS, create_app
 
+    if workers > 1 and not redis:
+        raise typer.BadParameter("--workers 2 or more needs --redis: a live session must resume in any process")
+    try:
+        schema = database_schema(schema)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if schema:
+        os.environ["ZUOXI_DB_SCHEMA"] = schema  # the workers' stores too
+    store = Store(db)  # migrated here, once, before any worker starts
     if demo:
-        _load_demo(Store(db))
+        _load_demo(store)
         recordings = recordings or SAMPLES
+    store.close()
     err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
     # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
     if timezone:
@@ -633,8 +648,14 @@ def serve(
             ZoneInfo(timezone)
         except (ValueError, ZoneInfoNotFoundError):
             raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
-    uvicorn.run(create_app(db, models=not no_models, recordings=recordings, max_upload=max_upload_mb << 20, timezone=timezone),
-                host=host, port=port, log_level="warning", ws_max_size=1 << 18)
+    settings = dict(db=db, models=not no_models, recordings=str(recordings) if recordings else None,
+                    max_upload=max_upload_mb << 20, timezone=timezone, redis=redis)
+    if workers == 1:
+        uvicorn.run(create_app(**settings), host=host, port=port, log_level="warning", ws_max_size=1 << 18)
+        return
+    os.environ[SERVE_SETTINGS] = json.dumps(settings)
+    uvicorn.run("zuoxi.web:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                log_level="warning", ws_max_size=1 << 18)
 
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
