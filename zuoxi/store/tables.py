@@ -227,7 +227,8 @@ class StatRow(Base):
 
     __tablename__ = "stats"
     __table_args__ = (UniqueConstraint("grain", "main", "scorecard", "team", "agent_id", "day", "channel", "kind", "name"),
-                      Index("ix_stats_agent", "grain", "agent_id", "day"))
+                      Index("ix_stats_agent", "grain", "agent_id", "day"), Index("ix_stats_day", "grain", "day"),
+                      Index("ix_stats_kind", "grain", "kind", "day"))  # one agent; a range of days; scores per day or team
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     grain: Mapped[int] = mapped_column(Integer)
