@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from zuoxi.engines.local import Batch
 from zuoxi.store import Store, database_url, source_zone

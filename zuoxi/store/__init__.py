@@ -129,7 +129,9 @@ class Store:
     def __init__(self, url: str | None = None, schema: str | None = None, migrate: bool = True):
         """`schema`: PostgreSQL's (default $ZUOXI_DB_SCHEMA); `migrate`: bring the database to this
         version's tables first (`zuoxi.store.migrate`)."""
-        from zuoxi.store import migrate as migrations, stats  # noqa: F401 - stats: its flush hook keeps the figures
+        from zuoxi.store import migrate as migrations, stats
+
+        stats.keep_counts()
 
         self.url = database_url(url)
         self.schema = database_schema(schema)

@@ -103,8 +103,13 @@ def apply(connection, deltas: dict) -> None:
         connection.execute(statement, rows[begin:begin + 2000])
 
 
-@event.listens_for(Session, "before_flush")
-def _keep_counts(session: Session, flush_context, instances) -> None:
+def keep_counts() -> None:
+    """Count every flush of results into the stats, whichever session flushes (once per process)."""
+    if not event.contains(Session, "before_flush", _count_flush):
+        event.listen(Session, "before_flush", _count_flush)
+
+
+def _count_flush(session: Session, flush_context, instances) -> None:
     from zuoxi.store import source_zone
 
     zone, deltas = None, Counter()
