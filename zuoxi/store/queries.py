@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from statistics import mean
 
 from sqlalchemy import Select, false, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
 from zuoxi.normalize import normalize_text
@@ -363,19 +363,24 @@ class ConversationDetail:
 def get_conversation(engine, account: Account, key: str) -> ConversationDetail:
     """One conversation with its results; NotFound / Forbidden (outside the account's scope)."""
     with Session(engine) as session:
-        row = session.get(ConversationRow, key)
+        row = session.get(ConversationRow, key, options=[defer(ConversationRow.search_text), defer(ConversationRow.search_grams)])
         if row is None:
             raise NotFound(key)
         if not may_see(account, row):
             raise Forbidden(key)
         results = session.scalars(select(ResultRow).where(ResultRow.conversation_key == key)
                                   .order_by(ResultRow.scorecard)).all()
+
+        def versions(r: ResultRow) -> tuple[int, Result, Result]:
+            machine = Result.model_validate(r.data)  # an unreviewed result's current version is the same: read once
+            return r.pk, machine, machine if r.final_data is None or r.final_data == r.data else Result.model_validate(r.final_data)
+
         conversation = Conversation.model_validate(row.data)  # with the stored (canonical, UTC) labels and time
         conversation = conversation.model_copy(update={"team": row.team, "agent_id": row.agent_id,
                                                        "started_at": as_utc(row.started_at) if row.started_at else None})
         return ConversationDetail(
             key=key, conversation=conversation,
-            results=[(r.pk, Result.model_validate(r.data), Result.model_validate(r.final_data or r.data)) for r in results],
+            results=[versions(r) for r in results],
             reviewed={r.pk: bool(r.reviewed) for r in results}, source=row.source,
         )
 

@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -72,13 +73,15 @@ def conversations(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) 
 
 
 @router.get("/conversations/{key}")
-def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) -> JSONResponse:
     detail = get_conversation(engine, signed.account, key)
-    return {
-        "key": detail.key, "conversation": detail.conversation.model_dump(mode="json"),
-        "results": [{"result_id": pk, "reviewed": detail.reviewed[pk], "machine": machine.model_dump(mode="json"),
-                     "current": current.model_dump(mode="json")} for pk, machine, current in detail.results],
-    }
+    results = []
+    for pk, machine, current in detail.results:
+        dumped = machine.model_dump(mode="json")
+        results.append({"result_id": pk, "reviewed": detail.reviewed[pk], "machine": dumped,
+                        "current": dumped if current is machine else current.model_dump(mode="json")})
+    # Plain JSON already: skip FastAPI's encoder, which would walk every finding again.
+    return JSONResponse({"key": detail.key, "conversation": detail.conversation.model_dump(mode="json"), "results": results})
 
 
 @router.get("/results/{result_id}/history")
