@@ -165,6 +165,8 @@ def _copy(connection, table: str, columns: tuple, rows: list) -> None:
 
 
 def _write(engine, conversations: list, results: list, postgres: bool) -> None:
+    if not conversations:
+        return
     with engine.begin() as connection:
         if postgres:
             _copy(connection, "conversations", CONVERSATION_COLUMNS, conversations)
