@@ -315,6 +315,7 @@ def list_conversations(engine, account: Account, f: ConversationFilter) -> Page:
     if (tail := _tail(account, f, dialect)) is not None:
         parts.append(("u", tail))
     with Session(engine) as session:
+        cursor = None
         if f.before:
             rows = _walk(session, parts, parse_cursor(f.before), True, per_page + 1)
             more, rows = len(rows) > per_page, rows[:per_page][::-1]
@@ -326,7 +327,10 @@ def list_conversations(engine, account: Account, f: ConversationFilter) -> Page:
             more, rows = len(rows) > per_page, rows[:per_page]
             next_ = _cursor(*rows[-1]) if more else None
             prev = _cursor(*rows[0]) if rows and (cursor or page > 1) else None
-        total, exact = _count(session, account, f, parts)
+        if not more and not f.before and not cursor and (rows or page == 1):  # the last page by number: all is known
+            total, exact = (page - 1) * per_page + len(rows), True
+        else:
+            total, exact = _count(session, account, f, parts)
     return Page([_listed_row(part, row) for part, row in rows], total, page, per_page, exact, next_, prev)
 
 
