@@ -211,7 +211,7 @@ _list_index("ix_results_list_main_agent", ResultRow.agent_id, main=True)
 _list_index("ix_results_list_scorecard", ResultRow.scorecard)
 _list_index("ix_results_list_scorecard_team", ResultRow.scorecard, ResultRow.team)
 _list_index("ix_results_list_scorecard_agent", ResultRow.scorecard, ResultRow.agent_id)
-Index("ix_results_main_risk", ResultRow.complaint_risk.desc(), postgresql_where=ResultRow.main == true(),
+Index("ix_results_main_risk", ResultRow.complaint_risk.desc(), ResultRow.pk.desc(), postgresql_where=ResultRow.main == true(),
       sqlite_where=ResultRow.main == true())  # the dashboard's riskiest conversations
 Index("ix_conversations_unscored", ConversationRow.key, postgresql_where=ConversationRow.scored == false(),
       sqlite_where=ConversationRow.scored == false())  # the list's tail: conversations not analysed
@@ -228,7 +228,7 @@ class StatRow(Base):
     __tablename__ = "stats"
     __table_args__ = (UniqueConstraint("grain", "main", "scorecard", "team", "agent_id", "day", "channel", "kind", "name"),
                       Index("ix_stats_agent", "grain", "agent_id", "day"), Index("ix_stats_day", "grain", "day"),
-                      Index("ix_stats_kind", "grain", "kind", "day"))  # one agent; a range of days; scores per day or team
+                      Index("ix_stats_kind", "grain", "kind", "team", "day"))  # one agent; days; scores per day, team, agent
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     grain: Mapped[int] = mapped_column(Integer)
