@@ -5,8 +5,8 @@ cursor), a search, a conversation's detail, the dashboard with a filter. Prints 
 requests/s and p50/p95/p99 per endpoint, and the errors, which must be 0 (the script exits non-zero
 otherwise).
 
-The database is filled once (kept for later runs): the samples are analyzed, and N conversations
-derived from them (their own ids, 200 agents in 10 teams, start times over a year), with their
+The database is filled once (kept for later runs): the samples and variants of them are analyzed,
+and N conversations derived from them (their own ids, 200 agents in 10 teams, start times over a year), with their
 results and the dashboard stats, are written by COPY (PostgreSQL) or one bulk insert (SQLite).
 
     python bench/web.py --db postgresql+psycopg://postgres@127.0.0.1/pgscale_bench --conversations 1000000
@@ -30,9 +30,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from _corpus import sample_conversations, write_jsonl
 from sqlalchemy import func, insert, select
 
 from zuoxi.engines.local import Batch
+from zuoxi.model import Conversation
 from zuoxi.store import Store, database_url, source_zone
 from zuoxi.store import stats
 from zuoxi.store.migrate import create_missing_indexes
@@ -43,7 +45,6 @@ from zuoxi.web.live import running_app
 
 USER, PASSWORD = "bench", "bench-password"
 PER_PAGE = 50
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 AGENTS, TEAMS = 200, 10
 YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 SEARCHES = ["退款", "汉堡", "漢堡", "投诉", "经理", "快递", "会员", "发票", "没有这个词语"]
@@ -54,11 +55,22 @@ def agent_of(i: int) -> tuple[str, str]:
     return f"A{agent:03d}", f"坐席{agent // (AGENTS // TEAMS) + 1}组"
 
 
+def variants(conversation: Conversation) -> list[Conversation]:
+    """The sample and the calls it might have been: cut short by one to three turns, or joined a turn
+    late. Scores then spread as real ones do, instead of taking the samples' fifty values."""
+    turns, ident = conversation.turns, conversation.id
+    cut = [conversation.model_copy(update={"id": f"{ident}-v{n}", "turns": turns[:-n]}) for n in (1, 2, 3) if len(turns) - n >= 2]
+    late = [conversation.model_copy(update={"id": f"{ident}-v0", "turns": turns[1:]})] if len(turns) > 2 else []
+    return [conversation, *cut, *late]
+
+
 def analyzed_samples() -> list[tuple[dict, str, dict]]:
-    """(conversation JSON, search text, result JSON) of each sample, analyzed as `zuoxi analyze` does."""
+    """(conversation JSON, search text, result JSON) of each sample and its variants, analyzed as `zuoxi analyze` does."""
     with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "variants.jsonl"
+        write_jsonl([v for c in sample_conversations() for v in variants(c)], corpus)
         store = Store(str(Path(tmp) / "samples.db"))
-        for _ in Batch([SAMPLES], store=store, analyze=True).run():
+        for _ in Batch([corpus], store=store, analyze=True).run():
             pass
         with store.engine.connect() as connection:
             rows = connection.execute(select(ConversationRow.data, ConversationRow.search_text, ResultRow.data)

@@ -28,7 +28,7 @@ from zuoxi.store.users import INSPECTORS, Account
 
 
 
-MAX_COUNT = 10_000  # rows a filtered list counts at most: beyond, it says "more than" (a million rows take seconds)
+MAX_COUNT = 10_000  # conversations without a result a list counts at most
 CURSOR = r"^(s:-?[0-9][0-9.e+-]{0,30}:[0-9]{1,19}|u:[0-9a-f]{1,64})$"  # where a page starts: a score and result, or a key
 
 
@@ -211,7 +211,7 @@ class Page:
     total: int
     page: int
     per_page: int
-    exact: bool = True  # False: `total` is MAX_COUNT and there are more
+    exact: bool = True  # False: there are more than `total` (a filter the stats do not keep is not counted)
     next: str | None = None  # cursor of the following page (`ConversationFilter.after`); None on the last
     prev: str | None = None  # cursor of the preceding page (`ConversationFilter.before`); None on the first
 
@@ -291,23 +291,23 @@ def _walk(session: Session, parts: list[tuple[str, Select]], cursor: tuple | Non
     return out
 
 
-def _count(session: Session, account: Account, f: ConversationFilter, parts: list[tuple[str, Select]]) -> tuple[int, bool]:
-    """(total, exact): from the stats when the filter is one they keep, else counted up to MAX_COUNT."""
+def _count(session: Session, account: Account, f: ConversationFilter, parts: list[tuple[str, Select]]) -> int | None:
+    """The total from the stats when the filter is one they keep (and the few conversations without a
+    result, counted up to MAX_COUNT); None for other filters, whose count would read every match."""
     cells = f.cells(account)
-    total, exact = 0, True
-    for part, query in parts:
-        if part == "s" and cells is not None:
-            total += cells.count(session)
-            continue
-        counted = session.scalar(select(func.count()).select_from(query.limit(MAX_COUNT + 1).subquery())) or 0
-        total, exact = total + counted, exact and counted <= MAX_COUNT
-    return (total, True) if exact else (MAX_COUNT, False)
+    if cells is None:
+        return None
+    total = cells.count(session)
+    for part, query in parts[1:]:
+        total += session.scalar(select(func.count()).select_from(query.limit(MAX_COUNT + 1).subquery())) or 0
+    return total
 
 
 def list_conversations(engine, account: Account, f: ConversationFilter) -> Page:
     """One page of the filtered list, worst score first. A page is found by its cursor (`after`,
     `before`: an index seek wherever it lies) or by its number (an offset, for the first pages);
-    the total comes from the dashboard stats or is counted up to MAX_COUNT, never over a million rows."""
+    the total comes from the dashboard stats; a filter they do not keep (score, rule, risk, search) is
+    not counted, it says "more than" the rows so far, as counting its matches could read a million rows."""
     per_page = max(1, min(f.per_page, 500))
     page = max(1, f.page)
     dialect = engine.dialect.name
@@ -327,10 +327,13 @@ def list_conversations(engine, account: Account, f: ConversationFilter) -> Page:
             more, rows = len(rows) > per_page, rows[:per_page]
             next_ = _cursor(*rows[-1]) if more else None
             prev = _cursor(*rows[0]) if rows and (cursor or page > 1) else None
+        seen = (page - 1) * per_page + len(rows)  # rows up to this page's end, when it was found by number
         if not more and not f.before and not cursor and (rows or page == 1):  # the last page by number: all is known
-            total, exact = (page - 1) * per_page + len(rows), True
-        else:
-            total, exact = _count(session, account, f, parts)
+            total, exact = seen, True
+        elif (counted := _count(session, account, f, parts)) is not None:
+            total, exact = counted, True
+        else:  # at least the rows before the next page
+            total, exact = (seen if not (f.before or cursor) else page * per_page), False
     return Page([_listed_row(part, row) for part, row in rows], total, page, per_page, exact, next_, prev)
 
 
