@@ -188,3 +188,15 @@ def test_postgresql_plans_use_the_list_and_search_indexes(postgres_admin, sample
         with postgres_admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{store.schema}" CASCADE'))
         store.close()
+
+
+def test_a_role_without_its_scope_sees_what_its_list_shows(filled):
+    """A team lead with no team, an agent with no agent id: the conversations with none (as the lists
+    always had it), never everything, and no other team's figures by asking for them."""
+    for account in (Account(4, "lost-lead", "team_lead", None, None, None), Account(5, "lost-agent", "agent", None, None, None)):
+        listed = Q.list_conversations(filled.engine, account, Q.ConversationFilter(per_page=500))
+        everything = Q.list_conversations(filled.engine, QA, Q.ConversationFilter(per_page=500))
+        assert listed.total < everything.total
+        kept, computed = figures(filled.engine, account, Q.ConversationFilter())
+        assert same(kept, computed)
+        assert Q.dashboard(filled.engine, account, Q.ConversationFilter(team="售后二组", agent_id="07")).count == 0

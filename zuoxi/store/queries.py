@@ -135,11 +135,11 @@ class ConversationFilter:
                 or (self.q and self.q.strip()) or getattr(self.tz, "key", None) != source_zone().key:
             return None
         team, agent = canonical_label(self.team), canonical_label(self.agent_id)
-        scoped_team = account.team if account.role == "team_lead" else None
-        scoped_agent = account.agent_id if account.role not in INSPECTORS and account.role != "team_lead" else None
-        empty = (team and scoped_team and team != scoped_team) or (agent and scoped_agent and agent != scoped_agent)
-        return Cells(self.scorecard, self.channel or None, team or scoped_team, agent or scoped_agent,
-                     self.date_from, self.date_to, empty=bool(empty))
+        scoped_team, scoped_agent = stat_scope(account)
+        empty = (team and scoped_team is not None and team != scoped_team) or \
+            (agent and scoped_agent is not None and agent != scoped_agent)
+        return Cells(self.scorecard, self.channel or None, scoped_team if scoped_team is not None else team,
+                     scoped_agent if scoped_agent is not None else agent, self.date_from, self.date_to, empty=bool(empty))
 
 
 def scope_clause(account: Account):
@@ -158,6 +158,16 @@ def result_scope(account: Account) -> list:
     if account.role == "team_lead":
         return [ResultRow.team == account.team]
     return [ResultRow.agent_id == account.agent_id]
+
+
+def stat_scope(account: Account) -> tuple[str | None, str | None]:
+    """(team, agent) the account's stats are limited to: "" for a team lead without a team or an agent
+    without an agent id, the stats' key for none, which `scope_clause` matches (IS NULL) as well."""
+    if account.role in INSPECTORS:
+        return None, None
+    if account.role == "team_lead":
+        return account.team or "", None
+    return None, account.agent_id or ""
 
 
 def scoped(query: Select, account: Account) -> Select:
@@ -538,8 +548,7 @@ def _dashboard_from_rows(engine, account: Account, f: ConversationFilter, risk_t
 def filter_options(engine, account: Account) -> dict[str, list[str]]:
     """Distinct agents, teams, channels and scorecards within the account's scope, for filter menus:
     those with results from the stats, those without from the few conversations not analysed."""
-    team = account.team if account.role == "team_lead" else None
-    agent = account.agent_id if account.role not in INSPECTORS and account.role != "team_lead" else None
+    team, agent = stat_scope(account)
     c = ConversationRow
     with Session(engine) as session:
         found = stat_options(session, team, agent)

@@ -204,7 +204,7 @@ class Cells:
 
 
 def options(session: Session, team: str | None, agent: str | None) -> dict[str, set[str]]:
-    """The agents, teams, channels and scorecards with results, within a team or agent scope."""
+    """The agents, teams, channels and scorecards with results, within a team or agent scope ("": none)."""
     query = select(StatRow.agent_id, StatRow.team, StatRow.channel, StatRow.scorecard).distinct() \
         .where(StatRow.grain == 2, StatRow.kind == "score", StatRow.n > 0)
     if team is not None:
