@@ -72,6 +72,21 @@ def test_cursor_pages_walk_the_whole_list_both_ways(filled, account):
     assert [i.key for i in numbered.items] == everything[8:12]
 
 
+def test_a_search_lists_newest_first_and_pages_both_ways(filled):
+    engine = filled.engine
+    f = Q.ConversationFilter(q="您", per_page=2)
+    whole = Q.list_conversations(engine, QA, replace(f, per_page=500))
+    expected = [i.key for i in whole.items]
+    assert len(expected) > 4 and walk(engine, QA, f) == expected
+    assert [i.score for i in whole.items] != sorted(i.score for i in whole.items if i.score is not None)
+    last = Q.list_conversations(engine, QA, replace(f, page=-(-len(expected) // 2)))
+    back, before = [i.key for i in last.items], last.prev
+    while before:
+        page = Q.list_conversations(engine, QA, replace(f, before=before))
+        back, before = [i.key for i in page.items] + back, page.prev
+    assert back == expected
+
+
 def test_filtered_pages_and_totals_that_count_nothing(filled):
     engine = filled.engine
     f = Q.ConversationFilter(per_page=2, score_max=80)

@@ -247,19 +247,27 @@ def _tail(account: Account, f: ConversationFilter, dialect: str) -> Select | Non
     return scoped(select(c.key, c.id, c.channel, c.agent_id, c.team, c.started_at).where(*clauses), account)
 
 
-def _after(part: str, cursor: tuple, backward: bool) -> list:
-    """Rows past `cursor` in the list's order (worst score first, newest result first; then keys)."""
+def _after(part: str, cursor: tuple, backward: bool, newest: bool = False) -> list:
+    """Rows past `cursor` in the list's order (see `_order`)."""
     if part == "u":
         return [ConversationRow.key < cursor[1]] if backward else [ConversationRow.key > cursor[1]]
     score, pk = cursor[1], cursor[2]
+    if newest:
+        return [ResultRow.pk > pk] if backward else [ResultRow.pk < pk]
     if backward:
         return [ResultRow.final_score <= score, or_(ResultRow.final_score < score, ResultRow.pk > pk)]
     return [ResultRow.final_score >= score, or_(ResultRow.final_score > score, ResultRow.pk < pk)]
 
 
-def _order(part: str, backward: bool) -> tuple:
+def _order(part: str, backward: bool, newest: bool = False) -> tuple:
+    """Worst score first, newest result first among equal scores; `newest` (a search): newest first.
+    A search's matches may be thousands of conversations bunched anywhere in score order: newest first
+    they are found where they occur, in the primary key's order, without reading and sorting them all.
+    Conversations without a result follow, by key."""
     if part == "u":
         return (ConversationRow.key.desc(),) if backward else (ConversationRow.key.asc(),)
+    if newest:
+        return (ResultRow.pk.asc(),) if backward else (ResultRow.pk.desc(),)
     return (ResultRow.final_score.desc(), ResultRow.pk.asc()) if backward else (ResultRow.final_score.asc(), ResultRow.pk.desc())
 
 
@@ -279,7 +287,7 @@ def _cursor(part: str, row) -> str:
 
 
 def _walk(session: Session, parts: list[tuple[str, Select]], cursor: tuple | None, backward: bool, limit: int,
-          offset: int = 0) -> list[tuple[str, object]]:
+          offset: int = 0, newest: bool = False) -> list[tuple[str, object]]:
     """Up to `limit` rows of the list from `cursor` (or its start, skipping `offset`), forwards or
     backwards, crossing from the scored part into the tail as one ordered list."""
     out: list[tuple[str, object]] = []
@@ -287,9 +295,9 @@ def _walk(session: Session, parts: list[tuple[str, Select]], cursor: tuple | Non
     for part, query in (parts[::-1] if backward else parts):
         if not started and cursor[0] != part:
             continue
-        where = _after(part, cursor, backward) if not started else []
+        where = _after(part, cursor, backward, newest) if not started else []
         started = True
-        rows = session.execute(query.where(*where).order_by(*_order(part, backward)).offset(offset)
+        rows = session.execute(query.where(*where).order_by(*_order(part, backward, newest)).offset(offset)
                                .limit(limit - len(out))).all()
         if offset and not rows:  # the offset lies past this part: skip what it has
             offset -= session.scalar(select(func.count()).select_from(query.limit(offset).subquery())) or 0
@@ -314,26 +322,27 @@ def _count(session: Session, account: Account, f: ConversationFilter, parts: lis
 
 
 def list_conversations(engine, account: Account, f: ConversationFilter) -> Page:
-    """One page of the filtered list, worst score first. A page is found by its cursor (`after`,
+    """One page of the filtered list, worst score first (a search: newest first, `_order`). A page is found by its cursor (`after`,
     `before`: an index seek wherever it lies) or by its number (an offset, for the first pages);
     the total comes from the dashboard stats; a filter they do not keep (score, rule, risk, search) is
     not counted, it says "more than" the rows so far, as counting its matches could read a million rows."""
     per_page = max(1, min(f.per_page, 500))
     page = max(1, f.page)
     dialect = engine.dialect.name
+    newest = bool(f.q and f.q.strip())
     parts = [("s", _scored(account, f, dialect))]
     if (tail := _tail(account, f, dialect)) is not None:
         parts.append(("u", tail))
     with Session(engine) as session:
         cursor = None
         if f.before:
-            rows = _walk(session, parts, parse_cursor(f.before), True, per_page + 1)
+            rows = _walk(session, parts, parse_cursor(f.before), True, per_page + 1, newest=newest)
             more, rows = len(rows) > per_page, rows[:per_page][::-1]
             prev = _cursor(*rows[0]) if more and rows else None
             next_ = _cursor(*rows[-1]) if rows else None
         else:
             cursor = parse_cursor(f.after) if f.after else None
-            rows = _walk(session, parts, cursor, False, per_page + 1, 0 if cursor else (page - 1) * per_page)
+            rows = _walk(session, parts, cursor, False, per_page + 1, 0 if cursor else (page - 1) * per_page, newest)
             more, rows = len(rows) > per_page, rows[:per_page]
             next_ = _cursor(*rows[-1]) if more else None
             prev = _cursor(*rows[0]) if rows and (cursor or page > 1) else None

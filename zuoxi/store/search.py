@@ -34,4 +34,7 @@ def search_clause(query: str, dialect: str):
     pairs = grams(needle)
     if dialect != "postgresql" or not pairs:
         return found
-    return and_(ConversationRow.search_grams.op("@@")(cast(" & ".join(pairs), TSQUERY)), found)
+    indexed = ConversationRow.search_grams.op("@@")(cast(" & ".join(pairs), TSQUERY))
+    # Two letters or digits (most Chinese words) are one pair: the index alone is exact, and without
+    # the LIKE the planner sees how common the word is and reads common ones in list order.
+    return indexed if pairs == [needle] else and_(indexed, found)
