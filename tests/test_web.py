@@ -427,6 +427,11 @@ def test_an_older_database_gains_the_new_columns(tmp_path, samples):
     for _ in Batch([samples / "complaint_desk.jsonl"], store=store, analyze=True).run():
         pass
     with store.engine.begin() as connection:  # what a database from before the web app looked like
+        for index in ("ix_results_list_main", "ix_results_list_main_team", "ix_results_list_main_agent",
+                      "ix_results_list_scorecard", "ix_results_list_scorecard_team", "ix_results_list_scorecard_agent",
+                      "ix_results_main_risk"):
+            connection.execute(text(f"DROP INDEX {index}"))
+        connection.execute(text("DROP TABLE alembic_version"))  # and before Alembic
         connection.execute(text("DROP INDEX ix_results_final_score"))
         connection.execute(text("DROP INDEX ix_results_complaint_risk"))
         for column in ("final_score", "final_data", "failed_rules", "complaint_risk", "satisfaction", "reviewed"):

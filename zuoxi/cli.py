@@ -42,6 +42,8 @@ err = Console(stderr=True, soft_wrap=True, emoji=False)
 out = Console(emoji=False)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
+SchemaOption = Annotated[str | None, typer.Option("--schema", help="PostgreSQL schema of zuoxi's tables (default "
+                                                                 "$ZUOXI_DB_SCHEMA; created if missing)")]
 InputFormat = Annotated[str | None, typer.Option(help=f"Input format instead of by extension: {', '.join(FORMATS)}")]
 Columns = Annotated[list[str] | None, typer.Option("--columns", help="CSV/XLSX column mapping FIELD=HEADER (e.g. text=消息正文)")]
 AgentSpeaker = Annotated[str | None, typer.Option(help="ASR files: the speaker label of the agent (default: who greets)")]
@@ -610,6 +612,7 @@ def user_list(db: DbOption = None) -> None:
 @app.command()
 def serve(
     db: DbOption = None,
+    schema: SchemaOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")] = False,
@@ -621,17 +624,32 @@ def serve(
                                                help="Largest upload (all its files) in MB; larger is refused with 413")] = 20,
     timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone pages show times and filter dates in "
                                                                      "(default $ZUOXI_TZ, else Asia/Shanghai)")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes (2 or more need --redis)")] = 1,
+    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL (redis://127.0.0.1:6379/0): live sessions and "
+                                                              "sign-in limits shared by every server process")] = None,
 ) -> None:
     """Start the web app (dashboards, review, appeals). API docs at /docs."""
+    import os
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     import uvicorn
 
-    from zuoxi.web import create_app
+    from zuoxi.store import database_schema
+    from zuoxi.web import SERVE_SETTINGS, create_app
 
+    if workers > 1 and not redis:
+        raise typer.BadParameter("--workers 2 or more needs --redis: a live session must resume in any process")
+    try:
+        schema = database_schema(schema)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if schema:
+        os.environ["ZUOXI_DB_SCHEMA"] = schema  # the workers' stores too
+    store = Store(db)  # migrated here, once, before any worker starts
     if demo:
-        _load_demo(Store(db))
+        _load_demo(store)
         recordings = recordings or SAMPLES
+    store.close()
     err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
     # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
     if timezone:
@@ -639,11 +657,42 @@ def serve(
             ZoneInfo(timezone)
         except (ValueError, ZoneInfoNotFoundError):
             raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
-    uvicorn.run(create_app(db, models=not no_models, recordings=recordings, max_upload=max_upload_mb << 20, timezone=timezone),
-                host=host, port=port, log_level="warning", ws_max_size=1 << 18)
+    settings = dict(db=db, models=not no_models, recordings=str(recordings) if recordings else None,
+                    max_upload=max_upload_mb << 20, timezone=timezone, redis=redis)
+    if workers == 1:
+        uvicorn.run(create_app(**settings), host=host, port=port, log_level="warning", ws_max_size=1 << 18)
+        return
+    os.environ[SERVE_SETTINGS] = json.dumps(settings)
+    uvicorn.run("zuoxi.web:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                log_level="warning", ws_max_size=1 << 18)
 
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+db_app = typer.Typer(help="The database's schema version.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None, schema: SchemaOption = None,
+               revision: Annotated[str, typer.Option(help="Revision to upgrade to")] = "head") -> None:
+    """Bring the database to this version's tables (Alembic migrations; `zuoxi serve` and every
+    command also do it on start). Run it once before starting several servers on a new version."""
+    from zuoxi.store import create_store_engine, database_schema, database_url
+    from zuoxi.store.migrate import upgrade
+
+    try:
+        schema = database_schema(schema)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    engine = create_store_engine(database_url(db), schema)
+    try:
+        before, after = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    where = f"{engine.url.render_as_string(hide_password=True)}" + (f" (schema {schema})" if schema else "")
+    err.print(f"{where}: revision {before or 'none'} → {after}" if before != after else f"{where}: at revision {after}",
+              highlight=False)
 
 
 def _load_demo(store: Store) -> None:

@@ -126,6 +126,11 @@ class LiveSession:
         """The update given for `turn`, as JSON."""
         return self._answers[turn]
 
+    def said(self, turn: int) -> dict[str, Any]:
+        """Turn `turn` as taken (masked): what another process replays to reach this state."""
+        role, text, start, end = self._transcript[turn]
+        return {"role": role, "text": text, "start": start, "end": end}
+
     def add_turn(self, turn: Turn | dict[str, Any]) -> LiveUpdate:
         """Take the next turn; answer with the alerts that just became true. A turn that cannot be
         taken (ValueError: invalid, too long, the session ended or full) leaves the session as it was."""
@@ -369,6 +374,11 @@ class LiveSessions:
                     del self._sessions[key]
         return session
 
+    def put(self, owner: str, session_id: str, session: LiveSession) -> None:
+        """Keep `session` under that id (a copy rebuilt from shared state)."""
+        with self._lock:
+            self._sessions[(owner, session_id)] = (session, time.monotonic())
+
     def touch(self, owner: str, session_id: str) -> None:
         """A session in use is not idle: called for every message, not only on connect."""
         with self._lock:
@@ -380,6 +390,13 @@ class LiveSessions:
         with self._lock:
             entry = self._sessions.pop((owner, session_id), None)
         return entry[0] if entry else None
+
+    def sync(self, owner: str, session_id: str, session: LiveSession) -> LiveSession:
+        """The session as it stands now: in one process, the one in hand (see zuoxi.web.shared)."""
+        return session
+
+    def add_turn(self, owner: str, session_id: str, session: LiveSession, turn: dict[str, Any]) -> LiveUpdate:
+        return session.add_turn(turn)
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -17,13 +18,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import opencc
-from sqlalchemy import Integer, cast, create_engine, func, inspect, make_url, select, text, update
+from sqlalchemy import Integer, cast, create_engine, func, make_url, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateSchema
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
-from zuoxi.store.tables import (Base, CampaignAttempt, CampaignCallback, CampaignCustomer, ConversationRow, ImportedFile,
+from zuoxi.store.tables import (CampaignAttempt, CampaignCallback, CampaignCustomer, ConversationRow, ImportedFile,
                                 ResultRow, User)
 
 DEFAULT_URL = "sqlite:///zuoxi.db"
@@ -101,59 +103,65 @@ def result_facts(result: Result) -> dict:
                 satisfaction=result.satisfaction.label if result.satisfaction else None)
 
 
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def database_schema(value: str | None = None) -> str | None:
+    """`--schema` value, else $ZUOXI_DB_SCHEMA: the PostgreSQL schema zuoxi's tables live in."""
+    value = value or os.environ.get("ZUOXI_DB_SCHEMA") or None
+    if value is not None and not SCHEMA_NAME.fullmatch(value):
+        raise ValueError(f"schema name {value!r}: lower-case letters, digits and _, starting with a letter or _")
+    return value
+
+
+def create_store_engine(url: str, schema: str | None = None) -> Engine:
+    """An engine on `url`; on PostgreSQL with `schema`, every connection's search_path is that schema
+    (created if missing), so several zuoxi databases can share one PostgreSQL database."""
+    if schema is None or make_url(url).get_backend_name() != "postgresql":
+        return create_engine(url, future=True)
+    engine = create_engine(url, future=True, connect_args={"options": f"-csearch_path={schema}"})
+    with engine.begin() as connection:
+        connection.execute(CreateSchema(schema, if_not_exists=True))
+    return engine
+
+
 class Store:
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, schema: str | None = None, migrate: bool = True):
+        """`schema`: PostgreSQL's (default $ZUOXI_DB_SCHEMA); `migrate`: bring the database to this
+        version's tables first (`zuoxi.store.migrate`)."""
+        from zuoxi.store import migrate as migrations, stats
+
+        stats.keep_counts()
+
         self.url = database_url(url)
+        self.schema = database_schema(schema)
         parsed = make_url(self.url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # --db build/x.db on a fresh checkout
-        self.engine: Engine = create_engine(self.url, future=True)
-        Base.metadata.create_all(self.engine)
-        self._add_missing_columns()
+        self.engine: Engine = create_store_engine(self.url, self.schema)
+        if migrate:
+            migrations.upgrade(self.engine)
         self._canonical_labels()
 
     def _canonical_labels(self) -> None:
         """Rows stored before labels were canonical get the canonical team and agent id, so an older
-        database shows 售後二組 and 售后二组 as one team too (one UPDATE per label that changes)."""
+        database shows 售後二組 and 售后二组 as one team too (one UPDATE per label that changes); the
+        results' copies of the labels and the dashboard's figures follow."""
+        from zuoxi.store import stats
+        from zuoxi.store.migrate import fill_list_columns
+
         columns = (ConversationRow.team, ConversationRow.agent_id, User.team, User.agent_id, CampaignCustomer.agent_id,
                    CampaignAttempt.agent_id, CampaignCallback.agent_id)
+        changed = set()
         with Session(self.engine) as session, session.begin():
             for column in columns:
                 for value in session.scalars(select(column).where(column.is_not(None)).distinct()).all():
                     if canonical_label(value) != value:
                         session.execute(update(column.class_).where(column == value).values({column.key: canonical_label(value)}))
-
-    def _add_missing_columns(self) -> None:
-        """Databases made by an older zuoxi lack the newer nullable columns: add them, and fill
-        them from the stored JSON, so an upgrade needs no manual migration."""
-        for table, fill in ((ConversationRow, self._fill_conversation), (ResultRow, self._fill_result),
-                            (CampaignCustomer, None), (CampaignCallback, None)):
-            have = {c["name"] for c in inspect(self.engine).get_columns(table.__tablename__)}
-            missing = [c for c in table.__table__.columns if c.name not in have]
-            if not missing:
-                continue
-            with self.engine.begin() as connection:
-                for column in missing:
-                    kind = column.type.compile(dialect=self.engine.dialect)
-                    connection.execute(text(f"ALTER TABLE {table.__tablename__} ADD COLUMN {column.name} {kind}"))
-                for index in table.__table__.indexes:
-                    if {c.name for c in index.columns} <= {c.name for c in missing}:
-                        index.create(connection)
-            if fill is None:
-                continue
-            with Session(self.engine) as session, session.begin():
-                for row in session.scalars(select(table)):
-                    fill(row)
-
-    @staticmethod
-    def _fill_conversation(row: ConversationRow) -> None:
-        row.search_text = search_text(Conversation.model_validate(row.data))
-
-    @staticmethod
-    def _fill_result(row: ResultRow) -> None:
-        for name, value in result_facts(Result.model_validate(row.data)).items():
-            setattr(row, name, value)
-        row.reviewed = False
+                        changed.add(column.class_)
+            if ConversationRow in changed:
+                fill_list_columns(session.connection())
+                stats.rebuild(session.connection())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -161,8 +169,11 @@ class Store:
     # --- conversations -------------------------------------------------------------------
     def add_conversations(self, items: Iterable[tuple[Conversation, str | None]]) -> list[str]:
         """Insert what is new, in one transaction; returns the keys of all items given."""
+        from zuoxi.store.search import grams_vector
+
         rows: dict[str, ConversationRow] = {}
         keys = []
+        pairs = self.engine.dialect.name == "postgresql"  # only PostgreSQL indexes the search pairs
         for conversation, source in items:
             conversation = canonical(conversation)
             key = content_key(conversation)
@@ -175,7 +186,8 @@ class Store:
                 agent_id=conversation.agent_id, team=conversation.team,
                 started_at=started, turn_count=len(conversation.turns),
                 source=source, imported_at=utc_now(), data=conversation.model_dump(mode="json"),
-                search_text=search_text(conversation),
+                search_text=(text := search_text(conversation)), search_grams=grams_vector(text) if pairs else None,
+                scored=False,
             ))
         if not rows:
             return keys
@@ -222,9 +234,16 @@ class Store:
             # the batch engines store thousands at a time.
             keys = list(dict.fromkeys(key for key, _ in items))
             earlier: dict[tuple[str, str], ResultRow] = {}
+            listed: dict[str, tuple] = {}  # the conversation's list columns, copied onto its results
             for begin in range(0, len(keys), 500):
-                query = select(ResultRow).where(ResultRow.conversation_key.in_(keys[begin:begin + 500])).order_by(ResultRow.pk.desc())
+                chunk = keys[begin:begin + 500]
+                query = select(ResultRow).where(ResultRow.conversation_key.in_(chunk)).order_by(ResultRow.pk.desc())
                 earlier.update({(row.conversation_key, row.scorecard): row for row in session.scalars(query)})
+                listed.update({key: rest for key, *rest in session.execute(
+                    select(ConversationRow.key, ConversationRow.channel, ConversationRow.agent_id, ConversationRow.team,
+                           ConversationRow.started_at).where(ConversationRow.key.in_(chunk)))})
+            had = {key for key, _ in earlier}
+            scored = set(had)
             added: dict[tuple[str, str], ResultRow] = {}
             for key, result in items:
                 facts = result_facts(result)  # its final_data is the result's JSON: dumped once, stored as both
@@ -232,13 +251,21 @@ class Store:
                               analyzed_at=utc_now(), data=facts["final_data"], reviewed=False, **facts)
                 row = earlier.get((key, result.scorecard)) or added.get((key, result.scorecard))
                 if row is None:
-                    added[(key, result.scorecard)] = row = ResultRow(conversation_key=key, scorecard=result.scorecard, **values)
+                    channel, agent_id, team, started_at = listed.get(key, (None, None, None, None))
+                    added[(key, result.scorecard)] = row = ResultRow(
+                        conversation_key=key, scorecard=result.scorecard, channel=channel, agent_id=agent_id, team=team,
+                        started_at=started_at, main=key not in scored, **values)
+                    scored.add(key)
                     session.add(row)
                 else:
                     for name, value in values.items():
                         setattr(row, name, value)
                     if (key, result.scorecard) in earlier:
                         reapply_decisions(session, row)
+            newly = [key for key in dict.fromkeys(key for key, _ in added) if key not in had]
+            for begin in range(0, len(newly), 500):
+                session.execute(update(ConversationRow).where(ConversationRow.key.in_(newly[begin:begin + 500]))
+                                .values(scored=True))
             from zuoxi.queues.alerts import raise_alerts  # alerts build on the store, not the other way
             raise_alerts(session, [*added.values(), *(earlier[(k, r.scorecard)] for k, r in items if (k, r.scorecard) in earlier)])
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, true
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -27,6 +28,10 @@ class ConversationRow(Base):
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict] = mapped_column(JSON)
     search_text: Mapped[str | None] = mapped_column(Text, nullable=True)  # normalized turns, for search
+    # PostgreSQL only (NULL elsewhere): the search text's character pairs, GIN-indexed, so that a search
+    # for 退款 reads an index instead of every conversation (`zuoxi.store.search`).
+    search_grams: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"), nullable=True)
+    scored: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=False)  # has a result (lists' tail)
 
 
 class ResultRow(Base):
@@ -50,6 +55,13 @@ class ResultRow(Base):
     complaint_risk: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
     satisfaction: Mapped[str | None] = mapped_column(String(20), nullable=True)
     reviewed: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=False)
+    # The conversation's list columns, copied here so that a list sorts and filters on one table's
+    # indexes (issue 19); `main`: the conversation's first result, the one shown when no scorecard is chosen.
+    channel: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    main: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class ImportedFile(Base):
@@ -184,6 +196,52 @@ class ImportJob(Base):
 
 
 Index("ix_results_conversation", ResultRow.conversation_key)
+
+
+def _list_index(name: str, *columns, main: bool = False) -> Index:
+    """An index in the list's order (worst score first, newest result first among equal scores) after
+    `columns`; `main`: over main results only, the list without a chosen scorecard."""
+    where = {"postgresql_where": ResultRow.main == true(), "sqlite_where": ResultRow.main == true()} if main else {}
+    return Index(name, *columns, ResultRow.final_score, ResultRow.pk.desc(), **where)
+
+
+_list_index("ix_results_list_main", main=True)
+_list_index("ix_results_list_main_team", ResultRow.team, main=True)
+_list_index("ix_results_list_main_agent", ResultRow.agent_id, main=True)
+_list_index("ix_results_list_scorecard", ResultRow.scorecard)
+_list_index("ix_results_list_scorecard_team", ResultRow.scorecard, ResultRow.team)
+_list_index("ix_results_list_scorecard_agent", ResultRow.scorecard, ResultRow.agent_id)
+Index("ix_results_main_risk", ResultRow.complaint_risk.desc(), ResultRow.pk.desc(), postgresql_where=ResultRow.main == true(),
+      sqlite_where=ResultRow.main == true())  # the dashboard's riskiest conversations
+Index("ix_conversations_unscored", ConversationRow.key, postgresql_where=ConversationRow.scored == false(),
+      sqlite_where=ConversationRow.scored == false())  # the list's tail: conversations not analysed
+Index("ix_conversations_search_grams", ConversationRow.search_grams, postgresql_using="gin").ddl_if(dialect="postgresql")
+
+
+class StatRow(Base):
+    """The dashboard's figures, summed as results are stored (`zuoxi.store.stats`): for each cell of
+    day (in the store's zone), scorecard, main result or not, channel, team and agent, how many results
+    (`kind` score; `total` their score), vetoes, and per band, failed rule, satisfaction and skill.
+    `grain` says which of day and agent the cell keeps (the others are summed, "" in the key), so that a
+    dashboard over a year of all agents reads a few thousand rows, not a row per agent and day."""
+
+    __tablename__ = "stats"
+    __table_args__ = (UniqueConstraint("grain", "main", "scorecard", "team", "agent_id", "day", "channel", "kind", "name"),
+                      Index("ix_stats_agent", "grain", "agent_id", "day"), Index("ix_stats_day", "grain", "day"),
+                      Index("ix_stats_kind", "grain", "kind", "team", "day"))  # one agent; days; scores per day, team, agent
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    grain: Mapped[int] = mapped_column(Integer)
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, "" when summed over days
+    scorecard: Mapped[str] = mapped_column(String(100))
+    main: Mapped[bool] = mapped_column(Boolean)
+    channel: Mapped[str] = mapped_column(String(10))
+    team: Mapped[str] = mapped_column(String(100))
+    agent_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(12))  # score | veto | band | rule | satisfaction | skill
+    name: Mapped[str] = mapped_column(String(100))
+    n: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
 
 
 # --- outbound campaigns (zuoxi/campaigns, docs/campaigns.md) ----------------------------------

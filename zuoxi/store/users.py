@@ -154,15 +154,16 @@ def open_session(engine, account: Account) -> tuple[str, str]:
 
 
 def session_account(engine, token: str | None) -> tuple[Account, str] | None:
-    """(account, CSRF token) of a live session, or None."""
+    """(account, CSRF token) of a live session, or None: one query, as every request asks it."""
     if not token:
         return None
     with Session(engine) as session:
-        row = session.get(LoginSession, _token_hash(token))
-        if row is None or as_utc(row.expires_at) < utc_now():
+        found = session.execute(select(LoginSession.expires_at, LoginSession.csrf_token, User)
+                                .join(User, User.id == LoginSession.user_id)
+                                .where(LoginSession.token_hash == _token_hash(token))).first()
+        if found is None or as_utc(found.expires_at) < utc_now() or not found.User.active:
             return None
-        user = session.get(User, row.user_id)
-        return (_account(user), row.csrf_token) if user and user.active else None
+        return _account(found.User), found.csrf_token
 
 
 def close_session(engine, token: str | None) -> None:

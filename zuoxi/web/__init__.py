@@ -40,10 +40,12 @@ MAX_UPLOAD = 20 << 20  # bytes of one request body (all files of an upload toget
 
 
 def create_app(db: str | None = None, models: bool = True, recordings: str | Path | None = None,
-               max_upload: int = MAX_UPLOAD, timezone: str | None = None) -> FastAPI:
+               max_upload: int = MAX_UPLOAD, timezone: str | None = None, redis: str | None = None) -> FastAPI:
     """`recordings`: the folder call recordings are served from (nothing outside it, nothing at all
     when None); `max_upload`: the largest request body accepted, in bytes (413 beyond); `timezone`:
-    the one times are shown and dates filtered in (else $ZUOXI_TZ, else Asia/Shanghai)."""
+    the one times are shown and dates filtered in (else $ZUOXI_TZ, else Asia/Shanghai); `redis`: the
+    URL of the Redis that server processes share live sessions and sign-in limits through (else this
+    process keeps them; key prefix $ZUOXI_REDIS_PREFIX, else "zuoxi:")."""
     store = Store(db)
 
     @asynccontextmanager
@@ -64,10 +66,15 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.limiter = LoginLimiter()
+    app.state.live = LiveSessions()
+    if redis:
+        from zuoxi.web.shared import RedisLoginLimiter, SharedLiveSessions, connect
+
+        client, prefix = connect(redis), os.environ.get("ZUOXI_REDIS_PREFIX") or "zuoxi:"
+        app.state.limiter, app.state.live = RedisLoginLimiter(client, prefix), SharedLiveSessions(client, prefix)
     app.state.scorecards = ScorecardLibrary(store)
     app.state.cases = CaseLibrary(store)
     app.state.drills = Drills()
-    app.state.live = LiveSessions()
     app.state.models = models
     app.state.recordings = Path(recordings).resolve() if recordings else None
     app.state.importer = Importer(store, models=models, recordings=app.state.recordings)
@@ -117,3 +124,14 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+SERVE_SETTINGS = "ZUOXI_SERVE"  # create_app's arguments as JSON, for worker processes (`zuoxi serve --workers`)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of `zuoxi serve --workers N`: each worker process builds it from the settings the
+    command left in the environment."""
+    import json
+
+    return create_app(**json.loads(os.environ[SERVE_SETTINGS]))

@@ -4,11 +4,13 @@ the scope of `zuoxi.store.queries`."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import datetime, time, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -64,18 +66,23 @@ def me(signed: Signed = require_role(ANYONE)) -> dict:
 
 @router.get("/conversations")
 def conversations(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+    """One page, worst score first. `total` is exact unless `total_exact` is false (then more than it);
+    `next`/`prev` are the cursors of the neighbouring pages (pass as `after`/`before`)."""
     page = list_conversations(engine, signed.account, f)
-    return {"total": page.total, "page": page.page, "pages": page.pages, "items": [asdict(i) for i in page.items]}
+    return {"total": page.total, "total_exact": page.exact, "page": page.page, "pages": page.pages,
+            "next": page.next, "prev": page.prev, "items": [asdict(i) for i in page.items]}
 
 
 @router.get("/conversations/{key}")
-def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
+def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) -> JSONResponse:
     detail = get_conversation(engine, signed.account, key)
-    return {
-        "key": detail.key, "conversation": detail.conversation.model_dump(mode="json"),
-        "results": [{"result_id": pk, "reviewed": detail.reviewed[pk], "machine": machine.model_dump(mode="json"),
-                     "current": current.model_dump(mode="json")} for pk, machine, current in detail.results],
-    }
+    results = []
+    for pk, machine, current in detail.results:
+        dumped = machine.model_dump(mode="json")
+        results.append({"result_id": pk, "reviewed": detail.reviewed[pk], "machine": dumped,
+                        "current": dumped if current is machine else current.model_dump(mode="json")})
+    # Plain JSON already: skip FastAPI's encoder, which would walk every finding again.
+    return JSONResponse({"key": detail.key, "conversation": detail.conversation.model_dump(mode="json"), "results": results})
 
 
 @router.get("/results/{result_id}/history")
@@ -122,8 +129,11 @@ def resolve(appeal_id: Id, body: Resolution, engine: DB, signed: Signed = requir
 
 
 @router.get("/dashboard")
-def dashboard_figures(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
-    return asdict(dashboard(engine, signed.account, f))
+def dashboard_figures(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) -> Response:
+    """Encoded by json.dumps (times as ISO strings): FastAPI's encoder walks every agent's profile
+    again, and with a few hundred agents that took longer than reading the figures."""
+    return Response(json.dumps(asdict(dashboard(engine, signed.account, f)), ensure_ascii=False, default=datetime.isoformat),
+                    media_type="application/json")
 
 
 @router.get("/filters")

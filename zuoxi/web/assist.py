@@ -9,7 +9,8 @@ Protocol on `/api/live/{session}` (JSON text frames; the sign-in cookie authenti
   server → {"type": "error", "error", "turns"}                            a bad message or refused turn; the socket stays open
 A client that loses its connection reconnects to the same session id and resumes: `state.turns`
 says which turn to send next, and a turn sent twice (same `seq`) is answered from the record, not
-counted again. Sessions live in this process's memory (`LiveSessions`) until ended or 2 h without a message.
+counted again. Sessions live in this process's memory (`LiveSessions`) until ended or 2 h without a message;
+with `zuoxi serve --redis`, in Redis (`zuoxi.web.shared`), so the reconnect may reach any server process.
 """
 
 from __future__ import annotations
@@ -93,8 +94,10 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
                 await websocket.send_json({"type": "error", "error": "消息应为 JSON 对象", "turns": len(session)})
                 continue
             kind = message.get("type", "turn")
+            session = sessions.sync(account.username, session_id, session)  # turns another process took
             if kind == "turn":
-                await websocket.send_json(_take_turn(session, message))
+                await websocket.send_json(_take_turn(session, message, lambda turn: sessions.add_turn(
+                    account.username, session_id, session, turn)))
             elif kind == "end":
                 # Ended before the analysis starts: no other connection adds a turn meanwhile, and
                 # the conversation scored is the one stored. The whole conversation's QA (and the
@@ -113,16 +116,16 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
         return  # the session stays: a reconnect resumes it
 
 
-def _take_turn(session: LiveSession, message: dict) -> dict:
-    """The answer to one turn message; every refusal says how many turns the session has (`turns`),
-    which is where the client goes on from."""
+def _take_turn(session: LiveSession, message: dict, add) -> dict:
+    """The answer to one turn message (`add` takes the turn into the session and wherever it is
+    shared); every refusal says how many turns the session has (`turns`), where the client goes on from."""
     seq = message.get("seq")
     if seq is not None and not (type(seq) is int and 0 <= seq <= len(session)):
         return {"type": "error", "error": f"seq 应为下一句的序号 {len(session)}", "turns": len(session)}
     if seq is not None and seq < len(session):  # a resend after a reconnect
         return {"type": "update", "duplicate": True, **json.loads(session.answer(seq))}
     try:
-        update = session.add_turn(_turn_fields(message))
+        update = add(_turn_fields(message))
     except ValidationError as error:
         return {"type": "error", "error": f"这一句的格式不对：{said_all(error.errors())}", "turns": len(session)}
     except ValueError as error:  # too long, not encodable, the session full or ended

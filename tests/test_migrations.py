@@ -1,0 +1,93 @@
+"""`zuoxi db upgrade` on SQLite and PostgreSQL: a database from before Alembic (and before the list
+columns and stats) upgrades to the latest revision with its lists, totals and dashboard right; a
+PostgreSQL schema (`--schema`, $ZUOXI_DB_SCHEMA) holds the tables apart from the rest of the database."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import inspect, text
+from typer.testing import CliRunner
+
+from zuoxi.cli import app
+from zuoxi.engines.local import Batch
+from zuoxi.store import Store
+from zuoxi.store import queries as Q
+from zuoxi.store.migrate import current, head
+from zuoxi.store.users import Account
+
+QA = Account(1, "qa", "inspector", None, None, None)
+NEW_INDEXES = ("ix_results_list_main", "ix_results_list_main_team", "ix_results_list_main_agent",
+               "ix_results_list_scorecard", "ix_results_list_scorecard_team", "ix_results_list_scorecard_agent",
+               "ix_results_main_risk", "ix_conversations_unscored")
+NEW_COLUMNS = {"results": ("channel", "agent_id", "team", "started_at", "main"), "conversations": ("scored",)}
+
+
+def make_old(url: str, samples) -> tuple[int, float]:
+    """A database as zuoxi made it before Alembic: no version, no list columns, no stats; returns
+    the count and average its dashboard showed."""
+    store = Store(url)
+    for _ in Batch([samples], store=store, analyze=True).run():
+        pass
+    figures = Q.dashboard(store.engine, QA, Q.ConversationFilter())
+    with store.engine.begin() as connection:
+        for index in NEW_INDEXES:
+            connection.execute(text(f"DROP INDEX IF EXISTS {index}"))
+        connection.execute(text("DROP INDEX IF EXISTS ix_conversations_search_grams"))
+        for table, columns in NEW_COLUMNS.items():
+            for column in columns:
+                connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE conversations DROP COLUMN search_grams"))
+        connection.execute(text("DROP TABLE stats"))
+        connection.execute(text("DROP TABLE alembic_version"))
+    store.close()
+    return figures.count, figures.average
+
+
+def test_an_old_database_upgrades(db_url, samples):
+    count, average = make_old(db_url, samples)
+    result = CliRunner().invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert f"revision none → {head()}" in result.output
+    store = Store(db_url, migrate=False)
+    assert current(store.engine) == head()
+    tables = inspect(store.engine)
+    assert set(NEW_INDEXES) <= {i["name"] for i in tables.get_indexes("results")} | \
+        {i["name"] for i in tables.get_indexes("conversations")}
+    figures = Q.dashboard(store.engine, QA, Q.ConversationFilter())
+    assert (figures.count, figures.average) == (count, average) and figures.trend
+    page = Q.list_conversations(store.engine, QA, Q.ConversationFilter(per_page=500))
+    assert page.exact and page.total == len(page.items) == count
+    assert [i.id for i in Q.list_conversations(store.engine, QA, Q.ConversationFilter(q="漢堡")).items]
+    again = CliRunner().invoke(app, ["db", "upgrade", "--db", db_url])
+    assert again.exit_code == 0 and f"at revision {head()}" in again.output
+    store.close()
+
+
+def test_a_postgresql_schema_keeps_the_tables_apart(postgres_admin, monkeypatch):
+    from conftest import POSTGRES_URL
+
+    schema = f"pgscale_{uuid.uuid4().hex[:10]}"
+    try:
+        result = CliRunner().invoke(app, ["db", "upgrade", "--db", POSTGRES_URL, "--schema", schema])
+        assert result.exit_code == 0, result.output
+        assert f"(schema {schema})" in result.output
+        with postgres_admin.connect() as connection:
+            assert "conversations" in inspect(connection).get_table_names(schema=schema)
+        monkeypatch.setenv("ZUOXI_DB_SCHEMA", schema)
+        store = Store(POSTGRES_URL)
+        with store.engine.connect() as connection:
+            assert connection.execute(text("SHOW search_path")).scalar() == schema
+        assert current(store.engine) == head()
+        store.close()
+    finally:
+        with postgres_admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+@pytest.mark.parametrize("name", ["Public", "x;drop", "1abc", "a" * 64])
+def test_a_schema_name_is_an_identifier(name):
+    result = CliRunner().invoke(app, ["db", "upgrade", "--db", "postgresql+psycopg://u@localhost/x", "--schema", name])
+    assert result.exit_code == 2 and "schema name" in result.output

@@ -1,0 +1,148 @@
+"""Several server processes sharing one database and one Redis (`zuoxi serve --redis`, `--workers`):
+a live session moves from one process to the other mid-conversation and goes on as if it had not
+moved; the sign-in rate limit counts failures made at any process. Skipped, saying why, where no
+Redis server answers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from zuoxi.engines.live import LiveSession
+from zuoxi.store import Store
+from zuoxi.store.users import add_user
+from zuoxi.web.live import running_app
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+TURNS = [{"role": "agent", "text": "您好，请问有什么可以帮您？"},
+         {"role": "customer", "text": "我的快递三天了还没到，电话13812345678，太慢了！"},
+         {"role": "agent", "text": "这个不归我们管，你自己去问快递公司。"},
+         {"role": "customer", "text": "什么态度！我要投诉你们！"},
+         {"role": "agent", "text": "非常抱歉给您带来不便，我马上帮您查询。"}]
+
+
+@pytest.fixture
+def redis_client(monkeypatch):
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {error}")
+    prefix = f"pgscale-test:{uuid.uuid4().hex[:8]}:"
+    monkeypatch.setenv("ZUOXI_REDIS_PREFIX", prefix)
+    yield client, prefix
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)
+
+
+def test_two_processes_share_a_live_session_turn_by_turn(redis_client):
+    """Two processes' views of one session, turns taken alternately: each answers what one
+    process alone answers, and the turns are stored masked."""
+    from zuoxi.web.shared import SharedLiveSessions
+
+    client, prefix = redis_client
+    first, second = SharedLiveSessions(client, prefix), SharedLiveSessions(client, prefix)
+    alone = LiveSession("call-1", scorecard="core", channel="call", models=False)
+    session = first.open("qa", "call-1", scorecard="core", channel="call", models=False)
+    for index, turn in enumerate(TURNS):
+        sessions = first if index % 2 == 0 else second
+        session = sessions.sync("qa", "call-1", session)
+        assert len(session) == index
+        update = sessions.add_turn("qa", "call-1", session, turn)
+        assert update.model_dump() == alone.add_turn(turn).model_dump()
+    assert [a.model_dump() for a in first.sync("qa", "call-1", session).alerts] == [a.model_dump() for a in alone.alerts]
+    stored = b" ".join(client.lrange(first._key("qa", "call-1") + ":turns", 0, -1)).decode()
+    assert "13812345678" not in stored and len(client.lrange(first._key("qa", "call-1") + ":turns", 0, -1)) == len(TURNS)
+    first.close("qa", "call-1")
+    assert second.sync("qa", "call-1", None) is None  # ended everywhere
+
+
+def test_a_turn_taken_twice_at_once_is_refused_once(redis_client):
+    from zuoxi.web.shared import SharedLiveSessions, TurnConflict
+
+    client, prefix = redis_client
+    first, second = SharedLiveSessions(client, prefix), SharedLiveSessions(client, prefix)
+    a = first.open("qa", "s", models=False)
+    b = second.open("qa", "s", models=False)
+    first.add_turn("qa", "s", a, TURNS[0])
+    with pytest.raises(TurnConflict):
+        second.add_turn("qa", "s", b, TURNS[1])  # b did not see turn 0: its turn would be turn 0 again
+    assert [t.text for t in second.sync("qa", "s", b).turns] == [TURNS[0]["text"]]
+
+
+def test_the_login_limit_counts_failures_at_any_process(redis_client):
+    from zuoxi.web.shared import RedisLoginLimiter
+
+    client, prefix = redis_client
+    one, other = RedisLoginLimiter(client, prefix), RedisLoginLimiter(client, prefix)
+    for _ in range(5):
+        assert not other.blocked("10.0.0.1", "qa")
+        one.failed("10.0.0.1", "qa")
+    assert other.blocked("10.0.0.1", "qa") and not other.blocked("10.0.0.2", "qa")
+    other.succeeded("10.0.0.1", "qa")
+    assert not one.blocked("10.0.0.1", "qa")
+
+
+@pytest.mark.slow
+def test_a_live_session_moves_between_two_server_processes(redis_client, tmp_path):
+    """Two `zuoxi serve` processes behind no balancer at all: the client signs in at one, talks to
+    it, loses the connection and resumes at the other, which also refuses the sixth bad password."""
+    from websockets.sync.client import connect
+
+    db = str(tmp_path / "two.db")
+    store = Store(db)
+    add_user(store.engine, "qa", "correct-horse", "inspector")
+    store.close()
+    with running_app(db, "--no-models", "--redis", REDIS_URL) as one, \
+            running_app(db, "--no-models", "--redis", REDIS_URL) as two:
+        with httpx.Client(base_url=one) as http:
+            http.post("/api/login", json={"username": "qa", "password": "correct-horse"}).raise_for_status()
+            cookie = f"zuoxi_session={http.cookies['zuoxi_session']}"
+
+        def socket(base):
+            return connect(base.replace("http", "ws") + "/api/live/move-1?channel=call",
+                           additional_headers={"Cookie": cookie})
+
+        with socket(one) as ws:
+            assert json.loads(ws.recv())["turns"] == 0
+            answers = []
+            for seq, turn in enumerate(TURNS[:3]):
+                ws.send(json.dumps({"type": "turn", "seq": seq, **turn}))
+                answers.append(json.loads(ws.recv()))
+        with socket(two) as ws:
+            state = json.loads(ws.recv())
+            assert state["turns"] == 3 and state["alerts"]
+            ws.send(json.dumps({"type": "turn", "seq": 2, **TURNS[2]}))  # resent: answered from the record
+            again = json.loads(ws.recv())
+            assert again["duplicate"] and again["alerts"] == answers[2]["alerts"]
+            for seq, turn in enumerate(TURNS[3:], start=3):
+                ws.send(json.dumps({"type": "turn", "seq": seq, **turn}))
+                assert json.loads(ws.recv())["turn"] == seq
+            ws.send(json.dumps({"type": "end", "store": False}))
+            result = json.loads(ws.recv())
+            assert result["type"] == "result" and result["max_score"] > 0
+        with httpx.Client(base_url=one) as a, httpx.Client(base_url=two) as b:
+            for _ in range(5):
+                assert a.post("/api/login", json={"username": "qa", "password": "wrong-one!"}).status_code == 401
+            assert b.post("/api/login", json={"username": "qa", "password": "correct-horse"}).status_code == 429
+
+
+def test_several_workers_need_redis(tmp_path):
+    from typer.testing import CliRunner
+
+    from zuoxi.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "w.db"), "--workers", "2"])
+    assert result.exit_code == 2 and "--redis" in result.output
+
+
+@pytest.mark.slow
+def test_workers_serve_from_several_processes(redis_client, tmp_path):
+    db = str(tmp_path / "workers.db")
+    with running_app(db, "--no-models", "--workers", "2", "--redis", REDIS_URL) as base:
+        assert all(httpx.get(base + "/login").status_code == 200 for _ in range(4))

@@ -1,0 +1,128 @@
+"""The store's schema versions (Alembic, zuoxi/store/migrations): `zuoxi db upgrade`, and `Store()`
+on start-up, bring any database zuoxi ever made to this version's tables.
+
+A new database gets today's tables at once and is stamped with the latest revision; an existing one
+runs the revisions it lacks. A database from before Alembic has no version yet: revision 0001 is
+what start-up used to do for it (create missing tables, add missing nullable columns and fill them).
+Migrations check what exists, so they also bring a database made by `create_all` in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, bindparam, func, inspect, select, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from zuoxi.store.tables import Base
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_LOCK = 0x7A756F7869  # "zuoxi": one migrating process per PostgreSQL database
+
+
+def config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head() -> str:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def current(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Run the migrations the database lacks, in one transaction (PostgreSQL: while holding a lock,
+    so that workers starting together migrate once); returns (revision before, revision after)."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(select(func.pg_advisory_xact_lock(_LOCK)))
+        before = MigrationContext.configure(connection).get_current_revision()
+        cfg = config(connection)
+        if before is None and not inspect(connection).has_table("conversations"):
+            Base.metadata.create_all(connection)  # a new database: today's tables, nothing to migrate
+            command.stamp(cfg, revision)
+        elif before != head() or revision != "head":
+            command.upgrade(cfg, revision)
+        Base.metadata.create_all(connection)  # tables of models that no revision creates yet
+        return before, MigrationContext.configure(connection).get_current_revision()
+
+
+# --- steps the revisions share --------------------------------------------------------------------
+
+def add_missing_columns(connection: Connection) -> list[str]:
+    """Add the models' columns a table lacks (all nullable), with the indexes over only those
+    columns; returns "table.column" of each added."""
+    added = []
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in have]
+        for column in missing:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))  # names from the models
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def create_missing_indexes(connection: Connection) -> None:
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        have = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            postgres_only = index.dialect_options["postgresql"]["using"]  # GIN: the search pairs
+            if index.name not in have and not (postgres_only and connection.dialect.name != "postgresql"):
+                index.create(connection, checkfirst=False)
+
+
+def fill_stored_facts(connection: Connection) -> None:
+    """The columns an older zuoxi left empty: search text, a result's current facts (as the machine scored it)."""
+    from zuoxi.model import Conversation, Result
+    from zuoxi.store import result_facts, search_text
+    from zuoxi.store.tables import ConversationRow, ResultRow
+
+    with Session(bind=connection) as session:
+        for row in session.scalars(select(ConversationRow).where(ConversationRow.search_text.is_(None))):
+            row.search_text = search_text(Conversation.model_validate(row.data))
+        for row in session.scalars(select(ResultRow).where(ResultRow.final_data.is_(None))):
+            for name, value in result_facts(Result.model_validate(row.data)).items():
+                setattr(row, name, value)
+            row.reviewed = False
+        session.flush()
+
+
+def fill_list_columns(connection: Connection) -> None:
+    """Results get their conversation's list columns and which is its main one; conversations
+    whether they have a result; on PostgreSQL, the search pairs."""
+    from zuoxi.store.search import grams_vector
+    from zuoxi.store.tables import ConversationRow as C, ResultRow as R
+
+    def of_conversation(column):
+        return select(column).where(C.key == R.conversation_key).scalar_subquery()
+
+    first = select(func.min(R.pk)).where(R.conversation_key == C.key).scalar_subquery()
+    connection.execute(update(R).values(channel=of_conversation(C.channel), agent_id=of_conversation(C.agent_id),
+                                        team=of_conversation(C.team), started_at=of_conversation(C.started_at)))
+    other = R.__table__.alias("other")
+    connection.execute(update(R).values(main=R.pk == select(func.min(other.c.pk))
+                                        .where(other.c.conversation_key == R.conversation_key).scalar_subquery()))
+    connection.execute(update(C).values(scored=first.is_not(None)))
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(select(C.key, C.search_text).where(C.search_grams.is_(None))).all()
+        for begin in range(0, len(rows), 2000):
+            connection.execute(update(C).where(C.key == bindparam("k")).values(search_grams=bindparam("g")),
+                               [{"k": key, "g": grams_vector(text_ or "")} for key, text_ in rows[begin:begin + 2000]])
