@@ -324,7 +324,7 @@ def test_scorecard_edit_validates_by_line_and_rescores(clients):
     assert problems and problems[0].startswith("strict.yaml:") and "X-01" in problems[0]
     assert "keyword 需要 `words`" in problems[0]  # the editor is a page: its author reads Chinese
     typed = qa.put("/api/scorecards/strict", json={"yaml": broken.replace("points: -5", "points: 五")})
-    assert "points：应是数字" in typed.json()["detail"]["problems"][0]
+    assert "points：应为数字" in typed.json()["detail"]["problems"][0]
     good = broken.replace("{keyword: {role: agent}}", "{keyword: {role: agent, words: [亲]}}")
     assert qa.put("/api/scorecards/strict", json={"yaml": good}).status_code == 200
     assert "words: [亲]" in qa.get("/api/scorecards/strict").json()["yaml"]
