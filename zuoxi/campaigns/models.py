@@ -68,7 +68,6 @@ def parse_time(value: str, tz: tzinfo = LOCAL_TZ) -> datetime:
 
 
 Next = Literal["success", "closed", "retry", "callback"]
-CustomerStatus = Literal["pending", "retry", "callback", "success", "closed"]
 OPEN = ("pending", "retry", "callback")  # a customer still to be called; success and closed are final
 
 

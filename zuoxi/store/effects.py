@@ -5,7 +5,7 @@ One result per conversation, as in every list and dashboard (`ConversationFilter
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta, tzinfo
+from datetime import tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session

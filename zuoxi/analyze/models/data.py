@@ -17,8 +17,6 @@ import numpy as np
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
-QUALITY_BINS = (-2, -1, 0, 1, 2)
-
 
 class DataMissing(FileNotFoundError):
     pass

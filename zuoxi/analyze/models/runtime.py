@@ -24,7 +24,6 @@ from .linear import Block, Head, HeadGroup, Sparse, Vocab, softmax
 
 ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts"
 FORMAT = 1
-NAMESPACES = ("turn", "dcust", "dagent")
 QUALITY_KEYS = ("A", "S", "E")
 
 # Emotion at a customer turn also leans on the turn before it (people do not switch mood on
