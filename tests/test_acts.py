@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -66,20 +67,10 @@ def test_order_cards_and_emoji_codes_are_neither_requests_nor_suggestions(models
 
 
 def test_a_long_message_counts_a_placeholder_as_a_few_characters():
-    card = CompiledScorecard(*_spec("""
-        id: t
-        name: t
-        sections:
-          - id: s
-            name: s
-            items:
-              - id: T-1
-                name: long
-                points: -5
-                message: m
-                forbid:
-                  length: {role: agent, min: 151}
-    """))
+    card = _card("""
+            forbid:
+              length: {role: agent, min: 151}
+        """)
     short = "好" * 100 + "[数字x]" * 10  # 100 characters and ten placeholders: 130 as read, 150 as stored
     long_ = "好" * 150 + "[数字x]"
     assert len(short) == 150
@@ -90,10 +81,15 @@ def test_a_long_message_counts_a_placeholder_as_a_few_characters():
 # --- the act operator --------------------------------------------------------------------------
 
 def _spec(text: str):
-    import textwrap
-
     spec, raw = parse_scorecard_text(textwrap.dedent(text), "test.yaml")
     return spec, [("test.yaml", raw, i) for i in range(len(spec.sections))]
+
+
+def _card(conditions: str) -> CompiledScorecard:
+    """A scorecard of one item, T-1 (-5 points), judged by `conditions` (its when/expect/forbid)."""
+    item = "id: t\nname: t\nsections:\n  - id: s\n    name: s\n    items:\n      - id: T-1\n        name: t\n" \
+           "        points: -5\n        message: m\n"
+    return CompiledScorecard(*_spec(item + textwrap.indent(textwrap.dedent(conditions).strip("\n"), " " * 8) + "\n"))
 
 
 def _status(card: CompiledScorecard, c: Conversation, acts=None, rule: str = "T-1") -> str:
@@ -114,26 +110,16 @@ def _fake_acts(roles: list[str], probs: dict[tuple[int, str], float], untrained:
     return TurnActs(roles, p, model, np.zeros((len(roles), 1)), None)
 
 
-REFUSAL_CARD = """
-    id: t
-    name: t
-    sections:
-      - id: s
-        name: s
-        items:
-          - id: T-1
-            name: refusal without reason
-            points: -5
-            message: m
-            when:
-              act: {role: agent, acts: [refuse], cues: [不能, 无法]}
-            expect:
-              act: {role: agent, anchor: same_and_next, count: 1, acts: [explain], cues: [因为]}
+REFUSAL = """
+    when:
+      act: {role: agent, acts: [refuse], cues: [不能, 无法]}
+    expect:
+      act: {role: agent, anchor: same_and_next, count: 1, acts: [explain], cues: [因为]}
 """
 
 
 def test_an_act_counts_where_the_model_reaches_its_threshold():
-    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    card = _card(REFUSAL)
     c = conv(("customer", "帮我改一下地址"), ("agent", "这个办不了"), ("customer", "哦"))
     roles = ["customer", "agent", "customer"]
     assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.7})) == "fail"
@@ -142,7 +128,7 @@ def test_an_act_counts_where_the_model_reaches_its_threshold():
 
 
 def test_a_cue_word_lowers_the_bar_and_becomes_the_evidence():
-    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    card = _card(REFUSAL)
     c = conv(("customer", "帮我改一下地址"), ("agent", "您好，地址现在不能改了"), ("customer", "哦"))
     roles = ["customer", "agent", "customer"]
     result = card.evaluate(card.context(prepare(c), acts=_fake_acts(roles, {(1, "refuse"): 0.35})))
@@ -152,7 +138,7 @@ def test_a_cue_word_lowers_the_bar_and_becomes_the_evidence():
 
 
 def test_a_negated_cue_is_no_cue_and_the_model_decides():
-    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    card = _card(REFUSAL)
     c = conv(("customer", "还能退吗"), ("agent", "不是不能退，七天内都可以"), ("customer", "好"))
     roles = ["customer", "agent", "customer"]
     assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.35})) == "n/a"
@@ -160,39 +146,29 @@ def test_a_negated_cue_is_no_cue_and_the_model_decides():
 
 
 def test_without_the_models_the_cue_words_decide():
-    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    card = _card(REFUSAL)
     assert _status(card, conv(("customer", "改地址"), ("agent", "无法修改"), ("customer", "哦"))) == "fail"
     assert _status(card, conv(("customer", "改地址"), ("agent", "无法修改，因为已经发货"))) == "pass"
 
 
 def test_an_act_the_models_could_not_learn_falls_back_to_its_cue_words():
-    card = CompiledScorecard(*_spec(REFUSAL_CARD))
+    card = _card(REFUSAL)
     c = conv(("customer", "改地址"), ("agent", "无法修改"), ("customer", "哦"))
     roles = ["customer", "agent", "customer"]
     assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.0}, untrained=("refuse",))) == "fail"
 
 
 def test_an_expectation_nobody_could_meet_yet_is_not_judged():
-    card = CompiledScorecard(*_spec(REFUSAL_CARD.replace("anchor: same_and_next, count: 1", "anchor: next")))
+    card = _card(REFUSAL.replace("anchor: same_and_next, count: 1", "anchor: next"))
     c = conv(("customer", "改地址"), ("agent", "无法修改"))
     assert _status(card, c, _fake_acts(["customer", "agent"], {(1, "refuse"): 0.9})) == "n/a"
 
 
 def test_need_cue_narrows_an_act_to_what_its_words_name():
-    card = CompiledScorecard(*_spec("""
-        id: t
-        name: t
-        sections:
-          - id: s
-            name: s
-            items:
-              - id: T-1
-                name: bargaining
-                points: -5
-                message: m
-                forbid:
-                  act: {role: customer, acts: [request_price], cues: [便宜点], need_cue: true}
-    """))
+    card = _card("""
+            forbid:
+              act: {role: customer, acts: [request_price], cues: [便宜点], need_cue: true}
+        """)
     roles = ["customer", "agent"]
     protection = conv(("customer", "降价了能保价吗"), ("agent", "可以的"))
     bargain = conv(("customer", "能便宜点吗"), ("agent", "亲，已经是最低价了"))
@@ -204,7 +180,7 @@ def test_an_unknown_act_is_a_scorecard_error_naming_the_line():
     from zuoxi.rules.scorecard import ScorecardError
 
     with pytest.raises(ScorecardError, match=r"test.yaml:\d+: T-1: .*没有对话行为 'apologise'"):
-        CompiledScorecard(*_spec(REFUSAL_CARD.replace("acts: [explain]", "acts: [apologise]")))
+        _card(REFUSAL.replace("acts: [explain]", "acts: [apologise]"))
 
 
 # --- the registry --------------------------------------------------------------------------------
@@ -219,20 +195,10 @@ def test_an_operator_is_one_registered_class():
             return [Hit(0, 0, 0)] if len(ctx.turns) >= self.n else []
 
     try:
-        card = CompiledScorecard(*_spec("""
-            id: t
-            name: t
-            sections:
-              - id: s
-                name: s
-                items:
-                  - id: T-1
-                    name: long conversation
-                    points: -5
-                    message: m
-                    forbid:
-                      turn_count_at_least: {n: 3}
-        """))
+        card = _card("""
+                forbid:
+                  turn_count_at_least: {n: 3}
+            """)
         assert _status(card, conv(("customer", "在吗"), ("agent", "在的"))) == "pass"
         assert _status(card, conv(("customer", "在吗"), ("agent", "在的"), ("customer", "好"))) == "fail"
         with pytest.raises(ValueError, match="registered twice"):

@@ -66,23 +66,8 @@ class ConversationFilter:
         c, r = ConversationRow, ResultRow
         # One result per conversation, so no list, count or average has a conversation twice: the
         # filter's scorecard, else the main one, the first result stored (what it was analysed with on import).
-        clauses = [] if self.scorecard else [r.pk.is_(None) | (r.main == true())]
-        for column, value in ((c.agent_id, canonical_label(self.agent_id)), (c.team, canonical_label(self.team)),
-                              (c.channel, self.channel), (r.scorecard, self.scorecard)):
-            if value:
-                clauses.append(column == value)
-        if self.date_from:
-            clauses.append(c.started_at >= self._midnight(self.date_from))
-        if self.date_to:
-            clauses.append(c.started_at < self._midnight(self.date_to + timedelta(days=1)))
-        if self.score_min is not None:
-            clauses.append(r.final_score >= self.score_min)
-        if self.score_max is not None:
-            clauses.append(r.final_score <= self.score_max)
-        if self.failed_rule:
-            clauses.append(r.failed_rules.contains(f" {self.failed_rule.strip()} ", autoescape=True))
-        if self.risk_min is not None:
-            clauses.append(r.complaint_risk >= self.risk_min)
+        clauses = [r.scorecard == self.scorecard] if self.scorecard else [r.pk.is_(None) | (r.main == true())]
+        clauses += self._labels(c) + self._measures(r)
         if self.q and self.q.strip():
             clauses.append(c.search_text.contains(normalize_text(self.q.strip()), autoescape=True))
         return clauses
@@ -92,7 +77,24 @@ class ConversationFilter:
         (the search alone reads the conversation)."""
         r = ResultRow
         clauses = [r.scorecard == self.scorecard] if self.scorecard else [r.main == true()]
-        clauses += self._labels(r)
+        clauses += self._labels(r) + self._measures(r)
+        if self.q and self.q.strip():
+            clauses.append(search_clause(self.q, dialect))
+        return clauses
+
+    def tail_where(self, dialect: str) -> list | None:
+        """The conversations with no result that the filter lists (after the scored ones); None when
+        it asks for something only a result has."""
+        if self.scorecard or self._measures(ResultRow):
+            return None
+        clauses = [ConversationRow.scored == false(), *self._labels(ConversationRow)]
+        if self.q and self.q.strip():
+            clauses.append(search_clause(self.q, dialect))
+        return clauses
+
+    def _measures(self, r) -> list:
+        """What only a result has: its score, failed rules and complaint risk."""
+        clauses = []
         if self.score_min is not None:
             clauses.append(r.final_score >= self.score_min)
         if self.score_max is not None:
@@ -101,19 +103,6 @@ class ConversationFilter:
             clauses.append(r.failed_rules.contains(f" {self.failed_rule.strip()} ", autoescape=True))
         if self.risk_min is not None:
             clauses.append(r.complaint_risk >= self.risk_min)
-        if self.q and self.q.strip():
-            clauses.append(search_clause(self.q, dialect))
-        return clauses
-
-    def tail_where(self, dialect: str) -> list | None:
-        """The conversations with no result that the filter lists (after the scored ones); None when
-        it asks for something only a result has."""
-        if self.scorecard or self.score_min is not None or self.score_max is not None or self.failed_rule \
-                or self.risk_min is not None:
-            return None
-        clauses = [ConversationRow.scored == false(), *self._labels(ConversationRow)]
-        if self.q and self.q.strip():
-            clauses.append(search_clause(self.q, dialect))
         return clauses
 
     def _labels(self, table) -> list:
@@ -131,8 +120,7 @@ class ConversationFilter:
     def cells(self, account: Account) -> Cells | None:
         """The dashboard stats this filter reads within the account's scope; None when it filters on
         what the stats do not keep (score, rule, risk, search) or counts days in another zone."""
-        if self.score_min is not None or self.score_max is not None or self.failed_rule or self.risk_min is not None \
-                or (self.q and self.q.strip()) or getattr(self.tz, "key", None) != source_zone().key:
+        if self._measures(ResultRow) or (self.q and self.q.strip()) or getattr(self.tz, "key", None) != source_zone().key:
             return None
         team, agent = canonical_label(self.team), canonical_label(self.agent_id)
         scoped_team, scoped_agent = stat_scope(account)
