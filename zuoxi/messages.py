@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+
+class Problems(ValueError):
+    """What is wrong with something a user wrote, one line a problem (`source:line: field: 问题`)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
 SAID = {
     "missing": "必须填写", "extra_forbidden": "不认识这个字段", "int_parsing": "应为整数", "int_type": "应为整数",
     "int_from_float": "应为整数", "float_parsing": "应为数字", "float_type": "应为数字", "bool_parsing": "应为 true 或 false",

@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from zuoxi.messages import said
+from zuoxi.messages import Problems, said
 from zuoxi.queues.assignment import METHODS
 from zuoxi.queues.models import Candidate, Period
 from zuoxi.rules.scorecard import _LineLoader, _strip_lines, line_of
@@ -32,12 +32,8 @@ LABELS = {RANDOM: "随机抽样", QUOTA_FILL: "配额补足"}
 Label = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class PlanError(ValueError):
+class PlanError(Problems):
     """Problems in a plan, each as `source:line: field: 问题`."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 class Rule(BaseModel):

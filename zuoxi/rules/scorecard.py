@@ -14,19 +14,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from zuoxi.messages import said
+from zuoxi.messages import Problems, said
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scorecards"
 LEXICON_FILE = BUILTIN_DIR / "lexicons.yaml"
 _LINE = "__line__"
 
 
-class ScorecardError(ValueError):
+class ScorecardError(Problems):
     """Problems in a scorecard file, each as `file:line: message`."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 class Applies(BaseModel):

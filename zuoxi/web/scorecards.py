@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 import yaml
 
+from zuoxi.messages import Problems
 from zuoxi.model import Conversation
 from zuoxi.pipeline import iter_analyses
 from zuoxi.rules.engine import compile_text, get_scorecard
@@ -24,10 +25,8 @@ _ID_LINE = re.compile(r"(?m)^id:.*$")
 RESCORE_LIMIT = 5000  # one request re-scores at most this many conversations
 
 
-class ScorecardProblem(ValueError):
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class ScorecardProblem(Problems):
+    """A scorecard the editor cannot save: its problems, or a name it may not take."""
 
 
 def with_id(text: str, name: str) -> str:
