@@ -20,26 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.realdata import DEFAULT_DATA, LABELS, conversations, read_jsonl  # noqa: E402
 from zuoxi.normalize import normalize_turn  # noqa: E402
-from zuoxi.rules.operators.text import _NON_WORD, _gram_weight  # noqa: E402
+from zuoxi.rules.operators.text import bigrams, overlap  # noqa: E402
 
 
-def bigrams(text: str) -> set[str]:
-    chars = _NON_WORD.sub("", normalize_turn(text))
-    return {a + b for a, b in zip(chars, chars[1:])}
+def grams(text: str) -> set[str]:
+    return bigrams(normalize_turn(text))
 
 
-def overlap(a: set[str], b: set[str]) -> float:
-    small = min(len(a), len(b))
-    return len(a & b) / small if small else 0.0
-
-
-def weighted_overlap(a: set[str], b: set[str]) -> float:
-    """What the repeat operator computes with `weighted: true`."""
-    small = min(sum(map(_gram_weight, a)), sum(map(_gram_weight, b)))
-    return sum(map(_gram_weight, a & b)) / small if small else 0.0
-
-
-MEASURES = {"character-bigram overlap": overlap, "function-character-weighted overlap (used)": weighted_overlap}
+MEASURES = {"character-bigram overlap": lambda a, b: overlap(a, b),
+            "function-character-weighted overlap (used)": lambda a, b: overlap(a, b, weighted=True)}
 
 
 def auc(same: list[float], different: list[float]) -> float:
@@ -64,7 +53,7 @@ def main() -> int:
                      if act.startswith("propose:") and turn < len(turns)]
         for (t1, k1), (t2, k2) in combinations(proposals, 2):
             if t1 != t2:
-                pairs.append((k1 == k2, bigrams(turns[t1].text), bigrams(turns[t2].text)))
+                pairs.append((k1 == k2, grams(turns[t1].text), grams(turns[t2].text)))
     same = [p for p in pairs if p[0]]
     print(f"{len(pairs)} pairs of proposals in one dialogue ({len(same)} the same proposal reworded), test part left out")
     for name, measure in MEASURES.items():

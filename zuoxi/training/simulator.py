@@ -23,7 +23,6 @@ session stays offline (circuit breaker).
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from zuoxi.model import Conversation, Result, Turn
 from zuoxi.normalize import normalize_text
 from zuoxi.pipeline import analyze_conversation
+from zuoxi.rules.operators.text import bigrams, overlap
 from zuoxi.rules.reading import TurnReading, read_agent_turns
 from zuoxi.training.cases import Case, NeedPart
 
@@ -50,7 +50,6 @@ SUSPICIOUS_AT = 0.5  # a persona this suspicious wants something it can check be
 REPEAT_SIMILARITY = 0.6  # character-bigram overlap coefficient, as the scorecards' `repeat`
 VERIFY_WORDS = ("@verify_partial", "@official_channel")
 HOSTILE = ("rude", "argue", "deflect")
-_NON_WORD = re.compile(r"[\W_]+")
 
 
 class Effect(BaseModel):
@@ -128,13 +127,11 @@ class Engine(Protocol):
 
 
 def _bigrams(text: str) -> set[str]:
-    chars = _NON_WORD.sub("", normalize_text(text))
-    return {chars[i : i + 2] for i in range(len(chars) - 1)}
+    return bigrams(normalize_text(text))
 
 
 def _same(a: set[str], b: set[str]) -> bool:
-    small = min(len(a), len(b))
-    return small >= 2 and len(a & b) / small >= REPEAT_SIMILARITY
+    return min(len(a), len(b)) >= 2 and overlap(a, b) >= REPEAT_SIMILARITY
 
 
 def template(situation: str, politeness: float, rng: random.Random | None = None) -> str:

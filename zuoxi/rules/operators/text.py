@@ -126,6 +126,23 @@ def _gram_weight(gram: str) -> float:
     return (1.0, 0.6, 0.15)[light]
 
 
+def bigrams(norm: str) -> set[str]:
+    """The character bigrams of normalized text, punctuation and spaces left out."""
+    chars = _NON_WORD.sub("", norm)
+    return set(map(_add, chars, chars[1:]))
+
+
+def overlap(a: set[str], b: set[str], weighted: bool = False) -> float:
+    """Overlap coefficient of two bigram sets (shared ÷ the smaller), `weighted` by FUNCTION_CHARS;
+    0 when either is empty. How `repeat` tells the same proposal reworded, and the simulated customer
+    a repeated line."""
+    if weighted:
+        small = min(sum(map(_gram_weight, a)), sum(map(_gram_weight, b)))
+        return sum(map(_gram_weight, a & b)) / small if small else 0.0
+    small = min(len(a), len(b))
+    return len(a & b) / small if small else 0.0
+
+
 @operator("repeat", SCOPE_OPTIONS | {"min", "similarity", "min_chars", "keys", "ignore", "pushback", "per_turn", "of",
                                      "act_keys", "weighted", "unanswered"})
 class Repeat(Condition):
@@ -244,11 +261,6 @@ class Repeat(Condition):
 
     def _same(self, a: set[str], b: set[str]) -> bool:
         """Same action group, or character-bigram overlap coefficient ≥ similarity."""
-        shared = a & b
-        if any(g.startswith("#") for g in shared):
+        if any(g.startswith("#") for g in a & b):
             return True
-        if self.weighted:
-            small = min(sum(map(_gram_weight, a)), sum(map(_gram_weight, b)))
-            return small > 0 and sum(map(_gram_weight, shared)) / small >= self.similarity
-        small = min(len(a), len(b))
-        return small > 0 and len(shared) / small >= self.similarity
+        return bool(a) and bool(b) and overlap(a, b, self.weighted) >= self.similarity
