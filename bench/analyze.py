@@ -78,8 +78,23 @@ def command_rate(n: int) -> float:
         source = Path(tmp) / "chats.jsonl"
         write_jsonl(replicated(n, text_only=True), source)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, "-m", "zuoxi.cli", "analyze", str(source), "--no-store", "--format", "json",
-                        "--out", str(Path(tmp) / "results.jsonl")], check=True, capture_output=True, cwd=tmp)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "zuoxi.cli",
+                "analyze",
+                str(source),
+                "--no-store",
+                "--format",
+                "json",
+                "--out",
+                str(Path(tmp) / "results.jsonl"),
+            ],
+            check=True,
+            capture_output=True,
+            cwd=tmp,
+        )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return n / (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
 

@@ -36,8 +36,10 @@ def synthesize(seconds: float, seed: int = 0) -> tuple[np.ndarray, list[Turn]]:
         chars = int(length * rng.uniform(3.5, 4.5))
         voice = speech(chars, length, RATE, pitch=(140, 220)[role], seed=len(turns))
         start = int(t * RATE)
-        tracks[role, start:start + voice.size] += voice
-        turns.append(Turn(role=("agent", "customer")[role], text="好" * chars, start=round(t, 3), end=round(t + length, 3)))
+        tracks[role, start : start + voice.size] += voice
+        turns.append(
+            Turn(role=("agent", "customer")[role], text="好" * chars, start=round(t, 3), end=round(t + length, 3))
+        )
         t += length + (float(rng.uniform(-1.5, -0.5)) if rng.random() < 0.05 else float(rng.uniform(0.3, 4)))
         role = 1 - role
     return tracks.T, turns
@@ -59,11 +61,15 @@ def main() -> None:
         spent = time.process_time() - started
     call = analysis.call
     print(f"audio: {seconds / 60:.0f} min stereo {RATE} Hz FLAC, {len(turns)} turns")
-    print(f"found: speech agent {call.channel('agent').speech_seconds / 60:.1f} min, customer "
-          f"{call.channel('customer').speech_seconds / 60:.1f} min, {len(call.overlaps)} overlaps, "
-          f"{len(call.dead_air)} dead-air stretches, {len(call.latencies)} responses")
-    print(f"feature extraction (decode + VAD + features + alignment): {spent:.2f} CPU s "
-          f"= {seconds / spent:,.0f}× real time  [target ≥ 200×]")
+    print(
+        f"found: speech agent {call.channel('agent').speech_seconds / 60:.1f} min, customer "
+        f"{call.channel('customer').speech_seconds / 60:.1f} min, {len(call.overlaps)} overlaps, "
+        f"{len(call.dead_air)} dead-air stretches, {len(call.latencies)} responses"
+    )
+    print(
+        f"feature extraction (decode + VAD + features + alignment): {spent:.2f} CPU s "
+        f"= {seconds / spent:,.0f}× real time  [target ≥ 200×]"
+    )
 
 
 if __name__ == "__main__":

@@ -62,14 +62,24 @@ CUSTOMER = {
     "ok": "好的，我知道了。",
     "bye": "好，再见。",
 }
-BABBLE = ["今天天气不错我们下午去公园走走吧", "这个方案我觉得还需要再讨论一下", "你把那份文件发给我看看",
-          "明天早上八点在门口集合不要迟到", "晚上吃什么你想好了没有", "会议改到三点了记得通知大家",
-          "这个价格有点贵能不能便宜一点", "我刚才给你打电话你怎么没接"]
+BABBLE = [
+    "今天天气不错我们下午去公园走走吧",
+    "这个方案我觉得还需要再讨论一下",
+    "你把那份文件发给我看看",
+    "明天早上八点在门口集合不要迟到",
+    "晚上吃什么你想好了没有",
+    "会议改到三点了记得通知大家",
+    "这个价格有点贵能不能便宜一点",
+    "我刚才给你打电话你怎么没接",
+]
 PITCH = {"agent": "35", "customer": "75"}
 NOISES = ("white", "pink", "babble")
 CODECS = {  # name → (soundfile format, subtype, suffix)
-    "wav": ("WAV", "PCM_16", "wav"), "ulaw": ("WAV", "ULAW", "wav"), "flac": ("FLAC", "PCM_16", "flac"),
-    "ogg": ("OGG", "VORBIS", "ogg"), "mp3": ("MP3", "MPEG_LAYER_III", "mp3"),
+    "wav": ("WAV", "PCM_16", "wav"),
+    "ulaw": ("WAV", "ULAW", "wav"),
+    "flac": ("FLAC", "PCM_16", "flac"),
+    "ogg": ("OGG", "VORBIS", "ogg"),
+    "mp3": ("MP3", "MPEG_LAYER_III", "mp3"),
 }
 
 
@@ -100,10 +110,26 @@ class Voices:
             raw, out = self.work / "raw.wav", self.work / "out.wav"
             subprocess.run(["espeak-ng", "-v", "cmn", "-s", str(speed), "-p", pitch, "-w", str(raw), text], check=True)
             trim = ["silence", "1", "0.02", "1%", "reverse", "silence", "1", "0.02", "1%", "reverse"]
-            subprocess.run(["sox", "-D", str(raw), "-r", str(self.rate), "-c", "1", "-b", "32", "-e", "floating-point",
-                            str(out), *trim], check=True)
+            subprocess.run(
+                [
+                    "sox",
+                    "-D",
+                    str(raw),
+                    "-r",
+                    str(self.rate),
+                    "-c",
+                    "1",
+                    "-b",
+                    "32",
+                    "-e",
+                    "floating-point",
+                    str(out),
+                    *trim,
+                ],
+                check=True,
+            )
             voice, _ = sf.read(str(out), dtype="float64")
-            self.cache[key] = voice * 10 ** (SPEECH_DB / 20) / np.sqrt(np.mean(voice ** 2))
+            self.cache[key] = voice * 10 ** (SPEECH_DB / 20) / np.sqrt(np.mean(voice**2))
         return self.cache[key]
 
 
@@ -111,13 +137,21 @@ def script(rng: np.random.Generator) -> list[tuple[str, str, float]]:
     """(role, line, start) for one call; starts depend on the utterances' lengths, so they are relative
     markers resolved by `render`: ("after", gap) or ("cut", seconds before the other's end)."""
     pause = lambda: float(rng.uniform(0.4, 1.5))  # noqa: E731
-    lines = [("customer", "hello", ("at", float(rng.uniform(0.3, 0.8)))),
-             ("agent", "greeting", ("after", pause())), ("customer", "yes", ("after", pause())),
-             ("agent", "purpose", ("after", pause())), ("customer", "cut_in", ("cut", float(rng.uniform(0.8, 1.6)))),
-             ("agent", "explain", ("after", pause())), ("customer", "complain", ("after", pause())),
-             ("agent", "answer", ("cut", float(rng.uniform(0.8, 1.6)))), ("agent", "wait", ("after", 0.5)),
-             ("agent", "result", ("after", float(rng.uniform(3.5, 6.0)))), ("customer", "ok", ("after", pause())),
-             ("agent", "confirm", ("after", pause())), ("agent", "close", ("after", pause()))]
+    lines = [
+        ("customer", "hello", ("at", float(rng.uniform(0.3, 0.8)))),
+        ("agent", "greeting", ("after", pause())),
+        ("customer", "yes", ("after", pause())),
+        ("agent", "purpose", ("after", pause())),
+        ("customer", "cut_in", ("cut", float(rng.uniform(0.8, 1.6)))),
+        ("agent", "explain", ("after", pause())),
+        ("customer", "complain", ("after", pause())),
+        ("agent", "answer", ("cut", float(rng.uniform(0.8, 1.6)))),
+        ("agent", "wait", ("after", 0.5)),
+        ("agent", "result", ("after", float(rng.uniform(3.5, 6.0)))),
+        ("customer", "ok", ("after", pause())),
+        ("agent", "confirm", ("after", pause())),
+        ("agent", "close", ("after", pause())),
+    ]
     if rng.random() < 0.5:
         lines.append(("customer", "bye", ("after", float(rng.uniform(0.3, 0.8)))))
     return lines
@@ -136,7 +170,7 @@ def render(voices: Voices, rng: np.random.Generator) -> tuple[dict[str, np.ndarr
     tracks = {"agent": np.zeros(n), "customer": np.zeros(n)}
     for role, voice, start in placed:
         at = int(round(start * voices.rate))
-        tracks[role][at:at + voice.size] += voice
+        tracks[role][at : at + voice.size] += voice
     return tracks, n / voices.rate
 
 
@@ -168,8 +202,8 @@ def noise(kind: str, n: int, rate: int, level_db: float, rng: np.random.Generato
             stream = np.concatenate([voices.say(BABBLE[i], pitch, speed) for i in rng.permutation(len(BABBLE))])
             stream = np.tile(stream, n // stream.size + 2)
             offset = int(rng.integers(0, stream.size - n))
-            x += stream[offset:offset + n]
-    return x * 10 ** (level_db / 20) / np.sqrt(np.mean(x ** 2))
+            x += stream[offset : offset + n]
+    return x * 10 ** (level_db / 20) / np.sqrt(np.mean(x**2))
 
 
 def echo(agent: np.ndarray, rate: int, level_db: float, delay_ms: float) -> np.ndarray:
@@ -177,7 +211,7 @@ def echo(agent: np.ndarray, rate: int, level_db: float, delay_ms: float) -> np.n
     first difference blended, as a hybrid's echo path is), delayed and attenuated."""
     shaped = np.convolve(agent, [0.1, 0.2, 0.4, 0.2, 0.1], mode="same")
     shaped = 0.7 * shaped + 0.3 * np.concatenate(([0.0], np.diff(shaped)))
-    shaped *= 10 ** (level_db / 20) * np.sqrt(np.mean(agent ** 2) / np.mean(shaped ** 2))
+    shaped *= 10 ** (level_db / 20) * np.sqrt(np.mean(agent**2) / np.mean(shaped**2))
     lag = int(round(delay_ms / 1000 * rate))
     return np.concatenate((np.zeros(lag), shaped[: agent.size - lag]))
 
@@ -188,7 +222,7 @@ def write(path: Path, data: np.ndarray, rate: int, codec: str) -> Path:
     sf.write(str(path), np.clip(data, -1, 1), rate, format=fmt, subtype=subtype)
     if codec == "mp3":  # drop the first frame, the Xing/LAME tag: libsndfile then knows neither length nor delay
         raw = path.read_bytes()
-        path.write_bytes(raw[_mp3_frame_length(raw):])
+        path.write_bytes(raw[_mp3_frame_length(raw) :])
     return path
 
 
@@ -202,8 +236,15 @@ def _mp3_frame_length(raw: bytes) -> int:
 
 def compare(found, truth) -> dict:
     """Errors of one call's measures against its truth (both `timeline` results)."""
-    out = {"dead_air": [], "latency": [], "overlap": [], "hangup": [], "missed": 0, "invented_overlap": 0,
-           "last_speaker_wrong": int(found["last_speaker"] != truth["last_speaker"])}
+    out = {
+        "dead_air": [],
+        "latency": [],
+        "overlap": [],
+        "hangup": [],
+        "missed": 0,
+        "invented_overlap": 0,
+        "last_speaker_wrong": int(found["last_speaker"] != truth["last_speaker"]),
+    }
     for true in truth["dead_air"]:
         match = [f for f in found["dead_air"] if f.start < true.end and true.start < f.end]
         if match:
@@ -222,8 +263,9 @@ def compare(found, truth) -> dict:
             out["overlap"].append(abs(match[0].seconds - true.seconds))
         else:
             out["missed"] += 1
-    out["invented_overlap"] = sum(not any(t.by == f.by and abs(f.start - t.start) < 1.0 for t in truth["overlaps"])
-                                  for f in found["overlaps"])
+    out["invented_overlap"] = sum(
+        not any(t.by == f.by and abs(f.start - t.start) < 1.0 for t in truth["overlaps"]) for f in found["overlaps"]
+    )
     for role, gap in truth["hangup_gaps"].items():
         out["hangup"].append(abs(found["hangup_gaps"].get(role, np.inf) - gap))
     return out
@@ -231,22 +273,43 @@ def compare(found, truth) -> dict:
 
 def conditions(quick: bool) -> list[Condition]:
     if quick:
-        return [Condition(), Condition(noise="pink", noise_db=-25), Condition(noise="babble", noise_db=-25),
-                Condition(echo_db=-15), Condition(noise="white", noise_db=-25, echo_db=-15, codec="mp3")]
+        return [
+            Condition(),
+            Condition(noise="pink", noise_db=-25),
+            Condition(noise="babble", noise_db=-25),
+            Condition(echo_db=-15),
+            Condition(noise="white", noise_db=-25, echo_db=-15, codec="mp3"),
+        ]
     found = [Condition(rate=rate) for rate in (8000, 16000)]
-    found += [Condition(rate=rate, noise=kind, noise_db=db) for kind in NOISES for db in (-40, -35, -30, -25, -20)
-              for rate in (8000, 16000)]
+    found += [
+        Condition(rate=rate, noise=kind, noise_db=db)
+        for kind in NOISES
+        for db in (-40, -35, -30, -25, -20)
+        for rate in (8000, 16000)
+    ]
     found += [Condition(echo_db=db, echo_ms=ms) for db in (-30, -20, -15, -10) for ms in (40, 150)]
-    found += [Condition(rate=rate, noise="pink", noise_db=-30, echo_db=-20, codec=codec) for codec in CODECS
-              for rate in (8000, 16000)]
-    found += [Condition(noise=kind, noise_db=-25, echo_db=-15, codec=codec) for kind in NOISES for codec in ("ulaw", "mp3")]
+    found += [
+        Condition(rate=rate, noise="pink", noise_db=-30, echo_db=-20, codec=codec)
+        for codec in CODECS
+        for rate in (8000, 16000)
+    ]
+    found += [
+        Condition(noise=kind, noise_db=-25, echo_db=-15, codec=codec) for kind in NOISES for codec in ("ulaw", "mp3")
+    ]
     return found
 
 
 def run(condition: Condition, calls: int, voices: Voices, work: Path) -> tuple[dict, float, float]:
     """Summed comparison over `calls` calls, their audio seconds and the CPU seconds measuring them."""
-    total = {"dead_air": [], "latency": [], "overlap": [], "hangup": [], "missed": 0, "invented_overlap": 0,
-             "last_speaker_wrong": 0}
+    total = {
+        "dead_air": [],
+        "latency": [],
+        "overlap": [],
+        "hangup": [],
+        "missed": 0,
+        "invented_overlap": 0,
+        "last_speaker_wrong": 0,
+    }
     audio = cpu = 0.0
     for seed in range(calls):
         rng = np.random.default_rng(seed)
@@ -260,13 +323,20 @@ def run(condition: Condition, calls: int, voices: Voices, work: Path) -> tuple[d
             level = -65.0 if condition.noise_db is None else condition.noise_db
             kind = "white" if condition.noise_db is None else condition.noise
             mix[role] += noise(kind, mix[role].size, voices.rate, level, noise_rng, voices)
-        path = write(work / f"call{seed}", np.stack([mix["agent"], mix["customer"]], axis=1), voices.rate, condition.codec)
+        path = write(
+            work / f"call{seed}", np.stack([mix["agent"], mix["customer"]], axis=1), voices.rate, condition.codec
+        )
         started = time.process_time()
         call = measure(read_audio(path))
         cpu += time.process_time() - started
         audio += duration
-        found = {"dead_air": call.dead_air, "latencies": call.latencies, "overlaps": call.overlaps,
-                 "hangup_gaps": call.hangup_gaps, "last_speaker": call.last_speaker}
+        found = {
+            "dead_air": call.dead_air,
+            "latencies": call.latencies,
+            "overlaps": call.overlaps,
+            "hangup_gaps": call.hangup_gaps,
+            "last_speaker": call.last_speaker,
+        }
         for key, value in compare(found, truth).items():
             total[key] = total[key] + value
     return total, audio, cpu
@@ -278,10 +348,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="five conditions only")
     args = parser.parse_args()
     worst = lambda values: f"{max(values):5.2f}" if values else "   —"  # noqa: E731
-    print(f"{args.calls} calls per condition; speech at {SPEECH_DB:.0f} dBFS RMS; noise on both channels; "
-          f"errors in seconds (largest per condition)")
-    print(f"{'condition':<38} {'dead air':>8} {'latency':>8} {'overlap':>8} {'hang-up':>8} {'missed':>6} "
-          f"{'invented':>8} {'last':>4}  verdict")
+    print(
+        f"{args.calls} calls per condition; speech at {SPEECH_DB:.0f} dBFS RMS; noise on both channels; "
+        f"errors in seconds (largest per condition)"
+    )
+    print(
+        f"{'condition':<38} {'dead air':>8} {'latency':>8} {'overlap':>8} {'hang-up':>8} {'missed':>6} "
+        f"{'invented':>8} {'last':>4}  verdict"
+    )
     failed_in_target, audio_total, cpu_total = [], 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         work, voices = Path(tmp), {}
@@ -290,18 +364,29 @@ def main() -> None:
             result, audio, cpu = run(condition, args.calls, voice, work)
             audio_total, cpu_total = audio_total + audio, cpu_total + cpu
             errors = result["dead_air"] + result["latency"] + result["overlap"] + result["hangup"]
-            ok = (max(errors) <= TOLERANCE and not result["missed"] and not result["invented_overlap"]
-                  and not result["last_speaker_wrong"])
+            ok = (
+                max(errors) <= TOLERANCE
+                and not result["missed"]
+                and not result["invented_overlap"]
+                and not result["last_speaker_wrong"]
+            )
             in_target = (condition.noise_db or -99) <= -25 and (condition.echo_db or -99) <= -15
             if in_target and not ok:
                 failed_in_target.append(str(condition))
-            print(f"{str(condition):<38} {worst(result['dead_air']):>8} {worst(result['latency']):>8} "
-                  f"{worst(result['overlap']):>8} {worst(result['hangup']):>8} {result['missed']:>6} "
-                  f"{result['invented_overlap']:>8} {result['last_speaker_wrong']:>4}  "
-                  f"{'ok' if ok else 'OUT'}{'' if in_target else ' (beyond target)'}", flush=True)
-    print(f"measured {audio_total / 60:.1f} min of calls in {cpu_total:.1f} CPU s ({audio_total / cpu_total:,.0f}× real time)")
-    print("target (≤ 0.25 s, nothing missed or invented, up to −25 dBFS noise and −15 dB echo): "
-          + ("met" if not failed_in_target else f"NOT met in {len(failed_in_target)}: {'; '.join(failed_in_target)}"))
+            print(
+                f"{condition!s:<38} {worst(result['dead_air']):>8} {worst(result['latency']):>8} "
+                f"{worst(result['overlap']):>8} {worst(result['hangup']):>8} {result['missed']:>6} "
+                f"{result['invented_overlap']:>8} {result['last_speaker_wrong']:>4}  "
+                f"{'ok' if ok else 'OUT'}{'' if in_target else ' (beyond target)'}",
+                flush=True,
+            )
+    print(
+        f"measured {audio_total / 60:.1f} min of calls in {cpu_total:.1f} CPU s ({audio_total / cpu_total:,.0f}× real time)"
+    )
+    print(
+        "target (≤ 0.25 s, nothing missed or invented, up to −25 dBFS noise and −15 dB echo): "
+        + ("met" if not failed_in_target else f"NOT met in {len(failed_in_target)}: {'; '.join(failed_in_target)}")
+    )
 
 
 if __name__ == "__main__":

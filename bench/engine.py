@@ -54,7 +54,9 @@ def main() -> None:
     engine_rate, naive_rate = args.n / engine_seconds, args.n / naive_seconds
     print(f"{args.n} conversations, scorecard {args.scorecard} ({len(scorecard.items)} items), {fails} failed findings")
     print(f"zuoxi engine (all rules, evidence, scores): {engine_rate:,.0f} conversations/s  [target ≥ 2,000]")
-    print(f"naive keyword search only ({len(patterns)} keywords × turns, one re each): {naive_rate:,.0f} conversations/s")
+    print(
+        f"naive keyword search only ({len(patterns)} keywords × turns, one re each): {naive_rate:,.0f} conversations/s"
+    )
     print(f"ratio: the full engine is {engine_rate / naive_rate:.1f}× the naive keyword pass alone")
 
 

@@ -45,14 +45,24 @@ def sample_turns() -> list[dict]:
 
 
 def sign_in(base: str) -> str:
-    request = urllib.request.Request(f"{base}/api/login", data=json.dumps({"username": USER, "password": PASSWORD}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/api/login",
+        data=json.dumps({"username": USER, "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request) as response:
         return response.headers["set-cookie"].split(";", 1)[0]
 
 
-async def session(base: str, cookie: str, number: int, turns: list[dict], think: float,
-                  latencies: list[list[float]], errors: list[str]) -> None:
+async def session(
+    base: str,
+    cookie: str,
+    number: int,
+    turns: list[dict],
+    think: float,
+    latencies: list[list[float]],
+    errors: list[str],
+) -> None:
     url = base.replace("http://", "ws://") + f"/api/live/bench-{number}"
     rng = random.Random(number)
     await asyncio.sleep(rng.uniform(0, think))  # sessions start spread out, as calls do
@@ -76,8 +86,12 @@ async def run(base: str, sessions: int, n_turns: int, think: float) -> tuple[lis
     latencies: list[list[float]] = [[] for _ in range(n_turns)]
     errors: list[str] = []
     started = time.perf_counter()
-    await asyncio.gather(*(session(base, cookie, i, [pool[(i * 7 + k) % len(pool)] for k in range(n_turns)], think,
-                                   latencies, errors) for i in range(sessions)))
+    await asyncio.gather(
+        *(
+            session(base, cookie, i, [pool[(i * 7 + k) % len(pool)] for k in range(n_turns)], think, latencies, errors)
+            for i in range(sessions)
+        )
+    )
     return latencies, errors, time.perf_counter() - started
 
 
@@ -103,13 +117,19 @@ def main() -> None:
     every = [v for per_turn in latencies for v in per_turn]
     head = [v for per_turn in latencies[:50] for v in per_turn]
     tail = [v for per_turn in latencies[-50:] for v in per_turn]
-    print(f"live assist, loopback: {args.sessions} sessions × {args.turns} turns, think {args.think} s, "
-          f"models {'off' if args.no_models else 'on'}")
+    print(
+        f"live assist, loopback: {args.sessions} sessions × {args.turns} turns, think {args.think} s, "
+        f"models {'off' if args.no_models else 'on'}"
+    )
     print(f"  turns answered: {len(every)} in {elapsed:.0f} s ({len(every) / elapsed:.0f} turns/s)")
-    print(f"  latency per turn: p50 {percentile(every, 50):.1f} ms · p95 {percentile(every, 95):.1f} ms · "
-          f"p99 {percentile(every, 99):.1f} ms · max {max(every):.1f} ms  (target p99 < 50 ms)")
-    print(f"  turns 1–50: p50 {statistics.median(head):.1f} ms, p99 {percentile(head, 99):.1f} ms · "
-          f"turns {args.turns - 49}–{args.turns}: p50 {statistics.median(tail):.1f} ms, p99 {percentile(tail, 99):.1f} ms")
+    print(
+        f"  latency per turn: p50 {percentile(every, 50):.1f} ms · p95 {percentile(every, 95):.1f} ms · "
+        f"p99 {percentile(every, 99):.1f} ms · max {max(every):.1f} ms  (target p99 < 50 ms)"
+    )
+    print(
+        f"  turns 1–50: p50 {statistics.median(head):.1f} ms, p99 {percentile(head, 99):.1f} ms · "
+        f"turns {args.turns - 49}–{args.turns}: p50 {statistics.median(tail):.1f} ms, p99 {percentile(tail, 99):.1f} ms"
+    )
     print(f"  errors: {len(errors)}")
     if errors:
         print("\n".join(errors[:5]), file=sys.stderr)

@@ -19,7 +19,6 @@ of a run) show how much of a gap between the runs is overhead and how much other
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shutil
 import tempfile
@@ -78,7 +77,9 @@ def run_pool(paths: list[Path], processes: int, models: bool) -> tuple[float, fl
     return time.perf_counter() - started, cpu_seconds() - cpu, count
 
 
-def run_dask(paths: list[Path], workers: int, models: bool, parquet: Path | None) -> tuple[float, float, int, float, float]:
+def run_dask(
+    paths: list[Path], workers: int, models: bool, parquet: Path | None
+) -> tuple[float, float, int, float, float]:
     """(seconds, CPU seconds of the workers and of this process, conversations, cluster start, CPU seconds
     of this process alone: scheduler, nannies, client)."""
     from distributed import Client
@@ -114,7 +115,7 @@ def store_rate(conversations, models: bool, folder: Path) -> float:
     store = Store(f"sqlite:///{folder / 'store.db'}")
     started = time.perf_counter()
     for begin in range(0, len(items), 500):
-        chunk = items[begin:begin + 500]
+        chunk = items[begin : begin + 500]
         keys = [content_key(c) for c, _ in chunk]
         store.count_new(keys)
         store.add_conversations((c, "bench") for c, _ in chunk)
@@ -127,7 +128,9 @@ def store_rate(conversations, models: bool, folder: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=100_000, help="conversations (default 100,000)")
-    parser.add_argument("--workers", type=int, default=default_workers(), help="processes / Dask workers (default: the cores)")
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(), help="processes / Dask workers (default: the cores)"
+    )
     parser.add_argument("--no-models", action="store_true", help="lexicon emotion only, as analyze --no-models")
     parser.add_argument("--nodes", type=int, default=10, help="nodes in the cluster estimate")
     parser.add_argument("--cores", type=int, default=16, help="cores per node in the cluster estimate")
@@ -141,38 +144,54 @@ def main() -> None:
         for index, begin in enumerate(range(0, args.n, SHARD)):
             paths.append(folder / "in" / f"shard-{index:05d}.jsonl")
             paths[-1].parent.mkdir(exist_ok=True)
-            write_jsonl(conversations[begin:begin + SHARD], paths[-1])
+            write_jsonl(conversations[begin : begin + SHARD], paths[-1])
         size = sum(p.stat().st_size for p in paths)
         for_store = conversations[:5_000]
         del conversations  # 100,000 objects held here would slow this process's garbage collector, not the engines
         _warm(models)
         local_count([paths[0]], models)  # warm caches (scorecards, OpenCC, models) in this process
-        print(f"{args.n:,} conversations ({turns:.1f} turns each, {size / 1e6:.0f} MB) in {len(paths)} JSON Lines shards; "
-              f"masking on, models {'on' if models else 'off'}; {default_workers()} cores, {platform.processor() or platform.machine()}, "
-              f"Python {platform.python_version()}")
+        print(
+            f"{args.n:,} conversations ({turns:.1f} turns each, {size / 1e6:.0f} MB) in {len(paths)} JSON Lines shards; "
+            f"masking on, models {'on' if models else 'off'}; {default_workers()} cores, {platform.processor() or platform.machine()}, "
+            f"Python {platform.python_version()}"
+        )
         rows = [("local engine, 1 process", *run_local(paths, models))]
-        rows.append((f"local engine, {args.workers} processes (ProcessPoolExecutor)", *run_pool(paths, args.workers, models)))
+        rows.append(
+            (f"local engine, {args.workers} processes (ProcessPoolExecutor)", *run_pool(paths, args.workers, models))
+        )
         *dask, startup, here = run_dask(paths, args.workers, models, None)
         rows.append((f"dask, LocalCluster {args.workers} workers × 1 thread", *dask))
         *dask, _, here_parquet = run_dask(paths, args.workers, models, folder / "results")
         rows.append((f"dask, LocalCluster {args.workers} workers × 1 thread, Parquet out", *dask))
         rates = [count / seconds for _, seconds, _, count in rows]
         width = max(len(r[0]) for r in rows)
-        print(f"{'engine':<{width}}  {'seconds':>8}  {'conv/s':>7}  {'× 1 process':>11}  {'CPU s':>7}  {'conv per CPU s':>14}")
+        print(
+            f"{'engine':<{width}}  {'seconds':>8}  {'conv/s':>7}  {'× 1 process':>11}  {'CPU s':>7}  {'conv per CPU s':>14}"
+        )
         for (name, seconds, cpu, count), rate in zip(rows, rates):
             assert count == args.n, (name, count)
-            print(f"{name:<{width}}  {seconds:>8.1f}  {rate:>7,.0f}  {rate / rates[0]:>10.2f}×  {cpu:>7.1f}  {count / cpu:>14,.0f}")
+            print(
+                f"{name:<{width}}  {seconds:>8.1f}  {rate:>7,.0f}  {rate / rates[0]:>10.2f}×  {cpu:>7.1f}  {count / cpu:>14,.0f}"
+            )
         per_core = rates[3] / args.workers
-        print(f"dask LocalCluster start: {startup:.1f} s (not counted above); dask CPU s include this process "
-              f"(scheduler, nannies, client): {here:.1f} s and {here_parquet:.1f} s")
-        print(f"scaling: {args.workers} processes give {rates[1] / rates[0]:.2f}× (local), {rates[2] / rates[0]:.2f}× (dask) and "
-              f"{rates[3] / rates[0]:.2f}× (dask, Parquet out) the 1-process rate; dask with Parquet out per core: {per_core:,.0f} conversations/s")
+        print(
+            f"dask LocalCluster start: {startup:.1f} s (not counted above); dask CPU s include this process "
+            f"(scheduler, nannies, client): {here:.1f} s and {here_parquet:.1f} s"
+        )
+        print(
+            f"scaling: {args.workers} processes give {rates[1] / rates[0]:.2f}× (local), {rates[2] / rates[0]:.2f}× (dask) and "
+            f"{rates[3] / rates[0]:.2f}× (dask, Parquet out) the 1-process rate; dask with Parquet out per core: {per_core:,.0f} conversations/s"
+        )
         cores = args.nodes * args.cores
-        print(f"a cluster of {args.nodes} nodes × {args.cores} cores ≈ {cores} × {per_core:,.0f} = {cores * per_core:,.0f} conversations/s "
-              f"({1_000_000 / (cores * per_core) / 60:.1f} min per million), Parquet out (workers write)")
+        print(
+            f"a cluster of {args.nodes} nodes × {args.cores} cores ≈ {cores} × {per_core:,.0f} = {cores * per_core:,.0f} conversations/s "
+            f"({1_000_000 / (cores * per_core) / 60:.1f} min per million), Parquet out (workers write)"
+        )
         db = store_rate(for_store, models, folder)
-        print(f"client database write (SQLite, conversation + result, chunks of 500): {db:,.0f} conversations/s — "
-              f"the ceiling of a run that stores through the client; beyond it use --parquet --no-store, or PostgreSQL")
+        print(
+            f"client database write (SQLite, conversation + result, chunks of 500): {db:,.0f} conversations/s — "
+            f"the ceiling of a run that stores through the client; beyond it use --parquet --no-store, or PostgreSQL"
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -35,8 +35,7 @@ from sqlalchemy import func, insert, select
 
 from zuoxi.engines.local import Batch
 from zuoxi.model import Conversation
-from zuoxi.store import Store, database_url, source_zone
-from zuoxi.store import stats
+from zuoxi.store import Store, database_url, source_zone, stats
 from zuoxi.store.migrate import create_missing_indexes
 from zuoxi.store.search import grams_vector
 from zuoxi.store.tables import ConversationRow, ResultRow, StatRow
@@ -59,7 +58,11 @@ def variants(conversation: Conversation) -> list[Conversation]:
     """The sample and the calls it might have been: cut short by one to three turns, or joined a turn
     late. Scores then spread as real ones do, instead of taking the samples' fifty values."""
     turns, ident = conversation.turns, conversation.id
-    cut = [conversation.model_copy(update={"id": f"{ident}-v{n}", "turns": turns[:-n]}) for n in (1, 2, 3) if len(turns) - n >= 2]
+    cut = [
+        conversation.model_copy(update={"id": f"{ident}-v{n}", "turns": turns[:-n]})
+        for n in (1, 2, 3)
+        if len(turns) - n >= 2
+    ]
     late = [conversation.model_copy(update={"id": f"{ident}-v0", "turns": turns[1:]})] if len(turns) > 2 else []
     return [conversation, *cut, *late]
 
@@ -73,9 +76,12 @@ def analyzed_samples() -> list[tuple[dict, str, dict]]:
         for _ in Batch([corpus], store=store, analyze=True).run():
             pass
         with store.engine.connect() as connection:
-            rows = connection.execute(select(ConversationRow.data, ConversationRow.search_text, ResultRow.data)
-                                      .join(ResultRow, ResultRow.conversation_key == ConversationRow.key)
-                                      .where(ResultRow.main.is_(True)).order_by(ConversationRow.key)).all()
+            rows = connection.execute(
+                select(ConversationRow.data, ConversationRow.search_text, ResultRow.data)
+                .join(ResultRow, ResultRow.conversation_key == ConversationRow.key)
+                .where(ResultRow.main.is_(True))
+                .order_by(ConversationRow.key)
+            ).all()
         store.close()
     return [tuple(row) for row in rows]
 
@@ -88,11 +94,23 @@ def generated(n: int, seed: int = 19):
     figures = []  # each base's contribution at grain 3, whose cells are then placed at each grain
     for conversation, _, result in bases:
         failed = [f["rule"] for f in result["findings"] if f["status"] == "fail"]
-        facts = {"scorecard": result["scorecard"], "main": True, "channel": conversation["channel"], "team": "",
-                 "agent_id": "", "started_at": None, "final_score": result["score"], "final_data": result,
-                 "data": result, "failed_rules": f" {' '.join(failed)} ", "score": result["score"],
-                 "satisfaction": (result.get("satisfaction") or {}).get("label")}
-        figures.append([(key[7:], count, total) for key, count, total in stats.contribution(facts, zone) if key[0] == 3])
+        facts = {
+            "scorecard": result["scorecard"],
+            "main": True,
+            "channel": conversation["channel"],
+            "team": "",
+            "agent_id": "",
+            "started_at": None,
+            "final_score": result["score"],
+            "final_data": result,
+            "data": result,
+            "failed_rules": f" {' '.join(failed)} ",
+            "score": result["score"],
+            "satisfaction": (result.get("satisfaction") or {}).get("label"),
+        }
+        figures.append(
+            [(key[7:], count, total) for key, count, total in stats.contribution(facts, zone) if key[0] == 3]
+        )
     cells: Counter = Counter()
     grams = [grams_vector(search) for _, search, _ in bases]
     for i in range(n):
@@ -105,10 +123,34 @@ def generated(n: int, seed: int = 19):
         doc = {**conversation, "id": ident, "agent_id": agent, "team": team, "started_at": started.isoformat()}
         day = stats.day_of(started, zone)
         for grain, keeps_day, keeps_agent in stats.GRAINS:
-            cells[(grain, result["scorecard"], team, agent if keeps_agent else "", day if keeps_day else "",
-                   conversation["channel"], b)] += 1
-        yield "row", (key, ident, conversation["channel"], agent, team, started, len(conversation["turns"]), doc, search,
-                      grams[b], {**result, "conversation_id": ident}, b)
+            cells[
+                (
+                    grain,
+                    result["scorecard"],
+                    team,
+                    agent if keeps_agent else "",
+                    day if keeps_day else "",
+                    conversation["channel"],
+                    b,
+                )
+            ] += 1
+        yield (
+            "row",
+            (
+                key,
+                ident,
+                conversation["channel"],
+                agent,
+                team,
+                started,
+                len(conversation["turns"]),
+                doc,
+                search,
+                grams[b],
+                {**result, "conversation_id": ident},
+                b,
+            ),
+        )
     summed: dict[tuple, list] = {}
     for (grain, scorecard, team, agent, day, channel, b), count in cells.items():
         for (kind, name), n_, total in figures[b]:
@@ -136,13 +178,46 @@ def fill(url: str, n: int) -> None:
             stat_rows.append(row)
             continue
         key, ident, channel, agent, team, when, turns, doc, search, grams, result, _ = row
-        conversations.append((key, ident, channel, agent, team, when, turns, "bench", now, json.dumps(doc, ensure_ascii=False),
-                              search, grams if postgres else None, True))
+        conversations.append(
+            (
+                key,
+                ident,
+                channel,
+                agent,
+                team,
+                when,
+                turns,
+                "bench",
+                now,
+                json.dumps(doc, ensure_ascii=False),
+                search,
+                grams if postgres else None,
+                True,
+            )
+        )
         failed = [f["rule"] for f in result["findings"] if f["status"] == "fail"]
-        results.append((key, result["scorecard"], result["score"], result["max_score"], result["veto"], now,
-                        json.dumps(result, ensure_ascii=False), result["score"], None, f" {' '.join(failed)} ",
-                        result.get("complaint_risk"), (result.get("satisfaction") or {}).get("label"), False, channel, agent,
-                        team, when, True))
+        results.append(
+            (
+                key,
+                result["scorecard"],
+                result["score"],
+                result["max_score"],
+                result["veto"],
+                now,
+                json.dumps(result, ensure_ascii=False),
+                result["score"],
+                None,
+                f" {' '.join(failed)} ",
+                result.get("complaint_risk"),
+                (result.get("satisfaction") or {}).get("label"),
+                False,
+                channel,
+                agent,
+                team,
+                when,
+                True,
+            )
+        )
         if len(conversations) >= 20_000:
             _write(engine, conversations, results, postgres)
             conversations, results = [], []
@@ -156,17 +231,49 @@ def fill(url: str, n: int) -> None:
             connection.execute(insert(StatRow), [dict(zip(stat_columns, r)) for r in stat_rows])
         create_missing_indexes(connection)
     with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE" if not postgres else "VACUUM ANALYZE")
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            "ANALYZE" if not postgres else "VACUUM ANALYZE"
+        )
     add_user(engine, USER, PASSWORD, "inspector")
     print(f"filled {n:,} conversations in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     store.close()
 
 
-CONVERSATION_COLUMNS = ("key", "id", "channel", "agent_id", "team", "started_at", "turn_count", "source", "imported_at",
-                        "data", "search_text", "search_grams", "scored")
-RESULT_COLUMNS = ("conversation_key", "scorecard", "score", "max_score", "veto", "analyzed_at", "data", "final_score",
-                  "final_data", "failed_rules", "complaint_risk", "satisfaction", "reviewed", "channel", "agent_id", "team",
-                  "started_at", "main")
+CONVERSATION_COLUMNS = (
+    "key",
+    "id",
+    "channel",
+    "agent_id",
+    "team",
+    "started_at",
+    "turn_count",
+    "source",
+    "imported_at",
+    "data",
+    "search_text",
+    "search_grams",
+    "scored",
+)
+RESULT_COLUMNS = (
+    "conversation_key",
+    "scorecard",
+    "score",
+    "max_score",
+    "veto",
+    "analyzed_at",
+    "data",
+    "final_score",
+    "final_data",
+    "failed_rules",
+    "complaint_risk",
+    "satisfaction",
+    "reviewed",
+    "channel",
+    "agent_id",
+    "team",
+    "started_at",
+    "main",
+)
 
 
 def _copy(connection, table: str, columns: tuple, rows: list) -> None:
@@ -184,10 +291,13 @@ def _write(engine, conversations: list, results: list, postgres: bool) -> None:
             _copy(connection, "conversations", CONVERSATION_COLUMNS, conversations)
             _copy(connection, "results", RESULT_COLUMNS, results)
             return
-        connection.execute(insert(ConversationRow), [
-            dict(zip(CONVERSATION_COLUMNS, (*r[:9], json.loads(r[9]), *r[10:]))) for r in conversations])
-        connection.execute(insert(ResultRow), [
-            dict(zip(RESULT_COLUMNS, (*r[:6], json.loads(r[6]), *r[7:]))) for r in results])
+        connection.execute(
+            insert(ConversationRow),
+            [dict(zip(CONVERSATION_COLUMNS, (*r[:9], json.loads(r[9]), *r[10:]))) for r in conversations],
+        )
+        connection.execute(
+            insert(ResultRow), [dict(zip(RESULT_COLUMNS, (*r[:6], json.loads(r[6]), *r[7:]))) for r in results]
+        )
 
 
 def prepare(url: str, n: int) -> list[str]:
@@ -211,9 +321,16 @@ def requests_for(pick: random.Random, keys: list[str]):
     """One user action: the endpoint's name and the URLs it requests (a list's next pages follow cursors)."""
     agent, team = agent_of(pick.randrange(AGENTS))
     month = pick.randrange(1, 13)
-    filters = [{}, {"team": team}, {"agent_id": agent}, {"scorecard": "core"}, {"channel": "call"},
-               {"date_from": f"2026-{month:02d}-01", "date_to": f"2026-{month:02d}-07"}, {"score_max": 60},
-               {"team": team, "failed_rule": "CS-01"}]
+    filters = [
+        {},
+        {"team": team},
+        {"agent_id": agent},
+        {"scorecard": "core"},
+        {"channel": "call"},
+        {"date_from": f"2026-{month:02d}-01", "date_to": f"2026-{month:02d}-07"},
+        {"score_max": 60},
+        {"team": team, "failed_rule": "CS-01"},
+    ]
     kind = pick.choice(["list", "search", "detail", "dashboard"])
     if kind == "list":
         return kind, {"per_page": PER_PAGE, **pick.choice(filters)}, pick.randint(1, 3)
@@ -292,14 +409,22 @@ def main() -> None:
             latencies, errors, elapsed = asyncio.run(load(base, keys, args.clients, args.seconds))
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     total = sum(len(v) for v in latencies.values())
-    print(f"{args.conversations:,} conversations in {backend}, {args.clients} signed-in clients, {elapsed:.0f} s, "
-          f"{args.workers} server process(es), {os.cpu_count()} CPU cores (server, database and clients on one machine)")
-    for name, endpoint in (("list", "GET /api/conversations?filter…(+next pages)"), ("search", "GET /api/conversations?q=…"),
-                           ("detail", "GET /api/conversations/{key}"), ("dashboard", "GET /api/dashboard?filter…")):
+    print(
+        f"{args.conversations:,} conversations in {backend}, {args.clients} signed-in clients, {elapsed:.0f} s, "
+        f"{args.workers} server process(es), {os.cpu_count()} CPU cores (server, database and clients on one machine)"
+    )
+    for name, endpoint in (
+        ("list", "GET /api/conversations?filter…(+next pages)"),
+        ("search", "GET /api/conversations?q=…"),
+        ("detail", "GET /api/conversations/{key}"),
+        ("dashboard", "GET /api/dashboard?filter…"),
+    ):
         values = latencies[name]
         if values:
-            print(f"{name:9} {endpoint:44} {len(values) / elapsed:6,.1f} req/s  p50 {percentile(values, 50) * 1000:6.0f} ms"
-                  f"  p95 {percentile(values, 95) * 1000:6.0f} ms  p99 {percentile(values, 99) * 1000:6.0f} ms")
+            print(
+                f"{name:9} {endpoint:44} {len(values) / elapsed:6,.1f} req/s  p50 {percentile(values, 50) * 1000:6.0f} ms"
+                f"  p95 {percentile(values, 95) * 1000:6.0f} ms  p99 {percentile(values, 99) * 1000:6.0f} ms"
+            )
     print(f"all: {total / elapsed:,.1f} requests/s, {total:,} requests, errors: {len(errors)}")
     for error in errors[:10]:
         print("  ", error)

@@ -36,8 +36,11 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp, running_app(str(Path(tmp) / "demo.db"), "--demo") as base, \
-            sync_playwright() as playwright:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_app(str(Path(tmp) / "demo.db"), "--demo") as base,
+        sync_playwright() as playwright,
+    ):
         browser = playwright.chromium.launch(executable_path=args.chromium)
         page = browser.new_page(base_url=base, viewport={"width": WIDTH, "height": 900}, locale="zh-CN")
         page.goto("/login")

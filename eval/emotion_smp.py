@@ -41,17 +41,22 @@ def main() -> None:
         y6 = np.array([six.classes.index(x) for x in corp.smp_label[idx]])
         p6 = TR.predict_fitted(six, {"turn": X}, dense).argmax(1)
         maj6 = np.bincount(np.array([six.classes.index(x) for x in corp.smp_label[tr]]), minlength=6).argmax()
-        rows6.append([name, len(idx), M.macro_f1(y6, p6, 6), M.accuracy(y6, p6),
-                      M.macro_f1(y6, np.full(len(y6), maj6), 6)])
+        rows6.append(
+            [name, len(idx), M.macro_f1(y6, p6, 6), M.accuracy(y6, p6), M.macro_f1(y6, np.full(len(y6), maj6), 6)]
+        )
         keep = np.array([corp.smp_label[i] in TR.SMP_MAP for i in idx])
         y5 = np.array([F.EMOTIONS.index(TR.SMP_MAP[x]) for x in corp.smp_label[idx][keep]])
         p5 = TR.predict_fitted(five, {"turn": X[keep]}, dense[keep]).argmax(1)
         rows5.append([name, int(keep.sum()), M.macro_f1(y5, p5, 5), M.accuracy(y5, p5)])
         f1s = [M.class_f1(y5, p5, c) for c in range(5)]
         per_class.append([name] + f1s)
-    print(f"SMP2020-EWECT: trained on {len(tr)} posts (usual_eval, virus_train, virus_eval); "
-          "tested on the official test files")
-    table("Six labels (official task setting)", ["test file", "posts", "macro-F1", "accuracy", "majority macro-F1"], rows6)
+    print(
+        f"SMP2020-EWECT: trained on {len(tr)} posts (usual_eval, virus_train, virus_eval); "
+        "tested on the official test files"
+    )
+    table(
+        "Six labels (official task setting)", ["test file", "posts", "macro-F1", "accuracy", "majority macro-F1"], rows6
+    )
     table("Deployed five labels (surprise left out)", ["test file", "posts", "macro-F1", "accuracy"], rows5)
     table("Per-class F1, five labels", ["test file"] + list(F.EMOTIONS), per_class)
 

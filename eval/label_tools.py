@@ -23,19 +23,80 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.realdata import LABELS, conversations, read_jsonl, split  # noqa: E402
+from eval.realdata import LABELS, conversations, read_jsonl, split
 
 SEED = 20261205
-CORE_RULES = ("EM-01", "EM-02", "EM-03", "SA-01", "SA-02", "SA-03", "SA-04", "SA-05",
-              "CS-01", "CS-03", "CS-04", "CS-05", "CS-06", "CS-08", "ES-01", "ES-02")
+CORE_RULES = (
+    "EM-01",
+    "EM-02",
+    "EM-03",
+    "SA-01",
+    "SA-02",
+    "SA-03",
+    "SA-04",
+    "SA-05",
+    "CS-01",
+    "CS-03",
+    "CS-04",
+    "CS-05",
+    "CS-06",
+    "CS-08",
+    "ES-01",
+    "ES-02",
+)
 EC_RULES = ("EC-03", "EC-04", "EC-05", "EC-06", "EC-07", "EC-08", "EC-09")
-AGENT_ACTS = ("greet", "soothe", "apology", "act", "inform", "explain", "refuse", "alternative", "deflect",
-              "guarantee", "clarify", "ask_info", "ask_photo", "pending", "followup", "closing", "rude", "argue",
-              "return_shipping", "price_principle", "concession", "pay_guide", "courier_timing", "propose")
-CUSTOMER_ACTS = ("request", "question", "reject", "anger", "anxiety", "complaint", "accept", "vague", "failure",
-                 "nudge", "info")
-REQUEST_TYPES = ("query", "change", "return", "refund", "cancel", "exchange", "invoice", "repair", "deliver",
-                 "price", "other")
+AGENT_ACTS = (
+    "greet",
+    "soothe",
+    "apology",
+    "act",
+    "inform",
+    "explain",
+    "refuse",
+    "alternative",
+    "deflect",
+    "guarantee",
+    "clarify",
+    "ask_info",
+    "ask_photo",
+    "pending",
+    "followup",
+    "closing",
+    "rude",
+    "argue",
+    "return_shipping",
+    "price_principle",
+    "concession",
+    "pay_guide",
+    "courier_timing",
+    "propose",
+)
+CUSTOMER_ACTS = (
+    "request",
+    "question",
+    "reject",
+    "anger",
+    "anxiety",
+    "complaint",
+    "accept",
+    "vague",
+    "failure",
+    "nudge",
+    "info",
+)
+REQUEST_TYPES = (
+    "query",
+    "change",
+    "return",
+    "refund",
+    "cancel",
+    "exchange",
+    "invoice",
+    "repair",
+    "deliver",
+    "price",
+    "other",
+)
 VERDICTS = ("violation", "ok", "na")
 
 
@@ -57,9 +118,15 @@ def make_split() -> None:
     second = sorted(ev_j[:14] + ev_j[65:79] + ev_s[:14] + ev_s[70:84])
     acts_only = sorted(jddc[130:] + stc[140:600])
     LABELS.mkdir(parents=True, exist_ok=True)
-    (LABELS / "split.json").write_text(json.dumps(
-        {"seed": SEED, "dev": dev, "test": test, "second": second, "acts_only": acts_only},
-        ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    (LABELS / "split.json").write_text(
+        json.dumps(
+            {"seed": SEED, "dev": dev, "test": test, "second": second, "acts_only": acts_only},
+            ensure_ascii=False,
+            indent=0,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"dev {len(dev)}, test {len(test)}, second {len(second)}, acts only {len(acts_only)}")
 
 
@@ -129,7 +196,9 @@ def check_record(rec: dict, convs, kind: str) -> list[str]:
 
 
 def _kind(path: Path) -> str:
-    return {"E": "acts+verdicts", "A": "acts", "B": "acts", "C": "acts", "D": "verdicts", "X": "second acts"}[path.name[0]]
+    return {"E": "acts+verdicts", "A": "acts", "B": "acts", "C": "acts", "D": "verdicts", "X": "second acts"}[
+        path.name[0]
+    ]
 
 
 def check(paths: list[Path]) -> int:
@@ -138,8 +207,11 @@ def check(paths: list[Path]) -> int:
     for path in paths:
         records = read_jsonl(path)
         packet = Path(str(path).replace("/out/", "/packets/")).with_suffix(".txt")
-        expected = [line.split()[1] for line in packet.read_text(encoding="utf-8").splitlines()
-                    if line.startswith("### ")] if packet.exists() else None
+        expected = (
+            [line.split()[1] for line in packet.read_text(encoding="utf-8").splitlines() if line.startswith("### ")]
+            if packet.exists()
+            else None
+        )
         problems = [p for rec in records for p in check_record(rec, convs, _kind(path))]
         if expected is not None and sorted(r.get("id") for r in records) != sorted(expected):
             missing = sorted(set(expected) - {r.get("id") for r in records})
@@ -153,8 +225,12 @@ def check(paths: list[Path]) -> int:
 
 def collect(paths: list[Path]) -> None:
     """Merge checked outputs into eval/labels: acts.jsonl, verdicts.jsonl, verdicts_second.jsonl."""
-    files = {"acts": LABELS / "acts.jsonl", "verdicts": LABELS / "verdicts.jsonl",
-             "second": LABELS / "verdicts_second.jsonl", "second acts": LABELS / "acts_second.jsonl"}
+    files = {
+        "acts": LABELS / "acts.jsonl",
+        "verdicts": LABELS / "verdicts.jsonl",
+        "second": LABELS / "verdicts_second.jsonl",
+        "second acts": LABELS / "acts_second.jsonl",
+    }
     merged = {name: {r["id"]: r for r in read_jsonl(path)} for name, path in files.items()}
     for path in paths:
         kind = _kind(path)

@@ -100,18 +100,30 @@ def main() -> None:
     note("valence and emotion stages trained (reviews, Weibo)")
 
     rows, (slope, _, needed) = jddc_curve(corp, base)
-    print(f"Learning curves, 5-fold cross-validation (seed {TR.SEED}); nested random shares of each fold's training part")
-    table("jddc_uss exchange-level satisfaction (deployed turn_sat recipe)",
-          ["share of training dialogues", "training dialogues per fold", "accuracy", "UAR"], rows)
-    print(f"\nAccuracy gains {slope:+.3f} per doubling of the dialogues; a straight line in log2(size) reaches "
-          f"0.65 at about {needed:,.0f} training dialogues (the USDA train split has {USDA_TRAIN_DIALOGUES:,}; "
-          f"{len(corp.jddc)} dialogues are here).")
+    print(
+        f"Learning curves, 5-fold cross-validation (seed {TR.SEED}); nested random shares of each fold's training part"
+    )
+    table(
+        "jddc_uss exchange-level satisfaction (deployed turn_sat recipe)",
+        ["share of training dialogues", "training dialogues per fold", "accuracy", "UAR"],
+        rows,
+    )
+    print(
+        f"\nAccuracy gains {slope:+.3f} per doubling of the dialogues; a straight line in log2(size) reaches "
+        f"0.65 at about {needed:,.0f} training dialogues (the USDA train split has {USDA_TRAIN_DIALOGUES:,}; "
+        f"{len(corp.jddc)} dialogues are here)."
+    )
 
     rows, (slope, _, needed) = review_curve(corp, vocab)
-    table("online_shopping_10_cats sentiment (deployed valence recipe, trained on both review sets)",
-          ["share of training reviews", "training reviews per fold", "online_shopping accuracy", "macro-F1"], rows)
-    print(f"\nAccuracy gains {slope:+.3f} per doubling of the reviews; a straight line in log2(size) reaches "
-          f"0.95 at about {needed:,.0f} training reviews ({len(corp.reviews_y):,} are here).")
+    table(
+        "online_shopping_10_cats sentiment (deployed valence recipe, trained on both review sets)",
+        ["share of training reviews", "training reviews per fold", "online_shopping accuracy", "macro-F1"],
+        rows,
+    )
+    print(
+        f"\nAccuracy gains {slope:+.3f} per doubling of the reviews; a straight line in log2(size) reaches "
+        f"0.95 at about {needed:,.0f} training reviews ({len(corp.reviews_y):,} are here)."
+    )
 
 
 if __name__ == "__main__":

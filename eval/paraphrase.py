@@ -18,17 +18,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.realdata import DEFAULT_DATA, LABELS, conversations, read_jsonl  # noqa: E402
-from zuoxi.normalize import normalize_turn  # noqa: E402
-from zuoxi.rules.operators.text import bigrams, overlap  # noqa: E402
+from eval.realdata import DEFAULT_DATA, LABELS, conversations, read_jsonl
+from zuoxi.normalize import normalize_turn
+from zuoxi.rules.operators.text import bigrams, overlap
 
 
 def grams(text: str) -> set[str]:
     return bigrams(normalize_turn(text))
 
 
-MEASURES = {"character-bigram overlap": lambda a, b: overlap(a, b),
-            "function-character-weighted overlap (used)": lambda a, b: overlap(a, b, weighted=True)}
+MEASURES = {
+    "character-bigram overlap": lambda a, b: overlap(a, b),
+    "function-character-weighted overlap (used)": lambda a, b: overlap(a, b, weighted=True),
+}
 
 
 def auc(same: list[float], different: list[float]) -> float:
@@ -49,20 +51,28 @@ def main() -> int:
         if record["id"] in test or record["id"] not in convs:
             continue
         turns = convs[record["id"]].turns
-        proposals = [(turn, act.split(":", 1)[1]) for turn, acts in enumerate(record["acts"]) for act in acts
-                     if act.startswith("propose:") and turn < len(turns)]
+        proposals = [
+            (turn, act.split(":", 1)[1])
+            for turn, acts in enumerate(record["acts"])
+            for act in acts
+            if act.startswith("propose:") and turn < len(turns)
+        ]
         for (t1, k1), (t2, k2) in combinations(proposals, 2):
             if t1 != t2:
                 pairs.append((k1 == k2, grams(turns[t1].text), grams(turns[t2].text)))
     same = [p for p in pairs if p[0]]
-    print(f"{len(pairs)} pairs of proposals in one dialogue ({len(same)} the same proposal reworded), test part left out")
+    print(
+        f"{len(pairs)} pairs of proposals in one dialogue ({len(same)} the same proposal reworded), test part left out"
+    )
     for name, measure in MEASURES.items():
         s = [measure(a, b) for ok, a, b in pairs if ok]
         d = [measure(a, b) for ok, a, b in pairs if not ok]
         caught = sum(x >= args.threshold for x in s) / len(s)
         merged = sum(x >= args.threshold for x in d) / len(d)
-        print(f"{name}: AUC {auc(s, d):.3f}; at {args.threshold}: {caught:.0%} of same pairs caught, "
-              f"{merged:.0%} of different pairs merged")
+        print(
+            f"{name}: AUC {auc(s, d):.3f}; at {args.threshold}: {caught:.0%} of same pairs caught, "
+            f"{merged:.0%} of different pairs merged"
+        )
     return 0
 
 

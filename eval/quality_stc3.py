@@ -31,9 +31,7 @@ def main() -> None:
     pop = {k: np.zeros((n, 5)) for k in "ASE"}
     for f in range(TR.N_FOLDS):
         tr, te = folds != f, folds == f
-        heads = TR.fit_dialogue_heads(
-            corp, models, np.arange(0), np.nonzero(tr)[0], [], which=("A", "S", "E")
-        )
+        heads = TR.fit_dialogue_heads(corp, models, np.arange(0), np.nonzero(tr)[0], [], which=("A", "S", "E"))
         for h in heads:
             k = h.name[-1]
             pred[k][te] = TR.predict_fitted(h, {"dcust": sc[te], "dagent": sa[te]}, sd[te])
@@ -46,8 +44,10 @@ def main() -> None:
         for k in "ASE":
             row += [float(M.nmd(P[k], gold[k]).mean()), float(M.rsnod(P[k], gold[k]).mean())]
         rows.append(row)
-    print(f"stc3_dch official training set: {n} dialogues, 19 annotators each; "
-          f"{TR.N_FOLDS}-fold cross-validation by dialogue, seed {TR.SEED}")
+    print(
+        f"stc3_dch official training set: {n} dialogues, 19 annotators each; "
+        f"{TR.N_FOLDS}-fold cross-validation by dialogue, seed {TR.SEED}"
+    )
     table(
         "Dialogue quality distributions (lower is better)",
         ["model", "A NMD", "A RSNOD", "S NMD", "S RSNOD", "E NMD", "E RSNOD"],

@@ -30,17 +30,26 @@ def _lines(path: Path) -> Iterator[dict]:
 def jddc(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
     """USDA dropped the agent's messages before the customer's first one (SOURCE.md): the opening is not logged."""
     for d in _lines(data / "jddc_uss" / "dialogues.jsonl.gz"):
-        yield Conversation(id=d["id"], channel="chat",
-                           meta={"source": "jddc_uss", "scorecard": "ecommerce", "opening": "not_logged"},
-                           turns=[{"role": t["role"], "text": t["text"]} for t in d["turns"]])
+        yield Conversation(
+            id=d["id"],
+            channel="chat",
+            meta={"source": "jddc_uss", "scorecard": "ecommerce", "opening": "not_logged"},
+            turns=[{"role": t["role"], "text": t["text"]} for t in d["turns"]],
+        )
 
 
 def stc3(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
     for d in _lines(data / "stc3_dch" / "train_cn.jsonl.gz"):
-        turns = [{"role": "customer" if t["sender"] == "customer" else "agent",
-                  "text": " ".join(u for u in t["utterances"] if u)} for t in d["turns"]]
-        yield Conversation(id=f"stc3_{d['id']}", channel="chat", meta={"source": "stc3_dch", "scorecard": "core"},
-                           turns=turns)
+        turns = [
+            {
+                "role": "customer" if t["sender"] == "customer" else "agent",
+                "text": " ".join(u for u in t["utterances"] if u),
+            }
+            for t in d["turns"]
+        ]
+        yield Conversation(
+            id=f"stc3_{d['id']}", channel="chat", meta={"source": "stc3_dch", "scorecard": "core"}, turns=turns
+        )
 
 
 def conversations(data: Path = DEFAULT_DATA) -> dict[str, Conversation]:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.label_tools import AGENT_ACTS, CUSTOMER_ACTS, rules_for  # noqa: E402
-from eval.realdata import DEFAULT_DATA, LABELS, conversations, read_jsonl  # noqa: E402
-from zuoxi.pipeline import analyze_conversations  # noqa: E402
+from eval.label_tools import AGENT_ACTS, CUSTOMER_ACTS, rules_for
+from eval.realdata import DEFAULT_DATA, LABELS, conversations, read_jsonl
+from zuoxi.pipeline import analyze_conversations
 
 
 def kappa(a: list[bool], b: list[bool]) -> float | None:
@@ -56,7 +56,11 @@ def readers_acts(models, labels: dict[str, list[list[str]]]) -> None:
                     for key in (act, f"request_{arg}" if act == "request" else None):
                         if key in acts.index:
                             probs[turn, acts.index[key]] = 1.0
-            acts.probs, acts.thresholds, acts.trained = probs, np.full(len(acts.names), 0.5), np.ones(len(acts.names), bool)
+            acts.probs, acts.thresholds, acts.trained = (
+                probs,
+                np.full(len(acts.names), 0.5),
+                np.ones(len(acts.names), bool),
+            )
         return out
 
     models._predict = with_labels.__get__(models)
@@ -65,8 +69,10 @@ def readers_acts(models, labels: dict[str, list[list[str]]]) -> None:
 def tool_failures(ids: list[str], convs, models: bool = True) -> dict[str, dict[str, list[int]]]:
     """conversation → rule → evidence turns of each failed rule."""
     results = analyze_conversations([convs[i] for i in ids], models=models)
-    return {i: {f.rule: sorted({e.turn for e in f.evidence}) for f in r.findings if f.status == "fail"}
-            for i, r in zip(ids, results)}
+    return {
+        i: {f.rule: sorted({e.turn for e in f.evidence}) for f in r.findings if f.status == "fail"}
+        for i, r in zip(ids, results)
+    }
 
 
 def score(gold: dict[str, dict], failures: dict[str, dict[str, list[int]]]) -> dict:
@@ -168,8 +174,11 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
     ap.add_argument("--no-models", action="store_true", help="rules without the trained models")
     ap.add_argument("--acts", type=Path, help="act models from this folder (e.g. trained without the dev part)")
-    ap.add_argument("--readers-acts", action="store_true",
-                    help="the rules on the readers' own acts instead of the turn models' (what better act models would give)")
+    ap.add_argument(
+        "--readers-acts",
+        action="store_true",
+        help="the rules on the readers' own acts instead of the turn models' (what better act models would give)",
+    )
     ap.add_argument("--errors", action="store_true", help="list every false alarm and miss (dev work)")
     ap.add_argument("--json", action="store_true", help="the figures as one JSON object")
     a = ap.parse_args()
@@ -200,36 +209,49 @@ def main() -> int:
     act_ids = [i for i in ids if i in acts]
     if not a.no_models and act_ids and not a.readers_acts:
         figures["acts"] = act_f1(act_ids, convs, acts)
-    figures["act_readers"] = act_agreement(acts, {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts_second.jsonl")},
-                                           convs)
+    figures["act_readers"] = act_agreement(
+        acts, {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts_second.jsonl")}, convs
+    )
     if a.json:
         print(json.dumps(figures, ensure_ascii=False, indent=1))
         return 0
     p, r = pr(figures["total"])
     t = figures["total"]
-    print(f"{a.part} part: {len(ids)} conversations, {t.get('n', 0)} rule verdicts, "
-          f"{t.get('tp', 0) + t.get('fn', 0)} violations found by the readers, {t.get('tp', 0) + t.get('fp', 0)} failures by zuoxi")
-    print(f"overall: precision {_fmt(p)}  recall {_fmt(r)}  (right failures {t.get('tp', 0)}, false alarms "
-          f"{t.get('fp', 0)}, misses {t.get('fn', 0)}; evidence on the readers' turn in {t.get('turn', 0)} of {t.get('tp', 0)})")
+    print(
+        f"{a.part} part: {len(ids)} conversations, {t.get('n', 0)} rule verdicts, "
+        f"{t.get('tp', 0) + t.get('fn', 0)} violations found by the readers, {t.get('tp', 0) + t.get('fp', 0)} failures by zuoxi"
+    )
+    print(
+        f"overall: precision {_fmt(p)}  recall {_fmt(r)}  (right failures {t.get('tp', 0)}, false alarms "
+        f"{t.get('fp', 0)}, misses {t.get('fn', 0)}; evidence on the readers' turn in {t.get('turn', 0)} of {t.get('tp', 0)})"
+    )
     readers = figures["readers"]
-    print(f"readers: {readers['conversations']} conversations read twice, kappa {_fmt(readers['kappa'])}, "
-          f"agreement {_fmt(readers['agreement'])}")
+    print(
+        f"readers: {readers['conversations']} conversations read twice, kappa {_fmt(readers['kappa'])}, "
+        f"agreement {_fmt(readers['agreement'])}"
+    )
     print("\n| rule | verdicts | violations | failures | precision | recall | readers' kappa |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for rule, c in figures["rules"].items():
         rp, rr = pr(c)
-        print(f"| {rule} | {c['n']} | {c.get('tp', 0) + c.get('fn', 0)} | {c.get('tp', 0) + c.get('fp', 0)} | "
-              f"{_fmt(rp)} | {_fmt(rr)} | {_fmt(readers['rules'].get(rule))} |")
+        print(
+            f"| {rule} | {c['n']} | {c.get('tp', 0) + c.get('fn', 0)} | {c.get('tp', 0) + c.get('fp', 0)} | "
+            f"{_fmt(rp)} | {_fmt(rr)} | {_fmt(readers['rules'].get(rule))} |"
+        )
     if "acts" in figures:
         readers_n = len(read_jsonl(a.labels / "acts_second.jsonl"))
-        print(f"\nturn models against the readers' acts ({len(act_ids)} conversations of this part); beside them, two "
-              f"readers' agreement on the acts of {readers_n} test conversations read twice\n")
+        print(
+            f"\nturn models against the readers' acts ({len(act_ids)} conversations of this part); beside them, two "
+            f"readers' agreement on the acts of {readers_n} test conversations read twice\n"
+        )
         print("| act | support | precision | recall | F1 | readers' F1 | readers' kappa |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for name, f in figures["acts"].items():
             r = figures["act_readers"].get(name, {})
-            print(f"| {name} | {f['support']} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {_fmt(f['f1'])} | "
-                  f"{_fmt(r.get('f1'))} | {_fmt(r.get('kappa'))} |")
+            print(
+                f"| {name} | {f['support']} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {_fmt(f['f1'])} | "
+                f"{_fmt(r.get('f1'))} | {_fmt(r.get('kappa'))} |"
+            )
     if a.errors:
         print("\nerrors (FP = zuoxi failed, readers did not; FN = readers found a violation zuoxi missed)")
         for cid in ids:

@@ -59,9 +59,7 @@ def main() -> None:
             hp["cw_power"] = cw
             P = oof(np.ones(len(y), bool), outer)
             pred = P[lab].argmax(1)
-            rows.append(
-                [f"class weights power {cw}, argmax", "", M.accuracy(y[lab], pred), M.uar(y[lab], pred, 3)]
-            )
+            rows.append([f"class weights power {cw}, argmax", "", M.accuracy(y[lab], pred), M.uar(y[lab], pred, 3)])
             for floor in UAR_FLOORS:
                 out = np.zeros(len(y), dtype=np.int64)
                 chosen = []
@@ -76,14 +74,20 @@ def main() -> None:
                     chosen.append(f"({d + 0.0:+.1f},{s + 0.0:+.1f})")
                 note(f"cw {cw}, floor {floor}: {' '.join(chosen)}")
                 pred = out[lab]
-                rows.append([
-                    f"class weights power {cw}, nested offsets (inner UAR >= {floor})", " ".join(chosen),
-                    M.accuracy(y[lab], pred), M.uar(y[lab], pred, 3),
-                ])
+                rows.append(
+                    [
+                        f"class weights power {cw}, nested offsets (inner UAR >= {floor})",
+                        " ".join(chosen),
+                        M.accuracy(y[lab], pred),
+                        M.uar(y[lab], pred, 3),
+                    ]
+                )
     finally:
         hp["cw_power"] = deployed_cw
-    print(f"jddc_uss: {lab.sum()} labelled customer turns; outer {TR.N_FOLDS}-fold CV by dialogue, "
-          f"seed {TR.SEED}; decision offsets chosen by inner 4-fold CV on the outer training dialogues")
+    print(
+        f"jddc_uss: {lab.sum()} labelled customer turns; outer {TR.N_FOLDS}-fold CV by dialogue, "
+        f"seed {TR.SEED}; decision offsets chosen by inner 4-fold CV on the outer training dialogues"
+    )
     table(
         "Exchange-level satisfaction with a nested decision bias",
         ["decision", "offsets (dissatisfied, satisfied) per outer fold", "accuracy", "UAR"],

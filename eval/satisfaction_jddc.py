@@ -22,7 +22,10 @@ CLASSES = F.SATISFACTION
 
 def scores(y, p):
     return [
-        M.accuracy(y, p), M.macro_f1(y, p, 3), M.uar(y, p, 3), M.cohen_kappa(y, p, 3),
+        M.accuracy(y, p),
+        M.macro_f1(y, p, 3),
+        M.uar(y, p, 3),
+        M.cohen_kappa(y, p, 3),
         M.class_f1(y, p, 0),
     ]
 
@@ -52,7 +55,13 @@ def main() -> None:
         P_full[te] = TR.predict_fitted(f, {"turn": X[te]}, dense[te])
         trl = tr & lab
         ft = TR.fit_head(
-            "text", list(CLASSES), {"turn": X[trl]}, None, [], y=y[trl], C=hp["C"],
+            "text",
+            list(CLASSES),
+            {"turn": X[trl]},
+            None,
+            [],
+            y=y[trl],
+            C=hp["C"],
             cw_power=hp["cw_power"],
         )
         P_text[te] = TR.predict_fitted(ft, {"turn": X[te]}, None)
@@ -67,9 +76,11 @@ def main() -> None:
 
     yl = y[lab]
     maj = np.bincount(yl, minlength=3).argmax()
-    print(f"jddc_uss valid split: {n} dialogues, {lab.sum()} labelled customer turns "
-          f"(dissatisfied/neutral/satisfied = {np.bincount(yl, minlength=3).tolist()}); "
-          f"{TR.N_FOLDS}-fold cross-validation by dialogue, seed {TR.SEED}")
+    print(
+        f"jddc_uss valid split: {n} dialogues, {lab.sum()} labelled customer turns "
+        f"(dissatisfied/neutral/satisfied = {np.bincount(yl, minlength=3).tolist()}); "
+        f"{TR.N_FOLDS}-fold cross-validation by dialogue, seed {TR.SEED}"
+    )
     hdr = ["model", "accuracy", "macro-F1", "UAR", "kappa", "F1 dissatisfied"]
     table(
         "Exchange-level satisfaction (3 classes, every labelled customer turn)",

@@ -53,7 +53,9 @@ def main() -> None:
     for c in sorted(set(cats[m])):
         k = m & (cats == c)
         rows.append([c, int(k.sum()), M.accuracy(y[k], pred[k])])
-    table("online_shopping_10_cats accuracy by category (same held-out folds)", ["category", "reviews", "accuracy"], rows)
+    table(
+        "online_shopping_10_cats accuracy by category (same held-out folds)", ["category", "reviews", "accuracy"], rows
+    )
     print("\nGoal: accuracy >= 0.95 on online_shopping_10_cats.")
 
 

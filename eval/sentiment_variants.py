@@ -41,9 +41,15 @@ def main() -> None:
 
     def tfidf(docs, analyzer=None, ngram_range=(1, 1), min_df=3):
         v = TfidfVectorizer(
-            analyzer=analyzer or "word", tokenizer=(lambda d: d) if analyzer is None else None,
-            token_pattern=None, lowercase=False, preprocessor=(lambda d: d) if analyzer is None else None,
-            ngram_range=ngram_range, min_df=min_df, sublinear_tf=True, dtype=np.float32,
+            analyzer=analyzer or "word",
+            tokenizer=(lambda d: d) if analyzer is None else None,
+            token_pattern=None,
+            lowercase=False,
+            preprocessor=(lambda d: d) if analyzer is None else None,
+            ngram_range=ngram_range,
+            min_df=min_df,
+            sublinear_tf=True,
+            dtype=np.float32,
         )
         return v.fit_transform(docs)
 
@@ -70,8 +76,15 @@ def main() -> None:
             m = LogisticRegression(C=C, solver="liblinear", max_iter=2000).fit(Xtr, y[tr])
             accs.append(float((m.predict(Xte) == y[te]).mean()))
         note(name)
-        return [name, X.shape[1], f"{C:g}", "both" if both else "online_shopping", "yes" if nb else "no",
-                *accs, float(np.mean(accs))]
+        return [
+            name,
+            X.shape[1],
+            f"{C:g}",
+            "both" if both else "online_shopping",
+            "yes" if nb else "no",
+            *accs,
+            float(np.mean(accs)),
+        ]
 
     hs = lambda *m: sparse.hstack(m).tocsr()  # noqa: E731
     rows = [
@@ -89,8 +102,10 @@ def main() -> None:
         run("char 1-4 + words 1-3", hs(c14, w13), both=False),
         run("char 1-4 + words 1-3", hs(c14, w13), nb=True),
     ]
-    print(f"online_shopping_10_cats accuracy on folds {[f + 1 for f in TUNING_FOLDS]} of the "
-          f"{TR.N_FOLDS} folds by unique text (seed {TR.SEED}); trained on the other folds")
+    print(
+        f"online_shopping_10_cats accuracy on folds {[f + 1 for f in TUNING_FOLDS]} of the "
+        f"{TR.N_FOLDS} folds by unique text (seed {TR.SEED}); trained on the other folds"
+    )
     table(
         "Valence variants (logistic regression, sublinear TF-IDF)",
         ["features", "columns", "C", "trained on", "NB scaling", "fold 1", "fold 2", "mean"],

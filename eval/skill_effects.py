@@ -32,10 +32,9 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
-
 import realdata
 from _common import note
+from scipy.stats import spearmanr
 
 from zuoxi.effects.behaviours import OUTCOMES, BehaviourEffect, Outcome, behaviour_effects, observe, suggest_weights
 from zuoxi.pipeline import analyze_conversations
@@ -43,10 +42,20 @@ from zuoxi.rules.engine import get_scorecard
 
 BEGIN, END = "<!-- skill_effects:begin -->", "<!-- skill_effects:end -->"
 TOP_INTENTS = 6
-JDDC = {o.id: o for o in (Outcome("satisfied", "真实满意率（overall_sat3 = 2）", "rate", +1, real=True),
-                          Outcome("dissatisfied", "真实不满意率（overall_sat3 = 0）", "rate", -1, real=True))}
-STC3 = {o.id: o for o in (Outcome("S", "S 分（19 人平均，−2…2）", "mean", +1, real=True, percent=False),
-                          Outcome("A", "A 分（任务完成，19 人平均）", "mean", +1, real=True, percent=False))}
+JDDC = {
+    o.id: o
+    for o in (
+        Outcome("satisfied", "真实满意率（overall_sat3 = 2）", "rate", +1, real=True),
+        Outcome("dissatisfied", "真实不满意率（overall_sat3 = 0）", "rate", -1, real=True),
+    )
+}
+STC3 = {
+    o.id: o
+    for o in (
+        Outcome("S", "S 分（19 人平均，−2…2）", "mean", +1, real=True, percent=False),
+        Outcome("A", "A 分（任务完成，19 人平均）", "mean", +1, real=True, percent=False),
+    )
+}
 MODEL = {k: OUTCOMES[k] for k in ("p_satisfied", "complaint")}
 
 
@@ -54,11 +63,20 @@ def jddc_observations(data: Path):
     raw = {d["id"]: d for d in realdata._lines(data / "jddc_uss" / "dialogues.jsonl.gz")}
 
     def intent(d):
-        return next((t["labels"]["action"] for t in d["turns"]
-                     if t["role"] == "customer" and t["labels"].get("action") not in (None, "OTHER")), "其他")
+        return next(
+            (
+                t["labels"]["action"]
+                for t in d["turns"]
+                if t["role"] == "customer" and t["labels"].get("action") not in (None, "OTHER")
+            ),
+            "其他",
+        )
+
     common = {i for i, _ in Counter(intent(d) for d in raw.values()).most_common(TOP_INTENTS)}
-    conversations = [c.model_copy(update={"meta": {**c.meta, "topic": intent(raw[c.id]) if intent(raw[c.id]) in common else "其他"}})
-                     for c in realdata.jddc(data)]
+    conversations = [
+        c.model_copy(update={"meta": {**c.meta, "topic": intent(raw[c.id]) if intent(raw[c.id]) in common else "其他"}})
+        for c in realdata.jddc(data)
+    ]
     observations = []
     for c, r in zip(conversations, analyze_conversations(conversations)):
         o = observe(c.model_dump(mode="json"), r.model_dump(mode="json"), c.id)
@@ -99,15 +117,23 @@ def print_table(title: str, effects: list[BehaviourEffect], outcomes: dict[str, 
         cells = []
         for o in outcomes.values():
             x = e.effects.get(o.id)
-            cells.append("—" if x is None else
-                         f"{_fmt(x.adjusted, o.percent)}{MARK[x.verdict]}（{_fmt(x.crude, o.percent).split(' [')[0]}）")
+            cells.append(
+                "—"
+                if x is None
+                else f"{_fmt(x.adjusted, o.percent)}{MARK[x.verdict]}（{_fmt(x.crude, o.percent).split(' [')[0]}）"
+            )
         print(f"{e.behaviour} {e.name} | {e.shown}/{e.missed} | " + " | ".join(cells))
 
 
 def summary(effects: list[BehaviourEffect], outcome: Outcome) -> None:
     def names(verdict):
-        return "、".join(f"{e.behaviour} {e.name}" for e in effects
-                        if (x := e.effects.get(outcome.id)) and x.verdict == verdict) or "无"
+        return (
+            "、".join(
+                f"{e.behaviour} {e.name}" for e in effects if (x := e.effects.get(outcome.id)) and x.verdict == verdict
+            )
+            or "无"
+        )
+
     print(f"- 与更好的“{outcome.label}”相关（区间不含 0）：{names('better')}")
     print(f"- 与更差的“{outcome.label}”相关：{names('worse')}")
     undecided = sum(1 for e in effects if (x := e.effects.get(outcome.id)) and x.verdict == "unclear")
@@ -122,8 +148,10 @@ def weights(effects: list[BehaviourEffect], scorecard: str, outcome: Outcome) ->
     print(f"\n#### `{scorecard}` 评分表的分值与“{outcome.label}”的关联\n")
     if len(estimated) >= 3:
         rho, p = spearmanr([abs(r.points) for r in estimated], [r.effect.value for r in estimated])
-        print(f"分值大小与关联强度的 Spearman 相关：ρ = {rho:+.2f}（{len(estimated)} 条有估计的规则，p = {p:.2f}）。"
-              "ρ 接近 +1 表示扣分越重的规则越与结果相关。\n")
+        print(
+            f"分值大小与关联强度的 Spearman 相关：ρ = {rho:+.2f}（{len(estimated)} 条有估计的规则，p = {p:.2f}）。"
+            "ρ 接近 +1 表示扣分越重的规则越与结果相关。\n"
+        )
     print("规则 | 现分值 | 关联（做到更好为正）[95% 区间] | 建议分值 | 说明")
     print("---|---:|---|---:|---")
     for r in rows:
@@ -132,9 +160,11 @@ def weights(effects: list[BehaviourEffect], scorecard: str, outcome: Outcome) ->
 
 
 def run(data: Path, rounds: int, seed: int) -> None:
-    print(f"Printed by `python eval/skill_effects.py` on {date.today()}; {rounds} bootstrap rounds, seed {seed}. "
-          "✓ 做到时结果更好、✗ 更差（分层调整后 95% 区间不含 0），· 样本不足；比率以百分点、分数以分计；"
-          "括号内为未调整的差。")
+    print(
+        f"Printed by `python eval/skill_effects.py` on {date.today()}; {rounds} bootstrap rounds, seed {seed}. "
+        "✓ 做到时结果更好、✗ 更差（分层调整后 95% 区间不含 0），· 样本不足；比率以百分点、分数以分计；"
+        "括号内为未调整的差。"
+    )
     jddc = jddc_observations(data)
     note(f"jddc_uss: {len(jddc)} dialogues analysed")
     effects = behaviour_effects(jddc, {**JDDC, **MODEL}, rounds=rounds, seed=seed)
@@ -158,7 +188,9 @@ def run(data: Path, rounds: int, seed: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=realdata.DEFAULT_DATA, help="shared data folder (default ../shared/data)")
+    ap.add_argument(
+        "--data", type=Path, default=realdata.DEFAULT_DATA, help="shared data folder (default ../shared/data)"
+    )
     ap.add_argument("--rounds", type=int, default=2000, help="bootstrap rounds")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", type=Path, help="replace the results block of this markdown file with the output")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zuoxi.analyze.models import data as D  # noqa: E402
-from zuoxi.analyze.models import PREDICT_CHUNK, load_models  # noqa: E402
-from zuoxi.model import Conversation  # noqa: E402
+from zuoxi.analyze.models import PREDICT_CHUNK, load_models
+from zuoxi.analyze.models import data as D
+from zuoxi.model import Conversation
 
 
 def limit_threads() -> None:
@@ -45,8 +45,7 @@ def conversations(root):
     out = {}
     for name, dialogues in (("jddc_uss", D.load_jddc(root)), ("stc3_dch", D.load_stc3(root))):
         out[name] = [
-            Conversation(id=d.id, turns=[{"role": r, "text": t} for r, t in zip(d.roles, d.texts)])
-            for d in dialogues
+            Conversation(id=d.id, turns=[{"role": r, "text": t} for r, t in zip(d.roles, d.texts)]) for d in dialogues
         ]
     return out
 
@@ -69,7 +68,8 @@ def main() -> None:
     ways = {
         "one at a time (predict)": lambda convs: [models.predict(c) for c in convs],
         f"{PREDICT_CHUNK} at a time (predict_many)": lambda convs: [
-            models.predict_many(convs[i:i + PREDICT_CHUNK]) for i in range(0, len(convs), PREDICT_CHUNK)],
+            models.predict_many(convs[i : i + PREDICT_CHUNK]) for i in range(0, len(convs), PREDICT_CHUNK)
+        ],
     }
     for name, convs in conversations(root).items():
         models.predict_many(convs[:20])
@@ -81,7 +81,10 @@ def main() -> None:
                 best[how] = min(best[how], time.process_time() - t)
         turns = sum(len(c.turns) for c in convs) / len(convs)
         for how, dt in best.items():
-            print(f"| {name} | {len(convs)} | {turns:.1f} | {how} | {len(convs) / dt:.0f} | {1000 * dt / len(convs):.2f} |")
+            print(
+                f"| {name} | {len(convs)} | {turns:.1f} | {how} | {len(convs) / dt:.0f} | {1000 * dt / len(convs):.2f} |"
+            )
+
 
 if __name__ == "__main__":
     main()

@@ -37,8 +37,25 @@ def speak(text: str, seconds: float, role: str, work: Path) -> np.ndarray:
     trim = ["silence", "1", "0.02", "1%", "reverse", "silence", "1", "0.02", "1%", "reverse"]
     subprocess.run(["sox", "-D", "-v", "0.8", str(raw), "-r", str(RATE), "-c", "1", str(fitted), *trim], check=True)
     length = sf.info(str(fitted)).duration
-    subprocess.run(["sox", "-D", "-v", "0.8", str(raw), "-r", str(RATE), "-c", "1", str(work / "out.wav"), *trim,
-                    "tempo", "-s", f"{length / seconds:.4f}"], check=True)
+    subprocess.run(
+        [
+            "sox",
+            "-D",
+            "-v",
+            "0.8",
+            str(raw),
+            "-r",
+            str(RATE),
+            "-c",
+            "1",
+            str(work / "out.wav"),
+            *trim,
+            "tempo",
+            "-s",
+            f"{length / seconds:.4f}",
+        ],
+        check=True,
+    )
     voice, _ = sf.read(str(work / "out.wav"), dtype="float32")
     return voice[: int(seconds * RATE)]
 
@@ -51,8 +68,10 @@ def render(conversation: dict, layout: str, target: Path) -> None:
             voice = speak(turn["text"], turn["end"] - turn["start"], turn["role"], Path(tmp))
             start = int(turn["start"] * RATE)
             track = tracks["customer" if turn["role"] == "customer" else "agent"]
-            track[start:start + voice.size] += voice[: n - start]
-    data = tracks["agent"] + tracks["customer"] if layout == "mono" else np.stack([tracks["agent"], tracks["customer"]], 1)
+            track[start : start + voice.size] += voice[: n - start]
+    data = (
+        tracks["agent"] + tracks["customer"] if layout == "mono" else np.stack([tracks["agent"], tracks["customer"]], 1)
+    )
     peak = float(np.abs(data).max())
     sf.write(str(target), 0.7 * data / peak, RATE, format="OGG", subtype="VORBIS", compression_level=1.0)
 

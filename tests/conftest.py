@@ -28,7 +28,9 @@ def postgres_admin():
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as error:  # noqa: BLE001 - no driver, no server, refused: all mean "not here"
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        )
     yield engine
     engine.dispose()
 

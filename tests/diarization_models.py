@@ -37,13 +37,32 @@ LOW_BANKS = 14
 def write_models(folder: Path) -> Path:
     """Write segmentation.onnx and embedding.onnx into `folder` (created); return it."""
     folder.mkdir(parents=True, exist_ok=True)
-    _save(_segmentation(), folder / "segmentation.onnx", {
-        "model_type": "pyannote-segmentation-3.0", "sample_rate": RATE, "window_size": WINDOW,
-        "receptive_field_size": DOWN_TAPS + DOWN * (TAPS - 2 + FRAME), "receptive_field_shift": DOWN * HOP,
-        "num_speakers": 3, "powerset_max_classes": 2, "num_classes": 7})
-    _save(_embedding(), folder / "embedding.onnx", {
-        "framework": "wespeaker", "sample_rate": RATE, "output_dim": LOW_BANKS, "normalize_samples": 1,
-        "feature_normalize_type": "", "language": "zh"})
+    _save(
+        _segmentation(),
+        folder / "segmentation.onnx",
+        {
+            "model_type": "pyannote-segmentation-3.0",
+            "sample_rate": RATE,
+            "window_size": WINDOW,
+            "receptive_field_size": DOWN_TAPS + DOWN * (TAPS - 2 + FRAME),
+            "receptive_field_shift": DOWN * HOP,
+            "num_speakers": 3,
+            "powerset_max_classes": 2,
+            "num_classes": 7,
+        },
+    )
+    _save(
+        _embedding(),
+        folder / "embedding.onnx",
+        {
+            "framework": "wespeaker",
+            "sample_rate": RATE,
+            "output_dim": LOW_BANKS,
+            "normalize_samples": 1,
+            "feature_normalize_type": "",
+            "language": "zh",
+        },
+    )
     return folder
 
 
@@ -62,18 +81,32 @@ def _segmentation():
     mix = np.zeros((7, 2), dtype=np.float32)
     mix[0, 0], mix[1], mix[2] = -1.0, (1.0, 1.0), (1.0, -1.0)
     bias = np.array([0, -LOW_VOICE_DB, LOW_VOICE_DB, -1e4, -1e4, -1e4, -1e4], dtype=np.float32)
-    constants = {"lowpass": _bandpass(0.0, 600.0, RATE, DOWN_TAPS)[None, None, :], "filters": filters, "frame": np.full((2, 1, FRAME), 1 / FRAME, dtype=np.float32),
-                 "voice_frame": np.full((2, 1, VOICE_FRAME), 1 / VOICE_FRAME, dtype=np.float32),
-                 "mix": mix.T.copy(), "bias": bias, "floor": np.float32(SPEECH), "tiny": np.float32(1e-10),
-                 "ten": np.float32(10 / np.log(10)), "halves": np.array([[0.5], [0.5]], dtype=np.float32),
-                 "diff": np.array([[1.0], [-1.0]], dtype=np.float32)}
+    constants = {
+        "lowpass": _bandpass(0.0, 600.0, RATE, DOWN_TAPS)[None, None, :],
+        "filters": filters,
+        "frame": np.full((2, 1, FRAME), 1 / FRAME, dtype=np.float32),
+        "voice_frame": np.full((2, 1, VOICE_FRAME), 1 / VOICE_FRAME, dtype=np.float32),
+        "mix": mix.T.copy(),
+        "bias": bias,
+        "floor": np.float32(SPEECH),
+        "tiny": np.float32(1e-10),
+        "ten": np.float32(10 / np.log(10)),
+        "halves": np.array([[0.5], [0.5]], dtype=np.float32),
+        "diff": np.array([[1.0], [-1.0]], dtype=np.float32),
+    }
     nodes = [
         helper.make_node("Conv", ["x", "lowpass"], ["down"], strides=[DOWN]),  # 2 kHz without aliases
         helper.make_node("Conv", ["down", "filters"], ["bands"]),  # (N, 2, L)
         helper.make_node("Mul", ["bands", "bands"], ["squared"]),
         helper.make_node("Conv", ["squared", "frame"], ["energy"], strides=[HOP], group=2),  # (N, 2, F)
-        helper.make_node("Conv", ["squared", "voice_frame"], ["voice_energy"], strides=[HOP], group=2,
-                         pads=[(VOICE_FRAME - FRAME) // 2] * 2),  # the same frames, wider
+        helper.make_node(
+            "Conv",
+            ["squared", "voice_frame"],
+            ["voice_energy"],
+            strides=[HOP],
+            group=2,
+            pads=[(VOICE_FRAME - FRAME) // 2] * 2,
+        ),  # the same frames, wider
         helper.make_node("Transpose", ["energy"], ["frames"], perm=[0, 2, 1]),  # (N, F, 2)
         helper.make_node("Transpose", ["voice_energy"], ["voice_frames"], perm=[0, 2, 1]),
         helper.make_node("Add", ["voice_frames", "tiny"], ["safe"]),
@@ -89,10 +122,12 @@ def _segmentation():
         helper.make_node("LogSoftmax", ["logits"], ["y"], axis=2),
     ]
     graph = helper.make_graph(
-        nodes, "tiny-segmentation",
+        nodes,
+        "tiny-segmentation",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, "T"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "F", 7])],
-        [numpy_helper.from_array(np.asarray(value), name) for name, value in constants.items()])
+        [numpy_helper.from_array(np.asarray(value), name) for name, value in constants.items()],
+    )
     return graph
 
 
@@ -108,10 +143,12 @@ def _embedding():
         helper.make_node("MatMul", ["low", "centre"], ["embedding"]),
     ]
     return helper.make_graph(
-        nodes, "tiny-embedding",
+        nodes,
+        "tiny-embedding",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", 80])],
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", LOW_BANKS])],
-        [numpy_helper.from_array(pick, "pick"), numpy_helper.from_array(centre, "centre")])
+        [numpy_helper.from_array(pick, "pick"), numpy_helper.from_array(centre, "centre")],
+    )
 
 
 def _save(graph, path: Path, metadata: dict) -> None:

@@ -31,16 +31,22 @@ CASE = "cracked-teapot-call"
 BEFORE = (date(2026, 10, 1), date(2026, 11, 10))
 DRILL_DAYS = (date(2026, 11, 11), date(2026, 11, 13))
 AFTER = (date(2026, 11, 14), date(2026, 12, 24))
-NAMES = {"SA-04": "主动告知处理时限", "EM-02": "先安抚情绪", "CS-08": "礼貌结束", "SA-02": "拒绝须说明理由",
-         "ES-01": "投诉风险"}
+NAMES = {
+    "SA-04": "主动告知处理时限",
+    "EM-02": "先安抚情绪",
+    "CS-08": "礼貌结束",
+    "SA-02": "拒绝须说明理由",
+    "ES-01": "投诉风险",
+}
 
 
 def _finding(rule: str, status: str) -> Finding:
     return Finding(rule=rule, name=NAMES[rule], status=status, severity="minor", points=-5 if status == "fail" else 0)
 
 
-def generate(n: int = 2400, seed: int = 7, training: float = TRAINING,
-             drilled_fail: float = 0.2) -> list[tuple[Conversation, Result]]:
+def generate(
+    n: int = 2400, seed: int = 7, training: float = TRAINING, drilled_fail: float = 0.2
+) -> list[tuple[Conversation, Result]]:
     rng = np.random.default_rng(seed)
     agents = list(AGENTS)
     start, days = datetime(2026, 10, 1, 2, tzinfo=UTC), (AFTER[1] - BEFORE[0]).days
@@ -60,19 +66,40 @@ def generate(n: int = 2400, seed: int = 7, training: float = TRAINING,
         sa02_fail = rng.random() < (drilled_fail if drilled and after else 0.5)
         score = float(np.clip(75 + TREND * after + training * (drilled and after) + rng.normal(0, 6), 0, 100))
         turns = [{"role": "customer" if t % 2 else "agent", "text": f"第{t}句"} for t in range(12 if long else 4)]
-        conversation = Conversation(id=f"syn-{i:05d}", channel="call", agent_id=agent, team=AGENTS[agent], started_at=at,
-                                    meta={"scorecard": "core", "topic": "退款" if i % 3 else "物流",
-                                          "csat": int(np.clip(round(1 + 4 * p_sat + rng.normal(0, 0.5)), 1, 5))},
-                                    turns=turns)
+        conversation = Conversation(
+            id=f"syn-{i:05d}",
+            channel="call",
+            agent_id=agent,
+            team=AGENTS[agent],
+            started_at=at,
+            meta={
+                "scorecard": "core",
+                "topic": "退款" if i % 3 else "物流",
+                "csat": int(np.clip(round(1 + 4 * p_sat + rng.normal(0, 0.5)), 1, 5)),
+            },
+            turns=turns,
+        )
         result = Result(
-            conversation_id=conversation.id, scorecard="core", score=round(score, 1), max_score=100,
-            findings=[_finding("SA-04", "pass" if sa04 else "fail"), _finding("EM-02", "pass" if em02 else "fail"),
-                      _finding("CS-08", "pass" if cs08 else "fail"), _finding("SA-02", "fail" if sa02_fail else "pass"),
-                      _finding("ES-01", "fail" if complaint else "pass")],
+            conversation_id=conversation.id,
+            scorecard="core",
+            score=round(score, 1),
+            max_score=100,
+            findings=[
+                _finding("SA-04", "pass" if sa04 else "fail"),
+                _finding("EM-02", "pass" if em02 else "fail"),
+                _finding("CS-08", "pass" if cs08 else "fail"),
+                _finding("SA-02", "fail" if sa02_fail else "pass"),
+                _finding("ES-01", "fail" if complaint else "pass"),
+            ],
             customer_emotion=[TurnEmotion(turn=1, label="angry" if angry else "neutral", score=0.8 if angry else 0.1)],
-            satisfaction=Satisfaction(label="satisfied" if p_sat > 0.5 else "neutral", score=max(p_sat, 1 - p_sat),
-                                      probs={"satisfied": p_sat, "neutral": 1 - p_sat, "dissatisfied": 0.0}),
-            complaint_risk=risk, skills={"emotion_management": 1.0, "explanations": 0.5 if explained else 0.0})
+            satisfaction=Satisfaction(
+                label="satisfied" if p_sat > 0.5 else "neutral",
+                score=max(p_sat, 1 - p_sat),
+                probs={"satisfied": p_sat, "neutral": 1 - p_sat, "dissatisfied": 0.0},
+            ),
+            complaint_risk=risk,
+            skills={"emotion_management": 1.0, "explanations": 0.5 if explained else 0.0},
+        )
         items.append((conversation, result))
     return items
 
@@ -86,9 +113,34 @@ def fill(store: Store, n: int = 2400, seed: int = 7, **planted) -> None:
     with Session(store.engine) as session, session.begin():
         for k, agent in enumerate(DRILLED):
             for attempt in range(3):
-                at = datetime.combine(DRILL_DAYS[0], datetime.min.time(), UTC) + timedelta(days=attempt % 3, hours=3 + k)
-                session.add(TrainingAttempt(case_id=CASE, trainee=agent, outcome="accepted" if attempt else "escalated",
-                                            score=60 + 15 * attempt, max_score=100, anger=[], turns=[], failed_rules=[],
-                                            engine="offline", created_at=at))
-        session.add(TrainingAttempt(case_id=CASE, trainee="A12", outcome="accepted", score=70, max_score=100, anger=[],
-                                    turns=[], failed_rules=[], engine="offline", created_at=datetime(2026, 9, 1, tzinfo=UTC)))
+                at = datetime.combine(DRILL_DAYS[0], datetime.min.time(), UTC) + timedelta(
+                    days=attempt % 3, hours=3 + k
+                )
+                session.add(
+                    TrainingAttempt(
+                        case_id=CASE,
+                        trainee=agent,
+                        outcome="accepted" if attempt else "escalated",
+                        score=60 + 15 * attempt,
+                        max_score=100,
+                        anger=[],
+                        turns=[],
+                        failed_rules=[],
+                        engine="offline",
+                        created_at=at,
+                    )
+                )
+        session.add(
+            TrainingAttempt(
+                case_id=CASE,
+                trainee="A12",
+                outcome="accepted",
+                score=70,
+                max_score=100,
+                anger=[],
+                turns=[],
+                failed_rules=[],
+                engine="offline",
+                created_at=datetime(2026, 9, 1, tzinfo=UTC),
+            )
+        )

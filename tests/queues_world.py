@@ -33,21 +33,45 @@ class Spec:
 
 
 def conversation(s: Spec) -> Conversation:
-    return Conversation(id=s.id, channel="chat", agent_id=s.agent, team=s.team,
-                        started_at=datetime.combine(s.day, time(10, 0), TZ),
-                        turns=[Turn(role="customer", text=s.customer), Turn(role="agent", text=f"您好，这里是 {s.id}")])
+    return Conversation(
+        id=s.id,
+        channel="chat",
+        agent_id=s.agent,
+        team=s.team,
+        started_at=datetime.combine(s.day, time(10, 0), TZ),
+        turns=[Turn(role="customer", text=s.customer), Turn(role="agent", text=f"您好，这里是 {s.id}")],
+    )
 
 
 def result(s: Spec) -> Result:
-    findings = [Finding(rule=r, name=NAMES.get(r, r), status="fail", severity="veto" if s.veto else "minor", points=-10,
-                        evidence=[Evidence(turn=0, start=0, end=2, text=s.customer[:2])], message="未做到",
-                        section=SECTIONS[r[:2]])
-                for r in s.failed]
-    findings += [Finding(rule=r, name=NAMES[r], status="pass", severity="minor", points=0, section=SECTIONS[r[:2]])
-                 for r in ("EM-01", "SA-01") if r not in s.failed]
-    return Result(conversation_id=s.id, scorecard="core", score=s.score, max_score=100, veto=s.veto, findings=findings,
-                  satisfaction=Satisfaction(label=s.satisfaction, score=0.5) if s.satisfaction else None,
-                  complaint_risk=s.risk)
+    findings = [
+        Finding(
+            rule=r,
+            name=NAMES.get(r, r),
+            status="fail",
+            severity="veto" if s.veto else "minor",
+            points=-10,
+            evidence=[Evidence(turn=0, start=0, end=2, text=s.customer[:2])],
+            message="未做到",
+            section=SECTIONS[r[:2]],
+        )
+        for r in s.failed
+    ]
+    findings += [
+        Finding(rule=r, name=NAMES[r], status="pass", severity="minor", points=0, section=SECTIONS[r[:2]])
+        for r in ("EM-01", "SA-01")
+        if r not in s.failed
+    ]
+    return Result(
+        conversation_id=s.id,
+        scorecard="core",
+        score=s.score,
+        max_score=100,
+        veto=s.veto,
+        findings=findings,
+        satisfaction=Satisfaction(label=s.satisfaction, score=0.5) if s.satisfaction else None,
+        complaint_risk=s.risk,
+    )
 
 
 def add(store: Store, *specs: Spec) -> dict[str, str]:
@@ -58,9 +82,30 @@ def add(store: Store, *specs: Spec) -> dict[str, str]:
     return {s.id: key for s, key in zip(specs, keys)}
 
 
-def candidate(pk: int, agent: str | None = "A1", score: float = 90, failed=(), veto: bool = False,
-              satisfaction: str | None = None, risk: float | None = None, team: str | None = "一组",
-              since: datetime | None = None) -> Candidate:
+def candidate(
+    pk: int,
+    agent: str | None = "A1",
+    score: float = 90,
+    failed=(),
+    veto: bool = False,
+    satisfaction: str | None = None,
+    risk: float | None = None,
+    team: str | None = "一组",
+    since: datetime | None = None,
+) -> Candidate:
     """A candidate as the store would list it, for the pure selection tests."""
-    return Candidate(pk, f"key{pk:04d}", agent, team, "chat", "core", datetime.combine(MONDAY, time(10), TZ), score, veto,
-                     frozenset(failed), risk, satisfaction, since)
+    return Candidate(
+        pk,
+        f"key{pk:04d}",
+        agent,
+        team,
+        "chat",
+        "core",
+        datetime.combine(MONDAY, time(10), TZ),
+        score,
+        veto,
+        frozenset(failed),
+        risk,
+        satisfaction,
+        since,
+    )

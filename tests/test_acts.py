@@ -29,8 +29,9 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 def conv(*turns: tuple[str, str], **fields) -> Conversation:
-    return Conversation.model_validate({"id": fields.pop("id", "t"), "turns": [{"role": r, "text": t} for r, t in turns],
-                                        **fields})
+    return Conversation.model_validate(
+        {"id": fields.pop("id", "t"), "turns": [{"role": r, "text": t} for r, t in turns], **fields}
+    )
 
 
 def finding(result, rule: str):
@@ -39,14 +40,18 @@ def finding(result, rule: str):
 
 # --- normalization ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "kept", "gone"), [
-    ("订单编号[ORDERID_10124449]", "订单编号", "orderid"),
-    ("储蓄卡[数字x]-[数字x]个工作日", "个工作日", "数字"),
-    ("好的#E-s[数字x]#E-s[数字x]", "好的", "数字"),
-    ("@中国电信客服 今天一天了", "今天一天了", "电信"),
-    ("敬请等待[呵呵]", "敬请等待", "呵呵"),
-    ("[价保金额(单件)]*[价保商品数量]=[金额x]", "*", "金额"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "kept", "gone"),
+    [
+        ("订单编号[ORDERID_10124449]", "订单编号", "orderid"),
+        ("储蓄卡[数字x]-[数字x]个工作日", "个工作日", "数字"),
+        ("好的#E-s[数字x]#E-s[数字x]", "好的", "数字"),
+        ("@中国电信客服 今天一天了", "今天一天了", "电信"),
+        ("敬请等待[呵呵]", "敬请等待", "呵呵"),
+        ("[价保金额(单件)]*[价保商品数量]=[金额x]", "*", "金额"),
+    ],
+)
 def test_placeholders_become_one_symbol_each_and_keep_the_length(text, kept, gone):
     norm = normalize_turn(text)
     assert len(norm) == len(text)
@@ -59,8 +64,14 @@ def test_an_email_address_is_not_a_mention():
 
 @pytest.mark.parametrize("models", [True, False])
 def test_order_cards_and_emoji_codes_are_neither_requests_nor_suggestions(models):
-    c = conv(("customer", "[ORDERID_10124449]"), ("agent", "#E-s[数字x]"), ("customer", "[ORDERID_10124449]"),
-             ("agent", "#E-s[数字x]"), ("customer", "[ORDERID_10124449]"), ("agent", "#E-s[数字x]"))
+    c = conv(
+        ("customer", "[ORDERID_10124449]"),
+        ("agent", "#E-s[数字x]"),
+        ("customer", "[ORDERID_10124449]"),
+        ("agent", "#E-s[数字x]"),
+        ("customer", "[ORDERID_10124449]"),
+        ("agent", "#E-s[数字x]"),
+    )
     result = analyze_conversation(c, models=models)
     assert finding(result, "CS-03").status != "fail"
     assert finding(result, "CS-01").status != "fail"
@@ -80,6 +91,7 @@ def test_a_long_message_counts_a_placeholder_as_a_few_characters():
 
 # --- the act operator --------------------------------------------------------------------------
 
+
 def _spec(text: str):
     spec, raw = parse_scorecard_text(textwrap.dedent(text), "test.yaml")
     return spec, [("test.yaml", raw, i) for i in range(len(spec.sections))]
@@ -87,8 +99,10 @@ def _spec(text: str):
 
 def _card(conditions: str) -> CompiledScorecard:
     """A scorecard of one item, T-1 (-5 points), judged by `conditions` (its when/expect/forbid)."""
-    item = "id: t\nname: t\nsections:\n  - id: s\n    name: s\n    items:\n      - id: T-1\n        name: t\n" \
-           "        points: -5\n        message: m\n"
+    item = (
+        "id: t\nname: t\nsections:\n  - id: s\n    name: s\n    items:\n      - id: T-1\n        name: t\n"
+        "        points: -5\n        message: m\n"
+    )
     return CompiledScorecard(*_spec(item + textwrap.indent(textwrap.dedent(conditions).strip("\n"), " " * 8) + "\n"))
 
 
@@ -102,8 +116,9 @@ def _fake_acts(roles: list[str], probs: dict[tuple[int, str], float], untrained:
     thresholds = np.full(len(names), 0.6)
     for name in untrained:
         thresholds[names.index(name)] = 0.99
-    model = SimpleNamespace(names=names, index={n: k for k, n in enumerate(names)}, thresholds=thresholds,
-                            trained=thresholds < 0.99)
+    model = SimpleNamespace(
+        names=names, index={n: k for k, n in enumerate(names)}, thresholds=thresholds, trained=thresholds < 0.99
+    )
     p = np.zeros((len(roles), len(names)))
     for (turn, name), value in probs.items():
         p[turn, names.index(name)] = value
@@ -185,6 +200,7 @@ def test_an_unknown_act_is_a_scorecard_error_naming_the_line():
 
 # --- the registry --------------------------------------------------------------------------------
 
+
 def test_an_operator_is_one_registered_class():
     @operator("turn_count_at_least", {"n"})
     class TurnCount(Condition):
@@ -208,8 +224,24 @@ def test_an_operator_is_one_registered_class():
 
 
 def test_the_built_in_operators_are_registered():
-    assert {"keyword", "regex", "similar", "repeat", "count", "order", "script", "timing", "emotion", "audio", "act",
-            "length", "ends_with", "all", "any", "not"} <= set(OPERATORS)
+    assert {
+        "keyword",
+        "regex",
+        "similar",
+        "repeat",
+        "count",
+        "order",
+        "script",
+        "timing",
+        "emotion",
+        "audio",
+        "act",
+        "length",
+        "ends_with",
+        "all",
+        "any",
+        "not",
+    } <= set(OPERATORS)
 
 
 # --- reworded proposals (CS-01) ------------------------------------------------------------------
@@ -235,13 +267,18 @@ def test_the_paraphrased_broken_record_of_seed_000_fails_cs01(models):
 
 
 def test_a_proposal_changed_after_push_back_is_no_broken_record():
-    turns = SEED_000[:4] + [("agent", "好的，我这就帮您查询订单是否已经送出。"), ("customer", "好的"),
-                            ("agent", "查到还没送出，已经为您把汉堡换成鸡腿堡了。"), ("customer", "谢谢")]
+    turns = SEED_000[:4] + [
+        ("agent", "好的，我这就帮您查询订单是否已经送出。"),
+        ("customer", "好的"),
+        ("agent", "查到还没送出，已经为您把汉堡换成鸡腿堡了。"),
+        ("customer", "谢谢"),
+    ]
     assert finding(analyze_conversation(conv(*turns)), "CS-01").status != "fail"
 
 
 # --- the turn models on tricky wording --------------------------------------------------------------
 # What keyword matching got wrong on real conversations (issue 17): each must now read as what it means.
+
 
 def acts_of(*turns: tuple[str, str]) -> list[list[str]]:
     prediction = load_models().predict(conv(*turns))
@@ -250,38 +287,60 @@ def acts_of(*turns: tuple[str, str]) -> list[list[str]]:
 
 
 def test_a_narrated_switch_is_no_change_request():
-    acts = acts_of(("customer", "我的手机昨天自动切换成了省电模式，屏幕暗了很多"), ("agent", "您好，您可以在设置里关闭省电模式"))
+    acts = acts_of(
+        ("customer", "我的手机昨天自动切换成了省电模式，屏幕暗了很多"), ("agent", "您好，您可以在设置里关闭省电模式")
+    )
     assert "request_change" not in acts[0] and "request_exchange" not in acts[0]
 
 
 def test_a_conditional_tip_is_no_refusal():
-    c = conv(("customer", "路由器装好了，还有什么要注意的吗"),
-             ("agent", "如果您的电脑出现无法联网的情况，可以先重启路由器再试试"), ("customer", "好的谢谢"))
+    c = conv(
+        ("customer", "路由器装好了，还有什么要注意的吗"),
+        ("agent", "如果您的电脑出现无法联网的情况，可以先重启路由器再试试"),
+        ("customer", "好的谢谢"),
+    )
     assert "refuse" not in acts_of(*[(t.role, t.text) for t in c.turns])[1]
     assert finding(analyze_conversation(c), "SA-02").status == "n/a"
 
 
 def test_a_question_about_a_refund_is_no_delivery_question():
-    c = conv(("customer", "退款一般几天能到账？"), ("agent", "您好，原路退回一般1-7个工作日到账哦"), ("customer", "好的"),
-             meta={"scorecard": "ecommerce"})
+    c = conv(
+        ("customer", "退款一般几天能到账？"),
+        ("agent", "您好，原路退回一般1-7个工作日到账哦"),
+        ("customer", "好的"),
+        meta={"scorecard": "ecommerce"},
+    )
     assert finding(analyze_conversation(c), "EC-05").status == "n/a"
 
 
 def test_price_protection_is_not_bargaining():
-    c = conv(("customer", "我前天买的时候不是最低价，今天降价了，能给我保价吗"),
-             ("agent", "您好，我这边帮您申请价保，差价会退回到您的账户"), ("customer", "好的谢谢"), meta={"scorecard": "ecommerce"})
+    c = conv(
+        ("customer", "我前天买的时候不是最低价，今天降价了，能给我保价吗"),
+        ("agent", "您好，我这边帮您申请价保，差价会退回到您的账户"),
+        ("customer", "好的谢谢"),
+        meta={"scorecard": "ecommerce"},
+    )
     assert finding(analyze_conversation(c), "EC-03").status == "n/a"
 
 
 def test_asking_what_something_means_before_any_answer_questions_no_decision():
-    c = conv(("customer", "请问订单页面上写的“待揽收”是什么意思？"), ("agent", "您好，就是快递员还没有上门取件哦"), ("customer", "哦哦明白了"))
+    c = conv(
+        ("customer", "请问订单页面上写的“待揽收”是什么意思？"),
+        ("agent", "您好，就是快递员还没有上门取件哦"),
+        ("customer", "哦哦明白了"),
+    )
     assert finding(analyze_conversation(c), "CS-04").status == "n/a"
 
 
 def test_asking_what_to_do_is_no_anxiety_and_a_third_partys_anger_is_not_the_customers():
-    calm = conv(("customer", "请问发票丢了怎么办？"), ("agent", "您好，可以在订单详情里重新下载电子发票"), ("customer", "好的"))
-    narrated = conv(("customer", "送货师傅刚才很生气地挂了我电话，我想问下包裹现在到哪了"),
-                    ("agent", "您好，我帮您查一下，包裹已经到站点了，今天会再次配送"), ("customer", "好的"))
+    calm = conv(
+        ("customer", "请问发票丢了怎么办？"), ("agent", "您好，可以在订单详情里重新下载电子发票"), ("customer", "好的")
+    )
+    narrated = conv(
+        ("customer", "送货师傅刚才很生气地挂了我电话，我想问下包裹现在到哪了"),
+        ("agent", "您好，我帮您查一下，包裹已经到站点了，今天会再次配送"),
+        ("customer", "好的"),
+    )
     for c in (calm, narrated):
         assert finding(analyze_conversation(c), "EM-02").status == "n/a"
 
@@ -297,14 +356,24 @@ def test_saying_it_is_not_a_return_is_no_return_request():
 
 
 def test_an_action_worded_freely_is_acting_with_a_follow_up():
-    acts = acts_of(("customer", "空调不制冷了，你们什么时候来修"), ("agent", "已帮您转给售后专员，今天下午五点前给您回电"))
+    acts = acts_of(
+        ("customer", "空调不制冷了，你们什么时候来修"), ("agent", "已帮您转给售后专员，今天下午五点前给您回电")
+    )
     assert "followup" in acts[1] and ({"act", "pending"} & set(acts[1]))
 
 
 def test_deflection_and_contempt_worded_outside_the_lists():
     deflect = acts_of(("customer", "我家宽带一直断网，你们能不能处理一下"), ("agent", "这个您去问问当地营业厅吧"))
-    assert "deflect" in deflect[1] or finding(analyze_conversation(
-        conv(("customer", "我家宽带一直断网，你们能不能处理一下"), ("agent", "这个您去问问当地营业厅吧"))), "SA-03").status == "fail"
+    assert (
+        "deflect" in deflect[1]
+        or finding(
+            analyze_conversation(
+                conv(("customer", "我家宽带一直断网，你们能不能处理一下"), ("agent", "这个您去问问当地营业厅吧"))
+            ),
+            "SA-03",
+        ).status
+        == "fail"
+    )
 
 
 # --- real conversations ------------------------------------------------------------------------------
@@ -317,8 +386,12 @@ DEV_FLOOR = {"precision": 0.76, "recall": 0.77}
 
 @pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
 def test_the_rules_stay_as_right_on_the_labelled_dev_conversations():
-    out = subprocess.run([sys.executable, str(ROOT / "eval" / "realqa.py"), "--part", "dev", "--json", "--data", str(DATA)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "eval" / "realqa.py"), "--part", "dev", "--json", "--data", str(DATA)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     figures = json.loads(out.stdout)
     t = figures["total"]
     precision = t["tp"] / (t["tp"] + t["fp"])

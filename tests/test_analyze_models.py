@@ -38,10 +38,11 @@ def probs(**values: float) -> dict[str, float]:
 
 # --- fusion --------------------------------------------------------------------------------------
 
+
 def test_a_cue_word_decides_and_is_the_evidence():
     text = "等了三天还没到，气死我了"
     cue = lexicon_emotion(normalize_text(text))
-    assert cue.label == "angry" and text[cue.cue[0]:cue.cue[1]] == "气死"
+    assert cue.label == "angry" and text[cue.cue[0] : cue.cue[1]] == "气死"
     fused = fuse(cue, probs(neutral=0.9))
     assert fused.label == "angry" and fused.cue == cue.cue
     assert fused.score == cue.score  # the model's low negativity does not lower the cue's
@@ -52,7 +53,9 @@ def test_the_model_alone_needs_confidence():
     plain = lexicon_emotion(normalize_text("请问什么时候发货"))
     assert plain == CustomerEmotion("neutral", 0.0)
     below = fuse(plain, probs(angry=MODEL_CONFIDENT - 0.15, neutral=0.3))
-    assert below.label == "neutral" and below.score == pytest.approx(MODEL_CONFIDENT - 0.15 + below.probs["anxious"] + below.probs["sad"], abs=1e-3)
+    assert below.label == "neutral" and below.score == pytest.approx(
+        MODEL_CONFIDENT - 0.15 + below.probs["anxious"] + below.probs["sad"], abs=1e-3
+    )
     above = fuse(plain, probs(angry=0.6, sad=0.2, neutral=0.1))
     assert above.label == "angry" and above.cue is None and above.score >= MODEL_CONFIDENT
 
@@ -92,20 +95,25 @@ def test_cue_evidence_points_at_the_word():
 
 def test_anger_rising_over_a_conversation():
     conv = conversation(
-        ("customer", "你好，我想问一下订单什么时候发货"), ("agent", "您稍等，这边查一下。"),
-        ("customer", UPSET), ("agent", PLAIN_REPLY),
-        ("customer", "你们就是敷衍，我要去曝光你们！"))
+        ("customer", "你好，我想问一下订单什么时候发货"),
+        ("agent", "您稍等，这边查一下。"),
+        ("customer", UPSET),
+        ("agent", PLAIN_REPLY),
+        ("customer", "你们就是敷衍，我要去曝光你们！"),
+    )
     result = analyze_conversation(conv)
     assert finding(result, "ES-02").status == "fail"
     assert finding(result, "ES-02").evidence[0].turn == 4
-    calm = conversation(("customer", UPSET), ("agent", "非常抱歉给您添麻烦了，我马上帮您查。"),
-                        ("customer", "好的，谢谢你"))
+    calm = conversation(
+        ("customer", UPSET), ("agent", "非常抱歉给您添麻烦了，我马上帮您查。"), ("customer", "好的，谢谢你")
+    )
     assert finding(analyze_conversation(calm), "ES-02").status == "pass"
 
 
 def test_results_carry_the_dialogue_estimates():
-    result = analyze_conversation(conversation(("customer", UPSET), ("agent", PLAIN_REPLY),
-                                               ("customer", "行，我要投诉你们！")))
+    result = analyze_conversation(
+        conversation(("customer", UPSET), ("agent", PLAIN_REPLY), ("customer", "行，我要投诉你们！"))
+    )
     assert set(result.satisfaction.probs) == set(SATISFACTION)
     assert result.satisfaction.label == max(result.satisfaction.probs, key=result.satisfaction.probs.get)
     assert result.satisfaction.score == result.satisfaction.probs[result.satisfaction.label]
@@ -113,20 +121,25 @@ def test_results_carry_the_dialogue_estimates():
     assert set(result.quality) == {"A", "S", "E"}
     for dist in result.quality.values():
         assert set(dist) == set(QUALITY_LABELS) and sum(dist.values()) == pytest.approx(1.0, abs=1e-3)
-    happy = analyze_conversation(conversation(("customer", "退款收到了吗？"), ("agent", "已经为您退款了，请查收。"),
-                                              ("customer", "收到了，太感谢了！")))
+    happy = analyze_conversation(
+        conversation(
+            ("customer", "退款收到了吗？"), ("agent", "已经为您退款了，请查收。"), ("customer", "收到了，太感谢了！")
+        )
+    )
     assert happy.complaint_risk < result.complaint_risk
 
 
 def test_without_models_the_cues_decide():
-    result = analyze_conversation(conversation(("customer", "你好"), ("agent", "您好"), ("customer", "好的，谢谢")),
-                                  models=False)
+    result = analyze_conversation(
+        conversation(("customer", "你好"), ("agent", "您好"), ("customer", "好的，谢谢")), models=False
+    )
     assert result.complaint_risk is None and result.quality is None
     assert result.satisfaction.label == "satisfied" and result.satisfaction.probs is None
     assert all(e.probs is None for e in result.customer_emotion)
 
 
 # --- batches -------------------------------------------------------------------------------------
+
 
 def sample_conversations(samples) -> list[Conversation]:
     return [c for _, c in read_paths([samples]) if isinstance(c, Conversation)]
@@ -174,7 +187,9 @@ def test_the_batch_engine_analyzes_in_chunks_without_losing_order_or_bad_lines(s
     errors = []
     batch = Batch([path], analyze=True, on_error=errors.append)
     items = list(batch.run())
-    assert [str(e) for e in errors] == [f"{path}:{PREDICT_CHUNK + 4}: invalid JSON: Expecting property name enclosed in double quotes (column 2)"]
+    assert [str(e) for e in errors] == [
+        f"{path}:{PREDICT_CHUNK + 4}: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+    ]
     assert [i.conversation.id for i in items] == [c.id for c in rows]
     assert batch.summary.read == batch.summary.analyzed == len(rows)
     # the batch names recordings from the input root, here the file's own folder
@@ -224,7 +239,9 @@ def test_results_and_bad_lines_come_in_file_order_and_stop_where_the_reader_stop
     batch = Batch([path], analyze=True, on_error=lambda e: events.append(f"line {e.line}"))
     for item in batch.run():
         events.append(item.conversation.id)
-    assert events == [f"c{i}" for i in range(10)] + ["line 11"] + [f"c{i}" for i in range(10, 23)] + ["line 25"] + [f"c{i}" for i in range(23, 30)]
+    assert events == [f"c{i}" for i in range(10)] + ["line 11"] + [f"c{i}" for i in range(10, 23)] + ["line 25"] + [
+        f"c{i}" for i in range(23, 30)
+    ]
 
     events.clear()
     early = Batch([path], analyze=True, on_error=lambda e: events.append(f"line {e.line}"))
@@ -239,12 +256,20 @@ def test_results_and_bad_lines_come_in_file_order_and_stop_where_the_reader_stop
 
 # --- the command line ----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def chats(tmp_path):
     path = tmp_path / "chats.jsonl"
     rows = [
-        {"id": "a", "turns": [{"role": "agent", "text": "您好"}, {"role": "customer", "text": UPSET},
-                              {"role": "agent", "text": PLAIN_REPLY}, {"role": "customer", "text": "我要投诉你们"}]},
+        {
+            "id": "a",
+            "turns": [
+                {"role": "agent", "text": "您好"},
+                {"role": "customer", "text": UPSET},
+                {"role": "agent", "text": PLAIN_REPLY},
+                {"role": "customer", "text": "我要投诉你们"},
+            ],
+        },
         {"id": "b", "turns": [{"role": "customer", "text": "谢谢，问题解决了"}]},
     ]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{broken\n", encoding="utf-8")

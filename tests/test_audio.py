@@ -30,22 +30,32 @@ RATE = 8000
 TIME_TOL = 0.2
 
 
-def build_call(path: Path, parts: list[dict], duration: float, mono: bool = False,
-               pitches: tuple[float, float] = (140, 220)) -> dict:
+def build_call(
+    path: Path, parts: list[dict], duration: float, mono: bool = False, pitches: tuple[float, float] = (140, 220)
+) -> dict:
     """Write a recording of `parts` (role, start, chars, seconds, level) and return its conversation;
     `pitches`: the agent's and the customer's voice (Hz)."""
     tracks = {"agent": silence(duration, seed=1), "customer": silence(duration, seed=2)}
     turns = []
     for i, p in enumerate(parts):
-        words = speech(p["chars"], p["seconds"], RATE, pitch=pitches[p["role"] != "agent"],
-                       level_db=p.get("level", -20.0), seed=i)
+        words = speech(
+            p["chars"], p["seconds"], RATE, pitch=pitches[p["role"] != "agent"], level_db=p.get("level", -20.0), seed=i
+        )
         start = int(p["start"] * RATE)
-        tracks[p["role"]][start:start + words.size] += words
-        turns.append({"role": p["role"], "text": "好" * p["chars"], "start": p["start"], "end": p["start"] + p["seconds"]})
+        tracks[p["role"]][start : start + words.size] += words
+        turns.append(
+            {"role": p["role"], "text": "好" * p["chars"], "start": p["start"], "end": p["start"] + p["seconds"]}
+        )
     data = tracks["agent"] + tracks["customer"] if mono else np.stack([tracks["agent"], tracks["customer"]], axis=1)
     sf.write(path, data, RATE)
-    return {"id": path.stem, "channel": "call", "duration": None, "audio": path.name,
-            "meta": {"audio_channels": ["agent", "customer"], "scorecard": "outbound"}, "turns": turns}
+    return {
+        "id": path.stem,
+        "channel": "call",
+        "duration": None,
+        "audio": path.name,
+        "meta": {"audio_channels": ["agent", "customer"], "scorecard": "outbound"},
+        "turns": turns,
+    }
 
 
 def analysis(path: Path, conv: dict):
@@ -84,7 +94,9 @@ def test_interruption_dead_air_and_hangup_are_measured(call):
 
 
 def test_speech_rates_per_turn(tmp_path):
-    parts = [{"role": "agent", "start": 1.0 + 9 * i, "chars": chars, "seconds": 8.0} for i, chars in enumerate((16, 32, 48))]
+    parts = [
+        {"role": "agent", "start": 1.0 + 9 * i, "chars": chars, "seconds": 8.0} for i, chars in enumerate((16, 32, 48))
+    ]
     path = tmp_path / "rates.wav"
     result = analysis(path, build_call(path, parts, 28.0))
     measured = [t.speech_rate for t in result.turns]
@@ -112,8 +124,10 @@ def test_pipeline_fails_cs02_and_ob07_with_evidence(call):
 
 
 def test_polite_pause_passes_ob07_and_text_times_are_not_used(tmp_path):
-    parts = [{"role": "customer", "start": 0.5, "chars": 3, "seconds": 1.0},
-             {"role": "agent", "start": 2.0, "chars": 12, "seconds": 3.0}]
+    parts = [
+        {"role": "customer", "start": 0.5, "chars": 3, "seconds": 1.0},
+        {"role": "agent", "start": 2.0, "chars": 12, "seconds": 3.0},
+    ]
     path = tmp_path / "calm.wav"
     conv = build_call(path, parts, 8.0)
     conv["turns"][1]["end"] = 7.9  # a sloppy transcript end: the recording says the agent stopped at 5.0
@@ -148,9 +162,11 @@ def test_without_turn_times_call_level_features_still_come_out(call):
 
 
 def test_shouting_is_a_peak_over_the_call_median(tmp_path):
-    parts = [{"role": "customer", "start": 0.5, "chars": 12, "seconds": 3.0},
-             {"role": "agent", "start": 4.0, "chars": 12, "seconds": 3.0},
-             {"role": "customer", "start": 8.0, "chars": 12, "seconds": 3.0, "level": -6.0}]
+    parts = [
+        {"role": "customer", "start": 0.5, "chars": 12, "seconds": 3.0},
+        {"role": "agent", "start": 4.0, "chars": 12, "seconds": 3.0},
+        {"role": "customer", "start": 8.0, "chars": 12, "seconds": 3.0, "level": -6.0},
+    ]
     path = tmp_path / "loud.wav"
     result = analysis(path, build_call(path, parts, 12.0))
     assert [p.role for p in result.call.peaks] == ["customer"]
@@ -211,8 +227,13 @@ def test_bad_audio_names_the_file(tmp_path):
 
 def test_bad_audio_keeps_the_text_analysis(tmp_path):
     for path, reason in _bad_files(tmp_path).values():
-        conv = Conversation(id="x", channel="call", audio=path.name, duration=10.0,
-                            turns=[{"role": "agent", "text": "您好，我是客服8号，很高兴为您服务", "start": 0.0, "end": 3.0}])
+        conv = Conversation(
+            id="x",
+            channel="call",
+            audio=path.name,
+            duration=10.0,
+            turns=[{"role": "agent", "text": "您好，我是客服8号，很高兴为您服务", "start": 0.0, "end": 3.0}],
+        )
         result = analyze_conversation(conv, audio_dir=tmp_path, models=False)
         assert result.audio["file"] == str(path) and reason in result.audio["error"]
         assert {f.rule: f.status for f in result.findings}["CS-07"] == "pass"
@@ -296,6 +317,7 @@ def test_transcribe_refuses_a_model_dir_without_tokens(call, tmp_path):
 
 # --- noise, echo, hang-up, loudness, clipping (issue 21) ---
 
+
 def _noise(kind: str, n: int, level_db: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(n)
@@ -303,7 +325,7 @@ def _noise(kind: str, n: int, level_db: float, seed: int) -> np.ndarray:
         spectrum = np.fft.rfft(x)
         spectrum[1:] /= np.sqrt(np.arange(1, spectrum.size))
         x = np.fft.irfft(spectrum, n)
-    return (x * 10 ** (level_db / 20) / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+    return (x * 10 ** (level_db / 20) / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
 def _rewrite(path: Path, change) -> None:
@@ -318,7 +340,10 @@ def test_street_noise_at_minus_25_dbfs_invents_nothing(call, kind):
     """WebRTC alone calls nearly all of this speech (the issue: 24 invented overlaps, hang-up gap 0.02 s)."""
     path, conv = call
     n = sf.info(path).frames
-    _rewrite(path, lambda agent, customer: (agent.__iadd__(_noise(kind, n, -25, 1)), customer.__iadd__(_noise(kind, n, -25, 2))))
+    _rewrite(
+        path,
+        lambda agent, customer: (agent.__iadd__(_noise(kind, n, -25, 1)), customer.__iadd__(_noise(kind, n, -25, 2))),
+    )
     result = analysis(path, conv)
     assert [(o.by, round(o.start)) for o in result.call.overlaps] == [("agent", 9)]
     assert result.call.overlaps[0].seconds == pytest.approx(1.5, abs=TIME_TOL)
@@ -332,21 +357,32 @@ def _babble(n: int, level_db: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x = np.zeros(n)
     for _ in range(6):
-        voice = np.concatenate([speech(int(rng.integers(8, 20)), float(rng.uniform(2, 5)), RATE,
-                                       pitch=float(rng.uniform(100, 260)), seed=int(rng.integers(1 << 30)))
-                                for _ in range(12)])
+        voice = np.concatenate(
+            [
+                speech(
+                    int(rng.integers(8, 20)),
+                    float(rng.uniform(2, 5)),
+                    RATE,
+                    pitch=float(rng.uniform(100, 260)),
+                    seed=int(rng.integers(1 << 30)),
+                )
+                for _ in range(12)
+            ]
+        )
         voice = np.tile(voice, n // voice.size + 2)
         start = int(rng.integers(0, voice.size - n))
-        x += voice[start:start + n]
-    return (x * 10 ** (level_db / 20) / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+        x += voice[start : start + n]
+    return (x * 10 ** (level_db / 20) / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
 def test_a_babble_of_voices_is_not_the_customer_and_a_quiet_ending_is_kept(tmp_path):
     """Babble at −30 dBFS whose bursts swell 3 dB for a second while the agent talks (a level
     threshold took the one at 12 s for the customer cutting in), and an agent whose last words
     drop 8 dB into the babble: the call still ends 0.5 s after them."""
-    parts = SCRIPT[:-1] + [{"role": "agent", "start": 22.0, "chars": 4, "seconds": 1.0},
-                           {"role": "agent", "start": 23.0, "chars": 6, "seconds": 1.5, "level": -28.0}]
+    parts = SCRIPT[:-1] + [
+        {"role": "agent", "start": 22.0, "chars": 4, "seconds": 1.0},
+        {"role": "agent", "start": 23.0, "chars": 6, "seconds": 1.5, "level": -28.0},
+    ]
     path = tmp_path / "babble.wav"
     conv = build_call(path, parts, DURATION)
     n = sf.info(path).frames
@@ -355,7 +391,7 @@ def test_a_babble_of_voices_is_not_the_customer_and_a_quiet_ending_is_kept(tmp_p
         agent += _babble(n, -30, 1)
         behind = _babble(n, -30, 2)
         for second in (3, 6, 12):
-            behind[second * RATE:(second + 1) * RATE] *= 1.4
+            behind[second * RATE : (second + 1) * RATE] *= 1.4
         customer += behind
 
     _rewrite(path, crowd)
@@ -433,24 +469,31 @@ def test_a_faded_last_frame_is_not_the_noise_floor():
 
 
 def test_customer_talking_over_an_echo_is_still_heard(tmp_path):
-    parts = [{"role": "agent", "start": 1.0, "chars": 24, "seconds": 6.0},
-             {"role": "customer", "start": 4.0, "chars": 8, "seconds": 2.0}]
+    parts = [
+        {"role": "agent", "start": 1.0, "chars": 24, "seconds": 6.0},
+        {"role": "customer", "start": 4.0, "chars": 8, "seconds": 2.0},
+    ]
     path = tmp_path / "double.wav"
     conv = build_call(path, parts, 9.0)
     lag = int(0.04 * RATE)
     _rewrite(path, lambda agent, customer: customer.__setitem__(slice(lag, None), customer[lag:] + agent[:-lag] * 0.18))
     (overlap,) = analysis(path, conv).call.overlaps
-    assert (overlap.by, overlap.start, overlap.seconds) == ("customer", pytest.approx(4.0, abs=TIME_TOL),
-                                                           pytest.approx(2.0, abs=TIME_TOL))
+    assert (overlap.by, overlap.start, overlap.seconds) == (
+        "customer",
+        pytest.approx(4.0, abs=TIME_TOL),
+        pytest.approx(2.0, abs=TIME_TOL),
+    )
 
 
 def test_hangup_right_after_the_customer_fails_ob07(tmp_path):
     """The agent says goodbye, the customer answers, the line drops 0.3 s later: the agent's own gap is
     2.3 s, but the call's last words were the customer's."""
-    parts = [{"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0},
-             {"role": "customer", "start": 4.0, "chars": 8, "seconds": 2.0},
-             {"role": "agent", "start": 6.5, "chars": 6, "seconds": 1.5},  # 再见 … ends at 8.0
-             {"role": "customer", "start": 8.5, "chars": 2, "seconds": 1.5}]  # 好，再见 … ends at 10.0
+    parts = [
+        {"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0},
+        {"role": "customer", "start": 4.0, "chars": 8, "seconds": 2.0},
+        {"role": "agent", "start": 6.5, "chars": 6, "seconds": 1.5},  # 再见 … ends at 8.0
+        {"role": "customer", "start": 8.5, "chars": 2, "seconds": 1.5},
+    ]  # 好，再见 … ends at 10.0
     path = tmp_path / "bye.wav"
     conv = build_call(path, parts, 10.3)
     result = analyze_conversation(Conversation.model_validate(conv), audio_dir=tmp_path, models=False)
@@ -463,8 +506,10 @@ def test_hangup_right_after_the_customer_fails_ob07(tmp_path):
 
 
 def test_mono_hangup_per_party_from_the_transcript(tmp_path):
-    parts = [{"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0},
-             {"role": "customer", "start": 4.0, "chars": 4, "seconds": 1.5}]
+    parts = [
+        {"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0},
+        {"role": "customer", "start": 4.0, "chars": 4, "seconds": 1.5},
+    ]
     path = tmp_path / "mono.wav"
     conv = build_call(path, parts, 8.0, mono=True)
     del conv["meta"]["audio_channels"]
@@ -474,8 +519,10 @@ def test_mono_hangup_per_party_from_the_transcript(tmp_path):
 
 
 def test_loudness_peak_and_clipping_per_party(tmp_path):
-    parts = [{"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0, "level": -8.0},
-             {"role": "customer", "start": 4.0, "chars": 12, "seconds": 3.0, "level": -26.0}]
+    parts = [
+        {"role": "agent", "start": 0.5, "chars": 12, "seconds": 3.0, "level": -8.0},
+        {"role": "customer", "start": 4.0, "chars": 12, "seconds": 3.0, "level": -26.0},
+    ]
     path = tmp_path / "loud.wav"
     conv = build_call(path, parts, 8.0)
     _rewrite(path, lambda agent, customer: agent.__imul__(4.0))  # +12 dB: −8 → −2 dBFS, the tops clipped at write
@@ -508,6 +555,7 @@ def test_a_quiet_moderate_call_passes_ob04(call):
 
 
 # --- bad files ---
+
 
 def _wav_with_rate(path: Path, rate: int) -> Path:
     sf.write(path, np.concatenate([silence(1.0), speech(6, 2.0), silence(1.0)]), RATE, subtype="PCM_16")
@@ -562,7 +610,7 @@ def _untagged_mp3(path: Path, x: np.ndarray) -> Path:
     the Xing/LAME tag — cut off, as some recorders and cutters leave it."""
     sf.write(path, x, RATE, format="MP3")
     raw = path.read_bytes()
-    path.write_bytes(raw[_first_frame_length(raw):])
+    path.write_bytes(raw[_first_frame_length(raw) :])
     return path
 
 
@@ -603,11 +651,14 @@ def test_an_mp3_decodes_the_same_block_by_block(tmp_path):
 def test_an_mp3_with_junk_after_its_frames_is_analysed_up_to_there(tmp_path):
     path = _untagged_mp3(tmp_path / "junk.mp3", np.concatenate([speech(40, 10.0), silence(10.0)]))
     raw = path.read_bytes()
-    path.write_bytes(raw[:len(raw) // 2] + bytes(3000) + raw[len(raw) // 2:])
+    path.write_bytes(raw[: len(raw) // 2] + bytes(3000) + raw[len(raw) // 2 :])
     recording = read_audio(path)
     (warning,) = recording.warnings
-    assert re.fullmatch(rf"{re.escape(str(path))}: [\d,]+ bytes after (\d+\.\d\d) s are not MPEG audio frames; "
-                        r"analysed up to there", warning)
+    assert re.fullmatch(
+        rf"{re.escape(str(path))}: [\d,]+ bytes after (\d+\.\d\d) s are not MPEG audio frames; "
+        r"analysed up to there",
+        warning,
+    )
     assert 5.0 < recording.duration < 15.0
 
 
@@ -619,7 +670,9 @@ def _first_frame_length(raw: bytes) -> int:
 
 def test_an_unforeseen_failure_is_an_audio_error_naming_the_file(call, monkeypatch):
     path, conv = call
-    monkeypatch.setattr(sys.modules["zuoxi.audio.align"], "measure", lambda *a: (_ for _ in ()).throw(IndexError("boom")))
+    monkeypatch.setattr(
+        sys.modules["zuoxi.audio.align"], "measure", lambda *a: (_ for _ in ()).throw(IndexError("boom"))
+    )
     metrics, summary = analyze_audio(Conversation.model_validate(conv), path.parent)
     assert metrics is None and summary["error"] == f"{path}: audio analysis failed (IndexError: boom)"
 
@@ -629,10 +682,12 @@ def test_a_batch_keeps_every_call_when_the_first_names_an_absurd_file(call, tmp_
     path, conv = call
     _wav_with_rate(tmp_path / "huge.wav", 2_000_000_000)
     bad = {**conv, "id": "bad", "audio": "huge.wav"}
-    (tmp_path / "calls.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in (bad, conv)),
-                                          encoding="utf-8")
-    run = CliRunner().invoke(app, ["analyze", str(tmp_path / "calls.jsonl"), "--format", "json", "--no-store",
-                                   "--no-models"])
+    (tmp_path / "calls.jsonl").write_text(
+        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in (bad, conv)), encoding="utf-8"
+    )
+    run = CliRunner().invoke(
+        app, ["analyze", str(tmp_path / "calls.jsonl"), "--format", "json", "--no-store", "--no-models"]
+    )
     assert run.exit_code == 0, run.output
     first, second = (json.loads(line) for line in run.stdout.splitlines())
     # named from the input root (the input file's folder here), as every batch engine names recordings
@@ -642,6 +697,7 @@ def test_a_batch_keeps_every_call_when_the_first_names_an_absurd_file(call, tmp_
 
 
 # --- mono calls: diarization with a user-supplied model folder (a stub stands in for sherpa-onnx) ---
+
 
 class _Config:
     """Stands in for sherpa-onnx's config classes: keeps its keyword arguments."""
@@ -666,17 +722,30 @@ class _FakeDiarizer:
 
     def process(self, samples):
         type(self).seconds = samples.size / self.sample_rate
-        pieces = [types.SimpleNamespace(start=p["start"], end=p["start"] + p["seconds"], speaker=7 if p["role"] == "customer" else 3)
-                  for p in SCRIPT]
+        pieces = [
+            types.SimpleNamespace(
+                start=p["start"], end=p["start"] + p["seconds"], speaker=7 if p["role"] == "customer" else 3
+            )
+            for p in SCRIPT
+        ]
         return types.SimpleNamespace(sort_by_start_time=lambda: sorted(pieces, key=lambda p: p.start))
 
 
 def _fake_sherpa(monkeypatch, tmp_path):
-    module = types.SimpleNamespace(OfflineRecognizer=_FakeRecognizer, OfflineSpeakerDiarization=_FakeDiarizer,
-                                   **{name: _Config for name in (
-                                       "OfflineSpeakerDiarizationConfig", "OfflineSpeakerSegmentationModelConfig",
-                                       "OfflineSpeakerSegmentationPyannoteModelConfig",
-                                       "SpeakerEmbeddingExtractorConfig", "FastClusteringConfig")})
+    module = types.SimpleNamespace(
+        OfflineRecognizer=_FakeRecognizer,
+        OfflineSpeakerDiarization=_FakeDiarizer,
+        **{
+            name: _Config
+            for name in (
+                "OfflineSpeakerDiarizationConfig",
+                "OfflineSpeakerSegmentationModelConfig",
+                "OfflineSpeakerSegmentationPyannoteModelConfig",
+                "SpeakerEmbeddingExtractorConfig",
+                "FastClusteringConfig",
+            )
+        },
+    )
     monkeypatch.setitem(sys.modules, "sherpa_onnx", module)
     models = tmp_path / "diarization"
     (models / "sherpa-onnx-pyannote-segmentation-3-0").mkdir(parents=True)
@@ -689,8 +758,9 @@ def test_mono_call_split_by_a_diarization_model(tmp_path, monkeypatch):
     models = _fake_sherpa(monkeypatch, tmp_path)
     path = tmp_path / "mono.wav"
     conv = build_call(path, SCRIPT, DURATION, mono=True)
-    run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(models), "--customer-first",
-                                   "--format", "json"])  # SCRIPT's customer says 喂 first
+    run = CliRunner().invoke(
+        app, ["audio", str(path), "--diarization-dir", str(models), "--customer-first", "--format", "json"]
+    )  # SCRIPT's customer says 喂 first
     assert run.exit_code == 0, run.output
     assert _FakeDiarizer.seconds == pytest.approx(DURATION)  # 8 kHz resampled to the model's 16 kHz
     config = _FakeDiarizer.built_with
@@ -715,8 +785,9 @@ def test_transcribe_a_mono_call_with_diarization(tmp_path, monkeypatch):
     build_call(path, SCRIPT, DURATION, mono=True)
     refused = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(asr)])
     assert refused.exit_code == 1 and "--diarization-dir" in refused.output
-    run = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(asr), "--diarization-dir", str(models),
-                                   "--customer-first"])
+    run = CliRunner().invoke(
+        app, ["transcribe", str(path), "--model-dir", str(asr), "--diarization-dir", str(models), "--customer-first"]
+    )
     assert run.exit_code == 0, run.output
     conv = Conversation.model_validate_json(run.stdout)
     assert [t.role for t in conv.turns] == [p["role"] for p in sorted(SCRIPT, key=lambda p: p["start"])]
@@ -744,10 +815,15 @@ def test_mono_call_split_through_sherpa_onnx_by_a_generated_model(tmp_path):
     build_call(path, SCRIPT, DURATION, mono=True, pitches=(90, 300))
     speakers = diarize(read_audio(path), load_diarizer(models), agent_first=False)  # SCRIPT's customer speaks first
     agent, customer = ([(s.start, s.end) for s in speakers[role]] for role in ("agent", "customer"))
-    assert agent[0] == pytest.approx((2.0, 8.0), abs=TIME_TOL) and agent[-1] == pytest.approx((22.0, 24.5), abs=TIME_TOL)
-    assert customer[0] == pytest.approx((0.5, 1.5), abs=TIME_TOL) and customer[-1][1] == pytest.approx(21.5, abs=TIME_TOL)
-    run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(models), "--customer-first",
-                                   "--format", "json"])
+    assert agent[0] == pytest.approx((2.0, 8.0), abs=TIME_TOL) and agent[-1] == pytest.approx(
+        (22.0, 24.5), abs=TIME_TOL
+    )
+    assert customer[0] == pytest.approx((0.5, 1.5), abs=TIME_TOL) and customer[-1][1] == pytest.approx(
+        21.5, abs=TIME_TOL
+    )
+    run = CliRunner().invoke(
+        app, ["audio", str(path), "--diarization-dir", str(models), "--customer-first", "--format", "json"]
+    )
     assert run.exit_code == 0, run.output
     data = json.loads(run.stdout)
     assert data["diarized"] and data["last_speaker"] == "agent"

@@ -20,8 +20,8 @@ from zuoxi.campaigns.analytics import period, report, wilson
 from zuoxi.campaigns.assign import assign, queue, schedule_callback
 from zuoxi.campaigns.calllist import import_call_list
 from zuoxi.campaigns.campaign import CampaignError, create_campaign, get_campaign, load_spec, render_script
-from zuoxi.campaigns.dial import do_not_call_customer, import_do_not_call, reveal_phone
 from zuoxi.campaigns.demo import build_demo
+from zuoxi.campaigns.dial import do_not_call_customer, import_do_not_call, reveal_phone
 from zuoxi.campaigns.dispositions import import_dispositions, record_attempts
 from zuoxi.campaigns.models import Attempt, from_db
 from zuoxi.cli import app
@@ -69,14 +69,22 @@ def _campaign(store: Store, rows: list[str], tmp_path) -> list[CampaignCustomer]
 def test_import_reports_each_bad_row_and_keeps_the_rest(sqlite_store, tmp_path):
     create_campaign(sqlite_store, load_spec("card_activation"))
     path = tmp_path / "list.csv"
-    path.write_bytes((HEADER + _row("C1", "张三", "138 1234 5678", 35)
-                      + _row("C2", "李四", "", 40)                       # line 3: no phone
-                      + _row("C3", "王五", "+86 13812345678", 41)        # line 4: same phone as line 2
-                      ).encode("utf-8")
-                     + _row("C4", "陈六", "13900001111", 50).encode("gbk")  # line 5: pasted from a GBK file
-                     + (_row("C5", "欧阳娜", "0754-88881234", 62) + _row("C6", "林七", "12345", 30)
-                        + _row("C7", "赵八", "0000000000", 30) + _row("C8", "钱九", "139 0000 0000", 30)
-                        + _row("C9", "孙十", "12345678901", 30)).encode("utf-8"))
+    path.write_bytes(
+        (
+            HEADER
+            + _row("C1", "张三", "138 1234 5678", 35)
+            + _row("C2", "李四", "", 40)  # line 3: no phone
+            + _row("C3", "王五", "+86 13812345678", 41)  # line 4: same phone as line 2
+        ).encode("utf-8")
+        + _row("C4", "陈六", "13900001111", 50).encode("gbk")  # line 5: pasted from a GBK file
+        + (
+            _row("C5", "欧阳娜", "0754-88881234", 62)
+            + _row("C6", "林七", "12345", 30)
+            + _row("C7", "赵八", "0000000000", 30)
+            + _row("C8", "钱九", "139 0000 0000", 30)
+            + _row("C9", "孙十", "12345678901", 30)
+        ).encode("utf-8")
+    )
     summary = import_call_list(sqlite_store, "card_activation", path, as_of=date(2026, 3, 1))
     assert [str(e) for e in summary.errors] == [
         f"{path}:5: wrong encoding: this line is not UTF-8 like the rest of the file",
@@ -91,7 +99,9 @@ def test_import_reports_each_bad_row_and_keeps_the_rest(sqlite_store, tmp_path):
     with Session(sqlite_store.engine) as session:
         kept = list(session.scalars(select(CampaignCustomer).order_by(CampaignCustomer.id)))
     assert [(c.ref, c.salutation, c.phone_tail, c.card_last4, c.age_band) for c in kept] == [
-        ("C1", "张先生", "5678", "1234", "30-39"), ("C5", "欧阳先生", "1234", "1234", "60+")]
+        ("C1", "张先生", "5678", "1234", "30-39"),
+        ("C5", "欧阳先生", "1234", "1234", "60+"),
+    ]
     assert [vault.vault().decrypt(c.phone_enc) for c in kept] == ["13812345678", "075488881234"]
     again = import_call_list(sqlite_store, "card_activation", tmp_path / "list.csv", as_of=date(2026, 3, 1))
     assert again.imported == 0 and "duplicate customer: same phone as the campaign" in str(again.errors[1])
@@ -166,7 +176,9 @@ def test_a_script_variable_the_list_lacks_is_a_row_error(sqlite_store, tmp_path)
     path = tmp_path / "list.csv"
     path.write_text("客户号,姓名,手机号,网点\nC1,张三,13812345678,汕头分行\n", encoding="utf-8")
     summary = import_call_list(sqlite_store, "card_activation", path)
-    assert [str(e) for e in summary.errors] == [f"{path}:2: no card number: the script says the card's last four digits"]
+    assert [str(e) for e in summary.errors] == [
+        f"{path}:2: no card number: the script says the card's last four digits"
+    ]
 
 
 def test_assignment_is_even_and_respects_regions(sqlite_store, tmp_path):
@@ -182,38 +194,81 @@ def test_assignment_is_even_and_respects_regions(sqlite_store, tmp_path):
 
 
 def _call(ident: str, opening: str) -> Conversation:
-    texts = [("customer", "喂？"), ("agent", opening), ("customer", "是我。"),
-             ("agent", "给您来电是提醒您，您的信用卡已经寄出还没有激活。请问您收到了吗？"), ("customer", "收到了。"),
-             ("agent", "您打算使用这张卡吗？激活方式是拨打卡片背面的官方客服热线95533。"), ("customer", "好的。"),
-             ("agent", "感谢您的接听，祝您生活愉快，再见。")]
+    texts = [
+        ("customer", "喂？"),
+        ("agent", opening),
+        ("customer", "是我。"),
+        ("agent", "给您来电是提醒您，您的信用卡已经寄出还没有激活。请问您收到了吗？"),
+        ("customer", "收到了。"),
+        ("agent", "您打算使用这张卡吗？激活方式是拨打卡片背面的官方客服热线95533。"),
+        ("customer", "好的。"),
+        ("agent", "感谢您的接听，祝您生活愉快，再见。"),
+    ]
     return Conversation(id=ident, channel="call", agent_id="X", turns=[{"role": r, "text": t} for r, t in texts])
 
 
 def test_analytics_of_a_hand_computed_campaign(db_url, tmp_path):
     """5 customers, 7 attempts by 2 agents over 2 days; every figure below is worked out by hand."""
     store = Store(db_url)
-    rows = [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35),
-            _row("C", "王五", "13800000003", 45, region="潮州"), _row("D", "陈六", "13800000004", 55, region="潮州"),
-            _row("E", "林七", "13800000005", 65, region="潮州")]
+    rows = [
+        _row("A", "张三", "13800000001", 25),
+        _row("B", "李四", "13800000002", 35),
+        _row("C", "王五", "13800000003", 45, region="潮州"),
+        _row("D", "陈六", "13800000004", 55, region="潮州"),
+        _row("E", "林七", "13800000005", 65, region="潮州"),
+    ]
     a, b, c, d, e = (x.id for x in _campaign(store, rows, tmp_path))
-    good, hesitant = store.add_conversations([
-        (_call("good", "您好，我是建设银行信用卡中心的客服代表，工号8。"), None),
-        (_call("hesitant", "喂，您好，我是，嗯，银行的客服代表。"), None)])
+    good, hesitant = store.add_conversations(
+        [
+            (_call("good", "您好，我是建设银行信用卡中心的客服代表，工号8。"), None),
+            (_call("hesitant", "喂，您好，我是，嗯，银行的客服代表。"), None),
+        ]
+    )
 
     def at(day: int, hour: int) -> datetime:
         return datetime.fromisoformat(f"2026-03-0{day}T{hour:02d}:00:00+08:00")
 
-    record_attempts(store, "card_activation", [
-        (Attempt(customer_id=a, agent_id="X", started_at=at(2, 9), duration=30, disposition="no_answer"), None),
-        (Attempt(customer_id=a, agent_id="X", started_at=at(3, 9), duration=150, disposition="goal_achieved",
-                 conversation_key=good), None),
-        (Attempt(customer_id=b, agent_id="X", started_at=at(2, 10), duration=60, disposition="拒绝",
-                 reason_code="not_needed", conversation_key=hesitant), None),
-        (Attempt(customer_id=c, agent_id="Y", started_at=at(2, 9), duration=10, disposition="busy"), None),
-        (Attempt(customer_id=c, agent_id="Y", started_at=at(2, 11), duration=10, disposition="busy"), None),
-        (Attempt(customer_id=d, agent_id="Y", started_at=at(2, 23), duration=80, disposition="suspected_fraud"), None),
-        (Attempt(customer_id=e, agent_id="Y", started_at=at(3, 10), duration=120, disposition="goal_achieved"), None),
-    ], models=False)
+    record_attempts(
+        store,
+        "card_activation",
+        [
+            (Attempt(customer_id=a, agent_id="X", started_at=at(2, 9), duration=30, disposition="no_answer"), None),
+            (
+                Attempt(
+                    customer_id=a,
+                    agent_id="X",
+                    started_at=at(3, 9),
+                    duration=150,
+                    disposition="goal_achieved",
+                    conversation_key=good,
+                ),
+                None,
+            ),
+            (
+                Attempt(
+                    customer_id=b,
+                    agent_id="X",
+                    started_at=at(2, 10),
+                    duration=60,
+                    disposition="拒绝",
+                    reason_code="not_needed",
+                    conversation_key=hesitant,
+                ),
+                None,
+            ),
+            (Attempt(customer_id=c, agent_id="Y", started_at=at(2, 9), duration=10, disposition="busy"), None),
+            (Attempt(customer_id=c, agent_id="Y", started_at=at(2, 11), duration=10, disposition="busy"), None),
+            (
+                Attempt(customer_id=d, agent_id="Y", started_at=at(2, 23), duration=80, disposition="suspected_fraud"),
+                None,
+            ),
+            (
+                Attempt(customer_id=e, agent_id="Y", started_at=at(3, 10), duration=120, disposition="goal_achieved"),
+                None,
+            ),
+        ],
+        models=False,
+    )
     r = report(store, "card_activation")
     assert (r.customers, r.customers_called, r.attempts) == (5, 5, 7)
     assert (r.contact_rate.successes, r.contact_rate.n) == (4, 5)  # A, B, D, E reached
@@ -227,11 +282,19 @@ def test_analytics_of_a_hand_computed_campaign(db_url, tmp_path):
     assert r.refusal_reasons == {"not_needed": 1}
     assert r.status == {"pending": 0, "retry": 1, "callback": 0, "success": 2, "closed": 2}
     assert [(x.agent_id, x.days, x.attempts, x.per_day, x.successes) for x in r.agents] == [
-        ("X", 2, 3, 1.5, 1), ("Y", 2, 4, 2.0, 1)]
+        ("X", 2, 3, 1.5, 1),
+        ("Y", 2, 4, 2.0, 1),
+    ]
     segments = {(s.field, s.value): (s.contacted.successes, s.contacted.n) for s in r.segments}
-    assert segments == {("age_band", "<30"): (1, 1), ("age_band", "30-39"): (0, 1), ("age_band", "50-59"): (0, 1),
-                        ("age_band", "60+"): (1, 1), ("region", "汕头"): (1, 2), ("region", "潮州"): (1, 2),
-                        ("occupation", "教师"): (2, 4)}
+    assert segments == {
+        ("age_band", "<30"): (1, 1),
+        ("age_band", "30-39"): (0, 1),
+        ("age_band", "50-59"): (0, 1),
+        ("age_band", "60+"): (1, 1),
+        ("region", "汕头"): (1, 2),
+        ("region", "潮州"): (1, 2),
+        ("occupation", "教师"): (2, 4),
+    }
     # The linked calls got `outbound` results with the campaign's questions, and join in by item.
     assert r.linked_calls == 2
     ob01 = next(x for x in r.rules if x.rule == "OB-01")
@@ -252,11 +315,18 @@ def test_wilson_interval():
 
 
 def test_callbacks_and_the_queue(sqlite_store, tmp_path):
-    a, b = (x.id for x in _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25),
-                                                     _row("B", "李四", "13800000002", 35)], tmp_path))
+    a, b = (
+        x.id
+        for x in _campaign(
+            sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35)], tmp_path
+        )
+    )
     assign(sqlite_store, "card_activation", ["X"])
-    record_attempts(sqlite_store, "card_activation", [
-        (Attempt(customer_id=a, agent_id="X", started_at=datetime(2026, 3, 2, 9), disposition="预约回访"), None)])
+    record_attempts(
+        sqlite_store,
+        "card_activation",
+        [(Attempt(customer_id=a, agent_id="X", started_at=datetime(2026, 3, 2, 9), disposition="预约回访"), None)],
+    )
     with Session(sqlite_store.engine) as session:
         callback = session.scalars(select(CampaignCallback)).one()
     assert not callback.done
@@ -269,11 +339,14 @@ def test_callbacks_and_the_queue(sqlite_store, tmp_path):
 def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
     _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25)], tmp_path)
     path = tmp_path / "attempts.csv"
-    path.write_text("客户号,坐席工号,呼叫时间,结果,原因,时长\n"
-                    "A,X,2026-03-02 09:00:00,拒绝,not_needed,1:05\n"
-                    "Z,X,2026-03-02 09:05:00,拒绝,,\n"
-                    "A,X,2026-03-02 09:10:00,飞走了,,\n"
-                    "A,X,2026-03-02 09:15:00,拒绝,嫌麻烦,\n", encoding="utf-8")
+    path.write_text(
+        "客户号,坐席工号,呼叫时间,结果,原因,时长\n"
+        "A,X,2026-03-02 09:00:00,拒绝,not_needed,1:05\n"
+        "Z,X,2026-03-02 09:05:00,拒绝,,\n"
+        "A,X,2026-03-02 09:10:00,飞走了,,\n"
+        "A,X,2026-03-02 09:15:00,拒绝,嫌麻烦,\n",
+        encoding="utf-8",
+    )
     summary = import_dispositions(sqlite_store, "card_activation", path, models=False)
     assert summary.imported == 1
     assert [str(e).split(": ", 1)[1] for e in summary.errors] == [
@@ -281,14 +354,18 @@ def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
         "unknown disposition '飞走了' (one of connected, no_answer, busy, wrong_number, refused, suspected_fraud, "
         "hung_up, callback_requested, goal_achieved)",
         "unknown reason '嫌麻烦' (one of not_needed, distrusts_call, already_cancelled, annual_fee, too_many_cards, "
-        "applied_for_employer, no_reason)"]
+        "applied_for_employer, no_reason)",
+    ]
     assert report(sqlite_store, "card_activation").average_handling_time == 65
 
 
 def test_campaign_file_errors_name_the_field(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("name: x\ntitle: t\npurpose: p\nhotline: '1'\nscript: '{{ nickname }}'\n"
-                    "questions: [{id: q, text: t, keywords: []}]\nreason_codes: {no: 不}\n", encoding="utf-8")
+    path.write_text(
+        "name: x\ntitle: t\npurpose: p\nhotline: '1'\nscript: '{{ nickname }}'\n"
+        "questions: [{id: q, text: t, keywords: []}]\nreason_codes: {no: 不}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(CampaignError, match="questions.0.keywords"):
         load_spec(path)
 
@@ -314,8 +391,24 @@ def test_cli_create_import_report(tmp_path):
     imported = runner.invoke(app, ["campaign", "import", "card_activation", str(path), "--db", db])
     assert imported.exit_code == 0 and f"{path}:3: missing phone number" in imported.stderr
     assert runner.invoke(app, ["campaign", "assign", "card_activation", "--agent", "X", "--db", db]).exit_code == 0
-    recorded = runner.invoke(app, ["campaign", "record", "card_activation", "1", "成功", "--agent", "X",
-                                   "--at", "2026-03-02T09:00:00", "--duration", "100", "--db", db])
+    recorded = runner.invoke(
+        app,
+        [
+            "campaign",
+            "record",
+            "card_activation",
+            "1",
+            "成功",
+            "--agent",
+            "X",
+            "--at",
+            "2026-03-02T09:00:00",
+            "--duration",
+            "100",
+            "--db",
+            db,
+        ],
+    )
     assert recorded.exit_code == 0, recorded.stderr
     out = runner.invoke(app, ["campaign", "report", "card_activation", "--format", "json", "--db", db])
     data = json.loads(out.stdout)
@@ -328,15 +421,46 @@ def test_campaign_report_in_the_web_app(sqlite_store, tmp_path):
     from zuoxi.store.users import add_user
     from zuoxi.web import create_app
 
-    customers = _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35)], tmp_path)
-    record_attempts(sqlite_store, "card_activation", [
-        (Attempt(customer_id=customers[0].id, agent_id="X", started_at=datetime.fromisoformat("2026-03-02T09:00:00+08:00"),
-                 duration=90, disposition="goal_achieved"), None),
-        (Attempt(customer_id=customers[1].id, agent_id="X", started_at=datetime.fromisoformat("2026-03-02T10:00:00+08:00"),
-                 duration=40, disposition="refused", reason_code="not_needed"), None)])
+    customers = _campaign(
+        sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35)], tmp_path
+    )
+    record_attempts(
+        sqlite_store,
+        "card_activation",
+        [
+            (
+                Attempt(
+                    customer_id=customers[0].id,
+                    agent_id="X",
+                    started_at=datetime.fromisoformat("2026-03-02T09:00:00+08:00"),
+                    duration=90,
+                    disposition="goal_achieved",
+                ),
+                None,
+            ),
+            (
+                Attempt(
+                    customer_id=customers[1].id,
+                    agent_id="X",
+                    started_at=datetime.fromisoformat("2026-03-02T10:00:00+08:00"),
+                    duration=40,
+                    disposition="refused",
+                    reason_code="not_needed",
+                ),
+                None,
+            ),
+        ],
+    )
     app = create_app(sqlite_store.url)
     for name, role, agent in (("lead", "team_lead", None), ("a07", "agent", "07")):
-        add_user(app.state.store.engine, name, "correct-horse", role, team="售后二组" if role == "team_lead" else None, agent_id=agent)
+        add_user(
+            app.state.store.engine,
+            name,
+            "correct-horse",
+            role,
+            team="售后二组" if role == "team_lead" else None,
+            agent_id=agent,
+        )
 
     def client(name):
         c = TestClient(app)
@@ -344,7 +468,9 @@ def test_campaign_report_in_the_web_app(sqlite_store, tmp_path):
         return c
 
     lead, agent = client("lead"), client("a07")
-    assert lead.get("/api/campaigns").json() == [{"name": "card_activation", "title": load_spec("card_activation").title}]
+    assert lead.get("/api/campaigns").json() == [
+        {"name": "card_activation", "title": load_spec("card_activation").title}
+    ]
     figures = lead.get("/api/campaigns/card_activation").json()
     assert figures["success_rate"]["successes"] == 1 and figures["success_rate"]["n"] == 2
     assert figures["refusal_reasons"] == {"not_needed": 1}
@@ -358,7 +484,9 @@ def test_campaign_report_in_the_web_app(sqlite_store, tmp_path):
     assert lead.get("/campaigns", params={"start": "2026-13-01"}).status_code == 422
     dial_url = f"/api/campaigns/card_activation/customers/{customers[0].id}/dial"
     lead_csrf = lead.post("/api/login", json={"username": "lead", "password": "correct-horse"}).json()["csrf_token"]
-    refused = lead.post(dial_url, headers={"X-CSRF-Token": lead_csrf})  # the route is for agents: the role table refuses
+    refused = lead.post(
+        dial_url, headers={"X-CSRF-Token": lead_csrf}
+    )  # the route is for agents: the role table refuses
     assert refused.status_code == 403 and "13800000001" not in refused.text
     csrf = agent.post("/api/login", json={"username": "a07", "password": "correct-horse"}).json()["csrf_token"]
     assert agent.post(dial_url).status_code == 403  # no CSRF token
@@ -379,7 +507,11 @@ def test_dialling_from_the_web_app_refuses_in_chinese_and_audits(sqlite_store, t
     app = create_app(sqlite_store.url)
     add_user(app.state.store.engine, "a07", "correct-horse", "agent", agent_id="07")
     agent = TestClient(app)
-    headers = {"X-CSRF-Token": agent.post("/api/login", json={"username": "a07", "password": "correct-horse"}).json()["csrf_token"]}
+    headers = {
+        "X-CSRF-Token": agent.post("/api/login", json={"username": "a07", "password": "correct-horse"}).json()[
+            "csrf_token"
+        ]
+    }
     refused = agent.post(f"/api/campaigns/card_activation/customers/{customer.id}/dial", headers=headers)
     assert refused.status_code == 409 and refused.json()["detail"] == "现在不能拨打：客户在免打扰名单上"
     assert "13800000001" not in refused.text
@@ -390,6 +522,7 @@ def test_dialling_from_the_web_app_refuses_in_chinese_and_audits(sqlite_store, t
 
 
 # --- issue 20: import fixes, terminal output, callbacks, local time, dialling rules, report ----------------
+
 
 def test_an_xlsx_with_a_title_row_and_a_multi_line_csv_cell(sqlite_store, tmp_path):
     from openpyxl import Workbook
@@ -407,9 +540,12 @@ def test_an_xlsx_with_a_title_row_and_a_multi_line_csv_cell(sqlite_store, tmp_pa
     summary = import_call_list(sqlite_store, "card_activation", path)
     assert summary.imported == 1 and [str(e) for e in summary.errors] == [f"{path}:5: missing phone number"]
     csv_path = tmp_path / "notes.csv"
-    csv_path.write_text('客户号,姓名,手机号,卡号,网点,备注\n'
-                        'C3,王五,13800000003,6227000000001234,汕头分行,"第一行\n第二行\n第三行"\n'
-                        'C4,陈六,,6227000000001234,汕头分行,无\n', encoding="utf-8")
+    csv_path.write_text(
+        "客户号,姓名,手机号,卡号,网点,备注\n"
+        'C3,王五,13800000003,6227000000001234,汕头分行,"第一行\n第二行\n第三行"\n'
+        "C4,陈六,,6227000000001234,汕头分行,无\n",
+        encoding="utf-8",
+    )
     summary = import_call_list(sqlite_store, "card_activation", csv_path)
     assert summary.imported == 1 and [str(e) for e in summary.errors] == [f"{csv_path}:5: missing phone number"]
 
@@ -420,13 +556,31 @@ def test_terminal_output_reads_no_markup_or_emoji_codes(tmp_path):
     folder = tmp_path / "[bold]名单"
     folder.mkdir()
     path = folder / "list:100:.csv"
-    path.write_text(HEADER + _row("A", "张三", "13800000001", 25, region="[red]汕头[/red]") + _row("B", "李四", "", 35),
-                    encoding="utf-8")
+    path.write_text(
+        HEADER + _row("A", "张三", "13800000001", 25, region="[red]汕头[/red]") + _row("B", "李四", "", 35),
+        encoding="utf-8",
+    )
     assert runner.invoke(app, ["campaign", "create", "card_activation", "--db", db]).exit_code == 0
     imported = runner.invoke(app, ["campaign", "import", "card_activation", str(path), "--db", db])
     assert f"skipped {path}:3: missing phone number" in imported.stderr and "💯" not in imported.stderr
-    recorded = runner.invoke(app, ["campaign", "record", "card_activation", "1", "成功", "--agent", ":smile:",
-                                   "--at", "2026-03-02T09:00:00", "--notes", "[blink]:100:", "--db", db])
+    recorded = runner.invoke(
+        app,
+        [
+            "campaign",
+            "record",
+            "card_activation",
+            "1",
+            "成功",
+            "--agent",
+            ":smile:",
+            "--at",
+            "2026-03-02T09:00:00",
+            "--notes",
+            "[blink]:100:",
+            "--db",
+            db,
+        ],
+    )
     assert recorded.exit_code == 0
     shown = runner.invoke(app, ["campaign", "report", "card_activation", "--db", db], env={"COLUMNS": "250"})
     assert ":smile:" in shown.stdout and "[red]汕头[/red]" in shown.stdout and "😄" not in shown.stdout
@@ -438,14 +592,45 @@ def test_terminal_output_reads_no_markup_or_emoji_codes(tmp_path):
 
 def test_callbacks_only_for_open_customers(sqlite_store, tmp_path):
     """A success or a refused customer never goes back to "callback", by the CLI or by a later attempt."""
-    a, b, c = (x.id for x in _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35),
-                                                        _row("C", "王五", "13800000003", 45)], tmp_path))
-    record_attempts(sqlite_store, "card_activation", [
-        (Attempt(customer_id=a, agent_id="X", started_at=local("2026-03-02T09:00:00"), disposition="goal_achieved"), None),
-        (Attempt(customer_id=b, agent_id="X", started_at=local("2026-03-02T09:10:00"), disposition="refused"), None),
-        (Attempt(customer_id=a, agent_id="X", started_at=local("2026-03-02T10:00:00"), disposition="callback_requested"),
-         local("2026-03-03T10:00:00")),
-        (Attempt(customer_id=b, agent_id="X", started_at=local("2026-03-02T10:10:00"), disposition="busy"), None)], models=False)
+    a, b, c = (
+        x.id
+        for x in _campaign(
+            sqlite_store,
+            [
+                _row("A", "张三", "13800000001", 25),
+                _row("B", "李四", "13800000002", 35),
+                _row("C", "王五", "13800000003", 45),
+            ],
+            tmp_path,
+        )
+    )
+    record_attempts(
+        sqlite_store,
+        "card_activation",
+        [
+            (
+                Attempt(
+                    customer_id=a, agent_id="X", started_at=local("2026-03-02T09:00:00"), disposition="goal_achieved"
+                ),
+                None,
+            ),
+            (
+                Attempt(customer_id=b, agent_id="X", started_at=local("2026-03-02T09:10:00"), disposition="refused"),
+                None,
+            ),
+            (
+                Attempt(
+                    customer_id=a,
+                    agent_id="X",
+                    started_at=local("2026-03-02T10:00:00"),
+                    disposition="callback_requested",
+                ),
+                local("2026-03-03T10:00:00"),
+            ),
+            (Attempt(customer_id=b, agent_id="X", started_at=local("2026-03-02T10:10:00"), disposition="busy"), None),
+        ],
+        models=False,
+    )
     with Session(sqlite_store.engine) as session, session.begin():
         _, spec = get_campaign(session, "card_activation")
         for ident in (a, b):
@@ -456,10 +641,13 @@ def test_callbacks_only_for_open_customers(sqlite_store, tmp_path):
             schedule_callback(session, 1, spec, session.get(CampaignCustomer, c), local("2026-03-03T23:30:00"))
     with Session(sqlite_store.engine) as session:
         status = {x.id: x.status for x in session.scalars(select(CampaignCustomer))}
-        open_callbacks = [x.customer_id for x in session.scalars(select(CampaignCallback).where(CampaignCallback.done.is_(False)))]
+        open_callbacks = [
+            x.customer_id for x in session.scalars(select(CampaignCallback).where(CampaignCallback.done.is_(False)))
+        ]
     assert status == {a: "success", b: "closed", c: "callback"} and open_callbacks == [c]
-    refused = CliRunner().invoke(app, ["campaign", "callback", "card_activation", str(b), "--at", "2026-03-03T10:00",
-                                       "--db", sqlite_store.url])
+    refused = CliRunner().invoke(
+        app, ["campaign", "callback", "card_activation", str(b), "--at", "2026-03-03T10:00", "--db", sqlite_store.url]
+    )
     assert refused.exit_code == 2 and "closed: callbacks are only for open customers" in refused.stderr
 
 
@@ -468,30 +656,45 @@ def test_times_are_local_on_every_database(db_url, tmp_path):
     store = Store(db_url)
     a = _campaign(store, [_row("A", "张三", "13800000001", 25)], tmp_path)[0].id
     assign(store, "card_activation", ["X"])
-    record_attempts(store, "card_activation", [
-        (Attempt(customer_id=a, agent_id="X", started_at=datetime(2026, 3, 2, 11), disposition="预约回访"),
-         datetime(2026, 3, 3, 16))], models=False)
+    record_attempts(
+        store,
+        "card_activation",
+        [
+            (
+                Attempt(customer_id=a, agent_id="X", started_at=datetime(2026, 3, 2, 11), disposition="预约回访"),
+                datetime(2026, 3, 3, 16),
+            )
+        ],
+        models=False,
+    )
     picked = queue(store, "card_activation", "X", local("2026-03-03T16:05:00"))
     assert [why for _, why in picked] == ["callback due 2026-03-03 16:00"]
     with Session(store.engine) as session:
         stored = session.scalars(select(CampaignCallback)).one().due_at
     assert from_db(stored) == datetime(2026, 3, 3, 8, tzinfo=UTC)
-    shown = CliRunner().invoke(app, ["campaign", "callback", "card_activation", str(a), "--at", "2026-03-04T08:00:00+00:00",
-                                     "--db", db_url])
+    shown = CliRunner().invoke(
+        app, ["campaign", "callback", "card_activation", str(a), "--at", "2026-03-04T08:00:00+00:00", "--db", db_url]
+    )
     assert shown.exit_code == 0 and "at 2026-03-04 16:00 (Asia/Shanghai)" in shown.stderr
     store.close()
 
 
-def test_the_queue_keeps_calling_hours_on_the_customers_clock_the_retry_interval_and_max_attempts(sqlite_store, tmp_path):
+def test_the_queue_keeps_calling_hours_on_the_customers_clock_the_retry_interval_and_max_attempts(
+    sqlite_store, tmp_path
+):
     create_campaign(sqlite_store, load_spec("card_activation"))
     path = tmp_path / "list.csv"
-    path.write_text("客户号,姓名,性别,手机号,卡号,网点,时区\n"
-                    "A,张三,男,13800000001,6227000000001234,汕头分行,\n"
-                    "B,李四,男,13800000002,6227000000001234,汕头分行,Europe/London\n"
-                    "C,王五,男,13800000003,6227000000001234,汕头分行,火星时间\n", encoding="utf-8")
+    path.write_text(
+        "客户号,姓名,性别,手机号,卡号,网点,时区\n"
+        "A,张三,男,13800000001,6227000000001234,汕头分行,\n"
+        "B,李四,男,13800000002,6227000000001234,汕头分行,Europe/London\n"
+        "C,王五,男,13800000003,6227000000001234,汕头分行,火星时间\n",
+        encoding="utf-8",
+    )
     summary = import_call_list(sqlite_store, "card_activation", path)
     assert [str(e) for e in summary.errors] == [
-        f"{path}:4: unknown time zone '火星时间' (an IANA name like Asia/Shanghai, or UTC+8)"]
+        f"{path}:4: unknown time zone '火星时间' (an IANA name like Asia/Shanghai, or UTC+8)"
+    ]
     assign(sqlite_store, "card_activation", ["X"])
 
     def ids(when: str) -> list[str]:
@@ -503,26 +706,47 @@ def test_the_queue_keeps_calling_hours_on_the_customers_clock_the_retry_interval
     assert ids("2026-03-03T18:00:00") == ["A", "B"]  # 10:00 in London
     with Session(sqlite_store.engine) as session:
         a = session.scalars(select(CampaignCustomer).where(CampaignCustomer.ref == "A")).one().id
-    record_attempts(sqlite_store, "card_activation", [
-        (Attempt(customer_id=a, agent_id="X", started_at=local("2026-03-03T18:00:00"), disposition="no_answer"), None)],
-        models=False)
+    record_attempts(
+        sqlite_store,
+        "card_activation",
+        [
+            (
+                Attempt(customer_id=a, agent_id="X", started_at=local("2026-03-03T18:00:00"), disposition="no_answer"),
+                None,
+            )
+        ],
+        models=False,
+    )
     assert ids("2026-03-03T18:30:00") == ["B"]  # retry interval: 60 minutes
     assert [why for _, why in queue(sqlite_store, "card_activation", "X", local("2026-03-03T19:00:00"))] == [
-        "new", "retry after 1 attempt"]
+        "new",
+        "retry after 1 attempt",
+    ]
     spec = load_spec("card_activation").model_copy(update={"max_attempts": 1})
     create_campaign(sqlite_store, spec, replace=True)  # a lowered maximum holds at once
     assert ids("2026-03-03T19:00:00") == ["B"]
 
 
 def test_do_not_call_list(sqlite_store, tmp_path):
-    a, b, c = (x.id for x in _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35),
-                                                        _row("C", "王五", "13800000003", 45)], tmp_path))
+    a, b, c = (
+        x.id
+        for x in _campaign(
+            sqlite_store,
+            [
+                _row("A", "张三", "13800000001", 25),
+                _row("B", "李四", "13800000002", 35),
+                _row("C", "王五", "13800000003", 45),
+            ],
+            tmp_path,
+        )
+    )
     assign(sqlite_store, "card_activation", ["X"])
     path = tmp_path / "dnc.csv"
     path.write_text("+86 138-0000-0002\n12345678901\n\n", encoding="utf-8")  # numbers alone, no header
     summary = import_do_not_call(sqlite_store, path)
     assert summary.imported == 1 and [str(e) for e in summary.errors] == [
-        f"{path}:2: unreadable phone number '*******8901' (expected a mainland mobile or landline)"]
+        f"{path}:2: unreadable phone number '*******8901' (expected a mainland mobile or landline)"
+    ]
     do_not_call_customer(sqlite_store, "card_activation", c)  # asked never to be called again
     assert [x.id for x, _ in queue(sqlite_store, "card_activation", "X", local("2026-03-03T10:00:00"))] == [a]
     with Session(sqlite_store.engine) as session, session.begin():
@@ -532,7 +756,12 @@ def test_do_not_call_list(sqlite_store, tmp_path):
 
 
 def test_reveal_to_dial_is_for_the_assigned_agent_and_audited(sqlite_store, tmp_path):
-    a, b = (x.id for x in _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35)], tmp_path))
+    a, b = (
+        x.id
+        for x in _campaign(
+            sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35)], tmp_path
+        )
+    )
     assign(sqlite_store, "card_activation", ["07", "21"])
     engine = sqlite_store.engine
     agent07 = add_user(engine, "a07", "correct-horse", "agent", agent_id="07")
@@ -545,53 +774,92 @@ def test_reveal_to_dial_is_for_the_assigned_agent_and_audited(sqlite_store, tmp_
             reveal_phone(sqlite_store, "card_activation", a, who, now=at_ten)
     with pytest.raises(CampaignError, match="outside the calling hours"):
         reveal_phone(sqlite_store, "card_activation", a, agent07, now=local("2026-03-03T23:30:00"))
-    record_attempts(sqlite_store, "card_activation", [
-        (Attempt(customer_id=b, agent_id="21", started_at=at_ten, disposition="refused"), None)], models=False)
+    record_attempts(
+        sqlite_store,
+        "card_activation",
+        [(Attempt(customer_id=b, agent_id="21", started_at=at_ten, disposition="refused"), None)],
+        models=False,
+    )
     with pytest.raises(CampaignError, match="closed: not to be called again"):
         reveal_phone(sqlite_store, "card_activation", b, agent21, now=at_ten)
     with Session(engine) as session:
         log = [(e.user_id, e.action, e.entity_id) for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
         text = json.dumps([e.after for e in session.scalars(select(AuditEntry))], ensure_ascii=False)
-    assert log == [(agent07.id, "reveal_phone", str(a)), (agent21.id, "reveal_phone_refused", str(a)),
-                   (lead.id, "reveal_phone_refused", str(a)), (agent07.id, "reveal_phone_refused", str(a)),
-                   (agent21.id, "reveal_phone_refused", str(b))]
+    assert log == [
+        (agent07.id, "reveal_phone", str(a)),
+        (agent21.id, "reveal_phone_refused", str(a)),
+        (lead.id, "reveal_phone_refused", str(a)),
+        (agent07.id, "reveal_phone_refused", str(a)),
+        (agent21.id, "reveal_phone_refused", str(b)),
+    ]
     assert "1380000000" not in text
-    dialled = CliRunner().invoke(app, ["campaign", "dial", "card_activation", str(a), "--user", "a21", "--db", sqlite_store.url],
-                                 input="correct-horse\n")
+    dialled = CliRunner().invoke(
+        app,
+        ["campaign", "dial", "card_activation", str(a), "--user", "a21", "--db", sqlite_store.url],
+        input="correct-horse\n",
+    )
     assert dialled.exit_code == 2 and "only their agent" in dialled.stderr and "13800000001" not in dialled.output
 
 
 def test_report_by_period_agent_attempt_number_hour_and_callbacks(db_url, tmp_path):
     """Every figure below is worked out by hand (docs/campaigns.md defines them)."""
     store = Store(db_url)
-    a, b, c, d, e = (x.id for x in _campaign(store, [_row(n, "张三", f"1380000000{i}", 30) for i, n in enumerate("ABCDE", 1)],
-                                               tmp_path))
+    a, b, c, d, e = (
+        x.id
+        for x in _campaign(store, [_row(n, "张三", f"1380000000{i}", 30) for i, n in enumerate("ABCDE", 1)], tmp_path)
+    )
 
     def attempt(who, agent, when, code, seconds, callback=None):
         return Attempt(customer_id=who, agent_id=agent, started_at=local(when), disposition=code, duration=seconds), (
-            local(callback) if callback else None)
+            local(callback) if callback else None
+        )
 
-    record_attempts(store, "card_activation", [
-        attempt(a, "X", "2026-03-02T09:10:00", "no_answer", 30),
-        attempt(a, "X", "2026-03-02T11:00:00", "callback_requested", 60, "2026-03-03T16:00:00"),
-        attempt(a, "X", "2026-03-03T16:05:00", "goal_achieved", 200),  # the callback, on time (±15 min)
-        attempt(b, "X", "2026-03-02T09:40:00", "refused", 90),
-        attempt(c, "Y", "2026-03-02T10:00:00", "callback_requested", 45, "2026-03-02T15:00:00"),
-        attempt(c, "Y", "2026-03-02T16:00:00", "busy", 10),  # the callback, an hour late
-        attempt(d, "Y", "2026-03-03T09:05:00", "goal_achieved", 120),
-        attempt(e, "Y", "2026-03-02T09:30:00", "callback_requested", 30, "2026-03-04T10:00:00"),  # never called: missed
-    ], models=False)
+    record_attempts(
+        store,
+        "card_activation",
+        [
+            attempt(a, "X", "2026-03-02T09:10:00", "no_answer", 30),
+            attempt(a, "X", "2026-03-02T11:00:00", "callback_requested", 60, "2026-03-03T16:00:00"),
+            attempt(a, "X", "2026-03-03T16:05:00", "goal_achieved", 200),  # the callback, on time (±15 min)
+            attempt(b, "X", "2026-03-02T09:40:00", "refused", 90),
+            attempt(c, "Y", "2026-03-02T10:00:00", "callback_requested", 45, "2026-03-02T15:00:00"),
+            attempt(c, "Y", "2026-03-02T16:00:00", "busy", 10),  # the callback, an hour late
+            attempt(d, "Y", "2026-03-03T09:05:00", "goal_achieved", 120),
+            attempt(
+                e, "Y", "2026-03-02T09:30:00", "callback_requested", 30, "2026-03-04T10:00:00"
+            ),  # never called: missed
+        ],
+        models=False,
+    )
     r = report(store, "card_activation", now=local("2026-03-04T12:00:00"))
-    agents = {x.agent_id: (x.attempts, x.active_hours, x.calls_per_hour, x.talk_time, x.success.successes, x.success.n)
-              for x in r.agents}
+    agents = {
+        x.agent_id: (x.attempts, x.active_hours, x.calls_per_hour, x.talk_time, x.success.successes, x.success.n)
+        for x in r.agents
+    }
     assert agents == {"X": (4, 3, 4 / 3, 60 + 90 + 200, 1, 3), "Y": (4, 4, 1.0, 45 + 120 + 30, 1, 3)}
     assert round(r.agents[0].success.low, 3) == 0.061 and round(r.agents[0].success.high, 3) == 0.792
     assert [(s.key, s.attempts, s.contact.successes, s.success.successes, s.success.n) for s in r.by_attempt] == [
-        (1, 5, 4, 1, 4), (2, 2, 1, 0, 1), (3, 1, 1, 1, 1)]
+        (1, 5, 4, 1, 4),
+        (2, 2, 1, 0, 1),
+        (3, 1, 1, 1, 1),
+    ]
     assert [(s.key, s.attempts, s.contact.successes, s.success.successes) for s in r.by_hour] == [
-        (9, 4, 3, 1), (10, 1, 1, 0), (11, 1, 1, 0), (16, 2, 1, 1)]
+        (9, 4, 3, 1),
+        (10, 1, 1, 0),
+        (11, 1, 1, 0),
+        (16, 2, 1, 1),
+    ]
     cb = r.callbacks
-    assert (cb.due, cb.on_time, cb.late, cb.missed, cb.early, cb.rescheduled, cb.kept.successes, cb.kept.n) == (3, 1, 1, 1, 0, 0, 1, 3)
+    assert (cb.due, cb.on_time, cb.late, cb.missed, cb.early, cb.rescheduled, cb.kept.successes, cb.kept.n) == (
+        3,
+        1,
+        1,
+        1,
+        0,
+        0,
+        1,
+        3,
+    )
     day = report(store, "card_activation", date(2026, 3, 3), date(2026, 3, 3), now=local("2026-03-04T12:00:00"))
     assert (day.attempts, day.customers, day.success_rate.successes, day.success_rate.n) == (2, 5, 2, 2)
     assert [(x.agent_id, x.attempts) for x in day.agents] == [("X", 1), ("Y", 1)]
@@ -599,8 +867,22 @@ def test_report_by_period_agent_attempt_number_hour_and_callbacks(db_url, tmp_pa
     assert (day.callbacks.due, day.callbacks.on_time) == (1, 1)
     assert period("week", date(2026, 3, 4)) == (date(2026, 3, 2), date(2026, 3, 4))
     assert period("today", date(2026, 3, 4)) == (date(2026, 3, 4), date(2026, 3, 4))
-    shown = CliRunner().invoke(app, ["campaign", "report", "card_activation", "--from", "2026-03-03", "--to", "2026-03-03",
-                                     "--format", "json", "--db", db_url])
+    shown = CliRunner().invoke(
+        app,
+        [
+            "campaign",
+            "report",
+            "card_activation",
+            "--from",
+            "2026-03-03",
+            "--to",
+            "2026-03-03",
+            "--format",
+            "json",
+            "--db",
+            db_url,
+        ],
+    )
     assert json.loads(shown.stdout)["attempts"] == 2
     table = CliRunner().invoke(app, ["campaign", "report", "card_activation", "--db", db_url], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "by attempt number" in table.stdout and "callbacks due 3" in table.stdout

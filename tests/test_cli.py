@@ -10,14 +10,24 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zuoxi.engines import local as local_engine
 from zuoxi.cli import app
+from zuoxi.engines import local as local_engine
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import Store
 
-RESULT_KEYS = {"conversation_id", "scorecard", "score", "max_score", "veto", "findings",
-               "customer_emotion", "satisfaction", "skills",  # DESIGN.md §3
-               "complaint_risk", "quality"}  # the models' dialogue-level estimates (docs/models.md)
+RESULT_KEYS = {
+    "conversation_id",
+    "scorecard",
+    "score",
+    "max_score",
+    "veto",
+    "findings",
+    "customer_emotion",
+    "satisfaction",
+    "skills",  # DESIGN.md §3
+    "complaint_risk",
+    "quality",
+}  # the models' dialogue-level estimates (docs/models.md)
 FINDING_KEYS = {"rule", "name", "status", "severity", "points", "evidence", "message", "suggestion"}
 
 
@@ -43,13 +53,25 @@ def json_lines(text: str) -> list[dict]:
 
 def pii_file(tmp_path: Path) -> Path:
     path = tmp_path / "pii.jsonl"
-    path.write_text(json.dumps({"id": "p1", "turns": [
-        {"role": "agent", "text": "您好，很高兴为您服务"},
-        {"role": "customer", "text": "我的手机13812345678，卡号6217001234567893"}]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "id": "p1",
+                "turns": [
+                    {"role": "agent", "text": "您好，很高兴为您服务"},
+                    {"role": "customer", "text": "我的手机13812345678，卡号6217001234567893"},
+                ],
+            },
+            ensure_ascii=False,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
 # --- import --------------------------------------------------------------------------------------
+
 
 def test_import_prints_the_summary_on_stderr_and_resumes(runner, db, samples):
     first = invoke(runner, "import", samples, "--db", db)
@@ -117,7 +139,17 @@ def test_import_with_column_mapping(runner, tmp_path):
     path.write_text("对话,发送人,消息正文\nx,客服,您好\nx,客户,在吗\n", encoding="utf-8")
     refused = invoke(runner, "import", path, "--db", tmp_path / "a.db", code=1)
     assert f"{path}:1: no column for role, text" in refused.stderr
-    invoke(runner, "import", path, "--db", tmp_path / "b.db", "--columns", "conversation_id=对话,role=发送人", "--columns", "text=消息正文")
+    invoke(
+        runner,
+        "import",
+        path,
+        "--db",
+        tmp_path / "b.db",
+        "--columns",
+        "conversation_id=对话,role=发送人",
+        "--columns",
+        "text=消息正文",
+    )
     ((_, conv),) = Store(str(tmp_path / "b.db")).find("x")
     assert [t.role for t in conv.turns] == ["agent", "customer"]
     bad = runner.invoke(app, ["import", str(path), "--db", str(tmp_path / "c.db"), "--columns", "words=消息正文"])
@@ -126,8 +158,12 @@ def test_import_with_column_mapping(runner, tmp_path):
 
 def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monkeypatch):
     path = tmp_path / "many.jsonl"
-    path.write_text("".join(json.dumps({"id": f"c{i}", "turns": [{"role": "customer", "text": f"问题{i}"}]}) + "\n"
-                            for i in range(20)), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"c{i}", "turns": [{"role": "customer", "text": f"问题{i}"}]}) + "\n" for i in range(20)
+        ),
+        encoding="utf-8",
+    )
     db = tmp_path / "resume.db"
     real_mask, calls = local_engine.mask_conversation, []
 
@@ -149,8 +185,18 @@ def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monk
 
 # --- analyze -------------------------------------------------------------------------------------
 
+
 def test_analyze_json_lines(runner, db, samples):
-    outcome = invoke(runner, "analyze", samples / "complaint_desk.jsonl", samples / "asr" / "call.srt", "--format", "json", "--db", db)
+    outcome = invoke(
+        runner,
+        "analyze",
+        samples / "complaint_desk.jsonl",
+        samples / "asr" / "call.srt",
+        "--format",
+        "json",
+        "--db",
+        db,
+    )
     results = json_lines(outcome.stdout)  # nothing but JSON on standard output
     assert [r["conversation_id"] for r in results] == [f"cp-{i:03d}" for i in range(1, 8)] + ["call.srt"]
     assert "read 8" in outcome.stderr and "analyzed 8" in outcome.stderr
@@ -163,12 +209,14 @@ def test_analyze_json_lines(runner, db, samples):
         assert sorted(f["rule"] for f in r["findings"]) == sorted(rule_ids)  # every rule once
         ((_, conversation),) = store.find(r["conversation_id"])
         for finding in r["findings"]:
-            assert FINDING_KEYS <= set(finding) and finding["status"] in ("pass", "fail", "n/a")
+            assert set(finding) >= FINDING_KEYS and finding["status"] in ("pass", "fail", "n/a")
             for e in finding["evidence"]:  # evidence indexes the stored (original) text
-                assert conversation.turns[e["turn"]].text[e["start"]:e["end"]] == e["text"]
+                assert conversation.turns[e["turn"]].text[e["start"] : e["end"]] == e["text"]
         assert r["satisfaction"]["label"] in ("dissatisfied", "neutral", "satisfied")
-        assert all(e["turn"] < len(conversation.turns) and conversation.turns[e["turn"]].role == "customer"
-                   for e in r["customer_emotion"])
+        assert all(
+            e["turn"] < len(conversation.turns) and conversation.turns[e["turn"]].role == "customer"
+            for e in r["customer_emotion"]
+        )
     scorecards = {r["conversation_id"]: r["scorecard"] for r in results}
     assert scorecards["cp-001"] == "core" and scorecards["cp-002"] == "complaint" and scorecards["call.srt"] == "core"
     burger = next(r for r in results if r["conversation_id"] == "cp-001")
@@ -178,8 +226,18 @@ def test_analyze_json_lines(runner, db, samples):
 def test_analyze_json_to_a_file_with_a_chosen_scorecard(runner, tmp_path, samples):
     out = tmp_path / "results" / "r.jsonl"
     out.parent.mkdir()
-    outcome = invoke(runner, "analyze", samples / "taobao_logs.txt", "--format", "json", "--out", out,
-                     "--scorecard", "core", "--no-store")
+    outcome = invoke(
+        runner,
+        "analyze",
+        samples / "taobao_logs.txt",
+        "--format",
+        "json",
+        "--out",
+        out,
+        "--scorecard",
+        "core",
+        "--no-store",
+    )
     assert outcome.stdout == "" and f"results: {out}" in outcome.stderr
     results = json_lines(out.read_text(encoding="utf-8"))
     assert [r["conversation_id"] for r in results] == [f"tb-{i:03d}" for i in range(1, 6)]
@@ -208,7 +266,9 @@ def test_analyze_table(runner, db, samples):
 def test_analyze_refuses_bad_options(runner, tmp_path, samples):
     bad_format = runner.invoke(app, ["analyze", str(samples / "callbacks.json"), "--format", "xml", "--no-store"])
     assert bad_format.exit_code == 2 and "--format" in bad_format.stderr
-    bad_card = runner.invoke(app, ["analyze", str(samples / "callbacks.json"), "--scorecard", "no-such-card", "--no-store"])
+    bad_card = runner.invoke(
+        app, ["analyze", str(samples / "callbacks.json"), "--scorecard", "no-such-card", "--no-store"]
+    )
     assert bad_card.exit_code == 2 and "scorecard error" in bad_card.stderr
     nothing = tmp_path / "empty.jsonl"
     nothing.write_text("", encoding="utf-8")
@@ -218,8 +278,18 @@ def test_analyze_refuses_bad_options(runner, tmp_path, samples):
 
 # --- show, stats, scorecards ------------------------------------------------------------------------
 
+
 def test_show_and_stats(runner, db, samples):
-    invoke(runner, "analyze", samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl", "--format", "json", "--db", db)
+    invoke(
+        runner,
+        "analyze",
+        samples / "complaint_desk.jsonl",
+        samples / "ecommerce_chats.jsonl",
+        "--format",
+        "json",
+        "--db",
+        db,
+    )
     shown = invoke(runner, "show", "cp-001", "--db", db)
     assert "cp-001" in shown.stdout and "CS-01" in shown.stdout and "core: " in shown.stdout
     assert "拒收就行" in shown.stdout
@@ -249,8 +319,11 @@ def test_scorecards_and_scorecard_check(runner, tmp_path):
     for name in ("core", "ecommerce", "complaint", "outbound"):
         assert name in listed
     bad = tmp_path / "bad.yaml"
-    bad.write_text("id: x\nname: x\nsections:\n  - id: s\n    name: s\n    items:\n      - id: A\n        name: a\n"
-                   "        message: m\n", encoding="utf-8")
+    bad.write_text(
+        "id: x\nname: x\nsections:\n  - id: s\n    name: s\n    items:\n      - id: A\n        name: a\n"
+        "        message: m\n",
+        encoding="utf-8",
+    )
     checked = invoke(runner, "scorecard", "check", bad, code=1)
     assert f"{bad}:7: sections.0.items.0.points" in checked.stderr
     broken = tmp_path / "broken.yaml"
@@ -262,20 +335,39 @@ def test_scorecards_and_scorecard_check(runner, tmp_path):
 
 # --- the installed command ---------------------------------------------------------------------------
 
+
 def test_the_installed_command_runs(tmp_path, samples):
     command = Path(sys.executable).parent / "zuoxi"
     if not command.exists():
         pytest.skip(f"no installed zuoxi command beside {sys.executable}")
-    done = subprocess.run([str(command), "analyze", str(samples / "callbacks.json"), "--format", "json",
-                           "--db", str(tmp_path / "sub.db")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            str(command),
+            "analyze",
+            str(samples / "callbacks.json"),
+            "--format",
+            "json",
+            "--db",
+            str(tmp_path / "sub.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     results = json_lines(done.stdout)
     assert [r["conversation_id"] for r in results] == [f"cb-{i:03d}" for i in range(1, 9)]
     assert all(set(r) - {"audio"} == RESULT_KEYS and r["scorecard"] == "outbound" for r in results)
     assert [r["conversation_id"] for r in results if "audio" in r] == ["cb-001", "cb-004", "cb-006"]
     assert "read 8" in done.stderr and not (tmp_path / "zuoxi.db").exists()
-    failed = subprocess.run([str(command), "import", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "sub.db")],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    failed = subprocess.run(
+        [str(command), "import", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "sub.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert failed.returncode == 1 and "no such file or folder" in failed.stderr
 
 

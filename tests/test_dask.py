@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.cli import app
 from zuoxi.engines import dask as dask_engine
 from zuoxi.engines.dask import DaskBatch, analyze_shard, local_cluster, options_variant, part_name, plan_shards
@@ -25,7 +26,6 @@ from zuoxi.engines.local import Batch
 from zuoxi.ingest import ReadOptions, read_file
 from zuoxi.ingest.parquet import write_conversations
 from zuoxi.model import Conversation, Result
-from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.report.parquet import read_part, read_results
 from zuoxi.store import Store
 from zuoxi.store.tables import ConversationRow, ImportedFile, ResultRow
@@ -73,15 +73,22 @@ def local_json(local_results: list[dict]) -> list[str]:
 
 def part_json(folder: Path) -> list[str]:
     """Every result in a parts folder as a reader of the folder sees it (pyarrow skips _superseded/), sorted."""
-    return sorted(cli_json(Result.model_validate_json(text)) for text in pq.read_table(str(folder)).column("result").to_pylist())
+    return sorted(
+        cli_json(Result.model_validate_json(text)) for text in pq.read_table(str(folder)).column("result").to_pylist()
+    )
 
 
 def stored(url: str) -> tuple[set, set]:
     """(conversations, results) of a database, comparable across runs."""
     store = Store(url)
     with Session(store.engine) as session:
-        conversations = {(r.key, r.source, json.dumps(r.data, sort_keys=True)) for r in session.scalars(select(ConversationRow))}
-        results = {(r.conversation_key, r.scorecard, json.dumps(r.data, sort_keys=True)) for r in session.scalars(select(ResultRow))}
+        conversations = {
+            (r.key, r.source, json.dumps(r.data, sort_keys=True)) for r in session.scalars(select(ConversationRow))
+        }
+        results = {
+            (r.conversation_key, r.scorecard, json.dumps(r.data, sort_keys=True))
+            for r in session.scalars(select(ResultRow))
+        }
     store.close()
     return conversations, results
 
@@ -92,16 +99,24 @@ def sample_conversations(samples: Path) -> list[Conversation]:
 
 # --- Parquet shards ------------------------------------------------------------------------------
 def test_parquet_shards_read_like_json_lines(tmp_path, samples):
-    conversations = sample_conversations(samples) + [r for r in read_file(samples / "callbacks.json") if isinstance(r, Conversation)]
+    conversations = sample_conversations(samples) + [
+        r for r in read_file(samples / "callbacks.json") if isinstance(r, Conversation)
+    ]
     write_conversations(conversations, tmp_path / "shard.parquet", row_group_size=4)
     back = list(read_file(tmp_path / "shard.parquet"))
     assert [c.model_dump() for c in back] == [c.model_dump() for c in conversations]
 
     # turns and meta as JSON text also work; a bad row is reported by its row number, the rest read
-    rows = [{"id": "p1", "turns": json.dumps([{"role": "customer", "text": "在吗"}], ensure_ascii=False), "meta": '{"scorecard": "ecommerce"}'},
-            {"id": "p2", "turns": None},
-            {"id": "p3", "turns": "[{not json"},
-            {"id": "p4", "channel": "call", "turns": '[{"role": "agent", "text": "您好", "start": 0, "end": 1}]'}]
+    rows = [
+        {
+            "id": "p1",
+            "turns": json.dumps([{"role": "customer", "text": "在吗"}], ensure_ascii=False),
+            "meta": '{"scorecard": "ecommerce"}',
+        },
+        {"id": "p2", "turns": None},
+        {"id": "p3", "turns": "[{not json"},
+        {"id": "p4", "channel": "call", "turns": '[{"role": "agent", "text": "您好", "start": 0, "end": 1}]'},
+    ]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "text.parquet")
     records = list(read_file(tmp_path / "text.parquet"))
     assert [r.id for r in records if isinstance(r, Conversation)] == ["p1", "p4"]
@@ -129,28 +144,43 @@ def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_p
     write_conversations(sample_conversations(samples), tmp_path / "big.parquet", row_group_size=2)
     table = pq.read_table(tmp_path / "big.parquet").to_pylist()
     table[12]["turns"] = []  # row 13: no turns
-    pq.write_table(pa.Table.from_pylist(table, schema=pq.read_schema(tmp_path / "big.parquet")), tmp_path / "big.parquet", row_group_size=2)
+    pq.write_table(
+        pa.Table.from_pylist(table, schema=pq.read_schema(tmp_path / "big.parquet")),
+        tmp_path / "big.parquet",
+        row_group_size=2,
+    )
 
     options = ReadOptions()
     shards, errors, files = plan_shards([tmp_path], options, options_variant(None, True, False, options), 4)
     assert files == 2 and not errors
     by_file = {name: [s for s in shards if s.path.endswith(name)] for name in ("big.jsonl", "big.parquet")}
     assert len(by_file["big.jsonl"]) > 3 and len(by_file["big.parquet"]) > 1
-    for name, unit, last in (("big.jsonl", "lines", len(lines)), ("big.parquet", "rows", 15)):  # A-B, B+1-C, … cover the file
+    for name, unit, last in (
+        ("big.jsonl", "lines", len(lines)),
+        ("big.parquet", "rows", 15),
+    ):  # A-B, B+1-C, … cover the file
         ranges = [tuple(map(int, s.label.rpartition(f"#{unit} ")[2].split("-"))) for s in by_file[name]]
-        assert ranges[0][0] == 1 and ranges[-1][1] == last and all(b + 1 == c for (_, b), (c, _) in zip(ranges, ranges[1:]))
+        assert (
+            ranges[0][0] == 1
+            and ranges[-1][1] == last
+            and all(b + 1 == c for (_, b), (c, _) in zip(ranges, ranges[1:]))
+        )
     assert len({s.key for s in shards}) == len(shards)
 
     job = dask_engine.Job(scorecard=None, models=False)
     outcomes = [analyze_shard(shard, job) for shard in shards]
     assert sum(o.read for o in outcomes) == 15 + 14
     found = [str(e) for o in outcomes for e in o.errors]
-    assert found == [f"{tmp_path / 'big.jsonl'}:10: invalid JSON: Expecting value (column 28)",
-                     f"{tmp_path / 'big.parquet'}:13: turns: List should have at least 1 item after validation, not 0"]
+    assert found == [
+        f"{tmp_path / 'big.jsonl'}:10: invalid JSON: Expecting value (column 28)",
+        f"{tmp_path / 'big.parquet'}:13: turns: List should have at least 1 item after validation, not 0",
+    ]
     # the shards hold the files' conversations, each once, in order
     expected = [c.id for c in sample_conversations(samples)]
     for name, wanted in (("big.jsonl", expected), ("big.parquet", expected[:12] + expected[13:])):
-        assert [c.id for shard, o in zip(shards, outcomes) if shard.path.endswith(name) for c, _, _ in o.items] == wanted
+        assert [
+            c.id for shard, o in zip(shards, outcomes) if shard.path.endswith(name) for c, _, _ in o.items
+        ] == wanted
 
 
 def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples, monkeypatch, caplog):
@@ -159,8 +189,10 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
     base = sample_conversations(samples)
     rows = [base[i % len(base)].model_copy(update={"id": f"c{i}"}) for i in range(PREDICT_CHUNK + 10)]
     path = tmp_path / "many.jsonl"
-    path.write_text("".join(json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) + "\n"
-                            for c in rows), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(c.model_dump(mode="json", exclude_none=True), ensure_ascii=False) + "\n" for c in rows),
+        encoding="utf-8",
+    )
     score = zuoxi.pipeline._score
 
     def failing(conversation, *args):
@@ -173,9 +205,12 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
     (shard,), _, _ = plan_shards([path], options, options_variant(None, True, False, options), 10**9)
     with caplog.at_level("WARNING", logger="zuoxi.engines.dask"):
         outcome = analyze_shard(shard, dask_engine.Job(scorecard=None))
-    assert [str(e) for e in outcome.errors] == [f"{path}: conversation c5: analysis failed (ValueError: broken on purpose)"]
+    assert [str(e) for e in outcome.errors] == [
+        f"{path}: conversation c5: analysis failed (ValueError: broken on purpose)"
+    ]
     assert [r.getMessage() for r in caplog.records] == [  # the first chunk failed, then went one by one
-        f"{path}: analysing {PREDICT_CHUNK} conversations together failed (ValueError: broken on purpose); analysing them one by one"]
+        f"{path}: analysing {PREDICT_CHUNK} conversations together failed (ValueError: broken on purpose); analysing them one by one"
+    ]
     assert outcome.read == len(rows) and outcome.analyzed == len(rows) - 1
     assert [c.id for c, _, _ in outcome.items] == [c.id for c in rows if c.id != "c5"]
 
@@ -184,7 +219,9 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
 def test_dask_engine_results_equal_the_local_engine(client, samples, tmp_path, local_results):
     local_db, dask_db = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'dask.db'}"
     list(Batch([samples], store=Store(local_db), analyze=True).run())
-    batch = DaskBatch([samples], store=Store(dask_db), parquet=tmp_path / "parts", client=client, shard_records=SMALL_SHARDS)
+    batch = DaskBatch(
+        [samples], store=Store(dask_db), parquet=tmp_path / "parts", client=client, shard_records=SMALL_SHARDS
+    )
     assert dumps(batch.run()) == local_results  # same results, same order
     summary = batch.summary
     assert summary.files == 12 and summary.shards > summary.files and summary.read == summary.analyzed == 50
@@ -193,7 +230,8 @@ def test_dask_engine_results_equal_the_local_engine(client, samples, tmp_path, l
     parts = sorted((tmp_path / "parts").glob("part-*.parquet"))
     assert len(parts) == summary.shards and not list((tmp_path / "parts").glob(".*"))
     assert sorted(r.model_dump_json() for r in read_results(tmp_path / "parts")) == sorted(
-        Result.model_validate(r).model_dump_json() for r in local_results)
+        Result.model_validate(r).model_dump_json() for r in local_results
+    )
 
 
 def test_cli_output_is_the_local_engines_whatever_the_workers_folder_and_on_every_rerun(client, samples, tmp_path):
@@ -207,20 +245,45 @@ def test_cli_output_is_the_local_engines_whatever_the_workers_folder_and_on_ever
     folders = client.run(os.getcwd)
     client.run(os.chdir, str(tmp_path))
     try:
+
         def dask(out: str, *args: str):
-            outcome = runner.invoke(app, ["analyze", given, "--format", "json", "--out", str(tmp_path / out), "--engine", "dask",
-                                          "--scheduler", client.scheduler.address, *args])
+            outcome = runner.invoke(
+                app,
+                [
+                    "analyze",
+                    given,
+                    "--format",
+                    "json",
+                    "--out",
+                    str(tmp_path / out),
+                    "--engine",
+                    "dask",
+                    "--scheduler",
+                    client.scheduler.address,
+                    *args,
+                ],
+            )
             assert outcome.exit_code == 0, (outcome.stderr, outcome.exception)
             return outcome.stderr, (tmp_path / out).read_text(encoding="utf-8")
 
         db, parts = ["--db", str(tmp_path / "d.db")], ["--parquet", str(tmp_path / "parts")]
         stderr, written = dask("first.jsonl", *db, *parts)
-        assert written == local.stdout and f"dask: scheduler {client.scheduler.address}" in stderr and "shards 12" in stderr
+        assert (
+            written == local.stdout
+            and f"dask: scheduler {client.scheduler.address}" in stderr
+            and "shards 12" in stderr
+        )
         assert set(client.run(os.getcwd).values()) == {str(tmp_path)}
-        for out, args, where in (("from-db.jsonl", db, "the database"), ("from-parts.jsonl", ["--no-store", *parts], str(tmp_path / "parts"))):
+        for out, args, where in (
+            ("from-db.jsonl", db, "the database"),
+            ("from-parts.jsonl", ["--no-store", *parts], str(tmp_path / "parts")),
+        ):
             stderr, written = dask(out, *args)
             assert written == local.stdout, where
-            assert f"12 shards were done by an earlier run (their results are in {where}, 50 read back from there)" in stderr
+            assert (
+                f"12 shards were done by an earlier run (their results are in {where}, 50 read back from there)"
+                in stderr
+            )
             assert "dask: scheduler" not in stderr  # nothing to compute: no cluster used
     finally:
         for address, folder in folders.items():
@@ -229,15 +292,21 @@ def test_cli_output_is_the_local_engines_whatever_the_workers_folder_and_on_ever
 
 def test_cli_refuses_dask_options_without_the_dask_engine(samples, tmp_path, monkeypatch):
     runner = CliRunner()
-    for args in (["--parquet", str(tmp_path)], ["--workers", "2"], ["--engine", "spark"],
-                 ["--engine", "dask", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"]):
+    for args in (
+        ["--parquet", str(tmp_path)],
+        ["--workers", "2"],
+        ["--engine", "spark"],
+        ["--engine", "dask", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"],
+    ):
         outcome = runner.invoke(app, ["analyze", str(samples), "--no-store", *args])
         assert outcome.exit_code == 2, args
     monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1)
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    outcome = runner.invoke(app, ["analyze", str(samples), "--no-store", "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"])
+    outcome = runner.invoke(
+        app, ["analyze", str(samples), "--no-store", "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"]
+    )
     assert outcome.exit_code == 2 and "cannot reach the Dask scheduler" in outcome.stderr
 
 
@@ -281,7 +350,11 @@ def test_the_local_cluster_listens_and_connects_on_loopback_only(client, samples
     # nannies, which run in this process beside whatever other tests left open, are on loopback
     workers = [c for pid in client.run(os.getpid).values() for c in psutil.Process(pid).net_connections(kind="inet")]
     ports = {int(a.rsplit(":", 1)[1]) for a in addresses} | set(info.get("services", {}).values())
-    here = [c for c in psutil.Process().net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr.port in ports]
+    here = [
+        c
+        for c in psutil.Process().net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port in ports
+    ]
     assert len(here) == 1 + 2 + len(info.get("services", {})) and any(c.status == psutil.CONN_LISTEN for c in workers)
     assert all(c.laddr.ip in LOOPBACK for c in workers + here)
     assert all(c.raddr.ip in LOOPBACK for c in workers if c.raddr)
@@ -325,8 +398,15 @@ def test_bad_input_is_reported_the_rest_finishes_and_a_rerun_skips_done_shards(c
     assert rerun.summary.shards_skipped == 3 and rerun.summary.read == 0 and rerun.summary.parts_superseded == 0
     assert stored(url) == (conversations, results)
 
-    good_part = tmp_path / "parts" / part_name(plan_shards([tmp_path / "in" / "good.jsonl"], ReadOptions(),
-                                                           options_variant(None, True, True, ReadOptions()))[0][0].key)
+    good_part = (
+        tmp_path
+        / "parts"
+        / part_name(
+            plan_shards(
+                [tmp_path / "in" / "good.jsonl"], ReadOptions(), options_variant(None, True, True, ReadOptions())
+            )[0][0].key
+        )
+    )
     good_part.unlink()
     partial = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client)
     assert len(list(partial.run())) == 15 and partial.summary.shards_skipped == 2  # its part was lost: redone
@@ -359,8 +439,13 @@ def test_an_interrupted_run_keeps_finished_shards_and_the_next_run_does_the_rest
 
     store = Store(url)  # a result deleted from the database since: its shard is analyzed again
     with Session(store.engine) as session, session.begin():
-        session.delete(session.scalars(select(ResultRow).join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
-                                       .where(ConversationRow.id == "ec-002")).one())
+        session.delete(
+            session.scalars(
+                select(ResultRow)
+                .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
+                .where(ConversationRow.id == "ec-002")
+            ).one()
+        )
     third = DaskBatch([samples], store=store, client=client, shard_records=SMALL_SHARDS)
     assert as_json(third.run()) == local_json and third.summary.read == SMALL_SHARDS  # ecommerce_chats.jsonl#lines 1-4
     assert stored(url) == stored(local_url)
@@ -384,16 +469,26 @@ def test_the_plan_depends_on_the_files_and_options_only(samples, tmp_path, monke
     assert {s.part_label for s in before.values()} >= {"ecommerce_chats.jsonl#lines 13-15", "exports/chat_export.csv"}
 
     chats = tmp_path / "in" / "ecommerce_chats.jsonl"
-    chats.write_text(chats.read_text(encoding="utf-8") + chats.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    chats.write_text(
+        chats.read_text(encoding="utf-8") + chats.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8"
+    )
     (tmp_path / "in" / "more.jsonl").write_bytes((samples / "complaint_desk.jsonl").read_bytes())
     after = plan(tmp_path / "in")
     assert {before[k].part_label for k in before.keys() - after.keys()} == {"ecommerce_chats.jsonl#lines 13-15"}
     assert sorted(after[k].part_label for k in after.keys() - before.keys()) == [
-        "ecommerce_chats.jsonl#lines 13-16", "more.jsonl#lines 1-4", "more.jsonl#lines 5-7"]
-    assert plan_shards([tmp_path / "in"], options, options_variant(None, True, False, options), SMALL_SHARDS)[0][0].key not in after
+        "ecommerce_chats.jsonl#lines 13-16",
+        "more.jsonl#lines 1-4",
+        "more.jsonl#lines 5-7",
+    ]
+    assert (
+        plan_shards([tmp_path / "in"], options, options_variant(None, True, False, options), SMALL_SHARDS)[0][0].key
+        not in after
+    )
 
 
-def test_reruns_with_another_worker_count_or_a_new_file_hand_on_each_conversation_once(client, samples, tmp_path, local_results):
+def test_reruns_with_another_worker_count_or_a_new_file_hand_on_each_conversation_once(
+    client, samples, tmp_path, local_results
+):
     shutil.copytree(samples, tmp_path / "in")
     added = tmp_path / "in" / "complaint_desk.jsonl"
     held = added.read_bytes()
@@ -411,14 +506,24 @@ def test_reruns_with_another_worker_count_or_a_new_file_hand_on_each_conversatio
     second = batch(workers=1)  # a cluster of one worker of its own finishes the run, redoing nothing
     assert as_json(second.run()) == expected
     assert second.summary.shards_skipped >= 1 and second.summary.read_back > 0
-    assert second.summary.read + second.summary.read_back == len(expected) and second.summary.imported == second.summary.read
+    assert (
+        second.summary.read + second.summary.read_back == len(expected)
+        and second.summary.imported == second.summary.read
+    )
     assert part_json(parts) == sorted(expected)
 
     added.write_bytes(held)  # a new file: only its shards are analyzed
     third = batch(client=client)
     assert as_json(third.run()) == local_json(local_results)
-    assert third.summary.shards_skipped == second.summary.shards and third.summary.read == 7 and third.summary.parts_superseded == 0
-    assert part_json(parts) == sorted(local_json(local_results)) and len(list(parts.glob("part-*"))) == third.summary.shards
+    assert (
+        third.summary.shards_skipped == second.summary.shards
+        and third.summary.read == 7
+        and third.summary.parts_superseded == 0
+    )
+    assert (
+        part_json(parts) == sorted(local_json(local_results))
+        and len(list(parts.glob("part-*"))) == third.summary.shards
+    )
     conversations, results = stored(url)
     assert len(conversations) == len(results) == 50
 
@@ -430,7 +535,9 @@ def test_a_changed_file_or_shard_size_replaces_parts_and_never_adds_to_them(clie
     chats.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def run(records: int):
-        batch = DaskBatch([tmp_path / "in"], parquet=parts, client=client, models=False, collect=False, shard_records=records)
+        batch = DaskBatch(
+            [tmp_path / "in"], parquet=parts, client=client, models=False, collect=False, shard_records=records
+        )
         assert list(batch.run()) == []
         return batch.summary
 
@@ -488,7 +595,9 @@ def test_a_worker_killed_mid_run_loses_nothing(samples, tmp_path, local_results)
         with distributed.Client(cluster) as client:
             client.register_plugin(KillOnce("cp-004", str(marker), str(log)))
             before = set(client.run(os.getpid).values())
-            batch = DaskBatch([samples], store=Store(url), parquet=tmp_path / "parts", client=client, shard_records=SMALL_SHARDS)
+            batch = DaskBatch(
+                [samples], store=Store(url), parquet=tmp_path / "parts", client=client, shard_records=SMALL_SHARDS
+            )
             results = as_json(batch.run())
             client.wait_for_workers(2, timeout=30)
             after = set(client.run(os.getpid).values())
@@ -503,7 +612,9 @@ def test_a_worker_killed_mid_run_loses_nothing(samples, tmp_path, local_results)
     assert not batch.summary.errors and batch.summary.shards_failed == 0
     assert stored(url) == stored(local_url)
     assert len(list((tmp_path / "parts").glob("part-*.parquet"))) == batch.summary.shards
-    assert sorted(r.conversation_id for r in read_results(tmp_path / "parts")) == sorted(r["conversation_id"] for r in local_results)
+    assert sorted(r.conversation_id for r in read_results(tmp_path / "parts")) == sorted(
+        r["conversation_id"] for r in local_results
+    )
     store = Store(url)
     with Session(store.engine) as session:
         assert session.query(ImportedFile).count() == batch.summary.shards

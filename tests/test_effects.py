@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import effects_synth as S
 import numpy as np
 import pytest
 
-import effects_synth as S
 from zuoxi.effects.behaviours import MIN_GROUP, OUTCOMES, Observation, behaviour_effects, observe, suggest_weights
 from zuoxi.effects.report import agent_report, default_windows, effects_report, training_report
 from zuoxi.effects.stats import Estimate, mantel_haenszel, mean_difference, newcombe, stratified_mean_difference
@@ -30,10 +30,16 @@ def covers(estimate: Estimate, value: float) -> bool:
 
 # --- the intervals -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("counts, low, high", [  # Newcombe (1998), Statistics in Medicine 17:873, table II, method 10
-    ((56, 70, 48, 80), 0.0524, 0.3339), ((9, 10, 3, 10), 0.1705, 0.8090),
-    ((6, 7, 2, 7), 0.0582, 0.8062), ((5, 56, 0, 29), -0.0381, 0.1926),
-])
+
+@pytest.mark.parametrize(
+    "counts, low, high",
+    [  # Newcombe (1998), Statistics in Medicine 17:873, table II, method 10
+        ((56, 70, 48, 80), 0.0524, 0.3339),
+        ((9, 10, 3, 10), 0.1705, 0.8090),
+        ((6, 7, 2, 7), 0.0582, 0.8062),
+        ((5, 56, 0, 29), -0.0381, 0.1926),
+    ],
+)
 def test_newcombe_matches_the_published_intervals(counts, low, high):
     found = newcombe(*counts)
     assert (round(found.low, 4), round(found.high, 4)) == (low, high)
@@ -56,11 +62,15 @@ def test_mantel_haenszel_is_the_plain_difference_in_one_stratum_and_covers_the_t
 
 def test_bootstrap_differences_of_means_cover_the_truth():
     rng = np.random.default_rng(3)
-    hits = sum(covers(mean_difference(rng.normal(1.0, 1, 60), rng.normal(0.5, 1, 80), rng, 400), 0.5) for _ in range(150))
+    hits = sum(
+        covers(mean_difference(rng.normal(1.0, 1, 60), rng.normal(0.5, 1, 80), rng, 400), 0.5) for _ in range(150)
+    )
     assert 0.9 <= hits / 150 <= 0.99
     # Beyond LARGE values the draws come from the bootstrap's normal limit: still honest on skewed data.
-    hits = sum(covers(mean_difference(rng.exponential(1.2, 1500), rng.exponential(1.0, 2000), rng, 400), 0.2)
-               for _ in range(150))
+    hits = sum(
+        covers(mean_difference(rng.exponential(1.2, 1500), rng.exponential(1.0, 2000), rng, 400), 0.2)
+        for _ in range(150)
+    )
     assert 0.9 <= hits / 150 <= 0.99
     cells = [(rng.normal(k + 0.3, 1, 40), rng.normal(k, 1, 50)) for k in range(4)]  # level differs by stratum
     assert covers(stratified_mean_difference(cells, rng), 0.3)
@@ -68,6 +78,7 @@ def test_bootstrap_differences_of_means_cover_the_truth():
 
 
 # --- behaviours --------------------------------------------------------------------------------------
+
 
 def _observations(n=2400, seed=7):
     return [observe(c.model_dump(mode="json"), r.model_dump(mode="json"), c.id) for c, r in S.generate(n, seed)]
@@ -108,13 +119,22 @@ def test_no_effect_is_reported_where_none_was_planted(effects, behaviour):
 
 def test_observe_reads_opportunities_outcomes_and_strata():
     conversation = {"channel": "chat", "meta": {"topic": "退款", "csat": "5"}, "turns": [{}] * 5}
-    result = {"scorecard": "core", "findings": [
-        {"rule": "SA-04", "name": "时限", "status": "pass"}, {"rule": "CS-01", "name": "车轱辘", "status": "n/a"},
-        {"rule": "ES-01", "name": "投诉", "status": "fail"}, {"rule": "ES-02", "name": "恶化", "status": "pass"}],
-        "skills": {"communication": 0.5, "explanations": 0.0}, "customer_emotion": [{"turn": 3, "label": "neutral"},
-                                                                                   {"turn": 1, "label": "angry"}]}
+    result = {
+        "scorecard": "core",
+        "findings": [
+            {"rule": "SA-04", "name": "时限", "status": "pass"},
+            {"rule": "CS-01", "name": "车轱辘", "status": "n/a"},
+            {"rule": "ES-01", "name": "投诉", "status": "fail"},
+            {"rule": "ES-02", "name": "恶化", "status": "pass"},
+        ],
+        "skills": {"communication": 0.5, "explanations": 0.0},
+        "customer_emotion": [{"turn": 3, "label": "neutral"}, {"turn": 1, "label": "angry"}],
+    }
     o = observe(conversation, result)
-    assert o.behaviours == {"SA-04": True, "explanations": False}  # n/a is no opportunity; ES-* and core skills are not behaviours
+    assert o.behaviours == {
+        "SA-04": True,
+        "explanations": False,
+    }  # n/a is no opportunity; ES-* and core skills are not behaviours
     assert o.outcomes == {"complaint": 1.0}  # a csat that is not a number is ignored
     assert o.stratum == ("core", "chat", "退款", "4–6轮", "开场愤怒")
     for hostile in (True, 11, -1, float("nan"), [5]):
@@ -123,22 +143,39 @@ def test_observe_reads_opportunities_outcomes_and_strata():
 
 
 def test_too_few_conversations_give_counts_but_no_estimate():
-    rows = [Observation(str(i), "a", None, None, "core", ("s",), {"X-01": i < MIN_GROUP - 1}, {"complaint": float(i % 2)},
-                        {"X-01": ("x", "rule")}) for i in range(50)]
+    rows = [
+        Observation(
+            str(i),
+            "a",
+            None,
+            None,
+            "core",
+            ("s",),
+            {"X-01": i < MIN_GROUP - 1},
+            {"complaint": float(i % 2)},
+            {"X-01": ("x", "rule")},
+        )
+        for i in range(50)
+    ]
     found = behaviour_effects(rows)[0].effects["complaint"]
     assert (found.shown_n, found.missed_n, found.verdict) == (MIN_GROUP - 1, 50 - MIN_GROUP + 1, "too_few")
     assert found.adjusted is None and found.crude is None
 
 
 def test_suggested_weights_follow_the_evidence_and_keep_the_rest(effects):
-    rows = {r.rule: r for r in suggest_weights(list(effects.values()), {"SA-04": -5, "EM-02": -10, "CS-08": -3},
-                                              OUTCOMES["complaint"])}
+    rows = {
+        r.rule: r
+        for r in suggest_weights(
+            list(effects.values()), {"SA-04": -5, "EM-02": -10, "CS-08": -3}, OUTCOMES["complaint"]
+        )
+    }
     assert rows["SA-04"].suggested == -5 and rows["SA-04"].effect.value > 0  # the only helpful rule keeps the budget
     assert rows["EM-02"].suggested is None and rows["CS-08"].suggested is None
     assert "explanations" not in rows  # no points to compare
 
 
 # --- the store: scope, one result per conversation ------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory):
@@ -151,8 +188,12 @@ def test_the_store_gives_the_same_observations_within_scope(filled):
     everyone = observations(filled.engine, LOCAL, ConversationFilter())
     assert len(everyone) == 2400
     team = observations(filled.engine, LEAD1, ConversationFilter())
-    assert len(team) == sum(S.AGENTS[o.agent_id] == "售后一组" for o in everyone) and {o.team for o in team} == {"售后一组"}
-    assert observations(filled.engine, LEAD1, ConversationFilter(team="售后二组")) == []  # asking for another team: nothing
+    assert len(team) == sum(S.AGENTS[o.agent_id] == "售后一组" for o in everyone) and {o.team for o in team} == {
+        "售后一组"
+    }
+    assert (
+        observations(filled.engine, LEAD1, ConversationFilter(team="售后二组")) == []
+    )  # asking for another team: nothing
     report = effects_report(filled.engine, LOCAL, ConversationFilter(), rounds=300)
     sa04 = next(b for b in report.behaviours if b.behaviour == "SA-04").effects["complaint"]
     assert covers(sa04.adjusted, S.COMPLAINT_EFFECT)
@@ -167,7 +208,9 @@ def test_the_store_counts_a_conversation_scored_twice_once(db_url):
     store.save_results(zip(keys, (r.model_copy(update={"scorecard": "ecommerce"}) for _, r in items)))
     found = observations(store.engine, LOCAL, ConversationFilter())
     assert len(found) == 60 and {o.scorecard for o in found} == {"core"}  # the first result stored, as in every list
-    assert {o.scorecard for o in observations(store.engine, LOCAL, ConversationFilter(scorecard="ecommerce"))} == {"ecommerce"}
+    assert {o.scorecard for o in observations(store.engine, LOCAL, ConversationFilter(scorecard="ecommerce"))} == {
+        "ecommerce"
+    }
     store.close()
 
 
@@ -182,6 +225,7 @@ def test_the_agent_view_ranks_the_gap_that_matters(filled):
 
 
 # --- training --------------------------------------------------------------------------------------------
+
 
 def _training(store, **kw):
     return training_report(store.engine, LOCAL, CaseLibrary(store), S.CASE, Window(*S.BEFORE), Window(*S.AFTER), **kw)
@@ -213,17 +257,25 @@ def test_no_training_effect_is_reported_where_none_was_planted(tmp_path):
 
 
 def test_a_team_lead_sees_their_team_s_drills_only(filled):
-    report = training_report(filled.engine, LEAD1, CaseLibrary(filled), S.CASE, Window(*S.BEFORE), Window(*S.AFTER),
-                             rounds=200)
+    report = training_report(
+        filled.engine, LEAD1, CaseLibrary(filled), S.CASE, Window(*S.BEFORE), Window(*S.AFTER), rounds=200
+    )
     assert {a.agent_id for a in report.agents} <= {a for a, t in S.AGENTS.items() if t == "售后一组"}
     assert {a.agent_id for a in report.agents if a.drilled} == {"A01", "A02", "A03"}
 
 
 def test_training_windows_default_to_the_latest_wave_and_are_bounded(filled):
-    at = [datetime(2026, 9, 1, 3, tzinfo=UTC), datetime(2026, 11, 11, 3, tzinfo=UTC), datetime(2026, 11, 13, 3, tzinfo=UTC)]
+    at = [
+        datetime(2026, 9, 1, 3, tzinfo=UTC),
+        datetime(2026, 11, 11, 3, tzinfo=UTC),
+        datetime(2026, 11, 13, 3, tzinfo=UTC),
+    ]
     drills = [Drill("A", at[0], 50, None), Drill("B", at[1], 50, None), Drill("B", at[2], 60, None)]
     before, after = default_windows(drills, ZoneInfo("Asia/Shanghai"))
-    assert (before, after) == (Window(date(2026, 10, 14), date(2026, 11, 10)), Window(date(2026, 11, 14), date(2026, 12, 11)))
+    assert (before, after) == (
+        Window(date(2026, 10, 14), date(2026, 11, 10)),
+        Window(date(2026, 11, 14), date(2026, 12, 11)),
+    )
     for bad in ((date(2026, 2, 1), date(2026, 1, 1)), (date(1, 1, 1), date(2026, 1, 1))):
         with pytest.raises(ValueError):
             Window(*bad)

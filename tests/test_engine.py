@@ -15,8 +15,12 @@ from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError, builtin_names, load_spec
 
 DESIGN_IDS = (
-    [f"EM-0{i}" for i in range(1, 4)] + [f"SA-0{i}" for i in range(1, 6)] + [f"CS-0{i}" for i in range(1, 9)]
-    + ["ES-01", "ES-02"] + [f"EC-0{i}" for i in range(1, 10)] + [f"CP-0{i}" for i in range(1, 7)]
+    [f"EM-0{i}" for i in range(1, 4)]
+    + [f"SA-0{i}" for i in range(1, 6)]
+    + [f"CS-0{i}" for i in range(1, 9)]
+    + ["ES-01", "ES-02"]
+    + [f"EC-0{i}" for i in range(1, 10)]
+    + [f"CP-0{i}" for i in range(1, 7)]
     + [f"OB-0{i}" for i in range(1, 9)]
 )
 
@@ -41,7 +45,9 @@ def test_builtin_scorecards_implement_every_design_rule():
 
 
 def test_included_scorecard_lists_core_items_first_and_every_rule_once():
-    result = analyze_conversation(conv(("customer", "在吗"), ("agent", "您好，我是客服8号，很高兴为您服务")), "ecommerce")
+    result = analyze_conversation(
+        conv(("customer", "在吗"), ("agent", "您好，我是客服8号，很高兴为您服务")), "ecommerce"
+    )
     rules = [f.rule for f in result.findings]
     assert rules[0] == "EM-01" and "EC-09" in rules and len(rules) == len(set(rules))
 
@@ -55,8 +61,16 @@ def test_veto_sets_score_to_zero_and_rude_without_insult_only_deducts():
 
 def test_repeated_offences_deduct_more():
     once = analyze_conversation(conv(("customer", "好"), ("agent", "请你冷静一点")))
-    thrice = analyze_conversation(conv(("customer", "好"), ("agent", "请你冷静一点"), ("customer", "？"),
-                                       ("agent", "你不要激动"), ("customer", "？"), ("agent", "你听我说完")))
+    thrice = analyze_conversation(
+        conv(
+            ("customer", "好"),
+            ("agent", "请你冷静一点"),
+            ("customer", "？"),
+            ("agent", "你不要激动"),
+            ("customer", "？"),
+            ("agent", "你听我说完"),
+        )
+    )
     assert finding(thrice, "EM-03").points < finding(once, "EM-03").points < 0
 
 
@@ -78,7 +92,8 @@ def test_traditional_and_simplified_twins_score_the_same():
 
 def test_similar_operator_matches_paraphrase_through_synonyms(tmp_path):
     card = tmp_path / "mine.yaml"
-    card.write_text(textwrap.dedent("""
+    card.write_text(
+        textwrap.dedent("""
         id: mine
         name: 自定义
         synonyms:
@@ -94,7 +109,9 @@ def test_similar_operator_matches_paraphrase_through_synonyms(tmp_path):
                 forbid:
                   similar: {role: agent, examples: [拒收就行], threshold: 0.8}
                 message: 建议拒收
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     hit = analyze_conversation(conv(("customer", "能换吗"), ("agent", "到时候您拒签就好")), str(card))
     miss = analyze_conversation(conv(("customer", "能换吗"), ("agent", "我帮您查一下是否已送出")), str(card))
     assert finding(hit, "X-01").status == "fail" and finding(miss, "X-01").status == "pass"
@@ -102,7 +119,8 @@ def test_similar_operator_matches_paraphrase_through_synonyms(tmp_path):
 
 def test_scorecard_errors_name_the_line(tmp_path):
     card = tmp_path / "bad.yaml"
-    card.write_text(textwrap.dedent("""
+    card.write_text(
+        textwrap.dedent("""
         id: bad
         name: 坏的
         sections:
@@ -119,7 +137,9 @@ def test_scorecard_errors_name_the_line(tmp_path):
                 forbid:
                   keywrd: {words: [滚]}
                 message: m
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     with pytest.raises(ScorecardError) as raised:
         get_scorecard(str(card))
     text = str(raised.value)
@@ -128,36 +148,57 @@ def test_scorecard_errors_name_the_line(tmp_path):
 
 def test_unknown_operator_is_reported_with_its_line(tmp_path):
     card = tmp_path / "bad.yaml"
-    card.write_text("id: b\nname: b\nsections:\n  - id: s\n    name: s\n    items:\n      - id: X\n        name: x\n"
-                    "        points: -1\n        message: m\n        forbid:\n          keywrd: {words: [a]}\n", encoding="utf-8")
+    card.write_text(
+        "id: b\nname: b\nsections:\n  - id: s\n    name: s\n    items:\n      - id: X\n        name: x\n"
+        "        points: -1\n        message: m\n        forbid:\n          keywrd: {words: [a]}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ScorecardError) as raised:
         get_scorecard(str(card))
     assert f"{card}:12:" in str(raised.value) and "keywrd" in str(raised.value)
 
 
 def test_order_scores_partial_sequences():
-    steps = [("customer", "东西还没收到，都多少天了"), ("agent", "十分抱歉，我马上查一下物流信息"),
-             ("agent", "我们现在联系快递公司，争取尽快给您送到"), ("agent", "实在抱歉，感谢您的理解")]
+    steps = [
+        ("customer", "东西还没收到，都多少天了"),
+        ("agent", "十分抱歉，我马上查一下物流信息"),
+        ("agent", "我们现在联系快递公司，争取尽快给您送到"),
+        ("agent", "实在抱歉，感谢您的理解"),
+    ]
     full = analyze_conversation(conv(*steps), "ecommerce")
     bare = analyze_conversation(conv(steps[0], ("agent", "等着吧")), "ecommerce")
     assert finding(full, "EC-06").status == "pass"
     assert finding(bare, "EC-06").status == "fail" and finding(bare, "EC-06").points <= -9
 
 
-turn_text = st.text(alphabet=st.sampled_from(list("您好我是客服不能退因为抱歉投诉?？！!，。 \n\"“”拒收就行查一下123abcＡ這樣")), max_size=40)
-turns = st.lists(st.tuples(st.sampled_from(["agent", "customer", "system"]), turn_text,
-                           st.one_of(st.none(), st.floats(0, 500))), min_size=1, max_size=12)
+turn_text = st.text(
+    alphabet=st.sampled_from(list('您好我是客服不能退因为抱歉投诉?？！!，。 \n"“”拒收就行查一下123abcＡ這樣')),
+    max_size=40,
+)
+turns = st.lists(
+    st.tuples(st.sampled_from(["agent", "customer", "system"]), turn_text, st.one_of(st.none(), st.floats(0, 500))),
+    min_size=1,
+    max_size=12,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(turns=turns, channel=st.sampled_from(["chat", "call"]), scorecard=st.sampled_from(["core", "ecommerce", "complaint", "outbound"]))
+@given(
+    turns=turns,
+    channel=st.sampled_from(["chat", "call"]),
+    scorecard=st.sampled_from(["core", "ecommerce", "complaint", "outbound"]),
+)
 def test_no_text_crashes_the_engine_and_evidence_stays_inside_turns(turns, channel, scorecard):
     if not any(t.strip() for _, t, _ in turns):
         turns = turns + [("customer", "你好", None)]
-    conversation = Conversation.model_validate({
-        "id": "p", "channel": channel, "duration": 600,
-        "turns": [{"role": r, "text": t, "start": s, "end": None if s is None else s + 1} for r, t, s in turns],
-    })
+    conversation = Conversation.model_validate(
+        {
+            "id": "p",
+            "channel": channel,
+            "duration": 600,
+            "turns": [{"role": r, "text": t, "start": s, "end": None if s is None else s + 1} for r, t, s in turns],
+        }
+    )
     result = analyze_conversation(conversation, scorecard)
     assert 0 <= result.score <= result.max_score
     texts = [t.text for t in conversation.turns]  # masking leaves this alphabet unchanged
@@ -184,8 +225,15 @@ def test_normalization_keeps_length_for_characters_whose_lower_case_is_longer():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 12), st.sets(st.sampled_from(["换货", "退款", "查询", "物流", "#refund", "发票"]),
-                                                       min_size=1, max_size=4)), max_size=70))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 12),
+            st.sets(st.sampled_from(["换货", "退款", "查询", "物流", "#refund", "发票"]), min_size=1, max_size=4),
+        ),
+        max_size=70,
+    )
+)
 def test_repeat_clusters_the_same_with_or_without_the_inverted_index(raw_units):
     """Short unit lists are clustered by scanning clusters, long ones through an index: same result."""
     from zuoxi.rules.operators import text as operators
@@ -206,13 +254,16 @@ def test_a_scorecard_known_by_its_text_is_used_by_name_and_included_without_file
     from zuoxi.rules.engine import compile_text
 
     dirs = list(S._search_dirs)
-    text = ("id: mine\nname: 我的评分表\ninclude: [core]\nsections:\n  - id: extra\n    name: 附加\n    items:\n"
-            "      - id: X-01\n        name: 不说亲\n        points: -5\n        forbid:\n"
-            "          keyword: {role: agent, words: [亲爱的]}\n        message: 称呼不当\n")
+    text = (
+        "id: mine\nname: 我的评分表\ninclude: [core]\nsections:\n  - id: extra\n    name: 附加\n    items:\n"
+        "      - id: X-01\n        name: 不说亲\n        points: -5\n        forbid:\n"
+        "          keyword: {role: agent, words: [亲爱的]}\n        message: 称呼不当\n"
+    )
     S.register_text("mine", text)
     S.register_text("mine2", "id: mine2\nname: 二\ninclude: [mine]\nsections: []\n")
-    conv = Conversation.model_validate({"id": "m", "turns": [{"role": "customer", "text": "你好"},
-                                                             {"role": "agent", "text": "亲爱的，您好"}]})
+    conv = Conversation.model_validate(
+        {"id": "m", "turns": [{"role": "customer", "text": "你好"}, {"role": "agent", "text": "亲爱的，您好"}]}
+    )
     for name in ("mine", "mine2"):
         result = analyze_conversation(conv, scorecard=name, models=False)
         assert next(f for f in result.findings if f.rule == "X-01").status == "fail"

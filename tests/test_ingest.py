@@ -116,13 +116,23 @@ def test_folders_are_walked_in_order_skipping_unknown_files(tmp_path):
 
 # --- canonical JSON Lines and JSON -------------------------------------------------------------
 
+
 def test_jsonl_keeps_every_canonical_field(tmp_path):
-    record = {"id": "c0001", "channel": "call", "agent_id": 8, "team": "售后一组",
-              "started_at": "2026-11-01T10:00:00+08:00", "duration": 7.5, "audio": "rec/c0001.wav",
-              "meta": {"scorecard": "core", "audio_channels": {"agent": 0, "customer": 1}},
-              "turns": [{"role": "customer", "text": "有人在吗?", "start": 0.0, "end": 1.0},
-                        {"role": "agent", "text": "您好,我是客服8号,很高兴为您服务", "start": 6.0, "end": 7.0},
-                        {"role": "system", "text": "会话结束", "start": None, "end": None}]}
+    record = {
+        "id": "c0001",
+        "channel": "call",
+        "agent_id": 8,
+        "team": "售后一组",
+        "started_at": "2026-11-01T10:00:00+08:00",
+        "duration": 7.5,
+        "audio": "rec/c0001.wav",
+        "meta": {"scorecard": "core", "audio_channels": {"agent": 0, "customer": 1}},
+        "turns": [
+            {"role": "customer", "text": "有人在吗?", "start": 0.0, "end": 1.0},
+            {"role": "agent", "text": "您好,我是客服8号,很高兴为您服务", "start": 6.0, "end": 7.0},
+            {"role": "system", "text": "会话结束", "start": None, "end": None},
+        ],
+    }
     path = tmp_path / "c.jsonl"
     path.write_text(dump([record, {**GOOD, "id": "c0002"}]), encoding="utf-8")
     (first, second), errors = read(path)
@@ -150,13 +160,16 @@ def test_json_array_single_object_and_json_lines_saved_as_json(tmp_path):
 
 def test_messy_whitespace_is_cleaned_for_display(tmp_path):
     path = tmp_path / "w.jsonl"
-    path.write_text(dump([{"id": "w", "turns": [{"role": "agent", "text": "  您好　　请问 \t 有什么\r\n\r\n  可以帮您  "}]}]),
-                    encoding="utf-8")
+    path.write_text(
+        dump([{"id": "w", "turns": [{"role": "agent", "text": "  您好　　请问 \t 有什么\r\n\r\n  可以帮您  "}]}]),
+        encoding="utf-8",
+    )
     (conv,), _ = read(path)
     assert conv.turns[0].text == "您好 请问 有什么\n可以帮您"
 
 
 # --- plain-text logs ---------------------------------------------------------------------------
+
 
 def test_text_log_role_lines_and_separators(tmp_path):
     path = tmp_path / "chat.txt"
@@ -168,7 +181,8 @@ def test_text_log_role_lines_and_separators(tmp_path):
         "坐席：您好\n用户：我要退货\n"
         "----------\n\n"
         "客服小王: 欢迎光临\n买家: 能便宜点吗\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     conversations, errors = read(path)
     assert errors == []
     assert [c.id for c in conversations] == ["chat-1", "chat-2", "chat-3", "chat-4"]
@@ -193,7 +207,8 @@ def test_text_log_headers_with_times_and_metadata(tmp_path):
         "客服8号 2026-11-01 23:59:50\n您好\n用户 2026-11-02 00:00:05\n在吗\n"
         "---\n"
         "坐席35号 23:59:58\n您好\n客户 00:00:03\n你好\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (first, dated, midnight), errors = read(path)
     assert errors == []
     assert (first.id, first.agent_id, first.team, first.channel) == ("h-1", "8", "售后一组", "chat")
@@ -208,14 +223,18 @@ def test_text_log_headers_with_times_and_metadata(tmp_path):
 
 # --- CSV and XLSX --------------------------------------------------------------------------------
 
+
 def test_csv_default_chinese_headers(tmp_path):
     path = tmp_path / "export.csv"
     path.write_bytes(
-        ("会话ID,角色,内容,时间,坐席工号,班组,渠道\r\n"
-         "c1,客户,在吗,2026-11-03 14:00:00,8,售后一组,chat\r\n"
-         'c1,客服,"您好,在的,""亲""",2026-11-03 14:00:04,8,售后一组,chat\r\n'
-         "c2,用户,hi,2026-11-03 15:00:00,9,,\r\n"
-         "c2,坐席,您好,2026-11-03 15:00:10,9,,\r\n").encode("utf-8-sig"))
+        (
+            "会话ID,角色,内容,时间,坐席工号,班组,渠道\r\n"
+            "c1,客户,在吗,2026-11-03 14:00:00,8,售后一组,chat\r\n"
+            'c1,客服,"您好,在的,""亲""",2026-11-03 14:00:04,8,售后一组,chat\r\n'
+            "c2,用户,hi,2026-11-03 15:00:00,9,,\r\n"
+            "c2,坐席,您好,2026-11-03 15:00:10,9,,\r\n"
+        ).encode("utf-8-sig")
+    )
     (c1, c2), errors = read(path)
     assert errors == []
     assert (c1.id, c1.agent_id, c1.team, c1.channel) == ("c1", "8", "售后一组", "chat")
@@ -283,12 +302,24 @@ def test_xlsx_default_headers_typed_cells_and_override(tmp_path):
 
 # --- ASR: FunASR, Whisper, SRT, WebVTT, role map -------------------------------------------------
 
+
 def test_funasr_milliseconds_become_seconds_and_greeting_picks_the_agent(tmp_path):
     path = tmp_path / "funasr.json"
-    path.write_text(json.dumps({"key": "k1", "text": "…", "sentence_info": [
-        {"text": "喂，我的快递怎么还没到", "start": 0, "end": 1500, "spk": 0},
-        {"text": "您好，我是顺丰客服，很高兴为您服务", "start": 1800, "end": 4250, "spk": 1},
-        {"text": "麻烦报一下单号", "start": 5000, "end": 6020, "spk": 1}]}, ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "key": "k1",
+                "text": "…",
+                "sentence_info": [
+                    {"text": "喂，我的快递怎么还没到", "start": 0, "end": 1500, "spk": 0},
+                    {"text": "您好，我是顺丰客服，很高兴为您服务", "start": 1800, "end": 4250, "spk": 1},
+                    {"text": "麻烦报一下单号", "start": 5000, "end": 6020, "spk": 1},
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     (conv,), errors = read(path)
     assert errors == []
     assert (conv.id, conv.channel, conv.duration) == ("k1", "call", 6.02)
@@ -300,11 +331,22 @@ def test_funasr_milliseconds_become_seconds_and_greeting_picks_the_agent(tmp_pat
 
 def test_funasr_list_of_results(tmp_path):
     path = tmp_path / "batch.json"
-    path.write_text(json.dumps([
-        {"key": "a", "sentence_info": [{"text": "您好，很高兴为您服务", "start": 0, "end": 1000, "spk": 0}]},
-        {"key": "b", "sentence_info": [{"text": "在吗", "start": 0, "end": 500, "spk": 3},
-                                       {"text": "您好，工号1234为您服务", "start": 600, "end": 900, "spk": 2}]}],
-        ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            [
+                {"key": "a", "sentence_info": [{"text": "您好，很高兴为您服务", "start": 0, "end": 1000, "spk": 0}]},
+                {
+                    "key": "b",
+                    "sentence_info": [
+                        {"text": "在吗", "start": 0, "end": 500, "spk": 3},
+                        {"text": "您好，工号1234为您服务", "start": 600, "end": 900, "spk": 2},
+                    ],
+                },
+            ],
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     (a, b), errors = read(path)
     assert errors == [] and (a.id, b.id) == ("a", "b")
     assert roles(a) == ["agent"] and roles(b) == ["customer", "agent"]
@@ -312,17 +354,39 @@ def test_funasr_list_of_results(tmp_path):
 
 def test_whisper_segments_speakers_and_inline_tags(tmp_path):
     path = tmp_path / "whisper.json"
-    path.write_text(json.dumps({"text": "", "language": "zh", "segments": [
-        {"id": 0, "start": 0.0, "end": 2.0, "text": " 喂？谁啊", "speaker": "SPEAKER_00"},
-        {"id": 1, "start": 2.5, "end": 6.0, "text": "您好，我是建设银行信用卡中心客服代表", "speaker": "SPEAKER_01"},
-        {"id": 2, "start": 6.5, "end": 7.0, "text": "哦", "speaker": "SPEAKER_00"}]}, ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "text": "",
+                "language": "zh",
+                "segments": [
+                    {"id": 0, "start": 0.0, "end": 2.0, "text": " 喂？谁啊", "speaker": "SPEAKER_00"},
+                    {
+                        "id": 1,
+                        "start": 2.5,
+                        "end": 6.0,
+                        "text": "您好，我是建设银行信用卡中心客服代表",
+                        "speaker": "SPEAKER_01",
+                    },
+                    {"id": 2, "start": 6.5, "end": 7.0, "text": "哦", "speaker": "SPEAKER_00"},
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     (conv,), _ = read(path)
     assert roles(conv) == ["customer", "agent", "customer"] and texts(conv)[0] == "喂？谁啊"
     assert (conv.turns[1].start, conv.turns[1].end, conv.duration) == (2.5, 6.0, 7.0)
     assert roles(read(path, agent_speaker="SPEAKER_00")[0][0]) == ["agent", "customer", "agent"]
     tagged = tmp_path / "tagged.json"
-    tagged.write_text(json.dumps({"segments": [{"start": 0, "end": 1, "text": "[客户] 喂"},
-                                               {"start": 1, "end": 2, "text": "客服：您好"}]}, ensure_ascii=False), encoding="utf-8")
+    tagged.write_text(
+        json.dumps(
+            {"segments": [{"start": 0, "end": 1, "text": "[客户] 喂"}, {"start": 1, "end": 2, "text": "客服：您好"}]},
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     (conv,), _ = read(tagged)
     assert roles(conv) == ["customer", "agent"] and texts(conv) == ["喂", "您好"]
 
@@ -332,11 +396,16 @@ def test_srt_with_speaker_tags(tmp_path):
     path.write_text(
         "1\n00:00:00,000 --> 00:00:02,500\n[客服] 您好，\n请讲\n\n"
         "2\n00:00:03,000 --> 00:01:05,120\n客户：我的快递呢\n\n"
-        "3\n01:00:00,000 --> 01:00:01,000\n【坐席】好的\n", encoding="utf-8")
+        "3\n01:00:00,000 --> 01:00:01,000\n【坐席】好的\n",
+        encoding="utf-8",
+    )
     (conv,), errors = read(path)
     assert errors == []
     assert [(t.role, t.text, t.start, t.end) for t in conv.turns] == [
-        ("agent", "您好，请讲", 0.0, 2.5), ("customer", "我的快递呢", 3.0, 65.12), ("agent", "好的", 3600.0, 3601.0)]
+        ("agent", "您好，请讲", 0.0, 2.5),
+        ("customer", "我的快递呢", 3.0, 65.12),
+        ("agent", "好的", 3600.0, 3601.0),
+    ]
     assert conv.channel == "call" and conv.duration == 3601.0
 
 
@@ -344,34 +413,50 @@ def test_webvtt_voice_tags_and_cue_settings(tmp_path):
     path = tmp_path / "call.vtt"
     path.write_text(
         "WEBVTT\n\nNOTE exported\n\n1\n00:00.000 --> 00:02.000\n<v 坐席>您好</v>\n\n"
-        "00:00:02.500 --> 00:00:04.000 align:start\n<v.loud 客户>你好<b>啊</b>\n", encoding="utf-8")
+        "00:00:02.500 --> 00:00:04.000 align:start\n<v.loud 客户>你好<b>啊</b>\n",
+        encoding="utf-8",
+    )
     (conv,), errors = read(path)
     assert errors == []
-    assert [(t.role, t.text, t.start, t.end) for t in conv.turns] == [("agent", "您好", 0.0, 2.0), ("customer", "你好啊", 2.5, 4.0)]
+    assert [(t.role, t.text, t.start, t.end) for t in conv.turns] == [
+        ("agent", "您好", 0.0, 2.0),
+        ("customer", "你好啊", 2.5, 4.0),
+    ]
 
 
 def test_subtitle_speakers_without_role_words_use_the_greeting(tmp_path):
     path = tmp_path / "anon.srt"
-    path.write_text("1\n00:00:00,000 --> 00:00:01,000\n[A] 喂\n\n2\n00:00:01,500 --> 00:00:04,000\n"
-                    "[B] 您好，我是悦衣旗舰店客服，很高兴为您服务\n", encoding="utf-8")
+    path.write_text(
+        "1\n00:00:00,000 --> 00:00:01,000\n[A] 喂\n\n2\n00:00:01,500 --> 00:00:04,000\n"
+        "[B] 您好，我是悦衣旗舰店客服，很高兴为您服务\n",
+        encoding="utf-8",
+    )
     (conv,), _ = read(path)
     assert roles(conv) == ["customer", "agent"]
     assert roles(read(path, agent_speaker="A")[0][0]) == ["agent", "customer"]
 
 
 def test_role_map():
-    segments = [{"speaker": "0", "text": "喂，你好"}, {"speaker": "1", "text": "您好，我是银行客服代表，很高兴为您服务"},
-                {"speaker": "0", "text": "什么事"}]
+    segments = [
+        {"speaker": "0", "text": "喂，你好"},
+        {"speaker": "1", "text": "您好，我是银行客服代表，很高兴为您服务"},
+        {"speaker": "0", "text": "什么事"},
+    ]
     assert assign_roles(segments) == {"0": "customer", "1": "agent"}  # customer first, agent greets
     assert assign_roles(segments, agent_speaker="0") == {"0": "agent", "1": "customer"}
     # A Traditional greeting counts too.
-    assert assign_roles([{"speaker": 5, "text": "在嗎"}, {"speaker": 7, "text": "您好，很高興為您服務"}]) == {"5": "customer", "7": "agent"}
+    assert assign_roles([{"speaker": 5, "text": "在嗎"}, {"speaker": 7, "text": "您好，很高興為您服務"}]) == {
+        "5": "customer",
+        "7": "agent",
+    }
     # No greeting at all: the one who says 您 more is the agent.
     plain = [{"speaker": "a", "text": "我的卡收到了"}, {"speaker": "b", "text": "好的，请您核对，您看一下"}]
     assert assign_roles(plain) == {"a": "customer", "b": "agent"}
     # Known tags are taken at their word.
     assert assign_roles([{"speaker": "客户", "text": "您好，我是客服"}, {"speaker": "客服", "text": "嗯"}]) == {
-        "客户": "customer", "客服": "agent"}
+        "客户": "customer",
+        "客服": "agent",
+    }
 
 
 # --- encodings ---------------------------------------------------------------------------------
@@ -380,15 +465,18 @@ SIMPLIFIED_LOG = "# id: enc\n客户：东西还没收到，我很着急\n客服�
 TRADITIONAL_LOG = "# id: enc\n客戶：東西還沒收到，我很著急\n客服：您好，我幫您查一下物流\n客戶：謝謝\n"
 
 
-@pytest.mark.parametrize("encoding, body", [
-    ("utf-8", SIMPLIFIED_LOG),
-    ("utf-8-sig", SIMPLIFIED_LOG),
-    ("gbk", SIMPLIFIED_LOG),
-    ("gb18030", SIMPLIFIED_LOG),
-    ("big5", TRADITIONAL_LOG),
-    ("utf-8", TRADITIONAL_LOG),
-    ("gb18030", TRADITIONAL_LOG),
-])
+@pytest.mark.parametrize(
+    "encoding, body",
+    [
+        ("utf-8", SIMPLIFIED_LOG),
+        ("utf-8-sig", SIMPLIFIED_LOG),
+        ("gbk", SIMPLIFIED_LOG),
+        ("gb18030", SIMPLIFIED_LOG),
+        ("big5", TRADITIONAL_LOG),
+        ("utf-8", TRADITIONAL_LOG),
+        ("gb18030", TRADITIONAL_LOG),
+    ],
+)
 def test_text_log_encodings(tmp_path, encoding, body):
     path = tmp_path / "log.txt"
     path.write_bytes(body.encode(encoding))
@@ -404,8 +492,11 @@ def test_text_log_encodings(tmp_path, encoding, body):
 def test_csv_and_jsonl_encodings(tmp_path, encoding):
     line = "您好，請問有什麼可以幫您" if encoding == "big5" else "您好，请问有什么可以帮您"
     csv_path = tmp_path / "export.csv"
-    csv_path.write_bytes(f"会话ID,角色,内容\nc,客服,{line}\nc,客户,在嗎\n".encode(encoding) if encoding != "big5" else
-                         f"會話,角色,內容\nc,客服,{line}\nc,客戶,在嗎\n".encode(encoding))
+    csv_path.write_bytes(
+        f"会话ID,角色,内容\nc,客服,{line}\nc,客户,在嗎\n".encode(encoding)
+        if encoding != "big5"
+        else f"會話,角色,內容\nc,客服,{line}\nc,客戶,在嗎\n".encode(encoding)
+    )
     columns = {"conversation_id": "會話"} if encoding == "big5" else {}
     (conv,), errors = read(csv_path, columns=columns)
     assert errors == [] and texts(conv) == [line, "在嗎"] and roles(conv) == ["agent", "customer"]
@@ -421,14 +512,19 @@ def test_utf16_export_and_subtitles_with_bom_and_crlf(tmp_path):
     (conv,), errors = read(tsv)
     assert errors == [] and texts(conv) == ["您好", "在嗎"] and roles(conv) == ["agent", "customer"]
     srt = tmp_path / "windows.srt"
-    srt.write_bytes("1\r\n00:00:00,000 --> 00:00:02,500\r\n[客服] 您好\r\n\r\n2\r\n00:00:03,000 --> 00:00:05,000\r\n"
-                    "[客户] 在吗\r\n".encode("utf-8-sig"))
+    srt.write_bytes(
+        "1\r\n00:00:00,000 --> 00:00:02,500\r\n[客服] 您好\r\n\r\n2\r\n00:00:03,000 --> 00:00:05,000\r\n"
+        "[客户] 在吗\r\n".encode("utf-8-sig")
+    )
     (conv,), errors = read(srt)
-    assert errors == [] and [(t.role, t.text, t.start) for t in conv.turns] == [("agent", "您好", 0.0), ("customer", "在吗", 3.0)]
+    assert errors == [] and [(t.role, t.text, t.start) for t in conv.turns] == [
+        ("agent", "您好", 0.0),
+        ("customer", "在吗", 3.0),
+    ]
 
 
 def test_decode_bytes_names_the_encoding():
-    assert decode_bytes("您好".encode("utf-8")) == ("您好", "utf-8")
+    assert decode_bytes("您好".encode()) == ("您好", "utf-8")
     assert decode_bytes("\ufeff您好".encode("utf-8")) == ("您好", "utf-8-sig")
     text, name = decode_bytes(SIMPLIFIED_LOG.encode("gbk"))
     assert text == SIMPLIFIED_LOG and name == "gb18030"
@@ -438,24 +534,40 @@ def test_decode_bytes_names_the_encoding():
 
 # --- bad input: reported as file:line: reason, skipped, the rest goes on ------------------------
 
+
 def test_malformed_json_line_names_file_and_line_and_the_rest_imports(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    path.write_text("\n".join([
-        json.dumps(GOOD, ensure_ascii=False),
-        '{"id": "broken", "turns": [',
-        json.dumps({"id": "bad-role", "turns": [{"role": "customer", "text": "x"}, {"role": "boss", "text": "y"}]}),
-        json.dumps({"id": "bad-times", "channel": "phone", "turns": [{"role": "agent", "text": "x", "start": 3, "end": 1}]}),
-        "",
-        json.dumps({**GOOD, "id": "g9"}, ensure_ascii=False),
-        "[1, 2]",
-        json.dumps({**GOOD, "id": "extra", "priority": 1}, ensure_ascii=False),
-    ]), encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(GOOD, ensure_ascii=False),
+                '{"id": "broken", "turns": [',
+                json.dumps(
+                    {"id": "bad-role", "turns": [{"role": "customer", "text": "x"}, {"role": "boss", "text": "y"}]}
+                ),
+                json.dumps(
+                    {
+                        "id": "bad-times",
+                        "channel": "phone",
+                        "turns": [{"role": "agent", "text": "x", "start": 3, "end": 1}],
+                    }
+                ),
+                "",
+                json.dumps({**GOOD, "id": "g9"}, ensure_ascii=False),
+                "[1, 2]",
+                json.dumps({**GOOD, "id": "extra", "priority": 1}, ensure_ascii=False),
+            ]
+        ),
+        encoding="utf-8",
+    )
     conversations, errors = read(path)
     assert [c.id for c in conversations] == ["g1", "g9"]
     messages = [str(e) for e in errors]
     assert messages[0].startswith(f"{path}:2: invalid JSON")
     assert messages[1] == f"{path}:3: turns.1.role: Input should be 'agent', 'customer' or 'system'"
-    assert messages[2].startswith(f"{path}:4: channel: ") and "turns.0: " in messages[2] and "before start" in messages[2]
+    assert (
+        messages[2].startswith(f"{path}:4: channel: ") and "turns.0: " in messages[2] and "before start" in messages[2]
+    )
     assert messages[3] == f"{path}:7: expected a conversation object, got list"
     assert messages[4] == f"{path}:8: priority: Extra inputs are not permitted"
     assert [e.line for e in errors] == [2, 3, 4, 7, 8]
@@ -463,34 +575,49 @@ def test_malformed_json_line_names_file_and_line_and_the_rest_imports(tmp_path):
 
 def test_json_array_error_points_at_the_element_line(tmp_path):
     path = tmp_path / "array.json"
-    path.write_text(json.dumps([GOOD, {"id": "b", "turns": [{"role": "agent"}]}, {**GOOD, "id": "c"}],
-                               ensure_ascii=False, indent=2), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            [GOOD, {"id": "b", "turns": [{"role": "agent"}]}, {**GOOD, "id": "c"}], ensure_ascii=False, indent=2
+        ),
+        encoding="utf-8",
+    )
     conversations, (error,) = read(path)
     assert [c.id for c in conversations] == ["g1", "c"]
     assert str(error) == f"{path}:15: turns.0.text: Field required"
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("empty.jsonl", b"", "empty file"),
-    ("blank.txt", b"  \n\n", "empty file"),
-    ("empty.xlsx", b"", "empty file"),
-    ("nothing.json", b"[]", "no conversations found"),
-    ("header-only.csv", "会话ID,角色,内容\n".encode(), "no conversations found"),
-    ("separators.txt", b"---\n---\n", "no conversations found"),
-    ("scalar.json", b"42", "expected a conversation object, got int"),
-    ("null.json", b"null", "expected a conversation object, got NoneType"),
-    ("text.json", b'"hello"', "expected a conversation object, got str"),
-    ("report.doc", b"hello", "unknown format (extension .doc)"),
-    ("noext", b"hello", "unknown format (extension none)"),
-    ("binary.jsonl", bytes(range(256)) * 4, "unknown text encoding"),
-    ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(128, 256)), "unknown text encoding"),
-    ("not-a-workbook.xlsx", b"hello, I am text", "not a readable XLSX workbook"),
-    ("bad-funasr.json", json.dumps({"sentence_info": [{"text": "您好", "start": "soon"}]}).encode(), "unexpected funasr JSON structure"),
-    ("bad-funasr2.json", json.dumps({"sentence_info": "x"}).encode(), "item 0: no sentence_info list"),
-    ("bad-whisper.json", json.dumps({"segments": [1, 2]}).encode(), "unexpected whisper JSON structure"),
-    ("silent.json", json.dumps({"sentence_info": [{"text": " ", "start": 0, "end": 1}]}).encode(), "no speech segments with text"),
-    ("no-cues.srt", b"hello\n", "no subtitle cues"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.jsonl", b"", "empty file"),
+        ("blank.txt", b"  \n\n", "empty file"),
+        ("empty.xlsx", b"", "empty file"),
+        ("nothing.json", b"[]", "no conversations found"),
+        ("header-only.csv", "会话ID,角色,内容\n".encode(), "no conversations found"),
+        ("separators.txt", b"---\n---\n", "no conversations found"),
+        ("scalar.json", b"42", "expected a conversation object, got int"),
+        ("null.json", b"null", "expected a conversation object, got NoneType"),
+        ("text.json", b'"hello"', "expected a conversation object, got str"),
+        ("report.doc", b"hello", "unknown format (extension .doc)"),
+        ("noext", b"hello", "unknown format (extension none)"),
+        ("binary.jsonl", bytes(range(256)) * 4, "unknown text encoding"),
+        ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(128, 256)), "unknown text encoding"),
+        ("not-a-workbook.xlsx", b"hello, I am text", "not a readable XLSX workbook"),
+        (
+            "bad-funasr.json",
+            json.dumps({"sentence_info": [{"text": "您好", "start": "soon"}]}).encode(),
+            "unexpected funasr JSON structure",
+        ),
+        ("bad-funasr2.json", json.dumps({"sentence_info": "x"}).encode(), "item 0: no sentence_info list"),
+        ("bad-whisper.json", json.dumps({"segments": [1, 2]}).encode(), "unexpected whisper JSON structure"),
+        (
+            "silent.json",
+            json.dumps({"sentence_info": [{"text": " ", "start": 0, "end": 1}]}).encode(),
+            "no speech segments with text",
+        ),
+        ("no-cues.srt", b"hello\n", "no subtitle cues"),
+    ],
+)
 def test_whole_file_problems(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
@@ -522,18 +649,30 @@ def test_truncated_xlsx(tmp_path):
 
 def test_empty_conversations_are_refused(tmp_path):
     jsonl = tmp_path / "empty-turns.jsonl"
-    jsonl.write_text(dump([{"id": "e", "turns": [{"role": "agent", "text": "  "}, {"role": "customer", "text": ""}]},
-                           {"id": "none", "turns": []}, GOOD]), encoding="utf-8")
+    jsonl.write_text(
+        dump(
+            [
+                {"id": "e", "turns": [{"role": "agent", "text": "  "}, {"role": "customer", "text": ""}]},
+                {"id": "none", "turns": []},
+                GOOD,
+            ]
+        ),
+        encoding="utf-8",
+    )
     conversations, errors = read(jsonl)
     assert [c.id for c in conversations] == ["g1"]
-    assert [str(e) for e in errors] == [f"{jsonl}:1: turns: Value error, every turn is empty",
-                                        f"{jsonl}:2: turns: List should have at least 1 item after validation, not 0"]
+    assert [str(e) for e in errors] == [
+        f"{jsonl}:1: turns: Value error, every turn is empty",
+        f"{jsonl}:2: turns: List should have at least 1 item after validation, not 0",
+    ]
     log = tmp_path / "empty.txt"
     log.write_text("客服：\n客户：\n\n# id: only-meta\n\n客服：您好\n", encoding="utf-8")
     conversations, errors = read(log)
     assert [texts(c) for c in conversations] == [["您好"]]
-    assert [str(e) for e in errors] == [f"{log}:1: turns: Value error, every turn is empty",
-                                        f"{log}:4: conversation has metadata but no messages"]
+    assert [str(e) for e in errors] == [
+        f"{log}:1: turns: Value error, every turn is empty",
+        f"{log}:4: conversation has metadata but no messages",
+    ]
 
 
 def test_text_log_line_without_speaker(tmp_path):
@@ -543,24 +682,31 @@ def test_text_log_line_without_speaker(tmp_path):
     assert [texts(c) for c in conversations] == [["您好", "在吗"]]
     assert [str(e) for e in errors] == [
         f"{path}:1: line does not start with a speaker (客服:/客户:/G:/K:): 'hello there'",
-        f"{path}:5: line does not start with a speaker (客服:/客户:/G:/K:): '随便说一句'"]
+        f"{path}:5: line does not start with a speaker (客服:/客户:/G:/K:): '随便说一句'",
+    ]
 
 
 def test_table_row_problems_name_the_line(tmp_path):
     path = tmp_path / "rows.csv"
-    path.write_text("会话ID,角色,内容,时间\nc,客服,您好,2026-11-03 14:00:00\nc,老板,x,2026-11-03 14:00:01\n"
-                    "c,客户,在吗,昨天\nc,客户,好的,2026-11-03 14:00:09\n", encoding="utf-8")
+    path.write_text(
+        "会话ID,角色,内容,时间\nc,客服,您好,2026-11-03 14:00:00\nc,老板,x,2026-11-03 14:00:01\n"
+        "c,客户,在吗,昨天\nc,客户,好的,2026-11-03 14:00:09\n",
+        encoding="utf-8",
+    )
     (conv,), errors = read(path)
     assert texts(conv) == ["您好", "好的"] and starts(conv) == [0.0, 9.0]
     assert [str(e) for e in errors] == [
         f"{path}:3: unknown role '老板' (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
-        f"{path}:4: unreadable time '昨天'"]
+        f"{path}:4: unreadable time '昨天'",
+    ]
 
 
 def test_subtitle_cue_without_speaker(tmp_path):
     path = tmp_path / "untagged.srt"
-    path.write_text("1\n00:00:00,000 --> 00:00:01,000\n[客服] 您好\n\n2\n00:00:01,000 --> 00:00:02,000\n我没有标签\n",
-                    encoding="utf-8")
+    path.write_text(
+        "1\n00:00:00,000 --> 00:00:01,000\n[客服] 您好\n\n2\n00:00:01,000 --> 00:00:02,000\n我没有标签\n",
+        encoding="utf-8",
+    )
     conversations, (error,) = read(path)
     assert conversations == [] and str(error).startswith(f"{path}:6: cue has no speaker tag")
 
@@ -582,13 +728,22 @@ def test_a_batch_of_good_and_bad_files_completes(tmp_path):
     assert batch.summary.read == 4 and batch.summary.files == 7
     assert reported == [str(e) for e in batch.summary.errors]
     assert [Path(e.path).name for e in batch.summary.errors] == [
-        "b-bad-line.jsonl", "c-binary.txt", "d-empty.csv", "e-broken.xlsx", "f-log.txt", "g-array.json"]
-    assert reported[0] == f"{folder / 'b-bad-line.jsonl'}:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+        "b-bad-line.jsonl",
+        "c-binary.txt",
+        "d-empty.csv",
+        "e-broken.xlsx",
+        "f-log.txt",
+        "g-array.json",
+    ]
+    assert (
+        reported[0]
+        == f"{folder / 'b-bad-line.jsonl'}:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+    )
     assert reported[4].startswith(f"{folder / 'f-log.txt'}:1: ")
 
 
 def test_missing_path_is_reported(tmp_path):
-    (_, error), = list(read_paths([tmp_path / "missing.jsonl"]))
+    ((_, error),) = list(read_paths([tmp_path / "missing.jsonl"]))
     assert str(error) == f"{tmp_path / 'missing.jsonl'}: no such file or folder"
 
 
@@ -614,8 +769,13 @@ def test_an_over_long_agent_id_is_an_error_of_its_line_and_the_rest_is_read(tmp_
 
     path = tmp_path / "long.jsonl"
     good = {"id": "ok", "turns": [{"role": "customer", "text": "你好"}]}
-    path.write_text(json.dumps({**good, "id": "bad", "agent_id": "7" * 101}, ensure_ascii=False) + "\n"
-                    + json.dumps(good, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({**good, "id": "bad", "agent_id": "7" * 101}, ensure_ascii=False)
+        + "\n"
+        + json.dumps(good, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
     records = list(read_file(path))
     errors = [r for r in records if not hasattr(r, "turns")]
     assert [r.id for r in records if hasattr(r, "turns")] == ["ok"]

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from zuoxi.cli import app as cli
 from zuoxi.engines import live
-
 from zuoxi.engines.live import TAIL, LiveSession, LiveSessions, SessionFull
 from zuoxi.ingest import read_file
 from zuoxi.model import Conversation
@@ -23,7 +22,9 @@ from zuoxi.web import create_app
 PASSWORD = "live-assist-pw"
 
 
-def feed(turns: list[tuple[str, str]], scorecard: str = "core", models: bool = False) -> tuple[LiveSession, dict[int, list[str]]]:
+def feed(
+    turns: list[tuple[str, str]], scorecard: str = "core", models: bool = False
+) -> tuple[LiveSession, dict[int, list[str]]]:
     """Plays (role, text) turns into a session; returns it and the alert kinds raised per turn."""
     session = LiveSession("t", scorecard=scorecard, models=models)
     fired = {}
@@ -42,8 +43,14 @@ def test_refusal_without_reason_fires_on_the_refusal_and_a_reason_prevents_it():
 
 
 def test_deflection_and_over_promise_carry_the_words_and_the_scorecards_phrasing():
-    session, fired = feed([("customer", "我的快递什么时候到？"), ("agent", "物流的事情您去问相关部门吧。"),
-                           ("customer", "好的，那大概什么时候能到呢？"), ("agent", "放心，百分百明天到，绝对没问题。")])
+    session, fired = feed(
+        [
+            ("customer", "我的快递什么时候到？"),
+            ("agent", "物流的事情您去问相关部门吧。"),
+            ("customer", "好的，那大概什么时候能到呢？"),
+            ("agent", "放心，百分百明天到，绝对没问题。"),
+        ]
+    )
     assert fired == {1: ["deflection"], 3: ["over_promise"]}
     deflection, promise = session.alerts
     assert deflection.rule == "SA-03" and [e.text for e in deflection.evidence] == ["您去问", "相关部门"]
@@ -52,12 +59,18 @@ def test_deflection_and_over_promise_carry_the_words_and_the_scorecards_phrasing
 
 
 def test_broken_record_fires_at_the_third_repeat_not_before():
-    session, fired = feed([
-        ("customer", "汉堡点错了，能帮我换一个吗？"), ("agent", "送到时您拒收就行。"),
-        ("customer", "我不想拒收，你帮我查一下送出没有。"), ("agent", "送到时不对的话您拒收就行。"),
-        ("customer", "为什么不能查？我说了不想拒收。"), ("agent", "餐品不对您拒收就行。"),
-        ("customer", "你怎么老是重复这一句？"), ("agent", "您拒收就行。"),
-    ])
+    session, fired = feed(
+        [
+            ("customer", "汉堡点错了，能帮我换一个吗？"),
+            ("agent", "送到时您拒收就行。"),
+            ("customer", "我不想拒收，你帮我查一下送出没有。"),
+            ("agent", "送到时不对的话您拒收就行。"),
+            ("customer", "为什么不能查？我说了不想拒收。"),
+            ("agent", "餐品不对您拒收就行。"),
+            ("customer", "你怎么老是重复这一句？"),
+            ("agent", "您拒收就行。"),
+        ]
+    )
     assert "broken_record" in fired.get(5, [])
     assert all("broken_record" not in kinds for turn, kinds in fired.items() if turn < 5)
     assert "broken_record" not in fired.get(7, [])  # cooldown: the same broken record is one alert
@@ -68,17 +81,24 @@ def test_broken_record_fires_at_the_third_repeat_not_before():
 def test_soothe_first_waits_for_the_agents_reply():
     _, fired = feed([("customer", "你们太过分了，气死我了！"), ("agent", "请提供订单号。")])
     assert fired == {1: ["soothe_first"]}  # not at turn 0: the reply could still have soothed
-    _, fired = feed([("customer", "你们太过分了，气死我了！"), ("agent", "非常理解您的心情，给您添麻烦了，我马上帮您处理。")])
+    _, fired = feed(
+        [("customer", "你们太过分了，气死我了！"), ("agent", "非常理解您的心情，给您添麻烦了，我马上帮您处理。")]
+    )
     assert fired == {}
 
 
 def test_complaint_threat_and_rising_anger():
-    session, fired = feed([
-        ("customer", "你好，我想问一下订单的情况。"), ("agent", "您好，请问订单号是多少？"),
-        ("customer", "你们太过分了，气死我了！"), ("agent", "请稍等。"),
-        ("customer", "气死我了，太离谱了！"), ("agent", "请稍等。"),
-        ("customer", "我要投诉你们！"),
-    ])
+    session, fired = feed(
+        [
+            ("customer", "你好，我想问一下订单的情况。"),
+            ("agent", "您好，请问订单号是多少？"),
+            ("customer", "你们太过分了，气死我了！"),
+            ("agent", "请稍等。"),
+            ("customer", "气死我了，太离谱了！"),
+            ("agent", "请稍等。"),
+            ("customer", "我要投诉你们！"),
+        ]
+    )
     assert "anger_rising" in fired[2]
     assert "anger_rising" not in fired.get(4, [])  # still angry, not newly rising: no second alert
     assert "complaint_risk" in fired[6]
@@ -99,15 +119,20 @@ def test_the_models_add_emotion_and_a_complaint_risk_to_customer_turns():
 
 
 def test_outbound_trust_prompt_fires_when_the_customer_suspects_fraud():
-    _, fired = feed([("agent", "您好，我是XX银行信用卡中心客服代表。"), ("customer", "你是骗子吧？怎么证明你是银行的？")],
-                    scorecard="outbound")
+    _, fired = feed(
+        [("agent", "您好，我是XX银行信用卡中心客服代表。"), ("customer", "你是骗子吧？怎么证明你是银行的？")],
+        scorecard="outbound",
+    )
     assert fired == {1: ["trust"]}
 
 
 def test_work_per_turn_is_bounded_and_the_first_customer_turn_is_kept():
     turns = [("customer", "你好，我想问一下订单。")]
     for i in range(150):
-        turns += [("agent", f"好的，这是第{i}条说明，请您查看一下页面上的信息。"), ("customer", f"收到第{i}条，我再看看。")]
+        turns += [
+            ("agent", f"好的，这是第{i}条说明，请您查看一下页面上的信息。"),
+            ("customer", f"收到第{i}条，我再看看。"),
+        ]
     turns.append(("customer", "你们太过分了，气死我了！"))
     session, fired = feed(turns)
     assert session.window_size == TAIL + 1  # the last TAIL turns and the customer's first
@@ -134,6 +159,7 @@ def test_live_alerts_agree_with_the_qa_result_of_the_whole_conversation(samples)
 
 # --- WebSocket ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     db = str(tmp_path_factory.mktemp("live") / "live.db")
@@ -152,7 +178,13 @@ def signed_in(app, username="agent07") -> TestClient:
 def test_socket_answers_each_turn_and_resumes_after_a_disconnect(app):
     client = signed_in(app)
     with client.websocket_connect("/api/live/call-1") as ws:
-        assert ws.receive_json() == {"type": "state", "session": "call-1", "scorecard": "core", "turns": 0, "alerts": []}
+        assert ws.receive_json() == {
+            "type": "state",
+            "session": "call-1",
+            "scorecard": "core",
+            "turns": 0,
+            "alerts": [],
+        }
         ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "我要退货。"})
         assert ws.receive_json()["turn"] == 0
         ws.send_json({"type": "turn", "seq": 1, "role": "agent", "text": "这个不能退。"})
@@ -189,9 +221,8 @@ def test_socket_reports_bad_messages_and_keeps_going(app):
 
 
 def test_socket_refuses_strangers_other_sites_and_other_users_sessions(app):
-    with pytest.raises(WebSocketDisconnect):
-        with TestClient(app).websocket_connect("/api/live/x") as ws:
-            ws.receive_json()
+    with pytest.raises(WebSocketDisconnect), TestClient(app).websocket_connect("/api/live/x") as ws:
+        ws.receive_json()
     with pytest.raises(WebSocketDisconnect):
         with signed_in(app).websocket_connect("/api/live/x", headers={"origin": "https://evil.example"}) as ws:
             ws.receive_json()
@@ -218,7 +249,9 @@ def test_live_page_replays_a_stored_conversation(app, samples):
 
 
 def test_cli_replays_files_through_live_assist(samples):
-    outcome = CliRunner().invoke(cli, ["live", str(samples / "complaint_desk.jsonl"), "--format", "json", "--no-models"])
+    outcome = CliRunner().invoke(
+        cli, ["live", str(samples / "complaint_desk.jsonl"), "--format", "json", "--no-models"]
+    )
     assert outcome.exit_code == 0, outcome.output
     updates = [json.loads(line) for line in outcome.stdout.splitlines() if line.startswith("{")]
     expected = sum(len(c.turns) for c in read_file(samples / "complaint_desk.jsonl") if isinstance(c, Conversation))
@@ -245,8 +278,11 @@ def test_sessions_are_bounded_per_owner_and_in_length(monkeypatch):
 def test_a_refused_turn_leaves_the_session_as_it_was():
     session = LiveSession("r", models=False)
     session.add_turn({"role": "customer", "text": "你好"})
-    for bad in ({"role": "customer", "text": "\ud800"}, {"role": "customer", "text": "长" * 5000},
-                {"role": "customer", "text": "你好", "start": float("nan")}):
+    for bad in (
+        {"role": "customer", "text": "\ud800"},
+        {"role": "customer", "text": "长" * 5000},
+        {"role": "customer", "text": "你好", "start": float("nan")},
+    ):
         with pytest.raises(ValueError):
             session.add_turn(bad)
     assert len(session) == 1
@@ -259,11 +295,20 @@ def test_a_refused_turn_leaves_the_session_as_it_was():
 def test_a_once_items_first_trigger_stays_its_anchor_however_far_back():
     filler = [("agent", f"好的，第{i}项信息已经为您记录在系统里了。") for i in range(20)]
     # EC-05: the delivery question at turn 1, the guarantee 20 turns later: QA fails it, so must live assist
-    session, fired = feed([("customer", "请问什么时候能到货？"), *filler, ("agent", "明天一定到。")], scorecard="ecommerce")
+    session, fired = feed(
+        [("customer", "请问什么时候能到货？"), *filler, ("agent", "明天一定到。")], scorecard="ecommerce"
+    )
     assert fired.get(21) == ["over_promise"] and session.alerts[0].rule == "EC-05"
     # OB-05 prompts once, at the first suspicion, not again when that turn has left the window
-    _, fired = feed([("agent", "您好，我是XX银行信用卡中心客服代表。"), ("customer", "你是骗子吧？"),
-                     ("customer", "怎么证明你是银行的？"), *filler], scorecard="outbound")
+    _, fired = feed(
+        [
+            ("agent", "您好，我是XX银行信用卡中心客服代表。"),
+            ("customer", "你是骗子吧？"),
+            ("customer", "怎么证明你是银行的？"),
+            *filler,
+        ],
+        scorecard="outbound",
+    )
     assert [t for t, kinds in fired.items() if "trust" in kinds] == [1]
 
 
@@ -301,7 +346,10 @@ def test_a_session_in_use_is_not_idle(monkeypatch):
 def test_live_assist_reads_the_turns_acts_like_batch_analysis():
     """Each turn's dialogue acts are read once, when it arrives, and the alert rules stand on them: anger no
     cue word names is heard (the models), and without the models the same words raise nothing."""
-    turns = [("customer", "你们到底会不会做生意？三天了连个回复都没有，太让人寒心了！"), ("agent", "请提供一下订单号。")]
+    turns = [
+        ("customer", "你们到底会不会做生意？三天了连个回复都没有，太让人寒心了！"),
+        ("agent", "请提供一下订单号。"),
+    ]
     session, fired = feed(turns, models=True)
     assert all(session._held[i].acts is not None for i in session._held)
     assert "soothe_first" in fired.get(1, [])

@@ -18,9 +18,16 @@ from zuoxi.store.migrate import current, head
 from zuoxi.store.users import Account
 
 QA = Account(1, "qa", "inspector", None, None, None)
-NEW_INDEXES = ("ix_results_list_main", "ix_results_list_main_team", "ix_results_list_main_agent",
-               "ix_results_list_scorecard", "ix_results_list_scorecard_team", "ix_results_list_scorecard_agent",
-               "ix_results_main_risk", "ix_conversations_unscored")
+NEW_INDEXES = (
+    "ix_results_list_main",
+    "ix_results_list_main_team",
+    "ix_results_list_main_agent",
+    "ix_results_list_scorecard",
+    "ix_results_list_scorecard_team",
+    "ix_results_list_scorecard_agent",
+    "ix_results_main_risk",
+    "ix_conversations_unscored",
+)
 NEW_COLUMNS = {"results": ("channel", "agent_id", "team", "started_at", "main"), "conversations": ("scored",)}
 
 
@@ -54,8 +61,9 @@ def test_an_old_database_upgrades(db_url, samples):
     store = Store(db_url, migrate=False)
     assert current(store.engine) == head()
     tables = inspect(store.engine)
-    assert set(NEW_INDEXES) <= {i["name"] for i in tables.get_indexes("results")} | \
-        {i["name"] for i in tables.get_indexes("conversations")}
+    assert set(NEW_INDEXES) <= {i["name"] for i in tables.get_indexes("results")} | {
+        i["name"] for i in tables.get_indexes("conversations")
+    }
     figures = Q.dashboard(store.engine, QA, Q.ConversationFilter())
     assert (figures.count, figures.average) == (count, average) and figures.trend
     page = Q.list_conversations(store.engine, QA, Q.ConversationFilter(per_page=500))

@@ -65,7 +65,13 @@ def test_load_is_cached_and_described(models):
     assert load_models() is models
     assert models.meta["format"] == R.FORMAT
     assert set(models.heads) == {
-        "valence", "emotion", "turn_sat", "dialogue_sat", "quality_A", "quality_S", "quality_E",
+        "valence",
+        "emotion",
+        "turn_sat",
+        "dialogue_sat",
+        "quality_A",
+        "quality_S",
+        "quality_E",
     }
     assert models.meta["training"]["limit"] is None, "committed artefacts must come from a full run"
 
@@ -164,7 +170,8 @@ def test_every_prediction_path_gives_the_recorded_predictions(models, samples):
     digest = hashlib.sha256((R.ARTEFACTS / "models.npz").read_bytes()).hexdigest()
     assert json.loads(header)["models_npz_sha256"] == digest, (
         "the committed models changed: if they were retrained on purpose, run "
-        "`python tests/golden/make_sample_predictions.py` after checking the eval figures")
+        "`python tests/golden/make_sample_predictions.py` after checking the eval figures"
+    )
     conversations = [c for _, c in read_paths([samples]) if isinstance(c, Conversation)]
     recorded = [json.loads(line) for line in lines]
     assert len(recorded) == len(conversations) == 50
@@ -188,9 +195,14 @@ def test_a_batch_matrix_holds_each_conversations_own_rows(models):
     first = 0
     for k, prep in enumerate(preps):
         customer = [prep.norms[i] for i in prep.cust]
-        expected = [(models.vocab.vectorize_texts(customer), batch.rows(first, first + len(customer))),
-                    (direct(customer), batch.rows(n_cust + k, n_cust + k + 1)),
-                    (direct([prep.norms[i] for i in prep.agent]), batch.rows(n_cust + len(preps) + k, n_cust + len(preps) + k + 1))]
+        expected = [
+            (models.vocab.vectorize_texts(customer), batch.rows(first, first + len(customer))),
+            (direct(customer), batch.rows(n_cust + k, n_cust + k + 1)),
+            (
+                direct([prep.norms[i] for i in prep.agent]),
+                batch.rows(n_cust + len(preps) + k, n_cust + len(preps) + k + 1),
+            ),
+        ]
         for mine, theirs in expected:
             assert np.array_equal(mine.ids, theirs.ids) and np.array_equal(mine.vals, theirs.vals)
             assert np.array_equal(mine.starts, theirs.starts)
@@ -275,7 +287,9 @@ def test_a_joint_made_by_an_html_entity_does_not_shift_texts():
     assert T.normalize_all(["@张三你好", "@李四 在吗"]) == [T.normalize("@张三你好"), T.normalize("@李四 在吗")]
 
 
-CUE_TEXT = st.text(alphabet="".join(sorted(set("".join(T.CUES.values()) + "".join(T.AGENT_CUES.values())))) + "0123好的", max_size=40)
+CUE_TEXT = st.text(
+    alphabet="".join(sorted(set("".join(T.CUES.values()) + "".join(T.AGENT_CUES.values())))) + "0123好的", max_size=40
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -284,7 +298,9 @@ def test_cue_patterns_led_by_first_characters_match_like_the_plain_ones(text):
     for cues, fast in ((T.CUES, T._CUE_RE), (T.AGENT_CUES, T._AGENT_RE)):
         plain = re.compile("|".join(f"(?P<{name}>{pat})" for name, pat in cues.items()))
         assert fast.pattern != plain.pattern  # the look-ahead is there
-        assert [(m.span(), m.lastgroup) for m in fast.finditer(text)] == [(m.span(), m.lastgroup) for m in plain.finditer(text)]
+        assert [(m.span(), m.lastgroup) for m in fast.finditer(text)] == [
+            (m.span(), m.lastgroup) for m in plain.finditer(text)
+        ]
 
 
 @settings(max_examples=300, deadline=None)
@@ -298,7 +314,10 @@ def test_conversation_heads_as_a_group_equal_each_head(models):
     for c in (TINY, conv(("customer", ANGRY), ("agent", "非常抱歉"), ("customer", THANKS)), conv(("agent", "您好"))):
         prep = F.prepare([t.role for t in c.turns], [t.text for t in c.turns])
         x = models.text_matrix([prep])
-        scores, dense = models.dialogue_scores(1, len(prep.cust), x), F.dialogue_dense(prep, *models.customer_stage([prep], x))
+        scores, dense = (
+            models.dialogue_scores(1, len(prep.cust), x),
+            F.dialogue_dense(prep, *models.customer_stage([prep], x)),
+        )
         grouped = models.dialogue_heads.proba(scores, dense)
         for name, p in zip(names, grouped):
             assert np.allclose(p, models.heads[name].proba(scores, dense)[0], rtol=0, atol=1e-12)

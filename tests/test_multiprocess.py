@@ -17,11 +17,13 @@ from zuoxi.store.users import add_user
 from zuoxi.web.live import running_app
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-TURNS = [{"role": "agent", "text": "您好，请问有什么可以帮您？"},
-         {"role": "customer", "text": "我的快递三天了还没到，电话13812345678，太慢了！"},
-         {"role": "agent", "text": "这个不归我们管，你自己去问快递公司。"},
-         {"role": "customer", "text": "什么态度！我要投诉你们！"},
-         {"role": "agent", "text": "非常抱歉给您带来不便，我马上帮您查询。"}]
+TURNS = [
+    {"role": "agent", "text": "您好，请问有什么可以帮您？"},
+    {"role": "customer", "text": "我的快递三天了还没到，电话13812345678，太慢了！"},
+    {"role": "agent", "text": "这个不归我们管，你自己去问快递公司。"},
+    {"role": "customer", "text": "什么态度！我要投诉你们！"},
+    {"role": "agent", "text": "非常抱歉给您带来不便，我马上帮您查询。"},
+]
 
 
 @pytest.fixture
@@ -55,9 +57,13 @@ def test_two_processes_share_a_live_session_turn_by_turn(redis_client):
         assert len(session) == index
         update = sessions.add_turn("qa", "call-1", session, turn)
         assert update.model_dump() == alone.add_turn(turn).model_dump()
-    assert [a.model_dump() for a in first.sync("qa", "call-1", session).alerts] == [a.model_dump() for a in alone.alerts]
+    assert [a.model_dump() for a in first.sync("qa", "call-1", session).alerts] == [
+        a.model_dump() for a in alone.alerts
+    ]
     stored = b" ".join(client.lrange(first._key("qa", "call-1") + ":turns", 0, -1)).decode()
-    assert "13812345678" not in stored and len(client.lrange(first._key("qa", "call-1") + ":turns", 0, -1)) == len(TURNS)
+    assert "13812345678" not in stored and len(client.lrange(first._key("qa", "call-1") + ":turns", 0, -1)) == len(
+        TURNS
+    )
     first.close("qa", "call-1")
     assert second.sync("qa", "call-1", None) is None  # ended everywhere
 
@@ -98,15 +104,18 @@ def test_a_live_session_moves_between_two_server_processes(redis_client, tmp_pat
     store = Store(db)
     add_user(store.engine, "qa", "correct-horse", "inspector")
     store.close()
-    with running_app(db, "--no-models", "--redis", REDIS_URL) as one, \
-            running_app(db, "--no-models", "--redis", REDIS_URL) as two:
+    with (
+        running_app(db, "--no-models", "--redis", REDIS_URL) as one,
+        running_app(db, "--no-models", "--redis", REDIS_URL) as two,
+    ):
         with httpx.Client(base_url=one) as http:
             http.post("/api/login", json={"username": "qa", "password": "correct-horse"}).raise_for_status()
             cookie = f"zuoxi_session={http.cookies['zuoxi_session']}"
 
         def socket(base):
-            return connect(base.replace("http", "ws") + "/api/live/move-1?channel=call",
-                           additional_headers={"Cookie": cookie})
+            return connect(
+                base.replace("http", "ws") + "/api/live/move-1?channel=call", additional_headers={"Cookie": cookie}
+            )
 
         with socket(one) as ws:
             assert json.loads(ws.recv())["turns"] == 0

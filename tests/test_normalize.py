@@ -21,14 +21,17 @@ from zuoxi.normalize import (
 )
 
 
-@pytest.mark.parametrize("original, matching", [
-    ("這個軟體很好用，請問您還有其他問題嗎？", "这个软体很好用,请问您还有其他问题吗?"),
-    ("乾燥的頭髮", "干燥的头发"),
-    ("我們的產品品質有問題，後天會到", "我们的产品品质有问题,后天会到"),
-    ("妳好，著急嗎？裏面", "你好,着急吗?里面"),  # variants OpenCC keeps, folded for rules
-    ("訂單已發貨，您好ok", "订单已发货,您好ok"),  # mixed Traditional, Simplified and ASCII
-    ("已经为您退款", "已经为您退款"),  # Simplified stays as it is
-])
+@pytest.mark.parametrize(
+    "original, matching",
+    [
+        ("這個軟體很好用，請問您還有其他問題嗎？", "这个软体很好用,请问您还有其他问题吗?"),
+        ("乾燥的頭髮", "干燥的头发"),
+        ("我們的產品品質有問題，後天會到", "我们的产品品质有问题,后天会到"),
+        ("妳好，著急嗎？裏面", "你好,着急吗?里面"),  # variants OpenCC keeps, folded for rules
+        ("訂單已發貨，您好ok", "订单已发货,您好ok"),  # mixed Traditional, Simplified and ASCII
+        ("已经为您退款", "已经为您退款"),  # Simplified stays as it is
+    ],
+)
 def test_traditional_to_simplified_keeps_the_length(original, matching):
     assert normalize_text(original) == matching
     assert len(normalize_text(original)) == len(original)
@@ -108,16 +111,30 @@ def test_sentence_and_clause_spans():
     assert [text[a:b] for a, b in sentences] == ["您好!", "请问,您的订单……", "已经发货了吗?", "好的;", "谢谢~再见"]
     assert sentences[0] == (0, 3) and sentences[-1][1] == len(text)
     clauses = split_spans(text, _CLAUSE_END)
-    assert [text[a:b] for a, b in clauses] == ["您好!", "请问,", "您的订单……", "已经发货了吗?", "好的;", "谢谢~", "再见"]
+    assert [text[a:b] for a, b in clauses] == [
+        "您好!",
+        "请问,",
+        "您的订单……",
+        "已经发货了吗?",
+        "好的;",
+        "谢谢~",
+        "再见",
+    ]
     assert split_spans("  。。好的。") == [(4, 7)]  # punctuation-only pieces are not sentences
     assert split_spans("第一行\n第二行") == [(0, 4), (4, 7)]
     assert split_spans("") == [] and split_spans("好") == [(0, 1)]
 
 
 def test_prepare_keeps_the_original_and_the_matching_form_side_by_side():
-    conversation = Conversation.model_validate({"id": "p", "turns": [
-        {"role": "customer", "text": "東西還沒收到！我很著急", "start": 0.0, "end": 2.0},
-        {"role": "agent", "text": "非常抱歉，我馬上幫您查。", "start": 3.0, "end": 5.0}]})
+    conversation = Conversation.model_validate(
+        {
+            "id": "p",
+            "turns": [
+                {"role": "customer", "text": "東西還沒收到！我很著急", "start": 0.0, "end": 2.0},
+                {"role": "agent", "text": "非常抱歉，我馬上幫您查。", "start": 3.0, "end": 5.0},
+            ],
+        }
+    )
     prepared = prepare(conversation)
     customer, agent = prepared.turns
     assert (customer.index, customer.role, customer.text) == (0, "customer", "東西還沒收到！我很著急")

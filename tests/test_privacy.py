@@ -12,85 +12,99 @@ from zuoxi.model import Conversation
 from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, valid_id_number
 
 
-@pytest.mark.parametrize("raw, masked", [
-    # mobile numbers, with country code and spaces or dashes
-    ("手机13812345678", "手机*******5678"),
-    ("手机13812345678谢谢", "手机*******5678谢谢"),
-    ("电话：138 1234 5678。", "电话：*******5678。"),
-    ("打138-1234-5678", "打*******5678"),
-    ("电话 +86 138 1234 5678", "电话 *********5678"),
-    ("+8613812345678", "*********5678"),
-    ("(+86)19912345678", "(+86)*******5678"),
-    # landlines
-    ("座机010-12345678", "座机*******5678"),
-    ("座机010-62345678", "座机*******5678"),
-    ("电话(010)12345678", "电话*******5678"),
-    ("深圳0755 2345678", "深圳*******5678"),
-    # 18-digit resident ID with a valid check digit (also X)
-    ("身份证440582198807151230", "身份证**************1230"),
-    ("身份证号11010519491231002X", "身份证号**************002X"),
-    ("id 11010519491231002x ok", "id **************002x ok"),
-    # bank cards passing Luhn: 16 and 19 digits, run together or grouped
-    ("卡号6217001234567893", "卡号**** **** **** 7893"),
-    ("卡号 6217 0012 3456 7893 请核对", "卡号 **** **** **** 7893 请核对"),
-    ("卡号6217-0012-3456-7893", "卡号**** **** **** 7893"),
-    ("卡号6222021234567890128", "卡号**** **** **** 0128"),
-    # full-width digits, as Chinese input methods type them
-    ("我的手机１３８１２３４５６７８", "我的手机*******５６７８"),
-    ("电话（０１０）８８８８８８８８", "电话*******８８８８"),
-    ("卡号６２１７００１２３４５６７８９３", "卡号**** **** **** ７８９３"),
-    ("身份证１１０１０５１９４９１２３１００２Ｘ", "身份证**************００２Ｘ"),
-    # e-mail
-    ("邮箱zhangwei.buy@example.com", "邮箱z***@example.com"),
-    ("发到 li.si@corp.com.cn 谢谢", "发到 l***@corp.com.cn 谢谢"),
-])
+@pytest.mark.parametrize(
+    "raw, masked",
+    [
+        # mobile numbers, with country code and spaces or dashes
+        ("手机13812345678", "手机*******5678"),
+        ("手机13812345678谢谢", "手机*******5678谢谢"),
+        ("电话：138 1234 5678。", "电话：*******5678。"),
+        ("打138-1234-5678", "打*******5678"),
+        ("电话 +86 138 1234 5678", "电话 *********5678"),
+        ("+8613812345678", "*********5678"),
+        ("(+86)19912345678", "(+86)*******5678"),
+        # landlines
+        ("座机010-12345678", "座机*******5678"),
+        ("座机010-62345678", "座机*******5678"),
+        ("电话(010)12345678", "电话*******5678"),
+        ("深圳0755 2345678", "深圳*******5678"),
+        # 18-digit resident ID with a valid check digit (also X)
+        ("身份证440582198807151230", "身份证**************1230"),
+        ("身份证号11010519491231002X", "身份证号**************002X"),
+        ("id 11010519491231002x ok", "id **************002x ok"),
+        # bank cards passing Luhn: 16 and 19 digits, run together or grouped
+        ("卡号6217001234567893", "卡号**** **** **** 7893"),
+        ("卡号 6217 0012 3456 7893 请核对", "卡号 **** **** **** 7893 请核对"),
+        ("卡号6217-0012-3456-7893", "卡号**** **** **** 7893"),
+        ("卡号6222021234567890128", "卡号**** **** **** 0128"),
+        # full-width digits, as Chinese input methods type them
+        ("我的手机１３８１２３４５６７８", "我的手机*******５６７８"),
+        ("电话（０１０）８８８８８８８８", "电话*******８８８８"),
+        ("卡号６２１７００１２３４５６７８９３", "卡号**** **** **** ７８９３"),
+        ("身份证１１０１０５１９４９１２３１００２Ｘ", "身份证**************００２Ｘ"),
+        # e-mail
+        ("邮箱zhangwei.buy@example.com", "邮箱z***@example.com"),
+        ("发到 li.si@corp.com.cn 谢谢", "发到 l***@corp.com.cn 谢谢"),
+    ],
+)
 def test_pii_is_masked_keeping_the_last_four(raw, masked):
     assert mask_text(raw) == masked
 
 
 def test_several_kinds_in_one_message():
     raw = "联系我13812345678或者010-12345678，邮箱li.si@corp.cn，卡号6217001234567893，身份证440582198807151230"
-    assert mask_text(raw) == ("联系我*******5678或者*******5678，邮箱l***@corp.cn，"
-                              "卡号**** **** **** 7893，身份证**************1230")
+    assert mask_text(raw) == (
+        "联系我*******5678或者*******5678，邮箱l***@corp.cn，卡号**** **** **** 7893，身份证**************1230"
+    )
 
 
-@pytest.mark.parametrize("raw", [
-    # order / waybill / ticket numbers: inside a longer token, or after 订单号 and friends
-    "订单号2026110112345678已发货",
-    "订单号2026110112345676",  # Luhn-valid, still an order number
-    "订单号：6222021234567890128",  # 19 digits, Luhn-valid, still an order number
-    "订单号 440582198807151230",  # a valid ID check digit does not matter after 订单号
-    "订单号１３８１２３４５６７８",  # full-width digits too
-    "訂單號：6217001234567893",
-    "訂單6217001234567893",
-    "运单号：13812345678",
-    "快递单号 13812345678",
-    "工单号440582198807151230",
-    "单号DD13812345678",
-    "13812345678DD",
-    "运单SF1234567890123",
-    "ABC6217001234567893",
-    # invalid checks
-    "身份证440582198807151231",  # wrong ID check digit (and not Luhn-valid either)
-    "卡号6217001234567890",  # fails Luhn
-    "卡号 6217 0012 3456 7890",
-    # amounts, dates, times, short numbers
-    "金额1999元，2026-11-01 10:00:02",
-    "退款¥12,345.67已到账",
-    "2026年11月1日 14:30 退款3,280.00元",
-    "日期20261101，时间143002",
-    "请拨打95533或400-820-8820",
-    "卡号后四位7893",
-    "第12345678位客户",
-    "",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # order / waybill / ticket numbers: inside a longer token, or after 订单号 and friends
+        "订单号2026110112345678已发货",
+        "订单号2026110112345676",  # Luhn-valid, still an order number
+        "订单号：6222021234567890128",  # 19 digits, Luhn-valid, still an order number
+        "订单号 440582198807151230",  # a valid ID check digit does not matter after 订单号
+        "订单号１３８１２３４５６７８",  # full-width digits too
+        "訂單號：6217001234567893",
+        "訂單6217001234567893",
+        "运单号：13812345678",
+        "快递单号 13812345678",
+        "工单号440582198807151230",
+        "单号DD13812345678",
+        "13812345678DD",
+        "运单SF1234567890123",
+        "ABC6217001234567893",
+        # invalid checks
+        "身份证440582198807151231",  # wrong ID check digit (and not Luhn-valid either)
+        "卡号6217001234567890",  # fails Luhn
+        "卡号 6217 0012 3456 7890",
+        # amounts, dates, times, short numbers
+        "金额1999元，2026-11-01 10:00:02",
+        "退款¥12,345.67已到账",
+        "2026年11月1日 14:30 退款3,280.00元",
+        "日期20261101，时间143002",
+        "请拨打95533或400-820-8820",
+        "卡号后四位7893",
+        "第12345678位客户",
+        "",
+    ],
+)
 def test_non_pii_numbers_survive(raw):
     assert mask_text(raw) == raw
 
 
-@pytest.mark.parametrize("raw", [
-    "手机13812345678", "座机010-12345678", "身份证440582198807151230", "卡号6217 0012 3456 7893", "a.b@example.com",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "手机13812345678",
+        "座机010-12345678",
+        "身份证440582198807151230",
+        "卡号6217 0012 3456 7893",
+        "a.b@example.com",
+    ],
+)
 def test_masking_is_idempotent_and_keeps_at_most_four_digits(raw):
     once = mask_text(raw)
     assert mask_text(once) == once
@@ -105,10 +119,17 @@ def test_checks():
 
 
 def test_mask_conversation_masks_every_turn_and_nothing_else():
-    conversation = Conversation.model_validate({
-        "id": "13812345678", "agent_id": "8", "meta": {"phone": "13812345678"},
-        "turns": [{"role": "customer", "text": "我的手机13812345678", "start": 0.0, "end": 1.0},
-                  {"role": "agent", "text": "好的，卡号6217001234567893已登记"}]})
+    conversation = Conversation.model_validate(
+        {
+            "id": "13812345678",
+            "agent_id": "8",
+            "meta": {"phone": "13812345678"},
+            "turns": [
+                {"role": "customer", "text": "我的手机13812345678", "start": 0.0, "end": 1.0},
+                {"role": "agent", "text": "好的，卡号6217001234567893已登记"},
+            ],
+        }
+    )
     masked = mask_conversation(conversation)
     assert [t.text for t in masked.turns] == ["我的手机*******5678", "好的，卡号**** **** **** 7893已登记"]
     assert (masked.turns[0].start, masked.turns[0].end) == (0.0, 1.0)

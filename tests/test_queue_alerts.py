@@ -78,11 +78,20 @@ def test_an_analysis_that_crosses_the_settings_raises_one_masked_alert_for_its_t
     inspector = add_user(engine, "qa1", "password-1", "inspector")
     lead = add_user(engine, "lead1", "password-1", "team_lead", "一组")
     other = add_user(engine, "lead2", "password-1", "team_lead", "二组")
-    add(store, Spec("threat", failed=["ES-01"], customer=THREAT), Spec("risky", risk=0.85), Spec("calm", risk=0.5),
-        Spec("elsewhere", team="二组", failed=["ES-01"], customer=THREAT))
+    add(
+        store,
+        Spec("threat", failed=["ES-01"], customer=THREAT),
+        Spec("risky", risk=0.85),
+        Spec("calm", risk=0.5),
+        Spec("elsewhere", team="二组", failed=["ES-01"], customer=THREAT),
+    )
     alerts = {a.conversation_id: a for a in Q.list_alerts(engine, inspector)}
     assert set(alerts) == {"threat", "risky", "elsewhere"}
-    assert alerts["threat"].rules == ["ES-01"] and PHONE not in alerts["threat"].excerpt and "*******5678" in alerts["threat"].excerpt
+    assert (
+        alerts["threat"].rules == ["ES-01"]
+        and PHONE not in alerts["threat"].excerpt
+        and "*******5678" in alerts["threat"].excerpt
+    )
     assert alerts["risky"].risk == 0.85 and alerts["risky"].rules == []
     assert {a.conversation_id for a in Q.list_alerts(engine, lead)} == {"threat", "risky"}
     assert (Q.open_alert_count(engine, lead), Q.open_alert_count(engine, other)) == (2, 1)
@@ -97,7 +106,12 @@ def test_an_analysis_that_crosses_the_settings_raises_one_masked_alert_for_its_t
     # an admin lowers the threshold and drops ES-01: the next analyses follow the new settings
     A.set_settings(engine, None, 0.4, [])
     add(store, Spec("now-risky", risk=0.5), Spec("threat-2", failed=["ES-01"], customer=THREAT))
-    assert {a.conversation_id for a in Q.list_alerts(engine, inspector, "all")} == {"threat", "risky", "elsewhere", "now-risky"}
+    assert {a.conversation_id for a in Q.list_alerts(engine, inspector, "all")} == {
+        "threat",
+        "risky",
+        "elsewhere",
+        "now-risky",
+    }
     with pytest.raises(QueueError, match="0 到 1"):
         A.set_settings(engine, None, 1.5, [])
 
@@ -111,8 +125,11 @@ def test_only_recent_conversations_alert_when_an_age_is_set(tmp_path):
     store = Store(str(tmp_path / "age.db"))
     A.set_settings(store.engine, None, 0.8, ["ES-01"], max_age_hours=48)
     today = datetime.now(TZ).date()  # the conversations start at 10:00 local time on their day
-    add(store, Spec("last-year", failed=["ES-01"], customer=THREAT, day=today - timedelta(days=365)),
-        Spec("this-morning", failed=["ES-01"], customer=THREAT, day=today))
+    add(
+        store,
+        Spec("last-year", failed=["ES-01"], customer=THREAT, day=today - timedelta(days=365)),
+        Spec("this-morning", failed=["ES-01"], customer=THREAT, day=today),
+    )
     assert [a.conversation_id for a in Q.list_alerts(store.engine, LOCAL)] == ["this-morning"]
     assert A.settings(store.engine).max_age_hours == 48
     store.close()
@@ -129,9 +146,12 @@ def test_webhooks_are_delivered_with_retries_and_every_attempt_logged(tmp_path, 
     A.add_webhook(engine, None, "二组接口", "二组", down.url, "json")
     with pytest.raises(QueueError, match="消息格式"):
         A.add_webhook(engine, None, "x", "一组", flaky.url, "slack")
-    add(store, Spec("t1", agent="A1", team="一组", failed=["ES-01"], customer=THREAT),
+    add(
+        store,
+        Spec("t1", agent="A1", team="一组", failed=["ES-01"], customer=THREAT),
         Spec("t2", agent="B7", team="二组", risk=0.9, customer=f"再不处理我就投诉，邮箱zhang@example.com 电话{PHONE}"),
-        Spec("t3", agent="C1", team="三组", risk=0.95))  # a team with no webhook: nothing to send
+        Spec("t3", agent="C1", team="三组", risk=0.95),
+    )  # a team with no webhook: nothing to send
     waited: list[float] = []
     report = A.deliver_pending(engine, sleep=waited.append)
     assert (report.delivered, report.failed) == (1, 1)
@@ -142,12 +162,19 @@ def test_webhooks_are_delivered_with_retries_and_every_attempt_logged(tmp_path, 
     assert "会话：t1" in message["markdown"]["content"] and "ES-01 客户投诉意向" in message["markdown"]["content"]
     everything = json.dumps(flaky.bodies + down.bodies, ensure_ascii=False)
     assert PHONE not in everything and "zhang@" not in everything and "*******5678" in everything
-    assert "t2" not in json.dumps(flaky.bodies, ensure_ascii=False) and "t1" not in json.dumps(down.bodies, ensure_ascii=False)
+    assert "t2" not in json.dumps(flaky.bodies, ensure_ascii=False) and "t1" not in json.dumps(
+        down.bodies, ensure_ascii=False
+    )
     assert {b["team"] for b in down.bodies} == {"二组"} and down.bodies[0]["event"] == "complaint_alert"
     log = sorted(Q.delivery_log(engine), key=lambda a: (a.webhook, a.at))
     assert [(a.webhook, a.ok, a.status_code, a.error) for a in log] == [
-        ("一组群", False, 500, "HTTP 500"), ("一组群", False, 200, "errcode 93000: invalid webhook url"), ("一组群", True, 200, ""),
-        ("二组接口", False, 503, "HTTP 503"), ("二组接口", False, 503, "HTTP 503"), ("二组接口", False, 503, "HTTP 503")]
+        ("一组群", False, 500, "HTTP 500"),
+        ("一组群", False, 200, "errcode 93000: invalid webhook url"),
+        ("一组群", True, 200, ""),
+        ("二组接口", False, 503, "HTTP 503"),
+        ("二组接口", False, 503, "HTTP 503"),
+        ("二组接口", False, 503, "HTTP 503"),
+    ]
     assert Q.delivery_states(engine) == {"delivered": 1, "failed": 1}
     assert A.deliver_pending(engine, sleep=waited.append).delivered == 0  # nothing pending: failed waits for a resend
     assert Q.retry_failed(engine, None) == 1
@@ -173,13 +200,25 @@ def test_a_disabled_webhook_gets_nothing_and_a_new_one_gets_only_new_alerts(tmp_
     Q.set_webhook_active(engine, None, hook_id, True)
     assert A.deliver_pending(engine, sleep=lambda s: None).delivered == 1
     [body] = hook.bodies
-    assert body["msgtype"] == "markdown" and body["markdown"]["title"] == "投诉预警" and "会话：after" in body["markdown"]["text"]
+    assert (
+        body["msgtype"] == "markdown"
+        and body["markdown"]["title"] == "投诉预警"
+        and "会话：after" in body["markdown"]["text"]
+    )
     store.close()
 
 
 def test_robot_messages_keep_data_as_text():
-    message = AlertMessage(1, "一组", "[点我](http://evil.example)", "c<img src=x>#1", 0.9,
-                           [("ES-01", "**投诉**")], "![x](http://evil.example/p.png) 我要投诉", datetime(2026, 12, 5, 6, 3, tzinfo=UTC))
+    message = AlertMessage(
+        1,
+        "一组",
+        "[点我](http://evil.example)",
+        "c<img src=x>#1",
+        0.9,
+        [("ES-01", "**投诉**")],
+        "![x](http://evil.example/p.png) 我要投诉",
+        datetime(2026, 12, 5, 6, 3, tzinfo=UTC),
+    )
     from zoneinfo import ZoneInfo
 
     for name in ("wecom", "dingtalk"):
@@ -199,18 +238,31 @@ def test_a_redirect_is_an_answer_not_a_new_address(receivers):
     assert not refused.ok and refused.status_code is None and refused.error
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "javascript:alert(1)", "http://", "https://exa mple.com/x",
-                                 "file:///etc/passwd", "https://example.com/" + "x" * 1000])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/x",
+        "javascript:alert(1)",
+        "http://",
+        "https://exa mple.com/x",
+        "file:///etc/passwd",
+        "https://example.com/" + "x" * 1000,
+    ],
+)
 def test_webhook_urls_are_http_and_bounded(url):
     with pytest.raises(QueueError, match="推送地址"):
         A.check_url(url)
 
 
 def test_pages_show_webhook_urls_without_their_keys():
-    assert A.shown_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa") == \
-        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=****5aaa"
-    assert A.shown_url("https://user:pw@hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX") == \
-        "https://hooks.example.com/services/T000/B000/****XXXX"
+    assert (
+        A.shown_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
+        == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=****5aaa"
+    )
+    assert (
+        A.shown_url("https://user:pw@hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX")
+        == "https://hooks.example.com/services/T000/B000/****XXXX"
+    )
 
 
 def test_the_web_app_s_worker_delivers_and_samples_on_schedule(tmp_path, receivers):
@@ -234,7 +286,9 @@ def test_the_web_app_s_worker_delivers_and_samples_on_schedule(tmp_path, receive
     worker = Worker(engine, TZ)
     worker.run_once()
     assert len(hook.bodies) == 1 and "会话：worker" in hook.bodies[0]["markdown"]["content"]
-    assert [(r.period, r.sampled, r.scheduled) for r in Q.plan_runs(engine, "daily")] == [(yesterday.isoformat(), 1, True)]
+    assert [(r.period, r.sampled, r.scheduled) for r in Q.plan_runs(engine, "daily")] == [
+        (yesterday.isoformat(), 1, True)
+    ]
     worker.run_once()  # the schedule's turn comes again only after ten minutes; nothing is sent twice
     assert len(hook.bodies) == 1 and len(Q.plan_runs(engine, "daily")) == 1
     store.close()

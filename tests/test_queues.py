@@ -42,10 +42,14 @@ def user(engine, name: str, role: str = "inspector", team: str | None = None, ag
 
 # --- plans as data ----------------------------------------------------------------------------------------
 
+
 def test_plan_problems_name_the_file_and_line_in_chinese(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("id: bad\nname: 坏计划\nrandom: {share: 1.5}\nrules:\n  - id: low\n    kind: score_band\n"
-                    "  - id: x\n    kind: nope\n  - id: random\n    kind: veto\nassignment:\n  method: lottery\n", encoding="utf-8")
+    path.write_text(
+        "id: bad\nname: 坏计划\nrandom: {share: 1.5}\nrules:\n  - id: low\n    kind: score_band\n"
+        "  - id: x\n    kind: nope\n  - id: random\n    kind: veto\nassignment:\n  method: lottery\n",
+        encoding="utf-8",
+    )
     with pytest.raises(PlanError) as raised:
         load_plan_file(path)
     problems = raised.value.problems
@@ -63,8 +67,14 @@ def test_plan_problems_name_the_file_and_line_in_chinese(tmp_path):
 def test_the_bundled_plan_loads():
     spec, text = load_plan_file("weekly")
     assert spec.id == "weekly" and spec.random.share == 0.1 and spec.quota.per_agent == 5
-    assert [r.kind for r in spec.rules] == ["veto", "complaint_risk", "score_band", "failed_rules", "model_disagreement",
-                                           "new_agents"]
+    assert [r.kind for r in spec.rules] == [
+        "veto",
+        "complaint_risk",
+        "score_band",
+        "failed_rules",
+        "model_disagreement",
+        "new_agents",
+    ]
     assert [r.title for r in spec.rules][2:4] == ["低于 60 分", "未先安抚情绪"] and spec.random.title == "随机抽样"
 
 
@@ -84,16 +94,19 @@ POOL = [
 ]
 
 
-@pytest.mark.parametrize("rule,expected", [
-    ("{kind: score_band, max: 60}", {1, 6}),
-    ("{kind: score_band, min: 70, max: 90}", {2, 3}),
-    ("{kind: veto}", {2}),
-    ("{kind: failed_rules, rules: [EM-02, CS-01]}", {3}),
-    ("{kind: complaint_risk, min: 0.8}", {4}),
-    ("{kind: complaint_risk, min: 0.8, rules: [ES-01]}", {4, 5}),
-    ("{kind: model_disagreement}", {6, 7}),
-    ("{kind: new_agents, days: 30}", {9}),
-])
+@pytest.mark.parametrize(
+    "rule,expected",
+    [
+        ("{kind: score_band, max: 60}", {1, 6}),
+        ("{kind: score_band, min: 70, max: 90}", {2, 3}),
+        ("{kind: veto}", {2}),
+        ("{kind: failed_rules, rules: [EM-02, CS-01]}", {3}),
+        ("{kind: complaint_risk, min: 0.8}", {4}),
+        ("{kind: complaint_risk, min: 0.8, rules: [ES-01]}", {4, 5}),
+        ("{kind: model_disagreement}", {6, 7}),
+        ("{kind: new_agents, days: 30}", {9}),
+    ],
+)
 def test_each_rule_selects_what_it_says(rule, expected):
     spec = plan(f"id: p\nname: 计划\nrules:\n  - {{id: r, {rule[1:]}\n")
     picks = select(spec, POOL, WEEK, seed=1)
@@ -102,8 +115,10 @@ def test_each_rule_selects_what_it_says(rule, expected):
 
 
 def test_the_first_rule_in_order_is_recorded_and_priorities_hold():
-    spec = plan("id: p\nname: 计划\nrules:\n  - {id: veto, kind: veto, name: 否决项}\n"
-                "  - {id: low, kind: score_band, max: 80, limit: 2}\n")
+    spec = plan(
+        "id: p\nname: 计划\nrules:\n  - {id: veto, kind: veto, name: 否决项}\n"
+        "  - {id: low, kind: score_band, max: 80, limit: 2}\n"
+    )
     picks = select(spec, POOL, WEEK, seed=3)
     by = {p.candidate.result_pk: (p.criterion, p.label) for p in picks}
     assert by[2] == ("veto", "否决项")  # 75 points is under 80 too, but the veto rule came first
@@ -112,7 +127,9 @@ def test_the_first_rule_in_order_is_recorded_and_priorities_hold():
 
 
 def test_a_seed_gives_one_sample_whatever_order_the_store_lists():
-    spec = plan("id: p\nname: 计划\nrandom: {share: 0.3}\nrules:\n  - {id: low, kind: score_band, max: 100, limit: 3}\n")
+    spec = plan(
+        "id: p\nname: 计划\nrandom: {share: 0.3}\nrules:\n  - {id: low, kind: score_band, max: 100, limit: 3}\n"
+    )
     once = [p.candidate.result_pk for p in select(spec, POOL, WEEK, seed=7)]
     again = [p.candidate.result_pk for p in select(spec, list(reversed(POOL)), WEEK, seed=7)]
     assert once == again and len(once) == 6
@@ -124,8 +141,10 @@ def test_the_random_share_is_uniform_and_targeting_does_not_bias_it():
     conversation is drawn by the random share about equally often (chi-square), the targeted ones
     no more and no less than the others, and each run draws exactly 10%."""
     pool = [candidate(pk, agent=f"A{pk % 6}", score=40 if pk <= 20 else 90) for pk in range(1, 61)]
-    spec = plan("id: p\nname: 计划\nrandom: {share: 0.1}\nrules:\n  - {id: low, kind: score_band, max: 60}\n"
-                "quota: {per_agent: 2}\n")
+    spec = plan(
+        "id: p\nname: 计划\nrandom: {share: 0.1}\nrules:\n  - {id: low, kind: score_band, max: 60}\n"
+        "quota: {per_agent: 2}\n"
+    )
     runs = 3000
     drawn: Counter[int] = Counter()
     for seed in range(runs):
@@ -144,12 +163,16 @@ def test_the_random_share_is_uniform_and_targeting_does_not_bias_it():
 def test_quotas_cap_targeted_picks_and_fill_tops_up():
     pool = [candidate(pk, agent="BUSY", score=30 + pk) for pk in range(1, 11)]  # ten low scores
     pool += [candidate(pk, agent="QUIET", score=95) for pk in range(11, 15)]  # nothing targeted
-    spec = plan("id: p\nname: 计划\nrules:\n  - {id: low, kind: score_band, max: 60}\nquota: {per_agent: 3, fill: true}\n")
+    spec = plan(
+        "id: p\nname: 计划\nrules:\n  - {id: low, kind: score_band, max: 60}\nquota: {per_agent: 3, fill: true}\n"
+    )
     picks = select(spec, pool, WEEK, seed=5)
     busy = [p for p in picks if p.candidate.agent_id == "BUSY"]
     quiet = [p for p in picks if p.candidate.agent_id == "QUIET"]
     assert [p.candidate.result_pk for p in busy] == [1, 2, 3] and {p.criterion for p in busy} == {"low"}
-    assert len(quiet) == 3 and {p.criterion for p in quiet} == {"quota_fill"} and {p.label for p in quiet} == {"配额补足"}
+    assert (
+        len(quiet) == 3 and {p.criterion for p in quiet} == {"quota_fill"} and {p.label for p in quiet} == {"配额补足"}
+    )
     # what earlier runs of the period took counts: BUSY has its three, QUIET two of three
     earlier = Taken(targeted=Counter({"BUSY": 3}), total=Counter({"BUSY": 3, "QUIET": 2}))
     later = select(spec, pool, WEEK, seed=5, taken=earlier)
@@ -181,8 +204,13 @@ def test_round_robin_passes_over_who_may_not_and_continues_where_it_stopped():
 
 
 def test_by_workload_evens_out_open_items():
-    chosen = assign([candidate(pk) for pk in range(1, 7)], PEOPLE, Policy(exclude_own_team=False), "workload",
-                    Load(open=Counter({1: 4, 2: 0, 3: 1})))
+    chosen = assign(
+        [candidate(pk) for pk in range(1, 7)],
+        PEOPLE,
+        Policy(exclude_own_team=False),
+        "workload",
+        Load(open=Counter({1: 4, 2: 0, 3: 1})),
+    )
     assert Counter(i.username for i in chosen) == {"qa2": 4, "qa3": 2}
 
 
@@ -210,8 +238,12 @@ def test_a_run_stores_each_pick_with_the_rule_that_chose_it(store):
     engine = store.engine
     for name in ("qa1", "qa2"):
         user(engine, name)
-    add(store, *[Spec(f"w{i}", agent="A1" if i < 4 else "A2", score=40 if i % 2 else 90) for i in range(8)],
-        Spec("outside", day=MONDAY - timedelta(days=1), score=10), Spec("other-team", team="二组", day=SATURDAY, score=20))
+    add(
+        store,
+        *[Spec(f"w{i}", agent="A1" if i < 4 else "A2", score=40 if i % 2 else 90) for i in range(8)],
+        Spec("outside", day=MONDAY - timedelta(days=1), score=10),
+        Spec("other-team", team="二组", day=SATURDAY, score=20),
+    )
     stored_plan(engine, WEEKLY)
     summary = run_plan(engine, "weekly", WEEK, today=SATURDAY)
     assert summary.considered == 9 and summary.run_id
@@ -258,12 +290,18 @@ def test_assignment_avoids_own_team_and_appeal_handlers_and_reassign_keeps_the_r
     handler = user(engine, "qa-appeal")
     free = user(engine, "qa-free")
     agent = user(engine, "agent1", "agent", "一组", "A1")
-    keys = add(store, Spec("appealed", agent="A1", score=50, failed=["EM-02"]), Spec("another", agent="A1", score=40),
-               Spec("other-agent", agent="B2", team="二组", score=40))
+    keys = add(
+        store,
+        Spec("appealed", agent="A1", score=50, failed=["EM-02"]),
+        Spec("another", agent="A1", score=40),
+        Spec("other-agent", agent="B2", team="二组", score=40),
+    )
     pk = store_result_pk(engine, keys["appealed"])
     appeal = appeal_finding(engine, agent, pk, "EM-02", "我已经安抚过客户了")
     resolve_appeal(engine, handler, appeal, accept=False)
-    stored_plan(engine, "id: p\nname: 计划\nrules:\n  - {id: low, kind: score_band, max: 60}\nassignment: {method: workload}\n")
+    stored_plan(
+        engine, "id: p\nname: 计划\nrules:\n  - {id: low, kind: score_band, max: 60}\nassignment: {method: workload}\n"
+    )
     run_plan(engine, "p", WEEK, today=SATURDAY)
     items = {i.conversation_id: i for i in Q.queue_items(engine, get_account(engine, free.id), SATURDAY)}
     assert items["appealed"].assignee == items["another"].assignee == "qa-free"  # not 一组's, not the appeal's handler
@@ -296,9 +334,16 @@ def test_due_dates_overdue_counts_finishing_and_skipping(tmp_path):
     qa = user(engine, "qa1")
     lead = user(engine, "lead1", "team_lead", "一组")
     other_lead = user(engine, "lead2", "team_lead", "二组")
-    add(store, Spec("d1", score=40, failed=["EM-02", "CS-01"], customer="我的电话是13812345678"), Spec("d2", score=45),
-        Spec("d3", score=50), Spec("d4", team="二组", score=30))
-    stored_plan(engine, "id: p\nname: 计划\nrules:\n  - {id: low, kind: score_band, max: 60}\nassignment: {due_days: 1}\n")
+    add(
+        store,
+        Spec("d1", score=40, failed=["EM-02", "CS-01"], customer="我的电话是13812345678"),
+        Spec("d2", score=45),
+        Spec("d3", score=50),
+        Spec("d4", team="二组", score=30),
+    )
+    stored_plan(
+        engine, "id: p\nname: 计划\nrules:\n  - {id: low, kind: score_band, max: 60}\nassignment: {due_days: 1}\n"
+    )
     run_plan(engine, "p", WEEK, today=SATURDAY)
     due = SATURDAY + timedelta(days=1)
     assert Q.queue_counts(engine, qa, SATURDAY) == Q.queue_counts(engine, qa, SATURDAY).__class__(open=4)
@@ -336,6 +381,7 @@ def test_due_dates_overdue_counts_finishing_and_skipping(tmp_path):
 
 # --- precision from the random share ------------------------------------------------------------------------
 
+
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """The Wilson interval, written out again here so the test checks the figure, not the code."""
     p = k / n
@@ -354,7 +400,9 @@ def test_precision_from_the_random_share_matches_a_direct_computation(tmp_path):
     lead = user(engine, "lead1", "team_lead", "一组")
     # 12 conversations fail EM-02 and CS-01; a random share of a half and a targeted rule on the rest.
     add(store, *[Spec(f"p{i}", agent="A1", score=70, failed=["EM-02", "CS-01"]) for i in range(12)])
-    stored_plan(engine, "id: p\nname: 计划\nrandom: {count: 6}\nrules:\n  - {id: em, kind: failed_rules, rules: [EM-02]}\n")
+    stored_plan(
+        engine, "id: p\nname: 计划\nrandom: {count: 6}\nrules:\n  - {id: em, kind: failed_rules, rules: [EM-02]}\n"
+    )
     run_plan(engine, "p", WEEK, today=SATURDAY, seed=11)
     items = sorted(Q.queue_items(engine, qa, SATURDAY, mine=True), key=lambda i: i.id)
     assert Counter(i.criterion for i in items) == {"random": 6, "em": 6}
@@ -363,7 +411,9 @@ def test_precision_from_the_random_share_matches_a_direct_computation(tmp_path):
     for n, item in enumerate(items):
         for rule, confirm in (("EM-02", n % 3 != 0), ("CS-01", n % 2 == 0)):
             if n == 0:
-                review_finding(engine, qa, item.result_pk, rule, "confirm" if not confirm else "overturn")  # changed their mind:
+                review_finding(
+                    engine, qa, item.result_pk, rule, "confirm" if not confirm else "overturn"
+                )  # changed their mind:
             review_finding(engine, qa, item.result_pk, rule, "confirm" if confirm else "overturn")  # the latest counts
             if item is not still_open:
                 verdicts[(item.criterion == "random", rule)].append(confirm)
@@ -386,6 +436,7 @@ def test_precision_from_the_random_share_matches_a_direct_computation(tmp_path):
 
 # --- the command line ---------------------------------------------------------------------------------------
 
+
 def test_the_queue_commands(tmp_path):
     import json
 
@@ -407,9 +458,18 @@ def test_the_queue_commands(tmp_path):
     ran = runner.invoke(app, ["queue", "run", "weekly", "--date", MONDAY.isoformat(), "--format", "json", "--db", db])
     assert ran.exit_code == 0, ran.output
     [summary] = json.loads(ran.stdout)
-    assert summary["period"] == "2026-W47" and summary["considered"] == 2 and summary["by_inspector"] == {"qa1": summary["sampled"]}
+    assert (
+        summary["period"] == "2026-W47"
+        and summary["considered"] == 2
+        and summary["by_inspector"] == {"qa1": summary["sampled"]}
+    )
     listed = runner.invoke(app, ["queue", "list", "--user", "qa1", "--format", "json", "--db", db])
     items = json.loads(listed.stdout)
     assert len(items) == summary["sampled"] and {i["conversation_id"] for i in items} >= {"c1"}
-    assert next(i for i in items if i["conversation_id"] == "c1")["label"] in ("一票否决", "低于 60 分", "随机抽样", "配额补足")
+    assert next(i for i in items if i["conversation_id"] == "c1")["label"] in (
+        "一票否决",
+        "低于 60 分",
+        "随机抽样",
+        "配额补足",
+    )
     assert runner.invoke(app, ["queue", "run", "nope", "--db", db]).exit_code == 2

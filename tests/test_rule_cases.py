@@ -13,7 +13,7 @@ rules in its `expect`; for `fail` the expected turn must be among the finding's 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +63,10 @@ def _load_cases() -> list[dict[str, Any]]:
 
 CASES = _load_cases()
 CASES_BY_NAME = {case["case"]: case for case in CASES}
-PAIRS = [
-    pytest.param(case["case"], rule, id=f"{case['case']}::{rule}")
-    for case in CASES
-    for rule in case["expect"]
-]
+PAIRS = [pytest.param(case["case"], rule, id=f"{case['case']}::{rule}") for case in CASES for rule in case["expect"]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _analyze(case_name: str):
     """Each case is analysed once, however many of its rules are asserted."""
     from zuoxi.pipeline import analyze_conversation
@@ -88,8 +84,7 @@ def test_rule_case(case_name: str, rule: str) -> None:
 
     findings = [f for f in result.findings if f.rule == rule]
     assert len(findings) == 1, (
-        f"{case['_where']}: expected exactly one {rule} finding on scorecard {case['scorecard']!r}, "
-        f"got {len(findings)}"
+        f"{case['_where']}: expected exactly one {rule} finding on scorecard {case['scorecard']!r}, got {len(findings)}"
     )
     finding = findings[0]
     evidence_turns = [e.turn for e in finding.evidence]

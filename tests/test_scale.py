@@ -6,7 +6,7 @@ queries use the indexes made for them."""
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select, text
@@ -28,8 +28,9 @@ AGENT = Account(3, "a07", "agent", None, "07", None)
 def filled(store, samples):
     for _ in Batch([samples], store=store, analyze=True).run():
         pass
-    plain = Conversation(id="no-result", channel="chat", agent_id="07", team="售后二组",
-                         turns=[Turn(role="customer", text="汉堡还没到")])
+    plain = Conversation(
+        id="no-result", channel="chat", agent_id="07", team="售后二组", turns=[Turn(role="customer", text="汉堡还没到")]
+    )
     store.add_conversations([(plain, None), (replace_id(plain, "no-result-2"), None)])
     return store
 
@@ -57,7 +58,7 @@ def test_cursor_pages_walk_the_whole_list_both_ways(filled, account):
     assert walk(engine, account, Q.ConversationFilter(per_page=3)) == everything
     scores = [i.score for i in whole.items]
     scored = [s for s in scores if s is not None]
-    assert scored == sorted(scored) and scores[len(scored):] == [None] * (len(scores) - len(scored))
+    assert scored == sorted(scored) and scores[len(scored) :] == [None] * (len(scores) - len(scored))
     if account is not QA:
         return
     assert "no-result" in {i.id for i in whole.items}  # conversations without a result come last
@@ -106,7 +107,10 @@ def figures(engine, account, f):
         kept[name], computed[name] = sorted(kept[name]), sorted(computed[name])
     for both in (kept, computed):  # the top ten: rules tied at the tenth place may differ
         counts = [n for _, _, n in both["failed_rules"]]
-        both["failed_rules"] = (sorted(counts), sorted(rule for rule, _, n in both["failed_rules"] if n > min(counts, default=0)))
+        both["failed_rules"] = (
+            sorted(counts),
+            sorted(rule for rule, _, n in both["failed_rules"] if n > min(counts, default=0)),
+        )
     kept["risky"] = sorted(r["key"] for r in kept["risky"])
     computed["risky"] = sorted(r["key"] for r in computed["risky"])
     return kept, computed
@@ -123,9 +127,14 @@ def same(a, b) -> bool:
     return a == b
 
 
-FILTERS = [Q.ConversationFilter(), Q.ConversationFilter(team="售後二組"), Q.ConversationFilter(agent_id="07"),
-           Q.ConversationFilter(channel="call"), Q.ConversationFilter(scorecard="core"),
-           Q.ConversationFilter(date_from=date(2026, 12, 1), date_to=date(2026, 12, 5))]
+FILTERS = [
+    Q.ConversationFilter(),
+    Q.ConversationFilter(team="售後二組"),
+    Q.ConversationFilter(agent_id="07"),
+    Q.ConversationFilter(channel="call"),
+    Q.ConversationFilter(scorecard="core"),
+    Q.ConversationFilter(date_from=date(2026, 12, 1), date_to=date(2026, 12, 5)),
+]
 
 
 def test_the_kept_stats_are_the_figures_of_the_rows(filled, samples):
@@ -145,8 +154,9 @@ def test_the_kept_stats_are_the_figures_of_the_rows(filled, samples):
     for f in FILTERS[:3]:
         kept, computed = figures(engine, QA, f)
         assert same(kept, computed), (f, kept, computed)
-    assert Q.list_conversations(engine, QA, Q.ConversationFilter()).total == \
-        len(Q.list_conversations(engine, QA, Q.ConversationFilter(per_page=500)).items)
+    assert Q.list_conversations(engine, QA, Q.ConversationFilter()).total == len(
+        Q.list_conversations(engine, QA, Q.ConversationFilter(per_page=500)).items
+    )
 
 
 def _inspector(engine) -> Account:
@@ -159,7 +169,7 @@ def test_dashboard_reads_stats_only_for_what_they_keep(filled):
     assert Q.ConversationFilter().cells(QA) is not None
     assert Q.ConversationFilter(q="汉堡").cells(QA) is None
     assert Q.ConversationFilter(score_min=60).cells(QA) is None
-    assert Q.ConversationFilter(tz=timezone.utc).cells(QA) is None  # stats count days in the store's zone
+    assert Q.ConversationFilter(tz=UTC).cells(QA) is None  # stats count days in the store's zone
     other = Q.ConversationFilter(team="售前一组").cells(LEAD)
     assert other.empty and Q.dashboard(filled.engine, LEAD, Q.ConversationFilter(team="售前一组")).count == 0
 
@@ -192,8 +202,9 @@ def test_postgresql_plans_use_the_list_and_search_indexes(postgres_admin, sample
         for _ in Batch([samples], store=store, analyze=True).run():
             pass
         engine = store.engine
-        listed = Q._scored(QA, Q.ConversationFilter(team="售后二组"), "postgresql") \
-            .order_by(*Q._order("s", False)).limit(50)
+        listed = (
+            Q._scored(QA, Q.ConversationFilter(team="售后二组"), "postgresql").order_by(*Q._order("s", False)).limit(50)
+        )
         assert "ix_results_list_main_team" in plan(engine, listed)
         searched = select(ConversationRow.key).where(search_clause("漢堡", "postgresql"))
         assert "ix_conversations_search_grams" in plan(engine, searched)
@@ -208,7 +219,10 @@ def test_postgresql_plans_use_the_list_and_search_indexes(postgres_admin, sample
 def test_a_role_without_its_scope_sees_what_its_list_shows(filled):
     """A team lead with no team, an agent with no agent id: the conversations with none (as the lists
     always had it), never everything, and no other team's figures by asking for them."""
-    for account in (Account(4, "lost-lead", "team_lead", None, None, None), Account(5, "lost-agent", "agent", None, None, None)):
+    for account in (
+        Account(4, "lost-lead", "team_lead", None, None, None),
+        Account(5, "lost-agent", "agent", None, None, None),
+    ):
         listed = Q.list_conversations(filled.engine, account, Q.ConversationFilter(per_page=500))
         everything = Q.list_conversations(filled.engine, QA, Q.ConversationFilter(per_page=500))
         assert listed.total < everything.total

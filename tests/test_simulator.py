@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from trainees import CASES, CLOSING, POLITE, STALLING, ask_for, drill, good_trainee, negatable, negating_lines
+
 from zuoxi.analyze.models import ArtefactError
 from zuoxi.model import Conversation, Turn
 from zuoxi.pipeline import analyze_conversation
@@ -28,6 +28,7 @@ DIGITS = re.compile(r"\d+")
 
 
 # --- the battery ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case_id", IDS)
 def test_a_good_trainee_resolves_every_case(case_id):
@@ -67,7 +68,7 @@ def test_negating_the_solution_is_not_accepted(case_id):
     session = drill(case, lines, closing=None)
     assert session.outcome not in ("accepted", "accepted_alternative"), (case_id, session.events)
     assert not set(negatable(case)) & session.met, (case_id, session.met)
-    negated = session.events[len(lines) - 4:]
+    negated = session.events[len(lines) - 4 :]
     assert all(any(e.startswith("refuse") for e in events) for events in negated), negated  # a refusal of the need
     assert len(negatable(case)) >= len(case.resolution.parts) - 1  # at most one part worded only as a negation
 
@@ -76,8 +77,13 @@ def _lines_allowed(case):
     """Every line the customer may say: the opening, the case's own words, and the persona templates
     filled with the case's words for a part of the need."""
     pressing = [case.presses(p) for p in case.resolution.parts]
-    templates = [t.format(unmet=u) for variants in persona_lines().values() for lines in variants.values()
-                 for t in lines for u in pressing]
+    templates = [
+        t.format(unmet=u)
+        for variants in persona_lines().values()
+        for lines in variants.values()
+        for t in lines
+        for u in pressing
+    ]
     return {case.first_customer_line(), *pressing, *[t.says for t in case.triggers if t.says], *templates}
 
 
@@ -118,8 +124,14 @@ def _ask_nobody_knows(case):
 @pytest.mark.parametrize("case_id", IDS)
 def test_the_customers_lines_are_consistent_with_what_was_said(case_id):
     case = CASES[case_id]
-    trainees = [good_trainee(case), [STALLING] * 8, POLITE, good_trainee(case)[:1 + len(case.facts)] + negating_lines(case),
-                _ask_nobody_knows(case), [ask_for(f) for f in case.facts] * 2 + ["你听不懂吗？"] * 3 + good_trainee(case)]
+    trainees = [
+        good_trainee(case),
+        [STALLING] * 8,
+        POLITE,
+        good_trainee(case)[: 1 + len(case.facts)] + negating_lines(case),
+        _ask_nobody_knows(case),
+        [ask_for(f) for f in case.facts] * 2 + ["你听不懂吗？"] * 3 + good_trainee(case),
+    ]
     for lines in trainees:
         for seed in (0, 1, 2):
             assert_consistent(drill(case, lines, seed=seed, closing=None))
@@ -138,12 +150,15 @@ def test_the_recordings_lines_are_no_longer_replayed_out_of_context():
 
 # --- the dynamics table -----------------------------------------------------------------------------
 
+
 def test_the_documented_table_is_the_yaml():
     def anger(value):
         return "per case" if value is None else ("0" if value == 0 else f"{value:+.2f}")
 
-    rows = [f"| `{name}` | {e.kind} | {anger(e.anger)} | {e.progress} | {'yes' if e.wears_off else ''} | {e.what} |"
-            for name, e in dynamics().effects.items()]
+    rows = [
+        f"| `{name}` | {e.kind} | {anger(e.anger)} | {e.progress} | {'yes' if e.wears_off else ''} | {e.what} |"
+        for name, e in dynamics().effects.items()
+    ]
     text = DOCS.read_text(encoding="utf-8")
     head = "| reading | kind | anger | progress | wears off | what |\n| --- | --- | --- | --- | --- | --- |\n"
     assert head in text
@@ -210,19 +225,24 @@ def test_rudeness_raises_anger_most_and_a_reason_softens_a_refusal(case_id):
         turn = session.agent_says(line)
         return session.current_anger - case.persona.anger, turn.events
 
-    (rude, _), (bare, refused), (reasoned, explained) = (said("你听不懂吗？"), said("这个不行，办不了。"),
-                                                          said("这个办不了，因为系统规定如此，您可以换一种方式。"))
+    (rude, _), (bare, refused), (reasoned, explained) = (
+        said("你听不懂吗？"),
+        said("这个不行，办不了。"),
+        said("这个办不了，因为系统规定如此，您可以换一种方式。"),
+    )
     others = [said(line)[0] for line in ("请你冷静一点。", "这个你去找相关部门吧。", STALLING, "非常抱歉。")]
     assert rude > 0 and rude >= max(others, default=0) and rude >= bare
     assert "refuse" in refused and "refuse" not in explained and "reason" in explained
-    assert 0 < bare and reasoned < bare
+    assert bare > 0 and reasoned < bare
 
 
 def test_a_less_patient_customer_angers_faster():
     case = CASES["wrong-burger"]
     rises = []
     for patience in (0.9, 0.5, 0.1):
-        session = DrillSession(case.model_copy(update={"persona": case.persona.model_copy(update={"patience": patience})}))
+        session = DrillSession(
+            case.model_copy(update={"persona": case.persona.model_copy(update={"patience": patience})})
+        )
         session.agent_says(STALLING)
         rises.append(session.current_anger - case.persona.anger)
     assert 0 < rises[0] < rises[1] < rises[2]
@@ -244,9 +264,17 @@ def test_met_parts_are_never_lost(case_id):
 
 # --- the reading QA and practice share ----------------------------------------------------------------
 
-LINES = ["您好，很高兴为您服务。", "你听不懂吗？我说了拒收就行。", "物流的事不归我们管，你去找快递吧。", "请你冷静一点，别激动。",
-         "我马上帮您查一下。", "这个办不了。", "放心，保证明天到。", "非常抱歉给您添麻烦了。",
-         "这件事由我们平台负责，不需要您再去找商家。"]  # no deflection: the agent spares the customer the errand
+LINES = [
+    "您好，很高兴为您服务。",
+    "你听不懂吗？我说了拒收就行。",
+    "物流的事不归我们管，你去找快递吧。",
+    "请你冷静一点，别激动。",
+    "我马上帮您查一下。",
+    "这个办不了。",
+    "放心，保证明天到。",
+    "非常抱歉给您添麻烦了。",
+    "这件事由我们平台负责，不需要您再去找商家。",
+]  # no deflection: the agent spares the customer the errand
 
 
 def test_the_reading_is_the_rules_own_condition():
@@ -270,7 +298,9 @@ def test_the_reading_is_the_rules_own_condition():
 
 def _line(text: str) -> Conversation:
     """A conversation of one agent line (turn 1) after the customer's "喂？"."""
-    return Conversation(id="line", channel="chat", turns=[Turn(role="customer", text="喂？"), Turn(role="agent", text=text)])
+    return Conversation(
+        id="line", channel="chat", turns=[Turn(role="customer", text="喂？"), Turn(role="agent", text=text)]
+    )
 
 
 ISSUE = {  # issue 20's examples: each accepted before as if it met the need
@@ -294,13 +324,21 @@ def test_negated_refused_supposed_and_quoted_words_are_not_said(models):
 
 
 def test_an_errand_or_a_question_back_is_not_the_agent_doing_it():
-    """"您联系快递吧" puts the action on the customer (the customer takes it as deflection); "您是想让我们…吗？"
+    """ "您联系快递吧" puts the action on the customer (the customer takes it as deflection); "您是想让我们…吗？"
     asks back what the customer wants (it confirms); "我来帮您联系快递" and "要不要我帮您查一下？" are the agent's."""
-    lines = {"快递的事我们管不了，您联系快递吧。": "errands", "您可以自己联系快递。": "errands",
-             "您是想让我们帮您联系快递吗？": "asked_back", "我来帮您联系快递。": "said", "要不要我帮您联系快递？": "said"}
+    lines = {
+        "快递的事我们管不了，您联系快递吧。": "errands",
+        "您可以自己联系快递。": "errands",
+        "您是想让我们帮您联系快递吗？": "asked_back",
+        "我来帮您联系快递。": "said",
+        "要不要我帮您联系快递？": "said",
+    }
     for line, kind in lines.items():
         read = read_agent_turns(_line(line), actions={"chase": ["联系快递"]})[1]
-        assert getattr(read, kind) == {"chase"} and read.said | read.errands | read.asked_back == {"chase"}, (line, read)
+        assert getattr(read, kind) == {"chase"} and read.said | read.errands | read.asked_back == {"chase"}, (
+            line,
+            read,
+        )
     cooker = DrillSession(CASES["late-delivery-cooker"])
     assert "deflect" in cooker.agent_says("快递的事我们管不了，您联系快递吧。").events and not cooker.met
     burger = DrillSession(CASES["wrong-burger"])
@@ -312,10 +350,16 @@ def test_without_the_models_the_cue_words_decide(monkeypatch):
         raise ArtefactError("no artefacts here")
 
     monkeypatch.setattr(reading, "load_models", missing)
-    conversation = Conversation(id="cues", channel="chat", turns=[Turn(role="customer", text="喂？"),
-                                                                  Turn(role="agent", text="你听不懂吗？"),
-                                                                  Turn(role="customer", text="什么？"),
-                                                                  Turn(role="agent", text="非常抱歉，我马上帮您查一下。")])
+    conversation = Conversation(
+        id="cues",
+        channel="chat",
+        turns=[
+            Turn(role="customer", text="喂？"),
+            Turn(role="agent", text="你听不懂吗？"),
+            Turn(role="customer", text="什么？"),
+            Turn(role="agent", text="非常抱歉，我马上帮您查一下。"),
+        ],
+    )
     read = read_agent_turns(conversation)
     assert "rude" in read[1].acts and {"apology", "act"} <= read[3].acts and "inform" not in read[3].acts
     for case in CASES.values():  # the battery holds on the cue words alone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,32 +16,64 @@ from zuoxi.model import Conversation, Finding, Result
 from zuoxi.store import Store, content_key, database_url, file_sha256
 
 
-def conversation(ident: str, text: str = "您好", *, channel: str = "chat", agent: str | None = "8", **extra) -> Conversation:
-    return Conversation.model_validate({"id": ident, "channel": channel, "agent_id": agent,
-                                        "turns": [{"role": "agent", "text": text}], **extra})
+def conversation(
+    ident: str, text: str = "您好", *, channel: str = "chat", agent: str | None = "8", **extra
+) -> Conversation:
+    return Conversation.model_validate(
+        {"id": ident, "channel": channel, "agent_id": agent, "turns": [{"role": "agent", "text": text}], **extra}
+    )
 
 
 def result(conv: Conversation, scorecard: str, score: float, veto: bool = False) -> Result:
-    return Result(conversation_id=conv.id, scorecard=scorecard, score=score, max_score=100.0, veto=veto,
-                  findings=[Finding(rule="CS-07", name="opening", status="fail" if score < 100 else "pass",
-                                    severity="minor", points=score - 100)])
+    return Result(
+        conversation_id=conv.id,
+        scorecard=scorecard,
+        score=score,
+        max_score=100.0,
+        veto=veto,
+        findings=[
+            Finding(
+                rule="CS-07",
+                name="opening",
+                status="fail" if score < 100 else "pass",
+                severity="minor",
+                points=score - 100,
+            )
+        ],
+    )
 
 
 def write_jsonl(path: Path, count: int, prefix: str = "c") -> Path:
-    lines = [json.dumps({"id": f"{prefix}{i}", "turns": [{"role": "customer", "text": f"第{i}个问题，电话13812345678"}]},
-                        ensure_ascii=False) for i in range(count)]
+    lines = [
+        json.dumps(
+            {"id": f"{prefix}{i}", "turns": [{"role": "customer", "text": f"第{i}个问题，电话13812345678"}]},
+            ensure_ascii=False,
+        )
+        for i in range(count)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
 # --- conversations -------------------------------------------------------------------------------
 
+
 def test_add_and_find_round_trip(store):
-    rich = Conversation.model_validate({
-        "id": "tw-1", "channel": "call", "agent_id": "16", "team": "售後一組",
-        "started_at": "2026-11-02T11:30:00+08:00", "duration": 12.5, "meta": {"scorecard": "complaint", "tags": ["a", "b"]},
-        "turns": [{"role": "agent", "text": "您好，這裡是投訴專席", "start": 0.4, "end": 3.0},
-                  {"role": "customer", "text": "我要投訴", "start": 3.5, "end": 4.0}]})
+    rich = Conversation.model_validate(
+        {
+            "id": "tw-1",
+            "channel": "call",
+            "agent_id": "16",
+            "team": "售後一組",
+            "started_at": "2026-11-02T11:30:00+08:00",
+            "duration": 12.5,
+            "meta": {"scorecard": "complaint", "tags": ["a", "b"]},
+            "turns": [
+                {"role": "agent", "text": "您好，這裡是投訴專席", "start": 0.4, "end": 3.0},
+                {"role": "customer", "text": "我要投訴", "start": 3.5, "end": 4.0},
+            ],
+        }
+    )
     keys = store.add_conversations([(rich, "samples/x.jsonl"), (conversation("a"), None)])
     stored = rich.model_copy(update={"team": "售后一组"})  # teams are kept in one (Simplified) form
     assert len(keys) == 2 and all(len(k) == 64 for k in keys) and keys[0] == content_key(stored)
@@ -75,6 +107,7 @@ def test_re_import_is_idempotent(store, samples):
 
 # --- results -------------------------------------------------------------------------------------
 
+
 def test_results_are_saved_and_replaced(store):
     conv = conversation("r1")
     (key,) = store.add_conversations([(conv, None)])
@@ -90,20 +123,33 @@ def test_results_are_saved_and_replaced(store):
 
 
 def test_statistics(store):
-    a1, a2, b1 = conversation("a1", agent="8"), conversation("a2", "再见", agent="8"), conversation("b1", channel="call", agent="35")
+    a1, a2, b1 = (
+        conversation("a1", agent="8"),
+        conversation("a2", "再见", agent="8"),
+        conversation("b1", channel="call", agent="35"),
+    )
     nobody = conversation("n1", "喂", agent=None)
     keys = store.add_conversations([(a1, None), (a2, None), (b1, None), (nobody, None)])
-    store.save_results([(keys[0], result(a1, "core", 90.0)), (keys[1], result(a2, "core", 61.0, veto=True)),
-                        (keys[2], result(b1, "core", 40.0)), (keys[2], result(b1, "outbound", 55.5))])
+    store.save_results(
+        [
+            (keys[0], result(a1, "core", 90.0)),
+            (keys[1], result(a2, "core", 61.0, veto=True)),
+            (keys[2], result(b1, "core", 40.0)),
+            (keys[2], result(b1, "outbound", 55.5)),
+        ]
+    )
     store.mark_file("f" * 64, "x.jsonl", 4, 0)
     figures = store.stats()
     assert figures["conversations"] == 4 and figures["files"] == 1
     assert figures["by_channel"] == {"chat": 3, "call": 1}
     assert sorted(figures["scorecards"], key=lambda s: s["scorecard"]) == [
         {"scorecard": "core", "results": 3, "average": 63.7, "vetoes": 1},
-        {"scorecard": "outbound", "results": 1, "average": 55.5, "vetoes": 0}]
-    assert figures["agents"] == [{"agent_id": "35", "results": 2, "average": 47.8},  # lowest average first
-                                 {"agent_id": "8", "results": 2, "average": 75.5}]
+        {"scorecard": "outbound", "results": 1, "average": 55.5, "vetoes": 0},
+    ]
+    assert figures["agents"] == [
+        {"agent_id": "35", "results": 2, "average": 47.8},  # lowest average first
+        {"agent_id": "8", "results": 2, "average": 75.5},
+    ]
     json.dumps(figures)  # what `zuoxi stats --format json` prints
 
 
@@ -112,6 +158,7 @@ def test_empty_database_statistics(store):
 
 
 # --- file marks and resume -------------------------------------------------------------------------
+
 
 def test_file_marks(store, tmp_path):
     path = write_jsonl(tmp_path / "a.jsonl", 2)
@@ -166,7 +213,12 @@ def test_closing_the_generator_also_keeps_what_was_read(store, tmp_path):
     assert store.file_done(file_sha256(first)) and not store.file_done(file_sha256(second))
     again = Batch([first, second], store=store)
     list(again.run())
-    assert (again.summary.files_skipped, again.summary.read, again.summary.imported, again.summary.duplicates) == (1, 6, 3, 3)
+    assert (again.summary.files_skipped, again.summary.read, again.summary.imported, again.summary.duplicates) == (
+        1,
+        6,
+        3,
+        3,
+    )
     assert store.stats()["conversations"] == 10 and store.stats()["files"] == 2
 
 
@@ -186,7 +238,10 @@ def test_batch_masks_before_storing_unless_told_not_to(store, tmp_path):
     path = write_jsonl(tmp_path / "pii.jsonl", 1)
     list(Batch([path], store=store).run())
     list(Batch([path], store=store, mask=False, resume=False).run())
-    assert sorted(c.turns[0].text for _, c in store.find("c0")) == ["第0个问题，电话*******5678", "第0个问题，电话13812345678"]
+    assert sorted(c.turns[0].text for _, c in store.find("c0")) == [
+        "第0个问题，电话*******5678",
+        "第0个问题，电话13812345678",
+    ]
 
 
 def test_analysis_results_are_stored_once_per_scorecard(store, samples):
@@ -204,6 +259,7 @@ def test_analysis_results_are_stored_once_per_scorecard(store, samples):
 
 
 # --- URLs ----------------------------------------------------------------------------------------
+
 
 def test_database_url(monkeypatch, tmp_path):
     monkeypatch.delenv("ZUOXI_DB", raising=False)
@@ -226,10 +282,14 @@ def test_teams_and_agent_ids_are_one_form_however_written(store):
     """Traditional/Simplified, full/half width and spaces: one team, one agent, one stored conversation."""
     from zuoxi.store.users import add_user, list_accounts
 
-    variants = [conversation("t", agent=agent, team=team) for agent, team in
-                (("07", "售后二组"), ("０７", "售後二組"), (" 07 ", " 售后二组"), ("07", "售后　二组"))]
+    variants = [
+        conversation("t", agent=agent, team=team)
+        for agent, team in (("07", "售后二组"), ("０７", "售後二組"), (" 07 ", " 售后二组"), ("07", "售后　二组"))
+    ]
     keys = store.add_conversations((c, None) for c in variants)
-    assert len(set(keys[:3])) == 1 and keys[3] != keys[0]  # the same conversation thrice; "售后 二组" differs by a space
+    assert (
+        len(set(keys[:3])) == 1 and keys[3] != keys[0]
+    )  # the same conversation thrice; "售后 二组" differs by a space
     with store.engine.connect() as connection:
         from sqlalchemy import text
 
@@ -260,7 +320,9 @@ def test_an_older_database_gets_canonical_teams(db_url):
 
 def test_start_times_are_stored_in_utc(store):
     aware = conversation("aware", started_at="2026-12-05T14:03:00+08:00")
-    naive = conversation("naive", started_at="2026-12-05T14:03:00")  # no offset: the contact centre's time (Asia/Shanghai)
+    naive = conversation(
+        "naive", started_at="2026-12-05T14:03:00"
+    )  # no offset: the contact centre's time (Asia/Shanghai)
     store.add_conversations([(aware, None), (naive, None)])
     from sqlalchemy import select
     from sqlalchemy.orm import Session
@@ -270,4 +332,4 @@ def test_start_times_are_stored_in_utc(store):
 
     with Session(store.engine) as session:
         times = {r.id: as_utc(r.started_at) for r in session.scalars(select(ConversationRow))}
-    assert times["aware"] == times["naive"] == datetime(2026, 12, 5, 6, 3, tzinfo=timezone.utc)
+    assert times["aware"] == times["naive"] == datetime(2026, 12, 5, 6, 3, tzinfo=UTC)

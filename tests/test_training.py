@@ -13,23 +13,24 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from trainees import CASES, CLOSING, STALLING, drill, good_trainee
 from typer.testing import CliRunner
 
-from zuoxi.engines.local import Batch
 from zuoxi.cli import app as cli
+from zuoxi.engines.local import Batch
 from zuoxi.ingest import read_file
+from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import Store
 from zuoxi.store.tables import TrainingAttempt
 from zuoxi.store.users import add_user
-from trainees import CASES, CLOSING, STALLING, drill, good_trainee
 from zuoxi.training.cases import TAGS
 from zuoxi.training.library import CaseLibrary
-from zuoxi.rules.engine import get_scorecard
 from zuoxi.training.llm import LLMEngine
 from zuoxi.training.simulator import DrillSession
 from zuoxi.web import create_app
 
 # --- the curated library -------------------------------------------------------------------------
+
 
 def test_at_least_fifteen_curated_cases_cover_the_scenarios():
     assert len(CASES) >= 15
@@ -70,7 +71,9 @@ def test_the_score_does_not_depend_on_the_seed(case_id):
         for seed in range(6):
             session = drill(case, lines, seed=seed)
             report = session.report()
-            judged.add((report.score, tuple(f.rule for f in report.result.failed()), report.outcome, tuple(report.anger)))
+            judged.add(
+                (report.score, tuple(f.rule for f in report.result.failed()), report.outcome, tuple(report.anger))
+            )
             wordings.add(tuple(t.text for t in session.turns))
         assert len(judged) == 1, (case_id, judged)
     assert len(wordings) > 1  # the wording did vary with the seed
@@ -79,7 +82,9 @@ def test_the_score_does_not_depend_on_the_seed(case_id):
 def test_after_the_outcome_the_trainee_still_closes():
     """Accepting ends the customer's side; the trainee's closing line is then scored (CS-08)."""
     case = CASES["late-delivery-cooker"]
-    closed = drill(case, good_trainee(case), closing="实在抱歉给您添麻烦了，感谢您的理解，请问还有其他可以帮您的吗？祝您生活愉快。")
+    closed = drill(
+        case, good_trainee(case), closing="实在抱歉给您添麻烦了，感谢您的理解，请问还有其他可以帮您的吗？祝您生活愉快。"
+    )
     cut = drill(case, good_trainee(case), closing=None)
     assert closed.outcome == cut.outcome == "accepted" and closed.finished and cut.closing
     assert closed.turns[-1].role == "agent" and len(closed.turns) == len(cut.turns) + 1
@@ -154,7 +159,11 @@ class FakeServer:
                 if mode == "error":
                     self.send_error(500, "model crashed")
                     return
-                data = b"<html>oops" if mode == "garbage" else json.dumps(ANSWERS.get(mode, ANSWERS["ok"]), ensure_ascii=False).encode()
+                data = (
+                    b"<html>oops"
+                    if mode == "garbage"
+                    else json.dumps(ANSWERS.get(mode, ANSWERS["ok"]), ensure_ascii=False).encode()
+                )
                 if mode == "trickle":  # a valid answer, one byte at a time: every read succeeds, the whole takes long
                     data += b" " * 400
                 self.send_response(200)
@@ -204,12 +213,26 @@ def test_llm_engine_words_the_reply(fake_llm):
     worded = drill(CASES["wrong-burger"], LINES, engine=LLMEngine(fake_llm.url, "fake-model", timeout=5))
     offline = drill(CASES["wrong-burger"], LINES)
     assert worded.report().engine == "llm" and worded.turns[2].text == LLM_LINE != offline.turns[2].text
-    assert (worded.report().score, worded.outcome, worded.anger) == (offline.report().score, offline.outcome, offline.anger)
+    assert (worded.report().score, worded.outcome, worded.anger) == (
+        offline.report().score,
+        offline.outcome,
+        offline.anger,
+    )
 
 
-@pytest.mark.parametrize("mode, why", [("hang", "秒内没有答完"), ("trickle", "秒内没有答完"), ("error", "HTTP 500"),
-                                       ("garbage", "不是 JSON"), ("malformed", "格式不对"), ("english", "不像客户"),
-                                       ("agent", "不像客户"), ("empty", "不像客户")])
+@pytest.mark.parametrize(
+    "mode, why",
+    [
+        ("hang", "秒内没有答完"),
+        ("trickle", "秒内没有答完"),
+        ("error", "HTTP 500"),
+        ("garbage", "不是 JSON"),
+        ("malformed", "格式不对"),
+        ("english", "不像客户"),
+        ("agent", "不像客户"),
+        ("empty", "不像客户"),
+    ],
+)
 def test_a_failing_llm_is_switched_off_for_the_rest_of_the_drill(fake_llm, mode, why):
     """One failure, whatever its kind, and the drill goes on offline without asking the server again;
     the rules, not the engine, move the customer; each line records who worded it."""
@@ -264,10 +287,13 @@ def test_llm_engine_from_the_environment(monkeypatch):
 
 # --- library: search, candidates, promotion, attempts ------------------------------------------------
 
+
 @pytest.fixture
 def analyzed(tmp_path, samples):
     store = Store(str(tmp_path / "train.db"))
-    for _ in Batch([samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl"], store=store, analyze=True).run():
+    for _ in Batch(
+        [samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl"], store=store, analyze=True
+    ).run():
         pass
     return store
 
@@ -279,7 +305,10 @@ def test_search_by_keyword_tag_and_similarity(analyzed, samples):
     assert tagged and all("回访" in c.tags for c, _ in tagged)
     assert all(c.difficulty == 2 for c, _ in library.search("", difficulty=2))
     burger = next(c for c in read_file(samples / "complaint_desk.jsonl") if c.id == "cp-002")
-    assert library.search(like=burger)[0][0].id in {"wrong-burger", *[c.id for c in CASES.values() if "汉堡" in c.search_text()]}
+    assert library.search(like=burger)[0][0].id in {
+        "wrong-burger",
+        *[c.id for c in CASES.values() if "汉堡" in c.search_text()],
+    }
 
 
 def test_candidates_rank_the_troubled_conversations_and_promotion(analyzed):
@@ -287,12 +316,23 @@ def test_candidates_rank_the_troubled_conversations_and_promotion(analyzed):
     candidates = library.candidates()
     ids = [c.conversation_id for c in candidates]
     assert "cp-001" in ids[:5] and "ec-003" not in ids  # the burger call ranks high; a smooth sale is no candidate
-    assert all(c.reasons for c in candidates) and [c.rank for c in candidates] == sorted((c.rank for c in candidates), reverse=True)
+    assert all(c.reasons for c in candidates) and [c.rank for c in candidates] == sorted(
+        (c.rank for c in candidates), reverse=True
+    )
     top = next(c for c in candidates if c.conversation_id == "cp-001")
-    curation = {"id": "burger-again", "title": "又一个汉堡", "tags": ["外卖"], "difficulty": 2, "description": "同上",
-                "need": "查一下是否送出", "analysis": "车轱辘话", "guide": [{"question": "诉求？", "answer": "查一下"}],
-                "best_solutions": [{"turn": 1, "reply": "我马上帮您查一下。"}], "resolution": {"accept": ["帮您查"]},
-                "persona": {"patience": 0.3}}
+    curation = {
+        "id": "burger-again",
+        "title": "又一个汉堡",
+        "tags": ["外卖"],
+        "difficulty": 2,
+        "description": "同上",
+        "need": "查一下是否送出",
+        "analysis": "车轱辘话",
+        "guide": [{"question": "诉求？", "answer": "查一下"}],
+        "best_solutions": [{"turn": 1, "reply": "我马上帮您查一下。"}],
+        "resolution": {"accept": ["帮您查"]},
+        "persona": {"patience": 0.3},
+    }
     case = library.promote(top.key, curation)
     assert library.get("burger-again").conversation.id == "cp-001" and case.persona.patience == 0.3
     assert "cp-001" not in [c.conversation_id for c in library.candidates()]
@@ -306,6 +346,7 @@ def test_candidates_rank_the_troubled_conversations_and_promotion(analyzed):
 
 # --- command line and API ----------------------------------------------------------------------------
 
+
 def test_train_in_the_terminal(tmp_path):
     db = str(tmp_path / "cli.db")
     listed = CliRunner().invoke(cli, ["train", "--db", db, "--tag", "外卖"])
@@ -313,7 +354,12 @@ def test_train_in_the_terminal(tmp_path):
     answers = "\n".join(["客户想查一下", "第3句", "先查询", *good_trainee(CASES["wrong-burger"]), CLOSING]) + "\n"
     done = CliRunner().invoke(cli, ["train", "wrong-burger", "--db", db, "--trainee", "t1"], input=answers)
     assert done.exit_code == 0, done.output
-    assert "案例重现" in done.stdout and "参考：" in done.stdout and "客户接受" in done.stdout and "历次得分" in done.stdout
+    assert (
+        "案例重现" in done.stdout
+        and "参考：" in done.stdout
+        and "客户接受" in done.stdout
+        and "历次得分" in done.stdout
+    )
     assert "客户引擎：离线" in done.stdout and "请说一句结束语" in done.stdout
     assert [a.outcome for a in CaseLibrary(Store(db)).attempts("t1")] == ["accepted"]
     assert CliRunner().invoke(cli, ["train", "no-such-case", "--db", db]).exit_code == 2
@@ -322,8 +368,12 @@ def test_train_in_the_terminal(tmp_path):
 def test_the_terminal_says_when_the_llm_is_switched_off(tmp_path, fake_llm):
     fake_llm.mode = "error"
     env = {"ZUOXI_LLM_BASE_URL": fake_llm.url, "ZUOXI_LLM_MODEL": "fake-model", "ZUOXI_LLM_TIMEOUT": "5"}
-    done = CliRunner().invoke(cli, ["train", "wrong-burger", "--stage", "drill", "--db", str(tmp_path / "t.db")],
-                              input="\n".join(LINES) + "\n/quit\n", env=env)
+    done = CliRunner().invoke(
+        cli,
+        ["train", "wrong-burger", "--stage", "drill", "--db", str(tmp_path / "t.db")],
+        input="\n".join(LINES) + "\n/quit\n",
+        env=env,
+    )
     assert done.exit_code == 0, done.output
     screen = done.stdout.replace("\n", "")
     assert "客户引擎：LLM（fake-model @ 127.0.0.1" in screen
@@ -339,7 +389,9 @@ def test_drills_over_the_api(tmp_path):
 
     def client(name):
         c = TestClient(app)
-        c.headers["X-CSRF-Token"] = c.post("/api/login", json={"username": name, "password": "correct-horse"}).json()["csrf_token"]
+        c.headers["X-CSRF-Token"] = c.post("/api/login", json={"username": name, "password": "correct-horse"}).json()[
+            "csrf_token"
+        ]
         return c
 
     a07, a21, qa = client("a07"), client("a21"), client("qa")
@@ -366,7 +418,9 @@ def test_drills_over_the_api(tmp_path):
     assert [a["outcome"] for a in a07.get("/api/training/attempts").json()] == ["accepted"]
     assert a21.get("/api/training/attempts", params={"who": "07"}).json() == []  # agents see only their own
     assert [a["trainee"] for a in qa.get("/api/training/attempts", params={"who": "07"}).json()] == ["07"]
-    assert a07.get("/api/training/candidates").status_code == 403 and qa.get("/api/training/candidates").status_code == 200
+    assert (
+        a07.get("/api/training/candidates").status_code == 403 and qa.get("/api/training/candidates").status_code == 200
+    )
     assert a07.get("/training").status_code == 200 and "wrong-burger" in a07.get("/training/wrong-burger").text
 
 
@@ -379,16 +433,35 @@ def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):
     key = next(c.key for c in CaseLibrary(analyzed).candidates() if c.conversation_id == "cp-004")
     assert f"/training/promote/{key}" in listing
     assert "我退货都两个星期了" in qa.get(f"/training/promote/{key}").text
-    form = {"csrf_token": csrf, "id": "refund-again", "title": "退款踢皮球", "tags": ["投诉", "退换货"], "difficulty": "4",
-            "scorecard": "complaint", "description": "退款两周未到", "need": "要一个明确的退款时间", "analysis": "推诿",
-            "patience": "0.3", "politeness": "0.4", "anger": "0.6", "question": "诉求？", "answer": "明确时间",
-            "best_turn": "1", "best_reply": "我来负责跟进，今天下班前给您回电。", "accept": "我来负责，今天下班前"}
+    form = {
+        "csrf_token": csrf,
+        "id": "refund-again",
+        "title": "退款踢皮球",
+        "tags": ["投诉", "退换货"],
+        "difficulty": "4",
+        "scorecard": "complaint",
+        "description": "退款两周未到",
+        "need": "要一个明确的退款时间",
+        "analysis": "推诿",
+        "patience": "0.3",
+        "politeness": "0.4",
+        "anger": "0.6",
+        "question": "诉求？",
+        "answer": "明确时间",
+        "best_turn": "1",
+        "best_reply": "我来负责跟进，今天下班前给您回电。",
+        "accept": "我来负责，今天下班前",
+    }
     bad = qa.post(f"/training/promote/{key}", data={**form, "id": "Bad Id"}, follow_redirects=False)
     assert bad.status_code == 303 and "error=" in bad.headers["location"]
     done = qa.post(f"/training/promote/{key}", data=form, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/training/refund-again"
     case = CaseLibrary(analyzed).get("refund-again")
-    assert case.tags == ["投诉", "退换货"] and case.resolution.accept == ["我来负责", "今天下班前"] and case.persona.patience == 0.3
+    assert (
+        case.tags == ["投诉", "退换货"]
+        and case.resolution.accept == ["我来负责", "今天下班前"]
+        and case.persona.patience == 0.3
+    )
     again = qa.post(f"/training/promote/{key}", data=form, follow_redirects=False)
     assert "已存在" in unquote_plus(again.headers["location"])
     assert "已存在" in qa.get(again.headers["location"]).text  # the form shows why

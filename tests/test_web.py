@@ -33,7 +33,9 @@ USERS = {  # username: (role, team, agent_id)
 def app(tmp_path_factory, samples):
     db = str(tmp_path_factory.mktemp("web") / "web.db")
     store = Store(db)
-    for _ in Batch([samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl"], store=store, analyze=True).run():
+    for _ in Batch(
+        [samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl"], store=store, analyze=True
+    ).run():
         pass
     for name, (role, team, agent_id) in USERS.items():
         add_user(store.engine, name, PASSWORD, role, team, agent_id)
@@ -83,10 +85,19 @@ def result_of(client, key, scorecard=None):
 
 # --- sign-in and CSRF ------------------------------------------------------------------------------
 
+
 def test_everything_needs_sign_in(app):
     anonymous = TestClient(app)
-    for url in ("/api/conversations", "/api/dashboard", "/api/appeals", "/api/me", "/api/export.csv",
-                "/api/scorecards", "/api/rule-precision", "/api/results/1/history"):
+    for url in (
+        "/api/conversations",
+        "/api/dashboard",
+        "/api/appeals",
+        "/api/me",
+        "/api/export.csv",
+        "/api/scorecards",
+        "/api/rule-precision",
+        "/api/results/1/history",
+    ):
         assert anonymous.get(url).status_code == 401, url
     assert anonymous.post("/api/results/1/reviews", json={"rule": "EM-01", "verdict": "confirm"}).status_code == 401
     page = anonymous.get("/conversations", headers={"accept": "text/html"}, follow_redirects=False)
@@ -123,6 +134,7 @@ def test_logout_ends_the_session(app):
 
 # --- scope -------------------------------------------------------------------------------------------
 
+
 def test_each_role_sees_its_scope(clients):
     everything = items(clients["qa"])
     assert len(everything) == len(items(clients["admin"])) and len(everything) > 20
@@ -156,18 +168,32 @@ def test_admin_only_endpoints(clients):
     for name in ("qa", "lead2", "agent07"):
         assert clients[name].get("/api/audit").status_code == 403
         assert clients[name].get("/api/users").status_code == 403
-        assert clients[name].post("/api/users", json={"username": "x", "password": "12345678", "role": "admin"}).status_code == 403
+        assert (
+            clients[name]
+            .post("/api/users", json={"username": "x", "password": "12345678", "role": "admin"})
+            .status_code
+            == 403
+        )
     assert clients["admin"].get("/api/users").status_code == 200
-    made = clients["admin"].post("/api/users", json={"username": "agent35", "password": PASSWORD, "role": "agent", "agent_id": "35"})
+    made = clients["admin"].post(
+        "/api/users", json={"username": "agent35", "password": PASSWORD, "role": "agent", "agent_id": "35"}
+    )
     assert made.status_code == 200 and made.json()["role"] == "agent"
-    assert clients["admin"].post("/api/users", json={"username": "agent35", "password": PASSWORD, "role": "agent",
-                                                     "agent_id": "35"}).status_code == 422
+    assert (
+        clients["admin"]
+        .post("/api/users", json={"username": "agent35", "password": PASSWORD, "role": "agent", "agent_id": "35"})
+        .status_code
+        == 422
+    )
 
 
 def test_agents_cannot_review_upload_or_edit(clients):
     key = items(clients["agent07"])[0]["key"]
     pk = result_of(clients["agent07"], key)["result_id"]
-    assert clients["agent07"].post(f"/api/results/{pk}/reviews", json={"rule": "EM-01", "verdict": "overturn"}).status_code == 403
+    assert (
+        clients["agent07"].post(f"/api/results/{pk}/reviews", json={"rule": "EM-01", "verdict": "overturn"}).status_code
+        == 403
+    )
     files = {"files": ("a.jsonl", b'{"id": "x", "turns": [{"role": "agent", "text": "hi"}]}\n')}
     assert clients["agent07"].post("/api/uploads", files=files).status_code == 403
     assert clients["agent07"].put("/api/scorecards/mine", json={"yaml": "id: mine"}).status_code == 403
@@ -178,13 +204,16 @@ def test_agents_cannot_review_upload_or_edit(clients):
 
 # --- review, appeal, versions, audit ---------------------------------------------------------------
 
+
 def test_overturning_a_finding_recomputes_the_score_and_keeps_both_versions(clients):
     key = key_of(clients["qa"], "cp-001")  # the burger call: fails CS-01 (broken record)
     result = result_of(clients["qa"], key)
     pk, machine = result["result_id"], result["machine"]
     cs01 = next(f for f in machine["findings"] if f["rule"] == "CS-01")
     assert cs01["status"] == "fail" and cs01["points"] < 0
-    response = clients["qa"].post(f"/api/results/{pk}/reviews", json={"rule": "CS-01", "verdict": "overturn", "comment": "客户同意拒收"})
+    response = clients["qa"].post(
+        f"/api/results/{pk}/reviews", json={"rule": "CS-01", "verdict": "overturn", "comment": "客户同意拒收"}
+    )
     assert response.status_code == 200
     assert response.json()["score"] == pytest.approx(min(machine["max_score"], machine["score"] - cs01["points"]))
     after = result_of(clients["qa"], key)
@@ -196,8 +225,10 @@ def test_overturning_a_finding_recomputes_the_score_and_keeps_both_versions(clie
     listed = next(i for i in items(clients["qa"]) if i["key"] == key)
     assert listed["score"] == response.json()["score"] and "CS-01" not in listed["failed_rules"]
     audit = clients["admin"].get("/api/audit").json()["items"]
-    assert any(e["action"] == "review.overturn" and e["entity_id"] == f"{pk}/CS-01" and e["before"] == {"status": "fail"}
-               for e in audit)
+    assert any(
+        e["action"] == "review.overturn" and e["entity_id"] == f"{pk}/CS-01" and e["before"] == {"status": "fail"}
+        for e in audit
+    )
     # confirming afterwards restores the machine's verdict
     clients["qa"].post(f"/api/results/{pk}/reviews", json={"rule": "CS-01", "verdict": "confirm"})
     assert result_of(clients["qa"], key)["current"]["score"] == machine["score"]
@@ -207,7 +238,9 @@ def test_reviewing_a_rule_that_did_not_apply_is_refused(clients):
     key = key_of(clients["qa"], "cp-003")
     result = result_of(clients["qa"], key)
     na = next(f["rule"] for f in result["machine"]["findings"] if f["status"] == "n/a")
-    response = clients["qa"].post(f"/api/results/{result['result_id']}/reviews", json={"rule": na, "verdict": "overturn"})
+    response = clients["qa"].post(
+        f"/api/results/{result['result_id']}/reviews", json={"rule": na, "verdict": "overturn"}
+    )
     assert response.status_code == 400
 
 
@@ -218,10 +251,14 @@ def test_appeal_then_resolution_by_the_team_lead(clients):
     rule = next(f["rule"] for f in result["current"]["findings"] if f["status"] == "fail" and f["points"] < 0)
     pk, before = result["result_id"], result["current"]["score"]
     assert clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": rule, "reason": ""}).status_code == 400
-    made = clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": rule, "reason": "客户已表示理解，我道歉了"})
+    made = clients["agent07"].post(
+        f"/api/results/{pk}/appeals", json={"rule": rule, "reason": "客户已表示理解，我道歉了"}
+    )
     assert made.status_code == 200
     appeal_id = made.json()["appeal_id"]
-    assert clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": rule, "reason": "again"}).status_code == 400
+    assert (
+        clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": rule, "reason": "again"}).status_code == 400
+    )
     assert [a["id"] for a in clients["lead1"].get("/api/appeals").json()] == []  # another team's lead sees nothing
     assert clients["lead1"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": True}).status_code == 403
     assert clients["agent07"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": True}).status_code == 403
@@ -237,13 +274,16 @@ def test_appeal_then_resolution_by_the_team_lead(clients):
 
 # --- calibration -------------------------------------------------------------------------------------
 
+
 def test_calibration_agreement_and_strictness(clients):
     key = key_of(clients["qa"], "cp-004")
     result = result_of(clients["qa"], key)
     judged = [f["rule"] for f in result["machine"]["findings"] if f["status"] != "n/a"][:4]
     for i, rule in enumerate(judged):
         for name, status in (("qa", "fail"), ("qa2", "fail" if i < 2 else "pass")):
-            r = clients[name].post("/api/calibration/r1", json={"result_id": result["result_id"], "rule": rule, "status": status})
+            r = clients[name].post(
+                "/api/calibration/r1", json={"result_id": result["result_id"], "rule": rule, "status": status}
+            )
             assert r.status_code == 200
     report = clients["lead2"].get("/api/calibration/r1").json()
     assert report["overall"] == pytest.approx(0.5)
@@ -252,6 +292,7 @@ def test_calibration_agreement_and_strictness(clients):
 
 
 # --- dashboard, filters, search, export --------------------------------------------------------------
+
 
 def test_dashboard_figures_follow_the_filter_and_scope(clients):
     everything = clients["qa"].get("/api/dashboard").json()
@@ -294,9 +335,20 @@ def test_export_csv_and_xlsx_within_scope(clients):
 
 # --- upload and scorecards ---------------------------------------------------------------------------
 
+
 def test_upload_runs_in_the_background_with_per_file_errors(clients):
-    good = json.dumps({"id": "up-1", "agent_id": "07", "team": "售后二组", "turns": [
-        {"role": "agent", "text": "您好，很高兴为您服务"}, {"role": "customer", "text": "我的快递到哪了"}]}, ensure_ascii=False)
+    good = json.dumps(
+        {
+            "id": "up-1",
+            "agent_id": "07",
+            "team": "售后二组",
+            "turns": [
+                {"role": "agent", "text": "您好，很高兴为您服务"},
+                {"role": "customer", "text": "我的快递到哪了"},
+            ],
+        },
+        ensure_ascii=False,
+    )
     files = [("files", ("good.jsonl", (good + "\n{broken\n").encode())), ("files", ("bad.xyz", b"???"))]
     response = clients["qa"].post("/api/uploads", files=files)
     assert response.status_code == 200
@@ -342,8 +394,21 @@ def test_scorecard_edit_validates_by_line_and_rescores(clients):
 
 # --- pages -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/conversations", "/appeals", "/upload", "/scorecards", "/scorecards/core",
-                                  "/calibration", "/quality", "/login"])
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/conversations",
+        "/appeals",
+        "/upload",
+        "/scorecards",
+        "/scorecards/core",
+        "/calibration",
+        "/quality",
+        "/login",
+    ],
+)
 def test_pages_render(clients, path):
     response = clients["qa"].get(path)
     assert response.status_code == 200 and "<html" in response.text
@@ -360,8 +425,9 @@ def test_page_forms_need_csrf(clients, app):
     pk = result_of(clients["qa"], key)["result_id"]
     form = {"result_id": pk, "rule": "EM-01", "verdict": "confirm"}
     assert clients["qa"].http.post(f"/conversations/{key}/review", data=form).status_code == 403
-    ok = clients["qa"].http.post(f"/conversations/{key}/review", data={**form, "csrf_token": clients["qa"].csrf},
-                                 follow_redirects=False)
+    ok = clients["qa"].http.post(
+        f"/conversations/{key}/review", data={**form, "csrf_token": clients["qa"].csrf}, follow_redirects=False
+    )
     assert ok.status_code == 303
 
 
@@ -381,7 +447,9 @@ def test_re_analysis_keeps_people_s_decisions(app, clients, samples):
     key = key_of(clients["qa"], "ec-006")
     result = result_of(clients["qa"], key)
     rule = next(f["rule"] for f in result["machine"]["findings"] if f["status"] == "fail" and f["points"] < 0)
-    reviewed = clients["qa"].post(f"/api/results/{result['result_id']}/reviews", json={"rule": rule, "verdict": "overturn"})
+    reviewed = clients["qa"].post(
+        f"/api/results/{result['result_id']}/reviews", json={"rule": rule, "verdict": "overturn"}
+    )
     from sqlalchemy.orm import Session
 
     from zuoxi.store.tables import ResultRow
@@ -427,9 +495,15 @@ def test_an_older_database_gains_the_new_columns(tmp_path, samples):
     for _ in Batch([samples / "complaint_desk.jsonl"], store=store, analyze=True).run():
         pass
     with store.engine.begin() as connection:  # what a database from before the web app looked like
-        for index in ("ix_results_list_main", "ix_results_list_main_team", "ix_results_list_main_agent",
-                      "ix_results_list_scorecard", "ix_results_list_scorecard_team", "ix_results_list_scorecard_agent",
-                      "ix_results_main_risk"):
+        for index in (
+            "ix_results_list_main",
+            "ix_results_list_main_team",
+            "ix_results_list_main_agent",
+            "ix_results_list_scorecard",
+            "ix_results_list_scorecard_team",
+            "ix_results_list_scorecard_agent",
+            "ix_results_main_risk",
+        ):
             connection.execute(text(f"DROP INDEX {index}"))
         connection.execute(text("DROP TABLE alembic_version"))  # and before Alembic
         connection.execute(text("DROP INDEX ix_results_final_score"))
@@ -442,7 +516,9 @@ def test_an_older_database_gains_the_new_columns(tmp_path, samples):
     qa = Client(create_app(url), "qa")
     from sqlalchemy import inspect
 
-    assert {"ix_results_final_score", "ix_results_complaint_risk"} <= {i["name"] for i in inspect(qa.http.app.state.store.engine).get_indexes("results")}
+    assert {"ix_results_final_score", "ix_results_complaint_risk"} <= {
+        i["name"] for i in inspect(qa.http.app.state.store.engine).get_indexes("results")
+    }
     listed = items(qa, q="值班经理")
     assert listed and all(i["score"] is not None and i["failed_rules"] is not None for i in listed)
     assert {i["id"] for i in items(qa, failed_rule="CS-01")} >= {"cp-001"}
@@ -458,7 +534,17 @@ def test_blind_calibration_pages(clients):
     form = {"csrf_token": clients["qa2"].csrf, f"item:{result['result_id']}:{rule}": "fail"}
     assert clients["qa2"].http.post(f"/calibration/blind/{key}", data=form, follow_redirects=False).status_code == 303
     report = clients["qa"].get("/api/calibration/blind").json()
-    assert report["inspectors"] == [["qa2", 1, 1.0, float(result["machine"]["findings"][[f["rule"] for f in result["machine"]["findings"]].index(rule)]["status"] == "fail")]]
+    assert report["inspectors"] == [
+        [
+            "qa2",
+            1,
+            1.0,
+            float(
+                result["machine"]["findings"][[f["rule"] for f in result["machine"]["findings"]].index(rule)]["status"]
+                == "fail"
+            ),
+        ]
+    ]
     assert clients["lead2"].get(f"/calibration/blind/{key}").status_code == 403
 
 
@@ -468,8 +554,15 @@ def test_requests_cannot_reach_files_on_the_server(app, clients, tmp_path):
     assert clients["qa"].post(f"/api/scorecards/{secret}/rescore").status_code == 404
     assert clients["qa"].post("/api/scorecards/..%2F..%2Fetc%2Fpasswd.yaml/rescore").status_code == 404
     # a conversation whose `audio` points at a non-audio file does not get it served
-    bad = json.dumps({"id": "sneaky", "channel": "call", "agent_id": "07", "audio": str(secret),
-                      "turns": [{"role": "agent", "text": "您好"}]})
+    bad = json.dumps(
+        {
+            "id": "sneaky",
+            "channel": "call",
+            "agent_id": "07",
+            "audio": str(secret),
+            "turns": [{"role": "agent", "text": "您好"}],
+        }
+    )
     job = clients["qa"].post("/api/uploads", files=[("files", ("s.jsonl", bad.encode()))]).json()["job_id"]
     for _ in range(100):
         if clients["qa"].get(f"/api/uploads/{job}").json()["status"] == "done":
@@ -477,8 +570,9 @@ def test_requests_cannot_reach_files_on_the_server(app, clients, tmp_path):
         time.sleep(0.05)
     key = key_of(clients["qa"], "sneaky")
     assert clients["qa"].get(f"/conversations/{key}/audio").status_code == 404
-    login = TestClient(app).post("/login", data={"username": "qa", "password": PASSWORD, "next": "//evil.example/x"},
-                                 follow_redirects=False)
+    login = TestClient(app).post(
+        "/login", data={"username": "qa", "password": PASSWORD, "next": "//evil.example/x"}, follow_redirects=False
+    )
     assert login.status_code == 303 and login.headers["location"] == "/"
 
 
@@ -486,7 +580,10 @@ def test_api_docs_work_offline_for_signed_in_users(app, clients):
     anonymous = TestClient(app)
     assert anonymous.get("/openapi.json").status_code == 401
     assert anonymous.get("/docs", follow_redirects=False).status_code == 401
-    assert anonymous.get("/docs", headers={"accept": "text/html"}, follow_redirects=False).headers["location"] == "/login?next=%2Fdocs"
+    assert (
+        anonymous.get("/docs", headers={"accept": "text/html"}, follow_redirects=False).headers["location"]
+        == "/login?next=%2Fdocs"
+    )
     client = clients["agent07"]
     page = client.get("/docs")
     assert page.status_code == 200 and "<script>" not in page.text  # its start-up script is a static file

@@ -22,8 +22,13 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct-horse"
-USERS = {"admin": ("admin", None, None), "qa": ("inspector", None, None), "qa2": ("inspector", None, None),
-         "lead2": ("team_lead", "售后二组", None), "agent07": ("agent", None, "07")}
+USERS = {
+    "admin": ("admin", None, None),
+    "qa": ("inspector", None, None),
+    "qa2": ("inspector", None, None),
+    "lead2": ("team_lead", "售后二组", None),
+    "agent07": ("agent", None, "07"),
+}
 UPLOADED = "ec-006"  # agent 07, 售后二组; not in the database until the inspector uploads it
 
 
@@ -61,7 +66,10 @@ def page(browser, server):
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on("console", lambda message: errors.append(f"{message.text} {message.location}") if message.type == "error" else None)
+    opened.on(
+        "console",
+        lambda message: errors.append(f"{message.text} {message.location}") if message.type == "error" else None,
+    )
     yield opened
     context.close()
     assert errors == [], "JavaScript errors in the pages"
@@ -110,8 +118,11 @@ def open_uploaded(page) -> None:
 def test_upload_review_appeal_and_resolution(page, samples, tmp_path):
     from playwright.sync_api import expect
 
-    line = next(line for line in (samples / "ecommerce_chats.jsonl").read_text(encoding="utf-8").splitlines()
-                if json.loads(line)["id"] == UPLOADED)
+    line = next(
+        line
+        for line in (samples / "ecommerce_chats.jsonl").read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["id"] == UPLOADED
+    )
     upload = tmp_path / "ec-006.jsonl"
     upload.write_text(line + "\n", encoding="utf-8")
 
@@ -169,7 +180,6 @@ def test_upload_review_appeal_and_resolution(page, samples, tmp_path):
     expect(section.locator(".history")).to_contain_text("已接受 · 同意")
 
 
-
 def test_api_docs_render_offline(page, server):
     """Swagger UI draws the API from the vendored files alone (any request off the server fails),
     for a signed-in user, under the pages' Content-Security-Policy (a violation is a console error)."""
@@ -206,7 +216,10 @@ def test_a_drill_in_the_browser(page):
     page.click("#start")
     page.wait_for_selector("#say:visible")
     assert "客户引擎：离线" in page.inner_text("#backend")
-    for line in ("您好，很高兴为您服务，非常理解您的心情。", "我马上帮您查一下是否已经送出，还没出餐就帮您换成牛肉堡。"):
+    for line in (
+        "您好，很高兴为您服务，非常理解您的心情。",
+        "我马上帮您查一下是否已经送出，还没出餐就帮您换成牛肉堡。",
+    ):
         before = page.locator("#chat .turn.customer").count()
         page.fill("#line", line)
         page.press("#line", "Enter")
@@ -259,8 +272,12 @@ def test_an_inspector_filters_the_list_from_its_form_and_confirms_a_finding(page
     expect(page).to_have_url(re.compile(r"score_min=&score_max=60&"))
     found = int(re.search(r"共 (\d+) 条", page.inner_text("#total")).group(1))
     assert 0 < found < everything
-    scores = [float(s) for s in page.locator("#conversations td.num:nth-child(7)").all_inner_texts()
-              if s.split()[0] != "—" for s in [s.split()[0]]]
+    scores = [
+        float(s)
+        for s in page.locator("#conversations td.num:nth-child(7)").all_inner_texts()
+        if s.split()[0] != "—"
+        for s in [s.split()[0]]
+    ]
     assert scores and all(score <= 60 for score in scores)
     expect(page.locator("#conversations")).to_contain_text("核心技能质检表")
     page.locator("#conversations a").first.click()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 
+import effects_synth as S
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-import effects_synth as S
 from zuoxi.cli import app as cli
 from zuoxi.model import Conversation, Finding, Result
 from zuoxi.store import Store
@@ -18,8 +18,12 @@ from zuoxi.store.users import add_user
 from zuoxi.web import create_app
 
 PASSWORD = "correct-horse"
-USERS = {"admin": ("admin", None, None), "qa": ("inspector", None, None), "lead1": ("team_lead", "售后一组", None),
-         "agentA01": ("agent", None, "A01")}
+USERS = {
+    "admin": ("admin", None, None),
+    "qa": ("inspector", None, None),
+    "lead1": ("team_lead", "售后一组", None),
+    "agentA01": ("agent", None, "A01"),
+}
 HOSTILE = '<script>alert("x")</script>'
 
 
@@ -29,11 +33,24 @@ def db(tmp_path_factory):
     store = Store(path)
     S.fill(store, n=900)
     # A conversation whose team, topic and rule name are script: they must come back escaped.
-    hostile = Conversation(id="evil", agent_id=HOSTILE, team="售后一组", meta={"topic": HOSTILE},
-                           turns=[{"role": "agent", "text": "您好"}])
+    hostile = Conversation(
+        id="evil", agent_id=HOSTILE, team="售后一组", meta={"topic": HOSTILE}, turns=[{"role": "agent", "text": "您好"}]
+    )
     key = store.add_conversations([(hostile, "x")])[0]
-    store.save_results([(key, Result(conversation_id="evil", scorecard="core", score=90, max_score=100, findings=[
-        Finding(rule="XS-01", name=HOSTILE, status="pass", severity="minor")]))])
+    store.save_results(
+        [
+            (
+                key,
+                Result(
+                    conversation_id="evil",
+                    scorecard="core",
+                    score=90,
+                    max_score=100,
+                    findings=[Finding(rule="XS-01", name=HOSTILE, status="pass", severity="minor")],
+                ),
+            )
+        ]
+    )
     for name, (role, team, agent_id) in USERS.items():
         add_user(store.engine, name, PASSWORD, role, team, agent_id)
     return path
@@ -53,7 +70,9 @@ def clients(db):
 PAGES = ["/effects", "/effects?sort=complaint&kind=rule", "/effects/agents/A01", "/effects/training?case=" + S.CASE]
 
 
-@pytest.mark.parametrize("url", PAGES + ["/api/effects", "/api/effects/agents/A01", "/api/effects/training?case=" + S.CASE])
+@pytest.mark.parametrize(
+    "url", PAGES + ["/api/effects", "/api/effects/agents/A01", "/api/effects/training?case=" + S.CASE]
+)
 def test_agents_get_403_and_overseers_get_the_figures(clients, url):
     assert clients["agentA01"].get(url).status_code == 403
     for name in ("admin", "qa", "lead1"):
@@ -68,8 +87,11 @@ def test_a_team_lead_sees_only_their_team(clients):
     assert clients["lead1"].get("/api/effects", params={"team": "售后二组"}).json()["conversations"] == 0
     assert clients["lead1"].get("/effects/agents/A08").status_code == 404  # another team's agent
     assert clients["lead1"].get("/api/effects/agents/A08").status_code == 404
-    drilled = {a["agent_id"] for a in clients["lead1"].get("/api/effects/training", params={"case": S.CASE}).json()["agents"]
-               if a["drilled"]}
+    drilled = {
+        a["agent_id"]
+        for a in clients["lead1"].get("/api/effects/training", params={"case": S.CASE}).json()["agents"]
+        if a["drilled"]
+    }
     assert drilled == {"A01", "A02", "A03"}
 
 
@@ -78,7 +100,9 @@ def test_the_page_shows_the_effect_with_its_interval_and_how_it_was_adjusted(cli
     assert "这是关联，不是因果" in page and "Mantel–Haenszel" in page
     rows = re.findall(r"<td>(\w\w-\d\d|explanations) ", page)
     assert rows[0] == "SA-04"  # sorted by the complaint effect, most helpful first
-    assert re.search(r"SA-04 主动告知处理时限.*?-1\d\.\d 个百分点 <span class=\"muted\">\[-\d+\.\d，-\d+\.\d\]", page, re.S)
+    assert re.search(
+        r"SA-04 主动告知处理时限.*?-1\d\.\d 个百分点 <span class=\"muted\">\[-\d+\.\d，-\d+\.\d\]", page, re.S
+    )
 
 
 def test_hostile_values_are_escaped_and_inputs_bounded(clients):
@@ -88,10 +112,21 @@ def test_hostile_values_are_escaped_and_inputs_bounded(clients):
     assert clients["admin"].get("/effects", params={"sort": HOSTILE, "kind": HOSTILE}).status_code == 200
     assert clients["admin"].get("/effects", params={"team": "x" * 101}).status_code == 422
     assert clients["admin"].get("/effects", params={"date_from": "not a day"}).status_code == 422
-    bad = clients["admin"].get("/effects/training", params={"case": S.CASE, "before_from": "0001-01-01", "before_to": "2026-01-01",
-                                                          "after_from": "2026-02-01", "after_to": "2026-03-01"})
+    bad = clients["admin"].get(
+        "/effects/training",
+        params={
+            "case": S.CASE,
+            "before_from": "0001-01-01",
+            "before_to": "2026-01-01",
+            "after_from": "2026-02-01",
+            "after_to": "2026-03-01",
+        },
+    )
     assert bad.status_code == 200 and "时间窗的日期须在" in bad.text
-    assert clients["admin"].get("/api/effects/training", params={"case": S.CASE, "before_from": "2026-03-01"}).status_code == 400
+    assert (
+        clients["admin"].get("/api/effects/training", params={"case": S.CASE, "before_from": "2026-03-01"}).status_code
+        == 400
+    )
     assert clients["admin"].get("/effects/training", params={"case": HOSTILE}).status_code == 404
 
 
@@ -100,13 +135,42 @@ def test_the_command_line_prints_the_same_figures_as_the_page(clients, db):
     printed = runner.invoke(cli, ["effects", "--db", db, "--format", "json"])
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.stdout) == clients["admin"].get("/api/effects").json()
-    training = runner.invoke(cli, ["effects", "training", S.CASE, "--db", db, "--format", "json",
-                                   "--before", "{}:{}".format(*S.BEFORE), "--after", "{}:{}".format(*S.AFTER)])
+    training = runner.invoke(
+        cli,
+        [
+            "effects",
+            "training",
+            S.CASE,
+            "--db",
+            db,
+            "--format",
+            "json",
+            "--before",
+            "{}:{}".format(*S.BEFORE),
+            "--after",
+            "{}:{}".format(*S.AFTER),
+        ],
+    )
     assert training.exit_code == 0, training.output
     assert json.loads(training.stdout)["groups"][0]["drilled"] == 5
     table = runner.invoke(cli, ["effects", "weights", "--db", db, "--outcome", "complaint"])
     assert table.exit_code == 0 and "SA-04" in table.stdout and "not applied" in table.stdout
     assert runner.invoke(cli, ["effects", "training", "no-such-case", "--db", db]).exit_code == 2
-    assert runner.invoke(cli, ["effects", "training", S.CASE, "--db", db, "--before", "2026-13-01:2026-12-01",
-                               "--after", "2027-01-01:2027-02-01"]).exit_code == 2
+    assert (
+        runner.invoke(
+            cli,
+            [
+                "effects",
+                "training",
+                S.CASE,
+                "--db",
+                db,
+                "--before",
+                "2026-13-01:2026-12-01",
+                "--after",
+                "2027-01-01:2027-02-01",
+            ],
+        ).exit_code
+        == 2
+    )
     assert runner.invoke(cli, ["effects", "agent", "nobody", "--db", db]).exit_code == 2

@@ -18,12 +18,22 @@ from zuoxi.store.users import add_user
 from zuoxi.web import create_app
 
 PASSWORD = "correct-horse"
-USERS = {"admin": ("admin", None, None, "系统管理员"), "qa": ("inspector", None, None, "质检员小王"),
-         "qa2": ("inspector", None, None, "质检员小李"), "lead2": ("team_lead", "售后二组", None, None),
-         "agent07": ("agent", None, "07", None)}
+USERS = {
+    "admin": ("admin", None, None, "系统管理员"),
+    "qa": ("inspector", None, None, "质检员小王"),
+    "qa2": ("inspector", None, None, "质检员小李"),
+    "lead2": ("team_lead", "售后二组", None, None),
+    "agent07": ("agent", None, "07", None),
+}
 # 01:30 in Shanghai on 5 December is still 4 December in UTC: which day it falls on depends on the zone.
-EARLY = {"id": "early-1", "channel": "chat", "agent_id": "０７", "team": "售後二組", "started_at": "2026-12-05T01:30:00+08:00",
-         "turns": [{"role": "customer", "text": "我的快递怎么还没到？"}, {"role": "agent", "text": "不知道，你自己查。"}]}
+EARLY = {
+    "id": "early-1",
+    "channel": "chat",
+    "agent_id": "０７",
+    "team": "售後二組",
+    "started_at": "2026-12-05T01:30:00+08:00",
+    "turns": [{"role": "customer", "text": "我的快递怎么还没到？"}, {"role": "agent", "text": "不知道，你自己查。"}],
+}
 
 
 class Client:
@@ -55,8 +65,12 @@ def build(folder, samples, **options):
     source.write_text(json.dumps(EARLY, ensure_ascii=False) + "\n", encoding="utf-8")
     db = str(folder / "pages.db")
     store = Store(db)
-    for _ in Batch([samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl", source], store=store,
-                   analyze=True, models=False).run():
+    for _ in Batch(
+        [samples / "complaint_desk.jsonl", samples / "ecommerce_chats.jsonl", source],
+        store=store,
+        analyze=True,
+        models=False,
+    ).run():
         pass
     for name, (role, team, agent_id, display) in USERS.items():
         add_user(store.engine, name, PASSWORD, role, team, agent_id, display)
@@ -90,6 +104,7 @@ def text_of(html: str) -> str:
 
 # --- Chinese, local time, numbers --------------------------------------------------------------------
 
+
 def test_lists_show_chinese_labels_local_times_and_round_numbers(clients):
     page = text_of(clients["qa"].page("/conversations?per_page=200"))
     assert "在线" in page and "通话" in page and "核心技能质检表" in page and "投诉专席质检表" in page
@@ -120,7 +135,12 @@ def test_review_history_and_errors_read_in_chinese(clients):
     key = key_of(qa, "cp-001")
     result = qa.get(f"/api/conversations/{key}").json()["results"][0]
     pk = result["result_id"]
-    assert qa.post(f"/api/results/{pk}/reviews", json={"rule": "CS-01", "verdict": "overturn", "comment": "客户同意"}).status_code == 200
+    assert (
+        qa.post(
+            f"/api/results/{pk}/reviews", json={"rule": "CS-01", "verdict": "overturn", "comment": "客户同意"}
+        ).status_code
+        == 200
+    )
     failing = next(f["rule"] for f in result["current"]["findings"] if f["status"] == "fail" and f["rule"] != "CS-01")
     assert qa.post(f"/api/results/{pk}/reviews", json={"rule": failing, "verdict": "confirm"}).status_code == 200
     page = agent.page(f"/conversations/{key}")
@@ -139,8 +159,12 @@ def test_review_history_and_errors_read_in_chinese(clients):
 
 def test_error_pages_are_chinese_for_browsers_and_json_for_the_api(clients):
     agent = clients["agent07"]
-    for url, status, title in (("/nowhere", 404, "没有找到"), ("/conversations/" + "0" * 64, 404, "没有找到"),
-                               ("/audit", 403, "没有权限"), ("/conversations?page=0", 422, "输入有误")):
+    for url, status, title in (
+        ("/nowhere", 404, "没有找到"),
+        ("/conversations/" + "0" * 64, 404, "没有找到"),
+        ("/audit", 403, "没有权限"),
+        ("/conversations?page=0", 422, "输入有误"),
+    ):
         response = agent.http.get(url, headers={"accept": "text/html"})
         assert response.status_code == status and response.headers["content-type"].startswith("text/html"), url
         assert f"<title>{title} · zuoxi</title>" in response.text
@@ -166,9 +190,14 @@ def test_campaign_codes_are_labelled(tmp_path):
 
 # --- data quirks ---------------------------------------------------------------------------------------
 
+
 def test_one_team_however_written(clients):
     options = clients["qa"].get("/api/filters").json()
-    assert "售後二組" not in options["teams"] and options["teams"].count("售后二组") == 1 and "０７" not in options["agents"]
+    assert (
+        "售後二組" not in options["teams"]
+        and options["teams"].count("售后二组") == 1
+        and "０７" not in options["agents"]
+    )
     assert "early-1" in {i["id"] for i in items(clients["lead2"])}  # 售後二組 is the lead's 售后二组
     assert "early-1" in {i["id"] for i in items(clients["agent07"])}  # ０７ is agent 07
     assert {i["id"] for i in items(clients["qa"], team="售後二組")} == {i["id"] for i in items(clients["lead2"])}
@@ -206,9 +235,15 @@ def test_ending_a_live_replay_updates_the_replayed_conversation(clients):
     count = len(items(qa))
     answer = live_replay(qa, key, turns, "replay-all")
     assert answer["key"] == key and len(items(qa)) == count  # no copy stored
-    stored = [r["current"] for r in qa.get(f"/api/conversations/{key}").json()["results"] if r["current"]["scorecard"] == "core"]
+    stored = [
+        r["current"]
+        for r in qa.get(f"/api/conversations/{key}").json()["results"]
+        if r["current"]["scorecard"] == "core"
+    ]
     assert stored and stored[0]["conversation_id"] == "ec-003"
-    partial = live_replay(qa, key, turns[:2], "replay-part")  # not the whole conversation: a new one, with its agent and team
+    partial = live_replay(
+        qa, key, turns[:2], "replay-part"
+    )  # not the whole conversation: a new one, with its agent and team
     assert partial["key"] != key
     original = qa.get(f"/api/conversations/{key}").json()["conversation"]
     new = qa.get(f"/api/conversations/{partial['key']}").json()["conversation"]
@@ -217,12 +252,16 @@ def test_ending_a_live_replay_updates_the_replayed_conversation(clients):
 
 # --- pages: audit log, users, calibration queue, page numbers, titles -----------------------------------
 
+
 def test_the_audit_log_page(clients):
     admin, qa = clients["admin"], clients["qa"]
     key = key_of(qa, "cp-004")
     pk = qa.get(f"/api/conversations/{key}").json()["results"][0]["result_id"]
-    rule = next(f["rule"] for f in qa.get(f"/api/conversations/{key}").json()["results"][0]["machine"]["findings"]
-                if f["status"] == "fail")
+    rule = next(
+        f["rule"]
+        for f in qa.get(f"/api/conversations/{key}").json()["results"][0]["machine"]["findings"]
+        if f["status"] == "fail"
+    )
     qa.post(f"/api/results/{pk}/reviews", json={"rule": rule, "verdict": "overturn", "comment": "审计测试"})
     page = text_of(admin.page("/audit?who=qa&action=review"))
     assert "质检员小王" in page and "复核：改判" in page and "审计测试" in page and '"status": "fail"' in page
@@ -235,8 +274,17 @@ def test_the_audit_log_page(clients):
 
 def test_the_users_page_adds_changes_disables_and_resets(app, clients):
     admin = clients["admin"]
-    added = admin.form("/users", {"username": "agent35", "password": "first-pass", "role": "agent", "agent_id": "３５",
-                                  "team": "售後一組", "display_name": "坐席35"})
+    added = admin.form(
+        "/users",
+        {
+            "username": "agent35",
+            "password": "first-pass",
+            "role": "agent",
+            "agent_id": "３５",
+            "team": "售後一組",
+            "display_name": "坐席35",
+        },
+    )
     assert added.status_code == 303 and "已添加用户 agent35" in text_of(admin.page(added.headers["location"]))
     user = next(u for u in admin.get("/api/users").json() if u["username"] == "agent35")
     assert (user["agent_id"], user["team"], user["role"]) == ("35", "售后一组", "agent")
@@ -244,15 +292,22 @@ def test_the_users_page_adds_changes_disables_and_resets(app, clients):
     assert "密码需要 8–200 个字符" in text_of(admin.page(refused.headers["location"]))
     signed = Client(app, None)
     assert signed.http.post("/api/login", json={"username": "agent35", "password": "first-pass"}).status_code == 200
-    changed = admin.form(f"/users/{user['id']}", {"role": "team_lead", "team": "售后一组", "agent_id": "", "display_name": "班长35"})
+    changed = admin.form(
+        f"/users/{user['id']}", {"role": "team_lead", "team": "售后一组", "agent_id": "", "display_name": "班长35"}
+    )
     assert changed.status_code == 303  # no `active`: the box was unticked
     assert signed.get("/api/me").status_code == 401  # disabling ends the sessions
     assert TestClient(app).post("/api/login", json={"username": "agent35", "password": "first-pass"}).status_code == 401
-    admin.form(f"/users/{user['id']}", {"role": "team_lead", "team": "售后一组", "display_name": "班长35", "active": "1"})
+    admin.form(
+        f"/users/{user['id']}", {"role": "team_lead", "team": "售后一组", "display_name": "班长35", "active": "1"}
+    )
     admin.form(f"/users/{user['id']}/password", {"password": "second-pass"})
     again = TestClient(app)
     assert again.post("/api/login", json={"username": "agent35", "password": "first-pass"}).status_code == 401
-    assert again.post("/api/login", json={"username": "agent35", "password": "second-pass"}).json()["user"]["role"] == "team_lead"
+    assert (
+        again.post("/api/login", json={"username": "agent35", "password": "second-pass"}).json()["user"]["role"]
+        == "team_lead"
+    )
     me = next(u for u in admin.get("/api/users").json() if u["username"] == "admin")
     locked = admin.form(f"/users/{me['id']}", {"role": "inspector", "active": "1"})
     assert "不能停用自己或取消自己的管理员角色" in text_of(admin.page(locked.headers["location"]))
@@ -267,7 +322,12 @@ def test_the_blind_calibration_queue(clients):
     key = key_of(qa, "cp-005")
     result = qa.get(f"/api/conversations/{key}").json()["results"][0]
     rule = next(f["rule"] for f in result["machine"]["findings"] if f["status"] != "n/a")
-    assert qa.post("/api/calibration/r-queue", json={"result_id": result["result_id"], "rule": rule, "status": "fail"}).status_code == 200
+    assert (
+        qa.post(
+            "/api/calibration/r-queue", json={"result_id": result["result_id"], "rule": rule, "status": "fail"}
+        ).status_code
+        == 200
+    )
     mine, theirs = qa.page("/calibration?round=r-queue"), qa2.page("/calibration?round=r-queue")
     todo = lambda html: html.split('id="todo"')[1].split("</section>")[0]  # noqa: E731
     done = lambda html: html.split('id="done"')[1].split("</section>")[0]  # noqa: E731
@@ -277,7 +337,9 @@ def test_the_blind_calibration_queue(clients):
     assert queue.count("<th>会话</th><th>渠道</th><th>班组</th><th>坐席</th><th>时间</th></tr>") == 3
     assert 'class="num"' not in queue and "<mark" not in queue and "未通过" not in queue
     judge = qa.page(f"/calibration/r-queue/{key}")
-    assert re.search(rf'name="item:{result["result_id"]}:{rule}" value="fail" checked', judge)  # their own earlier choice
+    assert re.search(
+        rf'name="item:{result["result_id"]}:{rule}" value="fail" checked', judge
+    )  # their own earlier choice
     assert " checked" not in qa2.page(f"/calibration/r-queue/{key}")  # never someone else's
     assert clients["lead2"].page("/calibration?round=r-queue").count('id="todo"') == 0  # team leads see the report only
 
@@ -290,17 +352,32 @@ def test_page_numbers_and_page_size(clients):
     assert f"第 2/{pages} 页" in text_of(page)
     assert '<b aria-current="page">2</b>' in page and 'href="/conversations?per_page=5">1</a>' in page
     assert f'href="/conversations?page={pages}&amp;per_page=5">{pages}</a>' in page
-    assert '<option selected>20</option>' not in page and "<option selected>5</option>" not in page
+    assert "<option selected>20</option>" not in page and "<option selected>5</option>" not in page
     assert len(re.findall(r'<tr><td><a href="/conversations/', page)) == 5
 
 
 def test_every_page_has_its_own_title(clients):
     qa, admin = clients["qa"], clients["admin"]
     key = key_of(qa, "cp-001")
-    pages = [(qa, "/"), (qa, "/conversations"), (qa, f"/conversations/{key}"), (qa, "/appeals"), (qa, "/upload"),
-             (qa, "/scorecards"), (qa, "/scorecards/core"), (qa, "/calibration"), (qa, "/quality"), (qa, "/training"),
-             (qa, "/training/wrong-burger"), (qa, "/live"), (qa, "/campaigns"), (admin, "/audit"), (admin, "/users"),
-             (qa, f"/training/promote/{key}"), (qa, f"/calibration/r1/{key}")]
+    pages = [
+        (qa, "/"),
+        (qa, "/conversations"),
+        (qa, f"/conversations/{key}"),
+        (qa, "/appeals"),
+        (qa, "/upload"),
+        (qa, "/scorecards"),
+        (qa, "/scorecards/core"),
+        (qa, "/calibration"),
+        (qa, "/quality"),
+        (qa, "/training"),
+        (qa, "/training/wrong-burger"),
+        (qa, "/live"),
+        (qa, "/campaigns"),
+        (admin, "/audit"),
+        (admin, "/users"),
+        (qa, f"/training/promote/{key}"),
+        (qa, f"/calibration/r1/{key}"),
+    ]
     titles = [re.search(r"<title>(.*?)</title>", client.page(url)).group(1) for client, url in pages]
     assert len(set(titles)) == len(titles), titles
     assert all("zuoxi" in t for t in titles)
@@ -308,4 +385,4 @@ def test_every_page_has_its_own_title(clients):
 
 def test_candidate_cases_have_table_headers(clients):
     page = clients["qa"].page("/training")
-    assert "<th>会话</th><th>坐席</th><th class=\"num\">得分</th><th>入选原因</th>" in page
+    assert '<th>会话</th><th>坐席</th><th class="num">得分</th><th>入选原因</th>' in page

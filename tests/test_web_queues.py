@@ -47,12 +47,22 @@ class Client:
 def world(tmp_path):
     db = str(tmp_path / "web-queues.db")
     store = Store(db)
-    for name, role, team in (("qa", "inspector", None), ("qa2", "inspector", None), ("lead", "team_lead", "一组"),
-                             ("lead2", "team_lead", "二组"), ("admin", "admin", None)):
+    for name, role, team in (
+        ("qa", "inspector", None),
+        ("qa2", "inspector", None),
+        ("lead", "team_lead", "一组"),
+        ("lead2", "team_lead", "二组"),
+        ("admin", "admin", None),
+    ):
         add_user(store.engine, name, PASSWORD, role, team)
     add_user(store.engine, "agent1", PASSWORD, "agent", "一组", "A1")
-    keys = add(store, Spec("low1", score=40, failed=["EM-02", "CS-01"]), Spec("low2", score=50, failed=["CS-01"]),
-               Spec("fine", score=95), Spec("b-only", team="二组", agent="B1", score=30, failed=["CS-01"]))
+    keys = add(
+        store,
+        Spec("low1", score=40, failed=["EM-02", "CS-01"]),
+        Spec("low2", score=50, failed=["CS-01"]),
+        Spec("fine", score=95),
+        Spec("b-only", team="二组", agent="B1", score=30, failed=["CS-01"]),
+    )
     Q.save_plan(store.engine, parse_plan(PLAN, "p"), PLAN, None)
     # Sampled and due long ago: every item is overdue today.
     run_plan(store.engine, "weekly", WEEK, today=MONDAY, seed=4)
@@ -67,7 +77,7 @@ def test_the_inspector_sees_counts_overdue_items_and_why_each_was_picked(world):
     assert re.search(r'id="count-open">4<', page) and re.search(r'id="count-overdue">4<', page)
     assert page.count('class="overdue"') == 4 and page.count(">逾期<") == 4
     assert "低分会话" in page and "随机抽查" in page and "售后每周抽检" in page
-    assert f'{(MONDAY + timedelta(days=1)).isoformat()}' in page
+    assert f"{(MONDAY + timedelta(days=1)).isoformat()}" in page
     api = qa.http.get("/api/queue").json()
     assert api["counts"]["overdue"] == 4 and all(i["overdue"] for i in api["items"])
     assert Client(world["app"], "qa2").http.get("/api/queue").json()["counts"]["open"] == 0
@@ -76,8 +86,15 @@ def test_the_inspector_sees_counts_overdue_items_and_why_each_was_picked(world):
 def test_every_form_on_the_queue_pages_carries_the_session_s_csrf_token(world):
     qa, lead = Client(world["app"], "qa"), Client(world["app"], "lead")
     key = qa.http.get("/api/queue").json()["items"][0]["conversation_key"]
-    for client, path in ((qa, "/queue"), (qa, "/queue/team"), (qa, f"/conversations/{key}"), (qa, "/queue/plans"),
-                         (qa, "/queue/plans/weekly"), (lead, "/queue/team"), (lead, "/alerts")):
+    for client, path in (
+        (qa, "/queue"),
+        (qa, "/queue/team"),
+        (qa, f"/conversations/{key}"),
+        (qa, "/queue/plans"),
+        (qa, "/queue/plans/weekly"),
+        (lead, "/queue/team"),
+        (lead, "/alerts"),
+    ):
         forms = re.findall(r'<form method="post".*?</form>', client.page(path).text, re.S)
         assert forms, path
         for form in forms:
@@ -94,15 +111,27 @@ def test_finishing_from_the_conversation_page_needs_every_failed_finding_judged(
     assert refused.status_code == 303 and refused.headers["location"].startswith(f"/conversations/{key}?error=")
     assert "还有 2 条未通过的质检项没有复核" in qa.page(refused.headers["location"]).text
     for rule, verdict in (("EM-02", "confirm"), ("CS-01", "overturn")):
-        assert qa.form(f"/conversations/{key}/review", result_id=str(item["result_pk"]), rule=rule, verdict=verdict,
-                       comment="已核对").status_code == 303
+        assert (
+            qa.form(
+                f"/conversations/{key}/review",
+                result_id=str(item["result_pk"]),
+                rule=rule,
+                verdict=verdict,
+                comment="已核对",
+            ).status_code
+            == 303
+        )
     assert "未通过的质检项都已复核，可以完成" in qa.page(f"/conversations/{key}").text
     finished = qa.form(f"/queue/items/{item['id']}/done", where="detail")
     assert finished.headers["location"].startswith("/queue?done=")
     page = qa.page("/queue").text
     assert re.search(r'id="count-done">1<', page) and re.search(r'id="count-open">3<', page)
     assert f'id="task-{item["id"]}"' not in qa.page(f"/conversations/{key}").text
-    skipped = qa.form(f"/queue/items/{qa.http.get('/api/queue').json()['items'][0]['id']}/skip", skip_reason="duplicate", where="queue")
+    skipped = qa.form(
+        f"/queue/items/{qa.http.get('/api/queue').json()['items'][0]['id']}/skip",
+        skip_reason="duplicate",
+        where="queue",
+    )
     assert "已跳过复核任务" in qa.page(skipped.headers["location"]).text
 
 
@@ -120,8 +149,11 @@ def test_the_team_lead_sees_their_team_s_progress_and_reassigns_within_the_rules
     assert lead2.form(f"/queue/items/{item}/reassign", inspector="qa2").status_code == 403  # not lead2's team
     moved = lead.form(f"/queue/items/{item}/reassign", inspector="qa2", where="team")
     assert "已改派给 qa2" in lead.page(moved.headers["location"]).text
-    assert lead.form(f"/queue/items/{item}/reassign", inspector="nobody", where="team").headers["location"].startswith(
-        "/queue/team?error=")
+    assert (
+        lead.form(f"/queue/items/{item}/reassign", inspector="nobody", where="team")
+        .headers["location"]
+        .startswith("/queue/team?error=")
+    )
     assert Client(world["app"], "agent1").page("/queue/team").status_code == 403
 
 
@@ -146,15 +178,29 @@ def test_a_complaint_alert_reaches_the_team_lead_at_once(world):
 
 def test_plans_from_the_form_and_from_yaml(world):
     qa = Client(world["app"], "qa")
-    made = qa.form("/queue/plans", id="daily-complaints", name="每日投诉抽检", schedule="daily", random_share="5", complaint="1",
-                   risk_min="70", failed_rules="EM-02，CS-01", per_agent="3", fill="1", method="workload", exclude_own_team="1",
-                   due_days="1")
+    made = qa.form(
+        "/queue/plans",
+        id="daily-complaints",
+        name="每日投诉抽检",
+        schedule="daily",
+        random_share="5",
+        complaint="1",
+        risk_min="70",
+        failed_rules="EM-02，CS-01",
+        per_agent="3",
+        fill="1",
+        method="workload",
+        exclude_own_team="1",
+        due_days="1",
+    )
     assert made.status_code == 303 and made.headers["location"].startswith("/queue/plans/daily-complaints")
     text = qa.page("/queue/plans/daily-complaints").text
     assert "schedule: daily" in text and "min: 0.7" in text and "- EM-02" in text and "method: workload" in text
     wrong = qa.form("/queue/plans", id="Bad Id", name="x")
     assert wrong.status_code == 200 and "表单" in wrong.text and "只能用小写字母" in wrong.text
-    broken = qa.form("/queue/plans/daily-complaints", plan_yaml="id: daily-complaints\nname: x\nrules:\n  - {id: a, kind: nope}\n")
+    broken = qa.form(
+        "/queue/plans/daily-complaints", plan_yaml="id: daily-complaints\nname: x\nrules:\n  - {id: a, kind: nope}\n"
+    )
     assert broken.status_code == 200 and "daily-complaints.yaml:4: rules.0: 未知的规则类型 nope" in broken.text
     ran = qa.form("/queue/plans/weekly/run", first=MONDAY.isoformat(), last=(MONDAY + timedelta(days=6)).isoformat())
     assert "候选 0 条" in qa.page(ran.headers["location"]).text  # everything in the week was considered already
@@ -170,14 +216,21 @@ def test_the_quality_page_shows_the_random_share_with_its_interval(world):
         results = qa.http.get(f"/api/conversations/{item['conversation_key']}").json()["results"]
         for finding in next(r for r in results if r["result_id"] == pk)["machine"]["findings"]:
             if finding["status"] == "fail":
-                qa.http.post(f"/api/results/{pk}/reviews", json={"rule": finding["rule"], "verdict": "confirm"},
-                             headers={"X-CSRF-Token": qa.csrf})
+                qa.http.post(
+                    f"/api/results/{pk}/reviews",
+                    json={"rule": finding["rule"], "verdict": "confirm"},
+                    headers={"X-CSRF-Token": qa.csrf},
+                )
                 at = (finding["rule"], item["criterion"] == "random")
                 expected[at] = expected.get(at, 0) + 1
         assert qa.http.post(f"/api/queue/items/{item['id']}/done", headers={"X-CSRF-Token": qa.csrf}).status_code == 200
     figures = {f["rule"]: f for f in qa.http.get("/api/queue/precision").json()}
-    assert {(rule, drawn): f["random" if drawn else "targeted"]["n"] for rule, f in figures.items() for drawn in (True, False)
-            if f["random" if drawn else "targeted"]["n"]} == expected
+    assert {
+        (rule, drawn): f["random" if drawn else "targeted"]["n"]
+        for rule, f in figures.items()
+        for drawn in (True, False)
+        if f["random" if drawn else "targeted"]["n"]
+    } == expected
     assert figures["CS-01"]["targeted"]["rate"] == 1.0 and figures["CS-01"]["targeted"]["low"] < 1.0
     page = Client(world["app"], "lead").page("/quality").text
     assert 'id="sampled-precision"' in page and "随机抽样（无偏）" in page

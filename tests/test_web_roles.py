@@ -16,50 +16,106 @@ from zuoxi.web import create_app
 
 PASSWORD = "correct-horse"
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/api/login")}
-USERS = {"admin": ("admin", None, None), "inspector": ("inspector", None, None),
-         "team_lead": ("team_lead", "售后二组", None), "agent": ("agent", None, "07")}
+USERS = {
+    "admin": ("admin", None, None),
+    "inspector": ("inspector", None, None),
+    "team_lead": ("team_lead", "售后二组", None),
+    "agent": ("agent", None, "07"),
+}
 # Who may use what, as the README's role table says; every other route is for anyone signed in.
 RESTRICTED = {
-    ("POST", "/api/appeals/{appeal_id}/resolve"): OVERSEERS, ("POST", "/appeals/{appeal_id}/resolve"): OVERSEERS,
-    ("POST", "/api/results/{result_id}/appeals"): AGENTS, ("POST", "/conversations/{key}/appeal"): AGENTS,
-    ("POST", "/api/results/{result_id}/reviews"): INSPECTORS, ("POST", "/conversations/{key}/review"): INSPECTORS,
-    ("GET", "/api/calibration/{round_name}"): OVERSEERS, ("GET", "/calibration"): OVERSEERS,
-    ("POST", "/api/calibration/{round_name}"): INSPECTORS, ("GET", "/calibration/{round_name}/{key}"): INSPECTORS,
+    ("POST", "/api/appeals/{appeal_id}/resolve"): OVERSEERS,
+    ("POST", "/appeals/{appeal_id}/resolve"): OVERSEERS,
+    ("POST", "/api/results/{result_id}/appeals"): AGENTS,
+    ("POST", "/conversations/{key}/appeal"): AGENTS,
+    ("POST", "/api/results/{result_id}/reviews"): INSPECTORS,
+    ("POST", "/conversations/{key}/review"): INSPECTORS,
+    ("GET", "/api/calibration/{round_name}"): OVERSEERS,
+    ("GET", "/calibration"): OVERSEERS,
+    ("POST", "/api/calibration/{round_name}"): INSPECTORS,
+    ("GET", "/calibration/{round_name}/{key}"): INSPECTORS,
     ("POST", "/calibration/{round_name}/{key}"): INSPECTORS,
-    ("GET", "/api/campaigns"): OVERSEERS, ("GET", "/api/campaigns/{name}"): OVERSEERS, ("GET", "/campaigns"): OVERSEERS,
+    ("GET", "/api/campaigns"): OVERSEERS,
+    ("GET", "/api/campaigns/{name}"): OVERSEERS,
+    ("GET", "/campaigns"): OVERSEERS,
     ("POST", "/api/campaigns/{name}/customers/{customer_id}/dial"): AGENTS,
-    ("GET", "/api/rule-precision"): OVERSEERS, ("GET", "/quality"): OVERSEERS,
-    ("PUT", "/api/scorecards/{name}"): INSPECTORS, ("POST", "/scorecards/{name}"): INSPECTORS,
-    ("POST", "/api/scorecards/{name}/rescore"): INSPECTORS, ("POST", "/scorecards/{name}/rescore"): INSPECTORS,
-    ("GET", "/api/training/candidates"): INSPECTORS, ("POST", "/api/training/candidates/{key}/promote"): INSPECTORS,
-    ("GET", "/training/promote/{key}"): INSPECTORS, ("POST", "/training/promote/{key}"): INSPECTORS,
-    ("POST", "/api/uploads"): OVERSEERS, ("GET", "/api/uploads/{job_id}"): OVERSEERS, ("GET", "/upload"): OVERSEERS,
-    ("GET", "/api/effects"): OVERSEERS, ("GET", "/api/effects/agents/{agent_id:path}"): OVERSEERS,
-    ("GET", "/api/effects/training"): OVERSEERS, ("GET", "/effects"): OVERSEERS,
-    ("GET", "/effects/agents/{agent_id:path}"): OVERSEERS, ("GET", "/effects/training"): OVERSEERS,
-    ("GET", "/queue"): INSPECTORS, ("GET", "/api/queue"): INSPECTORS, ("GET", "/queue/team"): OVERSEERS,
-    ("GET", "/api/queue/team"): OVERSEERS, ("GET", "/queue/plans"): OVERSEERS, ("POST", "/queue/plans"): INSPECTORS,
-    ("GET", "/api/queue/plans"): OVERSEERS, ("GET", "/queue/plans/{name}"): OVERSEERS, ("POST", "/queue/plans/{name}"): INSPECTORS,
-    ("POST", "/queue/plans/{name}/run"): INSPECTORS, ("POST", "/api/queue/plans/{name}/run"): INSPECTORS,
+    ("GET", "/api/rule-precision"): OVERSEERS,
+    ("GET", "/quality"): OVERSEERS,
+    ("PUT", "/api/scorecards/{name}"): INSPECTORS,
+    ("POST", "/scorecards/{name}"): INSPECTORS,
+    ("POST", "/api/scorecards/{name}/rescore"): INSPECTORS,
+    ("POST", "/scorecards/{name}/rescore"): INSPECTORS,
+    ("GET", "/api/training/candidates"): INSPECTORS,
+    ("POST", "/api/training/candidates/{key}/promote"): INSPECTORS,
+    ("GET", "/training/promote/{key}"): INSPECTORS,
+    ("POST", "/training/promote/{key}"): INSPECTORS,
+    ("POST", "/api/uploads"): OVERSEERS,
+    ("GET", "/api/uploads/{job_id}"): OVERSEERS,
+    ("GET", "/upload"): OVERSEERS,
+    ("GET", "/api/effects"): OVERSEERS,
+    ("GET", "/api/effects/agents/{agent_id:path}"): OVERSEERS,
+    ("GET", "/api/effects/training"): OVERSEERS,
+    ("GET", "/effects"): OVERSEERS,
+    ("GET", "/effects/agents/{agent_id:path}"): OVERSEERS,
+    ("GET", "/effects/training"): OVERSEERS,
+    ("GET", "/queue"): INSPECTORS,
+    ("GET", "/api/queue"): INSPECTORS,
+    ("GET", "/queue/team"): OVERSEERS,
+    ("GET", "/api/queue/team"): OVERSEERS,
+    ("GET", "/queue/plans"): OVERSEERS,
+    ("POST", "/queue/plans"): INSPECTORS,
+    ("GET", "/api/queue/plans"): OVERSEERS,
+    ("GET", "/queue/plans/{name}"): OVERSEERS,
+    ("POST", "/queue/plans/{name}"): INSPECTORS,
+    ("POST", "/queue/plans/{name}/run"): INSPECTORS,
+    ("POST", "/api/queue/plans/{name}/run"): INSPECTORS,
     ("POST", "/queue/plans/{name}/active"): INSPECTORS,
-    ("POST", "/queue/items/{item_id}/done"): INSPECTORS, ("POST", "/api/queue/items/{item_id}/done"): INSPECTORS,
-    ("POST", "/queue/items/{item_id}/skip"): OVERSEERS, ("POST", "/api/queue/items/{item_id}/skip"): OVERSEERS,
-    ("POST", "/queue/items/{item_id}/reassign"): OVERSEERS, ("POST", "/api/queue/items/{item_id}/reassign"): OVERSEERS,
-    ("GET", "/api/queue/precision"): OVERSEERS, ("GET", "/alerts"): OVERSEERS, ("GET", "/api/alerts"): OVERSEERS,
-    ("POST", "/alerts/{alert_id}/handle"): OVERSEERS, ("GET", "/alerts/settings"): ADMINS, ("POST", "/alerts/settings"): ADMINS,
-    ("POST", "/alerts/webhooks"): ADMINS, ("POST", "/alerts/webhooks/{webhook_id}"): ADMINS,
+    ("POST", "/queue/items/{item_id}/done"): INSPECTORS,
+    ("POST", "/api/queue/items/{item_id}/done"): INSPECTORS,
+    ("POST", "/queue/items/{item_id}/skip"): OVERSEERS,
+    ("POST", "/api/queue/items/{item_id}/skip"): OVERSEERS,
+    ("POST", "/queue/items/{item_id}/reassign"): OVERSEERS,
+    ("POST", "/api/queue/items/{item_id}/reassign"): OVERSEERS,
+    ("GET", "/api/queue/precision"): OVERSEERS,
+    ("GET", "/alerts"): OVERSEERS,
+    ("GET", "/api/alerts"): OVERSEERS,
+    ("POST", "/alerts/{alert_id}/handle"): OVERSEERS,
+    ("GET", "/alerts/settings"): ADMINS,
+    ("POST", "/alerts/settings"): ADMINS,
+    ("POST", "/alerts/webhooks"): ADMINS,
+    ("POST", "/alerts/webhooks/{webhook_id}"): ADMINS,
     ("POST", "/alerts/deliveries/retry"): ADMINS,
-    ("GET", "/api/audit"): ADMINS, ("GET", "/audit"): ADMINS,
-    ("GET", "/api/users"): ADMINS, ("POST", "/api/users"): ADMINS, ("PUT", "/api/users/{user_id}"): ADMINS,
-    ("POST", "/api/users/{user_id}/password"): ADMINS, ("GET", "/users"): ADMINS, ("POST", "/users"): ADMINS,
-    ("POST", "/users/{user_id}"): ADMINS, ("POST", "/users/{user_id}/password"): ADMINS,
+    ("GET", "/api/audit"): ADMINS,
+    ("GET", "/audit"): ADMINS,
+    ("GET", "/api/users"): ADMINS,
+    ("POST", "/api/users"): ADMINS,
+    ("PUT", "/api/users/{user_id}"): ADMINS,
+    ("POST", "/api/users/{user_id}/password"): ADMINS,
+    ("GET", "/users"): ADMINS,
+    ("POST", "/users"): ADMINS,
+    ("POST", "/users/{user_id}"): ADMINS,
+    ("POST", "/users/{user_id}/password"): ADMINS,
 }
 # Path parameters naming nothing that exists: an allowed role gets past the permission check and
 # then a 404 or 422, never someone else's data.
-VALUES = {"key": "0" * 64, "name": "nope", "round_name": "r0", "case_id": "nope", "drill_id": "nope",
-          "session_id": "s", "kind": "csv", "user_id": "2147483647", "result_id": "2147483647",
-          "appeal_id": "2147483647", "job_id": "2147483647", "customer_id": "2147483647", "agent_id": "nobody",
-          "item_id": "2147483647", "alert_id": "2147483647", "webhook_id": "2147483647"}
+VALUES = {
+    "key": "0" * 64,
+    "name": "nope",
+    "round_name": "r0",
+    "case_id": "nope",
+    "drill_id": "nope",
+    "session_id": "s",
+    "kind": "csv",
+    "user_id": "2147483647",
+    "result_id": "2147483647",
+    "appeal_id": "2147483647",
+    "job_id": "2147483647",
+    "customer_id": "2147483647",
+    "agent_id": "nobody",
+    "item_id": "2147483647",
+    "alert_id": "2147483647",
+    "webhook_id": "2147483647",
+}
 
 
 def declared(route: APIRoute):
@@ -81,8 +137,12 @@ def app(tmp_path_factory):
 
 def routes(app) -> list[tuple[str, str, APIRoute]]:
     """(method, full path, route) of every HTTP route, the included routers' too."""
-    return [(method, context.path, context.original_route) for context in iter_route_contexts(app.routes)
-            if isinstance(context.original_route, APIRoute) for method in context.methods]
+    return [
+        (method, context.path, context.original_route)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for method in context.methods
+    ]
 
 
 def test_every_route_declares_its_roles(app):

@@ -43,10 +43,18 @@ USERS = {  # username: (role, team, agent_id)
 
 
 def hostile_conversation() -> dict:
-    return {"id": CONVERSATION, "channel": "chat", "agent_id": AGENT, "team": TEAM, "started_at": "2026-12-05T14:03:00+08:00",
-            "turns": [{"role": "customer", "text": "你们这什么破服务，我要投诉！" + EVIL},
-                      {"role": "agent", "text": "不知道，这不归我管。" + EVIL},
-                      {"role": "customer", "text": "我电话13812345678，赶紧处理" + EVIL}]}
+    return {
+        "id": CONVERSATION,
+        "channel": "chat",
+        "agent_id": AGENT,
+        "team": TEAM,
+        "started_at": "2026-12-05T14:03:00+08:00",
+        "turns": [
+            {"role": "customer", "text": "你们这什么破服务，我要投诉！" + EVIL},
+            {"role": "agent", "text": "不知道，这不归我管。" + EVIL},
+            {"role": "customer", "text": "我电话13812345678，赶紧处理" + EVIL},
+        ],
+    }
 
 
 def hostile_database(path, samples) -> str:
@@ -87,9 +95,11 @@ class Client:
 
 def evil_scorecard() -> str:
     text = json.dumps(EVIL, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
-    return (f"id: evil\nname: {text}\ninclude: [core]\nsections:\n  - id: extra\n    name: {text}\n    items:\n"
-            f"      - id: X-01\n        name: {text}\n        points: -5\n        message: {text}\n        suggestion: {text}\n"
-            f"        forbid: {{keyword: {{role: agent, words: [不知道]}}}}\n")
+    return (
+        f"id: evil\nname: {text}\ninclude: [core]\nsections:\n  - id: extra\n    name: {text}\n    items:\n"
+        f"      - id: X-01\n        name: {text}\n        points: -5\n        message: {text}\n        suggestion: {text}\n"
+        f"        forbid: {{keyword: {{role: agent, words: [不知道]}}}}\n"
+    )
 
 
 def populate(app) -> dict:
@@ -97,7 +107,9 @@ def populate(app) -> dict:
     an appeal reason, a calibration round and comment. Returns what the tests need to find them."""
     clients = {name: Client(app, name) for name in USERS}
     qa, agent = clients["qa"], clients["agentx"]
-    [listed] = [i for i in qa.get("/api/conversations", params={"per_page": 500}).json()["items"] if i["id"] == CONVERSATION]
+    [listed] = [
+        i for i in qa.get("/api/conversations", params={"per_page": 500}).json()["items"] if i["id"] == CONVERSATION
+    ]
     key = listed["key"]
     assert qa.put("/api/scorecards/evil", json={"yaml": evil_scorecard()}).status_code == 200
     assert qa.post("/api/scorecards/evil/rescore", params={"agent_id": AGENT}).json()["rescored"] == 1
@@ -105,14 +117,29 @@ def populate(app) -> dict:
     evil = next(r for r in results if r["current"]["scorecard"] == "evil")
     failed = [f["rule"] for f in evil["current"]["findings"] if f["status"] == "fail"]
     assert "X-01" in failed and len(failed) >= 2
-    review = qa.post(f"/api/results/{evil['result_id']}/reviews", json={"rule": failed[0], "verdict": "confirm", "comment": EVIL})
+    review = qa.post(
+        f"/api/results/{evil['result_id']}/reviews", json={"rule": failed[0], "verdict": "confirm", "comment": EVIL}
+    )
     assert review.status_code == 200, review.text
-    appeal = agent.post(f"/api/results/{evil['result_id']}/appeals", json={"rule": "X-01", "reason": EVIL + " 13812345678"})
+    appeal = agent.post(
+        f"/api/results/{evil['result_id']}/appeals", json={"rule": "X-01", "reason": EVIL + " 13812345678"}
+    )
     assert appeal.status_code == 200, appeal.text
-    assert qa.post(f"/api/calibration/{ROUND}", json={"result_id": evil["result_id"], "rule": "X-01", "status": "fail",
-                                                       "comment": EVIL}).status_code == 200
+    assert (
+        qa.post(
+            f"/api/calibration/{ROUND}",
+            json={"result_id": evil["result_id"], "rule": "X-01", "status": "fail", "comment": EVIL},
+        ).status_code
+        == 200
+    )
     populate_queues(clients)
-    return {"app": app, "clients": clients, "key": key, "result_id": evil["result_id"], "appeal_id": appeal.json()["appeal_id"]}
+    return {
+        "app": app,
+        "clients": clients,
+        "key": key,
+        "result_id": evil["result_id"],
+        "appeal_id": appeal.json()["appeal_id"],
+    }
 
 
 def populate_queues(clients) -> None:
@@ -120,23 +147,39 @@ def populate_queues(clients) -> None:
     with one; the lead notes the conversation's complaint alert with one; the admin adds a webhook."""
     qa, lead, admin = clients["qa"], clients["leadx"], clients["admin"]
     name, label = json.dumps(EVIL, ensure_ascii=False), json.dumps(ROUND, ensure_ascii=False)
-    plan = (f"id: evil-plan\nname: {name}\nscope: {{scorecards: [evil]}}\nrules:\n  - id: hit\n    kind: failed_rules\n"
-            f"    name: {label}\n    rules: [X-01]\nassignment: {{inspectors: [qa]}}\n")
-    saved = qa.http.post("/queue/plans/evil-plan", data={"csrf_token": qa.csrf, "plan_yaml": plan}, follow_redirects=False)
+    plan = (
+        f"id: evil-plan\nname: {name}\nscope: {{scorecards: [evil]}}\nrules:\n  - id: hit\n    kind: failed_rules\n"
+        f"    name: {label}\n    rules: [X-01]\nassignment: {{inspectors: [qa]}}\n"
+    )
+    saved = qa.http.post(
+        "/queue/plans/evil-plan", data={"csrf_token": qa.csrf, "plan_yaml": plan}, follow_redirects=False
+    )
     assert saved.status_code == 303, saved.text
     ran = qa.post("/api/queue/plans/evil-plan/run", json={"first": "2026-12-05", "last": "2026-12-05"})
     assert ran.status_code == 200 and ran.json()["by_inspector"] == {"qa": 1}, ran.text
     [alert] = [a for a in lead.get("/api/alerts").json()["items"] if a["conversation_id"] == CONVERSATION]
-    assert lead.http.post(f"/alerts/{alert['id']}/handle", data={"csrf_token": lead.csrf, "note": EVIL}).status_code == 200
-    added = admin.http.post("/alerts/webhooks", data={"csrf_token": admin.csrf, "name": EVIL, "team": TEAM, "template": "wecom",
-                                                      "url": "https://example.invalid/hook?key=%22%3E%3Cscript%3Ealert(1)"})
+    assert (
+        lead.http.post(f"/alerts/{alert['id']}/handle", data={"csrf_token": lead.csrf, "note": EVIL}).status_code == 200
+    )
+    added = admin.http.post(
+        "/alerts/webhooks",
+        data={
+            "csrf_token": admin.csrf,
+            "name": EVIL,
+            "team": TEAM,
+            "template": "wecom",
+            "url": "https://example.invalid/hook?key=%22%3E%3Cscript%3Ealert(1)",
+        },
+    )
     assert added.status_code == 200 and "推送地址已添加" in added.text
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, samples):
     """The app on the hostile database, after people wrote payloads everywhere they can write."""
-    return populate(create_app(hostile_database(tmp_path_factory.mktemp("security"), samples), models=False, recordings=samples))
+    return populate(
+        create_app(hostile_database(tmp_path_factory.mktemp("security"), samples), models=False, recordings=samples)
+    )
 
 
 class Scan(HTMLParser):
@@ -169,10 +212,13 @@ def assert_inert(html: str, where: str) -> Scan:
         assert tag not in ("img", "iframe", "object", "embed"), f"{where}: an injected <{tag}>"
         assert not [a for a in attrs if a.startswith("on")], f"{where}: an event handler on <{tag}>"
         if tag == "script":
-            assert (attrs.get("src") or "").startswith("/static/") or attrs.get("type") == "application/json", \
+            assert (attrs.get("src") or "").startswith("/static/") or attrs.get("type") == "application/json", (
                 f"{where}: an inline or foreign script {attrs}"
+            )
         for name in ("href", "src", "action", "formaction"):
-            assert not (attrs.get(name) or "").strip().lower().startswith("javascript:"), f"{where}: {name}={attrs[name]}"
+            assert not (attrs.get(name) or "").strip().lower().startswith("javascript:"), (
+                f"{where}: {name}={attrs[name]}"
+            )
     for block in scan.json_blocks:
         json.loads(block)  # data, whole: a payload did not end the block early
     assert "alert(1)</script>" not in html and "<img src=x" not in html, where
@@ -182,8 +228,15 @@ def assert_inert(html: str, where: str) -> Scan:
 def shown(payload: str, html: str) -> bool:
     """The payload is on the page as text (escaped), or inside a JSON data block; whole, so also
     not run as a template ({{7*7}} would have become 49)."""
-    return str(escape(payload)) in html or json.dumps(payload)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e") \
-        .replace("&", "\\u0026").replace("'", "\\u0027") in html
+    return (
+        str(escape(payload)) in html
+        or json.dumps(payload)[1:-1]
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("'", "\\u0027")
+        in html
+    )
 
 
 ALL = ("admin", "qa", "leadx", "agentx")
@@ -229,8 +282,13 @@ PAGES = [
 def fill(url: str, world) -> str:
     from urllib.parse import quote
 
-    return url.format(key=world["key"], evil=quote(EVIL, safe=""), team=quote(TEAM, safe=""),
-                      agent=quote(AGENT, safe=""), round=quote(ROUND, safe=""))
+    return url.format(
+        key=world["key"],
+        evil=quote(EVIL, safe=""),
+        team=quote(TEAM, safe=""),
+        agent=quote(AGENT, safe=""),
+        round=quote(ROUND, safe=""),
+    )
 
 
 @pytest.mark.parametrize("role", ALL)
@@ -256,14 +314,25 @@ def test_payloads_in_sign_in_and_error_pages(world):
     page = anonymous.get(fill("/login?next={evil}&error={evil}", world), headers={"accept": "text/html"})
     assert page.status_code == 200 and shown(EVIL, page.text)
     assert_inert(page.text, "login")
-    for url in ("/conversations/{evil}", "/training/{evil}", "/scorecards/{evil}", "/calibration/{round}/{evil}",
-                "/nowhere/{evil}"):
+    for url in (
+        "/conversations/{evil}",
+        "/training/{evil}",
+        "/scorecards/{evil}",
+        "/calibration/{round}/{evil}",
+        "/nowhere/{evil}",
+    ):
         response = world["clients"]["qa"].page(fill(url, world))
         assert response.status_code == 404 and "没有找到" in response.text, url
         assert_inert(response.text, url)
     signed_in = TestClient(world["app"])
-    assert signed_in.post("/login", data={"username": "qa", "password": PASSWORD, "next": "javascript:alert(1)"},
-                          follow_redirects=False).headers["location"] == "/"
+    assert (
+        signed_in.post(
+            "/login",
+            data={"username": "qa", "password": PASSWORD, "next": "javascript:alert(1)"},
+            follow_redirects=False,
+        ).headers["location"]
+        == "/"
+    )
 
 
 def test_the_page_scripts_read_their_data_as_json(world):
@@ -284,8 +353,9 @@ def test_the_html_report_escapes_conversations(tmp_path):
     source = tmp_path / "hostile.jsonl"
     source.write_text(json.dumps(hostile_conversation(), ensure_ascii=False) + "\n", encoding="utf-8")
     report = tmp_path / "report.html"
-    outcome = CliRunner().invoke(cli, ["analyze", str(source), "--format", "html", "--out", str(report), "--no-store",
-                                       "--no-models"])
+    outcome = CliRunner().invoke(
+        cli, ["analyze", str(source), "--format", "html", "--out", str(report), "--no-store", "--no-models"]
+    )
     assert outcome.exit_code == 0, outcome.output
     html = report.read_text(encoding="utf-8")
     assert_inert(html, "report")
@@ -297,8 +367,14 @@ def test_the_html_report_escapes_conversations(tmp_path):
 
 def test_every_response_carries_the_security_headers(world):
     qa = world["clients"]["qa"]
-    for response in (qa.page("/"), qa.get("/api/conversations"), qa.get("/static/app.css"), qa.page("/nowhere"),
-                     TestClient(world["app"]).get("/api/me"), qa.get("/api/conversations?page=x")):
+    for response in (
+        qa.page("/"),
+        qa.get("/api/conversations"),
+        qa.get("/static/app.css"),
+        qa.page("/nowhere"),
+        TestClient(world["app"]).get("/api/me"),
+        qa.get("/api/conversations?page=x"),
+    ):
         policy = response.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
         assert "object-src 'none'" in policy and "base-uri 'none'" in policy
@@ -312,10 +388,13 @@ def test_pages_have_no_inline_script_or_handler(world):
     qa = world["clients"]["qa"]
     for url, _, _ in PAGES:
         html = qa.page(fill(url, world)).text
-        assert "<script>" not in html and " onclick=" not in html and " onsubmit=" not in html and " onchange=" not in html, url
+        assert (
+            "<script>" not in html and " onclick=" not in html and " onsubmit=" not in html and " onchange=" not in html
+        ), url
 
 
 # --- recordings -------------------------------------------------------------------------------------
+
 
 def upload_and_wait(client, name: str, content: bytes) -> dict:
     response = client.post("/api/uploads", files=[("files", (name, content))])
@@ -340,11 +419,22 @@ def test_recordings_only_from_the_recordings_folder(tmp_path, samples):
     add_user(Store(db).engine, "qa", PASSWORD, "inspector")
     app = create_app(db, models=False, recordings=root)
     qa = Client(app, "qa")
-    cases = {"inside.ogg": 200, str(root / "inside.ogg"): 200, str(outside / "outside.ogg"): 404,
-             "../elsewhere/outside.ogg": 404, str(root / ".." / "elsewhere" / "outside.ogg"): 404, "linked.ogg": 404,
-             "/etc/passwd": 404, "": 404}
-    lines = [json.dumps({"id": f"rec-{i}", "channel": "call", "audio": audio or None, "turns": [{"role": "agent", "text": "您好"}]})
-             for i, audio in enumerate(cases)]
+    cases = {
+        "inside.ogg": 200,
+        str(root / "inside.ogg"): 200,
+        str(outside / "outside.ogg"): 404,
+        "../elsewhere/outside.ogg": 404,
+        str(root / ".." / "elsewhere" / "outside.ogg"): 404,
+        "linked.ogg": 404,
+        "/etc/passwd": 404,
+        "": 404,
+    }
+    lines = [
+        json.dumps(
+            {"id": f"rec-{i}", "channel": "call", "audio": audio or None, "turns": [{"role": "agent", "text": "您好"}]}
+        )
+        for i, audio in enumerate(cases)
+    ]
     assert upload_and_wait(qa, "rec.jsonl", "\n".join(lines).encode())["conversations"] == len(cases)
     keys = {i["id"]: i["key"] for i in qa.get("/api/conversations", params={"per_page": 500}).json()["items"]}
     for i, (audio, status) in enumerate(cases.items()):
@@ -357,6 +447,7 @@ def test_recordings_only_from_the_recordings_folder(tmp_path, samples):
 
 
 # --- uploads -----------------------------------------------------------------------------------------
+
 
 def one_conversation(ident: str) -> bytes:
     return (json.dumps({"id": ident, "agent_id": "07", "turns": [{"role": "agent", "text": "您好"}]}) + "\n").encode()
@@ -373,18 +464,37 @@ def test_an_upload_over_the_limit_is_refused_with_413(tmp_path):
 
     head = b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.jsonl"\r\n\r\n'
     body = head + big + b"\r\n--x--\r\n"
-    chunked = qa.post("/api/uploads", content=(body[i:i + 8192] for i in range(0, len(body), 8192)),
-                      headers={"content-type": "multipart/form-data; boundary=x"})  # no Content-Length
+    chunked = qa.post(
+        "/api/uploads",
+        content=(body[i : i + 8192] for i in range(0, len(body), 8192)),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )  # no Content-Length
     assert chunked.status_code == 413
-    page = qa.http.post("/conversations/0/review", content=b"x" * (65 << 10),
-                        headers={"content-type": "application/x-www-form-urlencoded", "accept": "text/html"})
+    page = qa.http.post(
+        "/conversations/0/review",
+        content=b"x" * (65 << 10),
+        headers={"content-type": "application/x-www-form-urlencoded", "accept": "text/html"},
+    )
     assert page.status_code == 413 and "内容太大" in page.text
     assert qa.get("/api/conversations").json()["total"] == 0  # nothing was imported
     assert upload_and_wait(qa, "small.jsonl", one_conversation("small"))["conversations"] == 1
 
 
-@pytest.mark.parametrize("name", ["..", "../", "../../etc/passwd.jsonl", "a" * 300 + ".jsonl", "售" * 200 + ".jsonl",
-                                  "x\x00y.jsonl", "C:\\Windows\\x.jsonl", "", ".jsonl.", "售后/../../记录.jsonl"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "..",
+        "../",
+        "../../etc/passwd.jsonl",
+        "a" * 300 + ".jsonl",
+        "售" * 200 + ".jsonl",
+        "x\x00y.jsonl",
+        "C:\\Windows\\x.jsonl",
+        "",
+        ".jsonl.",
+        "售后/../../记录.jsonl",
+    ],
+)
 def test_odd_upload_file_names_are_sanitized(tmp_path, monkeypatch, name):
     import tempfile
 
@@ -445,15 +555,27 @@ def test_the_body_limit_stops_reading_once_passed():
 
 # --- exports -----------------------------------------------------------------------------------------
 
-FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"点我\")", "+1+2", "-3+4", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+FORMULAS = ['=HYPERLINK("http://evil.example","点我")', "+1+2", "-3+4", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 
 
 def test_exports_do_not_carry_formulas(tmp_path):
     db = str(tmp_path / "formula.db")
     store = Store(db)
     source = tmp_path / "f.jsonl"
-    source.write_text("".join(json.dumps({"id": f, "agent_id": f, "team": f, "turns": [
-        {"role": "customer", "text": "我要投诉"}, {"role": "agent", "text": "不知道"}]}) + "\n" for f in FORMULAS))
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f,
+                    "agent_id": f,
+                    "team": f,
+                    "turns": [{"role": "customer", "text": "我要投诉"}, {"role": "agent", "text": "不知道"}],
+                }
+            )
+            + "\n"
+            for f in FORMULAS
+        )
+    )
     for _ in Batch([source], store=store, analyze=True, models=False).run():
         pass
     add_user(store.engine, "qa", PASSWORD, "inspector")
@@ -476,13 +598,22 @@ def test_exports_do_not_carry_formulas(tmp_path):
 HUGE = "99999999999999999999"
 
 
-@pytest.mark.parametrize("method,url", [
-    ("get", f"/api/conversations?page={HUGE}"), ("get", f"/api/conversations?per_page={HUGE}"),
-    ("get", "/api/dashboard?score_min=1e400"), ("get", "/api/conversations?risk_min=nan"),
-    ("get", f"/api/results/{HUGE}/history"), ("get", f"/api/uploads/{HUGE}"), ("get", f"/api/audit?per_page={HUGE}"),
-    ("post", f"/api/appeals/{HUGE}/resolve"), ("post", f"/api/results/{HUGE}/reviews"),
-    ("get", f"/api/training/cases?difficulty={HUGE}"), ("get", "/api/conversations?date_from=2026-13-45"),
-])
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("get", f"/api/conversations?page={HUGE}"),
+        ("get", f"/api/conversations?per_page={HUGE}"),
+        ("get", "/api/dashboard?score_min=1e400"),
+        ("get", "/api/conversations?risk_min=nan"),
+        ("get", f"/api/results/{HUGE}/history"),
+        ("get", f"/api/uploads/{HUGE}"),
+        ("get", f"/api/audit?per_page={HUGE}"),
+        ("post", f"/api/appeals/{HUGE}/resolve"),
+        ("post", f"/api/results/{HUGE}/reviews"),
+        ("get", f"/api/training/cases?difficulty={HUGE}"),
+        ("get", "/api/conversations?date_from=2026-13-45"),
+    ],
+)
 def test_huge_numbers_are_a_422_in_chinese(world, method, url):
     admin = world["clients"]["admin"]
     body = {"rule": "X-01", "verdict": "confirm", "accept": True}
@@ -501,31 +632,44 @@ def test_a_bad_number_in_a_page_url_is_a_chinese_page(world, url):
 def test_huge_numbers_in_forms(world):
     qa = world["clients"]["qa"]
     key = world["key"]
-    review = qa.http.post(f"/conversations/{key}/review", headers={"accept": "text/html"},
-                          data={"csrf_token": qa.csrf, "result_id": HUGE, "rule": "X-01", "verdict": "confirm"})
+    review = qa.http.post(
+        f"/conversations/{key}/review",
+        headers={"accept": "text/html"},
+        data={"csrf_token": qa.csrf, "result_id": HUGE, "rule": "X-01", "verdict": "confirm"},
+    )
     assert review.status_code == 422 and "评分结果编号不能大于" in review.text
-    calibration = qa.http.post(f"/calibration/r9/{key}", follow_redirects=False,
-                               data={"csrf_token": qa.csrf, f"item:{HUGE}:X-01": "fail", "item:abc:X-01": "fail"})
+    calibration = qa.http.post(
+        f"/calibration/r9/{key}",
+        follow_redirects=False,
+        data={"csrf_token": qa.csrf, f"item:{HUGE}:X-01": "fail", "item:abc:X-01": "fail"},
+    )
     assert calibration.status_code == 303  # items naming no possible result are ignored
 
 
 # --- scope: training and campaigns -------------------------------------------------------------------
 
+
 def test_training_attempts_stay_within_the_team_and_are_masked(world):
     clients, engine = world["clients"], world["app"].state.store.engine
     agent = clients["agentx"]
     drill = agent.post("/api/training/drills", json={"case_id": "wrong-burger", "seed": 1}).json()["drill_id"]
-    said = agent.post(f"/api/training/drills/{drill}/turns", json={"text": "您好，请留个电话13812345678或邮箱zhang@example.com"})
+    said = agent.post(
+        f"/api/training/drills/{drill}/turns", json={"text": "您好，请留个电话13812345678或邮箱zhang@example.com"}
+    )
     assert said.status_code == 200
     assert agent.post(f"/api/training/drills/{drill}/finish").status_code == 200
     with Session(engine) as session:
         [attempt] = session.scalars(select(TrainingAttempt).where(TrainingAttempt.trainee == AGENT)).all()
         stored = json.dumps(attempt.turns, ensure_ascii=False)
     assert "13812345678" not in stored and "5678" in stored and "zhang@" not in stored
-    assert [a["trainee"] for a in clients["leadx"].get("/api/training/attempts", params={"who": AGENT}).json()] == [AGENT]
+    assert [a["trainee"] for a in clients["leadx"].get("/api/training/attempts", params={"who": AGENT}).json()] == [
+        AGENT
+    ]
     assert clients["qa"].get("/api/training/attempts", params={"who": AGENT}).status_code == 200
     assert clients["lead2"].get("/api/training/attempts", params={"who": AGENT}).status_code == 403
-    assert [a["trainee"] for a in clients["agentx"].get("/api/training/attempts", params={"who": "07"}).json()] == [AGENT]
+    assert [a["trainee"] for a in clients["agentx"].get("/api/training/attempts", params={"who": "07"}).json()] == [
+        AGENT
+    ]
     assert clients["lead2"].get("/api/training/attempts").status_code == 200  # one's own
 
 

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from test_web_security import ALL, EVIL, PAGES, PASSWORD, fill, hostile_database, populate
+
 from zuoxi.web import create_app
 from zuoxi.web.live import running_app
 
@@ -95,8 +95,10 @@ def test_no_payload_runs_in_sign_in_live_drill_or_upload(watched, server, tmp_pa
     hostile = tmp_path / "x.jsonl"
     hostile.write_text('{"id": "ok", "turns": [{"role": "agent", "text": "您好"}]}\n' + EVIL + "\n", encoding="utf-8")
     watched.goto("/upload")
-    watched.set_input_files("#files", files=[{"name": EVIL.replace("/", "") + ".jsonl", "mimeType": "text/plain",
-                                              "buffer": hostile.read_bytes()}])
+    watched.set_input_files(
+        "#files",
+        files=[{"name": EVIL.replace("/", "") + ".jsonl", "mimeType": "text/plain", "buffer": hostile.read_bytes()}],
+    )
     watched.click("#upload button[type=submit]")
     expect(watched.locator("#status")).to_have_text("完成", timeout=60000)
     expect(watched.locator("#errors li")).to_have_count(1)

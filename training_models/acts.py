@@ -87,8 +87,13 @@ def build(ids: list[str], convs, labels: dict[str, list[list[str]]], models):
             bucket["g"].extend([gi] * len(rows))
     out = {}
     for role, b in per_role.items():
-        out[role] = (sparse.vstack(b["x"]).tocsr(), sparse.vstack(b["b"]).tocsr(), np.vstack(b["d"]), np.vstack(b["y"]),
-                     np.array(b["g"]))
+        out[role] = (
+            sparse.vstack(b["x"]).tocsr(),
+            sparse.vstack(b["b"]).tocsr(),
+            np.vstack(b["d"]),
+            np.vstack(b["y"]),
+            np.array(b["g"]),
+        )
     return out
 
 
@@ -105,9 +110,9 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 
 def train_role(x, x_before, dense, y, groups, role: str, n_vocab: int):
+    from joblib import Parallel, delayed
     from scipy import sparse
     from sklearn.linear_model import LogisticRegression
-    from joblib import Parallel, delayed
     from sklearn.model_selection import GroupKFold
 
     mean, std = dense.mean(0), dense.std(0)
@@ -125,7 +130,8 @@ def train_role(x, x_before, dense, y, groups, role: str, n_vocab: int):
 
     def fit(C: float, rows, yj):
         return LogisticRegression(C=C, class_weight="balanced", max_iter=2000, solver="liblinear", random_state=0).fit(
-            features[rows], yj[rows])
+            features[rows], yj[rows]
+        )
 
     def choose(j: int):
         """(C, threshold, F1) with the best out-of-fold F1, and the head fitted on every row with that C."""
@@ -152,11 +158,17 @@ def train_role(x, x_before, dense, y, groups, role: str, n_vocab: int):
         (C, t, f1), m = fitted[j]
         coef = m.coef_[0]
         W[:, j] = coef[:n_x]
-        Wb[:, j] = coef[n_x:2 * n_x] * BEFORE_SCALE
-        Wd[:, j] = coef[2 * n_x:] / std
-        bias[j] = m.intercept_[0] - float((coef[2 * n_x:] * mean / std).sum())
+        Wb[:, j] = coef[n_x : 2 * n_x] * BEFORE_SCALE
+        Wd[:, j] = coef[2 * n_x :] / std
+        bias[j] = m.intercept_[0] - float((coef[2 * n_x :] * mean / std).sum())
         thresholds[j] = t if f1 >= MIN_CV_F1 else A.UNTRAINED
-        report[name] = {"positives": int(yj.sum()), "C": C, "threshold": t, "cv_f1": round(float(f1), 3), "used": bool(f1 >= MIN_CV_F1)}
+        report[name] = {
+            "positives": int(yj.sum()),
+            "C": C,
+            "threshold": t,
+            "cv_f1": round(float(f1), 3),
+            "used": bool(f1 >= MIN_CV_F1),
+        }
         print(f"  {role:8s} {name:16s} n+={int(yj.sum()):5d} C={C:<4} t={t:.2f} cv F1={f1:.3f}", file=sys.stderr)
     kept = []
     for M in (W, Wb):
@@ -170,8 +182,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ARTEFACTS)
-    ap.add_argument("--exclude", choices=["dev"], action="append", default=[],
-                    help="also leave out the evaluation's dev part (acts to tune rules on honestly)")
+    ap.add_argument(
+        "--exclude",
+        choices=["dev"],
+        action="append",
+        default=[],
+        help="also leave out the evaluation's dev part (acts to tune rules on honestly)",
+    )
     a = ap.parse_args()
     try:
         from threadpoolctl import threadpool_limits
@@ -188,24 +205,46 @@ def main() -> int:
     models = load_models()
     vocab = models.vocab
     data = build(ids, convs, labels, models)
-    arrays, meta = {}, {"format": A.FORMAT, "n_vocab": len(vocab), "dense_names": A.DENSE_NAMES,
-                        "names": {r: list(n) for r, n in A.OUTPUTS.items()}, "acts": {}}
+    arrays, meta = (
+        {},
+        {
+            "format": A.FORMAT,
+            "n_vocab": len(vocab),
+            "dense_names": A.DENSE_NAMES,
+            "names": {r: list(n) for r, n in A.OUTPUTS.items()},
+            "acts": {},
+        },
+    )
     for role, (x, x_before, dense, y, groups) in data.items():
         print(f"{role}: {x.shape[0]} turns of {len(set(groups))} dialogues", file=sys.stderr)
-        ((rows, W), (b_rows, Wb)), Wd, bias, thresholds, report = train_role(x, x_before, dense, y, groups, role, len(vocab))
-        arrays.update({f"{role}_rows": rows.astype(np.int64), f"{role}_W": W, f"{role}_before_rows": b_rows.astype(np.int64),
-                       f"{role}_before_W": Wb, f"{role}_dense": Wd.astype(np.float32),
-                       f"{role}_bias": bias.astype(np.float32), f"{role}_thresholds": thresholds.astype(np.float32)})
+        ((rows, W), (b_rows, Wb)), Wd, bias, thresholds, report = train_role(
+            x, x_before, dense, y, groups, role, len(vocab)
+        )
+        arrays.update(
+            {
+                f"{role}_rows": rows.astype(np.int64),
+                f"{role}_W": W,
+                f"{role}_before_rows": b_rows.astype(np.int64),
+                f"{role}_before_W": Wb,
+                f"{role}_dense": Wd.astype(np.float32),
+                f"{role}_bias": bias.astype(np.float32),
+                f"{role}_thresholds": thresholds.astype(np.float32),
+            }
+        )
         meta["acts"][role] = report
         meta[f"{role}_turns"] = int(x.shape[0])
     meta["dialogues"] = len(ids)
     meta["seconds"] = round(time.perf_counter() - t0, 1)
-    meta["licence"] = "trained on jddc_uss and stc3_dch turns labelled for this project (research data, see ../shared/data)"
+    meta["licence"] = (
+        "trained on jddc_uss and stc3_dch turns labelled for this project (research data, see ../shared/data)"
+    )
     a.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(a.out / "acts.npz", **arrays)
     (a.out / "acts.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {a.out / 'acts.npz'} ({(a.out / 'acts.npz').stat().st_size / 1e6:.1f} MB) in {meta['seconds']} s",
-          file=sys.stderr)
+    print(
+        f"wrote {a.out / 'acts.npz'} ({(a.out / 'acts.npz').stat().st_size / 1e6:.1f} MB) in {meta['seconds']} s",
+        file=sys.stderr,
+    )
     return 0
 
 

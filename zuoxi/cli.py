@@ -18,19 +18,22 @@ from rich.table import Table
 from rich.text import Text
 
 from zuoxi.analyze.models import PREDICT_CHUNK, TASKS, load_models, prediction_records
-from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
-from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.campaigns.cli import campaign_app
 from zuoxi.effects.cli import effects_app
-from zuoxi.queues.cli import queue_app
+from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
+from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.ingest import FORMATS, IngestError, ReadOptions
 from zuoxi.ingest.table import parse_column_map
+from zuoxi.queues.cli import queue_app
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError, builtin_names, load_spec
 from zuoxi.store import Store
 
-app = typer.Typer(help="zuoxi (坐席): quality inspection and coaching for contact-center agents.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="zuoxi (坐席): quality inspection and coaching for contact-center agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 scorecard_app = typer.Typer(help="Work with scorecard files.", no_args_is_help=True)
 app.add_typer(scorecard_app, name="scorecard")
 app.add_typer(campaign_app, name="campaign")
@@ -41,12 +44,20 @@ app.add_typer(queue_app, name="queue")
 err = Console(stderr=True, soft_wrap=True, emoji=False)
 out = Console(emoji=False)
 
-DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
-SchemaOption = Annotated[str | None, typer.Option("--schema", help="PostgreSQL schema of zuoxi's tables (default "
-                                                                 "$ZUOXI_DB_SCHEMA; created if missing)")]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")
+]
+SchemaOption = Annotated[
+    str | None,
+    typer.Option("--schema", help="PostgreSQL schema of zuoxi's tables (default $ZUOXI_DB_SCHEMA; created if missing)"),
+]
 InputFormat = Annotated[str | None, typer.Option(help=f"Input format instead of by extension: {', '.join(FORMATS)}")]
-Columns = Annotated[list[str] | None, typer.Option("--columns", help="CSV/XLSX column mapping FIELD=HEADER (e.g. text=消息正文)")]
-AgentSpeaker = Annotated[str | None, typer.Option(help="ASR files: the speaker label of the agent (default: who greets)")]
+Columns = Annotated[
+    list[str] | None, typer.Option("--columns", help="CSV/XLSX column mapping FIELD=HEADER (e.g. text=消息正文)")
+]
+AgentSpeaker = Annotated[
+    str | None, typer.Option(help="ASR files: the speaker label of the agent (default: who greets)")
+]
 NoMask = Annotated[bool, typer.Option("--no-mask", help="Keep phone/ID/card numbers and e-mails unmasked")]
 
 
@@ -77,15 +88,24 @@ def _report_error(error: IngestError) -> None:
 def _run(batch: Batch | DaskBatch, consume) -> BatchSummary:
     """Drive a batch (either engine) with a progress bar on standard error; Ctrl-C keeps what was done."""
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("shards" if isinstance(batch, DaskBatch) else "files"),
-                  TextColumn("{task.fields[conversations]} conversations · {task.fields[rate]:.0f}/s"),
-                  TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("shards" if isinstance(batch, DaskBatch) else "files"),
+        TextColumn("{task.fields[conversations]} conversations · {task.fields[rate]:.0f}/s"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
         task = progress.add_task("zuoxi", total=None, conversations=0, rate=0.0)
 
         def on_progress(files_done: int, files: int, conversations: int) -> None:
             elapsed = max(time.perf_counter() - started, 1e-9)
-            progress.update(task, completed=files_done, total=files, conversations=conversations, rate=conversations / elapsed)
+            progress.update(
+                task, completed=files_done, total=files, conversations=conversations, rate=conversations / elapsed
+            )
 
         batch.on_progress = on_progress
         batch.on_error = _report_error
@@ -131,8 +151,10 @@ def import_(
 ) -> None:
     """Import conversations into the database (idempotent; re-running resumes)."""
     store = Store(db)
-    summary = _run(Batch(paths, _options(format, columns, agent_speaker), store=store, mask=not no_mask, resume=not again),
-                   lambda item: None)
+    summary = _run(
+        Batch(paths, _options(format, columns, agent_speaker), store=store, mask=not no_mask, resume=not again),
+        lambda item: None,
+    )
     err.print(Text(f"database: {store.url}"))
     if summary.nothing_read:
         raise typer.Exit(1)
@@ -141,21 +163,44 @@ def import_(
 @app.command()
 def analyze(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
-    scorecard: Annotated[str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")] = "auto",
-    format: Annotated[str | None, typer.Option("--format", help="table (default), json (JSON Lines) or html; with --parquet, none unless given")] = None,
+    scorecard: Annotated[
+        str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")
+    ] = "auto",
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="table (default), json (JSON Lines) or html; with --parquet, none unless given"),
+    ] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output")] = None,
     db: DbOption = None,
-    no_store: Annotated[bool, typer.Option("--no-store", help="Do not write conversations and results to the database")] = False,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not write conversations and results to the database")
+    ] = False,
     input_format: InputFormat = None,
     columns: Columns = None,
     agent_speaker: AgentSpeaker = None,
     no_mask: NoMask = False,
-    no_models: Annotated[bool, typer.Option("--no-models", help="Skip the trained models: emotion from cue words only, faster")] = False,
-    engine: Annotated[str, typer.Option("--engine", help="local (this process) or dask (a Dask cluster, docs/scale.md)")] = "local",
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="dask: an existing cluster's scheduler address, e.g. tcp://host:8786 (default: a LocalCluster on 127.0.0.1)")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="dask: LocalCluster worker processes (default: one per core)")] = None,
-    parquet: Annotated[Path | None, typer.Option("--parquet", help="dask: write the results as Parquet parts into this folder")] = None,
-    again: Annotated[bool, typer.Option("--again", help="dask: redo shards an earlier run finished (default: skip them)")] = False,
+    no_models: Annotated[
+        bool, typer.Option("--no-models", help="Skip the trained models: emotion from cue words only, faster")
+    ] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this process) or dask (a Dask cluster, docs/scale.md)")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="dask: an existing cluster's scheduler address, e.g. tcp://host:8786 (default: a LocalCluster on 127.0.0.1)",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="dask: LocalCluster worker processes (default: one per core)")
+    ] = None,
+    parquet: Annotated[
+        Path | None, typer.Option("--parquet", help="dask: write the results as Parquet parts into this folder")
+    ] = None,
+    again: Annotated[
+        bool, typer.Option("--again", help="dask: redo shards an earlier run finished (default: skip them)")
+    ] = False,
 ) -> None:
     """Score conversations against a scorecard and print or write the results."""
     if format not in (None, "table", "json", "html"):
@@ -163,7 +208,9 @@ def analyze(
     if engine not in ("local", "dask"):
         raise typer.BadParameter("--engine must be local or dask")
     if engine == "local" and (scheduler or workers or parquet or again):
-        raise typer.BadParameter("--scheduler, --workers, --parquet and --again go with --engine dask (--workers 1 for one process)")
+        raise typer.BadParameter(
+            "--scheduler, --workers, --parquet and --again go with --engine dask (--workers 1 for one process)"
+        )
     if scheduler and workers:
         raise typer.BadParameter("--workers sizes the LocalCluster; a cluster given by --scheduler has its own workers")
     format = format or ("none" if parquet else "table")
@@ -172,11 +219,24 @@ def analyze(
     options = _options(input_format, columns, agent_speaker)
     chosen = None if scorecard == "auto" else scorecard
     if engine == "dask":
-        batch = DaskBatch(paths, options, store=store, scorecard=chosen, mask=not no_mask, models=not no_models,
-                          resume=not again, parquet=parquet, collect=format != "none", scheduler=scheduler,
-                          workers=workers, on_cluster=lambda line: err.print(line, highlight=False))
+        batch = DaskBatch(
+            paths,
+            options,
+            store=store,
+            scorecard=chosen,
+            mask=not no_mask,
+            models=not no_models,
+            resume=not again,
+            parquet=parquet,
+            collect=format != "none",
+            scheduler=scheduler,
+            workers=workers,
+            on_cluster=lambda line: err.print(line, highlight=False),
+        )
     else:
-        batch = Batch(paths, options, store=store, analyze=True, scorecard=chosen, mask=not no_mask, models=not no_models)
+        batch = Batch(
+            paths, options, store=store, analyze=True, scorecard=chosen, mask=not no_mask, models=not no_models
+        )
     collected: list = []
     handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
 
@@ -186,7 +246,9 @@ def analyze(
         for warning in (item.result.audio or {}).get("warnings", []):
             err.print(f"[yellow]audio warning[/] {warning}", highlight=False)
         if format == "json":
-            line = item.result.model_dump_json(exclude={"sections", "audio"} if item.result.audio is None else {"sections"})
+            line = item.result.model_dump_json(
+                exclude={"sections", "audio"} if item.result.audio is None else {"sections"}
+            )
             (handle.write(line + "\n") if handle else sys.stdout.write(line + "\n"))
         else:
             collected.append((item.conversation, item.result))
@@ -201,16 +263,22 @@ def analyze(
             handle.close()
     if isinstance(summary, DaskSummary) and summary.shards_skipped:
         read_back = f", {summary.read_back} read back from there" if summary.read_back else ""
-        err.print(f"{summary.shards_skipped} shards were done by an earlier run (their results are in "
-                  f"{' and '.join(str(w) for w in ('the database' if store else None, parquet) if w)}{read_back}); "
-                  "--again redoes them", highlight=False)
+        err.print(
+            f"{summary.shards_skipped} shards were done by an earlier run (their results are in "
+            f"{' and '.join(str(w) for w in ('the database' if store else None, parquet) if w)}{read_back}); "
+            "--again redoes them",
+            highlight=False,
+        )
     if parquet:
         err.print(f"parquet: {parquet.resolve()}", highlight=False)
         if summary.parts_superseded:
             from zuoxi.report.parquet import SUPERSEDED
 
-            err.print(f"parquet: {summary.parts_superseded} parts of an earlier plan (other input or options) moved to "
-                      f"{parquet.resolve() / SUPERSEDED}", highlight=False)
+            err.print(
+                f"parquet: {summary.parts_superseded} parts of an earlier plan (other input or options) moved to "
+                f"{parquet.resolve() / SUPERSEDED}",
+                highlight=False,
+            )
     if format == "table":
         _print_results_table(collected)
     elif format == "html":
@@ -316,8 +384,12 @@ def _print_predictions_table(rows: list[dict], task: str) -> None:
 @app.command()
 def live(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
-    scorecard: Annotated[str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")] = "auto",
-    format: Annotated[str, typer.Option("--format", help="table, or json: one line per turn (the WebSocket's update)")] = "table",
+    scorecard: Annotated[
+        str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")
+    ] = "auto",
+    format: Annotated[
+        str, typer.Option("--format", help="table, or json: one line per turn (the WebSocket's update)")
+    ] = "table",
     input_format: InputFormat = None,
     columns: Columns = None,
     agent_speaker: AgentSpeaker = None,
@@ -337,15 +409,25 @@ def live(
 
     def consume(item) -> None:
         conversation = item.conversation
-        session = LiveSession(conversation.id, scorecard=choose_scorecard(conversation, scorecard),
-                              channel=conversation.channel, models=not no_models)
+        session = LiveSession(
+            conversation.id,
+            scorecard=choose_scorecard(conversation, scorecard),
+            channel=conversation.channel,
+            models=not no_models,
+        )
         for turn in conversation.turns:
             update = session.add_turn(turn)
             if format == "json":
                 sys.stdout.write(update.model_dump_json() + "\n")
             for alert in update.alerts:
-                table.add_row(conversation.id, str(alert.turn), alert.title, alert.rule or "model",
-                              " ".join(f"“{e.text}”" for e in alert.evidence[:2]), alert.suggestion)
+                table.add_row(
+                    conversation.id,
+                    str(alert.turn),
+                    alert.title,
+                    alert.rule or "model",
+                    " ".join(f"“{e.text}”" for e in alert.evidence[:2]),
+                    alert.suggestion,
+                )
 
     _check_scorecard(scorecard)
     summary = _run(batch, consume)
@@ -370,30 +452,50 @@ def show(
     for key, conv in found:
         results = store.results_for(key)
         if format == "json":
-            sys.stdout.write(json.dumps({"key": key, "conversation": conv.model_dump(mode="json"),
-                                         "results": [r.model_dump(mode="json") for r in results]}, ensure_ascii=False) + "\n")
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "key": key,
+                        "conversation": conv.model_dump(mode="json"),
+                        "results": [r.model_dump(mode="json") for r in results],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
             continue
-        out.print(f"[bold]{conv.id}[/] ({conv.channel}, agent {conv.agent_id or '—'}, {conv.team or '—'}) key {key[:12]}")
+        out.print(
+            f"[bold]{conv.id}[/] ({conv.channel}, agent {conv.agent_id or '—'}, {conv.team or '—'}) key {key[:12]}"
+        )
         evidence_turns = {e.turn: f.rule for r in results for f in r.findings if f.status == "fail" for e in f.evidence}
         for i, turn in enumerate(conv.turns):
             mark = f" [red]← {evidence_turns[i]}[/]" if i in evidence_turns else ""
             out.print(f"{i:>3} {turn.role:<8} {turn.text}{mark}", highlight=False)
         for result in results:
-            out.print(f"[bold]{result.scorecard}[/]: {result.score:.0f}/{result.max_score:.0f}{' VETO' if result.veto else ''}")
+            out.print(
+                f"[bold]{result.scorecard}[/]: {result.score:.0f}/{result.max_score:.0f}{' VETO' if result.veto else ''}"
+            )
             for f in result.failed():
-                out.print(f"  [red]{f.rule}[/] {f.message} (turns {', '.join(str(e.turn) for e in f.evidence)})", highlight=False)
+                out.print(
+                    f"  [red]{f.rule}[/] {f.message} (turns {', '.join(str(e.turn) for e in f.evidence)})",
+                    highlight=False,
+                )
                 if f.suggestion:
                     out.print(f"      建议: {f.suggestion}", highlight=False)
 
 
 @app.command()
-def stats(db: DbOption = None, format: Annotated[str, typer.Option("--format", help="table or json")] = "table") -> None:
+def stats(
+    db: DbOption = None, format: Annotated[str, typer.Option("--format", help="table or json")] = "table"
+) -> None:
     """Counts and averages of what is stored."""
     figures = Store(db).stats()
     if format == "json":
         sys.stdout.write(json.dumps(figures, ensure_ascii=False) + "\n")
         return
-    out.print(f"conversations: {figures['conversations']} ({', '.join(f'{k} {v}' for k, v in figures['by_channel'].items())}) · files imported: {figures['files']}")
+    out.print(
+        f"conversations: {figures['conversations']} ({', '.join(f'{k} {v}' for k, v in figures['by_channel'].items())}) · files imported: {figures['files']}"
+    )
     table = Table(title="scorecards")
     for column in ("scorecard", "results", "average", "vetoes"):
         table.add_column(column)
@@ -430,18 +532,35 @@ def scorecard_check(file: Annotated[Path, typer.Argument(help="A scorecard YAML 
             err.print(problem, highlight=False, markup=False)
         raise typer.Exit(1) from None
     items = sum(len(s.items) for s in compiled.spec.sections)
-    out.print(f"{file}: OK — {compiled.spec.id}, {len(compiled.spec.sections)} sections, {items} items", highlight=False)
+    out.print(
+        f"{file}: OK — {compiled.spec.id}, {len(compiled.spec.sections)} sections, {items} items", highlight=False
+    )
 
 
-DiarizationDir = Annotated[Path | None, typer.Option("--diarization-dir", help="Mono calls: a local sherpa-onnx speaker-diarization folder (segmentation + embedding model; never downloaded)")]
-CustomerFirst = Annotated[bool, typer.Option("--customer-first", help="Diarization: the first speaker is the customer (default: the agent)")]
+DiarizationDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--diarization-dir",
+        help="Mono calls: a local sherpa-onnx speaker-diarization folder (segmentation + embedding model; never downloaded)",
+    ),
+]
+CustomerFirst = Annotated[
+    bool, typer.Option("--customer-first", help="Diarization: the first speaker is the customer (default: the agent)")
+]
 
 
 @app.command()
 def audio(
     file: Annotated[Path, typer.Argument(help="A call recording: WAV, FLAC, OGG or MP3, mono or stereo")],
-    transcript: Annotated[Path | None, typer.Option(help="Its transcript (any input format; the first conversation is used)")] = None,
-    channels: Annotated[str | None, typer.Option(help="Stereo layout, e.g. agent,customer (default: the transcript's meta.audio_channels, else agent,customer)")] = None,
+    transcript: Annotated[
+        Path | None, typer.Option(help="Its transcript (any input format; the first conversation is used)")
+    ] = None,
+    channels: Annotated[
+        str | None,
+        typer.Option(
+            help="Stereo layout, e.g. agent,customer (default: the transcript's meta.audio_channels, else agent,customer)"
+        ),
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
     diarization_dir: DiarizationDir = None,
     customer_first: CustomerFirst = False,
@@ -475,23 +594,46 @@ def audio(
 
 
 def _print_audio(summary: dict) -> None:
-    out.print(f"[bold]{summary['file']}[/] {summary['layout']}, {summary['duration']:.1f} s, {summary['sample_rate']} Hz, "
-              f"median speech level {summary['median_dbfs']} dBFS", highlight=False)
+    out.print(
+        f"[bold]{summary['file']}[/] {summary['layout']}, {summary['duration']:.1f} s, {summary['sample_rate']} Hz, "
+        f"median speech level {summary['median_dbfs']} dBFS",
+        highlight=False,
+    )
     for warning in summary["warnings"]:
         out.print(f"  [yellow]warning[/] {warning}", highlight=False)
     for role, seconds in summary["speech_seconds"].items():
-        out.print(f"  {role}: speaks {seconds:.1f} s at {summary['level_dbfs'][role]} dBFS, loudness "
-                  f"{summary['loudness_lufs'][role]} LUFS, peak {summary['peak_dbfs'][role]} dBFS, "
-                  f"clipped in {summary['clipped'][role]:.1%} of its speech", highlight=False)
+        out.print(
+            f"  {role}: speaks {seconds:.1f} s at {summary['level_dbfs'][role]} dBFS, loudness "
+            f"{summary['loudness_lufs'][role]} LUFS, peak {summary['peak_dbfs'][role]} dBFS, "
+            f"clipped in {summary['clipped'][role]:.1%} of its speech",
+            highlight=False,
+        )
     gap, gaps = summary["hangup_gap"], summary["hangup_gaps"]
-    out.print(f"  hang-up gap: {'n/a' if gap is None else f'{gap:.2f} s'} after the last words "
-              f"(last speaker: {summary['last_speaker'] or 'n/a'}"
-              + "".join(f"; after the {role}'s: {value:.2f} s" for role, value in gaps.items()) + ")", highlight=False)
-    for kind, rows in (("dead air", summary["dead_air"]), ("overlap", summary["overlaps"]),
-                       ("response latency", summary["latencies"]), ("loud peak", summary["peaks"])):
+    out.print(
+        f"  hang-up gap: {'n/a' if gap is None else f'{gap:.2f} s'} after the last words "
+        f"(last speaker: {summary['last_speaker'] or 'n/a'}"
+        + "".join(f"; after the {role}'s: {value:.2f} s" for role, value in gaps.items())
+        + ")",
+        highlight=False,
+    )
+    for kind, rows in (
+        ("dead air", summary["dead_air"]),
+        ("overlap", summary["overlaps"]),
+        ("response latency", summary["latencies"]),
+        ("loud peak", summary["peaks"]),
+    ):
         for row in rows:
-            extra = f" {row['by']} over {row['over']}" if "by" in row else f" {row['role']} +{row['db_over_median']} dB" if "role" in row else ""
-            out.print(f"  {kind}: {row['start']:.2f}–{row['end']:.2f} s ({row['end'] - row['start']:.2f} s){extra}", highlight=False)
+            extra = (
+                f" {row['by']} over {row['over']}"
+                if "by" in row
+                else f" {row['role']} +{row['db_over_median']} dB"
+                if "role" in row
+                else ""
+            )
+            out.print(
+                f"  {kind}: {row['start']:.2f}–{row['end']:.2f} s ({row['end'] - row['start']:.2f} s){extra}",
+                highlight=False,
+            )
     if summary["turns"] == "n/a":
         out.print("  turns: n/a (no transcript with times)")
         return
@@ -499,18 +641,34 @@ def _print_audio(summary: dict) -> None:
     for column in ("turn", "role", "voiced s", "chars/min", "dBFS", "vs median dB", "peak dB"):
         table.add_column(column)
     for t in summary["turns"]:
-        table.add_row(str(t["turn"]), t["role"], f"{t['voiced']:.2f}", *("—" if v is None else f"{v:g}" for v in
-                      (t["speech_rate"], t["level_dbfs"], t["volume_rel_db"], t["peak_rel_db"])))
+        table.add_row(
+            str(t["turn"]),
+            t["role"],
+            f"{t['voiced']:.2f}",
+            *(
+                "—" if v is None else f"{v:g}"
+                for v in (t["speech_rate"], t["level_dbfs"], t["volume_rel_db"], t["peak_rel_db"])
+            ),
+        )
     out.print(table)
 
 
 @app.command()
 def transcribe(
-    file: Annotated[Path, typer.Argument(help="A call recording: stereo (agent and customer on separate channels), or mono with --diarization-dir")],
-    model_dir: Annotated[Path, typer.Option("--model-dir", help="A local sherpa-onnx offline model directory (never downloaded)")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A call recording: stereo (agent and customer on separate channels), or mono with --diarization-dir"
+        ),
+    ],
+    model_dir: Annotated[
+        Path, typer.Option("--model-dir", help="A local sherpa-onnx offline model directory (never downloaded)")
+    ],
     model_type: Annotated[str, typer.Option(help="auto, paraformer, sense_voice or transducer")] = "auto",
     channels: Annotated[str, typer.Option(help="Stereo layout, e.g. agent,customer")] = "agent,customer",
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON line here instead of standard output")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON line here instead of standard output")
+    ] = None,
     threads: Annotated[int, typer.Option(help="ASR threads")] = 1,
     diarization_dir: DiarizationDir = None,
     customer_first: CustomerFirst = False,
@@ -581,8 +739,16 @@ def user_add(
     team: Annotated[str | None, typer.Option(help="A team lead's team")] = None,
     agent_id: Annotated[str | None, typer.Option(help="An agent's agent_id in the conversations")] = None,
     display_name: Annotated[str | None, typer.Option(help="Name shown in the app")] = None,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          envvar="ZUOXI_PASSWORD", help="At least 8 characters (prompted)")] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="ZUOXI_PASSWORD",
+            help="At least 8 characters (prompted)",
+        ),
+    ] = "",
     db: DbOption = None,
 ) -> None:
     """Create a web app user (password hashed with argon2)."""
@@ -615,18 +781,48 @@ def serve(
     schema: SchemaOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
-    demo: Annotated[bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")] = False,
-    no_models: Annotated[bool, typer.Option("--no-models", help="Uploads are analyzed without the trained models")] = False,
-    recordings: Annotated[Path | None, typer.Option("--recordings", file_okay=False, exists=True,
-                                                    help="Folder of call recordings the pages may play (none outside it); "
-                                                         "with --demo, the samples folder by default")] = None,
-    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", min=1, max=10_000,
-                                               help="Largest upload (all its files) in MB; larger is refused with 413")] = 20,
-    timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone pages show times and filter dates in "
-                                                                     "(default $ZUOXI_TZ, else Asia/Shanghai)")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes (2 or more need --redis)")] = 1,
-    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL (redis://127.0.0.1:6379/0): live sessions and "
-                                                              "sign-in limits shared by every server process")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")
+    ] = False,
+    no_models: Annotated[
+        bool, typer.Option("--no-models", help="Uploads are analyzed without the trained models")
+    ] = False,
+    recordings: Annotated[
+        Path | None,
+        typer.Option(
+            "--recordings",
+            file_okay=False,
+            exists=True,
+            help="Folder of call recordings the pages may play (none outside it); "
+            "with --demo, the samples folder by default",
+        ),
+    ] = None,
+    max_upload_mb: Annotated[
+        int,
+        typer.Option(
+            "--max-upload-mb",
+            min=1,
+            max=10_000,
+            help="Largest upload (all its files) in MB; larger is refused with 413",
+        ),
+    ] = 20,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone", help="Time zone pages show times and filter dates in (default $ZUOXI_TZ, else Asia/Shanghai)"
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Server processes (2 or more need --redis)")
+    ] = 1,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            "--redis",
+            help="Redis URL (redis://127.0.0.1:6379/0): live sessions and "
+            "sign-in limits shared by every server process",
+        ),
+    ] = None,
 ) -> None:
     """Start the web app (dashboards, review, appeals). API docs at /docs."""
     import os
@@ -657,14 +853,27 @@ def serve(
             ZoneInfo(timezone)
         except (ValueError, ZoneInfoNotFoundError):
             raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
-    settings = dict(db=db, models=not no_models, recordings=str(recordings) if recordings else None,
-                    max_upload=max_upload_mb << 20, timezone=timezone, redis=redis)
+    settings = dict(
+        db=db,
+        models=not no_models,
+        recordings=str(recordings) if recordings else None,
+        max_upload=max_upload_mb << 20,
+        timezone=timezone,
+        redis=redis,
+    )
     if workers == 1:
         uvicorn.run(create_app(**settings), host=host, port=port, log_level="warning", ws_max_size=1 << 18)
         return
     os.environ[SERVE_SETTINGS] = json.dumps(settings)
-    uvicorn.run("zuoxi.web:app_from_environment", factory=True, workers=workers, host=host, port=port,
-                log_level="warning", ws_max_size=1 << 18)
+    uvicorn.run(
+        "zuoxi.web:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_max_size=1 << 18,
+    )
 
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -674,8 +883,11 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade(db: DbOption = None, schema: SchemaOption = None,
-               revision: Annotated[str, typer.Option(help="Revision to upgrade to")] = "head") -> None:
+def db_upgrade(
+    db: DbOption = None,
+    schema: SchemaOption = None,
+    revision: Annotated[str, typer.Option(help="Revision to upgrade to")] = "head",
+) -> None:
     """Bring the database to this version's tables (Alembic migrations; `zuoxi serve` and every
     command also do it on start). Run it once before starting several servers on a new version."""
     from zuoxi.store import create_store_engine, database_schema, database_url
@@ -691,8 +903,10 @@ def db_upgrade(db: DbOption = None, schema: SchemaOption = None,
     finally:
         engine.dispose()
     where = f"{engine.url.render_as_string(hide_password=True)}" + (f" (schema {schema})" if schema else "")
-    err.print(f"{where}: revision {before or 'none'} → {after}" if before != after else f"{where}: at revision {after}",
-              highlight=False)
+    err.print(
+        f"{where}: revision {before or 'none'} → {after}" if before != after else f"{where}: at revision {after}",
+        highlight=False,
+    )
 
 
 def _load_demo(store: Store) -> None:

@@ -17,13 +17,29 @@ class Problems(ValueError):
         super().__init__("\n".join(problems))
         self.problems = problems
 
+
 SAID = {
-    "missing": "必须填写", "extra_forbidden": "不认识这个字段", "int_parsing": "应为整数", "int_type": "应为整数",
-    "int_from_float": "应为整数", "float_parsing": "应为数字", "float_type": "应为数字", "bool_parsing": "应为 true 或 false",
-    "bool_type": "应为 true 或 false", "string_type": "应为文字", "string_too_long": "太长", "string_too_short": "不能为空",
-    "list_type": "应为列表", "too_long": "条目太多", "too_short": "不能为空", "dict_type": "应为映射（键: 值）",
-    "model_type": "应为映射（键: 值）", "model_attributes_type": "应为映射（键: 值）",
-    "string_pattern_mismatch": "格式不对", "datetime_parsing": "应为日期时间", "datetime_type": "应为日期时间",
+    "missing": "必须填写",
+    "extra_forbidden": "不认识这个字段",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "string_type": "应为文字",
+    "string_too_long": "太长",
+    "string_too_short": "不能为空",
+    "list_type": "应为列表",
+    "too_long": "条目太多",
+    "too_short": "不能为空",
+    "dict_type": "应为映射（键: 值）",
+    "model_type": "应为映射（键: 值）",
+    "model_attributes_type": "应为映射（键: 值）",
+    "string_pattern_mismatch": "格式不对",
+    "datetime_parsing": "应为日期时间",
+    "datetime_type": "应为日期时间",
 }
 
 

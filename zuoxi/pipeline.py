@@ -31,9 +31,14 @@ def choose_scorecard(conversation: Conversation, forced: str | None = None) -> s
     return named if isinstance(named, str) and named in builtin_names() else DEFAULT_SCORECARD
 
 
-def analyze_conversation(conversation: Conversation, scorecard: str | None = None, mask: bool = True,
-                         models: bool = True, audio_dir: str | Path | None = None,
-                         audio_name_dir: str | Path | None = None) -> Result:
+def analyze_conversation(
+    conversation: Conversation,
+    scorecard: str | None = None,
+    mask: bool = True,
+    models: bool = True,
+    audio_dir: str | Path | None = None,
+    audio_name_dir: str | Path | None = None,
+) -> Result:
     """Score one conversation. `models=False` skips the trained models: emotion then comes from
     the lexicon alone, and satisfaction from where the customer's cues ended up. `audio_dir` is the folder
     of the file the conversation was read from: a relative `audio` path is found there (and named from
@@ -41,16 +46,27 @@ def analyze_conversation(conversation: Conversation, scorecard: str | None = Non
     return next(iter_analyses([conversation], scorecard, mask, models, audio_dir, audio_name_dir=audio_name_dir))
 
 
-def analyze_conversations(conversations: Iterable[Conversation], scorecard: str | None = None, mask: bool = True,
-                          models: bool = True, audio_dir: str | Path | None = None,
-                          audio_name_dir: str | Path | None = None) -> list[Result]:
+def analyze_conversations(
+    conversations: Iterable[Conversation],
+    scorecard: str | None = None,
+    mask: bool = True,
+    models: bool = True,
+    audio_dir: str | Path | None = None,
+    audio_name_dir: str | Path | None = None,
+) -> list[Result]:
     """The results of `iter_analyses`, as a list."""
     return list(iter_analyses(conversations, scorecard, mask, models, audio_dir, audio_name_dir=audio_name_dir))
 
 
-def iter_analyses(conversations: Iterable[Conversation], scorecard: str | None = None, mask: bool = True,
-                  models: bool = True, audio_dir: str | Path | None = None, audio: bool | Path = True,
-                  audio_name_dir: str | Path | None = None) -> Iterator[Result]:
+def iter_analyses(
+    conversations: Iterable[Conversation],
+    scorecard: str | None = None,
+    mask: bool = True,
+    models: bool = True,
+    audio_dir: str | Path | None = None,
+    audio: bool | Path = True,
+    audio_name_dir: str | Path | None = None,
+) -> Iterator[Result]:
     """Score several conversations: the same results as `analyze_conversation` one by one, in
     order, each handed on as soon as the rules have scored it, faster. The models run a chunk
     (`PREDICT_CHUNK`) ahead of the rules, over all the chunk's conversations at once
@@ -71,9 +87,14 @@ def iter_analyses(conversations: Iterable[Conversation], scorecard: str | None =
             yield _score(conversation, prediction, scorecard, audio_dir, audio, audio_name_dir)
 
 
-def _score(conversation: Conversation, prediction: ConversationPrediction | None, scorecard: str | None,
-           audio_dir: str | Path | None, audio_allowed: bool | Path = True,
-           audio_name_dir: str | Path | None = None) -> Result:
+def _score(
+    conversation: Conversation,
+    prediction: ConversationPrediction | None,
+    scorecard: str | None,
+    audio_dir: str | Path | None,
+    audio_allowed: bool | Path = True,
+    audio_name_dir: str | Path | None = None,
+) -> Result:
     """The rules and the result of one (masked) conversation, given the models' prediction."""
     compiled = get_scorecard(choose_scorecard(conversation, scorecard))
     prepared = prepare(conversation)
@@ -89,9 +110,11 @@ def _score(conversation: Conversation, prediction: ConversationPrediction | None
         # The dialogue-level head, not the cues: on jddc_uss it finds dissatisfied dialogues
         # twice as well (F1 0.27 vs 0.13, docs/models.md).
         dialogue = prediction.dialogue
-        result.satisfaction = Satisfaction(label=dialogue.satisfaction.label,
-                                           score=dialogue.satisfaction.probs[dialogue.satisfaction.label],
-                                           probs=dialogue.satisfaction.probs)
+        result.satisfaction = Satisfaction(
+            label=dialogue.satisfaction.label,
+            score=dialogue.satisfaction.probs[dialogue.satisfaction.label],
+            probs=dialogue.satisfaction.probs,
+        )
         result.complaint_risk = dialogue.complaint_risk
         result.quality = dialogue.quality
     return result

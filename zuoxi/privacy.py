@@ -20,10 +20,16 @@ _SEP = r"[ \-－　]"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ID_CARD = re.compile(_NOT_ALNUM_BEFORE + r"[1-9１-９]\d{16}[\dXxＸｘ]" + _NOT_ALNUM_AFTER)
 _BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + rf"\d(?:{_SEP}?\d){{14,18}}" + _NOT_ALNUM_AFTER)
-_MOBILE = re.compile(_NOT_ALNUM_BEFORE + rf"(?:[+＋]?[8８][6６]{_SEP}?)?[1１][3-9３-９]\d{_SEP}?\d{{4}}{_SEP}?\d{{4}}" + _NOT_ALNUM_AFTER)
-_LANDLINE = re.compile(_NOT_ALNUM_BEFORE + rf"(?:[(（][0０]\d{{2,3}}[)）]|[0０]\d{{2,3}}){_SEP}?[1-9１-９]\d{{6,7}}" + _NOT_ALNUM_AFTER)
+_MOBILE = re.compile(
+    _NOT_ALNUM_BEFORE + rf"(?:[+＋]?[8８][6６]{_SEP}?)?[1１][3-9３-９]\d{_SEP}?\d{{4}}{_SEP}?\d{{4}}" + _NOT_ALNUM_AFTER
+)
+_LANDLINE = re.compile(
+    _NOT_ALNUM_BEFORE + rf"(?:[(（][0０]\d{{2,3}}[)）]|[0０]\d{{2,3}}){_SEP}?[1-9１-９]\d{{6,7}}" + _NOT_ALNUM_AFTER
+)
 # Words after which a number is a business identifier, not personal data.
-_ORDER_CONTEXT = re.compile(r"(订单|訂單|單號|单号|运单|運單|快递单|快遞單|物流单|物流單|工单|工單|编号|編號|流水号|流水號|批次)[号號]?[:：\s]*$")
+_ORDER_CONTEXT = re.compile(
+    r"(订单|訂單|單號|单号|运单|運單|快递单|快遞單|物流单|物流單|工单|工單|编号|編號|流水号|流水號|批次)[号號]?[:：\s]*$"
+)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -60,6 +66,7 @@ _MAYBE_PII = re.compile(r"@|\d(?:\D?\d){6}")
 def mask_text(text: str) -> str:
     if not _MAYBE_PII.search(text):
         return text
+
     def email(m: re.Match[str]) -> str:
         local, domain = m.group().split("@", 1)
         return local[:1] + "***@" + domain
@@ -89,8 +96,10 @@ def mask_text(text: str) -> str:
 
 def mask_conversation(conversation: Conversation) -> Conversation:
     """The conversation with personal data masked; the same object when there is none."""
-    turns = [t if (masked := mask_text(t.text)) == t.text else t.model_copy(update={"text": masked})
-             for t in conversation.turns]
+    turns = [
+        t if (masked := mask_text(t.text)) == t.text else t.model_copy(update={"text": masked})
+        for t in conversation.turns
+    ]
     if all(new is old for new, old in zip(turns, conversation.turns)):
         return conversation
     return conversation.model_copy(update={"turns": turns})

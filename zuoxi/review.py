@@ -46,9 +46,20 @@ def _written(text: str, limit: int, what: str) -> str:
     return text
 
 
-def audit(session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None) -> None:
-    session.add(AuditEntry(at=utc_now(), user_id=account.id if account else None, action=action, entity=entity,
-                           entity_id=str(entity_id), before=before, after=after))
+def audit(
+    session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None
+) -> None:
+    session.add(
+        AuditEntry(
+            at=utc_now(),
+            user_id=account.id if account else None,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=before,
+            after=after,
+        )
+    )
 
 
 @dataclass
@@ -64,8 +75,15 @@ class AuditView:
     after: dict | None
 
 
-def audit_entries(engine, who: str | None = None, action: str | None = None, since: datetime | None = None,
-                  until: datetime | None = None, page: int = 1, per_page: int = 100) -> tuple[int, list[AuditView]]:
+def audit_entries(
+    engine,
+    who: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: int = 1,
+    per_page: int = 100,
+) -> tuple[int, list[AuditView]]:
     """(how many match, one page of them newest first): by username, action (or its prefix:
     "appeal" is every appeal action) and time."""
     query = select(AuditEntry, User.username, User.display_name).outerjoin(User, User.id == AuditEntry.user_id)
@@ -80,8 +98,10 @@ def audit_entries(engine, who: str | None = None, action: str | None = None, sin
     with Session(engine) as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.execute(query.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
-        return total, [AuditView(e.id, as_utc(e.at), username, name, e.action, e.entity, e.entity_id, e.before, e.after)
-                       for e, username, name in rows]
+        return total, [
+            AuditView(e.id, as_utc(e.at), username, name, e.action, e.entity, e.entity_id, e.before, e.after)
+            for e, username, name in rows
+        ]
 
 
 def _machine_status(result: ResultRow, rule: str) -> str:
@@ -99,7 +119,9 @@ def decisions(session: Session, result: ResultRow) -> dict[str, str]:
     """Each rule's status as people decided it, latest decision first-class: reviews and resolved appeals."""
     events = []
     for r in session.scalars(select(ReviewRow).where(ReviewRow.result_pk == result.pk, ReviewRow.kind == "review")):
-        events.append((r.created_at, r.id, r.rule, r.machine_status if r.verdict == "confirm" else _flip(r.machine_status)))
+        events.append(
+            (r.created_at, r.id, r.rule, r.machine_status if r.verdict == "confirm" else _flip(r.machine_status))
+        )
     for a in session.scalars(select(AppealRow).where(AppealRow.result_pk == result.pk, AppealRow.status == "accepted")):
         events.append((a.resolved_at, a.id, a.rule, "pass"))
     decided: dict[str, str] = {}
@@ -118,13 +140,38 @@ def _apply(session: Session, account: Account, result: ResultRow, reason: str) -
     result.reviewed = True
     last = session.scalar(select(func.max(ResultVersion.version)).where(ResultVersion.result_pk == result.pk))
     if last is None:
-        session.add(ResultVersion(result_pk=result.pk, version=0, score=machine.score, data=result.data,
-                                  reason="machine", user_id=None, created_at=result.analyzed_at))
+        session.add(
+            ResultVersion(
+                result_pk=result.pk,
+                version=0,
+                score=machine.score,
+                data=result.data,
+                reason="machine",
+                user_id=None,
+                created_at=result.analyzed_at,
+            )
+        )
         last = 0
-    session.add(ResultVersion(result_pk=result.pk, version=last + 1, score=current.score,
-                              data=current.model_dump(mode="json"), reason=reason, user_id=account.id, created_at=utc_now()))
-    audit(session, account, "rescore", "result", result.pk, before,
-          {"score": current.score, "failed": [f.rule for f in current.findings if f.status == "fail"]})
+    session.add(
+        ResultVersion(
+            result_pk=result.pk,
+            version=last + 1,
+            score=current.score,
+            data=current.model_dump(mode="json"),
+            reason=reason,
+            user_id=account.id,
+            created_at=utc_now(),
+        )
+    )
+    audit(
+        session,
+        account,
+        "rescore",
+        "result",
+        result.pk,
+        before,
+        {"score": current.score, "failed": [f.rule for f in current.findings if f.status == "fail"]},
+    )
     return current
 
 
@@ -150,12 +197,27 @@ def review_finding(engine, account: Account, result_pk: int, rule: str, verdict:
         machine = _machine_status(result, rule)
         if machine == "n/a":
             raise ReviewError(f"{rule} 不适用于这个会话，无需复核")
-        review = ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=verdict,
-                           comment=_written(comment, 2000, "复核意见"), kind="review", reviewer_id=account.id, created_at=utc_now())
+        review = ReviewRow(
+            result_pk=result.pk,
+            rule=rule,
+            machine_status=machine,
+            verdict=verdict,
+            comment=_written(comment, 2000, "复核意见"),
+            kind="review",
+            reviewer_id=account.id,
+            created_at=utc_now(),
+        )
         session.add(review)
         session.flush()
-        audit(session, account, f"review.{verdict}", "finding", f"{result.pk}/{rule}", {"status": machine},
-              {"status": machine if verdict == "confirm" else _flip(machine), "comment": review.comment})
+        audit(
+            session,
+            account,
+            f"review.{verdict}",
+            "finding",
+            f"{result.pk}/{rule}",
+            {"status": machine},
+            {"status": machine if verdict == "confirm" else _flip(machine), "comment": review.comment},
+        )
         return _apply(session, account, result, f"review {rule}: {verdict}")
 
 
@@ -170,11 +232,20 @@ def appeal_finding(engine, account: Account, result_pk: int, rule: str, reason: 
         current = {f["rule"]: f["status"] for f in (result.final_data or result.data)["findings"]}
         if current.get(rule) != "fail":
             raise ReviewError(f"{rule} 在这个会话中没有被判为未通过，不能申诉")
-        if session.scalar(select(AppealRow).where(AppealRow.result_pk == result.pk, AppealRow.rule == rule,
-                                                  AppealRow.status == "open")):
+        if session.scalar(
+            select(AppealRow).where(
+                AppealRow.result_pk == result.pk, AppealRow.rule == rule, AppealRow.status == "open"
+            )
+        ):
             raise ReviewError(f"{rule} 已有待处理的申诉")
-        appeal = AppealRow(result_pk=result.pk, rule=rule, reason=_written(reason, 2000, "申诉理由"), status="open",
-                           agent_user_id=account.id, created_at=utc_now())
+        appeal = AppealRow(
+            result_pk=result.pk,
+            rule=rule,
+            reason=_written(reason, 2000, "申诉理由"),
+            status="open",
+            agent_user_id=account.id,
+            created_at=utc_now(),
+        )
         session.add(appeal)
         session.flush()
         audit(session, account, "appeal.open", "appeal", appeal.id, None, {"rule": rule, "reason": appeal.reason})
@@ -193,9 +264,20 @@ def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comme
         if appeal.status != "open":
             raise ReviewError(f"这条申诉已经{'接受' if appeal.status == 'accepted' else '驳回'}，不能再处理")
         appeal.status = "accepted" if accept else "rejected"
-        appeal.resolver_id, appeal.resolution, appeal.resolved_at = account.id, _written(comment, 2000, "处理意见"), utc_now()
-        audit(session, account, f"appeal.{appeal.status}", "appeal", appeal.id, {"status": "open"},
-              {"status": appeal.status, "comment": appeal.resolution})
+        appeal.resolver_id, appeal.resolution, appeal.resolved_at = (
+            account.id,
+            _written(comment, 2000, "处理意见"),
+            utc_now(),
+        )
+        audit(
+            session,
+            account,
+            f"appeal.{appeal.status}",
+            "appeal",
+            appeal.id,
+            {"status": "open"},
+            {"status": appeal.status, "comment": appeal.resolution},
+        )
         if accept:
             return _apply(session, account, result, f"appeal {appeal.rule}: accepted")
         return Result.model_validate(result.final_data or result.data)
@@ -219,15 +301,21 @@ def list_appeals(engine, account: Account, status: str | None = "open") -> list[
     from zuoxi.store.queries import may_see
     from zuoxi.store.tables import ConversationRow
 
-    query = (select(AppealRow, ResultRow, ConversationRow, User.username)
-             .join(ResultRow, ResultRow.pk == AppealRow.result_pk)
-             .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
-             .join(User, User.id == AppealRow.agent_user_id).order_by(AppealRow.created_at.desc()))
+    query = (
+        select(AppealRow, ResultRow, ConversationRow, User.username)
+        .join(ResultRow, ResultRow.pk == AppealRow.result_pk)
+        .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
+        .join(User, User.id == AppealRow.agent_user_id)
+        .order_by(AppealRow.created_at.desc())
+    )
     if status:
         query = query.where(AppealRow.status == status)
     with Session(engine) as session:
-        return [AppealView(a.id, a.result_pk, c.key, c.id, a.rule, a.reason, a.status, username, a.resolution, a.created_at)
-                for a, _, c, username in session.execute(query) if may_see(account, c)]
+        return [
+            AppealView(a.id, a.result_pk, c.key, c.id, a.rule, a.reason, a.status, username, a.resolution, a.created_at)
+            for a, _, c, username in session.execute(query)
+            if may_see(account, c)
+        ]
 
 
 def history(engine, account: Account, result_pk: int) -> dict:
@@ -235,26 +323,61 @@ def history(engine, account: Account, result_pk: int) -> dict:
     with Session(engine) as session:
         result, _ = result_row_for(session, account, result_pk)
         users = dict(session.execute(select(User.id, User.username)).all())
-        versions = session.scalars(select(ResultVersion).where(ResultVersion.result_pk == result.pk)
-                                   .order_by(ResultVersion.version)).all()
-        reviews = session.scalars(select(ReviewRow).where(ReviewRow.result_pk == result.pk, ReviewRow.kind == "review")
-                                  .order_by(ReviewRow.created_at)).all()
-        appeals = session.scalars(select(AppealRow).where(AppealRow.result_pk == result.pk)
-                                  .order_by(AppealRow.created_at)).all()
+        versions = session.scalars(
+            select(ResultVersion).where(ResultVersion.result_pk == result.pk).order_by(ResultVersion.version)
+        ).all()
+        reviews = session.scalars(
+            select(ReviewRow)
+            .where(ReviewRow.result_pk == result.pk, ReviewRow.kind == "review")
+            .order_by(ReviewRow.created_at)
+        ).all()
+        appeals = session.scalars(
+            select(AppealRow).where(AppealRow.result_pk == result.pk).order_by(AppealRow.created_at)
+        ).all()
         return {
-            "versions": [{"version": v.version, "score": v.score, "reason": v.reason, "by": users.get(v.user_id),
-                          "at": v.created_at.isoformat()} for v in versions],
-            "reviews": [{"rule": r.rule, "machine_status": r.machine_status, "verdict": r.verdict, "comment": r.comment,
-                         "by": users.get(r.reviewer_id), "at": r.created_at.isoformat()} for r in reviews],
-            "appeals": [{"id": a.id, "rule": a.rule, "reason": a.reason, "status": a.status, "resolution": a.resolution,
-                         "by": users.get(a.agent_user_id), "resolved_by": users.get(a.resolver_id),
-                         "at": a.created_at.isoformat()} for a in appeals],
+            "versions": [
+                {
+                    "version": v.version,
+                    "score": v.score,
+                    "reason": v.reason,
+                    "by": users.get(v.user_id),
+                    "at": v.created_at.isoformat(),
+                }
+                for v in versions
+            ],
+            "reviews": [
+                {
+                    "rule": r.rule,
+                    "machine_status": r.machine_status,
+                    "verdict": r.verdict,
+                    "comment": r.comment,
+                    "by": users.get(r.reviewer_id),
+                    "at": r.created_at.isoformat(),
+                }
+                for r in reviews
+            ],
+            "appeals": [
+                {
+                    "id": a.id,
+                    "rule": a.rule,
+                    "reason": a.reason,
+                    "status": a.status,
+                    "resolution": a.resolution,
+                    "by": users.get(a.agent_user_id),
+                    "resolved_by": users.get(a.resolver_id),
+                    "at": a.created_at.isoformat(),
+                }
+                for a in appeals
+            ],
         }
 
 
 # --- calibration and rule quality ------------------------------------------------------------------
 
-def calibrate(engine, account: Account, result_pk: int, rule: str, status: str, round_name: str, comment: str = "") -> None:
+
+def calibrate(
+    engine, account: Account, result_pk: int, rule: str, status: str, round_name: str, comment: str = ""
+) -> None:
     """One inspector's blind judgement of one item (pass/fail) in a calibration round; a later one replaces it."""
     if account.role not in INSPECTORS:
         raise Forbidden("only inspectors take part in calibration")
@@ -265,14 +388,38 @@ def calibrate(engine, account: Account, result_pk: int, rule: str, status: str, 
     with Session(engine) as session, session.begin():
         result, _ = result_row_for(session, account, result_pk)
         machine = _machine_status(result, rule)
-        for old in session.scalars(select(ReviewRow).where(
-                ReviewRow.result_pk == result.pk, ReviewRow.rule == rule, ReviewRow.kind == "calibration",
-                ReviewRow.round == round_name, ReviewRow.reviewer_id == account.id)):
+        for old in session.scalars(
+            select(ReviewRow).where(
+                ReviewRow.result_pk == result.pk,
+                ReviewRow.rule == rule,
+                ReviewRow.kind == "calibration",
+                ReviewRow.round == round_name,
+                ReviewRow.reviewer_id == account.id,
+            )
+        ):
             session.delete(old)
-        session.add(ReviewRow(result_pk=result.pk, rule=rule, machine_status=machine, verdict=status,
-                              comment=_written(comment, 2000, "意见"), kind="calibration", round=round_name,
-                              reviewer_id=account.id, created_at=utc_now()))
-        audit(session, account, "calibration", "finding", f"{result.pk}/{rule}", None, {"round": round_name, "status": status})
+        session.add(
+            ReviewRow(
+                result_pk=result.pk,
+                rule=rule,
+                machine_status=machine,
+                verdict=status,
+                comment=_written(comment, 2000, "意见"),
+                kind="calibration",
+                round=round_name,
+                reviewer_id=account.id,
+                created_at=utc_now(),
+            )
+        )
+        audit(
+            session,
+            account,
+            "calibration",
+            "finding",
+            f"{result.pk}/{rule}",
+            None,
+            {"round": round_name, "status": status},
+        )
 
 
 @dataclass
@@ -285,8 +432,11 @@ class CalibrationReport:
 
 def calibration_report(engine, round_name: str) -> CalibrationReport:
     with Session(engine) as session:
-        rows = session.execute(select(ReviewRow, User.username).join(User, User.id == ReviewRow.reviewer_id)
-                               .where(ReviewRow.kind == "calibration", ReviewRow.round == round_name)).all()
+        rows = session.execute(
+            select(ReviewRow, User.username)
+            .join(User, User.id == ReviewRow.reviewer_id)
+            .where(ReviewRow.kind == "calibration", ReviewRow.round == round_name)
+        ).all()
     judged: dict[tuple[int, str], dict[str, str]] = defaultdict(dict)
     per_inspector: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for review, username in rows:
@@ -298,15 +448,27 @@ def calibration_report(engine, round_name: str) -> CalibrationReport:
             agree[rule].append(int(by[a] == by[b]))
     items = sorted(((rule, len(v), round(sum(v) / len(v), 3)) for rule, v in agree.items()), key=lambda x: x[2])
     everything = [x for v in agree.values() for x in v]
-    inspectors = sorted(((name, len(v), round(sum(s == "fail" for s, _ in v) / len(v), 3),
-                          round(sum(s == m for s, m in v) / len(v), 3)) for name, v in per_inspector.items()),
-                        key=lambda x: -x[2])
-    return CalibrationReport(round_name, items, inspectors, round(sum(everything) / len(everything), 3) if everything else None)
+    inspectors = sorted(
+        (
+            (
+                name,
+                len(v),
+                round(sum(s == "fail" for s, _ in v) / len(v), 3),
+                round(sum(s == m for s, m in v) / len(v), 3),
+            )
+            for name, v in per_inspector.items()
+        ),
+        key=lambda x: -x[2],
+    )
+    return CalibrationReport(
+        round_name, items, inspectors, round(sum(everything) / len(everything), 3) if everything else None
+    )
 
 
 @dataclass
 class QueuedConversation:
     """A conversation as the blind queue shows it: what identifies it, nothing of its scores."""
+
     key: str
     id: str
     channel: str
@@ -323,19 +485,35 @@ def calibration_queue(engine, account: Account, round_name: str, pick: int = 20)
     from zuoxi.store.tables import ConversationRow
 
     with Session(engine) as session:
-        judged = session.execute(select(ResultRow.conversation_key, ReviewRow.reviewer_id)
-                                 .join(ResultRow, ResultRow.pk == ReviewRow.result_pk)
-                                 .where(ReviewRow.kind == "calibration", ReviewRow.round == round_name)).all()
+        judged = session.execute(
+            select(ResultRow.conversation_key, ReviewRow.reviewer_id)
+            .join(ResultRow, ResultRow.pk == ReviewRow.result_pk)
+            .where(ReviewRow.kind == "calibration", ReviewRow.round == round_name)
+        ).all()
         mine = {key for key, reviewer in judged if reviewer == account.id}
         others = {key for key, _ in judged} - mine
-        columns = (ConversationRow.key, ConversationRow.id, ConversationRow.channel, ConversationRow.team,
-                   ConversationRow.agent_id, ConversationRow.started_at)
+        columns = (
+            ConversationRow.key,
+            ConversationRow.id,
+            ConversationRow.channel,
+            ConversationRow.team,
+            ConversationRow.agent_id,
+            ConversationRow.started_at,
+        )
 
         def listed(keys=None, limit=None) -> list[QueuedConversation]:
             query = scoped(select(*columns), account)
-            query = query.where(ConversationRow.key.in_(keys)) if keys is not None else query.where(
-                ConversationRow.key.not_in(mine | others), ConversationRow.key.in_(select(ResultRow.conversation_key)))
-            rows = session.execute(query.order_by(ConversationRow.started_at.desc(), ConversationRow.key).limit(limit)).all()
+            query = (
+                query.where(ConversationRow.key.in_(keys))
+                if keys is not None
+                else query.where(
+                    ConversationRow.key.not_in(mine | others),
+                    ConversationRow.key.in_(select(ResultRow.conversation_key)),
+                )
+            )
+            rows = session.execute(
+                query.order_by(ConversationRow.started_at.desc(), ConversationRow.key).limit(limit)
+            ).all()
             return [QueuedConversation(*row) for row in rows]
 
         return {"todo": listed(others), "done": listed(mine), "more": listed(limit=pick)}
@@ -345,23 +523,34 @@ def my_judgements(engine, account: Account, round_name: str, result_pks: list[in
     """This inspector's own judgements in the round, as "result pk:rule" → pass/fail (to show their
     earlier choices; never anyone else's)."""
     with Session(engine) as session:
-        rows = session.scalars(select(ReviewRow).where(
-            ReviewRow.kind == "calibration", ReviewRow.round == round_name, ReviewRow.reviewer_id == account.id,
-            ReviewRow.result_pk.in_(result_pks)))
+        rows = session.scalars(
+            select(ReviewRow).where(
+                ReviewRow.kind == "calibration",
+                ReviewRow.round == round_name,
+                ReviewRow.reviewer_id == account.id,
+                ReviewRow.result_pk.in_(result_pks),
+            )
+        )
         return {f"{r.result_pk}:{r.rule}": r.verdict for r in rows}
 
 
 def calibration_rounds(engine) -> list[str]:
     with Session(engine) as session:
-        return sorted(r for r in session.scalars(select(ReviewRow.round).where(ReviewRow.kind == "calibration").distinct()) if r)
+        return sorted(
+            r for r in session.scalars(select(ReviewRow.round).where(ReviewRow.kind == "calibration").distinct()) if r
+        )
 
 
 def rule_precision(engine) -> list[tuple[str, int, int, float]]:
     """(rule, reviewed failed findings, confirmed, precision) — accepted appeals count as overturned."""
     reviewed: dict[str, list[int]] = defaultdict(list)
     with Session(engine) as session:
-        for r in session.scalars(select(ReviewRow).where(ReviewRow.kind == "review", ReviewRow.machine_status == "fail")):
+        for r in session.scalars(
+            select(ReviewRow).where(ReviewRow.kind == "review", ReviewRow.machine_status == "fail")
+        ):
             reviewed[r.rule].append(int(r.verdict == "confirm"))
         for a in session.scalars(select(AppealRow).where(AppealRow.status.in_(("accepted", "rejected")))):
             reviewed[a.rule].append(int(a.status == "rejected"))
-    return sorted(((rule, len(v), sum(v), round(sum(v) / len(v), 3)) for rule, v in reviewed.items()), key=lambda x: x[3])
+    return sorted(
+        ((rule, len(v), sum(v), round(sum(v) / len(v), 3)) for rule, v in reviewed.items()), key=lambda x: x[3]
+    )

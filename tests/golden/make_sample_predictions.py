@@ -32,7 +32,9 @@ def sample_conversations() -> list[Conversation]:
 def main() -> None:
     models = load_models()
     lines = [json.dumps({"models_npz_sha256": artefact_digest()})]
-    lines += [json.dumps(models.predict(c).model_dump(), ensure_ascii=False, sort_keys=True) for c in sample_conversations()]
+    lines += [
+        json.dumps(models.predict(c).model_dump(), ensure_ascii=False, sort_keys=True) for c in sample_conversations()
+    ]
     GOLDEN.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

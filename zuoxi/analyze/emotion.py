@@ -47,7 +47,9 @@ class CustomerEmotion(NamedTuple):
 def _patterns() -> dict[str, re.Pattern[str]]:
     lexicons = shared_lexicons()
     return {
-        label: re.compile("|".join(sorted((re.escape(str(w)) for w in lexicons[f"emotion_{label}"]), key=len, reverse=True)))
+        label: re.compile(
+            "|".join(sorted((re.escape(str(w)) for w in lexicons[f"emotion_{label}"]), key=len, reverse=True))
+        )
         for label in ("angry", "anxious", "sad", "positive")
     }
 
@@ -104,13 +106,20 @@ def customer_emotions(prepared: Prepared, prediction=None) -> dict[int, Customer
     sat = {p.turn: p.label for p in prediction.satisfaction} if prediction else {}
     return {
         t.index: fuse(lexicon_emotion(t.norm), probs.get(t.index), sat.get(t.index))
-        for t in prepared.turns if t.role == "customer"
+        for t in prepared.turns
+        if t.role == "customer"
     }
 
 
 def as_turn_emotion(turn: int, e: CustomerEmotion) -> TurnEmotion:
-    return TurnEmotion(turn=turn, label=e.label, score=e.score, probs=e.probs, satisfaction=e.satisfaction,
-                       cue=list(e.cue) if e.cue else None)
+    return TurnEmotion(
+        turn=turn,
+        label=e.label,
+        score=e.score,
+        probs=e.probs,
+        satisfaction=e.satisfaction,
+        cue=list(e.cue) if e.cue else None,
+    )
 
 
 def as_turn_emotions(emotions: dict[int, CustomerEmotion]) -> list[TurnEmotion]:

@@ -10,5 +10,15 @@ from zuoxi.audio.align import AudioAnalysis, align, analyze_audio, analyze_file,
 from zuoxi.audio.features import CallFeatures, measure
 from zuoxi.audio.io import AudioError, Recording, read_audio
 
-__all__ = ["AudioAnalysis", "AudioError", "CallFeatures", "Recording", "align", "analyze_audio", "analyze_file", "measure",
-           "read_audio", "rule_metrics"]
+__all__ = [
+    "AudioAnalysis",
+    "AudioError",
+    "CallFeatures",
+    "Recording",
+    "align",
+    "analyze_audio",
+    "analyze_file",
+    "measure",
+    "read_audio",
+    "rule_metrics",
+]

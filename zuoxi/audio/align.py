@@ -55,8 +55,12 @@ def resolve(conversation: Conversation, base_dir: str | Path | None) -> Path | N
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
 
-def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None, allowed: bool | Path = True,
-                  name_dir: str | Path | None = None) -> tuple[dict[str, list[tuple[int, float]]] | None, dict[str, Any] | None]:
+def analyze_audio(
+    conversation: Conversation,
+    base_dir: str | Path | None = None,
+    allowed: bool | Path = True,
+    name_dir: str | Path | None = None,
+) -> tuple[dict[str, list[tuple[int, float]]] | None, dict[str, Any] | None]:
     """The pipeline's audio stage: (rule-engine metrics, summary for `Result.audio`).
     No recording: (None, None). A bad one: (None, {"file", "error"}), so the text analysis still runs.
     `allowed`: False reads no recording (uploads to a server with no recordings folder); a folder
@@ -71,7 +75,7 @@ def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None
     opened, shown = str(path), str(resolve(conversation, name_dir) if name_dir is not None else path)
 
     def named(text: str) -> str:  # messages start with the file's name
-        return shown + text[len(opened):] if text.startswith(opened) else text
+        return shown + text[len(opened) :] if text.startswith(opened) else text
 
     try:
         analysis = analyze_file(path, conversation.meta.get("audio_channels"), conversation.turns)
@@ -82,15 +86,22 @@ def analyze_audio(conversation: Conversation, base_dir: str | Path | None = None
     return rule_metrics(analysis, conversation.turns), summary
 
 
-def analyze_file(path: str | Path, layout: Any = None, turns: list[Turn] | None = None, diarizer: Any = None,
-                 agent_first: bool = True) -> AudioAnalysis:
+def analyze_file(
+    path: str | Path,
+    layout: Any = None,
+    turns: list[Turn] | None = None,
+    diarizer: Any = None,
+    agent_first: bool = True,
+) -> AudioAnalysis:
     """Read, measure and align one recording (a mono one split by `diarizer`, zuoxi.audio.diarize,
     when given). Every failure is an `AudioError` naming the file."""
     from zuoxi.audio.diarize import diarize
 
     try:
         recording = read_audio(path)
-        speakers = diarize(recording, diarizer, agent_first) if diarizer is not None and recording.n_channels == 1 else None
+        speakers = (
+            diarize(recording, diarizer, agent_first) if diarizer is not None and recording.n_channels == 1 else None
+        )
         return align(measure(recording, layout, speakers), turns or [])
     except AudioError:
         raise
@@ -108,8 +119,13 @@ def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
             if f.role in ROLES and f.speech_end is not None:
                 ends[f.role] = max(ends.get(f.role, 0.0), f.speech_end)
         gaps = {role: round(call.duration - end, 3) for role, end in ends.items()}
-        call = call.model_copy(update={"hangup_gaps": gaps, "last_speaker": max(ends, key=ends.get) if ends else None,
-                                       "hangup_gap": min(gaps.values()) if "agent" in ends else None})
+        call = call.model_copy(
+            update={
+                "hangup_gaps": gaps,
+                "last_speaker": max(ends, key=ends.get) if ends else None,
+                "hangup_gap": min(gaps.values()) if "agent" in ends else None,
+            }
+        )
     return AudioAnalysis(call=call, turns=feats)
 
 
@@ -123,13 +139,16 @@ def _turn(call: CallFeatures, index: int, turn: Turn) -> TurnFeatures:
     chars = len(_NON_WORD.sub("", turn.text))
     role = _role_channel(call, turn.role)
     lo, hi = turn.start - SLACK, turn.end + SLACK
-    spans = [Span(start=max(s.start, lo), end=min(s.end, hi))
-             for s in (call.channel(role).segments if role else []) if s.end > lo and s.start < hi]
+    spans = [
+        Span(start=max(s.start, lo), end=min(s.end, hi))
+        for s in (call.channel(role).segments if role else [])
+        if s.end > lo and s.start < hi
+    ]
     voiced = round(sum(s.duration for s in spans), 3)
     level = peak = None
     if role and spans:
-        frames = call.levels[role][int(lo / FRAME) if lo > 0 else 0:int(hi / FRAME)]
-        mask = call.voiced[role][int(lo / FRAME) if lo > 0 else 0:int(hi / FRAME)]
+        frames = call.levels[role][int(lo / FRAME) if lo > 0 else 0 : int(hi / FRAME)]
+        mask = call.voiced[role][int(lo / FRAME) if lo > 0 else 0 : int(hi / FRAME)]
         if mask.any():
             power = 10 ** (frames[mask] / 10)
             level = round(float(10 * np.log10(power.mean())), 1)
@@ -137,11 +156,17 @@ def _turn(call: CallFeatures, index: int, turn: Turn) -> TurnFeatures:
             peak = round(float(10 * np.log10(np.convolve(power, np.ones(width) / width, mode="valid").max())), 1)
     median = call.median_dbfs
     return TurnFeatures(
-        turn=index, role=turn.role, speech_start=spans[0].start if spans else None,
-        speech_end=spans[-1].end if spans else None, voiced=voiced, chars=chars,
+        turn=index,
+        role=turn.role,
+        speech_start=spans[0].start if spans else None,
+        speech_end=spans[-1].end if spans else None,
+        voiced=voiced,
+        chars=chars,
         speech_rate=round(chars / (voiced / 60), 1) if voiced >= MIN_VOICED and chars else None,
-        level_dbfs=level, volume_rel_db=None if level is None or median is None else round(level - median, 1),
-        peak_rel_db=None if peak is None or median is None else round(peak - median, 1))
+        level_dbfs=level,
+        volume_rel_db=None if level is None or median is None else round(level - median, 1),
+        peak_rel_db=None if peak is None or median is None else round(peak - median, 1),
+    )
 
 
 def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[tuple[int, float]]]:
@@ -154,8 +179,11 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
         metrics["hangup_gap"] = [(agents[-1], call.hangup_gap)]
     agent = call.channel("agent") if call.layout == "stereo" or call.diarized else None
     if agents and agent is not None and agent.loudness_lufs is not None:
-        loudest = max((f for f in feats or [] if f.role == "agent" and f.level_dbfs is not None),
-                      key=lambda f: f.level_dbfs, default=None)
+        loudest = max(
+            (f for f in feats or [] if f.role == "agent" and f.level_dbfs is not None),
+            key=lambda f: f.level_dbfs,
+            default=None,
+        )
         evidence = agents[0] if loudest is None else loudest.turn
         metrics["loudness"] = [(evidence, agent.loudness_lufs)]
         metrics["clipping"] = [(evidence, agent.clipped)]
@@ -167,8 +195,13 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
         furthest = max(rated, key=lambda f: abs(f.speech_rate - overall))
         metrics["speech_rate"] = [(furthest.turn, round(overall, 1))]
     metrics["response_latency"] = [
-        (cur.turn, round(cur.speech_start - prev.speech_end, 3)) for prev, cur in zip(feats, feats[1:])
-        if prev.role == "customer" and cur.role == "agent" and prev.speech_end is not None and cur.speech_start is not None]
+        (cur.turn, round(cur.speech_start - prev.speech_end, 3))
+        for prev, cur in zip(feats, feats[1:])
+        if prev.role == "customer"
+        and cur.role == "agent"
+        and prev.speech_end is not None
+        and cur.speech_start is not None
+    ]
     metrics["silence"] = [(_next_turn(feats, gap.end), gap.duration) for gap in call.dead_air]
     if call.layout == "stereo" or call.diarized:
         by_agent = [(_owner(feats, o.start, "agent"), o.seconds) for o in call.overlaps if o.by == "agent"]

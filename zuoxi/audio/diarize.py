@@ -45,10 +45,13 @@ def load_diarizer(model_dir: str | Path, threads: int = 1) -> Any:
     config = sherpa_onnx.OfflineSpeakerDiarizationConfig(
         segmentation=sherpa_onnx.OfflineSpeakerSegmentationModelConfig(
             pyannote=sherpa_onnx.OfflineSpeakerSegmentationPyannoteModelConfig(model=str(segmentation)),
-            num_threads=threads),
+            num_threads=threads,
+        ),
         embedding=sherpa_onnx.SpeakerEmbeddingExtractorConfig(model=str(embedding), num_threads=threads),
         clustering=sherpa_onnx.FastClusteringConfig(num_clusters=2),
-        min_duration_on=MIN_ON, min_duration_off=MIN_OFF)
+        min_duration_on=MIN_ON,
+        min_duration_off=MIN_OFF,
+    )
     if not config.validate():
         raise ModelError(f"{model_dir}: sherpa-onnx rejected the models ({segmentation.name}, {embedding.name})")
     return sherpa_onnx.OfflineSpeakerDiarization(config)
@@ -67,5 +70,4 @@ def diarize(recording: Recording, diarizer: Any, agent_first: bool = True) -> di
         speakers.setdefault(piece.speaker, []).append(Segment(round(piece.start, 3), round(piece.end, 3)))
     order = list(speakers)  # first appearance first
     roles = ("agent", "customer") if agent_first else ("customer", "agent")
-    return {role: speakers[speaker] for role, speaker in zip(roles, order)} | \
-           {role: [] for role in roles[len(order):]}
+    return {role: speakers[speaker] for role, speaker in zip(roles, order)} | {role: [] for role in roles[len(order) :]}

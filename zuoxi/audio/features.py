@@ -19,8 +19,10 @@ SHOUT_WINDOW = 0.5
 ROLES = ("agent", "customer")
 # ITU-R BS.1770-4 K-weighting at 48 kHz (shelf, then RLB high-pass): its response at a frequency is the
 # curve the standard defines, whatever the file's own rate.
-K_WEIGHTING = (((1.53512485958697, -2.69169618940638, 1.19839281085285), (1.0, -1.69065929318241, 0.73248077421585)),
-               ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621)))
+K_WEIGHTING = (
+    ((1.53512485958697, -2.69169618940638, 1.19839281085285), (1.0, -1.69065929318241, 0.73248077421585)),
+    ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621)),
+)
 
 
 class Span(BaseModel):
@@ -98,8 +100,11 @@ def channel_roles(layout: Any, n_channels: int, path: str) -> dict[str, int]:
         layout = list(ROLES)
     roles = {role: i for i, role in enumerate(layout)} if isinstance(layout, list) else dict(layout)
     if set(roles) - {*ROLES, "system"} or not all(isinstance(i, int) and 0 <= i < n_channels for i in roles.values()):
-        raise AudioError(path, f"meta.audio_channels {layout!r} does not fit a {n_channels}-channel recording "
-                               f"(expected e.g. [\"agent\", \"customer\"])")
+        raise AudioError(
+            path,
+            f"meta.audio_channels {layout!r} does not fit a {n_channels}-channel recording "
+            f'(expected e.g. ["agent", "customer"])',
+        )
     return {role: roles[role] for role in ROLES if role in roles}
 
 
@@ -120,20 +125,35 @@ def measure(recording: Recording, layout: Any = None, speakers: dict[str, list[S
         level = _frame_db(samples, size)
         mask = _mask(segments, level.size)
         clipped = _fit(recording.clipped[index], mask.size) if recording.clipped is not None else np.zeros_like(mask)
-        channels.append(ChannelFeatures(
-            role=role, index=index, speech_seconds=round(sum(s.duration for s in segments), 3),
-            level_dbfs=_mean_db(level[mask]), loudness_lufs=loudness(samples, rate, mask),
-            peak_dbfs=None if recording.peak is None else round(float(20 * np.log10(max(recording.peak[index], 1e-6))), 1),
-            clipped=round(float(clipped[mask].mean()), 4) if mask.any() else 0.0,
-            segments=[Span(start=s.start, end=s.end) for s in segments]))
+        channels.append(
+            ChannelFeatures(
+                role=role,
+                index=index,
+                speech_seconds=round(sum(s.duration for s in segments), 3),
+                level_dbfs=_mean_db(level[mask]),
+                loudness_lufs=loudness(samples, rate, mask),
+                peak_dbfs=None
+                if recording.peak is None
+                else round(float(20 * np.log10(max(recording.peak[index], 1e-6))), 1),
+                clipped=round(float(clipped[mask].mean()), 4) if mask.any() else 0.0,
+                segments=[Span(start=s.start, end=s.end) for s in segments],
+            )
+        )
         levels[role], voiced[role] = level, mask
     all_voiced = np.concatenate([levels[r][voiced[r]] for r in levels]) if levels else np.array([])
     median = float(np.median(all_voiced)) if all_voiced.size else None
     features = CallFeatures(
-        file=recording.path, duration=round(recording.duration, 3), sample_rate=recording.source_rate,
-        layout="mono" if recording.n_channels == 1 else "stereo", diarized=speakers is not None, channels=channels,
+        file=recording.path,
+        duration=round(recording.duration, 3),
+        sample_rate=recording.source_rate,
+        layout="mono" if recording.n_channels == 1 else "stereo",
+        diarized=speakers is not None,
+        channels=channels,
         median_dbfs=None if median is None else round(median, 1),
-        warnings=list(recording.warnings), levels=levels, voiced=voiced)
+        warnings=list(recording.warnings),
+        levels=levels,
+        voiced=voiced,
+    )
     segments = {c.role: [Segment(s.start, s.end) for s in c.segments] for c in channels}
     for key, value in timeline(segments, recording.duration).items():
         setattr(features, key, value)
@@ -184,14 +204,14 @@ def loudness(samples: np.ndarray, rate: int, mask: np.ndarray) -> float | None:
         gain *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
     weight = np.abs(gain) ** 2 * 2
     weight[[0, -1]] /= 2
-    power = (np.abs(spectrum) ** 2 @ weight) / (2 * size * np.sum(window ** 2))
+    power = (np.abs(spectrum) ** 2 @ weight) / (2 * size * np.sum(window**2))
     return round(float(-0.691 + 10 * np.log10(max(power.mean(), 1e-12))), 1)
 
 
 def _mask(segments: list[Segment], n: int) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     for s in segments:
-        mask[int(round(s.start / FRAME)):int(round(s.end / FRAME))] = True
+        mask[int(round(s.start / FRAME)) : int(round(s.end / FRAME))] = True
     return mask
 
 
@@ -246,6 +266,12 @@ def _peaks(levels: dict[str, np.ndarray], voiced: dict[str, np.ndarray], median:
         edges = np.flatnonzero(np.diff(np.concatenate(([0], loud.astype(np.int8), [0]))))
         for first, stop in zip(edges[::2], edges[1::2]):
             if (stop - first) * FRAME >= SHOUT_WINDOW / 2:
-                found.append(Peak(start=round(first * FRAME, 3), end=round(stop * FRAME, 3), role=role,
-                                  db_over_median=round(float(smooth[first:stop].max() - median), 1)))
+                found.append(
+                    Peak(
+                        start=round(first * FRAME, 3),
+                        end=round(stop * FRAME, 3),
+                        role=role,
+                        db_over_median=round(float(smooth[first:stop].max() - median), 1),
+                    )
+                )
     return sorted(found, key=lambda p: p.start)

@@ -77,7 +77,9 @@ def read_audio(path: str | Path) -> Recording:
     if rate < MIN_RATE:
         raise AudioError(path, f"sample rate {rate} Hz is too low: call recordings are 8000 Hz or more")
     if rate > MAX_RATE:
-        raise AudioError(path, f"header claims a sample rate of {rate:,} Hz (at most {MAX_RATE:,}): broken or forged header")
+        raise AudioError(
+            path, f"header claims a sample rate of {rate:,} Hz (at most {MAX_RATE:,}): broken or forged header"
+        )
     if not 1 <= n_channels <= MAX_CHANNELS:
         raise AudioError(path, f"header claims {n_channels} channels (1 to {MAX_CHANNELS} expected): broken header")
     if info.frames > MAX_HOURS * 3600 * rate:
@@ -87,18 +89,29 @@ def read_audio(path: str | Path) -> Recording:
     data, stopped = _decode(path, untagged)
     if untagged is not None:
         data = data[MP3_ENCODER_DELAY:]
-    warnings = [f"{path}: {unread:,} bytes after {data.shape[0] / rate:.2f} s are not MPEG audio frames; "
-                f"analysed up to there"] if unread else []
+    warnings = (
+        [f"{path}: {unread:,} bytes after {data.shape[0] / rate:.2f} s are not MPEG audio frames; analysed up to there"]
+        if unread
+        else []
+    )
     present = data.shape[0] / rate
-    missing = f"{(expected - data.shape[0]) / rate:.2f} s of the {expected / rate:.2f} s its header declares are " \
-              f"missing" if expected is not None and expected > data.shape[0] else None
+    missing = (
+        f"{(expected - data.shape[0]) / rate:.2f} s of the {expected / rate:.2f} s its header declares are missing"
+        if expected is not None and expected > data.shape[0]
+        else None
+    )
     if stopped is not None:
-        warnings.append(f"{path}: decoding failed at {present:.2f} s ({stopped})" + (f": {missing}" if missing else "")
-                        + "; analysed up to there")
+        warnings.append(
+            f"{path}: decoding failed at {present:.2f} s ({stopped})"
+            + (f": {missing}" if missing else "")
+            + "; analysed up to there"
+        )
     elif missing:
         warnings.append(f"{path}: file is cut short: {missing}; analysed the {present:.2f} s present")
     if data.shape[0] == 0:
-        raise AudioError(path, "no audio samples (0-length channel)" + (f"; decoding failed: {stopped}" if stopped else ""))
+        raise AudioError(
+            path, "no audio samples (0-length channel)" + (f"; decoding failed: {stopped}" if stopped else "")
+        )
     channels = np.ascontiguousarray(data.T)
     peak, clipped = _clipping(channels, rate)
     target = 8000 if rate < 16000 else 16000
@@ -112,9 +125,9 @@ def _clipping(channels: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     scale (≥ CLIP_LEVEL): the flat tops a recorder or codec leaves when the voice was too loud."""
     magnitude = np.abs(channels)
     hot = magnitude >= CLIP_LEVEL
-    run = hot[:, CLIP_RUN - 1:].copy()
+    run = hot[:, CLIP_RUN - 1 :].copy()
     for k in range(1, CLIP_RUN):
-        run &= hot[:, CLIP_RUN - 1 - k:hot.shape[1] - k]
+        run &= hot[:, CLIP_RUN - 1 - k : hot.shape[1] - k]
     size = int(rate * FRAME)
     n_frames = channels.shape[1] // size
     clipped = np.zeros((channels.shape[0], n_frames), dtype=bool)
@@ -202,28 +215,28 @@ def _mp3_with_length(path: Path) -> tuple[bytes | None, int]:
     at = 0
     if raw[:3] == b"ID3" and len(raw) >= 10:  # ID3v2 tag: 10-byte header, syncsafe size, optional footer
         at = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(raw[6:10])) + (10 if raw[5] & 0x10 else 0)
-    while 0 <= at < len(raw) and _mp3_frame(raw[at:at + 4]) is None:  # the first frame header
+    while 0 <= at < len(raw) and _mp3_frame(raw[at : at + 4]) is None:  # the first frame header
         at = raw.find(b"\xff", at + 1)
-    first = _mp3_frame(raw[at:at + 4]) if at >= 0 else None
+    first = _mp3_frame(raw[at : at + 4]) if at >= 0 else None
     if first is None:
         return None, 0
     start, count = at, 0
-    while (frame := _mp3_frame(raw[at:at + 4])) and frame[1:] == first[1:] and at + frame[0] <= len(raw):
-        body = raw[at + 4 + first[3]:at + 8 + first[3]]
-        if count or (body not in (b"Xing", b"Info") and raw[at + 36:at + 40] != b"VBRI"):  # an old info frame goes
+    while (frame := _mp3_frame(raw[at : at + 4])) and frame[1:] == first[1:] and at + frame[0] <= len(raw):
+        body = raw[at + 4 + first[3] : at + 8 + first[3]]
+        if count or (body not in (b"Xing", b"Info") and raw[at + 36 : at + 40] != b"VBRI"):  # an old info frame goes
             count += 1
         else:
             start = at + frame[0]
         at += frame[0]
     if not count:
         return None, 0
-    header = bytearray(raw[start:start + 4])
+    header = bytearray(raw[start : start + 4])
     header[1] |= 1  # no CRC
     header[2] &= 0xFD  # no padding
     length = _mp3_frame(bytes(header))[0]
     xing = bytearray(length)
     xing[:4] = header
-    xing[4 + first[3]:20 + first[3]] = b"Xing" + struct.pack(">III", 3, count, length + at - start)  # frames, bytes
+    xing[4 + first[3] : 20 + first[3]] = b"Xing" + struct.pack(">III", 3, count, length + at - start)  # frames, bytes
     tail = raw[at:]
     tail = tail[:-128] if tail[-128:-125] == b"TAG" else tail
     unread = 0 if not tail or tail.startswith((b"APETAGEX", b"TAG", b"LYRICS")) else len(tail)

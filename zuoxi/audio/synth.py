@@ -10,8 +10,9 @@ _VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2
 _TONES = ((1.0, 1.0), (0.85, 1.15), (0.9, 0.8), (1.2, 0.8))  # pitch factor at start and end of the vowel
 
 
-def speech(chars: int, seconds: float, sample_rate: int = 8000, pitch: float = 160.0, level_db: float = -20.0,
-           seed: int = 0) -> np.ndarray:
+def speech(
+    chars: int, seconds: float, sample_rate: int = 8000, pitch: float = 160.0, level_db: float = -20.0, seed: int = 0
+) -> np.ndarray:
     """`chars` syllables filling `seconds` (so chars / seconds × 60 is the speech rate), RMS ≈ `level_db` dBFS."""
     rng = np.random.default_rng(seed)
     n = int(round(seconds * sample_rate))
@@ -20,9 +21,9 @@ def speech(chars: int, seconds: float, sample_rate: int = 8000, pitch: float = 1
     bounds = (bounds / bounds[-1] * n).astype(int)
     for start, stop in zip(bounds[:-1], bounds[1:]):
         length = int((stop - start) * 0.9)
-        out[start:start + length] = _syllable(length, sample_rate, pitch * rng.uniform(0.85, 1.15), rng)
+        out[start : start + length] = _syllable(length, sample_rate, pitch * rng.uniform(0.85, 1.15), rng)
     voiced = out[out != 0]
-    rms = np.sqrt(np.mean(voiced ** 2)) if voiced.size else 1.0
+    rms = np.sqrt(np.mean(voiced**2)) if voiced.size else 1.0
     return (out * (10 ** (level_db / 20) / rms)).astype(np.float32)
 
 

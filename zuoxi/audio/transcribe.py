@@ -67,8 +67,14 @@ def load_recognizer(model: ModelFiles, threads: int = 1) -> Any:
     return build(tokens=str(model.tokens), num_threads=threads, **options)
 
 
-def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversation_id: str | None = None,
-               diarizer: Any = None, agent_first: bool = True) -> Conversation:
+def transcribe(
+    audio: str | Path,
+    recognizer: Any,
+    layout: Any = None,
+    conversation_id: str | None = None,
+    diarizer: Any = None,
+    agent_first: bool = True,
+) -> Conversation:
     """Recognize every speech stretch of a call; turns in time order. Stereo: the role is the
     channel's. Mono: the stretches and roles come from `diarizer` (zuoxi.audio.diarize)."""
     from zuoxi.audio.diarize import diarize
@@ -76,8 +82,11 @@ def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversat
     recording = read_audio(audio)
     if recording.n_channels == 1:
         if diarizer is None:
-            raise AudioError(audio, "mono recording: transcribe needs agent and customer on separate channels, "
-                                    "or a speaker-diarization model (--diarization-dir)")
+            raise AudioError(
+                audio,
+                "mono recording: transcribe needs agent and customer on separate channels, "
+                "or a speaker-diarization model (--diarization-dir)",
+            )
         stretches, sources = diarize(recording, diarizer, agent_first), {"agent": 0, "customer": 0}
         meta: dict[str, Any] = {"diarized": True}
     else:
@@ -91,7 +100,7 @@ def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversat
         samples = recording.channels[sources[role]]
         for seg in found:
             stream = recognizer.create_stream()
-            stream.accept_waveform(rate, samples[int(seg.start * rate):int(seg.end * rate)])
+            stream.accept_waveform(rate, samples[int(seg.start * rate) : int(seg.end * rate)])
             recognizer.decode_stream(stream)
             text = stream.result.text.strip()
             if text:
@@ -99,5 +108,11 @@ def transcribe(audio: str | Path, recognizer: Any, layout: Any = None, conversat
     if not pieces:
         raise AudioError(audio, "no speech recognized")
     pieces.sort(key=lambda t: t.start)
-    return Conversation(id=conversation_id or Path(audio).stem, channel="call", audio=str(audio),
-                        duration=round(recording.duration, 3), meta=meta, turns=pieces)
+    return Conversation(
+        id=conversation_id or Path(audio).stem,
+        channel="call",
+        audio=str(audio),
+        duration=round(recording.duration, 3),
+        meta=meta,
+        turns=pieces,
+    )

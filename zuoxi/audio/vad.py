@@ -60,8 +60,9 @@ def speech_frames(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     size = int(sample_rate * FRAME)
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     step = size * 2
-    return np.fromiter((vad.is_speech(pcm[i:i + step], sample_rate) for i in range(0, len(pcm) - step + 1, step)),
-                       dtype=bool)
+    return np.fromiter(
+        (vad.is_speech(pcm[i : i + step], sample_rate) for i in range(0, len(pcm) - step + 1, step)), dtype=bool
+    )
 
 
 def band_powers(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -81,8 +82,8 @@ def band_powers(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     frames = samples[: n * size].reshape(n, size)
     out = np.empty((n, count), dtype=np.float32)
     for at in range(0, n, 8192):
-        spectrum = np.fft.rfft(frames[at:at + 8192] * window, n_fft)
-        out[at:at + 8192] = (spectrum.real ** 2 + spectrum.imag ** 2) @ pool
+        spectrum = np.fft.rfft(frames[at : at + 8192] * window, n_fft)
+        out[at : at + 8192] = (spectrum.real**2 + spectrum.imag**2) @ pool
     return np.maximum(out, 1e-12)
 
 
@@ -173,11 +174,12 @@ def _noise_score(score: np.ndarray) -> tuple[float, float]:
     low = np.percentile(score, 0.5)
     counts, edges = np.histogram(score, bins=np.arange(low, low + 15.25, 0.25))
     counts = np.convolve(counts, np.ones(5), mode="same")
-    peaks = np.flatnonzero((counts >= np.roll(counts, 1)) & (counts >= np.roll(counts, -1))
-                           & (counts >= NOISE_PEAK * counts.max()))
+    peaks = np.flatnonzero(
+        (counts >= np.roll(counts, 1)) & (counts >= np.roll(counts, -1)) & (counts >= NOISE_PEAK * counts.max())
+    )
     mode = edges[peaks[0]] + 0.125
     below = score[score < mode] - mode
-    return float(mode), float(np.sqrt(np.mean(below ** 2))) if below.size else 0.0
+    return float(mode), float(np.sqrt(np.mean(below**2))) if below.size else 0.0
 
 
 def follows(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
@@ -192,12 +194,17 @@ def follows(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
         return np.zeros(int(ECHO_MAX / FRAME) + 1), 0
     cause, effect = np.diff(np.log(source), axis=0), np.diff(np.log(target), axis=0)
     n = cause.shape[0]
-    return np.array([np.mean(_standard(cause[: n - k][loud[: n - k]]) * _standard(effect[k:][loud[: n - k]]))
-                     for k in range(int(ECHO_MAX / FRAME) + 1)]), int(loud.sum())
+    return np.array(
+        [
+            np.mean(_standard(cause[: n - k][loud[: n - k]]) * _standard(effect[k:][loud[: n - k]]))
+            for k in range(int(ECHO_MAX / FRAME) + 1)
+        ]
+    ), int(loud.sum())
 
 
-def copied_power(source: np.ndarray, target: np.ndarray, correlation: np.ndarray, frames: int,
-                 reverse: float) -> np.ndarray:
+def copied_power(
+    source: np.ndarray, target: np.ndarray, correlation: np.ndarray, frames: int, reverse: float
+) -> np.ndarray:
     """The power per frame and band that `source` puts into `target` as a delayed, attenuated copy;
     zeros where there is none.
 
@@ -249,4 +256,3 @@ def segments(mask: np.ndarray) -> list[Segment]:
         else:
             merged.append([start, end])
     return [Segment(round(float(s), 3), round(float(e), 3)) for s, e in merged if e - s >= MIN_SPEECH]
-

@@ -13,9 +13,20 @@ from sqlalchemy.orm import Session
 
 from zuoxi.campaigns.calllist import AGE_BANDS
 from zuoxi.campaigns.campaign import get_campaign
-from zuoxi.campaigns.models import (AgentFigures, CallbackFigures, CampaignReport, Rate, RuleFigures, SegmentFigures,
-                                    SliceFigures, dispositions, from_db, local, local_day)
 from zuoxi.campaigns.dispositions import SCORECARD
+from zuoxi.campaigns.models import (
+    AgentFigures,
+    CallbackFigures,
+    CampaignReport,
+    Rate,
+    RuleFigures,
+    SegmentFigures,
+    SliceFigures,
+    dispositions,
+    from_db,
+    local,
+    local_day,
+)
 from zuoxi.store import Store
 from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer, ResultRow
 
@@ -42,9 +53,13 @@ def _separated(a: Rate, b: Rate) -> bool:
 
 def period(name: str, today: date) -> tuple[date | None, date | None]:
     """`today`, `week` (Monday to today), `month`, `yesterday` or `all` → the first and last local day."""
-    spans = {"today": (today, today), "yesterday": (today - timedelta(days=1),) * 2,
-             "week": (today - timedelta(days=today.weekday()), today), "month": (today.replace(day=1), today),
-             "all": (None, None)}
+    spans = {
+        "today": (today, today),
+        "yesterday": (today - timedelta(days=1),) * 2,
+        "week": (today - timedelta(days=today.weekday()), today),
+        "month": (today.replace(day=1), today),
+        "all": (None, None),
+    }
     if name not in spans:
         raise ValueError(f"unknown period {name!r} (one of {', '.join(spans)})")
     return spans[name]
@@ -57,12 +72,20 @@ def _slices(attempts: list, key, contact: set[str]) -> list[SliceFigures]:
     figures = []
     for k in sorted(groups):
         reached = [a for a in groups[k] if a.disposition in contact]
-        figures.append(SliceFigures(key=k, attempts=len(groups[k]), contact=wilson(len(reached), len(groups[k])),
-                                    success=wilson(sum(a.disposition == SUCCESS for a in reached), len(reached))))
+        figures.append(
+            SliceFigures(
+                key=k,
+                attempts=len(groups[k]),
+                contact=wilson(len(reached), len(groups[k])),
+                success=wilson(sum(a.disposition == SUCCESS for a in reached), len(reached)),
+            )
+        )
     return figures
 
 
-def _callbacks(callbacks: list, settled_at: dict[int, datetime], tolerance: timedelta, now: datetime) -> CallbackFigures:
+def _callbacks(
+    callbacks: list, settled_at: dict[int, datetime], tolerance: timedelta, now: datetime
+) -> CallbackFigures:
     counts: Counter[str] = Counter()
     for c in callbacks:
         due = from_db(c.due_at)
@@ -74,27 +97,49 @@ def _callbacks(callbacks: list, settled_at: dict[int, datetime], tolerance: time
         else:
             counts["missed" if now > due + tolerance else "waiting"] += 1
     settled = counts["on_time"] + counts["early"] + counts["late"] + counts["missed"]
-    return CallbackFigures(due=len(callbacks), kept=wilson(counts["on_time"], settled),
-                           **{k: counts[k] for k in ("on_time", "early", "late", "missed", "rescheduled", "waiting")})
+    return CallbackFigures(
+        due=len(callbacks),
+        kept=wilson(counts["on_time"], settled),
+        **{k: counts[k] for k in ("on_time", "early", "late", "missed", "rescheduled", "waiting")},
+    )
 
 
-def report(store: Store, campaign: str, start: date | None = None, end: date | None = None,
-           now: datetime | None = None) -> CampaignReport:
+def report(
+    store: Store, campaign: str, start: date | None = None, end: date | None = None, now: datetime | None = None
+) -> CampaignReport:
     """The campaign's figures over the local days `start`–`end` (both included; None: open-ended).
     The list and the customers' status are as they are now; everything else counts the period's attempts."""
     now = now or datetime.now(UTC)
     with Session(store.engine) as session:
         row, spec = get_campaign(session, campaign)
-        customers = session.execute(select(CampaignCustomer.id, CampaignCustomer.status, CampaignCustomer.age_band,
-                                           CampaignCustomer.region, CampaignCustomer.occupation)
-                                    .where(CampaignCustomer.campaign_id == row.id)).all()
-        every = session.execute(select(CampaignAttempt.id, CampaignAttempt.customer_id, CampaignAttempt.agent_id,
-                                       CampaignAttempt.started_at, CampaignAttempt.duration, CampaignAttempt.disposition,
-                                       CampaignAttempt.reason_code, CampaignAttempt.conversation_key)
-                                .where(CampaignAttempt.campaign_id == row.id)
-                                .order_by(CampaignAttempt.started_at, CampaignAttempt.id)).all()
-        callbacks = session.execute(select(CampaignCallback.due_at, CampaignCallback.done, CampaignCallback.attempt_id)
-                                    .where(CampaignCallback.campaign_id == row.id)).all()
+        customers = session.execute(
+            select(
+                CampaignCustomer.id,
+                CampaignCustomer.status,
+                CampaignCustomer.age_band,
+                CampaignCustomer.region,
+                CampaignCustomer.occupation,
+            ).where(CampaignCustomer.campaign_id == row.id)
+        ).all()
+        every = session.execute(
+            select(
+                CampaignAttempt.id,
+                CampaignAttempt.customer_id,
+                CampaignAttempt.agent_id,
+                CampaignAttempt.started_at,
+                CampaignAttempt.duration,
+                CampaignAttempt.disposition,
+                CampaignAttempt.reason_code,
+                CampaignAttempt.conversation_key,
+            )
+            .where(CampaignAttempt.campaign_id == row.id)
+            .order_by(CampaignAttempt.started_at, CampaignAttempt.id)
+        ).all()
+        callbacks = session.execute(
+            select(CampaignCallback.due_at, CampaignCallback.done, CampaignCallback.attempt_id).where(
+                CampaignCallback.campaign_id == row.id
+            )
+        ).all()
     tz = spec.tz
 
     def in_period(moment: datetime) -> bool:
@@ -110,8 +155,12 @@ def report(store: Store, campaign: str, start: date | None = None, end: date | N
     linked = {a.conversation_key for a in attempts if a.conversation_key}
     if linked:
         with Session(store.engine) as session:
-            results = {r.conversation_key: r.final_data or r.data for r in session.scalars(
-                select(ResultRow).where(ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(linked)))}
+            results = {
+                r.conversation_key: r.final_data or r.data
+                for r in session.scalars(
+                    select(ResultRow).where(ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(linked))
+                )
+            }
     else:
         results = {}
 
@@ -129,9 +178,19 @@ def report(store: Store, campaign: str, start: date | None = None, end: date | N
         days = len({local_day(a.started_at, tz) for a in mine})
         hours = len({local(a.started_at, tz).replace(minute=0, second=0, microsecond=0) for a in mine})
         wins = sum(a.disposition == SUCCESS for a in mine)
-        agents.append(AgentFigures(agent_id=agent, days=days, attempts=len(mine), per_day=len(mine) / days, successes=wins,
-                                   active_hours=hours, calls_per_hour=len(mine) / hours,
-                                   talk_time=sum(a.duration or 0 for a in spoke), success=wilson(wins, len(spoke))))
+        agents.append(
+            AgentFigures(
+                agent_id=agent,
+                days=days,
+                attempts=len(mine),
+                per_day=len(mine) / days,
+                successes=wins,
+                active_hours=hours,
+                calls_per_hour=len(mine) / hours,
+                talk_time=sum(a.duration or 0 for a in spoke),
+                success=wilson(wins, len(spoke)),
+            )
+        )
     handled = [a.duration for a in attempts if a.disposition in contact and a.duration is not None]
 
     segments = []
@@ -142,7 +201,9 @@ def report(store: Store, campaign: str, start: date | None = None, end: date | N
                 groups[getattr(c, name)].append(c.id)
         for value in sorted(groups, key=lambda v: (_BAND_ORDER.get(v, 0), v) if name == "age_band" else v):
             ids = groups[value]
-            segments.append(SegmentFigures(field=name, value=value, contacted=wilson(sum(i in succeeded for i in ids), len(ids))))
+            segments.append(
+                SegmentFigures(field=name, value=value, contacted=wilson(sum(i in succeeded for i in ids), len(ids)))
+            )
 
     outcome: dict[str, dict[str, list[bool]]] = defaultdict(lambda: {"pass": [], "fail": []})
     names: dict[str, str] = {}
@@ -159,16 +220,25 @@ def report(store: Store, campaign: str, start: date | None = None, end: date | N
     rules = []
     for rule in sorted(outcome, key=lambda r: (not r.startswith("OB-"), r)):
         passed, failed = (wilson(sum(v), len(v)) for v in (outcome[rule]["pass"], outcome[rule]["fail"]))
-        rules.append(RuleFigures(rule=rule, name=names[rule], passed=passed, failed=failed, separated=_separated(passed, failed)))
+        rules.append(
+            RuleFigures(rule=rule, name=names[rule], passed=passed, failed=failed, separated=_separated(passed, failed))
+        )
 
     refusals = Counter(a.reason_code or "unspecified" for a in attempts if a.disposition == "refused")
     by_code = Counter(a.disposition for a in attempts)
     statuses = Counter(c.status for c in customers)
     started = {a.id: from_db(a.started_at) for a in every}
     return CampaignReport(
-        campaign=spec.name, title=spec.title, timezone=spec.timezone, period_start=start, period_end=end,
-        customers=len(customers), customers_called=len(called), attempts=len(attempts),
-        contact_rate=wilson(len(reached), len(called)), success_rate=wilson(len(succeeded), len(reached)),
+        campaign=spec.name,
+        title=spec.title,
+        timezone=spec.timezone,
+        period_start=start,
+        period_end=end,
+        customers=len(customers),
+        customers_called=len(called),
+        attempts=len(attempts),
+        contact_rate=wilson(len(reached), len(called)),
+        success_rate=wilson(len(succeeded), len(reached)),
         list_success_rate=wilson(len(succeeded), len(customers)),
         attempts_per_success=len(attempts) / len(succeeded) if succeeded else None,
         calls_per_agent_day=len(attempts) / len(per_agent_day) if per_agent_day else None,
@@ -176,8 +246,16 @@ def report(store: Store, campaign: str, start: date | None = None, end: date | N
         dispositions={code: by_code[code] for code in codes},
         refusal_reasons=dict(refusals.most_common()),
         status={s: statuses[s] for s in ("pending", "retry", "callback", "success", "closed")},
-        agents=agents, by_attempt=_slices(attempts, lambda a: number[a.id], contact),
+        agents=agents,
+        by_attempt=_slices(attempts, lambda a: number[a.id], contact),
         by_hour=_slices(attempts, lambda a: local(a.started_at, tz).hour, contact),
-        callbacks=_callbacks([c for c in callbacks if in_period(c.due_at)], started,
-                             timedelta(minutes=spec.callback_tolerance_minutes), now),
-        segments=segments, linked_calls=calls, rules=rules)
+        callbacks=_callbacks(
+            [c for c in callbacks if in_period(c.due_at)],
+            started,
+            timedelta(minutes=spec.callback_tolerance_minutes),
+            now,
+        ),
+        segments=segments,
+        linked_calls=calls,
+        rules=rules,
+    )

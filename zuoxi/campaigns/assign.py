@@ -19,11 +19,13 @@ from zuoxi.store import Store, canonical_label
 from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer, DoNotCall
 
 
-def assign(store: Store, campaign: str, agents: list[str], regions: dict[str, list[str]] | None = None,
-           reassign: bool = False) -> dict[str, int]:
+def assign(
+    store: Store, campaign: str, agents: list[str], regions: dict[str, list[str]] | None = None, reassign: bool = False
+) -> dict[str, int]:
     """Give open, unassigned customers (all open ones with `reassign`) to agents so each ends up
     with as equal a load as possible; with `regions` (region → agents) a region's customers go to its
     agents only, and customers of unlisted regions to everyone. Returns the new customers per agent."""
+
     def labels(names: list[str]) -> list[str]:  # as users and conversations store them: ０７ is agent 07
         return [label for label in map(canonical_label, names) if label]
 
@@ -33,15 +35,24 @@ def assign(store: Store, campaign: str, agents: list[str], regions: dict[str, li
         raise CampaignError("name at least one agent")
     with Session(store.engine) as session, session.begin():
         row, _ = get_campaign(session, campaign)
-        open_customers = select(CampaignCustomer).where(CampaignCustomer.campaign_id == row.id,
-                                                        CampaignCustomer.status.in_(OPEN))
+        open_customers = select(CampaignCustomer).where(
+            CampaignCustomer.campaign_id == row.id, CampaignCustomer.status.in_(OPEN)
+        )
         load: Counter[str] = Counter({a: 0 for a in everyone})
         if not reassign:
-            load.update(dict(session.execute(
-                select(CampaignCustomer.agent_id, func.count()).where(CampaignCustomer.campaign_id == row.id,
-                                                                      CampaignCustomer.status.in_(OPEN),
-                                                                      CampaignCustomer.agent_id.in_(everyone))
-                .group_by(CampaignCustomer.agent_id)).all()))
+            load.update(
+                dict(
+                    session.execute(
+                        select(CampaignCustomer.agent_id, func.count())
+                        .where(
+                            CampaignCustomer.campaign_id == row.id,
+                            CampaignCustomer.status.in_(OPEN),
+                            CampaignCustomer.agent_id.in_(everyone),
+                        )
+                        .group_by(CampaignCustomer.agent_id)
+                    ).all()
+                )
+            )
             open_customers = open_customers.where(CampaignCustomer.agent_id.is_(None))
         given: Counter[str] = Counter()
         for customer in session.scalars(open_customers.order_by(CampaignCustomer.id)):
@@ -75,8 +86,9 @@ def blocked(session: Session, customer: CampaignCustomer) -> bool:
     return session.scalar(select(DoNotCall.id).where(DoNotCall.phone_hash == customer.phone_hash)) is not None
 
 
-def schedule_callback(session: Session, campaign_id: int, spec: CampaignSpec, customer: CampaignCustomer,
-                      due_at: datetime, note: str = "") -> CampaignCallback:
+def schedule_callback(
+    session: Session, campaign_id: int, spec: CampaignSpec, customer: CampaignCustomer, due_at: datetime, note: str = ""
+) -> CampaignCallback:
     """A callback for an open customer, inside calling hours on the customer's clock; an earlier open
     one is rescheduled (one appointment at a time). CampaignError says why not."""
     if customer.status not in OPEN:
@@ -86,19 +98,29 @@ def schedule_callback(session: Session, campaign_id: int, spec: CampaignSpec, cu
     tz = customer_zone(spec, customer)
     there = local(to_utc(due_at, spec.tz), tz)
     if not spec.calling_hours.allow(there):
-        raise CampaignError(f"{there:%Y-%m-%d %H:%M} on the customer's clock ({tz}) is outside the calling hours "
-                            f"{spec.calling_hours}")
-    for earlier in session.scalars(select(CampaignCallback).where(CampaignCallback.customer_id == customer.id,
-                                                                  CampaignCallback.done.is_(False))):
+        raise CampaignError(
+            f"{there:%Y-%m-%d %H:%M} on the customer's clock ({tz}) is outside the calling hours {spec.calling_hours}"
+        )
+    for earlier in session.scalars(
+        select(CampaignCallback).where(CampaignCallback.customer_id == customer.id, CampaignCallback.done.is_(False))
+    ):
         earlier.done = True
-    callback = CampaignCallback(campaign_id=campaign_id, customer_id=customer.id, agent_id=customer.agent_id,
-                                due_at=to_utc(due_at, spec.tz), note=note, done=False)
+    callback = CampaignCallback(
+        campaign_id=campaign_id,
+        customer_id=customer.id,
+        agent_id=customer.agent_id,
+        due_at=to_utc(due_at, spec.tz),
+        note=note,
+        done=False,
+    )
     session.add(callback)
     customer.status = "callback"
     return callback
 
 
-def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 50) -> list[tuple[CampaignCustomer, str]]:
+def queue(
+    store: Store, campaign: str, agent: str, now: datetime, limit: int = 50
+) -> list[tuple[CampaignCustomer, str]]:
     """What the agent may call now, each with why: callbacks due (oldest first), then customers never
     called, then retries with the fewest attempts. Left out: numbers on the do-not-call list, customers
     outside calling hours on their own clock, retries within the retry interval or past the maximum
@@ -106,16 +128,36 @@ def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 5
     now = to_utc(now)
     with Session(store.engine, expire_on_commit=False) as session:
         row, spec = get_campaign(session, campaign)
-        customers = list(session.scalars(select(CampaignCustomer).where(
-            CampaignCustomer.campaign_id == row.id, CampaignCustomer.agent_id == canonical_label(agent),
-            CampaignCustomer.status.in_(OPEN),
-            CampaignCustomer.phone_hash.not_in(select(DoNotCall.phone_hash)))))
+        customers = list(
+            session.scalars(
+                select(CampaignCustomer).where(
+                    CampaignCustomer.campaign_id == row.id,
+                    CampaignCustomer.agent_id == canonical_label(agent),
+                    CampaignCustomer.status.in_(OPEN),
+                    CampaignCustomer.phone_hash.not_in(select(DoNotCall.phone_hash)),
+                )
+            )
+        )
         ids = [c.id for c in customers]
-        tried = {cid: (n, last) for cid, n, last in session.execute(
-            select(CampaignAttempt.customer_id, func.count(), func.max(CampaignAttempt.started_at))
-            .where(CampaignAttempt.customer_id.in_(ids)).group_by(CampaignAttempt.customer_id))} if ids else {}
-        due = dict(session.execute(select(CampaignCallback.customer_id, func.min(CampaignCallback.due_at)).where(
-            CampaignCallback.campaign_id == row.id, CampaignCallback.done.is_(False)).group_by(CampaignCallback.customer_id)).all())
+        tried = (
+            {
+                cid: (n, last)
+                for cid, n, last in session.execute(
+                    select(CampaignAttempt.customer_id, func.count(), func.max(CampaignAttempt.started_at))
+                    .where(CampaignAttempt.customer_id.in_(ids))
+                    .group_by(CampaignAttempt.customer_id)
+                )
+            }
+            if ids
+            else {}
+        )
+        due = dict(
+            session.execute(
+                select(CampaignCallback.customer_id, func.min(CampaignCallback.due_at))
+                .where(CampaignCallback.campaign_id == row.id, CampaignCallback.done.is_(False))
+                .group_by(CampaignCallback.customer_id)
+            ).all()
+        )
     callbacks, fresh = [], []
     retry_after = timedelta(minutes=spec.retry_after_minutes)
     for customer in customers:
@@ -129,7 +171,12 @@ def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 5
         elif attempts == 0:
             fresh.append((0, customer.id, customer, "new"))
         elif attempts < spec.max_attempts and now - from_db(last) >= retry_after:
-            fresh.append((attempts, customer.id, customer, f"retry after {attempts} attempt{'s' if attempts > 1 else ''}"))
-    picked = [(c, f"callback due {local(when, spec.tz):%Y-%m-%d %H:%M}") for when, c in sorted(callbacks, key=lambda x: (x[0], x[1].id))]
+            fresh.append(
+                (attempts, customer.id, customer, f"retry after {attempts} attempt{'s' if attempts > 1 else ''}")
+            )
+    picked = [
+        (c, f"callback due {local(when, spec.tz):%Y-%m-%d %H:%M}")
+        for when, c in sorted(callbacks, key=lambda x: (x[0], x[1].id))
+    ]
     picked += [(c, why) for _, _, c, why in sorted(fresh, key=lambda x: x[:2])]
     return picked[:limit]

@@ -38,14 +38,31 @@ from zuoxi.store.tables import CampaignCustomer
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"0[1-9]\d{8,10}")  # area codes are 010, 02x, 03xx–09xx: never 00
 HEADER_SEARCH_ROWS = 20  # a title or a note above the headers is skipped, this far down
-_COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "令狐")
+_COMPOUND_SURNAMES = (
+    "欧阳",
+    "司马",
+    "诸葛",
+    "上官",
+    "东方",
+    "皇甫",
+    "尉迟",
+    "公孙",
+    "慕容",
+    "长孙",
+    "宇文",
+    "司徒",
+    "夏侯",
+    "令狐",
+)
 AGE_BANDS = ((30, "<30"), (40, "30-39"), (50, "40-49"), (60, "50-59"), (200, "60+"))
 
 
 @cache
 def list_columns() -> dict[str, list[str]]:
     """Call-list field → the headers that mean it (data/calllist_columns.yaml)."""
-    return yaml.safe_load(resources.files("zuoxi.campaigns").joinpath("data/calllist_columns.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load(
+        resources.files("zuoxi.campaigns").joinpath("data/calllist_columns.yaml").read_text(encoding="utf-8")
+    )
 
 
 @dataclass
@@ -61,7 +78,7 @@ def check_phone(value: str) -> tuple[str | None, str]:
     digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", value))
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
-            digits = digits[len(prefix):]
+            digits = digits[len(prefix) :]
     if not (_MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits)):
         return None, f"unreadable phone number {masked_phone(value)!r} (expected a mainland mobile or landline)"
     if len(set(digits[-8:])) == 1:
@@ -98,7 +115,9 @@ def _years(born: date, as_of: date) -> int:
 def salutation(name: str, gender: str | None) -> str:
     """张三, 男 → 张先生: the script's {{name}}; the full name is not kept."""
     surname = name[:2] if name.startswith(_COMPOUND_SURNAMES) else name[:1]
-    title = {"男": "先生", "m": "先生", "male": "先生", "女": "女士", "f": "女士", "female": "女士"}.get((gender or "").lower())
+    title = {"男": "先生", "m": "先生", "male": "先生", "女": "女士", "f": "女士", "female": "女士"}.get(
+        (gender or "").lower()
+    )
     return surname + (title or "先生/女士")
 
 
@@ -130,13 +149,19 @@ def _decode_lines(data: bytes, path: str) -> tuple[list[str], list[IngestError]]
                 lines.append(line.decode("utf-8"))
             except UnicodeDecodeError:
                 lines.append("")
-                errors.append(IngestError(path, number, "wrong encoding: this line is not UTF-8 like the rest of the file"))
+                errors.append(
+                    IngestError(path, number, "wrong encoding: this line is not UTF-8 like the rest of the file")
+                )
     else:
         lines = decode_bytes(data)[0].split("\n")
     for number, line in enumerate(lines, start=1):
         if "\ufffd" in line:
             lines[number - 1] = ""
-            errors.append(IngestError(path, number, "wrong encoding: the line holds U+FFFD (text already garbled by a conversion)"))
+            errors.append(
+                IngestError(
+                    path, number, "wrong encoding: the line holds U+FFFD (text already garbled by a conversion)"
+                )
+            )
     return lines, errors
 
 
@@ -167,8 +192,9 @@ def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]],
     return records(), errors
 
 
-def find_header(rows: Iterator[tuple[int, list[str]]], columns: dict[str, list[str]]
-                ) -> tuple[int, list[str], Iterator[tuple[int, list[str]]]]:
+def find_header(
+    rows: Iterator[tuple[int, list[str]]], columns: dict[str, list[str]]
+) -> tuple[int, list[str], Iterator[tuple[int, list[str]]]]:
     """(line, cells) of the header row and the rows after it: of the first non-empty rows, the one
     naming most known columns, so a title row or a note above the headers is skipped."""
     known = {name for names in columns.values() for name in names}
@@ -182,11 +208,17 @@ def find_header(rows: Iterator[tuple[int, list[str]]], columns: dict[str, list[s
         return 1, [], iter(())
     best = max(range(len(head)), key=lambda i: (sum(c in known for c in head[i][1]), -i))
     line, cells = head[best]
-    return line, cells, itertools.chain(head[best + 1:], rows)
+    return line, cells, itertools.chain(head[best + 1 :], rows)
 
 
-def import_call_list(store: Store, campaign: str, path: Path, as_of: date | None = None,
-                     name: str | None = None, secret: str | None = None) -> ListImport:
+def import_call_list(
+    store: Store,
+    campaign: str,
+    path: Path,
+    as_of: date | None = None,
+    name: str | None = None,
+    secret: str | None = None,
+) -> ListImport:
     """Add the customers of one file to a campaign. `as_of` is the date ages are counted at
     (today by default) when the list gives a birth date or an ID number instead of an age;
     `name` is what reports call the file (default: its path); `secret` replaces $ZUOXI_SECRET_KEY."""
@@ -199,18 +231,35 @@ def import_call_list(store: Store, campaign: str, path: Path, as_of: date | None
     except (OSError, UnknownEncoding) as error:
         summary.errors.append(IngestError(where, None, str(error)))
         return summary
-    index = {fieldname: next((headers.index(h) for h in names if h in headers), None) for fieldname, names in list_columns().items()}
+    index = {
+        fieldname: next((headers.index(h) for h in names if h in headers), None)
+        for fieldname, names in list_columns().items()
+    }
     if index["phone"] is None:
-        summary.errors.append(IngestError(where, header_line, f"no phone column (headers: {mask_text(', '.join(headers))}; "
-                                                             f"expected one of {', '.join(list_columns()['phone'])})"))
+        summary.errors.append(
+            IngestError(
+                where,
+                header_line,
+                f"no phone column (headers: {mask_text(', '.join(headers))}; "
+                f"expected one of {', '.join(list_columns()['phone'])})",
+            )
+        )
         return summary
     with Session(store.engine) as session, session.begin():
         row, spec = get_campaign(session, campaign)
         needed = needed_customer_fields(spec)
-        seen_phone: dict[str, str] = {h: "the campaign" for h in session.scalars(
-            select(CampaignCustomer.phone_hash).where(CampaignCustomer.campaign_id == row.id))}
-        seen_ref: dict[str, str] = {r: "the campaign" for r in session.scalars(
-            select(CampaignCustomer.ref).where(CampaignCustomer.campaign_id == row.id, CampaignCustomer.ref.is_not(None)))}
+        seen_phone: dict[str, str] = {
+            h: "the campaign"
+            for h in session.scalars(select(CampaignCustomer.phone_hash).where(CampaignCustomer.campaign_id == row.id))
+        }
+        seen_ref: dict[str, str] = {
+            r: "the campaign"
+            for r in session.scalars(
+                select(CampaignCustomer.ref).where(
+                    CampaignCustomer.campaign_id == row.id, CampaignCustomer.ref.is_not(None)
+                )
+            )
+        }
         now = datetime.now(UTC)
         for number, cells in rows:
             if not any(cells):
@@ -231,14 +280,25 @@ def import_call_list(store: Store, campaign: str, path: Path, as_of: date | None
             earlier = seen_phone.get(phone_hash) or (seen_ref.get(ref) if ref else None)
             if earlier:
                 what = "phone" if phone_hash in seen_phone else "customer number"
-                summary.errors.append(IngestError(where, number, f"duplicate customer: same {what} as {earlier} (kept that one)"))
+                summary.errors.append(
+                    IngestError(where, number, f"duplicate customer: same {what} as {earlier} (kept that one)")
+                )
                 continue
             seen_phone[phone_hash] = f"line {number}"
             if ref:
                 seen_ref[ref] = f"line {number}"
-            session.add(CampaignCustomer(campaign_id=row.id, phone_hash=phone_hash, phone_tail=phone[-4:],
-                                         phone_enc=box.encrypt(phone), source=f"{where}:{number}",
-                                         imported_at=now, status="pending", **customer))
+            session.add(
+                CampaignCustomer(
+                    campaign_id=row.id,
+                    phone_hash=phone_hash,
+                    phone_tail=phone[-4:],
+                    phone_enc=box.encrypt(phone),
+                    source=f"{where}:{number}",
+                    imported_at=now,
+                    status="pending",
+                    **customer,
+                )
+            )
             summary.imported += 1
     return summary
 
@@ -259,8 +319,12 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
     id_number = cell("id_number").upper()
     id_ok = len(id_number) == 18 and id_number[:17].isdigit() and valid_id_number(id_number)
     card = re.sub(r"\D", "", cell("card_last4") or cell("card"))
-    fields: dict[str, Any] = {"ref": mask_text(cell("ref")) or None, "region": cell("region") or None,
-                              "occupation": cell("occupation") or None, "age_band": _age_band(cell, id_number if id_ok else "", as_of)}
+    fields: dict[str, Any] = {
+        "ref": mask_text(cell("ref")) or None,
+        "region": cell("region") or None,
+        "occupation": cell("occupation") or None,
+        "age_band": _age_band(cell, id_number if id_ok else "", as_of),
+    }
     if "card_last4" in needed:
         if len(card) < 4:
             return None, "no card number: the script says the card's last four digits"
@@ -286,6 +350,8 @@ def _age_band(cell, id_number: str, as_of: date) -> str | None:
         return age_band(int(age))
     born = cell("birth_date") or (f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}" if id_number else "")
     try:
-        return age_band(_years(datetime.strptime(born.replace("/", "-")[:10], "%Y-%m-%d").date(), as_of)) if born else None
+        return (
+            age_band(_years(datetime.strptime(born.replace("/", "-")[:10], "%Y-%m-%d").date(), as_of)) if born else None
+        )
     except ValueError:
         return None

@@ -48,8 +48,10 @@ def load_spec(source: str | Path) -> CampaignSpec:
         raise CampaignError(f"{where}: {details}") from None
     unknown = script_variables(spec) - set(CUSTOMER_VARIABLES) - set(OTHER_VARIABLES)
     if unknown:
-        raise CampaignError(f"{where}: script: unknown variables {', '.join(sorted(unknown))} "
-                            f"(known: {', '.join([*CUSTOMER_VARIABLES, *OTHER_VARIABLES])})")
+        raise CampaignError(
+            f"{where}: script: unknown variables {', '.join(sorted(unknown))} "
+            f"(known: {', '.join([*CUSTOMER_VARIABLES, *OTHER_VARIABLES])})"
+        )
     return spec
 
 
@@ -89,9 +91,14 @@ def get_campaign(session: Session, name: str) -> tuple[CampaignRow, CampaignSpec
 
 def render_script(spec: CampaignSpec, customer: CampaignCustomer, agent_id: str) -> str:
     """The script as the agent reads it to this customer; a variable the list lacks is an error."""
-    values = {var: getattr(customer, column) for var, column in CUSTOMER_VARIABLES.items()
-              if getattr(customer, column) is not None}
+    values = {
+        var: getattr(customer, column)
+        for var, column in CUSTOMER_VARIABLES.items()
+        if getattr(customer, column) is not None
+    }
     try:
-        return _JINJA.from_string(spec.script).render(hotline=spec.hotline, agent_id=agent_id, title=spec.title, **values)
+        return _JINJA.from_string(spec.script).render(
+            hotline=spec.hotline, agent_id=agent_id, title=spec.title, **values
+        )
     except jinja2.UndefinedError as error:
         raise CampaignError(f"customer {customer.id}: the script needs {error.message}") from None

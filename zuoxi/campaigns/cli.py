@@ -24,7 +24,9 @@ from zuoxi.store.queries import Forbidden
 from zuoxi.store.tables import CampaignCustomer
 from zuoxi.store.users import authenticate
 
-campaign_app = typer.Typer(help="Outbound callback campaigns: lists, assignment, dispositions, reports.", no_args_is_help=True)
+campaign_app = typer.Typer(
+    help="Outbound callback campaigns: lists, assignment, dispositions, reports.", no_args_is_help=True
+)
 err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 out = Console(markup=False, emoji=False)
 Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
@@ -47,9 +49,11 @@ def _spec(store: Store, name: str):
 
 
 @campaign_app.command("create")
-def create(source: Annotated[str, typer.Argument(help=f"Campaign YAML, or a bundled one: {', '.join(campaign.BUNDLED)}")],
-           replace: Annotated[bool, typer.Option("--replace", help="Update an existing campaign's definition")] = False,
-           db: Db = None) -> None:
+def create(
+    source: Annotated[str, typer.Argument(help=f"Campaign YAML, or a bundled one: {', '.join(campaign.BUNDLED)}")],
+    replace: Annotated[bool, typer.Option("--replace", help="Update an existing campaign's definition")] = False,
+    db: Db = None,
+) -> None:
     """Create a campaign from its YAML definition."""
     try:
         spec = campaign.load_spec(source)
@@ -60,7 +64,9 @@ def create(source: Annotated[str, typer.Argument(help=f"Campaign YAML, or a bund
 
 
 @campaign_app.command("import")
-def import_list(name: Name, path: Annotated[Path, typer.Argument(help="Call list, CSV or XLSX")], db: Db = None) -> None:
+def import_list(
+    name: Name, path: Annotated[Path, typer.Argument(help="Call list, CSV or XLSX")], db: Db = None
+) -> None:
     """Import a call list: bad rows are reported as file:line: reason, the rest kept."""
     try:
         summary = calllist.import_call_list(Store(db), name, path)
@@ -73,11 +79,17 @@ def import_list(name: Name, path: Annotated[Path, typer.Argument(help="Call list
 
 
 @campaign_app.command("assign")
-def assign_(name: Name,
-            agents: Annotated[list[str] | None, typer.Option("--agent", help="An agent ID (repeat)")] = None,
-            region: Annotated[list[str] | None, typer.Option("--region", help="REGION=AGENT,AGENT: a region's customers go to these agents")] = None,
-            reassign: Annotated[bool, typer.Option("--reassign", help="Redistribute all open customers, not only unassigned ones")] = False,
-            db: Db = None) -> None:
+def assign_(
+    name: Name,
+    agents: Annotated[list[str] | None, typer.Option("--agent", help="An agent ID (repeat)")] = None,
+    region: Annotated[
+        list[str] | None, typer.Option("--region", help="REGION=AGENT,AGENT: a region's customers go to these agents")
+    ] = None,
+    reassign: Annotated[
+        bool, typer.Option("--reassign", help="Redistribute all open customers, not only unassigned ones")
+    ] = False,
+    db: Db = None,
+) -> None:
     """Assign open customers to agents, evenly (or by region)."""
     try:
         given = assign.assign(Store(db), name, agents or [], assign.parse_regions(region or []), reassign=reassign)
@@ -87,24 +99,36 @@ def assign_(name: Name,
 
 
 @campaign_app.command("queue")
-def queue_(name: Name, agent: Annotated[str, typer.Option("--agent", help="Agent ID")],
-           limit: Annotated[int, typer.Option(help="How many")] = 20,
-           script: Annotated[bool, typer.Option("--script", help="Print the script for the first customer")] = False,
-           db: Db = None) -> None:
+def queue_(
+    name: Name,
+    agent: Annotated[str, typer.Option("--agent", help="Agent ID")],
+    limit: Annotated[int, typer.Option(help="How many")] = 20,
+    script: Annotated[bool, typer.Option("--script", help="Print the script for the first customer")] = False,
+    db: Db = None,
+) -> None:
     """The agent's next calls: callbacks due, then new customers, then retries."""
     store = Store(db)
     try:
         spec = _spec(store, name)
         now = datetime.now(UTC)
         picked = assign.queue(store, name, agent, now, limit)
-        table = Table(title=f"{agent}: {len(picked)} to call now ({spec.timezone} {local(now, spec.tz):%H:%M}; "
-                            f"calling hours {spec.calling_hours} on the customer's clock)")
+        table = Table(
+            title=f"{agent}: {len(picked)} to call now ({spec.timezone} {local(now, spec.tz):%H:%M}; "
+            f"calling hours {spec.calling_hours} on the customer's clock)"
+        )
         for column in ("customer", "ref", "name", "phone", "region", "their time", "why"):
             table.add_column(column)
         for customer, why in picked:
             there = local(now, assign.customer_zone(spec, customer))
-            table.add_row(str(customer.id), customer.ref or "—", customer.salutation or "—", f"…{customer.phone_tail}",
-                          customer.region or "—", f"{there:%H:%M}" + (f" {customer.timezone}" if customer.timezone else ""), why)
+            table.add_row(
+                str(customer.id),
+                customer.ref or "—",
+                customer.salutation or "—",
+                f"…{customer.phone_tail}",
+                customer.region or "—",
+                f"{there:%H:%M}" + (f" {customer.timezone}" if customer.timezone else ""),
+                why,
+            )
         out.print(table)
         if script and picked:
             out.print(campaign.render_script(spec, picked[0][0], agent))
@@ -113,9 +137,15 @@ def queue_(name: Name, agent: Annotated[str, typer.Option("--agent", help="Agent
 
 
 @campaign_app.command("callback")
-def callback(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
-             at: Annotated[str, typer.Option("--at", help="When: 2026-03-03T15:00 (the campaign's time zone unless one is given)")],
-             note: Annotated[str, typer.Option(help="Why")] = "", db: Db = None) -> None:
+def callback(
+    name: Name,
+    customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
+    at: Annotated[
+        str, typer.Option("--at", help="When: 2026-03-03T15:00 (the campaign's time zone unless one is given)")
+    ],
+    note: Annotated[str, typer.Option(help="Why")] = "",
+    db: Db = None,
+) -> None:
     """Schedule a callback for an open customer, inside calling hours on the customer's clock."""
     store = Store(db)
     try:
@@ -132,17 +162,30 @@ def callback(name: Name, customer: Annotated[int, typer.Argument(help="Customer 
 
 
 @campaign_app.command("record")
-def record(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
-           disposition: Annotated[str, typer.Argument(help="connected, no_answer, busy, wrong_number, refused, "
-                                                           "suspected_fraud, hung_up, callback_requested, goal_achieved (or 中文)")],
-           agent: Annotated[str, typer.Option("--agent", help="Agent ID")],
-           at: Annotated[str | None, typer.Option("--at", help="When the call started (default now; the campaign's zone unless one is given)")] = None,
-           duration: Annotated[float | None, typer.Option(help="Seconds from dialling to hang-up")] = None,
-           reason: Annotated[str | None, typer.Option(help="Reason code of a refusal (the campaign's reason_codes)")] = None,
-           notes: Annotated[str, typer.Option(help="Free notes")] = "",
-           conversation: Annotated[str | None, typer.Option(help="The recorded call: stored conversation id or key")] = None,
-           callback_at: Annotated[str | None, typer.Option("--callback-at", help="Callback time the customer asked for")] = None,
-           db: Db = None) -> None:
+def record(
+    name: Name,
+    customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
+    disposition: Annotated[
+        str,
+        typer.Argument(
+            help="connected, no_answer, busy, wrong_number, refused, "
+            "suspected_fraud, hung_up, callback_requested, goal_achieved (or 中文)"
+        ),
+    ],
+    agent: Annotated[str, typer.Option("--agent", help="Agent ID")],
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="When the call started (default now; the campaign's zone unless one is given)"),
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds from dialling to hang-up")] = None,
+    reason: Annotated[str | None, typer.Option(help="Reason code of a refusal (the campaign's reason_codes)")] = None,
+    notes: Annotated[str, typer.Option(help="Free notes")] = "",
+    conversation: Annotated[str | None, typer.Option(help="The recorded call: stored conversation id or key")] = None,
+    callback_at: Annotated[
+        str | None, typer.Option("--callback-at", help="Callback time the customer asked for")
+    ] = None,
+    db: Db = None,
+) -> None:
     """Record one call attempt and its disposition."""
     store = Store(db)
     try:
@@ -150,11 +193,21 @@ def record(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID
         if conversation:
             found = store.find(conversation)
             if len(found) != 1:
-                raise campaign.CampaignError(f"{'no' if not found else 'more than one'} stored conversation {conversation!r}")
+                raise campaign.CampaignError(
+                    f"{'no' if not found else 'more than one'} stored conversation {conversation!r}"
+                )
             key = found[0][0]
         tz = _spec(store, name).tz
-        attempt = Attempt(customer_id=customer, agent_id=agent, started_at=parse_time(at, tz) if at else datetime.now(UTC),
-                          duration=duration, disposition=disposition, reason_code=reason, notes=notes, conversation_key=key)
+        attempt = Attempt(
+            customer_id=customer,
+            agent_id=agent,
+            started_at=parse_time(at, tz) if at else datetime.now(UTC),
+            duration=duration,
+            disposition=disposition,
+            reason_code=reason,
+            notes=notes,
+            conversation_key=key,
+        )
         dispositions.record_attempts(store, name, [(attempt, parse_time(callback_at, tz) if callback_at else None)])
     except (campaign.CampaignError, ValueError) as error:
         raise _fail(error) from None
@@ -162,8 +215,9 @@ def record(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID
 
 
 @campaign_app.command("dispositions")
-def import_dispositions(name: Name, path: Annotated[Path, typer.Argument(help="Attempts export, CSV or XLSX")],
-                        db: Db = None) -> None:
+def import_dispositions(
+    name: Name, path: Annotated[Path, typer.Argument(help="Attempts export, CSV or XLSX")], db: Db = None
+) -> None:
     """Import call attempts from a CSV/XLSX export; bad rows are reported and skipped."""
     try:
         summary = dispositions.import_dispositions(Store(db), name, path)
@@ -174,11 +228,16 @@ def import_dispositions(name: Name, path: Annotated[Path, typer.Argument(help="A
 
 
 @campaign_app.command("report")
-def report_(name: Name, format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
-            period: Annotated[str, typer.Option(help="today, yesterday, week (since Monday), month or all")] = "all",
-            start: Annotated[str | None, typer.Option("--from", help="First local day, 2026-03-02 (instead of --period)")] = None,
-            end: Annotated[str | None, typer.Option("--to", help="Last local day, included")] = None,
-            db: Db = None) -> None:
+def report_(
+    name: Name,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    period: Annotated[str, typer.Option(help="today, yesterday, week (since Monday), month or all")] = "all",
+    start: Annotated[
+        str | None, typer.Option("--from", help="First local day, 2026-03-02 (instead of --period)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last local day, included")] = None,
+    db: Db = None,
+) -> None:
     """Contact and success rates, agents, attempts, hours, callbacks, refusal reasons, segments and
     scorecard items vs success, over a period of the campaign's local days."""
     if format not in ("table", "json"):
@@ -199,10 +258,16 @@ def report_(name: Name, format: Annotated[str, typer.Option("--format", help="ta
 
 
 @campaign_app.command("dnc")
-def do_not_call(path: Annotated[Path | None, typer.Argument(help="Numbers never to call: CSV/XLSX with a phone column, or one a line")] = None,
-                name: Annotated[str | None, typer.Option("--campaign", help="With --customer: the customer's campaign")] = None,
-                customer: Annotated[int | None, typer.Option("--customer", help="A customer who asked never to be called again")] = None,
-                db: Db = None) -> None:
+def do_not_call(
+    path: Annotated[
+        Path | None, typer.Argument(help="Numbers never to call: CSV/XLSX with a phone column, or one a line")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--campaign", help="With --customer: the customer's campaign")] = None,
+    customer: Annotated[
+        int | None, typer.Option("--customer", help="A customer who asked never to be called again")
+    ] = None,
+    db: Db = None,
+) -> None:
     """Add numbers to the do-not-call list of every campaign (from a file, or a customer's)."""
     store = Store(db)
     try:
@@ -222,11 +287,15 @@ def do_not_call(path: Annotated[Path | None, typer.Argument(help="Numbers never 
 
 
 @campaign_app.command("dial")
-def dial_(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
-          user: Annotated[str, typer.Option("--user", help="Your zuoxi sign-in (the agent the customer is assigned to)")],
-          password: Annotated[str, typer.Option(prompt=True, hide_input=True, envvar="ZUOXI_PASSWORD",
-                                                help="Asked for when not given")] = "",
-          db: Db = None) -> None:
+def dial_(
+    name: Name,
+    customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
+    user: Annotated[str, typer.Option("--user", help="Your zuoxi sign-in (the agent the customer is assigned to)")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, envvar="ZUOXI_PASSWORD", help="Asked for when not given")
+    ] = "",
+    db: Db = None,
+) -> None:
     """Show a customer's number to dial: only to their agent, only when they may be called; audited."""
     store = Store(db)
     account = authenticate(store.engine, user, password)
@@ -240,9 +309,11 @@ def dial_(name: Name, customer: Annotated[int, typer.Argument(help="Customer ID 
 
 
 @campaign_app.command("demo")
-def demo_(customers: Annotated[int, typer.Option(help="How many card holders (seed 001: 13,000)")] = 13000,
-          seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same campaign")] = 1,
-          db: Db = None) -> None:
+def demo_(
+    customers: Annotated[int, typer.Option(help="How many card holders (seed 001: 13,000)")] = 13000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same campaign")] = 1,
+    db: Db = None,
+) -> None:
     """Generate the seed-001 card-activation campaign with outcomes and recorded calls; print its report."""
     store = Store(db)
     with Session(store.engine) as session:
@@ -256,9 +327,11 @@ def demo_(customers: Annotated[int, typer.Option(help="How many card holders (se
     else:
         summary = demo.build_demo(store, customers=customers, seed=seed)
         _errors(summary.list_import.errors[:5])
-        err.print(f"demo: list rows {summary.list_import.rows}, imported {summary.list_import.imported}, "
-                  f"skipped {len(summary.list_import.errors)} · {summary.attempts} attempts · "
-                  f"{summary.recorded} recorded calls scored with `outbound` · {store.url}")
+        err.print(
+            f"demo: list rows {summary.list_import.rows}, imported {summary.list_import.imported}, "
+            f"skipped {len(summary.list_import.errors)} · {summary.attempts} attempts · "
+            f"{summary.recorded} recorded calls scored with `outbound` · {store.url}"
+        )
     print_report(analytics.report(store, demo.NAME))
 
 
@@ -277,26 +350,36 @@ def _slices(title: str, label: str, slices: list[SliceFigures]) -> Table:
     for column in (label, "attempts", "reached (of attempts)", "success (of reached)"):
         table.add_column(column, justify="right")
     for s in slices:
-        table.add_row(f"{s.key:02d}:00" if label == "hour" else str(s.key), str(s.attempts), _rate(s.contact), _rate(s.success))
+        table.add_row(
+            f"{s.key:02d}:00" if label == "hour" else str(s.key), str(s.attempts), _rate(s.contact), _rate(s.success)
+        )
     return table
 
 
 def print_report(report: CampaignReport) -> None:
     """The report as terminal tables; rates carry their 95% Wilson interval and counts."""
+
     def number(value: float | None, unit: str = "") -> str:
         return "—" if value is None else f"{value:.1f}{unit}"
 
-    span = (f"{report.period_start or '…'} – {report.period_end or '…'}"
-            if report.period_start or report.period_end else "all days")
+    span = (
+        f"{report.period_start or '…'} – {report.period_end or '…'}"
+        if report.period_start or report.period_end
+        else "all days"
+    )
     head = Table(title=f"{report.title} ({report.campaign}), {span}, {report.timezone}", show_header=False)
-    for label, value in (("customers on the list", str(report.customers)), ("customers called", str(report.customers_called)),
-                         ("attempts", str(report.attempts)), ("contact rate (reached / called)", _rate(report.contact_rate)),
-                         ("success rate (successes / reached)", _rate(report.success_rate)),
-                         ("success of the whole list", _rate(report.list_success_rate)),
-                         ("attempts per success", number(report.attempts_per_success)),
-                         ("calls per agent per day", number(report.calls_per_agent_day)),
-                         ("average handling time (reached)", number(report.average_handling_time, " s")),
-                         ("status", " · ".join(f"{k} {v}" for k, v in report.status.items()))):
+    for label, value in (
+        ("customers on the list", str(report.customers)),
+        ("customers called", str(report.customers_called)),
+        ("attempts", str(report.attempts)),
+        ("contact rate (reached / called)", _rate(report.contact_rate)),
+        ("success rate (successes / reached)", _rate(report.success_rate)),
+        ("success of the whole list", _rate(report.list_success_rate)),
+        ("attempts per success", number(report.attempts_per_success)),
+        ("calls per agent per day", number(report.calls_per_agent_day)),
+        ("average handling time (reached)", number(report.average_handling_time, " s")),
+        ("status", " · ".join(f"{k} {v}" for k, v in report.status.items())),
+    ):
         head.add_row(label, value)
     out.print(head)
     disp = Table(title="dispositions (attempts) and refusal reasons")
@@ -311,26 +394,38 @@ def print_report(report: CampaignReport) -> None:
     for column in ("agent", "days", "attempts", "per day", "per hour", "talk time", "success (of reached)"):
         agents.add_column(column, justify="right" if column != "agent" else "left")
     for a in report.agents:
-        agents.add_row(a.agent_id, str(a.days), str(a.attempts), f"{a.per_day:.1f}", f"{a.calls_per_hour:.1f}",
-                       _duration(a.talk_time), _rate(a.success))
+        agents.add_row(
+            a.agent_id,
+            str(a.days),
+            str(a.attempts),
+            f"{a.per_day:.1f}",
+            f"{a.calls_per_hour:.1f}",
+            _duration(a.talk_time),
+            _rate(a.success),
+        )
     out.print(agents)
-    for title, label, slices in (("by attempt number", "attempt", report.by_attempt),
-                                 (f"by hour of the day ({report.timezone})", "hour", report.by_hour)):
+    for title, label, slices in (
+        ("by attempt number", "attempt", report.by_attempt),
+        (f"by hour of the day ({report.timezone})", "hour", report.by_hour),
+    ):
         out.print(_slices(title, label, slices))
     c = report.callbacks
-    out.print(f"callbacks due {c.due}: kept on time {_rate(c.kept)} · early {c.early} · late {c.late} · "
-              f"missed {c.missed} · rescheduled {c.rescheduled} · not due yet {c.waiting}")
+    out.print(
+        f"callbacks due {c.due}: kept on time {_rate(c.kept)} · early {c.early} · late {c.late} · "
+        f"missed {c.missed} · rescheduled {c.rescheduled} · not due yet {c.waiting}"
+    )
     segments = Table(title="success of reached customers by segment (95% Wilson interval)")
     for column in ("segment", "value", "success"):
         segments.add_column(column)
     for s in report.segments:
         segments.add_row(s.field, s.value, _rate(s.contacted))
     out.print(segments)
-    rules = Table(title=f"scorecard items vs success, {report.linked_calls} recorded calls "
-                        "(* = intervals do not overlap)")
+    rules = Table(
+        title=f"scorecard items vs success, {report.linked_calls} recorded calls (* = intervals do not overlap)"
+    )
     for column in ("item", "name", "success when passed", "success when failed", ""):
         rules.add_column(column)
     for r in report.rules:
-        if r.passed.n and r.failed.n or r.rule.startswith("OB-"):
+        if (r.passed.n and r.failed.n) or r.rule.startswith("OB-"):
             rules.add_row(r.rule, r.name, _rate(r.passed), _rate(r.failed), "*" if r.separated else "")
     out.print(rules)

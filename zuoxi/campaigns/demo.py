@@ -80,9 +80,19 @@ def call_list_csv(rng: random.Random, customers: int) -> bytes:
     for i in range(customers):
         region = _pick(rng, regions)
         low, high, _ = rng.choices(cfg["ages"], weights=[a[2] for a in cfg["ages"]])[0]
-        rows.append([f"C{i + 1:06d}", rng.choice(cfg["surnames"]) + rng.choice(cfg["given"]), rng.choice("男女"),
-                     f"13{rng.randrange(5, 10)}{phones[i]:08d}", _luhn_card(rng), cfg["branches"][region], region,
-                     rng.randint(low, high), _pick(rng, cfg["occupations"])])
+        rows.append(
+            [
+                f"C{i + 1:06d}",
+                rng.choice(cfg["surnames"]) + rng.choice(cfg["given"]),
+                rng.choice("男女"),
+                f"13{rng.randrange(5, 10)}{phones[i]:08d}",
+                _luhn_card(rng),
+                cfg["branches"][region],
+                region,
+                rng.randint(low, high),
+                _pick(rng, cfg["occupations"]),
+            ]
+        )
     for row in rng.sample(rows, max(1, customers // 500)):
         row[3] = ""  # missing phone
     rows += [list(row) for row in rng.sample(rows, max(1, customers // 400))]  # exported twice
@@ -108,8 +118,16 @@ class _Calendar:
         return started
 
 
-def _transcript(rng: random.Random, spec: CampaignSpec, customer: CampaignCustomer, agent: str, started: datetime,
-                traits: dict[str, bool], outcome: str, ident: str) -> Conversation:
+def _transcript(
+    rng: random.Random,
+    spec: CampaignSpec,
+    customer: CampaignCustomer,
+    agent: str,
+    started: datetime,
+    traits: dict[str, bool],
+    outcome: str,
+    ident: str,
+) -> Conversation:
     lines = _config()["lines"]
     values = {"name": customer.salutation, "agent": agent, "branch": customer.branch, "card_last4": customer.card_last4}
 
@@ -117,18 +135,31 @@ def _transcript(rng: random.Random, spec: CampaignSpec, customer: CampaignCustom
         text = lines[key]
         return _template(rng.choice(text) if isinstance(text, list) else text).render(values)
 
-    script: list[tuple[str, str]] = [("customer", "喂？"), ("agent", say("greeting_clear" if traits["clear"] else "greeting_hesitant")),
-                                     ("customer", say("answer_hello")), ("agent", say("purpose"))]
+    script: list[tuple[str, str]] = [
+        ("customer", "喂？"),
+        ("agent", say("greeting_clear" if traits["clear"] else "greeting_hesitant")),
+        ("customer", say("answer_hello")),
+        ("agent", say("purpose")),
+    ]
     if traits["suspects"]:
-        script += [("customer", say("fraud")), ("agent", say("fraud_handled" if traits["handles"] else "fraud_not_handled")),
-                   ("customer", say("fraud_convinced" if outcome != "suspected_fraud" else "fraud_unconvinced"))]
+        script += [
+            ("customer", say("fraud")),
+            ("agent", say("fraud_handled" if traits["handles"] else "fraud_not_handled")),
+            ("customer", say("fraud_convinced" if outcome != "suspected_fraud" else "fraud_unconvinced")),
+        ]
     if outcome != "suspected_fraud":
         script += [("agent", say("ask_received")), ("customer", say("answer_received"))]
         if traits["covers"]:
-            script += [("agent", say("ask_willing")),
-                       ("customer", say("answer_willing_yes" if outcome == "goal_achieved" else "answer_willing_no"))]
-        reply = {"goal_achieved": "yes_reply", "refused": "refused_reply", "hung_up": "hung_up_reply",
-                 "callback_requested": "callback_reply"}.get(outcome, "connected_reply")
+            script += [
+                ("agent", say("ask_willing")),
+                ("customer", say("answer_willing_yes" if outcome == "goal_achieved" else "answer_willing_no")),
+            ]
+        reply = {
+            "goal_achieved": "yes_reply",
+            "refused": "refused_reply",
+            "hung_up": "hung_up_reply",
+            "callback_requested": "callback_reply",
+        }.get(outcome, "connected_reply")
         script += [("agent", say("tell_activate")), ("customer", say(reply))]
     script.append(("agent", say("close")))
     turns, clock = [], 0.4
@@ -137,8 +168,15 @@ def _transcript(rng: random.Random, spec: CampaignSpec, customer: CampaignCustom
         turns.append(Turn(role=role, text=text, start=round(clock, 1), end=round(clock + length, 1)))
         clock += length + rng.uniform(0.4, 1.0)
     gap = rng.uniform(2.2, 3.5) if traits["pauses"] else rng.uniform(0.1, 0.8)
-    conversation = Conversation(id=ident, channel="call", agent_id=agent, team="信用卡回访组", started_at=started,
-                                duration=round(turns[-1].end + gap, 1), turns=turns)
+    conversation = Conversation(
+        id=ident,
+        channel="call",
+        agent_id=agent,
+        team="信用卡回访组",
+        started_at=started,
+        duration=round(turns[-1].end + gap, 1),
+        turns=turns,
+    )
     return campaign_call(conversation, spec)
 
 
@@ -153,13 +191,24 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
         path = Path(folder) / "call_list.csv"
         path.write_bytes(call_list_csv(rng, customers))
         # The numbers are invented: without $ZUOXI_SECRET_KEY they are encrypted under a throwaway key.
-        imported = import_call_list(store, NAME, path, as_of=start, name=path.name,
-                                    secret=os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32))
+        imported = import_call_list(
+            store,
+            NAME,
+            path,
+            as_of=start,
+            name=path.name,
+            secret=os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32),
+        )
     assign(store, NAME, [], regions={region: agents for region, (_, agents) in cfg["regions"].items()})
     with Session(store.engine, expire_on_commit=False) as session:
         campaign, _ = get_campaign(session, NAME)
-        people = list(session.scalars(select(CampaignCustomer).where(CampaignCustomer.campaign_id == campaign.id)
-                                      .order_by(CampaignCustomer.id)))
+        people = list(
+            session.scalars(
+                select(CampaignCustomer)
+                .where(CampaignCustomer.campaign_id == campaign.id)
+                .order_by(CampaignCustomer.id)
+            )
+        )
     calendars = {agent: _Calendar(start) for agent in cfg["agents"]}
     attempts: list[tuple[Attempt, None]] = []
     calls: list[tuple[int, Conversation]] = []
@@ -169,11 +218,22 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
         for customer in still_open:
             outcome, reason, duration, traits = _call(rng, cfg, customer, round_number)
             started = calendars[customer.agent_id].take(duration + rng.uniform(45, 90))
-            attempt = Attempt(customer_id=customer.id, agent_id=customer.agent_id, started_at=started,
-                              duration=round(duration), disposition=outcome, reason_code=reason)
+            attempt = Attempt(
+                customer_id=customer.id,
+                agent_id=customer.agent_id,
+                started_at=started,
+                duration=round(duration),
+                disposition=outcome,
+                reason_code=reason,
+            )
             if traits and rng.random() < cfg["recorded"]:
                 ident = f"{NAME}-{len(attempts) + 1:06d}"
-                calls.append((len(attempts), _transcript(rng, spec, customer, customer.agent_id, started, traits, outcome, ident)))
+                calls.append(
+                    (
+                        len(attempts),
+                        _transcript(rng, spec, customer, customer.agent_id, started, traits, outcome, ident),
+                    )
+                )
             attempts.append((attempt, None))
             if outcome in ("no_answer", "busy", "hung_up", "callback_requested", "connected"):
                 next_round.append(customer)
@@ -185,8 +245,9 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
     return DemoSummary(campaign=NAME, list_import=imported, attempts=len(attempts), recorded=len(calls))
 
 
-def _call(rng: random.Random, cfg: dict, customer: CampaignCustomer,
-          round_number: int) -> tuple[str, str | None, float, dict[str, bool] | None]:
+def _call(
+    rng: random.Random, cfg: dict, customer: CampaignCustomer, round_number: int
+) -> tuple[str, str | None, float, dict[str, bool] | None]:
     """(disposition, reason code, seconds, how the agent did when someone answered)."""
     u = rng.random()
     if round_number == 1 and u < cfg["wrong_number"]:
@@ -196,11 +257,19 @@ def _call(rng: random.Random, cfg: dict, customer: CampaignCustomer,
     if u < cfg["no_answer"] + cfg["busy"]:
         return "busy", None, rng.uniform(5, 12), None
     p_clear, p_cover, p_handle, p_pause = cfg["agents"][customer.agent_id]
-    traits = {"clear": rng.random() < p_clear, "covers": rng.random() < p_cover,
-              "handles": rng.random() < p_handle, "pauses": rng.random() < p_pause}
+    traits = {
+        "clear": rng.random() < p_clear,
+        "covers": rng.random() < p_cover,
+        "handles": rng.random() < p_handle,
+        "pauses": rng.random() < p_pause,
+    }
     traits["suspects"] = rng.random() < cfg["fraud_suspicion"]["clear_intro" if traits["clear"] else "hesitant_intro"]
     factor = cfg["success_factor"]
-    p = cfg["success_base"] + cfg["success_by_occupation"][customer.occupation] + cfg["success_by_age"][customer.age_band]
+    p = (
+        cfg["success_base"]
+        + cfg["success_by_occupation"][customer.occupation]
+        + cfg["success_by_age"][customer.age_band]
+    )
     p *= (1 if traits["clear"] else factor["hesitant_intro"]) * (1 if traits["covers"] else factor["question_skipped"])
     if traits["suspects"]:
         p *= factor["fraud_handled" if traits["handles"] else "fraud_not_handled"]

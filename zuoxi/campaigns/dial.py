@@ -68,8 +68,13 @@ def do_not_call_customer(store: Store, campaign: str, customer_id: int) -> None:
         row, _ = get_campaign(session, campaign)
         customer = _customer(session, row.id, campaign, customer_id)
         if not blocked(session, customer):
-            session.add(DoNotCall(phone_hash=customer.phone_hash, source=f"{campaign}:customer {customer_id}",
-                                  added_at=datetime.now(UTC)))
+            session.add(
+                DoNotCall(
+                    phone_hash=customer.phone_hash,
+                    source=f"{campaign}:customer {customer_id}",
+                    added_at=datetime.now(UTC),
+                )
+            )
 
 
 def _customer(session: Session, campaign_id: int, campaign: str, customer_id: int) -> CampaignCustomer:
@@ -92,8 +97,14 @@ def may_dial(account: Account, customer: CampaignCustomer) -> bool:
     return account.role == "agent" and account.agent_id is not None and account.agent_id == customer.agent_id
 
 
-def reveal_phone(store: Store, campaign: str, customer_id: int, account: Account, now: datetime | None = None,
-                 secret: str | None = None) -> str:
+def reveal_phone(
+    store: Store,
+    campaign: str,
+    customer_id: int,
+    account: Account,
+    now: datetime | None = None,
+    secret: str | None = None,
+) -> str:
     """The customer's number, to dial now. Forbidden for anyone but the assigned agent; NotDialable
     when the customer may not be called now. Granted and refused requests are both audited."""
     box = vault.vault(secret)
@@ -110,11 +121,22 @@ def reveal_phone(store: Store, campaign: str, customer_id: int, account: Account
         elif blocked(session, customer):
             refusal = NotDialable("do_not_call", f"customer {customer_id} is on the do-not-call list")
         elif not spec.calling_hours.allow(there):
-            refusal = NotDialable("outside_hours",
-                                  f"it is {there:%H:%M} for the customer: outside the calling hours {spec.calling_hours}")
-        audit(session, account, "reveal_phone" if refusal is None else "reveal_phone_refused", "campaign_customer",
-              customer_id, after={"campaign": campaign, "agent_id": account.agent_id, "role": account.role,
-                                  **({"reason": str(refusal)} if refusal else {})})
+            refusal = NotDialable(
+                "outside_hours", f"it is {there:%H:%M} for the customer: outside the calling hours {spec.calling_hours}"
+            )
+        audit(
+            session,
+            account,
+            "reveal_phone" if refusal is None else "reveal_phone_refused",
+            "campaign_customer",
+            customer_id,
+            after={
+                "campaign": campaign,
+                "agent_id": account.agent_id,
+                "role": account.role,
+                **({"reason": str(refusal)} if refusal else {}),
+            },
+        )
         token = customer.phone_enc
     if refusal is not None:
         raise refusal

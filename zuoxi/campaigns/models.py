@@ -152,7 +152,9 @@ class DispositionInfo(BaseModel):
 @cache
 def dispositions() -> dict[str, DispositionInfo]:
     """The disposition codes (data/dispositions.yaml), in the order they are reported."""
-    raw = yaml.safe_load(resources.files("zuoxi.campaigns").joinpath("data/dispositions.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(
+        resources.files("zuoxi.campaigns").joinpath("data/dispositions.yaml").read_text(encoding="utf-8")
+    )
     return {code: DispositionInfo.model_validate(info) for code, info in raw["dispositions"].items()}
 
 

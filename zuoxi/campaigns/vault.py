@@ -30,7 +30,9 @@ class VaultError(CampaignError):
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"zuoxi campaigns " + purpose).derive(secret.encode())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"zuoxi campaigns " + purpose).derive(
+        secret.encode()
+    )
 
 
 class Vault:
@@ -38,8 +40,10 @@ class Vault:
 
     def __init__(self, secret: str):
         if len(secret) < MIN_SECRET_LENGTH:
-            raise VaultError(f"${SECRET_ENV} is too short ({len(secret)} characters; at least {MIN_SECRET_LENGTH} "
-                             "random ones, so it cannot be guessed)")
+            raise VaultError(
+                f"${SECRET_ENV} is too short ({len(secret)} characters; at least {MIN_SECRET_LENGTH} "
+                "random ones, so it cannot be guessed)"
+            )
         self._fernet = Fernet(urlsafe_b64encode(_derive(secret, b"phone encryption")))
         self._lookup = _derive(secret, b"phone lookup")
 
@@ -66,6 +70,8 @@ def vault(secret: str | None = None) -> Vault:
     """The vault of `secret`, else of $ZUOXI_SECRET_KEY; VaultError when there is none."""
     secret = secret or os.environ.get(SECRET_ENV)
     if not secret:
-        raise VaultError(f"${SECRET_ENV} is not set: phone numbers are stored only encrypted under it "
-                         "(docs/campaigns.md, \"Call lists and personal data\")")
+        raise VaultError(
+            f"${SECRET_ENV} is not set: phone numbers are stored only encrypted under it "
+            '(docs/campaigns.md, "Call lists and personal data")'
+        )
     return _vault(secret)

@@ -26,8 +26,14 @@ from pydantic import BaseModel
 
 from zuoxi.campaigns.analytics import wilson
 from zuoxi.campaigns.models import Rate
-from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate, mantel_haenszel, mean_difference, newcombe, \
-    stratified_mean_difference
+from zuoxi.effects.stats import (
+    BOOTSTRAP_ROUNDS,
+    Estimate,
+    mantel_haenszel,
+    mean_difference,
+    newcombe,
+    stratified_mean_difference,
+)
 from zuoxi.report import SKILL_NAMES
 from zuoxi.rules.engine import CORE_SKILLS
 
@@ -37,10 +43,14 @@ MIN_GROUP = 5  # fewer conversations on either side: counts only, no estimate
 LENGTH_BANDS = ((3, "≤3轮"), (6, "4–6轮"), (10, "7–10轮"), (16, "11–16轮"), (25, "17–25轮"))
 OPENING_MOODS = {"angry": "开场愤怒", "anxious": "开场焦虑/低落", "sad": "开场焦虑/低落"}
 STRATA = ("评分表", "渠道", "话题", "会话长度", "开场情绪")
-ADJUSTMENT = ("分层调整：只在同一评分表、渠道、话题、会话长度（轮数段）和开场情绪（坐席开口前客户的情绪）之内比较，"
-              "再按 Mantel–Haenszel 权重合并；没有同时包含“做到”和“未做到”的分层不参与。")
-CAVEAT = ("这是关联，不是因果：分层只排除了上述五项造成的假象，客户、问题难度等其他差异仍可能同时影响行为和结果。"
-          "同时比较几十项时，约每 20 项会有 1 项纯属偶然地显得“显著”。")
+ADJUSTMENT = (
+    "分层调整：只在同一评分表、渠道、话题、会话长度（轮数段）和开场情绪（坐席开口前客户的情绪）之内比较，"
+    "再按 Mantel–Haenszel 权重合并；没有同时包含“做到”和“未做到”的分层不参与。"
+)
+CAVEAT = (
+    "这是关联，不是因果：分层只排除了上述五项造成的假象，客户、问题难度等其他差异仍可能同时影响行为和结果。"
+    "同时比较几十项时，约每 20 项会有 1 项纯属偶然地显得“显著”。"
+)
 
 
 @dataclass(frozen=True)
@@ -55,12 +65,15 @@ class Outcome:
     percent: bool = True  # a probability or rate (differences read in percentage points), else a score
 
 
-OUTCOMES = {o.id: o for o in (
-    Outcome("complaint", "投诉率（ES-01）", "rate", -1),
-    Outcome("p_satisfied", "预测满意概率", "mean", +1),
-    Outcome("complaint_risk", "投诉风险（模型）", "mean", -1),
-    Outcome("csat", "真实满意度评分（meta.csat）", "mean", +1, real=True, percent=False),
-)}
+OUTCOMES = {
+    o.id: o
+    for o in (
+        Outcome("complaint", "投诉率（ES-01）", "rate", -1),
+        Outcome("p_satisfied", "预测满意概率", "mean", +1),
+        Outcome("complaint_risk", "投诉风险（模型）", "mean", -1),
+        Outcome("csat", "真实满意度评分（meta.csat）", "mean", +1, real=True, percent=False),
+    )
+}
 
 
 @dataclass
@@ -125,12 +138,22 @@ def observe(conversation: Mapping, result: Mapping, key: str = "") -> Observatio
         outcomes["csat"] = csat
     started = conversation.get("started_at")
     return Observation(
-        key=key, agent_id=conversation.get("agent_id"), team=conversation.get("team"),
+        key=key,
+        agent_id=conversation.get("agent_id"),
+        team=conversation.get("team"),
         started_at=datetime.fromisoformat(started) if isinstance(started, str) else started,
         scorecard=result["scorecard"],
-        stratum=(result["scorecard"], conversation.get("channel") or "chat", str(topic)[:50] if topic else "—",
-                 length_band(len(conversation.get("turns") or ())), opening_mood(result.get("customer_emotion") or [])),
-        behaviours=behaviours, outcomes=outcomes, names=names)
+        stratum=(
+            result["scorecard"],
+            conversation.get("channel") or "chat",
+            str(topic)[:50] if topic else "—",
+            length_band(len(conversation.get("turns") or ())),
+            opening_mood(result.get("customer_emotion") or []),
+        ),
+        behaviours=behaviours,
+        outcomes=outcomes,
+        names=names,
+    )
 
 
 class OutcomeEffect(BaseModel):
@@ -167,14 +190,19 @@ def _verdict(outcome: Outcome, adjusted: Estimate | None) -> str:
     return "better" if (adjusted.value > 0) == (outcome.better > 0) else "worse"
 
 
-def outcome_effect(outcome: Outcome, rows: list[tuple[bool, float, tuple]], rng: np.random.Generator,
-                   rounds: int = BOOTSTRAP_ROUNDS) -> OutcomeEffect:
+def outcome_effect(
+    outcome: Outcome, rows: list[tuple[bool, float, tuple]], rng: np.random.Generator, rounds: int = BOOTSTRAP_ROUNDS
+) -> OutcomeEffect:
     """`rows` are (shown, value, stratum) of the conversations with the opportunity and the outcome."""
     shown = np.array([v for s, v, _ in rows if s], dtype=float)
     missed = np.array([v for s, v, _ in rows if not s], dtype=float)
-    effect = OutcomeEffect(outcome=outcome.id, shown_n=len(shown), missed_n=len(missed),
-                           shown_value=float(shown.mean()) if len(shown) else None,
-                           missed_value=float(missed.mean()) if len(missed) else None)
+    effect = OutcomeEffect(
+        outcome=outcome.id,
+        shown_n=len(shown),
+        missed_n=len(missed),
+        shown_value=float(shown.mean()) if len(shown) else None,
+        missed_value=float(missed.mean()) if len(missed) else None,
+    )
     if outcome.kind == "rate":
         effect.shown_events, effect.missed_events = int(shown.sum()), int(missed.sum())
     if min(len(shown), len(missed)) < MIN_GROUP:
@@ -194,8 +222,12 @@ def outcome_effect(outcome: Outcome, rows: list[tuple[bool, float, tuple]], rng:
     return effect
 
 
-def behaviour_effects(observations: Iterable[Observation], outcomes: Mapping[str, Outcome] = OUTCOMES,
-                      rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> list[BehaviourEffect]:
+def behaviour_effects(
+    observations: Iterable[Observation],
+    outcomes: Mapping[str, Outcome] = OUTCOMES,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> list[BehaviourEffect]:
     """Every behaviour's effect on every outcome that the observations carry (rules first, by id)."""
     observations = list(observations)
     rng = np.random.default_rng(seed)
@@ -207,16 +239,27 @@ def behaviour_effects(observations: Iterable[Observation], outcomes: Mapping[str
         having = [o for o in observations if behaviour in o.behaviours]
         per_outcome = {}
         for outcome in outcomes.values():
-            rows = [(o.behaviours[behaviour], o.outcomes[outcome.id], o.stratum) for o in having if outcome.id in o.outcomes]
+            rows = [
+                (o.behaviours[behaviour], o.outcomes[outcome.id], o.stratum) for o in having if outcome.id in o.outcomes
+            ]
             if rows:
                 per_outcome[outcome.id] = outcome_effect(outcome, rows, rng, rounds)
         shown = sum(o.behaviours[behaviour] for o in having)
-        effects.append(BehaviourEffect(behaviour=behaviour, name=names[behaviour][0], kind=names[behaviour][1],
-                                       shown=shown, missed=len(having) - shown, effects=per_outcome))
+        effects.append(
+            BehaviourEffect(
+                behaviour=behaviour,
+                name=names[behaviour][0],
+                kind=names[behaviour][1],
+                shown=shown,
+                missed=len(having) - shown,
+                effects=per_outcome,
+            )
+        )
     return effects
 
 
 # --- one agent against everyone else ---------------------------------------------------------------
+
 
 class AgentBehaviour(BaseModel):
     behaviour: str
@@ -236,8 +279,13 @@ class AgentView(BaseModel):
     behaviours: list[AgentBehaviour]
 
 
-def agent_view(observations: list[Observation], agent_id: str, effects: list[BehaviourEffect],
-               outcome: str, outcomes: Mapping[str, Outcome] = OUTCOMES) -> AgentView:
+def agent_view(
+    observations: list[Observation],
+    agent_id: str,
+    effects: list[BehaviourEffect],
+    outcome: str,
+    outcomes: Mapping[str, Outcome] = OUTCOMES,
+) -> AgentView:
     """Where the agent stands on each behaviour, and what closing the gap to everyone else would go
     with, by the (adjusted) association: largest potential first."""
     mine = [o for o in observations if o.agent_id == agent_id]
@@ -245,9 +293,11 @@ def agent_view(observations: list[Observation], agent_id: str, effects: list[Beh
     by_id = {e.behaviour: e for e in effects}
     rows = []
     for behaviour, effect in by_id.items():
+
         def rate(group):
             having = [o.behaviours[behaviour] for o in group if behaviour in o.behaviours]
             return wilson(sum(having), len(having))
+
         agent, others = rate(mine), rate(rest)
         if agent.n == 0:
             continue
@@ -255,15 +305,28 @@ def agent_view(observations: list[Observation], agent_id: str, effects: list[Beh
         potential = None
         if chosen and chosen.adjusted and chosen.adjusted.excludes_zero and others.n:
             potential = (others.rate - agent.rate) * chosen.adjusted.value * outcomes[outcome].better
-        rows.append(AgentBehaviour(behaviour=behaviour, name=effect.name, kind=effect.kind, agent=agent, others=others,
-                                   effect=chosen, potential=potential))
+        rows.append(
+            AgentBehaviour(
+                behaviour=behaviour,
+                name=effect.name,
+                kind=effect.kind,
+                agent=agent,
+                others=others,
+                effect=chosen,
+                potential=potential,
+            )
+        )
     rows.sort(key=lambda r: (r.potential is None, -(r.potential or 0), r.behaviour))
-    averages = {o: float(np.mean([m.outcomes[o] for m in mine if o in m.outcomes]))
-                for o in outcomes if any(o in m.outcomes for m in mine)}
+    averages = {
+        o: float(np.mean([m.outcomes[o] for m in mine if o in m.outcomes]))
+        for o in outcomes
+        if any(o in m.outcomes for m in mine)
+    }
     return AgentView(agent_id=agent_id, conversations=len(mine), outcome=outcome, outcomes=averages, behaviours=rows)
 
 
 # --- what the point weights would be if they followed the effects -------------------------------------
+
 
 class WeightSuggestion(BaseModel):
     rule: str
@@ -274,7 +337,9 @@ class WeightSuggestion(BaseModel):
     note: str
 
 
-def suggest_weights(effects: list[BehaviourEffect], points: Mapping[str, float], outcome: Outcome) -> list[WeightSuggestion]:
+def suggest_weights(
+    effects: list[BehaviourEffect], points: Mapping[str, float], outcome: Outcome
+) -> list[WeightSuggestion]:
     """Points that follow the evidence, for a QA lead to adopt or not (never applied here): the
     deduction budget of the rules whose showing goes clearly with the better outcome is shared among
     them in proportion to their adjusted effect; every other rule keeps its points, with the reason."""
@@ -286,8 +351,15 @@ def suggest_weights(effects: list[BehaviourEffect], points: Mapping[str, float],
         signed = None
         if found and found.adjusted:
             a = found.adjusted
-            signed = a if outcome.better > 0 else Estimate(value=-a.value, low=-a.high if a.high is not None else None,
-                                                           high=-a.low if a.low is not None else None)
+            signed = (
+                a
+                if outcome.better > 0
+                else Estimate(
+                    value=-a.value,
+                    low=-a.high if a.high is not None else None,
+                    high=-a.low if a.low is not None else None,
+                )
+            )
         rows.append([e.behaviour, e.name, points[e.behaviour], signed])
     helpful = [r for r in rows if r[3] is not None and r[3].excludes_zero and r[3].value > 0]
     budget = sum(abs(r[2]) for r in helpful)
@@ -303,5 +375,7 @@ def suggest_weights(effects: list[BehaviourEffect], points: Mapping[str, float],
         else:
             suggested = max(1.0, round(budget * signed.value / total)) * (1 if current > 0 else -1)
             note = "按关联强度重新分配这些规则的总扣分"
-        out.append(WeightSuggestion(rule=rule, name=name, points=current, effect=signed, suggested=suggested, note=note))
+        out.append(
+            WeightSuggestion(rule=rule, name=name, points=current, effect=signed, suggested=suggested, note=note)
+        )
     return out

@@ -13,14 +13,17 @@ from rich.table import Table
 from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
 from zuoxi.effects.report import agent_report, effects_report, training_report
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate
-from zuoxi.effects.training import CAVEAT as TRAINING_CAVEAT, Window
+from zuoxi.effects.training import CAVEAT as TRAINING_CAVEAT
+from zuoxi.effects.training import Window
 from zuoxi.store import Store, source_zone
 from zuoxi.store.effects import LOCAL
 from zuoxi.store.queries import ConversationFilter, NotFound
 from zuoxi.training.library import CaseLibrary
 
-effects_app = typer.Typer(help="What the skills are worth: each behaviour's association with the customer's outcome "
-                               "(raw and within strata), one agent against the rest, training's effect.")
+effects_app = typer.Typer(
+    help="What the skills are worth: each behaviour's association with the customer's outcome "
+    "(raw and within strata), one agent against the rest, training's effect."
+)
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
 Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
@@ -40,7 +43,9 @@ def _check(format: str) -> None:
 
 
 def _filter(team, scorecard, channel, start, end) -> ConversationFilter:
-    return ConversationFilter(team=team, scorecard=scorecard, channel=channel, date_from=start, date_to=end, tz=source_zone())
+    return ConversationFilter(
+        team=team, scorecard=scorecard, channel=channel, date_from=start, date_to=end, tz=source_zone()
+    )
 
 
 def _estimate(e: Estimate | None, percent: bool) -> str:
@@ -54,18 +59,34 @@ def _estimate(e: Estimate | None, percent: bool) -> str:
 def _cell(x: OutcomeEffect | None, percent: bool) -> str:
     if x is None:
         return "—"
+
     def level(v):
         return "—" if v is None else f"{v * 100:.1f}%" if percent else f"{v:.2f}"
-    counts = (f"{x.shown_events}/{x.shown_n} vs {x.missed_events}/{x.missed_n}" if x.shown_events is not None
-              else f"n {x.shown_n} vs {x.missed_n}")
-    return (f"{_estimate(x.adjusted, percent)} {x.verdict}\n{level(x.shown_value)} vs {level(x.missed_value)} ({counts})\n"
-            f"raw {_estimate(x.crude, percent)} · {x.strata} strata")
+
+    counts = (
+        f"{x.shown_events}/{x.shown_n} vs {x.missed_events}/{x.missed_n}"
+        if x.shown_events is not None
+        else f"n {x.shown_n} vs {x.missed_n}"
+    )
+    return (
+        f"{_estimate(x.adjusted, percent)} {x.verdict}\n{level(x.shown_value)} vs {level(x.missed_value)} ({counts})\n"
+        f"raw {_estimate(x.crude, percent)} · {x.strata} strata"
+    )
 
 
 @effects_app.callback(invoke_without_command=True)
-def behaviours(ctx: typer.Context, team: Team = None, scorecard: Scorecard = None, channel: Channel = None,
-               start: From = None, end: To = None, format: Format = "table", rounds: Rounds = BOOTSTRAP_ROUNDS,
-               seed: Seed = 0, db: Db = None) -> None:
+def behaviours(
+    ctx: typer.Context,
+    team: Team = None,
+    scorecard: Scorecard = None,
+    channel: Channel = None,
+    start: From = None,
+    end: To = None,
+    format: Format = "table",
+    rounds: Rounds = BOOTSTRAP_ROUNDS,
+    seed: Seed = 0,
+    db: Db = None,
+) -> None:
     """Each behaviour: outcome when shown − when missed, adjusted within strata, 95 % intervals."""
     if ctx.invoked_subcommand is not None:
         return
@@ -74,29 +95,46 @@ def behaviours(ctx: typer.Context, team: Team = None, scorecard: Scorecard = Non
     if format == "json":
         print(report.model_dump_json(indent=2))
         return
-    table = Table(title=f"behaviour effects, {report.conversations} conversations (shown − missed; "
-                        "percentage points for rates and probabilities)", show_lines=True)
+    table = Table(
+        title=f"behaviour effects, {report.conversations} conversations (shown − missed; "
+        "percentage points for rates and probabilities)",
+        show_lines=True,
+    )
     for column in ("behaviour", "shown", "missed", *(o.label for o in report.outcomes)):
         table.add_column(column)
     for b in report.behaviours:
-        table.add_row(f"{b.behaviour} {b.name}", str(b.shown), str(b.missed),
-                      *(_cell(b.effects.get(o.id), o.percent) for o in report.outcomes))
+        table.add_row(
+            f"{b.behaviour} {b.name}",
+            str(b.shown),
+            str(b.missed),
+            *(_cell(b.effects.get(o.id), o.percent) for o in report.outcomes),
+        )
     out.print(table)
     out.print(report.adjustment, report.caveat, sep="\n", highlight=False)
 
 
 @effects_app.command("agent")
-def agent(agent_id: Annotated[str, typer.Argument(help="The agent's agent_id")],
-          outcome: Annotated[str, typer.Option(help=f"One of {', '.join(OUTCOMES)}")] = "complaint",
-          team: Team = None, scorecard: Scorecard = None, channel: Channel = None, start: From = None, end: To = None,
-          format: Format = "table", rounds: Rounds = BOOTSTRAP_ROUNDS, seed: Seed = 0, db: Db = None) -> None:
+def agent(
+    agent_id: Annotated[str, typer.Argument(help="The agent's agent_id")],
+    outcome: Annotated[str, typer.Option(help=f"One of {', '.join(OUTCOMES)}")] = "complaint",
+    team: Team = None,
+    scorecard: Scorecard = None,
+    channel: Channel = None,
+    start: From = None,
+    end: To = None,
+    format: Format = "table",
+    rounds: Rounds = BOOTSTRAP_ROUNDS,
+    seed: Seed = 0,
+    db: Db = None,
+) -> None:
     """One agent against everyone else: how often they show each behaviour, and what closing the gap goes with."""
     _check(format)
     if outcome not in OUTCOMES:
         raise typer.BadParameter(f"--outcome must be one of {', '.join(OUTCOMES)}")
     try:
-        report = agent_report(Store(db).engine, LOCAL, agent_id, _filter(team, scorecard, channel, start, end), outcome,
-                              rounds, seed)
+        report = agent_report(
+            Store(db).engine, LOCAL, agent_id, _filter(team, scorecard, channel, start, end), outcome, rounds, seed
+        )
     except NotFound:
         err.print(f"[red]error[/] no conversation of agent {agent_id!r} in view", highlight=False)
         raise typer.Exit(2) from None
@@ -104,14 +142,19 @@ def agent(agent_id: Annotated[str, typer.Argument(help="The agent's agent_id")],
         print(report.model_dump_json(indent=2))
         return
     view, percent = report.view, OUTCOMES[outcome].percent
-    table = Table(title=f"agent {view.agent_id}: {view.conversations} conversations; effect on {OUTCOMES[outcome].label}")
+    table = Table(
+        title=f"agent {view.agent_id}: {view.conversations} conversations; effect on {OUTCOMES[outcome].label}"
+    )
     for column in ("behaviour", "agent shows", "others show", "effect (adjusted)", "potential"):
         table.add_column(column)
     for r in view.behaviours:
-        table.add_row(f"{r.behaviour} {r.name}", f"{r.agent.rate:.1%} ({r.agent.successes}/{r.agent.n})",
-                      f"{r.others.rate:.1%} ({r.others.successes}/{r.others.n})" if r.others.n else "—",
-                      _estimate(r.effect.adjusted if r.effect else None, percent),
-                      _estimate(Estimate(value=r.potential), percent) if r.potential is not None else "—")
+        table.add_row(
+            f"{r.behaviour} {r.name}",
+            f"{r.agent.rate:.1%} ({r.agent.successes}/{r.agent.n})",
+            f"{r.others.rate:.1%} ({r.others.successes}/{r.others.n})" if r.others.n else "—",
+            _estimate(r.effect.adjusted if r.effect else None, percent),
+            _estimate(Estimate(value=r.potential), percent) if r.potential is not None else "—",
+        )
     out.print(table)
 
 
@@ -126,12 +169,17 @@ def _window(text: str | None, name: str) -> Window | None:
 
 
 @effects_app.command("training")
-def training(case: Annotated[str, typer.Argument(help="The training case id")],
-             before: Annotated[str | None, typer.Option(help="Window before the drills, FIRST:LAST (YYYY-MM-DD)")] = None,
-             after: Annotated[str | None, typer.Option(help="Window after the drills, FIRST:LAST (YYYY-MM-DD)")] = None,
-             rules: Annotated[str | None, typer.Option(help="Targeted rules, comma-separated (default: the case's)")] = None,
-             team: Team = None, format: Format = "table", rounds: Rounds = BOOTSTRAP_ROUNDS, seed: Seed = 0,
-             db: Db = None) -> None:
+def training(
+    case: Annotated[str, typer.Argument(help="The training case id")],
+    before: Annotated[str | None, typer.Option(help="Window before the drills, FIRST:LAST (YYYY-MM-DD)")] = None,
+    after: Annotated[str | None, typer.Option(help="Window after the drills, FIRST:LAST (YYYY-MM-DD)")] = None,
+    rules: Annotated[str | None, typer.Option(help="Targeted rules, comma-separated (default: the case's)")] = None,
+    team: Team = None,
+    format: Format = "table",
+    rounds: Rounds = BOOTSTRAP_ROUNDS,
+    seed: Seed = 0,
+    db: Db = None,
+) -> None:
     """Scores and the targeted rules' failure rates before and after drilling a case, against agents who did not drill."""
     _check(format)
     windows = _window(before, "--before"), _window(after, "--after")
@@ -139,9 +187,17 @@ def training(case: Annotated[str, typer.Argument(help="The training case id")],
         raise typer.BadParameter("give both --before and --after, or neither (the drills' dates choose them)")
     store = Store(db)
     try:
-        report = training_report(store.engine, LOCAL, CaseLibrary(store), case, *windows,
-                                 rules=[r.strip() for r in rules.split(",") if r.strip()] if rules else None,
-                                 team=team, rounds=rounds, seed=seed)
+        report = training_report(
+            store.engine,
+            LOCAL,
+            CaseLibrary(store),
+            case,
+            *windows,
+            rules=[r.strip() for r in rules.split(",") if r.strip()] if rules else None,
+            team=team,
+            rounds=rounds,
+            seed=seed,
+        )
     except NotFound:
         err.print(f"[red]error[/] no training case {case!r}", highlight=False)
         raise typer.Exit(2) from None
@@ -151,43 +207,90 @@ def training(case: Annotated[str, typer.Argument(help="The training case id")],
     if format == "json":
         print(report.model_dump_json(indent=2))
         return
-    out.print(f"{report.title} ({report.case_id}) · before {report.before[0]}–{report.before[1]} · after "
-              f"{report.after[0]}–{report.after[1]} · targeted rules: {', '.join(report.rules) or '—'}"
-              + (f" · excluded (drilled at other times): {', '.join(report.excluded)}" if report.excluded else ""),
-              highlight=False)
+    out.print(
+        f"{report.title} ({report.case_id}) · before {report.before[0]}–{report.before[1]} · after "
+        f"{report.after[0]}–{report.after[1]} · targeted rules: {', '.join(report.rules) or '—'}"
+        + (f" · excluded (drilled at other times): {', '.join(report.excluded)}" if report.excluded else ""),
+        highlight=False,
+    )
     groups = Table(title="difference in differences (drilled − not drilled, after − before)")
-    for column in ("group", "drilled/controls", "score change", "controls", "DiD score", "fail-rate change", "controls",
-                   "DiD fail rate"):
+    for column in (
+        "group",
+        "drilled/controls",
+        "score change",
+        "controls",
+        "DiD score",
+        "fail-rate change",
+        "controls",
+        "DiD fail rate",
+    ):
         groups.add_column(column)
     for g in report.groups:
-        groups.add_row(g.label, f"{g.drilled}/{g.controls}", f"{g.score_change:+.1f}", f"{g.control_score_change:+.1f}",
-                       _estimate(g.did_score, False), _estimate(Estimate(value=g.fail_change), True) if g.fail_change is not None else "—",
-                       _estimate(Estimate(value=g.control_fail_change), True) if g.control_fail_change is not None else "—",
-                       _estimate(g.did_fail, True))
+        groups.add_row(
+            g.label,
+            f"{g.drilled}/{g.controls}",
+            f"{g.score_change:+.1f}",
+            f"{g.control_score_change:+.1f}",
+            _estimate(g.did_score, False),
+            _estimate(Estimate(value=g.fail_change), True) if g.fail_change is not None else "—",
+            _estimate(Estimate(value=g.control_fail_change), True) if g.control_fail_change is not None else "—",
+            _estimate(g.did_fail, True),
+        )
     out.print(groups)
     agents = Table(title="agents")
-    for column in ("agent", "team", "group", "n before/after", "score before→after", "DiD score", "fail rate before→after",
-                   "DiD fail rate", "drills"):
+    for column in (
+        "agent",
+        "team",
+        "group",
+        "n before/after",
+        "score before→after",
+        "DiD score",
+        "fail rate before→after",
+        "DiD fail rate",
+        "drills",
+    ):
         agents.add_column(column)
     for a in report.agents:
-        fail = (f"{a.fail_before.rate:.1%}→{a.fail_after.rate:.1%}" if a.fail_before.n and a.fail_after.n else "—")
-        drills = (f"{a.attempts}× {a.first_attempt:.0f}→{a.last_attempt:.0f} (best {a.best_attempt:.0f}, {a.last_outcome})"
-                  if a.attempts else "—")
-        agents.add_row(a.agent_id, a.team or "—", "drilled" if a.drilled else "control", f"{a.before_n}/{a.after_n}",
-                       f"{a.score_before:.1f}→{a.score_after:.1f}", _estimate(a.did_score, False), fail,
-                       _estimate(a.did_fail, True), drills)
+        fail = f"{a.fail_before.rate:.1%}→{a.fail_after.rate:.1%}" if a.fail_before.n and a.fail_after.n else "—"
+        drills = (
+            f"{a.attempts}× {a.first_attempt:.0f}→{a.last_attempt:.0f} (best {a.best_attempt:.0f}, {a.last_outcome})"
+            if a.attempts
+            else "—"
+        )
+        agents.add_row(
+            a.agent_id,
+            a.team or "—",
+            "drilled" if a.drilled else "control",
+            f"{a.before_n}/{a.after_n}",
+            f"{a.score_before:.1f}→{a.score_after:.1f}",
+            _estimate(a.did_score, False),
+            fail,
+            _estimate(a.did_fail, True),
+            drills,
+        )
     out.print(agents)
     if report.attempts_progress:
-        out.print(f"drills' own progress (last − first, {report.trainees_with_progress} trainees): "
-                  f"{_estimate(report.attempts_progress, False)}", highlight=False)
+        out.print(
+            f"drills' own progress (last − first, {report.trainees_with_progress} trainees): "
+            f"{_estimate(report.attempts_progress, False)}",
+            highlight=False,
+        )
     out.print(TRAINING_CAVEAT, highlight=False)
 
 
 @effects_app.command("weights")
-def weights(scorecard: Annotated[str, typer.Option(help="The scorecard whose points to compare")] = "core",
-            outcome: Annotated[str, typer.Option(help=f"One of {', '.join(OUTCOMES)}")] = "complaint",
-            team: Team = None, channel: Channel = None, start: From = None, end: To = None, format: Format = "table",
-            rounds: Rounds = BOOTSTRAP_ROUNDS, seed: Seed = 0, db: Db = None) -> None:
+def weights(
+    scorecard: Annotated[str, typer.Option(help="The scorecard whose points to compare")] = "core",
+    outcome: Annotated[str, typer.Option(help=f"One of {', '.join(OUTCOMES)}")] = "complaint",
+    team: Team = None,
+    channel: Channel = None,
+    start: From = None,
+    end: To = None,
+    format: Format = "table",
+    rounds: Rounds = BOOTSTRAP_ROUNDS,
+    seed: Seed = 0,
+    db: Db = None,
+) -> None:
     """Points that would follow the effects on one outcome: printed for a QA lead to adopt or not, never applied."""
     from zuoxi.rules.engine import get_scorecard
 
@@ -200,10 +303,17 @@ def weights(scorecard: Annotated[str, typer.Option(help="The scorecard whose poi
     if format == "json":
         print("[" + ",".join(r.model_dump_json() for r in rows) + "]")
         return
-    table = Table(title=f"{scorecard}: points now and suggested by the effect on {OUTCOMES[outcome].label} (not applied)")
+    table = Table(
+        title=f"{scorecard}: points now and suggested by the effect on {OUTCOMES[outcome].label} (not applied)"
+    )
     for column in ("rule", "points", "effect (better +)", "suggested", "note"):
         table.add_column(column)
     for r in rows:
-        table.add_row(f"{r.rule} {r.name}", f"{r.points:g}", _estimate(r.effect, OUTCOMES[outcome].percent),
-                      f"{r.suggested:g}" if r.suggested is not None else "keep", r.note)
+        table.add_row(
+            f"{r.rule} {r.name}",
+            f"{r.points:g}",
+            _estimate(r.effect, OUTCOMES[outcome].percent),
+            f"{r.suggested:g}" if r.suggested is not None else "keep",
+            r.note,
+        )
     out.print(table)

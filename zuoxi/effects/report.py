@@ -8,10 +8,19 @@ from datetime import date, timedelta, tzinfo
 
 from pydantic import BaseModel
 
-from zuoxi.effects.behaviours import ADJUSTMENT, CAVEAT, OUTCOMES, AgentView, BehaviourEffect, agent_view, behaviour_effects
+from zuoxi.effects.behaviours import (
+    ADJUSTMENT,
+    CAVEAT,
+    OUTCOMES,
+    AgentView,
+    BehaviourEffect,
+    agent_view,
+    behaviour_effects,
+)
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS
 from zuoxi.effects.training import Drill, TrainingReport, Window, targeted_rules, training_effect
-from zuoxi.store import canonical_label, effects as store, source_zone
+from zuoxi.store import canonical_label, source_zone
+from zuoxi.store import effects as store
 from zuoxi.store.queries import ConversationFilter, NotFound
 from zuoxi.store.users import Account
 from zuoxi.training.library import CaseLibrary
@@ -39,16 +48,30 @@ class EffectsReport(BaseModel):
 
 
 def _outcomes(observations) -> list[OutcomeInfo]:
-    return [OutcomeInfo(id=o.id, label=o.label, kind=o.kind, better=o.better, real=o.real, percent=o.percent,
-                        conversations=sum(o.id in x.outcomes for x in observations))
-            for o in OUTCOMES.values() if any(o.id in x.outcomes for x in observations)]
+    return [
+        OutcomeInfo(
+            id=o.id,
+            label=o.label,
+            kind=o.kind,
+            better=o.better,
+            real=o.real,
+            percent=o.percent,
+            conversations=sum(o.id in x.outcomes for x in observations),
+        )
+        for o in OUTCOMES.values()
+        if any(o.id in x.outcomes for x in observations)
+    ]
 
 
-def effects_report(engine, account: Account, f: ConversationFilter, rounds: int = BOOTSTRAP_ROUNDS,
-                   seed: int = 0) -> EffectsReport:
+def effects_report(
+    engine, account: Account, f: ConversationFilter, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> EffectsReport:
     observations = store.observations(engine, account, f)
-    return EffectsReport(conversations=len(observations), outcomes=_outcomes(observations),
-                         behaviours=behaviour_effects(observations, rounds=rounds, seed=seed))
+    return EffectsReport(
+        conversations=len(observations),
+        outcomes=_outcomes(observations),
+        behaviours=behaviour_effects(observations, rounds=rounds, seed=seed),
+    )
 
 
 class AgentReport(BaseModel):
@@ -58,8 +81,15 @@ class AgentReport(BaseModel):
     caveat: str = CAVEAT
 
 
-def agent_report(engine, account: Account, agent_id: str, f: ConversationFilter, outcome: str = "complaint",
-                 rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> AgentReport:
+def agent_report(
+    engine,
+    account: Account,
+    agent_id: str,
+    f: ConversationFilter,
+    outcome: str = "complaint",
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> AgentReport:
     """One agent's behaviours against everyone else in view (the filter's agent is ignored: the
     comparison needs the others). NotFound when the agent has no conversation in view, so a team
     lead learns nothing about agents of other teams."""
@@ -77,6 +107,7 @@ def default_windows(drills: list[Drill], tz: tzinfo) -> tuple[Window, Window]:
     """Around the latest wave of drills: the trainees' first drills within WAVE_DAYS of the most
     recent first drill, and their attempts until WAVE_DAYS after it, form the gap; the windows are
     the four weeks before the gap and the four weeks after it (days of `tz`)."""
+
     def day(d: Drill) -> date:
         return d.at.astimezone(tz).date()
 
@@ -86,13 +117,25 @@ def default_windows(drills: list[Drill], tz: tzinfo) -> tuple[Window, Window]:
     latest = max(firsts.values())
     start = min(x for x in firsts.values() if x >= latest - timedelta(days=WAVE_DAYS))
     end = max(x for d in drills if start <= (x := day(d)) <= latest + timedelta(days=WAVE_DAYS))
-    return (Window(start - timedelta(days=DEFAULT_WINDOW_DAYS), start - timedelta(days=1)),
-            Window(end + timedelta(days=1), end + timedelta(days=DEFAULT_WINDOW_DAYS)))
+    return (
+        Window(start - timedelta(days=DEFAULT_WINDOW_DAYS), start - timedelta(days=1)),
+        Window(end + timedelta(days=1), end + timedelta(days=DEFAULT_WINDOW_DAYS)),
+    )
 
 
-def training_report(engine, account: Account, library: CaseLibrary, case_id: str, before: Window | None = None,
-                    after: Window | None = None, rules: list[str] | None = None, team: str | None = None,
-                    tz: tzinfo | None = None, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> TrainingReport:
+def training_report(
+    engine,
+    account: Account,
+    library: CaseLibrary,
+    case_id: str,
+    before: Window | None = None,
+    after: Window | None = None,
+    rules: list[str] | None = None,
+    team: str | None = None,
+    tz: tzinfo | None = None,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> TrainingReport:
     """Training's effect for one case; windows (days of `tz`, default the source zone) default to
     `default_windows` of its drills in view. NotFound for an unknown case; ValueError for windows in
     the wrong order or no drills to anchor them."""
@@ -116,4 +159,3 @@ def training_report(engine, account: Account, library: CaseLibrary, case_id: str
         before, after = default_windows(drills, tz)
     work = store.work(engine, account, rules, before, after, tz, ConversationFilter(team=team or None))
     return training_effect(case, rules, work, drills, before, after, tz, rounds=rounds, seed=seed)
-

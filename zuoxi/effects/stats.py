@@ -39,8 +39,11 @@ def newcombe(events1: int, n1: int, events0: int, n0: int) -> Estimate | None:
         return None
     a, b = wilson(events1, n1), wilson(events0, n0)
     d = a.rate - b.rate
-    return Estimate(value=d, low=d - math.hypot(a.rate - a.low, b.high - b.rate),
-                    high=d + math.hypot(a.high - a.rate, b.rate - b.low))
+    return Estimate(
+        value=d,
+        low=d - math.hypot(a.rate - a.low, b.high - b.rate),
+        high=d + math.hypot(a.high - a.rate, b.rate - b.low),
+    )
 
 
 def mantel_haenszel(strata: Sequence[tuple[int, int, int, int]]) -> Estimate | None:
@@ -57,7 +60,7 @@ def mantel_haenszel(strata: Sequence[tuple[int, int, int, int]]) -> Estimate | N
     t = n1 + n0
     w = n1 * n0 / t
     d = float(np.sum((e1 * n0 - e0 * n1) / t) / w.sum())
-    p = (n1 ** 2 * e0 - n0 ** 2 * e1 + n1 * n0 * (n0 - n1) / 2) / t ** 2
+    p = (n1**2 * e0 - n0**2 * e1 + n1 * n0 * (n0 - n1) / 2) / t**2
     q = (e1 * (n0 - e0) + e0 * (n1 - e1)) / (2 * t)
     variance = (d * p.sum() + q.sum()) / w.sum() ** 2
     if variance <= 0:  # no events (or only events) in every stratum: no spread to estimate, so no interval
@@ -77,12 +80,14 @@ def boot_means(values: np.ndarray, rng: np.random.Generator, rounds: int = BOOTS
     if n > LARGE:
         return rng.normal(values.mean(), values.std() / math.sqrt(n), rounds)
     step = max(1, _CHUNK // n)
-    return np.concatenate([values[rng.integers(0, n, size=(min(step, rounds - i), n))].mean(axis=1)
-                           for i in range(0, rounds, step)])
+    return np.concatenate(
+        [values[rng.integers(0, n, size=(min(step, rounds - i), n))].mean(axis=1) for i in range(0, rounds, step)]
+    )
 
 
-def boot_ratios(numerators: np.ndarray, denominators: np.ndarray, rng: np.random.Generator,
-                rounds: int = BOOTSTRAP_ROUNDS) -> np.ndarray:
+def boot_ratios(
+    numerators: np.ndarray, denominators: np.ndarray, rng: np.random.Generator, rounds: int = BOOTSTRAP_ROUNDS
+) -> np.ndarray:
     """Bootstrap draws of Σ numerators / Σ denominators, resampling the pairs (conversations) together;
     a draw whose denominators sum to 0 is NaN."""
     n = len(numerators)
@@ -105,8 +110,9 @@ def interval(draws: np.ndarray, value: float) -> Estimate:
     return Estimate(value=value, low=float(low), high=float(high))
 
 
-def mean_difference(shown: np.ndarray, missed: np.ndarray, rng: np.random.Generator,
-                    rounds: int = BOOTSTRAP_ROUNDS) -> Estimate | None:
+def mean_difference(
+    shown: np.ndarray, missed: np.ndarray, rng: np.random.Generator, rounds: int = BOOTSTRAP_ROUNDS
+) -> Estimate | None:
     """mean(shown) − mean(missed), percentile bootstrap (each group resampled on its own)."""
     if len(shown) == 0 or len(missed) == 0:
         return None
@@ -114,8 +120,9 @@ def mean_difference(shown: np.ndarray, missed: np.ndarray, rng: np.random.Genera
     return interval(boot_means(shown, rng, rounds) - boot_means(missed, rng, rounds), value)
 
 
-def stratified_mean_difference(cells: Sequence[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,
-                               rounds: int = BOOTSTRAP_ROUNDS) -> Estimate | None:
+def stratified_mean_difference(
+    cells: Sequence[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, rounds: int = BOOTSTRAP_ROUNDS
+) -> Estimate | None:
     """Σ w_k (mean1_k − mean0_k) / Σ w_k over strata of (shown values, missed values), with the
     Mantel–Haenszel weights w_k = n1 n0 / (n1 + n0); the bootstrap resamples within each stratum
     and group, so the strata's sizes stay as observed."""

@@ -30,8 +30,10 @@ from zuoxi.training.cases import Case
 
 EARLIEST, LATEST = date(1990, 1, 1), date(2099, 12, 31)
 RULE_ID = re.compile(r"\b[A-Z]{2}-\d{2}\b")
-CAVEAT = ("差异中的差异（DiD）：演练组前后变化减去未演练组同期的前后变化，扣除了同期所有人共同的变化；"
-          "但演练不是随机分配的，只有在两组本来会同样变化的前提下才能读作演练的效果。")
+CAVEAT = (
+    "差异中的差异（DiD）：演练组前后变化减去未演练组同期的前后变化，扣除了同期所有人共同的变化；"
+    "但演练不是随机分配的，只有在两组本来会同样变化的前提下才能读作演练的效果。"
+)
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,13 @@ class _Agent:
 
     def resample(self, rng, rounds) -> None:
         def ratios(ws):
-            return boot_ratios(np.array([w.fails for w in ws], float), np.array([w.chances for w in ws], float), rng, rounds)
-        self.score_draws = (boot_means(np.array([w.score for w in self.after]), rng, rounds)
-                            - boot_means(np.array([w.score for w in self.before]), rng, rounds))
+            return boot_ratios(
+                np.array([w.fails for w in ws], float), np.array([w.chances for w in ws], float), rng, rounds
+            )
+
+        self.score_draws = boot_means(np.array([w.score for w in self.after]), rng, rounds) - boot_means(
+            np.array([w.score for w in self.before]), rng, rounds
+        )
         if self.fail_change() is not None:
             self.fail_draws = ratios(self.after) - ratios(self.before)
 
@@ -178,14 +184,30 @@ def _did(drilled: list[_Agent], controls: list[_Agent], rng, rounds, label: str)
     (score_d, draws_d), (score_c, draws_c) = _pooled(drilled, False, rng, rounds), _pooled(controls, False, rng, rounds)
     fail_d, fail_c = _pooled(drilled, True, rng, rounds), _pooled(controls, True, rng, rounds)
     both = fail_d is not None and fail_c is not None
-    return GroupChange(label=label, drilled=len(drilled), controls=len(controls), score_change=score_d,
-                       control_score_change=score_c, did_score=interval(draws_d - draws_c, score_d - score_c),
-                       fail_change=fail_d[0] if fail_d else None, control_fail_change=fail_c[0] if fail_c else None,
-                       did_fail=interval(fail_d[1] - fail_c[1], fail_d[0] - fail_c[0]) if both else None)
+    return GroupChange(
+        label=label,
+        drilled=len(drilled),
+        controls=len(controls),
+        score_change=score_d,
+        control_score_change=score_c,
+        did_score=interval(draws_d - draws_c, score_d - score_c),
+        fail_change=fail_d[0] if fail_d else None,
+        control_fail_change=fail_c[0] if fail_c else None,
+        did_fail=interval(fail_d[1] - fail_c[1], fail_d[0] - fail_c[0]) if both else None,
+    )
 
 
-def training_effect(case: Case, rules: list[str], work: list[Work], drills: list[Drill], before: Window,
-                    after: Window, tz: tzinfo, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> TrainingReport:
+def training_effect(
+    case: Case,
+    rules: list[str],
+    work: list[Work],
+    drills: list[Drill],
+    before: Window,
+    after: Window,
+    tz: tzinfo,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> TrainingReport:
     """`work`: the scored conversations in view (any dates; those outside the windows are ignored);
     `drills`: the attempts on this case; `tz`: the zone whose days the windows are."""
     if before.end >= after.start:
@@ -221,10 +243,18 @@ def training_effect(case: Case, rules: list[str], work: list[Work], drills: list
     for a in sorted(drilled + controls, key=lambda a: (a.agent_id not in in_gap, a.team or "", a.agent_id)):
         fb, fa = (wilson(sum(w.fails for w in ws), sum(w.chances for w in ws)) for ws in (a.before, a.after))
         row = AgentChange(
-            agent_id=a.agent_id, team=a.team, drilled=a.agent_id in in_gap, before_n=len(a.before), after_n=len(a.after),
-            score_before=float(np.mean([w.score for w in a.before])), score_after=float(np.mean([w.score for w in a.after])),
+            agent_id=a.agent_id,
+            team=a.team,
+            drilled=a.agent_id in in_gap,
+            before_n=len(a.before),
+            after_n=len(a.after),
+            score_before=float(np.mean([w.score for w in a.before])),
+            score_after=float(np.mean([w.score for w in a.after])),
             score_change=interval(a.score_draws, a.score_change()),
-            fail_before=fb, fail_after=fa, fail_change=newcombe(fa.successes, fa.n, fb.successes, fb.n))
+            fail_before=fb,
+            fail_after=fa,
+            fail_change=newcombe(fa.successes, fa.n, fb.successes, fb.n),
+        )
         if row.drilled:
             if control_score is not None:
                 row.did_score = interval(a.score_draws - control_score[1], a.score_change() - control_score[0])
@@ -245,7 +275,16 @@ def training_effect(case: Case, rules: list[str], work: list[Work], drills: list
             groups += [_did(members, controls, rng, rounds, team) for team, members in sorted(by_team.items())]
     progress = [ds[-1].score - ds[0].score for agent, ds in attempts.items() if len(ds) > 1 and agent in in_gap]
     return TrainingReport(
-        case_id=case.id, title=case.title, rules=rules, before=(before.start, before.end), after=(after.start, after.end),
-        agents=rows, groups=groups, excluded=excluded,
-        attempts_progress=interval(boot_means(np.array(progress), rng, rounds), float(np.mean(progress))) if progress else None,
-        trainees_with_progress=len(progress))
+        case_id=case.id,
+        title=case.title,
+        rules=rules,
+        before=(before.start, before.end),
+        after=(after.start, after.end),
+        agents=rows,
+        groups=groups,
+        excluded=excluded,
+        attempts_progress=interval(boot_means(np.array(progress), rng, rounds), float(np.mean(progress)))
+        if progress
+        else None,
+        trainees_with_progress=len(progress),
+    )

@@ -138,10 +138,16 @@ def local_cluster(workers: int | None = None):
     """Worker processes on this machine, one thread each, listening on 127.0.0.1 only, no dashboard."""
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
-                        # the scheduler's HTTP server (health, metrics) still runs: on a free loopback port
-                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+    return LocalCluster(
+        n_workers=workers or default_workers(),
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+        # the scheduler's HTTP server (health, metrics) still runs: on a free loopback port
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+    )
 
 
 def worker_version() -> str:
@@ -161,14 +167,22 @@ def _records(shard: Shard, options: ReadOptions) -> Iterator[Conversation | Inge
             yield IngestError(shard.label, None, f"cannot read: {getattr(error, 'strerror', None) or error}")
             return
         for record in read_jsonl(text, shard.path):
-            yield replace(record, line=record.line + first_line - 1) if isinstance(record, IngestError) and record.line else record
+            yield (
+                replace(record, line=record.line + first_line - 1)
+                if isinstance(record, IngestError) and record.line
+                else record
+            )
     elif shard.groups is not None:
         yield from read_parquet(shard.location, shard.path, shard.groups, shard.first_row)
     elif not Path(shard.location).exists():
         yield IngestError(shard.path, None, "no such file or folder")
     else:
         for record in read_file(Path(shard.location), options):
-            yield replace(record, path=shard.path) if isinstance(record, IngestError) and record.path == shard.location else record
+            yield (
+                replace(record, path=shard.path)
+                if isinstance(record, IngestError) and record.path == shard.location
+                else record
+            )
 
 
 def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
@@ -201,22 +215,37 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
     return ShardOutcome(read=read, analyzed=analyzed, errors=errors, items=items if job.send_items else None)
 
 
-def _analyzed(conversations: list[Conversation], job: Job, audio_dir: Path, audio_name_dir: Path, label: str,
-              errors: list[IngestError]) -> list[Result | None]:
+def _analyzed(
+    conversations: list[Conversation],
+    job: Job,
+    audio_dir: Path,
+    audio_name_dir: Path,
+    label: str,
+    errors: list[IngestError],
+) -> list[Result | None]:
     """Results of a chunk analyzed together; when that fails, of each conversation alone, so one
     conversation must not cost the others (its failure becomes an error, its result None)."""
     audio = dict(audio_dir=audio_dir, audio_name_dir=audio_name_dir)
     try:
         return analyze_conversations(conversations, job.scorecard, mask=False, models=job.models, **audio)
     except Exception as error:  # noqa: BLE001 - find the culprit below
-        logger.warning("%s: analysing %d conversations together failed (%s: %s); analysing them one by one",
-                       label, len(conversations), type(error).__name__, error)
+        logger.warning(
+            "%s: analysing %d conversations together failed (%s: %s); analysing them one by one",
+            label,
+            len(conversations),
+            type(error).__name__,
+            error,
+        )
     results: list[Result | None] = []
     for conversation in conversations:
         try:
             results.append(analyze_conversation(conversation, job.scorecard, mask=False, models=job.models, **audio))
         except Exception as error:  # noqa: BLE001 - one conversation must not cost the shard
-            errors.append(IngestError(label, None, f"conversation {conversation.id}: analysis failed ({type(error).__name__}: {error})"))
+            errors.append(
+                IngestError(
+                    label, None, f"conversation {conversation.id}: analysis failed ({type(error).__name__}: {error})"
+                )
+            )
             results.append(None)
     return results
 
@@ -236,7 +265,7 @@ def jsonl_slices(path: Path, records: int) -> list[tuple[int, int, int, int, str
                 cut = i - 1
                 for _ in range(records - lines):
                     cut = block.find(b"\n", cut + 1)
-                digest.update(block[i:cut + 1])
+                digest.update(block[i : cut + 1])
                 slices.append((start, offset + cut + 1, first_line, first_line + records - 1, digest.hexdigest()))
                 start, first_line, lines, digest = offset + cut + 1, first_line + records, 0, hashlib.sha256()
                 i = cut + 1
@@ -249,8 +278,9 @@ def jsonl_slices(path: Path, records: int) -> list[tuple[int, int, int, int, str
     return slices
 
 
-def plan_shards(paths: Iterable[str | Path], options: ReadOptions, variant: str, records: int = SHARD_RECORDS
-                ) -> tuple[list[Shard], list[IngestError], int]:
+def plan_shards(
+    paths: Iterable[str | Path], options: ReadOptions, variant: str, records: int = SHARD_RECORDS
+) -> tuple[list[Shard], list[IngestError], int]:
     """(shards, errors, files): JSON Lines files are cut every `records` lines, Parquet files at the first
     row-group end past every `records` rows; every other file, and one no longer than that, is one shard.
     Nothing here depends on the cluster: every run over the same files plans the same shards."""
@@ -285,11 +315,17 @@ def _starts_utf16(path: Path) -> bool:
 def _jsonl_shards(whole: Shard, variant: str, records: int) -> list[Shard]:
     slices = jsonl_slices(Path(whole.path), records)
     if len(slices) <= 1:  # the slice's hash is the whole file's
-        return [replace(whole, key=shard_key(variant, whole.name, "", slices[0][4] if slices else hashlib.sha256().hexdigest()))]
+        return [
+            replace(
+                whole, key=shard_key(variant, whole.name, "", slices[0][4] if slices else hashlib.sha256().hexdigest())
+            )
+        ]
     shards = []
     for start, end, first, last, digest in slices:
         span = f"lines {first}-{last}"
-        shards.append(replace(whole, key=shard_key(variant, whole.name, span, digest), span=span, lines=(start, end, first)))
+        shards.append(
+            replace(whole, key=shard_key(variant, whole.name, span, digest), span=span, lines=(start, end, first))
+        )
     return shards
 
 
@@ -314,7 +350,11 @@ def _parquet_shards(whole: Shard, variant: str, records: int) -> list[Shard]:
     for run in runs:
         last = first + sum(counts[i] for i in run) - 1
         span = f"rows {first}-{last}"
-        shards.append(replace(whole, key=shard_key(variant, whole.name, span, content), span=span, groups=tuple(run), first_row=first))
+        shards.append(
+            replace(
+                whole, key=shard_key(variant, whole.name, span, content), span=span, groups=tuple(run), first_row=first
+            )
+        )
         first = last + 1
     return shards
 
@@ -324,10 +364,20 @@ def options_variant(scorecard: str | None, mask: bool, models: bool, options: Re
     from zuoxi.rules.scorecard import builtin_names, load_spec
 
     names = [scorecard] if scorecard else builtin_names()  # auto: any built-in may be chosen
-    specs = hashlib.sha256("\n".join(load_spec(n)[0].model_dump_json(warnings=False) for n in names).encode()).hexdigest()
-    return "\0".join([f"zuoxi analyze {__version__}", f"scorecard {scorecard or 'auto'} {specs}", f"mask {mask}",
-                      f"models {models}", f"format {options.format}", f"columns {sorted(options.columns.items())}",
-                      f"agent {options.agent_speaker}"])
+    specs = hashlib.sha256(
+        "\n".join(load_spec(n)[0].model_dump_json(warnings=False) for n in names).encode()
+    ).hexdigest()
+    return "\0".join(
+        [
+            f"zuoxi analyze {__version__}",
+            f"scorecard {scorecard or 'auto'} {specs}",
+            f"mask {mask}",
+            f"models {models}",
+            f"format {options.format}",
+            f"columns {sorted(options.columns.items())}",
+            f"agent {options.agent_speaker}",
+        ]
+    )
 
 
 # --- on the client: the run ----------------------------------------------------------------------
@@ -371,9 +421,14 @@ class DaskBatch:
             except ParquetUnavailable as error:
                 raise DaskEngineError(f"--parquet: {error}") from None
         shards, done = self._plan(options)
-        job = Job(scorecard=scorecard, mask=self.mask, models=self.models, options=options,
-                  parquet=str(Path(self.parquet).resolve()) if self.parquet else None,
-                  send_items=self.collect or self.store is not None)
+        job = Job(
+            scorecard=scorecard,
+            mask=self.mask,
+            models=self.models,
+            options=options,
+            parquet=str(Path(self.parquet).resolve()) if self.parquet else None,
+            send_items=self.collect or self.store is not None,
+        )
         yield from self._execute(shards, done, job)
 
     def _plan(self, options: ReadOptions) -> tuple[list[Shard], list[bool]]:
@@ -410,7 +465,9 @@ class DaskBatch:
             nonlocal client, window
             if client is None:
                 client = cluster.enter_context(self._cluster())
-                window = max(4, 3 * (sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1))
+                window = max(
+                    4, 3 * (sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1)
+                )
             future = client.submit(analyze_shard, shards[index], job, pure=False, retries=self.retries)
             in_flight[future] = index
             completed.add(future)
@@ -439,7 +496,9 @@ class DaskBatch:
                         if self.on_progress:
                             self.on_progress(computed, computed + len(in_flight) + len(todo), summary.read)
             finally:
-                if in_flight:  # Ctrl-C or the consumer stopped: finished shards are stored, the rest runs again next time
+                if (
+                    in_flight
+                ):  # Ctrl-C or the consumer stopped: finished shards are stored, the rest runs again next time
                     client.cancel(list(in_flight))
 
     def _finish(self, shard: Shard, future) -> ShardOutcome | None:
@@ -448,7 +507,9 @@ class DaskBatch:
             outcome = future.result()
         except Exception as error:  # noqa: BLE001 - KilledWorker, or the task raised on every try
             self.summary.shards_failed += 1
-            self._error(IngestError(shard.label, None, f"shard failed ({type(error).__name__}: {error}); run again to retry it"))
+            self._error(
+                IngestError(shard.label, None, f"shard failed ({type(error).__name__}: {error}); run again to retry it")
+            )
             return None
         finally:
             future.release()
@@ -470,19 +531,26 @@ class DaskBatch:
             try:
                 items = read_part(Path(self.parquet) / part_name(shard.key))
             except (OSError, ValueError) as error:  # gone or damaged since planning
-                logger.warning("%s: the part of an earlier run cannot be read (%s); analysing the shard again", shard.label, error)
+                logger.warning(
+                    "%s: the part of an earlier run cannot be read (%s); analysing the shard again", shard.label, error
+                )
                 return None
         else:
             records = (record for record in _records(shard, job.options) if isinstance(record, Conversation))
             conversations = [mask_conversation(record) if job.mask else record for record in records]
             keys = [content_key(conversation) for conversation in conversations]
             stored = self.store.results_of(keys)
-            results = [stored.get((key, get_scorecard(choose_scorecard(conversation, job.scorecard)).spec.id))
-                       for conversation, key in zip(conversations, keys)]
+            results = [
+                stored.get((key, get_scorecard(choose_scorecard(conversation, job.scorecard)).spec.id))
+                for conversation, key in zip(conversations, keys)
+            ]
             missing = sum(result is None for result in results)
             if missing:
-                logger.warning("%s: %d results of an earlier run are not in the database; analysing the shard again",
-                               shard.label, missing)
+                logger.warning(
+                    "%s: %d results of an earlier run are not in the database; analysing the shard again",
+                    shard.label,
+                    missing,
+                )
                 return None
             items = list(zip(conversations, results, keys))
         self.summary.read_back += len(items)
@@ -499,7 +567,7 @@ class DaskBatch:
             return
         items = [Analyzed(conversation, result, key, shard.path) for conversation, result, key in outcome.items or []]
         for begin in range(0, len(items), CHUNK):
-            store_analyzed(self.store, items[begin:begin + CHUNK], summary)
+            store_analyzed(self.store, items[begin : begin + CHUNK], summary)
         if shard.key:
             self.store.mark_file(shard.key, shard.label, outcome.read, len(outcome.errors))
 
@@ -526,7 +594,9 @@ class DaskBatch:
             try:
                 client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError, ValueError) as error:
-                raise DaskEngineError(f"cannot reach the Dask scheduler at {self.scheduler} ({type(error).__name__}: {error})") from None
+                raise DaskEngineError(
+                    f"cannot reach the Dask scheduler at {self.scheduler} ({type(error).__name__}: {error})"
+                ) from None
             try:
                 _check_workers(client)
                 self._tell(client, f"scheduler {self.scheduler}")
@@ -559,8 +629,10 @@ def _check_workers(client) -> None:
     try:
         versions = client.run(worker_version)
     except Exception as error:  # noqa: BLE001 - typically ModuleNotFoundError on the workers
-        raise DaskEngineError(f"the workers cannot run zuoxi ({type(error).__name__}: {error}); "
-                              f"install zuoxi {__version__} on every worker") from None
+        raise DaskEngineError(
+            f"the workers cannot run zuoxi ({type(error).__name__}: {error}); "
+            f"install zuoxi {__version__} on every worker"
+        ) from None
     wrong = {address: version for address, version in versions.items() if version != __version__}
     if wrong:
         raise DaskEngineError(f"workers run another zuoxi than this client ({__version__}): {wrong}")

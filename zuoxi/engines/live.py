@@ -76,8 +76,16 @@ def alert_specs() -> tuple[AlertSpec, ...]:
 class LiveSession:
     """The state of one running conversation. Not thread-safe: one caller feeds it turns in order."""
 
-    def __init__(self, session_id: str, scorecard: str = "core", channel: str = "chat", models: bool = True,
-                 mask: bool = True, agent_id: str | None = None, team: str | None = None):
+    def __init__(
+        self,
+        session_id: str,
+        scorecard: str = "core",
+        channel: str = "chat",
+        models: bool = True,
+        mask: bool = True,
+        agent_id: str | None = None,
+        team: str | None = None,
+    ):
         self.id = session_id
         self.scorecard = scorecard
         self.channel = channel
@@ -87,7 +95,8 @@ class LiveSession:
         self.compiled = get_scorecard(scorecard)
         items = {c.item.id: c for c in self.compiled.items}
         self._rules: list[tuple[AlertSpec, CompiledItem]] = [
-            (spec, items[spec.rule]) for spec in alert_specs() if spec.rule and spec.rule in items]
+            (spec, items[spec.rule]) for spec in alert_specs() if spec.rule and spec.rule in items
+        ]
         self._model_alerts = [spec for spec in alert_specs() if spec.model]
         self._items = items
         self.complaint_risk: float | None = None
@@ -145,11 +154,13 @@ class LiveSession:
         if self.mask:
             turn = turn.model_copy(update={"text": mask_text(turn.text)})
         index = len(self)
-        prepared = PreparedTurn(index=index, role=turn.role, text=turn.text, norm=normalize_turn(turn.text),
-                                start=turn.start, end=turn.end)
+        prepared = PreparedTurn(
+            index=index, role=turn.role, text=turn.text, norm=normalize_turn(turn.text), start=turn.start, end=turn.end
+        )
         prepared.clauses  # computed once here, reused by every window that holds this turn
-        keywords = {key: [(h.start, h.end) for h in hits]
-                    for key, hits in self.compiled.scan_keywords([prepared]).items()}
+        keywords = {
+            key: [(h.start, h.end) for h in hits] for key, hits in self.compiled.scan_keywords([prepared]).items()
+        }
         self._transcript.append((turn.role, turn.text, turn.start, turn.end))
         self._held[index] = held = _Held(turn, prepared, keywords)
         first_customer = self._first_customer
@@ -170,8 +181,13 @@ class LiveSession:
                 self._first_customer = None
                 self._pinned.discard(index)
             raise
-        update = LiveUpdate(session=self.id, turn=index, alerts=alerts, complaint_risk=self.complaint_risk,
-                            emotion=None if held.emotion is None else as_turn_emotion(index, held.emotion))
+        update = LiveUpdate(
+            session=self.id,
+            turn=index,
+            alerts=alerts,
+            complaint_risk=self.complaint_risk,
+            emotion=None if held.emotion is None else as_turn_emotion(index, held.emotion),
+        )
         self._answers.append(update.model_dump_json())
         self._alerts.extend(a.model_dump_json() for a in alerts)
         self._forget(window.indices)
@@ -179,14 +195,19 @@ class LiveSession:
 
     def conversation(self) -> Conversation:
         """Everything said so far, as the batch pipeline reads it."""
-        return Conversation(id=self.id, channel=self.channel, agent_id=self.agent_id, team=self.team,
-                            turns=list(self.turns), meta={"scorecard": self.scorecard, "live": True})
+        return Conversation(
+            id=self.id,
+            channel=self.channel,
+            agent_id=self.agent_id,
+            team=self.team,
+            turns=list(self.turns),
+            meta={"scorecard": self.scorecard, "live": True},
+        )
 
     def finish(self, conversation: Conversation | None = None) -> Result:
         """The full QA analysis of the conversation (or of `conversation`, a snapshot of it taken with
         `conversation()`), exactly as `zuoxi analyze` would score it."""
-        return analyze_conversation(conversation or self.conversation(), self.scorecard, mask=False,
-                                    models=self.models)
+        return analyze_conversation(conversation or self.conversation(), self.scorecard, mask=False, models=self.models)
 
     # -------------------------------------------------------------------------------------------
     def _forget(self, indices: list[int]) -> None:
@@ -238,8 +259,9 @@ class LiveSession:
         for local, g in enumerate(indices):
             held = self._held[g]
             source = held.prepared
-            turn = PreparedTurn(index=local, role=source.role, text=source.text, norm=source.norm,
-                                start=source.start, end=source.end)
+            turn = PreparedTurn(
+                index=local, role=source.role, text=source.text, norm=source.norm, start=source.start, end=source.end
+            )
             turn.__dict__["clauses"] = source.clauses
             turns.append(turn)
             for key, spans in held.keywords.items():
@@ -247,13 +269,15 @@ class LiveSession:
             if held.emotion is not None:
                 emotions[local] = held.emotion
             act_rows.append(held.acts)
-        conversation = Conversation.model_construct(id=self.id, channel=self.channel, meta={},
-                                                    turns=[self._held[g].turn for g in indices])
+        conversation = Conversation.model_construct(
+            id=self.id, channel=self.channel, meta={}, turns=[self._held[g].turn for g in indices]
+        )
         acts = None
         if self._act_model is not None and all(row is not None for row in act_rows):
             acts = self._act_model.with_rows([t.role for t in turns], np.vstack(act_rows))
-        ctx = self.compiled.context(Prepared(conversation=conversation, turns=turns), emotions=emotions,
-                                    keyword_hits=keyword_hits, acts=acts)
+        ctx = self.compiled.context(
+            Prepared(conversation=conversation, turns=turns), emotions=emotions, keyword_hits=keyword_hits, acts=acts
+        )
         return _Window(indices, ctx)
 
     def _rule_alerts(self, window: _Window, alerts: list[Alert]) -> None:
@@ -273,8 +297,9 @@ class LiveSession:
                         self._fire(spec, c, [anchor], window, alerts)
                     continue
                 key = (rule, None if anchor is None else g[anchor.turn])
-                judged = self.compiled.judge(c, ctx, anchor, wait=not spec.early,
-                                             skip_expect=c.item.partial or key in self._decided)
+                judged = self.compiled.judge(
+                    c, ctx, anchor, wait=not spec.early, skip_expect=c.item.partial or key in self._decided
+                )
                 if judged is None:
                     continue
                 if judged.kind == "forbid":
@@ -300,8 +325,15 @@ class LiveSession:
                 source = self._items.get(spec.suggestion_from or "")
                 self._fire(spec, source, [], None, alerts, score=value)
 
-    def _fire(self, spec: AlertSpec, c: CompiledItem | None, hits: list[Hit], window: _Window | None,
-              alerts: list[Alert], score: float | None = None) -> None:
+    def _fire(
+        self,
+        spec: AlertSpec,
+        c: CompiledItem | None,
+        hits: list[Hit],
+        window: _Window | None,
+        alerts: list[Alert],
+        score: float | None = None,
+    ) -> None:
         turn = len(self) - 1
         same = next((a for a in alerts if a.kind == spec.kind), None)
         if same is not None:  # one alert per kind and turn; a model's estimate joins the rule's evidence
@@ -315,16 +347,25 @@ class LiveSession:
         evidence = []
         for h in hits:
             g = window.indices[h.turn]
-            evidence.append(Evidence(turn=g, start=h.start, end=h.end, text=self._held[g].turn.text[h.start:h.end]))
-        alerts.append(Alert(kind=spec.kind, title=spec.title, turn=turn, rule=c.item.id if c and spec.rule else None,
-                            message=c.item.message if c else "", suggestion=c.item.suggestion if c else "",
-                            evidence=evidence, score=None if score is None else round(score, 3)))
+            evidence.append(Evidence(turn=g, start=h.start, end=h.end, text=self._held[g].turn.text[h.start : h.end]))
+        alerts.append(
+            Alert(
+                kind=spec.kind,
+                title=spec.title,
+                turn=turn,
+                rule=c.item.id if c and spec.rule else None,
+                message=c.item.message if c else "",
+                suggestion=c.item.suggestion if c else "",
+                evidence=evidence,
+                score=None if score is None else round(score, 3),
+            )
+        )
 
 
 class _Held:
     """A turn while it is in the window: itself, its matching form, its keywords, the customer's emotion."""
 
-    __slots__ = ("turn", "prepared", "keywords", "emotion", "acts")
+    __slots__ = ("acts", "emotion", "keywords", "prepared", "turn")
 
     def __init__(self, turn: Turn, prepared: PreparedTurn, keywords: dict[int, list[tuple[int, int]]]):
         self.turn, self.prepared, self.keywords = turn, prepared, keywords
@@ -335,7 +376,7 @@ class _Held:
 class _Window:
     """The turns an evaluation sees: `indices[local]` is the conversation's turn number."""
 
-    __slots__ = ("indices", "ctx")
+    __slots__ = ("ctx", "indices")
 
     def __init__(self, indices: list[int], ctx):
         self.indices = indices

@@ -82,7 +82,9 @@ class Batch:
             summary.files_skipped += 1
             return
         errors_before, read_before = len(summary.errors), summary.read
-        records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, "no such file or folder")]
+        records = (
+            read_file(path, self.options) if path.exists() else [IngestError(str(path), None, "no such file or folder")]
+        )
         for part in in_order_chunks(records, PREDICT_CHUNK if self.analyze and self.models else 1):
             if isinstance(part, IngestError):
                 summary.errors.append(part)
@@ -100,9 +102,19 @@ class Batch:
         path = file.path
         if self.mask:
             conversations = [mask_conversation(conversation) for conversation in conversations]
-        results = (iter_analyses(conversations, self.scorecard, mask=False, models=self.models, audio_dir=path.parent,
-                                 audio=self.audio, audio_name_dir=Path(file.name).parent)
-                   if self.analyze else repeat(None))
+        results = (
+            iter_analyses(
+                conversations,
+                self.scorecard,
+                mask=False,
+                models=self.models,
+                audio_dir=path.parent,
+                audio=self.audio,
+                audio_name_dir=Path(file.name).parent,
+            )
+            if self.analyze
+            else repeat(None)
+        )
         for conversation in conversations:
             self.summary.read += 1
             result = next(results)
@@ -119,7 +131,9 @@ class Batch:
         self._pending.clear()
 
 
-def in_order_chunks(records: Iterable[Conversation | IngestError], size: int) -> Iterator[list[Conversation] | IngestError]:
+def in_order_chunks(
+    records: Iterable[Conversation | IngestError], size: int
+) -> Iterator[list[Conversation] | IngestError]:
     """The records in their order, conversations in runs of at most `size` (read ahead, to be
     analyzed together): a bad record ends a run, so results and errors keep the input's order.
     Should reading fail (or Ctrl-C land while parsing), the run read so far still comes first."""

@@ -19,12 +19,32 @@ from zuoxi.ingest.parquet import read_parquet
 from zuoxi.ingest.table import read_csv, read_xlsx
 from zuoxi.ingest.textlog import read_textlog
 
-__all__ = ["FORMATS", "IngestError", "InputFile", "ReadOptions", "Record", "detect_format", "input_files", "iter_files", "read_file", "read_paths"]
+__all__ = [
+    "FORMATS",
+    "IngestError",
+    "InputFile",
+    "ReadOptions",
+    "Record",
+    "detect_format",
+    "input_files",
+    "iter_files",
+    "read_file",
+    "read_paths",
+]
 
 FORMATS = ("jsonl", "json", "text", "csv", "xlsx", "parquet", "funasr", "whisper", "srt", "vtt")
 _BY_EXTENSION = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "text", ".log": "text",
-    ".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".parquet": "parquet", ".srt": "srt", ".vtt": "vtt",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".txt": "text",
+    ".log": "text",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".xlsx": "xlsx",
+    ".parquet": "parquet",
+    ".srt": "srt",
+    ".vtt": "vtt",
 }
 
 
@@ -89,7 +109,9 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
     name = str(path)
     fmt = options.format or detect_format(path)
     if fmt is None:
-        yield IngestError(name, None, f"unknown format (extension {path.suffix or 'none'}); pass --format one of {', '.join(FORMATS)}")
+        yield IngestError(
+            name, None, f"unknown format (extension {path.suffix or 'none'}); pass --format one of {', '.join(FORMATS)}"
+        )
         return
     if fmt not in FORMATS:
         yield IngestError(name, None, f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.errors import IngestError
-from zuoxi.ingest.textlog import role_of, AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
+from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS, role_of
 from zuoxi.normalize import normalize_text
 
 _GREETING = re.compile(r"(很高兴为您服务|为您服务|竭诚|我是.{0,12}(客服|专员|代表|坐席|工号)|工号|客服.{0,3}号)")
@@ -46,7 +46,9 @@ def assign_roles(segments: list[dict[str, Any]], agent_speaker: str | None = Non
     return roles
 
 
-def _conversation(segments: list[dict[str, Any]], path: str, agent_speaker: str | None, extra: dict[str, Any]) -> Record:
+def _conversation(
+    segments: list[dict[str, Any]], path: str, agent_speaker: str | None, extra: dict[str, Any]
+) -> Record:
     segments = [s for s in segments if str(s.get("text", "")).strip()]
     if not segments:
         return IngestError(path, None, "no speech segments with text")
@@ -69,9 +71,12 @@ def read_funasr(data: Any, path: str, agent_speaker: str | None) -> Iterator[Rec
             yield IngestError(path, None, f"item {i}: no sentence_info list")
             continue
         segments = [
-            {"speaker": s.get("spk", 0), "text": s.get("text", ""),
-             "start": s["start"] / 1000 if s.get("start") is not None else None,
-             "end": s["end"] / 1000 if s.get("end") is not None else None}
+            {
+                "speaker": s.get("spk", 0),
+                "text": s.get("text", ""),
+                "start": s["start"] / 1000 if s.get("start") is not None else None,
+                "end": s["end"] / 1000 if s.get("end") is not None else None,
+            }
             for s in info
         ]
         extra = {"id": str(item["key"])} if item.get("key") else {}
@@ -83,9 +88,15 @@ def read_whisper(data: dict[str, Any], path: str, agent_speaker: str | None) -> 
     for s in data.get("segments", []):
         text, speaker = str(s.get("text", "")), s.get("speaker")
         if speaker is None and (tag := _TAG_PREFIX.match(text)):
-            speaker, text = next(g for g in tag.groups() if g), text[tag.end():]
-        segments.append({"speaker": speaker if speaker is not None else "SPEAKER_00", "text": text,
-                         "start": s.get("start"), "end": s.get("end")})
+            speaker, text = next(g for g in tag.groups() if g), text[tag.end() :]
+        segments.append(
+            {
+                "speaker": speaker if speaker is not None else "SPEAKER_00",
+                "text": text,
+                "start": s.get("start"),
+                "end": s.get("end"),
+            }
+        )
     yield _conversation(segments, path, agent_speaker, {})
 
 
@@ -101,7 +112,13 @@ def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[
     for number, line in enumerate(text.splitlines(), start=1):
         if times := _CUE_TIMES.match(line):
             values = times.groups()
-            cue = {"start": _seconds(values[:4]), "end": _seconds(values[4:]), "text": "", "speaker": None, "line": number}
+            cue = {
+                "start": _seconds(values[:4]),
+                "end": _seconds(values[4:]),
+                "text": "",
+                "speaker": None,
+                "line": number,
+            }
             segments.append(cue)
         elif not line.strip():
             cue = None
@@ -111,7 +128,7 @@ def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[
                     cue["speaker"] = voice["v"].strip()
                 elif tag := _TAG_PREFIX.match(line):
                     cue["speaker"] = next(g for g in tag.groups() if g)
-                    line = line[tag.end():]
+                    line = line[tag.end() :]
             cue["text"] += _MARKUP.sub("", line).strip()
     if not segments:
         yield IngestError(path, None, "no subtitle cues (lines like 00:00:01,000 --> 00:00:03,500)")

@@ -19,9 +19,15 @@ def validate(record: Any, path: str, line: int | None) -> Record:
     if not isinstance(record, dict):
         return IngestError(path, line, f"expected a conversation object, got {type(record).__name__}")
     if isinstance(record.get("turns"), list):  # display cleanup of every reader's text (normalize.clean_whitespace)
-        record = {**record, "turns": [
-            {**turn, "text": clean_whitespace(turn["text"])} if isinstance(turn, dict) and isinstance(turn.get("text"), str) else turn
-            for turn in record["turns"]]}
+        record = {
+            **record,
+            "turns": [
+                {**turn, "text": clean_whitespace(turn["text"])}
+                if isinstance(turn, dict) and isinstance(turn.get("text"), str)
+                else turn
+                for turn in record["turns"]
+            ],
+        }
     try:
         return Conversation.model_validate(record)
     except ValidationError as error:

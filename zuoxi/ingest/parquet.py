@@ -52,9 +52,19 @@ def pyarrow_modules():
 def conversation_schema():
     pa, _ = pyarrow_modules()
     turn = pa.struct([("role", pa.string()), ("text", pa.string()), ("start", pa.float64()), ("end", pa.float64())])
-    return pa.schema([("id", pa.string()), ("channel", pa.string()), ("agent_id", pa.string()), ("team", pa.string()),
-                      ("started_at", pa.string()), ("duration", pa.float64()), ("audio", pa.string()),
-                      ("meta", pa.string()), ("turns", pa.list_(turn))])
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("channel", pa.string()),
+            ("agent_id", pa.string()),
+            ("team", pa.string()),
+            ("started_at", pa.string()),
+            ("duration", pa.float64()),
+            ("audio", pa.string()),
+            ("meta", pa.string()),
+            ("turns", pa.list_(turn)),
+        ]
+    )
 
 
 def conversation_row(conversation: Conversation) -> dict[str, Any]:
@@ -90,12 +100,16 @@ def _record(row: dict[str, Any], path: str, number: int) -> Record:
             except json.JSONDecodeError as error:
                 return IngestError(path, number, f"{name}: invalid JSON: {error.msg} (column {error.colno})")
         if name == "turns" and isinstance(value, list):
-            value = [{k: v for k, v in turn.items() if v is not None} if isinstance(turn, dict) else turn for turn in value]
+            value = [
+                {k: v for k, v in turn.items() if v is not None} if isinstance(turn, dict) else turn for turn in value
+            ]
         record[name] = value
     return validate(record, path, number)
 
 
-def read_parquet(data: bytes | str | Path, path: str, groups: Sequence[int] | None = None, first_row: int = 1) -> Iterator[Record]:
+def read_parquet(
+    data: bytes | str | Path, path: str, groups: Sequence[int] | None = None, first_row: int = 1
+) -> Iterator[Record]:
     """Conversations of a Parquet file (bytes or a path), or of some of its row groups (then `first_row`
     is the file row number of the first group's first row, for error messages)."""
     try:
@@ -107,7 +121,11 @@ def read_parquet(data: bytes | str | Path, path: str, groups: Sequence[int] | No
         handle = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else str(data))
         columns = [name for name in FIELDS if name in handle.schema_arrow.names]
         if "turns" not in columns or "id" not in columns:
-            yield IngestError(path, None, f"not a conversation table: needs columns id and turns (has {', '.join(handle.schema_arrow.names)})")
+            yield IngestError(
+                path,
+                None,
+                f"not a conversation table: needs columns id and turns (has {', '.join(handle.schema_arrow.names)})",
+            )
             return
         wanted = range(handle.metadata.num_row_groups) if groups is None else groups
         number = first_row

@@ -30,7 +30,10 @@ _ROLE_VALUES = {
     **{w.lower(): "agent" for w in AGENT_WORDS},
     **{w.lower(): "customer" for w in CUSTOMER_WORDS},
     **{w.lower(): "system" for w in SYSTEM_WORDS},
-    "坐席人员": "agent", "人工客服": "agent", "访客": "customer", "訪客": "customer",
+    "坐席人员": "agent",
+    "人工客服": "agent",
+    "访客": "customer",
+    "訪客": "customer",
 }
 
 
@@ -42,7 +45,9 @@ def parse_column_map(spec: Iterable[str]) -> dict[str, str]:
             if pair.strip():
                 field, _, header = pair.partition("=")
                 if field.strip() not in DEFAULT_COLUMNS or not header.strip():
-                    raise ValueError(f"bad column mapping {pair!r}: use FIELD=HEADER, FIELD in {sorted(DEFAULT_COLUMNS)}")
+                    raise ValueError(
+                        f"bad column mapping {pair!r}: use FIELD=HEADER, FIELD in {sorted(DEFAULT_COLUMNS)}"
+                    )
                 mapping[field.strip()] = header.strip()
     return mapping
 
@@ -88,10 +93,15 @@ def read_rows(rows: Iterator[tuple[int, list[Any]]], path: str, overrides: dict[
     columns = _resolve([str(h or "") for h in headers], overrides)
     missing = [f for f in ("role", "text") if f not in columns]
     if missing:
-        yield IngestError(path, 1, f"no column for {', '.join(missing)} (headers: {', '.join(map(str, headers))}); map it with --columns FIELD=HEADER")
+        yield IngestError(
+            path,
+            1,
+            f"no column for {', '.join(missing)} (headers: {', '.join(map(str, headers))}); map it with --columns FIELD=HEADER",
+        )
         return
     conversations: dict[str, dict[str, Any]] = {}
     for number, row in rows:
+
         def cell(field: str) -> Any:
             index = columns.get(field)
             return row[index] if index is not None and index < len(row) else None
@@ -101,7 +111,11 @@ def read_rows(rows: Iterator[tuple[int, list[Any]]], path: str, overrides: dict[
             continue
         role = _ROLE_VALUES.get(str(cell("role") or "").strip().lower())
         if role is None:
-            yield IngestError(path, number, f"unknown role {cell('role')!r} (expected 客服/客户/坐席/用户/系统 or agent/customer/system)")
+            yield IngestError(
+                path,
+                number,
+                f"unknown role {cell('role')!r} (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
+            )
             continue
         try:
             when = _parse_time(cell("time"))

@@ -18,7 +18,21 @@ from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.errors import IngestError
 
 AGENT_WORDS = ("客服", "坐席", "座席", "售后", "商家", "卖家", "K", "agent", "Agent")
-CUSTOMER_WORDS = ("客户", "客戶", "顾客", "顧客", "用户", "用戶", "买家", "買家", "来电人", "來電人", "G", "customer", "Customer")
+CUSTOMER_WORDS = (
+    "客户",
+    "客戶",
+    "顾客",
+    "顧客",
+    "用户",
+    "用戶",
+    "买家",
+    "買家",
+    "来电人",
+    "來電人",
+    "G",
+    "customer",
+    "Customer",
+)
 SYSTEM_WORDS = ("系统", "系統", "system")
 _SPEAKER = "|".join(sorted((re.escape(w) for w in AGENT_WORDS + CUSTOMER_WORDS + SYSTEM_WORDS), key=len, reverse=True))
 # 客服8号 / 客服小王 / 坐席007: a role word and an optional short name or number.
@@ -136,8 +150,13 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
         if not line.strip() or _SEPARATOR.match(line):
             # A blank line inside a message that follows a header is part of the layout, not a break.
             # (Headers carry a clock; a role line with no text, e.g. a sent picture, is a whole message.)
-            if (block is not None and block.turns and not block.turns[-1]["text"] and block.clocks[-1] is not None
-                    and not _SEPARATOR.match(line)):
+            if (
+                block is not None
+                and block.turns
+                and not block.turns[-1]["text"]
+                and block.clocks[-1] is not None
+                and not _SEPARATOR.match(line)
+            ):
                 continue
             yield from finish()
             continue

@@ -38,7 +38,9 @@ def settings(engine) -> AlertSettings:
     return Q.read_alert_settings(engine)
 
 
-def set_settings(engine, account: Account | None, risk: float, rules: list[str], max_age_hours: int = 0) -> AlertSettings:
+def set_settings(
+    engine, account: Account | None, risk: float, rules: list[str], max_age_hours: int = 0
+) -> AlertSettings:
     rules = list(dict.fromkeys(r.strip() for r in rules if r.strip()))
     if not 0 < risk <= 1:
         raise QueueError("投诉风险阈值应在 0 到 1 之间（如 0.8）")
@@ -52,6 +54,7 @@ def set_settings(engine, account: Account | None, risk: float, rules: list[str],
 
 
 # --- raising alerts ---------------------------------------------------------------------------------
+
 
 def raise_alerts(session, rows) -> None:
     """Called by `Store.save_results` inside its transaction with the results it stored: alert the
@@ -75,8 +78,18 @@ def raise_alerts(session, rows) -> None:
         row, matched = hits[key]
         result = row.final_data or row.data
         names = {f["rule"]: f["name"] for f in result["findings"]}
-        alerts.append(NewAlert(key, row.pk, conversation.id, conversation.team, conversation.agent_id, row.complaint_risk,
-                               [(r, names.get(r, r)) for r in matched], excerpt(conversation.data, result, matched)))
+        alerts.append(
+            NewAlert(
+                key,
+                row.pk,
+                conversation.id,
+                conversation.team,
+                conversation.agent_id,
+                row.complaint_risk,
+                [(r, names.get(r, r)) for r in matched],
+                excerpt(conversation.data, result, matched),
+            )
+        )
     Q.add_alerts(session, alerts)
 
 
@@ -95,7 +108,7 @@ def excerpt(conversation: dict, result: dict, rules: list[str]) -> str:
     if chosen is None or not 0 <= chosen < len(turns):
         return ""
     text = " ".join(mask_text(turns[chosen].get("text", "")).split())
-    return text if len(text) <= EXCERPT else text[:EXCERPT - 1] + "…"
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 1] + "…"
 
 
 # --- webhooks ---------------------------------------------------------------------------------------
@@ -107,16 +120,35 @@ TEMPLATE_NAMES: dict[str, str] = {}
 
 def template(name: str, title: str) -> Callable[[Template], Template]:
     """Register a payload template: it turns one alert into the JSON body a receiver expects."""
+
     def register(make: Template) -> Template:
         TEMPLATES[name], TEMPLATE_NAMES[name] = make, title
         return make
+
     return register
 
 
 # Markdown's active characters as full-width look-alikes: data in a robot message stays text (no
 # links, images or headings an agent id or a customer's words could smuggle in).
-_INERT = str.maketrans({"\\": "＼", "`": "｀", "*": "＊", "_": "＿", "[": "［", "]": "］", "(": "（", ")": "）",
-                        "<": "＜", ">": "＞", "#": "＃", "!": "！", "|": "｜", "~": "～", "&": "＆"})
+_INERT = str.maketrans(
+    {
+        "\\": "＼",
+        "`": "｀",
+        "*": "＊",
+        "_": "＿",
+        "[": "［",
+        "]": "］",
+        "(": "（",
+        ")": "）",
+        "<": "＜",
+        ">": "＞",
+        "#": "＃",
+        "!": "！",
+        "|": "｜",
+        "~": "～",
+        "&": "＆",
+    }
+)
 
 
 def _inert(value) -> str:
@@ -152,17 +184,29 @@ def dingtalk(m: AlertMessage, tz: tzinfo) -> dict:
 
 @template("json", "JSON（自建接收端）")
 def plain(m: AlertMessage, tz: tzinfo) -> dict:
-    return {"event": "complaint_alert", "alert_id": m.alert_id, "team": m.team, "agent_id": m.agent_id,
-            "conversation_id": m.conversation_id, "risk": m.risk, "rules": [{"rule": r, "name": n} for r, n in m.rules],
-            "excerpt": m.excerpt, "created_at": m.created_at.isoformat()}
+    return {
+        "event": "complaint_alert",
+        "alert_id": m.alert_id,
+        "team": m.team,
+        "agent_id": m.agent_id,
+        "conversation_id": m.conversation_id,
+        "risk": m.risk,
+        "rules": [{"rule": r, "name": n} for r, n in m.rules],
+        "excerpt": m.excerpt,
+        "created_at": m.created_at.isoformat(),
+    }
 
 
 def check_url(url: str) -> str:
     """An admin's webhook URL: http(s), a host, no spaces or control characters, at most 1000 characters."""
     url = url.strip()
     parts = urlsplit(url)
-    if len(url) > 1000 or parts.scheme not in ("http", "https") or not parts.hostname \
-            or any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if (
+        len(url) > 1000
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(ch.isspace() or ord(ch) < 32 for ch in url)
+    ):
         raise QueueError("推送地址应为 http:// 或 https:// 开头的完整网址（最多 1000 个字符）")
     return url
 
@@ -200,8 +244,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
     """POST the payload; WeCom and DingTalk answer 200 with an `errcode`, non-zero when they refuse."""
-    request = urllib.request.Request(url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "zuoxi"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        method="POST",
+        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "zuoxi"},
+    )
     try:
         with urllib.request.build_opener(_NoRedirect).open(request, timeout=timeout) as response:
             status, body = response.status, response.read(1 << 16)
@@ -224,9 +272,14 @@ class DeliveryReport:
     failed: int = 0
 
 
-def deliver_pending(engine, post: Callable[[str, dict, float], Outcome] = post_json, attempts: int = ATTEMPTS,
-                    backoff: tuple[float, ...] = BACKOFF, sleep: Callable[[float], object] = time.sleep,
-                    tz: tzinfo | None = None) -> DeliveryReport:
+def deliver_pending(
+    engine,
+    post: Callable[[str, dict, float], Outcome] = post_json,
+    attempts: int = ATTEMPTS,
+    backoff: tuple[float, ...] = BACKOFF,
+    sleep: Callable[[float], object] = time.sleep,
+    tz: tzinfo | None = None,
+) -> DeliveryReport:
     """Call each pending delivery's webhook up to `attempts` times, waiting `backoff` between tries;
     every attempt goes to the delivery log, and a delivery whose last attempt failed is `failed`
     (an admin sends those again with "重新推送" or `zuoxi queue alerts send --retry-failed`)."""

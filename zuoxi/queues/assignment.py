@@ -18,7 +18,9 @@ class Policy:
     avoid_appeal_handlers: str = "agent"  # agent | conversation
     handlers: dict[str, frozenset[int]] = field(default_factory=dict)  # agent id or conversation key → resolvers
 
-    def refusal(self, inspector: Inspector, agent_id: str | None, team: str | None, conversation_key: str) -> str | None:
+    def refusal(
+        self, inspector: Inspector, agent_id: str | None, team: str | None, conversation_key: str
+    ) -> str | None:
         """Why `inspector` may not review this conversation (Chinese), or None when they may."""
         who = inspector.display_name or inspector.username
         if self.exclude_own_team and inspector.team and team and inspector.team == team:
@@ -47,9 +49,11 @@ METHOD_NAMES: dict[str, str] = {}
 def method(name: str, title: str) -> Callable[[Method], Method]:
     """Register an assignment method: it chooses one of `eligible` (never empty), given everyone in
     the plan's order and the current load."""
+
     def register(choose: Method) -> Method:
         METHODS[name], METHOD_NAMES[name] = choose, title
         return choose
+
     return register
 
 
@@ -76,7 +80,9 @@ def by_workload(eligible: list[Inspector], everyone: list[Inspector], load: Load
     return min(eligible, key=lambda i: (load.open[i.id], order[i.id]))
 
 
-def assign(picks: list[Candidate], inspectors: list[Inspector], policy: Policy, how: str, load: Load) -> list[Inspector | None]:
+def assign(
+    picks: list[Candidate], inspectors: list[Inspector], policy: Policy, how: str, load: Load
+) -> list[Inspector | None]:
     """An inspector (or None: nobody may take it) for each pick, in order; `load` is updated."""
     chosen: list[Inspector | None] = []
     for pick in picks:

@@ -27,7 +27,9 @@ from zuoxi.store import queues as Q
 from zuoxi.store.effects import LOCAL
 from zuoxi.store.queries import NotFound
 
-queue_app = typer.Typer(help="Sampling plans, review queues and complaint alerts (docs/queues.md).", no_args_is_help=True)
+queue_app = typer.Typer(
+    help="Sampling plans, review queues and complaint alerts (docs/queues.md).", no_args_is_help=True
+)
 plan_app = typer.Typer(help="Sampling plans (YAML).", no_args_is_help=True)
 alerts_app = typer.Typer(help="Complaint alerts (投诉预警): settings, list, webhook delivery.", no_args_is_help=True)
 webhook_app = typer.Typer(help="Webhooks told of a team's alerts (WeCom, DingTalk, JSON).", no_args_is_help=True)
@@ -37,7 +39,9 @@ queue_app.add_typer(webhook_app, name="webhook")
 err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 out = Console(markup=False, emoji=False, highlight=False)
 Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
-Zone = Annotated[str | None, typer.Option("--timezone", help="Time zone of the days (default $ZUOXI_TZ, else Asia/Shanghai)")]
+Zone = Annotated[
+    str | None, typer.Option("--timezone", help="Time zone of the days (default $ZUOXI_TZ, else Asia/Shanghai)")
+]
 Format = Annotated[str, typer.Option("--format", help="table or json")]
 
 
@@ -64,18 +68,23 @@ def _json(value) -> None:
 
 # --- plans ----------------------------------------------------------------------------------------
 
+
 @plan_app.command("create")
-def plan_create(source: Annotated[str, typer.Argument(help=f"Plan YAML, or a bundled one: {', '.join(bundled_names())}")],
-                replace: Annotated[bool, typer.Option("--replace", help="Update a stored plan of the same id")] = False,
-                db: Db = None) -> None:
+def plan_create(
+    source: Annotated[str, typer.Argument(help=f"Plan YAML, or a bundled one: {', '.join(bundled_names())}")],
+    replace: Annotated[bool, typer.Option("--replace", help="Update a stored plan of the same id")] = False,
+    db: Db = None,
+) -> None:
     """Store a sampling plan from its YAML (problems reported as file:line)."""
     try:
         spec, text = load_plan_file(source)
         Q.save_plan(Store(db).engine, spec, text, None, replace=replace)
     except PlanError as error:
         raise _fail(error) from None
-    err.print(f"抽检计划 {spec.id}：{spec.name}（{'每天' if spec.schedule == 'daily' else '每周'}，{len(spec.rules)} 条规则"
-              f"{'，随机抽样' if spec.random else ''}）已保存")
+    err.print(
+        f"抽检计划 {spec.id}：{spec.name}（{'每天' if spec.schedule == 'daily' else '每周'}，{len(spec.rules)} 条规则"
+        f"{'，随机抽样' if spec.random else ''}）已保存"
+    )
 
 
 @plan_app.command("check")
@@ -95,8 +104,15 @@ def plan_list(db: Db = None) -> None:
     for column in ("计划", "名称", "周期", "启用", "抽样次数", "最近周期", "待复核"):
         table.add_column(column)
     for p in Q.list_plans(Store(db).engine):
-        table.add_row(p.name, p.title, "每天" if p.schedule == "daily" else "每周", "是" if p.active else "否", str(p.runs),
-                      p.last_period or "—", str(p.open))
+        table.add_row(
+            p.name,
+            p.title,
+            "每天" if p.schedule == "daily" else "每周",
+            "是" if p.active else "否",
+            str(p.runs),
+            p.last_period or "—",
+            str(p.open),
+        )
     out.print(table)
 
 
@@ -112,16 +128,34 @@ def plan_show(name: Annotated[str, typer.Argument(help="Plan id")], db: Db = Non
 
 # --- runs and queues --------------------------------------------------------------------------------
 
+
 @queue_app.command("run")
-def run(plan: Annotated[str | None, typer.Argument(help="Plan id (or --due for every plan's schedule)")] = None,
-        day: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"],
-                                                     help="Sample the plan's period (day or week) holding this day; "
-                                                          "default the last complete one")] = None,
-        start: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day of a custom period")] = None,
-        end: Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day of a custom period")] = None,
-        due: Annotated[bool, typer.Option("--due", help="Every active plan's last complete period, once (for cron)")] = False,
-        seed: Annotated[int | None, typer.Option(min=0, max=2**31 - 1, help="Random seed (default: from plan and period)")] = None,
-        timezone: Zone = None, format: Format = "table", db: Db = None) -> None:
+def run(
+    plan: Annotated[str | None, typer.Argument(help="Plan id (or --due for every plan's schedule)")] = None,
+    day: Annotated[
+        datetime | None,
+        typer.Option(
+            "--date",
+            formats=["%Y-%m-%d"],
+            help="Sample the plan's period (day or week) holding this day; default the last complete one",
+        ),
+    ] = None,
+    start: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day of a custom period")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day of a custom period")
+    ] = None,
+    due: Annotated[
+        bool, typer.Option("--due", help="Every active plan's last complete period, once (for cron)")
+    ] = False,
+    seed: Annotated[
+        int | None, typer.Option(min=0, max=2**31 - 1, help="Random seed (default: from plan and period)")
+    ] = None,
+    timezone: Zone = None,
+    format: Format = "table",
+    db: Db = None,
+) -> None:
     """Sample a period with a plan, assign the picks and print what was picked."""
     _format(format)
     tz = _zone(timezone)
@@ -151,17 +185,23 @@ def run(plan: Annotated[str | None, typer.Argument(help="Plan id (or --due for e
     for s in summaries:
         picked = "、".join(f"{label} {n}" for label, n in s.by_criterion.items()) or "无"
         people = "、".join(f"{who} {n}" for who, n in s.by_inspector.items()) or "无"
-        err.print(f"{s.plan} {s.period}：候选 {s.considered} 条，抽中 {s.sampled} 条（{picked}）；分配：{people}"
-                  + (f"；未分配 {s.unassigned} 条（没有可分配的质检员）" if s.unassigned else ""))
+        err.print(
+            f"{s.plan} {s.period}：候选 {s.considered} 条，抽中 {s.sampled} 条（{picked}）；分配：{people}"
+            + (f"；未分配 {s.unassigned} 条（没有可分配的质检员）" if s.unassigned else "")
+        )
     if due and not summaries:
         err.print("没有到期的抽样")
 
 
 @queue_app.command("list")
-def list_queue(user: Annotated[str | None, typer.Option(help="One inspector's queue (username)")] = None,
-               plan: Annotated[str | None, typer.Option(help="Only this plan")] = None,
-               status: Annotated[str, typer.Option(help="open, done, skipped or all")] = "open",
-               timezone: Zone = None, format: Format = "table", db: Db = None) -> None:
+def list_queue(
+    user: Annotated[str | None, typer.Option(help="One inspector's queue (username)")] = None,
+    plan: Annotated[str | None, typer.Option(help="Only this plan")] = None,
+    status: Annotated[str, typer.Option(help="open, done, skipped or all")] = "open",
+    timezone: Zone = None,
+    format: Format = "table",
+    db: Db = None,
+) -> None:
     """A queue: one inspector's (--user) or everyone's; overdue first."""
     _format(format)
     if status not in ("open", "done", "skipped", "all"):
@@ -174,19 +214,34 @@ def list_queue(user: Annotated[str | None, typer.Option(help="One inspector's qu
     if format == "json":
         _json([asdict(i) for i in items])
         return
-    table = Table(title=f"{user or '全部'}：{len(items)} 条" + (f"，逾期 {sum(i.overdue for i in items)} 条" if status == "open" else ""))
+    table = Table(
+        title=f"{user or '全部'}：{len(items)} 条"
+        + (f"，逾期 {sum(i.overdue for i in items)} 条" if status == "open" else "")
+    )
     for column in ("任务", "计划", "会话", "坐席", "班组", "抽中原因", "质检员", "截止", "状态"):
         table.add_column(column)
     for i in items:
         state = {"open": "逾期" if i.overdue else "待复核", "done": "已完成", "skipped": "已跳过"}[i.status]
-        table.add_row(str(i.id), i.plan, i.conversation_id, i.agent_id or "—", i.team or "—", i.label, i.assignee or "未分配",
-                      i.due_on.isoformat() if i.due_on else "—", state)
+        table.add_row(
+            str(i.id),
+            i.plan,
+            i.conversation_id,
+            i.agent_id or "—",
+            i.team or "—",
+            i.label,
+            i.assignee or "未分配",
+            i.due_on.isoformat() if i.due_on else "—",
+            state,
+        )
     out.print(table)
 
 
 @queue_app.command("precision")
-def precision(plan: Annotated[str | None, typer.Option(help="Only this plan's items")] = None, format: Format = "table",
-              db: Db = None) -> None:
+def precision(
+    plan: Annotated[str | None, typer.Option(help="Only this plan's items")] = None,
+    format: Format = "table",
+    db: Db = None,
+) -> None:
     """Rule precision from the random share (unbiased, 95% Wilson interval) and from the targeted picks."""
     _format(format)
     figures = precision_by_share(Store(db).engine, plan)
@@ -195,7 +250,9 @@ def precision(plan: Annotated[str | None, typer.Option(help="Only this plan's it
         return
 
     def shown(rate) -> str:
-        return "—" if rate.rate is None else f"{rate.rate:.0%} [{rate.low:.0%}–{rate.high:.0%}] {rate.successes}/{rate.n}"
+        return (
+            "—" if rate.rate is None else f"{rate.rate:.0%} [{rate.low:.0%}–{rate.high:.0%}] {rate.successes}/{rate.n}"
+        )
 
     table = Table(title="规则准确率：随机抽样（无偏）与定向抽样")
     for column in ("规则", "随机抽样 准确率 [95% 区间] 确认/复核", "定向抽样 准确率 [95% 区间] 确认/复核"):
@@ -207,28 +264,48 @@ def precision(plan: Annotated[str | None, typer.Option(help="Only this plan's it
 
 # --- alerts and webhooks ------------------------------------------------------------------------------
 
+
 @alerts_app.command("settings")
-def alert_settings(risk: Annotated[float | None, typer.Option(help="Complaint risk (0–1) at or above which an analysis alerts")] = None,
-                   rule: Annotated[list[str] | None, typer.Option("--rule", help="A rule whose failure alerts (repeat; default ES-01)")] = None,
-                   max_age_hours: Annotated[int | None, typer.Option(help="Only conversations this many hours old or newer "
-                                                                          "(0: any; set it before importing history)")] = None,
-                   db: Db = None) -> None:
+def alert_settings(
+    risk: Annotated[
+        float | None, typer.Option(help="Complaint risk (0–1) at or above which an analysis alerts")
+    ] = None,
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", help="A rule whose failure alerts (repeat; default ES-01)")
+    ] = None,
+    max_age_hours: Annotated[
+        int | None,
+        typer.Option(help="Only conversations this many hours old or newer (0: any; set it before importing history)"),
+    ] = None,
+    db: Db = None,
+) -> None:
     """Show, or set, when a stored analysis raises a complaint alert."""
     engine = Store(db).engine
     current = A.settings(engine)
     if risk is not None or rule or max_age_hours is not None:
         try:
-            current = A.set_settings(engine, None, risk if risk is not None else current.risk, rule or current.rules,
-                                     max_age_hours if max_age_hours is not None else current.max_age_hours)
+            current = A.set_settings(
+                engine,
+                None,
+                risk if risk is not None else current.risk,
+                rule or current.rules,
+                max_age_hours if max_age_hours is not None else current.max_age_hours,
+            )
         except QueueError as error:
             raise _fail(error) from None
-    err.print(f"投诉预警：投诉风险 ≥ {current.risk:.0%}，或未通过 {'、'.join(current.rules) or '（无）'}"
-              + (f"；只对 {current.max_age_hours} 小时内的会话" if current.max_age_hours else ""))
+    err.print(
+        f"投诉预警：投诉风险 ≥ {current.risk:.0%}，或未通过 {'、'.join(current.rules) or '（无）'}"
+        + (f"；只对 {current.max_age_hours} 小时内的会话" if current.max_age_hours else "")
+    )
 
 
 @alerts_app.command("list")
-def alert_list(status: Annotated[str, typer.Option(help="open, handled or all")] = "open", format: Format = "table",
-               timezone: Zone = None, db: Db = None) -> None:
+def alert_list(
+    status: Annotated[str, typer.Option(help="open, handled or all")] = "open",
+    format: Format = "table",
+    timezone: Zone = None,
+    db: Db = None,
+) -> None:
     """The alerts (every team's)."""
     _format(format)
     if status not in ("open", "handled", "all"):
@@ -242,15 +319,25 @@ def alert_list(status: Annotated[str, typer.Option(help="open, handled or all")]
     for column in ("编号", "时间", "班组", "坐席", "会话", "风险", "命中", "客户原话", "推送"):
         table.add_column(column)
     for a in items:
-        table.add_row(str(a.id), f"{a.created_at.astimezone(tz):%Y-%m-%d %H:%M}", a.team or "—", a.agent_id or "—", a.conversation_id,
-                      "—" if a.risk is None else f"{a.risk:.0%}", "、".join(a.rules) or "—", a.excerpt,
-                      " ".join(f"{k} {v}" for k, v in sorted(a.deliveries.items())) or "—")
+        table.add_row(
+            str(a.id),
+            f"{a.created_at.astimezone(tz):%Y-%m-%d %H:%M}",
+            a.team or "—",
+            a.agent_id or "—",
+            a.conversation_id,
+            "—" if a.risk is None else f"{a.risk:.0%}",
+            "、".join(a.rules) or "—",
+            a.excerpt,
+            " ".join(f"{k} {v}" for k, v in sorted(a.deliveries.items())) or "—",
+        )
     out.print(table)
 
 
 @alerts_app.command("send")
-def alert_send(retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Send failed deliveries again too")] = False,
-               db: Db = None) -> None:
+def alert_send(
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Send failed deliveries again too")] = False,
+    db: Db = None,
+) -> None:
     """Deliver pending alerts to their webhooks now (the web app does it every few seconds)."""
     engine = Store(db).engine
     if retry_failed:
@@ -262,25 +349,38 @@ def alert_send(retry_failed: Annotated[bool, typer.Option("--retry-failed", help
 
 
 @alerts_app.command("log")
-def alert_log(limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many attempts, newest first")] = 50,
-              timezone: Zone = None, db: Db = None) -> None:
+def alert_log(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many attempts, newest first")] = 50,
+    timezone: Zone = None,
+    db: Db = None,
+) -> None:
     """The delivery log: every call of a webhook and what came of it."""
     tz = _zone(timezone)
     table = Table()
     for column in ("时间", "推送地址", "班组", "预警", "会话", "结果", "HTTP", "错误"):
         table.add_column(column)
     for a in Q.delivery_log(Store(db).engine, limit):
-        table.add_row(f"{a.at.astimezone(tz):%Y-%m-%d %H:%M:%S}", a.webhook, a.team, str(a.alert_id), a.conversation_id,
-                      "成功" if a.ok else "失败", str(a.status_code or "—"), a.error)
+        table.add_row(
+            f"{a.at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
+            a.webhook,
+            a.team,
+            str(a.alert_id),
+            a.conversation_id,
+            "成功" if a.ok else "失败",
+            str(a.status_code or "—"),
+            a.error,
+        )
     out.print(table)
 
 
 @webhook_app.command("add")
-def webhook_add(team: Annotated[str, typer.Option(help="The team whose alerts it receives")],
-                url: Annotated[str, typer.Option(help="The robot's webhook URL (http or https)")],
-                template: Annotated[str, typer.Option(help=f"Payload: {', '.join(A.TEMPLATES)}")] = "wecom",
-                name: Annotated[str | None, typer.Option(help="A name for it (default: the team's)")] = None,
-                db: Db = None) -> None:
+def webhook_add(
+    team: Annotated[str, typer.Option(help="The team whose alerts it receives")],
+    url: Annotated[str, typer.Option(help="The robot's webhook URL (http or https)")],
+    template: Annotated[str, typer.Option(help=f"Payload: {', '.join(A.TEMPLATES)}")] = "wecom",
+    name: Annotated[str | None, typer.Option(help="A name for it (default: the team's)")] = None,
+    db: Db = None,
+) -> None:
     """Tell a team's group robot of that team's alerts (and only of those)."""
     try:
         hook = A.add_webhook(Store(db).engine, None, name or f"{team}群", team, url, template)
@@ -295,8 +395,14 @@ def webhook_list(db: Db = None) -> None:
     for column in ("编号", "名称", "班组", "地址", "格式", "启用"):
         table.add_column(column)
     for w in Q.list_webhooks(Store(db).engine):
-        table.add_row(str(w.id), w.name, w.team, A.shown_url(w.url), A.TEMPLATE_NAMES.get(w.template, w.template),
-                      "是" if w.active else "否")
+        table.add_row(
+            str(w.id),
+            w.name,
+            w.team,
+            A.shown_url(w.url),
+            A.TEMPLATE_NAMES.get(w.template, w.template),
+            "是" if w.active else "否",
+        )
     out.print(table)
 
 
@@ -327,6 +433,12 @@ def demo_queues(store: Store) -> None:
     spec, text = load_plan_file("weekly")
     Q.save_plan(store.engine, spec, text, None)
     tz = source_zone()
-    summary = run_plan(store.engine, "weekly", Period.of_days(span[0].astimezone(tz).date(), span[1].astimezone(tz).date(), tz),
-                       datetime.now(tz).date())
-    err.print(f"demo: 抽检计划 weekly 抽中 {summary.sampled} 条，已分配给 {'、'.join(summary.by_inspector) or '（无质检员）'}")
+    summary = run_plan(
+        store.engine,
+        "weekly",
+        Period.of_days(span[0].astimezone(tz).date(), span[1].astimezone(tz).date(), tz),
+        datetime.now(tz).date(),
+    )
+    err.print(
+        f"demo: 抽检计划 weekly 抽中 {summary.sampled} 条，已分配给 {'、'.join(summary.by_inspector) or '（无质检员）'}"
+    )

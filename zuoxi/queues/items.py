@@ -15,8 +15,13 @@ from zuoxi.store.queries import Forbidden
 from zuoxi.store.users import ADMINS, Account
 
 # Why an item is skipped, as the pages and the CLI offer it.
-SKIP_REASONS = {"unreadable": "无法复核（文本或录音缺失）", "duplicate": "重复会话", "conflict": "需要回避",
-                "out_of_scope": "不属于抽检范围", "other": "其他（请写明）"}
+SKIP_REASONS = {
+    "unreadable": "无法复核（文本或录音缺失）",
+    "duplicate": "重复会话",
+    "conflict": "需要回避",
+    "out_of_scope": "不属于抽检范围",
+    "other": "其他（请写明）",
+}
 STATUS_NAMES = {"open": "待复核", "done": "已完成", "skipped": "已跳过"}
 
 
@@ -87,4 +92,7 @@ def reassign(engine, account: Account, item_id: int, username: str, today: date)
 def tasks_for(engine, account: Account, result_pks: list[int], today: date) -> list[tuple[QueueItem, list[str]]]:
     """The account's open items on these results (a conversation page), each with the failed
     findings still to confirm or overturn before it can be finished."""
-    return [(item, Q.unreviewed_failures(engine, item.result_pk)) for item in Q.my_open_items(engine, account, result_pks, today)]
+    return [
+        (item, Q.unreviewed_failures(engine, item.result_pk))
+        for item in Q.my_open_items(engine, account, result_pks, today)
+    ]

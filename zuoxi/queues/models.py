@@ -45,8 +45,13 @@ class Period:
             raise ValueError("结束日期不能早于开始日期")
         start = datetime.combine(first, time.min, tz).astimezone(UTC)
         end = datetime.combine(last + timedelta(days=1), time.min, tz).astimezone(UTC)
-        return cls(label or (first.isoformat() if first == last else f"{first.isoformat()}~{last.isoformat()}"),
-                   first, last, start, end)
+        return cls(
+            label or (first.isoformat() if first == last else f"{first.isoformat()}~{last.isoformat()}"),
+            first,
+            last,
+            start,
+            end,
+        )
 
     @classmethod
     def containing(cls, schedule: str, day: date, tz: tzinfo) -> Period:

@@ -148,7 +148,9 @@ class ComplaintRisk(Rule):
     label: ClassVar[str] = "投诉风险"
     kind: Literal["complaint_risk"]
     min: float = Field(0.5, gt=0, le=1)
-    rules: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(default_factory=list, max_length=50)  # or these failed (e.g. ES-01)
+    rules: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=50
+    )  # or these failed (e.g. ES-01)
 
     def matches(self, c: Candidate, period: Period) -> bool:
         return (c.complaint_risk or 0) >= self.min or not c.failed.isdisjoint(self.rules)
@@ -171,8 +173,9 @@ class ModelDisagreement(Rule):
     score_at_least: float = Field(90, ge=-1000, le=1000)
 
     def matches(self, c: Candidate, period: Period) -> bool:
-        return (c.score < self.score_below and c.satisfaction == "satisfied") or \
-            (c.score >= self.score_at_least and c.satisfaction == "dissatisfied")
+        return (c.score < self.score_below and c.satisfaction == "satisfied") or (
+            c.score >= self.score_at_least and c.satisfaction == "dissatisfied"
+        )
 
 
 @criterion

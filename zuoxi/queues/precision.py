@@ -26,6 +26,8 @@ def precision_by_share(engine, plan: str | None = None) -> list[SharePrecision]:
     tally: dict[str, dict[bool, list[int]]] = defaultdict(lambda: {True: [], False: []})
     for drawn, rule, confirmed in Q.sampled_reviews(engine, plan):
         tally[rule][drawn].append(int(confirmed))
-    figures = [SharePrecision(rule, wilson(sum(t[True]), len(t[True])), wilson(sum(t[False]), len(t[False])))
-               for rule, t in tally.items()]
+    figures = [
+        SharePrecision(rule, wilson(sum(t[True]), len(t[True])), wilson(sum(t[False]), len(t[False])))
+        for rule, t in tally.items()
+    ]
     return sorted(figures, key=lambda f: (f.random.rate is None, f.random.rate or 0, f.rule))

@@ -82,8 +82,15 @@ def seed_for(plan: str, period: str, run: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{plan}|{period}|{run}".encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def run_plan(engine, name: str, period: Period, today: date, account: Account | None = None, seed: int | None = None,
-             scheduled: bool = False) -> RunSummary:
+def run_plan(
+    engine,
+    name: str,
+    period: Period,
+    today: date,
+    account: Account | None = None,
+    seed: int | None = None,
+    scheduled: bool = False,
+) -> RunSummary:
     """Sample one period with a stored plan, assign the picks and store them as queue items.
     `scheduled` marks the schedule's own run of the period: a second one stores nothing."""
     plan_id, spec = Q.get_plan(engine, name)
@@ -97,12 +104,23 @@ def run_plan(engine, name: str, period: Period, today: date, account: Account | 
     seed = seed if seed is not None else seed_for(spec.id, period.label, Q.run_count(engine, plan_id, period.label))
     picks = select(spec, pool, period, seed, Q.taken(engine, plan_id, period))
     by = spec.assignment.avoid_appeal_handlers
-    keys = sorted({(p.candidate.agent_id if by == "agent" else p.candidate.conversation_key) or "" for p in picks} - {""})
+    keys = sorted(
+        {(p.candidate.agent_id if by == "agent" else p.candidate.conversation_key) or "" for p in picks} - {""}
+    )
     policy = Policy(spec.assignment.exclude_own_team, by, Q.appeal_handlers(engine, by, keys))
     chosen = assign([p.candidate for p in picks], inspectors, policy, spec.assignment.method, Q.load(engine, plan_id))
     picked = [(p.candidate, p.criterion, p.kind, p.label, inspector) for p, inspector in zip(picks, chosen)]
-    run_id = Q.record_run(engine, plan_id, period, seed, len(pool), picked,
-                          today + timedelta(days=spec.assignment.due_days), account, period.label if scheduled else None)
+    run_id = Q.record_run(
+        engine,
+        plan_id,
+        period,
+        seed,
+        len(pool),
+        picked,
+        today + timedelta(days=spec.assignment.due_days),
+        account,
+        period.label if scheduled else None,
+    )
     summary = RunSummary(spec.id, period.label, run_id, len(pool), len(picks) if run_id else 0)
     if run_id:
         for pick, inspector in zip(picks, chosen):

@@ -34,12 +34,12 @@ class Worker:
         turn has come (every `schedule_every` seconds, the first round included)."""
         try:
             deliver_pending(self.engine, sleep=self._stop.wait, tz=self.tz)
-        except Exception:  # noqa: BLE001 - a bad round must not end the thread
+        except Exception:
             log.exception("alert deliveries failed; trying again")
         if time.monotonic() >= self._next_schedule:
             try:
                 run_due(self.engine, datetime.now(self.tz).date(), self.tz)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("scheduled sampling failed; trying again")
             self._next_schedule = time.monotonic() + self.schedule_every
 

@@ -13,10 +13,18 @@ from markupsafe import Markup, escape
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
 
 SKILL_NAMES = {
-    "emotion_management": "情绪管理", "service_awareness": "服务意识", "communication": "沟通技巧",
-    "anticipating_needs": "预见需求", "explanations": "解释与理由", "educating": "教育客户",
-    "emotional_support": "情感支持", "personal_touch": "个性化互动", "beyond_script": "超越话术",
-    "caring_question": "关怀提问", "clarifying_questions": "澄清提问", "closing_check": "结束确认",
+    "emotion_management": "情绪管理",
+    "service_awareness": "服务意识",
+    "communication": "沟通技巧",
+    "anticipating_needs": "预见需求",
+    "explanations": "解释与理由",
+    "educating": "教育客户",
+    "emotional_support": "情感支持",
+    "personal_touch": "个性化互动",
+    "beyond_script": "超越话术",
+    "caring_question": "关怀提问",
+    "clarifying_questions": "澄清提问",
+    "closing_check": "结束确认",
 }
 ROLE_NAMES = {"agent": "坐席", "customer": "客户", "system": "系统"}
 SATISFACTION_NAMES = {"satisfied": "满意", "neutral": "一般", "dissatisfied": "不满意"}
@@ -45,9 +53,10 @@ def batch_stats(items: list[tuple[Conversation, Result]]) -> BatchStats:
     for r in results:
         for name, value in r.skills.items():
             skills[name].append(value)
-    risks = sorted({r.conversation_id for r in results for f in r.findings
-                    if f.rule in ("ES-01", "ES-02") and f.status == "fail"}
-                   | {r.conversation_id for r in results if (r.complaint_risk or 0) >= HIGH_RISK})
+    risks = sorted(
+        {r.conversation_id for r in results for f in r.findings if f.rule in ("ES-01", "ES-02") and f.status == "fail"}
+        | {r.conversation_id for r in results if (r.complaint_risk or 0) >= HIGH_RISK}
+    )
     return BatchStats(
         count=len(results),
         average=round(mean(r.score for r in results), 1) if results else 0.0,
@@ -86,15 +95,31 @@ def render_html(items: list[tuple[Conversation, Result]], title: str = "zuoxi �
                     flagged[e.turn].add(finding.rule)
         emotions = {e.turn: e for e in result.customer_emotion}
         turns = [
-            {"index": i, "role": ROLE_NAMES[t.role], "role_class": t.role, "time": t.start,
-             "html": highlight(t.text, marks.get(i, [])), "rules": sorted(flagged.get(i, [])), "emotion": emotions.get(i)}
+            {
+                "index": i,
+                "role": ROLE_NAMES[t.role],
+                "role_class": t.role,
+                "time": t.start,
+                "html": highlight(t.text, marks.get(i, [])),
+                "rules": sorted(flagged.get(i, [])),
+                "emotion": emotions.get(i),
+            }
             for i, t in enumerate(conv.turns)
         ]
-        conversations.append({"conv": conv, "result": result, "turns": turns,
-                              "failed": [f for f in result.findings if f.status == "fail"],
-                              "passed": sum(f.status == "pass" for f in result.findings),
-                              "na": sum(f.status == "n/a" for f in result.findings)})
+        conversations.append(
+            {
+                "conv": conv,
+                "result": result,
+                "turns": turns,
+                "failed": [f for f in result.findings if f.status == "fail"],
+                "passed": sum(f.status == "pass" for f in result.findings),
+                "na": sum(f.status == "n/a" for f in result.findings),
+            }
+        )
     return env.get_template("report.html.j2").render(
-        title=title, generated=datetime.now().strftime("%Y-%m-%d %H:%M"), stats=batch_stats(items),
-        conversations=conversations, skill_names=SKILL_NAMES,
+        title=title,
+        generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
+        stats=batch_stats(items),
+        conversations=conversations,
+        skill_names=SKILL_NAMES,
     )

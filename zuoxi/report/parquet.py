@@ -38,23 +38,48 @@ from zuoxi.model import Conversation, Result
 
 def result_schema():
     pa, _ = pyarrow_modules()
-    return pa.schema([
-        ("conversation_key", pa.string()), ("conversation_id", pa.string()), ("agent_id", pa.string()),
-        ("team", pa.string()), ("channel", pa.string()), ("started_at", pa.string()), ("source", pa.string()),
-        ("shard", pa.string()), ("scorecard", pa.string()), ("score", pa.float64()), ("max_score", pa.float64()),
-        ("veto", pa.bool_()), ("failed_rules", pa.list_(pa.string())), ("satisfaction", pa.string()),
-        ("complaint_risk", pa.float64()), ("result", pa.string()), ("conversation", pa.string()),
-    ])
+    return pa.schema(
+        [
+            ("conversation_key", pa.string()),
+            ("conversation_id", pa.string()),
+            ("agent_id", pa.string()),
+            ("team", pa.string()),
+            ("channel", pa.string()),
+            ("started_at", pa.string()),
+            ("source", pa.string()),
+            ("shard", pa.string()),
+            ("scorecard", pa.string()),
+            ("score", pa.float64()),
+            ("max_score", pa.float64()),
+            ("veto", pa.bool_()),
+            ("failed_rules", pa.list_(pa.string())),
+            ("satisfaction", pa.string()),
+            ("complaint_risk", pa.float64()),
+            ("result", pa.string()),
+            ("conversation", pa.string()),
+        ]
+    )
 
 
 def result_row(key: str, conversation: Conversation, result: Result, source: str, shard: str) -> dict:
     return dict(
-        conversation_key=key, conversation_id=conversation.id, agent_id=conversation.agent_id, team=conversation.team,
-        channel=conversation.channel, started_at=conversation.started_at.isoformat() if conversation.started_at else None,
-        source=source, shard=shard, scorecard=result.scorecard, score=result.score, max_score=result.max_score,
-        veto=result.veto, failed_rules=[f.rule for f in result.failed()],
-        satisfaction=result.satisfaction.label if result.satisfaction else None, complaint_risk=result.complaint_risk,
-        result=result.model_dump_json(), conversation=conversation.model_dump_json(),
+        conversation_key=key,
+        conversation_id=conversation.id,
+        agent_id=conversation.agent_id,
+        team=conversation.team,
+        channel=conversation.channel,
+        started_at=conversation.started_at.isoformat() if conversation.started_at else None,
+        source=source,
+        shard=shard,
+        scorecard=result.scorecard,
+        score=result.score,
+        max_score=result.max_score,
+        veto=result.veto,
+        failed_rules=[f.rule for f in result.failed()],
+        satisfaction=result.satisfaction.label if result.satisfaction else None,
+        complaint_risk=result.complaint_risk,
+        result=result.model_dump_json(),
+        conversation=conversation.model_dump_json(),
     )
 
 
@@ -78,7 +103,10 @@ def read_results(folder: str | Path) -> list[Result]:
     _, pq = pyarrow_modules()
     results = []
     for part in sorted(Path(folder).glob("part-*.parquet")):
-        results += [Result.model_validate_json(text) for text in pq.read_table(str(part), columns=["result"]).column("result").to_pylist()]
+        results += [
+            Result.model_validate_json(text)
+            for text in pq.read_table(str(part), columns=["result"]).column("result").to_pylist()
+        ]
     return results
 
 
@@ -88,8 +116,10 @@ def read_part(path: str | Path) -> list[tuple[Conversation, Result, str]]:
     _, pq = pyarrow_modules()
     table = pq.read_table(str(path), columns=["conversation_key", "conversation", "result"])
     keys, conversations, results = (table.column(name).to_pylist() for name in table.column_names)
-    return [(Conversation.model_validate_json(conversation), Result.model_validate_json(result), key)
-            for key, conversation, result in zip(keys, conversations, results)]
+    return [
+        (Conversation.model_validate_json(conversation), Result.model_validate_json(result), key)
+        for key, conversation, result in zip(keys, conversations, results)
+    ]
 
 
 def supersede_parts(folder: str | Path, keep: set[str]) -> int:

@@ -12,8 +12,17 @@ from functools import lru_cache
 
 from zuoxi.model import Result
 from zuoxi.rules.operators import Compiler, Condition, Context, Hit, RuleError
-from zuoxi.rules.scorecard import (Item, Origin, ScorecardError, ScorecardSpec, builtin_names, line_of, load_spec, locate,
-                                   registered_text)
+from zuoxi.rules.scorecard import (
+    Item,
+    Origin,
+    ScorecardError,
+    ScorecardSpec,
+    builtin_names,
+    line_of,
+    load_spec,
+    locate,
+    registered_text,
+)
 
 # Skill names of the three core skills of seed 000, as the output and dashboards show them.
 CORE_SKILLS = ("emotion_management", "service_awareness", "communication")
@@ -57,11 +66,17 @@ class CompiledScorecard:
             for i_index, item in enumerate(section.items):
                 base = ("sections", raw_index, "items", i_index)
                 try:
-                    self.items.append(CompiledItem(
-                        item=item, section=section.id, applies_roles=tuple(item.applies.roles),
-                        **{name: self._compile(getattr(item, name), base + (name,))
-                           for name in ("when", "expect", "forbid", "veto_if")},
-                    ))
+                    self.items.append(
+                        CompiledItem(
+                            item=item,
+                            section=section.id,
+                            applies_roles=tuple(item.applies.roles),
+                            **{
+                                name: self._compile(getattr(item, name), base + (name,))
+                                for name in ("when", "expect", "forbid", "veto_if")
+                            },
+                        )
+                    )
                 except RuleError as error:
                     where = ".".join(map(str, error.loc))
                     problems.append(f"{source}:{line_of(raw, error.loc) or '?'}: {item.id}: {where}: {error}")
@@ -88,8 +103,14 @@ class CompiledScorecard:
     def context(self, prepared, emotions=None, audio=None, keyword_hits=None, acts=None) -> Context:
         """`keyword_hits` (list key → hits) saves the keyword scan when the caller has it already;
         `acts` are the turn models' dialogue acts (none without the models)."""
-        return Context(prepared=prepared, matcher=self.compiler.matcher, emotions=emotions or {}, audio=audio,
-                       acts=acts, _keyword_hits=keyword_hits)
+        return Context(
+            prepared=prepared,
+            matcher=self.compiler.matcher,
+            emotions=emotions or {},
+            audio=audio,
+            acts=acts,
+            _keyword_hits=keyword_hits,
+        )
 
     # ---------------------------------------------------------------------------------------
     def anchors(self, c: CompiledItem, ctx: Context) -> list[Hit | None] | None:
@@ -115,8 +136,9 @@ class CompiledScorecard:
                 anchors.append(hit)
         return anchors[:1] if item.once else anchors
 
-    def judge(self, c: CompiledItem, ctx: Context, anchor: Hit | None, wait: bool = False,
-              skip_expect: bool = False) -> Judgement | None:
+    def judge(
+        self, c: CompiledItem, ctx: Context, anchor: Hit | None, wait: bool = False, skip_expect: bool = False
+    ) -> Judgement | None:
         """One trigger of an item judged — the one judgement batch scoring and live assist share.
         A prohibition is judged first: what it finds is the violation. Otherwise the expectation
         (unless `skip_expect`): with `wait`, only once later turns can no longer change it
@@ -188,17 +210,25 @@ class CompiledScorecard:
                 if c.veto_if is not None and (c.veto_if.hits(ctx, None) or []):
                     severity = "veto"
                 evidence = [
-                    {"turn": h.turn, "start": h.start, "end": h.end, "text": conv.turns[h.turn].text[h.start:h.end]}
+                    {"turn": h.turn, "start": h.start, "end": h.end, "text": conv.turns[h.turn].text[h.start : h.end]}
                     for h in map(ctx.refine, self._evidence_hits(c, ctx, violations))
                 ]
             else:
                 status = "pass"
                 points = max(item.points, 0.0)
-            findings.append({  # validated together with the Result, in one call (twice as fast)
-                "rule": item.id, "name": item.name, "status": status, "severity": severity, "points": round(points, 2),
-                "evidence": evidence, "message": item.message if status == "fail" else "",
-                "suggestion": item.suggestion if status == "fail" else "", "section": c.section,
-            })
+            findings.append(
+                {  # validated together with the Result, in one call (twice as fast)
+                    "rule": item.id,
+                    "name": item.name,
+                    "status": status,
+                    "severity": severity,
+                    "points": round(points, 2),
+                    "evidence": evidence,
+                    "message": item.message if status == "fail" else "",
+                    "suggestion": item.suggestion if status == "fail" else "",
+                    "section": c.section,
+                }
+            )
         skills = {}
         for entry, condition in self.profile:
             found = condition.hits(ctx, None) or []
@@ -225,10 +255,18 @@ class CompiledScorecard:
         sections = {sid: round(kept / total, 3) if total else 1.0 for sid, (kept, total) in section_totals.items()}
         skills = {sid: sections.get(sid, 1.0) for sid in CORE_SKILLS if sid in self.sections}
         skills.update(profile)
-        return Result.model_validate({
-            "conversation_id": conversation_id, "scorecard": self.spec.id, "score": round(score, 2),
-            "max_score": max_score, "veto": veto, "findings": findings, "sections": sections, "skills": skills,
-        })
+        return Result.model_validate(
+            {
+                "conversation_id": conversation_id,
+                "scorecard": self.spec.id,
+                "score": round(score, 2),
+                "max_score": max_score,
+                "veto": veto,
+                "findings": findings,
+                "sections": sections,
+                "skills": skills,
+            }
+        )
 
     def rescore(self, result: Result, statuses: dict[str, str]) -> Result:
         """`result` with people's decisions applied: `statuses` maps a rule to "pass" or "fail"
@@ -243,15 +281,32 @@ class CompiledScorecard:
                 continue
             item = items[f.rule]
             if status == "pass":
-                f = f.model_copy(update={"status": "pass", "points": max(item.points, 0.0), "message": "",
-                                         "suggestion": "", "severity": item.severity, "evidence": []})
+                f = f.model_copy(
+                    update={
+                        "status": "pass",
+                        "points": max(item.points, 0.0),
+                        "message": "",
+                        "suggestion": "",
+                        "severity": item.severity,
+                        "evidence": [],
+                    }
+                )
             else:
-                f = f.model_copy(update={"status": "fail", "points": min(item.points, 0.0), "message": item.message,
-                                         "suggestion": item.suggestion, "severity": item.severity})
+                f = f.model_copy(
+                    update={
+                        "status": "fail",
+                        "points": min(item.points, 0.0),
+                        "message": item.message,
+                        "suggestion": item.suggestion,
+                        "severity": item.severity,
+                    }
+                )
             findings.append(f)
         profile = {k: v for k, v in result.skills.items() if k not in CORE_SKILLS}
         summary = self._summarize(result.conversation_id, [f.model_dump() for f in findings], profile)
-        return result.model_copy(update={k: getattr(summary, k) for k in ("score", "veto", "findings", "sections", "skills")})
+        return result.model_copy(
+            update={k: getattr(summary, k) for k in ("score", "veto", "findings", "sections", "skills")}
+        )
 
 
 @lru_cache(maxsize=32)

@@ -71,9 +71,13 @@ class _Reader:
     def __init__(self, words: WordLists, actions: WordLists):
         lexicons = load_spec("core")[0].lexicons
         compiler = Compiler(lexicons, {})
-        self.acts: dict[str, Condition] = {name: compiler.compile(spec, (name,)) for name, spec in reading_specs().items()}
-        self.words = {key: compiler.compile({"keyword": {"role": "agent", "words": list(ws), "conditional": "skip"}}, (key,))
-                      for key, ws in (*words, *actions)}
+        self.acts: dict[str, Condition] = {
+            name: compiler.compile(spec, (name,)) for name, spec in reading_specs().items()
+        }
+        self.words = {
+            key: compiler.compile({"keyword": {"role": "agent", "words": list(ws), "conditional": "skip"}}, (key,))
+            for key, ws in (*words, *actions)
+        }
         self.actions = {key for key, _ in actions}
         self.refusal = compiler.compile({"keyword": {"role": "agent", "words": ["@refusal"]}}, ("refusal",))
         self.matcher = compiler.matcher
@@ -96,8 +100,12 @@ def _acts_of(conversation: Conversation):
         return None  # no trained models here: the cue words decide
 
 
-def read_agent_turns(conversation: Conversation, words: Mapping[str, Sequence[str]] | None = None,
-                     actions: Mapping[str, Sequence[str]] | None = None, models: bool = True) -> dict[int, TurnReading]:
+def read_agent_turns(
+    conversation: Conversation,
+    words: Mapping[str, Sequence[str]] | None = None,
+    actions: Mapping[str, Sequence[str]] | None = None,
+    models: bool = True,
+) -> dict[int, TurnReading]:
     """The reading of every agent turn of `conversation`, by index; `words` and `actions` are named word
     lists to look for, affirmed, the actions as the agent's own doing (module docstring); their keys
     must differ. `models=False` reads with the cue words alone."""
@@ -111,8 +119,9 @@ def read_agent_turns(conversation: Conversation, words: Mapping[str, Sequence[st
             if hit.turn in acts:
                 acts[hit.turn].add(name)
     refusals = reader.refusal.hits(ctx, None) or []
-    found: dict[str, dict[int, set[str]]] = {kind: {t: set() for t in agent}
-                                             for kind in ("mentioned", "said", "errand", "asked_back")}
+    found: dict[str, dict[int, set[str]]] = {
+        kind: {t: set() for t in agent} for kind in ("mentioned", "said", "errand", "asked_back")
+    }
     for key, condition in reader.words.items():
         for hit in condition.raw(ctx):
             if hit.turn in found["mentioned"]:

@@ -141,7 +141,9 @@ def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[st
         raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        raise ScorecardError([_problem(source, mark.line + 1 if mark else None, f"不是有效的 YAML：{getattr(error, 'problem', error)}")]) from error
+        raise ScorecardError(
+            [_problem(source, mark.line + 1 if mark else None, f"不是有效的 YAML：{getattr(error, 'problem', error)}")]
+        ) from error
     if not isinstance(raw, dict):
         raise ScorecardError([_problem(source, 1, "评分表应是含 id、name 和 sections 的映射")])
     try:
@@ -251,10 +253,14 @@ def load_spec(name: str, _seen: tuple[str, ...] = (), text: str | None = None) -
     origins += [(str(path), raw, i) for i in range(len(spec.sections))]
     lexicons.update(spec.lexicons)
     synonyms.update(spec.synonyms)
-    merged = spec.model_copy(update={
-        "sections": sections + spec.sections, "lexicons": lexicons, "synonyms": synonyms,
-        "profile": profile + spec.profile,
-    })
+    merged = spec.model_copy(
+        update={
+            "sections": sections + spec.sections,
+            "lexicons": lexicons,
+            "synonyms": synonyms,
+            "profile": profile + spec.profile,
+        }
+    )
     ids = [item.id for section in merged.sections for item in section.items]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

@@ -25,8 +25,15 @@ from sqlalchemy.schema import CreateSchema
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
-from zuoxi.store.tables import (CampaignAttempt, CampaignCallback, CampaignCustomer, ConversationRow, ImportedFile,
-                                ResultRow, User)
+from zuoxi.store.tables import (
+    CampaignAttempt,
+    CampaignCallback,
+    CampaignCustomer,
+    ConversationRow,
+    ImportedFile,
+    ResultRow,
+    User,
+)
 
 DEFAULT_URL = "sqlite:///zuoxi.db"
 _T2S = opencc.OpenCC("t2s")
@@ -52,8 +59,6 @@ def database_url(value: str | None = None) -> str:
     """`--db` value, else $ZUOXI_DB, else ./zuoxi.db; a bare path means a SQLite file."""
     value = value or os.environ.get("ZUOXI_DB") or DEFAULT_URL
     return value if "://" in value else f"sqlite:///{value}"
-
-
 
 
 def content_key(conversation: Conversation) -> str:
@@ -97,10 +102,13 @@ def search_text(conversation: Conversation) -> str:
 def result_facts(result: Result) -> dict:
     """The scalar columns lists and dashboards filter on, for the current version of a result."""
     failed = [f.rule for f in result.findings if f.status == "fail"]
-    return dict(final_score=result.score, final_data=result.model_dump(mode="json"),
-                failed_rules=f" {' '.join(failed)} " if failed else " ",
-                complaint_risk=result.complaint_risk,
-                satisfaction=result.satisfaction.label if result.satisfaction else None)
+    return dict(
+        final_score=result.score,
+        final_data=result.model_dump(mode="json"),
+        failed_rules=f" {' '.join(failed)} " if failed else " ",
+        complaint_risk=result.complaint_risk,
+        satisfaction=result.satisfaction.label if result.satisfaction else None,
+    )
 
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -129,7 +137,8 @@ class Store:
     def __init__(self, url: str | None = None, schema: str | None = None, migrate: bool = True):
         """`schema`: PostgreSQL's (default $ZUOXI_DB_SCHEMA); `migrate`: bring the database to this
         version's tables first (`zuoxi.store.migrate`)."""
-        from zuoxi.store import migrate as migrations, stats
+        from zuoxi.store import migrate as migrations
+        from zuoxi.store import stats
 
         stats.keep_counts()
 
@@ -150,14 +159,23 @@ class Store:
         from zuoxi.store import stats
         from zuoxi.store.migrate import fill_list_columns
 
-        columns = (ConversationRow.team, ConversationRow.agent_id, User.team, User.agent_id, CampaignCustomer.agent_id,
-                   CampaignAttempt.agent_id, CampaignCallback.agent_id)
+        columns = (
+            ConversationRow.team,
+            ConversationRow.agent_id,
+            User.team,
+            User.agent_id,
+            CampaignCustomer.agent_id,
+            CampaignAttempt.agent_id,
+            CampaignCallback.agent_id,
+        )
         changed = set()
         with Session(self.engine) as session, session.begin():
             for column in columns:
                 for value in session.scalars(select(column).where(column.is_not(None)).distinct()).all():
                     if canonical_label(value) != value:
-                        session.execute(update(column.class_).where(column == value).values({column.key: canonical_label(value)}))
+                        session.execute(
+                            update(column.class_).where(column == value).values({column.key: canonical_label(value)})
+                        )
                         changed.add(column.class_)
             if ConversationRow in changed:
                 fill_list_columns(session.connection())
@@ -181,14 +199,24 @@ class Store:
             started = conversation.started_at
             if started is not None:  # UTC: what the column compares and SQLite keeps without an offset
                 started = (started if started.tzinfo else started.replace(tzinfo=source_zone())).astimezone(UTC)
-            rows.setdefault(key, ConversationRow(
-                key=key, id=conversation.id, channel=conversation.channel,
-                agent_id=conversation.agent_id, team=conversation.team,
-                started_at=started, turn_count=len(conversation.turns),
-                source=source, imported_at=utc_now(), data=conversation.model_dump(mode="json"),
-                search_text=(text := search_text(conversation)), search_grams=grams_vector(text) if pairs else None,
-                scored=False,
-            ))
+            rows.setdefault(
+                key,
+                ConversationRow(
+                    key=key,
+                    id=conversation.id,
+                    channel=conversation.channel,
+                    agent_id=conversation.agent_id,
+                    team=conversation.team,
+                    started_at=started,
+                    turn_count=len(conversation.turns),
+                    source=source,
+                    imported_at=utc_now(),
+                    data=conversation.model_dump(mode="json"),
+                    search_text=(text := search_text(conversation)),
+                    search_grams=grams_vector(text) if pairs else None,
+                    scored=False,
+                ),
+            )
         if not rows:
             return keys
         with Session(self.engine) as session, session.begin():
@@ -198,7 +226,9 @@ class Store:
 
     def count_new(self, keys: list[str]) -> int:
         with Session(self.engine) as session:
-            return len(keys) - len(set(session.scalars(select(ConversationRow.key).where(ConversationRow.key.in_(keys)))))
+            return len(keys) - len(
+                set(session.scalars(select(ConversationRow.key).where(ConversationRow.key.in_(keys))))
+            )
 
     def find(self, ident: str) -> list[tuple[str, Conversation]]:
         """Conversations whose key starts with, or whose id equals, `ident`."""
@@ -215,7 +245,9 @@ class Store:
 
     def mark_file(self, sha: str, path: str, conversations: int, errors: int) -> None:
         with Session(self.engine) as session, session.begin():
-            session.merge(ImportedFile(sha256=sha, path=path, conversations=conversations, errors=errors, finished_at=utc_now()))
+            session.merge(
+                ImportedFile(sha256=sha, path=path, conversations=conversations, errors=errors, finished_at=utc_now())
+            )
 
     # --- results ---------------------------------------------------------------------------
     def save_results(self, items: Iterable[tuple[str, Result]]) -> None:
@@ -236,25 +268,50 @@ class Store:
             earlier: dict[tuple[str, str], ResultRow] = {}
             listed: dict[str, tuple] = {}  # the conversation's list columns, copied onto its results
             for begin in range(0, len(keys), 500):
-                chunk = keys[begin:begin + 500]
+                chunk = keys[begin : begin + 500]
                 query = select(ResultRow).where(ResultRow.conversation_key.in_(chunk)).order_by(ResultRow.pk.desc())
                 earlier.update({(row.conversation_key, row.scorecard): row for row in session.scalars(query)})
-                listed.update({key: rest for key, *rest in session.execute(
-                    select(ConversationRow.key, ConversationRow.channel, ConversationRow.agent_id, ConversationRow.team,
-                           ConversationRow.started_at).where(ConversationRow.key.in_(chunk)))})
+                listed.update(
+                    {
+                        key: rest
+                        for key, *rest in session.execute(
+                            select(
+                                ConversationRow.key,
+                                ConversationRow.channel,
+                                ConversationRow.agent_id,
+                                ConversationRow.team,
+                                ConversationRow.started_at,
+                            ).where(ConversationRow.key.in_(chunk))
+                        )
+                    }
+                )
             had = {key for key, _ in earlier}
             scored = set(had)
             added: dict[tuple[str, str], ResultRow] = {}
             for key, result in items:
                 facts = result_facts(result)  # its final_data is the result's JSON: dumped once, stored as both
-                values = dict(score=result.score, max_score=result.max_score, veto=result.veto,
-                              analyzed_at=utc_now(), data=facts["final_data"], reviewed=False, **facts)
+                values = dict(
+                    score=result.score,
+                    max_score=result.max_score,
+                    veto=result.veto,
+                    analyzed_at=utc_now(),
+                    data=facts["final_data"],
+                    reviewed=False,
+                    **facts,
+                )
                 row = earlier.get((key, result.scorecard)) or added.get((key, result.scorecard))
                 if row is None:
                     channel, agent_id, team, started_at = listed.get(key, (None, None, None, None))
                     added[(key, result.scorecard)] = row = ResultRow(
-                        conversation_key=key, scorecard=result.scorecard, channel=channel, agent_id=agent_id, team=team,
-                        started_at=started_at, main=key not in scored, **values)
+                        conversation_key=key,
+                        scorecard=result.scorecard,
+                        channel=channel,
+                        agent_id=agent_id,
+                        team=team,
+                        started_at=started_at,
+                        main=key not in scored,
+                        **values,
+                    )
                     scored.add(key)
                     session.add(row)
                 else:
@@ -264,10 +321,17 @@ class Store:
                         reapply_decisions(session, row)
             newly = [key for key in dict.fromkeys(key for key, _ in added) if key not in had]
             for begin in range(0, len(newly), 500):
-                session.execute(update(ConversationRow).where(ConversationRow.key.in_(newly[begin:begin + 500]))
-                                .values(scored=True))
+                session.execute(
+                    update(ConversationRow)
+                    .where(ConversationRow.key.in_(newly[begin : begin + 500]))
+                    .values(scored=True)
+                )
             from zuoxi.queues.alerts import raise_alerts  # alerts build on the store, not the other way
-            raise_alerts(session, [*added.values(), *(earlier[(k, r.scorecard)] for k, r in items if (k, r.scorecard) in earlier)])
+
+            raise_alerts(
+                session,
+                [*added.values(), *(earlier[(k, r.scorecard)] for k, r in items if (k, r.scorecard) in earlier)],
+            )
 
     def results_for(self, key: str) -> list[Result]:
         with Session(self.engine) as session:
@@ -280,22 +344,36 @@ class Store:
         found: dict[tuple[str, str], Result] = {}
         with Session(self.engine) as session:
             for begin in range(0, len(keys), 500):
-                query = select(ResultRow).where(ResultRow.conversation_key.in_(keys[begin:begin + 500]))
-                found.update({(row.conversation_key, row.scorecard): Result.model_validate(row.data) for row in session.scalars(query)})
+                query = select(ResultRow).where(ResultRow.conversation_key.in_(keys[begin : begin + 500]))
+                found.update(
+                    {
+                        (row.conversation_key, row.scorecard): Result.model_validate(row.data)
+                        for row in session.scalars(query)
+                    }
+                )
         return found
 
     # --- statistics ------------------------------------------------------------------------
     def stats(self) -> dict:
         with Session(self.engine) as session:
             conversations = session.scalar(select(func.count()).select_from(ConversationRow)) or 0
-            by_channel = dict(session.execute(select(ConversationRow.channel, func.count()).group_by(ConversationRow.channel)).all())
+            by_channel = dict(
+                session.execute(select(ConversationRow.channel, func.count()).group_by(ConversationRow.channel)).all()
+            )
             per_scorecard = session.execute(
-                select(ResultRow.scorecard, func.count(), func.avg(ResultRow.score), func.sum(cast(ResultRow.veto, Integer)))
-                .group_by(ResultRow.scorecard)).all()
+                select(
+                    ResultRow.scorecard,
+                    func.count(),
+                    func.avg(ResultRow.score),
+                    func.sum(cast(ResultRow.veto, Integer)),
+                ).group_by(ResultRow.scorecard)
+            ).all()
             per_agent = session.execute(
                 select(ConversationRow.agent_id, func.count(), func.avg(ResultRow.score))
                 .join(ResultRow, ResultRow.conversation_key == ConversationRow.key)
-                .group_by(ConversationRow.agent_id).order_by(func.avg(ResultRow.score))).all()
+                .group_by(ConversationRow.agent_id)
+                .order_by(func.avg(ResultRow.score))
+            ).all()
             files = session.scalar(select(func.count()).select_from(ImportedFile)) or 0
         return {
             "conversations": conversations,

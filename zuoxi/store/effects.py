@@ -23,20 +23,37 @@ LOCAL = Account(0, "local", "admin", None, None, None)  # the command line: whoe
 def observations(engine, account: Account, f: ConversationFilter) -> list[Observation]:
     """Every conversation in view as an observation of its behaviours and outcomes (the current,
     reviewed version of each finding); agent, team and start time from the stored columns."""
-    query = scoped(select(ConversationRow.key, ConversationRow.agent_id, ConversationRow.team, ConversationRow.started_at,
-                          ConversationRow.data, ResultRow.final_data, ResultRow.data)
-                   .join(ResultRow, ResultRow.conversation_key == ConversationRow.key), account).where(*f.where())
+    query = scoped(
+        select(
+            ConversationRow.key,
+            ConversationRow.agent_id,
+            ConversationRow.team,
+            ConversationRow.started_at,
+            ConversationRow.data,
+            ResultRow.final_data,
+            ResultRow.data,
+        ).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
+        account,
+    ).where(*f.where())
     with Session(engine) as session:
-        return [replace(observe(conversation, final or machine, key), agent_id=agent, team=team,
-                        started_at=as_utc(started) if started else None)
-                for key, agent, team, started, conversation, final, machine
-                in session.execute(query.order_by(ConversationRow.key))]
+        return [
+            replace(
+                observe(conversation, final or machine, key),
+                agent_id=agent,
+                team=team,
+                started_at=as_utc(started) if started else None,
+            )
+            for key, agent, team, started, conversation, final, machine in session.execute(
+                query.order_by(ConversationRow.key)
+            )
+        ]
 
 
 def drilled_cases(engine, account: Account) -> list[tuple[str, int, int]]:
     """(case id, attempts, trainees) of the cases drilled by people in view, most drilled first."""
-    query = select(TrainingAttempt.case_id, func.count(), func.count(TrainingAttempt.trainee.distinct())) \
-        .group_by(TrainingAttempt.case_id)
+    query = select(TrainingAttempt.case_id, func.count(), func.count(TrainingAttempt.trainee.distinct())).group_by(
+        TrainingAttempt.case_id
+    )
     if account.role == "team_lead":
         query = query.where(TrainingAttempt.trainee.in_(sorted(team_agents(engine, account.team))))
     with Session(engine) as session:
@@ -48,31 +65,64 @@ def drills(engine, account: Account, case_id: str) -> list[Drill]:
     usernames); a team lead gets their team's only."""
     with Session(engine) as session:
         agent_of = {u: a for u, a in session.execute(select(User.username, User.agent_id)) if a}
-        rows = session.execute(select(TrainingAttempt.trainee, TrainingAttempt.created_at, TrainingAttempt.score,
-                                      TrainingAttempt.max_score, TrainingAttempt.outcome)
-                               .where(TrainingAttempt.case_id == case_id)).all()
+        rows = session.execute(
+            select(
+                TrainingAttempt.trainee,
+                TrainingAttempt.created_at,
+                TrainingAttempt.score,
+                TrainingAttempt.max_score,
+                TrainingAttempt.outcome,
+            ).where(TrainingAttempt.case_id == case_id)
+        ).all()
     mine = team_agents(engine, account.team) if account.role == "team_lead" else None
-    return [Drill(agent_id=canonical_label(agent_of.get(trainee, trainee)), at=as_utc(at),
-                  score=100 * score / max_score if max_score else 0.0, outcome=outcome)
-            for trainee, at, score, max_score, outcome in rows if mine is None or trainee in mine]
+    return [
+        Drill(
+            agent_id=canonical_label(agent_of.get(trainee, trainee)),
+            at=as_utc(at),
+            score=100 * score / max_score if max_score else 0.0,
+            outcome=outcome,
+        )
+        for trainee, at, score, max_score, outcome in rows
+        if mine is None or trainee in mine
+    ]
 
 
-def work(engine, account: Account, rules: list[str], before: Window, after: Window, tz: tzinfo,
-         f: ConversationFilter | None = None) -> list[Work]:
+def work(
+    engine,
+    account: Account,
+    rules: list[str],
+    before: Window,
+    after: Window,
+    tz: tzinfo,
+    f: ConversationFilter | None = None,
+) -> list[Work]:
     """The scored conversations of agents in view from the first day of `before` to the last of
     `after` (days of `tz`), with their score and the targeted rules' failures."""
     f = replace(f or ConversationFilter(), date_from=before.start, date_to=after.end, tz=tz)
-    query = scoped(select(ConversationRow.agent_id, ConversationRow.team, ConversationRow.started_at, ResultRow.final_data,
-                          ResultRow.data)
-                   .join(ResultRow, ResultRow.conversation_key == ConversationRow.key), account) \
-        .where(*f.where(), ConversationRow.agent_id.is_not(None), ConversationRow.started_at.is_not(None))
+    query = scoped(
+        select(
+            ConversationRow.agent_id,
+            ConversationRow.team,
+            ConversationRow.started_at,
+            ResultRow.final_data,
+            ResultRow.data,
+        ).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
+        account,
+    ).where(*f.where(), ConversationRow.agent_id.is_not(None), ConversationRow.started_at.is_not(None))
     targeted = set(rules)
     out = []
     with Session(engine) as session:
         for agent, team, started, final, machine in session.execute(query):
             result = final or machine
             applied = [x["status"] for x in result["findings"] if x["rule"] in targeted and x["status"] != "n/a"]
-            out.append(Work(agent_id=agent, team=team, started_at=as_utc(started),
-                            score=100 * result["score"] / result["max_score"] if result["max_score"] else 0.0,
-                            fails=applied.count("fail"), chances=len(applied)))
+            out.append(
+                Work(
+                    agent_id=agent,
+                    team=team,
+                    started_at=as_utc(started),
+                    score=100 * result["score"] / result["max_score"] if result["max_score"] else 0.0,
+                    fails=applied.count("fail"),
+                    chances=len(applied),
+                )
+            )
     return out

@@ -60,6 +60,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
 
 # --- steps the revisions share --------------------------------------------------------------------
 
+
 def add_missing_columns(connection: Connection) -> list[str]:
     """Add the models' columns a table lacks (all nullable), with the indexes over only those
     columns; returns "table.column" of each added."""
@@ -72,7 +73,9 @@ def add_missing_columns(connection: Connection) -> list[str]:
         missing = [c for c in table.columns if c.name not in have]
         for column in missing:
             kind = column.type.compile(dialect=connection.dialect)
-            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))  # names from the models
+            connection.execute(
+                text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+            )  # names from the models
             added.append(f"{table.name}.{column.name}")
     return added
 
@@ -109,20 +112,33 @@ def fill_list_columns(connection: Connection) -> None:
     """Results get their conversation's list columns and which is its main one; conversations
     whether they have a result; on PostgreSQL, the search pairs."""
     from zuoxi.store.search import grams_vector
-    from zuoxi.store.tables import ConversationRow as C, ResultRow as R
+    from zuoxi.store.tables import ConversationRow as C
+    from zuoxi.store.tables import ResultRow as R
 
     def of_conversation(column):
         return select(column).where(C.key == R.conversation_key).scalar_subquery()
 
     first = select(func.min(R.pk)).where(R.conversation_key == C.key).scalar_subquery()
-    connection.execute(update(R).values(channel=of_conversation(C.channel), agent_id=of_conversation(C.agent_id),
-                                        team=of_conversation(C.team), started_at=of_conversation(C.started_at)))
+    connection.execute(
+        update(R).values(
+            channel=of_conversation(C.channel),
+            agent_id=of_conversation(C.agent_id),
+            team=of_conversation(C.team),
+            started_at=of_conversation(C.started_at),
+        )
+    )
     other = R.__table__.alias("other")
-    connection.execute(update(R).values(main=R.pk == select(func.min(other.c.pk))
-                                        .where(other.c.conversation_key == R.conversation_key).scalar_subquery()))
+    connection.execute(
+        update(R).values(
+            main=R.pk
+            == select(func.min(other.c.pk)).where(other.c.conversation_key == R.conversation_key).scalar_subquery()
+        )
+    )
     connection.execute(update(C).values(scored=first.is_not(None)))
     if connection.dialect.name == "postgresql":
         rows = connection.execute(select(C.key, C.search_text).where(C.search_grams.is_(None))).all()
         for begin in range(0, len(rows), 2000):
-            connection.execute(update(C).where(C.key == bindparam("k")).values(search_grams=bindparam("g")),
-                               [{"k": key, "g": grams_vector(text_ or "")} for key, text_ in rows[begin:begin + 2000]])
+            connection.execute(
+                update(C).where(C.key == bindparam("k")).values(search_grams=bindparam("g")),
+                [{"k": key, "g": grams_vector(text_ or "")} for key, text_ in rows[begin : begin + 2000]],
+            )

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo
 from statistics import mean
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, false, func, or_, select, true
 from sqlalchemy.orm import Session, defer
@@ -22,14 +22,15 @@ from zuoxi.normalize import normalize_text
 from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store import as_utc, canonical_label, source_zone
 from zuoxi.store.search import search_clause
-from zuoxi.store.stats import Cells, options as stat_options
+from zuoxi.store.stats import Cells
+from zuoxi.store.stats import options as stat_options
 from zuoxi.store.tables import ConversationRow, ResultRow, StatRow
 from zuoxi.store.users import INSPECTORS, Account
 
-
-
 MAX_COUNT = 10_000  # conversations without a result a list counts at most
-CURSOR = r"^(s:-?[0-9][0-9.e+-]{0,30}:[0-9]{1,19}|u:[0-9a-f]{1,64})$"  # where a page starts: a score and result, or a key
+CURSOR = (
+    r"^(s:-?[0-9][0-9.e+-]{0,30}:[0-9]{1,19}|u:[0-9a-f]{1,64})$"  # where a page starts: a score and result, or a key
+)
 
 
 class NotFound(LookupError):
@@ -107,8 +108,11 @@ class ConversationFilter:
 
     def _labels(self, table) -> list:
         clauses = []
-        for column, value in ((table.agent_id, canonical_label(self.agent_id)), (table.team, canonical_label(self.team)),
-                              (table.channel, self.channel)):
+        for column, value in (
+            (table.agent_id, canonical_label(self.agent_id)),
+            (table.team, canonical_label(self.team)),
+            (table.channel, self.channel),
+        ):
             if value:
                 clauses.append(column == value)
         if self.date_from:
@@ -120,14 +124,26 @@ class ConversationFilter:
     def cells(self, account: Account) -> Cells | None:
         """The dashboard stats this filter reads within the account's scope; None when it filters on
         what the stats do not keep (score, rule, risk, search) or counts days in another zone."""
-        if self._measures(ResultRow) or (self.q and self.q.strip()) or getattr(self.tz, "key", None) != source_zone().key:
+        if (
+            self._measures(ResultRow)
+            or (self.q and self.q.strip())
+            or getattr(self.tz, "key", None) != source_zone().key
+        ):
             return None
         team, agent = canonical_label(self.team), canonical_label(self.agent_id)
         scoped_team, scoped_agent = stat_scope(account)
-        empty = (team and scoped_team is not None and team != scoped_team) or \
-            (agent and scoped_agent is not None and agent != scoped_agent)
-        return Cells(self.scorecard, self.channel or None, scoped_team if scoped_team is not None else team,
-                     scoped_agent if scoped_agent is not None else agent, self.date_from, self.date_to, empty=bool(empty))
+        empty = (team and scoped_team is not None and team != scoped_team) or (
+            agent and scoped_agent is not None and agent != scoped_agent
+        )
+        return Cells(
+            self.scorecard,
+            self.channel or None,
+            scoped_team if scoped_team is not None else team,
+            scoped_agent if scoped_agent is not None else agent,
+            self.date_from,
+            self.date_to,
+            empty=bool(empty),
+        )
 
 
 def scope_clause(account: Account):
@@ -221,9 +237,28 @@ class Page:
 def _scored(account: Account, f: ConversationFilter, dialect: str) -> Select:
     """The list's results (one per conversation), driven by the results' list indexes."""
     c, r = ConversationRow, ResultRow
-    return select(c.key, c.id, c.channel, c.agent_id, c.team, c.started_at, r.pk, r.scorecard, r.score, r.final_score,
-                  r.max_score, r.veto, r.failed_rules, r.complaint_risk, r.satisfaction, r.reviewed) \
-        .join(c, c.key == r.conversation_key).where(*f.result_where(dialect), *result_scope(account))
+    return (
+        select(
+            c.key,
+            c.id,
+            c.channel,
+            c.agent_id,
+            c.team,
+            c.started_at,
+            r.pk,
+            r.scorecard,
+            r.score,
+            r.final_score,
+            r.max_score,
+            r.veto,
+            r.failed_rules,
+            r.complaint_risk,
+            r.satisfaction,
+            r.reviewed,
+        )
+        .join(c, c.key == r.conversation_key)
+        .where(*f.result_where(dialect), *result_scope(account))
+    )
 
 
 def _tail(account: Account, f: ConversationFilter, dialect: str) -> Select | None:
@@ -256,7 +291,11 @@ def _order(part: str, backward: bool, newest: bool = False) -> tuple:
         return (ConversationRow.key.desc(),) if backward else (ConversationRow.key.asc(),)
     if newest:
         return (ResultRow.pk.asc(),) if backward else (ResultRow.pk.desc(),)
-    return (ResultRow.final_score.desc(), ResultRow.pk.asc()) if backward else (ResultRow.final_score.asc(), ResultRow.pk.desc())
+    return (
+        (ResultRow.final_score.desc(), ResultRow.pk.asc())
+        if backward
+        else (ResultRow.final_score.asc(), ResultRow.pk.desc())
+    )
 
 
 def parse_cursor(cursor: str) -> tuple:
@@ -274,19 +313,27 @@ def _cursor(part: str, row) -> str:
     return f"u:{row.key}" if part == "u" else f"s:{row.final_score!r}:{row.pk}"
 
 
-def _walk(session: Session, parts: list[tuple[str, Select]], cursor: tuple | None, backward: bool, limit: int,
-          offset: int = 0, newest: bool = False) -> list[tuple[str, object]]:
+def _walk(
+    session: Session,
+    parts: list[tuple[str, Select]],
+    cursor: tuple | None,
+    backward: bool,
+    limit: int,
+    offset: int = 0,
+    newest: bool = False,
+) -> list[tuple[str, object]]:
     """Up to `limit` rows of the list from `cursor` (or its start, skipping `offset`), forwards or
     backwards, crossing from the scored part into the tail as one ordered list."""
     out: list[tuple[str, object]] = []
     started = cursor is None
-    for part, query in (parts[::-1] if backward else parts):
+    for part, query in parts[::-1] if backward else parts:
         if not started and cursor[0] != part:
             continue
         where = _after(part, cursor, backward, newest) if not started else []
         started = True
-        rows = session.execute(query.where(*where).order_by(*_order(part, backward, newest)).offset(offset)
-                               .limit(limit - len(out))).all()
+        rows = session.execute(
+            query.where(*where).order_by(*_order(part, backward, newest)).offset(offset).limit(limit - len(out))
+        ).all()
         if offset and not rows:  # the offset lies past this part: skip what it has
             offset -= session.scalar(select(func.count()).select_from(query.limit(offset).subquery())) or 0
         else:
@@ -347,21 +394,41 @@ def list_conversations(engine, account: Account, f: ConversationFilter) -> Page:
 def _listed_row(part: str, row) -> ListedConversation:
     scored = part == "s"
     return ListedConversation(
-        key=row.key, id=row.id, channel=row.channel, agent_id=row.agent_id, team=row.team, started_at=row.started_at,
-        scorecard=row.scorecard if scored else None, machine_score=row.score if scored else None,
-        score=row.final_score if scored else None, max_score=row.max_score if scored else None,
-        veto=bool(scored and row.veto), failed_rules=(row.failed_rules or "").split() if scored else [],
-        complaint_risk=row.complaint_risk if scored else None, satisfaction=row.satisfaction if scored else None,
-        reviewed=bool(scored and row.reviewed))
+        key=row.key,
+        id=row.id,
+        channel=row.channel,
+        agent_id=row.agent_id,
+        team=row.team,
+        started_at=row.started_at,
+        scorecard=row.scorecard if scored else None,
+        machine_score=row.score if scored else None,
+        score=row.final_score if scored else None,
+        max_score=row.max_score if scored else None,
+        veto=bool(scored and row.veto),
+        failed_rules=(row.failed_rules or "").split() if scored else [],
+        complaint_risk=row.complaint_risk if scored else None,
+        satisfaction=row.satisfaction if scored else None,
+        reviewed=bool(scored and row.reviewed),
+    )
 
 
 def _listed(c: ConversationRow, r: ResultRow | None) -> ListedConversation:
     return ListedConversation(
-        key=c.key, id=c.id, channel=c.channel, agent_id=c.agent_id, team=c.team, started_at=c.started_at,
-        scorecard=r.scorecard if r else None, machine_score=r.score if r else None,
-        score=r.final_score if r else None, max_score=r.max_score if r else None, veto=bool(r and r.veto),
-        failed_rules=(r.failed_rules or "").split() if r else [], complaint_risk=r.complaint_risk if r else None,
-        satisfaction=r.satisfaction if r else None, reviewed=bool(r and r.reviewed),
+        key=c.key,
+        id=c.id,
+        channel=c.channel,
+        agent_id=c.agent_id,
+        team=c.team,
+        started_at=c.started_at,
+        scorecard=r.scorecard if r else None,
+        machine_score=r.score if r else None,
+        score=r.final_score if r else None,
+        max_score=r.max_score if r else None,
+        veto=bool(r and r.veto),
+        failed_rules=(r.failed_rules or "").split() if r else [],
+        complaint_risk=r.complaint_risk if r else None,
+        satisfaction=r.satisfaction if r else None,
+        reviewed=bool(r and r.reviewed),
     )
 
 
@@ -377,25 +444,39 @@ class ConversationDetail:
 def get_conversation(engine, account: Account, key: str) -> ConversationDetail:
     """One conversation with its results; NotFound / Forbidden (outside the account's scope)."""
     with Session(engine) as session:
-        row = session.get(ConversationRow, key, options=[defer(ConversationRow.search_text), defer(ConversationRow.search_grams)])
+        row = session.get(
+            ConversationRow, key, options=[defer(ConversationRow.search_text), defer(ConversationRow.search_grams)]
+        )
         if row is None:
             raise NotFound(key)
         if not may_see(account, row):
             raise Forbidden(key)
-        results = session.scalars(select(ResultRow).where(ResultRow.conversation_key == key)
-                                  .order_by(ResultRow.scorecard)).all()
+        results = session.scalars(
+            select(ResultRow).where(ResultRow.conversation_key == key).order_by(ResultRow.scorecard)
+        ).all()
 
         def versions(r: ResultRow) -> tuple[int, Result, Result]:
             machine = Result.model_validate(r.data)  # an unreviewed result's current version is the same: read once
-            return r.pk, machine, machine if r.final_data is None or r.final_data == r.data else Result.model_validate(r.final_data)
+            return (
+                r.pk,
+                machine,
+                machine if r.final_data is None or r.final_data == r.data else Result.model_validate(r.final_data),
+            )
 
         conversation = Conversation.model_validate(row.data)  # with the stored (canonical, UTC) labels and time
-        conversation = conversation.model_copy(update={"team": row.team, "agent_id": row.agent_id,
-                                                       "started_at": as_utc(row.started_at) if row.started_at else None})
+        conversation = conversation.model_copy(
+            update={
+                "team": row.team,
+                "agent_id": row.agent_id,
+                "started_at": as_utc(row.started_at) if row.started_at else None,
+            }
+        )
         return ConversationDetail(
-            key=key, conversation=conversation,
+            key=key,
+            conversation=conversation,
             results=[versions(r) for r in results],
-            reviewed={r.pk: bool(r.reviewed) for r in results}, source=row.source,
+            reviewed={r.pk: bool(r.reviewed) for r in results},
+            source=row.source,
         )
 
 
@@ -411,6 +492,7 @@ def result_row_for(session: Session, account: Account, result_pk: int) -> tuple[
 
 
 # --- dashboard -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Dashboard:
@@ -438,27 +520,37 @@ def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: f
         figures = cells.figures(session)
         count, total = figures.get("score", {}).get("", (0, 0.0))
         trend = sorted((day, round(t / n, 1), n) for day, _, _, n, t in cells.by(session, StatRow.day))
-        teams = sorted(((team or "—", n, round(t / n, 1)) for team, _, _, n, t in cells.by(session, StatRow.team)),
-                       key=lambda x: (x[2], x[0]))
+        teams = sorted(
+            ((team or "—", n, round(t / n, 1)) for team, _, _, n, t in cells.by(session, StatRow.team)),
+            key=lambda x: (x[2], x[0]),
+        )
         agents, profiles = [], {}
         for agent, kind, name, n, t in sorted(cells.by(session, StatRow.agent_id, ("score", "skill"))):
             if kind == "score":
                 agents.append((agent or "—", n, round(t / n, 1)))
             else:
                 profiles.setdefault(agent or "—", {})[name] = round(t / n, 3)
-        risky = session.execute(_scored(account, f, engine.dialect.name)
-                                .where(ResultRow.complaint_risk >= risk_threshold)
-                                .order_by(ResultRow.complaint_risk.desc(), ResultRow.pk.desc()).limit(20)).all()
+        risky = session.execute(
+            _scored(account, f, engine.dialect.name)
+            .where(ResultRow.complaint_risk >= risk_threshold)
+            .order_by(ResultRow.complaint_risk.desc(), ResultRow.pk.desc())
+            .limit(20)
+        ).all()
     failed = sorted(figures.get("rule", {}).items(), key=lambda x: (-x[1][0], x[0]))[:10]
     names = rule_names({scorecard for scorecard in ([f.scorecard] if f.scorecard else _scorecards(engine, cells))})
     return Dashboard(
-        count=count, average=round(total / count, 1) if count else None,
+        count=count,
+        average=round(total / count, 1) if count else None,
         vetoes=figures.get("veto", {}).get("", (0, 0.0))[0],
         bands=[(label, figures.get("band", {}).get(label, (0, 0.0))[0]) for _, _, label in SCORE_BANDS],
-        trend=trend, failed_rules=[(rule, names.get(rule, rule), n) for rule, (n, _) in failed],
-        risky=[_listed_row("s", row) for row in risky], teams=teams, agents=sorted(agents, key=lambda x: (x[2], x[0])),
+        trend=trend,
+        failed_rules=[(rule, names.get(rule, rule), n) for rule, (n, _) in failed],
+        risky=[_listed_row("s", row) for row in risky],
+        teams=teams,
+        agents=sorted(agents, key=lambda x: (x[2], x[0])),
         skills={k: round(t / n, 3) for k, (n, t) in figures.get("skill", {}).items() if k in CORE_SKILLS},
-        profiles=profiles, satisfaction={k: n for k, (n, _) in figures.get("satisfaction", {}).items()},
+        profiles=profiles,
+        satisfaction={k: n for k, (n, _) in figures.get("satisfaction", {}).items()},
     )
 
 
@@ -487,9 +579,18 @@ def rule_names(scorecards: set[str]) -> dict[str, str]:
 
 
 def _dashboard_from_rows(engine, account: Account, f: ConversationFilter, risk_threshold: float) -> Dashboard:
-    query = scoped(select(ConversationRow.key, ConversationRow.id, ConversationRow.agent_id, ConversationRow.team,
-                          ConversationRow.started_at, ConversationRow.channel, ResultRow)
-                   .join(ResultRow, ResultRow.conversation_key == ConversationRow.key), account).where(*f.where())
+    query = scoped(
+        select(
+            ConversationRow.key,
+            ConversationRow.id,
+            ConversationRow.agent_id,
+            ConversationRow.team,
+            ConversationRow.started_at,
+            ConversationRow.channel,
+            ResultRow,
+        ).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
+        account,
+    ).where(*f.where())
     with Session(engine) as session:
         rows = session.execute(query).all()
     scores = [r.ResultRow.final_score for r in rows if r.ResultRow.final_score is not None]
@@ -530,12 +631,15 @@ def _dashboard_from_rows(engine, account: Account, f: ConversationFilter, risk_t
         return sorted(((k, len(v), round(mean(v), 1)) for k, v in groups.items()), key=lambda x: x[2])
 
     return Dashboard(
-        count=len(rows), average=round(mean(scores), 1) if scores else None,
+        count=len(rows),
+        average=round(mean(scores), 1) if scores else None,
         vetoes=sum(bool((r.ResultRow.final_data or r.ResultRow.data).get("veto")) for r in rows),
         bands=[(label, sum(lo <= s < hi for s in scores)) for lo, hi, label in SCORE_BANDS],
         trend=[(day, round(mean(v), 1), len(v)) for day, v in sorted(by_day.items())],
         failed_rules=[(rule, names[rule], n) for rule, n in failed.most_common(10)],
-        risky=risky_listed, teams=averages(by_team), agents=averages(by_agent),
+        risky=risky_listed,
+        teams=averages(by_team),
+        agents=averages(by_agent),
         skills={k: round(mean(v), 3) for k, v in skills.items()},
         profiles={a: {k: round(mean(v), 3) for k, v in p.items()} for a, p in profiles.items()},
         satisfaction=dict(satisfaction),
@@ -557,5 +661,18 @@ def filter_options(engine, account: Account) -> dict[str, list[str]]:
     return {name: sorted(values) for name, values in found.items()}
 
 
-__all__ = ["ConversationFilter", "Dashboard", "Forbidden", "NotFound", "Page", "dashboard", "filter_options",
-           "get_conversation", "list_conversations", "may_see", "result_row_for", "scoped", "team_agents"]
+__all__ = [
+    "ConversationFilter",
+    "Dashboard",
+    "Forbidden",
+    "NotFound",
+    "Page",
+    "dashboard",
+    "filter_options",
+    "get_conversation",
+    "list_conversations",
+    "may_see",
+    "result_row_for",
+    "scoped",
+    "team_agents",
+]

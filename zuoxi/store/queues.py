@@ -12,23 +12,64 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from zuoxi.queues.assignment import Load
-from zuoxi.queues.models import (AlertMessage, AlertSettings, AlertView, Candidate, DeliveryAttempt, Inspector, ItemState, NewAlert,
-                                 PendingDelivery, Period, PlanListed, PlanProgress, QueueCounts, QueueItem, RunView, Taken,
-                                 WebhookView, Workload)
+from zuoxi.queues.models import (
+    AlertMessage,
+    AlertSettings,
+    AlertView,
+    Candidate,
+    DeliveryAttempt,
+    Inspector,
+    ItemState,
+    NewAlert,
+    PendingDelivery,
+    Period,
+    PlanListed,
+    PlanProgress,
+    QueueCounts,
+    QueueItem,
+    RunView,
+    Taken,
+    WebhookView,
+    Workload,
+)
 from zuoxi.queues.plans import QUOTA_FILL, RANDOM, PlanError, PlanSpec, Scope, stored_plan
 from zuoxi.store import as_utc, canonical_label, utc_now
 from zuoxi.store.queries import Forbidden, NotFound
-from zuoxi.store.tables import (AlertSettingsRow, AppealRow, AuditEntry, ComplaintAlertRow, ConversationRow, QueueItemRow,
-                                ResultRow, ReviewRow, SamplingPlanRow, SamplingRunRow, User, WebhookAttemptRow,
-                                WebhookDeliveryRow, WebhookRow)
+from zuoxi.store.tables import (
+    AlertSettingsRow,
+    AppealRow,
+    AuditEntry,
+    ComplaintAlertRow,
+    ConversationRow,
+    QueueItemRow,
+    ResultRow,
+    ReviewRow,
+    SamplingPlanRow,
+    SamplingRunRow,
+    User,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
 from zuoxi.store.users import INSPECTORS, Account
 
 UNTARGETED = (RANDOM, QUOTA_FILL)
 
 
-def _audit(session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None) -> None:
-    session.add(AuditEntry(at=utc_now(), user_id=account.id if account else None, action=action, entity=entity,
-                           entity_id=str(entity_id), before=before, after=after))
+def _audit(
+    session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None
+) -> None:
+    session.add(
+        AuditEntry(
+            at=utc_now(),
+            user_id=account.id if account else None,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            before=before,
+            after=after,
+        )
+    )
 
 
 def _team_scope(account: Account, column):
@@ -46,6 +87,7 @@ def _scoped(query, account: Account, column):
 
 
 # --- plans -------------------------------------------------------------------------------------------
+
 
 def save_plan(engine, spec: PlanSpec, text: str, account: Account | None, replace: bool = True) -> int:
     """Store a validated plan (its YAML as written); PlanError when it exists and `replace` is off."""
@@ -92,47 +134,106 @@ def set_plan_active(engine, account: Account | None, name: str, active: bool) ->
 
 def list_plans(engine) -> list[PlanListed]:
     with Session(engine) as session:
-        runs = {p: (n, last) for p, n, last in session.execute(
-            select(SamplingRunRow.plan_id, func.count(), func.max(SamplingRunRow.id)).group_by(SamplingRunRow.plan_id))}
-        periods = dict(session.execute(select(SamplingRunRow.id, SamplingRunRow.period)
-                                       .where(SamplingRunRow.id.in_([last for _, last in runs.values()]))).all())
-        open_items = dict(session.execute(select(QueueItemRow.plan_id, func.count()).where(QueueItemRow.status == "open")
-                                          .group_by(QueueItemRow.plan_id)).all())
-        return [PlanListed(row.name, row.title, row.spec.get("schedule", "weekly"), bool(row.active), as_utc(row.updated_at),
-                           runs.get(row.id, (0, None))[0], periods.get(runs.get(row.id, (0, None))[1]), open_items.get(row.id, 0))
-                for row in session.scalars(select(SamplingPlanRow).order_by(SamplingPlanRow.name))]
+        runs = {
+            p: (n, last)
+            for p, n, last in session.execute(
+                select(SamplingRunRow.plan_id, func.count(), func.max(SamplingRunRow.id)).group_by(
+                    SamplingRunRow.plan_id
+                )
+            )
+        }
+        periods = dict(
+            session.execute(
+                select(SamplingRunRow.id, SamplingRunRow.period).where(
+                    SamplingRunRow.id.in_([last for _, last in runs.values()])
+                )
+            ).all()
+        )
+        open_items = dict(
+            session.execute(
+                select(QueueItemRow.plan_id, func.count())
+                .where(QueueItemRow.status == "open")
+                .group_by(QueueItemRow.plan_id)
+            ).all()
+        )
+        return [
+            PlanListed(
+                row.name,
+                row.title,
+                row.spec.get("schedule", "weekly"),
+                bool(row.active),
+                as_utc(row.updated_at),
+                runs.get(row.id, (0, None))[0],
+                periods.get(runs.get(row.id, (0, None))[1]),
+                open_items.get(row.id, 0),
+            )
+            for row in session.scalars(select(SamplingPlanRow).order_by(SamplingPlanRow.name))
+        ]
 
 
 def active_plans(engine) -> list[tuple[str, str]]:
     """(name, schedule) of every active plan."""
     with Session(engine) as session:
-        return [(row.name, row.spec.get("schedule", "weekly"))
-                for row in session.scalars(select(SamplingPlanRow).where(SamplingPlanRow.active.is_(True))
-                                           .order_by(SamplingPlanRow.name))]
+        return [
+            (row.name, row.spec.get("schedule", "weekly"))
+            for row in session.scalars(
+                select(SamplingPlanRow).where(SamplingPlanRow.active.is_(True)).order_by(SamplingPlanRow.name)
+            )
+        ]
 
 
 def plan_runs(engine, name: str, limit: int = 50) -> list[RunView]:
     with Session(engine) as session:
-        rows = session.execute(select(SamplingRunRow, User.username).join(SamplingPlanRow, SamplingPlanRow.id == SamplingRunRow.plan_id)
-                               .outerjoin(User, User.id == SamplingRunRow.user_id).where(SamplingPlanRow.name == name)
-                               .order_by(SamplingRunRow.id.desc()).limit(limit)).all()
-        return [RunView(r.id, r.period, as_utc(r.at), username, r.schedule_key is not None, r.seed, r.considered, r.sampled,
-                        r.unassigned) for r, username in rows]
+        rows = session.execute(
+            select(SamplingRunRow, User.username)
+            .join(SamplingPlanRow, SamplingPlanRow.id == SamplingRunRow.plan_id)
+            .outerjoin(User, User.id == SamplingRunRow.user_id)
+            .where(SamplingPlanRow.name == name)
+            .order_by(SamplingRunRow.id.desc())
+            .limit(limit)
+        ).all()
+        return [
+            RunView(
+                r.id,
+                r.period,
+                as_utc(r.at),
+                username,
+                r.schedule_key is not None,
+                r.seed,
+                r.considered,
+                r.sampled,
+                r.unassigned,
+            )
+            for r, username in rows
+        ]
 
 
 def has_scheduled_run(engine, plan_id: int, period: str) -> bool:
     with Session(engine) as session:
-        return session.scalar(select(SamplingRunRow.id).where(SamplingRunRow.plan_id == plan_id,
-                                                              SamplingRunRow.schedule_key == period)) is not None
+        return (
+            session.scalar(
+                select(SamplingRunRow.id).where(
+                    SamplingRunRow.plan_id == plan_id, SamplingRunRow.schedule_key == period
+                )
+            )
+            is not None
+        )
 
 
 def run_count(engine, plan_id: int, period: str) -> int:
     with Session(engine) as session:
-        return session.scalar(select(func.count()).select_from(SamplingRunRow).where(
-            SamplingRunRow.plan_id == plan_id, SamplingRunRow.period == period)) or 0
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(SamplingRunRow)
+                .where(SamplingRunRow.plan_id == plan_id, SamplingRunRow.period == period)
+            )
+            or 0
+        )
 
 
 # --- sampling ----------------------------------------------------------------------------------------
+
 
 def _when():
     """What places a conversation in a period: when it started, else when it was imported."""
@@ -149,14 +250,33 @@ def candidates(engine, plan_id: int, scope: Scope, period: Period, agent_since: 
     if scope.scorecards:
         first = first.where(other.scorecard.in_(scope.scorecards))
     when = _when()
-    considered = select(run.id).where(run.plan_id == plan_id, run.period_start <= when, run.period_end > when,
-                                      run.at >= c.imported_at)
-    query = (select(r.pk, c.key, c.agent_id, c.team, c.channel, r.scorecard, when, func.coalesce(r.final_score, r.score),
-                    r.veto, r.failed_rules, r.complaint_risk, r.satisfaction)
-             .join(c, c.key == r.conversation_key)
-             .where(r.pk == first.correlate(c).scalar_subquery(), when >= period.start, when < period.end,
-                    ~considered.correlate(c).exists(),
-                    c.key.not_in(select(QueueItemRow.conversation_key).where(QueueItemRow.plan_id == plan_id))))
+    considered = select(run.id).where(
+        run.plan_id == plan_id, run.period_start <= when, run.period_end > when, run.at >= c.imported_at
+    )
+    query = (
+        select(
+            r.pk,
+            c.key,
+            c.agent_id,
+            c.team,
+            c.channel,
+            r.scorecard,
+            when,
+            func.coalesce(r.final_score, r.score),
+            r.veto,
+            r.failed_rules,
+            r.complaint_risk,
+            r.satisfaction,
+        )
+        .join(c, c.key == r.conversation_key)
+        .where(
+            r.pk == first.correlate(c).scalar_subquery(),
+            when >= period.start,
+            when < period.end,
+            ~considered.correlate(c).exists(),
+            c.key.not_in(select(QueueItemRow.conversation_key).where(QueueItemRow.plan_id == plan_id)),
+        )
+    )
     for column, values in ((c.team, scope.teams), (c.agent_id, scope.agents), (c.channel, scope.channels)):
         if values:
             query = query.where(column.in_(values))
@@ -165,11 +285,31 @@ def candidates(engine, plan_id: int, scope: Scope, period: Period, agent_since: 
         since: dict[str, datetime] = {}
         agents = sorted({row[2] for row in rows if row[2]})
         if agent_since and agents:
-            since = {a: as_utc(t) for a, t in session.execute(
-                select(c.agent_id, func.min(when)).where(c.agent_id.in_(agents)).group_by(c.agent_id)) if t}
-    return [Candidate(pk, key, agent, team, channel, scorecard, as_utc(started) if started else None, score, bool(veto),
-                      frozenset((failed or "").split()), risk, satisfaction, since.get(agent) if agent else None)
-            for pk, key, agent, team, channel, scorecard, started, score, veto, failed, risk, satisfaction in rows]
+            since = {
+                a: as_utc(t)
+                for a, t in session.execute(
+                    select(c.agent_id, func.min(when)).where(c.agent_id.in_(agents)).group_by(c.agent_id)
+                )
+                if t
+            }
+    return [
+        Candidate(
+            pk,
+            key,
+            agent,
+            team,
+            channel,
+            scorecard,
+            as_utc(started) if started else None,
+            score,
+            bool(veto),
+            frozenset((failed or "").split()),
+            risk,
+            satisfaction,
+            since.get(agent) if agent else None,
+        )
+        for pk, key, agent, team, channel, scorecard, started, score, veto, failed, risk, satisfaction in rows
+    ]
 
 
 def conversation_span(engine) -> tuple[datetime, datetime] | None:
@@ -181,8 +321,13 @@ def conversation_span(engine) -> tuple[datetime, datetime] | None:
 
 def taken(engine, plan_id: int, period: Period) -> Taken:
     with Session(engine) as session:
-        rows = session.execute(select(QueueItemRow.agent_id, QueueItemRow.criterion, QueueItemRow.kind).where(
-            QueueItemRow.plan_id == plan_id, QueueItemRow.started_at >= period.start, QueueItemRow.started_at < period.end)).all()
+        rows = session.execute(
+            select(QueueItemRow.agent_id, QueueItemRow.criterion, QueueItemRow.kind).where(
+                QueueItemRow.plan_id == plan_id,
+                QueueItemRow.started_at >= period.start,
+                QueueItemRow.started_at < period.end,
+            )
+        ).all()
     found = Taken()
     for agent, criterion, kind in rows:
         found.total[agent] += 1
@@ -202,10 +347,18 @@ def inspectors(engine, usernames: list[str]) -> tuple[list[Inspector], list[str]
     names, every active inspector by username."""
     with Session(engine) as session:
         if not usernames:
-            return [_inspector(u) for u in session.scalars(select(User).where(
-                User.role == "inspector", User.active.is_(True)).order_by(User.username))], []
-        found = {u.username: u for u in session.scalars(select(User).where(
-            User.username.in_(usernames), User.role.in_(INSPECTORS), User.active.is_(True)))}
+            return [
+                _inspector(u)
+                for u in session.scalars(
+                    select(User).where(User.role == "inspector", User.active.is_(True)).order_by(User.username)
+                )
+            ], []
+        found = {
+            u.username: u
+            for u in session.scalars(
+                select(User).where(User.username.in_(usernames), User.role.in_(INSPECTORS), User.active.is_(True))
+            )
+        }
         return [_inspector(found[n]) for n in usernames if n in found], [n for n in usernames if n not in found]
 
 
@@ -220,10 +373,12 @@ def appeal_handlers(engine, by: str, keys: list[str]) -> dict[str, frozenset[int
         return {}
     column = ConversationRow.agent_id if by == "agent" else ConversationRow.key
     with Session(engine) as session:
-        rows = session.execute(select(column, AppealRow.resolver_id)
-                               .join(ResultRow, ResultRow.pk == AppealRow.result_pk)
-                               .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
-                               .where(column.in_(keys), AppealRow.resolver_id.is_not(None))).all()
+        rows = session.execute(
+            select(column, AppealRow.resolver_id)
+            .join(ResultRow, ResultRow.pk == AppealRow.result_pk)
+            .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
+            .where(column.in_(keys), AppealRow.resolver_id.is_not(None))
+        ).all()
     handlers: dict[str, set[int]] = defaultdict(set)
     for key, resolver in rows:
         handlers[key].add(resolver)
@@ -233,36 +388,84 @@ def appeal_handlers(engine, by: str, keys: list[str]) -> dict[str, frozenset[int
 def load(engine, plan_id: int) -> Load:
     """Open items per inspector (every plan) and the inspector of this plan's last assignment."""
     with Session(engine) as session:
-        open_items = Counter(dict(session.execute(
-            select(QueueItemRow.assignee_id, func.count()).where(QueueItemRow.status == "open", QueueItemRow.assignee_id.is_not(None))
-            .group_by(QueueItemRow.assignee_id)).all()))
-        last = session.scalar(select(QueueItemRow.assignee_id).where(
-            QueueItemRow.plan_id == plan_id, QueueItemRow.assignee_id.is_not(None)).order_by(QueueItemRow.assigned_at.desc(),
-                                                                                             QueueItemRow.id.desc()).limit(1))
+        open_items = Counter(
+            dict(
+                session.execute(
+                    select(QueueItemRow.assignee_id, func.count())
+                    .where(QueueItemRow.status == "open", QueueItemRow.assignee_id.is_not(None))
+                    .group_by(QueueItemRow.assignee_id)
+                ).all()
+            )
+        )
+        last = session.scalar(
+            select(QueueItemRow.assignee_id)
+            .where(QueueItemRow.plan_id == plan_id, QueueItemRow.assignee_id.is_not(None))
+            .order_by(QueueItemRow.assigned_at.desc(), QueueItemRow.id.desc())
+            .limit(1)
+        )
     return Load(open_items, last)
 
 
-def record_run(engine, plan_id: int, period: Period, seed: int, considered: int,
-               picked: list[tuple[Candidate, str, str, str, Inspector | None]], due_on: date, account: Account | None,
-               schedule_key: str | None) -> int | None:
+def record_run(
+    engine,
+    plan_id: int,
+    period: Period,
+    seed: int,
+    considered: int,
+    picked: list[tuple[Candidate, str, str, str, Inspector | None]],
+    due_on: date,
+    account: Account | None,
+    schedule_key: str | None,
+) -> int | None:
     """Store a run and its items (candidate, criterion, kind, label, inspector), in one transaction;
     None when another run got there first (the schedule's period, or the same conversations)."""
     now = utc_now()
     try:
         with Session(engine) as session, session.begin():
-            run = SamplingRunRow(plan_id=plan_id, period=period.label, period_start=period.start, period_end=period.end,
-                                 schedule_key=schedule_key, seed=seed, considered=considered, sampled=len(picked),
-                                 unassigned=sum(i is None for *_, i in picked), user_id=account.id if account else None, at=now)
+            run = SamplingRunRow(
+                plan_id=plan_id,
+                period=period.label,
+                period_start=period.start,
+                period_end=period.end,
+                schedule_key=schedule_key,
+                seed=seed,
+                considered=considered,
+                sampled=len(picked),
+                unassigned=sum(i is None for *_, i in picked),
+                user_id=account.id if account else None,
+                at=now,
+            )
             session.add(run)
             session.flush()
-            session.add_all(QueueItemRow(
-                plan_id=plan_id, run_id=run.id, result_pk=c.result_pk, conversation_key=c.conversation_key, agent_id=c.agent_id,
-                team=c.team, started_at=c.started_at, criterion=criterion, kind=kind, label=label[:100],
-                assignee_id=inspector.id if inspector else None, assigned_at=now if inspector else None,
-                due_on=due_on if inspector else None, status="open", created_at=now)
-                for c, criterion, kind, label, inspector in picked)
-            _audit(session, account, "queue.run", "sampling_run", run.id, None,
-                   {"period": period.label, "seed": seed, "considered": considered, "sampled": len(picked)})
+            session.add_all(
+                QueueItemRow(
+                    plan_id=plan_id,
+                    run_id=run.id,
+                    result_pk=c.result_pk,
+                    conversation_key=c.conversation_key,
+                    agent_id=c.agent_id,
+                    team=c.team,
+                    started_at=c.started_at,
+                    criterion=criterion,
+                    kind=kind,
+                    label=label[:100],
+                    assignee_id=inspector.id if inspector else None,
+                    assigned_at=now if inspector else None,
+                    due_on=due_on if inspector else None,
+                    status="open",
+                    created_at=now,
+                )
+                for c, criterion, kind, label, inspector in picked
+            )
+            _audit(
+                session,
+                account,
+                "queue.run",
+                "sampling_run",
+                run.id,
+                None,
+                {"period": period.label, "seed": seed, "considered": considered, "sampled": len(picked)},
+            )
             return run.id
     except IntegrityError:
         return None
@@ -270,26 +473,58 @@ def record_run(engine, plan_id: int, period: Period, seed: int, considered: int,
 
 # --- queues ------------------------------------------------------------------------------------------
 
+
 def _items_query():
-    return (select(QueueItemRow, SamplingPlanRow.name, SamplingPlanRow.title, ConversationRow.id, User.username)
-            .join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id)
-            .join(ConversationRow, ConversationRow.key == QueueItemRow.conversation_key)
-            .outerjoin(User, User.id == QueueItemRow.assignee_id))
+    return (
+        select(QueueItemRow, SamplingPlanRow.name, SamplingPlanRow.title, ConversationRow.id, User.username)
+        .join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id)
+        .join(ConversationRow, ConversationRow.key == QueueItemRow.conversation_key)
+        .outerjoin(User, User.id == QueueItemRow.assignee_id)
+    )
 
 
-def _item(row: QueueItemRow, plan: str, title: str, conversation_id: str, assignee: str | None, today: date) -> QueueItem:
-    return QueueItem(row.id, plan, title, row.result_pk, row.conversation_key, conversation_id, row.agent_id, row.team,
-                     as_utc(row.started_at) if row.started_at else None, row.criterion, row.kind, row.label, assignee,
-                     row.assignee_id, row.due_on, row.status, _overdue(row.status, row.due_on, today), row.skip_reason,
-                     row.skip_comment, as_utc(row.closed_at) if row.closed_at else None)
+def _item(
+    row: QueueItemRow, plan: str, title: str, conversation_id: str, assignee: str | None, today: date
+) -> QueueItem:
+    return QueueItem(
+        row.id,
+        plan,
+        title,
+        row.result_pk,
+        row.conversation_key,
+        conversation_id,
+        row.agent_id,
+        row.team,
+        as_utc(row.started_at) if row.started_at else None,
+        row.criterion,
+        row.kind,
+        row.label,
+        assignee,
+        row.assignee_id,
+        row.due_on,
+        row.status,
+        _overdue(row.status, row.due_on, today),
+        row.skip_reason,
+        row.skip_comment,
+        as_utc(row.closed_at) if row.closed_at else None,
+    )
 
 
 def _overdue(status: str, due_on: date | None, today: date) -> bool:
     return status == "open" and due_on is not None and due_on < today
 
 
-def queue_items(engine, account: Account, today: date, *, mine: bool = False, status: str | None = "open",
-                plan: str | None = None, unassigned: bool = False, limit: int = 500) -> list[QueueItem]:
+def queue_items(
+    engine,
+    account: Account,
+    today: date,
+    *,
+    mine: bool = False,
+    status: str | None = "open",
+    plan: str | None = None,
+    unassigned: bool = False,
+    limit: int = 500,
+) -> list[QueueItem]:
     """Queue items in the account's scope, overdue and soonest due first (`status` open), or latest
     closed first (done, skipped, closed: both): `mine`, those assigned to the account;
     `unassigned`, those nobody may or did take yet."""
@@ -304,8 +539,11 @@ def queue_items(engine, account: Account, today: date, *, mine: bool = False, st
         query = query.where(QueueItemRow.status == status)
     if plan:
         query = query.where(SamplingPlanRow.name == plan)
-    order = (QueueItemRow.due_on.is_(None), QueueItemRow.due_on, QueueItemRow.id) if status == "open" else \
-        (QueueItemRow.closed_at.desc(), QueueItemRow.id.desc())
+    order = (
+        (QueueItemRow.due_on.is_(None), QueueItemRow.due_on, QueueItemRow.id)
+        if status == "open"
+        else (QueueItemRow.closed_at.desc(), QueueItemRow.id.desc())
+    )
     with Session(engine) as session:
         return [_item(*row, today) for row in session.execute(query.order_by(*order).limit(limit))]
 
@@ -313,7 +551,9 @@ def queue_items(engine, account: Account, today: date, *, mine: bool = False, st
 def queue_counts(engine, account: Account, today: date) -> QueueCounts:
     """The account's own queue: open, due today, overdue, done, skipped."""
     with Session(engine) as session:
-        rows = session.execute(select(QueueItemRow.status, QueueItemRow.due_on).where(QueueItemRow.assignee_id == account.id)).all()
+        rows = session.execute(
+            select(QueueItemRow.status, QueueItemRow.due_on).where(QueueItemRow.assignee_id == account.id)
+        ).all()
     counts = QueueCounts()
     for status, due_on in rows:
         if status == "open":
@@ -329,16 +569,31 @@ def queue_counts(engine, account: Account, today: date) -> QueueCounts:
 
 def progress(engine, account: Account, today: date) -> tuple[list[PlanProgress], list[Workload]]:
     """Per plan and per inspector, within the account's scope (a team lead: their team's items)."""
-    query = _scoped(select(SamplingPlanRow.name, SamplingPlanRow.title, QueueItemRow.status, QueueItemRow.due_on,
-                           QueueItemRow.assignee_id).join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id),
-                    account, QueueItemRow.team)
+    query = _scoped(
+        select(
+            SamplingPlanRow.name,
+            SamplingPlanRow.title,
+            QueueItemRow.status,
+            QueueItemRow.due_on,
+            QueueItemRow.assignee_id,
+        ).join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id),
+        account,
+        QueueItemRow.team,
+    )
     with Session(engine) as session:
         rows = session.execute(query).all()
         assignees = sorted({r.assignee_id for r in rows if r.assignee_id})
-        people = {u.id: u for u in session.scalars(select(User).where(
-            ((User.role == "inspector") & User.active.is_(True)) | User.id.in_(assignees)))}
+        people = {
+            u.id: u
+            for u in session.scalars(
+                select(User).where(((User.role == "inspector") & User.active.is_(True)) | User.id.in_(assignees))
+            )
+        }
     plans: dict[str, PlanProgress] = {}
-    load = {uid: Workload(u.username, u.display_name, 0, 0, 0, 0, 0) for uid, u in sorted(people.items(), key=lambda x: x[1].username)}
+    load = {
+        uid: Workload(u.username, u.display_name, 0, 0, 0, 0, 0)
+        for uid, u in sorted(people.items(), key=lambda x: x[1].username)
+    }
     for name, title, status, due_on, assignee in rows:
         p = plans.setdefault(name, PlanProgress(name, title, 0, 0, 0, 0, 0, 0))
         p.sampled += 1
@@ -367,8 +622,9 @@ def my_open_items(engine, account: Account, result_pks: list[int], today: date) 
     """The account's open items on these results (what the conversation page offers to finish)."""
     if not result_pks:
         return []
-    query = _items_query().where(QueueItemRow.assignee_id == account.id, QueueItemRow.status == "open",
-                                 QueueItemRow.result_pk.in_(result_pks))
+    query = _items_query().where(
+        QueueItemRow.assignee_id == account.id, QueueItemRow.status == "open", QueueItemRow.result_pk.in_(result_pks)
+    )
     with Session(engine) as session:
         return [_item(*row, today) for row in session.execute(query.order_by(QueueItemRow.id))]
 
@@ -376,32 +632,51 @@ def my_open_items(engine, account: Account, result_pks: list[int], today: date) 
 def item_state(engine, account: Account, item_id: int) -> ItemState:
     """One item, checked against the account's scope (NotFound / Forbidden)."""
     with Session(engine) as session:
-        found = session.execute(select(QueueItemRow, SamplingPlanRow.name).join(
-            SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id).where(QueueItemRow.id == item_id)).first()
+        found = session.execute(
+            select(QueueItemRow, SamplingPlanRow.name)
+            .join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id)
+            .where(QueueItemRow.id == item_id)
+        ).first()
     if found is None:
         raise NotFound(f"复核任务 {item_id}")
     row, plan = found
     if account.role not in INSPECTORS and not (account.role == "team_lead" and row.team == account.team):
         raise Forbidden(f"复核任务 {item_id}")
-    return ItemState(row.id, plan, row.status, row.assignee_id, row.result_pk, row.conversation_key, row.agent_id, row.team)
+    return ItemState(
+        row.id, plan, row.status, row.assignee_id, row.result_pk, row.conversation_key, row.agent_id, row.team
+    )
 
 
 def unreviewed_failures(engine, result_pk: int) -> list[str]:
     """The rules the machine failed in a result that no review has judged yet."""
     with Session(engine) as session:
         result = session.get(ResultRow, result_pk)
-        reviewed = set(session.scalars(select(ReviewRow.rule).where(ReviewRow.result_pk == result_pk, ReviewRow.kind == "review")))
+        reviewed = set(
+            session.scalars(select(ReviewRow.rule).where(ReviewRow.result_pk == result_pk, ReviewRow.kind == "review"))
+        )
     return [f["rule"] for f in result.data["findings"] if f["status"] == "fail" and f["rule"] not in reviewed]
 
 
-def close_item(engine, account: Account, item_id: int, status: str, reason: str | None = None, comment: str | None = None) -> bool:
+def close_item(
+    engine, account: Account, item_id: int, status: str, reason: str | None = None, comment: str | None = None
+) -> bool:
     """Mark an open item done or skipped; False when it was no longer open."""
     with Session(engine) as session, session.begin():
-        changed = session.execute(update(QueueItemRow).where(QueueItemRow.id == item_id, QueueItemRow.status == "open").values(
-            status=status, skip_reason=reason, skip_comment=comment, closed_by=account.id, closed_at=utc_now())).rowcount
+        changed = session.execute(
+            update(QueueItemRow)
+            .where(QueueItemRow.id == item_id, QueueItemRow.status == "open")
+            .values(status=status, skip_reason=reason, skip_comment=comment, closed_by=account.id, closed_at=utc_now())
+        ).rowcount
         if changed:
-            _audit(session, account, f"queue.{status}", "queue_item", item_id, {"status": "open"},
-                   {"status": status, "reason": reason, "comment": comment})
+            _audit(
+                session,
+                account,
+                f"queue.{status}",
+                "queue_item",
+                item_id,
+                {"status": "open"},
+                {"status": status, "reason": reason, "comment": comment},
+            )
         return bool(changed)
 
 
@@ -413,8 +688,15 @@ def reassign_item(engine, account: Account, item_id: int, inspector: Inspector, 
         before = {"assignee_id": row.assignee_id}
         row.assignee_id, row.assigned_at = inspector.id, utc_now()
         row.due_on = due_on or row.due_on
-        _audit(session, account, "queue.reassign", "queue_item", item_id, before,
-               {"assignee_id": inspector.id, "assignee": inspector.username})
+        _audit(
+            session,
+            account,
+            "queue.reassign",
+            "queue_item",
+            item_id,
+            before,
+            {"assignee_id": inspector.id, "assignee": inspector.username},
+        )
         return True
 
 
@@ -424,7 +706,9 @@ def sampled_reviews(engine, plan: str | None = None) -> list[tuple[bool, str, bo
     plan counts as random; the rest as targeted."""
     query = select(QueueItemRow.result_pk, QueueItemRow.kind).where(QueueItemRow.status == "done")
     if plan:
-        query = query.join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id).where(SamplingPlanRow.name == plan)
+        query = query.join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id).where(
+            SamplingPlanRow.name == plan
+        )
     with Session(engine) as session:
         items = session.execute(query).all()
         drawn = {pk for pk, kind in items if kind == RANDOM}
@@ -432,24 +716,34 @@ def sampled_reviews(engine, plan: str | None = None) -> list[tuple[bool, str, bo
         failed: dict[int, list[str]] = {}
         latest: dict[tuple[int, str], str] = {}
         for begin in range(0, len(pks), 500):
-            chunk = pks[begin:begin + 500]
+            chunk = pks[begin : begin + 500]
             for pk, data in session.execute(select(ResultRow.pk, ResultRow.data).where(ResultRow.pk.in_(chunk))):
                 failed[pk] = [f["rule"] for f in data["findings"] if f["status"] == "fail"]
             for pk, rule, verdict in session.execute(
-                    select(ReviewRow.result_pk, ReviewRow.rule, ReviewRow.verdict).where(
-                        ReviewRow.result_pk.in_(chunk), ReviewRow.kind == "review", ReviewRow.machine_status == "fail")
-                    .order_by(ReviewRow.created_at, ReviewRow.id)):
+                select(ReviewRow.result_pk, ReviewRow.rule, ReviewRow.verdict)
+                .where(ReviewRow.result_pk.in_(chunk), ReviewRow.kind == "review", ReviewRow.machine_status == "fail")
+                .order_by(ReviewRow.created_at, ReviewRow.id)
+            ):
                 latest[(pk, rule)] = verdict
-    return [(pk in drawn, rule, latest[(pk, rule)] == "confirm")
-            for pk in pks for rule in failed.get(pk, []) if (pk, rule) in latest]
+    return [
+        (pk in drawn, rule, latest[(pk, rule)] == "confirm")
+        for pk in pks
+        for rule in failed.get(pk, [])
+        if (pk, rule) in latest
+    ]
 
 
 # --- complaint alerts --------------------------------------------------------------------------------
 
+
 def alert_settings(session: Session) -> AlertSettings:
     """The admin's settings, else the defaults."""
     row = session.get(AlertSettingsRow, 1)
-    return AlertSettings(risk=row.risk, rules=list(row.rules), max_age_hours=row.max_age_hours or 0) if row else AlertSettings()
+    return (
+        AlertSettings(risk=row.risk, rules=list(row.rules), max_age_hours=row.max_age_hours or 0)
+        if row
+        else AlertSettings()
+    )
 
 
 def read_alert_settings(engine) -> AlertSettings:
@@ -471,7 +765,9 @@ def set_alert_settings(engine, account: Account | None, settings: AlertSettings)
 
 def alert_conversations(session: Session, keys: list[str]) -> dict[str, ConversationRow]:
     """The conversations of results that may raise an alert, unless they already did."""
-    have = set(session.scalars(select(ComplaintAlertRow.conversation_key).where(ComplaintAlertRow.conversation_key.in_(keys))))
+    have = set(
+        session.scalars(select(ComplaintAlertRow.conversation_key).where(ComplaintAlertRow.conversation_key.in_(keys)))
+    )
     wanted = [k for k in keys if k not in have]
     if not wanted:
         return {}
@@ -486,41 +782,79 @@ def add_alerts(session: Session, alerts: list[NewAlert]) -> None:
     now = utc_now()
     teams = {a.team for a in alerts if a.team}
     hooks: dict[str, list[int]] = defaultdict(list)
-    for hook_id, team in session.execute(select(WebhookRow.id, WebhookRow.team).where(
-            WebhookRow.active.is_(True), WebhookRow.team.in_(teams))):
+    for hook_id, team in session.execute(
+        select(WebhookRow.id, WebhookRow.team).where(WebhookRow.active.is_(True), WebhookRow.team.in_(teams))
+    ):
         hooks[team].append(hook_id)
     for a in alerts:
-        row = ComplaintAlertRow(conversation_key=a.conversation_key, result_pk=a.result_pk, conversation_id=a.conversation_id[:200],
-                                team=a.team, agent_id=a.agent_id, risk=a.risk, rules=[list(r) for r in a.rules],
-                                excerpt=a.excerpt[:300], created_at=now)
+        row = ComplaintAlertRow(
+            conversation_key=a.conversation_key,
+            result_pk=a.result_pk,
+            conversation_id=a.conversation_id[:200],
+            team=a.team,
+            agent_id=a.agent_id,
+            risk=a.risk,
+            rules=[list(r) for r in a.rules],
+            excerpt=a.excerpt[:300],
+            created_at=now,
+        )
         session.add(row)
         session.flush()
-        session.add_all(WebhookDeliveryRow(alert_id=row.id, webhook_id=hook, status="pending", attempts=0, created_at=now,
-                                           updated_at=now) for hook in hooks.get(a.team, []))
+        session.add_all(
+            WebhookDeliveryRow(
+                alert_id=row.id, webhook_id=hook, status="pending", attempts=0, created_at=now, updated_at=now
+            )
+            for hook in hooks.get(a.team, [])
+        )
 
 
 def list_alerts(engine, account: Account, status: str = "open", limit: int = 200) -> list[AlertView]:
-    query = _scoped(select(ComplaintAlertRow, User.username).outerjoin(User, User.id == ComplaintAlertRow.handled_by),
-                    account, ComplaintAlertRow.team)
+    query = _scoped(
+        select(ComplaintAlertRow, User.username).outerjoin(User, User.id == ComplaintAlertRow.handled_by),
+        account,
+        ComplaintAlertRow.team,
+    )
     if status == "open":
         query = query.where(ComplaintAlertRow.handled_at.is_(None))
     elif status == "handled":
         query = query.where(ComplaintAlertRow.handled_at.is_not(None))
     with Session(engine) as session:
-        rows = session.execute(query.order_by(ComplaintAlertRow.created_at.desc(), ComplaintAlertRow.id.desc()).limit(limit)).all()
+        rows = session.execute(
+            query.order_by(ComplaintAlertRow.created_at.desc(), ComplaintAlertRow.id.desc()).limit(limit)
+        ).all()
         deliveries: dict[int, dict[str, int]] = defaultdict(dict)
         for alert_id, state, n in session.execute(
-                select(WebhookDeliveryRow.alert_id, WebhookDeliveryRow.status, func.count())
-                .where(WebhookDeliveryRow.alert_id.in_([a.id for a, _ in rows])).group_by(WebhookDeliveryRow.alert_id, WebhookDeliveryRow.status)):
+            select(WebhookDeliveryRow.alert_id, WebhookDeliveryRow.status, func.count())
+            .where(WebhookDeliveryRow.alert_id.in_([a.id for a, _ in rows]))
+            .group_by(WebhookDeliveryRow.alert_id, WebhookDeliveryRow.status)
+        ):
             deliveries[alert_id][state] = n
-    return [AlertView(a.id, a.conversation_key, a.conversation_id, a.team, a.agent_id, a.risk, [r[0] for r in a.rules], a.excerpt,
-                      as_utc(a.created_at), who, as_utc(a.handled_at) if a.handled_at else None, a.note, deliveries.get(a.id, {}))
-            for a, who in rows]
+    return [
+        AlertView(
+            a.id,
+            a.conversation_key,
+            a.conversation_id,
+            a.team,
+            a.agent_id,
+            a.risk,
+            [r[0] for r in a.rules],
+            a.excerpt,
+            as_utc(a.created_at),
+            who,
+            as_utc(a.handled_at) if a.handled_at else None,
+            a.note,
+            deliveries.get(a.id, {}),
+        )
+        for a, who in rows
+    ]
 
 
 def open_alert_count(engine, account: Account) -> int:
-    query = _scoped(select(func.count()).select_from(ComplaintAlertRow).where(ComplaintAlertRow.handled_at.is_(None)),
-                    account, ComplaintAlertRow.team)
+    query = _scoped(
+        select(func.count()).select_from(ComplaintAlertRow).where(ComplaintAlertRow.handled_at.is_(None)),
+        account,
+        ComplaintAlertRow.team,
+    )
     with Session(engine) as session:
         return session.scalar(query) or 0
 
@@ -543,18 +877,35 @@ def handle_alert(engine, account: Account, alert_id: int, note: str) -> bool:
 
 def add_webhook(engine, account: Account | None, name: str, team: str, url: str, template: str) -> int:
     with Session(engine) as session, session.begin():
-        row = WebhookRow(name=name, team=canonical_label(team), url=url, template=template, active=True,
-                         created_by=account.id if account else None, created_at=utc_now())
+        row = WebhookRow(
+            name=name,
+            team=canonical_label(team),
+            url=url,
+            template=template,
+            active=True,
+            created_by=account.id if account else None,
+            created_at=utc_now(),
+        )
         session.add(row)
         session.flush()
-        _audit(session, account, "webhook.add", "webhook", row.id, None, {"name": name, "team": row.team, "template": template})
+        _audit(
+            session,
+            account,
+            "webhook.add",
+            "webhook",
+            row.id,
+            None,
+            {"name": name, "team": row.team, "template": template},
+        )
         return row.id
 
 
 def list_webhooks(engine) -> list[WebhookView]:
     with Session(engine) as session:
-        return [WebhookView(w.id, w.name, w.team, w.url, w.template, bool(w.active), as_utc(w.created_at))
-                for w in session.scalars(select(WebhookRow).order_by(WebhookRow.team, WebhookRow.id))]
+        return [
+            WebhookView(w.id, w.name, w.team, w.url, w.template, bool(w.active), as_utc(w.created_at))
+            for w in session.scalars(select(WebhookRow).order_by(WebhookRow.team, WebhookRow.id))
+        ]
 
 
 def set_webhook_active(engine, account: Account | None, webhook_id: int, active: bool) -> None:
@@ -568,23 +919,51 @@ def set_webhook_active(engine, account: Account | None, webhook_id: int, active:
 
 def pending_deliveries(engine, limit: int = 100) -> list[PendingDelivery]:
     """Deliveries still to make, oldest first, to webhooks that are still active."""
-    query = (select(WebhookDeliveryRow.id, WebhookRow.name, WebhookRow.url, WebhookRow.template, WebhookRow.team, ComplaintAlertRow)
-             .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
-             .join(ComplaintAlertRow, ComplaintAlertRow.id == WebhookDeliveryRow.alert_id)
-             .where(WebhookDeliveryRow.status == "pending", WebhookRow.active.is_(True))
-             .order_by(WebhookDeliveryRow.id).limit(limit))
+    query = (
+        select(
+            WebhookDeliveryRow.id,
+            WebhookRow.name,
+            WebhookRow.url,
+            WebhookRow.template,
+            WebhookRow.team,
+            ComplaintAlertRow,
+        )
+        .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
+        .join(ComplaintAlertRow, ComplaintAlertRow.id == WebhookDeliveryRow.alert_id)
+        .where(WebhookDeliveryRow.status == "pending", WebhookRow.active.is_(True))
+        .order_by(WebhookDeliveryRow.id)
+        .limit(limit)
+    )
     with Session(engine) as session:
-        return [PendingDelivery(delivery, name, url, template, AlertMessage(
-                    a.id, team, a.agent_id, a.conversation_id, a.risk, [tuple(r) for r in a.rules], a.excerpt, as_utc(a.created_at)))
-                for delivery, name, url, template, team, a in session.execute(query)
-                if a.team == team]  # a delivery only ever goes to the team's own webhook
+        return [
+            PendingDelivery(
+                delivery,
+                name,
+                url,
+                template,
+                AlertMessage(
+                    a.id,
+                    team,
+                    a.agent_id,
+                    a.conversation_id,
+                    a.risk,
+                    [tuple(r) for r in a.rules],
+                    a.excerpt,
+                    as_utc(a.created_at),
+                ),
+            )
+            for delivery, name, url, template, team, a in session.execute(query)
+            if a.team == team
+        ]  # a delivery only ever goes to the team's own webhook
 
 
 def log_attempt(engine, delivery_id: int, ok: bool, status_code: int | None, error: str, final: bool) -> None:
     """One call of a webhook in the delivery log; the delivery is delivered, or failed after its last try."""
     now = utc_now()
     with Session(engine) as session, session.begin():
-        session.add(WebhookAttemptRow(delivery_id=delivery_id, at=now, ok=ok, status_code=status_code, error=error[:500]))
+        session.add(
+            WebhookAttemptRow(delivery_id=delivery_id, at=now, ok=ok, status_code=status_code, error=error[:500])
+        )
         delivery = session.get(WebhookDeliveryRow, delivery_id)
         delivery.attempts += 1
         delivery.updated_at = now
@@ -595,26 +974,38 @@ def log_attempt(engine, delivery_id: int, ok: bool, status_code: int | None, err
 
 
 def delivery_log(engine, limit: int = 100) -> list[DeliveryAttempt]:
-    query = (select(WebhookAttemptRow, WebhookRow.name, WebhookRow.team, ComplaintAlertRow.id, ComplaintAlertRow.conversation_id)
-             .join(WebhookDeliveryRow, WebhookDeliveryRow.id == WebhookAttemptRow.delivery_id)
-             .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
-             .join(ComplaintAlertRow, ComplaintAlertRow.id == WebhookDeliveryRow.alert_id)
-             .order_by(WebhookAttemptRow.id.desc()).limit(limit))
+    query = (
+        select(
+            WebhookAttemptRow, WebhookRow.name, WebhookRow.team, ComplaintAlertRow.id, ComplaintAlertRow.conversation_id
+        )
+        .join(WebhookDeliveryRow, WebhookDeliveryRow.id == WebhookAttemptRow.delivery_id)
+        .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
+        .join(ComplaintAlertRow, ComplaintAlertRow.id == WebhookDeliveryRow.alert_id)
+        .order_by(WebhookAttemptRow.id.desc())
+        .limit(limit)
+    )
     with Session(engine) as session:
-        return [DeliveryAttempt(as_utc(a.at), name, team, alert, conversation, bool(a.ok), a.status_code, a.error)
-                for a, name, team, alert, conversation in session.execute(query)]
+        return [
+            DeliveryAttempt(as_utc(a.at), name, team, alert, conversation, bool(a.ok), a.status_code, a.error)
+            for a, name, team, alert, conversation in session.execute(query)
+        ]
 
 
 def delivery_states(engine) -> dict[str, int]:
     with Session(engine) as session:
-        return dict(session.execute(select(WebhookDeliveryRow.status, func.count()).group_by(WebhookDeliveryRow.status)).all())
+        return dict(
+            session.execute(select(WebhookDeliveryRow.status, func.count()).group_by(WebhookDeliveryRow.status)).all()
+        )
 
 
 def retry_failed(engine, account: Account | None) -> int:
     """Failed deliveries back to pending, for the next delivery round."""
     with Session(engine) as session, session.begin():
-        changed = session.execute(update(WebhookDeliveryRow).where(WebhookDeliveryRow.status == "failed")
-                                  .values(status="pending", updated_at=utc_now())).rowcount
+        changed = session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.status == "failed")
+            .values(status="pending", updated_at=utc_now())
+        ).rowcount
         if changed:
             _audit(session, account, "webhook.retry", "alert_deliveries", "failed", None, {"deliveries": changed})
         return changed

@@ -18,7 +18,7 @@ _RUN = re.compile(r"[^\W_]+")  # letters and digits of any script: nothing a tsv
 
 def grams(text: str) -> list[str]:
     """The distinct pairs of adjacent letters or digits of normalized text."""
-    pairs = {run[i:i + 2] for run in _RUN.findall(text) for i in range(len(run) - 1)}
+    pairs = {run[i : i + 2] for run in _RUN.findall(text) for i in range(len(run) - 1)}
     return sorted(pairs)
 
 

@@ -24,8 +24,20 @@ from zuoxi.store.tables import ResultRow, StatRow
 GRAINS = ((0, True, True), (1, True, False), (2, False, True), (3, False, False))
 NO_DAY = "-"  # a day-keeping cell of conversations with no start time (no trend point, no date range)
 KEY = ("grain", "main", "scorecard", "team", "agent_id", "day", "channel", "kind", "name")
-_FACTS = ("scorecard", "main", "channel", "team", "agent_id", "started_at", "final_score", "final_data", "data",
-          "failed_rules", "satisfaction", "score")
+_FACTS = (
+    "scorecard",
+    "main",
+    "channel",
+    "team",
+    "agent_id",
+    "started_at",
+    "final_score",
+    "final_data",
+    "data",
+    "failed_rules",
+    "satisfaction",
+    "score",
+)
 
 
 def day_of(started: datetime | None, zone) -> str:
@@ -54,8 +66,15 @@ def contribution(facts: dict, zone) -> list[tuple[tuple, int, float]]:
     day = day_of(facts["started_at"], zone)
     out = []
     for grain, keeps_day, keeps_agent in GRAINS:
-        cell = (grain, bool(facts["main"]), facts["scorecard"], facts["team"] or "",
-                (facts["agent_id"] or "") if keeps_agent else "", day if keeps_day else "", facts["channel"] or "")
+        cell = (
+            grain,
+            bool(facts["main"]),
+            facts["scorecard"],
+            facts["team"] or "",
+            (facts["agent_id"] or "") if keeps_agent else "",
+            day if keeps_day else "",
+            facts["channel"] or "",
+        )
         out += [((*cell, kind, name), n, total) for kind, name, n, total in figures]
     return out
 
@@ -95,12 +114,14 @@ def apply(connection, deltas: dict) -> None:
     else:
         from sqlalchemy.dialects.sqlite import insert
     statement = insert(StatRow)
-    statement = statement.on_conflict_do_update(index_elements=list(KEY), set_={
-        "n": StatRow.n + statement.excluded.n, "total": StatRow.total + statement.excluded.total})
+    statement = statement.on_conflict_do_update(
+        index_elements=list(KEY),
+        set_={"n": StatRow.n + statement.excluded.n, "total": StatRow.total + statement.excluded.total},
+    )
     # A stable order: two transactions adding to the same cells lock them in the same order.
     rows.sort(key=lambda r: tuple(str(r[k]) for k in KEY))
     for begin in range(0, len(rows), 2000):
-        connection.execute(statement, rows[begin:begin + 2000])
+        connection.execute(statement, rows[begin : begin + 2000])
 
 
 def keep_counts() -> None:
@@ -139,7 +160,9 @@ def rebuild(connection, batch: int = 5_000) -> None:
     connection.execute(delete(StatRow))
     deltas: Counter = Counter()
     last = 0
-    while rows := connection.execute(select(*columns).where(ResultRow.pk > last).order_by(ResultRow.pk).limit(batch)).all():
+    while rows := connection.execute(
+        select(*columns).where(ResultRow.pk > last).order_by(ResultRow.pk).limit(batch)
+    ).all():
         for row in rows:
             add(deltas, dict(zip(_FACTS, row[1:])), +1, zone)
         last = rows[-1][0]
@@ -151,12 +174,21 @@ def rebuild(connection, batch: int = 5_000) -> None:
 
 # --- reading ----------------------------------------------------------------------------------------
 
+
 class Cells:
     """The stats rows one dashboard or count reads: the filter's scorecard (or main results), channel,
     team, agent and days, at the grain that keeps what the question needs and no more."""
 
-    def __init__(self, scorecard: str | None, channel: str | None, team: str | None, agent: str | None,
-                 day_from: date | None, day_to: date | None, empty: bool = False):
+    def __init__(
+        self,
+        scorecard: str | None,
+        channel: str | None,
+        team: str | None,
+        agent: str | None,
+        day_from: date | None,
+        day_to: date | None,
+        empty: bool = False,
+    ):
         """`empty`: the filter and the reader's scope exclude each other (another team's agent)."""
         self.scorecard, self.channel, self.team, self.agent = scorecard, channel, team, agent
         self.day_from, self.day_to, self.empty = day_from, day_to, empty
@@ -188,32 +220,49 @@ class Cells:
     def figures(self, session: Session) -> dict[str, dict[str, tuple[int, float]]]:
         """kind → name → (n, total), summed over the cells."""
         out: dict[str, dict[str, tuple[int, float]]] = {}
-        query = select(StatRow.kind, StatRow.name, func.sum(StatRow.n), func.sum(StatRow.total)) \
-            .where(*self.where()).group_by(StatRow.kind, StatRow.name).having(func.sum(StatRow.n) > 0)
+        query = (
+            select(StatRow.kind, StatRow.name, func.sum(StatRow.n), func.sum(StatRow.total))
+            .where(*self.where())
+            .group_by(StatRow.kind, StatRow.name)
+            .having(func.sum(StatRow.n) > 0)
+        )
         for kind, name, n, total in session.execute(query):
             out.setdefault(kind, {})[name] = (int(n), float(total or 0))
         return out
 
     def by(self, session: Session, column, kinds: Iterable[str] = ("score",)) -> list[tuple]:
         """(value of `column`, kind, name, n, total) for each value, the scores summed per day, team or agent."""
-        query = select(column, StatRow.kind, StatRow.name, func.sum(StatRow.n), func.sum(StatRow.total)) \
-            .where(*self.where(by_day=column is StatRow.day, by_agent=column is StatRow.agent_id),
-                   StatRow.kind.in_(list(kinds))) \
-            .group_by(column, StatRow.kind, StatRow.name).having(func.sum(StatRow.n) > 0)
+        query = (
+            select(column, StatRow.kind, StatRow.name, func.sum(StatRow.n), func.sum(StatRow.total))
+            .where(
+                *self.where(by_day=column is StatRow.day, by_agent=column is StatRow.agent_id),
+                StatRow.kind.in_(list(kinds)),
+            )
+            .group_by(column, StatRow.kind, StatRow.name)
+            .having(func.sum(StatRow.n) > 0)
+        )
         return [tuple(row) for row in session.execute(query)]
 
 
 def options(session: Session, team: str | None, agent: str | None) -> dict[str, set[str]]:
     """The agents, teams, channels and scorecards with results, within a team or agent scope ("": none)."""
-    query = select(StatRow.agent_id, StatRow.team, StatRow.channel, StatRow.scorecard).distinct() \
+    query = (
+        select(StatRow.agent_id, StatRow.team, StatRow.channel, StatRow.scorecard)
+        .distinct()
         .where(StatRow.grain == 2, StatRow.kind == "score", StatRow.n > 0)
+    )
     if team is not None:
         query = query.where(StatRow.team == team)
     if agent is not None:
         query = query.where(StatRow.agent_id == agent)
     found: dict[str, set[str]] = {"agents": set(), "teams": set(), "channels": set(), "scorecards": set()}
     for agent_id, team_name, channel, scorecard in session.execute(query):
-        for name, value in (("agents", agent_id), ("teams", team_name), ("channels", channel), ("scorecards", scorecard)):
+        for name, value in (
+            ("agents", agent_id),
+            ("teams", team_name),
+            ("channels", channel),
+            ("scorecards", scorecard),
+        ):
             if value:
                 found[name].add(value)
     return found

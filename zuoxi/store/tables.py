@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -211,11 +224,22 @@ _list_index("ix_results_list_main_agent", ResultRow.agent_id, main=True)
 _list_index("ix_results_list_scorecard", ResultRow.scorecard)
 _list_index("ix_results_list_scorecard_team", ResultRow.scorecard, ResultRow.team)
 _list_index("ix_results_list_scorecard_agent", ResultRow.scorecard, ResultRow.agent_id)
-Index("ix_results_main_risk", ResultRow.complaint_risk.desc(), ResultRow.pk.desc(), postgresql_where=ResultRow.main == true(),
-      sqlite_where=ResultRow.main == true())  # the dashboard's riskiest conversations
-Index("ix_conversations_unscored", ConversationRow.key, postgresql_where=ConversationRow.scored == false(),
-      sqlite_where=ConversationRow.scored == false())  # the list's tail: conversations not analysed
-Index("ix_conversations_search_grams", ConversationRow.search_grams, postgresql_using="gin").ddl_if(dialect="postgresql")
+Index(
+    "ix_results_main_risk",
+    ResultRow.complaint_risk.desc(),
+    ResultRow.pk.desc(),
+    postgresql_where=ResultRow.main == true(),
+    sqlite_where=ResultRow.main == true(),
+)  # the dashboard's riskiest conversations
+Index(
+    "ix_conversations_unscored",
+    ConversationRow.key,
+    postgresql_where=ConversationRow.scored == false(),
+    sqlite_where=ConversationRow.scored == false(),
+)  # the list's tail: conversations not analysed
+Index("ix_conversations_search_grams", ConversationRow.search_grams, postgresql_using="gin").ddl_if(
+    dialect="postgresql"
+)
 
 
 class StatRow(Base):
@@ -226,9 +250,12 @@ class StatRow(Base):
     dashboard over a year of all agents reads a few thousand rows, not a row per agent and day."""
 
     __tablename__ = "stats"
-    __table_args__ = (UniqueConstraint("grain", "main", "scorecard", "team", "agent_id", "day", "channel", "kind", "name"),
-                      Index("ix_stats_agent", "grain", "agent_id", "day"), Index("ix_stats_day", "grain", "day"),
-                      Index("ix_stats_kind", "grain", "kind", "team", "day"))  # one agent; days; scores per day, team, agent
+    __table_args__ = (
+        UniqueConstraint("grain", "main", "scorecard", "team", "agent_id", "day", "channel", "kind", "name"),
+        Index("ix_stats_agent", "grain", "agent_id", "day"),
+        Index("ix_stats_day", "grain", "day"),
+        Index("ix_stats_kind", "grain", "kind", "team", "day"),
+    )  # one agent; days; scores per day, team, agent
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     grain: Mapped[int] = mapped_column(Integer)
@@ -270,7 +297,9 @@ class CampaignCustomer(Base):
     ref: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # the list's customer number
     phone_hash: Mapped[str] = mapped_column(String(64), index=True)  # HMAC keyed by $ZUOXI_SECRET_KEY: lookups only
     phone_tail: Mapped[str] = mapped_column(String(4))
-    phone_enc: Mapped[str] = mapped_column(Text)  # Fernet under a key derived from $ZUOXI_SECRET_KEY (campaigns/vault.py)
+    phone_enc: Mapped[str] = mapped_column(
+        Text
+    )  # Fernet under a key derived from $ZUOXI_SECRET_KEY (campaigns/vault.py)
     timezone: Mapped[str | None] = mapped_column(String(50), nullable=True)  # the customer's, when not the campaign's
     salutation: Mapped[str | None] = mapped_column(String(40), nullable=True)  # 张先生: what {{name}} says
     card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
@@ -299,7 +328,8 @@ class CampaignAttempt(Base):
     reason_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")
     conversation_key: Mapped[str | None] = mapped_column(
-        ForeignKey("conversations.key", ondelete="SET NULL"), nullable=True, index=True)
+        ForeignKey("conversations.key", ondelete="SET NULL"), nullable=True, index=True
+    )
 
 
 class CampaignCallback(Base):
@@ -315,7 +345,9 @@ class CampaignCallback(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     # The attempt that settled it; done without one means it was rescheduled.
-    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_attempts.id", ondelete="SET NULL"), nullable=True)
+    attempt_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign_attempts.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class DoNotCall(Base):
@@ -362,6 +394,7 @@ class TrainingAttempt(Base):
 # --- review queues and complaint alerts (zuoxi/queues, docs/queues.md) ------------------------
 # Imported here, beside the one table that needs them, so this section stays a self-contained addition.
 from datetime import date  # noqa: E402
+
 from sqlalchemy import Date  # noqa: E402
 
 

@@ -73,8 +73,15 @@ def _password_hash(password: str) -> str:
     return _hasher.hash(password)
 
 
-def add_user(engine, username: str, password: str, role: str, team: str | None = None,
-             agent_id: str | None = None, display_name: str | None = None) -> Account:
+def add_user(
+    engine,
+    username: str,
+    password: str,
+    role: str,
+    team: str | None = None,
+    agent_id: str | None = None,
+    display_name: str | None = None,
+) -> Account:
     username = username.strip()
     if not 0 < len(username) <= 100:
         raise UserError("用户名需要 1–100 个字符")
@@ -82,14 +89,17 @@ def add_user(engine, username: str, password: str, role: str, team: str | None =
     with Session(engine) as session, session.begin():
         if session.scalar(select(User).where(User.username == username)):
             raise UserError(f"用户 {username} 已存在")
-        user = User(username=username, password_hash=_password_hash(password), active=True, created_at=utc_now(), **fields)
+        user = User(
+            username=username, password_hash=_password_hash(password), active=True, created_at=utc_now(), **fields
+        )
         session.add(user)
         session.flush()
         return _account(user)
 
 
-def update_user(engine, user_id: int, role: str, team: str | None, agent_id: str | None,
-                display_name: str | None, active: bool) -> tuple[Account, Account]:
+def update_user(
+    engine, user_id: int, role: str, team: str | None, agent_id: str | None, display_name: str | None, active: bool
+) -> tuple[Account, Account]:
     """Set a user's role, team, agent id, name and whether they may sign in; (before, after).
     A disabled user's sessions end at once."""
     fields = _checked(role, team, agent_id, display_name)
@@ -148,8 +158,15 @@ def open_session(engine, account: Account) -> tuple[str, str]:
     """A new session: (cookie token, CSRF token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with Session(engine) as session, session.begin():
-        session.add(LoginSession(token_hash=_token_hash(token), user_id=account.id, csrf_token=csrf,
-                                 created_at=utc_now(), expires_at=utc_now() + timedelta(days=SESSION_DAYS)))
+        session.add(
+            LoginSession(
+                token_hash=_token_hash(token),
+                user_id=account.id,
+                csrf_token=csrf,
+                created_at=utc_now(),
+                expires_at=utc_now() + timedelta(days=SESSION_DAYS),
+            )
+        )
     return token, csrf
 
 
@@ -158,9 +175,11 @@ def session_account(engine, token: str | None) -> tuple[Account, str] | None:
     if not token:
         return None
     with Session(engine) as session:
-        found = session.execute(select(LoginSession.expires_at, LoginSession.csrf_token, User)
-                                .join(User, User.id == LoginSession.user_id)
-                                .where(LoginSession.token_hash == _token_hash(token))).first()
+        found = session.execute(
+            select(LoginSession.expires_at, LoginSession.csrf_token, User)
+            .join(User, User.id == LoginSession.user_id)
+            .where(LoginSession.token_hash == _token_hash(token))
+        ).first()
         if found is None or as_utc(found.expires_at) < utc_now() or not found.User.active:
             return None
         return _account(found.User), found.csrf_token

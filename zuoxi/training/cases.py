@@ -55,7 +55,9 @@ class NeedPart(BaseModel):
 
     key: str
     words: list[str] = Field(min_length=1)
-    says: str | None = None  # the customer pressing for it while unmet, in their words (default: the need's first clause)
+    says: str | None = (
+        None  # the customer pressing for it while unmet, in their words (default: the need's first clause)
+    )
     hidden: bool = False  # the hidden need: pressed for only once the stated parts are met
 
 

@@ -72,11 +72,19 @@ class CaseLibrary:
                 return case
         raise KeyError(case_id)
 
-    def search(self, query: str = "", tags: list[str] | None = None, difficulty: int | None = None,
-               like: Conversation | None = None) -> list[tuple[Case, float]]:
+    def search(
+        self,
+        query: str = "",
+        tags: list[str] | None = None,
+        difficulty: int | None = None,
+        like: Conversation | None = None,
+    ) -> list[tuple[Case, float]]:
         """Cases matching the filters, ranked by BM25 against `query` (or a whole conversation)."""
-        cases = [c for c in self.cases() if (not tags or set(tags) <= set(c.tags))
-                 and (difficulty is None or c.difficulty == difficulty)]
+        cases = [
+            c
+            for c in self.cases()
+            if (not tags or set(tags) <= set(c.tags)) and (difficulty is None or c.difficulty == difficulty)
+        ]
         text = " ".join(t.text for t in like.turns) if like is not None else query
         if not cases or not text.strip():
             return [(c, 0.0) for c in cases]
@@ -90,8 +98,11 @@ class CaseLibrary:
         """Analyzed conversations worth turning into cases, best first (not yet promoted)."""
         with Session(self.store.engine) as session:
             promoted = set(session.scalars(select(TrainingCase.conversation_key)))
-            rows = session.execute(select(ConversationRow.key, ConversationRow.id, ConversationRow.agent_id, ResultRow)
-                                   .join(ResultRow, ResultRow.conversation_key == ConversationRow.key)).all()
+            rows = session.execute(
+                select(ConversationRow.key, ConversationRow.id, ConversationRow.agent_id, ResultRow).join(
+                    ResultRow, ResultRow.conversation_key == ConversationRow.key
+                )
+            ).all()
         best: dict[str, Candidate] = {}
         for key, cid, agent, result in rows:
             if key in promoted:
@@ -125,8 +136,11 @@ class CaseLibrary:
             case = parse_case(text, f"promoted from {conversation.id}")
             if case.id in {c.id for c in builtin_cases()} or session.get(TrainingCase, case.id):
                 raise CaseError(f"案例 {case.id!r} 已存在")
-            session.add(TrainingCase(id=case.id, yaml=text, conversation_key=key, created_by=user_id,
-                                     created_at=datetime.now(UTC)))
+            session.add(
+                TrainingCase(
+                    id=case.id, yaml=text, conversation_key=key, created_by=user_id, created_at=datetime.now(UTC)
+                )
+            )
         return case
 
     # --- attempts ---------------------------------------------------------------------------------
@@ -135,11 +149,20 @@ class CaseLibrary:
         (phones, IDs, cards, e-mails) masked."""
         with Session(self.store.engine) as session, session.begin():
             attempt = TrainingAttempt(
-                case_id=report.case_id, trainee=trainee, outcome=report.outcome, score=report.score,
-                max_score=report.max_score, anger=report.anger, engine=engine,
-                turns=[{**t.model_dump(), **({"backend": b} if b else {})}
-                       for t, b in zip(mask_conversation(report.transcript).turns, report.backends, strict=True)],
-                failed_rules=[f.rule for f in report.result.failed()], created_at=datetime.now(UTC))
+                case_id=report.case_id,
+                trainee=trainee,
+                outcome=report.outcome,
+                score=report.score,
+                max_score=report.max_score,
+                anger=report.anger,
+                engine=engine,
+                turns=[
+                    {**t.model_dump(), **({"backend": b} if b else {})}
+                    for t, b in zip(mask_conversation(report.transcript).turns, report.backends, strict=True)
+                ],
+                failed_rules=[f.rule for f in report.result.failed()],
+                created_at=datetime.now(UTC),
+            )
             session.add(attempt)
             session.flush()
             return attempt.id
@@ -151,4 +174,7 @@ class CaseLibrary:
         if case_id is not None:
             query = query.where(TrainingAttempt.case_id == case_id)
         with Session(self.store.engine) as session:
-            return [AttemptView(a.id, a.case_id, a.trainee, a.outcome, a.score, a.created_at) for a in session.scalars(query)]
+            return [
+                AttemptView(a.id, a.case_id, a.trainee, a.outcome, a.score, a.created_at)
+                for a in session.scalars(query)
+            ]

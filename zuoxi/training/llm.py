@@ -56,7 +56,9 @@ SITUATIONS = {
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SPEAKER = re.compile(r"^\s*(?:客户|顾客|用户)\s*[:：]\s*")
-_NOT_THE_CUSTOMER = re.compile(r"^\s*(?:坐席|客服|agent|assistant)\s*[:：]|作为(?:一个)?(?:AI|人工智能|语言模型)|as an ai", re.IGNORECASE)
+_NOT_THE_CUSTOMER = re.compile(
+    r"^\s*(?:坐席|客服|agent|assistant)\s*[:：]|作为(?:一个)?(?:AI|人工智能|语言模型)|as an ai", re.IGNORECASE
+)
 MAX_LINE = 120
 
 
@@ -69,7 +71,7 @@ def customer_line(content: object) -> str:
     if not isinstance(content, str):
         raise LLMError("模型回复格式不对")
     line = next((x.strip() for x in content.splitlines() if x.strip()), "")
-    line = _SPEAKER.sub("", line).strip("\"“”「」 ")
+    line = _SPEAKER.sub("", line).strip('"“”「」 ')
     if len(_CJK.findall(line)) < 2 or _NOT_THE_CUSTOMER.search(line) or len(line) > MAX_LINE:
         raise LLMError("模型回复不像客户说的话")
     return line
@@ -108,8 +110,13 @@ class LLMEngine:
         return [{"role": "system", "content": system}, *history]
 
     def reply(self, session: DrillSession, plan: Plan) -> str:
-        payload = {"model": self.model, "messages": self.messages(session, plan), "temperature": 0.7,
-                   "max_tokens": 120, "seed": session.seed}
+        payload = {
+            "model": self.model,
+            "messages": self.messages(session, plan),
+            "temperature": 0.7,
+            "max_tokens": 120,
+            "seed": session.seed,
+        }
         try:
             data = asyncio.run(self._exchange(payload))
         except TimeoutError:

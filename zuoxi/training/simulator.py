@@ -307,7 +307,9 @@ class DrillSession:
         similar = any(_same(mine, _bigrams(t.text)) for t in self.planned[:latest] if t.role == "agent")
         kind_words = any(table.effects[a].wears_off for a in acts)
         return Reading(
-            acts=acts, parts=parts, facts=facts,
+            acts=acts,
+            parts=parts,
+            facts=facts,
             retold=[f.key for f in case.facts if asks and f.key in self.asked and f"fact:{f.key}" in turn.said],
             triggers=[t.key for t in case.triggers if f"trigger:{t.key}" in turn.said],
             denied=denied,
@@ -372,7 +374,9 @@ class DrillSession:
             answers = [f.answer for f in case.facts if f.key in reading.facts]
             return Plan(situation, "".join(answers), True, pressing)
         if situation == "trigger":
-            line = next(t.says for t in case.triggers if t.key in reading.triggers and t.says and t.says not in self.said)
+            line = next(
+                t.says for t in case.triggers if t.key in reading.triggers and t.says and t.says not in self.said
+            )
             self.said.add(line)
             return Plan(situation, line, True, pressing)
         if situation == "push" and pressing and pressing not in self.said:
@@ -393,7 +397,13 @@ class DrillSession:
         if need_met and facts_known and anger < ACCEPT_BELOW and changed and not reading.hostile:
             self.outcome = "accepted"
             return "accept"
-        if reading.alternative and not reading.parts and facts_known and anger < ALTERNATIVE_BELOW and not reading.hostile:
+        if (
+            reading.alternative
+            and not reading.parts
+            and facts_known
+            and anger < ALTERNATIVE_BELOW
+            and not reading.hostile
+        ):
             self.outcome = "accepted_alternative"
             return "accept_alternative"
         if self.agent_turns >= self.max_turns:
@@ -411,8 +421,12 @@ class DrillSession:
             return "verified"
         if any(t.key in reading.triggers and t.says and t.says not in self.said for t in self.case.triggers):
             return "trigger"
-        for happened, situation in ((reading.repeated, "repeated"), ("deflect" in acts, "deflected"),
-                                    (reading.bare_refusal, "refused"), ("guarantee" in acts, "over_promise")):
+        for happened, situation in (
+            (reading.repeated, "repeated"),
+            ("deflect" in acts, "deflected"),
+            (reading.bare_refusal, "refused"),
+            ("guarantee" in acts, "over_promise"),
+        ):
             if happened:
                 return situation
         if reading.parts:
@@ -448,9 +462,12 @@ class DrillSession:
     # --- results -----------------------------------------------------------------------------------
     def _conversation(self, turns: list[Turn]) -> Conversation:
         case = self.case
-        return Conversation(id=f"drill-{case.id}", channel=case.conversation.channel, turns=turns,
-                            meta={"scorecard": case.scorecard, "training_case": case.id,
-                                  "complete": True})  # a drill ends here: a missing closing is the trainee's
+        return Conversation(
+            id=f"drill-{case.id}",
+            channel=case.conversation.channel,
+            turns=turns,
+            meta={"scorecard": case.scorecard, "training_case": case.id, "complete": True},
+        )  # a drill ends here: a missing closing is the trainee's
 
     def transcript(self) -> Conversation:
         """What was said and shown."""
@@ -459,9 +476,20 @@ class DrillSession:
     def report(self) -> DrillReport:
         """The judged (planned) transcript's result, with the case's own suggestions where it has them."""
         result = analyze_conversation(self._conversation(self.planned), self.case.scorecard, mask=False)
-        findings = [f.model_copy(update={"suggestion": self.case.suggestions[f.rule]}) if f.rule in self.case.suggestions else f
-                    for f in result.findings]
+        findings = [
+            f.model_copy(update={"suggestion": self.case.suggestions[f.rule]}) if f.rule in self.case.suggestions else f
+            for f in result.findings
+        ]
         result = result.model_copy(update={"findings": findings})
-        return DrillReport(case_id=self.case.id, outcome=self.outcome, score=result.score, max_score=result.max_score,
-                           result=result, anger=list(self.anger), events=list(self.events),
-                           transcript=self.transcript(), degraded=self.degraded, backends=list(self.backends))
+        return DrillReport(
+            case_id=self.case.id,
+            outcome=self.outcome,
+            score=result.score,
+            max_score=result.max_score,
+            result=result,
+            anger=list(self.anger),
+            events=list(self.events),
+            transcript=self.transcript(),
+            degraded=self.degraded,
+            backends=list(self.backends),
+        )

@@ -17,8 +17,13 @@ from zuoxi.training.llm import LLMEngine
 from zuoxi.training.simulator import DrillSession
 
 ROLE = {"agent": "坐席", "customer": "客户", "system": "系统"}
-OUTCOMES = {"accepted": "客户接受，问题解决", "accepted_alternative": "客户接受了替代方案", "escalated": "客户要求找领导/投诉（失败）",
-            "gave_up": "客户放弃沟通（失败）", None: "未完成"}
+OUTCOMES = {
+    "accepted": "客户接受，问题解决",
+    "accepted_alternative": "客户接受了替代方案",
+    "escalated": "客户要求找领导/投诉（失败）",
+    "gave_up": "客户放弃沟通（失败）",
+    None: "未完成",
+}
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -27,7 +32,9 @@ def list_cases(out: Console, ranked) -> None:
     for column in ("id", "标题", "标签", "难度", "评分表"):
         table.add_column(column)
     for case, _ in ranked:
-        table.add_row(*(Text(v) for v in (case.id, case.title, " ".join(case.tags), "★" * case.difficulty, case.scorecard)))
+        table.add_row(
+            *(Text(v) for v in (case.id, case.title, " ".join(case.tags), "★" * case.difficulty, case.scorecard))
+        )
     out.print(table)
 
 
@@ -65,9 +72,15 @@ def guide(out: Console, case: Case) -> None:
 def backend_state(session: DrillSession) -> tuple[str, str]:
     """(what the trainee reads about who plays the customer, its style)."""
     if session.backend_failure:
-        return f"客户引擎：离线（LLM 出错已停用：{session.backend_failure}；本次演练余下部分由离线引擎扮演客户）", "yellow"
+        return (
+            f"客户引擎：离线（LLM 出错已停用：{session.backend_failure}；本次演练余下部分由离线引擎扮演客户）",
+            "yellow",
+        )
     if isinstance(session.engine, LLMEngine):
-        return f"客户引擎：LLM（{session.engine.describe()}，每句限时 {session.engine.timeout:g} 秒，出错即转离线）", "dim"
+        return (
+            f"客户引擎：LLM（{session.engine.describe()}，每句限时 {session.engine.timeout:g} 秒，出错即转离线）",
+            "dim",
+        )
     return "客户引擎：离线（未设置 ZUOXI_LLM_BASE_URL 与 ZUOXI_LLM_MODEL）", "dim"
 
 
@@ -90,12 +103,26 @@ def drill(out: Console, library: CaseLibrary, case: Case, seed: int, trainee: st
         if reply.text:
             _say(out, f"客户：{reply.text}", (f"  (情绪 {reply.anger:.2f})", "dim"))
         if session.closing:
-            _say(out, (f"{OUTCOMES[session.outcome]}。请说一句结束语（致谢、询问是否还有其他需要、道别），或 /quit 结束。", "bold"))
+            _say(
+                out,
+                (
+                    f"{OUTCOMES[session.outcome]}。请说一句结束语（致谢、询问是否还有其他需要、道别），或 /quit 结束。",
+                    "bold",
+                ),
+            )
     report = session.report()
     library.record(trainee, report, report.engine)
     out.rule("演练结果")
-    _say(out, f"结果：{OUTCOMES[report.outcome]} · 得分 {report.score:.0f}/{report.max_score:.0f} · 客户引擎 {report.engine}")
-    _say(out, "情绪曲线：" + "".join(SPARK[min(7, int(a * 8))] for a in report.anger) + f"  {report.anger[0]:.2f} → {report.anger[-1]:.2f}")
+    _say(
+        out,
+        f"结果：{OUTCOMES[report.outcome]} · 得分 {report.score:.0f}/{report.max_score:.0f} · 客户引擎 {report.engine}",
+    )
+    _say(
+        out,
+        "情绪曲线："
+        + "".join(SPARK[min(7, int(a * 8))] for a in report.anger)
+        + f"  {report.anger[0]:.2f} → {report.anger[-1]:.2f}",
+    )
     for finding in report.result.failed():
         _say(out, "  ", (finding.rule, "red"), f" {finding.message}")
         if finding.suggestion:
@@ -106,8 +133,13 @@ def drill(out: Console, library: CaseLibrary, case: Case, seed: int, trainee: st
         if best.why:
             _say(out, (f"    {best.why}", "dim"))
     history = library.attempts(trainee=trainee, case_id=case.id)
-    _say(out, "历次得分：" + " → ".join(f"{a.score:.0f}{'✓' if a.outcome in ('accepted', 'accepted_alternative') else '✗'}"
-                                     for a in history))
+    _say(
+        out,
+        "历次得分："
+        + " → ".join(
+            f"{a.score:.0f}{'✓' if a.outcome in ('accepted', 'accepted_alternative') else '✗'}" for a in history
+        ),
+    )
 
 
 def run(out: Console, library: CaseLibrary, case: Case, stage: str, seed: int, trainee: str) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gc
 import os
-from http import HTTPStatus
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -28,10 +28,10 @@ from zuoxi.engines.live import LiveSessions
 from zuoxi.review import ReviewError
 from zuoxi.store import Store
 from zuoxi.store.queries import Forbidden, NotFound
+from zuoxi.store.users import ANYONE
 from zuoxi.training.library import CaseLibrary
 from zuoxi.web.jobs import Importer
 from zuoxi.web.scorecards import ScorecardLibrary
-from zuoxi.store.users import ANYONE
 from zuoxi.web.security import BodyLimit, LoginLimiter, SecurityHeaders, require_role
 from zuoxi.web.training import Drills
 
@@ -39,8 +39,14 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 20 << 20  # bytes of one request body (all files of an upload together)
 
 
-def create_app(db: str | None = None, models: bool = True, recordings: str | Path | None = None,
-               max_upload: int = MAX_UPLOAD, timezone: str | None = None, redis: str | None = None) -> FastAPI:
+def create_app(
+    db: str | None = None,
+    models: bool = True,
+    recordings: str | Path | None = None,
+    max_upload: int = MAX_UPLOAD,
+    timezone: str | None = None,
+    redis: str | None = None,
+) -> FastAPI:
     """`recordings`: the folder call recordings are served from (nothing outside it, nothing at all
     when None); `max_upload`: the largest request body accepted, in bytes (413 beyond); `timezone`:
     the one times are shown and dates filtered in (else $ZUOXI_TZ, else Asia/Shanghai); `redis`: the
@@ -54,6 +60,7 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
             load_models()  # a third of a second, paid at start rather than by the first upload or live turn
         gc.freeze()  # what is loaded by now lives as long as the server: keep it out of every full collection
         from zuoxi.queues.worker import Worker  # alert deliveries and scheduled sampling (issue 24)
+
         worker = Worker(store.engine, app.state.tz)
         worker.start()
         yield
@@ -62,8 +69,15 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
 
     # FastAPI's own /docs, /redoc and /openapi.json would be public and /docs inline its script:
     # they are served below, for signed-in users, from static/.
-    app = FastAPI(title="zuoxi", description="坐席质检: review, appeal, dashboards", version="0.1.0", lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="zuoxi",
+        description="坐席质检: review, appeal, dashboards",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.store = store
     app.state.limiter = LoginLimiter()
     app.state.live = LiveSessions()
@@ -118,8 +132,10 @@ def create_app(db: str | None = None, models: bool = True, recordings: str | Pat
     app.include_router(campaigns.router)
     app.include_router(assist.router)
     from zuoxi.web.effects import router as effects_router  # 技能价值 (issue 23)
+
     app.include_router(effects_router)
     from zuoxi.web.queues import router as queues_router  # 抽检与复核, 投诉预警 (issue 24)
+
     app.include_router(queues_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -18,8 +18,21 @@ from zuoxi import review as R
 from zuoxi.report.export import export_rows, to_csv, to_xlsx
 from zuoxi.store.queries import dashboard, filter_options, get_conversation, list_conversations
 from zuoxi.store.tables import ImportJob
-from zuoxi.store.users import (ADMINS, AGENTS, ANYONE, INSPECTORS, OVERSEERS, Account, UserError, add_user,
-                               close_session, list_accounts, open_session, set_password, update_user)
+from zuoxi.store.users import (
+    ADMINS,
+    AGENTS,
+    ANYONE,
+    INSPECTORS,
+    OVERSEERS,
+    Account,
+    UserError,
+    add_user,
+    close_session,
+    list_accounts,
+    open_session,
+    set_password,
+    update_user,
+)
 from zuoxi.web.params import DB, AuditFilter, Filter, Id
 from zuoxi.web.scorecards import ScorecardProblem
 from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_login, require_role
@@ -30,8 +43,15 @@ Text = Annotated[str, Field(max_length=2000)]
 
 def start_session(request: Request, response: Response, account) -> str:
     token, csrf = open_session(request.app.state.store.engine, account)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                        max_age=7 * 24 * 3600, path="/")
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=7 * 24 * 3600,
+        path="/",
+    )
     return csrf
 
 
@@ -69,8 +89,15 @@ def conversations(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) 
     """One page, worst score first. `total` is exact unless `total_exact` is false (then more than it);
     `next`/`prev` are the cursors of the neighbouring pages (pass as `after`/`before`)."""
     page = list_conversations(engine, signed.account, f)
-    return {"total": page.total, "total_exact": page.exact, "page": page.page, "pages": page.pages,
-            "next": page.next, "prev": page.prev, "items": [asdict(i) for i in page.items]}
+    return {
+        "total": page.total,
+        "total_exact": page.exact,
+        "page": page.page,
+        "pages": page.pages,
+        "next": page.next,
+        "prev": page.prev,
+        "items": [asdict(i) for i in page.items],
+    }
 
 
 @router.get("/conversations/{key}")
@@ -79,10 +106,18 @@ def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) ->
     results = []
     for pk, machine, current in detail.results:
         dumped = machine.model_dump(mode="json")
-        results.append({"result_id": pk, "reviewed": detail.reviewed[pk], "machine": dumped,
-                        "current": dumped if current is machine else current.model_dump(mode="json")})
+        results.append(
+            {
+                "result_id": pk,
+                "reviewed": detail.reviewed[pk],
+                "machine": dumped,
+                "current": dumped if current is machine else current.model_dump(mode="json"),
+            }
+        )
     # Plain JSON already: skip FastAPI's encoder, which would walk every finding again.
-    return JSONResponse({"key": detail.key, "conversation": detail.conversation.model_dump(mode="json"), "results": results})
+    return JSONResponse(
+        {"key": detail.key, "conversation": detail.conversation.model_dump(mode="json"), "results": results}
+    )
 
 
 @router.get("/results/{result_id}/history")
@@ -132,8 +167,10 @@ def resolve(appeal_id: Id, body: Resolution, engine: DB, signed: Signed = requir
 def dashboard_figures(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) -> Response:
     """Encoded by json.dumps (times as ISO strings): FastAPI's encoder walks every agent's profile
     again, and with a few hundred agents that took longer than reading the figures."""
-    return Response(json.dumps(asdict(dashboard(engine, signed.account, f)), ensure_ascii=False, default=datetime.isoformat),
-                    media_type="application/json")
+    return Response(
+        json.dumps(asdict(dashboard(engine, signed.account, f)), ensure_ascii=False, default=datetime.isoformat),
+        media_type="application/json",
+    )
 
 
 @router.get("/filters")
@@ -142,7 +179,9 @@ def filter_values(engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
 
 
 @router.post("/uploads")
-def upload(request: Request, files: list[UploadFile] = File(...), signed: Signed = require_role(OVERSEERS, write=True)) -> dict:
+def upload(
+    request: Request, files: list[UploadFile] = File(...), signed: Signed = require_role(OVERSEERS, write=True)
+) -> dict:
     """Files arrive spooled to disk (the body limit bounds them); the importer copies them, by
     sanitized names, into its own folder."""
     return {"job_id": request.app.state.importer.submit(signed.account.id, [(f.filename, f.file) for f in files])}
@@ -156,8 +195,14 @@ def upload_status(job_id: Id, engine: DB, signed: Signed = require_role(OVERSEER
             raise HTTPException(404, "没有这个上传任务")
         if job.user_id != signed.account.id and signed.account.role not in ADMINS:
             raise HTTPException(403, "这是别人的上传任务")
-        return {"id": job.id, "status": job.status, "files": job.files, "files_done": job.files_done,
-                "conversations": job.conversations, "errors": job.errors}
+        return {
+            "id": job.id,
+            "status": job.status,
+            "files": job.files,
+            "files_done": job.files_done,
+            "conversations": job.conversations,
+            "errors": job.errors,
+        }
 
 
 @router.get("/scorecards")
@@ -179,7 +224,9 @@ class ScorecardIn(BaseModel):
 
 
 @router.put("/scorecards/{name}")
-def save_scorecard(name: str, body: ScorecardIn, request: Request, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
+def save_scorecard(
+    name: str, body: ScorecardIn, request: Request, signed: Signed = require_role(INSPECTORS, write=True)
+) -> dict:
     try:
         request.app.state.scorecards.save(signed.account, name, body.yaml)
     except ScorecardProblem as problem:
@@ -203,7 +250,9 @@ class Judgement(BaseModel):
 
 
 @router.post("/calibration/{round_name}")
-def calibrate(round_name: str, body: Judgement, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
+def calibrate(
+    round_name: str, body: Judgement, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)
+) -> dict:
     R.calibrate(engine, signed.account, body.result_id, body.rule, body.status, round_name, body.comment)
     return {"ok": True}
 
@@ -227,24 +276,38 @@ def audit_page(request: Request, engine, f: AuditFilter) -> tuple[int, list[R.Au
 
 
 @router.get("/audit")
-def audit_log(request: Request, engine: DB, f: Annotated[AuditFilter, Query()], signed: Signed = require_role(ADMINS)) -> dict:
+def audit_log(
+    request: Request, engine: DB, f: Annotated[AuditFilter, Query()], signed: Signed = require_role(ADMINS)
+) -> dict:
     """The audit log, newest first, filtered by who (username), what (action or prefix) and when."""
     total, entries = audit_page(request, engine, f)
     return {"total": total, "items": [asdict(e) for e in entries]}
 
 
 @router.get("/export.{kind}")
-def export(kind: Literal["csv", "xlsx"], engine: DB, f: Filter, which: Literal["scores", "findings"] = "scores",
-           signed: Signed = require_role(ANYONE)) -> Response:
+def export(
+    kind: Literal["csv", "xlsx"],
+    engine: DB,
+    f: Filter,
+    which: Literal["scores", "findings"] = "scores",
+    signed: Signed = require_role(ANYONE),
+) -> Response:
     scores, findings = export_rows(engine, signed.account, f)
     if kind == "csv":
-        return Response(to_csv(scores, findings, which), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="zuoxi-{which}.csv"'})
-    return Response(to_xlsx(scores, findings), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": 'attachment; filename="zuoxi-export.xlsx"'})
+        return Response(
+            to_csv(scores, findings, which),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="zuoxi-{which}.csv"'},
+        )
+    return Response(
+        to_xlsx(scores, findings),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="zuoxi-export.xlsx"'},
+    )
 
 
 # --- users (admins) --------------------------------------------------------------------------------
+
 
 class UserIn(BaseModel):
     username: Annotated[str, Field(max_length=100)]
@@ -288,7 +351,9 @@ def change_user(engine, admin: Account, user_id: int, body: UserChange) -> Accou
     if user_id == admin.id and (not body.active or body.role not in ADMINS):
         raise HTTPException(422, "不能停用自己或取消自己的管理员角色")
     try:
-        before, after = update_user(engine, user_id, body.role, body.team, body.agent_id, body.display_name, body.active)
+        before, after = update_user(
+            engine, user_id, body.role, body.team, body.agent_id, body.display_name, body.active
+        )
     except UserError as error:
         raise HTTPException(422, str(error)) from None
     except LookupError:
@@ -321,7 +386,9 @@ def add_user_api(body: UserIn, engine: DB, signed: Signed = require_role(ADMINS,
 
 
 @router.put("/users/{user_id}")
-def change_user_api(user_id: Id, body: UserChange, engine: DB, signed: Signed = require_role(ADMINS, write=True)) -> dict:
+def change_user_api(
+    user_id: Id, body: UserChange, engine: DB, signed: Signed = require_role(ADMINS, write=True)
+) -> dict:
     return asdict(change_user(engine, signed.account, user_id, body))
 
 

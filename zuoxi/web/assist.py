@@ -28,9 +28,16 @@ from zuoxi.engines.live import LiveSession, LiveSessions
 from zuoxi.messages import said_all
 from zuoxi.rules.scorecard import builtin_names
 from zuoxi.store import Store
-from zuoxi.store.queries import ConversationDetail, ConversationFilter, Forbidden, NotFound, get_conversation, list_conversations
-from zuoxi.web.pages import render
+from zuoxi.store.queries import (
+    ConversationDetail,
+    ConversationFilter,
+    Forbidden,
+    NotFound,
+    get_conversation,
+    list_conversations,
+)
 from zuoxi.store.users import ANYONE
+from zuoxi.web.pages import render
 from zuoxi.web.params import DB
 from zuoxi.web.security import Signed, require_role, signed_in
 
@@ -52,8 +59,9 @@ def _turn_fields(message: dict) -> dict:
 
 
 @router.websocket("/api/live/{session_id}")
-async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "core", channel: str = "chat",
-                      conversation: str = ""):
+async def live_socket(
+    websocket: WebSocket, session_id: str, scorecard: str = "core", channel: str = "chat", conversation: str = ""
+):
     """`conversation`: the key of the stored conversation being replayed, whose agent and team the
     session takes and whose result "结束并质检" updates when the whole of it was replayed."""
     signed = signed_in(websocket)
@@ -77,10 +85,24 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
     sessions: LiveSessions = websocket.app.state.live
     account = signed.account
     owner = replayed.conversation if replayed else account
-    session = sessions.open(account.username, session_id, scorecard=scorecard, channel=channel,
-                            models=websocket.app.state.models, agent_id=owner.agent_id, team=owner.team)
-    await websocket.send_json({"type": "state", "session": session.id, "scorecard": session.scorecard,
-                               "turns": len(session), "alerts": [a.model_dump() for a in session.alerts]})
+    session = sessions.open(
+        account.username,
+        session_id,
+        scorecard=scorecard,
+        channel=channel,
+        models=websocket.app.state.models,
+        agent_id=owner.agent_id,
+        team=owner.team,
+    )
+    await websocket.send_json(
+        {
+            "type": "state",
+            "session": session.id,
+            "scorecard": session.scorecard,
+            "turns": len(session),
+            "alerts": [a.model_dump() for a in session.alerts],
+        }
+    )
     try:
         while True:
             text = await websocket.receive_text()
@@ -96,8 +118,11 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
             kind = message.get("type", "turn")
             session = sessions.sync(account.username, session_id, session)  # turns another process took
             if kind == "turn":
-                await websocket.send_json(_take_turn(session, message, lambda turn: sessions.add_turn(
-                    account.username, session_id, session, turn)))
+                await websocket.send_json(
+                    _take_turn(
+                        session, message, lambda turn: sessions.add_turn(account.username, session_id, session, turn)
+                    )
+                )
             elif kind == "end":
                 # Ended before the analysis starts: no other connection adds a turn meanwhile, and
                 # the conversation scored is the one stored. The whole conversation's QA (and the
@@ -106,8 +131,9 @@ async def live_socket(websocket: WebSocket, session_id: str, scorecard: str = "c
                 session.ended = True
                 sessions.close(account.username, session_id)
                 store: Store = websocket.app.state.store
-                await websocket.send_json(await run_in_threadpool(_finish, session, store if message.get("store") else None,
-                                                                  replayed))
+                await websocket.send_json(
+                    await run_in_threadpool(_finish, session, store if message.get("store") else None, replayed)
+                )
                 await websocket.close()
                 return
             else:
@@ -141,8 +167,14 @@ def _finish(session: LiveSession, store: Store | None, replayed: ConversationDet
         return {"type": "result", "error": "没有对话内容"}
     conversation = session.conversation()
     result = session.finish(conversation)
-    answer = {"type": "result", "score": result.score, "max_score": result.max_score, "veto": result.veto,
-              "failed": [f.rule for f in result.failed()], "alerts": len(session.alerts)}
+    answer = {
+        "type": "result",
+        "score": result.score,
+        "max_score": result.max_score,
+        "veto": result.veto,
+        "failed": [f.rule for f in result.failed()],
+        "alerts": len(session.alerts),
+    }
     if store is not None:
         said = [(t.role, t.text) for t in conversation.turns]
         if replayed is not None and said == [(t.role, t.text) for t in replayed.conversation.turns]:
@@ -164,6 +196,14 @@ def live_page(request: Request, engine: DB, conversation: str = "", signed: Sign
         replay = detail.conversation.model_dump(mode="json", include={"id", "channel", "turns", "meta"})
     recent = list_conversations(engine, signed.account, ConversationFilter(per_page=30, tz=request.app.state.tz)).items
     scorecard = (replay or {}).get("meta", {}).get("scorecard")
-    return render(request, "live.html.j2", signed, replay=replay, recent=recent, conversation=conversation,
-                  session_id=secrets.token_urlsafe(9), scorecards=builtin_names(),
-                  scorecard=scorecard if scorecard in builtin_names() else "core")
+    return render(
+        request,
+        "live.html.j2",
+        signed,
+        replay=replay,
+        recent=recent,
+        conversation=conversation,
+        session_id=secrets.token_urlsafe(9),
+        scorecards=builtin_names(),
+        scorecard=scorecard if scorecard in builtin_names() else "core",
+    )

@@ -21,8 +21,11 @@ from zuoxi.web.security import Signed, require_role
 
 router = APIRouter()
 # Why a customer may not be called now (dial.NotDialable.reason), as the agent reads it.
-NOT_DIALABLE = {"closed": "客户已结案，不再拨打", "do_not_call": "客户在免打扰名单上",
-                "outside_hours": "客户当地时间不在活动的呼叫时段内"}
+NOT_DIALABLE = {
+    "closed": "客户已结案，不再拨打",
+    "do_not_call": "客户在免打扰名单上",
+    "outside_hours": "客户当地时间不在活动的呼叫时段内",
+}
 
 
 def _names(request: Request) -> list[tuple[str, str]]:
@@ -47,14 +50,17 @@ def campaigns(request: Request, signed: Signed = require_role(OVERSEERS)) -> lis
 
 
 @router.get("/api/campaigns/{name}")
-def campaign_report(name: str, request: Request, start: Day = None, end: Day = None,
-                    signed: Signed = require_role(OVERSEERS)) -> dict:
+def campaign_report(
+    name: str, request: Request, start: Day = None, end: Day = None, signed: Signed = require_role(OVERSEERS)
+) -> dict:
     """The report over the campaign's local days `start`–`end` (both included, each optional)."""
     return _report(request, signed, name, start, end).model_dump(mode="json")
 
 
 @router.post("/api/campaigns/{name}/customers/{customer_id}/dial")
-def reveal_number(name: str, customer_id: Id, request: Request, signed: Signed = require_role(AGENTS, write=True)) -> dict:
+def reveal_number(
+    name: str, customer_id: Id, request: Request, signed: Signed = require_role(AGENTS, write=True)
+) -> dict:
     """The number to dial, for the agent the customer is assigned to (403 for another agent); every
     request that reaches the campaign, granted or refused, is audited without the number."""
     try:
@@ -66,8 +72,9 @@ def reveal_number(name: str, customer_id: Id, request: Request, signed: Signed =
 
 
 @router.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
-def campaigns_page(request: Request, name: str = "", start: Day = None, end: Day = None,
-                   signed: Signed = require_role(OVERSEERS)):
+def campaigns_page(
+    request: Request, name: str = "", start: Day = None, end: Day = None, signed: Signed = require_role(OVERSEERS)
+):
     names = _names(request)
     chosen = name or (names[-1][0] if names else "")
     report = _report(request, signed, chosen, start, end) if chosen else None

@@ -17,10 +17,19 @@ VERDICT_NAMES = {"confirm": "确认", "overturn": "改判", "accepted": "申诉�
 SEGMENT_NAMES = {"age_band": "年龄段", "region": "地区", "occupation": "职业"}
 OUTCOME_NAMES = {"accepted": "解决", "accepted_alternative": "替代方案", "escalated": "升级投诉", "gave_up": "客户放弃"}
 AUDIT_ACTIONS = {
-    "review.confirm": "复核：确认", "review.overturn": "复核：改判", "rescore": "重新计分", "appeal.open": "提出申诉",
-    "appeal.accepted": "申诉成立", "appeal.rejected": "申诉驳回", "calibration": "校准评判", "scorecard.save": "保存评分表",
-    "user.add": "添加用户", "user.update": "修改用户", "user.password": "重置密码",
-    "reveal_phone": "查看外呼号码", "reveal_phone_refused": "查看外呼号码（被拒）",
+    "review.confirm": "复核：确认",
+    "review.overturn": "复核：改判",
+    "rescore": "重新计分",
+    "appeal.open": "提出申诉",
+    "appeal.accepted": "申诉成立",
+    "appeal.rejected": "申诉驳回",
+    "calibration": "校准评判",
+    "scorecard.save": "保存评分表",
+    "user.add": "添加用户",
+    "user.update": "修改用户",
+    "user.password": "重置密码",
+    "reveal_phone": "查看外呼号码",
+    "reveal_phone_refused": "查看外呼号码（被拒）",
 }
 _VERSION = re.compile(r"^(review|appeal) (\S+): (\w+)$")
 

@@ -18,7 +18,6 @@ from zuoxi.ingest import IngestError
 from zuoxi.store import Store, utc_now
 from zuoxi.store.tables import ImportJob
 
-
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
@@ -28,7 +27,7 @@ def safe_name(name: str | None, taken: set[str]) -> str:
     characters (the suffix, which tells the reader the format, kept), unique within the job."""
     base = PurePath(_UNSAFE.sub("_", PurePath((name or "").replace("\\", "/")).name).strip().lstrip(".") or "upload")
     suffix = base.suffix[:10]
-    stem = base.stem.strip()[:80 - len(suffix)] or "upload"
+    stem = base.stem.strip()[: 80 - len(suffix)] or "upload"
     candidate, n = stem + suffix, 1
     while candidate in taken:
         n += 1
@@ -57,8 +56,15 @@ class Importer:
                 shutil.copyfileobj(data, out)
             paths.append(path)
         with Session(self.store.engine) as session, session.begin():
-            job = ImportJob(user_id=user_id, status="queued", files=len(files), files_done=0, conversations=0,
-                            errors=[], created_at=utc_now())
+            job = ImportJob(
+                user_id=user_id,
+                status="queued",
+                files=len(files),
+                files_done=0,
+                conversations=0,
+                errors=[],
+                created_at=utc_now(),
+            )
             session.add(job)
             session.flush()
             job_id = job.id
@@ -82,14 +88,25 @@ class Importer:
 
         self._update(job_id, status="running")
         try:
-            batch = Batch(paths, store=self.store, analyze=True, models=self.models, resume=False,
-                          audio=self.recordings or False, on_error=on_error, on_progress=on_progress)
+            batch = Batch(
+                paths,
+                store=self.store,
+                analyze=True,
+                models=self.models,
+                resume=False,
+                audio=self.recordings or False,
+                on_error=on_error,
+                on_progress=on_progress,
+            )
             for _ in batch.run():
                 pass
-            self._update(job_id, status="done", conversations=batch.summary.read, errors=list(errors),
-                         finished_at=utc_now())
+            self._update(
+                job_id, status="done", conversations=batch.summary.read, errors=list(errors), finished_at=utc_now()
+            )
         except Exception as error:  # the page must show it; the server must keep running
-            self._update(job_id, status="failed", errors=[*errors, f"{type(error).__name__}: {error}"], finished_at=utc_now())
+            self._update(
+                job_id, status="failed", errors=[*errors, f"{type(error).__name__}: {error}"], finished_at=utc_now()
+            )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

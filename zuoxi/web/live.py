@@ -26,7 +26,19 @@ def running_app(db: str, *extra: str, startup_timeout: float = 60.0) -> Iterator
     The server's output is kept and raised with the error if it exits or never answers."""
     port = free_port()
     log = tempfile.TemporaryFile()
-    command = [sys.executable, "-m", "zuoxi.cli", "serve", "--db", db, "--host", "127.0.0.1", "--port", str(port), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "zuoxi.cli",
+        "serve",
+        "--db",
+        db,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *extra,
+    ]
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

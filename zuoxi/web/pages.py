@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
 import soundfile
@@ -24,39 +24,78 @@ from zuoxi import review as R
 from zuoxi.audio.align import resolve as resolve_audio
 from zuoxi.queues.items import tasks_for
 from zuoxi.queues.precision import precision_by_share
-from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.report import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES, highlight
+from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
 from zuoxi.store.queues import open_alert_count
 from zuoxi.store.users import ADMINS, AGENTS, ANYONE, INSPECTORS, OVERSEERS, ROLES, close_session, list_accounts
 from zuoxi.web import display as D
-from zuoxi.web.api import (PasswordIn, UserChange, UserIn, audit_page, change_user, create_user, reset_password,
-                           start_session)
+from zuoxi.web.api import (
+    PasswordIn,
+    UserChange,
+    UserIn,
+    audit_page,
+    change_user,
+    create_user,
+    reset_password,
+    start_session,
+)
 from zuoxi.web.params import DB, MAX_ID, AuditFilter, Filter, Id
-from zuoxi.web.scorecards import NAME as SCORECARD_NAME, ScorecardProblem
+from zuoxi.web.scorecards import NAME as SCORECARD_NAME
+from zuoxi.web.scorecards import ScorecardProblem
 from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_login, require_role
 
 MAX_OFFSET = 10_000  # rows before the last page that has a numbered link
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-                                            autoescape=True))
+templates = Jinja2Templates(
+    env=Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"), autoescape=True)
+)
 templates.env.globals.update(
-    skill_names=SKILL_NAMES, role_names=ROLE_NAMES, satisfaction_names=SATISFACTION_NAMES, emotion_names=EMOTION_NAMES,
-    role_titles=D.ROLE_TITLES, channel_names=D.CHANNEL_NAMES, status_names=D.STATUS_NAMES, appeal_status=D.APPEAL_STATUS,
-    verdict_names=D.VERDICT_NAMES, segment_names=D.SEGMENT_NAMES, outcome_names=D.OUTCOME_NAMES, audit_actions=D.AUDIT_ACTIONS,
-    ADMINS=ADMINS, AGENTS=AGENTS, INSPECTORS=INSPECTORS, OVERSEERS=OVERSEERS, ROLES=ROLES)
+    skill_names=SKILL_NAMES,
+    role_names=ROLE_NAMES,
+    satisfaction_names=SATISFACTION_NAMES,
+    emotion_names=EMOTION_NAMES,
+    role_titles=D.ROLE_TITLES,
+    channel_names=D.CHANNEL_NAMES,
+    status_names=D.STATUS_NAMES,
+    appeal_status=D.APPEAL_STATUS,
+    verdict_names=D.VERDICT_NAMES,
+    segment_names=D.SEGMENT_NAMES,
+    outcome_names=D.OUTCOME_NAMES,
+    audit_actions=D.AUDIT_ACTIONS,
+    ADMINS=ADMINS,
+    AGENTS=AGENTS,
+    INSPECTORS=INSPECTORS,
+    OVERSEERS=OVERSEERS,
+    ROLES=ROLES,
+)
 templates.env.filters.update(
     q=lambda value: quote(str(value), safe=""),  # one URL path segment or query value
-    local=D.local_time, num=D.number, pct=D.percent, reason=D.version_reason)
+    local=D.local_time,
+    num=D.number,
+    pct=D.percent,
+    reason=D.version_reason,
+)
 
 
 def render(request: Request, template: str, signed: Signed | None, **context) -> HTMLResponse:
-    return templates.TemplateResponse(request, template, {
-        "me": signed.account if signed else None, "csrf": signed.csrf if signed else "", "tz": request.app.state.tz,
-        "scorecard_names": request.app.state.scorecards.titles(),
-        "alert_count": open_alert_count(request.app.state.store.engine, signed.account)  # 投诉预警 in the menu at once
-        if signed and signed.account.role in OVERSEERS else 0, **context})
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "me": signed.account if signed else None,
+            "csrf": signed.csrf if signed else "",
+            "tz": request.app.state.tz,
+            "scorecard_names": request.app.state.scorecards.titles(),
+            "alert_count": open_alert_count(
+                request.app.state.store.engine, signed.account
+            )  # 投诉预警 in the menu at once
+            if signed and signed.account.role in OVERSEERS
+            else 0,
+            **context,
+        },
+    )
 
 
 def back(url: str, **params) -> RedirectResponse:
@@ -68,8 +107,9 @@ def query_string(f: ConversationFilter, **override) -> str:
     """The filter as a query string (what links to other pages or exports keep), defaults left out."""
     values = {k: v for k, v in asdict(f).items() if v not in (None, "") and k not in ("tz", "after", "before")}
     values.update(override)
-    return urlencode({k: v for k, v in values.items()
-                      if v not in (None, "") and (k, v) not in (("page", 1), ("per_page", 50))})
+    return urlencode(
+        {k: v for k, v in values.items() if v not in (None, "") and (k, v) not in (("page", 1), ("per_page", 50))}
+    )
 
 
 def page_numbers(current: int, pages: int, last: bool = True) -> list[int | None]:
@@ -81,14 +121,19 @@ def page_numbers(current: int, pages: int, last: bool = True) -> list[int | None
 
 # --- sign in ---------------------------------------------------------------------------------------
 
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = Query("/", max_length=2000), error: str = Query("", max_length=300)):
     return render(request, "login.html.j2", None, next=next, error=error)
 
 
 @router.post("/login")
-def login_form(request: Request, username: str = Form(..., max_length=100), password: str = Form(..., max_length=200),
-               next: str = Form("/")):
+def login_form(
+    request: Request,
+    username: str = Form(..., max_length=100),
+    password: str = Form(..., max_length=200),
+    next: str = Form("/"),
+):
     try:
         account = check_login(request, username, password)
     except LoginRefused as refused:
@@ -110,13 +155,27 @@ def logout(request: Request, engine: DB, signed: Signed = require_role(ANYONE, w
 
 # --- dashboard and lists ---------------------------------------------------------------------------
 
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, f: Filter, engine: DB, signed: Signed = require_role(ANYONE)):
     figures = dashboard(engine, signed.account, f)
-    return render(request, "dashboard.html.j2", signed, d=figures, f=f, options=filter_options(engine, signed.account),
-                  chart_data={"bands": figures.bands, "trend": figures.trend, "skills": figures.skills,
-                              "profiles": figures.profiles, "skill_names": SKILL_NAMES, "core_skills": CORE_SKILLS},
-                  qs=query_string(f))
+    return render(
+        request,
+        "dashboard.html.j2",
+        signed,
+        d=figures,
+        f=f,
+        options=filter_options(engine, signed.account),
+        chart_data={
+            "bands": figures.bands,
+            "trend": figures.trend,
+            "skills": figures.skills,
+            "profiles": figures.profiles,
+            "skill_names": SKILL_NAMES,
+            "core_skills": CORE_SKILLS,
+        },
+        qs=query_string(f),
+    )
 
 
 @router.get("/conversations", response_class=HTMLResponse)
@@ -125,13 +184,27 @@ def conversation_list(request: Request, f: Filter, engine: DB, signed: Signed = 
     # Numbered links count rows from the start, so only the first MAX_OFFSET rows' pages have one;
     # 上一页/下一页 follow the cursors, as fast on page 20,000 as on page 2.
     numbered = min(page.pages, max(1, MAX_OFFSET // page.per_page))
-    return render(request, "list.html.j2", signed, page=page, f=f, options=filter_options(engine, signed.account),
-                  qs=query_string(f, page=None, per_page=None), page_qs=lambda n, **cursor: query_string(f, page=n, **cursor),
-                  page_numbers=page_numbers(min(page.page, numbered), numbered, last=page.exact and numbered == page.pages))
+    return render(
+        request,
+        "list.html.j2",
+        signed,
+        page=page,
+        f=f,
+        options=filter_options(engine, signed.account),
+        qs=query_string(f, page=None, per_page=None),
+        page_qs=lambda n, **cursor: query_string(f, page=n, **cursor),
+        page_numbers=page_numbers(min(page.page, numbered), numbered, last=page.exact and numbered == page.pages),
+    )
 
 
 @router.get("/conversations/{key}", response_class=HTMLResponse)
-def conversation_detail(key: str, request: Request, engine: DB, error: str = Query("", max_length=300), signed: Signed = require_role(ANYONE)):
+def conversation_detail(
+    key: str,
+    request: Request,
+    engine: DB,
+    error: str = Query("", max_length=300),
+    signed: Signed = require_role(ANYONE),
+):
     detail = get_conversation(engine, signed.account, key)
     conv = detail.conversation
     views = []
@@ -143,18 +216,48 @@ def conversation_detail(key: str, request: Request, engine: DB, error: str = Que
                     marks.setdefault(e.turn, []).append((e.start, e.end, finding.rule))
         emotions = {e.turn: e for e in current.customer_emotion}
         history = R.history(engine, signed.account, pk)
-        views.append({
-            "pk": pk, "machine": machine, "current": current, "reviewed": detail.reviewed[pk],
-            "machine_status": {f.rule: f.status for f in machine.findings}, "history": history,
-            "confirmed": {x["rule"]: x["verdict"] == "confirm" for x in history["reviews"]},  # the latest review wins
-            "turns": [{"index": i, "role": t.role, "text": highlight(t.text, marks.get(i, [])), "start": t.start,
-                       "emotion": emotions.get(i)} for i, t in enumerate(conv.turns)],
-            "curve": [{"turn": e.turn, "score": e.score, "label": e.label} for e in current.customer_emotion],
-        })
-    tasks = tasks_for(engine, signed.account, [pk for pk, _, _ in detail.results], datetime.now(request.app.state.tz).date()) \
-        if signed.account.role in INSPECTORS else []  # this inspector's queue items on the conversation
-    return render(request, "detail.html.j2", signed, conv=conv, key=key, views=views, error=error,
-                  has_audio=_recording(request, detail) is not None, tasks=tasks)
+        views.append(
+            {
+                "pk": pk,
+                "machine": machine,
+                "current": current,
+                "reviewed": detail.reviewed[pk],
+                "machine_status": {f.rule: f.status for f in machine.findings},
+                "history": history,
+                "confirmed": {
+                    x["rule"]: x["verdict"] == "confirm" for x in history["reviews"]
+                },  # the latest review wins
+                "turns": [
+                    {
+                        "index": i,
+                        "role": t.role,
+                        "text": highlight(t.text, marks.get(i, [])),
+                        "start": t.start,
+                        "emotion": emotions.get(i),
+                    }
+                    for i, t in enumerate(conv.turns)
+                ],
+                "curve": [{"turn": e.turn, "score": e.score, "label": e.label} for e in current.customer_emotion],
+            }
+        )
+    tasks = (
+        tasks_for(
+            engine, signed.account, [pk for pk, _, _ in detail.results], datetime.now(request.app.state.tz).date()
+        )
+        if signed.account.role in INSPECTORS
+        else []
+    )  # this inspector's queue items on the conversation
+    return render(
+        request,
+        "detail.html.j2",
+        signed,
+        conv=conv,
+        key=key,
+        views=views,
+        error=error,
+        has_audio=_recording(request, detail) is not None,
+        tasks=tasks,
+    )
 
 
 @router.get("/conversations/{key}/audio")
@@ -177,8 +280,10 @@ def _recording(request: Request, detail) -> Path | None:
     root: Path | None = request.app.state.recordings
     if root is None or not detail.conversation.audio:
         return None
-    places = [resolve_audio(detail.conversation, Path(detail.source).parent if detail.source else None),
-              resolve_audio(detail.conversation, root)]
+    places = [
+        resolve_audio(detail.conversation, Path(detail.source).parent if detail.source else None),
+        resolve_audio(detail.conversation, root),
+    ]
     for path in dict.fromkeys(p.resolve() for p in places if p is not None):
         if path.is_relative_to(root) and path.suffix.lower() in AUDIO_SUFFIXES and path.is_file():
             try:
@@ -190,8 +295,15 @@ def _recording(request: Request, detail) -> Path | None:
 
 
 @router.post("/conversations/{key}/review")
-def review_form(key: str, engine: DB, result_id: Annotated[Id, Form()], rule: str = Form(..., max_length=50),
-                verdict: str = Form(...), comment: str = Form("", max_length=2000), signed: Signed = require_role(INSPECTORS, write=True)):
+def review_form(
+    key: str,
+    engine: DB,
+    result_id: Annotated[Id, Form()],
+    rule: str = Form(..., max_length=50),
+    verdict: str = Form(...),
+    comment: str = Form("", max_length=2000),
+    signed: Signed = require_role(INSPECTORS, write=True),
+):
     try:
         R.review_finding(engine, signed.account, result_id, rule, verdict, comment)
     except R.ReviewError as error:
@@ -200,8 +312,14 @@ def review_form(key: str, engine: DB, result_id: Annotated[Id, Form()], rule: st
 
 
 @router.post("/conversations/{key}/appeal")
-def appeal_form(key: str, engine: DB, result_id: Annotated[Id, Form()], rule: str = Form(..., max_length=50),
-                reason: str = Form("", max_length=2000), signed: Signed = require_role(AGENTS, write=True)):
+def appeal_form(
+    key: str,
+    engine: DB,
+    result_id: Annotated[Id, Form()],
+    rule: str = Form(..., max_length=50),
+    reason: str = Form("", max_length=2000),
+    signed: Signed = require_role(AGENTS, write=True),
+):
     try:
         R.appeal_finding(engine, signed.account, result_id, rule, reason)
     except R.ReviewError as error:
@@ -210,14 +328,25 @@ def appeal_form(key: str, engine: DB, result_id: Annotated[Id, Form()], rule: st
 
 
 @router.get("/appeals", response_class=HTMLResponse)
-def appeals_page(request: Request, engine: DB, status: str = "open", error: str = Query("", max_length=300), signed: Signed = require_role(ANYONE)):
+def appeals_page(
+    request: Request,
+    engine: DB,
+    status: str = "open",
+    error: str = Query("", max_length=300),
+    signed: Signed = require_role(ANYONE),
+):
     items = R.list_appeals(engine, signed.account, status or None)
     return render(request, "appeals.html.j2", signed, appeals=items, status=status, error=error)
 
 
 @router.post("/appeals/{appeal_id}/resolve")
-def resolve_form(appeal_id: Id, engine: DB, decision: str = Form(...), comment: str = Form("", max_length=2000),
-                 signed: Signed = require_role(OVERSEERS, write=True)):
+def resolve_form(
+    appeal_id: Id,
+    engine: DB,
+    decision: str = Form(...),
+    comment: str = Form("", max_length=2000),
+    signed: Signed = require_role(OVERSEERS, write=True),
+):
     try:
         R.resolve_appeal(engine, signed.account, appeal_id, decision == "accept", comment)
     except R.ReviewError as error:
@@ -226,6 +355,7 @@ def resolve_form(appeal_id: Id, engine: DB, decision: str = Form(...), comment: 
 
 
 # --- upload, scorecards, calibration, rule quality -------------------------------------------------
+
 
 @router.get("/upload", response_class=HTMLResponse)
 def upload_page(request: Request, signed: Signed = require_role(OVERSEERS)):
@@ -242,8 +372,17 @@ def scorecards_page(request: Request, new: str = "", signed: Signed = require_ro
 
 def _editor(request: Request, signed: Signed, engine, name: str, text: str, problems=(), rescored: str = ""):
     builtin = dict(request.app.state.scorecards.names()).get(name, False)
-    return render(request, "scorecard.html.j2", signed, name=name, text=text, builtin=builtin, problems=list(problems),
-                  rescored=rescored, options=filter_options(engine, signed.account))
+    return render(
+        request,
+        "scorecard.html.j2",
+        signed,
+        name=name,
+        text=text,
+        builtin=builtin,
+        problems=list(problems),
+        rescored=rescored,
+        options=filter_options(engine, signed.account),
+    )
 
 
 @router.get("/scorecards/{name}", response_class=HTMLResponse)
@@ -258,8 +397,14 @@ def scorecard_page(name: str, request: Request, engine: DB, rescored: str = "", 
 
 
 @router.post("/scorecards/{name}", response_class=HTMLResponse)
-def scorecard_save(name: str, request: Request, engine: DB, yaml_text: str = Form(..., alias="yaml", max_length=200_000),
-                   save_as: str = Form("", max_length=100), signed: Signed = require_role(INSPECTORS, write=True)):
+def scorecard_save(
+    name: str,
+    request: Request,
+    engine: DB,
+    yaml_text: str = Form(..., alias="yaml", max_length=200_000),
+    save_as: str = Form("", max_length=100),
+    signed: Signed = require_role(INSPECTORS, write=True),
+):
     """Save the editor's text; "另存为" saves it under a new id (written into the text's `id:`)."""
     target = save_as.strip() or name
     try:
@@ -270,9 +415,17 @@ def scorecard_save(name: str, request: Request, engine: DB, yaml_text: str = For
 
 
 @router.post("/scorecards/{name}/rescore")
-def scorecard_rescore(name: str, request: Request, agent_id: str = Form(""), team: str = Form(""), channel: str = Form(""),
-                      signed: Signed = require_role(INSPECTORS, write=True)):
-    f = ConversationFilter(agent_id=agent_id or None, team=team or None, channel=channel or None, tz=request.app.state.tz)
+def scorecard_rescore(
+    name: str,
+    request: Request,
+    agent_id: str = Form(""),
+    team: str = Form(""),
+    channel: str = Form(""),
+    signed: Signed = require_role(INSPECTORS, write=True),
+):
+    f = ConversationFilter(
+        agent_id=agent_id or None, team=team or None, channel=channel or None, tz=request.app.state.tz
+    )
     try:
         count = request.app.state.scorecards.rescore(signed.account, name, f)
     except KeyError:
@@ -281,8 +434,13 @@ def scorecard_rescore(name: str, request: Request, agent_id: str = Form(""), tea
 
 
 @router.get("/calibration", response_class=HTMLResponse)
-def calibration_page(request: Request, engine: DB, round: str = Query("", max_length=100), key: str = "",
-                     signed: Signed = require_role(OVERSEERS)):
+def calibration_page(
+    request: Request,
+    engine: DB,
+    round: str = Query("", max_length=100),
+    key: str = "",
+    signed: Signed = require_role(OVERSEERS),
+):
     """A round's report and, for inspectors, its blind queue; with `key` (the detail page's
     "校准盲评" form) the blind judging of that conversation."""
     round = round.strip()
@@ -290,80 +448,151 @@ def calibration_page(request: Request, engine: DB, round: str = Query("", max_le
         return back(f"/calibration/{quote(round, safe='')}/{quote(key, safe='')}")
     report = R.calibration_report(engine, round) if round else None
     queue = R.calibration_queue(engine, signed.account, round) if round and signed.account.role in INSPECTORS else None
-    return render(request, "calibration.html.j2", signed, rounds=R.calibration_rounds(engine), round=round, report=report,
-                  queue=queue)
+    return render(
+        request,
+        "calibration.html.j2",
+        signed,
+        rounds=R.calibration_rounds(engine),
+        round=round,
+        report=report,
+        queue=queue,
+    )
 
 
 @router.get("/calibration/{round_name}/{key}", response_class=HTMLResponse)
-def calibration_judge(round_name: str, key: str, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS)):
+def calibration_judge(
+    round_name: str, key: str, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS)
+):
     """Blind judging: the transcript and the items, no machine verdict, score or evidence."""
     detail = get_conversation(engine, signed.account, key)
-    return render(request, "judge.html.j2", signed, conv=detail.conversation, key=key, round=round_name,
-                  results=[(pk, machine) for pk, machine, _ in detail.results],
-                  mine=R.my_judgements(engine, signed.account, round_name, [pk for pk, _, _ in detail.results]))
+    return render(
+        request,
+        "judge.html.j2",
+        signed,
+        conv=detail.conversation,
+        key=key,
+        round=round_name,
+        results=[(pk, machine) for pk, machine, _ in detail.results],
+        mine=R.my_judgements(engine, signed.account, round_name, [pk for pk, _, _ in detail.results]),
+    )
 
 
 @router.post("/calibration/{round_name}/{key}")
-async def calibration_submit(round_name: str, key: str, request: Request, engine: DB,
-                             signed: Signed = require_role(INSPECTORS, write=True)):
+async def calibration_submit(
+    round_name: str, key: str, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)
+):
     for field_name, status in (await request.form()).items():
         parts = field_name.split(":", 2)  # item:<result id>:<rule>
-        if len(parts) == 3 and parts[0] == "item" and parts[1].isascii() and parts[1].isdigit() \
-                and 0 < int(parts[1]) <= MAX_ID and status in ("pass", "fail"):
+        if (
+            len(parts) == 3
+            and parts[0] == "item"
+            and parts[1].isascii()
+            and parts[1].isdigit()
+            and 0 < int(parts[1]) <= MAX_ID
+            and status in ("pass", "fail")
+        ):
             R.calibrate(engine, signed.account, int(parts[1]), parts[2], status, round_name)
     return back("/calibration", round=round_name)
 
 
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, engine: DB, signed: Signed = require_role(OVERSEERS)):
-    return render(request, "quality.html.j2", signed, precision=R.rule_precision(engine), sampled=precision_by_share(engine))
+    return render(
+        request, "quality.html.j2", signed, precision=R.rule_precision(engine), sampled=precision_by_share(engine)
+    )
 
 
 # --- administration: audit log and users -----------------------------------------------------------
 
+
 @router.get("/audit", response_class=HTMLResponse)
-def audit_log_page(request: Request, engine: DB, f: Annotated[AuditFilter, Query()], signed: Signed = require_role(ADMINS)):
+def audit_log_page(
+    request: Request, engine: DB, f: Annotated[AuditFilter, Query()], signed: Signed = require_role(ADMINS)
+):
     total, entries = audit_page(request, engine, f)
     pages = max(1, -(-total // f.per_page))
     query = {k: v for k, v in f.model_dump().items() if v not in (None, "") and k != "page"}
-    return render(request, "audit.html.j2", signed, f=f, total=total, entries=entries, pages=pages,
-                  page_numbers=page_numbers(f.page, pages), page_qs=lambda n: urlencode({**query, "page": n}),
-                  users=list_accounts(engine), actions=D.AUDIT_ACTIONS,
-                  as_json=lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True) if value is not None else "")
+    return render(
+        request,
+        "audit.html.j2",
+        signed,
+        f=f,
+        total=total,
+        entries=entries,
+        pages=pages,
+        page_numbers=page_numbers(f.page, pages),
+        page_qs=lambda n: urlencode({**query, "page": n}),
+        users=list_accounts(engine),
+        actions=D.AUDIT_ACTIONS,
+        as_json=lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True) if value is not None else "",
+    )
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, engine: DB, error: str = Query("", max_length=300), done: str = Query("", max_length=300), signed: Signed = require_role(ADMINS)):
+def users_page(
+    request: Request,
+    engine: DB,
+    error: str = Query("", max_length=300),
+    done: str = Query("", max_length=300),
+    signed: Signed = require_role(ADMINS),
+):
     return render(request, "users.html.j2", signed, users=list_accounts(engine), error=error, done=done)
 
 
 @router.post("/users")
-def add_user_form(engine: DB, username: str = Form(..., max_length=100), password: str = Form(..., max_length=200),
-                  role: str = Form(...), team: str = Form("", max_length=100), agent_id: str = Form("", max_length=100),
-                  display_name: str = Form("", max_length=100), signed: Signed = require_role(ADMINS, write=True)):
+def add_user_form(
+    engine: DB,
+    username: str = Form(..., max_length=100),
+    password: str = Form(..., max_length=200),
+    role: str = Form(...),
+    team: str = Form("", max_length=100),
+    agent_id: str = Form("", max_length=100),
+    display_name: str = Form("", max_length=100),
+    signed: Signed = require_role(ADMINS, write=True),
+):
     try:
-        account = create_user(engine, signed.account, UserIn(username=username, password=password, role=role, team=team,
-                                                             agent_id=agent_id, display_name=display_name))
+        account = create_user(
+            engine,
+            signed.account,
+            UserIn(
+                username=username, password=password, role=role, team=team, agent_id=agent_id, display_name=display_name
+            ),
+        )
     except HTTPException as refused:
         return back("/users", error=refused.detail)
     return back("/users", done=f"已添加用户 {account.username}")
 
 
 @router.post("/users/{user_id}")
-def change_user_form(user_id: Id, engine: DB, role: str = Form(...), team: str = Form("", max_length=100),
-                     agent_id: str = Form("", max_length=100), display_name: str = Form("", max_length=100),
-                     active: str = Form(""), signed: Signed = require_role(ADMINS, write=True)):
+def change_user_form(
+    user_id: Id,
+    engine: DB,
+    role: str = Form(...),
+    team: str = Form("", max_length=100),
+    agent_id: str = Form("", max_length=100),
+    display_name: str = Form("", max_length=100),
+    active: str = Form(""),
+    signed: Signed = require_role(ADMINS, write=True),
+):
     try:
-        account = change_user(engine, signed.account, user_id, UserChange(
-            role=role, team=team, agent_id=agent_id, display_name=display_name, active=bool(active)))
+        account = change_user(
+            engine,
+            signed.account,
+            user_id,
+            UserChange(role=role, team=team, agent_id=agent_id, display_name=display_name, active=bool(active)),
+        )
     except HTTPException as refused:
         return back("/users", error=refused.detail)
     return back("/users", done=f"已保存用户 {account.username}")
 
 
 @router.post("/users/{user_id}/password")
-def password_form(user_id: Id, engine: DB, password: str = Form(..., max_length=200),
-                  signed: Signed = require_role(ADMINS, write=True)):
+def password_form(
+    user_id: Id,
+    engine: DB,
+    password: str = Form(..., max_length=200),
+    signed: Signed = require_role(ADMINS, write=True),
+):
     try:
         account = reset_password(engine, signed.account, user_id, PasswordIn(password=password).password)
     except HTTPException as refused:

@@ -35,17 +35,43 @@ Day = Annotated[date | None, BeforeValidator(_blank_is_none)]
 
 
 def filters(
-    request: Request, agent_id: str | None = None, team: str | None = None, channel: str | None = None,
-    scorecard: str | None = None, date_from: Day = None, date_to: Day = None, score_min: Score = None,
-    score_max: Score = None, failed_rule: str | None = None, risk_min: Risk = None, q: str | None = None,
-    page: int = Query(1, ge=1, le=100_000), per_page: int = Query(50, ge=1, le=500),
-    after: str | None = Query(None, pattern=CURSOR), before: str | None = Query(None, pattern=CURSOR),
+    request: Request,
+    agent_id: str | None = None,
+    team: str | None = None,
+    channel: str | None = None,
+    scorecard: str | None = None,
+    date_from: Day = None,
+    date_to: Day = None,
+    score_min: Score = None,
+    score_max: Score = None,
+    failed_rule: str | None = None,
+    risk_min: Risk = None,
+    q: str | None = None,
+    page: int = Query(1, ge=1, le=100_000),
+    per_page: int = Query(50, ge=1, le=500),
+    after: str | None = Query(None, pattern=CURSOR),
+    before: str | None = Query(None, pattern=CURSOR),
 ) -> ConversationFilter:
     """The list/dashboard/export filters, as query parameters (each bounded; blank means any);
     `after`/`before`: a list page's neighbour, by the cursor the page gave."""
-    return ConversationFilter(agent_id or None, team or None, channel or None, scorecard or None, date_from, date_to,
-                              score_min, score_max, failed_rule or None, risk_min, q or None, page, per_page,
-                              tz=request.app.state.tz, after=after or None, before=before or None)
+    return ConversationFilter(
+        agent_id or None,
+        team or None,
+        channel or None,
+        scorecard or None,
+        date_from,
+        date_to,
+        score_min,
+        score_max,
+        failed_rule or None,
+        risk_min,
+        q or None,
+        page,
+        per_page,
+        tz=request.app.state.tz,
+        after=after or None,
+        before=before or None,
+    )
 
 
 Filter = Annotated[ConversationFilter, Depends(filters)]

@@ -56,20 +56,55 @@ assignment:
   due_days: 2
 """
 
-templates.env.globals.update(skip_reasons=I.SKIP_REASONS, item_status=I.STATUS_NAMES, schedules=SCHEDULES,
-                             methods=METHOD_NAMES, webhook_templates=A.TEMPLATE_NAMES, delivery_states=DELIVERY_STATES,
-                             criterion_names={kind: cls.label for kind, cls in CRITERIA.items()})
+templates.env.globals.update(
+    skip_reasons=I.SKIP_REASONS,
+    item_status=I.STATUS_NAMES,
+    schedules=SCHEDULES,
+    methods=METHOD_NAMES,
+    webhook_templates=A.TEMPLATE_NAMES,
+    delivery_states=DELIVERY_STATES,
+    criterion_names={kind: cls.label for kind, cls in CRITERIA.items()},
+)
 templates.env.filters["shown_url"] = A.shown_url
-D.AUDIT_ACTIONS.update({
-    "plan.save": "保存抽检计划", "plan.active": "启用/停用抽检计划", "queue.run": "抽样", "queue.done": "完成复核任务",
-    "queue.skipped": "跳过复核任务", "queue.reassign": "改派复核任务", "alert.handled": "跟进投诉预警",
-    "alert.settings": "修改预警设置", "webhook.add": "添加推送地址", "webhook.update": "启用/停用推送地址",
-    "webhook.retry": "重新推送"})
-for field_name, label in {"item_id": "复核任务编号", "alert_id": "预警编号", "webhook_id": "推送地址编号", "skip_reason": "跳过原因",
-                          "comment": "说明", "inspector": "质检员", "note": "跟进情况", "plan": "抽检计划", "plan_yaml": "计划内容",
-                          "name": "名称", "team": "班组", "url": "推送地址", "template": "消息格式", "day": "日期",
-                          "first": "开始日期", "last": "结束日期", "risk": "投诉风险阈值", "rules": "预警规则",
-                          "max_age_hours": "小时数", "status": "状态", "where": "返回页面", "active": "状态"}.items():
+D.AUDIT_ACTIONS.update(
+    {
+        "plan.save": "保存抽检计划",
+        "plan.active": "启用/停用抽检计划",
+        "queue.run": "抽样",
+        "queue.done": "完成复核任务",
+        "queue.skipped": "跳过复核任务",
+        "queue.reassign": "改派复核任务",
+        "alert.handled": "跟进投诉预警",
+        "alert.settings": "修改预警设置",
+        "webhook.add": "添加推送地址",
+        "webhook.update": "启用/停用推送地址",
+        "webhook.retry": "重新推送",
+    }
+)
+for field_name, label in {
+    "item_id": "复核任务编号",
+    "alert_id": "预警编号",
+    "webhook_id": "推送地址编号",
+    "skip_reason": "跳过原因",
+    "comment": "说明",
+    "inspector": "质检员",
+    "note": "跟进情况",
+    "plan": "抽检计划",
+    "plan_yaml": "计划内容",
+    "name": "名称",
+    "team": "班组",
+    "url": "推送地址",
+    "template": "消息格式",
+    "day": "日期",
+    "first": "开始日期",
+    "last": "结束日期",
+    "risk": "投诉风险阈值",
+    "rules": "预警规则",
+    "max_age_hours": "小时数",
+    "status": "状态",
+    "where": "返回页面",
+    "active": "状态",
+}.items():
     E.FIELDS.setdefault(field_name, label)  # 422 messages name these fields in Chinese too
 
 
@@ -85,23 +120,49 @@ def _plan_name(name: str) -> str:
 
 # --- 我的待复核 and progress -----------------------------------------------------------------------------
 
+
 @router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
-def my_queue_page(request: Request, engine: DB, error: Message = "", done: Message = "", signed: Signed = require_role(INSPECTORS)):
+def my_queue_page(
+    request: Request, engine: DB, error: Message = "", done: Message = "", signed: Signed = require_role(INSPECTORS)
+):
     today = _today(request)
-    return render(request, "queue.html.j2", signed, today=today, counts=Q.queue_counts(engine, signed.account, today),
-                  items=Q.queue_items(engine, signed.account, today, mine=True),
-                  closed=Q.queue_items(engine, signed.account, today, mine=True, status="closed", limit=100),
-                  error=error, done=done)
+    return render(
+        request,
+        "queue.html.j2",
+        signed,
+        today=today,
+        counts=Q.queue_counts(engine, signed.account, today),
+        items=Q.queue_items(engine, signed.account, today, mine=True),
+        closed=Q.queue_items(engine, signed.account, today, mine=True, status="closed", limit=100),
+        error=error,
+        done=done,
+    )
 
 
 @router.get("/queue/team", response_class=HTMLResponse, include_in_schema=False)
-def team_page(request: Request, engine: DB, plan: Annotated[str, Query(max_length=50)] = "", error: Message = "",
-              done: Message = "", signed: Signed = require_role(OVERSEERS)):
+def team_page(
+    request: Request,
+    engine: DB,
+    plan: Annotated[str, Query(max_length=50)] = "",
+    error: Message = "",
+    done: Message = "",
+    signed: Signed = require_role(OVERSEERS),
+):
     today = _today(request)
     plans, workload = Q.progress(engine, signed.account, today)
-    return render(request, "queue_team.html.j2", signed, today=today, plans=plans, workload=workload, plan=plan,
-                  items=Q.queue_items(engine, signed.account, today, plan=plan or None, limit=300),
-                  inspectors=[w.inspector for w in workload], error=error, done=done)
+    return render(
+        request,
+        "queue_team.html.j2",
+        signed,
+        today=today,
+        plans=plans,
+        workload=workload,
+        plan=plan,
+        items=Q.queue_items(engine, signed.account, today, plan=plan or None, limit=300),
+        inspectors=[w.inspector for w in workload],
+        error=error,
+        done=done,
+    )
 
 
 def _after(where: str, key: str | None = None):
@@ -112,8 +173,12 @@ def _after(where: str, key: str | None = None):
 
 
 @router.post("/queue/items/{item_id}/done", include_in_schema=False)
-def done_form(item_id: Id, engine: DB, where: Annotated[str, Form(max_length=10)] = "queue",
-              signed: Signed = require_role(INSPECTORS, write=True)):
+def done_form(
+    item_id: Id,
+    engine: DB,
+    where: Annotated[str, Form(max_length=10)] = "queue",
+    signed: Signed = require_role(INSPECTORS, write=True),
+):
     state = Q.item_state(engine, signed.account, item_id)
     try:
         I.complete(engine, signed.account, item_id)
@@ -123,8 +188,14 @@ def done_form(item_id: Id, engine: DB, where: Annotated[str, Form(max_length=10)
 
 
 @router.post("/queue/items/{item_id}/skip", include_in_schema=False)
-def skip_form(item_id: Id, engine: DB, skip_reason: Annotated[str, Form(max_length=30)] = "", comment: Note = "",
-              where: Annotated[str, Form(max_length=10)] = "queue", signed: Signed = require_role(OVERSEERS, write=True)):
+def skip_form(
+    item_id: Id,
+    engine: DB,
+    skip_reason: Annotated[str, Form(max_length=30)] = "",
+    comment: Note = "",
+    where: Annotated[str, Form(max_length=10)] = "queue",
+    signed: Signed = require_role(OVERSEERS, write=True),
+):
     state = Q.item_state(engine, signed.account, item_id)
     target = "/queue/team" if where == "team" else "/queue"
     try:
@@ -135,8 +206,14 @@ def skip_form(item_id: Id, engine: DB, skip_reason: Annotated[str, Form(max_leng
 
 
 @router.post("/queue/items/{item_id}/reassign", include_in_schema=False)
-def reassign_form(request: Request, item_id: Id, engine: DB, inspector: Short = "",
-                  where: Annotated[str, Form(max_length=10)] = "team", signed: Signed = require_role(OVERSEERS, write=True)):
+def reassign_form(
+    request: Request,
+    item_id: Id,
+    engine: DB,
+    inspector: Short = "",
+    where: Annotated[str, Form(max_length=10)] = "team",
+    signed: Signed = require_role(OVERSEERS, write=True),
+):
     target = "/queue/team" if where == "team" else "/queue"
     try:
         I.reassign(engine, signed.account, item_id, inspector, _today(request))
@@ -147,6 +224,7 @@ def reassign_form(request: Request, item_id: Id, engine: DB, inspector: Short = 
 
 # --- plans ------------------------------------------------------------------------------------------
 
+
 def _run_period(spec, day: date | None, first: date | None, last: date | None, today: date, tz) -> Period:
     if first or last:
         return Period.of_days(first or last, last or first, tz)
@@ -154,13 +232,26 @@ def _run_period(spec, day: date | None, first: date | None, last: date | None, t
 
 
 @router.get("/queue/plans", response_class=HTMLResponse, include_in_schema=False)
-def plans_page(request: Request, engine: DB, new: Annotated[str, Query(max_length=50)] = "", error: Message = "",
-               signed: Signed = require_role(OVERSEERS)):
+def plans_page(
+    request: Request,
+    engine: DB,
+    new: Annotated[str, Query(max_length=50)] = "",
+    error: Message = "",
+    signed: Signed = require_role(OVERSEERS),
+):
     """The plans and the form; `new` (the "用 YAML 新建" form) opens the editor of a plan of that id."""
     if new.strip():
         return back(f"/queue/plans/{quote(new.strip(), safe='')}")
-    return render(request, "queue_plans.html.j2", signed, plans=Q.list_plans(engine), problems=[], form={}, error=error,
-                  options=filter_options(engine, signed.account))
+    return render(
+        request,
+        "queue_plans.html.j2",
+        signed,
+        plans=Q.list_plans(engine),
+        problems=[],
+        form={},
+        error=error,
+        options=filter_options(engine, signed.account),
+    )
 
 
 def _number(text: str, what: str, low: float, high: float) -> float | None:
@@ -191,8 +282,14 @@ def plan_from_form(form: dict[str, str]) -> dict:
     if form.get("veto"):
         rules.append({"id": "veto", "kind": "veto"})
     if risk is not None or form.get("complaint"):
-        rules.append({"id": "complaint", "kind": "complaint_risk", "min": (risk or 100) / 100,
-                      **({"rules": ["ES-01"]} if form.get("complaint") else {})})
+        rules.append(
+            {
+                "id": "complaint",
+                "kind": "complaint_risk",
+                "min": (risk or 100) / 100,
+                **({"rules": ["ES-01"]} if form.get("complaint") else {}),
+            }
+        )
     if score_max is not None:
         rules.append({"id": "low-score", "kind": "score_band", "max": score_max})
     if _listed(form.get("failed_rules", "")):
@@ -201,9 +298,19 @@ def plan_from_form(form: dict[str, str]) -> dict:
         rules.append({"id": "disagreement", "kind": "model_disagreement"})
     if days is not None:
         rules.append({"id": "new-agents", "kind": "new_agents", "days": int(days)})
-    plan: dict = {"id": form.get("id", "").strip(), "name": form.get("name", "").strip(), "schedule": form.get("schedule", "weekly")}
-    scope = {k: v for k, v in (("teams", _listed(form.get("teams", ""))),
-                               ("channels", [c for c in ("chat", "call") if form.get(f"channel_{c}")])) if v}
+    plan: dict = {
+        "id": form.get("id", "").strip(),
+        "name": form.get("name", "").strip(),
+        "schedule": form.get("schedule", "weekly"),
+    }
+    scope = {
+        k: v
+        for k, v in (
+            ("teams", _listed(form.get("teams", ""))),
+            ("channels", [c for c in ("chat", "call") if form.get(f"channel_{c}")]),
+        )
+        if v
+    }
     if scope:
         plan["scope"] = scope
     if share:
@@ -211,14 +318,37 @@ def plan_from_form(form: dict[str, str]) -> dict:
     plan["rules"] = rules
     if quota is not None:
         plan["quota"] = {"per_agent": int(quota), "fill": bool(form.get("fill"))}
-    plan["assignment"] = {"method": form.get("method", "round_robin"), "inspectors": _listed(form.get("inspectors", "")),
-                          "exclude_own_team": bool(form.get("exclude_own_team")), "due_days": int(due if due is not None else 2)}
+    plan["assignment"] = {
+        "method": form.get("method", "round_robin"),
+        "inspectors": _listed(form.get("inspectors", "")),
+        "exclude_own_team": bool(form.get("exclude_own_team")),
+        "due_days": int(due if due is not None else 2),
+    }
     return plan
 
 
-FORM_FIELDS = ("id", "name", "schedule", "teams", "channel_chat", "channel_call", "random_share", "veto", "complaint",
-               "risk_min", "score_max", "failed_rules", "disagreement", "new_agent_days", "per_agent", "fill", "method",
-               "inspectors", "exclude_own_team", "due_days")
+FORM_FIELDS = (
+    "id",
+    "name",
+    "schedule",
+    "teams",
+    "channel_chat",
+    "channel_call",
+    "random_share",
+    "veto",
+    "complaint",
+    "risk_min",
+    "score_max",
+    "failed_rules",
+    "disagreement",
+    "new_agent_days",
+    "per_agent",
+    "fill",
+    "method",
+    "inspectors",
+    "exclude_own_team",
+    "due_days",
+)
 
 
 @router.post("/queue/plans", response_class=HTMLResponse, include_in_schema=False)
@@ -231,12 +361,22 @@ async def create_plan_form(request: Request, engine: DB, signed: Signed = requir
         spec = parse_plan(text, "表单")
         Q.save_plan(engine, spec, text, signed.account, replace=False)
     except PlanError as problem:
-        return render(request, "queue_plans.html.j2", signed, plans=Q.list_plans(engine), problems=problem.problems, form=form,
-                      error="", options=filter_options(engine, signed.account))
+        return render(
+            request,
+            "queue_plans.html.j2",
+            signed,
+            plans=Q.list_plans(engine),
+            problems=problem.problems,
+            form=form,
+            error="",
+            options=filter_options(engine, signed.account),
+        )
     return back(f"/queue/plans/{quote(spec.id, safe='')}", done="计划已保存")
 
 
-def _plan_page(request: Request, signed: Signed, engine, name: str, text: str, problems=(), done: str = "", error: str = ""):
+def _plan_page(
+    request: Request, signed: Signed, engine, name: str, text: str, problems=(), done: str = "", error: str = ""
+):
     try:
         _, stored, active = Q.plan_text(engine, name)
         exists = True
@@ -244,14 +384,32 @@ def _plan_page(request: Request, signed: Signed, engine, name: str, text: str, p
         stored, active, exists = None, False, False
     today = _today(request)
     plans, _ = Q.progress(engine, signed.account, today)
-    return render(request, "queue_plan.html.j2", signed, name=name, text=text if text is not None else stored, exists=exists,
-                  active=active, problems=list(problems), runs=Q.plan_runs(engine, name) if exists else [],
-                  progress=next((p for p in plans if p.plan == name), None), done=done, error=error, today=today)
+    return render(
+        request,
+        "queue_plan.html.j2",
+        signed,
+        name=name,
+        text=text if text is not None else stored,
+        exists=exists,
+        active=active,
+        problems=list(problems),
+        runs=Q.plan_runs(engine, name) if exists else [],
+        progress=next((p for p in plans if p.plan == name), None),
+        done=done,
+        error=error,
+        today=today,
+    )
 
 
 @router.get("/queue/plans/{name}", response_class=HTMLResponse, include_in_schema=False)
-def plan_page(request: Request, name: PlanName, engine: DB, done: Message = "", error: Message = "",
-              signed: Signed = require_role(OVERSEERS)):
+def plan_page(
+    request: Request,
+    name: PlanName,
+    engine: DB,
+    done: Message = "",
+    error: Message = "",
+    signed: Signed = require_role(OVERSEERS),
+):
     name = _plan_name(name)
     try:
         _, text, _ = Q.plan_text(engine, name)
@@ -261,8 +419,13 @@ def plan_page(request: Request, name: PlanName, engine: DB, done: Message = "", 
 
 
 @router.post("/queue/plans/{name}", response_class=HTMLResponse, include_in_schema=False)
-def plan_save(request: Request, name: PlanName, engine: DB, plan_yaml: str = Form(..., max_length=20_000),
-              signed: Signed = require_role(INSPECTORS, write=True)):
+def plan_save(
+    request: Request,
+    name: PlanName,
+    engine: DB,
+    plan_yaml: str = Form(..., max_length=20_000),
+    signed: Signed = require_role(INSPECTORS, write=True),
+):
     """Save the editor's YAML; an `id:` other than the page's saves (or creates) that plan."""
     name = _plan_name(name)
     try:
@@ -275,14 +438,22 @@ def plan_save(request: Request, name: PlanName, engine: DB, plan_yaml: str = For
 
 def _summary_text(summary) -> str:
     picked = "、".join(f"{label} {n}" for label, n in summary.by_criterion.items())
-    text = f"{summary.period}：候选 {summary.considered} 条，抽中 {summary.sampled} 条" + (f"（{picked}）" if picked else "")
+    text = f"{summary.period}：候选 {summary.considered} 条，抽中 {summary.sampled} 条" + (
+        f"（{picked}）" if picked else ""
+    )
     return text + (f"；{summary.unassigned} 条没有可分配的质检员，请在复核进度页指派" if summary.unassigned else "")
 
 
 @router.post("/queue/plans/{name}/run", include_in_schema=False)
-def plan_run_form(request: Request, name: PlanName, engine: DB, day: Annotated[str, Form(max_length=10)] = "",
-                  first: Annotated[str, Form(max_length=10)] = "", last: Annotated[str, Form(max_length=10)] = "",
-                  signed: Signed = require_role(INSPECTORS, write=True)):
+def plan_run_form(
+    request: Request,
+    name: PlanName,
+    engine: DB,
+    day: Annotated[str, Form(max_length=10)] = "",
+    first: Annotated[str, Form(max_length=10)] = "",
+    last: Annotated[str, Form(max_length=10)] = "",
+    signed: Signed = require_role(INSPECTORS, write=True),
+):
     name = _plan_name(name)
     _, spec = Q.get_plan(engine, name)
     page = f"/queue/plans/{quote(name, safe='')}"
@@ -299,21 +470,41 @@ def plan_run_form(request: Request, name: PlanName, engine: DB, day: Annotated[s
 
 
 @router.post("/queue/plans/{name}/active", include_in_schema=False)
-def plan_active_form(name: PlanName, engine: DB, active: Annotated[str, Form(max_length=5)] = "",
-                     signed: Signed = require_role(INSPECTORS, write=True)):
+def plan_active_form(
+    name: PlanName,
+    engine: DB,
+    active: Annotated[str, Form(max_length=5)] = "",
+    signed: Signed = require_role(INSPECTORS, write=True),
+):
     name = _plan_name(name)
     Q.set_plan_active(engine, signed.account, name, active == "1")
-    return back(f"/queue/plans/{quote(name, safe='')}", done="已启用" if active == "1" else "已停用（不再按周期自动抽样）")
+    return back(
+        f"/queue/plans/{quote(name, safe='')}", done="已启用" if active == "1" else "已停用（不再按周期自动抽样）"
+    )
 
 
 # --- 投诉预警 -----------------------------------------------------------------------------------------
 
+
 @router.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
-def alerts_page(request: Request, engine: DB, status: Annotated[str, Query(max_length=10)] = "open", error: Message = "",
-                signed: Signed = require_role(OVERSEERS)):
+def alerts_page(
+    request: Request,
+    engine: DB,
+    status: Annotated[str, Query(max_length=10)] = "open",
+    error: Message = "",
+    signed: Signed = require_role(OVERSEERS),
+):
     status = status if status in ALERT_FILTERS else "open"
-    return render(request, "alerts.html.j2", signed, alerts=Q.list_alerts(engine, signed.account, status), status=status,
-                  filters=ALERT_FILTERS, settings=A.settings(engine), error=error)
+    return render(
+        request,
+        "alerts.html.j2",
+        signed,
+        alerts=Q.list_alerts(engine, signed.account, status),
+        status=status,
+        filters=ALERT_FILTERS,
+        settings=A.settings(engine),
+        error=error,
+    )
 
 
 @router.post("/alerts/{alert_id}/handle", include_in_schema=False)
@@ -324,15 +515,31 @@ def handle_form(alert_id: Id, engine: DB, note: Note = "", signed: Signed = requ
 
 
 @router.get("/alerts/settings", response_class=HTMLResponse, include_in_schema=False)
-def alert_settings_page(request: Request, engine: DB, error: Message = "", done: Message = "", signed: Signed = require_role(ADMINS)):
-    return render(request, "alert_settings.html.j2", signed, settings=A.settings(engine), webhooks=Q.list_webhooks(engine),
-                  log=Q.delivery_log(engine), states=Q.delivery_states(engine), error=error, done=done,
-                  options=filter_options(engine, signed.account))
+def alert_settings_page(
+    request: Request, engine: DB, error: Message = "", done: Message = "", signed: Signed = require_role(ADMINS)
+):
+    return render(
+        request,
+        "alert_settings.html.j2",
+        signed,
+        settings=A.settings(engine),
+        webhooks=Q.list_webhooks(engine),
+        log=Q.delivery_log(engine),
+        states=Q.delivery_states(engine),
+        error=error,
+        done=done,
+        options=filter_options(engine, signed.account),
+    )
 
 
 @router.post("/alerts/settings", include_in_schema=False)
-def alert_settings_form(engine: DB, risk: Annotated[str, Form(max_length=10)] = "", rules: Annotated[str, Form(max_length=500)] = "",
-                        max_age_hours: Annotated[str, Form(max_length=10)] = "0", signed: Signed = require_role(ADMINS, write=True)):
+def alert_settings_form(
+    engine: DB,
+    risk: Annotated[str, Form(max_length=10)] = "",
+    rules: Annotated[str, Form(max_length=500)] = "",
+    max_age_hours: Annotated[str, Form(max_length=10)] = "0",
+    signed: Signed = require_role(ADMINS, write=True),
+):
     try:
         value, hours = float(risk) / 100, int(max_age_hours or 0)
     except ValueError:
@@ -345,8 +552,14 @@ def alert_settings_form(engine: DB, risk: Annotated[str, Form(max_length=10)] = 
 
 
 @router.post("/alerts/webhooks", include_in_schema=False)
-def webhook_form(engine: DB, name: Short = "", team: Short = "", url: Annotated[str, Form(max_length=1000)] = "",
-                 template: Annotated[str, Form(max_length=20)] = "wecom", signed: Signed = require_role(ADMINS, write=True)):
+def webhook_form(
+    engine: DB,
+    name: Short = "",
+    team: Short = "",
+    url: Annotated[str, Form(max_length=1000)] = "",
+    template: Annotated[str, Form(max_length=20)] = "wecom",
+    signed: Signed = require_role(ADMINS, write=True),
+):
     try:
         A.add_webhook(engine, signed.account, name, team, url, template)
     except I.QueueError as problem:
@@ -355,8 +568,12 @@ def webhook_form(engine: DB, name: Short = "", team: Short = "", url: Annotated[
 
 
 @router.post("/alerts/webhooks/{webhook_id}", include_in_schema=False)
-def webhook_active_form(webhook_id: Id, engine: DB, active: Annotated[str, Form(max_length=5)] = "",
-                        signed: Signed = require_role(ADMINS, write=True)):
+def webhook_active_form(
+    webhook_id: Id,
+    engine: DB,
+    active: Annotated[str, Form(max_length=5)] = "",
+    signed: Signed = require_role(ADMINS, write=True),
+):
     Q.set_webhook_active(engine, signed.account, webhook_id, active == "1")
     return back("/alerts/settings", done="已启用" if active == "1" else "已停用")
 
@@ -369,19 +586,25 @@ def retry_form(engine: DB, signed: Signed = require_role(ADMINS, write=True)):
 
 # --- JSON -------------------------------------------------------------------------------------------
 
+
 @router.get("/api/queue")
 def queue_api(request: Request, engine: DB, signed: Signed = require_role(INSPECTORS)) -> dict:
     today = _today(request)
-    return {"counts": asdict(Q.queue_counts(engine, signed.account, today)),
-            "items": [asdict(i) for i in Q.queue_items(engine, signed.account, today, mine=True)]}
+    return {
+        "counts": asdict(Q.queue_counts(engine, signed.account, today)),
+        "items": [asdict(i) for i in Q.queue_items(engine, signed.account, today, mine=True)],
+    }
 
 
 @router.get("/api/queue/team")
 def team_api(request: Request, engine: DB, signed: Signed = require_role(OVERSEERS)) -> dict:
     today = _today(request)
     plans, workload = Q.progress(engine, signed.account, today)
-    return {"plans": [asdict(p) for p in plans], "inspectors": [asdict(w) for w in workload],
-            "open": [asdict(i) for i in Q.queue_items(engine, signed.account, today, limit=1000)]}
+    return {
+        "plans": [asdict(p) for p in plans],
+        "inspectors": [asdict(w) for w in workload],
+        "open": [asdict(i) for i in Q.queue_items(engine, signed.account, today, limit=1000)],
+    }
 
 
 @router.get("/api/queue/plans")
@@ -397,7 +620,9 @@ class RunIn(BaseModel):
 
 
 @router.post("/api/queue/plans/{name}/run")
-def run_api(request: Request, name: PlanName, body: RunIn, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
+def run_api(
+    request: Request, name: PlanName, body: RunIn, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)
+) -> dict:
     _, spec = Q.get_plan(engine, _plan_name(name))
     try:
         period = _run_period(spec, body.day, body.first, body.last, _today(request), request.app.state.tz)
@@ -428,22 +653,33 @@ class ReassignIn(BaseModel):
 
 
 @router.post("/api/queue/items/{item_id}/reassign")
-def reassign_api(request: Request, item_id: Id, body: ReassignIn, engine: DB,
-                 signed: Signed = require_role(OVERSEERS, write=True)) -> dict:
+def reassign_api(
+    request: Request, item_id: Id, body: ReassignIn, engine: DB, signed: Signed = require_role(OVERSEERS, write=True)
+) -> dict:
     I.reassign(engine, signed.account, item_id, body.inspector, _today(request))
     return {"ok": True}
 
 
 @router.get("/api/queue/precision")
-def precision_api(engine: DB, plan: Annotated[str, Query(max_length=50)] = "", signed: Signed = require_role(OVERSEERS)) -> list[dict]:
-    return [{"rule": f.rule, "random": f.random.model_dump(), "targeted": f.targeted.model_dump()}
-            for f in precision_by_share(engine, plan or None)]
+def precision_api(
+    engine: DB, plan: Annotated[str, Query(max_length=50)] = "", signed: Signed = require_role(OVERSEERS)
+) -> list[dict]:
+    return [
+        {"rule": f.rule, "random": f.random.model_dump(), "targeted": f.targeted.model_dump()}
+        for f in precision_by_share(engine, plan or None)
+    ]
 
 
 @router.get("/api/alerts")
-def alerts_api(engine: DB, status: Annotated[str, Query(max_length=10)] = "open", limit: Annotated[int, Query(ge=0, le=1000)] = 200,
-               signed: Signed = require_role(OVERSEERS)) -> dict:
+def alerts_api(
+    engine: DB,
+    status: Annotated[str, Query(max_length=10)] = "open",
+    limit: Annotated[int, Query(ge=0, le=1000)] = 200,
+    signed: Signed = require_role(OVERSEERS),
+) -> dict:
     """The open count (what the 投诉预警 page polls with `limit=0`) and the alerts of `status`."""
     status = status if status in ALERT_FILTERS else "open"
-    return {"open": Q.open_alert_count(engine, signed.account),
-            "items": [asdict(a) for a in Q.list_alerts(engine, signed.account, status, limit)] if limit else []}
+    return {
+        "open": Q.open_alert_count(engine, signed.account),
+        "items": [asdict(a) for a in Q.list_alerts(engine, signed.account, status, limit)] if limit else [],
+    }

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-import yaml
 
 from zuoxi.messages import Problems
 from zuoxi.model import Conversation
@@ -47,7 +47,9 @@ def _title(text: str) -> str | None:
 class ScorecardLibrary:
     def __init__(self, store: Store):
         self.store = store
-        self._titles = {n: _title((BUILTIN_DIR / f"{n}.yaml").read_text(encoding="utf-8")) or n for n in builtin_names()}
+        self._titles = {
+            n: _title((BUILTIN_DIR / f"{n}.yaml").read_text(encoding="utf-8")) or n for n in builtin_names()
+        }
         with Session(store.engine) as session:
             for row in session.scalars(select(ScorecardRow)):
                 register_text(row.name, row.yaml)
@@ -109,8 +111,12 @@ class ScorecardLibrary:
         if name not in dict(self.names()):
             raise KeyError(name)
         get_scorecard(name)  # fail before touching anything
-        query = scoped(select(ConversationRow.key, ConversationRow.data).select_from(ConversationRow)
-                       .outerjoin(ResultRow, ResultRow.conversation_key == ConversationRow.key), account)
+        query = scoped(
+            select(ConversationRow.key, ConversationRow.data)
+            .select_from(ConversationRow)
+            .outerjoin(ResultRow, ResultRow.conversation_key == ConversationRow.key),
+            account,
+        )
         with Session(self.store.engine) as session:
             rows = session.execute(query.where(*f.where()).distinct().limit(RESCORE_LIMIT)).all()
         results = iter_analyses((Conversation.model_validate(data) for _, data in rows), name, mask=False)

@@ -118,16 +118,23 @@ async def check_csrf(request: Request, signed: Signed) -> None:
     """403 unless the request carries this session's CSRF token (header or form field)."""
     token = request.headers.get("x-csrf-token")
     if token is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         token = (await request.form()).get("csrf_token")
     if not token or not hmac.compare_digest(str(token), signed.csrf):
         raise HTTPException(403, "页面已过期或来源不明（CSRF 校验失败），请刷新后重试")
 
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-SECURITY_HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin")]
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
 
 
 class SecurityHeaders:

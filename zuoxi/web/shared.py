@@ -33,8 +33,13 @@ def connect(url: str) -> redis.Redis:
 class RedisLoginLimiter:
     """`LoginLimiter` shared by every process: failed sign-ins per (address, username) in a sorted set of times."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "zuoxi:", max_failures: int = MAX_FAILURES,
-                 window: float = WINDOW_SECONDS):
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "zuoxi:",
+        max_failures: int = MAX_FAILURES,
+        window: float = WINDOW_SECONDS,
+    ):
         self.redis, self.prefix, self.max_failures, self.window = client, prefix, max_failures, window
 
     def _key(self, address: str, username: str) -> str:
@@ -61,7 +66,9 @@ class TurnConflict(ValueError):
 class SharedLiveSessions:
     """`LiveSessions` whose sessions any process can resume (see the module's docstring)."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "zuoxi:", idle_seconds: float = 2 * 3600, per_owner: int = 200):
+    def __init__(
+        self, client: redis.Redis, prefix: str = "zuoxi:", idle_seconds: float = 2 * 3600, per_owner: int = 200
+    ):
         self.redis, self.prefix, self.idle, self.per_owner = client, prefix, int(idle_seconds), per_owner
         self.local = LiveSessions(idle_seconds, per_owner)  # this process's copies
 
@@ -119,7 +126,9 @@ class SharedLiveSessions:
                 pipe.rpush(key, json.dumps(session.said(index), ensure_ascii=False)).expire(key, self.idle)
                 pipe.execute()
             except redis.WatchError:
-                self.local.close(owner, session_id)  # this copy took a turn that is not the session's: rebuilt on next sync
+                self.local.close(
+                    owner, session_id
+                )  # this copy took a turn that is not the session's: rebuilt on next sync
                 raise TurnConflict("另一个连接同时发来了一句，请按 turns 重新发送") from None
         return update
 

@@ -11,17 +11,16 @@ from threading import Lock
 from typing import Annotated
 
 from annotated_types import Interval
-
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from zuoxi.store.queries import get_conversation, team_agents
+from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.training.cases import TAGS, Case, CaseError
 from zuoxi.training.library import CaseLibrary
 from zuoxi.training.llm import LLMEngine
 from zuoxi.training.simulator import DrillSession
-from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.web.display import OUTCOME_NAMES
 from zuoxi.web.pages import back, render
 from zuoxi.web.params import DB
@@ -66,15 +65,26 @@ def trainee(signed: Signed) -> str:
 
 def public_case(case: Case) -> dict:
     """What a trainee sees before the debrief: no need, no answers, no resolution."""
-    return {"id": case.id, "title": case.title, "tags": case.tags, "difficulty": case.difficulty,
-            "scorecard": case.scorecard, "description": case.description, "escalation_turn": case.escalation_turn,
-            "questions": [g.question for g in case.guide],
-            "conversation": case.conversation.model_dump(mode="json", exclude_none=True)}
+    return {
+        "id": case.id,
+        "title": case.title,
+        "tags": case.tags,
+        "difficulty": case.difficulty,
+        "scorecard": case.scorecard,
+        "description": case.description,
+        "escalation_turn": case.escalation_turn,
+        "questions": [g.question for g in case.guide],
+        "conversation": case.conversation.model_dump(mode="json", exclude_none=True),
+    }
 
 
 def debrief(case: Case) -> dict:
-    return {"need": case.need, "analysis": case.analysis, "answers": [g.model_dump() for g in case.guide],
-            "best_solutions": [b.model_dump() for b in case.best_solutions]}
+    return {
+        "need": case.need,
+        "analysis": case.analysis,
+        "answers": [g.model_dump() for g in case.guide],
+        "best_solutions": [b.model_dump() for b in case.best_solutions],
+    }
 
 
 def _case(request: Request, case_id: str) -> Case:
@@ -86,12 +96,19 @@ def _case(request: Request, case_id: str) -> Case:
 
 # --- JSON API ----------------------------------------------------------------------------------
 
+
 @router.get("/api/training/cases")
-def cases(request: Request, q: str = "", tag: list[str] | None = None,
-          difficulty: Annotated[int, Interval(ge=1, le=5)] | None = None,
-          signed: Signed = require_role(ANYONE)) -> list[dict]:
-    return [{**public_case(c), "relevance": s, "conversation": None}
-            for c, s in library(request).search(q, tags=tag, difficulty=difficulty)]
+def cases(
+    request: Request,
+    q: str = "",
+    tag: list[str] | None = None,
+    difficulty: Annotated[int, Interval(ge=1, le=5)] | None = None,
+    signed: Signed = require_role(ANYONE),
+) -> list[dict]:
+    return [
+        {**public_case(c), "relevance": s, "conversation": None}
+        for c, s in library(request).search(q, tags=tag, difficulty=difficulty)
+    ]
 
 
 @router.get("/api/training/cases/{case_id}")
@@ -107,15 +124,23 @@ class DrillStart(BaseModel):
 
 def backend(session: DrillSession) -> dict:
     """Who plays the customer, for the page to show: the LLM until it fails, then offline and why."""
-    return {"engine": session.backend, "failure": session.backend_failure,
-            "model": session.engine.describe() if isinstance(session.engine, LLMEngine) else None}
+    return {
+        "engine": session.backend,
+        "failure": session.backend_failure,
+        "model": session.engine.describe() if isinstance(session.engine, LLMEngine) else None,
+    }
 
 
 @router.post("/api/training/drills")
 def start_drill(body: DrillStart, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
     session = DrillSession(_case(request, body.case_id), seed=body.seed, engine=LLMEngine.from_environment())
     drill_id = request.app.state.drills.start(signed.account.id, session)
-    return {"drill_id": drill_id, "customer": session.opening, "anger": session.current_anger, "backend": backend(session)}
+    return {
+        "drill_id": drill_id,
+        "customer": session.opening,
+        "anger": session.current_anger,
+        "backend": backend(session),
+    }
 
 
 class AgentLine(BaseModel):
@@ -123,14 +148,21 @@ class AgentLine(BaseModel):
 
 
 @router.post("/api/training/drills/{drill_id}/turns")
-def drill_turn(drill_id: str, body: AgentLine, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
+def drill_turn(
+    drill_id: str, body: AgentLine, request: Request, signed: Signed = require_role(ANYONE, write=True)
+) -> dict:
     """One trainee line. When the customer ends it (`outcome`), `closing` is true and the next line is
     the trainee's closing one, after which the report comes."""
     session = request.app.state.drills.get(drill_id, signed.account.id)
     _still_on(session)
     turn = session.agent_says(body.text)
-    answer = {"customer": turn.text, "anger": turn.anger, "outcome": turn.outcome, "closing": session.closing,
-              "backend": backend(session)}
+    answer = {
+        "customer": turn.text,
+        "anger": turn.anger,
+        "outcome": turn.outcome,
+        "closing": session.closing,
+        "backend": backend(session),
+    }
     if session.finished:
         answer["report"] = _finish(request, signed, session)
     return answer
@@ -153,21 +185,33 @@ def _still_on(session: DrillSession) -> None:
 def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
     report = session.report()
     attempt = library(request).record(trainee(signed), report, report.engine)
-    return {"attempt_id": attempt, "outcome": report.outcome, "score": report.score, "max_score": report.max_score,
-            "anger": report.anger, "degraded": report.degraded, "engine": report.engine, "backend": backend(session),
-            "failed": [{"rule": f.rule, "message": f.message, "suggestion": f.suggestion} for f in report.result.failed()],
-            **debrief(session.case)}
+    return {
+        "attempt_id": attempt,
+        "outcome": report.outcome,
+        "score": report.score,
+        "max_score": report.max_score,
+        "anger": report.anger,
+        "degraded": report.degraded,
+        "engine": report.engine,
+        "backend": backend(session),
+        "failed": [{"rule": f.rule, "message": f.message, "suggestion": f.suggestion} for f in report.result.failed()],
+        **debrief(session.case),
+    }
 
 
 @router.get("/api/training/attempts")
-def attempts(request: Request, case_id: str | None = None, who: str | None = None,
-             signed: Signed = require_role(ANYONE)) -> list[dict]:
+def attempts(
+    request: Request, case_id: str | None = None, who: str | None = None, signed: Signed = require_role(ANYONE)
+) -> list[dict]:
     """Progress over attempts: agents see their own (`who` is ignored); others may ask for a trainee
     (`who`) within their scope: inspectors and admins anyone, a team lead their team (403 otherwise)."""
     account = signed.account
     person = trainee(signed) if account.role == "agent" or who is None else who
-    if account.role == "team_lead" and person != trainee(signed) \
-            and person not in team_agents(request.app.state.store.engine, account.team):
+    if (
+        account.role == "team_lead"
+        and person != trainee(signed)
+        and person not in team_agents(request.app.state.store.engine, account.team)
+    ):
         raise HTTPException(403, "只能查看本人或本班组的演练记录")
     return [asdict(a) | {"created_at": a.created_at.isoformat()} for a in library(request).attempts(person, case_id)]
 
@@ -195,7 +239,9 @@ class Curation(BaseModel):
 
 
 @router.post("/api/training/candidates/{key}/promote")
-def promote(key: str, body: Curation, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
+def promote(
+    key: str, body: Curation, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)
+) -> dict:
     get_conversation(engine, signed.account, key)  # exists and in scope
     try:
         case = library(request).promote(key, body.model_dump(), signed.account.id)
@@ -206,20 +252,39 @@ def promote(key: str, body: Curation, request: Request, engine: DB, signed: Sign
 
 # --- pages ---------------------------------------------------------------------------------------
 
+
 @router.get("/training", response_class=HTMLResponse, include_in_schema=False)
 def training_page(request: Request, q: str = "", tag: str = "", signed: Signed = require_role(ANYONE)):
     lib = library(request)
     found = lib.search(q, tags=[tag] if tag else None)
     mine = lib.attempts(trainee(signed))
     picks = lib.candidates() if signed.account.role in INSPECTORS else []
-    return render(request, "training.html.j2", signed, found=found, q=q, tag=tag, tags=TAGS, attempts=mine, candidates=picks,
-                  case_titles={c.id: c.title for c in lib.cases()})
+    return render(
+        request,
+        "training.html.j2",
+        signed,
+        found=found,
+        q=q,
+        tag=tag,
+        tags=TAGS,
+        attempts=mine,
+        candidates=picks,
+        case_titles={c.id: c.title for c in lib.cases()},
+    )
 
 
 @router.get("/training/promote/{key}", response_class=HTMLResponse, include_in_schema=False)
-def promote_page(key: str, request: Request, engine: DB, error: str = Query("", max_length=600), signed: Signed = require_role(INSPECTORS)):
+def promote_page(
+    key: str,
+    request: Request,
+    engine: DB,
+    error: str = Query("", max_length=600),
+    signed: Signed = require_role(INSPECTORS),
+):
     detail = get_conversation(engine, signed.account, key)
-    return render(request, "training_promote.html.j2", signed, key=key, conv=detail.conversation, tags=TAGS, error=error)
+    return render(
+        request, "training_promote.html.j2", signed, key=key, conv=detail.conversation, tags=TAGS, error=error
+    )
 
 
 @router.post("/training/promote/{key}", include_in_schema=False)
@@ -228,15 +293,25 @@ async def promote_form(key: str, request: Request, engine: DB, signed: Signed = 
     form = await request.form()
 
     def lines(name: str) -> list[str]:
-        return [x.strip() for x in str(form.get(name, "")).replace("，", ",").replace("、", ",").split(",") if x.strip()]
+        return [
+            x.strip() for x in str(form.get(name, "")).replace("，", ",").replace("、", ",").split(",") if x.strip()
+        ]
 
     try:  # a number field that is not a number is a ValueError, shown on the form like the rest
         curation = {
-            "id": form.get("id", ""), "title": form.get("title", ""), "tags": form.getlist("tags"),
-            "difficulty": int(form.get("difficulty") or 3), "scorecard": form.get("scorecard") or "core",
-            "description": form.get("description", ""), "need": form.get("need", ""), "analysis": form.get("analysis", ""),
-            "persona": {"patience": float(form.get("patience") or 0.5), "politeness": float(form.get("politeness") or 0.5),
-                        "anger": float(form.get("anger") or 0.3)},
+            "id": form.get("id", ""),
+            "title": form.get("title", ""),
+            "tags": form.getlist("tags"),
+            "difficulty": int(form.get("difficulty") or 3),
+            "scorecard": form.get("scorecard") or "core",
+            "description": form.get("description", ""),
+            "need": form.get("need", ""),
+            "analysis": form.get("analysis", ""),
+            "persona": {
+                "patience": float(form.get("patience") or 0.5),
+                "politeness": float(form.get("politeness") or 0.5),
+                "anger": float(form.get("anger") or 0.3),
+            },
             "guide": [{"question": form.get("question", ""), "answer": form.get("answer", "")}],
             "best_solutions": [{"turn": int(form.get("best_turn") or 0), "reply": form.get("best_reply", "")}],
             "resolution": {"accept": lines("accept"), "alternatives": lines("alternatives")},

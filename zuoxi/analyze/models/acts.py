@@ -26,13 +26,58 @@ from . import features as F
 from . import text as T
 from .linear import Block, Sparse, Vocab
 
-AGENT_ACTS = ("greet", "soothe", "apology", "act", "inform", "explain", "refuse", "alternative", "deflect",
-              "guarantee", "clarify", "ask_info", "ask_photo", "pending", "followup", "closing", "rude", "argue",
-              "return_shipping", "price_principle", "concession", "pay_guide", "courier_timing", "propose")
-CUSTOMER_ACTS = ("request", "question", "reject", "anger", "anxiety", "complaint", "accept", "vague", "failure",
-                 "nudge", "info")
-REQUEST_TYPES = ("query", "change", "return", "refund", "cancel", "exchange", "invoice", "repair", "deliver",
-                 "price", "other")
+AGENT_ACTS = (
+    "greet",
+    "soothe",
+    "apology",
+    "act",
+    "inform",
+    "explain",
+    "refuse",
+    "alternative",
+    "deflect",
+    "guarantee",
+    "clarify",
+    "ask_info",
+    "ask_photo",
+    "pending",
+    "followup",
+    "closing",
+    "rude",
+    "argue",
+    "return_shipping",
+    "price_principle",
+    "concession",
+    "pay_guide",
+    "courier_timing",
+    "propose",
+)
+CUSTOMER_ACTS = (
+    "request",
+    "question",
+    "reject",
+    "anger",
+    "anxiety",
+    "complaint",
+    "accept",
+    "vague",
+    "failure",
+    "nudge",
+    "info",
+)
+REQUEST_TYPES = (
+    "query",
+    "change",
+    "return",
+    "refund",
+    "cancel",
+    "exchange",
+    "invoice",
+    "repair",
+    "deliver",
+    "price",
+    "other",
+)
 CUSTOMER_OUTPUTS = CUSTOMER_ACTS + tuple(f"request_{t}" for t in REQUEST_TYPES)
 OUTPUTS = {"agent": AGENT_ACTS, "customer": CUSTOMER_OUTPUTS}
 ACT_NAMES = frozenset(AGENT_ACTS + CUSTOMER_OUTPUTS)
@@ -41,11 +86,24 @@ UNTRAINED = 0.99  # the threshold training gives an act with too few labelled ex
 
 _QUESTION = ("?", "？", "吗", "么")
 DENSE_NAMES = (
-    [f"self_cue_{n}" for n in T.CUE_NAMES] + [f"self_agent_{n}" for n in T.AGENT_CUE_NAMES]
-    + [f"prev_cue_{n}" for n in T.CUE_NAMES] + [f"prev_agent_{n}" for n in T.AGENT_CUE_NAMES]
-    + ["has_prev", "first_of_role", "last_turn", "last_of_role", "first_turn", "log_len", "question_end",
-       "log_position", "same_role_before"]
-    + ["valence"] + [f"emotion_{e}" for e in F.EMOTIONS] + [f"satisfaction_{s}" for s in F.SATISFACTION]
+    [f"self_cue_{n}" for n in T.CUE_NAMES]
+    + [f"self_agent_{n}" for n in T.AGENT_CUE_NAMES]
+    + [f"prev_cue_{n}" for n in T.CUE_NAMES]
+    + [f"prev_agent_{n}" for n in T.AGENT_CUE_NAMES]
+    + [
+        "has_prev",
+        "first_of_role",
+        "last_turn",
+        "last_of_role",
+        "first_turn",
+        "log_len",
+        "question_end",
+        "log_position",
+        "same_role_before",
+    ]
+    + ["valence"]
+    + [f"emotion_{e}" for e in F.EMOTIONS]
+    + [f"satisfaction_{s}" for s in F.SATISFACTION]
 )
 N_READ = 1 + len(F.EMOTIONS) + len(F.SATISFACTION)  # the last dense columns: the customer stage's reading
 
@@ -76,10 +134,18 @@ def dense_features(roles: list[str], norms: list[str], read: np.ndarray | None =
         row = out[i]
         row[:width] = cues[i]
         if other is not None:
-            row[width:2 * width] = cues[other]
-        row[2 * width:2 * width + 9] = [other is not None, role not in latest, i == n - 1, last_of[role] == i, i == 0,
-                                        log1p(len(s)), s.rstrip().endswith(_QUESTION), log1p(i),
-                                        i > 0 and roles[i - 1] == role]
+            row[width : 2 * width] = cues[other]
+        row[2 * width : 2 * width + 9] = [
+            other is not None,
+            role not in latest,
+            i == n - 1,
+            last_of[role] == i,
+            i == 0,
+            log1p(len(s)),
+            s.rstrip().endswith(_QUESTION),
+            log1p(i),
+            i > 0 and roles[i - 1] == role,
+        ]
         latest[role] = i
     if read is not None and len(read):
         out[[i for i, r in enumerate(roles) if r == "customer"], -N_READ:] = read
@@ -99,8 +165,7 @@ class RoleHead:
     thresholds: np.ndarray  # (K,)
 
     def proba(self, x: Sparse, x_before: Sparse, dense: np.ndarray) -> np.ndarray:
-        z = (self.block.scores(x).astype(np.float64) + self.before.scores(x_before) + dense @ self.dense
-             + self.bias)
+        z = self.block.scores(x).astype(np.float64) + self.before.scores(x_before) + dense @ self.dense + self.bias
         return 1.0 / (1.0 + np.exp(-z))
 
 
@@ -124,8 +189,9 @@ class TurnActs:
         their evidence is the whole turn."""
         return TurnActs(roles, probs, self._model, np.zeros((len(roles), len(DENSE_NAMES))), None)
 
-    def best_clause(self, turn: int, acts: tuple[str, ...], text: str,
-                    clauses: list[tuple[int, int]]) -> tuple[int, int] | None:
+    def best_clause(
+        self, turn: int, acts: tuple[str, ...], text: str, clauses: list[tuple[int, int]]
+    ) -> tuple[int, int] | None:
         """The [start, end) of the clause of `text` that reads most like one of `acts` (None for a
         turn of one clause): the words a finding shows as evidence of an act."""
         if len(clauses) < 2 or self._before is None:
@@ -180,10 +246,14 @@ class ActModel:
         for role, names in OUTPUTS.items():
             if tuple(meta["names"][role]) != names:
                 return None
-            heads[role] = RoleHead(names, Block.from_rows(n_vocab, arrays[f"{role}_rows"], arrays[f"{role}_W"]),
-                                   Block.from_rows(n_vocab, arrays[f"{role}_before_rows"], arrays[f"{role}_before_W"]),
-                                   arrays[f"{role}_dense"].astype(np.float64), arrays[f"{role}_bias"].astype(np.float64),
-                                   arrays[f"{role}_thresholds"].astype(np.float64))
+            heads[role] = RoleHead(
+                names,
+                Block.from_rows(n_vocab, arrays[f"{role}_rows"], arrays[f"{role}_W"]),
+                Block.from_rows(n_vocab, arrays[f"{role}_before_rows"], arrays[f"{role}_before_W"]),
+                arrays[f"{role}_dense"].astype(np.float64),
+                arrays[f"{role}_bias"].astype(np.float64),
+                arrays[f"{role}_thresholds"].astype(np.float64),
+            )
         return cls(heads, meta, vocab)
 
     def clause_probs(self, role: str, texts: list[str], dense_row: np.ndarray, before: Sparse) -> np.ndarray:
@@ -191,8 +261,11 @@ class ActModel:
         (`before`: the turn's one-row batch of the other side's turn before it)."""
         norms = T.normalize_all(texts)
         x = self.vocab.vectorize(*self.vocab.text_ids(norms), len(norms))
-        return self.heads[role].proba(x, _take_rows(before, np.zeros(len(texts), dtype=np.int64)),
-                                      np.repeat(dense_row[None, :], len(texts), axis=0))
+        return self.heads[role].proba(
+            x,
+            _take_rows(before, np.zeros(len(texts), dtype=np.int64)),
+            np.repeat(dense_row[None, :], len(texts), axis=0),
+        )
 
     def predict(self, roles: list[list[str]], norms: list[list[str]], x: Sparse, read: np.ndarray) -> list[TurnActs]:
         """The acts of every turn of several conversations; `x` holds one TF-IDF row per turn, all
@@ -203,7 +276,7 @@ class ActModel:
         dense_rows, first = [], 0
         for r, s in zip(roles, norms):
             k = r.count("customer")
-            dense_rows.append(dense_features(r, s, read[first:first + k]))
+            dense_rows.append(dense_features(r, s, read[first : first + k]))
             first += k
         dense = np.vstack(dense_rows) if flat_roles else np.zeros((0, len(DENSE_NAMES)))
         before, first = [], 0
@@ -218,12 +291,21 @@ class ActModel:
             if not len(rows):
                 continue
             off = self._offset[role]
-            probs[rows, off:off + len(head.names)] = head.proba(_take_rows(x, rows), _take_rows(x_before, rows), dense[rows])
+            probs[rows, off : off + len(head.names)] = head.proba(
+                _take_rows(x, rows), _take_rows(x_before, rows), dense[rows]
+            )
         out, first = [], 0
         for group in roles:
             turns = slice(first, first + len(group))
-            out.append(TurnActs(group, probs[turns], self, dense[turns],
-                                _take_rows(x_before, np.arange(turns.start, turns.stop, dtype=np.int64))))
+            out.append(
+                TurnActs(
+                    group,
+                    probs[turns],
+                    self,
+                    dense[turns],
+                    _take_rows(x_before, np.arange(turns.start, turns.stop, dtype=np.int64)),
+                )
+            )
             first += len(group)
         return out
 
@@ -232,6 +314,8 @@ def _take_rows(x: Sparse, rows: np.ndarray) -> Sparse:
     """The texts `rows` of a Sparse batch, as a batch of their own."""
     ends = np.append(x.starts[1:], len(x.ids))
     lengths = ends[rows] - x.starts[rows]
-    index = np.repeat(x.starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+    index = np.repeat(x.starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
+        lengths.sum()
+    )
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     return Sparse(x.ids[index], x.vals[index], starts)

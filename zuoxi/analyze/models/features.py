@@ -153,9 +153,7 @@ def turn_dense(ctx: np.ndarray, valence: np.ndarray, emotion: np.ndarray) -> np.
     return np.concatenate([ctx, valence.reshape(-1, 1), emotion.reshape(-1, len(EMOTIONS))], axis=1)
 
 
-def dialogue_dense(
-    prep: Prepared, valence: np.ndarray, emotion: np.ndarray, sat: np.ndarray
-) -> np.ndarray:
+def dialogue_dense(prep: Prepared, valence: np.ndarray, emotion: np.ndarray, sat: np.ndarray) -> np.ndarray:
     """(len(DIALOGUE_DENSE_NAMES),) for one conversation."""
     n_c = len(prep.cust)
     cust_chars = sum(len(prep.norms[i]) for i in prep.cust)

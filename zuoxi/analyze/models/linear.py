@@ -13,6 +13,7 @@ dense weights and bias and turns scores into probabilities.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from . import text as T
@@ -156,8 +157,9 @@ class HeadGroup:
         names = {tuple(h.dense_names) for h in heads}
         if len(names) != 1:
             raise ValueError("heads of a group must read the same dense features")
-        self.dense = np.hstack([h.dense if h.dense.size else np.zeros((len(heads[0].dense_names), k))
-                                for h, k in zip(heads, self.sizes)])
+        self.dense = np.hstack(
+            [h.dense if h.dense.size else np.zeros((len(heads[0].dense_names), k)) for h, k in zip(heads, self.sizes)]
+        )
         # per namespace: the block column feeding each output; -1 (a zero) where a head reads none
         self.columns = {}
         for ns in dict.fromkeys(ns for h in heads for ns in h.text):

@@ -61,7 +61,9 @@ class ConversationPrediction(BaseModel):
     emotion: list[TurnPrediction]
     satisfaction: list[TurnPrediction]
     dialogue: DialoguePrediction
-    acts: TurnActs | None = Field(default=None, exclude=True)  # every turn's dialogue acts (not serialised); None without act models
+    acts: TurnActs | None = Field(
+        default=None, exclude=True
+    )  # every turn's dialogue acts (not serialised); None without act models
 
 
 def _probs(classes: Iterable[str], p: np.ndarray) -> dict[str, float]:
@@ -71,8 +73,9 @@ def _probs(classes: Iterable[str], p: np.ndarray) -> dict[str, float]:
 class Models:
     """The trained models. `predict(conversation)` is the one call analysis needs."""
 
-    def __init__(self, vocab: Vocab, blocks: dict[str, Block], heads: dict[str, Head], meta: dict,
-                 acts: ActModel | None = None):
+    def __init__(
+        self, vocab: Vocab, blocks: dict[str, Block], heads: dict[str, Head], meta: dict, acts: ActModel | None = None
+    ):
         self.vocab = vocab
         self.acts = acts
         self.blocks = blocks
@@ -91,8 +94,7 @@ class Models:
         meta_path, npz_path = directory / "models.json", directory / "models.npz"
         if not meta_path.exists() or not npz_path.exists():
             raise ArtefactError(
-                f"model artefacts missing in {directory}: run `make models` "
-                "(python -m zuoxi.analyze.models.train)"
+                f"model artefacts missing in {directory}: run `make models` (python -m zuoxi.analyze.models.train)"
             )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT or meta.get("feature_version") != T.FEATURE_VERSION:
@@ -168,8 +170,11 @@ class Models:
             first_turn += len(cust)
         turn_of, side_of = turn_row[rows], side_row[rows]
         is_turn, is_side = turn_of >= 0, side_of >= 0
-        return self.vocab.vectorize(np.concatenate([ids[is_turn], ids[is_side]]),
-                                    np.concatenate([turn_of[is_turn], side_of[is_side]]), n_cust + 2 * n_conv)
+        return self.vocab.vectorize(
+            np.concatenate([ids[is_turn], ids[is_side]]),
+            np.concatenate([turn_of[is_turn], side_of[is_side]]),
+            n_cust + 2 * n_conv,
+        )
 
     def customer_stage(self, preps: list[F.Prepared], x: Sparse) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(valence, text emotion, exchange satisfaction) for every customer turn of `preps`, in
@@ -230,19 +235,24 @@ class Models:
         norms = T.normalize_all([text for group in texts for text in group])
         preps, first = [], 0
         for r, group in zip(roles, texts):
-            preps.append(F.prepare(r, group, norms=norms[first:first + len(group)]))
+            preps.append(F.prepare(r, group, norms=norms[first : first + len(group)]))
             first += len(group)
         return self._predict(conversations, preps, self.vocab.text_ids(norms))
 
-    def _predict(self, conversations: Sequence[Any], preps: list[F.Prepared],
-                 ids_rows: tuple[np.ndarray, np.ndarray]) -> list[ConversationPrediction]:
+    def _predict(
+        self, conversations: Sequence[Any], preps: list[F.Prepared], ids_rows: tuple[np.ndarray, np.ndarray]
+    ) -> list[ConversationPrediction]:
         x = self.text_matrix(preps, ids_rows)
         val, emo, sat = self.customer_stage(preps, x)
         acts: list[TurnActs | None] = [None] * len(preps)
         if self.acts is not None:
             turns = self.vocab.vectorize(*ids_rows, sum(len(prep.norms) for prep in preps) + 1)  # + an empty row
-            acts = self.acts.predict([prep.roles for prep in preps], [prep.norms for prep in preps], turns,
-                                     np.hstack([val[:, None], emo, sat]))
+            acts = self.acts.predict(
+                [prep.roles for prep in preps],
+                [prep.norms for prep in preps],
+                turns,
+                np.hstack([val[:, None], emo, sat]),
+            )
         n_cust = len(val)
         scores = self.dialogue_scores(len(preps), n_cust, x)
         emo_classes = self.heads["emotion"].classes
@@ -254,25 +264,32 @@ class Models:
             first = turns.stop
             c_val, c_emo, c_sat = val[turns], emo[turns], sat[turns]
             dsat, *quality_probs = self.dialogue_heads.proba(
-                {ns: block[k:k + 1] for ns, block in scores.items()}, F.dialogue_dense(prep, c_val, c_emo, c_sat))
+                {ns: block[k : k + 1] for ns, block in scores.items()}, F.dialogue_dense(prep, c_val, c_emo, c_sat)
+            )
             quality = {
                 key: _probs(self.heads[f"quality_{key}"].classes, p) for key, p in zip(QUALITY_KEYS, quality_probs)
             }
             threat = bool(prep.cue[:, self._threat_col].any()) if prep.cust else False
             p_dis = float(dsat[dsat_head.classes.index("dissatisfied")])
             risk = 1.0 - (1.0 - p_dis) * (1.0 - (THREAT_WEIGHT if threat else 0.0))
-            out.append(ConversationPrediction.model_validate({  # one validation of the whole (faster than per part)
-                "conversation_id": str(conversation.id),
-                "emotion": _turn_predictions(prep.cust, emo_classes, carry_emotion(c_emo)),
-                "satisfaction": _turn_predictions(prep.cust, sat_classes, c_sat),
-                "dialogue": {
-                    "satisfaction": {"label": dsat_head.classes[int(dsat.argmax())],
-                                     "probs": _probs(dsat_head.classes, dsat)},
-                    "complaint_risk": round(risk, 4),
-                    "quality": quality,
-                },
-                "acts": acts[k],
-            }))
+            out.append(
+                ConversationPrediction.model_validate(
+                    {  # one validation of the whole (faster than per part)
+                        "conversation_id": str(conversation.id),
+                        "emotion": _turn_predictions(prep.cust, emo_classes, carry_emotion(c_emo)),
+                        "satisfaction": _turn_predictions(prep.cust, sat_classes, c_sat),
+                        "dialogue": {
+                            "satisfaction": {
+                                "label": dsat_head.classes[int(dsat.argmax())],
+                                "probs": _probs(dsat_head.classes, dsat),
+                            },
+                            "complaint_risk": round(risk, 4),
+                            "quality": quality,
+                        },
+                        "acts": acts[k],
+                    }
+                )
+            )
         return out
 
 
@@ -280,7 +297,9 @@ def _turn_predictions(turns: list[int], classes: list[str], p: np.ndarray) -> li
     """One `TurnPrediction`'s fields per row of `p` (rounded and listed in one numpy call each)."""
     labels = p.argmax(1).tolist() if len(p) else []
     rows = np.round(p, 4).tolist()
-    return [{"turn": i, "label": classes[k], "probs": dict(zip(classes, row))} for i, k, row in zip(turns, labels, rows)]
+    return [
+        {"turn": i, "label": classes[k], "probs": dict(zip(classes, row))} for i, k, row in zip(turns, labels, rows)
+    ]
 
 
 def carry_emotion(emo: np.ndarray, carry: float = EMOTION_CARRY) -> np.ndarray:
@@ -319,9 +338,7 @@ def _predicted(models: Models, conversations: Iterable[Any]) -> Iterator[Convers
         yield from models.predict_many(chunk)
 
 
-def prediction_records(
-    conversations: Iterable[Any], task: str, models: Models | None = None
-) -> Iterator[dict]:
+def prediction_records(conversations: Iterable[Any], task: str, models: Models | None = None) -> Iterator[dict]:
     """One JSON-ready record per conversation for `zuoxi predict --task …`.
 
     Every record is `{"conversation_id", "turns": [{"turn", "label", "probs"}], "dialogue": {…}}`:
@@ -369,9 +386,9 @@ __all__ = [
     "DialoguePrediction",
     "LabelProbs",
     "Models",
+    "Sparse",
     "TurnPrediction",
     "load_models",
     "prediction_records",
     "softmax",
-    "Sparse",
 ]

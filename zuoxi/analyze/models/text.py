@@ -96,8 +96,12 @@ def normalize_all(texts: Sequence[str]) -> list[str]:
     filled = [i for i, t in enumerate(unescaped) if t]  # empty texts stay out: no two joints touch
     # The rest of `normalize` on all texts at once too: no pattern matches across a joint, and
     # stripping each text afterwards cannot change a run.
-    parts = at_once([unescaped[i] for i in filled], lambda joined: _RUNS.sub(
-        r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(to_simplified(joined)).lower(), _MENTION_JOINED))))
+    parts = at_once(
+        [unescaped[i] for i in filled],
+        lambda joined: _RUNS.sub(
+            r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(to_simplified(joined)).lower(), _MENTION_JOINED))
+        ),
+    )
     if parts is None:
         return [normalize(t) for t in texts]
     out = [""] * len(texts)
@@ -183,11 +187,13 @@ def gram_keys(norms: Sequence[str], max_chars: int = 600) -> tuple[np.ndarray, n
     bi = np.ones(len(c) - 1, dtype=bool)
     bi[ends[:-1]] = False  # a pair starting at a text's end would straddle two texts
     tri = bi[:-1] & bi[1:]
-    keys = np.concatenate([
-        c[uni],
-        ((c[:-1] << CODE_BITS) | c[1:])[bi],
-        ((c[:-2] << (2 * CODE_BITS)) | (c[1:-1] << CODE_BITS) | c[2:])[tri],
-    ])
+    keys = np.concatenate(
+        [
+            c[uni],
+            ((c[:-1] << CODE_BITS) | c[1:])[bi],
+            ((c[:-2] << (2 * CODE_BITS)) | (c[1:-1] << CODE_BITS) | c[2:])[tri],
+        ]
+    )
     return keys, np.concatenate([row[uni], row[:-1][bi], row[:-2][tri]])
 
 
@@ -258,7 +264,7 @@ def _led_by_first_chars(pattern: str) -> re.Pattern[str]:
     """`pattern`, led by a look-ahead for the characters a match can start with, when every
     branch starts with a literal or a class of literals. Same matches; `re` skips the other
     positions at once instead of trying every named group's branches there (3× faster here)."""
-    from re import _constants as C  # noqa: N812 - the parser `re` itself uses
+    from re import _constants as C
     from re import _parser
 
     chars: set[str] = set()

@@ -282,8 +282,12 @@ def assemble(vocab: Vocab, fitted: list[Fitted], prune: float = PRUNE) -> tuple[
                 if g is f:
                     text_cols[ns] = (lo, hi)
         heads[f.name] = Head(
-            f.name, f.classes, text_cols, f.dense.astype(np.float32).astype(np.float64),
-            f.bias.astype(np.float32).astype(np.float64), f.dense_names,
+            f.name,
+            f.classes,
+            text_cols,
+            f.dense.astype(np.float32).astype(np.float64),
+            f.bias.astype(np.float32).astype(np.float64),
+            f.dense_names,
         )
         arrays[f"head_{f.name}_dense"] = f.dense.astype(np.float32)
         arrays[f"head_{f.name}_bias"] = f.bias.astype(np.float32)
@@ -307,8 +311,15 @@ def fit_valence(corp: Corpora, vocab: Vocab, idx: np.ndarray | None = None) -> F
     X = vocab.vectorize_texts([corp.reviews_norm[i] for i in idx]).to_csr(len(vocab) + 1)
     hp = HP["valence"]
     return fit_head(
-        "valence", ["negative", "positive"], {"turn": X}, None, [],
-        y=corp.reviews_y[idx], C=hp["C"], cw_power=hp["cw_power"], solver=hp["solver"],
+        "valence",
+        ["negative", "positive"],
+        {"turn": X},
+        None,
+        [],
+        y=corp.reviews_y[idx],
+        C=hp["C"],
+        cw_power=hp["cw_power"],
+        solver=hp["solver"],
     )
 
 
@@ -322,9 +333,7 @@ def smp_features(corp: Corpora, models: R.Models, idx: np.ndarray):
     return x.to_csr(len(models.vocab) + 1), F.emotion_dense(cue, val)
 
 
-def fit_emotion(
-    corp: Corpora, models: R.Models, idx: np.ndarray | None = None, six: bool = False
-) -> Fitted:
+def fit_emotion(corp: Corpora, models: R.Models, idx: np.ndarray | None = None, six: bool = False) -> Fitted:
     """5-class deployed emotion head (or, with six=True, the source's six labels, for eval)."""
     if idx is None:
         idx = np.arange(len(corp.smp_label))
@@ -339,8 +348,15 @@ def fit_emotion(
     X, dense = smp_features(corp, models, idx)
     hp = HP["emotion"]
     return fit_head(
-        "emotion", classes, {"turn": X}, dense, F.EMOTION_DENSE_NAMES,
-        y=y, C=hp["C"], cw_power=hp["cw_power"], dense_scale=hp["dense_scale"],
+        "emotion",
+        classes,
+        {"turn": X},
+        dense,
+        F.EMOTION_DENSE_NAMES,
+        y=y,
+        C=hp["C"],
+        cw_power=hp["cw_power"],
+        dense_scale=hp["dense_scale"],
     )
 
 
@@ -407,8 +423,15 @@ def fit_turn_sat(X, dense, y) -> Fitted:
     lab = y >= 0
     hp = HP["turn_sat"]
     return fit_head(
-        "turn_sat", list(F.SATISFACTION), {"turn": X[lab]}, dense[lab], F.TURN_DENSE_NAMES,
-        y=y[lab], C=hp["C"], cw_power=hp["cw_power"], dense_scale=hp["dense_scale"],
+        "turn_sat",
+        list(F.SATISFACTION),
+        {"turn": X[lab]},
+        dense[lab],
+        F.TURN_DENSE_NAMES,
+        y=y[lab],
+        C=hp["C"],
+        cw_power=hp["cw_power"],
+        dense_scale=hp["dense_scale"],
     )
 
 
@@ -473,9 +496,15 @@ def fit_dialogue_heads(
         hp = HP["dialogue_sat"]
         out.append(
             fit_head(
-                "dialogue_sat", list(F.SATISFACTION), {}, jd, F.DIALOGUE_DENSE_NAMES,
+                "dialogue_sat",
+                list(F.SATISFACTION),
+                {},
+                jd,
+                F.DIALOGUE_DENSE_NAMES,
                 y=np.array([corp.jddc[i].overall for i in jddc_idx]),
-                C=hp["C"], cw_power=hp["cw_power"], dense_scale=hp["dense_scale"],
+                C=hp["C"],
+                cw_power=hp["cw_power"],
+                dense_scale=hp["dense_scale"],
             )
         )
     if not any(k in which for k in R.QUALITY_KEYS):
@@ -489,9 +518,15 @@ def fit_dialogue_heads(
         soft = np.array([corp.stc3[i].quality[k] for i in stc3_idx]).reshape(-1, 5)
         out.append(
             fit_head(
-                f"quality_{k}", list(F.QUALITY_LABELS), {"dcust": sc, "dagent": sa}, sd,
-                F.DIALOGUE_DENSE_NAMES, soft=soft,
-                C=hp["C"], cw_power=hp["cw_power"], dense_scale=hp["dense_scale"],
+                f"quality_{k}",
+                list(F.QUALITY_LABELS),
+                {"dcust": sc, "dagent": sa},
+                sd,
+                F.DIALOGUE_DENSE_NAMES,
+                soft=soft,
+                C=hp["C"],
+                cw_power=hp["cw_power"],
+                dense_scale=hp["dense_scale"],
             )
         )
     return out
@@ -579,8 +614,10 @@ def train_all(root: Path, out: Path, limit: int | None = None) -> dict:
         json.dumps(meta, ensure_ascii=False, indent=1, sort_keys=False) + "\n", encoding="utf-8"
     )
     R._load_cached.cache_clear()
-    log(f"wrote {out}/models.npz ({(out / 'models.npz').stat().st_size / 1e6:.1f} MB) and "
-        f"models.json in {time.perf_counter() - t0:.1f}s")
+    log(
+        f"wrote {out}/models.npz ({(out / 'models.npz').stat().st_size / 1e6:.1f} MB) and "
+        f"models.json in {time.perf_counter() - t0:.1f}s"
+    )
     return meta
 
 
@@ -593,12 +630,8 @@ def data_fingerprint(root: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m zuoxi.analyze.models.train", description=__doc__.split("\n")[0]
-    )
-    ap.add_argument(
-        "--data", default=str(D.DEFAULT_DATA), help="the shared data folder (default: ../shared/data)"
-    )
+    ap = argparse.ArgumentParser(prog="python -m zuoxi.analyze.models.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(D.DEFAULT_DATA), help="the shared data folder (default: ../shared/data)")
     ap.add_argument("--out", default=str(R.ARTEFACTS), help="where to write models.npz / models.json")
     ap.add_argument("--limit", type=int, default=None, help="train on a small slice (quick check only)")
     args = ap.parse_args(argv)

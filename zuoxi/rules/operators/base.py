@@ -23,8 +23,10 @@ from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
 CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
 # A negation just before a word (within its clause): "不是不能退", "无法联网", or one that spares the customer
 # the action ("不需要您再去找商家", "不用您自己联系" — no deflection; "不会让您提供密码" — no request for it).
-_NEGATION_BEFORE = re.compile(r"(?:(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?"
-                              r"|(不需要|不用|无需|不必|不会让|不会要求|不会向|不会叫|不让)(您|你)(再|自己)?)$")
+_NEGATION_BEFORE = re.compile(
+    r"(?:(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?"
+    r"|(不需要|不用|无需|不必|不会让|不会要求|不会向|不会叫|不让)(您|你)(再|自己)?)$"
+)
 _QUOTES = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」|『[^』]*』|‘[^’]*’|'[^']*'")
 
 
@@ -220,8 +222,13 @@ class Scope:
 
 def parse_scope(spec: dict[str, Any], loc: tuple[Any, ...]) -> Scope:
     scope = Scope(
-        role=spec.get("role"), first=spec.get("first"), last=spec.get("last"), final=bool(spec.get("final", False)),
-        within_seconds=spec.get("within_seconds"), anchor=spec.get("anchor"), count=spec.get("count"),
+        role=spec.get("role"),
+        first=spec.get("first"),
+        last=spec.get("last"),
+        final=bool(spec.get("final", False)),
+        within_seconds=spec.get("within_seconds"),
+        anchor=spec.get("anchor"),
+        count=spec.get("count"),
         fallback_first=spec.get("fallback_first"),
     )
     if scope.role not in (None, "agent", "customer", "system"):

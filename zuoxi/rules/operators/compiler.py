@@ -42,9 +42,15 @@ class Compiler:
                 raise RuleError(loc, f"{kind} 的选项应是映射")
             unknown = sorted(set(body) - registered.options)
             if unknown:
-                hint = "（after/before/within/nth 应与算子并列，而不是写在算子里面）" if set(unknown) & set(RELATIONS) else ""
-                raise RuleError(loc + (unknown[0],),
-                                f"{kind} 没有选项 {unknown[0]!r}{hint}；可用的有：{'、'.join(sorted(registered.options))}")
+                hint = (
+                    "（after/before/within/nth 应与算子并列，而不是写在算子里面）"
+                    if set(unknown) & set(RELATIONS)
+                    else ""
+                )
+                raise RuleError(
+                    loc + (unknown[0],),
+                    f"{kind} 没有选项 {unknown[0]!r}{hint}；可用的有：{'、'.join(sorted(registered.options))}",
+                )
         try:
             return registered.cls(body, loc, self.env)
         except RuleError:

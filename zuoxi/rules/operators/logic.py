@@ -93,12 +93,24 @@ class Related(Condition):
             return None
         if self.after is not None:  # after the first mark (within N turns); nothing when it never occurs
             marks = sorted(self.after.hits(ctx, anchor) or [])
-            found = [h for h in found if marks and (h.turn, h.start) > (marks[0].turn, marks[0].start)
-                     and (self.within is None or h.turn - marks[0].turn <= self.within)]
+            found = [
+                h
+                for h in found
+                if marks
+                and (h.turn, h.start) > (marks[0].turn, marks[0].start)
+                and (self.within is None or h.turn - marks[0].turn <= self.within)
+            ]
         if self.before is not None:  # before the first mark; everything when it never occurs
             marks = sorted(self.before.hits(ctx, anchor) or [])
-            found = [h for h in found if not marks or ((h.turn, h.start) < (marks[0].turn, marks[0].start)
-                     and (self.within is None or marks[0].turn - h.turn <= self.within))]
+            found = [
+                h
+                for h in found
+                if not marks
+                or (
+                    (h.turn, h.start) < (marks[0].turn, marks[0].start)
+                    and (self.within is None or marks[0].turn - h.turn <= self.within)
+                )
+            ]
         if self.nth is not None:
             found = found[self.nth - 1 : self.nth] if self.nth > 0 else []
         return found

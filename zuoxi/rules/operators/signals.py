@@ -10,12 +10,26 @@ from typing import Any
 from zuoxi.analyze.emotion import NEGATIVE, CustomerEmotion
 from zuoxi.analyze.models.acts import ACT_NAMES
 from zuoxi.normalize import PreparedTurn
-from zuoxi.rules.operators.base import (FILTER_OPTIONS, Condition, Context, Env, Filtered, Hit, RuleError, operator,
-                                        parse_scope, words_of)
+from zuoxi.rules.operators.base import (
+    FILTER_OPTIONS,
+    Condition,
+    Context,
+    Env,
+    Filtered,
+    Hit,
+    RuleError,
+    operator,
+    parse_scope,
+    words_of,
+)
 
 _OPS: dict[str, Callable[[float, Any], bool]] = {
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-    "outside": lambda a, b: not (b[0] <= a <= b[1]), "inside": lambda a, b: b[0] <= a <= b[1],
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "outside": lambda a, b: not (b[0] <= a <= b[1]),
+    "inside": lambda a, b: b[0] <= a <= b[1],
 }
 TIMING_METRICS = ("first_response", "response_latency", "silence", "hangup_gap", "overlap", "speech_rate")
 
@@ -87,8 +101,11 @@ class Timing(Condition):
         chars = sum(len(re.sub(r"[\W_]+", "", t.norm)) for t in spoken)
         minutes = sum(t.end - t.start for t in spoken) / 60
         overall = chars / minutes
-        per_turn = sorted(((t.index, len(re.sub(r"[\W_]+", "", t.norm)) / ((t.end - t.start) / 60)) for t in spoken),
-                          key=lambda p: abs(p[1] - overall), reverse=True)
+        per_turn = sorted(
+            ((t.index, len(re.sub(r"[\W_]+", "", t.norm)) / ((t.end - t.start) / 60)) for t in spoken),
+            key=lambda p: abs(p[1] - overall),
+            reverse=True,
+        )
         return [(per_turn[0][0], overall)]
 
     def hits(self, ctx, anchor):
@@ -108,7 +125,9 @@ class Emotion(Condition):
         self.labels = set(spec.get("labels", []))
         self.trend = spec.get("trend")
         self.min_score = float(spec.get("min_score", 0.0))
-        self.scope = parse_scope({"role": "customer", **{k: v for k, v in spec.items() if k in ("first", "last", "anchor", "count")}}, loc)
+        self.scope = parse_scope(
+            {"role": "customer", **{k: v for k, v in spec.items() if k in ("first", "last", "anchor", "count")}}, loc
+        )
         if not self.labels and self.trend != "worsening":
             raise RuleError(loc, "emotion 需要 `labels` 或 `trend: worsening`")
 
@@ -127,8 +146,12 @@ class Emotion(Condition):
             return []
         allowed = set(self.scope.turns(ctx, anchor))
         return [
-            _emotion_hit(t, e) for t in customer
-            if t.index in allowed and (e := ctx.emotions.get(t.index)) and e.label in self.labels and e.score >= self.min_score
+            _emotion_hit(t, e)
+            for t in customer
+            if t.index in allowed
+            and (e := ctx.emotions.get(t.index))
+            and e.label in self.labels
+            and e.score >= self.min_score
         ]
 
 
@@ -223,8 +246,11 @@ class Act(Filtered):
         found = []
         for t in allowed:
             cue = cues.get(t)
-            if t in denied or (self.need_cue and cue is None) or any(
-                    acts.has(t, name) for name in self.unless if acts.trained[acts.index[name]]):
+            if (
+                t in denied
+                or (self.need_cue and cue is None)
+                or any(acts.has(t, name) for name in self.unless if acts.trained[acts.index[name]])
+            ):
                 continue
             readable = [name for name in self.acts if acts.trained[acts.index[name]]]
             if not readable:  # the models could not learn these acts (too few labelled turns): the cue words decide

@@ -7,8 +7,17 @@ import re
 from typing import Any
 
 from zuoxi.normalize import PAD, normalize_text
-from zuoxi.rules.operators.base import (SCOPE_OPTIONS, Condition, Context, Env, Hit, RuleError, operator,
-                                        parse_scope, words_of)
+from zuoxi.rules.operators.base import (
+    SCOPE_OPTIONS,
+    Condition,
+    Context,
+    Env,
+    Hit,
+    RuleError,
+    operator,
+    parse_scope,
+    words_of,
+)
 
 
 @operator("count", {"of", "min", "per_100_chars", "role", "min_chars"})
@@ -89,8 +98,10 @@ class Script(Condition):
         questions = spec.get("questions") or {}
         if not questions:
             raise RuleError(loc + ("questions",), "script 需要 `questions`：名称 → 词表")
-        self.keys = {name: env.matcher.register(words_of(words, env.lexicons, loc + ("questions", name)))
-                     for name, words in questions.items()}
+        self.keys = {
+            name: env.matcher.register(words_of(words, env.lexicons, loc + ("questions", name)))
+            for name, words in questions.items()
+        }
         topic = words_of(spec.get("topic", []), env.lexicons, loc + ("topic",))
         self.topic_key = env.matcher.register(topic) if topic else None
 
@@ -104,8 +115,15 @@ class Script(Condition):
             for question in custom:
                 words = question.get("keywords", []) if isinstance(question, dict) else [str(question)]
                 total += 1
-                hit = next((Hit(t, m, m + len(w)) for t in sorted(allowed) for w in map(normalize_text, words)
-                            if (m := ctx.turns[t].norm.find(w)) >= 0), None)
+                hit = next(
+                    (
+                        Hit(t, m, m + len(w))
+                        for t in sorted(allowed)
+                        for w in map(normalize_text, words)
+                        if (m := ctx.turns[t].norm.find(w)) >= 0
+                    ),
+                    None,
+                )
                 if hit:
                     found.append(hit)
             return found, total
@@ -184,4 +202,6 @@ class Meta(Condition):
 
     def hits(self, ctx, anchor):
         last = ctx.turns[-1]
-        return [Hit(last.index, 0, len(last.text))] if ctx.prepared.conversation.meta.get(self.key) == self.value else []
+        return (
+            [Hit(last.index, 0, len(last.text))] if ctx.prepared.conversation.meta.get(self.key) == self.value else []
+        )

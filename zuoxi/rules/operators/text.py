@@ -10,8 +10,19 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from zuoxi.normalize import normalize_pattern, normalize_text
-from zuoxi.rules.operators.base import (FILTER_OPTIONS, SCOPE_OPTIONS, Condition, Context, Env, Filtered, Hit,
-                                        RuleError, operator, parse_scope, words_of)
+from zuoxi.rules.operators.base import (
+    FILTER_OPTIONS,
+    SCOPE_OPTIONS,
+    Condition,
+    Context,
+    Env,
+    Filtered,
+    Hit,
+    RuleError,
+    operator,
+    parse_scope,
+    words_of,
+)
 
 _add = op.add
 _NON_WORD = re.compile(r"[\W_]+")
@@ -55,7 +66,12 @@ class Regex(Filtered):
             raise RuleError(loc + ("pattern",), f"正则表达式有误：{error}") from error
 
     def raw(self, ctx: Context) -> list[Hit]:
-        return [Hit(t.index, m.start(), m.end()) for t in ctx.turns for m in self.pattern.finditer(t.norm) if m.end() > m.start()]
+        return [
+            Hit(t.index, m.start(), m.end())
+            for t in ctx.turns
+            for m in self.pattern.finditer(t.norm)
+            if m.end() > m.start()
+        ]
 
     def hits(self, ctx, anchor):
         allowed = set(self.scope.turns(ctx, anchor))
@@ -118,7 +134,9 @@ SCAN_UNITS = 48  # up to this many units, Repeat compares clusters directly rath
 # character bigram made of them weighs little when `weighted` similarity compares two turns. On the
 # agent proposals of the labelled real chats, this weighting separates a reworded proposal from a
 # different one as well as idf weights do (docs/accuracy.md), without a vocabulary.
-FUNCTION_CHARS = frozenset("您你我他她它们的了就吧呢哦啊呀嘛亲请是这那个下一可以在也都还有要会能给把被让和与及或么吗哈嗯好")
+FUNCTION_CHARS = frozenset(
+    "您你我他她它们的了就吧呢哦啊呀嘛亲请是这那个下一可以在也都还有要会能给把被让和与及或么吗哈嗯好"
+)
 
 
 def _gram_weight(gram: str) -> float:
@@ -143,8 +161,23 @@ def overlap(a: set[str], b: set[str], weighted: bool = False) -> float:
     return len(a & b) / small if small else 0.0
 
 
-@operator("repeat", SCOPE_OPTIONS | {"min", "similarity", "min_chars", "keys", "ignore", "pushback", "per_turn", "of",
-                                     "act_keys", "weighted", "unanswered"})
+@operator(
+    "repeat",
+    SCOPE_OPTIONS
+    | {
+        "min",
+        "similarity",
+        "min_chars",
+        "keys",
+        "ignore",
+        "pushback",
+        "per_turn",
+        "of",
+        "act_keys",
+        "weighted",
+        "unanswered",
+    },
+)
 class Repeat(Condition):
     """The same thing said again and again by one role (broken record; a customer repeating a request).
 
@@ -167,8 +200,10 @@ class Repeat(Condition):
         self.min = int(spec.get("min", 3))
         self.similarity = float(spec.get("similarity", 0.6))
         self.min_chars = int(spec.get("min_chars", 3))
-        self.group_keys = {name: env.matcher.register(words_of(words, env.lexicons, loc + ("keys", name)))
-                           for name, words in (spec.get("keys") or {}).items()}
+        self.group_keys = {
+            name: env.matcher.register(words_of(words, env.lexicons, loc + ("keys", name)))
+            for name, words in (spec.get("keys") or {}).items()
+        }
         ignore = words_of(spec.get("ignore", []), env.lexicons, loc + ("ignore",))
         self.ignore_key = env.matcher.register(ignore) if ignore else None
         self.pushback = env.compile(spec["pushback"], loc + ("pushback",)) if "pushback" in spec else None
@@ -219,8 +254,9 @@ class Repeat(Condition):
                 repeats = [r for r in repeats if any(first.turn < p.turn < r.turn for p in pushback)]
             if answers is not None:
                 occurrences = [first, *repeats]
-                repeats = [r for prev, r in zip(occurrences, repeats)
-                           if not any(prev.turn < a < r.turn for a in answers)]
+                repeats = [
+                    r for prev, r in zip(occurrences, repeats) if not any(prev.turn < a < r.turn for a in answers)
+                ]
             if len(repeats) + 1 >= self.min:
                 found.update(repeats)
         return sorted(found)
@@ -234,9 +270,16 @@ class Repeat(Condition):
         if len(units) <= SCAN_UNITS:
             features: list[set[str]] = []
             for i, (hit, grams) in enumerate(units):
-                target = next((c for c, members in enumerate(clusters)
-                               if not features[c].isdisjoint(grams) and units[members[-1]][0].turn != hit.turn
-                               and any(self._same(units[j][1], grams) for j in members)), None)
+                target = next(
+                    (
+                        c
+                        for c, members in enumerate(clusters)
+                        if not features[c].isdisjoint(grams)
+                        and units[members[-1]][0].turn != hit.turn
+                        and any(self._same(units[j][1], grams) for j in members)
+                    ),
+                    None,
+                )
                 if target is None:
                     clusters.append([i])
                     features.append(set(grams))
@@ -249,8 +292,15 @@ class Repeat(Condition):
             candidates: set[int] = set()
             for g in grams:
                 candidates.update(index.get(g, ()))
-            target = next((c for c in sorted(candidates) if units[clusters[c][-1]][0].turn != hit.turn
-                           and any(self._same(units[j][1], grams) for j in clusters[c])), None)
+            target = next(
+                (
+                    c
+                    for c in sorted(candidates)
+                    if units[clusters[c][-1]][0].turn != hit.turn
+                    and any(self._same(units[j][1], grams) for j in clusters[c])
+                ),
+                None,
+            )
             if target is None:
                 target = len(clusters)
                 clusters.append([])
