@@ -40,7 +40,7 @@ clean:
 # The emotion/satisfaction/quality models, then the dialogue-act heads that read their vocabulary and
 # outputs (training_models/acts.py; labels in eval/labels/, texts in ../shared/data).
 models: install
-	$(BIN)/python -m zuoxi.analyze.models.train
+	$(BIN)/python training_models/models.py
 	$(BIN)/python training_models/acts.py
 
 # Regenerate samples/audio/ (not needed to run or test): espeak-ng and sox from Debian, installed once.

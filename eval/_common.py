@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zuoxi.analyze.models import data as D
-from zuoxi.analyze.models import train as TR
+from training_models import data as D
+from training_models import models as TR
 
 T0 = time.perf_counter()
 

@@ -17,8 +17,8 @@ import numpy as np
 from _common import args, note, setup, table
 
 from zuoxi.analyze.models import features as F
-from zuoxi.analyze.models import metrics as M
-from zuoxi.analyze.models import train as TR
+from training_models import metrics as M
+from training_models import models as TR
 
 TEST = ("usual_test_labeled", "virus_test_labeled")
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from _common import args, note, setup, table
 
-from zuoxi.analyze.models import metrics as M
-from zuoxi.analyze.models import train as TR
+from training_models import metrics as M
+from training_models import models as TR
 
 JDDC_SHARES = (1 / 8, 1 / 4, 1 / 2, 1.0)
 REVIEW_SHARES = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)

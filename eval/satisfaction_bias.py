@@ -18,8 +18,8 @@ import itertools
 import numpy as np
 from _common import args, note, setup, table
 
-from zuoxi.analyze.models import metrics as M
-from zuoxi.analyze.models import train as TR
+from training_models import metrics as M
+from training_models import models as TR
 
 GRID = np.round(np.arange(-1.0, 1.01, 0.1), 1)
 UAR_FLOORS = (0.57, 0.59)

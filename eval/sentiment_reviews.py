@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from _common import args, note, setup, table
 
-from zuoxi.analyze.models import metrics as M
-from zuoxi.analyze.models import train as TR
+from training_models import metrics as M
+from training_models import models as TR
 
 
 def main() -> None:

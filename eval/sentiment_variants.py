@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from _common import args, note, table
 
-from zuoxi.analyze.models import data as D
+from training_models import data as D
 from zuoxi.analyze.models import text as T
-from zuoxi.analyze.models import train as TR
+from training_models import models as TR
 
 TUNING_FOLDS = (0, 1)
 

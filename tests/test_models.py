@@ -24,9 +24,9 @@ from zuoxi.analyze.models import (
     load_models,
     prediction_records,
 )
-from zuoxi.analyze.models import data as D
+from training_models import data as D
 from zuoxi.analyze.models import features as F
-from zuoxi.analyze.models import runtime as R
+from zuoxi.analyze.models import runtime
 from zuoxi.analyze.models import text as T
 from zuoxi.analyze.models.linear import Vocab
 from zuoxi.ingest import read_paths
@@ -63,7 +63,7 @@ def _check_probs(probs: dict, labels) -> None:
 
 def test_load_is_cached_and_described(models):
     assert load_models() is models
-    assert models.meta["format"] == R.FORMAT
+    assert models.meta["format"] == runtime.FORMAT
     assert set(models.heads) == {
         "valence",
         "emotion",
@@ -77,12 +77,12 @@ def test_load_is_cached_and_described(models):
 
 
 def test_artefacts_are_small_and_pickle_free():
-    npz = R.ARTEFACTS / "models.npz"
-    total = sum(p.stat().st_size for p in R.ARTEFACTS.iterdir() if p.is_file())
+    npz = runtime.ARTEFACTS / "models.npz"
+    total = sum(p.stat().st_size for p in runtime.ARTEFACTS.iterdir() if p.is_file())
     assert total < 30e6
     with np.load(npz, allow_pickle=False) as z:  # raises if any array needed pickle
         assert all(z[k].dtype != object for k in z.files)
-    json.loads((R.ARTEFACTS / "models.json").read_text(encoding="utf-8"))
+    json.loads((runtime.ARTEFACTS / "models.json").read_text(encoding="utf-8"))
 
 
 def test_prediction_covers_every_customer_turn(models):
@@ -167,7 +167,7 @@ def test_every_prediction_path_gives_the_recorded_predictions(models, samples):
     """The bundled samples' predictions as the committed models made them before batching existed
     (tests/golden/make_sample_predictions.py): one at a time, all at once, and with the live cache."""
     header, *lines = GOLDEN.read_text(encoding="utf-8").splitlines()
-    digest = hashlib.sha256((R.ARTEFACTS / "models.npz").read_bytes()).hexdigest()
+    digest = hashlib.sha256((runtime.ARTEFACTS / "models.npz").read_bytes()).hexdigest()
     assert json.loads(header)["models_npz_sha256"] == digest, (
         "the committed models changed: if they were retrained on purpose, run "
         "`python tests/golden/make_sample_predictions.py` after checking the eval figures"
@@ -210,7 +210,7 @@ def test_a_batch_matrix_holds_each_conversations_own_rows(models):
 
 
 def test_prediction_records_stream_in_chunks_and_keep_order(models):
-    many = [conv(("customer", ANGRY if i % 2 else THANKS), cid=f"c{i}") for i in range(2 * R.PREDICT_CHUNK + 3)]
+    many = [conv(("customer", ANGRY if i % 2 else THANKS), cid=f"c{i}") for i in range(2 * runtime.PREDICT_CHUNK + 3)]
     records = list(prediction_records(iter(many), "satisfaction", models))
     assert [r["conversation_id"] for r in records] == [c.id for c in many]
     assert {r["turns"][0]["label"] for r in records[1::2]} == {"dissatisfied"}
@@ -249,12 +249,12 @@ def test_works_without_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    R._load_cached.cache_clear()
+    runtime._load_cached.cache_clear()
     try:
         m = load_models()
         assert m.predict(conv(("customer", ANGRY))).emotion[0].label == "angry"
     finally:
-        R._load_cached.cache_clear()
+        runtime._load_cached.cache_clear()
 
 
 TEXT_CHARS = "這個軟體谢谢您好怎么还没到ＡＢＣａｂｃ１２３0-9 \t\n!?！？…啊啊啊@#[]&;😀\x00\x02\x03\u0301Σ"
@@ -345,8 +345,8 @@ def test_vocabulary_lookup_and_tfidf(models):
 
 
 def test_missing_artefacts_say_how_to_build(tmp_path):
-    with pytest.raises(R.ArtefactError, match="make models"):
-        R.Models.load(tmp_path)
+    with pytest.raises(runtime.ArtefactError, match="make models"):
+        runtime.Models.load(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -358,19 +358,19 @@ def data_root():
 
 
 def test_training_runs_end_to_end_on_a_slice(tmp_path, data_root):
-    from zuoxi.analyze.models import train
+    from training_models import models as train
 
     pytest.importorskip("sklearn", reason="training needs scikit-learn (pip install -e '.[train]')")
     assert train.main(["--data", str(data_root), "--limit", "40", "--out", str(tmp_path)]) == 0
     meta = json.loads((tmp_path / "models.json").read_text(encoding="utf-8"))
     assert meta["training"]["limit"] == 40
-    m = R.Models.load(tmp_path)
+    m = runtime.Models.load(tmp_path)
     p = m.predict(TINY)
     assert len(p.emotion) == 3 and len(p.satisfaction) == 3
 
 
 def test_training_without_data_says_so(tmp_path, capsys):
-    from zuoxi.analyze.models import train
+    from training_models import models as train
 
     assert train.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
     assert "training data not found" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select, text
 
-from zuoxi import review as R
+from zuoxi import review
 from zuoxi.engines.local import Batch
 from zuoxi.model import Conversation, Turn
 from zuoxi.store import queries as Q
@@ -148,7 +148,7 @@ def test_the_kept_stats_are_the_figures_of_the_rows(filled, samples):
     page = Q.list_conversations(engine, QA, Q.ConversationFilter(failed_rule="CS-01", per_page=2))
     detail = Q.get_conversation(engine, QA, page.items[0].key)
     pk = detail.results[0][0]
-    R.review_finding(engine, _inspector(engine), pk, "CS-01", "overturn", "不是问题")
+    review.review_finding(engine, _inspector(engine), pk, "CS-01", "overturn", "不是问题")
     for _ in Batch([samples], store=filled, analyze=True, resume=False).run():
         pass
     for f in FILTERS[:3]:

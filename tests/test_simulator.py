@@ -18,7 +18,7 @@ from zuoxi.pipeline import analyze_conversation
 from zuoxi.rules import reading
 from zuoxi.rules.reading import read_agent_turns
 from zuoxi.rules.scorecard import load_spec
-from zuoxi.training.simulator import DrillSession, dynamics, persona_lines
+from zuoxi.coaching.simulator import DrillSession, dynamics, persona_lines
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "training.md"
 IDS = sorted(CASES)

@@ -23,10 +23,10 @@ from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import Store
 from zuoxi.store.tables import TrainingAttempt
 from zuoxi.store.users import add_user
-from zuoxi.training.cases import TAGS
-from zuoxi.training.library import CaseLibrary
-from zuoxi.training.llm import LLMEngine
-from zuoxi.training.simulator import DrillSession
+from zuoxi.coaching.cases import TAGS
+from zuoxi.coaching.library import CaseLibrary
+from zuoxi.coaching.llm import LLMEngine
+from zuoxi.coaching.simulator import DrillSession
 from zuoxi.web import create_app
 
 # --- the curated library -------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from zuoxi.training.cases import Case, builtin_cases
-from zuoxi.training.simulator import DrillSession
+from zuoxi.coaching.cases import Case, builtin_cases
+from zuoxi.coaching.simulator import DrillSession
 
 CASES = {c.id: c for c in builtin_cases()}
 STALLING = "这个我这边也没有办法，您再等等看吧。"

@@ -711,8 +711,8 @@ def train(
     """Train on a typical case: replay it, analyze it with guiding questions, then drill against a simulated customer."""
     import os
 
-    from zuoxi.training import terminal
-    from zuoxi.training.library import CaseLibrary
+    from zuoxi.coaching import terminal
+    from zuoxi.coaching.library import CaseLibrary
 
     library = CaseLibrary(Store(db))
     if case_id is None:

@@ -13,12 +13,12 @@ from rich.table import Table
 from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
 from zuoxi.effects.report import agent_report, effects_report, training_report
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate
-from zuoxi.effects.training import CAVEAT as TRAINING_CAVEAT
-from zuoxi.effects.training import Window
+from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
+from zuoxi.effects.coaching import Window
 from zuoxi.store import Store, source_zone
 from zuoxi.store.effects import LOCAL
 from zuoxi.store.queries import ConversationFilter, NotFound
-from zuoxi.training.library import CaseLibrary
+from zuoxi.coaching.library import CaseLibrary
 
 effects_app = typer.Typer(
     help="What the skills are worth: each behaviour's association with the customer's outcome "

@@ -18,12 +18,12 @@ from zuoxi.effects.behaviours import (
     behaviour_effects,
 )
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS
-from zuoxi.effects.training import Drill, TrainingReport, Window, targeted_rules, training_effect
+from zuoxi.effects.coaching import Drill, TrainingReport, Window, targeted_rules, training_effect
 from zuoxi.store import canonical_label, source_zone
 from zuoxi.store import effects as store
 from zuoxi.store.queries import ConversationFilter, NotFound
 from zuoxi.store.users import Account
-from zuoxi.training.library import CaseLibrary
+from zuoxi.coaching.library import CaseLibrary
 
 DEFAULT_WINDOW_DAYS = 28
 WAVE_DAYS = 14

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zuoxi.effects.behaviours import Observation, observe
-from zuoxi.effects.training import Drill, Window, Work
+from zuoxi.effects.coaching import Drill, Window, Work
 from zuoxi.store import as_utc, canonical_label
 from zuoxi.store.queries import ConversationFilter, scoped, team_agents
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, User

@@ -29,11 +29,11 @@ from zuoxi.review import ReviewError
 from zuoxi.store import Store
 from zuoxi.store.queries import Forbidden, NotFound
 from zuoxi.store.users import ANYONE
-from zuoxi.training.library import CaseLibrary
+from zuoxi.coaching.library import CaseLibrary
 from zuoxi.web.jobs import Importer
 from zuoxi.web.scorecards import ScorecardLibrary
 from zuoxi.web.security import BodyLimit, LoginLimiter, SecurityHeaders, require_role
-from zuoxi.web.training import Drills
+from zuoxi.web.coaching import Drills
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 20 << 20  # bytes of one request body (all files of an upload together)
@@ -96,7 +96,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=max_upload)
     app.add_middleware(SecurityHeaders)
 
-    from zuoxi.web import api, assist, campaigns, pages, training
+    from zuoxi.web import api, assist, campaigns, coaching, pages
     from zuoxi.web.errors import error_response, validation_message, wants_html
 
     @app.exception_handler(NotFound)
@@ -128,7 +128,7 @@ def create_app(
         return JSONResponse(app.openapi())
 
     app.include_router(api.router)
-    app.include_router(training.router)
+    app.include_router(coaching.router)
     app.include_router(campaigns.router)
     app.include_router(assist.router)
     from zuoxi.web.effects import router as effects_router  # 技能价值 (issue 23)

@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse
 
 from zuoxi.effects.behaviours import ADJUSTMENT, CAVEAT, OUTCOMES
 from zuoxi.effects.report import agent_report, effects_report, training_report
-from zuoxi.effects.training import CAVEAT as TRAINING_CAVEAT
-from zuoxi.effects.training import TrainingReport, Window
+from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
+from zuoxi.effects.coaching import TrainingReport, Window
 from zuoxi.store.effects import drilled_cases
 from zuoxi.store.queries import ConversationFilter, filter_options
 from zuoxi.store.users import OVERSEERS

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
-from zuoxi import review as R
+from zuoxi import review
 from zuoxi.audio.align import resolve as resolve_audio
 from zuoxi.queues.items import tasks_for
 from zuoxi.queues.precision import precision_by_share
@@ -215,7 +215,7 @@ def conversation_detail(
                 for e in finding.evidence:
                     marks.setdefault(e.turn, []).append((e.start, e.end, finding.rule))
         emotions = {e.turn: e for e in current.customer_emotion}
-        history = R.history(engine, signed.account, pk)
+        history = review.history(engine, signed.account, pk)
         views.append(
             {
                 "pk": pk,
@@ -305,8 +305,8 @@ def review_form(
     signed: Signed = require_role(INSPECTORS, write=True),
 ):
     try:
-        R.review_finding(engine, signed.account, result_id, rule, verdict, comment)
-    except R.ReviewError as error:
+        review.review_finding(engine, signed.account, result_id, rule, verdict, comment)
+    except review.ReviewError as error:
         return back(f"/conversations/{key}", error=str(error))
     return back(f"/conversations/{key}")
 
@@ -321,8 +321,8 @@ def appeal_form(
     signed: Signed = require_role(AGENTS, write=True),
 ):
     try:
-        R.appeal_finding(engine, signed.account, result_id, rule, reason)
-    except R.ReviewError as error:
+        review.appeal_finding(engine, signed.account, result_id, rule, reason)
+    except review.ReviewError as error:
         return back(f"/conversations/{key}", error=str(error))
     return back(f"/conversations/{key}")
 
@@ -335,7 +335,7 @@ def appeals_page(
     error: str = Query("", max_length=300),
     signed: Signed = require_role(ANYONE),
 ):
-    items = R.list_appeals(engine, signed.account, status or None)
+    items = review.list_appeals(engine, signed.account, status or None)
     return render(request, "appeals.html.j2", signed, appeals=items, status=status, error=error)
 
 
@@ -348,8 +348,8 @@ def resolve_form(
     signed: Signed = require_role(OVERSEERS, write=True),
 ):
     try:
-        R.resolve_appeal(engine, signed.account, appeal_id, decision == "accept", comment)
-    except R.ReviewError as error:
+        review.resolve_appeal(engine, signed.account, appeal_id, decision == "accept", comment)
+    except review.ReviewError as error:
         return back("/appeals", error=str(error))
     return back("/appeals")
 
@@ -446,13 +446,13 @@ def calibration_page(
     round = round.strip()
     if round and key:
         return back(f"/calibration/{quote(round, safe='')}/{quote(key, safe='')}")
-    report = R.calibration_report(engine, round) if round else None
-    queue = R.calibration_queue(engine, signed.account, round) if round and signed.account.role in INSPECTORS else None
+    report = review.calibration_report(engine, round) if round else None
+    queue = review.calibration_queue(engine, signed.account, round) if round and signed.account.role in INSPECTORS else None
     return render(
         request,
         "calibration.html.j2",
         signed,
-        rounds=R.calibration_rounds(engine),
+        rounds=review.calibration_rounds(engine),
         round=round,
         report=report,
         queue=queue,
@@ -473,7 +473,7 @@ def calibration_judge(
         key=key,
         round=round_name,
         results=[(pk, machine) for pk, machine, _ in detail.results],
-        mine=R.my_judgements(engine, signed.account, round_name, [pk for pk, _, _ in detail.results]),
+        mine=review.my_judgements(engine, signed.account, round_name, [pk for pk, _, _ in detail.results]),
     )
 
 
@@ -491,14 +491,14 @@ async def calibration_submit(
             and 0 < int(parts[1]) <= MAX_ID
             and status in ("pass", "fail")
         ):
-            R.calibrate(engine, signed.account, int(parts[1]), parts[2], status, round_name)
+            review.calibrate(engine, signed.account, int(parts[1]), parts[2], status, round_name)
     return back("/calibration", round=round_name)
 
 
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, engine: DB, signed: Signed = require_role(OVERSEERS)):
     return render(
-        request, "quality.html.j2", signed, precision=R.rule_precision(engine), sampled=precision_by_share(engine)
+        request, "quality.html.j2", signed, precision=review.rule_precision(engine), sampled=precision_by_share(engine)
     )
 
 

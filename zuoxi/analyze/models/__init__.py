@@ -7,7 +7,7 @@
     pred.dialogue       # {satisfaction: {label, probs}, complaint_risk, quality: {A, S, E}}
     load_models().predict_many(conversations)       # the same, faster for many at once
 
-Run time needs numpy only; training (`python -m zuoxi.analyze.models.train`) needs scikit-learn.
+Run time needs numpy only; training (`python training_models/models.py`) needs scikit-learn.
 """
 
 from .features import EMOTIONS, QUALITY_LABELS, SATISFACTION

@@ -94,7 +94,7 @@ class Models:
         meta_path, npz_path = directory / "models.json", directory / "models.npz"
         if not meta_path.exists() or not npz_path.exists():
             raise ArtefactError(
-                f"model artefacts missing in {directory}: run `make models` (python -m zuoxi.analyze.models.train)"
+                f"model artefacts missing in {directory}: run `make models` (python training_models/models.py)"
             )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT or meta.get("feature_version") != T.FEATURE_VERSION:

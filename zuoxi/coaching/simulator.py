@@ -36,7 +36,7 @@ from zuoxi.normalize import normalize_text
 from zuoxi.pipeline import analyze_conversation
 from zuoxi.rules.operators.text import bigrams, overlap
 from zuoxi.rules.reading import TurnReading, read_agent_turns
-from zuoxi.training.cases import Case, NeedPart
+from zuoxi.coaching.cases import Case, NeedPart
 
 HERE = Path(__file__).resolve().parent
 PERSONAS = HERE / "personas.yaml"

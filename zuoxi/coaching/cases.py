@@ -5,7 +5,7 @@ three training stages need — the scene and transcript for replay, guiding ques
 analysis for guided analysis, and, for the drill, a simulated customer described as data: persona,
 the need in parts (stated, then hidden) with the customer's own words for each, the facts they
 hold (answered only when asked), the triggers that anger them, and alternatives they accept. Cases are YAML files
-(`zuoxi/training/cases/*.yaml`), or promoted in the web app from analyzed conversations.
+(`zuoxi/coaching/cases/*.yaml`), or promoted in the web app from analyzed conversations.
 """
 
 from __future__ import annotations

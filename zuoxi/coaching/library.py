@@ -22,8 +22,8 @@ from zuoxi.normalize import normalize_text
 from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, TrainingCase
-from zuoxi.training.cases import Case, CaseError, builtin_cases, parse_case
-from zuoxi.training.simulator import DrillReport
+from zuoxi.coaching.cases import Case, CaseError, builtin_cases, parse_case
+from zuoxi.coaching.simulator import DrillReport
 
 # How much each signal adds to a candidate's rank (all in 0–1).
 CANDIDATE_WEIGHTS = {"risk": 0.4, "ES-01": 0.2, "ES-02": 0.2, "CS-01": 0.2, "low_score": 0.3}

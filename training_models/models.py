@@ -1,6 +1,6 @@
 """Train the emotion, satisfaction and dialogue-quality models; write the artefacts.
 
-    python -m zuoxi.analyze.models.train [--data ../shared/data] [--out DIR] [--limit N]
+    python training_models/models.py [--data ../shared/data] [--out DIR] [--limit N]
 
 Needs scikit-learn (`pip install -e '.[train]'`); the artefacts it writes need only numpy.
 Everything is deterministic (fixed seeds, fixed fold assignment, single thread). Splits are by
@@ -32,11 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data as D
-from . import features as F
-from . import runtime as R
-from . import text as T
-from .linear import Block, Head, Vocab
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training_models import data as D  # noqa: E402
+from zuoxi.analyze.models import features as F  # noqa: E402
+from zuoxi.analyze.models import runtime  # noqa: E402
+from zuoxi.analyze.models import text as T  # noqa: E402
+from zuoxi.analyze.models.linear import Block, Head, Vocab  # noqa: E402
 
 SEED = 0
 N_FOLDS = 5
@@ -257,7 +260,7 @@ def predict_fitted(f: Fitted, parts: dict, dense: np.ndarray | None) -> np.ndarr
     return e / e.sum(1, keepdims=True)
 
 
-def assemble(vocab: Vocab, fitted: list[Fitted], prune: float = PRUNE) -> tuple[R.Models, dict]:
+def assemble(vocab: Vocab, fitted: list[Fitted], prune: float = PRUNE) -> tuple[runtime.Models, dict]:
     """Runtime `Models` (float16-rounded n-gram weights, as in the artefact) + arrays to save."""
     arrays: dict[str, np.ndarray] = {}
     blocks: dict[str, Block] = {}
@@ -297,12 +300,12 @@ def assemble(vocab: Vocab, fitted: list[Fitted], prune: float = PRUNE) -> tuple[
             "dense_names": f.dense_names,
         }
     meta = {
-        "format": R.FORMAT,
+        "format": runtime.FORMAT,
         "feature_version": T.FEATURE_VERSION,
         "blocks": list(cols),
         "heads": meta_heads,
     }
-    return R.Models(vocab, blocks, heads, meta), arrays
+    return runtime.Models(vocab, blocks, heads, meta), arrays
 
 
 # --- stages -------------------------------------------------------------------------------------
@@ -323,7 +326,7 @@ def fit_valence(corp: Corpora, vocab: Vocab, idx: np.ndarray | None = None) -> F
     )
 
 
-def smp_features(corp: Corpora, models: R.Models, idx: np.ndarray):
+def smp_features(corp: Corpora, models: runtime.Models, idx: np.ndarray):
     norms = [corp.smp_norm[i] for i in idx]
     x = models.vocab.vectorize_texts(norms)
     s = models.blocks["turn"].scores(x)
@@ -333,7 +336,7 @@ def smp_features(corp: Corpora, models: R.Models, idx: np.ndarray):
     return x.to_csr(len(models.vocab) + 1), F.emotion_dense(cue, val)
 
 
-def fit_emotion(corp: Corpora, models: R.Models, idx: np.ndarray | None = None, six: bool = False) -> Fitted:
+def fit_emotion(corp: Corpora, models: runtime.Models, idx: np.ndarray | None = None, six: bool = False) -> Fitted:
     """5-class deployed emotion head (or, with six=True, the source's six labels, for eval)."""
     if idx is None:
         idx = np.arange(len(corp.smp_label))
@@ -395,7 +398,7 @@ def shift_emotion_priors(corp: Corpora, emo: Fitted) -> dict:
     }
 
 
-def jddc_turn_rows(corp: Corpora, models: R.Models, dlg: np.ndarray):
+def jddc_turn_rows(corp: Corpora, models: runtime.Models, dlg: np.ndarray):
     """Features of every customer turn of the given jddc dialogues.
 
     Returns (X_turn csr, dense, y (-1 where unlabelled), dialogue index of each row).
@@ -444,7 +447,7 @@ def group_folds(groups: np.ndarray, n_folds: int = N_FOLDS, seed: int = SEED) ->
     return np.array([fold_of[g] for g in groups])
 
 
-def dialogue_rows(models: R.Models, preps: list[F.Prepared], sats: list[np.ndarray] | None):
+def dialogue_rows(models: runtime.Models, preps: list[F.Prepared], sats: list[np.ndarray] | None):
     """(dcust csr, dagent csr, dense) for whole dialogues; `sats` overrides turn satisfaction
     (out-of-fold probabilities while training)."""
     from scipy import sparse
@@ -463,7 +466,7 @@ def dialogue_rows(models: R.Models, preps: list[F.Prepared], sats: list[np.ndarr
     return sparse.vstack(cust_rows).tocsr(), sparse.vstack(agent_rows).tocsr(), np.vstack(dens)
 
 
-def oof_turn_sat(corp: Corpora, models: R.Models, dlg: np.ndarray, log_fn=None) -> list[np.ndarray]:
+def oof_turn_sat(corp: Corpora, models: runtime.Models, dlg: np.ndarray, log_fn=None) -> list[np.ndarray]:
     """Out-of-fold exchange satisfaction for every customer turn of the given jddc dialogues."""
     X, dense, y, g = jddc_turn_rows(corp, models, dlg)
     folds = group_folds(g)
@@ -482,7 +485,7 @@ def oof_turn_sat(corp: Corpora, models: R.Models, dlg: np.ndarray, log_fn=None) 
 
 def fit_dialogue_heads(
     corp: Corpora,
-    models: R.Models,
+    models: runtime.Models,
     jddc_idx: np.ndarray,
     stc3_idx: np.ndarray,
     jddc_sats: list[np.ndarray],
@@ -507,12 +510,12 @@ def fit_dialogue_heads(
                 dense_scale=hp["dense_scale"],
             )
         )
-    if not any(k in which for k in R.QUALITY_KEYS):
+    if not any(k in which for k in runtime.QUALITY_KEYS):
         return out
     preps = [corp.stc3_prep[i] for i in stc3_idx]
     sc, sa, sd = dialogue_rows(models, preps, None)
     hp = HP["quality"]
-    for k in R.QUALITY_KEYS:
+    for k in runtime.QUALITY_KEYS:
         if k not in which:
             continue
         soft = np.array([corp.stc3[i].quality[k] for i in stc3_idx]).reshape(-1, 5)
@@ -591,7 +594,7 @@ def train_all(root: Path, out: Path, limit: int | None = None) -> dict:
 
     meta = models.meta
     meta["training"] = {
-        "command": "python -m zuoxi.analyze.models.train" + (f" --limit {limit}" if limit else ""),
+        "command": "python training_models/models.py" + (f" --limit {limit}" if limit else ""),
         "limit": limit,
         "seed": SEED,
         "sizes": corp.sizes,
@@ -613,7 +616,7 @@ def train_all(root: Path, out: Path, limit: int | None = None) -> dict:
     (out / "models.json").write_text(
         json.dumps(meta, ensure_ascii=False, indent=1, sort_keys=False) + "\n", encoding="utf-8"
     )
-    R._load_cached.cache_clear()
+    runtime._load_cached.cache_clear()
     log(
         f"wrote {out}/models.npz ({(out / 'models.npz').stat().st_size / 1e6:.1f} MB) and "
         f"models.json in {time.perf_counter() - t0:.1f}s"
@@ -630,9 +633,9 @@ def data_fingerprint(root: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m zuoxi.analyze.models.train", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python training_models/models.py", description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(D.DEFAULT_DATA), help="the shared data folder (default: ../shared/data)")
-    ap.add_argument("--out", default=str(R.ARTEFACTS), help="where to write models.npz / models.json")
+    ap.add_argument("--out", default=str(runtime.ARTEFACTS), help="where to write models.npz / models.json")
     ap.add_argument("--limit", type=int, default=None, help="train on a small slice (quick check only)")
     args = ap.parse_args(argv)
     try:

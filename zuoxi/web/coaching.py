@@ -17,10 +17,10 @@ from pydantic import BaseModel, Field
 
 from zuoxi.store.queries import get_conversation, team_agents
 from zuoxi.store.users import ANYONE, INSPECTORS
-from zuoxi.training.cases import TAGS, Case, CaseError
-from zuoxi.training.library import CaseLibrary
-from zuoxi.training.llm import LLMEngine
-from zuoxi.training.simulator import DrillSession
+from zuoxi.coaching.cases import TAGS, Case, CaseError
+from zuoxi.coaching.library import CaseLibrary
+from zuoxi.coaching.llm import LLMEngine
+from zuoxi.coaching.simulator import DrillSession
 from zuoxi.web.display import OUTCOME_NAMES
 from zuoxi.web.pages import back, render
 from zuoxi.web.params import DB

@@ -26,7 +26,7 @@ from zuoxi.campaigns.analytics import wilson
 from zuoxi.campaigns.models import Rate
 from zuoxi.effects.behaviours import CUSTOMER_SIDE
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate, boot_means, boot_ratios, interval, newcombe
-from zuoxi.training.cases import Case
+from zuoxi.coaching.cases import Case
 
 EARLIEST, LATEST = date(1990, 1, 1), date(2099, 12, 31)
 RULE_ID = re.compile(r"\b[A-Z]{2}-\d{2}\b")

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from zuoxi.training.simulator import DrillSession, Plan
+from zuoxi.coaching.simulator import DrillSession, Plan
 
 SITUATIONS = {
     "acknowledge": "坐席刚做了有用的事，但还没解决你的诉求。简短回应，让他继续。",

@@ -11,10 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from zuoxi.training.cases import Case
-from zuoxi.training.library import CaseLibrary
-from zuoxi.training.llm import LLMEngine
-from zuoxi.training.simulator import DrillSession
+from zuoxi.coaching.cases import Case
+from zuoxi.coaching.library import CaseLibrary
+from zuoxi.coaching.llm import LLMEngine
+from zuoxi.coaching.simulator import DrillSession
 
 ROLE = {"agent": "坐席", "customer": "客户", "system": "系统"}
 OUTCOMES = {
