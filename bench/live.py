@@ -29,7 +29,9 @@ from zuoxi.ingest import read_file
 from zuoxi.model import Conversation
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
-from zuoxi.web.live import running_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the server harness the tests use
+from live_server import running_app
 
 USER, PASSWORD = "bench", "bench-password"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

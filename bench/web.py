@@ -40,7 +40,9 @@ from zuoxi.store.migrate import create_missing_indexes
 from zuoxi.store.search import grams_vector
 from zuoxi.store.tables import ConversationRow, ResultRow, StatRow
 from zuoxi.store.users import add_user
-from zuoxi.web.live import running_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the server harness the tests use
+from live_server import running_app
 
 USER, PASSWORD = "bench", "bench-password"
 PER_PAGE = 50

@@ -7,13 +7,15 @@ signed in as the demo inspector in Debian's chromium (Playwright), 1280 px wide.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 from playwright.sync_api import expect, sync_playwright
 
-from zuoxi.web.live import running_app
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the server harness the tests use
+from live_server import running_app
 
 HERE = Path(__file__).resolve().parent
 DEMO = yaml.safe_load((HERE.parent / "zuoxi" / "web" / "demo_users.yaml").read_text(encoding="utf-8"))

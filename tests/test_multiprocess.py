@@ -14,7 +14,7 @@ import pytest
 from zuoxi.engines.live import LiveSession
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
-from zuoxi.web.live import running_app
+from live_server import running_app
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TURNS = [

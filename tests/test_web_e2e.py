@@ -16,7 +16,7 @@ import pytest
 from zuoxi.engines.local import Batch
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
-from zuoxi.web.live import running_app
+from live_server import running_app
 
 pytestmark = pytest.mark.slow
 

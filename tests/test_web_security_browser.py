@@ -12,7 +12,7 @@ import pytest
 from test_web_security import ALL, EVIL, PAGES, PASSWORD, fill, hostile_database, populate
 
 from zuoxi.web import create_app
-from zuoxi.web.live import running_app
+from live_server import running_app
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -1,5 +1,5 @@
 """`zuoxi serve` in a child process on a free loopback port, for the browser tests, the load test
-(bench/web.py) and the screenshot script: the app runs exactly as users start it, and its CPU time
+(bench/web.py, bench/live.py) and the screenshot script (docs/screenshots.py): the app runs exactly as users start it, and its CPU time
 is not shared with the client driving it."""
 
 from __future__ import annotations
