@@ -286,11 +286,11 @@ def test_predict_interrupted_still_writes_what_it_read(samples, tmp_path, monkey
 
 
 def test_predict_interrupted_while_writing_writes_nothing_twice(samples, tmp_path, monkeypatch):
-    import zuoxi.cli
+    import zuoxi.cli.conversations
 
     path = tmp_path / "many.jsonl"
     many_file(samples, path, PREDICT_CHUNK + 5)
-    records, interrupted = zuoxi.cli.prediction_records, []
+    records, interrupted = zuoxi.cli.conversations.prediction_records, []
 
     def ctrl_c_after_three(*args, **kwargs):
         for n, record in enumerate(records(*args, **kwargs)):
@@ -299,7 +299,7 @@ def test_predict_interrupted_while_writing_writes_nothing_twice(samples, tmp_pat
                 raise KeyboardInterrupt
             yield record
 
-    monkeypatch.setattr(zuoxi.cli, "prediction_records", ctrl_c_after_three)
+    monkeypatch.setattr(zuoxi.cli.conversations, "prediction_records", ctrl_c_after_three)
     outcome = CliRunner().invoke(app, ["predict", str(path), "--task", "emotion"])
     assert outcome.exit_code == 130 and interrupted
     written = [json.loads(line)["conversation_id"] for line in outcome.stdout.splitlines()]

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from zuoxi.ingest.asr import read_funasr, read_subtitles, read_whisper
-from zuoxi.ingest.canonical import Record, read_json_conversations, read_jsonl
-from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
-from zuoxi.ingest.errors import IngestError
-from zuoxi.ingest.parquet import read_parquet
-from zuoxi.ingest.table import read_csv, read_xlsx
-from zuoxi.ingest.textlog import read_textlog
+# Each reader module registers its formats with @reader when imported (zuoxi/ingest/registry.py).
+from zuoxi.ingest import asr, canonical, parquet, table, textlog  # noqa: F401
+from zuoxi.ingest.encoding import UnknownEncoding
+from zuoxi.ingest.errors import IngestError, Record
+from zuoxi.ingest.registry import EXTENSIONS, READERS, ReadOptions, Source
 
 __all__ = [
     "FORMATS",
@@ -32,31 +30,11 @@ __all__ = [
     "read_paths",
 ]
 
-FORMATS = ("jsonl", "json", "text", "csv", "xlsx", "parquet", "funasr", "whisper", "srt", "vtt")
-_BY_EXTENSION = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".txt": "text",
-    ".log": "text",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".xlsx": "xlsx",
-    ".parquet": "parquet",
-    ".srt": "srt",
-    ".vtt": "vtt",
-}
-
-
-@dataclass
-class ReadOptions:
-    format: str | None = None  # None: by extension (and content, for .json)
-    columns: dict[str, str] = field(default_factory=dict)  # CSV/XLSX header overrides
-    agent_speaker: str | None = None  # ASR: which speaker is the agent
+FORMATS = tuple(READERS)
 
 
 def detect_format(path: Path) -> str | None:
-    return _BY_EXTENSION.get(path.suffix.lower())
+    return EXTENSIONS.get(path.suffix.lower())
 
 
 @dataclass(frozen=True)
@@ -84,16 +62,6 @@ def input_files(paths: Iterable[str | Path]) -> Iterator[InputFile]:
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     """The paths of `input_files`."""
     return (file.path for file in input_files(paths))
-
-
-def _json_kind(data: object) -> str:
-    probe = data[0] if isinstance(data, list) and data else data
-    if isinstance(probe, dict):
-        if "sentence_info" in probe:
-            return "funasr"
-        if "segments" in probe and "turns" not in probe and isinstance(data, dict):
-            return "whisper"
-    return "json"
 
 
 def read_file(path: Path, options: ReadOptions | None = None) -> Iterator[Record]:
@@ -124,47 +92,13 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
     if not data.strip():
         yield IngestError(name, None, "empty file")
         return
-    if fmt == "parquet":  # one row per conversation (zuoxi/ingest/parquet.py)
-        yield from read_parquet(data, name)
-        return
-    if fmt == "xlsx":
-        try:
-            yield from read_xlsx(data, name, options.columns)
-        except Exception as error:  # openpyxl raises many types for a broken workbook
-            yield IngestError(name, None, f"not a readable XLSX workbook ({type(error).__name__}: {error})")
-        return
+    source = Source(name, data, options)
     try:
-        text, _ = decode_bytes(data)
+        yield from READERS[fmt].read(source)
     except UnknownEncoding as error:
         yield IngestError(name, None, str(error))
-        return
-    if fmt == "jsonl":
-        yield from read_jsonl(text, name)
-    elif fmt == "text":
-        yield from read_textlog(text, name)
-    elif fmt == "csv":
-        yield from read_csv(text, name, options.columns)
-    elif fmt in ("srt", "vtt"):
-        yield from read_subtitles(text, name, options.agent_speaker)
-    else:
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as error:
-            if fmt == "json" and "\n{" in text.strip():  # JSON Lines saved as .json
-                yield from read_jsonl(text, name)
-            else:
-                yield IngestError(name, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})")
-            return
-        kind = _json_kind(parsed) if fmt == "json" else fmt
-        try:
-            if kind == "funasr":
-                yield from read_funasr(parsed, name, options.agent_speaker)
-            elif kind == "whisper":
-                yield from read_whisper(parsed, name, options.agent_speaker)
-            else:
-                yield from read_json_conversations(parsed, text, name)
-        except (AttributeError, KeyError, TypeError, ValueError) as error:  # ASR JSON of an unexpected shape
-            yield IngestError(name, None, f"unexpected {kind} JSON structure ({type(error).__name__}: {error})")
+    except json.JSONDecodeError as error:
+        yield IngestError(name, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})")
 
 
 def read_paths(paths: Iterable[str | Path], options: ReadOptions | None = None) -> Iterator[tuple[Path, Record]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS, role_of
 from zuoxi.normalize import normalize_text
 
@@ -138,3 +139,30 @@ def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[
         yield IngestError(path, untagged[0]["line"], "cue has no speaker tag ([客服] text, 客服: text or <v 客服>)")
         return
     yield _conversation(segments, path, agent_speaker, {})
+
+
+def _asr_json(kind: str, read, source: Source) -> Iterator[Record]:
+    try:
+        yield from read(source.json, source.name, source.options.agent_speaker)
+    except (AttributeError, KeyError, TypeError, ValueError) as error:  # ASR JSON of an unexpected shape
+        yield IngestError(source.name, None, f"unexpected {kind} JSON structure ({type(error).__name__}: {error})")
+
+
+@reader("funasr")
+def funasr_file(source: Source) -> Iterator[Record]:
+    yield from _asr_json("funasr", read_funasr, source)
+
+
+@reader("whisper")
+def whisper_file(source: Source) -> Iterator[Record]:
+    yield from _asr_json("whisper", read_whisper, source)
+
+
+@reader("srt", ".srt")
+def srt_file(source: Source) -> Iterator[Record]:
+    yield from read_subtitles(source.text, source.name, source.options.agent_speaker)
+
+
+@reader("vtt", ".vtt")
+def vtt_file(source: Source) -> Iterator[Record]:
+    yield from read_subtitles(source.text, source.name, source.options.agent_speaker)

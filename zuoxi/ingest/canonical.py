@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from zuoxi.ingest.errors import IngestError, describe_validation_error
+from zuoxi.ingest.errors import IngestError, Record, describe_validation_error
+from zuoxi.ingest.registry import READERS, Source, reader
 from zuoxi.model import Conversation
 from zuoxi.normalize import clean_whitespace
 
-Record = Conversation | IngestError
+__all__ = ["Record", "read_json_conversations", "read_jsonl", "validate"]
 
 
 def validate(record: Any, path: str, line: int | None) -> Record:
@@ -75,3 +76,36 @@ def read_json_conversations(data: Any, text: str, path: str) -> Iterator[Record]
     lines = _line_of_each_element(text)
     for i, record in enumerate(data):
         yield validate(record, path, lines[i] if i < len(lines) else None)
+
+
+@reader("jsonl", ".jsonl", ".ndjson")
+def jsonl_file(source: Source) -> Iterator[Record]:
+    yield from read_jsonl(source.text, source.name)
+
+
+@reader("json", ".json")
+def json_file(source: Source) -> Iterator[Record]:
+    """Canonical JSON (an array or one object); ASR JSON is recognised by its shape and handed to
+    its reader; JSON Lines saved as .json is read as such."""
+    try:
+        parsed = source.json
+    except json.JSONDecodeError:
+        if "\n{" in source.text.strip():
+            yield from read_jsonl(source.text, source.name)
+            return
+        raise
+    kind = _json_kind(parsed)
+    if kind != "json":
+        yield from READERS[kind].read(source)
+        return
+    yield from read_json_conversations(parsed, source.text, source.name)
+
+
+def _json_kind(data: object) -> str:
+    probe = data[0] if isinstance(data, list) and data else data
+    if isinstance(probe, dict):
+        if "sentence_info" in probe:
+            return "funasr"
+        if "segments" in probe and "turns" not in probe and isinstance(data, dict):
+            return "whisper"
+    return "json"

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from zuoxi.model import Conversation
+
 
 @dataclass(frozen=True)
 class IngestError:
@@ -15,6 +17,9 @@ class IngestError:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.reason}" if self.line else f"{self.path}: {self.reason}"
+
+
+Record = Conversation | IngestError  # what every reader yields
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.registry import Source, reader
 from zuoxi.model import Conversation
 
 FIELDS = ("id", "channel", "agent_id", "team", "started_at", "duration", "audio", "meta", "turns")
@@ -135,3 +136,9 @@ def read_parquet(
                 number += 1
     except (pa.ArrowException, OSError) as error:  # not Parquet, truncated, unreadable column types
         yield IngestError(path, None, f"not a readable Parquet file ({type(error).__name__}: {error})")
+
+
+@reader("parquet", ".parquet")
+def parquet_file(source: Source) -> Iterator[Record]:
+    """One row per conversation; the bytes are read directly (no text decoding)."""
+    yield from read_parquet(source.data, source.name)

@@ -15,6 +15,7 @@ from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
 
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -101,46 +102,56 @@ def read_rows(rows: Iterator[tuple[int, list[Any]]], path: str, overrides: dict[
         return
     conversations: dict[str, dict[str, Any]] = {}
     for number, row in rows:
-
-        def cell(field: str) -> Any:
-            index = columns.get(field)
-            return row[index] if index is not None and index < len(row) else None
-
-        text = str(cell("text") or "").strip()
-        if not text:
-            continue
-        role = _ROLE_VALUES.get(str(cell("role") or "").strip().lower())
-        if role is None:
-            yield IngestError(
-                path,
-                number,
-                f"unknown role {cell('role')!r} (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
-            )
-            continue
-        try:
-            when = _parse_time(cell("time"))
-        except ValueError:
-            yield IngestError(path, number, f"unreadable time {cell('time')!r}")
-            continue
-        key = str(cell("conversation_id") or Path(path).stem)
-        conv = conversations.setdefault(key, {"id": key, "turns": [], "times": [], "line": number, "meta": {}})
-        for field in ("agent_id", "team", "channel"):
-            if cell(field) not in (None, "") and field not in conv:
-                conv[field] = str(cell(field)).strip()
-        conv["turns"].append({"role": role, "text": text})
-        conv["times"].append(when)
+        cells = {field: row[index] if index < len(row) else None for field, index in columns.items()}
+        error = _add_row(conversations, cells, path, number)
+        if error is not None:
+            yield error
     for conv in conversations.values():
-        times, line = conv.pop("times"), conv.pop("line")
-        if all(isinstance(t, datetime) for t in times):
-            first = times[0]
-            for turn, t in zip(conv["turns"], times, strict=True):
-                turn["start"] = (t - first).total_seconds()
-            if first.year > 1900:
-                conv["started_at"] = first.isoformat()
-        elif all(isinstance(t, float) for t in times):
-            for turn, t in zip(conv["turns"], times, strict=True):
-                turn["start"] = t
-        yield validate(conv, path, line)
+        yield validate(_with_times(conv), path, conv.pop("line"))
+
+
+def _add_row(
+    conversations: dict[str, dict[str, Any]], cells: dict[str, Any], path: str, number: int
+) -> IngestError | None:
+    """Append one row's turn to its conversation; an unreadable role or time is the row's error."""
+    text = str(cells.get("text") or "").strip()
+    if not text:
+        return None
+    role = _ROLE_VALUES.get(str(cells.get("role") or "").strip().lower())
+    if role is None:
+        return IngestError(
+            path,
+            number,
+            f"unknown role {cells.get('role')!r} (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
+        )
+    try:
+        when = _parse_time(cells.get("time"))
+    except ValueError:
+        return IngestError(path, number, f"unreadable time {cells.get('time')!r}")
+    key = str(cells.get("conversation_id") or Path(path).stem)
+    conv = conversations.setdefault(key, {"id": key, "turns": [], "times": [], "line": number, "meta": {}})
+    for field in ("agent_id", "team", "channel"):
+        if cells.get(field) not in (None, "") and field not in conv:
+            conv[field] = str(cells[field]).strip()
+    conv["turns"].append({"role": role, "text": text})
+    conv["times"].append(when)
+    return None
+
+
+def _with_times(conv: dict[str, Any]) -> dict[str, Any]:
+    """Turn start times from the rows' times: seconds from the first clock time (which becomes
+    `started_at`), or the offsets themselves; mixed or missing times give none."""
+    times = conv.pop("times")
+    if all(isinstance(t, datetime) for t in times):
+        first = times[0]
+        for turn, t in zip(conv["turns"], times, strict=True):
+            turn["start"] = (t - first).total_seconds()
+        if first.year > 1900:
+            conv["started_at"] = first.isoformat()
+    elif all(isinstance(t, float) for t in times):
+        for turn, t in zip(conv["turns"], times, strict=True):
+            turn["start"] = t
+    return conv
 
 
 def read_csv(text: str, path: str, overrides: dict[str, str]) -> Iterator[Record]:
@@ -160,3 +171,16 @@ def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Rec
     sheet = workbook.worksheets[0]
     rows = ((i, list(row)) for i, row in enumerate(sheet.iter_rows(values_only=True), start=1))
     yield from read_rows(rows, path, overrides)
+
+
+@reader("csv", ".csv", ".tsv")
+def csv_file(source: Source) -> Iterator[Record]:
+    yield from read_csv(source.text, source.name, source.options.columns)
+
+
+@reader("xlsx", ".xlsx")
+def xlsx_file(source: Source) -> Iterator[Record]:
+    try:
+        yield from read_xlsx(source.data, source.name, source.options.columns)
+    except Exception as error:  # noqa: BLE001 - openpyxl raises many types for a broken workbook
+        yield IngestError(source.name, None, f"not a readable XLSX workbook ({type(error).__name__}: {error})")

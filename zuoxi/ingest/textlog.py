@@ -16,6 +16,7 @@ from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.registry import Source, reader
 
 AGENT_WORDS = ("客服", "坐席", "座席", "售后", "商家", "卖家", "K", "agent", "Agent")
 CUSTOMER_WORDS = (
@@ -181,3 +182,8 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
             continue
         block.append_text(line.strip())
     yield from finish()
+
+
+@reader("text", ".txt", ".log")
+def text_file(source: Source) -> Iterator[Record]:
+    yield from read_textlog(source.text, source.name)

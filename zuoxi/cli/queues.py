@@ -13,9 +13,11 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from zuoxi.cli.app import DbOption, FormatOption, app, check_format
+from zuoxi.cli.app import plain_err as err
+from zuoxi.cli.app import plain_out as out
 from zuoxi.queues import alerts as A
 from zuoxi.queues.items import QueueError
 from zuoxi.queues.models import Period
@@ -30,19 +32,16 @@ from zuoxi.store.queries import NotFound
 queue_app = typer.Typer(
     help="Sampling plans, review queues and complaint alerts (docs/queues.md).", no_args_is_help=True
 )
+app.add_typer(queue_app, name="queue")
 plan_app = typer.Typer(help="Sampling plans (YAML).", no_args_is_help=True)
 alerts_app = typer.Typer(help="Complaint alerts (投诉预警): settings, list, webhook delivery.", no_args_is_help=True)
 webhook_app = typer.Typer(help="Webhooks told of a team's alerts (WeCom, DingTalk, JSON).", no_args_is_help=True)
 queue_app.add_typer(plan_app, name="plan")
 queue_app.add_typer(alerts_app, name="alerts")
 queue_app.add_typer(webhook_app, name="webhook")
-err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
-out = Console(markup=False, emoji=False, highlight=False)
-Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
 Zone = Annotated[
     str | None, typer.Option("--timezone", help="Time zone of the days (default $ZUOXI_TZ, else Asia/Shanghai)")
 ]
-Format = Annotated[str, typer.Option("--format", help="table or json")]
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -57,11 +56,6 @@ def _zone(name: str | None):
         raise typer.BadParameter(f"unknown time zone {name!r} (e.g. Asia/Shanghai)") from None
 
 
-def _format(value: str) -> None:
-    if value not in ("table", "json"):
-        raise typer.BadParameter("--format must be table or json")
-
-
 def _json(value) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
@@ -73,7 +67,7 @@ def _json(value) -> None:
 def plan_create(
     source: Annotated[str, typer.Argument(help=f"Plan YAML, or a bundled one: {', '.join(bundled_names())}")],
     replace: Annotated[bool, typer.Option("--replace", help="Update a stored plan of the same id")] = False,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Store a sampling plan from its YAML (problems reported as file:line)."""
     try:
@@ -98,7 +92,7 @@ def plan_check(file: Annotated[Path, typer.Argument(help="A plan YAML file")]) -
 
 
 @plan_app.command("list")
-def plan_list(db: Db = None) -> None:
+def plan_list(db: DbOption = None) -> None:
     """The stored plans."""
     table = Table()
     for column in ("计划", "名称", "周期", "启用", "抽样次数", "最近周期", "待复核"):
@@ -117,7 +111,7 @@ def plan_list(db: Db = None) -> None:
 
 
 @plan_app.command("show")
-def plan_show(name: Annotated[str, typer.Argument(help="Plan id")], db: Db = None) -> None:
+def plan_show(name: Annotated[str, typer.Argument(help="Plan id")], db: DbOption = None) -> None:
     """A stored plan's YAML."""
     try:
         _, text, _ = Q.plan_text(Store(db).engine, name)
@@ -153,11 +147,11 @@ def run(
         int | None, typer.Option(min=0, max=2**31 - 1, help="Random seed (default: from plan and period)")
     ] = None,
     timezone: Zone = None,
-    format: Format = "table",
-    db: Db = None,
+    format: FormatOption = "table",
+    db: DbOption = None,
 ) -> None:
     """Sample a period with a plan, assign the picks and print what was picked."""
-    _format(format)
+    check_format(format)
     tz = _zone(timezone)
     engine = Store(db).engine
     today = datetime.now(tz).date()
@@ -199,11 +193,11 @@ def list_queue(
     plan: Annotated[str | None, typer.Option(help="Only this plan")] = None,
     status: Annotated[str, typer.Option(help="open, done, skipped or all")] = "open",
     timezone: Zone = None,
-    format: Format = "table",
-    db: Db = None,
+    format: FormatOption = "table",
+    db: DbOption = None,
 ) -> None:
     """A queue: one inspector's (--user) or everyone's; overdue first."""
-    _format(format)
+    check_format(format)
     if status not in ("open", "done", "skipped", "all"):
         raise typer.BadParameter("--status must be open, done, skipped or all")
     engine = Store(db).engine
@@ -239,11 +233,11 @@ def list_queue(
 @queue_app.command("precision")
 def precision(
     plan: Annotated[str | None, typer.Option(help="Only this plan's items")] = None,
-    format: Format = "table",
-    db: Db = None,
+    format: FormatOption = "table",
+    db: DbOption = None,
 ) -> None:
     """Rule precision from the random share (unbiased, 95% Wilson interval) and from the targeted picks."""
-    _format(format)
+    check_format(format)
     figures = precision_by_share(Store(db).engine, plan)
     if format == "json":
         _json([{"rule": f.rule, "random": f.random.model_dump(), "targeted": f.targeted.model_dump()} for f in figures])
@@ -277,7 +271,7 @@ def alert_settings(
         int | None,
         typer.Option(help="Only conversations this many hours old or newer (0: any; set it before importing history)"),
     ] = None,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Show, or set, when a stored analysis raises a complaint alert."""
     engine = Store(db).engine
@@ -302,12 +296,12 @@ def alert_settings(
 @alerts_app.command("list")
 def alert_list(
     status: Annotated[str, typer.Option(help="open, handled or all")] = "open",
-    format: Format = "table",
+    format: FormatOption = "table",
     timezone: Zone = None,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """The alerts (every team's)."""
-    _format(format)
+    check_format(format)
     if status not in ("open", "handled", "all"):
         raise typer.BadParameter("--status must be open, handled or all")
     items = Q.list_alerts(Store(db).engine, LOCAL, status, limit=10_000)
@@ -336,7 +330,7 @@ def alert_list(
 @alerts_app.command("send")
 def alert_send(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Send failed deliveries again too")] = False,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Deliver pending alerts to their webhooks now (the web app does it every few seconds)."""
     engine = Store(db).engine
@@ -352,7 +346,7 @@ def alert_send(
 def alert_log(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many attempts, newest first")] = 50,
     timezone: Zone = None,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """The delivery log: every call of a webhook and what came of it."""
     tz = _zone(timezone)
@@ -379,7 +373,7 @@ def webhook_add(
     url: Annotated[str, typer.Option(help="The robot's webhook URL (http or https)")],
     template: Annotated[str, typer.Option(help=f"Payload: {', '.join(A.TEMPLATES)}")] = "wecom",
     name: Annotated[str | None, typer.Option(help="A name for it (default: the team's)")] = None,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Tell a team's group robot of that team's alerts (and only of those)."""
     try:
@@ -390,7 +384,7 @@ def webhook_add(
 
 
 @webhook_app.command("list")
-def webhook_list(db: Db = None) -> None:
+def webhook_list(db: DbOption = None) -> None:
     table = Table()
     for column in ("编号", "名称", "班组", "地址", "格式", "启用"):
         table.add_column(column)
@@ -415,30 +409,10 @@ def _set_active(webhook_id: int, active: bool, db: str | None) -> None:
 
 
 @webhook_app.command("disable")
-def webhook_disable(webhook_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1)], db: Db = None) -> None:
+def webhook_disable(webhook_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1)], db: DbOption = None) -> None:
     _set_active(webhook_id, False, db)
 
 
 @webhook_app.command("enable")
-def webhook_enable(webhook_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1)], db: Db = None) -> None:
+def webhook_enable(webhook_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1)], db: DbOption = None) -> None:
     _set_active(webhook_id, True, db)
-
-
-def demo_queues(store: Store) -> None:
-    """`zuoxi serve --demo`: the bundled weekly plan, sampled once over every stored conversation, so
-    the demo's inspectors have queues (and the samples' complaints have raised alerts already)."""
-    span = Q.conversation_span(store.engine)
-    if span is None or any(p.name == "weekly" for p in Q.list_plans(store.engine)):
-        return
-    spec, text = load_plan_file("weekly")
-    Q.save_plan(store.engine, spec, text, None)
-    tz = source_zone()
-    summary = run_plan(
-        store.engine,
-        "weekly",
-        Period.of_days(span[0].astimezone(tz).date(), span[1].astimezone(tz).date(), tz),
-        datetime.now(tz).date(),
-    )
-    err.print(
-        f"demo: 抽检计划 weekly 抽中 {summary.sampled} 条，已分配给 {'、'.join(summary.by_inspector) or '（无质检员）'}"
-    )

@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
 from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, dispositions
-from zuoxi.campaigns.models import Attempt, CampaignReport, Rate, SliceFigures, local, parse_time
+from zuoxi.campaigns.models import Attempt, local, parse_time
+from zuoxi.cli.app import DbOption, app
+from zuoxi.cli.app import plain_err as err
+from zuoxi.cli.app import plain_out as out
 from zuoxi.ingest.errors import IngestError
+from zuoxi.report import terminal
 from zuoxi.store import Store
 from zuoxi.store.queries import Forbidden
 from zuoxi.store.tables import CampaignCustomer
@@ -27,9 +30,7 @@ from zuoxi.store.users import authenticate
 campaign_app = typer.Typer(
     help="Outbound callback campaigns: lists, assignment, dispositions, reports.", no_args_is_help=True
 )
-err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
-out = Console(markup=False, emoji=False)
-Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
+app.add_typer(campaign_app, name="campaign")
 Name = Annotated[str, typer.Argument(help="Campaign name")]
 
 
@@ -52,7 +53,7 @@ def _spec(store: Store, name: str):
 def create(
     source: Annotated[str, typer.Argument(help=f"Campaign YAML, or a bundled one: {', '.join(campaign.BUNDLED)}")],
     replace: Annotated[bool, typer.Option("--replace", help="Update an existing campaign's definition")] = False,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Create a campaign from its YAML definition."""
     try:
@@ -65,7 +66,7 @@ def create(
 
 @campaign_app.command("import")
 def import_list(
-    name: Name, path: Annotated[Path, typer.Argument(help="Call list, CSV or XLSX")], db: Db = None
+    name: Name, path: Annotated[Path, typer.Argument(help="Call list, CSV or XLSX")], db: DbOption = None
 ) -> None:
     """Import a call list: bad rows are reported as file:line: reason, the rest kept."""
     try:
@@ -88,7 +89,7 @@ def assign_(
     reassign: Annotated[
         bool, typer.Option("--reassign", help="Redistribute all open customers, not only unassigned ones")
     ] = False,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Assign open customers to agents, evenly (or by region)."""
     try:
@@ -104,7 +105,7 @@ def queue_(
     agent: Annotated[str, typer.Option("--agent", help="Agent ID")],
     limit: Annotated[int, typer.Option(help="How many")] = 20,
     script: Annotated[bool, typer.Option("--script", help="Print the script for the first customer")] = False,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """The agent's next calls: callbacks due, then new customers, then retries."""
     store = Store(db)
@@ -144,7 +145,7 @@ def callback(
         str, typer.Option("--at", help="When: 2026-03-03T15:00 (the campaign's time zone unless one is given)")
     ],
     note: Annotated[str, typer.Option(help="Why")] = "",
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Schedule a callback for an open customer, inside calling hours on the customer's clock."""
     store = Store(db)
@@ -184,7 +185,7 @@ def record(
     callback_at: Annotated[
         str | None, typer.Option("--callback-at", help="Callback time the customer asked for")
     ] = None,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Record one call attempt and its disposition."""
     store = Store(db)
@@ -216,7 +217,7 @@ def record(
 
 @campaign_app.command("dispositions")
 def import_dispositions(
-    name: Name, path: Annotated[Path, typer.Argument(help="Attempts export, CSV or XLSX")], db: Db = None
+    name: Name, path: Annotated[Path, typer.Argument(help="Attempts export, CSV or XLSX")], db: DbOption = None
 ) -> None:
     """Import call attempts from a CSV/XLSX export; bad rows are reported and skipped."""
     try:
@@ -236,7 +237,7 @@ def report_(
         str | None, typer.Option("--from", help="First local day, 2026-03-02 (instead of --period)")
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last local day, included")] = None,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Contact and success rates, agents, attempts, hours, callbacks, refusal reasons, segments and
     scorecard items vs success, over a period of the campaign's local days."""
@@ -254,7 +255,7 @@ def report_(
     if format == "json":
         print(result.model_dump_json(indent=2))
     else:
-        print_report(result)
+        terminal.campaign_report(out, result)
 
 
 @campaign_app.command("dnc")
@@ -266,7 +267,7 @@ def do_not_call(
     customer: Annotated[
         int | None, typer.Option("--customer", help="A customer who asked never to be called again")
     ] = None,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Add numbers to the do-not-call list of every campaign (from a file, or a customer's)."""
     store = Store(db)
@@ -294,7 +295,7 @@ def dial_(
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, envvar="ZUOXI_PASSWORD", help="Asked for when not given")
     ] = "",
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Show a customer's number to dial: only to their agent, only when they may be called; audited."""
     store = Store(db)
@@ -312,7 +313,7 @@ def dial_(
 def demo_(
     customers: Annotated[int, typer.Option(help="How many card holders (seed 001: 13,000)")] = 13000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same campaign")] = 1,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Generate the seed-001 card-activation campaign with outcomes and recorded calls; print its report."""
     store = Store(db)
@@ -332,100 +333,4 @@ def demo_(
             f"skipped {len(summary.list_import.errors)} · {summary.attempts} attempts · "
             f"{summary.recorded} recorded calls scored with `outbound` · {store.url}"
         )
-    print_report(analytics.report(store, demo.NAME))
-
-
-def _rate(rate: Rate) -> str:
-    if rate.rate is None:
-        return "—"
-    return f"{rate.rate:.1%} [{rate.low:.1%}–{rate.high:.1%}] ({rate.successes}/{rate.n})"
-
-
-def _duration(seconds: float) -> str:
-    return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
-
-
-def _slices(title: str, label: str, slices: list[SliceFigures]) -> Table:
-    table = Table(title=title)
-    for column in (label, "attempts", "reached (of attempts)", "success (of reached)"):
-        table.add_column(column, justify="right")
-    for s in slices:
-        table.add_row(
-            f"{s.key:02d}:00" if label == "hour" else str(s.key), str(s.attempts), _rate(s.contact), _rate(s.success)
-        )
-    return table
-
-
-def print_report(report: CampaignReport) -> None:
-    """The report as terminal tables; rates carry their 95% Wilson interval and counts."""
-
-    def number(value: float | None, unit: str = "") -> str:
-        return "—" if value is None else f"{value:.1f}{unit}"
-
-    span = (
-        f"{report.period_start or '…'} – {report.period_end or '…'}"
-        if report.period_start or report.period_end
-        else "all days"
-    )
-    head = Table(title=f"{report.title} ({report.campaign}), {span}, {report.timezone}", show_header=False)
-    for label, value in (
-        ("customers on the list", str(report.customers)),
-        ("customers called", str(report.customers_called)),
-        ("attempts", str(report.attempts)),
-        ("contact rate (reached / called)", _rate(report.contact_rate)),
-        ("success rate (successes / reached)", _rate(report.success_rate)),
-        ("success of the whole list", _rate(report.list_success_rate)),
-        ("attempts per success", number(report.attempts_per_success)),
-        ("calls per agent per day", number(report.calls_per_agent_day)),
-        ("average handling time (reached)", number(report.average_handling_time, " s")),
-        ("status", " · ".join(f"{k} {v}" for k, v in report.status.items())),
-    ):
-        head.add_row(label, value)
-    out.print(head)
-    disp = Table(title="dispositions (attempts) and refusal reasons")
-    disp.add_column("disposition")
-    disp.add_column("attempts", justify="right")
-    for code, count in report.dispositions.items():
-        disp.add_row(code, str(count))
-    for code, count in report.refusal_reasons.items():
-        disp.add_row(f"  refused: {code}", str(count))
-    out.print(disp)
-    agents = Table(title="agents (calls per active hour; talk time of calls that reached someone)")
-    for column in ("agent", "days", "attempts", "per day", "per hour", "talk time", "success (of reached)"):
-        agents.add_column(column, justify="right" if column != "agent" else "left")
-    for a in report.agents:
-        agents.add_row(
-            a.agent_id,
-            str(a.days),
-            str(a.attempts),
-            f"{a.per_day:.1f}",
-            f"{a.calls_per_hour:.1f}",
-            _duration(a.talk_time),
-            _rate(a.success),
-        )
-    out.print(agents)
-    for title, label, slices in (
-        ("by attempt number", "attempt", report.by_attempt),
-        (f"by hour of the day ({report.timezone})", "hour", report.by_hour),
-    ):
-        out.print(_slices(title, label, slices))
-    c = report.callbacks
-    out.print(
-        f"callbacks due {c.due}: kept on time {_rate(c.kept)} · early {c.early} · late {c.late} · "
-        f"missed {c.missed} · rescheduled {c.rescheduled} · not due yet {c.waiting}"
-    )
-    segments = Table(title="success of reached customers by segment (95% Wilson interval)")
-    for column in ("segment", "value", "success"):
-        segments.add_column(column)
-    for s in report.segments:
-        segments.add_row(s.field, s.value, _rate(s.contacted))
-    out.print(segments)
-    rules = Table(
-        title=f"scorecard items vs success, {report.linked_calls} recorded calls (* = intervals do not overlap)"
-    )
-    for column in ("item", "name", "success when passed", "success when failed", ""):
-        rules.add_column(column)
-    for r in report.rules:
-        if (r.passed.n and r.failed.n) or r.rule.startswith("OB-"):
-            rules.add_row(r.rule, r.name, _rate(r.passed), _rate(r.failed), "*" if r.separated else "")
-    out.print(rules)
+    terminal.campaign_report(out, analytics.report(store, demo.NAME))

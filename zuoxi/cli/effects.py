@@ -7,39 +7,31 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from zuoxi.cli.app import DbOption, FormatOption, app, check_format, err, out
+from zuoxi.coaching.library import CaseLibrary
 from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
-from zuoxi.effects.report import agent_report, effects_report, training_report
-from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
 from zuoxi.effects.coaching import Window
+from zuoxi.effects.report import agent_report, effects_report, training_report
+from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate
 from zuoxi.store import Store, source_zone
 from zuoxi.store.effects import LOCAL
 from zuoxi.store.queries import ConversationFilter, NotFound
-from zuoxi.coaching.library import CaseLibrary
 
 effects_app = typer.Typer(
     help="What the skills are worth: each behaviour's association with the customer's outcome "
     "(raw and within strata), one agent against the rest, training's effect."
 )
-err = Console(stderr=True, soft_wrap=True)
-out = Console()
-Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")]
+app.add_typer(effects_app, name="effects")
 Team = Annotated[str | None, typer.Option(help="Only this team's conversations")]
 Scorecard = Annotated[str | None, typer.Option(help="Only results of this scorecard")]
 Channel = Annotated[str | None, typer.Option(help="chat or call")]
 From = Annotated[date | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)")]
 To = Annotated[date | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (YYYY-MM-DD)")]
-Format = Annotated[str, typer.Option("--format", help="table or json")]
 Rounds = Annotated[int, typer.Option(min=100, max=20000, help="Bootstrap rounds")]
 Seed = Annotated[int, typer.Option(help="Bootstrap seed: the same seed prints the same intervals")]
-
-
-def _check(format: str) -> None:
-    if format not in ("table", "json"):
-        raise typer.BadParameter("--format must be table or json")
 
 
 def _filter(team, scorecard, channel, start, end) -> ConversationFilter:
@@ -82,15 +74,15 @@ def behaviours(
     channel: Channel = None,
     start: From = None,
     end: To = None,
-    format: Format = "table",
+    format: FormatOption = "table",
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Each behaviour: outcome when shown − when missed, adjusted within strata, 95 % intervals."""
     if ctx.invoked_subcommand is not None:
         return
-    _check(format)
+    check_format(format)
     report = effects_report(Store(db).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed)
     if format == "json":
         print(report.model_dump_json(indent=2))
@@ -122,13 +114,13 @@ def agent(
     channel: Channel = None,
     start: From = None,
     end: To = None,
-    format: Format = "table",
+    format: FormatOption = "table",
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """One agent against everyone else: how often they show each behaviour, and what closing the gap goes with."""
-    _check(format)
+    check_format(format)
     if outcome not in OUTCOMES:
         raise typer.BadParameter(f"--outcome must be one of {', '.join(OUTCOMES)}")
     try:
@@ -175,13 +167,13 @@ def training(
     after: Annotated[str | None, typer.Option(help="Window after the drills, FIRST:LAST (YYYY-MM-DD)")] = None,
     rules: Annotated[str | None, typer.Option(help="Targeted rules, comma-separated (default: the case's)")] = None,
     team: Team = None,
-    format: Format = "table",
+    format: FormatOption = "table",
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Scores and the targeted rules' failure rates before and after drilling a case, against agents who did not drill."""
-    _check(format)
+    check_format(format)
     windows = _window(before, "--before"), _window(after, "--after")
     if (windows[0] is None) != (windows[1] is None):
         raise typer.BadParameter("give both --before and --after, or neither (the drills' dates choose them)")
@@ -286,15 +278,15 @@ def weights(
     channel: Channel = None,
     start: From = None,
     end: To = None,
-    format: Format = "table",
+    format: FormatOption = "table",
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
-    db: Db = None,
+    db: DbOption = None,
 ) -> None:
     """Points that would follow the effects on one outcome: printed for a QA lead to adopt or not, never applied."""
     from zuoxi.rules.engine import get_scorecard
 
-    _check(format)
+    check_format(format)
     if outcome not in OUTCOMES:
         raise typer.BadParameter(f"--outcome must be one of {', '.join(OUTCOMES)}")
     points = {c.item.id: c.item.points for c in get_scorecard(scorecard).items}

@@ -1,0 +1,379 @@
+"""Conversations in and out: `zuoxi import`, `analyze`, `predict`, `live`, `show`, `stats`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from zuoxi.analyze.models import PREDICT_CHUNK, TASKS, load_models, prediction_records
+from zuoxi.cli.app import (
+    AgentSpeaker,
+    Columns,
+    DbOption,
+    InputFormat,
+    NoMask,
+    app,
+    check_scorecard,
+    err,
+    out,
+    read_options,
+    run_batch,
+)
+from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
+from zuoxi.engines.local import Batch, BatchSummary
+from zuoxi.report import terminal
+from zuoxi.store import Store
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    db: DbOption = None,
+    format: InputFormat = None,
+    columns: Columns = None,
+    agent_speaker: AgentSpeaker = None,
+    no_mask: NoMask = False,
+    again: Annotated[bool, typer.Option("--again", help="Re-read files already imported")] = False,
+) -> None:
+    """Import conversations into the database (idempotent; re-running resumes)."""
+    store = Store(db)
+    summary = run_batch(
+        Batch(paths, read_options(format, columns, agent_speaker), store=store, mask=not no_mask, resume=not again),
+        lambda item: None,
+    )
+    err.print(Text(f"database: {store.url}"))
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+@app.command()
+def analyze(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    scorecard: Annotated[
+        str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")
+    ] = "auto",
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="table (default), json (JSON Lines) or html; with --parquet, none unless given"),
+    ] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output")] = None,
+    db: DbOption = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not write conversations and results to the database")
+    ] = False,
+    input_format: InputFormat = None,
+    columns: Columns = None,
+    agent_speaker: AgentSpeaker = None,
+    no_mask: NoMask = False,
+    no_models: Annotated[
+        bool, typer.Option("--no-models", help="Skip the trained models: emotion from cue words only, faster")
+    ] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this process) or dask (a Dask cluster, docs/scale.md)")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="dask: an existing cluster's scheduler address, e.g. tcp://host:8786 (default: a LocalCluster on 127.0.0.1)",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="dask: LocalCluster worker processes (default: one per core)")
+    ] = None,
+    parquet: Annotated[
+        Path | None, typer.Option("--parquet", help="dask: write the results as Parquet parts into this folder")
+    ] = None,
+    again: Annotated[
+        bool, typer.Option("--again", help="dask: redo shards an earlier run finished (default: skip them)")
+    ] = False,
+) -> None:
+    """Score conversations against a scorecard and print or write the results."""
+    _check_engine_options(format, engine, scheduler, workers, parquet, again)
+    format = format or ("none" if parquet else "table")
+    check_scorecard(scorecard)
+    store = None if no_store else Store(db)
+    options = read_options(input_format, columns, agent_speaker)
+    chosen = None if scorecard == "auto" else scorecard
+    if engine == "dask":
+        batch = DaskBatch(
+            paths,
+            options,
+            store=store,
+            scorecard=chosen,
+            mask=not no_mask,
+            models=not no_models,
+            resume=not again,
+            parquet=parquet,
+            collect=format != "none",
+            scheduler=scheduler,
+            workers=workers,
+            on_cluster=lambda line: err.print(line, highlight=False),
+        )
+    else:
+        batch = Batch(
+            paths, options, store=store, analyze=True, scorecard=chosen, mask=not no_mask, models=not no_models
+        )
+    collected: list = []
+    handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
+
+    def consume(item) -> None:
+        if item.result.audio and "error" in item.result.audio:
+            err.print(f"[yellow]audio skipped[/] {item.result.audio['error']} (text analyzed)", highlight=False)
+        for warning in (item.result.audio or {}).get("warnings", []):
+            err.print(f"[yellow]audio warning[/] {warning}", highlight=False)
+        if format == "json":
+            line = item.result.model_dump_json(
+                exclude={"sections", "audio"} if item.result.audio is None else {"sections"}
+            )
+            (handle.write(line + "\n") if handle else sys.stdout.write(line + "\n"))
+        else:
+            collected.append((item.conversation, item.result))
+
+    try:
+        summary = run_batch(batch, consume)
+    except DaskEngineError as error:
+        err.print(f"[red]dask[/] {error}", highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        if handle:
+            handle.close()
+    _report_dask_outputs(summary, store is not None, parquet)
+    if format == "table":
+        terminal.results_table(out, collected)
+    elif format == "html":
+        from zuoxi.report import render_html
+
+        target = out_file or Path("zuoxi-report.html")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_html(collected), encoding="utf-8")
+        err.print(f"report: {target.resolve()}", highlight=False)
+    if out_file and format == "json":
+        err.print(f"results: {out_file.resolve()}", highlight=False)
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+def _check_engine_options(
+    format: str | None, engine: str, scheduler: str | None, workers: int | None, parquet: Path | None, again: bool
+) -> None:
+    if format not in (None, "table", "json", "html"):
+        raise typer.BadParameter("--format must be table, json or html")
+    if engine not in ("local", "dask"):
+        raise typer.BadParameter("--engine must be local or dask")
+    if engine == "local" and (scheduler or workers or parquet or again):
+        raise typer.BadParameter(
+            "--scheduler, --workers, --parquet and --again go with --engine dask (--workers 1 for one process)"
+        )
+    if scheduler and workers:
+        raise typer.BadParameter("--workers sizes the LocalCluster; a cluster given by --scheduler has its own workers")
+
+
+def _report_dask_outputs(summary: BatchSummary, stored: bool, parquet: Path | None) -> None:
+    """Where a Dask run's results went: shards an earlier run finished, the Parquet folder, parts superseded."""
+    if isinstance(summary, DaskSummary) and summary.shards_skipped:
+        read_back = f", {summary.read_back} read back from there" if summary.read_back else ""
+        err.print(
+            f"{summary.shards_skipped} shards were done by an earlier run (their results are in "
+            f"{' and '.join(str(w) for w in ('the database' if stored else None, parquet) if w)}{read_back}); "
+            "--again redoes them",
+            highlight=False,
+        )
+    if parquet:
+        err.print(f"parquet: {parquet.resolve()}", highlight=False)
+        if summary.parts_superseded:
+            from zuoxi.report.parquet import SUPERSEDED
+
+            err.print(
+                f"parquet: {summary.parts_superseded} parts of an earlier plan (other input or options) moved to "
+                f"{parquet.resolve() / SUPERSEDED}",
+                highlight=False,
+            )
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    task: Annotated[str, typer.Option("--task", help=f"{' | '.join(TASKS)}")] = "satisfaction",
+    format: Annotated[str, typer.Option("--format", help="json (JSON Lines) or table")] = "json",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output")] = None,
+    input_format: InputFormat = None,
+    columns: Columns = None,
+    agent_speaker: AgentSpeaker = None,
+) -> None:
+    """Customer emotion, satisfaction or dialogue quality from the trained models (docs/models.md)."""
+    if task not in TASKS:
+        raise typer.BadParameter(f"--task must be one of {', '.join(TASKS)}")
+    if format not in ("json", "table"):
+        raise typer.BadParameter("--format must be json or table")
+    models = load_models()
+    batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=False)
+    handle = out_file.open("w", encoding="utf-8") if out_file else None
+    write = handle.write if handle else sys.stdout.write
+    rows: list[dict] = []
+    waiting: list = []  # predicted together, PREDICT_CHUNK at a time
+
+    def flush() -> None:
+        written = 0
+        try:
+            for record in prediction_records(waiting, task, models):
+                if format == "json":
+                    write(json.dumps(record, ensure_ascii=False) + "\n")
+                else:
+                    rows.append(record)
+                written += 1
+        finally:
+            del waiting[:written]  # an interrupted flush never writes a record twice
+
+    def consume(item) -> None:
+        waiting.append(item.conversation)
+        if len(waiting) >= PREDICT_CHUNK:
+            flush()
+
+    try:
+        summary = run_batch(batch, consume)
+    finally:
+        try:
+            flush()  # what was read comes out, after Ctrl-C too
+        finally:
+            if handle:
+                handle.close()
+    if format == "table":
+        terminal.predictions_table(out, rows, task)
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+@app.command()
+def live(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    scorecard: Annotated[
+        str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")
+    ] = "auto",
+    format: Annotated[
+        str, typer.Option("--format", help="table, or json: one line per turn (the WebSocket's update)")
+    ] = "table",
+    input_format: InputFormat = None,
+    columns: Columns = None,
+    agent_speaker: AgentSpeaker = None,
+    no_models: Annotated[bool, typer.Option("--no-models", help="Emotion from cue words only")] = False,
+) -> None:
+    """Replay conversations turn by turn through live assist and show what the agent would have been told
+    (docs/live.md)."""
+    from zuoxi.engines.live import LiveSession
+    from zuoxi.pipeline import choose_scorecard
+
+    if format not in ("table", "json"):
+        raise typer.BadParameter("--format must be table or json")
+    batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=False)
+    table = Table(title="live assist alerts")
+    for column in ("conversation", "turn", "alert", "rule", "words", "suggestion"):
+        table.add_column(column, overflow="fold")
+
+    def consume(item) -> None:
+        conversation = item.conversation
+        session = LiveSession(
+            conversation.id,
+            scorecard=choose_scorecard(conversation, scorecard),
+            channel=conversation.channel,
+            models=not no_models,
+        )
+        for turn in conversation.turns:
+            update = session.add_turn(turn)
+            if format == "json":
+                sys.stdout.write(update.model_dump_json() + "\n")
+            for alert in update.alerts:
+                table.add_row(
+                    conversation.id,
+                    str(alert.turn),
+                    alert.title,
+                    alert.rule or "model",
+                    " ".join(f"“{e.text}”" for e in alert.evidence[:2]),
+                    alert.suggestion,
+                )
+
+    check_scorecard(scorecard)
+    summary = run_batch(batch, consume)
+    if format == "table":
+        out.print(table)
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+@app.command()
+def show(
+    ident: Annotated[str, typer.Argument(help="Conversation id, or the start of its content key")],
+    db: DbOption = None,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Show a stored conversation with its findings."""
+    store = Store(db)
+    found = store.find(ident)
+    if not found:
+        err.print(f"no conversation {ident!r} in {store.url}")
+        raise typer.Exit(1)
+    for key, conv in found:
+        results = store.results_for(key)
+        if format == "json":
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "key": key,
+                        "conversation": conv.model_dump(mode="json"),
+                        "results": [r.model_dump(mode="json") for r in results],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+            continue
+        out.print(
+            f"[bold]{conv.id}[/] ({conv.channel}, agent {conv.agent_id or '—'}, {conv.team or '—'}) key {key[:12]}"
+        )
+        evidence_turns = {e.turn: f.rule for r in results for f in r.findings if f.status == "fail" for e in f.evidence}
+        for i, turn in enumerate(conv.turns):
+            mark = f" [red]← {evidence_turns[i]}[/]" if i in evidence_turns else ""
+            out.print(f"{i:>3} {turn.role:<8} {turn.text}{mark}", highlight=False)
+        for result in results:
+            out.print(
+                f"[bold]{result.scorecard}[/]: {result.score:.0f}/{result.max_score:.0f}{' VETO' if result.veto else ''}"
+            )
+            for f in result.failed():
+                out.print(
+                    f"  [red]{f.rule}[/] {f.message} (turns {', '.join(str(e.turn) for e in f.evidence)})",
+                    highlight=False,
+                )
+                if f.suggestion:
+                    out.print(f"      建议: {f.suggestion}", highlight=False)
+
+
+@app.command()
+def stats(
+    db: DbOption = None, format: Annotated[str, typer.Option("--format", help="table or json")] = "table"
+) -> None:
+    """Counts and averages of what is stored."""
+    figures = Store(db).stats()
+    if format == "json":
+        sys.stdout.write(json.dumps(figures, ensure_ascii=False) + "\n")
+        return
+    out.print(
+        f"conversations: {figures['conversations']} ({', '.join(f'{k} {v}' for k, v in figures['by_channel'].items())}) · files imported: {figures['files']}"
+    )
+    table = Table(title="scorecards")
+    for column in ("scorecard", "results", "average", "vetoes"):
+        table.add_column(column)
+    for row in figures["scorecards"]:
+        table.add_row(row["scorecard"], str(row["results"]), str(row["average"]), str(row["vetoes"]))
+    out.print(table)
+    agents = Table(title="agents (lowest average first)")
+    for column in ("agent", "results", "average"):
+        agents.add_column(column)
+    for row in figures["agents"]:
+        agents.add_row(row["agent_id"] or "—", str(row["results"]), str(row["average"]))
+    out.print(agents)

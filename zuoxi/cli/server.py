@@ -1,0 +1,174 @@
+"""The web app and its database: `zuoxi serve` (with `--demo`), `zuoxi db upgrade`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zuoxi.cli.app import DbOption, SchemaOption, app, err, run_batch
+from zuoxi.engines.local import Batch
+from zuoxi.store import Store
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+DEMO_USERS = Path(__file__).resolve().parents[1] / "web" / "demo_users.yaml"
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    schema: SchemaOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")
+    ] = False,
+    no_models: Annotated[
+        bool, typer.Option("--no-models", help="Uploads are analyzed without the trained models")
+    ] = False,
+    recordings: Annotated[
+        Path | None,
+        typer.Option(
+            "--recordings",
+            file_okay=False,
+            exists=True,
+            help="Folder of call recordings the pages may play (none outside it); "
+            "with --demo, the samples folder by default",
+        ),
+    ] = None,
+    max_upload_mb: Annotated[
+        int,
+        typer.Option(
+            "--max-upload-mb",
+            min=1,
+            max=10_000,
+            help="Largest upload (all its files) in MB; larger is refused with 413",
+        ),
+    ] = 20,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone", help="Time zone pages show times and filter dates in (default $ZUOXI_TZ, else Asia/Shanghai)"
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Server processes (2 or more need --redis)")
+    ] = 1,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            "--redis",
+            help="Redis URL (redis://127.0.0.1:6379/0): live sessions and "
+            "sign-in limits shared by every server process",
+        ),
+    ] = None,
+) -> None:
+    """Start the web app (dashboards, review, appeals). API docs at /docs."""
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    import uvicorn
+
+    from zuoxi.store import database_schema
+    from zuoxi.web import SERVE_SETTINGS, create_app
+
+    if workers > 1 and not redis:
+        raise typer.BadParameter("--workers 2 or more needs --redis: a live session must resume in any process")
+    try:
+        schema = database_schema(schema)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if schema:
+        os.environ["ZUOXI_DB_SCHEMA"] = schema  # the workers' stores too
+    store = Store(db)  # migrated here, once, before any worker starts
+    if demo:
+        _load_demo(store)
+        recordings = recordings or SAMPLES
+    store.close()
+    err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
+    # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
+    settings = dict(
+        db=db,
+        models=not no_models,
+        recordings=str(recordings) if recordings else None,
+        max_upload=max_upload_mb << 20,
+        timezone=timezone,
+        redis=redis,
+    )
+    if workers == 1:
+        uvicorn.run(create_app(**settings), host=host, port=port, log_level="warning", ws_max_size=1 << 18)
+        return
+    os.environ[SERVE_SETTINGS] = json.dumps(settings)
+    uvicorn.run(
+        "zuoxi.web:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_max_size=1 << 18,
+    )
+
+
+db_app = typer.Typer(help="The database's schema version.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    db: DbOption = None,
+    schema: SchemaOption = None,
+    revision: Annotated[str, typer.Option(help="Revision to upgrade to")] = "head",
+) -> None:
+    """Bring the database to this version's tables (Alembic migrations; `zuoxi serve` and every
+    command also do it on start). Run it once before starting several servers on a new version."""
+    from zuoxi.store import create_store_engine, database_schema, database_url
+    from zuoxi.store.migrate import upgrade
+
+    try:
+        schema = database_schema(schema)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    engine = create_store_engine(database_url(db), schema)
+    try:
+        before, after = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    where = f"{engine.url.render_as_string(hide_password=True)}" + (f" (schema {schema})" if schema else "")
+    err.print(
+        f"{where}: revision {before or 'none'} → {after}" if before != after else f"{where}: at revision {after}",
+        highlight=False,
+    )
+
+
+def _load_demo(store: Store) -> None:
+    """The bundled samples, analyzed, and the demo users of zuoxi/web/demo_users.yaml."""
+    import yaml
+
+    from zuoxi.store.users import UserError, add_user
+
+    if store.stats()["conversations"] == 0 and SAMPLES.is_dir():
+        summary = run_batch(Batch([SAMPLES], store=store, analyze=True, resume=False), lambda item: None)
+        err.print(f"demo: {summary.analyzed} sample conversations analyzed into {store.url}", highlight=False)
+    demo = yaml.safe_load(DEMO_USERS.read_text(encoding="utf-8"))
+    for user in demo["users"]:
+        with contextlib.suppress(UserError):  # already there
+            add_user(store.engine, password=demo["password"], **user)
+    from zuoxi.queues.demo import demo_queues  # 抽检与复核 in the demo (issue 24)
+
+    sampled = demo_queues(store)
+    if sampled is not None:
+        err.print(
+            f"demo: 抽检计划 weekly 抽中 {sampled.sampled} 条，已分配给 {'、'.join(sampled.by_inspector) or '（无质检员）'}",
+            highlight=False,
+        )
+    names = ", ".join(f"{u['username']} ({u['role']})" for u in demo["users"])
+    err.print(f"demo sign-ins, password {demo['password']}: {names}", highlight=False)
