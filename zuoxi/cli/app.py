@@ -17,7 +17,7 @@ from rich.text import Text
 
 from zuoxi.engines.dask import DaskBatch
 from zuoxi.engines.local import Batch, BatchSummary
-from zuoxi.ingest import FORMATS, IngestError, ReadOptions
+from zuoxi.ingest import READERS, IngestError, ReadOptions
 from zuoxi.ingest.table import parse_column_map
 from zuoxi.report import terminal
 from zuoxi.rules.engine import get_scorecard
@@ -43,7 +43,7 @@ SchemaOption = Annotated[
     str | None,
     typer.Option("--schema", help="PostgreSQL schema of zuoxi's tables (default $ZUOXI_DB_SCHEMA; created if missing)"),
 ]
-InputFormat = Annotated[str | None, typer.Option(help=f"Input format instead of by extension: {', '.join(FORMATS)}")]
+InputFormat = Annotated[str | None, typer.Option(help=f"Input format instead of by extension: {', '.join(READERS)}")]
 Columns = Annotated[
     list[str] | None, typer.Option("--columns", help="CSV/XLSX column mapping FIELD=HEADER (e.g. text=消息正文)")
 ]
@@ -60,8 +60,8 @@ def check_format(value: str, allowed: tuple[str, ...] = ("table", "json")) -> No
 
 
 def read_options(input_format: str | None, columns: list[str] | None, agent_speaker: str | None) -> ReadOptions:
-    if input_format and input_format not in FORMATS:
-        raise typer.BadParameter(f"unknown format {input_format!r}; one of {', '.join(FORMATS)}")
+    if input_format and input_format not in READERS:
+        raise typer.BadParameter(f"unknown format {input_format!r}; one of {', '.join(READERS)}")
     try:
         return ReadOptions(format=input_format, columns=parse_column_map(columns or []), agent_speaker=agent_speaker)
     except ValueError as error:

@@ -18,7 +18,7 @@ from zuoxi.ingest.errors import IngestError, Record
 from zuoxi.ingest.registry import EXTENSIONS, READERS, ReadOptions, Source
 
 __all__ = [
-    "FORMATS",
+    "READERS",
     "IngestError",
     "InputFile",
     "ReadOptions",
@@ -29,8 +29,6 @@ __all__ = [
     "read_file",
     "read_paths",
 ]
-
-FORMATS = tuple(READERS)
 
 
 def detect_format(path: Path) -> str | None:
@@ -78,11 +76,11 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
     fmt = options.format or detect_format(path)
     if fmt is None:
         yield IngestError(
-            name, None, f"unknown format (extension {path.suffix or 'none'}); pass --format one of {', '.join(FORMATS)}"
+            name, None, f"unknown format (extension {path.suffix or 'none'}); pass --format one of {', '.join(READERS)}"
         )
         return
-    if fmt not in FORMATS:
-        yield IngestError(name, None, f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if fmt not in READERS:
+        yield IngestError(name, None, f"unknown format {fmt!r}; one of {', '.join(READERS)}")
         return
     try:
         data = path.read_bytes()
