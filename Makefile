@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-scale clean models sample-audio system-audio-tools system-browser
+.PHONY: install run test check bench bench-scale clean models sample-audio system-audio-tools system-browser
 
 install: $(STAMP)
 
@@ -21,6 +21,12 @@ run: install
 
 test: install system-browser
 	$(BIN)/python -m pytest -q
+
+# Lint, format and types (pyproject.toml's [tool.ruff] and [tool.mypy]); CI runs it before the tests.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from _common import args, note, setup, table
 
-from zuoxi.analyze.models import features as F
 from training_models import metrics as M
 from training_models import models as TR
+from zuoxi.analyze.models import features as F
 
 TEST = ("usual_test_labeled", "virus_test_labeled")
 

@@ -28,7 +28,7 @@ def grams(text: str) -> set[str]:
 
 
 MEASURES = {
-    "character-bigram overlap": lambda a, b: overlap(a, b),
+    "character-bigram overlap": overlap,
     "function-character-weighted overlap (used)": lambda a, b: overlap(a, b, weighted=True),
 }
 

@@ -15,8 +15,8 @@ import numpy as np
 from _common import args, note, table
 
 from training_models import data as D
-from zuoxi.analyze.models import text as T
 from training_models import models as TR
+from zuoxi.analyze.models import text as T
 
 TUNING_FOLDS = (0, 1)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zuoxi.analyze.models import PREDICT_CHUNK, load_models
 from training_models import data as D
+from zuoxi.analyze.models import PREDICT_CHUNK, load_models
 from zuoxi.model import Conversation
 
 

@@ -25,7 +25,6 @@ def running_app(db: str, *extra: str, startup_timeout: float = 60.0) -> Iterator
     """Yield the base URL of `zuoxi serve --db DB EXTRA...` once it answers; stop it afterwards.
     The server's output is kept and raised with the error if it exits or never answers."""
     port = free_port()
-    log = tempfile.TemporaryFile()
     command = [
         sys.executable,
         "-m",
@@ -39,26 +38,26 @@ def running_app(db: str, *extra: str, startup_timeout: float = 60.0) -> Iterator
         str(port),
         *extra,
     ]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            try:
-                urllib.request.urlopen(base + "/login", timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    output = log.read().decode("utf-8", "replace")
-                    raise RuntimeError(f"zuoxi serve did not start ({' '.join(command)}):\n{output}") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            deadline = time.monotonic() + startup_timeout
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/login", timeout=2).close()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        output = log.read().decode("utf-8", "replace")
+                        raise RuntimeError(f"zuoxi serve did not start ({' '.join(command)}):\n{output}") from None
+                    time.sleep(0.1)
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

@@ -366,7 +366,7 @@ def test_campaign_file_errors_name_the_field(tmp_path):
         "questions: [{id: q, text: t, keywords: []}]\nreason_codes: {no: 不}\n",
         encoding="utf-8",
     )
-    with pytest.raises(CampaignError, match="questions.0.keywords"):
+    with pytest.raises(CampaignError, match=r"questions\.0\.keywords"):
         load_spec(path)
 
 

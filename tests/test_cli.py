@@ -351,6 +351,7 @@ def test_the_installed_command_runs(tmp_path, samples):
             str(tmp_path / "sub.db"),
         ],
         capture_output=True,
+        check=False,
         text=True,
         timeout=120,
         cwd=tmp_path,
@@ -364,6 +365,7 @@ def test_the_installed_command_runs(tmp_path, samples):
     failed = subprocess.run(
         [str(command), "import", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "sub.db")],
         capture_output=True,
+        check=False,
         text=True,
         timeout=120,
         cwd=tmp_path,

@@ -17,16 +17,16 @@ from trainees import CASES, CLOSING, STALLING, drill, good_trainee
 from typer.testing import CliRunner
 
 from zuoxi.cli import app as cli
+from zuoxi.coaching.cases import TAGS
+from zuoxi.coaching.library import CaseLibrary
+from zuoxi.coaching.llm import LLMEngine
+from zuoxi.coaching.simulator import DrillSession
 from zuoxi.engines.local import Batch
 from zuoxi.ingest import read_file
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import Store
 from zuoxi.store.tables import TrainingAttempt
 from zuoxi.store.users import add_user
-from zuoxi.coaching.cases import TAGS
-from zuoxi.coaching.library import CaseLibrary
-from zuoxi.coaching.llm import LLMEngine
-from zuoxi.coaching.simulator import DrillSession
 from zuoxi.web import create_app
 
 # --- the curated library -------------------------------------------------------------------------

@@ -3,6 +3,7 @@ true line numbers, loopback only, bad input, resume, a worker killed mid-run; th
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -163,7 +164,7 @@ def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_p
         assert (
             ranges[0][0] == 1
             and ranges[-1][1] == last
-            and all(b + 1 == c for (_, b), (c, _) in zip(ranges, ranges[1:]))
+            and all(b + 1 == c for (_, b), (c, _) in itertools.pairwise(ranges))
         )
     assert len({s.key for s in shards}) == len(shards)
 

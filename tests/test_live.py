@@ -223,9 +223,11 @@ def test_socket_reports_bad_messages_and_keeps_going(app):
 def test_socket_refuses_strangers_other_sites_and_other_users_sessions(app):
     with pytest.raises(WebSocketDisconnect), TestClient(app).websocket_connect("/api/live/x") as ws:
         ws.receive_json()
-    with pytest.raises(WebSocketDisconnect):
-        with signed_in(app).websocket_connect("/api/live/x", headers={"origin": "https://evil.example"}) as ws:
-            ws.receive_json()
+    with (
+        pytest.raises(WebSocketDisconnect),
+        signed_in(app).websocket_connect("/api/live/x", headers={"origin": "https://evil.example"}) as ws,
+    ):
+        ws.receive_json()
     with signed_in(app, "agent07").websocket_connect("/api/live/mine") as ws:
         ws.receive_json()
         ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "你好"})
@@ -313,9 +315,11 @@ def test_a_once_items_first_trigger_stays_its_anchor_however_far_back():
 
 
 def test_socket_refuses_bad_seqs_paths_and_huge_turns_without_closing(app):
-    with pytest.raises(WebSocketDisconnect):
-        with signed_in(app).websocket_connect("/api/live/p?scorecard=/etc/passwd") as ws:
-            ws.receive_json()
+    with (
+        pytest.raises(WebSocketDisconnect),
+        signed_in(app).websocket_connect("/api/live/p?scorecard=/etc/passwd") as ws,
+    ):
+        ws.receive_json()
     with signed_in(app).websocket_connect("/api/live/seq") as ws:
         ws.receive_json()
         for seq in (-1, True, 3):

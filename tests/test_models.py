@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from training_models import data as D
 from zuoxi.analyze.models import (
     EMOTIONS,
     QUALITY_LABELS,
@@ -23,10 +24,9 @@ from zuoxi.analyze.models import (
     ConversationPrediction,
     load_models,
     prediction_records,
+    runtime,
 )
-from training_models import data as D
 from zuoxi.analyze.models import features as F
-from zuoxi.analyze.models import runtime
 from zuoxi.analyze.models import text as T
 from zuoxi.analyze.models.linear import Vocab
 from zuoxi.ingest import read_paths

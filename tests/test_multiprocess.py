@@ -10,11 +10,11 @@ import uuid
 
 import httpx
 import pytest
+from live_server import running_app
 
 from zuoxi.engines.live import LiveSession
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
-from live_server import running_app
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TURNS = [

@@ -65,7 +65,7 @@ def test_plan_problems_name_the_file_and_line_in_chinese(tmp_path):
 
 
 def test_the_bundled_plan_loads():
-    spec, text = load_plan_file("weekly")
+    spec, _text = load_plan_file("weekly")
     assert spec.id == "weekly" and spec.random.share == 0.1 and spec.quota.per_agent == 5
     assert [r.kind for r in spec.rules] == [
         "veto",
@@ -357,7 +357,7 @@ def test_due_dates_overdue_counts_finishing_and_skipping(tmp_path):
     assert Q.progress(engine, other_lead, due)[0][0].sampled == 1
 
     items = {i.conversation_id: i for i in Q.queue_items(engine, qa, SATURDAY, mine=True)}
-    with pytest.raises(I.QueueError, match="还有 2 条未通过的质检项没有复核.*EM-02、CS-01"):
+    with pytest.raises(I.QueueError, match=r"还有 2 条未通过的质检项没有复核.*EM-02、CS-01"):
         I.complete(engine, qa, items["d1"].id)
     review_finding(engine, qa, items["d1"].result_pk, "EM-02", "confirm")
     review_finding(engine, qa, items["d1"].result_pk, "CS-01", "overturn", "客户自己要求重复确认")

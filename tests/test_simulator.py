@@ -6,6 +6,7 @@ and the customer's lines are consistent with what was said."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -13,12 +14,12 @@ import pytest
 from trainees import CASES, CLOSING, POLITE, STALLING, ask_for, drill, good_trainee, negatable, negating_lines
 
 from zuoxi.analyze.models import ArtefactError
+from zuoxi.coaching.simulator import DrillSession, dynamics, persona_lines
 from zuoxi.model import Conversation, Turn
 from zuoxi.pipeline import analyze_conversation
 from zuoxi.rules import reading
 from zuoxi.rules.reading import read_agent_turns
 from zuoxi.rules.scorecard import load_spec
-from zuoxi.coaching.simulator import DrillSession, dynamics, persona_lines
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "training.md"
 IDS = sorted(CASES)
@@ -259,7 +260,7 @@ def test_met_parts_are_never_lost(case_id):
             break
         session.agent_says(line)
         met.append(set(session.met))
-    assert all(a <= b for a, b in zip(met, met[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(met))
 
 
 # --- the reading QA and practice share ----------------------------------------------------------------

@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from live_server import running_app
 
 from zuoxi.engines.local import Batch
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
-from live_server import running_app
 
 pytestmark = pytest.mark.slow
 

@@ -340,7 +340,7 @@ def test_the_page_scripts_read_their_data_as_json(world):
     qa = world["clients"]["qa"]
     blocks = assert_inert(qa.page(fill("/live?conversation={key}", world)).text, "live").json_blocks
     replay = json.loads(blocks[0])["replay"]
-    assert [t["text"] for t in replay][0].endswith(EVIL)
+    assert next(t["text"] for t in replay).endswith(EVIL)
     dashboard = json.loads(assert_inert(qa.page("/").text, "dashboard").json_blocks[0])
     assert AGENT in dashboard["profiles"]
 

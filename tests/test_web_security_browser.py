@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from live_server import running_app
 from test_web_security import ALL, EVIL, PAGES, PASSWORD, fill, hostile_database, populate
 
 from zuoxi.web import create_app
-from live_server import running_app
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

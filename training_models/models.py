@@ -180,7 +180,6 @@ def fit_head(
     cross-entropy against the distribution). `cw_power` interpolates between no class weighting
     (0) and "balanced" (1).
     """
-    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
 
     K = len(classes)
@@ -191,48 +190,15 @@ def fit_head(
         soft[np.arange(n), y] = 1.0
     weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
 
-    blocks = [parts[ns] for ns in parts]
-    if dense is not None and dense.shape[1]:
-        mu = dense.mean(0)
-        sd = dense.std(0)
-        sd[sd < 1e-9] = 1.0
-        blocks.append(sparse.csr_matrix((dense - mu) / sd * dense_scale))
-    else:
-        mu = sd = None
-    X = sparse.hstack(blocks).tocsr() if len(blocks) > 1 else sparse.csr_matrix(blocks[0])
-
-    mass = (soft * weight[:, None]).sum(0)
-    present = mass > 0
-    cw = np.ones(K)
-    if cw_power:
-        cw[present] = (mass[present].sum() / (present.sum() * mass[present])) ** cw_power
-    rows, labels, sw = [], [], []
-    for k in range(K):
-        idx = np.nonzero(soft[:, k] > 0)[0]
-        rows.append(idx)
-        labels.append(np.full(len(idx), k))
-        sw.append(soft[idx, k] * weight[idx] * cw[k])
-    rows_a = np.concatenate(rows)
-    y_rep = np.concatenate(labels)
-    sw_a = np.concatenate(sw)
+    X, mu, sd = _design_matrix(parts, dense, dense_scale)
+    rows_a, y_rep, sw_a = _replicated_rows(soft, weight, cw_power)
     Xr = X[rows_a]
     used = np.unique(Xr.indices)  # columns never seen get zero weight anyway: leave them out
     model = LogisticRegression(C=C, solver=solver, max_iter=max_iter, tol=TOL, random_state=SEED)
     model.fit(Xr[:, used], y_rep, sample_weight=sw_a / sw_a.mean())
 
+    coef_used, bias = _per_class(model, K, len(used))
     coef = np.zeros((K, X.shape[1]))
-    coef_used = np.zeros((K, len(used)))
-    bias = np.full(K, -30.0)  # a class absent from the training slice is never predicted
-    seen = list(model.classes_)
-    if len(seen) == 2:
-        coef_used[seen[1]] = model.coef_[0]
-        bias[seen[0]], bias[seen[1]] = 0.0, model.intercept_[0]
-    elif len(seen) == 1:
-        bias[seen[0]] = 0.0
-    else:
-        for j, k in enumerate(seen):
-            coef_used[k] = model.coef_[j]
-            bias[k] = model.intercept_[j]
     coef[:, used] = coef_used
 
     text, off = {}, 0
@@ -246,6 +212,58 @@ def fit_head(
     else:
         wd = np.zeros((0, K))
     return Fitted(name, list(classes), text, wd, bias, list(dense_names))
+
+
+def _design_matrix(parts: dict, dense: np.ndarray | None, dense_scale: float):
+    """The text blocks side by side with the standardised, scaled dense block; and the dense block's
+    mean and spread (None without one), to fold the standardisation back into the weights."""
+    from scipy import sparse
+
+    blocks = [parts[ns] for ns in parts]
+    if dense is not None and dense.shape[1]:
+        mu = dense.mean(0)
+        sd = dense.std(0)
+        sd[sd < 1e-9] = 1.0
+        blocks.append(sparse.csr_matrix((dense - mu) / sd * dense_scale))
+    else:
+        mu = sd = None
+    X = sparse.hstack(blocks).tocsr() if len(blocks) > 1 else sparse.csr_matrix(blocks[0])
+    return X, mu, sd
+
+
+def _replicated_rows(soft: np.ndarray, weight: np.ndarray, cw_power: float):
+    """Soft labels as repeated rows: (row index, class, sample weight) once per class a row has mass in,
+    with class weights between none (0) and balanced (1)."""
+    K = soft.shape[1]
+    mass = (soft * weight[:, None]).sum(0)
+    present = mass > 0
+    cw = np.ones(K)
+    if cw_power:
+        cw[present] = (mass[present].sum() / (present.sum() * mass[present])) ** cw_power
+    rows, labels, sw = [], [], []
+    for k in range(K):
+        idx = np.nonzero(soft[:, k] > 0)[0]
+        rows.append(idx)
+        labels.append(np.full(len(idx), k))
+        sw.append(soft[idx, k] * weight[idx] * cw[k])
+    return np.concatenate(rows), np.concatenate(labels), np.concatenate(sw)
+
+
+def _per_class(model, K: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's coefficients laid out one row per class (binary and one-class fits included)."""
+    coef_used = np.zeros((K, width))
+    bias = np.full(K, -30.0)  # a class absent from the training slice is never predicted
+    seen = list(model.classes_)
+    if len(seen) == 2:
+        coef_used[seen[1]] = model.coef_[0]
+        bias[seen[0]], bias[seen[1]] = 0.0, model.intercept_[0]
+    elif len(seen) == 1:
+        bias[seen[0]] = 0.0
+    else:
+        for j, k in enumerate(seen):
+            coef_used[k] = model.coef_[j]
+            bias[k] = model.intercept_[j]
+    return coef_used, bias
 
 
 def predict_fitted(f: Fitted, parts: dict, dense: np.ndarray | None) -> np.ndarray:
