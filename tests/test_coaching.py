@@ -465,3 +465,10 @@ def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):
     again = qa.post(f"/training/promote/{key}", data=form, follow_redirects=False)
     assert "已存在" in unquote_plus(again.headers["location"])
     assert "已存在" in qa.get(again.headers["location"]).text  # the form shows why
+    # A file sent in place of a field is no value: the default difficulty (it once failed with 500).
+    fields = {k: v for k, v in form.items() if k != "difficulty"} | {"id": "refund-file"}
+    upload = qa.post(
+        f"/training/promote/{key}", data=fields, files={"difficulty": ("d.txt", b"4")}, follow_redirects=False
+    )
+    assert upload.status_code == 303 and upload.headers["location"] == "/training/refund-file"
+    assert CaseLibrary(analyzed).get("refund-file").difficulty == 3

@@ -155,3 +155,24 @@ def test_workers_serve_from_several_processes(redis_client, tmp_path):
     db = str(tmp_path / "workers.db")
     with running_app(db, "--no-models", "--workers", "2", "--redis", REDIS_URL) as base:
         assert all(httpx.get(base + "/login").status_code == 200 for _ in range(4))
+
+
+class _EndedElsewhere:
+    """A Redis in which the session's key exists when `open` tries to create it, and is gone (closed
+    by another process, or expired) by the time `open` reads it back."""
+
+    def set(self, *args, **kwargs) -> bool:
+        return False
+
+    def get(self, key):
+        return None
+
+
+def test_a_session_closed_elsewhere_while_opening_opens_fresh():
+    """`open` once returned None here (the live socket then failed on `session.id`)."""
+    from zuoxi.web.shared import SharedLiveSessions
+
+    sessions = SharedLiveSessions(_EndedElsewhere())
+    session = sessions.open("qa", "call-1", scorecard="core", channel="call", models=False)
+    assert isinstance(session, LiveSession)
+    assert (session.id, session.scorecard, len(session)) == ("call-1", "core", 0)

@@ -17,6 +17,7 @@ Role = Literal["agent", "customer", "system"]
 Channel = Literal["chat", "call"]
 Status = Literal["pass", "fail", "n/a"]
 Severity = Literal["minor", "major", "veto"]
+SatisfactionLabel = Literal["dissatisfied", "neutral", "satisfied"]
 
 
 class Turn(BaseModel):
@@ -95,12 +96,12 @@ class TurnEmotion(BaseModel):
     label: str
     score: float
     probs: dict[str, float] | None = None
-    satisfaction: Literal["dissatisfied", "neutral", "satisfied"] | None = None
+    satisfaction: SatisfactionLabel | None = None
     cue: list[int] | None = None
 
 
 class Satisfaction(BaseModel):
-    label: Literal["dissatisfied", "neutral", "satisfied"]
+    label: SatisfactionLabel
     score: float
     probs: dict[str, float] | None = None
 

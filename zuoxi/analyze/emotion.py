@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, cast, get_args
 
-from zuoxi.model import Satisfaction, TurnEmotion
+from zuoxi.model import Satisfaction, SatisfactionLabel, TurnEmotion
 from zuoxi.normalize import Prepared
 from zuoxi.rules.scorecard import shared_lexicons
 
@@ -117,9 +117,17 @@ def as_turn_emotion(turn: int, e: CustomerEmotion) -> TurnEmotion:
         label=e.label,
         score=e.score,
         probs=e.probs,
-        satisfaction=e.satisfaction,
+        satisfaction=_satisfaction_label(e.satisfaction),
         cue=list(e.cue) if e.cue else None,
     )
+
+
+def _satisfaction_label(label: str | None) -> SatisfactionLabel | None:
+    """The model's satisfaction class as the result's type; the classifier knows no other classes
+    (an unknown one fails as the result's validation would, with a ValueError)."""
+    if label is None or label in get_args(SatisfactionLabel):
+        return cast("SatisfactionLabel | None", label)
+    raise ValueError(f"unknown satisfaction label {label!r}")
 
 
 def as_turn_emotions(emotions: dict[int, CustomerEmotion]) -> list[TurnEmotion]:

@@ -101,6 +101,7 @@ def analyze(
     store = None if no_store else Store(db)
     options = read_options(input_format, columns, agent_speaker)
     chosen = None if scorecard == "auto" else scorecard
+    batch: Batch | DaskBatch
     if engine == "dask":
         batch = DaskBatch(
             paths,
@@ -177,7 +178,9 @@ def _check_engine_options(
 
 def _report_dask_outputs(summary: BatchSummary, stored: bool, parquet: Path | None) -> None:
     """Where a Dask run's results went: shards an earlier run finished, the Parquet folder, parts superseded."""
-    if isinstance(summary, DaskSummary) and summary.shards_skipped:
+    if not isinstance(summary, DaskSummary):  # a local run (--parquet goes with --engine dask)
+        return
+    if summary.shards_skipped:
         read_back = f", {summary.read_back} read back from there" if summary.read_back else ""
         err.print(
             f"{summary.shards_skipped} shards were done by an earlier run (their results are in "

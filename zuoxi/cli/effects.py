@@ -45,7 +45,9 @@ def _estimate(e: Estimate | None, percent: bool) -> str:
         return "—"
     scale, digits = (100, ".1f") if percent else (1, ".2f")
     text = f"{e.value * scale:+{digits}}"
-    return text + (f" [{e.low * scale:+{digits}}, {e.high * scale:+{digits}}]" if e.low is not None else "")
+    if e.low is None or e.high is None:  # a value without an interval
+        return text
+    return text + f" [{e.low * scale:+{digits}}, {e.high * scale:+{digits}}]"
 
 
 def _cell(x: OutcomeEffect | None, percent: bool) -> str:

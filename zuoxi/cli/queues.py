@@ -162,8 +162,9 @@ def run(
             raise typer.BadParameter("name a plan, or --due")
         else:
             _, spec = Q.get_plan(engine, plan)
-            if start or end:
-                period = Period.of_days((start or end).date(), (end or start).date(), tz)
+            first, last = start or end, end or start  # one of the two alone is a period of that day
+            if first and last:
+                period = Period.of_days(first.date(), last.date(), tz)
             elif day:
                 period = Period.containing(spec.schedule, day.date(), tz)
             else:

@@ -73,7 +73,7 @@ def serve(
     import uvicorn
 
     from zuoxi.store import database_schema
-    from zuoxi.web import SERVE_SETTINGS, create_app
+    from zuoxi.web import SERVE_SETTINGS, ServeSettings, create_app
 
     if workers > 1 and not redis:
         raise typer.BadParameter("--workers 2 or more needs --redis: a live session must resume in any process")
@@ -95,7 +95,7 @@ def serve(
             ZoneInfo(timezone)
         except (ValueError, ZoneInfoNotFoundError):
             raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
-    settings = dict(
+    settings = ServeSettings(
         db=db,
         models=not no_models,
         recordings=str(recordings) if recordings else None,

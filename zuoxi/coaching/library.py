@@ -17,13 +17,13 @@ from rank_bm25 import BM25Okapi
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zuoxi.coaching.cases import Case, CaseError, builtin_cases, parse_case
+from zuoxi.coaching.simulator import DrillReport
 from zuoxi.model import HIGH_RISK, Conversation
 from zuoxi.normalize import normalize_text
 from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, TrainingCase
-from zuoxi.coaching.cases import Case, CaseError, builtin_cases, parse_case
-from zuoxi.coaching.simulator import DrillReport
 
 # How much each signal adds to a candidate's rank (all in 0–1).
 CANDIDATE_WEIGHTS = {"risk": 0.4, "ES-01": 0.2, "ES-02": 0.2, "CS-01": 0.2, "low_score": 0.3}
@@ -110,9 +110,10 @@ class CaseLibrary:
             failed = set((result.failed_rules or "").split())
             score = result.final_score if result.final_score is not None else result.score
             reasons, rank = [], 0.0
-            if (result.complaint_risk or 0) >= HIGH_RISK:
-                reasons.append(f"投诉风险 {result.complaint_risk:.0%}")
-                rank += CANDIDATE_WEIGHTS["risk"] * result.complaint_risk
+            risk = result.complaint_risk or 0.0
+            if risk >= HIGH_RISK:
+                reasons.append(f"投诉风险 {risk:.0%}")
+                rank += CANDIDATE_WEIGHTS["risk"] * risk
             for rule, label in (("ES-01", "投诉/升级"), ("ES-02", "情绪恶化"), ("CS-01", "车轱辘话")):
                 if rule in failed:
                     reasons.append(label)
@@ -134,7 +135,8 @@ class CaseLibrary:
             data = {**curation, "conversation": conversation.model_dump(mode="json", exclude_none=True)}
             text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
             case = parse_case(text, f"promoted from {conversation.id}")
-            if case.id in {c.id for c in builtin_cases()} or session.get(TrainingCase, case.id):
+            stored = session.get(TrainingCase, case.id)
+            if case.id in {c.id for c in builtin_cases()} or stored is not None:
                 raise CaseError(f"案例 {case.id!r} 已存在")
             session.add(
                 TrainingCase(

@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -133,7 +134,7 @@ class LLMEngine:
             raise LLMError("模型回复格式不对") from None
         return customer_line(content)
 
-    async def _exchange(self, payload: dict) -> object:
+    async def _exchange(self, payload: dict) -> Any:  # parsed JSON of any shape: `reply` checks it
         """POST and read the whole answer within one deadline: the per-read timeouts of httpx restart
         with every byte, so they alone would let a trickling server hold the line for minutes."""
         async with asyncio.timeout(self.timeout), httpx.AsyncClient(timeout=self.timeout) as client:

@@ -31,12 +31,12 @@ from typing import Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from zuoxi.coaching.cases import Case, NeedPart
 from zuoxi.model import Conversation, Result, Turn
 from zuoxi.normalize import normalize_text
 from zuoxi.pipeline import analyze_conversation
 from zuoxi.rules.operators.text import bigrams, overlap
 from zuoxi.rules.reading import TurnReading, read_agent_turns
-from zuoxi.coaching.cases import Case, NeedPart
 
 HERE = Path(__file__).resolve().parent
 PERSONAS = HERE / "personas.yaml"
@@ -70,6 +70,13 @@ class Dynamics(BaseModel):
     wears_off_after: int
     threaten_at: float
     effects: dict[str, Effect]
+
+    def change(self, name: str) -> float:
+        """The change of anger of row `name`; every row but `trigger` (whose amount is the case's) has one."""
+        anger = self.effects[name].anger
+        if anger is None:
+            raise ValueError(f"dynamics row {name!r} has no anger of its own: the case gives it")
+        return anger
 
 
 @lru_cache(maxsize=1)
@@ -238,7 +245,12 @@ class DrillSession:
     @property
     def backend(self) -> str:
         """The engine wording the customer now: the configured one until it fails, then offline."""
-        return "offline" if self.backend_failure else self.engine.name
+        return "offline" if self.backend_failure else self._engine.name
+
+    @property
+    def _engine(self) -> Engine:
+        """The engine given; `__post_init__` put the offline one where none was."""
+        return self.engine or OfflineEngine()
 
     @property
     def suspicious(self) -> bool:
@@ -339,13 +351,14 @@ class DrillSession:
                 events.append(f"{act}:worn")
                 continue
             events.append(act)
-            rise += max(effect.anger, 0.0)
-            fall += max(-effect.anger, 0.0)
+            amount = table.change(act)
+            rise += max(amount, 0.0)
+            fall += max(-amount, 0.0)
         counted = [("repeated", reading.repeated), ("verified", reading.verified)]
         counted += [(f"need:{p.key}", True) for p in reading.parts] + [(f"fact:{key}", True) for key in reading.facts]
         for event, happened in counted:
             if happened:
-                amount = effects[event.split(":")[0]].anger
+                amount = table.change(event.split(":")[0])
                 events.append(event)
                 rise += max(amount, 0.0)
                 fall += max(-amount, 0.0)
@@ -354,11 +367,11 @@ class DrillSession:
             rise += next(t.anger for t in self.case.triggers if t.key == key)
         if self.suspicious and not reading.substance:
             events.append("unverified")
-            rise += effects["unverified"].anger * persona.suspicion
+            rise += table.change("unverified") * persona.suspicion
         asked = bool(reading.acts & {"ask", "ask_photo"})
         if not asked and rise == 0 and fall == 0:
             events.append("no_progress")
-            rise += effects["no_progress"].anger
+            rise += table.change("no_progress")
         self.met |= {p.key for p in reading.parts}
         self.asked |= set(reading.facts)
         self.verified = self.verified or reading.verified
@@ -387,28 +400,38 @@ class DrillSession:
         return Plan(situation, template(situation, case.persona.politeness).format(unmet=pressing), False, pressing)
 
     def _situation(self, reading: Reading, anger: float, delta: float, need_met: bool) -> str:
-        """Which situation the customer answers in; sets the outcome when the drill ends here."""
-        resolution, acts = self.case.resolution, reading.acts
-        facts_known = set(resolution.needs_facts) <= self.asked
+        """Which situation the customer answers in; sets the outcome when the drill ends here. The
+        first that applies wins: an ending, then what the line provoked, then how far it got."""
         changed = bool(reading.substance) or delta < 0
-        if anger >= ESCALATE_AT:
-            self.outcome = "escalated"
-            return "demand_manager"
-        if need_met and facts_known and anger < ACCEPT_BELOW and changed and not reading.hostile:
-            self.outcome = "accepted"
-            return "accept"
-        if (
-            reading.alternative
-            and not reading.parts
-            and facts_known
-            and anger < ALTERNATIVE_BELOW
-            and not reading.hostile
+        return (
+            self._ending(reading, anger, need_met, changed)
+            or self._provoked(reading, anger)
+            or self._progress(reading, anger, changed)
+        )
+
+    def _ending(self, reading: Reading, anger: float, need_met: bool, changed: bool) -> str | None:
+        """The situation that ends the drill, with its outcome set; None while the drill goes on."""
+        facts_known = set(self.case.resolution.needs_facts) <= self.asked
+        calm = not reading.hostile
+        for ends, outcome, situation in (
+            (anger >= ESCALATE_AT, "escalated", "demand_manager"),
+            (need_met and facts_known and anger < ACCEPT_BELOW and changed and calm, "accepted", "accept"),
+            (
+                reading.alternative and not reading.parts and facts_known and anger < ALTERNATIVE_BELOW and calm,
+                "accepted_alternative",
+                "accept_alternative",
+            ),
+            (self.agent_turns >= self.max_turns, "gave_up", "give_up"),
         ):
-            self.outcome = "accepted_alternative"
-            return "accept_alternative"
-        if self.agent_turns >= self.max_turns:
-            self.outcome = "gave_up"
-            return "give_up"
+            if ends:
+                self.outcome = outcome
+                return situation
+        return None
+
+    def _provoked(self, reading: Reading, anger: float) -> str | None:
+        """The situation the line provoked on its own (a threat, an insult, a question, a trigger,
+        a broken record…); None when only the state of the need decides."""
+        acts = reading.acts
         if anger >= dynamics().threaten_at and not self.threatened:
             return "threaten"
         if "rude" in acts or "argue" in acts:
@@ -429,6 +452,11 @@ class DrillSession:
         ):
             if happened:
                 return situation
+        return None
+
+    def _progress(self, reading: Reading, anger: float, changed: bool) -> str:
+        """The situation from how far the line got toward the need (`push` when nowhere)."""
+        acts = reading.acts
         if reading.parts:
             return "progress"
         if reading.asked_back:
@@ -450,8 +478,8 @@ class DrillSession:
         drill, so a dead server costs one deadline, not one per line."""
         if self.backend_failure is None and not isinstance(self.engine, OfflineEngine):
             try:
-                line = self.engine.reply(self, plan)
-                self.backends.append(self.engine.name)
+                line = self._engine.reply(self, plan)
+                self.backends.append(self._engine.name)
                 return line
             except Exception as error:  # noqa: BLE001 - an engine failure must never end a drill
                 self.degraded = True

@@ -101,8 +101,7 @@ def read_whisper(data: dict[str, Any], path: str, agent_speaker: str | None) -> 
     yield _conversation(segments, path, agent_speaker, {})
 
 
-def _seconds(groups: tuple[str | None, ...]) -> float:
-    hours, minutes, seconds, millis = groups
+def _seconds(hours: str | None, minutes: str, seconds: str, millis: str) -> float:
     return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + int(millis.ljust(3, "0")) / 1000
 
 
@@ -114,8 +113,8 @@ def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[
         if times := _CUE_TIMES.match(line):
             values = times.groups()
             cue = {
-                "start": _seconds(values[:4]),
-                "end": _seconds(values[4:]),
+                "start": _seconds(*values[:4]),
+                "end": _seconds(*values[4:]),
                 "text": "",
                 "speaker": None,
                 "line": number,
@@ -124,13 +123,14 @@ def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[
         elif not line.strip():
             cue = None
         elif cue is not None:
+            content = line
             if cue["speaker"] is None:
                 if voice := _VOICE.search(line):
                     cue["speaker"] = voice["v"].strip()
                 elif tag := _TAG_PREFIX.match(line):
                     cue["speaker"] = next(g for g in tag.groups() if g)
-                    line = line[tag.end() :]
-            cue["text"] += _MARKUP.sub("", line).strip()
+                    content = line[tag.end() :]
+            cue["text"] += _MARKUP.sub("", content).strip()
     if not segments:
         yield IngestError(path, None, "no subtitle cues (lines like 00:00:01,000 --> 00:00:03,500)")
         return

@@ -92,6 +92,29 @@ class _Block:
         self.turns.append({"role": role, "text": text})
         self.clocks.append(clock)
 
+    def read_line(self, line: str) -> str | None:
+        """Take a line that is not blank: metadata, a header, a role line or more of the last
+        message. Returns what is wrong with it (the line is then left out), or None."""
+        if (meta := _META_LINE.match(line)) and not self.turns:
+            self.meta[meta["key"].lower()] = meta["value"]
+        elif header := _HEADER_LINE.match(line):
+            try:
+                clock = _parse_clock(header["when"])
+            except ValueError as error:
+                return str(error)
+            self.add_turn(header["speaker"], header["name"], "", clock)
+        elif role_line := _ROLE_LINE.match(line):
+            self.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None)
+        elif self.turns:
+            self.append_text(line.strip())
+        else:
+            return f"line does not start with a speaker (客服:/客户:/G:/K:): {line[:30]!r}"
+        return None
+
+    def awaits_message(self) -> bool:
+        """Whether the last line was a header (it has a clock) whose message has not started yet."""
+        return bool(self.turns) and not self.turns[-1]["text"] and self.clocks[-1] is not None
+
     def append_text(self, text: str) -> None:
         previous = self.turns[-1]["text"]
         self.turns[-1]["text"] = f"{previous}\n{text}" if previous else text
@@ -106,30 +129,42 @@ class _Block:
         if "agent_id" not in record and self.agent_name:
             found = _AGENT_NUMBER.search(self.agent_name)
             record["agent_id"] = found.group(1) if found else self.agent_name
-        if self.clocks and all(c is not None for c in self.clocks):
-            first = self.clocks[0]
-            offsets = []
-            for clock in self.clocks:
-                delta = (clock - first).total_seconds()
-                offsets.append(delta + 86400 if delta < 0 else delta)  # past midnight
-            lead = 0.0  # seconds from the declared started_at to the first message
-            declared = _declared_start(record)
-            if "started_at" not in record and first.year > 1900:
-                record["started_at"] = first.isoformat()
-            elif declared is not None:
-                if first.year == 1900:  # clock times only: on the day of started_at
-                    start = declared.replace(hour=first.hour, minute=first.minute, second=first.second, microsecond=0)
-                    if start < declared - timedelta(hours=12):  # first message after midnight
-                        start += timedelta(days=1)
-                else:
-                    start = first.replace(tzinfo=declared.tzinfo)
-                lead = (start - declared).total_seconds()
-                if lead < 0:  # the first message precedes the declared start: it is the start
-                    record["started_at"], lead = start.isoformat(), 0.0
-            for turn, offset in zip(self.turns, offsets, strict=True):
-                turn["start"] = offset + lead
+        clocks = [c for c in self.clocks if c is not None]
+        if clocks and len(clocks) == len(self.clocks):  # every message has a header with its time
+            self._time_turns(record, clocks)
         record["turns"] = [t for t in self.turns if t["text"].strip()] or self.turns
         return record
+
+    def _time_turns(self, record: dict[str, Any], clocks: list[datetime]) -> None:
+        """Each turn's `start`: seconds after the declared `started_at` (or after the first message
+        when none is declared), from the clocks of the headers."""
+        first = clocks[0]
+        lead = _lead(record, first)
+        for turn, clock in zip(self.turns, clocks, strict=True):
+            delta = (clock - first).total_seconds()
+            turn["start"] = (delta + 86400 if delta < 0 else delta) + lead  # past midnight
+
+
+def _lead(record: dict[str, Any], first: datetime) -> float:
+    """Seconds from the declared `started_at` to the `first` message. A first message with a full
+    date sets `started_at` where none is declared; one that precedes the declared start becomes it."""
+    declared = _declared_start(record)
+    if "started_at" not in record and first.year > 1900:
+        record["started_at"] = first.isoformat()
+        return 0.0
+    if declared is None:
+        return 0.0
+    if first.year == 1900:  # clock times only: on the day of started_at
+        start = declared.replace(hour=first.hour, minute=first.minute, second=first.second, microsecond=0)
+        if start < declared - timedelta(hours=12):  # first message after midnight
+            start += timedelta(days=1)
+    else:
+        start = first.replace(tzinfo=declared.tzinfo)
+    lead = (start - declared).total_seconds()
+    if lead < 0:  # the first message precedes the declared start: it is the start
+        record["started_at"] = start.isoformat()
+        return 0.0
+    return lead
 
 
 def read_textlog(text: str, path: str) -> Iterator[Record]:
@@ -151,36 +186,14 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
         if not line.strip() or _SEPARATOR.match(line):
             # A blank line inside a message that follows a header is part of the layout, not a break.
             # (Headers carry a clock; a role line with no text, e.g. a sent picture, is a whole message.)
-            if (
-                block is not None
-                and block.turns
-                and not block.turns[-1]["text"]
-                and block.clocks[-1] is not None
-                and not _SEPARATOR.match(line)
-            ):
+            if block is not None and block.awaits_message() and not _SEPARATOR.match(line):
                 continue
             yield from finish()
             continue
         if block is None:
             block = _Block(number)
-        if (meta := _META_LINE.match(line)) and not block.turns:
-            block.meta[meta["key"].lower()] = meta["value"]
-            continue
-        if header := _HEADER_LINE.match(line):
-            try:
-                clock = _parse_clock(header["when"])
-            except ValueError as error:
-                yield IngestError(path, number, str(error))
-                continue
-            block.add_turn(header["speaker"], header["name"], "", clock)
-            continue
-        if role_line := _ROLE_LINE.match(line):
-            block.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None)
-            continue
-        if not block.turns:
-            yield IngestError(path, number, f"line does not start with a speaker (客服:/客户:/G:/K:): {line[:30]!r}")
-            continue
-        block.append_text(line.strip())
+        if problem := block.read_line(line):
+            yield IngestError(path, number, problem)
     yield from finish()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from statistics import mean
 
 from jinja2 import Environment, PackageLoader
@@ -73,10 +74,11 @@ def highlight(text: str, spans: list[tuple[int, int, str]]) -> Markup:
     """The turn text with each evidence span wrapped in <mark>, the rule IDs as its title."""
     cuts = sorted({0, len(text), *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
     out = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in pairwise(cuts):
         rules = sorted({rule for s, e, rule in spans if s <= a and b <= e and s < e})
         piece = escape(text[a:b])
-        out.append(Markup(f'<mark title="{escape(" ".join(rules))}">{piece}</mark>') if rules else piece)
+        # Markup.format escapes its arguments (the escaped piece stays as it is)
+        out.append(Markup('<mark title="{}">{}</mark>').format(" ".join(rules), piece) if rules else piece)
     return Markup("").join(out)
 
 

@@ -30,10 +30,10 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-SUPERSEDED = "_superseded"  # readers of a folder skip names starting with _ or .
-
 from zuoxi.ingest.parquet import pyarrow_modules
 from zuoxi.model import Conversation, Result
+
+SUPERSEDED = "_superseded"  # readers of a folder skip names starting with _ or .
 
 
 def result_schema():

@@ -14,6 +14,7 @@ import os
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -24,16 +25,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zuoxi.analyze.models import load_models
+from zuoxi.coaching.library import CaseLibrary
 from zuoxi.engines.live import LiveSessions
 from zuoxi.review import ReviewError
 from zuoxi.store import Store
 from zuoxi.store.queries import Forbidden, NotFound
 from zuoxi.store.users import ANYONE
-from zuoxi.coaching.library import CaseLibrary
+from zuoxi.web.coaching import Drills
 from zuoxi.web.jobs import Importer
 from zuoxi.web.scorecards import ScorecardLibrary
 from zuoxi.web.security import BodyLimit, LoginLimiter, SecurityHeaders, require_role
-from zuoxi.web.coaching import Drills
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 20 << 20  # bytes of one request body (all files of an upload together)
@@ -143,6 +144,17 @@ def create_app(
 
 
 SERVE_SETTINGS = "ZUOXI_SERVE"  # create_app's arguments as JSON, for worker processes (`zuoxi serve --workers`)
+
+
+class ServeSettings(TypedDict):
+    """`create_app`'s arguments as `zuoxi serve` passes them (JSON-ready: the workers read them back)."""
+
+    db: str | None
+    models: bool
+    recordings: str | None
+    max_upload: int
+    timezone: str | None
+    redis: str | None
 
 
 def app_from_environment() -> FastAPI:

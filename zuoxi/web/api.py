@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from zuoxi import review
+from zuoxi import review as reviews  # not `review`: the route `review` below would shadow it
 from zuoxi.report.export import export_rows, to_csv, to_xlsx
 from zuoxi.store.queries import dashboard, filter_options, get_conversation, list_conversations
 from zuoxi.store.tables import ImportJob
@@ -122,7 +122,7 @@ def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) ->
 
 @router.get("/results/{result_id}/history")
 def result_history(result_id: Id, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
-    return review.history(engine, signed.account, result_id)
+    return reviews.history(engine, signed.account, result_id)
 
 
 class ReviewIn(BaseModel):
@@ -133,7 +133,7 @@ class ReviewIn(BaseModel):
 
 @router.post("/results/{result_id}/reviews")
 def review(result_id: Id, body: ReviewIn, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)) -> dict:
-    current = review.review_finding(engine, signed.account, result_id, body.rule, body.verdict, body.comment)
+    current = reviews.review_finding(engine, signed.account, result_id, body.rule, body.verdict, body.comment)
     return {"score": current.score, "result": current.model_dump(mode="json")}
 
 
@@ -144,12 +144,12 @@ class AppealIn(BaseModel):
 
 @router.post("/results/{result_id}/appeals")
 def appeal(result_id: Id, body: AppealIn, engine: DB, signed: Signed = require_role(AGENTS, write=True)) -> dict:
-    return {"appeal_id": review.appeal_finding(engine, signed.account, result_id, body.rule, body.reason)}
+    return {"appeal_id": reviews.appeal_finding(engine, signed.account, result_id, body.rule, body.reason)}
 
 
 @router.get("/appeals")
 def appeals(engine: DB, status: str | None = "open", signed: Signed = require_role(ANYONE)) -> list[dict]:
-    return [asdict(a) for a in review.list_appeals(engine, signed.account, status or None)]
+    return [asdict(a) for a in reviews.list_appeals(engine, signed.account, status or None)]
 
 
 class Resolution(BaseModel):
@@ -159,7 +159,7 @@ class Resolution(BaseModel):
 
 @router.post("/appeals/{appeal_id}/resolve")
 def resolve(appeal_id: Id, body: Resolution, engine: DB, signed: Signed = require_role(OVERSEERS, write=True)) -> dict:
-    current = review.resolve_appeal(engine, signed.account, appeal_id, body.accept, body.comment)
+    current = reviews.resolve_appeal(engine, signed.account, appeal_id, body.accept, body.comment)
     return {"score": current.score}
 
 
@@ -253,26 +253,26 @@ class Judgement(BaseModel):
 def calibrate(
     round_name: str, body: Judgement, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)
 ) -> dict:
-    review.calibrate(engine, signed.account, body.result_id, body.rule, body.status, round_name, body.comment)
+    reviews.calibrate(engine, signed.account, body.result_id, body.rule, body.status, round_name, body.comment)
     return {"ok": True}
 
 
 @router.get("/calibration/{round_name}")
 def calibration(round_name: str, engine: DB, signed: Signed = require_role(OVERSEERS)) -> dict:
-    return asdict(review.calibration_report(engine, round_name))
+    return asdict(reviews.calibration_report(engine, round_name))
 
 
 @router.get("/rule-precision")
 def precision(engine: DB, signed: Signed = require_role(OVERSEERS)) -> list[dict]:
-    return [{"rule": r, "reviewed": n, "confirmed": c, "precision": p} for r, n, c, p in review.rule_precision(engine)]
+    return [{"rule": r, "reviewed": n, "confirmed": c, "precision": p} for r, n, c, p in reviews.rule_precision(engine)]
 
 
-def audit_page(request: Request, engine, f: AuditFilter) -> tuple[int, list[review.AuditView]]:
+def audit_page(request: Request, engine, f: AuditFilter) -> tuple[int, list[reviews.AuditView]]:
     """The audit entries of the filter; its days are the app's time zone's days."""
     tz = request.app.state.tz
     since = datetime.combine(f.date_from, time.min, tz) if f.date_from else None
     until = datetime.combine(f.date_to + timedelta(days=1), time.min, tz) if f.date_to else None
-    return review.audit_entries(engine, f.who, f.action, since, until, f.page, f.per_page)
+    return reviews.audit_entries(engine, f.who, f.action, since, until, f.page, f.per_page)
 
 
 @router.get("/audit")
@@ -341,7 +341,7 @@ def create_user(engine, admin: Account, body: UserIn) -> Account:
     except UserError as error:
         raise HTTPException(422, str(error)) from None
     with Session(engine) as session, session.begin():
-        review.audit(session, admin, "user.add", "user", account.id, None, _user_fields(account))
+        reviews.audit(session, admin, "user.add", "user", account.id, None, _user_fields(account))
     return account
 
 
@@ -359,7 +359,7 @@ def change_user(engine, admin: Account, user_id: int, body: UserChange) -> Accou
     except LookupError:
         raise HTTPException(404, "没有这个用户") from None
     with Session(engine) as session, session.begin():
-        review.audit(session, admin, "user.update", "user", user_id, _user_fields(before), _user_fields(after))
+        reviews.audit(session, admin, "user.update", "user", user_id, _user_fields(before), _user_fields(after))
     return after
 
 
@@ -371,7 +371,7 @@ def reset_password(engine, admin: Account, user_id: int, password: str) -> Accou
     except LookupError:
         raise HTTPException(404, "没有这个用户") from None
     with Session(engine) as session, session.begin():
-        review.audit(session, admin, "user.password", "user", user_id, None, {"username": account.username})
+        reviews.audit(session, admin, "user.password", "user", user_id, None, {"username": account.username})
     return account
 
 

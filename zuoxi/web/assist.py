@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
@@ -26,6 +29,7 @@ from pydantic import ValidationError
 
 from zuoxi.engines.live import LiveSession, LiveSessions
 from zuoxi.messages import said_all
+from zuoxi.model import LiveUpdate
 from zuoxi.rules.scorecard import builtin_names
 from zuoxi.store import Store
 from zuoxi.store.queries import (
@@ -118,11 +122,8 @@ async def live_socket(
             kind = message.get("type", "turn")
             session = sessions.sync(account.username, session_id, session)  # turns another process took
             if kind == "turn":
-                await websocket.send_json(
-                    _take_turn(
-                        session, message, lambda turn: sessions.add_turn(account.username, session_id, session, turn)
-                    )
-                )
+                add = partial(sessions.add_turn, account.username, session_id, session)
+                await websocket.send_json(_take_turn(session, message, add))
             elif kind == "end":
                 # Ended before the analysis starts: no other connection adds a turn meanwhile, and
                 # the conversation scored is the one stored. The whole conversation's QA (and the
@@ -142,7 +143,7 @@ async def live_socket(
         return  # the session stays: a reconnect resumes it
 
 
-def _take_turn(session: LiveSession, message: dict, add) -> dict:
+def _take_turn(session: LiveSession, message: dict, add: Callable[[dict[str, Any]], LiveUpdate]) -> dict:
     """The answer to one turn message (`add` takes the turn into the session and wherever it is
     shared); every refusal says how many turns the session has (`turns`), where the client goes on from."""
     seq = message.get("seq")

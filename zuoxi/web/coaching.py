@@ -15,12 +15,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from zuoxi.store.queries import get_conversation, team_agents
-from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.coaching.cases import TAGS, Case, CaseError
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
 from zuoxi.coaching.simulator import DrillSession
+from zuoxi.store.queries import get_conversation, team_agents
+from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.web.display import OUTCOME_NAMES
 from zuoxi.web.pages import back, render
 from zuoxi.web.params import DB
@@ -179,7 +179,7 @@ def finish_drill(drill_id: str, request: Request, signed: Signed = require_role(
 
 def _still_on(session: DrillSession) -> None:
     if session.finished:
-        raise HTTPException(409, f"演练已经结束（{OUTCOME_NAMES.get(session.outcome, '已中止')}）")
+        raise HTTPException(409, f"演练已经结束（{OUTCOME_NAMES.get(session.outcome or '', '已中止')}）")
 
 
 def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
@@ -292,28 +292,31 @@ async def promote_form(key: str, request: Request, engine: DB, signed: Signed = 
     get_conversation(engine, signed.account, key)
     form = await request.form()
 
+    def field(name: str) -> str:
+        """A text field of the form: "" when absent, and for a file sent in its place."""
+        value = form.get(name, "")
+        return value if isinstance(value, str) else ""
+
     def lines(name: str) -> list[str]:
-        return [
-            x.strip() for x in str(form.get(name, "")).replace("，", ",").replace("、", ",").split(",") if x.strip()
-        ]
+        return [x.strip() for x in field(name).replace("，", ",").replace("、", ",").split(",") if x.strip()]
 
     try:  # a number field that is not a number is a ValueError, shown on the form like the rest
         curation = {
-            "id": form.get("id", ""),
-            "title": form.get("title", ""),
+            "id": field("id"),
+            "title": field("title"),
             "tags": form.getlist("tags"),
-            "difficulty": int(form.get("difficulty") or 3),
-            "scorecard": form.get("scorecard") or "core",
-            "description": form.get("description", ""),
-            "need": form.get("need", ""),
-            "analysis": form.get("analysis", ""),
+            "difficulty": int(field("difficulty") or 3),
+            "scorecard": field("scorecard") or "core",
+            "description": field("description"),
+            "need": field("need"),
+            "analysis": field("analysis"),
             "persona": {
-                "patience": float(form.get("patience") or 0.5),
-                "politeness": float(form.get("politeness") or 0.5),
-                "anger": float(form.get("anger") or 0.3),
+                "patience": float(field("patience") or 0.5),
+                "politeness": float(field("politeness") or 0.5),
+                "anger": float(field("anger") or 0.3),
             },
-            "guide": [{"question": form.get("question", ""), "answer": form.get("answer", "")}],
-            "best_solutions": [{"turn": int(form.get("best_turn") or 0), "reply": form.get("best_reply", "")}],
+            "guide": [{"question": field("question"), "answer": field("answer")}],
+            "best_solutions": [{"turn": int(field("best_turn") or 0), "reply": field("best_reply")}],
             "resolution": {"accept": lines("accept"), "alternatives": lines("alternatives")},
         }
         case = library(request).promote(key, curation, signed.account.id)

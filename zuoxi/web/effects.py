@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from zuoxi.effects.behaviours import ADJUSTMENT, CAVEAT, OUTCOMES
-from zuoxi.effects.report import agent_report, effects_report, training_report
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
 from zuoxi.effects.coaching import TrainingReport, Window
+from zuoxi.effects.report import agent_report, effects_report, training_report
 from zuoxi.store.effects import drilled_cases
 from zuoxi.store.queries import ConversationFilter, filter_options
 from zuoxi.store.users import OVERSEERS
@@ -113,10 +113,12 @@ def _training(
     after_to: date | None,
     team: str,
 ) -> TrainingReport:
-    dates = (before_from, before_to, after_from, after_to)
-    if any(dates) and not all(dates):
+    before: Window | None = None
+    after: Window | None = None
+    if before_from and before_to and after_from and after_to:
+        before, after = Window(before_from, before_to), Window(after_from, after_to)
+    elif before_from or before_to or after_from or after_to:
         raise ValueError("请填写培训前、培训后两个时间窗的全部四个日期，或全部留空（按演练时间自动选取）")
-    before, after = (Window(before_from, before_to), Window(after_from, after_to)) if all(dates) else (None, None)
     return training_report(
         request.app.state.store.engine,
         signed.account,

@@ -3,6 +3,9 @@ for the API (`/api/…`, or any client that does not ask for HTML)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
@@ -66,7 +69,7 @@ def wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-def _problem(error: dict) -> str:
+def _problem(error: Mapping[str, Any]) -> str:
     kind, ctx = error.get("type", ""), error.get("ctx") or {}
     if kind in ("less_than_equal", "less_than"):
         return f"不能大于 {ctx.get('le', ctx.get('lt'))}"
@@ -75,7 +78,7 @@ def _problem(error: dict) -> str:
     return PROBLEMS.get(kind, "格式不对")
 
 
-def validation_message(errors: list[dict]) -> str:
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
     """One Chinese sentence for pydantic's errors: which field (by its Chinese label) and what is wrong."""
     parts = []
     for error in errors:
@@ -86,7 +89,11 @@ def validation_message(errors: list[dict]) -> str:
 
 
 def error_response(
-    request: Request, status: int, message, errors: list[dict] | None = None, headers: dict | None = None
+    request: Request,
+    status: int,
+    message,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     if wants_html(request):
         from zuoxi.web.pages import render

@@ -49,7 +49,8 @@ class Importer:
         """Copy the uploaded files (name, open file) into a folder of the job's own and queue their
         import; returns the job id."""
         folder = Path(tempfile.mkdtemp(prefix="zuoxi-upload-"))
-        paths, taken = [], set()
+        paths: list[Path] = []
+        taken: set[str] = set()
         for name, data in files:
             path = folder / safe_name(name, taken)
             with path.open("wb") as out:
@@ -103,7 +104,7 @@ class Importer:
             self._update(
                 job_id, status="done", conversations=batch.summary.read, errors=list(errors), finished_at=utc_now()
             )
-        except Exception as error:  # the page must show it; the server must keep running
+        except Exception as error:  # noqa: BLE001 - the page must show any failure; the server must keep running
             self._update(
                 job_id, status="failed", errors=[*errors, f"{type(error).__name__}: {error}"], finished_at=utc_now()
             )

@@ -288,7 +288,7 @@ def _recording(request: Request, detail) -> Path | None:
         if path.is_relative_to(root) and path.suffix.lower() in AUDIO_SUFFIXES and path.is_file():
             try:
                 soundfile.info(str(path))
-            except Exception:  # noqa: BLE001 - not audio, whatever the reason: do not serve it
+            except Exception:  # noqa: BLE001, S112 - not audio, whatever the reason: do not serve it (nothing to log)
                 continue
             return path
     return None
@@ -447,7 +447,9 @@ def calibration_page(
     if round and key:
         return back(f"/calibration/{quote(round, safe='')}/{quote(key, safe='')}")
     report = review.calibration_report(engine, round) if round else None
-    queue = review.calibration_queue(engine, signed.account, round) if round and signed.account.role in INSPECTORS else None
+    queue = (
+        review.calibration_queue(engine, signed.account, round) if round and signed.account.role in INSPECTORS else None
+    )
     return render(
         request,
         "calibration.html.j2",

@@ -226,8 +226,9 @@ def reassign_form(
 
 
 def _run_period(spec, day: date | None, first: date | None, last: date | None, today: date, tz) -> Period:
-    if first or last:
-        return Period.of_days(first or last, last or first, tz)
+    start, end = first or last, last or first
+    if start and end:  # one of the two alone is a period of that day
+        return Period.of_days(start, end, tz)
     return Period.containing(spec.schedule, day, tz) if day else Period.last_complete(spec.schedule, today, tz)
 
 

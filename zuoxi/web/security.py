@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from threading import Lock
 
 from fastapi import Depends, HTTPException, Request
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zuoxi.store.users import Account, authenticate, session_account
@@ -83,7 +84,8 @@ def check_login(request: Request, username: str, password: str) -> Account:
     return account
 
 
-def signed_in(request: Request) -> Signed | None:
+def signed_in(request: HTTPConnection) -> Signed | None:
+    """The signed-in user of a request or a WebSocket, or None."""
     found = session_account(request.app.state.store.engine, request.cookies.get(COOKIE))
     return Signed(*found) if found else None
 
@@ -110,7 +112,10 @@ def require_role(roles: frozenset[str], write: bool = False):
             await check_csrf(request, signed)
         return signed
 
-    signed_with_role.roles, signed_with_role.write = roles, write
+    # What tests/test_web_roles.py reads. Attributes of a function, which mypy cannot type: FastAPI
+    # needs a function here, whose __globals__ resolve the postponed annotations (a class instance has none).
+    signed_with_role.roles = roles  # type: ignore[attr-defined]
+    signed_with_role.write = write  # type: ignore[attr-defined]
     return Depends(signed_with_role)
 
 
@@ -120,7 +125,8 @@ async def check_csrf(request: Request, signed: Signed) -> None:
     if token is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
-        token = (await request.form()).get("csrf_token")
+        field = (await request.form()).get("csrf_token")
+        token = field if isinstance(field, str) else None  # an uploaded file is no token
     if not token or not hmac.compare_digest(str(token), signed.csrf):
         raise HTTPException(403, "页面已过期或来源不明（CSRF 校验失败），请刷新后重试")
 

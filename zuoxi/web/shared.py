@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -52,8 +52,10 @@ class RedisLoginLimiter:
 
     def failed(self, address: str, username: str) -> None:
         key, now = self._key(address, username), time.time()
-        with self.redis.pipeline() as pipe:
-            pipe.zadd(key, {uuid.uuid4().hex: now}).expire(key, int(self.window) + 1).execute()
+        with self.redis.pipeline() as pipe:  # one round trip: the commands are queued, then executed
+            pipe.zadd(key, {uuid.uuid4().hex: now})
+            pipe.expire(key, int(self.window) + 1)
+            pipe.execute()
 
     def succeeded(self, address: str, username: str) -> None:
         self.redis.delete(self._key(address, username))
@@ -80,7 +82,8 @@ class SharedLiveSessions:
         key = self._key(owner, session_id)
         if self.redis.set(key + ":meta", json.dumps(options), nx=True, ex=self.idle):
             self._count_in(owner, session_id)
-        return self.sync(owner, session_id, None)
+        # Closed or expired elsewhere since the line above: a fresh session, as if it had just begun.
+        return self._synced(owner, session_id) or LiveSession(session_id, **options)
 
     def _count_in(self, owner: str, session_id: str) -> None:
         """An owner's sessions beyond `per_owner` end, the longest idle first."""
@@ -88,16 +91,23 @@ class SharedLiveSessions:
         self.redis.zadd(mine, {session_id: time.time()})
         self.redis.expire(mine, self.idle)
         excess = self.redis.zcard(mine) - self.per_owner
-        for old, _ in self.redis.zpopmin(mine, excess) if excess > 0 else []:
+        # redis-py types a reply as every shape the command may have: without decode_responses,
+        # ZPOPMIN gives (member, score) pairs of bytes and float
+        popped = cast("list[tuple[bytes, float]]", self.redis.zpopmin(mine, excess) if excess > 0 else [])
+        for old, _ in popped:
             self.close(owner, old.decode())
 
-    def sync(self, owner: str, session_id: str, session: LiveSession | None) -> LiveSession:
+    def sync(self, owner: str, session_id: str, session: LiveSession) -> LiveSession:
         """This process's copy with every turn taken anywhere: the missing ones replayed, or the whole
         session when the copy went astray. A session that ended elsewhere stays as it is here."""
+        return self._synced(owner, session_id) or session
+
+    def _synced(self, owner: str, session_id: str) -> LiveSession | None:
+        """`sync`'s copy; None when the session ended (or expired) in Redis."""
         key = self._key(owner, session_id)
         meta = self.redis.get(key + ":meta")
         if meta is None:
-            return session
+            return None
         local = self.local.get(owner, session_id)
         taken = self.redis.llen(key + ":turns")
         if local is None or len(local) > taken:
@@ -123,7 +133,8 @@ class SharedLiveSessions:
                 if pipe.llen(key) != index:
                     raise redis.WatchError
                 pipe.multi()
-                pipe.rpush(key, json.dumps(session.said(index), ensure_ascii=False)).expire(key, self.idle)
+                pipe.rpush(key, json.dumps(session.said(index), ensure_ascii=False))
+                pipe.expire(key, self.idle)
                 pipe.execute()
             except redis.WatchError:
                 self.local.close(
@@ -135,7 +146,9 @@ class SharedLiveSessions:
     def touch(self, owner: str, session_id: str) -> None:
         key = self._key(owner, session_id)
         with self.redis.pipeline() as pipe:
-            pipe.expire(key + ":meta", self.idle).expire(key + ":turns", self.idle).execute()
+            pipe.expire(key + ":meta", self.idle)
+            pipe.expire(key + ":turns", self.idle)
+            pipe.execute()
         self.local.touch(owner, session_id)
 
     def close(self, owner: str, session_id: str) -> LiveSession | None:

@@ -244,7 +244,7 @@ class Models:
     ) -> list[ConversationPrediction]:
         x = self.text_matrix(preps, ids_rows)
         val, emo, sat = self.customer_stage(preps, x)
-        acts: list[TurnActs | None] = [None] * len(preps)
+        acts: Sequence[TurnActs | None] = [None] * len(preps)
         if self.acts is not None:
             turns = self.vocab.vectorize(*ids_rows, sum(len(prep.norms) for prep in preps) + 1)  # + an empty row
             acts = self.acts.predict(
@@ -258,12 +258,15 @@ class Models:
         emo_classes = self.heads["emotion"].classes
         sat_classes = self.heads["turn_sat"].classes
         dsat_head = self.heads["dialogue_sat"]
+        dialogue_heads = self.dialogue_heads
+        if dialogue_heads is None:  # only while training builds the earlier stages
+            raise ArtefactError("the dialogue-level heads are missing: retrain with `make models`")
         out, first = [], 0
         for k, (conversation, prep) in enumerate(zip(conversations, preps)):
-            turns = slice(first, first + len(prep.cust))
-            first = turns.stop
-            c_val, c_emo, c_sat = val[turns], emo[turns], sat[turns]
-            dsat, *quality_probs = self.dialogue_heads.proba(
+            cust_rows = slice(first, first + len(prep.cust))
+            first = cust_rows.stop
+            c_val, c_emo, c_sat = val[cust_rows], emo[cust_rows], sat[cust_rows]
+            dsat, *quality_probs = dialogue_heads.proba(
                 {ns: block[k : k + 1] for ns, block in scores.items()}, F.dialogue_dense(prep, c_val, c_emo, c_sat)
             )
             quality = {

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 
@@ -264,8 +265,9 @@ def _led_by_first_chars(pattern: str) -> re.Pattern[str]:
     """`pattern`, led by a look-ahead for the characters a match can start with, when every
     branch starts with a literal or a class of literals. Same matches; `re` skips the other
     positions at once instead of trying every named group's branches there (3× faster here)."""
-    from re import _constants as C
-    from re import _parser
+    # typeshed stubs only the public `re`; these private modules exist on every Python >= 3.11
+    from re import _constants as C  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
 
     chars: set[str] = set()
 
@@ -297,18 +299,23 @@ _CUE_POS = {name: i for i, name in enumerate(CUES)}
 _AGENT_POS = {name: i for i, name in enumerate(AGENT_CUES)}
 
 
+def _group(m: re.Match[str]) -> str:
+    """The name of the cue group that matched: every branch of a `_combined` pattern is one."""
+    return cast(str, m.lastgroup)
+
+
 def cue_counts(norm: str) -> list[int]:
     """Counts of the customer cue groups in a normalised text (non-overlapping, left to right)."""
     out = [0] * len(_CUE_POS)
     for m in _CUE_RE.finditer(norm):
-        out[_CUE_POS[m.lastgroup]] += 1
+        out[_CUE_POS[_group(m)]] += 1
     return out
 
 
 def agent_cue_counts(norm: str) -> list[int]:
     out = [0] * len(_AGENT_POS)
     for m in _AGENT_RE.finditer(norm):
-        out[_AGENT_POS[m.lastgroup]] += 1
+        out[_AGENT_POS[_group(m)]] += 1
     return out
 
 
