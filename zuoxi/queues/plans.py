@@ -45,6 +45,8 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: ClassVar[str] = ""  # the kind's name in Chinese
     needs_agent_since: ClassVar[bool] = False  # reads Candidate.agent_since (a query of its own)
+    if TYPE_CHECKING:  # each kind declares it, as its Literal tag (`@criterion` registers it)
+        kind: str
 
     id: str = Field(pattern=NAME.pattern)
     name: str | None = Field(None, max_length=50)  # how the queue shows it; else `describe()`

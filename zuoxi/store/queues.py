@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import date, datetime
-
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, Update, func, select, update
