@@ -10,16 +10,16 @@ import effects_synth as S
 import numpy as np
 import pytest
 
+from zuoxi.coaching.cases import builtin_cases
+from zuoxi.coaching.library import CaseLibrary
 from zuoxi.effects.behaviours import MIN_GROUP, OUTCOMES, Observation, behaviour_effects, observe, suggest_weights
+from zuoxi.effects.coaching import Drill, Window, targeted_rules
 from zuoxi.effects.report import agent_report, default_windows, effects_report, training_report
 from zuoxi.effects.stats import Estimate, mantel_haenszel, mean_difference, newcombe, stratified_mean_difference
-from zuoxi.effects.coaching import Drill, Window, targeted_rules
 from zuoxi.store import Store
 from zuoxi.store.effects import LOCAL, observations
 from zuoxi.store.queries import ConversationFilter, NotFound
 from zuoxi.store.users import Account
-from zuoxi.coaching.cases import builtin_cases
-from zuoxi.coaching.library import CaseLibrary
 
 LEAD1 = Account(5, "lead1", "team_lead", "售后一组", None, None)
 
