@@ -298,3 +298,32 @@ def test_a_case_s_targeted_rules_are_those_its_trainer_names():
 def test_strata_without_any_event_give_no_interval_rather_than_a_zero_width_one():
     found = mantel_haenszel([(0, 10, 0, 12), (0, 4, 0, 9)])
     assert found.value == 0 and found.low is None and not found.excludes_zero
+
+
+def test_a_drill_by_a_blank_trainee_is_left_out(tmp_path):
+    """canonical_label gives None for a blank trainee: such a drill names no agent (and None would break
+    the sorting of agent ids in the training report)."""
+    from sqlalchemy.orm import Session
+
+    from zuoxi.store.effects import drills
+    from zuoxi.store.tables import TrainingAttempt
+
+    store = Store(str(tmp_path / "blank.db"))
+    with Session(store.engine) as session, session.begin():
+        for trainee in ("A01", "  "):
+            session.add(
+                TrainingAttempt(
+                    case_id=S.CASE,
+                    trainee=trainee,
+                    outcome="accepted",
+                    score=70,
+                    max_score=100,
+                    anger=[],
+                    turns=[],
+                    failed_rules=[],
+                    engine="offline",
+                    created_at=datetime(2026, 9, 1, tzinfo=UTC),
+                )
+            )
+    assert [d.agent_id for d in drills(store.engine, LOCAL, S.CASE)] == ["A01"]
+    store.close()

@@ -110,10 +110,13 @@ def _score(
         # The dialogue-level head, not the cues: on jddc_uss it finds dissatisfied dialogues
         # twice as well (F1 0.27 vs 0.13, docs/models.md).
         dialogue = prediction.dialogue
-        result.satisfaction = Satisfaction(
-            label=dialogue.satisfaction.label,
-            score=dialogue.satisfaction.probs[dialogue.satisfaction.label],
-            probs=dialogue.satisfaction.probs,
+        # validated, not constructed: the head's label is a plain str (its label list), checked against the Literal here
+        result.satisfaction = Satisfaction.model_validate(
+            {
+                "label": dialogue.satisfaction.label,
+                "score": dialogue.satisfaction.probs[dialogue.satisfaction.label],
+                "probs": dialogue.satisfaction.probs,
+            }
         )
         result.complaint_risk = dialogue.complaint_risk
         result.quality = dialogue.quality

@@ -123,7 +123,8 @@ def decisions(session: Session, result: ResultRow) -> dict[str, str]:
             (r.created_at, r.id, r.rule, r.machine_status if r.verdict == "confirm" else _flip(r.machine_status))
         )
     for a in session.scalars(select(AppealRow).where(AppealRow.result_pk == result.pk, AppealRow.status == "accepted")):
-        events.append((a.resolved_at, a.id, a.rule, "pass"))
+        # resolving sets status and resolved_at together; created_at only stands in for a row edited by hand
+        events.append((a.resolved_at or a.created_at, a.id, a.rule, "pass"))
     decided: dict[str, str] = {}
     for _, _, rule, status in sorted(events, key=lambda e: (as_utc(e[0]), e[1])):
         decided[rule] = status
@@ -322,7 +323,8 @@ def history(engine, account: Account, result_pk: int) -> dict:
     """Versions, reviews, appeals of one result (within the account's scope)."""
     with Session(engine) as session:
         result, _ = result_row_for(session, account, result_pk)
-        users = dict(session.execute(select(User.id, User.username)).all())
+        # keyed by int | None: a version's or an appeal's user may be none (the machine's, an open appeal)
+        users: dict[int | None, str] = dict(session.execute(select(User.id, User.username)).tuples().all())
         versions = session.scalars(
             select(ResultVersion).where(ResultVersion.result_pk == result.pk).order_by(ResultVersion.version)
         ).all()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +20,7 @@ from zuoxi.campaigns.models import (
     AgentFigures,
     CallbackFigures,
     CampaignReport,
+    CampaignSpec,
     Rate,
     RuleFigures,
     SegmentFigures,
@@ -48,7 +51,10 @@ def wilson(successes: int, n: int, z: float = Z95) -> Rate:
 
 
 def _separated(a: Rate, b: Rate) -> bool:
-    return a.n > 0 and b.n > 0 and (a.low > b.high or b.low > a.high)
+    """Whether the two intervals do not overlap; a rate of no calls (no interval) is never apart."""
+    if a.low is None or a.high is None or b.low is None or b.high is None:
+        return False
+    return a.low > b.high or b.low > a.high
 
 
 def period(name: str, today: date) -> tuple[date | None, date | None]:
@@ -110,6 +116,66 @@ def report(
     """The campaign's figures over the local days `start`–`end` (both included; None: open-ended).
     The list and the customers' status are as they are now; everything else counts the period's attempts."""
     now = now or datetime.now(UTC)
+    spec, customers, every, callbacks = _read(store, campaign)
+    tz = spec.tz
+
+    def in_period(moment: datetime) -> bool:
+        day = local_day(moment, tz)
+        return (start is None or day >= start) and (end is None or day <= end)
+
+    number = _attempt_numbers(every)
+    attempts = [a for a in every if in_period(a.started_at)]
+    results = _linked_results(store, attempts)
+
+    codes = dispositions()
+    contact = {code for code, info in codes.items() if info.contact}
+    called = {a.customer_id for a in attempts}
+    reached = {a.customer_id for a in attempts if a.disposition in contact}
+    succeeded = {a.customer_id for a in attempts if a.disposition == SUCCESS}
+
+    per_agent_day: Counter[tuple[str, object]] = Counter((a.agent_id, local_day(a.started_at, tz)) for a in attempts)
+    handled = [a.duration for a in attempts if a.disposition in contact and a.duration is not None]
+    calls, rules = _rules(attempts, results)
+    refusals = Counter(a.reason_code or "unspecified" for a in attempts if a.disposition == "refused")
+    by_code = Counter(a.disposition for a in attempts)
+    statuses = Counter(c.status for c in customers)
+    started = {a.id: from_db(a.started_at) for a in every}
+    return CampaignReport(
+        campaign=spec.name,
+        title=spec.title,
+        timezone=spec.timezone,
+        period_start=start,
+        period_end=end,
+        customers=len(customers),
+        customers_called=len(called),
+        attempts=len(attempts),
+        contact_rate=wilson(len(reached), len(called)),
+        success_rate=wilson(len(succeeded), len(reached)),
+        list_success_rate=wilson(len(succeeded), len(customers)),
+        attempts_per_success=len(attempts) / len(succeeded) if succeeded else None,
+        calls_per_agent_day=len(attempts) / len(per_agent_day) if per_agent_day else None,
+        average_handling_time=sum(handled) / len(handled) if handled else None,
+        dispositions={code: by_code[code] for code in codes},
+        refusal_reasons=dict(refusals.most_common()),
+        status={s: statuses[s] for s in ("pending", "retry", "callback", "success", "closed")},
+        agents=_agents(attempts, contact, tz),
+        by_attempt=_slices(attempts, lambda a: number[a.id], contact),
+        by_hour=_slices(attempts, lambda a: local(a.started_at, tz).hour, contact),
+        callbacks=_callbacks(
+            [c for c in callbacks if in_period(c.due_at)],
+            started,
+            timedelta(minutes=spec.callback_tolerance_minutes),
+            now,
+        ),
+        segments=_segments(customers, reached, succeeded),
+        linked_calls=calls,
+        rules=rules,
+    )
+
+
+def _read(store: Store, campaign: str) -> tuple[CampaignSpec, Sequence[Any], Sequence[Any], Sequence[Any]]:
+    """The campaign's spec, customers, attempts (in the order they were made) and callbacks: the columns
+    the figures need."""
     with Session(store.engine) as session:
         row, spec = get_campaign(session, campaign)
         customers = session.execute(
@@ -140,37 +206,34 @@ def report(
                 CampaignCallback.campaign_id == row.id
             )
         ).all()
-    tz = spec.tz
+    return spec, customers, every, callbacks
 
-    def in_period(moment: datetime) -> bool:
-        day = local_day(moment, tz)
-        return (start is None or day >= start) and (end is None or day <= end)
 
-    number: dict[int, int] = {}  # attempt id → its rank among the customer's attempts (1 = first call)
+def _attempt_numbers(every: Sequence[Any]) -> dict[int, int]:
+    """Attempt id → its rank among the customer's attempts (1 = first call), over all attempts in order."""
+    number: dict[int, int] = {}
     seen: Counter[int] = Counter()
     for a in every:
         seen[a.customer_id] += 1
         number[a.id] = seen[a.customer_id]
-    attempts = [a for a in every if in_period(a.started_at)]
+    return number
+
+
+def _linked_results(store: Store, attempts: list[Any]) -> dict[str, dict]:
+    """The outbound scorecard's result (as people left it) of each recorded call, by conversation key."""
     linked = {a.conversation_key for a in attempts if a.conversation_key}
-    if linked:
-        with Session(store.engine) as session:
-            results = {
-                r.conversation_key: r.final_data or r.data
-                for r in session.scalars(
-                    select(ResultRow).where(ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(linked))
-                )
-            }
-    else:
-        results = {}
+    if not linked:
+        return {}
+    with Session(store.engine) as session:
+        return {
+            r.conversation_key: r.final_data or r.data
+            for r in session.scalars(
+                select(ResultRow).where(ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(linked))
+            )
+        }
 
-    codes = dispositions()
-    contact = {code for code, info in codes.items() if info.contact}
-    called = {a.customer_id for a in attempts}
-    reached = {a.customer_id for a in attempts if a.disposition in contact}
-    succeeded = {a.customer_id for a in attempts if a.disposition == SUCCESS}
 
-    per_agent_day: Counter[tuple[str, object]] = Counter((a.agent_id, local_day(a.started_at, tz)) for a in attempts)
+def _agents(attempts: list[Any], contact: set[str], tz: tzinfo) -> list[AgentFigures]:
     agents = []
     for agent in sorted({a.agent_id for a in attempts}):
         mine = [a for a in attempts if a.agent_id == agent]
@@ -191,8 +254,11 @@ def report(
                 success=wilson(wins, len(spoke)),
             )
         )
-    handled = [a.duration for a in attempts if a.disposition in contact and a.duration is not None]
+    return agents
 
+
+def _segments(customers: Sequence[Any], reached: set[int], succeeded: set[int]) -> list[SegmentFigures]:
+    """Success among the reached customers of each age band, region and occupation."""
     segments = []
     for name in SEGMENT_FIELDS:
         groups: dict[str, list[int]] = defaultdict(list)
@@ -204,7 +270,12 @@ def report(
             segments.append(
                 SegmentFigures(field=name, value=value, contacted=wilson(sum(i in succeeded for i in ids), len(ids)))
             )
+    return segments
 
+
+def _rules(attempts: list[Any], results: dict[str, dict]) -> tuple[int, list[RuleFigures]]:
+    """The recorded calls, and per scorecard rule the success of calls that passed it against those that
+    failed it (outbound rules first)."""
     outcome: dict[str, dict[str, list[bool]]] = defaultdict(lambda: {"pass": [], "fail": []})
     names: dict[str, str] = {}
     calls = 0
@@ -223,39 +294,4 @@ def report(
         rules.append(
             RuleFigures(rule=rule, name=names[rule], passed=passed, failed=failed, separated=_separated(passed, failed))
         )
-
-    refusals = Counter(a.reason_code or "unspecified" for a in attempts if a.disposition == "refused")
-    by_code = Counter(a.disposition for a in attempts)
-    statuses = Counter(c.status for c in customers)
-    started = {a.id: from_db(a.started_at) for a in every}
-    return CampaignReport(
-        campaign=spec.name,
-        title=spec.title,
-        timezone=spec.timezone,
-        period_start=start,
-        period_end=end,
-        customers=len(customers),
-        customers_called=len(called),
-        attempts=len(attempts),
-        contact_rate=wilson(len(reached), len(called)),
-        success_rate=wilson(len(succeeded), len(reached)),
-        list_success_rate=wilson(len(succeeded), len(customers)),
-        attempts_per_success=len(attempts) / len(succeeded) if succeeded else None,
-        calls_per_agent_day=len(attempts) / len(per_agent_day) if per_agent_day else None,
-        average_handling_time=sum(handled) / len(handled) if handled else None,
-        dispositions={code: by_code[code] for code in codes},
-        refusal_reasons=dict(refusals.most_common()),
-        status={s: statuses[s] for s in ("pending", "retry", "callback", "success", "closed")},
-        agents=agents,
-        by_attempt=_slices(attempts, lambda a: number[a.id], contact),
-        by_hour=_slices(attempts, lambda a: local(a.started_at, tz).hour, contact),
-        callbacks=_callbacks(
-            [c for c in callbacks if in_period(c.due_at)],
-            started,
-            timedelta(minutes=spec.callback_tolerance_minutes),
-            now,
-        ),
-        segments=segments,
-        linked_calls=calls,
-        rules=rules,
-    )
+    return calls, rules

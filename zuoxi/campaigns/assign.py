@@ -41,8 +41,9 @@ def assign(
         load: Counter[str] = Counter({a: 0 for a in everyone})
         if not reassign:
             load.update(
-                dict(
-                    session.execute(
+                {
+                    agent: n
+                    for agent, n in session.execute(
                         select(CampaignCustomer.agent_id, func.count())
                         .where(
                             CampaignCustomer.campaign_id == row.id,
@@ -50,8 +51,9 @@ def assign(
                             CampaignCustomer.agent_id.in_(everyone),
                         )
                         .group_by(CampaignCustomer.agent_id)
-                    ).all()
-                )
+                    )
+                    if agent is not None  # the query's `in_(everyone)` leaves none
+                }
             )
             open_customers = open_customers.where(CampaignCustomer.agent_id.is_(None))
         given: Counter[str] = Counter()
@@ -170,7 +172,7 @@ def queue(
                 callbacks.append((when, customer))
         elif attempts == 0:
             fresh.append((0, customer.id, customer, "new"))
-        elif attempts < spec.max_attempts and now - from_db(last) >= retry_after:
+        elif last is not None and attempts < spec.max_attempts and now - from_db(last) >= retry_after:  # tried: a last
             fresh.append(
                 (attempts, customer.id, customer, f"retry after {attempts} attempt{'s' if attempts > 1 else ''}")
             )

@@ -154,8 +154,8 @@ def _decode_lines(data: bytes, path: str) -> tuple[list[str], list[IngestError]]
                 )
     else:
         lines = decode_bytes(data)[0].split("\n")
-    for number, line in enumerate(lines, start=1):
-        if "\ufffd" in line:
+    for number, text in enumerate(lines, start=1):
+        if "\ufffd" in text:
             lines[number - 1] = ""
             errors.append(
                 IngestError(
@@ -259,6 +259,7 @@ def import_call_list(
                     CampaignCustomer.campaign_id == row.id, CampaignCustomer.ref.is_not(None)
                 )
             )
+            if r is not None  # the query's `is_not(None)` leaves none
         }
         now = datetime.now(UTC)
         for number, cells in rows:

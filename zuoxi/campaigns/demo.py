@@ -32,12 +32,12 @@ from zuoxi.campaigns.campaign import create_campaign, get_campaign, load_spec
 from zuoxi.campaigns.dispositions import campaign_call, record_attempts
 from zuoxi.campaigns.models import LOCAL_TZ, Attempt, CampaignSpec
 from zuoxi.campaigns.vault import SECRET_ENV
-from zuoxi.model import Conversation, Turn
+from zuoxi.model import Conversation, Role, Turn
 from zuoxi.store import Store
 from zuoxi.store.tables import CampaignCustomer
 
 NAME = "card_activation_demo"
-_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - spoken lines, not HTML
 
 
 @cache
@@ -135,7 +135,7 @@ def _transcript(
         text = lines[key]
         return _template(rng.choice(text) if isinstance(text, list) else text).render(values)
 
-    script: list[tuple[str, str]] = [
+    script: list[tuple[Role, str]] = [
         ("customer", "喂？"),
         ("agent", say("greeting_clear" if traits["clear"] else "greeting_hesitant")),
         ("customer", say("answer_hello")),
@@ -162,10 +162,12 @@ def _transcript(
         }.get(outcome, "connected_reply")
         script += [("agent", say("tell_activate")), ("customer", say(reply))]
     script.append(("agent", say("close")))
-    turns, clock = [], 0.4
+    turns: list[Turn] = []
+    clock = end = 0.4
     for role, text in script:
         length = len(text) / rng.uniform(3.4, 4.4)  # 200–260 characters a minute
-        turns.append(Turn(role=role, text=text, start=round(clock, 1), end=round(clock + length, 1)))
+        end = round(clock + length, 1)
+        turns.append(Turn(role=role, text=text, start=round(clock, 1), end=end))
         clock += length + rng.uniform(0.4, 1.0)
     gap = rng.uniform(2.2, 3.5) if traits["pauses"] else rng.uniform(0.1, 0.8)
     conversation = Conversation(
@@ -174,7 +176,7 @@ def _transcript(
         agent_id=agent,
         team="信用卡回访组",
         started_at=started,
-        duration=round(turns[-1].end + gap, 1),
+        duration=round(end + gap, 1),  # after the last turn's end
         turns=turns,
     )
     return campaign_call(conversation, spec)
@@ -216,11 +218,13 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
     for round_number in range(1, spec.max_attempts + 1):
         next_round = []
         for customer in still_open:
+            agent = customer.agent_id
+            assert agent is not None  # assign() above gave every customer an agent
             outcome, reason, duration, traits = _call(rng, cfg, customer, round_number)
-            started = calendars[customer.agent_id].take(duration + rng.uniform(45, 90))
+            started = calendars[agent].take(duration + rng.uniform(45, 90))
             attempt = Attempt(
                 customer_id=customer.id,
-                agent_id=customer.agent_id,
+                agent_id=agent,
                 started_at=started,
                 duration=round(duration),
                 disposition=outcome,
@@ -231,7 +235,7 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
                 calls.append(
                     (
                         len(attempts),
-                        _transcript(rng, spec, customer, customer.agent_id, started, traits, outcome, ident),
+                        _transcript(rng, spec, customer, agent, started, traits, outcome, ident),
                     )
                 )
             attempts.append((attempt, None))

@@ -142,13 +142,13 @@ def record_attempts(
             records.append(record)
             counts[customer.id] += 1
             settled += [(due, record) for due in open_callbacks[customer.id]]  # this call was the callback
-            callback = _move_on(spec, customer, attempt, callback_at, counts[customer.id], open_callbacks[customer.id])
+            follow_up = _move_on(spec, customer, attempt, callback_at, counts[customer.id], open_callbacks[customer.id])
             open_callbacks[customer.id] = []
-            if callback is not None:
-                callback.campaign_id = row.id
-                open_callbacks[customer.id] = [callback]
-                created.append(callback)
-        session.add_all(records + created)
+            if follow_up is not None:
+                follow_up.campaign_id = row.id
+                open_callbacks[customer.id] = [follow_up]
+                created.append(follow_up)
+        session.add_all([*records, *created])
         session.flush()
         for callback, record in settled:
             callback.attempt_id = record.id
@@ -214,13 +214,15 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
         return summary
     with Session(store.engine) as session:
         row, spec = get_campaign(session, campaign)
-        by_ref = dict(
-            session.execute(
+        by_ref = {
+            ref: customer_id
+            for ref, customer_id in session.execute(
                 select(CampaignCustomer.ref, CampaignCustomer.id).where(
                     CampaignCustomer.campaign_id == row.id, CampaignCustomer.ref.is_not(None)
                 )
-            ).all()
-        )
+            )
+            if ref is not None  # the query's `is_not(None)` leaves none
+        }
         by_id = set(session.scalars(select(CampaignCustomer.id).where(CampaignCustomer.campaign_id == row.id)))
     items = []
     for number, cells in rows:

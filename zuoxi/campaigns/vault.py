@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zuoxi.campaigns.campaign import CampaignError
 
-SECRET_ENV = "ZUOXI_SECRET_KEY"
+SECRET_ENV = "ZUOXI_SECRET_KEY"  # noqa: S105 - the name of the variable that holds the key, not a key
 MIN_SECRET_LENGTH = 32  # e.g. `python -c "import secrets; print(secrets.token_urlsafe(32))"`: ~190 bits
 
 

@@ -37,6 +37,9 @@ from zuoxi.effects.stats import (
 from zuoxi.report import SKILL_NAMES
 from zuoxi.rules.engine import CORE_SKILLS
 
+Kind = Literal["rule", "profile"]  # a scorecard rule, or a skill of the conversation's profile
+Verdict = Literal["better", "worse", "unclear", "too_few"]
+
 CUSTOMER_SIDE = frozenset({"ES-01", "ES-02"})  # what the customer does: outcomes, not the agent's behaviours
 COMPLAINT_RULE = "ES-01"
 MIN_GROUP = 5  # fewer conversations on either side: counts only, no estimate
@@ -88,7 +91,7 @@ class Observation:
     stratum: tuple[str, ...]
     behaviours: dict[str, bool]  # shown (True) or missed (False); absent: no opportunity
     outcomes: dict[str, float]
-    names: dict[str, tuple[str, str]] = field(default_factory=dict)  # behaviour → (name, "rule" | "profile")
+    names: dict[str, tuple[str, Kind]] = field(default_factory=dict)  # behaviour → (name, kind)
 
 
 def length_band(turns: int) -> str:
@@ -114,7 +117,7 @@ def observe(conversation: Mapping, result: Mapping, key: str = "") -> Observatio
     meta = conversation.get("meta") or {}
     topic = meta.get("topic") or meta.get("intent")
     behaviours: dict[str, bool] = {}
-    names: dict[str, tuple[str, str]] = {}
+    names: dict[str, tuple[str, Kind]] = {}
     outcomes: dict[str, float] = {}
     for finding in result["findings"]:
         rule, status = finding["rule"], finding["status"]
@@ -170,19 +173,19 @@ class OutcomeEffect(BaseModel):
     adjusted: Estimate | None = None
     strata: int = 0  # strata holding both groups (the adjusted figure's)
     adjusted_n: int = 0  # conversations in those strata
-    verdict: Literal["better", "worse", "unclear", "too_few"] = "too_few"
+    verdict: Verdict = "too_few"
 
 
 class BehaviourEffect(BaseModel):
     behaviour: str
     name: str
-    kind: Literal["rule", "profile"]
+    kind: Kind
     shown: int
     missed: int
     effects: dict[str, OutcomeEffect]
 
 
-def _verdict(outcome: Outcome, adjusted: Estimate | None) -> str:
+def _verdict(outcome: Outcome, adjusted: Estimate | None) -> Verdict:
     if adjusted is None:
         return "too_few"
     if not adjusted.excludes_zero:
@@ -213,7 +216,7 @@ def outcome_effect(
     both = [(np.array(a), np.array(b)) for a, b in cells.values() if a and b]
     effect.strata, effect.adjusted_n = len(both), sum(len(a) + len(b) for a, b in both)
     if outcome.kind == "rate":
-        effect.crude = newcombe(effect.shown_events, len(shown), effect.missed_events, len(missed))
+        effect.crude = newcombe(int(shown.sum()), len(shown), int(missed.sum()), len(missed))
         effect.adjusted = mantel_haenszel([(int(a.sum()), len(a), int(b.sum()), len(b)) for a, b in both])
     else:
         effect.crude = mean_difference(shown, missed, rng, rounds)
@@ -231,7 +234,7 @@ def behaviour_effects(
     """Every behaviour's effect on every outcome that the observations carry (rules first, by id)."""
     observations = list(observations)
     rng = np.random.default_rng(seed)
-    names: dict[str, tuple[str, str]] = {}
+    names: dict[str, tuple[str, Kind]] = {}
     for o in observations:
         names.update(o.names)
     effects = []
@@ -264,7 +267,7 @@ def behaviour_effects(
 class AgentBehaviour(BaseModel):
     behaviour: str
     name: str
-    kind: Literal["rule", "profile"]
+    kind: Kind
     agent: Rate  # how often the agent showed it when there was the opportunity
     others: Rate  # everyone else in view
     effect: OutcomeEffect | None = None  # the behaviour's effect over everyone in view
@@ -277,6 +280,12 @@ class AgentView(BaseModel):
     outcome: str
     outcomes: dict[str, float]  # the agent's own averages
     behaviours: list[AgentBehaviour]
+
+
+def _shown_rate(group: list[Observation], behaviour: str) -> Rate:
+    """How often the behaviour was shown where there was the opportunity."""
+    having = [o.behaviours[behaviour] for o in group if behaviour in o.behaviours]
+    return wilson(sum(having), len(having))
 
 
 def agent_view(
@@ -293,17 +302,12 @@ def agent_view(
     by_id = {e.behaviour: e for e in effects}
     rows = []
     for behaviour, effect in by_id.items():
-
-        def rate(group):
-            having = [o.behaviours[behaviour] for o in group if behaviour in o.behaviours]
-            return wilson(sum(having), len(having))
-
-        agent, others = rate(mine), rate(rest)
-        if agent.n == 0:
+        agent, others = _shown_rate(mine, behaviour), _shown_rate(rest, behaviour)
+        if agent.rate is None:  # no opportunity (n == 0)
             continue
         chosen = effect.effects.get(outcome)
         potential = None
-        if chosen and chosen.adjusted and chosen.adjusted.excludes_zero and others.n:
+        if chosen and chosen.adjusted and chosen.adjusted.excludes_zero and others.rate is not None:
             potential = (others.rate - agent.rate) * chosen.adjusted.value * outcomes[outcome].better
         rows.append(
             AgentBehaviour(
@@ -343,7 +347,7 @@ def suggest_weights(
     """Points that follow the evidence, for a QA lead to adopt or not (never applied here): the
     deduction budget of the rules whose showing goes clearly with the better outcome is shared among
     them in proportion to their adjusted effect; every other rule keeps its points, with the reason."""
-    rows = []
+    rows: list[tuple[str, str, float, Estimate | None]] = []
     for e in effects:
         if e.kind != "rule" or e.behaviour not in points:
             continue
@@ -360,10 +364,12 @@ def suggest_weights(
                     high=-a.low if a.low is not None else None,
                 )
             )
-        rows.append([e.behaviour, e.name, points[e.behaviour], signed])
-    helpful = [r for r in rows if r[3] is not None and r[3].excludes_zero and r[3].value > 0]
-    budget = sum(abs(r[2]) for r in helpful)
-    total = sum(r[3].value for r in helpful)
+        rows.append((e.behaviour, e.name, points[e.behaviour], signed))
+    helpful = [
+        (current, signed) for _, _, current, signed in rows if signed and signed.excludes_zero and signed.value > 0
+    ]
+    budget = sum(abs(current) for current, _ in helpful)
+    total = sum(signed.value for _, signed in helpful)
     out = []
     for rule, name, current, signed in rows:
         if signed is None:

@@ -24,9 +24,9 @@ from pydantic import BaseModel
 
 from zuoxi.campaigns.analytics import wilson
 from zuoxi.campaigns.models import Rate
+from zuoxi.coaching.cases import Case
 from zuoxi.effects.behaviours import CUSTOMER_SIDE
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate, boot_means, boot_ratios, interval, newcombe
-from zuoxi.coaching.cases import Case
 
 EARLIEST, LATEST = date(1990, 1, 1), date(2099, 12, 31)
 RULE_ID = re.compile(r"\b[A-Z]{2}-\d{2}\b")
@@ -170,30 +170,36 @@ def _pooled(agents: list[_Agent], fail: bool, rng, rounds) -> tuple[float, np.nd
     """The mean change over agents, with a two-stage bootstrap: resample the agents, then take each
     chosen agent's own resampled change. Resampling agents alone would understate the uncertainty
     of a handful of agents; this errs the other way, a little."""
-    chosen = [a for a in agents if (a.fail_draws if fail else a.score_draws) is not None]
-    if not chosen:
+    changes: list[float | None] = []
+    agent_draws: list[np.ndarray] = []
+    for a in agents:
+        own = a.fail_draws if fail else a.score_draws
+        if own is not None:
+            changes.append(a.fail_change() if fail else a.score_change())
+            agent_draws.append(own)
+    if not agent_draws:
         return None
-    values = np.array([a.fail_change() if fail else a.score_change() for a in chosen])
-    draws = np.vstack([a.fail_draws if fail else a.score_draws for a in chosen])
-    pick = rng.integers(0, len(chosen), size=(rounds, len(chosen)))
+    values = np.array(changes)
+    draws = np.vstack(agent_draws)
+    pick = rng.integers(0, len(agent_draws), size=(rounds, len(agent_draws)))
     with np.errstate(all="ignore"):
         return float(values.mean()), np.nanmean(draws[pick, np.arange(rounds)[:, None]], axis=1)
 
 
 def _did(drilled: list[_Agent], controls: list[_Agent], rng, rounds, label: str) -> GroupChange:
-    (score_d, draws_d), (score_c, draws_c) = _pooled(drilled, False, rng, rounds), _pooled(controls, False, rng, rounds)
+    score_d, score_c = _pooled(drilled, False, rng, rounds), _pooled(controls, False, rng, rounds)
+    assert score_d is not None and score_c is not None  # neither group is empty, and every agent was resampled
     fail_d, fail_c = _pooled(drilled, True, rng, rounds), _pooled(controls, True, rng, rounds)
-    both = fail_d is not None and fail_c is not None
     return GroupChange(
         label=label,
         drilled=len(drilled),
         controls=len(controls),
-        score_change=score_d,
-        control_score_change=score_c,
-        did_score=interval(draws_d - draws_c, score_d - score_c),
+        score_change=score_d[0],
+        control_score_change=score_c[0],
+        did_score=interval(score_d[1] - score_c[1], score_d[0] - score_c[0]),
         fail_change=fail_d[0] if fail_d else None,
         control_fail_change=fail_c[0] if fail_c else None,
-        did_fail=interval(fail_d[1] - fail_c[1], fail_d[0] - fail_c[0]) if both else None,
+        did_fail=interval(fail_d[1] - fail_c[1], fail_d[0] - fail_c[0]) if fail_d and fail_c else None,
     )
 
 
@@ -219,19 +225,8 @@ def training_effect(
     first = {agent: ds[0].at.astimezone(tz).date() for agent, ds in attempts.items()}
     in_gap = {agent for agent, day in first.items() if before.end < day <= after.start}
     never = {agent for agent, day in first.items() if day > after.end}  # drilled only after it all: still a control
-    agents: dict[str, _Agent] = {}
-    teams: dict[str, Counter] = defaultdict(Counter)
-    for w in work:
-        day = w.started_at.astimezone(tz).date()
-        side = "before" if day in before else "after" if day in after else None
-        if side is None:
-            continue
-        agent = agents.setdefault(w.agent_id, _Agent(w.agent_id, None, [], []))
-        getattr(agent, side).append(w)
-        teams[w.agent_id][w.team] += 1
-    for agent in agents.values():
-        agent.team = teams[agent.agent_id].most_common(1)[0][0]
-    usable = [a for a in agents.values() if a.before and a.after]
+    agents = _agents_in_windows(work, before, after, tz)
+    usable = [a for a in agents if a.before and a.after]
     drilled = [a for a in usable if a.agent_id in in_gap]
     controls = [a for a in usable if a.agent_id not in attempts or a.agent_id in never]
     excluded = sorted(a for a in attempts if a not in in_gap and a not in never)
@@ -239,40 +234,11 @@ def training_effect(
     for a in drilled + controls:
         a.resample(rng, rounds)
     control_score, control_fail = _pooled(controls, False, rng, rounds), _pooled(controls, True, rng, rounds)
-    rows = []
-    for a in sorted(drilled + controls, key=lambda a: (a.agent_id not in in_gap, a.team or "", a.agent_id)):
-        fb, fa = (wilson(sum(w.fails for w in ws), sum(w.chances for w in ws)) for ws in (a.before, a.after))
-        row = AgentChange(
-            agent_id=a.agent_id,
-            team=a.team,
-            drilled=a.agent_id in in_gap,
-            before_n=len(a.before),
-            after_n=len(a.after),
-            score_before=float(np.mean([w.score for w in a.before])),
-            score_after=float(np.mean([w.score for w in a.after])),
-            score_change=interval(a.score_draws, a.score_change()),
-            fail_before=fb,
-            fail_after=fa,
-            fail_change=newcombe(fa.successes, fa.n, fb.successes, fb.n),
-        )
-        if row.drilled:
-            if control_score is not None:
-                row.did_score = interval(a.score_draws - control_score[1], a.score_change() - control_score[0])
-            if control_fail is not None and a.fail_draws is not None:
-                row.did_fail = interval(a.fail_draws - control_fail[1], a.fail_change() - control_fail[0])
-            mine = attempts[a.agent_id]
-            row.attempts, row.first_attempt, row.last_attempt = len(mine), mine[0].score, mine[-1].score
-            row.best_attempt, row.last_outcome = max(d.score for d in mine), mine[-1].outcome
-        rows.append(row)
-
-    groups = []
-    if drilled and controls:
-        groups.append(_did(drilled, controls, rng, rounds, "全部"))
-        by_team: dict[str, list[_Agent]] = defaultdict(list)
-        for a in drilled:
-            by_team[a.team or "—"].append(a)
-        if len(by_team) > 1:
-            groups += [_did(members, controls, rng, rounds, team) for team, members in sorted(by_team.items())]
+    rows = [
+        _agent_row(a, attempts.get(a.agent_id, []) if a.agent_id in in_gap else None, control_score, control_fail)
+        for a in sorted(drilled + controls, key=lambda a: (a.agent_id not in in_gap, a.team or "", a.agent_id))
+    ]
+    groups = _groups(drilled, controls, rng, rounds)
     progress = [ds[-1].score - ds[0].score for agent, ds in attempts.items() if len(ds) > 1 and agent in in_gap]
     return TrainingReport(
         case_id=case.id,
@@ -288,3 +254,66 @@ def training_effect(
         else None,
         trainees_with_progress=len(progress),
     )
+
+
+def _agents_in_windows(work: list[Work], before: Window, after: Window, tz: tzinfo) -> list[_Agent]:
+    """Each agent's conversations in the two windows, and the team they worked most in."""
+    agents: dict[str, _Agent] = {}
+    teams: dict[str, Counter] = defaultdict(Counter)
+    for w in work:
+        day = w.started_at.astimezone(tz).date()
+        side = "before" if day in before else "after" if day in after else None
+        if side is None:
+            continue
+        agent = agents.setdefault(w.agent_id, _Agent(w.agent_id, None, [], []))
+        getattr(agent, side).append(w)
+        teams[w.agent_id][w.team] += 1
+    for agent in agents.values():
+        agent.team = teams[agent.agent_id].most_common(1)[0][0]
+    return list(agents.values())
+
+
+def _agent_row(
+    a: _Agent,
+    drills: list[Drill] | None,
+    control_score: tuple[float, np.ndarray] | None,
+    control_fail: tuple[float, np.ndarray] | None,
+) -> AgentChange:
+    """One resampled agent's change; `drills`: the attempts of a drilled agent (None for a control),
+    who is also set against the controls' mean change."""
+    assert a.score_draws is not None  # resampled
+    fb, fa = (wilson(sum(w.fails for w in ws), sum(w.chances for w in ws)) for ws in (a.before, a.after))
+    row = AgentChange(
+        agent_id=a.agent_id,
+        team=a.team,
+        drilled=drills is not None,
+        before_n=len(a.before),
+        after_n=len(a.after),
+        score_before=float(np.mean([w.score for w in a.before])),
+        score_after=float(np.mean([w.score for w in a.after])),
+        score_change=interval(a.score_draws, a.score_change()),
+        fail_before=fb,
+        fail_after=fa,
+        fail_change=newcombe(fa.successes, fa.n, fb.successes, fb.n),
+    )
+    if drills is not None:
+        if control_score is not None:
+            row.did_score = interval(a.score_draws - control_score[1], a.score_change() - control_score[0])
+        if control_fail is not None and a.fail_draws is not None and (fail := a.fail_change()) is not None:
+            row.did_fail = interval(a.fail_draws - control_fail[1], fail - control_fail[0])
+        row.attempts, row.first_attempt, row.last_attempt = len(drills), drills[0].score, drills[-1].score
+        row.best_attempt, row.last_outcome = max(d.score for d in drills), drills[-1].outcome
+    return row
+
+
+def _groups(drilled: list[_Agent], controls: list[_Agent], rng, rounds) -> list[GroupChange]:
+    """The drilled agents together against the controls, and each team's when there are several."""
+    groups = []
+    if drilled and controls:
+        groups.append(_did(drilled, controls, rng, rounds, "全部"))
+        by_team: dict[str, list[_Agent]] = defaultdict(list)
+        for a in drilled:
+            by_team[a.team or "—"].append(a)
+        if len(by_team) > 1:
+            groups += [_did(members, controls, rng, rounds, team) for team, members in sorted(by_team.items())]
+    return groups

@@ -8,6 +8,7 @@ from datetime import date, timedelta, tzinfo
 
 from pydantic import BaseModel
 
+from zuoxi.coaching.library import CaseLibrary
 from zuoxi.effects.behaviours import (
     ADJUSTMENT,
     CAVEAT,
@@ -17,13 +18,12 @@ from zuoxi.effects.behaviours import (
     agent_view,
     behaviour_effects,
 )
-from zuoxi.effects.stats import BOOTSTRAP_ROUNDS
 from zuoxi.effects.coaching import Drill, TrainingReport, Window, targeted_rules, training_effect
+from zuoxi.effects.stats import BOOTSTRAP_ROUNDS
 from zuoxi.store import canonical_label, source_zone
 from zuoxi.store import effects as store
 from zuoxi.store.queries import ConversationFilter, NotFound
 from zuoxi.store.users import Account
-from zuoxi.coaching.library import CaseLibrary
 
 DEFAULT_WINDOW_DAYS = 28
 WAVE_DAYS = 14

@@ -37,13 +37,20 @@ def newcombe(events1: int, n1: int, events0: int, n0: int) -> Estimate | None:
     it stays inside [−1, 1] and keeps its coverage for small counts and rates near 0 or 1."""
     if n1 == 0 or n0 == 0:
         return None
-    a, b = wilson(events1, n1), wilson(events0, n0)
-    d = a.rate - b.rate
+    (p1, low1, high1), (p0, low0, high0) = _interval(events1, n1), _interval(events0, n0)
+    d = p1 - p0
     return Estimate(
         value=d,
-        low=d - math.hypot(a.rate - a.low, b.high - b.rate),
-        high=d + math.hypot(a.high - a.rate, b.rate - b.low),
+        low=d - math.hypot(p1 - low1, high0 - p0),
+        high=d + math.hypot(high1 - p1, p0 - low0),
     )
+
+
+def _interval(events: int, n: int) -> tuple[float, float, float]:
+    """The rate and its Wilson interval, for n > 0 (where wilson fills them all)."""
+    rate = wilson(events, n)
+    assert rate.rate is not None and rate.low is not None and rate.high is not None, "n > 0"
+    return rate.rate, rate.low, rate.high
 
 
 def mantel_haenszel(strata: Sequence[tuple[int, int, int, int]]) -> Estimate | None:

@@ -227,7 +227,7 @@ def _analyzed(
     conversation must not cost the others (its failure becomes an error, its result None)."""
     audio = dict(audio_dir=audio_dir, audio_name_dir=audio_name_dir)
     try:
-        return analyze_conversations(conversations, job.scorecard, mask=False, models=job.models, **audio)
+        return [*analyze_conversations(conversations, job.scorecard, mask=False, models=job.models, **audio)]
     except Exception as error:  # noqa: BLE001 - find the culprit below
         logger.warning(
             "%s: analysing %d conversations together failed (%s: %s); analysing them one by one",
@@ -338,7 +338,8 @@ def _parquet_shards(whole: Shard, variant: str, records: int) -> list[Shard]:
         counts = row_groups(path)
     except Exception:  # noqa: BLE001 - not Parquet, or no pyarrow: one shard, and the worker says why
         counts = []
-    runs, run = [], []  # row groups cut after the first group end past every `records` rows
+    runs: list[list[int]] = []  # row groups cut after the first group end past every `records` rows
+    run: list[int] = []
     for index in range(len(counts)):
         run.append(index)
         if sum(counts[i] for i in run) >= records:
@@ -496,9 +497,8 @@ class DaskBatch:
                         if self.on_progress:
                             self.on_progress(computed, computed + len(in_flight) + len(todo), summary.read)
             finally:
-                if (
-                    in_flight
-                ):  # Ctrl-C or the consumer stopped: finished shards are stored, the rest runs again next time
+                # Ctrl-C or the consumer stopped: finished shards are stored, the rest runs again next time
+                if in_flight and client is not None:  # only a client puts shards in flight
                     client.cancel(list(in_flight))
 
     def _finish(self, shard: Shard, future) -> ShardOutcome | None:
@@ -527,24 +527,28 @@ class DaskBatch:
         from zuoxi.report.parquet import read_part
         from zuoxi.rules.engine import get_scorecard
 
+        key, store = shard.key, self.store
+        if key is None:
+            return None  # an unreadable shard is never marked done (`_done`)
         if self.parquet:
             try:
-                items = read_part(Path(self.parquet) / part_name(shard.key))
+                items = read_part(Path(self.parquet) / part_name(key))
             except (OSError, ValueError) as error:  # gone or damaged since planning
                 logger.warning(
                     "%s: the part of an earlier run cannot be read (%s); analysing the shard again", shard.label, error
                 )
                 return None
-        else:
+        elif store is not None:
             records = (record for record in _records(shard, job.options) if isinstance(record, Conversation))
             conversations = [mask_conversation(record) if job.mask else record for record in records]
             keys = [content_key(conversation) for conversation in conversations]
-            stored = self.store.results_of(keys)
+            stored = store.results_of(keys)
             results = [
                 stored.get((key, get_scorecard(choose_scorecard(conversation, job.scorecard)).spec.id))
                 for conversation, key in zip(conversations, keys)
             ]
-            missing = sum(result is None for result in results)
+            found = [result for result in results if result is not None]
+            missing = len(results) - len(found)
             if missing:
                 logger.warning(
                     "%s: %d results of an earlier run are not in the database; analysing the shard again",
@@ -552,7 +556,9 @@ class DaskBatch:
                     missing,
                 )
                 return None
-            items = list(zip(conversations, results, keys))
+            items = list(zip(conversations, found, keys))
+        else:
+            return None  # neither a part nor a store to read from: never marked done (`_done`)
         self.summary.read_back += len(items)
         return ShardOutcome(read=0, analyzed=0, errors=[], items=items)
 

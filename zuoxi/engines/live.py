@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from zuoxi.analyze.emotion import CustomerEmotion, as_turn_emotion, fuse, lexicon_emotion
 from zuoxi.analyze.models import load_models
 from zuoxi.analyze.models.acts import TurnActs
-from zuoxi.model import Alert, Conversation, Evidence, LiveUpdate, Result, Turn
+from zuoxi.model import Alert, Channel, Conversation, Evidence, LiveUpdate, Result, Turn
 from zuoxi.normalize import Prepared, PreparedTurn, normalize_turn
 from zuoxi.pipeline import analyze_conversation
 from zuoxi.privacy import mask_text
@@ -80,7 +80,7 @@ class LiveSession:
         self,
         session_id: str,
         scorecard: str = "core",
-        channel: str = "chat",
+        channel: Channel = "chat",
         models: bool = True,
         mask: bool = True,
         agent_id: str | None = None,
@@ -157,7 +157,7 @@ class LiveSession:
         prepared = PreparedTurn(
             index=index, role=turn.role, text=turn.text, norm=normalize_turn(turn.text), start=turn.start, end=turn.end
         )
-        prepared.clauses  # computed once here, reused by every window that holds this turn
+        _ = prepared.clauses  # computed once here, reused by every window that holds this turn
         keywords = {
             key: [(h.start, h.end) for h in hits] for key, hits in self.compiled.scan_keywords([prepared]).items()
         }
@@ -255,7 +255,10 @@ class LiveSession:
     def _window(self) -> _Window:
         indices = self._window_indices()
         self.window_size = len(indices)
-        turns, keyword_hits, emotions, act_rows = [], {}, {}, []
+        turns: list[PreparedTurn] = []
+        keyword_hits: dict[int, list[Hit]] = {}
+        emotions: dict[int, CustomerEmotion] = {}
+        act_rows: list[np.ndarray] = []  # every turn's, else fewer: the window then goes without acts
         for local, g in enumerate(indices):
             held = self._held[g]
             source = held.prepared
@@ -268,12 +271,13 @@ class LiveSession:
                 keyword_hits.setdefault(key, []).extend(Hit(local, s, e) for s, e in spans)
             if held.emotion is not None:
                 emotions[local] = held.emotion
-            act_rows.append(held.acts)
+            if held.acts is not None:
+                act_rows.append(held.acts)
         conversation = Conversation.model_construct(
             id=self.id, channel=self.channel, meta={}, turns=[self._held[g].turn for g in indices]
         )
         acts = None
-        if self._act_model is not None and all(row is not None for row in act_rows):
+        if self._act_model is not None and len(act_rows) == len(indices):
             acts = self._act_model.with_rows([t.role for t in turns], np.vstack(act_rows))
         ctx = self.compiled.context(
             Prepared(conversation=conversation, turns=turns), emotions=emotions, keyword_hits=keyword_hits, acts=acts
@@ -345,9 +349,12 @@ class LiveSession:
             return
         self._last_fired[spec.kind] = turn
         evidence = []
-        for h in hits:
-            g = window.indices[h.turn]
-            evidence.append(Evidence(turn=g, start=h.start, end=h.end, text=self._held[g].turn.text[h.start : h.end]))
+        if window is not None:  # hits come with the window they were found in
+            for h in hits:
+                g = window.indices[h.turn]
+                evidence.append(
+                    Evidence(turn=g, start=h.start, end=h.end, text=self._held[g].turn.text[h.start : h.end])
+                )
         alerts.append(
             Alert(
                 kind=spec.kind,

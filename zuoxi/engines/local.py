@@ -77,8 +77,9 @@ class Batch:
     def _file(self, file: InputFile) -> Iterator[Analyzed]:
         path, summary = file.path, self.summary
         summary.files += 1
-        sha = file_sha256(path, "" if self.mask else "unmasked") if self.store is not None and path.is_file() else None
-        if sha and self.resume and not self.analyze and self.store.file_done(sha):
+        store = self.store
+        sha = file_sha256(path, "" if self.mask else "unmasked") if store is not None and path.is_file() else None
+        if store is not None and sha and self.resume and not self.analyze and store.file_done(sha):
             summary.files_skipped += 1
             return
         errors_before, read_before = len(summary.errors), summary.read
@@ -93,8 +94,8 @@ class Batch:
             else:
                 yield from self._take(part, file)
         self._flush()
-        if sha:
-            self.store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
+        if store is not None and sha:
+            store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
 
     def _take(self, conversations: list[Conversation], file: InputFile) -> Iterator[Analyzed]:
         """Mask, analyze (when asked) and hand on conversations read from `file`, each as soon as

@@ -26,6 +26,7 @@ from zuoxi.queues.items import QueueError
 from zuoxi.queues.models import AlertMessage, AlertSettings, NewAlert
 from zuoxi.store import as_utc, canonical_label, source_zone, utc_now
 from zuoxi.store import queues as Q
+from zuoxi.store.tables import ResultRow
 from zuoxi.store.users import Account
 
 TIMEOUT = 5.0  # seconds for one call of a webhook
@@ -60,7 +61,7 @@ def raise_alerts(session, rows) -> None:
     """Called by `Store.save_results` inside its transaction with the results it stored: alert the
     conversations that cross the settings (each once, whatever is re-analysed later)."""
     chosen = Q.alert_settings(session)
-    hits = {}
+    hits: dict[str, tuple[ResultRow, list[str]]] = {}
     for row in rows:
         failed = set((row.failed_rules or "").split())
         matched = [r for r in chosen.rules if r in failed]
@@ -244,7 +245,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
     """POST the payload; WeCom and DingTalk answer 200 with an `errcode`, non-zero when they refuse."""
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - stored URLs passed check_url: http(s) only
         url,
         data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
         method="POST",

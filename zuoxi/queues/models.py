@@ -277,6 +277,6 @@ class AlertSettings(BaseModel):
     failed; with `max_age_hours`, only for conversations that started (else were imported) that
     recently, so importing last year's history does not page anyone."""
 
-    risk: float = Field(0.8, gt=0, le=1)
+    risk: float = Field(default=0.8, gt=0, le=1)  # default= by name: type checkers see it as optional
     rules: list[str] = Field(default_factory=lambda: ["ES-01"], max_length=20)
-    max_age_hours: int = Field(0, ge=0, le=24 * 365)
+    max_age_hours: int = Field(default=0, ge=0, le=24 * 365)

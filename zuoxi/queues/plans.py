@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
@@ -25,6 +25,9 @@ from zuoxi.queues.assignment import METHODS
 from zuoxi.queues.models import Candidate, Period
 from zuoxi.rules.scorecard import _LineLoader, _strip_lines, line_of
 from zuoxi.store import canonical_label
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,49}$")
 RANDOM, QUOTA_FILL = "random", "quota_fill"  # the criteria that are not targeted rules
@@ -42,6 +45,8 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: ClassVar[str] = ""  # the kind's name in Chinese
     needs_agent_since: ClassVar[bool] = False  # reads Candidate.agent_since (a query of its own)
+    if TYPE_CHECKING:  # each kind declares it, as its Literal tag (`@criterion` registers it)
+        kind: str
 
     id: str = Field(pattern=NAME.pattern)
     name: str | None = Field(None, max_length=50)  # how the queue shows it; else `describe()`
@@ -72,10 +77,13 @@ class Rule(BaseModel):
 
 CRITERIA: dict[str, type[Rule]] = {}
 
+if TYPE_CHECKING:  # at run time the union of the registered kinds, bound by `_rebuild`
+    AnyRule = Rule
+
 
 def criterion(cls: type[Rule]) -> type[Rule]:
     """Register a rule kind under the `kind` its class declares, and let plans use it."""
-    kind = cls.model_fields["kind"].annotation.__args__[0]
+    kind = get_args(cls.model_fields["kind"].annotation)[0]  # kind: Literal["the_kind"]
     CRITERIA[kind] = cls
     if "PlanSpec" in globals():
         _rebuild()
@@ -204,7 +212,7 @@ class Scope(BaseModel):
     @field_validator("teams", "agents")
     @classmethod
     def _canonical(cls, values: list[str]) -> list[str]:
-        return [canonical_label(v) for v in values if canonical_label(v)]
+        return [label for v in values if (label := canonical_label(v))]
 
 
 class RandomShare(BaseModel):
@@ -222,7 +230,10 @@ class RandomShare(BaseModel):
         return self
 
     def size(self, pool: int) -> int:
-        return min(pool, self.count) if self.count is not None else round(pool * self.share)
+        if self.count is not None:
+            return min(pool, self.count)
+        assert self.share is not None  # _one: exactly one of share and count
+        return round(pool * self.share)
 
     @property
     def title(self) -> str:
@@ -244,7 +255,7 @@ class Assignment(BaseModel):
     exclude_own_team: bool = True
     # Never the inspector who resolved an appeal of the same agent (or only of the same conversation).
     avoid_appeal_handlers: Literal["agent", "conversation"] = "agent"
-    due_days: int = Field(2, ge=0, le=60)
+    due_days: int = Field(default=2, ge=0, le=60)  # default= by name: type checkers see it as optional
 
     @field_validator("method")
     @classmethod
@@ -264,7 +275,7 @@ class PlanSpec(BaseModel):
     scope: Scope = Field(default_factory=Scope)
     random: RandomShare | None = None
     # AnyRule: the union of the registered kinds, tagged by `kind`; bound by `_rebuild` (and again by each `@criterion`)
-    rules: list[SerializeAsAny[AnyRule]] = Field(default_factory=list, max_length=50)  # noqa: F821
+    rules: list[SerializeAsAny[AnyRule]] = Field(default_factory=list, max_length=50)
     quota: Quota | None = None
     assignment: Assignment = Field(default_factory=Assignment)
 
@@ -279,7 +290,7 @@ class PlanSpec(BaseModel):
 
 
 def _rebuild() -> None:
-    union = Annotated[Union[tuple(CRITERIA.values())], Field(discriminator="kind")]  # noqa: UP007 - built at run time
+    union: Any = Annotated[Union[tuple(CRITERIA.values())], Field(discriminator="kind")]  # noqa: UP007 - built at run time
     PlanSpec.model_rebuild(force=True, _types_namespace={"AnyRule": union})
 
 
@@ -292,7 +303,7 @@ _PROBLEMS = {  # beside zuoxi.messages.SAID: what only a plan's fields mean
 }
 
 
-def _problem(error: dict) -> str:
+def _problem(error: ErrorDetails) -> str:
     if error["type"] == "union_tag_invalid":
         return f"未知的规则类型 {(error.get('ctx') or {}).get('tag')}（可用：{'、'.join(CRITERIA)}）"
     return said(error, _PROBLEMS)
@@ -320,9 +331,9 @@ def parse_plan(text: str, source: str) -> PlanSpec:
         problems = []
         for item in error.errors():
             loc = tuple(item["loc"])
-            line = line_of(raw, loc)
+            at = line_of(raw, loc)
             where = _where(loc)
-            problems.append(f"{source}{f':{line}' if line else ''}: {where + ': ' if where else ''}{_problem(item)}")
+            problems.append(f"{source}{f':{at}' if at else ''}: {where + ': ' if where else ''}{_problem(item)}")
         raise PlanError(list(dict.fromkeys(problems))) from None
 
 

@@ -192,8 +192,8 @@ class Store:
         rows: dict[str, ConversationRow] = {}
         keys = []
         pairs = self.engine.dialect.name == "postgresql"  # only PostgreSQL indexes the search pairs
-        for conversation, source in items:
-            conversation = canonical(conversation)
+        for given, source in items:
+            conversation = canonical(given)
             key = content_key(conversation)
             keys.append(key)
             started = conversation.started_at
@@ -266,7 +266,7 @@ class Store:
             # the batch engines store thousands at a time.
             keys = list(dict.fromkeys(key for key, _ in items))
             earlier: dict[tuple[str, str], ResultRow] = {}
-            listed: dict[str, tuple] = {}  # the conversation's list columns, copied onto its results
+            listed: dict[str, list] = {}  # the conversation's list columns, copied onto its results
             for begin in range(0, len(keys), 500):
                 chunk = keys[begin : begin + 500]
                 query = select(ResultRow).where(ResultRow.conversation_key.in_(chunk)).order_by(ResultRow.pk.desc())

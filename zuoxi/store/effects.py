@@ -77,13 +77,15 @@ def drills(engine, account: Account, case_id: str) -> list[Drill]:
     mine = team_agents(engine, account.team) if account.role == "team_lead" else None
     return [
         Drill(
-            agent_id=canonical_label(agent_of.get(trainee, trainee)),
+            agent_id=agent_id,
             at=as_utc(at),
             score=100 * score / max_score if max_score else 0.0,
             outcome=outcome,
         )
         for trainee, at, score, max_score, outcome in rows
         if mine is None or trainee in mine
+        # a blank trainee names no agent: it could match no work, and None would not sort among agent ids
+        if (agent_id := canonical_label(agent_of.get(trainee, trainee))) is not None
     ]
 
 

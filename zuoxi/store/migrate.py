@@ -33,7 +33,9 @@ def config(connection: Connection) -> Config:
 
 
 def head() -> str:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    revision = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert revision is not None, "zuoxi ships its migrations: there is always a head revision"
+    return revision
 
 
 def current(engine: Engine) -> str | None:
@@ -101,10 +103,10 @@ def fill_stored_facts(connection: Connection) -> None:
     with Session(bind=connection) as session:
         for row in session.scalars(select(ConversationRow).where(ConversationRow.search_text.is_(None))):
             row.search_text = search_text(Conversation.model_validate(row.data))
-        for row in session.scalars(select(ResultRow).where(ResultRow.final_data.is_(None))):
-            for name, value in result_facts(Result.model_validate(row.data)).items():
-                setattr(row, name, value)
-            row.reviewed = False
+        for result_row in session.scalars(select(ResultRow).where(ResultRow.final_data.is_(None))):
+            for name, value in result_facts(Result.model_validate(result_row.data)).items():
+                setattr(result_row, name, value)
+            result_row.reviewed = False
         session.flush()
 
 

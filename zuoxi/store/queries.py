@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from statistics import mean
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.orm import Session, defer
 
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
@@ -31,6 +31,9 @@ MAX_COUNT = 10_000  # conversations without a result a list counts at most
 CURSOR = (
     r"^(s:-?[0-9][0-9.e+-]{0,30}:[0-9]{1,19}|u:[0-9a-f]{1,64})$"  # where a page starts: a score and result, or a key
 )
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class NotFound(LookupError):
@@ -56,7 +59,7 @@ class ConversationFilter:
     q: str | None = None  # full-text search in the turns (Traditional or Simplified)
     page: int = 1
     per_page: int = 50
-    tz: tzinfo = ZoneInfo("Asia/Shanghai")  # the days of date_from/date_to are this zone's days
+    tz: tzinfo = SHANGHAI  # the days of date_from/date_to are this zone's days
     after: str | None = None  # the page after this cursor (`Page.next`), instead of counting `page` pages
     before: str | None = None  # the page before this cursor (`Page.prev`)
 
@@ -67,7 +70,9 @@ class ConversationFilter:
         c, r = ConversationRow, ResultRow
         # One result per conversation, so no list, count or average has a conversation twice: the
         # filter's scorecard, else the main one, the first result stored (what it was analysed with on import).
-        clauses = [r.scorecard == self.scorecard] if self.scorecard else [r.pk.is_(None) | (r.main == true())]
+        clauses: list[ColumnElement[bool]] = (
+            [r.scorecard == self.scorecard] if self.scorecard else [r.pk.is_(None) | (r.main == true())]
+        )
         clauses += self._labels(c) + self._measures(r)
         if self.q and self.q.strip():
             clauses.append(c.search_text.contains(normalize_text(self.q.strip()), autoescape=True))
@@ -327,9 +332,11 @@ def _walk(
     out: list[tuple[str, object]] = []
     started = cursor is None
     for part, query in parts[::-1] if backward else parts:
-        if not started and cursor[0] != part:
-            continue
-        where = _after(part, cursor, backward, newest) if not started else []
+        where = []
+        if not started and cursor is not None:  # not started: there is a cursor
+            if cursor[0] != part:
+                continue
+            where = _after(part, cursor, backward, newest)
         started = True
         rows = session.execute(
             query.where(*where).order_by(*_order(part, backward, newest)).offset(offset).limit(limit - len(out))
@@ -351,7 +358,7 @@ def _count(session: Session, account: Account, f: ConversationFilter, parts: lis
     if cells is None:
         return None
     total = cells.count(session)
-    for part, query in parts[1:]:
+    for _part, query in parts[1:]:
         total += session.scalar(select(func.count()).select_from(query.limit(MAX_COUNT + 1).subquery())) or 0
     return total
 
@@ -486,6 +493,8 @@ def result_row_for(session: Session, account: Account, result_pk: int) -> tuple[
     if result is None:
         raise NotFound(str(result_pk))
     conversation = session.get(ConversationRow, result.conversation_key)
+    if conversation is None:  # the key is a foreign key: only a concurrent delete leaves none
+        raise NotFound(str(result_pk))
     if not may_see(account, conversation):
         raise Forbidden(str(result_pk))
     return result, conversation
@@ -524,7 +533,8 @@ def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: f
             ((team or "—", n, round(t / n, 1)) for team, _, _, n, t in cells.by(session, StatRow.team)),
             key=lambda x: (x[2], x[0]),
         )
-        agents, profiles = [], {}
+        agents: list[tuple[str, int, float]] = []
+        profiles: dict[str, dict[str, float]] = {}
         for agent, kind, name, n, t in sorted(cells.by(session, StatRow.agent_id, ("score", "skill"))):
             if kind == "score":
                 agents.append((agent or "—", n, round(t / n, 1)))
@@ -625,7 +635,7 @@ def _dashboard_from_rows(engine, account: Account, f: ConversationFilter, risk_t
             risky.append(row)
     risky.sort(key=lambda r: -(r.ResultRow.complaint_risk or 0))
     with Session(engine) as session:
-        risky_listed = [_listed(session.get(ConversationRow, r.key), r.ResultRow) for r in risky[:20]]
+        risky_listed = [_listed(session.get_one(ConversationRow, r.key), r.ResultRow) for r in risky[:20]]
 
     def averages(groups):
         return sorted(((k, len(v), round(mean(v), 1)) for k, v in groups.items()), key=lambda x: x[2])

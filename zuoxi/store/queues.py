@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Select, Update, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -142,7 +143,7 @@ def list_plans(engine) -> list[PlanListed]:
                 )
             )
         }
-        periods = dict(
+        periods: dict[int | None, str] = dict(  # None: a plan never run
             session.execute(
                 select(SamplingRunRow.id, SamplingRunRow.period).where(
                     SamplingRunRow.id.in_([last for _, last in runs.values()])
@@ -381,7 +382,8 @@ def appeal_handlers(engine, by: str, keys: list[str]) -> dict[str, frozenset[int
         ).all()
     handlers: dict[str, set[int]] = defaultdict(set)
     for key, resolver in rows:
-        handlers[key].add(resolver)
+        if key is not None and resolver is not None:  # the query's `in_` and `is_not(None)` leave none
+            handlers[key].add(resolver)
     return {k: frozenset(v) for k, v in handlers.items()}
 
 
@@ -389,13 +391,15 @@ def load(engine, plan_id: int) -> Load:
     """Open items per inspector (every plan) and the inspector of this plan's last assignment."""
     with Session(engine) as session:
         open_items = Counter(
-            dict(
-                session.execute(
+            {
+                assignee: n
+                for assignee, n in session.execute(
                     select(QueueItemRow.assignee_id, func.count())
                     .where(QueueItemRow.status == "open", QueueItemRow.assignee_id.is_not(None))
                     .group_by(QueueItemRow.assignee_id)
-                ).all()
-            )
+                )
+                if assignee is not None  # the query's `is_not(None)` leaves none
+            }
         )
         last = session.scalar(
             select(QueueItemRow.assignee_id)
@@ -474,7 +478,7 @@ def record_run(
 # --- queues ------------------------------------------------------------------------------------------
 
 
-def _items_query():
+def _items_query() -> Select[QueueItemRow, str, str, str, str | None]:
     return (
         select(QueueItemRow, SamplingPlanRow.name, SamplingPlanRow.title, ConversationRow.id, User.username)
         .join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id)
@@ -545,7 +549,10 @@ def queue_items(
         else (QueueItemRow.closed_at.desc(), QueueItemRow.id.desc())
     )
     with Session(engine) as session:
-        return [_item(*row, today) for row in session.execute(query.order_by(*order).limit(limit))]
+        return [
+            _item(item, plan, title, conversation_id, assignee, today)
+            for item, plan, title, conversation_id, assignee in session.execute(query.order_by(*order).limit(limit))
+        ]
 
 
 def queue_counts(engine, account: Account, today: date) -> QueueCounts:
@@ -626,7 +633,10 @@ def my_open_items(engine, account: Account, result_pks: list[int], today: date) 
         QueueItemRow.assignee_id == account.id, QueueItemRow.status == "open", QueueItemRow.result_pk.in_(result_pks)
     )
     with Session(engine) as session:
-        return [_item(*row, today) for row in session.execute(query.order_by(QueueItemRow.id))]
+        return [
+            _item(item, plan, title, conversation_id, assignee, today)
+            for item, plan, title, conversation_id, assignee in session.execute(query.order_by(QueueItemRow.id))
+        ]
 
 
 def item_state(engine, account: Account, item_id: int) -> ItemState:
@@ -650,11 +660,16 @@ def item_state(engine, account: Account, item_id: int) -> ItemState:
 def unreviewed_failures(engine, result_pk: int) -> list[str]:
     """The rules the machine failed in a result that no review has judged yet."""
     with Session(engine) as session:
-        result = session.get(ResultRow, result_pk)
+        result = session.get_one(ResultRow, result_pk)
         reviewed = set(
             session.scalars(select(ReviewRow.rule).where(ReviewRow.result_pk == result_pk, ReviewRow.kind == "review"))
         )
     return [f["rule"] for f in result.data["findings"] if f["status"] == "fail" and f["rule"] not in reviewed]
+
+
+def _changed(session: Session, statement: Update) -> int:
+    """The rows an UPDATE changed: an UPDATE's result is a CursorResult, which Session.execute's types do not say."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def close_item(
@@ -662,11 +677,12 @@ def close_item(
 ) -> bool:
     """Mark an open item done or skipped; False when it was no longer open."""
     with Session(engine) as session, session.begin():
-        changed = session.execute(
+        changed = _changed(
+            session,
             update(QueueItemRow)
             .where(QueueItemRow.id == item_id, QueueItemRow.status == "open")
-            .values(status=status, skip_reason=reason, skip_comment=comment, closed_by=account.id, closed_at=utc_now())
-        ).rowcount
+            .values(status=status, skip_reason=reason, skip_comment=comment, closed_by=account.id, closed_at=utc_now()),
+        )
         if changed:
             _audit(
                 session,
@@ -781,7 +797,7 @@ def add_alerts(session: Session, alerts: list[NewAlert]) -> None:
         return
     now = utc_now()
     teams = {a.team for a in alerts if a.team}
-    hooks: dict[str, list[int]] = defaultdict(list)
+    hooks: dict[str | None, list[int]] = defaultdict(list)
     for hook_id, team in session.execute(
         select(WebhookRow.id, WebhookRow.team).where(WebhookRow.active.is_(True), WebhookRow.team.in_(teams))
     ):
@@ -964,7 +980,7 @@ def log_attempt(engine, delivery_id: int, ok: bool, status_code: int | None, err
         session.add(
             WebhookAttemptRow(delivery_id=delivery_id, at=now, ok=ok, status_code=status_code, error=error[:500])
         )
-        delivery = session.get(WebhookDeliveryRow, delivery_id)
+        delivery = session.get_one(WebhookDeliveryRow, delivery_id)
         delivery.attempts += 1
         delivery.updated_at = now
         if ok:
@@ -1001,11 +1017,12 @@ def delivery_states(engine) -> dict[str, int]:
 def retry_failed(engine, account: Account | None) -> int:
     """Failed deliveries back to pending, for the next delivery round."""
     with Session(engine) as session, session.begin():
-        changed = session.execute(
+        changed = _changed(
+            session,
             update(WebhookDeliveryRow)
             .where(WebhookDeliveryRow.status == "failed")
-            .values(status="pending", updated_at=utc_now())
-        ).rowcount
+            .values(status="pending", updated_at=utc_now()),
+        )
         if changed:
             _audit(session, account, "webhook.retry", "alert_deliveries", "failed", None, {"deliveries": changed})
         return changed

@@ -10,9 +10,9 @@ month a few hundred.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import delete, event, false, func, inspect, select, true
 from sqlalchemy.orm import Session
@@ -98,22 +98,29 @@ def _old_facts(row: ResultRow) -> dict | None:
     return old if changed else None
 
 
-def add(deltas: Counter, facts: dict, sign: int, zone) -> None:
+# A stats cell's key (the KEY columns) -> the count and sum of scores to add to it.
+Deltas = dict[tuple, tuple[int, float]]
+
+
+def add(deltas: Deltas, facts: dict, sign: int, zone) -> None:
     for key, n, total in contribution(facts, zone):
         count, summed = deltas.get(key, (0, 0.0))
         deltas[key] = (count + sign * n, summed + sign * total)
 
 
-def apply(connection, deltas: dict) -> None:
+def apply(connection, deltas: Deltas) -> None:
     """Add the deltas to the stats table (an upsert: concurrent writers add, they do not overwrite)."""
     rows = [dict(zip(KEY, key), n=n, total=total) for key, (n, total) in deltas.items() if n or total]
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(StatRow)  # both dialects' Insert have on_conflict_do_update and excluded
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(StatRow)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(StatRow)
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY),
         set_={"n": StatRow.n + statement.excluded.n, "total": StatRow.total + statement.excluded.total},
@@ -133,7 +140,8 @@ def keep_counts() -> None:
 def _count_flush(session: Session, flush_context, instances) -> None:
     from zuoxi.store import source_zone
 
-    zone, deltas = None, Counter()
+    zone = None
+    deltas: Deltas = {}
     for row in session.new:
         if isinstance(row, ResultRow):
             zone = zone or source_zone()
@@ -158,7 +166,7 @@ def rebuild(connection, batch: int = 5_000) -> None:
     zone = source_zone()
     columns = [ResultRow.pk] + [getattr(ResultRow, name) for name in _FACTS]
     connection.execute(delete(StatRow))
-    deltas: Counter = Counter()
+    deltas: Deltas = {}
     last = 0
     while rows := connection.execute(
         select(*columns).where(ResultRow.pk > last).order_by(ResultRow.pk).limit(batch)

@@ -4,6 +4,7 @@ newer zuoxi can re-read old rows; the scalar columns are what lists and dashboar
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -214,7 +215,9 @@ Index("ix_results_conversation", ResultRow.conversation_key)
 def _list_index(name: str, *columns, main: bool = False) -> Index:
     """An index in the list's order (worst score first, newest result first among equal scores) after
     `columns`; `main`: over main results only, the list without a chosen scorecard."""
-    where = {"postgresql_where": ResultRow.main == true(), "sqlite_where": ResultRow.main == true()} if main else {}
+    where: dict[str, Any] = (
+        {"postgresql_where": ResultRow.main == true(), "sqlite_where": ResultRow.main == true()} if main else {}
+    )
     return Index(name, *columns, ResultRow.final_score, ResultRow.pk.desc(), **where)
 
 
