@@ -48,6 +48,10 @@ ALLOWED_UPWARD = {
 }
 
 TOOLING = ("training_models", "eval", "bench", "tests")
+# The store owns every query: the front ends and the reports call its functions, never SQL or its tables.
+NO_QUERIES = ("web", "cli", "report")
+QUERY_MODULES = ("sqlalchemy", "zuoxi.store.tables")
+TYPES_ONLY = ("sqlalchemy.engine",)  # the Engine type a route is handed
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:
@@ -116,6 +120,17 @@ def test_the_installed_package_never_imports_the_tooling():
         if module.split(".")[0] in TOOLING
     ]
     assert offending == []
+
+
+def test_front_ends_and_reports_leave_queries_to_the_store():
+    offending = [
+        f"{path.relative_to(PACKAGE.parent)}:{line} imports {module}"
+        for package in NO_QUERIES
+        for path in (PACKAGE / package).rglob("*.py")
+        for line, module in imports_of(path)
+        if module.startswith(QUERY_MODULES) and not module.startswith(TYPES_ONLY)
+    ]
+    assert offending == [], "add the query to zuoxi/store/ and call it"
 
 
 def test_the_checker_sees_an_upward_import(tmp_path):

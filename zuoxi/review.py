@@ -27,8 +27,9 @@ from zuoxi.model import Result
 from zuoxi.privacy import mask_text
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import as_utc, result_facts, utc_now
+from zuoxi.store.audit import audit
 from zuoxi.store.queries import Forbidden, NotFound, result_row_for
-from zuoxi.store.tables import AppealRow, AuditEntry, ResultRow, ResultVersion, ReviewRow, User
+from zuoxi.store.tables import AppealRow, ResultRow, ResultVersion, ReviewRow, User
 from zuoxi.store.users import AGENTS, INSPECTORS, OVERSEERS, Account
 
 VERDICTS = ("confirm", "overturn")
@@ -44,64 +45,6 @@ def _written(text: str, limit: int, what: str) -> str:
     if len(text) > limit:
         raise ReviewError(f"{what}最多 {limit} 个字")
     return text
-
-
-def audit(
-    session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None
-) -> None:
-    session.add(
-        AuditEntry(
-            at=utc_now(),
-            user_id=account.id if account else None,
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            before=before,
-            after=after,
-        )
-    )
-
-
-@dataclass
-class AuditView:
-    id: int
-    at: datetime
-    username: str | None  # None: the system
-    display_name: str | None
-    action: str
-    entity: str
-    entity_id: str
-    before: dict | None
-    after: dict | None
-
-
-def audit_entries(
-    engine,
-    who: str | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    page: int = 1,
-    per_page: int = 100,
-) -> tuple[int, list[AuditView]]:
-    """(how many match, one page of them newest first): by username, action (or its prefix:
-    "appeal" is every appeal action) and time."""
-    query = select(AuditEntry, User.username, User.display_name).outerjoin(User, User.id == AuditEntry.user_id)
-    if who:
-        query = query.where(User.username == who)
-    if action:
-        query = query.where((AuditEntry.action == action) | AuditEntry.action.startswith(action + ".", autoescape=True))
-    if since:
-        query = query.where(AuditEntry.at >= since)
-    if until:
-        query = query.where(AuditEntry.at < until)
-    with Session(engine) as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.execute(query.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
-        return total, [
-            AuditView(e.id, as_utc(e.at), username, name, e.action, e.entity, e.entity_id, e.before, e.after)
-            for e, username, name in rows
-        ]
 
 
 def _machine_status(result: ResultRow, rule: str) -> str:

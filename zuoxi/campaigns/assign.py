@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zuoxi.campaigns.campaign import CampaignError, get_campaign
-from zuoxi.campaigns.models import OPEN, CampaignSpec, from_db, local, to_utc, zone
+from zuoxi.campaigns.models import OPEN, CampaignSpec, from_db, local, parse_time, to_utc, zone
 from zuoxi.store import Store, canonical_label
 from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer, DoNotCall
 
@@ -86,6 +86,21 @@ def customer_zone(spec: CampaignSpec, customer: CampaignCustomer):
 def blocked(session: Session, customer: CampaignCustomer) -> bool:
     """Whether the customer's number is on the do-not-call list."""
     return session.scalar(select(DoNotCall.id).where(DoNotCall.phone_hash == customer.phone_hash)) is not None
+
+
+def callback(
+    store: Store, campaign: str, customer_id: int, due_at_text: str, note: str = ""
+) -> tuple[datetime, CampaignSpec]:
+    """`schedule_callback` for customer `customer_id` of `campaign` at a time given as text in the
+    campaign's zone (or with its own); returns when, and the campaign. CampaignError or ValueError say why not."""
+    with Session(store.engine) as session, session.begin():
+        row, spec = get_campaign(session, campaign)
+        person = session.get(CampaignCustomer, customer_id)
+        if person is None or person.campaign_id != row.id:
+            raise CampaignError(f"customer {customer_id} is not on the list of {campaign!r}")
+        when = parse_time(due_at_text, spec.tz)
+        schedule_callback(session, row.id, spec, person, when, note)
+    return when, spec
 
 
 def schedule_callback(

@@ -90,6 +90,18 @@ def get_campaign(session: Session, name: str) -> tuple[CampaignRow, CampaignSpec
     return row, CampaignSpec.model_validate(row.spec)
 
 
+def campaign_spec(store: Store, name: str) -> CampaignSpec:
+    """The stored campaign's definition; CampaignError names the stored ones when there is no such campaign."""
+    with Session(store.engine) as session:
+        return get_campaign(session, name)[1]
+
+
+def campaign_titles(store: Store) -> list[tuple[str, str]]:
+    """(name, title) of every stored campaign, oldest first."""
+    with Session(store.engine) as session:
+        return [(r.name, r.title) for r in session.scalars(select(CampaignRow).order_by(CampaignRow.created_at))]
+
+
 def render_script(spec: CampaignSpec, customer: CampaignCustomer, agent_id: str) -> str:
     """The script as the agent reads it to this customer; a variable the list lacks is an error."""
     values = {

@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, dispositions
 from zuoxi.campaigns.models import Attempt, local, parse_time
@@ -24,7 +23,6 @@ from zuoxi.ingest.errors import IngestError
 from zuoxi.report import terminal
 from zuoxi.store import Store
 from zuoxi.store.queries import Forbidden
-from zuoxi.store.tables import CampaignCustomer
 from zuoxi.store.users import authenticate
 
 campaign_app = typer.Typer(
@@ -42,11 +40,6 @@ def _fail(error: Exception) -> typer.Exit:
 def _errors(errors: list[IngestError]) -> None:
     for error in errors:
         err.print(Text.assemble(("skipped", "yellow"), f" {error}"))
-
-
-def _spec(store: Store, name: str):
-    with Session(store.engine) as session:
-        return campaign.get_campaign(session, name)[1]
 
 
 @campaign_app.command("create")
@@ -110,7 +103,7 @@ def queue_(
     """The agent's next calls: callbacks due, then new customers, then retries."""
     store = Store(db)
     try:
-        spec = _spec(store, name)
+        spec = campaign.campaign_spec(store, name)
         now = datetime.now(UTC)
         picked = assign.queue(store, name, agent, now, limit)
         table = Table(
@@ -150,13 +143,7 @@ def callback(
     """Schedule a callback for an open customer, inside calling hours on the customer's clock."""
     store = Store(db)
     try:
-        with Session(store.engine) as session, session.begin():
-            row, spec = campaign.get_campaign(session, name)
-            person = session.get(CampaignCustomer, customer)
-            if person is None or person.campaign_id != row.id:
-                raise campaign.CampaignError(f"customer {customer} is not on the list of {name!r}")
-            when = parse_time(at, spec.tz)
-            assign.schedule_callback(session, row.id, spec, person, when, note)
+        when, spec = assign.callback(store, name, customer, at, note)
     except (campaign.CampaignError, ValueError) as error:
         raise _fail(error) from None
     err.print(f"callback for customer {customer} at {local(when, spec.tz):%Y-%m-%d %H:%M} ({spec.timezone})")
@@ -198,7 +185,7 @@ def record(
                     f"{'no' if not found else 'more than one'} stored conversation {conversation!r}"
                 )
             key = found[0][0]
-        tz = _spec(store, name).tz
+        tz = campaign.campaign_spec(store, name).tz
         attempt = Attempt(
             customer_id=customer,
             agent_id=agent,
@@ -245,7 +232,7 @@ def report_(
         raise typer.BadParameter("--format must be table or json")
     store = Store(db)
     try:
-        tz = _spec(store, name).tz
+        tz = campaign.campaign_spec(store, name).tz
         first, last = analytics.period(period, datetime.now(tz).date())
         first = date.fromisoformat(start) if start else first
         last = date.fromisoformat(end) if end else last
@@ -317,12 +304,11 @@ def demo_(
 ) -> None:
     """Generate the seed-001 card-activation campaign with outcomes and recorded calls; print its report."""
     store = Store(db)
-    with Session(store.engine) as session:
-        try:
-            campaign.get_campaign(session, demo.NAME)
-            exists = True
-        except campaign.CampaignError:
-            exists = False
+    try:
+        campaign.campaign_spec(store, demo.NAME)
+        exists = True
+    except campaign.CampaignError:
+        exists = False
     if exists:
         err.print(f"campaign {demo.NAME} is already in {store.url}: its report follows")
     else:

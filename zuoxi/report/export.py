@@ -9,12 +9,9 @@ import csv
 import io
 
 from openpyxl import Workbook
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from zuoxi.store import as_utc
-from zuoxi.store.queries import ConversationFilter, scoped
-from zuoxi.store.tables import ConversationRow, ResultRow
+from zuoxi.store.exports import exported_results
+from zuoxi.store.queries import ConversationFilter
 from zuoxi.store.users import Account
 
 SCORE_COLUMNS = [
@@ -60,55 +57,45 @@ def _inert_rows(rows: list[list]) -> list[list]:
 
 def export_rows(engine, account: Account, f: ConversationFilter) -> tuple[list[list], list[list]]:
     """(score rows, finding rows) for the filter; findings are the current (reviewed) ones that failed."""
-    query = (
-        scoped(
-            select(ConversationRow, ResultRow).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
-            account,
-        )
-        .where(*f.where())
-        .order_by(ConversationRow.started_at, ConversationRow.id)
-        .limit(EXPORT_LIMIT)
-    )
     scores, findings = [], []
-    with Session(engine) as session:
-        for c, r in session.execute(query):
-            data = r.final_data or r.data
-            started = as_utc(c.started_at).astimezone(f.tz).isoformat() if c.started_at else None
-            scores.append(
-                [
-                    c.id,
-                    c.agent_id,
-                    c.team,
-                    c.channel,
-                    started,
-                    r.scorecard,
-                    r.score,
-                    r.final_score,
-                    r.max_score,
-                    bool(data.get("veto")),
-                    " ".join((r.failed_rules or "").split()),
-                    r.complaint_risk,
-                    r.satisfaction,
-                    bool(r.reviewed),
-                ]
-            )
-            for finding in data["findings"]:
-                if finding["status"] == "fail":
-                    evidence = " | ".join(e["text"] for e in finding.get("evidence", []))
-                    findings.append(
-                        [
-                            c.id,
-                            c.agent_id,
-                            r.scorecard,
-                            finding["rule"],
-                            finding["name"],
-                            finding["status"],
-                            finding["severity"],
-                            finding["points"],
-                            evidence,
-                            finding.get("message", ""),
-                        ]
-                    )
+    for r in exported_results(engine, account, f, EXPORT_LIMIT):
+        data = r.data
+        started = r.started_at.astimezone(f.tz).isoformat() if r.started_at else None
+        scores.append(
+            [
+                r.conversation_id,
+                r.agent_id,
+                r.team,
+                r.channel,
+                started,
+                r.scorecard,
+                r.score,
+                r.final_score,
+                r.max_score,
+                bool(data.get("veto")),
+                " ".join(r.failed_rules.split()),
+                r.complaint_risk,
+                r.satisfaction,
+                r.reviewed,
+            ]
+        )
+        for finding in data["findings"]:
+            if finding["status"] == "fail":
+                evidence = " | ".join(e["text"] for e in finding.get("evidence", []))
+                findings.append(
+                    [
+                        r.conversation_id,
+                        r.agent_id,
+                        r.scorecard,
+                        finding["rule"],
+                        finding["name"],
+                        finding["status"],
+                        finding["severity"],
+                        finding["points"],
+                        evidence,
+                        finding.get("message", ""),
+                    ]
+                )
     return scores, findings
 
 

@@ -35,11 +35,11 @@ from zuoxi.queues.models import (
 )
 from zuoxi.queues.plans import QUOTA_FILL, RANDOM, PlanError, PlanSpec, Scope, stored_plan
 from zuoxi.store import as_utc, canonical_label, utc_now
+from zuoxi.store.audit import audit
 from zuoxi.store.queries import Forbidden, NotFound
 from zuoxi.store.tables import (
     AlertSettingsRow,
     AppealRow,
-    AuditEntry,
     ComplaintAlertRow,
     ConversationRow,
     QueueItemRow,
@@ -55,22 +55,6 @@ from zuoxi.store.tables import (
 from zuoxi.store.users import INSPECTORS, Account
 
 UNTARGETED = (RANDOM, QUOTA_FILL)
-
-
-def _audit(
-    session: Session, account: Account | None, action: str, entity: str, entity_id, before=None, after=None
-) -> None:
-    session.add(
-        AuditEntry(
-            at=utc_now(),
-            user_id=account.id if account else None,
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id),
-            before=before,
-            after=after,
-        )
-    )
 
 
 def _team_scope(account: Account, column):
@@ -103,7 +87,7 @@ def save_plan(engine, spec: PlanSpec, text: str, account: Account | None, replac
         row.title, row.yaml, row.spec = spec.name, text, spec.model_dump(mode="json")
         row.updated_by, row.updated_at = account.id if account else None, utc_now()
         session.flush()
-        _audit(session, account, "plan.save", "sampling_plan", spec.id, before, {"yaml": text})
+        audit(session, account, "plan.save", "sampling_plan", spec.id, before, {"yaml": text})
         return row.id
 
 
@@ -129,7 +113,7 @@ def set_plan_active(engine, account: Account | None, name: str, active: bool) ->
         row = session.scalar(select(SamplingPlanRow).where(SamplingPlanRow.name == name))
         if row is None:
             raise NotFound(f"抽检计划 {name}")
-        _audit(session, account, "plan.active", "sampling_plan", name, {"active": row.active}, {"active": active})
+        audit(session, account, "plan.active", "sampling_plan", name, {"active": row.active}, {"active": active})
         row.active = active
 
 
@@ -461,7 +445,7 @@ def record_run(
                 )
                 for c, criterion, kind, label, inspector in picked
             )
-            _audit(
+            audit(
                 session,
                 account,
                 "queue.run",
@@ -684,7 +668,7 @@ def close_item(
             .values(status=status, skip_reason=reason, skip_comment=comment, closed_by=account.id, closed_at=utc_now()),
         )
         if changed:
-            _audit(
+            audit(
                 session,
                 account,
                 f"queue.{status}",
@@ -704,7 +688,7 @@ def reassign_item(engine, account: Account, item_id: int, inspector: Inspector, 
         before = {"assignee_id": row.assignee_id}
         row.assignee_id, row.assigned_at = inspector.id, utc_now()
         row.due_on = due_on or row.due_on
-        _audit(
+        audit(
             session,
             account,
             "queue.reassign",
@@ -776,7 +760,7 @@ def set_alert_settings(engine, account: Account | None, settings: AlertSettings)
             session.add(row)
         row.risk, row.rules, row.max_age_hours = settings.risk, settings.rules, settings.max_age_hours
         row.updated_by, row.updated_at = account.id if account else None, utc_now()
-        _audit(session, account, "alert.settings", "alert_settings", 1, before, settings.model_dump())
+        audit(session, account, "alert.settings", "alert_settings", 1, before, settings.model_dump())
 
 
 def alert_conversations(session: Session, keys: list[str]) -> dict[str, ConversationRow]:
@@ -887,7 +871,7 @@ def handle_alert(engine, account: Account, alert_id: int, note: str) -> bool:
         if row.handled_at is not None:
             return False
         row.handled_by, row.handled_at, row.note = account.id, utc_now(), note
-        _audit(session, account, "alert.handled", "complaint_alert", alert_id, None, {"note": note})
+        audit(session, account, "alert.handled", "complaint_alert", alert_id, None, {"note": note})
         return True
 
 
@@ -904,7 +888,7 @@ def add_webhook(engine, account: Account | None, name: str, team: str, url: str,
         )
         session.add(row)
         session.flush()
-        _audit(
+        audit(
             session,
             account,
             "webhook.add",
@@ -929,7 +913,7 @@ def set_webhook_active(engine, account: Account | None, webhook_id: int, active:
         row = session.get(WebhookRow, webhook_id)
         if row is None:
             raise NotFound(f"推送地址 {webhook_id}")
-        _audit(session, account, "webhook.update", "webhook", webhook_id, {"active": row.active}, {"active": active})
+        audit(session, account, "webhook.update", "webhook", webhook_id, {"active": row.active}, {"active": active})
         row.active = active
 
 
@@ -1024,5 +1008,5 @@ def retry_failed(engine, account: Account | None) -> int:
             .values(status="pending", updated_at=utc_now()),
         )
         if changed:
-            _audit(session, account, "webhook.retry", "alert_deliveries", "failed", None, {"deliveries": changed})
+            audit(session, account, "webhook.retry", "alert_deliveries", "failed", None, {"deliveries": changed})
         return changed

@@ -12,12 +12,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from zuoxi import review as reviews  # not `review`: the route `review` below would shadow it
 from zuoxi.report.export import export_rows, to_csv, to_xlsx
+from zuoxi.store.audit import AuditView, audit_entries, audit_now
+from zuoxi.store.jobs import import_job
 from zuoxi.store.queries import dashboard, filter_options, get_conversation, list_conversations
-from zuoxi.store.tables import ImportJob
 from zuoxi.store.users import (
     ADMINS,
     AGENTS,
@@ -189,20 +189,12 @@ def upload(
 
 @router.get("/uploads/{job_id}")
 def upload_status(job_id: Id, engine: DB, signed: Signed = require_role(OVERSEERS)) -> dict:
-    with Session(engine) as session:
-        job = session.get(ImportJob, job_id)
-        if job is None:
-            raise HTTPException(404, "没有这个上传任务")
-        if job.user_id != signed.account.id and signed.account.role not in ADMINS:
-            raise HTTPException(403, "这是别人的上传任务")
-        return {
-            "id": job.id,
-            "status": job.status,
-            "files": job.files,
-            "files_done": job.files_done,
-            "conversations": job.conversations,
-            "errors": job.errors,
-        }
+    job = import_job(engine, job_id)
+    if job is None:
+        raise HTTPException(404, "没有这个上传任务")
+    if job.user_id != signed.account.id and signed.account.role not in ADMINS:
+        raise HTTPException(403, "这是别人的上传任务")
+    return {k: v for k, v in asdict(job).items() if k != "user_id"}
 
 
 @router.get("/scorecards")
@@ -267,12 +259,12 @@ def precision(engine: DB, signed: Signed = require_role(OVERSEERS)) -> list[dict
     return [{"rule": r, "reviewed": n, "confirmed": c, "precision": p} for r, n, c, p in reviews.rule_precision(engine)]
 
 
-def audit_page(request: Request, engine, f: AuditFilter) -> tuple[int, list[reviews.AuditView]]:
+def audit_page(request: Request, engine, f: AuditFilter) -> tuple[int, list[AuditView]]:
     """The audit entries of the filter; its days are the app's time zone's days."""
     tz = request.app.state.tz
     since = datetime.combine(f.date_from, time.min, tz) if f.date_from else None
     until = datetime.combine(f.date_to + timedelta(days=1), time.min, tz) if f.date_to else None
-    return reviews.audit_entries(engine, f.who, f.action, since, until, f.page, f.per_page)
+    return audit_entries(engine, f.who, f.action, since, until, f.page, f.per_page)
 
 
 @router.get("/audit")
@@ -340,8 +332,7 @@ def create_user(engine, admin: Account, body: UserIn) -> Account:
         account = add_user(engine, body.username, body.password, body.role, body.team, body.agent_id, body.display_name)
     except UserError as error:
         raise HTTPException(422, str(error)) from None
-    with Session(engine) as session, session.begin():
-        reviews.audit(session, admin, "user.add", "user", account.id, None, _user_fields(account))
+    audit_now(engine, admin, "user.add", "user", account.id, None, _user_fields(account))
     return account
 
 
@@ -358,8 +349,7 @@ def change_user(engine, admin: Account, user_id: int, body: UserChange) -> Accou
         raise HTTPException(422, str(error)) from None
     except LookupError:
         raise HTTPException(404, "没有这个用户") from None
-    with Session(engine) as session, session.begin():
-        reviews.audit(session, admin, "user.update", "user", user_id, _user_fields(before), _user_fields(after))
+    audit_now(engine, admin, "user.update", "user", user_id, _user_fields(before), _user_fields(after))
     return after
 
 
@@ -370,8 +360,7 @@ def reset_password(engine, admin: Account, user_id: int, password: str) -> Accou
         raise HTTPException(422, str(error)) from None
     except LookupError:
         raise HTTPException(404, "没有这个用户") from None
-    with Session(engine) as session, session.begin():
-        reviews.audit(session, admin, "user.password", "user", user_id, None, {"username": account.username})
+    audit_now(engine, admin, "user.password", "user", user_id, None, {"username": account.username})
     return account
 
 

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from zuoxi.campaigns import analytics, dial
-from zuoxi.campaigns.campaign import CampaignError, get_campaign
+from zuoxi.campaigns.campaign import CampaignError, campaign_spec, campaign_titles
 from zuoxi.store.queries import team_agents
-from zuoxi.store.tables import CampaignRow
 from zuoxi.store.users import AGENTS, OVERSEERS
 from zuoxi.web.pages import render
 from zuoxi.web.params import Day, Id
@@ -29,8 +26,7 @@ NOT_DIALABLE = {
 
 
 def _names(request: Request) -> list[tuple[str, str]]:
-    with Session(request.app.state.store.engine) as session:
-        return [(r.name, r.title) for r in session.scalars(select(CampaignRow).order_by(CampaignRow.created_at))]
+    return campaign_titles(request.app.state.store)
 
 
 def _report(request: Request, signed: Signed, name: str, start: Day, end: Day):
@@ -80,6 +76,5 @@ def campaigns_page(
     report = _report(request, signed, chosen, start, end) if chosen else None
     reasons = {"unspecified": "未说明"}  # the campaign's refusal reason codes, as its definition names them
     if report:
-        with Session(request.app.state.store.engine) as session:
-            reasons |= get_campaign(session, chosen)[1].reason_codes
+        reasons |= campaign_spec(request.app.state.store, chosen).reason_codes
     return render(request, "campaigns.html.j2", signed, names=names, chosen=chosen, reasons=reasons, report=report)

@@ -11,12 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePath
 from typing import BinaryIO
 
-from sqlalchemy.orm import Session
-
 from zuoxi.engines.local import Batch
 from zuoxi.ingest import IngestError
 from zuoxi.store import Store, utc_now
-from zuoxi.store.tables import ImportJob
+from zuoxi.store.jobs import create_import_job, update_import_job
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
@@ -56,27 +54,12 @@ class Importer:
             with path.open("wb") as out:
                 shutil.copyfileobj(data, out)
             paths.append(path)
-        with Session(self.store.engine) as session, session.begin():
-            job = ImportJob(
-                user_id=user_id,
-                status="queued",
-                files=len(files),
-                files_done=0,
-                conversations=0,
-                errors=[],
-                created_at=utc_now(),
-            )
-            session.add(job)
-            session.flush()
-            job_id = job.id
+        job_id = create_import_job(self.store.engine, user_id, len(files))
         self.pool.submit(self._run, job_id, folder, paths)
         return job_id
 
     def _update(self, job_id: int, **values) -> None:
-        with Session(self.store.engine) as session, session.begin():
-            job = session.get(ImportJob, job_id)
-            for name, value in values.items():
-                setattr(job, name, value)
+        update_import_job(self.store.engine, job_id, **values)
 
     def _run(self, job_id: int, folder: Path, paths: list[Path]) -> None:
         errors: list[str] = []

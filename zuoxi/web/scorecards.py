@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from zuoxi.messages import Problems
 from zuoxi.model import Conversation
@@ -16,8 +13,13 @@ from zuoxi.pipeline import iter_analyses
 from zuoxi.rules.engine import compile_text, get_scorecard
 from zuoxi.rules.scorecard import BUILTIN_DIR, ScorecardError, builtin_names, register_text
 from zuoxi.store import Store
-from zuoxi.store.queries import ConversationFilter, scoped
-from zuoxi.store.tables import ConversationRow, ResultRow, ScorecardRow
+from zuoxi.store.queries import ConversationFilter
+from zuoxi.store.scorecards import (
+    conversations_to_rescore,
+    custom_scorecard_text,
+    custom_scorecards,
+    save_custom_scorecard,
+)
 from zuoxi.store.users import Account
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{1,60}$")
@@ -50,10 +52,9 @@ class ScorecardLibrary:
         self._titles = {
             n: _title((BUILTIN_DIR / f"{n}.yaml").read_text(encoding="utf-8")) or n for n in builtin_names()
         }
-        with Session(store.engine) as session:
-            for row in session.scalars(select(ScorecardRow)):
-                register_text(row.name, row.yaml)
-                self._titles[row.name] = _title(row.yaml) or row.name
+        for name, text in custom_scorecards(store.engine):
+            register_text(name, text)
+            self._titles[name] = _title(text) or name
 
     def titles(self) -> dict[str, str]:
         """Each scorecard's name for people, by id: 核心技能质检表 for core."""
@@ -61,18 +62,16 @@ class ScorecardLibrary:
 
     def names(self) -> list[tuple[str, bool]]:
         """(name, built in) of every scorecard."""
-        with Session(self.store.engine) as session:
-            custom = list(session.scalars(select(ScorecardRow.name)))
-        return [(n, True) for n in builtin_names()] + [(n, False) for n in sorted(custom)]
+        custom = [name for name, _ in custom_scorecards(self.store.engine)]
+        return [(n, True) for n in builtin_names()] + [(n, False) for n in custom]
 
     def text(self, name: str) -> str:
         if name in builtin_names():
             return (BUILTIN_DIR / f"{name}.yaml").read_text(encoding="utf-8")
-        with Session(self.store.engine) as session:
-            row = session.get(ScorecardRow, name)
-            if row is None:
-                raise KeyError(name)
-            return row.yaml
+        text = custom_scorecard_text(self.store.engine, name)
+        if text is None:
+            raise KeyError(name)
+        return text
 
     def check(self, name: str, text: str) -> list[str]:
         """Problems of `text` as a scorecard, each `name.yaml:line: message`; [] when it compiles."""
@@ -83,8 +82,6 @@ class ScorecardLibrary:
         return []
 
     def save(self, account: Account, name: str, text: str) -> None:
-        from zuoxi.review import audit
-
         if not NAME.match(name):
             raise ScorecardProblem([f"{name}：评分表 id 由 2–61 个小写字母、数字、- 或 _ 组成，以字母开头"])
         if name in builtin_names():
@@ -93,14 +90,7 @@ class ScorecardLibrary:
         problems = self.check(name, text)
         if problems:
             raise ScorecardProblem(problems)
-        with Session(self.store.engine) as session, session.begin():
-            row = session.get(ScorecardRow, name)
-            before = {"yaml": row.yaml} if row else None
-            if row is None:
-                session.add(ScorecardRow(name=name, yaml=text, updated_at=datetime.now(UTC), updated_by=account.id))
-            else:
-                row.yaml, row.updated_at, row.updated_by = text, datetime.now(UTC), account.id
-            audit(session, account, "scorecard.save", "scorecard", name, before, {"yaml": text})
+        save_custom_scorecard(self.store.engine, account, name, text)
         register_text(name, text)
         self._titles[name] = _title(text) or name
 
@@ -111,14 +101,7 @@ class ScorecardLibrary:
         if name not in dict(self.names()):
             raise KeyError(name)
         get_scorecard(name)  # fail before touching anything
-        query = scoped(
-            select(ConversationRow.key, ConversationRow.data)
-            .select_from(ConversationRow)
-            .outerjoin(ResultRow, ResultRow.conversation_key == ConversationRow.key),
-            account,
-        )
-        with Session(self.store.engine) as session:
-            rows = session.execute(query.where(*f.where()).distinct().limit(RESCORE_LIMIT)).all()
+        rows = conversations_to_rescore(self.store.engine, account, f, RESCORE_LIMIT)
         results = iter_analyses((Conversation.model_validate(data) for _, data in rows), name, mask=False)
         items = list(zip((key for key, _ in rows), results))
         self.store.save_results(items)
