@@ -45,11 +45,12 @@ ALLOWED_UPWARD = {
     ("store", "queues"): "the store owns every query: store/queues.py reads and writes the queues' types, and "
     "storing a result raises its complaint alerts",
     ("store", "effects"): "the store owns every query: store/effects.py builds the effects' observations",
+    ("store", "campaigns"): "the store owns every query: store/campaigns.py reads and writes the campaigns' types",
 }
 
 TOOLING = ("training_models", "eval", "bench", "tests")
 # The store owns every query: the front ends and the reports call its functions, never SQL or its tables.
-NO_QUERIES = ("web", "cli", "report")
+NO_QUERIES = ("web", "cli", "report", "campaigns")
 QUERY_MODULES = ("sqlalchemy", "zuoxi.store.tables")
 TYPES_ONLY = ("sqlalchemy.engine",)  # the Engine type a route is handed
 
