@@ -50,7 +50,7 @@ ALLOWED_UPWARD = {
 
 TOOLING = ("training_models", "eval", "bench", "tests")
 # The store owns every query: the front ends and the reports call its functions, never SQL or its tables.
-NO_QUERIES = ("web", "cli", "report", "campaigns")
+NO_QUERIES = ("web", "cli", "report", "campaigns", "coaching")
 QUERY_MODULES = ("sqlalchemy", "zuoxi.store.tables")
 TYPES_ONLY = ("sqlalchemy.engine",)  # the Engine type a route is handed
 
