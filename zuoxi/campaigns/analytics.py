@@ -10,17 +10,12 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from zuoxi.campaigns.calllist import AGE_BANDS
-from zuoxi.campaigns.campaign import get_campaign
 from zuoxi.campaigns.dispositions import SCORECARD
 from zuoxi.campaigns.models import (
     AgentFigures,
     CallbackFigures,
     CampaignReport,
-    CampaignSpec,
     Rate,
     RuleFigures,
     SegmentFigures,
@@ -31,7 +26,7 @@ from zuoxi.campaigns.models import (
     local_day,
 )
 from zuoxi.store import Store
-from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer, ResultRow
+from zuoxi.store import campaigns as stored
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 SUCCESS = "goal_achieved"
@@ -116,7 +111,7 @@ def report(
     """The campaign's figures over the local days `start`–`end` (both included; None: open-ended).
     The list and the customers' status are as they are now; everything else counts the period's attempts."""
     now = now or datetime.now(UTC)
-    spec, customers, every, callbacks = _read(store, campaign)
+    spec, customers, every, callbacks = stored.report_columns(store.engine, campaign)
     tz = spec.tz
 
     def in_period(moment: datetime) -> bool:
@@ -173,42 +168,6 @@ def report(
     )
 
 
-def _read(store: Store, campaign: str) -> tuple[CampaignSpec, Sequence[Any], Sequence[Any], Sequence[Any]]:
-    """The campaign's spec, customers, attempts (in the order they were made) and callbacks: the columns
-    the figures need."""
-    with Session(store.engine) as session:
-        row, spec = get_campaign(session, campaign)
-        customers = session.execute(
-            select(
-                CampaignCustomer.id,
-                CampaignCustomer.status,
-                CampaignCustomer.age_band,
-                CampaignCustomer.region,
-                CampaignCustomer.occupation,
-            ).where(CampaignCustomer.campaign_id == row.id)
-        ).all()
-        every = session.execute(
-            select(
-                CampaignAttempt.id,
-                CampaignAttempt.customer_id,
-                CampaignAttempt.agent_id,
-                CampaignAttempt.started_at,
-                CampaignAttempt.duration,
-                CampaignAttempt.disposition,
-                CampaignAttempt.reason_code,
-                CampaignAttempt.conversation_key,
-            )
-            .where(CampaignAttempt.campaign_id == row.id)
-            .order_by(CampaignAttempt.started_at, CampaignAttempt.id)
-        ).all()
-        callbacks = session.execute(
-            select(CampaignCallback.due_at, CampaignCallback.done, CampaignCallback.attempt_id).where(
-                CampaignCallback.campaign_id == row.id
-            )
-        ).all()
-    return spec, customers, every, callbacks
-
-
 def _attempt_numbers(every: Sequence[Any]) -> dict[int, int]:
     """Attempt id → its rank among the customer's attempts (1 = first call), over all attempts in order."""
     number: dict[int, int] = {}
@@ -221,16 +180,7 @@ def _attempt_numbers(every: Sequence[Any]) -> dict[int, int]:
 
 def _linked_results(store: Store, attempts: list[Any]) -> dict[str, dict]:
     """The outbound scorecard's result (as people left it) of each recorded call, by conversation key."""
-    linked = {a.conversation_key for a in attempts if a.conversation_key}
-    if not linked:
-        return {}
-    with Session(store.engine) as session:
-        return {
-            r.conversation_key: r.final_data or r.data
-            for r in session.scalars(
-                select(ResultRow).where(ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(linked))
-            )
-        }
+    return stored.final_results(store.engine, {a.conversation_key for a in attempts if a.conversation_key}, SCORECARD)
 
 
 def _agents(attempts: list[Any], contact: set[str], tz: tzinfo) -> list[AgentFigures]:

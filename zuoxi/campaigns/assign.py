@@ -10,13 +10,20 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from zuoxi.campaigns.campaign import CampaignError, get_campaign
-from zuoxi.campaigns.models import OPEN, CampaignSpec, from_db, local, parse_time, to_utc, zone
+from zuoxi.campaigns.models import (
+    CampaignError,
+    CampaignSpec,
+    Customer,
+    customer_zone,
+    from_db,
+    local,
+    to_utc,
+)
 from zuoxi.store import Store, canonical_label
-from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer, DoNotCall
+from zuoxi.store import campaigns as stored
+from zuoxi.store.campaigns import schedule_callback
+
+__all__ = ["customer_zone", "schedule_callback"]  # kept here for their callers
 
 
 def assign(
@@ -33,37 +40,17 @@ def assign(
     everyone = list(dict.fromkeys(labels(agents) + [a for names in regions.values() for a in names]))
     if not everyone:
         raise CampaignError("name at least one agent")
-    with Session(store.engine) as session, session.begin():
-        row, _ = get_campaign(session, campaign)
-        open_customers = select(CampaignCustomer).where(
-            CampaignCustomer.campaign_id == row.id, CampaignCustomer.status.in_(OPEN)
-        )
-        load: Counter[str] = Counter({a: 0 for a in everyone})
-        if not reassign:
-            load.update(
-                {
-                    agent: n
-                    for agent, n in session.execute(
-                        select(CampaignCustomer.agent_id, func.count())
-                        .where(
-                            CampaignCustomer.campaign_id == row.id,
-                            CampaignCustomer.status.in_(OPEN),
-                            CampaignCustomer.agent_id.in_(everyone),
-                        )
-                        .group_by(CampaignCustomer.agent_id)
-                    )
-                    if agent is not None  # the query's `in_(everyone)` leaves none
-                }
-            )
-            open_customers = open_customers.where(CampaignCustomer.agent_id.is_(None))
-        given: Counter[str] = Counter()
-        for customer in session.scalars(open_customers.order_by(CampaignCustomer.id)):
+
+    def balance(load: Counter[str], customers: list[Customer]) -> dict[int, str]:
+        chosen = {}
+        for customer in customers:
             pool = regions.get(customer.region or "", everyone)
             agent = min(pool, key=lambda a: (load[a], everyone.index(a)))
-            customer.agent_id = agent
+            chosen[customer.id] = agent
             load[agent] += 1
-            given[agent] += 1
-    return dict(given)
+        return chosen
+
+    return dict(Counter(stored.assign_customers(store.engine, campaign, everyone, reassign, balance).values()))
 
 
 def parse_regions(specs: list[str]) -> dict[str, list[str]]:
@@ -78,103 +65,22 @@ def parse_regions(specs: list[str]) -> dict[str, list[str]]:
     return regions
 
 
-def customer_zone(spec: CampaignSpec, customer: CampaignCustomer):
-    """The customer's time zone: the list's, else the campaign's."""
-    return zone(customer.timezone, spec.tz)
-
-
-def blocked(session: Session, customer: CampaignCustomer) -> bool:
-    """Whether the customer's number is on the do-not-call list."""
-    return session.scalar(select(DoNotCall.id).where(DoNotCall.phone_hash == customer.phone_hash)) is not None
-
-
 def callback(
     store: Store, campaign: str, customer_id: int, due_at_text: str, note: str = ""
 ) -> tuple[datetime, CampaignSpec]:
     """`schedule_callback` for customer `customer_id` of `campaign` at a time given as text in the
     campaign's zone (or with its own); returns when, and the campaign. CampaignError or ValueError say why not."""
-    with Session(store.engine) as session, session.begin():
-        row, spec = get_campaign(session, campaign)
-        person = session.get(CampaignCustomer, customer_id)
-        if person is None or person.campaign_id != row.id:
-            raise CampaignError(f"customer {customer_id} is not on the list of {campaign!r}")
-        when = parse_time(due_at_text, spec.tz)
-        schedule_callback(session, row.id, spec, person, when, note)
-    return when, spec
+    return stored.add_callback(store.engine, campaign, customer_id, due_at_text, note)
 
 
-def schedule_callback(
-    session: Session, campaign_id: int, spec: CampaignSpec, customer: CampaignCustomer, due_at: datetime, note: str = ""
-) -> CampaignCallback:
-    """A callback for an open customer, inside calling hours on the customer's clock; an earlier open
-    one is rescheduled (one appointment at a time). CampaignError says why not."""
-    if customer.status not in OPEN:
-        raise CampaignError(f"customer {customer.id} is {customer.status}: callbacks are only for open customers")
-    if blocked(session, customer):
-        raise CampaignError(f"customer {customer.id} is on the do-not-call list")
-    tz = customer_zone(spec, customer)
-    there = local(to_utc(due_at, spec.tz), tz)
-    if not spec.calling_hours.allow(there):
-        raise CampaignError(
-            f"{there:%Y-%m-%d %H:%M} on the customer's clock ({tz}) is outside the calling hours {spec.calling_hours}"
-        )
-    for earlier in session.scalars(
-        select(CampaignCallback).where(CampaignCallback.customer_id == customer.id, CampaignCallback.done.is_(False))
-    ):
-        earlier.done = True
-    callback = CampaignCallback(
-        campaign_id=campaign_id,
-        customer_id=customer.id,
-        agent_id=customer.agent_id,
-        due_at=to_utc(due_at, spec.tz),
-        note=note,
-        done=False,
-    )
-    session.add(callback)
-    customer.status = "callback"
-    return callback
-
-
-def queue(
-    store: Store, campaign: str, agent: str, now: datetime, limit: int = 50
-) -> list[tuple[CampaignCustomer, str]]:
+def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 50) -> list[tuple[Customer, str]]:
     """What the agent may call now, each with why: callbacks due (oldest first), then customers never
     called, then retries with the fewest attempts. Left out: numbers on the do-not-call list, customers
     outside calling hours on their own clock, retries within the retry interval or past the maximum
     number of attempts, and callbacks not yet due."""
     now = to_utc(now)
-    with Session(store.engine, expire_on_commit=False) as session:
-        row, spec = get_campaign(session, campaign)
-        customers = list(
-            session.scalars(
-                select(CampaignCustomer).where(
-                    CampaignCustomer.campaign_id == row.id,
-                    CampaignCustomer.agent_id == canonical_label(agent),
-                    CampaignCustomer.status.in_(OPEN),
-                    CampaignCustomer.phone_hash.not_in(select(DoNotCall.phone_hash)),
-                )
-            )
-        )
-        ids = [c.id for c in customers]
-        tried = (
-            {
-                cid: (n, last)
-                for cid, n, last in session.execute(
-                    select(CampaignAttempt.customer_id, func.count(), func.max(CampaignAttempt.started_at))
-                    .where(CampaignAttempt.customer_id.in_(ids))
-                    .group_by(CampaignAttempt.customer_id)
-                )
-            }
-            if ids
-            else {}
-        )
-        due = dict(
-            session.execute(
-                select(CampaignCallback.customer_id, func.min(CampaignCallback.due_at))
-                .where(CampaignCallback.campaign_id == row.id, CampaignCallback.done.is_(False))
-                .group_by(CampaignCallback.customer_id)
-            ).all()
-        )
+    state = stored.queue_state(store.engine, campaign, canonical_label(agent))
+    spec, customers, tried, due = state.spec, state.customers, state.tried, state.due
     callbacks, fresh = [], []
     retry_after = timedelta(minutes=spec.retry_after_minutes)
     for customer in customers:

@@ -16,24 +16,22 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from zuoxi.campaigns import vault
-from zuoxi.campaigns.campaign import get_campaign, needed_customer_fields
-from zuoxi.campaigns.models import zone
+from zuoxi.campaigns.campaign import needed_customer_fields
+from zuoxi.campaigns.models import CampaignSpec, zone
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
 from zuoxi.ingest.errors import IngestError
 from zuoxi.privacy import mask_text, valid_id_number
 from zuoxi.store import Store
-from zuoxi.store.tables import CampaignCustomer
+from zuoxi.store.campaigns import NewCustomer, add_customers
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _LANDLINE = re.compile(r"0[1-9]\d{8,10}")  # area codes are 010, 02x, 03xx–09xx: never 00
@@ -245,23 +243,10 @@ def import_call_list(
             )
         )
         return summary
-    with Session(store.engine) as session, session.begin():
-        row, spec = get_campaign(session, campaign)
+
+    def build(spec: CampaignSpec, seen_phone: dict[str, str], seen_ref: dict[str, str]) -> list[NewCustomer]:
         needed = needed_customer_fields(spec)
-        seen_phone: dict[str, str] = {
-            h: "the campaign"
-            for h in session.scalars(select(CampaignCustomer.phone_hash).where(CampaignCustomer.campaign_id == row.id))
-        }
-        seen_ref: dict[str, str] = {
-            r: "the campaign"
-            for r in session.scalars(
-                select(CampaignCustomer.ref).where(
-                    CampaignCustomer.campaign_id == row.id, CampaignCustomer.ref.is_not(None)
-                )
-            )
-            if r is not None  # the query's `is_not(None)` leaves none
-        }
-        now = datetime.now(UTC)
+        new = []
         for number, cells in rows:
             if not any(cells):
                 continue
@@ -288,19 +273,19 @@ def import_call_list(
             seen_phone[phone_hash] = f"line {number}"
             if ref:
                 seen_ref[ref] = f"line {number}"
-            session.add(
-                CampaignCustomer(
-                    campaign_id=row.id,
+            new.append(
+                NewCustomer(
                     phone_hash=phone_hash,
                     phone_tail=phone[-4:],
                     phone_enc=box.encrypt(phone),
                     source=f"{where}:{number}",
-                    imported_at=now,
-                    status="pending",
                     **customer,
                 )
             )
             summary.imported += 1
+        return new
+
+    add_customers(store.engine, campaign, build)
     return summary
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -10,12 +9,13 @@ import jinja2
 import jinja2.meta
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from zuoxi.campaigns.models import CampaignSpec
+from zuoxi.campaigns.models import CampaignError, CampaignSpec, Customer
 from zuoxi.store import Store
-from zuoxi.store.tables import CampaignCustomer, CampaignRow
+from zuoxi.store import campaigns as stored
+from zuoxi.store.campaigns import get_campaign
+
+__all__ = ["CampaignError", "get_campaign"]  # kept here for their callers: the error, and the campaign in a session
 
 BUNDLED = ("card_activation",)
 # Scripts are plain text read out on a call (printed by the CLI), never HTML: escaping would garble them.
@@ -24,10 +24,6 @@ _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, 
 CUSTOMER_VARIABLES = {"name": "salutation", "card_last4": "card_last4", "branch": "branch"}
 # Filled from the campaign or the call, never from the list.
 OTHER_VARIABLES = ("hotline", "agent_id", "title")
-
-
-class CampaignError(ValueError):
-    pass
 
 
 def load_spec(source: str | Path) -> CampaignSpec:
@@ -70,39 +66,20 @@ def needed_customer_fields(spec: CampaignSpec) -> set[str]:
 
 def create_campaign(store: Store, spec: CampaignSpec, replace: bool = False) -> int:
     """Store the campaign; `replace` updates the definition of an existing one (its list stays)."""
-    with Session(store.engine) as session, session.begin():
-        row = session.scalars(select(CampaignRow).where(CampaignRow.name == spec.name)).first()
-        if row is not None and not replace:
-            raise CampaignError(f"campaign {spec.name!r} exists (use --replace to update its definition)")
-        if row is None:
-            row = CampaignRow(name=spec.name, created_at=datetime.now(UTC))
-            session.add(row)
-        row.title, row.spec = spec.title, spec.model_dump(mode="json")
-        session.flush()
-        return row.id
-
-
-def get_campaign(session: Session, name: str) -> tuple[CampaignRow, CampaignSpec]:
-    row = session.scalars(select(CampaignRow).where(CampaignRow.name == name)).first()
-    if row is None:
-        known = ", ".join(session.scalars(select(CampaignRow.name))) or "none yet"
-        raise CampaignError(f"no campaign {name!r} (stored: {known})")
-    return row, CampaignSpec.model_validate(row.spec)
+    return stored.save_campaign(store.engine, spec, replace)
 
 
 def campaign_spec(store: Store, name: str) -> CampaignSpec:
     """The stored campaign's definition; CampaignError names the stored ones when there is no such campaign."""
-    with Session(store.engine) as session:
-        return get_campaign(session, name)[1]
+    return stored.campaign_spec(store.engine, name)
 
 
 def campaign_titles(store: Store) -> list[tuple[str, str]]:
     """(name, title) of every stored campaign, oldest first."""
-    with Session(store.engine) as session:
-        return [(r.name, r.title) for r in session.scalars(select(CampaignRow).order_by(CampaignRow.created_at))]
+    return stored.campaign_titles(store.engine)
 
 
-def render_script(spec: CampaignSpec, customer: CampaignCustomer, agent_id: str) -> str:
+def render_script(spec: CampaignSpec, customer: Customer, agent_id: str) -> str:
     """The script as the agent reads it to this customer; a variable the list lacks is an error."""
     values = {
         var: getattr(customer, column)

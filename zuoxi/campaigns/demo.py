@@ -23,18 +23,16 @@ from pathlib import Path
 
 import jinja2
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from zuoxi.campaigns.assign import assign
 from zuoxi.campaigns.calllist import ListImport, import_call_list
-from zuoxi.campaigns.campaign import create_campaign, get_campaign, load_spec
+from zuoxi.campaigns.campaign import create_campaign, load_spec
 from zuoxi.campaigns.dispositions import campaign_call, record_attempts
-from zuoxi.campaigns.models import LOCAL_TZ, Attempt, CampaignSpec
+from zuoxi.campaigns.models import LOCAL_TZ, Attempt, CampaignSpec, Customer
 from zuoxi.campaigns.vault import SECRET_ENV
 from zuoxi.model import Conversation, Role, Turn
 from zuoxi.store import Store
-from zuoxi.store.tables import CampaignCustomer
+from zuoxi.store.campaigns import campaign_customers
 
 NAME = "card_activation_demo"
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - spoken lines, not HTML
@@ -121,7 +119,7 @@ class _Calendar:
 def _transcript(
     rng: random.Random,
     spec: CampaignSpec,
-    customer: CampaignCustomer,
+    customer: Customer,
     agent: str,
     started: datetime,
     traits: dict[str, bool],
@@ -202,15 +200,7 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
             secret=os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32),
         )
     assign(store, NAME, [], regions={region: agents for region, (_, agents) in cfg["regions"].items()})
-    with Session(store.engine, expire_on_commit=False) as session:
-        campaign, _ = get_campaign(session, NAME)
-        people = list(
-            session.scalars(
-                select(CampaignCustomer)
-                .where(CampaignCustomer.campaign_id == campaign.id)
-                .order_by(CampaignCustomer.id)
-            )
-        )
+    people = campaign_customers(store.engine, NAME)
     calendars = {agent: _Calendar(start) for agent in cfg["agents"]}
     attempts: list[tuple[Attempt, None]] = []
     calls: list[tuple[int, Conversation]] = []
@@ -250,7 +240,7 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
 
 
 def _call(
-    rng: random.Random, cfg: dict, customer: CampaignCustomer, round_number: int
+    rng: random.Random, cfg: dict, customer: Customer, round_number: int
 ) -> tuple[str, str | None, float, dict[str, bool] | None]:
     """(disposition, reason code, seconds, how the agent did when someone answered)."""
     u = rng.random()

@@ -11,20 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from zuoxi.campaigns import vault
-from zuoxi.campaigns.assign import blocked, customer_zone
 from zuoxi.campaigns.calllist import ListImport, check_phone, find_header, list_columns, read_table
-from zuoxi.campaigns.campaign import CampaignError, get_campaign
-from zuoxi.campaigns.models import OPEN, local
+from zuoxi.campaigns.models import OPEN, CampaignError, CampaignSpec, Customer, customer_zone, local
 from zuoxi.ingest.encoding import UnknownEncoding
 from zuoxi.ingest.errors import IngestError
-from zuoxi.review import audit
 from zuoxi.store import Store
+from zuoxi.store import campaigns as stored
 from zuoxi.store.queries import Forbidden
-from zuoxi.store.tables import CampaignCustomer, DoNotCall
 from zuoxi.store.users import Account
 
 
@@ -42,46 +36,24 @@ def import_do_not_call(store: Store, path: Path, name: str | None = None, secret
     column = next((headers.index(h) for h in list_columns()["phone"] if h in headers), None)
     if column is None:  # no header: the first column holds the numbers, from the first line on
         column, rest = 0, iter([(header_line, headers), *rest])
-    now = datetime.now(UTC)
-    with Session(store.engine) as session, session.begin():
-        known = set(session.scalars(select(DoNotCall.phone_hash)))
-        for number, cells in rest:
-            if not any(cells):
-                continue
-            summary.rows += 1
-            raw = cells[column] if column < len(cells) else ""
-            phone, why = check_phone(raw) if raw else (None, "missing phone number")
-            if phone is None:
-                summary.errors.append(IngestError(where, number, why))
-                continue
-            digest = box.lookup(phone)
-            if digest not in known:
-                known.add(digest)
-                session.add(DoNotCall(phone_hash=digest, source=f"{where}:{number}", added_at=now))
-                summary.imported += 1
+    numbers = []
+    for number, cells in rest:
+        if not any(cells):
+            continue
+        summary.rows += 1
+        raw = cells[column] if column < len(cells) else ""
+        phone, why = check_phone(raw) if raw else (None, "missing phone number")
+        if phone is None:
+            summary.errors.append(IngestError(where, number, why))
+            continue
+        numbers.append((box.lookup(phone), f"{where}:{number}"))
+    summary.imported = stored.add_do_not_call(store.engine, numbers, datetime.now(UTC))
     return summary
 
 
 def do_not_call_customer(store: Store, campaign: str, customer_id: int) -> None:
     """The customer asked never to be called again: their number goes on the list (no key needed)."""
-    with Session(store.engine) as session, session.begin():
-        row, _ = get_campaign(session, campaign)
-        customer = _customer(session, row.id, campaign, customer_id)
-        if not blocked(session, customer):
-            session.add(
-                DoNotCall(
-                    phone_hash=customer.phone_hash,
-                    source=f"{campaign}:customer {customer_id}",
-                    added_at=datetime.now(UTC),
-                )
-            )
-
-
-def _customer(session: Session, campaign_id: int, campaign: str, customer_id: int) -> CampaignCustomer:
-    customer = session.get(CampaignCustomer, customer_id)
-    if customer is None or customer.campaign_id != campaign_id:
-        raise CampaignError(f"customer {customer_id} is not on the list of {campaign!r}")
-    return customer
+    stored.do_not_call_customer(store.engine, campaign, customer_id)
 
 
 class NotDialable(CampaignError):
@@ -92,7 +64,7 @@ class NotDialable(CampaignError):
         self.reason = reason
 
 
-def may_dial(account: Account, customer: CampaignCustomer) -> bool:
+def may_dial(account: Account, customer: Customer) -> bool:
     """Only the agent the customer is assigned to dials them; leads and inspectors never need the number."""
     return account.role == "agent" and account.agent_id is not None and account.agent_id == customer.agent_id
 
@@ -109,35 +81,22 @@ def reveal_phone(
     when the customer may not be called now. Granted and refused requests are both audited."""
     box = vault.vault(secret)
     now = now or datetime.now(UTC)
-    with Session(store.engine) as session, session.begin():
-        row, spec = get_campaign(session, campaign)
-        customer = _customer(session, row.id, campaign, customer_id)
+
+    def refusal(spec: CampaignSpec, customer: Customer, on_do_not_call: bool) -> Exception | None:
         there = local(now, customer_zone(spec, customer))
-        refusal: Exception | None = None
         if not may_dial(account, customer):
-            refusal = Forbidden(f"customer {customer_id} is not assigned to you: only their agent may see the number")
-        elif customer.status not in OPEN:
-            refusal = NotDialable("closed", f"customer {customer_id} is {customer.status}: not to be called again")
-        elif blocked(session, customer):
-            refusal = NotDialable("do_not_call", f"customer {customer_id} is on the do-not-call list")
-        elif not spec.calling_hours.allow(there):
-            refusal = NotDialable(
+            return Forbidden(f"customer {customer_id} is not assigned to you: only their agent may see the number")
+        if customer.status not in OPEN:
+            return NotDialable("closed", f"customer {customer_id} is {customer.status}: not to be called again")
+        if on_do_not_call:
+            return NotDialable("do_not_call", f"customer {customer_id} is on the do-not-call list")
+        if not spec.calling_hours.allow(there):
+            return NotDialable(
                 "outside_hours", f"it is {there:%H:%M} for the customer: outside the calling hours {spec.calling_hours}"
             )
-        audit(
-            session,
-            account,
-            "reveal_phone" if refusal is None else "reveal_phone_refused",
-            "campaign_customer",
-            customer_id,
-            after={
-                "campaign": campaign,
-                "agent_id": account.agent_id,
-                "role": account.role,
-                **({"reason": str(refusal)} if refusal else {}),
-            },
-        )
-        token = customer.phone_enc
-    if refusal is not None:
-        raise refusal
+        return None
+
+    token, refused = stored.phone_request(store.engine, campaign, customer_id, account, refusal)
+    if refused is not None:
+        raise refused
     return box.decrypt(token)

@@ -4,7 +4,6 @@ be set against the outcome (analytics.py)."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import cache
@@ -13,16 +12,14 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from zuoxi.campaigns.calllist import ListImport, find_header, read_table
-from zuoxi.campaigns.campaign import CampaignError, get_campaign
-from zuoxi.campaigns.models import OPEN, Attempt, CampaignSpec, dispositions, parse_time, to_utc
+from zuoxi.campaigns.models import OPEN, Attempt, CampaignError, CampaignSpec, dispositions, parse_time, to_utc
 from zuoxi.ingest.errors import IngestError
 from zuoxi.model import Conversation
 from zuoxi.store import Store
-from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer, ConversationRow, ResultRow
+from zuoxi.store import campaigns as stored
+from zuoxi.store.campaigns import AttemptsState, CallbackState, CustomerState, NewAttempt
 
 SCORECARD = "outbound"
 
@@ -51,24 +48,7 @@ def score_linked(store: Store, keys: Iterable[str], spec: CampaignSpec, models: 
     from zuoxi.pipeline import iter_analyses
 
     keys = list(dict.fromkeys(keys))
-    with Session(store.engine) as session:
-        have = (
-            set(
-                session.scalars(
-                    select(ResultRow.conversation_key).where(
-                        ResultRow.scorecard == SCORECARD, ResultRow.conversation_key.in_(keys)
-                    )
-                )
-            )
-            if keys
-            else set()
-        )
-        todo = [
-            (row.key, Conversation.model_validate(row.data))
-            for row in session.scalars(
-                select(ConversationRow).where(ConversationRow.key.in_([k for k in keys if k not in have]))
-            )
-        ]
+    todo = stored.unscored(store.engine, keys, SCORECARD)
     results = iter_analyses((campaign_call(conv, spec) for _, conv in todo), SCORECARD, mask=False, models=models)
     store.save_results(zip((key for key, _ in todo), results))
     return len(todo)
@@ -80,91 +60,51 @@ def record_attempts(
     """Store attempts (each with an optional callback time) in time order and move each customer on.
     A reason code must be one of the campaign's; a linked conversation must be stored. Times without
     a zone are the campaign's local time."""
-    records: list[CampaignAttempt] = []
-    created: list[CampaignCallback] = []
-    settled: list[tuple[CampaignCallback, CampaignAttempt]] = []
     items = list(attempts)
     linked = [a.conversation_key for a, _ in items if a.conversation_key]
-    with Session(store.engine) as session, session.begin():
-        row, spec = get_campaign(session, campaign)
+
+    def plan(state: AttemptsState) -> list[NewAttempt]:
+        spec = state.spec
         items.sort(key=lambda item: to_utc(item[0].started_at, spec.tz))
-        wanted = list({a.customer_id for a, _ in items})
-        customers = (
-            {
-                c.id: c
-                for c in session.scalars(
-                    select(CampaignCustomer).where(
-                        CampaignCustomer.campaign_id == row.id, CampaignCustomer.id.in_(wanted)
-                    )
-                )
-            }
-            if wanted
-            else {}
-        )
-        counts = (
-            Counter(
-                dict(
-                    session.execute(
-                        select(CampaignAttempt.customer_id, func.count())
-                        .where(CampaignAttempt.customer_id.in_(wanted))
-                        .group_by(CampaignAttempt.customer_id)
-                    ).all()
-                )
-            )
-            if wanted
-            else Counter()
-        )
-        open_callbacks: dict[int, list[CampaignCallback]] = defaultdict(list)
-        for callback in session.scalars(
-            select(CampaignCallback).where(CampaignCallback.campaign_id == row.id, CampaignCallback.done.is_(False))
-        ):
-            open_callbacks[callback.customer_id].append(callback)
-        stored = (
-            set(session.scalars(select(ConversationRow.key).where(ConversationRow.key.in_(linked))))
-            if linked
-            else set()
-        )
+        records: list[NewAttempt] = []
         for attempt, callback_at in items:
-            customer = customers.get(attempt.customer_id)
+            customer = state.customers.get(attempt.customer_id)
             if customer is None:
                 raise CampaignError(f"customer {attempt.customer_id} is not on the list of {campaign!r}")
             if attempt.reason_code and attempt.reason_code not in spec.reason_codes:
                 raise CampaignError(
                     f"unknown reason code {attempt.reason_code!r} (one of {', '.join(spec.reason_codes)})"
                 )
-            if attempt.conversation_key and attempt.conversation_key not in stored:
+            if attempt.conversation_key and attempt.conversation_key not in state.stored:
                 raise CampaignError(f"no stored conversation with key {attempt.conversation_key!r}")
-            record = CampaignAttempt(
-                campaign_id=row.id,
-                **attempt.model_dump(exclude={"started_at"}),
-                started_at=to_utc(attempt.started_at, spec.tz),
+            records.append(
+                NewAttempt(**attempt.model_dump(exclude={"started_at"}), started_at=to_utc(attempt.started_at, spec.tz))
             )
-            records.append(record)
-            counts[customer.id] += 1
-            settled += [(due, record) for due in open_callbacks[customer.id]]  # this call was the callback
-            follow_up = _move_on(spec, customer, attempt, callback_at, counts[customer.id], open_callbacks[customer.id])
-            open_callbacks[customer.id] = []
+            state.counts[customer.id] += 1
+            for due in state.open_callbacks[customer.id]:  # this call was the callback
+                due.settled_by = len(records) - 1
+            follow_up = _move_on(
+                spec, customer, attempt, callback_at, state.counts[customer.id], state.open_callbacks[customer.id]
+            )
+            state.open_callbacks[customer.id] = []
             if follow_up is not None:
-                follow_up.campaign_id = row.id
-                open_callbacks[customer.id] = [follow_up]
-                created.append(follow_up)
-        session.add_all([*records, *created])
-        session.flush()
-        for callback, record in settled:
-            callback.attempt_id = record.id
-        ids = [r.id for r in records]
+                state.open_callbacks[customer.id] = [follow_up]
+                state.created.append(follow_up)
+        return records
+
+    ids, spec = stored.record_attempts(store.engine, campaign, list({a.customer_id for a, _ in items}), linked, plan)
     score_linked(store, linked, spec, models=models)
     return ids
 
 
 def _move_on(
     spec: CampaignSpec,
-    customer: CampaignCustomer,
+    customer: CustomerState,
     attempt: Attempt,
     callback_at: datetime | None,
     attempts: int,
-    open_callbacks: list[CampaignCallback],
-) -> CampaignCallback | None:
+    open_callbacks: list[CallbackState],
+) -> CallbackState | None:
     """The customer's status after this attempt, and a new callback if one is due. Only an open
     customer moves: a success or a closed one (refused, wrong number…) stays where it is."""
     for due in open_callbacks:
@@ -177,7 +117,7 @@ def _move_on(
     if step == "callback" or (callback_at is not None and step == "retry"):
         when = callback_at or attempt.started_at + timedelta(hours=spec.callback_after_hours)
         customer.status = "callback"
-        return CampaignCallback(
+        return CallbackState(
             customer_id=customer.id,
             agent_id=customer.agent_id,
             due_at=to_utc(when, spec.tz),
@@ -212,18 +152,7 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
             IngestError(where, header_line, f"missing columns: {', '.join(missing or ['customer_id or ref'])}")
         )
         return summary
-    with Session(store.engine) as session:
-        row, spec = get_campaign(session, campaign)
-        by_ref = {
-            ref: customer_id
-            for ref, customer_id in session.execute(
-                select(CampaignCustomer.ref, CampaignCustomer.id).where(
-                    CampaignCustomer.campaign_id == row.id, CampaignCustomer.ref.is_not(None)
-                )
-            )
-            if ref is not None  # the query's `is_not(None)` leaves none
-        }
-        by_id = set(session.scalars(select(CampaignCustomer.id).where(CampaignCustomer.campaign_id == row.id)))
+    spec, by_ref, by_id = stored.customer_numbers(store.engine, campaign)
     items = []
     for number, cells in rows:
         if not any(cells):

@@ -7,6 +7,7 @@ reported with its field path before anything is stored.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from importlib import resources
@@ -69,6 +70,28 @@ def parse_time(value: str, tz: tzinfo = LOCAL_TZ) -> datetime:
 
 Next = Literal["success", "closed", "retry", "callback"]
 OPEN = ("pending", "retry", "callback")  # a customer still to be called; success and closed are final
+
+
+class CampaignError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Customer:
+    """One entry of a call list as the campaign reads it: never the number itself nor its hash."""
+
+    id: int
+    ref: str | None
+    phone_tail: str
+    timezone: str | None  # the customer's, when not the campaign's
+    salutation: str | None
+    card_last4: str | None
+    branch: str | None
+    region: str | None
+    age_band: str | None
+    occupation: str | None
+    agent_id: str | None
+    status: str
 
 
 class Question(BaseModel):
@@ -139,6 +162,27 @@ class CampaignSpec(BaseModel):
     def script_questions(self) -> list[dict]:
         """What a recorded call's `meta.script_questions` holds, so OB-06 checks this campaign's questions."""
         return [q.model_dump() for q in self.questions]
+
+
+def customer_zone(spec: CampaignSpec, customer: Customer) -> tzinfo:
+    """The customer's time zone: the list's, else the campaign's."""
+    return zone(customer.timezone, spec.tz)
+
+
+def check_callback(spec: CampaignSpec, customer: Customer, on_do_not_call: bool, due_at: datetime) -> datetime:
+    """When a callback for the customer at `due_at` is due, in UTC: only for an open customer, not on the
+    do-not-call list, inside calling hours on the customer's clock. CampaignError says why not."""
+    if customer.status not in OPEN:
+        raise CampaignError(f"customer {customer.id} is {customer.status}: callbacks are only for open customers")
+    if on_do_not_call:
+        raise CampaignError(f"customer {customer.id} is on the do-not-call list")
+    tz = customer_zone(spec, customer)
+    there = local(to_utc(due_at, spec.tz), tz)
+    if not spec.calling_hours.allow(there):
+        raise CampaignError(
+            f"{there:%Y-%m-%d %H:%M} on the customer's clock ({tz}) is outside the calling hours {spec.calling_hours}"
+        )
+    return to_utc(due_at, spec.tz)
 
 
 class DispositionInfo(BaseModel):

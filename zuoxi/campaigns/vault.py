@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from zuoxi.campaigns.campaign import CampaignError
+from zuoxi.campaigns.models import CampaignError
 
 SECRET_ENV = "ZUOXI_SECRET_KEY"  # noqa: S105 - the name of the variable that holds the key, not a key
 MIN_SECRET_LENGTH = 32  # e.g. `python -c "import secrets; print(secrets.token_urlsafe(32))"`: ~190 bits

@@ -8,14 +8,12 @@ conversation as the query.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import rjieba
 import yaml
 from rank_bm25 import BM25Okapi
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from zuoxi.coaching.cases import Case, CaseError, builtin_cases, parse_case
 from zuoxi.coaching.simulator import DrillReport
@@ -23,7 +21,10 @@ from zuoxi.model import HIGH_RISK, Conversation
 from zuoxi.normalize import normalize_text
 from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store
-from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, TrainingCase
+from zuoxi.store import cases as stored
+from zuoxi.store.cases import AttemptView, NewTrainingAttempt
+
+__all__ = ["AttemptView", "Candidate", "CaseLibrary"]
 
 # How much each signal adds to a candidate's rank (all in 0–1).
 CANDIDATE_WEIGHTS = {"risk": 0.4, "ES-01": 0.2, "ES-02": 0.2, "CS-01": 0.2, "low_score": 0.3}
@@ -45,25 +46,14 @@ class Candidate:
     rank: float
 
 
-@dataclass
-class AttemptView:
-    id: int
-    case_id: str
-    trainee: str
-    outcome: str | None
-    score: float
-    created_at: datetime
-
-
 class CaseLibrary:
     def __init__(self, store: Store):
         self.store = store
 
     def cases(self) -> list[Case]:
-        promoted = []
-        with Session(self.store.engine) as session:
-            for row in session.scalars(select(TrainingCase).order_by(TrainingCase.id)):
-                promoted.append(parse_case(row.yaml, f"training_cases/{row.id}"))
+        promoted = [
+            parse_case(text, f"training_cases/{ident}") for ident, text in stored.promoted_cases(self.store.engine)
+        ]
         return [*builtin_cases(), *promoted]
 
     def get(self, case_id: str) -> Case:
@@ -96,15 +86,10 @@ class CaseLibrary:
     # --- candidates and promotion ---------------------------------------------------------------
     def candidates(self, limit: int = 20) -> list[Candidate]:
         """Analyzed conversations worth turning into cases, best first (not yet promoted)."""
-        with Session(self.store.engine) as session:
-            promoted = set(session.scalars(select(TrainingCase.conversation_key)))
-            rows = session.execute(
-                select(ConversationRow.key, ConversationRow.id, ConversationRow.agent_id, ResultRow).join(
-                    ResultRow, ResultRow.conversation_key == ConversationRow.key
-                )
-            ).all()
+        promoted, rows = stored.case_sources(self.store.engine)
         best: dict[str, Candidate] = {}
-        for key, cid, agent, result in rows:
+        for result in rows:
+            key, cid, agent = result.key, result.conversation_id, result.agent_id
             if key in promoted:
                 continue
             failed = set((result.failed_rules or "").split())
@@ -127,30 +112,24 @@ class CaseLibrary:
 
     def promote(self, key: str, curation: dict, user_id: int | None = None) -> Case:
         """Make a case of a stored conversation: `curation` holds the Case fields except the conversation."""
-        with Session(self.store.engine) as session, session.begin():
-            row = session.get(ConversationRow, key)
-            if row is None:
-                raise KeyError(key)
-            conversation = Conversation.model_validate(row.data)
+
+        def build(conversation: Conversation, taken: Callable[[str], bool]) -> tuple[str, str, Case]:
             data = {**curation, "conversation": conversation.model_dump(mode="json", exclude_none=True)}
             text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
             case = parse_case(text, f"promoted from {conversation.id}")
-            stored = session.get(TrainingCase, case.id)
-            if case.id in {c.id for c in builtin_cases()} or stored is not None:
+            if case.id in {c.id for c in builtin_cases()} or taken(case.id):
                 raise CaseError(f"案例 {case.id!r} 已存在")
-            session.add(
-                TrainingCase(
-                    id=case.id, yaml=text, conversation_key=key, created_by=user_id, created_at=datetime.now(UTC)
-                )
-            )
-        return case
+            return case.id, text, case
+
+        return stored.promote_conversation(self.store.engine, key, user_id, build)
 
     # --- attempts ---------------------------------------------------------------------------------
     def record(self, trainee: str, report: DrillReport, engine: str) -> int:
         """Store an attempt; what the trainee typed is stored like any conversation, personal data
         (phones, IDs, cards, e-mails) masked."""
-        with Session(self.store.engine) as session, session.begin():
-            attempt = TrainingAttempt(
+        return stored.add_training_attempt(
+            self.store.engine,
+            NewTrainingAttempt(
                 case_id=report.case_id,
                 trainee=trainee,
                 outcome=report.outcome,
@@ -163,20 +142,8 @@ class CaseLibrary:
                     for t, b in zip(mask_conversation(report.transcript).turns, report.backends, strict=True)
                 ],
                 failed_rules=[f.rule for f in report.result.failed()],
-                created_at=datetime.now(UTC),
-            )
-            session.add(attempt)
-            session.flush()
-            return attempt.id
+            ),
+        )
 
     def attempts(self, trainee: str | None = None, case_id: str | None = None) -> list[AttemptView]:
-        query = select(TrainingAttempt).order_by(TrainingAttempt.created_at, TrainingAttempt.id)
-        if trainee is not None:
-            query = query.where(TrainingAttempt.trainee == trainee)
-        if case_id is not None:
-            query = query.where(TrainingAttempt.case_id == case_id)
-        with Session(self.store.engine) as session:
-            return [
-                AttemptView(a.id, a.case_id, a.trainee, a.outcome, a.score, a.created_at)
-                for a in session.scalars(query)
-            ]
+        return stored.training_attempts(self.store.engine, trainee, case_id)

@@ -256,7 +256,7 @@ class Store:
         A replaced result keeps its reviews and appeals: people's decisions are applied again to
         the new machine result (by rule ID), so re-analysis never silently undoes a review.
         """
-        from zuoxi.review import reapply_decisions  # review builds on the store, not the other way
+        from zuoxi.store.reviews import reapply_decisions  # it imports this module
 
         items = list(items)
         if not items:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from zuoxi import review as reviews  # not `review`: the route `review` below would shadow it
 from zuoxi.report.export import export_rows, to_csv, to_xlsx
+from zuoxi.store import reviews as stored_reviews
 from zuoxi.store.audit import AuditView, audit_entries, audit_now
 from zuoxi.store.jobs import import_job
 from zuoxi.store.queries import dashboard, filter_options, get_conversation, list_conversations
@@ -122,7 +123,7 @@ def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) ->
 
 @router.get("/results/{result_id}/history")
 def result_history(result_id: Id, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
-    return reviews.history(engine, signed.account, result_id)
+    return stored_reviews.history(engine, signed.account, result_id)
 
 
 class ReviewIn(BaseModel):
@@ -149,7 +150,7 @@ def appeal(result_id: Id, body: AppealIn, engine: DB, signed: Signed = require_r
 
 @router.get("/appeals")
 def appeals(engine: DB, status: str | None = "open", signed: Signed = require_role(ANYONE)) -> list[dict]:
-    return [asdict(a) for a in reviews.list_appeals(engine, signed.account, status or None)]
+    return [asdict(a) for a in stored_reviews.list_appeals(engine, signed.account, status or None)]
 
 
 class Resolution(BaseModel):

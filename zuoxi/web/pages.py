@@ -26,6 +26,7 @@ from zuoxi.queues.items import tasks_for
 from zuoxi.queues.precision import precision_by_share
 from zuoxi.report import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES, highlight
 from zuoxi.rules.engine import CORE_SKILLS
+from zuoxi.store import reviews as stored_reviews
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
 from zuoxi.store.queues import open_alert_count
 from zuoxi.store.users import ADMINS, AGENTS, ANYONE, INSPECTORS, OVERSEERS, ROLES, close_session, list_accounts
@@ -215,7 +216,7 @@ def conversation_detail(
                 for e in finding.evidence:
                     marks.setdefault(e.turn, []).append((e.start, e.end, finding.rule))
         emotions = {e.turn: e for e in current.customer_emotion}
-        history = review.history(engine, signed.account, pk)
+        history = stored_reviews.history(engine, signed.account, pk)
         views.append(
             {
                 "pk": pk,
@@ -335,7 +336,7 @@ def appeals_page(
     error: str = Query("", max_length=300),
     signed: Signed = require_role(ANYONE),
 ):
-    items = review.list_appeals(engine, signed.account, status or None)
+    items = stored_reviews.list_appeals(engine, signed.account, status or None)
     return render(request, "appeals.html.j2", signed, appeals=items, status=status, error=error)
 
 
@@ -448,13 +449,15 @@ def calibration_page(
         return back(f"/calibration/{quote(round, safe='')}/{quote(key, safe='')}")
     report = review.calibration_report(engine, round) if round else None
     queue = (
-        review.calibration_queue(engine, signed.account, round) if round and signed.account.role in INSPECTORS else None
+        stored_reviews.calibration_queue(engine, signed.account, round)
+        if round and signed.account.role in INSPECTORS
+        else None
     )
     return render(
         request,
         "calibration.html.j2",
         signed,
-        rounds=review.calibration_rounds(engine),
+        rounds=stored_reviews.calibration_rounds(engine),
         round=round,
         report=report,
         queue=queue,
@@ -475,7 +478,7 @@ def calibration_judge(
         key=key,
         round=round_name,
         results=[(pk, machine) for pk, machine, _ in detail.results],
-        mine=review.my_judgements(engine, signed.account, round_name, [pk for pk, _, _ in detail.results]),
+        mine=stored_reviews.my_judgements(engine, signed.account, round_name, [pk for pk, _, _ in detail.results]),
     )
 
 
