@@ -246,7 +246,9 @@ def history(engine, account: Account, result_pk: int) -> dict:
     with Session(engine) as session:
         result, _ = result_row_for(session, account, result_pk)
         # keyed by int | None: a version's or an appeal's user may be none (the machine's, an open appeal)
-        users: dict[int | None, str] = dict(session.execute(select(User.id, User.username)).tuples().all())
+        users: dict[int | None, str] = {
+            user_id: name for user_id, name in session.execute(select(User.id, User.username))
+        }
         versions = session.scalars(
             select(ResultVersion).where(ResultVersion.result_pk == result.pk).order_by(ResultVersion.version)
         ).all()
