@@ -238,6 +238,7 @@ def test_the_built_in_operators_are_registered():
         "act",
         "length",
         "ends_with",
+        "mention",
         "all",
         "any",
         "not",
@@ -374,6 +375,35 @@ def test_deflection_and_contempt_worded_outside_the_lists():
         ).status
         == "fail"
     )
+
+
+# --- whom a public post tags (ES-01) ---------------------------------------------------------------
+
+
+def test_mentions_keep_their_names_and_spans():
+    from zuoxi.normalize import mentions
+
+    text = "@中国联通客服 @CCTV315 邮箱a@b.com 看看"
+    assert mentions(text) == [(0, 7, "中国联通客服"), (8, 16, "cctv315")]
+    assert mentions("没有提到谁") == []
+
+
+@pytest.mark.parametrize("models", [True, False])
+def test_tagging_a_newspaper_is_a_complaint_risk_and_tagging_the_company_is_not(models):
+    tagged = conv(("customer", "@中国联通客服 @南方都市报 网速慢了一个月了"), ("agent", "您好，请私信您的号码"))
+    plain = conv(("customer", "@中国联通客服 网速慢了一个月了"), ("agent", "您好，请私信您的号码"))
+    result = analyze_conversation(tagged, models=models)
+    assert finding(result, "ES-01").status == "fail"
+    assert any(e.turn == 0 and e.start == 8 for e in finding(result, "ES-01").evidence)
+    assert finding(analyze_conversation(plain, models=models), "ES-01").status != "fail"
+
+
+def test_a_mention_condition_needs_names():
+    with pytest.raises(Exception, match="names"):
+        _card("""
+            forbid:
+              mention: {role: customer}
+        """)
 
 
 # --- real conversations ------------------------------------------------------------------------------

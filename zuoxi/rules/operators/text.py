@@ -9,7 +9,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from zuoxi.normalize import normalize_pattern, normalize_text
+from zuoxi.normalize import mentions, normalize_pattern, normalize_text
 from zuoxi.rules.operators.base import (
     FILTER_OPTIONS,
     SCOPE_OPTIONS,
@@ -81,6 +81,31 @@ class Regex(Filtered):
             for m in self.pattern.finditer(ctx.turns[t].norm)
             if m.end() > m.start() and self.keep(ctx, Hit(t, m.start(), m.end()))
         ]
+
+
+@operator("mention", SCOPE_OPTIONS | {"names", "exclude"})
+class Mention(Condition):
+    """@mentions whose account name holds one of `names` (and none of `exclude`): whom a public post
+    tags (a newspaper, a regulator, a complaint platform). The text other operators match shows a
+    mention as one symbol, so that account names never read as words; this reads the names."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.scope = parse_scope(spec, loc)
+        self.names = [normalize_text(w) for w in words_of(spec.get("names", []), env.lexicons, loc + ("names",))]
+        self.exclude = [normalize_text(w) for w in words_of(spec.get("exclude", []), env.lexicons, loc + ("exclude",))]
+        if not self.names:
+            raise RuleError(loc + ("names",), "mention 需要 `names`：账号名中的词语列表")
+
+    def settled(self, ctx, anchor):
+        return self.scope.closed(ctx, anchor)
+
+    def hits(self, ctx, anchor):
+        found = []
+        for t in self.scope.turns(ctx, anchor):
+            for start, end, name in mentions(ctx.turns[t].text):
+                if any(w in name for w in self.names) and not any(w in name for w in self.exclude):
+                    found.append(Hit(t, start, end))
+        return found
 
 
 class Synonyms:
