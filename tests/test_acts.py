@@ -377,6 +377,60 @@ def test_deflection_and_contempt_worded_outside_the_lists():
     )
 
 
+# --- a matter left pending (SA-04) -------------------------------------------------------------------
+
+
+def test_closings_after_the_last_word_on_the_matter_do_not_hide_it():
+    roles = ["customer", "agent", "customer", "agent", "customer", "agent"]
+    acts = _fake_acts(roles, {(1, "pending"): 0.9, (3, "closing"): 0.9, (5, "closing"): 0.9})
+    c = conv(*zip(roles, ["差价不对", "已告知专员核实", "好的", "还有什么问题吗", "没有了", "祝您生活愉快"]))
+    skipping = _card("""
+            forbid:
+              act: {role: agent, last: 1, skip_trailing: [closing], acts: [pending]}
+        """)
+    plain = _card("""
+            forbid:
+              act: {role: agent, last: 1, acts: [pending]}
+        """)
+    assert _status(skipping, c, acts) == "fail"
+    assert _status(plain, c, acts) == "pass"
+    with pytest.raises(Exception, match="last"):
+        _card("""
+            forbid:
+              act: {role: agent, skip_trailing: [closing], acts: [pending]}
+        """)
+
+
+def _core_sa04(turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    roles = [r for r, _ in turns]
+    return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=_fake_acts(roles, probs))), "SA-04").status
+
+
+def test_a_follow_up_the_thread_went_past_does_not_cover_a_later_pending():
+    turns = [
+        ("customer", "彩铃取消不了"),
+        ("agent", "麻烦提供一下号码以便核实"),
+        ("customer", "15600000000"),
+        ("agent", "已将您的问题转交工作人员跟进，敬请留意。"),
+    ]
+    probs = {(1, "followup"): 0.9, (1, "ask_info"): 0.9, (3, "pending"): 0.9}
+    assert _core_sa04(turns, probs) == "fail"
+    assert _core_sa04(turns, {**probs, (3, "followup"): 0.9}) == "pass"  # a callback promised with it
+
+
+def test_a_thread_gone_on_in_private_messages_is_followed_up():
+    turns = [
+        ("customer", "宽带一直掉线"),
+        ("agent", "麻烦提供一下地址和电话"),
+        ("customer", "已私信"),
+        ("agent", "收到后转派工作人员核查处理"),
+    ]
+    assert _core_sa04(turns, {(1, "followup"): 0.9, (3, "pending"): 0.9}) == "pass"
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 

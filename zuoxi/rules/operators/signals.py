@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from zuoxi.analyze.emotion import NEGATIVE, CustomerEmotion
@@ -178,7 +179,7 @@ class Audio(Condition):
         return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if _OPS[self.op](v, self.value)]
 
 
-@operator("act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min", "need_cue", "unless", "wait"})
+@operator("act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min", "need_cue", "unless", "wait", "skip_trailing"})
 class Act(Filtered):
     """Turns that perform one of `acts` (dialogue acts read by the turn models,
     zuoxi/analyze/models/acts.py): the act's probability reaches `min` (default: the act's own
@@ -189,6 +190,8 @@ class Act(Filtered):
     the customer accepting). Without the models the cue words alone decide (negation, quotation and
     supposition filters apply to them). An act looked for in the answer to a turn nobody has answered yet
     cannot be judged (`None`: n/a) — unless `wait: false`, for "the customer did not push back".
+    With `skip_trailing` (acts) and `last: N`, the role's trailing turns that perform nothing but those
+    acts (closings, emoji) do not count among its last N: "the agent's last word on the matter".
     Evidence is the cue when there is one, else the whole turn (refined to the clause that reads most
     like the act when a failed finding shows it)."""
 
@@ -211,9 +214,13 @@ class Act(Filtered):
         self.need_cue = bool(spec.get("need_cue", False))
         self.unless = tuple(spec.get("unless") or ())
         self.wait = bool(spec.get("wait", True))
-        unknown = [a for a in self.unless if a not in ACT_NAMES]
-        if unknown:
-            raise RuleError(loc + ("unless",), f"没有对话行为 {unknown[0]!r}")
+        self.skip_trailing = tuple(spec.get("skip_trailing") or ())
+        for option in ("unless", "skip_trailing"):
+            unknown = [a for a in getattr(self, option) if a not in ACT_NAMES]
+            if unknown:
+                raise RuleError(loc + (option,), f"没有对话行为 {unknown[0]!r}")
+        if self.skip_trailing and self.scope.last is None:
+            raise RuleError(loc + ("skip_trailing",), "skip_trailing 需要 `last`")
         if self.need_cue and self.cue_key is None:
             raise RuleError(loc + ("need_cue",), "need_cue 需要 `cues`")
 
@@ -235,10 +242,20 @@ class Act(Filtered):
     def settled(self, ctx, anchor):
         return self.scope.closed(ctx, anchor)
 
+    def _last_on_the_matter(self, ctx: Context, anchor: Hit | None) -> list[int]:
+        """The scope's last N turns of the role once its trailing turns that perform only
+        `skip_trailing` acts (or none) are set aside."""
+        acts, last = ctx.acts, self.scope.last
+        turns = replace(self.scope, last=None).turns(ctx, anchor)
+        skip = set(self.skip_trailing)
+        while turns and acts is not None and set(acts.names_of(turns[-1])) <= skip:
+            turns = turns[:-1]
+        return turns[-last:] if last else []
+
     def hits(self, ctx, anchor):
         if self.wait and self.scope.awaiting(ctx, anchor):
             return None  # nobody has answered the anchor turn yet: nothing to judge
-        allowed = self.scope.turns(ctx, anchor)
+        allowed = self._last_on_the_matter(ctx, anchor) if self.skip_trailing else self.scope.turns(ctx, anchor)
         cues, denied = self._cues(ctx, set(allowed))
         acts = ctx.acts
         if acts is None:
