@@ -431,6 +431,26 @@ def test_a_thread_gone_on_in_private_messages_is_followed_up():
     assert _core_sa04(turns, {(1, "followup"): 0.9, (3, "pending"): 0.9}) == "pass"
 
 
+def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("ecommerce")
+
+    def ec06(last: str) -> str:
+        turns = [
+            ("customer", "少发了一件"),
+            ("agent", "我查一下订单"),
+            ("agent", "很抱歉，给您补发一件"),
+            ("agent", last),
+        ]
+        roles = [r for r, _ in turns]
+        acts = _fake_acts(roles, {(0, "failure"): 0.9, (1, "ask_info"): 0.9, (2, "apology"): 0.9, (2, "act"): 0.9})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EC-06").status
+
+    assert ec06("辛苦您了") == "pass"  # checked, solved, apologized, thanked: two steps missing
+    assert ec06("好的") == "fail"  # three missing
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
