@@ -451,6 +451,27 @@ def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     assert ec06("好的") == "fail"  # three missing
 
 
+def test_soothing_is_judged_on_the_first_reply_to_the_first_outburst():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [
+        ("customer", "太气人了，扣了我两百块"),
+        ("agent", "理解您的心情，我马上帮您查"),
+        ("customer", "赶紧的，气死了"),
+        ("agent", "请提供一下号码"),
+    ]
+    roles = [r for r, _ in turns]
+
+    def em02(probs):
+        acts = _fake_acts(roles, probs)
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EM-02").status
+
+    angry = {(0, "anger"): 0.9, (2, "anger"): 0.9, (3, "ask_info"): 0.9}
+    assert em02({**angry, (1, "soothe"): 0.9}) == "pass"  # the first outburst was met with care
+    assert em02({**angry, (1, "act"): 0.9}) == "fail"
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
