@@ -86,7 +86,7 @@ _SYMBOL = {"emoji": "☺", "emoticon": "☺", "number": "0", "name": "◇", "men
 
 
 def _symbol(match: re.Match[str]) -> str:
-    return PAD * (match.end() - match.start() - 1) + _SYMBOL[match.lastgroup]
+    return PAD * (match.end() - match.start() - 1) + _SYMBOL[str(match.lastgroup)]
 
 
 def mark_placeholders(norm: str) -> str:

@@ -102,8 +102,7 @@ class KeywordMatcher:
     def register(self, words: list[str]) -> int:
         key = self._next
         self._next += 1
-        for word in words:
-            word = normalize_text(word)
+        for word in map(normalize_text, words):
             if word:
                 self._keys.setdefault(word, set()).add(key)
         return key
@@ -161,7 +160,8 @@ class Scope:
         if self.within_seconds is not None and self.fallback_first is not None and not ctx.prepared.has_times:
             chosen = chosen[: self.fallback_first]
         elif self.within_seconds is not None:
-            chosen = [i for i in chosen if turns[i].start is not None and turns[i].start <= self.within_seconds]
+            limit = self.within_seconds
+            chosen = [i for i in chosen if (start := turns[i].start) is not None and start <= limit]
         if anchor is None or self.anchor is None:
             return chosen
         a = anchor.turn
@@ -296,9 +296,8 @@ def words_of(value: Any, lexicons: dict[str, list[str]], loc: tuple[Any, ...]) -
         value = [value]
     if not isinstance(value, list):
         raise RuleError(loc, "这里应是词语列表")
-    words = []
-    for item in value:
-        item = str(item)
+    words: list[str] = []
+    for item in map(str, value):
         if item.startswith("@"):
             if item[1:] not in lexicons:
                 raise RuleError(loc, f"没有名为 {item} 的词库")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 from zuoxi.analyze.emotion import NEGATIVE, CustomerEmotion
@@ -56,58 +57,12 @@ class Timing(Condition):
 
     def measure(self, ctx: Context) -> list[tuple[int, float]] | None:
         """(turn, value) pairs for the metric; None when it cannot be measured."""
-        conv, turns = ctx.prepared.conversation, ctx.turns
-        if self.channel and conv.channel != self.channel:
+        if self.channel and ctx.prepared.conversation.channel != self.channel:
             return None
-        audio = (ctx.audio or {}).get(self.metric)
+        audio = (ctx.audio or {}).get(str(self.metric))
         if audio is not None:
             return audio
-        agent = [t for t in turns if t.role == "agent"]
-        customer = [t for t in turns if t.role == "customer"]
-        timed = [t for t in turns if t.start is not None]
-        if self.metric == "first_response":
-            if not customer or customer[0].start is None:
-                return None
-            reply = next((t for t in agent if t.index > customer[0].index), None)
-            if reply is None or reply.start is None:
-                return None
-            return [(reply.index, reply.start - customer[0].start)]
-        if self.metric in ("response_latency", "silence"):
-            pairs = []
-            for prev, cur in zip(turns, turns[1:]):
-                if cur.start is None or (prev.end if prev.end is not None else prev.start) is None:
-                    continue
-                if self.metric == "response_latency" and not (prev.role == "customer" and cur.role == "agent"):
-                    continue
-                pairs.append((cur.index, cur.start - (prev.end if prev.end is not None else prev.start)))
-            return pairs or None
-        if self.metric == "hangup_gap":
-            last = agent[-1] if agent else None
-            end_of_call = conv.duration
-            if last is None or last.end is None or end_of_call is None:
-                return None
-            return [(last.index, end_of_call - last.end)]
-        if self.metric == "overlap":
-            if len(timed) < len(turns) or any(t.end is None for t in turns):
-                return None
-            values = []
-            for t in agent:
-                talking = [c for c in customer if c.start < t.start < c.end]
-                values.append((t.index, max((c.end - t.start for c in talking), default=0.0)))
-            return values or None
-        # speech_rate: characters per minute over the agent's timed turns
-        spoken = [t for t in agent if t.start is not None and t.end is not None and t.end > t.start]
-        if not spoken:
-            return None
-        chars = sum(len(re.sub(r"[\W_]+", "", t.norm)) for t in spoken)
-        minutes = sum(t.end - t.start for t in spoken) / 60
-        overall = chars / minutes
-        per_turn = sorted(
-            ((t.index, len(re.sub(r"[\W_]+", "", t.norm)) / ((t.end - t.start) / 60)) for t in spoken),
-            key=lambda p: abs(p[1] - overall),
-            reverse=True,
-        )
-        return [(per_turn[0][0], overall)]
+        return _MEASURES[str(self.metric)](ctx)
 
     def hits(self, ctx, anchor):
         values = self.measure(ctx)
@@ -115,6 +70,81 @@ class Timing(Condition):
             return None
         test = _OPS[self.op]
         return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if test(v, self.value)]
+
+
+def _spans(turns: list[PreparedTurn]) -> list[tuple[PreparedTurn, float, float]]:
+    """The turns that have both a start and an end time, with them."""
+    return [(t, t.start, t.end) for t in turns if t.start is not None and t.end is not None]
+
+
+def _first_response(ctx: Context) -> list[tuple[int, float]] | None:
+    customer = ctx.prepared.role_turns("customer")
+    first = customer[0].start if customer else None
+    if first is None:
+        return None
+    reply = next((t for t in ctx.prepared.role_turns("agent") if t.index > customer[0].index), None)
+    if reply is None or reply.start is None:
+        return None
+    return [(reply.index, reply.start - first)]
+
+
+def _gaps(ctx: Context, replies_only: bool) -> list[tuple[int, float]] | None:
+    """Each turn's start minus the end (or start) of the turn before it; with `replies_only`, only an
+    agent turn answering a customer turn (response latency)."""
+    pairs = []
+    for prev, cur in pairwise(ctx.turns):
+        before = prev.end if prev.end is not None else prev.start
+        if cur.start is None or before is None:
+            continue
+        if replies_only and not (prev.role == "customer" and cur.role == "agent"):
+            continue
+        pairs.append((cur.index, cur.start - before))
+    return pairs or None
+
+
+def _hangup_gap(ctx: Context) -> list[tuple[int, float]] | None:
+    agent = ctx.prepared.role_turns("agent")
+    end_of_call = ctx.prepared.conversation.duration
+    if not agent or agent[-1].end is None or end_of_call is None:
+        return None
+    return [(agent[-1].index, end_of_call - agent[-1].end)]
+
+
+def _overlap(ctx: Context) -> list[tuple[int, float]] | None:
+    spans = _spans(ctx.turns)
+    if len(spans) < len(ctx.turns):
+        return None
+    customer = [(s, e) for t, s, e in spans if t.role == "customer"]
+    values = []
+    for t, start, _ in spans:
+        if t.role == "agent":
+            values.append((t.index, max((e - start for s, e in customer if s < start < e), default=0.0)))
+    return values or None
+
+
+def _speech_rate(ctx: Context) -> list[tuple[int, float]] | None:
+    """Characters per minute over the agent's timed turns (the turn furthest from the rate marks it)."""
+    spoken = [(t, s, e) for t, s, e in _spans(ctx.prepared.role_turns("agent")) if e > s]
+    if not spoken:
+        return None
+    chars = {t.index: len(re.sub(r"[\W_]+", "", t.norm)) for t, _, _ in spoken}
+    overall = sum(chars.values()) / (sum(e - s for _, s, e in spoken) / 60)
+    per_turn = sorted(
+        ((t.index, chars[t.index] / ((e - s) / 60)) for t, s, e in spoken),
+        key=lambda p: abs(p[1] - overall),
+        reverse=True,
+    )
+    return [(per_turn[0][0], overall)]
+
+
+_MEASURES: dict[str, Callable[[Context], list[tuple[int, float]] | None]] = {
+    "first_response": _first_response,
+    "response_latency": lambda ctx: _gaps(ctx, replies_only=True),
+    "silence": lambda ctx: _gaps(ctx, replies_only=False),
+    "hangup_gap": _hangup_gap,
+    "overlap": _overlap,
+    "speech_rate": _speech_rate,
+}
 
 
 @operator("emotion", {"labels", "trend", "min_score", "first", "last", "anchor", "count"})
@@ -260,7 +290,7 @@ class Act(Filtered):
         acts = ctx.acts
         if acts is None:
             return [h for t in allowed for h in cues.get(t, ())]
-        found = []
+        found: list[Hit] = []
         for t in allowed:
             cue = cues.get(t)
             if (

@@ -47,7 +47,7 @@ class Keyword(Filtered):
         return sorted(h for g in per_group for h in g if h.turn in both)
 
     def hits(self, ctx, anchor):
-        found = super().hits(ctx, anchor)
+        found = super().hits(ctx, anchor) or []
         if len(self.keys) > 1:  # every group must survive the filters in the turn
             survivors = set(found)
             groups = [{h.turn for h in ctx.keyword_hits(k) if h in survivors} for k in self.keys]
