@@ -472,6 +472,20 @@ def test_soothing_is_judged_on_the_first_reply_to_the_first_outburst():
     assert em02({**angry, (1, "act"): 0.9}) == "fail"
 
 
+def test_a_last_word_asking_what_the_customer_means_is_mid_process_unless_it_answers_too():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [("customer", "这个能用吗"), ("agent", "您是指哪一款呢？")]
+
+    def cs08(probs):
+        acts = _fake_acts(["customer", "agent"], probs)
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-08").status
+
+    assert cs08({(1, "clarify"): 0.9}) == "n/a"
+    assert cs08({(1, "clarify"): 0.9, (1, "inform"): 0.9}) == "fail"
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
