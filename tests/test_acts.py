@@ -486,6 +486,22 @@ def test_a_last_word_asking_what_the_customer_means_is_mid_process_unless_it_ans
     assert cs08({(1, "clarify"): 0.9, (1, "inform"): 0.9}) == "fail"
 
 
+def test_the_price_principle_is_a_reason_for_refusing_a_discount():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def sa02(reply: str) -> str:
+        turns = [("customer", "还能再优惠点吗"), ("agent", reply)]
+        acts = _fake_acts(
+            ["customer", "agent"], {(0, "request"): 0.9, (1, "refuse"): 0.9}, untrained=("price_principle",)
+        )
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "SA-02").status
+
+    assert sa02("亲亲目前已是最低价了，没办法更低了") == "pass"
+    assert sa02("亲亲没办法更低了") == "fail"
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
