@@ -502,6 +502,20 @@ def test_the_price_principle_is_a_reason_for_refusing_a_discount():
     assert sa02("亲亲没办法更低了") == "fail"
 
 
+def test_asking_for_what_would_settle_a_challenge_answers_it():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [("agent", "这个订单是没有付款的呢"), ("customer", "我这边是付过的啊"), ("agent", "麻烦您提供付款的截图哦")]
+
+    def cs04(probs):
+        acts = _fake_acts(["agent", "customer", "agent"], {(0, "inform"): 0.9, (1, "question"): 0.9, **probs})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-04").status
+
+    assert cs04({(2, "ask_photo"): 0.9}) == "pass"
+    assert cs04({(2, "inform"): 0.9}) == "fail"
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
