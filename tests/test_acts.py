@@ -516,6 +516,44 @@ def test_asking_for_what_would_settle_a_challenge_answers_it():
     assert cs04({(2, "inform"): 0.9}) == "fail"
 
 
+def _core_em02(text: str, anger: float, emotions=None) -> str:
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [("customer", text), ("agent", "请提供一下您的号码")]
+    acts = _fake_acts(["customer", "agent"], {(0, "anger"): anger, (1, "ask_info"): 0.9})
+    ctx = card.context(prepare(conv(*turns)), emotions=emotions or {}, acts=acts)
+    return finding(card.evaluate(ctx), "EM-02").status
+
+
+def test_a_word_that_is_nearly_always_anger_decides_with_little_help_from_the_model():
+    post = "说好的20M网速到头来只有几十KB，学校宿舍里看个视频都卡，什么破网络，无语"
+    assert _core_em02(post, anger=0.1) == "fail"
+    assert _core_em02("说好的20M网速到头来只有几十KB，学校宿舍里看个视频都卡", anger=0.1) == "n/a"
+
+
+def test_a_turn_the_emotion_model_reads_as_plainly_angry_calls_for_soothing():
+    from zuoxi.analyze.emotion import CustomerEmotion
+
+    post = "等了四个小时师傅说不来了，明天再来，我下午把事都推了"
+    assert _core_em02(post, anger=0.1, emotions={0: CustomerEmotion("angry", 0.85)}) == "fail"
+    assert _core_em02(post, anger=0.1, emotions={0: CustomerEmotion("angry", 0.6)}) == "n/a"
+
+
+def test_a_price_drop_asked_to_be_protected_is_no_service_failure():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [("customer", "买了两天就降价了，给我保价吧"), ("agent", "好的，这边为您申请价保")]
+
+    def cs06(probs):
+        acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.9, (1, "act"): 0.9, **probs})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
+
+    assert cs06({(0, "request_price"): 0.9}) == "n/a"
+    assert cs06({}) == "fail"
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
