@@ -554,6 +554,22 @@ def test_a_price_drop_asked_to_be_protected_is_no_service_failure():
     assert cs06({}) == "fail"
 
 
+def test_return_shipping_said_as_a_pickup_fee_and_goods_refused_at_the_door():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("ecommerce")
+
+    def ec08(reply: str) -> str:
+        turns = [("customer", "我买错了，要退货"), ("agent", reply)]
+        probs = {(0, "request_return"): 0.9, (0, "request"): 0.9, (1, "act"): 0.9}
+        acts = _fake_acts(["customer", "agent"], probs, untrained=("return_shipping",))  # as in the shipped heads
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EC-08").status
+
+    assert ec08("已为您申请退货，上门取件费需要您承担") == "pass"
+    assert ec08("已为您申请退货") == "fail"
+    assert ec08("还没签收的话，送到时您拒收就行，会自动退回") == "n/a"
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
