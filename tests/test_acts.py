@@ -570,6 +570,20 @@ def test_return_shipping_said_as_a_pickup_fee_and_goods_refused_at_the_door():
     assert ec08("还没签收的话，送到时您拒收就行，会自动退回") == "n/a"
 
 
+def test_closing_words_decide_a_closing_the_model_reads_faintly():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def cs08(last: str) -> str:
+        turns = [("customer", "好的"), ("agent", last)]
+        acts = _fake_acts(["customer", "agent"], {(1, "closing"): 0.1})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-08").status
+
+    assert cs08("嗯嗯有问题随时咨询我们哦") == "pass"
+    assert cs08("嗯嗯好的哦") == "fail"
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
