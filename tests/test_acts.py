@@ -591,7 +591,7 @@ def test_an_apology_worded_as_asking_forgiveness_for_the_trouble_is_an_apology()
 
     def cs06(reply: str) -> str:
         turns = [("customer", "宽带断了三天了"), ("agent", reply)]
-        acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.9, (1, "apology"): 0.0, (1, "act"): 0.9})
+        acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.9, (1, "apology"): 0.1, (1, "act"): 0.9})
         return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
 
     assert cs06("给您的使用带来不便请见谅，请私信您的地址") == "pass"
