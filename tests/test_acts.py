@@ -598,6 +598,24 @@ def test_an_apology_worded_as_asking_forgiveness_for_the_trouble_is_an_apology()
     assert cs06("请私信您的地址") == "fail"
 
 
+def test_the_action_challenged_is_no_answer_to_the_challenge():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [
+        ("agent", "待这个订单完成后为您申请差价"),
+        ("customer", "为什么要等这个订单完成呢"),
+        ("agent", "请您届时注意查收呢"),
+    ]
+
+    def cs04(probs):
+        acts = _fake_acts(["agent", "customer", "agent"], {(0, "act"): 0.9, (1, "question"): 0.9, **probs})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-04").status
+
+    assert cs04({(2, "inform"): 0.9}) == "fail"
+    assert cs04({(0, "explain"): 0.9, (2, "inform"): 0.9}) == "pass"  # the reason came just before
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
