@@ -377,6 +377,16 @@ def test_deflection_and_contempt_worded_outside_the_lists():
     )
 
 
+def test_a_false_friend_of_a_cue_is_no_cue_and_no_denial():
+    card = _card("""
+            forbid:
+              act: {role: agent, acts: [pending], cues: [反馈], exclude: [感谢您的反馈]}
+        """)
+    c = conv(("customer", "机器不出货"), ("agent", "我们会联系工作人员去查看，感谢您的反馈"))
+    assert _status(card, c, _fake_acts(["customer", "agent"], {(1, "pending"): 0.9})) == "fail"  # the model decides
+    assert _status(card, c, _fake_acts(["customer", "agent"], {(1, "pending"): 0.4})) == "pass"  # no cue lowers the bar
+
+
 # --- a matter left pending (SA-04) -------------------------------------------------------------------
 
 

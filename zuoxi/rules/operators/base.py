@@ -332,11 +332,16 @@ class Filtered(Condition):
             clause = CLAUSE_END.split(turn.norm[: hit.start])[-1]
             if _CONDITIONAL.search(clause):
                 return False
-        if self.exclude_key is not None:
-            for ex in ctx.keyword_hits(self.exclude_key):
-                if ex.turn == hit.turn and ex.start < hit.end and hit.start < ex.end:
-                    return False
-        return True
+        return not self.excluded(ctx, hit)
+
+    def excluded(self, ctx: Context, hit: Hit) -> bool:
+        """Whether the hit is part of one of the `exclude` words (a false friend: 滚筒 is no 滚)."""
+        if self.exclude_key is None:
+            return False
+        return any(
+            ex.turn == hit.turn and ex.start < hit.end and hit.start < ex.end
+            for ex in ctx.keyword_hits(self.exclude_key)
+        )
 
     def raw(self, ctx: Context) -> list[Hit]:
         raise NotImplementedError

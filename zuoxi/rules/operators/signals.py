@@ -263,7 +263,7 @@ class Act(Filtered):
         found: dict[int, list[Hit]] = {}
         seen: set[int] = set()
         for h in ctx.keyword_hits(self.cue_key):
-            if h.turn in allowed:
+            if h.turn in allowed and not self.excluded(ctx, h):  # a false friend is no cue at all, not a denial
                 seen.add(h.turn)
                 if self.keep(ctx, h):
                     found.setdefault(h.turn, []).append(h)
