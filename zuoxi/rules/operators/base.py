@@ -164,7 +164,11 @@ class Scope:
             chosen = [i for i in chosen if (start := turns[i].start) is not None and start <= limit]
         if anchor is None or self.anchor is None:
             return chosen
-        a = anchor.turn
+        return self._around_anchor(ctx, chosen, anchor.turn)
+
+    def _around_anchor(self, ctx: Context, chosen: list[int], a: int) -> list[int]:
+        """The chosen turns in the scope's relation to the anchor turn `a`."""
+        turns = ctx.turns
         if self.anchor == "same":
             return [i for i in chosen if i == a]
         if self.anchor == "before":
