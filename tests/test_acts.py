@@ -387,6 +387,21 @@ def test_a_false_friend_of_a_cue_is_no_cue_and_no_denial():
     assert _status(card, c, _fake_acts(["customer", "agent"], {(1, "pending"): 0.4})) == "pass"  # no cue lowers the bar
 
 
+def test_veto_words_said_as_such_keep_a_turn_from_an_act():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def cs06(text: str) -> str:
+        turns = [("customer", text), ("agent", "这边为您处理")]
+        acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.95, (1, "act"): 0.9})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
+
+    assert cs06("还没一个星期就降价了") == "n/a"  # a price drop: no service failure, however it reads
+    assert cs06("还没一个星期就坏了") == "fail"
+    assert cs06("不是降价的事，还没一个星期就坏了") == "fail"  # a negated veto word vetoes nothing
+
+
 # --- a matter left pending (SA-04) -------------------------------------------------------------------
 
 
@@ -550,11 +565,11 @@ def test_a_turn_the_emotion_model_reads_as_plainly_angry_calls_for_soothing():
     assert _core_em02(post, anger=0.1, emotions={0: CustomerEmotion("angry", 0.6)}) == "n/a"
 
 
-def test_a_price_drop_asked_to_be_protected_is_no_service_failure():
+def test_a_turn_read_as_asking_for_price_protection_is_no_service_failure():
     from zuoxi.rules.engine import get_scorecard
 
     card = get_scorecard("core")
-    turns = [("customer", "买了两天就降价了，给我保价吧"), ("agent", "好的，这边为您申请价保")]
+    turns = [("customer", "刚买两天，差价能补给我吗"), ("agent", "好的，这边为您申请")]
 
     def cs06(probs):
         acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.9, (1, "act"): 0.9, **probs})

@@ -209,7 +209,9 @@ class Audio(Condition):
         return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if _OPS[self.op](v, self.value)]
 
 
-@operator("act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min", "need_cue", "unless", "wait", "skip_trailing"})
+@operator(
+    "act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min", "need_cue", "unless", "veto", "wait", "skip_trailing"}
+)
 class Act(Filtered):
     """Turns that perform one of `acts` (dialogue acts read by the turn models,
     zuoxi/analyze/models/acts.py): the act's probability reaches `min` (default: the act's own
@@ -217,7 +219,8 @@ class Act(Filtered):
     the lexicon confirms what the model leans to, and its words become the evidence; with `need_cue`
     the act counts only where a cue is (the act narrowed to what the words name: a request that is
     bargaining); with `unless`, not in a turn the models read as one of those acts (a "request" that is
-    the customer accepting). Without the models the cue words alone decide (negation, quotation and
+    the customer accepting); with `veto` (words), not in a turn that says one of them as such (a price drop
+    asked to be protected is no service failure, however the model reads it). Without the models the cue words alone decide (negation, quotation and
     supposition filters apply to them). An act looked for in the answer to a turn nobody has answered yet
     cannot be judged (`None`: n/a) — unless `wait: false`, for "the customer did not push back".
     With `skip_trailing` (acts) and `last: N`, the role's trailing turns that perform nothing but those
@@ -242,6 +245,8 @@ class Act(Filtered):
         cues = words_of(spec.get("cues", []), env.lexicons, loc + ("cues",))
         self.cue_key = env.matcher.register(cues) if cues else None
         self.need_cue = bool(spec.get("need_cue", False))
+        veto = words_of(spec.get("veto", []), env.lexicons, loc + ("veto",))
+        self.veto_key = env.matcher.register(veto) if veto else None
         self.unless = tuple(spec.get("unless") or ())
         self.wait = bool(spec.get("wait", True))
         self.skip_trailing = tuple(spec.get("skip_trailing") or ())
@@ -287,6 +292,9 @@ class Act(Filtered):
             return None  # nobody has answered the anchor turn yet: nothing to judge
         allowed = self._last_on_the_matter(ctx, anchor) if self.skip_trailing else self.scope.turns(ctx, anchor)
         cues, denied = self._cues(ctx, set(allowed))
+        if self.veto_key is not None:  # words that say the turn is something else (negation and quotes apply)
+            vetoed = {h.turn for h in ctx.keyword_hits(self.veto_key) if self.keep(ctx, h)}
+            allowed = [t for t in allowed if t not in vetoed]
         acts = ctx.acts
         if acts is None:
             return [h for t in allowed for h in cues.get(t, ())]
