@@ -10,12 +10,13 @@ import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pytest
 
 from zuoxi.analyze.models import load_models
-from zuoxi.analyze.models.acts import AGENT_ACTS, CUSTOMER_OUTPUTS, TurnActs
+from zuoxi.analyze.models.acts import AGENT_ACTS, CUSTOMER_OUTPUTS, ActModel, TurnActs
 from zuoxi.model import Conversation
 from zuoxi.normalize import PAD, normalize_turn, prepare
 from zuoxi.pipeline import analyze_conversation
@@ -122,7 +123,7 @@ def _fake_acts(roles: list[str], probs: dict[tuple[int, str], float], untrained:
     p = np.zeros((len(roles), len(names)))
     for (turn, name), value in probs.items():
         p[turn, names.index(name)] = value
-    return TurnActs(roles, p, model, np.zeros((len(roles), 1)), None)
+    return TurnActs(roles, p, cast(ActModel, model), np.zeros((len(roles), 1)), None)  # the fields the rules read
 
 
 REFUSAL = """
