@@ -10,12 +10,13 @@ import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pytest
 
 from zuoxi.analyze.models import load_models
-from zuoxi.analyze.models.acts import AGENT_ACTS, CUSTOMER_OUTPUTS, TurnActs
+from zuoxi.analyze.models.acts import AGENT_ACTS, CUSTOMER_OUTPUTS, ActModel, TurnActs
 from zuoxi.model import Conversation
 from zuoxi.normalize import PAD, normalize_turn, prepare
 from zuoxi.pipeline import analyze_conversation
@@ -122,7 +123,7 @@ def _fake_acts(roles: list[str], probs: dict[tuple[int, str], float], untrained:
     p = np.zeros((len(roles), len(names)))
     for (turn, name), value in probs.items():
         p[turn, names.index(name)] = value
-    return TurnActs(roles, p, model, np.zeros((len(roles), 1)), None)
+    return TurnActs(roles, p, cast(ActModel, model), np.zeros((len(roles), 1)), None)  # the fields the rules read
 
 
 REFUSAL = """
@@ -238,6 +239,7 @@ def test_the_built_in_operators_are_registered():
         "act",
         "length",
         "ends_with",
+        "mention",
         "all",
         "any",
         "not",
@@ -376,12 +378,305 @@ def test_deflection_and_contempt_worded_outside_the_lists():
     )
 
 
+def test_a_false_friend_of_a_cue_is_no_cue_and_no_denial():
+    card = _card("""
+            forbid:
+              act: {role: agent, acts: [pending], cues: [反馈], exclude: [感谢您的反馈]}
+        """)
+    c = conv(("customer", "机器不出货"), ("agent", "我们会联系工作人员去查看，感谢您的反馈"))
+    assert _status(card, c, _fake_acts(["customer", "agent"], {(1, "pending"): 0.9})) == "fail"  # the model decides
+    assert _status(card, c, _fake_acts(["customer", "agent"], {(1, "pending"): 0.4})) == "pass"  # no cue lowers the bar
+
+
+def test_veto_words_said_as_such_keep_a_turn_from_an_act():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def cs06(text: str) -> str:
+        turns = [("customer", text), ("agent", "这边为您处理")]
+        acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.95, (1, "act"): 0.9})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
+
+    assert cs06("还没一个星期就降价了") == "n/a"  # a price drop: no service failure, however it reads
+    assert cs06("还没一个星期就坏了") == "fail"
+    assert cs06("不是降价的事，还没一个星期就坏了") == "fail"  # a negated veto word vetoes nothing
+
+
+# --- a matter left pending (SA-04) -------------------------------------------------------------------
+
+
+def test_closings_after_the_last_word_on_the_matter_do_not_hide_it():
+    roles = ["customer", "agent", "customer", "agent", "customer", "agent"]
+    acts = _fake_acts(roles, {(1, "pending"): 0.9, (3, "closing"): 0.9, (5, "closing"): 0.9})
+    c = conv(*zip(roles, ["差价不对", "已告知专员核实", "好的", "还有什么问题吗", "没有了", "祝您生活愉快"]))
+    skipping = _card("""
+            forbid:
+              act: {role: agent, last: 1, skip_trailing: [closing], acts: [pending]}
+        """)
+    plain = _card("""
+            forbid:
+              act: {role: agent, last: 1, acts: [pending]}
+        """)
+    assert _status(skipping, c, acts) == "fail"
+    assert _status(plain, c, acts) == "pass"
+    with pytest.raises(Exception, match="last"):
+        _card("""
+            forbid:
+              act: {role: agent, skip_trailing: [closing], acts: [pending]}
+        """)
+
+
+def _core_sa04(turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    roles = [r for r, _ in turns]
+    return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=_fake_acts(roles, probs))), "SA-04").status
+
+
+def test_a_follow_up_the_thread_went_past_does_not_cover_a_later_pending():
+    turns = [
+        ("customer", "彩铃取消不了"),
+        ("agent", "麻烦提供一下号码以便核实"),
+        ("customer", "15600000000"),
+        ("agent", "已将您的问题转交工作人员跟进，敬请留意。"),
+    ]
+    probs = {(1, "followup"): 0.9, (1, "ask_info"): 0.9, (3, "pending"): 0.9}
+    assert _core_sa04(turns, probs) == "fail"
+    assert _core_sa04(turns, {**probs, (3, "followup"): 0.9}) == "pass"  # a callback promised with it
+
+
+def test_a_thread_gone_on_in_private_messages_is_followed_up():
+    turns = [
+        ("customer", "宽带一直掉线"),
+        ("agent", "麻烦提供一下地址和电话"),
+        ("customer", "已私信"),
+        ("agent", "收到后转派工作人员核查处理"),
+    ]
+    assert _core_sa04(turns, {(1, "followup"): 0.9, (3, "pending"): 0.9}) == "pass"
+
+
+def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("ecommerce")
+
+    def ec06(last: str) -> str:
+        turns = [
+            ("customer", "少发了一件"),
+            ("agent", "我查一下订单"),
+            ("agent", "很抱歉，给您补发一件"),
+            ("agent", last),
+        ]
+        roles = [r for r, _ in turns]
+        acts = _fake_acts(roles, {(0, "failure"): 0.9, (1, "ask_info"): 0.9, (2, "apology"): 0.9, (2, "act"): 0.9})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EC-06").status
+
+    assert ec06("辛苦您了") == "pass"  # checked, solved, apologized, thanked: two steps missing
+    assert ec06("好的") == "fail"  # three missing
+
+
+def test_soothing_is_judged_on_the_first_reply_to_the_first_outburst():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [
+        ("customer", "太气人了，扣了我两百块"),
+        ("agent", "理解您的心情，我马上帮您查"),
+        ("customer", "赶紧的，气死了"),
+        ("agent", "请提供一下号码"),
+    ]
+    roles = [r for r, _ in turns]
+
+    def em02(probs):
+        acts = _fake_acts(roles, probs)
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EM-02").status
+
+    angry = {(0, "anger"): 0.9, (2, "anger"): 0.9, (3, "ask_info"): 0.9}
+    assert em02({**angry, (1, "soothe"): 0.9}) == "pass"  # the first outburst was met with care
+    assert em02({**angry, (1, "act"): 0.9}) == "fail"
+
+
+def test_a_last_word_asking_what_the_customer_means_is_mid_process_unless_it_answers_too():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [("customer", "这个能用吗"), ("agent", "您是指哪一款呢？")]
+
+    def cs08(probs):
+        acts = _fake_acts(["customer", "agent"], probs)
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-08").status
+
+    assert cs08({(1, "clarify"): 0.9}) == "n/a"
+    assert cs08({(1, "clarify"): 0.9, (1, "inform"): 0.9}) == "fail"
+
+
+def test_the_price_principle_is_a_reason_for_refusing_a_discount():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def sa02(reply: str) -> str:
+        turns = [("customer", "还能再优惠点吗"), ("agent", reply)]
+        acts = _fake_acts(
+            ["customer", "agent"], {(0, "request"): 0.9, (1, "refuse"): 0.9}, untrained=("price_principle",)
+        )
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "SA-02").status
+
+    assert sa02("亲亲目前已是最低价了，没办法更低了") == "pass"
+    assert sa02("亲亲没办法更低了") == "fail"
+
+
+def test_asking_for_what_would_settle_a_challenge_answers_it():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [("agent", "这个订单是没有付款的呢"), ("customer", "我这边是付过的啊"), ("agent", "麻烦您提供付款的截图哦")]
+
+    def cs04(probs):
+        acts = _fake_acts(["agent", "customer", "agent"], {(0, "inform"): 0.9, (1, "question"): 0.9, **probs})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-04").status
+
+    assert cs04({(2, "ask_photo"): 0.9}) == "pass"
+    assert cs04({(2, "inform"): 0.9}) == "fail"
+
+
+def _core_em02(text: str, anger: float, emotions=None) -> str:
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [("customer", text), ("agent", "请提供一下您的号码")]
+    acts = _fake_acts(["customer", "agent"], {(0, "anger"): anger, (1, "ask_info"): 0.9})
+    ctx = card.context(prepare(conv(*turns)), emotions=emotions or {}, acts=acts)
+    return finding(card.evaluate(ctx), "EM-02").status
+
+
+def test_a_word_that_is_nearly_always_anger_decides_with_little_help_from_the_model():
+    post = "说好的20M网速到头来只有几十KB，学校宿舍里看个视频都卡，什么破网络，无语"
+    assert _core_em02(post, anger=0.1) == "fail"
+    assert _core_em02("说好的20M网速到头来只有几十KB，学校宿舍里看个视频都卡", anger=0.1) == "n/a"
+
+
+def test_a_turn_the_emotion_model_reads_as_plainly_angry_calls_for_soothing():
+    from zuoxi.analyze.emotion import CustomerEmotion
+
+    post = "等了四个小时师傅说不来了，明天再来，我下午把事都推了"
+    assert _core_em02(post, anger=0.1, emotions={0: CustomerEmotion("angry", 0.85)}) == "fail"
+    assert _core_em02(post, anger=0.1, emotions={0: CustomerEmotion("angry", 0.6)}) == "n/a"
+
+
+def test_a_turn_read_as_asking_for_price_protection_is_no_service_failure():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [("customer", "刚买两天，差价能补给我吗"), ("agent", "好的，这边为您申请")]
+
+    def cs06(probs):
+        acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.9, (1, "act"): 0.9, **probs})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
+
+    assert cs06({(0, "request_price"): 0.9}) == "n/a"
+    assert cs06({}) == "fail"
+
+
+def test_return_shipping_said_as_a_pickup_fee_and_goods_refused_at_the_door():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("ecommerce")
+
+    def ec08(reply: str) -> str:
+        turns = [("customer", "我买错了，要退货"), ("agent", reply)]
+        probs = {(0, "request_return"): 0.9, (0, "request"): 0.9, (1, "act"): 0.9}
+        acts = _fake_acts(["customer", "agent"], probs, untrained=("return_shipping",))  # as in the shipped heads
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EC-08").status
+
+    assert ec08("已为您申请退货，上门取件费需要您承担") == "pass"
+    assert ec08("已为您申请退货") == "fail"
+    assert ec08("还没签收的话，送到时您拒收就行，会自动退回") == "n/a"
+
+
+def test_closing_words_decide_a_closing_the_model_reads_faintly():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def cs08(last: str) -> str:
+        turns = [("customer", "好的"), ("agent", last)]
+        acts = _fake_acts(["customer", "agent"], {(1, "closing"): 0.1})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-08").status
+
+    assert cs08("嗯嗯有问题随时咨询我们哦") == "pass"
+    assert cs08("嗯嗯好的哦") == "fail"
+
+
+def test_an_apology_worded_as_asking_forgiveness_for_the_trouble_is_an_apology():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def cs06(reply: str) -> str:
+        turns = [("customer", "宽带断了三天了"), ("agent", reply)]
+        acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.9, (1, "apology"): 0.1, (1, "act"): 0.9})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
+
+    assert cs06("给您的使用带来不便请见谅，请私信您的地址") == "pass"
+    assert cs06("请私信您的地址") == "fail"
+
+
+def test_the_action_challenged_is_no_answer_to_the_challenge():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [
+        ("agent", "待这个订单完成后为您申请差价"),
+        ("customer", "为什么要等这个订单完成呢"),
+        ("agent", "请您届时注意查收呢"),
+    ]
+
+    def cs04(probs):
+        acts = _fake_acts(["agent", "customer", "agent"], {(0, "act"): 0.9, (1, "question"): 0.9, **probs})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-04").status
+
+    assert cs04({(2, "inform"): 0.9}) == "fail"
+    assert cs04({(0, "explain"): 0.9, (2, "inform"): 0.9}) == "pass"  # the reason came just before
+
+
+# --- whom a public post tags (ES-01) ---------------------------------------------------------------
+
+
+def test_mentions_keep_their_names_and_spans():
+    from zuoxi.normalize import mentions
+
+    text = "@中国联通客服 @CCTV315 邮箱a@b.com 看看"
+    assert mentions(text) == [(0, 7, "中国联通客服"), (8, 16, "cctv315")]
+    assert mentions("没有提到谁") == []
+
+
+@pytest.mark.parametrize("models", [True, False])
+def test_tagging_a_newspaper_is_a_complaint_risk_and_tagging_the_company_is_not(models):
+    tagged = conv(("customer", "@中国联通客服 @南方都市报 网速慢了一个月了"), ("agent", "您好，请私信您的号码"))
+    plain = conv(("customer", "@中国联通客服 网速慢了一个月了"), ("agent", "您好，请私信您的号码"))
+    result = analyze_conversation(tagged, models=models)
+    assert finding(result, "ES-01").status == "fail"
+    assert any(e.turn == 0 and e.start == 8 for e in finding(result, "ES-01").evidence)
+    assert finding(analyze_conversation(plain, models=models), "ES-01").status != "fail"
+
+
+def test_a_mention_condition_needs_names():
+    with pytest.raises(Exception, match="names"):
+        _card("""
+            forbid:
+              mention: {role: customer}
+        """)
+
+
 # --- real conversations ------------------------------------------------------------------------------
 
 # What eval/realqa.py printed for the dev part with the committed models (docs/accuracy.md; the act models saw
 # these dialogues in training, so this is a guard against regressions, not the reported figure): a
 # change that makes the rules less right on real conversations fails here.
-DEV_FLOOR = {"precision": 0.76, "recall": 0.77}
+DEV_FLOOR = {"precision": 0.80, "recall": 0.79}
 
 
 @pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")

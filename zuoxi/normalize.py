@@ -72,23 +72,34 @@ def normalize_text(text: str) -> str:
 # word character, not a space, in no word list), so no rule reads 数字 or 订单编号 as words, an order
 # card is no request, an emoji-only turn is no suggestion, and evidence spans still point into the original.
 PAD = "\u2060"
+# An @mention: "@" not inside an e-mail address, then the account name up to a separator.
+_MENTION_PATTERN = r"(?<![0-9a-z_.\-])@[^\s@,:.!?;()\[\]'\"，。！？：；、]{1,24}(?=[\s@,:.!?;，。！？：；、]|$)"
+_MENTION = re.compile(_MENTION_PATTERN)
 _PLACEHOLDER = re.compile(
     r"(?P<emoji>#e-s\[数字x\])"
     r"|(?P<number>\[orderid_\d+\]|\[(?:数字|金额|时间|日期|电话|身份证号|手机号|订单号|订单编号|价保金额|价保商品数量)[^\[\]]{0,6}\])"
     r"|(?P<name>\[[^\[\]\s]{1,8}x\]|\[(?:商品快照|链接|图片|表情)\])"
     r"|(?P<emoticon>\[[\u4e00-\u9fff]{1,5}\])"
-    r"|(?P<mention>(?<![0-9a-z_.\-])@[^\s@,:.!?;()\[\]'\"，。！？：；、]{1,24}(?=[\s@,:.!?;，。！？：；、]|$))"
+    r"|(?P<mention>" + _MENTION_PATTERN + ")"
 )
 _SYMBOL = {"emoji": "☺", "emoticon": "☺", "number": "0", "name": "◇", "mention": "◇"}
 
 
 def _symbol(match: re.Match[str]) -> str:
-    return PAD * (match.end() - match.start() - 1) + _SYMBOL[match.lastgroup]
+    return PAD * (match.end() - match.start() - 1) + _SYMBOL[str(match.lastgroup)]
 
 
 def mark_placeholders(norm: str) -> str:
     """The matching form with placeholders, emoji codes and mentions as symbols (same length)."""
     return _PLACEHOLDER.sub(_symbol, norm) if ("[" in norm or "@" in norm) else norm
+
+
+def mentions(text: str) -> list[tuple[int, int, str]]:
+    """[start, end) and the account name (normalized, without "@") of each @mention in `text`: whom a
+    public post tags, which the matching form hides (it pads every mention so that names never match words)."""
+    if "@" not in text:
+        return []
+    return [(m.start(), m.end(), m.group()[1:]) for m in _MENTION.finditer(normalize_text(text))]
 
 
 def normalize_turn(text: str) -> str:

@@ -83,7 +83,7 @@ class CompiledScorecard:
         self.profile = []
         for p_index, entry in enumerate(spec.profile):
             try:
-                self.profile.append((entry, self._compile(entry.condition, ("profile", p_index, "condition"))))
+                self.profile.append((entry, self.compiler.compile(entry.condition, ("profile", p_index, "condition"))))
             except RuleError as error:
                 problems.append(f"{spec.source}: profile {entry.id}: {error}")
         if problems:
@@ -130,11 +130,11 @@ class CompiledScorecard:
         triggers = c.when.hits(ctx, None)
         if not triggers:
             return None
-        anchors: list[Hit | None] = []
+        anchors: list[Hit] = []
         for hit in triggers:
             if not anchors or anchors[-1].turn != hit.turn:
                 anchors.append(hit)
-        return anchors[:1] if item.once else anchors
+        return [*(anchors[:1] if item.once else anchors)]
 
     def judge(
         self, c: CompiledItem, ctx: Context, anchor: Hit | None, wait: bool = False, skip_expect: bool = False
@@ -179,7 +179,8 @@ class CompiledScorecard:
                 for turn in sorted({h.turn for h in j.evidence}):
                     violations.append(Occurrence([h for h in j.evidence if h.turn == turn]))
             else:
-                violations.append(Occurrence(j.evidence + ([anchor] if c.item.evidence == "trigger" else [])))
+                shown = [anchor] if c.item.evidence == "trigger" and anchor is not None else []
+                violations.append(Occurrence(j.evidence + shown))
         return violations if judged else None
 
     def _evidence_hits(self, c: CompiledItem, ctx: Context, violations: list[Occurrence]) -> list[Hit]:
@@ -281,27 +282,23 @@ class CompiledScorecard:
                 continue
             item = items[f.rule]
             if status == "pass":
-                f = f.model_copy(
-                    update={
-                        "status": "pass",
-                        "points": max(item.points, 0.0),
-                        "message": "",
-                        "suggestion": "",
-                        "severity": item.severity,
-                        "evidence": [],
-                    }
-                )
+                update = {
+                    "status": "pass",
+                    "points": max(item.points, 0.0),
+                    "message": "",
+                    "suggestion": "",
+                    "severity": item.severity,
+                    "evidence": [],
+                }
             else:
-                f = f.model_copy(
-                    update={
-                        "status": "fail",
-                        "points": min(item.points, 0.0),
-                        "message": item.message,
-                        "suggestion": item.suggestion,
-                        "severity": item.severity,
-                    }
-                )
-            findings.append(f)
+                update = {
+                    "status": "fail",
+                    "points": min(item.points, 0.0),
+                    "message": item.message,
+                    "suggestion": item.suggestion,
+                    "severity": item.severity,
+                }
+            findings.append(f.model_copy(update=update))
         profile = {k: v for k, v in result.skills.items() if k not in CORE_SKILLS}
         summary = self._summarize(result.conversation_id, [f.model_dump() for f in findings], profile)
         return result.model_copy(

@@ -28,7 +28,7 @@ import yaml
 from zuoxi.analyze.models import ArtefactError, load_models
 from zuoxi.model import Conversation
 from zuoxi.normalize import prepare
-from zuoxi.rules.operators.base import CLAUSE_END, Condition, Context, Hit
+from zuoxi.rules.operators.base import CLAUSE_END, Condition, Context, Filtered, Hit
 from zuoxi.rules.operators.compiler import Compiler
 from zuoxi.rules.scorecard import load_spec
 
@@ -40,6 +40,13 @@ _ERRAND = re.compile(r"(?<![给为帮替向跟对和])(您|你)(可以|自己|�
 _RESTATING = re.compile(r"^(请问)?(您|你)(是不是|是|的意思是)")  # "您是想…吗？": what the customer wants, asked back
 
 WordLists = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _keyword(compiler: Compiler, spec: dict, key: str) -> Filtered:
+    """A keyword condition (its raw hits are what a word list names, before the scope's filters)."""
+    condition = compiler.compile({"keyword": spec}, (key,))
+    assert isinstance(condition, Filtered)
+    return condition
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class _Reader:
             name: compiler.compile(spec, (name,)) for name, spec in reading_specs().items()
         }
         self.words = {
-            key: compiler.compile({"keyword": {"role": "agent", "words": list(ws), "conditional": "skip"}}, (key,))
+            key: _keyword(compiler, {"role": "agent", "words": list(ws), "conditional": "skip"}, key)
             for key, ws in (*words, *actions)
         }
         self.actions = {key for key, _ in actions}

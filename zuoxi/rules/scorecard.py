@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,7 +29,9 @@ class Applies(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Literal["chat", "call"] | None = None
-    roles: list[Literal["agent", "customer"]] = Field(default_factory=lambda: ["agent"])
+    roles: list[Literal["agent", "customer"]] = Field(
+        default_factory=lambda: list[Literal["agent", "customer"]](["agent"])
+    )
     times: bool = False  # needs turn start/end times
     # "opening": the item judges the agent's opening, so it is n/a for a log that does not hold it —
     # `meta.opening: not_logged`, as for exports that begin after the platform's automatic welcome.
@@ -102,7 +104,7 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    mapping = cast(dict[str, Any], loader.construct_mapping(node, deep=True))  # keys as YAML wrote them
     mapping[_LINE] = node.start_mark.line + 1
     return mapping
 
@@ -206,7 +208,7 @@ def locate(name: str, relative_to: Path | None = None) -> Path:
 
 
 def shared_lexicons() -> dict[str, list[str]]:
-    return _strip_lines(yaml.load(LEXICON_FILE.read_text(encoding="utf-8"), Loader=_LineLoader)) or {}
+    return _strip_lines(yaml.load(LEXICON_FILE.read_text(encoding="utf-8"), Loader=_LineLoader)) or {}  # noqa: S506 — a SafeLoader
 
 
 @lru_cache(maxsize=64)

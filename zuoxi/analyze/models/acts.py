@@ -173,7 +173,7 @@ class TurnActs:
     """The acts of every turn of one conversation: `probs[turn, k]` for act `names[k]` (zero for the
     other role's acts), performed when it reaches `thresholds[k]`."""
 
-    def __init__(self, roles: list[str], probs: np.ndarray, model: ActModel, dense: np.ndarray, before: Sparse):
+    def __init__(self, roles: list[str], probs: np.ndarray, model: ActModel, dense: np.ndarray, before: Sparse | None):
         self.roles = roles
         self.probs = probs
         self.names = model.names
@@ -279,7 +279,8 @@ class ActModel:
             dense_rows.append(dense_features(r, s, read[first : first + k]))
             first += k
         dense = np.vstack(dense_rows) if flat_roles else np.zeros((0, len(DENSE_NAMES)))
-        before, first = [], 0
+        before: list[int] = []
+        first = 0
         for group in roles:
             before.extend(first + b if b >= 0 else n for b in previous_other(group))
             first += len(group)

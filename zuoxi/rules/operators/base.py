@@ -102,8 +102,7 @@ class KeywordMatcher:
     def register(self, words: list[str]) -> int:
         key = self._next
         self._next += 1
-        for word in words:
-            word = normalize_text(word)
+        for word in map(normalize_text, words):
             if word:
                 self._keys.setdefault(word, set()).add(key)
         return key
@@ -161,10 +160,15 @@ class Scope:
         if self.within_seconds is not None and self.fallback_first is not None and not ctx.prepared.has_times:
             chosen = chosen[: self.fallback_first]
         elif self.within_seconds is not None:
-            chosen = [i for i in chosen if turns[i].start is not None and turns[i].start <= self.within_seconds]
+            limit = self.within_seconds
+            chosen = [i for i in chosen if (start := turns[i].start) is not None and start <= limit]
         if anchor is None or self.anchor is None:
             return chosen
-        a = anchor.turn
+        return self._around_anchor(ctx, chosen, anchor.turn)
+
+    def _around_anchor(self, ctx: Context, chosen: list[int], a: int) -> list[int]:
+        """The chosen turns in the scope's relation to the anchor turn `a`."""
+        turns = ctx.turns
         if self.anchor == "same":
             return [i for i in chosen if i == a]
         if self.anchor == "before":
@@ -296,9 +300,8 @@ def words_of(value: Any, lexicons: dict[str, list[str]], loc: tuple[Any, ...]) -
         value = [value]
     if not isinstance(value, list):
         raise RuleError(loc, "这里应是词语列表")
-    words = []
-    for item in value:
-        item = str(item)
+    words: list[str] = []
+    for item in map(str, value):
         if item.startswith("@"):
             if item[1:] not in lexicons:
                 raise RuleError(loc, f"没有名为 {item} 的词库")
@@ -333,11 +336,16 @@ class Filtered(Condition):
             clause = CLAUSE_END.split(turn.norm[: hit.start])[-1]
             if _CONDITIONAL.search(clause):
                 return False
-        if self.exclude_key is not None:
-            for ex in ctx.keyword_hits(self.exclude_key):
-                if ex.turn == hit.turn and ex.start < hit.end and hit.start < ex.end:
-                    return False
-        return True
+        return not self.excluded(ctx, hit)
+
+    def excluded(self, ctx: Context, hit: Hit) -> bool:
+        """Whether the hit is part of one of the `exclude` words (a false friend: 滚筒 is no 滚)."""
+        if self.exclude_key is None:
+            return False
+        return any(
+            ex.turn == hit.turn and ex.start < hit.end and hit.start < ex.end
+            for ex in ctx.keyword_hits(self.exclude_key)
+        )
 
     def raw(self, ctx: Context) -> list[Hit]:
         raise NotImplementedError

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 from zuoxi.analyze.emotion import NEGATIVE, CustomerEmotion
@@ -55,58 +57,12 @@ class Timing(Condition):
 
     def measure(self, ctx: Context) -> list[tuple[int, float]] | None:
         """(turn, value) pairs for the metric; None when it cannot be measured."""
-        conv, turns = ctx.prepared.conversation, ctx.turns
-        if self.channel and conv.channel != self.channel:
+        if self.channel and ctx.prepared.conversation.channel != self.channel:
             return None
-        audio = (ctx.audio or {}).get(self.metric)
+        audio = (ctx.audio or {}).get(str(self.metric))
         if audio is not None:
             return audio
-        agent = [t for t in turns if t.role == "agent"]
-        customer = [t for t in turns if t.role == "customer"]
-        timed = [t for t in turns if t.start is not None]
-        if self.metric == "first_response":
-            if not customer or customer[0].start is None:
-                return None
-            reply = next((t for t in agent if t.index > customer[0].index), None)
-            if reply is None or reply.start is None:
-                return None
-            return [(reply.index, reply.start - customer[0].start)]
-        if self.metric in ("response_latency", "silence"):
-            pairs = []
-            for prev, cur in zip(turns, turns[1:]):
-                if cur.start is None or (prev.end if prev.end is not None else prev.start) is None:
-                    continue
-                if self.metric == "response_latency" and not (prev.role == "customer" and cur.role == "agent"):
-                    continue
-                pairs.append((cur.index, cur.start - (prev.end if prev.end is not None else prev.start)))
-            return pairs or None
-        if self.metric == "hangup_gap":
-            last = agent[-1] if agent else None
-            end_of_call = conv.duration
-            if last is None or last.end is None or end_of_call is None:
-                return None
-            return [(last.index, end_of_call - last.end)]
-        if self.metric == "overlap":
-            if len(timed) < len(turns) or any(t.end is None for t in turns):
-                return None
-            values = []
-            for t in agent:
-                talking = [c for c in customer if c.start < t.start < c.end]
-                values.append((t.index, max((c.end - t.start for c in talking), default=0.0)))
-            return values or None
-        # speech_rate: characters per minute over the agent's timed turns
-        spoken = [t for t in agent if t.start is not None and t.end is not None and t.end > t.start]
-        if not spoken:
-            return None
-        chars = sum(len(re.sub(r"[\W_]+", "", t.norm)) for t in spoken)
-        minutes = sum(t.end - t.start for t in spoken) / 60
-        overall = chars / minutes
-        per_turn = sorted(
-            ((t.index, len(re.sub(r"[\W_]+", "", t.norm)) / ((t.end - t.start) / 60)) for t in spoken),
-            key=lambda p: abs(p[1] - overall),
-            reverse=True,
-        )
-        return [(per_turn[0][0], overall)]
+        return _MEASURES[str(self.metric)](ctx)
 
     def hits(self, ctx, anchor):
         values = self.measure(ctx)
@@ -114,6 +70,81 @@ class Timing(Condition):
             return None
         test = _OPS[self.op]
         return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if test(v, self.value)]
+
+
+def _spans(turns: list[PreparedTurn]) -> list[tuple[PreparedTurn, float, float]]:
+    """The turns that have both a start and an end time, with them."""
+    return [(t, t.start, t.end) for t in turns if t.start is not None and t.end is not None]
+
+
+def _first_response(ctx: Context) -> list[tuple[int, float]] | None:
+    customer = ctx.prepared.role_turns("customer")
+    first = customer[0].start if customer else None
+    if first is None:
+        return None
+    reply = next((t for t in ctx.prepared.role_turns("agent") if t.index > customer[0].index), None)
+    if reply is None or reply.start is None:
+        return None
+    return [(reply.index, reply.start - first)]
+
+
+def _gaps(ctx: Context, replies_only: bool) -> list[tuple[int, float]] | None:
+    """Each turn's start minus the end (or start) of the turn before it; with `replies_only`, only an
+    agent turn answering a customer turn (response latency)."""
+    pairs = []
+    for prev, cur in pairwise(ctx.turns):
+        before = prev.end if prev.end is not None else prev.start
+        if cur.start is None or before is None:
+            continue
+        if replies_only and not (prev.role == "customer" and cur.role == "agent"):
+            continue
+        pairs.append((cur.index, cur.start - before))
+    return pairs or None
+
+
+def _hangup_gap(ctx: Context) -> list[tuple[int, float]] | None:
+    agent = ctx.prepared.role_turns("agent")
+    end_of_call = ctx.prepared.conversation.duration
+    if not agent or agent[-1].end is None or end_of_call is None:
+        return None
+    return [(agent[-1].index, end_of_call - agent[-1].end)]
+
+
+def _overlap(ctx: Context) -> list[tuple[int, float]] | None:
+    spans = _spans(ctx.turns)
+    if len(spans) < len(ctx.turns):
+        return None
+    customer = [(s, e) for t, s, e in spans if t.role == "customer"]
+    values = []
+    for t, start, _ in spans:
+        if t.role == "agent":
+            values.append((t.index, max((e - start for s, e in customer if s < start < e), default=0.0)))
+    return values or None
+
+
+def _speech_rate(ctx: Context) -> list[tuple[int, float]] | None:
+    """Characters per minute over the agent's timed turns (the turn furthest from the rate marks it)."""
+    spoken = [(t, s, e) for t, s, e in _spans(ctx.prepared.role_turns("agent")) if e > s]
+    if not spoken:
+        return None
+    chars = {t.index: len(re.sub(r"[\W_]+", "", t.norm)) for t, _, _ in spoken}
+    overall = sum(chars.values()) / (sum(e - s for _, s, e in spoken) / 60)
+    per_turn = sorted(
+        ((t.index, chars[t.index] / ((e - s) / 60)) for t, s, e in spoken),
+        key=lambda p: abs(p[1] - overall),
+        reverse=True,
+    )
+    return [(per_turn[0][0], overall)]
+
+
+_MEASURES: dict[str, Callable[[Context], list[tuple[int, float]] | None]] = {
+    "first_response": _first_response,
+    "response_latency": lambda ctx: _gaps(ctx, replies_only=True),
+    "silence": lambda ctx: _gaps(ctx, replies_only=False),
+    "hangup_gap": _hangup_gap,
+    "overlap": _overlap,
+    "speech_rate": _speech_rate,
+}
 
 
 @operator("emotion", {"labels", "trend", "min_score", "first", "last", "anchor", "count"})
@@ -178,7 +209,9 @@ class Audio(Condition):
         return [Hit(t, 0, len(ctx.turns[t].text)) for t, v in values if _OPS[self.op](v, self.value)]
 
 
-@operator("act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min", "need_cue", "unless", "wait"})
+@operator(
+    "act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min", "need_cue", "unless", "veto", "wait", "skip_trailing"}
+)
 class Act(Filtered):
     """Turns that perform one of `acts` (dialogue acts read by the turn models,
     zuoxi/analyze/models/acts.py): the act's probability reaches `min` (default: the act's own
@@ -186,9 +219,12 @@ class Act(Filtered):
     the lexicon confirms what the model leans to, and its words become the evidence; with `need_cue`
     the act counts only where a cue is (the act narrowed to what the words name: a request that is
     bargaining); with `unless`, not in a turn the models read as one of those acts (a "request" that is
-    the customer accepting). Without the models the cue words alone decide (negation, quotation and
+    the customer accepting); with `veto` (words), not in a turn that says one of them as such (a price drop
+    asked to be protected is no service failure, however the model reads it). Without the models the cue words alone decide (negation, quotation and
     supposition filters apply to them). An act looked for in the answer to a turn nobody has answered yet
     cannot be judged (`None`: n/a) — unless `wait: false`, for "the customer did not push back".
+    With `skip_trailing` (acts) and `last: N`, the role's trailing turns that perform nothing but those
+    acts (closings, emoji) do not count among its last N: "the agent's last word on the matter".
     Evidence is the cue when there is one, else the whole turn (refined to the clause that reads most
     like the act when a failed finding shows it)."""
 
@@ -209,11 +245,17 @@ class Act(Filtered):
         cues = words_of(spec.get("cues", []), env.lexicons, loc + ("cues",))
         self.cue_key = env.matcher.register(cues) if cues else None
         self.need_cue = bool(spec.get("need_cue", False))
+        veto = words_of(spec.get("veto", []), env.lexicons, loc + ("veto",))
+        self.veto_key = env.matcher.register(veto) if veto else None
         self.unless = tuple(spec.get("unless") or ())
         self.wait = bool(spec.get("wait", True))
-        unknown = [a for a in self.unless if a not in ACT_NAMES]
-        if unknown:
-            raise RuleError(loc + ("unless",), f"没有对话行为 {unknown[0]!r}")
+        self.skip_trailing = tuple(spec.get("skip_trailing") or ())
+        for option in ("unless", "skip_trailing"):
+            unknown = [a for a in getattr(self, option) if a not in ACT_NAMES]
+            if unknown:
+                raise RuleError(loc + (option,), f"没有对话行为 {unknown[0]!r}")
+        if self.skip_trailing and self.scope.last is None:
+            raise RuleError(loc + ("skip_trailing",), "skip_trailing 需要 `last`")
         if self.need_cue and self.cue_key is None:
             raise RuleError(loc + ("need_cue",), "need_cue 需要 `cues`")
 
@@ -226,7 +268,7 @@ class Act(Filtered):
         found: dict[int, list[Hit]] = {}
         seen: set[int] = set()
         for h in ctx.keyword_hits(self.cue_key):
-            if h.turn in allowed:
+            if h.turn in allowed and not self.excluded(ctx, h):  # a false friend is no cue at all, not a denial
                 seen.add(h.turn)
                 if self.keep(ctx, h):
                     found.setdefault(h.turn, []).append(h)
@@ -235,15 +277,28 @@ class Act(Filtered):
     def settled(self, ctx, anchor):
         return self.scope.closed(ctx, anchor)
 
+    def _last_on_the_matter(self, ctx: Context, anchor: Hit | None) -> list[int]:
+        """The scope's last N turns of the role once its trailing turns that perform only
+        `skip_trailing` acts (or none) are set aside."""
+        acts, last = ctx.acts, self.scope.last
+        turns = replace(self.scope, last=None).turns(ctx, anchor)
+        skip = set(self.skip_trailing)
+        while turns and acts is not None and set(acts.names_of(turns[-1])) <= skip:
+            turns = turns[:-1]
+        return turns[-last:] if last else []
+
     def hits(self, ctx, anchor):
         if self.wait and self.scope.awaiting(ctx, anchor):
             return None  # nobody has answered the anchor turn yet: nothing to judge
-        allowed = self.scope.turns(ctx, anchor)
+        allowed = self._last_on_the_matter(ctx, anchor) if self.skip_trailing else self.scope.turns(ctx, anchor)
         cues, denied = self._cues(ctx, set(allowed))
+        if self.veto_key is not None:  # words that say the turn is something else (negation and quotes apply)
+            vetoed = {h.turn for h in ctx.keyword_hits(self.veto_key) if self.keep(ctx, h)}
+            allowed = [t for t in allowed if t not in vetoed]
         acts = ctx.acts
         if acts is None:
             return [h for t in allowed for h in cues.get(t, ())]
-        found = []
+        found: list[Hit] = []
         for t in allowed:
             cue = cues.get(t)
             if (

@@ -9,7 +9,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from zuoxi.normalize import normalize_pattern, normalize_text
+from zuoxi.normalize import mentions, normalize_pattern, normalize_text
 from zuoxi.rules.operators.base import (
     FILTER_OPTIONS,
     SCOPE_OPTIONS,
@@ -47,7 +47,7 @@ class Keyword(Filtered):
         return sorted(h for g in per_group for h in g if h.turn in both)
 
     def hits(self, ctx, anchor):
-        found = super().hits(ctx, anchor)
+        found = super().hits(ctx, anchor) or []
         if len(self.keys) > 1:  # every group must survive the filters in the turn
             survivors = set(found)
             groups = [{h.turn for h in ctx.keyword_hits(k) if h in survivors} for k in self.keys]
@@ -81,6 +81,31 @@ class Regex(Filtered):
             for m in self.pattern.finditer(ctx.turns[t].norm)
             if m.end() > m.start() and self.keep(ctx, Hit(t, m.start(), m.end()))
         ]
+
+
+@operator("mention", SCOPE_OPTIONS | {"names", "exclude"})
+class Mention(Condition):
+    """@mentions whose account name holds one of `names` (and none of `exclude`): whom a public post
+    tags (a newspaper, a regulator, a complaint platform). The text other operators match shows a
+    mention as one symbol, so that account names never read as words; this reads the names."""
+
+    def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
+        self.scope = parse_scope(spec, loc)
+        self.names = [normalize_text(w) for w in words_of(spec.get("names", []), env.lexicons, loc + ("names",))]
+        self.exclude = [normalize_text(w) for w in words_of(spec.get("exclude", []), env.lexicons, loc + ("exclude",))]
+        if not self.names:
+            raise RuleError(loc + ("names",), "mention 需要 `names`：账号名中的词语列表")
+
+    def settled(self, ctx, anchor):
+        return self.scope.closed(ctx, anchor)
+
+    def hits(self, ctx, anchor):
+        found = []
+        for t in self.scope.turns(ctx, anchor):
+            for start, end, name in mentions(ctx.turns[t].text):
+                if any(w in name for w in self.names) and not any(w in name for w in self.exclude):
+                    found.append(Hit(t, start, end))
+        return found
 
 
 class Synonyms:
@@ -214,34 +239,7 @@ class Repeat(Condition):
         pushback = self.pushback.hits(ctx, None) if self.pushback else None
         if pushback == []:
             return []  # nothing to repeat against
-        ignored: dict[int, list[int]] = {}
-        for h in ctx.keyword_hits(self.ignore_key) if self.ignore_key is not None else []:
-            ignored.setdefault(h.turn, []).append(h.start)
-        groups_by_turn: dict[int, set[str]] = {}
-        for name, key in self.group_keys.items():
-            for h in ctx.keyword_hits(key):
-                groups_by_turn.setdefault(h.turn, set()).add(f"#{name}")
-        for name in self.act_keys:
-            if ctx.acts is not None and name in ctx.acts.index:
-                for t in range(len(ctx.turns)):
-                    if ctx.acts.has(t, name):
-                        groups_by_turn.setdefault(t, set()).add(f"#{name}")
-        turns = self.scope.turns(ctx, anchor)
-        if self.of is not None:
-            chosen = {h.turn for h in self.of.hits(ctx, anchor) or []}
-            turns = [t for t in turns if t in chosen]
-        units = []  # (hit, features: bigrams plus "#group" tags)
-        for t in turns:
-            turn = ctx.turns[t]
-            skip = ignored.get(t, ())
-            for start, end in [(0, len(turn.norm))] if self.per_turn else turn.clauses:
-                chars = _NON_WORD.sub("", turn.norm[start:end])
-                if len(chars) < self.min_chars or any(start <= s < end for s in skip):
-                    continue
-                grams = set(map(_add, chars, chars[1:]))
-                if self.per_turn:
-                    grams |= groups_by_turn.get(t, set())
-                units.append((Hit(t, start, end), grams))
+        units = self._units(ctx, anchor)
         if len(units) < self.min:
             return []
         answers = sorted({h.turn for h in self.unanswered.hits(ctx, None) or []}) if self.unanswered else None
@@ -260,6 +258,43 @@ class Repeat(Condition):
             if len(repeats) + 1 >= self.min:
                 found.update(repeats)
         return sorted(found)
+
+    def _groups_by_turn(self, ctx: Context) -> dict[int, set[str]]:
+        """The "#group" tags of each turn: its `keys` words and `act_keys` acts."""
+        groups: dict[int, set[str]] = {}
+        for name, key in self.group_keys.items():
+            for h in ctx.keyword_hits(key):
+                groups.setdefault(h.turn, set()).add(f"#{name}")
+        for name in self.act_keys:
+            if ctx.acts is not None and name in ctx.acts.index:
+                for t in range(len(ctx.turns)):
+                    if ctx.acts.has(t, name):
+                        groups.setdefault(t, set()).add(f"#{name}")
+        return groups
+
+    def _units(self, ctx: Context, anchor: Hit | None) -> list[tuple[Hit, set[str]]]:
+        """What is compared: each chosen turn (or clause) with its bigrams, plus its "#group" tags per turn."""
+        ignored: dict[int, list[int]] = {}
+        for h in ctx.keyword_hits(self.ignore_key) if self.ignore_key is not None else []:
+            ignored.setdefault(h.turn, []).append(h.start)
+        groups_by_turn = self._groups_by_turn(ctx)
+        turns = self.scope.turns(ctx, anchor)
+        if self.of is not None:
+            chosen = {h.turn for h in self.of.hits(ctx, anchor) or []}
+            turns = [t for t in turns if t in chosen]
+        units = []
+        for t in turns:
+            turn = ctx.turns[t]
+            skip = ignored.get(t, ())
+            for start, end in [(0, len(turn.norm))] if self.per_turn else turn.clauses:
+                chars = _NON_WORD.sub("", turn.norm[start:end])
+                if len(chars) < self.min_chars or any(start <= s < end for s in skip):
+                    continue
+                grams = set(map(_add, chars, chars[1:]))
+                if self.per_turn:
+                    grams |= groups_by_turn.get(t, set())
+                units.append((Hit(t, start, end), grams))
+        return units
 
     def _clusters(self, units: list[tuple[Hit, set[str]]]) -> list[list[int]]:
         """Single-linkage clusters of the units: each unit joins the first cluster whose last unit
