@@ -39,6 +39,19 @@ MARGIN_DB = 1.4  # the threshold is at least this far above the noise's typical 
 SPREAD = 2.0  # … plus this many times the noise score's spread (a babble's bursts reach ~2 spreads above its typical)
 TAIL_DB = 2.5  # a stretch goes on while the next SURE_WIDTH frames stay this far above the noise's typical score
 NOISE_PEAK = 0.5
+CUSUM = True
+CUSUM_DB = 2.0
+CUSUM_REACH = 170
+CUSUM_MIN = 0.0
+CUSUM_OWN = 10.0
+CUSUM_SOLID = 6
+CUSUM_MEANLOG = True
+CUSUM_K = 0.0
+LEAK_GATE = True
+CUSUM_LEAK_DIV = 1.0
+CUSUM_BACK = False
+CUSUM_BACK_REACH = 30
+LEAK_REACH = 3
 OWN_VOICE_DB = 15.0  # speech is the party's own only within this much of the channel's loudest speech (95th percentile)
 
 
@@ -111,7 +124,11 @@ def detect(channels: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
     leaks: list[np.ndarray | float] = [0.0] * len(channels)
     if len(channels) == 2:
         copying = [follows(power[1], power[0]), follows(power[0], power[1])]  # channel 0 following 1, 1 following 0
-        leaks = [copied_power(power[1 - i], power[i], *copying[i], copying[1 - i][0].max()) for i in (0, 1)]
+        alone = [w & _stands_out(p, floor, 0.0) for w, p, floor in zip(webrtc, power, floors)] if LEAK_GATE else [None, None]
+        leaks = [
+            copied_power(power[1 - i], power[i], *copying[i], copying[1 - i][0].max(), alone[1 - i])
+            for i in (0, 1)
+        ]
     return [w & _stands_out(p, floor, leak) for w, p, floor, leak in zip(webrtc, power, floors, leaks)]
 
 
@@ -155,7 +172,47 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
         while stop < end < keep.size and near[end] and not keep[end]:  # its last words placed as edges are
             end += 1
         keep[stop:end] = True
+    if CUSUM:
+        if CUSUM_MEANLOG:
+            ref = floor + (leak / CUSUM_LEAK_DIV if isinstance(leak, np.ndarray) else leak / floor.shape[1])
+            bands_db = lambda ref, width: np.mean(10 * np.log10(_smooth_rows(power / ref, width)), axis=1)
+            typ_b, spread_b = _noise_score(bands_db(floor, SURE_WIDTH))
+            score = bands_db(ref, EDGE_WIDTH) - (typ_b + CUSUM_DB + CUSUM_K * spread_b)
+        else:
+            score = 10 * np.log10(_smooth(total / copied, EDGE_WIDTH)) - (typical + CUSUM_DB)
+        if CUSUM_OWN:
+            own = 10 * np.log10(_smooth(total, EDGE_WIDTH)) > np.percentile(10 * np.log10(total), 95) - OWN_VOICE_DB
+            score = np.where(own, score, -CUSUM_OWN)
+        starts = np.flatnonzero(np.diff(np.concatenate(([0], keep.astype(np.int8)))) == 1)
+        stops = np.flatnonzero(np.diff(np.concatenate((keep.astype(np.int8), [0]))) == -1) + 1
+        solid = stops - starts >= CUSUM_SOLID
+        solid_starts, solid_stops = starts[solid], stops[solid]
+        grown = keep.copy()
+        for start, stop in zip(solid_starts, solid_stops):
+            following = solid_starts[solid_starts > start]
+            limit = min(following[0] if following.size else keep.size, stop + CUSUM_REACH)
+            gain = np.concatenate(([0.0], np.cumsum(score[stop:limit])))
+            best = int(np.argmax(gain))
+            if gain[best] >= CUSUM_MIN:
+                grown[stop : stop + best] = True
+            if CUSUM_BACK:
+                before = solid_stops[solid_stops < stop]
+                first = max(before[-1] if before.size else 0, start - CUSUM_BACK_REACH)
+                gain = np.concatenate(([0.0], np.cumsum(score[first:start][::-1])))
+                best = int(np.argmax(gain))
+                if gain[best] >= CUSUM_MIN:
+                    grown[start - best : start] = True
+        keep = grown
     return keep
+
+
+def _smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
+    """`_smooth` of each column."""
+    cumulative = np.concatenate((np.zeros((1, x.shape[1])), np.cumsum(x, axis=0, dtype=np.float64)))
+    half = width // 2
+    at = np.arange(x.shape[0])
+    lo, hi = np.maximum(at - half, 0), np.minimum(at + width - half, x.shape[0])
+    return (cumulative[hi] - cumulative[lo]) / width
 
 
 def _ahead(x: np.ndarray, width: int) -> np.ndarray:
@@ -203,7 +260,12 @@ def follows(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def copied_power(
-    source: np.ndarray, target: np.ndarray, correlation: np.ndarray, frames: int, reverse: float
+    source: np.ndarray,
+    target: np.ndarray,
+    correlation: np.ndarray,
+    frames: int,
+    reverse: float,
+    voiced: np.ndarray | None = None,
 ) -> np.ndarray:
     """The power per frame and band that `source` puts into `target` as a delayed, attenuated copy;
     zeros where there is none.
@@ -227,7 +289,12 @@ def copied_power(
     excess = np.maximum(target[after] - baseline, 0)
     if np.median(excess.sum(axis=1) / copy[after].sum(axis=1)) > ECHO_MAX_GAIN:
         return np.zeros_like(target)
-    return ECHO_HEADROOM * np.median(excess / copy[after], axis=0) * copy
+    gain = ECHO_HEADROOM * np.median(excess / copy[after], axis=0)
+    if voiced is not None:
+        near = np.convolve(voiced.astype(float), np.ones(2 * LEAK_REACH + 1), mode="same") > 0
+        gated = np.where(near[:, None], source, 0.0)
+        copy = np.maximum.reduce([_delayed(gated, k) for k in (lag - 1, lag, lag + 1)])
+    return gain * copy
 
 
 def _standard(x: np.ndarray) -> np.ndarray:
