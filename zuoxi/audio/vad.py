@@ -205,12 +205,13 @@ def _carried_on(keep: np.ndarray, power: np.ndarray, floor: np.ndarray, leak: np
 
 
 def _smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
-    """`_smooth` of each column."""
-    cumulative = np.concatenate((np.zeros((1, x.shape[1])), np.cumsum(x, axis=0, dtype=np.float64)))
+    """`_smooth` of each column (a sum of shifted copies: a running sum would lose the quiet frames
+    after a loud one to rounding)."""
     half = width // 2
-    at = np.arange(x.shape[0])
-    lo, hi = np.maximum(at - half, 0), np.minimum(at + width - half, x.shape[0])
-    return (cumulative[hi] - cumulative[lo]) / width
+    padded = np.concatenate(
+        (np.zeros((half, x.shape[1]), x.dtype), x, np.zeros((width - 1 - half, x.shape[1]), x.dtype))
+    )
+    return sum(padded[k : k + x.shape[0]] for k in range(width)) / width
 
 
 def _ahead(x: np.ndarray, width: int) -> np.ndarray:
