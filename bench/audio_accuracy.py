@@ -166,10 +166,10 @@ def render(voices: Voices, rng: np.random.Generator) -> tuple[dict[str, np.ndarr
         placed.append((role, voice, start))
         last_end = max(last_end, start + voice.size / voices.rate) if how == "cut" else start + voice.size / voices.rate
     duration = max(s + v.size / voices.rate for _, v, s in placed) + float(rng.uniform(0.3, 3.0))
-    n = int(round(duration * voices.rate))
+    n = round(duration * voices.rate)
     tracks = {"agent": np.zeros(n), "customer": np.zeros(n)}
     for role, voice, start in placed:
-        at = int(round(start * voices.rate))
+        at = round(start * voices.rate)
         tracks[role][at : at + voice.size] += voice
     return tracks, n / voices.rate
 
@@ -197,7 +197,7 @@ def noise(kind: str, n: int, rate: int, level_db: float, rng: np.random.Generato
         x = np.fft.irfft(spectrum, n)
     else:  # six talkers, each running sentences back to back from a random point
         x = np.zeros(n)
-        for talker in range(6):
+        for _ in range(6):
             pitch, speed = str(int(rng.integers(10, 90))), int(rng.integers(150, 260))
             stream = np.concatenate([voices.say(BABBLE[i], pitch, speed) for i in rng.permutation(len(BABBLE))])
             stream = np.tile(stream, n // stream.size + 2)
@@ -212,7 +212,7 @@ def echo(agent: np.ndarray, rate: int, level_db: float, delay_ms: float) -> np.n
     shaped = np.convolve(agent, [0.1, 0.2, 0.4, 0.2, 0.1], mode="same")
     shaped = 0.7 * shaped + 0.3 * np.concatenate(([0.0], np.diff(shaped)))
     shaped *= 10 ** (level_db / 20) * np.sqrt(np.mean(agent**2) / np.mean(shaped**2))
-    lag = int(round(delay_ms / 1000 * rate))
+    lag = round(delay_ms / 1000 * rate)
     return np.concatenate((np.zeros(lag), shaped[: agent.size - lag]))
 
 

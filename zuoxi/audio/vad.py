@@ -76,7 +76,7 @@ def band_powers(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     size = int(sample_rate * FRAME)
     n_fft = 1 << (size - 1).bit_length()
     low, high, count = BANDS
-    mel = np.linspace(*(2595 * np.log10(1 + np.array([low, high]) / 700)), count + 1)
+    mel = np.linspace(2595 * np.log10(1 + low / 700), 2595 * np.log10(1 + high / 700), count + 1)
     edges = 700 * (10 ** (mel / 2595) - 1)
     freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     which = np.searchsorted(edges, freqs, side="right") - 1
@@ -211,7 +211,10 @@ def _smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
     padded = np.concatenate(
         (np.zeros((half, x.shape[1]), x.dtype), x, np.zeros((width - 1 - half, x.shape[1]), x.dtype))
     )
-    return sum(padded[k : k + x.shape[0]] for k in range(width)) / width
+    total = padded[: x.shape[0]].copy()
+    for k in range(1, width):
+        total += padded[k : k + x.shape[0]]
+    return total / width
 
 
 def _ahead(x: np.ndarray, width: int) -> np.ndarray:
