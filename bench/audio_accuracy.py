@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -102,7 +103,8 @@ class Voices:
     """espeak-ng utterances at one sample rate, trimmed and scaled, made once."""
 
     def __init__(self, rate: int, work: Path):
-        self.rate, self.work, self.cache = rate, work, {}
+        self.rate, self.work = rate, work
+        self.cache: dict[tuple[str, str, int], np.ndarray] = {}
 
     def say(self, text: str, pitch: str, speed: int = 200) -> np.ndarray:
         key = (text, pitch, speed)
@@ -133,7 +135,7 @@ class Voices:
         return self.cache[key]
 
 
-def script(rng: np.random.Generator) -> list[tuple[str, str, float]]:
+def script(rng: np.random.Generator) -> list[tuple[str, str, tuple[str, float]]]:
     """(role, line, start) for one call; starts depend on the utterances' lengths, so they are relative
     markers resolved by `render`: ("after", gap) or ("cut", seconds before the other's end)."""
     pause = lambda: float(rng.uniform(0.4, 1.5))  # noqa: E731
@@ -234,9 +236,9 @@ def _mp3_frame_length(raw: bytes) -> int:
     return 72 * (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)[index] * 1000 // rate + padding
 
 
-def compare(found, truth) -> dict:
+def compare(found: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     """Errors of one call's measures against its truth (both `timeline` results)."""
-    out = {
+    out: dict[str, Any] = {
         "dead_air": [],
         "latency": [],
         "overlap": [],
@@ -252,9 +254,9 @@ def compare(found, truth) -> dict:
         else:
             out["missed"] += 1
     for true in truth["latencies"]:
-        match = min(found["latencies"], key=lambda f: abs(f.end - true.end), default=None)
-        if match is not None and abs(match.end - true.end) < 1.0:
-            out["latency"].append(abs(match.duration - true.duration))
+        nearest = min(found["latencies"], key=lambda f: abs(f.end - true.end), default=None)
+        if nearest is not None and abs(nearest.end - true.end) < 1.0:
+            out["latency"].append(abs(nearest.duration - true.duration))
         else:
             out["missed"] += 1
     for true in truth["overlaps"]:
@@ -299,9 +301,9 @@ def conditions(quick: bool) -> list[Condition]:
     return found
 
 
-def run(condition: Condition, calls: int, voices: Voices, work: Path) -> tuple[dict, float, float]:
+def run(condition: Condition, calls: int, voices: Voices, work: Path) -> tuple[dict[str, Any], float, float]:
     """Summed comparison over `calls` calls, their audio seconds and the CPU seconds measuring them."""
-    total = {
+    total: dict[str, Any] = {
         "dead_air": [],
         "latency": [],
         "overlap": [],
@@ -358,7 +360,8 @@ def main() -> None:
     )
     failed_in_target, audio_total, cpu_total = [], 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        work, voices = Path(tmp), {}
+        work = Path(tmp)
+        voices: dict[int, Voices] = {}
         for condition in conditions(args.quick):
             voice = voices.setdefault(condition.rate, Voices(condition.rate, work))
             result, audio, cpu = run(condition, args.calls, voice, work)
