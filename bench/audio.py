@@ -28,7 +28,8 @@ RATE = 8000
 def synthesize(seconds: float, seed: int = 0) -> tuple[np.ndarray, list[Turn]]:
     rng = np.random.default_rng(seed)
     tracks = np.stack([silence(seconds, RATE, seed=1), silence(seconds, RATE, seed=2)])
-    turns, t, role = [], 0.5, 0
+    turns: list[Turn] = []
+    t, role = 0.5, 0
     while True:
         length = float(rng.uniform(3, 10))
         if t + length > seconds - 1:
@@ -60,10 +61,11 @@ def main() -> None:
         analysis = align(measure(read_audio(path)), turns)
         spent = time.process_time() - started
     call = analysis.call
+    speech = {c.role: c.speech_seconds for c in call.channels}
     print(f"audio: {seconds / 60:.0f} min stereo {RATE} Hz FLAC, {len(turns)} turns")
     print(
-        f"found: speech agent {call.channel('agent').speech_seconds / 60:.1f} min, customer "
-        f"{call.channel('customer').speech_seconds / 60:.1f} min, {len(call.overlaps)} overlaps, "
+        f"found: speech agent {speech['agent'] / 60:.1f} min, customer "
+        f"{speech['customer'] / 60:.1f} min, {len(call.overlaps)} overlaps, "
         f"{len(call.dead_air)} dead-air stretches, {len(call.latencies)} responses"
     )
     print(

@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -102,7 +103,8 @@ class Voices:
     """espeak-ng utterances at one sample rate, trimmed and scaled, made once."""
 
     def __init__(self, rate: int, work: Path):
-        self.rate, self.work, self.cache = rate, work, {}
+        self.rate, self.work = rate, work
+        self.cache: dict[tuple[str, str, int], np.ndarray] = {}
 
     def say(self, text: str, pitch: str, speed: int = 200) -> np.ndarray:
         key = (text, pitch, speed)
@@ -133,7 +135,7 @@ class Voices:
         return self.cache[key]
 
 
-def script(rng: np.random.Generator) -> list[tuple[str, str, float]]:
+def script(rng: np.random.Generator) -> list[tuple[str, str, tuple[str, float]]]:
     """(role, line, start) for one call; starts depend on the utterances' lengths, so they are relative
     markers resolved by `render`: ("after", gap) or ("cut", seconds before the other's end)."""
     pause = lambda: float(rng.uniform(0.4, 1.5))  # noqa: E731
@@ -166,10 +168,10 @@ def render(voices: Voices, rng: np.random.Generator) -> tuple[dict[str, np.ndarr
         placed.append((role, voice, start))
         last_end = max(last_end, start + voice.size / voices.rate) if how == "cut" else start + voice.size / voices.rate
     duration = max(s + v.size / voices.rate for _, v, s in placed) + float(rng.uniform(0.3, 3.0))
-    n = int(round(duration * voices.rate))
+    n = round(duration * voices.rate)
     tracks = {"agent": np.zeros(n), "customer": np.zeros(n)}
     for role, voice, start in placed:
-        at = int(round(start * voices.rate))
+        at = round(start * voices.rate)
         tracks[role][at : at + voice.size] += voice
     return tracks, n / voices.rate
 
@@ -197,7 +199,7 @@ def noise(kind: str, n: int, rate: int, level_db: float, rng: np.random.Generato
         x = np.fft.irfft(spectrum, n)
     else:  # six talkers, each running sentences back to back from a random point
         x = np.zeros(n)
-        for talker in range(6):
+        for _ in range(6):
             pitch, speed = str(int(rng.integers(10, 90))), int(rng.integers(150, 260))
             stream = np.concatenate([voices.say(BABBLE[i], pitch, speed) for i in rng.permutation(len(BABBLE))])
             stream = np.tile(stream, n // stream.size + 2)
@@ -212,7 +214,7 @@ def echo(agent: np.ndarray, rate: int, level_db: float, delay_ms: float) -> np.n
     shaped = np.convolve(agent, [0.1, 0.2, 0.4, 0.2, 0.1], mode="same")
     shaped = 0.7 * shaped + 0.3 * np.concatenate(([0.0], np.diff(shaped)))
     shaped *= 10 ** (level_db / 20) * np.sqrt(np.mean(agent**2) / np.mean(shaped**2))
-    lag = int(round(delay_ms / 1000 * rate))
+    lag = round(delay_ms / 1000 * rate)
     return np.concatenate((np.zeros(lag), shaped[: agent.size - lag]))
 
 
@@ -234,9 +236,9 @@ def _mp3_frame_length(raw: bytes) -> int:
     return 72 * (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)[index] * 1000 // rate + padding
 
 
-def compare(found, truth) -> dict:
+def compare(found: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     """Errors of one call's measures against its truth (both `timeline` results)."""
-    out = {
+    out: dict[str, Any] = {
         "dead_air": [],
         "latency": [],
         "overlap": [],
@@ -252,9 +254,9 @@ def compare(found, truth) -> dict:
         else:
             out["missed"] += 1
     for true in truth["latencies"]:
-        match = min(found["latencies"], key=lambda f: abs(f.end - true.end), default=None)
-        if match is not None and abs(match.end - true.end) < 1.0:
-            out["latency"].append(abs(match.duration - true.duration))
+        nearest = min(found["latencies"], key=lambda f: abs(f.end - true.end), default=None)
+        if nearest is not None and abs(nearest.end - true.end) < 1.0:
+            out["latency"].append(abs(nearest.duration - true.duration))
         else:
             out["missed"] += 1
     for true in truth["overlaps"]:
@@ -299,9 +301,9 @@ def conditions(quick: bool) -> list[Condition]:
     return found
 
 
-def run(condition: Condition, calls: int, voices: Voices, work: Path) -> tuple[dict, float, float]:
+def run(condition: Condition, calls: int, voices: Voices, work: Path) -> tuple[dict[str, Any], float, float]:
     """Summed comparison over `calls` calls, their audio seconds and the CPU seconds measuring them."""
-    total = {
+    total: dict[str, Any] = {
         "dead_air": [],
         "latency": [],
         "overlap": [],
@@ -358,7 +360,8 @@ def main() -> None:
     )
     failed_in_target, audio_total, cpu_total = [], 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        work, voices = Path(tmp), {}
+        work = Path(tmp)
+        voices: dict[int, Voices] = {}
         for condition in conditions(args.quick):
             voice = voices.setdefault(condition.rate, Voices(condition.rate, work))
             result, audio, cpu = run(condition, args.calls, voice, work)

@@ -11,6 +11,7 @@ import re
 import sys
 import types
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -175,7 +176,7 @@ def test_shouting_is_a_peak_over_the_call_median(tmp_path):
 
 
 def test_channel_layout_from_meta(call):
-    path, conv = call
+    path, _ = call
     swapped = measure(read_audio(path), {"customer": 0, "agent": 1})
     assert swapped.channel("agent").index == 1
     assert [o.by for o in swapped.overlaps] == ["customer"]
@@ -240,7 +241,7 @@ def test_bad_audio_keeps_the_text_analysis(tmp_path):
 
 
 def test_cli_analyze_finds_relative_recordings(call, tmp_path):
-    path, conv = call
+    _, conv = call
     (tmp_path / "calls.jsonl").write_text(json.dumps(conv, ensure_ascii=False) + "\n", encoding="utf-8")
     run = CliRunner().invoke(app, ["analyze", str(tmp_path / "calls.jsonl"), "--format", "json", "--no-store"])
     assert run.exit_code == 0, run.output
@@ -275,7 +276,7 @@ class _FakeStream:
 class _FakeRecognizer:
     """Stands in for sherpa_onnx.OfflineRecognizer: 'hears' one 好 per 0.25 s of audio."""
 
-    built_with: dict = {}
+    built_with: ClassVar[dict] = {}
 
     @classmethod
     def from_paraformer(cls, **kwargs):
@@ -401,6 +402,35 @@ def test_a_babble_of_voices_is_not_the_customer_and_a_quiet_ending_is_kept(tmp_p
     assert result.call.hangup_gap == pytest.approx(0.5, abs=TIME_TOL)
 
 
+def test_a_reply_whose_last_words_sink_into_a_babble_at_minus_25_dbfs_ends_where_they_do(tmp_path):
+    """Babble at −25 dBFS, 5 dB under the speech, and a customer whose last second drops to 1 dB
+    over it: the threshold loses that second (the latency read 0.5 s long), the band-mean SNR
+    summed from the stretch's end carries it on to its last words and no further."""
+    parts = [
+        {"role": "customer", "start": 0.5, "chars": 3, "seconds": 1.0},
+        {"role": "agent", "start": 2.0, "chars": 22, "seconds": 5.5},
+        {"role": "customer", "start": 8.5, "chars": 8, "seconds": 2.0},
+        {"role": "customer", "start": 10.5, "chars": 4, "seconds": 1.0, "level": -24.0},  # ends 11.5
+        {"role": "agent", "start": 12.5, "chars": 10, "seconds": 2.5},  # ends 15.0
+    ]
+    path = tmp_path / "babble25.wav"
+    conv = build_call(path, parts, 15.5)
+    n = sf.info(path).frames
+
+    def crowd(agent, customer):
+        agent += _babble(n, -25, 3)
+        customer += _babble(n, -25, 4)
+
+    _rewrite(path, crowd)
+    result = analysis(path, conv)
+    reply = [span for span in result.call.latencies if span.end > 12]
+    assert [(span.start, span.end) for span in reply] == [
+        (pytest.approx(11.5, abs=TIME_TOL), pytest.approx(12.5, abs=TIME_TOL))
+    ]
+    assert result.call.overlaps == []
+    assert result.call.hangup_gap == pytest.approx(0.5, abs=TIME_TOL)
+
+
 def test_echo_of_the_agent_is_not_the_customer_speaking(call):
     """The agent leaking into the customer channel at −15 dB, 40 ms late: no customer speech, no
     'customer interrupted agent' (the issue: 5.6 s and 8.0 s invented overlaps)."""
@@ -458,6 +488,13 @@ def test_the_echo_model_finds_an_echo_under_street_noise_and_nothing_without(cal
     assert np.median(10 * np.log10(leak.sum(axis=1)[loud] / truth[loud])) == pytest.approx(0, abs=4)
     assert not copied(source, with_echo)[0].any()  # the agent holds no copy of the customer channel
     assert not copied(without, source)[0].any() and not copied(source, without)[0].any()
+    # given the agent's speech mask, only its speech (± a few frames) is copied, with the same gain
+    (forward, frames), (backward, _) = follows(source, with_echo), follows(with_echo, source)
+    speaking = np.zeros(source.shape[0], dtype=bool)
+    speaking[: source.shape[0] // 2] = True
+    gated = copied_power(source, with_echo, forward, frames, backward.max(), speaking)
+    assert np.allclose(gated[: source.shape[0] // 2], leak[: source.shape[0] // 2])
+    assert not gated[source.shape[0] // 2 + 10 :].any()
 
 
 def test_a_faded_last_frame_is_not_the_noise_floor():
@@ -679,7 +716,7 @@ def test_an_unforeseen_failure_is_an_audio_error_naming_the_file(call, monkeypat
 
 def test_a_batch_keeps_every_call_when_the_first_names_an_absurd_file(call, tmp_path):
     """The issue: `zuoxi analyze` exited with no output when the first call named such a file."""
-    path, conv = call
+    _, conv = call
     _wav_with_rate(tmp_path / "huge.wav", 2_000_000_000)
     bad = {**conv, "id": "bad", "audio": "huge.wav"}
     (tmp_path / "calls.jsonl").write_text(
@@ -757,7 +794,7 @@ def _fake_sherpa(monkeypatch, tmp_path):
 def test_mono_call_split_by_a_diarization_model(tmp_path, monkeypatch):
     models = _fake_sherpa(monkeypatch, tmp_path)
     path = tmp_path / "mono.wav"
-    conv = build_call(path, SCRIPT, DURATION, mono=True)
+    build_call(path, SCRIPT, DURATION, mono=True)
     run = CliRunner().invoke(
         app, ["audio", str(path), "--diarization-dir", str(models), "--customer-first", "--format", "json"]
     )  # SCRIPT's customer says 喂 first

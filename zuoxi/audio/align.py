@@ -8,6 +8,7 @@ the words were actually voiced. Without turn times only the call-level measures 
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
         call = call.model_copy(
             update={
                 "hangup_gaps": gaps,
-                "last_speaker": max(ends, key=ends.get) if ends else None,
+                "last_speaker": max(ends, key=lambda role: ends[role]) if ends else None,
                 "hangup_gap": min(gaps.values()) if "agent" in ends else None,
             }
         )
@@ -136,12 +137,15 @@ def _role_channel(call: CallFeatures, role: str) -> str | None:
 
 
 def _turn(call: CallFeatures, index: int, turn: Turn) -> TurnFeatures:
+    if turn.start is None or turn.end is None:
+        raise ValueError("align() measures turns with start and end times only")
     chars = len(_NON_WORD.sub("", turn.text))
     role = _role_channel(call, turn.role)
+    channel = call.channel(role) if role else None
     lo, hi = turn.start - SLACK, turn.end + SLACK
     spans = [
         Span(start=max(s.start, lo), end=min(s.end, hi))
-        for s in (call.channel(role).segments if role else [])
+        for s in (channel.segments if channel else [])
         if s.end > lo and s.start < hi
     ]
     voiced = round(sum(s.duration for s in spans), 3)
@@ -179,29 +183,26 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
         metrics["hangup_gap"] = [(agents[-1], call.hangup_gap)]
     agent = call.channel("agent") if call.layout == "stereo" or call.diarized else None
     if agents and agent is not None and agent.loudness_lufs is not None:
-        loudest = max(
-            (f for f in feats or [] if f.role == "agent" and f.level_dbfs is not None),
-            key=lambda f: f.level_dbfs,
-            default=None,
-        )
-        evidence = agents[0] if loudest is None else loudest.turn
+        levels = [(f.level_dbfs, f.turn) for f in feats or [] if f.role == "agent" and f.level_dbfs is not None]
+        evidence = max(levels, key=lambda level: level[0])[1] if levels else agents[0]
         metrics["loudness"] = [(evidence, agent.loudness_lufs)]
         metrics["clipping"] = [(evidence, agent.clipped)]
     if feats is None:
         return metrics
-    rated = [f for f in feats if f.role == "agent" and f.speech_rate is not None]
+    rated = [(f, f.speech_rate) for f in feats if f.role == "agent" and f.speech_rate is not None]
     if rated:
-        overall = sum(f.chars for f in rated) / (sum(f.voiced for f in rated) / 60)
-        furthest = max(rated, key=lambda f: abs(f.speech_rate - overall))
+        overall = sum(f.chars for f, _ in rated) / (sum(f.voiced for f, _ in rated) / 60)
+        furthest, _ = max(rated, key=lambda pair: abs(pair[1] - overall))
         metrics["speech_rate"] = [(furthest.turn, round(overall, 1))]
-    metrics["response_latency"] = [
-        (cur.turn, round(cur.speech_start - prev.speech_end, 3))
-        for prev, cur in zip(feats, feats[1:])
-        if prev.role == "customer"
-        and cur.role == "agent"
-        and prev.speech_end is not None
-        and cur.speech_start is not None
-    ]
+    metrics["response_latency"] = []
+    for prev, cur in pairwise(feats):
+        if (
+            prev.role == "customer"
+            and cur.role == "agent"
+            and prev.speech_end is not None
+            and cur.speech_start is not None
+        ):
+            metrics["response_latency"].append((cur.turn, round(cur.speech_start - prev.speech_end, 3)))
     metrics["silence"] = [(_next_turn(feats, gap.end), gap.duration) for gap in call.dead_air]
     if call.layout == "stereo" or call.diarized:
         by_agent = [(_owner(feats, o.start, "agent"), o.seconds) for o in call.overlaps if o.by == "agent"]
@@ -219,7 +220,11 @@ def _next_turn(feats: list[TurnFeatures], at: float) -> int:
 
 def _owner(feats: list[TurnFeatures], at: float, role: str) -> int | None:
     """The `role` turn voiced at `at` (or starting nearest to it)."""
-    mine = [f for f in feats if f.role == role and f.speech_start is not None]
-    inside = [f for f in mine if f.speech_start - FRAME <= at <= f.speech_end]
+    mine = [
+        (f.turn, f.speech_start, f.speech_end)
+        for f in feats
+        if f.role == role and f.speech_start is not None and f.speech_end is not None
+    ]
+    inside = [(turn, start, end) for turn, start, end in mine if start - FRAME <= at <= end]
     pool = inside or mine
-    return min(pool, key=lambda f: abs(f.speech_start - at)).turn if pool else None
+    return min(pool, key=lambda voiced: abs(voiced[1] - at))[0] if pool else None

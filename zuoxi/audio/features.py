@@ -3,6 +3,7 @@ response latency and the hang-up gap. Attaching them to transcript turns is `ali
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -154,8 +155,8 @@ def measure(recording: Recording, layout: Any = None, speakers: dict[str, list[S
         levels=levels,
         voiced=voiced,
     )
-    segments = {c.role: [Segment(s.start, s.end) for s in c.segments] for c in channels}
-    for key, value in timeline(segments, recording.duration).items():
+    stretches = {c.role: [Segment(s.start, s.end) for s in c.segments] for c in channels}
+    for key, value in timeline(stretches, recording.duration).items():
         setattr(features, key, value)
     if median is not None:
         features.peaks = _peaks(levels, voiced, median)
@@ -169,7 +170,7 @@ def timeline(segments: dict[str, list[Segment]], duration: float) -> dict[str, A
     found: dict[str, Any] = {"dead_air": [Span(start=a, end=b) for a, b in _gaps(segments) if b - a >= DEAD_AIR]}
     ends = {role: segs[-1].end for role, segs in segments.items() if segs and role in ROLES}
     found["hangup_gaps"] = {role: round(duration - end, 3) for role, end in ends.items()}
-    found["last_speaker"] = max(ends, key=ends.get) if ends else None
+    found["last_speaker"] = max(ends, key=lambda role: ends[role]) if ends else None
     found["hangup_gap"] = min(found["hangup_gaps"].values()) if "agent" in ends else None
     if "agent" in segments and "customer" in segments:
         found["overlaps"] = _overlaps(segments)
@@ -211,7 +212,7 @@ def loudness(samples: np.ndarray, rate: int, mask: np.ndarray) -> float | None:
 def _mask(segments: list[Segment], n: int) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     for s in segments:
-        mask[int(round(s.start / FRAME)) : int(round(s.end / FRAME))] = True
+        mask[round(float(s.start) / FRAME) : round(float(s.end) / FRAME)] = True
     return mask
 
 
@@ -249,14 +250,14 @@ def _latencies(customer: list[Segment], agent: list[Segment]) -> list[Span]:
     """For each agent stretch that starts after the customer stopped (and nobody spoke between)."""
     events = sorted([(s.start, s.end, "customer") for s in customer] + [(s.start, s.end, "agent") for s in agent])
     found = []
-    for (_, prev_end, prev_role), (start, _, role) in zip(events, events[1:]):
+    for (_, prev_end, prev_role), (start, _, role) in pairwise(events):
         if prev_role == "customer" and role == "agent" and start >= prev_end:
             found.append(Span(start=prev_end, end=start))
     return found
 
 
 def _peaks(levels: dict[str, np.ndarray], voiced: dict[str, np.ndarray], median: float) -> list[Peak]:
-    width = max(1, int(round(SHOUT_WINDOW / FRAME)))
+    width = max(1, round(SHOUT_WINDOW / FRAME))
     kernel = np.ones(width) / width
     found = []
     for role, level in levels.items():

@@ -13,6 +13,7 @@ import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -73,6 +74,28 @@ def read_audio(path: str | Path) -> Recording:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise AudioError(path, f"cannot decode audio ({error}); truncated header or unsupported format?") from None
+    _check_header(path, info)
+    rate = info.samplerate
+    expected = _mp3_declared_frames(path, rate) if info.format == "MP3" else _declared_frames(path, info)
+    untagged, unread = _mp3_with_length(path) if info.format == "MP3" and expected is None else (None, 0)
+    data, stopped = _decode(path, untagged)
+    if untagged is not None:
+        data = data[MP3_ENCODER_DELAY:]
+    warnings = _shortfall(path, rate, data.shape[0], expected, stopped, unread)
+    if data.shape[0] == 0:
+        raise AudioError(
+            path, "no audio samples (0-length channel)" + (f"; decoding failed: {stopped}" if stopped else "")
+        )
+    channels = np.ascontiguousarray(data.T)
+    peak, clipped = _clipping(channels, rate)
+    target = 8000 if rate < 16000 else 16000
+    if rate != target:
+        channels = _resample(channels, rate, target)
+    return Recording(str(path), channels, target, rate, tuple(warnings), peak, clipped)
+
+
+def _check_header(path: Path, info: Any) -> None:
+    """Refuse a header no call recording has: too low or absurd a rate, too many channels or hours."""
     rate, n_channels = info.samplerate, info.channels
     if rate < MIN_RATE:
         raise AudioError(path, f"sample rate {rate} Hz is too low: call recordings are 8000 Hz or more")
@@ -84,20 +107,20 @@ def read_audio(path: str | Path) -> Recording:
         raise AudioError(path, f"header claims {n_channels} channels (1 to {MAX_CHANNELS} expected): broken header")
     if info.frames > MAX_HOURS * 3600 * rate:
         raise AudioError(path, f"header claims {info.frames / rate / 3600:,.0f} hours of audio: broken header")
-    expected = _mp3_declared_frames(path, rate) if info.format == "MP3" else _declared_frames(path, info)
-    untagged, unread = _mp3_with_length(path) if info.format == "MP3" and expected is None else (None, 0)
-    data, stopped = _decode(path, untagged)
-    if untagged is not None:
-        data = data[MP3_ENCODER_DELAY:]
+
+
+def _shortfall(path: Path, rate: int, frames: int, expected: int | None, stopped: str | None, unread: int) -> list[str]:
+    """Warnings for a file analysed only in part: bytes after the last MPEG frame, a decoder that
+    stopped early, fewer frames than the header declares."""
+    present = frames / rate
     warnings = (
-        [f"{path}: {unread:,} bytes after {data.shape[0] / rate:.2f} s are not MPEG audio frames; analysed up to there"]
+        [f"{path}: {unread:,} bytes after {present:.2f} s are not MPEG audio frames; analysed up to there"]
         if unread
         else []
     )
-    present = data.shape[0] / rate
     missing = (
-        f"{(expected - data.shape[0]) / rate:.2f} s of the {expected / rate:.2f} s its header declares are missing"
-        if expected is not None and expected > data.shape[0]
+        f"{(expected - frames) / rate:.2f} s of the {expected / rate:.2f} s its header declares are missing"
+        if expected is not None and expected > frames
         else None
     )
     if stopped is not None:
@@ -108,16 +131,7 @@ def read_audio(path: str | Path) -> Recording:
         )
     elif missing:
         warnings.append(f"{path}: file is cut short: {missing}; analysed the {present:.2f} s present")
-    if data.shape[0] == 0:
-        raise AudioError(
-            path, "no audio samples (0-length channel)" + (f"; decoding failed: {stopped}" if stopped else "")
-        )
-    channels = np.ascontiguousarray(data.T)
-    peak, clipped = _clipping(channels, rate)
-    target = 8000 if rate < 16000 else 16000
-    if rate != target:
-        channels = _resample(channels, rate, target)
-    return Recording(str(path), channels, target, rate, tuple(warnings), peak, clipped)
+    return warnings
 
 
 def _clipping(channels: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +216,7 @@ def _mp3_declared_frames(path: Path, rate: int) -> int | None:
         info = MP3(str(path)).info
     except MutagenError:
         return None
-    return round(info.length * rate) if info.encoder_info else None
+    return round(info.length * rate) if info is not None and info.encoder_info else None
 
 
 def _mp3_with_length(path: Path) -> tuple[bytes | None, int]:
@@ -233,7 +247,10 @@ def _mp3_with_length(path: Path) -> tuple[bytes | None, int]:
     header = bytearray(raw[start : start + 4])
     header[1] |= 1  # no CRC
     header[2] &= 0xFD  # no padding
-    length = _mp3_frame(bytes(header))[0]
+    rebuilt = _mp3_frame(bytes(header))
+    if rebuilt is None:  # cannot happen (a valid header without CRC and padding), but then decode it as it is
+        return None, 0
+    length = rebuilt[0]
     xing = bytearray(length)
     xing[:4] = header
     xing[4 + first[3] : 20 + first[3]] = b"Xing" + struct.pack(">III", 3, count, length + at - start)  # frames, bytes

@@ -4,6 +4,8 @@ Silero hears them as speech, so tests and the benchmark need no recordings and n
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 _VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410))
@@ -15,11 +17,11 @@ def speech(
 ) -> np.ndarray:
     """`chars` syllables filling `seconds` (so chars / seconds × 60 is the speech rate), RMS ≈ `level_db` dBFS."""
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * sample_rate))
+    n = round(float(seconds) * sample_rate)
     out = np.zeros(n, dtype=np.float64)
     bounds = np.concatenate(([0], np.cumsum(rng.uniform(0.8, 1.2, chars))))
     bounds = (bounds / bounds[-1] * n).astype(int)
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in pairwise(bounds):
         length = int((stop - start) * 0.9)
         out[start : start + length] = _syllable(length, sample_rate, pitch * rng.uniform(0.85, 1.15), rng)
     voiced = out[out != 0]
@@ -47,4 +49,4 @@ def _syllable(n: int, rate: int, pitch: float, rng: np.random.Generator) -> np.n
 def silence(seconds: float, sample_rate: int = 8000, noise_db: float = -65.0, seed: int = 1) -> np.ndarray:
     """Line noise at `noise_db` dBFS."""
     rng = np.random.default_rng(seed)
-    return rng.normal(0, 10 ** (noise_db / 20), int(round(seconds * sample_rate))).astype(np.float32)
+    return rng.normal(0, 10 ** (noise_db / 20), round(float(seconds) * sample_rate)).astype(np.float32)

@@ -48,7 +48,7 @@ def find_model(model_dir: str | Path, model_type: str = "auto") -> ModelFiles:
     if model_type == "transducer" or (model_type == "auto" and all(parts.values())):
         if not all(parts.values()):
             raise ModelError(f"{root}: a transducer needs encoder*.onnx, decoder*.onnx and joiner*.onnx")
-        return ModelFiles("transducer", parts, tokens)
+        return ModelFiles("transducer", {name: file for name, file in parts.items() if file is not None}, tokens)
     model = pick("model")
     if model is None:
         raise ModelError(f"{root}: no model*.onnx (paraformer, SenseVoice) nor encoder/decoder/joiner (transducer)")
@@ -95,7 +95,7 @@ def transcribe(
         stretches = {role: segments(mask) for role, mask in zip(sources, masks)}
         meta = {"audio_channels": dict(sources)}
     rate = recording.sample_rate
-    pieces = []
+    pieces: list[tuple[float, Turn]] = []
     for role, found in stretches.items():
         samples = recording.channels[sources[role]]
         for seg in found:
@@ -104,15 +104,17 @@ def transcribe(
             recognizer.decode_stream(stream)
             text = stream.result.text.strip()
             if text:
-                pieces.append(Turn(role=role, text=text, start=seg.start, end=seg.end))
+                # `role` is a channel role (agent, customer); the model checks it
+                turn = Turn.model_validate({"role": role, "text": text, "start": seg.start, "end": seg.end})
+                pieces.append((seg.start, turn))
     if not pieces:
         raise AudioError(audio, "no speech recognized")
-    pieces.sort(key=lambda t: t.start)
+    pieces.sort(key=lambda piece: piece[0])
     return Conversation(
         id=conversation_id or Path(audio).stem,
         channel="call",
         audio=str(audio),
         duration=round(recording.duration, 3),
         meta=meta,
-        turns=pieces,
+        turns=[turn for _, turn in pieces],
     )

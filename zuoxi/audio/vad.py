@@ -8,11 +8,13 @@ with the channel's noise in each band, estimated from the quietest frames around
 percentile, so a noise that changes during the call is followed); a frame is speech where WebRTC
 says so and the bands rise above the noise by more than that noise's own spread, twice over — a
 babble of other voices swells in bursts that a steady hiss does not have. A stretch that started
-clearly may trail off into the babble: it goes on while the next 0.45 s stays above the noise.
+clearly may trail off into the babble: it goes on while the next 0.45 s stays above the noise, and
+then as far as its band-mean SNR, summed, keeps above a mark 2 dB over the noise (`_carried_on`).
 On a stereo call the noise of a channel also includes what the other channel predicts: a channel
 whose level changes follow the other's at a fixed delay holds a delayed, attenuated copy of it
-(echo or crosstalk), and the copy's predicted power is added to the noise, so an echo of the agent
-is not the customer speaking, while the customer talking over it still is.
+(echo or crosstalk), and the copy's predicted power (of the other channel's speech) is added to the
+noise, so an echo of the agent is not the customer speaking, while the customer talking over it
+still is.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ SURE_WIDTH, EDGE_WIDTH = 15, 5  # frames: 0.45 s to decide that speech is there,
 MARGIN_DB = 1.4  # the threshold is at least this far above the noise's typical score
 SPREAD = 2.0  # … plus this many times the noise score's spread (a babble's bursts reach ~2 spreads above its typical)
 TAIL_DB = 2.5  # a stretch goes on while the next SURE_WIDTH frames stay this far above the noise's typical score
-NOISE_PEAK = 0.5
+NOISE_PEAK = 0.5  # the noise's peak in a score histogram holds at least this share of the highest peak
+GO_ON_DB = 2.0  # … then on while its band-mean score, summed, stays above the noise's typical + this (CUSUM)
+GO_ON_REACH = 170  # frames (5.1 s): the furthest a stretch is carried on that way
+GO_ON_MIN = 7  # frames (0.21 s): only a stretch this long is carried on (a babble's burst is shorter)
+ECHO_GATE = 3  # frames: a copy is predicted from its source's own speech, ± this much
 OWN_VOICE_DB = 15.0  # speech is the party's own only within this much of the channel's loudest speech (95th percentile)
 
 
@@ -70,7 +76,7 @@ def band_powers(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     size = int(sample_rate * FRAME)
     n_fft = 1 << (size - 1).bit_length()
     low, high, count = BANDS
-    mel = np.linspace(*(2595 * np.log10(1 + np.array([low, high]) / 700)), count + 1)
+    mel = np.linspace(2595 * np.log10(1 + low / 700), 2595 * np.log10(1 + high / 700), count + 1)
     edges = 700 * (10 ** (mel / 2595) - 1)
     freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     which = np.searchsorted(edges, freqs, side="right") - 1
@@ -111,7 +117,11 @@ def detect(channels: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
     leaks: list[np.ndarray | float] = [0.0] * len(channels)
     if len(channels) == 2:
         copying = [follows(power[1], power[0]), follows(power[0], power[1])]  # channel 0 following 1, 1 following 0
-        leaks = [copied_power(power[1 - i], power[i], *copying[i], copying[1 - i][0].max()) for i in (0, 1)]
+        # the copy comes from the source's speech: its noise, echoed, is part of the target's own noise already
+        alone = [w & _stands_out(p, floor, 0.0) for w, p, floor in zip(webrtc, power, floors)]
+        leaks = [
+            copied_power(power[1 - i], power[i], *copying[i], copying[1 - i][0].max(), alone[1 - i]) for i in (0, 1)
+        ]
     return [w & _stands_out(p, floor, leak) for w, p, floor, leak in zip(webrtc, power, floors, leaks)]
 
 
@@ -127,13 +137,17 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
     place its edges; each has its own threshold from the channel's noise (`_noise_score`), so a
     steady hiss gets a low one, a babble of voices a high one. A stretch then goes on while the
     next SURE_WIDTH frames stay TAIL_DB above the noise's typical score: a voice trailing off under
-    a babble is as loud as the babble's own bursts, but follows a start the threshold vouched for."""
+    a babble is as loud as the babble's own bursts, but follows a start the threshold vouched for;
+    and further as `_carried_on` finds."""
     total, noise = power.sum(axis=1), floor.sum(axis=1)
-    copied = noise + (leak.sum(axis=1) if isinstance(leak, np.ndarray) else leak)
-    verdicts, typical = [], 0.0
+    leaked = leak.sum(axis=1) if isinstance(leak, np.ndarray) else leak
+    verdicts, typical, copied = [], 0.0, noise
     for width in (EDGE_WIDTH, SURE_WIDTH):
         # the threshold from the noise alone: a copy pushed under it would distort the noise's histogram
         typical, spread = _noise_score(10 * np.log10(_smooth(total / noise, width)))
+        # the copy adds to the noise as it typically is, not to its floor: under a babble whose typical power
+        # is 10 dB over its floor, an echo as strong as that floor lifts the noise by 0.4 dB, not 3 dB
+        copied = noise + leaked / 10 ** (typical / 10)
         verdicts.append(10 * np.log10(_smooth(total / copied, width)) > typical + MARGIN_DB + SPREAD * spread)
     edges, sure = verdicts
     # a voice far below the channel's own loudest speech is someone in the background, not the party
@@ -155,7 +169,52 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
         while stop < end < keep.size and near[end] and not keep[end]:  # its last words placed as edges are
             end += 1
         keep[stop:end] = True
-    return keep
+    return _carried_on(keep, power, floor, leak)
+
+
+def _carried_on(keep: np.ndarray, power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) -> np.ndarray:
+    """`keep` with each stretch of at least GO_ON_MIN frames carried on as far as its voice goes on
+    a little above the noise: the quiet end of a sentence under a babble of voices nearly as loud.
+
+    The score is a band-mean SNR: each band's power over its noise (plus the other channel's
+    predicted copy, added to the noise as it typically is), smoothed over EDGE_WIDTH, in dB, and
+    averaged over the bands, so every band's evidence counts the same (the total power is ruled by
+    the loud low bands, where a babble is loudest too); less the noise's typical band-mean score and
+    GO_ON_DB. From a stretch's end to the next stretch carried on (or GO_ON_REACH frames), the
+    stretch then ends where the running sum of that score peaks (a CUSUM change point): a voice
+    going on 1 dB above the mark adds up over a second, the noise after it, below the mark, takes
+    it back, and a lone burst of the babble between them does not outweigh either. A frame whose
+    power is under the channel's own voice (OWN_VOICE_DB) counts −OWN_VOICE_DB: a voice in the
+    background does not carry the party's speech on."""
+    bands_db = lambda reference, width: np.mean(10 * np.log10(_smooth_rows(power / reference, width)), axis=1)  # noqa: E731
+    typical, _ = _noise_score(bands_db(floor, SURE_WIDTH))
+    copied = floor + (leak if isinstance(leak, np.ndarray) else leak / floor.shape[1]) / 10 ** (typical / 10)
+    total = power.sum(axis=1)
+    own = 10 * np.log10(_smooth(total, EDGE_WIDTH)) > np.percentile(10 * np.log10(total), 95) - OWN_VOICE_DB
+    score = np.where(own, bands_db(copied, EDGE_WIDTH) - (typical + GO_ON_DB), -OWN_VOICE_DB)
+    starts = np.flatnonzero(np.diff(np.concatenate(([0], keep.astype(np.int8)))) == 1)
+    stops = np.flatnonzero(np.diff(np.concatenate((keep.astype(np.int8), [0]))) == -1) + 1
+    long = stops - starts >= GO_ON_MIN
+    out = keep.copy()
+    for start, stop in zip(starts[long], stops[long]):
+        following = starts[long][starts[long] > start]
+        limit = min(int(following[0]) if following.size else keep.size, stop + GO_ON_REACH)
+        gain = np.concatenate(([0.0], np.cumsum(score[stop:limit])))
+        out[stop : stop + int(np.argmax(gain))] = True
+    return out
+
+
+def _smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
+    """`_smooth` of each column (a sum of shifted copies: a running sum would lose the quiet frames
+    after a loud one to rounding)."""
+    half = width // 2
+    padded = np.concatenate(
+        (np.zeros((half, x.shape[1]), x.dtype), x, np.zeros((width - 1 - half, x.shape[1]), x.dtype))
+    )
+    total = padded[: x.shape[0]].copy()
+    for k in range(1, width):
+        total += padded[k : k + x.shape[0]]
+    return total / width
 
 
 def _ahead(x: np.ndarray, width: int) -> np.ndarray:
@@ -203,7 +262,12 @@ def follows(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def copied_power(
-    source: np.ndarray, target: np.ndarray, correlation: np.ndarray, frames: int, reverse: float
+    source: np.ndarray,
+    target: np.ndarray,
+    correlation: np.ndarray,
+    frames: int,
+    reverse: float,
+    voiced: np.ndarray | None = None,
 ) -> np.ndarray:
     """The power per frame and band that `source` puts into `target` as a delayed, attenuated copy;
     zeros where there is none.
@@ -211,9 +275,12 @@ def copied_power(
     The delay is where `target` follows `source` best (`correlation` over `frames`, from `follows`).
     Under ECHO_Z standard errors there is no copy; nor where `source` follows `target` at least as
     well (`reverse`, its best correlation): a channel holding a copy of the other correlates with
-    it the other way round too, at delays of the copied voice's own rhythm. A copy louder than ECHO_MAX_GAIN is not one (then the source holds
-    an echo of the target). The gain per band is the median ratio of what the target holds above
-    its usual level (after the source was quiet) to the source's power."""
+    it the other way round too, at delays of the copied voice's own rhythm. A copy louder than
+    ECHO_MAX_GAIN is not one (then the source holds an echo of the target). The gain per band is
+    the median ratio of what the target holds above its usual level (after the source was quiet)
+    to the source's power. With `voiced` (the source's own speech mask) only the source's speech,
+    ± ECHO_GATE frames, is copied: the source's noise, echoed, is steady enough to be part of the
+    target's noise floor already, and a babble there would otherwise be copied as if it spoke."""
     lag = int(np.argmax(correlation))
     if correlation[lag] < ECHO_Z / np.sqrt(max(frames, 1)) or correlation[lag] <= reverse:
         return np.zeros_like(target)
@@ -227,7 +294,12 @@ def copied_power(
     excess = np.maximum(target[after] - baseline, 0)
     if np.median(excess.sum(axis=1) / copy[after].sum(axis=1)) > ECHO_MAX_GAIN:
         return np.zeros_like(target)
-    return ECHO_HEADROOM * np.median(excess / copy[after], axis=0) * copy
+    gain = ECHO_HEADROOM * np.median(excess / copy[after], axis=0)
+    if voiced is not None:
+        speaking = np.convolve(voiced.astype(float), np.ones(2 * ECHO_GATE + 1), mode="same") > 0
+        spoken = np.where(speaking[:, None], source, 0.0)
+        copy = np.maximum.reduce([_delayed(spoken, k) for k in (lag - 1, lag, lag + 1)])
+    return gain * copy
 
 
 def _standard(x: np.ndarray) -> np.ndarray:
