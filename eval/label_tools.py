@@ -161,37 +161,47 @@ def make_packets(out: Path) -> None:
 
 
 def check_record(rec: dict, convs, kind: str) -> list[str]:
-    problems = []
     conv = convs.get(rec.get("id"))
     if conv is None:
         return [f"unknown id {rec.get('id')!r}"]
-    where = rec["id"]
+    problems = []
     if "acts" in kind:
-        acts = rec.get("acts")
-        if not isinstance(acts, list) or len(acts) != len(conv.turns):
-            problems.append(f"{where}: acts must be a list of {len(conv.turns)} lists (one per turn)")
-        else:
-            for i, (turn, labels) in enumerate(zip(conv.turns, acts)):
-                allowed = AGENT_ACTS if turn.role == "agent" else CUSTOMER_ACTS
-                for label in labels:
-                    name, _, arg = str(label).partition(":")
-                    if name not in allowed:
-                        problems.append(f"{where} t{i}: {label!r} is not a {turn.role} act")
-                    elif name == "request" and arg not in REQUEST_TYPES:
-                        problems.append(f"{where} t{i}: request type {arg!r} not one of {REQUEST_TYPES}")
-                    elif name == "propose" and not arg:
-                        problems.append(f"{where} t{i}: propose needs a key (propose:到货拒签)")
+        problems += _act_problems(rec, conv)
     if "verdicts" in kind:
-        verdicts = rec.get("verdicts") or {}
-        for rule in rules_for(conv.id):
-            v = verdicts.get(rule)
-            if not isinstance(v, dict) or v.get("v") not in VERDICTS:
-                problems.append(f"{where}: {rule} needs a verdict ({'/'.join(VERDICTS)})")
-            elif v["v"] == "violation" and not (isinstance(v.get("turn"), int) and 0 <= v["turn"] < len(conv.turns)):
-                problems.append(f"{where}: {rule} violation needs a valid turn (0–{len(conv.turns) - 1})")
-        extra = set(verdicts) - set(rules_for(conv.id))
-        if extra:
-            problems.append(f"{where}: rules out of scope: {sorted(extra)}")
+        problems += _verdict_problems(rec, conv)
+    return problems
+
+
+def _act_problems(rec: dict, conv) -> list[str]:
+    where, acts = rec["id"], rec.get("acts")
+    if not isinstance(acts, list) or len(acts) != len(conv.turns):
+        return [f"{where}: acts must be a list of {len(conv.turns)} lists (one per turn)"]
+    problems = []
+    for i, (turn, labels) in enumerate(zip(conv.turns, acts)):
+        allowed = AGENT_ACTS if turn.role == "agent" else CUSTOMER_ACTS
+        for label in labels:
+            name, _, arg = str(label).partition(":")
+            if name not in allowed:
+                problems.append(f"{where} t{i}: {label!r} is not a {turn.role} act")
+            elif name == "request" and arg not in REQUEST_TYPES:
+                problems.append(f"{where} t{i}: request type {arg!r} not one of {REQUEST_TYPES}")
+            elif name == "propose" and not arg:
+                problems.append(f"{where} t{i}: propose needs a key (propose:到货拒签)")
+    return problems
+
+
+def _verdict_problems(rec: dict, conv) -> list[str]:
+    where, verdicts = rec["id"], rec.get("verdicts") or {}
+    problems = []
+    for rule in rules_for(conv.id):
+        v = verdicts.get(rule)
+        if not isinstance(v, dict) or v.get("v") not in VERDICTS:
+            problems.append(f"{where}: {rule} needs a verdict ({'/'.join(VERDICTS)})")
+        elif v["v"] == "violation" and not (isinstance(v.get("turn"), int) and 0 <= v["turn"] < len(conv.turns)):
+            problems.append(f"{where}: {rule} violation needs a valid turn (0–{len(conv.turns) - 1})")
+    extra = set(verdicts) - set(rules_for(conv.id))
+    if extra:
+        problems.append(f"{where}: rules out of scope: {sorted(extra)}")
     return problems
 
 

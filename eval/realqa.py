@@ -167,7 +167,7 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}"
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", choices=["dev", "test", "all"], default="test")
     ap.add_argument("--labels", type=Path, default=LABELS, help="folder with split.json, verdicts*.jsonl, acts.jsonl")
@@ -181,7 +181,23 @@ def main() -> int:
     )
     ap.add_argument("--errors", action="store_true", help="list every false alarm and miss (dev work)")
     ap.add_argument("--json", action="store_true", help="the figures as one JSON object")
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def _use_acts(a: argparse.Namespace, acts: dict) -> None:
+    """Swap the act heads analysis reads: another folder's (`--acts`), or the readers' own (`--readers-acts`)."""
+    from zuoxi.analyze.models import load_models
+    from zuoxi.analyze.models.acts import ActModel
+
+    models = load_models()
+    if a.acts:
+        models.acts = ActModel.load(a.acts, models.vocab)
+    if a.readers_acts:
+        readers_acts(models, acts)
+
+
+def main() -> int:
+    a = _arguments()
     if not (a.data / "jddc_uss").is_dir():
         print(f"real data not found at {a.data}", file=sys.stderr)
         return 2
@@ -194,14 +210,7 @@ def main() -> int:
     ids = sorted(gold)
     acts = {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts.jsonl")}
     if a.acts or a.readers_acts:
-        from zuoxi.analyze.models import load_models
-        from zuoxi.analyze.models.acts import ActModel
-
-        models = load_models()
-        if a.acts:
-            models.acts = ActModel.load(a.acts, models.vocab)
-        if a.readers_acts:
-            readers_acts(models, acts)
+        _use_acts(a, acts)
     failures = tool_failures(ids, convs, models=not a.no_models)
     figures = score(gold, failures)
     figures["part"], figures["conversations"] = a.part, len(ids)
@@ -215,10 +224,19 @@ def main() -> int:
     if a.json:
         print(json.dumps(figures, ensure_ascii=False, indent=1))
         return 0
+    _print_rules(a.part, len(ids), figures)
+    if "acts" in figures:
+        _print_acts(figures, len(act_ids), len(read_jsonl(a.labels / "acts_second.jsonl")))
+    if a.errors:
+        _print_errors(ids, gold, failures)
+    return 0
+
+
+def _print_rules(part: str, conversations: int, figures: dict) -> None:
     p, r = pr(figures["total"])
     t = figures["total"]
     print(
-        f"{a.part} part: {len(ids)} conversations, {t.get('n', 0)} rule verdicts, "
+        f"{part} part: {conversations} conversations, {t.get('n', 0)} rule verdicts, "
         f"{t.get('tp', 0) + t.get('fn', 0)} violations found by the readers, {t.get('tp', 0) + t.get('fp', 0)} failures by zuoxi"
     )
     print(
@@ -238,30 +256,32 @@ def main() -> int:
             f"| {rule} | {c['n']} | {c.get('tp', 0) + c.get('fn', 0)} | {c.get('tp', 0) + c.get('fp', 0)} | "
             f"{_fmt(rp)} | {_fmt(rr)} | {_fmt(readers['rules'].get(rule))} |"
         )
-    if "acts" in figures:
-        readers_n = len(read_jsonl(a.labels / "acts_second.jsonl"))
+
+
+def _print_acts(figures: dict, conversations: int, readers_n: int) -> None:
+    print(
+        f"\nturn models against the readers' acts ({conversations} conversations of this part); beside them, two "
+        f"readers' agreement on the acts of {readers_n} test conversations read twice\n"
+    )
+    print("| act | support | precision | recall | F1 | readers' F1 | readers' kappa |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, f in figures["acts"].items():
+        r = figures["act_readers"].get(name, {})
         print(
-            f"\nturn models against the readers' acts ({len(act_ids)} conversations of this part); beside them, two "
-            f"readers' agreement on the acts of {readers_n} test conversations read twice\n"
+            f"| {name} | {f['support']} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {_fmt(f['f1'])} | "
+            f"{_fmt(r.get('f1'))} | {_fmt(r.get('kappa'))} |"
         )
-        print("| act | support | precision | recall | F1 | readers' F1 | readers' kappa |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for name, f in figures["acts"].items():
-            r = figures["act_readers"].get(name, {})
-            print(
-                f"| {name} | {f['support']} | {_fmt(f['precision'])} | {_fmt(f['recall'])} | {_fmt(f['f1'])} | "
-                f"{_fmt(r.get('f1'))} | {_fmt(r.get('kappa'))} |"
-            )
-    if a.errors:
-        print("\nerrors (FP = zuoxi failed, readers did not; FN = readers found a violation zuoxi missed)")
-        for cid in ids:
-            for rule in rules_for(cid):
-                g = gold[cid][rule]
-                fail = failures[cid].get(rule)
-                if (g["v"] == "violation") != (fail is not None):
-                    kind = "FN" if fail is None else "FP"
-                    print(f"{kind} {rule} {cid} gold={g['v']} turn={g.get('turn')} tool={fail} {g.get('why', '')}")
-    return 0
+
+
+def _print_errors(ids: list[str], gold: dict, failures: dict) -> None:
+    print("\nerrors (FP = zuoxi failed, readers did not; FN = readers found a violation zuoxi missed)")
+    for cid in ids:
+        for rule in rules_for(cid):
+            g = gold[cid][rule]
+            fail = failures[cid].get(rule)
+            if (g["v"] == "violation") != (fail is not None):
+                kind = "FN" if fail is None else "FP"
+                print(f"{kind} {rule} {cid} gold={g['v']} turn={g.get('turn')} tool={fail} {g.get('why', '')}")
 
 
 if __name__ == "__main__":
