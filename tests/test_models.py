@@ -183,7 +183,7 @@ def test_every_prediction_path_gives_the_recorded_predictions(models, samples):
 
 def test_a_batch_matrix_holds_each_conversations_own_rows(models):
     """Rows checked against TF-IDF vectors made directly from each side's n-grams."""
-    preps = [F.prepare([t.role for t in c.turns], [t.text for t in c.turns]) for c in MIXED]
+    preps = [F.dialogue_features([t.role for t in c.turns], [t.text for t in c.turns]) for c in MIXED]
     batch = models.text_matrix(preps)
     n_cust = sum(len(p.cust) for p in preps)
     assert batch.n == n_cust + 2 * len(preps)
@@ -312,7 +312,7 @@ def test_fast_nfkc_is_nfkc(text):
 def test_conversation_heads_as_a_group_equal_each_head(models):
     names = ["dialogue_sat", "quality_A", "quality_S", "quality_E"]
     for c in (TINY, conv(("customer", ANGRY), ("agent", "非常抱歉"), ("customer", THANKS)), conv(("agent", "您好"))):
-        prep = F.prepare([t.role for t in c.turns], [t.text for t in c.turns])
+        prep = F.dialogue_features([t.role for t in c.turns], [t.text for t in c.turns])
         x = models.text_matrix([prep])
         scores, dense = (
             models.dialogue_scores(1, len(prep.cust), x),

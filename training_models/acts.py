@@ -73,7 +73,7 @@ def build(ids: list[str], convs, labels: dict[str, list[list[str]]], models):
         ids_rows = vocab.text_ids(norms)
         x = vocab.vectorize(*ids_rows, len(norms) + 1).to_csr(len(vocab) + 1)  # + an empty row
         before = [b if b >= 0 else len(norms) for b in A.previous_other(roles)]
-        prep = F.prepare(roles, texts, norms=norms)  # what the other models read in each customer turn
+        prep = F.dialogue_features(roles, texts, norms=norms)  # what the other models read in each customer turn
         val, emo, sat = models.customer_stage([prep], models.text_matrix([prep], ids_rows))
         dense = A.dense_features(roles, norms, np.hstack([val[:, None], emo, sat]))
         for role, bucket in per_role.items():

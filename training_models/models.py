@@ -77,9 +77,9 @@ class Corpora:
     smp_label: np.ndarray  # six source labels
     smp_file: np.ndarray
     jddc: list[D.Dialogue]
-    jddc_prep: list[F.Prepared]
+    jddc_prep: list[F.DialogueFeatures]
     stc3: list[D.Dialogue]
-    stc3_prep: list[F.Prepared]
+    stc3_prep: list[F.DialogueFeatures]
     sizes: dict = field(default_factory=dict)
 
 
@@ -101,9 +101,9 @@ def load_corpora(root: Path, limit: int | None = None) -> Corpora:
         smp_label=np.array(smp_y),
         smp_file=np.array(smp_f),
         jddc=jddc,
-        jddc_prep=[F.prepare(d.roles, d.texts) for d in jddc],
+        jddc_prep=[F.dialogue_features(d.roles, d.texts) for d in jddc],
         stc3=stc3,
-        stc3_prep=[F.prepare(d.roles, d.texts) for d in stc3],
+        stc3_prep=[F.dialogue_features(d.roles, d.texts) for d in stc3],
     )
     corp.sizes = {
         "online_shopping_10_cats": len(osc),
@@ -465,7 +465,7 @@ def group_folds(groups: np.ndarray, n_folds: int = N_FOLDS, seed: int = SEED) ->
     return np.array([fold_of[g] for g in groups])
 
 
-def dialogue_rows(models: runtime.Models, preps: list[F.Prepared], sats: list[np.ndarray] | None):
+def dialogue_rows(models: runtime.Models, preps: list[F.DialogueFeatures], sats: list[np.ndarray] | None):
     """(dcust csr, dagent csr, dense) for whole dialogues; `sats` overrides turn satisfaction
     (out-of-fold probabilities while training)."""
     from scipy import sparse

@@ -64,7 +64,10 @@ DIALOGUE_DENSE_NAMES = (
 
 
 @dataclass
-class Prepared:
+class DialogueFeatures:
+    """What the models read of one dialogue besides its n-grams: roles, normalized texts, who speaks
+    where, and the context and cue counts of the customer turns."""
+
     roles: list[str]
     norms: list[str]
     cust: list[int]  # indices of customer turns
@@ -74,7 +77,7 @@ class Prepared:
     agent_cue_sum: np.ndarray  # (len(AGENT_CUE_NAMES),) over all agent turns, log-scaled
 
 
-def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None) -> Prepared:
+def dialogue_features(roles: list[str], texts: list[str], norms: list[str] | None = None) -> DialogueFeatures:
     """`norms`, when given, are the texts' normalized forms, already made."""
     if norms is None:
         norms = T.normalize_all(texts)
@@ -131,7 +134,7 @@ def prepare(roles: list[str], texts: list[str], norms: list[str] | None = None) 
         history.append(bg)
         since_agent += 1
     n_ctx = len(CTX_NAMES)
-    return Prepared(
+    return DialogueFeatures(
         roles=list(roles),
         norms=norms,
         cust=cust,
@@ -148,12 +151,12 @@ def emotion_dense(cue: np.ndarray, valence: np.ndarray) -> np.ndarray:
 
 
 def turn_dense(ctx: np.ndarray, valence: np.ndarray, emotion: np.ndarray) -> np.ndarray:
-    """(n_customer_turns, len(TURN_DENSE_NAMES)) from the turns' context rows (`Prepared.ctx`);
+    """(n_customer_turns, len(TURN_DENSE_NAMES)) from the turns' context rows (`DialogueFeatures.ctx`);
     `emotion` are the text-only probabilities."""
     return np.concatenate([ctx, valence.reshape(-1, 1), emotion.reshape(-1, len(EMOTIONS))], axis=1)
 
 
-def dialogue_dense(prep: Prepared, valence: np.ndarray, emotion: np.ndarray, sat: np.ndarray) -> np.ndarray:
+def dialogue_dense(prep: DialogueFeatures, valence: np.ndarray, emotion: np.ndarray, sat: np.ndarray) -> np.ndarray:
     """(len(DIALOGUE_DENSE_NAMES),) for one conversation."""
     n_c = len(prep.cust)
     cust_chars = sum(len(prep.norms[i]) for i in prep.cust)

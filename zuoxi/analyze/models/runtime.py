@@ -149,7 +149,9 @@ class Models:
     def turn_sat(self, ctx: np.ndarray, s_turn, valence, emotion) -> np.ndarray:
         return self.heads["turn_sat"].proba({"turn": s_turn}, F.turn_dense(ctx, valence, emotion))
 
-    def text_matrix(self, preps: list[F.Prepared], ids_rows: tuple[np.ndarray, np.ndarray] | None = None) -> Sparse:
+    def text_matrix(
+        self, preps: list[F.DialogueFeatures], ids_rows: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> Sparse:
         """The TF-IDF rows of conversations, all from one look-up of their n-grams: every customer
         turn of every conversation (in order), then each conversation's customer text as one row,
         then each one's agent text. `ids_rows` are the n-gram ids of the conversations' texts, one
@@ -176,7 +178,7 @@ class Models:
             n_cust + 2 * n_conv,
         )
 
-    def customer_stage(self, preps: list[F.Prepared], x: Sparse) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def customer_stage(self, preps: list[F.DialogueFeatures], x: Sparse) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(valence, text emotion, exchange satisfaction) for every customer turn of `preps`, in
         order; `x` is their `text_matrix`."""
         n_cust = sum(len(prep.cust) for prep in preps)
@@ -218,7 +220,7 @@ class Models:
         roles = [t.role for t in conversation.turns]
         texts = [t.text or "" for t in conversation.turns]
         read = [cache.get(t) or cache.setdefault(t, self.read_text(t)) for t in texts]
-        prep = F.prepare(roles, texts, norms=[r[0] for r in read])
+        prep = F.dialogue_features(roles, texts, norms=[r[0] for r in read])
         ids = [r[1] for r in read]
         rows = np.repeat(np.arange(len(ids)), [len(i) for i in ids])
         return self._predict([conversation], [prep], (np.concatenate(ids) if ids else np.zeros(0, np.int64), rows))[0]
@@ -235,12 +237,12 @@ class Models:
         norms = T.normalize_all([text for group in texts for text in group])
         preps, first = [], 0
         for r, group in zip(roles, texts):
-            preps.append(F.prepare(r, group, norms=norms[first : first + len(group)]))
+            preps.append(F.dialogue_features(r, group, norms=norms[first : first + len(group)]))
             first += len(group)
         return self._predict(conversations, preps, self.vocab.text_ids(norms))
 
     def _predict(
-        self, conversations: Sequence[Any], preps: list[F.Prepared], ids_rows: tuple[np.ndarray, np.ndarray]
+        self, conversations: Sequence[Any], preps: list[F.DialogueFeatures], ids_rows: tuple[np.ndarray, np.ndarray]
     ) -> list[ConversationPrediction]:
         x = self.text_matrix(preps, ids_rows)
         val, emo, sat = self.customer_stage(preps, x)
