@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.realdata import LABELS, conversations, read_jsonl, split
+from zuoxi.analyze.models.acts import AGENT_ACTS, CUSTOMER_ACTS, REQUEST_TYPES
 
 SEED = 20261205
 CORE_RULES = (
@@ -45,58 +46,6 @@ CORE_RULES = (
     "ES-02",
 )
 EC_RULES = ("EC-03", "EC-04", "EC-05", "EC-06", "EC-07", "EC-08", "EC-09")
-AGENT_ACTS = (
-    "greet",
-    "soothe",
-    "apology",
-    "act",
-    "inform",
-    "explain",
-    "refuse",
-    "alternative",
-    "deflect",
-    "guarantee",
-    "clarify",
-    "ask_info",
-    "ask_photo",
-    "pending",
-    "followup",
-    "closing",
-    "rude",
-    "argue",
-    "return_shipping",
-    "price_principle",
-    "concession",
-    "pay_guide",
-    "courier_timing",
-    "propose",
-)
-CUSTOMER_ACTS = (
-    "request",
-    "question",
-    "reject",
-    "anger",
-    "anxiety",
-    "complaint",
-    "accept",
-    "vague",
-    "failure",
-    "nudge",
-    "info",
-)
-REQUEST_TYPES = (
-    "query",
-    "change",
-    "return",
-    "refund",
-    "cancel",
-    "exchange",
-    "invoice",
-    "repair",
-    "deliver",
-    "price",
-    "other",
-)
 VERDICTS = ("violation", "ok", "na")
 
 
