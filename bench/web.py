@@ -343,7 +343,8 @@ def requests_for(pick: random.Random, keys: list[str]):
     return kind, pick.choice(filters[:6]), 1
 
 
-async def load(base: str, keys: list[str], clients: int, seconds: float):
+async def sign_in(base: str, clients: int) -> list[httpx.AsyncClient]:
+    """The signed-in clients, one login each, in order; a failed login stops the run before any load."""
     sessions = []
     for _ in range(clients):
         # Idle connections are dropped before the server's 5 s keep-alive ends: signing 50 clients in takes
@@ -351,43 +352,64 @@ async def load(base: str, keys: list[str], clients: int, seconds: float):
         client = httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(keepalive_expiry=4))
         (await client.post("/api/login", json={"username": USER, "password": PASSWORD})).raise_for_status()
         sessions.append(client)
-    latencies: dict[str, list[float]] = {"list": [], "search": [], "detail": [], "dashboard": []}
-    errors: list[str] = []
+    return sessions
 
-    async def get(client, name: str, url: str, params=None):
+
+class Tally:
+    """Every request's latency by endpoint and every failed request, shared by all the clients of one run."""
+
+    def __init__(self) -> None:
+        self.latencies: dict[str, list[float]] = {"list": [], "search": [], "detail": [], "dashboard": []}
+        self.errors: list[str] = []
+
+    async def get(self, client, name: str, url: str, params=None):
+        """The JSON body of one timed GET, or None where it failed (a transport error, a bad body or not 200)."""
         started = time.perf_counter()
         try:
             response = await client.get(url, params=params)
             body = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError) as error:
             response, body = error, None
-        latencies[name].append(time.perf_counter() - started)
+        self.latencies[name].append(time.perf_counter() - started)
         if body is None:
-            errors.append(f"{url} {params}: {getattr(response, 'status_code', response)}")
+            self.errors.append(f"{url} {params}: {getattr(response, 'status_code', response)}")
         return body
 
-    async def client_loop(client, seed: int, stop: float) -> None:
-        pick = random.Random(seed)
-        while time.perf_counter() < stop:
-            name, what, pages = requests_for(pick, keys)
-            if name == "detail":
-                await get(client, name, f"/api/conversations/{what}")
-            elif name == "dashboard":
-                await get(client, name, "/api/dashboard", what)
-            else:
-                params = dict(what)
-                for _ in range(pages):
-                    body = await get(client, name, "/api/conversations", params)
-                    if not body or not body["next"]:
-                        break
-                    params = {**what, "after": body["next"]}
 
+async def client_loop(tally: Tally, client, keys: list[str], seed: int, stop: float) -> None:
+    """One client's user actions, back to back until stop, drawn from its own seeded generator."""
+    pick = random.Random(seed)
+    while time.perf_counter() < stop:
+        name, what, pages = requests_for(pick, keys)
+        if name == "detail":
+            await tally.get(client, name, f"/api/conversations/{what}")
+        elif name == "dashboard":
+            await tally.get(client, name, "/api/dashboard", what)
+        else:
+            await list_pages(tally, client, name, what, pages)
+
+
+async def list_pages(tally: Tally, client, name: str, what: dict, pages: int) -> None:
+    """A list or a search and up to pages - 1 next pages, stopping at the last page or a failed request."""
+    params = dict(what)
+    for _ in range(pages):
+        body = await tally.get(client, name, "/api/conversations", params)
+        if not body or not body["next"]:
+            break
+        params = {**what, "after": body["next"]}
+
+
+async def load(base: str, keys: list[str], clients: int, seconds: float):
+    """All the clients signed in first, then loading the server together for `seconds`: the latencies by
+    endpoint, the failed requests and the time it took."""
+    sessions = await sign_in(base, clients)
+    tally = Tally()
     started = time.perf_counter()
-    await asyncio.gather(*(client_loop(c, i, started + seconds) for i, c in enumerate(sessions)))
+    await asyncio.gather(*(client_loop(tally, c, keys, i, started + seconds) for i, c in enumerate(sessions)))
     elapsed = time.perf_counter() - started
     for client in sessions:
         await client.aclose()
-    return latencies, errors, elapsed
+    return tally.latencies, tally.errors, elapsed
 
 
 def percentile(values: list[float], q: int) -> float:

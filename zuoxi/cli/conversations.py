@@ -101,9 +101,42 @@ def analyze(
     store = None if no_store else Store(db)
     options = read_options(input_format, columns, agent_speaker)
     chosen = None if scorecard == "auto" else scorecard
-    batch: Batch | DaskBatch
+    batch = _analysis_batch(
+        paths, options, store, chosen, format, no_mask, no_models, engine, scheduler, workers, parquet, again
+    )
+    collected: list = []
+    handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
+    try:
+        summary = run_batch(batch, _analysis_consumer(format, handle, collected))
+    except DaskEngineError as error:
+        err.print(f"[red]dask[/] {error}", highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        if handle:
+            handle.close()
+    _report_dask_outputs(summary, store is not None, parquet)
+    _write_analysis_report(format, out_file, collected)
+    if summary.nothing_read:
+        raise typer.Exit(1)
+
+
+def _analysis_batch(
+    paths: list[Path],
+    options,
+    store: Store | None,
+    chosen: str | None,
+    format: str,
+    no_mask: bool,
+    no_models: bool,
+    engine: str,
+    scheduler: str | None,
+    workers: int | None,
+    parquet: Path | None,
+    again: bool,
+) -> Batch | DaskBatch:
+    """The run `analyze` asked for: sharded on a Dask cluster, or in this process (the options were checked)."""
     if engine == "dask":
-        batch = DaskBatch(
+        return DaskBatch(
             paths,
             options,
             store=store,
@@ -117,18 +150,15 @@ def analyze(
             workers=workers,
             on_cluster=lambda line: err.print(line, highlight=False),
         )
-    else:
-        batch = Batch(
-            paths, options, store=store, analyze=True, scorecard=chosen, mask=not no_mask, models=not no_models
-        )
-    collected: list = []
-    handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
+    return Batch(paths, options, store=store, analyze=True, scorecard=chosen, mask=not no_mask, models=not no_models)
+
+
+def _analysis_consumer(format: str, handle, collected: list):
+    """What happens to each analyzed conversation: audio notes to stderr, then a JSON line now (as results
+    stream in) or a row kept for the table or HTML report written at the end."""
 
     def consume(item) -> None:
-        if item.result.audio and "error" in item.result.audio:
-            err.print(f"[yellow]audio skipped[/] {item.result.audio['error']} (text analyzed)", highlight=False)
-        for warning in (item.result.audio or {}).get("warnings", []):
-            err.print(f"[yellow]audio warning[/] {warning}", highlight=False)
+        _print_audio_notes(item.result.audio)
         if format == "json":
             line = item.result.model_dump_json(
                 exclude={"sections", "audio"} if item.result.audio is None else {"sections"}
@@ -137,15 +167,19 @@ def analyze(
         else:
             collected.append((item.conversation, item.result))
 
-    try:
-        summary = run_batch(batch, consume)
-    except DaskEngineError as error:
-        err.print(f"[red]dask[/] {error}", highlight=False)
-        raise typer.Exit(2) from None
-    finally:
-        if handle:
-            handle.close()
-    _report_dask_outputs(summary, store is not None, parquet)
+    return consume
+
+
+def _print_audio_notes(audio: dict | None) -> None:
+    """Why a recording's audio was skipped and what its audio analysis warned about (the text is still scored)."""
+    if audio and "error" in audio:
+        err.print(f"[yellow]audio skipped[/] {audio['error']} (text analyzed)", highlight=False)
+    for warning in (audio or {}).get("warnings", []):
+        err.print(f"[yellow]audio warning[/] {warning}", highlight=False)
+
+
+def _write_analysis_report(format: str, out_file: Path | None, collected: list) -> None:
+    """The results table or HTML report, once every result is in, and where a JSON Lines file was written."""
     if format == "table":
         terminal.results_table(out, collected)
     elif format == "html":
@@ -157,8 +191,6 @@ def analyze(
         err.print(f"report: {target.resolve()}", highlight=False)
     if out_file and format == "json":
         err.print(f"results: {out_file.resolve()}", highlight=False)
-    if summary.nothing_read:
-        raise typer.Exit(1)
 
 
 def _check_engine_options(
@@ -211,46 +243,61 @@ def predict(
     agent_speaker: AgentSpeaker = None,
 ) -> None:
     """Customer emotion, satisfaction or dialogue quality from the trained models (docs/models.md)."""
-    if task not in TASKS:
-        raise typer.BadParameter(f"--task must be one of {', '.join(TASKS)}")
-    if format not in ("json", "table"):
-        raise typer.BadParameter("--format must be json or table")
+    _check_predict_options(task, format)
     models = load_models()
     batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=False)
     handle = out_file.open("w", encoding="utf-8") if out_file else None
-    write = handle.write if handle else sys.stdout.write
-    rows: list[dict] = []
-    waiting: list = []  # predicted together, PREDICT_CHUNK at a time
-
-    def flush() -> None:
-        written = 0
-        try:
-            for record in prediction_records(waiting, task, models):
-                if format == "json":
-                    write(json.dumps(record, ensure_ascii=False) + "\n")
-                else:
-                    rows.append(record)
-                written += 1
-        finally:
-            del waiting[:written]  # an interrupted flush never writes a record twice
-
-    def consume(item) -> None:
-        waiting.append(item.conversation)
-        if len(waiting) >= PREDICT_CHUNK:
-            flush()
-
+    predictions = _Predictions(task, format, models, handle.write if handle else sys.stdout.write)
     try:
-        summary = run_batch(batch, consume)
+        summary = run_batch(batch, predictions.consume)
     finally:
         try:
-            flush()  # what was read comes out, after Ctrl-C too
+            predictions.flush()  # what was read comes out, after Ctrl-C too
         finally:
             if handle:
                 handle.close()
     if format == "table":
-        terminal.predictions_table(out, rows, task)
+        terminal.predictions_table(out, predictions.rows, task)
     if summary.nothing_read:
         raise typer.Exit(1)
+
+
+def _check_predict_options(task: str, format: str) -> None:
+    """Bad options refused before the models load (that takes a while)."""
+    if task not in TASKS:
+        raise typer.BadParameter(f"--task must be one of {', '.join(TASKS)}")
+    if format not in ("json", "table"):
+        raise typer.BadParameter("--format must be json or table")
+
+
+class _Predictions:
+    """`predict`'s conversations, predicted together PREDICT_CHUNK at a time (the models run faster in batches),
+    each record written as a JSON line at once or kept as a table row."""
+
+    def __init__(self, task: str, format: str, models, write) -> None:
+        self.task = task
+        self.format = format
+        self.models = models
+        self.write = write
+        self.rows: list[dict] = []
+        self.waiting: list = []
+
+    def consume(self, item) -> None:
+        self.waiting.append(item.conversation)
+        if len(self.waiting) >= PREDICT_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        written = 0
+        try:
+            for record in prediction_records(self.waiting, self.task, self.models):
+                if self.format == "json":
+                    self.write(json.dumps(record, ensure_ascii=False) + "\n")
+                else:
+                    self.rows.append(record)
+                written += 1
+        finally:
+            del self.waiting[:written]  # an interrupted flush never writes a record twice
 
 
 @app.command()

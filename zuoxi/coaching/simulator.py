@@ -335,25 +335,47 @@ class DrillSession:
     def _move(self, reading: Reading) -> tuple[list[str], float]:
         """The dynamics table applied to the reading: the events and the change of anger."""
         table, persona = dynamics(), self.case.persona
-        effects = table.effects
+        self._count_empty_line(reading, table)
         events: list[str] = []
-        rise = fall = 0.0
+        rise, fall = self._act_changes(reading, table, events)
+        rise, fall = self._content_changes(reading, table, events, rise, fall)
+        rise = self._pressure(reading, table, events, rise, fall)
+        self.met |= {p.key for p in reading.parts}
+        self.asked |= set(reading.facts)
+        self.verified = self.verified or reading.verified
+        return events, rise * (1.5 - persona.patience) - fall * (0.5 + persona.patience)
+
+    def _count_empty_line(self, reading: Reading, table: Dynamics) -> None:
+        """Kind words without substance in a row, the count after which they wear off; substance resets it."""
         if reading.substance:
             self.empty_lines = 0
-        elif any(effects[a].wears_off for a in reading.acts):
+        elif any(table.effects[a].wears_off for a in reading.acts):
             self.empty_lines += 1
+
+    @staticmethod
+    def _act_changes(reading: Reading, table: Dynamics, events: list[str]) -> tuple[float, float]:
+        """The rise and fall of anger from the line's acts, in name order: a refusal with reasons and kind
+        words worn thin are noted as events but move nothing."""
+        rise = fall = 0.0
         for act in sorted(reading.acts | ({"refuse"} if reading.refused else set())):
-            effect = effects[act]
             if act == "refuse" and not reading.bare_refusal:
                 events.append("refuse:reasoned")
                 continue
-            if effect.wears_off and reading.worn:
+            if table.effects[act].wears_off and reading.worn:
                 events.append(f"{act}:worn")
                 continue
             events.append(act)
             amount = table.change(act)
             rise += max(amount, 0.0)
             fall += max(-amount, 0.0)
+        return rise, fall
+
+    @staticmethod
+    def _content_changes(
+        reading: Reading, table: Dynamics, events: list[str], rise: float, fall: float
+    ) -> tuple[float, float]:
+        """rise and fall carried on through what the line said: a broken record, a verification, each need
+        met and each fact asked for."""
         counted = [("repeated", reading.repeated), ("verified", reading.verified)]
         counted += [(f"need:{p.key}", True) for p in reading.parts] + [(f"fact:{key}", True) for key in reading.facts]
         for event, happened in counted:
@@ -362,20 +384,22 @@ class DrillSession:
                 events.append(event)
                 rise += max(amount, 0.0)
                 fall += max(-amount, 0.0)
+        return rise, fall
+
+    def _pressure(self, reading: Reading, table: Dynamics, events: list[str], rise: float, fall: float) -> float:
+        """rise carried on through what angers whatever was said: the case's triggers, an unverified
+        suspicious customer, and a line that moved nothing at all (a question always moves the talk on)."""
         for key in reading.triggers:
             events.append(f"trigger:{key}")
             rise += next(t.anger for t in self.case.triggers if t.key == key)
         if self.suspicious and not reading.substance:
             events.append("unverified")
-            rise += table.change("unverified") * persona.suspicion
+            rise += table.change("unverified") * self.case.persona.suspicion
         asked = bool(reading.acts & {"ask", "ask_photo"})
         if not asked and rise == 0 and fall == 0:
             events.append("no_progress")
             rise += table.change("no_progress")
-        self.met |= {p.key for p in reading.parts}
-        self.asked |= set(reading.facts)
-        self.verified = self.verified or reading.verified
-        return events, rise * (1.5 - persona.patience) - fall * (0.5 + persona.patience)
+        return rise
 
     def _plan(self, reading: Reading, anger: float, delta: float) -> Plan:
         """The customer's next line from its state and what it read (and the outcome if it ends here)."""

@@ -14,7 +14,7 @@ from rich.text import Text
 from zuoxi.coaching.cases import Case
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
-from zuoxi.coaching.simulator import DrillSession
+from zuoxi.coaching.simulator import DrillReport, DrillSession
 
 ROLE = {"agent": "坐席", "customer": "客户", "system": "系统"}
 OUTCOMES = {
@@ -89,6 +89,17 @@ def drill(out: Console, library: CaseLibrary, case: Case, seed: int, trainee: st
     session = DrillSession(case, seed=seed, engine=LLMEngine.from_environment())
     _say(out, backend_state(session))
     _say(out, f"客户：{session.opening}")
+    _converse(out, session)
+    report = session.report()
+    library.record(trainee, report, report.engine)
+    _show_result(out, report)
+    _show_references(out, case)
+    _show_history(out, library, case, trainee)
+
+
+def _converse(out: Console, session: DrillSession) -> None:
+    """The trainee's lines and the customer's replies until the drill ends, the trainee quits or input ends;
+    a blank line is skipped, and a switch to the offline customer is shown when it happens."""
     while not session.finished:
         line = _ask("坐席（结束语）> " if session.closing else "坐席> ")
         if line is None or line.strip() == "/quit":
@@ -110,8 +121,10 @@ def drill(out: Console, library: CaseLibrary, case: Case, seed: int, trainee: st
                     "bold",
                 ),
             )
-    report = session.report()
-    library.record(trainee, report, report.engine)
+
+
+def _show_result(out: Console, report: DrillReport) -> None:
+    """How the drill went: outcome and score, the anger curve, and each rule the trainee failed with its advice."""
     out.rule("演练结果")
     _say(
         out,
@@ -127,11 +140,19 @@ def drill(out: Console, library: CaseLibrary, case: Case, seed: int, trainee: st
         _say(out, "  ", (finding.rule, "red"), f" {finding.message}")
         if finding.suggestion:
             _say(out, f"      建议：{finding.suggestion}")
+
+
+def _show_references(out: Console, case: Case) -> None:
+    """The case's model replies to compare with, each with why it works where the case says."""
     _say(out, ("参考话术", "bold"), "：")
     for best in case.best_solutions:
         _say(out, f"  答第{best.turn}句：{best.reply}")
         if best.why:
             _say(out, (f"    {best.why}", "dim"))
+
+
+def _show_history(out: Console, library: CaseLibrary, case: Case, trainee: str) -> None:
+    """The trainee's scores on this case so far, this drill last, marked by whether the customer accepted."""
     history = library.attempts(trainee=trainee, case_id=case.id)
     _say(
         out,

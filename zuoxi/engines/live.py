@@ -285,37 +285,66 @@ class LiveSession:
         return _Window(indices, ctx)
 
     def _rule_alerts(self, window: _Window, alerts: list[Alert]) -> None:
+        """Each alerting rule's alerts on the window, anchor by anchor; a rule met once keeps its first trigger
+        pinned in the window."""
         ctx, g = window.ctx, window.indices
         for spec, c in self._rules:
-            rule = c.item.id
             anchors = self.compiled.anchors(c, ctx)
             if anchors is None:
                 continue
             if c.item.once and anchors[0] is not None:
                 self._pinned.add(g[anchors[0].turn])  # the item's first trigger stays its anchor
-            alerted = self._alerted_turns.setdefault(rule, set())
+            alerted = self._alerted_turns.setdefault(c.item.id, set())
             for anchor in anchors:
                 if spec.fire == "trigger":
-                    if anchor is not None and g[anchor.turn] not in alerted:
-                        alerted.add(g[anchor.turn])
-                        self._fire(spec, c, [anchor], window, alerts)
-                    continue
-                key = (rule, None if anchor is None else g[anchor.turn])
-                judged = self.compiled.judge(
-                    c, ctx, anchor, wait=not spec.early, skip_expect=c.item.partial or key in self._decided
-                )
-                if judged is None:
-                    continue
-                if judged.kind == "forbid":
-                    fresh = [h for h in judged.evidence if g[h.turn] not in alerted]
-                    if fresh:
-                        alerted.update(g[h.turn] for h in fresh)
-                        trigger = [anchor] if anchor is not None and c.item.evidence == "trigger" else []
-                        self._fire(spec, c, sorted(set(fresh + trigger)), window, alerts)
-                    continue
-                self._decided.add(key)
-                if judged.violated:
-                    self._fire(spec, c, [anchor] if anchor is not None else [], window, alerts)
+                    self._trigger_alert(spec, c, anchor, window, alerted, alerts)
+                else:
+                    self._judged_alert(spec, c, anchor, window, alerted, alerts)
+
+    def _trigger_alert(
+        self,
+        spec: AlertSpec,
+        c: CompiledItem,
+        anchor: Hit | None,
+        window: _Window,
+        alerted: set[int],
+        alerts: list[Alert],
+    ) -> None:
+        """An alert as soon as the rule's trigger is seen, once per trigger turn of the conversation."""
+        g = window.indices
+        if anchor is not None and g[anchor.turn] not in alerted:
+            alerted.add(g[anchor.turn])
+            self._fire(spec, c, [anchor], window, alerts)
+
+    def _judged_alert(
+        self,
+        spec: AlertSpec,
+        c: CompiledItem,
+        anchor: Hit | None,
+        window: _Window,
+        alerted: set[int],
+        alerts: list[Alert],
+    ) -> None:
+        """An alert once the rule is judged broken at this anchor. A forbidden phrase alerts on each turn that
+        says it, once; any other check is decided once per anchor, after which its expectation is no longer
+        waited for."""
+        g = window.indices
+        key = (c.item.id, None if anchor is None else g[anchor.turn])
+        judged = self.compiled.judge(
+            c, window.ctx, anchor, wait=not spec.early, skip_expect=c.item.partial or key in self._decided
+        )
+        if judged is None:
+            return
+        if judged.kind == "forbid":
+            fresh = [h for h in judged.evidence if g[h.turn] not in alerted]
+            if fresh:
+                alerted.update(g[h.turn] for h in fresh)
+                trigger = [anchor] if anchor is not None and c.item.evidence == "trigger" else []
+                self._fire(spec, c, sorted(set(fresh + trigger)), window, alerts)
+            return
+        self._decided.add(key)
+        if judged.violated:
+            self._fire(spec, c, [anchor] if anchor is not None else [], window, alerts)
 
     def _model_alerts_fire(self, alerts: list[Alert]) -> None:
         for spec in self._model_alerts:

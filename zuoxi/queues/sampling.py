@@ -22,7 +22,7 @@ from datetime import date, timedelta, tzinfo
 
 from zuoxi.queues.assignment import Policy, assign
 from zuoxi.queues.models import Candidate, Period, RunSummary, Taken
-from zuoxi.queues.plans import LABELS, QUOTA_FILL, RANDOM, PlanError, PlanSpec
+from zuoxi.queues.plans import LABELS, QUOTA_FILL, RANDOM, PlanError, PlanSpec, RandomShare, Rule
 from zuoxi.store import queues as Q
 from zuoxi.store.users import Account
 
@@ -42,21 +42,44 @@ def select(plan: PlanSpec, pool: list[Candidate], period: Period, seed: int, tak
     pool = sorted(pool, key=lambda c: c.result_pk)  # one order for a seed, however the store listed them
     taken = taken or Taken()
     taken = Taken(taken.targeted.copy(), taken.total.copy(), taken.per_rule.copy(), taken.per_rule_agent.copy())
-    picks: list[Pick] = []
-    chosen: set[int] = set()
-
-    def take(c: Candidate, criterion: str, kind: str, label: str) -> None:
-        picks.append(Pick(c, criterion, kind, label))
-        chosen.add(c.result_pk)
-        taken.total[c.agent_id] += 1
-
+    selection = _Selection(rng, pool, taken)
     if plan.random:
-        for c in rng.sample(pool, plan.random.size(len(pool))):
-            take(c, RANDOM, RANDOM, plan.random.title)
+        selection.random_share(plan.random)
     cap = plan.quota.per_agent if plan.quota else None
     for rule in plan.rules:
-        matching = [c for c in pool if c.result_pk not in chosen and rule.matches(c, period)]
-        rng.shuffle(matching)
+        selection.targeted(rule, period, cap)
+    if plan.quota and plan.quota.fill:
+        selection.fill(plan.quota.per_agent)
+    return selection.picks
+
+
+class _Selection:
+    """One run's picks in the making, in the module's order, all drawn from one seeded generator (each step's
+    draws depend on what the steps before it took, so the steps must run in that order)."""
+
+    def __init__(self, rng: random.Random, pool: list[Candidate], taken: Taken) -> None:
+        self.rng = rng
+        self.pool = pool
+        self.taken = taken
+        self.picks: list[Pick] = []
+        self.chosen: set[int] = set()
+
+    def take(self, c: Candidate, criterion: str, kind: str, label: str) -> None:
+        self.picks.append(Pick(c, criterion, kind, label))
+        self.chosen.add(c.result_pk)
+        self.taken.total[c.agent_id] += 1
+
+    def random_share(self, share: RandomShare) -> None:
+        """The uniform share, drawn from everything in scope before any rule looks at it."""
+        for c in self.rng.sample(self.pool, share.size(len(self.pool))):
+            self.take(c, RANDOM, RANDOM, share.title)
+
+    def targeted(self, rule: Rule, period: Period, cap: int | None) -> None:
+        """What one rule takes of the matching conversations not yet picked, highest priority first (ties in
+        shuffled order), within the rule's limits and the per-agent quota."""
+        taken = self.taken
+        matching = [c for c in self.pool if c.result_pk not in self.chosen and rule.matches(c, period)]
+        self.rng.shuffle(matching)
         matching.sort(key=lambda c: rule.priority(c) or 0.0)  # stable: equal priorities keep the shuffled order
         for c in matching:
             if rule.limit is not None and taken.per_rule[rule.id] >= rule.limit:
@@ -65,16 +88,17 @@ def select(plan: PlanSpec, pool: list[Candidate], period: Period, seed: int, tak
                 continue
             if cap is not None and c.agent_id is not None and taken.targeted[c.agent_id] >= cap:
                 continue
-            take(c, rule.id, rule.kind, rule.title)
+            self.take(c, rule.id, rule.kind, rule.title)
             taken.targeted[c.agent_id] += 1
             taken.per_rule[rule.id] += 1
             taken.per_rule_agent[(rule.id, c.agent_id)] += 1
-    if plan.quota and plan.quota.fill:
-        for agent in sorted({c.agent_id for c in pool if c.agent_id}):
-            rest = [c for c in pool if c.agent_id == agent and c.result_pk not in chosen]
-            for c in rng.sample(rest, max(0, min(plan.quota.per_agent - taken.total[agent], len(rest)))):
-                take(c, QUOTA_FILL, QUOTA_FILL, LABELS[QUOTA_FILL])
-    return picks
+
+    def fill(self, per_agent: int) -> None:
+        """Agents below their quota topped up with their own conversations not yet picked, drawn uniformly."""
+        for agent in sorted({c.agent_id for c in self.pool if c.agent_id}):
+            rest = [c for c in self.pool if c.agent_id == agent and c.result_pk not in self.chosen]
+            for c in self.rng.sample(rest, max(0, min(per_agent - self.taken.total[agent], len(rest)))):
+                self.take(c, QUOTA_FILL, QUOTA_FILL, LABELS[QUOTA_FILL])
 
 
 def seed_for(plan: str, period: str, run: int) -> int:

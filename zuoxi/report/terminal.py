@@ -153,7 +153,25 @@ def _slices(title: str, label: str, slices: list[SliceFigures]) -> Table:
 
 def campaign_report(console: Console, report: CampaignReport) -> None:
     """The report as terminal tables; rates carry their 95% Wilson interval and counts."""
+    console.print(_campaign_head(report))
+    console.print(_dispositions(report))
+    console.print(_campaign_agents(report))
+    for title, label, slices in (
+        ("by attempt number", "attempt", report.by_attempt),
+        (f"by hour of the day ({report.timezone})", "hour", report.by_hour),
+    ):
+        console.print(_slices(title, label, slices))
+    c = report.callbacks
+    console.print(
+        f"callbacks due {c.due}: kept on time {_rate(c.kept)} · early {c.early} · late {c.late} · "
+        f"missed {c.missed} · rescheduled {c.rescheduled} · not due yet {c.waiting}"
+    )
+    console.print(_campaign_segments(report))
+    console.print(_campaign_rules(report))
 
+
+def _campaign_head(report: CampaignReport) -> Table:
+    """The campaign's headline figures for its period, one per row."""
     span = (
         f"{report.period_start or '…'} – {report.period_end or '…'}"
         if report.period_start or report.period_end
@@ -173,7 +191,11 @@ def campaign_report(console: Console, report: CampaignReport) -> None:
         ("status", " · ".join(f"{k} {v}" for k, v in report.status.items())),
     ):
         head.add_row(label, value)
-    console.print(head)
+    return head
+
+
+def _dispositions(report: CampaignReport) -> Table:
+    """Attempts by disposition, then the refusals by the reason given."""
     disp = Table(title="dispositions (attempts) and refusal reasons")
     disp.add_column("disposition")
     disp.add_column("attempts", justify="right")
@@ -181,7 +203,11 @@ def campaign_report(console: Console, report: CampaignReport) -> None:
         disp.add_row(code, str(count))
     for code, count in report.refusal_reasons.items():
         disp.add_row(f"  refused: {code}", str(count))
-    console.print(disp)
+    return disp
+
+
+def _campaign_agents(report: CampaignReport) -> Table:
+    """Each agent's pace and success."""
     agents = Table(title="agents (calls per active hour; talk time of calls that reached someone)")
     for column in ("agent", "days", "attempts", "per day", "per hour", "talk time", "success (of reached)"):
         agents.add_column(column, justify="right" if column != "agent" else "left")
@@ -195,23 +221,22 @@ def campaign_report(console: Console, report: CampaignReport) -> None:
             _duration(a.talk_time),
             _rate(a.success),
         )
-    console.print(agents)
-    for title, label, slices in (
-        ("by attempt number", "attempt", report.by_attempt),
-        (f"by hour of the day ({report.timezone})", "hour", report.by_hour),
-    ):
-        console.print(_slices(title, label, slices))
-    c = report.callbacks
-    console.print(
-        f"callbacks due {c.due}: kept on time {_rate(c.kept)} · early {c.early} · late {c.late} · "
-        f"missed {c.missed} · rescheduled {c.rescheduled} · not due yet {c.waiting}"
-    )
+    return agents
+
+
+def _campaign_segments(report: CampaignReport) -> Table:
+    """Success of reached customers by each segment value of the list."""
     segments = Table(title="success of reached customers by segment (95% Wilson interval)")
     for column in ("segment", "value", "success"):
         segments.add_column(column)
     for s in report.segments:
         segments.add_row(s.field, s.value, _rate(s.contacted))
-    console.print(segments)
+    return segments
+
+
+def _campaign_rules(report: CampaignReport) -> Table:
+    """Success when each scorecard item passed and when it failed; an item seen only one way says nothing
+    and is left out, except the outbound (OB-) items, always shown."""
     rules = Table(
         title=f"scorecard items vs success, {report.linked_calls} recorded calls (* = intervals do not overlap)"
     )
@@ -220,4 +245,4 @@ def campaign_report(console: Console, report: CampaignReport) -> None:
     for r in report.rules:
         if (r.passed.n and r.failed.n) or r.rule.startswith("OB-"):
             rules.add_row(r.rule, r.name, _rate(r.passed), _rate(r.failed), "*" if r.separated else "")
-    console.print(rules)
+    return rules

@@ -54,6 +54,28 @@ def create_app(
     URL of the Redis that server processes share live sessions and sign-in limits through (else this
     process keeps them; key prefix $ZUOXI_REDIS_PREFIX, else "zuoxi:")."""
     store = Store(db)
+    # FastAPI's own /docs, /redoc and /openapi.json would be public and /docs inline its script:
+    # they are served below, for signed-in users, from static/.
+    app = FastAPI(
+        title="zuoxi",
+        description="坐席质检: review, appeal, dashboards",
+        version="0.1.0",
+        lifespan=_lifespan(store, models),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    _set_state(app, store, models, recordings, timezone, redis)
+    app.add_middleware(BodyLimit, limit=max_upload)
+    app.add_middleware(SecurityHeaders)
+    _add_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+def _lifespan(store: Store, models: bool):
+    """What the server does as it starts and stops: load the models, start the background worker, and on
+    the way out stop it and the importer."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -68,17 +90,14 @@ def create_app(
         worker.stop()
         app.state.importer.shutdown()
 
-    # FastAPI's own /docs, /redoc and /openapi.json would be public and /docs inline its script:
-    # they are served below, for signed-in users, from static/.
-    app = FastAPI(
-        title="zuoxi",
-        description="坐席质检: review, appeal, dashboards",
-        version="0.1.0",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
+    return lifespan
+
+
+def _set_state(
+    app: FastAPI, store: Store, models: bool, recordings: str | Path | None, timezone: str | None, redis: str | None
+) -> None:
+    """The app's shared objects; live sessions and sign-in limits in Redis when one is given, so that every
+    server process sees the same."""
     app.state.store = store
     app.state.limiter = LoginLimiter()
     app.state.live = LiveSessions()
@@ -94,10 +113,11 @@ def create_app(
     app.state.recordings = Path(recordings).resolve() if recordings else None
     app.state.importer = Importer(store, models=models, recordings=app.state.recordings)
     app.state.tz = ZoneInfo(timezone or os.environ.get("ZUOXI_TZ") or "Asia/Shanghai")
-    app.add_middleware(BodyLimit, limit=max_upload)
-    app.add_middleware(SecurityHeaders)
 
-    from zuoxi.web import api, assist, campaigns, coaching, pages
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Domain errors as their HTTP status, each answered as a page or as JSON as the request wants; a page
+    that needs signing in sends the browser to the login page and back."""
     from zuoxi.web.errors import error_response, validation_message, wants_html
 
     @app.exception_handler(NotFound)
@@ -124,6 +144,11 @@ def create_app(
         detail = None if error.detail == HTTPStatus(error.status_code).phrase else error.detail
         return error_response(request, error.status_code, detail, headers=error.headers)
 
+
+def _add_routes(app: FastAPI) -> None:
+    """The API, the pages and the static files, in matching order (the pages' catch-alls come last)."""
+    from zuoxi.web import api, assist, campaigns, coaching, pages
+
     @app.get("/openapi.json", include_in_schema=False, dependencies=[require_role(ANYONE)])
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
@@ -140,7 +165,6 @@ def create_app(
     app.include_router(queues_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app
 
 
 SERVE_SETTINGS = "ZUOXI_SERVE"  # create_app's arguments as JSON, for worker processes (`zuoxi serve --workers`)

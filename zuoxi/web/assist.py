@@ -79,11 +79,9 @@ async def live_socket(
         except (NotFound, Forbidden):
             await websocket.close(code=POLICY_VIOLATION, reason="no such conversation")
             return
-    if scorecard not in {name for name, _ in websocket.app.state.scorecards.names()}:  # names, never paths
-        await websocket.close(code=POLICY_VIOLATION, reason=f"unknown scorecard {scorecard}")
-        return
-    if channel not in ("chat", "call"):
-        await websocket.close(code=POLICY_VIOLATION, reason="channel must be chat or call")
+    refused = _refused_options(websocket, scorecard, channel)
+    if refused:
+        await websocket.close(code=POLICY_VIOLATION, reason=refused)
         return
     await websocket.accept()
     sessions: LiveSessions = websocket.app.state.live
@@ -108,39 +106,81 @@ async def live_socket(
         }
     )
     try:
-        while True:
-            text = await websocket.receive_text()
-            sessions.touch(account.username, session_id)
-            try:
-                message = json.loads(text)
-            except (ValueError, RecursionError):
-                await websocket.send_json({"type": "error", "error": "请发送 JSON 文本消息", "turns": len(session)})
-                continue
-            if not isinstance(message, dict):
-                await websocket.send_json({"type": "error", "error": "消息应为 JSON 对象", "turns": len(session)})
-                continue
-            kind = message.get("type", "turn")
-            session = sessions.sync(account.username, session_id, session)  # turns another process took
-            if kind == "turn":
-                add = partial(sessions.add_turn, account.username, session_id, session)
-                await websocket.send_json(_take_turn(session, message, add))
-            elif kind == "end":
-                # Ended before the analysis starts: no other connection adds a turn meanwhile, and
-                # the conversation scored is the one stored. The whole conversation's QA (and the
-                # database write) takes tens of milliseconds: in a thread, so other sessions' turns
-                # are not held up behind it.
-                session.ended = True
-                sessions.close(account.username, session_id)
-                store: Store = websocket.app.state.store
-                await websocket.send_json(
-                    await run_in_threadpool(_finish, session, store if message.get("store") else None, replayed)
-                )
-                await websocket.close()
-                return
-            else:
-                await websocket.send_json({"type": "error", "error": f"未知的消息类型 {kind!r}", "turns": len(session)})
+        await _converse(websocket, sessions, account.username, session_id, session, replayed)
     except WebSocketDisconnect:
         return  # the session stays: a reconnect resumes it
+
+
+def _refused_options(websocket: WebSocket, scorecard: str, channel: str) -> str | None:
+    """Why the socket's options are refused (the close reason), or None where they are fine."""
+    if scorecard not in {name for name, _ in websocket.app.state.scorecards.names()}:  # names, never paths
+        return f"unknown scorecard {scorecard}"
+    if channel not in ("chat", "call"):
+        return "channel must be chat or call"
+    return None
+
+
+async def _converse(
+    websocket: WebSocket,
+    sessions: LiveSessions,
+    username: str,
+    session_id: str,
+    session: LiveSession,
+    replayed: ConversationDetail | None,
+) -> None:
+    """The client's messages, each answered, until it ends the conversation (or disconnects, raised to the
+    caller); a message that cannot be read is answered with an error and the socket stays open."""
+    while True:
+        text = await websocket.receive_text()
+        sessions.touch(username, session_id)
+        message = _message(text)
+        if isinstance(message, str):
+            await websocket.send_json({"type": "error", "error": message, "turns": len(session)})
+            continue
+        kind = message.get("type", "turn")
+        session = sessions.sync(username, session_id, session)  # turns another process took
+        if kind == "turn":
+            add = partial(sessions.add_turn, username, session_id, session)
+            await websocket.send_json(_take_turn(session, message, add))
+        elif kind == "end":
+            await _end(websocket, sessions, username, session_id, session, message, replayed)
+            return
+        else:
+            await websocket.send_json({"type": "error", "error": f"未知的消息类型 {kind!r}", "turns": len(session)})
+
+
+def _message(text: str) -> dict | str:
+    """A client message as the JSON object it must be, or what is wrong with it (for the client)."""
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        return "请发送 JSON 文本消息"
+    if not isinstance(message, dict):
+        return "消息应为 JSON 对象"
+    return message
+
+
+async def _end(
+    websocket: WebSocket,
+    sessions: LiveSessions,
+    username: str,
+    session_id: str,
+    session: LiveSession,
+    message: dict,
+    replayed: ConversationDetail | None,
+) -> None:
+    """The conversation's result, then the socket closed.
+
+    Ended before the analysis starts: no other connection adds a turn meanwhile, and the conversation
+    scored is the one stored. The whole conversation's QA (and the database write) takes tens of
+    milliseconds: in a thread, so other sessions' turns are not held up behind it."""
+    session.ended = True
+    sessions.close(username, session_id)
+    store: Store = websocket.app.state.store
+    await websocket.send_json(
+        await run_in_threadpool(_finish, session, store if message.get("store") else None, replayed)
+    )
+    await websocket.close()
 
 
 def _take_turn(session: LiveSession, message: dict, add: Callable[[dict[str, Any]], LiveUpdate]) -> dict:

@@ -168,13 +168,19 @@ class Scope:
 
     def _around_anchor(self, ctx: Context, chosen: list[int], a: int) -> list[int]:
         """The chosen turns in the scope's relation to the anchor turn `a`."""
-        turns = ctx.turns
         if self.anchor == "same":
             return [i for i in chosen if i == a]
         if self.anchor == "before":
             return [i for i in chosen if i < a]
         if self.anchor == "rest":
             return [i for i in chosen if i >= a]
+        if self.anchor in ("after", "first_reply", "next", "same_and_next", "around"):
+            return self._following(chosen, a)
+        return self._block(ctx, chosen, a)
+
+    def _following(self, chosen: list[int], a: int) -> list[int]:
+        """The anchors that count the role's turns after `a` (its replies to it), some with the anchor's
+        own turn or the role's turn before it too."""
         after = [i for i in chosen if i > a]
         if self.anchor == "after":
             return after
@@ -184,9 +190,13 @@ class Scope:
             return after[: self.count or 1]
         if self.anchor == "same_and_next":
             return [i for i in chosen if i == a] + after[: self.count or 1]
-        if self.anchor == "around":  # the role's turn before the anchor, the anchor's, and the next `count`
-            return [i for i in chosen if i < a][-1:] + [i for i in chosen if i == a] + after[: self.count or 1]
-        # "block": the role's turns after the anchor, up to the next turn of the anchor's role
+        # "around": the role's turn before the anchor, the anchor's, and the next `count`
+        return [i for i in chosen if i < a][-1:] + [i for i in chosen if i == a] + after[: self.count or 1]
+
+    def _block(self, ctx: Context, chosen: list[int], a: int) -> list[int]:
+        """The "block" anchor: the role's turns after the anchor, up to the next turn of the anchor's role
+        (the whole answer to it, however many turns it takes)."""
+        turns = ctx.turns
         anchor_role = turns[a].role
         block = []
         for t in turns[a + 1 :]:

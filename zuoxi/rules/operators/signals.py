@@ -300,28 +300,31 @@ class Act(Filtered):
             return [h for t in allowed for h in cues.get(t, ())]
         found: list[Hit] = []
         for t in allowed:
-            cue = cues.get(t)
-            if (
-                t in denied
-                or (self.need_cue and cue is None)
-                or any(acts.has(t, name) for name in self.unless if acts.trained[acts.index[name]])
-            ):
-                continue
-            readable = [name for name in self.acts if acts.trained[acts.index[name]]]
-            if not readable:  # the models could not learn these acts (too few labelled turns): the cue words decide
-                found.extend(cue or ())
-                continue
-            for name in readable:  # the cues are the condition's, not one act's: acts read by the models decide
-                k = acts.index[name]
-                bar = self.min if self.min is not None else float(acts.thresholds[k])
-                if cue is not None:
-                    bar = self.cue_min if self.cue_min is not None else bar / 2
-                if acts.probs[t, k] >= bar:
-                    if cue is not None:
-                        found.extend(cue)
-                    else:
-                        hit = Hit(t, 0, len(ctx.turns[t].text))
-                        ctx.act_marks[hit] = self.acts
-                        found.append(hit)
-                    break
+            found.extend(self._turn_hits(ctx, acts, t, cues.get(t), t in denied))
         return found
+
+    def _turn_hits(self, ctx: Context, acts: Any, t: int, cue: list[Hit] | None, denied: bool) -> list[Hit]:
+        """Whether turn `t` performs the act, as its evidence: the cues where it has some, else the whole turn
+        (marked with the acts, so a finding can say the model read it). A turn whose words deny the act, one
+        without a cue that needs one, and one performing an `unless` act have none."""
+        if (
+            denied
+            or (self.need_cue and cue is None)
+            or any(acts.has(t, name) for name in self.unless if acts.trained[acts.index[name]])
+        ):
+            return []
+        readable = [name for name in self.acts if acts.trained[acts.index[name]]]
+        if not readable:  # the models could not learn these acts (too few labelled turns): the cue words decide
+            return list(cue or ())
+        for name in readable:  # the cues are the condition's, not one act's: acts read by the models decide
+            k = acts.index[name]
+            bar = self.min if self.min is not None else float(acts.thresholds[k])
+            if cue is not None:
+                bar = self.cue_min if self.cue_min is not None else bar / 2
+            if acts.probs[t, k] >= bar:
+                if cue is not None:
+                    return list(cue)
+                hit = Hit(t, 0, len(ctx.turns[t].text))
+                ctx.act_marks[hit] = self.acts
+                return [hit]
+        return []
