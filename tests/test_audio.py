@@ -459,6 +459,20 @@ def test_a_babble_swelling_for_seconds_with_nobody_speaking_is_not_the_party(tmp
     assert [(round(s.start), round(s.end)) for s in spans] == [(2, 4), (13, 16)]
 
 
+def test_a_quiet_reply_on_a_quiet_line_is_still_the_party(tmp_path):
+    """The talker level binds only stretches a few dB over a babble: a customer who answers 14 dB
+    under their own usual level, on a line with a faint hiss, is still heard."""
+    parts = SCRIPT[:4] + [{"role": "customer", "start": 20.0, "chars": 4, "seconds": 1.5, "level": -34.0}, SCRIPT[5]]
+    path = tmp_path / "quiet.wav"
+    conv = build_call(path, parts, DURATION)
+    n = sf.info(path).frames
+    _rewrite(path, lambda agent, customer: customer.__iadd__(_noise("white", n, -55, 7)))
+    result = analysis(path, conv)
+    spans = result.call.channel("customer").segments
+    assert [(round(s.start), round(s.end)) for s in spans][-1] == (20, pytest.approx(21.5, abs=0.5))
+    assert [round(d.duration) for d in result.call.dead_air] == [5]
+
+
 def test_the_rest_of_a_voice_just_under_the_carry_on_mark_ends_where_the_babble_drops():
     """The CUSUM's score (band-mean SNR less the noise's typical and the 2 dB mark) of a sentence's
     last 1.35 s under a babble: it wanders around the mark (its sum peaks after 0.09 s), then the
