@@ -22,7 +22,7 @@ from zuoxi.audio import AudioError, align, analyze_audio, measure, read_audio
 from zuoxi.audio.diarize import diarize, load_diarizer
 from zuoxi.audio.features import loudness
 from zuoxi.audio.synth import silence, speech
-from zuoxi.audio.vad import FRAME, band_powers, copied_power, follows, noise_floor
+from zuoxi.audio.vad import FRAME, GO_ON_DB, _rest_of_voice, band_powers, copied_power, follows, noise_floor
 from zuoxi.cli import app
 from zuoxi.model import Conversation
 from zuoxi.pipeline import analyze_conversation
@@ -429,6 +429,66 @@ def test_a_reply_whose_last_words_sink_into_a_babble_at_minus_25_dbfs_ends_where
     ]
     assert result.call.overlaps == []
     assert result.call.hangup_gap == pytest.approx(0.5, abs=TIME_TOL)
+
+
+def test_a_babble_swelling_for_seconds_with_nobody_speaking_is_not_the_party(tmp_path):
+    """The agent's line holds a babble at −35 dBFS that swells 5 dB for 5 s (6–11 s) while only the
+    customer talks: 4–5 dB over the babble's typical score, past the babble threshold, it was read
+    as the agent cutting in for 5 s. The agent's own voice is 9–12 dB louder than that swell, and
+    a stretch only a few dB over the babble counts only near the party's talker level."""
+    parts = [
+        {"role": "customer", "start": 0.5, "chars": 3, "seconds": 1.0},
+        {"role": "agent", "start": 2.0, "chars": 8, "seconds": 2.0},
+        {"role": "customer", "start": 5.0, "chars": 28, "seconds": 7.0},  # 5–12
+        {"role": "agent", "start": 13.0, "chars": 10, "seconds": 2.5},
+    ]
+    path = tmp_path / "swell.wav"
+    conv = build_call(path, parts, 16.0)
+    n = sf.info(path).frames
+
+    def crowd(agent, customer):
+        behind = _babble(n, -35, 5)
+        behind[6 * RATE : 11 * RATE] *= 10 ** (5 / 20)
+        agent += behind
+        customer += _babble(n, -35, 6)
+
+    _rewrite(path, crowd)
+    result = analysis(path, conv)
+    assert result.call.overlaps == []
+    spans = result.call.channel("agent").segments
+    assert [(round(s.start), round(s.end)) for s in spans] == [(2, 4), (13, 16)]
+
+
+def test_a_quiet_reply_on_a_quiet_line_is_still_the_party(tmp_path):
+    """The talker level binds only stretches a few dB over a babble: a customer who answers 14 dB
+    under their own usual level, on a line with a faint hiss, is still heard."""
+    parts = SCRIPT[:4] + [{"role": "customer", "start": 20.0, "chars": 4, "seconds": 1.5, "level": -34.0}, SCRIPT[5]]
+    path = tmp_path / "quiet.wav"
+    conv = build_call(path, parts, DURATION)
+    n = sf.info(path).frames
+    _rewrite(path, lambda agent, customer: customer.__iadd__(_noise("white", n, -55, 7)))
+    result = analysis(path, conv)
+    spans = result.call.channel("customer").segments
+    assert [(round(s.start), round(s.end)) for s in spans][-1] == (20, pytest.approx(21.5, abs=0.5))
+    assert [round(d.duration) for d in result.call.dead_air] == [5]
+
+
+def test_the_rest_of_a_voice_just_under_the_carry_on_mark_ends_where_the_babble_drops():
+    """The CUSUM's score (band-mean SNR less the noise's typical and the 2 dB mark) of a sentence's
+    last 1.35 s under a babble: it wanders around the mark (its sum peaks after 0.09 s), then the
+    babble alone, 4 dB lower. The rest of the voice ends at the drop; a babble that does not drop
+    after it, or drops from under the noise's typical, carries nothing on."""
+    rng = np.random.default_rng(0)
+    tail = rng.normal(0.0, 1.2, 45)
+    tail[3:] -= tail[3:].mean()  # the sum peaks early: the CUSUM alone ends after a few frames
+    after = rng.normal(-4.2, 1.2, 60)
+    score = np.concatenate((tail, after)).astype(np.float32)
+    assert _rest_of_voice(score, 0, 100, score.size) == 45
+    flat = np.concatenate((tail, rng.normal(-1.0, 1.2, 60))).astype(np.float32)
+    assert _rest_of_voice(flat, 0, 100, flat.size) == 0
+    low = score - GO_ON_DB  # a "voice" at the noise's typical score: no more than the babble swelling
+    assert _rest_of_voice(low, 0, 100, low.size) == 0
+    assert _rest_of_voice(score, 0, 100, 50) == 0  # the next stretch 5 frames after it: nothing to compare with
 
 
 def test_echo_of_the_agent_is_not_the_customer_speaking(call):

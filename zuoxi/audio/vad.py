@@ -9,7 +9,10 @@ percentile, so a noise that changes during the call is followed); a frame is spe
 says so and the bands rise above the noise by more than that noise's own spread, twice over — a
 babble of other voices swells in bursts that a steady hiss does not have. A stretch that started
 clearly may trail off into the babble: it goes on while the next 0.45 s stays above the noise, and
-then as far as its band-mean SNR, summed, keeps above a mark 2 dB over the noise (`_carried_on`).
+then as far as its band-mean SNR, summed, keeps above a mark 2 dB over the noise (`_carried_on`),
+and on to where that SNR drops clearly below what it was (`_rest_of_voice`). A stretch only a few dB
+over a babble counts only where it is about as loud as the party's own voice (its talker level): a
+babble swelling for seconds with nobody speaking is not the party.
 On a stereo call the noise of a channel also includes what the other channel predicts: a channel
 whose level changes follow the other's at a fixed delay holds a delayed, attenuated copy of it
 (echo or crosstalk), and the copy's predicted power (of the other channel's speech) is added to the
@@ -46,6 +49,11 @@ GO_ON_REACH = 170  # frames (5.1 s): the furthest a stretch is carried on that w
 GO_ON_MIN = 7  # frames (0.21 s): only a stretch this long is carried on (a babble's burst is shorter)
 ECHO_GATE = 3  # frames: a copy is predicted from its source's own speech, ± this much
 OWN_VOICE_DB = 15.0  # speech is the party's own only within this much of the channel's loudest speech (95th percentile)
+TALKER_DB = 8.0  # … and a stretch vouched for by a score under CLEAR_DB must come within this much of it (talker level)
+CLEAR_DB = 6.0  # a score this far above the noise's typical vouches for a stretch at any level of the party's own
+SPLIT_DB = 3.0  # after the CUSUM's end, the rest of a voice is this much louder (band mean) than what follows it
+SPLIT_FLOOR_DB = 1.2  # … and at least this far above the noise's typical band-mean score
+SPLIT_AFTER, SPLIT_MIN_AFTER = 33, 20  # frames: what follows is measured over up to 1 s, and at least 0.6 s
 
 
 @dataclass(frozen=True, order=True)
@@ -142,16 +150,20 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
     total, noise = power.sum(axis=1), floor.sum(axis=1)
     leaked = leak.sum(axis=1) if isinstance(leak, np.ndarray) else leak
     verdicts, typical, copied = [], 0.0, noise
+    loud = np.percentile(10 * np.log10(total), 95)
     for width in (EDGE_WIDTH, SURE_WIDTH):
         # the threshold from the noise alone: a copy pushed under it would distort the noise's histogram
         typical, spread = _noise_score(10 * np.log10(_smooth(total / noise, width)))
         # the copy adds to the noise as it typically is, not to its floor: under a babble whose typical power
         # is 10 dB over its floor, an echo as strong as that floor lifts the noise by 0.4 dB, not 3 dB
         copied = noise + leaked / 10 ** (typical / 10)
-        verdicts.append(10 * np.log10(_smooth(total / copied, width)) > typical + MARGIN_DB + SPREAD * spread)
+        above = 10 * np.log10(_smooth(total / copied, width))
+        verdicts.append(above > typical + MARGIN_DB + SPREAD * spread)
     edges, sure = verdicts
-    # a voice far below the channel's own loudest speech is someone in the background, not the party
-    sure &= 10 * np.log10(_smooth(total, SURE_WIDTH)) > np.percentile(10 * np.log10(total), 95) - OWN_VOICE_DB
+    # a voice far below the channel's own loudest speech is someone in the background, not the party; and a
+    # stretch only a few dB over a babble (`above` is the SURE_WIDTH score) is the party's only at its talker level
+    level = 10 * np.log10(_smooth(total, SURE_WIDTH))
+    sure &= (level > loud - OWN_VOICE_DB) & ((level > loud - TALKER_DB) | (above > typical + CLEAR_DB))
     starts = np.flatnonzero(np.diff(np.concatenate(([0], edges.astype(np.int8)))) == 1)
     stops = np.flatnonzero(np.diff(np.concatenate((edges.astype(np.int8), [0]))) == -1) + 1
     keep = np.zeros_like(edges)
@@ -200,8 +212,37 @@ def _carried_on(keep: np.ndarray, power: np.ndarray, floor: np.ndarray, leak: np
         following = starts[long][starts[long] > start]
         limit = min(int(following[0]) if following.size else keep.size, stop + GO_ON_REACH)
         gain = np.concatenate(([0.0], np.cumsum(score[stop:limit])))
-        out[stop : stop + int(np.argmax(gain))] = True
+        end = stop + int(np.argmax(gain))
+        out[stop:end] = True
+        out[end : _rest_of_voice(score, end, limit, int(following[0]) if following.size else keep.size)] = True
     return out
+
+
+def _rest_of_voice(score: np.ndarray, begin: int, limit: int, bound: int) -> int:
+    """Where the rest of a voice that the CUSUM left at `begin` ends: the quiet last second of a
+    sentence under a babble is often at the CUSUM's mark or just under it (its sum wanders and
+    peaks early), but clearly louder than the babble right after it. So the end is the change point
+    between `begin` and `limit` with the strongest contrast (the mean `score` before it against the
+    mean over up to SPLIT_AFTER frames after it, not past `bound`, weighted as a two-sample
+    statistic), provided the part before it is at least GO_ON_MIN frames, SPLIT_DB over the part
+    after and SPLIT_FLOOR_DB over the noise's typical band-mean score; `begin` if there is none.
+    `score` is the band-mean SNR less the noise's typical and GO_ON_DB (`_carried_on`)."""
+    limit = min(limit, bound)
+    if limit - begin <= GO_ON_MIN:
+        return begin
+    summed = np.concatenate(([0.0], np.cumsum(score[begin:bound], dtype=np.float64)))
+    at = np.arange(begin + GO_ON_MIN, limit)
+    until = np.minimum(at + SPLIT_AFTER, bound)
+    before, after = at - begin, until - at
+    mean_before = summed[before] / before
+    mean_after = (summed[until - begin] - summed[before]) / np.maximum(after, 1)
+    good = (
+        (after >= SPLIT_MIN_AFTER) & (mean_before - mean_after >= SPLIT_DB) & (mean_before >= SPLIT_FLOOR_DB - GO_ON_DB)
+    )
+    if not good.any():
+        return begin
+    contrast = (mean_before - mean_after) * np.sqrt(before * after / (before + after))
+    return int(at[int(np.argmax(np.where(good, contrast, -np.inf)))])
 
 
 def _smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
