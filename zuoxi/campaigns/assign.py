@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from zuoxi.campaigns.models import (
     CampaignError,
-    CampaignSpec,
     Customer,
     customer_zone,
     from_db,
@@ -63,14 +62,6 @@ def parse_regions(specs: list[str]) -> dict[str, list[str]]:
             raise CampaignError(f"bad region mapping {spec!r}: use REGION=AGENT,AGENT")
         regions[region.strip()] = agents
     return regions
-
-
-def callback(
-    store: Store, campaign: str, customer_id: int, due_at_text: str, note: str = ""
-) -> tuple[datetime, CampaignSpec]:
-    """`schedule_callback` for customer `customer_id` of `campaign` at a time given as text in the
-    campaign's zone (or with its own); returns when, and the campaign. CampaignError or ValueError say why not."""
-    return stored.add_callback(store.engine, campaign, customer_id, due_at_text, note)
 
 
 def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 50) -> list[tuple[Customer, str]]:

@@ -69,16 +69,6 @@ def create_campaign(store: Store, spec: CampaignSpec, replace: bool = False) -> 
     return stored.save_campaign(store.engine, spec, replace)
 
 
-def campaign_spec(store: Store, name: str) -> CampaignSpec:
-    """The stored campaign's definition; CampaignError names the stored ones when there is no such campaign."""
-    return stored.campaign_spec(store.engine, name)
-
-
-def campaign_titles(store: Store) -> list[tuple[str, str]]:
-    """(name, title) of every stored campaign, oldest first."""
-    return stored.campaign_titles(store.engine)
-
-
 def render_script(spec: CampaignSpec, customer: Customer, agent_id: str) -> str:
     """The script as the agent reads it to this customer; a variable the list lacks is an error."""
     values = {

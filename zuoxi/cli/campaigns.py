@@ -16,12 +16,12 @@ from rich.text import Text
 
 from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, dispositions
 from zuoxi.campaigns.models import Attempt, local, parse_time
-from zuoxi.cli.app import DbOption, app
+from zuoxi.cli.app import DbOption, app, report_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
-from zuoxi.ingest.errors import IngestError
 from zuoxi.report import terminal
 from zuoxi.store import Store
+from zuoxi.store import campaigns as stored
 from zuoxi.store.queries import Forbidden
 from zuoxi.store.users import authenticate
 
@@ -35,11 +35,6 @@ Name = Annotated[str, typer.Argument(help="Campaign name")]
 def _fail(error: Exception) -> typer.Exit:
     err.print(Text.assemble(("error", "red"), f" {error}"))
     return typer.Exit(2)
-
-
-def _errors(errors: list[IngestError]) -> None:
-    for error in errors:
-        err.print(Text.assemble(("skipped", "yellow"), f" {error}"))
 
 
 @campaign_app.command("create")
@@ -66,7 +61,8 @@ def import_list(
         summary = calllist.import_call_list(Store(db), name, path)
     except campaign.CampaignError as error:
         raise _fail(error) from None
-    _errors(summary.errors)
+    for problem in summary.errors:
+        report_error(problem)
     err.print(f"rows {summary.rows} · imported {summary.imported} · skipped {len(summary.errors)}")
     if summary.imported == 0 and summary.errors:
         raise typer.Exit(1)
@@ -103,7 +99,7 @@ def queue_(
     """The agent's next calls: callbacks due, then new customers, then retries."""
     store = Store(db)
     try:
-        spec = campaign.campaign_spec(store, name)
+        spec = stored.campaign_spec(store.engine, name)
         now = datetime.now(UTC)
         picked = assign.queue(store, name, agent, now, limit)
         table = Table(
@@ -143,7 +139,7 @@ def callback(
     """Schedule a callback for an open customer, inside calling hours on the customer's clock."""
     store = Store(db)
     try:
-        when, spec = assign.callback(store, name, customer, at, note)
+        when, spec = stored.add_callback(store.engine, name, customer, at, note)
     except (campaign.CampaignError, ValueError) as error:
         raise _fail(error) from None
     err.print(f"callback for customer {customer} at {local(when, spec.tz):%Y-%m-%d %H:%M} ({spec.timezone})")
@@ -185,7 +181,7 @@ def record(
                     f"{'no' if not found else 'more than one'} stored conversation {conversation!r}"
                 )
             key = found[0][0]
-        tz = campaign.campaign_spec(store, name).tz
+        tz = stored.campaign_spec(store.engine, name).tz
         attempt = Attempt(
             customer_id=customer,
             agent_id=agent,
@@ -211,7 +207,8 @@ def import_dispositions(
         summary = dispositions.import_dispositions(Store(db), name, path)
     except campaign.CampaignError as error:
         raise _fail(error) from None
-    _errors(summary.errors)
+    for problem in summary.errors:
+        report_error(problem)
     err.print(f"rows {summary.rows} · recorded {summary.imported} · skipped {len(summary.errors)}")
 
 
@@ -232,7 +229,7 @@ def report_(
         raise typer.BadParameter("--format must be table or json")
     store = Store(db)
     try:
-        tz = campaign.campaign_spec(store, name).tz
+        tz = stored.campaign_spec(store.engine, name).tz
         first, last = analytics.period(period, datetime.now(tz).date())
         first = date.fromisoformat(start) if start else first
         last = date.fromisoformat(end) if end else last
@@ -270,7 +267,8 @@ def do_not_call(
         summary = dial.import_do_not_call(store, path)
     except campaign.CampaignError as error:
         raise _fail(error) from None
-    _errors(summary.errors)
+    for problem in summary.errors:
+        report_error(problem)
     err.print(f"rows {summary.rows} · added {summary.imported} · skipped {len(summary.errors)}")
 
 
@@ -305,7 +303,7 @@ def demo_(
     """Generate the seed-001 card-activation campaign with outcomes and recorded calls; print its report."""
     store = Store(db)
     try:
-        campaign.campaign_spec(store, demo.NAME)
+        stored.campaign_spec(store.engine, demo.NAME)
         exists = True
     except campaign.CampaignError:
         exists = False
@@ -313,7 +311,8 @@ def demo_(
         err.print(f"campaign {demo.NAME} is already in {store.url}: its report follows")
     else:
         summary = demo.build_demo(store, customers=customers, seed=seed)
-        _errors(summary.list_import.errors[:5])
+        for problem in summary.list_import.errors[:5]:
+            report_error(problem)
         err.print(
             f"demo: list rows {summary.list_import.rows}, imported {summary.list_import.imported}, "
             f"skipped {len(summary.list_import.errors)} · {summary.attempts} attempts · "

@@ -158,11 +158,7 @@ def whisper_file(source: Source) -> Iterator[Record]:
     yield from _asr_json("whisper", read_whisper, source)
 
 
-@reader("srt", ".srt")
-def srt_file(source: Source) -> Iterator[Record]:
-    yield from read_subtitles(source.text, source.name, source.options.agent_speaker)
-
-
 @reader("vtt", ".vtt")
-def vtt_file(source: Source) -> Iterator[Record]:
+@reader("srt", ".srt")
+def subtitles_file(source: Source) -> Iterator[Record]:
     yield from read_subtitles(source.text, source.name, source.options.agent_speaker)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from zuoxi.campaigns import analytics, dial
-from zuoxi.campaigns.campaign import CampaignError, campaign_spec, campaign_titles
+from zuoxi.campaigns.campaign import CampaignError
+from zuoxi.store.campaigns import campaign_spec, campaign_titles
 from zuoxi.store.queries import team_agents
 from zuoxi.store.users import AGENTS, OVERSEERS
 from zuoxi.web.pages import render
@@ -26,7 +27,7 @@ NOT_DIALABLE = {
 
 
 def _names(request: Request) -> list[tuple[str, str]]:
-    return campaign_titles(request.app.state.store)
+    return campaign_titles(request.app.state.store.engine)
 
 
 def _report(request: Request, signed: Signed, name: str, start: Day, end: Day):
@@ -76,5 +77,5 @@ def campaigns_page(
     report = _report(request, signed, chosen, start, end) if chosen else None
     reasons = {"unspecified": "未说明"}  # the campaign's refusal reason codes, as its definition names them
     if report:
-        reasons |= campaign_spec(request.app.state.store, chosen).reason_codes
+        reasons |= campaign_spec(request.app.state.store.engine, chosen).reason_codes
     return render(request, "campaigns.html.j2", signed, names=names, chosen=chosen, reasons=reasons, report=report)
