@@ -403,6 +403,46 @@ def test_veto_words_said_as_such_keep_a_turn_from_an_act():
     assert cs06("不是降价的事，还没一个星期就坏了") == "fail"  # a negated veto word vetoes nothing
 
 
+# --- the customer asking again (CS-03) -------------------------------------------------------------
+
+
+def test_a_request_counts_again_only_after_the_agent_had_a_turn_to_answer_it():
+    """A chat message split over lines is one asking: CS-03 is the customer having to ask again."""
+    card = _card("""
+            forbid:
+              repeat:
+                role: customer
+                min: 3
+                per_turn: true
+                keys: {refund: [退款]}
+                unanswered:
+                  keyword: {role: agent, words: [已为您]}
+        """)
+    split_lines = conv(
+        ("customer", "我要退款"),
+        ("customer", "麻烦退款吧"),
+        ("customer", "快点退款"),
+        ("agent", "您好，请问有什么可以帮您"),
+    )
+    asked_thrice = conv(
+        ("customer", "我要退款"),
+        ("agent", "您好，请问有什么可以帮您"),
+        ("customer", "麻烦退款吧"),
+        ("agent", "这款现在有满减活动"),
+        ("customer", "快点退款"),
+    )
+    answered = conv(
+        ("customer", "我要退款"),
+        ("agent", "已为您提交申请"),
+        ("customer", "麻烦退款吧"),
+        ("agent", "已为您加急"),
+        ("customer", "快点退款"),
+    )
+    assert _status(card, split_lines) == "pass"
+    assert _status(card, asked_thrice) == "fail"
+    assert _status(card, answered) == "pass"
+
+
 # --- a matter left pending (SA-04) -------------------------------------------------------------------
 
 

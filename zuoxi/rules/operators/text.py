@@ -186,6 +186,13 @@ def overlap(a: set[str], b: set[str], weighted: bool = False) -> float:
     return len(a & b) / small if small else 0.0
 
 
+def _other_spoke(ctx: Context, before: int, after: int) -> bool:
+    """Whether a turn of another role than `after`'s lies between the two turns: a request asked
+    again before anyone could answer (a chat message split over lines) is not asked again."""
+    role = ctx.turns[after].role
+    return any(ctx.turns[t].role != role for t in range(before + 1, after))
+
+
 @operator(
     "repeat",
     SCOPE_OPTIONS
@@ -213,8 +220,8 @@ class Repeat(Condition):
     or one of the `act_keys` dialogue acts (the same request type). Hits are the repeats (2nd
     occurrence on) of any thing said `min` times or more, optionally only when a `pushback`
     condition occurs between the first occurrence and a repeat, or (`unanswered`) only the repeats
-    with no hit of that condition since the occurrence before (the customer asks again because
-    nothing came back).
+    with another role's turn but no hit of that condition since the occurrence before (the customer
+    asks again because nothing came back).
     """
 
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
@@ -253,7 +260,9 @@ class Repeat(Condition):
             if answers is not None:
                 occurrences = [first, *repeats]
                 repeats = [
-                    r for prev, r in zip(occurrences, repeats) if not any(prev.turn < a < r.turn for a in answers)
+                    r
+                    for prev, r in zip(occurrences, repeats)
+                    if _other_spoke(ctx, prev.turn, r.turn) and not any(prev.turn < a < r.turn for a in answers)
                 ]
             if len(repeats) + 1 >= self.min:
                 found.update(repeats)
