@@ -39,6 +39,8 @@ ECHO_MAX = 0.5  # seconds: the longest echo/crosstalk delay looked for
 ECHO_Z = 2.0  # a copy's level changes follow its source's by this many standard errors or more (none: ≤ 1.3 measured)
 ECHO_MAX_GAIN = 0.25  # a copy is attenuated: at most −6 dB
 ECHO_HEADROOM = 2.0  # the predicted copy's power is doubled (+3 dB): frame to frame it is a rough guess
+EDGE_ECHO_HEADROOM = 2.0  # … and again ×2 (+3 dB) where edges are placed: one frame's echo under-guessed by 10 dB, next
+# to the other party's cut-in, would otherwise start it early (the 0.15 s edge score has no 0.45 s average to hide it in)
 SURE_WIDTH, EDGE_WIDTH = 15, 5  # frames: 0.45 s to decide that speech is there, 0.15 s to place its edges
 MARGIN_DB = 1.4  # the threshold is at least this far above the noise's typical score
 SPREAD = 2.0  # … plus this many times the noise score's spread (a babble's bursts reach ~2 spreads above its typical)
@@ -151,12 +153,12 @@ def _stands_out(power: np.ndarray, floor: np.ndarray, leak: np.ndarray | float) 
     leaked = leak.sum(axis=1) if isinstance(leak, np.ndarray) else leak
     verdicts, typical, copied = [], 0.0, noise
     loud = np.percentile(10 * np.log10(total), 95)
-    for width in (EDGE_WIDTH, SURE_WIDTH):
+    for width, headroom in ((EDGE_WIDTH, EDGE_ECHO_HEADROOM), (SURE_WIDTH, 1.0)):
         # the threshold from the noise alone: a copy pushed under it would distort the noise's histogram
         typical, spread = _noise_score(10 * np.log10(_smooth(total / noise, width)))
         # the copy adds to the noise as it typically is, not to its floor: under a babble whose typical power
         # is 10 dB over its floor, an echo as strong as that floor lifts the noise by 0.4 dB, not 3 dB
-        copied = noise + leaked / 10 ** (typical / 10)
+        copied = noise + headroom * leaked / 10 ** (typical / 10)
         above = 10 * np.log10(_smooth(total / copied, width))
         verdicts.append(above > typical + MARGIN_DB + SPREAD * spread)
     edges, sure = verdicts
