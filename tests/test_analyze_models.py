@@ -79,7 +79,8 @@ def test_the_model_hears_anger_the_lexicon_misses():
     assert finding(without, "EM-02").status == "n/a"
     em02 = finding(with_models, "EM-02")
     assert em02.status == "fail"
-    assert [e.turn for e in em02.evidence] == [1] and em02.evidence[0].text in FED_UP  # the clause the model read
+    assert [e.turn for e in em02.evidence] == [1, 2] and em02.evidence[0].text in FED_UP  # the clause the model read
+    assert em02.evidence[1].text == PLAIN_REPLY  # … and the agent's reply that did not soothe
     emotion = with_models.customer_emotion[0]
     assert emotion.turn == 1 and emotion.label == "angry" and emotion.cue is None
     assert set(emotion.probs) == set(EMOTIONS) and emotion.satisfaction in SATISFACTION
@@ -90,7 +91,9 @@ def test_cue_evidence_points_at_the_word():
     result = analyze_conversation(conversation(("customer", text), ("agent", "亲，已经在安排了。")))
     em02 = finding(result, "EM-02")
     assert em02.status == "fail"
-    assert {e.text for e in em02.evidence} <= {"气死", "到底"} and em02.evidence
+    customer = [e for e in em02.evidence if e.turn == 0]
+    assert customer and {e.text for e in customer} <= {"气死", "到底"}  # the words, not the whole turn
+    assert [(e.turn, e.text) for e in em02.evidence if e.turn != 0] == [(1, "亲，已经在安排了。")]  # the reply lacking it
 
 
 def test_anger_rising_over_a_conversation():

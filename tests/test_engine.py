@@ -273,3 +273,25 @@ def test_a_scorecard_known_by_its_text_is_used_by_name_and_included_without_file
         compile_text("broken", text.replace("words: [亲爱的]", "wordz: [亲爱的]"))
     with pytest.raises(ScorecardError):
         S.register_text("core", text)
+
+
+@pytest.mark.parametrize("models", [False, True])
+def test_a_missing_reply_shows_the_agent_turn_that_lacked_it_beside_the_trigger(models):
+    """An unmet expectation points at what called for it and at the agent's faulty turn (the turn
+    a reader names): the first reply for soothing; the last word on the matter, closings aside, for
+    the after-sales steps. A trigger that is the agent's own turn is shown alone."""
+    c = conv(
+        ("customer", "你们发的货到了，屏幕是碎的，气死我了！"),
+        ("agent", "您好，请提供一下订单号。"),
+        ("customer", "[ORDERID_1]"),
+        ("agent", "已为您登记换货，明天安排上门取件。"),
+        ("customer", "好吧"),
+        ("agent", "祝您生活愉快"),
+    )
+    core = analyze_conversation(c, models=models)
+    assert [e.turn for e in finding(core, "EM-02").evidence] == [0, 1]
+    if models:  # the after-sales steps read acts: the closing at turn 5 is set aside
+        ecommerce = analyze_conversation(c, models=True, scorecard="ecommerce")
+        assert [e.turn for e in finding(ecommerce, "EC-06").evidence] == [0, 3]
+    pending = conv(("customer", "退款还没到账"), ("agent", "已经帮您反馈了，您耐心等待吧。"), ("customer", "好吧"))
+    assert [e.turn for e in finding(analyze_conversation(pending, models=models), "SA-04").evidence] == [1]

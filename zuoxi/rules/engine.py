@@ -27,6 +27,8 @@ from zuoxi.rules.scorecard import (
 # Skill names of the three core skills of seed 000, as the output and dashboards show them.
 CORE_SKILLS = ("emotion_management", "service_awareness", "communication")
 
+SIGN_OFF = frozenset({"closing", "greet"})  # acts that end a handling without adding to it
+
 
 @dataclass
 class CompiledItem:
@@ -158,7 +160,25 @@ class CompiledScorecard:
         if degree is None and found is None:
             return None
         satisfied = degree >= c.item.min_degree if degree is not None else bool(found)
-        return Judgement("expect", not satisfied, [anchor] if anchor and not satisfied else [], degree or 0.0)
+        shown = [anchor, *self._missing_in(c, ctx, anchor)] if anchor and not satisfied else []
+        return Judgement("expect", not satisfied, shown, degree or 0.0)
+
+    @staticmethod
+    def _missing_in(c: CompiledItem, ctx: Context, anchor: Hit) -> list[Hit]:
+        """The agent's turn after a customer's trigger where what was expected is missing, shown
+        beside what called for it (the agent's faulty turn a reader points at): the first agent
+        turn the expectation looked in, or for a partial one (steps of a whole handling) the last
+        before the sign-offs. Nothing more where the trigger is the agent's own turn: it is that one."""
+        if ctx.turns[anchor.turn].role == "agent" or c.expect is None:
+            return []
+        replies = [t for t in c.expect.looked_at(ctx, anchor) if t > anchor.turn and ctx.turns[t].role == "agent"]
+        if not replies:
+            return []
+        if c.item.partial:  # the last word on the matter: sign-offs after it (or turns of no act) set aside
+            while len(replies) > 1 and ctx.acts is not None and set(ctx.acts.names_of(replies[-1])) <= SIGN_OFF:
+                replies.pop()
+        reply = replies[-1] if c.item.partial else replies[0]
+        return [Hit(reply, 0, len(ctx.turns[reply].text))]
 
     def _occurrences(self, c: CompiledItem, ctx: Context) -> list[Occurrence] | None:
         """The rule's violations, or None when the item is n/a."""

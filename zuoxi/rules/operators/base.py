@@ -260,6 +260,11 @@ class Condition:
     def hits(self, ctx: Context, anchor: Hit | None) -> list[Hit] | None:
         raise NotImplementedError
 
+    def looked_at(self, ctx: Context, anchor: Hit | None) -> list[int]:
+        """The turns the condition looked for its hits in: where an unmet expectation was missing
+        (the agent's reply that lacked an apology), shown beside the trigger. None named: []."""
+        return []
+
     def degree(self, ctx: Context, anchor: Hit | None) -> float | None:
         """How fully the condition holds, 0–1 (only `order` and `script` are partial)."""
         found = self.hits(ctx, anchor)
@@ -268,6 +273,15 @@ class Condition:
     def settled(self, ctx: Context, anchor: Hit | None) -> bool:
         """Whether later turns cannot change `hits(ctx, anchor)`; unknown means no."""
         return False
+
+
+class Scoped(Condition):
+    """A condition that looks in the turns of one scope (role, first/last, anchor)."""
+
+    scope: Scope
+
+    def looked_at(self, ctx: Context, anchor: Hit | None) -> list[int]:
+        return self.scope.turns(ctx, anchor)
 
 
 @dataclass
@@ -321,7 +335,7 @@ def words_of(value: Any, lexicons: dict[str, list[str]], loc: tuple[Any, ...]) -
     return words
 
 
-class Filtered(Condition):
+class Filtered(Scoped):
     """Shared hit filters: scope, negation, quotation, conditionals, exclusions."""
 
     CONDITIONAL = "keep"  # what `conditional` defaults to: words in a supposition still count for plain keywords

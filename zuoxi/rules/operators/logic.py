@@ -21,6 +21,9 @@ class All(Condition):
     def settled(self, ctx, anchor):
         return all(c.settled(ctx, anchor) for c in self.children)
 
+    def looked_at(self, ctx, anchor):
+        return sorted({t for c in self.children for t in c.looked_at(ctx, anchor)})
+
     def hits(self, ctx, anchor):
         found: list[Hit] = []
         marks: list[Hit] = []  # a `not`'s hit only marks where it held: evidence when nothing else is
@@ -42,6 +45,9 @@ class Any_(Condition):
     def settled(self, ctx, anchor):
         return all(c.settled(ctx, anchor) for c in self.children)
 
+    def looked_at(self, ctx, anchor):
+        return sorted({t for c in self.children for t in c.looked_at(ctx, anchor)})
+
     def hits(self, ctx, anchor):
         parts = [c.hits(ctx, anchor) for c in self.children]
         if all(p is None for p in parts):
@@ -58,6 +64,9 @@ class Not(Condition):
 
     def settled(self, ctx, anchor):
         return self.child.settled(ctx, anchor)
+
+    def looked_at(self, ctx, anchor):
+        return self.child.looked_at(ctx, anchor)
 
     def hits(self, ctx, anchor):
         found = self.child.hits(ctx, anchor)
@@ -86,6 +95,9 @@ class Related(Condition):
 
     def settled(self, ctx, anchor):
         return all(c.settled(ctx, anchor) for c in (self.base, self.after, self.before) if c is not None)
+
+    def looked_at(self, ctx, anchor):
+        return self.base.looked_at(ctx, anchor)
 
     def hits(self, ctx, anchor):
         found = self.base.hits(ctx, anchor)

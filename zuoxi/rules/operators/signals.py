@@ -20,6 +20,7 @@ from zuoxi.rules.operators.base import (
     Filtered,
     Hit,
     RuleError,
+    Scoped,
     operator,
     parse_scope,
     words_of,
@@ -148,7 +149,7 @@ _MEASURES: dict[str, Callable[[Context], list[tuple[int, float]] | None]] = {
 
 
 @operator("emotion", {"labels", "trend", "min_score", "first", "last", "anchor", "count"})
-class Emotion(Condition):
+class Emotion(Scoped):
     """Customer turns whose emotion is one of `labels` (with at least `min_score` negativity),
     or with `trend: worsening`, the last customer turn when it ends negative and worse than the first."""
 

@@ -14,6 +14,7 @@ from zuoxi.rules.operators.base import (
     Env,
     Hit,
     RuleError,
+    Scoped,
     operator,
     parse_scope,
     words_of,
@@ -58,6 +59,9 @@ class Order(Condition):
         self.min_steps = int(spec.get("min_steps", len(self.steps)))
         self.ordered = bool(spec.get("ordered", True))
 
+    def looked_at(self, ctx: Context, anchor: Hit | None) -> list[int]:
+        return sorted({t for s in self.steps for t in s.looked_at(ctx, anchor)})
+
     def chain(self, ctx: Context, anchor: Hit | None) -> list[Hit] | None:
         per_step = [s.hits(ctx, anchor) for s in self.steps]
         if all(p is None for p in per_step):
@@ -90,7 +94,7 @@ class Order(Condition):
 
 
 @operator("script", SCOPE_OPTIONS | {"questions", "topic"})
-class Script(Condition):
+class Script(Scoped):
     """Campaign script questions, each a word list; `meta.script_questions` overrides the defaults."""
 
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
@@ -152,7 +156,7 @@ PLACEHOLDER_CHARS = 3  # what a masking placeholder ([数字x], [金额x]…) st
 
 
 @operator("length", SCOPE_OPTIONS | {"min", "max"})
-class Length(Condition):
+class Length(Scoped):
     """Turns longer than `min` (or shorter than `max`) characters as a reader counts them: a masking
     placeholder, emoji code or mention counts as a few characters, not as its code."""
 

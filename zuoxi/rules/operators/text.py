@@ -13,12 +13,12 @@ from zuoxi.normalize import mentions, normalize_pattern, normalize_text
 from zuoxi.rules.operators.base import (
     FILTER_OPTIONS,
     SCOPE_OPTIONS,
-    Condition,
     Context,
     Env,
     Filtered,
     Hit,
     RuleError,
+    Scoped,
     operator,
     parse_scope,
     words_of,
@@ -84,7 +84,7 @@ class Regex(Filtered):
 
 
 @operator("mention", SCOPE_OPTIONS | {"names", "exclude"})
-class Mention(Condition):
+class Mention(Scoped):
     """@mentions whose account name holds one of `names` (and none of `exclude`): whom a public post
     tags (a newspaper, a regulator, a complaint platform). The text other operators match shows a
     mention as one symbol, so that account names never read as words; this reads the names."""
@@ -210,7 +210,7 @@ def _other_spoke(ctx: Context, before: int, after: int) -> bool:
         "unanswered",
     },
 )
-class Repeat(Condition):
+class Repeat(Scoped):
     """The same thing said again and again by one role (broken record; a customer repeating a request).
 
     Units are clauses of the role's turns — or whole turns (`per_turn`), or only the turns where the
