@@ -93,7 +93,9 @@ def test_cue_evidence_points_at_the_word():
     assert em02.status == "fail"
     customer = [e for e in em02.evidence if e.turn == 0]
     assert customer and {e.text for e in customer} <= {"气死", "到底"}  # the words, not the whole turn
-    assert [(e.turn, e.text) for e in em02.evidence if e.turn != 0] == [(1, "亲，已经在安排了。")]  # the reply lacking it
+    assert [(e.turn, e.text) for e in em02.evidence if e.turn != 0] == [
+        (1, "亲，已经在安排了。")
+    ]  # the reply lacking it
 
 
 def test_anger_rising_over_a_conversation():
