@@ -732,3 +732,6 @@ def test_the_rules_stay_as_right_on_the_labelled_dev_conversations():
     precision = t["tp"] / (t["tp"] + t["fp"])
     recall = t["tp"] / (t["tp"] + t["fn"])
     assert precision >= DEV_FLOOR["precision"] and recall >= DEV_FLOOR["recall"], (precision, recall)
+    # a right failure's evidence names the turn the readers named (140 of 144 printed; 57 before the agent's
+    # faulty turn was shown beside the customer's words)
+    assert t["turn"] >= 0.9 * t["tp"], (t["turn"], t["tp"])
