@@ -650,6 +650,31 @@ def test_closing_words_decide_a_closing_the_model_reads_faintly():
     assert cs08("嗯嗯好的哦") == "fail"
 
 
+@pytest.mark.parametrize(
+    "post",
+    [
+        "办了三次都没办好，你们到底想闹哪样，我明天还要上班",
+        "出了问题就知道推卸责任，话费照扣不误",
+        "每次打电话都是这套废话，宽带还是断的",
+        "我真是受够了，网一到晚上就断",
+    ],
+)
+def test_anger_words_decide_anger_the_model_reads_faintly_in_a_long_post(post):
+    """Words that are anger in three of four labelled customer turns outside the evaluation (`@anger_clear`,
+    docs/accuracy.md) decide EM-02 where the model's anger is faint; the same post without them does not."""
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def em02(text: str) -> str:
+        turns = [("customer", text), ("agent", "请私信您的手机号码，我们帮您查询。")]
+        acts = _fake_acts(["customer", "agent"], {(0, "anger"): 0.1, (1, "ask_info"): 0.9})
+        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EM-02").status
+
+    assert em02(post) == "fail"
+    assert em02("宽带到了晚上就断，麻烦帮忙看一下") == "n/a"
+
+
 def test_an_apology_worded_as_asking_forgiveness_for_the_trouble_is_an_apology():
     from zuoxi.rules.engine import get_scorecard
 
