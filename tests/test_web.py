@@ -418,6 +418,8 @@ def test_detail_page_shows_evidence_and_emotion_curve(clients):
     key = key_of(clients["qa"], "cp-001")
     html = clients["qa"].get(f"/conversations/{key}").text
     assert "<mark" in html and "CS-01" in html and "客户情绪曲线" in html and 'name="csrf_token"' in html
+    # each evidence quote says whose words it is: the customer's that called for it, the agent's that lacked it
+    assert "句（坐席）「" in html and "句（客户）「" in html
 
 
 def test_page_forms_need_csrf(clients, app):
