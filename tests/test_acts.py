@@ -396,7 +396,7 @@ def test_veto_words_said_as_such_keep_a_turn_from_an_act():
     def cs06(text: str) -> str:
         turns = [("customer", text), ("agent", "这边为您处理")]
         acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.95, (1, "act"): 0.9})
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
+        return _status(card, conv(*turns), acts, "CS-06")
 
     assert cs06("还没一个星期就降价了") == "n/a"  # a price drop: no service failure, however it reads
     assert cs06("还没一个星期就坏了") == "fail"
@@ -472,7 +472,7 @@ def _core_sa04(turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]
 
     card = get_scorecard("core")
     roles = [r for r, _ in turns]
-    return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=_fake_acts(roles, probs))), "SA-04").status
+    return _status(card, conv(*turns), _fake_acts(roles, probs), "SA-04")
 
 
 def test_a_follow_up_the_thread_went_past_does_not_cover_a_later_pending():
@@ -511,7 +511,7 @@ def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
         ]
         roles = [r for r, _ in turns]
         acts = _fake_acts(roles, {(0, "failure"): 0.9, (1, "ask_info"): 0.9, (2, "apology"): 0.9, (2, "act"): 0.9})
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EC-06").status
+        return _status(card, conv(*turns), acts, "EC-06")
 
     assert ec06("辛苦您了") == "pass"  # checked, solved, apologized, thanked: two steps missing
     assert ec06("好的") == "fail"  # three missing
@@ -531,7 +531,7 @@ def test_soothing_is_judged_on_the_first_reply_to_the_first_outburst():
 
     def em02(probs):
         acts = _fake_acts(roles, probs)
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EM-02").status
+        return _status(card, conv(*turns), acts, "EM-02")
 
     angry = {(0, "anger"): 0.9, (2, "anger"): 0.9, (3, "ask_info"): 0.9}
     assert em02({**angry, (1, "soothe"): 0.9}) == "pass"  # the first outburst was met with care
@@ -546,7 +546,7 @@ def test_a_last_word_asking_what_the_customer_means_is_mid_process_unless_it_ans
 
     def cs08(probs):
         acts = _fake_acts(["customer", "agent"], probs)
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-08").status
+        return _status(card, conv(*turns), acts, "CS-08")
 
     assert cs08({(1, "clarify"): 0.9}) == "n/a"
     assert cs08({(1, "clarify"): 0.9, (1, "inform"): 0.9}) == "fail"
@@ -562,7 +562,7 @@ def test_the_price_principle_is_a_reason_for_refusing_a_discount():
         acts = _fake_acts(
             ["customer", "agent"], {(0, "request"): 0.9, (1, "refuse"): 0.9}, untrained=("price_principle",)
         )
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "SA-02").status
+        return _status(card, conv(*turns), acts, "SA-02")
 
     assert sa02("亲亲目前已是最低价了，没办法更低了") == "pass"
     assert sa02("亲亲没办法更低了") == "fail"
@@ -576,7 +576,7 @@ def test_asking_for_what_would_settle_a_challenge_answers_it():
 
     def cs04(probs):
         acts = _fake_acts(["agent", "customer", "agent"], {(0, "inform"): 0.9, (1, "question"): 0.9, **probs})
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-04").status
+        return _status(card, conv(*turns), acts, "CS-04")
 
     assert cs04({(2, "ask_photo"): 0.9}) == "pass"
     assert cs04({(2, "inform"): 0.9}) == "fail"
@@ -614,7 +614,7 @@ def test_a_turn_read_as_asking_for_price_protection_is_no_service_failure():
 
     def cs06(probs):
         acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.9, (1, "act"): 0.9, **probs})
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
+        return _status(card, conv(*turns), acts, "CS-06")
 
     assert cs06({(0, "request_price"): 0.9}) == "n/a"
     assert cs06({}) == "fail"
@@ -629,7 +629,7 @@ def test_return_shipping_said_as_a_pickup_fee_and_goods_refused_at_the_door():
         turns = [("customer", "我买错了，要退货"), ("agent", reply)]
         probs = {(0, "request_return"): 0.9, (0, "request"): 0.9, (1, "act"): 0.9}
         acts = _fake_acts(["customer", "agent"], probs, untrained=("return_shipping",))  # as in the shipped heads
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EC-08").status
+        return _status(card, conv(*turns), acts, "EC-08")
 
     assert ec08("已为您申请退货，上门取件费需要您承担") == "pass"
     assert ec08("已为您申请退货") == "fail"
@@ -644,7 +644,7 @@ def test_closing_words_decide_a_closing_the_model_reads_faintly():
     def cs08(last: str) -> str:
         turns = [("customer", "好的"), ("agent", last)]
         acts = _fake_acts(["customer", "agent"], {(1, "closing"): 0.1})
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-08").status
+        return _status(card, conv(*turns), acts, "CS-08")
 
     assert cs08("嗯嗯有问题随时咨询我们哦") == "pass"
     assert cs08("嗯嗯好的哦") == "fail"
@@ -669,7 +669,7 @@ def test_anger_words_decide_anger_the_model_reads_faintly_in_a_long_post(post):
     def em02(text: str) -> str:
         turns = [("customer", text), ("agent", "请私信您的手机号码，我们帮您查询。")]
         acts = _fake_acts(["customer", "agent"], {(0, "anger"): 0.1, (1, "ask_info"): 0.9})
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "EM-02").status
+        return _status(card, conv(*turns), acts, "EM-02")
 
     assert em02(post) == "fail"
     assert em02("宽带到了晚上就断，麻烦帮忙看一下") == "n/a"
@@ -683,7 +683,7 @@ def test_an_apology_worded_as_asking_forgiveness_for_the_trouble_is_an_apology()
     def cs06(reply: str) -> str:
         turns = [("customer", "宽带断了三天了"), ("agent", reply)]
         acts = _fake_acts(["customer", "agent"], {(0, "failure"): 0.9, (1, "apology"): 0.1, (1, "act"): 0.9})
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-06").status
+        return _status(card, conv(*turns), acts, "CS-06")
 
     assert cs06("给您的使用带来不便请见谅，请私信您的地址") == "pass"
     assert cs06("请私信您的地址") == "fail"
@@ -701,7 +701,7 @@ def test_the_action_challenged_is_no_answer_to_the_challenge():
 
     def cs04(probs):
         acts = _fake_acts(["agent", "customer", "agent"], {(0, "act"): 0.9, (1, "question"): 0.9, **probs})
-        return finding(card.evaluate(card.context(prepare(conv(*turns)), acts=acts)), "CS-04").status
+        return _status(card, conv(*turns), acts, "CS-04")
 
     assert cs04({(2, "inform"): 0.9}) == "fail"
     assert cs04({(0, "explain"): 0.9, (2, "inform"): 0.9}) == "pass"  # the reason came just before
