@@ -174,10 +174,8 @@ class CompiledScorecard:
         replies = [t for t in c.expect.looked_at(ctx, anchor) if t > anchor.turn and ctx.turns[t].role == "agent"]
         if not replies:
             return []
-        if c.item.partial:  # the last word on the matter: sign-offs after it (or turns of no act) set aside
-            while len(replies) > 1 and ctx.acts is not None and set(ctx.acts.names_of(replies[-1])) <= SIGN_OFF:
-                replies.pop()
-        reply = replies[-1] if c.item.partial else replies[0]
+        # a partial one: the last word on the matter, sign-offs after it (or turns of no act) set aside
+        reply = (ctx.without_trailing(replies, SIGN_OFF) or replies[:1])[-1] if c.item.partial else replies[0]
         return [Hit(reply, 0, len(ctx.turns[reply].text))]
 
     def _occurrences(self, c: CompiledItem, ctx: Context) -> list[Occurrence] | None:

@@ -11,7 +11,7 @@ customer turn"); without one, conditions look at the whole conversation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,16 @@ class Context:
         turn = self.turns[hit.turn]
         span = self.acts.best_clause(hit.turn, acts, turn.text, turn.clauses)
         return Hit(hit.turn, *span) if span else hit
+
+    def without_trailing(self, turns: list[int], acts: Collection[str]) -> list[int]:
+        """`turns` less the trailing ones that perform nothing but `acts` (or no act at all): the last
+        word on the matter, the closings after it set aside. Unchanged without the act models."""
+        if self.acts is None:
+            return turns
+        end, skip = len(turns), set(acts)
+        while end and set(self.acts.names_of(turns[end - 1])) <= skip:
+            end -= 1
+        return turns[:end]
 
     def quoted(self, turn: int) -> list[tuple[int, int]]:
         if turn not in self._quotes:

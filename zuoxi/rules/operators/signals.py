@@ -281,11 +281,8 @@ class Act(Filtered):
     def _last_on_the_matter(self, ctx: Context, anchor: Hit | None) -> list[int]:
         """The scope's last N turns of the role once its trailing turns that perform only
         `skip_trailing` acts (or none) are set aside."""
-        acts, last = ctx.acts, self.scope.last
-        turns = replace(self.scope, last=None).turns(ctx, anchor)
-        skip = set(self.skip_trailing)
-        while turns and acts is not None and set(acts.names_of(turns[-1])) <= skip:
-            turns = turns[:-1]
+        last = self.scope.last
+        turns = ctx.without_trailing(replace(self.scope, last=None).turns(ctx, anchor), self.skip_trailing)
         return turns[-last:] if last else []
 
     def hits(self, ctx, anchor):
