@@ -497,6 +497,18 @@ def test_a_thread_gone_on_in_private_messages_is_followed_up():
     assert _core_sa04(turns, {(1, "followup"): 0.9, (3, "pending"): 0.9}) == "pass"
 
 
+def test_a_pending_turn_the_agent_answered_after_is_not_left_pending():
+    turns = [
+        ("customer", "我想申请售后"),
+        ("agent", "请您稍等，您的问题马上查询核实"),
+        ("customer", "好"),
+        ("agent", "您申请的是送货到自提点，地址是人民路1号"),
+    ]
+    probs = {(1, "pending"): 0.9}
+    assert _core_sa04(turns, probs) == "fail"  # read as if the last word were no answer
+    assert _core_sa04(turns, {**probs, (3, "inform"): 0.9}) == "pass"  # the result came after it
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 
