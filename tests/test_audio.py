@@ -103,6 +103,23 @@ def test_interruption_dead_air_and_hangup_are_measured(call):
     assert result.call.hangup_gap == pytest.approx(0.5, abs=TIME_TOL)
 
 
+def test_a_cut_in_during_a_breath_is_the_cut_in_not_the_breather_interrupting_back():
+    from zuoxi.audio.features import timeline
+    from zuoxi.audio.vad import Segment
+
+    # the agent draws a 0.4 s breath mid-sentence (5.0–5.4 s, or a babble hid its quiet syllable); the
+    # customer starts in it and talks on while the agent finishes the sentence
+    found = timeline(
+        {"agent": [Segment(0.0, 5.0), Segment(5.4, 8.0)], "customer": [Segment(5.1, 9.0)]},
+        10.0,
+    )
+    assert [(o.by, o.over, o.start) for o in found["overlaps"]] == [("customer", "agent", 5.1)]
+    assert found["overlaps"][0].seconds == pytest.approx(2.9)
+    # a pause as long as a turn's end is the floor given up: starting there is no cut-in
+    later = timeline({"agent": [Segment(0.0, 5.0), Segment(5.8, 8.0)], "customer": [Segment(5.1, 9.0)]}, 10.0)
+    assert [(o.by, o.start) for o in later["overlaps"]] == [("agent", 5.8)]
+
+
 def test_speech_rates_per_turn(tmp_path):
     parts = [
         {"role": "agent", "start": 1.0 + 9 * i, "chars": chars, "seconds": 8.0} for i, chars in enumerate((16, 32, 48))

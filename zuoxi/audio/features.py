@@ -15,6 +15,7 @@ from zuoxi.audio.vad import segments as vad_segments
 
 DEAD_AIR = 3.0  # seconds of silence on every channel that count as dead air (冷场)
 MIN_OVERLAP = 0.2  # shorter overlaps are back-channel noise (嗯/对), not interruptions
+TURN_PAUSE = 0.6  # a party's pause shorter than this is inside its turn: the other starting in it cuts in
 SHOUT_DB = 9.0  # a half-second this much louder than the call's median speech level is a peak (shouting)
 SHOUT_WINDOW = 0.5
 ROLES = ("agent", "customer")
@@ -234,11 +235,26 @@ def _gaps(segments: dict[str, list[Segment]]) -> list[tuple[float, float]]:
     return gaps
 
 
+def _turns(segments: list[Segment]) -> list[Segment]:
+    """A party's stretches with pauses under TURN_PAUSE bridged: the turns it holds the floor in."""
+    out: list[Segment] = []
+    for s in segments:
+        if out and s.start - out[-1].end < TURN_PAUSE:
+            out[-1] = Segment(out[-1].start, max(out[-1].end, s.end))
+        else:
+            out.append(Segment(s.start, s.end))
+    return out
+
+
 def _overlaps(segments: dict[str, list[Segment]]) -> list[Overlap]:
+    """One party starting while the other holds the floor. A pause inside a turn is still the turn: a
+    customer cutting in where the agent drew breath interrupted the agent — and the agent's next words, under
+    a babble that hid the breath's end, are not the agent interrupting back."""
+    turns = {role: _turns(segs) for role, segs in segments.items()}
     found = []
     for by, over in (("agent", "customer"), ("customer", "agent")):
-        for s in segments[by]:
-            for o in segments[over]:
+        for s in turns[by]:
+            for o in turns[over]:
                 if o.start < s.start < o.end:
                     end = min(s.end, o.end)
                     if end - s.start >= MIN_OVERLAP:
