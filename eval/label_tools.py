@@ -2,13 +2,18 @@
 
     python eval/label_tools.py split                 # draw the evaluation set and the act set (fixed seed)
     python eval/label_tools.py packets OUT_DIR       # reading packets for labellers (texts: outside the repo)
+    python eval/label_tools.py extend                # draw a second tuning part, dev2 (fixed seed)
+    python eval/label_tools.py packets2 OUT_DIR      # its reading packets (verdicts), and a fifth read twice
     python eval/label_tools.py check FILE…           # validate labellers' output files
     python eval/label_tools.py collect FILE…         # merge checked output into eval/labels/*.jsonl
 
 Packet names say what they ask for: E… acts and verdicts, A… acts, B… acts of more stc3_dch threads
 (half of them drawn among threads holding words of rarer acts: complaints, refusals, guarantees…), C… the
 rest of stc3_dch,
-D… a second reading of verdicts, X… a second reading of acts (independent readers, for agreement).
+D… a second reading of verdicts, X… a second reading of acts (independent readers, for agreement), F… the
+verdicts of dev2 (a second tuning part drawn on 2026-12-06 among the act-labelled dialogues outside the
+evaluation, because the first dev part held too few cases of some rules to tune them on), G… a second
+reading of a fifth of dev2.
 
 Packets hold the texts and so live outside the repository; what comes back (acts, verdicts, ids, turn
 numbers, the labeller's own notes) is ours and is committed.
@@ -77,6 +82,39 @@ def make_split() -> None:
         encoding="utf-8",
     )
     print(f"dev {len(dev)}, test {len(test)}, second {len(second)}, acts only {len(acts_only)}")
+
+
+def extend() -> None:
+    """Add dev2 — 60 jddc_uss chats and 60 stc3_dch threads next in the split's shuffled order, all outside
+    the evaluation's dev and test parts (their acts train the act models: tune on dev2 with act models trained
+    without it) — and second2, a fifth of dev2 read twice."""
+    convs = conversations()
+    jddc = sorted(i for i in convs if i.startswith("jddc"))
+    stc = sorted(i for i in convs if i.startswith("stc3"))
+    rng = random.Random(SEED)
+    rng.shuffle(jddc)
+    rng.shuffle(stc)
+    s = split()
+    assert sorted(jddc[:65] + stc[:70]) == s["dev"], "the data's order changed: dev2 would not be drawn as it was"
+    s["dev2"] = sorted(jddc[130:190] + stc[140:200])
+    s["second2"] = sorted(jddc[130:142] + stc[140:152])
+    (LABELS / "split.json").write_text(json.dumps(s, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    print(f"dev2 {len(s['dev2'])}, second2 {len(s['second2'])}")
+
+
+def make_packets2(out: Path) -> None:
+    """dev2's verdict packets (F, about 30 conversations each, the two sources mixed) and its second reading (G)."""
+    convs, s = conversations(), split()
+    rng = random.Random(SEED + 2)
+    first, second = list(s["dev2"]), list(s["second2"])
+    rng.shuffle(first)
+    rng.shuffle(second)
+    out.mkdir(parents=True, exist_ok=True)
+    for prefix, ids, size in (("F", first, 30), ("G", second, 24)):
+        for n, begin in enumerate(range(0, len(ids), size), 1):
+            text = "\n".join(_render(convs[i], "verdicts") for i in ids[begin : begin + size])
+            (out / f"{prefix}{n:02d}.txt").write_text(text, encoding="utf-8")
+        print(f"{prefix}: {(len(ids) + size - 1) // size} packets")
 
 
 def _render(conv, kind: str) -> str:
@@ -155,9 +193,16 @@ def _verdict_problems(rec: dict, conv) -> list[str]:
 
 
 def _kind(path: Path) -> str:
-    return {"E": "acts+verdicts", "A": "acts", "B": "acts", "C": "acts", "D": "verdicts", "X": "second acts"}[
-        path.name[0]
-    ]
+    return {
+        "E": "acts+verdicts",
+        "A": "acts",
+        "B": "acts",
+        "C": "acts",
+        "D": "verdicts",
+        "X": "second acts",
+        "F": "first verdicts",
+        "G": "verdicts",
+    }[path.name[0]]
 
 
 def check(paths: list[Path]) -> int:
@@ -198,7 +243,7 @@ def collect(paths: list[Path]) -> None:
                 merged["second acts"][rec["id"]] = {"id": rec["id"], "acts": rec["acts"]}
             elif "acts" in kind:
                 merged["acts"][rec["id"]] = {"id": rec["id"], "acts": rec["acts"]}
-            if kind == "acts+verdicts":
+            if kind in ("acts+verdicts", "first verdicts"):
                 merged["verdicts"][rec["id"]] = {"id": rec["id"], "verdicts": rec["verdicts"]}
             if kind == "verdicts":
                 merged["second"][rec["id"]] = {"id": rec["id"], "verdicts": rec["verdicts"]}
@@ -214,6 +259,10 @@ if __name__ == "__main__":
         make_split()
     elif command == "packets":
         make_packets(Path(rest[0]))
+    elif command == "extend":
+        extend()
+    elif command == "packets2":
+        make_packets2(Path(rest[0]))
     elif command == "check":
         raise SystemExit(check([Path(p) for p in rest]))
     elif command == "collect":

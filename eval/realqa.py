@@ -169,7 +169,12 @@ def _fmt(x: float | None) -> str:
 
 def _arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=["dev", "test", "all"], default="test")
+    ap.add_argument(
+        "--part",
+        choices=["dev", "dev2", "tuning", "test", "all"],
+        default="test",
+        help="test (reported), dev or dev2 (tuned on), tuning (dev and dev2), all (dev and test)",
+    )
     ap.add_argument("--labels", type=Path, default=LABELS, help="folder with split.json, verdicts*.jsonl, acts.jsonl")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
     ap.add_argument("--no-models", action="store_true", help="rules without the trained models")
@@ -204,7 +209,8 @@ def main() -> int:
     split = json.loads((a.labels / "split.json").read_text(encoding="utf-8"))
     first = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts.jsonl")}
     second = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts_second.jsonl")}
-    wanted = set(split["dev"] + split["test"]) if a.part == "all" else set(split[a.part])
+    parts = {"all": ("dev", "test"), "tuning": ("dev", "dev2")}.get(a.part, (a.part,))
+    wanted = {i for part in parts for i in split[part]}
     gold = {i: v for i, v in first.items() if i in wanted}
     convs = conversations(a.data)
     ids = sorted(gold)

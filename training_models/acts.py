@@ -184,10 +184,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ARTEFACTS)
     ap.add_argument(
         "--exclude",
-        choices=["dev"],
+        choices=["dev", "dev2"],
         action="append",
         default=[],
-        help="also leave out the evaluation's dev part (acts to tune rules on honestly)",
+        help="also leave out a tuning part's dialogues (acts to tune rules on honestly)",
     )
     a = ap.parse_args()
     try:
