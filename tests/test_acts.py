@@ -509,6 +509,27 @@ def test_a_pending_turn_the_agent_answered_after_is_not_left_pending():
     assert _core_sa04(turns, {**probs, (3, "inform"): 0.9}) == "pass"  # the result came after it
 
 
+def _core(rule: str, turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
+    from zuoxi.rules.engine import get_scorecard
+
+    roles = [r for r, _ in turns]
+    return _status(get_scorecard("core"), conv(*turns), _fake_acts(roles, probs), rule)
+
+
+def test_a_refusal_followed_by_the_way_it_can_be_done_is_not_bare():
+    asked = [("customer", "可以直接给快递员带走吗"), ("agent", "不行"), ("customer", "那要怎么样才可以"), ("agent", "请送到自提点，地址在这个页面里")]
+    refused = {(1, "refuse"): 0.9}
+    assert _core("SA-02", asked, refused) == "fail"
+    assert _core("SA-02", asked, {**refused, (3, "inform"): 0.9}) == "pass"  # the way it can be done, said next
+    again = asked[:3] + [("agent", "这个是不可以的")]  # said again is still no way
+    assert _core("SA-02", again, {**refused, (3, "inform"): 0.9}) == "fail"
+    # the model leans to an offer under its own bar; words that name one (如需, 申请) confirm it
+    leaning = {(1, "refuse"): 0.9, (1, "propose"): 0.35}
+    offered = [("customer", "能开纸质发票吗"), ("agent", "纸质发票开不了，如需可以申请电子发票")]
+    assert _core("SA-02", offered, leaning) == "pass"
+    assert _core("SA-02", [offered[0], ("agent", "纸质发票开不了，电子发票一样的")], leaning) == "fail"
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 
