@@ -530,6 +530,19 @@ def test_a_refusal_followed_by_the_way_it_can_be_done_is_not_bare():
     assert _core("SA-02", [offered[0], ("agent", "纸质发票开不了，电子发票一样的")], leaning) == "fail"
 
 
+def test_a_short_what_is_wrong_is_vague_at_the_opening_not_once_the_matter_is_told():
+    opening = [("customer", "你们这个APP怎么回事？"), ("agent", "您卸载重装一下就好了")]
+    assert _core("CS-05", opening, {}) == "fail"
+    told = [
+        ("customer", "我支付的时候没有输密码，钱就付出去了"),
+        ("agent", "请问是什么时候的订单"),
+        ("customer", "昨天晚上的"),
+        ("customer", "怎么回事呢？"),
+        ("agent", "正在为您查询，请稍等"),
+    ]
+    assert _core("CS-05", told, {}) == "n/a"
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 
@@ -774,7 +787,10 @@ def test_a_mention_condition_needs_names():
 # What eval/realqa.py printed for the dev part with the committed models (docs/accuracy.md; the act models saw
 # these dialogues in training, so this is a guard against regressions, not the reported figure): a
 # change that makes the rules less right on real conversations fails here.
-DEV_FLOOR = {"precision": 0.80, "recall": 0.79}
+# (Recall 0.79 until 2026-12-06: one CS-05 failure counted right then was the short-vague pattern matching turn 5
+# of a conversation whose readers' violation is turn 39; scoping that pattern to the opening lost it — and five
+# false alarms on the tuning parts.)
+DEV_FLOOR = {"precision": 0.80, "recall": 0.78}
 
 
 @pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
