@@ -543,6 +543,21 @@ def test_a_short_what_is_wrong_is_vague_at_the_opening_not_once_the_matter_is_to
     assert _core("CS-05", told, {}) == "n/a"
 
 
+def test_a_request_answered_each_time_is_not_a_request_the_customer_had_to_repeat():
+    turns = [
+        ("customer", "评价能删除吗"),
+        ("agent", "全额退款的订单评价会删除的"),
+        ("customer", "可是评价还没删除啊，能删除吗"),
+        ("agent", "三个工作日内删除"),
+        ("customer", "那评价到底能不能删除"),
+    ]
+    asked = {(t, "request"): 0.9 for t in (0, 2, 4)}
+    answered = {**asked, (1, "inform"): 0.9, (3, "inform"): 0.9}
+    assert _core("CS-03", turns, answered) == "pass"
+    # a proposal of something else is no answer: the customer is still not heard
+    assert _core("CS-03", turns, {**answered, (1, "propose"): 0.9, (3, "propose"): 0.9}) == "fail"
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 
