@@ -487,6 +487,13 @@ def test_a_follow_up_the_thread_went_past_does_not_cover_a_later_pending():
     assert _core_sa04(turns, {**probs, (3, "followup"): 0.9}) == "pass"  # a callback promised with it
 
 
+def test_a_callback_word_decides_a_follow_up_the_model_reads_faintly():
+    turns = [("customer", "发票一直没换"), ("agent", "已经帮您提交专员处理了"), ("customer", "好的"), ("agent", "辛苦您等待回电")]
+    faint = {(1, "pending"): 0.9, (3, "followup"): 0.1}
+    assert _core_sa04(turns, faint) == "pass"
+    assert _core_sa04(turns[:3] + [("agent", "辛苦您耐心等待")], faint) == "fail"
+
+
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
     turns = [
         ("customer", "宽带一直掉线"),
