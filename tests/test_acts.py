@@ -565,6 +565,19 @@ def test_a_request_answered_each_time_is_not_a_request_the_customer_had_to_repea
     assert _core("CS-03", turns, {**answered, (1, "propose"): 0.9, (3, "propose"): 0.9}) == "fail"
 
 
+def test_a_proposal_that_did_not_work_still_took_the_request_up():
+    turns = [
+        ("customer", "游戏一直卡在读取界面，求支援"),
+        ("agent", "点校验缓存，再清除浏览器缓存"),
+        ("customer", "还是不行，缓存都清理了"),
+    ]
+    probs = {(0, "request"): 0.9, (1, "propose"): 0.9, (2, "reject"): 0.9}
+    assert _core("SA-01", turns, probs) == "pass"
+    # talking about something else is not taking it up: the customer says so
+    elsewhere = [("customer", "我想取消自动续费"), ("agent", "下个月有新团课，您可以来试试"), ("customer", "我不是问团课，我就是想取消")]
+    assert _core("SA-01", elsewhere, probs) == "fail"
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 
