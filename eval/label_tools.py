@@ -2,8 +2,8 @@
 
     python eval/label_tools.py split                 # draw the evaluation set and the act set (fixed seed)
     python eval/label_tools.py packets OUT_DIR       # reading packets for labellers (texts: outside the repo)
-    python eval/label_tools.py extend                # draw a second tuning part, dev2 (fixed seed)
-    python eval/label_tools.py packets2 OUT_DIR      # its reading packets (verdicts), and a fifth read twice
+    python eval/label_tools.py extend N              # draw tuning part devN (N = 2, 3; fixed seed)
+    python eval/label_tools.py packets2 N OUT_DIR    # its reading packets (verdicts), and a fifth read twice
     python eval/label_tools.py check FILE…           # validate labellers' output files
     python eval/label_tools.py collect FILE…         # merge checked output into eval/labels/*.jsonl
 
@@ -13,7 +13,7 @@ rest of stc3_dch,
 D… a second reading of verdicts, X… a second reading of acts (independent readers, for agreement), F… the
 verdicts of dev2 (a second tuning part drawn on 2026-12-06 among the act-labelled dialogues outside the
 evaluation, because the first dev part held too few cases of some rules to tune them on), G… a second
-reading of a fifth of dev2.
+reading of a fifth of dev2; H… and I… the same for dev3.
 
 Packets hold the texts and so live outside the repository; what comes back (acts, verdicts, ids, turn
 numbers, the labeller's own notes) is ours and is committed.
@@ -84,10 +84,13 @@ def make_split() -> None:
     print(f"dev {len(dev)}, test {len(test)}, second {len(second)}, acts only {len(acts_only)}")
 
 
-def extend() -> None:
-    """Add dev2 — 60 jddc_uss chats and 60 stc3_dch threads next in the split's shuffled order, all outside
-    the evaluation's dev and test parts (their acts train the act models: tune on dev2 with act models trained
-    without it) — and second2, a fifth of dev2 read twice."""
+TUNING_PACKETS = {2: ("F", "G"), 3: ("H", "I")}  # dev2, dev3: packet letters of the first and the second reading
+
+
+def extend(n: int) -> None:
+    """Add dev{n} — 60 jddc_uss chats and 60 stc3_dch threads next in the split's shuffled order, all outside
+    the evaluation's dev and test parts and the earlier tuning parts (their acts train the act models: tune on
+    them with act models trained without them) — and second{n}, a fifth of it read twice."""
     convs = conversations()
     jddc = sorted(i for i in convs if i.startswith("jddc"))
     stc = sorted(i for i in convs if i.startswith("stc3"))
@@ -95,25 +98,26 @@ def extend() -> None:
     rng.shuffle(jddc)
     rng.shuffle(stc)
     s = split()
-    assert sorted(jddc[:65] + stc[:70]) == s["dev"], "the data's order changed: dev2 would not be drawn as it was"
-    s["dev2"] = sorted(jddc[130:190] + stc[140:200])
-    s["second2"] = sorted(jddc[130:142] + stc[140:152])
+    assert sorted(jddc[:65] + stc[:70]) == s["dev"], "the data's order changed: the part would not be drawn as it was"
+    j, t = 130 + 60 * (n - 2), 140 + 60 * (n - 2)
+    s[f"dev{n}"] = sorted(jddc[j : j + 60] + stc[t : t + 60])
+    s[f"second{n}"] = sorted(jddc[j : j + 12] + stc[t : t + 12])
     (LABELS / "split.json").write_text(json.dumps(s, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    print(f"dev2 {len(s['dev2'])}, second2 {len(s['second2'])}")
+    print(f"dev{n} {len(s[f'dev{n}'])}, second{n} {len(s[f'second{n}'])}")
 
 
-def make_packets2(out: Path) -> None:
-    """dev2's verdict packets (F, about 30 conversations each, the two sources mixed) and its second reading (G)."""
+def make_tuning_packets(n: int, out: Path) -> None:
+    """dev{n}'s verdict packets (about 30 conversations each, the two sources mixed) and its second reading."""
     convs, s = conversations(), split()
-    rng = random.Random(SEED + 2)
-    first, second = list(s["dev2"]), list(s["second2"])
+    rng = random.Random(SEED + n)
+    first, second = list(s[f"dev{n}"]), list(s[f"second{n}"])
     rng.shuffle(first)
     rng.shuffle(second)
     out.mkdir(parents=True, exist_ok=True)
-    for prefix, ids, size in (("F", first, 30), ("G", second, 24)):
-        for n, begin in enumerate(range(0, len(ids), size), 1):
+    for prefix, ids, size in zip(TUNING_PACKETS[n], (first, second), (30, 24)):
+        for k, begin in enumerate(range(0, len(ids), size), 1):
             text = "\n".join(_render(convs[i], "verdicts") for i in ids[begin : begin + size])
-            (out / f"{prefix}{n:02d}.txt").write_text(text, encoding="utf-8")
+            (out / f"{prefix}{k:02d}.txt").write_text(text, encoding="utf-8")
         print(f"{prefix}: {(len(ids) + size - 1) // size} packets")
 
 
@@ -202,6 +206,8 @@ def _kind(path: Path) -> str:
         "X": "second acts",
         "F": "first verdicts",
         "G": "verdicts",
+        "H": "first verdicts",
+        "I": "verdicts",
     }[path.name[0]]
 
 
@@ -260,9 +266,9 @@ if __name__ == "__main__":
     elif command == "packets":
         make_packets(Path(rest[0]))
     elif command == "extend":
-        extend()
+        extend(int(rest[0]))
     elif command == "packets2":
-        make_packets2(Path(rest[0]))
+        make_tuning_packets(int(rest[0]), Path(rest[1]))
     elif command == "check":
         raise SystemExit(check([Path(p) for p in rest]))
     elif command == "collect":

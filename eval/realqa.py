@@ -171,9 +171,9 @@ def _arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--part",
-        choices=["dev", "dev2", "tuning", "test", "all"],
+        choices=["dev", "dev2", "dev3", "tuning", "test", "all"],
         default="test",
-        help="test (reported), dev or dev2 (tuned on), tuning (dev and dev2), all (dev and test)",
+        help="test (reported), dev, dev2 or dev3 (tuned on), tuning (the three), all (dev and test)",
     )
     ap.add_argument("--labels", type=Path, default=LABELS, help="folder with split.json, verdicts*.jsonl, acts.jsonl")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
@@ -209,7 +209,7 @@ def main() -> int:
     split = json.loads((a.labels / "split.json").read_text(encoding="utf-8"))
     first = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts.jsonl")}
     second = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts_second.jsonl")}
-    parts = {"all": ("dev", "test"), "tuning": ("dev", "dev2")}.get(a.part, (a.part,))
+    parts = {"all": ("dev", "test"), "tuning": ("dev", "dev2", "dev3")}.get(a.part, (a.part,))
     wanted = {i for part in parts for i in split[part]}
     gold = {i: v for i, v in first.items() if i in wanted}
     convs = conversations(a.data)

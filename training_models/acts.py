@@ -184,7 +184,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ARTEFACTS)
     ap.add_argument(
         "--exclude",
-        choices=["dev", "dev2"],
+        choices=["dev", "dev2", "dev3"],
         action="append",
         default=[],
         help="also leave out a tuning part's dialogues (acts to tune rules on honestly)",
