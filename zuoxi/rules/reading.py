@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -65,11 +66,16 @@ def reading_specs() -> dict[str, dict]:
 
 
 def _resolve(spec: dict) -> dict:
+    """`scorecard/ID/part` is the rule's condition; further steps pick a branch of it (`expect/any/0`): the part
+    of a rule that reads the line itself, not what the rule also accepts from later turns."""
     if "rule" not in spec:
         return spec
-    scorecard, rule, part = spec["rule"].split("/")
+    scorecard, rule, part, *steps = spec["rule"].split("/")
     item = next(i for s in load_spec(scorecard)[0].sections for i in s.items if i.id == rule)
-    return getattr(item, part)
+    condition: Any = getattr(item, part)
+    for step in steps:
+        condition = condition[int(step)] if isinstance(condition, list) else condition[step]
+    return condition
 
 
 class _Reader:
