@@ -488,7 +488,12 @@ def test_a_follow_up_the_thread_went_past_does_not_cover_a_later_pending():
 
 
 def test_a_callback_word_decides_a_follow_up_the_model_reads_faintly():
-    turns = [("customer", "发票一直没换"), ("agent", "已经帮您提交专员处理了"), ("customer", "好的"), ("agent", "辛苦您等待回电")]
+    turns = [
+        ("customer", "发票一直没换"),
+        ("agent", "已经帮您提交专员处理了"),
+        ("customer", "好的"),
+        ("agent", "辛苦您等待回电"),
+    ]
     faint = {(1, "pending"): 0.9, (3, "followup"): 0.1}
     assert _core_sa04(turns, faint) == "pass"
     assert _core_sa04(turns[:3] + [("agent", "辛苦您耐心等待")], faint) == "fail"
@@ -524,7 +529,12 @@ def _core(rule: str, turns: list[tuple[str, str]], probs: dict[tuple[int, str], 
 
 
 def test_a_refusal_followed_by_the_way_it_can_be_done_is_not_bare():
-    asked = [("customer", "可以直接给快递员带走吗"), ("agent", "不行"), ("customer", "那要怎么样才可以"), ("agent", "请送到自提点，地址在这个页面里")]
+    asked = [
+        ("customer", "可以直接给快递员带走吗"),
+        ("agent", "不行"),
+        ("customer", "那要怎么样才可以"),
+        ("agent", "请送到自提点，地址在这个页面里"),
+    ]
     refused = {(1, "refuse"): 0.9}
     assert _core("SA-02", asked, refused) == "fail"
     assert _core("SA-02", asked, {**refused, (3, "inform"): 0.9}) == "pass"  # the way it can be done, said next
@@ -574,7 +584,11 @@ def test_a_proposal_that_did_not_work_still_took_the_request_up():
     probs = {(0, "request"): 0.9, (1, "propose"): 0.9, (2, "reject"): 0.9}
     assert _core("SA-01", turns, probs) == "pass"
     # talking about something else is not taking it up: the customer says so
-    elsewhere = [("customer", "我想取消自动续费"), ("agent", "下个月有新团课，您可以来试试"), ("customer", "我不是问团课，我就是想取消")]
+    elsewhere = [
+        ("customer", "我想取消自动续费"),
+        ("agent", "下个月有新团课，您可以来试试"),
+        ("customer", "我不是问团课，我就是想取消"),
+    ]
     assert _core("SA-01", elsewhere, probs) == "fail"
 
 
