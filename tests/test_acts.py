@@ -499,6 +499,19 @@ def test_a_callback_word_decides_a_follow_up_the_model_reads_faintly():
     assert _core_sa04(turns[:3] + [("agent", "辛苦您耐心等待")], faint) == "fail"
 
 
+def test_a_callback_promised_with_a_time_covers_a_later_pending_word():
+    turns = [
+        ("customer", "退款一直没到"),
+        ("agent", "一到三天会联系您处理的"),
+        ("customer", "好的那谢谢"),
+        ("agent", "我们已经联系相关部门处理"),
+    ]
+    probs = {(1, "followup"): 0.9, (3, "pending"): 0.9}
+    assert _core_sa04(turns, probs) == "pass"
+    untimed = [turns[0], ("agent", "会联系您处理的"), *turns[2:]]
+    assert _core_sa04(untimed, probs) == "fail"  # without a time it does not hold past the later pending turn
+
+
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
     turns = [
         ("customer", "宽带一直掉线"),
@@ -836,10 +849,12 @@ def test_a_mention_condition_needs_names():
 # What eval/realqa.py printed for the dev part with the committed models (docs/accuracy.md; the act models saw
 # these dialogues in training, so this is a guard against regressions, not the reported figure): a
 # change that makes the rules less right on real conversations fails here.
-# (Recall 0.79 until 2026-12-06: one CS-05 failure counted right then was the short-vague pattern matching turn 5
-# of a conversation whose readers' violation is turn 39; scoping that pattern to the opening lost it — and five
-# false alarms on the tuning parts.)
-DEV_FLOOR = {"precision": 0.80, "recall": 0.78}
+# (0.80 and 0.79 until 2026-12-06, when the rules were tuned on 375 labelled conversations instead of these 135:
+# precision rose to 0.83 and recall fell to 0.77 here — one CS-05 failure counted right had named turn 5 of a
+# conversation whose readers' violation is turn 39, one SA-01 failure came from a push-back clause that made five
+# false alarms elsewhere, one SA-04 miss is a timed notice about another matter — while on the tuning parts, with
+# act models trained without them, the session's changes removed 31 false alarms for 4 right failures.)
+DEV_FLOOR = {"precision": 0.82, "recall": 0.77}
 
 
 @pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
