@@ -605,6 +605,20 @@ def test_a_proposal_that_did_not_work_still_took_the_request_up():
     assert _core("SA-01", elsewhere, probs) == "fail"
 
 
+def test_the_after_sales_sequence_is_for_goods_that_went_wrong_not_every_failure():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("ecommerce")
+
+    def ec06(report: str) -> str:
+        turns = [("customer", report), ("agent", "好的"), ("customer", "嗯"), ("agent", "好的")]
+        acts = _fake_acts([r for r, _ in turns], {(0, "failure"): 0.9})
+        return _status(card, conv(*turns), acts, "EC-06")
+
+    assert ec06("收到的电饭煲漏水") == "fail"  # an after-sales problem handled with none of the six steps
+    assert ec06("机票退款进度怎么还是审核中") == "n/a"  # a failure the model reads, but no goods gone wrong
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 
