@@ -2,6 +2,7 @@
 
     python eval/realqa.py                      # the test part: per rule and overall, readers' agreement, act F1
     python eval/realqa.py --part dev --errors  # the dev part, with every false alarm and miss listed
+    python eval/realqa.py --part tuning --acts DIR  # dev + dev2 + dev3, act models trained without them
     python eval/realqa.py --labels DIR --data DIR   # another labelled set (same file layout), e.g. a hidden one
 
 A rule's failure is right when the readers found a violation of that rule in that conversation
