@@ -512,6 +512,13 @@ def test_a_callback_promised_with_a_time_covers_a_later_pending_word():
     assert _core_sa04(untimed, probs) == "fail"  # without a time it does not hold past the later pending turn
 
 
+def test_a_notice_when_it_is_done_is_a_follow_up():
+    turns = [("customer", "行程单还没收到"), ("agent", "已为您特殊反馈发送行程单，发送后短信通知您")]
+    assert _core_sa04(turns, {(1, "pending"): 0.9}) == "pass"
+    bare = [turns[0], ("agent", "已为您特殊反馈发送行程单，请耐心等待")]
+    assert _core_sa04(bare, {(1, "pending"): 0.9}) == "fail"
+
+
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
     turns = [
         ("customer", "宽带一直掉线"),
