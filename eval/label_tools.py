@@ -58,13 +58,19 @@ def rules_for(conv_id: str) -> tuple[str, ...]:
     return CORE_RULES + (EC_RULES if conv_id.startswith("jddc") else ())
 
 
-def make_split() -> None:
+def _shuffled() -> tuple[list[str], list[str]]:
+    """The jddc_uss and stc3_dch ids in the fixed order every part of the split is drawn from."""
     convs = conversations()
     jddc = sorted(i for i in convs if i.startswith("jddc"))
     stc = sorted(i for i in convs if i.startswith("stc3"))
     rng = random.Random(SEED)
     rng.shuffle(jddc)
     rng.shuffle(stc)
+    return jddc, stc
+
+
+def make_split() -> None:
+    jddc, stc = _shuffled()
     ev_j, ev_s = jddc[:130], stc[:140]
     dev = sorted(ev_j[:65] + ev_s[:70])
     test = sorted(ev_j[65:] + ev_s[70:])
@@ -91,12 +97,7 @@ def extend(n: int) -> None:
     """Add dev{n} — 60 jddc_uss chats and 60 stc3_dch threads next in the split's shuffled order, all outside
     the evaluation's dev and test parts and the earlier tuning parts (their acts train the act models: tune on
     them with act models trained without them) — and second{n}, a fifth of it read twice."""
-    convs = conversations()
-    jddc = sorted(i for i in convs if i.startswith("jddc"))
-    stc = sorted(i for i in convs if i.startswith("stc3"))
-    rng = random.Random(SEED)
-    rng.shuffle(jddc)
-    rng.shuffle(stc)
+    jddc, stc = _shuffled()
     s = split()
     assert sorted(jddc[:65] + stc[:70]) == s["dev"], "the data's order changed: the part would not be drawn as it was"
     j, t = 130 + 60 * (n - 2), 140 + 60 * (n - 2)
