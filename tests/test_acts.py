@@ -626,6 +626,13 @@ def test_the_after_sales_sequence_is_for_goods_that_went_wrong_not_every_failure
     assert ec06("机票退款进度怎么还是审核中") == "n/a"  # a failure the model reads, but no goods gone wrong
 
 
+def test_failure_words_decide_a_failure_the_model_reads_faintly():
+    faint = {(0, "failure"): 0.1}
+    gone = [("customer", "我的订单无缘无故不见了"), ("agent", "请提供一下订单号")]
+    assert _core("CS-06", gone, faint) == "fail"  # a failure, and no apology after it
+    assert _core("CS-06", [("customer", "我的订单在哪里看"), gone[1]], faint) == "n/a"
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 
@@ -874,7 +881,7 @@ def test_a_mention_condition_needs_names():
 # precision rose to 0.83 and recall fell to 0.77 here — one CS-05 failure counted right had named turn 5 of a
 # conversation whose readers' violation is turn 39, one SA-01 failure came from a push-back clause that made five
 # false alarms elsewhere, one SA-04 miss is a timed notice about another matter — while on the tuning parts, with
-# act models trained without them, the session's changes removed 49 false alarms for 2 right failures.)
+# act models trained without them, the session's changes removed 49 false alarms and kept as many right failures.)
 DEV_FLOOR = {"precision": 0.82, "recall": 0.77}
 
 
