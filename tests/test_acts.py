@@ -467,12 +467,11 @@ def test_closings_after_the_last_word_on_the_matter_do_not_hide_it():
         """)
 
 
-def _core_sa04(turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
+def _core(rule: str, turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
     from zuoxi.rules.engine import get_scorecard
 
-    card = get_scorecard("core")
     roles = [r for r, _ in turns]
-    return _status(card, conv(*turns), _fake_acts(roles, probs), "SA-04")
+    return _status(get_scorecard("core"), conv(*turns), _fake_acts(roles, probs), rule)
 
 
 def test_a_follow_up_the_thread_went_past_does_not_cover_a_later_pending():
@@ -483,8 +482,8 @@ def test_a_follow_up_the_thread_went_past_does_not_cover_a_later_pending():
         ("agent", "已将您的问题转交工作人员跟进，敬请留意。"),
     ]
     probs = {(1, "followup"): 0.9, (1, "ask_info"): 0.9, (3, "pending"): 0.9}
-    assert _core_sa04(turns, probs) == "fail"
-    assert _core_sa04(turns, {**probs, (3, "followup"): 0.9}) == "pass"  # a callback promised with it
+    assert _core("SA-04", turns, probs) == "fail"
+    assert _core("SA-04", turns, {**probs, (3, "followup"): 0.9}) == "pass"  # a callback promised with it
 
 
 def test_a_callback_word_decides_a_follow_up_the_model_reads_faintly():
@@ -495,8 +494,8 @@ def test_a_callback_word_decides_a_follow_up_the_model_reads_faintly():
         ("agent", "辛苦您等待回电"),
     ]
     faint = {(1, "pending"): 0.9, (3, "followup"): 0.1}
-    assert _core_sa04(turns, faint) == "pass"
-    assert _core_sa04(turns[:3] + [("agent", "辛苦您耐心等待")], faint) == "fail"
+    assert _core("SA-04", turns, faint) == "pass"
+    assert _core("SA-04", turns[:3] + [("agent", "辛苦您耐心等待")], faint) == "fail"
 
 
 def test_a_callback_promised_with_a_time_covers_a_later_pending_word():
@@ -507,16 +506,16 @@ def test_a_callback_promised_with_a_time_covers_a_later_pending_word():
         ("agent", "我们已经联系相关部门处理"),
     ]
     probs = {(1, "followup"): 0.9, (3, "pending"): 0.9}
-    assert _core_sa04(turns, probs) == "pass"
+    assert _core("SA-04", turns, probs) == "pass"
     untimed = [turns[0], ("agent", "会联系您处理的"), *turns[2:]]
-    assert _core_sa04(untimed, probs) == "fail"  # without a time it does not hold past the later pending turn
+    assert _core("SA-04", untimed, probs) == "fail"  # without a time it does not hold past the later pending turn
 
 
 def test_a_notice_when_it_is_done_is_a_follow_up():
     turns = [("customer", "行程单还没收到"), ("agent", "已为您特殊反馈发送行程单，发送后短信通知您")]
-    assert _core_sa04(turns, {(1, "pending"): 0.9}) == "pass"
+    assert _core("SA-04", turns, {(1, "pending"): 0.9}) == "pass"
     bare = [turns[0], ("agent", "已为您特殊反馈发送行程单，请耐心等待")]
-    assert _core_sa04(bare, {(1, "pending"): 0.9}) == "fail"
+    assert _core("SA-04", bare, {(1, "pending"): 0.9}) == "fail"
 
 
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
@@ -526,7 +525,7 @@ def test_a_thread_gone_on_in_private_messages_is_followed_up():
         ("customer", "已私信"),
         ("agent", "收到后转派工作人员核查处理"),
     ]
-    assert _core_sa04(turns, {(1, "followup"): 0.9, (3, "pending"): 0.9}) == "pass"
+    assert _core("SA-04", turns, {(1, "followup"): 0.9, (3, "pending"): 0.9}) == "pass"
 
 
 def test_a_pending_turn_the_agent_answered_after_is_not_left_pending():
@@ -537,15 +536,8 @@ def test_a_pending_turn_the_agent_answered_after_is_not_left_pending():
         ("agent", "您申请的是送货到自提点，地址是人民路1号"),
     ]
     probs = {(1, "pending"): 0.9}
-    assert _core_sa04(turns, probs) == "fail"  # read as if the last word were no answer
-    assert _core_sa04(turns, {**probs, (3, "inform"): 0.9}) == "pass"  # the result came after it
-
-
-def _core(rule: str, turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
-    from zuoxi.rules.engine import get_scorecard
-
-    roles = [r for r, _ in turns]
-    return _status(get_scorecard("core"), conv(*turns), _fake_acts(roles, probs), rule)
+    assert _core("SA-04", turns, probs) == "fail"  # read as if the last word were no answer
+    assert _core("SA-04", turns, {**probs, (3, "inform"): 0.9}) == "pass"  # the result came after it
 
 
 def test_a_refusal_followed_by_the_way_it_can_be_done_is_not_bare():
