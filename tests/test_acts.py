@@ -625,6 +625,17 @@ def test_failure_words_decide_a_failure_the_model_reads_faintly():
     assert _core("CS-06", [("customer", "我的订单在哪里看"), gone[1]], faint) == "n/a"
 
 
+def test_a_thing_that_does_not_work_is_a_failure_however_faintly_the_model_reads_it():
+    nothing = {(0, "failure"): 0.01}  # a JD chat's "空调不制冷": the act model, trained mostly on Weibo posts, reads ~0.02
+    reply = ("agent", "请问是这个商品吗")
+    assert _core("CS-06", [("customer", "你好，空调不制冷"), reply], nothing) == "fail"
+    assert _core("CS-06", [("customer", "热水器机身漏水"), reply], nothing) == "fail"
+    assert _core("CS-06", [("customer", "空调制冷效果怎么样"), reply], nothing) == "n/a"
+    assert _core("CS-06", [("customer", "如果不制冷怎么办"), reply], nothing) == "n/a"  # a conditional is no report
+    sorry = [("customer", "你好，空调不制冷"), ("agent", "非常抱歉给您添麻烦了")]
+    assert _core("CS-06", sorry, {**nothing, (1, "apology"): 0.9}) == "pass"
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 
