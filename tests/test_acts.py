@@ -192,6 +192,28 @@ def test_need_cue_narrows_an_act_to_what_its_words_name():
     assert _status(card, bargain, _fake_acts(roles, {(0, "request_price"): 0.9})) == "fail"
 
 
+def test_a_line_too_short_to_read_needs_a_cue_word():
+    card = _card("""
+            forbid:
+              act: {role: customer, acts: [failure], cues: [坏了], need_cue_below: 5}
+        """)
+    roles = ["customer", "agent"]
+
+    def status(text: str) -> str:
+        return _status(card, conv(("customer", text), ("agent", "您好")), _fake_acts(roles, {(0, "failure"): 0.9}))
+
+    assert status("人工服务") == "pass"  # four characters: the model's reading alone does not count
+    assert status("不对！！") == "pass"  # punctuation is no content
+    assert status("[数字x]天了都") == "pass"  # a placeholder is one character
+    assert status("坏了") == "fail"  # short, but a cue word says it
+    assert status("收到的杯子有裂痕") == "fail"  # long enough for the model's reading
+    with pytest.raises(Exception, match="need_cue_below 需要 `cues`"):
+        _card("""
+            forbid:
+              act: {role: customer, acts: [failure], need_cue_below: 5}
+        """)
+
+
 def test_an_unknown_act_is_a_scorecard_error_naming_the_line():
     from zuoxi.rules.scorecard import ScorecardError
 
@@ -626,12 +648,15 @@ def test_failure_words_decide_a_failure_the_model_reads_faintly():
 
 
 def test_a_thing_that_does_not_work_is_a_failure_however_faintly_the_model_reads_it():
-    nothing = {(0, "failure"): 0.01}  # a JD chat's "空调不制冷": the act model, trained mostly on Weibo posts, reads ~0.02
+    nothing = {
+        (0, "failure"): 0.01
+    }  # a JD chat's "空调不制冷": the act model, trained mostly on Weibo posts, reads ~0.02
     reply = ("agent", "请问是这个商品吗")
     assert _core("CS-06", [("customer", "你好，空调不制冷"), reply], nothing) == "fail"
     assert _core("CS-06", [("customer", "热水器机身漏水"), reply], nothing) == "fail"
     assert _core("CS-06", [("customer", "空调制冷效果怎么样"), reply], nothing) == "n/a"
     assert _core("CS-06", [("customer", "如果不制冷怎么办"), reply], nothing) == "n/a"  # a conditional is no report
+    assert _core("CS-06", [("customer", "人工服务"), reply], {(0, "failure"): 0.9}) == "n/a"  # too short to read alone
     sorry = [("customer", "你好，空调不制冷"), ("agent", "非常抱歉给您添麻烦了")]
     assert _core("CS-06", sorry, {**nothing, (1, "apology"): 0.9}) == "pass"
 

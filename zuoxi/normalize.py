@@ -112,6 +112,12 @@ def visible_length(norm: str) -> int:
     return len(norm) - norm.count(PAD)
 
 
+def content_length(norm: str) -> int:
+    """Letters, digits and placeholders (a number, an order id) of a matching form: what a line says, without
+    its punctuation, spaces and emoji."""
+    return sum(ch.isalnum() for ch in norm)
+
+
 def normalize_texts(texts: list[str]) -> list[str]:
     """`normalize_turn` of every text, converting all of them (a conversation's turns) in one
     OpenCC call: the same result for less time."""

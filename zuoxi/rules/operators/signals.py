@@ -11,7 +11,7 @@ from typing import Any
 
 from zuoxi.analyze.emotion import NEGATIVE, CustomerEmotion
 from zuoxi.analyze.models.acts import ACT_NAMES
-from zuoxi.normalize import PreparedTurn
+from zuoxi.normalize import PreparedTurn, content_length
 from zuoxi.rules.operators.base import (
     FILTER_OPTIONS,
     Condition,
@@ -211,7 +211,9 @@ class Audio(Condition):
 
 
 @operator(
-    "act", FILTER_OPTIONS | {"acts", "min", "cues", "cue_min", "need_cue", "unless", "veto", "wait", "skip_trailing"}
+    "act",
+    FILTER_OPTIONS
+    | {"acts", "min", "cues", "cue_min", "need_cue", "need_cue_below", "unless", "veto", "wait", "skip_trailing"},
 )
 class Act(Filtered):
     """Turns that perform one of `acts` (dialogue acts read by the turn models,
@@ -219,7 +221,8 @@ class Act(Filtered):
     threshold), or `cue_min` (default half of it) when one of the `cues` words is in the turn —
     the lexicon confirms what the model leans to, and its words become the evidence; with `need_cue`
     the act counts only where a cue is (the act narrowed to what the words name: a request that is
-    bargaining); with `unless`, not in a turn the models read as one of those acts (a "request" that is
+    bargaining); with `need_cue_below: N`, only in a turn of fewer than N characters (letters, digits and
+    placeholders: "不对", "人工服务", "找不到了" hold too little for the model to read an act on its own); with `unless`, not in a turn the models read as one of those acts (a "request" that is
     the customer accepting); with `veto` (words), not in a turn that says one of them as such (a price drop
     asked to be protected is no service failure, however the model reads it). Without the models the cue words alone decide (negation, quotation and
     supposition filters apply to them). An act looked for in the answer to a turn nobody has answered yet
@@ -246,6 +249,7 @@ class Act(Filtered):
         cues = words_of(spec.get("cues", []), env.lexicons, loc + ("cues",))
         self.cue_key = env.matcher.register(cues) if cues else None
         self.need_cue = bool(spec.get("need_cue", False))
+        self.need_cue_below = int(spec.get("need_cue_below") or 0)
         veto = words_of(spec.get("veto", []), env.lexicons, loc + ("veto",))
         self.veto_key = env.matcher.register(veto) if veto else None
         self.unless = tuple(spec.get("unless") or ())
@@ -257,8 +261,9 @@ class Act(Filtered):
                 raise RuleError(loc + (option,), f"没有对话行为 {unknown[0]!r}")
         if self.skip_trailing and self.scope.last is None:
             raise RuleError(loc + ("skip_trailing",), "skip_trailing 需要 `last`")
-        if self.need_cue and self.cue_key is None:
-            raise RuleError(loc + ("need_cue",), "need_cue 需要 `cues`")
+        for option in ("need_cue", "need_cue_below"):
+            if getattr(self, option) and self.cue_key is None:
+                raise RuleError(loc + (option,), f"{option} 需要 `cues`")
 
     def _cues(self, ctx: Context, allowed: set[int]) -> tuple[dict[int, list[Hit]], set[int]]:
         """The cues that count in each turn, and the turns whose every cue was negated, quoted or
@@ -304,10 +309,10 @@ class Act(Filtered):
     def _turn_hits(self, ctx: Context, acts: Any, t: int, cue: list[Hit] | None, denied: bool) -> list[Hit]:
         """Whether turn `t` performs the act, as its evidence: the cues where it has some, else the whole turn
         (marked with the acts, so a finding can say the model read it). A turn whose words deny the act, one
-        without a cue that needs one, and one performing an `unless` act have none."""
+        without a cue that needs one (or is too short to go without), and one performing an `unless` act have none."""
         if (
             denied
-            or (self.need_cue and cue is None)
+            or (cue is None and (self.need_cue or content_length(ctx.turns[t].norm) < self.need_cue_below))
             or any(acts.has(t, name) for name in self.unless if acts.trained[acts.index[name]])
         ):
             return []
