@@ -581,6 +581,15 @@ def test_a_refusal_followed_by_the_way_it_can_be_done_is_not_bare():
     assert _core("SA-02", [offered[0], ("agent", "纸质发票开不了，电子发票一样的")], leaning) == "fail"
 
 
+def test_a_reason_read_faintly_in_the_refusing_line_itself_is_a_reason():
+    line = [("customer", "能改一下收货地址吗"), ("agent", "亲爱的 订单提交之后改不了呢")]
+    assert _core("SA-02", line, {(1, "refuse"): 0.9, (1, "explain"): 0.32}) == "pass"  # the line names why
+    assert _core("SA-02", line, {(1, "refuse"): 0.9, (1, "explain"): 0.1}) == "fail"
+    # faint in a neighbouring line is not enough: there the act's own bar holds
+    around = [("customer", "能改一下收货地址吗"), ("agent", "不可以哦"), ("agent", "亲爱的")]
+    assert _core("SA-02", around, {(1, "refuse"): 0.9, (2, "explain"): 0.32}) == "fail"
+
+
 def test_a_short_what_is_wrong_is_vague_at_the_opening_not_once_the_matter_is_told():
     opening = [("customer", "你们这个APP怎么回事？"), ("agent", "您卸载重装一下就好了")]
     assert _core("CS-05", opening, {}) == "fail"
