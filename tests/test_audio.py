@@ -120,6 +120,37 @@ def test_a_cut_in_during_a_breath_is_the_cut_in_not_the_breather_interrupting_ba
     assert [(o.by, o.start) for o in later["overlaps"]] == [("agent", 5.8)]
 
 
+def test_a_back_channel_inside_the_other_partys_turn_is_listening_not_an_interruption():
+    from zuoxi.audio.features import timeline
+    from zuoxi.audio.vad import Segment
+
+    def overlaps(customer: list[Segment]) -> list[tuple[str, float]]:
+        return [(o.by, o.seconds) for o in timeline({"agent": [Segment(0.0, 8.0)], "customer": customer}, 10.0)["overlaps"]]
+
+    assert overlaps([Segment(3.0, 3.3)]) == []  # "嗯" while the agent talks on
+    assert overlaps([Segment(3.0, 3.3), Segment(3.6, 4.0)]) == [("customer", 1.0)]  # "等一下，我说" — one turn of a second
+    assert overlaps([Segment(7.7, 8.1)]) == [("customer", pytest.approx(0.3))]  # short, but it takes the floor
+
+
+def test_the_reply_after_a_cut_in_is_timed_from_the_customers_end_not_hidden_by_the_agents_trailing_words():
+    from zuoxi.audio.features import timeline
+    from zuoxi.audio.vad import Segment
+
+    # the customer cuts in at 24.4 s; the agent trails off (a fragment 24.9–26.0 s, its breath before it lost under
+    # a babble) while the customer talks on to 28.0 s; the agent replies at 28.5 s
+    found = timeline(
+        {
+            "agent": [Segment(16.4, 24.6), Segment(24.9, 26.0), Segment(28.5, 39.0)],
+            "customer": [Segment(24.4, 28.0)],
+        },
+        40.0,
+    )
+    assert [(round(s.start, 2), round(s.end, 2)) for s in found["latencies"]] == [(28.0, 28.5)]
+    # an agent already speaking when the customer stops is no reply after a silence
+    talking_over = timeline({"agent": [Segment(26.0, 29.0)], "customer": [Segment(24.4, 28.0)]}, 30.0)
+    assert talking_over["latencies"] == []
+
+
 def test_speech_rates_per_turn(tmp_path):
     parts = [
         {"role": "agent", "start": 1.0 + 9 * i, "chars": chars, "seconds": 8.0} for i, chars in enumerate((16, 32, 48))

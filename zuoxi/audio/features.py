@@ -3,7 +3,6 @@ response latency and the hang-up gap. Attaching them to transcript turns is `ali
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from zuoxi.audio.vad import segments as vad_segments
 
 DEAD_AIR = 3.0  # seconds of silence on every channel that count as dead air (冷场)
 MIN_OVERLAP = 0.2  # shorter overlaps are back-channel noise (嗯/对), not interruptions
+BACKCHANNEL = 0.5  # a turn shorter than this said wholly inside the other's turn is listening (嗯, 对对), not cutting in
 TURN_PAUSE = 0.6  # a party's pause shorter than this is inside its turn: the other starting in it cuts in
 SHOUT_DB = 9.0  # a half-second this much louder than the call's median speech level is a peak (shouting)
 SHOUT_WINDOW = 0.5
@@ -249,13 +249,14 @@ def _turns(segments: list[Segment]) -> list[Segment]:
 def _overlaps(segments: dict[str, list[Segment]]) -> list[Overlap]:
     """One party starting while the other holds the floor. A pause inside a turn is still the turn: a
     customer cutting in where the agent drew breath interrupted the agent — and the agent's next words, under
-    a babble that hid the breath's end, are not the agent interrupting back."""
+    a babble that hid the breath's end, are not the agent interrupting back. A back-channel — a turn under
+    BACKCHANNEL said wholly while the other talks on — is listening, not an interruption."""
     turns = {role: _turns(segs) for role, segs in segments.items()}
     found = []
     for by, over in (("agent", "customer"), ("customer", "agent")):
         for s in turns[by]:
             for o in turns[over]:
-                if o.start < s.start < o.end:
+                if o.start < s.start < o.end and not (s.end - s.start < BACKCHANNEL and s.end <= o.end):
                     end = min(s.end, o.end)
                     if end - s.start >= MIN_OVERLAP:
                         found.append(Overlap(start=s.start, end=end, by=by, over=over, seconds=round(end - s.start, 3)))
@@ -263,12 +264,18 @@ def _overlaps(segments: dict[str, list[Segment]]) -> list[Overlap]:
 
 
 def _latencies(customer: list[Segment], agent: list[Segment]) -> list[Span]:
-    """For each agent stretch that starts after the customer stopped (and nobody spoke between)."""
+    """For each agent stretch that starts after the customer stopped (and nobody spoke between): the speech that
+    ended last before it is the customer's. Judged on what ended last, not on what started last, so a fragment of
+    the agent's earlier words inside the customer's turn (the agent trailing off as the customer cut in) does not
+    hide the customer's end from the agent's reply."""
     events = sorted([(s.start, s.end, "customer") for s in customer] + [(s.start, s.end, "agent") for s in agent])
     found = []
-    for (_, prev_end, prev_role), (start, _, role) in pairwise(events):
-        if prev_role == "customer" and role == "agent" and start >= prev_end:
-            found.append(Span(start=prev_end, end=start))
+    last_end, last_role = None, None  # the latest end among the stretches started so far, and whose
+    for start, end, role in events:
+        if role == "agent" and last_role == "customer" and last_end is not None and start >= last_end:
+            found.append(Span(start=last_end, end=start))
+        if last_end is None or end >= last_end:
+            last_end, last_role = end, role
     return found
 
 
