@@ -640,12 +640,14 @@ def test_the_after_sales_sequence_is_for_goods_that_went_wrong_not_every_failure
 
     card = get_scorecard("ecommerce")
 
-    def ec06(report: str) -> str:
+    def ec06(report: str, failure: float = 0.9) -> str:
         turns = [("customer", report), ("agent", "好的"), ("customer", "嗯"), ("agent", "好的")]
-        acts = _fake_acts([r for r, _ in turns], {(0, "failure"): 0.9})
+        acts = _fake_acts([r for r, _ in turns], {(0, "failure"): failure})
         return _status(card, conv(*turns), acts, "EC-06")
 
     assert ec06("收到的电饭煲漏水") == "fail"  # an after-sales problem handled with none of the six steps
+    assert ec06("空调不制冷", failure=0.01) == "fail"  # a thing that does not work, however faintly the model reads it
+    assert ec06("空调制冷效果好吗", failure=0.01) == "n/a"
     assert ec06("机票退款进度怎么还是审核中") == "n/a"  # a failure the model reads, but no goods gone wrong
 
 
