@@ -125,10 +125,12 @@ def test_a_back_channel_inside_the_other_partys_turn_is_listening_not_an_interru
     from zuoxi.audio.vad import Segment
 
     def overlaps(customer: list[Segment]) -> list[tuple[str, float]]:
-        return [(o.by, o.seconds) for o in timeline({"agent": [Segment(0.0, 8.0)], "customer": customer}, 10.0)["overlaps"]]
+        found = timeline({"agent": [Segment(0.0, 8.0)], "customer": customer}, 10.0)["overlaps"]
+        return [(o.by, o.seconds) for o in found]
 
     assert overlaps([Segment(3.0, 3.3)]) == []  # "嗯" while the agent talks on
-    assert overlaps([Segment(3.0, 3.3), Segment(3.6, 4.0)]) == [("customer", 1.0)]  # "等一下，我说" — one turn of a second
+    said = [Segment(3.0, 3.3), Segment(3.6, 4.0)]  # "等一下，我说": one turn of a second
+    assert overlaps(said) == [("customer", 1.0)]
     assert overlaps([Segment(7.7, 8.1)]) == [("customer", pytest.approx(0.3))]  # short, but it takes the floor
 
 

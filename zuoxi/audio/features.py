@@ -14,7 +14,7 @@ from zuoxi.audio.vad import segments as vad_segments
 
 DEAD_AIR = 3.0  # seconds of silence on every channel that count as dead air (冷场)
 MIN_OVERLAP = 0.2  # shorter overlaps are back-channel noise (嗯/对), not interruptions
-BACKCHANNEL = 0.5  # a turn shorter than this said wholly inside the other's turn is listening (嗯, 对对), not cutting in
+BACKCHANNEL = 0.5  # a turn shorter than this, said wholly inside the other's turn, is listening (嗯, 对对)
 TURN_PAUSE = 0.6  # a party's pause shorter than this is inside its turn: the other starting in it cuts in
 SHOUT_DB = 9.0  # a half-second this much louder than the call's median speech level is a peak (shouting)
 SHOUT_WINDOW = 0.5
