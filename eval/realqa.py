@@ -76,21 +76,29 @@ def tool_failures(ids: list[str], convs, models: bool = True) -> dict[str, dict[
     }
 
 
-def score(gold: dict[str, dict], failures: dict[str, dict[str, list[int]]]) -> dict:
+def score(
+    gold: dict[str, dict], failures: dict[str, dict[str, list[int]]], sources: dict[str, str] | None = None
+) -> dict:
+    """Counts per rule, overall, and per data source (a JD chat reads differently from a Weibo thread)."""
     per_rule: dict[str, Counter] = defaultdict(Counter)
+    per_source: dict[str, Counter] = defaultdict(Counter)
     for cid, verdicts in gold.items():
         for rule in rules_for(cid):
             g = verdicts[rule]["v"] == "violation"
             p = rule in failures[cid]
-            c = per_rule[rule]
-            c["tp"] += g and p
-            c["fp"] += p and not g
-            c["fn"] += g and not p
-            c["n"] += 1
-            if g and p and verdicts[rule].get("turn") in failures[cid][rule]:
-                c["turn"] += 1
+            for c in (per_rule[rule], per_source[(sources or {}).get(cid, "")]):
+                c["tp"] += g and p
+                c["fp"] += p and not g
+                c["fn"] += g and not p
+                c["n"] += 1
+                if g and p and verdicts[rule].get("turn") in failures[cid][rule]:
+                    c["turn"] += 1
     total = sum(per_rule.values(), Counter())
-    return {"rules": {r: dict(c) for r, c in sorted(per_rule.items())}, "total": dict(total)}
+    return {
+        "rules": {r: dict(c) for r, c in sorted(per_rule.items())},
+        "total": dict(total),
+        "sources": {src: dict(c) for src, c in sorted(per_source.items()) if src},
+    }
 
 
 def pr(c: dict) -> tuple[float | None, float | None]:
@@ -219,7 +227,7 @@ def main() -> int:
     if a.acts or a.readers_acts:
         _use_acts(a, acts)
     failures = tool_failures(ids, convs, models=not a.no_models)
-    figures = score(gold, failures)
+    figures = score(gold, failures, {i: str(convs[i].meta.get("source", "")) for i in ids})
     figures["part"], figures["conversations"] = a.part, len(ids)
     figures["readers"] = agreement(first, {i: v for i, v in second.items() if i in wanted})
     act_ids = [i for i in ids if i in acts]
@@ -250,6 +258,12 @@ def _print_rules(part: str, conversations: int, figures: dict) -> None:
         f"overall: precision {_fmt(p)}  recall {_fmt(r)}  (right failures {t.get('tp', 0)}, false alarms "
         f"{t.get('fp', 0)}, misses {t.get('fn', 0)}; evidence on the readers' turn in {t.get('turn', 0)} of {t.get('tp', 0)})"
     )
+    for source, c in figures.get("sources", {}).items():
+        sp, sr = pr(c)
+        print(
+            f"  {source}: precision {_fmt(sp)}  recall {_fmt(sr)}  (right failures {c.get('tp', 0)}, false alarms "
+            f"{c.get('fp', 0)}, misses {c.get('fn', 0)})"
+        )
     readers = figures["readers"]
     print(
         f"readers: {readers['conversations']} conversations read twice, kappa {_fmt(readers['kappa'])}, "
