@@ -221,9 +221,9 @@ class Act(Filtered):
     threshold), or `cue_min` (default half of it) when one of the `cues` words is in the turn —
     the lexicon confirms what the model leans to, and its words become the evidence; with `need_cue`
     the act counts only where a cue is (the act narrowed to what the words name: a request that is
-    bargaining); with `need_cue_below: N`, only in a turn of fewer than N characters (letters, digits and
-    placeholders: "不对", "人工服务", "找不到了" hold too little for the model to read an act on its own); with `unless`, not in a turn the models read as one of those acts (a "request" that is
-    the customer accepting); with `veto` (words), not in a turn that says one of them as such (a price drop
+    bargaining); with `need_cue_below: N`, a turn of fewer than N letters, digits and placeholders needs a
+    cue ("不对", "人工服务", "找不到了" hold too little for the model to read an act on its own); with `unless`,
+    not in a turn the models read as one of those acts (a "request" that is the customer accepting); with `veto` (words), not in a turn that says one of them as such (a price drop
     asked to be protected is no service failure, however the model reads it). Without the models the cue words alone decide (negation, quotation and
     supposition filters apply to them). An act looked for in the answer to a turn nobody has answered yet
     cannot be judged (`None`: n/a) — unless `wait: false`, for "the customer did not push back".
@@ -306,13 +306,16 @@ class Act(Filtered):
             found.extend(self._turn_hits(ctx, acts, t, cues.get(t), t in denied))
         return found
 
+    def _too_short(self, norm: str) -> bool:
+        return bool(self.need_cue_below) and content_length(norm) < self.need_cue_below
+
     def _turn_hits(self, ctx: Context, acts: Any, t: int, cue: list[Hit] | None, denied: bool) -> list[Hit]:
         """Whether turn `t` performs the act, as its evidence: the cues where it has some, else the whole turn
         (marked with the acts, so a finding can say the model read it). A turn whose words deny the act, one
         without a cue that needs one (or is too short to go without), and one performing an `unless` act have none."""
         if (
             denied
-            or (cue is None and (self.need_cue or content_length(ctx.turns[t].norm) < self.need_cue_below))
+            or (cue is None and (self.need_cue or self._too_short(ctx.turns[t].norm)))
             or any(acts.has(t, name) for name in self.unless if acts.trained[acts.index[name]])
         ):
             return []
