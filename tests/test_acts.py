@@ -581,6 +581,15 @@ def test_a_refusal_followed_by_the_way_it_can_be_done_is_not_bare():
     assert _core("SA-02", [offered[0], ("agent", "纸质发票开不了，电子发票一样的")], leaning) == "fail"
 
 
+def test_a_refusal_without_a_refusal_word_must_be_read_clearly():
+    asked = ("customer", "能帮我改一下地址吗")
+    sorry = [asked, ("agent", "这个的确是很抱歉呢")]
+    assert _core("SA-02", sorry, {(1, "refuse"): 0.65}) == "n/a"  # an apology the head leans to read as a refusal
+    assert _core("SA-02", sorry, {(1, "refuse"): 0.85}) == "fail"
+    bare = [asked, ("agent", "不可以哦")]
+    assert _core("SA-02", bare, {(1, "refuse"): 0.45}) == "fail"  # a refusal word: half the bar
+
+
 def test_a_reason_read_faintly_in_the_refusing_line_itself_is_a_reason():
     line = [("customer", "能改一下收货地址吗"), ("agent", "亲爱的 订单提交之后改不了呢")]
     assert _core("SA-02", line, {(1, "refuse"): 0.9, (1, "explain"): 0.32}) == "pass"  # the line names why
