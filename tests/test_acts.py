@@ -891,6 +891,21 @@ def test_the_action_challenged_is_no_answer_to_the_challenge():
     assert cs04({(0, "explain"): 0.9, (2, "inform"): 0.9}) == "pass"  # the reason came just before
 
 
+def test_a_complaint_without_a_complaint_word_must_be_read_clearly():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+
+    def es01(text: str, complaint: float) -> str:
+        turns = [("customer", text), ("agent", "您好，请私信我们您的号码")]
+        return _status(card, conv(*turns), _fake_acts(["customer", "agent"], {(0, "complaint"): complaint}), "ES-01")
+
+    leaving = "用了十年联通，下个月就换电信了"
+    assert es01(leaving, 0.6) == "pass"  # leaving for a rival: the head leans to a complaint, no word says one
+    assert es01(leaving, 0.75) == "fail"
+    assert es01("再不处理我就打12315投诉你们", 0.4) == "fail"  # a complaint word: half the bar
+
+
 # --- whom a public post tags (ES-01) ---------------------------------------------------------------
 
 
