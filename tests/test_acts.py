@@ -540,6 +540,13 @@ def test_a_notice_when_it_is_done_is_a_follow_up():
     assert _core("SA-04", bare, {(1, "pending"): 0.9}) == "fail"
 
 
+def test_a_result_promised_before_a_time_of_the_same_day_is_a_follow_up():
+    said = "已经帮您提交~ 中午前提交的服务单，我们会在当天[时间x]前审核完毕"  # a JD chat's time, masked
+    assert _core("SA-04", [("customer", "空调不制冷"), ("agent", said)], {(1, "pending"): 0.9}) == "pass"
+    untimed = "已经帮您提交~ 我们会尽快审核完毕"
+    assert _core("SA-04", [("customer", "空调不制冷"), ("agent", untimed)], {(1, "pending"): 0.9}) == "fail"
+
+
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
     turns = [
         ("customer", "宽带一直掉线"),
