@@ -743,6 +743,19 @@ def test_a_last_word_asking_what_the_customer_means_is_mid_process_unless_it_ans
     assert cs08({(1, "clarify"): 0.9, (1, "inform"): 0.9}) == "fail"
 
 
+def test_a_thread_the_customer_takes_to_private_messages_needs_no_closing_here():
+    turns = [("customer", "你可以查吗？我也不知道 我私信你号码"), ("agent", "好的.")]
+    assert _core("CS-08", turns, {}) == "n/a"
+    assert _core("CS-08", [("customer", "你可以查吗？我也不知道"), ("agent", "好的.")], {}) == "fail"
+
+
+def test_you_are_welcome_after_the_customers_thanks_is_a_closing():
+    turns = [("agent", "已经发送过去了，您按照教程试试"), ("customer", "好的,谢谢,辛苦了！"), ("agent", "不客气的~")]
+    faint = {(0, "act"): 0.9, (2, "closing"): 0.2}  # the model reads "不客气的~" as a closing at 0.2
+    assert _core("CS-08", turns, faint) == "pass"
+    assert _core("CS-08", turns[:2] + [("agent", "嗯嗯")], faint) == "fail"
+
+
 def test_the_price_principle_is_a_reason_for_refusing_a_discount():
     from zuoxi.rules.engine import get_scorecard
 
