@@ -212,6 +212,12 @@ def test_a_line_too_short_to_read_needs_a_cue_word():
             forbid:
               act: {role: customer, acts: [failure], need_cue_below: 5}
         """)
+    for bad in ("-3", "1.5", "abc"):
+        with pytest.raises(Exception, match=r"test.yaml:\d+: T-1: .*need_cue_below 应为不小于 0 的整数"):
+            _card(f"""
+            forbid:
+              act: {{role: customer, acts: [failure], cues: [坏了], need_cue_below: {bad}}}
+        """)
 
 
 def test_an_unknown_act_is_a_scorecard_error_naming_the_line():

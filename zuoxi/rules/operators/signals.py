@@ -249,7 +249,12 @@ class Act(Filtered):
         cues = words_of(spec.get("cues", []), env.lexicons, loc + ("cues",))
         self.cue_key = env.matcher.register(cues) if cues else None
         self.need_cue = bool(spec.get("need_cue", False))
-        self.need_cue_below = int(spec.get("need_cue_below") or 0)
+        below = spec.get("need_cue_below") or 0
+        if isinstance(below, bool) or not isinstance(below, int) or below < 0:
+            raise RuleError(
+                loc + ("need_cue_below",), f"need_cue_below 应为不小于 0 的整数（字数），而不是 {below!r:.40}"
+            )
+        self.need_cue_below = below
         veto = words_of(spec.get("veto", []), env.lexicons, loc + ("veto",))
         self.veto_key = env.matcher.register(veto) if veto else None
         self.unless = tuple(spec.get("unless") or ())
