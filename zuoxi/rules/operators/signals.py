@@ -223,9 +223,10 @@ class Act(Filtered):
     the act counts only where a cue is (the act narrowed to what the words name: a request that is
     bargaining); with `need_cue_below: N`, a turn of fewer than N letters, digits and placeholders needs a
     cue ("不对", "人工服务", "找不到了" hold too little for the model to read an act on its own); with `unless`,
-    not in a turn the models read as one of those acts (a "request" that is the customer accepting); with `veto` (words), not in a turn that says one of them as such (a price drop
-    asked to be protected is no service failure, however the model reads it). Without the models the cue words alone decide (negation, quotation and
-    supposition filters apply to them). An act looked for in the answer to a turn nobody has answered yet
+    not in a turn the models read as one of those acts (a "request" that is the customer accepting); with
+    `veto` (words), not in a turn that says one of them as such (a price drop asked to be protected is no
+    service failure, however the model reads it). Without the models the cue words alone decide (negation,
+    quotation and supposition filters apply to them). An act looked for in the answer to a turn nobody has answered yet
     cannot be judged (`None`: n/a) — unless `wait: false`, for "the customer did not push back".
     With `skip_trailing` (acts) and `last: N`, the role's trailing turns that perform nothing but those
     acts (closings, emoji) do not count among its last N: "the agent's last word on the matter".
