@@ -1038,3 +1038,25 @@ def test_a_digitally_silent_channel_is_measured_without_numeric_warnings(tmp_pat
         found = analysis(path, conv)
     speech = found.summary()["speech_seconds"]
     assert speech["agent"] > 14 and speech["customer"] == 0
+
+
+def test_the_accuracy_bench_counts_speech_lost_as_invented_dead_air():
+    """A dead air found where a party was speaking is a false finding against the agent: the bench must
+    count it (it once printed "met" over calls that lost seconds of speech under babble)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        import audio_accuracy as bench
+    finally:
+        sys.path.pop(0)
+    span = lambda start, end: types.SimpleNamespace(start=start, end=end)  # noqa: E731
+    truth = {
+        "dead_air": [span(61.4, 66.2)],
+        "latencies": [],
+        "overlaps": [],
+        "hangup_gaps": {},
+        "last_speaker": "agent",
+    }
+    found = {**truth, "dead_air": [span(61.5, 66.2), span(81.6, 86.3)]}
+    errors = bench.compare(found, truth)
+    assert errors["invented_dead_air"] == 1 and errors["missed"] == 0
+    assert bench.compare(truth, truth)["invented_dead_air"] == 0
