@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from zuoxi.model import Result
 from zuoxi.rules.operators import Compiler, Condition, Context, Hit, RuleError
@@ -213,11 +214,14 @@ class CompiledScorecard:
 
     def evaluate(self, ctx: Context) -> Result:
         conv = ctx.prepared.conversation
-        findings = []
+        findings: list[dict] = []
+        shown: dict[
+            int, list[tuple[Hit, Any]]
+        ] = {}  # failed findings' evidence (`Context.marked`), refined below at once
         for c in self.items:
             item = c.item
             violations = self._occurrences(c, ctx)
-            points, evidence, severity = 0.0, [], item.severity
+            points, severity = 0.0, item.severity
             if violations is None:
                 status = "n/a"
             elif violations:
@@ -228,10 +232,7 @@ class CompiledScorecard:
                     points = (item.points * scale) - abs(item.repeat_points) * repeats
                 if c.veto_if is not None and (c.veto_if.hits(ctx, None) or []):
                     severity = "veto"
-                evidence = [
-                    {"turn": h.turn, "start": h.start, "end": h.end, "text": conv.turns[h.turn].text[h.start : h.end]}
-                    for h in map(ctx.refine, self._evidence_hits(c, ctx, violations))
-                ]
+                shown[len(findings)] = [ctx.marked(h) for h in self._evidence_hits(c, ctx, violations)]
             else:
                 status = "pass"
                 points = max(item.points, 0.0)
@@ -242,12 +243,18 @@ class CompiledScorecard:
                     "status": status,
                     "severity": severity,
                     "points": round(points, 2),
-                    "evidence": evidence,
+                    "evidence": [],
                     "message": item.message if status == "fail" else "",
                     "suggestion": item.suggestion if status == "fail" else "",
                     "section": c.section,
                 }
             )
+        refined = ctx.refined({ask for asks in shown.values() for ask in asks})
+        for at, asks in shown.items():
+            findings[at]["evidence"] = [
+                {"turn": h.turn, "start": h.start, "end": h.end, "text": conv.turns[h.turn].text[h.start : h.end]}
+                for h in (refined.get(ask, ask[0]) for ask in asks)
+            ]
         skills = {}
         for entry, condition in self.profile:
             found = condition.hits(ctx, None) or []

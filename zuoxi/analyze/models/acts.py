@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -189,19 +190,46 @@ class TurnActs:
         their evidence is the whole turn."""
         return TurnActs(roles, probs, self._model, np.zeros((len(roles), len(DENSE_NAMES))), None)
 
-    def best_clause(
-        self, turn: int, acts: tuple[str, ...], text: str, clauses: list[tuple[int, int]]
-    ) -> tuple[int, int] | None:
-        """The [start, end) of the clause of `text` that reads most like one of `acts` (None for a
-        turn of one clause): the words a finding shows as evidence of an act."""
-        if len(clauses) < 2 or self._before is None:
-            return None
-        role = self.roles[turn]
-        before = _take_rows(self._before, np.array([turn], dtype=np.int64))
-        probs = self._model.clause_probs(role, [text[s:e] for s, e in clauses], self._dense[turn], before)
-        names = OUTPUTS[role]
-        columns = [names.index(a) for a in acts if a in names]
-        return clauses[int(probs[:, columns].max(1).argmax())] if columns else None
+    def best_clauses(
+        self, asks: list[tuple[int, tuple[str, ...], str, list[tuple[int, int]]]]
+    ) -> list[tuple[int, int] | None]:
+        """For each (turn, acts, text, clauses) asked, the [start, end) of the clause of `text` that reads
+        most like one of `acts` (None for a turn of one clause): the words a finding shows as evidence of
+        an act. The clauses of every turn asked about are read together, one pass per role (a pass costs
+        about as much for one turn as for ten)."""
+        out: list[tuple[int, int] | None] = [None] * len(asks)
+        if self._before is None:
+            return out
+        rows: dict[int, tuple[int, int]] = {}  # turn → its clauses' rows in its role's batch
+        batches: dict[str, tuple[list[str], list[int]]] = {}
+        for turn, _, text, clauses in asks:
+            if len(clauses) < 2 or turn in rows:
+                continue
+            texts, owners = batches.setdefault(self.roles[turn], ([], []))
+            rows[turn] = (len(texts), len(texts) + len(clauses))
+            texts.extend(text[s:e] for s, e in clauses)
+            owners.extend([turn] * len(clauses))
+        probs = {
+            role: self._model.clause_probs(
+                role, texts, self._dense[owners], _take_rows(self._before, np.asarray(owners, dtype=np.int64))
+            )
+            for role, (texts, owners) in batches.items()
+        }
+        for i, (turn, acts, _, clauses) in enumerate(asks):
+            if turn not in rows:
+                continue
+            names = OUTPUTS[self.roles[turn]]
+            columns = [names.index(a) for a in acts if a in names]
+            if columns:
+                first, stop = rows[turn]
+                out[i] = clauses[int(probs[self.roles[turn]][first:stop, columns].max(1).argmax())]
+        return out
+
+    @cached_property
+    def table(self) -> list[list[float]]:
+        """`probs` as Python lists: the rules compare a few of a turn's acts at a time, where indexing
+        a numpy row costs more than the comparison."""
+        return self.probs.tolist()
 
     def prob(self, turn: int, act: str) -> float:
         return float(self.probs[turn, self.index[act]])
@@ -256,16 +284,12 @@ class ActModel:
             )
         return cls(heads, meta, vocab)
 
-    def clause_probs(self, role: str, texts: list[str], dense_row: np.ndarray, before: Sparse) -> np.ndarray:
-        """The role's act probabilities of parts of one turn, each read as if it were the whole turn
-        (`before`: the turn's one-row batch of the other side's turn before it)."""
+    def clause_probs(self, role: str, texts: list[str], dense: np.ndarray, before: Sparse) -> np.ndarray:
+        """The role's act probabilities of parts of turns, each read as if it were the whole turn
+        (`dense`, `before`: per part, its turn's dense features and the other side's turn before it)."""
         norms = T.normalize_all(texts)
         x = self.vocab.vectorize(*self.vocab.text_ids(norms), len(norms))
-        return self.heads[role].proba(
-            x,
-            _take_rows(before, np.zeros(len(texts), dtype=np.int64)),
-            np.repeat(dense_row[None, :], len(texts), axis=0),
-        )
+        return self.heads[role].proba(x, before, dense)
 
     def predict(self, roles: list[list[str]], norms: list[list[str]], x: Sparse, read: np.ndarray) -> list[TurnActs]:
         """The acts of every turn of several conversations; `x` holds one TF-IDF row per turn, all

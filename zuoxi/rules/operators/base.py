@@ -73,15 +73,22 @@ class Context:
             self._keyword_hits = self.matcher.scan(self.turns)
         return self._keyword_hits.get(key, [])
 
-    def refine(self, hit: Hit) -> Hit:
-        """The evidence to show for a hit: a whole turn the act models read as an act narrows to the
-        clause that reads most like it (computed only for what a finding shows)."""
-        acts = self.act_marks.get(hit)
-        if acts is None or self.acts is None:
-            return hit
-        turn = self.turns[hit.turn]
-        span = self.acts.best_clause(hit.turn, acts, turn.text, turn.clauses)
-        return Hit(hit.turn, *span) if span else hit
+    def marked(self, hit: Hit) -> tuple[Hit, tuple[str, ...] | None]:
+        """A hit with the acts the models read in it so far (a later condition may mark the same span
+        with other acts): what `refined` narrows."""
+        return hit, self.act_marks.get(hit)
+
+    def refined(self, hits: Collection[tuple[Hit, tuple[str, ...] | None]]) -> dict[tuple[Hit, Any], Hit]:
+        """The evidence to show for (hit, acts) pairs (`marked`) where it differs from the hit: a whole turn
+        the act models read as an act narrows to the clause that reads most like it (computed only for
+        what failed findings show, all of a conversation's at once)."""
+        if self.acts is None:
+            return {}
+        asks = [(h, acts) for h, acts in hits if acts is not None]
+        spans = self.acts.best_clauses(
+            [(h.turn, acts, self.turns[h.turn].text, self.turns[h.turn].clauses) for h, acts in asks]
+        )
+        return {ask: Hit(ask[0].turn, *span) for ask, span in zip(asks, spans) if span}
 
     def without_trailing(self, turns: list[int], acts: Collection[str]) -> list[int]:
         """`turns` less the trailing ones that perform nothing but `acts` (or no act at all): the last

@@ -261,6 +261,7 @@ class Act(Filtered):
         self.unless = tuple(spec.get("unless") or ())
         self.wait = bool(spec.get("wait", True))
         self.skip_trailing = tuple(spec.get("skip_trailing") or ())
+        self._bars_of: tuple[Any, Any] | None = None
         for option in ("unless", "skip_trailing"):
             unknown = [a for a in getattr(self, option) if a not in ACT_NAMES]
             if unknown:
@@ -315,25 +316,35 @@ class Act(Filtered):
     def _too_short(self, norm: str) -> bool:
         return bool(self.need_cue_below) and content_length(norm) < self.need_cue_below
 
+    def _bars(self, acts: Any) -> tuple[list[tuple[int, float]], list[tuple[int, float]], list[tuple[int, float]]]:
+        """(act column, bar) pairs of the acts the models read: without a cue, with one, and the `unless`
+        acts at their own thresholds. Worked out once per act model (the thresholds array is its identity)."""
+        cached = self._bars_of
+        if cached is not None and cached[0] is acts.thresholds:
+            return cached[1]
+        thresholds, trained = acts.thresholds.tolist(), acts.trained.tolist()
+        columns = [acts.index[name] for name in self.acts if trained[acts.index[name]]]
+        plain = [(k, self.min if self.min is not None else thresholds[k]) for k in columns]
+        cued = [(k, self.cue_min if self.cue_min is not None else bar / 2) for k, bar in plain]
+        unless = [(k, thresholds[k]) for k in (acts.index[name] for name in self.unless) if trained[k]]
+        self._bars_of = (acts.thresholds, (plain, cued, unless))
+        return plain, cued, unless
+
     def _turn_hits(self, ctx: Context, acts: Any, t: int, cue: list[Hit] | None, denied: bool) -> list[Hit]:
         """Whether turn `t` performs the act, as its evidence: the cues where it has some, else the whole turn
         (marked with the acts, so a finding can say the model read it). A turn whose words deny the act, one
         without a cue that needs one (or is too short to go without), and one performing an `unless` act have none."""
-        if (
-            denied
-            or (cue is None and (self.need_cue or self._too_short(ctx.turns[t].norm)))
-            or any(acts.has(t, name) for name in self.unless if acts.trained[acts.index[name]])
-        ):
+        if denied or (cue is None and (self.need_cue or self._too_short(ctx.turns[t].norm))):
             return []
-        readable = [name for name in self.acts if acts.trained[acts.index[name]]]
-        if not readable:  # the models could not learn these acts (too few labelled turns): the cue words decide
+        plain, cued, unless = self._bars(acts)
+        row = acts.table[t]
+        for k, bar in unless:
+            if row[k] >= bar:
+                return []
+        if not plain:  # the models could not learn these acts (too few labelled turns): the cue words decide
             return list(cue or ())
-        for name in readable:  # the cues are the condition's, not one act's: acts read by the models decide
-            k = acts.index[name]
-            bar = self.min if self.min is not None else float(acts.thresholds[k])
-            if cue is not None:
-                bar = self.cue_min if self.cue_min is not None else bar / 2
-            if acts.probs[t, k] >= bar:
+        for k, bar in plain if cue is None else cued:  # the cues are the condition's: any act the models read decides
+            if row[k] >= bar:
                 if cue is not None:
                     return list(cue)
                 hit = Hit(t, 0, len(ctx.turns[t].text))
