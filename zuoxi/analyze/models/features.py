@@ -87,7 +87,7 @@ def dialogue_features(roles: list[str], texts: list[str], norms: list[str] | Non
     cue_rows: list[list[float]] = []
     agent_sum = [0] * len(T.AGENT_CUE_NAMES)
     last_agent = ""
-    last_agent_cues = [0] * len(T.AGENT_CUE_NAMES)
+    last_agent_cues: tuple[int, ...] = (0,) * len(T.AGENT_CUE_NAMES)
     agent_before = 0.0
     since_agent = 0
     history: list[frozenset[str]] = []
@@ -114,11 +114,11 @@ def dialogue_features(roles: list[str], texts: list[str], norms: list[str] | Non
                         best = sim
                     if sim >= REPEAT_SIM:
                         repeats += 1
-        cues = [log1p(c) for c in T.cue_counts(s)]
+        cues = [log1p(c) if c else 0.0 for c in T.cue_counts(s)]  # most are 0
         cue_rows.append(cues)
         ctx_rows.append(
             cues
-            + [log1p(c) for c in last_agent_cues]
+            + [log1p(c) if c else 0.0 for c in last_agent_cues]
             + [
                 agent_before,
                 best,

@@ -304,19 +304,22 @@ def _group(m: re.Match[str]) -> str:
     return cast(str, m.lastgroup)
 
 
-def cue_counts(norm: str) -> list[int]:
-    """Counts of the customer cue groups in a normalised text (non-overlapping, left to right)."""
+@lru_cache(maxsize=8192)
+def cue_counts(norm: str) -> tuple[int, ...]:
+    """Counts of the customer cue groups in a normalised text (non-overlapping, left to right).
+    Cached: the dialogue features and the act heads' dense features both count a turn's cues."""
     out = [0] * len(_CUE_POS)
     for m in _CUE_RE.finditer(norm):
         out[_CUE_POS[_group(m)]] += 1
-    return out
+    return tuple(out)
 
 
-def agent_cue_counts(norm: str) -> list[int]:
+@lru_cache(maxsize=8192)
+def agent_cue_counts(norm: str) -> tuple[int, ...]:
     out = [0] * len(_AGENT_POS)
     for m in _AGENT_RE.finditer(norm):
         out[_AGENT_POS[_group(m)]] += 1
-    return out
+    return tuple(out)
 
 
 def bigram_set(norm: str) -> frozenset[str]:
