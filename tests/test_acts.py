@@ -553,6 +553,16 @@ def test_a_result_promised_before_a_time_of_the_same_day_is_a_follow_up():
     assert _core("SA-04", [("customer", "空调不制冷"), ("agent", untimed)], {(1, "pending"): 0.9}) == "fail"
 
 
+def test_asking_the_customer_to_keep_the_phone_on_for_the_call_back_is_a_follow_up():
+    """"电话畅通" is a follow-up in every labelled agent turn outside the evaluation that says it (6 of 6): the
+    agent will call. It decides where the model reads the follow-up faintly."""
+    said = "已为您反馈站点，请您保持电话畅通"
+    faint = {(1, "pending"): 0.9, (1, "followup"): 0.1}
+    assert _core("SA-04", [("customer", "快递三天没动了"), ("agent", said)], faint) == "pass"
+    bare = "已为您反馈站点，请您耐心等待"
+    assert _core("SA-04", [("customer", "快递三天没动了"), ("agent", bare)], faint) == "fail"
+
+
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
     turns = [
         ("customer", "宽带一直掉线"),
