@@ -215,9 +215,8 @@ class CompiledScorecard:
     def evaluate(self, ctx: Context) -> Result:
         conv = ctx.prepared.conversation
         findings: list[dict] = []
-        shown: dict[
-            int, list[tuple[Hit, Any]]
-        ] = {}  # failed findings' evidence (`Context.marked`), refined below at once
+        # failed findings' evidence with the acts marked in it then (`Context.marked`), all narrowed below at once
+        shown: dict[int, list[tuple[Hit, Any]]] = {}
         for c in self.items:
             item = c.item
             violations = self._occurrences(c, ctx)
