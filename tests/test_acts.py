@@ -554,7 +554,7 @@ def test_a_result_promised_before_a_time_of_the_same_day_is_a_follow_up():
 
 
 def test_asking_the_customer_to_keep_the_phone_on_for_the_call_back_is_a_follow_up():
-    """"电话畅通" is a follow-up in every labelled agent turn outside the evaluation that says it (6 of 6): the
+    """ "电话畅通" is a follow-up in every labelled agent turn outside the evaluation that says it (6 of 6): the
     agent will call. It decides where the model reads the follow-up faintly."""
     said = "已为您反馈站点，请您保持电话畅通"
     faint = {(1, "pending"): 0.9, (1, "followup"): 0.1}
