@@ -563,6 +563,16 @@ def test_asking_the_customer_to_keep_the_phone_on_for_the_call_back_is_a_follow_
     assert _core("SA-04", [("customer", "快递三天没动了"), ("agent", bare)], faint) == "fail"
 
 
+def test_a_callback_promised_without_a_time_is_a_follow_up():
+    """The guide counts a callback as a follow-up; the readers judged every tuning conversation whose agent
+    ends on "…会联系您" followed up (or n/a), however faintly the model reads it."""
+    faint = {(1, "pending"): 0.9, (1, "followup"): 0.1}
+    said = "您反映的问题已提交，相关专员会联系您的"
+    assert _core("SA-04", [("customer", "宽带一直掉线"), ("agent", said)], faint) == "pass"
+    bare = "您反映的问题已提交，请耐心等待"
+    assert _core("SA-04", [("customer", "宽带一直掉线"), ("agent", bare)], faint) == "fail"
+
+
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
     turns = [
         ("customer", "宽带一直掉线"),
