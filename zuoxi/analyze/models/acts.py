@@ -126,7 +126,7 @@ def dense_features(roles: list[str], norms: list[str], read: np.ndarray | None =
     n = len(roles)
     out = np.zeros((n, len(DENSE_NAMES)), dtype=np.float64)
     log1p = math.log1p
-    cues = [[log1p(c) if c else 0.0 for c in T.cue_counts(s) + T.agent_cue_counts(s)] for s in norms]  # most are 0
+    cues = [T.log_counts(T.cue_counts(s) + T.agent_cue_counts(s)) for s in norms]
     width = len(T.CUE_NAMES) + len(T.AGENT_CUE_NAMES)
     last_of = {role: i for i, role in enumerate(roles)}
     latest: dict[str, int] = {}  # role → its latest turn so far

@@ -114,11 +114,11 @@ def dialogue_features(roles: list[str], texts: list[str], norms: list[str] | Non
                         best = sim
                     if sim >= REPEAT_SIM:
                         repeats += 1
-        cues = [log1p(c) if c else 0.0 for c in T.cue_counts(s)]  # most are 0
+        cues = T.log_counts(T.cue_counts(s))
         cue_rows.append(cues)
         ctx_rows.append(
             cues
-            + [log1p(c) if c else 0.0 for c in last_agent_cues]
+            + T.log_counts(last_agent_cues)
             + [
                 agent_before,
                 best,

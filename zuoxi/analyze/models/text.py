@@ -9,6 +9,7 @@ at load time.
 from __future__ import annotations
 
 import html
+import math
 import operator
 import re
 import unicodedata
@@ -320,6 +321,12 @@ def agent_cue_counts(norm: str) -> tuple[int, ...]:
     for m in _AGENT_RE.finditer(norm):
         out[_AGENT_POS[_group(m)]] += 1
     return tuple(out)
+
+
+def log_counts(counts: tuple[int, ...]) -> list[float]:
+    """log1p of each cue count, as the models' features take them: math's log1p (numpy's vectorised one differs
+    in the last bit on some CPUs), not called for the zeros most counts are."""
+    return [math.log1p(c) if c else 0.0 for c in counts]
 
 
 def bigram_set(norm: str) -> frozenset[str]:
