@@ -573,6 +573,19 @@ def test_a_callback_promised_without_a_time_is_a_follow_up():
     assert _core("SA-04", [("customer", "宽带一直掉线"), ("agent", bare)], faint) == "fail"
 
 
+def test_a_matter_promised_only_to_be_solved_soon_is_left_open():
+    """The guide: a bare "we'll pass it on" with the issue unresolved is no follow-up. "我们会尽快解决的" or
+    "请您随时关注" leaves the matter as open as a pending turn does, however faintly the model reads `pending`;
+    a promise to reply soon ("会尽快回复您") is a follow-up."""
+    faint = {(1, "pending"): 0.05, (1, "followup"): 0.1, (1, "explain"): 0.9}
+    for said in ("这个视频暂时不能观看，我们会尽快解决的", "目前还在优化中，请您随时关注"):
+        assert _core("SA-04", [("customer", "视频一直打不开"), ("agent", said)], faint) == "fail"
+    replied = "这个视频暂时不能观看，我们会尽快回复您"
+    assert _core("SA-04", [("customer", "视频一直打不开"), ("agent", replied)], faint) == "pass"
+    answered = "这个视频您清除缓存后就可以观看了"
+    assert _core("SA-04", [("customer", "视频一直打不开"), ("agent", answered)], faint) == "n/a"
+
+
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
     turns = [
         ("customer", "宽带一直掉线"),
