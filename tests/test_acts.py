@@ -727,6 +727,32 @@ def test_a_thing_that_does_not_work_is_a_failure_however_faintly_the_model_reads
     assert _core("CS-06", sorry, {**nothing, (1, "apology"): 0.9}) == "pass"
 
 
+def test_a_report_answered_as_how_the_service_works_and_let_stand_is_no_failure():
+    """The readers judge "兑换需1个工作日" or "续费按规则次月生效" no failure of the service when the agent's first
+    reply only informs and the customer lets it stand: CS-06 is then n/a, not a missing apology. It stays a
+    failure where the customer pushes back after that answer, or the agent acts on the report."""
+    turns = [
+        ("customer", "积分兑换的流量怎么还没到账"),
+        ("agent", "兑换成功后需要一个工作日处理，明天就会到账的"),
+        ("customer", "好的，知道了"),
+    ]
+    informed = {(0, "failure"): 0.9, (1, "inform"): 0.9, (2, "accept"): 0.9}
+    assert _core("CS-06", turns, informed) == "n/a"
+    pushed = [*turns[:2], ("customer", "昨天就说一个工作日，到现在都没到")]
+    assert _core("CS-06", pushed, {**informed, (2, "failure"): 0.9}) == "fail"
+    assert _core("CS-06", turns, {**informed, (1, "act"): 0.9}) == "fail"  # acted on it: a failure to apologize for
+    assert _core("CS-06", turns, {**informed, (1, "inform"): 0.1}) == "fail"  # not answered as information
+
+
+def test_dismiss_if_needs_a_trigger():
+    from zuoxi.rules.scorecard import Item
+
+    item = {"id": "T-1", "name": "t", "points": -1, "message": "m", "expect": {"keyword": {"words": ["您好"]}}}
+    Item(**item, when={"keyword": {"words": ["坏了"]}}, dismiss_if={"keyword": {"words": ["好的"]}})
+    with pytest.raises(ValueError, match="dismiss_if"):
+        Item(**item, dismiss_if={"keyword": {"words": ["好的"]}})
+
+
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     from zuoxi.rules.engine import get_scorecard
 

@@ -40,6 +40,7 @@ class CompiledItem:
     expect: Condition | None
     forbid: Condition | None
     veto_if: Condition | None
+    dismiss_if: Condition | None
 
 
 @dataclass
@@ -76,7 +77,7 @@ class CompiledScorecard:
                             applies_roles=tuple(item.applies.roles),
                             **{
                                 name: self._compile(getattr(item, name), base + (name,))
-                                for name in ("when", "expect", "forbid", "veto_if")
+                                for name in ("when", "expect", "forbid", "veto_if", "dismiss_if")
                             },
                         )
                     )
@@ -117,8 +118,9 @@ class CompiledScorecard:
 
     # ---------------------------------------------------------------------------------------
     def anchors(self, c: CompiledItem, ctx: Context) -> list[Hit | None] | None:
-        """Where the item is judged: one anchor per trigger turn, `[None]` for an item without a
-        trigger (the whole conversation), or None when the item is n/a."""
+        """Where the item is judged: one anchor per trigger turn (less those `dismiss_if` finds
+        something for), `[None]` for an item without a trigger (the whole conversation), or None when
+        the item is n/a."""
         item, conv = c.item, ctx.prepared.conversation
         if item.applies.channel and conv.channel != item.applies.channel:
             return None
@@ -131,6 +133,8 @@ class CompiledScorecard:
         if c.when is None:
             return [None]
         triggers = c.when.hits(ctx, None)
+        if triggers and c.dismiss_if is not None:  # what followed shows the trigger was no occasion for the rule
+            triggers = [hit for hit in triggers if not c.dismiss_if.hits(ctx, hit)]
         if not triggers:
             return None
         anchors: list[Hit] = []

@@ -53,6 +53,7 @@ class Item(BaseModel):
     expect: dict[str, Any] | None = None
     forbid: dict[str, Any] | None = None
     veto_if: dict[str, Any] | None = None
+    dismiss_if: dict[str, Any] | None = None
     partial: bool = False
     min_degree: float = 1.0
     evidence: Literal["trigger", "violation", "first_agent", "last_agent"] | None = None
@@ -63,6 +64,8 @@ class Item(BaseModel):
     def _has_a_rule(self) -> Item:
         if self.expect is None and self.forbid is None:
             raise ValueError("条目需要 `expect` 或 `forbid`")
+        if self.dismiss_if is not None and self.when is None:
+            raise ValueError("`dismiss_if` 需要 `when`：它在每次触发处判断")
         return self
 
 
