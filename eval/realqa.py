@@ -3,7 +3,8 @@
     python eval/realqa.py                      # the test part: per rule and overall, readers' agreement, act F1
     python eval/realqa.py --part dev --errors  # the dev part, with every false alarm and miss listed
     python eval/realqa.py --part tuning --acts DIR  # dev + dev2 + dev3, act models trained without them
-    python eval/realqa.py --labels DIR --data DIR   # another labelled set (same file layout), e.g. a hidden one
+    python eval/realqa.py --labels DIR --data DIR   # another labelled set, e.g. a hidden one: verdicts.jsonl is
+                                               # enough (no split.json: all of it is measured)
 
 A rule's failure is right when the readers found a violation of that rule in that conversation
 (precision = right failures ÷ failures; recall = right failures ÷ violations). The readers' own
@@ -84,6 +85,8 @@ def score(
     per_source: dict[str, Counter] = defaultdict(Counter)
     for cid, verdicts in gold.items():
         for rule in rules_for(cid):
+            if rule not in verdicts:  # not judged by the readers: not counted
+                continue
             g = verdicts[rule]["v"] == "violation"
             p = rule in failures[cid]
             for c in (per_rule[rule], per_source[(sources or {}).get(cid, "")]):
@@ -112,6 +115,8 @@ def agreement(first: dict[str, dict], second: dict[str, dict]) -> dict:
         if cid not in first:
             continue
         for rule in rules_for(cid):
+            if rule not in first[cid] or rule not in verdicts:
+                continue
             a, b = per_rule[rule]
             a.append(first[cid][rule]["v"] == "violation")
             b.append(verdicts[rule]["v"] == "violation")
@@ -210,18 +215,38 @@ def _use_acts(a: argparse.Namespace, acts: dict) -> None:
         readers_acts(models, acts)
 
 
+def _part(labels: Path, part: str, labelled: set[str]) -> set[str]:
+    """The ids of a part from `split.json`; every labelled conversation where a set has no split (a hidden
+    set labelled the same way is all test)."""
+    path = labels / "split.json"
+    if not path.exists():
+        print(f"{path} not found: every labelled conversation is measured", file=sys.stderr)
+        return labelled
+    split = json.loads(path.read_text(encoding="utf-8"))
+    parts = {"all": ("dev", "test"), "tuning": ("dev", "dev2", "dev3")}.get(part, (part,))
+    return {i for name in parts for i in split.get(name, [])}
+
+
 def main() -> int:
     a = _arguments()
     if not (a.data / "jddc_uss").is_dir():
         print(f"real data not found at {a.data}", file=sys.stderr)
         return 2
-    split = json.loads((a.labels / "split.json").read_text(encoding="utf-8"))
     first = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts.jsonl")}
+    if not first:
+        print(f"no verdicts in {a.labels / 'verdicts.jsonl'}", file=sys.stderr)
+        return 2
     second = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts_second.jsonl")}
-    parts = {"all": ("dev", "test"), "tuning": ("dev", "dev2", "dev3")}.get(a.part, (a.part,))
-    wanted = {i for part in parts for i in split[part]}
-    gold = {i: v for i, v in first.items() if i in wanted}
+    wanted = _part(a.labels, a.part, set(first))
     convs = conversations(a.data)
+    unknown = sorted(i for i in first if i in wanted and i not in convs)
+    if unknown:
+        print(
+            f"{len(unknown)} labelled conversations are not in {a.data} and were left out (e.g. {unknown[0]}): "
+            "jddc_uss ids as in the data, stc3_dch ids prefixed stc3_",
+            file=sys.stderr,
+        )
+    gold = {i: v for i, v in first.items() if i in wanted and i in convs}
     ids = sorted(gold)
     acts = {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts.jsonl")}
     if a.acts or a.readers_acts:
@@ -239,7 +264,11 @@ def main() -> int:
     if a.json:
         print(json.dumps(figures, ensure_ascii=False, indent=1))
         return 0
-    _print_rules(a.part, len(ids), figures)
+    _print_rules(
+        f"{a.part} part" if (a.labels / "split.json").exists() else "every labelled conversation (no split.json)",
+        len(ids),
+        figures,
+    )
     if "acts" in figures:
         _print_acts(figures, len(act_ids), len(read_jsonl(a.labels / "acts_second.jsonl")))
     if a.errors:
@@ -251,7 +280,7 @@ def _print_rules(part: str, conversations: int, figures: dict) -> None:
     p, r = pr(figures["total"])
     t = figures["total"]
     print(
-        f"{part} part: {conversations} conversations, {t.get('n', 0)} rule verdicts, "
+        f"{part}: {conversations} conversations, {t.get('n', 0)} rule verdicts, "
         f"{t.get('tp', 0) + t.get('fn', 0)} violations found by the readers, {t.get('tp', 0) + t.get('fp', 0)} failures by zuoxi"
     )
     print(
@@ -298,7 +327,9 @@ def _print_errors(ids: list[str], gold: dict, failures: dict) -> None:
     print("\nerrors (FP = zuoxi failed, readers did not; FN = readers found a violation zuoxi missed)")
     for cid in ids:
         for rule in rules_for(cid):
-            g = gold[cid][rule]
+            g = gold[cid].get(rule)
+            if g is None:
+                continue
             fail = failures[cid].get(rule)
             if (g["v"] == "violation") != (fail is not None):
                 kind = "FN" if fail is None else "FP"

@@ -31,3 +31,30 @@ def test_figures_are_counted_per_rule_overall_and_per_source():
     assert {k: figures["total"][k] for k in ("tp", "fp", "fn")} == {"tp": 2, "fp": 1, "fn": 1}
     assert figures["rules"]["SA-04"]["fp"] == 1 and figures["rules"]["EC-06"]["fn"] == 1
     assert score(gold, failures)["sources"] == {}  # no sources given: none
+
+
+def test_a_labelled_set_without_a_split_or_second_readings_is_measured_whole(tmp_path, capsys):
+    """A hidden set labelled the same way may hold only verdicts.jsonl: every conversation in it is measured, a
+    rule a reader left out is not counted, and an id the data does not hold is named and left out."""
+    import json
+
+    from eval import realqa
+    from eval.realdata import DEFAULT_DATA
+
+    if not (DEFAULT_DATA / "jddc_uss").is_dir():
+        import pytest
+
+        pytest.skip(f"real data not found at {DEFAULT_DATA}")
+    cid = "jddc_uss_valid_001"
+    verdicts = _gold(cid, {"CS-06"})
+    del verdicts["SA-01"]
+    rows = [{"id": cid, "verdicts": verdicts}, {"id": "stc3_0", "verdicts": _gold("stc3_0", set())}]
+    (tmp_path / "verdicts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    sys.argv = ["realqa.py", "--labels", str(tmp_path), "--no-models", "--json"]
+    assert realqa.main() == 0
+    out = capsys.readouterr()
+    figures = json.loads(out.out)
+    assert figures["conversations"] == 1
+    assert figures["total"]["n"] == len(rules_for(cid)) - 1  # SA-01 was not judged
+    assert "SA-01" not in figures["rules"]
+    assert "stc3_0" in out.err and "split.json" in out.err
