@@ -713,6 +713,17 @@ def test_failure_words_decide_a_failure_the_model_reads_faintly():
     assert _core("CS-06", [("customer", "我的订单在哪里看"), gone[1]], faint) == "n/a"
 
 
+def test_time_waited_is_a_failure_however_faintly_the_model_reads_it():
+    """ "…天了", "…个月了", "半个月", "多天" are a failure (waited long) in 82-93 % of the labelled customer turns
+    outside the evaluation that say them; a day that is no time waited ("第一天了") is not."""
+    faint = {(0, "failure"): 0.06}
+    reply = ("agent", "请提供一下订单号")
+    for said in ("退款已经十几天了", "发票快一个月了还没寄到", "等了半个月", "评价多天不更新"):
+        assert _core("CS-06", [("customer", said), reply], faint) == "fail", said
+    assert _core("CS-06", [("customer", "每个月最喜欢的就是第一天了，终于又有流量了"), reply], faint) == "n/a"
+    assert _core("CS-06", [("customer", "退款已经十几天了"), reply], {(0, "failure"): 0.01}) == "n/a"  # not read at all
+
+
 def test_a_thing_that_does_not_work_is_a_failure_however_faintly_the_model_reads_it():
     nothing = {
         (0, "failure"): 0.01
