@@ -220,6 +220,36 @@ def test_a_line_too_short_to_read_needs_a_cue_word():
         """)
 
 
+def test_clear_cue_words_decide_an_act_at_their_own_bar():
+    """`clear_cues`: words that nearly always carry the act count wherever the model reads it at their `min`,
+    beside the condition's own cues at theirs; `unless`, `exclude` and negation hold for both."""
+    card = _card("""
+            forbid:
+              act: {role: customer, acts: [failure], cues: [太慢], clear_cues: [{cues: [不制冷], min: 0.0}, {cues: [没到], min: 0.05}],
+                    exclude: [没到期], unless: [request_price]}
+        """)
+    roles = ["customer", "agent"]
+
+    def status(text: str, failure: float, price: float = 0.0) -> str:
+        acts = _fake_acts(roles, {(0, "failure"): failure, (0, "request_price"): price})
+        return _status(card, conv(("customer", text), ("agent", "您好")), acts)
+
+    assert status("空调不制冷", 0.0) == "fail"  # decides however faintly
+    assert status("包裹还没到", 0.1) == "fail" and status("包裹还没到", 0.01) == "pass"  # at its own bar
+    assert (
+        status("物流太慢了", 0.1) == "pass" and status("物流太慢了", 0.4) == "fail"
+    )  # the own cue: half the act's 0.6
+    assert status("会员还没到期", 0.1) == "pass"  # a false friend is no cue
+    assert status("空调没有不制冷", 0.0) == "pass"  # negated
+    assert status("空调不制冷，能保价吗", 0.0, price=0.9) == "pass"  # an `unless` act in the turn
+    for bad in ("[不制冷]", "[{cues: [不制冷]}]", "[{cues: [不制冷], min: 2}]", "[{cues: [不制冷], min: 0.1, bar: 1}]"):
+        with pytest.raises(Exception, match=r"test.yaml:\d+: T-1: .*clear_cues"):
+            _card(f"""
+            forbid:
+              act: {{role: customer, acts: [failure], clear_cues: {bad}}}
+        """)
+
+
 def test_an_unknown_act_is_a_scorecard_error_naming_the_line():
     from zuoxi.rules.scorecard import ScorecardError
 

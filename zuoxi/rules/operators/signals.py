@@ -213,7 +213,19 @@ class Audio(Condition):
 @operator(
     "act",
     FILTER_OPTIONS
-    | {"acts", "min", "cues", "cue_min", "need_cue", "need_cue_below", "unless", "veto", "wait", "skip_trailing"},
+    | {
+        "acts",
+        "min",
+        "cues",
+        "cue_min",
+        "need_cue",
+        "need_cue_below",
+        "clear_cues",
+        "unless",
+        "veto",
+        "wait",
+        "skip_trailing",
+    },
 )
 class Act(Filtered):
     """Turns that perform one of `acts` (dialogue acts read by the turn models,
@@ -222,7 +234,10 @@ class Act(Filtered):
     the lexicon confirms what the model leans to, and its words become the evidence; with `need_cue`
     the act counts only where a cue is (the act narrowed to what the words name: a request that is
     bargaining); with `need_cue_below: N`, a turn of fewer than N letters, digits and placeholders needs a
-    cue ("不对", "人工服务", "找不到了" hold too little for the model to read an act on its own); with `unless`,
+    cue ("不对", "人工服务", "找不到了" hold too little for the model to read an act on its own); with
+    `clear_cues` (a list of `{cues, min}`), words that nearly always carry the act decide it wherever the model
+    reads it at that `min` or more, beside the condition's own cues (one condition, not one per word list:
+    exclusions, `unless` and `veto` are said once); with `unless`,
     not in a turn the models read as one of those acts (a "request" that is the customer accepting); with
     `veto` (words), not in a turn that says one of them as such (a price drop asked to be protected is no
     service failure, however the model reads it). Without the models the cue words alone decide (negation,
@@ -256,6 +271,7 @@ class Act(Filtered):
                 loc + ("need_cue_below",), f"need_cue_below 应为不小于 0 的整数（字数），而不是 {below!r:.40}"
             )
         self.need_cue_below = below
+        self.clear = self._clear_cues(spec.get("clear_cues") or [], loc + ("clear_cues",), env)
         veto = words_of(spec.get("veto", []), env.lexicons, loc + ("veto",))
         self.veto_key = env.matcher.register(veto) if veto else None
         self.unless = tuple(spec.get("unless") or ())
@@ -272,15 +288,33 @@ class Act(Filtered):
             if getattr(self, option) and self.cue_key is None:
                 raise RuleError(loc + (option,), f"{option} 需要 `cues`")
 
-    def _cues(self, ctx: Context, allowed: set[int]) -> tuple[dict[int, list[Hit]], set[int]]:
-        """The cues that count in each turn, and the turns whose every cue was negated, quoted or
-        supposed ("不是不能退", "如果无法联网", an agent quoting "不归我们管"): there the words themselves say
-        the act is not performed, whatever the model leans to."""
-        if self.cue_key is None:
+    @staticmethod
+    def _clear_cues(groups: Any, loc: tuple[Any, ...], env: Env) -> list[tuple[str, float]]:
+        """(matcher key, bar) of each `clear_cues` entry."""
+        if not isinstance(groups, list):
+            raise RuleError(loc, "clear_cues 应为列表：[{cues: [...], min: 0.05}, …]")
+        out = []
+        for i, group in enumerate(groups):
+            if not isinstance(group, dict) or set(group) - {"cues", "min"} or "cues" not in group or "min" not in group:
+                raise RuleError(loc + (i,), "clear_cues 的每一项需要 `cues`（词表）和 `min`（概率下限），不含其他键")
+            bar = group["min"]
+            if isinstance(bar, bool) or not isinstance(bar, (int, float)) or not 0 <= bar <= 1:
+                raise RuleError(loc + (i, "min"), f"min 应为 0 到 1 之间的数，而不是 {bar!r:.40}")
+            words = words_of(group["cues"], env.lexicons, loc + (i, "cues"))
+            out.append((env.matcher.register(words), float(bar)))
+        return out
+
+    def _cues(self, ctx: Context, allowed: set[int], key: str | None = None) -> tuple[dict[int, list[Hit]], set[int]]:
+        """The cues (of the condition's own list, or of the list registered as `key`) that count in each
+        turn, and the turns whose every cue was negated, quoted or supposed ("不是不能退", "如果无法联网",
+        an agent quoting "不归我们管"): there the words themselves say the act is not performed, whatever
+        the model leans to."""
+        key = key or self.cue_key
+        if key is None:
             return {}, set()
         found: dict[int, list[Hit]] = {}
         seen: set[int] = set()
-        for h in ctx.keyword_hits(self.cue_key):
+        for h in ctx.keyword_hits(key):
             if h.turn in allowed and not self.excluded(ctx, h):  # a false friend is no cue at all, not a denial
                 seen.add(h.turn)
                 if self.keep(ctx, h):
@@ -305,13 +339,30 @@ class Act(Filtered):
         if self.veto_key is not None:  # words that say the turn is something else (negation and quotes apply)
             vetoed = {h.turn for h in ctx.keyword_hits(self.veto_key) if self.keep(ctx, h)}
             allowed = [t for t in allowed if t not in vetoed]
+        clear = [(self._cues(ctx, set(allowed), key), bar) for key, bar in self.clear]
         acts = ctx.acts
         if acts is None:
-            return [h for t in allowed for h in cues.get(t, ())]
-        found: list[Hit] = []
+            found = [h for t in allowed for h in cues.get(t, ())]
+            found += [h for (words, _), _ in clear for t in allowed for h in words.get(t, ())]
+            return sorted(set(found)) if clear else found
+        found = []
         for t in allowed:
             found.extend(self._turn_hits(ctx, acts, t, cues.get(t), t in denied))
-        return found
+            for (words, _), bar in clear:  # a clear word decides at its own bar
+                if t in words:
+                    found.extend(self._clear_hits(acts, t, words[t], bar))
+        return sorted(set(found)) if clear else found
+
+    def _clear_hits(self, acts: Any, t: int, words: list[Hit], bar: float) -> list[Hit]:
+        """A clear word's hits in turn `t`: where the models read one of the acts at `bar` or more (and no
+        `unless` act), or the models could not learn the acts."""
+        plain, _, unless = self._bars(acts)
+        row = acts.table[t]
+        if any(row[k] >= b for k, b in unless):
+            return []
+        if not plain or any(row[k] >= bar for k, _ in plain):
+            return list(words)
+        return []
 
     def _too_short(self, norm: str) -> bool:
         return bool(self.need_cue_below) and content_length(norm) < self.need_cue_below
