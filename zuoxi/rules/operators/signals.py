@@ -289,7 +289,7 @@ class Act(Filtered):
                 raise RuleError(loc + (option,), f"{option} 需要 `cues`")
 
     @staticmethod
-    def _clear_cues(groups: Any, loc: tuple[Any, ...], env: Env) -> list[tuple[str, float]]:
+    def _clear_cues(groups: Any, loc: tuple[Any, ...], env: Env) -> list[tuple[int, float]]:
         """(matcher key, bar) of each `clear_cues` entry."""
         if not isinstance(groups, list):
             raise RuleError(loc, "clear_cues 应为列表：[{cues: [...], min: 0.05}, …]")
@@ -304,12 +304,12 @@ class Act(Filtered):
             out.append((env.matcher.register(words), float(bar)))
         return out
 
-    def _cues(self, ctx: Context, allowed: set[int], key: str | None = None) -> tuple[dict[int, list[Hit]], set[int]]:
+    def _cues(self, ctx: Context, allowed: set[int], key: int | None = None) -> tuple[dict[int, list[Hit]], set[int]]:
         """The cues (of the condition's own list, or of the list registered as `key`) that count in each
         turn, and the turns whose every cue was negated, quoted or supposed ("不是不能退", "如果无法联网",
         an agent quoting "不归我们管"): there the words themselves say the act is not performed, whatever
         the model leans to."""
-        key = key or self.cue_key
+        key = self.cue_key if key is None else key
         if key is None:
             return {}, set()
         found: dict[int, list[Hit]] = {}
