@@ -752,8 +752,10 @@ def test_time_waited_is_a_failure_however_faintly_the_model_reads_it():
         assert _core("CS-06", [("customer", said), reply], faint) == "fail", said
     assert _core("CS-06", [("customer", "每个月最喜欢的就是第一天了，终于又有流量了"), reply], faint) == "n/a"
     assert _core("CS-06", [("customer", "退款已经十几天了"), reply], {(0, "failure"): 0.01}) == "n/a"  # not read at all
-    # "没通知" is a failure in all six labelled customer turns outside the evaluation that say it
-    assert _core("CS-06", [("customer", "航班取消了，但是没通知"), reply], faint) == "fail"
+    # "没通知" is a failure in all six labelled customer turns outside the evaluation that say it; so are a fault,
+    # a problem never solved, a line that drops, nobody answering (84-98 % of the turns that say them)
+    for said in ("航班取消了，但是没通知", "宽带故障报修三次", "问题至今没解决", "网络老是掉线", "客服电话没人接"):
+        assert _core("CS-06", [("customer", said), reply], faint) == "fail", said
 
 
 def test_a_thing_that_does_not_work_is_a_failure_however_faintly_the_model_reads_it():
