@@ -734,6 +734,8 @@ def test_the_after_sales_sequence_is_for_goods_that_went_wrong_not_every_failure
     assert ec06("空调不制冷", failure=0.01) == "fail"  # a thing that does not work, however faintly the model reads it
     assert ec06("空调制冷效果好吗", failure=0.01) == "n/a"
     assert ec06("机票退款进度怎么还是审核中") == "n/a"  # a failure the model reads, but no goods gone wrong
+    assert ec06("退款三天了还没收到钱") == "n/a"  # money that did not come: a refund matter, not goods
+    assert ec06("三天了还没收到货") == "fail"
 
 
 def test_failure_words_decide_a_failure_the_model_reads_faintly():
