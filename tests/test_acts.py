@@ -616,6 +616,21 @@ def test_a_matter_promised_only_to_be_solved_soon_is_left_open():
     assert _core("SA-04", [("customer", "视频一直打不开"), ("agent", answered)], faint) == "n/a"
 
 
+def test_an_answer_after_the_closing_needs_a_new_closing_however_faintly_the_model_reads_it():
+    """The guide: a customer who reopens the matter after a closing needs a new closing. A last word that says
+    nothing more may follow the closing before it, but an answer the model reads at 0.3 or more ("一到三天到账呢",
+    inform at 0.4 under its bar) says something: CS-08 fails without a closing after it."""
+    turns = [
+        ("customer", "好的"),
+        ("agent", "请问还有其他还可以帮到您的吗?"),
+        ("customer", "多久能退款差价"),
+        ("agent", "一到三天到账呢"),
+    ]
+    probs = {(1, "closing"): 0.9, (2, "request"): 0.9}
+    assert _core("CS-08", turns, {**probs, (3, "inform"): 0.4}) == "fail"
+    assert _core("CS-08", turns, {**probs, (3, "inform"): 0.1}) == "pass"  # an emoji-like last word after the closing
+
+
 def test_a_thread_gone_on_in_private_messages_is_followed_up():
     turns = [
         ("customer", "宽带一直掉线"),
