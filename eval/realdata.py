@@ -27,9 +27,15 @@ def _lines(path: Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
+def _files(folder: Path) -> list[Path]:
+    """Every `*.jsonl.gz` of a data set's folder (`dialogues.jsonl.gz`, `train_cn.jsonl.gz` here; a held-out
+    split kept elsewhere may be named otherwise); none where the folder is absent."""
+    return sorted(folder.glob("*.jsonl.gz")) if folder.is_dir() else []
+
+
 def jddc(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
     """USDA dropped the agent's messages before the customer's first one (SOURCE.md): the opening is not logged."""
-    for d in _lines(data / "jddc_uss" / "dialogues.jsonl.gz"):
+    for d in (d for path in _files(data / "jddc_uss") for d in _lines(path)):
         yield Conversation(
             id=d["id"],
             channel="chat",
@@ -39,7 +45,7 @@ def jddc(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
 
 
 def stc3(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
-    for d in _lines(data / "stc3_dch" / "train_cn.jsonl.gz"):
+    for d in (d for path in _files(data / "stc3_dch") for d in _lines(path)):
         turns = [
             {
                 "role": "customer" if t["sender"] == "customer" else "agent",

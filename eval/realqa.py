@@ -4,7 +4,8 @@
     python eval/realqa.py --part dev --errors  # the dev part, with every false alarm and miss listed
     python eval/realqa.py --part tuning --acts DIR  # dev + dev2 + dev3, act models trained without them
     python eval/realqa.py --labels DIR --data DIR   # another labelled set, e.g. a hidden one: verdicts.jsonl is
-                                               # enough (no split.json: all of it is measured)
+                                               # enough (no split.json: all of it is measured); DIR/jddc_uss and
+                                               # DIR/stc3_dch are read whole (every *.jsonl.gz, either may be absent)
 
 A rule's failure is right when the readers found a violation of that rule in that conversation
 (precision = right failures ÷ failures; recall = right failures ÷ violations). The readers' own
@@ -229,7 +230,7 @@ def _part(labels: Path, part: str, labelled: set[str]) -> set[str]:
 
 def main() -> int:
     a = _arguments()
-    if not (a.data / "jddc_uss").is_dir():
+    if not any((a.data / name).is_dir() for name in ("jddc_uss", "stc3_dch")):
         print(f"real data not found at {a.data}", file=sys.stderr)
         return 2
     first = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts.jsonl")}

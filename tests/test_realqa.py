@@ -58,3 +58,33 @@ def test_a_labelled_set_without_a_split_or_second_readings_is_measured_whole(tmp
     assert figures["total"]["n"] == len(rules_for(cid)) - 1  # SA-01 was not judged
     assert "SA-01" not in figures["rules"]
     assert "stc3_0" in out.err and "split.json" in out.err
+
+
+def test_a_held_out_split_named_otherwise_is_read_from_a_data_folder_of_one_set(tmp_path, capsys):
+    """The held-out portions are kept apart, perhaps under another file name and with one data set only: every
+    `*.jsonl.gz` of `stc3_dch/` (or `jddc_uss/`) is read, and a folder without `jddc_uss/` is still data."""
+    import gzip
+    import json
+
+    from eval import realqa
+
+    thread = {
+        "id": "42",
+        "turns": [
+            {"sender": "customer", "utterances": ["宽带断了三天了，到现在还没人来修"]},
+            {"sender": "helpdesk", "utterances": ["请提供一下您的宽带账号"]},
+        ],
+    }
+    (tmp_path / "data" / "stc3_dch").mkdir(parents=True)
+    with gzip.open(tmp_path / "data" / "stc3_dch" / "test_cn.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps(thread, ensure_ascii=False) + "\n")
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    verdicts = {"id": "stc3_42", "verdicts": _gold("stc3_42", {"CS-06"})}
+    (labels / "verdicts.jsonl").write_text(json.dumps(verdicts) + "\n", encoding="utf-8")
+    sys.argv = ["realqa.py", "--labels", str(labels), "--data", str(tmp_path / "data"), "--no-models", "--json"]
+    assert realqa.main() == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["conversations"] == 1
+    cs06 = figures["rules"]["CS-06"]
+    assert (cs06["tp"], cs06["fp"], cs06["fn"]) == (1, 0, 0)  # the failure report, no apology after it
