@@ -1091,8 +1091,9 @@ def test_a_mention_condition_needs_names():
 # precision rose to 0.83 and recall fell to 0.77 here — one CS-05 failure counted right had named turn 5 of a
 # conversation whose readers' violation is turn 39, one SA-01 failure came from a push-back clause that made five
 # false alarms elsewhere, one SA-04 miss is a timed notice about another matter — while on the tuning parts, with
-# act models trained without them, the session's changes removed 49 false alarms and kept as many right failures.)
-DEV_FLOOR = {"precision": 0.82, "recall": 0.77}
+# act models trained without them, the session's changes removed 49 false alarms and kept as many right failures.
+# Raised on the night of 2026-12-06 to what the rules of that night print: 142 right failures, 24 false alarms, 40 misses.)
+DEV_FLOOR = {"precision": 0.85, "recall": 0.78}
 
 
 @pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
