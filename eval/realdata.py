@@ -45,7 +45,9 @@ def jddc(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
 
 
 def stc3(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
-    for d in (d for path in _files(data / "stc3_dch") for d in _lines(path)):
+    files = _files(data / "stc3_dch")
+    chinese = [path for path in files if "_cn" in path.name]  # STC-3 ships English translations under the same ids
+    for d in (d for path in chinese or files for d in _lines(path)):
         turns = [
             {
                 "role": "customer" if t["sender"] == "customer" else "agent",
@@ -59,8 +61,14 @@ def stc3(data: Path = DEFAULT_DATA) -> Iterator[Conversation]:
 
 
 def conversations(data: Path = DEFAULT_DATA) -> dict[str, Conversation]:
-    """Every real conversation by id (jddc_uss ids as in the data; stc3_dch ids prefixed `stc3_`)."""
-    return {c.id: c for source in (jddc, stc3) for c in source(data)}
+    """Every real conversation by id (jddc_uss ids as in the data; stc3_dch ids prefixed `stc3_`). An id read
+    twice (two files holding the same dialogue) is an error, not a silent choice of one."""
+    out: dict[str, Conversation] = {}
+    for c in (c for source in (jddc, stc3) for c in source(data)):
+        if c.id in out:
+            raise ValueError(f"{data}: conversation {c.id} is in two data files")
+        out[c.id] = c
+    return out
 
 
 def split() -> dict[str, list[str]]:

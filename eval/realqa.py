@@ -225,7 +225,10 @@ def _part(labels: Path, part: str, labelled: set[str]) -> set[str]:
         return labelled
     split = json.loads(path.read_text(encoding="utf-8"))
     parts = {"all": ("dev", "test"), "tuning": ("dev", "dev2", "dev3")}.get(part, (part,))
-    return {i for name in parts for i in split.get(name, [])}
+    missing = [name for name in parts if name not in split]
+    if missing:
+        raise SystemExit(f"{path}: no part {missing[0]!r} (it has {', '.join(sorted(split))})")
+    return {i for name in parts for i in split[name]}
 
 
 def main() -> int:

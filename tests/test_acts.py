@@ -242,7 +242,31 @@ def test_clear_cue_words_decide_an_act_at_their_own_bar():
     assert status("会员还没到期", 0.1) == "pass"  # a false friend is no cue
     assert status("空调没有不制冷", 0.0) == "pass"  # negated
     assert status("空调不制冷，能保价吗", 0.0, price=0.9) == "pass"  # an `unless` act in the turn
-    for bad in ("[不制冷]", "[{cues: [不制冷]}]", "[{cues: [不制冷], min: 2}]", "[{cues: [不制冷], min: 0.1, bar: 1}]"):
+    both = conv(("customer", "物流太慢了，空调还不制冷"), ("agent", "您好"))
+    acts = _fake_acts(roles, {(0, "failure"): 0.05})
+    words = {e.text for f in card.evaluate(card.context(prepare(both), acts=acts)).findings for e in f.evidence}
+    assert words == {"不制冷"}  # the clear word decides at 0.05; the own cue (bar 0.3) does not
+    assert _status(card, both, None) == "fail"  # without the models every cue word decides
+    assert {e.text for f in card.evaluate(card.context(prepare(both))).findings for e in f.evidence} == {
+        "太慢",
+        "不制冷",
+    }
+    vetoed = _card("""
+            forbid:
+              act: {role: customer, acts: [failure], clear_cues: [{cues: [不制冷], min: 0.0}], veto: [保价]}
+        """)
+    assert _status(vetoed, conv(("customer", "空调不制冷，保价吗"), ("agent", "您好")), _fake_acts(roles, {})) == "pass"
+    untrained = _fake_acts(roles, {(0, "failure"): 0.0}, untrained=("failure",))
+    assert _status(card, conv(("customer", "空调不制冷"), ("agent", "您好")), untrained) == "fail"  # the words decide
+    for bad in (
+        "[不制冷]",
+        "[{cues: [不制冷]}]",
+        "[{cues: [不制冷], min: 2}]",
+        "[{cues: [不制冷], min: 0.1, bar: 1}]",
+        "{}",
+        "0",
+        "[{cues: [], min: 0.1}]",
+    ):
         with pytest.raises(Exception, match=r"test.yaml:\d+: T-1: .*clear_cues"):
             _card(f"""
             forbid:
@@ -806,6 +830,30 @@ def test_a_report_answered_as_how_the_service_works_and_let_stand_is_no_failure(
     assert _core("CS-06", turns, {**informed, (1, "inform"): 0.1}) == "fail"  # not answered as information
 
 
+def test_a_dismissed_trigger_leaves_the_next_one_to_judge_and_an_unanswered_one_stands():
+    """`dismiss_if` sets a trigger aside where it finds something; with `once`, the next trigger not set aside
+    is judged; where it cannot judge yet (nobody has answered the trigger: None), the trigger stands."""
+    card = _card("""
+            when:
+              keyword: {role: customer, words: [坏了]}
+            once: true
+            dismiss_if:
+              act: {role: agent, anchor: first_reply, acts: [inform]}
+            expect:
+              keyword: {role: agent, anchor: after, words: [抱歉]}
+        """)
+
+    def status(turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
+        return _status(card, conv(*turns), _fake_acts([r for r, _ in turns], probs))
+
+    informed = [("customer", "屏幕坏了"), ("agent", "这是正常现象")]
+    assert status(informed, {(1, "inform"): 0.9}) == "n/a"
+    assert status(informed, {(1, "inform"): 0.1}) == "fail"  # not answered as information: no apology after it
+    again = [*informed, ("customer", "电源也坏了"), ("agent", "请提供订单号")]
+    assert status(again, {(1, "inform"): 0.9}) == "fail"  # the second report, not set aside, is judged
+    assert status([("agent", "您好"), ("customer", "屏幕坏了")], {}) == "fail"  # unanswered: the trigger stands
+
+
 def test_dismiss_if_needs_a_trigger():
     from zuoxi.rules.scorecard import Item
 
@@ -813,6 +861,20 @@ def test_dismiss_if_needs_a_trigger():
     Item(**item, when={"keyword": {"words": ["坏了"]}}, dismiss_if={"keyword": {"words": ["好的"]}})
     with pytest.raises(ValueError, match="dismiss_if"):
         Item(**item, dismiss_if={"keyword": {"words": ["好的"]}})
+
+
+def test_a_report_the_agent_apologizes_for_later_is_not_dismissed():
+    """CS-06 sets aside a report answered as information only where the agent never apologizes for it: an apology
+    later shows the agent took it for a failure, and a later report must not become the one judged instead."""
+    turns = [
+        ("customer", "快递一直没到"),
+        ("agent", "一般需要三到五天送达"),
+        ("agent", "非常抱歉让您久等了"),
+        ("customer", "空调不制冷"),
+        ("agent", "请提供一下订单号"),
+    ]
+    probs = {(0, "failure"): 0.9, (1, "inform"): 0.9, (2, "apology"): 0.9, (4, "ask_info"): 0.9}
+    assert _core("CS-06", turns, probs) == "pass"
 
 
 def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():

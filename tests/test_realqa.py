@@ -33,7 +33,7 @@ def test_figures_are_counted_per_rule_overall_and_per_source():
     assert score(gold, failures)["sources"] == {}  # no sources given: none
 
 
-def test_a_labelled_set_without_a_split_or_second_readings_is_measured_whole(tmp_path, capsys):
+def test_a_labelled_set_without_a_split_or_second_readings_is_measured_whole(tmp_path, capsys, monkeypatch):
     """A hidden set labelled the same way may hold only verdicts.jsonl: every conversation in it is measured, a
     rule a reader left out is not counted, and an id the data does not hold is named and left out."""
     import json
@@ -50,7 +50,7 @@ def test_a_labelled_set_without_a_split_or_second_readings_is_measured_whole(tmp
     del verdicts["SA-01"]
     rows = [{"id": cid, "verdicts": verdicts}, {"id": "stc3_0", "verdicts": _gold("stc3_0", set())}]
     (tmp_path / "verdicts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    sys.argv = ["realqa.py", "--labels", str(tmp_path), "--no-models", "--json"]
+    monkeypatch.setattr(sys, "argv", ["realqa.py", "--labels", str(tmp_path), "--no-models", "--json"])
     assert realqa.main() == 0
     out = capsys.readouterr()
     figures = json.loads(out.out)
@@ -60,7 +60,7 @@ def test_a_labelled_set_without_a_split_or_second_readings_is_measured_whole(tmp
     assert "stc3_0" in out.err and "split.json" in out.err
 
 
-def test_a_held_out_split_named_otherwise_is_read_from_a_data_folder_of_one_set(tmp_path, capsys):
+def test_a_held_out_split_named_otherwise_is_read_from_a_data_folder_of_one_set(tmp_path, capsys, monkeypatch):
     """The held-out portions are kept apart, perhaps under another file name and with one data set only: every
     `*.jsonl.gz` of `stc3_dch/` (or `jddc_uss/`) is read, and a folder without `jddc_uss/` is still data."""
     import gzip
@@ -82,9 +82,38 @@ def test_a_held_out_split_named_otherwise_is_read_from_a_data_folder_of_one_set(
     labels.mkdir()
     verdicts = {"id": "stc3_42", "verdicts": _gold("stc3_42", {"CS-06"})}
     (labels / "verdicts.jsonl").write_text(json.dumps(verdicts) + "\n", encoding="utf-8")
-    sys.argv = ["realqa.py", "--labels", str(labels), "--data", str(tmp_path / "data"), "--no-models", "--json"]
+    argv = ["realqa.py", "--labels", str(labels), "--data", str(tmp_path / "data"), "--no-models", "--json"]
+    monkeypatch.setattr(sys, "argv", argv)
+    english = {**thread, "turns": [{"sender": "customer", "utterances": ["the line is down"]}, thread["turns"][1]]}
+    with gzip.open(tmp_path / "data" / "stc3_dch" / "test_en.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps(english) + "\n")  # the translation under the same id is not read
     assert realqa.main() == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["conversations"] == 1
     cs06 = figures["rules"]["CS-06"]
     assert (cs06["tp"], cs06["fp"], cs06["fn"]) == (1, 0, 0)  # the failure report, no apology after it
+
+
+def test_an_id_in_two_data_files_is_an_error_and_an_unknown_part_is_named(tmp_path, monkeypatch):
+    import gzip
+    import json
+
+    import pytest
+
+    from eval import realqa
+    from eval.realdata import conversations
+
+    chat = {"id": "7", "turns": [{"role": "customer", "text": "还没到"}, {"role": "agent", "text": "抱歉"}]}
+    (tmp_path / "jddc_uss").mkdir()
+    for name in ("a.jsonl.gz", "b.jsonl.gz"):
+        with gzip.open(tmp_path / "jddc_uss" / name, "wt", encoding="utf-8") as fh:
+            fh.write(json.dumps(chat, ensure_ascii=False) + "\n")
+    with pytest.raises(ValueError, match="conversation 7 is in two data files"):
+        conversations(tmp_path)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "split.json").write_text(json.dumps({"dev": ["7"], "test": []}), encoding="utf-8")
+    (labels / "verdicts.jsonl").write_text(json.dumps({"id": "7", "verdicts": {}}) + "\n", encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["realqa.py", "--labels", str(labels), "--part", "dev2", "--no-models"])
+    with pytest.raises(SystemExit, match="no part 'dev2'"):
+        realqa.main()

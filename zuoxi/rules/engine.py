@@ -132,16 +132,26 @@ class CompiledScorecard:
             return None
         if c.when is None:
             return [None]
-        triggers = c.when.hits(ctx, None)
-        if triggers and c.dismiss_if is not None:  # what followed shows the trigger was no occasion for the rule
-            triggers = [hit for hit in triggers if not c.dismiss_if.hits(ctx, hit)]
-        if not triggers:
-            return None
         anchors: list[Hit] = []
-        for hit in triggers:
+        for hit in c.when.hits(ctx, None) or ():
             if not anchors or anchors[-1].turn != hit.turn:
                 anchors.append(hit)
+        if anchors and c.dismiss_if is not None:
+            anchors = self._not_dismissed(c.dismiss_if, ctx, anchors)
+        if not anchors:
+            return None
         return [*(anchors[:1] if item.once else anchors)]
+
+    @staticmethod
+    def _not_dismissed(dismiss_if: Condition, ctx: Context, anchors: list[Hit]) -> list[Hit]:
+        """The triggers `dismiss_if` finds nothing for — or cannot judge yet (None: nobody has answered the
+        trigger, so it stands until what follows says otherwise). The acts the check marks are not kept: they
+        would narrow a failed finding's evidence to the clause read for the dismissal, not for the finding."""
+        marks = dict(ctx.act_marks)
+        kept = [hit for hit in anchors if not dismiss_if.hits(ctx, hit)]
+        ctx.act_marks.clear()
+        ctx.act_marks.update(marks)
+        return kept
 
     def judge(
         self, c: CompiledItem, ctx: Context, anchor: Hit | None, wait: bool = False, skip_expect: bool = False

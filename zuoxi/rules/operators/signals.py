@@ -271,7 +271,7 @@ class Act(Filtered):
                 loc + ("need_cue_below",), f"need_cue_below 应为不小于 0 的整数（字数），而不是 {below!r:.40}"
             )
         self.need_cue_below = below
-        self.clear = self._clear_cues(spec.get("clear_cues") or [], loc + ("clear_cues",), env)
+        self.clear = self._clear_cues(spec.get("clear_cues", []), loc + ("clear_cues",), env)
         veto = words_of(spec.get("veto", []), env.lexicons, loc + ("veto",))
         self.veto_key = env.matcher.register(veto) if veto else None
         self.unless = tuple(spec.get("unless") or ())
@@ -301,6 +301,8 @@ class Act(Filtered):
             if isinstance(bar, bool) or not isinstance(bar, (int, float)) or not 0 <= bar <= 1:
                 raise RuleError(loc + (i, "min"), f"min 应为 0 到 1 之间的数，而不是 {bar!r:.40}")
             words = words_of(group["cues"], env.lexicons, loc + (i, "cues"))
+            if not words:
+                raise RuleError(loc + (i, "cues"), "clear_cues 的 `cues` 不能为空")
             out.append((env.matcher.register(words), float(bar)))
         return out
 
