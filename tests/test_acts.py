@@ -1144,6 +1144,24 @@ def test_a_mention_condition_needs_names():
         """)
 
 
+@pytest.mark.skipif(not (DATA / "stc3_dch").is_dir(), reason=f"the real conversations are not at {DATA}")
+def test_the_reply_where_something_was_missing_is_shown_whole():
+    """A real Weibo thread (text read from ../shared/data): the agent's first post lacks a greeting (CS-07) and an
+    apology for the reported failure (CS-06). Both findings show that post whole — an earlier rule's act marked on
+    it once narrowed it to "谢谢！", which has nothing to do with either."""
+    from eval.realdata import conversations
+    from zuoxi.pipeline import analyze_conversations
+
+    conversation = conversations(DATA)["stc3_3733751966007154"]
+    result = analyze_conversations([conversation])[0]
+    reply = conversation.turns[1].text
+    for rule in ("CS-07", "CS-06"):
+        finding = next(f for f in result.findings if f.rule == rule)
+        assert finding.status == "fail"
+        shown = [e for e in finding.evidence if e.turn == 1]
+        assert [(e.start, e.end, e.text) for e in shown] == [(0, len(reply), reply)], rule
+
+
 # --- real conversations ------------------------------------------------------------------------------
 
 # What eval/realqa.py printed for the dev part with the committed models (docs/accuracy.md; the act models saw

@@ -51,12 +51,14 @@ class Judgement:
     violated: bool
     evidence: list[Hit]
     degree: float = 0.0
+    whole: tuple[Hit, ...] = ()  # evidence the engine picked (the reply where something was missing): shown whole
 
 
 @dataclass
 class Occurrence:
     evidence: list[Hit]
     degree: float = 0.0
+    whole: tuple[Hit, ...] = ()
 
 
 class CompiledScorecard:
@@ -175,8 +177,9 @@ class CompiledScorecard:
         if degree is None and found is None:
             return None
         satisfied = degree >= c.item.min_degree if degree is not None else bool(found)
-        shown = [anchor, *self._missing_in(c, ctx, anchor)] if anchor and not satisfied else []
-        return Judgement("expect", not satisfied, shown, degree or 0.0)
+        missing = tuple(self._missing_in(c, ctx, anchor)) if anchor and not satisfied else ()
+        shown = [anchor, *missing] if anchor and not satisfied else []
+        return Judgement("expect", not satisfied, shown, degree or 0.0, missing)
 
     @staticmethod
     def _missing_in(c: CompiledItem, ctx: Context, anchor: Hit) -> list[Hit]:
@@ -207,7 +210,7 @@ class CompiledScorecard:
             if not j.violated:
                 continue
             if j.kind == "expect":
-                violations.append(Occurrence(j.evidence, j.degree))
+                violations.append(Occurrence(j.evidence, j.degree, j.whole))
             elif c.when is None:  # each offending turn is one offence (repeats deduct more)
                 for turn in sorted({h.turn for h in j.evidence}):
                     violations.append(Occurrence([h for h in j.evidence if h.turn == turn]))
@@ -216,15 +219,22 @@ class CompiledScorecard:
                 violations.append(Occurrence(j.evidence + shown))
         return violations if judged else None
 
-    def _evidence_hits(self, c: CompiledItem, ctx: Context, violations: list[Occurrence]) -> list[Hit]:
+    def _evidence_hits(
+        self, c: CompiledItem, ctx: Context, violations: list[Occurrence]
+    ) -> list[tuple[Hit, tuple[str, ...] | None]]:
+        """A failed finding's evidence, each hit with the acts marked in it (`Context.marked`, what the clause
+        narrowing reads) — none for a turn the engine picked itself (the agent's reply where something was
+        missing, the first or last agent turn): no act of this rule was read there, and another rule's act
+        marked on the same whole turn would narrow it to words that have nothing to do with this finding."""
         hits = sorted({h for v in violations for h in v.evidence})
+        whole = {h for v in violations for h in v.whole}
         mode = c.item.evidence
         if mode in ("first_agent", "last_agent") or not hits:
             agent = ctx.prepared.role_turns("agent")
-            if agent:
+            if agent and not (hits and mode is None):
                 turn = agent[0] if mode != "last_agent" else agent[-1]
-                return hits if hits and mode is None else [Hit(turn.index, 0, len(turn.text))]
-        return hits
+                return [(Hit(turn.index, 0, len(turn.text)), None)]
+        return [(h, None) if h in whole else ctx.marked(h) for h in hits]
 
     def evaluate(self, ctx: Context) -> Result:
         conv = ctx.prepared.conversation
@@ -245,7 +255,7 @@ class CompiledScorecard:
                     points = (item.points * scale) - abs(item.repeat_points) * repeats
                 if c.veto_if is not None and (c.veto_if.hits(ctx, None) or []):
                     severity = "veto"
-                shown[len(findings)] = [ctx.marked(h) for h in self._evidence_hits(c, ctx, violations)]
+                shown[len(findings)] = self._evidence_hits(c, ctx, violations)
             else:
                 status = "pass"
                 points = max(item.points, 0.0)
