@@ -114,6 +114,7 @@ def test_an_id_in_two_data_files_is_an_error_and_an_unknown_part_is_named(tmp_pa
     labels.mkdir()
     (labels / "split.json").write_text(json.dumps({"dev": ["7"], "test": []}), encoding="utf-8")
     (labels / "verdicts.jsonl").write_text(json.dumps({"id": "7", "verdicts": {}}) + "\n", encoding="utf-8")
-    monkeypatch.setattr(sys, "argv", ["realqa.py", "--labels", str(labels), "--part", "dev2", "--no-models"])
+    argv = ["realqa.py", "--labels", str(labels), "--data", str(tmp_path), "--part", "dev2", "--no-models"]
+    monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit, match="no part 'dev2'"):
         realqa.main()
