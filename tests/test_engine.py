@@ -59,6 +59,20 @@ def test_veto_sets_score_to_zero_and_rude_without_insult_only_deducts():
     assert not rude.veto and 0 < rude.score < 100 and finding(rude, "EM-01").status == "fail"
 
 
+def test_a_blessing_or_a_scrolling_page_is_no_insult_and_no_anger():
+    """ "财源滚滚来" closes many JD chats and "滚动截图" is how a page is captured: neither holds the insult 滚. A
+    veto there zeroed a whole chat's score; a customer's scrolling page read as angry."""
+    from zuoxi.analyze.emotion import lexicon_emotion
+
+    closing = "感谢您对京东的支持，祝您：好运挡不住，财源滚滚来"
+    blessed = analyze_conversation(conv(("customer", "好的谢谢"), ("agent", closing)), models=False)
+    assert not blessed.veto and finding(blessed, "EM-01").status == "pass"
+    told_off = analyze_conversation(conv(("customer", "好的谢谢"), ("agent", "滚")), models=False)
+    assert told_off.veto  # the insult itself still is one
+    assert lexicon_emotion("页面无法滚动截图").label == "neutral"
+    assert lexicon_emotion("你给我滚").label == "angry"
+
+
 def test_repeated_offences_deduct_more():
     once = analyze_conversation(conv(("customer", "好"), ("agent", "请你冷静一点")))
     thrice = analyze_conversation(

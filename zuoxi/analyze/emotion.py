@@ -55,6 +55,13 @@ def _patterns() -> dict[str, re.Pattern[str]]:
 
 
 @lru_cache(maxsize=1)
+def _false_friends() -> re.Pattern[str] | None:
+    """Words holding a cue that are not it (滚动 and 财源滚滚 are no 滚): `insult_false_friends`."""
+    words = [re.escape(str(w)) for w in shared_lexicons().get("insult_false_friends", [])]
+    return re.compile("|".join(sorted(words, key=len, reverse=True))) if words else None
+
+
+@lru_cache(maxsize=1)
 def _any_cue() -> re.Pattern[str]:
     """Any word of any emotion lexicon: one scan rules out most turns, which have none."""
     return re.compile("|".join(f"(?:{p.pattern})" for p in _patterns().values()))
@@ -66,9 +73,13 @@ def lexicon_emotion(norm: str) -> CustomerEmotion:
         return CustomerEmotion("neutral", 0.0)
     counts: dict[str, int] = {}
     first: dict[str, tuple[int, int]] = {}
+    friends = _false_friends()
+    taken = [m.span() for m in friends.finditer(norm)] if friends is not None else []
     for label, pattern in _patterns().items():
         for m in pattern.finditer(norm):
             if _NEGATION.search(norm[max(0, m.start() - 3) : m.start()]):
+                continue
+            if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             counts[label] = counts.get(label, 0) + 1
             first.setdefault(label, m.span())
