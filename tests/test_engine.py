@@ -73,6 +73,17 @@ def test_a_blessing_or_a_scrolling_page_is_no_insult_and_no_anger():
     assert lexicon_emotion("你给我滚").label == "angry"
 
 
+def test_an_agent_promising_its_own_effort_is_no_over_promise():
+    """SA-05 is an absolute promise of an outcome the agent does not control; "我百分之百给您申请" promises the
+    agent's own effort (the readers judged it ok), "百分之百能到" an outcome."""
+    effort = analyze_conversation(
+        conv(("customer", "能退吗"), ("agent", "希望您不要担心，我百分之百给您申请")), models=False
+    )
+    outcome = analyze_conversation(conv(("customer", "明天能到吗"), ("agent", "放心，百分之百能到")), models=False)
+    assert finding(effort, "SA-05").status == "pass"
+    assert finding(outcome, "SA-05").status == "fail"
+
+
 def test_repeated_offences_deduct_more():
     once = analyze_conversation(conv(("customer", "好"), ("agent", "请你冷静一点")))
     thrice = analyze_conversation(
