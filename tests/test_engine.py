@@ -84,6 +84,19 @@ def test_an_agent_promising_its_own_effort_is_no_over_promise():
     assert finding(outcome, "SA-05").status == "fail"
 
 
+def test_when_a_refund_comes_back_is_no_delivery_question():
+    """EC-05 is about the goods' arrival; "退款什么时候到呢" asks about money. A veto word also counts where the
+    condition's `exclude` list holds the same word (it had been dropped as a false friend of itself)."""
+    refund = analyze_conversation(
+        conv(("customer", "退款什么时候到呢"), ("agent", "京东会在24小时内审核退款的哦")), "ecommerce", models=False
+    )
+    parcel = analyze_conversation(
+        conv(("customer", "快递什么时候到呢"), ("agent", "明天一定能到")), "ecommerce", models=False
+    )
+    assert finding(refund, "EC-05").status == "n/a"
+    assert finding(parcel, "EC-05").status == "fail"
+
+
 def test_repeated_offences_deduct_more():
     once = analyze_conversation(conv(("customer", "好"), ("agent", "请你冷静一点")))
     thrice = analyze_conversation(

@@ -365,7 +365,9 @@ class Filtered(Scoped):
         exclude = words_of(spec.get("exclude", []), env.lexicons, loc + ("exclude",))
         self.exclude_key = env.matcher.register(exclude) if exclude else None
 
-    def keep(self, ctx: Context, hit: Hit) -> bool:
+    def keep(self, ctx: Context, hit: Hit, excluding: bool = True) -> bool:
+        """Whether a word found is said as such: not negated, quoted or supposed (as the condition's options
+        say) and, with `excluding`, not part of one of its `exclude` words."""
         turn = ctx.turns[hit.turn]
         if self.negation:
             prefix = CLAUSE_END.split(turn.norm[max(0, hit.start - 6) : hit.start])[-1]  # within the clause
@@ -377,7 +379,7 @@ class Filtered(Scoped):
             clause = CLAUSE_END.split(turn.norm[: hit.start])[-1]
             if _CONDITIONAL.search(clause):
                 return False
-        return not self.excluded(ctx, hit)
+        return not (excluding and self.excluded(ctx, hit))
 
     def excluded(self, ctx: Context, hit: Hit) -> bool:
         """Whether the hit is part of one of the `exclude` words (a false friend: 滚筒 is no 滚)."""

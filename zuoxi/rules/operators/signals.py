@@ -339,7 +339,7 @@ class Act(Filtered):
         allowed = self._last_on_the_matter(ctx, anchor) if self.skip_trailing else self.scope.turns(ctx, anchor)
         cues, denied = self._cues(ctx, set(allowed))
         if self.veto_key is not None:  # words that say the turn is something else (negation and quotes apply)
-            vetoed = {h.turn for h in ctx.keyword_hits(self.veto_key) if self.keep(ctx, h)}
+            vetoed = {h.turn for h in ctx.keyword_hits(self.veto_key) if self.keep(ctx, h, excluding=False)}
             allowed = [t for t in allowed if t not in vetoed]
         clear = [(self._cues(ctx, set(allowed), key), bar) for key, bar in self.clear]
         acts = ctx.acts
