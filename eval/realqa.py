@@ -216,19 +216,19 @@ def _use_acts(a: argparse.Namespace, acts: dict) -> None:
         readers_acts(models, acts)
 
 
-def _part(labels: Path, part: str, labelled: set[str]) -> set[str]:
-    """The ids of a part from `split.json`; every labelled conversation where a set has no split (a hidden
-    set labelled the same way is all test)."""
+def _part(labels: Path, part: str, labelled: set[str]) -> tuple[set[str], str]:
+    """The ids of a part from `split.json`, and what to call them; every labelled conversation where a set
+    has no split (a hidden set labelled the same way is all test)."""
     path = labels / "split.json"
     if not path.exists():
         print(f"{path} not found: every labelled conversation is measured", file=sys.stderr)
-        return labelled
+        return labelled, "every labelled conversation (no split.json)"
     split = json.loads(path.read_text(encoding="utf-8"))
     parts = {"all": ("dev", "test"), "tuning": ("dev", "dev2", "dev3")}.get(part, (part,))
     missing = [name for name in parts if name not in split]
     if missing:
         raise SystemExit(f"{path}: no part {missing[0]!r} (it has {', '.join(sorted(split))})")
-    return {i for name in parts for i in split[name]}
+    return {i for name in parts for i in split[name]}, f"{part} part"
 
 
 def main() -> int:
@@ -241,7 +241,7 @@ def main() -> int:
         print(f"no verdicts in {a.labels / 'verdicts.jsonl'}", file=sys.stderr)
         return 2
     second = {r["id"]: r["verdicts"] for r in read_jsonl(a.labels / "verdicts_second.jsonl")}
-    wanted = _part(a.labels, a.part, set(first))
+    wanted, title = _part(a.labels, a.part, set(first))
     convs = conversations(a.data)
     unknown = sorted(i for i in first if i in wanted and i not in convs)
     if unknown:
@@ -268,11 +268,7 @@ def main() -> int:
     if a.json:
         print(json.dumps(figures, ensure_ascii=False, indent=1))
         return 0
-    _print_rules(
-        f"{a.part} part" if (a.labels / "split.json").exists() else "every labelled conversation (no split.json)",
-        len(ids),
-        figures,
-    )
+    _print_rules(title, len(ids), figures)
     if "acts" in figures:
         _print_acts(figures, len(act_ids), len(read_jsonl(a.labels / "acts_second.jsonl")))
     if a.errors:

@@ -43,22 +43,22 @@ class CustomerEmotion(NamedTuple):
     satisfaction: str | None = None  # the model's exchange satisfaction at this turn
 
 
+def _any_of(words: list[str]) -> re.Pattern[str]:
+    """One alternation of a word list, longest first (a longer word wins where two start together)."""
+    return re.compile("|".join(sorted((re.escape(str(w)) for w in words), key=len, reverse=True)))
+
+
 @lru_cache(maxsize=1)
 def _patterns() -> dict[str, re.Pattern[str]]:
     lexicons = shared_lexicons()
-    return {
-        label: re.compile(
-            "|".join(sorted((re.escape(str(w)) for w in lexicons[f"emotion_{label}"]), key=len, reverse=True))
-        )
-        for label in ("angry", "anxious", "sad", "positive")
-    }
+    return {label: _any_of(lexicons[f"emotion_{label}"]) for label in ("angry", "anxious", "sad", "positive")}
 
 
 @lru_cache(maxsize=1)
 def _false_friends() -> re.Pattern[str] | None:
     """Words holding a cue that are not it (滚动 and 财源滚滚 are no 滚): `insult_false_friends`."""
-    words = [re.escape(str(w)) for w in shared_lexicons().get("insult_false_friends", [])]
-    return re.compile("|".join(sorted(words, key=len, reverse=True))) if words else None
+    words = shared_lexicons().get("insult_false_friends", [])
+    return _any_of(words) if words else None
 
 
 @lru_cache(maxsize=1)

@@ -337,11 +337,12 @@ class Act(Filtered):
         if self.wait and self.scope.awaiting(ctx, anchor):
             return None  # nobody has answered the anchor turn yet: nothing to judge
         allowed = self._last_on_the_matter(ctx, anchor) if self.skip_trailing else self.scope.turns(ctx, anchor)
-        cues, denied = self._cues(ctx, set(allowed))
+        scope = set(allowed)
+        cues, denied = self._cues(ctx, scope)
+        clear = [(self._cues(ctx, scope, key), bar) for key, bar in self.clear]
         if self.veto_key is not None:  # words that say the turn is something else (negation and quotes apply)
             vetoed = {h.turn for h in ctx.keyword_hits(self.veto_key) if self.keep(ctx, h, excluding=False)}
             allowed = [t for t in allowed if t not in vetoed]
-        clear = [(self._cues(ctx, set(allowed), key), bar) for key, bar in self.clear]
         acts = ctx.acts
         if acts is None:
             found = [h for t in allowed for h in cues.get(t, ())]
@@ -360,7 +361,7 @@ class Act(Filtered):
         `unless` act), or the models could not learn the acts."""
         plain, _, unless = self._bars(acts)
         row = acts.table[t]
-        if any(row[k] >= b for k, b in unless):
+        if _reads_any(row, unless):
             return []
         if not plain or any(row[k] >= bar for k, _ in plain):
             return list(words)
@@ -391,9 +392,8 @@ class Act(Filtered):
             return []
         plain, cued, unless = self._bars(acts)
         row = acts.table[t]
-        for k, bar in unless:
-            if row[k] >= bar:
-                return []
+        if _reads_any(row, unless):
+            return []
         if not plain:  # the models could not learn these acts (too few labelled turns): the cue words decide
             return list(cue or ())
         for k, bar in plain if cue is None else cued:  # the cues are the condition's: any act the models read decides
@@ -404,3 +404,8 @@ class Act(Filtered):
                 ctx.act_marks[hit] = self.acts
                 return [hit]
         return []
+
+
+def _reads_any(row: list[float], bars: list[tuple[int, float]]) -> bool:
+    """Whether a turn's act probabilities (`TurnActs.table` row) reach any of (column, bar)."""
+    return any(row[k] >= bar for k, bar in bars)
