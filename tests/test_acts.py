@@ -775,6 +775,11 @@ def test_the_after_sales_sequence_is_for_goods_that_went_wrong_not_every_failure
     assert ec06("机票退款进度怎么还是审核中") == "n/a"  # a failure the model reads, but no goods gone wrong
     assert ec06("退款三天了还没收到钱") == "n/a"  # money that did not come: a refund matter, not goods
     assert ec06("三天了还没收到货") == "fail"
+    # goods only partly received, a fault, a thing broken: after-sales words the readers' failure turns hold
+    # (tuning parts, 2026-12-06 late night)
+    for report in ("两件只收到一件", "水壶出现了故障", "手机烂了，去年买的", "用了两天就坏掉了", "耳机不能正常充电"):
+        assert ec06(report) == "fail", report
+    assert ec06("只收到一件，另一件明天到是吧", failure=0.0) == "n/a"  # the word alone is not a failure
 
 
 def test_failure_words_decide_a_failure_the_model_reads_faintly():
