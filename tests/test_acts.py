@@ -1105,6 +1105,24 @@ def test_the_action_challenged_is_no_answer_to_the_challenge():
     assert cs04({(0, "explain"): 0.9, (2, "inform"): 0.9}) == "pass"  # the reason came just before
 
 
+def test_passing_a_challenge_on_is_no_answer_to_it():
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    turns = [
+        ("agent", "您的号码已经销户了"),
+        ("customer", "销户之前你们不需要尽到告知义务吗？"),
+        ("agent", "您的问题已记录并转交相关工作人员核查跟进"),
+    ]
+
+    def cs04(probs):
+        acts = _fake_acts(["agent", "customer", "agent"], {(0, "inform"): 0.9, (1, "question"): 0.9, **probs})
+        return _status(card, conv(*turns), acts, "CS-04")
+
+    assert cs04({(2, "act"): 0.9, (2, "pending"): 0.9}) == "fail"  # recorded and passed on: no reason, nothing settled
+    assert cs04({(2, "act"): 0.9}) == "pass"  # acting on it settles it
+
+
 def test_a_complaint_without_a_complaint_word_must_be_read_clearly():
     from zuoxi.rules.engine import get_scorecard
 
