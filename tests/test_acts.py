@@ -1159,6 +1159,17 @@ def test_tagging_a_newspaper_is_a_complaint_risk_and_tagging_the_company_is_not(
     assert finding(analyze_conversation(plain, models=models), "ES-01").status != "fail"
 
 
+@pytest.mark.parametrize("account", ["厦门街头巷尾", "重庆事儿", "福建身边事", "上海发布", "深圳公安", "首都工商"])
+def test_tagging_a_local_news_account_or_an_authority_is_a_complaint_risk(account):
+    post = conv(("customer", f"@中国联通客服 @{account} 宽带断了三天没人管"), ("agent", "您好，请私信您的号码"))
+    assert finding(analyze_conversation(post, models=False), "ES-01").status == "fail"
+
+
+def test_tagging_a_bank_is_no_complaint_risk():
+    post = conv(("customer", "@中国联通客服 @中国工商银行 话费自动扣款怎么设置"), ("agent", "您好，请私信您的号码"))
+    assert finding(analyze_conversation(post, models=False), "ES-01").status != "fail"
+
+
 def test_a_mention_condition_needs_names():
     with pytest.raises(Exception, match="names"):
         _card("""
