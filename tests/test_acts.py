@@ -696,6 +696,25 @@ def test_a_refusal_followed_by_the_way_it_can_be_done_is_not_bare():
     assert _core("SA-02", [offered[0], ("agent", "纸质发票开不了，电子发票一样的")], leaning) == "fail"
 
 
+def test_a_refusal_whose_reason_was_just_given_is_not_bare():
+    """The readers accept a reason the agent gave a few turns before refusing again ("前一轮已说明"); a reason far
+    back in a long chat does not cover a new refusal."""
+    turns = [
+        ("customer", "能开电子发票吗"),
+        ("agent", "这个订单已经删除了，系统里查不到"),
+        ("customer", "那怎么办"),
+        ("agent", "请您稍等"),
+        ("customer", "电子发票到底能不能开"),
+        ("agent", "电子发票是开不了的"),
+    ]
+    refused = {(5, "refuse"): 0.9}
+    assert _core("SA-02", turns, {**refused, (1, "explain"): 0.9}) == "pass"
+    assert _core("SA-02", turns, refused) == "fail"
+    waits = [("agent", "请您稍等"), ("customer", "嗯")] * 4  # four more agent turns between the reason and the refusal
+    far = turns[:2] + waits + turns[4:]
+    assert _core("SA-02", far, {(len(far) - 1, "refuse"): 0.9, (1, "explain"): 0.9}) == "fail"
+
+
 def test_a_refusal_without_a_refusal_word_must_be_read_clearly():
     asked = ("customer", "能帮我改一下地址吗")
     sorry = [asked, ("agent", "这个的确是很抱歉呢")]

@@ -187,8 +187,9 @@ class Scope:
         """The chosen turns in the scope's relation to the anchor turn `a`."""
         if self.anchor == "same":
             return [i for i in chosen if i == a]
-        if self.anchor == "before":
-            return [i for i in chosen if i < a]
+        if self.anchor == "before":  # with `count`, only the role's nearest `count` turns before it
+            prior = [i for i in chosen if i < a]
+            return prior[-self.count :] if self.count else prior
         if self.anchor == "rest":
             return [i for i in chosen if i >= a]
         if self.anchor in ("after", "first_reply", "next", "same_and_next", "around"):
