@@ -640,6 +640,18 @@ def test_a_matter_promised_only_to_be_solved_soon_is_left_open():
     assert _core("SA-04", [("customer", "视频一直打不开"), ("agent", answered)], faint) == "n/a"
 
 
+def test_a_thread_that_ends_on_the_customer_giving_the_details_asked_is_mid_process():
+    """The readers: a thread that ends on the customer's reply mid-process ("以客户回复结束，处理中途") asks no
+    follow-up yet, as CS-08 has it; one that ends on the customer pushing back still does."""
+    pending = [("customer", "宽带又断了"), ("agent", "已为您反馈，请耐心等待")]
+    probs = {(1, "pending"): 0.9}
+    assert _core("SA-04", pending, probs) == "fail"
+    details = pending + [("customer", "地址是朝阳区XX路5号")]
+    assert _core("SA-04", details, {**probs, (2, "info"): 0.9}) == "n/a"
+    pushed = pending + [("customer", "每次都让我等，到底什么时候修好")]
+    assert _core("SA-04", pushed, {**probs, (2, "info"): 0.9, (2, "failure"): 0.9}) == "fail"
+
+
 def test_an_answer_after_the_closing_needs_a_new_closing_however_faintly_the_model_reads_it():
     """The guide: a customer who reopens the matter after a closing needs a new closing. A last word that says
     nothing more may follow the closing before it, but an answer the model reads at 0.3 or more ("一到三天到账呢",
