@@ -110,6 +110,28 @@ def pr(c: dict) -> tuple[float | None, float | None]:
     return (tp / (tp + fp) if tp + fp else None), (tp / (tp + fn) if tp + fn else None)
 
 
+# The issue's targets (docs/accuracy.md): overall precision and recall, and a floor for every rule that fails often.
+TARGET_PRECISION, TARGET_RECALL = 0.85, 0.70
+RULE_PRECISION, RULE_MIN_FAILURES = 0.75, 5
+
+
+def targets(figures: dict) -> dict:
+    """Which targets the figures meet: overall precision and recall, and the rules that fail at least
+    RULE_MIN_FAILURES times with precision under RULE_PRECISION (worst first)."""
+    p, r = pr(figures["total"])
+    weak = []
+    for rule, c in figures["rules"].items():
+        failures = c.get("tp", 0) + c.get("fp", 0)
+        rp = pr(c)[0]
+        if failures >= RULE_MIN_FAILURES and rp is not None and rp < RULE_PRECISION:
+            weak.append({"rule": rule, "precision": round(rp, 3), "failures": failures})
+    return {
+        "precision_met": p is not None and p >= TARGET_PRECISION,
+        "recall_met": r is not None and r >= TARGET_RECALL,
+        "rules_under_floor": sorted(weak, key=lambda w: (w["precision"], w["rule"])),
+    }
+
+
 def agreement(first: dict[str, dict], second: dict[str, dict]) -> dict:
     per_rule: dict[str, tuple[list[bool], list[bool]]] = defaultdict(lambda: ([], []))
     for cid, verdicts in second.items():
@@ -258,6 +280,7 @@ def main() -> int:
     failures = tool_failures(ids, convs, models=not a.no_models)
     figures = score(gold, failures, {i: str(convs[i].meta.get("source", "")) for i in ids})
     figures["part"], figures["conversations"] = a.part, len(ids)
+    figures["targets"] = targets(figures)
     figures["readers"] = agreement(first, {i: v for i, v in second.items() if i in wanted})
     act_ids = [i for i in ids if i in acts]
     if not a.no_models and act_ids and not a.readers_acts:
@@ -297,6 +320,13 @@ def _print_rules(part: str, conversations: int, figures: dict) -> None:
     print(
         f"readers: {readers['conversations']} conversations read twice, kappa {_fmt(readers['kappa'])}, "
         f"agreement {_fmt(readers['agreement'])}"
+    )
+    goal = figures["targets"]
+    under = ", ".join(f"{w['rule']} {w['precision']:.2f} of {w['failures']}" for w in goal["rules_under_floor"])
+    print(
+        f"targets: precision ≥ {TARGET_PRECISION} {'met' if goal['precision_met'] else 'not met'}, recall ≥ "
+        f"{TARGET_RECALL} {'met' if goal['recall_met'] else 'not met'}; rules failing ≥ {RULE_MIN_FAILURES} times "
+        f"under precision {RULE_PRECISION}: {under or 'none'}"
     )
     print("\n| rule | verdicts | violations | failures | precision | recall | readers' kappa |")
     print("|---|---:|---:|---:|---:|---:|---:|")

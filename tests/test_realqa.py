@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.label_tools import rules_for
-from eval.realqa import score
+from eval.realqa import score, targets
 
 
 def _gold(cid: str, violations: set[str]) -> dict:
@@ -31,6 +31,20 @@ def test_figures_are_counted_per_rule_overall_and_per_source():
     assert {k: figures["total"][k] for k in ("tp", "fp", "fn")} == {"tp": 2, "fp": 1, "fn": 1}
     assert figures["rules"]["SA-04"]["fp"] == 1 and figures["rules"]["EC-06"]["fn"] == 1
     assert score(gold, failures)["sources"] == {}  # no sources given: none
+
+
+def test_the_targets_name_the_rules_that_fail_often_and_wrongly():
+    rules = {
+        "CS-04": {"tp": 2, "fp": 5, "fn": 1},  # 7 failures, precision 0.29: under the floor
+        "CS-06": {"tp": 8, "fp": 2, "fn": 1},  # 0.80: over it
+        "SA-01": {"tp": 0, "fp": 4, "fn": 0},  # 4 failures: too few to judge
+        "SA-04": {"tp": 3, "fp": 2, "fn": 0},  # 0.60 of 5
+    }
+    total = {k: sum(c[k] for c in rules.values()) for k in ("tp", "fp", "fn")}
+    goal = targets({"rules": rules, "total": total})
+    assert [w["rule"] for w in goal["rules_under_floor"]] == ["CS-04", "SA-04"]
+    assert goal["rules_under_floor"][0] == {"rule": "CS-04", "precision": 0.286, "failures": 7}
+    assert not goal["precision_met"] and goal["recall_met"]  # 13 of 26 failures right; 13 of 15 violations found
 
 
 def test_a_labelled_set_without_a_split_or_second_readings_is_measured_whole(tmp_path, capsys, monkeypatch):
