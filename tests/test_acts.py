@@ -650,6 +650,8 @@ def test_a_thread_that_ends_on_the_customer_giving_the_details_asked_is_mid_proc
     assert _core("SA-04", details, {**probs, (2, "info"): 0.9}) == "n/a"
     pushed = pending + [("customer", "每次都让我等，到底什么时候修好")]
     assert _core("SA-04", pushed, {**probs, (2, "info"): 0.9, (2, "failure"): 0.9}) == "fail"
+    both = details + [("customer", "每次都让我等")]  # the details, then pushing back: not mid-process
+    assert _core("SA-04", both, {**probs, (2, "info"): 0.9, (3, "failure"): 0.9}) == "fail"
 
 
 def test_an_answer_after_the_closing_needs_a_new_closing_however_faintly_the_model_reads_it():
