@@ -1155,7 +1155,11 @@ def test_passing_a_challenge_on_is_no_answer_to_it():
         return _status(card, conv(*turns), acts, "CS-04")
 
     assert cs04({(2, "act"): 0.9, (2, "pending"): 0.9}) == "fail"  # recorded and passed on: no reason, nothing settled
-    assert cs04({(2, "act"): 0.9}) == "pass"  # acting on it settles it
+    resubmitted = turns[:2] + [("agent", "我给您重新提交下申请，具体看审核结果哈")]
+    acts = _fake_acts(
+        ["agent", "customer", "agent"], {(0, "inform"): 0.9, (1, "question"): 0.9, (2, "act"): 0.9, (2, "pending"): 0.9}
+    )
+    assert _status(card, conv(*resubmitted), acts, "CS-04") == "pass"  # acting on it settles it, pending or not
 
 
 def test_a_complaint_without_a_complaint_word_must_be_read_clearly():
