@@ -1002,17 +1002,9 @@ def test_the_price_principle_is_a_reason_for_refusing_a_discount():
 
 
 def test_asking_for_what_would_settle_a_challenge_answers_it():
-    from zuoxi.rules.engine import get_scorecard
-
-    card = get_scorecard("core")
     turns = [("agent", "这个订单是没有付款的呢"), ("customer", "我这边是付过的啊"), ("agent", "麻烦您提供付款的截图哦")]
-
-    def cs04(probs):
-        acts = _fake_acts(["agent", "customer", "agent"], {(0, "inform"): 0.9, (1, "question"): 0.9, **probs})
-        return _status(card, conv(*turns), acts, "CS-04")
-
-    assert cs04({(2, "ask_photo"): 0.9}) == "pass"
-    assert cs04({(2, "inform"): 0.9}) == "fail"
+    assert _cs04(turns, {(0, "inform"): 0.9, (2, "ask_photo"): 0.9}) == "pass"
+    assert _cs04(turns, {(0, "inform"): 0.9, (2, "inform"): 0.9}) == "fail"
 
 
 def _core_em02(text: str, anger: float, emotions=None) -> str:
@@ -1122,44 +1114,29 @@ def test_an_apology_worded_as_asking_forgiveness_for_the_trouble_is_an_apology()
     assert cs06("请私信您的地址") == "fail"
 
 
-def test_the_action_challenged_is_no_answer_to_the_challenge():
-    from zuoxi.rules.engine import get_scorecard
+def _cs04(turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
+    """CS-04 on an answer, the customer's challenge of it and the reply (turns 0, 1, 2), the challenge read clearly."""
+    return _core("CS-04", turns, {(1, "question"): 0.9, **probs})
 
-    card = get_scorecard("core")
+
+def test_the_action_challenged_is_no_answer_to_the_challenge():
     turns = [
         ("agent", "待这个订单完成后为您申请差价"),
         ("customer", "为什么要等这个订单完成呢"),
         ("agent", "请您届时注意查收呢"),
     ]
-
-    def cs04(probs):
-        acts = _fake_acts(["agent", "customer", "agent"], {(0, "act"): 0.9, (1, "question"): 0.9, **probs})
-        return _status(card, conv(*turns), acts, "CS-04")
-
-    assert cs04({(2, "inform"): 0.9}) == "fail"
-    assert cs04({(0, "explain"): 0.9, (2, "inform"): 0.9}) == "pass"  # the reason came just before
+    acted = {(0, "act"): 0.9}
+    assert _cs04(turns, {**acted, (2, "inform"): 0.9}) == "fail"
+    assert _cs04(turns, {**acted, (0, "explain"): 0.9, (2, "inform"): 0.9}) == "pass"  # the reason came just before
 
 
 def test_passing_a_challenge_on_is_no_answer_to_it():
-    from zuoxi.rules.engine import get_scorecard
-
-    card = get_scorecard("core")
-    turns = [
-        ("agent", "您的号码已经销户了"),
-        ("customer", "销户之前你们不需要尽到告知义务吗？"),
-        ("agent", "您的问题已记录并转交相关工作人员核查跟进"),
-    ]
-
-    def cs04(probs):
-        acts = _fake_acts(["agent", "customer", "agent"], {(0, "inform"): 0.9, (1, "question"): 0.9, **probs})
-        return _status(card, conv(*turns), acts, "CS-04")
-
-    assert cs04({(2, "act"): 0.9, (2, "pending"): 0.9}) == "fail"  # recorded and passed on: no reason, nothing settled
-    resubmitted = turns[:2] + [("agent", "我给您重新提交下申请，具体看审核结果哈")]
-    acts = _fake_acts(
-        ["agent", "customer", "agent"], {(0, "inform"): 0.9, (1, "question"): 0.9, (2, "act"): 0.9, (2, "pending"): 0.9}
-    )
-    assert _status(card, conv(*resubmitted), acts, "CS-04") == "pass"  # acting on it settles it, pending or not
+    challenge = [("agent", "您的号码已经销户了"), ("customer", "销户之前你们不需要尽到告知义务吗？")]
+    answered = {(0, "inform"): 0.9, (2, "act"): 0.9, (2, "pending"): 0.9}
+    passed_on = challenge + [("agent", "您的问题已记录并转交相关工作人员核查跟进")]
+    assert _cs04(passed_on, answered) == "fail"  # recorded and passed on: no reason, nothing settled
+    resubmitted = challenge + [("agent", "我给您重新提交下申请，具体看审核结果哈")]
+    assert _cs04(resubmitted, answered) == "pass"  # acting on it settles it, pending or not
 
 
 def test_a_complaint_without_a_complaint_word_must_be_read_clearly():
