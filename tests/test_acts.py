@@ -1130,6 +1130,23 @@ def test_the_action_challenged_is_no_answer_to_the_challenge():
     assert _cs04(turns, {**acted, (0, "explain"): 0.9, (2, "inform"): 0.9}) == "pass"  # the reason came just before
 
 
+def test_a_customer_who_argues_back_at_length_needs_a_new_reason():
+    """A reason just before a short challenge answers it ("功能一样吗?" asks again); a customer who contests that
+    reason with their own arguments needs one in the reply (the Weibo readers: "只重申，无理由")."""
+    reason = ("agent", "因为系统规定，号码只能在归属地营业厅销户")
+    reply = ("agent", "请您到归属地营业厅办理")
+    short = [reason, ("customer", "真的不能异地销户吗？"), reply]
+    argued = [
+        reason,
+        ("customer", "银行卡都能异地注销，为什么手机号就不行？让我专门回一趟归属地，这个规定合理吗？"),
+        reply,
+    ]
+    explained = {(0, "explain"): 0.9, (2, "inform"): 0.9}
+    assert _cs04(short, explained) == "pass"
+    assert _cs04(argued, explained) == "fail"
+    assert _cs04(argued, {**explained, (2, "explain"): 0.9}) == "pass"
+
+
 def test_passing_a_challenge_on_is_no_answer_to_it():
     challenge = [("agent", "您的号码已经销户了"), ("customer", "销户之前你们不需要尽到告知义务吗？")]
     answered = {(0, "inform"): 0.9, (2, "act"): 0.9, (2, "pending"): 0.9}
