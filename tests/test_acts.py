@@ -835,8 +835,16 @@ def test_time_waited_is_a_failure_however_faintly_the_model_reads_it():
     # a problem never solved, a line that drops, nobody answering (84-98 % of the turns that say them)
     for said in ("航班取消了，但是没通知", "宽带故障报修三次", "问题至今没解决", "网络老是掉线", "客服电话没人接"):
         assert _core("CS-06", [("customer", said), reply], faint) == "fail", said
-    # a parcel that has not moved (7 of the 9 such turns; a JD chat the model read at 0.04)
-    assert _core("CS-06", [("customer", "我的快递三号怎么没动"), reply], faint) == "fail"
+    # a parcel that has not moved (7 of the 9 such turns; a JD chat the model read at 0.04); an app that errors
+    # (报错 5 of 6, 出错 5 of 6, 异常 15 of 20, 不能用了 13 of 16)
+    for said in (
+        "我的快递三号怎么没动",
+        "官方app一启动就报错",
+        "下载总是出错",
+        "账户显示异常",
+        "昨天还好好的，今天不能用了",
+    ):
+        assert _core("CS-06", [("customer", said), reply], faint) == "fail", said
 
 
 def test_a_thing_that_does_not_work_is_a_failure_however_faintly_the_model_reads_it():
