@@ -1247,8 +1247,9 @@ def test_the_reply_where_something_was_missing_is_shown_whole():
 # conversation whose readers' violation is turn 39, one SA-01 failure came from a push-back clause that made five
 # false alarms elsewhere, one SA-04 miss is a timed notice about another matter — while on the tuning parts, with
 # act models trained without them, the session's changes removed 49 false alarms and kept as many right failures.
-# Raised on the night of 2026-12-06 to what the rules of that night print: 142 right failures, 24 false alarms, 40 misses.)
-DEV_FLOOR = {"precision": 0.85, "recall": 0.78}
+# Raised on the night of 2026-12-06 to what the rules of that night print: 142 right failures, 24 false alarms, 40 misses;
+# and the late night: 143 / 22 / 39, precision 0.867, recall 0.786.)
+DEV_FLOOR = {"precision": 0.86, "recall": 0.78}
 
 
 @pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
