@@ -1153,6 +1153,7 @@ def test_a_customer_who_argues_back_at_length_needs_a_new_reason():
     assert _cs04(short, explained) == "pass"
     assert _cs04(argued, explained) == "fail"
     assert _cs04(argued, {**explained, (2, "explain"): 0.9}) == "pass"
+    assert _cs04(argued[:2], {(0, "explain"): 0.9}) == "n/a"  # nobody has answered the challenge yet: not judged
 
 
 def test_passing_a_challenge_on_is_no_answer_to_it():
@@ -1162,6 +1163,8 @@ def test_passing_a_challenge_on_is_no_answer_to_it():
     assert _cs04(passed_on, answered) == "fail"  # recorded and passed on: no reason, nothing settled
     resubmitted = challenge + [("agent", "我给您重新提交下申请，具体看审核结果哈")]
     assert _cs04(resubmitted, answered) == "pass"  # acting on it settles it, pending or not
+    evidence = challenge + [("agent", "请私信提供一下您缴费的截图，我帮您核对")]  # asking for what would settle it
+    assert _cs04(evidence, {(0, "inform"): 0.9, (2, "ask_photo"): 0.9}) == "pass"
 
 
 def test_a_complaint_without_a_complaint_word_must_be_read_clearly():

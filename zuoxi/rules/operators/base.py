@@ -162,7 +162,7 @@ class Scope:
     within_seconds: float | None = None  # turns starting within N s of the conversation start
     fallback_first: int | None = None  # with within_seconds, when the turns have no times: first N
     anchor: str | None = None  # relation to the anchor turn, one of ANCHOR_SCOPES
-    count: int | None = None  # for anchor "next": how many role turns
+    count: int | None = None  # for anchors "next", "around" and "before": how many of the role's turns
 
     def turns(self, ctx: Context, anchor: Hit | None) -> list[int]:
         turns = ctx.turns

@@ -166,6 +166,9 @@ class Length(Scoped):
             raise RuleError(loc, "length 需要 `min` 或 `max`")
         self.min, self.max = spec.get("min"), spec.get("max")
 
+    def settled(self, ctx, anchor):
+        return self.scope.closed(ctx, anchor)
+
     def hits(self, ctx, anchor):
         found = []
         for t in self.scope.turns(ctx, anchor):
