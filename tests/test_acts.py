@@ -649,7 +649,8 @@ def test_a_thread_that_ends_on_the_customer_giving_the_details_asked_is_mid_proc
     details = pending + [("customer", "地址是朝阳区XX路5号")]
     assert _core("SA-04", details, {**probs, (2, "info"): 0.9}) == "n/a"
     pushed = pending + [("customer", "每次都让我等，到底什么时候修好")]
-    assert _core("SA-04", pushed, {**probs, (2, "info"): 0.9, (2, "failure"): 0.9}) == "fail"
+    for pushback in ("failure", "anger", "reject", "question", "request"):
+        assert _core("SA-04", pushed, {**probs, (2, "info"): 0.9, (2, pushback): 0.9}) == "fail", pushback
     both = details + [("customer", "每次都让我等")]  # the details, then pushing back: not mid-process
     assert _core("SA-04", both, {**probs, (2, "info"): 0.9, (3, "failure"): 0.9}) == "fail"
 
@@ -810,7 +811,14 @@ def test_the_after_sales_sequence_is_for_goods_that_went_wrong_not_every_failure
     assert ec06("三天了还没收到货") == "fail"
     # goods only partly received, a fault, a thing broken: after-sales words the readers' failure turns hold
     # (tuning parts, 2026-12-06 late night)
-    for report in ("两件只收到一件", "水壶出现了故障", "手机烂了，去年买的", "用了两天就坏掉了", "耳机不能正常充电"):
+    for report in (
+        "两件只收到一件",
+        "水壶出现了故障",
+        "手机烂了，去年买的",
+        "用了两天就坏掉了",
+        "耳机不能正常充电",
+        "这个吹风机很不好用",
+    ):
         assert ec06(report) == "fail", report
     assert ec06("只收到一件，另一件明天到是吧", failure=0.0) == "n/a"  # the word alone is not a failure
 
@@ -831,13 +839,15 @@ def test_time_waited_is_a_failure_however_faintly_the_model_reads_it():
         assert _core("CS-06", [("customer", said), reply], faint) == "fail", said
     assert _core("CS-06", [("customer", "每个月最喜欢的就是第一天了，终于又有流量了"), reply], faint) == "n/a"
     assert _core("CS-06", [("customer", "退款已经十几天了"), reply], {(0, "failure"): 0.01}) == "n/a"  # not read at all
-    # "没通知" is a failure in all six labelled customer turns outside the evaluation that say it; so are a fault,
-    # a problem never solved, a line that drops, nobody answering (84-98 % of the turns that say them)
-    for said in ("航班取消了，但是没通知", "宽带故障报修三次", "问题至今没解决", "网络老是掉线", "客服电话没人接"):
-        assert _core("CS-06", [("customer", said), reply], faint) == "fail", said
-    # a parcel that has not moved (7 of the 9 such turns; a JD chat the model read at 0.04); an app that errors
-    # (报错 5 of 6, 出错 5 of 6, 异常 15 of 20, 不能用了 13 of 16)
+    # each a failure in 75-100 % of the labelled customer turns outside the evaluation that say it: no notice, a
+    # fault, a problem never solved, a line that drops, nobody answering, a parcel that has not moved (a JD chat the
+    # model read at 0.04), an app that errors
     for said in (
+        "航班取消了，但是没通知",
+        "宽带故障报修三次",
+        "问题至今没解决",
+        "网络老是掉线",
+        "客服电话没人接",
         "我的快递三号怎么没动",
         "官方app一启动就报错",
         "下载总是出错",
@@ -1203,14 +1213,27 @@ def test_tagging_a_newspaper_is_a_complaint_risk_and_tagging_the_company_is_not(
     assert finding(analyze_conversation(plain, models=models), "ES-01").status != "fail"
 
 
-@pytest.mark.parametrize("account", ["厦门街头巷尾", "重庆事儿", "福建身边事", "上海发布", "深圳公安", "首都工商"])
+@pytest.mark.parametrize(
+    "account",
+    [
+        "厦门街头巷尾",
+        "重庆事儿",
+        "福建身边事",
+        "温江人不知道的温江事",
+        "陕西都市热线",
+        "上海发布",
+        "深圳公安",
+        "首都工商",
+    ],
+)
 def test_tagging_a_local_news_account_or_an_authority_is_a_complaint_risk(account):
     post = conv(("customer", f"@中国联通客服 @{account} 宽带断了三天没人管"), ("agent", "您好，请私信您的号码"))
     assert finding(analyze_conversation(post, models=False), "ES-01").status == "fail"
 
 
-def test_tagging_a_bank_is_no_complaint_risk():
-    post = conv(("customer", "@中国联通客服 @中国工商银行 话费自动扣款怎么设置"), ("agent", "您好，请私信您的号码"))
+@pytest.mark.parametrize("account", ["中国工商银行", "小米手机发布会"])
+def test_tagging_a_bank_or_a_product_launch_is_no_complaint_risk(account):
+    post = conv(("customer", f"@中国联通客服 @{account} 话费自动扣款怎么设置"), ("agent", "您好，请私信您的号码"))
     assert finding(analyze_conversation(post, models=False), "ES-01").status != "fail"
 
 
