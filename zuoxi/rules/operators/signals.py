@@ -323,9 +323,6 @@ class Act(Filtered):
                     found.setdefault(h.turn, []).append(h)
         return found, seen - set(found)
 
-    def settled(self, ctx, anchor):
-        return self.scope.closed(ctx, anchor)
-
     def _last_on_the_matter(self, ctx: Context, anchor: Hit | None) -> list[int]:
         """The scope's last N turns of the role once its trailing turns that perform only
         `skip_trailing` acts (or none) are set aside."""
