@@ -105,6 +105,36 @@ def score(
     }
 
 
+def intervals(
+    gold: dict[str, dict], failures: dict[str, dict[str, list[int]]], resamples: int = 2000, seed: int = 0
+) -> dict:
+    """95 % bootstrap intervals of overall precision and recall, conversations drawn with replacement: a
+    test part of a hundred-odd conversations moves by several points with the draw, and a change smaller
+    than that is not shown to be better by these figures alone. Deterministic for a given seed."""
+    import numpy as np
+
+    counts = np.array(
+        [
+            [
+                sum(c[k] for c in score({cid: verdicts}, {cid: failures[cid]})["rules"].values())
+                for k in ("tp", "fp", "fn")
+            ]
+            for cid, verdicts in gold.items()
+        ],
+        dtype=float,
+    ).reshape(-1, 3)
+    if not len(counts):
+        return {"precision": None, "recall": None, "resamples": 0}
+    draws = np.random.default_rng(seed).integers(0, len(counts), size=(resamples, len(counts)))
+    tp, fp, fn = counts[draws].sum(axis=1).T
+    out: dict = {"resamples": resamples}
+    for name, denominator in (("precision", tp + fp), ("recall", tp + fn)):
+        ok = denominator > 0
+        ratio = tp[ok] / denominator[ok]
+        out[name] = [round(float(q), 3) for q in np.percentile(ratio, [2.5, 97.5])] if ok.any() else None
+    return out
+
+
 def pr(c: dict) -> tuple[float | None, float | None]:
     tp, fp, fn = c.get("tp", 0), c.get("fp", 0), c.get("fn", 0)
     return (tp / (tp + fp) if tp + fp else None), (tp / (tp + fn) if tp + fn else None)
@@ -281,6 +311,7 @@ def main() -> int:
     figures = score(gold, failures, {i: str(convs[i].meta.get("source", "")) for i in ids})
     figures["part"], figures["conversations"] = a.part, len(ids)
     figures["targets"] = targets(figures)
+    figures["intervals"] = intervals(gold, failures)
     figures["readers"] = agreement(first, {i: v for i, v in second.items() if i in wanted})
     act_ids = [i for i in ids if i in acts]
     if not a.no_models and act_ids and not a.readers_acts:
@@ -310,6 +341,12 @@ def _print_rules(part: str, conversations: int, figures: dict) -> None:
         f"overall: precision {_fmt(p)}  recall {_fmt(r)}  (right failures {t.get('tp', 0)}, false alarms "
         f"{t.get('fp', 0)}, misses {t.get('fn', 0)}; evidence on the readers' turn in {t.get('turn', 0)} of {t.get('tp', 0)})"
     )
+    ci = figures.get("intervals") or {}
+    if ci.get("precision") and ci.get("recall"):
+        print(
+            f"  95 % interval over {ci['resamples']} resamples of the conversations: precision "
+            f"{_fmt(ci['precision'][0])}–{_fmt(ci['precision'][1])}, recall {_fmt(ci['recall'][0])}–{_fmt(ci['recall'][1])}"
+        )
     for source, c in figures.get("sources", {}).items():
         sp, sr = pr(c)
         print(

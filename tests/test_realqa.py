@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.label_tools import rules_for
-from eval.realqa import score, targets
+from eval.realqa import intervals, pr, score, targets
 
 
 def _gold(cid: str, violations: set[str]) -> dict:
@@ -31,6 +31,30 @@ def test_figures_are_counted_per_rule_overall_and_per_source():
     assert {k: figures["total"][k] for k in ("tp", "fp", "fn")} == {"tp": 2, "fp": 1, "fn": 1}
     assert figures["rules"]["SA-04"]["fp"] == 1 and figures["rules"]["EC-06"]["fn"] == 1
     assert score(gold, failures)["sources"] == {}  # no sources given: none
+
+
+def test_the_intervals_hold_the_figures_and_narrow_with_more_conversations():
+    def part(n: int) -> tuple[dict, dict]:
+        """n conversations: every fourth has a violation zuoxi misses, every third a false alarm, the rest a right failure."""
+        gold, failures = {}, {}
+        for k in range(n):
+            cid = f"stc3_{k}"
+            gold[cid] = _gold(cid, {"CS-06"})
+            failures[cid] = {} if k % 4 == 0 else {"CS-06": [3]}
+            if k % 3 == 0:
+                failures[cid]["SA-04"] = [5]
+        return gold, failures
+
+    small, large = intervals(*part(40)), intervals(*part(400))
+    assert small == intervals(*part(40))  # the same draw each run
+    p, r = pr(score(*part(400))["total"])
+    assert large["precision"][0] < p < large["precision"][1] and large["recall"][0] < r < large["recall"][1]
+    width = lambda ci, key: ci[key][1] - ci[key][0]  # noqa: E731
+    assert (
+        width(large, "precision") < width(small, "precision") / 2
+        and width(large, "recall") < width(small, "recall") / 2
+    )
+    assert intervals({}, {}) == {"precision": None, "recall": None, "resamples": 0}
 
 
 def test_the_targets_name_the_rules_that_fail_often_and_wrongly():
