@@ -549,6 +549,25 @@ def test_closings_after_the_last_word_on_the_matter_do_not_hide_it():
         """)
 
 
+def test_a_closing_whose_words_leave_the_matter_open_is_the_last_word_on_it():
+    """ "您好,请您继续留意的哦,谢谢!" reads as a greeting and a closing, but its words say the matter is still open:
+    it is not set aside as a trailing closing, so SA-04 judges it rather than the answer before it."""
+    roles = ["customer", "agent", "customer", "agent"]
+    acts = _fake_acts(roles, {(1, "inform"): 0.9, (3, "closing"): 0.9, (3, "greet"): 0.9})
+    card = _card("""
+            forbid:
+              act: {role: agent, last: 1, skip_trailing: [closing, greet], acts: [pending], clear_cues: [{cues: [继续留意], min: 0.0}]}
+        """)
+    still_open = conv(*zip(roles, ["4G助手什么时候能用", "目前在升级", "月底前能好吗", "您好,请您继续留意的哦,谢谢!"]))
+    closed = conv(*zip(roles, ["4G助手什么时候能用", "目前在升级", "好的谢谢", "您好,祝您生活愉快,谢谢!"]))
+    assert _status(card, still_open, acts) == "fail"
+    assert (
+        _status(card, closed, acts) == "pass"
+    )  # a plain closing is still set aside: the answer before it is the last word
+    turns = list(zip(roles, ["4G助手什么时候能用", "目前在升级", "月底前能好吗", "您好,请您继续留意的哦,谢谢!"]))
+    assert _core("SA-04", turns, {(1, "inform"): 0.9, (3, "closing"): 0.9, (3, "greet"): 0.9}) == "fail"
+
+
 def _core(rule: str, turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
     from zuoxi.rules.engine import get_scorecard
 

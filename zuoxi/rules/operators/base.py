@@ -90,13 +90,14 @@ class Context:
         )
         return {ask: Hit(ask[0].turn, *span) for ask, span in zip(asks, spans) if span}
 
-    def without_trailing(self, turns: list[int], acts: Collection[str]) -> list[int]:
+    def without_trailing(self, turns: list[int], acts: Collection[str], keep: Collection[int] = ()) -> list[int]:
         """`turns` less the trailing ones that perform nothing but `acts` (or no act at all): the last
-        word on the matter, the closings after it set aside. Unchanged without the act models."""
+        word on the matter, the closings after it set aside — but not a turn in `keep` (one whose own words
+        are on the matter, "您好,请您继续留意的哦,谢谢!"). Unchanged without the act models."""
         if self.acts is None:
             return turns
         end, skip = len(turns), set(acts)
-        while end and set(self.acts.names_of(turns[end - 1])) <= skip:
+        while end and turns[end - 1] not in keep and set(self.acts.names_of(turns[end - 1])) <= skip:
             end -= 1
         return turns[:end]
 

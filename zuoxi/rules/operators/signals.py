@@ -325,9 +325,13 @@ class Act(Filtered):
 
     def _last_on_the_matter(self, ctx: Context, anchor: Hit | None) -> list[int]:
         """The scope's last N turns of the role once its trailing turns that perform only
-        `skip_trailing` acts (or none) are set aside."""
+        `skip_trailing` acts (or none) are set aside; a turn holding one of the condition's clear cue words
+        ("继续留意": the matter is still open) is on the matter, whatever else the models read in it."""
         last = self.scope.last
-        turns = ctx.without_trailing(replace(self.scope, last=None).turns(ctx, anchor), self.skip_trailing)
+        every = replace(self.scope, last=None).turns(ctx, anchor)
+        scope = set(every)
+        cued = set().union(*(self._cues(ctx, scope, key)[0] for key, _ in self.clear))
+        turns = ctx.without_trailing(every, self.skip_trailing, cued)
         return turns[-last:] if last else []
 
     def hits(self, ctx, anchor):
