@@ -143,6 +143,25 @@ def test_an_act_counts_where_the_model_reaches_its_threshold():
     assert _status(card, c, _fake_acts(roles, {(1, "refuse"): 0.7, (1, "explain"): 0.9})) == "pass"
 
 
+def test_unless_min_rules_out_a_turn_read_faintly_as_the_other_act():
+    """An answer must not be a proposal read even below the proposal head's own bar (0.6 here): with
+    `unless_min` the `unless` acts rule a turn out at that bar instead."""
+    answer = """
+        forbid:
+          act: {role: agent, acts: [inform], unless: [propose]%s}
+    """
+    c = conv(("customer", "能帮我查查送出去没有吗"), ("agent", "送到时您拒收就行"))
+    acts = _fake_acts(["customer", "agent"], {(1, "inform"): 0.7, (1, "propose"): 0.45})
+    assert _status(_card(answer % ""), c, acts) == "fail"  # read as an answer: the proposal is under its bar
+    assert _status(_card(answer % ", unless_min: 0.4"), c, acts) == "pass"  # a proposal at 0.4 or more: no answer
+    with pytest.raises(Exception, match="0 到 1"):
+        _card(answer % ", unless_min: 2")
+    sample = Conversation.model_validate(
+        json.loads((ROOT / "samples" / "complaint_desk.jsonl").read_text().splitlines()[0])
+    )
+    assert finding(analyze_conversation(sample), "CS-03").status == "fail"  # seed 000: "拒收就行" again and again
+
+
 def test_a_cue_word_lowers_the_bar_and_becomes_the_evidence():
     card = _card(REFUSAL)
     c = conv(("customer", "帮我改一下地址"), ("agent", "您好，地址现在不能改了"), ("customer", "哦"))
@@ -1313,3 +1332,21 @@ def test_the_rules_stay_as_right_on_the_labelled_dev_conversations():
     # a right failure's evidence names the turn the readers named (140 of 144 printed; 57 before the agent's
     # faulty turn was shown beside the customer's words)
     assert t["turn"] >= 0.9 * t["tp"], (t["turn"], t["tp"])
+
+
+def test_an_act_head_threshold_is_the_high_end_of_its_flat_best_f1():
+    """Training picks the highest threshold whose out-of-fold F1 is within F1_TOLERANCE of the best: on a flat
+    curve the bar that reads the act as often right with fewer false findings, on a peaked one the peak."""
+    sys.path.insert(0, str(ROOT))
+    from training_models.acts import F1_TOLERANCE, best_threshold
+
+    y = np.array([1] * 10 + [0] * 10)
+    # positives read 0.35–0.8; one negative at 0.5: every bar from 0.4 to 0.5 gives F1 0.947, then recall falls
+    p = np.array([0.8] * 9 + [0.52] + [0.5] + [0.1] * 9)
+    t, f1 = best_threshold(y, p)
+    assert t == 0.5 and abs(f1 - 2 * 10 / 21) < 1e-9
+    # negatives at 0.6 cost precision until the bar passes them; half the positives at 0.67 are lost above 0.65
+    p_peaked = np.array([0.9] * 5 + [0.67] * 5 + [0.6] * 3 + [0.1] * 7)
+    assert best_threshold(y, p_peaked) == (0.65, 1.0)
+    assert best_threshold(np.zeros(4, int), np.full(4, 0.3)) == (0.5, 0.0)  # nothing to find: the default, F1 0
+    assert 0 < F1_TOLERANCE < 0.01

@@ -222,6 +222,7 @@ class Audio(Condition):
         "need_cue_below",
         "clear_cues",
         "unless",
+        "unless_min",
         "veto",
         "wait",
         "skip_trailing",
@@ -275,6 +276,7 @@ class Act(Filtered):
         veto = words_of(spec.get("veto", []), env.lexicons, loc + ("veto",))
         self.veto_key = env.matcher.register(veto) if veto else None
         self.unless = tuple(spec.get("unless") or ())
+        self.unless_min = self._probability(spec.get("unless_min"), loc + ("unless_min",))
         self.wait = bool(spec.get("wait", True))
         self.skip_trailing = tuple(spec.get("skip_trailing") or ())
         self._bars_of: tuple[Any, Any] | None = None
@@ -287,6 +289,14 @@ class Act(Filtered):
         for option in ("need_cue", "need_cue_below"):
             if getattr(self, option) and self.cue_key is None:
                 raise RuleError(loc + (option,), f"{option} 需要 `cues`")
+
+    @staticmethod
+    def _probability(value: Any, loc: tuple[Any, ...]) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise RuleError(loc, f"应为 0 到 1 之间的数，而不是 {value!r:.40}")
+        return float(value)
 
     @staticmethod
     def _clear_cues(groups: Any, loc: tuple[Any, ...], env: Env) -> list[tuple[int, float]]:
@@ -381,7 +391,11 @@ class Act(Filtered):
         columns = [acts.index[name] for name in self.acts if trained[acts.index[name]]]
         plain = [(k, self.min if self.min is not None else thresholds[k]) for k in columns]
         cued = [(k, self.cue_min if self.cue_min is not None else bar / 2) for k, bar in plain]
-        unless = [(k, thresholds[k]) for k in (acts.index[name] for name in self.unless) if trained[k]]
+        unless = [
+            (k, thresholds[k] if self.unless_min is None else self.unless_min)
+            for k in (acts.index[name] for name in self.unless)
+            if trained[k]
+        ]
         self._bars_of = (acts.thresholds, (plain, cued, unless))
         return plain, cued, unless
 
