@@ -154,8 +154,9 @@ def test_unless_min_rules_out_a_turn_read_faintly_as_the_other_act():
     acts = _fake_acts(["customer", "agent"], {(1, "inform"): 0.7, (1, "propose"): 0.45})
     assert _status(_card(answer % ""), c, acts) == "fail"  # read as an answer: the proposal is under its bar
     assert _status(_card(answer % ", unless_min: 0.4"), c, acts) == "pass"  # a proposal at 0.4 or more: no answer
-    with pytest.raises(Exception, match="0 到 1"):
-        _card(answer % ", unless_min: 2")
+    for option in ("unless_min: 2", "min: 1.5", "cue_min: '0.3'", "min: true"):  # every bar: a number from 0 to 1
+        with pytest.raises(Exception, match=f"{option.split(':')[0]} 应为 0 到 1"):
+            _card(answer % f", {option}")
     sample = Conversation.model_validate(
         json.loads((ROOT / "samples" / "complaint_desk.jsonl").read_text().splitlines()[0])
     )

@@ -261,8 +261,8 @@ class Act(Filtered):
         if unknown:
             raise RuleError(loc + ("acts",), f"没有对话行为 {unknown[0]!r}；可用的有：{'、'.join(sorted(ACT_NAMES))}")
         self.acts = tuple(acts)
-        self.min = None if spec.get("min") is None else float(spec["min"])
-        self.cue_min = None if spec.get("cue_min") is None else float(spec["cue_min"])
+        self.min = self._probability(spec.get("min"), loc + ("min",))
+        self.cue_min = self._probability(spec.get("cue_min"), loc + ("cue_min",))
         cues = words_of(spec.get("cues", []), env.lexicons, loc + ("cues",))
         self.cue_key = env.matcher.register(cues) if cues else None
         self.need_cue = bool(spec.get("need_cue", False))
@@ -292,10 +292,11 @@ class Act(Filtered):
 
     @staticmethod
     def _probability(value: Any, loc: tuple[Any, ...]) -> float | None:
+        """A bar option (`min`, `cue_min`, `unless_min`, a clear cue's `min`): a number from 0 to 1, or None if unset."""
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise RuleError(loc, f"应为 0 到 1 之间的数，而不是 {value!r:.40}")
+            raise RuleError(loc, f"{loc[-1]} 应为 0 到 1 之间的数，而不是 {value!r:.40}")
         return float(value)
 
     @staticmethod
@@ -307,13 +308,13 @@ class Act(Filtered):
         for i, group in enumerate(groups):
             if not isinstance(group, dict) or set(group) - {"cues", "min"} or "cues" not in group or "min" not in group:
                 raise RuleError(loc + (i,), "clear_cues 的每一项需要 `cues`（词表）和 `min`（概率下限），不含其他键")
-            bar = group["min"]
-            if isinstance(bar, bool) or not isinstance(bar, (int, float)) or not 0 <= bar <= 1:
-                raise RuleError(loc + (i, "min"), f"min 应为 0 到 1 之间的数，而不是 {bar!r:.40}")
+            bar = Act._probability(group["min"], loc + (i, "min"))
+            if bar is None:
+                raise RuleError(loc + (i, "min"), "clear_cues 的 `min` 不能为空")
             words = words_of(group["cues"], env.lexicons, loc + (i, "cues"))
             if not words:
                 raise RuleError(loc + (i, "cues"), "clear_cues 的 `cues` 不能为空")
-            out.append((env.matcher.register(words), float(bar)))
+            out.append((env.matcher.register(words), bar))
         return out
 
     def _cues(self, ctx: Context, allowed: set[int], key: int | None = None) -> tuple[dict[int, list[Hit]], set[int]]:
