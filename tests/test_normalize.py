@@ -24,7 +24,12 @@ from zuoxi.normalize import (
 @pytest.mark.parametrize(
     "original, matching",
     [
-        ("這個軟體很好用，請問您還有其他問題嗎？", "这个软体很好用,请问您还有其他问题吗?"),
+        (
+            "這個軟體很好用，請問您還有其他問題嗎？",
+            "这个软件很好用,请问您还有其他问题吗?",
+        ),  # Taiwan wording: 軟體 is 软件
+        ("我的軟體無法安裝，網路一直斷線", "我的软件无法安装,网络一直断线"),
+        ("这个小程序打不开", "这个小程序打不开"),  # Simplified: no Taiwan wording (程序 would become 进程)
         ("乾燥的頭髮", "干燥的头发"),
         ("我們的產品品質有問題，後天會到", "我们的产品品质有问题,后天会到"),
         ("妳好，著急嗎？裏面", "你好,着急吗?里面"),  # variants OpenCC keeps, folded for rules
@@ -54,7 +59,21 @@ def test_phrase_conversions_that_change_length_fall_back_to_characters(monkeypat
             return real.convert(text).replace("头发", "头头发") if len(text) > 1 else real.convert(text)
 
     monkeypatch.setattr(normalize, "_T2S", Lengthening())
+    monkeypatch.setattr(normalize, "_TW2SP", Lengthening())  # the Taiwan-wording conversion lengthens it too
     assert normalize_text("乾燥的頭髮") == "干燥的头发"
+
+
+def test_a_traditional_turn_reads_its_taiwan_wording_in_the_rules_and_the_models():
+    """軟體/網路/滑鼠 are 软件/网络/鼠标: the matching form and the models' text say the Simplified words, so a
+    Taiwan-worded turn is read as its mainland twin; a Simplified turn is left as it is, even beside Traditional ones."""
+    from zuoxi.analyze.models import text as T
+
+    taiwan, mainland = "我的軟體無法安裝，網路一直斷線，滑鼠也壞了", "我的软件无法安装,网络一直断线,鼠标也坏了"
+    assert normalize_text(taiwan) == mainland and len(normalize_text(taiwan)) == len(taiwan)
+    assert T.normalize_all([taiwan, "小程序打不开"]) == T.normalize_all([mainland, "小程序打不开"])
+    assert T.normalize_all([taiwan, "小程序打不开"])[1] == T.normalize("小程序打不开")
+    assert normalize_texts([taiwan, "小程序打不开"]) == [normalize.normalize_turn(t) for t in (taiwan, "小程序打不开")]
+    assert "程序" in normalize_texts([taiwan, "小程序打不开"])[1]
 
 
 CHARS = "這個軟體頭髮乾燥訂單發貨謝謝您好你們我们质量ＡＢＣａｂｃ１２３！？，：ABCxyz 　\t,.!?…~～"

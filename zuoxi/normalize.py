@@ -16,6 +16,7 @@ import opencc
 from zuoxi.model import Conversation
 
 _T2S = opencc.OpenCC("t2s")
+_TW2SP = opencc.OpenCC("tw2sp")  # Taiwan wording too: 軟體→软件, 網路→网络, 滑鼠→鼠标
 # Variants OpenCC keeps because they are also valid Simplified, but that mean the same to a rule.
 _EXTRA = str.maketrans({"妳": "你", "祢": "你", "壹": "一", "著": "着", "裏": "里", "喫": "吃"})
 _SENTENCE_END = re.compile(r"[。！？!?；;…\n]+")
@@ -58,12 +59,23 @@ def at_once(texts: list[str], convert: Callable[[str], str]) -> list[str] | None
 _fold = replacer({chr(c): chr(c).translate(_EXTRA).translate(_FOLD) for c in (*_EXTRA, *_FOLD)})  # _EXTRA, then _FOLD
 
 
-def normalize_text(text: str) -> str:
-    """Traditional→Simplified, width folding and ASCII lower case, preserving length."""
+def simplify(text: str) -> str:
+    """Traditional→Simplified, preserving length. Traditional text also has its Taiwan wording converted
+    (軟體→软件, 網路→网络) where that keeps the length; Simplified text never does: there 程序 is a program,
+    which Taiwan wording would make 进程."""
     simplified = _T2S.convert(text)
+    if simplified != text:
+        taiwan = _TW2SP.convert(text)
+        if len(taiwan) == len(text):
+            return taiwan
     if len(simplified) != len(text):  # phrase conversions that change length: go char by char
         simplified = "".join(_T2S.convert(ch) if len(_T2S.convert(ch)) == 1 else ch for ch in text)
-    return _fold(simplified)
+    return simplified
+
+
+def normalize_text(text: str) -> str:
+    """Traditional→Simplified (`simplify`), width folding and ASCII lower case, preserving length."""
+    return _fold(simplify(text))
 
 
 # Masking placeholders and emoji codes of real exports ([数字x], [ORDERID_…], #E-s[数字x], [姓名x], Weibo's
@@ -121,10 +133,11 @@ def content_length(norm: str) -> int:
 def normalize_texts(texts: list[str]) -> list[str]:
     """`normalize_turn` of every text, converting all of them (a conversation's turns) in one
     OpenCC call: the same result for less time."""
-    parts = at_once(texts, lambda joined: _fold(_T2S.convert(joined)))
+    parts = at_once(texts, _T2S.convert)
     if parts is None:
         return [normalize_turn(t) for t in texts]
-    return [mark_placeholders(p) if len(p) == len(t) else normalize_turn(t) for p, t in zip(parts, texts)]
+    # a text the conversion left alone is Simplified already; a Traditional one gets its Taiwan wording too
+    return [mark_placeholders(_fold(p)) if p == t else normalize_turn(t) for p, t in zip(parts, texts)]
 
 
 def normalize_pattern(pattern: str) -> str:

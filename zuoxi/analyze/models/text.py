@@ -19,7 +19,7 @@ from typing import cast
 
 import numpy as np
 
-from zuoxi.normalize import JOIN, at_once, replacer
+from zuoxi.normalize import JOIN, at_once, replacer, simplify
 
 FEATURE_VERSION = 1
 
@@ -49,17 +49,6 @@ _add = operator.add
 
 
 @lru_cache(maxsize=1)
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(text: str) -> str:
-    return _t2s().convert(text)
-
-
-@lru_cache(maxsize=1)
 def _nfkc_chars() -> Callable[[str], str]:
     """Each BMP character NFKC changes replaced by its NFKC form."""
     return replacer({ch: n for c in range(0x10000) if (n := unicodedata.normalize("NFKC", ch := chr(c))) != ch})
@@ -85,15 +74,16 @@ def normalize(text: str) -> str:
         return ""
     if "&" in text:
         text = html.unescape(text)
-    return _finish(nfkc(to_simplified(text)).lower())
+    return _finish(nfkc(simplify(text)).lower())
 
 
 _MENTION_JOINED = re.compile(_MENTION.pattern.replace("、]", "、" + JOIN + "]"))  # stops at a joint
 
 
 def normalize_all(texts: Sequence[str]) -> list[str]:
-    """`normalize` of every text, with one OpenCC, NFKC and lower() call for all of them (a
-    conversation's turns): the same result for less time."""
+    """`normalize` of every text, with one NFKC and lower() call for all of them (a conversation's
+    turns): the same result for less time. OpenCC reads each text on its own (`simplify`: Taiwan wording
+    for a Traditional text only)."""
     unescaped = [html.unescape(t) if "&" in t else t for t in texts]
     filled = [i for i, t in enumerate(unescaped) if t]  # empty texts stay out: no two joints touch
     # The rest of `normalize` on all texts at once too: no pattern matches across a joint, and
@@ -101,7 +91,8 @@ def normalize_all(texts: Sequence[str]) -> list[str]:
     parts = at_once(
         [unescaped[i] for i in filled],
         lambda joined: _RUNS.sub(
-            r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(to_simplified(joined)).lower(), _MENTION_JOINED))
+            r"\1\1\1",
+            _SPACES.sub(" ", _rewrite(nfkc(JOIN.join(map(simplify, joined.split(JOIN)))).lower(), _MENTION_JOINED)),
         ),
     )
     if parts is None:
