@@ -1205,6 +1205,16 @@ def test_a_customer_who_argues_back_at_length_needs_a_new_reason():
     assert _cs04(argued[:2], {(0, "explain"): 0.9}) == "n/a"  # nobody has answered the challenge yet: not judged
 
 
+def test_a_challenge_answered_with_facts_is_answered():
+    """The readers take a reply that answers the challenge with facts of its own ("说明订单提交后不能改、电子票无需寄回")
+    as the explanation it asks for; a bare "是的呢" is none."""
+    challenge = [("agent", "发票一经开具无法修改哦"), ("customer", "为什么不能改？")]
+    facts = challenge + [("agent", "订单提交后系统就锁定了开票信息，电子发票也不需要寄回，您在订单完成后可以自助换开")]
+    assert _cs04(facts, {(0, "inform"): 0.9, (2, "inform"): 0.9}) == "pass"
+    bare = challenge + [("agent", "是的呢")]
+    assert _cs04(bare, {(0, "inform"): 0.9, (2, "inform"): 0.9}) == "fail"
+
+
 def test_passing_a_challenge_on_is_no_answer_to_it():
     challenge = [("agent", "您的号码已经销户了"), ("customer", "销户之前你们不需要尽到告知义务吗？")]
     answered = {(0, "inform"): 0.9, (2, "act"): 0.9, (2, "pending"): 0.9}
