@@ -1213,6 +1213,8 @@ def test_a_challenge_answered_with_facts_is_answered():
     assert _cs04(facts, {(0, "inform"): 0.9, (2, "inform"): 0.9}) == "pass"
     bare = challenge + [("agent", "是的呢")]
     assert _cs04(bare, {(0, "inform"): 0.9, (2, "inform"): 0.9}) == "fail"
+    again = challenge + [("agent", "发票一经开具就是无法修改的哦，亲亲")]  # the answer challenged, said again at length
+    assert _cs04(again, {(0, "inform"): 0.9, (2, "inform"): 0.9}) == "fail"
 
 
 def test_passing_a_challenge_on_is_no_answer_to_it():
