@@ -89,11 +89,8 @@ def normalize_all(texts: Sequence[str]) -> list[str]:
     # The rest of `normalize` on all texts at once too: no pattern matches across a joint, and
     # stripping each text afterwards cannot change a run.
     parts = at_once(
-        [unescaped[i] for i in filled],
-        lambda joined: _RUNS.sub(
-            r"\1\1\1",
-            _SPACES.sub(" ", _rewrite(nfkc(JOIN.join(map(simplify, joined.split(JOIN)))).lower(), _MENTION_JOINED)),
-        ),
+        [simplify(unescaped[i]) for i in filled],
+        lambda joined: _RUNS.sub(r"\1\1\1", _SPACES.sub(" ", _rewrite(nfkc(joined).lower(), _MENTION_JOINED))),
     )
     if parts is None:
         return [normalize(t) for t in texts]
