@@ -994,6 +994,29 @@ def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
     assert ec06("好的") == "fail"  # three missing
 
 
+def test_explaining_the_position_states_where_the_after_sales_handling_stands():
+    """表明立场 as the readers credit it: the agent says what holds (how the goods work, what the policy is), not only
+    "我们会负责到底"."""
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("ecommerce")
+    turns = [
+        ("customer", "电脑开机就黑屏"),
+        ("agent", "就是黑屏是吗"),
+        ("agent", "出厂装的都是官方驱动，在第三方更新驱动就容易出现这种问题"),
+        ("agent", "非常抱歉，建议您提交返修申请"),
+    ]
+    roles = [r for r, _ in turns]
+
+    def ec06(explained: float) -> str:
+        probs = {(0, "failure"): 0.9, (1, "clarify"): 0.9, (2, "inform"): 0.9, (2, "explain"): explained}
+        acts = _fake_acts(roles, {**probs, (3, "apology"): 0.9, (3, "propose"): 0.9})
+        return _status(card, conv(*turns), acts, "EC-06")
+
+    assert ec06(0.9) == "pass"  # checked, position stated, solved, apologized: two steps missing
+    assert ec06(0.1) == "fail"  # the same words read as no explanation: three missing
+
+
 def test_soothing_is_judged_on_the_first_reply_to_the_first_outburst():
     from zuoxi.rules.engine import get_scorecard
 
@@ -1013,6 +1036,22 @@ def test_soothing_is_judged_on_the_first_reply_to_the_first_outburst():
     angry = {(0, "anger"): 0.9, (2, "anger"): 0.9, (3, "ask_info"): 0.9}
     assert em02({**angry, (1, "soothe"): 0.9}) == "pass"  # the first outburst was met with care
     assert em02({**angry, (1, "act"): 0.9}) == "fail"
+
+
+def test_telling_a_worried_customer_not_to_worry_is_soothing():
+    """ "这个您不用担心" answers a worry as surely as "您放心", even where the soothe head reads it faintly."""
+    from zuoxi.rules.engine import get_scorecard
+
+    card = get_scorecard("core")
+    roles = ["customer", "agent"]
+
+    def em02(reply: str) -> str:
+        turns = [("customer", "太危险了，我很担心钱被盗刷"), ("agent", reply)]
+        acts = _fake_acts(roles, {(0, "anxiety"): 0.9, (1, "soothe"): 0.1, (1, "explain"): 0.9})
+        return _status(card, conv(*turns), acts, "EM-02")
+
+    assert em02("支付时已经验证过密码了，这个您不用担心") == "pass"
+    assert em02("支付时已经验证过密码了，这个不用再输") == "fail"
 
 
 def test_a_last_word_asking_what_the_customer_means_is_mid_process_unless_it_answers_too():
