@@ -632,6 +632,22 @@ def test_a_callback_promised_with_a_time_covers_a_later_pending_word():
     assert _core("SA-04", untimed, probs) == "fail"  # without a time it does not hold past the later pending turn
 
 
+def test_a_notice_promised_with_a_time_in_a_long_sentence_covers_a_later_pending_word():
+    """The time and the notice may stand far apart in one sentence ("审核退款周期是3-5个工作日，请您耐心等待小妹会帮你跟进至处理结束的，
+    退款成功短信告知您"); a later "请您耐心等候" leaves nothing more pending."""
+    timed = "审核退款周期是[数字x]-[数字x]个工作日，请您耐心等待小妹会帮你跟进至处理结束的，退款成功短信告知您"
+    turns = [
+        ("customer", "退票的钱什么时候退"),
+        ("agent", timed),
+        ("customer", "好的谢谢"),
+        ("agent", "请您耐心等候哈"),
+    ]
+    probs = {(1, "inform"): 0.9, (3, "pending"): 0.9}
+    assert _core("SA-04", turns, probs) == "pass"
+    apart = [turns[0], ("agent", "审核退款周期是[数字x]-[数字x]个工作日。请您耐心等待，退款成功短信告知您"), *turns[2:]]
+    assert _core("SA-04", apart, probs) == "fail"  # a time in another sentence does not time the notice
+
+
 def test_a_notice_when_it_is_done_is_a_follow_up():
     turns = [("customer", "行程单还没收到"), ("agent", "已为您特殊反馈发送行程单，发送后短信通知您")]
     assert _core("SA-04", turns, {(1, "pending"): 0.9}) == "pass"
