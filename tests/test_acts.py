@@ -632,6 +632,15 @@ def test_a_callback_promised_with_a_time_covers_a_later_pending_word():
     assert _core("SA-04", untimed, probs) == "fail"  # without a time it does not hold past the later pending turn
 
 
+def test_a_deflection_word_inside_the_agents_own_errand_is_no_deflection():
+    """ "您去问" inside "团长帮您去问下" is the agent going to ask for the customer, not sending them to ask; said as
+    such the word still decides however faintly the model reads the turn."""
+    turns = [("customer", "电视什么时候能发货"), ("agent", "团长帮您去问下，有结果第一时间告知您")]
+    assert _core("SA-03", turns, {(1, "act"): 0.9, (1, "deflect"): 0.02}) == "pass"
+    sent = [turns[0], ("agent", "这个您去问问商家吧")]
+    assert _core("SA-03", sent, {(1, "deflect"): 0.02}) == "fail"
+
+
 def test_a_notice_promised_with_a_time_in_a_long_sentence_covers_a_later_pending_word():
     """The time and the notice may stand far apart in one sentence ("审核退款周期是3-5个工作日，请您耐心等待小妹会帮你跟进至处理结束的，
     退款成功短信告知您"); a later "请您耐心等候" leaves nothing more pending."""
