@@ -588,11 +588,11 @@ def test_a_closing_whose_words_leave_the_matter_open_is_the_last_word_on_it():
     assert _core("SA-04", turns, {(1, "inform"): 0.9, (3, "closing"): 0.9, (3, "greet"): 0.9}) == "fail"
 
 
-def _core(rule: str, turns: list[tuple[str, str]], probs: dict[tuple[int, str], float]) -> str:
+def _core(rule: str, turns: list[tuple[str, str]], probs: dict[tuple[int, str], float], card: str = "core") -> str:
     from zuoxi.rules.engine import get_scorecard
 
     roles = [r for r, _ in turns]
-    return _status(get_scorecard("core"), conv(*turns), _fake_acts(roles, probs), rule)
+    return _status(get_scorecard(card), conv(*turns), _fake_acts(roles, probs), rule)
 
 
 def test_a_follow_up_the_thread_went_past_does_not_cover_a_later_pending():
@@ -1022,24 +1022,16 @@ def test_thanks_for_bearing_with_it_is_a_step_of_the_after_sales_handling():
 def test_explaining_the_position_states_where_the_after_sales_handling_stands():
     """表明立场 as the readers credit it: the agent says what holds (how the goods work, what the policy is), not only
     "我们会负责到底"."""
-    from zuoxi.rules.engine import get_scorecard
-
-    card = get_scorecard("ecommerce")
     turns = [
         ("customer", "电脑开机就黑屏"),
         ("agent", "就是黑屏是吗"),
         ("agent", "出厂装的都是官方驱动，在第三方更新驱动就容易出现这种问题"),
         ("agent", "非常抱歉，建议您提交返修申请"),
     ]
-    roles = [r for r, _ in turns]
-
-    def ec06(explained: float) -> str:
-        probs = {(0, "failure"): 0.9, (1, "clarify"): 0.9, (2, "inform"): 0.9, (2, "explain"): explained}
-        acts = _fake_acts(roles, {**probs, (3, "apology"): 0.9, (3, "propose"): 0.9})
-        return _status(card, conv(*turns), acts, "EC-06")
-
-    assert ec06(0.9) == "pass"  # checked, position stated, solved, apologized: two steps missing
-    assert ec06(0.1) == "fail"  # the same words read as no explanation: three missing
+    read = {(0, "failure"): 0.9, (1, "clarify"): 0.9, (2, "inform"): 0.9, (3, "apology"): 0.9, (3, "propose"): 0.9}
+    # checked, position stated, solved, apologized: two steps missing; the same words read as no explanation: three
+    assert _core("EC-06", turns, {**read, (2, "explain"): 0.9}, card="ecommerce") == "pass"
+    assert _core("EC-06", turns, {**read, (2, "explain"): 0.1}, card="ecommerce") == "fail"
 
 
 def test_soothing_is_judged_on_the_first_reply_to_the_first_outburst():
