@@ -1057,18 +1057,10 @@ def test_soothing_is_judged_on_the_first_reply_to_the_first_outburst():
 
 def test_telling_a_worried_customer_not_to_worry_is_soothing():
     """ "这个您不用担心" answers a worry as surely as "您放心", even where the soothe head reads it faintly."""
-    from zuoxi.rules.engine import get_scorecard
-
-    card = get_scorecard("core")
-    roles = ["customer", "agent"]
-
-    def em02(reply: str) -> str:
-        turns = [("customer", "太危险了，我很担心钱被盗刷"), ("agent", reply)]
-        acts = _fake_acts(roles, {(0, "anxiety"): 0.9, (1, "soothe"): 0.1, (1, "explain"): 0.9})
-        return _status(card, conv(*turns), acts, "EM-02")
-
-    assert em02("支付时已经验证过密码了，这个您不用担心") == "pass"
-    assert em02("支付时已经验证过密码了，这个不用再输") == "fail"
+    worry = ("customer", "太危险了，我很担心钱被盗刷")
+    read = {(0, "anxiety"): 0.9, (1, "soothe"): 0.1, (1, "explain"): 0.9}
+    assert _core("EM-02", [worry, ("agent", "支付时已经验证过密码了，这个您不用担心")], read) == "pass"
+    assert _core("EM-02", [worry, ("agent", "支付时已经验证过密码了，这个不用再输")], read) == "fail"
 
 
 def test_a_last_word_asking_what_the_customer_means_is_mid_process_unless_it_answers_too():
