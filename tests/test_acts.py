@@ -1364,6 +1364,24 @@ def test_the_reply_where_something_was_missing_is_shown_whole():
         assert [(e.start, e.end, e.text) for e in shown] == [(0, len(reply), reply)], rule
 
 
+@pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
+def test_a_finding_is_not_narrowed_by_the_acts_another_rule_read_in_its_turn():
+    """A real JD chat (text read from ../shared/data): the agent's 295-character message at turn 2 fails EC-09 (over
+    150 characters), and the evidence is that message whole. Other rules' act conditions read the same turn before
+    EC-09 is judged; the acts they marked on it once narrowed EC-09's evidence to a ten-character clause, as if the
+    clause were what was too long (32 EC-09 findings over the 4,030 real conversations, and CS-01's repeated turns)."""
+    from eval.realdata import conversations
+    from zuoxi.pipeline import analyze_conversations
+
+    conversation = conversations(DATA)["jddc_uss_valid_108"]
+    result = analyze_conversations([conversation], scorecard="ecommerce")[0]
+    message = conversation.turns[2].text
+    assert len(message) > 150
+    finding = next(f for f in result.findings if f.rule == "EC-09")
+    assert finding.status == "fail"
+    assert [(e.turn, e.start, e.end) for e in finding.evidence] == [(2, 0, len(message))]
+
+
 # --- real conversations ------------------------------------------------------------------------------
 
 # What eval/realqa.py printed for the dev part with the committed models (docs/accuracy.md; the act models saw

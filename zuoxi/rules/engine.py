@@ -243,6 +243,7 @@ class CompiledScorecard:
         shown: dict[int, list[tuple[Hit, Any]]] = {}
         for c in self.items:
             item = c.item
+            ctx.act_marks.clear()  # only this item's own conditions narrow its evidence
             violations = self._occurrences(c, ctx)
             points, severity = 0.0, item.severity
             if violations is None:
