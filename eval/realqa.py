@@ -251,7 +251,11 @@ def _arguments() -> argparse.Namespace:
         action="store_true",
         help="the rules on the readers' own acts instead of the turn models' (what better act models would give)",
     )
-    ap.add_argument("--errors", action="store_true", help="list every false alarm and miss (dev work)")
+    ap.add_argument(
+        "--errors",
+        action="store_true",
+        help="list every false alarm and miss, and right failures whose evidence is not on the readers' turn (dev work)",
+    )
     ap.add_argument("--json", action="store_true", help="the figures as one JSON object")
     return ap.parse_args()
 
@@ -391,7 +395,10 @@ def _print_acts(figures: dict, conversations: int, readers_n: int) -> None:
 
 
 def _print_errors(ids: list[str], gold: dict, failures: dict) -> None:
-    print("\nerrors (FP = zuoxi failed, readers did not; FN = readers found a violation zuoxi missed)")
+    print(
+        "\nerrors (FP = zuoxi failed, readers did not; FN = readers found a violation zuoxi missed; "
+        "TURN = a right failure whose evidence does not show the readers' turn)"
+    )
     for cid in ids:
         for rule in rules_for(cid):
             g = gold[cid].get(rule)
@@ -400,7 +407,11 @@ def _print_errors(ids: list[str], gold: dict, failures: dict) -> None:
             fail = failures[cid].get(rule)
             if (g["v"] == "violation") != (fail is not None):
                 kind = "FN" if fail is None else "FP"
-                print(f"{kind} {rule} {cid} gold={g['v']} turn={g.get('turn')} tool={fail} {g.get('why', '')}")
+            elif fail is not None and g.get("turn") not in fail:
+                kind = "TURN"
+            else:
+                continue
+            print(f"{kind} {rule} {cid} gold={g['v']} turn={g.get('turn')} tool={fail} {g.get('why', '')}")
 
 
 if __name__ == "__main__":
