@@ -183,6 +183,17 @@ def test_pipeline_fails_cs02_and_ob07_with_evidence(call):
     assert result.audio["hangup_gap"] == pytest.approx(0.5, abs=TIME_TOL)
 
 
+def test_a_recording_named_by_the_callers_number_is_read_but_named_masked(tmp_path):
+    """Recordings are often named by the caller's number: the call is measured from the real file, and the
+    result (and so the store and every report) names it masked."""
+    path = tmp_path / "rec-13812345678.flac"
+    conv = build_call(path, SCRIPT, DURATION)
+    result = analyze_conversation(Conversation.model_validate(conv), audio_dir=tmp_path, models=False)
+    assert "error" not in result.audio and result.audio["hangup_gap"] == pytest.approx(0.5, abs=TIME_TOL)
+    assert result.audio["file"] == str(tmp_path / "rec-*******5678.flac")
+    assert "13812345678" not in result.model_dump_json()
+
+
 def test_polite_pause_passes_ob07_and_text_times_are_not_used(tmp_path):
     parts = [
         {"role": "customer", "start": 0.5, "chars": 3, "seconds": 1.0},

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zuoxi.model import Conversation
+from zuoxi.model import Conversation, Turn
 from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, valid_id_number
 
 
@@ -20,6 +20,8 @@ from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, valid_id_number
         ("手机13812345678谢谢", "手机*******5678谢谢"),
         ("电话：138 1234 5678。", "电话：*******5678。"),
         ("打138-1234-5678", "打*******5678"),
+        ("电话:138.1234.5678", "电话:*******5678"),  # dotted, and spaced dashes, as people type them
+        ("打 138 - 1234 - 5678 找我", "打 *******5678 找我"),
         ("电话 +86 138 1234 5678", "电话 *********5678"),
         ("+8613812345678", "*********5678"),
         ("(+86)19912345678", "(+86)*******5678"),
@@ -118,12 +120,23 @@ def test_checks():
     assert not luhn_ok("6217001234567890") and not luhn_ok("2026110112345678")
 
 
-def test_mask_conversation_masks_every_turn_and_nothing_else():
+def test_mask_conversation_masks_every_turn_and_every_field_a_file_sets():
+    """A call list or a recording is often named by the caller's number: the id, agent, team, recording name
+    and metadata are masked as the turns are; what holds no personal data is left as it was."""
     conversation = Conversation.model_validate(
         {
             "id": "13812345678",
             "agent_id": "8",
-            "meta": {"phone": "13812345678"},
+            "team": "a.b@example.com",
+            "audio": "calls/rec-13812345678.wav",
+            "meta": {
+                "phone": 13812345678,
+                "ids": ["11010519491231002X"],
+                "who": {"mail": "zhang.san@example.com"},
+                "queue": "售后",
+                "n": 3,
+                "vip": True,
+            },
             "turns": [
                 {"role": "customer", "text": "我的手机13812345678", "start": 0.0, "end": 1.0},
                 {"role": "agent", "text": "好的，卡号6217001234567893已登记"},
@@ -133,8 +146,23 @@ def test_mask_conversation_masks_every_turn_and_nothing_else():
     masked = mask_conversation(conversation)
     assert [t.text for t in masked.turns] == ["我的手机*******5678", "好的，卡号**** **** **** 7893已登记"]
     assert (masked.turns[0].start, masked.turns[0].end) == (0.0, 1.0)
-    assert masked.id == "13812345678" and masked.meta == {"phone": "13812345678"}  # only turn text is masked
-    assert conversation.turns[0].text == "我的手机13812345678"  # the original is not modified
+    assert (masked.id, masked.agent_id, masked.team) == ("*******5678", "8", "a***@example.com")
+    assert masked.audio == "calls/rec-*******5678.wav"
+    assert masked.meta == {
+        "phone": "*******5678",
+        "ids": ["**************002X"],
+        "who": {"mail": "z***@example.com"},
+        "queue": "售后",
+        "n": 3,
+        "vip": True,
+    }
+    assert "13812345678" not in masked.model_dump_json()  # nothing stored or printed holds it
+    assert masked.recording == "calls/rec-13812345678.wav"  # but the recording is read where it is, in this run
+    assert conversation.turns[0].text == "我的手机13812345678" and conversation.id == "13812345678"  # not modified
+    plain = conversation.model_copy(
+        update={"id": "c-1", "audio": None, "meta": {}, "team": None, "turns": [Turn(role="agent", text="您好")]}
+    )
+    assert mask_conversation(plain) is plain  # nothing to mask: the same object
 
 
 @settings(max_examples=500, deadline=None)

@@ -11,7 +11,7 @@ import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Role = Literal["agent", "customer", "system"]
 Channel = Literal["chat", "call"]
@@ -53,6 +53,14 @@ class Conversation(BaseModel):
     audio: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     turns: list[Turn] = Field(min_length=1)
+    # Where the recording is read from when masking changed `audio` (a file named by the caller's number):
+    # held for this run only, never stored or printed (zuoxi.privacy.mask_conversation).
+    _recording: str | None = PrivateAttr(default=None)
+
+    @property
+    def recording(self) -> str | None:
+        """The path the recording is read from: `audio` as given, before masking."""
+        return self._recording or self.audio
 
     @field_validator("agent_id", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from zuoxi.model import Conversation
 
@@ -16,7 +17,7 @@ from zuoxi.model import Conversation
 # int() reads both, so the checks below work unchanged.
 _NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
 _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
-_SEP = r"[ \-－　]"
+_SEP = r"(?:[ 　]*[\-－.．][ 　]*|[ 　])"  # 138-1234-5678, 138 - 1234 - 5678, 138.1234.5678, 138 1234 5678
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ID_CARD = re.compile(_NOT_ALNUM_BEFORE + r"[1-9１-９]\d{16}[\dXxＸｘ]" + _NOT_ALNUM_AFTER)
 _BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + rf"\d(?:{_SEP}?\d){{14,18}}" + _NOT_ALNUM_AFTER)
@@ -58,9 +59,9 @@ def _in_order_context(text: str, start: int) -> bool:
     return bool(_ORDER_CONTEXT.search(text[max(0, start - 8) : start]))
 
 
-# Every pattern above needs the @ of an e-mail, or seven digits with at most one other character
-# between neighbours (a local phone number alone has seven in a row): most texts have neither.
-_MAYBE_PII = re.compile(r"@|\d(?:\D?\d){6}")
+# Every pattern above needs the @ of an e-mail, or seven digits with at most three other characters
+# between neighbours (" - " in a spaced phone number; a local number alone has seven in a row): most texts have neither.
+_MAYBE_PII = re.compile(r"@|\d(?:\D{0,3}\d){6}")
 
 
 def mask_text(text: str) -> str:
@@ -94,12 +95,40 @@ def mask_text(text: str) -> str:
     return _LANDLINE.sub(phone, text)
 
 
+def mask_value(value: Any) -> Any:
+    """A metadata value with personal data masked: strings, and numbers that read as one (a phone stored as
+    an integer), inside lists and mappings too (keys are names, not data). The same object when nothing changed."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        masked = mask_text(str(value))
+        return value if masked == str(value) else masked
+    if isinstance(value, dict):
+        items = {k: mask_value(v) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list):
+        masked_items = [mask_value(v) for v in value]
+        return value if all(m is v for m, v in zip(masked_items, value)) else masked_items
+    return value
+
+
 def mask_conversation(conversation: Conversation) -> Conversation:
-    """The conversation with personal data masked; the same object when there is none."""
+    """The conversation with personal data masked — its turns, and every field a file sets (id, agent, team,
+    recording name, metadata): a call list or a recording is often named by the caller's number. The same
+    object when there is none. A recording whose name was masked is still read from its real path in this
+    run (`Conversation.recording`), but what is stored names it masked."""
     turns = [
         t if (masked := mask_text(t.text)) == t.text else t.model_copy(update={"text": masked})
         for t in conversation.turns
     ]
-    if all(new is old for new, old in zip(turns, conversation.turns)):
+    fields = {
+        name: masked
+        for name in ("id", "agent_id", "team", "audio", "meta")
+        if (masked := mask_value(value := getattr(conversation, name))) is not value and masked != value
+    }
+    if not fields and all(new is old for new, old in zip(turns, conversation.turns)):
         return conversation
-    return conversation.model_copy(update={"turns": turns})
+    masked_conversation = conversation.model_copy(update={"turns": turns, **fields})
+    if "audio" in fields:
+        masked_conversation._recording = conversation.recording
+    return masked_conversation

@@ -19,6 +19,7 @@ from zuoxi.audio.features import ROLES, CallFeatures, Span, measure
 from zuoxi.audio.io import AudioError, read_audio
 from zuoxi.audio.vad import FRAME
 from zuoxi.model import Conversation, Turn
+from zuoxi.privacy import mask_text
 
 SLACK = 0.3
 MIN_VOICED = 0.3  # a turn voiced for less than this has no meaningful speech rate
@@ -50,9 +51,9 @@ class AudioAnalysis(BaseModel):
 
 def resolve(conversation: Conversation, base_dir: str | Path | None) -> Path | None:
     """The recording's path: absolute as given, relative to the folder of the file it was read from."""
-    if not conversation.audio:
+    if not conversation.recording:
         return None
-    path = Path(conversation.audio)
+    path = Path(conversation.recording)
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
 
@@ -73,10 +74,11 @@ def analyze_audio(
         return None, None
     if allowed is not True and not path.resolve().is_relative_to(Path(allowed).resolve()):
         return None, {"file": conversation.audio, "error": "录音不在录音目录内，未读取"}
-    opened, shown = str(path), str(resolve(conversation, name_dir) if name_dir is not None else path)
+    opened = str(path)
+    shown = mask_text(str(resolve(conversation, name_dir) if name_dir is not None else path))  # named, never read
 
     def named(text: str) -> str:  # messages start with the file's name
-        return shown + text[len(opened) :] if text.startswith(opened) else text
+        return mask_text(shown + text[len(opened) :] if text.startswith(opened) else text)
 
     try:
         analysis = analyze_file(path, conversation.meta.get("audio_channels"), conversation.turns)

@@ -245,7 +245,7 @@ def predict(
     """Customer emotion, satisfaction or dialogue quality from the trained models (docs/models.md)."""
     _check_predict_options(task, format)
     models = load_models()
-    batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=False)
+    batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=True)  # ids and names printed too
     handle = out_file.open("w", encoding="utf-8") if out_file else None
     predictions = _Predictions(task, format, models, handle.write if handle else sys.stdout.write)
     try:
@@ -321,7 +321,7 @@ def live(
 
     if format not in ("table", "json"):
         raise typer.BadParameter("--format must be table or json")
-    batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=False)
+    batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=True)  # ids and names printed too
     table = Table(title="live assist alerts")
     for column in ("conversation", "turn", "alert", "rule", "words", "suggestion"):
         table.add_column(column, overflow="fold")
