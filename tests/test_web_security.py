@@ -593,6 +593,24 @@ def test_exports_do_not_carry_formulas(tmp_path):
     assert book["评分"].cell(2, 7).data_type == "n"  # numbers stay numbers
 
 
+def test_a_control_character_in_an_uploaded_id_does_not_fail_the_export(tmp_path):
+    """A workbook cannot hold control characters: one in an id, agent or team failed the whole XLSX export (500)."""
+    db = str(tmp_path / "control.db")
+    store = Store(db)
+    source = tmp_path / "c.jsonl"
+    turns = [{"role": "customer", "text": "我要投诉"}, {"role": "agent", "text": "不知道"}]
+    source.write_text(
+        json.dumps({"id": "c\x01-1\x1b[31m", "agent_id": "a\x07", "team": "t\x0b", "turns": turns}) + "\n"
+    )
+    for _ in Batch([source], store=store, analyze=True, models=False).run():
+        pass
+    add_user(store.engine, "qa", PASSWORD, "inspector")
+    response = Client(create_app(db, models=False), "qa").get("/api/export.xlsx")
+    assert response.status_code == 200
+    row = next(load_workbook(io.BytesIO(response.content))["评分"].iter_rows(min_row=2, max_col=3, values_only=True))
+    assert row == ("c-1[31m", "a", "t")
+
+
 # --- numbers in URLs ---------------------------------------------------------------------------------
 
 HUGE = "99999999999999999999"

@@ -1,7 +1,8 @@
 """Scores and findings as CSV or XLSX, for whatever a list filter selects (within the user's scope).
 
 Cells hold text from uploads (ids, teams, evidence): a text starting with = + - @ tab or CR would
-be run as a formula by a spreadsheet, so it gets a leading apostrophe (OWASP, "CSV injection")."""
+be run as a formula by a spreadsheet, so it gets a leading apostrophe (OWASP, "CSV injection"); control
+characters, which a workbook cannot hold (one in an uploaded id failed the whole export), are left out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import csv
 import io
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from zuoxi.store.exports import exported_results
 from zuoxi.store.queries import ConversationFilter
@@ -48,7 +50,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def inert(value):
     """The value as a spreadsheet shows it without evaluating it."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    if not isinstance(value, str):
+        return value
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _inert_rows(rows: list[list]) -> list[list]:
