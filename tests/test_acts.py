@@ -22,7 +22,7 @@ from zuoxi.normalize import PAD, normalize_turn, prepare
 from zuoxi.pipeline import analyze_conversation
 from zuoxi.rules.engine import CompiledScorecard
 from zuoxi.rules.operators import OPERATORS, Hit, operator
-from zuoxi.rules.operators.base import Condition
+from zuoxi.rules.operators.base import CLAUSE_LOOKBACK, Condition
 from zuoxi.rules.scorecard import parse_scorecard_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -405,6 +405,19 @@ def test_a_conditional_tip_is_no_refusal():
     )
     assert "refuse" not in acts_of(*[(t.role, t.text) for t in c.turns])[1]
     assert finding(analyze_conversation(c), "SA-02").status == "n/a"
+
+
+def test_a_supposition_is_looked_for_in_the_clause_up_to_a_bounded_stretch_back():
+    """ "如果…无法" in one clause is a supposition; the clause is looked back over at most CLAUSE_LOOKBACK characters
+    (a long turn full of cue words took seconds when every hit re-read the turn from its start)."""
+    card = _card("""
+        forbid:
+          keyword: {role: agent, words: [无法], conditional: skip}
+    """)
+    near = conv(("customer", "怎么办"), ("agent", "如果您的电脑出现无法联网的情况可以重启"))
+    assert _status(card, near) == "pass"
+    far = conv(("customer", "怎么办"), ("agent", "如果" + "您" * CLAUSE_LOOKBACK + "无法联网"))
+    assert _status(card, far) == "fail"
 
 
 def test_a_question_about_a_refund_is_no_delivery_question():

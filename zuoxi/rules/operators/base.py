@@ -27,6 +27,7 @@ _NEGATION_BEFORE = re.compile(
     r"(?:(不是|并不|并非|没有|没|不|无法|未|别|非)(很|太|是|算|会|要|用|那么|怎么|再)?"
     r"|(不需要|不用|无需|不必|不会让|不会要求|不会向|不会叫|不让)(您|你)(再|自己)?)$"
 )
+CLAUSE_LOOKBACK = 80  # characters: a supposition word further back in one unbroken clause is not looked for
 _QUOTES = re.compile(r"“[^”]*”|\"[^\"]*\"|「[^」]*」|『[^』]*』|‘[^’]*’|'[^']*'")
 
 
@@ -377,8 +378,8 @@ class Filtered(Scoped):
                 return False
         if self.skip_quoted and any(s < hit.start and hit.end <= e for s, e in ctx.quoted(hit.turn)):
             return False
-        if self.skip_conditional:
-            clause = CLAUSE_END.split(turn.norm[: hit.start])[-1]
+        if self.skip_conditional:  # the clause so far, looked back over a bounded stretch (a long turn has many hits)
+            clause = CLAUSE_END.split(turn.norm[max(0, hit.start - CLAUSE_LOOKBACK) : hit.start])[-1]
             if _CONDITIONAL.search(clause):
                 return False
         return not (excluding and self.excluded(ctx, hit))
