@@ -325,7 +325,7 @@ def test_candidates_rank_the_troubled_conversations_and_promotion(analyzed):
         "title": "又一个汉堡",
         "tags": ["外卖"],
         "difficulty": 2,
-        "description": "同上",
+        "description": "同上，客户留的电话13812345678",  # what a trainer types is masked like any conversation
         "need": "查一下是否送出",
         "analysis": "车轱辘话",
         "guide": [{"question": "诉求？", "answer": "查一下"}],
@@ -335,6 +335,7 @@ def test_candidates_rank_the_troubled_conversations_and_promotion(analyzed):
     }
     case = library.promote(top.key, curation)
     assert library.get("burger-again").conversation.id == "cp-001" and case.persona.patience == 0.3
+    assert case.description == "同上，客户留的电话*******5678"
     assert "cp-001" not in [c.conversation_id for c in library.candidates()]
     with pytest.raises(Exception, match="已存在"):
         library.promote(top.key, curation)

@@ -49,9 +49,10 @@ RESTRICTED = {
     ("POST", "/api/training/candidates/{key}/promote"): INSPECTORS,
     ("GET", "/training/promote/{key}"): INSPECTORS,
     ("POST", "/training/promote/{key}"): INSPECTORS,
-    ("POST", "/api/uploads"): OVERSEERS,
-    ("GET", "/api/uploads/{job_id}"): OVERSEERS,
-    ("GET", "/upload"): OVERSEERS,
+    ("POST", "/api/uploads"): INSPECTORS,  # the README's table: uploading is an inspector's; a team lead
+    # uploading could file conversations under another team, or point one at another team's recording
+    ("GET", "/api/uploads/{job_id}"): INSPECTORS,
+    ("GET", "/upload"): INSPECTORS,
     ("GET", "/api/effects"): OVERSEERS,
     ("GET", "/api/effects/agents/{agent_id:path}"): OVERSEERS,
     ("GET", "/api/effects/training"): OVERSEERS,

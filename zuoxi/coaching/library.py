@@ -19,7 +19,7 @@ from zuoxi.coaching.cases import Case, CaseError, builtin_cases, parse_case
 from zuoxi.coaching.simulator import DrillReport
 from zuoxi.model import HIGH_RISK, Conversation
 from zuoxi.normalize import normalize_text
-from zuoxi.privacy import mask_conversation
+from zuoxi.privacy import mask_conversation, mask_value
 from zuoxi.store import Store
 from zuoxi.store import cases as stored
 from zuoxi.store.cases import AttemptView, NewTrainingAttempt
@@ -111,7 +111,9 @@ class CaseLibrary:
         return sorted(best.values(), key=lambda c: -c.rank)[:limit]
 
     def promote(self, key: str, curation: dict, user_id: int | None = None) -> Case:
-        """Make a case of a stored conversation: `curation` holds the Case fields except the conversation."""
+        """Make a case of a stored conversation: `curation` holds the Case fields except the conversation. What
+        the trainer typed is masked as conversations are (every agent reads a case)."""
+        curation = mask_value(curation)
 
         def build(conversation: Conversation, taken: Callable[[str], bool]) -> tuple[str, str, Case]:
             data = {**curation, "conversation": conversation.model_dump(mode="json", exclude_none=True)}

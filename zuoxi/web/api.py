@@ -181,7 +181,7 @@ def filter_values(engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
 
 @router.post("/uploads")
 def upload(
-    request: Request, files: list[UploadFile] = File(...), signed: Signed = require_role(OVERSEERS, write=True)
+    request: Request, files: list[UploadFile] = File(...), signed: Signed = require_role(INSPECTORS, write=True)
 ) -> dict:
     """Files arrive spooled to disk (the body limit bounds them); the importer copies them, by
     sanitized names, into its own folder."""
@@ -189,7 +189,7 @@ def upload(
 
 
 @router.get("/uploads/{job_id}")
-def upload_status(job_id: Id, engine: DB, signed: Signed = require_role(OVERSEERS)) -> dict:
+def upload_status(job_id: Id, engine: DB, signed: Signed = require_role(INSPECTORS)) -> dict:
     job = import_job(engine, job_id)
     if job is None:
         raise HTTPException(404, "没有这个上传任务")

@@ -359,7 +359,7 @@ def resolve_form(
 
 
 @router.get("/upload", response_class=HTMLResponse)
-def upload_page(request: Request, signed: Signed = require_role(OVERSEERS)):
+def upload_page(request: Request, signed: Signed = require_role(INSPECTORS)):
     return render(request, "upload.html.j2", signed)
 
 
