@@ -353,7 +353,11 @@ class Act(Filtered):
         cues, denied = self._cues(ctx, scope)
         clear = [(self._cues(ctx, scope, key), bar) for key, bar in self.clear]
         if self.veto_key is not None:  # words that say the turn is something else (negation and quotes apply)
-            vetoed = {h.turn for h in ctx.keyword_hits(self.veto_key) if self.keep(ctx, h, excluding=False)}
+            vetoed = {
+                h.turn
+                for h in ctx.keyword_hits(self.veto_key)
+                if h.turn in scope and self.keep(ctx, h, excluding=False)
+            }
             allowed = [t for t in allowed if t not in vetoed]
         acts = ctx.acts
         if acts is None:
