@@ -387,3 +387,127 @@ def test_user_add_and_list(runner, tmp_path, monkeypatch):
 
     assert authenticate(Store(str(db)).engine, "wang", "a-long-password").team == "售后二组"
     assert authenticate(Store(str(db)).engine, "wang", "wrong-password") is None
+
+
+def _conversation(ident: str, agent: str | None = None, team: str | None = None, **extra) -> str:
+    turns = [
+        {"role": "agent", "text": "您好，很高兴为您服务"},
+        {"role": "customer", "text": f"我要投诉 {ident}"},
+        {"role": "agent", "text": f"这个不归我们管 {ident}"},
+    ]
+    return json.dumps({"id": ident, "agent_id": agent, "team": team, "turns": turns, **extra}, ensure_ascii=False)
+
+
+def test_markup_in_values_is_printed_as_it_is(runner, tmp_path):
+    """A `[/]` in an id, agent id, team or text crashed every table (MarkupError); `[link=…]` became a hyperlink."""
+    path = tmp_path / "markup.jsonl"
+    ids = ["ok-before", "m1[/]", "m2[link=x]c[/link]", "ok-after"]
+    path.write_text(
+        "\n".join(_conversation(i, agent="[/]" if i == "m1[/]" else "a1", team="[bold red]T[/]") for i in ids) + "\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "markup.db"
+    table = invoke(runner, "analyze", path, "--db", db, "--no-models").stdout
+    live = invoke(runner, "live", path, "--no-models").stdout
+    predicted = invoke(runner, "predict", path, "--format", "table").stdout
+    stats = invoke(runner, "stats", "--db", db).stdout
+    shown = invoke(runner, "show", "m1[/]", "--db", db).stdout
+    linked = invoke(runner, "show", "m2[link=x]c[/link]", "--db", db).stdout
+    for printed in (table, live, predicted):  # live's narrow columns fold the long id
+        assert all(i in printed for i in ids if i != "m2[link=x]c[/link]") and "m2[link=x]" in printed, printed
+    assert "m2[link=x]c[/link]" in table
+    assert "[/]" in stats
+    assert "m1[/] (chat, agent [/], [bold red]T[/])" in shown and "我要投诉 m1[/]" in shown
+    assert "m2[link=x]c[/link]" in linked and "\x1b]8;" not in linked
+
+
+def test_control_characters_reach_no_terminal(runner, tmp_path):
+    """ESC sequences (colours, clear screen, OSC-8 links) and NUL in a file's values are shown, not obeyed."""
+    evil = "\x1b[31mRED\x1b[2J\x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\\x9b\x00"
+    path = tmp_path / "ansi.jsonl"
+    path.write_text(_conversation(f"c{evil}", agent=f"a{evil}", team=evil, audio=f"x{evil}.wav") + "\n")
+    outcome = invoke(runner, "analyze", path, "--no-store", "--no-models")
+    printed = outcome.stdout + outcome.stderr
+    assert "audio skipped" in outcome.stderr and "c\\x1b[31mRED" in outcome.stdout
+    assert not any(c in printed for c in "\x1b\x00\x9b"), ascii(printed)
+
+
+def test_a_bad_out_is_refused_before_the_run(runner, tmp_path, samples):
+    """--out to a folder or into a folder that cannot be made: one clear message before anything is read."""
+    source = samples / "taobao_logs.txt"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for target in (tmp_path, blocker / "report.html"):
+        for format in ("html", "json", "table"):
+            refused = invoke(
+                runner, "analyze", source, "--no-store", "--no-models", "--format", format, "--out", target, code=2
+            )
+            assert f"--out {target}：无法写入" in refused.stderr and "read 5" not in refused.stderr, refused.stderr
+        refused = invoke(runner, "predict", source, "--out", target, code=2)
+        assert f"--out {target}：无法写入" in refused.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_a_full_disk_under_out_is_one_message(runner, samples):
+    for args in (("--format", "html"), ("--format", "json"), ("--format", "table")):
+        full = invoke(
+            runner,
+            "analyze",
+            samples / "taobao_logs.txt",
+            "--no-store",
+            "--no-models",
+            *args,
+            "--out",
+            "/dev/full",
+            code=2,
+        )
+        assert "--out /dev/full：无法写入" in full.stderr and isinstance(full.exception, SystemExit)
+    full = invoke(runner, "predict", samples / "taobao_logs.txt", "--out", "/dev/full", code=2)
+    assert "--out /dev/full：无法写入" in full.stderr
+
+
+def test_table_with_out_writes_the_table_there(runner, tmp_path, samples):
+    for command in (("analyze", "--no-store", "--no-models"), ("predict",)):
+        target = tmp_path / f"{command[0]}.txt"
+        outcome = invoke(
+            runner, command[0], samples / "taobao_logs.txt", *command[1:], "--format", "table", "--out", target
+        )
+        assert outcome.stdout == "" and f"results: {target}" in outcome.stderr
+        assert "tb-001" in target.read_text(encoding="utf-8")
+
+
+def test_a_database_that_cannot_be_opened_is_one_message(runner, tmp_path, samples):
+    not_a_db = tmp_path / "passwd"
+    not_a_db.write_text("root:x:0:0:root:/root:/bin/bash\n" * 50)
+    for url, shown in (
+        ("nosuch://x", "nosuch://x"),
+        (str(tmp_path), f"sqlite:///{tmp_path}"),
+        (str(not_a_db), f"sqlite:///{not_a_db}"),
+        ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "postgresql+psycopg://u:***@127.0.0.1:1/db"),
+        ("postgresql://u:secret@h:notaport/db", "postgresql://u:***@h:notaport/db"),
+    ):
+        for args in (("import", samples / "taobao_logs.txt"), ("stats",)):
+            refused = invoke(runner, *args, "--db", url, code=2)
+            assert f"无法打开数据库 {shown}：" in refused.stderr, refused.stderr
+            assert "secret" not in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_scorecard_check_refuses_alias_bombs_deep_nesting_and_other_encodings(runner, tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]" for p, c in zip("abcd", "bcde", strict=True)]
+    bomb.write_text("id: x\nname: x\n" + "\n".join(levels) + "\nsections: *e\n")  # 9**5 lists when expanded
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("id: x\nname: x\nsections: " + "[" * 5000 + "]" * 5000 + "\n")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("id: x\nname: caf\xe9\n".encode("latin-1"))
+    expected = {
+        bomb: f"{bomb}:4: 不是有效的 YAML：不支持 YAML 别名（*a）",
+        deep: f"{deep}:3: 不是有效的 YAML：嵌套超过 64 层",
+        latin: f"{latin}:2: 不是 UTF-8",
+    }
+    for path, message in expected.items():
+        checked = invoke(runner, "scorecard", "check", path, code=1)
+        assert message in checked.stderr, checked.stderr
+        refused = invoke(runner, "analyze", path, "--scorecard", path, "--no-store", "--no-models", code=2)
+        assert "scorecard error" in refused.stderr and message in refused.stderr

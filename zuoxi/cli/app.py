@@ -6,14 +6,19 @@ Results go to standard output (or --out); progress, errors and summaries go to s
 
 from __future__ import annotations
 
+import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.segment import Segment
 from rich.text import Text
+from typer.core import TyperGroup
 
 from zuoxi.engines.dask import DaskBatch
 from zuoxi.engines.local import Batch, BatchSummary
@@ -22,19 +27,62 @@ from zuoxi.ingest.table import parse_column_map
 from zuoxi.report import terminal
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError
+from zuoxi.store import StoreUnavailable
+
+# C0 controls but tab and newline, DEL, C1, and the bidirectional overrides and isolates.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters shown as `\\x1b`, `\\u202e`…: a file's value can move no cursor,
+    clear no screen, set no title and open no hyperlink in the terminal it is printed to."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+class SafeConsole(Console):
+    """The consoles of the command line. Everything they print may hold a file's values (ids, agent ids,
+    teams, turn texts, file names), so: no markup (a `[/]` or `[link=…]` in an id is printed as it is;
+    styles come from Text), no emoji codes, and control characters made visible — in strings before
+    they are laid out (table widths stay right) and in every segment of Text that is printed."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(markup=False, emoji=False, **options)
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(visible(text), **options)
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and _CONTROL.search(segment.text):
+                yield Segment(visible(segment.text), segment.style)
+            else:
+                yield segment
+
+
+class _Commands(TyperGroup):
+    """The root command: a database that cannot be opened is one clear line and exit status 2."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context
+        try:
+            return super().invoke(ctx)
+        except StoreUnavailable as error:
+            err.print(Text.assemble(("database error", "red"), f" {error}"))
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="zuoxi (坐席): quality inspection and coaching for contact-center agents.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-# One message per line (file:line: reason), whatever the width. No emoji codes: `list.csv:100:` is a
-# file and a line, not 💯; messages holding data are Text, so their brackets are not markup either.
-err = Console(stderr=True, soft_wrap=True, emoji=False)
-out = Console(emoji=False)
-# For commands whose every message holds data (file names, list cells, notes): no markup at all.
-plain_err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
-plain_out = Console(markup=False, emoji=False, highlight=False)
+# One message per line (file:line: reason), whatever the width. No markup and no emoji codes
+# (`list.csv:100:` is a file and a line, not 💯): styles are Text, as in report_error.
+err = SafeConsole(stderr=True, soft_wrap=True)
+out = SafeConsole()
+# For commands whose every message holds data (file names, list cells, notes): no highlighting either.
+plain_err = SafeConsole(stderr=True, soft_wrap=True, highlight=False)
+plain_out = SafeConsole(highlight=False)
 
 DbOption = Annotated[
     str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")
@@ -75,8 +123,76 @@ def check_scorecard(scorecard: str) -> None:
     try:
         get_scorecard(scorecard)
     except ScorecardError as error:
-        err.print(f"[red]scorecard error[/]\n{error}", highlight=False)
+        err.print(Text.assemble(("scorecard error", "red"), f"\n{error}"), highlight=False)
         raise typer.Exit(2) from None
+
+
+def out_error(path: Path, reason: str) -> typer.Exit:
+    """Say that `--out` cannot be written (and why); the exit to raise."""
+    err.print(Text.assemble(("output error", "red"), f" --out {path}：无法写入（{reason}）"))
+    return typer.Exit(2)
+
+
+def check_out(path: Path | None) -> None:
+    """Exit 2 before a run if `--out` cannot be a file to write: a folder, a parent that is not a folder
+    or cannot be made, no permission. (A full disk shows only when written: see write_out.)"""
+    if path is None:
+        return
+    if path.is_dir():
+        raise out_error(path, "这是一个目录")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise out_error(path, f"无法创建所在目录：{error.strerror or error}") from None
+    if not path.parent.is_dir():
+        raise out_error(path, "所在路径不是目录")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise out_error(path, "没有写权限")
+
+
+class OutFile:
+    """`--out` as a text file, opened before the run (check_out first) and written a line at a time, so a
+    write error (a full disk) shows at the first line, as one message and exit status 2, not a traceback."""
+
+    def __init__(self, path: Path) -> None:
+        check_out(path)
+        self.path = path
+        self.failed = False
+        try:
+            self.handle = path.open("w", encoding="utf-8", buffering=1)
+        except OSError as error:
+            raise out_error(path, error.strerror or str(error)) from None
+
+    def _failure(self, error: OSError) -> typer.Exit:
+        self.failed = True
+        return out_error(self.path, error.strerror or str(error))
+
+    def write(self, text: str) -> int:
+        try:
+            return self.handle.write(text)
+        except OSError as error:
+            raise self._failure(error) from None
+
+    def flush(self) -> None:
+        try:
+            self.handle.flush()
+        except OSError as error:
+            raise self._failure(error) from None
+
+    def close(self) -> None:
+        try:
+            self.handle.close()
+        except OSError as error:
+            if not self.failed:  # said once
+                raise self._failure(error) from None
+
+
+def write_out(path: Path, text: str) -> None:
+    """Write a whole report to `path` (checked by check_out before the run); an error is one message, exit 2."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise out_error(path, error.strerror or str(error)) from None
 
 
 def report_error(error: IngestError) -> None:
@@ -111,7 +227,11 @@ def run_batch(batch: Batch | DaskBatch, consume: Callable[[Any], None]) -> Batch
             for item in batch.run():
                 consume(item)
         except KeyboardInterrupt:
-            err.print("[red]interrupted[/]: everything read so far is stored; run the same command again to resume")
+            err.print(
+                Text.assemble(
+                    ("interrupted", "red"), ": everything read so far is stored; run the same command again to resume"
+                )
+            )
             terminal.batch_summary(err, batch.summary, time.perf_counter() - started)
             raise typer.Exit(130) from None
     terminal.batch_summary(err, batch.summary, time.perf_counter() - started)

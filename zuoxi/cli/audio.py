@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from zuoxi.cli.app import app, err, out
 from zuoxi.ingest import IngestError
@@ -60,7 +61,7 @@ def audio(
         diarizer = load_diarizer(diarization_dir) if diarization_dir else None
         analysis = analyze_file(file, layout, conversation.turns if conversation else [], diarizer, not customer_first)
     except (AudioError, ModelError) as error:
-        err.print(f"[red]audio error[/] {error}", highlight=False)
+        err.print(Text.assemble(("audio error", "red"), f" {error}"), highlight=False)
         raise typer.Exit(1) from None
     summary = analysis.summary()
     if format == "json":
@@ -104,7 +105,7 @@ def transcribe(
         diarizer = load_diarizer(diarization_dir, threads) if diarization_dir else None
         conversation = run_asr(file, recognizer, channels.split(","), diarizer=diarizer, agent_first=not customer_first)
     except (ModelError, AudioError) as error:
-        err.print(f"[red]transcribe error[/] {error}", highlight=False)
+        err.print(Text.assemble(("transcribe error", "red"), f" {error}"), highlight=False)
         raise typer.Exit(1) from None
     if out_file:
         conversation.audio = os.path.relpath(file.resolve(), out_file.resolve().parent)

@@ -18,17 +18,21 @@ from zuoxi.cli.app import (
     DbOption,
     InputFormat,
     NoMask,
+    OutFile,
+    SafeConsole,
     app,
+    check_out,
     check_scorecard,
     err,
     out,
     read_options,
     run_batch,
+    write_out,
 )
 from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
 from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.report import terminal
-from zuoxi.store import Store
+from zuoxi.store import Store, shown_url
 
 
 @app.command("import")
@@ -47,7 +51,7 @@ def import_(
         Batch(paths, read_options(format, columns, agent_speaker), store=store, mask=not no_mask, resume=not again),
         lambda item: None,
     )
-    err.print(Text(f"database: {store.url}"))
+    err.print(Text(f"database: {shown_url(store.url)}"))
     if summary.nothing_read:
         raise typer.Exit(1)
 
@@ -97,6 +101,8 @@ def analyze(
     """Score conversations against a scorecard and print or write the results."""
     _check_engine_options(format, engine, scheduler, workers, parquet, again)
     format = format or ("none" if parquet else "table")
+    if format == "html":
+        check_out(out_file or HTML_REPORT)
     check_scorecard(scorecard)
     store = None if no_store else Store(db)
     options = read_options(input_format, columns, agent_speaker)
@@ -105,17 +111,17 @@ def analyze(
         paths, options, store, chosen, format, no_mask, no_models, engine, scheduler, workers, parquet, again
     )
     collected: list = []
-    handle = out_file.open("w", encoding="utf-8") if out_file and format == "json" else None
+    handle = OutFile(out_file) if out_file and format in ("json", "table") else None
     try:
         summary = run_batch(batch, _analysis_consumer(format, handle, collected))
+        _report_dask_outputs(summary, store is not None, parquet)
+        _write_analysis_report(format, out_file, handle, collected)
     except DaskEngineError as error:
-        err.print(f"[red]dask[/] {error}", highlight=False)
+        err.print(Text.assemble(("dask", "red"), f" {error}"), highlight=False)
         raise typer.Exit(2) from None
     finally:
         if handle:
             handle.close()
-    _report_dask_outputs(summary, store is not None, parquet)
-    _write_analysis_report(format, out_file, collected)
     if summary.nothing_read:
         raise typer.Exit(1)
 
@@ -173,23 +179,30 @@ def _analysis_consumer(format: str, handle, collected: list):
 def _print_audio_notes(audio: dict | None) -> None:
     """Why a recording's audio was skipped and what its audio analysis warned about (the text is still scored)."""
     if audio and "error" in audio:
-        err.print(f"[yellow]audio skipped[/] {audio['error']} (text analyzed)", highlight=False)
+        err.print(Text.assemble(("audio skipped", "yellow"), f" {audio['error']} (text analyzed)"), highlight=False)
     for warning in (audio or {}).get("warnings", []):
-        err.print(f"[yellow]audio warning[/] {warning}", highlight=False)
+        err.print(Text.assemble(("audio warning", "yellow"), f" {warning}"), highlight=False)
 
 
-def _write_analysis_report(format: str, out_file: Path | None, collected: list) -> None:
-    """The results table or HTML report, once every result is in, and where a JSON Lines file was written."""
+HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --out
+
+
+def _file_console(handle: OutFile | None) -> SafeConsole:
+    """Where a table goes: the terminal, or the --out file (as `> FILE` would have it: no colours, 80 wide)."""
+    return out if handle is None else SafeConsole(file=handle, highlight=False)
+
+
+def _write_analysis_report(format: str, out_file: Path | None, handle: OutFile | None, collected: list) -> None:
+    """The results table or HTML report, once every result is in, and where a file was written."""
     if format == "table":
-        terminal.results_table(out, collected)
+        terminal.results_table(_file_console(handle), collected)
     elif format == "html":
         from zuoxi.report import render_html
 
-        target = out_file or Path("zuoxi-report.html")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render_html(collected), encoding="utf-8")
+        target = out_file or HTML_REPORT
+        write_out(target, render_html(collected))
         err.print(f"report: {target.resolve()}", highlight=False)
-    if out_file and format == "json":
+    if out_file and format in ("json", "table"):
         err.print(f"results: {out_file.resolve()}", highlight=False)
 
 
@@ -244,20 +257,23 @@ def predict(
 ) -> None:
     """Customer emotion, satisfaction or dialogue quality from the trained models (docs/models.md)."""
     _check_predict_options(task, format)
-    models = load_models()
-    batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=True)  # ids and names printed too
-    handle = out_file.open("w", encoding="utf-8") if out_file else None
-    predictions = _Predictions(task, format, models, handle.write if handle else sys.stdout.write)
+    options = read_options(input_format, columns, agent_speaker)
+    handle = OutFile(out_file) if out_file else None  # checked before the models load and the batch runs
     try:
-        summary = run_batch(batch, predictions.consume)
-    finally:
+        models = load_models()
+        batch = Batch(paths, options, mask=True)  # ids and names printed too
+        predictions = _Predictions(task, format, models, handle.write if handle else sys.stdout.write)
         try:
-            predictions.flush()  # what was read comes out, after Ctrl-C too
+            summary = run_batch(batch, predictions.consume)
         finally:
-            if handle:
-                handle.close()
-    if format == "table":
-        terminal.predictions_table(out, predictions.rows, task)
+            predictions.flush()  # what was read comes out, after Ctrl-C too
+        if format == "table":
+            terminal.predictions_table(_file_console(handle), predictions.rows, task)
+    finally:
+        if handle:
+            handle.close()
+    if out_file:
+        err.print(f"results: {out_file.resolve()}", highlight=False)
     if summary.nothing_read:
         raise typer.Exit(1)
 
@@ -384,19 +400,26 @@ def show(
             )
             continue
         out.print(
-            f"[bold]{conv.id}[/] ({conv.channel}, agent {conv.agent_id or '—'}, {conv.team or '—'}) key {key[:12]}"
+            Text.assemble(
+                (conv.id, "bold"), f" ({conv.channel}, agent {conv.agent_id or '—'}, {conv.team or '—'}) key {key[:12]}"
+            )
         )
         evidence_turns = {e.turn: f.rule for r in results for f in r.findings if f.status == "fail" for e in f.evidence}
         for i, turn in enumerate(conv.turns):
-            mark = f" [red]← {evidence_turns[i]}[/]" if i in evidence_turns else ""
-            out.print(f"{i:>3} {turn.role:<8} {turn.text}{mark}", highlight=False)
+            mark = (f" ← {evidence_turns[i]}", "red") if i in evidence_turns else ""
+            out.print(Text.assemble(f"{i:>3} {turn.role:<8} {turn.text}", mark), highlight=False)
         for result in results:
             out.print(
-                f"[bold]{result.scorecard}[/]: {result.score:.0f}/{result.max_score:.0f}{' VETO' if result.veto else ''}"
+                Text.assemble(
+                    (result.scorecard, "bold"),
+                    f": {result.score:.0f}/{result.max_score:.0f}{' VETO' if result.veto else ''}",
+                )
             )
             for f in result.failed():
                 out.print(
-                    f"  [red]{f.rule}[/] {f.message} (turns {', '.join(str(e.turn) for e in f.evidence)})",
+                    Text.assemble(
+                        "  ", (f.rule, "red"), f" {f.message} (turns {', '.join(str(e.turn) for e in f.evidence)})"
+                    ),
                     highlight=False,
                 )
                 if f.suggestion:

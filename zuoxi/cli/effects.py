@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from zuoxi.cli.app import DbOption, FormatOption, app, check_format, err, out
 from zuoxi.coaching.library import CaseLibrary
@@ -130,7 +131,7 @@ def agent(
             Store(db).engine, LOCAL, agent_id, _filter(team, scorecard, channel, start, end), outcome, rounds, seed
         )
     except NotFound:
-        err.print(f"[red]error[/] no conversation of agent {agent_id!r} in view", highlight=False)
+        err.print(Text.assemble(("error", "red"), f" no conversation of agent {agent_id!r} in view"), highlight=False)
         raise typer.Exit(2) from None
     if format == "json":
         print(report.model_dump_json(indent=2))
@@ -193,10 +194,10 @@ def training(
             seed=seed,
         )
     except NotFound:
-        err.print(f"[red]error[/] no training case {case!r}", highlight=False)
+        err.print(Text.assemble(("error", "red"), f" no training case {case!r}"), highlight=False)
         raise typer.Exit(2) from None
     except ValueError as error:
-        err.print(f"[red]error[/] {error}", highlight=False)
+        err.print(Text.assemble(("error", "red"), f" {error}"), highlight=False)
         raise typer.Exit(2) from None
     if format == "json":
         print(report.model_dump_json(indent=2))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from zuoxi.cli.app import DbOption, app, err, out
 from zuoxi.store import Store
@@ -39,7 +40,7 @@ def user_add(
     try:
         account = add_user(Store(db).engine, username, password, role, team, agent_id, display_name)
     except UserError as error:
-        err.print(f"[red]{error}[/]")
+        err.print(Text(str(error), style="red"))
         raise typer.Exit(2) from None
     err.print(f"user {account.username} ({account.role}) added", highlight=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from zuoxi.campaigns.models import CampaignReport, Rate, SliceFigures
 from zuoxi.engines.dask import DaskSummary
@@ -38,7 +39,7 @@ def results_table(console: Console, items: list) -> None:
         table.add_column(column)
     for conv, result in items:
         failed = " ".join(f.rule for f in result.failed())
-        score = f"[red]{result.score:.0f} veto[/]" if result.veto else f"{result.score:.0f}"
+        score = Text(f"{result.score:.0f} veto", style="red") if result.veto else f"{result.score:.0f}"
         table.add_row(conv.id, conv.agent_id or "—", result.scorecard, score, failed or "—")
     console.print(table)
 
@@ -68,12 +69,15 @@ def predictions_table(console: Console, rows: list[dict], task: str) -> None:
 
 def audio_summary(console: Console, summary: dict) -> None:
     console.print(
-        f"[bold]{summary['file']}[/] {summary['layout']}, {summary['duration']:.1f} s, {summary['sample_rate']} Hz, "
-        f"median speech level {summary['median_dbfs']} dBFS",
+        Text.assemble(
+            (str(summary["file"]), "bold"),
+            f" {summary['layout']}, {summary['duration']:.1f} s, {summary['sample_rate']} Hz, "
+            f"median speech level {summary['median_dbfs']} dBFS",
+        ),
         highlight=False,
     )
     for warning in summary["warnings"]:
-        console.print(f"  [yellow]warning[/] {warning}", highlight=False)
+        console.print(Text.assemble("  ", ("warning", "yellow"), f" {warning}"), highlight=False)
     for role, seconds in summary["speech_seconds"].items():
         console.print(
             f"  {role}: speaks {seconds:.1f} s at {summary['level_dbfs'][role]} dBFS, loudness "

@@ -102,8 +102,29 @@ class ScorecardSpec(BaseModel):
     source: str | None = None  # file it came from
 
 
+MAX_DEPTH = 64  # nesting of YAML collections; the built-in scorecards need about 12
+
+
 class _LineLoader(yaml.SafeLoader):
-    """Records the line of every mapping, so errors can point at it."""
+    """Records the line of every mapping, so errors can point at it. Refuses aliases (`*name`, `<<: *name`),
+    which scorecards never need and which let a few lines expand into gigabytes ("billion laughs"), and
+    nesting deeper than MAX_DEPTH, which would otherwise end in a RecursionError."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"不支持 YAML 别名（*{event.anchor}）：请把内容直接写出来", event.start_mark
+            )
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"嵌套超过 {MAX_DEPTH} 层", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
@@ -217,9 +238,14 @@ def shared_lexicons() -> dict[str, list[str]]:
 @lru_cache(maxsize=64)
 def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec, dict[str, Any]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         raise ScorecardError([f"{path}：无法读取（{error.strerror or error}）"]) from error
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ScorecardError([_problem(str(path), line, "不是 UTF-8 编码的文本（评分表须存为 UTF-8）")]) from None
     return parse_scorecard_text(text, str(path))
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import opencc
 from sqlalchemy import Integer, cast, create_engine, func, make_url, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateSchema
 
@@ -133,10 +134,23 @@ def create_store_engine(url: str, schema: str | None = None) -> Engine:
     return engine
 
 
+def shown_url(url: str) -> str:
+    """A database URL fit to print: its password masked (also for a URL SQLAlchemy cannot parse)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - any URL at all may come from --db
+        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be opened: an unknown or malformed URL, a missing driver, a file that is no
+    database, a server that does not answer. The message names the URL, its password masked."""
+
+
 class Store:
     def __init__(self, url: str | None = None, schema: str | None = None, migrate: bool = True):
         """`schema`: PostgreSQL's (default $ZUOXI_DB_SCHEMA); `migrate`: bring the database to this
-        version's tables first (`zuoxi.store.migrate`)."""
+        version's tables first (`zuoxi.store.migrate`). Raises StoreUnavailable if it cannot be opened."""
         from zuoxi.store import migrate as migrations
         from zuoxi.store import stats
 
@@ -144,13 +158,20 @@ class Store:
 
         self.url = database_url(url)
         self.schema = database_schema(schema)
-        parsed = make_url(self.url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # --db build/x.db on a fresh checkout
-        self.engine: Engine = create_store_engine(self.url, self.schema)
-        if migrate:
-            migrations.upgrade(self.engine)
-        self._canonical_labels()
+        try:
+            parsed = make_url(self.url)
+            if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # --db build/x.db on a fresh checkout
+            self.engine: Engine = create_store_engine(self.url, self.schema)
+            if migrate:
+                migrations.upgrade(self.engine)
+            self._canonical_labels()
+        except (SQLAlchemyError, ImportError, OSError, ValueError) as error:
+            shown = shown_url(self.url)
+            reason = str(getattr(error, "orig", None) or error).replace(self.url, shown).strip().splitlines()
+            raise StoreUnavailable(
+                f"无法打开数据库 {shown}：{reason[0] if reason else type(error).__name__}"
+            ) from error
 
     def _canonical_labels(self) -> None:
         """Rows stored before labels were canonical get the canonical team and agent id, so an older
