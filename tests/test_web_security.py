@@ -719,3 +719,22 @@ def test_a_team_lead_sees_only_their_team_in_campaign_reports(tmp_path):
     assert [a["agent_id"] for a in lead.get(f"/api/campaigns/{name}").json()["agents"]] == [everyone[0]]
     page = lead.page(f"/campaigns?name={name}").text
     assert f"<td>{everyone[0]}</td>" in page and not any(f"<td>{a}</td>" in page for a in everyone[1:])
+
+
+# --- who is asking -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("options", "believed"), [([], ""), (["--trusted-proxy", "10.0.0.5"], "10.0.0.5")])
+def test_x_forwarded_for_is_believed_only_from_a_named_proxy(tmp_path, monkeypatch, options, believed):
+    """Sign-in limits count by the client's address. Uvicorn believes X-Forwarded-For from loopback by
+    default, so any local client could name a fresh address for every guess and never be locked out."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from zuoxi.cli import app
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "p.db"), *options])
+    assert result.exit_code == 0, result.output
+    assert seen["proxy_headers"] is bool(believed) and seen["forwarded_allow_ips"] == believed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -65,6 +65,14 @@ def serve(
             "sign-in limits shared by every server process",
         ),
     ] = None,
+    trusted_proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address(es) of a reverse proxy whose X-Forwarded-For names the client (comma-separated); "
+            "without it the header is ignored, so nobody can choose the address sign-in limits count",
+        ),
+    ] = None,
 ) -> None:
     """Start the web app (dashboards, review, appeals). API docs at /docs."""
     import os
@@ -103,19 +111,21 @@ def serve(
         timezone=timezone,
         redis=redis,
     )
+    # Uvicorn believes X-Forwarded-For from loopback by default: a local client could then name any address
+    # and sign in past its lockout. Only a proxy named with --trusted-proxy is believed.
+    network: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "ws_max_size": 1 << 18,
+        "proxy_headers": trusted_proxy is not None,
+        "forwarded_allow_ips": trusted_proxy or "",
+    }
     if workers == 1:
-        uvicorn.run(create_app(**settings), host=host, port=port, log_level="warning", ws_max_size=1 << 18)
+        uvicorn.run(create_app(**settings), **network)
         return
     os.environ[SERVE_SETTINGS] = json.dumps(settings)
-    uvicorn.run(
-        "zuoxi.web:app_from_environment",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="warning",
-        ws_max_size=1 << 18,
-    )
+    uvicorn.run("zuoxi.web:app_from_environment", factory=True, workers=workers, **network)
 
 
 db_app = typer.Typer(help="The database's schema version.", no_args_is_help=True)
