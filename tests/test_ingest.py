@@ -272,6 +272,27 @@ def test_bad_column_mapping_is_refused(spec):
         parse_column_map(spec)
 
 
+def test_a_workbook_that_unpacks_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """An XLSX is a zip: a few hundred KB could unpack to gigabytes in the server's memory. A workbook over the bound
+    (here lowered to 1 KB, under what any workbook unpacks to) is an error naming it, for conversations and call lists."""
+    from openpyxl import Workbook
+
+    from zuoxi.campaigns.calllist import read_table
+    from zuoxi.ingest import table
+
+    book = Workbook()
+    book.active.append(["会话ID", "角色", "内容"])
+    book.active.append(["x1", "客户", "你好"])
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    assert [c.id for c in read(path)[0]] == ["x1"]
+    monkeypatch.setattr(table, "MAX_XLSX_UNPACKED", 1024)
+    conversations, errors = read(path)
+    assert conversations == [] and "MB a workbook may" in str(errors[0]) and "export.xlsx" in str(errors[0])
+    with pytest.raises(ValueError, match="MB a workbook may"):  # import_call_list reports it as the file's error
+        read_table(path, "list.xlsx")
+
+
 def test_xlsx_default_headers_typed_cells_and_override(tmp_path):
     from openpyxl import Workbook
 
@@ -780,3 +801,173 @@ def test_an_over_long_agent_id_is_an_error_of_its_line_and_the_rest_is_read(tmp_
     errors = [r for r in records if not hasattr(r, "turns")]
     assert [r.id for r in records if hasattr(r, "turns")] == ["ok"]
     assert len(errors) == 1 and errors[0].line == 1 and "agent_id" in str(errors[0])
+
+
+# --- hostile and broken input: one file, line or item costs only itself (probe report) --------
+
+
+def test_an_unreadable_file_is_reported_and_the_batch_goes_on(tmp_path, store):
+    unreadable = tmp_path / "a-mem.jsonl"  # a regular file that fails with EIO when read, even as root
+    unreadable.symlink_to("/proc/self/mem")
+    (tmp_path / "b-good.jsonl").write_text(dump([GOOD]), encoding="utf-8")
+    batch = Batch([tmp_path / "a-mem.jsonl", tmp_path / "b-good.jsonl"], store=store)
+    assert [item.conversation.id for item in batch.run()] == ["g1"]
+    assert [str(e) for e in batch.summary.errors] == [f"{unreadable}: cannot read: Input/output error"]
+
+
+def test_pipes_and_devices_are_refused_not_read(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        found: list = []  # read in a daemon thread: reading a pipe would block, /dev/zero fill memory
+        reader = threading.Thread(target=lambda p=path, out=found: out.extend(read(p, format="jsonl")), daemon=True)
+        reader.start()
+        reader.join(timeout=10)
+        assert found == [
+            [],
+            [IngestError(str(path), None, "not a regular file (a folder, pipe or device cannot be read)")],
+        ]
+
+
+def test_a_bad_line_in_a_file_with_a_byte_order_mark_costs_that_line(tmp_path):
+    good = [json.dumps(GOOD, ensure_ascii=False), json.dumps({**GOOD, "id": "g2"}, ensure_ascii=False)]
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + good[0].encode() + b"\n\xff\xff\n" + good[1].encode() + b"\n")
+    utf16 = tmp_path / "utf16.jsonl"  # odd length: the last character is cut
+    utf16.write_bytes((good[0] + "\n" + good[1] + "\n").encode("utf-16") + b"\n")
+    for path, bad_line in ((bom, 2), (utf16, 3)):
+        conversations, (error,) = read(path)
+        assert [c.id for c in conversations] == ["g1", "g2"]
+        assert str(error) == f"{path}:{bad_line}: wrong encoding: this line holds bytes not in the file's text encoding"
+    whole = tmp_path / "bom.json"  # one JSON document: the file is the unit
+    whole.write_bytes(b"\xef\xbb\xbf[\xff]")
+    assert "not valid utf-8-sig despite its byte order mark" in str(read(whole)[1][0])
+
+
+def test_one_bad_byte_costs_its_line_not_the_file(tmp_path):
+    jsonl = tmp_path / "bad.jsonl"
+    bad = json.dumps({**GOOD, "id": "bad"}, ensure_ascii=False).encode().replace("在吗".encode(), b"\xff\xfe\xff")
+    jsonl.write_bytes(dump([GOOD]).encode() + bad + b"\n" + dump([{**GOOD, "id": "g3"}]).encode())
+    log = tmp_path / "bad.txt"
+    log.write_bytes("客户：在吗\n".encode() + b"\xff\xfe\xff\n" + "客服：您好\n".encode())
+    table = tmp_path / "bad.csv"
+    table.write_bytes("会话ID,角色,内容\nc,客户,在吗\n".encode() + b"c,\xff\xfe,x\n" + "c,客服,您好\n".encode())
+    for path, line, kept in ((jsonl, 2, ["g1", "g3"]), (log, 2, ["bad-1"]), (table, 3, ["c"])):
+        conversations, (error,) = read(path)
+        assert [c.id for c in conversations] == kept and error.line == line
+        assert str(error) == f"{path}:{line}: wrong encoding: this line holds bytes not in the file's text encoding"
+    assert texts(read(log)[0][0]) == ["在吗", "您好"] and texts(read(table)[0][0]) == ["在吗", "您好"]
+
+
+def test_a_text_log_of_gbk_and_utf8_conversations_reads_both(tmp_path):
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(SIMPLIFIED_LOG.encode("gbk") + b"\n" + SIMPLIFIED_LOG.replace("enc", "u8").encode())
+    (first, second), errors = read(path)
+    assert errors == [] and [first.id, second.id] == ["enc", "u8"] and texts(first) == texts(second)
+    assert texts(first)[0] == "东西还没收到，我很着急"
+
+
+def test_json_nested_too_deep_is_a_bad_line_not_a_crash(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    jsonl = tmp_path / "deep.jsonl"
+    jsonl.write_text(dump([GOOD]) + deep + "\n" + dump([{**GOOD, "id": "g3"}]), encoding="utf-8")
+    conversations, (error,) = read(jsonl)
+    assert [c.id for c in conversations] == ["g1", "g3"]
+    assert str(error) == f"{jsonl}:2: invalid JSON: nested too deeply"
+    whole = tmp_path / "deep.json"
+    whole.write_text(deep, encoding="utf-8")
+    assert [str(e) for e in read(whole)[1]] == [f"{whole}: invalid JSON: nested too deeply"]
+
+
+def test_csv_times_with_and_without_a_zone_and_a_huge_cell(tmp_path):
+    path = tmp_path / "zones.csv"
+    path.write_text(
+        "会话ID,角色,内容,时间\n"
+        "a,客户,在吗,2026-11-03T14:00:05+08:00\na,客服,您好,2026-11-03 14:00:09\na,客户,好的,2026-11-03T14:00:20+08:00\n"
+        "b,客户,在吗,2026-11-03 15:00:00\n",
+        encoding="utf-8",
+    )
+    (a, b), (error,) = read(path)
+    assert texts(a) == ["在吗", "好的"] and starts(a) == [0.0, 15.0] and b.id == "b"
+    assert str(error) == f"{path}:3: time '2026-11-03 14:00:09' has no time zone, unlike the first one"
+    huge = tmp_path / "huge.csv"
+    huge.write_text(f"会话ID,角色,内容\nh,客户,{'长' * 200_000}\nok,客户,在吗\n", encoding="utf-8")
+    (conv,), (error,) = read(huge)
+    assert conv.id == "ok" and str(error) == (
+        f"{huge}:2: turns.0.text: 200000 characters, more than the 20000 a turn may have"
+    )
+
+
+def test_a_cell_over_the_line_bound_is_its_rows_error(tmp_path, monkeypatch):
+    import csv
+
+    monkeypatch.setattr(csv, "field_size_limit", csv.field_size_limit(100))  # restored after the test
+    path = tmp_path / "cell.csv"
+    path.write_text(f"会话ID,角色,内容\nh,客户,{'长' * 200}\nok,客户,在吗\n", encoding="utf-8")
+    (conv,), (error,) = read(path)
+    assert conv.id == "ok" and str(error) == f"{path}:2: unreadable CSV row (field larger than field limit (100))"
+
+
+def test_text_log_started_at_near_the_datetime_limits(tmp_path, store):
+    path = tmp_path / "limits.txt"
+    path.write_text(
+        "# started_at: 9999-12-31T23:00:00\n客服8号 00:30:00\n您好\n\n"
+        "# started_at: 0001-01-01T00:00:00\n客服8号 23:30:00\n您好\n\n"
+        "# started_at: 2026-11-03T23:00:00\n客服8号 00:30:00\n您好\n",
+        encoding="utf-8",
+    )
+    batch = Batch([path], store=store, analyze=True, models=False)
+    items = list(batch.run())
+    assert [i.conversation.id for i in items] == ["limits-3"] and items[0].conversation.turns[0].start == 5400.0
+    assert [str(e) for e in batch.summary.errors] == [
+        f"{path}:1: started_at: year 9999, not in 1900–2999",
+        f"{path}:5: started_at: year 1, not in 1900–2999",
+    ]
+
+
+def test_a_malformed_funasr_item_costs_only_itself(tmp_path):
+    path = tmp_path / "multi.json"
+    item = {"sentence_info": [{"text": "您好，很高兴为您服务", "start": 0, "end": 1000, "spk": 0}]}
+    bad = {"key": "f-1", "sentence_info": [{"text": "在吗", "start": "abc", "spk": 1}]}
+    path.write_text(json.dumps([{**item, "key": "f-0"}, bad, {**item, "key": "f-2"}]), encoding="utf-8")
+    conversations, (error,) = read(path)
+    assert [c.id for c in conversations] == ["f-0", "f-2"]
+    assert str(error).startswith(f"{path}: item 1: unexpected funasr JSON structure (TypeError")
+
+
+def test_conversations_over_the_bounds_are_reported_not_truncated(tmp_path, monkeypatch):
+    from zuoxi.ingest import canonical
+
+    path = tmp_path / "big.jsonl"
+    long_turn = {"id": "long", "turns": [{"role": "customer", "text": "我要投诉" * 5001}]}
+    many = {"id": "many", "turns": [{"role": "customer", "text": "在吗"}] * 2001}
+    path.write_text(dump([long_turn, many, GOOD]), encoding="utf-8")
+    conversations, errors = read(path)
+    assert [c.id for c in conversations] == ["g1"]
+    assert [str(e) for e in errors] == [
+        f"{path}:1: turns.0.text: 20004 characters, more than the 20000 a turn may have",
+        f"{path}:2: turns: 2001 turns, more than the 2000 a conversation may have",
+    ]
+    monkeypatch.setattr(canonical, "MAX_LINE_CHARS", 100)
+    conversations, errors = read(path)
+    assert [c.id for c in conversations] == ["g1"] and str(errors[0]).startswith(f"{path}:1: line of ")
+    assert str(errors[0]).endswith("characters, more than the 100 allowed")
+
+
+def test_error_messages_mask_personal_data(tmp_path):
+    log = tmp_path / "pii.txt"
+    log.write_text("我的电话13812345678请回电\n客服：您好\n", encoding="utf-8")
+    table = tmp_path / "pii.csv"
+    table.write_text(
+        "会话ID,角色,内容,时间\nc,13812345678,在吗,\nc,客户,在吗,zhang.san@example.com\nc,客服,您好,\n",
+        encoding="utf-8",
+    )
+    messages = [str(e) for path in (log, table) for e in read(path)[1]]
+    assert messages == [
+        f"{log}:1: line does not start with a speaker (客服:/客户:/G:/K:): '我的电话*******5678请回电'",
+        f"{table}:2: unknown role '*******5678' (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
+        f"{table}:3: unreadable time 'z***@example.com'",
+    ]

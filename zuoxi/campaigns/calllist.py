@@ -14,6 +14,7 @@ import io
 import itertools
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,6 +30,7 @@ from zuoxi.campaigns.campaign import needed_customer_fields
 from zuoxi.campaigns.models import CampaignSpec, zone
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
 from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.table import open_workbook
 from zuoxi.privacy import mask_text, valid_id_number
 from zuoxi.store import Store
 from zuoxi.store.campaigns import NewCustomer, add_customers
@@ -168,9 +170,7 @@ def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]],
     (reported under the name `where`)."""
     data = path.read_bytes()
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
+        sheet = open_workbook(data).worksheets[0]
         rows = ((i, [_cell_text(c) for c in row]) for i, row in enumerate(sheet.iter_rows(values_only=True), start=1))
         return rows, []
     lines, errors = _decode_lines(data, where)
@@ -226,7 +226,7 @@ def import_call_list(
     try:
         rows, summary.errors = read_table(path, where)
         header_line, headers, rows = find_header(rows, list_columns())
-    except (OSError, UnknownEncoding) as error:
+    except (OSError, UnknownEncoding, ValueError, zipfile.BadZipFile) as error:  # unreadable, or a workbook too big
         summary.errors.append(IngestError(where, None, str(error)))
         return summary
     index = {

@@ -78,7 +78,10 @@ class Batch:
         path, summary = file.path, self.summary
         summary.files += 1
         store = self.store
-        sha = file_sha256(path, "" if self.mask else "unmasked") if store is not None and path.is_file() else None
+        try:
+            sha = file_sha256(path, "" if self.mask else "unmasked") if store is not None and path.is_file() else None
+        except OSError:  # unreadable: `read_file` reports it as this file's error, and the batch goes on
+            sha = None
         if store is not None and sha and self.resume and not self.analyze and store.file_done(sha):
             summary.files_skipped += 1
             return

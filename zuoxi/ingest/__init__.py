@@ -13,6 +13,7 @@ from pathlib import Path
 
 # Each reader module registers its formats with @reader when imported (zuoxi/ingest/registry.py).
 from zuoxi.ingest import asr, canonical, parquet, table, textlog  # noqa: F401
+from zuoxi.ingest.canonical import NESTED_TOO_DEEP
 from zuoxi.ingest.encoding import UnknownEncoding
 from zuoxi.ingest.errors import IngestError, Record
 from zuoxi.ingest.registry import EXTENSIONS, READERS, ReadOptions, Source
@@ -83,6 +84,9 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
         yield IngestError(name, None, f"unknown format {fmt!r}; one of {', '.join(READERS)}")
         return
     try:
+        if not path.is_file():  # a pipe or a device (/dev/zero) would hang the batch or fill memory
+            yield IngestError(name, None, "not a regular file (a folder, pipe or device cannot be read)")
+            return
         data = path.read_bytes()
     except OSError as error:
         yield IngestError(name, None, f"cannot read: {error.strerror or error}")
@@ -97,6 +101,8 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
         yield IngestError(name, None, str(error))
     except json.JSONDecodeError as error:
         yield IngestError(name, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})")
+    except RecursionError:
+        yield IngestError(name, None, NESTED_TOO_DEEP)
 
 
 def read_paths(paths: Iterable[str | Path], options: ReadOptions | None = None) -> Iterator[tuple[Path, Record]]:

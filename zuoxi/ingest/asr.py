@@ -71,15 +71,21 @@ def read_funasr(data: Any, path: str, agent_speaker: str | None) -> Iterator[Rec
         if not isinstance(info, list):
             yield IngestError(path, None, f"item {i}: no sentence_info list")
             continue
-        segments = [
-            {
-                "speaker": s.get("spk", 0),
-                "text": s.get("text", ""),
-                "start": s["start"] / 1000 if s.get("start") is not None else None,
-                "end": s["end"] / 1000 if s.get("end") is not None else None,
-            }
-            for s in info
-        ]
+        try:
+            segments = [
+                {
+                    "speaker": s.get("spk", 0),
+                    "text": s.get("text", ""),
+                    "start": s["start"] / 1000 if s.get("start") is not None else None,
+                    "end": s["end"] / 1000 if s.get("end") is not None else None,
+                }
+                for s in info
+            ]
+        except (AttributeError, TypeError) as error:  # one malformed item costs that item, not those after it
+            yield IngestError(
+                path, None, f"item {i}: unexpected funasr JSON structure ({type(error).__name__}: {error})"
+            )
+            continue
         extra = {"id": str(item["key"])} if item.get("key") else {}
         yield _conversation(segments, path, agent_speaker, extra)
 

@@ -8,12 +8,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE
 from zuoxi.ingest.errors import IngestError, Record, describe_validation_error
+from zuoxi.ingest.limits import FIRST_YEAR, LAST_YEAR, MAX_LINE_CHARS, MAX_TURN_CHARS, MAX_TURNS
 from zuoxi.ingest.registry import READERS, Source, reader
 from zuoxi.model import Conversation
 from zuoxi.normalize import clean_whitespace
 
-__all__ = ["Record", "read_json_conversations", "read_jsonl", "validate"]
+__all__ = ["NESTED_TOO_DEEP", "Record", "read_json_conversations", "read_jsonl", "validate"]
+
+NESTED_TOO_DEEP = "invalid JSON: nested too deeply"  # json.loads raises RecursionError
 
 
 def validate(record: Any, path: str, line: int | None) -> Record:
@@ -29,20 +33,49 @@ def validate(record: Any, path: str, line: int | None) -> Record:
                 for turn in record["turns"]
             ],
         }
+    if too_big := _over_bounds(record):
+        return IngestError(path, line, too_big)
     try:
-        return Conversation.model_validate(record)
+        conversation = Conversation.model_validate(record)
     except ValidationError as error:
         return IngestError(path, line, describe_validation_error(error))
+    if conversation.started_at and not FIRST_YEAR <= conversation.started_at.year <= LAST_YEAR:
+        return IngestError(
+            path, line, f"started_at: year {conversation.started_at.year}, not in {FIRST_YEAR}–{LAST_YEAR}"
+        )
+    return conversation
+
+
+def _over_bounds(record: dict[str, Any]) -> str | None:
+    """What makes the conversation too big to analyze (zuoxi/ingest/limits.py), or None."""
+    turns = record.get("turns")
+    if not isinstance(turns, list):
+        return None
+    if len(turns) > MAX_TURNS:
+        return f"turns: {len(turns)} turns, more than the {MAX_TURNS} a conversation may have"
+    for i, turn in enumerate(turns):
+        if isinstance(turn, dict) and isinstance(turn.get("text"), str) and len(turn["text"]) > MAX_TURN_CHARS:
+            return f"turns.{i}.text: {len(turn['text'])} characters, more than the {MAX_TURN_CHARS} a turn may have"
+    return None
 
 
 def read_jsonl(text: str, path: str) -> Iterator[Record]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        if BAD_BYTES in line:
+            yield IngestError(path, number, BAD_LINE)
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            yield IngestError(path, number, f"line of {len(line)} characters, more than the {MAX_LINE_CHARS} allowed")
+            continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             yield IngestError(path, number, f"invalid JSON: {error.msg} (column {error.colno})")
+            continue
+        except RecursionError:
+            yield IngestError(path, number, NESTED_TOO_DEEP)
             continue
         yield validate(record, path, number)
 
@@ -80,7 +113,7 @@ def read_json_conversations(data: Any, text: str, path: str) -> Iterator[Record]
 
 @reader("jsonl", ".jsonl", ".ndjson")
 def jsonl_file(source: Source) -> Iterator[Record]:
-    yield from read_jsonl(source.text, source.name)
+    yield from read_jsonl(source.line_text, source.name)
 
 
 @reader("json", ".json")

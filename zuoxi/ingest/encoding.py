@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+import re
+
 from charset_normalizer import from_bytes
 
 # Chinese exports are almost always one of these; trying them first avoids charset-normalizer
@@ -13,17 +16,41 @@ class UnknownEncoding(ValueError):
     pass
 
 
+# Bytes that do not decode become this lone surrogate, which no valid decoding yields (the UTF-8 and
+# UTF-16 codecs reject surrogates), so it marks exactly the bad bytes for line-based readers.
+BAD_BYTES = "\udcff"
+
+
+def _mark(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):  # registered for decoding only
+        raise error
+    return BAD_BYTES, error.end
+
+
+codecs.register_error("zuoxi-mark", _mark)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # in binary files, not in text lines
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
 def _cjk_share(text: str) -> float:
     cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
     return cjk / max(1, sum(1 for ch in text if not ch.isspace() and not ch.isascii()))
 
 
 def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Return (text, encoding name)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+    """Return (text, encoding name); raise `UnknownEncoding` when the bytes are not all text."""
+    if declared := _bom_encoding(data):
+        try:
+            return data.decode(declared), declared
+        except UnicodeDecodeError as error:
+            raise UnknownEncoding(f"not valid {declared} despite its byte order mark ({error.reason})") from None
+    if found := _chinese(data):
+        return found
+    return _guessed(data)
+
+
+def _chinese(data: bytes) -> tuple[str, str] | None:
+    """The text in UTF-8, GB18030 or Big5, if it is valid in one of them."""
     candidates = []
     for encoding in _PREFERRED:
         try:
@@ -39,9 +66,52 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         if best is not None:
             return str(best), best.encoding
         candidates.sort(key=lambda c: _cjk_share(c[0]), reverse=True)
-    if candidates:
-        return candidates[0]
+    return candidates[0] if candidates else None
+
+
+def _guessed(data: bytes) -> tuple[str, str]:
     best = from_bytes(data).best()
     if best is None:
         raise UnknownEncoding("unknown text encoding (not UTF-8, GB18030/GBK or Big5)")
     return str(best), best.encoding
+
+
+def decode_lines(data: bytes) -> str:
+    """The text of a line-based file (JSON Lines, text logs, CSV) whose lines are not all in one
+    encoding: a file with lines pasted from another, or a cut character. Each line is UTF-8 when it is
+    valid UTF-8 (no GBK or Big5 text happens to be), else in the legacy encoding most such lines are
+    in; bytes that do not decode become `BAD_BYTES`, so the reader reports that line and reads the
+    others. When most lines do not decode so, the file is decoded whole, as `decode_bytes` does."""
+    if declared := _bom_encoding(data):  # only the bad bytes are lost
+        return data.decode(declared, "zuoxi-mark")
+    if found := _chinese(data):
+        return found[0]
+    lines = data.split(b"\n")
+    legacy = [line for line in lines if not _is_text(line, "utf-8")]
+    encoding = max(("gb18030", "big5"), key=lambda e: sum(_is_text(line, e) for line in legacy))
+    text = [_decode_line(line, encoding) for line in lines]
+    written = [line for line in text if line.strip()]
+    if 2 * sum(BAD_BYTES not in line and not _CONTROL.search(line) for line in written) > len(written):
+        return "\n".join(text)
+    return _guessed(data)[0]
+
+
+def _decode_line(line: bytes, legacy: str) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode(legacy, "zuoxi-mark")
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    return next((encoding for bom, encoding in _BOMS if data.startswith(bom)), None)
+
+
+def _is_text(line: bytes, encoding: str) -> bool:
+    try:
+        return not _CONTROL.search(line.decode(encoding))
+    except UnicodeDecodeError:
+        return False
+
+
+BAD_LINE = "wrong encoding: this line holds bytes not in the file's text encoding"  # a line with `BAD_BYTES`

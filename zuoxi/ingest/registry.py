@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from zuoxi.ingest.encoding import decode_bytes
+from zuoxi.ingest.encoding import decode_bytes, decode_lines
 from zuoxi.ingest.errors import Record
 
 
@@ -28,7 +28,8 @@ class ReadOptions:
 class Source:
     """One file handed to a reader: its name for error messages, its bytes, and the options.
     `text` decodes the bytes on first use (raising `UnknownEncoding`) and `json` parses it (raising
-    `json.JSONDecodeError`); `read_file` turns both into an `IngestError` naming the file."""
+    `json.JSONDecodeError`, or `RecursionError` when nested too deep); `read_file` turns these into an
+    `IngestError` naming the file."""
 
     name: str
     data: bytes
@@ -37,6 +38,12 @@ class Source:
     @cached_property
     def text(self) -> str:
         return decode_bytes(self.data)[0]
+
+    @cached_property
+    def line_text(self) -> str:
+        """The text for line-based readers: bytes that do not decode are `BAD_BYTES` (`decode_lines`),
+        so one bad line costs that line, reported, not the file."""
+        return decode_lines(self.data)
 
     @cached_property
     def json(self) -> Any:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
+from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE
 from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.limits import MAX_LINE_CHARS, MAX_XLSX_UNPACKED
 from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
 
@@ -27,6 +30,10 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "team": ("班组", "团队", "組別", "team"),
     "channel": ("渠道", "channel"),
 }
+# The csv module refuses cells over 128 KB; a long cell is read up to the line bound, so a turn over
+# its own bound is reported as such (zuoxi/ingest/limits.py), and a larger cell as that row's error.
+csv.field_size_limit(MAX_LINE_CHARS)
+Row = list[Any] | IngestError  # a row's cells, or why the csv module could not read it
 _ROLE_VALUES = {
     **{w.lower(): "agent" for w in AGENT_WORDS},
     **{w.lower(): "customer" for w in CUSTOMER_WORDS},
@@ -85,11 +92,14 @@ def _parse_time(value: Any) -> datetime | float | None:
     return datetime.fromisoformat(text)
 
 
-def read_rows(rows: Iterator[tuple[int, list[Any]]], path: str, overrides: dict[str, str]) -> Iterator[Record]:
+def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, str]) -> Iterator[Record]:
     try:
         _, headers = next(rows)
     except StopIteration:
         yield IngestError(path, None, "empty table")
+        return
+    if isinstance(headers, IngestError):
+        yield headers
         return
     columns = _resolve([str(h or "") for h in headers], overrides)
     missing = [f for f in ("role", "text") if f not in columns]
@@ -102,6 +112,9 @@ def read_rows(rows: Iterator[tuple[int, list[Any]]], path: str, overrides: dict[
         return
     conversations: dict[str, dict[str, Any]] = {}
     for number, row in rows:
+        if isinstance(row, IngestError):
+            yield row
+            continue
         cells = {field: row[index] if index < len(row) else None for field, index in columns.items()}
         error = _add_row(conversations, cells, path, number)
         if error is not None:
@@ -117,6 +130,8 @@ def _add_row(
     text = str(cells.get("text") or "").strip()
     if not text:
         return None
+    if any(isinstance(value, str) and BAD_BYTES in value for value in cells.values()):
+        return IngestError(path, number, BAD_LINE)
     role = _ROLE_VALUES.get(str(cells.get("role") or "").strip().lower())
     if role is None:
         return IngestError(
@@ -129,6 +144,11 @@ def _add_row(
     except ValueError:
         return IngestError(path, number, f"unreadable time {cells.get('time')!r}")
     key = str(cells.get("conversation_id") or Path(path).stem)
+    if isinstance(when, datetime) and key in conversations:  # aware and naive times cannot be subtracted
+        first = next((t for t in conversations[key]["times"] if isinstance(t, datetime)), when)
+        if (when.tzinfo is None) != (first.tzinfo is None):
+            zone = "has no" if when.tzinfo is None else "has a"
+            return IngestError(path, number, f"time {cells.get('time')!r} {zone} time zone, unlike the first one")
     conv = conversations.setdefault(key, {"id": key, "turns": [], "times": [], "line": number, "meta": {}})
     for field in ("agent_id", "team", "channel"):
         if cells.get(field) not in (None, "") and field not in conv:
@@ -161,13 +181,35 @@ def read_csv(text: str, path: str, overrides: dict[str, str]) -> Iterator[Record
         delimiter = ","
     # Only the delimiter is sniffed: the sniffer misjudges Excel's doubled quotes ("") in short samples.
     reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
-    yield from read_rows(((reader.line_num, row) for row in reader), path, overrides)
+
+    def rows() -> Iterator[tuple[int, Row]]:
+        while True:
+            try:
+                row: Row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # e.g. a cell over MAX_LINE_CHARS; the reader goes on at the next line
+                row = IngestError(path, reader.line_num, f"unreadable CSV row ({error})")
+            yield reader.line_num, row
+
+    yield from read_rows(rows(), path, overrides)
+
+
+def open_workbook(data: bytes) -> Any:
+    """The workbook in `data`, read only — once its zip is known to unpack to at most MAX_XLSX_UNPACKED bytes (the
+    entries' declared sizes, which zipfile also holds each entry to while reading): a "zip bomb" of a few hundred
+    KB would otherwise take the process's memory into gigabytes. ValueError when it is larger."""
+    from openpyxl import load_workbook
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(entry.file_size for entry in archive.infolist())
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise ValueError(f"unpacks to {unpacked >> 20} MB, more than the {MAX_XLSX_UNPACKED >> 20} MB a workbook may")
+    return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
 
 
 def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Record]:
-    from openpyxl import load_workbook
-
-    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    workbook = open_workbook(data)
     sheet = workbook.worksheets[0]
     rows = ((i, list(row)) for i, row in enumerate(sheet.iter_rows(values_only=True), start=1))
     yield from read_rows(rows, path, overrides)
@@ -175,7 +217,7 @@ def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Rec
 
 @reader("csv", ".csv", ".tsv")
 def csv_file(source: Source) -> Iterator[Record]:
-    yield from read_csv(source.text, source.name, source.options.columns)
+    yield from read_csv(source.line_text, source.name, source.options.columns)
 
 
 @reader("xlsx", ".xlsx")

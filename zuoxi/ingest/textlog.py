@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
+from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE
 from zuoxi.ingest.errors import IngestError
 from zuoxi.ingest.registry import Source, reader
 
@@ -156,11 +157,12 @@ def _lead(record: dict[str, Any], first: datetime) -> float:
         return 0.0
     if first.year == 1900:  # clock times only: on the day of started_at
         start = declared.replace(hour=first.hour, minute=first.minute, second=first.second, microsecond=0)
-        if start < declared - timedelta(hours=12):  # first message after midnight
-            start += timedelta(days=1)
+        lead = (start - declared).total_seconds()
+        if lead < -12 * 3600:  # first message after midnight; seconds, as a date could pass year 9999
+            lead += 86400
     else:
         start = first.replace(tzinfo=declared.tzinfo)
-    lead = (start - declared).total_seconds()
+        lead = (start - declared).total_seconds()
     if lead < 0:  # the first message precedes the declared start: it is the start
         record["started_at"] = start.isoformat()
         return 0.0
@@ -190,6 +192,9 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
                 continue
             yield from finish()
             continue
+        if BAD_BYTES in line:
+            yield IngestError(path, number, BAD_LINE)
+            continue
         if block is None:
             block = _Block(number)
         if problem := block.read_line(line):
@@ -199,4 +204,4 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
 
 @reader("text", ".txt", ".log")
 def text_file(source: Source) -> Iterator[Record]:
-    yield from read_textlog(source.text, source.name)
+    yield from read_textlog(source.line_text, source.name)

@@ -1,0 +1,12 @@
+"""The bounds on what one input file may hold, checked as it is read (README, "Bad input").
+
+Generous for real conversations, they keep one hostile or broken file from taking hours or all
+memory: analysis time grows faster than linearly with a turn's length and a conversation's turns.
+A conversation over a bound is reported as `file:line: reason` and skipped, never truncated.
+"""
+
+MAX_TURN_CHARS = 20_000  # characters in one turn's text
+MAX_TURNS = 2_000  # turns in one conversation
+MAX_LINE_CHARS = 10_000_000  # characters in one JSON Lines line or CSV cell
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # of `started_at`: dates near year 1 or 9999 overflow in time zone arithmetic
+MAX_XLSX_UNPACKED = 256 << 20  # bytes a workbook may unpack to: a few hundred KB of zip can unpack to gigabytes
