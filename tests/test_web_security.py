@@ -260,7 +260,7 @@ PAGES = [
     ("/live?conversation={key}", ALL, [EVIL]),
     ("/quality", OVERSEERS, []),
     ("/campaigns", OVERSEERS, []),
-    ("/upload", OVERSEERS, []),
+    ("/upload", INSPECTORS, []),
     ("/effects?team={team}&sort={evil}", OVERSEERS, [TEAM, AGENT]),
     ("/effects/agents/{agent}", OVERSEERS, [AGENT]),
     ("/effects/training?team={team}", OVERSEERS, [TEAM]),
