@@ -882,6 +882,21 @@ def test_json_nested_too_deep_is_a_bad_line_not_a_crash(tmp_path):
     assert [str(e) for e in read(whole)[1]] == [f"{whole}: invalid JSON: nested too deeply"]
 
 
+def test_half_a_utf16_pair_is_a_bad_line_not_a_crash(tmp_path, store):
+    """JSON may escape half of a UTF-16 pair ("\\ud83d" alone): no encoding can write it, and printing or storing it
+    failed the whole batch. It is that conversation's error, wherever it stands."""
+    text = {**GOOD, "id": "s1", "turns": [{"role": "customer", "text": "坏了\ud83d"}]}
+    meta = {**GOOD, "id": "s2", "meta": {"tags": ["ok", {"k": "\ud800"}]}}
+    path = tmp_path / "surrogates.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (text, meta, {**GOOD, "id": "g3"})), encoding="utf-8")
+    batch = Batch([path], store=store, analyze=True, models=False)
+    assert [item.conversation.id for item in batch.run()] == ["g3"]
+    assert [str(e) for e in batch.summary.errors] == [
+        f"{path}:1: turns.0.text: an unpaired UTF-16 surrogate (\\ud83d) is not text",
+        f"{path}:2: meta.tags.1.k: an unpaired UTF-16 surrogate (\\ud800) is not text",
+    ]
+
+
 def test_csv_times_with_and_without_a_zone_and_a_huge_cell(tmp_path):
     path = tmp_path / "zones.csv"
     path.write_text(

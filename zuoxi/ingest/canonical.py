@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,8 @@ def validate(record: Any, path: str, line: int | None) -> Record:
         }
     if too_big := _over_bounds(record):
         return IngestError(path, line, too_big)
+    if not_text := _unpaired_surrogate(record):
+        return IngestError(path, line, not_text)
     try:
         conversation = Conversation.model_validate(record)
     except ValidationError as error:
@@ -44,6 +47,26 @@ def validate(record: Any, path: str, line: int | None) -> Record:
             path, line, f"started_at: year {conversation.started_at.year}, not in {FIRST_YEAR}–{LAST_YEAR}"
         )
     return conversation
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unpaired_surrogate(value: Any, where: str = "") -> str | None:
+    """Where a string of the record holds half of a UTF-16 pair (JSON's "\\ud83d" alone), which no text encoding can
+    write (it failed the whole batch when printed or stored), or None."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return (
+            f"{where or 'text'}: an unpaired UTF-16 surrogate (\\u{ord(found[0]):04x}) is not text" if found else None
+        )
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and _SURROGATE.search(key):
+            return f"{where or 'record'}: a name holds an unpaired UTF-16 surrogate"
+        if found := _unpaired_surrogate(item, f"{where}.{key}" if where else str(key)):
+            return found
+    return None
 
 
 def _over_bounds(record: dict[str, Any]) -> str | None:
