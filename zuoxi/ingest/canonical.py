@@ -64,8 +64,8 @@ def _unpaired_surrogate(value: Any, where: str = "") -> str | None:
     for key, item in items:
         if isinstance(key, str) and _SURROGATE.search(key):
             return f"{where or 'record'}: a name holds an unpaired UTF-16 surrogate"
-        if found := _unpaired_surrogate(item, f"{where}.{key}" if where else str(key)):
-            return found
+        if inside := _unpaired_surrogate(item, f"{where}.{key}" if where else str(key)):
+            return inside
     return None
 
 
