@@ -501,10 +501,16 @@ def test_scorecard_check_refuses_alias_bombs_deep_nesting_and_other_encodings(ru
     deep.write_text("id: x\nname: x\nsections: " + "[" * 5000 + "]" * 5000 + "\n")
     latin = tmp_path / "latin.yaml"
     latin.write_bytes("id: x\nname: caf\xe9\n".encode("latin-1"))
+    date = tmp_path / "date.yaml"  # values YAML cannot make: an impossible date, an integer of 5,000 digits
+    date.write_text("id: x\nname: 2026-02-30\n")
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("id: x\nname: x\nversion: " + "9" * 5000 + "\n")
     expected = {
         bomb: f"{bomb}:4: 不是有效的 YAML：不支持 YAML 别名（*a）",
         deep: f"{deep}:3: 不是有效的 YAML：嵌套超过 64 层",
         latin: f"{latin}:2: 不是 UTF-8",
+        date: f"{date}:2: 不是有效的 YAML：无法读取的值（day is out of range for month）",
+        huge: f"{huge}:3: 不是有效的 YAML：无法读取的值（Exceeds the limit",
     }
     for path, message in expected.items():
         checked = invoke(runner, "scorecard", "check", path, code=1)

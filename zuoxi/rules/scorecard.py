@@ -112,6 +112,12 @@ class _LineLoader(yaml.SafeLoader):
 
     _depth = 0
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as error:  # an impossible date (2026-02-30), an integer of thousands of digits
+            raise yaml.constructor.ConstructorError(None, None, f"无法读取的值（{error}）", node.start_mark) from None
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
