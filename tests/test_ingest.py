@@ -882,6 +882,22 @@ def test_json_nested_too_deep_is_a_bad_line_not_a_crash(tmp_path):
     assert [str(e) for e in read(whole)[1]] == [f"{whole}: invalid JSON: nested too deeply"]
 
 
+def test_a_file_too_big_to_read_whole_is_refused_and_the_next_is_read(tmp_path, monkeypatch):
+    """A file is read whole: one over the bound (here 1 MB) is refused by its size before a byte is read (a 3 GB
+    export ended in a MemoryError that lost the files after it)."""
+    import zuoxi.ingest as ingest
+
+    monkeypatch.setattr(ingest, "MAX_FILE_BYTES", 1 << 20)
+    big, small = tmp_path / "a_big.jsonl", tmp_path / "b_small.jsonl"
+    big.write_text(dump([{**GOOD, "id": f"b{i}"} for i in range(15_000)]), encoding="utf-8")
+    small.write_text(dump([GOOD]), encoding="utf-8")
+    records = [r for _, r in read_paths([tmp_path])]
+    assert [r.id for r in records if isinstance(r, Conversation)] == ["g1"]
+    assert [str(r) for r in records if isinstance(r, IngestError)] == [
+        f"{big}: {big.stat().st_size / 2**20:.1f} MB, more than the 1 MB a file may hold; split it"
+    ]
+
+
 def test_half_a_utf16_pair_is_a_bad_line_not_a_crash(tmp_path, store):
     """JSON may escape half of a UTF-16 pair ("\\ud83d" alone): no encoding can write it, and printing or storing it
     failed the whole batch. It is that conversation's error, wherever it stands."""

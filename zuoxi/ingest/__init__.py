@@ -16,6 +16,7 @@ from zuoxi.ingest import asr, canonical, parquet, table, textlog  # noqa: F401
 from zuoxi.ingest.canonical import NESTED_TOO_DEEP
 from zuoxi.ingest.encoding import UnknownEncoding
 from zuoxi.ingest.errors import IngestError, Record
+from zuoxi.ingest.limits import MAX_FILE_BYTES
 from zuoxi.ingest.registry import EXTENSIONS, READERS, ReadOptions, Source
 
 __all__ = [
@@ -83,13 +84,9 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
     if fmt not in READERS:
         yield IngestError(name, None, f"unknown format {fmt!r}; one of {', '.join(READERS)}")
         return
-    try:
-        if not path.is_file():  # a pipe or a device (/dev/zero) would hang the batch or fill memory
-            yield IngestError(name, None, "not a regular file (a folder, pipe or device cannot be read)")
-            return
-        data = path.read_bytes()
-    except OSError as error:
-        yield IngestError(name, None, f"cannot read: {error.strerror or error}")
+    data = _file_bytes(path, name)
+    if isinstance(data, IngestError):
+        yield data
         return
     if not data.strip():
         yield IngestError(name, None, "empty file")
@@ -103,6 +100,24 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
         yield IngestError(name, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})")
     except RecursionError:
         yield IngestError(name, None, NESTED_TOO_DEEP)
+
+
+def _file_bytes(path: Path, name: str) -> bytes | IngestError:
+    """The whole file, or why it cannot be read: only a regular file within MAX_FILE_BYTES is."""
+    try:
+        if not path.is_file():  # a pipe or a device (/dev/zero) would hang the batch or fill memory
+            return IngestError(name, None, "not a regular file (a folder, pipe or device cannot be read)")
+        if (size := path.stat().st_size) > MAX_FILE_BYTES:  # a file is read whole: split a bigger one
+            return IngestError(
+                name,
+                None,
+                f"{size / 2**20:,.1f} MB, more than the {MAX_FILE_BYTES >> 20:,} MB a file may hold; split it",
+            )
+        return path.read_bytes()
+    except OSError as error:
+        return IngestError(name, None, f"cannot read: {error.strerror or error}")
+    except MemoryError:
+        return IngestError(name, None, "not enough memory to read it; split it into smaller files")
 
 
 def read_paths(paths: Iterable[str | Path], options: ReadOptions | None = None) -> Iterator[tuple[Path, Record]]:

@@ -10,3 +10,4 @@ MAX_TURNS = 2_000  # turns in one conversation
 MAX_LINE_CHARS = 10_000_000  # characters in one JSON Lines line or CSV cell
 FIRST_YEAR, LAST_YEAR = 1900, 2999  # of `started_at`: dates near year 1 or 9999 overflow in time zone arithmetic
 MAX_XLSX_UNPACKED = 256 << 20  # bytes a workbook may unpack to: a few hundred KB of zip can unpack to gigabytes
+MAX_FILE_BYTES = 1 << 30  # bytes of one input file, read whole (a bigger export is split into several files)
