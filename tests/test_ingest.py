@@ -870,6 +870,23 @@ def test_a_text_log_of_gbk_and_utf8_conversations_reads_both(tmp_path):
     assert texts(first)[0] == "东西还没收到，我很着急"
 
 
+def test_a_utf8_file_with_one_gbk_line_reads_every_line_in_its_own_encoding(tmp_path):
+    """GB18030 decodes nearly any bytes: a UTF-8 export with one line pasted from a GBK file was read whole as
+    GB18030, every UTF-8 line garbled (a complaint missed) and no error said so."""
+    lines = [{**GOOD, "id": f"u{i}", "turns": [{"role": "customer", "text": f"我要投诉你们{i}"}]} for i in range(3)]
+    pasted = {**GOOD, "id": "gbk", "turns": [{"role": "customer", "text": "东西还没收到"}]}
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        dump(lines[:2]).encode()
+        + json.dumps(pasted, ensure_ascii=False).encode("gbk")
+        + b"\n"
+        + dump(lines[2:]).encode()
+    )
+    conversations, errors = read(path)
+    assert errors == [] and [c.id for c in conversations] == ["u0", "u1", "gbk", "u2"]
+    assert [texts(c)[0] for c in conversations] == ["我要投诉你们0", "我要投诉你们1", "东西还没收到", "我要投诉你们2"]
+
+
 def test_json_nested_too_deep_is_a_bad_line_not_a_crash(tmp_path):
     deep = "[" * 100_000 + "]" * 100_000
     jsonl = tmp_path / "deep.jsonl"
