@@ -22,6 +22,9 @@ from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, valid_id_number
         ("打138-1234-5678", "打*******5678"),
         ("电话:138.1234.5678", "电话:*******5678"),  # dotted, and spaced dashes, as people type them
         ("打 138 - 1234 - 5678 找我", "打 *******5678 找我"),
+        ("电话138—1234—5678", "电话*******5678"),
+        ("tel13812345678", "tel*******5678"),  # after a phone word letters may touch it
+        ("Phone:13812345678", "Phone:*******5678"),
         ("电话 +86 138 1234 5678", "电话 *********5678"),
         ("+8613812345678", "*********5678"),
         ("(+86)19912345678", "(+86)*******5678"),
@@ -46,6 +49,7 @@ from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, valid_id_number
         ("身份证１１０１０５１９４９１２３１００２Ｘ", "身份证**************００２Ｘ"),
         # e-mail
         ("邮箱zhangwei.buy@example.com", "邮箱z***@example.com"),
+        ("邮箱zhangwei＠example.com", "邮箱z***@example.com"),  # a full-width ＠, as input methods type it
         ("发到 li.si@corp.com.cn 谢谢", "发到 l***@corp.com.cn 谢谢"),
     ],
 )

@@ -17,12 +17,16 @@ from zuoxi.model import Conversation
 # int() reads both, so the checks below work unchanged.
 _NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
 _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
-_SEP = r"(?:[ 　]*[\-－.．][ 　]*|[ 　])"  # 138-1234-5678, 138 - 1234 - 5678, 138.1234.5678, 138 1234 5678
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_SEP = r"(?:[ 　]*[\-－.．—–][ 　]*|[ 　])"  # 138-1234-5678, 138 - 1234 - 5678, 138.1234.5678, 138—1234—5678, 138 1234 5678
+# A mobile number right after "tel"/"phone"/"mobile" is one, though letters touch it (other letters make a code).
+_AFTER_PHONE_WORD = (
+    r"(?:(?<=[Tt][Ee][Ll])|(?<=[Pp][Hh][Oo][Nn][Ee])|(?<=[Mm][Oo][Bb][Ii][Ll][Ee])|" + _NOT_ALNUM_BEFORE + ")"
+)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+[@＠][A-Za-z0-9.-]+\.[A-Za-z]{2,}")  # a full-width ＠ as IMEs type it
 _ID_CARD = re.compile(_NOT_ALNUM_BEFORE + r"[1-9１-９]\d{16}[\dXxＸｘ]" + _NOT_ALNUM_AFTER)
 _BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + rf"\d(?:{_SEP}?\d){{14,18}}" + _NOT_ALNUM_AFTER)
 _MOBILE = re.compile(
-    _NOT_ALNUM_BEFORE + rf"(?:[+＋]?[8８][6６]{_SEP}?)?[1１][3-9３-９]\d{_SEP}?\d{{4}}{_SEP}?\d{{4}}" + _NOT_ALNUM_AFTER
+    _AFTER_PHONE_WORD + rf"(?:[+＋]?[8８][6６]{_SEP}?)?[1１][3-9３-９]\d{_SEP}?\d{{4}}{_SEP}?\d{{4}}" + _NOT_ALNUM_AFTER
 )
 _LANDLINE = re.compile(
     _NOT_ALNUM_BEFORE + rf"(?:[(（][0０]\d{{2,3}}[)）]|[0０]\d{{2,3}}){_SEP}?[1-9１-９]\d{{6,7}}" + _NOT_ALNUM_AFTER
@@ -61,7 +65,7 @@ def _in_order_context(text: str, start: int) -> bool:
 
 # Every pattern above needs the @ of an e-mail, or seven digits with at most three other characters
 # between neighbours (" - " in a spaced phone number; a local number alone has seven in a row): most texts have neither.
-_MAYBE_PII = re.compile(r"@|\d(?:\D{0,3}\d){6}")
+_MAYBE_PII = re.compile(r"[@＠]|\d(?:\D{0,3}\d){6}")
 
 
 def mask_text(text: str) -> str:
@@ -69,7 +73,7 @@ def mask_text(text: str) -> str:
         return text
 
     def email(m: re.Match[str]) -> str:
-        local, domain = m.group().split("@", 1)
+        local, domain = re.split("[@＠]", m.group(), maxsplit=1)
         return local[:1] + "***@" + domain
 
     def id_card(m: re.Match[str]) -> str:
