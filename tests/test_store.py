@@ -13,6 +13,7 @@ from zuoxi.engines import local as local_engine
 from zuoxi.engines.local import Batch
 from zuoxi.ingest import read_file
 from zuoxi.model import Conversation, Finding, Result
+from zuoxi.privacy import mask_conversation
 from zuoxi.store import Store, content_key, database_url, file_sha256
 
 
@@ -297,6 +298,21 @@ def test_teams_and_agent_ids_are_one_form_however_written(store):
     assert [tuple(r) for r in rows] == [("07", "售后 二组"), ("07", "售后二组")]
     add_user(store.engine, "lead", "correct-horse", "team_lead", team="售後二組 ")
     assert list_accounts(store.engine)[0].team == "售后二组"
+
+
+def test_a_users_agent_id_and_name_are_masked_as_conversations_are(store):
+    """An agent id that is a phone number is stored masked in conversations: the agent's own is masked the same way
+    (so the agent still sees them), and so is a name typed with a phone or e-mail in it."""
+    from zuoxi.store.users import add_user, list_accounts
+
+    store.add_conversations([(mask_conversation(conversation("p", agent="13812345678")), None)])
+    add_user(store.engine, "a1", "correct-horse", "agent", agent_id="13812345678", display_name="王 a.b@example.com")
+    (account,) = list_accounts(store.engine)
+    assert (account.agent_id, account.display_name) == ("*******5678", "王 a***@example.com")
+    with store.engine.connect() as connection:
+        from sqlalchemy import text
+
+        assert connection.execute(text("SELECT agent_id FROM conversations")).scalar() == account.agent_id
 
 
 def test_an_older_database_gets_canonical_teams(db_url):

@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from zuoxi.privacy import mask_text
 from zuoxi.store import as_utc, canonical_label, utc_now
 from zuoxi.store.tables import LoginSession, User
 
@@ -53,9 +54,11 @@ def _account(user: User) -> Account:
 
 
 def _checked(role: str, team: str | None, agent_id: str | None, display_name: str | None) -> dict:
-    """A user's role, team, agent id and name as stored (labels canonical), or UserError."""
-    team, agent_id = canonical_label(team), canonical_label(agent_id)
-    display_name = (display_name or "").strip() or None
+    """A user's role, team, agent id and name as stored (labels canonical, personal data masked as conversations'
+    teams and agent ids are, so an agent id that is a phone number still matches that agent's conversations), or
+    UserError."""
+    team, agent_id = canonical_label(team and mask_text(team)), canonical_label(agent_id and mask_text(agent_id))
+    display_name = mask_text((display_name or "").strip()) or None
     if role not in ROLES:
         raise UserError("角色只能是管理员、质检员、班长或坐席")
     if role == "team_lead" and not team:
