@@ -995,12 +995,14 @@ def test_conversations_over_the_bounds_are_reported_not_truncated(tmp_path, monk
     path = tmp_path / "big.jsonl"
     long_turn = {"id": "long", "turns": [{"role": "customer", "text": "我要投诉" * 5001}]}
     many = {"id": "many", "turns": [{"role": "customer", "text": "在吗"}] * 2001}
-    path.write_text(dump([long_turn, many, GOOD]), encoding="utf-8")
+    wordy = {"id": "wordy", "turns": [{"role": "customer", "text": "我要投诉" * 4000}] * 13}  # 16,000 a turn
+    path.write_text(dump([long_turn, many, wordy, GOOD]), encoding="utf-8")
     conversations, errors = read(path)
     assert [c.id for c in conversations] == ["g1"]
     assert [str(e) for e in errors] == [
         f"{path}:1: turns.0.text: 20004 characters, more than the 20000 a turn may have",
         f"{path}:2: turns: 2001 turns, more than the 2000 a conversation may have",
+        f"{path}:3: turns: 208000 characters in all, more than the 200000 a conversation may have",
     ]
     monkeypatch.setattr(canonical, "MAX_LINE_CHARS", 100)
     conversations, errors = read(path)

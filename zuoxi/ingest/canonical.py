@@ -11,7 +11,14 @@ from pydantic import ValidationError
 
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE
 from zuoxi.ingest.errors import IngestError, Record, describe_validation_error
-from zuoxi.ingest.limits import FIRST_YEAR, LAST_YEAR, MAX_LINE_CHARS, MAX_TURN_CHARS, MAX_TURNS
+from zuoxi.ingest.limits import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_CONVERSATION_CHARS,
+    MAX_LINE_CHARS,
+    MAX_TURN_CHARS,
+    MAX_TURNS,
+)
 from zuoxi.ingest.registry import READERS, Source, reader
 from zuoxi.model import Conversation
 from zuoxi.normalize import clean_whitespace
@@ -76,9 +83,14 @@ def _over_bounds(record: dict[str, Any]) -> str | None:
         return None
     if len(turns) > MAX_TURNS:
         return f"turns: {len(turns)} turns, more than the {MAX_TURNS} a conversation may have"
+    total = 0
     for i, turn in enumerate(turns):
-        if isinstance(turn, dict) and isinstance(turn.get("text"), str) and len(turn["text"]) > MAX_TURN_CHARS:
-            return f"turns.{i}.text: {len(turn['text'])} characters, more than the {MAX_TURN_CHARS} a turn may have"
+        if isinstance(turn, dict) and isinstance(turn.get("text"), str):
+            if len(turn["text"]) > MAX_TURN_CHARS:
+                return f"turns.{i}.text: {len(turn['text'])} characters, more than the {MAX_TURN_CHARS} a turn may have"
+            total += len(turn["text"])
+    if total > MAX_CONVERSATION_CHARS:
+        return f"turns: {total} characters in all, more than the {MAX_CONVERSATION_CHARS} a conversation may have"
     return None
 
 
