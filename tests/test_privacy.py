@@ -137,6 +137,7 @@ def test_mask_conversation_masks_every_turn_and_every_field_a_file_sets():
                 "phone": 13812345678,
                 "ids": ["11010519491231002X"],
                 "who": {"mail": "zhang.san@example.com"},
+                "calls": {"13912345678": 2},  # an export keyed by phone number
                 "queue": "售后",
                 "n": 3,
                 "vip": True,
@@ -156,6 +157,7 @@ def test_mask_conversation_masks_every_turn_and_every_field_a_file_sets():
         "phone": "*******5678",
         "ids": ["**************002X"],
         "who": {"mail": "z***@example.com"},
+        "calls": {"*******5678": 2},
         "queue": "售后",
         "n": 3,
         "vip": True,

@@ -101,15 +101,17 @@ def mask_text(text: str) -> str:
 
 def mask_value(value: Any) -> Any:
     """A metadata value with personal data masked: strings, and numbers that read as one (a phone stored as
-    an integer), inside lists and mappings too (keys are names, not data). The same object when nothing changed."""
+    an integer), inside lists and mappings too, their keys included (an export keyed by phone number). The same
+    object when nothing changed."""
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, int) and not isinstance(value, bool):
         masked = mask_text(str(value))
         return value if masked == str(value) else masked
     if isinstance(value, dict):
-        items = {k: mask_value(v) for k, v in value.items()}
-        return value if all(items[k] is v for k, v in value.items()) else items
+        items = [(mask_value(k), mask_value(v)) for k, v in value.items()]
+        unchanged = all(mk is k and mv is v for (mk, mv), (k, v) in zip(items, value.items()))
+        return value if unchanged else dict(items)
     if isinstance(value, list):
         masked_items = [mask_value(v) for v in value]
         return value if all(m is v for m, v in zip(masked_items, value)) else masked_items
