@@ -349,3 +349,17 @@ def test_start_times_are_stored_in_utc(store):
     with Session(store.engine) as session:
         times = {r.id: as_utc(r.started_at) for r in session.scalars(select(ConversationRow))}
     assert times["aware"] == times["naive"] == datetime(2026, 12, 5, 6, 3, tzinfo=UTC)
+
+
+def test_a_file_named_by_a_number_is_stored_by_its_masked_name(store, tmp_path):
+    """Exports are often named by the customer's number: the file a conversation came from is stored masked like the
+    conversation, in the imported files and in the conversation's source; its folder keeps its name."""
+    from sqlalchemy import text
+
+    path = tmp_path / "13812345678.jsonl"
+    path.write_text(json.dumps({"id": "n1", "turns": [{"role": "agent", "text": "您好"}]}) + "\n", encoding="utf-8")
+    assert [item.source for item in Batch([path], store=store).run()] == [str(tmp_path / "*******5678.jsonl")]
+    with store.engine.connect() as connection:
+        stored = {*connection.execute(text("SELECT source FROM conversations")).scalars()}
+        stored |= {*connection.execute(text("SELECT path FROM imported_files")).scalars()}
+    assert stored == {str(tmp_path / "*******5678.jsonl")}

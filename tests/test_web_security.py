@@ -738,3 +738,13 @@ def test_x_forwarded_for_is_believed_only_from_a_named_proxy(tmp_path, monkeypat
     result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "p.db"), *options])
     assert result.exit_code == 0, result.output
     assert seen["proxy_headers"] is bool(believed) and seen["forwarded_allow_ips"] == believed
+
+
+def test_an_upload_named_by_a_number_is_reported_by_its_masked_name(tmp_path):
+    """An upload's problems are stored with the job: a file named by a customer's number is named masked there."""
+    db = str(tmp_path / "upload-name.db")
+    add_user(Store(db).engine, "qa", PASSWORD, "inspector")
+    qa = Client(create_app(db, models=False), "qa")
+    job = upload_and_wait(qa, "13812345678.jsonl", b'{"id": "a", "turns": [{"role": "agent", "text": "hi"}]}\n{oops\n')
+    assert job["conversations"] == 1 and len(job["errors"]) == 1, job
+    assert job["errors"][0].startswith("*******5678.jsonl:2: invalid JSON"), job

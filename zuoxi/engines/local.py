@@ -17,7 +17,7 @@ from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.ingest import IngestError, InputFile, ReadOptions, input_files, read_file
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import iter_analyses
-from zuoxi.privacy import mask_conversation
+from zuoxi.privacy import mask_conversation, mask_text
 from zuoxi.store import Store, content_key, file_sha256
 
 CHUNK = 500
@@ -98,7 +98,12 @@ class Batch:
                 yield from self._take(part, file)
         self._flush()
         if store is not None and sha:
-            store.mark_file(sha, str(path), summary.read - read_before, len(summary.errors) - errors_before)
+            store.mark_file(sha, self._named(path), summary.read - read_before, len(summary.errors) - errors_before)
+
+    def _named(self, path: Path) -> str:
+        """The file a conversation came from, as stored: masked like the conversation (exports are often named
+        by a customer's number); its folder, where recordings beside it are looked up, keeps its name."""
+        return str(path.with_name(mask_text(path.name))) if self.mask else str(path)
 
     def _take(self, conversations: list[Conversation], file: InputFile) -> Iterator[Analyzed]:
         """Mask, analyze (when asked) and hand on conversations read from `file`, each as soon as
@@ -123,7 +128,7 @@ class Batch:
             self.summary.read += 1
             result = next(results)
             self.summary.analyzed += result is not None
-            item = Analyzed(conversation, result, content_key(conversation) if self.store else None, str(path))
+            item = Analyzed(conversation, result, content_key(conversation) if self.store else None, self._named(path))
             self._pending.append(item)
             yield item
             if len(self._pending) >= CHUNK:

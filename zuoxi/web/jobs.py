@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from zuoxi.engines.local import Batch
 from zuoxi.ingest import IngestError
+from zuoxi.privacy import mask_text
 from zuoxi.store import Store, utc_now
 from zuoxi.store.jobs import create_import_job, update_import_job
 
@@ -65,7 +66,7 @@ class Importer:
         errors: list[str] = []
 
         def on_error(error: IngestError) -> None:
-            errors.append(str(error).replace(str(folder) + "/", ""))
+            errors.append(mask_text(str(error).replace(str(folder) + "/", "")))  # an upload's name may hold a number
 
         def on_progress(done: int, files: int, conversations: int) -> None:
             self._update(job_id, files_done=done, conversations=conversations, errors=list(errors))
