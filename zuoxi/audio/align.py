@@ -77,8 +77,8 @@ def analyze_audio(
     opened = str(path)
     shown = mask_text(str(resolve(conversation, name_dir) if name_dir is not None else path))  # named, never read
 
-    def named(text: str) -> str:  # messages start with the file's name
-        return mask_text(shown + text[len(opened) :] if text.startswith(opened) else text)
+    def named(text: str) -> str:  # messages start with the file's name (`shown`, masked already)
+        return shown + mask_text(text[len(opened) :]) if text.startswith(opened) else mask_text(text)
 
     try:
         analysis = analyze_file(path, conversation.meta.get("audio_channels"), conversation.turns)

@@ -108,7 +108,7 @@ class Batch:
     def _take(self, conversations: list[Conversation], file: InputFile) -> Iterator[Analyzed]:
         """Mask, analyze (when asked) and hand on conversations read from `file`, each as soon as
         it is done: an interruption loses only the conversation in hand, as one at a time would."""
-        path = file.path
+        path, source = file.path, self._named(file.path)
         if self.mask:
             conversations = [mask_conversation(conversation) for conversation in conversations]
         results = (
@@ -128,7 +128,7 @@ class Batch:
             self.summary.read += 1
             result = next(results)
             self.summary.analyzed += result is not None
-            item = Analyzed(conversation, result, content_key(conversation) if self.store else None, self._named(path))
+            item = Analyzed(conversation, result, content_key(conversation) if self.store else None, source)
             self._pending.append(item)
             yield item
             if len(self._pending) >= CHUNK:

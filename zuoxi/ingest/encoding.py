@@ -84,9 +84,12 @@ def decode_lines(data: bytes) -> str:
     others. When most lines do not decode so, the file is decoded whole, as `decode_bytes` does."""
     if declared := _bom_encoding(data):  # only the bad bytes are lost
         return data.decode(declared, "zuoxi-mark")
-    if (found := _chinese(data)) and (found[1] == "utf-8" or not _mostly_utf8(data)):
-        return found[0]  # one encoding throughout (GB18030 reads nearly any bytes: not when most lines are UTF-8)
+    found = _chinese(data)
+    if found and found[1] == "utf-8":
+        return found[0]
     lines = data.split(b"\n")
+    if found and not _mostly_utf8(lines):  # GB18030 reads nearly any bytes: not the file when most lines are UTF-8
+        return found[0]
     legacy = [line for line in lines if not _is_text(line, "utf-8")]
     encoding = max(("gb18030", "big5"), key=lambda e: sum(_is_text(line, e) for line in legacy))
     text = [_decode_line(line, encoding) for line in lines]
@@ -96,11 +99,11 @@ def decode_lines(data: bytes) -> str:
     return _guessed(data)[0]
 
 
-def _mostly_utf8(data: bytes) -> bool:
+def _mostly_utf8(lines: list[bytes]) -> bool:
     """Whether most lines that are not plain ASCII are valid UTF-8: a UTF-8 file with a line pasted from a GBK
     one, which the whole-file GB18030 reading would garble line by line."""
-    lines = [line for line in data.split(b"\n") if not line.isascii()]
-    return 2 * sum(_is_text(line, "utf-8") for line in lines) > len(lines)
+    wide = [line for line in lines if not line.isascii()]
+    return 2 * sum(_is_text(line, "utf-8") for line in wide) > len(wide)
 
 
 def _decode_line(line: bytes, legacy: str) -> str:
