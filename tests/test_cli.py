@@ -432,6 +432,30 @@ def test_control_characters_reach_no_terminal(runner, tmp_path):
     assert not any(c in printed for c in "\x1b\x00\x9b"), ascii(printed)
 
 
+def test_json_output_carries_no_raw_terminal_controls(runner, tmp_path):
+    """JSON writers leave C1 controls (U+009B, a terminal's CSI), bidi overrides and line separators raw:
+    every JSON output escapes them, and reads back as the same values."""
+    evil = "\x9b31m\x85\u202etxt.exe\u2028\u2066x"
+    path = tmp_path / "c1.jsonl"
+    path.write_text(_conversation(f"c{evil}", agent=f"a{evil}", team=evil) + "\n", encoding="utf-8")
+    db = tmp_path / "c1.db"
+    outputs = {
+        "analyze": invoke(runner, "analyze", path, "--db", db, "--no-models", "--format", "json").stdout,
+        "predict": invoke(runner, "predict", path, "--format", "json").stdout,
+        "live": invoke(runner, "live", path, "--no-models", "--format", "json").stdout,
+        "show": invoke(runner, "show", f"c{evil}", "--db", db, "--format", "json").stdout,
+    }
+    written = tmp_path / "out.jsonl"
+    invoke(runner, "analyze", path, "--no-store", "--no-models", "--format", "json", "--out", written)
+    outputs["--out"] = written.read_text(encoding="utf-8")
+    for command, printed in outputs.items():
+        assert printed.strip(), command
+        assert not any(c in printed for c in "\x9b\x85\u202e\u2028\u2066"), (command, ascii(printed))
+        values = [json.loads(line) for line in printed.splitlines() if line.strip()]
+        assert evil in json.dumps(values, ensure_ascii=False), command  # the same value, escaped only in the text
+    assert "\\u009b31m" in outputs["analyze"]
+
+
 def test_a_bad_out_is_refused_before_the_run(runner, tmp_path, samples):
     """--out to a folder or into a folder that cannot be made: one clear message before anything is read."""
     source = samples / "taobao_logs.txt"

@@ -184,6 +184,27 @@ def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_p
         ] == wanted
 
 
+def test_a_bad_byte_costs_its_line_not_the_shard(tmp_path, samples):
+    """A UTF-8 file with one line cut mid-character, and one whose text holds U+2028 and U+0085 (raw in valid
+    JSON): the shard reports that one line and reads every other, as the local engine does."""
+    lines = (samples / "ecommerce_chats.jsonl").read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[3])
+    record["turns"][0]["text"] += "\u2028第二行\x85"
+    data = [line.encode() for line in lines]
+    data[3] = json.dumps(record, ensure_ascii=False).encode()
+    data[6] = data[6][:-3] + "订".encode()[:2] + b'"}]}'  # a character cut in two: line 7
+    (tmp_path / "mixed.jsonl").write_bytes(b"\n".join(data) + b"\n")
+    options = ReadOptions()
+    shards, _, _ = plan_shards([tmp_path], options, options_variant(None, True, False, options), 4)
+    outcomes = [analyze_shard(shard, dask_engine.Job(scorecard=None, models=False)) for shard in shards]
+    assert len(shards) > 1 and sum(o.read for o in outcomes) == len(lines) - 1
+    assert [f"{e.path}:{e.line}" for o in outcomes for e in o.errors] == [f"{tmp_path / 'mixed.jsonl'}:7"]
+    local = [r for r in read_file(tmp_path / "mixed.jsonl", options)]
+    assert [str(e) for o in outcomes for e in o.errors] == [str(r) for r in local if not isinstance(r, Conversation)]
+    texts = [c.turns[0].text for o in outcomes for c, _, _ in o.items]
+    assert record["turns"][0]["text"].strip() in texts  # U+0085 is white space at the end of a text
+
+
 def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples, monkeypatch, caplog):
     import zuoxi.pipeline
 

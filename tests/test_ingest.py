@@ -594,6 +594,28 @@ def test_malformed_json_line_names_file_and_line_and_the_rest_imports(tmp_path):
     assert [e.line for e in errors] == [2, 3, 4, 7, 8]
 
 
+def test_lines_break_where_an_editor_breaks_them(tmp_path):
+    """U+2028, U+0085 and a form feed stand raw inside valid JSON strings (json.dumps(ensure_ascii=False)
+    writes them so) and in pasted chat text: they are no line break, and later lines keep their numbers."""
+    odd = "第一句\u2028第二句\x0c第三句\x85第四句\u2029完"
+    path = tmp_path / "odd.jsonl"
+    good = {"id": "odd", "turns": [{"role": "customer", "text": odd}]}
+    path.write_text(
+        json.dumps(good, ensure_ascii=False)
+        + "\r\n"
+        + "{broken\r\n"
+        + json.dumps({**GOOD, "id": "g3"}, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert [c.id for c in conversations] == ["odd", "g3"] and conversations[0].turns[0].text == odd
+    assert [e.line for e in errors] == [2]
+    log = tmp_path / "odd.txt"
+    log.write_text(f"客服：您好\n客户：{odd}\n客服：好的\n---\n随便说一句\n", encoding="utf-8")
+    conversations, errors = read(log)
+    assert texts(conversations[0]) == ["您好", odd, "好的"] and [e.line for e in errors] == [5]
+
+
 def test_json_array_error_points_at_the_element_line(tmp_path):
     path = tmp_path / "array.json"
     path.write_text(

@@ -39,6 +39,17 @@ def visible(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
+# What JSON writers leave raw that a terminal or an editor acts on: DEL, C1 (U+009B is a terminal's CSI),
+# the line and paragraph separators, the bidirectional overrides and isolates.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def inert_json(text: str) -> str:
+    """JSON text as `json.dumps(ensure_ascii=False)` or pydantic writes it, with those characters written as
+    `\\u` escapes: the same JSON value (they can stand only inside its strings), printed or opened as text."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
 class SafeConsole(Console):
     """The consoles of the command line. Everything they print may hold a file's values (ids, agent ids,
     teams, turn texts, file names), so: no markup (a `[/]` or `[link=…]` in an id is printed as it is;

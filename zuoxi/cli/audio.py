@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from zuoxi.cli.app import app, err, out
+from zuoxi.cli.app import app, err, inert_json, out
 from zuoxi.ingest import IngestError
 from zuoxi.report import terminal
 
@@ -65,7 +65,7 @@ def audio(
         raise typer.Exit(1) from None
     summary = analysis.summary()
     if format == "json":
-        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        sys.stdout.write(inert_json(json.dumps(summary, ensure_ascii=False)) + "\n")
         return
     terminal.audio_summary(out, summary)
 
@@ -109,7 +109,7 @@ def transcribe(
         raise typer.Exit(1) from None
     if out_file:
         conversation.audio = os.path.relpath(file.resolve(), out_file.resolve().parent)
-        out_file.write_text(conversation.model_dump_json(exclude_none=True) + "\n", encoding="utf-8")
+        out_file.write_text(inert_json(conversation.model_dump_json(exclude_none=True)) + "\n", encoding="utf-8")
         err.print(f"transcript: {out_file.resolve()} ({len(conversation.turns)} turns)", highlight=False)
     else:
-        sys.stdout.write(conversation.model_dump_json(exclude_none=True) + "\n")
+        sys.stdout.write(inert_json(conversation.model_dump_json(exclude_none=True)) + "\n")

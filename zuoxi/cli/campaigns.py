@@ -16,7 +16,7 @@ from rich.text import Text
 
 from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, dispositions
 from zuoxi.campaigns.models import Attempt, local, parse_time
-from zuoxi.cli.app import DbOption, app, report_error
+from zuoxi.cli.app import DbOption, app, inert_json, report_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
 from zuoxi.report import terminal
@@ -237,7 +237,7 @@ def report_(
     except (campaign.CampaignError, ValueError) as error:
         raise _fail(error) from None
     if format == "json":
-        print(result.model_dump_json(indent=2))
+        print(inert_json(result.model_dump_json(indent=2)))
     else:
         terminal.campaign_report(out, result)
 

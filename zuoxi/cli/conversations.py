@@ -24,6 +24,7 @@ from zuoxi.cli.app import (
     check_out,
     check_scorecard,
     err,
+    inert_json,
     out,
     read_options,
     run_batch,
@@ -169,7 +170,8 @@ def _analysis_consumer(format: str, handle, collected: list):
             line = item.result.model_dump_json(
                 exclude={"sections", "audio"} if item.result.audio is None else {"sections"}
             )
-            (handle.write(line + "\n") if handle else sys.stdout.write(line + "\n"))
+            line = inert_json(line) + "\n"
+            (handle.write(line) if handle else sys.stdout.write(line))
         else:
             collected.append((item.conversation, item.result))
 
@@ -308,7 +310,7 @@ class _Predictions:
         try:
             for record in prediction_records(self.waiting, self.task, self.models):
                 if self.format == "json":
-                    self.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    self.write(inert_json(json.dumps(record, ensure_ascii=False)) + "\n")
                 else:
                     self.rows.append(record)
                 written += 1
@@ -353,7 +355,7 @@ def live(
         for turn in conversation.turns:
             update = session.add_turn(turn)
             if format == "json":
-                sys.stdout.write(update.model_dump_json() + "\n")
+                sys.stdout.write(inert_json(update.model_dump_json()) + "\n")
             for alert in update.alerts:
                 table.add_row(
                     conversation.id,
@@ -388,13 +390,15 @@ def show(
         results = store.results_for(key)
         if format == "json":
             sys.stdout.write(
-                json.dumps(
-                    {
-                        "key": key,
-                        "conversation": conv.model_dump(mode="json"),
-                        "results": [r.model_dump(mode="json") for r in results],
-                    },
-                    ensure_ascii=False,
+                inert_json(
+                    json.dumps(
+                        {
+                            "key": key,
+                            "conversation": conv.model_dump(mode="json"),
+                            "results": [r.model_dump(mode="json") for r in results],
+                        },
+                        ensure_ascii=False,
+                    )
                 )
                 + "\n"
             )
@@ -433,7 +437,7 @@ def stats(
     """Counts and averages of what is stored."""
     figures = Store(db).stats()
     if format == "json":
-        sys.stdout.write(json.dumps(figures, ensure_ascii=False) + "\n")
+        sys.stdout.write(inert_json(json.dumps(figures, ensure_ascii=False)) + "\n")
         return
     out.print(
         f"conversations: {figures['conversations']} ({', '.join(f'{k} {v}' for k, v in figures['by_channel'].items())}) · files imported: {figures['files']}"

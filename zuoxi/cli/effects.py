@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from zuoxi.cli.app import DbOption, FormatOption, app, check_format, err, out
+from zuoxi.cli.app import DbOption, FormatOption, app, check_format, err, inert_json, out
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
@@ -88,7 +88,7 @@ def behaviours(
     check_format(format)
     report = effects_report(Store(db).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed)
     if format == "json":
-        print(report.model_dump_json(indent=2))
+        print(inert_json(report.model_dump_json(indent=2)))
         return
     table = Table(
         title=f"behaviour effects, {report.conversations} conversations (shown − missed; "
@@ -134,7 +134,7 @@ def agent(
         err.print(Text.assemble(("error", "red"), f" no conversation of agent {agent_id!r} in view"), highlight=False)
         raise typer.Exit(2) from None
     if format == "json":
-        print(report.model_dump_json(indent=2))
+        print(inert_json(report.model_dump_json(indent=2)))
         return
     view, percent = report.view, OUTCOMES[outcome].percent
     table = Table(
@@ -200,7 +200,7 @@ def training(
         err.print(Text.assemble(("error", "red"), f" {error}"), highlight=False)
         raise typer.Exit(2) from None
     if format == "json":
-        print(report.model_dump_json(indent=2))
+        print(inert_json(report.model_dump_json(indent=2)))
         return
     out.print(
         f"{report.title} ({report.case_id}) · before {report.before[0]}–{report.before[1]} · after "
@@ -296,7 +296,7 @@ def weights(
     report = effects_report(Store(db).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed)
     rows = suggest_weights(report.behaviours, points, OUTCOMES[outcome])
     if format == "json":
-        print("[" + ",".join(r.model_dump_json() for r in rows) + "]")
+        print(inert_json("[" + ",".join(r.model_dump_json() for r in rows) + "]"))
         return
     table = Table(
         title=f"{scorecard}: points now and suggested by the effect on {OUTCOMES[outcome].label} (not applied)"

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.table import Table
 
-from zuoxi.cli.app import DbOption, FormatOption, app, check_format
+from zuoxi.cli.app import DbOption, FormatOption, app, check_format, inert_json
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
 from zuoxi.queues import alerts as A
@@ -57,7 +57,7 @@ def _zone(name: str | None):
 
 
 def _json(value) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    print(inert_json(json.dumps(value, ensure_ascii=False, indent=2, default=str)))
 
 
 # --- plans ----------------------------------------------------------------------------------------

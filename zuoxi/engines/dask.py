@@ -47,7 +47,7 @@ from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, in_order_chunks, store_analyzed
 from zuoxi.ingest import IngestError, ReadOptions, detect_format, input_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
-from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
+from zuoxi.ingest.encoding import UnknownEncoding, decode_lines
 from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parquet, row_groups
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import analyze_conversation, analyze_conversations, choose_scorecard
@@ -162,7 +162,7 @@ def _records(shard: Shard, options: ReadOptions) -> Iterator[Conversation | Inge
             with open(shard.location, "rb") as handle:
                 handle.seek(start)
                 data = handle.read(end - start)
-            text, _ = decode_bytes(data)
+            text = decode_lines(data)  # a bad byte costs its line, not the shard
         except (OSError, UnknownEncoding) as error:
             yield IngestError(shard.label, None, f"cannot read: {getattr(error, 'strerror', None) or error}")
             return

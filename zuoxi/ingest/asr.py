@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
+from zuoxi.ingest.encoding import text_lines
 from zuoxi.ingest.errors import IngestError
 from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS, role_of
@@ -115,7 +116,7 @@ def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[
     """SRT and WebVTT cues; the speaker is a `<v 客服>` voice tag or a `[客服]`/`客服:` prefix."""
     segments: list[dict[str, Any]] = []
     cue: dict[str, Any] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text_lines(text), start=1):
         if times := _CUE_TIMES.match(line):
             values = times.groups()
             cue = {

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE
+from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
 from zuoxi.ingest.errors import IngestError, Record, describe_validation_error
 from zuoxi.ingest.limits import (
     FIRST_YEAR,
@@ -95,7 +95,7 @@ def _over_bounds(record: dict[str, Any]) -> str | None:
 
 
 def read_jsonl(text: str, path: str) -> Iterator[Record]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         if BAD_BYTES in line:

@@ -32,6 +32,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # in binary files, n
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def text_lines(text: str) -> list[str]:
+    """`text`'s lines, broken where an editor breaks them (LF, CRLF, CR) and nowhere else: `str.splitlines`
+    also breaks at U+2028, U+0085, form feeds and more, which stand raw inside valid JSON strings and chat
+    texts (a JSON line cut in two there, and every later line number off by one)."""
+    lines = _LINE_BREAK.split(text)
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 def _cjk_share(text: str) -> float:
     cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
     return cjk / max(1, sum(1 for ch in text if not ch.isspace() and not ch.isascii()))

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
-from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE
+from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
 from zuoxi.ingest.errors import IngestError
 from zuoxi.ingest.registry import Source, reader
 
@@ -183,7 +183,7 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
                 yield validate(block.to_record(path, count), path, block.line)
         block = None
 
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text_lines(text), start=1):
         line = raw.rstrip()
         if not line.strip() or _SEPARATOR.match(line):
             # A blank line inside a message that follows a header is part of the layout, not a break.
