@@ -550,6 +550,61 @@ def test_an_xlsx_with_a_title_row_and_a_multi_line_csv_cell(sqlite_store, tmp_pa
     assert summary.imported == 1 and [str(e) for e in summary.errors] == [f"{csv_path}:5: missing phone number"]
 
 
+def test_no_personal_data_reaches_the_database(sqlite_store, tmp_path):
+    """A call list named by a customer's number, a phone in a region or occupation cell, a phone and an ID in
+    an agent's call notes (which its callback copies), an agent id that is a phone: nothing of them is stored
+    unmasked, in any table (the customers' own numbers are stored only hashed and encrypted)."""
+    create_campaign(sqlite_store, load_spec("card_activation"))
+    named = tmp_path / "13912345678名单.csv"
+    named.write_text(
+        HEADER + _row("C1", "张三", "13800000001", 30, region="汕头13712345678", occupation="教师 a@b.cn"),
+        encoding="utf-8",
+    )
+    summary = import_call_list(sqlite_store, "card_activation", named, as_of=date(2026, 3, 1))
+    assert summary.imported == 1 and not summary.errors
+    dnc = tmp_path / "13612345678.csv"
+    dnc.write_text("手机号\n13800000009\n", encoding="utf-8")
+    assert import_do_not_call(sqlite_store, dnc).imported == 1
+    with Session(sqlite_store.engine) as session:
+        customer = session.scalars(select(CampaignCustomer)).one()
+    record_attempts(
+        sqlite_store,
+        "card_activation",
+        [
+            (
+                Attempt(
+                    customer_id=customer.id,
+                    agent_id="15912345678",
+                    started_at=local("2026-03-02T09:00:00"),
+                    disposition="callback_requested",
+                    notes="客户说改打13512345678，身份证110101199003074258",
+                ),
+                local("2026-03-03T10:00:00"),
+            )
+        ],
+    )
+    sqlite_store.close()
+    with sqlite3.connect(tmp_path / "campaigns.db") as db:
+        stored = "\n".join(
+            str(value)
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            for row in db.execute(f'SELECT * FROM "{table}"').fetchall()  # the database's own table names
+            for value in row
+        )
+    for personal in (
+        "13912345678",
+        "13712345678",
+        "a@b.cn",
+        "13612345678",
+        "15912345678",
+        "13512345678",
+        "110101199003074258",
+        "13800000001",
+    ):
+        assert personal not in stored, personal
+    assert "客户说改打" in stored and "名单.csv:2" in stored  # the rest is kept
+
+
 def test_terminal_output_reads_no_markup_or_emoji_codes(tmp_path):
     """`list.csv:100:` is a file and a line, not 💯; brackets in names and cells are printed as they are."""
     runner, db = CliRunner(), str(tmp_path / "cli.db")

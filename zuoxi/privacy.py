@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from zuoxi.model import Conversation
@@ -97,6 +98,12 @@ def mask_text(text: str) -> str:
     text = _BANK_CARD.sub(bank_card, text)
     text = _MOBILE.sub(phone, text)
     return _LANDLINE.sub(phone, text)
+
+
+def masked_name(path: Path) -> str:
+    """A file's path as stored and reported: its name masked like a conversation (exports and call lists are
+    often named by a customer's number); its folders keep theirs (recordings are looked up beside the file)."""
+    return str(path.with_name(mask_text(path.name)))
 
 
 def mask_value(value: Any) -> Any:

@@ -31,7 +31,7 @@ from zuoxi.campaigns.models import CampaignSpec, zone
 from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
 from zuoxi.ingest.errors import IngestError
 from zuoxi.ingest.table import open_workbook
-from zuoxi.privacy import mask_text, valid_id_number
+from zuoxi.privacy import mask_text, masked_name, valid_id_number
 from zuoxi.store import Store
 from zuoxi.store.campaigns import NewCustomer, add_customers
 
@@ -222,7 +222,7 @@ def import_call_list(
     `name` is what reports call the file (default: its path); `secret` replaces $ZUOXI_SECRET_KEY."""
     as_of = as_of or date.today()
     box = vault.vault(secret)
-    summary, where = ListImport(), name or str(path)
+    summary, where = ListImport(), mask_text(name) if name else masked_name(path)  # stored as each customer's source
     try:
         rows, summary.errors = read_table(path, where)
         header_line, headers, rows = find_header(rows, list_columns())
@@ -307,8 +307,8 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
     card = re.sub(r"\D", "", cell("card_last4") or cell("card"))
     fields: dict[str, Any] = {
         "ref": mask_text(cell("ref")) or None,
-        "region": cell("region") or None,
-        "occupation": cell("occupation") or None,
+        "region": mask_text(cell("region")) or None,
+        "occupation": mask_text(cell("occupation")) or None,
         "age_band": _age_band(cell, id_number if id_ok else "", as_of),
     }
     if "card_last4" in needed:
@@ -321,7 +321,7 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
             return None, "no name: the script greets the customer by name"
         gender = cell("gender") or (("男" if int(id_number[16]) % 2 else "女") if id_ok else None)
         fields["salutation"] = salutation(name, gender)
-    branch = cell("branch")
+    branch = mask_text(cell("branch"))
     if "branch" in needed and not branch:
         return None, "no branch: the script names the customer's branch"
     fields["branch"] = branch or None

@@ -16,6 +16,7 @@ from zuoxi.campaigns.calllist import ListImport, check_phone, find_header, list_
 from zuoxi.campaigns.models import OPEN, CampaignError, CampaignSpec, Customer, customer_zone, local
 from zuoxi.ingest.encoding import UnknownEncoding
 from zuoxi.ingest.errors import IngestError
+from zuoxi.privacy import mask_text, masked_name
 from zuoxi.store import Store
 from zuoxi.store import campaigns as stored
 from zuoxi.store.queries import Forbidden
@@ -26,7 +27,7 @@ def import_do_not_call(store: Store, path: Path, name: str | None = None, secret
     """Add the numbers of a CSV/XLSX (a phone column, or numbers alone, one a line) to the do-not-call
     list of every campaign; a bad line is reported as file:line: reason with the number masked."""
     box = vault.vault(secret)
-    summary, where = ListImport(), name or str(path)
+    summary, where = ListImport(), mask_text(name) if name else masked_name(path)  # stored as each number's source
     try:
         rows, summary.errors = read_table(path, where)
         header_line, headers, rest = find_header(rows, {"phone": list_columns()["phone"]})

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from zuoxi.privacy import mask_text
 from zuoxi.store import canonical_label
 
 # The call centres are in China: a campaign's times are Asia/Shanghai unless its YAML names another
@@ -232,10 +233,17 @@ class Attempt(BaseModel):
     @field_validator("agent_id")
     @classmethod
     def _canonical(cls, value: str) -> str:
-        """Stored in the form users and conversations have (０７ is agent 07), so scopes and dialling match."""
-        if (label := canonical_label(value)) is None:
+        """Stored in the form users and conversations have (０７ is agent 07, personal data masked), so scopes
+        and dialling match."""
+        if (label := canonical_label(mask_text(value))) is None:
             raise ValueError("agent id is blank")
         return label
+
+    @field_validator("notes")
+    @classmethod
+    def _masked(cls, value: str) -> str:
+        """What the agent typed ("客户改用13912345678联系"), masked before it is stored, as conversations are."""
+        return mask_text(value)
 
 
 class Rate(BaseModel):

@@ -17,7 +17,7 @@ from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.ingest import IngestError, InputFile, ReadOptions, input_files, read_file
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import iter_analyses
-from zuoxi.privacy import mask_conversation, mask_text
+from zuoxi.privacy import mask_conversation, masked_name
 from zuoxi.store import Store, content_key, file_sha256
 
 CHUNK = 500
@@ -103,7 +103,7 @@ class Batch:
     def _named(self, path: Path) -> str:
         """The file a conversation came from, as stored: masked like the conversation (exports are often named
         by a customer's number); its folder, where recordings beside it are looked up, keeps its name."""
-        return str(path.with_name(mask_text(path.name))) if self.mask else str(path)
+        return masked_name(path) if self.mask else str(path)
 
     def _take(self, conversations: list[Conversation], file: InputFile) -> Iterator[Analyzed]:
         """Mask, analyze (when asked) and hand on conversations read from `file`, each as soon as
