@@ -11,6 +11,7 @@ import sqlite3
 from datetime import UTC, date, datetime
 
 import pytest
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -169,6 +170,30 @@ def test_the_script_never_shows_the_number(sqlite_store, tmp_path):
     customers = _campaign(sqlite_store, [_row("C1", "张三", "13812345678", 35)], tmp_path)
     script = render_script(load_spec("card_activation"), customers[0], "T01")
     assert "张先生" in script and "尾号1234" in script and "95533" in script and "13812345678" not in script
+
+
+def test_a_script_is_text_with_placeholders_never_code(sqlite_store, tmp_path):
+    """A script is a Jinja template read out on the server, where $ZUOXI_SECRET_KEY is set: one reaching Python
+    objects (`hotline.__class__…popen`) is refused on loading, and one stored past that check (a database written
+    by someone without the secret) renders in a sandbox that refuses it, so nothing runs."""
+    customers = _campaign(sqlite_store, [_row("C1", "张三", "13812345678", 35)], tmp_path)
+    spec = load_spec("card_activation")
+    marker = tmp_path / "ran"
+    attack = (
+        "您好{{ name }}。{% for c in hotline.__class__.__mro__[1].__subclasses__() %}{% if c.__name__ == '_wrap_close' %}"
+        f"{{{{ c.__init__.__globals__['popen']('touch {marker}').read() }}}}{{% endif %}}{{% endfor %}}"
+    )
+    for script in (attack, "{{ hotline.__class__ }}", "{{ hotline['x'] }}", "{{ lipsum() }}", "{{ name|attr('x') }}"):
+        path = tmp_path / "evil.yaml"
+        path.write_text(yaml.safe_dump({**spec.model_dump(mode="json"), "script": script}, allow_unicode=True))
+        with pytest.raises(CampaignError, match="script line 1: only"):
+            load_spec(path)
+        with pytest.raises(CampaignError, match="cannot be read out|the script needs"):
+            render_script(spec.model_copy(update={"script": script}), customers[0], "T01")
+    assert not marker.exists()
+    kind = "{% if card_last4 %}尾号{{ card_last4 }}{% else %}您的卡{% endif %}，{{ name|default('您') }}"
+    path.write_text(yaml.safe_dump({**spec.model_dump(mode="json"), "script": kind}, allow_unicode=True))
+    assert render_script(load_spec(path), customers[0], "T01") == "尾号1234，张先生"
 
 
 def test_a_script_variable_the_list_lacks_is_a_row_error(sqlite_store, tmp_path):

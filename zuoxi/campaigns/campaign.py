@@ -8,6 +8,8 @@ from pathlib import Path
 import jinja2
 import jinja2.meta
 import yaml
+from jinja2 import nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from zuoxi.campaigns.models import CampaignError, CampaignSpec, Customer
@@ -18,8 +20,27 @@ from zuoxi.store.campaigns import get_campaign
 __all__ = ["CampaignError", "get_campaign"]  # kept here for their callers: the error, and the campaign in a session
 
 BUNDLED = ("card_activation",)
-# Scripts are plain text read out on a call (printed by the CLI), never HTML: escaping would garble them.
-_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)  # noqa: S701
+# Scripts are plain text read out on a call (printed by the CLI), never HTML: escaping would garble them. They come
+# from a YAML file or the database and render where $ZUOXI_SECRET_KEY is set: sandboxed, and checked on loading to
+# hold nothing but placeholders, conditions and a few text filters (no attribute, item or call: `script_variables`).
+_JINJA = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_JINJA.globals.clear()  # no range, lipsum, dict, cycler…: a script has its variables and nothing else
+_SCRIPT_NODES = (
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.Name,
+    nodes.Const,
+    nodes.If,
+    nodes.CondExpr,
+    nodes.Test,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.Concat,
+)
+_SCRIPT_FILTERS = frozenset({"default", "d", "trim", "upper", "lower", "replace", "truncate"})
 # Script variables a call list can fill, by the customer column they come from.
 CUSTOMER_VARIABLES = {"name": "salutation", "card_last4": "card_last4", "branch": "branch"}
 # Filled from the campaign or the call, never from the list.
@@ -53,10 +74,20 @@ def load_spec(source: str | Path) -> CampaignSpec:
 
 
 def script_variables(spec: CampaignSpec) -> set[str]:
+    """The variables the script reads; a script holding more than placeholders, conditions and text filters (an
+    attribute, an item, a call, a loop: what a template injection is made of) is refused."""
     try:
-        return jinja2.meta.find_undeclared_variables(_JINJA.parse(spec.script))
+        tree = _JINJA.parse(spec.script)
     except jinja2.TemplateSyntaxError as error:
         raise CampaignError(f"script line {error.lineno}: {error.message}") from None
+    for node in tree.find_all(nodes.Node):
+        allowed = isinstance(node, _SCRIPT_NODES) or (isinstance(node, nodes.Filter) and node.name in _SCRIPT_FILTERS)
+        if not allowed:
+            raise CampaignError(
+                f"script line {node.lineno}: only {{{{ variable }}}} placeholders, {{% if %}} conditions and the filters "
+                f"{', '.join(sorted(_SCRIPT_FILTERS))} are allowed, not {type(node).__name__}"
+            )
+    return jinja2.meta.find_undeclared_variables(tree)
 
 
 def needed_customer_fields(spec: CampaignSpec) -> set[str]:
@@ -82,3 +113,5 @@ def render_script(spec: CampaignSpec, customer: Customer, agent_id: str) -> str:
         )
     except jinja2.UndefinedError as error:
         raise CampaignError(f"customer {customer.id}: the script needs {error.message}") from None
+    except jinja2.TemplateError as error:  # the sandbox's SecurityError: a script stored without `load_spec`'s check
+        raise CampaignError(f"customer {customer.id}: the script cannot be read out ({error})") from None
