@@ -188,7 +188,7 @@ def test_a_script_is_text_with_placeholders_never_code(sqlite_store, tmp_path):
         path.write_text(yaml.safe_dump({**spec.model_dump(mode="json"), "script": script}, allow_unicode=True))
         with pytest.raises(CampaignError, match="script line 1: only"):
             load_spec(path)
-        with pytest.raises(CampaignError, match="cannot be read out|the script needs"):
+        with pytest.raises(CampaignError, match=r"cannot be read out|the script needs"):
             render_script(spec.model_copy(update={"script": script}), customers[0], "T01")
     assert not marker.exists()
     kind = "{% if card_last4 %}尾号{{ card_last4 }}{% else %}您的卡{% endif %}，{{ name|default('您') }}"
