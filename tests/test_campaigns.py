@@ -28,6 +28,7 @@ from zuoxi.campaigns.models import Attempt, from_db
 from zuoxi.cli import app
 from zuoxi.model import Conversation
 from zuoxi.store import Store
+from zuoxi.store.campaigns import add_callback
 from zuoxi.store.queries import Forbidden
 from zuoxi.store.tables import AuditEntry, CampaignCallback, CampaignCustomer, ResultRow
 from zuoxi.store.users import add_user
@@ -608,6 +609,7 @@ def test_no_personal_data_reaches_the_database(sqlite_store, tmp_path):
             )
         ],
     )
+    add_callback(sqlite_store.engine, "card_activation", customer.id, "2026-03-04T10:00:00", note="改打13412345678")
     sqlite_store.close()
     with sqlite3.connect(tmp_path / "campaigns.db") as db:
         stored = "\n".join(
@@ -623,6 +625,7 @@ def test_no_personal_data_reaches_the_database(sqlite_store, tmp_path):
         "13612345678",
         "15912345678",
         "13512345678",
+        "13412345678",
         "110101199003074258",
         "13800000001",
     ):

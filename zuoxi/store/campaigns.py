@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from zuoxi.campaigns.models import OPEN, CampaignError, CampaignSpec, Customer, check_callback, parse_time
 from zuoxi.model import Conversation
+from zuoxi.privacy import mask_text
 from zuoxi.store.audit import audit
 from zuoxi.store.tables import (
     CampaignAttempt,
@@ -223,14 +224,20 @@ def schedule_callback(
     session: Session, campaign_id: int, spec: CampaignSpec, customer: CampaignCustomer, due_at: datetime, note: str = ""
 ) -> CampaignCallback:
     """A callback for an open customer, inside calling hours on the customer's clock; an earlier open
-    one is rescheduled (one appointment at a time). CampaignError says why not."""
+    one is rescheduled (one appointment at a time); the note is masked for personal data, as call notes are.
+    CampaignError says why not."""
     due = check_callback(spec, _view(customer), blocked(session, customer), due_at)
     for earlier in session.scalars(
         select(CampaignCallback).where(CampaignCallback.customer_id == customer.id, CampaignCallback.done.is_(False))
     ):
         earlier.done = True
     callback = CampaignCallback(
-        campaign_id=campaign_id, customer_id=customer.id, agent_id=customer.agent_id, due_at=due, note=note, done=False
+        campaign_id=campaign_id,
+        customer_id=customer.id,
+        agent_id=customer.agent_id,
+        due_at=due,
+        note=mask_text(note),
+        done=False,
     )
     session.add(callback)
     customer.status = "callback"
