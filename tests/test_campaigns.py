@@ -370,7 +370,10 @@ def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
         "A,X,2026-03-02 09:00:00,拒绝,not_needed,1:05\n"
         "Z,X,2026-03-02 09:05:00,拒绝,,\n"
         "A,X,2026-03-02 09:10:00,飞走了,,\n"
-        "A,X,2026-03-02 09:15:00,拒绝,嫌麻烦,\n",
+        "A,X,2026-03-02 09:15:00,拒绝,嫌麻烦,\n"
+        "A,X,0001-01-01 00:00,拒绝,,\n"  # a year that overflows the time zone arithmetic
+        f"A,X,2026-03-02 09:20:00,拒绝,,{':'.join(['1'] * 400)}\n"  # a duration too large for a float
+        "A,X,2026-03-02 09:25:00,拒绝,,inf\n",  # a duration no report can average
         encoding="utf-8",
     )
     summary = import_dispositions(sqlite_store, "card_activation", path, models=False)
@@ -381,8 +384,82 @@ def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
         "hung_up, callback_requested, goal_achieved)",
         "unknown reason '嫌麻烦' (one of not_needed, distrusts_call, already_cancelled, annual_fee, too_many_cards, "
         "applied_for_employer, no_reason)",
+        "unreadable time '0001-01-01 00:00' (time 0001-01-01T00:00:00 is outside the years 1900–2999)",
+        "unreadable duration '1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1",
+        "Input should be a finite number",
     ]
+    assert [e.line for e in summary.errors] == [3, 4, 5, 6, 7, 8]
     assert report(sqlite_store, "card_activation").average_handling_time == 65
+
+
+def test_a_broken_or_hostile_list_is_one_message_never_a_traceback(sqlite_store, tmp_path):
+    """Call lists, do-not-call lists and dialer exports are read by one reader: a workbook that is no workbook or is
+    cut short, a sheet declaring a million rows of 16,384 cells (5 KB), a pipe, undecodable bytes and CR line ends
+    each give a message naming the file, and the rows before a break are kept."""
+    import io
+    import os
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    from zuoxi.campaigns.calllist import read_table
+
+    book = Workbook()
+    book.active.append(["手机号", "姓名"])
+    for i in range(300):
+        book.active.append([f"1381234{i:04d}", f"客户{i}"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+
+    def patched(change) -> bytes:
+        source, out = zipfile.ZipFile(io.BytesIO(buffer.getvalue())), io.BytesIO()
+        with zipfile.ZipFile(out, "w") as target:
+            for entry in source.infolist():
+                data = source.read(entry.filename)
+                target.writestr(entry, change(data) if entry.filename == "xl/worksheets/sheet1.xml" else data)
+        return out.getvalue()
+
+    far = patched(
+        lambda xml: re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:XFD1048576"/>', xml).replace(
+            b"</sheetData>", b'<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+        )
+    )
+    cut = patched(lambda xml: xml[: len(xml) // 2])
+    not_a_book = io.BytesIO()
+    with zipfile.ZipFile(not_a_book, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    files = {
+        "far.xlsx": far,
+        "cut.xlsx": cut,
+        "zip.xlsx": not_a_book.getvalue(),
+        "text.xlsx": b"not a zip",
+        "bytes.csv": b"\xff\xfe\x00\x01\x02garbage\x80\x81\x82",
+        "mac.csv": "手机号,姓名\r13800000001,张三\r13800000002,李四\r".encode(),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    os.mkfifo(tmp_path / "pipe.csv")
+    read = {}
+    for name in [*files, "pipe.csv"]:
+        rows, errors = read_table(tmp_path / name, name)
+        read[name] = ([cells for _, cells in rows if any(cells)], [str(e) for e in errors])
+    assert len(read["far.xlsx"][0]) == 302 and read["far.xlsx"][0][-1] == ["x"] and not read["far.xlsx"][1]
+    kept, (broken,) = read["cut.xlsx"]
+    assert (
+        1 < len(kept) < 301
+        and kept[0] == ["手机号", "姓名"]
+        and broken.startswith(f"cut.xlsx:{len(kept) + 1}: the rest")
+    )
+    for name in ("zip.xlsx", "text.xlsx", "bytes.csv", "pipe.csv"):
+        assert read[name][0] == [] and len(read[name][1]) == 1 and read[name][1][0].startswith(f"{name}: "), read[name]
+    assert read["mac.csv"] == ([["手机号", "姓名"], ["13800000001", "张三"], ["13800000002", "李四"]], [])
+    create_campaign(sqlite_store, load_spec("card_activation"))
+    for name in ("cut.xlsx", "pipe.csv"):
+        summary = import_call_list(sqlite_store, "card_activation", tmp_path / name)
+        assert len(summary.errors) >= 1 and summary.errors[-1].path == str(tmp_path / name)
+        assert len(import_do_not_call(sqlite_store, tmp_path / name).errors) >= 1
+        assert len(import_dispositions(sqlite_store, "card_activation", tmp_path / name, models=False).errors) >= 1
 
 
 def test_campaign_file_errors_name_the_field(tmp_path):

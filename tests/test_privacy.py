@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zuoxi.model import Conversation, Turn
-from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, valid_id_number
+from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, masked_name, valid_id_number
 
 
 @pytest.mark.parametrize(
@@ -181,3 +182,15 @@ def test_the_quick_pii_check_skips_only_texts_without_personal_data(text):
         patch.setattr(privacy, "_MAYBE_PII", re.compile(r"[\d@]"))  # any digit or @: the full masking runs
         full = privacy.mask_text(text)
     assert privacy.mask_text(text) == full
+
+
+def test_a_file_name_is_masked_part_by_part_between_underscores():
+    """Exports and lists are named `13912345678_名单.csv`: in a file name an underscore separates, where in a text
+    (`ORDERID_13912345678`) it joins a number into a code. The folders keep their names."""
+    folder = Path("/data/13700000000")
+    assert masked_name(folder / "13912345678_110101199003074258_名单.csv") == str(
+        folder / "*******5678_**************4258_名单.csv"
+    )
+    assert masked_name(folder / "客户13912345678.csv") == str(folder / "客户*******5678.csv")
+    assert masked_name(folder / "JD13912345678.csv") == str(folder / "JD13912345678.csv")  # a code, as in a text
+    assert mask_text("ORDERID_13912345678") == "ORDERID_13912345678"

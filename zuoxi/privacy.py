@@ -102,8 +102,10 @@ def mask_text(text: str) -> str:
 
 def masked_name(path: Path) -> str:
     """A file's path as stored and reported: its name masked like a conversation (exports and call lists are
-    often named by a customer's number); its folders keep theirs (recordings are looked up beside the file)."""
-    return str(path.with_name(mask_text(path.name)))
+    often named by a customer's number), each part between underscores on its own (`13912345678_名单.csv`, where
+    in a text an underscore joins a number into a code); its folders keep theirs (recordings are looked up beside
+    the file)."""
+    return str(path.with_name("_".join(mask_text(part) for part in path.name.split("_"))))
 
 
 def mask_value(value: Any) -> Any:

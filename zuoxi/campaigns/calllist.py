@@ -14,7 +14,6 @@ import io
 import itertools
 import re
 import unicodedata
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,9 +27,10 @@ import yaml
 from zuoxi.campaigns import vault
 from zuoxi.campaigns.campaign import needed_customer_fields
 from zuoxi.campaigns.models import CampaignSpec, zone
-from zuoxi.ingest.encoding import UnknownEncoding, decode_bytes
+from zuoxi.ingest import file_bytes
+from zuoxi.ingest.encoding import decode_bytes, text_lines
 from zuoxi.ingest.errors import IngestError
-from zuoxi.ingest.table import open_workbook
+from zuoxi.ingest.table import sheet_rows
 from zuoxi.privacy import mask_text, masked_name, valid_id_number
 from zuoxi.store import Store
 from zuoxi.store.campaigns import NewCustomer, add_customers
@@ -153,7 +153,7 @@ def _decode_lines(data: bytes, path: str) -> tuple[list[str], list[IngestError]]
                     IngestError(path, number, "wrong encoding: this line is not UTF-8 like the rest of the file")
                 )
     else:
-        lines = decode_bytes(data)[0].split("\n")
+        lines = text_lines(decode_bytes(data)[0])  # CR-only line ends too
     for number, text in enumerate(lines, start=1):
         if "\ufffd" in text:
             lines[number - 1] = ""
@@ -166,14 +166,21 @@ def _decode_lines(data: bytes, path: str) -> tuple[list[str], list[IngestError]]
 
 
 def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]], list[IngestError]]:
-    """(line number, cells) of a CSV or XLSX file, plus the lines that could not be decoded
-    (reported under the name `where`)."""
-    data = path.read_bytes()
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        sheet = open_workbook(data).worksheets[0]
-        rows = ((i, [_cell_text(c) for c in row]) for i, row in enumerate(sheet.iter_rows(values_only=True), start=1))
-        return rows, []
-    lines, errors = _decode_lines(data, where)
+    """(line number, cells) of a CSV or XLSX file, and the list of what could not be read, reported under the name
+    `where`: a file that cannot be read at all (not a regular file, over the size bound, no text, no workbook), lines
+    that could not be decoded, and — added while the rows are read — a break that ends the rest (a workbook cut
+    short). Never raises: one broken list is one message, not a traceback."""
+    data = file_bytes(path, where)
+    if isinstance(data, IngestError):
+        return iter(()), [data]
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            errors: list[IngestError] = []
+            rows = ((i, [_cell_text(c) for c in row]) for i, row in sheet_rows(data))
+            return _until_broken(rows, where, errors), errors
+        lines, errors = _decode_lines(data, where)
+    except Exception as error:  # noqa: BLE001 - openpyxl and zipfile raise many types for a broken workbook
+        return iter(()), [IngestError(where, None, f"not a readable list ({type(error).__name__}: {error})")]
     sample = "\n".join(lines[:20])
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
@@ -187,7 +194,22 @@ def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]],
             yield start, [_cell_text(c) for c in row]
             start = reader.line_num + 1
 
-    return records(), errors
+    return _until_broken(records(), where, errors), errors
+
+
+def _until_broken(
+    rows: Iterator[tuple[int, list[str]]], where: str, errors: list[IngestError]
+) -> Iterator[tuple[int, list[str]]]:
+    """`rows` until one cannot be read (a sheet's XML cut short, a CSV record the reader refuses): that is added to
+    `errors` with the line it came after, and the rows before it are kept."""
+    line = 0
+    try:
+        for line, cells in rows:
+            yield line, cells
+    except Exception as error:  # noqa: BLE001 - openpyxl, its XML parser and csv raise many types
+        errors.append(
+            IngestError(where, line + 1, f"the rest of the file cannot be read ({type(error).__name__}: {error})")
+        )
 
 
 def find_header(
@@ -223,11 +245,9 @@ def import_call_list(
     as_of = as_of or date.today()
     box = vault.vault(secret)
     summary, where = ListImport(), mask_text(name) if name else masked_name(path)  # stored as each customer's source
-    try:
-        rows, summary.errors = read_table(path, where)
-        header_line, headers, rows = find_header(rows, list_columns())
-    except (OSError, UnknownEncoding, ValueError, zipfile.BadZipFile) as error:  # unreadable, or a workbook too big
-        summary.errors.append(IngestError(where, None, str(error)))
+    rows, summary.errors = read_table(path, where)
+    header_line, headers, rows = find_header(rows, list_columns())
+    if not headers and summary.errors:  # nothing could be read, and why is said
         return summary
     index = {
         fieldname: next((headers.index(h) for h in names if h in headers), None)

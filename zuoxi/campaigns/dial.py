@@ -14,7 +14,6 @@ from pathlib import Path
 from zuoxi.campaigns import vault
 from zuoxi.campaigns.calllist import ListImport, check_phone, find_header, list_columns, read_table
 from zuoxi.campaigns.models import OPEN, CampaignError, CampaignSpec, Customer, customer_zone, local
-from zuoxi.ingest.encoding import UnknownEncoding
 from zuoxi.ingest.errors import IngestError
 from zuoxi.privacy import mask_text, masked_name
 from zuoxi.store import Store
@@ -28,11 +27,9 @@ def import_do_not_call(store: Store, path: Path, name: str | None = None, secret
     list of every campaign; a bad line is reported as file:line: reason with the number masked."""
     box = vault.vault(secret)
     summary, where = ListImport(), mask_text(name) if name else masked_name(path)  # stored as each number's source
-    try:
-        rows, summary.errors = read_table(path, where)
-        header_line, headers, rest = find_header(rows, {"phone": list_columns()["phone"]})
-    except (OSError, UnknownEncoding) as error:
-        summary.errors.append(IngestError(where, None, str(error)))
+    rows, summary.errors = read_table(path, where)
+    header_line, headers, rest = find_header(rows, {"phone": list_columns()["phone"]})
+    if not headers and summary.errors:  # nothing could be read, and why is said
         return summary
     column = next((headers.index(h) for h in list_columns()["phone"] if h in headers), None)
     if column is None:  # no header: the first column holds the numbers, from the first line on

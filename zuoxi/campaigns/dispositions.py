@@ -17,6 +17,7 @@ from zuoxi.campaigns.calllist import ListImport, find_header, read_table
 from zuoxi.campaigns.models import OPEN, Attempt, CampaignError, CampaignSpec, dispositions, parse_time, to_utc
 from zuoxi.ingest.errors import IngestError
 from zuoxi.model import Conversation
+from zuoxi.privacy import masked_name
 from zuoxi.store import Store
 from zuoxi.store import campaigns as stored
 from zuoxi.store.campaigns import AttemptsState, CallbackState, CustomerState, NewAttempt
@@ -132,18 +133,19 @@ def _parse_duration(value: str) -> float | None:
     """Seconds, or m:ss / h:mm:ss as dialers print them."""
     if not value:
         return None
-    parts = [float(p) for p in value.split(":")]
-    return sum(p * 60**i for i, p in enumerate(reversed(parts)))
+    try:
+        parts = [float(p) for p in value.split(":")]
+        return sum(p * 60**i for i, p in enumerate(reversed(parts)))
+    except OverflowError:  # "1:1:1…" of hundreds of parts
+        raise ValueError("too large") from None
 
 
 def import_dispositions(store: Store, campaign: str, path: Path, models: bool = True) -> ListImport:
     """Attempts from a dialer or spreadsheet export; a bad row is reported as file:line: reason."""
-    summary, where = ListImport(), str(path)
-    try:
-        rows, summary.errors = read_table(path, where)
-        header_line, headers, rows = find_header(rows, _columns())
-    except OSError as error:
-        summary.errors.append(IngestError(where, None, str(error)))
+    summary, where = ListImport(), masked_name(path)  # exports are often named by a number, as call lists are
+    rows, summary.errors = read_table(path, where)
+    header_line, headers, rows = find_header(rows, _columns())
+    if not headers and summary.errors:  # nothing could be read, and why is said
         return summary
     index = {f: next((headers.index(h) for h in names if h in headers), None) for f, names in _columns().items()}
     missing = [f for f in ("agent_id", "started_at", "disposition") if index[f] is None]
@@ -161,7 +163,7 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
         cell = {f: (cells[i] if i is not None and i < len(cells) else "") for f, i in index.items()}
         try:
             items.append(_attempt(store, cell, by_ref, by_id, spec))
-        except (ValueError, ValidationError, CampaignError) as error:
+        except (ValueError, OverflowError, ValidationError, CampaignError) as error:
             reason = (
                 "; ".join(str(e.get("ctx", {}).get("error", e["msg"])) for e in error.errors())
                 if isinstance(error, ValidationError)
@@ -200,12 +202,12 @@ def _attempt(
     try:
         started = parse_time(cell["started_at"], spec.tz)
         callback = parse_time(cell["callback_at"], spec.tz) if cell["callback_at"] else None
-    except ValueError:
-        raise CampaignError(f"unreadable time {cell['started_at'] or cell['callback_at']!r}") from None
+    except ValueError as error:
+        raise CampaignError(f"unreadable time {cell['started_at'] or cell['callback_at']!r:.60} ({error})") from None
     try:
         duration = _parse_duration(cell["duration"])
     except ValueError:
-        raise CampaignError(f"unreadable duration {cell['duration']!r}") from None
+        raise CampaignError(f"unreadable duration {cell['duration']!r:.40}") from None
     attempt = Attempt(
         customer_id=customer_id,
         agent_id=cell["agent_id"],

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from zuoxi.ingest.limits import FIRST_YEAR, LAST_YEAR
 from zuoxi.privacy import mask_text
 from zuoxi.store import canonical_label
 
@@ -66,7 +67,15 @@ def local_day(value: datetime, tz: tzinfo = LOCAL_TZ) -> date:
 def parse_time(value: str, tz: tzinfo = LOCAL_TZ) -> datetime:
     """`2026-03-03 15:00`, `2026/03/03T15:00+08:00` …: an aware time, `tz` when no zone is given."""
     moment = datetime.fromisoformat(value.strip().replace("/", "-"))
+    _check_year(moment)
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _check_year(moment: datetime) -> datetime:
+    """A time of the years calls are made in: 0001-01-01 or 9999-12-31 overflow in time zone arithmetic."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"time {moment.isoformat()} is outside the years {FIRST_YEAR}–{LAST_YEAR}")
+    return moment
 
 
 Next = Literal["success", "closed", "retry", "callback"]
@@ -220,7 +229,7 @@ class Attempt(BaseModel):
     agent_id: str = Field(min_length=1)
     started_at: datetime
     disposition: str
-    duration: float | None = Field(default=None, ge=0)  # seconds, from dialling to hang-up
+    duration: float | None = Field(default=None, ge=0, le=86_400, allow_inf_nan=False)  # s, dialling to hang-up
     reason_code: str | None = None
     notes: str = ""
     conversation_key: str | None = None  # conversations.key of the recorded call
@@ -238,6 +247,11 @@ class Attempt(BaseModel):
         if (label := canonical_label(mask_text(value))) is None:
             raise ValueError("agent id is blank")
         return label
+
+    @field_validator("started_at")
+    @classmethod
+    def _a_real_year(cls, value: datetime) -> datetime:
+        return _check_year(value)
 
     @field_validator("notes")
     @classmethod

@@ -84,7 +84,7 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
     if fmt not in READERS:
         yield IngestError(name, None, f"unknown format {fmt!r}; one of {', '.join(READERS)}")
         return
-    data = _file_bytes(path, name)
+    data = file_bytes(path, name)
     if isinstance(data, IngestError):
         yield data
         return
@@ -102,7 +102,7 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
         yield IngestError(name, None, NESTED_TOO_DEEP)
 
 
-def _file_bytes(path: Path, name: str) -> bytes | IngestError:
+def file_bytes(path: Path, name: str) -> bytes | IngestError:
     """The whole file, or why it cannot be read: only a regular file within MAX_FILE_BYTES is."""
     try:
         if not path.is_file():  # a pipe or a device (/dev/zero) would hang the batch or fill memory

@@ -208,11 +208,17 @@ def open_workbook(data: bytes) -> Any:
     return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
 
 
+def sheet_rows(data: bytes) -> Iterator[tuple[int, tuple]]:
+    """(row number, cells) of the workbook's first sheet, each row holding the cells written in it. The size the
+    sheet declares is not believed: one claiming A1:XFD1048576 with a cell on its last row (5 KB) was read as a
+    million rows of 16,384 cells each."""
+    sheet = open_workbook(data).worksheets[0]
+    sheet.reset_dimensions()
+    return enumerate(sheet.iter_rows(values_only=True), start=1)
+
+
 def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Record]:
-    workbook = open_workbook(data)
-    sheet = workbook.worksheets[0]
-    rows = ((i, list(row)) for i, row in enumerate(sheet.iter_rows(values_only=True), start=1))
-    yield from read_rows(rows, path, overrides)
+    yield from read_rows(((i, list(row)) for i, row in sheet_rows(data)), path, overrides)
 
 
 @reader("csv", ".csv", ".tsv")
