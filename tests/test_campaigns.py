@@ -22,7 +22,7 @@ from zuoxi.campaigns.assign import assign, queue, schedule_callback
 from zuoxi.campaigns.calllist import import_call_list
 from zuoxi.campaigns.campaign import CampaignError, create_campaign, get_campaign, load_spec, render_script
 from zuoxi.campaigns.demo import build_demo
-from zuoxi.campaigns.dial import do_not_call_customer, import_do_not_call, reveal_phone
+from zuoxi.campaigns.dial import NotDialable, do_not_call_customer, import_do_not_call, reveal_phone
 from zuoxi.campaigns.dispositions import import_dispositions, record_attempts
 from zuoxi.campaigns.models import Attempt, from_db
 from zuoxi.cli import app
@@ -959,6 +959,54 @@ def test_reveal_to_dial_is_for_the_assigned_agent_and_audited(sqlite_store, tmp_
         input="correct-horse\n",
     )
     assert dialled.exit_code == 2 and "only their agent" in dialled.stderr and "13800000001" not in dialled.output
+
+
+def test_revealing_a_number_applies_the_queues_rules(sqlite_store, tmp_path):
+    """The number to dial is revealed only when the queue would offer the customer: not before a booked callback
+    is due, not sooner than the retry interval after the last try, not after the most attempts allowed (it was
+    revealed for a callback booked next year and right after a no-answer)."""
+    a, b = (
+        x.id
+        for x in _campaign(
+            sqlite_store, [_row("A", "张三", "13800000001", 25), _row("B", "李四", "13800000002", 35)], tmp_path
+        )
+    )
+    assign(sqlite_store, "card_activation", ["07"])
+    agent = add_user(sqlite_store.engine, "a07", "correct-horse", "agent", agent_id="07")
+    first = local("2026-03-03T10:00:00")
+    record_attempts(
+        sqlite_store,
+        "card_activation",
+        [
+            (
+                Attempt(customer_id=a, agent_id="07", started_at=first, disposition="callback_requested"),
+                local("2026-03-04T10:00:00"),
+            ),
+            (Attempt(customer_id=b, agent_id="07", started_at=first, disposition="no_answer"), None),
+        ],
+        models=False,
+    )
+    soon = local("2026-03-03T10:30:00")
+    for customer, code in ((a, "callback_not_due"), (b, "retry_too_soon")):
+        with pytest.raises(NotDialable) as refused:
+            reveal_phone(sqlite_store, "card_activation", customer, agent, now=soon)
+        assert refused.value.reason == code
+        assert [c.id for c, _ in queue(sqlite_store, "card_activation", "07", soon)] == []
+    later = local("2026-03-04T10:05:00")
+    assert [c.id for c, _ in queue(sqlite_store, "card_activation", "07", later)] == [a, b]
+    assert reveal_phone(sqlite_store, "card_activation", a, agent, now=later) == "13800000001"
+    assert reveal_phone(sqlite_store, "card_activation", b, agent, now=later) == "13800000002"
+    for hour in (11, 13):
+        at = local(f"2026-03-04T{hour}:00:00")
+        record_attempts(
+            sqlite_store,
+            "card_activation",
+            [(Attempt(customer_id=b, agent_id="07", started_at=at, disposition="no_answer"), None)],
+            models=False,
+        )
+    with pytest.raises(NotDialable) as refused:  # three no-answers: still open, but tried the most times allowed
+        reveal_phone(sqlite_store, "card_activation", b, agent, now=local("2026-03-05T10:00:00"))
+    assert refused.value.reason in ("max_attempts", "closed")
 
 
 def test_report_by_period_agent_attempt_number_hour_and_callbacks(db_url, tmp_path):

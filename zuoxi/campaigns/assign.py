@@ -52,6 +52,28 @@ def assign(
     return dict(Counter(stored.assign_customers(store.engine, campaign, everyone, reassign, balance).values()))
 
 
+def not_now(state: stored.QueueState, customer: Customer, now: datetime) -> tuple[str, str] | None:
+    """Why an open customer may not be called at `now` (UTC), as (code, message), or None: the queue's rules, which
+    revealing the number to dial applies too — calling hours on the customer's clock, a callback not due yet, a
+    retry sooner than the retry interval or past the maximum number of attempts."""
+    spec = state.spec
+    there = local(now, customer_zone(spec, customer))
+    if not spec.calling_hours.allow(there):
+        return "outside_hours", f"it is {there:%H:%M} for the customer: outside the calling hours {spec.calling_hours}"
+    if customer.id in state.due:
+        when = from_db(state.due[customer.id])
+        return (
+            None if when <= now else ("callback_not_due", f"the callback is due {local(when, spec.tz):%Y-%m-%d %H:%M}")
+        )
+    attempts, last = state.tried.get(customer.id, (0, None))
+    if attempts >= spec.max_attempts:
+        return "max_attempts", f"tried {attempts} times already, the most this campaign allows"
+    if last is not None and now - from_db(last) < timedelta(minutes=spec.retry_after_minutes):
+        again = local(from_db(last) + timedelta(minutes=spec.retry_after_minutes), spec.tz)
+        return "retry_too_soon", f"tried at {local(from_db(last), spec.tz):%H:%M}: not before {again:%H:%M} again"
+    return None
+
+
 def parse_regions(specs: list[str]) -> dict[str, list[str]]:
     """`汕头=A01,A02` → {"汕头": ["A01", "A02"]}."""
     regions = {}
@@ -71,20 +93,17 @@ def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 5
     number of attempts, and callbacks not yet due."""
     now = to_utc(now)
     state = stored.queue_state(store.engine, campaign, canonical_label(agent))
-    spec, customers, tried, due = state.spec, state.customers, state.tried, state.due
+    spec, tried, due = state.spec, state.tried, state.due
     callbacks, fresh = [], []
-    retry_after = timedelta(minutes=spec.retry_after_minutes)
-    for customer in customers:
-        if not spec.calling_hours.allow(local(now, customer_zone(spec, customer))):
+    for customer in state.customers:
+        if not_now(state, customer, now) is not None:
             continue
-        attempts, last = tried.get(customer.id, (0, None))
+        attempts = tried.get(customer.id, (0, None))[0]
         if customer.id in due:
-            when = from_db(due[customer.id])
-            if when <= now:
-                callbacks.append((when, customer))
+            callbacks.append((from_db(due[customer.id]), customer))
         elif attempts == 0:
             fresh.append((0, customer.id, customer, "new"))
-        elif last is not None and attempts < spec.max_attempts and now - from_db(last) >= retry_after:  # tried: a last
+        else:
             fresh.append(
                 (attempts, customer.id, customer, f"retry after {attempts} attempt{'s' if attempts > 1 else ''}")
             )

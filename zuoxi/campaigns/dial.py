@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from zuoxi.campaigns import vault
+from zuoxi.campaigns.assign import not_now
 from zuoxi.campaigns.calllist import ListImport, check_phone, find_header, list_columns, read_table
-from zuoxi.campaigns.models import OPEN, CampaignError, CampaignSpec, Customer, customer_zone, local
+from zuoxi.campaigns.models import OPEN, CampaignError, Customer
 from zuoxi.ingest.errors import IngestError
 from zuoxi.privacy import mask_text, masked_name
 from zuoxi.store import Store
@@ -55,7 +56,8 @@ def do_not_call_customer(store: Store, campaign: str, customer_id: int) -> None:
 
 
 class NotDialable(CampaignError):
-    """The customer may not be called now; `reason`: closed, do_not_call or outside_hours."""
+    """The customer may not be called now; `reason`: closed, do_not_call, or one of the queue's (`not_now`):
+    outside_hours, callback_not_due, max_attempts, retry_too_soon."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -80,18 +82,16 @@ def reveal_phone(
     box = vault.vault(secret)
     now = now or datetime.now(UTC)
 
-    def refusal(spec: CampaignSpec, customer: Customer, on_do_not_call: bool) -> Exception | None:
-        there = local(now, customer_zone(spec, customer))
+    def refusal(state: stored.QueueState, on_do_not_call: bool) -> Exception | None:
+        customer = state.customers[0]
         if not may_dial(account, customer):
             return Forbidden(f"customer {customer_id} is not assigned to you: only their agent may see the number")
         if customer.status not in OPEN:
             return NotDialable("closed", f"customer {customer_id} is {customer.status}: not to be called again")
         if on_do_not_call:
             return NotDialable("do_not_call", f"customer {customer_id} is on the do-not-call list")
-        if not spec.calling_hours.allow(there):
-            return NotDialable(
-                "outside_hours", f"it is {there:%H:%M} for the customer: outside the calling hours {spec.calling_hours}"
-            )
+        if (why := not_now(state, customer, now)) is not None:
+            return NotDialable(why[0], f"customer {customer_id}: {why[1]}")
         return None
 
     token, refused = stored.phone_request(store.engine, campaign, customer_id, account, refusal)

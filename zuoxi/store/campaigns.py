@@ -284,28 +284,37 @@ def queue_state(engine: Engine, campaign: str, agent: str | None) -> QueueState:
                 )
             )
         ]
-        ids = [c.id for c in customers]
-        tried = (
-            {
-                cid: (n, last)
-                for cid, n, last in session.execute(
-                    select(CampaignAttempt.customer_id, func.count(), func.max(CampaignAttempt.started_at))
-                    .where(CampaignAttempt.customer_id.in_(ids))
-                    .group_by(CampaignAttempt.customer_id)
-                )
-            }
-            if ids
-            else {}
-        )
-        due = {
-            cid: when
-            for cid, when in session.execute(
-                select(CampaignCallback.customer_id, func.min(CampaignCallback.due_at))
-                .where(CampaignCallback.campaign_id == row.id, CampaignCallback.done.is_(False))
-                .group_by(CampaignCallback.customer_id)
-            )
-        }
+        tried, due = _history(session, row.id, [c.id for c in customers])
     return QueueState(spec, customers, tried, due)
+
+
+def _history(
+    session: Session, campaign_id: int, ids: list[int]
+) -> tuple[dict[int, tuple[int, datetime]], dict[int, datetime]]:
+    """Of the customers `ids`: how often and when each was last tried, and the first open callback of each."""
+    if not ids:
+        return {}, {}
+    tried = {
+        cid: (n, last)
+        for cid, n, last in session.execute(
+            select(CampaignAttempt.customer_id, func.count(), func.max(CampaignAttempt.started_at))
+            .where(CampaignAttempt.customer_id.in_(ids))
+            .group_by(CampaignAttempt.customer_id)
+        )
+    }
+    due = {
+        cid: when
+        for cid, when in session.execute(
+            select(CampaignCallback.customer_id, func.min(CampaignCallback.due_at))
+            .where(
+                CampaignCallback.campaign_id == campaign_id,
+                CampaignCallback.done.is_(False),
+                CampaignCallback.customer_id.in_(ids),
+            )
+            .group_by(CampaignCallback.customer_id)
+        )
+    }
+    return tried, due
 
 
 # --- dialling ----------------------------------------------------------------------------------------
@@ -344,15 +353,16 @@ def phone_request(
     campaign: str,
     customer_id: int,
     account: Account,
-    refusal: Callable[[CampaignSpec, Customer, bool], Exception | None],
+    refusal: Callable[[QueueState, bool], Exception | None],
 ) -> tuple[str, Exception | None]:
-    """One transaction: `refusal(spec, customer, on the do-not-call list)` says why the account may not
+    """One transaction: `refusal(the customer's queue state, on the do-not-call list)` says why the account may not
     have the number now (None: it may); the request is audited either way, without the number.
     Returns the encrypted number and the refusal."""
     with Session(engine) as session, session.begin():
         row, spec = get_campaign(session, campaign)
         customer = _listed(session, row.id, campaign, customer_id)
-        refused = refusal(spec, _view(customer), blocked(session, customer))
+        tried, due = _history(session, row.id, [customer.id])
+        refused = refusal(QueueState(spec, [_view(customer)], tried, due), blocked(session, customer))
         audit(
             session,
             account,

@@ -23,6 +23,9 @@ NOT_DIALABLE = {
     "closed": "客户已结案，不再拨打",
     "do_not_call": "客户在免打扰名单上",
     "outside_hours": "客户当地时间不在活动的呼叫时段内",
+    "callback_not_due": "约定的回拨时间还没到",
+    "retry_too_soon": "距上次拨打不足活动规定的重拨间隔",
+    "max_attempts": "已达到活动规定的最多拨打次数",
 }
 
 
