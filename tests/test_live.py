@@ -314,6 +314,24 @@ def test_a_once_items_first_trigger_stays_its_anchor_however_far_back():
     assert [t for t, kinds in fired.items() if "trust" in kinds] == [1]
 
 
+def test_a_session_id_is_bounded_and_masked_and_a_binary_frame_is_answered(app):
+    """The client names the session, and a stored live conversation takes that name as its id: one over 100
+    characters is refused at once (it failed the whole session at its end), a phone number is stored masked; a
+    binary frame is answered with an error and the socket stays open (it closed it with a server traceback)."""
+    with pytest.raises(WebSocketDisconnect), signed_in(app).websocket_connect(f"/api/live/{'A' * 101}") as ws:
+        ws.receive_json()
+    with signed_in(app).websocket_connect("/api/live/13912345678") as ws:
+        assert ws.receive_json()["type"] == "state"
+        ws.send_bytes(b"\x00\x01binary")
+        assert ws.receive_json() == {"type": "error", "error": "请发送 JSON 文本消息", "turns": 0}
+        ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "你好，我的快递还没到"})
+        assert ws.receive_json()["type"] == "update"
+        ws.send_json({"type": "end", "store": True})
+        key = ws.receive_json()["key"]
+    [(_, stored)] = app.state.store.find(key)
+    assert stored.id == "*******5678"
+
+
 def test_socket_refuses_bad_seqs_paths_and_huge_turns_without_closing(app):
     with (
         pytest.raises(WebSocketDisconnect),

@@ -228,19 +228,26 @@ def live_replay(client: Client, key: str, turns: list[dict], session: str) -> di
         return ws.receive_json()
 
 
-def test_ending_a_live_replay_updates_the_replayed_conversation(clients):
-    qa = clients["qa"]
+def test_ending_a_live_replay_links_the_replayed_conversation_and_never_rescores_it(clients):
+    """A whole replay links the stored conversation (no copy) and leaves its result as it is: the agent of cp-001
+    replaying it with the times left out (so CS-02, interrupting, cannot be judged) scored 47 instead of 40 and
+    replaced the stored result, with no review, audit entry or version."""
+    qa, agent = clients["qa"], clients["agent07"]
     key = key_of(qa, "ec-003")
     turns = qa.get(f"/api/conversations/{key}").json()["conversation"]["turns"]
-    count = len(items(qa))
+    count, results = len(items(qa)), qa.get(f"/api/conversations/{key}").json()["results"]
     answer = live_replay(qa, key, turns, "replay-all")
     assert answer["key"] == key and len(items(qa)) == count  # no copy stored
-    stored = [
-        r["current"]
-        for r in qa.get(f"/api/conversations/{key}").json()["results"]
-        if r["current"]["scorecard"] == "core"
+    assert qa.get(f"/api/conversations/{key}").json()["results"] == results  # nor a result of the replay's scorecard
+    own = key_of(agent, "cp-001")
+    before = agent.get(f"/api/conversations/{own}").json()["results"]
+    said = [
+        {"role": t["role"], "text": t["text"]}
+        for t in agent.get(f"/api/conversations/{own}").json()["conversation"]["turns"]
     ]
-    assert stored and stored[0]["conversation_id"] == "ec-003"
+    replayed = live_replay(agent, own, said, "rescore-mine")
+    assert replayed["key"] == own and replayed["score"] > min(r["current"]["score"] for r in before)  # scored live…
+    assert agent.get(f"/api/conversations/{own}").json()["results"] == before  # …but nothing stored changed
     partial = live_replay(
         qa, key, turns[:2], "replay-part"
     )  # not the whole conversation: a new one, with its agent and team

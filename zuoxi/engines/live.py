@@ -196,7 +196,7 @@ class LiveSession:
     def conversation(self) -> Conversation:
         """Everything said so far, as the batch pipeline reads it."""
         return Conversation(
-            id=self.id,
+            id=mask_text(self.id) if self.mask else self.id,  # the client names the session: a phone, at times
             channel=self.channel,
             agent_id=self.agent_id,
             team=self.team,

@@ -48,6 +48,7 @@ from zuoxi.web.security import Signed, require_role, signed_in
 router = APIRouter()
 
 POLICY_VIOLATION = 1008  # WebSocket close codes (RFC 6455)
+MAX_SESSION_ID = 100  # characters: the id a stored live conversation takes (ids are at most 200)
 UNSUPPORTED = 1003
 
 
@@ -79,7 +80,7 @@ async def live_socket(
         except (NotFound, Forbidden):
             await websocket.close(code=POLICY_VIOLATION, reason="no such conversation")
             return
-    refused = _refused_options(websocket, scorecard, channel)
+    refused = _refused_options(websocket, session_id, scorecard, channel)
     if refused:
         await websocket.close(code=POLICY_VIOLATION, reason=refused)
         return
@@ -111,8 +112,10 @@ async def live_socket(
         return  # the session stays: a reconnect resumes it
 
 
-def _refused_options(websocket: WebSocket, scorecard: str, channel: str) -> str | None:
+def _refused_options(websocket: WebSocket, session_id: str, scorecard: str, channel: str) -> str | None:
     """Why the socket's options are refused (the close reason), or None where they are fine."""
+    if len(session_id) > MAX_SESSION_ID:  # it becomes the stored conversation's id: refused now, not at the end
+        return f"session id over {MAX_SESSION_ID} characters"
     if scorecard not in {name for name, _ in websocket.app.state.scorecards.names()}:  # names, never paths
         return f"unknown scorecard {scorecard}"
     if channel not in ("chat", "call"):
@@ -131,9 +134,11 @@ async def _converse(
     """The client's messages, each answered, until it ends the conversation (or disconnects, raised to the
     caller); a message that cannot be read is answered with an error and the socket stays open."""
     while True:
-        text = await websocket.receive_text()
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(frame.get("code", 1000), frame.get("reason"))
         sessions.touch(username, session_id)
-        message = _message(text)
+        message = _message(frame.get("text"))  # a binary frame has none
         if isinstance(message, str):
             await websocket.send_json({"type": "error", "error": message, "turns": len(session)})
             continue
@@ -149,8 +154,10 @@ async def _converse(
             await websocket.send_json({"type": "error", "error": f"未知的消息类型 {kind!r}", "turns": len(session)})
 
 
-def _message(text: str) -> dict | str:
+def _message(text: str | None) -> dict | str:
     """A client message as the JSON object it must be, or what is wrong with it (for the client)."""
+    if text is None:
+        return "请发送 JSON 文本消息"
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):
@@ -201,9 +208,10 @@ def _take_turn(session: LiveSession, message: dict, add: Callable[[dict[str, Any
 
 
 def _finish(session: LiveSession, store: Store | None, replayed: ConversationDetail | None = None) -> dict:
-    """The session's QA result; stored when asked: on the replayed conversation itself when every
-    one of its turns was replayed unchanged (its result for this scorecard replaced), else as a
-    new conversation (its turns were masked as they arrived)."""
+    """The session's QA result; stored when asked, as a new conversation (its turns were masked as they arrived) —
+    unless every turn of the replayed conversation was replayed unchanged: that one is linked and its stored result
+    left as it is. A replay must not rescore a stored conversation: its result may come from a recording the replay
+    lacks and be reviewed, and whoever may view it (its agent) could send it with the times left out."""
     if not len(session):
         return {"type": "result", "error": "没有对话内容"}
     conversation = session.conversation()
@@ -219,12 +227,10 @@ def _finish(session: LiveSession, store: Store | None, replayed: ConversationDet
     if store is not None:
         said = [(t.role, t.text) for t in conversation.turns]
         if replayed is not None and said == [(t.role, t.text) for t in replayed.conversation.turns]:
-            key = replayed.key
-            result = result.model_copy(update={"conversation_id": replayed.conversation.id})
+            answer["key"] = replayed.key
         else:
-            [key] = store.add_conversations([(conversation, "live")])
-        store.save_results([(key, result)])
-        answer["key"] = key
+            [answer["key"]] = store.add_conversations([(conversation, "live")])
+            store.save_results([(answer["key"], result)])
     return answer
 
 
