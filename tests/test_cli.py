@@ -456,6 +456,22 @@ def test_json_output_carries_no_raw_terminal_controls(runner, tmp_path):
     assert "\\u009b31m" in outputs["analyze"]
 
 
+def test_live_reports_a_turn_it_refuses_and_goes_on(runner, tmp_path):
+    """Live assist takes turns of at most 2,000 characters where a file may hold 20,000: such a conversation is
+    reported and the rest of the batch replayed (it was a traceback that lost the conversations after it)."""
+    turns = [{"role": "customer", "text": "我要投诉"}, {"role": "agent", "text": "没办法"}]
+    rows = [
+        {"id": "ok-1", "turns": turns},
+        {"id": "long", "turns": [{"role": "customer", "text": "啊" * 2001}]},
+        {"id": "ok-2", "turns": turns},
+    ]
+    path = tmp_path / "long.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    outcome = invoke(runner, "live", path, "--no-models", "--format", "json")
+    assert len(outcome.stdout.splitlines()) == 4  # two turns each of ok-1 and ok-2
+    assert f"skipped {path}: conversation long: " in outcome.stderr and "2001" in outcome.stderr
+
+
 def test_a_bad_out_is_refused_before_the_run(runner, tmp_path, samples):
     """--out to a folder or into a folder that cannot be made: one clear message before anything is read."""
     source = samples / "taobao_logs.txt"

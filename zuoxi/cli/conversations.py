@@ -27,11 +27,13 @@ from zuoxi.cli.app import (
     inert_json,
     out,
     read_options,
+    report_error,
     run_batch,
     write_out,
 )
 from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
 from zuoxi.engines.local import Batch, BatchSummary
+from zuoxi.ingest.errors import IngestError
 from zuoxi.report import terminal
 from zuoxi.store import Store, shown_url
 
@@ -353,7 +355,11 @@ def live(
             models=not no_models,
         )
         for turn in conversation.turns:
-            update = session.add_turn(turn)
+            try:
+                update = session.add_turn(turn)
+            except ValueError as error:  # a turn live assist refuses (over 2,000 characters): this conversation only
+                report_error(IngestError(item.source, None, f"conversation {conversation.id}: {error}"))
+                return
             if format == "json":
                 sys.stdout.write(inert_json(update.model_dump_json()) + "\n")
             for alert in update.alerts:
