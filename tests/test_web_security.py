@@ -428,6 +428,8 @@ def test_recordings_only_from_the_recordings_folder(tmp_path, samples):
         "linked.ogg": 404,
         "/etc/passwd": 404,
         "": 404,
+        "x\u0000.wav": 404,  # a NUL byte failed the whole upload, and the page answered 500
+        "A" * 300 + ".wav": 404,  # a name longer than the system allows: the page answered 500
     }
     lines = [
         json.dumps(
@@ -442,6 +444,8 @@ def test_recordings_only_from_the_recordings_folder(tmp_path, samples):
         assert response.status_code == status, audio
         assert (response.content[:4] == b"OggS") == (status == 200)
         assert ('id="recording"' in qa.page(f"/conversations/{keys[f'rec-{i}']}").text) == (status == 200), audio
+    bad = qa.get("/api/conversations", params={"per_page": 500}).json()["items"]
+    assert len(bad) == len(cases)  # every one stored, whatever its recording's name
     unconfigured = Client(create_app(db, models=False), "qa")  # no --recordings: no recording is served at all
     assert unconfigured.get(f"/conversations/{keys['rec-0']}/audio").status_code == 404
 

@@ -72,7 +72,11 @@ def analyze_audio(
     path = resolve(conversation, base_dir)
     if path is None or allowed is False:
         return None, None
-    if allowed is not True and not path.resolve().is_relative_to(Path(allowed).resolve()):
+    try:
+        outside = allowed is not True and not path.resolve().is_relative_to(Path(allowed).resolve())
+    except (ValueError, OSError):  # a NUL byte in the name, a name longer than the system allows
+        return None, {"file": mask_text(str(conversation.audio)[:200]), "error": "录音文件名无法使用（含空字符或过长）"}
+    if outside:
         return None, {"file": conversation.audio, "error": "录音不在录音目录内，未读取"}
     opened = str(path)
     shown = mask_text(str(resolve(conversation, name_dir) if name_dir is not None else path))  # named, never read

@@ -285,13 +285,17 @@ def _recording(request: Request, detail) -> Path | None:
         resolve_audio(detail.conversation, Path(detail.source).parent if detail.source else None),
         resolve_audio(detail.conversation, root),
     ]
-    for path in dict.fromkeys(p.resolve() for p in places if p is not None):
-        if path.is_relative_to(root) and path.suffix.lower() in AUDIO_SUFFIXES and path.is_file():
-            try:
-                soundfile.info(str(path))
-            except Exception:  # noqa: BLE001, S112 - not audio, whatever the reason: do not serve it (nothing to log)
-                continue
-            return path
+    try:
+        found = dict.fromkeys(p.resolve() for p in places if p is not None)
+        for path in found:
+            if path.is_relative_to(root) and path.suffix.lower() in AUDIO_SUFFIXES and path.is_file():
+                try:
+                    soundfile.info(str(path))
+                except Exception:  # noqa: BLE001, S112 - not audio, whatever the reason: do not serve it (nothing to log)
+                    continue
+                return path
+    except (ValueError, OSError):  # a NUL byte in the name, a name longer than the system allows: nothing to play
+        return None
     return None
 
 
