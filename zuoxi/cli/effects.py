@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from zuoxi.cli.app import DbOption, FormatOption, app, check_format, err, inert_json, out
+from zuoxi.cli.app import DbOption, FormatOption, app, check_format, check_scorecard, err, inert_json, out
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
@@ -292,6 +292,7 @@ def weights(
     check_format(format)
     if outcome not in OUTCOMES:
         raise typer.BadParameter(f"--outcome must be one of {', '.join(OUTCOMES)}")
+    check_scorecard(scorecard)
     points = {c.item.id: c.item.points for c in get_scorecard(scorecard).items}
     report = effects_report(Store(db).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed)
     rows = suggest_weights(report.behaviours, points, OUTCOMES[outcome])
