@@ -386,6 +386,24 @@ def test_transcribe_refuses_a_model_dir_without_tokens(call, tmp_path):
     assert run.exit_code == 1 and "tokens.txt" in run.output
 
 
+def test_transcribe_says_what_is_wrong_with_the_recording_then_the_model(call, tmp_path):
+    """A file that is no recording is said before the models load (seconds); model files that are no model are one
+    line naming the folder, not onnxruntime's traceback."""
+    pytest.importorskip("sherpa_onnx")
+    path, _ = call
+    model = tmp_path / "paraformer-zh"
+    model.mkdir()
+    (model / "tokens.txt").write_text("好 0\n", encoding="utf-8")
+    (model / "model.int8.onnx").write_bytes(b"junk, not a model")
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio", encoding="utf-8")
+    bad_audio = CliRunner().invoke(app, ["transcribe", str(text), "--model-dir", str(model)])
+    assert bad_audio.exit_code == 1 and str(text) in bad_audio.output and "model" not in bad_audio.output
+    bad_model = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(model)])
+    assert bad_model.exit_code == 1 and f"{model}: cannot load the paraformer model" in bad_model.output
+    assert bad_model.exception is None or isinstance(bad_model.exception, SystemExit)
+
+
 # --- noise, echo, hang-up, loudness, clipping (issue 21) ---
 
 

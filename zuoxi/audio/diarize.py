@@ -54,7 +54,10 @@ def load_diarizer(model_dir: str | Path, threads: int = 1) -> Any:
     )
     if not config.validate():
         raise ModelError(f"{model_dir}: sherpa-onnx rejected the models ({segmentation.name}, {embedding.name})")
-    return sherpa_onnx.OfflineSpeakerDiarization(config)
+    try:
+        return sherpa_onnx.OfflineSpeakerDiarization(config)
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises RuntimeError and others for a file that is no model
+        raise ModelError(f"{model_dir}: cannot load the diarization models ({error})") from None
 
 
 def diarize(recording: Recording, diarizer: Any, agent_first: bool = True) -> dict[str, list[Segment]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zuoxi.audio.features import channel_roles
-from zuoxi.audio.io import AudioError, read_audio
+from zuoxi.audio.io import AudioError, Recording, read_audio
 from zuoxi.audio.vad import detect, segments
 from zuoxi.model import Conversation, Turn
 
@@ -64,11 +64,14 @@ def load_recognizer(model: ModelFiles, threads: int = 1) -> Any:
         raise ModelError("sherpa-onnx is not installed: pip install 'zuoxi[asr]'") from None
     build = getattr(sherpa_onnx.OfflineRecognizer, f"from_{model.kind}")
     options = {k: str(v) for k, v in model.files.items()}
-    return build(tokens=str(model.tokens), num_threads=threads, **options)
+    try:
+        return build(tokens=str(model.tokens), num_threads=threads, **options)
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises RuntimeError and others for a file that is no model
+        raise ModelError(f"{model.tokens.parent}: cannot load the {model.kind} model ({error})") from None
 
 
 def transcribe(
-    audio: str | Path,
+    audio: str | Path | Recording,
     recognizer: Any,
     layout: Any = None,
     conversation_id: str | None = None,
@@ -79,11 +82,11 @@ def transcribe(
     channel's. Mono: the stretches and roles come from `diarizer` (zuoxi.audio.diarize)."""
     from zuoxi.audio.diarize import diarize
 
-    recording = read_audio(audio)
+    recording = audio if isinstance(audio, Recording) else read_audio(audio)
     if recording.n_channels == 1:
         if diarizer is None:
             raise AudioError(
-                audio,
+                recording.path,
                 "mono recording: transcribe needs agent and customer on separate channels, "
                 "or a speaker-diarization model (--diarization-dir)",
             )
@@ -108,12 +111,12 @@ def transcribe(
                 turn = Turn.model_validate({"role": role, "text": text, "start": seg.start, "end": seg.end})
                 pieces.append((seg.start, turn))
     if not pieces:
-        raise AudioError(audio, "no speech recognized")
+        raise AudioError(recording.path, "no speech recognized")
     pieces.sort(key=lambda piece: piece[0])
     return Conversation(
-        id=conversation_id or Path(audio).stem,
+        id=conversation_id or Path(recording.path).stem,
         channel="call",
-        audio=str(audio),
+        audio=recording.path,
         duration=round(recording.duration, 3),
         meta=meta,
         turns=[turn for _, turn in pieces],

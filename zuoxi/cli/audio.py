@@ -93,7 +93,7 @@ def transcribe(
     """Transcribe a call with sherpa-onnx into canonical JSON Lines with times and speakers (docs/audio.md)."""
     import os
 
-    from zuoxi.audio import AudioError
+    from zuoxi.audio import AudioError, read_audio
     from zuoxi.audio.diarize import load_diarizer
     from zuoxi.audio.transcribe import MODEL_TYPES, ModelError, find_model, load_recognizer
     from zuoxi.audio.transcribe import transcribe as run_asr
@@ -101,9 +101,12 @@ def transcribe(
     if model_type not in MODEL_TYPES:
         raise typer.BadParameter(f"--model-type must be one of {', '.join(MODEL_TYPES)}")
     try:
+        recording = read_audio(file)  # a bad recording is said before the models take seconds to load
         recognizer = load_recognizer(find_model(model_dir, model_type), threads)
         diarizer = load_diarizer(diarization_dir, threads) if diarization_dir else None
-        conversation = run_asr(file, recognizer, channels.split(","), diarizer=diarizer, agent_first=not customer_first)
+        conversation = run_asr(
+            recording, recognizer, channels.split(","), diarizer=diarizer, agent_first=not customer_first
+        )
     except (ModelError, AudioError) as error:
         err.print(Text.assemble(("transcribe error", "red"), f" {error}"), highlight=False)
         raise typer.Exit(1) from None

@@ -229,8 +229,9 @@ def _finish(session: LiveSession, store: Store | None, replayed: ConversationDet
         if replayed is not None and said == [(t.role, t.text) for t in replayed.conversation.turns]:
             answer["key"] = replayed.key
         else:
-            [answer["key"]] = store.add_conversations([(conversation, "live")])
-            store.save_results([(answer["key"], result)])
+            [key] = store.add_conversations([(conversation, "live")])
+            store.save_results([(key, result)])
+            answer["key"] = key
     return answer
 
 
