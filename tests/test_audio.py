@@ -404,6 +404,27 @@ def test_transcribe_says_what_is_wrong_with_the_recording_then_the_model(call, t
     assert bad_model.exception is None or isinstance(bad_model.exception, SystemExit)
 
 
+def test_a_recording_too_short_or_too_long_is_refused_by_what_it_holds(tmp_path, monkeypatch):
+    """Under half a second there is nothing to measure (0.1 s failed inside the analysis with a numpy broadcast
+    error); a stream holding more hours than a call is refused as it is decoded, before memory fills (a 3 MB
+    FLAC of 23 h of silence took 10 GB), even where its header does not say how long it is (Ogg)."""
+    from zuoxi.audio import io as audio_io
+
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros((800, 2), dtype=np.float32), 8000)
+    with pytest.raises(AudioError, match=r"short.wav: too short to measure: 0.10 s of audio \(at least 0.5 s\)"):
+        read_audio(short)
+    long = tmp_path / "long.ogg"
+    sf.write(long, np.zeros((8000 * 30, 1), dtype=np.float32), 8000)
+    assert read_audio(long).duration == pytest.approx(30, abs=0.1)
+    monkeypatch.setattr(audio_io, "MAX_HOURS", 20 / 3600)  # 20 seconds
+    with pytest.raises(AudioError, match=r"long.ogg: header claims 0.0 hours of audio \(at most"):
+        read_audio(long)
+    monkeypatch.setattr(audio_io, "_check_header", lambda path, info: None)  # a header that says nothing of its length
+    with pytest.raises(AudioError, match="long.ogg: more than .* hours of audio: no call recording"):
+        read_audio(long)
+
+
 # --- noise, echo, hang-up, loudness, clipping (issue 21) ---
 
 

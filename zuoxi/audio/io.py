@@ -23,7 +23,8 @@ from zuoxi.audio.vad import FRAME
 MIN_RATE = 8000  # telephone audio; below it speech is not intelligible enough to measure
 MAX_RATE = 384_000  # the highest rate audio hardware records; above it the header is garbage
 MAX_CHANNELS = 8  # call recorders write 1 or 2; dozens means a broken header
-MAX_HOURS = 24  # a header claiming more than a day of audio is not a call recording
+MAX_HOURS = 6  # longer is no call: a 3 MB FLAC of 23 h of silence took 10 GB of memory to decode (float32, whole)
+MIN_SECONDS = 0.5  # shorter holds nothing to measure (no turn, latency or gap fits in it)
 CLIP_LEVEL = 0.98  # of full scale (−0.18 dBFS); lossy codecs ring around the flat top, so not exactly 1.0
 CLIP_RUN = 3  # samples in a row: a natural peak touches full scale for one or two
 BLOCK = 1 << 14  # frames decoded at a time, so a decoder failing late keeps what came before
@@ -78,13 +79,17 @@ def read_audio(path: str | Path) -> Recording:
     rate = info.samplerate
     expected = _mp3_declared_frames(path, rate) if info.format == "MP3" else _declared_frames(path, info)
     untagged, unread = _mp3_with_length(path) if info.format == "MP3" and expected is None else (None, 0)
-    data, stopped = _decode(path, untagged)
+    data, stopped = _decode(path, untagged, MAX_HOURS * 3600 * rate)
     if untagged is not None:
         data = data[MP3_ENCODER_DELAY:]
     warnings = _shortfall(path, rate, data.shape[0], expected, stopped, unread)
     if data.shape[0] == 0:
         raise AudioError(
             path, "no audio samples (0-length channel)" + (f"; decoding failed: {stopped}" if stopped else "")
+        )
+    if data.shape[0] < MIN_SECONDS * rate:
+        raise AudioError(
+            path, f"too short to measure: {data.shape[0] / rate:.2f} s of audio (at least {MIN_SECONDS} s)"
         )
     channels = np.ascontiguousarray(data.T)
     peak, clipped = _clipping(channels, rate)
@@ -106,7 +111,10 @@ def _check_header(path: Path, info: Any) -> None:
     if not 1 <= n_channels <= MAX_CHANNELS:
         raise AudioError(path, f"header claims {n_channels} channels (1 to {MAX_CHANNELS} expected): broken header")
     if info.frames > MAX_HOURS * 3600 * rate:
-        raise AudioError(path, f"header claims {info.frames / rate / 3600:,.0f} hours of audio: broken header")
+        raise AudioError(
+            path,
+            f"header claims {info.frames / rate / 3600:,.1f} hours of audio (at most {MAX_HOURS}): no call recording",
+        )
 
 
 def _shortfall(path: Path, rate: int, frames: int, expected: int | None, stopped: str | None, unread: int) -> list[str]:
@@ -159,10 +167,11 @@ class _Unseeking(sf.SoundFile):
         return False
 
 
-def _decode(path: Path, content: bytes | None = None) -> tuple[np.ndarray, str | None]:
+def _decode(path: Path, content: bytes | None = None, max_frames: int | None = None) -> tuple[np.ndarray, str | None]:
     """All frames the decoder gives (of `content` instead of the file's bytes when given), and why it
-    stopped early (None: it reached the end)."""
-    blocks, stopped = [], None
+    stopped early (None: it reached the end). More than `max_frames` is an AudioError, raised as soon as they are
+    decoded: a stream whose header does not say how long it is may still hold days."""
+    blocks, stopped, decoded = [], None, 0
     try:
         with _Unseeking(io.BytesIO(content) if content is not None else str(path)) as handle:
             while True:
@@ -170,7 +179,12 @@ def _decode(path: Path, content: bytes | None = None) -> tuple[np.ndarray, str |
                 if not block.shape[0]:
                     break
                 blocks.append(block)
+                decoded += block.shape[0]
+                if max_frames is not None and decoded > max_frames:
+                    raise AudioError(path, f"more than {MAX_HOURS} hours of audio: no call recording")
             n_channels = handle.channels
+    except AudioError:
+        raise
     except (sf.LibsndfileError, RuntimeError, ValueError) as error:
         if not blocks:
             raise AudioError(path, f"cannot decode audio ({error})") from None
