@@ -421,7 +421,7 @@ def test_a_recording_too_short_or_too_long_is_refused_by_what_it_holds(tmp_path,
     with pytest.raises(AudioError, match=r"long.ogg: header claims 0.0 hours of audio \(at most"):
         read_audio(long)
     monkeypatch.setattr(audio_io, "_check_header", lambda path, info: None)  # a header that says nothing of its length
-    with pytest.raises(AudioError, match="long.ogg: more than .* hours of audio: no call recording"):
+    with pytest.raises(AudioError, match=r"long.ogg: more than .* hours of audio: no call recording"):
         read_audio(long)
 
 
