@@ -238,6 +238,39 @@ def test_a_redirect_is_an_answer_not_a_new_address(receivers):
     assert not refused.ok and refused.status_code is None and refused.error
 
 
+def test_a_receiver_that_trickles_its_answer_is_cut_at_the_deadline():
+    """urllib's timeout restarts with every byte: a receiver sending its headers a byte a tenth of a second held the
+    worker (every team's alerts) as long as it liked. The whole exchange now has one deadline."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 600:
+                if stop.is_set():
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    outcome = A.post_json(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", {"x": 1}, timeout=1.0)
+    stop.set()
+    listener.close()
+    assert (
+        not outcome.ok and outcome.error == "no whole answer within 1 s"
+    )  # cut by the deadline, not the trickle's end
+
+
 @pytest.mark.parametrize(
     "url",
     [

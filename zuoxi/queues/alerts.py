@@ -12,7 +12,11 @@ only; calls use a timeout and do not follow redirects. Payload templates are a r
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,7 +33,7 @@ from zuoxi.store import queues as Q
 from zuoxi.store.tables import ResultRow
 from zuoxi.store.users import Account
 
-TIMEOUT = 5.0  # seconds for one call of a webhook
+TIMEOUT = 5.0  # seconds for one call of a webhook: connecting, sending and reading the whole answer
 ATTEMPTS = 3
 BACKOFF = (2.0, 10.0)  # seconds before the second and third attempts
 EXCERPT = 120  # characters of the customer's words in an alert
@@ -243,21 +247,69 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _Watched:
+    """The connections one call opens (through a proxy too), so that its deadline can cut them: urllib's timeout
+    applies to each read, and a receiver sending a byte every few seconds would hold the worker — every team's
+    alerts — for as long as it likes."""
+
+    def __init__(self) -> None:
+        self.connections: list[http.client.HTTPConnection] = []
+        self.cut_off = False
+
+    def opened(self, kind: type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
+        def make(*args, **kwargs) -> http.client.HTTPConnection:
+            connection = kind(*args, **kwargs)
+            self.connections.append(connection)
+            return connection
+
+        return make
+
+    def cut(self) -> None:
+        self.cut_off = True
+        for connection in self.connections:
+            if connection.sock is not None:
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+
+    def handlers(self) -> list[urllib.request.BaseHandler]:
+        watched = self
+
+        class Http(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(watched.opened(http.client.HTTPConnection), req)
+
+        class Https(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(watched.opened(http.client.HTTPSConnection), req)  # a verified default context
+
+        return [Http(), Https(), _NoRedirect()]
+
+
 def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
-    """POST the payload; WeCom and DingTalk answer 200 with an `errcode`, non-zero when they refuse."""
+    """POST the payload, the whole exchange within `timeout`; WeCom and DingTalk answer 200 with an `errcode`,
+    non-zero when they refuse."""
     request = urllib.request.Request(  # noqa: S310 - stored URLs passed check_url: http(s) only
         url,
         data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
         method="POST",
         headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "zuoxi"},
     )
+    watched = _Watched()
+    deadline = threading.Timer(timeout, watched.cut)
+    deadline.start()
     try:
-        with urllib.request.build_opener(_NoRedirect).open(request, timeout=timeout) as response:
+        with urllib.request.build_opener(*watched.handlers()).open(request, timeout=timeout) as response:
             status, body = response.status, response.read(1 << 16)
     except urllib.error.HTTPError as error:
         return Outcome(False, error.code, f"HTTP {error.code}")
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
+        if watched.cut_off:
+            return Outcome(False, None, f"no whole answer within {timeout:g} s")
         return Outcome(False, None, f"{type(error).__name__}: {getattr(error, 'reason', error)}"[:500])
+    finally:
+        deadline.cancel()
+    if watched.cut_off:  # the answer was cut at the deadline: what was read is not all of it
+        return Outcome(False, None, f"no whole answer within {timeout:g} s")
     try:
         answer = json.loads(body)
     except ValueError:
