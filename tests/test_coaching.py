@@ -473,3 +473,22 @@ def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):
     )
     assert upload.status_code == 303 and upload.headers["location"] == "/training/refund-file"
     assert CaseLibrary(analyzed).get("refund-file").difficulty == 3
+
+
+def test_one_user_starting_many_drills_ends_only_their_own():
+    """The server keeps at most 1,000 running drills: one user starting a thousand ended everyone else's (404 in
+    the middle of a drill). Past their own ten, a user's oldest drill goes, and nobody else's."""
+    from fastapi import HTTPException
+
+    from zuoxi.web.coaching import MAX_DRILLS_PER_USER, Drills
+
+    drills = Drills()
+    case = CASES["wrong-burger"]
+    theirs = drills.start(2, DrillSession(case))
+    mine = [drills.start(1, DrillSession(case)) for _ in range(1001)]
+    assert drills.get(theirs, 2) is not None
+    for drill_id in mine[-MAX_DRILLS_PER_USER:]:
+        assert drills.get(drill_id, 1) is not None
+    with pytest.raises(HTTPException) as gone:
+        drills.get(mine[-MAX_DRILLS_PER_USER - 1], 1)
+    assert gone.value.status_code == 404

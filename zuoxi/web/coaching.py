@@ -28,10 +28,12 @@ from zuoxi.web.security import Signed, require_role
 
 router = APIRouter()
 MAX_LIVE_DRILLS = 1000
+MAX_DRILLS_PER_USER = 10  # a trainee runs one or two at a time; more are tabs left open
 
 
 class Drills:
-    """Running drills by id, each owned by one user; the oldest are dropped past the limit."""
+    """Running drills by id, each owned by one user; past a user's own limit their oldest is dropped, past the
+    server's the oldest of all (one user starting a thousand drills no longer ends everyone else's)."""
 
     def __init__(self):
         self._drills: OrderedDict[str, tuple[int, DrillSession]] = OrderedDict()
@@ -40,6 +42,9 @@ class Drills:
     def start(self, user_id: int, session: DrillSession) -> str:
         drill_id = secrets.token_urlsafe(12)
         with self._lock:
+            own = [key for key, (owner, _) in self._drills.items() if owner == user_id]
+            for key in own[: max(0, len(own) + 1 - MAX_DRILLS_PER_USER)]:
+                del self._drills[key]
             self._drills[drill_id] = (user_id, session)
             while len(self._drills) > MAX_LIVE_DRILLS:
                 self._drills.popitem(last=False)
