@@ -264,9 +264,8 @@ def import_call_list(
         )
         return summary
 
-    def build(spec: CampaignSpec, seen_phone: dict[str, str], seen_ref: dict[str, str]) -> list[NewCustomer]:
+    def build(spec: CampaignSpec, seen_phone: dict[str, str], seen_ref: dict[str, str]) -> Iterator[NewCustomer]:
         needed = needed_customer_fields(spec)
-        new = []
         for number, cells in rows:
             if not any(cells):
                 continue
@@ -293,17 +292,14 @@ def import_call_list(
             seen_phone[phone_hash] = f"line {number}"
             if ref:
                 seen_ref[ref] = f"line {number}"
-            new.append(
-                NewCustomer(
-                    phone_hash=phone_hash,
-                    phone_tail=phone[-4:],
-                    phone_enc=box.encrypt(phone),
-                    source=f"{where}:{number}",
-                    **customer,
-                )
-            )
             summary.imported += 1
-        return new
+            yield NewCustomer(
+                phone_hash=phone_hash,
+                phone_tail=phone[-4:],
+                phone_enc=box.encrypt(phone),
+                source=f"{where}:{number}",
+                **customer,
+            )
 
     add_customers(store.engine, campaign, build)
     return summary

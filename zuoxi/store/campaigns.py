@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,8 @@ from zuoxi.store.tables import (
     ResultRow,
 )
 from zuoxi.store.users import Account
+
+INSERT_CHUNK = 5_000  # call-list rows per INSERT
 
 
 def _view(row: CampaignCustomer) -> Customer:
@@ -128,11 +130,14 @@ def add_customers(
             )
             if r is not None  # the query's `is_not(None)` leaves none
         }
-        now = datetime.now(UTC)
-        session.add_all(
-            CampaignCustomer(campaign_id=row.id, imported_at=now, status="pending", **asdict(customer))
-            for customer in build(spec, seen_phone, seen_ref)
-        )
+        now, chunk = datetime.now(UTC), []
+        for customer in build(spec, seen_phone, seen_ref):  # inserted a few thousand at a time: a list of a million
+            chunk.append({"campaign_id": row.id, "imported_at": now, "status": "pending", **asdict(customer)})
+            if len(chunk) == INSERT_CHUNK:  # rows held as ORM objects took 5 KB each
+                session.execute(insert(CampaignCustomer), chunk)
+                chunk = []
+        if chunk:
+            session.execute(insert(CampaignCustomer), chunk)
 
 
 def campaign_customers(engine: Engine, campaign: str) -> list[Customer]:
