@@ -332,6 +332,35 @@ def test_a_session_id_is_bounded_and_masked_and_a_binary_frame_is_answered(app):
     assert stored.id == "*******5678"
 
 
+def test_each_user_sends_live_turns_within_a_budget(app):
+    """Turns are read in the event loop every session shares: four clients sending 2,000-character turns back to
+    back made other agents wait 240 ms a turn. Each user has an allowance of characters a second (a bucket); a
+    turn past it is refused with a reason, the socket stays open, the turn can be sent again, and other users'
+    turns go on."""
+    from zuoxi.web.assist import TURN_COST, TurnBudget
+
+    now = [0.0]
+    budget = TurnBudget(rate=1000, burst=5000, clock=lambda: now[0])
+    assert budget.take("a", "长" * 2000) and budget.take("a", "长" * 2000)
+    assert not budget.take("a", "长" * 2000)  # 4,040 of 5,000 spent: 960 left
+    assert budget.take("b", "长" * 2000)  # another user's own allowance
+    now[0] += 1.1  # 1,100 more
+    assert budget.take("a", "长" * 2000)
+    assert budget.take("a", None) and TURN_COST > 0  # a turn without text still costs its fixed part
+    app.state.turn_budget = TurnBudget(rate=0, burst=3 * (TURN_COST + 10))
+    with signed_in(app).websocket_connect("/api/live/budget") as ws:
+        ws.receive_json()
+        for seq in range(3):
+            ws.send_json({"type": "turn", "seq": seq, "role": "customer", "text": "我的快递还没到啊啊"})
+            assert ws.receive_json()["type"] == "update"
+        ws.send_json({"type": "turn", "seq": 3, "role": "customer", "text": "我的快递还没到啊啊"})
+        refused = ws.receive_json()
+        assert refused["type"] == "error" and refused["error"].startswith("发送太快") and refused["turns"] == 3
+        app.state.turn_budget = TurnBudget()
+        ws.send_json({"type": "turn", "seq": 3, "role": "customer", "text": "我的快递还没到啊啊"})
+        assert ws.receive_json()["type"] == "update"
+
+
 def test_socket_refuses_bad_seqs_paths_and_huge_turns_without_closing(app):
     with (
         pytest.raises(WebSocketDisconnect),

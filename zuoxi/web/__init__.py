@@ -31,6 +31,7 @@ from zuoxi.review import ReviewError
 from zuoxi.store import Store
 from zuoxi.store.queries import Forbidden, NotFound
 from zuoxi.store.users import ANYONE
+from zuoxi.web.assist import TurnBudget
 from zuoxi.web.coaching import Drills
 from zuoxi.web.jobs import Importer
 from zuoxi.web.scorecards import ScorecardLibrary
@@ -101,6 +102,7 @@ def _set_state(
     app.state.store = store
     app.state.limiter = LoginLimiter()
     app.state.live = LiveSessions()
+    app.state.turn_budget = TurnBudget()
     if redis:
         from zuoxi.web.shared import RedisLoginLimiter, SharedLiveSessions, connect
 

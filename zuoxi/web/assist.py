@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -49,6 +50,33 @@ router = APIRouter()
 
 POLICY_VIOLATION = 1008  # WebSocket close codes (RFC 6455)
 MAX_SESSION_ID = 100  # characters: the id a stored live conversation takes (ids are at most 200)
+# A turn costs the server about 35 µs a character on top of 1–2 ms, in the event loop every session shares: each
+# user may send turns worth TURN_RATE characters a second (a turn counts TURN_COST more), in bursts of TURN_BURST.
+# Speech is 4–5 characters a second and a replay of a long chat a few thousand at once; four clients sending
+# 2,000-character turns back to back took other agents' short turns from 3 ms to 240 ms.
+TURN_RATE, TURN_COST, TURN_BURST = 2_000, 20, 20_000
+
+
+class TurnBudget:
+    """Each user's allowance of live-turn characters (a token bucket), in this process."""
+
+    def __init__(self, rate: float = TURN_RATE, burst: float = TURN_BURST, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._left: dict[str, tuple[float, float]] = {}  # user → (allowance, when)
+
+    def take(self, user: str, text: Any) -> bool:
+        """Whether `user` may send a turn of `text` now (taken from their allowance if so)."""
+        cost = TURN_COST + (len(text) if isinstance(text, str) else 0)
+        now = self.clock()
+        left, then = self._left.get(user, (self.burst, now))
+        left = min(self.burst, left + (now - then) * self.rate)
+        if cost > left:
+            self._left[user] = (left, now)
+            return False
+        self._left[user] = (left - cost, now)
+        return True
+
+
 UNSUPPORTED = 1003
 
 
@@ -145,6 +173,15 @@ async def _converse(
         kind = message.get("type", "turn")
         session = sessions.sync(username, session_id, session)  # turns another process took
         if kind == "turn":
+            if not websocket.app.state.turn_budget.take(username, message.get("text")):
+                await websocket.send_json(
+                    {
+                        "type": "error",
+                        "error": f"发送太快：每秒最多约 {TURN_RATE:,} 字，请稍后重发这一句",
+                        "turns": len(session),
+                    }
+                )
+                continue
             add = partial(sessions.add_turn, username, session_id, session)
             await websocket.send_json(_take_turn(session, message, add))
         elif kind == "end":
