@@ -334,6 +334,33 @@ def test_an_older_database_gets_canonical_teams(db_url):
     again.close()
 
 
+def test_a_nul_character_never_fails_a_write(db_url, tmp_path):
+    """PostgreSQL's text holds no NUL: one in a turn, an id, an agent id or a recording name failed the insert of the
+    whole batch (`PostgreSQL text fields cannot contain NUL`), and one typed into a form its request. Every string column
+    drops it as it is written and compared, on every database; the JSON columns keep the value escaped."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from zuoxi.store.tables import ConversationRow, User
+    from zuoxi.store.users import add_user
+
+    store = Store(db_url)
+    inspector = add_user(store.engine, "qa\x00", "correct-horse", "inspector")
+    broken = conversation("n\x00ul", "我要\x00投诉", agent="8\x00", audio="x\x00.wav")
+    fine = conversation("fine")
+    store.add_conversations([(broken, "list\x00.jsonl"), (fine, None)])
+    key = store.add_conversations([(broken, None)])[0]
+    store.save_results([(key, result(broken, "core", 80))])
+    [(found_key, found)] = store.find("n\x00ul")
+    assert found_key == key and found.turns[0].text == "我要\x00投诉" and store.find("fine")  # the JSON keeps it
+    [stored] = store.results_for(key)
+    assert stored.score == 80
+    with Session(store.engine) as session:
+        assert session.scalars(select(User.username)).one() == "qa" == inspector.username.replace("\x00", "")
+        assert session.scalars(select(ConversationRow.agent_id).where(ConversationRow.key == key)).one() == "8"
+    store.close()
+
+
 def test_start_times_are_stored_in_utc(store):
     aware = conversation("aware", started_at="2026-12-05T14:03:00+08:00")
     naive = conversation(

@@ -16,12 +16,30 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     false,
     true,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Str(TypeDecorator):
+    """A string column that holds no NUL character. PostgreSQL's text cannot store one (a NUL in one turn failed
+    the insert of a whole batch), so on every database it is dropped as a value is written — and as it is compared,
+    so a lookup finds what was stored. Alembic sees the plain type."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
+class LongText(Str):
+    impl = Text
+    cache_ok = True
 
 
 class Base(DeclarativeBase):
@@ -31,17 +49,17 @@ class Base(DeclarativeBase):
 class ConversationRow(Base):
     __tablename__ = "conversations"
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the canonical content
-    id: Mapped[str] = mapped_column(String(200), index=True)
-    channel: Mapped[str] = mapped_column(String(10))
-    agent_id: Mapped[str | None] = mapped_column(String(100), index=True)
-    team: Mapped[str | None] = mapped_column(String(100), index=True)
+    key: Mapped[str] = mapped_column(Str(64), primary_key=True)  # sha256 of the canonical content
+    id: Mapped[str] = mapped_column(Str(200), index=True)
+    channel: Mapped[str] = mapped_column(Str(10))
+    agent_id: Mapped[str | None] = mapped_column(Str(100), index=True)
+    team: Mapped[str | None] = mapped_column(Str(100), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     turn_count: Mapped[int] = mapped_column(Integer)
-    source: Mapped[str | None] = mapped_column(String(1000))
+    source: Mapped[str | None] = mapped_column(Str(1000))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict] = mapped_column(JSON)
-    search_text: Mapped[str | None] = mapped_column(Text, nullable=True)  # normalized turns, for search
+    search_text: Mapped[str | None] = mapped_column(LongText, nullable=True)  # normalized turns, for search
     # PostgreSQL only (NULL elsewhere): the search text's character pairs, GIN-indexed, so that a search
     # for 退款 reads an index instead of every conversation (`zuoxi.store.search`).
     search_grams: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"), nullable=True)
@@ -56,7 +74,7 @@ class ResultRow(Base):
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_key: Mapped[str] = mapped_column(ForeignKey("conversations.key", ondelete="CASCADE"))
-    scorecard: Mapped[str] = mapped_column(String(100), index=True)
+    scorecard: Mapped[str] = mapped_column(Str(100), index=True)
     score: Mapped[float] = mapped_column(Float, index=True)
     max_score: Mapped[float] = mapped_column(Float)
     veto: Mapped[bool] = mapped_column(Boolean)
@@ -65,15 +83,15 @@ class ResultRow(Base):
     # Filterable facts of the current version (machine or reviewed); kept in step by the store.
     final_score: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
     final_data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    failed_rules: Mapped[str | None] = mapped_column(String(1000), nullable=True)  # " CS-01 EM-02 "
+    failed_rules: Mapped[str | None] = mapped_column(Str(1000), nullable=True)  # " CS-01 EM-02 "
     complaint_risk: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
-    satisfaction: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    satisfaction: Mapped[str | None] = mapped_column(Str(20), nullable=True)
     reviewed: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=False)
     # The conversation's list columns, copied here so that a list sorts and filters on one table's
     # indexes (issue 19); `main`: the conversation's first result, the one shown when no scorecard is chosen.
-    channel: Mapped[str | None] = mapped_column(String(10), nullable=True)
-    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    team: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    channel: Mapped[str | None] = mapped_column(Str(10), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(Str(100), nullable=True)
+    team: Mapped[str | None] = mapped_column(Str(100), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     main: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
@@ -83,8 +101,8 @@ class ImportedFile(Base):
 
     __tablename__ = "imported_files"
 
-    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    path: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str] = mapped_column(Str(64), primary_key=True)
+    path: Mapped[str] = mapped_column(Str(1000))
     conversations: Mapped[int] = mapped_column(Integer)
     errors: Mapped[int] = mapped_column(Integer)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -96,12 +114,12 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(100), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))  # admin | inspector | team_lead | agent
-    team: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    display_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    username: Mapped[str] = mapped_column(Str(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(Str(200))
+    role: Mapped[str] = mapped_column(Str(20))  # admin | inspector | team_lead | agent
+    team: Mapped[str | None] = mapped_column(Str(100), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(Str(100), nullable=True)
+    display_name: Mapped[str | None] = mapped_column(Str(100), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -111,9 +129,9 @@ class LoginSession(Base):
 
     __tablename__ = "login_sessions"
 
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(Str(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    csrf_token: Mapped[str] = mapped_column(String(64))
+    csrf_token: Mapped[str] = mapped_column(Str(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -125,12 +143,12 @@ class ReviewRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
-    rule: Mapped[str] = mapped_column(String(50))
-    machine_status: Mapped[str] = mapped_column(String(5))  # what the engine said
-    verdict: Mapped[str] = mapped_column(String(10))  # confirm | overturn
-    comment: Mapped[str] = mapped_column(String(2000), default="")
-    kind: Mapped[str] = mapped_column(String(12), default="review")  # review | calibration
-    round: Mapped[str | None] = mapped_column(String(100), nullable=True)  # calibration round name
+    rule: Mapped[str] = mapped_column(Str(50))
+    machine_status: Mapped[str] = mapped_column(Str(5))  # what the engine said
+    verdict: Mapped[str] = mapped_column(Str(10))  # confirm | overturn
+    comment: Mapped[str] = mapped_column(Str(2000), default="")
+    kind: Mapped[str] = mapped_column(Str(12), default="review")  # review | calibration
+    round: Mapped[str | None] = mapped_column(Str(100), nullable=True)  # calibration round name
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -142,12 +160,12 @@ class AppealRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
-    rule: Mapped[str] = mapped_column(String(50))
-    reason: Mapped[str] = mapped_column(String(2000))
-    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open | accepted | rejected
+    rule: Mapped[str] = mapped_column(Str(50))
+    reason: Mapped[str] = mapped_column(Str(2000))
+    status: Mapped[str] = mapped_column(Str(10), default="open", index=True)  # open | accepted | rejected
     agent_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     resolver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    resolution: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Str(2000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -162,7 +180,7 @@ class ResultVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     data: Mapped[dict] = mapped_column(JSON)
-    reason: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Str(200))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -175,9 +193,9 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    action: Mapped[str] = mapped_column(String(50))
-    entity: Mapped[str] = mapped_column(String(50))
-    entity_id: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(Str(50))
+    entity: Mapped[str] = mapped_column(Str(50))
+    entity_id: Mapped[str] = mapped_column(Str(100))
     before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
@@ -187,8 +205,8 @@ class ScorecardRow(Base):
 
     __tablename__ = "scorecards"
 
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    yaml: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Str(100), primary_key=True)
+    yaml: Mapped[str] = mapped_column(LongText)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
@@ -200,7 +218,7 @@ class ImportJob(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    status: Mapped[str] = mapped_column(String(10))  # queued | running | done | failed
+    status: Mapped[str] = mapped_column(Str(10))  # queued | running | done | failed
     files: Mapped[int] = mapped_column(Integer, default=0)
     files_done: Mapped[int] = mapped_column(Integer, default=0)
     conversations: Mapped[int] = mapped_column(Integer, default=0)
@@ -262,14 +280,14 @@ class StatRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     grain: Mapped[int] = mapped_column(Integer)
-    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, "" when summed over days
-    scorecard: Mapped[str] = mapped_column(String(100))
+    day: Mapped[str] = mapped_column(Str(10))  # YYYY-MM-DD, "" when summed over days
+    scorecard: Mapped[str] = mapped_column(Str(100))
     main: Mapped[bool] = mapped_column(Boolean)
-    channel: Mapped[str] = mapped_column(String(10))
-    team: Mapped[str] = mapped_column(String(100))
-    agent_id: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(12))  # score | veto | band | rule | satisfaction | skill
-    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(Str(10))
+    team: Mapped[str] = mapped_column(Str(100))
+    agent_id: Mapped[str] = mapped_column(Str(100))
+    kind: Mapped[str] = mapped_column(Str(12))  # score | veto | band | rule | satisfaction | skill
+    name: Mapped[str] = mapped_column(Str(100))
     n: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float)
 
@@ -283,8 +301,8 @@ class CampaignRow(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    title: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Str(100), unique=True)
+    title: Mapped[str] = mapped_column(Str(200))
     spec: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -297,22 +315,22 @@ class CampaignCustomer(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
-    ref: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # the list's customer number
-    phone_hash: Mapped[str] = mapped_column(String(64), index=True)  # HMAC keyed by $ZUOXI_SECRET_KEY: lookups only
-    phone_tail: Mapped[str] = mapped_column(String(4))
+    ref: Mapped[str | None] = mapped_column(Str(100), nullable=True, index=True)  # the list's customer number
+    phone_hash: Mapped[str] = mapped_column(Str(64), index=True)  # HMAC keyed by $ZUOXI_SECRET_KEY: lookups only
+    phone_tail: Mapped[str] = mapped_column(Str(4))
     phone_enc: Mapped[str] = mapped_column(
-        Text
+        LongText
     )  # Fernet under a key derived from $ZUOXI_SECRET_KEY (campaigns/vault.py)
-    timezone: Mapped[str | None] = mapped_column(String(50), nullable=True)  # the customer's, when not the campaign's
-    salutation: Mapped[str | None] = mapped_column(String(40), nullable=True)  # 张先生: what {{name}} says
-    card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
-    branch: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    region: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
-    age_band: Mapped[str | None] = mapped_column(String(10), nullable=True)
-    occupation: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
-    source: Mapped[str] = mapped_column(String(1000))  # file:line it was imported from
+    timezone: Mapped[str | None] = mapped_column(Str(50), nullable=True)  # the customer's, when not the campaign's
+    salutation: Mapped[str | None] = mapped_column(Str(40), nullable=True)  # 张先生: what {{name}} says
+    card_last4: Mapped[str | None] = mapped_column(Str(4), nullable=True)
+    branch: Mapped[str | None] = mapped_column(Str(100), nullable=True)
+    region: Mapped[str | None] = mapped_column(Str(100), nullable=True, index=True)
+    age_band: Mapped[str | None] = mapped_column(Str(10), nullable=True)
+    occupation: Mapped[str | None] = mapped_column(Str(100), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(Str(100), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(Str(10), default="pending", index=True)
+    source: Mapped[str] = mapped_column(Str(1000))  # file:line it was imported from
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -324,12 +342,12 @@ class CampaignAttempt(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("campaign_customers.id", ondelete="CASCADE"), index=True)
-    agent_id: Mapped[str] = mapped_column(String(100), index=True)
+    agent_id: Mapped[str] = mapped_column(Str(100), index=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)
-    disposition: Mapped[str] = mapped_column(String(30), index=True)
-    reason_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
-    notes: Mapped[str] = mapped_column(Text, default="")
+    disposition: Mapped[str] = mapped_column(Str(30), index=True)
+    reason_code: Mapped[str | None] = mapped_column(Str(50), nullable=True)
+    notes: Mapped[str] = mapped_column(LongText, default="")
     conversation_key: Mapped[str | None] = mapped_column(
         ForeignKey("conversations.key", ondelete="SET NULL"), nullable=True, index=True
     )
@@ -343,9 +361,9 @@ class CampaignCallback(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("campaign_customers.id", ondelete="CASCADE"), index=True)
-    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(Str(100), nullable=True)
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(LongText, default="")
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     # The attempt that settled it; done without one means it was rescheduled.
     attempt_id: Mapped[int | None] = mapped_column(
@@ -359,8 +377,8 @@ class DoNotCall(Base):
     __tablename__ = "campaign_do_not_call"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    source: Mapped[str] = mapped_column(String(1000))  # file:line, or the campaign customer it came from
+    phone_hash: Mapped[str] = mapped_column(Str(64), unique=True)
+    source: Mapped[str] = mapped_column(Str(1000))  # file:line, or the campaign customer it came from
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -369,9 +387,9 @@ class TrainingCase(Base):
 
     __tablename__ = "training_cases"
 
-    id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    yaml: Mapped[str] = mapped_column(Text)
-    conversation_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    id: Mapped[str] = mapped_column(Str(100), primary_key=True)
+    yaml: Mapped[str] = mapped_column(LongText)
+    conversation_key: Mapped[str | None] = mapped_column(Str(64), nullable=True, index=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -382,15 +400,15 @@ class TrainingAttempt(Base):
     __tablename__ = "training_attempts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_id: Mapped[str] = mapped_column(String(100), index=True)
-    trainee: Mapped[str] = mapped_column(String(100), index=True)  # agent_id or username
-    outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    case_id: Mapped[str] = mapped_column(Str(100), index=True)
+    trainee: Mapped[str] = mapped_column(Str(100), index=True)  # agent_id or username
+    outcome: Mapped[str | None] = mapped_column(Str(30), nullable=True)
     score: Mapped[float] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float)
     anger: Mapped[list] = mapped_column(JSON)
     turns: Mapped[list] = mapped_column(JSON)
     failed_rules: Mapped[list] = mapped_column(JSON)
-    engine: Mapped[str] = mapped_column(String(20))
+    engine: Mapped[str] = mapped_column(Str(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
@@ -407,9 +425,9 @@ class SamplingPlanRow(Base):
     __tablename__ = "sampling_plans"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(50), unique=True)
-    title: Mapped[str] = mapped_column(String(100))
-    yaml: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Str(50), unique=True)
+    title: Mapped[str] = mapped_column(Str(100))
+    yaml: Mapped[str] = mapped_column(LongText)
     spec: Mapped[dict] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
@@ -425,10 +443,10 @@ class SamplingRunRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("sampling_plans.id", ondelete="CASCADE"), index=True)
-    period: Mapped[str] = mapped_column(String(40))  # 2026-12-05, 2026-W49 or 2026-11-01~2026-11-30
+    period: Mapped[str] = mapped_column(Str(40))  # 2026-12-05, 2026-W49 or 2026-11-01~2026-11-30
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    schedule_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    schedule_key: Mapped[str | None] = mapped_column(Str(40), nullable=True)
     seed: Mapped[int] = mapped_column(Integer)
     considered: Mapped[int] = mapped_column(Integer)
     sampled: Mapped[int] = mapped_column(Integer)
@@ -447,19 +465,19 @@ class QueueItemRow(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("sampling_plans.id", ondelete="CASCADE"), index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("sampling_runs.id", ondelete="CASCADE"), index=True)
     result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
-    conversation_key: Mapped[str] = mapped_column(String(64), index=True)
-    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
-    team: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    conversation_key: Mapped[str] = mapped_column(Str(64), index=True)
+    agent_id: Mapped[str | None] = mapped_column(Str(100), nullable=True, index=True)
+    team: Mapped[str | None] = mapped_column(Str(100), nullable=True, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    criterion: Mapped[str] = mapped_column(String(50))  # the plan rule's id, "random" or "quota_fill"
-    kind: Mapped[str] = mapped_column(String(30), index=True)  # its kind: score_band, veto, …, random, quota_fill
-    label: Mapped[str] = mapped_column(String(100))  # its name, as the plan said it when the item was sampled
+    criterion: Mapped[str] = mapped_column(Str(50))  # the plan rule's id, "random" or "quota_fill"
+    kind: Mapped[str] = mapped_column(Str(30), index=True)  # its kind: score_band, veto, …, random, quota_fill
+    label: Mapped[str] = mapped_column(Str(100))  # its name, as the plan said it when the item was sampled
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     due_on: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)  # the last local day
-    status: Mapped[str] = mapped_column(String(10), default="open", index=True)  # open | done | skipped
-    skip_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
-    skip_comment: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    status: Mapped[str] = mapped_column(Str(10), default="open", index=True)  # open | done | skipped
+    skip_reason: Mapped[str | None] = mapped_column(Str(30), nullable=True)
+    skip_comment: Mapped[str | None] = mapped_column(Str(500), nullable=True)
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -486,16 +504,16 @@ class ComplaintAlertRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_key: Mapped[str] = mapped_column(ForeignKey("conversations.key", ondelete="CASCADE"), unique=True)
     result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
-    conversation_id: Mapped[str] = mapped_column(String(200))
-    team: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
-    agent_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    conversation_id: Mapped[str] = mapped_column(Str(200))
+    team: Mapped[str | None] = mapped_column(Str(100), nullable=True, index=True)
+    agent_id: Mapped[str | None] = mapped_column(Str(100), nullable=True)
     risk: Mapped[float | None] = mapped_column(Float, nullable=True)
     rules: Mapped[list] = mapped_column(JSON)  # the alert rules the result failed, e.g. ["ES-01"]
-    excerpt: Mapped[str] = mapped_column(String(300), default="")
+    excerpt: Mapped[str] = mapped_column(Str(300), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     handled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
-    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    note: Mapped[str | None] = mapped_column(Str(500), nullable=True)
 
 
 class WebhookRow(Base):
@@ -504,10 +522,10 @@ class WebhookRow(Base):
     __tablename__ = "alert_webhooks"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(100))
-    team: Mapped[str] = mapped_column(String(100), index=True)
-    url: Mapped[str] = mapped_column(String(1000))
-    template: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(Str(100))
+    team: Mapped[str] = mapped_column(Str(100), index=True)
+    url: Mapped[str] = mapped_column(Str(1000))
+    template: Mapped[str] = mapped_column(Str(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -522,7 +540,7 @@ class WebhookDeliveryRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("complaint_alerts.id", ondelete="CASCADE"), index=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("alert_webhooks.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)  # pending | delivered | failed
+    status: Mapped[str] = mapped_column(Str(10), default="pending", index=True)  # pending | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -538,4 +556,4 @@ class WebhookAttemptRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     ok: Mapped[bool] = mapped_column(Boolean)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    error: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str] = mapped_column(Str(500), default="")
