@@ -425,6 +425,23 @@ def test_a_recording_too_short_or_too_long_is_refused_by_what_it_holds(tmp_path,
         read_audio(long)
 
 
+def test_a_channel_no_party_is_read_from_is_warned_of(tmp_path):
+    """A 3-channel recording was measured as agent and customer on channels 0 and 1 and channel 2 silently left out
+    (it may hold a party's voice); the layout that names it reads it, with no warning."""
+    path = tmp_path / "three.wav"
+    sf.write(path, np.zeros((8000 * 2, 3), dtype=np.float32), 8000)
+    warned = measure(read_audio(path)).warnings
+    assert warned == [
+        f"{path}: 3 channels; channel 2 (from 0) is read as no party: meta.audio_channels says which channel is whose"
+    ]
+    assert measure(read_audio(path), {"agent": 2, "customer": 0}).warnings == [
+        f"{path}: 3 channels; channel 1 (from 0) is read as no party: meta.audio_channels says which channel is whose"
+    ]
+    stereo = tmp_path / "two.wav"
+    sf.write(stereo, np.zeros((8000 * 2, 2), dtype=np.float32), 8000)
+    assert measure(read_audio(stereo)).warnings == []
+
+
 # --- noise, echo, hang-up, loudness, clipping (issue 21) ---
 
 

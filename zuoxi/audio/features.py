@@ -110,6 +110,19 @@ def channel_roles(layout: Any, n_channels: int, path: str) -> dict[str, int]:
     return {role: roles[role] for role in ROLES if role in roles}
 
 
+def _unread_channels(recording: Recording, roles: dict[str, int]) -> list[str]:
+    """A warning for channels no party is read from (a 3-channel file read as agent and customer): one may hold a
+    party's voice."""
+    unread = sorted(set(range(recording.n_channels)) - set(roles.values()))
+    if recording.n_channels == 1 or not unread:
+        return []
+    shown = ", ".join(str(i) for i in unread)
+    return [
+        f"{recording.path}: {recording.n_channels} channels; channel {shown} (from 0) is read as no party: "
+        "meta.audio_channels says which channel is whose"
+    ]
+
+
 def measure(recording: Recording, layout: Any = None, speakers: dict[str, list[Segment]] | None = None) -> CallFeatures:
     """Speech, levels, loudness and clipping per party, then the measures that need only the recording.
     `speakers`: a mono call's stretches per party from diarization, measured as if each had a channel."""
@@ -152,7 +165,7 @@ def measure(recording: Recording, layout: Any = None, speakers: dict[str, list[S
         diarized=speakers is not None,
         channels=channels,
         median_dbfs=None if median is None else round(median, 1),
-        warnings=list(recording.warnings),
+        warnings=[*recording.warnings, *_unread_channels(recording, roles)],
         levels=levels,
         voiced=voiced,
     )
