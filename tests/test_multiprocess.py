@@ -86,12 +86,30 @@ def test_the_login_limit_counts_failures_at_any_process(redis_client):
 
     client, prefix = redis_client
     one, other = RedisLoginLimiter(client, prefix), RedisLoginLimiter(client, prefix)
-    for _ in range(5):
-        assert not other.blocked("10.0.0.1", "qa")
-        one.failed("10.0.0.1", "qa")
-    assert other.blocked("10.0.0.1", "qa") and not other.blocked("10.0.0.2", "qa")
+    for i in range(5):
+        assert (one if i % 2 else other).attempt("10.0.0.1", "qa")  # counted before the password is checked
+    assert not other.attempt("10.0.0.1", "qa") and not one.attempt("10.0.0.1", "qa")
+    assert other.attempt("10.0.0.2", "qa")
     other.succeeded("10.0.0.1", "qa")
-    assert not one.blocked("10.0.0.1", "qa")
+    assert one.attempt("10.0.0.1", "qa")
+
+
+def test_attempts_sent_at_once_are_counted_before_any_password_is_checked(redis_client):
+    """Sixty wrong passwords sent at once through two processes all passed the old check-then-count limit before
+    the first failure was counted (47 got through): counting is one atomic step, so five pass."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zuoxi.web.security import LoginLimiter
+    from zuoxi.web.shared import RedisLoginLimiter
+
+    client, prefix = redis_client
+    limiters = [RedisLoginLimiter(client, prefix), RedisLoginLimiter(client, prefix)]
+    with ThreadPoolExecutor(16) as pool:
+        passed = list(pool.map(lambda i: limiters[i % 2].attempt("10.0.0.9", "victim"), range(60)))
+    assert sum(passed) == 5
+    local = LoginLimiter()
+    with ThreadPoolExecutor(16) as pool:
+        assert sum(pool.map(lambda i: local.attempt("10.0.0.9", "victim"), range(60))) == 5
 
 
 @pytest.mark.slow

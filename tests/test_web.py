@@ -110,6 +110,9 @@ def test_wrong_password_and_rate_limit(app):
         assert client.post("/api/login", json={"username": "qa2", "password": "nope-nope"}).status_code == 401
     blocked = client.post("/api/login", json={"username": "qa2", "password": PASSWORD})
     assert blocked.status_code == 429  # even the right password, until the window passes
+    for name in ("qa2\u0000", "q\u0000a2", "\u0000qa2"):  # the store compares it as qa2: so does the limit
+        refused = client.post("/api/login", json={"username": name, "password": PASSWORD})
+        assert refused.status_code == 429, name
     app.state.limiter.succeeded("testclient", "qa2")
 
 

@@ -36,7 +36,9 @@ class Signed:
 
 
 class LoginLimiter:
-    """Failed logins per (address, username) in a sliding window; in memory, per process."""
+    """Sign-in attempts per (address, username) in a sliding window, counted before the password is checked (so
+    attempts sent at once cannot all pass before the first failure is counted) and forgotten on success; in memory,
+    per process."""
 
     def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS):
         self.max_failures, self.window = max_failures, window
@@ -49,13 +51,14 @@ class LoginLimiter:
             times.popleft()
         return times
 
-    def blocked(self, address: str, username: str) -> bool:
+    def attempt(self, address: str, username: str) -> bool:
+        """Count one attempt; False (and not counted) when the window holds its most already."""
         with self._lock:
-            return len(self._recent((address, username))) >= self.max_failures
-
-    def failed(self, address: str, username: str) -> None:
-        with self._lock:
-            self._recent((address, username)).append(time.monotonic())
+            times = self._recent((address, username))
+            if len(times) >= self.max_failures:
+                return False
+            times.append(time.monotonic())
+            return True
 
     def succeeded(self, address: str, username: str) -> None:
         with self._lock:
@@ -74,11 +77,11 @@ def check_login(request: Request, username: str, password: str) -> Account:
     """The account for these credentials, counted against the login rate limit; LoginRefused otherwise."""
     limiter: LoginLimiter = request.app.state.limiter
     address = request.client.host if request.client else "?"
-    if limiter.blocked(address, username):
+    username = username.replace("\x00", "")  # as the store compares it: `ad\0min` is admin, and counts as admin
+    if not limiter.attempt(address, username):
         raise LoginRefused(blocked=True)
     account = authenticate(request.app.state.store.engine, username, password)
     if account is None:
-        limiter.failed(address, username)
         raise LoginRefused(blocked=False)
     limiter.succeeded(address, username)
     return account

@@ -31,7 +31,7 @@ def connect(url: str) -> redis.Redis:
 
 
 class RedisLoginLimiter:
-    """`LoginLimiter` shared by every process: failed sign-ins per (address, username) in a sorted set of times."""
+    """`LoginLimiter` shared by every process: sign-in attempts per (address, username) in a sorted set of times."""
 
     def __init__(
         self,
@@ -45,17 +45,20 @@ class RedisLoginLimiter:
     def _key(self, address: str, username: str) -> str:
         return self.prefix + "login:" + hashlib.sha256(f"{address}\0{username}".encode()).hexdigest()
 
-    def blocked(self, address: str, username: str) -> bool:
-        key = self._key(address, username)
-        self.redis.zremrangebyscore(key, 0, time.time() - self.window)
-        return self.redis.zcard(key) >= self.max_failures
-
-    def failed(self, address: str, username: str) -> None:
-        key, now = self._key(address, username), time.time()
-        with self.redis.pipeline() as pipe:  # one round trip: the commands are queued, then executed
-            pipe.zadd(key, {uuid.uuid4().hex: now})
+    def attempt(self, address: str, username: str) -> bool:
+        """Count one attempt; False (and not counted) when the window holds its most already. One MULTI: attempts
+        sent at once to any processes are counted one after another."""
+        key, now, member = self._key(address, username), time.time(), uuid.uuid4().hex
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, 0, now - self.window)
+            pipe.zcard(key)
+            pipe.zadd(key, {member: now})
             pipe.expire(key, int(self.window) + 1)
-            pipe.execute()
+            _, earlier, _, _ = pipe.execute()
+        if earlier >= self.max_failures:
+            self.redis.zrem(key, member)
+            return False
+        return True
 
     def succeeded(self, address: str, username: str) -> None:
         self.redis.delete(self._key(address, username))
