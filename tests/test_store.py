@@ -337,7 +337,8 @@ def test_an_older_database_gets_canonical_teams(db_url):
 def test_a_nul_character_never_fails_a_write(db_url, tmp_path):
     """PostgreSQL's text holds no NUL: one in a turn, an id, an agent id or a recording name failed the insert of the
     whole batch (`PostgreSQL text fields cannot contain NUL`), and one typed into a form its request. Every string column
-    drops it as it is written and compared, on every database; the JSON columns keep the value escaped."""
+    drops it as it is written and compared, on every database — and a conversation holds none from the start (an id
+    of NULs alone is an empty id, refused)."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -352,12 +353,17 @@ def test_a_nul_character_never_fails_a_write(db_url, tmp_path):
     key = store.add_conversations([(broken, None)])[0]
     store.save_results([(key, result(broken, "core", 80))])
     [(found_key, found)] = store.find("n\x00ul")
-    assert found_key == key and found.turns[0].text == "我要\x00投诉" and store.find("fine")  # the JSON keeps it
+    assert found_key == key and found.turns[0].text == "我要投诉" and found.id == "nul" and store.find("fine")
     [stored] = store.results_for(key)
     assert stored.score == 80
     with Session(store.engine) as session:
         assert session.scalars(select(User.username)).one() == "qa" == inspector.username.replace("\x00", "")
         assert session.scalars(select(ConversationRow.agent_id).where(ConversationRow.key == key)).one() == "8"
+    from zuoxi.store.users import UserError
+
+    for fields in ({"username": "\x00"}, {"agent_id": "\x00"}, {"role": "team_lead", "team": "\x00\x00"}):
+        with pytest.raises(UserError):  # blank once stored: refused as blank ones are
+            add_user(store.engine, **{"username": "u1", "password": "correct-horse", "role": "agent", **fields})
     store.close()
 
 

@@ -20,6 +20,12 @@ Severity = Literal["minor", "major", "veto"]
 SatisfactionLabel = Literal["dissatisfied", "neutral", "satisfied"]
 
 
+def without_nul(value: Any) -> Any:
+    """A string without NUL characters, anything else as it is: no text holds one, and PostgreSQL cannot store one
+    (checked before a field's own bounds, so an id of NULs is an empty id, refused)."""
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
 class Turn(BaseModel):
     """One message (chat) or one utterance (call)."""
 
@@ -29,6 +35,8 @@ class Turn(BaseModel):
     text: str
     start: float | None = None
     end: float | None = None
+
+    _text_without_nul = field_validator("text", mode="before")(without_nul)
 
     @model_validator(mode="after")
     def _end_not_before_start(self) -> Turn:
@@ -62,11 +70,13 @@ class Conversation(BaseModel):
         """The path the recording is read from: `audio` as given, before masking."""
         return self._recording or self.audio
 
+    _labels_without_nul = field_validator("id", "team", "audio", mode="before")(without_nul)
+
     @field_validator("agent_id", mode="before")
     @classmethod
     def _agent_id_as_text(cls, value: Any) -> Any:
         # Exports often carry agent numbers as integers (客服8号 → 8).
-        return str(value) if isinstance(value, int) else value
+        return str(value) if isinstance(value, int) else without_nul(value)
 
     @field_validator("turns")
     @classmethod

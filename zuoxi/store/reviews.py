@@ -30,8 +30,9 @@ class ReviewError(ValueError):
 
 
 def _written(text: str, limit: int, what: str) -> str:
-    """What a person wrote, trimmed and masked, refused (not truncated) when over its column's size."""
-    text = mask_text(text.strip())
+    """What a person wrote, without NUL characters, trimmed and masked, refused (not truncated) when over its
+    column's size."""
+    text = mask_text(text.replace("\x00", "").strip())
     if len(text) > limit:
         raise ReviewError(f"{what}最多 {limit} 个字")
     return text

@@ -49,6 +49,11 @@ class Account:
     active: bool = True
 
 
+def _text(value: str | None) -> str | None:
+    """A typed value without NUL characters (no text holds them; PostgreSQL cannot store them)."""
+    return value.replace("\x00", "") if value else value
+
+
 def _account(user: User) -> Account:
     return Account(user.id, user.username, user.role, user.team, user.agent_id, user.display_name, bool(user.active))
 
@@ -56,7 +61,8 @@ def _account(user: User) -> Account:
 def _checked(role: str, team: str | None, agent_id: str | None, display_name: str | None) -> dict:
     """A user's role, team, agent id and name as stored (labels canonical, personal data masked as conversations'
     teams and agent ids are, so an agent id that is a phone number still matches that agent's conversations), or
-    UserError."""
+    UserError. NUL characters go first, as the store would drop them: a team of NULs is no team."""
+    team, agent_id, display_name = (_text(value) for value in (team, agent_id, display_name))
     team, agent_id = canonical_label(team and mask_text(team)), canonical_label(agent_id and mask_text(agent_id))
     display_name = mask_text((display_name or "").strip()) or None
     if role not in ROLES:
@@ -85,7 +91,7 @@ def add_user(
     agent_id: str | None = None,
     display_name: str | None = None,
 ) -> Account:
-    username = username.strip()
+    username = (_text(username) or "").strip()
     if not 0 < len(username) <= 100:
         raise UserError("用户名需要 1–100 个字符")
     fields = _checked(role, team, agent_id, display_name)

@@ -144,6 +144,8 @@ def _refused_options(websocket: WebSocket, session_id: str, scorecard: str, chan
     """Why the socket's options are refused (the close reason), or None where they are fine."""
     if len(session_id) > MAX_SESSION_ID:  # it becomes the stored conversation's id: refused now, not at the end
         return f"session id over {MAX_SESSION_ID} characters"
+    if not session_id.replace("\x00", "").strip():  # nor an id that is empty once stored
+        return "session id is blank"
     if scorecard not in {name for name, _ in websocket.app.state.scorecards.names()}:  # names, never paths
         return f"unknown scorecard {scorecard}"
     if channel not in ("chat", "call"):
