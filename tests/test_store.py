@@ -367,6 +367,24 @@ def test_a_nul_character_never_fails_a_write(db_url, tmp_path):
     store.close()
 
 
+def test_conversations_to_rescore_on_every_database(db_url):
+    """Rescoring a scorecard chose its conversations with SELECT DISTINCT over the stored conversation, which
+    PostgreSQL cannot compare (`could not identify an equality operator for type json`): every rescore was a 500."""
+    from zuoxi.store.queries import ConversationFilter
+    from zuoxi.store.scorecards import conversations_to_rescore
+    from zuoxi.store.users import add_user
+
+    store = Store(db_url)
+    inspector = add_user(store.engine, "qa", "correct-horse", "inspector")
+    convs = [conversation(f"r{i}", team="售后一组" if i < 3 else "售后二组") for i in range(4)]
+    keys = store.add_conversations([(c, None) for c in convs])
+    store.save_results([(k, result(c, s, 90)) for k, c in zip(keys, convs) for s in ("core", "ecommerce")])
+    chosen = conversations_to_rescore(store.engine, inspector, ConversationFilter(team="售后一组"), limit=10)
+    assert sorted(k for k, _ in chosen) == sorted(keys[:3]) and {d["id"] for _, d in chosen} == {"r0", "r1", "r2"}
+    assert len(conversations_to_rescore(store.engine, inspector, ConversationFilter(), limit=2)) == 2
+    store.close()
+
+
 def test_start_times_are_stored_in_utc(store):
     aware = conversation("aware", started_at="2026-12-05T14:03:00+08:00")
     naive = conversation(

@@ -43,12 +43,15 @@ def save_custom_scorecard(engine: Engine, account: Account, name: str, text: str
 def conversations_to_rescore(
     engine: Engine, account: Account, f: ConversationFilter, limit: int
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(key, stored conversation) of at most `limit` conversations the filter selects in the account's scope."""
-    query = scoped(
-        select(ConversationRow.key, ConversationRow.data)
+    """(key, stored conversation) of at most `limit` conversations the filter selects in the account's scope. The
+    keys are made distinct, not the rows: PostgreSQL has no equality for the `json` the conversation is stored as."""
+    keys = scoped(
+        select(ConversationRow.key)
         .select_from(ConversationRow)
         .outerjoin(ResultRow, ResultRow.conversation_key == ConversationRow.key),
         account,
     )
+    chosen = keys.where(*f.where()).distinct().limit(limit).subquery()
+    query = select(ConversationRow.key, ConversationRow.data).where(ConversationRow.key.in_(select(chosen.c.key)))
     with Session(engine) as session:
-        return [(key, data) for key, data in session.execute(query.where(*f.where()).distinct().limit(limit))]
+        return [(key, data) for key, data in session.execute(query)]
