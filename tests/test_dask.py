@@ -312,6 +312,40 @@ def test_cli_output_is_the_local_engines_whatever_the_workers_folder_and_on_ever
             client.run(os.chdir, folder, workers=[address])
 
 
+def test_the_command_runs_the_dask_engine_in_a_process_with_no_client_open(samples, tmp_path):
+    """`as_completed` was made before any client existed, which distributed 2026.8 refuses ("No clients found"):
+    `zuoxi analyze --engine dask` failed on any input. The tests above open a client for the module, which hid it:
+    this one runs the command in a process of its own."""
+    import subprocess
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(samples / "ecommerce_chats.jsonl", folder)
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zuoxi.cli",
+            "analyze",
+            str(folder),
+            "--engine",
+            "dask",
+            "--workers",
+            "1",
+            "--no-models",
+            "--no-store",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert len([line for line in ran.stdout.splitlines() if line.startswith("{")]) == 15
+
+
 def test_cli_refuses_dask_options_without_the_dask_engine(samples, tmp_path, monkeypatch):
     runner = CliRunner()
     for args in (

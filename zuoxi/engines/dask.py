@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from zuoxi import __version__
 from zuoxi.analyze.models import PREDICT_CHUNK
@@ -458,14 +459,15 @@ class DaskBatch:
         todo = [index for index, is_done in enumerate(done) if not is_done][::-1]  # popped from the end, in order
         in_flight: dict = {}
         finished: dict[int, ShardOutcome | None] = {}  # completed, not yet handed on
-        completed = as_completed()
+        completed: Any = None  # made once the client is: as_completed needs one (distributed 2026.8)
         cluster = ExitStack()
         client, window, computed, next_out = None, 0, 0, 0
 
         def submit(index: int) -> None:
-            nonlocal client, window
+            nonlocal client, window, completed
             if client is None:
                 client = cluster.enter_context(self._cluster())
+                completed = as_completed()
                 window = max(
                     4, 3 * (sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1)
                 )
