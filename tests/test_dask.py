@@ -337,6 +337,7 @@ def test_the_command_runs_the_dask_engine_in_a_process_with_no_client_open(sampl
             "--format",
             "json",
         ],
+        check=False,
         capture_output=True,
         text=True,
         timeout=300,
