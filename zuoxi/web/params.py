@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy.engine import Engine
 
+from zuoxi.ingest.limits import FIRST_YEAR, LAST_YEAR
 from zuoxi.store.queries import CURSOR, ConversationFilter
 
 MAX_ID = 2**31 - 1  # what an INTEGER column holds: larger numbers are refused (422), never sent to the database
@@ -31,7 +32,12 @@ def _blank_is_none(value):
 
 Score = Annotated[Annotated[float, Interval(ge=-1000, le=1000)] | None, BeforeValidator(_blank_is_none)]
 Risk = Annotated[Annotated[float, Interval(ge=0, le=1)] | None, BeforeValidator(_blank_is_none)]
-Day = Annotated[date | None, BeforeValidator(_blank_is_none)]
+# Days of the years a contact centre's conversations are in (the years an import takes): 0001-01-01 at +08:00 is
+# before year 1 in UTC, and 9999-12-31 has no day after it, so both overflowed into a 500 on every filtered page.
+Day = Annotated[
+    Annotated[date, Interval(ge=date(FIRST_YEAR, 1, 1), le=date(LAST_YEAR, 12, 31))] | None,
+    BeforeValidator(_blank_is_none),
+]
 
 
 def filters(

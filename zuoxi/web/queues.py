@@ -29,7 +29,7 @@ from zuoxi.store.users import ADMINS, INSPECTORS, OVERSEERS
 from zuoxi.web import display as D
 from zuoxi.web import errors as E
 from zuoxi.web.pages import back, render, templates
-from zuoxi.web.params import DB, Id
+from zuoxi.web.params import DB, Day, Id
 from zuoxi.web.security import Signed, require_role
 
 router = APIRouter()
@@ -614,9 +614,9 @@ def plans_api(engine: DB, signed: Signed = require_role(OVERSEERS)) -> list[dict
 
 
 class RunIn(BaseModel):
-    day: date | None = None  # the plan's period holding this day (default: the last complete one)
-    first: date | None = None  # or a custom period
-    last: date | None = None
+    day: Day = None  # the plan's period holding this day (default: the last complete one)
+    first: Day = None  # or a custom period
+    last: Day = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
 
 
