@@ -545,12 +545,22 @@ def test_scorecard_check_refuses_alias_bombs_deep_nesting_and_other_encodings(ru
     date.write_text("id: x\nname: 2026-02-30\n")
     huge = tmp_path / "huge.yaml"
     huge.write_text("id: x\nname: x\nversion: " + "9" * 5000 + "\n")
+    # a score of nan or inf passed the check and failed the batch's write on PostgreSQL; a lone surrogate made every
+    # scorecards page a 500
+    nan, inf = tmp_path / "nan.yaml", tmp_path / "inf.yaml"
+    nan.write_text("id: n\nname: x\nmax_score: .nan\ninclude: [core]\nsections: []\n")
+    inf.write_text("id: n\nname: x\nmax_score: 1e999\ninclude: [core]\nsections: []\n")
+    surrogate = tmp_path / "surrogate.yaml"
+    surrogate.write_text('id: s\nname: "\\uD800"\ninclude: [core]\nsections: []\n')
     expected = {
         bomb: f"{bomb}:4: 不是有效的 YAML：不支持 YAML 别名（*a）",
         deep: f"{deep}:3: 不是有效的 YAML：嵌套超过 64 层",
         latin: f"{latin}:2: 不是 UTF-8",
         date: f"{date}:2: 不是有效的 YAML：无法读取的值（day is out of range for month）",
         huge: f"{huge}:3: 不是有效的 YAML：无法读取的值（Exceeds the limit",
+        nan: f"{nan}:3: 不是有效的 YAML：不是有限的数（nan）",
+        inf: f"{inf}:1: max_score：应为有限的数（不能是 nan 或 inf）",
+        surrogate: f"{surrogate}:2: 不是有效的 YAML：含有未配对的 UTF-16 代理字符，不是文本",
     }
     for path, message in expected.items():
         checked = invoke(runner, "scorecard", "check", path, code=1)

@@ -6,7 +6,9 @@ validates them, reporting every problem with the line it is on.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -26,7 +28,7 @@ class ScorecardError(Problems):
 
 
 class Applies(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
     channel: Literal["chat", "call"] | None = None
     roles: list[Literal["agent", "customer"]] = Field(
@@ -39,7 +41,7 @@ class Applies(BaseModel):
 
 
 class Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
     id: str
     name: str
@@ -70,7 +72,7 @@ class Item(BaseModel):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
     id: str
     name: str
@@ -79,7 +81,7 @@ class Section(BaseModel):
 
 
 class ProfileItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
     id: str
     name: str
@@ -88,7 +90,7 @@ class ProfileItem(BaseModel):
 
 
 class ScorecardSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
     id: str
     name: str
@@ -103,6 +105,7 @@ class ScorecardSpec(BaseModel):
 
 
 MAX_DEPTH = 64  # nesting of YAML collections; the built-in scorecards need about 12
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -114,9 +117,14 @@ class _LineLoader(yaml.SafeLoader):
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
-            return super().construct_object(node, deep)
+            value = super().construct_object(node, deep)
         except ValueError as error:  # an impossible date (2026-02-30), an integer of thousands of digits
             raise yaml.constructor.ConstructorError(None, None, f"无法读取的值（{error}）", node.start_mark) from None
+        if isinstance(value, float) and not math.isfinite(value):  # `.nan`, `1e999`: no score or bar is one
+            raise yaml.constructor.ConstructorError(None, None, f"不是有限的数（{value}）", node.start_mark)
+        if isinstance(value, str) and _SURROGATE.search(value):  # "\uD800": no page or database can hold it
+            raise yaml.constructor.ConstructorError(None, None, "含有未配对的 UTF-16 代理字符，不是文本", node.start_mark)
+        return value
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
