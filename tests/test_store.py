@@ -385,6 +385,32 @@ def test_conversations_to_rescore_on_every_database(db_url):
     store.close()
 
 
+def test_a_result_another_process_stored_first_is_replaced_not_a_lost_batch(db_url, monkeypatch):
+    """Two processes analysing the same conversation at once: both saw no result, both inserted one, and the second
+    failed its whole batch on the unique (conversation, scorecard) key. The one that lost the race stores it again,
+    as a replacement. The race is made certain here: the other process stores its result between this one's read
+    of the earlier results and its insert."""
+    import zuoxi.store as store_module
+
+    first, other = Store(db_url), Store(db_url)
+    conv = conversation("raced")
+    [key] = first.add_conversations([(conv, None)])
+    facts = store_module.result_facts
+    raced = []
+
+    def meanwhile(given):
+        if not raced:
+            raced.append(True)
+            other.save_results([(key, result(conv, "core", 70))])
+        return facts(given)
+
+    monkeypatch.setattr(store_module, "result_facts", meanwhile)
+    first.save_results([(key, result(conv, "core", 90)), (key, result(conv, "ecommerce", 90))])
+    assert sorted((r.scorecard, r.score) for r in first.results_for(key)) == [("core", 90), ("ecommerce", 90)]
+    first.close()
+    other.close()
+
+
 def test_start_times_are_stored_in_utc(store):
     aware = conversation("aware", started_at="2026-12-05T14:03:00+08:00")
     naive = conversation(

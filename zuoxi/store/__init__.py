@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import opencc
 from sqlalchemy import Integer, cast, create_engine, func, make_url, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateSchema
 
@@ -37,6 +37,7 @@ from zuoxi.store.tables import (
 )
 
 DEFAULT_URL = "sqlite:///zuoxi.db"
+SAVE_ATTEMPTS = 3  # of a batch of results another process raced to insert first
 _T2S = opencc.OpenCC("t2s")
 
 
@@ -275,11 +276,21 @@ class Store:
         """Store results, replacing an earlier result of the same conversation and scorecard.
 
         A replaced result keeps its reviews and appeals: people's decisions are applied again to
-        the new machine result (by rule ID), so re-analysis never silently undoes a review.
+        the new machine result (by rule ID), so re-analysis never silently undoes a review. Two
+        processes storing a result of the same conversation and scorecard at once: the one whose insert
+        the other's beat stores it again, now as a replacement (it failed its whole batch before).
         """
+        items = list(items)
+        for attempt in range(SAVE_ATTEMPTS):
+            try:
+                return self._save_results(items)
+            except IntegrityError:
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+
+    def _save_results(self, items: list[tuple[str, Result]]) -> None:
         from zuoxi.store.reviews import reapply_decisions  # it imports this module
 
-        items = list(items)
         if not items:
             return
         with Session(self.engine) as session, session.begin():
