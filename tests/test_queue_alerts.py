@@ -208,6 +208,29 @@ def test_a_disabled_webhook_gets_nothing_and_a_new_one_gets_only_new_alerts(tmp_
     store.close()
 
 
+def test_each_delivery_is_sent_by_one_server_process(tmp_path, receivers, monkeypatch):
+    """Every `zuoxi serve` process runs the delivery worker, and each sent every pending delivery: a team's robot got
+    each alert once per process. A delivery is claimed in one UPDATE before it is sent; one claimed by a process that
+    died is sent again once its lease has passed."""
+    from zuoxi.store import Store
+
+    store = Store(str(tmp_path / "claims.db"))
+    engine = store.engine
+    hook = receivers(OK)
+    A.add_webhook(engine, None, "一组群", "一组", hook.url, "json")
+    add(store, Spec("once", failed=["ES-01"], customer=THREAT))
+    [pending] = Q.pending_deliveries(engine)
+    assert Q.claim_delivery(engine, pending.delivery_id)  # another process is sending it
+    assert not Q.claim_delivery(engine, pending.delivery_id)
+    assert A.deliver_pending(engine, sleep=lambda s: None).delivered == 0 and hook.bodies == []
+    assert Q.delivery_states(engine) == {"sending": 1}
+    monkeypatch.setattr(Q, "SENDING_LEASE", -Q.SENDING_LEASE)  # that process died long ago
+    assert A.deliver_pending(engine, sleep=lambda s: None).delivered == 1 and len(hook.bodies) == 1
+    assert A.deliver_pending(engine, sleep=lambda s: None).delivered == 0 and len(hook.bodies) == 1
+    assert Q.delivery_states(engine) == {"delivered": 1}
+    store.close()
+
+
 def test_robot_messages_keep_data_as_text():
     message = AlertMessage(
         1,

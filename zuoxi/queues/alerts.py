@@ -339,6 +339,8 @@ def deliver_pending(
     tz = tz or source_zone()
     report = DeliveryReport()
     for delivery in Q.pending_deliveries(engine):
+        if not Q.claim_delivery(engine, delivery.delivery_id):  # another server process is sending it
+            continue
         payload = TEMPLATES[delivery.template](delivery.message, tz)
         for attempt in range(1, attempts + 1):
             outcome = post(delivery.url, payload, TIMEOUT)

@@ -5,10 +5,10 @@ or admin sees every queue item and alert, a team lead their own team's, an agent
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Update, func, select, update
+from sqlalchemy import CursorResult, Select, Update, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -917,6 +917,32 @@ def set_webhook_active(engine, account: Account | None, webhook_id: int, active:
         row.active = active
 
 
+SENDING_LEASE = timedelta(minutes=5)  # a delivery claimed by a process that died is sent again after this
+
+
+def _unclaimed(now: datetime):
+    """Deliveries no process is sending: pending ones, and ones claimed longer ago than the lease."""
+    return or_(
+        WebhookDeliveryRow.status == "pending",
+        and_(WebhookDeliveryRow.status == "sending", WebhookDeliveryRow.updated_at < now - SENDING_LEASE),
+    )
+
+
+def claim_delivery(engine, delivery_id: int) -> bool:
+    """Take a delivery to send it, in one UPDATE: every server process runs the delivery worker, and each sent
+    every pending delivery (a team's robot got each alert once per process). False when another has it."""
+    now = utc_now()
+    with Session(engine) as session, session.begin():
+        return bool(
+            _changed(
+                session,
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.id == delivery_id, _unclaimed(now))
+                .values(status="sending", updated_at=now),
+            )
+        )
+
+
 def pending_deliveries(engine, limit: int = 100) -> list[PendingDelivery]:
     """Deliveries still to make, oldest first, to webhooks that are still active."""
     query = (
@@ -930,7 +956,7 @@ def pending_deliveries(engine, limit: int = 100) -> list[PendingDelivery]:
         )
         .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
         .join(ComplaintAlertRow, ComplaintAlertRow.id == WebhookDeliveryRow.alert_id)
-        .where(WebhookDeliveryRow.status == "pending", WebhookRow.active.is_(True))
+        .where(_unclaimed(utc_now()), WebhookRow.active.is_(True))
         .order_by(WebhookDeliveryRow.id)
         .limit(limit)
     )

@@ -38,7 +38,7 @@ Note = Annotated[str, Form(max_length=500)]
 PlanName = Annotated[str, Path(max_length=50)]
 Message = Annotated[str, Query(max_length=300)]
 SCHEDULES = {"daily": "每天（抽昨天的会话）", "weekly": "每周（抽上周一至周日的会话）"}
-DELIVERY_STATES = {"pending": "待推送", "delivered": "已推送", "failed": "推送失败"}
+DELIVERY_STATES = {"pending": "待推送", "sending": "推送中", "delivered": "已推送", "failed": "推送失败"}
 ALERT_FILTERS = {"open": "待跟进", "handled": "已跟进", "all": "全部"}
 EXAMPLE = """id: {name}
 name: 新抽检计划
