@@ -194,3 +194,20 @@ def test_a_session_closed_elsewhere_while_opening_opens_fresh():
     session = sessions.open("qa", "call-1", scorecard="core", channel="call", models=False)
     assert isinstance(session, LiveSession)
     assert (session.id, session.scorecard, len(session)) == ("call-1", "core", 0)
+
+
+def test_a_scorecard_saved_by_one_server_process_is_known_to_another(tmp_path):
+    """Each process kept the scorecards it read at start: one saved in another process showed there without its text
+    or title until a restart (a live session or rescore there used the older text). The library asks the database
+    whether anything changed before it answers."""
+    from zuoxi.store import Store
+    from zuoxi.store.users import add_user
+    from zuoxi.web.scorecards import ScorecardLibrary
+
+    db = str(tmp_path / "shared.db")
+    one, other = ScorecardLibrary(Store(db)), ScorecardLibrary(Store(db))
+    editor = add_user(one.store.engine, "qa", "correct-horse", "inspector")
+    one.save(editor, "mine", "id: mine\nname: 我的评分表\ninclude: [core]\nsections: []\n")
+    assert other.titles()["mine"] == "我的评分表" and ("mine", False) in other.names()
+    one.save(editor, "mine", "id: mine\nname: 改过的评分表\ninclude: [core]\nsections: []\n")
+    assert other.titles()["mine"] == "改过的评分表"

@@ -123,7 +123,9 @@ class _LineLoader(yaml.SafeLoader):
         if isinstance(value, float) and not math.isfinite(value):  # `.nan`, `1e999`: no score or bar is one
             raise yaml.constructor.ConstructorError(None, None, f"不是有限的数（{value}）", node.start_mark)
         if isinstance(value, str) and _SURROGATE.search(value):  # "\uD800": no page or database can hold it
-            raise yaml.constructor.ConstructorError(None, None, "含有未配对的 UTF-16 代理字符，不是文本", node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None, None, "含有未配对的 UTF-16 代理字符，不是文本", node.start_mark
+            )
         return value
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,14 @@ def custom_scorecards(engine: Engine) -> list[tuple[str, str]]:
     """(name, YAML text) of every scorecard kept in the database."""
     with Session(engine) as session:
         return [(row.name, row.yaml) for row in session.scalars(select(ScorecardRow).order_by(ScorecardRow.name))]
+
+
+def custom_scorecards_version(engine: Engine) -> tuple[int, Any]:
+    """How many scorecards the database keeps and when the last was saved: what tells a server process that another
+    saved one."""
+    with Session(engine) as session:
+        count, latest = session.execute(select(func.count(), func.max(ScorecardRow.updated_at))).one()
+        return count, latest
 
 
 def custom_scorecard_text(engine: Engine, name: str) -> str | None:

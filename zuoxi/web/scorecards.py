@@ -18,6 +18,7 @@ from zuoxi.store.scorecards import (
     conversations_to_rescore,
     custom_scorecard_text,
     custom_scorecards,
+    custom_scorecards_version,
     save_custom_scorecard,
 )
 from zuoxi.store.users import Account
@@ -52,16 +53,28 @@ class ScorecardLibrary:
         self._titles = {
             n: _title((BUILTIN_DIR / f"{n}.yaml").read_text(encoding="utf-8")) or n for n in builtin_names()
         }
-        for name, text in custom_scorecards(store.engine):
+        self._version: tuple[int, object] | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Know the database's scorecards as last saved, by any server process (another process's edit was known
+        here only after a restart: a live session or rescore here used the older text)."""
+        version = custom_scorecards_version(self.store.engine)
+        if version == self._version:
+            return
+        for name, text in custom_scorecards(self.store.engine):
             register_text(name, text)
             self._titles[name] = _title(text) or name
+        self._version = version
 
     def titles(self) -> dict[str, str]:
         """Each scorecard's name for people, by id: 核心技能质检表 for core."""
+        self.refresh()
         return dict(self._titles)
 
     def names(self) -> list[tuple[str, bool]]:
         """(name, built in) of every scorecard."""
+        self.refresh()
         custom = [name for name, _ in custom_scorecards(self.store.engine)]
         return [(n, True) for n in builtin_names()] + [(n, False) for n in custom]
 
