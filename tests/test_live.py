@@ -362,6 +362,22 @@ def test_each_user_sends_live_turns_within_a_budget(app):
         assert ws.receive_json()["type"] == "update"
 
 
+def test_a_session_ended_on_another_connection_is_not_ended_and_stored_again(app):
+    """Two connections to one session: once one ends it (its result stored), the other's turns are refused and its
+    own end says so — it stored the session a second time, with turns the first had never taken."""
+    client = signed_in(app)
+    with client.websocket_connect("/api/live/twice") as first, client.websocket_connect("/api/live/twice") as second:
+        first.receive_json(), second.receive_json()
+        first.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "我的快递还没到"})
+        assert first.receive_json()["type"] == "update"
+        first.send_json({"type": "end", "store": True})
+        assert "key" in first.receive_json()
+        second.send_json({"type": "turn", "seq": 1, "role": "agent", "text": "抱歉"})
+        assert second.receive_json()["type"] == "error"
+        second.send_json({"type": "end", "store": True})
+        assert second.receive_json() == {"type": "error", "error": "这个会话已在另一个连接结束", "turns": 1}
+
+
 def test_socket_refuses_bad_seqs_paths_and_huge_turns_without_closing(app):
     with (
         pytest.raises(WebSocketDisconnect),

@@ -65,7 +65,11 @@ def test_two_processes_share_a_live_session_turn_by_turn(redis_client):
         TURNS
     )
     first.close("qa", "call-1")
-    assert second.sync("qa", "call-1", None) is None  # ended everywhere
+    held = second.sync("qa", "call-1", session)  # ended everywhere: the copy a socket here holds is marked ended
+    assert held is session and held.ended
+    with pytest.raises(ValueError):  # so it takes no more turns (they were taken here, refused in Redis, and stored)
+        second.add_turn("qa", "call-1", held, TURNS[0])
+    assert len(held) == len(TURNS)
 
 
 def test_a_turn_taken_twice_at_once_is_refused_once(redis_client):

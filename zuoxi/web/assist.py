@@ -220,6 +220,10 @@ async def _end(
     Ended before the analysis starts: no other connection adds a turn meanwhile, and the conversation
     scored is the one stored. The whole conversation's QA (and the database write) takes tens of
     milliseconds: in a thread, so other sessions' turns are not held up behind it."""
+    if session.ended:  # ended by another connection to the session: its result went there
+        await websocket.send_json({"type": "error", "error": "这个会话已在另一个连接结束", "turns": len(session)})
+        await websocket.close()
+        return
     session.ended = True
     sessions.close(username, session_id)
     store: Store = websocket.app.state.store

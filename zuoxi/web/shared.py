@@ -102,8 +102,13 @@ class SharedLiveSessions:
 
     def sync(self, owner: str, session_id: str, session: LiveSession) -> LiveSession:
         """This process's copy with every turn taken anywhere: the missing ones replayed, or the whole
-        session when the copy went astray. A session that ended elsewhere stays as it is here."""
-        return self._synced(owner, session_id) or session
+        session when the copy went astray. A session that ended elsewhere (or expired) is marked ended here: it
+        takes no more turns and is not stored again (turns refused here were stored with it)."""
+        synced = self._synced(owner, session_id)
+        if synced is None:
+            session.ended = True
+            return session
+        return synced
 
     def _synced(self, owner: str, session_id: str) -> LiveSession | None:
         """`sync`'s copy; None when the session ended (or expired) in Redis."""
