@@ -77,9 +77,6 @@ class TurnBudget:
         return True
 
 
-UNSUPPORTED = 1003
-
-
 def _same_origin(websocket: WebSocket) -> bool:
     """Browsers send Origin on a WebSocket handshake but do not enforce it: a page on another site
     must not drive a session with the user's cookie. Clients that send no Origin are not browsers."""
