@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zuoxi.model import Result
+from zuoxi.model import Result, without_nul
 from zuoxi.privacy import mask_text
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import as_utc, result_facts, utc_now
@@ -32,7 +32,7 @@ class ReviewError(ValueError):
 def _written(text: str, limit: int, what: str) -> str:
     """What a person wrote, without NUL characters, trimmed and masked, refused (not truncated) when over its
     column's size."""
-    text = mask_text(text.replace("\x00", "").strip())
+    text = mask_text(without_nul(text).strip())
     if len(text) > limit:
         raise ReviewError(f"{what}最多 {limit} 个字")
     return text

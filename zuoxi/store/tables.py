@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from zuoxi.model import without_nul
+
 
 class Str(TypeDecorator):
     """A string column that holds no NUL character. PostgreSQL's text cannot store one (a NUL in one turn failed
@@ -34,7 +36,7 @@ class Str(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+        return without_nul(value)
 
 
 class LongText(Str):

@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from zuoxi.model import without_nul
 from zuoxi.privacy import mask_text
 from zuoxi.store import as_utc, canonical_label, utc_now
 from zuoxi.store.tables import LoginSession, User
@@ -49,11 +50,6 @@ class Account:
     active: bool = True
 
 
-def _text(value: str | None) -> str | None:
-    """A typed value without NUL characters (no text holds them; PostgreSQL cannot store them)."""
-    return value.replace("\x00", "") if value else value
-
-
 def _account(user: User) -> Account:
     return Account(user.id, user.username, user.role, user.team, user.agent_id, user.display_name, bool(user.active))
 
@@ -62,7 +58,7 @@ def _checked(role: str, team: str | None, agent_id: str | None, display_name: st
     """A user's role, team, agent id and name as stored (labels canonical, personal data masked as conversations'
     teams and agent ids are, so an agent id that is a phone number still matches that agent's conversations), or
     UserError. NUL characters go first, as the store would drop them: a team of NULs is no team."""
-    team, agent_id, display_name = (_text(value) for value in (team, agent_id, display_name))
+    team, agent_id, display_name = (without_nul(value) for value in (team, agent_id, display_name))
     team, agent_id = canonical_label(team and mask_text(team)), canonical_label(agent_id and mask_text(agent_id))
     display_name = mask_text((display_name or "").strip()) or None
     if role not in ROLES:
@@ -91,7 +87,7 @@ def add_user(
     agent_id: str | None = None,
     display_name: str | None = None,
 ) -> Account:
-    username = (_text(username) or "").strip()
+    username = without_nul(username).strip()
     if not 0 < len(username) <= 100:
         raise UserError("用户名需要 1–100 个字符")
     fields = _checked(role, team, agent_id, display_name)

@@ -22,6 +22,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from zuoxi.model import without_nul
 from zuoxi.store.users import Account, authenticate, session_account
 
 COOKIE = "zuoxi_session"
@@ -77,7 +78,7 @@ def check_login(request: Request, username: str, password: str) -> Account:
     """The account for these credentials, counted against the login rate limit; LoginRefused otherwise."""
     limiter: LoginLimiter = request.app.state.limiter
     address = request.client.host if request.client else "?"
-    username = username.replace("\x00", "")  # as the store compares it: `ad\0min` is admin, and counts as admin
+    username = without_nul(username)  # as the store compares it: `ad\0min` is admin, and counts as admin
     if not limiter.attempt(address, username):
         raise LoginRefused(blocked=True)
     account = authenticate(request.app.state.store.engine, username, password)
