@@ -436,6 +436,8 @@ def test_a_broken_or_hostile_list_is_one_message_never_a_traceback(sqlite_store,
         "text.xlsx": b"not a zip",
         "bytes.csv": b"\xff\xfe\x00\x01\x02garbage\x80\x81\x82",
         "mac.csv": "手机号,姓名\r13800000001,张三\r13800000002,李四\r".encode(),
+        # a quote never closed took every line after it into one cell
+        "quote.csv": '手机号,姓名\n"13800000001,张三\n13800000002,李四\n13800000003,王五\n'.encode(),
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
@@ -454,6 +456,9 @@ def test_a_broken_or_hostile_list_is_one_message_never_a_traceback(sqlite_store,
     for name in ("zip.xlsx", "text.xlsx", "bytes.csv", "pipe.csv"):
         assert read[name][0] == [] and len(read[name][1]) == 1 and read[name][1][0].startswith(f"{name}: "), read[name]
     assert read["mac.csv"] == ([["手机号", "姓名"], ["13800000001", "张三"], ["13800000002", "李四"]], [])
+    rows, (unclosed,) = read["quote.csv"]
+    assert rows == [["手机号", "姓名"], ["13800000002", "李四"], ["13800000003", "王五"]]
+    assert unclosed.startswith("quote.csv:2: unreadable line (unexpected end of data)")
     create_campaign(sqlite_store, load_spec("card_activation"))
     for name in ("cut.xlsx", "pipe.csv"):
         summary = import_call_list(sqlite_store, "card_activation", tmp_path / name)

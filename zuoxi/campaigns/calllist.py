@@ -165,6 +165,9 @@ def _decode_lines(data: bytes, path: str) -> tuple[list[str], list[IngestError]]
     return lines, errors
 
 
+MAX_RESTARTS = 100  # unreadable lines a list may hold before the rest of it is given up
+
+
 def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]], list[IngestError]]:
     """(line number, cells) of a CSV or XLSX file, and the list of what could not be read, reported under the name
     `where`: a file that cannot be read at all (not a regular file, over the size bound, no text, no workbook), lines
@@ -186,13 +189,28 @@ def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]],
         delimiter = csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
     except csv.Error:
         delimiter = ","
-    reader = csv.reader(io.StringIO("\n".join(lines)), csv.excel, delimiter=delimiter)
 
     def records() -> Iterator[tuple[int, list[str]]]:
-        start = 1  # a quoted cell may span lines: a record is reported at its first line
-        for row in reader:
-            yield start, [_cell_text(c) for c in row]
-            start = reader.line_num + 1
+        """The rows, each at its first line (a quoted cell may span lines). A line the strict reader refuses — a
+        quote never closed, which would take every line after it into one cell, or text after a closing quote — is
+        reported, and the file read again from the line after it."""
+        begin = 0  # lines read before this reader's first
+        for _ in range(MAX_RESTARTS):
+            reader = csv.reader(io.StringIO("\n".join(lines[begin:])), csv.excel, delimiter=delimiter, strict=True)
+            start = begin + 1
+            try:
+                for row in reader:
+                    yield start, [_cell_text(c) for c in row]
+                    start = begin + reader.line_num + 1
+                return
+            except csv.Error as error:
+                errors.append(
+                    IngestError(
+                        where, start, f"unreadable line ({error}): a quote not closed? read on from the next line"
+                    )
+                )
+                begin = start
+        errors.append(IngestError(where, begin + 1, f"more than {MAX_RESTARTS} unreadable lines: the rest is not read"))
 
     return _until_broken(records(), where, errors), errors
 
