@@ -99,3 +99,26 @@ def test_a_postgresql_schema_keeps_the_tables_apart(postgres_admin, monkeypatch)
 def test_a_schema_name_is_an_identifier(name):
     result = CliRunner().invoke(app, ["db", "upgrade", "--db", "postgresql+psycopg://u@localhost/x", "--schema", name])
     assert result.exit_code == 2 and "schema name" in result.output
+
+
+def test_another_applications_database_and_a_newer_zuoxis_are_refused_and_left_as_they_are(tmp_path):
+    """A command pointed at another application's SQLite file added zuoxi's 27 tables to it and stamped it, then
+    failed on its `users` table for good; one written by a newer zuoxi was an Alembic traceback in every command."""
+    import sqlite3
+
+    from zuoxi.store import StoreUnavailable
+
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("create table users(x text)")
+        db.execute("insert into users values ('precious')")
+    with pytest.raises(StoreUnavailable, match=r"不是 zuoxi 的数据库.*users"):
+        Store(f"sqlite:///{foreign}")
+    with sqlite3.connect(foreign) as db:
+        assert db.execute("select name from sqlite_master").fetchall() == [("users",)]
+    newer = tmp_path / "newer.db"
+    Store(f"sqlite:///{newer}").close()
+    with sqlite3.connect(newer) as db:
+        db.execute("update alembic_version set version_num = '9999'")
+    with pytest.raises(StoreUnavailable, match="版本 9999 不是这个 zuoxi 认识的"):
+        Store(f"sqlite:///{newer}")

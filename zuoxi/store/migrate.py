@@ -38,6 +38,10 @@ def head() -> str:
     return revision
 
 
+def known_revisions() -> set[str]:
+    return {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+
+
 def current(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
@@ -51,7 +55,12 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
             connection.execute(select(func.pg_advisory_xact_lock(_LOCK)))
         before = MigrationContext.configure(connection).get_current_revision()
         cfg = config(connection)
+        if before is not None and before not in known_revisions():
+            raise ValueError(f"数据库的版本 {before} 不是这个 zuoxi 认识的（由更新的 zuoxi 写入）：请升级 zuoxi")
         if before is None and not inspect(connection).has_table("conversations"):
+            taken = sorted(set(inspect(connection).get_table_names()) & set(Base.metadata.tables))
+            if taken:  # another application's database: nothing of it is changed
+                raise ValueError(f"不是 zuoxi 的数据库：其中已有同名的表（{', '.join(taken)}），未做任何改动")
             Base.metadata.create_all(connection)  # a new database: today's tables, nothing to migrate
             command.stamp(cfg, revision)
         elif before != head() or revision != "head":
