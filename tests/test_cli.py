@@ -472,6 +472,48 @@ def test_live_reports_a_turn_it_refuses_and_goes_on(runner, tmp_path):
     assert f"skipped {path}: conversation long: " in outcome.stderr and "2001" in outcome.stderr
 
 
+def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, tmp_path, samples):
+    """An argument of bytes that are not UTF-8 (kept by Python as lone surrogates), a write to a read-only database
+    and an unknown $ZUOXI_TZ were tracebacks — the first a crash deep in SQLite or OpenCC, the second printing the
+    SQL parameters with the new user's password hash. Each is one line and exit status 2."""
+    db = tmp_path / "users.db"
+    invoke(runner, "user", "add", "first", "--role", "admin", "--password", "password123", "--db", db)
+    bad = invoke(
+        runner, "user", "add", "\udcff\udcfe", "--role", "admin", "--password", "password123", "--db", db, code=2
+    )
+    assert "is not UTF-8 text" in bad.stderr and "Traceback" not in bad.output
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    refused = invoke(
+        runner, "user", "add", "second", "--role", "admin", "--password", "password123", "--db", read_only, code=2
+    )
+    assert refused.stderr.startswith("database error") and "readonly" in refused.stderr
+    assert "argon2" not in refused.output and "password" not in refused.stderr.lower()
+    import os
+    import subprocess
+    import sys
+
+    zone = subprocess.run(  # a process of its own: the zone is read once per process
+        [
+            sys.executable,
+            "-m",
+            "zuoxi.cli",
+            "analyze",
+            str(samples / "complaint_desk.jsonl"),
+            "--db",
+            str(tmp_path / "tz.db"),
+            "--no-models",
+        ],
+        env={**os.environ, "ZUOXI_TZ": "Bogus/Zone"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert zone.returncode == 2 and "unknown time zone" in zone.stderr and "Bogus/Zone" in zone.stderr, zone.stderr[
+        -500:
+    ]
+
+
 def test_a_bad_out_is_refused_before_the_run(runner, tmp_path, samples):
     """--out to a folder or into a folder that cannot be made: one clear message before anything is read."""
     source = samples / "taobao_logs.txt"

@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.segment import Segment
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
 from zuoxi.engines.dask import DaskBatch
@@ -71,14 +73,33 @@ class SafeConsole(Console):
 
 
 class _Commands(TyperGroup):
-    """The root command: a database that cannot be opened is one clear line and exit status 2."""
+    """The root command: an argument that is no text, a database that cannot be opened or written (read-only, full,
+    another process's row first) and a time zone that does not exist are one clear line and exit status 2 — never
+    a traceback, whose SQL parameters could hold a password's hash or a conversation."""
 
     def invoke(self, ctx: Any) -> Any:  # typer's own click Context
+        given = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]  # click 8.2 or before
+        for index, argument in enumerate(given, start=1):
+            if _SURROGATE.search(argument):  # bytes that were not UTF-8, which Python keeps as lone surrogates
+                err.print(
+                    Text.assemble(("error", "red"), f" argument {index} is not UTF-8 text: {ascii(argument)[:80]}")
+                )
+                raise typer.Exit(2)
         try:
             return super().invoke(ctx)
         except StoreUnavailable as error:
             err.print(Text.assemble(("database error", "red"), f" {error}"))
             raise typer.Exit(2) from None
+        except SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or type(error).__name__).strip().splitlines()
+            err.print(Text.assemble(("database error", "red"), f" {reason[0] if reason else type(error).__name__}"))
+            raise typer.Exit(2) from None
+        except ZoneInfoNotFoundError as error:
+            err.print(Text.assemble(("error", "red"), f" unknown time zone {error} (ZUOXI_TZ or --timezone)"))
+            raise typer.Exit(2) from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 app = typer.Typer(
