@@ -390,7 +390,7 @@ def show(
     store = Store(db)
     found = store.find(ident)
     if not found:
-        err.print(f"no conversation {ident!r} in {store.url}")
+        err.print(f"no conversation {ident!r:.80} in {store.url}")
         raise typer.Exit(1)
     for key, conv in found:
         results = store.results_for(key)

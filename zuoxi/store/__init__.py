@@ -253,10 +253,15 @@ class Store:
             )
 
     def find(self, ident: str) -> list[tuple[str, Conversation]]:
-        """Conversations whose key starts with, or whose id equals, `ident`."""
+        """Conversations whose key starts with, or whose id equals, `ident` (a key's start is hex: `%%%%%%` or
+        `______` matched every key as LIKE wildcards)."""
+        if len(ident) > 200:  # no id is longer; a pattern of 100,000 characters was too complex for SQLite
+            return []
+        prefix = 6 <= len(ident) <= 64 and all(c in "0123456789abcdef" for c in ident)
         with Session(self.engine) as session:
             query = select(ConversationRow).where(
-                (ConversationRow.id == ident) | (ConversationRow.key.startswith(ident) if len(ident) >= 6 else False)
+                (ConversationRow.id == ident)
+                | (ConversationRow.key.startswith(ident, autoescape=True) if prefix else False)
             )
             return [(row.key, Conversation.model_validate(row.data)) for row in session.scalars(query)]
 
