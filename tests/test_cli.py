@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -607,6 +608,9 @@ def test_scorecard_check_refuses_alias_bombs_deep_nesting_and_other_encodings(ru
         inf: f"{inf}:1: max_score：应为有限的数（不能是 nan 或 inf）",
         surrogate: f"{surrogate}:2: 不是有效的 YAML：含有未配对的 UTF-16 代理字符，不是文本",
     }
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)  # it hung; /dev/zero filled memory
+    expected[pipe] = f"{pipe}：不是普通文件"
     for path, message in expected.items():
         checked = invoke(runner, "scorecard", "check", path, code=1)
         assert message in checked.stderr, checked.stderr

@@ -473,3 +473,10 @@ def test_the_queue_commands(tmp_path):
         "配额补足",
     )
     assert runner.invoke(app, ["queue", "run", "nope", "--db", db]).exit_code == 2
+    for far in (
+        ["weekly", "--date", "9999-12-31"],
+        ["weekly", "--date", "0001-01-01"],
+        ["--due", "--date", "0001-01-01"],
+    ):
+        refused = runner.invoke(app, ["queue", "run", *far, "--db", db])  # an OverflowError traceback before
+        assert refused.exit_code == 2 and "日期超出范围" in refused.stderr, (far, refused.output)

@@ -170,8 +170,8 @@ def run(
             else:
                 period = Period.last_complete(spec.schedule, today, tz)
             summaries = [run_plan(engine, plan, period, today, seed=seed)]
-    except (PlanError, ValueError) as error:
-        raise _fail(error) from None
+    except (PlanError, ValueError, OverflowError) as error:  # overflow: a day near year 1 or 9999 and its zone
+        raise _fail(ValueError("日期超出范围（1900–2999 年）") if isinstance(error, OverflowError) else error) from None
     except NotFound:
         raise _fail(NotFound(f"没有抽检计划 {plan}（zuoxi queue plan list）")) from None
     if format == "json":

@@ -251,9 +251,16 @@ def shared_lexicons() -> dict[str, list[str]]:
     return _strip_lines(yaml.load(LEXICON_FILE.read_text(encoding="utf-8"), Loader=_LineLoader)) or {}  # noqa: S506 — a SafeLoader
 
 
+MAX_SCORECARD_BYTES = 10 << 20  # the built-in ones are a few tens of KB
+
+
 @lru_cache(maxsize=64)
 def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec, dict[str, Any]]:
     try:
+        if path.exists() and not path.is_file():  # a pipe would hang, /dev/zero fill memory
+            raise ScorecardError([f"{path}：不是普通文件（文件夹、管道或设备不能作为评分表）"])
+        if path.exists() and path.stat().st_size > MAX_SCORECARD_BYTES:
+            raise ScorecardError([f"{path}：超过 {MAX_SCORECARD_BYTES >> 20} MB，不是评分表"])
         data = path.read_bytes()
     except OSError as error:
         raise ScorecardError([f"{path}：无法读取（{error.strerror or error}）"]) from error
