@@ -492,6 +492,10 @@ def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, 
     )
     assert refused.stderr.startswith("database error") and "readonly" in refused.stderr
     assert "argon2" not in refused.output and "password" not in refused.stderr.lower()
+    revision = invoke(runner, "db", "upgrade", "--db", db, "--revision", "bogus", code=2)
+    assert "--revision" in revision.stderr and "Traceback" not in revision.output
+    scheme = invoke(runner, "db", "upgrade", "--db", "bogus://x", code=2)
+    assert scheme.stderr.startswith("database error") and "bogus" in scheme.stderr
     import os
     import subprocess
     import sys

@@ -91,7 +91,9 @@ class _Commands(TyperGroup):
             err.print(Text.assemble(("database error", "red"), f" {error}"))
             raise typer.Exit(2) from None
         except SQLAlchemyError as error:
-            reason = str(getattr(error, "orig", None) or type(error).__name__).strip().splitlines()
+            reason = (
+                str(getattr(error, "orig", None) or error).strip().splitlines()
+            )  # a DB error: its own words, no SQL
             err.print(Text.assemble(("database error", "red"), f" {reason[0] if reason else type(error).__name__}"))
             raise typer.Exit(2) from None
         except ZoneInfoNotFoundError as error:

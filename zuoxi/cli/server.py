@@ -140,16 +140,25 @@ def db_upgrade(
 ) -> None:
     """Bring the database to this version's tables (Alembic migrations; `zuoxi serve` and every
     command also do it on start). Run it once before starting several servers on a new version."""
-    from zuoxi.store import create_store_engine, database_schema, database_url
+    from alembic.util.exc import CommandError
+
+    from zuoxi.store import StoreUnavailable, create_store_engine, database_schema, database_url, shown_url
     from zuoxi.store.migrate import upgrade
 
     try:
         schema = database_schema(schema)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    engine = create_store_engine(database_url(db), schema)
+    try:
+        engine = create_store_engine(database_url(db), schema)
+    except (ImportError, ValueError) as error:  # an unknown scheme, a driver not installed, a URL that is none
+        raise StoreUnavailable(f"无法打开数据库 {shown_url(database_url(db))}：{error}") from None
     try:
         before, after = upgrade(engine, revision)
+    except CommandError as error:  # an unknown --revision
+        raise typer.BadParameter(str(error), param_hint="--revision") from None
+    except ValueError as error:  # not zuoxi's database, or a newer zuoxi's (zuoxi.store.migrate)
+        raise StoreUnavailable(f"无法升级数据库 {shown_url(database_url(db))}：{error}") from None
     finally:
         engine.dispose()
     where = f"{engine.url.render_as_string(hide_password=True)}" + (f" (schema {schema})" if schema else "")
