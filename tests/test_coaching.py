@@ -492,3 +492,16 @@ def test_one_user_starting_many_drills_ends_only_their_own():
     with pytest.raises(HTTPException) as gone:
         drills.get(mine[-MAX_DRILLS_PER_USER - 1], 1)
     assert gone.value.status_code == 404
+
+
+def test_the_drill_command_checks_its_trainee_and_llm_settings_first(tmp_path, monkeypatch):
+    """A trainee name over 100 characters was accepted (PostgreSQL then lost the finished drill with a traceback), and
+    ZUOXI_LLM_TIMEOUT=abc was a traceback: both are one line before the drill starts."""
+    db = str(tmp_path / "drill.db")
+    long = CliRunner().invoke(cli, ["train", "wrong-burger", "--stage", "drill", "--trainee", "T" * 101, "--db", db])
+    assert long.exit_code == 2 and "--trainee" in long.output
+    monkeypatch.setenv("ZUOXI_LLM_BASE_URL", "http://127.0.0.1:1/v1")
+    monkeypatch.setenv("ZUOXI_LLM_MODEL", "m")
+    monkeypatch.setenv("ZUOXI_LLM_TIMEOUT", "abc")
+    bad = CliRunner().invoke(cli, ["train", "wrong-burger", "--stage", "drill", "--trainee", "t", "--db", db], input="")
+    assert bad.exit_code == 2 and "ZUOXI_LLM_TIMEOUT" in bad.output

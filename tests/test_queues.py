@@ -473,6 +473,8 @@ def test_the_queue_commands(tmp_path):
         "配额补足",
     )
     assert runner.invoke(app, ["queue", "run", "nope", "--db", db]).exit_code == 2
+    shown = runner.invoke(app, ["queue", "plan", "show", "weekly", "--db", db])
+    assert shown.exit_code == 0 and "id: weekly" in shown.stdout
     for far in (
         ["weekly", "--date", "9999-12-31"],
         ["weekly", "--date", "0001-01-01"],

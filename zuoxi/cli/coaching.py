@@ -37,4 +37,13 @@ def train(
         raise typer.Exit(2) from None
     if stage not in ("all", "replay", "guide", "drill"):
         raise typer.BadParameter("--stage must be all, replay, guide or drill")
+    if trainee is not None and not 0 < len(trainee.strip()) <= 100:  # stored with the attempt (at most 100)
+        raise typer.BadParameter("1 to 100 characters", param_hint="--trainee")
+    from zuoxi.coaching.llm import LLMEngine
+
+    try:
+        LLMEngine.from_environment()  # a misconfigured engine is said before the drill, not in its middle
+    except ValueError as error:
+        err.print(f"error {error}")
+        raise typer.Exit(2) from None
     terminal.run(out, library, case, stage, seed, trainee or os.environ.get("USER") or "trainee")

@@ -117,7 +117,7 @@ def plan_show(name: Annotated[str, typer.Argument(help="Plan id")], db: DbOption
         _, text, _ = Q.plan_text(Store(db).engine, name)
     except NotFound:
         raise _fail(NotFound(f"没有抽检计划 {name}")) from None
-    print(text, end="" if text.endswith("\n") else "\n")
+    out.print(text.rstrip("\n"), highlight=False)  # control and bidi characters shown, never obeyed
 
 
 # --- runs and queues --------------------------------------------------------------------------------

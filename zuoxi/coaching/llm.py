@@ -96,7 +96,11 @@ class LLMEngine:
         base, model = os.environ.get("ZUOXI_LLM_BASE_URL"), os.environ.get("ZUOXI_LLM_MODEL")
         if not base or not model:
             return None
-        return cls(base, model, float(os.environ.get("ZUOXI_LLM_TIMEOUT", "10")), os.environ.get("ZUOXI_LLM_API_KEY"))
+        try:
+            timeout = float(os.environ.get("ZUOXI_LLM_TIMEOUT") or "10")
+        except ValueError:
+            raise ValueError(f"ZUOXI_LLM_TIMEOUT 应为秒数，而不是 {os.environ['ZUOXI_LLM_TIMEOUT']!r:.40}") from None
+        return cls(base, model, timeout, os.environ.get("ZUOXI_LLM_API_KEY"))
 
     def messages(self, session: DrillSession, plan: Plan) -> list[dict]:
         case, persona = session.case, session.case.persona

@@ -138,7 +138,11 @@ def backend(session: DrillSession) -> dict:
 
 @router.post("/api/training/drills")
 def start_drill(body: DrillStart, request: Request, signed: Signed = require_role(ANYONE, write=True)) -> dict:
-    session = DrillSession(_case(request, body.case_id), seed=body.seed, engine=LLMEngine.from_environment())
+    try:
+        engine = LLMEngine.from_environment()
+    except ValueError as error:  # the server's LLM settings are wrong: say so, not a 500
+        raise HTTPException(503, f"模拟客户的模型设置有误：{error}") from None
+    session = DrillSession(_case(request, body.case_id), seed=body.seed, engine=engine)
     drill_id = request.app.state.drills.start(signed.account.id, session)
     return {
         "drill_id": drill_id,
