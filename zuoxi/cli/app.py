@@ -19,7 +19,6 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.segment import Segment
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
 from zuoxi.engines.dask import DaskBatch
@@ -29,7 +28,7 @@ from zuoxi.ingest.table import parse_column_map
 from zuoxi.report import terminal
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError
-from zuoxi.store import StoreUnavailable
+from zuoxi.store import StoreError, StoreUnavailable
 
 # C0 controls but tab and newline, DEL, C1, and the bidirectional overrides and isolates.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -90,7 +89,7 @@ class _Commands(TyperGroup):
         except StoreUnavailable as error:
             err.print(Text.assemble(("database error", "red"), f" {error}"))
             raise typer.Exit(2) from None
-        except SQLAlchemyError as error:
+        except StoreError as error:
             reason = (
                 str(getattr(error, "orig", None) or error).strip().splitlines()
             )  # a DB error: its own words, no SQL

@@ -38,6 +38,7 @@ from zuoxi.store.tables import (
 
 DEFAULT_URL = "sqlite:///zuoxi.db"
 SAVE_ATTEMPTS = 3  # of a batch of results another process raced to insert first
+StoreError = SQLAlchemyError  # what a failed query or write raises: front ends catch it by the store's name
 _T2S = opencc.OpenCC("t2s")
 
 
