@@ -8,6 +8,7 @@ outside tools read them.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -18,6 +19,11 @@ Channel = Literal["chat", "call"]
 Status = Literal["pass", "fail", "n/a"]
 Severity = Literal["minor", "major", "veto"]
 SatisfactionLabel = Literal["dissatisfied", "neutral", "satisfied"]
+
+
+# A lone UTF-16 surrogate: what Python keeps of bytes that were not UTF-8, and of a "\uD800" escape. No page,
+# terminal or database can hold it: text holding one is refused wherever it comes in.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def without_nul(value: Any) -> Any:

@@ -25,6 +25,7 @@ from zuoxi.engines.dask import DaskBatch
 from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.ingest import READERS, IngestError, ReadOptions
 from zuoxi.ingest.table import parse_column_map
+from zuoxi.model import SURROGATE
 from zuoxi.report import terminal
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError
@@ -79,7 +80,7 @@ class _Commands(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # typer's own click Context
         given = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]  # click 8.2 or before
         for index, argument in enumerate(given, start=1):
-            if _SURROGATE.search(argument):  # bytes that were not UTF-8, which Python keeps as lone surrogates
+            if SURROGATE.search(argument):  # bytes that were not UTF-8, which Python keeps as lone surrogates
                 err.print(
                     Text.assemble(("error", "red"), f" argument {index} is not UTF-8 text: {ascii(argument)[:80]}")
                 )
@@ -98,9 +99,6 @@ class _Commands(TyperGroup):
         except ZoneInfoNotFoundError as error:
             err.print(Text.assemble(("error", "red"), f" unknown time zone {error} (ZUOXI_TZ or --timezone)"))
             raise typer.Exit(2) from None
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 app = typer.Typer(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from zuoxi.ingest.limits import (
     MAX_TURNS,
 )
 from zuoxi.ingest.registry import READERS, Source, reader
-from zuoxi.model import Conversation
+from zuoxi.model import SURROGATE, Conversation
 from zuoxi.normalize import clean_whitespace
 
 __all__ = ["NESTED_TOO_DEEP", "Record", "read_json_conversations", "read_jsonl", "validate"]
@@ -56,20 +55,17 @@ def validate(record: Any, path: str, line: int | None) -> Record:
     return conversation
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _unpaired_surrogate(value: Any, where: str = "") -> str | None:
     """Where a string of the record holds half of a UTF-16 pair (JSON's "\\ud83d" alone), which no text encoding can
     write (it failed the whole batch when printed or stored), or None."""
     if isinstance(value, str):
-        found = _SURROGATE.search(value)
+        found = SURROGATE.search(value)
         return (
             f"{where or 'text'}: an unpaired UTF-16 surrogate (\\u{ord(found[0]):04x}) is not text" if found else None
         )
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        if isinstance(key, str) and _SURROGATE.search(key):
+        if isinstance(key, str) and SURROGATE.search(key):
             return f"{where or 'record'}: a name holds an unpaired UTF-16 surrogate"
         if inside := _unpaired_surrogate(item, f"{where}.{key}" if where else str(key)):
             return inside

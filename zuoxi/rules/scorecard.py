@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -17,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zuoxi.messages import Problems, said
+from zuoxi.model import SURROGATE
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scorecards"
 LEXICON_FILE = BUILTIN_DIR / "lexicons.yaml"
@@ -105,7 +105,6 @@ class ScorecardSpec(BaseModel):
 
 
 MAX_DEPTH = 64  # nesting of YAML collections; the built-in scorecards need about 12
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -122,7 +121,7 @@ class _LineLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(None, None, f"无法读取的值（{error}）", node.start_mark) from None
         if isinstance(value, float) and not math.isfinite(value):  # `.nan`, `1e999`: no score or bar is one
             raise yaml.constructor.ConstructorError(None, None, f"不是有限的数（{value}）", node.start_mark)
-        if isinstance(value, str) and _SURROGATE.search(value):  # "\uD800": no page or database can hold it
+        if isinstance(value, str) and SURROGATE.search(value):  # "\uD800": no page or database can hold it
             raise yaml.constructor.ConstructorError(
                 None, None, "含有未配对的 UTF-16 代理字符，不是文本", node.start_mark
             )
