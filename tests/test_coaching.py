@@ -505,3 +505,20 @@ def test_the_drill_command_checks_its_trainee_and_llm_settings_first(tmp_path, m
     monkeypatch.setenv("ZUOXI_LLM_TIMEOUT", "abc")
     bad = CliRunner().invoke(cli, ["train", "wrong-burger", "--stage", "drill", "--trainee", "t", "--db", db], input="")
     assert bad.exit_code == 2 and "ZUOXI_LLM_TIMEOUT" in bad.output
+
+
+def test_a_drill_the_trainee_said_nothing_in_is_not_an_attempt(tmp_path):
+    """Nothing said, nothing failed: such a drill scored 100/100 and went into the trainee's history, raising the
+    average. It is now no attempt, in the terminal and the web app alike (both record through the library)."""
+    db = str(tmp_path / "silent.db")
+    silent = CliRunner().invoke(
+        cli, ["train", "wrong-burger", "--stage", "drill", "--trainee", "t", "--db", db], input=""
+    )
+    assert silent.exit_code == 0 and "没有作答" in silent.output and "得分" not in silent.output
+    assert CaseLibrary(Store(db)).attempts("t") == []
+    spoke = CliRunner().invoke(
+        cli,
+        ["train", "wrong-burger", "--stage", "drill", "--trainee", "t", "--db", db],
+        input="您好，请问有什么可以帮您？\n/quit\n",
+    )
+    assert spoke.exit_code == 0 and "得分" in spoke.output and len(CaseLibrary(Store(db)).attempts("t")) == 1

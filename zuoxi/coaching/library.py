@@ -126,9 +126,12 @@ class CaseLibrary:
         return stored.promote_conversation(self.store.engine, key, user_id, build)
 
     # --- attempts ---------------------------------------------------------------------------------
-    def record(self, trainee: str, report: DrillReport, engine: str) -> int:
+    def record(self, trainee: str, report: DrillReport, engine: str) -> int | None:
         """Store an attempt; what the trainee typed is stored like any conversation, personal data
-        (phones, IDs, cards, e-mails) masked."""
+        (phones, IDs, cards, e-mails) masked. A drill the trainee said nothing in is no attempt (None): nothing failed,
+        so it scored full marks and raised the trainee's average."""
+        if not any(turn.role == "agent" for turn in report.transcript.turns):
+            return None
         return stored.add_training_attempt(
             self.store.engine,
             NewTrainingAttempt(

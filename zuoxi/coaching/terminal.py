@@ -91,7 +91,9 @@ def drill(out: Console, library: CaseLibrary, case: Case, seed: int, trainee: st
     _say(out, f"客户：{session.opening}")
     _converse(out, session)
     report = session.report()
-    library.record(trainee, report, report.engine)
+    if library.record(trainee, report, report.engine) is None:
+        _say(out, "没有作答：本次不计分，也不记入历史。")
+        return
     _show_result(out, report)
     _show_references(out, case)
     _show_history(out, library, case, trainee)
