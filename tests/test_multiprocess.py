@@ -170,6 +170,17 @@ def test_several_workers_need_redis(tmp_path):
 
     result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "w.db"), "--workers", "2"])
     assert result.exit_code == 2 and "--redis" in result.output
+    # each refused before anything starts or is written: a bad Redis URL made every worker crash and restart for
+    # ever, a port past 65535 failed after the URL was printed, a bad zone after the demo's data was loaded
+    for options, said in (
+        (["--workers", "2", "--redis", "bogus"], "--redis"),
+        (["--redis", "redis://127.0.0.1:1/0"], "--redis"),
+        (["--port", "70000"], "--port"),
+        (["--demo", "--timezone", "Bogus"], "unknown time zone"),
+    ):
+        db = tmp_path / "refused.db"
+        refused = CliRunner().invoke(app, ["serve", "--db", str(db), *options])
+        assert refused.exit_code == 2 and said in refused.output and not db.exists(), options
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ def serve(
     db: DbOption = None,
     schema: SchemaOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
     demo: Annotated[
         bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")
     ] = False,
@@ -85,6 +85,20 @@ def serve(
 
     if workers > 1 and not redis:
         raise typer.BadParameter("--workers 2 or more needs --redis: a live session must resume in any process")
+    if timezone:  # every option is checked before anything is written (the demo's data) or started
+        try:
+            ZoneInfo(timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
+    if redis:  # each worker connects at start: a bad URL made them crash and restart for ever
+        from redis.exceptions import RedisError
+
+        from zuoxi.web.shared import connect
+
+        try:
+            connect(redis).close()
+        except (ValueError, RedisError) as error:
+            raise typer.BadParameter(f"cannot reach Redis: {error}", param_hint="--redis") from None
     try:
         schema = database_schema(schema)
     except ValueError as error:
@@ -98,11 +112,6 @@ def serve(
     store.close()
     err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
     # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
-    if timezone:
-        try:
-            ZoneInfo(timezone)
-        except (ValueError, ZoneInfoNotFoundError):
-            raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
     settings = ServeSettings(
         db=db,
         models=not no_models,
