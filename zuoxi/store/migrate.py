@@ -9,6 +9,7 @@ Migrations check what exists, so they also bring a database made by `create_all`
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -38,8 +39,9 @@ def head() -> str:
     return revision
 
 
-def known_revisions() -> set[str]:
-    return {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+@cache  # the package's revisions cannot change while it runs: read once, not at every store's start
+def known_revisions() -> frozenset[str]:
+    return frozenset(script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions())
 
 
 def current(engine: Engine) -> str | None:
