@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 import typer
@@ -39,6 +40,8 @@ def train(
         raise typer.BadParameter("--stage must be all, replay, guide or drill")
     if trainee is not None and not 0 < len(trainee.strip()) <= 100:  # stored with the attempt (at most 100)
         raise typer.BadParameter("1 to 100 characters", param_hint="--trainee")
+    if trainee is not None and any(unicodedata.category(c) == "Cc" for c in trainee):  # PostgreSQL holds no NUL:
+        raise typer.BadParameter("no control characters", param_hint="--trainee")  # the drill was lost at its end
     from zuoxi.coaching.llm import LLMEngine
 
     try:

@@ -85,6 +85,7 @@ def serve(
 
     if workers > 1 and not redis:
         raise typer.BadParameter("--workers 2 or more needs --redis: a live session must resume in any process")
+    _check_network(host, recordings, trusted_proxy)
     if timezone:  # every option is checked before anything is written (the demo's data) or started
         try:
             ZoneInfo(timezone)
@@ -110,7 +111,8 @@ def serve(
         _load_demo(store)
         recordings = recordings or SAMPLES
     store.close()
-    err.print(f"zuoxi web app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)", highlight=False)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    err.print(f"zuoxi web app: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)", highlight=False)
     # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
     settings = ServeSettings(
         db=db,
@@ -135,6 +137,57 @@ def serve(
         return
     os.environ[SERVE_SETTINGS] = json.dumps(settings)
     uvicorn.run("zuoxi.web:app_from_environment", factory=True, workers=workers, **network)
+
+
+def _check_network(host: str, recordings: Path | None, trusted_proxy: str | None) -> None:
+    """What uvicorn would fail on only after the URL was printed (and the demo's data loaded), or take silently."""
+    _check_host(host)
+    if recordings is not None and not recordings.is_dir():  # a pipe passed `file_okay=False`
+        raise typer.BadParameter(f"{str(recordings)!r} is not a folder", param_hint="--recordings")
+    if trusted_proxy is not None:
+        _check_proxies(trusted_proxy)
+
+
+def _check_host(host: str) -> None:
+    """`--host` resolves and each of its addresses can be listened on here (bound for a moment on a free port, as
+    the server binds every address the name has); else one line naming the option, before anything is started."""
+    import socket
+
+    if not host.strip():  # uvicorn took it as every interface, silently
+        raise typer.BadParameter("empty (0.0.0.0 listens on every interface)", param_hint="--host")
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError, ValueError) as error:  # gaierror; a label over 63 characters is a UnicodeError
+        raise typer.BadParameter(f"{host!r} does not resolve: {_reason(error)}", param_hint="--host") from None
+    for family, kind, proto, _, address in found:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.bind((address[0], 0, *address[2:]))
+        except OSError as error:
+            raise typer.BadParameter(
+                f"cannot listen on {host!r} ({address[0]}): {_reason(error)}", param_hint="--host"
+            ) from None
+
+
+def _check_proxies(trusted_proxy: str) -> None:
+    """Each of `--trusted-proxy`'s entries is an address or a network: anything else matched no client, so the
+    proxy it was meant to name was silently not believed. `*` alone believes every client."""
+    import ipaddress
+
+    if trusted_proxy == "*":  # as uvicorn reads it: anywhere else a `*` is a literal no client matches
+        return
+    for entry in trusted_proxy.split(","):
+        try:
+            ipaddress.ip_network(entry.strip())
+        except ValueError:
+            raise typer.BadParameter(
+                f"{entry.strip()!r} is no IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)",
+                param_hint="--trusted-proxy",
+            ) from None
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error)
 
 
 db_app = typer.Typer(help="The database's schema version.", no_args_is_help=True)

@@ -42,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 PERSONAS = HERE / "personas.yaml"
 DYNAMICS = HERE / "dynamics.yaml"
 MAX_AGENT_TURNS = 12
+MAX_AGENT_LINE = 1000  # characters in one trainee line, in the web app and the terminal alike
 ESCALATE_AT = 1.0
 ACCEPT_BELOW = 0.9  # an angrier customer no longer accepts even the right answer
 ALTERNATIVE_BELOW = 0.6

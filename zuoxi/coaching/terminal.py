@@ -14,7 +14,8 @@ from rich.text import Text
 from zuoxi.coaching.cases import Case
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
-from zuoxi.coaching.simulator import DrillReport, DrillSession
+from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillReport, DrillSession
+from zuoxi.model import SURROGATE
 
 ROLE = {"agent": "坐席", "customer": "客户", "system": "系统"}
 OUTCOMES = {
@@ -109,6 +110,10 @@ def _converse(out: Console, session: DrillSession) -> None:
             break
         if not line.strip():
             continue
+        refused = _refused(line)
+        if refused:
+            _say(out, (refused, "yellow"))
+            continue
         failed_before = session.backend_failure
         reply = session.agent_says(line)
         if session.backend_failure != failed_before:
@@ -123,6 +128,17 @@ def _converse(out: Console, session: DrillSession) -> None:
                     "bold",
                 ),
             )
+
+
+def _refused(line: str) -> str | None:
+    """Why a trainee line is not said, as the web app refuses it (at most MAX_AGENT_LINE characters), or None;
+    the trainee is asked again. Bytes that are not UTF-8 (kept by Python as lone surrogates) failed the drill
+    with a traceback."""
+    if len(line) > MAX_AGENT_LINE:
+        return f"这句有 {len(line)} 字，一句最多 {MAX_AGENT_LINE} 字：没有发送，请分几句说。"
+    if SURROGATE.search(line):
+        return "这句不是 UTF-8 文本：没有发送，请重新输入。"
+    return None
 
 
 def _show_result(out: Console, report: DrillReport) -> None:

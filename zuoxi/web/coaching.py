@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from zuoxi.coaching.cases import TAGS, Case, CaseError
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
-from zuoxi.coaching.simulator import DrillSession
+from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession
 from zuoxi.store.queries import get_conversation, team_agents
 from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.web.display import OUTCOME_NAMES
@@ -153,7 +153,7 @@ def start_drill(body: DrillStart, request: Request, signed: Signed = require_rol
 
 
 class AgentLine(BaseModel):
-    text: Annotated[str, Field(max_length=1000)]
+    text: Annotated[str, Field(max_length=MAX_AGENT_LINE)]
 
 
 @router.post("/api/training/drills/{drill_id}/turns")
