@@ -7,7 +7,9 @@ database does not hand out live sessions. Each session has its own CSRF token fo
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -78,6 +80,43 @@ def _password_hash(password: str) -> str:
     return _hasher.hash(password)
 
 
+# What a username may not hold, as it would make two names that read the same, or one that reads as another:
+# controls (C0, DEL, C1: tab and newline too), format characters (bidi marks, overrides and isolates, zero-width
+# spaces and joiners, the BOM, the soft hyphen, tags), line and paragraph separators, surrogates, private-use and
+# unassigned code points; and the invisible ones of other categories (combining grapheme joiner, Hangul fillers,
+# Khmer inherent vowels, Mongolian and other variation selectors). Spaces other than the plain one are refused below.
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
+USERNAME_MAX = 100
+
+
+def username_key(username: str) -> str:
+    """The form usernames are compared in when one is added: NFKC and case-folded, so Alice, alice, ALICE and ａｌｉｃｅ
+    are one name (sign-in still takes the name as it was stored)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
+
+
+def checked_username(username: str) -> str:
+    """A new user's name as stored (NULs dropped, as the store drops them, and trimmed), or UserError: 1–100
+    characters, no control, format or invisible character, no space but the plain one, and no personal data —
+    a phone number, ID card, bank card or e-mail address that `zuoxi.privacy` would mask elsewhere cannot be
+    masked here, as the user signs in with it."""
+    username = without_nul(username).strip()
+    if not 0 < len(username) <= USERNAME_MAX:
+        raise UserError(f"用户名需要 1–{USERNAME_MAX} 个字符")
+    for char in username:
+        if unicodedata.category(char) in _NOT_IN_NAMES or _INVISIBLE.match(char) or (char.isspace() and char != " "):
+            raise UserError(
+                f"用户名不能含控制字符、不可见字符或普通空格以外的空白（含 U+{ord(char):04X}），请只用看得见的文字"
+            )
+    folded = unicodedata.normalize("NFKC", username)
+    if mask_text(username) != username or mask_text(folded) != folded:
+        raise UserError(
+            "用户名不能是或含有手机号、电话号码、身份证号、银行卡号或邮箱地址：用户名用于登录，无法打码保存，请换一个"
+        )
+    return username
+
+
 def add_user(
     engine,
     username: str,
@@ -87,13 +126,17 @@ def add_user(
     agent_id: str | None = None,
     display_name: str | None = None,
 ) -> Account:
-    username = without_nul(username).strip()
-    if not 0 < len(username) <= 100:
-        raise UserError("用户名需要 1–100 个字符")
+    """A new user, or UserError: the name is checked (`checked_username`) and may not equal an existing one but
+    for case or character width (`username_key`)."""
+    username = checked_username(username)
     fields = _checked(role, team, agent_id, display_name)
     with Session(engine) as session, session.begin():
-        if session.scalar(select(User).where(User.username == username)):
-            raise UserError(f"用户 {username} 已存在")
+        key = username_key(username)
+        for existing in session.scalars(select(User.username)):
+            if existing == username:
+                raise UserError(f"用户 {username} 已存在")
+            if username_key(existing) == key:
+                raise UserError(f"用户名 {username} 与已有用户 {existing} 只差大小写或全角半角，请换一个")
         user = User(
             username=username, password_hash=_password_hash(password), active=True, created_at=utc_now(), **fields
         )
@@ -129,6 +172,26 @@ def set_password(engine, user_id: int, password: str) -> Account:
         user.password_hash = _password_hash(password)
         session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
         return _account(user)
+
+
+def set_active(engine, user_id: int, active: bool) -> tuple[Account, Account]:
+    """Let a user sign in or not, nothing else changed; (before, after). A disabled user's sessions end at once."""
+    with Session(engine) as session, session.begin():
+        user = session.get(User, user_id)
+        if user is None:
+            raise LookupError(user_id)
+        before = _account(user)
+        user.active = active
+        if not active:
+            session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+        return before, _account(user)
+
+
+def find_account(engine, username: str) -> Account | None:
+    """The user of this name exactly as stored, disabled or not (for the command line's administration)."""
+    with Session(engine) as session:
+        user = session.scalar(select(User).where(User.username == without_nul(username)))
+        return _account(user) if user else None
 
 
 def authenticate(engine, username: str, password: str) -> Account | None:
