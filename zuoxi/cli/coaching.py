@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from zuoxi.cli.app import DbOption, app, err, out
+from zuoxi.privacy import mask_text
 from zuoxi.store import Store
 
 
@@ -38,6 +39,8 @@ def train(
         raise typer.Exit(2) from None
     if stage not in ("all", "replay", "guide", "drill"):
         raise typer.BadParameter("--stage must be all, replay, guide or drill")
+    if trainee is not None:  # stored with the attempt, masked as agent ids are: the masked name is the one bounded
+        trainee = mask_text(trainee)
     if trainee is not None and not 0 < len(trainee.strip()) <= 100:  # stored with the attempt (at most 100)
         raise typer.BadParameter("1 to 100 characters", param_hint="--trainee")
     if trainee is not None and any(unicodedata.category(c) == "Cc" for c in trainee):  # PostgreSQL holds no NUL:

@@ -225,7 +225,9 @@ def shown_url(url: str) -> str:
 
 
 def add_webhook(engine, account: Account | None, name: str, team: str, url: str, template_name: str) -> int:
-    name, team = name.strip(), canonical_label(team) or ""
+    """A new webhook; its name and team are masked as conversations' are (the team in the form users and
+    conversations store it in, so that the team's alerts reach it), then bounded."""
+    name, team = mask_text(name.strip()), canonical_label(mask_text(team)) or ""
     if not 0 < len(name) <= 100 or not 0 < len(team) <= 100:
         raise QueueError("名称和班组都要填写（各最多 100 个字）")
     if template_name not in TEMPLATES:

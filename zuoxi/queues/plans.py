@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from zuoxi.messages import Problems, said
+from zuoxi.privacy import mask_text, mask_value
 from zuoxi.queues.assignment import METHODS
 from zuoxi.queues.models import Candidate, Period
 from zuoxi.rules.scorecard import _LineLoader, _strip_lines, line_of
@@ -39,7 +40,34 @@ class PlanError(Problems):
     """Problems in a plan, each as `source:line: field: 问题`."""
 
 
-class Rule(BaseModel):
+class Written(BaseModel):
+    """A part of a plan as a person writes it: personal data in its texts and lists of texts (names, description,
+    teams, agents, inspectors…) is masked as conversations' is before they are validated, so that the bounds apply to
+    what is stored (each part masks its own fields). An `id` is a key in URLs and commands and cannot be masked:
+    `_no_personal_data` refuses one that holds any."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _masked(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {key: mask_value(value) if key != "id" and _text(value) else value for key, value in data.items()}
+
+
+def _text(value: Any) -> bool:
+    """A text or a list of texts (a part of the plan within, a mapping, masks its own)."""
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _no_personal_data(value: str) -> str:
+    if mask_text(value) != value:
+        raise ValueError(
+            "id 不能含手机号、电话号码、身份证号、银行卡号或邮箱地址：id 用于链接和命令，无法打码保存，请换一个"
+        )
+    return value
+
+
+class Rule(Written):
     """A targeted rule: the kinds below add their settings, `matches` and `priority`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -58,7 +86,7 @@ class Rule(BaseModel):
     def _not_reserved(cls, value: str) -> str:
         if value in LABELS:
             raise ValueError(f"规则 id 不能是 {value}（保留给{LABELS[value]}）")
-        return value
+        return _no_personal_data(value)
 
     def matches(self, c: Candidate, period: Period) -> bool:
         raise NotImplementedError
@@ -200,8 +228,9 @@ class NewAgents(Rule):
         return f"新坐席（{self.days} 天内）"
 
 
-class Scope(BaseModel):
-    """Which conversations a plan looks at (empty: all); teams and agents compared canonically."""
+class Scope(Written):
+    """Which conversations a plan looks at (empty: all); teams and agents masked and canonical, as users' and
+    conversations' are, so they match."""
 
     model_config = ConfigDict(extra="forbid")
     teams: list[Label] = Field(default_factory=list, max_length=200)
@@ -212,10 +241,10 @@ class Scope(BaseModel):
     @field_validator("teams", "agents")
     @classmethod
     def _canonical(cls, values: list[str]) -> list[str]:
-        return [label for v in values if (label := canonical_label(v))]
+        return [label for v in values if (label := canonical_label(mask_text(v)))]
 
 
-class RandomShare(BaseModel):
+class RandomShare(Written):
     """The uniform share: drawn first from everything in scope, so targeting cannot bias it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -240,7 +269,7 @@ class RandomShare(BaseModel):
         return self.name or LABELS[RANDOM]
 
 
-class Quota(BaseModel):
+class Quota(Written):
     """Per agent and period: targeted picks stop at `per_agent`; `fill` tops each agent up to it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -248,7 +277,7 @@ class Quota(BaseModel):
     fill: bool = False
 
 
-class Assignment(BaseModel):
+class Assignment(Written):
     model_config = ConfigDict(extra="forbid")
     method: str = "round_robin"
     inspectors: list[Label] = Field(default_factory=list, max_length=500)  # usernames; empty: every inspector
@@ -265,7 +294,7 @@ class Assignment(BaseModel):
         return value
 
 
-class PlanSpec(BaseModel):
+class PlanSpec(Written):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=NAME.pattern)
@@ -278,6 +307,11 @@ class PlanSpec(BaseModel):
     rules: list[SerializeAsAny[AnyRule]] = Field(default_factory=list, max_length=50)
     quota: Quota | None = None
     assignment: Assignment = Field(default_factory=Assignment)
+
+    @field_validator("id")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return _no_personal_data(value)
 
     @model_validator(mode="after")
     def _picks_something(self) -> PlanSpec:
@@ -335,6 +369,21 @@ def parse_plan(text: str, source: str) -> PlanSpec:
             where = _where(loc)
             problems.append(f"{source}{f':{at}' if at else ''}: {where + ': ' if where else ''}{_problem(item)}")
         raise PlanError(list(dict.fromkeys(problems))) from None
+
+
+def stored_text(spec: PlanSpec, text: str) -> str:
+    """A plan's YAML as stored: as written, personal data masked (in its comments too); the spec written out
+    where the masked text would not read as the spec, which is masked already (an unquoted masked value starts
+    with `*`, a YAML alias)."""
+    masked = mask_text(text)
+    if masked == text:
+        return text
+    try:
+        if parse_plan(masked, "") == spec:
+            return masked
+    except PlanError:
+        pass
+    return yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), allow_unicode=True, sort_keys=False)
 
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "plans"

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from zuoxi.model import Conversation
+from zuoxi.privacy import mask_text
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, TrainingCase
 
 T = TypeVar("T")
@@ -85,7 +86,7 @@ def promote_conversation(
 @dataclass(frozen=True)
 class NewTrainingAttempt:
     case_id: str
-    trainee: str
+    trainee: str  # an agent id or username; stored masked (`zuoxi train --trainee` is free text)
     outcome: str | None
     score: float
     max_score: float
@@ -96,8 +97,12 @@ class NewTrainingAttempt:
 
 
 def add_training_attempt(engine: Engine, attempt: NewTrainingAttempt) -> int:
+    """Store an attempt, the trainee's name with personal data masked as conversations' agent ids are (a
+    trainee named by a phone number is that agent's masked id)."""
     with Session(engine) as session, session.begin():
-        row = TrainingAttempt(**asdict(attempt), created_at=datetime.now(UTC))
+        row = TrainingAttempt(
+            **{**asdict(attempt), "trainee": mask_text(attempt.trainee)}, created_at=datetime.now(UTC)
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -114,10 +119,11 @@ class AttemptView:
 
 
 def training_attempts(engine: Engine, trainee: str | None = None, case_id: str | None = None) -> list[AttemptView]:
-    """The attempts of `trainee` and/or on case `case_id` (everyone's, every case's when None), oldest first."""
+    """The attempts of `trainee` (named as typed: it is masked as it was stored) and/or on case `case_id`
+    (everyone's, every case's when None), oldest first."""
     query = select(TrainingAttempt).order_by(TrainingAttempt.created_at, TrainingAttempt.id)
     if trainee is not None:
-        query = query.where(TrainingAttempt.trainee == trainee)
+        query = query.where(TrainingAttempt.trainee == mask_text(trainee))
     if case_id is not None:
         query = query.where(TrainingAttempt.case_id == case_id)
     with Session(engine) as session:

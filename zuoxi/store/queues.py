@@ -12,6 +12,7 @@ from sqlalchemy import CursorResult, Select, Update, and_, func, or_, select, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from zuoxi.privacy import mask_text
 from zuoxi.queues.assignment import Load
 from zuoxi.queues.models import (
     AlertMessage,
@@ -33,7 +34,7 @@ from zuoxi.queues.models import (
     WebhookView,
     Workload,
 )
-from zuoxi.queues.plans import QUOTA_FILL, RANDOM, PlanError, PlanSpec, Scope, stored_plan
+from zuoxi.queues.plans import QUOTA_FILL, RANDOM, PlanError, PlanSpec, Scope, stored_plan, stored_text
 from zuoxi.store import as_utc, canonical_label, utc_now
 from zuoxi.store.audit import audit
 from zuoxi.store.queries import Forbidden, NotFound
@@ -75,7 +76,9 @@ def _scoped(query, account: Account, column):
 
 
 def save_plan(engine, spec: PlanSpec, text: str, account: Account | None, replace: bool = True) -> int:
-    """Store a validated plan (its YAML as written); PlanError when it exists and `replace` is off."""
+    """Store a validated plan (its YAML as written, personal data masked: `stored_text`); PlanError when it
+    exists and `replace` is off."""
+    text = stored_text(spec, text)
     with Session(engine) as session, session.begin():
         row = session.scalar(select(SamplingPlanRow).where(SamplingPlanRow.name == spec.id))
         if row is not None and not replace:
@@ -876,10 +879,11 @@ def handle_alert(engine, account: Account, alert_id: int, note: str) -> bool:
 
 
 def add_webhook(engine, account: Account | None, name: str, team: str, url: str, template: str) -> int:
+    """Store a webhook, its name and team masked and the team canonical, as users' and conversations' are."""
     with Session(engine) as session, session.begin():
         row = WebhookRow(
-            name=name,
-            team=canonical_label(team),
+            name=mask_text(name),
+            team=canonical_label(mask_text(team)),
             url=url,
             template=template,
             active=True,
