@@ -15,7 +15,7 @@ from pathlib import Path
 from zuoxi.ingest import asr, canonical, parquet, table, textlog  # noqa: F401
 from zuoxi.ingest.canonical import NESTED_TOO_DEEP
 from zuoxi.ingest.encoding import UnknownEncoding
-from zuoxi.ingest.errors import IngestError, Record
+from zuoxi.ingest.errors import IngestError, Record, given_up_if_nothing_read
 from zuoxi.ingest.limits import MAX_FILE_BYTES
 from zuoxi.ingest.registry import EXTENSIONS, READERS, ReadOptions, Source
 
@@ -66,7 +66,7 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def read_file(path: Path, options: ReadOptions | None = None) -> Iterator[Record]:
     found = False
-    for record in _read_file(path, options or ReadOptions()):
+    for record in given_up_if_nothing_read(_read_file(path, options or ReadOptions()), str(path)):
         found = True
         yield record
     if not found:  # e.g. `[]`, a table with only its header, a log of separators

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
 
-from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
+from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, UnknownEncoding, text_lines
 from zuoxi.ingest.errors import IngestError, Record, describe_validation_error
 from zuoxi.ingest.limits import (
     FIRST_YEAR,
     LAST_YEAR,
     MAX_CONVERSATION_CHARS,
     MAX_LINE_CHARS,
+    MAX_NESTING,
     MAX_TURN_CHARS,
     MAX_TURNS,
 )
-from zuoxi.ingest.registry import READERS, Source, reader
+from zuoxi.ingest.registry import READERS, Source, parse_json, reader
 from zuoxi.model import SURROGATE, Conversation
 from zuoxi.normalize import clean_whitespace
 
@@ -48,6 +50,9 @@ def validate(record: Any, path: str, line: int | None) -> Record:
         conversation = Conversation.model_validate(record)
     except ValidationError as error:
         return IngestError(path, line, describe_validation_error(error))
+    if conversation.duration is not None and not math.isfinite(conversation.duration):
+        # JSON's 1e400 (or a text log's `# duration: inf`): stored as `Infinity`, which is no JSON a database or tool reads
+        return IngestError(path, line, "duration: must be a finite number of seconds")
     if conversation.started_at and not FIRST_YEAR <= conversation.started_at.year <= LAST_YEAR:
         return IngestError(
             path, line, f"started_at: year {conversation.started_at.year}, not in {FIRST_YEAR}–{LAST_YEAR}"
@@ -55,9 +60,13 @@ def validate(record: Any, path: str, line: int | None) -> Record:
     return conversation
 
 
-def _unpaired_surrogate(value: Any, where: str = "") -> str | None:
+def _unpaired_surrogate(value: Any, where: str = "", depth: int = 0) -> str | None:
     """Where a string of the record holds half of a UTF-16 pair (JSON's "\\ud83d" alone), which no text encoding can
-    write (it failed the whole batch when printed or stored), or None."""
+    write (it failed the whole batch when printed or stored), or where arrays and objects nest more than MAX_NESTING
+    deep (`meta` 900 levels deep parsed, then overflowed the stack when masked: a traceback that ended the batch);
+    None when neither."""
+    if depth > MAX_NESTING:
+        return f"{where.split('.')[0]}: arrays and objects nested more than {MAX_NESTING} levels deep"
     if isinstance(value, str):
         found = SURROGATE.search(value)
         return (
@@ -67,7 +76,7 @@ def _unpaired_surrogate(value: Any, where: str = "") -> str | None:
     for key, item in items:
         if isinstance(key, str) and SURROGATE.search(key):
             return f"{where or 'record'}: a name holds an unpaired UTF-16 surrogate"
-        if inside := _unpaired_surrogate(item, f"{where}.{key}" if where else str(key)):
+        if inside := _unpaired_surrogate(item, f"{where}.{key}" if where else str(key), depth + 1):
             return inside
     return None
 
@@ -101,7 +110,7 @@ def read_jsonl(text: str, path: str) -> Iterator[Record]:
             yield IngestError(path, number, f"line of {len(line)} characters, more than the {MAX_LINE_CHARS} allowed")
             continue
         try:
-            record = json.loads(line)
+            record = parse_json(line)
         except json.JSONDecodeError as error:
             yield IngestError(path, number, f"invalid JSON: {error.msg} (column {error.colno})")
             continue
@@ -150,12 +159,13 @@ def jsonl_file(source: Source) -> Iterator[Record]:
 @reader("json", ".json")
 def json_file(source: Source) -> Iterator[Record]:
     """Canonical JSON (an array or one object); ASR JSON is recognised by its shape and handed to
-    its reader; JSON Lines saved as .json is read as such."""
+    its reader; JSON Lines saved as .json is read as such, line by line as a .jsonl file is (a line in another
+    encoding costs that line; lines may end in CR alone)."""
     try:
         parsed = source.json
-    except json.JSONDecodeError:
-        if "\n{" in source.text.strip():
-            yield from read_jsonl(source.text, source.name)
+    except (json.JSONDecodeError, UnknownEncoding):
+        if _json_lines(source):
+            yield from read_jsonl(source.line_text, source.name)
             return
         raise
     kind = _json_kind(parsed)
@@ -163,6 +173,20 @@ def json_file(source: Source) -> Iterator[Record]:
         yield from READERS[kind].read(source)
         return
     yield from read_json_conversations(parsed, source.text, source.name)
+
+
+def _json_lines(source: Source) -> bool:
+    """Whether a .json file that is not one JSON document holds JSON Lines: two lines or more that start an object."""
+    try:
+        text = source.line_text
+    except UnknownEncoding:
+        return False
+    starts = 0
+    for line in text_lines(text):
+        starts += line.lstrip().startswith("{")
+        if starts >= 2:
+            return True
+    return False
 
 
 def _json_kind(data: object) -> str:

@@ -32,6 +32,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # in binary files, n
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
+CLEAN_SHARE = 10  # a file no one encoding reads is read line by line when one character in so many is in clean lines
+
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -48,8 +50,24 @@ def _cjk_share(text: str) -> float:
     return cjk / max(1, sum(1 for ch in text if not ch.isspace() and not ch.isascii()))
 
 
+# A byte order mark that starts a line other than the first: where files were concatenated (`cat a.csv b.csv`, an
+# export appended to another). It is no text; left in, it cost that line (JSON: "Unexpected UTF-8 BOM", a text log's
+# `# id:` or speaker not found) or split a table's conversation in two (an id "\ufeffc1" beside "c1").
+_LINE_BOM = re.compile("(?:^|(?<=\n)|(?<=\r))\ufeff+")
+
+
+def _without_line_boms(text: str) -> str:
+    return _LINE_BOM.sub("", text) if "\ufeff" in text else text
+
+
 def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Return (text, encoding name); raise `UnknownEncoding` when the bytes are not all text."""
+    """Return (text, encoding name); raise `UnknownEncoding` when the bytes are not all text. A byte order mark at the
+    start of a line (files concatenated) is dropped, as the one at the start of the file is."""
+    text, encoding = _decoded(data)
+    return _without_line_boms(text), encoding
+
+
+def _decoded(data: bytes) -> tuple[str, str]:
     if declared := _bom_encoding(data):
         try:
             return data.decode(declared), declared
@@ -92,7 +110,12 @@ def decode_lines(data: bytes) -> str:
     encoding: a file with lines pasted from another, or a cut character. Each line is UTF-8 when it is
     valid UTF-8 (no GBK or Big5 text happens to be), else in the legacy encoding most such lines are
     in; bytes that do not decode become `BAD_BYTES`, so the reader reports that line and reads the
-    others. When most lines do not decode so, the file is decoded whole, as `decode_bytes` does."""
+    others. When most lines do not decode so, the file is decoded whole, as `decode_bytes` does.
+    Byte order marks at the start of lines are dropped (`decode_bytes`)."""
+    return _without_line_boms(_decoded_lines(data))
+
+
+def _decoded_lines(data: bytes) -> str:
     if declared := _bom_encoding(data):  # only the bad bytes are lost
         return data.decode(declared, "zuoxi-mark")
     found = _chinese(data)
@@ -105,9 +128,18 @@ def decode_lines(data: bytes) -> str:
     encoding = max(("gb18030", "big5"), key=lambda e: sum(_is_text(line, e) for line in legacy))
     text = [_decode_line(line, encoding) for line in lines]
     written = [line for line in text if line.strip()]
-    if 2 * sum(BAD_BYTES not in line and not _CONTROL.search(line) for line in written) > len(written):
+    clean = [line for line in written if BAD_BYTES not in line and not _CONTROL.search(line)]
+    if 2 * len(clean) > len(written):
         return "\n".join(text)
-    return _guessed(data)[0]
+    try:
+        return _guessed(data)[0]
+    except UnknownEncoding:
+        # No one encoding reads the file, yet some of its lines are text: an export appended in UTF-16 to a UTF-8 one
+        # (half its lines or more) cost the whole file, the UTF-8 conversations with it. Read it line by line, the
+        # other lines reported; bytes with hardly any text in lines of their own (a binary file) stay one error.
+        if CLEAN_SHARE * sum(map(len, clean)) >= sum(map(len, written)):
+            return "\n".join(text)
+        raise
 
 
 def _mostly_utf8(lines: list[bytes]) -> bool:

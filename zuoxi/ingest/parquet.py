@@ -21,18 +21,18 @@ reported as one error, not a crash.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from zuoxi.ingest.canonical import Record, validate
-from zuoxi.ingest.errors import IngestError
-from zuoxi.ingest.registry import Source, reader
+from zuoxi.ingest.canonical import NESTED_TOO_DEEP, Record, validate
+from zuoxi.ingest.errors import IngestError, given_up_if_nothing_read
+from zuoxi.ingest.registry import Source, parse_json, reader
 from zuoxi.model import Conversation
 
 FIELDS = ("id", "channel", "agent_id", "team", "started_at", "duration", "audio", "meta", "turns")
+BATCH_ROWS = 1_000  # rows turned into Python objects at a time: a row group's millions at once took gigabytes
 NO_PYARROW = "reading Parquet needs pyarrow: pip install 'zuoxi[parquet]'"
 
 
@@ -89,7 +89,9 @@ def row_groups(path: str | Path) -> list[int]:
     return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
-def _record(row: dict[str, Any], path: str, number: int) -> Record:
+def _record(row: dict[str, Any] | IngestError, path: str, number: int) -> Record:
+    if isinstance(row, IngestError):
+        return row
     record = {}
     for name in FIELDS:
         value = row.get(name)
@@ -97,9 +99,11 @@ def _record(row: dict[str, Any], path: str, number: int) -> Record:
             continue
         if name in ("meta", "turns") and isinstance(value, str | bytes):
             try:
-                value = json.loads(value)
+                value = parse_json(value)
             except json.JSONDecodeError as error:
                 return IngestError(path, number, f"{name}: invalid JSON: {error.msg} (column {error.colno})")
+            except RecursionError:  # one row's error: it ended the file's other rows
+                return IngestError(path, number, f"{name}: {NESTED_TOO_DEEP}")
         if name == "turns" and isinstance(value, list):
             value = [
                 {k: v for k, v in turn.items() if v is not None} if isinstance(turn, dict) else turn for turn in value
@@ -112,14 +116,21 @@ def read_parquet(
     data: bytes | str | Path, path: str, groups: Sequence[int] | None = None, first_row: int = 1
 ) -> Iterator[Record]:
     """Conversations of a Parquet file (bytes or a path), or of some of its row groups (then `first_row`
-    is the file row number of the first group's first row, for error messages)."""
+    is the file row number of the first group's first row, for error messages). A file whose first
+    MAX_ERRORS_BEFORE_ANY rows are all errors is not read on (`given_up_if_nothing_read`)."""
+    return given_up_if_nothing_read(_read_parquet(data, path, groups, first_row), path)
+
+
+def _read_parquet(
+    data: bytes | str | Path, path: str, groups: Sequence[int] | None, first_row: int
+) -> Iterator[Record]:
     try:
         pa, pq = pyarrow_modules()
     except ParquetUnavailable as error:
         yield IngestError(path, None, str(error))
         return
     try:
-        handle = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else str(data))
+        handle = pq.ParquetFile(pa.BufferReader(_arrow_owned(pa, data)) if isinstance(data, bytes) else str(data))
         columns = [name for name in FIELDS if name in handle.schema_arrow.names]
         if "turns" not in columns or "id" not in columns:
             yield IngestError(
@@ -131,11 +142,48 @@ def read_parquet(
         wanted = range(handle.metadata.num_row_groups) if groups is None else groups
         number = first_row
         for group in wanted:
-            for row in handle.read_row_group(group, columns=columns).to_pylist():
-                yield _record(row, path, number)
-                number += 1
+            for batch in handle.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=columns):
+                for row in _rows(batch, path, number):
+                    yield _record(row, path, number)
+                    number += 1
     except (pa.ArrowException, OSError) as error:  # not Parquet, truncated, unreadable column types
         yield IngestError(path, None, f"not a readable Parquet file ({type(error).__name__}: {error})")
+
+
+def _arrow_owned(pa: Any, data: bytes) -> Any:
+    """A copy of `data` in memory of Arrow's own. Arrow's threads let go of a buffer after the read that used it has
+    returned; when that buffer wraps a Python object (`io.BytesIO`, `pa.py_buffer`), letting go takes the interpreter's
+    lock, and a thread doing so while the interpreter exited aborted the process ("terminate called without an active
+    exception", exit status 134) at the end of a run that had gone well."""
+    stream = pa.BufferOutputStream()
+    stream.write(data)
+    return stream.getvalue()
+
+
+def _rows(batch: Any, path: str, first: int) -> list[dict[str, Any] | IngestError]:
+    """The batch's rows as dicts; a row with a value Python cannot hold (a timestamp past year 9999) is that row's
+    error, naming the column: converting the batch whole raised for all of them (a traceback that ended the batch)."""
+    try:
+        return batch.to_pylist()
+    except (ValueError, ArithmeticError):
+        pass
+    rows: list[dict[str, Any] | IngestError] = []
+    for i in range(batch.num_rows):
+        row = batch.slice(i, 1)
+        try:
+            rows.append(row.to_pylist()[0])
+        except (ValueError, ArithmeticError):
+            rows.append(_unreadable(row, path, first + i))
+    return rows
+
+
+def _unreadable(row: Any, path: str, number: int) -> IngestError:
+    for name in row.schema.names:
+        try:
+            row.column(name).to_pylist()
+        except (ValueError, ArithmeticError) as error:
+            return IngestError(path, number, f"{name}: a value Python cannot read ({type(error).__name__}: {error})")
+    return IngestError(path, number, "a value Python cannot read")
 
 
 @reader("parquet", ".parquet")

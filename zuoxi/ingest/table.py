@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
-from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE
+from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
 from zuoxi.ingest.errors import IngestError
-from zuoxi.ingest.limits import MAX_LINE_CHARS, MAX_XLSX_UNPACKED
+from zuoxi.ingest.limits import MAX_LINE_CHARS, MAX_ROW_CELLS, MAX_XLSX_UNPACKED
 from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
 
@@ -180,19 +180,43 @@ def read_csv(text: str, path: str, overrides: dict[str, str]) -> Iterator[Record
     except csv.Error:
         delimiter = ","
     # Only the delimiter is sniffed: the sniffer misjudges Excel's doubled quotes ("") in short samples.
-    reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
+    yield from read_rows(csv_rows(text_lines(text), path, delimiter), path, overrides)
 
-    def rows() -> Iterator[tuple[int, Row]]:
-        while True:
-            try:
-                row: Row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:  # e.g. a cell over MAX_LINE_CHARS; the reader goes on at the next line
-                row = IngestError(path, reader.line_num, f"unreadable CSV row ({error})")
-            yield reader.line_num, row
 
-    yield from read_rows(rows(), path, overrides)
+def csv_rows(lines: list[str], path: str, delimiter: str) -> Iterator[tuple[int, Row]]:
+    """(line, cells) of each row, at its first line (a quoted cell may span lines); lines end where an editor ends
+    them (CR alone too: a Mac export was one unreadable row). The reader is strict: a row it refuses — a quote never
+    closed, which took every row after it into one cell and lost them without a word, text after a closing quote, a
+    cell over MAX_LINE_CHARS — is that row's error, and the rows are read again from the line after its first. A line
+    of more than MAX_ROW_CELLS cells is its own error, never split: 50 MB of commas took 800 MB as one row's cells."""
+    begin = 0  # index of the line the current reader starts at
+    while begin < len(lines):
+        reader = csv.reader(_fed(lines, begin, delimiter), csv.excel, delimiter=delimiter, strict=True)
+        start = begin + 1  # the line the next row starts at
+        try:
+            for row in reader:
+                yield start, row
+                start = begin + reader.line_num + 1
+            return
+        except csv.Error as error:
+            unclosed = ": a quote opened here is never closed" if "unexpected end of data" in str(error) else ""
+            yield start, IngestError(path, start, f"unreadable CSV row ({error}){unclosed}")
+            begin = start
+        except _TooWide as wide:
+            yield wide.line, IngestError(path, wide.line, f"more than the {MAX_ROW_CELLS:,} cells a row may have")
+            begin = wide.line
+
+
+class _TooWide(Exception):
+    def __init__(self, line: int):
+        self.line = line  # 1-based
+
+
+def _fed(lines: list[str], begin: int, delimiter: str) -> Iterator[str]:
+    for i in range(begin, len(lines)):
+        if lines[i].count(delimiter) >= MAX_ROW_CELLS:
+            raise _TooWide(i + 1)
+        yield lines[i] + "\n"
 
 
 def open_workbook(data: bytes) -> Any:
