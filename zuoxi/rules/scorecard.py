@@ -27,6 +27,10 @@ class ScorecardError(Problems):
     """Problems in a scorecard file, each as `file:line: message`."""
 
 
+MAX_SCORE = 1000  # the most a scorecard's max_score, and so an item's points, may be
+MAX_REPEATS = 100  # further offences an item may count, and turns a profile entry may need
+
+
 class Applies(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
@@ -46,9 +50,12 @@ class Item(BaseModel):
     id: str
     name: str
     severity: Literal["minor", "major", "veto"] = "minor"
-    points: float = Field(description="negative: deducted on fail; positive: bonus on pass")
-    repeat_points: float = 0
-    max_repeats: int = 3
+    # at most the scorecard's max_score either way (`_out_of_bounds`)
+    points: float = Field(
+        ge=-MAX_SCORE, le=MAX_SCORE, description="negative: deducted on fail; positive: bonus on pass"
+    )
+    repeat_points: float = Field(0, ge=-MAX_SCORE, le=MAX_SCORE)  # deducted per further offence (its sign is not read)
+    max_repeats: int = Field(3, ge=0, le=MAX_REPEATS)  # a negative one turned further offences into a bonus
     applies: Applies = Field(default_factory=Applies)
     when: dict[str, Any] | None = None
     once: bool = False
@@ -57,7 +64,7 @@ class Item(BaseModel):
     veto_if: dict[str, Any] | None = None
     dismiss_if: dict[str, Any] | None = None
     partial: bool = False
-    min_degree: float = 1.0
+    min_degree: float = Field(1.0, ge=0, le=1)  # a share of the steps
     evidence: Literal["trigger", "violation", "first_agent", "last_agent"] | None = None
     message: str
     suggestion: str = ""
@@ -86,7 +93,8 @@ class ProfileItem(BaseModel):
     id: str
     name: str
     condition: dict[str, Any]
-    saturate: int = 2
+    # turns that make the skill 1.0 (a 0 divided by zero in every analysis)
+    saturate: int = Field(2, ge=1, le=MAX_REPEATS)
 
 
 class ScorecardSpec(BaseModel):
@@ -95,7 +103,7 @@ class ScorecardSpec(BaseModel):
     id: str
     name: str
     description: str = ""
-    max_score: float = 100
+    max_score: float = Field(100, ge=1, le=MAX_SCORE)  # 0 or less made every score 0 or negative
     include: list[str] = Field(default_factory=list)
     lexicons: dict[str, list[str]] = Field(default_factory=dict)
     synonyms: dict[str, list[str]] = Field(default_factory=dict)
@@ -196,7 +204,30 @@ def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[st
             where = ".".join(map(str, loc))
             problems.append(_problem(source, line_of(raw, loc), f"{where}：{said(item)}"))
         raise ScorecardError(problems) from error
+    problems = _out_of_bounds(spec, raw, source)
+    if problems:
+        raise ScorecardError(problems)
     return spec, raw
+
+
+def _out_of_bounds(spec: ScorecardSpec, raw: dict[str, Any], source: str) -> list[str]:
+    """Points no item can be worth: more than the whole score (`max_score`) won or lost at once."""
+    problems = []
+    for s_index, section in enumerate(spec.sections):
+        for i_index, item in enumerate(section.items):
+            for name in ("points", "repeat_points"):
+                value = getattr(item, name)
+                if abs(value) > spec.max_score:
+                    loc = ("sections", s_index, "items", i_index, name)
+                    problems.append(
+                        _problem(
+                            source,
+                            line_of(raw, loc),
+                            f"{'.'.join(map(str, loc))}：{item.id} 的 {name} 为 {value:g}，"
+                            f"一条最多扣或加满分 max_score（{spec.max_score:g}）分",
+                        )
+                    )
+    return problems
 
 
 @lru_cache(maxsize=1)
