@@ -59,6 +59,7 @@ class Context:
     _keyword_hits: dict[int, list[Hit]] | None = None
     _quotes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     _by_role: dict[str | None, list[int]] = field(default_factory=dict)
+    _pattern_hits: dict[tuple[int, int], list[Hit]] = field(default_factory=dict)
 
     @property
     def turns(self) -> list[PreparedTurn]:
@@ -68,6 +69,16 @@ class Context:
         if role not in self._by_role:
             self._by_role[role] = [t.index for t in self.prepared.turns if role is None or t.role == role]
         return self._by_role[role]
+
+    def pattern_hits(self, pattern: Any, turn: int) -> list[Hit]:
+        """Where a compiled pattern matches a turn: found once per conversation, however many conditions and
+        anchors ask (a rule's `expect` is judged once per trigger)."""
+        key = (id(pattern), turn)
+        if key not in self._pattern_hits:
+            self._pattern_hits[key] = [
+                Hit(turn, m.start(), m.end()) for m in pattern.finditer(self.turns[turn].norm) if m.end() > m.start()
+            ]
+        return self._pattern_hits[key]
 
     def keyword_hits(self, key: int) -> list[Hit]:
         if self._keyword_hits is None:

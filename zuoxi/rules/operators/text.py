@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import operator as op
 import re
-import sys
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from functools import lru_cache
-from re import _constants as _sre  # type: ignore[attr-defined]  # typeshed stubs only the public `re`
-from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
+import re2
 from rapidfuzz import fuzz
 
 from zuoxi.normalize import mentions, normalize_pattern, normalize_text
@@ -32,6 +27,38 @@ from zuoxi.rules.operators.base import (
 
 _add = op.add
 _NON_WORD = re.compile(r"[\W_]+")
+
+MAX_PATTERN_CHARS = 1_000  # the built-in scorecards' longest is about 200
+_ASCII_CLASS = re.compile(r"(?<!\\)(?:\\\\)*\\([wWbB])")  # \w \W \b \B, not escaped themselves
+
+
+def _regex_options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # the error is raised (and shown with the rule), not logged to stderr as well
+    options.max_mem = 8 << 20  # RE2's own default, said here: a pattern whose automaton needs more is refused
+    return options
+
+
+def compile_regex(pattern: str) -> Any:
+    """A scorecard's pattern compiled by RE2, which matches in time linear in the text whatever the pattern:
+    scorecards are hostile input (a QA team's file, a form in the web app), and Python's backtracking `re`
+    takes exponential time on (a+)+$ or (a|aa)+$ and polynomial time on .*a.*a$ over a 20,000-character turn.
+    RE2 has no look-around or back-references (refused as syntax errors). Its \\w and \\b know only ASCII
+    letters and digits — on Chinese text \\w+ would silently match nothing — so they are refused too.
+    Raises ValueError with the reason in Chinese."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(f"正则表达式太长（{len(pattern)} 字，最多 {MAX_PATTERN_CHARS} 字）")
+    if found := _ASCII_CLASS.search(pattern):
+        raise ValueError(
+            f"不支持 \\{found.group(1)}：它只认英文字母和数字，匹配不到中文；"
+            "请写出字符范围，如 [^，。！？]、[0-9a-z]、\\p{Han}"
+        )
+    try:
+        return re2.compile(normalize_pattern(pattern), _regex_options())
+    except re2.error as error:
+        reason = error.args[0].decode("utf-8", "replace") if error.args and isinstance(error.args[0], bytes) else error
+        raise ValueError(f"正则表达式有误（RE2 语法，不支持环视和反向引用）：{reason}") from error
 
 
 @operator("keyword", FILTER_OPTIONS | {"words", "all"})
@@ -62,512 +89,27 @@ class Keyword(Filtered):
         return found
 
 
-# --- Which regular expressions a scorecard may use ------------------------------------------------------------
-# `re` backtracks: where a pattern can match the same text in many ways, a match that fails tries every one of
-# them, and a turn holding a long run of one character (20,000 may come in, zuoxi/ingest/limits.py) takes
-# longer than anyone waits — (a+)+$ or (a|aa)+$ exponentially, .*a.*a$ or (.*a){12} polynomially. Scorecards
-# are hostile input (a QA team's file, a form in the web app), so `regex_problem` refuses such a pattern when the
-# scorecard is compiled. It reads the parse tree as an automaton (Glushkov's: one state per character class, its
-# edges counted by the ways the pattern takes them) and refuses
-# - a loop that can read the same text along two different paths (exponential: nested repetition, an alternation
-#   whose branches overlap inside a repetition);
-# - two loops that can read the same text one after the other (polynomial: .*x.*, \d+\d+, " *个? *");
-# - bounded repetitions that together split the same text in more than MAX_WAYS ways ([^。]{0,30} three times);
-# - more than MAX_LOOP_WAYS ways to read a run of one character on from a loop ([^。]+ then [^，]{0,60}): each is
-#   tried at every place the loop could stop, so they multiply the passes over the turn;
-# - a repetition of something that can match nothing ((a?)+, (a|b?)*): ambiguous, and ~40× slower per iteration;
-# - back-references, and patterns too long or too large to check.
-# A repetition bounded by more than LOOP_BOUND counts as a loop; smaller ones are written out. What passes may still
-# try a loop's every stopping place at every start (\d+天 on a run of digits: a second or so on 20,000 of them).
-MAX_PATTERN_CHARS = 1_000  # the built-in scorecards' longest is about 200
-MAX_GROUP_DEPTH = 20  # groups in groups: the built-in scorecards need 2; `re` runs out of stack at a few hundred
-LOOP_BOUND = 100
-MAX_WAYS = 10_000  # the built-in scorecards' most is about 2,000
-MAX_LOOP_WAYS = 32  # ways a run is read on after a loop: each costs a pass over the rest of the turn
-MAX_POSITIONS = 2_000  # character classes once bounded repetitions are written out
-MAX_STEPS = 200_000  # pairs and triples of states the checks may visit
-
-
-class _Unsafe(Exception):
-    """Why a pattern is refused."""
-
-
-_NESTED = "一段重复（+、*、{m,}）能以不止一种方式匹配同一段文字（嵌套的重复如 (a+)+，或重复中可重叠的分支如 (a|aa)+）"
-_SERIAL = "两处不限次数的重复能匹配同一段文字（如 .*x.*、\\d+\\d+）"
-_REPRESENTATIVES = "\n\t \u3000\xa0\u2060\x00059٣azAZ_é字。，,.#☺◇0"  # one of each kind the text holds, at least
-_CATEGORIES = {
-    "CATEGORY_DIGIT": r"\d",
-    "CATEGORY_NOT_DIGIT": r"\D",
-    "CATEGORY_SPACE": r"\s",
-    "CATEGORY_NOT_SPACE": r"\S",
-    "CATEGORY_WORD": r"\w",
-    "CATEGORY_NOT_WORD": r"\W",
-}
-_LEAVES = (_sre.LITERAL, _sre.NOT_LITERAL, _sre.ANY, _sre.IN)
-_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
-
-
-def _children(code: Any, arg: Any) -> list[Any]:
-    """The sub-patterns (lists of (code, arg)) of one node of a parse tree."""
-    if code is _sre.SUBPATTERN:
-        return [arg[-1]]
-    if code is _sre.ATOMIC_GROUP:
-        return [arg]
-    if code is _sre.BRANCH:
-        return list(arg[1])
-    if code in _REPEATS:
-        return [arg[2]]
-    if code in (_sre.ASSERT, _sre.ASSERT_NOT):
-        return [arg[1]]
-    if code is _sre.GROUPREF_EXISTS:
-        return [p for p in arg[1:] if p is not None]
-    return []
-
-
-def _leaves(items: Any) -> Iterator[tuple[Any, Any]]:
-    for code, arg in items:
-        if code in _LEAVES:
-            yield code, arg
-        for child in _children(code, arg):
-            yield from _leaves(child)
-
-
-def _nullable(items: Any) -> bool:
-    """Whether a sub-pattern can match nothing."""
-    for code, arg in items:
-        if code in _LEAVES:
-            return False
-        if code in (_sre.SUBPATTERN, _sre.ATOMIC_GROUP) and not _nullable(_children(code, arg)[0]):
-            return False
-        if code is _sre.BRANCH and not any(_nullable(b) for b in arg[1]):
-            return False
-        if code in _REPEATS and arg[0] > 0 and not _nullable(arg[2]):
-            return False
-    return True
-
-
-def _cases(ch: str) -> set[str]:
-    return {c for c in (ch, ch.lower(), ch.upper()) if len(c) == 1}
-
-
-def _alphabet(items: Any) -> str:
-    """Characters enough to tell which classes of the pattern overlap: its literals and the ends of its ranges
-    (with the characters next to them), in both cases, and one of each other kind."""
-    chars = set(_REPRESENTATIVES)
-    for code, arg in _leaves(items):
-        members = arg if code is _sre.IN else [(_sre.LITERAL, arg)] if code is not _sre.ANY else []
-        for kind, value in members:
-            points = (
-                [value] if kind is _sre.LITERAL else [value[0] - 1, *value, value[1] + 1] if kind is _sre.RANGE else []
-            )
-            chars.update(c for point in points if 0 <= point <= sys.maxunicode for c in _cases(chr(point)))
-    return "".join(sorted(chars))
-
-
-def _class_source(code: Any, arg: Any) -> str:
-    """One character class of a parse tree written back as a regular expression (`re` has no way back)."""
-    if code is _sre.ANY:
-        return "(?s:.)"
-    negate, parts = code is _sre.NOT_LITERAL, []
-    for kind, value in arg if code is _sre.IN else [(_sre.LITERAL, arg)]:
-        if kind is _sre.NEGATE:
-            negate = True
-        elif kind is _sre.LITERAL:
-            parts.append(f"\\U{value:08x}")
-        elif kind is _sre.RANGE:
-            parts.append(f"\\U{value[0]:08x}-\\U{value[1]:08x}")
-        elif str(value) in _CATEGORIES:
-            parts.append(_CATEGORIES[str(value)])
-        else:
-            return "(?s:.)"  # anything else may hold any character
-    return f"[{'^' if negate else ''}{''.join(parts)}]"
-
-
-def _mask(source: str, alphabet: str) -> int:
-    """The characters of `alphabet` a class matches (ignoring case, as patterns are compiled), as bits."""
-    bits = 0
-    for match in re.finditer(source, alphabet, re.IGNORECASE):
-        bits |= 1 << match.start()
-    return bits
-
-
-def _cap(n: int) -> int:
-    return min(n, MAX_WAYS + 1)  # past that a pattern is refused anyway
-
-
-def _add_ways(a: dict[int, int], b: dict[int, int], times: int = 1) -> dict[int, int]:
-    out = dict(a)
-    for key, n in b.items():
-        if times:
-            out[key] = _cap(out.get(key, 0) + n * times)
-    return out
-
-
-class _Budget:
-    def __init__(self) -> None:
-        self.left = MAX_STEPS
-
-    def spend(self, n: int = 1) -> None:
-        self.left -= n
-        if self.left < 0:
-            raise _Unsafe("过于复杂，无法确认它不会回溯失控")
-
-
-@dataclass
-class _Part:
-    """A piece of a pattern as a Glushkov automaton: the states it can start and end on (with the number of
-    ways), the ways it matches nothing, the ways (bounded) it can match one text, and what it can start with."""
-
-    empty: int = 1
-    first: dict[int, int] = field(default_factory=dict)
-    last: dict[int, int] = field(default_factory=dict)
-    ways: int = 1
-    starts: int = 0
-
-
-class _Automaton:
-    def __init__(self, alphabet: str, budget: _Budget):
-        self.alphabet, self.budget = alphabet, budget
-        self.everything = (1 << len(alphabet)) - 1
-        self.classes: dict[str, int] = {}  # a class's source → its mask
-        self.masks: list[int] = []
-        self.follow: list[dict[int, int]] = []
-
-    def sequence(self, items: Any) -> _Part:
-        part = _Part()
-        for code, arg in items:
-            part = self.concat(part, self.node(code, arg))
-        return part
-
-    def node(self, code: Any, arg: Any) -> _Part:
-        if code in _LEAVES:
-            source = _class_source(code, arg)
-            if source not in self.classes:
-                self.classes[source] = _mask(source, self.alphabet)
-            return self.position(self.classes[source])
-        if code in (_sre.SUBPATTERN, _sre.ATOMIC_GROUP):
-            return self.sequence(_children(code, arg)[0])
-        if code is _sre.BRANCH:
-            return self.branch([self.sequence(b) for b in arg[1]])
-        if code in _REPEATS:
-            return self.repeat(*arg)
-        if code in (_sre.ASSERT, _sre.ASSERT_NOT):
-            _check_tree(arg[1], self.alphabet, self.budget)  # a look-around backtracks too, on its own
-        elif code in (_sre.GROUPREF, _sre.GROUPREF_EXISTS):
-            raise _Unsafe("不支持反向引用（\\1、(?P=name)、(?(1)…)）")
-        return _Part()  # anchors, look-arounds: they match nothing
-
-    def position(self, mask: int) -> _Part:
-        if len(self.masks) >= MAX_POSITIONS:
-            raise _Unsafe(f"写出有上限的重复后超过 {MAX_POSITIONS} 个字符类，过于复杂")
-        self.masks.append(mask)
-        self.follow.append({})
-        state = len(self.masks) - 1
-        return _Part(empty=0, first={state: 1}, last={state: 1}, starts=mask)
-
-    def link(self, last: dict[int, int], first: dict[int, int]) -> None:
-        for p, m in last.items():
-            edges = self.follow[p]
-            for q, n in first.items():
-                edges[q] = _cap(edges.get(q, 0) + m * n)
-
-    def concat(self, a: _Part, b: _Part) -> _Part:
-        self.link(a.last, b.first)
-        return _Part(
-            empty=_cap(a.empty * b.empty),
-            first=_add_ways(a.first, b.first, a.empty),
-            last=_add_ways(b.last, a.last, b.empty),
-            ways=min(a.ways * b.ways, MAX_WAYS + 1),
-            starts=a.starts | (b.starts if a.empty else 0),
-        )
-
-    def branch(self, parts: list[_Part]) -> _Part:
-        """Branches that can start with the same character may both match one text: their ways add up."""
-        starts = [p.starts if not p.empty else self.everything for p in parts]
-        groups: list[tuple[int, int]] = []  # (characters, ways) of branches that overlap
-        for start, part in zip(starts, parts):
-            merged = [g for g in groups if g[0] & start]
-            groups = [g for g in groups if not g[0] & start]
-            chars = start
-            for more, _ in merged:
-                chars |= more
-            groups.append((chars, part.ways + sum(w for _, w in merged)))
-        out = _Part(empty=0, ways=min(max((w for _, w in groups), default=1), MAX_WAYS + 1))
-        for part in parts:
-            out.empty = _cap(out.empty + part.empty)
-            out.first = _add_ways(out.first, part.first)
-            out.last = _add_ways(out.last, part.last)
-            out.starts |= part.starts
-        return out
-
-    def repeat(self, low: int, high: int, body: Any) -> _Part:
-        """`body` written out `low` times, then either looped (unbounded, or bounded above LOOP_BOUND) or
-        nested optional copies up to `high`: (x(x(x)?)?)? for x{0,3}."""
-        if high > 1 and _nullable(body):  # `re` guards each such iteration against looping for ever: ~40× slower
-            raise _Unsafe(
-                "重复的内容可以什么字都不匹配（如 (a?)+、(a|b?)*、(a?){1,3}），请改写（如 a*、[ab]*、a{0,3}）"
-            )
-        parts = [self.sequence(body) for _ in range(min(low, LOOP_BOUND))]
-        if high is _sre.MAXREPEAT or high > LOOP_BOUND:
-            loop = self.sequence(body)
-            self.link(loop.last, loop.first)
-            parts.append(_Part(1, loop.first, loop.last, loop.ways, loop.starts))
-        else:
-            tail: _Part | None = None
-            for _ in range(high - low):
-                inner = self.sequence(body) if tail is None else self.concat(self.sequence(body), tail)
-                tail = _Part(
-                    _cap(inner.empty + 1), inner.first, inner.last, min(inner.ways + 1, MAX_WAYS + 1), inner.starts
-                )
-            parts += [tail] if tail is not None else []
-        out = _Part()
-        for part in parts:
-            out = self.concat(out, part)
-        return out
-
-
-def _finish_order(follow: list[dict[int, int]]) -> list[int]:
-    """The states in the order a depth-first search (without recursion) finishes them."""
-    order: list[int] = []
-    seen = [False] * len(follow)
-    for root in range(len(follow)):
-        if seen[root]:
-            continue
-        seen[root] = True
-        stack = [(root, iter(follow[root]))]
-        while stack:
-            state, edges = stack[-1]
-            nxt = next((q for q in edges if not seen[q]), None)
-            if nxt is None:
-                order.append(state)
-                stack.pop()
-            else:
-                seen[nxt] = True
-                stack.append((nxt, iter(follow[nxt])))
-    return order
-
-
-def _components(follow: list[dict[int, int]]) -> tuple[list[int], set[int]]:
-    """Strongly connected components of the automaton (Kosaraju): each state's component, and the components
-    that hold a loop."""
-    back: list[list[int]] = [[] for _ in follow]
-    for p, edges in enumerate(follow):
-        for q in edges:
-            back[q].append(p)
-    comp = [-1] * len(follow)
-    for root in reversed(_finish_order(follow)):
-        if comp[root] < 0:
-            comp[root], todo = root, [root]
-            while todo:
-                for p in back[todo.pop()]:
-                    if comp[p] < 0:
-                        comp[p] = root
-                        todo.append(p)
-    looped = {comp[p] for p, edges in enumerate(follow) for q in edges if comp[q] == comp[p]}
-    return comp, looped
-
-
-def _search(
-    starts: Iterable[tuple[int, ...]],
-    step: Callable[[tuple[int, ...]], Iterable[tuple[int, ...]]],
-    goal: Callable[[tuple[int, ...]], bool],
-    budget: _Budget,
-) -> set[tuple[int, ...]] | None:
-    """A search over tuples of states from `starts` (not themselves goals): None once a goal is reached, else every
-    tuple reached."""
-    seen = set(starts)
-    todo = list(seen)
-    while todo:
-        for nxt in step(todo.pop()):
-            budget.spend()
-            if goal(nxt):
-                return None
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen
-
-
-def _equal_to(target: tuple[int, ...]) -> Callable[[tuple[int, ...]], bool]:
-    return lambda t: t == target
-
-
-def _exponential(auto: _Automaton, comp: list[int], looped: set[int], budget: _Budget) -> bool:
-    """A state with two different paths back to itself reading the same text: an edge taken two ways inside a
-    loop, or two copies of the automaton that leave a state together, part, and meet again."""
-    follow, masks = auto.follow, auto.masks
-    if any(n > 1 and comp[p] == comp[q] for p, edges in enumerate(follow) for q, n in edges.items()):
-        return True
-
-    def step(pair: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
-        x, y = pair
-        budget.spend(len(follow[x]) * len(follow[y]))
-        for x2 in follow[x]:
-            if comp[x2] == comp[x]:
-                yield from ((x2, y2) for y2 in follow[y] if comp[y2] == comp[x] and masks[x2] & masks[y2])
-
-    diagonal = [(p, p) for p in range(len(follow)) if comp[p] in looped]
-    apart = _search(diagonal, step, lambda pair: False, budget) or set()
-    parted = [pair for pair in apart if pair[0] != pair[1]]
-    return bool(parted) and _search(parted, step, lambda pair: pair[0] == pair[1], budget) is None
-
-
-def _polynomial(auto: _Automaton, comp: list[int], looped: set[int], budget: _Budget) -> bool:
-    """Two loops p and q, p before q, and one text read around p, from p to q and around q: the split of a run
-    between them is tried every way (Allauzen, Mohri and Rastogi's test for infinite ambiguity)."""
-    follow, masks = auto.follow, auto.masks
-    loops = [p for p in range(len(follow)) if comp[p] in looped]
-    for p in loops:
-        after = _search([(p,)], lambda s: ((q,) for q in follow[s[0]]), lambda s: False, budget) or set()
-        for q in (q for (q,) in after if q in loops and comp[q] != comp[p]):
-
-            def step(t: tuple[int, ...], p: int = p, q: int = q) -> Iterator[tuple[int, ...]]:
-                x, y, z = t
-                budget.spend(len(follow[x]) * len(follow[y]) * len(follow[z]))
-                for x2 in (s for s in follow[x] if comp[s] == comp[p]):
-                    for z2 in (s for s in follow[z] if comp[s] == comp[q] and masks[s] & masks[x2]):
-                        yield from ((x2, y2, z2) for y2 in follow[y] if masks[x2] & masks[y2] & masks[z2])
-
-            if _search([(p, p, q)], step, _equal_to((p, q, q)), budget) is None:
-                return True
-    return False
-
-
-def _runs(masks: list[int], everything: int) -> Iterator[set[int]]:
-    """For each kind of character (those that every class holds or lacks alike), the states that can read it."""
-    kinds = [everything]
-    for mask in set(masks):
-        kinds = [part for kind in kinds for part in (kind & mask, kind & ~mask) if part]
-    for kind in kinds:
-        yield {q for q, mask in enumerate(masks) if mask & kind}
-
-
-def _run_paths(auto: _Automaton, whole: _Part, budget: _Budget) -> tuple[int, int]:
-    """How many ways the pattern can read a run of one character (的的的…, 1111…) from its start or any state:
-    the most at any length of the run, and how many go on however long the run is (the ways a loop is left
-    and then the run read on). `re` tries these at every place a loop over the run could stop."""
-    end = len(auto.follow)  # the match ending (and what follows it tried): a state every character leads to
-    follow = [*auto.follow, {}, whole.first]  # and the start, as one state more
-    back: list[list[tuple[int, int]]] = [[] for _ in follow]
-    for p, edges in enumerate(follow):
-        for q, n in edges.items():
-            back[q].append((p, n))
-    back[end] = [*whole.last.items(), (end + 1, whole.empty)]
-    most = stable = 0
-    for reads in _runs(auto.masks, auto.everything):
-        budget.spend(len(follow))
-        reads.add(end)
-        paths = dict.fromkeys(range(len(follow)), 1)  # ways to read k characters of the run from each state
-        for _ in range(len(follow) + 1):
-            longer: dict[int, int] = {}
-            for q in reads.intersection(paths):
-                budget.spend(len(back[q]))
-                for p, n in back[q]:
-                    longer[p] = min(longer.get(p, 0) + n * paths[q], MAX_WAYS + 1)
-            if longer == paths or not longer:
-                break
-            paths = longer
-            most = max(most, *paths.values())
-        stable = max(stable, *longer.values(), 0)
-    return most, stable
-
-
-def _check_tree(items: Any, alphabet: str, budget: _Budget) -> None:
-    auto = _Automaton(alphabet, budget)
-    whole = auto.sequence(items)
-    if whole.ways > MAX_WAYS:
-        raise _Unsafe(f"有上限的重复合起来能以超过 {MAX_WAYS} 种方式匹配同一段文字（如连用几个 [^。]{{0,30}}）")
-    comp, looped = _components(auto.follow)
-    if _exponential(auto, comp, looped, budget):
-        raise _Unsafe(_NESTED + "，耗时随文字长度指数增长")
-    if _polynomial(auto, comp, looped, budget):
-        raise _Unsafe(_SERIAL + "，耗时随文字长度成倍增长")
-    most, stable = _run_paths(auto, whole, budget)
-    if most > MAX_WAYS:
-        raise _Unsafe(f"一长串相同的字能被它以超过 {MAX_WAYS} 种方式读取（如连用几个 [^。]{{0,30}}）")
-    if stable > MAX_LOOP_WAYS:
-        raise _Unsafe(
-            f"不限次数的重复之后，一长串相同的字还能以 {stable} 种方式读下去（最多 {MAX_LOOP_WAYS} 种），"
-            "如 [^。]+ 后紧跟 [^，]{0,30}"
-        )
-
-
-def group_depth(pattern: str) -> int:
-    """How deep the groups of a regular expression nest (brackets in a character class or escaped do not count)."""
-    depth = deepest = 0
-    in_class = escaped = False
-    for ch in pattern:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch in "()":
-            depth += 1 if ch == "(" else -1
-            deepest = max(deepest, depth)
-    return deepest
-
-
-@lru_cache(maxsize=1024)
-def regex_problem(pattern: str) -> str | None:
-    """Why the regular expression `pattern` (valid, in its matching form) could take too long on a turn, or None."""
-    if len(pattern) > MAX_PATTERN_CHARS:
-        return f"超过 {MAX_PATTERN_CHARS} 个字符"
-    try:
-        items = list(_parser.parse(pattern, re.IGNORECASE))
-        _check_tree(items, _alphabet(items), _Budget())
-    except _Unsafe as error:
-        return str(error)
-    except RecursionError:
-        return "括号嵌套过深"
-    return None
-
-
 @operator("regex", FILTER_OPTIONS | {"pattern"})
 class Regex(Filtered):
-    """Each match of `pattern` in the matching form of a turn; a pattern that could backtrack for ever on a long
-    turn is refused (`regex_problem`)."""
-
     def __init__(self, spec: dict[str, Any], loc: tuple[Any, ...], env: Env):
         super().__init__(spec, loc, env)
         pattern = spec.get("pattern")
-        if not isinstance(pattern, str):
-            raise RuleError(loc + ("pattern",), "regex 需要 `pattern`：一个正则表达式（文本）")
-        if group_depth(pattern) > MAX_GROUP_DEPTH:
-            raise RuleError(loc + ("pattern",), f"正则表达式有误：括号嵌套超过 {MAX_GROUP_DEPTH} 层")
+        if not isinstance(pattern, str) or not pattern:
+            raise RuleError(loc + ("pattern",), "regex 需要 `pattern`：一个正则表达式")
         try:
-            self.pattern = re.compile(normalize_pattern(pattern), re.IGNORECASE)
-        except re.error as error:
-            raise RuleError(loc + ("pattern",), f"正则表达式有误：{error}") from error
-        except RecursionError:
-            raise RuleError(loc + ("pattern",), "正则表达式有误：括号嵌套过深") from None
-        problem = regex_problem(self.pattern.pattern)
-        if problem:
-            shown = pattern if len(pattern) <= 80 else pattern[:80] + "…"
-            raise RuleError(
-                loc + ("pattern",),
-                f"正则表达式 {shown!r} 可能回溯失控（catastrophic backtracking），分析长句时会卡住：{problem}。"
-                "请改写，例如用有上限的 [^。]{0,20} 代替 .*，不要嵌套重复",
-            )
+            self.pattern = compile_regex(pattern)
+        except ValueError as error:
+            raise RuleError(loc + ("pattern",), str(error)) from error
 
     def raw(self, ctx: Context) -> list[Hit]:
-        return [
-            Hit(t.index, m.start(), m.end())
-            for t in ctx.turns
-            for m in self.pattern.finditer(t.norm)
-            if m.end() > m.start()
-        ]
+        return [h for t in ctx.turns for h in ctx.pattern_hits(self.pattern, t.index)]
 
     def hits(self, ctx, anchor):
-        allowed = set(self.scope.turns(ctx, anchor))
         return [
-            Hit(t, m.start(), m.end())
-            for t in allowed
-            for m in self.pattern.finditer(ctx.turns[t].norm)
-            if m.end() > m.start() and self.keep(ctx, Hit(t, m.start(), m.end()))
+            h
+            for t in sorted(set(self.scope.turns(ctx, anchor)))
+            for h in ctx.pattern_hits(self.pattern, t)
+            if self.keep(ctx, h)
         ]
 
 
