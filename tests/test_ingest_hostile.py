@@ -339,3 +339,39 @@ def test_arrow_holds_no_reference_to_the_files_bytes(pa):
     records = read_parquet(data, "x.parquet")
     assert isinstance(next(records), IngestError)
     assert sys.getrefcount(data) <= before + 1
+
+
+def test_links_in_a_folder_are_reported_when_they_lead_to_no_file_and_read_when_they_do(tmp_path):
+    """A folder's link to a device or to nothing was skipped in silence; the Dask engine's planning, which reads
+    each file, must not open a link to /dev/zero either."""
+    from zuoxi.engines.dask import options_variant, plan_shards
+    from zuoxi.ingest import NOT_REGULAR, input_files
+
+    real = tmp_path / "real"
+    real.mkdir()
+    line = {
+        "id": "c1",
+        "channel": "chat",
+        "turns": [{"role": "customer", "text": "在吗"}, {"role": "agent", "text": "在的"}],
+    }
+    (real / "a.jsonl").write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    given = tmp_path / "in"
+    given.mkdir()
+    (given / "file.jsonl").symlink_to(real / "a.jsonl")
+    (given / "zero.jsonl").symlink_to("/dev/zero")
+    (given / "gone.jsonl").symlink_to(tmp_path / "nothing.jsonl")
+    (given / "folder").symlink_to(real)  # not followed: its file would be read twice
+
+    listed = {f.name: f.path for f in input_files([given])}
+    assert sorted(listed) == ["file.jsonl", "gone.jsonl", "zero.jsonl"]
+    said = {name: [r for r in read_file(path)] for name, path in listed.items() if path.exists()}
+    assert [c.id for c in said["file.jsonl"]] == ["c1"]
+    assert [(e.line, e.reason) for e in said["zero.jsonl"]] == [(None, NOT_REGULAR)]
+
+    options = ReadOptions()
+    shards, errors, files = plan_shards([given], options, options_variant(None, True, False, options), 4)
+    assert files == 3 and [s.name for s in shards] == ["file.jsonl"]
+    assert sorted((Path(e.path).name, e.reason) for e in errors) == [
+        ("gone.jsonl", "no such file or folder"),
+        ("zero.jsonl", NOT_REGULAR),
+    ]

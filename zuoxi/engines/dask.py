@@ -46,7 +46,7 @@ from typing import Any
 from zuoxi import __version__
 from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, in_order_chunks, store_analyzed
-from zuoxi.ingest import IngestError, ReadOptions, detect_format, input_files, read_file
+from zuoxi.ingest import NOT_REGULAR, IngestError, ReadOptions, detect_format, input_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_lines
 from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parquet, row_groups
@@ -293,6 +293,9 @@ def plan_shards(
         path = file.path
         if not path.exists():
             errors.append(IngestError(str(path), None, "no such file or folder"))
+            continue
+        if not path.is_file():  # planning reads the file: a link to /dev/zero would never end
+            errors.append(IngestError(str(path), None, NOT_REGULAR))
             continue
         whole = Shard(str(path), file.name, str(path.absolute()), None)
         fmt = options.format or detect_format(path)

@@ -20,6 +20,7 @@ from zuoxi.ingest.limits import MAX_FILE_BYTES
 from zuoxi.ingest.registry import EXTENSIONS, READERS, ReadOptions, Source
 
 __all__ = [
+    "NOT_REGULAR",
     "READERS",
     "IngestError",
     "InputFile",
@@ -52,7 +53,9 @@ def input_files(paths: Iterable[str | Path]) -> Iterator[InputFile]:
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            # a link is listed whatever it points at, so that one to a device or to nothing is reported, not
+            # skipped in silence (links to folders are not followed: no loops)
+            for child in sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()):
                 if detect_format(child) and not child.name.startswith(".") and child.name.lower() != "readme.md":
                     yield InputFile(child, child.relative_to(path).as_posix())
         else:
@@ -102,11 +105,14 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
         yield IngestError(name, None, NESTED_TOO_DEEP)
 
 
+NOT_REGULAR = "not a regular file (a folder, pipe or device cannot be read)"
+
+
 def file_bytes(path: Path, name: str) -> bytes | IngestError:
     """The whole file, or why it cannot be read: only a regular file within MAX_FILE_BYTES is."""
     try:
         if not path.is_file():  # a pipe or a device (/dev/zero) would hang the batch or fill memory
-            return IngestError(name, None, "not a regular file (a folder, pipe or device cannot be read)")
+            return IngestError(name, None, NOT_REGULAR)
         if (size := path.stat().st_size) > MAX_FILE_BYTES:  # a file is read whole: split a bigger one
             return IngestError(
                 name,
