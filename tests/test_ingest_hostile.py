@@ -375,3 +375,25 @@ def test_links_in_a_folder_are_reported_when_they_lead_to_no_file_and_read_when_
         ("gone.jsonl", "no such file or folder"),
         ("zero.jsonl", NOT_REGULAR),
     ]
+
+
+def test_a_workbook_number_too_long_for_python_says_what_the_cell_is(tmp_path):
+    """openpyxl reads a number cell as an int; past Python's digit guard the message was Python's advice to lift it."""
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in (["会话ID", "角色", "内容"], ["c1", "客户", "你好"], ["c1", "坐席", 987654321]):
+        sheet.append(row)
+    small, big = tmp_path / "small.xlsx", tmp_path / "big.xlsx"
+    book.save(small)
+    with zipfile.ZipFile(small) as given, zipfile.ZipFile(big, "w") as patched:
+        for item in given.infolist():
+            data = given.read(item.filename)
+            if item.filename.endswith("sheet1.xml"):
+                data = data.replace(b"<v>987654321</v>", b"<v>" + b"1" * (sys.get_int_max_str_digits() + 1) + b"</v>")
+            patched.writestr(item, data)
+    (error,) = [r for r in read_file(big) if isinstance(r, IngestError)]
+    assert "a number cell of more than" in error.reason and "set_int_max_str_digits" not in error.reason

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -255,4 +256,10 @@ def xlsx_file(source: Source) -> Iterator[Record]:
     try:
         yield from read_xlsx(source.data, source.name, source.options.columns)
     except Exception as error:  # noqa: BLE001 - openpyxl raises many types for a broken workbook
-        yield IngestError(source.name, None, f"not a readable XLSX workbook ({type(error).__name__}: {error})")
+        if isinstance(error, ValueError) and "integer string conversion" in str(error):
+            # openpyxl reads a number cell of thousands of digits as an int, which Python refuses to convert
+            # (a guard against quadratic time): say what the cell is, not how to lift the guard
+            reason = f"a number cell of more than {sys.get_int_max_str_digits():,} digits; save that column as text"
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        yield IngestError(source.name, None, f"not a readable XLSX workbook ({reason})")
