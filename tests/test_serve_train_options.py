@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import uvicorn
+from live_server import free_port
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -30,7 +31,7 @@ def started(monkeypatch) -> list[dict]:
 
 
 def serve(tmp_path, *options: str):
-    return CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "serve.db"), "--port", "18080", *options])
+    return CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "serve.db"), "--port", str(free_port()), *options])
 
 
 def flat(output: str) -> str:
@@ -65,7 +66,7 @@ def test_a_good_host_is_served(tmp_path, started):
     for host in ("127.0.0.1", "localhost"):
         result = serve(tmp_path, "--host", host)
         assert result.exit_code == 0, result.output
-        assert f"http://{host}:18080/" in result.output and started[-1]["host"] == host
+        assert f"http://{host}:{started[-1]['port']}/" in result.output and started[-1]["host"] == host
 
 
 def test_an_ipv6_host_is_bracketed_in_the_url(tmp_path, started):
@@ -76,7 +77,7 @@ def test_an_ipv6_host_is_bracketed_in_the_url(tmp_path, started):
         pytest.skip("no IPv6 loopback here")
     result = serve(tmp_path, "--host", "::1")
     assert result.exit_code == 0, result.output
-    assert "http://[::1]:18080/" in result.output and started[-1]["host"] == "::1"
+    assert f"http://[::1]:{started[-1]['port']}/" in result.output and started[-1]["host"] == "::1"
 
 
 def test_recordings_must_be_a_folder(tmp_path, started):
@@ -167,3 +168,21 @@ def test_a_trainee_name_with_control_characters_is_refused_first(tmp_path):
 def test_any_integer_seed_drills(tmp_path, seed):
     result = drill(str(tmp_path / "seed.db"), "/quit\n", "--seed", seed)
     assert result.exit_code == 0 and "客户：" in result.output, result.output
+
+
+def test_a_port_in_use_is_refused_before_the_demo_is_loaded(tmp_path, started):
+    """uvicorn said "address already in use" only after the URL was printed and a minute of demo data was written
+    (`make run` run while its first server still runs)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        db = tmp_path / "busy.db"
+        result = CliRunner().invoke(
+            app, ["serve", "--db", str(db), "--demo", "--host", "127.0.0.1", "--port", str(port)]
+        )
+    assert result.exit_code == 2, result.output
+    assert (
+        "--port" in result.output and f"port {port}" in flat(result.output) and "another server" in flat(result.output)
+    )
+    assert "zuoxi web app" not in result.output and not db.exists() and started == []

@@ -748,7 +748,9 @@ def test_x_forwarded_for_is_believed_only_from_a_named_proxy(tmp_path, monkeypat
 
     seen: dict = {}
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
-    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "p.db"), *options])
+    from live_server import free_port
+
+    result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "p.db"), "--port", str(free_port()), *options])
     assert result.exit_code == 0, result.output
     assert seen["proxy_headers"] is bool(believed) and seen["forwarded_allow_ips"] == believed
 

@@ -106,6 +106,7 @@ def serve(
         raise typer.BadParameter(str(error)) from None
     if schema:
         os.environ["ZUOXI_DB_SCHEMA"] = schema  # the workers' stores too
+    _check_port(host, port)  # last: a port taken now is what `make run` run twice meets after a minute of demo data
     store = Store(db)  # migrated here, once, before any worker starts
     if demo:
         _load_demo(store)
@@ -166,6 +167,23 @@ def _check_host(host: str) -> None:
         except OSError as error:
             raise typer.BadParameter(
                 f"cannot listen on {host!r} ({address[0]}): {_reason(error)}", param_hint="--host"
+            ) from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """`--port` is free on every address of `--host` (bound for a moment as uvicorn binds it, address reuse on, so
+    a port only lingering after a server stopped is free); else one line, before the demo's data is loaded."""
+    import socket
+
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as error:
+            raise typer.BadParameter(
+                f"cannot listen on {address[0]} port {port}: {_reason(error)} (another server running?)",
+                param_hint="--port",
             ) from None
 
 
