@@ -157,34 +157,39 @@ def _check_host(host: str) -> None:
     if not host.strip():  # uvicorn took it as every interface, silently
         raise typer.BadParameter("empty (0.0.0.0 listens on every interface)", param_hint="--host")
     try:
-        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (OSError, UnicodeError, ValueError) as error:  # gaierror; a label over 63 characters is a UnicodeError
         raise typer.BadParameter(f"{host!r} does not resolve: {_reason(error)}", param_hint="--host") from None
-    for family, kind, proto, _, address in found:
-        try:
-            with socket.socket(family, kind, proto) as probe:
-                probe.bind((address[0], 0, *address[2:]))
-        except OSError as error:
-            raise typer.BadParameter(
-                f"cannot listen on {host!r} ({address[0]}): {_reason(error)}", param_hint="--host"
-            ) from None
+    if refused := _unbound(host, 0):
+        address, why = refused
+        raise typer.BadParameter(f"cannot listen on {host!r} ({address}): {_reason(why)}", param_hint="--host")
 
 
 def _check_port(host: str, port: int) -> None:
-    """`--port` is free on every address of `--host` (bound for a moment as uvicorn binds it, address reuse on, so
-    a port only lingering after a server stopped is free); else one line, before the demo's data is loaded."""
+    """`--port` is free on every address of `--host` (a port only lingering after a server stopped is free, as it
+    is to uvicorn); else one line, before the demo's data is loaded."""
+    if refused := _unbound(host, port):
+        address, why = refused
+        raise typer.BadParameter(
+            f"cannot listen on {address} port {port}: {_reason(why)} (another server running?)", param_hint="--port"
+        )
+
+
+def _unbound(host: str, port: int) -> tuple[str, OSError] | None:
+    """The first address of `host` (resolved) on which `port` cannot be bound for a moment, as uvicorn binds it
+    (address reuse on), and why; None when every one can (port 0: any free port)."""
     import socket
 
-    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
         try:
             with socket.socket(family, kind, proto) as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind(address)
         except OSError as error:
-            raise typer.BadParameter(
-                f"cannot listen on {address[0]} port {port}: {_reason(error)} (another server running?)",
-                param_hint="--port",
-            ) from None
+            return str(address[0]), error
+    return None
 
 
 def _check_proxies(trusted_proxy: str) -> None:
