@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from zuoxi.ingest.limits import FIRST_YEAR, LAST_YEAR
 from zuoxi.privacy import mask_text
-from zuoxi.store import canonical_label
+from zuoxi.store import masked_label
 
 # The call centres are in China: a campaign's times are Asia/Shanghai unless its YAML names another
 # zone, and a customer's calling hours are read in the customer's own zone (the list's 时区 column).
@@ -244,7 +244,7 @@ class Attempt(BaseModel):
     def _canonical(cls, value: str) -> str:
         """Stored in the form users and conversations have (０７ is agent 07, personal data masked), so scopes
         and dialling match."""
-        if (label := canonical_label(mask_text(value))) is None:
+        if (label := masked_label(value)) is None:
             raise ValueError("agent id is blank")
         return label
 

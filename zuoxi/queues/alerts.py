@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zuoxi.privacy import mask_text
 from zuoxi.queues.items import QueueError
 from zuoxi.queues.models import AlertMessage, AlertSettings, NewAlert
-from zuoxi.store import as_utc, canonical_label, source_zone, utc_now
+from zuoxi.store import as_utc, masked_label, source_zone, utc_now
 from zuoxi.store import queues as Q
 from zuoxi.store.tables import ResultRow
 from zuoxi.store.users import Account
@@ -227,7 +227,7 @@ def shown_url(url: str) -> str:
 def add_webhook(engine, account: Account | None, name: str, team: str, url: str, template_name: str) -> int:
     """A new webhook; its name and team are masked as conversations' are (the team in the form users and
     conversations store it in, so that the team's alerts reach it), then bounded."""
-    name, team = mask_text(name.strip()), canonical_label(mask_text(team)) or ""
+    name, team = mask_text(name.strip()), masked_label(team) or ""
     if not 0 < len(name) <= 100 or not 0 < len(team) <= 100:
         raise QueueError("名称和班组都要填写（各最多 100 个字）")
     if template_name not in TEMPLATES:

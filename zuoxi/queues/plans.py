@@ -25,7 +25,7 @@ from zuoxi.privacy import mask_text, mask_value
 from zuoxi.queues.assignment import METHODS
 from zuoxi.queues.models import Candidate, Period
 from zuoxi.rules.scorecard import _LineLoader, _strip_lines, line_of
-from zuoxi.store import canonical_label
+from zuoxi.store import masked_label
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -241,7 +241,7 @@ class Scope(Written):
     @field_validator("teams", "agents")
     @classmethod
     def _canonical(cls, values: list[str]) -> list[str]:
-        return [label for v in values if (label := canonical_label(mask_text(v)))]
+        return [label for v in values if (label := masked_label(v))]
 
 
 class RandomShare(Written):

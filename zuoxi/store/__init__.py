@@ -26,6 +26,7 @@ from sqlalchemy.schema import CreateSchema
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
+from zuoxi.privacy import mask_text
 from zuoxi.store.tables import (
     CampaignAttempt,
     CampaignCallback,
@@ -48,6 +49,12 @@ def canonical_label(value: str | None) -> str | None:
     if value is None:
         return None
     return " ".join(_T2S.convert(unicodedata.normalize("NFKC", value)).split()) or None
+
+
+def masked_label(value: str | None) -> str | None:
+    """A team or agent id a person typed (a user's, a webhook's, a plan's or a campaign's), as conversations carry
+    it: personal data masked, then canonical — so a team named by a number matches its conversations."""
+    return canonical_label(mask_text(value)) if value else None
 
 
 def canonical(conversation: Conversation) -> Conversation:

@@ -35,7 +35,7 @@ from zuoxi.queues.models import (
     Workload,
 )
 from zuoxi.queues.plans import QUOTA_FILL, RANDOM, PlanError, PlanSpec, Scope, stored_plan, stored_text
-from zuoxi.store import as_utc, canonical_label, utc_now
+from zuoxi.store import as_utc, masked_label, utc_now
 from zuoxi.store.audit import audit
 from zuoxi.store.queries import Forbidden, NotFound
 from zuoxi.store.tables import (
@@ -883,7 +883,7 @@ def add_webhook(engine, account: Account | None, name: str, team: str, url: str,
     with Session(engine) as session, session.begin():
         row = WebhookRow(
             name=mask_text(name),
-            team=canonical_label(mask_text(team)),
+            team=masked_label(team),
             url=url,
             template=template,
             active=True,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from zuoxi.model import without_nul
 from zuoxi.privacy import mask_text
-from zuoxi.store import as_utc, canonical_label, utc_now
+from zuoxi.store import as_utc, masked_label, utc_now
 from zuoxi.store.tables import LoginSession, User
 
 ROLES = ("admin", "inspector", "team_lead", "agent")
@@ -61,7 +61,7 @@ def _checked(role: str, team: str | None, agent_id: str | None, display_name: st
     teams and agent ids are, so an agent id that is a phone number still matches that agent's conversations), or
     UserError. NUL characters go first, as the store would drop them: a team of NULs is no team."""
     team, agent_id, display_name = (without_nul(value) for value in (team, agent_id, display_name))
-    team, agent_id = canonical_label(team and mask_text(team)), canonical_label(agent_id and mask_text(agent_id))
+    team, agent_id = masked_label(team), masked_label(agent_id)
     display_name = mask_text((display_name or "").strip()) or None
     if role not in ROLES:
         raise UserError("角色只能是管理员、质检员、班长或坐席")
