@@ -20,7 +20,7 @@ from zuoxi.cli import app as cli
 from zuoxi.coaching.cases import TAGS
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
-from zuoxi.coaching.simulator import DrillSession
+from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession
 from zuoxi.engines.local import Batch
 from zuoxi.ingest import read_file
 from zuoxi.rules.engine import get_scorecard
@@ -423,6 +423,7 @@ def test_drills_over_the_api(tmp_path):
         a07.get("/api/training/candidates").status_code == 403 and qa.get("/api/training/candidates").status_code == 200
     )
     assert a07.get("/training").status_code == 200 and "wrong-burger" in a07.get("/training/wrong-burger").text
+    assert f'maxlength="{MAX_AGENT_LINE}"' in a07.get("/training/wrong-burger").text  # the page's bound is the API's
 
 
 def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):

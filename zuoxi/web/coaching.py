@@ -338,4 +338,4 @@ async def promote_form(key: str, request: Request, engine: DB, signed: Signed = 
 def case_page(case_id: str, request: Request, signed: Signed = require_role(ANYONE)):
     case = _case(request, case_id)
     history = library(request).attempts(trainee(signed), case.id)
-    return render(request, "training_case.html.j2", signed, case=case, history=history)
+    return render(request, "training_case.html.j2", signed, case=case, history=history, max_line=MAX_AGENT_LINE)
