@@ -150,17 +150,7 @@ def update_user(
 ) -> tuple[Account, Account]:
     """Set a user's role, team, agent id, name and whether they may sign in; (before, after).
     A disabled user's sessions end at once."""
-    fields = _checked(role, team, agent_id, display_name)
-    with Session(engine) as session, session.begin():
-        user = session.get(User, user_id)
-        if user is None:
-            raise LookupError(user_id)
-        before = _account(user)
-        for name, value in {**fields, "active": active}.items():
-            setattr(user, name, value)
-        if not active:
-            session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
-        return before, _account(user)
+    return _changed(engine, user_id, {**_checked(role, team, agent_id, display_name), "active": active})
 
 
 def set_password(engine, user_id: int, password: str) -> Account:
@@ -176,13 +166,19 @@ def set_password(engine, user_id: int, password: str) -> Account:
 
 def set_active(engine, user_id: int, active: bool) -> tuple[Account, Account]:
     """Let a user sign in or not, nothing else changed; (before, after). A disabled user's sessions end at once."""
+    return _changed(engine, user_id, {"active": active})
+
+
+def _changed(engine, user_id: int, values: dict[str, object]) -> tuple[Account, Account]:
+    """Set a user's columns; (before, after), LookupError for no such user. A disabled user's sessions end at once."""
     with Session(engine) as session, session.begin():
         user = session.get(User, user_id)
         if user is None:
             raise LookupError(user_id)
         before = _account(user)
-        user.active = active
-        if not active:
+        for name, value in values.items():
+            setattr(user, name, value)
+        if not user.active:
             session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
         return before, _account(user)
 
