@@ -6,7 +6,6 @@ user.update)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -30,11 +29,6 @@ PasswordOption = Annotated[
     ),
 ]
 Username = Annotated[str, typer.Argument(help="The username, exactly as `zuoxi user list` shows it")]
-
-
-def _fields(account) -> dict:
-    """What the audit log keeps of a user (the web app's fields: no id, no password)."""
-    return {k: v for k, v in asdict(account).items() if k != "id"}
 
 
 def _refuse(message: str) -> typer.Exit:
@@ -63,14 +57,14 @@ def user_add(
 ) -> None:
     """Create a web app user (password hashed with argon2); audited."""
     from zuoxi.store.audit import audit_now
-    from zuoxi.store.users import UserError, add_user
+    from zuoxi.store.users import UserError, add_user, audited
 
     store = Store(db)
     try:
         account = add_user(store.engine, username, password, role, team, agent_id, display_name)
     except UserError as error:
         raise _refuse(str(error)) from None
-    audit_now(store.engine, None, "user.add", "user", account.id, None, _fields(account))
+    audit_now(store.engine, None, "user.add", "user", account.id, None, audited(account))
     err.print(f"user {account.username} ({account.role}) added", highlight=False)
 
 
@@ -107,7 +101,7 @@ def user_password(username: Username, password: PasswordOption = "", db: DbOptio
 
 def _set_active(username: str, active: bool, db: str | None) -> None:
     from zuoxi.store.audit import audit_now
-    from zuoxi.store.users import set_active
+    from zuoxi.store.users import audited, set_active
 
     store = Store(db)
     account = _named(store, username)
@@ -116,7 +110,7 @@ def _set_active(username: str, active: bool, db: str | None) -> None:
         err.print(f"user {account.username} is already {state}", highlight=False)
         return
     before, after = set_active(store.engine, account.id, active)
-    audit_now(store.engine, None, "user.update", "user", account.id, _fields(before), _fields(after))
+    audit_now(store.engine, None, "user.update", "user", account.id, audited(before), audited(after))
     ended = "" if active else "; their sessions ended"
     err.print(f"user {account.username} {state}{ended}", highlight=False)
 

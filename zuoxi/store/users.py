@@ -52,6 +52,11 @@ class Account:
     active: bool = True
 
 
+def audited(account: Account) -> dict:
+    """What the audit log keeps of a user, whoever changed them (the web app or the command line): no id, no password."""
+    return {k: getattr(account, k) for k in ("username", "role", "team", "agent_id", "display_name", "active")}
+
+
 def _account(user: User) -> Account:
     return Account(user.id, user.username, user.role, user.team, user.agent_id, user.display_name, bool(user.active))
 

@@ -28,6 +28,7 @@ from zuoxi.store.users import (
     Account,
     UserError,
     add_user,
+    audited,
     close_session,
     list_accounts,
     open_session,
@@ -323,17 +324,13 @@ class PasswordIn(BaseModel):
     password: Annotated[str, Field(max_length=200)]
 
 
-def _user_fields(account: Account) -> dict:
-    return {k: getattr(account, k) for k in ("username", "role", "team", "agent_id", "display_name", "active")}
-
-
 def create_user(engine, admin: Account, body: UserIn) -> Account:
     """Add a user, audited; HTTP 422 with the reason when refused (shared by the API and the users page)."""
     try:
         account = add_user(engine, body.username, body.password, body.role, body.team, body.agent_id, body.display_name)
     except UserError as error:
         raise HTTPException(422, str(error)) from None
-    audit_now(engine, admin, "user.add", "user", account.id, None, _user_fields(account))
+    audit_now(engine, admin, "user.add", "user", account.id, None, audited(account))
     return account
 
 
@@ -350,7 +347,7 @@ def change_user(engine, admin: Account, user_id: int, body: UserChange) -> Accou
         raise HTTPException(422, str(error)) from None
     except LookupError:
         raise HTTPException(404, "没有这个用户") from None
-    audit_now(engine, admin, "user.update", "user", user_id, _user_fields(before), _user_fields(after))
+    audit_now(engine, admin, "user.update", "user", user_id, audited(before), audited(after))
     return after
 
 
