@@ -115,7 +115,7 @@ def test_a_disabled_user_cannot_sign_in_until_enabled(db):
     enabled, disabled = entries(db, "user.update")  # newest first
     assert (enabled.before["active"], enabled.after["active"]) == (False, True) and disabled.id < enabled.id
     assert "没有用户 nobody" in zuoxi("user", "disable", "nobody", "--db", db, code=2).stderr
-    assert "没有用户" in zuoxi("user", "enable", "QA", "--db", db, code=2).stderr  # the name as stored
+    assert "user qa is already enabled" in zuoxi("user", "enable", "QA", "--db", db).stderr  # a twin of the name
 
 
 # --- what a username may be ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The command line holds the database, so it needs no sign-in: what it changes is audited as done by the
 system (no user), with the same actions and fields as the web app's users page (user.add, user.password,
-user.update)."""
+user.update), and the same refusals: the last active admin cannot be disabled."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ PasswordOption = Annotated[
         help="8–200 characters (prompted twice, hidden; or $ZUOXI_PASSWORD)",
     ),
 ]
-Username = Annotated[str, typer.Argument(help="The username, exactly as `zuoxi user list` shows it")]
+Username = Annotated[
+    str, typer.Argument(help="The username as `zuoxi user list` shows it (or differing only by case or width)")
+]
 
 
 def _refuse(message: str) -> typer.Exit:
@@ -101,7 +103,7 @@ def user_password(username: Username, password: PasswordOption = "", db: DbOptio
 
 def _set_active(username: str, active: bool, db: str | None) -> None:
     from zuoxi.store.audit import audit_now
-    from zuoxi.store.users import audited, set_active
+    from zuoxi.store.users import UserError, audited, set_active
 
     store = Store(db)
     account = _named(store, username)
@@ -109,7 +111,10 @@ def _set_active(username: str, active: bool, db: str | None) -> None:
     if account.active == active:
         err.print(f"user {account.username} is already {state}", highlight=False)
         return
-    before, after = set_active(store.engine, account.id, active)
+    try:
+        before, after = set_active(store.engine, account.id, active)
+    except UserError as error:  # the last active admin
+        raise _refuse(str(error)) from None
     audit_now(store.engine, None, "user.update", "user", account.id, audited(before), audited(after))
     ended = "" if active else "; their sessions ended"
     err.print(f"user {account.username} {state}{ended}", highlight=False)

@@ -155,3 +155,27 @@ def fill_list_columns(connection: Connection) -> None:
                 update(C).where(C.key == bindparam("k")).values(search_grams=bindparam("g")),
                 [{"k": key, "g": grams_vector(text_ or "")} for key, text_ in rows[begin : begin + 2000]],
             )
+
+
+def fill_username_keys(connection: Connection) -> list[str]:
+    """Users without a `username_key` get theirs, oldest first (by id). An older zuoxi let in names that differ only by
+    case or width (compared in Python, not by the database): the first keeps the key, each later twin keeps NULL, so
+    the unique index holds and they still sign in by their exact name. Returns the usernames left without a key."""
+    from zuoxi.store.tables import User
+    from zuoxi.store.users import USERNAME_KEY_MAX, username_key
+
+    rows = connection.execute(select(User.id, User.username, User.username_key).order_by(User.id)).all()
+    taken = {row.username_key for row in rows if row.username_key is not None}
+    keys, twins = [], []
+    for row in rows:
+        if row.username_key is not None:
+            continue
+        key = username_key(row.username)
+        if key in taken or len(key) > USERNAME_KEY_MAX:
+            twins.append(row.username)
+            continue
+        taken.add(key)
+        keys.append({"i": row.id, "k": key})
+    if keys:
+        connection.execute(update(User).where(User.id == bindparam("i")).values(username_key=bindparam("k")), keys)
+    return twins

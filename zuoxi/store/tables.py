@@ -117,6 +117,10 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(Str(100), unique=True)
+    # `zuoxi.store.users.username_key(username)`: unique, so two names that differ only by case or character
+    # width cannot both be added, even at the same moment. NULL only for a later twin that an older zuoxi let in
+    # (migration 0003); they still sign in by their exact name.
+    username_key: Mapped[str | None] = mapped_column(Str(400), nullable=True, unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(Str(200))
     role: Mapped[str] = mapped_column(Str(20))  # admin | inspector | team_lead | agent
     team: Mapped[str | None] = mapped_column(Str(100), nullable=True)

@@ -2,6 +2,11 @@
 
 A session cookie carries a random token; the database keeps only its SHA-256, so a leaked
 database does not hand out live sessions. Each session has its own CSRF token for forms.
+
+Two names that differ only by case or character width (`username_key`) are one name: the database holds each
+user's key under a unique index, so a twin is refused even when two are added at the same moment, and a user signs
+in (and the command line finds them) by their name as stored or by any twin of it. The last active admin can be
+neither disabled nor demoted, whoever asks (the web app or the command line), so someone can always manage users.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zuoxi.model import without_nul
@@ -32,6 +38,8 @@ INSPECTORS = frozenset({"admin", "inspector"})  # see everything; review, calibr
 AGENTS = frozenset({"agent"})  # appeal their own findings
 ADMINS = frozenset({"admin"})  # users and the audit log
 SESSION_DAYS = 7
+_ACTIVE_ADMIN = User.role.in_(sorted(ADMINS)) & User.active.is_(True)
+LAST_ADMIN = "不能停用或降级最后一个启用的管理员：请先把另一个用户设为启用的管理员"
 _hasher = PasswordHasher()
 
 
@@ -93,11 +101,12 @@ def _password_hash(password: str) -> str:
 _NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 _INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
 USERNAME_MAX = 100
+USERNAME_KEY_MAX = 400  # the users.username_key column: a name of 100 characters whose key is longer is refused
 
 
 def username_key(username: str) -> str:
-    """The form usernames are compared in when one is added: NFKC and case-folded, so Alice, alice, ALICE and ａｌｉｃｅ
-    are one name (sign-in still takes the name as it was stored)."""
+    """The form usernames are compared in: NFKC and case-folded, so Alice, alice, ALICE and ａｌｉｃｅ are one name —
+    one that can be added once (users.username_key is unique) and that signs in as any of them."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
 
 
@@ -114,6 +123,8 @@ def checked_username(username: str) -> str:
             raise UserError(
                 f"用户名不能含控制字符、不可见字符或普通空格以外的空白（含 U+{ord(char):04X}），请只用看得见的文字"
             )
+    if len(username_key(username)) > USERNAME_KEY_MAX:  # NFKC spells some characters out (ﷺ is 18 letters)
+        raise UserError(f"用户名按大小写和全角半角统一后超过 {USERNAME_KEY_MAX} 个字符，请换一个短些的")
     folded = unicodedata.normalize("NFKC", username)
     if mask_text(username) != username or mask_text(folded) != folded:
         raise UserError(
@@ -132,29 +143,48 @@ def add_user(
     display_name: str | None = None,
 ) -> Account:
     """A new user, or UserError: the name is checked (`checked_username`) and may not equal an existing one but
-    for case or character width (`username_key`)."""
+    for case or character width (`username_key`). The unique indexes on the name and its key decide: a twin added
+    at the same moment by another process is refused with the same message."""
     username = checked_username(username)
     fields = _checked(role, team, agent_id, display_name)
-    with Session(engine) as session, session.begin():
-        key = username_key(username)
-        for existing in session.scalars(select(User.username)):
-            if existing == username:
-                raise UserError(f"用户 {username} 已存在")
-            if username_key(existing) == key:
-                raise UserError(f"用户名 {username} 与已有用户 {existing} 只差大小写或全角半角，请换一个")
-        user = User(
-            username=username, password_hash=_password_hash(password), active=True, created_at=utc_now(), **fields
-        )
-        session.add(user)
-        session.flush()
-        return _account(user)
+    key = username_key(username)
+    try:
+        with Session(engine) as session, session.begin():
+            if refused := _taken(session, username, key):
+                raise refused
+            user = User(
+                username=username,
+                username_key=key,
+                password_hash=_password_hash(password),
+                active=True,
+                created_at=utc_now(),
+                **fields,
+            )
+            session.add(user)
+            session.flush()
+            return _account(user)
+    except IntegrityError:  # the twin committed between our look and our insert
+        with Session(engine) as session:
+            raise _taken(session, username, key) or UserError(f"用户 {username} 已存在") from None
+
+
+def _taken(session: Session, username: str, key: str) -> UserError | None:
+    """Why `username` (whose key is `key`) cannot be added, or None: a user of that name, or of that name but for
+    case or width. One indexed look-up, not a scan of every user."""
+    names = session.scalars(select(User.username).where(or_(User.username == username, User.username_key == key)))
+    existing = sorted(names, key=lambda name: name != username)  # the exact name first
+    if not existing:
+        return None
+    if existing[0] == username:
+        return UserError(f"用户 {username} 已存在")
+    return UserError(f"用户名 {username} 与已有用户 {existing[0]} 只差大小写或全角半角，请换一个")
 
 
 def update_user(
     engine, user_id: int, role: str, team: str | None, agent_id: str | None, display_name: str | None, active: bool
 ) -> tuple[Account, Account]:
     """Set a user's role, team, agent id, name and whether they may sign in; (before, after).
-    A disabled user's sessions end at once."""
+    A disabled user's sessions end at once; the last active admin stays one (UserError)."""
     return _changed(engine, user_id, {**_checked(role, team, agent_id, display_name), "active": active})
 
 
@@ -170,35 +200,61 @@ def set_password(engine, user_id: int, password: str) -> Account:
 
 
 def set_active(engine, user_id: int, active: bool) -> tuple[Account, Account]:
-    """Let a user sign in or not, nothing else changed; (before, after). A disabled user's sessions end at once."""
+    """Let a user sign in or not, nothing else changed; (before, after). A disabled user's sessions end at once;
+    the last active admin cannot be disabled (UserError)."""
     return _changed(engine, user_id, {"active": active})
 
 
 def _changed(engine, user_id: int, values: dict[str, object]) -> tuple[Account, Account]:
-    """Set a user's columns; (before, after), LookupError for no such user. A disabled user's sessions end at once."""
+    """Set a user's columns; (before, after), LookupError for no such user. A disabled user's sessions end at once.
+
+    UserError (`LAST_ADMIN`) when it would leave no active admin. The active admins' rows are locked first
+    (PostgreSQL; SQLite lets one writer at a time), and the admins are counted after the change, so two admins
+    disabling each other at the same moment cannot both succeed."""
     with Session(engine) as session, session.begin():
+        session.scalars(select(User.id).where(_ACTIVE_ADMIN).with_for_update()).all()
         user = session.get(User, user_id)
         if user is None:
             raise LookupError(user_id)
         before = _account(user)
         for name, value in values.items():
             setattr(user, name, value)
+        session.flush()
+        if (
+            before.active
+            and before.role in ADMINS
+            and not (user.active and user.role in ADMINS)
+            and not session.scalar(select(func.count()).select_from(User).where(_ACTIVE_ADMIN))
+        ):
+            raise UserError(LAST_ADMIN)
         if not user.active:
             session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
         return before, _account(user)
 
 
+def _named(session: Session, username: str) -> User | None:
+    """The user of this name exactly as stored; else the one whose name it is but for case or width
+    (`username_key` of the name typed, trimmed as names are stored). Disabled or not."""
+    username = without_nul(username)
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = session.scalar(select(User).where(User.username_key == username_key(username.strip())))
+    return user
+
+
 def find_account(engine, username: str) -> Account | None:
-    """The user of this name exactly as stored, disabled or not (for the command line's administration)."""
+    """The user of this name as stored, or of a twin of it (case, width), disabled or not (for the command
+    line's administration)."""
     with Session(engine) as session:
-        user = session.scalar(select(User).where(User.username == without_nul(username)))
+        user = _named(session, username)
         return _account(user) if user else None
 
 
 def authenticate(engine, username: str, password: str) -> Account | None:
+    """The active user of this name (as stored, or differing only by case or width) if the password is theirs."""
     with Session(engine) as session:
-        user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-        if user is None:
+        user = _named(session, username)
+        if user is None or not user.active:
             _hasher.hash(password)  # same work as a real check, so timing does not reveal usernames
             return None
         try:

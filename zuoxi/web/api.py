@@ -336,7 +336,8 @@ def create_user(engine, admin: Account, body: UserIn) -> Account:
 
 def change_user(engine, admin: Account, user_id: int, body: UserChange) -> Account:
     """Change a user's role, team, agent id, name or access, audited with before and after. An admin
-    cannot lock themselves out (disable themselves or drop their own admin role)."""
+    cannot lock themselves out (disable themselves or drop their own admin role), and the store refuses any
+    change that leaves no active admin (`zuoxi.store.users.LAST_ADMIN`: two admins demoting each other at once)."""
     if user_id == admin.id and (not body.active or body.role not in ADMINS):
         raise HTTPException(422, "不能停用自己或取消自己的管理员角色")
     try:

@@ -4,7 +4,8 @@
 - Every state-changing request must carry the session's CSRF token, as the `X-CSRF-Token`
   header (API) or a `csrf_token` form field (pages).
 - Five failed logins for one username from one address within 15 minutes lock that pair out
-  for the rest of the window (HTTP 429).
+  for the rest of the window (HTTP 429). A username counts with its twins by case or width
+  (`username_key`), as any of them signs in as the same user.
 - Every response carries a strict Content-Security-Policy (scripts and styles only from this
   server's /static, never inline), nosniff, no framing and no referrer to other sites.
 - A request body larger than the upload limit is refused with 413 while it streams in.
@@ -23,7 +24,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zuoxi.model import without_nul
-from zuoxi.store.users import Account, authenticate, session_account
+from zuoxi.store.users import Account, authenticate, session_account, username_key
 
 COOKIE = "zuoxi_session"
 MAX_FAILURES = 5
@@ -79,12 +80,13 @@ def check_login(request: Request, username: str, password: str) -> Account:
     limiter: LoginLimiter = request.app.state.limiter
     address = request.client.host if request.client else "?"
     username = without_nul(username)  # as the store compares it: `ad\0min` is admin, and counts as admin
-    if not limiter.attempt(address, username):
+    counted = username_key(username.strip())  # ADMIN and ａｄｍｉｎ sign in as admin: they count as admin too
+    if not limiter.attempt(address, counted):
         raise LoginRefused(blocked=True)
     account = authenticate(request.app.state.store.engine, username, password)
     if account is None:
         raise LoginRefused(blocked=False)
-    limiter.succeeded(address, username)
+    limiter.succeeded(address, counted)
     return account
 
 
