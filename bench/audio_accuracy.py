@@ -29,7 +29,9 @@ Needs espeak-ng and sox (`make system-audio-tools`). `--quick` runs a handful of
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -364,6 +366,11 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="five conditions only")
     args = parser.parse_args()
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(
+            f"{' and '.join(missing)} not found: the calls are spoken by espeak-ng and mixed by sox (make system-audio-tools)"
+        )
     worst = lambda values: f"{max(values):5.2f}" if values else "   —"  # noqa: E731
     print(
         f"{args.calls} calls per condition (seeds {args.first_seed}-{args.first_seed + args.calls - 1}); speech at {SPEECH_DB:.0f} dBFS RMS; noise on both channels; "
