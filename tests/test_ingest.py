@@ -626,7 +626,7 @@ def test_json_array_error_points_at_the_element_line(tmp_path):
     )
     conversations, (error,) = read(path)
     assert [c.id for c in conversations] == ["g1", "c"]
-    assert str(error) == f"{path}:15: turns.0.text: Field required"
+    assert str(error) == f"{path}:15: item 1: turns.0.text: Field required"
 
 
 @pytest.mark.parametrize(
@@ -918,7 +918,7 @@ def test_json_nested_too_deep_is_a_bad_line_not_a_crash(tmp_path):
     assert str(error) == f"{jsonl}:2: invalid JSON: nested too deeply"
     whole = tmp_path / "deep.json"
     whole.write_text(deep, encoding="utf-8")
-    assert [str(e) for e in read(whole)[1]] == [f"{whole}: invalid JSON: nested too deeply"]
+    assert [str(e) for e in read(whole)[1]] == [f"{whole}:1: item 0: invalid JSON: nested too deeply"]
 
 
 def test_a_file_too_big_to_read_whole_is_refused_and_the_next_is_read(tmp_path, monkeypatch):

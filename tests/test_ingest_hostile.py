@@ -61,10 +61,10 @@ def test_a_number_too_long_for_python_is_its_lines_error(tmp_path):
     after = tmp_path / "c.jsonl"
     after.write_text(line(good("g5")), encoding="utf-8")
     records = [record for _, record in read_paths([tmp_path])]
-    assert [r.id for r in records if isinstance(r, Conversation)] == ["g1", "g3", "g5"]
+    assert [r.id for r in records if isinstance(r, Conversation)] == ["g1", "g3", "g4", "g5"]
     assert [str(r) for r in records if isinstance(r, IngestError)] == [
         f"{jsonl}:2: invalid JSON: a number of more than 4,300 digits (column 27)",
-        f"{array}:3: invalid JSON: a number of more than 4,300 digits (column 26)",
+        f"{array}:3: item 1: invalid JSON: a number of more than 4,300 digits (column 26)",
     ]
 
 
@@ -88,7 +88,10 @@ def test_nesting_deeper_than_the_bound_is_that_conversations_error(tmp_path):
     ]
     array = tmp_path / "deep.json"  # a JSON array: its element's line
     array.write_text(json.dumps([good("g1"), {**good("deep"), "meta": nested(900)}]), encoding="utf-8")
-    assert read(array) == (["g1"], [f"{array}:1: meta: arrays and objects nested more than {MAX_NESTING} levels deep"])
+    assert read(array) == (
+        ["g1"],
+        [f"{array}:1: item 1: meta: arrays and objects nested more than {MAX_NESTING} levels deep"],
+    )
 
 
 def test_an_infinite_duration_is_refused(tmp_path):
@@ -397,3 +400,106 @@ def test_a_workbook_number_too_long_for_python_says_what_the_cell_is(tmp_path):
             patched.writestr(item, data)
     (error,) = [r for r in read_file(big) if isinstance(r, IngestError)]
     assert "a number cell of more than" in error.reason and "set_int_max_str_digits" not in error.reason
+
+
+# --- one record's problem is that record's ---------------------------------------------------------------------------
+
+
+def test_one_bad_element_of_a_json_array_is_its_error_and_the_others_are_read(tmp_path):
+    """A number too long in one element of a JSON array failed the whole file, its good conversations lost; an
+    element that was not an object put every later error on the wrong line. Each element is now read as a JSON Lines
+    line is: its problem names its index and the line it starts at (json.dumps writes a whole array on one line)."""
+    elements = [
+        line(good("g1")),
+        '{"id": "no-turns"}',
+        '{"id": "typed", "turns": "在吗"}',
+        "1",
+        '{"id": "huge", "duration": ' + LONG_NUMBER + "}",
+        '{"id": "broken" "turns": []}',
+        line(good("g7")),
+    ]
+    path = tmp_path / "array.json"
+    path.write_text("[\n" + ",\n".join(e.strip() for e in elements) + "\n]\n", encoding="utf-8")
+    assert read(path) == (
+        ["g1", "g7"],
+        [
+            f"{path}:3: item 1: turns: Field required",
+            f"{path}:4: item 2: turns: Input should be a valid list",
+            f"{path}:5: item 3: expected a conversation object, got int",
+            f"{path}:6: item 4: invalid JSON: a number of more than 4,300 digits (column 28)",
+            f"{path}:7: item 5: invalid JSON: Expecting ',' delimiter (column 17)",
+        ],
+    )
+    one_line = tmp_path / "one_line.json"
+    one_line.write_text(json.dumps([good("a"), {"id": "b", "turns": [{"role": "bot", "text": "x"}]}, good("c")]))
+    ids, (error,) = read(one_line)
+    assert ids == ["a", "c"] and error.startswith(f"{one_line}:1: item 1: turns.0.role: Input should be")
+    cut = tmp_path / "cut.json"  # the array itself broken: what came before is kept
+    cut.write_text("[\n" + line(good("g1")) + "," + line(good("g2"))[:30], encoding="utf-8")
+    assert read(cut) == (["g1"], [f"{cut}:3: item 1: invalid JSON: Expecting ':' delimiter (column 32)"])
+
+
+def test_a_key_given_twice_is_that_records_error(tmp_path):
+    """`{"agent_id": "07", …, "agent_id": "12"}` was read as agent 12 without a word, though which one the exporter
+    meant is unclear: the record is an error naming the key, at the line and column of its second place."""
+    twice_agent = '{"id": "a", "agent_id": "07", "agent_id": "12", "turns": [{"role": "agent", "text": "您好"}]}'
+    twice_text = '{"id": "t", "turns": [{"role": "agent", "text": "您好", "text": "再见"}]}'
+    jsonl = tmp_path / "twice.jsonl"
+    jsonl.write_text(line(good("g1")) + twice_agent + "\n" + twice_text + "\n" + line(good("g4")), encoding="utf-8")
+    message = 'invalid JSON: the key "{}" is given twice in one object, so which of its values is meant is unclear'
+    assert read(jsonl) == (
+        ["g1", "g4"],
+        [
+            f"{jsonl}:2: {message.format('agent_id')} (column 31)",
+            f"{jsonl}:3: {message.format('text')} (column 55)",
+        ],
+    )
+    array = tmp_path / "twice.json"
+    turns = json.dumps(GOOD["turns"], ensure_ascii=False)
+    array.write_text(
+        f'[\n{line(good("g1")).strip()},\n{{\n  "id": "x",\n  "turns": {turns},\n  "turns": []\n}},\n'
+        f"{line(good('g3')).strip()}\n]",
+        encoding="utf-8",
+    )
+    assert read(array) == (["g1", "g3"], [f"{array}:6: item 1: {message.format('turns')} (column 3)"])
+    single = tmp_path / "single.json"  # one object: the file's error
+    single.write_text('{\n"id": "s",\n"turns": [],\n"id": "s2"\n}', encoding="utf-8")
+    assert read(single) == ([], [f"{single}:4: {message.format('id')} (column 1)"])
+
+
+def test_a_workbook_cell_too_big_is_its_rows_error(tmp_path, monkeypatch):
+    """A number cell of more digits than Python converts ended openpyxl's reading: the whole workbook was one error.
+    A text cell over the bound a CSV cell has cost its whole conversation. Each is now the error of its row, naming
+    the sheet, and the other rows are read."""
+    import zipfile
+
+    import openpyxl
+
+    from zuoxi.ingest import table
+
+    book = openpyxl.Workbook()
+    book.active.title = "会话"
+    rows = [["会话ID", "角色", "内容"], ["c1", "客户", "在吗"], ["c1", "坐席", 987654321], ["c1", "坐席", "您好"]]
+    rows += [["c2", "客户", "长" * 200], ["c2", "坐席", "好的"], ["c3", "客户", "谢谢"]]
+    for row in rows:
+        book.active.append(row)
+    given, path = tmp_path / "given.xlsx", tmp_path / "cells.xlsx"
+    book.save(given)
+    with zipfile.ZipFile(given) as source, zipfile.ZipFile(path, "w") as patched:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith("sheet1.xml"):
+                data = data.replace(b"<v>987654321</v>", b"<v>" + b"1" * (sys.get_int_max_str_digits() + 1) + b"</v>")
+            patched.writestr(item, data)
+    monkeypatch.setattr(table, "MAX_LINE_CHARS", 100)  # the bound of a cell's text, here 100 characters
+    conversations = [r for r in read_file(path) if isinstance(r, Conversation)]
+    assert [(c.id, [t.text for t in c.turns]) for c in conversations] == [
+        ("c1", ["在吗", "您好"]),
+        ("c2", ["好的"]),
+        ("c3", ["谢谢"]),
+    ]
+    assert read(path)[1] == [
+        f'{path}:3: sheet "会话": a number cell of more than {sys.get_int_max_str_digits():,} digits; '
+        "save that column as text",
+        f'{path}:5: sheet "会话", cell C5: 200 characters, more than the 100 a cell may have',
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, UnknownEncoding, text_lines
 from zuoxi.ingest.errors import IngestError, Record, describe_validation_error
+from zuoxi.ingest.jsonparse import parse_json, parse_json_value, skip_space, value_end
 from zuoxi.ingest.limits import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -20,11 +22,11 @@ from zuoxi.ingest.limits import (
     MAX_TURN_CHARS,
     MAX_TURNS,
 )
-from zuoxi.ingest.registry import READERS, Source, parse_json, reader
+from zuoxi.ingest.registry import READERS, Source, reader
 from zuoxi.model import SURROGATE, Conversation
 from zuoxi.normalize import clean_whitespace
 
-__all__ = ["NESTED_TOO_DEEP", "Record", "read_json_conversations", "read_jsonl", "validate"]
+__all__ = ["NESTED_TOO_DEEP", "Record", "read_json_array", "read_jsonl", "validate"]
 
 NESTED_TOO_DEEP = "invalid JSON: nested too deeply"  # json.loads raises RecursionError
 
@@ -109,46 +111,63 @@ def read_jsonl(text: str, path: str) -> Iterator[Record]:
         if len(line) > MAX_LINE_CHARS:
             yield IngestError(path, number, f"line of {len(line)} characters, more than the {MAX_LINE_CHARS} allowed")
             continue
-        try:
-            record = parse_json(line)
-        except json.JSONDecodeError as error:
-            yield IngestError(path, number, f"invalid JSON: {error.msg} (column {error.colno})")
-            continue
-        except RecursionError:
-            yield IngestError(path, number, NESTED_TOO_DEEP)
-            continue
-        yield validate(record, path, number)
+        yield _record(line, path, number)[0]
 
 
-def _line_of_each_element(text: str) -> list[int]:
-    """Line numbers where the top-level array's elements start, for error messages."""
-    lines, depth, in_string, escaped, line = [], 0, False, False, 1
-    for ch in text:
-        if ch == "\n":
-            line += 1
-        if in_string:
-            escaped = not escaped and ch == "\\"
-            if ch == '"' and not escaped:
-                in_string = False
-            continue
-        if ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth == 2 and ch == "{":
-                lines.append(line)
-        elif ch in "]}":
-            depth -= 1
-    return lines
+def _record(text: str, path: str, line: int, element: int | None = None, start: int = 0) -> tuple[Record, int | None]:
+    """One conversation's JSON read, the same for a JSON Lines line (`text`) and for the `element`th of a JSON array
+    (`text` the array's, the element from index `start`): the conversation, or its error at `line` (a JSON error in an
+    array: at its own line and column), naming the element; and the index after the element (None when its JSON does
+    not parse)."""
+    where = "" if element is None else f"item {element}: "
+    try:
+        record, end = (parse_json(text), None) if element is None else parse_json_value(text, start)
+    except json.JSONDecodeError as error:
+        return _invalid(path, error, line if element is None else error.lineno, where), None
+    except RecursionError:
+        return IngestError(path, line, where + NESTED_TOO_DEEP), None
+    conversation = validate(record, path, line)
+    if isinstance(conversation, IngestError) and where:
+        conversation = IngestError(path, line, where + conversation.reason)
+    return conversation, end
 
 
-def read_json_conversations(data: Any, text: str, path: str) -> Iterator[Record]:
-    if not isinstance(data, list):  # one object (or a stray scalar, reported by `validate`)
-        yield validate(data, path, 1)
-        return
-    lines = _line_of_each_element(text)
-    for i, record in enumerate(data):
-        yield validate(record, path, lines[i] if i < len(lines) else None)
+def _invalid(path: str, error: json.JSONDecodeError, line: int, where: str = "") -> IngestError:
+    return IngestError(path, line, f"{where}invalid JSON: {error.msg} (column {error.colno})")
+
+
+def _broken_array(path: str, text: str, index: int, message: str) -> IngestError:
+    """The array's own syntax broken at `index` of `text` (json's `message` for it), at that line and column."""
+    error = json.JSONDecodeError(message, text, index)
+    return _invalid(path, error, error.lineno)
+
+
+def read_json_array(text: str, path: str) -> Iterator[Record]:
+    """The conversations of a JSON array (`text` starts with its [), element by element as JSON Lines are read line by
+    line (`_record`): an element that cannot be read — not a conversation, a field missing or wrong, a number too
+    long, nested too deep, a key given twice, a comma missing inside it — is its own error, naming its index and the
+    line it starts at, and the other elements are read (one such element failed the whole file). The array itself
+    broken (a comma missing between elements, the file cut short) ends the reading there, with an error saying where."""
+    at = skip_space(text, skip_space(text, 0) + 1)  # after the [: the first element, or the ]
+    line, counted = 1, 0
+    if not text.startswith("]", at):
+        for element in itertools.count():
+            line, counted = line + text.count("\n", counted, at), at
+            record, end = _record(text, path, line, element, at)
+            yield record
+            if end is None and (end := value_end(text, at)) is None:
+                return  # the element runs to the end of the text (a string or bracket never closed): reported
+            at = skip_space(text, end)
+            if not text.startswith(",", at):
+                break
+            comma, at = at, skip_space(text, at + 1)
+            if text.startswith("]", at):
+                yield _broken_array(path, text, comma, "Illegal trailing comma before end of array")
+                break
+    if not text.startswith("]", at):
+        yield _broken_array(path, text, at, "Expecting ',' delimiter")
+    elif (after := skip_space(text, at + 1)) < len(text):
+        yield _broken_array(path, text, after, "Extra data")
 
 
 @reader("jsonl", ".jsonl", ".ndjson")
@@ -158,21 +177,34 @@ def jsonl_file(source: Source) -> Iterator[Record]:
 
 @reader("json", ".json")
 def json_file(source: Source) -> Iterator[Record]:
-    """Canonical JSON (an array or one object); ASR JSON is recognised by its shape and handed to
-    its reader; JSON Lines saved as .json is read as such, line by line as a .jsonl file is (a line in another
-    encoding costs that line; lines may end in CR alone)."""
+    """Canonical JSON (an array, read element by element, or one object); ASR JSON is recognised by its shape and
+    handed to its reader; JSON Lines saved as .json is read as such, line by line as a .jsonl file is (a line in
+    another encoding costs that line; lines may end in CR alone)."""
     try:
-        parsed = source.json
+        text = source.text
+        array = text.startswith("[", skip_space(text, 0))
+        probe = _first_element(text) if array else source.json
     except (json.JSONDecodeError, UnknownEncoding):
         if _json_lines(source):
             yield from read_jsonl(source.line_text, source.name)
             return
         raise
-    kind = _json_kind(parsed)
+    kind = _json_kind(probe, array)
     if kind != "json":
         yield from READERS[kind].read(source)
-        return
-    yield from read_json_conversations(parsed, source.text, source.name)
+    elif array:
+        yield from read_json_array(text, source.name)
+    else:  # one object (or a stray scalar, reported by `validate`)
+        yield validate(probe, source.name, 1)
+
+
+def _first_element(text: str) -> Any:
+    """The first element of the array in `text`, to tell the file's kind by; None when there is none or it does not
+    parse (`read_json_array` reports it)."""
+    try:
+        return parse_json_value(text, skip_space(text, skip_space(text, 0) + 1))[0]
+    except (json.JSONDecodeError, RecursionError):
+        return None
 
 
 def _json_lines(source: Source) -> bool:
@@ -189,11 +221,11 @@ def _json_lines(source: Source) -> bool:
     return False
 
 
-def _json_kind(data: object) -> str:
-    probe = data[0] if isinstance(data, list) and data else data
+def _json_kind(probe: object, array: bool) -> str:
+    """The reader of a .json file whose document, or its array's first element, is `probe`."""
     if isinstance(probe, dict):
         if "sentence_info" in probe:
             return "funasr"
-        if "segments" in probe and "turns" not in probe and isinstance(data, dict):
+        if "segments" in probe and "turns" not in probe and not array:
             return "whisper"
     return "json"

@@ -8,7 +8,7 @@ A conversation over a bound is reported as `file:line: reason` and skipped, neve
 MAX_TURN_CHARS = 20_000  # characters in one turn's text
 MAX_TURNS = 2_000  # turns in one conversation
 MAX_CONVERSATION_CHARS = 200_000  # characters of all its turns (a long complaint thread holds some 10,000)
-MAX_LINE_CHARS = 10_000_000  # characters in one JSON Lines line or CSV cell
+MAX_LINE_CHARS = 10_000_000  # characters in one JSON Lines line, CSV cell or XLSX cell
 MAX_ROW_CELLS = 100_000  # cells in one CSV line (exports hold tens; a long text's commas, thousands)
 FIRST_YEAR, LAST_YEAR = 1900, 2999  # of `started_at`: dates near year 1 or 9999 overflow in time zone arithmetic
 MAX_XLSX_UNPACKED = 256 << 20  # bytes a workbook may unpack to: a few hundred KB of zip can unpack to gigabytes

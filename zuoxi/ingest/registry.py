@@ -7,9 +7,6 @@ one decorated function in a module that `zuoxi/ingest/__init__.py` imports (ARCH
 
 from __future__ import annotations
 
-import json
-import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +14,7 @@ from typing import Any
 
 from zuoxi.ingest.encoding import decode_bytes, decode_lines
 from zuoxi.ingest.errors import Record
+from zuoxi.ingest.jsonparse import parse_json
 
 
 @dataclass
@@ -51,22 +49,6 @@ class Source:
     def json(self) -> Any:
         """The text parsed as one JSON document (raising `json.JSONDecodeError`, reported with its line)."""
         return parse_json(self.text)
-
-
-def parse_json(text: str | bytes) -> Any:
-    """`json.loads`, raising `json.JSONDecodeError` (at the number) for an integer longer than Python converts
-    (`sys.get_int_max_str_digits()`, 4,300 digits), which `json.loads` raises as a bare ValueError that no reader
-    expected: it ended the batch with a traceback. Nesting too deep still raises `RecursionError`."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise
-    except ValueError:
-        limit = sys.get_int_max_str_digits() or 4300
-        document = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-        found = re.search(rf"\d{{{limit + 1},}}", document)
-        message = f"a number of more than {limit:,} digits"
-        raise json.JSONDecodeError(message, document, found.start() if found else 0) from None
 
 
 ReadFunction = Callable[[Source], Iterator[Record]]

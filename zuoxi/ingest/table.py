@@ -7,6 +7,7 @@ contact-center systems export (会话ID, 角色, 内容, 时间, 坐席工号 �
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import sys
 import zipfile
@@ -233,17 +234,103 @@ def open_workbook(data: bytes) -> Any:
     return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
 
 
-def sheet_rows(data: bytes) -> Iterator[tuple[int, tuple]]:
-    """(row number, cells) of the workbook's first sheet, each row holding the cells written in it. The size the
-    sheet declares is not believed: one claiming A1:XFD1048576 with a cell on its last row (5 KB) was read as a
-    million rows of 16,384 cells each."""
-    sheet = open_workbook(data).worksheets[0]
-    sheet.reset_dimensions()
-    return enumerate(sheet.iter_rows(values_only=True), start=1)
+def first_sheet(data: bytes) -> tuple[str, Iterator[tuple[int, tuple[Any, ...] | str]]]:
+    """The title of the workbook's first sheet, and (row number, cells) of its rows, each row holding the cells written
+    in it; for a row whose cells openpyxl cannot read (a number of more digits than Python converts), why, in place of
+    its cells: that is the row's problem, while openpyxl's own reading ends there (the file was one error, its good
+    rows lost). The size the sheet declares is not believed: one claiming A1:XFD1048576 with a cell on its last row
+    (5 KB) was read as a million rows of 16,384 cells each."""
+    book = open_workbook(data)
+    sheet = book.worksheets[0]
+    return sheet.title, _sheet_rows(book, sheet)
+
+
+def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
+    """The rows of a read-only `sheet` as openpyxl's `iter_rows(values_only=True)` gives them (a row not written is
+    empty, one numbered again is left out), read by `_RowParser` from the parts of the workbook openpyxl's own
+    `ReadOnlyWorksheet._cells_by_row` reads them from."""
+    with sheet._get_source() as source:
+        parser = _row_parser()(
+            source,
+            sheet._shared_strings,
+            data_only=book.data_only,
+            epoch=book.epoch,
+            date_formats=book._date_formats,
+            timedelta_formats=book._timedelta_formats,
+        )
+        expected = 1  # the number of the next row
+        for number, cells in parser.parse():
+            if isinstance(cells, str):
+                yield number, cells
+                continue
+            if number < expected:
+                continue
+            for empty in range(expected, number):
+                yield empty, ()
+            expected = number + 1
+            values: list[Any] = [None] * (cells[-1]["column"] if cells else 0)
+            for cell in cells:
+                if 1 <= cell["column"] <= len(values):
+                    values[cell["column"] - 1] = cell["value"]
+            yield number, tuple(values)
+
+
+@functools.cache
+def _row_parser() -> type:
+    """openpyxl's parser of a sheet's XML (imported when a workbook is first read), that reads on past a row it cannot
+    read, giving why in place of the row's cells."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    class _RowParser(WorkSheetParser):
+        def parse_row(self, row: Any) -> tuple[int, Any]:
+            try:
+                return super().parse_row(row)
+            except (ValueError, LookupError) as error:  # a number, date or shared text a cell cannot be read as
+                if isinstance(error, ValueError) and "integer string conversion" in str(error):
+                    # Python refuses to convert thousands of digits (a guard against quadratic time): say what the
+                    # cell is, not how to lift the guard
+                    return self.row_counter, (
+                        f"a number cell of more than {sys.get_int_max_str_digits():,} digits; save that column as text"
+                    )
+                return self.row_counter, f"a cell that cannot be read ({type(error).__name__}: {error})"
+
+    return _RowParser
+
+
+def sheet_rows(data: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(row number, cells) of the workbook's first sheet (`first_sheet`), for call lists: a row that cannot be read
+    raises ValueError, ending the rows."""
+    return _until_unread(first_sheet(data)[1])
+
+
+def _until_unread(rows: Iterator[tuple[int, tuple[Any, ...] | str]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    for number, cells in rows:
+        if isinstance(cells, str):
+            raise ValueError(f"row {number}: {cells}")
+        yield number, cells
 
 
 def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Record]:
-    yield from read_rows(((i, list(row)) for i, row in sheet_rows(data)), path, overrides)
+    title, rows = first_sheet(data)
+    yield from read_rows((_xlsx_row(number, cells, path, title) for number, cells in rows), path, overrides)
+
+
+def _xlsx_row(number: int, cells: tuple[Any, ...] | str, path: str, sheet: str) -> tuple[int, Row]:
+    """A row's cells, or its error naming the sheet: a row that cannot be read, or a cell over MAX_LINE_CHARS (as a CSV
+    cell: a text that long is no message, and it cost its whole conversation, reported as a turn too long)."""
+    if isinstance(cells, str):
+        return number, IngestError(path, number, f'sheet "{sheet}": {cells}')
+    for column, value in enumerate(cells, start=1):
+        if isinstance(value, str) and len(value) > MAX_LINE_CHARS:
+            from openpyxl.utils import get_column_letter
+
+            return number, IngestError(
+                path,
+                number,
+                f'sheet "{sheet}", cell {get_column_letter(column)}{number}: {len(value):,} characters,'
+                f" more than the {MAX_LINE_CHARS:,} a cell may have",
+            )
+    return number, list(cells)
 
 
 @reader("csv", ".csv", ".tsv")
@@ -256,10 +343,4 @@ def xlsx_file(source: Source) -> Iterator[Record]:
     try:
         yield from read_xlsx(source.data, source.name, source.options.columns)
     except Exception as error:  # noqa: BLE001 - openpyxl raises many types for a broken workbook
-        if isinstance(error, ValueError) and "integer string conversion" in str(error):
-            # openpyxl reads a number cell of thousands of digits as an int, which Python refuses to convert
-            # (a guard against quadratic time): say what the cell is, not how to lift the guard
-            reason = f"a number cell of more than {sys.get_int_max_str_digits():,} digits; save that column as text"
-        else:
-            reason = f"{type(error).__name__}: {error}"
-        yield IngestError(source.name, None, f"not a readable XLSX workbook ({reason})")
+        yield IngestError(source.name, None, f"not a readable XLSX workbook ({type(error).__name__}: {error})")
