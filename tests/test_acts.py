@@ -1409,8 +1409,9 @@ def test_a_finding_is_not_narrowed_by_the_acts_another_rule_read_in_its_turn():
 # and the late night: 143 / 22 / 39, precision 0.867, recall 0.786. Recall lowered to 0.77 in the session after the
 # closing one, when every `failure` turn was read again more strictly and the act heads retrained on it: 141 / 21 / 41
 # here — one CS-06 violation whose report the second reading calls an item out of stock, one EC-06 false alarm — while
-# on the 375 tuning conversations, with act models trained without them, 300 / 106 / 178 → 298 / 97 / 180.)
-DEV_FLOOR = {"precision": 0.86, "recall": 0.77}
+# on the 375 tuning conversations, with act models trained without them, 300 / 106 / 178 → 298 / 97 / 180.
+# Precision raised to 0.88 when SA-01 took a refusal as an answer: 141 / 19 / 41 here, 0.881.)
+DEV_FLOOR = {"precision": 0.88, "recall": 0.77}
 
 
 @pytest.mark.skipif(not (DATA / "jddc_uss").is_dir(), reason=f"the real conversations are not at {DATA}")
