@@ -1,4 +1,4 @@
-"""The web app and its database: `zuoxi serve` (with `--demo`), `zuoxi db upgrade`."""
+"""The web app and its database: `zuoxi serve` (with `--demo`), `zuoxi db upgrade`, `zuoxi db remask`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from zuoxi.cli.app import DbOption, SchemaOption, app, err, run_batch
+from zuoxi.cli.app import DbOption, SchemaOption, app, err, plain_out, run_batch
 from zuoxi.engines.local import Batch
 from zuoxi.store import Store
 
@@ -213,7 +214,9 @@ def _reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-db_app = typer.Typer(help="The database's schema version.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database's schema version, and masking what an older zuoxi stored.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 
 
@@ -229,6 +232,7 @@ def db_upgrade(
 
     from zuoxi.store import StoreUnavailable, create_store_engine, database_schema, database_url, shown_url
     from zuoxi.store.migrate import upgrade
+    from zuoxi.store.remask import has_stored_data
 
     try:
         schema = database_schema(schema)
@@ -240,6 +244,7 @@ def db_upgrade(
         raise StoreUnavailable(f"无法打开数据库 {shown_url(database_url(db))}：{error}") from None
     try:
         before, after = upgrade(engine, revision)
+        older_data = before != after and has_stored_data(engine)
     except CommandError as error:  # an unknown --revision
         raise typer.BadParameter(str(error), param_hint="--revision") from None
     except ValueError as error:  # not zuoxi's database, or a newer zuoxi's (zuoxi.store.migrate)
@@ -251,6 +256,55 @@ def db_upgrade(
         f"{where}: revision {before or 'none'} → {after}" if before != after else f"{where}: at revision {after}",
         highlight=False,
     )
+    if older_data:
+        err.print("提示：旧版本存入的个人信息可能未按当前规则打码，请运行 zuoxi db remask 重新打码", highlight=False)
+
+
+@db_app.command("remask")
+def db_remask(
+    db: DbOption = None,
+    schema: SchemaOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Count what would change; write nothing (a rewrite the database refuses shows in a real run)",
+        ),
+    ] = False,
+) -> None:
+    """Mask personal data again, with this version's masker, in everything an older zuoxi stored: every text the
+    write paths mask (conversations and their results, users, comments, appeals, notes, plans, webhooks, drills,
+    cases, campaigns, the audit log), teams and agent ids kept one form everywhere. Batches of rows, each committed;
+    a second run changes nothing. Exit status 1 when the database refused a row (listed, left as it was)."""
+    from zuoxi.store.remask import remask
+
+    store = Store(db, schema)
+    try:
+        report = remask(store.engine, dry_run=dry_run)
+    finally:
+        store.close()
+    verb = "将改写" if dry_run else "已改写"
+    table = Table(title=f"重新打码{'（演练，未写入）' if dry_run else ''}")
+    table.add_column("表")
+    table.add_column("列")
+    table.add_column(verb, justify="right")
+    for name, columns in report.changed.items():
+        for column, count in columns.items():
+            table.add_row(name, column, str(count), style=None if count else "dim")
+    plain_out.print(table)
+    if report.stats_rebuilt:
+        plain_out.print(f"看板统计（stats）{'将' if dry_run else '已'}按打码后的班组和坐席工号重算")
+    rows = sum(report.rows.values())
+    plain_out.print(f"共检查 {rows} 行，{verb} {report.total} 个值" + ("（演练：数据库未改动）" if dry_run else ""))
+    if report.refused:
+        refused = Table(title="数据库拒绝的改写（这些行保持原样，个人信息仍在其中）")
+        for header in ("表", "行", "列", "原因"):
+            refused.add_column(header)
+        for item in report.refused:
+            refused.add_row(item.table, item.key, "、".join(item.columns), item.reason)
+        err.print(refused)
+        err.print(f"{len(report.refused)} 行未能改写：请处理冲突后再运行 zuoxi db remask", highlight=False)
+        raise typer.Exit(1)
 
 
 def _load_demo(store: Store) -> None:
