@@ -362,6 +362,27 @@ def test_callbacks_and_the_queue(sqlite_store, tmp_path):
     assert [c.id for c, _ in early] == [b]
 
 
+def test_an_agent_id_or_list_number_holding_a_phone_is_stored_masked_and_still_found(sqlite_store, tmp_path):
+    """Agent ids given to `assign` and `queue` are stored and looked up as users and conversations hold them (personal
+    data masked, then canonical); a dialer's export naming a list number that is a phone finds its customer, though
+    the list stored it masked."""
+    _campaign(sqlite_store, [_row("13912345678", "张三", "13800000001", 25)], tmp_path)
+    assert assign(sqlite_store, "card_activation", ["13700001111"]) == {"*******1111": 1}
+    with Session(sqlite_store.engine) as session:
+        customer = session.scalars(select(CampaignCustomer)).one()
+    assert customer.agent_id == "*******1111" and customer.ref == "*******5678"
+    assert [c.id for c, _ in queue(sqlite_store, "card_activation", "13700001111", local("2026-03-02T10:00:00"))] == [
+        customer.id
+    ]
+    path = tmp_path / "attempts.csv"
+    path.write_text(
+        "客户号,坐席工号,呼叫时间,结果,原因,时长\n13912345678,13700001111,2026-03-02 10:00:00,拒绝,not_needed,1:05\n",
+        encoding="utf-8",
+    )
+    summary = import_dispositions(sqlite_store, "card_activation", path, models=False)
+    assert summary.errors == [] and summary.imported == 1
+
+
 def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
     _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25)], tmp_path)
     path = tmp_path / "attempts.csv"

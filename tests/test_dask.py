@@ -479,6 +479,21 @@ def test_bad_input_is_reported_the_rest_finishes_and_a_rerun_skips_done_shards(c
     assert len(list(again.run())) == 15 and again.summary.shards_skipped == 0 and again.summary.imported == 0
 
 
+def test_a_file_named_by_a_phone_is_stored_masked(client, samples, tmp_path):
+    """The source and the done mark of a shard are stored with the file's name masked, as the local engine stores
+    them (exports are often named by a customer's number)."""
+    path = tmp_path / "13912345678_calls.jsonl"
+    path.write_bytes((samples / "ecommerce_chats.jsonl").read_bytes())
+    url = f"sqlite:///{tmp_path / 'z.db'}"
+    run = DaskBatch([path], store=Store(url), client=client, collect=False, shard_records=5)
+    assert list(run.run()) == [] and run.summary.read == 15 and run.summary.shards == 3
+    with Session(Store(url).engine) as session:
+        sources = set(session.scalars(select(ConversationRow.source)))
+        marks = set(session.scalars(select(ImportedFile.path)))
+    assert sources == {str(tmp_path / "*******5678_calls.jsonl")}
+    assert marks == {f"{tmp_path / '*******5678_calls.jsonl'}#lines {a}-{b}" for a, b in ((1, 5), (6, 10), (11, 15))}
+
+
 def test_an_interrupted_run_keeps_finished_shards_and_the_next_run_does_the_rest(client, samples, tmp_path):
     url, local_url = f"sqlite:///{tmp_path / 'z.db'}", f"sqlite:///{tmp_path / 'local.db'}"
     local_json = as_json(Batch([samples], store=Store(local_url), analyze=True).run())

@@ -18,7 +18,7 @@ from zuoxi.campaigns.models import (
     local,
     to_utc,
 )
-from zuoxi.store import Store, canonical_label
+from zuoxi.store import Store, masked_label
 from zuoxi.store import campaigns as stored
 from zuoxi.store.campaigns import schedule_callback
 
@@ -32,8 +32,8 @@ def assign(
     with as equal a load as possible; with `regions` (region → agents) a region's customers go to its
     agents only, and customers of unlisted regions to everyone. Returns the new customers per agent."""
 
-    def labels(names: list[str]) -> list[str]:  # as users and conversations store them: ０７ is agent 07
-        return [label for label in map(canonical_label, names) if label]
+    def labels(names: list[str]) -> list[str]:  # as users and conversations store them: ０７ is agent 07, masked
+        return [label for label in map(masked_label, names) if label]
 
     regions = {region: labels(names) for region, names in (regions or {}).items()}
     everyone = list(dict.fromkeys(labels(agents) + [a for names in regions.values() for a in names]))
@@ -92,7 +92,7 @@ def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 5
     outside calling hours on their own clock, retries within the retry interval or past the maximum
     number of attempts, and callbacks not yet due."""
     now = to_utc(now)
-    state = stored.queue_state(store.engine, campaign, canonical_label(agent))
+    state = stored.queue_state(store.engine, campaign, masked_label(agent))
     spec, tried, due = state.spec, state.tried, state.due
     callbacks, fresh = [], []
     for customer in state.customers:

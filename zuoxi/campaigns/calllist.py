@@ -323,6 +323,12 @@ def import_call_list(
     return summary
 
 
+def stored_ref(value: str) -> str | None:
+    """A list's own customer number as it is stored (masked: lists often number customers by their phone), so a
+    dialer's export naming the same number finds the customer."""
+    return mask_text(value) or None
+
+
 def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
     """The stored fields of one row, or (None, why the row is skipped)."""
     raw_phone = cell("phone")
@@ -340,7 +346,7 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
     id_ok = len(id_number) == 18 and id_number[:17].isdigit() and valid_id_number(id_number)
     card = re.sub(r"\D", "", cell("card_last4") or cell("card"))
     fields: dict[str, Any] = {
-        "ref": mask_text(cell("ref")) or None,
+        "ref": stored_ref(cell("ref")),
         "region": mask_text(cell("region")) or None,
         "occupation": mask_text(cell("occupation")) or None,
         "age_band": _age_band(cell, id_number if id_ok else "", as_of),

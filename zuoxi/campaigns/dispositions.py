@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from zuoxi.campaigns.calllist import ListImport, find_header, read_table
+from zuoxi.campaigns.calllist import ListImport, find_header, read_table, stored_ref
 from zuoxi.campaigns.models import OPEN, Attempt, CampaignError, CampaignSpec, dispositions, parse_time, to_utc
 from zuoxi.ingest.errors import IngestError
 from zuoxi.model import Conversation
@@ -182,10 +182,10 @@ def _attempt(
         if not cell["customer_id"].isdigit() or int(cell["customer_id"]) not in by_id:
             raise CampaignError(f"no customer {cell['customer_id']!r} on this campaign's list")
         customer_id = int(cell["customer_id"])
-    elif cell["ref"] in by_ref:
-        customer_id = by_ref[cell["ref"]]
+    elif (ref := stored_ref(cell["ref"])) in by_ref:
+        customer_id = by_ref[ref]
     else:
-        raise CampaignError(f"no customer with number {cell['ref']!r} on this campaign's list")
+        raise CampaignError(f"no customer with number {ref!r} on this campaign's list")
     reason = cell["reason_code"] or None
     if reason and reason not in spec.reason_codes:
         reason = next((code for code, label in spec.reason_codes.items() if label == reason), None)

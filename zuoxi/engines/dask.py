@@ -52,7 +52,7 @@ from zuoxi.ingest.encoding import UnknownEncoding, decode_lines
 from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parquet, row_groups
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import analyze_conversation, analyze_conversations, choose_scorecard
-from zuoxi.privacy import mask_conversation
+from zuoxi.privacy import mask_conversation, masked_name
 from zuoxi.store import Store, content_key, file_sha256
 
 logger = logging.getLogger(__name__)
@@ -524,7 +524,7 @@ class DaskBatch:
     def _hand_on(self, shard: Shard, outcome: ShardOutcome | None) -> Iterator[Analyzed]:
         if self.collect and outcome is not None and outcome.items is not None:
             for conversation, result, key in outcome.items:
-                yield Analyzed(conversation, result, key if self.store is not None else None, shard.path)
+                yield Analyzed(conversation, result, key if self.store is not None else None, self._named(shard))
 
     def _read_back(self, shard: Shard, job: Job) -> ShardOutcome | None:
         """The results of a shard an earlier run did, from its part, else from the database (its
@@ -576,11 +576,19 @@ class DaskBatch:
             self._error(error)
         if self.store is None:
             return
-        items = [Analyzed(conversation, result, key, shard.path) for conversation, result, key in outcome.items or []]
+        source = self._named(shard)
+        items = [Analyzed(conversation, result, key, source) for conversation, result, key in outcome.items or []]
         for begin in range(0, len(items), CHUNK):
             store_analyzed(self.store, items[begin : begin + CHUNK], summary)
         if shard.key:
-            self.store.mark_file(shard.key, shard.label, outcome.read, len(outcome.errors))
+            self.store.mark_file(
+                shard.key, f"{source}#{shard.span}" if shard.span else source, outcome.read, len(outcome.errors)
+            )
+
+    def _named(self, shard: Shard) -> str:
+        """The file a shard's conversations came from, as stored: masked as the local engine stores it (exports are
+        often named by a customer's number)."""
+        return masked_name(Path(shard.path)) if self.mask else shard.path
 
     def _done(self, shard: Shard) -> bool:
         if not self.resume or shard.key is None or (self.store is None and not self.parquet):
