@@ -186,3 +186,35 @@ def test_a_port_in_use_is_refused_before_the_demo_is_loaded(tmp_path, started):
         "--port" in result.output and f"port {port}" in flat(result.output) and "another server" in flat(result.output)
     )
     assert "zuoxi web app" not in result.output and not db.exists() and started == []
+
+
+def test_the_demo_never_joins_a_database_with_users_of_its_own(tmp_path, started, monkeypatch):
+    """`serve --demo` added admin/zuoxi-demo (a password the README prints) to ./zuoxi.db, the database the other
+    commands keep real users in. Without --db the demo has a database of its own; a database that has users of its
+    own is refused before anything is written."""
+    from zuoxi.cli.server import DEMO_DB
+    from zuoxi.store.users import add_user, authenticate, list_accounts
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ZUOXI_DB", raising=False)
+    real = Store(str(tmp_path / "zuoxi.db"))  # the default database, with a real user
+    add_user(real.engine, "boss", "a-real-password-1", "admin")
+    real.close()
+
+    result = CliRunner().invoke(app, ["serve", "--demo", "--no-models", "--port", str(free_port())])
+    assert result.exit_code == 0, result.output
+    assert started and (tmp_path / DEMO_DB).exists()
+    real = Store(str(tmp_path / "zuoxi.db"))
+    assert [a.username for a in list_accounts(real.engine)] == ["boss"]  # untouched
+    assert authenticate(real.engine, "admin", "zuoxi-demo") is None
+    real.close()
+
+    started.clear()
+    refused = CliRunner().invoke(
+        app, ["serve", "--demo", "--db", str(tmp_path / "zuoxi.db"), "--port", str(free_port())]
+    )
+    assert refused.exit_code == 2 and "--demo" in refused.output and "boss" in flat(refused.output), refused.output
+    assert not started and "zuoxi web app" not in refused.output
+    real = Store(str(tmp_path / "zuoxi.db"))
+    assert [a.username for a in list_accounts(real.engine)] == ["boss"] and real.stats()["conversations"] == 0
+    real.close()

@@ -16,6 +16,7 @@ from zuoxi.store import Store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 DEMO_USERS = Path(__file__).resolve().parents[1] / "web" / "demo_users.yaml"
+DEMO_DB = "zuoxi-demo.db"  # `serve --demo` without --db: never the default database real users are kept in
 
 
 @app.command()
@@ -25,7 +26,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
     demo: Annotated[
-        bool, typer.Option("--demo", help="Load the bundled samples and demo users first (if missing)")
+        bool,
+        typer.Option(
+            "--demo",
+            help=f"Load the bundled samples and demo users first (if missing), into ./{DEMO_DB} unless --db names "
+            "another; refused for a database that has users of its own (the demo password is public)",
+        ),
     ] = False,
     no_models: Annotated[
         bool, typer.Option("--no-models", help="Uploads are analyzed without the trained models")
@@ -108,11 +114,8 @@ def serve(
     if schema:
         os.environ["ZUOXI_DB_SCHEMA"] = schema  # the workers' stores too
     _check_port(host, port)  # last: a port taken now is what `make run` run twice meets after a minute of demo data
-    store = Store(db)  # migrated here, once, before any worker starts
-    if demo:
-        _load_demo(store)
-        recordings = recordings or SAMPLES
-    store.close()
+    db = _prepared(db, demo)
+    recordings = recordings or (SAMPLES if demo else None)
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     err.print(f"zuoxi web app: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)", highlight=False)
     # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
@@ -307,16 +310,50 @@ def db_remask(
         raise typer.Exit(1)
 
 
-def _load_demo(store: Store) -> None:
-    """The bundled samples, analyzed, and the demo users of zuoxi/web/demo_users.yaml."""
+def _prepared(db: str | None, demo: bool) -> str | None:
+    """The database the server uses, migrated here, once, before any worker starts; with `demo`, the demo's
+    database (./DEMO_DB unless --db names another) with the samples and demo users loaded."""
+    if demo and db is None:
+        db = DEMO_DB
+    store = Store(db)
+    try:
+        if demo:
+            _refuse_real_users(store)
+            _load_demo(store)
+    finally:
+        store.close()
+    return db
+
+
+def _demo_users() -> dict:
     import yaml
 
+    return yaml.safe_load(DEMO_USERS.read_text(encoding="utf-8"))
+
+
+def _refuse_real_users(store: Store) -> None:
+    """The demo's users sign in with a password printed in the README: they must never join a database that
+    has users of its own (an administrator's `serve --demo` on the production database would open it to anyone)."""
+    from zuoxi.store.users import list_accounts
+
+    demo = {user["username"] for user in _demo_users()["users"]}
+    if others := sorted(a.username for a in list_accounts(store.engine) if a.username not in demo):
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise typer.BadParameter(
+            f"this database already has users of its own ({shown}); the demo would add sign-ins whose password is "
+            f"public: give the demo a database of its own (--db {DEMO_DB})",
+            param_hint="--demo",
+        )
+
+
+def _load_demo(store: Store) -> None:
+    """The bundled samples, analyzed, and the demo users of zuoxi/web/demo_users.yaml."""
     from zuoxi.store.users import UserError, add_user
 
     if store.stats()["conversations"] == 0 and SAMPLES.is_dir():
         summary = run_batch(Batch([SAMPLES], store=store, analyze=True, resume=False), lambda item: None)
         err.print(f"demo: {summary.analyzed} sample conversations analyzed into {store.url}", highlight=False)
-    demo = yaml.safe_load(DEMO_USERS.read_text(encoding="utf-8"))
+    demo = _demo_users()
     for user in demo["users"]:
         with contextlib.suppress(UserError):  # already there
             add_user(store.engine, password=demo["password"], **user)
