@@ -537,6 +537,27 @@ def test_a_bad_out_is_refused_before_the_run(runner, tmp_path, samples):
         assert f"--out {target}：无法写入" in refused.stderr
 
 
+def test_a_run_that_reads_nothing_leaves_the_last_results_in_out(runner, tmp_path, samples):
+    """A mistyped input path replaced a good report with an empty one (html, json, table) and predictions with an
+    empty file: a run that reads nothing now writes nothing."""
+    source = samples / "taobao_logs.txt"
+    for format in ("html", "json", "table"):
+        target = tmp_path / f"out.{format}"
+        invoke(runner, "analyze", source, "--no-store", "--no-models", "--format", format, "--out", target)
+        good = target.read_text(encoding="utf-8")
+        assert len(good) > 200
+        missed = invoke(
+            runner, "analyze", tmp_path / "typo.txt", "--no-store", "--format", format, "--out", target, code=1
+        )
+        assert "no such file" in missed.stderr and f"{target} was not written" in missed.stderr, missed.stderr
+        assert target.read_text(encoding="utf-8") == good
+    target = tmp_path / "predictions.jsonl"
+    invoke(runner, "predict", source, "--out", target)
+    good = target.read_text(encoding="utf-8")
+    invoke(runner, "predict", tmp_path / "typo.txt", "--out", target, code=1)
+    assert good and target.read_text(encoding="utf-8") == good
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
 def test_a_full_disk_under_out_is_one_message(runner, samples):
     for args in (("--format", "html"), ("--format", "json"), ("--format", "table")):

@@ -182,17 +182,16 @@ def check_out(path: Path | None) -> None:
 
 
 class OutFile:
-    """`--out` as a text file, opened before the run (check_out first) and written a line at a time, so a
-    write error (a full disk) shows at the first line, as one message and exit status 2, not a traceback."""
+    """`--out` as a text file, checked before the run (check_out) and written a line at a time, so a write error
+    (a full disk) shows at the first line, as one message and exit status 2, not a traceback. It is opened (and
+    an earlier file of that name replaced) only at the first line: a run that reads nothing — a mistyped input
+    path — leaves the last run's results as they were."""
 
     def __init__(self, path: Path) -> None:
         check_out(path)
         self.path = path
         self.failed = False
-        try:
-            self.handle = path.open("w", encoding="utf-8", buffering=1)
-        except OSError as error:
-            raise out_error(path, error.strerror or str(error)) from None
+        self.handle: Any = None
 
     def _failure(self, error: OSError) -> typer.Exit:
         self.failed = True
@@ -200,19 +199,23 @@ class OutFile:
 
     def write(self, text: str) -> int:
         try:
+            if self.handle is None:
+                self.handle = self.path.open("w", encoding="utf-8", buffering=1)
             return self.handle.write(text)
         except OSError as error:
             raise self._failure(error) from None
 
     def flush(self) -> None:
         try:
-            self.handle.flush()
+            if self.handle is not None:
+                self.handle.flush()
         except OSError as error:
             raise self._failure(error) from None
 
     def close(self) -> None:
         try:
-            self.handle.close()
+            if self.handle is not None:
+                self.handle.close()
         except OSError as error:
             if not self.failed:  # said once
                 raise self._failure(error) from None

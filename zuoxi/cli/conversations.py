@@ -118,7 +118,10 @@ def analyze(
     try:
         summary = run_batch(batch, _analysis_consumer(format, handle, collected))
         _report_dask_outputs(summary, store is not None, parquet)
-        _write_analysis_report(format, out_file, handle, collected)
+        if summary.nothing_read and (out_file or format == "html"):  # a mistyped path: the last report stays
+            err.print(f"nothing was read: {out_file or HTML_REPORT} was not written", highlight=False)
+        else:
+            _write_analysis_report(format, out_file, handle, collected)
     except DaskEngineError as error:
         err.print(Text.assemble(("dask", "red"), f" {error}"), highlight=False)
         raise typer.Exit(2) from None
