@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# make run PORT=8765: the web app on another port
+PORT ?= 8000
+
 run: install
 	$(BIN)/zuoxi analyze samples/ --format html --out build/report.html --db build/demo.db
 	$(BIN)/zuoxi campaign demo --db build/demo.db
-	$(BIN)/zuoxi serve --demo --db build/demo.db
+	$(BIN)/zuoxi serve --demo --db build/demo.db --port $(PORT)
 
 test: install system-browser
 	$(BIN)/python -m pytest -q

@@ -1,7 +1,7 @@
-"""The types every pipeline stage passes on (DESIGN.md §2–§3).
+"""The types every pipeline stage passes on (docs/format.md).
 
 `Conversation` is the canonical input every reader produces; `Result` is what scoring produces
-and what `zuoxi analyze --format json` prints. Field names follow DESIGN.md exactly, because
+and what `zuoxi analyze --format json` prints. Field names follow the project design (docs/format.md) exactly, because
 outside tools read them.
 """
 
@@ -54,7 +54,7 @@ class Turn(BaseModel):
 
 
 class Conversation(BaseModel):
-    """A whole chat or call, as in DESIGN.md §2."""
+    """A whole chat or call, as in docs/format.md."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -137,7 +137,7 @@ HIGH_RISK = 0.5
 
 
 class Result(BaseModel):
-    """The analysis of one conversation against one scorecard (DESIGN.md §3)."""
+    """The analysis of one conversation against one scorecard (docs/format.md)."""
 
     conversation_id: str
     scorecard: str
