@@ -383,6 +383,18 @@ def test_an_agent_id_or_list_number_holding_a_phone_is_stored_masked_and_still_f
     assert summary.errors == [] and summary.imported == 1
 
 
+def test_a_list_that_is_not_there_is_said_to_be_missing(sqlite_store, tmp_path):
+    """A mistyped call list, do-not-call list or dialer export was "not a regular file (a folder, pipe or device…)"."""
+    create_campaign(sqlite_store, load_spec("card_activation"))
+    missing = tmp_path / "list.xlsx"
+    for summary in (
+        import_call_list(sqlite_store, "card_activation", missing, as_of=date(2026, 3, 1)),
+        import_do_not_call(sqlite_store, missing),
+        import_dispositions(sqlite_store, "card_activation", missing, models=False),
+    ):
+        assert [e.reason for e in summary.errors] == ["no such file or folder"]
+
+
 def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
     _campaign(sqlite_store, [_row("A", "张三", "13800000001", 25)], tmp_path)
     path = tmp_path / "attempts.csv"

@@ -46,7 +46,7 @@ from typing import Any
 from zuoxi import __version__
 from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, in_order_chunks, store_analyzed
-from zuoxi.ingest import NOT_REGULAR, IngestError, ReadOptions, detect_format, input_files, read_file
+from zuoxi.ingest import NO_SUCH_FILE, NOT_REGULAR, IngestError, ReadOptions, detect_format, input_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_lines
 from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parquet, row_groups
@@ -176,7 +176,7 @@ def _records(shard: Shard, options: ReadOptions) -> Iterator[Conversation | Inge
     elif shard.groups is not None:
         yield from read_parquet(shard.location, shard.path, shard.groups, shard.first_row)
     elif not Path(shard.location).exists():
-        yield IngestError(shard.path, None, "no such file or folder")
+        yield IngestError(shard.path, None, NO_SUCH_FILE)
     else:
         for record in read_file(Path(shard.location), options):
             yield (
@@ -292,7 +292,7 @@ def plan_shards(
         files += 1
         path = file.path
         if not path.exists():
-            errors.append(IngestError(str(path), None, "no such file or folder"))
+            errors.append(IngestError(str(path), None, NO_SUCH_FILE))
             continue
         if not path.is_file():  # planning reads the file: a link to /dev/zero would never end
             errors.append(IngestError(str(path), None, NOT_REGULAR))

@@ -14,7 +14,7 @@ from itertools import repeat
 from pathlib import Path
 
 from zuoxi.analyze.models import PREDICT_CHUNK
-from zuoxi.ingest import IngestError, InputFile, ReadOptions, input_files, read_file
+from zuoxi.ingest import NO_SUCH_FILE, IngestError, InputFile, ReadOptions, input_files, read_file
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import iter_analyses
 from zuoxi.privacy import mask_conversation, masked_name
@@ -86,9 +86,7 @@ class Batch:
             summary.files_skipped += 1
             return
         errors_before, read_before = len(summary.errors), summary.read
-        records = (
-            read_file(path, self.options) if path.exists() else [IngestError(str(path), None, "no such file or folder")]
-        )
+        records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, NO_SUCH_FILE)]
         for part in in_order_chunks(records, PREDICT_CHUNK if self.analyze and self.models else 1):
             if isinstance(part, IngestError):
                 summary.errors.append(part)

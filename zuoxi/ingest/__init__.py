@@ -106,11 +106,14 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
 
 
 NOT_REGULAR = "not a regular file (a folder, pipe or device cannot be read)"
+NO_SUCH_FILE = "no such file or folder"
 
 
 def file_bytes(path: Path, name: str) -> bytes | IngestError:
     """The whole file, or why it cannot be read: only a regular file within MAX_FILE_BYTES is."""
     try:
+        if not path.exists():  # a mistyped name (a call list, a dialer export): not "not a regular file"
+            return IngestError(name, None, NO_SUCH_FILE)
         if not path.is_file():  # a pipe or a device (/dev/zero) would hang the batch or fill memory
             return IngestError(name, None, NOT_REGULAR)
         if (size := path.stat().st_size) > MAX_FILE_BYTES:  # a file is read whole: split a bigger one
@@ -129,7 +132,7 @@ def file_bytes(path: Path, name: str) -> bytes | IngestError:
 def read_paths(paths: Iterable[str | Path], options: ReadOptions | None = None) -> Iterator[tuple[Path, Record]]:
     for path in iter_files(paths):
         if not path.exists():
-            yield path, IngestError(str(path), None, "no such file or folder")
+            yield path, IngestError(str(path), None, NO_SUCH_FILE)
             continue
         for record in read_file(path, options):
             yield path, record
