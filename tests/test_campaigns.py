@@ -551,6 +551,9 @@ def test_cli_create_import_report(tmp_path):
         ],
     )
     assert recorded.exit_code == 0, recorded.stderr
+    typo = runner.invoke(app, ["campaign", "record", "card_activation", "1", "refuse", "--agent", "X", "--db", db])
+    assert typo.exit_code == 2 and "disposition：unknown disposition 'refuse'" in typo.stderr, typo.stderr
+    assert "pydantic" not in typo.stderr and "validation error" not in typo.stderr
     out = runner.invoke(app, ["campaign", "report", "card_activation", "--format", "json", "--db", db])
     data = json.loads(out.stdout)
     assert (data["customers"], data["attempts"], data["success_rate"]["successes"]) == (1, 1, 1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +20,7 @@ from zuoxi.campaigns.models import Attempt, local, parse_time
 from zuoxi.cli.app import DbOption, app, inert_json, report_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
+from zuoxi.messages import said_all
 from zuoxi.report import terminal
 from zuoxi.store import Store
 from zuoxi.store import campaigns as stored
@@ -33,7 +35,10 @@ Name = Annotated[str, typer.Argument(help="Campaign name")]
 
 
 def _fail(error: Exception) -> typer.Exit:
-    err.print(Text.assemble(("error", "red"), f" {error}"))
+    """One line for a refused command: a pydantic error (a mistyped disposition) as what was wrong with which
+    field, not pydantic's own block with its URL."""
+    said = said_all(error.errors()) if isinstance(error, ValidationError) else str(error)
+    err.print(Text.assemble(("error", "red"), f" {said}"))
     return typer.Exit(2)
 
 
