@@ -312,6 +312,20 @@ def test_show_and_stats(runner, db, samples):
     assert "conversations: 22" in table and "ecommerce" in table and "complaint" in table
 
 
+def test_reading_commands_refuse_a_database_that_is_not_there(runner, tmp_path, samples):
+    """A mistyped --db made `zuoxi stats` and `zuoxi show` create folders and an empty database and report it as
+    holding nothing (exit 0); a conversation imported but never analysed showed no findings without saying why."""
+    typo = tmp_path / "no" / "such" / "zuoxi.db"
+    for args in (("stats",), ("show", "cp-001")):
+        refused = invoke(runner, *args, "--db", typo, code=2)
+        assert f"no database at {typo}" in refused.stderr, refused.stderr
+    assert not (tmp_path / "no").exists()
+    db = tmp_path / "imported.db"
+    invoke(runner, "import", samples / "complaint_desk.jsonl", "--db", db)
+    shown = invoke(runner, "show", "cp-001", "--db", db)
+    assert "not analysed yet" in shown.stdout and "zuoxi analyze" in shown.stdout
+
+
 def test_stats_on_both_backends(runner, db_url, samples):
     invoke(runner, "import", samples / "callbacks.json", samples / "asr", "--db", db_url)
     figures = json.loads(invoke(runner, "stats", "--db", db_url, "--format", "json").stdout)

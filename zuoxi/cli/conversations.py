@@ -24,6 +24,7 @@ from zuoxi.cli.app import (
     check_out,
     check_scorecard,
     err,
+    existing_store,
     inert_json,
     out,
     read_options,
@@ -390,7 +391,7 @@ def show(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Show a stored conversation with its findings."""
-    store = Store(db)
+    store = existing_store(db)
     found = store.find(ident)
     if not found:
         err.print(f"no conversation {ident!r:.80} in {store.url}")
@@ -421,6 +422,8 @@ def show(
         for i, turn in enumerate(conv.turns):
             mark = (f" ← {evidence_turns[i]}", "red") if i in evidence_turns else ""
             out.print(Text.assemble(f"{i:>3} {turn.role:<8} {turn.text}", mark), highlight=False)
+        if not results:
+            out.print("not analysed yet: zuoxi analyze FILE --db … scores it (zuoxi import only stores it)")
         for result in results:
             out.print(
                 Text.assemble(
@@ -444,7 +447,7 @@ def stats(
     db: DbOption = None, format: Annotated[str, typer.Option("--format", help="table or json")] = "table"
 ) -> None:
     """Counts and averages of what is stored."""
-    figures = Store(db).stats()
+    figures = existing_store(db).stats()
     if format == "json":
         sys.stdout.write(inert_json(json.dumps(figures, ensure_ascii=False)) + "\n")
         return
