@@ -644,7 +644,7 @@ def test_scorecard_check_refuses_alias_bombs_deep_nesting_and_other_encodings(ru
         date: f"{date}:2: 不是有效的 YAML：无法读取的值（day is out of range for month）",
         huge: f"{huge}:3: 不是有效的 YAML：无法读取的值（Exceeds the limit",
         nan: f"{nan}:3: 不是有效的 YAML：不是有限的数（nan）",
-        inf: f"{inf}:1: max_score：应为有限的数（不能是 nan 或 inf）",
+        inf: f"{inf}:3: max_score：应为有限的数（不能是 nan 或 inf）",
         surrogate: f"{surrogate}:2: 不是有效的 YAML：含有未配对的 UTF-16 代理字符，不是文本",
     }
     pipe = tmp_path / "pipe.yaml"

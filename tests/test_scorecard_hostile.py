@@ -79,25 +79,31 @@ def test_a_regex_pattern_that_is_not_text_is_an_error_not_a_traceback(tmp_path):
 @pytest.mark.parametrize(
     ("head", "item", "said"),
     [
-        ("max_score: 0\n", "", "hostile.yaml:1: max_score：不能小于 1"),
-        ("max_score: -100\n", "", "hostile.yaml:1: max_score：不能小于 1"),
-        ("max_score: 1e12\n", "", "hostile.yaml:1: max_score：不能大于 1000"),
-        ("", "        points: -1e12\n", "hostile.yaml:7: sections.0.items.0.points：不能小于 -1000"),
-        ("", "        points: 5000\n", "hostile.yaml:7: sections.0.items.0.points：不能大于 1000"),
+        # the line of the field that is wrong, not of its item; the choices in Chinese, not pydantic's "or"
+        (
+            "",
+            "        points: -5\n        severity: minr\n",
+            "hostile.yaml:10: sections.0.items.0.severity：只能是 'minor'、'major' 或 'veto'",
+        ),
+        ("max_score: 0\n", "", "hostile.yaml:3: max_score：不能小于 1"),
+        ("max_score: -100\n", "", "hostile.yaml:3: max_score：不能小于 1"),
+        ("max_score: 1e12\n", "", "hostile.yaml:3: max_score：不能大于 1000"),
+        ("", "        points: -1e12\n", "hostile.yaml:9: sections.0.items.0.points：不能小于 -1000"),
+        ("", "        points: 5000\n", "hostile.yaml:9: sections.0.items.0.points：不能大于 1000"),
         (
             "max_score: 10\n",
             "        points: -20\n",
-            "hostile.yaml:8: sections.0.items.0.points：HX-01 的 points 为 -20，一条最多扣或加满分 max_score（10）分",
+            "hostile.yaml:10: sections.0.items.0.points：HX-01 的 points 为 -20，一条最多扣或加满分 max_score（10）分",
         ),
         (
             "",
             "        points: -5\n        repeat_points: -500\n",
-            "hostile.yaml:7: sections.0.items.0.repeat_points：HX-01 的 repeat_points 为 -500",
+            "hostile.yaml:10: sections.0.items.0.repeat_points：HX-01 的 repeat_points 为 -500",
         ),
         (
             "",
             "        points: -5\n        max_repeats: -3\n",
-            "hostile.yaml:7: sections.0.items.0.max_repeats：不能小于 0",
+            "hostile.yaml:10: sections.0.items.0.max_repeats：不能小于 0",
         ),
         ("", "        points: -5\n        max_repeats: 1000000\n", "sections.0.items.0.max_repeats：不能大于 100"),
         ("", "        points: -5\n        min_degree: 1.5\n", "sections.0.items.0.min_degree：不能大于 1"),
@@ -111,7 +117,7 @@ def test_a_profile_entry_saturating_at_zero_is_refused_not_a_division_by_zero_in
     profile = (
         "profile:\n  - id: p\n    name: p\n    condition: {keyword: {role: agent, words: [您好]}}\n    saturate: 0\n"
     )
-    assert "hostile.yaml:13: profile.0.saturate：不能小于 1" in check(tmp_path, card(profile=profile))
+    assert "hostile.yaml:16: profile.0.saturate：不能小于 1" in check(tmp_path, card(profile=profile))
 
 
 def test_points_up_to_the_whole_score_are_still_accepted(tmp_path):

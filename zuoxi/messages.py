@@ -49,8 +49,8 @@ def said(error: Any, own: dict[str, str] | None = None) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if own and kind in own:
         return own[kind]
-    if kind in ("literal_error", "enum"):
-        return f"只能是 {ctx.get('expected', '')}"
+    if kind in ("literal_error", "enum"):  # pydantic's "'minor', 'major' or 'veto'", in Chinese
+        return f"只能是 {str(ctx.get('expected', '')).replace(', ', '、').replace(' or ', ' 或 ')}"
     if kind in ("greater_than_equal", "greater_than"):
         return f"不能小于{'等于' if kind == 'greater_than' else ''} {ctx.get('ge', ctx.get('gt'))}"
     if kind in ("less_than_equal", "less_than"):

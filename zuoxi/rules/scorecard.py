@@ -21,6 +21,7 @@ from zuoxi.model import SURROGATE
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scorecards"
 LEXICON_FILE = BUILTIN_DIR / "lexicons.yaml"
 _LINE = "__line__"
+_KEY_LINES = "__key_lines__"  # each key's own line: an error names the line of the field that is wrong
 
 
 class ScorecardError(Problems):
@@ -153,6 +154,9 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
     mapping = cast(dict[str, Any], loader.construct_mapping(node, deep=True))  # keys as YAML wrote them
     mapping[_LINE] = node.start_mark.line + 1
+    mapping[_KEY_LINES] = {
+        key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)
+    }
     return mapping
 
 
@@ -161,16 +165,18 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 def _strip_lines(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k != _LINE}
+        return {k: _strip_lines(v) for k, v in value.items() if k not in (_LINE, _KEY_LINES)}
     if isinstance(value, list):
         return [_strip_lines(v) for v in value]
     return value
 
 
 def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
-    """The line of the deepest mapping along `loc`."""
+    """The line of the deepest key (else mapping) along `loc`: a wrong `severity` is its own line, not its item's."""
     line = data.get(_LINE) if isinstance(data, dict) else None
     for part in loc:
+        if isinstance(data, dict):
+            line = data.get(_KEY_LINES, {}).get(part, line)
         try:
             data = data[part]
         except (KeyError, IndexError, TypeError):
