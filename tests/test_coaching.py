@@ -523,3 +523,17 @@ def test_a_drill_the_trainee_said_nothing_in_is_not_an_attempt(tmp_path):
         input="您好，请问有什么可以帮您？\n/quit\n",
     )
     assert spoke.exit_code == 0 and "得分" in spoke.output and len(CaseLibrary(Store(db)).attempts("t")) == 1
+
+
+def test_the_case_list_shows_every_id_whole_in_an_80_column_terminal(tmp_path):
+    """The id is what the trainee types next; at 80 columns the list cut it ("annual-fee-dispu…")."""
+    from rich.console import Console
+
+    from zuoxi.coaching.terminal import list_cases
+
+    library = CaseLibrary(Store(f"sqlite:///{tmp_path / 'cases.db'}"))
+    ranked = [(case, 0.0) for case in library.cases()]
+    console = Console(width=80, record=True, color_system=None)
+    list_cases(console, ranked)
+    shown = console.export_text()
+    assert ranked and all(case.id in shown for case, _ in ranked), shown

@@ -38,6 +38,8 @@ from zuoxi.ingest.errors import IngestError
 from zuoxi.report import terminal
 from zuoxi.store import Store, shown_url
 
+HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --out
+
 
 @app.command("import")
 def import_(
@@ -70,7 +72,10 @@ def analyze(
         str | None,
         typer.Option("--format", help="table (default), json (JSON Lines) or html; with --parquet, none unless given"),
     ] = None,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output")] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help=f"Write here instead of standard output (--format html: default ./{HTML_REPORT})"),
+    ] = None,
     db: DbOption = None,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Do not write conversations and results to the database")
@@ -190,9 +195,6 @@ def _print_audio_notes(audio: dict | None) -> None:
         err.print(Text.assemble(("audio skipped", "yellow"), f" {audio['error']} (text analyzed)"), highlight=False)
     for warning in (audio or {}).get("warnings", []):
         err.print(Text.assemble(("audio warning", "yellow"), f" {warning}"), highlight=False)
-
-
-HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --out
 
 
 def _file_console(handle: OutFile | None) -> SafeConsole:

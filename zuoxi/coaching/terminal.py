@@ -30,7 +30,9 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 def list_cases(out: Console, ranked) -> None:
     table = Table(title=f"{len(ranked)} 个典型案例")
-    for column in ("id", "标题", "标签", "难度", "评分表"):
+    table.add_column("id", no_wrap=True, min_width=max((len(case.id) for case, _ in ranked), default=2))  # typed next
+    table.add_column("标题", overflow="fold")
+    for column in ("标签", "难度", "评分表"):
         table.add_column(column)
     for case, _ in ranked:
         table.add_row(
