@@ -320,6 +320,9 @@ def test_list_filters_and_full_text_search(clients):
     burger = items(qa, q="汉堡")
     assert {"cp-001", "cp-002"} <= {i["id"] for i in burger}
     assert {i["id"] for i in items(qa, q="漢堡")} == {i["id"] for i in burger}  # Traditional finds Simplified
+    assert [i["id"] for i in items(qa, q=" cp-001 ")] == ["cp-001"]  # an id, as an inspector pastes it
+    others = {i["id"] for i in items(qa)} - {i["id"] for i in items(clients["agent07"])}
+    assert others and items(clients["agent07"], q=sorted(others)[0]) == []  # still within the agent's scope
     paged = qa.get("/api/conversations", params={"per_page": 5, "page": 2}).json()
     assert paged["page"] == 2 and len(paged["items"]) == 5
 

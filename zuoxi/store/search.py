@@ -1,4 +1,4 @@
-"""Search in the turns: a substring of the normalized text (LIKE, on every backend), narrowed on
+"""Search by conversation id, or in the turns: a substring of the normalized text (LIKE, on every backend), narrowed on
 PostgreSQL by a GIN index of the text's character pairs. Chinese words are mostly two characters,
 too short for trigrams; pairs find 退款 among a million conversations without reading them, and
 the LIKE that follows keeps the answer exactly the substring search SQLite gives."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import and_, cast
+from sqlalchemy import and_, cast, or_
 from sqlalchemy.dialects.postgresql import TSQUERY
 
 from zuoxi.normalize import normalize_text
@@ -28,7 +28,12 @@ def grams_vector(text: str) -> str:
 
 
 def search_clause(query: str, dialect: str):
-    """Conversations whose turns contain `query` (Traditional or Simplified, any width or case)."""
+    """Conversations whose turns contain `query` (Traditional or Simplified, any width or case), or whose id is
+    `query` (an inspector pastes the id a report or an agent names)."""
+    return or_(ConversationRow.id == query.strip(), _in_turns(query, dialect))
+
+
+def _in_turns(query: str, dialect: str):
     needle = normalize_text(query.strip())
     found = ConversationRow.search_text.contains(needle, autoescape=True)
     pairs = grams(needle)
