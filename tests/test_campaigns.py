@@ -106,7 +106,15 @@ def test_import_reports_each_bad_row_and_keeps_the_rest(sqlite_store, tmp_path):
     ]
     assert [vault.vault().decrypt(c.phone_enc) for c in kept] == ["13812345678", "075488881234"]
     again = import_call_list(sqlite_store, "card_activation", tmp_path / "list.csv", as_of=date(2026, 3, 1))
-    assert again.imported == 0 and "duplicate customer: same phone as the campaign" in str(again.errors[1])
+    # the same list run again: its kept rows are already listed (no error); its bad rows are bad again, and a
+    # duplicate names the row that was kept
+    assert (again.imported, again.already) == (0, 2)
+    assert f"{path}:4: duplicate customer: same phone as {path}:2 (kept that one)" in [str(e) for e in again.errors]
+    assert len(again.errors) == len(summary.errors)
+    other = tmp_path / "other.csv"
+    other.write_text(HEADER + _row("D1", "赵六", "13812345678", 30), encoding="utf-8")
+    moved = import_call_list(sqlite_store, "card_activation", other, as_of=date(2026, 3, 1))
+    assert [str(e) for e in moved.errors] == [f"{other}:2: duplicate customer: same phone as {path}:2 (kept that one)"]
 
 
 def test_without_a_secret_nothing_is_imported(sqlite_store, tmp_path, monkeypatch):

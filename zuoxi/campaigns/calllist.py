@@ -69,6 +69,7 @@ def list_columns() -> dict[str, list[str]]:
 class ListImport:
     rows: int = 0
     imported: int = 0
+    already: int = 0  # rows an earlier import of the same file and line stored: a re-run is no error
     errors: list[IngestError] = field(default_factory=list)
 
 
@@ -300,12 +301,7 @@ def import_call_list(
             phone = customer.pop("phone")
             phone_hash = box.lookup(phone)
             ref = customer["ref"]
-            earlier = seen_phone.get(phone_hash) or (seen_ref.get(ref) if ref else None)
-            if earlier:
-                what = "phone" if phone_hash in seen_phone else "customer number"
-                summary.errors.append(
-                    IngestError(where, number, f"duplicate customer: same {what} as {earlier} (kept that one)")
-                )
+            if _repeated(summary, where, number, seen_phone.get(phone_hash), seen_ref.get(ref) if ref else None):
                 continue
             seen_phone[phone_hash] = f"line {number}"
             if ref:
@@ -321,6 +317,23 @@ def import_call_list(
 
     add_customers(store.engine, campaign, build)
     return summary
+
+
+def _repeated(summary: ListImport, where: str, number: int, same_phone: str | None, same_ref: str | None) -> bool:
+    """Whether a row is a customer already listed (`same_phone`/`same_ref`: where the one with its phone or customer
+    number came from): this very row imported before — the list run again, counted as already listed — or another
+    row, an error naming the one kept."""
+    earlier = same_phone or same_ref
+    if earlier is None:
+        return False
+    if earlier == f"{where}:{number}":
+        summary.already += 1
+    else:
+        what = "phone" if same_phone else "customer number"
+        summary.errors.append(
+            IngestError(where, number, f"duplicate customer: same {what} as {earlier} (kept that one)")
+        )
+    return True
 
 
 def stored_ref(value: str) -> str | None:

@@ -68,8 +68,11 @@ def import_list(
         raise _fail(error) from None
     for problem in summary.errors:
         report_error(problem)
-    err.print(f"rows {summary.rows} · imported {summary.imported} · skipped {len(summary.errors)}")
-    if summary.imported == 0 and summary.errors:
+    err.print(
+        f"rows {summary.rows} · imported {summary.imported} · already listed {summary.already} · "
+        f"skipped {len(summary.errors)}"
+    )
+    if summary.imported == 0 and summary.already == 0 and summary.errors:
         raise typer.Exit(1)
 
 

@@ -114,22 +114,20 @@ def add_customers(
     build: Callable[[CampaignSpec, dict[str, str], dict[str, str]], Iterable[NewCustomer]],
 ) -> None:
     """One transaction: `build(spec, phone hashes, refs)` gets the campaign's customers already listed
-    (each → "the campaign"; it adds its own) and returns the new ones, which are stored pending."""
+    (each → the file:line it came from, else "the campaign"; it adds its own) and returns the new ones, which are
+    stored pending."""
     with Session(engine) as session, session.begin():
         row, spec = get_campaign(session, campaign)
-        seen_phone: dict[str, str] = {
-            h: "the campaign"
-            for h in session.scalars(select(CampaignCustomer.phone_hash).where(CampaignCustomer.campaign_id == row.id))
-        }
-        seen_ref: dict[str, str] = {
-            r: "the campaign"
-            for r in session.scalars(
-                select(CampaignCustomer.ref).where(
-                    CampaignCustomer.campaign_id == row.id, CampaignCustomer.ref.is_not(None)
-                )
+        seen_phone: dict[str, str] = {}
+        seen_ref: dict[str, str] = {}
+        for phone_hash, ref, source in session.execute(
+            select(CampaignCustomer.phone_hash, CampaignCustomer.ref, CampaignCustomer.source).where(
+                CampaignCustomer.campaign_id == row.id
             )
-            if r is not None  # the query's `is_not(None)` leaves none
-        }
+        ):
+            seen_phone[phone_hash] = source or "the campaign"
+            if ref is not None:
+                seen_ref[ref] = source or "the campaign"
         now, chunk = datetime.now(UTC), []
         for customer in build(spec, seen_phone, seen_ref):  # inserted a few thousand at a time: a list of a million
             chunk.append({"campaign_id": row.id, "imported_at": now, "status": "pending", **asdict(customer)})
