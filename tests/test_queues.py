@@ -466,6 +466,10 @@ def test_the_queue_commands(tmp_path):
     listed = runner.invoke(app, ["queue", "list", "--user", "qa1", "--format", "json", "--db", db])
     items = json.loads(listed.stdout)
     assert len(items) == summary["sampled"] and {i["conversation_id"] for i in items} >= {"c1"}
+    twin = runner.invoke(app, ["queue", "list", "--user", "QA1", "--format", "json", "--db", db])
+    assert json.loads(twin.stdout) == items  # the user as any twin of the name finds them
+    nobody = runner.invoke(app, ["queue", "list", "--user", "qa9", "--db", db])  # was an empty queue, exit 0
+    assert nobody.exit_code == 2 and "no user 'qa9'" in nobody.stderr, nobody.stderr
     assert next(i for i in items if i["conversation_id"] == "c1")["label"] in (
         "一票否决",
         "低于 60 分",

@@ -202,6 +202,13 @@ def list_queue(
     if status not in ("open", "done", "skipped", "all"):
         raise typer.BadParameter("--status must be open, done, skipped or all")
     engine = Store(db).engine
+    if user:  # a name that is nobody's showed an empty queue, as if that inspector had nothing to do
+        from zuoxi.store.users import find_account
+
+        account = find_account(engine, user)
+        if account is None:
+            raise typer.BadParameter(f"no user {user!r:.60}", param_hint="--user")
+        user = account.username
     today = datetime.now(_zone(timezone)).date()
     items = Q.queue_items(engine, LOCAL, today, status=None if status == "all" else status, plan=plan, limit=10_000)
     if user:
