@@ -9,12 +9,15 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import math
 import sys
+import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
@@ -224,14 +227,39 @@ def _fed(lines: list[str], begin: int, delimiter: str) -> Iterator[str]:
 def open_workbook(data: bytes) -> Any:
     """The workbook in `data`, read only — once its zip is known to unpack to at most MAX_XLSX_UNPACKED bytes (the
     entries' declared sizes, which zipfile also holds each entry to while reading): a "zip bomb" of a few hundred
-    KB would otherwise take the process's memory into gigabytes. ValueError when it is larger."""
-    from openpyxl import load_workbook
-
+    KB would otherwise take the process's memory into gigabytes. ValueError when it is larger. Read by `_reader`, as
+    openpyxl's `load_workbook` reads it but for the sizes its sheets declare."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         unpacked = sum(entry.file_size for entry in archive.infolist())
     if unpacked > MAX_XLSX_UNPACKED:
         raise ValueError(f"unpacks to {unpacked >> 20} MB, more than the {MAX_XLSX_UNPACKED >> 20} MB a workbook may")
-    return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    reader = _reader()(io.BytesIO(data), read_only=True, data_only=True)
+    reader.read()
+    return reader.wb
+
+
+@functools.cache
+def _reader() -> type:
+    """openpyxl's reader of a workbook (imported when a workbook is first read) whose sheets do not read the size they
+    declare, which is not believed (`first_sheet`): openpyxl parsed each sheet up to its `dimension` element, or to
+    the end of its rows where it has none, keeping every element it passed (44 KB of a sheet without one, ten million
+    empty cells, took 900 MB as the workbook was opened). Chart sheets are left out: no rows are read from one."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    class _Sheet(ReadOnlyWorksheet):
+        def _get_size(self) -> None:
+            pass
+
+    class _Reader(ExcelReader):
+        def read_worksheets(self) -> None:
+            for sheet, rel in self.parser.find_sheets():
+                if rel.target in self.valid_files and "chartsheet" not in rel.Type:
+                    worksheet = _Sheet(self.wb, sheet.name, rel.target, self.shared_strings)
+                    worksheet.sheet_state = sheet.state
+                    self.wb._sheets.append(worksheet)
+
+    return _Reader
 
 
 def first_sheet(data: bytes) -> tuple[str, Iterator[tuple[int, tuple[Any, ...] | str]]]:
@@ -245,14 +273,21 @@ def first_sheet(data: bytes) -> tuple[str, Iterator[tuple[int, tuple[Any, ...] |
     return sheet.title, _sheet_rows(book, sheet)
 
 
+MAX_SHEET_ROWS = 1_048_576  # an Excel sheet's rows
+_MAX_CELL_PARTS = 10_000  # XML elements in one cell (a rich text's runs and their formats): a few in Excel's
+_MAX_XML_DEPTH = 100  # levels of XML elements in a sheet: Excel writes about ten
+
+
 def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
     """The rows of a read-only `sheet` as openpyxl's `iter_rows(values_only=True)` gives them (a row not written is
-    empty, one numbered again is left out), read by `_RowParser` from the parts of the workbook openpyxl's own
-    `ReadOnlyWorksheet._cells_by_row` reads them from."""
+    empty), read by `_RowParser` from the parts of the workbook openpyxl's own `ReadOnlyWorksheet._cells_by_row` reads
+    them from. A row that openpyxl left out without a word — numbered again, out of order, from 0 or below, past the
+    sheet's last row (MAX_SHEET_ROWS; one numbered 99,999,999 took 85 s of empty rows) — is that row's error, as are
+    a cell that cannot be read and a shared string out of range (a negative one read the last string)."""
     with sheet._get_source() as source:
         parser = _row_parser()(
             source,
-            sheet._shared_strings,
+            _SharedStrings(sheet._shared_strings),
             data_only=book.data_only,
             epoch=book.epoch,
             date_formats=book._date_formats,
@@ -263,36 +298,156 @@ def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | 
             if isinstance(cells, str):
                 yield number, cells
                 continue
-            if number < expected:
+            if not cells:  # a row written empty: as one not written
+                continue
+            if not expected <= number <= MAX_SHEET_ROWS:
+                if number < 1:
+                    why = f"a row numbered {number}, though rows are numbered from 1"
+                elif number < expected:
+                    why = f"row {number:,} comes after row {expected - 1:,} (numbered twice or out of order)"
+                else:
+                    why = f"row {number:,}, past the {MAX_SHEET_ROWS:,} rows a sheet has"
+                yield expected if number < 1 else number, f"{why}: it is not read"
                 continue
             for empty in range(expected, number):
                 yield empty, ()
             expected = number + 1
-            values: list[Any] = [None] * (cells[-1]["column"] if cells else 0)
+            values: list[Any] = [None] * max(cell["column"] for cell in cells)  # cells may come in any order
             for cell in cells:
-                if 1 <= cell["column"] <= len(values):
+                if cell["column"] >= 1:
                     values[cell["column"] - 1] = cell["value"]
             yield number, tuple(values)
 
 
+class _SharedStrings:
+    """The workbook's shared strings by index, a cell's index out of their range its `IndexError` (a negative one
+    read a string from the end of Python's list)."""
+
+    def __init__(self, strings: Any):
+        self.strings = strings
+
+    def __getitem__(self, index: int) -> Any:
+        if not 0 <= index < len(self.strings):
+            raise IndexError(f"no shared string {index}: the workbook has {len(self.strings):,}")
+        return self.strings[index]
+
+
+class _OutOfBounds(Exception):
+    """Why a sheet's XML is not read on (`_RowReader`)."""
+
+
+class _RowReader:
+    """A sheet's rows read from its XML element by element (`_RowParser.parse`). openpyxl's own `parse` kept every
+    element of the sheet but the rows' and all of a row's cells until its end: a 44 KB workbook of one row of ten
+    million empty cells took 3 GB. Here each element is let go once read (cut from its parent), so memory holds one
+    row's cells, at most MAX_ROW_CELLS, and one cell's parts. A cell of more than _MAX_CELL_PARTS parts, or XML nested
+    past _MAX_XML_DEPTH, ends the reading (`_OutOfBounds`), the rows before it kept: no spreadsheet writes either."""
+
+    def __init__(self, parser: Any, row_tag: str, cell_tag: str):
+        self.parser, self.row_tag, self.cell_tag = parser, row_tag, cell_tag
+        self.opened: list[Any] = []  # the elements open, outermost first
+        self.row: Any = None  # the row and cell being read
+        self.cell: Any = None
+        self.cells: list[dict[str, Any]] = []
+        self.why: str | None = None  # why the row cannot be read
+        self.parts = 0  # elements in the cell, kept until it ends
+        self.dates = {str(style) for style in parser.date_formats}  # the styles of dates (`_cell`)
+
+    def start(self, element: Any) -> None:
+        self.opened.append(element)
+        if len(self.opened) > _MAX_XML_DEPTH:
+            raise _OutOfBounds(f"the sheet's XML nests more than {_MAX_XML_DEPTH} levels deep")
+        if self.cell is not None:
+            self.parts += 1
+            if self.parts > _MAX_CELL_PARTS:
+                raise _OutOfBounds(f"a cell of more than {_MAX_CELL_PARTS:,} XML elements")
+        elif element.tag == self.row_tag and self.row is None:
+            self.row, self.cells, self.why = element, [], _numbered(self.parser, element)
+        elif element.tag == self.cell_tag and self.row is not None and self.opened[-2] is self.row:
+            self.cell, self.parts = element, 0
+
+    def end(self, element: Any) -> tuple[int, Any] | None:
+        """The row that `element` ends, as (number, cells or why); None for another element."""
+        self.opened.pop()
+        done = None
+        if element is self.cell:
+            self.cell = None
+            if self.why is None and len(self.cells) >= MAX_ROW_CELLS:
+                self.why = f"more than the {MAX_ROW_CELLS:,} cells a row may have"
+            elif self.why is None:
+                self.why = _cell(self.parser, element, self.cells, self.dates)
+        elif element is self.row:
+            self.row = None
+            done = self.parser.row_counter, self.why or self.cells
+        elif self.cell is not None:
+            return None  # a part of the cell, read with it
+        if self.opened:
+            self.opened[-1].remove(element)  # the first of its parent's children: those before it are gone
+        return done
+
+
+def _numbered(parser: Any, row: Any) -> str | None:
+    """The row's number set (`parser.row_counter`) from its `r`, or the one after the last without; why when `r` is
+    no number."""
+    parser.col_counter = 0
+    given = row.get("r")
+    if given is None:
+        parser.row_counter += 1
+        return None
+    try:
+        parser.row_counter = int(given)
+    except ValueError:
+        try:
+            number = float(given)
+        except ValueError:
+            number = math.nan
+        if not number.is_integer():
+            parser.row_counter += 1
+            return f"row number {given[:20]!r} is not a whole number"
+        parser.row_counter = int(number)
+    return None
+
+
+def _cell(parser: Any, element: Any, cells: list[dict[str, Any]], dates: set[str]) -> str | None:
+    """The cell read into `cells` (openpyxl's `parse_cell`); why it cannot be, or None. `dates`: the styles of dates,
+    whose value out of range openpyxl reads as "#VALUE!" (an unreadable time, reported with its row), warning besides
+    with a line of its own source on the terminal."""
+    try:
+        if element.get("s") in dates:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Cell .* is marked as a date", UserWarning)
+                cells.append(parser.parse_cell(element))
+        else:
+            cells.append(parser.parse_cell(element))
+    except (ValueError, LookupError) as error:  # a number, date or shared text a cell cannot be read as
+        if isinstance(error, ValueError) and "integer string conversion" in str(error):
+            # Python refuses to convert thousands of digits (a guard against quadratic time): say what the cell is,
+            # not how to lift the guard
+            return f"a number cell of more than {sys.get_int_max_str_digits():,} digits; save that column as text"
+        return f"a cell that cannot be read ({type(error).__name__}: {error})"
+    return None
+
+
 @functools.cache
 def _row_parser() -> type:
-    """openpyxl's parser of a sheet's XML (imported when a workbook is first read), that reads on past a row it cannot
-    read, giving why in place of the row's cells."""
-    from openpyxl.worksheet._reader import WorkSheetParser
+    """openpyxl's parser of a sheet's XML (imported when a workbook is first read), reading the rows alone
+    (`_RowReader`), on past a row it cannot read, giving why in place of the row's cells."""
+    from openpyxl.worksheet._reader import CELL_TAG, ROW_TAG, WorkSheetParser
+    from openpyxl.xml.functions import iterparse
 
     class _RowParser(WorkSheetParser):
-        def parse_row(self, row: Any) -> tuple[int, Any]:
+        def parse(self) -> Iterator[tuple[int, Any]]:
+            reader = _RowReader(self, ROW_TAG, CELL_TAG)
             try:
-                return super().parse_row(row)
-            except (ValueError, LookupError) as error:  # a number, date or shared text a cell cannot be read as
-                if isinstance(error, ValueError) and "integer string conversion" in str(error):
-                    # Python refuses to convert thousands of digits (a guard against quadratic time): say what the
-                    # cell is, not how to lift the guard
-                    return self.row_counter, (
-                        f"a number cell of more than {sys.get_int_max_str_digits():,} digits; save that column as text"
-                    )
-                return self.row_counter, f"a cell that cannot be read ({type(error).__name__}: {error})"
+                for event, element in iterparse(self.source, events=("start", "end")):
+                    if event == "start":
+                        reader.start(element)
+                    elif (row := reader.end(element)) is not None:
+                        yield row
+            except (_OutOfBounds, ParseError) as error:  # the rows read so far are kept (a sheet cut short lost them)
+                number = self.row_counter + (reader.row is None)
+                why = str(error) if isinstance(error, _OutOfBounds) else f"the sheet's XML breaks off ({error})"
+                yield number, f"{why}: the rest of the sheet is not read"
 
     return _RowParser
 

@@ -1,0 +1,308 @@
+"""Readers against hostile input, the element-by-element JSON arrays and the row-by-row XLSX reading: each case
+once grew time or memory faster than its input, printed a warning with openpyxl's source line, ended the batch with
+a traceback, or lost rows without a word. Bad input is `file:line: reason`, the rest read (README, "Bad input")."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from zuoxi.ingest import IngestError, read_file
+from zuoxi.ingest.limits import MAX_ROW_CELLS
+from zuoxi.ingest.table import MAX_SHEET_ROWS
+from zuoxi.model import Conversation
+
+GOOD = {"id": "g1", "turns": [{"role": "customer", "text": "在吗"}, {"role": "agent", "text": "您好，在的"}]}
+
+
+def good(name: str) -> str:
+    return json.dumps({**GOOD, "id": name}, ensure_ascii=False)
+
+
+def read(path: Path) -> tuple[list[str], list[str]]:
+    """(ids of the conversations, errors as printed)."""
+    records = list(read_file(path))
+    return (
+        [r.id for r in records if isinstance(r, Conversation)],
+        [str(r) for r in records if isinstance(r, IngestError)],
+    )
+
+
+# --- JSON ------------------------------------------------------------------------------------------------------------
+
+
+def test_many_bad_elements_of_an_array_take_linear_time(tmp_path):
+    """json counts the lines of the whole text up to an error: every bad element read the array up to it again
+    (200,000 of them, a 3 MB file, two minutes). Once one element does not parse, each is parsed by itself."""
+    count = 100_000
+    path = tmp_path / "bad.json"
+    path.write_text("[" + good("g0") + "," + ",".join(['{"a":tru}'] * count) + "," + good("g1") + "]")
+    started = time.monotonic()
+    ids, errors = read(path)
+    assert time.monotonic() - started < 20  # some 2 s; quadratic, over a minute
+    assert ids == ["g0", "g1"] and len(errors) == count
+    assert errors[0] == f"{path}:1: item 1: invalid JSON: Expecting value (column {len(good('g0')) + 8})"
+    last = len(good("g0")) + 10 * count - 2  # `[`, g0 and `,`, then `{"a":tru},` a time, its error at the `t`
+    assert errors[-1] == f"{path}:1: item {count}: invalid JSON: Expecting value (column {last})"
+
+
+def test_errors_after_the_first_bad_element_keep_their_lines_and_columns(tmp_path):
+    """The elements after a bad one are parsed each by itself: their errors are at their line and column in the
+    file, with CRLF and LF line ends, on the element's first line or a later one."""
+    elements = [good("g0"), '{"a":tru}', '{"id": "x",\r\n "a": 1, "a": 2}', good("g3"), '{"b":\n  [1, 2 3]}', '"cut']
+    path = tmp_path / "mixed.json"
+    path.write_bytes(("[" + ",\r\n  ".join(elements)).encode())
+    ids, errors = read(path)
+    assert ids == ["g0", "g3"]
+    message = 'the key "a" is given twice in one object, so which of its values is meant is unclear'
+    assert errors == [
+        f"{path}:2: item 1: invalid JSON: Expecting value (column 8)",
+        f"{path}:4: item 2: invalid JSON: {message} (column 10)",
+        f"{path}:7: item 4: invalid JSON: Expecting ',' delimiter (column 9)",
+        f"{path}:8: item 5: invalid JSON: Unterminated string starting at (column 3)",
+    ]
+
+
+def test_a_key_given_twice_is_named_shortly_and_printably(tmp_path):
+    """The message quoted the key as it was: half a UTF-16 pair (which cannot be printed or stored), a line break
+    splitting the one-line error, or a key of megabytes."""
+    path = tmp_path / "keys.jsonl"
+    lines = [
+        '{"id": "a", "meta": {"\\ud800": 1, "\\ud800": 2}, "turns": []}',
+        '{"id": "b", "meta": {"x\\ny": 1, "x\\ny": 2}, "turns": []}',
+        '{"id": "c", "meta": {"' + "k" * 100_000 + '": 1, "' + "k" * 100_000 + '": 2}, "turns": []}',
+        good("g4"),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ids, errors = read(path)
+    assert ids == ["g4"]
+    assert [re.sub(r" is given twice.*", "", e) for e in errors] == [
+        f'{path}:1: invalid JSON: the key "\\ud800"',
+        f'{path}:2: invalid JSON: the key "x\\ny"',
+        f'{path}:3: invalid JSON: the key "{"k" * 50}…"',
+    ]
+    for error in errors:
+        error.encode("utf-8")
+
+
+def test_a_long_integer_is_found_fast_and_where_it_is(tmp_path):
+    """The search for the number too long tried every run of digits from each of its digits (400 fractions of 4,300
+    digits: 17 s), and stopped at digits of a string, a fraction or an exponent, which Python converts."""
+    digits = "1" * 4300
+    meta = ", ".join([f'"f{i}": 0.{digits}' for i in range(400)] + [f'"s": "{digits}1"', f'"e": 1e-{digits}'])
+    record = '{"id": "x", "meta": {' + meta + ', "n": -' + "7" * 4301 + '}, "turns": []}'
+    path = tmp_path / "long.jsonl"
+    path.write_text(record + "\n" + good("g2") + "\n", encoding="utf-8")
+    started = time.monotonic()
+    ids, errors = read(path)
+    assert time.monotonic() - started < 5
+    assert ids == ["g2"]
+    assert errors == [f"{path}:1: invalid JSON: a number of more than 4,300 digits (column {record.index('-777') + 2})"]
+
+
+def test_a_parquet_cell_of_json_bytes_that_do_not_decode_is_its_rows_error(tmp_path):
+    """json.loads raises UnicodeDecodeError for bytes that are not UTF-8: no reader caught it, and the traceback
+    ended the batch."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    turn = pa.struct([("role", pa.string()), ("text", pa.string())])
+    schema = pa.schema([("id", pa.string()), ("meta", pa.binary()), ("turns", pa.list_(turn))])
+    turns = GOOD["turns"]
+    rows = [
+        {"id": "b1", "meta": b'{"a": "\xff\xfe"}', "turns": turns},
+        {"id": "b2", "meta": b'{"a": 1, "a": 2}', "turns": turns},
+        {"id": "b3", "meta": b'{"ok": 1}', "turns": turns},
+    ]
+    path = tmp_path / "binary.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), str(path))
+    ids, errors = read(path)
+    assert ids == ["b3"]
+    assert errors[0] == f"{path}:1: meta: invalid JSON: not valid utf-8 (invalid start byte) (column 8)"
+    assert errors[1].startswith(f'{path}:2: meta: invalid JSON: the key "a" is given twice')
+
+
+# --- XLSX ------------------------------------------------------------------------------------------------------------
+
+ROWS = [["会话ID", "角色", "内容"], ["c1", "客户", "在吗"], ["c1", "坐席", "您好"], ["c2", "客户", "谢谢"]]
+
+
+def workbook(tmp_path: Path, patch, name: str = "patched.xlsx", rows=ROWS, shared: str | None = None) -> Path:
+    """A workbook of `rows` whose sheet XML is `patch(xml)`; `shared`: its shared strings' XML."""
+    book = openpyxl.Workbook()
+    book.active.title = "会话"
+    for row in rows:
+        book.active.append(row)
+    given, path = tmp_path / "given.xlsx", tmp_path / name
+    book.save(given)
+    with zipfile.ZipFile(given) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as patched:
+        names = source.namelist()
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith("sheet1.xml"):
+                data = patch(data.decode()).encode()
+            elif shared and item.filename == "[Content_Types].xml":
+                data = data.replace(
+                    b"</Types>",
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+                    b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+                )
+            elif shared and item.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(
+                    b"</Relationships>",
+                    b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                    b'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+                )
+            patched.writestr(item.filename, data)
+        if shared and "xl/sharedStrings.xml" not in names:
+            patched.writestr("xl/sharedStrings.xml", shared)
+    return path
+
+
+def row_xml(xml: str, number: int) -> str:
+    return re.search(rf'<row r="{number}".*?</row>', xml)[0]  # type: ignore[index]
+
+
+def test_a_sheet_of_many_elements_is_read_in_bounded_memory(tmp_path):
+    """openpyxl kept every element of a sheet outside its rows, and a row's cells until its end: a 44 KB workbook of
+    one row of ten million empty cells took 3 GB (the 256 MB bound on what it unpacks to allowed six times more). As
+    the workbook was opened, it parsed each sheet up to its size (`dimension`), or to the end of its rows without
+    one, keeping every element it passed."""
+    count = 300_000
+    junk = workbook(tmp_path, lambda xml: xml.replace("<dimension", "<x/>" * count + "<dimension"), "junk.xlsx")
+
+    def wider(xml: str) -> str:
+        return re.sub(r"<dimension[^>]*>", "", xml).replace('<row r="3">', '<row r="3">' + "<c/>" * count)
+
+    wide = workbook(tmp_path, wider, "wide.xlsx")
+    for path in (junk, wide):
+        tracemalloc.start()
+        try:
+            ids, errors = read(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 40 << 20, (path.name, peak >> 20)  # some 10 MB; openpyxl's reading took 60 MB and more
+        if path is junk:
+            assert (ids, errors) == (["c1", "c2"], [])
+        else:  # the row is its error, the others are read
+            assert ids == ["c1", "c2"]
+            assert errors == [f'{path}:3: sheet "会话": more than the {MAX_ROW_CELLS:,} cells a row may have']
+
+
+def test_a_sheet_nested_too_deep_or_a_cell_of_too_many_parts_is_read_no_further(tmp_path):
+    """Elements nested inside each other, or inside one cell, are held until they end: past what a spreadsheet
+    writes, the rest of the sheet is not read, and the rows before are kept."""
+    nest = "<x>" * 100_000 + "</x>" * 100_000
+    deep = workbook(tmp_path, lambda xml: xml.replace("<sheetData>", nest + "<sheetData>"))
+    assert read(deep) == (
+        [],
+        [
+            f'{deep}:1: sheet "会话": the sheet\'s XML nests more than 100 levels deep: the rest of the sheet is not read'
+        ],
+    )
+    runs = "<r><t>x</t></r>" * 20_000
+    parts = workbook(tmp_path, lambda xml: xml.replace("<is><t>谢谢</t></is>", f"<is>{runs}</is>"), "parts.xlsx")
+    assert read(parts) == (
+        ["c1"],
+        [f'{parts}:4: sheet "会话": a cell of more than 10,000 XML elements: the rest of the sheet is not read'],
+    )
+
+
+def test_a_sheet_cut_short_keeps_the_rows_before(tmp_path):
+    """The XML parser's error ended the reading as the workbook's: the conversations of the rows read were lost."""
+    rows = [ROWS[0]] + [[f"c{i}", "客户", f"第{i}条"] for i in range(1, 200)]
+    path = workbook(tmp_path, lambda xml: xml[: xml.index('<row r="150">') + 20], rows=rows)
+    ids, errors = read(path)
+    assert ids == [f"c{i}" for i in range(1, 149)]
+    assert len(errors) == 1 and re.fullmatch(
+        rf'{re.escape(str(path))}:150: sheet "会话": the sheet\'s XML breaks off \(.*\): the rest of the sheet is not read',
+        errors[0],
+    )
+
+
+def test_rows_numbered_again_out_of_order_or_out_of_range_are_their_errors(tmp_path):
+    """openpyxl left out a row numbered again or out of order without a word (its turn lost), and filled the rows
+    up to a row's number with empty ones: a row numbered 99,999,999 took 85 s."""
+
+    def reorder(xml: str) -> str:
+        first, second, third, fourth = (row_xml(xml, n) for n in (1, 2, 3, 4))
+        again = second.replace("在吗", "还在吗")
+        far = fourth.replace('r="4"', 'r="99999999"').replace('4"', '99999999"')
+        zero = third.replace('<row r="3"', '<row r="0"')
+        return xml.replace(first + second + third + fourth, first + third + second + again + zero + far)
+
+    path = workbook(tmp_path, reorder)
+    started = time.monotonic()
+    records = list(read_file(path))
+    assert time.monotonic() - started < 5
+    assert [(r.id, [t.text for t in r.turns]) for r in records if isinstance(r, Conversation)] == [("c1", ["您好"])]
+    sheet = f'{path}:{{}}: sheet "会话": '
+    assert [str(r) for r in records if isinstance(r, IngestError)] == [
+        sheet.format(2) + "row 2 comes after row 3 (numbered twice or out of order): it is not read",
+        sheet.format(2) + "row 2 comes after row 3 (numbered twice or out of order): it is not read",
+        sheet.format(4) + "a row numbered 0, though rows are numbered from 1: it is not read",
+        sheet.format(99999999) + f"row 99,999,999, past the {MAX_SHEET_ROWS:,} rows a sheet has: it is not read",
+    ]
+
+
+def test_a_row_number_that_is_no_number_is_that_rows_error(tmp_path):
+    """It was reported at the row before it."""
+    path = workbook(tmp_path, lambda xml: xml.replace('<row r="3">', '<row r="x3">'))
+    assert read(path) == (["c1", "c2"], [f"{path}:3: sheet \"会话\": row number 'x3' is not a whole number"])
+
+
+def test_cells_in_any_order_are_read(tmp_path):
+    """A row's width was its last cell's column: a cell written before one left of it was dropped without a word."""
+
+    def swap(xml: str) -> str:
+        row = row_xml(xml, 2)
+        cells = re.findall(r"<c .*?</c>", row)
+        return xml.replace(row, row.replace("".join(cells), "".join(reversed(cells))))
+
+    path = workbook(tmp_path, swap)
+    records = [r for r in read_file(path) if isinstance(r, Conversation)]
+    assert [(r.id, [t.text for t in r.turns]) for r in records] == [("c1", ["在吗", "您好"]), ("c2", ["谢谢"])]
+
+
+def test_a_shared_string_out_of_range_is_its_rows_error(tmp_path):
+    """A negative index read the last shared string, as Python's lists do, without a word."""
+    shared = (
+        '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+        'main"><si><t>甲</t></si><si><t>乙</t></si></sst>'
+    )
+
+    def indexed(xml: str) -> str:
+        for text, index in (("在吗", "-1"), ("您好", "2"), ("谢谢", "1")):
+            xml = re.sub(
+                rf'<c r="(C\d)" t="inlineStr"><is><t>{text}</t></is></c>', rf'<c r="\1" t="s"><v>{index}</v></c>', xml
+            )
+        return xml
+
+    path = workbook(tmp_path, indexed, shared=shared)
+    records = list(read_file(path))
+    assert [(r.id, [t.text for t in r.turns]) for r in records if isinstance(r, Conversation)] == [("c2", ["乙"])]
+    assert [str(r) for r in records if isinstance(r, IngestError)] == [
+        f'{path}:2: sheet "会话": a cell that cannot be read (IndexError: no shared string -1: the workbook has 2)',
+        f'{path}:3: sheet "会话": a cell that cannot be read (IndexError: no shared string 2: the workbook has 2)',
+    ]
+
+
+def test_a_date_out_of_range_is_its_rows_error_without_openpyxls_warning(tmp_path, capfd):
+    """openpyxl warned of it with a line of its own source on the terminal, besides the row's error."""
+    import datetime
+    import warnings
+
+    rows = [["会话ID", "角色", "内容", "时间"], ["c1", "客户", "在吗", datetime.datetime(2024, 1, 1, 10)]]
+    rows += [["c1", "坐席", "您好", datetime.datetime(2024, 1, 1, 10, 0, 5)]]
+    path = workbook(tmp_path, lambda xml: re.sub(r'(<c r="D3"[^>]*><v>)[^<]*', r"\g<1>1e10", xml), rows=rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would fail the test
+        assert read(path) == (["c1"], [f"{path}:3: unreadable time '#VALUE!'"])
+    assert "openpyxl" not in capfd.readouterr().err
