@@ -18,8 +18,9 @@ and rewrites each value the masker changes, as the write path stores it today:
 
 Keys are never rewritten: conversation keys (hashes), usernames, plan and case ids (personal data in one is refused
 where they are made), so nothing that refers to them changes. A rewrite the database refuses (a unique index two
-masked values would share, a value grown past its column) leaves that row, and the rows that go with it, as they
-were: it is reported, never raised. A second run finds nothing to change.
+masked values would share, a value grown past its column), or a row that cannot be masked (stored JSON that does not
+read, or nests deeper than masking follows), leaves that row, and the rows that go with it, as they were: it is
+reported, never raised. A second run finds nothing to change.
 
 Left alone, as no write path masks them: scorecards' YAML, campaigns' definitions (a hotline is a business's number),
 webhook URLs and delivery errors, calibration round names; and conversations imported with `--no-mask` are masked
@@ -29,12 +30,15 @@ like any other (the rule is that nothing is stored unmasked).
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import yaml
-from sqlalchemy import Table, select, update
+from sqlalchemy import JSON, Table, Text, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -143,9 +147,14 @@ _Moved = tuple[str, str, list[tuple[str, int, int, int, int]]]
 
 
 def _turn(turn: Any, index: int, moved: dict[int, _Moved]) -> Any:
-    """A turn (its JSON) with its text masked; one whose text changed is noted in `moved`."""
-    text = turn.get("text") if isinstance(turn, dict) else None
-    if not isinstance(text, str) or (masked := _text(text)) == text:
+    """A turn (its JSON) with its text masked; one whose text changed is noted in `moved`. A turn that is no object,
+    or whose text is no string (a number), masked as metadata is."""
+    if not isinstance(turn, dict):
+        return _value(turn)
+    text = turn.get("text")
+    if not isinstance(text, str):
+        return turn if (value := _value(text)) == text else {**turn, "text": value}
+    if (masked := _text(text)) == text:
         return turn
     opcodes = difflib.SequenceMatcher(None, text, masked, autojunk=False).get_opcodes()
     moved[index] = (text, masked, [(str(tag), i1, i2, j1, j2) for tag, i1, i2, j1, j2 in opcodes])
@@ -154,16 +163,19 @@ def _turn(turn: Any, index: int, moved: dict[int, _Moved]) -> Any:
 
 def _conversation(data: Any) -> tuple[Any, dict[int, _Moved]]:
     """A stored conversation (its JSON) masked as `mask_conversation` and `canonical` store it, and its turns
-    whose text changed, by index."""
+    whose text changed, by index. A field of another type than a conversation's (an id that is a number, turns that
+    are no list) is masked as metadata is: no write path stored one, and `_text` and `_label` left it as it was."""
     if not isinstance(data, dict):
         return _strings(data), {}
     new = dict(data)
     for name, mask in (("id", _text), ("audio", _text), ("agent_id", _label), ("team", _label), ("meta", _value)):
         if name in data:
-            new[name] = mask(data[name])
+            new[name] = mask(data[name]) if isinstance(data[name], str) else _value(data[name])
     moved: dict[int, _Moved] = {}
     if isinstance(turns := data.get("turns"), list):
         new["turns"] = [_turn(turn, index, moved) for index, turn in enumerate(turns)]
+    elif "turns" in data:
+        new["turns"] = _value(turns)
     return new, moved
 
 
@@ -277,13 +289,24 @@ def _plan(row: dict) -> dict:
     return {name: value for name, value in (("title", title), ("yaml", text), ("spec", spec)) if value != row[name]}
 
 
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases (`*name`), which `promote` never writes: masking walked every copy they stand for (a
+    stored case of 272 bytes of them took 14 s and 18 MB, and each level more ten times that)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "an alias", self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
 def _case_yaml(text: Any) -> Any:
     """A promoted case's YAML with what the trainer typed masked (`promote`: `mask_value`) and its conversation as
-    conversations are; its id kept. Written out again, as `promote` writes it, only when something was masked."""
+    conversations are; its id kept. Written out again, as `promote` writes it, only when something was masked; YAML
+    that does not read (or holds an alias) masked where it stands."""
     if not isinstance(text, str):
         return text
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError:
         return text if _text(text) == text else _text(text)
     if not isinstance(data, dict):
@@ -302,8 +325,9 @@ def _case_yaml(text: Any) -> Any:
 
 @dataclass(frozen=True)
 class Refused:
-    """A row the database would not take masked, left as it was with the rows that go with it (a conversation's
-    results): its table, primary key and the columns that would have changed."""
+    """A row the database would not take masked, or that cannot be masked (`_Unmaskable`), left as it was with the
+    rows that go with it (a conversation's results): its table, primary key and the columns that would have changed
+    (or that do not read)."""
 
     table: str
     key: str
@@ -336,18 +360,66 @@ class RemaskReport:
 _Update = tuple[Table, str, Any, dict[str, Any]]
 
 
+class _Unreadable:
+    """A stored JSON value that does not read: not JSON (SQLite keeps any text), or nested deeper than Python's
+    parser follows (PostgreSQL takes it)."""
+
+
+class _Unmaskable(Exception):
+    """A row that cannot be masked: the columns that do not read, and why (in Chinese)."""
+
+    def __init__(self, columns: tuple[str, ...], reason: str):
+        super().__init__(reason)
+        self.columns, self.reason = columns, reason
+
+
+def _columns(table: Table, names: list[str]) -> list[Any]:
+    """The columns to select, JSON ones as their text (`_loaded`): the database's driver parsed them, and one row's
+    JSON that did not read ended the run with a traceback."""
+    return [
+        sql_cast(table.c[name], Text).label(name) if isinstance(table.c[name].type, JSON) else table.c[name]
+        for name in names
+    ]
+
+
+def _loaded(table: Table, row: Any) -> dict:
+    """A row read by `_columns`, its JSON parsed; `_Unreadable` for JSON that does not read."""
+    loaded = dict(row._mapping)
+    for name, value in loaded.items():
+        if isinstance(value, str) and isinstance(table.c[name].type, JSON):
+            try:
+                loaded[name] = json.loads(value)
+            except (ValueError, RecursionError):
+                loaded[name] = _Unreadable()
+    return loaded
+
+
+def _readable(*rows: dict, table: str = "") -> None:
+    """`_Unmaskable` when a value of these rows (of `table`, when not the row reported) is stored JSON that does not
+    read."""
+    unread = dict.fromkeys(
+        f"{table}.{name}" if table else name
+        for row in rows
+        for name, value in row.items()
+        if isinstance(value, _Unreadable)
+    )
+    if unread:
+        raise _Unmaskable(tuple(unread), "存储的 JSON 无法读取（不是 JSON，或嵌套过深）")
+
+
 def _rows(engine: Engine, table: Table, key: str, columns: list[str], batch: int, where=None) -> Iterator[list[dict]]:
-    """The table's rows (their key and `columns`), `batch` at a time in key order, each batch read on its own."""
+    """The table's rows (their key and `columns`, JSON parsed by `_loaded`), `batch` at a time in key order, each
+    batch read on its own."""
     key_column = table.c[key]
     last = None
     while True:
-        query = select(*(table.c[name] for name in dict.fromkeys([key, *columns]))).order_by(key_column).limit(batch)
+        query = select(*_columns(table, list(dict.fromkeys([key, *columns])))).order_by(key_column).limit(batch)
         if last is not None:
             query = query.where(key_column > last)
         if where is not None:
             query = query.where(where)
         with engine.connect() as connection:
-            rows = [dict(row._mapping) for row in connection.execute(query)]
+            rows = [_loaded(table, row) for row in connection.execute(query)]
         if not rows:
             return
         yield rows
@@ -377,6 +449,18 @@ class _Writer:
     def _write(connection: Connection, unit: list[_Update]) -> None:
         for table, key, ident, values in unit:
             connection.execute(update(table).where(table.c[key] == ident).values(**values))
+
+    def unit(self, table: Table, ident: Any, make: Callable[[], list[_Update]]) -> list[_Update]:
+        """`make()`'s updates of a row and the rows that go with it; none when it cannot be masked — its stored JSON
+        does not read (`_Unmaskable`), or nests deeper than masking follows — which is reported, the rows left."""
+        try:
+            return make()
+        except _Unmaskable as error:
+            columns, reason = error.columns, error.reason
+        except RecursionError:
+            columns, reason = (), "JSON 嵌套过深，无法打码"
+        self.report.refused.append(Refused(table.name, str(ident), columns, reason))
+        return []
 
     def write(self, units: list[list[_Update]]) -> list[list[_Update]]:
         """Write (unless dry) and count; returns the units written."""
@@ -425,18 +509,19 @@ def _dependents(engine: Engine, keys: list[str]) -> tuple[dict[str, list[dict]],
     of_conversation: dict[str, list[dict]] = {}
     of_result: dict[int, list[dict]] = {}
     with engine.connect() as connection:
-        query = select(results.c.pk, results.c.conversation_key, *(results.c[name] for name in _RESULT))
+        query = select(*_columns(results, ["pk", "conversation_key", *_RESULT]))
         for r in connection.execute(query.where(results.c.conversation_key.in_(keys)).order_by(results.c.pk)):
-            of_conversation.setdefault(r.conversation_key, []).append(dict(r._mapping))
+            of_conversation.setdefault(r.conversation_key, []).append(_loaded(results, r))
         pks = [r["pk"] for rows in of_conversation.values() for r in rows]
         for begin in range(0, len(pks), BATCH):
-            query = select(versions.c.id, versions.c.result_pk, versions.c.data)
+            query = select(*_columns(versions, ["id", "result_pk", "data"]))
             for v in connection.execute(query.where(versions.c.result_pk.in_(pks[begin : begin + BATCH]))):
-                of_result.setdefault(v.result_pk, []).append(dict(v._mapping))
+                of_result.setdefault(v.result_pk, []).append(_loaded(versions, v))
     return of_conversation, of_result
 
 
 def _result_update(row: dict, moved: dict[int, _Moved]) -> list[_Update]:
+    _readable(row)
     values = {
         "agent_id": _label(row["agent_id"]),
         "team": _label(row["team"]),
@@ -446,8 +531,17 @@ def _result_update(row: dict, moved: dict[int, _Moved]) -> list[_Update]:
     return _row_update(_table(ResultRow), "pk", row, values)
 
 
+def _turn_text(turn: Any) -> str:
+    """A stored turn's text, for the search text; none when it is no text (a number, a turn that is no object)."""
+    text = turn.get("text") if isinstance(turn, dict) else None
+    return text if isinstance(text, str) else ""
+
+
 def _conversation_unit(row: dict, results: list[dict], versions: dict[int, list[dict]], grams: bool) -> list[_Update]:
-    """One conversation's updates with its results' and their versions'."""
+    """One conversation's updates with its results' and their versions' (`_Unmaskable` when one does not read)."""
+    _readable(row)
+    _readable(*results, table="results")
+    _readable(*(version for result in results for version in versions.get(result["pk"], [])), table="result_versions")
     data, moved = _conversation(row["data"])
     values: dict[str, Any] = {
         "id": _text(row["id"]),
@@ -458,10 +552,9 @@ def _conversation_unit(row: dict, results: list[dict], versions: dict[int, list[
     }
     turns = data.get("turns") if isinstance(data, dict) else None
     stale = row["search_text"] is not None and (moved or _text(row["search_text"]) != row["search_text"])
-    if stale and isinstance(turns, list):
-        values["search_text"] = "\n".join(
-            normalize_text(t.get("text", "") if isinstance(t, dict) else "") for t in turns
-        )
+    if stale:  # from the masked turns; masked where it stands when they are no list
+        searched = (normalize_text(_turn_text(t)) for t in turns) if isinstance(turns, list) else None
+        values["search_text"] = "\n".join(searched) if searched is not None else _text(row["search_text"])
     unit = _row_update(_table(ConversationRow), "key", row, values)
     if grams and unit and "search_text" in unit[0][3]:
         from zuoxi.store.search import grams_vector
@@ -472,6 +565,12 @@ def _conversation_unit(row: dict, results: list[dict], versions: dict[int, list[
         for version in versions.get(result["pk"], []):
             unit += _row_update(_table(ResultVersion), "id", version, {"data": _result(version["data"], moved)})
     return unit
+
+
+def _version_update(row: dict) -> list[_Update]:
+    """A result version whose result is gone: its strings masked."""
+    _readable(row)
+    return _row_update(_table(ResultVersion), "id", row, {"data": _result(row["data"], {})})
 
 
 def _relabelled(units: list[list[_Update]]) -> bool:
@@ -500,14 +599,23 @@ def _conversations(engine: Engine, writer: _Writer, batch: int) -> bool:
         writer.report.rows["result_versions"] = writer.report.rows.get("result_versions", 0) + sum(
             map(len, of_result.values())
         )
-        units = [_conversation_unit(row, of_conversation.get(row["key"], []), of_result, grams) for row in rows]
+        units = [
+            writer.unit(
+                conversations,
+                row["key"],
+                partial(_conversation_unit, row, of_conversation.get(row["key"], []), of_result, grams),
+            )
+            for row in rows
+        ]
         relabelled |= _relabelled(writer.write(units))
     orphaned = ~select(conversations.c.key).where(conversations.c.key == results.c.conversation_key).exists()
     for rows in _rows(engine, results, "pk", _RESULT, batch, orphaned):
-        relabelled |= _relabelled(writer.write([_result_update(row, {}) for row in rows]))
+        relabelled |= _relabelled(
+            writer.write([writer.unit(results, row["pk"], partial(_result_update, row, {})) for row in rows])
+        )
     orphaned = ~select(results.c.pk).where(results.c.pk == versions.c.result_pk).exists()
     for rows in _rows(engine, versions, "id", ["data"], batch, orphaned):
-        writer.write([_row_update(versions, "id", v, {"data": _result(v["data"], {})}) for v in rows])
+        writer.write([writer.unit(versions, v["id"], partial(_version_update, v)) for v in rows])
     return relabelled
 
 
@@ -546,6 +654,11 @@ _PLAIN: tuple[tuple[type[Base], str, dict[str, Callable[[Any], Any]]], ...] = (
 )
 
 
+def _plain_update(table: Table, key: str, columns: dict[str, Callable[[Any], Any]], row: dict) -> list[_Update]:
+    _readable(row)
+    return _row_update(table, key, row, {name: mask(row[name]) for name, mask in columns.items()})
+
+
 def _plain(engine: Engine, writer: _Writer, batch: int) -> None:
     for model, key, columns in _PLAIN:
         table = _table(model)
@@ -553,11 +666,13 @@ def _plain(engine: Engine, writer: _Writer, batch: int) -> None:
         for rows in _rows(engine, table, key, list(columns), batch):
             writer.report.rows[table.name] = writer.report.rows.get(table.name, 0) + len(rows)
             writer.write(
-                [
-                    _row_update(table, key, row, {name: mask(row[name]) for name, mask in columns.items()})
-                    for row in rows
-                ]
+                [writer.unit(table, row[key], partial(_plain_update, table, key, columns, row)) for row in rows]
             )
+
+
+def _plan_update(table: Table, row: dict) -> list[_Update]:
+    _readable(row)
+    return [(table, "id", row["id"], values)] if (values := _plan(row)) else []
 
 
 def _plans(engine: Engine, writer: _Writer, batch: int) -> None:
@@ -565,7 +680,7 @@ def _plans(engine: Engine, writer: _Writer, batch: int) -> None:
     writer.count(table, ["title", "yaml", "spec"])
     for rows in _rows(engine, table, "id", ["name", "title", "yaml", "spec"], batch):
         writer.report.rows[table.name] = writer.report.rows.get(table.name, 0) + len(rows)
-        writer.write([[(table, "id", row["id"], values)] if (values := _plan(row)) else [] for row in rows])
+        writer.write([writer.unit(table, row["id"], partial(_plan_update, table, row)) for row in rows])
 
 
 def _stats(engine: Engine, writer: _Writer, relabelled: bool) -> None:
