@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zuoxi.model import without_nul
+from zuoxi.model import SURROGATE, without_nul
 from zuoxi.privacy import mask_text
 from zuoxi.store import as_utc, masked_label, utc_now
 from zuoxi.store.tables import LoginSession, User
@@ -233,13 +233,17 @@ def _changed(engine, user_id: int, values: dict[str, object]) -> tuple[Account, 
 
 
 def _named(session: Session, username: str) -> User | None:
-    """The user of this name exactly as stored; else the one whose name it is but for case or width
-    (`username_key` of the name typed, trimmed as names are stored). Disabled or not."""
+    """The user of this name exactly as stored, or trimmed as names are stored (in a database that holds twins, an
+    older zuoxi's, `alice ` was Alice, the twin holding the key, not alice); else the one whose name it is but for
+    case or width (`username_key`). Disabled or not. None for a name holding half of a UTF-16 pair (a command line's
+    undecodable byte), which no name holds and the database driver could not send (it raised)."""
     username = without_nul(username)
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        user = session.scalar(select(User).where(User.username_key == username_key(username.strip())))
-    return user
+    if SURROGATE.search(username):
+        return None
+    for name in dict.fromkeys((username, username.strip())):
+        if (user := session.scalar(select(User).where(User.username == name))) is not None:
+            return user
+    return session.scalar(select(User).where(User.username_key == username_key(username.strip())))
 
 
 def find_account(engine, username: str) -> Account | None:
