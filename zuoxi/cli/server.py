@@ -300,13 +300,13 @@ def db_remask(
     rows = sum(report.rows.values())
     plain_out.print(f"共检查 {rows} 行，{verb} {report.total} 个值" + ("（演练：数据库未改动）" if dry_run else ""))
     if report.refused:
-        refused = Table(title="数据库拒绝的改写（这些行保持原样，个人信息仍在其中）")
+        refused = Table(title="未能改写的行（数据库拒绝，或存储的内容无法读取；这些行保持原样，个人信息可能仍在其中）")
         for header in ("表", "行", "列", "原因"):
             refused.add_column(header)
         for item in report.refused:
             refused.add_row(item.table, item.key, "、".join(item.columns), item.reason)
         err.print(refused)
-        err.print(f"{len(report.refused)} 行未能改写：请处理冲突后再运行 zuoxi db remask", highlight=False)
+        err.print(f"{len(report.refused)} 行未能改写：按上表原因处理后再运行 zuoxi db remask", highlight=False)
         raise typer.Exit(1)
 
 
