@@ -243,6 +243,20 @@ def test_csv_default_chinese_headers(tmp_path):
     assert (c2.agent_id, c2.team) == ("9", None) and starts(c2) == [0.0, 10.0]
 
 
+def test_csv_traditional_and_full_width_headers(tmp_path):
+    """A Traditional export (會話ID, 坐席工號, 班組) lost its ids, agents and teams: only 角色/內容/時間 were listed."""
+    path = tmp_path / "trad.csv"
+    path.write_text(
+        "會話ID,角色,內容,時間,坐席工號,班組,ＣＨＡＮＮＥＬ\nt1,客戶,在嗎,2026-11-03 14:00:00,8,售後一組,chat\n"
+        "t1,客服,您好,2026-11-03 14:00:04,8,售後一組,chat\n",
+        encoding="utf-8",
+    )
+    (conv,), errors = read(path)
+    assert errors == [] and (conv.id, conv.agent_id, conv.team, conv.channel) == ("t1", "8", "售後一組", "chat")
+    (conv,), _ = read(path, columns=parse_column_map(["agent_id=坐席工号"]))  # an override typed in Simplified
+    assert conv.agent_id == "8"
+
+
 def test_csv_column_override_tsv_and_numeric_times(tmp_path):
     path = tmp_path / "custom.csv"
     path.write_text("对话,发送人,消息正文,秒\nx,客服,您好,0\nx,客户,嗯,2.5\n", encoding="utf-8")

@@ -25,14 +25,16 @@ from zuoxi.ingest.errors import IngestError
 from zuoxi.ingest.limits import MAX_LINE_CHARS, MAX_ROW_CELLS, MAX_XLSX_UNPACKED
 from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
+from zuoxi.normalize import normalize_text
 
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "conversation_id": ("会话ID", "会话id", "会话编号", "對話ID", "会话", "conversation_id", "session_id", "id"),
-    "role": ("角色", "发送方", "發送方", "身份", "role", "sender"),
-    "text": ("内容", "內容", "消息内容", "消息", "文本", "text", "content", "message"),
-    "time": ("时间", "時間", "发送时间", "消息时间", "time", "timestamp"),
+    # compared Simplified, half-width and lower-case (`_resolve`): 會話ID, 內容, 班組 are these
+    "conversation_id": ("会话ID", "会话编号", "对话ID", "会话", "conversation_id", "session_id", "id"),
+    "role": ("角色", "发送方", "身份", "role", "sender"),
+    "text": ("内容", "消息内容", "消息", "文本", "text", "content", "message"),
+    "time": ("时间", "发送时间", "消息时间", "time", "timestamp"),
     "agent_id": ("坐席工号", "客服工号", "工号", "坐席", "客服", "agent_id", "agent"),
-    "team": ("班组", "团队", "組別", "team"),
+    "team": ("班组", "团队", "组别", "team"),
     "channel": ("渠道", "channel"),
 }
 # The csv module refuses cells over 128 KB; a long cell is read up to the line bound, so a turn over
@@ -66,11 +68,13 @@ def parse_column_map(spec: Iterable[str]) -> dict[str, str]:
 
 
 def _resolve(headers: list[str], overrides: dict[str, str]) -> dict[str, int]:
-    clean = [h.strip() for h in headers]
+    """Each field's column. Headers are compared Simplified, half-width and lower-case, so a Traditional export's
+    會話ID/坐席工號/班組 and a `--columns` name typed either way find their column."""
+    clean = [normalize_text(str(h).strip()) for h in headers]
     found = {}
     for field, names in DEFAULT_COLUMNS.items():
         wanted = (overrides[field],) if field in overrides else names
-        for name in wanted:
+        for name in map(normalize_text, wanted):
             if name in clean:
                 found[field] = clean.index(name)
                 break
