@@ -56,6 +56,8 @@ def test_user_add_is_audited_as_the_system(db):
     }
     zuoxi("user", "add", "wang", "--role", "admin", "--db", db, env={"ZUOXI_PASSWORD": PASSWORD}, code=2)
     assert len(entries(db, "user.add")) == 1  # a refused one is no change
+    typo = zuoxi("user", "add", "bob", "--role", "inspecter", "--db", db, env={"ZUOXI_PASSWORD": PASSWORD}, code=2)
+    assert "inspector（质检员）" in typo.stderr  # the values --role takes, not only their Chinese names
 
 
 def test_user_password_prompts_twice_hidden_and_is_audited(db):

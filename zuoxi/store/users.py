@@ -77,7 +77,7 @@ def _checked(role: str, team: str | None, agent_id: str | None, display_name: st
     team, agent_id = masked_label(team), masked_label(agent_id)
     display_name = mask_text((display_name or "").strip()) or None
     if role not in ROLES:
-        raise UserError("角色只能是管理员、质检员、班长或坐席")
+        raise UserError("角色只能是 admin（管理员）、inspector（质检员）、team_lead（班长）或 agent（坐席）")
     if role == "team_lead" and not team:
         raise UserError("班长需要填写班组（--team）")
     if role == "agent" and not agent_id:
