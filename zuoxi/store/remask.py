@@ -82,39 +82,30 @@ def _table(model: type[Base]) -> Table:
 # --- what each kind of value becomes ---------------------------------------------------------------------
 
 
-def _text(value: Any) -> Any:
-    """A text masked as `mask_text` masks it (to its fixed point, so that a second run changes nothing)."""
-    if not isinstance(value, str):
-        return value
+def _settled(mask: Callable[[Any], Any], value: Any) -> Any:
+    """`mask` applied to its fixed point, so that a second run changes nothing (a value it would turn into none
+    stays as it is)."""
     for _ in range(_PASSES):
-        masked = mask_text(value)
-        if masked == value:
+        again = mask(value)
+        if again is None or again == value:
             break
-        value = masked
+        value = again
     return value
+
+
+def _text(value: Any) -> Any:
+    """A text masked as `mask_text` masks it."""
+    return _settled(mask_text, value) if isinstance(value, str) else value
 
 
 def _label(value: Any) -> Any:
     """A team or agent id as `masked_label` stores it; an empty one, or one that would become none, as it is."""
-    if not isinstance(value, str) or not value:
-        return value
-    labelled = value
-    for _ in range(_PASSES):
-        again = masked_label(labelled)
-        if again is None or again == labelled:
-            break
-        labelled = again
-    return labelled
+    return _settled(masked_label, value) if isinstance(value, str) and value else value
 
 
 def _value(value: Any) -> Any:
     """Metadata as `mask_value` masks it: strings, numbers that read as personal data, keys too."""
-    for _ in range(_PASSES):
-        masked = mask_value(value)
-        if masked == value:
-            break
-        value = masked
-    return value
+    return _settled(mask_value, value)
 
 
 def _strings(value: Any, keep_ids: bool = False) -> Any:
