@@ -206,6 +206,10 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
     attempts: list[tuple[Attempt, None]] = []
     calls: list[tuple[int, Conversation]] = []
     still_open = people
+    # a callback the customer asked for is made at the time promised (a share of them), else when the agent is next
+    # free; drawn apart, so every other figure of the demo is what it was before callbacks were kept
+    promised: dict[int, datetime] = {}
+    keeping = random.Random(seed + 1)
     for round_number in range(1, spec.max_attempts + 1):
         next_round = []
         for customer in still_open:
@@ -213,6 +217,9 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
             assert agent is not None  # assign() above gave every customer an agent
             outcome, reason, duration, traits = _call(rng, cfg, customer, round_number)
             started = calendars[agent].take(duration + rng.uniform(45, 90))
+            due = promised.pop(customer.id, None)
+            if due is not None and keeping.random() < cfg["callbacks_kept"]:
+                started = due + timedelta(minutes=keeping.uniform(-10, 10))
             attempt = Attempt(
                 customer_id=customer.id,
                 agent_id=agent,
@@ -230,6 +237,8 @@ def build_demo(store: Store, customers: int = 13000, seed: int = 1, models: bool
                     )
                 )
             attempts.append((attempt, None))
+            if outcome == "callback_requested":
+                promised[customer.id] = started + timedelta(hours=spec.callback_after_hours)
             if outcome in ("no_answer", "busy", "hung_up", "callback_requested", "connected"):
                 next_round.append(customer)
         still_open = next_round
