@@ -12,7 +12,7 @@ from pathlib import Path, PurePath
 from typing import BinaryIO
 
 from zuoxi.engines.local import Batch
-from zuoxi.ingest import IngestError
+from zuoxi.ingest import EXTENSIONS, IngestError, detect_format
 from zuoxi.privacy import mask_text
 from zuoxi.store import Store, utc_now
 from zuoxi.store.jobs import create_import_job, update_import_job
@@ -35,6 +35,15 @@ def safe_name(name: str | None, taken: set[str]) -> str:
     return candidate
 
 
+def unsupported(name: str) -> str | None:
+    """Why an uploaded file (by its safe name) cannot be read, in Chinese, or None: a type no reader takes (the
+    reader's own "unknown format … pass --format" speaks to the command line)."""
+    if detect_format(Path(name)) is not None:
+        return None
+    kind = PurePath(name).suffix.lower() or "（无扩展名）"
+    return f"{name}：不支持的文件类型 {kind}，未导入。可上传：{'、'.join(sorted(EXTENSIONS))}"
+
+
 class Importer:
     def __init__(self, store: Store, models: bool = True, recordings: Path | None = None):
         """`recordings`: the only folder whose recordings an uploaded conversation may have read (none
@@ -49,27 +58,31 @@ class Importer:
         import; returns the job id."""
         folder = Path(tempfile.mkdtemp(prefix="zuoxi-upload-"))
         paths: list[Path] = []
+        refused: list[str] = []  # a file of a type no reader takes is said so, and the others are imported
         taken: set[str] = set()
         for name, data in files:
             path = folder / safe_name(name, taken)
+            if why := unsupported(path.name):
+                refused.append(mask_text(why))
+                continue
             with path.open("wb") as out:
                 shutil.copyfileobj(data, out)
             paths.append(path)
         job_id = create_import_job(self.store.engine, user_id, len(files))
-        self.pool.submit(self._run, job_id, folder, paths)
+        self.pool.submit(self._run, job_id, folder, paths, refused)
         return job_id
 
     def _update(self, job_id: int, **values) -> None:
         update_import_job(self.store.engine, job_id, **values)
 
-    def _run(self, job_id: int, folder: Path, paths: list[Path]) -> None:
-        errors: list[str] = []
+    def _run(self, job_id: int, folder: Path, paths: list[Path], refused: list[str]) -> None:
+        errors: list[str] = list(refused)
 
         def on_error(error: IngestError) -> None:
             errors.append(mask_text(str(error).replace(str(folder) + "/", "")))  # an upload's name may hold a number
 
         def on_progress(done: int, files: int, conversations: int) -> None:
-            self._update(job_id, files_done=done, conversations=conversations, errors=list(errors))
+            self._update(job_id, files_done=done + len(refused), conversations=conversations, errors=list(errors))
 
         self._update(job_id, status="running")
         try:
@@ -86,7 +99,12 @@ class Importer:
             for _ in batch.run():
                 pass
             self._update(
-                job_id, status="done", conversations=batch.summary.read, errors=list(errors), finished_at=utc_now()
+                job_id,
+                status="done",
+                files_done=len(paths) + len(refused),
+                conversations=batch.summary.read,
+                errors=list(errors),
+                finished_at=utc_now(),
             )
         except Exception as error:  # noqa: BLE001 - the page must show any failure; the server must keep running
             self._update(
