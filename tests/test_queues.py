@@ -259,7 +259,7 @@ def test_a_run_stores_each_pick_with_the_rule_that_chose_it(store):
     assert all(n <= 2 for n in targeted.values())
     # A second run of the period looks only at what was imported since, and keeps the quota.
     again = run_plan(engine, "weekly", WEEK, today=SATURDAY)
-    assert (again.considered, again.sampled) == (0, 0)
+    assert (again.considered, again.sampled, again.already) == (0, 0, summary.sampled)  # says why it found none
     add(store, *[Spec(f"late{i}", agent="A1", score=30) for i in range(3)])
     late = run_plan(engine, "weekly", WEEK, today=SATURDAY)
     assert late.considered == 3
@@ -462,6 +462,10 @@ def test_the_queue_commands(tmp_path):
         summary["period"] == "2026-W47"
         and summary["considered"] == 2
         and summary["by_inspector"] == {"qa1": summary["sampled"]}
+    )
+    rerun = runner.invoke(app, ["queue", "run", "weekly", "--date", MONDAY.isoformat(), "--db", db])
+    assert (
+        rerun.exit_code == 0 and "候选 0 条" in rerun.stderr and f"此前已抽中 {summary['sampled']} 条" in rerun.stderr
     )
     listed = runner.invoke(app, ["queue", "list", "--user", "qa1", "--format", "json", "--db", db])
     items = json.loads(listed.stdout)

@@ -183,6 +183,7 @@ def run(
         err.print(
             f"{s.plan} {s.period}：候选 {s.considered} 条，抽中 {s.sampled} 条（{picked}）；分配：{people}"
             + (f"；未分配 {s.unassigned} 条（没有可分配的质检员）" if s.unassigned else "")
+            + (f"；本期此前已抽中 {s.already} 条（候选只含其后导入的会话）" if s.already else "")
         )
     if due and not summaries:
         err.print("没有到期的抽样")

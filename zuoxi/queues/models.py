@@ -98,6 +98,7 @@ class RunSummary:
     by_criterion: dict[str, int] = field(default_factory=dict)
     by_inspector: dict[str, int] = field(default_factory=dict)
     unassigned: int = 0
+    already: int = 0  # sampled by earlier runs of the plan in the period (a second run's "0 candidates" is why)
 
 
 @dataclass

@@ -126,7 +126,8 @@ def run_plan(
     needs_since = any(rule.needs_agent_since for rule in spec.rules)
     pool = Q.candidates(engine, plan_id, spec.scope, period, agent_since=needs_since)
     seed = seed if seed is not None else seed_for(spec.id, period.label, Q.run_count(engine, plan_id, period.label))
-    picks = select(spec, pool, period, seed, Q.taken(engine, plan_id, period))
+    taken = Q.taken(engine, plan_id, period)
+    picks = select(spec, pool, period, seed, taken)
     by = spec.assignment.avoid_appeal_handlers
     keys = sorted(
         {(p.candidate.agent_id if by == "agent" else p.candidate.conversation_key) or "" for p in picks} - {""}
@@ -145,7 +146,9 @@ def run_plan(
         account,
         period.label if scheduled else None,
     )
-    summary = RunSummary(spec.id, period.label, run_id, len(pool), len(picks) if run_id else 0)
+    summary = RunSummary(
+        spec.id, period.label, run_id, len(pool), len(picks) if run_id else 0, already=sum(taken.total.values())
+    )
     if run_id:
         for pick, inspector in zip(picks, chosen):
             summary.by_criterion[pick.label] = summary.by_criterion.get(pick.label, 0) + 1

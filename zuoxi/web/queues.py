@@ -442,7 +442,8 @@ def _summary_text(summary) -> str:
     text = f"{summary.period}：候选 {summary.considered} 条，抽中 {summary.sampled} 条" + (
         f"（{picked}）" if picked else ""
     )
-    return text + (f"；{summary.unassigned} 条没有可分配的质检员，请在复核进度页指派" if summary.unassigned else "")
+    text += f"；{summary.unassigned} 条没有可分配的质检员，请在复核进度页指派" if summary.unassigned else ""
+    return text + (f"；本期此前已抽中 {summary.already} 条（候选只含其后导入的会话）" if summary.already else "")
 
 
 @router.post("/queue/plans/{name}/run", include_in_schema=False)
