@@ -102,12 +102,13 @@ def mask_text(text: str) -> str:
     return _LANDLINE.sub(phone, text)
 
 
-def masked_name(path: Path) -> str:
+def masked_name(path: Path | str) -> str:
     """A file's path as stored and reported: its name masked like a conversation (exports and call lists are
     often named by a customer's number), each part between underscores on its own (`13912345678_名单.csv`, where
     in a text an underscore joins a number into a code); its folders keep theirs (recordings are looked up beside
-    the file)."""
-    return str(path.with_name("_".join(mask_text(part) for part in path.name.split("_"))))
+    the file). A stored path may be given as text (`zuoxi db remask`), `file:line` too."""
+    folder, slash, name = str(path).rpartition("/")
+    return folder + slash + "_".join(mask_text(part) for part in name.split("_"))
 
 
 def mask_value(value: Any) -> Any:

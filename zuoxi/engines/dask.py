@@ -588,7 +588,7 @@ class DaskBatch:
     def _named(self, shard: Shard) -> str:
         """The file a shard's conversations came from, as stored: masked as the local engine stores it (exports are
         often named by a customer's number)."""
-        return masked_name(Path(shard.path)) if self.mask else shard.path
+        return masked_name(shard.path) if self.mask else shard.path
 
     def _done(self, shard: Shard) -> bool:
         if not self.resume or shard.key is None or (self.store is None and not self.parquet):

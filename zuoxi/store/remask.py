@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from zuoxi.normalize import normalize_text
-from zuoxi.privacy import mask_text, mask_value
+from zuoxi.privacy import mask_text, mask_value, masked_name
 from zuoxi.store import masked_label
 from zuoxi.store.tables import (
     AppealRow,
@@ -123,12 +123,8 @@ def _strings(value: Any, keep_ids: bool = False) -> Any:
 
 
 def _source(value: Any) -> Any:
-    """A stored file name (`source`, `path`; `file:line` of a list's row) as `masked_name` names it: the name's parts
-    between underscores masked each on its own, its folders as they are."""
-    if not isinstance(value, str):
-        return value
-    folder, slash, name = value.rpartition("/")
-    return folder + slash + "_".join(_text(part) for part in name.split("_"))
+    """A stored file name (`source`, `path`; `file:line` of a list's row) as `masked_name` names it."""
+    return _settled(masked_name, value) if isinstance(value, str) else value
 
 
 # --- conversations and their results -----------------------------------------------------------------------
