@@ -29,7 +29,7 @@ from zuoxi.model import SURROGATE
 from zuoxi.report import terminal
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError
-from zuoxi.store import Store, StoreError, StoreUnavailable, database_url
+from zuoxi.store import StoreError, StoreUnavailable
 
 # C0 controls but tab and newline, DEL, C1, and the bidirectional overrides and isolates.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -156,24 +156,6 @@ def check_scorecard(scorecard: str) -> None:
     except ScorecardError as error:
         err.print(Text.assemble(("scorecard error", "red"), f"\n{error}"), highlight=False)
         raise typer.Exit(2) from None
-
-
-def existing_store(db: str | None) -> Store:
-    """The database a command that only reads it names: a SQLite file that is not there is a mistyped `--db`
-    (exit 2), not a new empty database made there and reported as holding nothing."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        url = make_url(database_url(db))
-    except Exception:  # noqa: BLE001 - not a URL at all: the store says why, as every command does
-        return Store(db)
-    file = url.database if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None
-    if file and not Path(file).exists():
-        plain_err.print(
-            f"no database at {file} (zuoxi import or zuoxi analyze makes one; check --db or $ZUOXI_DB)", highlight=False
-        )
-        raise typer.Exit(2)
-    return Store(db)
 
 
 def out_error(path: Path, reason: str) -> typer.Exit:

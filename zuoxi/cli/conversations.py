@@ -24,7 +24,6 @@ from zuoxi.cli.app import (
     check_out,
     check_scorecard,
     err,
-    existing_store,
     inert_json,
     out,
     read_options,
@@ -393,7 +392,7 @@ def show(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Show a stored conversation with its findings."""
-    store = existing_store(db)
+    store = Store(db, create=False)
     found = store.find(ident)
     if not found:
         err.print(f"no conversation {ident!r:.80} in {store.url}")
@@ -449,7 +448,7 @@ def stats(
     db: DbOption = None, format: Annotated[str, typer.Option("--format", help="table or json")] = "table"
 ) -> None:
     """Counts and averages of what is stored."""
-    figures = existing_store(db).stats()
+    figures = Store(db, create=False).stats()
     if format == "json":
         sys.stdout.write(inert_json(json.dumps(figures, ensure_ascii=False)) + "\n")
         return

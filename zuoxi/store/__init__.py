@@ -157,9 +157,11 @@ class StoreUnavailable(Exception):
 
 
 class Store:
-    def __init__(self, url: str | None = None, schema: str | None = None, migrate: bool = True):
+    def __init__(self, url: str | None = None, schema: str | None = None, migrate: bool = True, create: bool = True):
         """`schema`: PostgreSQL's (default $ZUOXI_DB_SCHEMA); `migrate`: bring the database to this
-        version's tables first (`zuoxi.store.migrate`). Raises StoreUnavailable if it cannot be opened."""
+        version's tables first (`zuoxi.store.migrate`); `create=False`: a SQLite file that is not there is a mistyped
+        `--db` of a command that only reads, not a new empty database. Raises StoreUnavailable if it cannot be
+        opened."""
         from zuoxi.store import migrate as migrations
         from zuoxi.store import stats
 
@@ -170,6 +172,11 @@ class Store:
         try:
             parsed = make_url(self.url)
             if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+                if not create and not Path(parsed.database).exists():
+                    raise StoreUnavailable(
+                        f"no database at {parsed.database} (zuoxi import or zuoxi analyze makes one; "
+                        "check --db or $ZUOXI_DB)"
+                    )
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # --db build/x.db on a fresh checkout
             self.engine: Engine = create_store_engine(self.url, self.schema)
             if migrate:
