@@ -4,6 +4,7 @@ WebSocket resumes a session after a disconnect and stores the finished conversat
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -177,6 +178,7 @@ def signed_in(app, username="agent07") -> TestClient:
 
 def test_socket_answers_each_turn_and_resumes_after_a_disconnect(app):
     client = signed_in(app)
+    opened = datetime.now(UTC).replace(microsecond=0)
     with client.websocket_connect("/api/live/call-1") as ws:
         assert ws.receive_json() == {
             "type": "state",
@@ -205,6 +207,9 @@ def test_socket_answers_each_turn_and_resumes_after_a_disconnect(app):
     detail = client.get(f"/api/conversations/{result['key']}").json()
     assert [t["text"] for t in detail["conversation"]["turns"]] == ["我要退货。", "这个不能退。", "我要投诉你们！"]
     assert detail["conversation"]["agent_id"] == "07"
+    # dated by when the call began (it was stored without a time: unlisted by period, out of the agent's trend)
+    began = datetime.fromisoformat(detail["conversation"]["started_at"])
+    assert opened <= began.astimezone(UTC) <= datetime.now(UTC)
 
 
 def test_socket_reports_bad_messages_and_keeps_going(app):

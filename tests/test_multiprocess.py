@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 
 import httpx
 import pytest
@@ -70,6 +71,22 @@ def test_two_processes_share_a_live_session_turn_by_turn(redis_client):
     with pytest.raises(ValueError):  # so it takes no more turns (they were taken here, refused in Redis, and stored)
         second.add_turn("qa", "call-1", held, TURNS[0])
     assert len(held) == len(TURNS)
+
+
+def test_a_shared_session_keeps_the_start_time_it_was_opened_with(redis_client):
+    """Another process opening the session, before its first turn as after, gets it as it was opened (its options
+    were the caller's while it had no turn): the stored conversation is dated by when the call began."""
+    from zuoxi.web.shared import SharedLiveSessions
+
+    client, prefix = redis_client
+    first, second = SharedLiveSessions(client, prefix), SharedLiveSessions(client, prefix)
+    began = "2026-03-02T09:15:00+00:00"
+    first.open("qa", "call-9", scorecard="core", channel="call", models=False, started_at=began)
+    elsewhere = second.open(
+        "qa", "call-9", scorecard="core", channel="call", models=False, started_at="2030-01-01T00:00:00+00:00"
+    )
+    second.add_turn("qa", "call-9", elsewhere, TURNS[0])
+    assert elsewhere.conversation().started_at == datetime.fromisoformat(began)
 
 
 def test_a_turn_taken_twice_at_once_is_refused_once(redis_client):

@@ -358,6 +358,7 @@ def live(
             scorecard=choose_scorecard(conversation, scorecard),
             channel=conversation.channel,
             models=not no_models,
+            started_at=conversation.started_at,
         )
         for turn in conversation.turns:
             try:

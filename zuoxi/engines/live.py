@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any, Literal
@@ -85,8 +86,14 @@ class LiveSession:
         mask: bool = True,
         agent_id: str | None = None,
         team: str | None = None,
+        started_at: datetime | str | None = None,
     ):
         self.id = session_id
+        # When the call began: a stored session is dated by it (the list, the agent's trend, sampling by period).
+        # A string as Redis keeps the options of a shared session; a new session begins now.
+        self.started_at = (
+            datetime.fromisoformat(started_at) if isinstance(started_at, str) else started_at or datetime.now(UTC)
+        )
         self.scorecard = scorecard
         self.channel = channel
         self.agent_id, self.team = agent_id, team
@@ -200,6 +207,7 @@ class LiveSession:
             channel=self.channel,
             agent_id=self.agent_id,
             team=self.team,
+            started_at=self.started_at,
             turns=list(self.turns),
             meta={"scorecard": self.scorecard, "live": True},
         )

@@ -19,6 +19,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,6 +122,7 @@ async def live_socket(
         models=websocket.app.state.models,
         agent_id=owner.agent_id,
         team=owner.team,
+        started_at=datetime.now(UTC).isoformat(),  # as text: a shared session's options are kept in Redis as JSON
     )
     await websocket.send_json(
         {

@@ -85,8 +85,10 @@ class SharedLiveSessions:
         key = self._key(owner, session_id)
         if self.redis.set(key + ":meta", json.dumps(options), nx=True, ex=self.idle):
             self._count_in(owner, session_id)
-        # Closed or expired elsewhere since the line above: a fresh session, as if it had just begun.
-        return self._synced(owner, session_id) or LiveSession(session_id, **options)
+        # Closed or expired elsewhere since the line above: a fresh session, as if it had just begun. (Not `or`: a
+        # session of no turns yet is falsy, and the caller's options would replace those it was opened with.)
+        synced = self._synced(owner, session_id)
+        return synced if synced is not None else LiveSession(session_id, **options)
 
     def _count_in(self, owner: str, session_id: str) -> None:
         """An owner's sessions beyond `per_owner` end, the longest idle first."""
