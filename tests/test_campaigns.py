@@ -36,6 +36,7 @@ from zuoxi.store.users import add_user
 HEADER = "客户号,姓名,性别,手机号,卡号,网点,地区,年龄,职业\n"
 CARD = "6227 0000 0000 1234"
 SECRET = "a long random passphrase, only for the tests"
+NOW = datetime.fromisoformat("2026-03-02T12:00:00+08:00")  # when the tests' callbacks are scheduled
 
 
 @pytest.fixture(autouse=True)
@@ -739,7 +740,14 @@ def test_no_personal_data_reaches_the_database(sqlite_store, tmp_path):
             )
         ],
     )
-    add_callback(sqlite_store.engine, "card_activation", customer.id, "2026-03-04T10:00:00", note="改打13412345678")
+    add_callback(
+        sqlite_store.engine,
+        "card_activation",
+        customer.id,
+        "2026-03-04T10:00:00",
+        note="改打13412345678",
+        now=local("2026-03-02T09:05:00"),
+    )
     sqlite_store.close()
     with sqlite3.connect(tmp_path / "campaigns.db") as db:
         stored = "\n".join(
@@ -848,10 +856,12 @@ def test_callbacks_only_for_open_customers(sqlite_store, tmp_path):
         _, spec = get_campaign(session, "card_activation")
         for ident in (a, b):
             with pytest.raises(CampaignError, match="only for open customers"):
-                schedule_callback(session, 1, spec, session.get(CampaignCustomer, ident), local("2026-03-03T10:00:00"))
-        schedule_callback(session, 1, spec, session.get(CampaignCustomer, c), local("2026-03-03T10:00:00"))
+                schedule_callback(
+                    session, 1, spec, session.get(CampaignCustomer, ident), local("2026-03-03T10:00:00"), now=NOW
+                )
+        schedule_callback(session, 1, spec, session.get(CampaignCustomer, c), local("2026-03-03T10:00:00"), now=NOW)
         with pytest.raises(CampaignError, match="outside the calling hours 09:00–21:00"):
-            schedule_callback(session, 1, spec, session.get(CampaignCustomer, c), local("2026-03-03T23:30:00"))
+            schedule_callback(session, 1, spec, session.get(CampaignCustomer, c), local("2026-03-03T23:30:00"), now=NOW)
     with Session(sqlite_store.engine) as session:
         status = {x.id: x.status for x in session.scalars(select(CampaignCustomer))}
         open_callbacks = [
@@ -885,10 +895,11 @@ def test_times_are_local_on_every_database(db_url, tmp_path):
     with Session(store.engine) as session:
         stored = session.scalars(select(CampaignCallback)).one().due_at
     assert from_db(stored) == datetime(2026, 3, 3, 8, tzinfo=UTC)
+    # (a year to come: the command schedules at the current time, and refuses a callback in the past)
     shown = CliRunner().invoke(
-        app, ["campaign", "callback", "card_activation", str(a), "--at", "2026-03-04T08:00:00+00:00", "--db", db_url]
+        app, ["campaign", "callback", "card_activation", str(a), "--at", "2999-03-04T08:00:00+00:00", "--db", db_url]
     )
-    assert shown.exit_code == 0 and "at 2026-03-04 16:00 (Asia/Shanghai)" in shown.stderr
+    assert shown.exit_code == 0 and "at 2999-03-04 16:00 (Asia/Shanghai)" in shown.stderr
     store.close()
 
 
@@ -965,7 +976,7 @@ def test_do_not_call_list(sqlite_store, tmp_path):
     with Session(sqlite_store.engine) as session, session.begin():
         _, spec = get_campaign(session, "card_activation")
         with pytest.raises(CampaignError, match="do-not-call"):
-            schedule_callback(session, 1, spec, session.get(CampaignCustomer, b), local("2026-03-03T10:00:00"))
+            schedule_callback(session, 1, spec, session.get(CampaignCustomer, b), local("2026-03-03T10:00:00"), now=NOW)
 
 
 def test_reveal_to_dial_is_for_the_assigned_agent_and_audited(sqlite_store, tmp_path):

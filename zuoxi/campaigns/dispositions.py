@@ -14,7 +14,16 @@ import yaml
 from pydantic import ValidationError
 
 from zuoxi.campaigns.calllist import ListImport, find_header, read_table, stored_ref
-from zuoxi.campaigns.models import OPEN, Attempt, CampaignError, CampaignSpec, dispositions, parse_time, to_utc
+from zuoxi.campaigns.models import (
+    OPEN,
+    Attempt,
+    CampaignError,
+    CampaignSpec,
+    check_requested_callback,
+    dispositions,
+    parse_time,
+    to_utc,
+)
 from zuoxi.ingest.errors import IngestError
 from zuoxi.model import Conversation
 from zuoxi.privacy import masked_name
@@ -59,8 +68,8 @@ def record_attempts(
     store: Store, campaign: str, attempts: Iterable[tuple[Attempt, datetime | None]], models: bool = True
 ) -> list[int]:
     """Store attempts (each with an optional callback time) in time order and move each customer on.
-    A reason code must be one of the campaign's; a linked conversation must be stored. Times without
-    a zone are the campaign's local time."""
+    A reason code must be one of the campaign's; a linked conversation must be stored; a callback is not
+    earlier than its call. Times without a zone are the campaign's local time."""
     items = list(attempts)
     linked = [a.conversation_key for a, _ in items if a.conversation_key]
 
@@ -78,6 +87,7 @@ def record_attempts(
                 )
             if attempt.conversation_key and attempt.conversation_key not in state.stored:
                 raise CampaignError(f"no stored conversation with key {attempt.conversation_key!r}")
+            check_requested_callback(spec, attempt.started_at, callback_at)
             records.append(
                 NewAttempt(**attempt.model_dump(exclude={"started_at"}), started_at=to_utc(attempt.started_at, spec.tz))
             )
@@ -204,6 +214,7 @@ def _attempt(
         callback = parse_time(cell["callback_at"], spec.tz) if cell["callback_at"] else None
     except ValueError as error:
         raise CampaignError(f"unreadable time {cell['started_at'] or cell['callback_at']!r:.60} ({error})") from None
+    check_requested_callback(spec, started, callback)
     try:
         duration = _parse_duration(cell["duration"])
     except ValueError:

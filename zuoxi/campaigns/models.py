@@ -179,13 +179,45 @@ def customer_zone(spec: CampaignSpec, customer: Customer) -> tzinfo:
     return zone(customer.timezone, spec.tz)
 
 
-def check_callback(spec: CampaignSpec, customer: Customer, on_do_not_call: bool, due_at: datetime) -> datetime:
-    """When a callback for the customer at `due_at` is due, in UTC: only for an open customer, not on the
-    do-not-call list, inside calling hours on the customer's clock. CampaignError says why not."""
+# How far before now a callback may still be scheduled: the clocks of the agent's machine and the server's
+# may differ by a little, and "15:00" typed at 15:00:40 is meant as now.
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def check_not_past(spec: CampaignSpec, due_at: datetime, now: datetime) -> datetime:
+    """`due_at` (the campaign's zone unless it has one) in UTC, if it is not earlier than `now` (less
+    CLOCK_SKEW): a callback in the past can never be kept, and the report would count it missed. CampaignError
+    names the time given and now, in the campaign's zone."""
+    due = to_utc(due_at, spec.tz)
+    if due < to_utc(now) - CLOCK_SKEW:
+        raise CampaignError(
+            f"回拨时间 {local(due, spec.tz):%Y-%m-%d %H:%M} 已经过去（现在是 {local(now, spec.tz):%Y-%m-%d %H:%M}，"
+            f"时区 {spec.timezone}）：请约一个以后的时间"
+        )
+    return due
+
+
+def check_requested_callback(spec: CampaignSpec, started_at: datetime, callback_at: datetime | None) -> None:
+    """A callback a customer asked for on a call (if any) is not earlier than the call (less CLOCK_SKEW):
+    CampaignError names both times, in the campaign's zone."""
+    if callback_at is not None and to_utc(callback_at, spec.tz) < to_utc(started_at, spec.tz) - CLOCK_SKEW:
+        raise CampaignError(
+            f"回拨时间 {local(to_utc(callback_at, spec.tz), spec.tz):%Y-%m-%d %H:%M} 早于这次拨打的时间 "
+            f"{local(to_utc(started_at, spec.tz), spec.tz):%Y-%m-%d %H:%M}（时区 {spec.timezone}）：回拨只能约在拨打之后"
+        )
+
+
+def check_callback(
+    spec: CampaignSpec, customer: Customer, on_do_not_call: bool, due_at: datetime, now: datetime
+) -> datetime:
+    """When a callback for the customer at `due_at`, scheduled at `now`, is due, in UTC: only for an open
+    customer, not on the do-not-call list, not in the past, inside calling hours on the customer's clock.
+    CampaignError says why not."""
     if customer.status not in OPEN:
         raise CampaignError(f"customer {customer.id} is {customer.status}: callbacks are only for open customers")
     if on_do_not_call:
         raise CampaignError(f"customer {customer.id} is on the do-not-call list")
+    check_not_past(spec, due_at, now)
     tz = customer_zone(spec, customer)
     there = local(to_utc(due_at, spec.tz), tz)
     if not spec.calling_hours.allow(there):

@@ -224,12 +224,19 @@ def blocked(session: Session, customer: CampaignCustomer) -> bool:
 
 
 def schedule_callback(
-    session: Session, campaign_id: int, spec: CampaignSpec, customer: CampaignCustomer, due_at: datetime, note: str = ""
+    session: Session,
+    campaign_id: int,
+    spec: CampaignSpec,
+    customer: CampaignCustomer,
+    due_at: datetime,
+    note: str = "",
+    *,
+    now: datetime,
 ) -> CampaignCallback:
-    """A callback for an open customer, inside calling hours on the customer's clock; an earlier open
-    one is rescheduled (one appointment at a time); the note is masked for personal data, as call notes are.
-    CampaignError says why not."""
-    due = check_callback(spec, _view(customer), blocked(session, customer), due_at)
+    """A callback, scheduled at `now`, for an open customer, not in the past, inside calling hours on the
+    customer's clock; an earlier open one is rescheduled (one appointment at a time); the note is masked for
+    personal data, as call notes are. CampaignError says why not."""
+    due = check_callback(spec, _view(customer), blocked(session, customer), due_at, now)
     for earlier in session.scalars(
         select(CampaignCallback).where(CampaignCallback.customer_id == customer.id, CampaignCallback.done.is_(False))
     ):
@@ -248,17 +255,18 @@ def schedule_callback(
 
 
 def add_callback(
-    engine: Engine, campaign: str, customer_id: int, due_at_text: str, note: str = ""
+    engine: Engine, campaign: str, customer_id: int, due_at_text: str, note: str = "", now: datetime | None = None
 ) -> tuple[datetime, CampaignSpec]:
     """`schedule_callback` for customer `customer_id` of `campaign` at a time given as text in the
-    campaign's zone (or with its own); returns when, and the campaign. CampaignError or ValueError say why not."""
+    campaign's zone (or with its own), scheduled `now` (default: the current time); returns when, and the
+    campaign. CampaignError or ValueError say why not."""
     with Session(engine) as session, session.begin():
         row, spec = get_campaign(session, campaign)
         person = session.get(CampaignCustomer, customer_id)
         if person is None or person.campaign_id != row.id:
             raise CampaignError(f"customer {customer_id} is not on the list of {campaign!r}")
         when = parse_time(due_at_text, spec.tz)
-        schedule_callback(session, row.id, spec, person, when, note)
+        schedule_callback(session, row.id, spec, person, when, note, now=now or datetime.now(UTC))
     return when, spec
 
 
