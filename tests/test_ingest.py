@@ -262,7 +262,7 @@ def test_csv_column_override_tsv_and_numeric_times(tmp_path):
     path.write_text("对话,发送人,消息正文,秒\nx,客服,您好,0\nx,客户,嗯,2.5\n", encoding="utf-8")
     conversations, errors = read(path)
     assert conversations == [] and len(errors) == 1
-    assert str(errors[0]).startswith(f"{path}:1: no column for role, text") and "--columns" in str(errors[0])
+    assert str(errors[0]).startswith(f"{path}:1: 找不到 role、text 列") and "--columns" in str(errors[0])
     mapping = parse_column_map(["conversation_id=对话,role=发送人", "text=消息正文", "time=秒"])
     assert mapping == {"conversation_id": "对话", "role": "发送人", "text": "消息正文", "time": "秒"}
     (conv,), errors = read(path, columns=mapping)
@@ -302,9 +302,9 @@ def test_a_workbook_that_unpacks_too_large_is_refused_before_it_is_read(tmp_path
     assert [c.id for c in read(path)[0]] == ["x1"]
     monkeypatch.setattr(table, "MAX_XLSX_UNPACKED", 1024)
     conversations, errors = read(path)
-    assert conversations == [] and "MB a workbook may" in str(errors[0]) and "export.xlsx" in str(errors[0])
+    assert conversations == [] and "超过工作簿最多的" in str(errors[0]) and "export.xlsx" in str(errors[0])
     rows, errors = read_table(path, "list.xlsx")  # import_call_list reports it as the file's error
-    assert list(rows) == [] and "MB a workbook may" in str(errors[0]) and str(errors[0]).startswith("list.xlsx: ")
+    assert list(rows) == [] and "超过工作簿最多的" in str(errors[0]) and str(errors[0]).startswith("list.xlsx: ")
 
 
 def test_xlsx_default_headers_typed_cells_and_override(tmp_path):
@@ -330,7 +330,7 @@ def test_xlsx_default_headers_typed_cells_and_override(tmp_path):
     other.active.append(["y", "坐席", "您好"])
     custom = tmp_path / "custom.xlsx"
     other.save(custom)
-    assert "no column for role, text" in str(read(custom)[1][0])
+    assert "找不到 role、text 列" in str(read(custom)[1][0])
     (conv,), _ = read(custom, columns=parse_column_map(["conversation_id=编号,role=说话人,text=正文"]))
     assert conv.id == "y" and roles(conv) == ["agent"]
 
@@ -598,13 +598,13 @@ def test_malformed_json_line_names_file_and_line_and_the_rest_imports(tmp_path):
     conversations, errors = read(path)
     assert [c.id for c in conversations] == ["g1", "g9"]
     messages = [str(e) for e in errors]
-    assert messages[0].startswith(f"{path}:2: invalid JSON")
-    assert messages[1] == f"{path}:3: turns.1.role: Input should be 'agent', 'customer' or 'system'"
+    assert messages[0].startswith(f"{path}:2: JSON 格式错误")
+    assert messages[1] == f"{path}:3: turns.1.role：只能是 'agent'、'customer' 或 'system'"
     assert (
-        messages[2].startswith(f"{path}:4: channel: ") and "turns.0: " in messages[2] and "before start" in messages[2]
+        messages[2].startswith(f"{path}:4: channel：") and "turns.0：" in messages[2] and "早于 start" in messages[2]
     )
-    assert messages[3] == f"{path}:7: expected a conversation object, got list"
-    assert messages[4] == f"{path}:8: priority: Extra inputs are not permitted"
+    assert messages[3] == f"{path}:7: 应为一个会话（JSON 对象），却是数组"
+    assert messages[4] == f"{path}:8: priority：不认识这个字段"
     assert [e.line for e in errors] == [2, 3, 4, 7, 8]
 
 
@@ -640,39 +640,39 @@ def test_json_array_error_points_at_the_element_line(tmp_path):
     )
     conversations, (error,) = read(path)
     assert [c.id for c in conversations] == ["g1", "c"]
-    assert str(error) == f"{path}:15: item 1: turns.0.text: Field required"
+    assert str(error) == f"{path}:15: 第 2 项：turns.0.text：必须填写"
 
 
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("empty.jsonl", b"", "empty file"),
-        ("blank.txt", b"  \n\n", "empty file"),
-        ("empty.xlsx", b"", "empty file"),
-        ("nothing.json", b"[]", "no conversations found"),
-        ("header-only.csv", "会话ID,角色,内容\n".encode(), "no conversations found"),
-        ("separators.txt", b"---\n---\n", "no conversations found"),
-        ("scalar.json", b"42", "expected a conversation object, got int"),
-        ("null.json", b"null", "expected a conversation object, got NoneType"),
-        ("text.json", b'"hello"', "expected a conversation object, got str"),
-        ("report.doc", b"hello", "unknown format (extension .doc)"),
-        ("noext", b"hello", "unknown format (extension none)"),
-        ("binary.jsonl", bytes(range(256)) * 4, "unknown text encoding"),
-        ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(128, 256)), "unknown text encoding"),
-        ("not-a-workbook.xlsx", b"hello, I am text", "not a readable XLSX workbook"),
+        ("empty.jsonl", b"", "空文件"),
+        ("blank.txt", b"  \n\n", "空文件"),
+        ("empty.xlsx", b"", "空文件"),
+        ("nothing.json", b"[]", "文件里没有会话"),
+        ("header-only.csv", "会话ID,角色,内容\n".encode(), "文件里没有会话"),
+        ("separators.txt", b"---\n---\n", "文件里没有会话"),
+        ("scalar.json", b"42", "应为一个会话（JSON 对象），却是整数"),
+        ("null.json", b"null", "应为一个会话（JSON 对象），却是null"),
+        ("text.json", b'"hello"', "应为一个会话（JSON 对象），却是字符串"),
+        ("report.doc", b"hello", "认不出文件格式（扩展名 .doc）"),
+        ("noext", b"hello", "认不出文件格式（扩展名 无）"),
+        ("binary.jsonl", bytes(range(256)) * 4, "认不出文字编码"),
+        ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(128, 256)), "认不出文字编码"),
+        ("not-a-workbook.xlsx", b"hello, I am text", "不是能读的 XLSX 工作簿"),
         (
             "bad-funasr.json",
             json.dumps({"sentence_info": [{"text": "您好", "start": "soon"}]}).encode(),
-            "unexpected funasr JSON structure",
+            "funasr JSON 的结构不对",
         ),
-        ("bad-funasr2.json", json.dumps({"sentence_info": "x"}).encode(), "item 0: no sentence_info list"),
-        ("bad-whisper.json", json.dumps({"segments": [1, 2]}).encode(), "unexpected whisper JSON structure"),
+        ("bad-funasr2.json", json.dumps({"sentence_info": "x"}).encode(), "第 1 项：没有 sentence_info 列表"),
+        ("bad-whisper.json", json.dumps({"segments": [1, 2]}).encode(), "whisper JSON 的结构不对"),
         (
             "silent.json",
             json.dumps({"sentence_info": [{"text": " ", "start": 0, "end": 1}]}).encode(),
-            "no speech segments with text",
+            "没有带文字的语音片段",
         ),
-        ("no-cues.srt", b"hello\n", "no subtitle cues"),
+        ("no-cues.srt", b"hello\n", "没有字幕条目"),
     ],
 )
 def test_whole_file_problems(tmp_path, name, content, message):
@@ -701,7 +701,7 @@ def test_truncated_xlsx(tmp_path):
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
     conversations, (error,) = read(broken)
-    assert conversations == [] and str(error).startswith(f"{broken}: not a readable XLSX workbook")
+    assert conversations == [] and str(error).startswith(f"{broken}: 不是能读的 XLSX 工作簿")
 
 
 def test_empty_conversations_are_refused(tmp_path):
@@ -719,16 +719,16 @@ def test_empty_conversations_are_refused(tmp_path):
     conversations, errors = read(jsonl)
     assert [c.id for c in conversations] == ["g1"]
     assert [str(e) for e in errors] == [
-        f"{jsonl}:1: turns: Value error, every turn is empty",
-        f"{jsonl}:2: turns: List should have at least 1 item after validation, not 0",
+        f"{jsonl}:1: turns：每一轮的文字都是空的",
+        f"{jsonl}:2: turns：不能为空",
     ]
     log = tmp_path / "empty.txt"
     log.write_text("客服：\n客户：\n\n# id: only-meta\n\n客服：您好\n", encoding="utf-8")
     conversations, errors = read(log)
     assert [texts(c) for c in conversations] == [["您好"]]
     assert [str(e) for e in errors] == [
-        f"{log}:1: turns: Value error, every turn is empty",
-        f"{log}:4: conversation has metadata but no messages",
+        f"{log}:1: turns：每一轮的文字都是空的",
+        f"{log}:4: 这个会话只有 # 开头的信息行，没有消息",
     ]
 
 
@@ -738,8 +738,8 @@ def test_text_log_line_without_speaker(tmp_path):
     conversations, errors = read(path)
     assert [texts(c) for c in conversations] == [["您好", "在吗"]]
     assert [str(e) for e in errors] == [
-        f"{path}:1: line does not start with a speaker (客服:/客户:/G:/K:): 'hello there'",
-        f"{path}:5: line does not start with a speaker (客服:/客户:/G:/K:): '随便说一句'",
+        f"{path}:1: 这一行开头不是说话人（客服:/客户:/G:/K:）：'hello there'",
+        f"{path}:5: 这一行开头不是说话人（客服:/客户:/G:/K:）：'随便说一句'",
     ]
 
 
@@ -753,8 +753,8 @@ def test_table_row_problems_name_the_line(tmp_path):
     (conv,), errors = read(path)
     assert texts(conv) == ["您好", "好的"] and starts(conv) == [0.0, 9.0]
     assert [str(e) for e in errors] == [
-        f"{path}:3: unknown role '老板' (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
-        f"{path}:4: unreadable time '昨天'",
+        f"{path}:3: 认不出角色 '老板'（应为 客服/客户/坐席/用户/系统 或 agent/customer/system）",
+        f"{path}:4: 认不出时间 '昨天'",
     ]
 
 
@@ -765,7 +765,7 @@ def test_subtitle_cue_without_speaker(tmp_path):
         encoding="utf-8",
     )
     conversations, (error,) = read(path)
-    assert conversations == [] and str(error).startswith(f"{path}:6: cue has no speaker tag")
+    assert conversations == [] and str(error).startswith(f"{path}:6: 字幕没有标明说话人")
 
 
 def test_a_batch_of_good_and_bad_files_completes(tmp_path):
@@ -794,23 +794,23 @@ def test_a_batch_of_good_and_bad_files_completes(tmp_path):
     ]
     assert (
         reported[0]
-        == f"{folder / 'b-bad-line.jsonl'}:2: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+        == f"{folder / 'b-bad-line.jsonl'}:2: JSON 格式错误：这里应是带双引号的字段名，或多了逗号（第 2 列）"
     )
     assert reported[4].startswith(f"{folder / 'f-log.txt'}:1: ")
 
 
 def test_missing_path_is_reported(tmp_path):
     ((_, error),) = list(read_paths([tmp_path / "missing.jsonl"]))
-    assert str(error) == f"{tmp_path / 'missing.jsonl'}: no such file or folder"
+    assert str(error) == f"{tmp_path / 'missing.jsonl'}: 没有这个文件或文件夹"
 
 
 def test_explicit_format_overrides_the_extension(tmp_path):
     path = tmp_path / "chat.dat"
     path.write_text("客服：您好\n客户：在吗\n", encoding="utf-8")
-    assert "unknown format" in str(read(path)[1][0])
+    assert "认不出文件格式" in str(read(path)[1][0])
     (conv,), _ = read(path, format="text")
     assert roles(conv) == ["agent", "customer"]
-    assert "unknown format 'doc'" in str(read(path, format="doc")[1][0])
+    assert "没有 'doc' 这种格式" in str(read(path, format="doc")[1][0])
 
 
 def test_a_role_line_without_text_does_not_swallow_the_blank_separator(tmp_path):
@@ -848,7 +848,7 @@ def test_an_unreadable_file_is_reported_and_the_batch_goes_on(tmp_path, store):
     (tmp_path / "b-good.jsonl").write_text(dump([GOOD]), encoding="utf-8")
     batch = Batch([tmp_path / "a-mem.jsonl", tmp_path / "b-good.jsonl"], store=store)
     assert [item.conversation.id for item in batch.run()] == ["g1"]
-    assert [str(e) for e in batch.summary.errors] == [f"{unreadable}: cannot read: Input/output error"]
+    assert [str(e) for e in batch.summary.errors] == [f"{unreadable}: 读取失败：磁盘读取出错"]
 
 
 def test_pipes_and_devices_are_refused_not_read(tmp_path):
@@ -864,7 +864,7 @@ def test_pipes_and_devices_are_refused_not_read(tmp_path):
         reader.join(timeout=10)
         assert found == [
             [],
-            [IngestError(str(path), None, "not a regular file (a folder, pipe or device cannot be read)")],
+            [IngestError(str(path), None, "不是普通文件（文件夹、管道或设备无法读取）")],
         ]
 
 
@@ -877,10 +877,10 @@ def test_a_bad_line_in_a_file_with_a_byte_order_mark_costs_that_line(tmp_path):
     for path, bad_line in ((bom, 2), (utf16, 3)):
         conversations, (error,) = read(path)
         assert [c.id for c in conversations] == ["g1", "g2"]
-        assert str(error) == f"{path}:{bad_line}: wrong encoding: this line holds bytes not in the file's text encoding"
+        assert str(error) == f"{path}:{bad_line}: 编码错误：这一行有不属于本文件文字编码的字节"
     whole = tmp_path / "bom.json"  # one JSON document: the file is the unit
     whole.write_bytes(b"\xef\xbb\xbf[\xff]")
-    assert "not valid utf-8-sig despite its byte order mark" in str(read(whole)[1][0])
+    assert "内容却不是有效的 utf-8-sig" in str(read(whole)[1][0])
 
 
 def test_one_bad_byte_costs_its_line_not_the_file(tmp_path):
@@ -894,7 +894,7 @@ def test_one_bad_byte_costs_its_line_not_the_file(tmp_path):
     for path, line, kept in ((jsonl, 2, ["g1", "g3"]), (log, 2, ["bad-1"]), (table, 3, ["c"])):
         conversations, (error,) = read(path)
         assert [c.id for c in conversations] == kept and error.line == line
-        assert str(error) == f"{path}:{line}: wrong encoding: this line holds bytes not in the file's text encoding"
+        assert str(error) == f"{path}:{line}: 编码错误：这一行有不属于本文件文字编码的字节"
     assert texts(read(log)[0][0]) == ["在吗", "您好"] and texts(read(table)[0][0]) == ["在吗", "您好"]
 
 
@@ -929,10 +929,10 @@ def test_json_nested_too_deep_is_a_bad_line_not_a_crash(tmp_path):
     jsonl.write_text(dump([GOOD]) + deep + "\n" + dump([{**GOOD, "id": "g3"}]), encoding="utf-8")
     conversations, (error,) = read(jsonl)
     assert [c.id for c in conversations] == ["g1", "g3"]
-    assert str(error) == f"{jsonl}:2: invalid JSON: nested too deeply"
+    assert str(error) == f"{jsonl}:2: JSON 格式错误：数组和对象嵌套太深"
     whole = tmp_path / "deep.json"
     whole.write_text(deep, encoding="utf-8")
-    assert [str(e) for e in read(whole)[1]] == [f"{whole}:1: item 0: invalid JSON: nested too deeply"]
+    assert [str(e) for e in read(whole)[1]] == [f"{whole}:1: 第 1 项：JSON 格式错误：数组和对象嵌套太深"]
 
 
 def test_a_file_too_big_to_read_whole_is_refused_and_the_next_is_read(tmp_path, monkeypatch):
@@ -947,7 +947,7 @@ def test_a_file_too_big_to_read_whole_is_refused_and_the_next_is_read(tmp_path, 
     records = [r for _, r in read_paths([tmp_path])]
     assert [r.id for r in records if isinstance(r, Conversation)] == ["g1"]
     assert [str(r) for r in records if isinstance(r, IngestError)] == [
-        f"{big}: {big.stat().st_size / 2**20:.1f} MB, more than the 1 MB a file may hold; split it"
+        f"{big}: 文件有 {big.stat().st_size / 2**20:.1f} MB，超过单个文件最多的 1 MB；请拆成几个文件"
     ]
 
 
@@ -961,8 +961,8 @@ def test_half_a_utf16_pair_is_a_bad_line_not_a_crash(tmp_path, store):
     batch = Batch([path], store=store, analyze=True, models=False)
     assert [item.conversation.id for item in batch.run()] == ["g3"]
     assert [str(e) for e in batch.summary.errors] == [
-        f"{path}:1: turns.0.text: an unpaired UTF-16 surrogate (\\ud83d) is not text",
-        f"{path}:2: meta.tags.1.k: an unpaired UTF-16 surrogate (\\ud800) is not text",
+        f"{path}:1: turns.0.text：含有不成对的 UTF-16 代理项（\\ud83d），不是文字",
+        f"{path}:2: meta.tags.1.k：含有不成对的 UTF-16 代理项（\\ud800），不是文字",
     ]
 
 
@@ -976,12 +976,12 @@ def test_csv_times_with_and_without_a_zone_and_a_huge_cell(tmp_path):
     )
     (a, b), (error,) = read(path)
     assert texts(a) == ["在吗", "好的"] and starts(a) == [0.0, 15.0] and b.id == "b"
-    assert str(error) == f"{path}:3: time '2026-11-03 14:00:09' has no time zone, unlike the first one"
+    assert str(error) == f"{path}:3: 时间 '2026-11-03 14:00:09' 没有时区，与这个会话的第一个时间不同"
     huge = tmp_path / "huge.csv"
     huge.write_text(f"会话ID,角色,内容\nh,客户,{'长' * 200_000}\nok,客户,在吗\n", encoding="utf-8")
     (conv,), (error,) = read(huge)
     assert conv.id == "ok" and str(error) == (
-        f"{huge}:2: turns.0.text: 200000 characters, more than the 20000 a turn may have"
+        f"{huge}:2: turns.0.text：200000 个字，超过一轮最多的 20000 个字"
     )
 
 
@@ -995,7 +995,7 @@ def test_a_cell_over_the_line_bound_is_its_rows_error(tmp_path):
         (conv,), (error,) = read(path)
     finally:
         csv.field_size_limit(bound)
-    assert conv.id == "ok" and str(error) == f"{path}:2: unreadable CSV row (field larger than field limit (100))"
+    assert conv.id == "ok" and str(error) == f"{path}:2: CSV 行读不了：有个单元格超过 100 个字符的上限"
 
 
 def test_text_log_started_at_near_the_datetime_limits(tmp_path, store):
@@ -1010,8 +1010,8 @@ def test_text_log_started_at_near_the_datetime_limits(tmp_path, store):
     items = list(batch.run())
     assert [i.conversation.id for i in items] == ["limits-3"] and items[0].conversation.turns[0].start == 5400.0
     assert [str(e) for e in batch.summary.errors] == [
-        f"{path}:1: started_at: year 9999, not in 1900–2999",
-        f"{path}:5: started_at: year 1, not in 1900–2999",
+        f"{path}:1: started_at：年份 9999 不在 1900–2999 之间",
+        f"{path}:5: started_at：年份 1 不在 1900–2999 之间",
     ]
 
 
@@ -1022,7 +1022,7 @@ def test_a_malformed_funasr_item_costs_only_itself(tmp_path):
     path.write_text(json.dumps([{**item, "key": "f-0"}, bad, {**item, "key": "f-2"}]), encoding="utf-8")
     conversations, (error,) = read(path)
     assert [c.id for c in conversations] == ["f-0", "f-2"]
-    assert str(error).startswith(f"{path}: item 1: unexpected funasr JSON structure (TypeError")
+    assert str(error).startswith(f"{path}: 第 2 项：funasr JSON 的结构不对（TypeError")
 
 
 def test_conversations_over_the_bounds_are_reported_not_truncated(tmp_path, monkeypatch):
@@ -1036,14 +1036,14 @@ def test_conversations_over_the_bounds_are_reported_not_truncated(tmp_path, monk
     conversations, errors = read(path)
     assert [c.id for c in conversations] == ["g1"]
     assert [str(e) for e in errors] == [
-        f"{path}:1: turns.0.text: 20004 characters, more than the 20000 a turn may have",
-        f"{path}:2: turns: 2001 turns, more than the 2000 a conversation may have",
-        f"{path}:3: turns: 208000 characters in all, more than the 200000 a conversation may have",
+        f"{path}:1: turns.0.text：20004 个字，超过一轮最多的 20000 个字",
+        f"{path}:2: turns：2001 轮，超过一个会话最多的 2000 轮",
+        f"{path}:3: turns：共 208000 个字，超过一个会话最多的 200000 个字",
     ]
     monkeypatch.setattr(canonical, "MAX_LINE_CHARS", 100)
     conversations, errors = read(path)
-    assert [c.id for c in conversations] == ["g1"] and str(errors[0]).startswith(f"{path}:1: line of ")
-    assert str(errors[0]).endswith("characters, more than the 100 allowed")
+    assert [c.id for c in conversations] == ["g1"] and str(errors[0]).startswith(f"{path}:1: 这一行有 ")
+    assert str(errors[0]).endswith("个字符，超过一行最多的 100 个")
 
 
 def test_error_messages_mask_personal_data(tmp_path):
@@ -1056,7 +1056,7 @@ def test_error_messages_mask_personal_data(tmp_path):
     )
     messages = [str(e) for path in (log, table) for e in read(path)[1]]
     assert messages == [
-        f"{log}:1: line does not start with a speaker (客服:/客户:/G:/K:): '我的电话*******5678请回电'",
-        f"{table}:2: unknown role '*******5678' (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
-        f"{table}:3: unreadable time 'z***@example.com'",
+        f"{log}:1: 这一行开头不是说话人（客服:/客户:/G:/K:）：'我的电话*******5678请回电'",
+        f"{table}:2: 认不出角色 '*******5678'（应为 客服/客户/坐席/用户/系统 或 agent/customer/system）",
+        f"{table}:3: 认不出时间 'z***@example.com'",
     ]

@@ -63,8 +63,8 @@ def test_a_number_too_long_for_python_is_its_lines_error(tmp_path):
     records = [record for _, record in read_paths([tmp_path])]
     assert [r.id for r in records if isinstance(r, Conversation)] == ["g1", "g3", "g4", "g5"]
     assert [str(r) for r in records if isinstance(r, IngestError)] == [
-        f"{jsonl}:2: invalid JSON: a number of more than 4,300 digits (column 27)",
-        f"{array}:3: item 1: invalid JSON: a number of more than 4,300 digits (column 26)",
+        f"{jsonl}:2: JSON 格式错误：数字超过 4,300 位（第 27 列）",
+        f"{array}:3: 第 2 项：JSON 格式错误：数字超过 4,300 位（第 26 列）",
     ]
 
 
@@ -83,14 +83,14 @@ def test_nesting_deeper_than_the_bound_is_that_conversations_error(tmp_path):
     batch = Batch([path], analyze=False, mask=True)
     assert [item.conversation.id for item in batch.run()] == ["g1", "bound", "g5"]
     assert [str(e) for e in batch.summary.errors] == [
-        f"{path}:2: meta: arrays and objects nested more than {MAX_NESTING} levels deep",
-        f"{path}:4: turns: arrays and objects nested more than {MAX_NESTING} levels deep",
+        f"{path}:2: meta：数组和对象嵌套超过 {MAX_NESTING} 层",
+        f"{path}:4: turns：数组和对象嵌套超过 {MAX_NESTING} 层",
     ]
     array = tmp_path / "deep.json"  # a JSON array: its element's line
     array.write_text(json.dumps([good("g1"), {**good("deep"), "meta": nested(900)}]), encoding="utf-8")
     assert read(array) == (
         ["g1"],
-        [f"{array}:1: item 1: meta: arrays and objects nested more than {MAX_NESTING} levels deep"],
+        [f"{array}:1: 第 2 项：meta：数组和对象嵌套超过 {MAX_NESTING} 层"],
     )
 
 
@@ -100,8 +100,8 @@ def test_an_infinite_duration_is_refused(tmp_path):
     jsonl.write_text('{"id": "x", "duration": 1e400, "turns": [{"role": "agent", "text": "您好"}]}\n' + line(GOOD))
     log = tmp_path / "d.txt"
     log.write_text("# duration: inf\n客服：您好\n\n# duration: 12.5\n客服：您好\n", encoding="utf-8")
-    assert read(jsonl) == (["g1"], [f"{jsonl}:1: duration: must be a finite number of seconds"])
-    assert read(log) == (["d-2"], [f"{log}:1: duration: must be a finite number of seconds"])
+    assert read(jsonl) == (["g1"], [f"{jsonl}:1: duration：应为有限的秒数（不能是 nan 或 inf）"])
+    assert read(log) == (["d-2"], [f"{log}:1: duration：应为有限的秒数（不能是 nan 或 inf）"])
 
 
 def test_validation_problems_are_counted_past_the_first_few(tmp_path):
@@ -111,8 +111,8 @@ def test_validation_problems_are_counted_past_the_first_few(tmp_path):
     path.write_text(line({"id": "x", "turns": turns}) + line(GOOD), encoding="utf-8")
     ids, (error,) = read(path)
     assert ids == ["g1"]
-    assert error.count("Input should be") + error.count("Extra inputs") == PROBLEMS_SHOWN
-    assert error.endswith(f"and {3000 - PROBLEMS_SHOWN:,} more like these") and len(error) < 500
+    assert error.count("只能是") + error.count("不认识这个字段") == PROBLEMS_SHOWN
+    assert error.endswith(f"另有 {3000 - PROBLEMS_SHOWN:,} 处类似问题") and len(error) < 500
 
 
 # --- line ends, byte order marks and encodings ------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_a_file_that_turns_to_utf16_midway_keeps_its_utf8_lines(tmp_path):
     assert all(int(e.split(":")[1]) > 5 for e in errors)  # each names a line of the UTF-16 part
     binary = tmp_path / "binary.jsonl"
     binary.write_bytes(bytes(range(256)) * 64 + b"\n" + line(GOOD).encode("utf-16-le"))
-    assert read(binary) == ([], [f"{binary}: unknown text encoding (not UTF-8, GB18030/GBK or Big5)"])
+    assert read(binary) == ([], [f"{binary}: 认不出文字编码（不是 UTF-8、GB18030/GBK 或 Big5）"])
 
 
 # --- tables -----------------------------------------------------------------------------------------------------------
@@ -176,11 +176,11 @@ def test_a_csv_quote_never_closed_is_its_rows_error_and_the_rest_is_read(tmp_pat
     path.write_text('会话ID,角色,内容\nc1,客户,在吗\nc1,客服,"您好\n' + rows, encoding="utf-8")
     assert read(path) == (
         ["c1", "c2", "c3", "c4", "c5"],
-        [f"{path}:3: unreadable CSV row (unexpected end of data): a quote opened here is never closed"],
+        [f"{path}:3: CSV 行读不了：从这一行开始的引号直到文件末尾都没有闭合"],
     )
     after = tmp_path / "after.csv"  # text after a closing quote: the row's error, the next rows read
     after.write_text('会话ID,角色,内容\nc1,客户,"在吗"？\nc1,客服,您好\n', encoding="utf-8")
-    assert read(after) == (["c1"], [f"{after}:2: unreadable CSV row (',' expected after '\"')"])
+    assert read(after) == (["c1"], [f"{after}:2: CSV 行读不了：引号闭合后还有文字（引号里的引号要写成两个：\"\"）"])
 
 
 def test_a_csv_with_cr_line_ends_is_read(tmp_path):
@@ -197,7 +197,7 @@ def test_a_csv_line_of_too_many_cells_is_its_error(tmp_path):
     """A line of 50 MB of commas was read as one row of 50 million cells: 800 MB of memory (a 1 GB file, some 16 GB)."""
     path = tmp_path / "wide.csv"
     path.write_text("会话ID,角色,内容\nc1,客户,在吗\n" + "," * MAX_ROW_CELLS + "\nc1,客服,您好\n", encoding="utf-8")
-    assert read(path) == (["c1"], [f"{path}:3: more than the {MAX_ROW_CELLS:,} cells a row may have"])
+    assert read(path) == (["c1"], [f"{path}:3: 一行超过 {MAX_ROW_CELLS:,} 个单元格的上限"])
     (conversation,) = [r for r in read_file(path) if isinstance(r, Conversation)]
     assert [t.text for t in conversation.turns] == ["在吗", "您好"]
 
@@ -253,11 +253,11 @@ def test_asr_times_too_large_are_errors_not_tracebacks(tmp_path):
     funasr = tmp_path / "call.json"
     funasr.write_text(json.dumps({"sentence_info": [{"spk": 0, "text": "您好", "start": 10**400}]}), encoding="utf-8")
     ids, (error,) = read(funasr)
-    assert ids == [] and error.startswith(f"{funasr}: item 0: unexpected funasr JSON structure (OverflowError")
+    assert ids == [] and error.startswith(f"{funasr}: 第 1 项：funasr JSON 的结构不对（OverflowError")
     srt = tmp_path / "call.srt"
     cues = f"1\n{LONG_NUMBER}:00:01,000 --> 00:00:02,000\n客服: 坏的\n\n2\n00:00:03,000 --> 00:00:04,000\n客服: 您好\n"
     srt.write_text(cues, encoding="utf-8")
-    assert read(srt) == (["call.srt"], [f"{srt}:2: cue time out of range; the cue is left out"])
+    assert read(srt) == (["call.srt"], [f"{srt}:2: 字幕时间超出范围，这条字幕没有读入"])
 
 
 # --- files that hold nothing readable -------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_a_file_of_nothing_but_problems_is_given_up_and_the_batch_goes_on(tmp_pa
     log_errors = [r for r in records if isinstance(r, IngestError) and r.path == str(log)]
     assert len(log_errors) == MAX_ERRORS_BEFORE_ANY + 1
     assert str(log_errors[-1]) == (
-        f"{log}: {MAX_ERRORS_BEFORE_ANY:,} problems and not one conversation: not read on (is it a file of this format?)"
+        f"{log}: 已有 {MAX_ERRORS_BEFORE_ANY:,} 个问题，却没读到一个会话：不再往下读（文件是这种格式吗？）"
     )
     assert [r.id for r in records if isinstance(r, Conversation)] == ["b_mixed-1", "b_mixed-2"]
     assert len([r for r in records if isinstance(r, IngestError) and r.path == str(mixed)]) == 2 * MAX_ERRORS_BEFORE_ANY
@@ -315,10 +315,10 @@ def test_parquet_cells_a_reader_cannot_take_are_their_rows_errors(tmp_path, pa):
     ids, errors = read(path)
     assert ids == ["ok"]
     assert errors[:2] == [
-        f"{path}:1: turns: invalid JSON: nested too deeply",
-        f"{path}:2: meta: invalid JSON: a number of more than 4,300 digits (column 7)",
+        f"{path}:1: turns：JSON 格式错误：数组和对象嵌套太深",
+        f"{path}:2: meta：JSON 格式错误：数字超过 4,300 位（第 7 列）",
     ]
-    assert errors[2].startswith(f"{path}:3: started_at: a value Python cannot read (OverflowError")
+    assert errors[2].startswith(f"{path}:3: started_at：有 Python 读不了的值（OverflowError")
 
 
 def test_a_parquet_file_of_empty_rows_is_given_up(tmp_path, pa):
@@ -327,7 +327,7 @@ def test_a_parquet_file_of_empty_rows_is_given_up(tmp_path, pa):
     path.write_bytes(parquet_bytes(pa.table({"id": ["a"] * rows, "turns": pa.nulls(rows, pa.string())})))
     ids, errors = read(path)
     assert ids == [] and len(errors) == MAX_ERRORS_BEFORE_ANY + 1
-    assert errors[-1].endswith("problems and not one conversation: not read on (is it a file of this format?)")
+    assert errors[-1].endswith("个问题，却没读到一个会话：不再往下读（文件是这种格式吗？）")
 
 
 def test_arrow_holds_no_reference_to_the_files_bytes(pa):
@@ -375,7 +375,7 @@ def test_links_in_a_folder_are_reported_when_they_lead_to_no_file_and_read_when_
     shards, errors, files = plan_shards([given], options, options_variant(None, True, False, options), 4)
     assert files == 3 and [s.name for s in shards] == ["file.jsonl"]
     assert sorted((Path(e.path).name, e.reason) for e in errors) == [
-        ("gone.jsonl", "no such file or folder"),
+        ("gone.jsonl", "没有这个文件或文件夹"),
         ("zero.jsonl", NOT_REGULAR),
     ]
 
@@ -399,7 +399,7 @@ def test_a_workbook_number_too_long_for_python_says_what_the_cell_is(tmp_path):
                 data = data.replace(b"<v>987654321</v>", b"<v>" + b"1" * (sys.get_int_max_str_digits() + 1) + b"</v>")
             patched.writestr(item, data)
     (error,) = [r for r in read_file(big) if isinstance(r, IngestError)]
-    assert "a number cell of more than" in error.reason and "set_int_max_str_digits" not in error.reason
+    assert "有个数字单元格超过" in error.reason and "set_int_max_str_digits" not in error.reason
 
 
 # --- one record's problem is that record's ---------------------------------------------------------------------------
@@ -423,20 +423,49 @@ def test_one_bad_element_of_a_json_array_is_its_error_and_the_others_are_read(tm
     assert read(path) == (
         ["g1", "g7"],
         [
-            f"{path}:3: item 1: turns: Field required",
-            f"{path}:4: item 2: turns: Input should be a valid list",
-            f"{path}:5: item 3: expected a conversation object, got int",
-            f"{path}:6: item 4: invalid JSON: a number of more than 4,300 digits (column 28)",
-            f"{path}:7: item 5: invalid JSON: Expecting ',' delimiter (column 17)",
+            f"{path}:3: 第 2 项：turns：必须填写",
+            f"{path}:4: 第 3 项：turns：应为列表",
+            f"{path}:5: 第 4 项：应为一个会话（JSON 对象），却是整数",
+            f"{path}:6: 第 5 项：JSON 格式错误：数字超过 4,300 位（第 28 列）",
+            f"{path}:7: 第 6 项：JSON 格式错误：缺少逗号（第 17 列）",
         ],
     )
     one_line = tmp_path / "one_line.json"
     one_line.write_text(json.dumps([good("a"), {"id": "b", "turns": [{"role": "bot", "text": "x"}]}, good("c")]))
     ids, (error,) = read(one_line)
-    assert ids == ["a", "c"] and error.startswith(f"{one_line}:1: item 1: turns.0.role: Input should be")
+    assert ids == ["a", "c"] and error.startswith(f"{one_line}:1: 第 2 项：turns.0.role：只能是")
     cut = tmp_path / "cut.json"  # the array itself broken: what came before is kept
     cut.write_text("[\n" + line(good("g1")) + "," + line(good("g2"))[:30], encoding="utf-8")
-    assert read(cut) == (["g1"], [f"{cut}:3: item 1: invalid JSON: Expecting ':' delimiter (column 32)"])
+    assert read(cut) == (["g1"], [f"{cut}:3: 第 2 项：JSON 格式错误：字段名后缺少冒号（第 32 列）"])
+
+
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\n"], ids=["CR", "CRLF", "LF"])
+def test_json_errors_are_on_their_line_whatever_the_line_ends(tmp_path, end):
+    """A JSON file of old Mac line ends (CR alone) had every error on line 1, at a column counted from the start of
+    the file: json counts LF alone. Lines end at CR, CRLF and LF alike, as for JSON Lines, CSV and text logs."""
+    array = tmp_path / "array.json"
+    elements = [
+        line(good("g1")).strip(),
+        '{"id": "bot", "turns": [{"role": "bot", "text": "在吗"}]}',
+        '{"id": "broken",' + end + '  "turns" []}',  # the error on the element's second line
+        '{"id": "twice", "id": "again", "turns": []}',
+        line(good("g5")).strip(),
+    ]
+    array.write_bytes(("[" + end + ("," + end).join(elements) + end + "]" + end).encode())
+    assert read(array) == (
+        ["g1", "g5"],
+        [
+            f"{array}:3: 第 2 项：turns.0.role：只能是 'agent'、'customer' 或 'system'",
+            f"{array}:5: 第 3 项：JSON 格式错误：字段名后缺少冒号（第 11 列）",
+            f'{array}:6: 第 4 项：JSON 格式错误：同一对象里键 "id" 出现了两次，不清楚用哪个值（第 17 列）',
+        ],
+    )
+    broken = tmp_path / "broken.json"  # the array itself broken: a comma missing between elements
+    broken.write_bytes(("[" + end + line(good("g1")).strip() + end + line(good("g2")).strip() + end + "]").encode())
+    assert read(broken) == (["g1"], [f"{broken}:3: JSON 格式错误：缺少逗号（第 1 列）"])
+    single = tmp_path / "single.json"  # one object, read whole
+    single.write_bytes(('{"id": "s",' + end + '"turns": [],' + end + '"x": }' + end).encode())
+    assert read(single) == ([], [f"{single}:3: JSON 格式错误：这里缺少值，或值的写法不对（第 6 列）"])
 
 
 def test_a_key_given_twice_is_that_records_error(tmp_path):
@@ -446,12 +475,12 @@ def test_a_key_given_twice_is_that_records_error(tmp_path):
     twice_text = '{"id": "t", "turns": [{"role": "agent", "text": "您好", "text": "再见"}]}'
     jsonl = tmp_path / "twice.jsonl"
     jsonl.write_text(line(good("g1")) + twice_agent + "\n" + twice_text + "\n" + line(good("g4")), encoding="utf-8")
-    message = 'invalid JSON: the key "{}" is given twice in one object, so which of its values is meant is unclear'
+    message = 'JSON 格式错误：同一对象里键 "{}" 出现了两次，不清楚用哪个值'
     assert read(jsonl) == (
         ["g1", "g4"],
         [
-            f"{jsonl}:2: {message.format('agent_id')} (column 31)",
-            f"{jsonl}:3: {message.format('text')} (column 55)",
+            f"{jsonl}:2: {message.format('agent_id')}（第 31 列）",
+            f"{jsonl}:3: {message.format('text')}（第 55 列）",
         ],
     )
     array = tmp_path / "twice.json"
@@ -461,10 +490,10 @@ def test_a_key_given_twice_is_that_records_error(tmp_path):
         f"{line(good('g3')).strip()}\n]",
         encoding="utf-8",
     )
-    assert read(array) == (["g1", "g3"], [f"{array}:6: item 1: {message.format('turns')} (column 3)"])
+    assert read(array) == (["g1", "g3"], [f"{array}:6: 第 2 项：{message.format('turns')}（第 3 列）"])
     single = tmp_path / "single.json"  # one object: the file's error
     single.write_text('{\n"id": "s",\n"turns": [],\n"id": "s2"\n}', encoding="utf-8")
-    assert read(single) == ([], [f"{single}:4: {message.format('id')} (column 1)"])
+    assert read(single) == ([], [f"{single}:4: {message.format('id')}（第 1 列）"])
 
 
 def test_a_workbook_cell_too_big_is_its_rows_error(tmp_path, monkeypatch):
@@ -499,7 +528,6 @@ def test_a_workbook_cell_too_big_is_its_rows_error(tmp_path, monkeypatch):
         ("c3", ["谢谢"]),
     ]
     assert read(path)[1] == [
-        f'{path}:3: sheet "会话": a number cell of more than {sys.get_int_max_str_digits():,} digits; '
-        "save that column as text",
-        f'{path}:5: sheet "会话", cell C5: 200 characters, more than the 100 a cell may have',
+        f'{path}:3: 工作表 "会话"：有个数字单元格超过 {sys.get_int_max_str_digits():,} 位；请把这一列存成文本',
+        f'{path}:5: 工作表 "会话" 单元格 C5：200 个字符，超过单元格最多的 100 个',
     ]

@@ -48,9 +48,9 @@ def test_many_bad_elements_of_an_array_take_linear_time(tmp_path):
     ids, errors = read(path)
     assert time.monotonic() - started < 20  # some 2 s; quadratic, over a minute
     assert ids == ["g0", "g1"] and len(errors) == count
-    assert errors[0] == f"{path}:1: item 1: invalid JSON: Expecting value (column {len(good('g0')) + 8})"
+    assert errors[0] == f"{path}:1: 第 2 项：JSON 格式错误：这里缺少值，或值的写法不对（第 {len(good('g0')) + 8} 列）"
     last = len(good("g0")) + 10 * count - 2  # `[`, g0 and `,`, then `{"a":tru},` a time, its error at the `t`
-    assert errors[-1] == f"{path}:1: item {count}: invalid JSON: Expecting value (column {last})"
+    assert errors[-1] == f"{path}:1: 第 {count + 1} 项：JSON 格式错误：这里缺少值，或值的写法不对（第 {last} 列）"
 
 
 def test_errors_after_the_first_bad_element_keep_their_lines_and_columns(tmp_path):
@@ -61,12 +61,12 @@ def test_errors_after_the_first_bad_element_keep_their_lines_and_columns(tmp_pat
     path.write_bytes(("[" + ",\r\n  ".join(elements)).encode())
     ids, errors = read(path)
     assert ids == ["g0", "g3"]
-    message = 'the key "a" is given twice in one object, so which of its values is meant is unclear'
+    message = '同一对象里键 "a" 出现了两次，不清楚用哪个值'
     assert errors == [
-        f"{path}:2: item 1: invalid JSON: Expecting value (column 8)",
-        f"{path}:4: item 2: invalid JSON: {message} (column 10)",
-        f"{path}:7: item 4: invalid JSON: Expecting ',' delimiter (column 9)",
-        f"{path}:8: item 5: invalid JSON: Unterminated string starting at (column 3)",
+        f"{path}:2: 第 2 项：JSON 格式错误：这里缺少值，或值的写法不对（第 8 列）",
+        f"{path}:4: 第 3 项：JSON 格式错误：{message}（第 10 列）",
+        f"{path}:7: 第 5 项：JSON 格式错误：缺少逗号（第 9 列）",
+        f"{path}:8: 第 6 项：JSON 格式错误：字符串缺少结尾的双引号（第 3 列）",
     ]
 
 
@@ -83,10 +83,10 @@ def test_a_key_given_twice_is_named_shortly_and_printably(tmp_path):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     ids, errors = read(path)
     assert ids == ["g4"]
-    assert [re.sub(r" is given twice.*", "", e) for e in errors] == [
-        f'{path}:1: invalid JSON: the key "\\ud800"',
-        f'{path}:2: invalid JSON: the key "x\\ny"',
-        f'{path}:3: invalid JSON: the key "{"k" * 50}…"',
+    assert [re.sub(r" 出现了两次.*", "", e) for e in errors] == [
+        f'{path}:1: JSON 格式错误：同一对象里键 "\\ud800"',
+        f'{path}:2: JSON 格式错误：同一对象里键 "x\\ny"',
+        f'{path}:3: JSON 格式错误：同一对象里键 "{"k" * 50}…"',
     ]
     for error in errors:
         error.encode("utf-8")
@@ -104,7 +104,7 @@ def test_a_long_integer_is_found_fast_and_where_it_is(tmp_path):
     ids, errors = read(path)
     assert time.monotonic() - started < 5
     assert ids == ["g2"]
-    assert errors == [f"{path}:1: invalid JSON: a number of more than 4,300 digits (column {record.index('-777') + 2})"]
+    assert errors == [f"{path}:1: JSON 格式错误：数字超过 4,300 位（第 {record.index('-777') + 2} 列）"]
 
 
 def test_a_parquet_cell_of_json_bytes_that_do_not_decode_is_its_rows_error(tmp_path):
@@ -124,8 +124,8 @@ def test_a_parquet_cell_of_json_bytes_that_do_not_decode_is_its_rows_error(tmp_p
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), str(path))
     ids, errors = read(path)
     assert ids == ["b3"]
-    assert errors[0] == f"{path}:1: meta: invalid JSON: not valid utf-8 (invalid start byte) (column 8)"
-    assert errors[1].startswith(f'{path}:2: meta: invalid JSON: the key "a" is given twice')
+    assert errors[0] == f"{path}:1: meta：JSON 格式错误：不是有效的 utf-8 文字（第 8 列）"
+    assert errors[1].startswith(f'{path}:2: meta：JSON 格式错误：同一对象里键 "a" 出现了两次')
 
 
 # --- XLSX ------------------------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_a_sheet_of_many_elements_is_read_in_bounded_memory(tmp_path):
             assert (ids, errors) == (["c1", "c2"], [])
         else:  # the row is its error, the others are read
             assert ids == ["c1", "c2"]
-            assert errors == [f'{path}:3: sheet "会话": more than the {MAX_ROW_CELLS:,} cells a row may have']
+            assert errors == [f'{path}:3: 工作表 "会话"：一行超过 {MAX_ROW_CELLS:,} 个单元格的上限']
 
 
 def test_a_sheet_nested_too_deep_or_a_cell_of_too_many_parts_is_read_no_further(tmp_path):
@@ -204,14 +204,14 @@ def test_a_sheet_nested_too_deep_or_a_cell_of_too_many_parts_is_read_no_further(
     assert read(deep) == (
         [],
         [
-            f'{deep}:1: sheet "会话": the sheet\'s XML nests more than 100 levels deep: the rest of the sheet is not read'
+            f'{deep}:1: 工作表 "会话"：工作表的 XML 嵌套超过 100 层：工作表余下的部分没有读入'
         ],
     )
     runs = "<r><t>x</t></r>" * 20_000
     parts = workbook(tmp_path, lambda xml: xml.replace("<is><t>谢谢</t></is>", f"<is>{runs}</is>"), "parts.xlsx")
     assert read(parts) == (
         ["c1"],
-        [f'{parts}:4: sheet "会话": a cell of more than 10,000 XML elements: the rest of the sheet is not read'],
+        [f'{parts}:4: 工作表 "会话"：有个单元格超过 10,000 个 XML 元素：工作表余下的部分没有读入'],
     )
 
 
@@ -222,7 +222,7 @@ def test_a_sheet_cut_short_keeps_the_rows_before(tmp_path):
     ids, errors = read(path)
     assert ids == [f"c{i}" for i in range(1, 149)]
     assert len(errors) == 1 and re.fullmatch(
-        rf'{re.escape(str(path))}:150: sheet "会话": the sheet\'s XML breaks off \(.*\): the rest of the sheet is not read',
+        rf'{re.escape(str(path))}:150: 工作表 "会话"：工作表的 XML 中断了（.*）：工作表余下的部分没有读入',
         errors[0],
     )
 
@@ -243,19 +243,19 @@ def test_rows_numbered_again_out_of_order_or_out_of_range_are_their_errors(tmp_p
     records = list(read_file(path))
     assert time.monotonic() - started < 5
     assert [(r.id, [t.text for t in r.turns]) for r in records if isinstance(r, Conversation)] == [("c1", ["您好"])]
-    sheet = f'{path}:{{}}: sheet "会话": '
+    sheet = f'{path}:{{}}: 工作表 "会话"：'
     assert [str(r) for r in records if isinstance(r, IngestError)] == [
-        sheet.format(2) + "row 2 comes after row 3 (numbered twice or out of order): it is not read",
-        sheet.format(2) + "row 2 comes after row 3 (numbered twice or out of order): it is not read",
-        sheet.format(4) + "a row numbered 0, though rows are numbered from 1: it is not read",
-        sheet.format(99999999) + f"row 99,999,999, past the {MAX_SHEET_ROWS:,} rows a sheet has: it is not read",
+        sheet.format(2) + "第 2 行排在第 3 行之后（行号重复或顺序错乱）：这一行没有读入",
+        sheet.format(2) + "第 2 行排在第 3 行之后（行号重复或顺序错乱）：这一行没有读入",
+        sheet.format(4) + "行号是 0，但行号从 1 开始：这一行没有读入",
+        sheet.format(99999999) + f"第 99,999,999 行，超过了工作表最多的 {MAX_SHEET_ROWS:,} 行：这一行没有读入",
     ]
 
 
 def test_a_row_number_that_is_no_number_is_that_rows_error(tmp_path):
     """It was reported at the row before it."""
     path = workbook(tmp_path, lambda xml: xml.replace('<row r="3">', '<row r="x3">'))
-    assert read(path) == (["c1", "c2"], [f"{path}:3: sheet \"会话\": row number 'x3' is not a whole number"])
+    assert read(path) == (["c1", "c2"], [f"{path}:3: 工作表 \"会话\"：行号 'x3' 不是整数"])
 
 
 def test_cells_in_any_order_are_read(tmp_path):
@@ -289,8 +289,8 @@ def test_a_shared_string_out_of_range_is_its_rows_error(tmp_path):
     records = list(read_file(path))
     assert [(r.id, [t.text for t in r.turns]) for r in records if isinstance(r, Conversation)] == [("c2", ["乙"])]
     assert [str(r) for r in records if isinstance(r, IngestError)] == [
-        f'{path}:2: sheet "会话": a cell that cannot be read (IndexError: no shared string -1: the workbook has 2)',
-        f'{path}:3: sheet "会话": a cell that cannot be read (IndexError: no shared string 2: the workbook has 2)',
+        f'{path}:2: 工作表 "会话"：有个单元格读不了（IndexError: 没有第 -1 个共享字符串：工作簿只有 2 个）',
+        f'{path}:3: 工作表 "会话"：有个单元格读不了（IndexError: 没有第 2 个共享字符串：工作簿只有 2 个）',
     ]
 
 
@@ -304,5 +304,5 @@ def test_a_date_out_of_range_is_its_rows_error_without_openpyxls_warning(tmp_pat
     path = workbook(tmp_path, lambda xml: re.sub(r'(<c r="D3"[^>]*><v>)[^<]*', r"\g<1>1e10", xml), rows=rows)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning would fail the test
-        assert read(path) == (["c1"], [f"{path}:3: unreadable time '#VALUE!'"])
+        assert read(path) == (["c1"], [f"{path}:3: 认不出时间 '#VALUE!'"])
     assert "openpyxl" not in capfd.readouterr().err

@@ -41,6 +41,33 @@ SAID = {
     "string_pattern_mismatch": "格式不对",
     "datetime_parsing": "应为日期时间",
     "datetime_type": "应为日期时间",
+    "datetime_from_date_parsing": "应为日期时间（如 2024-03-01T10:00:00+08:00）",
+    "datetime_object_invalid": "应为日期时间",
+    "date_parsing": "应为日期（如 2024-03-01）",
+    "date_type": "应为日期",
+    "date_from_datetime_parsing": "应为日期（如 2024-03-01）",
+    "date_from_datetime_inexact": "应为日期，不带时刻",
+    "time_parsing": "应为时刻（如 10:00:00）",
+    "time_type": "应为时刻",
+    "timezone_naive": "不能带时区",
+    "timezone_aware": "应带时区（如 +08:00）",
+    "int_parsing_size": "数字太大",
+    "decimal_parsing": "应为数字",
+    "decimal_type": "应为数字",
+    "string_unicode": "应为有效的文字",
+    "bytes_type": "应为文字",
+    "tuple_type": "应为列表",
+    "set_type": "应为列表",
+    "mapping_type": "应为映射（键: 值）",
+    "dataclass_type": "应为映射（键: 值）",
+    "json_invalid": "不是有效的 JSON",
+    "json_type": "应为 JSON 文字",
+    "url_parsing": "应为网址",
+    "uuid_parsing": "应为 UUID",
+    "frozen_field": "不能修改",
+    "none_required": "应为空（null）",
+    "union_tag_invalid": "类型不对",
+    "union_tag_not_found": "缺少类型字段",
 }
 
 
@@ -55,6 +82,14 @@ def said(error: Any, own: dict[str, str] | None = None) -> str:
         return f"不能小于{'等于' if kind == 'greater_than' else ''} {ctx.get('ge', ctx.get('gt'))}"
     if kind in ("less_than_equal", "less_than"):
         return f"不能大于{'等于' if kind == 'less_than' else ''} {ctx.get('le', ctx.get('lt'))}"
+    if kind == "string_too_long" and "max_length" in ctx:
+        return f"太长（最多 {ctx['max_length']} 个字）"
+    if kind == "too_long" and "max_length" in ctx:
+        return f"条目太多（最多 {ctx['max_length']} 个）"
+    if kind == "string_too_short" and ctx.get("min_length", 1) > 1:
+        return f"太短（至少 {ctx['min_length']} 个字）"
+    if kind == "multiple_of":
+        return f"应为 {ctx.get('multiple_of')} 的倍数"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     return SAID.get(kind, error["msg"])

@@ -15,7 +15,8 @@ from pathlib import Path
 from zuoxi.ingest import asr, canonical, parquet, table, textlog  # noqa: F401
 from zuoxi.ingest.canonical import NESTED_TOO_DEEP
 from zuoxi.ingest.encoding import UnknownEncoding
-from zuoxi.ingest.errors import IngestError, Record, given_up_if_nothing_read
+from zuoxi.ingest.errors import IngestError, Record, given_up_if_nothing_read, os_problem
+from zuoxi.ingest.jsonparse import json_problem
 from zuoxi.ingest.limits import MAX_FILE_BYTES
 from zuoxi.ingest.registry import EXTENSIONS, READERS, ReadOptions, Source
 
@@ -73,7 +74,7 @@ def read_file(path: Path, options: ReadOptions | None = None) -> Iterator[Record
         found = True
         yield record
     if not found:  # e.g. `[]`, a table with only its header, a log of separators
-        yield IngestError(str(path), None, "no conversations found")
+        yield IngestError(str(path), None, "文件里没有会话")
 
 
 def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
@@ -81,18 +82,18 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
     fmt = options.format or detect_format(path)
     if fmt is None:
         yield IngestError(
-            name, None, f"unknown format (extension {path.suffix or 'none'}); pass --format one of {', '.join(READERS)}"
+            name, None, f"认不出文件格式（扩展名 {path.suffix or '无'}）；请用 --format 指定：{', '.join(READERS)}"
         )
         return
     if fmt not in READERS:
-        yield IngestError(name, None, f"unknown format {fmt!r}; one of {', '.join(READERS)}")
+        yield IngestError(name, None, f"没有 {fmt!r} 这种格式；可选：{', '.join(READERS)}")
         return
     data = file_bytes(path, name)
     if isinstance(data, IngestError):
         yield data
         return
     if not data.strip():
-        yield IngestError(name, None, "empty file")
+        yield IngestError(name, None, "空文件")
         return
     source = Source(name, data, options)
     try:
@@ -100,13 +101,13 @@ def _read_file(path: Path, options: ReadOptions) -> Iterator[Record]:
     except UnknownEncoding as error:
         yield IngestError(name, None, str(error))
     except json.JSONDecodeError as error:
-        yield IngestError(name, error.lineno, f"invalid JSON: {error.msg} (column {error.colno})")
+        yield IngestError(name, error.lineno, json_problem(error))
     except RecursionError:
         yield IngestError(name, None, NESTED_TOO_DEEP)
 
 
-NOT_REGULAR = "not a regular file (a folder, pipe or device cannot be read)"
-NO_SUCH_FILE = "no such file or folder"
+NOT_REGULAR = "不是普通文件（文件夹、管道或设备无法读取）"
+NO_SUCH_FILE = "没有这个文件或文件夹"
 
 
 def file_bytes(path: Path, name: str) -> bytes | IngestError:
@@ -120,13 +121,13 @@ def file_bytes(path: Path, name: str) -> bytes | IngestError:
             return IngestError(
                 name,
                 None,
-                f"{size / 2**20:,.1f} MB, more than the {MAX_FILE_BYTES >> 20:,} MB a file may hold; split it",
+                f"文件有 {size / 2**20:,.1f} MB，超过单个文件最多的 {MAX_FILE_BYTES >> 20:,} MB；请拆成几个文件",
             )
         return path.read_bytes()
     except OSError as error:
-        return IngestError(name, None, f"cannot read: {error.strerror or error}")
+        return IngestError(name, None, os_problem(error))
     except MemoryError:
-        return IngestError(name, None, "not enough memory to read it; split it into smaller files")
+        return IngestError(name, None, "内存不足，读不了这个文件；请拆成几个小文件")
 
 
 def read_paths(paths: Iterable[str | Path], options: ReadOptions | None = None) -> Iterator[tuple[Path, Record]]:

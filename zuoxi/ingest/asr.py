@@ -58,7 +58,7 @@ def _conversation(
 ) -> Record:
     segments = [s for s in segments if str(s.get("text", "")).strip()]
     if not segments:
-        return IngestError(path, None, "no speech segments with text")
+        return IngestError(path, None, "没有带文字的语音片段")
     roles = assign_roles(segments, agent_speaker)
     turns = [
         {"role": roles[str(s["speaker"])], "text": str(s["text"]).strip(), "start": s.get("start"), "end": s.get("end")}
@@ -75,7 +75,7 @@ def read_funasr(data: Any, path: str, agent_speaker: str | None) -> Iterator[Rec
     for i, item in enumerate(items):
         info = item.get("sentence_info") if isinstance(item, dict) else None
         if not isinstance(info, list):
-            yield IngestError(path, None, f"item {i}: no sentence_info list")
+            yield IngestError(path, None, f"第 {i + 1} 项：没有 sentence_info 列表")
             continue
         try:
             segments = [
@@ -89,9 +89,7 @@ def read_funasr(data: Any, path: str, agent_speaker: str | None) -> Iterator[Rec
             ]
         except (AttributeError, TypeError, OverflowError) as error:
             # one malformed item (a time of 400 digits overflows the division) costs that item, not those after it
-            yield IngestError(
-                path, None, f"item {i}: unexpected funasr JSON structure ({type(error).__name__}: {error})"
-            )
+            yield IngestError(path, None, f"第 {i + 1} 项：funasr JSON 的结构不对（{type(error).__name__}: {error}）")
             continue
         extra = {"id": str(item["key"])} if item.get("key") else {}
         yield _conversation(segments, path, agent_speaker, extra)
@@ -147,7 +145,7 @@ def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[
         if times := _CUE_TIMES.match(line):
             cue = _cue(times.groups(), number)
             if cue is None:  # hours of thousands of digits: a traceback that ended the batch
-                yield IngestError(path, number, "cue time out of range; the cue is left out")
+                yield IngestError(path, number, "字幕时间超出范围，这条字幕没有读入")
                 continue
             segments.append(cue)
         elif not line.strip():
@@ -157,11 +155,11 @@ def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[
     for segment in segments:
         segment["text"] = "".join(segment.pop("lines"))
     if not segments:
-        yield IngestError(path, None, "no subtitle cues (lines like 00:00:01,000 --> 00:00:03,500)")
+        yield IngestError(path, None, "没有字幕条目（应有 00:00:01,000 --> 00:00:03,500 这样的时间行）")
         return
     untagged = [s for s in segments if s["speaker"] is None]
     if untagged:
-        yield IngestError(path, untagged[0]["line"], "cue has no speaker tag ([客服] text, 客服: text or <v 客服>)")
+        yield IngestError(path, untagged[0]["line"], "字幕没有标明说话人（[客服] 文字、客服: 文字 或 <v 客服>）")
         return
     yield _conversation(segments, path, agent_speaker, {})
 
@@ -170,7 +168,7 @@ def _asr_json(kind: str, read, source: Source) -> Iterator[Record]:
     try:
         yield from read(source.json, source.name, source.options.agent_speaker)
     except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as error:  # ASR JSON of an unexpected shape
-        yield IngestError(source.name, None, f"unexpected {kind} JSON structure ({type(error).__name__}: {error})")
+        yield IngestError(source.name, None, f"{kind} JSON 的结构不对（{type(error).__name__}: {error}）")
 
 
 @reader("funasr")

@@ -12,7 +12,15 @@ from pydantic import ValidationError
 
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, UnknownEncoding, text_lines
 from zuoxi.ingest.errors import IngestError, Record, describe_validation_error
-from zuoxi.ingest.jsonparse import parse_json, parse_json_value, skip_space, value_end
+from zuoxi.ingest.jsonparse import (
+    json_problem,
+    line_ends,
+    parse_json,
+    parse_json_value,
+    relined,
+    skip_space,
+    value_end,
+)
 from zuoxi.ingest.limits import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -28,12 +36,15 @@ from zuoxi.normalize import clean_whitespace
 
 __all__ = ["NESTED_TOO_DEEP", "Record", "read_json_array", "read_jsonl", "validate"]
 
-NESTED_TOO_DEEP = "invalid JSON: nested too deeply"  # json.loads raises RecursionError
+NESTED_TOO_DEEP = "JSON 格式错误：数组和对象嵌套太深"  # json.loads raises RecursionError
+# What a JSON value that is no object is, as `validate` names it
+_KINDS = {"list": "数组", "str": "字符串", "int": "整数", "float": "数字", "bool": "true/false", "NoneType": "null"}
 
 
 def validate(record: Any, path: str, line: int | None) -> Record:
     if not isinstance(record, dict):
-        return IngestError(path, line, f"expected a conversation object, got {type(record).__name__}")
+        kind = _KINDS.get(type(record).__name__, type(record).__name__)
+        return IngestError(path, line, f"应为一个会话（JSON 对象），却是{kind}")
     if isinstance(record.get("turns"), list):  # display cleanup of every reader's text (normalize.clean_whitespace)
         record = {
             **record,
@@ -54,10 +65,10 @@ def validate(record: Any, path: str, line: int | None) -> Record:
         return IngestError(path, line, describe_validation_error(error))
     if conversation.duration is not None and not math.isfinite(conversation.duration):
         # JSON's 1e400 (or a text log's `# duration: inf`): stored as `Infinity`, which is no JSON a database or tool reads
-        return IngestError(path, line, "duration: must be a finite number of seconds")
+        return IngestError(path, line, "duration：应为有限的秒数（不能是 nan 或 inf）")
     if conversation.started_at and not FIRST_YEAR <= conversation.started_at.year <= LAST_YEAR:
         return IngestError(
-            path, line, f"started_at: year {conversation.started_at.year}, not in {FIRST_YEAR}–{LAST_YEAR}"
+            path, line, f"started_at：年份 {conversation.started_at.year} 不在 {FIRST_YEAR}–{LAST_YEAR} 之间"
         )
     return conversation
 
@@ -68,16 +79,14 @@ def _unpaired_surrogate(value: Any, where: str = "", depth: int = 0) -> str | No
     deep (`meta` 900 levels deep parsed, then overflowed the stack when masked: a traceback that ended the batch);
     None when neither."""
     if depth > MAX_NESTING:
-        return f"{where.split('.')[0]}: arrays and objects nested more than {MAX_NESTING} levels deep"
+        return f"{where.split('.')[0]}：数组和对象嵌套超过 {MAX_NESTING} 层"
     if isinstance(value, str):
         found = SURROGATE.search(value)
-        return (
-            f"{where or 'text'}: an unpaired UTF-16 surrogate (\\u{ord(found[0]):04x}) is not text" if found else None
-        )
+        return f"{where or '文字'}：含有不成对的 UTF-16 代理项（\\u{ord(found[0]):04x}），不是文字" if found else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
         if isinstance(key, str) and SURROGATE.search(key):
-            return f"{where or 'record'}: a name holds an unpaired UTF-16 surrogate"
+            return f"{where or '会话'}：有个字段名含有不成对的 UTF-16 代理项"
         if inside := _unpaired_surrogate(item, f"{where}.{key}" if where else str(key), depth + 1):
             return inside
     return None
@@ -89,15 +98,15 @@ def _over_bounds(record: dict[str, Any]) -> str | None:
     if not isinstance(turns, list):
         return None
     if len(turns) > MAX_TURNS:
-        return f"turns: {len(turns)} turns, more than the {MAX_TURNS} a conversation may have"
+        return f"turns：{len(turns)} 轮，超过一个会话最多的 {MAX_TURNS} 轮"
     total = 0
     for i, turn in enumerate(turns):
         if isinstance(turn, dict) and isinstance(turn.get("text"), str):
             if len(turn["text"]) > MAX_TURN_CHARS:
-                return f"turns.{i}.text: {len(turn['text'])} characters, more than the {MAX_TURN_CHARS} a turn may have"
+                return f"turns.{i}.text：{len(turn['text'])} 个字，超过一轮最多的 {MAX_TURN_CHARS} 个字"
             total += len(turn["text"])
     if total > MAX_CONVERSATION_CHARS:
-        return f"turns: {total} characters in all, more than the {MAX_CONVERSATION_CHARS} a conversation may have"
+        return f"turns：共 {total} 个字，超过一个会话最多的 {MAX_CONVERSATION_CHARS} 个字"
     return None
 
 
@@ -109,7 +118,7 @@ def read_jsonl(text: str, path: str) -> Iterator[Record]:
             yield IngestError(path, number, BAD_LINE)
             continue
         if len(line) > MAX_LINE_CHARS:
-            yield IngestError(path, number, f"line of {len(line)} characters, more than the {MAX_LINE_CHARS} allowed")
+            yield IngestError(path, number, f"这一行有 {len(line)} 个字符，超过一行最多的 {MAX_LINE_CHARS} 个")
             continue
         yield _record(line, path, number)[0]
 
@@ -127,7 +136,7 @@ def _record(
     (`text` the array's, the element from index `start`, at `line` and `column`, and ending by `stop` when known:
     `parse_json_value`): the conversation, or its error at `line` (a JSON error in an array: at its own line and
     column), naming the element; and the index after the element (None when its JSON does not parse)."""
-    where = "" if element is None else f"item {element}: "
+    where = "" if element is None else f"第 {element + 1} 项："
     try:
         record, end = (parse_json(text), None) if element is None else parse_json_value(text, start, stop, line, column)
     except json.JSONDecodeError as error:
@@ -141,12 +150,12 @@ def _record(
 
 
 def _invalid(path: str, error: json.JSONDecodeError, line: int, where: str = "") -> IngestError:
-    return IngestError(path, line, f"{where}invalid JSON: {error.msg} (column {error.colno})")
+    return IngestError(path, line, where + json_problem(error))
 
 
 def _broken_array(path: str, text: str, index: int, message: str) -> IngestError:
     """The array's own syntax broken at `index` of `text` (json's `message` for it), at that line and column."""
-    error = json.JSONDecodeError(message, text, index)
+    error = relined(json.JSONDecodeError(message, text, index))
     return _invalid(path, error, error.lineno)
 
 
@@ -161,8 +170,8 @@ def read_json_array(text: str, path: str) -> Iterator[Record]:
     bounded = False  # each element parsed within its bounds (`_element`)
     if not text.startswith("]", at):
         for element in itertools.count():
-            if newlines := text.count("\n", counted, at):
-                line, line_start = line + newlines, text.rfind("\n", counted, at) + 1
+            if ends := line_ends(text, counted, at):
+                line, line_start = line + ends[0], ends[1]
             counted = at
             record, end, bounded = _element(text, path, element, at, line, at - line_start + 1, bounded)
             yield record

@@ -71,8 +71,10 @@ def _decoded(data: bytes) -> tuple[str, str]:
     if declared := _bom_encoding(data):
         try:
             return data.decode(declared), declared
-        except UnicodeDecodeError as error:
-            raise UnknownEncoding(f"not valid {declared} despite its byte order mark ({error.reason})") from None
+        except UnicodeDecodeError:
+            raise UnknownEncoding(
+                f"文件开头的字节顺序标记（BOM）表明是 {declared}，内容却不是有效的 {declared}"
+            ) from None
     if found := _chinese(data):
         return found
     return _guessed(data)
@@ -101,7 +103,7 @@ def _chinese(data: bytes) -> tuple[str, str] | None:
 def _guessed(data: bytes) -> tuple[str, str]:
     best = from_bytes(data).best()
     if best is None:
-        raise UnknownEncoding("unknown text encoding (not UTF-8, GB18030/GBK or Big5)")
+        raise UnknownEncoding("认不出文字编码（不是 UTF-8、GB18030/GBK 或 Big5）")
     return str(best), best.encoding
 
 
@@ -167,4 +169,4 @@ def _is_text(line: bytes, encoding: str) -> bool:
         return False
 
 
-BAD_LINE = "wrong encoding: this line holds bytes not in the file's text encoding"  # a line with `BAD_BYTES`
+BAD_LINE = "编码错误：这一行有不属于本文件文字编码的字节"  # a line with `BAD_BYTES`

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import re
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -9,6 +11,7 @@ from pydantic import ValidationError
 
 from zuoxi.ingest.encoding import BAD_BYTES
 from zuoxi.ingest.limits import MAX_ERRORS_BEFORE_ANY
+from zuoxi.messages import said
 from zuoxi.model import Conversation
 from zuoxi.privacy import mask_text
 
@@ -35,16 +38,51 @@ Record = Conversation | IngestError  # what every reader yields
 PROBLEMS_SHOWN = 3  # of one conversation's validation problems; the rest are counted
 
 
+# The checks of zuoxi/model.py that raise in English (a `value_error`), as a user reads them
+_MODEL_SAYS = (
+    (re.compile(r"every turn is empty"), "每一轮的文字都是空的"),
+    (re.compile(r"start and end must be finite numbers of seconds"), "start 和 end 应为有限的秒数"),
+    (re.compile(r"end \((.*)\) is before start \((.*)\)"), r"end（\1）早于 start（\2）"),
+)
+
+
 def describe_validation_error(error: ValidationError) -> str:
-    """`turns.2.role: Input should be 'agent', …` — the field path first, as users look for it. The first
-    PROBLEMS_SHOWN problems, then how many more: 1,500 turns with a wrong role were one line of 200 KB."""
+    """`turns.2.role：只能是 'agent'、'customer' 或 'system'` — the field path first, as users look for it, and the
+    problem in Chinese (`zuoxi.messages.said`). The first PROBLEMS_SHOWN problems, then how many more: 1,500 turns
+    with a wrong role were one line of 200 KB."""
     parts = []
     for item in error.errors()[:PROBLEMS_SHOWN]:
-        where = ".".join(str(p) for p in item["loc"]) or "conversation"
-        parts.append(f"{where}: {item['msg']}")
+        where = ".".join(str(p) for p in item["loc"]) or "会话"
+        parts.append(f"{where}：{_said(item)}")
     if (more := error.error_count() - PROBLEMS_SHOWN) > 0:
-        parts.append(f"and {more:,} more like these")
-    return "; ".join(parts)
+        parts.append(f"另有 {more:,} 处类似问题")
+    return "；".join(parts)
+
+
+def _said(item: dict) -> str:
+    problem = said(item)
+    if item["type"] == "value_error":
+        for english, chinese in _MODEL_SAYS:
+            if english.fullmatch(problem):
+                return english.sub(chinese, problem)
+    return problem
+
+
+_OS_SAYS = {
+    errno.EACCES: "没有权限读取",
+    errno.EPERM: "没有权限读取",
+    errno.ENOENT: "没有这个文件或文件夹",
+    errno.EISDIR: "这是文件夹，不是文件",
+    errno.EIO: "磁盘读取出错",
+    errno.ELOOP: "符号链接绕成了圈",
+    errno.ENAMETOOLONG: "文件名太长",
+}
+
+
+def os_problem(error: BaseException) -> str:
+    """Why a file could not be read (an `OSError`), in Chinese where its kind is known, else with the system's words."""
+    said_here = _OS_SAYS.get(getattr(error, "errno", None) or -1)
+    return f"读取失败：{said_here or getattr(error, 'strerror', None) or error}"
 
 
 def given_up_if_nothing_read(records: Iterable[Record], path: str) -> Iterator[Record]:
@@ -62,7 +100,7 @@ def given_up_if_nothing_read(records: Iterable[Record], path: str) -> Iterator[R
             yield IngestError(
                 path,
                 None,
-                f"{errors:,} problems and not one conversation: not read on (is it a file of this format?)",
+                f"已有 {errors:,} 个问题，却没读到一个会话：不再往下读（文件是这种格式吗？）",
             )
             if isinstance(records, Generator):
                 records.close()

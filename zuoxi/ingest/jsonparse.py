@@ -16,6 +16,62 @@ _SPACE = re.compile(r"[ \t\n\r]*")  # JSON's white space
 # A JSON string (without its closing quote when the text ends first), or a bracket, comma or colon outside strings.
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[][{},:]', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair (JSON's "\\ud800" alone)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where an editor ends a line (`encoding.text_lines`)
+
+# json's own messages (`JSONDecodeError.msg`, matched by their start) as a user reads them
+_JSON_SAYS = (
+    ("Expecting value", "这里缺少值，或值的写法不对"),
+    ("Expecting ',' delimiter", "缺少逗号"),
+    ("Expecting ':' delimiter", "字段名后缺少冒号"),
+    ("Expecting property name enclosed in double quotes", "这里应是带双引号的字段名，或多了逗号"),
+    ("Extra data", "JSON 结束后还有多余的内容"),
+    ("Unterminated string", "字符串缺少结尾的双引号"),
+    ("Invalid control character", "字符串里有未转义的换行、制表符等控制字符"),
+    ("Invalid \\uXXXX escape", "\\u 后应是四位十六进制数"),
+    ("Invalid \\escape", "反斜杠转义不对"),
+    ("Illegal trailing comma before end of array", "数组最后多了一个逗号"),
+    ("Illegal trailing comma before end of object", "对象最后多了一个逗号"),
+)
+
+
+def json_problem(error: json.JSONDecodeError) -> str:
+    """What is wrong with the JSON, in one line: `JSON 格式错误：缺少逗号（第 12 列）`; the line is the caller's."""
+    said = next((chinese for english, chinese in _JSON_SAYS if error.msg.startswith(english)), error.msg)
+    return f"JSON 格式错误：{said}（第 {error.colno} 列）"
+
+
+def line_and_column(text: str, index: int) -> tuple[int, int]:
+    """The 1-based line and column of `text[index]`, lines ending at LF, CRLF or CR alone: json counts LF only, so a
+    file of old Mac line ends (CR) had every error on line 1, at a column thousands long."""
+    if text.find("\r", 0, index) < 0:  # LF alone, as json counts
+        return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
+    line, start = 1, 0
+    for end in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, end.end()
+    if start == index and index > 0 and text[index - 1] == "\r" and text.startswith("\n", index):
+        line -= 1  # `index` is the LF of a CRLF: the line the CR ends
+        start = _last_line_start(text, index - 1)
+    return line, index - start + 1
+
+
+def line_ends(text: str, start: int, stop: int) -> tuple[int, int] | None:
+    """How many lines end from `start` to `stop` (LF, CRLF or CR alone; neither index inside a CRLF), and where the
+    last of the lines after them starts; None when none ends there."""
+    count = text.count("\n", start, stop) + text.count("\r", start, stop) - text.count("\r\n", start, stop)
+    return (count, _last_line_start(text, stop)) if count else None
+
+
+def _last_line_start(text: str, index: int) -> int:
+    """Where the line holding `text[index]` starts (after the last line end before `index`)."""
+    return max(text.rfind("\n", 0, index), text.rfind("\r", 0, index)) + 1
+
+
+def relined(error: json.JSONDecodeError) -> json.JSONDecodeError:
+    """`error` with its line and column counted as `line_and_column` counts them (json's counted LF alone)."""
+    if isinstance(error.doc, str) and "\r" in error.doc:
+        error.lineno, error.colno = line_and_column(error.doc, error.pos)
+        error.args = (f"{error.msg}: line {error.lineno} column {error.colno} (char {error.pos})",)
+    return error
 
 
 def parse_json(text: str | bytes) -> Any:
@@ -38,7 +94,7 @@ def _decoded(data: bytes) -> str:
         return data.decode(encoding, "surrogatepass")
     except UnicodeDecodeError as error:
         before = data[: error.start].decode(encoding, "replace")
-        raise json.JSONDecodeError(f"not valid {encoding} ({error.reason})", before, len(before)) from None
+        raise relined(json.JSONDecodeError(f"不是有效的 {encoding} 文字", before, len(before))) from None
 
 
 def parse_json_value(text: str, start: int, stop: int | None = None, line: int = 1, column: int = 1) -> tuple[Any, int]:
@@ -109,6 +165,15 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_unique)
 
 
 def _parsed(text: str, start: int, whole: bool) -> tuple[Any, int]:
+    """The value at `start` (the whole text when `whole`) and the index after it; every `json.JSONDecodeError` at its
+    line and column as an editor counts them (`relined`)."""
+    try:
+        return _parsed_as_json_does(text, start, whole)
+    except json.JSONDecodeError as error:
+        raise relined(error) from None
+
+
+def _parsed_as_json_does(text: str, start: int, whole: bool) -> tuple[Any, int]:
     try:
         return (_DECODER.decode(text), len(text)) if whole else _DECODER.raw_decode(text, start)
     except _RepeatedKey as repeated:
@@ -118,7 +183,7 @@ def _parsed(text: str, start: int, whole: bool) -> tuple[Any, int]:
     except ValueError:
         limit = sys.get_int_max_str_digits() or 4300
         found = next((m.start() for m in _long_integers(limit).finditer(text, start) if m[0][0] != '"'), start)
-        raise json.JSONDecodeError(f"a number of more than {limit:,} digits", text, found) from None
+        raise json.JSONDecodeError(f"数字超过 {limit:,} 位", text, found) from None
 
 
 def _long_integers(limit: int) -> re.Pattern[str]:
@@ -133,7 +198,7 @@ def _repeated(key: str) -> str:
     characters, half a UTF-16 pair as its code (it cannot be printed or stored)."""
     shown = json.dumps(key[:50], ensure_ascii=False)[:-1] + ('…"' if len(key) > 50 else '"')
     shown = _SURROGATE.sub(lambda half: f"\\u{ord(half[0]):04x}", shown)
-    return f"the key {shown} is given twice in one object, so which of its values is meant is unclear"
+    return f"同一对象里键 {shown} 出现了两次，不清楚用哪个值"
 
 
 def _repeated_at(text: str, start: int, key: str) -> json.JSONDecodeError:

@@ -28,12 +28,13 @@ from typing import Any
 
 from zuoxi.ingest.canonical import NESTED_TOO_DEEP, Record, validate
 from zuoxi.ingest.errors import IngestError, given_up_if_nothing_read
+from zuoxi.ingest.jsonparse import json_problem
 from zuoxi.ingest.registry import Source, parse_json, reader
 from zuoxi.model import Conversation
 
 FIELDS = ("id", "channel", "agent_id", "team", "started_at", "duration", "audio", "meta", "turns")
 BATCH_ROWS = 1_000  # rows turned into Python objects at a time: a row group's millions at once took gigabytes
-NO_PYARROW = "reading Parquet needs pyarrow: pip install 'zuoxi[parquet]'"
+NO_PYARROW = "读取 Parquet 需要 pyarrow：pip install 'zuoxi[parquet]'"
 
 
 class ParquetUnavailable(RuntimeError):
@@ -101,9 +102,9 @@ def _record(row: dict[str, Any] | IngestError, path: str, number: int) -> Record
             try:
                 value = parse_json(value)
             except json.JSONDecodeError as error:
-                return IngestError(path, number, f"{name}: invalid JSON: {error.msg} (column {error.colno})")
+                return IngestError(path, number, f"{name}：{json_problem(error)}")
             except RecursionError:  # one row's error: it ended the file's other rows
-                return IngestError(path, number, f"{name}: {NESTED_TOO_DEEP}")
+                return IngestError(path, number, f"{name}：{NESTED_TOO_DEEP}")
         if name == "turns" and isinstance(value, list):
             value = [
                 {k: v for k, v in turn.items() if v is not None} if isinstance(turn, dict) else turn for turn in value
@@ -136,7 +137,7 @@ def _read_parquet(
             yield IngestError(
                 path,
                 None,
-                f"not a conversation table: needs columns id and turns (has {', '.join(handle.schema_arrow.names)})",
+                f"不是会话表：需要 id 和 turns 两列（现有列：{', '.join(handle.schema_arrow.names)}）",
             )
             return
         wanted = range(handle.metadata.num_row_groups) if groups is None else groups
@@ -147,7 +148,7 @@ def _read_parquet(
                     yield _record(row, path, number)
                     number += 1
     except (pa.ArrowException, OSError) as error:  # not Parquet, truncated, unreadable column types
-        yield IngestError(path, None, f"not a readable Parquet file ({type(error).__name__}: {error})")
+        yield IngestError(path, None, f"不是能读的 Parquet 文件（{type(error).__name__}: {error}）")
 
 
 def _arrow_owned(pa: Any, data: bytes) -> Any:
@@ -182,8 +183,8 @@ def _unreadable(row: Any, path: str, number: int) -> IngestError:
         try:
             row.column(name).to_pylist()
         except (ValueError, ArithmeticError) as error:
-            return IngestError(path, number, f"{name}: a value Python cannot read ({type(error).__name__}: {error})")
-    return IngestError(path, number, "a value Python cannot read")
+            return IngestError(path, number, f"{name}：有 Python 读不了的值（{type(error).__name__}: {error}）")
+    return IngestError(path, number, "有 Python 读不了的值")
 
 
 @reader("parquet", ".parquet")

@@ -10,6 +10,7 @@ import csv
 import functools
 import io
 import math
+import re
 import sys
 import warnings
 import zipfile
@@ -105,7 +106,7 @@ def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, s
     try:
         _, headers = next(rows)
     except StopIteration:
-        yield IngestError(path, None, "empty table")
+        yield IngestError(path, None, "空表格")
         return
     if isinstance(headers, IngestError):
         yield headers
@@ -116,7 +117,7 @@ def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, s
         yield IngestError(
             path,
             1,
-            f"no column for {', '.join(missing)} (headers: {', '.join(map(str, headers))}); map it with --columns FIELD=HEADER",
+            f"找不到 {'、'.join(missing)} 列（表头：{', '.join(map(str, headers))}）；请用 --columns 字段=表头 指定",
         )
         return
     conversations: dict[str, dict[str, Any]] = {}
@@ -146,18 +147,18 @@ def _add_row(
         return IngestError(
             path,
             number,
-            f"unknown role {cells.get('role')!r} (expected 客服/客户/坐席/用户/系统 or agent/customer/system)",
+            f"认不出角色 {cells.get('role')!r}（应为 客服/客户/坐席/用户/系统 或 agent/customer/system）",
         )
     try:
         when = _parse_time(cells.get("time"))
     except ValueError:
-        return IngestError(path, number, f"unreadable time {cells.get('time')!r}")
+        return IngestError(path, number, f"认不出时间 {cells.get('time')!r}")
     key = str(cells.get("conversation_id") or Path(path).stem)
     if isinstance(when, datetime) and key in conversations:  # aware and naive times cannot be subtracted
         first = next((t for t in conversations[key]["times"] if isinstance(t, datetime)), when)
         if (when.tzinfo is None) != (first.tzinfo is None):
-            zone = "has no" if when.tzinfo is None else "has a"
-            return IngestError(path, number, f"time {cells.get('time')!r} {zone} time zone, unlike the first one")
+            zone = "没有" if when.tzinfo is None else "带有"
+            return IngestError(path, number, f"时间 {cells.get('time')!r} {zone}时区，与这个会话的第一个时间不同")
     conv = conversations.setdefault(key, {"id": key, "turns": [], "times": [], "line": number, "meta": {}})
     for field in ("agent_id", "team", "channel"):
         if cells.get(field) not in (None, "") and field not in conv:
@@ -208,12 +209,31 @@ def csv_rows(lines: list[str], path: str, delimiter: str) -> Iterator[tuple[int,
                 start = begin + reader.line_num + 1
             return
         except csv.Error as error:
-            unclosed = ": a quote opened here is never closed" if "unexpected end of data" in str(error) else ""
-            yield start, IngestError(path, start, f"unreadable CSV row ({error}){unclosed}")
+            yield start, IngestError(path, start, csv_problem(error))
             begin = start
         except _TooWide as wide:
-            yield wide.line, IngestError(path, wide.line, f"more than the {MAX_ROW_CELLS:,} cells a row may have")
+            yield wide.line, IngestError(path, wide.line, TOO_WIDE)
             begin = wide.line
+
+
+TOO_WIDE = f"一行超过 {MAX_ROW_CELLS:,} 个单元格的上限"
+# The csv module's errors (matched by their start) as a user reads them
+_CSV_SAYS = (
+    ("unexpected end of data", "从这一行开始的引号直到文件末尾都没有闭合"),
+    ("line contains NUL", "这一行有 NUL 字符"),
+    ("new-line character seen in unquoted field", "没加引号的单元格里有换行"),
+)
+
+
+def csv_problem(error: csv.Error) -> str:
+    """Why the csv module refused a row, in Chinese (its "',' expected after '"'" names the file's delimiter)."""
+    message = str(error)
+    if limit := re.fullmatch(r"field larger than field limit \((\d+)\)", message):
+        return f"CSV 行读不了：有个单元格超过 {int(limit[1]):,} 个字符的上限"
+    if message.startswith("'") and message.endswith("' expected after '\"'"):
+        return 'CSV 行读不了：引号闭合后还有文字（引号里的引号要写成两个：""）'
+    said = next((chinese for english, chinese in _CSV_SAYS if message.startswith(english)), message)
+    return f"CSV 行读不了：{said}"
 
 
 class _TooWide(Exception):
@@ -236,7 +256,7 @@ def open_workbook(data: bytes) -> Any:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         unpacked = sum(entry.file_size for entry in archive.infolist())
     if unpacked > MAX_XLSX_UNPACKED:
-        raise ValueError(f"unpacks to {unpacked >> 20} MB, more than the {MAX_XLSX_UNPACKED >> 20} MB a workbook may")
+        raise ValueError(f"解压后有 {unpacked >> 20} MB，超过工作簿最多的 {MAX_XLSX_UNPACKED >> 20} MB")
     reader = _reader()(io.BytesIO(data), read_only=True, data_only=True)
     reader.read()
     return reader.wb
@@ -306,12 +326,12 @@ def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | 
                 continue
             if not expected <= number <= MAX_SHEET_ROWS:
                 if number < 1:
-                    why = f"a row numbered {number}, though rows are numbered from 1"
+                    why = f"行号是 {number}，但行号从 1 开始"
                 elif number < expected:
-                    why = f"row {number:,} comes after row {expected - 1:,} (numbered twice or out of order)"
+                    why = f"第 {number:,} 行排在第 {expected - 1:,} 行之后（行号重复或顺序错乱）"
                 else:
-                    why = f"row {number:,}, past the {MAX_SHEET_ROWS:,} rows a sheet has"
-                yield expected if number < 1 else number, f"{why}: it is not read"
+                    why = f"第 {number:,} 行，超过了工作表最多的 {MAX_SHEET_ROWS:,} 行"
+                yield expected if number < 1 else number, f"{why}：这一行没有读入"
                 continue
             for empty in range(expected, number):
                 yield empty, ()
@@ -332,7 +352,7 @@ class _SharedStrings:
 
     def __getitem__(self, index: int) -> Any:
         if not 0 <= index < len(self.strings):
-            raise IndexError(f"no shared string {index}: the workbook has {len(self.strings):,}")
+            raise IndexError(f"没有第 {index} 个共享字符串：工作簿只有 {len(self.strings):,} 个")
         return self.strings[index]
 
 
@@ -360,11 +380,11 @@ class _RowReader:
     def start(self, element: Any) -> None:
         self.opened.append(element)
         if len(self.opened) > _MAX_XML_DEPTH:
-            raise _OutOfBounds(f"the sheet's XML nests more than {_MAX_XML_DEPTH} levels deep")
+            raise _OutOfBounds(f"工作表的 XML 嵌套超过 {_MAX_XML_DEPTH} 层")
         if self.cell is not None:
             self.parts += 1
             if self.parts > _MAX_CELL_PARTS:
-                raise _OutOfBounds(f"a cell of more than {_MAX_CELL_PARTS:,} XML elements")
+                raise _OutOfBounds(f"有个单元格超过 {_MAX_CELL_PARTS:,} 个 XML 元素")
         elif element.tag == self.row_tag and self.row is None:
             self.row, self.cells, self.why = element, [], _numbered(self.parser, element)
         elif element.tag == self.cell_tag and self.row is not None and self.opened[-2] is self.row:
@@ -377,7 +397,7 @@ class _RowReader:
         if element is self.cell:
             self.cell = None
             if self.why is None and len(self.cells) >= MAX_ROW_CELLS:
-                self.why = f"more than the {MAX_ROW_CELLS:,} cells a row may have"
+                self.why = TOO_WIDE
             elif self.why is None:
                 self.why = _cell(self.parser, element, self.cells, self.dates)
         elif element is self.row:
@@ -407,7 +427,7 @@ def _numbered(parser: Any, row: Any) -> str | None:
             number = math.nan
         if not number.is_integer():
             parser.row_counter += 1
-            return f"row number {given[:20]!r} is not a whole number"
+            return f"行号 {given[:20]!r} 不是整数"
         parser.row_counter = int(number)
     return None
 
@@ -427,8 +447,8 @@ def _cell(parser: Any, element: Any, cells: list[dict[str, Any]], dates: set[str
         if isinstance(error, ValueError) and "integer string conversion" in str(error):
             # Python refuses to convert thousands of digits (a guard against quadratic time): say what the cell is,
             # not how to lift the guard
-            return f"a number cell of more than {sys.get_int_max_str_digits():,} digits; save that column as text"
-        return f"a cell that cannot be read ({type(error).__name__}: {error})"
+            return f"有个数字单元格超过 {sys.get_int_max_str_digits():,} 位；请把这一列存成文本"
+        return f"有个单元格读不了（{type(error).__name__}: {error}）"
     return None
 
 
@@ -450,8 +470,8 @@ def _row_parser() -> type:
                         yield row
             except (_OutOfBounds, ParseError) as error:  # the rows read so far are kept (a sheet cut short lost them)
                 number = self.row_counter + (reader.row is None)
-                why = str(error) if isinstance(error, _OutOfBounds) else f"the sheet's XML breaks off ({error})"
-                yield number, f"{why}: the rest of the sheet is not read"
+                why = str(error) if isinstance(error, _OutOfBounds) else f"工作表的 XML 中断了（{error}）"
+                yield number, f"{why}：工作表余下的部分没有读入"
 
     return _RowParser
 
@@ -465,7 +485,7 @@ def sheet_rows(data: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
 def _until_unread(rows: Iterator[tuple[int, tuple[Any, ...] | str]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
     for number, cells in rows:
         if isinstance(cells, str):
-            raise ValueError(f"row {number}: {cells}")
+            raise ValueError(f"第 {number} 行：{cells}")
         yield number, cells
 
 
@@ -478,7 +498,7 @@ def _xlsx_row(number: int, cells: tuple[Any, ...] | str, path: str, sheet: str) 
     """A row's cells, or its error naming the sheet: a row that cannot be read, or a cell over MAX_LINE_CHARS (as a CSV
     cell: a text that long is no message, and it cost its whole conversation, reported as a turn too long)."""
     if isinstance(cells, str):
-        return number, IngestError(path, number, f'sheet "{sheet}": {cells}')
+        return number, IngestError(path, number, f'工作表 "{sheet}"：{cells}')
     for column, value in enumerate(cells, start=1):
         if isinstance(value, str) and len(value) > MAX_LINE_CHARS:
             from openpyxl.utils import get_column_letter
@@ -486,8 +506,8 @@ def _xlsx_row(number: int, cells: tuple[Any, ...] | str, path: str, sheet: str) 
             return number, IngestError(
                 path,
                 number,
-                f'sheet "{sheet}", cell {get_column_letter(column)}{number}: {len(value):,} characters,'
-                f" more than the {MAX_LINE_CHARS:,} a cell may have",
+                f'工作表 "{sheet}" 单元格 {get_column_letter(column)}{number}：{len(value):,} 个字符，'
+                f"超过单元格最多的 {MAX_LINE_CHARS:,} 个",
             )
     return number, list(cells)
 
@@ -502,4 +522,4 @@ def xlsx_file(source: Source) -> Iterator[Record]:
     try:
         yield from read_xlsx(source.data, source.name, source.options.columns)
     except Exception as error:  # noqa: BLE001 - openpyxl raises many types for a broken workbook
-        yield IngestError(source.name, None, f"not a readable XLSX workbook ({type(error).__name__}: {error})")
+        yield IngestError(source.name, None, f"不是能读的 XLSX 工作簿（{type(error).__name__}: {error}）")

@@ -65,7 +65,7 @@ def _parse_clock(value: str) -> datetime:
             return datetime.strptime(value, fmt)
         except ValueError:
             continue
-    raise ValueError(f"unreadable time {value!r}")
+    raise ValueError(f"认不出时间 {value!r}")
 
 
 def _declared_start(record: dict[str, Any]) -> datetime | None:
@@ -113,7 +113,7 @@ class _Block:
         elif self.turns:
             self.append_text(line.strip())
         else:
-            return f"line does not start with a speaker (客服:/客户:/G:/K:): {line[:30]!r}"
+            return f"这一行开头不是说话人（客服:/客户:/G:/K:）：{line[:30]!r}"
         return None
 
     def awaits_message(self) -> bool:
@@ -183,7 +183,7 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
         if block is not None and (block.turns or block.meta):
             count += 1
             if not block.turns:
-                yield IngestError(path, block.line, "conversation has metadata but no messages")
+                yield IngestError(path, block.line, "这个会话只有 # 开头的信息行，没有消息")
             else:
                 yield validate(block.to_record(path, count), path, block.line)
         block = None
