@@ -4,14 +4,17 @@ same group robot added twice (every alert was sent twice)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from zuoxi.campaigns import vault
+from zuoxi.campaigns.analytics import report
 from zuoxi.campaigns.calllist import import_call_list
 from zuoxi.campaigns.campaign import CampaignError, create_campaign, load_spec
 from zuoxi.campaigns.dispositions import import_dispositions, record_attempts
@@ -19,7 +22,8 @@ from zuoxi.campaigns.models import Attempt
 from zuoxi.cli import app
 from zuoxi.store import Store
 from zuoxi.store.campaigns import add_callback
-from zuoxi.store.tables import CampaignCallback, CampaignCustomer
+from zuoxi.store.migrate import head
+from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer
 
 HEADER = "客户号,姓名,性别,手机号,卡号,网点,地区,年龄,职业\n"
 SECRET = "a long random passphrase, only for the tests"
@@ -115,3 +119,130 @@ def test_a_callback_asked_for_before_the_call_is_refused(store, tmp_path):
     assert summary.imported == 1 and [e.line for e in summary.errors] == [2]
     assert "早于这次拨打的时间" in summary.errors[0].reason
     assert _callbacks(store) == [(b, False)]
+
+
+# --- the same attempt recorded twice ------------------------------------------------------------------------------
+
+
+def _attempts(store: Store) -> list[tuple[int, str]]:
+    with Session(store.engine) as session:
+        return [
+            (a.customer_id, a.disposition)
+            for a in session.scalars(select(CampaignAttempt).order_by(CampaignAttempt.id))
+        ]
+
+
+def test_the_same_attempt_recorded_again_is_stored_once(store, tmp_path):
+    a, b = _campaign(store, tmp_path)
+    busy = Attempt(customer_id=a, agent_id="X", started_at=local("2026-03-02T09:00:00"), disposition="busy")
+    assert len(record_attempts(store, "card_activation", [(busy, None)], models=False)) == 1
+    # again, with a zone of its own (the same moment) and other notes: still the same attempt, nothing moves on
+    again = busy.model_copy(update={"started_at": datetime.fromisoformat("2026-03-02T01:00:00+00:00"), "notes": "又"})
+    assert record_attempts(store, "card_activation", [(again, None), (busy, None)], models=False) == []
+    with Session(store.engine) as session:
+        assert session.get(CampaignCustomer, a).status == "retry"
+    # another attempt of the same customer is stored: a later call, or another outcome at that time
+    later = busy.model_copy(update={"started_at": local("2026-03-02T11:00:00")})
+    refused = busy.model_copy(update={"disposition": "refused"})
+    assert len(record_attempts(store, "card_activation", [(later, None), (refused, None)], models=False)) == 2
+    assert _attempts(store) == [(a, "busy"), (a, "refused"), (a, "busy")]  # in time order
+    assert report(store, "card_activation").attempts == 3
+    # the database holds each attempt once, whoever writes it (in UTC, as zuoxi stores times)
+    with pytest.raises(IntegrityError), Session(store.engine) as session, session.begin():
+        session.add(
+            CampaignAttempt(
+                campaign_id=1,
+                customer_id=a,
+                agent_id="Y",
+                started_at=datetime.fromisoformat("2026-03-02T01:00:00+00:00"),
+                disposition="busy",
+            )
+        )
+    assert b not in {customer for customer, _ in _attempts(store)}
+
+
+def test_the_record_command_run_twice_says_it_was_already_recorded(store, tmp_path):
+    a, _ = _campaign(store, tmp_path)
+    command = ["campaign", "record", "card_activation", str(a), "成功", "--agent", "X"]
+    command += ["--at", "2026-03-02T09:00:00", "--duration", "100", "--db", store.url]
+    first = CliRunner().invoke(app, command)
+    assert first.exit_code == 0 and "已记录过" not in first.stderr, first.output
+    second = CliRunner().invoke(app, command)
+    assert second.exit_code == 0, second.output
+    assert (
+        "已记录过，不再重复记录：客户 1 在 2026-03-02 09:00:00（Asia/Shanghai）的拨打，结果「达成目标」"
+        in second.stderr
+    )
+    shown = CliRunner().invoke(app, ["campaign", "report", "card_activation", "--format", "json", "--db", store.url])
+    assert json.loads(shown.stdout)["attempts"] == 1
+
+
+def test_a_dispositions_file_imported_twice_counts_its_rows_as_already_recorded(store, tmp_path):
+    a, b = _campaign(store, tmp_path)
+    path = tmp_path / "attempts.csv"
+    path.write_text(
+        "客户号,坐席工号,呼叫时间,结果\n"
+        "C0,X,2026-03-02 09:00:00,无人接听\n"
+        "C1,X,2026-03-02 09:05:00,拒绝\n"
+        "C1,X,2026-03-02 09:05:00,拒绝\n",  # the same row twice in one export
+        encoding="utf-8",
+    )
+    first = import_dispositions(store, "card_activation", path, models=False)
+    assert (first.rows, first.imported, first.already, first.errors) == (3, 2, 1, [])
+    again = CliRunner().invoke(app, ["campaign", "dispositions", "card_activation", str(path), "--db", store.url])
+    assert again.exit_code == 0, again.output
+    assert "recorded 0 · skipped 0" in again.stderr and "另有 3 行此前已记录过" in again.stderr
+    assert _attempts(store) == [(a, "no_answer"), (b, "refused")]
+    assert report(store, "card_activation").attempts == 2
+
+
+def _old_database_with_repeats(url: str, tmp_path, revision: str) -> dict[str, int]:
+    """A database at `revision`, before the index, in which an older zuoxi stored one attempt three times (a
+    callback settled by the second) and another twice; returns the attempts' ids."""
+    store = Store(url)
+    a, b = _campaign(store, tmp_path)
+    call = Attempt(customer_id=a, agent_id="X", started_at=local("2026-03-02T09:00:00"), disposition="预约回访")
+    record_attempts(store, "card_activation", [(call, local("2026-03-03T10:00:00"))], models=False)
+    done = Attempt(customer_id=a, agent_id="X", started_at=local("2026-03-03T10:00:00"), disposition="成功")
+    busy = Attempt(customer_id=b, agent_id="X", started_at=local("2026-03-02T09:30:00"), disposition="busy")
+    record_attempts(store, "card_activation", [(done, None), (busy, None)], models=False)
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_campaign_attempts_once"))
+        copy = (
+            "INSERT INTO campaign_attempts (campaign_id, customer_id, agent_id, started_at, duration, disposition, "
+            "reason_code, notes, conversation_key) SELECT campaign_id, customer_id, agent_id, started_at, duration, "
+            "disposition, reason_code, notes, conversation_key FROM campaign_attempts WHERE id = :i"
+        )
+        ids = dict(connection.execute(text("SELECT disposition, id FROM campaign_attempts")).all())
+        connection.execute(text(copy), {"i": ids["goal_achieved"]})
+        connection.execute(text(copy), {"i": ids["goal_achieved"]})
+        connection.execute(text(copy), {"i": ids["busy"]})
+        second = connection.execute(
+            text("SELECT min(id) FROM campaign_attempts WHERE id > :i AND disposition = 'goal_achieved'"),
+            {"i": ids["goal_achieved"]},
+        ).scalar()
+        connection.execute(text("UPDATE campaign_callbacks SET attempt_id = :s"), {"s": second})
+        connection.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    store.close()
+    return ids
+
+
+@pytest.mark.parametrize("revision", ["0002", "0003"])
+def test_an_old_database_with_repeated_attempts_upgrades_keeping_the_first(db_url, tmp_path, revision):
+    ids = _old_database_with_repeats(db_url, tmp_path, revision)
+    old = Store(db_url, migrate=False)
+    assert report(old, "card_activation").attempts == 6
+    old.close()
+    result = CliRunner().invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0 and f"revision {revision} → {head()}" in result.output, result.output
+    store = Store(db_url, migrate=False)
+    with Session(store.engine) as session:
+        assert sorted(session.scalars(select(CampaignAttempt.id))) == sorted(ids.values())  # the first of each
+        assert session.scalars(select(CampaignCallback.attempt_id)).all() == [ids["goal_achieved"]]
+    [index] = [
+        i for i in inspect(store.engine).get_indexes("campaign_attempts") if i["name"] == "ix_campaign_attempts_once"
+    ]
+    assert index["unique"]
+    figures = report(store, "card_activation")
+    assert figures.attempts == 3 and figures.callbacks.on_time == 1
+    store.close()

@@ -69,7 +69,9 @@ def record_attempts(
 ) -> list[int]:
     """Store attempts (each with an optional callback time) in time order and move each customer on.
     A reason code must be one of the campaign's; a linked conversation must be stored; a callback is not
-    earlier than its call. Times without a zone are the campaign's local time."""
+    earlier than its call. Times without a zone are the campaign's local time. An attempt already recorded
+    (the same customer, disposition and start time: the same command run twice, a file imported twice) is
+    not stored again and moves no one on. Returns the ids of the attempts stored."""
     items = list(attempts)
     linked = [a.conversation_key for a, _ in items if a.conversation_key]
 
@@ -88,9 +90,11 @@ def record_attempts(
             if attempt.conversation_key and attempt.conversation_key not in state.stored:
                 raise CampaignError(f"no stored conversation with key {attempt.conversation_key!r}")
             check_requested_callback(spec, attempt.started_at, callback_at)
-            records.append(
-                NewAttempt(**attempt.model_dump(exclude={"started_at"}), started_at=to_utc(attempt.started_at, spec.tz))
-            )
+            started = to_utc(attempt.started_at, spec.tz)
+            if (customer.id, started, attempt.disposition) in state.recorded:
+                continue  # recorded before, or earlier in this batch
+            state.recorded.add((customer.id, started, attempt.disposition))
+            records.append(NewAttempt(**attempt.model_dump(exclude={"started_at"}), started_at=started))
             state.counts[customer.id] += 1
             for due in state.open_callbacks[customer.id]:  # this call was the callback
                 due.settled_by = len(records) - 1
@@ -180,8 +184,9 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
                 else str(error)
             )
             summary.errors.append(IngestError(where, number, reason))
-    record_attempts(store, campaign, items, models=models)
-    summary.imported = len(items)
+    stored_ids = record_attempts(store, campaign, items, models=models)
+    summary.imported = len(stored_ids)
+    summary.already = len(items) - len(stored_ids)  # recorded before: a file imported again is no error
     return summary
 
 

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, dispositions
 from zuoxi.campaigns.models import Attempt, local, parse_time
+from zuoxi.campaigns.models import dispositions as disposition_codes
 from zuoxi.cli.app import DbOption, app, inert_json, report_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
@@ -200,9 +201,17 @@ def record(
             notes=notes,
             conversation_key=key,
         )
-        dispositions.record_attempts(store, name, [(attempt, parse_time(callback_at, tz) if callback_at else None)])
+        stored_ids = dispositions.record_attempts(
+            store, name, [(attempt, parse_time(callback_at, tz) if callback_at else None)]
+        )
     except (campaign.CampaignError, ValueError) as error:
         raise _fail(error) from None
+    if not stored_ids:
+        err.print(
+            f"已记录过，不再重复记录：客户 {customer} 在 {local(attempt.started_at, tz):%Y-%m-%d %H:%M:%S}（{tz}）"
+            f"的拨打，结果「{disposition_codes()[attempt.disposition].label}」"
+        )
+        return
     err.print(f"recorded: customer {customer} {attempt.disposition}")
 
 
@@ -218,6 +227,8 @@ def import_dispositions(
     for problem in summary.errors:
         report_error(problem)
     err.print(f"rows {summary.rows} · recorded {summary.imported} · skipped {len(summary.errors)}")
+    if summary.already:
+        err.print(f"另有 {summary.already} 行此前已记录过（同一客户、拨打时间和结果），没有重复记录")
 
 
 @campaign_app.command("report")

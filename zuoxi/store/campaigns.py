@@ -11,13 +11,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zuoxi.campaigns.models import OPEN, CampaignError, CampaignSpec, Customer, check_callback, parse_time
 from zuoxi.model import Conversation
 from zuoxi.privacy import mask_text
+from zuoxi.store import as_utc
 from zuoxi.store.audit import audit
 from zuoxi.store.tables import (
     CampaignAttempt,
@@ -427,14 +429,16 @@ class NewAttempt:
 
 @dataclass
 class AttemptsState:
-    """What recording a batch of attempts reads: the customers they are for, their attempts so far, the
-    campaign's open callbacks by customer, and which of the linked conversations are stored."""
+    """What recording a batch of attempts reads: the customers they are for, their attempts so far (how many, and
+    each as (customer id, start in UTC, disposition): the same again is a repeat, stored once), the campaign's open
+    callbacks by customer, and which of the linked conversations are stored."""
 
     spec: CampaignSpec
     customers: dict[int, CustomerState]
     counts: Counter[int]
     open_callbacks: defaultdict[int, list[CallbackState]]
     stored: set[str]
+    recorded: set[tuple[int, datetime, str]] = field(default_factory=set)
     created: list[CallbackState] = field(default_factory=list)  # callbacks the batch makes
 
 
@@ -446,8 +450,22 @@ def record_attempts(
     plan: Callable[[AttemptsState], list[NewAttempt]],
 ) -> tuple[list[int], CampaignSpec]:
     """One transaction: `plan(state)` moves the customers and callbacks of `state` on, adds the callbacks
-    it makes to `state.created`, and returns the attempts to store (CampaignError stores nothing).
-    Returns the attempts' ids and the campaign."""
+    it makes to `state.created`, and returns the attempts to store (CampaignError stores nothing), none of them
+    one of `state.recorded`. Returns the attempts' ids and the campaign. When another process stored one of them
+    meanwhile (the database holds each attempt once), the plan runs again on what is stored now."""
+    try:
+        return _record_attempts(engine, campaign, customer_ids, conversation_keys, plan)
+    except IntegrityError:
+        return _record_attempts(engine, campaign, customer_ids, conversation_keys, plan)
+
+
+def _record_attempts(
+    engine: Engine,
+    campaign: str,
+    customer_ids: list[int],
+    conversation_keys: list[str],
+    plan: Callable[[AttemptsState], list[NewAttempt]],
+) -> tuple[list[int], CampaignSpec]:
     with Session(engine) as session, session.begin():
         row, spec = get_campaign(session, campaign)
         customers = (
@@ -475,6 +493,18 @@ def record_attempts(
             if customer_ids
             else Counter()
         )
+        recorded = (
+            {
+                (customer, as_utc(started), disposition)
+                for customer, started, disposition in session.execute(
+                    select(CampaignAttempt.customer_id, CampaignAttempt.started_at, CampaignAttempt.disposition).where(
+                        CampaignAttempt.customer_id.in_(customer_ids)
+                    )
+                )
+            }
+            if customer_ids
+            else set()
+        )
         callbacks = list(
             session.scalars(
                 select(CampaignCallback).where(CampaignCallback.campaign_id == row.id, CampaignCallback.done.is_(False))
@@ -490,7 +520,7 @@ def record_attempts(
         open_callbacks: defaultdict[int, list[CallbackState]] = defaultdict(list)
         for state in loaded:
             open_callbacks[state.customer_id].append(state)
-        batch = AttemptsState(spec, people, counts, open_callbacks, stored)
+        batch = AttemptsState(spec, people, counts, open_callbacks, stored, recorded)
         attempts = plan(batch)
         for ident, person in people.items():
             customers[ident].status, customers[ident].agent_id = person.status, person.agent_id
@@ -513,6 +543,31 @@ def record_attempts(
             if state.settled_by is not None:
                 callback.attempt_id = records[state.settled_by].id
         return [r.id for r in records], spec
+
+
+def drop_repeated_attempts(connection: Connection) -> int:
+    """Attempts an older zuoxi stored more than once (the same customer, start time and disposition) are stored
+    once: the first (lowest id) is kept, a callback settled by a repeat is settled by the first, the repeats are
+    deleted. Returns how many were. (The customers' statuses are left as they are.)"""
+    attempts, callbacks = CampaignAttempt.__table__, CampaignCallback.__table__
+    same = (attempts.c.customer_id, attempts.c.started_at, attempts.c.disposition)
+    dropped = 0
+    for customer, started, disposition in connection.execute(
+        select(*same).group_by(*same).having(func.count() > 1)
+    ).all():
+        first, *repeats = connection.scalars(
+            select(attempts.c.id)
+            .where(
+                attempts.c.customer_id == customer,
+                attempts.c.started_at == started,
+                attempts.c.disposition == disposition,
+            )
+            .order_by(attempts.c.id)
+        ).all()
+        connection.execute(update(callbacks).where(callbacks.c.attempt_id.in_(repeats)).values(attempt_id=first))
+        connection.execute(delete(attempts).where(attempts.c.id.in_(repeats)))
+        dropped += len(repeats)
+    return dropped
 
 
 def unscored(engine: Engine, keys: list[str], scorecard: str) -> list[tuple[str, Conversation]]:

@@ -18,10 +18,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     false,
     true,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zuoxi.model import without_nul
@@ -357,6 +359,26 @@ class CampaignAttempt(Base):
     conversation_key: Mapped[str | None] = mapped_column(
         ForeignKey("conversations.key", ondelete="SET NULL"), nullable=True, index=True
     )
+
+
+# One attempt is stored once: the same customer, start time and disposition again is a repeat (a command run
+# twice, a file imported twice), which would count the call twice in the report.
+ATTEMPT_ONCE = Index(
+    "ix_campaign_attempts_once",
+    CampaignAttempt.customer_id,
+    CampaignAttempt.started_at,
+    CampaignAttempt.disposition,
+    unique=True,
+)
+
+
+@event.listens_for(ATTEMPT_ONCE, "before_create")
+def _keep_the_first_of_repeated_attempts(index: Index, connection: Connection, **_: Any) -> None:
+    """An older zuoxi stored repeats: creating the index drops them first, keeping the first (revision 0004 creates
+    it; so do earlier revisions, which create every index of today's tables)."""
+    from zuoxi.store.campaigns import drop_repeated_attempts
+
+    drop_repeated_attempts(connection)
 
 
 class CampaignCallback(Base):
