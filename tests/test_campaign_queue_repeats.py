@@ -21,6 +21,7 @@ from zuoxi.campaigns.dispositions import import_dispositions, record_attempts
 from zuoxi.campaigns.models import Attempt
 from zuoxi.cli import app
 from zuoxi.store import Store
+from zuoxi.store import queues as Q
 from zuoxi.store.campaigns import add_callback
 from zuoxi.store.migrate import head
 from zuoxi.store.tables import CampaignAttempt, CampaignCallback, CampaignCustomer
@@ -246,3 +247,71 @@ def test_an_old_database_with_repeated_attempts_upgrades_keeping_the_first(db_ur
     figures = report(store, "card_activation")
     assert figures.attempts == 3 and figures.callbacks.on_time == 1
     store.close()
+
+
+# --- the same group robot added twice -----------------------------------------------------------------------------
+
+URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=0123456789abcdef-KEY9"
+
+
+def _webhooks(db: str) -> list[tuple[str, str, str]]:
+    store = Store(db)
+    try:
+        return [(w.name, w.team, w.url) for w in Q.list_webhooks(store.engine)]
+    finally:
+        store.close()
+
+
+def test_the_webhook_add_command_run_twice_adds_one_robot(tmp_path):
+    db = str(tmp_path / "hooks.db")
+    add = ["queue", "webhook", "add", "--team", "一组", "--url", URL, "--db", db]
+    assert CliRunner().invoke(app, add).exit_code == 0
+    again = CliRunner().invoke(app, add)
+    assert again.exit_code == 2, again.output
+    assert "班组「一组」已有这个推送地址（编号 1「一组群」），不再重复添加" in again.stderr
+    # the same address written otherwise (host in capitals, 一組 for 一组), under another name: still the same robot
+    shouted = URL.replace("qyapi.weixin.qq.com", "QYAPI.weixin.qq.com")
+    other = CliRunner().invoke(app, [*add[:4], "一組", "--url", f" {shouted} ", "--name", "售后群", "--db", db])
+    assert other.exit_code == 2 and "已有这个推送地址" in other.stderr, other.output
+    # a name already taken, for another team's robot
+    named = CliRunner().invoke(
+        app, ["queue", "webhook", "add", "--team", "二组", "--url", URL + "2", "--name", "一组群", "--db", db]
+    )
+    assert named.exit_code == 2 and "已有名为「一组群」的推送地址（编号 1，班组「一组」）：请换一个名称" in named.stderr
+    # the same robot for another team is another team's alerts: added
+    assert (
+        CliRunner().invoke(app, ["queue", "webhook", "add", "--team", "二组", "--url", URL, "--db", db]).exit_code == 0
+    )
+    assert _webhooks(db) == [("一组群", "一组", URL), ("二组群", "二组", URL)]
+    # a disabled robot is not added again either: it can be enabled
+    assert CliRunner().invoke(app, ["queue", "webhook", "disable", "1", "--db", db]).exit_code == 0
+    disabled = CliRunner().invoke(app, add)
+    assert disabled.exit_code == 2 and "编号 1「一组群」，已停用：需要时重新启用它即可" in disabled.stderr
+
+
+def test_the_web_app_refuses_the_same_webhook_again(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from zuoxi.store.users import add_user
+    from zuoxi.web import create_app
+
+    db = str(tmp_path / "web.db")
+    store = Store(db)
+    add_user(store.engine, "admin", "password-1", "admin")
+    store.close()
+    http = TestClient(create_app(db, models=False))
+    csrf = http.post("/api/login", json={"username": "admin", "password": "password-1"}).json()["csrf_token"]
+
+    def add(**data):
+        return http.post(
+            "/alerts/webhooks",
+            data={"csrf_token": csrf, "template": "wecom", **data},
+            headers={"accept": "text/html"},
+            follow_redirects=False,
+        )
+
+    assert add(name="一组群", team="一组", url=URL).headers["location"].startswith("/alerts/settings?done=")
+    again = add(name="一组群", team="一组", url=URL).headers["location"]
+    assert again.startswith("/alerts/settings?error=")
+    assert "班组「一组」已有这个推送地址" in http.get(again, headers={"accept": "text/html"}).text
+    assert _webhooks(db) == [("一组群", "一组", URL)]

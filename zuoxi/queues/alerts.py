@@ -18,6 +18,7 @@ import json
 import socket
 import threading
 import time
+import unicodedata
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from zuoxi.privacy import mask_text
 from zuoxi.queues.items import QueueError
-from zuoxi.queues.models import AlertMessage, AlertSettings, NewAlert
+from zuoxi.queues.models import AlertMessage, AlertSettings, NewAlert, WebhookView
 from zuoxi.store import as_utc, masked_label, source_zone, utc_now
 from zuoxi.store import queues as Q
 from zuoxi.store.tables import ResultRow
@@ -224,15 +225,46 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], path, query, ""))
 
 
+def _same_url(url: str) -> tuple[str, ...]:
+    """A URL as two robots' are compared: scheme and host in any case are the same address."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query
+
+
+def _same_name(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def duplicate_webhook(name: str, team: str, url: str, existing: list[WebhookView]) -> QueueError | None:
+    """Why a webhook may not be added beside `existing` (None: it may): a team's alerts would reach the same address
+    twice, so every alert would be sent twice; or its name, which the delivery log tells robots apart by, is taken."""
+    for hook in existing:
+        if hook.team == team and _same_url(hook.url) == _same_url(url):
+            again = "，已停用：需要时重新启用它即可" if not hook.active else ""
+            return QueueError(
+                f"班组「{team}」已有这个推送地址（编号 {hook.id}「{hook.name}」{again}），不再重复添加："
+                "同一地址加两次，每条预警都会推送两次"
+            )
+    for hook in existing:
+        if _same_name(hook.name) == _same_name(name):
+            return QueueError(f"已有名为「{hook.name}」的推送地址（编号 {hook.id}，班组「{hook.team}」）：请换一个名称")
+    return None
+
+
 def add_webhook(engine, account: Account | None, name: str, team: str, url: str, template_name: str) -> int:
     """A new webhook; its name and team are masked as conversations' are (the team in the form users and
-    conversations store it in, so that the team's alerts reach it), then bounded."""
+    conversations store it in, so that the team's alerts reach it), then bounded. The same address for the same
+    team, or a name already taken, is refused (`duplicate_webhook`): the command line and the web app add through
+    here."""
     name, team = mask_text(name.strip()), masked_label(team) or ""
     if not 0 < len(name) <= 100 or not 0 < len(team) <= 100:
         raise QueueError("名称和班组都要填写（各最多 100 个字）")
     if template_name not in TEMPLATES:
         raise QueueError(f"消息格式只能是：{'、'.join(TEMPLATE_NAMES.values())}")
-    return Q.add_webhook(engine, account, name, team, check_url(url), template_name)
+    url = check_url(url)
+    return Q.add_webhook(
+        engine, account, name, team, url, template_name, lambda existing: duplicate_webhook(name, team, url, existing)
+    )
 
 
 @dataclass(frozen=True)

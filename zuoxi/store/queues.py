@@ -5,6 +5,7 @@ or admin sees every queue item and alert, a team lead their own team's, an agent
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -878,9 +879,30 @@ def handle_alert(engine, account: Account, alert_id: int, note: str) -> bool:
         return True
 
 
-def add_webhook(engine, account: Account | None, name: str, team: str, url: str, template: str) -> int:
-    """Store a webhook, its name and team masked and the team canonical, as users' and conversations' are."""
+_WEBHOOKS_LOCK = 0x7A756F786957  # "zuoxiW": one webhook added at a time per PostgreSQL database
+
+
+def add_webhook(
+    engine,
+    account: Account | None,
+    name: str,
+    team: str,
+    url: str,
+    template: str,
+    refusal: Callable[[list[WebhookView]], Exception | None],
+) -> int:
+    """Store a webhook, its name and team masked and the team canonical, as users' and conversations' are, unless
+    `refusal(the webhooks stored)` says why not (it is raised, nothing stored). On PostgreSQL two adding at once
+    take turns, so that the second sees the first's."""
     with Session(engine) as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(_WEBHOOKS_LOCK)))
+        existing = [
+            WebhookView(w.id, w.name, w.team, w.url, w.template, bool(w.active), as_utc(w.created_at))
+            for w in session.scalars(select(WebhookRow).order_by(WebhookRow.id))
+        ]
+        if (refused := refusal(existing)) is not None:
+            raise refused
         row = WebhookRow(
             name=mask_text(name),
             team=masked_label(team),
