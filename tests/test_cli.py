@@ -92,8 +92,8 @@ def test_import_exits_non_zero_only_when_nothing_could_be_read(runner, tmp_path,
     binary = tmp_path / "binary.txt"
     binary.write_bytes(bytes(range(256)) * 4)
     failed = invoke(runner, "import", bad_json, binary, "--db", tmp_path / "a.db", code=1)
-    assert f"{bad_json}:1: invalid JSON" in failed.stderr
-    assert f"{binary}: unknown text encoding" in failed.stderr
+    assert f"{bad_json}:1: JSON 格式错误" in failed.stderr
+    assert f"{binary}: 认不出文字编码" in failed.stderr
     assert "read 0" in failed.stderr and "errors 2" in failed.stderr
     mixed = invoke(runner, "import", bad_json, samples / "callbacks.json", binary, "--db", tmp_path / "b.db")
     assert "read 8 · imported 8" in mixed.stderr and "errors 2" in mixed.stderr
@@ -139,7 +139,7 @@ def test_import_with_column_mapping(runner, tmp_path):
     path = tmp_path / "custom.csv"
     path.write_text("对话,发送人,消息正文\nx,客服,您好\nx,客户,在吗\n", encoding="utf-8")
     refused = invoke(runner, "import", path, "--db", tmp_path / "a.db", code=1)
-    assert f"{path}:1: no column for role, text" in refused.stderr
+    assert f"{path}:1: 找不到 role、text 列" in refused.stderr
     invoke(
         runner,
         "import",
@@ -274,7 +274,7 @@ def test_analyze_refuses_bad_options(runner, tmp_path, samples):
     nothing = tmp_path / "empty.jsonl"
     nothing.write_text("", encoding="utf-8")
     empty = runner.invoke(app, ["analyze", str(nothing), "--format", "json", "--no-store"])
-    assert empty.exit_code == 1 and empty.stdout == "" and f"{nothing}: empty file" in empty.stderr
+    assert empty.exit_code == 1 and empty.stdout == "" and f"{nothing}: 空文件" in empty.stderr
 
 
 # --- show, stats, scorecards ------------------------------------------------------------------------
@@ -388,7 +388,7 @@ def test_the_installed_command_runs(tmp_path, samples):
         timeout=120,
         cwd=tmp_path,
     )
-    assert failed.returncode == 1 and "no such file or folder" in failed.stderr
+    assert failed.returncode == 1 and "没有这个文件或文件夹" in failed.stderr
 
 
 def test_user_add_and_list(runner, tmp_path, monkeypatch):
@@ -487,7 +487,7 @@ def test_live_reports_a_turn_it_refuses_and_goes_on(runner, tmp_path):
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     outcome = invoke(runner, "live", path, "--no-models", "--format", "json")
     assert len(outcome.stdout.splitlines()) == 4  # two turns each of ok-1 and ok-2
-    assert f"skipped {path}: conversation long: " in outcome.stderr and "2001" in outcome.stderr
+    assert f"skipped {path}: 会话 long：" in outcome.stderr and "2001" in outcome.stderr
 
 
 def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, tmp_path, samples):
@@ -563,7 +563,7 @@ def test_a_run_that_reads_nothing_leaves_the_last_results_in_out(runner, tmp_pat
         missed = invoke(
             runner, "analyze", tmp_path / "typo.txt", "--no-store", "--format", format, "--out", target, code=1
         )
-        assert "no such file" in missed.stderr and f"{target} was not written" in missed.stderr, missed.stderr
+        assert "没有这个文件或文件夹" in missed.stderr and f"{target} was not written" in missed.stderr, missed.stderr
         assert target.read_text(encoding="utf-8") == good
     target = tmp_path / "predictions.jsonl"
     invoke(runner, "predict", source, "--out", target)

@@ -123,11 +123,11 @@ def test_parquet_shards_read_like_json_lines(tmp_path, samples):
     assert [r.id for r in records if isinstance(r, Conversation)] == ["p1", "p4"]
     assert records[0].meta == {"scorecard": "ecommerce"} and records[3].turns[0].end == 1
     errors = [str(r) for r in records if not isinstance(r, Conversation)]
-    assert errors[0].startswith(f"{tmp_path / 'text.parquet'}:2: turns:") and ":3: turns: invalid JSON" in errors[1]
+    assert errors[0].startswith(f"{tmp_path / 'text.parquet'}:2: turns：") and ":3: turns：JSON 格式错误" in errors[1]
 
     (tmp_path / "junk.parquet").write_text("not parquet at all")
     (error,) = read_file(tmp_path / "junk.parquet")
-    assert "not a readable Parquet file" in str(error)
+    assert "不是能读的 Parquet 文件" in str(error)
 
 
 def test_parquet_without_pyarrow_is_one_clear_error(tmp_path, samples, monkeypatch):
@@ -173,8 +173,8 @@ def test_big_files_are_cut_into_shards_that_keep_true_line_and_row_numbers(tmp_p
     assert sum(o.read for o in outcomes) == 15 + 14
     found = [str(e) for o in outcomes for e in o.errors]
     assert found == [
-        f"{tmp_path / 'big.jsonl'}:10: invalid JSON: Expecting value (column 28)",
-        f"{tmp_path / 'big.parquet'}:13: turns: List should have at least 1 item after validation, not 0",
+        f"{tmp_path / 'big.jsonl'}:10: JSON 格式错误：这里缺少值，或值的写法不对（第 28 列）",
+        f"{tmp_path / 'big.parquet'}:13: turns：不能为空",
     ]
     # the shards hold the files' conversations, each once, in order
     expected = [c.id for c in sample_conversations(samples)]
@@ -227,9 +227,7 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
     (shard,), _, _ = plan_shards([path], options, options_variant(None, True, False, options), 10**9)
     with caplog.at_level("WARNING", logger="zuoxi.engines.dask"):
         outcome = analyze_shard(shard, dask_engine.Job(scorecard=None))
-    assert [str(e) for e in outcome.errors] == [
-        f"{path}: conversation c5: analysis failed (ValueError: broken on purpose)"
-    ]
+    assert [str(e) for e in outcome.errors] == [f"{path}: 会话 c5：分析失败（ValueError: broken on purpose）"]
     assert [r.getMessage() for r in caplog.records] == [  # the first chunk failed, then went one by one
         f"{path}: analysing {PREDICT_CHUNK} conversations together failed (ValueError: broken on purpose); analysing them one by one"
     ]
@@ -442,10 +440,10 @@ def test_bad_input_is_reported_the_rest_finishes_and_a_rerun_skips_done_shards(c
     first = DaskBatch(paths, store=Store(url), parquet=tmp_path / "parts", client=client, collect=False)
     assert list(first.run()) == []  # not collected: results went to the database and the parts
     errors = [str(e) for e in first.summary.errors]
-    assert f"{tmp_path / 'missing.jsonl'}: no such file or folder" in errors
-    assert f"{tmp_path / 'in' / 'broken.jsonl'}:1: invalid JSON: Expecting ',' delimiter (column 9)" in errors
-    assert f"{tmp_path / 'in' / 'broken.jsonl'}:2: invalid JSON: Expecting value (column 1)" in errors
-    assert any(e.startswith(f"{tmp_path / 'in' / 'junk.parquet'}: not a readable Parquet file") for e in errors)
+    assert f"{tmp_path / 'missing.jsonl'}: 没有这个文件或文件夹" in errors
+    assert f"{tmp_path / 'in' / 'broken.jsonl'}:1: JSON 格式错误：缺少逗号（第 9 列）" in errors
+    assert f"{tmp_path / 'in' / 'broken.jsonl'}:2: JSON 格式错误：这里缺少值，或值的写法不对（第 1 列）" in errors
+    assert any(e.startswith(f"{tmp_path / 'in' / 'junk.parquet'}: 不是能读的 Parquet 文件") for e in errors)
     assert first.summary.read == 15 and first.summary.shards == 3 and first.summary.shards_failed == 0
     conversations, results = stored(url)
     assert len(conversations) == len(results) == 15 and len(list((tmp_path / "parts").glob("part-*"))) == 3

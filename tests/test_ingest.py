@@ -600,9 +600,7 @@ def test_malformed_json_line_names_file_and_line_and_the_rest_imports(tmp_path):
     messages = [str(e) for e in errors]
     assert messages[0].startswith(f"{path}:2: JSON 格式错误")
     assert messages[1] == f"{path}:3: turns.1.role：只能是 'agent'、'customer' 或 'system'"
-    assert (
-        messages[2].startswith(f"{path}:4: channel：") and "turns.0：" in messages[2] and "早于 start" in messages[2]
-    )
+    assert messages[2].startswith(f"{path}:4: channel：") and "turns.0：" in messages[2] and "早于 start" in messages[2]
     assert messages[3] == f"{path}:7: 应为一个会话（JSON 对象），却是数组"
     assert messages[4] == f"{path}:8: priority：不认识这个字段"
     assert [e.line for e in errors] == [2, 3, 4, 7, 8]
@@ -980,9 +978,7 @@ def test_csv_times_with_and_without_a_zone_and_a_huge_cell(tmp_path):
     huge = tmp_path / "huge.csv"
     huge.write_text(f"会话ID,角色,内容\nh,客户,{'长' * 200_000}\nok,客户,在吗\n", encoding="utf-8")
     (conv,), (error,) = read(huge)
-    assert conv.id == "ok" and str(error) == (
-        f"{huge}:2: turns.0.text：200000 个字，超过一轮最多的 20000 个字"
-    )
+    assert conv.id == "ok" and str(error) == f"{huge}:2: turns.0.text：200000 个字，超过一轮最多的 20000 个字"
 
 
 def test_a_cell_over_the_line_bound_is_its_rows_error(tmp_path):

@@ -762,4 +762,4 @@ def test_an_upload_named_by_a_number_is_reported_by_its_masked_name(tmp_path):
     qa = Client(create_app(db, models=False), "qa")
     job = upload_and_wait(qa, "13812345678.jsonl", b'{"id": "a", "turns": [{"role": "agent", "text": "hi"}]}\n{oops\n')
     assert job["conversations"] == 1 and len(job["errors"]) == 1, job
-    assert job["errors"][0].startswith("*******5678.jsonl:2: invalid JSON"), job
+    assert job["errors"][0].startswith("*******5678.jsonl:2: JSON 格式错误"), job

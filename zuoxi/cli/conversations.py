@@ -364,7 +364,7 @@ def live(
             try:
                 update = session.add_turn(turn)
             except ValueError as error:  # a turn live assist refuses (over 2,000 characters): this conversation only
-                report_error(IngestError(item.source, None, f"conversation {conversation.id}: {error}"))
+                report_error(IngestError(item.source, None, f"会话 {conversation.id}：{error}"))
                 return
             if format == "json":
                 sys.stdout.write(inert_json(update.model_dump_json()) + "\n")

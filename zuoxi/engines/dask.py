@@ -27,7 +27,7 @@ Exactly once, whatever the cluster:
   worker runs in, so they are byte for byte the local engine's.
 
 Failure handling: bad input is reported `file:line: reason` (Parquet: `file:row`) and the rest goes on;
-so is a conversation whose analysis fails (`conversation …: analysis failed`); a shard that fails as a
+so is a conversation whose analysis fails (`会话 …：分析失败`); a shard that fails as a
 whole (its task raised three times, or killed three workers) is reported and skipped; a killed worker
 loses only the shard it was running: the scheduler runs it again elsewhere.
 """
@@ -49,6 +49,7 @@ from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, in_order_chunks, 
 from zuoxi.ingest import NO_SUCH_FILE, NOT_REGULAR, IngestError, ReadOptions, detect_format, input_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_lines
+from zuoxi.ingest.errors import os_problem
 from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parquet, row_groups
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import analyze_conversation, analyze_conversations, choose_scorecard
@@ -165,7 +166,7 @@ def _records(shard: Shard, options: ReadOptions) -> Iterator[Conversation | Inge
                 data = handle.read(end - start)
             text = decode_lines(data)  # a bad byte costs its line, not the shard
         except (OSError, UnknownEncoding) as error:
-            yield IngestError(shard.label, None, f"cannot read: {getattr(error, 'strerror', None) or error}")
+            yield IngestError(shard.label, None, os_problem(error) if isinstance(error, OSError) else str(error))
             return
         for record in read_jsonl(text, shard.path):
             yield (
@@ -243,9 +244,7 @@ def _analyzed(
             results.append(analyze_conversation(conversation, job.scorecard, mask=False, models=job.models, **audio))
         except Exception as error:  # noqa: BLE001 - one conversation must not cost the shard
             errors.append(
-                IngestError(
-                    label, None, f"conversation {conversation.id}: analysis failed ({type(error).__name__}: {error})"
-                )
+                IngestError(label, None, f"会话 {conversation.id}：分析失败（{type(error).__name__}: {error}）")
             )
             results.append(None)
     return results
@@ -513,7 +512,7 @@ class DaskBatch:
         except Exception as error:  # noqa: BLE001 - KilledWorker, or the task raised on every try
             self.summary.shards_failed += 1
             self._error(
-                IngestError(shard.label, None, f"shard failed ({type(error).__name__}: {error}); run again to retry it")
+                IngestError(shard.label, None, f"分片处理失败（{type(error).__name__}: {error}）；再运行一次即可重试")
             )
             return None
         finally:
