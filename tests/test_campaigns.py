@@ -90,13 +90,13 @@ def test_import_reports_each_bad_row_and_keeps_the_rest(sqlite_store, tmp_path):
     )
     summary = import_call_list(sqlite_store, "card_activation", path, as_of=date(2026, 3, 1))
     assert [str(e) for e in summary.errors] == [
-        f"{path}:5: wrong encoding: this line is not UTF-8 like the rest of the file",
-        f"{path}:3: missing phone number",
-        f"{path}:4: duplicate customer: same phone as line 2 (kept that one)",
-        f"{path}:7: unreadable phone number '*****' (expected a mainland mobile or landline)",
-        f"{path}:8: unreadable phone number '******0000' (expected a mainland mobile or landline)",
-        f"{path}:9: placeholder phone number '*** **** 0000' (eight equal digits)",
-        f"{path}:10: unreadable phone number '*******8901' (expected a mainland mobile or landline)",
+        f"{path}:5: 编码错误：这一行不是 UTF-8，与文件其他行不同",
+        f"{path}:3: 没有电话号码",
+        f"{path}:4: 重复的客户：电话与第 2 行相同（保留了那一条）",
+        f"{path}:7: 认不出电话号码 '*****'（应为中国大陆手机或固定电话号码）",
+        f"{path}:8: 认不出电话号码 '******0000'（应为中国大陆手机或固定电话号码）",
+        f"{path}:9: 占位的电话号码 '*** **** 0000'（后八位数字全都一样）",
+        f"{path}:10: 认不出电话号码 '*******8901'（应为中国大陆手机或固定电话号码）",
     ]
     assert summary.imported == 2
     with Session(sqlite_store.engine) as session:
@@ -110,12 +110,12 @@ def test_import_reports_each_bad_row_and_keeps_the_rest(sqlite_store, tmp_path):
     # the same list run again: its kept rows are already listed (no error); its bad rows are bad again, and a
     # duplicate names the row that was kept
     assert (again.imported, again.already) == (0, 2)
-    assert f"{path}:4: duplicate customer: same phone as {path}:2 (kept that one)" in [str(e) for e in again.errors]
+    assert f"{path}:4: 重复的客户：电话与 {path}:2 相同（保留了那一条）" in [str(e) for e in again.errors]
     assert len(again.errors) == len(summary.errors)
     other = tmp_path / "other.csv"
     other.write_text(HEADER + _row("D1", "赵六", "13812345678", 30), encoding="utf-8")
     moved = import_call_list(sqlite_store, "card_activation", other, as_of=date(2026, 3, 1))
-    assert [str(e) for e in moved.errors] == [f"{other}:2: duplicate customer: same phone as {path}:2 (kept that one)"]
+    assert [str(e) for e in moved.errors] == [f"{other}:2: 重复的客户：电话与 {path}:2 相同（保留了那一条）"]
 
 
 def test_without_a_secret_nothing_is_imported(sqlite_store, tmp_path, monkeypatch):
@@ -211,9 +211,7 @@ def test_a_script_variable_the_list_lacks_is_a_row_error(sqlite_store, tmp_path)
     path = tmp_path / "list.csv"
     path.write_text("客户号,姓名,手机号,网点\nC1,张三,13812345678,汕头分行\n", encoding="utf-8")
     summary = import_call_list(sqlite_store, "card_activation", path)
-    assert [str(e) for e in summary.errors] == [
-        f"{path}:2: no card number: the script says the card's last four digits"
-    ]
+    assert [str(e) for e in summary.errors] == [f"{path}:2: 没有卡号：话术要说出卡号后四位"]
 
 
 def test_assignment_is_even_and_respects_regions(sqlite_store, tmp_path):
@@ -401,7 +399,7 @@ def test_a_list_that_is_not_there_is_said_to_be_missing(sqlite_store, tmp_path):
         import_do_not_call(sqlite_store, missing),
         import_dispositions(sqlite_store, "card_activation", missing, models=False),
     ):
-        assert [e.reason for e in summary.errors] == ["no such file or folder"]
+        assert [e.reason for e in summary.errors] == ["没有这个文件或文件夹"]
 
 
 def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
@@ -421,14 +419,14 @@ def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
     summary = import_dispositions(sqlite_store, "card_activation", path, models=False)
     assert summary.imported == 1
     assert [str(e).split(": ", 1)[1] for e in summary.errors] == [
-        "no customer with number 'Z' on this campaign's list",
-        "unknown disposition '飞走了' (one of connected, no_answer, busy, wrong_number, refused, suspected_fraud, "
+        "本活动的名单上没有客户编号为 'Z' 的客户",
+        "disposition：unknown disposition '飞走了' (one of connected, no_answer, busy, wrong_number, refused, suspected_fraud, "
         "hung_up, callback_requested, goal_achieved)",
-        "unknown reason '嫌麻烦' (one of not_needed, distrusts_call, already_cancelled, annual_fee, too_many_cards, "
-        "applied_for_employer, no_reason)",
-        "unreadable time '0001-01-01 00:00' (time 0001-01-01T00:00:00 is outside the years 1900–2999)",
-        "unreadable duration '1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1",
-        "Input should be a finite number",
+        "没有 '嫌麻烦' 这个原因代码（可选：not_needed, distrusts_call, already_cancelled, annual_fee, too_many_cards, "
+        "applied_for_employer, no_reason）",
+        "认不出时间 '0001-01-01 00:00'（年份不在 1900–2999 之间）",
+        "认不出时长 '1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1",
+        "duration：应为有限的数（不能是 nan 或 inf）",
     ]
     assert [e.line for e in summary.errors] == [3, 4, 5, 6, 7, 8]
     assert report(sqlite_store, "card_activation").average_handling_time == 65
@@ -493,14 +491,14 @@ def test_a_broken_or_hostile_list_is_one_message_never_a_traceback(sqlite_store,
     assert (
         1 < len(kept) < 301
         and kept[0] == ["手机号", "姓名"]
-        and broken.startswith(f"cut.xlsx:{len(kept) + 1}: the rest")
+        and broken.startswith(f"cut.xlsx:{len(kept) + 1}: 文件余下的部分读不了")
     )
     for name in ("zip.xlsx", "text.xlsx", "bytes.csv", "pipe.csv"):
         assert read[name][0] == [] and len(read[name][1]) == 1 and read[name][1][0].startswith(f"{name}: "), read[name]
     assert read["mac.csv"] == ([["手机号", "姓名"], ["13800000001", "张三"], ["13800000002", "李四"]], [])
     rows, (unclosed,) = read["quote.csv"]
     assert rows == [["手机号", "姓名"], ["13800000002", "李四"], ["13800000003", "王五"]]
-    assert unclosed.startswith("quote.csv:2: unreadable line (unexpected end of data)")
+    assert unclosed.startswith("quote.csv:2: CSV 行读不了：从这一行开始的引号直到文件末尾都没有闭合")
     create_campaign(sqlite_store, load_spec("card_activation"))
     for name in ("cut.xlsx", "pipe.csv"):
         summary = import_call_list(sqlite_store, "card_activation", tmp_path / name)
@@ -543,7 +541,7 @@ def test_cli_create_import_report(tmp_path):
     path.write_text(HEADER + _row("A", "张三", "13800000001", 25) + _row("B", "李四", "", 35), encoding="utf-8")
     assert runner.invoke(app, ["campaign", "create", "card_activation", "--db", db]).exit_code == 0
     imported = runner.invoke(app, ["campaign", "import", "card_activation", str(path), "--db", db])
-    assert imported.exit_code == 0 and f"{path}:3: missing phone number" in imported.stderr
+    assert imported.exit_code == 0 and f"{path}:3: 没有电话号码" in imported.stderr
     assert runner.invoke(app, ["campaign", "assign", "card_activation", "--agent", "X", "--db", db]).exit_code == 0
     recorded = runner.invoke(
         app,
@@ -695,7 +693,7 @@ def test_an_xlsx_with_a_title_row_and_a_multi_line_csv_cell(sqlite_store, tmp_pa
     path = tmp_path / "list.xlsx"
     book.save(path)
     summary = import_call_list(sqlite_store, "card_activation", path)
-    assert summary.imported == 1 and [str(e) for e in summary.errors] == [f"{path}:5: missing phone number"]
+    assert summary.imported == 1 and [str(e) for e in summary.errors] == [f"{path}:5: 没有电话号码"]
     csv_path = tmp_path / "notes.csv"
     csv_path.write_text(
         "客户号,姓名,手机号,卡号,网点,备注\n"
@@ -704,7 +702,7 @@ def test_an_xlsx_with_a_title_row_and_a_multi_line_csv_cell(sqlite_store, tmp_pa
         encoding="utf-8",
     )
     summary = import_call_list(sqlite_store, "card_activation", csv_path)
-    assert summary.imported == 1 and [str(e) for e in summary.errors] == [f"{csv_path}:5: missing phone number"]
+    assert summary.imported == 1 and [str(e) for e in summary.errors] == [f"{csv_path}:5: 没有电话号码"]
 
 
 def test_no_personal_data_reaches_the_database(sqlite_store, tmp_path):
@@ -783,7 +781,7 @@ def test_terminal_output_reads_no_markup_or_emoji_codes(tmp_path):
     )
     assert runner.invoke(app, ["campaign", "create", "card_activation", "--db", db]).exit_code == 0
     imported = runner.invoke(app, ["campaign", "import", "card_activation", str(path), "--db", db])
-    assert f"skipped {path}:3: missing phone number" in imported.stderr and "💯" not in imported.stderr
+    assert f"skipped {path}:3: 没有电话号码" in imported.stderr and "💯" not in imported.stderr
     recorded = runner.invoke(
         app,
         [
@@ -969,7 +967,7 @@ def test_do_not_call_list(sqlite_store, tmp_path):
     path.write_text("+86 138-0000-0002\n12345678901\n\n", encoding="utf-8")  # numbers alone, no header
     summary = import_do_not_call(sqlite_store, path)
     assert summary.imported == 1 and [str(e) for e in summary.errors] == [
-        f"{path}:2: unreadable phone number '*******8901' (expected a mainland mobile or landline)"
+        f"{path}:2: 认不出电话号码 '*******8901'（应为中国大陆手机或固定电话号码）"
     ]
     do_not_call_customer(sqlite_store, "card_activation", c)  # asked never to be called again
     assert [x.id for x, _ in queue(sqlite_store, "card_activation", "X", local("2026-03-03T10:00:00"))] == [a]

@@ -30,7 +30,7 @@ from zuoxi.campaigns.models import CampaignSpec, zone
 from zuoxi.ingest import file_bytes
 from zuoxi.ingest.encoding import decode_bytes, text_lines
 from zuoxi.ingest.errors import IngestError
-from zuoxi.ingest.table import sheet_rows
+from zuoxi.ingest.table import csv_problem, sheet_rows
 from zuoxi.privacy import mask_text, masked_name, valid_id_number
 from zuoxi.store import Store
 from zuoxi.store.campaigns import NewCustomer, add_customers
@@ -73,6 +73,9 @@ class ListImport:
     errors: list[IngestError] = field(default_factory=list)
 
 
+MISSING_PHONE = "没有电话号码"
+
+
 def check_phone(value: str) -> tuple[str | None, str]:
     """(digits of a mainland mobile or landline number, country prefix dropped, "") or (None, why not);
     the reason shows the value masked, since a rejected number may still be someone's."""
@@ -81,9 +84,9 @@ def check_phone(value: str) -> tuple[str | None, str]:
         if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
             digits = digits[len(prefix) :]
     if not (_MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits)):
-        return None, f"unreadable phone number {masked_phone(value)!r} (expected a mainland mobile or landline)"
+        return None, f"认不出电话号码 {masked_phone(value)!r}（应为中国大陆手机或固定电话号码）"
     if len(set(digits[-8:])) == 1:
-        return None, f"placeholder phone number {masked_phone(value)!r} (eight equal digits)"
+        return None, f"占位的电话号码 {masked_phone(value)!r}（后八位数字全都一样）"
     return digits, ""
 
 
@@ -150,19 +153,13 @@ def _decode_lines(data: bytes, path: str) -> tuple[list[str], list[IngestError]]
                 lines.append(line.decode("utf-8"))
             except UnicodeDecodeError:
                 lines.append("")
-                errors.append(
-                    IngestError(path, number, "wrong encoding: this line is not UTF-8 like the rest of the file")
-                )
+                errors.append(IngestError(path, number, "编码错误：这一行不是 UTF-8，与文件其他行不同"))
     else:
         lines = text_lines(decode_bytes(data)[0])  # CR-only line ends too
     for number, text in enumerate(lines, start=1):
         if "\ufffd" in text:
             lines[number - 1] = ""
-            errors.append(
-                IngestError(
-                    path, number, "wrong encoding: the line holds U+FFFD (text already garbled by a conversion)"
-                )
-            )
+            errors.append(IngestError(path, number, "编码错误：这一行有 U+FFFD（文字在此前的转换中已经乱码）"))
     return lines, errors
 
 
@@ -184,7 +181,7 @@ def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]],
             return _until_broken(rows, where, errors), errors
         lines, errors = _decode_lines(data, where)
     except Exception as error:  # noqa: BLE001 - openpyxl and zipfile raise many types for a broken workbook
-        return iter(()), [IngestError(where, None, f"not a readable list ({type(error).__name__}: {error})")]
+        return iter(()), [IngestError(where, None, f"名单读不了（{type(error).__name__}: {error}）")]
     sample = "\n".join(lines[:20])
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
@@ -205,13 +202,9 @@ def read_table(path: Path, where: str) -> tuple[Iterator[tuple[int, list[str]]],
                     start = begin + reader.line_num + 1
                 return
             except csv.Error as error:
-                errors.append(
-                    IngestError(
-                        where, start, f"unreadable line ({error}): a quote not closed? read on from the next line"
-                    )
-                )
+                errors.append(IngestError(where, start, f"{csv_problem(error)}；从下一行接着读"))
                 begin = start
-        errors.append(IngestError(where, begin + 1, f"more than {MAX_RESTARTS} unreadable lines: the rest is not read"))
+        errors.append(IngestError(where, begin + 1, f"读不了的行超过 {MAX_RESTARTS} 行：余下的部分不再读"))
 
     return _until_broken(records(), where, errors), errors
 
@@ -226,9 +219,7 @@ def _until_broken(
         for line, cells in rows:
             yield line, cells
     except Exception as error:  # noqa: BLE001 - openpyxl, its XML parser and csv raise many types
-        errors.append(
-            IngestError(where, line + 1, f"the rest of the file cannot be read ({type(error).__name__}: {error})")
-        )
+        errors.append(IngestError(where, line + 1, f"文件余下的部分读不了（{type(error).__name__}: {error}）"))
 
 
 def find_header(
@@ -277,8 +268,8 @@ def import_call_list(
             IngestError(
                 where,
                 header_line,
-                f"no phone column (headers: {mask_text(', '.join(headers))}; "
-                f"expected one of {', '.join(list_columns()['phone'])})",
+                f"找不到电话列（表头：{mask_text(', '.join(headers))}；"
+                f"应为其中之一：{', '.join(list_columns()['phone'])}）",
             )
         )
         return summary
@@ -303,9 +294,9 @@ def import_call_list(
             ref = customer["ref"]
             if _repeated(summary, where, number, seen_phone.get(phone_hash), seen_ref.get(ref) if ref else None):
                 continue
-            seen_phone[phone_hash] = f"line {number}"
+            seen_phone[phone_hash] = f"第 {number} 行"
             if ref:
-                seen_ref[ref] = f"line {number}"
+                seen_ref[ref] = f"第 {number} 行"
             summary.imported += 1
             yield NewCustomer(
                 phone_hash=phone_hash,
@@ -329,9 +320,12 @@ def _repeated(summary: ListImport, where: str, number: int, same_phone: str | No
     if earlier == f"{where}:{number}":
         summary.already += 1
     else:
-        what = "phone" if same_phone else "customer number"
+        what = "电话" if same_phone else "客户编号"
+        if earlier == "the campaign":  # zuoxi.store.campaigns.add_customers: a customer stored without a source
+            earlier = "活动里已有的客户"
+        space = " " if earlier[:1].isascii() else ""  # a file's name, spaced from the Chinese around it
         summary.errors.append(
-            IngestError(where, number, f"duplicate customer: same {what} as {earlier} (kept that one)")
+            IngestError(where, number, f"重复的客户：{what}与{space}{earlier}{space}相同（保留了那一条）")
         )
     return True
 
@@ -346,7 +340,7 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
     """The stored fields of one row, or (None, why the row is skipped)."""
     raw_phone = cell("phone")
     if not raw_phone:
-        return None, "missing phone number"
+        return None, MISSING_PHONE
     phone, why = check_phone(raw_phone)
     if phone is None:
         return None, why
@@ -366,17 +360,17 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
     }
     if "card_last4" in needed:
         if len(card) < 4:
-            return None, "no card number: the script says the card's last four digits"
+            return None, "没有卡号：话术要说出卡号后四位"
         fields["card_last4"] = card[-4:]
     if "salutation" in needed:
         name = cell("name")
         if not name:
-            return None, "no name: the script greets the customer by name"
+            return None, "没有姓名：话术要称呼客户的姓"
         gender = cell("gender") or (("男" if int(id_number[16]) % 2 else "女") if id_ok else None)
         fields["salutation"] = salutation(name, gender)
     branch = mask_text(cell("branch"))
     if "branch" in needed and not branch:
-        return None, "no branch: the script names the customer's branch"
+        return None, "没有网点：话术要说出客户所属的网点"
     fields["branch"] = branch or None
     fields["timezone"] = timezone
     fields["phone"] = phone

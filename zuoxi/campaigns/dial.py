@@ -13,7 +13,7 @@ from pathlib import Path
 
 from zuoxi.campaigns import vault
 from zuoxi.campaigns.assign import not_now
-from zuoxi.campaigns.calllist import ListImport, check_phone, find_header, list_columns, read_table
+from zuoxi.campaigns.calllist import MISSING_PHONE, ListImport, check_phone, find_header, list_columns, read_table
 from zuoxi.campaigns.models import OPEN, CampaignError, Customer
 from zuoxi.ingest.errors import IngestError
 from zuoxi.privacy import mask_text, masked_name
@@ -41,7 +41,7 @@ def import_do_not_call(store: Store, path: Path, name: str | None = None, secret
             continue
         summary.rows += 1
         raw = cells[column] if column < len(cells) else ""
-        phone, why = check_phone(raw) if raw else (None, "missing phone number")
+        phone, why = check_phone(raw) if raw else (None, MISSING_PHONE)
         if phone is None:
             summary.errors.append(IngestError(where, number, why))
             continue

@@ -4,6 +4,7 @@ be set against the outcome (analytics.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import cache
@@ -25,6 +26,7 @@ from zuoxi.campaigns.models import (
     to_utc,
 )
 from zuoxi.ingest.errors import IngestError
+from zuoxi.messages import said_all
 from zuoxi.model import Conversation
 from zuoxi.privacy import masked_name
 from zuoxi.store import Store
@@ -154,6 +156,13 @@ def _parse_duration(value: str) -> float | None:
         raise ValueError("too large") from None
 
 
+def _detail(error: ValueError) -> str:
+    """What a time's error adds to the value shown: the years allowed (`models.parse_time`), or nothing (datetime's
+    "Invalid isoformat string" repeats the value)."""
+    years = re.fullmatch(r"time .* is outside the years (\d+)–(\d+)", str(error))
+    return f"（年份不在 {years[1]}–{years[2]} 之间）" if years else ""
+
+
 def import_dispositions(store: Store, campaign: str, path: Path, models: bool = True) -> ListImport:
     """Attempts from a dialer or spreadsheet export; a bad row is reported as file:line: reason."""
     summary, where = ListImport(), masked_name(path)  # exports are often named by a number, as call lists are
@@ -165,7 +174,7 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
     missing = [f for f in ("agent_id", "started_at", "disposition") if index[f] is None]
     if missing or (index["customer_id"] is None and index["ref"] is None):
         summary.errors.append(
-            IngestError(where, header_line, f"missing columns: {', '.join(missing or ['customer_id or ref'])}")
+            IngestError(where, header_line, f"缺少列：{'、'.join(missing or ['customer_id 或 ref'])}")
         )
         return summary
     spec, by_ref, by_id = stored.customer_numbers(store.engine, campaign)
@@ -178,11 +187,7 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
         try:
             items.append(_attempt(store, cell, by_ref, by_id, spec))
         except (ValueError, OverflowError, ValidationError, CampaignError) as error:
-            reason = (
-                "; ".join(str(e.get("ctx", {}).get("error", e["msg"])) for e in error.errors())
-                if isinstance(error, ValidationError)
-                else str(error)
-            )
+            reason = said_all(error.errors()) if isinstance(error, ValidationError) else str(error)
             summary.errors.append(IngestError(where, number, reason))
     stored_ids = record_attempts(store, campaign, items, models=models)
     summary.imported = len(stored_ids)
@@ -195,35 +200,33 @@ def _attempt(
 ) -> tuple[Attempt, datetime | None]:
     if cell["customer_id"]:
         if not cell["customer_id"].isdigit() or int(cell["customer_id"]) not in by_id:
-            raise CampaignError(f"no customer {cell['customer_id']!r} on this campaign's list")
+            raise CampaignError(f"本活动的名单上没有客户 {cell['customer_id']!r}")
         customer_id = int(cell["customer_id"])
     elif (ref := stored_ref(cell["ref"])) in by_ref:
         customer_id = by_ref[ref]
     else:
-        raise CampaignError(f"no customer with number {ref!r} on this campaign's list")
+        raise CampaignError(f"本活动的名单上没有客户编号为 {ref!r} 的客户")
     reason = cell["reason_code"] or None
     if reason and reason not in spec.reason_codes:
         reason = next((code for code, label in spec.reason_codes.items() if label == reason), None)
         if reason is None:
-            raise CampaignError(f"unknown reason {cell['reason_code']!r} (one of {', '.join(spec.reason_codes)})")
+            raise CampaignError(f"没有 {cell['reason_code']!r} 这个原因代码（可选：{', '.join(spec.reason_codes)}）")
     key = None
     if cell["conversation"]:
         found = store.find(cell["conversation"])
         if len(found) != 1:
-            raise CampaignError(
-                f"{'no' if not found else 'more than one'} stored conversation {cell['conversation']!r}"
-            )
+            raise CampaignError(f"{'没有' if not found else '有不止一个'}已存的会话 {cell['conversation']!r}")
         key = found[0][0]
     try:
         started = parse_time(cell["started_at"], spec.tz)
         callback = parse_time(cell["callback_at"], spec.tz) if cell["callback_at"] else None
     except ValueError as error:
-        raise CampaignError(f"unreadable time {cell['started_at'] or cell['callback_at']!r:.60} ({error})") from None
+        raise CampaignError(f"认不出时间 {cell['started_at'] or cell['callback_at']!r:.60}{_detail(error)}") from None
     check_requested_callback(spec, started, callback)
     try:
         duration = _parse_duration(cell["duration"])
     except ValueError:
-        raise CampaignError(f"unreadable duration {cell['duration']!r:.40}") from None
+        raise CampaignError(f"认不出时长 {cell['duration']!r:.40}") from None
     attempt = Attempt(
         customer_id=customer_id,
         agent_id=cell["agent_id"],
