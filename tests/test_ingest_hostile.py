@@ -180,7 +180,7 @@ def test_a_csv_quote_never_closed_is_its_rows_error_and_the_rest_is_read(tmp_pat
     )
     after = tmp_path / "after.csv"  # text after a closing quote: the row's error, the next rows read
     after.write_text('会话ID,角色,内容\nc1,客户,"在吗"？\nc1,客服,您好\n', encoding="utf-8")
-    assert read(after) == (["c1"], [f"{after}:2: CSV 行读不了：引号闭合后还有文字（引号里的引号要写成两个：\"\"）"])
+    assert read(after) == (["c1"], [f'{after}:2: CSV 行读不了：引号闭合后还有文字（引号里的引号要写成两个：""）'])
 
 
 def test_a_csv_with_cr_line_ends_is_read(tmp_path):

@@ -203,9 +203,7 @@ def test_a_sheet_nested_too_deep_or_a_cell_of_too_many_parts_is_read_no_further(
     deep = workbook(tmp_path, lambda xml: xml.replace("<sheetData>", nest + "<sheetData>"))
     assert read(deep) == (
         [],
-        [
-            f'{deep}:1: 工作表 "会话"：工作表的 XML 嵌套超过 100 层：工作表余下的部分没有读入'
-        ],
+        [f'{deep}:1: 工作表 "会话"：工作表的 XML 嵌套超过 100 层：工作表余下的部分没有读入'],
     )
     runs = "<r><t>x</t></r>" * 20_000
     parts = workbook(tmp_path, lambda xml: xml.replace("<is><t>谢谢</t></is>", f"<is>{runs}</is>"), "parts.xlsx")
