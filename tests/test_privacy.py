@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zuoxi.model import Conversation, Turn
-from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, masked_name, valid_id_number
+from zuoxi.privacy import (
+    looks_like_id_number,
+    luhn_ok,
+    mask_conversation,
+    mask_text,
+    masked_name,
+    valid_id_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +45,11 @@ from zuoxi.privacy import luhn_ok, mask_conversation, mask_text, masked_name, va
         ("身份证440582198807151230", "身份证**************1230"),
         ("身份证号11010519491231002X", "身份证号**************002X"),
         ("id 11010519491231002x ok", "id **************002x ok"),
+        # a mistyped ID (wrong check digit) with a real region and birth date is still someone's
+        ("身份证110101199003074578", "身份证**************4578"),
+        ("身份证440582198807151231", "身份证**************1231"),
+        ("身份证号11010119900307457X", "身份证号**************457X"),
+        ("身份证１１０１０１１９９００３０７４５７８", "身份证**************４５７８"),
         # bank cards passing Luhn: 16 and 19 digits, run together or grouped
         ("卡号6217001234567893", "卡号**** **** **** 7893"),
         ("卡号 6217 0012 3456 7893 请核对", "卡号 **** **** **** 7893 请核对"),
@@ -83,8 +95,16 @@ def test_several_kinds_in_one_message():
         "13812345678DD",
         "运单SF1234567890123",
         "ABC6217001234567893",
-        # invalid checks
-        "身份证440582198807151231",  # wrong ID check digit (and not Luhn-valid either)
+        # invalid checks: a wrong ID check digit where the rest is no ID either (region, birth date)
+        "单据202611011234567890",  # starts with a year: no province 20
+        "流水 123456789012345678",
+        "号码990101199003074578",  # no province 99
+        "号码110001199003074578x",  # inside a longer token
+        "号码110001199003074577",  # city 00: the province's own code
+        "号码110101199013074578",  # month 13
+        "号码110101199002304578",  # 30 February
+        "号码110101189903074578",  # born before 1900
+        "号码110101209903074578",  # born in the future
         "卡号6217001234567890",  # fails Luhn
         "卡号 6217 0012 3456 7890",
         # amounts, dates, times, short numbers
@@ -120,6 +140,8 @@ def test_masking_is_idempotent_and_keeps_at_most_four_digits(raw):
 
 def test_checks():
     assert valid_id_number("440582198807151230") and not valid_id_number("440582198807151231")
+    assert looks_like_id_number("440582198807151231") and looks_like_id_number("11010119900307457X")
+    assert not looks_like_id_number("202611011234567890") and not looks_like_id_number("110101199002304578")
     assert valid_id_number("11010519491231002X") and valid_id_number("11010519491231002x")
     assert luhn_ok("6217001234567893") and luhn_ok("6222021234567890128")
     assert not luhn_ok("6217001234567890") and not luhn_ok("2026110112345678")

@@ -1,14 +1,16 @@
 """PII masking, applied before anything is stored or printed.
 
 The last four digits survive (agents legitimately verify 卡号后四位). A number counts as PII only
-when it is one whole token and passes its check (ID check digit, Luhn): digits inside an order or
-waybill number, or after 订单号/运单号, are left alone.
+when it is one whole token and passes its check (Luhn for a bank card; for an ID number its check digit, or else
+a real region and birth date — a mistyped ID is still someone's): digits inside an order or waybill number, or
+after 订单号/运单号, are left alone.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +44,33 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
+# GB/T 2260 province codes (the first two digits): 11 北京 … 65 新疆, 71 台湾, 81 香港, 82 澳门, 83 港澳台居民居住证.
+_ID_PROVINCES = frozenset(
+    {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54}
+    | {61, 62, 63, 64, 65, 71, 81, 82, 83}
+)
+_ID_FIRST_YEAR = 1900  # the oldest birth year an ID number is read with
+
+
 def valid_id_number(number: str) -> bool:
     """GB 11643 check digit of an 18-digit resident ID."""
     total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == unicodedata.normalize("NFKC", number[17]).upper()
+
+
+def looks_like_id_number(number: str) -> bool:
+    """An 18-character ID number whose check digit is wrong (a typo) but that is still read as one: a province
+    code of GB/T 2260 and a city part that is not 00 (that is the province's own code, no person's), and a birth
+    date (YYYYMMDD) that is a real day from 1900 to today. An order or serial number seldom has both (one that
+    starts with a year, 2026…, has no province 20)."""
+    digits = unicodedata.normalize("NFKC", number[:17])
+    if int(digits[:2]) not in _ID_PROVINCES or digits[2:4] == "00":
+        return False
+    try:
+        born = date(int(digits[6:10]), int(digits[10:12]), int(digits[12:14]))
+    except ValueError:
+        return False
+    return born.year >= _ID_FIRST_YEAR and born <= date.today()
 
 
 def luhn_ok(digits: str) -> bool:
@@ -80,7 +105,9 @@ def mask_text(text: str) -> str:
         return local[:1] + "***@" + domain
 
     def id_card(m: re.Match[str]) -> str:
-        if _in_order_context(m.string, m.start()) or not valid_id_number(m.group()):
+        if _in_order_context(m.string, m.start()):
+            return m.group()
+        if not (valid_id_number(m.group()) or looks_like_id_number(m.group())):
             return m.group()
         return _keep_last4(m.group())
 
