@@ -193,7 +193,7 @@ def test_the_batch_engine_analyzes_in_chunks_without_losing_order_or_bad_lines(s
     batch = Batch([path], analyze=True, on_error=errors.append)
     items = list(batch.run())
     assert [str(e) for e in errors] == [
-        f"{path}:{PREDICT_CHUNK + 4}: invalid JSON: Expecting property name enclosed in double quotes (column 2)"
+        f"{path}:{PREDICT_CHUNK + 4}: JSON 格式错误：这里应是带双引号的字段名，或多了逗号（第 2 列）"
     ]
     assert [i.conversation.id for i in items] == [c.id for c in rows]
     assert batch.summary.read == batch.summary.analyzed == len(rows)
