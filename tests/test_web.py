@@ -309,6 +309,29 @@ def test_dashboard_figures_follow_the_filter_and_scope(clients):
     assert all(a[0] in ("07", "21", "35") for a in team["agents"])
 
 
+ISO_TIME = re.compile(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d[^"]*)"')
+
+
+def test_every_api_time_carries_its_zone(clients):
+    """The store keeps naive UTC; the list said `2026-11-13T11:30:00` (read as local time by a client, 8 hours
+    off) where the detail said `…Z`. Every time the API writes is UTC with its zone."""
+    qa, admin = clients["qa"], clients["admin"]
+    listed = items(qa)
+    first = next(i for i in listed if i["started_at"])
+    assert first["started_at"].endswith("Z")
+    assert first["started_at"] == qa.get(f"/api/conversations/{first['key']}").json()["conversation"]["started_at"]
+    pk = result_of(qa, key_of(qa, "cp-001"))["result_id"]
+    assert qa.post(f"/api/results/{pk}/reviews", json={"rule": "CS-01", "verdict": "confirm"}).status_code == 200
+    urls = ["/api/conversations", "/api/dashboard", f"/api/results/{pk}/history", "/api/appeals?status=", "/api/audit"]
+    seen = {}
+    for url in urls:
+        response = admin.get(url)
+        assert response.status_code == 200, (url, response.text)
+        seen[url] = ISO_TIME.findall(response.text)
+        assert all(t.endswith("Z") for t in seen[url]), (url, [t for t in seen[url] if not t.endswith("Z")][:3])
+    assert seen["/api/conversations"] and seen["/api/dashboard"] and seen[f"/api/results/{pk}/history"]
+
+
 def test_list_filters_and_full_text_search(clients):
     qa = clients["qa"]
     failing = items(qa, failed_rule="CS-01")

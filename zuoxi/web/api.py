@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
@@ -41,6 +41,25 @@ from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_login, requir
 
 router = APIRouter(prefix="/api")
 Text = Annotated[str, Field(max_length=2000)]
+
+
+def utc_iso(moment: datetime) -> str:
+    """A time as the API writes it: UTC with its zone (`2026-11-13T11:30:00Z`), as the conversation detail's
+    models do. The store keeps naive UTC (SQLite hands back no zone): a time without one is read as UTC."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def zoned(value):
+    """A JSON-able value (dicts, lists, rows of `asdict`) with each datetime written by `utc_iso`: without a zone a
+    client would read a naive time as its own local time, 8 hours off in China."""
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, dict):
+        return {k: zoned(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [zoned(v) for v in value]
+    return value
 
 
 def start_session(request: Request, response: Response, account) -> str:
@@ -98,7 +117,7 @@ def conversations(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) 
         "pages": page.pages,
         "next": page.next,
         "prev": page.prev,
-        "items": [asdict(i) for i in page.items],
+        "items": [zoned(asdict(i)) for i in page.items],
     }
 
 
@@ -124,7 +143,11 @@ def conversation(key: str, engine: DB, signed: Signed = require_role(ANYONE)) ->
 
 @router.get("/results/{result_id}/history")
 def result_history(result_id: Id, engine: DB, signed: Signed = require_role(ANYONE)) -> dict:
-    return stored_reviews.history(engine, signed.account, result_id)
+    found = stored_reviews.history(engine, signed.account, result_id)
+    for entries in found.values():  # the store writes its times as text already, naive: give them their zone
+        for entry in entries:
+            entry["at"] = utc_iso(datetime.fromisoformat(entry["at"]))
+    return found
 
 
 class ReviewIn(BaseModel):
@@ -151,7 +174,7 @@ def appeal(result_id: Id, body: AppealIn, engine: DB, signed: Signed = require_r
 
 @router.get("/appeals")
 def appeals(engine: DB, status: str | None = "open", signed: Signed = require_role(ANYONE)) -> list[dict]:
-    return [asdict(a) for a in stored_reviews.list_appeals(engine, signed.account, status or None)]
+    return [zoned(asdict(a)) for a in stored_reviews.list_appeals(engine, signed.account, status or None)]
 
 
 class Resolution(BaseModel):
@@ -167,10 +190,10 @@ def resolve(appeal_id: Id, body: Resolution, engine: DB, signed: Signed = requir
 
 @router.get("/dashboard")
 def dashboard_figures(f: Filter, engine: DB, signed: Signed = require_role(ANYONE)) -> Response:
-    """Encoded by json.dumps (times as ISO strings): FastAPI's encoder walks every agent's profile
+    """Encoded by json.dumps (times as UTC ISO strings, `utc_iso`): FastAPI's encoder walks every agent's profile
     again, and with a few hundred agents that took longer than reading the figures."""
     return Response(
-        json.dumps(asdict(dashboard(engine, signed.account, f)), ensure_ascii=False, default=datetime.isoformat),
+        json.dumps(asdict(dashboard(engine, signed.account, f)), ensure_ascii=False, default=utc_iso),
         media_type="application/json",
     )
 
@@ -196,7 +219,7 @@ def upload_status(job_id: Id, engine: DB, signed: Signed = require_role(INSPECTO
         raise HTTPException(404, "没有这个上传任务")
     if job.user_id != signed.account.id and signed.account.role not in ADMINS:
         raise HTTPException(403, "这是别人的上传任务")
-    return {k: v for k, v in asdict(job).items() if k != "user_id"}
+    return zoned({k: v for k, v in asdict(job).items() if k != "user_id"})
 
 
 @router.get("/scorecards")
@@ -275,7 +298,7 @@ def audit_log(
 ) -> dict:
     """The audit log, newest first, filtered by who (username), what (action or prefix) and when."""
     total, entries = audit_page(request, engine, f)
-    return {"total": total, "items": [asdict(e) for e in entries]}
+    return {"total": total, "items": [zoned(asdict(e)) for e in entries]}
 
 
 @router.get("/export.{kind}")
@@ -365,7 +388,7 @@ def reset_password(engine, admin: Account, user_id: int, password: str) -> Accou
 
 @router.get("/users")
 def users(engine: DB, signed: Signed = require_role(ADMINS)) -> list[dict]:
-    return [asdict(a) for a in list_accounts(engine)]
+    return [zoned(asdict(a)) for a in list_accounts(engine)]
 
 
 @router.post("/users")

@@ -21,6 +21,7 @@ from zuoxi.coaching.llm import LLMEngine
 from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession
 from zuoxi.store.queries import get_conversation, team_agents
 from zuoxi.store.users import ANYONE, INSPECTORS
+from zuoxi.web.api import zoned
 from zuoxi.web.display import OUTCOME_NAMES
 from zuoxi.web.pages import back, render
 from zuoxi.web.params import DB
@@ -222,7 +223,7 @@ def attempts(
         and person not in team_agents(request.app.state.store.engine, account.team)
     ):
         raise HTTPException(403, "只能查看本人或本班组的演练记录")
-    return [asdict(a) | {"created_at": a.created_at.isoformat()} for a in library(request).attempts(person, case_id)]
+    return [zoned(asdict(a)) for a in library(request).attempts(person, case_id)]
 
 
 @router.get("/api/training/candidates")
