@@ -353,13 +353,59 @@ def test_list_filters_and_full_text_search(clients):
 def test_export_csv_and_xlsx_within_scope(clients):
     csv_text = clients["agent07"].get("/api/export.csv").content.decode("utf-8-sig")
     lines = csv_text.strip().splitlines()
-    assert lines[0].startswith("conversation_id,agent_id") and len(lines) - 1 == len(items(clients["agent07"]))
+    assert lines[0].startswith("会话ID,坐席工号") and len(lines) - 1 == len(items(clients["agent07"]))
     assert all(",07," in line for line in lines[1:])
     book = load_workbook(io.BytesIO(clients["qa"].get("/api/export.xlsx", params={"team": "售后二组"}).content))
     assert book.sheetnames == ["评分", "问题"]
     assert book["评分"].max_row - 1 == len(items(clients["lead2"]))
     findings = clients["qa"].get("/api/export.csv", params={"which": "findings"}).content.decode("utf-8-sig")
-    assert findings.splitlines()[0].startswith("conversation_id,agent_id,scorecard,rule")
+    assert findings.splitlines()[0].startswith("会话ID,坐席工号,评分表,规则")
+
+
+def test_exports_read_in_chinese(clients):
+    """Headers and coded values in Chinese, as the pages name them; the same download name for each kind."""
+    import csv
+
+    qa = clients["qa"]
+    response = qa.get("/api/export.csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert list(rows[0]) == [
+        "会话ID", "坐席工号", "班组", "渠道", "开始时间", "评分表", "机器评分", "得分", "满分",
+        "一票否决", "未通过规则", "投诉风险", "满意度", "已复核",
+    ]  # fmt: skip
+    assert {r["渠道"] for r in rows} == {"在线", "通话"}
+    assert {r["一票否决"] for r in rows} <= {"是", "否"} and {r["已复核"] for r in rows} <= {"是", "否"}
+    assert {r["满意度"] for r in rows} - {""} <= {"满意", "一般", "不满意"}
+    assert not {"True", "False", "chat", "call"} & {v for r in rows for v in r.values()}
+    findings = list(csv.DictReader(io.StringIO(qa.get("/api/export.csv?which=findings").content.decode("utf-8-sig"))))
+    assert list(findings[0]) == [
+        "会话ID",
+        "坐席工号",
+        "评分表",
+        "规则",
+        "名称",
+        "结果",
+        "严重程度",
+        "分值",
+        "证据",
+        "说明",
+    ]
+    assert {f["结果"] for f in findings} == {"未通过"}
+    assert {f["严重程度"] for f in findings} <= {"轻微", "严重", "一票否决"} and "严重" in {
+        f["严重程度"] for f in findings
+    }
+    book = load_workbook(io.BytesIO(qa.get("/api/export.xlsx").content))
+    assert [c.value for c in book["评分"][1]][:2] == ["会话ID", "坐席工号"]
+    assert [c.value for c in book["问题"][1]][5:7] == ["结果", "严重程度"]
+    names = {
+        url: re.search(r'filename="([^"]+)"', qa.get(url).headers["content-disposition"]).group(1)
+        for url in ("/api/export.csv", "/api/export.csv?which=findings", "/api/export.xlsx")
+    }
+    day = r"\d{4}-\d\d-\d\d"
+    assert re.fullmatch(rf"zuoxi-scores-{day}\.csv", names["/api/export.csv"])
+    assert re.fullmatch(rf"zuoxi-findings-{day}\.csv", names["/api/export.csv?which=findings"])
+    assert re.fullmatch(rf"zuoxi-scores-findings-{day}\.xlsx", names["/api/export.xlsx"])
+    assert "filename*=UTF-8''zuoxi-%E8%AF%84%E5%88%86-" in response.headers["content-disposition"]  # 评分
 
 
 # --- upload and scorecards ---------------------------------------------------------------------------

@@ -12,24 +12,7 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
-
-SKILL_NAMES = {
-    "emotion_management": "情绪管理",
-    "service_awareness": "服务意识",
-    "communication": "沟通技巧",
-    "anticipating_needs": "预见需求",
-    "explanations": "解释与理由",
-    "educating": "教育客户",
-    "emotional_support": "情感支持",
-    "personal_touch": "个性化互动",
-    "beyond_script": "超越话术",
-    "caring_question": "关怀提问",
-    "clarifying_questions": "澄清提问",
-    "closing_check": "结束确认",
-}
-ROLE_NAMES = {"agent": "坐席", "customer": "客户", "system": "系统"}
-SATISFACTION_NAMES = {"satisfied": "满意", "neutral": "一般", "dissatisfied": "不满意"}
-EMOTION_NAMES = {"angry": "愤怒", "anxious": "焦急", "sad": "失落", "neutral": "平静", "positive": "积极"}
+from zuoxi.report.labels import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES
 
 
 @dataclass

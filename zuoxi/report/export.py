@@ -1,5 +1,9 @@
 """Scores and findings as CSV or XLSX, for whatever a list filter selects (within the user's scope).
 
+Headers and coded values are Chinese, named as the pages name them (`zuoxi.report.labels`): 渠道 在线/通话,
+一票否决 and 已复核 是/否, 结果 未通过, 严重程度 轻微/严重/一票否决, 满意度 满意/一般/不满意; ids, numbers and
+times stay as stored (times in the filter's zone, with their offset).
+
 Cells hold text from uploads (ids, teams, evidence): a text starting with = + - @ tab or CR would
 be run as a formula by a spreadsheet, so it gets a leading apostrophe (OWASP, "CSV injection"); control
 characters, which a workbook cannot hold (one in an uploaded id failed the whole export), are left out."""
@@ -8,42 +12,33 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from zuoxi.report.labels import CHANNEL_NAMES, SATISFACTION_NAMES, SEVERITY_NAMES, STATUS_NAMES, YES_NO, named
 from zuoxi.store.exports import exported_results
 from zuoxi.store.queries import ConversationFilter
 from zuoxi.store.users import Account
 
 SCORE_COLUMNS = [
-    "conversation_id",
-    "agent_id",
-    "team",
-    "channel",
-    "started_at",
-    "scorecard",
-    "machine_score",
-    "score",
-    "max_score",
-    "veto",
-    "failed_rules",
-    "complaint_risk",
-    "satisfaction",
-    "reviewed",
+    "会话ID",
+    "坐席工号",
+    "班组",
+    "渠道",
+    "开始时间",
+    "评分表",
+    "机器评分",
+    "得分",
+    "满分",
+    "一票否决",
+    "未通过规则",
+    "投诉风险",
+    "满意度",
+    "已复核",
 ]
-FINDING_COLUMNS = [
-    "conversation_id",
-    "agent_id",
-    "scorecard",
-    "rule",
-    "name",
-    "status",
-    "severity",
-    "points",
-    "evidence",
-    "message",
-]
+FINDING_COLUMNS = ["会话ID", "坐席工号", "评分表", "规则", "名称", "结果", "严重程度", "分值", "证据", "说明"]
 EXPORT_LIMIT = 100_000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -71,17 +66,17 @@ def export_rows(engine, account: Account, f: ConversationFilter) -> tuple[list[l
                 r.conversation_id,
                 r.agent_id,
                 r.team,
-                r.channel,
+                named(CHANNEL_NAMES, r.channel),
                 started,
                 r.scorecard,
                 r.score,
                 r.final_score,
                 r.max_score,
-                bool(data.get("veto")),
+                YES_NO[bool(data.get("veto"))],
                 " ".join(r.failed_rules.split()),
                 r.complaint_risk,
-                r.satisfaction,
-                r.reviewed,
+                named(SATISFACTION_NAMES, r.satisfaction),
+                YES_NO[bool(r.reviewed)],
             ]
         )
         for finding in data["findings"]:
@@ -94,14 +89,25 @@ def export_rows(engine, account: Account, f: ConversationFilter) -> tuple[list[l
                         r.scorecard,
                         finding["rule"],
                         finding["name"],
-                        finding["status"],
-                        finding["severity"],
+                        named(STATUS_NAMES, finding["status"]),
+                        named(SEVERITY_NAMES, finding["severity"]),
                         finding["points"],
                         evidence,
                         finding.get("message", ""),
                     ]
                 )
     return scores, findings
+
+
+def download_name(which: str, kind: str, day: date) -> tuple[str, str]:
+    """(ASCII name, Chinese name) of a download, the same pattern for each: `zuoxi-scores-2026-12-07.csv` and
+    `zuoxi-评分-2026-12-07.csv`; the workbook, which holds both sheets, `zuoxi-scores-findings-…` / `zuoxi-评分与问题-…`."""
+    ascii_part, chinese_part = {
+        "scores": ("scores", "评分"),
+        "findings": ("findings", "问题"),
+        "both": ("scores-findings", "评分与问题"),
+    }[which]
+    return f"zuoxi-{ascii_part}-{day.isoformat()}.{kind}", f"zuoxi-{chinese_part}-{day.isoformat()}.{kind}"
 
 
 def to_csv(scores: list[list], findings: list[list], which: str = "scores") -> bytes:

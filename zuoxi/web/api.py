@@ -8,13 +8,14 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from zuoxi import review as reviews  # not `review`: the route `review` below would shadow it
-from zuoxi.report.export import export_rows, to_csv, to_xlsx
+from zuoxi.report.export import download_name, export_rows, to_csv, to_xlsx
 from zuoxi.store import reviews as stored_reviews
 from zuoxi.store.audit import AuditView, audit_entries, audit_now
 from zuoxi.store.jobs import import_job
@@ -304,22 +305,22 @@ def audit_log(
 @router.get("/export.{kind}")
 def export(
     kind: Literal["csv", "xlsx"],
+    request: Request,
     engine: DB,
     f: Filter,
     which: Literal["scores", "findings"] = "scores",
     signed: Signed = require_role(ANYONE),
 ) -> Response:
     scores, findings = export_rows(engine, signed.account, f)
+    plain, chinese = download_name(which if kind == "csv" else "both", kind, datetime.now(request.app.state.tz).date())
+    # a Chinese name for browsers (RFC 6266 filename*), an ASCII one for the others
+    disposition = {"Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(chinese)}"}
     if kind == "csv":
-        return Response(
-            to_csv(scores, findings, which),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="zuoxi-{which}.csv"'},
-        )
+        return Response(to_csv(scores, findings, which), media_type="text/csv; charset=utf-8", headers=disposition)
     return Response(
         to_xlsx(scores, findings),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="zuoxi-export.xlsx"'},
+        headers=disposition,
     )
 
 

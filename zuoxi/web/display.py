@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import pass_context
 
-CHANNEL_NAMES = {"chat": "在线", "call": "通话"}
+# the names the exports and the HTML report use too: defined once, in the reports' layer
+from zuoxi.report.labels import CHANNEL_NAMES, SEVERITY_NAMES, STATUS_NAMES  # noqa: F401 (used by pages.py)
+
 ROLE_TITLES = {"admin": "管理员", "inspector": "质检员", "team_lead": "班长", "agent": "坐席"}
-STATUS_NAMES = {"fail": "未通过", "pass": "通过", "n/a": "不适用"}
 APPEAL_STATUS = {"open": "待处理", "accepted": "已接受", "rejected": "已驳回"}
 VERDICT_NAMES = {"confirm": "确认", "overturn": "改判", "accepted": "申诉成立", "rejected": "申诉驳回"}
 SEGMENT_NAMES = {"age_band": "年龄段", "region": "地区", "occupation": "职业"}

@@ -24,7 +24,8 @@ from zuoxi import review
 from zuoxi.audio.align import resolve as resolve_audio
 from zuoxi.queues.items import tasks_for
 from zuoxi.queues.precision import precision_by_share
-from zuoxi.report import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES, highlight
+from zuoxi.report import highlight
+from zuoxi.report.labels import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES
 from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store import reviews as stored_reviews
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
@@ -60,6 +61,7 @@ templates.env.globals.update(
     role_titles=D.ROLE_TITLES,
     channel_names=D.CHANNEL_NAMES,
     status_names=D.STATUS_NAMES,
+    severity_names=D.SEVERITY_NAMES,
     appeal_status=D.APPEAL_STATUS,
     verdict_names=D.VERDICT_NAMES,
     segment_names=D.SEGMENT_NAMES,

@@ -1,0 +1,33 @@
+"""The Chinese names of stored codes, one definition for every place a person reads them: the web pages
+(`zuoxi.web.display`, `zuoxi.web.pages`), the HTML report and the exports. Stored values stay codes; only
+what is shown is translated. Here, in the reports' layer, as the web app (a layer up) may import it and the
+reports may not import the web app."""
+
+from __future__ import annotations
+
+SKILL_NAMES = {
+    "emotion_management": "情绪管理",
+    "service_awareness": "服务意识",
+    "communication": "沟通技巧",
+    "anticipating_needs": "预见需求",
+    "explanations": "解释与理由",
+    "educating": "教育客户",
+    "emotional_support": "情感支持",
+    "personal_touch": "个性化互动",
+    "beyond_script": "超越话术",
+    "caring_question": "关怀提问",
+    "clarifying_questions": "澄清提问",
+    "closing_check": "结束确认",
+}
+ROLE_NAMES = {"agent": "坐席", "customer": "客户", "system": "系统"}
+SATISFACTION_NAMES = {"satisfied": "满意", "neutral": "一般", "dissatisfied": "不满意"}
+EMOTION_NAMES = {"angry": "愤怒", "anxious": "焦急", "sad": "失落", "neutral": "平静", "positive": "积极"}
+CHANNEL_NAMES = {"chat": "在线", "call": "通话"}
+STATUS_NAMES = {"fail": "未通过", "pass": "通过", "n/a": "不适用"}
+SEVERITY_NAMES = {"minor": "轻微", "major": "严重", "veto": "一票否决"}  # a scorecard item's `severity`
+YES_NO = {True: "是", False: "否"}
+
+
+def named(names: dict, code):
+    """The Chinese name of a code; a code without one (a newer value, None) as it is."""
+    return names.get(code, code)
