@@ -3,7 +3,11 @@ the HTML report and the exports take their labels from `zuoxi.report.labels`."""
 
 from __future__ import annotations
 
-from zuoxi.report import export, labels
+import re
+
+from zuoxi.model import Conversation
+from zuoxi.pipeline import analyze_conversation
+from zuoxi.report import export, labels, render_html
 from zuoxi.web import display, pages
 
 
@@ -28,3 +32,19 @@ def test_the_pages_and_the_exports_share_one_definition_of_each_label():
 def test_export_headers_are_chinese_and_cells_stay_inert():
     assert all(not column.isascii() for column in export.SCORE_COLUMNS + export.FINDING_COLUMNS)
     assert export.inert("=1+1") == "'=1+1" and export.inert("否") == "否"
+
+
+def report_of(*turns, **fields) -> str:
+    conversation = Conversation.model_validate(
+        {"id": "r-1", "turns": [{"role": r, "text": t} for r, t in turns], **fields}
+    )
+    return render_html([(conversation, analyze_conversation(conversation))])
+
+
+def test_the_html_report_names_severities_in_chinese():
+    """It printed the code: `（minor，-3.0 分；…）`."""
+    html = report_of(("customer", "怎么还没发货"), ("agent", "神经病，自己看物流"), channel="call")
+    assert "（一票否决，" in html
+    assert not re.search(r"（(minor|major|veto)，", html)
+    html = report_of(("customer", "怎么还没发货"), ("agent", "你自己看物流吧"))
+    assert re.search(r"（(轻微|严重)，", html) and not re.search(r"（(minor|major|veto)，", html)

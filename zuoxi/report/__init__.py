@@ -12,7 +12,14 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
-from zuoxi.report.labels import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES
+from zuoxi.report.labels import (
+    CHANNEL_NAMES,
+    EMOTION_NAMES,
+    ROLE_NAMES,
+    SATISFACTION_NAMES,
+    SEVERITY_NAMES,
+    SKILL_NAMES,
+)
 
 
 @dataclass
@@ -68,7 +75,13 @@ def highlight(text: str, spans: list[tuple[int, int, str]]) -> Markup:
 def render_html(items: list[tuple[Conversation, Result]], title: str = "zuoxi 质检报告") -> str:
     # autoescape=True: select_autoescape() goes by extension and would escape nothing in `.html.j2`.
     env = Environment(loader=PackageLoader("zuoxi", "report/templates"), autoescape=True)
-    env.globals.update(satisfaction_names=SATISFACTION_NAMES, emotion_names=EMOTION_NAMES, high_risk=HIGH_RISK)
+    env.globals.update(
+        satisfaction_names=SATISFACTION_NAMES,
+        emotion_names=EMOTION_NAMES,
+        severity_names=SEVERITY_NAMES,
+        channel_names=CHANNEL_NAMES,
+        high_risk=HIGH_RISK,
+    )
     conversations = []
     for conv, result in sorted(items, key=lambda x: x[1].score):
         marks: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
