@@ -606,6 +606,30 @@ def test_malformed_json_line_names_file_and_line_and_the_rest_imports(tmp_path):
     assert [e.line for e in errors] == [2, 3, 4, 7, 8]
 
 
+def test_the_models_own_checks_say_why_in_chinese_where_they_are_made():
+    """Conversation and Turn raised their own problems in English, which the readers translated afterwards: every other
+    place that shows a validation error (the web pages, the API) showed the English."""
+    from pydantic import ValidationError
+
+    from zuoxi.messages import said_all
+
+    cases = [
+        ({"id": "e", "turns": [{"role": "agent", "text": " "}]}, "turns：每一轮的文字都是空的"),
+        (
+            {"id": "t", "turns": [{"role": "agent", "text": "您好", "start": 5, "end": 2}]},
+            "turns.0：end（2.0）早于 start（5.0）",
+        ),
+        (
+            {"id": "n", "turns": [{"role": "agent", "text": "您好", "start": float("inf")}]},
+            "turns.0：start 和 end 应为有限的秒数",
+        ),
+    ]
+    for record, message in cases:
+        with pytest.raises(ValidationError) as caught:
+            Conversation.model_validate(record)
+        assert said_all(caught.value.errors()) == message
+
+
 def test_lines_break_where_an_editor_breaks_them(tmp_path):
     """U+2028, U+0085 and a form feed stand raw inside valid JSON strings (json.dumps(ensure_ascii=False)
     writes them so) and in pasted chat text: they are no line break, and later lines keep their numbers."""

@@ -24,6 +24,9 @@ SatisfactionLabel = Literal["dissatisfied", "neutral", "satisfied"]
 # A lone UTF-16 surrogate: what Python keeps of bytes that were not UTF-8, and of a "\uD800" escape. No page,
 # terminal or database can hold it: text holding one is refused wherever it comes in.
 SURROGATE = re.compile("[\ud800-\udfff]")
+# Why a conversation is refused when none of its turns has words: as `Conversation` says it, and as the table reader
+# says it of a conversation whose rows are all empty.
+EMPTY_TURNS = "每一轮的文字都是空的"
 
 
 def without_nul(value: Any) -> Any:
@@ -47,9 +50,9 @@ class Turn(BaseModel):
     @model_validator(mode="after")
     def _end_not_before_start(self) -> Turn:
         if any(t is not None and not math.isfinite(t) for t in (self.start, self.end)):
-            raise ValueError("start and end must be finite numbers of seconds")
+            raise ValueError("start 和 end 应为有限的秒数")
         if self.start is not None and self.end is not None and self.end < self.start:
-            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+            raise ValueError(f"end（{self.end}）早于 start（{self.start}）")
         return self
 
 
@@ -88,7 +91,7 @@ class Conversation(BaseModel):
     @classmethod
     def _has_words(cls, turns: list[Turn]) -> list[Turn]:
         if not any(t.text.strip() for t in turns):
-            raise ValueError("every turn is empty")
+            raise ValueError(EMPTY_TURNS)
         return turns
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import re
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -38,14 +37,6 @@ Record = Conversation | IngestError  # what every reader yields
 PROBLEMS_SHOWN = 3  # of one conversation's validation problems; the rest are counted
 
 
-# The checks of zuoxi/model.py that raise in English (a `value_error`), as a user reads them
-_MODEL_SAYS = (
-    (re.compile(r"every turn is empty"), "每一轮的文字都是空的"),
-    (re.compile(r"start and end must be finite numbers of seconds"), "start 和 end 应为有限的秒数"),
-    (re.compile(r"end \((.*)\) is before start \((.*)\)"), r"end（\1）早于 start（\2）"),
-)
-
-
 def describe_validation_error(error: ValidationError) -> str:
     """`turns.2.role：只能是 'agent'、'customer' 或 'system'` — the field path first, as users look for it, and the
     problem in Chinese (`zuoxi.messages.said`). The first PROBLEMS_SHOWN problems, then how many more: 1,500 turns
@@ -53,19 +44,10 @@ def describe_validation_error(error: ValidationError) -> str:
     parts = []
     for item in error.errors()[:PROBLEMS_SHOWN]:
         where = ".".join(str(p) for p in item["loc"]) or "会话"
-        parts.append(f"{where}：{_said(item)}")
+        parts.append(f"{where}：{said(item)}")
     if (more := error.error_count() - PROBLEMS_SHOWN) > 0:
         parts.append(f"另有 {more:,} 处类似问题")
     return "；".join(parts)
-
-
-def _said(item: dict) -> str:
-    problem = said(item)
-    if item["type"] == "value_error":
-        for english, chinese in _MODEL_SAYS:
-            if english.fullmatch(problem):
-                return english.sub(chinese, problem)
-    return problem
 
 
 _OS_SAYS = {
