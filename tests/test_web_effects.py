@@ -98,11 +98,22 @@ def test_a_team_lead_sees_only_their_team(clients):
 def test_the_page_shows_the_effect_with_its_interval_and_how_it_was_adjusted(clients):
     page = clients["qa"].get("/effects", params={"sort": "complaint"}).text
     assert "这是关联，不是因果" in page and "Mantel–Haenszel" in page
-    rows = re.findall(r"<td>(\w\w-\d\d|explanations) ", page)
+    rows = re.findall(r"<td>(\w\w-\d\d|解释与理由)", page)
     assert rows[0] == "SA-04"  # sorted by the complaint effect, most helpful first
+    assert "解释与理由" in rows
     assert re.search(
         r"SA-04 主动告知处理时限.*?-1\d\.\d 个百分点 <span class=\"muted\">\[-\d+\.\d，-\d+\.\d\]", page, re.S
     )
+
+
+def test_a_soft_skill_is_named_in_chinese_only(clients):
+    """The pages showed the code beside the name (`educating 教育客户`); a rule keeps its id (SA-04 主动告知处理时限)."""
+    for url in ("/effects", "/effects/agents/A01"):
+        page = clients["qa"].get(url).text
+        assert "<td>解释与理由" in page and "SA-04 " in page, url
+        assert not re.search(r"\b(explanations|educating|emotional_support|personal_touch|caring_question)\b", page), (
+            url
+        )
 
 
 def test_hostile_values_are_escaped_and_inputs_bounded(clients):
