@@ -127,3 +127,48 @@ def test_points_up_to_the_whole_score_are_still_accepted(tmp_path):
         encoding="utf-8",
     )
     assert get_scorecard(str(path)).spec.max_score == 10
+
+
+def test_an_include_that_is_not_there_is_reported_at_its_line(tmp_path):
+    block = check(tmp_path, card(head="include:\n  - core\n  - nonexistent\n  - missing.yaml\n"))
+    assert "hostile.yaml:5: 没有评分表 'nonexistent'：" in block
+    assert "hostile.yaml:6: 没有评分表文件 missing.yaml" in block
+    flow = check(tmp_path, card(head="include: [core, nonexistent]\n"))
+    assert flow.startswith("hostile.yaml:3: 没有评分表 'nonexistent'：")
+
+
+def test_an_include_cycle_is_reported_at_the_include_that_closes_it(tmp_path):
+    (tmp_path / "other.yaml").write_text("id: o\nname: o\ninclude: [hostile.yaml]\nsections: []\n", encoding="utf-8")
+    said = check(tmp_path, card(head="include: [other.yaml]\n"))
+    assert said.startswith(f"{tmp_path / 'other.yaml'}:3: hostile.yaml：include 形成循环")
+
+
+FORBID = "        forbid: {keyword: {role: agent, words: [不知道]}}\n        message: m\n"
+SECOND = "      - id: HX-01\n        name: y\n        points: -5\n"  # the item again (its rule and message: card's)
+
+
+def test_a_repeated_item_id_is_reported_at_its_second_line(tmp_path):
+    said = check(tmp_path, card(item="        points: -5\n" + FORBID + SECOND))
+    assert said.strip() == "hostile.yaml:12: 条目 id 重复：HX-01（第一次出现在 hostile.yaml:7）"
+    core = check(tmp_path, card(head="include: [core]\n").replace("HX-01", "EM-01"))
+    assert core.startswith("hostile.yaml:8: 条目 id 重复：EM-01（第一次出现在 ") and "core.yaml:" in core
+
+
+def test_every_independent_problem_of_a_file_is_reported_in_one_run(tmp_path):
+    """Wrong includes, repeated ids and fields that do not validate together; repeated ids, points out of bounds
+    and a pattern RE2 cannot run together (a file of six mistakes took five runs to clean)."""
+    head = "include:\n  - core\n  - nonexistent\n  - missing.yaml\n"
+    lines = check(
+        tmp_path, card(item="        points: -5\n        severity: fatal\n" + FORBID + SECOND, head=head)
+    ).split("\n")
+    assert "hostile.yaml:14: sections.0.items.0.severity：只能是 'minor'、'major' 或 'veto'" in lines
+    assert any(line.startswith("hostile.yaml:5: 没有评分表 'nonexistent'：") for line in lines), lines
+    assert "hostile.yaml:6: 没有评分表文件 missing.yaml" in lines
+    assert "hostile.yaml:17: 条目 id 重复：HX-01（第一次出现在 hostile.yaml:11）" in lines
+
+    regex = "        expect:\n          regex: {role: agent, pattern: '(?<!不)退款'}\n        message: m\n"
+    lines = check(tmp_path, card(item="        points: -500\n" + regex + SECOND)).strip().split("\n")
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("hostile.yaml:9: sections.0.items.0.points：") and "max_score" in lines[0]
+    assert lines[1] == "hostile.yaml:13: 条目 id 重复：HX-01（第一次出现在 hostile.yaml:7）"
+    assert lines[2].startswith("hostile.yaml:11: HX-01: ") and "不支持环视" in lines[2]

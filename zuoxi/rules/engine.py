@@ -355,10 +355,25 @@ class CompiledScorecard:
         )
 
 
+def _load_and_compile(name: str, text: str | None = None) -> CompiledScorecard:
+    """`load_spec` then compiled; when the scorecard is refused for repeated item ids or points out of bounds,
+    its rules' problems are reported with them (one run of `zuoxi scorecard check` for all of them)."""
+    try:
+        spec, origins = load_spec(name, text=text)
+    except ScorecardError as error:
+        if error.partial is None:
+            raise
+        try:
+            CompiledScorecard(*error.partial)
+        except ScorecardError as more:
+            raise ScorecardError(error.problems + [p for p in more.problems if p not in error.problems]) from None
+        raise
+    return CompiledScorecard(spec, origins)
+
+
 @lru_cache(maxsize=32)
 def _compiled(name: str, mtime: float) -> CompiledScorecard:
-    spec, origins = load_spec(name)
-    return CompiledScorecard(spec, origins)
+    return _load_and_compile(name)
 
 
 def get_scorecard(name: str) -> CompiledScorecard:
@@ -376,7 +391,7 @@ def get_scorecard(name: str) -> CompiledScorecard:
 def compile_text(name: str, text: str) -> CompiledScorecard:
     """Scorecard `text` compiled as `name` (its includes by name), without registering it: ScorecardError,
     with `name.yaml:line:` problems, when it does not compile."""
-    return CompiledScorecard(*load_spec(name, text=text))
+    return _load_and_compile(name, text)
 
 
 @lru_cache(maxsize=32)

@@ -22,10 +22,17 @@ BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scorecards"
 LEXICON_FILE = BUILTIN_DIR / "lexicons.yaml"
 _LINE = "__line__"
 _KEY_LINES = "__key_lines__"  # each key's own line: an error names the line of the field that is wrong
+_ITEM_LINES = "__item_lines__"  # the line of each entry of a list value, by key (`include:` written one a line)
 
 
 class ScorecardError(Problems):
-    """Problems in a scorecard file, each as `file:line: message`."""
+    """Problems in a scorecard file, each as `file:line: message`. `partial`: the scorecard as merged despite
+    them (only item ids met twice, or points out of bounds), so that compiling it can report its rules' problems
+    in the same run."""
+
+    def __init__(self, problems: list[str], partial: tuple[ScorecardSpec, list[Origin]] | None = None):
+        super().__init__(problems)
+        self.partial = partial
 
 
 MAX_SCORE = 1000  # the most a scorecard's max_score, and so an item's points, may be
@@ -157,6 +164,11 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
     mapping[_KEY_LINES] = {
         key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)
     }
+    mapping[_ITEM_LINES] = {
+        key.value: [entry.start_mark.line + 1 for entry in value.value]
+        for key, value in node.value
+        if isinstance(key, yaml.ScalarNode) and isinstance(value, yaml.SequenceNode)
+    }
     return mapping
 
 
@@ -165,7 +177,7 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 def _strip_lines(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k not in (_LINE, _KEY_LINES)}
+        return {k: _strip_lines(v) for k, v in value.items() if k not in (_LINE, _KEY_LINES, _ITEM_LINES)}
     if isinstance(value, list):
         return [_strip_lines(v) for v in value]
     return value
@@ -192,6 +204,15 @@ def _problem(source: str, line: int | None, message: str) -> str:
 
 def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[str, Any]]:
     """Parse and validate one file (without includes); returns the spec and the raw, line-annotated data."""
+    spec, raw, problems = _parse(text, source)
+    if spec is None or problems:
+        raise ScorecardError(problems)
+    return spec, raw
+
+
+def _parse(text: str, source: str) -> tuple[ScorecardSpec | None, dict[str, Any], list[str]]:
+    """The spec (None when it does not validate), the raw line-annotated data, and the problems. What is not YAML,
+    or not a mapping, raises: nothing else about the file can be told."""
     try:
         raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as error:
@@ -209,11 +230,8 @@ def parse_scorecard_text(text: str, source: str) -> tuple[ScorecardSpec, dict[st
             loc = tuple(item["loc"])
             where = ".".join(map(str, loc))
             problems.append(_problem(source, line_of(raw, loc), f"{where}：{said(item)}"))
-        raise ScorecardError(problems) from error
-    problems = _out_of_bounds(spec, raw, source)
-    if problems:
-        raise ScorecardError(problems)
-    return spec, raw
+        return None, raw, problems
+    return spec, raw, _out_of_bounds(spec, raw, source)
 
 
 def _out_of_bounds(spec: ScorecardSpec, raw: dict[str, Any], source: str) -> list[str]:
@@ -291,7 +309,9 @@ MAX_SCORECARD_BYTES = 10 << 20  # the built-in ones are a few tens of KB
 
 
 @lru_cache(maxsize=64)
-def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec, dict[str, Any]]:
+def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec | None, dict[str, Any], tuple[str, ...]]:
+    """The file's spec (None when it does not validate), raw data and problems (cached: a tuple, not to be
+    changed); what cannot be read at all raises."""
     try:
         if path.exists() and not path.is_file():  # a pipe would hang, /dev/zero fill memory
             raise ScorecardError([f"{path}：不是普通文件（文件夹、管道或设备不能作为评分表）"])
@@ -305,42 +325,115 @@ def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec, dict[str, Any]]
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise ScorecardError([_problem(str(path), line, "不是 UTF-8 编码的文本（评分表须存为 UTF-8）")]) from None
-    return parse_scorecard_text(text, str(path))
+    spec, raw, problems = _parse(text, str(path))
+    return spec, raw, tuple(problems)
 
 
 Origin = tuple[str, dict[str, Any], int]  # file, its raw line-annotated data, section index there
 
 
-def load_spec(name: str, _seen: tuple[str, ...] = (), text: str | None = None) -> tuple[ScorecardSpec, list[Origin]]:
-    """The scorecard with its includes merged in (included sections first), and where each section came
-    from. `text` (or a text registered under `name`) is the scorecard itself, read as `name.yaml`."""
+def _entry_line(raw: dict[str, Any], key: str, index: int) -> int | None:
+    """The line of entry `index` of list `key` (each on its own line, or all on the key's)."""
+    lines = raw.get(_ITEM_LINES, {}).get(key) or []
+    return lines[index] if index < len(lines) else line_of(raw, (key,))
+
+
+def _raw_includes(raw: dict[str, Any]) -> list[str]:
+    """`include:` of a file that does not validate, as far as it reads (its wrong entries are reported by the
+    validation): the includes are still checked in the same run."""
+    include = raw.get("include")
+    return [name if isinstance(name, str) else "" for name in include] if isinstance(include, list) else []
+
+
+def _raw_sections(raw: dict[str, Any]) -> int:
+    sections = raw.get("sections")
+    return len(sections) if isinstance(sections, list) else 0
+
+
+def _duplicate_ids(origins: list[Origin]) -> list[str]:
+    """Each item id met again, at the line of its second (third…) occurrence, naming where it was first: read from
+    the files as written, so that a file that does not validate has its repeated ids reported in the same run."""
+    first: dict[str, str] = {}
+    problems = []
+    for source, raw, s_index in origins:
+        section = raw["sections"][s_index]
+        items = section.get("items") if isinstance(section, dict) else None
+        for i_index, item in enumerate(items if isinstance(items, list) else []):
+            ident = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(ident, str):
+                continue
+            line = line_of(raw, ("sections", s_index, "items", i_index, "id"))
+            here = f"{source}:{line}" if line else source
+            if ident in first:
+                problems.append(_problem(source, line, f"条目 id 重复：{ident}（第一次出现在 {first[ident]}）"))
+            else:
+                first[ident] = here
+    return problems
+
+
+def _read(
+    name: str, seen: tuple[str, ...], text: str | None, at: str | None
+) -> tuple[Path, ScorecardSpec | None, dict[str, Any], list[str], Path | None]:
+    """One scorecard without its includes: its path, spec (None when it does not validate), raw data, problems,
+    and the folder its includes by file are found from. What names no readable scorecard raises, at `at`."""
+
+    def here(message: str) -> ScorecardError:
+        return ScorecardError([f"{at}: {message}" if at else message])
+
     text = text if text is not None else (_texts.get(name) if name not in builtin_names() else None)
     if text is not None:
         path = Path(f"{name}.yaml")
-        if str(path) in _seen:
-            raise ScorecardError([f"{path}：include 形成循环（{' → '.join(_seen)}）"])
-        spec, raw = parse_scorecard_text(text, str(path))
-        base_dir = None
-    else:
+        if str(path) in seen:
+            raise here(f"{path}：include 形成循环（{' → '.join(seen)}）")
+        spec, raw, problems = _parse(text, str(path))
+        return path, spec, raw, problems, None
+    try:
         path = locate(name)
-        if str(path) in _seen:
-            raise ScorecardError([f"{path}：include 形成循环（{' → '.join(_seen)}）"])
-        spec, raw = _load_path(path.resolve(), path.stat().st_mtime if path.exists() else 0.0)
-        base_dir = path.parent
+    except ScorecardError as error:
+        raise here(error.problems[0]) from None
+    if str(path) in seen:
+        raise here(f"{path}：include 形成循环（{' → '.join(seen)}）")
+    if not path.exists():
+        raise here(f"没有评分表文件 {path}")
+    spec, raw, found = _load_path(path.resolve(), path.stat().st_mtime)
+    return path, spec, raw, list(found), path.parent
+
+
+def load_spec(
+    name: str, _seen: tuple[str, ...] = (), text: str | None = None, _at: str | None = None
+) -> tuple[ScorecardSpec, list[Origin]]:
+    """The scorecard with its includes merged in (included sections first), and where each section came
+    from. `text` (or a text registered under `name`) is the scorecard itself, read as `name.yaml`. Every problem
+    of the file that can be told in one run is reported together: its validation, each include that cannot be
+    read, and each item id met twice (`_at`: the `file:line` of the include that names this one)."""
+    path, spec, raw, problems, base_dir = _read(name, _seen, text, _at)
     origins: list[Origin] = []
     sections: list[Section] = []
     lexicons = shared_lexicons()
     synonyms: dict[str, list[str]] = {}
     profile: list[ProfileItem] = []
-    for included in spec.include:
-        by_file = included.endswith((".yaml", ".yml"))
-        base, base_origins = load_spec(str(locate(included, base_dir)) if by_file else included, _seen + (str(path),))
+    includes_read = True
+    for index, included in enumerate(spec.include if spec is not None else _raw_includes(raw)):
+        if not included:
+            continue
+        at = f"{path}:{_entry_line(raw, 'include', index)}"
+        try:
+            by_file = included.endswith((".yaml", ".yml"))
+            target = str(locate(included, base_dir)) if by_file else included
+            base, base_origins = load_spec(target, _seen + (str(path),), _at=at)
+        except ScorecardError as error:
+            problems += [p for p in error.problems if p not in problems]
+            includes_read = False
+            continue
         sections += base.sections
         lexicons.update(base.lexicons)
         synonyms.update(base.synonyms)
         profile += base.profile
         origins += base_origins
-    origins += [(str(path), raw, i) for i in range(len(spec.sections))]
+    origins += [(str(path), raw, i) for i in range(len(spec.sections) if spec is not None else _raw_sections(raw))]
+    problems += _duplicate_ids(origins)
+    if spec is None or (problems and not includes_read):
+        raise ScorecardError(problems)
     lexicons.update(spec.lexicons)
     synonyms.update(spec.synonyms)
     merged = spec.model_copy(
@@ -351,8 +444,6 @@ def load_spec(name: str, _seen: tuple[str, ...] = (), text: str | None = None) -
             "profile": profile + spec.profile,
         }
     )
-    ids = [item.id for section in merged.sections for item in section.items]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ScorecardError([f"{path}：条目 id 重复：{'、'.join(duplicates)}"])
+    if problems:
+        raise ScorecardError(problems, partial=(merged, origins))
     return merged, origins
