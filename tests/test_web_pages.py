@@ -8,12 +8,19 @@ from __future__ import annotations
 import json
 import re
 from html import unescape
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+import zuoxi.queues
+from tests.queues_world import MONDAY, WEEK
 from zuoxi.engines.local import Batch
+from zuoxi.queues.plans import parse_plan
+from zuoxi.queues.sampling import run_plan
 from zuoxi.store import Store
+from zuoxi.store.audit import audit_now
+from zuoxi.store.queues import save_plan
 from zuoxi.store.users import add_user
 from zuoxi.web import create_app
 
@@ -271,12 +278,31 @@ def test_the_audit_log_page(clients):
     )
     qa.post(f"/api/results/{pk}/reviews", json={"rule": rule, "verdict": "overturn", "comment": "审计测试"})
     page = text_of(admin.page("/audit?who=qa&action=review"))
-    assert "质检员小王" in page and "复核：改判" in page and "审计测试" in page and '"status": "fail"' in page
+    assert "质检员小王" in page and "复核：改判" in page and "审计测试" in page and "状态：未通过" in page
     assert "rescore" not in page  # only review actions
     assert "审计测试" not in text_of(admin.page("/audit?who=admin"))
     assert "没有符合条件的记录" in admin.page("/audit?date_from=2001-01-01&date_to=2001-01-02")
     api = admin.get("/api/audit", params={"who": "qa", "action": "review.overturn"}).json()
     assert api["total"] >= 1 and all(e["action"] == "review.overturn" and e["username"] == "qa" for e in api["items"])
+
+
+def test_the_audit_log_reads_in_chinese_and_shows_a_plan_by_its_id(app, clients):
+    """Details were raw JSON (`{"considered": 0, "period": …}`) and a saved plan its whole YAML, English comments
+    included. Known keys and codes read in Chinese, a YAML by its id and name; unknown keys as stored, escaped."""
+    engine = app.state.store.engine
+    text = (Path(zuoxi.queues.__file__).parent / "plans" / "weekly.yaml").read_text(encoding="utf-8")
+    save_plan(engine, parse_plan(text, "weekly.yaml"), text, None)
+    run_plan(engine, "weekly", WEEK, today=MONDAY, seed=4)
+    audit_now(engine, None, "custom.thing", "thing", 1, None, {"<b>k</b>": "<script>x</script>"})
+    html = clients["admin"].page("/audit")
+    page = text_of(html)
+    assert "保存抽检计划" in page and "内容：id weekly · 名称 每周抽检 · 共" in page
+    assert "A weekly sampling plan" not in page and "schedule:" not in page
+    assert "抽样" in page and "抽检批次 1" in page and "候选会话数：" in page and "周期：2026-W47" in page
+    assert '"considered"' not in page and "{" not in page.split("审计日志", 1)[1]
+    assert "&lt;b&gt;k&lt;/b&gt;：&lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html
+    entries = clients["admin"].get("/api/audit", params={"action": "plan.save"}).json()["items"]
+    assert entries[0]["after"] == {"yaml": text}  # the stored entry keeps the whole text
 
 
 def test_the_users_page_adds_changes_disables_and_resets(app, clients):

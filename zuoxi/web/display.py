@@ -3,11 +3,15 @@ Registered as template filters and globals in `pages.py`; stored values stay cod
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from jinja2 import pass_context
+
+from zuoxi.queues.items import SKIP_REASONS
+from zuoxi.queues.items import STATUS_NAMES as QUEUE_STATUS
 
 # the names the exports and the HTML report use too: defined once, in the reports' layer
 from zuoxi.report.labels import CHANNEL_NAMES, SEVERITY_NAMES, STATUS_NAMES  # noqa: F401 (used by pages.py)
@@ -31,8 +35,102 @@ AUDIT_ACTIONS = {
     "user.password": "重置密码",
     "reveal_phone": "查看外呼号码",
     "reveal_phone_refused": "查看外呼号码（被拒）",
+    "db.remask": "重新遮蔽个人信息",
+}  # the queues' actions are named by zuoxi.web.queues
+# What an audit entry's object and the keys of its before/after are called; unknown ones show as stored.
+AUDIT_ENTITIES = {
+    "result": "评分结果",
+    "finding": "质检项",
+    "appeal": "申诉",
+    "scorecard": "评分表",
+    "user": "用户",
+    "campaign_customer": "外呼客户",
+    "sampling_run": "抽检批次",
+    "sampling_plan": "抽检计划",
+    "queue_item": "复核任务",
+    "alert_settings": "预警设置",
+    "complaint_alert": "投诉预警",
+    "webhook": "推送地址",
+    "alert_deliveries": "预警推送",
+    "database": "数据库",
 }
+AUDIT_KEYS = {
+    "status": "状态",
+    "comment": "备注",
+    "score": "得分",
+    "failed": "未通过",
+    "rule": "规则",
+    "reason": "原因",
+    "round": "校准轮次",
+    "period": "周期",
+    "seed": "随机种子",
+    "considered": "候选会话数",
+    "sampled": "抽中数",
+    "assignee_id": "复核人编号",
+    "assignee": "复核人",
+    "name": "名称",
+    "team": "班组",
+    "template": "消息模板",
+    "active": "启用",
+    "deliveries": "重发条数",
+    "note": "处理说明",
+    "risk": "投诉风险阈值",
+    "rules": "规则",
+    "max_age_hours": "时限（小时）",
+    "campaign": "外呼活动",
+    "agent_id": "坐席工号",
+    "role": "角色",
+    "username": "用户名",
+    "display_name": "姓名",
+    "changed": "已改",
+    "refused": "未能处理",
+    "stats_rebuilt": "重建统计",
+    "yaml": "内容",
+}
+_TOP_LEVEL = re.compile(r"^(id|name):[ \t]*(.*?)(?:[ \t]+#.*)?$", re.M)
 _VERSION = re.compile(r"^(review|appeal) (\S+): (\w+)$")
+
+
+def yaml_summary(text: str) -> str:
+    """A scorecard's or a plan's YAML as the audit log shows it: its id and name, and how long it is (`id weekly ·
+    名称 每周抽检 · 共 32 行`), not the whole text with its comments."""
+    found = {key: value.strip().strip("'\"") for key, value in _TOP_LEVEL.findall(text)}
+    parts = [f"id {found['id']}"] if found.get("id") else []
+    parts += [f"名称 {found['name']}"] if found.get("name") else []
+    return " · ".join([*parts, f"共 {len(text.splitlines())} 行"])
+
+
+def _audit_value(entity: str, key: str, value) -> str:
+    if key == "yaml" and isinstance(value, str):
+        return yaml_summary(value)
+    if key == "status" and isinstance(value, str):
+        names = {"appeal": APPEAL_STATUS, "queue_item": QUEUE_STATUS}.get(entity, STATUS_NAMES)
+        return names.get(value, value)
+    if key == "reason" and entity == "queue_item" and isinstance(value, str):
+        return SKIP_REASONS.get(value, value)
+    if key == "role" and isinstance(value, str):
+        return ROLE_TITLES.get(value, value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return number(value, 2)
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return "、".join(str(v) for v in value) or "—"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def audit_lines(entity: str, details) -> list[tuple[str, str]]:
+    """An audit entry's before or after as (name, value) lines in Chinese: known keys and codes named, a YAML
+    text summarized (`yaml_summary`), unknown keys as stored. The page escapes both; the stored entry is unchanged."""
+    if details is None:
+        return []
+    if not isinstance(details, dict):
+        return [("", json.dumps(details, ensure_ascii=False, sort_keys=True))]
+    return [(AUDIT_KEYS.get(str(key), str(key)), _audit_value(entity, key, value)) for key, value in details.items()]
 
 
 def version_reason(reason: str) -> str:

@@ -7,7 +7,6 @@ written by `|tojson`, and the scripts themselves are static files (the CSP allow
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -535,7 +534,8 @@ def audit_log_page(
         page_qs=lambda n: urlencode({**query, "page": n}),
         users=list_accounts(engine),
         actions=D.AUDIT_ACTIONS,
-        as_json=lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True) if value is not None else "",
+        entities=D.AUDIT_ENTITIES,
+        lines=D.audit_lines,
     )
 
 
