@@ -473,6 +473,35 @@ def test_scorecard_edit_validates_by_line_and_rescores(clients):
     assert again.json()["rescored"] == len(team_keys) and len(items(qa, scorecard="strict")) == len(team_keys)
 
 
+def test_a_scorecard_is_saved_only_under_its_own_id(clients):
+    """`PUT /api/scorecards/other_name` with `id: my_center` was saved, its id rewritten: its results carried a name
+    its author never gave. Refused, naming both; a text without an id takes the name; "另存为" still copies."""
+    qa = clients["qa"]
+    text = "id: my_center\nname: 我的中心\ninclude: [core]\nsections: []\n"
+    refused = qa.put("/api/scorecards/other_name", json={"yaml": text})
+    assert refused.status_code == 422
+    (problem,) = refused.json()["detail"]["problems"]
+    assert "my_center" in problem and "other_name" in problem and "一致" in problem
+    assert qa.get("/api/scorecards/other_name").status_code == 404
+    assert "other_name" not in {s["name"] for s in qa.get("/api/scorecards").json()}
+    assert qa.put("/api/scorecards/my_center", json={"yaml": text}).status_code == 200
+    quoted = qa.put("/api/scorecards/my_center", json={"yaml": text.replace("id: my_center", "id: 'my_center'")})
+    assert quoted.status_code == 200
+    no_id = qa.put("/api/scorecards/no_id", json={"yaml": "name: 无 id\ninclude: [core]\nsections: []\n"})
+    assert no_id.status_code == 200 and qa.get("/api/scorecards/no_id").json()["yaml"].startswith("id: no_id\n")
+    page = qa.http.post(
+        "/scorecards/my_center", data={"csrf_token": qa.csrf, "yaml": text.replace("my_center", "elsewhere")}
+    )
+    assert page.status_code == 200 and "文中的 id 是 elsewhere" in page.text and "my_center" in page.text
+    assert qa.get("/api/scorecards/elsewhere").status_code == 404
+    copied = qa.http.post(
+        "/scorecards/my_center",
+        data={"csrf_token": qa.csrf, "yaml": text, "save_as": "my_copy"},
+        follow_redirects=False,
+    )
+    assert copied.status_code == 303 and qa.get("/api/scorecards/my_copy").json()["yaml"].startswith("id: my_copy\n")
+
+
 # --- pages -----------------------------------------------------------------------------------------
 
 

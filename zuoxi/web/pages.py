@@ -411,10 +411,11 @@ def scorecard_save(
     save_as: str = Form("", max_length=100),
     signed: Signed = require_role(INSPECTORS, write=True),
 ):
-    """Save the editor's text; "另存为" saves it under a new id (written into the text's `id:`)."""
+    """Save the editor's text; "另存为" saves it under a new id (written into the text's `id:`). Without it the
+    text's `id:` must be the page's."""
     target = save_as.strip() or name
     try:
-        request.app.state.scorecards.save(signed.account, target, yaml_text)
+        request.app.state.scorecards.save(signed.account, target, yaml_text, copy_of=name if save_as.strip() else None)
     except ScorecardProblem as problem:
         return _editor(request, signed, engine, name, yaml_text, problem.problems)
     return back(f"/scorecards/{quote(target, safe='')}")

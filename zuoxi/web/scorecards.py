@@ -38,6 +38,15 @@ def with_id(text: str, name: str) -> str:
     return _ID_LINE.sub(f"id: {name}", text, count=1) if _ID_LINE.search(text) else f"id: {name}\n{text}"
 
 
+def _stated_id(text: str) -> str | None:
+    """The text's top-level `id`, as its YAML reads (quotes and all), if it has one."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None  # the check names the problem
+    return str(data["id"]) if isinstance(data, dict) and data.get("id") is not None else None
+
+
 def _title(text: str) -> str | None:
     """The scorecard's `name` (what people read, e.g. 核心技能质检表), if the text has one."""
     try:
@@ -94,11 +103,24 @@ class ScorecardLibrary:
             return error.problems
         return []
 
-    def save(self, account: Account, name: str, text: str) -> None:
+    def save(self, account: Account, name: str, text: str, copy_of: str | None = None) -> None:
+        """Save `text` as scorecard `name`. Its `id:` must be `name` (or absent: then it is written in): a text
+        saying `id: my_center` saved as other_name was stored with its id rewritten, and its results carried a
+        name its author never gave. `copy_of`: the editor's "另存为", a copy of that scorecard whose id is
+        rewritten to the new one."""
         if not NAME.match(name):
             raise ScorecardProblem([f"{name}：评分表 id 由 2–61 个小写字母、数字、- 或 _ 组成，以字母开头"])
         if name in builtin_names():
             raise ScorecardProblem([f"{name}：内置评分表不能修改，请另存为新的评分表"])
+        stated = _stated_id(text)
+        if stated is not None and stated not in (name, copy_of):
+            stated = stated if len(stated) <= 61 else stated[:60] + "…"
+            raise ScorecardProblem(
+                [
+                    f"文中的 id 是 {stated}，却要保存为评分表 {name}：评分结果按所存的 id 记录，两者须一致。"
+                    f"请把文中的 id 改为 {name}，或保存为 {stated}"
+                ]
+            )
         text = with_id(text, name)
         problems = self.check(name, text)
         if problems:
