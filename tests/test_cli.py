@@ -300,10 +300,10 @@ def test_show_and_stats(runner, db, samples):
     by_key = json_lines(invoke(runner, "show", as_json[0]["key"][:10], "--db", db, "--format", "json").stdout)
     assert by_key == as_json
     missing = invoke(runner, "show", "no-such-id", "--db", db, code=1)
-    assert "no conversation 'no-such-id'" in missing.stderr
+    assert "没有会话 'no-such-id'" in missing.stderr
     for wildcard in ("%%%%%%", "______", "x" * 100_000):  # LIKE wildcards matched every key; a huge one crashed SQLite
         refused = invoke(runner, "show", wildcard, "--db", db, code=1)
-        assert "no conversation" in refused.stderr and len(refused.stderr) < 300
+        assert "没有会话" in refused.stderr and len(refused.stderr) < 300
 
     figures = json.loads(invoke(runner, "stats", "--db", db, "--format", "json").stdout)
     assert figures["conversations"] == 22 and figures["by_channel"] == {"call": 7, "chat": 15}

@@ -15,7 +15,9 @@ from zuoxi.cli import app
 from zuoxi.engines.local import Batch
 from zuoxi.privacy import valid_id_number
 from zuoxi.store import Store
+from zuoxi.store.queries import ConversationFilter, list_conversations
 from zuoxi.store.tables import ConversationRow, ResultRow
+from zuoxi.store.users import Account
 
 MISTYPED_ID = "110101199003074578"  # a real region (北京东城) and birth date, the wrong check digit
 
@@ -85,3 +87,49 @@ def test_remask_masks_a_mistyped_id_number_an_older_zuoxi_stored(tmp_path):
     assert any(MISTYPED_ID in row for row in _stored(url))
     run("db", "remask", "--db", url)
     assert not any(MISTYPED_ID in row for row in _stored(url))
+
+
+# 3. `zuoxi show` and the list's search by a conversation id that was a phone number ----------------------------
+
+QA = Account(1, "qa", "inspector", None, None, None)
+
+
+def _calls(folder: Path, *records: tuple[str, str]) -> Path:
+    path = folder / "phones.jsonl"
+    lines = [
+        json.dumps(
+            {
+                "id": ident,
+                "channel": "call",
+                "agent_id": agent,
+                "turns": [{"role": "agent", "text": "您好"}, {"role": "customer", "text": f"我是 {agent} 的客户"}],
+            },
+            ensure_ascii=False,
+        )
+        for ident, agent in records
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_show_finds_a_conversation_by_the_phone_number_its_id_was(tmp_path):
+    db = str(tmp_path / "x.db")
+    run("analyze", str(_calls(tmp_path, ("13800138000", "T01"), ("c-2", "T02"))), "--db", db, "--no-models")
+    shown = run("show", "13800138000", "--db", db).stdout
+    assert "*******8000" in shown and "T01" in shown and "13800138000" not in shown
+    assert "T01" in run("show", "138-0013-8000", "--db", db).stdout  # typed as people type it
+    missing = run("show", "13900001111", "--db", db, code=1)
+    assert "没有会话 '*******1111'" in missing.stderr and "13900001111" not in missing.output
+
+    page = list_conversations(Store(f"sqlite:///{db}").engine, QA, ConversationFilter(q="13800138000"))
+    assert [item.id for item in page.items] == ["*******8000"]
+
+
+def test_show_says_when_several_stored_ids_have_the_same_masked_form(tmp_path):
+    db = str(tmp_path / "x.db")
+    run("analyze", str(_calls(tmp_path, ("13800138000", "T01"), ("13900138000", "T02"))), "--db", db, "--no-models")
+    said = run("show", "13800138000", "--db", db, code=1).stderr
+    assert "有 2 个会话的编号打码后都是 '*******8000'" in said and "T01" in said and "T02" in said
+    assert "内容键" in said
+    key = next(line.split()[0] for line in said.splitlines() if "T02" in line)
+    assert "我是 T02 的客户" in run("show", key, "--db", db).stdout  # and the key shows the one meant

@@ -34,6 +34,8 @@ from zuoxi.cli.app import (
 from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
 from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.ingest.errors import IngestError
+from zuoxi.model import Conversation
+from zuoxi.privacy import mask_text
 from zuoxi.report import terminal
 from zuoxi.store import Store, shown_url
 
@@ -386,18 +388,40 @@ def live(
         raise typer.Exit(1)
 
 
+def _find(store: Store, ident: str) -> list[tuple[str, Conversation]]:
+    """The conversations `zuoxi show IDENT` shows: by key or id as typed, else by the id masked as it is stored
+    (a caller's number, 13800138000, is kept as *******8000); exits saying why when none, or several, are."""
+    found = store.find(ident)
+    masked = mask_text(ident)
+    if not found and masked != ident:
+        found = store.find(masked)
+        if len(found) > 1:
+            err.print(
+                Text(
+                    f"有 {len(found)} 个会话的编号打码后都是 {masked!r:.80}（存储时个人信息已打码，分不出是哪一个）：\n"
+                    + "\n".join(
+                        f"  {key[:12]}  {conv.agent_id or '—'}  {conv.started_at or '—'}" for key, conv in found
+                    )
+                    + "\n请用内容键（上面左列）指定其中一个：zuoxi show 内容键"
+                )
+            )
+            raise typer.Exit(1)
+    if not found:
+        err.print(Text(f"数据库 {shown_url(store.url)} 里没有会话 {masked!r:.80}"))
+        raise typer.Exit(1)
+    return found
+
+
 @app.command()
 def show(
     ident: Annotated[str, typer.Argument(help="Conversation id, or the start of its content key")],
     db: DbOption = None,
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
-    """Show a stored conversation with its findings."""
+    """Show a stored conversation with its findings. An id holding personal data (a caller's number) is stored
+    masked: it is found by the id as typed, masked the same way."""
     store = Store(db, create=False)
-    found = store.find(ident)
-    if not found:
-        err.print(f"no conversation {ident!r:.80} in {store.url}")
-        raise typer.Exit(1)
+    found = _find(store, ident)
     for key, conv in found:
         results = store.results_for(key)
         if format == "json":

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, defer
 
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
 from zuoxi.normalize import normalize_text
+from zuoxi.privacy import mask_text
 from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store import as_utc, canonical_label, source_zone
 from zuoxi.store.search import search_clause
@@ -34,6 +35,14 @@ CURSOR = (
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _search(query: str, dialect: str):
+    """`search_clause`, and a conversation whose id is the query masked as ids are stored: an inspector pastes the
+    id a caller's number made (13800138000), which is kept as *******8000."""
+    masked = mask_text(query.strip())
+    clause = search_clause(query, dialect)
+    return or_(clause, ConversationRow.id == masked) if masked != query.strip() else clause
 
 
 class NotFound(LookupError):
@@ -85,7 +94,7 @@ class ConversationFilter:
         clauses = [r.scorecard == self.scorecard] if self.scorecard else [r.main == true()]
         clauses += self._labels(r) + self._measures(r)
         if self.q and self.q.strip():
-            clauses.append(search_clause(self.q, dialect))
+            clauses.append(_search(self.q, dialect))
         return clauses
 
     def tail_where(self, dialect: str) -> list | None:
@@ -95,7 +104,7 @@ class ConversationFilter:
             return None
         clauses = [ConversationRow.scored == false(), *self._labels(ConversationRow)]
         if self.q and self.q.strip():
-            clauses.append(search_clause(self.q, dialect))
+            clauses.append(_search(self.q, dialect))
         return clauses
 
     def _measures(self, r) -> list:
