@@ -20,7 +20,7 @@ from zuoxi.cli import app as cli
 from zuoxi.coaching.cases import TAGS
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
-from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession
+from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession, EmptyLine
 from zuoxi.engines.local import Batch
 from zuoxi.ingest import read_file
 from zuoxi.rules.engine import get_scorecard
@@ -382,6 +382,17 @@ def test_the_terminal_says_when_the_llm_is_switched_off(tmp_path, fake_llm):
     assert len(fake_llm.requests) == 1
 
 
+def test_a_blank_trainee_line_is_refused_and_moves_nothing():
+    """A blank line was taken as "……" and the customer's anger rose; the terminal skips such lines."""
+    session = DrillSession(CASES["wrong-burger"], seed=1)
+    before = (session.current_anger, len(session.turns), session.agent_turns)
+    for blank in ("", " ", "\u3000\n\t"):
+        with pytest.raises(EmptyLine, match="空白"):
+            session.agent_says(blank)
+    assert (session.current_anger, len(session.turns), session.agent_turns) == before
+    assert session.agent_says("您好，请问有什么可以帮您？").text
+
+
 def test_drills_over_the_api(tmp_path):
     db = str(tmp_path / "api.db")
     app = create_app(db)
@@ -403,6 +414,9 @@ def test_drills_over_the_api(tmp_path):
     started = a07.post("/api/training/drills", json={"case_id": "wrong-burger", "seed": 1}).json()
     drill_id = started["drill_id"]
     assert a21.post(f"/api/training/drills/{drill_id}/turns", json={"text": "你好"}).status_code == 403
+    for blank in ("", "  ", "\u3000\n"):  # refused, the customer unmoved (it was taken as "……", anger rising)
+        refused = a07.post(f"/api/training/drills/{drill_id}/turns", json={"text": blank})
+        assert refused.status_code == 422 and "空白" in refused.json()["detail"]
     assert started["backend"] == {"engine": "offline", "failure": None, "model": None}
     for line in good_trainee(CASES["wrong-burger"]):
         answer = a07.post(f"/api/training/drills/{drill_id}/turns", json={"text": line}).json()

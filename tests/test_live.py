@@ -225,6 +225,42 @@ def test_socket_reports_bad_messages_and_keeps_going(app):
         assert ws.receive_json()["type"] == "update"
 
 
+def test_a_blank_turn_is_refused_in_chinese(app):
+    """An empty or whitespace turn was analysed as a turn (`zuoxi train` skips blank lines); now refused."""
+    with pytest.raises(live.EmptyTurn, match="空白"):
+        LiveSession("b", models=False).add_turn({"role": "customer", "text": "  "})
+    with signed_in(app).websocket_connect("/api/live/blank-1") as ws:
+        ws.receive_json()
+        for text in ("", "   ", "\u3000\n"):
+            ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": text})
+            refused = ws.receive_json()
+            assert refused["type"] == "error" and "空白" in refused["error"] and refused["turns"] == 0
+        ws.send_json({"type": "turn", "seq": 0, "role": "customer", "text": "你好"})
+        assert ws.receive_json()["turn"] == 0
+
+
+def test_the_emotion_label_says_why_it_is_not_the_likeliest_class(tmp_path):
+    """`我要投诉你们，东西坏了` came back `neutral` with P(angry) 0.56 the largest: the label is the fused decision
+    (a cue word, else the model's negativity at 0.7 or more), not the argmax. `basis` and `threshold` say so."""
+    db = str(tmp_path / "emotion.db")
+    add_user(Store(db).engine, "agent07", PASSWORD, "agent", None, "07")
+    with signed_in(create_app(db)).websocket_connect("/api/live/emo-1") as ws:
+        ws.receive_json()
+        answers = []
+        for seq, (role, text) in enumerate(
+            [("customer", "我要投诉你们，东西坏了"), ("agent", "您好"), ("customer", "气死我了！！"), ("agent", "抱歉")]
+        ):
+            ws.send_json({"type": "turn", "seq": seq, "role": role, "text": text})
+            answers.append(ws.receive_json())
+    complaint, angry = answers[0]["emotion"], answers[2]["emotion"]
+    assert complaint["label"] == "neutral" and complaint["basis"] == "below_threshold"
+    assert max(complaint["probs"], key=complaint["probs"].get) == "angry"
+    assert complaint["score"] < complaint["threshold"] == 0.7  # negativity short of the model's threshold
+    assert answers[0]["complaint_risk"] >= 0.5  # the complaint is caught all the same
+    assert angry["label"] == "angry" and angry["basis"] == "cue" and angry["cue"]
+    assert answers[1]["emotion"] is None  # an agent turn has none
+
+
 def test_socket_refuses_strangers_other_sites_and_other_users_sessions(app):
     with pytest.raises(WebSocketDisconnect), TestClient(app).websocket_connect("/api/live/x") as ws:
         ws.receive_json()
@@ -289,6 +325,8 @@ def test_a_refused_turn_leaves_the_session_as_it_was():
         {"role": "customer", "text": "\ud800"},
         {"role": "customer", "text": "长" * 5000},
         {"role": "customer", "text": "你好", "start": float("nan")},
+        {"role": "customer", "text": ""},
+        {"role": "agent", "text": " \n\u3000"},
     ):
         with pytest.raises(ValueError):
             session.add_turn(bad)

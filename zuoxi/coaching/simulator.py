@@ -53,6 +53,10 @@ VERIFY_WORDS = ("@verify_partial", "@official_channel")
 HOSTILE = ("rude", "argue", "deflect")
 
 
+class EmptyLine(ValueError):
+    """A blank trainee line, refused (in Chinese)."""
+
+
 class Effect(BaseModel):
     """One row of the dynamics table (dynamics.yaml explains the columns)."""
 
@@ -264,10 +268,14 @@ class DrillSession:
 
     # --- one exchange ----------------------------------------------------------------------------
     def agent_says(self, text: str) -> CustomerTurn:
-        """The trainee's line and the customer's answer; after the outcome, the closing line (no answer)."""
+        """The trainee's line and the customer's answer; after the outcome, the closing line (no answer).
+        A blank line is refused (EmptyLine), the drill as it was: it was taken as "……", and the customer's
+        anger rose at a line the trainee never meant to send (the terminal skips blank lines)."""
         if self.finished:
             raise RuntimeError(f"the drill is over ({self.outcome or 'stopped'})")
-        said = Turn(role="agent", text=text.strip() or "……")
+        if not text.strip():
+            raise EmptyLine("这一句是空白的：请输入要对客户说的话")
+        said = Turn(role="agent", text=text.strip())
         self.turns.append(said)
         self.planned.append(said)
         self.backends.append(None)

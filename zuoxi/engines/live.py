@@ -52,6 +52,10 @@ class SessionClosed(ValueError):
     """A turn for a conversation that has ended."""
 
 
+class EmptyTurn(ValueError):
+    """A turn with no text (empty or only whitespace): refused, as nothing was said."""
+
+
 class AlertSpec(BaseModel):
     """One entry of live_alerts.yaml."""
 
@@ -155,6 +159,8 @@ class LiveSession:
         if len(self) >= MAX_TURNS:
             raise SessionFull(f"一次实时辅助最多 {MAX_TURNS} 句")
         turn = turn if isinstance(turn, Turn) else Turn.model_validate(turn)
+        if not turn.text.strip():  # nothing said: it would be analysed as a turn all the same
+            raise EmptyTurn("内容是空白的，请输入说的话再发送")
         if len(turn.text) > MAX_TEXT:
             raise ValueError(f"一句最多 {MAX_TEXT} 个字，这一句有 {len(turn.text)} 个")
         turn.text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates, before anything is kept

@@ -4,6 +4,7 @@ Protocol on `/api/live/{session}` (JSON text frames; the sign-in cookie authenti
   server → {"type": "state", "session", "turns": n, "alerts": […]}      on connect: where it stands
   client → {"type": "turn", "seq": n, "role", "text", "start"?, "end"?}   the conversation's turn n
   server → {"type": "update", "turn": n, "alerts": […], "emotion", "complaint_risk"}
+                                                                          a blank turn is refused (error)
   client → {"type": "end", "store": true|false}                           the conversation is over
   server → {"type": "result", "score", "max_score", "veto", "failed", "key"?}, then closes
   server → {"type": "error", "error", "turns"}                            a bad message or refused turn; the socket stays open
@@ -11,6 +12,14 @@ A client that loses its connection reconnects to the same session id and resumes
 says which turn to send next, and a turn sent twice (same `seq`) is answered from the record, not
 counted again. Sessions live in this process's memory (`LiveSessions`) until ended or 2 h without a message;
 with `zuoxi serve --redis`, in Redis (`zuoxi.web.shared`), so the reconnect may reach any server process.
+
+A customer turn's `emotion.label` is the fused decision of `zuoxi.analyze.emotion`, not the argmax of `probs`
+(the model's distribution): a cue word decides; else the model's negativity (angry + anxious + sad, `score`)
+must reach `threshold` (0.7: the model, trained on Weibo posts, over-reads plain complaints and questions as
+angry at lower confidence) for its most likely negative class to be the label; else the cue-less label
+(neutral, or positive) stands. `emotion.basis` says which: "cue", "model", "below_threshold" (probs lean
+negative but not enough: `我要投诉你们，东西坏了` is neutral with P(angry) 0.56, its complaint risk high all the
+same), or "lexicon" (no model).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from zuoxi.analyze.emotion import MODEL_CONFIDENT, NEGATIVE
 from zuoxi.engines.live import LiveSession, LiveSessions
 from zuoxi.messages import said_all
 from zuoxi.model import LiveUpdate
@@ -232,6 +242,19 @@ async def _end(
     await websocket.close()
 
 
+def _explained(update: dict) -> dict:
+    """The update with its emotion's `basis` and `threshold` (module doc): why the label may not be the
+    likeliest class of `probs`."""
+    emotion = update.get("emotion")
+    if emotion:
+        if emotion["label"] in NEGATIVE:
+            basis = "cue" if emotion.get("cue") else "model"
+        else:
+            basis = "lexicon" if emotion.get("probs") is None else "below_threshold"
+        update["emotion"] = {**emotion, "basis": basis, "threshold": MODEL_CONFIDENT}
+    return update
+
+
 def _take_turn(session: LiveSession, message: dict, add: Callable[[dict[str, Any]], LiveUpdate]) -> dict:
     """The answer to one turn message (`add` takes the turn into the session and wherever it is
     shared); every refusal says how many turns the session has (`turns`), where the client goes on from."""
@@ -239,14 +262,14 @@ def _take_turn(session: LiveSession, message: dict, add: Callable[[dict[str, Any
     if seq is not None and not (type(seq) is int and 0 <= seq <= len(session)):
         return {"type": "error", "error": f"seq 应为下一句的序号 {len(session)}", "turns": len(session)}
     if seq is not None and seq < len(session):  # a resend after a reconnect
-        return {"type": "update", "duplicate": True, **json.loads(session.answer(seq))}
+        return {"type": "update", "duplicate": True, **_explained(json.loads(session.answer(seq)))}
     try:
         update = add(_turn_fields(message))
     except ValidationError as error:
         return {"type": "error", "error": f"这一句的格式不对：{said_all(error.errors())}", "turns": len(session)}
     except ValueError as error:  # too long, not encodable, the session full or ended
         return {"type": "error", "error": f"这一句未被接受：{error}", "turns": len(session)}
-    return {"type": "update", **update.model_dump(mode="json")}
+    return {"type": "update", **_explained(update.model_dump(mode="json"))}
 
 
 def _finish(session: LiveSession, store: Store | None, replayed: ConversationDetail | None = None) -> dict:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from zuoxi.coaching.cases import TAGS, Case, CaseError
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
-from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession
+from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession, EmptyLine
 from zuoxi.store.queries import get_conversation, team_agents
 from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.web.api import zoned
@@ -165,7 +165,10 @@ def drill_turn(
     the trainee's closing one, after which the report comes."""
     session = request.app.state.drills.get(drill_id, signed.account.id)
     _still_on(session)
-    turn = session.agent_says(body.text)
+    try:
+        turn = session.agent_says(body.text)
+    except EmptyLine as error:
+        raise HTTPException(422, str(error)) from None
     answer = {
         "customer": turn.text,
         "anger": turn.anger,
