@@ -4,6 +4,7 @@ the HTML report and the exports take their labels from `zuoxi.report.labels`."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from zuoxi.model import Conversation
 from zuoxi.pipeline import analyze_conversation
@@ -48,3 +49,15 @@ def test_the_html_report_names_severities_in_chinese():
     assert not re.search(r"（(minor|major|veto)，", html)
     html = report_of(("customer", "怎么还没发货"), ("agent", "你自己看物流吧"))
     assert re.search(r"（(轻微|严重)，", html) and not re.search(r"（(minor|major|veto)，", html)
+
+
+def test_turns_are_numbered_from_one_where_people_read_them():
+    """`证据：第 0、1 句` and a transcript from `0 客户`: readers count from 1; stored and API indices stay 0-based."""
+    html = report_of(("customer", "怎么还没发货"), ("agent", "神经病，自己看物流"))
+    assert "证据：第 2 句" in html and "证据：第 1 句" not in html
+    assert re.search(r'<div class="who">1 客户', html) and re.search(r'<div class="who">2 坐席', html)
+    assert not re.search(r'<div class="who">0 ', html)
+    static = Path(pages.__file__).parent / "static"
+    live = (static / "live.js").read_text(encoding="utf-8")
+    assert "第${esc(a.turn + 1)}句" in live and "（第${esc(e.turn + 1)}句）" in live and "${i + 1} ${turn.role" in live
+    assert "'第' + (p.turn + 1) + '句'" in (static / "detail.js").read_text(encoding="utf-8")

@@ -532,6 +532,22 @@ def test_detail_page_shows_evidence_and_emotion_curve(clients):
     assert "句（坐席）「" in html and "句（客户）「" in html
 
 
+def test_the_detail_page_numbers_turns_from_one(clients):
+    """Evidence said `第0句` and the transcript began `0 客户`: shown 1-based; the API's indices stay 0-based."""
+    qa = clients["qa"]
+    key = key_of(qa, "cp-001")
+    detail = qa.get(f"/api/conversations/{key}").json()
+    html = qa.get(f"/conversations/{key}").text
+    turns = detail["conversation"]["turns"]
+    shown = [int(n) for n in re.findall(r'<div class="who">(\d+) ', html)]
+    assert shown[: len(turns)] == list(range(1, len(turns) + 1))
+    cs01 = next(f for f in detail["results"][0]["machine"]["findings"] if f["rule"] == "CS-01")
+    first = cs01["evidence"][0]
+    role = {"agent": "坐席", "customer": "客户"}[turns[first["turn"]]["role"]]
+    assert f"第{first['turn'] + 1}句（{role}）「" in html
+    assert 'id="turn-0"' in html  # anchors keep the index
+
+
 def test_page_forms_need_csrf(clients, app):
     key = key_of(clients["qa"], "cp-002")
     pk = result_of(clients["qa"], key)["result_id"]

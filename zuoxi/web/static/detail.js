@@ -1,7 +1,7 @@
 // The detail page: each result's customer-emotion curve, and the recording player following the transcript.
 document.querySelectorAll('script.curve').forEach(data => {
   const pts = JSON.parse(data.textContent);
-  new Chart(document.getElementById(data.dataset.canvas), {type: 'line', data: {labels: pts.map(p => '第' + p.turn + '句'),
+  new Chart(document.getElementById(data.dataset.canvas), {type: 'line', data: {labels: pts.map(p => '第' + (p.turn + 1) + '句'),
     datasets: [{label: '负面程度', data: pts.map(p => p.score), borderColor: '#d9534f', tension: 0.3}]}, options: {scales: {y: {min: 0, max: 1}}}});
 });
 const audio = document.getElementById('recording');

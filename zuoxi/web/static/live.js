@@ -22,13 +22,13 @@ function connect() {
   socket.onmessage = event => handle(JSON.parse(event.data));
 }
 function addTurn(i, turn) {
-  $('transcript').insertAdjacentHTML('beforeend', `<div class="turn ${esc(turn.role)}" data-turn="${i}"><div class="who">${i} ${turn.role === 'agent' ? '坐席' : '客户'}</div><div class="bubble">${esc(turn.text)}<span class="emo"></span></div></div>`);
+  $('transcript').insertAdjacentHTML('beforeend', `<div class="turn ${esc(turn.role)}" data-turn="${i}"><div class="who">${i + 1} ${turn.role === 'agent' ? '坐席' : '客户'}</div><div class="bubble">${esc(turn.text)}<span class="emo"></span></div></div>`);
 }
 function showAlert(a) {
   $('no-alerts').hidden = true;
-  const quotes = a.evidence.map(e => `“${esc(e.text)}”<span class="muted">（第${esc(e.turn)}句）</span>`).join(' ');
+  const quotes = a.evidence.map(e => `“${esc(e.text)}”<span class="muted">（第${esc(e.turn + 1)}句）</span>`).join(' ');
   $('alerts').insertAdjacentHTML('afterbegin', `<div class="alert ${esc(a.kind)}" data-kind="${esc(a.kind)}" data-turn="${esc(a.turn)}">
-    <b>${esc(a.title)}</b> <span class="muted">第${esc(a.turn)}句${a.rule ? ' · ' + esc(a.rule) : ''}${a.score != null ? ' · ' + a.score.toFixed(2) : ''}</span>
+    <b>${esc(a.title)}</b> <span class="muted">第${esc(a.turn + 1)}句${a.rule ? ' · ' + esc(a.rule) : ''}${a.score != null ? ' · ' + a.score.toFixed(2) : ''}</span>
     ${a.message ? `<div>${esc(a.message)}</div>` : ''}${quotes ? `<div class="sugg">${quotes}</div>` : ''}
     ${a.suggestion ? `<div class="suggestion">建议：${esc(a.suggestion)}</div>` : ''}</div>`);
 }
