@@ -5,19 +5,24 @@ password prompt, queue picks left unassigned, and attempts recorded for another 
 from __future__ import annotations
 
 import json
+from datetime import date, time
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from zuoxi.campaigns import vault
+from zuoxi.campaigns.calllist import import_call_list
+from zuoxi.campaigns.campaign import create_campaign, load_spec
+from zuoxi.campaigns.models import CallingHours
 from zuoxi.cli import app
 from zuoxi.engines.local import Batch
 from zuoxi.privacy import valid_id_number
 from zuoxi.store import Store
 from zuoxi.store.queries import ConversationFilter, list_conversations
-from zuoxi.store.tables import ConversationRow, ResultRow
-from zuoxi.store.users import Account
+from zuoxi.store.tables import CampaignCustomer, ConversationRow, ResultRow
+from zuoxi.store.users import Account, add_user
 
 MISTYPED_ID = "110101199003074578"  # a real region (北京东城) and birth date, the wrong check digit
 
@@ -133,3 +138,44 @@ def test_show_says_when_several_stored_ids_have_the_same_masked_form(tmp_path):
     assert "内容键" in said
     key = next(line.split()[0] for line in said.splitlines() if "T02" in line)
     assert "我是 T02 的客户" in run("show", key, "--db", db).stdout  # and the key shows the one meant
+
+
+# 4. Campaigns: `dial`'s password ----------------------
+
+LIST_HEADER = "客户号,姓名,性别,手机号,卡号,网点,地区,年龄,职业\n"
+PASSWORD = "correct-horse"
+
+
+def _campaign(tmp_path: Path, monkeypatch) -> tuple[str, list[int]]:
+    """card_activation with three customers, the first two assigned to T01, the third to no one; a user t01."""
+    monkeypatch.setenv(vault.SECRET_ENV, "a long random passphrase, only for the tests")
+    url = f"sqlite:///{tmp_path / 'campaigns.db'}"
+    store = Store(url)
+    all_day = CallingHours(start=time(0), end=time.max)  # dialling is allowed whenever the test runs
+    create_campaign(store, load_spec("card_activation").model_copy(update={"calling_hours": all_day}))
+    path = tmp_path / "list.csv"
+    rows = [f"R{n},张三,男,1380000000{n},6227 0000 0000 1234,汕头分行营业部,汕头,30,教师\n" for n in (1, 2, 3)]
+    path.write_text(LIST_HEADER + "".join(rows), encoding="utf-8")
+    assert import_call_list(store, "card_activation", path, as_of=date(2026, 3, 1)).errors == []
+    with Session(store.engine) as session:
+        ids = list(session.scalars(select(CampaignCustomer.id).order_by(CampaignCustomer.id)))
+        for customer in session.scalars(select(CampaignCustomer).where(CampaignCustomer.id.in_(ids[:2]))):
+            customer.agent_id = "T01"
+        session.commit()
+    add_user(store.engine, "t01", PASSWORD, "agent", agent_id="T01")
+    store.close()
+    return url, ids
+
+
+def test_dial_without_a_password_to_read_says_so_in_chinese(tmp_path, monkeypatch):
+    url, ids = _campaign(tmp_path, monkeypatch)
+    monkeypatch.delenv("ZUOXI_PASSWORD", raising=False)
+    dial = ("campaign", "dial", "card_activation", str(ids[0]), "--user", "t01", "--db", url)
+    for given in ("", "\n"):  # no input at all, an empty line
+        refused = run(*dial, code=2, input=given)
+        assert "读不到密码" in refused.stderr and "ZUOXI_PASSWORD" in refused.stderr
+        assert "Aborted" not in refused.output and "Password" not in refused.output
+        assert "GetPassWarning" not in refused.output
+    assert "13800000001" in run(*dial, input=PASSWORD + "\n").stdout  # one line on standard input
+    assert "13800000001" in run(*dial, env={"ZUOXI_PASSWORD": PASSWORD}).stdout
+    assert "用户名或密码不对" in run(*dial, code=2, input="wrong-password\n").stderr

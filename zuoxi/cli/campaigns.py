@@ -6,6 +6,8 @@ highlighting (`list.csv:100:` stays `:100:`, `[b]` stays `[b]`); colour comes fr
 
 from __future__ import annotations
 
+import getpass
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -291,21 +293,47 @@ def do_not_call(
     err.print(f"rows {summary.rows} · added {summary.imported} · skipped {len(summary.errors)}")
 
 
+SIGN_IN_UNREAD = "读不到密码：请在终端里输入，或者用环境变量 ZUOXI_PASSWORD 给出，或者从标准输入传入一行"
+
+
+def _read_password() -> str:
+    """The password not given by --password or $ZUOXI_PASSWORD: asked for, hidden, on a terminal (in Chinese),
+    else the first line of standard input (`… < file`, a pipe); none (an empty line, no input, Ctrl-D or Ctrl-C at
+    the prompt) is refused with a message, where click's prompt printed "Aborted." and getpass's warnings."""
+    try:
+        if sys.stdin is not None and sys.stdin.isatty():
+            password = getpass.getpass("密码：")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n") if sys.stdin is not None else ""
+    except (EOFError, KeyboardInterrupt, OSError, UnicodeDecodeError):
+        password = ""
+    if not password:
+        raise _fail(PermissionError(SIGN_IN_UNREAD))
+    return password
+
+
 @campaign_app.command("dial")
 def dial_(
     name: Name,
     customer: Annotated[int, typer.Argument(help="Customer ID (from queue)")],
     user: Annotated[str, typer.Option("--user", help="Your zuoxi sign-in (the agent the customer is assigned to)")],
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, envvar="ZUOXI_PASSWORD", help="Asked for when not given")
+        str,
+        typer.Option(
+            envvar="ZUOXI_PASSWORD",
+            show_default=False,
+            help="Your password (or $ZUOXI_PASSWORD); else asked for on a terminal (密码：), or read as the first "
+            "line of standard input",
+        ),
     ] = "",
     db: DbOption = None,
 ) -> None:
     """Show a customer's number to dial: only to their agent, only when they may be called; audited."""
+    password = password or _read_password()
     store = Store(db)
     account = authenticate(store.engine, user, password)
     if account is None:
-        raise _fail(PermissionError("wrong username or password"))
+        raise _fail(PermissionError("用户名或密码不对"))
     try:
         phone = dial.reveal_phone(store, name, customer, account)
     except (campaign.CampaignError, Forbidden) as error:
