@@ -21,7 +21,7 @@ from zuoxi.engines.local import Batch
 from zuoxi.privacy import valid_id_number
 from zuoxi.store import Store
 from zuoxi.store.queries import ConversationFilter, list_conversations
-from zuoxi.store.tables import CampaignCustomer, ConversationRow, ResultRow
+from zuoxi.store.tables import CampaignAttempt, CampaignCustomer, ConversationRow, ResultRow
 from zuoxi.store.users import Account, add_user
 
 MISTYPED_ID = "110101199003074578"  # a real region (北京东城) and birth date, the wrong check digit
@@ -140,7 +140,7 @@ def test_show_says_when_several_stored_ids_have_the_same_masked_form(tmp_path):
     assert "我是 T02 的客户" in run("show", key, "--db", db).stdout  # and the key shows the one meant
 
 
-# 4. Campaigns: `dial`'s password ----------------------
+# 4 and 6. Campaigns: `dial`'s password, and attempts recorded for another agent's customer ----------------------
 
 LIST_HEADER = "客户号,姓名,性别,手机号,卡号,网点,地区,年龄,职业\n"
 PASSWORD = "correct-horse"
@@ -179,3 +179,35 @@ def test_dial_without_a_password_to_read_says_so_in_chinese(tmp_path, monkeypatc
     assert "13800000001" in run(*dial, input=PASSWORD + "\n").stdout  # one line on standard input
     assert "13800000001" in run(*dial, env={"ZUOXI_PASSWORD": PASSWORD}).stdout
     assert "用户名或密码不对" in run(*dial, code=2, input="wrong-password\n").stderr
+
+
+def test_an_attempt_for_another_agents_customer_is_refused(tmp_path, monkeypatch):
+    url, ids = _campaign(tmp_path, monkeypatch)
+    record = ("campaign", "record", "card_activation")
+    refused = run(*record, str(ids[0]), "refused", "--agent", "T02", "--db", url, code=2)
+    assert "客户" in refused.stderr and "T01" in refused.stderr and "T02" in refused.stderr
+    run(*record, str(ids[0]), "no_answer", "--agent", "T01", "--at", "2026-03-02T10:00:00", "--db", url)
+    run(*record, str(ids[2]), "no_answer", "--agent", "T02", "--at", "2026-03-02T10:00:00", "--db", url)  # no one's
+    refused = run(*record, str(ids[2]), "refused", "--agent", "T03", "--db", url, code=2)  # now T02's
+    assert "T02" in refused.stderr and "T03" in refused.stderr
+    with Session(Store(url).engine) as session:
+        attempts = session.execute(select(CampaignAttempt.customer_id, CampaignAttempt.agent_id)).all()
+    assert sorted(attempts) == [(ids[0], "T01"), (ids[2], "T02")]
+
+
+def test_a_dispositions_row_for_another_agents_customer_is_that_rows_error(tmp_path, monkeypatch):
+    url, ids = _campaign(tmp_path, monkeypatch)
+    export = tmp_path / "dialer.csv"
+    export.write_text(
+        "名单ID,坐席工号,呼叫时间,结果\n"
+        f"{ids[0]},T02,2026-03-02 10:00:00,refused\n"
+        f"{ids[1]},T01,2026-03-02 10:05:00,no_answer\n"
+        f"{ids[2]},T02,2026-03-02 10:10:00,no_answer\n",
+        encoding="utf-8",
+    )
+    said = run("campaign", "dispositions", "card_activation", str(export), "--db", url).stderr
+    assert "dialer.csv:2: " in said and "T01" in said.split("dialer.csv:2: ")[1].splitlines()[0]
+    assert "recorded 2" in said and "skipped 1" in said
+    with Session(Store(url).engine) as session:
+        attempts = session.execute(select(CampaignAttempt.customer_id, CampaignAttempt.agent_id)).all()
+    assert sorted(attempts) == [(ids[1], "T01"), (ids[2], "T02")]

@@ -66,35 +66,62 @@ def score_linked(store: Store, keys: Iterable[str], spec: CampaignSpec, models: 
     return len(todo)
 
 
+def not_theirs(customer_id: int, assigned: str, agent: str) -> CampaignError:
+    return CampaignError(
+        f"客户 {customer_id} 分配给了坐席 {assigned}，坐席 {agent} 不能为其记录拨打"
+        "（只有分配到的坐席能记录；还没分配的客户谁都可以）"
+    )
+
+
+def _checked(state: AttemptsState, campaign: str, attempt: Attempt, callback_at: datetime | None) -> CustomerState:
+    """The attempt's customer; CampaignError when it cannot be recorded at all."""
+    spec = state.spec
+    customer = state.customers.get(attempt.customer_id)
+    if customer is None:
+        raise CampaignError(f"customer {attempt.customer_id} is not on the list of {campaign!r}")
+    if attempt.reason_code and attempt.reason_code not in spec.reason_codes:
+        raise CampaignError(f"unknown reason code {attempt.reason_code!r} (one of {', '.join(spec.reason_codes)})")
+    if attempt.conversation_key and attempt.conversation_key not in state.stored:
+        raise CampaignError(f"no stored conversation with key {attempt.conversation_key!r}")
+    check_requested_callback(spec, attempt.started_at, callback_at)
+    return customer
+
+
 def record_attempts(
-    store: Store, campaign: str, attempts: Iterable[tuple[Attempt, datetime | None]], models: bool = True
+    store: Store,
+    campaign: str,
+    attempts: Iterable[tuple[Attempt, datetime | None]],
+    models: bool = True,
+    refused: list[tuple[int, CampaignError]] | None = None,
 ) -> list[int]:
     """Store attempts (each with an optional callback time) in time order and move each customer on.
     A reason code must be one of the campaign's; a linked conversation must be stored; a callback is not
-    earlier than its call. Times without a zone are the campaign's local time. An attempt already recorded
-    (the same customer, disposition and start time: the same command run twice, a file imported twice) is
-    not stored again and moves no one on. Returns the ids of the attempts stored."""
+    earlier than its call; the agent is the customer's (a customer assigned to another agent is not theirs to
+    record, as it is not theirs to dial; one not yet assigned is anyone's, and becomes theirs). Times without a
+    zone are the campaign's local time. An attempt already recorded (the same customer, disposition and start
+    time: the same command run twice, a file imported twice) is not stored again and moves no one on. Returns the
+    ids of the attempts stored. With `refused`, an attempt for another agent's customer is left out and listed
+    there (its position in `attempts`, why) instead of refusing them all."""
     items = list(attempts)
     linked = [a.conversation_key for a, _ in items if a.conversation_key]
 
     def plan(state: AttemptsState) -> list[NewAttempt]:
         spec = state.spec
-        items.sort(key=lambda item: to_utc(item[0].started_at, spec.tz))
+        if refused is not None:
+            refused.clear()  # the plan runs again when another process stored one of them meanwhile
+        order = sorted(range(len(items)), key=lambda i: to_utc(items[i][0].started_at, spec.tz))
         records: list[NewAttempt] = []
-        for attempt, callback_at in items:
-            customer = state.customers.get(attempt.customer_id)
-            if customer is None:
-                raise CampaignError(f"customer {attempt.customer_id} is not on the list of {campaign!r}")
-            if attempt.reason_code and attempt.reason_code not in spec.reason_codes:
-                raise CampaignError(
-                    f"unknown reason code {attempt.reason_code!r} (one of {', '.join(spec.reason_codes)})"
-                )
-            if attempt.conversation_key and attempt.conversation_key not in state.stored:
-                raise CampaignError(f"no stored conversation with key {attempt.conversation_key!r}")
-            check_requested_callback(spec, attempt.started_at, callback_at)
+        for position in order:
+            attempt, callback_at = items[position]
+            customer = _checked(state, campaign, attempt, callback_at)
             started = to_utc(attempt.started_at, spec.tz)
             if (customer.id, started, attempt.disposition) in state.recorded:
                 continue  # recorded before, or earlier in this batch
+            if customer.agent_id is not None and customer.agent_id != attempt.agent_id:
+                if refused is None:
+                    raise not_theirs(customer.id, customer.agent_id, attempt.agent_id)
+                refused.append((position, not_theirs(customer.id, customer.agent_id, attempt.agent_id)))
+                continue
             state.recorded.add((customer.id, started, attempt.disposition))
             records.append(NewAttempt(**attempt.model_dump(exclude={"started_at"}), started_at=started))
             state.counts[customer.id] += 1
@@ -178,7 +205,7 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
         )
         return summary
     spec, by_ref, by_id = stored.customer_numbers(store.engine, campaign)
-    items = []
+    items, lines = [], []
     for number, cells in rows:
         if not any(cells):
             continue
@@ -186,12 +213,16 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
         cell = {f: (cells[i] if i is not None and i < len(cells) else "") for f, i in index.items()}
         try:
             items.append(_attempt(store, cell, by_ref, by_id, spec))
+            lines.append(number)
         except (ValueError, OverflowError, ValidationError, CampaignError) as error:
             reason = said_all(error.errors()) if isinstance(error, ValidationError) else str(error)
             summary.errors.append(IngestError(where, number, reason))
-    stored_ids = record_attempts(store, campaign, items, models=models)
+    refused: list[tuple[int, CampaignError]] = []  # rows for another agent's customer: errors of their own
+    stored_ids = record_attempts(store, campaign, items, models=models, refused=refused)
+    summary.errors += [IngestError(where, lines[position], str(error)) for position, error in refused]
+    summary.errors.sort(key=lambda error: error.line or 0)  # in the file's order
     summary.imported = len(stored_ids)
-    summary.already = len(items) - len(stored_ids)  # recorded before: a file imported again is no error
+    summary.already = len(items) - len(stored_ids) - len(refused)  # recorded before: a file imported again is no error
     return summary
 
 
