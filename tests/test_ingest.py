@@ -274,10 +274,43 @@ def test_csv_column_override_tsv_and_numeric_times(tmp_path):
 
 
 def test_rows_without_conversation_id_group_by_file_name(tmp_path):
+    """A chat saved alone needs no id column: it is one conversation named after the file, and a note says so (with
+    the option that names the id column, should the file hold more than one)."""
     path = tmp_path / "one-chat.csv"
     path.write_text("角色,内容\n客户,在吗\n客服,在的\n", encoding="utf-8")
-    (conv,), _ = read(path)
+    (conv,), (note,) = read(path)
     assert conv.id == "one-chat" and roles(conv) == ["customer", "agent"]
+    assert str(note) == (
+        f"{path}:1: 找不到会话ID列，整个文件读成了一个会话“one-chat”（表头：角色, 内容）；"
+        "如果文件里有多个会话，请用 --columns conversation_id=<列名> 指定会话ID列"
+    )
+    # Columns of its own that are no ids: a sender's name changing from row to row, times repeated within a second
+    named = tmp_path / "named.csv"
+    named.write_text(
+        "发送人,角色,内容,发送时刻\n小王,客服,您好,2026-11-03 14:00:00\n张先生,客户,在吗,2026-11-03 14:00:00\n"
+        "小王,客服,在的,2026-11-03 14:00:05\n",
+        encoding="utf-8",
+    )
+    (conv,), (note,) = read(named)
+    assert conv.id == "named" and texts(conv) == ["您好", "在吗", "在的"] and "整个文件读成了一个会话" in str(note)
+
+
+def test_a_column_of_conversation_ids_not_recognised_is_not_merged_into_one_conversation(tmp_path):
+    """`conv,sender,message` with rows of k-1 and k-2: the id header was not recognised, and the whole file became one
+    conversation named after it, scored as one, without a word. A column of the file's own whose values come in blocks
+    of rows, as ids do, says the file holds several: it is not read, and the error names the option that reads it."""
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "conv,sender,message\nk-1,customer,我要退货\nk-1,agent,好的，马上为您处理\nk-2,customer,在吗\nk-2,agent,在的\n",
+        encoding="utf-8",
+    )
+    conversations, (error,) = read(path)
+    assert conversations == [] and str(error) == (
+        f"{path}:1: 找不到会话ID列，而“conv”列像是会话ID（2 个值，如 k-1、k-2）：没有把整个文件当作一个会话读入；"
+        "请用 --columns conversation_id=conv 指定会话ID列"
+    )
+    (k1, k2), errors = read(path, columns=parse_column_map(["conversation_id=conv"]))  # what the error says to do
+    assert errors == [] and [k1.id, k2.id] == ["k-1", "k-2"] and texts(k2) == ["在吗", "在的"]
 
 
 @pytest.mark.parametrize("spec", [["txt=内容"], ["text="], ["role"]])

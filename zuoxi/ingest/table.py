@@ -9,12 +9,13 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import math
 import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,10 @@ def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, s
             f"找不到 {'、'.join(missing)} 列（表头：{', '.join(map(str, headers))}）；请用 --columns 字段=表头 指定",
         )
         return
+    if "conversation_id" not in columns:  # the whole file is one conversation, named after it: say so
+        rows = yield from _as_one_conversation(rows, path, [str(h or "") for h in headers], columns)
+    if rows is None:
+        return
     conversations: dict[str, dict[str, Any]] = {}
     for number, row in rows:
         if isinstance(row, IngestError):
@@ -131,6 +136,63 @@ def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, s
             yield error
     for conv in conversations.values():
         yield validate(_with_times(conv), path, conv.pop("line"))
+
+
+ONE_CONVERSATION = "找不到会话ID列，整个文件读成了一个会话"
+
+
+def _as_one_conversation(
+    rows: Iterator[tuple[int, Row]], path: str, headers: list[str], columns: dict[str, int]
+) -> Generator[IngestError, None, Iterator[tuple[int, Row]] | None]:
+    """The rows of a table without a conversation id column, to be read as one conversation, after the note that
+    says so (`_one_file`); None, after the error, where they are not to be."""
+    read = list(rows)
+    if problem := _one_file(path, headers, columns, read):
+        yield problem
+        if not problem.reason.startswith(ONE_CONVERSATION):
+            return None
+    return iter(read)
+
+
+def _one_file(
+    path: str, headers: list[str], columns: dict[str, int], rows: list[tuple[int, Row]]
+) -> IngestError | None:
+    """Why a table without a conversation id column is not read as one conversation: a column of its own whose values
+    come in blocks of rows, as conversation ids do (a `conv` header not recognised: k-1, k-1, k-2…), would have every
+    conversation of the file merged and scored as one. Else, for a table of rows, a note that it is read as one,
+    named after the file (a chat saved alone needs no id column): the note, kept, starts with ONE_CONVERSATION."""
+    mapped = set(columns.values())
+    cells = [row for _, row in rows if not isinstance(row, IngestError)]
+    option = "--columns conversation_id=<列名>"
+    for index, header in enumerate(headers):
+        if index in mapped:
+            continue
+        values = [str(row[index]).strip() for row in cells if index < len(row) and str(row[index] or "").strip()]
+        distinct = list(dict.fromkeys(values))
+        blocks = 1 + sum(a != b for a, b in itertools.pairwise(values))
+        if 2 <= len(distinct) == blocks < len(values) and not all(_is_clock(v) for v in distinct):
+            named = f"--columns conversation_id={header}" if header.strip() else option
+            return IngestError(
+                path,
+                1,
+                f"找不到会话ID列，而“{header}”列像是会话ID（{len(distinct):,} 个值，如 {'、'.join(distinct[:3])}）："
+                f"没有把整个文件当作一个会话读入；请用 {named} 指定会话ID列",
+            )
+    if not cells:
+        return None
+    return IngestError(
+        path,
+        1,
+        f"{ONE_CONVERSATION}“{Path(path).stem}”（表头：{', '.join(headers)}）；"
+        f"如果文件里有多个会话，请用 {option} 指定会话ID列",
+    )
+
+
+def _is_clock(value: str) -> bool:
+    try:
+        return isinstance(_parse_time(value), datetime)
+    except ValueError:
+        return False
 
 
 def _add_row(
