@@ -5,6 +5,7 @@ overdue items, finishing and skipping, and rule precision from the random share.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
 from datetime import datetime, time, timedelta
@@ -490,3 +491,59 @@ def test_the_queue_commands(tmp_path):
     ):
         refused = runner.invoke(app, ["queue", "run", *far, "--db", db])  # an OverflowError traceback before
         assert refused.exit_code == 2 and "日期超出范围" in refused.stderr, (far, refused.output)
+
+
+def test_a_rerun_gives_the_periods_unassigned_picks_to_the_inspectors_there_are_now(store):
+    """Picks made when no inspector existed stayed unassigned for good: a rerun of the period gives them out,
+    under the plan's rules (never the conversation's own team), and says how many; a third run has none left."""
+    engine = store.engine
+    add(store, *(Spec(f"c{n}", agent=f"A{n % 3}", team="一组" if n < 3 else "二组", score=40) for n in range(6)))
+    name = stored_plan(engine, WEEKLY)
+    admin = user(engine, "admin", role="admin")  # no inspector: an admin is none unless the plan names them
+    first = run_plan(engine, name, WEEK, MONDAY)
+    assert first.sampled == 6 and first.unassigned == 6 and first.by_inspector == {}
+    user(engine, "wang")
+    user(engine, "li", team="一组")  # may take 二组's picks only
+    second = run_plan(engine, name, WEEK, MONDAY + timedelta(days=1))
+    assert second.sampled == 0 and second.already == 6
+    assert sum(second.earlier_by_inspector.values()) == 6 and second.earlier_unassigned == 0
+    items = Q.queue_items(engine, get_account(engine, admin.id), MONDAY, status="open")
+    assert all(i.assignee for i in items) and len(items) == 6
+    assert all(i.team != "一组" for i in items if i.assignee == "li")
+    assert {i.due_on for i in items} == {MONDAY + timedelta(days=3)}  # due from the run that gave them out
+    third = run_plan(engine, name, WEEK, MONDAY + timedelta(days=2))
+    assert third.earlier_by_inspector == {} and third.earlier_unassigned == 0
+
+
+def test_a_rerun_says_which_earlier_picks_still_nobody_may_take(store):
+    engine = store.engine
+    add(store, Spec("c1", team="一组", score=40), Spec("c2", team="二组", score=40))
+    name = stored_plan(engine, WEEKLY)
+    assert run_plan(engine, name, WEEK, MONDAY).unassigned == 2
+    user(engine, "li", team="一组")
+    second = run_plan(engine, name, WEEK, MONDAY)
+    assert second.earlier_by_inspector == {"li": 1} and second.earlier_unassigned == 1
+
+
+def test_queue_run_on_the_command_line_assigns_what_no_inspector_could_take_before(tmp_path):
+    from zuoxi.cli import app
+    from zuoxi.store import Store
+
+    db = str(tmp_path / "cli.db")
+    store = Store(db)
+    add(store, *(Spec(f"c{n}", score=40) for n in range(3)))
+    store.close()
+    runner = CliRunner()
+    assert runner.invoke(app, ["queue", "plan", "create", "weekly", "--db", db]).exit_code == 0
+    week = ["queue", "run", "weekly", "--date", MONDAY.isoformat(), "--db", db]
+    first = runner.invoke(app, week)
+    assert first.exit_code == 0 and "未分配 3 条" in first.stderr, first.output
+    added = runner.invoke(
+        app, ["user", "add", "wang", "--role", "inspector", "--db", db], env={"ZUOXI_PASSWORD": "p" * 9}
+    )
+    assert added.exit_code == 0, added.output
+    rerun = runner.invoke(app, week)
+    assert rerun.exit_code == 0 and "此前已抽中 3 条" in rerun.stderr, rerun.output
+    assert "此前未分配的 3 条现已分配：wang 3" in rerun.stderr, rerun.stderr
+    listed = runner.invoke(app, ["queue", "list", "--user", "wang", "--format", "json", "--db", db])
+    assert len(json.loads(listed.stdout)) == 3

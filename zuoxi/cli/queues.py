@@ -184,6 +184,13 @@ def run(
             f"{s.plan} {s.period}：候选 {s.considered} 条，抽中 {s.sampled} 条（{picked}）；分配：{people}"
             + (f"；未分配 {s.unassigned} 条（没有可分配的质检员）" if s.unassigned else "")
             + (f"；本期此前已抽中 {s.already} 条（候选只含其后导入的会话）" if s.already else "")
+            + (
+                f"；其中此前未分配的 {sum(s.earlier_by_inspector.values())} 条现已分配："
+                + "、".join(f"{who} {n}" for who, n in s.earlier_by_inspector.items())
+                if s.earlier_by_inspector
+                else ""
+            )
+            + (f"；此前未分配的 {s.earlier_unassigned} 条仍没有可分配的质检员" if s.earlier_unassigned else "")
         )
     if due and not summaries:
         err.print("没有到期的抽样")

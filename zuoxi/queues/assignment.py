@@ -6,10 +6,25 @@ conversation): a reviewer must not judge work they already judged on appeal."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from zuoxi.queues.models import Candidate, Inspector
+from zuoxi.queues.models import Inspector
+
+
+class Assignable(Protocol):
+    """What assignment reads of a pick: a run's new pick (`Candidate`), or an earlier one nobody was given
+    (`UnassignedItem`)."""
+
+    @property
+    def conversation_key(self) -> str: ...
+
+    @property
+    def agent_id(self) -> str | None: ...
+
+    @property
+    def team(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,7 @@ def by_workload(eligible: list[Inspector], everyone: list[Inspector], load: Load
 
 
 def assign(
-    picks: list[Candidate], inspectors: list[Inspector], policy: Policy, how: str, load: Load
+    picks: Sequence[Assignable], inspectors: list[Inspector], policy: Policy, how: str, load: Load
 ) -> list[Inspector | None]:
     """An inspector (or None: nobody may take it) for each pick, in order; `load` is updated."""
     chosen: list[Inspector | None] = []

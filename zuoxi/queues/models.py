@@ -99,6 +99,19 @@ class RunSummary:
     by_inspector: dict[str, int] = field(default_factory=dict)
     unassigned: int = 0
     already: int = 0  # sampled by earlier runs of the plan in the period (a second run's "0 candidates" is why)
+    # earlier runs' picks of the period that nobody could be given then (no inspector yet), given now
+    earlier_by_inspector: dict[str, int] = field(default_factory=dict)
+    earlier_unassigned: int = 0  # … and those still nobody may take
+
+
+@dataclass(frozen=True)
+class UnassignedItem:
+    """An open queue item nobody was given when it was sampled (no inspector could take it then)."""
+
+    id: int
+    conversation_key: str
+    agent_id: str | None
+    team: str | None
 
 
 @dataclass

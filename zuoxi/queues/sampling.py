@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 
-from zuoxi.queues.assignment import Policy, assign
+from zuoxi.queues.assignment import Assignable, Policy, assign
 from zuoxi.queues.models import Candidate, Period, RunSummary, Taken
 from zuoxi.queues.plans import LABELS, QUOTA_FILL, RANDOM, PlanError, PlanSpec, RandomShare, Rule
 from zuoxi.store import queues as Q
@@ -115,8 +115,10 @@ def run_plan(
     seed: int | None = None,
     scheduled: bool = False,
 ) -> RunSummary:
-    """Sample one period with a stored plan, assign the picks and store them as queue items.
-    `scheduled` marks the schedule's own run of the period: a second one stores nothing."""
+    """Sample one period with a stored plan, assign the picks and store them as queue items; the period's earlier
+    picks that nobody could be given (no inspector yet, or none the plan's rules let take them) are given now to the
+    inspectors there are, under the same rules, before the new ones. `scheduled` marks the schedule's own run of
+    the period: a second one stores nothing."""
     plan_id, spec = Q.get_plan(engine, name)
     if scheduled and Q.has_scheduled_run(engine, plan_id, period.label):
         return RunSummary(spec.id, period.label, None, 0, 0)
@@ -128,13 +130,16 @@ def run_plan(
     seed = seed if seed is not None else seed_for(spec.id, period.label, Q.run_count(engine, plan_id, period.label))
     taken = Q.taken(engine, plan_id, period)
     picks = select(spec, pool, period, seed, taken)
+    earlier = Q.unassigned_items(engine, plan_id, period)  # picked when no inspector could take them
     by = spec.assignment.avoid_appeal_handlers
-    keys = sorted(
-        {(p.candidate.agent_id if by == "agent" else p.candidate.conversation_key) or "" for p in picks} - {""}
-    )
+    everything: list[Assignable] = [*earlier, *(p.candidate for p in picks)]
+    keys = sorted({(c.agent_id if by == "agent" else c.conversation_key) or "" for c in everything} - {""})
     policy = Policy(spec.assignment.exclude_own_team, by, Q.appeal_handlers(engine, by, keys))
-    chosen = assign([p.candidate for p in picks], inspectors, policy, spec.assignment.method, Q.load(engine, plan_id))
+    load = Q.load(engine, plan_id)
+    given = assign(earlier, inspectors, policy, spec.assignment.method, load)  # the earlier picks first
+    chosen = assign([p.candidate for p in picks], inspectors, policy, spec.assignment.method, load)
     picked = [(p.candidate, p.criterion, p.kind, p.label, inspector) for p, inspector in zip(picks, chosen)]
+    due_on = today + timedelta(days=spec.assignment.due_days)
     run_id = Q.record_run(
         engine,
         plan_id,
@@ -142,13 +147,20 @@ def run_plan(
         seed,
         len(pool),
         picked,
-        today + timedelta(days=spec.assignment.due_days),
+        due_on,
         account,
         period.label if scheduled else None,
     )
     summary = RunSummary(
         spec.id, period.label, run_id, len(pool), len(picks) if run_id else 0, already=sum(taken.total.values())
     )
+    to_give = [(item.id, inspector) for item, inspector in zip(earlier, given) if inspector is not None]
+    done = set(Q.assign_items(engine, to_give, due_on, account))
+    summary.earlier_unassigned = len(earlier) - len(done)
+    for item_id, reviewer in to_give:
+        if item_id in done:
+            by_name = summary.earlier_by_inspector
+            by_name[reviewer.username] = by_name.get(reviewer.username, 0) + 1
     if run_id:
         for pick, inspector in zip(picks, chosen):
             summary.by_criterion[pick.label] = summary.by_criterion.get(pick.label, 0) + 1

@@ -32,6 +32,7 @@ from zuoxi.queues.models import (
     QueueItem,
     RunView,
     Taken,
+    UnassignedItem,
     WebhookView,
     Workload,
 )
@@ -461,6 +462,50 @@ def record_run(
             return run.id
     except IntegrityError:
         return None
+
+
+def unassigned_items(engine, plan_id: int, period: Period) -> list[UnassignedItem]:
+    """The plan's open items of the period that nobody was given, in the order they were sampled."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(QueueItemRow.id, QueueItemRow.conversation_key, QueueItemRow.agent_id, QueueItemRow.team)
+            .where(
+                QueueItemRow.plan_id == plan_id,
+                QueueItemRow.started_at >= period.start,
+                QueueItemRow.started_at < period.end,
+                QueueItemRow.status == "open",
+                QueueItemRow.assignee_id.is_(None),
+            )
+            .order_by(QueueItemRow.id)
+        ).all()
+    return [UnassignedItem(*row) for row in rows]
+
+
+def assign_items(engine, given: list[tuple[int, Inspector]], due_on: date, account: Account | None) -> list[int]:
+    """Give open items nobody has to inspectors, in one transaction, each audited (queue.assign); an item given
+    or closed meanwhile is left as it is. Returns the ids of the items given."""
+    done = []
+    now = utc_now()
+    with Session(engine) as session, session.begin():
+        for item_id, inspector in given:
+            changed = _changed(
+                session,
+                update(QueueItemRow)
+                .where(QueueItemRow.id == item_id, QueueItemRow.assignee_id.is_(None), QueueItemRow.status == "open")
+                .values(assignee_id=inspector.id, assigned_at=now, due_on=due_on),
+            )
+            if changed:
+                done.append(item_id)
+                audit(
+                    session,
+                    account,
+                    "queue.assign",
+                    "queue_item",
+                    item_id,
+                    {"assignee_id": None},
+                    {"assignee_id": inspector.id, "assignee": inspector.username},
+                )
+    return done
 
 
 # --- queues ------------------------------------------------------------------------------------------
