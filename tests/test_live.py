@@ -466,3 +466,35 @@ def test_live_assist_reads_the_turns_acts_like_batch_analysis():
     assert "soothe_first" in fired.get(1, [])
     _, without = feed(turns, models=False)
     assert "soothe_first" not in without.get(1, [])
+
+
+def test_every_refusal_of_the_socket_is_said_in_chinese(app):
+    """The close reasons (signed out, another site, a conversation not theirs, a bad session id, scorecard or
+    channel) and a turn that is not text: Chinese, as every text a user may read, and each within the 123 bytes a
+    close reason holds; a hostile scorecard name is not echoed."""
+
+    def reason(client: TestClient, path: str, **headers) -> str:
+        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(path, headers=headers) as ws:
+            ws.receive_json()
+        assert closed.value.code == 1008, path
+        return closed.value.reason
+
+    refusals = [
+        (reason(TestClient(app), "/api/live/x"), "请先登录"),
+        (reason(signed_in(app), "/api/live/x", origin="https://evil.example"), "来源不明：不能从其他网站连接实时辅助"),
+        (reason(signed_in(app), f"/api/live/x?conversation={'0' * 64}"), "没有这个会话，或你无权查看"),
+        (reason(signed_in(app), f"/api/live/{'A' * 101}"), "会话编号最多 100 个字符"),
+        (reason(signed_in(app), "/api/live/%00%00"), "会话编号不能为空"),
+        (reason(signed_in(app), "/api/live/x?scorecard=<script>alert(1)</script>"), "没有这个评分表"),
+        (reason(signed_in(app), "/api/live/x?channel=fax"), "渠道只能是 chat（文字）或 call（电话）"),
+    ]
+    for said, expected in refusals:
+        assert said == expected and len(said.encode()) <= 123
+    with signed_in(app).websocket_connect("/api/live/surrogate") as ws:
+        ws.receive_json()
+        ws.send_text('{"type": "turn", "seq": 0, "role": "customer", "text": "\\ud800"}')
+        assert ws.receive_json() == {
+            "type": "error",
+            "error": "这一句未被接受：含有未配对的 UTF-16 代理字符，不是文本",
+            "turns": 0,
+        }

@@ -60,6 +60,9 @@ from zuoxi.web.security import Signed, require_role, signed_in
 router = APIRouter()
 
 POLICY_VIOLATION = 1008  # WebSocket close codes (RFC 6455)
+# Close reasons, in Chinese as every text a user may see (at most 123 bytes of UTF-8: 41 characters).
+SIGN_IN = "请先登录"
+CROSS_SITE = "来源不明：不能从其他网站连接实时辅助"
 MAX_SESSION_ID = 100  # characters: the id a stored live conversation takes (ids are at most 200)
 # A turn costs the server about 35 µs a character on top of 1–2 ms, in the event loop every session shares: each
 # user may send turns worth TURN_RATE characters a second (a turn counts TURN_COST more), in bursts of TURN_BURST.
@@ -107,14 +110,14 @@ async def live_socket(
     session takes and whose result "结束并质检" updates when the whole of it was replayed."""
     signed = signed_in(websocket)
     if signed is None or not _same_origin(websocket):
-        await websocket.close(code=POLICY_VIOLATION, reason="sign in first" if signed is None else "cross-site")
+        await websocket.close(code=POLICY_VIOLATION, reason=SIGN_IN if signed is None else CROSS_SITE)
         return
     replayed = None
     if conversation:
         try:
             replayed = get_conversation(websocket.app.state.store.engine, signed.account, conversation)
         except (NotFound, Forbidden):
-            await websocket.close(code=POLICY_VIOLATION, reason="no such conversation")
+            await websocket.close(code=POLICY_VIOLATION, reason="没有这个会话，或你无权查看")
             return
     refused = _refused_options(websocket, session_id, scorecard, channel)
     if refused:
@@ -152,13 +155,13 @@ async def live_socket(
 def _refused_options(websocket: WebSocket, session_id: str, scorecard: str, channel: str) -> str | None:
     """Why the socket's options are refused (the close reason), or None where they are fine."""
     if len(session_id) > MAX_SESSION_ID:  # it becomes the stored conversation's id: refused now, not at the end
-        return f"session id over {MAX_SESSION_ID} characters"
+        return f"会话编号最多 {MAX_SESSION_ID} 个字符"
     if not session_id.replace("\x00", "").strip():  # nor an id that is empty once stored
-        return "session id is blank"
+        return "会话编号不能为空"
     if scorecard not in {name for name, _ in websocket.app.state.scorecards.names()}:  # names, never paths
-        return f"unknown scorecard {scorecard}"
+        return "没有这个评分表"  # the name is not echoed: a close reason holds 123 bytes
     if channel not in ("chat", "call"):
-        return "channel must be chat or call"
+        return "渠道只能是 chat（文字）或 call（电话）"
     return None
 
 
@@ -267,7 +270,13 @@ def _take_turn(session: LiveSession, message: dict, add: Callable[[dict[str, Any
         update = add(_turn_fields(message))
     except ValidationError as error:
         return {"type": "error", "error": f"这一句的格式不对：{said_all(error.errors())}", "turns": len(session)}
-    except ValueError as error:  # too long, not encodable, the session full or ended
+    except UnicodeEncodeError:  # a lone surrogate: Python's message is English and names code points
+        return {
+            "type": "error",
+            "error": "这一句未被接受：含有未配对的 UTF-16 代理字符，不是文本",
+            "turns": len(session),
+        }
+    except ValueError as error:  # too long, the session full or ended
         return {"type": "error", "error": f"这一句未被接受：{error}", "turns": len(session)}
     return {"type": "update", **_explained(update.model_dump(mode="json"))}
 
