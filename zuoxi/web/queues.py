@@ -74,6 +74,7 @@ D.AUDIT_ACTIONS.update(
         "queue.done": "完成复核任务",
         "queue.skipped": "跳过复核任务",
         "queue.reassign": "改派复核任务",
+        "queue.assign": "分配复核任务",
         "alert.handled": "跟进投诉预警",
         "alert.settings": "修改预警设置",
         "webhook.add": "添加推送地址",
