@@ -798,18 +798,23 @@ def test_text_log_line_without_speaker(tmp_path):
     ]
 
 
-def test_table_row_problems_name_the_line(tmp_path):
+def test_table_row_problems_name_the_line_and_cost_their_conversation_whole(tmp_path):
+    """A conversation that lost rows to errors was stored and scored with the rows left (c as 您好, 好的: the customer's
+    words gone), and stored again beside the whole one when the fixed file was imported. It is now reported, naming
+    its id and the lines, and not stored; the file's other conversations are."""
     path = tmp_path / "rows.csv"
     path.write_text(
         "会话ID,角色,内容,时间\nc,客服,您好,2026-11-03 14:00:00\nc,老板,x,2026-11-03 14:00:01\n"
-        "c,客户,在吗,昨天\nc,客户,好的,2026-11-03 14:00:09\n",
+        "d,客户,在吗,2026-11-03 14:10:00\nc,客户,在吗,昨天\nc,客户,好的,2026-11-03 14:00:09\n"
+        "d,客服,在的,2026-11-03 14:10:03\n",
         encoding="utf-8",
     )
     (conv,), errors = read(path)
-    assert texts(conv) == ["您好", "好的"] and starts(conv) == [0.0, 9.0]
+    assert conv.id == "d" and texts(conv) == ["在吗", "在的"] and starts(conv) == [0.0, 3.0]
     assert [str(e) for e in errors] == [
         f"{path}:3: 认不出角色 '老板'（应为 客服/客户/坐席/用户/系统 或 agent/customer/system）",
-        f"{path}:4: 认不出时间 '昨天'",
+        f"{path}:5: 认不出时间 '昨天'",
+        f"{path}:2: 会话 'c' 有 2 行没有读入（第 3、5 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
     ]
 
 
@@ -945,12 +950,19 @@ def test_one_bad_byte_costs_its_line_not_the_file(tmp_path):
     log = tmp_path / "bad.txt"
     log.write_bytes("客户：在吗\n".encode() + b"\xff\xfe\xff\n" + "客服：您好\n".encode())
     table = tmp_path / "bad.csv"
-    table.write_bytes("会话ID,角色,内容\nc,客户,在吗\n".encode() + b"c,\xff\xfe,x\n" + "c,客服,您好\n".encode())
-    for path, line, kept in ((jsonl, 2, ["g1", "g3"]), (log, 2, ["bad-1"]), (table, 3, ["c"])):
+    table.write_bytes(
+        "会话ID,角色,内容\nc,客户,在吗\n".encode() + b"c,\xff\xfe,x\n" + "c,客服,您好\nd,客户,在吗\n".encode()
+    )
+    for path, line, kept in ((jsonl, 2, ["g1", "g3"]), (log, 2, ["bad-1"])):
         conversations, (error,) = read(path)
         assert [c.id for c in conversations] == kept and error.line == line
         assert str(error) == f"{path}:{line}: 编码错误：这一行有不属于本文件文字编码的字节"
-    assert texts(read(log)[0][0]) == ["在吗", "您好"] and texts(read(table)[0][0]) == ["在吗", "您好"]
+    assert texts(read(log)[0][0]) == ["在吗", "您好"]
+    conversations, errors = read(table)  # the row's conversation is not stored without it
+    assert [c.id for c in conversations] == ["d"] and [str(e) for e in errors] == [
+        f"{table}:3: 编码错误：这一行有不属于本文件文字编码的字节",
+        f"{table}:2: 会话 'c' 有 1 行没有读入（第 3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
+    ]
 
 
 def test_a_text_log_of_gbk_and_utf8_conversations_reads_both(tmp_path):
@@ -1116,9 +1128,12 @@ def test_csv_times_with_and_without_a_zone_and_a_huge_cell(tmp_path):
         "b,客户,在吗,2026-11-03 15:00:00\n",
         encoding="utf-8",
     )
-    (a, b), (error,) = read(path)
-    assert texts(a) == ["在吗", "好的"] and starts(a) == [0.0, 15.0] and b.id == "b"
-    assert str(error) == f"{path}:3: 时间 '2026-11-03 14:00:09' 没有时区，与这个会话的第一个时间不同"
+    (b,), (error, skipped) = read(path)
+    assert b.id == "b" and str(error) == f"{path}:3: 时间 '2026-11-03 14:00:09' 没有时区，与这个会话的第一个时间不同"
+    assert (
+        str(skipped)
+        == f"{path}:2: 会话 'a' 有 1 行没有读入（第 3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入"
+    )
     huge = tmp_path / "huge.csv"
     huge.write_text(f"会话ID,角色,内容\nh,客户,{'长' * 200_000}\nok,客户,在吗\n", encoding="utf-8")
     (conv,), (error,) = read(huge)
@@ -1199,4 +1214,5 @@ def test_error_messages_mask_personal_data(tmp_path):
         f"{log}:1: 这一行开头不是说话人（客服:/客户:/G:/K:）：'我的电话*******5678请回电'",
         f"{table}:2: 认不出角色 '*******5678'（应为 客服/客户/坐席/用户/系统 或 agent/customer/system）",
         f"{table}:3: 认不出时间 'z***@example.com'",
+        f"{table}:2: 会话 'c' 有 2 行没有读入（第 2、3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
     ]

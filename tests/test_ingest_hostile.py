@@ -170,17 +170,26 @@ def test_a_file_that_turns_to_utf16_midway_keeps_its_utf8_lines(tmp_path):
 
 def test_a_csv_quote_never_closed_is_its_rows_error_and_the_rest_is_read(tmp_path):
     """A cell opening a quote it never closes took every row after it into that cell: 47 conversations were lost
-    and no error said so."""
+    and no error said so. The conversation that lost the row is not stored half (its id read from the row's line)."""
     path = tmp_path / "quote.csv"
     rows = "".join(f"c{i},客户,在吗\nc{i},客服,您好\n" for i in range(2, 6))
     path.write_text('会话ID,角色,内容\nc1,客户,在吗\nc1,客服,"您好\n' + rows, encoding="utf-8")
     assert read(path) == (
-        ["c1", "c2", "c3", "c4", "c5"],
-        [f"{path}:3: CSV 行读不了：从这一行开始的引号直到文件末尾都没有闭合"],
+        ["c2", "c3", "c4", "c5"],
+        [
+            f"{path}:3: CSV 行读不了：从这一行开始的引号直到文件末尾都没有闭合",
+            f"{path}:2: 会话 'c1' 有 1 行没有读入（第 3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
+        ],
     )
     after = tmp_path / "after.csv"  # text after a closing quote: the row's error, the next rows read
-    after.write_text('会话ID,角色,内容\nc1,客户,"在吗"？\nc1,客服,您好\n', encoding="utf-8")
-    assert read(after) == (["c1"], [f'{after}:2: CSV 行读不了：引号闭合后还有文字（引号里的引号要写成两个：""）'])
+    after.write_text('会话ID,角色,内容\nc1,客户,"在吗"？\nc1,客服,您好\nc2,客户,在吗\n', encoding="utf-8")
+    assert read(after) == (
+        ["c2"],
+        [
+            f'{after}:2: CSV 行读不了：引号闭合后还有文字（引号里的引号要写成两个：""）',
+            f"{after}:2: 会话 'c1' 有 1 行没有读入（第 2 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
+        ],
+    )
 
 
 def test_a_csv_with_cr_line_ends_is_read(tmp_path):
@@ -398,8 +407,9 @@ def test_a_workbook_number_too_long_for_python_says_what_the_cell_is(tmp_path):
             if item.filename.endswith("sheet1.xml"):
                 data = data.replace(b"<v>987654321</v>", b"<v>" + b"1" * (sys.get_int_max_str_digits() + 1) + b"</v>")
             patched.writestr(item, data)
-    (error,) = [r for r in read_file(big) if isinstance(r, IngestError)]
+    error, skipped = [r for r in read_file(big) if isinstance(r, IngestError)]
     assert "有个数字单元格超过" in error.reason and "set_int_max_str_digits" not in error.reason
+    assert skipped.reason.startswith("会话 'c1' 有 1 行没有读入（第 3 行）")
 
 
 # --- one record's problem is that record's ---------------------------------------------------------------------------
@@ -499,7 +509,7 @@ def test_a_key_given_twice_is_that_records_error(tmp_path):
 def test_a_workbook_cell_too_big_is_its_rows_error(tmp_path, monkeypatch):
     """A number cell of more digits than Python converts ended openpyxl's reading: the whole workbook was one error.
     A text cell over the bound a CSV cell has cost its whole conversation. Each is now the error of its row, naming
-    the sheet, and the other rows are read."""
+    the sheet, and the other rows are read; a conversation that lost a row so is not stored half."""
     import zipfile
 
     import openpyxl
@@ -522,12 +532,11 @@ def test_a_workbook_cell_too_big_is_its_rows_error(tmp_path, monkeypatch):
             patched.writestr(item, data)
     monkeypatch.setattr(table, "MAX_LINE_CHARS", 100)  # the bound of a cell's text, here 100 characters
     conversations = [r for r in read_file(path) if isinstance(r, Conversation)]
-    assert [(c.id, [t.text for t in c.turns]) for c in conversations] == [
-        ("c1", ["在吗", "您好"]),
-        ("c2", ["好的"]),
-        ("c3", ["谢谢"]),
-    ]
+    assert [(c.id, [t.text for t in c.turns]) for c in conversations] == [("c3", ["谢谢"])]
+    skipped = "整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入"
     assert read(path)[1] == [
         f'{path}:3: 工作表 "会话"：有个数字单元格超过 {sys.get_int_max_str_digits():,} 位；请把这一列存成文本',
         f'{path}:5: 工作表 "会话" 单元格 C5：200 个字符，超过单元格最多的 100 个',
+        f"{path}:2: 会话 'c1' 有 1 行没有读入（第 3 行）：{skipped}",
+        f"{path}:5: 会话 'c2' 有 1 行没有读入（第 5 行）：{skipped}",
     ]

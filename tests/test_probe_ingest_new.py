@@ -218,11 +218,13 @@ def test_a_sheet_cut_short_keeps_the_rows_before(tmp_path):
     rows = [ROWS[0]] + [[f"c{i}", "客户", f"第{i}条"] for i in range(1, 200)]
     path = workbook(tmp_path, lambda xml: xml[: xml.index('<row r="150">') + 20], rows=rows)
     ids, errors = read(path)
-    assert ids == [f"c{i}" for i in range(1, 149)]
-    assert len(errors) == 1 and re.fullmatch(
+    # the conversation of the last row read may go on past the cut: it is not stored half
+    assert ids == [f"c{i}" for i in range(1, 148)]
+    assert len(errors) == 2 and re.fullmatch(
         rf'{re.escape(str(path))}:150: 工作表 "会话"：工作表的 XML 中断了（.*）：工作表余下的部分没有读入',
         errors[0],
     )
+    assert errors[1].startswith(f"{path}:149: 会话 'c148' 有 1 行没有读入（第 150 行）")
 
 
 def test_rows_numbered_again_out_of_order_or_out_of_range_are_their_errors(tmp_path):
@@ -240,20 +242,28 @@ def test_rows_numbered_again_out_of_order_or_out_of_range_are_their_errors(tmp_p
     started = time.monotonic()
     records = list(read_file(path))
     assert time.monotonic() - started < 5
-    assert [(r.id, [t.text for t in r.turns]) for r in records if isinstance(r, Conversation)] == [("c1", ["您好"])]
+    # c1 lost its rows left out: it is not stored half, only its 您好
+    assert [r for r in records if isinstance(r, Conversation)] == []
     sheet = f'{path}:{{}}: 工作表 "会话"：'
     assert [str(r) for r in records if isinstance(r, IngestError)] == [
         sheet.format(2) + "第 2 行排在第 3 行之后（行号重复或顺序错乱）：这一行没有读入",
         sheet.format(2) + "第 2 行排在第 3 行之后（行号重复或顺序错乱）：这一行没有读入",
         sheet.format(4) + "行号是 0，但行号从 1 开始：这一行没有读入",
         sheet.format(99999999) + f"第 99,999,999 行，超过了工作表最多的 {MAX_SHEET_ROWS:,} 行：这一行没有读入",
+        f"{path}:3: 会话 'c1' 有 2 行没有读入（第 2、4 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
     ]
 
 
 def test_a_row_number_that_is_no_number_is_that_rows_error(tmp_path):
     """It was reported at the row before it."""
     path = workbook(tmp_path, lambda xml: xml.replace('<row r="3">', '<row r="x3">'))
-    assert read(path) == (["c1", "c2"], [f"{path}:3: 工作表 \"会话\"：行号 'x3' 不是整数"])
+    assert read(path) == (
+        ["c2"],
+        [
+            f"{path}:3: 工作表 \"会话\"：行号 'x3' 不是整数",
+            f"{path}:2: 会话 'c1' 有 1 行没有读入（第 3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
+        ],
+    )
 
 
 def test_cells_in_any_order_are_read(tmp_path):
@@ -302,5 +312,11 @@ def test_a_date_out_of_range_is_its_rows_error_without_openpyxls_warning(tmp_pat
     path = workbook(tmp_path, lambda xml: re.sub(r'(<c r="D3"[^>]*><v>)[^<]*', r"\g<1>1e10", xml), rows=rows)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning would fail the test
-        assert read(path) == (["c1"], [f"{path}:3: 认不出时间 '#VALUE!'"])
+        assert read(path) == (
+            [],
+            [
+                f"{path}:3: 认不出时间 '#VALUE!'",
+                f"{path}:2: 会话 'c1' 有 1 行没有读入（第 3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
+            ],
+        )
     assert "openpyxl" not in capfd.readouterr().err

@@ -15,7 +15,8 @@ import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,18 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
 # The csv module refuses cells over 128 KB; a long cell is read up to the line bound, so a turn over
 # its own bound is reported as such (zuoxi/ingest/limits.py), and a larger cell as that row's error.
 csv.field_size_limit(MAX_LINE_CHARS)
-Row = list[Any] | IngestError  # a row's cells, or why the csv module could not read it
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that cannot be read: why, and what can be told of its cells (a lenient reading of a CSV row's first line,
+    an XLSX row's cells where one is too long), to know whose conversation lost it."""
+
+    error: IngestError
+    cells: tuple[Any, ...] = ()
+
+
+Row = list[Any] | BadRow  # a row's cells, or why it cannot be read
 _ROLE_VALUES = {
     **{w.lower(): "agent" for w in AGENT_WORDS},
     **{w.lower(): "customer" for w in CUSTOMER_WORDS},
@@ -109,8 +121,8 @@ def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, s
     except StopIteration:
         yield IngestError(path, None, "空表格")
         return
-    if isinstance(headers, IngestError):
-        yield headers
+    if isinstance(headers, BadRow):
+        yield headers.error
         return
     columns = _resolve([str(h or "") for h in headers], overrides)
     missing = [f for f in ("role", "text") if f not in columns]
@@ -121,21 +133,92 @@ def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, s
             f"找不到 {'、'.join(missing)} 列（表头：{', '.join(map(str, headers))}）；请用 --columns 字段=表头 指定",
         )
         return
+    body: Iterator[tuple[int, Row]] | None = rows
     if "conversation_id" not in columns:  # the whole file is one conversation, named after it: say so
-        rows = yield from _as_one_conversation(rows, path, [str(h or "") for h in headers], columns)
-    if rows is None:
+        body = yield from _as_one_conversation(rows, path, [str(h or "") for h in headers], columns)
+    if body is None:
         return
-    conversations: dict[str, dict[str, Any]] = {}
-    for number, row in rows:
-        if isinstance(row, IngestError):
-            yield row
-            continue
-        cells = {field: row[index] if index < len(row) else None for field, index in columns.items()}
-        error = _add_row(conversations, cells, path, number)
-        if error is not None:
+    grouped = _Grouped(path, columns)
+    for number, row in body:
+        if error := grouped.take(number, row):
             yield error
-    for conv in conversations.values():
-        yield validate(_with_times(conv), path, conv.pop("line"))
+    yield from grouped.results()
+
+
+class _Grouped:
+    """A table's rows grouped into conversations by their id, with the lines of each conversation's rows that could
+    not be read: a conversation that lost any is not stored half (its score judged on what was left, say the agent's
+    好的 alone, and stored again beside the whole one once the file is fixed and imported again), but reported,
+    naming its id and those lines. A row whose conversation cannot be told (an XLSX row not read at all) is lost to
+    the conversations of the rows before and after it."""
+
+    def __init__(self, path: str, columns: dict[str, int]):
+        self.path, self.columns = path, columns
+        self.conversations: dict[str, dict[str, Any]] = {}
+        self.first: dict[str, int] = {}  # each conversation's first line (of any row), in the order they come
+        self.lost: dict[str, list[int]] = {}  # the lines of each conversation's rows not read
+        self.last: str | None = None  # the conversation of the row before
+        self.unplaced: list[int] = []  # lines of rows not read whose conversation is not known, since the last known
+
+    def take(self, number: int, row: Row) -> IngestError | None:
+        """Read one row into its conversation; the row's error, if it cannot be read."""
+        if isinstance(row, BadRow):
+            self._lose(self._key(row.cells, partial=True), number)
+            return row.error
+        cells = {field: row[index] if index < len(row) else None for field, index in self.columns.items()}
+        key = self._key(row)
+        if not str(cells.get("text") or "").strip():  # an empty message
+            return None
+        error = None if key is None else _add_row(self.conversations, key, cells, self.path, number)
+        if key is None or error is not None:
+            self._lose(key, number)
+            return error or IngestError(self.path, number, BAD_LINE)
+        self._seen(key, number)
+        return None
+
+    def _key(self, row: Sequence[Any], partial: bool = False) -> str | None:
+        """The conversation of a row's cells: the file's name where there is no id column, or an empty id; None where it
+        cannot be told: bad bytes in the id, or (`partial`: what could be read of a row) no cell of it."""
+        index = self.columns.get("conversation_id")
+        if index is None:
+            return Path(self.path).stem
+        if index >= len(row) and partial:
+            return None
+        key = str((row[index] if index < len(row) else None) or Path(self.path).stem)
+        return None if BAD_BYTES in key else key
+
+    def _seen(self, key: str, number: int) -> None:
+        self.first.setdefault(key, number)
+        if self.unplaced:  # rows of no known conversation, just before this one's
+            self.lost.setdefault(key, []).extend(self.unplaced)
+            self.unplaced = []
+        self.last = key
+
+    def _lose(self, key: str | None, number: int) -> None:
+        if key is None:
+            if self.last is not None:
+                self.lost.setdefault(self.last, []).append(number)
+            self.unplaced.append(number)
+            return
+        self._seen(key, number)
+        self.lost.setdefault(key, []).append(number)
+
+    def results(self) -> Iterator[Record]:
+        """The conversations in the order they began, each read whole; or why not."""
+        for key, line in self.first.items():
+            conv = self.conversations.get(key)
+            if lines := sorted(set(self.lost.get(key, ()))):
+                if conv is not None:  # else no row of it was read: each row's error said so
+                    shown = "、".join(map(str, lines[:5])) + (" 等" if len(lines) > 5 else "")
+                    yield IngestError(
+                        self.path,
+                        line,
+                        f"会话 {key!r} 有 {len(lines):,} 行没有读入（第 {shown} 行）：整个会话都没有导入，"
+                        "免得只凭剩下的行评分；改好这些行后再导入",
+                    )
+            elif conv is not None:
+                conv.pop("line")
+                yield validate(_with_times(conv), self.path, line)
 
 
 ONE_CONVERSATION = "找不到会话ID列，整个文件读成了一个会话"
@@ -162,7 +245,7 @@ def _one_file(
     conversation of the file merged and scored as one. Else, for a table of rows, a note that it is read as one,
     named after the file (a chat saved alone needs no id column): the note, kept, starts with ONE_CONVERSATION."""
     mapped = set(columns.values())
-    cells = [row for _, row in rows if not isinstance(row, IngestError)]
+    cells = [row for _, row in rows if not isinstance(row, BadRow)]
     option = "--columns conversation_id=<列名>"
     for index, header in enumerate(headers):
         if index in mapped:
@@ -196,12 +279,11 @@ def _is_clock(value: str) -> bool:
 
 
 def _add_row(
-    conversations: dict[str, dict[str, Any]], cells: dict[str, Any], path: str, number: int
+    conversations: dict[str, dict[str, Any]], key: str, cells: dict[str, Any], path: str, number: int
 ) -> IngestError | None:
-    """Append one row's turn to its conversation; an unreadable role or time is the row's error."""
+    """Append one row's turn (its text not empty) to its conversation `key`; an unreadable role or time is the row's
+    error."""
     text = str(cells.get("text") or "").strip()
-    if not text:
-        return None
     if any(isinstance(value, str) and BAD_BYTES in value for value in cells.values()):
         return IngestError(path, number, BAD_LINE)
     role = _ROLE_VALUES.get(str(cells.get("role") or "").strip().lower())
@@ -215,7 +297,6 @@ def _add_row(
         when = _parse_time(cells.get("time"))
     except ValueError:
         return IngestError(path, number, f"认不出时间 {cells.get('time')!r}")
-    key = str(cells.get("conversation_id") or Path(path).stem)
     if isinstance(when, datetime) and key in conversations:  # aware and naive times cannot be subtracted
         first = next((t for t in conversations[key]["times"] if isinstance(t, datetime)), when)
         if (when.tzinfo is None) != (first.tzinfo is None):
@@ -271,11 +352,25 @@ def csv_rows(lines: list[str], path: str, delimiter: str) -> Iterator[tuple[int,
                 start = begin + reader.line_num + 1
             return
         except csv.Error as error:
-            yield start, IngestError(path, start, csv_problem(error))
+            yield start, BadRow(IngestError(path, start, csv_problem(error)), _first_cells(lines[start - 1], delimiter))
             begin = start
         except _TooWide as wide:
-            yield wide.line, IngestError(path, wide.line, TOO_WIDE)
+            yield (
+                wide.line,
+                BadRow(IngestError(path, wide.line, TOO_WIDE), _first_cells(lines[wide.line - 1], delimiter)),
+            )
             begin = wide.line
+
+
+def _first_cells(line: str, delimiter: str) -> tuple[str, ...]:
+    """The cells of a row's first line that the strict reader refused, read leniently (a quote never closed ends with
+    the line), up to the first 4,096 characters: enough to tell the row's conversation id. Where even that reading
+    fails (a cell over the csv module's limit), the line split at the delimiter."""
+    start = line[:4096].replace("\0", "")
+    try:
+        return tuple(next(csv.reader([start], delimiter=delimiter, strict=False), []))
+    except csv.Error:
+        return tuple(start.split(delimiter))
 
 
 TOO_WIDE = f"一行超过 {MAX_ROW_CELLS:,} 个单元格的上限"
@@ -348,10 +443,18 @@ def _reader() -> type:
     return _Reader
 
 
-def first_sheet(data: bytes) -> tuple[str, Iterator[tuple[int, tuple[Any, ...] | str]]]:
+@dataclass(frozen=True)
+class Unread:
+    """Why a sheet's row cannot be read, and those of its cells that can (its conversation id, as a rule)."""
+
+    why: str
+    cells: tuple[Any, ...] = ()
+
+
+def first_sheet(data: bytes) -> tuple[str, Iterator[tuple[int, tuple[Any, ...] | Unread]]]:
     """The title of the workbook's first sheet, and (row number, cells) of its rows, each row holding the cells written
-    in it; for a row whose cells openpyxl cannot read (a number of more digits than Python converts), why, in place of
-    its cells: that is the row's problem, while openpyxl's own reading ends there (the file was one error, its good
+    in it; for a row whose cells openpyxl cannot read (a number of more digits than Python converts), why, with the
+    cells that can be read (`Unread`): that is the row's problem, while openpyxl's own reading ends there (the file was one error, its good
     rows lost). The size the sheet declares is not believed: one claiming A1:XFD1048576 with a cell on its last row
     (5 KB) was read as a million rows of 16,384 cells each."""
     book = open_workbook(data)
@@ -364,7 +467,7 @@ _MAX_CELL_PARTS = 10_000  # XML elements in one cell (a rich text's runs and the
 _MAX_XML_DEPTH = 100  # levels of XML elements in a sheet: Excel writes about ten
 
 
-def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | str]]:
+def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | Unread]]:
     """The rows of a read-only `sheet` as openpyxl's `iter_rows(values_only=True)` gives them (a row not written is
     empty), read by `_RowParser` from the parts of the workbook openpyxl's own `ReadOnlyWorksheet._cells_by_row` reads
     them from. A row that openpyxl left out without a word — numbered again, out of order, from 0 or below, past the
@@ -380,9 +483,9 @@ def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | 
             timedelta_formats=book._timedelta_formats,
         )
         expected = 1  # the number of the next row
-        for number, cells in parser.parse():
-            if isinstance(cells, str):
-                yield number, cells
+        for number, cells, problem in parser.parse():
+            if problem is not None:
+                yield number, Unread(problem, _values(cells))
                 continue
             if not cells:  # a row written empty: as one not written
                 continue
@@ -393,16 +496,21 @@ def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | 
                     why = f"第 {number:,} 行排在第 {expected - 1:,} 行之后（行号重复或顺序错乱）"
                 else:
                     why = f"第 {number:,} 行，超过了工作表最多的 {MAX_SHEET_ROWS:,} 行"
-                yield expected if number < 1 else number, f"{why}：这一行没有读入"
+                yield expected if number < 1 else number, Unread(f"{why}：这一行没有读入", _values(cells))
                 continue
             for empty in range(expected, number):
                 yield empty, ()
             expected = number + 1
-            values: list[Any] = [None] * max(cell["column"] for cell in cells)  # cells may come in any order
-            for cell in cells:
-                if cell["column"] >= 1:
-                    values[cell["column"] - 1] = cell["value"]
-            yield number, tuple(values)
+            yield number, _values(cells)
+
+
+def _values(cells: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """A row's values by column from its cells, which may come in any order."""
+    values: list[Any] = [None] * max((cell["column"] for cell in cells), default=0)
+    for cell in cells:
+        if cell["column"] >= 1:
+            values[cell["column"] - 1] = cell["value"]
+    return tuple(values)
 
 
 class _SharedStrings:
@@ -452,19 +560,20 @@ class _RowReader:
         elif element.tag == self.cell_tag and self.row is not None and self.opened[-2] is self.row:
             self.cell, self.parts = element, 0
 
-    def end(self, element: Any) -> tuple[int, Any] | None:
-        """The row that `element` ends, as (number, cells or why); None for another element."""
+    def end(self, element: Any) -> tuple[int, list[dict[str, Any]], str | None] | None:
+        """The row that `element` ends, as (number, cells, why it cannot be read or None); None for another
+        element."""
         self.opened.pop()
         done = None
-        if element is self.cell:
+        if element is self.cell:  # read, the row's problems or not, for the row's conversation id
             self.cell = None
-            if self.why is None and len(self.cells) >= MAX_ROW_CELLS:
-                self.why = TOO_WIDE
-            elif self.why is None:
-                self.why = _cell(self.parser, element, self.cells, self.dates)
+            if len(self.cells) >= MAX_ROW_CELLS:
+                self.why = self.why or TOO_WIDE
+            elif (why := _cell(self.parser, element, self.cells, self.dates)) and self.why is None:
+                self.why = why
         elif element is self.row:
             self.row = None
-            done = self.parser.row_counter, self.why or self.cells
+            done = self.parser.row_counter, self.cells, self.why
         elif self.cell is not None:
             return None  # a part of the cell, read with it
         if self.opened:
@@ -522,7 +631,7 @@ def _row_parser() -> type:
     from openpyxl.xml.functions import iterparse
 
     class _RowParser(WorkSheetParser):
-        def parse(self) -> Iterator[tuple[int, Any]]:
+        def parse(self) -> Iterator[tuple[int, list[dict[str, Any]], str | None]]:
             reader = _RowReader(self, ROW_TAG, CELL_TAG)
             try:
                 for event, element in iterparse(self.source, events=("start", "end")):
@@ -533,7 +642,8 @@ def _row_parser() -> type:
             except (_OutOfBounds, ParseError) as error:  # the rows read so far are kept (a sheet cut short lost them)
                 number = self.row_counter + (reader.row is None)
                 why = str(error) if isinstance(error, _OutOfBounds) else f"工作表的 XML 中断了（{error}）"
-                yield number, f"{why}：工作表余下的部分没有读入"
+                cells = [] if reader.row is None else reader.cells  # those of the row it ends in, read so far
+                yield number, cells, f"{why}：工作表余下的部分没有读入"
 
     return _RowParser
 
@@ -544,10 +654,10 @@ def sheet_rows(data: bytes) -> Iterator[tuple[int, tuple[Any, ...]]]:
     return _until_unread(first_sheet(data)[1])
 
 
-def _until_unread(rows: Iterator[tuple[int, tuple[Any, ...] | str]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
+def _until_unread(rows: Iterator[tuple[int, tuple[Any, ...] | Unread]]) -> Iterator[tuple[int, tuple[Any, ...]]]:
     for number, cells in rows:
-        if isinstance(cells, str):
-            raise ValueError(f"第 {number} 行：{cells}")
+        if isinstance(cells, Unread):
+            raise ValueError(f"第 {number} 行：{cells.why}")
         yield number, cells
 
 
@@ -556,20 +666,23 @@ def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Rec
     yield from read_rows((_xlsx_row(number, cells, path, title) for number, cells in rows), path, overrides)
 
 
-def _xlsx_row(number: int, cells: tuple[Any, ...] | str, path: str, sheet: str) -> tuple[int, Row]:
+def _xlsx_row(number: int, cells: tuple[Any, ...] | Unread, path: str, sheet: str) -> tuple[int, Row]:
     """A row's cells, or its error naming the sheet: a row that cannot be read, or a cell over MAX_LINE_CHARS (as a CSV
     cell: a text that long is no message, and it cost its whole conversation, reported as a turn too long)."""
-    if isinstance(cells, str):
-        return number, IngestError(path, number, f'工作表 "{sheet}"：{cells}')
+    if isinstance(cells, Unread):
+        return number, BadRow(IngestError(path, number, f'工作表 "{sheet}"：{cells.why}'), cells.cells)
     for column, value in enumerate(cells, start=1):
         if isinstance(value, str) and len(value) > MAX_LINE_CHARS:
             from openpyxl.utils import get_column_letter
 
-            return number, IngestError(
-                path,
-                number,
-                f'工作表 "{sheet}" 单元格 {get_column_letter(column)}{number}：{len(value):,} 个字符，'
-                f"超过单元格最多的 {MAX_LINE_CHARS:,} 个",
+            return number, BadRow(
+                IngestError(
+                    path,
+                    number,
+                    f'工作表 "{sheet}" 单元格 {get_column_letter(column)}{number}：{len(value):,} 个字符，'
+                    f"超过单元格最多的 {MAX_LINE_CHARS:,} 个",
+                ),
+                tuple(None if isinstance(v, str) and len(v) > MAX_LINE_CHARS else v for v in cells),
             )
     return number, list(cells)
 
