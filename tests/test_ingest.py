@@ -777,6 +777,12 @@ def test_empty_conversations_are_refused(tmp_path):
         f"{jsonl}:1: turns：每一轮的文字都是空的",
         f"{jsonl}:2: turns：不能为空",
     ]
+    table = tmp_path / "empty.csv"  # a conversation whose rows are all empty disappeared without a word
+    table.write_text("会话ID,角色,内容\nc-1,客户,在吗\nc-9,客服,\nc-1,客服,在的\nc-9,客户,  \n,,\n", encoding="utf-8")
+    conversations, errors = read(table)
+    assert [c.id for c in conversations] == ["c-1"] and [str(e) for e in errors] == [
+        f"{table}:3: 会话 'c-9'：每一轮的文字都是空的"
+    ]
     log = tmp_path / "empty.txt"
     log.write_text("客服：\n客户：\n\n# id: only-meta\n\n客服：您好\n", encoding="utf-8")
     conversations, errors = read(log)

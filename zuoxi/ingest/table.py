@@ -28,6 +28,7 @@ from zuoxi.ingest.errors import IngestError
 from zuoxi.ingest.limits import MAX_LINE_CHARS, MAX_ROW_CELLS, MAX_XLSX_UNPACKED
 from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
+from zuoxi.model import EMPTY_TURNS
 from zuoxi.normalize import normalize_text
 
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -167,7 +168,9 @@ class _Grouped:
             return row.error
         cells = {field: row[index] if index < len(row) else None for field, index in self.columns.items()}
         key = self._key(row)
-        if not str(cells.get("text") or "").strip():  # an empty message
+        if not str(cells.get("text") or "").strip():  # an empty message: its conversation is seen, nothing more
+            if key is not None and str(cells.get("conversation_id") or "").strip():
+                self._seen(key, number)
             return None
         error = None if key is None else _add_row(self.conversations, key, cells, self.path, number)
         if key is None or error is not None:
@@ -216,7 +219,9 @@ class _Grouped:
                         f"会话 {key!r} 有 {len(lines):,} 行没有读入（第 {shown} 行）：整个会话都没有导入，"
                         "免得只凭剩下的行评分；改好这些行后再导入",
                     )
-            elif conv is not None:
+            elif conv is None:  # rows with an id and no words
+                yield IngestError(self.path, line, f"会话 {key!r}：{EMPTY_TURNS}")
+            else:
                 conv.pop("line")
                 yield validate(_with_times(conv), self.path, line)
 
