@@ -301,6 +301,26 @@ def queue_state(engine: Engine, campaign: str, agent: str | None) -> QueueState:
     return QueueState(spec, customers, tried, due)
 
 
+def agent_campaigns(engine: Engine, agent: str) -> list[tuple[str, str]]:
+    """(name, title) of every campaign with a customer assigned to `agent` (of any status), oldest first."""
+    assigned = select(CampaignCustomer.campaign_id).where(CampaignCustomer.agent_id == agent)
+    with Session(engine) as session:
+        found = session.scalars(
+            select(CampaignRow).where(CampaignRow.id.in_(assigned)).order_by(CampaignRow.created_at)
+        )
+        return [(r.name, r.title) for r in found]
+
+
+def customer_history(
+    engine: Engine, campaign: str, ids: list[int]
+) -> tuple[dict[int, tuple[int, datetime]], dict[int, datetime]]:
+    """Of the campaign's customers `ids` (a queue's): how often and when each was last tried, and the first open
+    callback of each."""
+    with Session(engine) as session:
+        row, _ = get_campaign(session, campaign)
+        return _history(session, row.id, ids)
+
+
 def _history(
     session: Session, campaign_id: int, ids: list[int]
 ) -> tuple[dict[int, tuple[int, datetime]], dict[int, datetime]]:
