@@ -39,6 +39,8 @@ RESTRICTED = {
     ("GET", "/api/campaigns/{name}"): OVERSEERS,
     ("GET", "/campaigns"): OVERSEERS,
     ("POST", "/api/campaigns/{name}/customers/{customer_id}/dial"): AGENTS,
+    ("GET", "/calls"): AGENTS,  # 我的外呼: the queue of the agent signed in
+    ("GET", "/api/calls"): AGENTS,
     ("GET", "/api/rule-precision"): OVERSEERS,
     ("GET", "/quality"): OVERSEERS,
     ("PUT", "/api/scorecards/{name}"): INSPECTORS,

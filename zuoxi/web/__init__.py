@@ -149,7 +149,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _add_routes(app: FastAPI) -> None:
     """The API, the pages and the static files, in matching order (the pages' catch-alls come last)."""
-    from zuoxi.web import api, assist, campaigns, coaching, pages
+    from zuoxi.web import api, assist, calls, campaigns, coaching, pages
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[require_role(ANYONE)])
     def openapi() -> JSONResponse:
@@ -158,6 +158,7 @@ def _add_routes(app: FastAPI) -> None:
     app.include_router(api.router)
     app.include_router(coaching.router)
     app.include_router(campaigns.router)
+    app.include_router(calls.router)  # 我的外呼: an agent's campaign queue
     app.include_router(assist.router)
     from zuoxi.web.effects import router as effects_router  # 技能价值 (issue 23)
 
