@@ -804,6 +804,27 @@ def test_text_log_line_without_speaker(tmp_path):
     ]
 
 
+def test_a_text_log_line_of_an_unknown_speaker_is_reported_not_glued_to_the_agents_turn(tmp_path):
+    """路人甲: 插一句 after the agent's line was taken for more of the agent's message and judged as the agent's words.
+    A line that starts as a speaker's (a short name, then a colon) whose name is no known speaker's is reported, and
+    its conversation is not stored without it; lines of a message that only hold a colon (an address, a time, a link)
+    are still the message's."""
+    path = tmp_path / "chat.txt"
+    path.write_text(
+        "客服: 您好，请问有什么可以帮您\n路人甲: 插一句\n客户: 我要退货\n\n"
+        "客户：我的地址改一下\n地址：北京市朝阳区\n10:30 以后在家\n网址：https://example.com/a\n"
+        "客服小王：好的，已修改\n",
+        encoding="utf-8",
+    )
+    (conv,), errors = read(path)
+    assert [str(e) for e in errors] == [
+        f"{path}:2: 认不出说话人 '路人甲'（应为 客服/客户/坐席/用户/系统、G/K 或 agent/customer）：这一行没有读入",
+        f"{path}:1: 会话 'chat-1' 有 1 行没有读入（第 2 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
+    ]
+    assert conv.id == "chat-2" and roles(conv) == ["customer", "agent"]
+    assert texts(conv)[0] == "我的地址改一下\n地址：北京市朝阳区\n10:30 以后在家\n网址：https://example.com/a"
+
+
 def test_table_row_problems_name_the_line_and_cost_their_conversation_whole(tmp_path):
     """A conversation that lost rows to errors was stored and scored with the rows left (c as 您好, 好的: the customer's
     words gone), and stored again beside the whole one when the fixed file was imported. It is now reported, naming
@@ -959,11 +980,14 @@ def test_one_bad_byte_costs_its_line_not_the_file(tmp_path):
     table.write_bytes(
         "会话ID,角色,内容\nc,客户,在吗\n".encode() + b"c,\xff\xfe,x\n" + "c,客服,您好\nd,客户,在吗\n".encode()
     )
-    for path, line, kept in ((jsonl, 2, ["g1", "g3"]), (log, 2, ["bad-1"])):
-        conversations, (error,) = read(path)
-        assert [c.id for c in conversations] == kept and error.line == line
-        assert str(error) == f"{path}:{line}: 编码错误：这一行有不属于本文件文字编码的字节"
-    assert texts(read(log)[0][0]) == ["在吗", "您好"]
+    conversations, (error,) = read(jsonl)
+    assert [c.id for c in conversations] == ["g1", "g3"]
+    assert str(error) == f"{jsonl}:2: 编码错误：这一行有不属于本文件文字编码的字节"
+    conversations, errors = read(log)  # the line's conversation is not stored without it
+    assert conversations == [] and [str(e) for e in errors] == [
+        f"{log}:2: 编码错误：这一行有不属于本文件文字编码的字节",
+        f"{log}:1: 会话 'bad-1' 有 1 行没有读入（第 2 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
+    ]
     conversations, errors = read(table)  # the row's conversation is not stored without it
     assert [c.id for c in conversations] == ["d"] and [str(e) for e in errors] == [
         f"{table}:3: 编码错误：这一行有不属于本文件文字编码的字节",

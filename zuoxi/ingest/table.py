@@ -24,7 +24,7 @@ from xml.etree.ElementTree import ParseError
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
-from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.errors import IngestError, lost_lines
 from zuoxi.ingest.limits import MAX_LINE_CHARS, MAX_ROW_CELLS, MAX_XLSX_UNPACKED
 from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
@@ -210,15 +210,9 @@ class _Grouped:
         """The conversations in the order they began, each read whole; or why not."""
         for key, line in self.first.items():
             conv = self.conversations.get(key)
-            if lines := sorted(set(self.lost.get(key, ()))):
+            if lines := self.lost.get(key):
                 if conv is not None:  # else no row of it was read: each row's error said so
-                    shown = "、".join(map(str, lines[:5])) + (" 等" if len(lines) > 5 else "")
-                    yield IngestError(
-                        self.path,
-                        line,
-                        f"会话 {key!r} 有 {len(lines):,} 行没有读入（第 {shown} 行）：整个会话都没有导入，"
-                        "免得只凭剩下的行评分；改好这些行后再导入",
-                    )
+                    yield lost_lines(self.path, line, key, lines)
             elif conv is None:  # rows with an id and no words
                 yield IngestError(self.path, line, f"会话 {key!r}：{EMPTY_TURNS}")
             else:

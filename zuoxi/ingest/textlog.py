@@ -16,7 +16,7 @@ from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
-from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.errors import IngestError, lost_lines
 from zuoxi.ingest.registry import Source, reader
 
 AGENT_WORDS = ("客服", "坐席", "座席", "售后", "商家", "卖家", "K", "agent", "Agent")
@@ -43,6 +43,50 @@ _ROLE_LINE = re.compile(rf"^\s*(?P<speaker>{_SPEAKER})(?P<name>{_NAME})\s*[:：]
 _HEADER_LINE = re.compile(
     rf"^\s*(?P<speaker>{_SPEAKER})(?P<name>{_NAME})\s+"
     r"(?P<when>(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s+)?\d{1,2}:\d{2}(?::\d{2})?)\s*$"
+)
+# A line that starts as a speaker's does — a short name, no spaces or punctuation in it, then a colon — whose name is
+# no known speaker's (路人甲: 插一句): it was taken for more of the message before, the agent's, and judged as the
+# agent's words. Not a name: a number (10:30), a link (https://…), and the fields a customer writes in a message.
+_LABEL_LINE = re.compile(r"^\s*(?P<label>[^\W_]{1,8})\s*[:：](?!//)")
+_FIELDS = frozenset(
+    {
+        "地址",
+        "收货地址",
+        "订单",
+        "订单号",
+        "单号",
+        "快递单号",
+        "运单号",
+        "物流单号",
+        "电话",
+        "手机",
+        "手机号",
+        "联系电话",
+        "姓名",
+        "名字",
+        "收件人",
+        "联系人",
+        "备注",
+        "时间",
+        "日期",
+        "金额",
+        "价格",
+        "型号",
+        "颜色",
+        "尺码",
+        "数量",
+        "原因",
+        "问题",
+        "链接",
+        "网址",
+        "邮箱",
+        "账号",
+        "编号",
+        "商品",
+        "规格",
+        "http",
+        "https",
+    }
 )
 _META_LINE = re.compile(r"^\s*#\s*(?P<key>[A-Za-z_]+)\s*[:：]\s*(?P<value>.*?)\s*$")
 _SEPARATOR = re.compile(r"^\s*-{3,}\s*$")
@@ -88,6 +132,7 @@ class _Block:
         self.lines: list[list[str]] = []  # of each turn's text
         self.clocks: list[datetime | None] = []
         self.agent_name: str | None = None
+        self.lost: list[int] = []  # lines of the conversation that could not be read
 
     def add_turn(self, speaker: str, name: str, text: str, clock: datetime | None) -> None:
         role = role_of(speaker)
@@ -97,22 +142,27 @@ class _Block:
         self.lines.append([text] if text else [])
         self.clocks.append(clock)
 
-    def read_line(self, line: str) -> str | None:
+    def read_line(self, line: str, number: int) -> str | None:
         """Take a line that is not blank: metadata, a header, a role line or more of the last
-        message. Returns what is wrong with it (the line is then left out), or None."""
+        message. Returns what is wrong with it (the line is then left out, and lost to the
+        conversation where it is one's: `lost`), or None."""
         if (meta := _META_LINE.match(line)) and not self.turns:
             self.meta[meta["key"].lower()] = meta["value"]
         elif header := _HEADER_LINE.match(line):
             try:
                 clock = _parse_clock(header["when"])
             except ValueError as error:
+                self.lost.append(number)
                 return str(error)
             self.add_turn(header["speaker"], header["name"], "", clock)
         elif role_line := _ROLE_LINE.match(line):
             self.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None)
+        elif (label := _LABEL_LINE.match(line)) and not label["label"].isdigit() and label["label"] not in _FIELDS:
+            self.lost.append(number)
+            return f"认不出说话人 {label['label']!r}（应为 客服/客户/坐席/用户/系统、G/K 或 agent/customer）：这一行没有读入"
         elif self.turns:
             self.append_text(line.strip())
-        else:
+        else:  # a title above the conversation, say: no one's words
             return f"这一行开头不是说话人（客服:/客户:/G:/K:）：{line[:30]!r}"
         return None
 
@@ -122,6 +172,16 @@ class _Block:
 
     def append_text(self, text: str) -> None:
         self.lines[-1].append(text)
+
+    def result(self, path: str, number: int) -> Record | None:
+        """The conversation read, the `number`th of the file; or why it is not stored: any of its lines lost
+        (`lost_lines`: not stored half), no message. None where a lost line was all (its error says it)."""
+        if not self.turns:
+            return None if self.lost else IngestError(path, self.line, "这个会话只有 # 开头的信息行，没有消息")
+        record = self.to_record(path, number)
+        if self.lost:
+            return lost_lines(path, self.line, str(record["id"]), self.lost)
+        return validate(record, path, self.line)
 
     def to_record(self, path: str, number: int) -> dict[str, Any]:
         for turn, lines in zip(self.turns, self.lines, strict=True):
@@ -182,10 +242,8 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
         nonlocal block, count
         if block is not None and (block.turns or block.meta):
             count += 1
-            if not block.turns:
-                yield IngestError(path, block.line, "这个会话只有 # 开头的信息行，没有消息")
-            else:
-                yield validate(block.to_record(path, count), path, block.line)
+            if (result := block.result(path, count)) is not None:
+                yield result
         block = None
 
     for number, raw in enumerate(text_lines(text), start=1):
@@ -197,12 +255,13 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
                 continue
             yield from finish()
             continue
-        if BAD_BYTES in line:
-            yield IngestError(path, number, BAD_LINE)
-            continue
         if block is None:
             block = _Block(number)
-        if problem := block.read_line(line):
+        if BAD_BYTES in line:  # a line of the conversation, lost to it
+            block.lost.append(number)
+            yield IngestError(path, number, BAD_LINE)
+            continue
+        if problem := block.read_line(line, number):
             yield IngestError(path, number, problem)
     yield from finish()
 
