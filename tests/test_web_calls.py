@@ -115,7 +115,8 @@ def page(signed: TestClient, url: str = "/calls"):
 def test_the_page_and_the_api_list_exactly_the_agents_queue(world):
     app, store, ids = world
     expected = [ids[ref] for ref in ("A", "B", "F", "E")]  # the callback due, the new ones, then the retry
-    assert [c.id for c, _ in queue(store, "card_activation", "07", datetime.now(UTC))] == expected  # as the CLI shows
+    picked = queue(store, "card_activation", "07", datetime.now(UTC))  # as the CLI shows it
+    assert [c.id for c, _ in picked] == expected
     agent, _ = client(app, "a07")
     answer = agent.get("/api/calls").json()
     assert answer["agent_id"] == "07" and answer["message"] is None
@@ -129,6 +130,7 @@ def test_the_page_and_the_api_list_exactly_the_agents_queue(world):
         ("new", "pending", 0),
         ("retry", "retry", 1),
     ]
+    assert [r["why_text"] for r in rows] == [why for _, why in picked]  # the queue's own words
     assert rows[0]["callback_due"] and rows[0]["why_text"].startswith("预约回拨已到期")
     assert [r["callback_due"] for r in rows[1:]] == [None, None, None]
     assert rows[1] | {"their_time": ""} == {

@@ -41,8 +41,8 @@ class QueuedCustomer:
     status_text: str
     attempts: int
     callback_due: str | None  # the campaign's zone, YYYY-MM-DD HH:MM
-    why: str  # callback, new or retry: why the customer is in the queue (the queue's order)
-    why_text: str
+    why: str  # callback, new or retry: the part of the queue the customer is in (callbacks first, retries last)
+    why_text: str  # the queue's own words, as `zuoxi campaign queue` shows them
 
 
 @dataclass
@@ -55,13 +55,9 @@ class CampaignQueue:
     customers: list[QueuedCustomer] = field(default_factory=list)
 
 
-def _reason(attempts: int, due: str | None) -> tuple[str, str]:
-    """Why the queue offers the customer, as its order ranks them: a callback due, never called, or a retry."""
-    if due is not None:
-        return "callback", f"预约回拨已到期（{due}）"
-    if attempts == 0:
-        return "new", "新客户，还没有拨打过"
-    return "retry", f"重拨：已拨打 {attempts} 次"
+def _kind(attempts: int, due: str | None) -> str:
+    """Which part of the queue the customer is in, as its order ranks them: a callback due, never called, a retry."""
+    return "callback" if due is not None else "new" if attempts == 0 else "retry"
 
 
 def campaign_queue(store: Store, name: str, title: str, agent: str, now: datetime) -> CampaignQueue:
@@ -70,10 +66,9 @@ def campaign_queue(store: Store, name: str, title: str, agent: str, now: datetim
     picked = queue(store, name, agent, now, LIMIT)
     tried, due = customer_history(store.engine, name, [c.id for c, _ in picked])
     found = CampaignQueue(name, title, spec.timezone, str(spec.calling_hours), f"{local(now, spec.tz):%H:%M}")
-    for customer, _ in picked:
+    for customer, why in picked:
         attempts = tried.get(customer.id, (0, None))[0]
         when = f"{local(from_db(due[customer.id]), spec.tz):%Y-%m-%d %H:%M}" if customer.id in due else None
-        why, why_text = _reason(attempts, when)
         found.customers.append(
             QueuedCustomer(
                 customer_id=customer.id,
@@ -86,8 +81,8 @@ def campaign_queue(store: Store, name: str, title: str, agent: str, now: datetim
                 status_text=STATUS.get(customer.status, customer.status),
                 attempts=attempts,
                 callback_due=when,
-                why=why,
-                why_text=why_text,
+                why=_kind(attempts, when),
+                why_text=why,
             )
         )
     return found
