@@ -260,6 +260,7 @@ PAGES = [
     ("/live?conversation={key}", ALL, [EVIL]),
     ("/quality", OVERSEERS, []),
     ("/campaigns", OVERSEERS, []),
+    ("/calls", ("agentx",), [AGENT]),  # the agent's own calls: nothing assigned here, their id shown escaped
     ("/upload", INSPECTORS, []),
     ("/effects?team={team}&sort={evil}", OVERSEERS, [TEAM, AGENT]),
     ("/effects/agents/{agent}", OVERSEERS, [AGENT]),
