@@ -330,7 +330,7 @@ def test_cli_audio_prints_features(call, tmp_path):
     data = json.loads(run.stdout)
     assert data["hangup_gap"] == pytest.approx(0.5, abs=TIME_TOL) and len(data["turns"]) == 6
     table = CliRunner().invoke(app, ["audio", str(path)])
-    assert table.exit_code == 0 and "overlap" in table.stdout and "turns: n/a" in table.stdout
+    assert table.exit_code == 0 and "抢话" in table.stdout and "各句：无" in table.stdout
     bad = CliRunner().invoke(app, ["audio", str(tmp_path / "nowhere.wav")])
     assert bad.exit_code == 1 and "nowhere.wav" in bad.output
 

@@ -77,12 +77,12 @@ def pii_file(tmp_path: Path) -> Path:
 def test_import_prints_the_summary_on_stderr_and_resumes(runner, db, samples):
     first = invoke(runner, "import", samples, "--db", db)
     assert first.stdout == ""
-    assert "files 12 · read 50 · imported 50 · already stored 0 · errors 0" in first.stderr
-    assert f"database: sqlite:///{db}" in first.stderr
+    assert "文件 12 · 读取 50 · 导入 50 · 库中已有 0 · 错误 0" in first.stderr
+    assert f"数据库：sqlite:///{db}" in first.stderr
     again = invoke(runner, "import", samples, "--db", db)
-    assert "read 0 · files already imported 12 · imported 0" in again.stderr
+    assert "读取 0 · 此前已导入的文件 12 · 导入 0" in again.stderr
     forced = invoke(runner, "import", samples, "--db", db, "--again")
-    assert "read 50 · imported 0 · already stored 50" in forced.stderr
+    assert "读取 50 · 导入 0 · 库中已有 50" in forced.stderr
     assert Store(db).stats()["conversations"] == 50
 
 
@@ -94,9 +94,9 @@ def test_import_exits_non_zero_only_when_nothing_could_be_read(runner, tmp_path,
     failed = invoke(runner, "import", bad_json, binary, "--db", tmp_path / "a.db", code=1)
     assert f"{bad_json}:1: JSON 格式错误" in failed.stderr
     assert f"{binary}: 认不出文字编码" in failed.stderr
-    assert "read 0" in failed.stderr and "errors 2" in failed.stderr
+    assert "读取 0" in failed.stderr and "错误 2" in failed.stderr
     mixed = invoke(runner, "import", bad_json, samples / "callbacks.json", binary, "--db", tmp_path / "b.db")
-    assert "read 8 · imported 8" in mixed.stderr and "errors 2" in mixed.stderr
+    assert "读取 8 · 导入 8" in mixed.stderr and "错误 2" in mixed.stderr
     assert f"{bad_json}:1:" in mixed.stderr
     invoke(runner, "import", tmp_path / "missing.jsonl", "--db", tmp_path / "c.db", code=1)
 
@@ -115,9 +115,9 @@ def test_a_masked_import_does_not_hide_the_file_from_an_unmasked_one(runner, tmp
     path, db = pii_file(tmp_path), tmp_path / "both.db"
     invoke(runner, "import", path, "--db", db)
     again = invoke(runner, "import", path, "--db", db)
-    assert "files already imported 1" in again.stderr
+    assert "此前已导入的文件 1" in again.stderr
     unmasked = invoke(runner, "import", path, "--db", db, "--no-mask")
-    assert "imported 1" in unmasked.stderr and "files already imported" not in unmasked.stderr
+    assert "导入 1" in unmasked.stderr and "此前已导入的文件" not in unmasked.stderr
     texts = sorted(conv.turns[1].text for _, conv in Store(str(db)).find("p1"))
     assert texts == ["我的手机*******5678，卡号**** **** **** 7893", "我的手机13812345678，卡号6217001234567893"]
 
@@ -176,11 +176,11 @@ def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monk
 
     monkeypatch.setattr(local_engine, "mask_conversation", mask_then_interrupt)
     stopped = invoke(runner, "import", path, "--db", db, code=130)
-    assert "interrupted" in stopped.stderr and "imported 8" in stopped.stderr
+    assert "已中断" in stopped.stderr and "导入 8" in stopped.stderr
     assert Store(str(db)).stats()["conversations"] == 8
     monkeypatch.setattr(local_engine, "mask_conversation", real_mask)
     resumed = invoke(runner, "import", path, "--db", db)
-    assert "read 20 · imported 12 · already stored 8" in resumed.stderr
+    assert "读取 20 · 导入 12 · 库中已有 8" in resumed.stderr
     assert Store(str(db)).stats()["conversations"] == 20
 
 
@@ -200,7 +200,7 @@ def test_analyze_json_lines(runner, db, samples):
     )
     results = json_lines(outcome.stdout)  # nothing but JSON on standard output
     assert [r["conversation_id"] for r in results] == [f"cp-{i:03d}" for i in range(1, 8)] + ["call.srt"]
-    assert "read 8" in outcome.stderr and "analyzed 8" in outcome.stderr
+    assert "读取 8" in outcome.stderr and "分析 8" in outcome.stderr
     store = Store(db)
     for r in results:
         assert set(r) == RESULT_KEYS | ({"audio"} if r["conversation_id"] == "cp-002" else set())  # it has a recording
@@ -239,7 +239,7 @@ def test_analyze_json_to_a_file_with_a_chosen_scorecard(runner, tmp_path, sample
         "core",
         "--no-store",
     )
-    assert outcome.stdout == "" and f"results: {out}" in outcome.stderr
+    assert outcome.stdout == "" and f"结果：{out}" in outcome.stderr
     results = json_lines(out.read_text(encoding="utf-8"))
     assert [r["conversation_id"] for r in results] == [f"tb-{i:03d}" for i in range(1, 6)]
     assert {r["scorecard"] for r in results} == {"core"}
@@ -250,7 +250,7 @@ def test_analyze_html_report(runner, db, tmp_path, samples):
     report = tmp_path / "out" / "report.html"
     outcome = invoke(runner, "analyze", samples, "--format", "html", "--out", report, "--db", db)
     html = report.read_text(encoding="utf-8")
-    assert outcome.stdout == "" and f"report: {report}" in outcome.stderr
+    assert outcome.stdout == "" and f"报告：{report}" in outcome.stderr
     for ident in ("cp-001", "ec-010", "tw-001", "gbk-003", "xlsx-002", "call.vtt"):
         assert ident in html
     assert "<mark" in html and html.lstrip().lower().startswith("<!doctype html")
@@ -258,7 +258,7 @@ def test_analyze_html_report(runner, db, tmp_path, samples):
 
 def test_analyze_table(runner, db, samples):
     outcome = invoke(runner, "analyze", samples / "complaint_desk.jsonl", "--db", db)
-    assert "7 conversations" in outcome.stdout
+    assert "7 个会话" in outcome.stdout
     rows = [line for line in outcome.stdout.splitlines() if "cp-0" in line]
     assert len(rows) == 7 and any("complaint" in row for row in rows)
     assert "CS-01" in outcome.stdout
@@ -270,7 +270,7 @@ def test_analyze_refuses_bad_options(runner, tmp_path, samples):
     bad_card = runner.invoke(
         app, ["analyze", str(samples / "callbacks.json"), "--scorecard", "no-such-card", "--no-store"]
     )
-    assert bad_card.exit_code == 2 and "scorecard error" in bad_card.stderr
+    assert bad_card.exit_code == 2 and "评分表错误" in bad_card.stderr
     nothing = tmp_path / "empty.jsonl"
     nothing.write_text("", encoding="utf-8")
     empty = runner.invoke(app, ["analyze", str(nothing), "--format", "json", "--no-store"])
@@ -292,7 +292,7 @@ def test_show_and_stats(runner, db, samples):
         db,
     )
     shown = invoke(runner, "show", "cp-001", "--db", db)
-    assert "cp-001" in shown.stdout and "CS-01" in shown.stdout and "core: " in shown.stdout
+    assert "cp-001" in shown.stdout and "CS-01" in shown.stdout and "core：" in shown.stdout
     assert "拒收就行" in shown.stdout
     as_json = json_lines(invoke(runner, "show", "cp-001", "--db", db, "--format", "json").stdout)
     assert len(as_json) == 1 and as_json[0]["conversation"]["id"] == "cp-001"
@@ -309,7 +309,7 @@ def test_show_and_stats(runner, db, samples):
     assert figures["conversations"] == 22 and figures["by_channel"] == {"call": 7, "chat": 15}
     assert sum(s["results"] for s in figures["scorecards"]) == 22
     table = invoke(runner, "stats", "--db", db).stdout
-    assert "conversations: 22" in table and "ecommerce" in table and "complaint" in table
+    assert "会话：22" in table and "ecommerce" in table and "complaint" in table
 
 
 def test_reading_commands_refuse_a_database_that_is_not_there(runner, tmp_path, samples):
@@ -323,7 +323,7 @@ def test_reading_commands_refuse_a_database_that_is_not_there(runner, tmp_path, 
     db = tmp_path / "imported.db"
     invoke(runner, "import", samples / "complaint_desk.jsonl", "--db", db)
     shown = invoke(runner, "show", "cp-001", "--db", db)
-    assert "not analysed yet" in shown.stdout and "zuoxi analyze" in shown.stdout
+    assert "尚未质检" in shown.stdout and "zuoxi analyze" in shown.stdout
 
 
 def test_stats_on_both_backends(runner, db_url, samples):
@@ -379,7 +379,7 @@ def test_the_installed_command_runs(tmp_path, samples):
     assert [r["conversation_id"] for r in results] == [f"cb-{i:03d}" for i in range(1, 9)]
     assert all(set(r) - {"audio"} == RESULT_KEYS and r["scorecard"] == "outbound" for r in results)
     assert [r["conversation_id"] for r in results if "audio" in r] == ["cb-001", "cb-004", "cb-006"]
-    assert "read 8" in done.stderr and not (tmp_path / "zuoxi.db").exists()
+    assert "读取 8" in done.stderr and not (tmp_path / "zuoxi.db").exists()
     failed = subprocess.run(
         [str(command), "import", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "sub.db")],
         capture_output=True,
@@ -435,7 +435,7 @@ def test_markup_in_values_is_printed_as_it_is(runner, tmp_path):
         assert all(i in printed for i in ids if i != "m2[link=x]c[/link]") and "m2[link=x]" in printed, printed
     assert "m2[link=x]c[/link]" in table
     assert "[/]" in stats
-    assert "m1[/] (chat, agent [/], [bold red]T[/])" in shown and "我要投诉 m1[/]" in shown
+    assert "m1[/]（chat，坐席 [/]，[bold red]T[/]）" in shown and "我要投诉 m1[/]" in shown
     assert "m2[link=x]c[/link]" in linked and "\x1b]8;" not in linked
 
 
@@ -446,7 +446,7 @@ def test_control_characters_reach_no_terminal(runner, tmp_path):
     path.write_text(_conversation(f"c{evil}", agent=f"a{evil}", team=evil, audio=f"x{evil}.wav") + "\n")
     outcome = invoke(runner, "analyze", path, "--no-store", "--no-models")
     printed = outcome.stdout + outcome.stderr
-    assert "audio skipped" in outcome.stderr and "c\\x1b[31mRED" in outcome.stdout
+    assert "录音跳过" in outcome.stderr and "c\\x1b[31mRED" in outcome.stdout
     assert not any(c in printed for c in "\x1b\x00\x9b"), ascii(printed)
 
 
@@ -487,7 +487,7 @@ def test_live_reports_a_turn_it_refuses_and_goes_on(runner, tmp_path):
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     outcome = invoke(runner, "live", path, "--no-models", "--format", "json")
     assert len(outcome.stdout.splitlines()) == 4  # two turns each of ok-1 and ok-2
-    assert f"skipped {path}: 会话 long：" in outcome.stderr and "2001" in outcome.stderr
+    assert f"跳过 {path}: 会话 long：" in outcome.stderr and "2001" in outcome.stderr
 
 
 def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, tmp_path, samples):
@@ -499,17 +499,17 @@ def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, 
     bad = invoke(
         runner, "user", "add", "\udcff\udcfe", "--role", "admin", "--password", "password123", "--db", db, code=2
     )
-    assert "is not UTF-8 text" in bad.stderr and "Traceback" not in bad.output
+    assert "第 3 个参数不是 UTF-8 文本" in bad.stderr and "Traceback" not in bad.output
     read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
     refused = invoke(
         runner, "user", "add", "second", "--role", "admin", "--password", "password123", "--db", read_only, code=2
     )
-    assert refused.stderr.startswith("database error") and "readonly" in refused.stderr
+    assert refused.stderr.startswith("数据库错误") and "readonly" in refused.stderr
     assert "argon2" not in refused.output and "password" not in refused.stderr.lower()
     revision = invoke(runner, "db", "upgrade", "--db", db, "--revision", "bogus", code=2)
     assert "--revision" in revision.stderr and "Traceback" not in revision.output
     scheme = invoke(runner, "db", "upgrade", "--db", "bogus://x", code=2)
-    assert scheme.stderr.startswith("database error") and "bogus" in scheme.stderr
+    assert scheme.stderr.startswith("数据库错误") and "bogus" in scheme.stderr
     import os
     import subprocess
     import sys
@@ -531,7 +531,7 @@ def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, 
         check=False,
         timeout=120,
     )
-    assert zone.returncode == 2 and "unknown time zone" in zone.stderr and "Bogus/Zone" in zone.stderr, zone.stderr[
+    assert zone.returncode == 2 and "没有时区 Bogus/Zone（" in zone.stderr and "Bogus/Zone" in zone.stderr, zone.stderr[
         -500:
     ]
 
@@ -546,7 +546,7 @@ def test_a_bad_out_is_refused_before_the_run(runner, tmp_path, samples):
             refused = invoke(
                 runner, "analyze", source, "--no-store", "--no-models", "--format", format, "--out", target, code=2
             )
-            assert f"--out {target}：无法写入" in refused.stderr and "read 5" not in refused.stderr, refused.stderr
+            assert f"--out {target}：无法写入" in refused.stderr and "读取 5" not in refused.stderr, refused.stderr
         refused = invoke(runner, "predict", source, "--out", target, code=2)
         assert f"--out {target}：无法写入" in refused.stderr
 
@@ -563,7 +563,7 @@ def test_a_run_that_reads_nothing_leaves_the_last_results_in_out(runner, tmp_pat
         missed = invoke(
             runner, "analyze", tmp_path / "typo.txt", "--no-store", "--format", format, "--out", target, code=1
         )
-        assert "没有这个文件或文件夹" in missed.stderr and f"{target} was not written" in missed.stderr, missed.stderr
+        assert "没有这个文件或文件夹" in missed.stderr and f"没有写 {target}" in missed.stderr, missed.stderr
         assert target.read_text(encoding="utf-8") == good
     target = tmp_path / "predictions.jsonl"
     invoke(runner, "predict", source, "--out", target)
@@ -597,7 +597,7 @@ def test_table_with_out_writes_the_table_there(runner, tmp_path, samples):
         outcome = invoke(
             runner, command[0], samples / "taobao_logs.txt", *command[1:], "--format", "table", "--out", target
         )
-        assert outcome.stdout == "" and f"results: {target}" in outcome.stderr
+        assert outcome.stdout == "" and f"结果：{target}" in outcome.stderr
         assert "tb-001" in target.read_text(encoding="utf-8")
 
 
@@ -654,4 +654,4 @@ def test_scorecard_check_refuses_alias_bombs_deep_nesting_and_other_encodings(ru
         checked = invoke(runner, "scorecard", "check", path, code=1)
         assert message in checked.stderr, checked.stderr
         refused = invoke(runner, "analyze", path, "--scorecard", path, "--no-store", "--no-models", code=2)
-        assert "scorecard error" in refused.stderr and message in refused.stderr
+        assert "评分表错误" in refused.stderr and message in refused.stderr

@@ -289,21 +289,16 @@ def test_cli_output_is_the_local_engines_whatever_the_workers_folder_and_on_ever
         db, parts = ["--db", str(tmp_path / "d.db")], ["--parquet", str(tmp_path / "parts")]
         stderr, written = dask("first.jsonl", *db, *parts)
         assert (
-            written == local.stdout
-            and f"dask: scheduler {client.scheduler.address}" in stderr
-            and "shards 12" in stderr
+            written == local.stdout and f"dask: scheduler {client.scheduler.address}" in stderr and "分片 12" in stderr
         )
         assert set(client.run(os.getcwd).values()) == {str(tmp_path)}
         for out, args, where in (
-            ("from-db.jsonl", db, "the database"),
+            ("from-db.jsonl", db, "数据库"),
             ("from-parts.jsonl", ["--no-store", *parts], str(tmp_path / "parts")),
         ):
             stderr, written = dask(out, *args)
             assert written == local.stdout, where
-            assert (
-                f"12 shards were done by an earlier run (their results are in {where}, 50 read back from there)"
-                in stderr
-            )
+            assert f"12 个分片此前已完成（结果在{where}，从中读回 50 个）" in stderr
             assert "dask: scheduler" not in stderr  # nothing to compute: no cluster used
     finally:
         for address, folder in folders.items():

@@ -66,8 +66,9 @@ def test_user_password_prompts_twice_hidden_and_is_audited(db):
     app = create_app(db, models=False)
     signed = TestClient(app)
     assert signed.post("/api/login", json={"username": "qa", "password": PASSWORD}).status_code == 200
-    mismatch = zuoxi("user", "password", "qa", "--db", db, input="new-password-1\nsomething-else\n", code=1)
+    mismatch = zuoxi("user", "password", "qa", "--db", db, input="new-password-1\nsomething-else\n", code=2)
     assert "new-password-1" not in mismatch.output  # hidden
+    assert "两次输入的密码不一致" in mismatch.stderr and "Aborted" not in mismatch.output
     assert authenticate(engine, "qa", PASSWORD) and not entries(db, "user.password")
     changed = zuoxi("user", "password", "qa", "--db", db, input="new-password-1\nnew-password-1\n")
     assert "new-password-1" not in changed.output
@@ -93,7 +94,7 @@ def test_a_disabled_user_cannot_sign_in_until_enabled(db):
     assert signed.post("/api/login", json={"username": "qa", "password": PASSWORD}).status_code == 200
     assert signed.get("/api/me").status_code == 200
 
-    assert "qa disabled" in zuoxi("user", "disable", "qa", "--db", db).stderr
+    assert "已停用用户 qa" in zuoxi("user", "disable", "qa", "--db", db).stderr
     assert signed.get("/api/me").status_code == 401  # the open session ended at once
     assert sign_in(app, "qa") == 401  # the right password, refused
     page = TestClient(app).post(
@@ -101,14 +102,14 @@ def test_a_disabled_user_cannot_sign_in_until_enabled(db):
     )
     assert page.status_code == 200 and "用户名或密码错误" in page.text  # the page too
     assert [(a.username, a.active) for a in list_accounts(engine)] == [("admin", True), ("qa", False)]
-    assert "no" in zuoxi("user", "list", "--db", db).stdout
-    assert "already disabled" in zuoxi("user", "disable", "qa", "--db", db).stderr  # no change, no entry
+    assert "否" in zuoxi("user", "list", "--db", db).stdout
+    assert "用户 qa 本来就是停用状态" in zuoxi("user", "disable", "qa", "--db", db).stderr  # no change, no entry
     [entry] = entries(db, "user.update")
     assert entry.username is None and entry.entity == "user"
     assert (entry.before["active"], entry.after["active"]) == (True, False)
     assert entry.after["username"] == "qa" and entry.after["role"] == "inspector"
 
-    assert "qa enabled" in zuoxi("user", "enable", "qa", "--db", db).stderr
+    assert "已启用用户 qa" in zuoxi("user", "enable", "qa", "--db", db).stderr
     assert sign_in(app, "qa") == 200
     page = TestClient(app).post(
         "/login", data={"username": "qa", "password": PASSWORD, "next": "/"}, follow_redirects=False
@@ -117,7 +118,7 @@ def test_a_disabled_user_cannot_sign_in_until_enabled(db):
     enabled, disabled = entries(db, "user.update")  # newest first
     assert (enabled.before["active"], enabled.after["active"]) == (False, True) and disabled.id < enabled.id
     assert "没有用户 nobody" in zuoxi("user", "disable", "nobody", "--db", db, code=2).stderr
-    assert "user qa is already enabled" in zuoxi("user", "enable", "QA", "--db", db).stderr  # a twin of the name
+    assert "用户 qa 本来就是启用状态" in zuoxi("user", "enable", "QA", "--db", db).stderr  # a twin of the name
 
 
 # --- what a username may be ------------------------------------------------------------------------------

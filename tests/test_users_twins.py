@@ -158,7 +158,7 @@ def test_an_old_database_with_twins_upgrades_the_first_keeping_the_key(db_url):
     assert "username_key" not in {c["name"] for c in inspect(old.engine).get_columns("users")}
     old.close()
     result = zuoxi("db", "upgrade", "--db", db_url)
-    assert f"revision 0002 → {head()}" in result.output
+    assert f"版本 0002 → {head()}" in result.output
     store = Store(db_url, migrate=False)
     assert current(store.engine) == head()
     assert keys(store.engine) == {"Alice": "alice", "bob": "bob", "ALICE": None, "ａｌｉｃｅ": None}
@@ -174,7 +174,7 @@ def test_an_old_database_with_twins_upgrades_the_first_keeping_the_key(db_url):
         assert find_account(store.engine, name).id == ids[name]
     assert authenticate(store.engine, "aLiCE", PASSWORD).id == ids["Alice"]
     again = zuoxi("db", "upgrade", "--db", db_url)
-    assert f"at revision {head()}" in again.output
+    assert f"已是版本 {head()}" in again.output
     store.close()
 
 
@@ -218,7 +218,7 @@ def test_the_web_app_and_the_command_line_take_a_twin_of_the_name(tmp_path):
     app = create_app(db, models=False)
     signed = TestClient(app).post("/api/login", json={"username": "ＱＡ", "password": PASSWORD})
     assert signed.status_code == 200 and signed.json()["user"]["username"] == "qa"
-    assert "user qa disabled" in zuoxi("user", "disable", "QA", "--db", db).stderr
+    assert "已停用用户 qa" in zuoxi("user", "disable", "QA", "--db", db).stderr
     assert TestClient(app).post("/api/login", json={"username": "qa", "password": PASSWORD}).status_code == 401
 
 

@@ -6,8 +6,10 @@ Results go to standard output (or --out); progress, errors and summaries go to s
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,6 +21,7 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.segment import Segment
 from rich.text import Text
+from typer import rich_utils as typer_rich
 from typer.core import TyperGroup
 
 from zuoxi.engines.dask import DaskBatch
@@ -75,35 +78,72 @@ class SafeConsole(Console):
 class _Commands(TyperGroup):
     """The root command: an argument that is no text, a database that cannot be opened or written (read-only, full,
     another process's row first) and a time zone that does not exist are one clear line and exit status 2 — never
-    a traceback, whose SQL parameters could hold a password's hash or a conversation."""
+    a traceback, whose SQL parameters could hold a password's hash or a conversation. Ctrl-C is 已中断 (status 130),
+    not click's English "Aborted!"."""
 
     def invoke(self, ctx: Any) -> Any:  # typer's own click Context
         given = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]  # click 8.2 or before
         for index, argument in enumerate(given, start=1):
             if SURROGATE.search(argument):  # bytes that were not UTF-8, which Python keeps as lone surrogates
-                err.print(
-                    Text.assemble(("error", "red"), f" argument {index} is not UTF-8 text: {ascii(argument)[:80]}")
-                )
+                err.print(Text.assemble(("错误", "red"), f" 第 {index} 个参数不是 UTF-8 文本：{ascii(argument)[:80]}"))
                 raise typer.Exit(2)
         try:
             return super().invoke(ctx)
         except StoreUnavailable as error:
-            err.print(Text.assemble(("database error", "red"), f" {error}"))
+            err.print(Text.assemble(("数据库错误", "red"), f" {error}"))
             raise typer.Exit(2) from None
         except StoreError as error:
             reason = (
                 str(getattr(error, "orig", None) or error).strip().splitlines()
             )  # a DB error: its own words, no SQL
-            err.print(Text.assemble(("database error", "red"), f" {reason[0] if reason else type(error).__name__}"))
+            err.print(Text.assemble(("数据库错误", "red"), f" {reason[0] if reason else type(error).__name__}"))
             raise typer.Exit(2) from None
         except ZoneInfoNotFoundError as error:
-            err.print(Text.assemble(("error", "red"), f" unknown time zone {error} (ZUOXI_TZ or --timezone)"))
+            err.print(Text.assemble(("错误", "red"), f" 没有时区 {_zone_key(error)}（请检查 ZUOXI_TZ 或 --timezone）"))
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:  # Ctrl-C at a prompt or mid-command: click said "Aborted!"
+            err.print(Text("已中断", style="red"))
+            raise typer.Exit(130) from None
 
+
+def _zone_key(error: ZoneInfoNotFoundError) -> str:
+    """The time zone name that was not found, without zoneinfo's English ("No time zone found with key …")."""
+    said = str(error.args[0]) if error.args else str(error)
+    return said.removeprefix("No time zone found with key ").strip("'\"")
+
+
+# typer's own words around every --help and error box, in Chinese (read when they are printed). Click's messages in
+# them (Usage:, Invalid value, Missing argument, --help's "Show this message and exit.") stay click's.
+for _name, _said in {
+    "DEPRECATED_STRING": "（已弃用）",
+    "DEFAULT_STRING": "[默认：{}]",
+    "ENVVAR_STRING": "[环境变量：{}]",
+    "REQUIRED_LONG_STRING": "[必填]",
+    "ARGUMENTS_PANEL_TITLE": "参数",
+    "OPTIONS_PANEL_TITLE": "选项",
+    "COMMANDS_PANEL_TITLE": "命令",
+    "ERRORS_PANEL_TITLE": "错误",
+    "ABORTED_TEXT": "已中断。",
+    "RICH_HELP": "运行 [blue]'{command_path} {help_option}'[/] 查看帮助。",
+}.items():
+    setattr(typer_rich, _name, _said)
+_rich_text = typer_rich._make_rich_text
+
+
+def _folded_text(*args: Any, **options: Any) -> Any:
+    """typer's help texts, folded where a line is full: a Chinese help has no spaces to wrap at, and rich cut it
+    short with "…" instead."""
+    made = _rich_text(*args, **options)
+    if isinstance(made, Text):
+        made.overflow = "fold"
+    return made
+
+
+typer_rich._make_rich_text = _folded_text
 
 app = typer.Typer(
     cls=_Commands,
-    help="zuoxi (坐席): quality inspection and coaching for contact-center agents.",
+    help="zuoxi（坐席）：呼叫中心的会话质检与坐席辅导。",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -116,31 +156,72 @@ plain_err = SafeConsole(stderr=True, soft_wrap=True, highlight=False)
 plain_out = SafeConsole(highlight=False)
 
 DbOption = Annotated[
-    str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file (default $ZUOXI_DB or ./zuoxi.db)")
+    str | None, typer.Option("--db", help="数据库：SQLAlchemy URL 或 SQLite 文件（默认 $ZUOXI_DB，否则 ./zuoxi.db）")
 ]
 SchemaOption = Annotated[
     str | None,
-    typer.Option("--schema", help="PostgreSQL schema of zuoxi's tables (default $ZUOXI_DB_SCHEMA; created if missing)"),
+    typer.Option("--schema", help="zuoxi 数据表所在的 PostgreSQL schema（默认 $ZUOXI_DB_SCHEMA；没有则创建）"),
 ]
-InputFormat = Annotated[str | None, typer.Option(help=f"Input format instead of by extension: {', '.join(READERS)}")]
+InputFormat = Annotated[str | None, typer.Option(help=f"输入格式（不按扩展名判断）：{'、'.join(READERS)}")]
 Columns = Annotated[
-    list[str] | None, typer.Option("--columns", help="CSV/XLSX column mapping FIELD=HEADER (e.g. text=消息正文)")
+    list[str] | None, typer.Option("--columns", help="CSV/XLSX 的列对应：字段=表头（如 text=消息正文）")
 ]
-AgentSpeaker = Annotated[
-    str | None, typer.Option(help="ASR files: the speaker label of the agent (default: who greets)")
-]
-NoMask = Annotated[bool, typer.Option("--no-mask", help="Keep phone/ID/card numbers and e-mails unmasked")]
-FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
+AgentSpeaker = Annotated[str | None, typer.Option(help="ASR 文件：坐席的说话人标签（默认：先问候的一方）")]
+NoMask = Annotated[bool, typer.Option("--no-mask", help="不给电话号码、身份证号、银行卡号和邮箱打码")]
+FormatOption = Annotated[str, typer.Option("--format", help="输出格式：table 或 json")]
+
+
+SIGN_IN_UNREAD = "读不到密码：请在终端里输入，或者用环境变量 ZUOXI_PASSWORD 给出，或者从标准输入传入一行"
+TWO_ENTRIES_DIFFER = "两次输入的密码不一致"
+
+
+def refuse(message: str) -> typer.Exit:
+    """Say why a command is refused, as one line (错误 …); the exit (status 2) to raise."""
+    err.print(Text.assemble(("错误", "red"), f" {message}"), highlight=False)
+    return typer.Exit(2)
+
+
+def _password_line(prompt: str) -> str:
+    """One password: asked for, hidden, on a terminal; else the next line of standard input ("" when none)."""
+    try:
+        if sys.stdin is not None and sys.stdin.isatty():
+            return getpass.getpass(prompt)
+        return sys.stdin.readline().rstrip("\r\n") if sys.stdin is not None else ""
+    except (EOFError, KeyboardInterrupt, OSError, UnicodeDecodeError):
+        return ""
+
+
+def read_password(confirm: bool = False, unread: str = SIGN_IN_UNREAD) -> str:
+    """A password not given by an option or $ZUOXI_PASSWORD: asked for in Chinese (密码：, hidden) on a terminal,
+    else read as the first line of standard input (`… < file`, a pipe). With `confirm`, asked for again (再输入一次：)
+    or read from the next line, and refused when the two differ (a terminal asks again, three times at most).
+    None to read (an empty line, no input, Ctrl-D or Ctrl-C at the prompt) is refused with `unread` — where click's
+    prompt printed English and "Aborted.", and getpass its warnings. Shared by `zuoxi user` and `campaign dial`."""
+    on_terminal = sys.stdin is not None and sys.stdin.isatty()
+    for _ in range(3 if on_terminal else 1):
+        password = _password_line("密码：")
+        if not password:
+            raise refuse(unread)
+        if not confirm:
+            return password
+        again = _password_line("再输入一次：")
+        if again == password:
+            return password
+        if not again and not on_terminal:
+            raise refuse(unread)
+        if on_terminal:
+            err.print(f"{TWO_ENTRIES_DIFFER}，请重新输入", highlight=False)
+    raise refuse(TWO_ENTRIES_DIFFER)
 
 
 def check_format(value: str, allowed: tuple[str, ...] = ("table", "json")) -> None:
     if value not in allowed:
-        raise typer.BadParameter(f"--format must be {' or '.join(allowed)}")
+        raise typer.BadParameter(f"--format 只能是 {' 或 '.join(allowed)}")
 
 
 def read_options(input_format: str | None, columns: list[str] | None, agent_speaker: str | None) -> ReadOptions:
     if input_format and input_format not in READERS:
-        raise typer.BadParameter(f"unknown format {input_format!r}; one of {', '.join(READERS)}")
+        raise typer.BadParameter(f"没有输入格式 {input_format!r}；可选：{'、'.join(READERS)}")
     try:
         return ReadOptions(format=input_format, columns=parse_column_map(columns or []), agent_speaker=agent_speaker)
     except ValueError as error:
@@ -154,13 +235,13 @@ def check_scorecard(scorecard: str) -> None:
     try:
         get_scorecard(scorecard)
     except ScorecardError as error:
-        err.print(Text.assemble(("scorecard error", "red"), f"\n{error}"), highlight=False)
+        err.print(Text.assemble(("评分表错误", "red"), f"\n{error}"), highlight=False)
         raise typer.Exit(2) from None
 
 
 def out_error(path: Path, reason: str) -> typer.Exit:
     """Say that `--out` cannot be written (and why); the exit to raise."""
-    err.print(Text.assemble(("output error", "red"), f" --out {path}：无法写入（{reason}）"))
+    err.print(Text.assemble(("输出错误", "red"), f" --out {path}：无法写入（{reason}）"))
     return typer.Exit(2)
 
 
@@ -230,7 +311,7 @@ def write_out(path: Path, text: str) -> None:
 
 
 def report_error(error: IngestError) -> None:
-    err.print(Text.assemble(("skipped", "yellow"), f" {error}"), soft_wrap=True)
+    err.print(Text.assemble(("跳过", "yellow"), f" {error}"), soft_wrap=True)
 
 
 def run_batch(batch: Batch | DaskBatch, consume: Callable[[Any], None]) -> BatchSummary:
@@ -240,8 +321,8 @@ def run_batch(batch: Batch | DaskBatch, consume: Callable[[Any], None]) -> Batch
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("shards" if isinstance(batch, DaskBatch) else "files"),
-        TextColumn("{task.fields[conversations]} conversations · {task.fields[rate]:.0f}/s"),
+        TextColumn("个分片" if isinstance(batch, DaskBatch) else "个文件"),
+        TextColumn("{task.fields[conversations]} 个会话 · 每秒 {task.fields[rate]:.0f} 个"),
         TimeRemainingColumn(),
         console=err,
         transient=True,
@@ -261,11 +342,7 @@ def run_batch(batch: Batch | DaskBatch, consume: Callable[[Any], None]) -> Batch
             for item in batch.run():
                 consume(item)
         except KeyboardInterrupt:
-            err.print(
-                Text.assemble(
-                    ("interrupted", "red"), ": everything read so far is stored; run the same command again to resume"
-                )
-            )
+            err.print(Text.assemble(("已中断", "red"), "：已读取的内容都已保存；再运行同一条命令即可接着处理"))
             terminal.batch_summary(err, batch.summary, time.perf_counter() - started)
             raise typer.Exit(130) from None
     terminal.batch_summary(err, batch.summary, time.perf_counter() - started)

@@ -18,50 +18,46 @@ DiarizationDir = Annotated[
     Path | None,
     typer.Option(
         "--diarization-dir",
-        help="Mono calls: a local sherpa-onnx speaker-diarization folder (segmentation + embedding model; never downloaded)",
+        help="单声道通话：本地 sherpa-onnx 说话人分离模型文件夹（分段模型 + 声纹模型；不会自动下载）",
     ),
 ]
-CustomerFirst = Annotated[
-    bool, typer.Option("--customer-first", help="Diarization: the first speaker is the customer (default: the agent)")
-]
+CustomerFirst = Annotated[bool, typer.Option("--customer-first", help="说话人分离：第一个说话的是客户（默认是坐席）")]
 
 
 @app.command()
 def audio(
-    file: Annotated[Path, typer.Argument(help="A call recording: WAV, FLAC, OGG or MP3, mono or stereo")],
-    transcript: Annotated[
-        Path | None, typer.Option(help="Its transcript (any input format; the first conversation is used)")
-    ] = None,
+    file: Annotated[Path, typer.Argument(help="通话录音：WAV、FLAC、OGG 或 MP3，单声道或立体声")],
+    transcript: Annotated[Path | None, typer.Option(help="它的转写文本（任意输入格式；取第一个会话）")] = None,
     channels: Annotated[
         str | None,
         typer.Option(
-            help="Stereo layout, e.g. agent,customer (default: the transcript's meta.audio_channels, else agent,customer)"
+            help="立体声各声道是谁，如 agent,customer（默认：转写文本的 meta.audio_channels，否则 agent,customer）"
         ),
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    format: Annotated[str, typer.Option("--format", help="输出格式：table 或 json")] = "table",
     diarization_dir: DiarizationDir = None,
     customer_first: CustomerFirst = False,
 ) -> None:
-    """Measure a recording: speech, volume, dead air, interruptions, latency, hang-up gap (docs/audio.md)."""
+    """测量一段录音：说话时长、音量、静音、抢话、响应延迟、挂机间隔（见 docs/audio.md）。"""
     from zuoxi.audio import AudioError, analyze_file
     from zuoxi.audio.diarize import load_diarizer
     from zuoxi.audio.transcribe import ModelError
     from zuoxi.ingest import read_file
 
     if format not in ("table", "json"):
-        raise typer.BadParameter("--format must be table or json")
+        raise typer.BadParameter("--format 只能是 table 或 json")
     conversation = None
     if transcript is not None:
         conversation = next((r for r in read_file(transcript) if not isinstance(r, IngestError)), None)
         if conversation is None:
-            err.print(f"{transcript}: no conversation could be read", highlight=False)
+            err.print(f"{transcript}: 读不出任何会话", highlight=False)
             raise typer.Exit(1)
     layout = channels.split(",") if channels else conversation.meta.get("audio_channels") if conversation else None
     try:
         diarizer = load_diarizer(diarization_dir) if diarization_dir else None
         analysis = analyze_file(file, layout, conversation.turns if conversation else [], diarizer, not customer_first)
     except (AudioError, ModelError) as error:
-        err.print(Text.assemble(("audio error", "red"), f" {error}"), highlight=False)
+        err.print(Text.assemble(("录音错误", "red"), f" {error}"), highlight=False)
         raise typer.Exit(1) from None
     summary = analysis.summary()
     if format == "json":
@@ -74,23 +70,17 @@ def audio(
 def transcribe(
     file: Annotated[
         Path,
-        typer.Argument(
-            help="A call recording: stereo (agent and customer on separate channels), or mono with --diarization-dir"
-        ),
+        typer.Argument(help="通话录音：立体声（坐席和客户各占一个声道），或单声道加 --diarization-dir"),
     ],
-    model_dir: Annotated[
-        Path, typer.Option("--model-dir", help="A local sherpa-onnx offline model directory (never downloaded)")
-    ],
-    model_type: Annotated[str, typer.Option(help="auto, paraformer, sense_voice or transducer")] = "auto",
-    channels: Annotated[str, typer.Option(help="Stereo layout, e.g. agent,customer")] = "agent,customer",
-    out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write the JSON line here instead of standard output")
-    ] = None,
-    threads: Annotated[int, typer.Option(help="ASR threads")] = 1,
+    model_dir: Annotated[Path, typer.Option("--model-dir", help="本地 sherpa-onnx 离线识别模型目录（不会自动下载）")],
+    model_type: Annotated[str, typer.Option(help="模型类型：auto、paraformer、sense_voice 或 transducer")] = "auto",
+    channels: Annotated[str, typer.Option(help="立体声各声道是谁，如 agent,customer")] = "agent,customer",
+    out_file: Annotated[Path | None, typer.Option("--out", help="把 JSON 行写到这个文件，而不是标准输出")] = None,
+    threads: Annotated[int, typer.Option(help="语音识别线程数")] = 1,
     diarization_dir: DiarizationDir = None,
     customer_first: CustomerFirst = False,
 ) -> None:
-    """Transcribe a call with sherpa-onnx into canonical JSON Lines with times and speakers (docs/audio.md)."""
+    """用 sherpa-onnx 把通话转写成带时间和说话人的标准 JSON Lines（见 docs/audio.md）。"""
     import os
 
     from zuoxi.audio import AudioError, read_audio
@@ -99,7 +89,7 @@ def transcribe(
     from zuoxi.audio.transcribe import transcribe as run_asr
 
     if model_type not in MODEL_TYPES:
-        raise typer.BadParameter(f"--model-type must be one of {', '.join(MODEL_TYPES)}")
+        raise typer.BadParameter(f"--model-type 只能是 {'、'.join(MODEL_TYPES)} 之一")
     try:
         recording = read_audio(file)  # a bad recording is said before the models take seconds to load
         recognizer = load_recognizer(find_model(model_dir, model_type), threads)
@@ -108,11 +98,11 @@ def transcribe(
             recording, recognizer, channels.split(","), diarizer=diarizer, agent_first=not customer_first
         )
     except (ModelError, AudioError) as error:
-        err.print(Text.assemble(("transcribe error", "red"), f" {error}"), highlight=False)
+        err.print(Text.assemble(("转写错误", "red"), f" {error}"), highlight=False)
         raise typer.Exit(1) from None
     if out_file:
         conversation.audio = os.path.relpath(file.resolve(), out_file.resolve().parent)
         out_file.write_text(inert_json(conversation.model_dump_json(exclude_none=True)) + "\n", encoding="utf-8")
-        err.print(f"transcript: {out_file.resolve()} ({len(conversation.turns)} turns)", highlight=False)
+        err.print(f"转写：{out_file.resolve()}（{len(conversation.turns)} 句）", highlight=False)
     else:
         sys.stdout.write(inert_json(conversation.model_dump_json(exclude_none=True)) + "\n")

@@ -14,15 +14,17 @@ from zuoxi.store import Store
 
 @app.command()
 def train(
-    case_id: Annotated[str | None, typer.Argument(help="A case id (none: list the cases)")] = None,
-    stage: Annotated[str, typer.Option(help="all, replay, guide or drill")] = "all",
-    search: Annotated[str | None, typer.Option(help="List the cases matching these words")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="Only cases with this tag (repeatable)")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated customer (same seed, same customer)")] = 0,
-    trainee: Annotated[str | None, typer.Option(help="Who is training (default $USER)")] = None,
+    case_id: Annotated[str | None, typer.Argument(help="案例 id（不给则列出案例）")] = None,
+    stage: Annotated[
+        str, typer.Option(help="环节：all、replay（重现）、guide（引导分析）或 drill（模拟演练）")
+    ] = "all",
+    search: Annotated[str | None, typer.Option(help="列出与这些词匹配的案例")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="只看带这个标签的案例（可重复给出）")] = None,
+    seed: Annotated[int, typer.Option(help="模拟客户的随机种子（种子相同，客户相同）")] = 0,
+    trainee: Annotated[str | None, typer.Option(help="学员（默认 $USER）")] = None,
     db: DbOption = None,
 ) -> None:
-    """Train on a typical case: replay it, analyze it with guiding questions, then drill against a simulated customer."""
+    """用典型案例培训：案例重现、引导分析，再与模拟客户演练。"""
     import os
 
     from zuoxi.coaching import terminal
@@ -35,21 +37,21 @@ def train(
     try:
         case = library.get(case_id)
     except KeyError:
-        err.print(f"no case {case_id!r}; `zuoxi train` lists them")
+        err.print(f"没有案例 {case_id!r}；`zuoxi train` 列出全部案例")
         raise typer.Exit(2) from None
     if stage not in ("all", "replay", "guide", "drill"):
-        raise typer.BadParameter("--stage must be all, replay, guide or drill")
+        raise typer.BadParameter("--stage 只能是 all、replay、guide 或 drill")
     if trainee is not None:  # stored with the attempt, masked as agent ids are: the masked name is the one bounded
         trainee = mask_text(trainee)
     if trainee is not None and not 0 < len(trainee.strip()) <= 100:  # stored with the attempt (at most 100)
-        raise typer.BadParameter("1 to 100 characters", param_hint="--trainee")
+        raise typer.BadParameter("要有 1 到 100 个字符", param_hint="--trainee")
     if trainee is not None and any(unicodedata.category(c) == "Cc" for c in trainee):  # PostgreSQL holds no NUL:
-        raise typer.BadParameter("no control characters", param_hint="--trainee")  # the drill was lost at its end
+        raise typer.BadParameter("不能含控制字符", param_hint="--trainee")  # the drill was lost at its end
     from zuoxi.coaching.llm import LLMEngine
 
     try:
         LLMEngine.from_environment()  # a misconfigured engine is said before the drill, not in its middle
     except ValueError as error:
-        err.print(f"error {error}")
+        err.print(f"错误 {error}")
         raise typer.Exit(2) from None
     terminal.run(out, library, case, stage, seed, trainee or os.environ.get("USER") or "trainee")

@@ -44,71 +44,64 @@ HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --
 
 @app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（含子文件夹）")],
     db: DbOption = None,
     format: InputFormat = None,
     columns: Columns = None,
     agent_speaker: AgentSpeaker = None,
     no_mask: NoMask = False,
-    again: Annotated[bool, typer.Option("--again", help="Re-read files already imported")] = False,
+    again: Annotated[bool, typer.Option("--again", help="重新读取已导入过的文件")] = False,
 ) -> None:
-    """Import conversations into the database (idempotent; re-running resumes)."""
+    """把会话导入数据库（可重复运行：已导入的不会重复，中断后再运行即接着导入）。"""
     store = Store(db)
     summary = run_batch(
         Batch(paths, read_options(format, columns, agent_speaker), store=store, mask=not no_mask, resume=not again),
         lambda item: None,
     )
-    err.print(Text(f"database: {shown_url(store.url)}"))
+    err.print(Text(f"数据库：{shown_url(store.url)}"))
     if summary.nothing_read:
         raise typer.Exit(1)
 
 
 @app.command()
 def analyze(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（含子文件夹）")],
     scorecard: Annotated[
-        str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")
+        str, typer.Option(help="auto（按各会话的 meta.scorecard，没有则用 core）、内置评分表名，或 YAML 文件")
     ] = "auto",
     format: Annotated[
         str | None,
-        typer.Option("--format", help="table (default), json (JSON Lines) or html; with --parquet, none unless given"),
+        typer.Option("--format", help="输出格式：table（默认）、json（JSON Lines）或 html；用 --parquet 时默认不输出"),
     ] = None,
     out_file: Annotated[
         Path | None,
-        typer.Option("--out", help=f"Write here instead of standard output (--format html: default ./{HTML_REPORT})"),
+        typer.Option("--out", help=f"写到这个文件，而不是标准输出（--format html 默认 ./{HTML_REPORT}）"),
     ] = None,
     db: DbOption = None,
-    no_store: Annotated[
-        bool, typer.Option("--no-store", help="Do not write conversations and results to the database")
-    ] = False,
+    no_store: Annotated[bool, typer.Option("--no-store", help="不把会话和质检结果写入数据库")] = False,
     input_format: InputFormat = None,
     columns: Columns = None,
     agent_speaker: AgentSpeaker = None,
     no_mask: NoMask = False,
-    no_models: Annotated[
-        bool, typer.Option("--no-models", help="Skip the trained models: emotion from cue words only, faster")
-    ] = False,
+    no_models: Annotated[bool, typer.Option("--no-models", help="不用训练好的模型：情绪只按提示词判断，更快")] = False,
     engine: Annotated[
-        str, typer.Option("--engine", help="local (this process) or dask (a Dask cluster, docs/scale.md)")
+        str, typer.Option("--engine", help="local（本进程）或 dask（Dask 集群，见 docs/scale.md）")
     ] = "local",
     scheduler: Annotated[
         str | None,
         typer.Option(
             "--scheduler",
-            help="dask: an existing cluster's scheduler address, e.g. tcp://host:8786 (default: a LocalCluster on 127.0.0.1)",
+            help="dask：已有集群的调度器地址，如 tcp://host:8786（默认：在 127.0.0.1 上启动 LocalCluster）",
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="dask: LocalCluster worker processes (default: one per core)")
+        int | None,
+        typer.Option("--workers", min=1, help="dask：LocalCluster 的 worker 进程数（默认：每个 CPU 核一个）"),
     ] = None,
-    parquet: Annotated[
-        Path | None, typer.Option("--parquet", help="dask: write the results as Parquet parts into this folder")
-    ] = None,
-    again: Annotated[
-        bool, typer.Option("--again", help="dask: redo shards an earlier run finished (default: skip them)")
-    ] = False,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="dask：把结果以 Parquet 分块写入这个文件夹")] = None,
+    again: Annotated[bool, typer.Option("--again", help="dask：重做此前运行已完成的分片（默认跳过）")] = False,
 ) -> None:
-    """Score conversations against a scorecard and print or write the results."""
+    """按评分表给会话质检评分，打印或写出结果。"""
     _check_engine_options(format, engine, scheduler, workers, parquet, again)
     format = format or ("none" if parquet else "table")
     if format == "html":
@@ -126,11 +119,11 @@ def analyze(
         summary = run_batch(batch, _analysis_consumer(format, handle, collected))
         _report_dask_outputs(summary, store is not None, parquet)
         if summary.nothing_read and (out_file or format == "html"):  # a mistyped path: the last report stays
-            err.print(f"nothing was read: {out_file or HTML_REPORT} was not written", highlight=False)
+            err.print(f"什么也没有读到：没有写 {out_file or HTML_REPORT}", highlight=False)
         else:
             _write_analysis_report(format, out_file, handle, collected)
     except DaskEngineError as error:
-        err.print(Text.assemble(("dask", "red"), f" {error}"), highlight=False)
+        err.print(Text.assemble(("dask 错误", "red"), f" {error}"), highlight=False)
         raise typer.Exit(2) from None
     finally:
         if handle:
@@ -193,9 +186,9 @@ def _analysis_consumer(format: str, handle, collected: list):
 def _print_audio_notes(audio: dict | None) -> None:
     """Why a recording's audio was skipped and what its audio analysis warned about (the text is still scored)."""
     if audio and "error" in audio:
-        err.print(Text.assemble(("audio skipped", "yellow"), f" {audio['error']} (text analyzed)"), highlight=False)
+        err.print(Text.assemble(("录音跳过", "yellow"), f" {audio['error']}（文字已分析）"), highlight=False)
     for warning in (audio or {}).get("warnings", []):
-        err.print(Text.assemble(("audio warning", "yellow"), f" {warning}"), highlight=False)
+        err.print(Text.assemble(("录音警告", "yellow"), f" {warning}"), highlight=False)
 
 
 def _file_console(handle: OutFile | None) -> SafeConsole:
@@ -212,24 +205,24 @@ def _write_analysis_report(format: str, out_file: Path | None, handle: OutFile |
 
         target = out_file or HTML_REPORT
         write_out(target, render_html(collected))
-        err.print(f"report: {target.resolve()}", highlight=False)
+        err.print(f"报告：{target.resolve()}", highlight=False)
     if out_file and format in ("json", "table"):
-        err.print(f"results: {out_file.resolve()}", highlight=False)
+        err.print(f"结果：{out_file.resolve()}", highlight=False)
 
 
 def _check_engine_options(
     format: str | None, engine: str, scheduler: str | None, workers: int | None, parquet: Path | None, again: bool
 ) -> None:
     if format not in (None, "table", "json", "html"):
-        raise typer.BadParameter("--format must be table, json or html")
+        raise typer.BadParameter("--format 只能是 table、json 或 html")
     if engine not in ("local", "dask"):
-        raise typer.BadParameter("--engine must be local or dask")
+        raise typer.BadParameter("--engine 只能是 local 或 dask")
     if engine == "local" and (scheduler or workers or parquet or again):
         raise typer.BadParameter(
-            "--scheduler, --workers, --parquet and --again go with --engine dask (--workers 1 for one process)"
+            "--scheduler、--workers、--parquet 和 --again 要与 --engine dask 一起用（单进程用 --workers 1）"
         )
     if scheduler and workers:
-        raise typer.BadParameter("--workers sizes the LocalCluster; a cluster given by --scheduler has its own workers")
+        raise typer.BadParameter("--workers 指定的是 LocalCluster 的进程数；--scheduler 给出的集群有自己的 worker")
 
 
 def _report_dask_outputs(summary: BatchSummary, stored: bool, parquet: Path | None) -> None:
@@ -237,20 +230,20 @@ def _report_dask_outputs(summary: BatchSummary, stored: bool, parquet: Path | No
     if not isinstance(summary, DaskSummary):  # a local run (--parquet goes with --engine dask)
         return
     if summary.shards_skipped:
-        read_back = f", {summary.read_back} read back from there" if summary.read_back else ""
+        read_back = f"，从中读回 {summary.read_back} 个" if summary.read_back else ""
         err.print(
-            f"{summary.shards_skipped} shards were done by an earlier run (their results are in "
-            f"{' and '.join(str(w) for w in ('the database' if stored else None, parquet) if w)}{read_back}); "
-            "--again redoes them",
+            f"{summary.shards_skipped} 个分片此前已完成（结果在"
+            f"{'和'.join(str(w) for w in ('数据库' if stored else None, parquet) if w)}{read_back}）；"
+            "--again 可重做",
             highlight=False,
         )
     if parquet:
-        err.print(f"parquet: {parquet.resolve()}", highlight=False)
+        err.print(f"parquet：{parquet.resolve()}", highlight=False)
         if summary.parts_superseded:
             from zuoxi.report.parquet import SUPERSEDED
 
             err.print(
-                f"parquet: {summary.parts_superseded} parts of an earlier plan (other input or options) moved to "
+                f"parquet：此前计划（不同的输入或选项）的 {summary.parts_superseded} 个分块已移到 "
                 f"{parquet.resolve() / SUPERSEDED}",
                 highlight=False,
             )
@@ -258,15 +251,15 @@ def _report_dask_outputs(summary: BatchSummary, stored: bool, parquet: Path | No
 
 @app.command()
 def predict(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
-    task: Annotated[str, typer.Option("--task", help=f"{' | '.join(TASKS)}")] = "satisfaction",
-    format: Annotated[str, typer.Option("--format", help="json (JSON Lines) or table")] = "json",
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output")] = None,
+    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（含子文件夹）")],
+    task: Annotated[str, typer.Option("--task", help=f"预测什么：{' | '.join(TASKS)}")] = "satisfaction",
+    format: Annotated[str, typer.Option("--format", help="输出格式：json（JSON Lines）或 table")] = "json",
+    out_file: Annotated[Path | None, typer.Option("--out", help="写到这个文件，而不是标准输出")] = None,
     input_format: InputFormat = None,
     columns: Columns = None,
     agent_speaker: AgentSpeaker = None,
 ) -> None:
-    """Customer emotion, satisfaction or dialogue quality from the trained models (docs/models.md)."""
+    """用训练好的模型预测客户情绪、满意度或对话质量（见 docs/models.md）。"""
     _check_predict_options(task, format)
     options = read_options(input_format, columns, agent_speaker)
     handle = OutFile(out_file) if out_file else None  # checked before the models load and the batch runs
@@ -284,7 +277,7 @@ def predict(
         if handle:
             handle.close()
     if out_file:
-        err.print(f"results: {out_file.resolve()}", highlight=False)
+        err.print(f"结果：{out_file.resolve()}", highlight=False)
     if summary.nothing_read:
         raise typer.Exit(1)
 
@@ -292,9 +285,9 @@ def predict(
 def _check_predict_options(task: str, format: str) -> None:
     """Bad options refused before the models load (that takes a while)."""
     if task not in TASKS:
-        raise typer.BadParameter(f"--task must be one of {', '.join(TASKS)}")
+        raise typer.BadParameter(f"--task 只能是 {'、'.join(TASKS)} 之一")
     if format not in ("json", "table"):
-        raise typer.BadParameter("--format must be json or table")
+        raise typer.BadParameter("--format 只能是 json 或 table")
 
 
 class _Predictions:
@@ -329,28 +322,27 @@ class _Predictions:
 
 @app.command()
 def live(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive)")],
+    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（含子文件夹）")],
     scorecard: Annotated[
-        str, typer.Option(help="auto (each conversation's meta.scorecard, else core), a built-in name, or a YAML file")
+        str, typer.Option(help="auto（按各会话的 meta.scorecard，没有则用 core）、内置评分表名，或 YAML 文件")
     ] = "auto",
     format: Annotated[
-        str, typer.Option("--format", help="table, or json: one line per turn (the WebSocket's update)")
+        str, typer.Option("--format", help="输出格式：table，或 json（每句一行，与 WebSocket 推送的相同）")
     ] = "table",
     input_format: InputFormat = None,
     columns: Columns = None,
     agent_speaker: AgentSpeaker = None,
-    no_models: Annotated[bool, typer.Option("--no-models", help="Emotion from cue words only")] = False,
+    no_models: Annotated[bool, typer.Option("--no-models", help="不用模型：情绪只按提示词判断")] = False,
 ) -> None:
-    """Replay conversations turn by turn through live assist and show what the agent would have been told
-    (docs/live.md)."""
+    """把会话逐句回放给实时辅助，显示坐席当时会收到的提醒（见 docs/live.md）。"""
     from zuoxi.engines.live import LiveSession
     from zuoxi.pipeline import choose_scorecard
 
     if format not in ("table", "json"):
-        raise typer.BadParameter("--format must be table or json")
+        raise typer.BadParameter("--format 只能是 table 或 json")
     batch = Batch(paths, read_options(input_format, columns, agent_speaker), mask=True)  # ids and names printed too
-    table = Table(title="live assist alerts")
-    for column in ("conversation", "turn", "alert", "rule", "words", "suggestion"):
+    table = Table(title="实时辅助提醒")
+    for column in ("会话", "句", "提醒", "规则", "原话", "建议"):
         table.add_column(column, overflow="fold")
 
     def consume(item) -> None:
@@ -375,7 +367,7 @@ def live(
                     conversation.id,
                     str(alert.turn),
                     alert.title,
-                    alert.rule or "model",
+                    alert.rule or "模型",
                     " ".join(f"“{e.text}”" for e in alert.evidence[:2]),
                     alert.suggestion,
                 )
@@ -414,12 +406,11 @@ def _find(store: Store, ident: str) -> list[tuple[str, Conversation]]:
 
 @app.command()
 def show(
-    ident: Annotated[str, typer.Argument(help="Conversation id, or the start of its content key")],
+    ident: Annotated[str, typer.Argument(help="会话编号，或其内容键的开头")],
     db: DbOption = None,
-    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    format: Annotated[str, typer.Option("--format", help="输出格式：table 或 json")] = "table",
 ) -> None:
-    """Show a stored conversation with its findings. An id holding personal data (a caller's number) is stored
-    masked: it is found by the id as typed, masked the same way."""
+    """显示库中的一个会话及其质检结果。含个人信息的编号（如来电号码）存储时已打码：按输入的编号同样打码后查找。"""
     store = Store(db, create=False)
     found = _find(store, ident)
     for key, conv in found:
@@ -441,7 +432,8 @@ def show(
             continue
         out.print(
             Text.assemble(
-                (conv.id, "bold"), f" ({conv.channel}, agent {conv.agent_id or '—'}, {conv.team or '—'}) key {key[:12]}"
+                (conv.id, "bold"),
+                f"（{conv.channel}，坐席 {conv.agent_id or '—'}，{conv.team or '—'}）内容键 {key[:12]}",
             )
         )
         evidence_turns = {e.turn: f.rule for r in results for f in r.findings if f.status == "fail" for e in f.evidence}
@@ -449,45 +441,46 @@ def show(
             mark = (f" ← {evidence_turns[i]}", "red") if i in evidence_turns else ""
             out.print(Text.assemble(f"{i:>3} {turn.role:<8} {turn.text}", mark), highlight=False)
         if not results:
-            out.print("not analysed yet: zuoxi analyze FILE --db … scores it (zuoxi import only stores it)")
+            out.print("尚未质检：zuoxi analyze 文件 --db … 会给它评分（zuoxi import 只存入数据库）")
         for result in results:
             out.print(
                 Text.assemble(
                     (result.scorecard, "bold"),
-                    f": {result.score:.0f}/{result.max_score:.0f}{' VETO' if result.veto else ''}",
+                    f"：{result.score:.0f}/{result.max_score:.0f}{' 一票否决' if result.veto else ''}",
                 )
             )
             for f in result.failed():
                 out.print(
                     Text.assemble(
-                        "  ", (f.rule, "red"), f" {f.message} (turns {', '.join(str(e.turn) for e in f.evidence)})"
+                        "  ", (f.rule, "red"), f" {f.message}（第 {'、'.join(str(e.turn) for e in f.evidence)} 句）"
                     ),
                     highlight=False,
                 )
                 if f.suggestion:
-                    out.print(f"      建议: {f.suggestion}", highlight=False)
+                    out.print(f"      建议：{f.suggestion}", highlight=False)
 
 
 @app.command()
 def stats(
-    db: DbOption = None, format: Annotated[str, typer.Option("--format", help="table or json")] = "table"
+    db: DbOption = None, format: Annotated[str, typer.Option("--format", help="输出格式：table 或 json")] = "table"
 ) -> None:
-    """Counts and averages of what is stored."""
+    """库中数据的数量和平均分。"""
     figures = Store(db, create=False).stats()
     if format == "json":
         sys.stdout.write(inert_json(json.dumps(figures, ensure_ascii=False)) + "\n")
         return
     out.print(
-        f"conversations: {figures['conversations']} ({', '.join(f'{k} {v}' for k, v in figures['by_channel'].items())}) · files imported: {figures['files']}"
+        f"会话：{figures['conversations']}（{'，'.join(f'{k} {v}' for k, v in figures['by_channel'].items())}）"
+        f" · 已导入文件：{figures['files']}"
     )
-    table = Table(title="scorecards")
-    for column in ("scorecard", "results", "average", "vetoes"):
+    table = Table(title="评分表")
+    for column in ("评分表", "结果数", "平均分", "一票否决"):
         table.add_column(column)
     for row in figures["scorecards"]:
         table.add_row(row["scorecard"], str(row["results"]), str(row["average"]), str(row["vetoes"]))
     out.print(table)
-    agents = Table(title="agents (lowest average first)")
-    for column in ("agent", "results", "average"):
+    agents = Table(title="坐席（平均分从低到高）")
+    for column in ("坐席", "结果数", "平均分"):
         agents.add_column(column)
     for row in figures["agents"]:
         agents.add_row(row["agent_id"] or "—", str(row["results"]), str(row["average"]))

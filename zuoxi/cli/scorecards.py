@@ -12,15 +12,15 @@ from zuoxi.cli.app import app, err, out
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError, builtin_names, load_spec
 
-scorecard_app = typer.Typer(help="Work with scorecard files.", no_args_is_help=True)
+scorecard_app = typer.Typer(help="评分表文件。", no_args_is_help=True)
 app.add_typer(scorecard_app, name="scorecard")
 
 
 @app.command()
 def scorecards() -> None:
-    """List the built-in scorecards."""
+    """列出内置评分表。"""
     table = Table()
-    for column in ("name", "title", "items", "includes"):
+    for column in ("名称", "标题", "质检项", "包含"):
         table.add_column(column)
     for name in builtin_names():
         spec, _ = load_spec(name)
@@ -29,8 +29,8 @@ def scorecards() -> None:
 
 
 @scorecard_app.command("check")
-def scorecard_check(file: Annotated[Path, typer.Argument(help="A scorecard YAML file")]) -> None:
-    """Validate a scorecard file; errors are reported as file:line: message."""
+def scorecard_check(file: Annotated[Path, typer.Argument(help="评分表 YAML 文件")]) -> None:
+    """检查评分表文件；问题按 文件:行: 说明 列出。"""
     try:
         compiled = get_scorecard(str(file))
     except ScorecardError as error:
@@ -39,5 +39,5 @@ def scorecard_check(file: Annotated[Path, typer.Argument(help="A scorecard YAML 
         raise typer.Exit(1) from None
     items = sum(len(s.items) for s in compiled.spec.sections)
     out.print(
-        f"{file}: OK — {compiled.spec.id}, {len(compiled.spec.sections)} sections, {items} items", highlight=False
+        f"{file}: OK — {compiled.spec.id}，{len(compiled.spec.sections)} 个部分，{items} 个质检项", highlight=False
     )

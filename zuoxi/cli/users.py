@@ -12,25 +12,26 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from zuoxi.cli.app import DbOption, app, err, out
+from zuoxi.cli.app import DbOption, app, err, out, read_password
 from zuoxi.store import Store
 
-user_app = typer.Typer(help="Web app users.", no_args_is_help=True)
+user_app = typer.Typer(help="网页端用户。", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
 PasswordOption = Annotated[
     str,
     typer.Option(
-        prompt=True,
-        hide_input=True,
-        confirmation_prompt=True,
         envvar="ZUOXI_PASSWORD",
-        help="8–200 characters (prompted twice, hidden; or $ZUOXI_PASSWORD)",
+        show_default=False,
+        help="8–200 个字符（或环境变量 $ZUOXI_PASSWORD）；不给时在终端里询问两次（密码：、再输入一次：，不显示），"
+        "或读标准输入的前两行",
     ),
 ]
-Username = Annotated[
-    str, typer.Argument(help="The username as `zuoxi user list` shows it (or differing only by case or width)")
-]
+UNREAD_TWICE = (
+    "读不到密码：请在终端里输入（输入两次），或者用 --password 或环境变量 ZUOXI_PASSWORD 给出，"
+    "或者从标准输入传入两行相同的密码"
+)
+Username = Annotated[str, typer.Argument(help="用户名，与 `zuoxi user list` 所列的相同（大小写、全角半角可以不同）")]
 
 
 def _refuse(message: str) -> typer.Exit:
@@ -49,56 +50,60 @@ def _named(store: Store, username: str):
 
 @user_app.command("add")
 def user_add(
-    username: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option(help="admin, inspector, team_lead or agent")],
-    team: Annotated[str | None, typer.Option(help="A team lead's team")] = None,
-    agent_id: Annotated[str | None, typer.Option(help="An agent's agent_id in the conversations")] = None,
-    display_name: Annotated[str | None, typer.Option(help="Name shown in the app")] = None,
+    username: Annotated[str, typer.Argument(help="用户名")],
+    role: Annotated[
+        str, typer.Option(help="角色：admin（管理员）、inspector（质检员）、team_lead（班长）或 agent（坐席）")
+    ],
+    team: Annotated[str | None, typer.Option(help="班长所在的班组")] = None,
+    agent_id: Annotated[str | None, typer.Option(help="坐席在会话数据里的 agent_id")] = None,
+    display_name: Annotated[str | None, typer.Option(help="在网页里显示的称呼")] = None,
     password: PasswordOption = "",
     db: DbOption = None,
 ) -> None:
-    """Create a web app user (password hashed with argon2); audited."""
+    """新建网页端用户（密码以 argon2 哈希保存）；记入审计日志。"""
     from zuoxi.store.audit import audit_now
     from zuoxi.store.users import UserError, add_user, audited
 
+    password = password or read_password(confirm=True, unread=UNREAD_TWICE)
     store = Store(db)
     try:
         account = add_user(store.engine, username, password, role, team, agent_id, display_name)
     except UserError as error:
         raise _refuse(str(error)) from None
     audit_now(store.engine, None, "user.add", "user", account.id, None, audited(account))
-    err.print(f"user {account.username} ({account.role}) added", highlight=False)
+    err.print(f"已添加用户 {account.username}（{account.role}）", highlight=False)
 
 
 @user_app.command("list")
 def user_list(db: DbOption = None) -> None:
-    """The web app users."""
+    """列出网页端用户。"""
     from zuoxi.store.users import list_accounts
 
     table = Table()
-    for column in ("username", "role", "team", "agent_id", "name", "active"):
+    for column in ("用户名", "角色", "班组", "agent_id", "称呼", "启用"):
         table.add_column(column)
     for a in list_accounts(Store(db).engine):
         table.add_row(
-            a.username, a.role, a.team or "—", a.agent_id or "—", a.display_name or "", "yes" if a.active else "no"
+            a.username, a.role, a.team or "—", a.agent_id or "—", a.display_name or "", "是" if a.active else "否"
         )
     out.print(table)
 
 
 @user_app.command("password")
 def user_password(username: Username, password: PasswordOption = "", db: DbOption = None) -> None:
-    """Set a user's new password; their open sessions end. Audited."""
+    """给用户设置新密码；其已登录的会话随即失效。记入审计日志。"""
     from zuoxi.store.audit import audit_now
     from zuoxi.store.users import UserError, set_password
 
     store = Store(db)
     account = _named(store, username)
+    password = password or read_password(confirm=True, unread=UNREAD_TWICE)
     try:
         set_password(store.engine, account.id, password)
     except UserError as error:
         raise _refuse(str(error)) from None
     audit_now(store.engine, None, "user.password", "user", account.id, None, {"username": account.username})
-    err.print(f"password of {account.username} changed; their sessions ended", highlight=False)
+    err.print(f"已修改 {account.username} 的密码；其已登录的会话已失效", highlight=False)
 
 
 def _set_active(username: str, active: bool, db: str | None) -> None:
@@ -107,26 +112,26 @@ def _set_active(username: str, active: bool, db: str | None) -> None:
 
     store = Store(db)
     account = _named(store, username)
-    state = "enabled" if active else "disabled"
+    state = "启用" if active else "停用"
     if account.active == active:
-        err.print(f"user {account.username} is already {state}", highlight=False)
+        err.print(f"用户 {account.username} 本来就是{state}状态", highlight=False)
         return
     try:
         before, after = set_active(store.engine, account.id, active)
     except UserError as error:  # the last active admin
         raise _refuse(str(error)) from None
     audit_now(store.engine, None, "user.update", "user", account.id, audited(before), audited(after))
-    ended = "" if active else "; their sessions ended"
-    err.print(f"user {account.username} {state}{ended}", highlight=False)
+    ended = "" if active else "；其已登录的会话已失效"
+    err.print(f"已{state}用户 {account.username}{ended}", highlight=False)
 
 
 @user_app.command("disable")
 def user_disable(username: Username, db: DbOption = None) -> None:
-    """Stop a user signing in (their sessions end at once); audited. `zuoxi user enable` undoes it."""
+    """停用用户：不能再登录（已登录的会话立即失效）；记入审计日志。`zuoxi user enable` 可恢复。"""
     _set_active(username, False, db)
 
 
 @user_app.command("enable")
 def user_enable(username: Username, db: DbOption = None) -> None:
-    """Let a disabled user sign in again; audited."""
+    """启用已停用的用户，使其可以再登录；记入审计日志。"""
     _set_active(username, True, db)

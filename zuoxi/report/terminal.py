@@ -14,50 +14,48 @@ from zuoxi.engines.local import BatchSummary
 
 def batch_summary(console: Console, summary: BatchSummary, seconds: float) -> None:
     rate = summary.read / seconds if seconds > 0 else 0.0
-    parts = [f"files {summary.files}"]
+    parts = [f"文件 {summary.files}"]
     if isinstance(summary, DaskSummary):
-        parts.append(f"shards {summary.shards}")
+        parts.append(f"分片 {summary.shards}")
         if summary.shards_skipped:
-            parts.append(f"shards done before {summary.shards_skipped}")
+            parts.append(f"此前已完成的分片 {summary.shards_skipped}")
         if summary.shards_failed:
-            parts.append(f"shards failed {summary.shards_failed}")
-    parts.append(f"read {summary.read}")
+            parts.append(f"失败的分片 {summary.shards_failed}")
+    parts.append(f"读取 {summary.read}")
     if summary.files_skipped:
-        parts.append(f"files already imported {summary.files_skipped}")
-    parts += [f"imported {summary.imported}", f"already stored {summary.duplicates}"]
+        parts.append(f"此前已导入的文件 {summary.files_skipped}")
+    parts += [f"导入 {summary.imported}", f"库中已有 {summary.duplicates}"]
     if summary.analyzed:
-        parts.append(f"analyzed {summary.analyzed}")
-    parts.append(f"errors {len(summary.errors)}")
-    console.print(
-        " · ".join(parts) + f" · {seconds:.1f}s ({rate:.0f} conversations/s)", highlight=False, soft_wrap=True
-    )
+        parts.append(f"分析 {summary.analyzed}")
+    parts.append(f"错误 {len(summary.errors)}")
+    console.print(" · ".join(parts) + f" · {seconds:.1f} 秒（每秒 {rate:.0f} 个会话）", highlight=False, soft_wrap=True)
 
 
 def results_table(console: Console, items: list) -> None:
-    table = Table(title=f"{len(items)} conversations")
-    for column in ("conversation", "agent", "scorecard", "score", "failed rules"):
+    table = Table(title=f"{len(items)} 个会话")
+    for column in ("会话", "坐席", "评分表", "得分", "未通过的规则"):
         table.add_column(column)
     for conv, result in items:
         failed = " ".join(f.rule for f in result.failed())
-        score = Text(f"{result.score:.0f} veto", style="red") if result.veto else f"{result.score:.0f}"
+        score = Text(f"{result.score:.0f} 一票否决", style="red") if result.veto else f"{result.score:.0f}"
         table.add_row(conv.id, conv.agent_id or "—", result.scorecard, score, failed or "—")
     console.print(table)
 
 
 def predictions_table(console: Console, rows: list[dict], task: str) -> None:
-    table = Table(title=f"{len(rows)} conversations · {task}")
-    table.add_column("conversation")
+    table = Table(title=f"{len(rows)} 个会话 · {task}")
+    table.add_column("会话")
     if task == "quality":
-        for key, name in (("A", "task accomplished"), ("S", "customer satisfied"), ("E", "effective")):
-            table.add_column(f"{key} ({name})")
+        for key, name in (("A", "问题解决"), ("S", "客户满意"), ("E", "沟通有效")):
+            table.add_column(f"{key}（{name}）")
         for r in rows:
             means = [sum(int(k) * p for k, p in r["dialogue"][key].items()) for key in ("A", "S", "E")]
             table.add_row(r["conversation_id"], *(f"{m:+.2f}" for m in means))
     else:
-        table.add_column("dialogue")
-        table.add_column("customer turns")
+        table.add_column("整通会话")
+        table.add_column("客户各句")
         if task == "satisfaction":
-            table.add_column("complaint risk")
+            table.add_column("投诉风险")
         for r in rows:
             turns = " ".join(f"{t['turn']}:{t['label']}" for t in r["turns"])
             row = [r["conversation_id"], str(r["dialogue"].get("label") or "—"), turns or "—"]
@@ -71,51 +69,51 @@ def audio_summary(console: Console, summary: dict) -> None:
     console.print(
         Text.assemble(
             (str(summary["file"]), "bold"),
-            f" {summary['layout']}, {summary['duration']:.1f} s, {summary['sample_rate']} Hz, "
-            f"median speech level {summary['median_dbfs']} dBFS",
+            f" {summary['layout']}，{summary['duration']:.1f} 秒，{summary['sample_rate']} Hz，"
+            f"语音电平中位数 {summary['median_dbfs']} dBFS",
         ),
         highlight=False,
     )
     for warning in summary["warnings"]:
-        console.print(Text.assemble("  ", ("warning", "yellow"), f" {warning}"), highlight=False)
+        console.print(Text.assemble("  ", ("警告", "yellow"), f" {warning}"), highlight=False)
     for role, seconds in summary["speech_seconds"].items():
         console.print(
-            f"  {role}: speaks {seconds:.1f} s at {summary['level_dbfs'][role]} dBFS, loudness "
-            f"{summary['loudness_lufs'][role]} LUFS, peak {summary['peak_dbfs'][role]} dBFS, "
-            f"clipped in {summary['clipped'][role]:.1%} of its speech",
+            f"  {role}：说话 {seconds:.1f} 秒，电平 {summary['level_dbfs'][role]} dBFS，响度 "
+            f"{summary['loudness_lufs'][role]} LUFS，峰值 {summary['peak_dbfs'][role]} dBFS，"
+            f"削波占语音 {summary['clipped'][role]:.1%}",
             highlight=False,
         )
     gap, gaps = summary["hangup_gap"], summary["hangup_gaps"]
     console.print(
-        f"  hang-up gap: {'n/a' if gap is None else f'{gap:.2f} s'} after the last words "
-        f"(last speaker: {summary['last_speaker'] or 'n/a'}"
-        + "".join(f"; after the {role}'s: {value:.2f} s" for role, value in gaps.items())
-        + ")",
+        f"  挂机间隔：最后一句话后 {'无' if gap is None else f'{gap:.2f} 秒'}"
+        f"（最后说话的一方：{summary['last_speaker'] or '无'}"
+        + "".join(f"；{role} 最后一句后 {value:.2f} 秒" for role, value in gaps.items())
+        + "）",
         highlight=False,
     )
     for kind, rows in (
-        ("dead air", summary["dead_air"]),
-        ("overlap", summary["overlaps"]),
-        ("response latency", summary["latencies"]),
-        ("loud peak", summary["peaks"]),
+        ("静音", summary["dead_air"]),
+        ("抢话", summary["overlaps"]),
+        ("响应延迟", summary["latencies"]),
+        ("音量突增", summary["peaks"]),
     ):
         for row in rows:
             extra = (
-                f" {row['by']} over {row['over']}"
+                f" {row['by']} 打断 {row['over']}"
                 if "by" in row
                 else f" {row['role']} +{row['db_over_median']} dB"
                 if "role" in row
                 else ""
             )
             console.print(
-                f"  {kind}: {row['start']:.2f}–{row['end']:.2f} s ({row['end'] - row['start']:.2f} s){extra}",
+                f"  {kind}：{row['start']:.2f}–{row['end']:.2f} 秒（{row['end'] - row['start']:.2f} 秒）{extra}",
                 highlight=False,
             )
     if summary["turns"] == "n/a":
-        console.print("  turns: n/a (no transcript with times)")
+        console.print("  各句：无（没有带时间的转写）")
         return
     table = Table()
-    for column in ("turn", "role", "voiced s", "chars/min", "dBFS", "vs median dB", "peak dB"):
+    for column in ("句", "角色", "发声秒数", "字/分钟", "dBFS", "比中位数 dB", "峰值 dB"):
         table.add_column(column)
     for t in summary["turns"]:
         table.add_row(
