@@ -282,7 +282,7 @@ def test_rows_without_conversation_id_group_by_file_name(tmp_path):
     assert conv.id == "one-chat" and roles(conv) == ["customer", "agent"]
     assert str(note) == (
         f"{path}:1: 找不到会话ID列，整个文件读成了一个会话“one-chat”（表头：角色, 内容）；"
-        "如果文件里有多个会话，请用 --columns conversation_id=<列名> 指定会话ID列"
+        "如果文件里有多个会话，请加一列 会话ID（命令行也可用 --columns conversation_id=<列名> 指定）"
     )
     # Columns of its own that are no ids: a sender's name changing from row to row, times repeated within a second
     named = tmp_path / "named.csv"
@@ -307,7 +307,7 @@ def test_a_column_of_conversation_ids_not_recognised_is_not_merged_into_one_conv
     conversations, (error,) = read(path)
     assert conversations == [] and str(error) == (
         f"{path}:1: 找不到会话ID列，而“conv”列像是会话ID（2 个值，如 k-1、k-2）：没有把整个文件当作一个会话读入；"
-        "请用 --columns conversation_id=conv 指定会话ID列"
+        "请把这一列的表头改为 会话ID（命令行也可用 --columns conversation_id=conv 指定）"
     )
     (k1, k2), errors = read(path, columns=parse_column_map(["conversation_id=conv"]))  # what the error says to do
     assert errors == [] and [k1.id, k2.id] == ["k-1", "k-2"] and texts(k2) == ["在吗", "在的"]

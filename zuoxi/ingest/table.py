@@ -131,7 +131,8 @@ def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, s
         yield IngestError(
             path,
             1,
-            f"找不到 {'、'.join(missing)} 列（表头：{', '.join(map(str, headers))}）；请用 --columns 字段=表头 指定",
+            f"找不到 {'、'.join(missing)} 列（表头：{', '.join(map(str, headers))}）；请把表头改为 角色、内容"
+            "（命令行也可用 --columns 字段=表头 指定）",
         )
         return
     body: Iterator[tuple[int, Row]] | None = rows
@@ -258,7 +259,7 @@ def _one_file(
                 path,
                 1,
                 f"找不到会话ID列，而“{header}”列像是会话ID（{len(distinct):,} 个值，如 {'、'.join(distinct[:3])}）："
-                f"没有把整个文件当作一个会话读入；请用 {named} 指定会话ID列",
+                f"没有把整个文件当作一个会话读入；请把这一列的表头改为 会话ID（命令行也可用 {named} 指定）",
             )
     if not cells:
         return None
@@ -266,7 +267,7 @@ def _one_file(
         path,
         1,
         f"{ONE_CONVERSATION}“{Path(path).stem}”（表头：{', '.join(headers)}）；"
-        f"如果文件里有多个会话，请用 {option} 指定会话ID列",
+        f"如果文件里有多个会话，请加一列 会话ID（命令行也可用 {option} 指定）",
     )
 
 
