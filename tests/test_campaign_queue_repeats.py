@@ -192,7 +192,7 @@ def test_a_dispositions_file_imported_twice_counts_its_rows_as_already_recorded(
     assert (first.rows, first.imported, first.already, first.errors) == (3, 2, 1, [])
     again = CliRunner().invoke(app, ["campaign", "dispositions", "card_activation", str(path), "--db", store.url])
     assert again.exit_code == 0, again.output
-    assert "recorded 0 · skipped 0" in again.stderr and "另有 3 行此前已记录过" in again.stderr
+    assert "拨打记录共 3 行：记录 0 行 · 此前已记录过 3 行 · 跳过 0 行" in again.stderr, again.stderr
     assert _attempts(store) == [(a, "no_answer"), (b, "refused")]
     assert report(store, "card_activation").attempts == 2
 
@@ -235,7 +235,7 @@ def test_an_old_database_with_repeated_attempts_upgrades_keeping_the_first(db_ur
     assert report(old, "card_activation").attempts == 6
     old.close()
     result = CliRunner().invoke(app, ["db", "upgrade", "--db", db_url])
-    assert result.exit_code == 0 and f"revision {revision} → {head()}" in result.output, result.output
+    assert result.exit_code == 0 and f"版本 {revision} → {head()}" in result.output, result.output
     store = Store(db_url, migrate=False)
     with Session(store.engine) as session:
         assert sorted(session.scalars(select(CampaignAttempt.id))) == sorted(ids.values())  # the first of each

@@ -89,16 +89,18 @@ def test_import_reports_each_bad_row_and_keeps_the_rest(sqlite_store, tmp_path):
         ).encode("utf-8")
     )
     summary = import_call_list(sqlite_store, "card_activation", path, as_of=date(2026, 3, 1))
-    assert [str(e) for e in summary.errors] == [
-        f"{path}:5: 编码错误：这一行不是 UTF-8，与文件其他行不同",
+    assert [str(e) for e in summary.errors] == [  # in the file's order
         f"{path}:3: 没有电话号码",
         f"{path}:4: 重复的客户：电话与第 2 行相同（保留了那一条）",
+        f"{path}:5: 编码错误：这一行不是 UTF-8，与文件其他行不同",
         f"{path}:7: 认不出电话号码 '*****'（应为中国大陆手机或固定电话号码）",
         f"{path}:8: 认不出电话号码 '******0000'（应为中国大陆手机或固定电话号码）",
         f"{path}:9: 占位的电话号码 '*** **** 0000'（后八位数字全都一样）",
         f"{path}:10: 认不出电话号码 '*******8901'（应为中国大陆手机或固定电话号码）",
     ]
     assert summary.imported == 2
+    # the line of another encoding is a row of the list too: rows are what was imported and what was skipped
+    assert summary.rows == summary.imported + len(summary.errors) == 9
     with Session(sqlite_store.engine) as session:
         kept = list(session.scalars(select(CampaignCustomer).order_by(CampaignCustomer.id)))
     assert [(c.ref, c.salutation, c.phone_tail, c.card_last4, c.age_band) for c in kept] == [
@@ -123,9 +125,9 @@ def test_without_a_secret_nothing_is_imported(sqlite_store, tmp_path, monkeypatc
     create_campaign(sqlite_store, load_spec("card_activation"))
     path = tmp_path / "list.csv"
     path.write_text(HEADER + _row("C1", "张三", "13812345678", 35), encoding="utf-8")
-    with pytest.raises(vault.VaultError, match="ZUOXI_SECRET_KEY is not set"):
+    with pytest.raises(vault.VaultError, match=r"没有设置 \$ZUOXI_SECRET_KEY"):
         import_call_list(sqlite_store, "card_activation", path)
-    with pytest.raises(vault.VaultError, match="too short"):
+    with pytest.raises(vault.VaultError, match=r"\$ZUOXI_SECRET_KEY 太短（9 个字符）"):
         import_call_list(sqlite_store, "card_activation", path, secret="guessable")
     with Session(sqlite_store.engine) as session:
         assert session.scalars(select(CampaignCustomer)).all() == []
@@ -196,9 +198,9 @@ def test_a_script_is_text_with_placeholders_never_code(sqlite_store, tmp_path):
     for script in (attack, "{{ hotline.__class__ }}", "{{ hotline['x'] }}", "{{ lipsum() }}", "{{ name|attr('x') }}"):
         path = tmp_path / "evil.yaml"
         path.write_text(yaml.safe_dump({**spec.model_dump(mode="json"), "script": script}, allow_unicode=True))
-        with pytest.raises(CampaignError, match="script line 1: only"):
+        with pytest.raises(CampaignError, match="话术第 1 行：只能用"):
             load_spec(path)
-        with pytest.raises(CampaignError, match=r"cannot be read out|the script needs"):
+        with pytest.raises(CampaignError, match=r"话术无法生成|话术要用到"):
             render_script(spec.model_copy(update={"script": script}), customers[0], "T01")
     assert not marker.exists()
     kind = "{% if card_last4 %}尾号{{ card_last4 }}{% else %}您的卡{% endif %}，{{ name|default('您') }}"
@@ -364,7 +366,10 @@ def test_callbacks_and_the_queue(sqlite_store, tmp_path):
         callback = session.scalars(select(CampaignCallback)).one()
     assert not callback.done
     picked = queue(sqlite_store, "card_activation", "X", datetime.fromisoformat("2026-03-03T10:00:00+08:00"))
-    assert [(c.id, why.split(" ")[0]) for c, why in picked] == [(a, "callback"), (b, "new")]
+    assert [(c.id, why) for c, why in picked] == [
+        (a, "预约回拨已到期（2026-03-03 09:00）"),
+        (b, "新客户，还没有拨打过"),
+    ]
     early = queue(sqlite_store, "card_activation", "X", datetime.fromisoformat("2026-03-02T10:00:00+08:00"))
     assert [c.id for c, _ in early] == [b]
 
@@ -420,10 +425,12 @@ def test_disposition_import_reports_bad_rows(sqlite_store, tmp_path):
     assert summary.imported == 1
     assert [str(e).split(": ", 1)[1] for e in summary.errors] == [
         "本活动的名单上没有客户编号为 'Z' 的客户",
-        "disposition：unknown disposition '飞走了' (one of connected, no_answer, busy, wrong_number, refused, suspected_fraud, "
-        "hung_up, callback_requested, goal_achieved)",
-        "没有 '嫌麻烦' 这个原因代码（可选：not_needed, distrusts_call, already_cancelled, annual_fee, too_many_cards, "
-        "applied_for_employer, no_reason）",
+        "disposition：没有 '飞走了' 这个拨打结果（可填代码或中文：connected（已接通）、no_answer（无人接听）、busy（占线）、"
+        "wrong_number（号码错误）、refused（拒绝）、suspected_fraud（怀疑诈骗）、hung_up（挂断）、"
+        "callback_requested（预约回访）、goal_achieved（达成目标））",
+        "没有 '嫌麻烦' 这个拒绝原因（可填代码或中文：not_needed（不需要信用卡）、distrusts_call（不信任来电）、"
+        "already_cancelled（已注销或已退卡）、annual_fee（担心年费）、too_many_cards（卡太多）、"
+        "applied_for_employer（单位要求办理，本人不用）、no_reason（未说明原因））",
         "认不出时间 '0001-01-01 00:00'（年份不在 1900–2999 之间）",
         "认不出时长 '1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1",
         "duration：应为有限的数（不能是 nan 或 inf）",
@@ -563,7 +570,8 @@ def test_cli_create_import_report(tmp_path):
     )
     assert recorded.exit_code == 0, recorded.stderr
     typo = runner.invoke(app, ["campaign", "record", "card_activation", "1", "refuse", "--agent", "X", "--db", db])
-    assert typo.exit_code == 2 and "disposition：unknown disposition 'refuse'" in typo.stderr, typo.stderr
+    assert typo.exit_code == 2 and "错误：disposition：没有 'refuse' 这个拨打结果" in typo.stderr, typo.stderr
+    assert "refused（拒绝）" in typo.stderr
     assert "pydantic" not in typo.stderr and "validation error" not in typo.stderr
     out = runner.invoke(app, ["campaign", "report", "card_activation", "--format", "json", "--db", db])
     data = json.loads(out.stdout)
@@ -781,7 +789,8 @@ def test_terminal_output_reads_no_markup_or_emoji_codes(tmp_path):
     )
     assert runner.invoke(app, ["campaign", "create", "card_activation", "--db", db]).exit_code == 0
     imported = runner.invoke(app, ["campaign", "import", "card_activation", str(path), "--db", db])
-    assert f"skipped {path}:3: 没有电话号码" in imported.stderr and "💯" not in imported.stderr
+    assert f"跳过 {path}:3: 没有电话号码" in imported.stderr and "💯" not in imported.stderr
+    assert "名单共 2 行：导入 1 行 · 跳过 1 行" in imported.stderr
     recorded = runner.invoke(
         app,
         [
@@ -853,12 +862,14 @@ def test_callbacks_only_for_open_customers(sqlite_store, tmp_path):
     with Session(sqlite_store.engine) as session, session.begin():
         _, spec = get_campaign(session, "card_activation")
         for ident in (a, b):
-            with pytest.raises(CampaignError, match="only for open customers"):
+            with pytest.raises(CampaignError, match="只能给还在跟进的客户"):
                 schedule_callback(
                     session, 1, spec, session.get(CampaignCustomer, ident), local("2026-03-03T10:00:00"), now=NOW
                 )
         schedule_callback(session, 1, spec, session.get(CampaignCustomer, c), local("2026-03-03T10:00:00"), now=NOW)
-        with pytest.raises(CampaignError, match="outside the calling hours 09:00–21:00"):
+        with pytest.raises(
+            CampaignError, match=r"客户当地时间 2026-03-03 23:30（Asia/Shanghai）不在呼叫时段 09:00–21:00 内"
+        ):
             schedule_callback(session, 1, spec, session.get(CampaignCustomer, c), local("2026-03-03T23:30:00"), now=NOW)
     with Session(sqlite_store.engine) as session:
         status = {x.id: x.status for x in session.scalars(select(CampaignCustomer))}
@@ -869,7 +880,7 @@ def test_callbacks_only_for_open_customers(sqlite_store, tmp_path):
     refused = CliRunner().invoke(
         app, ["campaign", "callback", "card_activation", str(b), "--at", "2026-03-03T10:00", "--db", sqlite_store.url]
     )
-    assert refused.exit_code == 2 and "closed: callbacks are only for open customers" in refused.stderr
+    assert refused.exit_code == 2 and f"客户 {b} 已结案：只能给还在跟进的客户" in refused.stderr, refused.stderr
 
 
 def test_times_are_local_on_every_database(db_url, tmp_path):
@@ -889,7 +900,7 @@ def test_times_are_local_on_every_database(db_url, tmp_path):
         models=False,
     )
     picked = queue(store, "card_activation", "X", local("2026-03-03T16:05:00"))
-    assert [why for _, why in picked] == ["callback due 2026-03-03 16:00"]
+    assert [why for _, why in picked] == ["预约回拨已到期（2026-03-03 16:00）"]
     with Session(store.engine) as session:
         stored = session.scalars(select(CampaignCallback)).one().due_at
     assert from_db(stored) == datetime(2026, 3, 3, 8, tzinfo=UTC)
@@ -897,7 +908,7 @@ def test_times_are_local_on_every_database(db_url, tmp_path):
     shown = CliRunner().invoke(
         app, ["campaign", "callback", "card_activation", str(a), "--at", "2999-03-04T08:00:00+00:00", "--db", db_url]
     )
-    assert shown.exit_code == 0 and "at 2999-03-04 16:00 (Asia/Shanghai)" in shown.stderr
+    assert shown.exit_code == 0 and f"已为客户 {a} 预约回拨：2999-03-04 16:00（Asia/Shanghai）" in shown.stderr
     store.close()
 
 
@@ -915,7 +926,7 @@ def test_the_queue_keeps_calling_hours_on_the_customers_clock_the_retry_interval
     )
     summary = import_call_list(sqlite_store, "card_activation", path)
     assert [str(e) for e in summary.errors] == [
-        f"{path}:4: unknown time zone '火星时间' (an IANA name like Asia/Shanghai, or UTC+8)"
+        f"{path}:4: 认不出时区 '火星时间'（应为 Asia/Shanghai 这样的时区名，或 UTC+8）"
     ]
     assign(sqlite_store, "card_activation", ["X"])
 
@@ -941,8 +952,8 @@ def test_the_queue_keeps_calling_hours_on_the_customers_clock_the_retry_interval
     )
     assert ids("2026-03-03T18:30:00") == ["B"]  # retry interval: 60 minutes
     assert [why for _, why in queue(sqlite_store, "card_activation", "X", local("2026-03-03T19:00:00"))] == [
-        "new",
-        "retry after 1 attempt",
+        "新客户，还没有拨打过",
+        "重拨：已拨打 1 次",
     ]
     spec = load_spec("card_activation").model_copy(update={"max_attempts": 1})
     create_campaign(sqlite_store, spec, replace=True)  # a lowered maximum holds at once
@@ -973,7 +984,7 @@ def test_do_not_call_list(sqlite_store, tmp_path):
     assert [x.id for x, _ in queue(sqlite_store, "card_activation", "X", local("2026-03-03T10:00:00"))] == [a]
     with Session(sqlite_store.engine) as session, session.begin():
         _, spec = get_campaign(session, "card_activation")
-        with pytest.raises(CampaignError, match="do-not-call"):
+        with pytest.raises(CampaignError, match="在免打扰名单上"):
             schedule_callback(session, 1, spec, session.get(CampaignCustomer, b), local("2026-03-03T10:00:00"), now=NOW)
 
 
@@ -994,7 +1005,7 @@ def test_reveal_to_dial_is_for_the_assigned_agent_and_audited(sqlite_store, tmp_
     for who in (agent21, lead):
         with pytest.raises(Forbidden):
             reveal_phone(sqlite_store, "card_activation", a, who, now=at_ten)
-    with pytest.raises(CampaignError, match="outside the calling hours"):
+    with pytest.raises(CampaignError, match="不在呼叫时段 09:00–21:00 内"):
         reveal_phone(sqlite_store, "card_activation", a, agent07, now=local("2026-03-03T23:30:00"))
     record_attempts(
         sqlite_store,
@@ -1002,7 +1013,7 @@ def test_reveal_to_dial_is_for_the_assigned_agent_and_audited(sqlite_store, tmp_
         [(Attempt(customer_id=b, agent_id="21", started_at=at_ten, disposition="refused"), None)],
         models=False,
     )
-    with pytest.raises(CampaignError, match="closed: not to be called again"):
+    with pytest.raises(CampaignError, match=f"客户 {b} 已结案，不再拨打"):
         reveal_phone(sqlite_store, "card_activation", b, agent21, now=at_ten)
     with Session(engine) as session:
         log = [(e.user_id, e.action, e.entity_id) for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
@@ -1020,7 +1031,9 @@ def test_reveal_to_dial_is_for_the_assigned_agent_and_audited(sqlite_store, tmp_
         ["campaign", "dial", "card_activation", str(a), "--user", "a21", "--db", sqlite_store.url],
         input="correct-horse\n",
     )
-    assert dialled.exit_code == 2 and "only their agent" in dialled.stderr and "13800000001" not in dialled.output
+    assert (
+        dialled.exit_code == 2 and "只有分配到的坐席能看号码" in dialled.stderr and "13800000001" not in dialled.output
+    )
 
 
 def test_revealing_a_number_applies_the_queues_rules(sqlite_store, tmp_path):
@@ -1155,5 +1168,63 @@ def test_report_by_period_agent_attempt_number_hour_and_callbacks(db_url, tmp_pa
     )
     assert json.loads(shown.stdout)["attempts"] == 2
     table = CliRunner().invoke(app, ["campaign", "report", "card_activation", "--db", db_url], env={"COLUMNS": "200"})
-    assert table.exit_code == 0 and "by attempt number" in table.stdout and "callbacks due 3" in table.stdout
+    assert table.exit_code == 0 and "按第几次拨打" in table.stdout and "预约回拨（本期到期 3 个）" in table.stdout
     store.close()
+
+
+def test_the_terminal_report_is_chinese_and_names_dispositions_and_reasons(tmp_path):
+    """The report's tables name each disposition and refusal reason as the web page does (拒绝：不需要信用卡), not
+    by its code (refused, not_needed); a reason may be typed by its Chinese name; the JSON keeps the codes."""
+    runner, db = CliRunner(), str(tmp_path / "cli.db")
+    path = tmp_path / "list.csv"
+    path.write_text(HEADER + _row("A", "张三", "13800000001", 25) + _row("B", "李四", "13800000002", 35), "utf-8")
+    created = runner.invoke(app, ["campaign", "create", "card_activation", "--db", db])
+    assert "外呼活动 card_activation：信用卡未激活客户电话回访（3 个必问问题" in created.stderr, created.stderr
+    assert (
+        "名单共 2 行：导入 2 行 · 跳过 0 行"
+        in runner.invoke(app, ["campaign", "import", "card_activation", str(path), "--db", db]).stderr
+    )
+    given = runner.invoke(app, ["campaign", "assign", "card_activation", "--agent", "X", "--db", db])
+    assert "已分配：X 2 位" in given.stderr, given.stderr
+    again = runner.invoke(app, ["campaign", "assign", "card_activation", "--agent", "X", "--db", db])
+    assert "没有要分配的客户" in again.stderr, again.stderr
+    at = ["--agent", "X", "--at", "2026-03-02T09:00:00", "--db", db]
+    refused = runner.invoke(
+        app, ["campaign", "record", "card_activation", "1", "refused", "--reason", "不需要信用卡", *at]
+    )
+    assert refused.exit_code == 0 and "已记录：客户 1，结果「拒绝」" in refused.stderr, refused.stderr
+    unknown = runner.invoke(app, ["campaign", "record", "card_activation", "2", "拒绝", "--reason", "嫌麻烦", *at])
+    assert unknown.exit_code == 2 and "错误：没有 '嫌麻烦' 这个拒绝原因" in unknown.stderr, unknown.stderr
+    assert runner.invoke(app, ["campaign", "record", "card_activation", "2", "无人接听", *at]).exit_code == 0
+    table = runner.invoke(app, ["campaign", "report", "card_activation", "--db", db], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    for shown in (
+        "名单客户",
+        "接通率（接通客户 / 已拨打客户）",
+        "拒绝：不需要信用卡",
+        "无人接听",
+        "达成目标",
+        "待重拨 1",
+        "已结案 1",
+    ):
+        assert shown in table.stdout, shown
+    for code in ("refused", "not_needed", "no_answer", "goal_achieved", "pending", "closed"):
+        assert code not in table.stdout, code
+    data = json.loads(
+        runner.invoke(app, ["campaign", "report", "card_activation", "--format", "json", "--db", db]).stdout
+    )
+    assert data["refusal_reasons"] == {"not_needed": 1} and (
+        data["dispositions"]["refused"],
+        data["status"]["closed"],
+    ) == (1, 1)
+
+
+def test_the_demo_says_how_many_rows_it_skipped_and_the_rows_add_up(tmp_path):
+    """The demo showed its first five skipped rows and no word of the rest, and its list rows (the line of another
+    encoding not counted) did not add up to imported + skipped."""
+    shown = CliRunner().invoke(app, ["campaign", "demo", "--customers", "1300", "--db", str(tmp_path / "demo.db")])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stderr.count("跳过 call_list.csv:") == 5 and "……另有 1 行被跳过" in shown.stderr, shown.stderr
+    # 1300 card holders, 3 of them exported twice and the line in GBK: 1304 rows, 2 without a phone
+    assert "示例活动已生成：名单共 1304 行（导入 1298 行，跳过 6 行）" in shown.stderr, shown.stderr
+    assert "名单客户" in shown.stdout and "1298" in shown.stdout

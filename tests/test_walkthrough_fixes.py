@@ -207,7 +207,7 @@ def test_a_dispositions_row_for_another_agents_customer_is_that_rows_error(tmp_p
     )
     said = run("campaign", "dispositions", "card_activation", str(export), "--db", url).stderr
     assert "dialer.csv:2: " in said and "T01" in said.split("dialer.csv:2: ")[1].splitlines()[0]
-    assert "recorded 2" in said and "skipped 1" in said
+    assert "拨打记录共 3 行：记录 2 行 · 跳过 1 行" in said, said
     with Session(Store(url).engine) as session:
         attempts = session.execute(select(CampaignAttempt.customer_id, CampaignAttempt.agent_id)).all()
     assert sorted(attempts) == [(ids[1], "T01"), (ids[2], "T02")]

@@ -62,7 +62,7 @@ def period(name: str, today: date) -> tuple[date | None, date | None]:
         "all": (None, None),
     }
     if name not in spans:
-        raise ValueError(f"unknown period {name!r} (one of {', '.join(spans)})")
+        raise ValueError(f"没有 {name!r} 这个统计周期（可选：{'、'.join(spans)}）")
     return spans[name]
 
 

@@ -38,7 +38,7 @@ def assign(
     regions = {region: labels(names) for region, names in (regions or {}).items()}
     everyone = list(dict.fromkeys(labels(agents) + [a for names in regions.values() for a in names]))
     if not everyone:
-        raise CampaignError("name at least one agent")
+        raise CampaignError("至少要给出一个坐席（--agent 或 --region）")
 
     def balance(load: Counter[str], customers: list[Customer]) -> dict[int, str]:
         chosen = {}
@@ -59,18 +59,18 @@ def not_now(state: stored.QueueState, customer: Customer, now: datetime) -> tupl
     spec = state.spec
     there = local(now, customer_zone(spec, customer))
     if not spec.calling_hours.allow(there):
-        return "outside_hours", f"it is {there:%H:%M} for the customer: outside the calling hours {spec.calling_hours}"
+        return "outside_hours", f"客户当地时间 {there:%H:%M}，不在呼叫时段 {spec.calling_hours} 内"
     if customer.id in state.due:
         when = from_db(state.due[customer.id])
         return (
-            None if when <= now else ("callback_not_due", f"the callback is due {local(when, spec.tz):%Y-%m-%d %H:%M}")
+            None if when <= now else ("callback_not_due", f"预约回拨时间 {local(when, spec.tz):%Y-%m-%d %H:%M} 还没到")
         )
     attempts, last = state.tried.get(customer.id, (0, None))
     if attempts >= spec.max_attempts:
-        return "max_attempts", f"tried {attempts} times already, the most this campaign allows"
+        return "max_attempts", f"已拨打 {attempts} 次，达到本活动的最多拨打次数"
     if last is not None and now - from_db(last) < timedelta(minutes=spec.retry_after_minutes):
         again = local(from_db(last) + timedelta(minutes=spec.retry_after_minutes), spec.tz)
-        return "retry_too_soon", f"tried at {local(from_db(last), spec.tz):%H:%M}: not before {again:%H:%M} again"
+        return "retry_too_soon", f"{local(from_db(last), spec.tz):%H:%M} 刚拨打过，{again:%H:%M} 以后才能重拨"
     return None
 
 
@@ -81,7 +81,7 @@ def parse_regions(specs: list[str]) -> dict[str, list[str]]:
         region, _, names = spec.partition("=")
         agents = [a.strip() for a in names.split(",") if a.strip()]
         if not region.strip() or not agents:
-            raise CampaignError(f"bad region mapping {spec!r}: use REGION=AGENT,AGENT")
+            raise CampaignError(f"地区分配写错了：{spec!r}（应为 地区=坐席,坐席，如 汕头=A01,A02）")
         regions[region.strip()] = agents
     return regions
 
@@ -102,13 +102,11 @@ def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 5
         if customer.id in due:
             callbacks.append((from_db(due[customer.id]), customer))
         elif attempts == 0:
-            fresh.append((0, customer.id, customer, "new"))
+            fresh.append((0, customer.id, customer, "新客户，还没有拨打过"))
         else:
-            fresh.append(
-                (attempts, customer.id, customer, f"retry after {attempts} attempt{'s' if attempts > 1 else ''}")
-            )
+            fresh.append((attempts, customer.id, customer, f"重拨：已拨打 {attempts} 次"))
     picked = [
-        (c, f"callback due {local(when, spec.tz):%Y-%m-%d %H:%M}")
+        (c, f"预约回拨已到期（{local(when, spec.tz):%Y-%m-%d %H:%M}）")
         for when, c in sorted(callbacks, key=lambda x: (x[0], x[1].id))
     ]
     picked += [(c, why) for _, _, c, why in sorted(fresh, key=lambda x: x[:2])]

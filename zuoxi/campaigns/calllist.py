@@ -163,6 +163,14 @@ def _decode_lines(data: bytes, path: str) -> tuple[list[str], list[IngestError]]
     return lines, errors
 
 
+def unreadable_rows(decoded: list[IngestError], header_line: int) -> int:
+    """How many lines below the header `read_table` could not decode (`decoded`: the errors as it returns them,
+    before any row is read): a line of another encoding, or one already garbled, is read as empty, yet it is a row
+    of the list all the same. Counted as a row (its error says why it was skipped), so that a summary's rows are
+    what was imported, already there and skipped."""
+    return sum(error.line is not None and error.line > header_line for error in decoded)
+
+
 MAX_RESTARTS = 100  # unreadable lines a list may hold before the rest of it is given up
 
 
@@ -256,9 +264,11 @@ def import_call_list(
     box = vault.vault(secret)
     summary, where = ListImport(), mask_text(name) if name else masked_name(path)  # stored as each customer's source
     rows, summary.errors = read_table(path, where)
+    decoded = list(summary.errors)  # the lines that could not be decoded: rows that cannot be read
     header_line, headers, rows = find_header(rows, list_columns())
     if not headers and summary.errors:  # nothing could be read, and why is said
         return summary
+    summary.rows = unreadable_rows(decoded, header_line)
     index = {
         fieldname: next((headers.index(h) for h in names if h in headers), None)
         for fieldname, names in list_columns().items()
@@ -307,6 +317,7 @@ def import_call_list(
             )
 
     add_customers(store.engine, campaign, build)
+    summary.errors.sort(key=lambda error: error.line or 0)  # in the file's order (lines of another encoding first)
     return summary
 
 

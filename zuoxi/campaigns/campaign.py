@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from zuoxi.campaigns.models import CampaignError, CampaignSpec, Customer
+from zuoxi.messages import said
 from zuoxi.store import Store
 from zuoxi.store import campaigns as stored
 from zuoxi.store.campaigns import get_campaign
@@ -55,20 +57,20 @@ def load_spec(source: str | Path) -> CampaignSpec:
     else:
         path = Path(source)
         if not path.is_file():
-            raise CampaignError(f"{path}: no such campaign file (bundled: {', '.join(BUNDLED)})")
+            raise CampaignError(f"{path}：没有这个活动文件（内置活动：{'、'.join(BUNDLED)}）")
         text, where = path.read_text(encoding="utf-8"), str(path)
     try:
         spec = CampaignSpec.model_validate(yaml.safe_load(text))
     except yaml.YAMLError as error:
-        raise CampaignError(f"{where}: {error}") from None
+        raise CampaignError(f"{where}：不是有效的 YAML（{error}）") from None
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise CampaignError(f"{where}: {details}") from None
+        details = "；".join(f"{'.'.join(map(str, e['loc'])) or '文件'}：{said(e)}" for e in error.errors())
+        raise CampaignError(f"{where}：{details}") from None
     unknown = script_variables(spec) - set(CUSTOMER_VARIABLES) - set(OTHER_VARIABLES)
     if unknown:
         raise CampaignError(
-            f"{where}: script: unknown variables {', '.join(sorted(unknown))} "
-            f"(known: {', '.join([*CUSTOMER_VARIABLES, *OTHER_VARIABLES])})"
+            f"{where}：script：不认识的变量 {'、'.join(sorted(unknown))}"
+            f"（可用：{'、'.join([*CUSTOMER_VARIABLES, *OTHER_VARIABLES])}）"
         )
     return spec
 
@@ -79,13 +81,13 @@ def script_variables(spec: CampaignSpec) -> set[str]:
     try:
         tree = _JINJA.parse(spec.script)
     except jinja2.TemplateSyntaxError as error:
-        raise CampaignError(f"script line {error.lineno}: {error.message}") from None
+        raise CampaignError(f"话术第 {error.lineno} 行：模板写法有误（{error.message}）") from None
     for node in tree.find_all(nodes.Node):
         allowed = isinstance(node, _SCRIPT_NODES) or (isinstance(node, nodes.Filter) and node.name in _SCRIPT_FILTERS)
         if not allowed:
             raise CampaignError(
-                f"script line {node.lineno}: only {{{{ variable }}}} placeholders, {{% if %}} conditions and the filters "
-                f"{', '.join(sorted(_SCRIPT_FILTERS))} are allowed, not {type(node).__name__}"
+                f"话术第 {node.lineno} 行：只能用 {{{{ 变量 }}}} 占位、{{% if %}} 条件和过滤器 "
+                f"{'、'.join(sorted(_SCRIPT_FILTERS))}，不能用 {type(node).__name__}"
             )
     return jinja2.meta.find_undeclared_variables(tree)
 
@@ -112,6 +114,9 @@ def render_script(spec: CampaignSpec, customer: Customer, agent_id: str) -> str:
             hotline=spec.hotline, agent_id=agent_id, title=spec.title, **values
         )
     except jinja2.UndefinedError as error:
-        raise CampaignError(f"customer {customer.id}: the script needs {error.message}") from None
+        missing = re.match(r"'(\w+)' is undefined", error.message or "")
+        raise CampaignError(
+            f"客户 {customer.id}：话术要用到 {missing[1] if missing else error.message}，名单上这位客户没有"
+        ) from None
     except jinja2.TemplateError as error:  # the sandbox's SecurityError: a script stored without `load_spec`'s check
-        raise CampaignError(f"customer {customer.id}: the script cannot be read out ({error})") from None
+        raise CampaignError(f"客户 {customer.id}：话术无法生成（{error}）") from None

@@ -13,8 +13,16 @@ from pathlib import Path
 
 from zuoxi.campaigns import vault
 from zuoxi.campaigns.assign import not_now
-from zuoxi.campaigns.calllist import MISSING_PHONE, ListImport, check_phone, find_header, list_columns, read_table
-from zuoxi.campaigns.models import OPEN, CampaignError, Customer
+from zuoxi.campaigns.calllist import (
+    MISSING_PHONE,
+    ListImport,
+    check_phone,
+    find_header,
+    list_columns,
+    read_table,
+    unreadable_rows,
+)
+from zuoxi.campaigns.models import OPEN, CampaignError, Customer, status_name
 from zuoxi.ingest.errors import IngestError
 from zuoxi.privacy import mask_text, masked_name
 from zuoxi.store import Store
@@ -29,9 +37,11 @@ def import_do_not_call(store: Store, path: Path, name: str | None = None, secret
     box = vault.vault(secret)
     summary, where = ListImport(), mask_text(name) if name else masked_name(path)  # stored as each number's source
     rows, summary.errors = read_table(path, where)
+    decoded = list(summary.errors)  # the lines that could not be decoded: rows that cannot be read
     header_line, headers, rest = find_header(rows, {"phone": list_columns()["phone"]})
     if not headers and summary.errors:  # nothing could be read, and why is said
         return summary
+    summary.rows = unreadable_rows(decoded, header_line)
     column = next((headers.index(h) for h in list_columns()["phone"] if h in headers), None)
     if column is None:  # no header: the first column holds the numbers, from the first line on
         column, rest = 0, iter([(header_line, headers), *rest])
@@ -47,6 +57,7 @@ def import_do_not_call(store: Store, path: Path, name: str | None = None, secret
             continue
         numbers.append((box.lookup(phone), f"{where}:{number}"))
     summary.imported = stored.add_do_not_call(store.engine, numbers, datetime.now(UTC))
+    summary.already = len(numbers) - summary.imported  # on the list already (or twice in this file)
     return summary
 
 
@@ -85,13 +96,13 @@ def reveal_phone(
     def refusal(state: stored.QueueState, on_do_not_call: bool) -> Exception | None:
         customer = state.customers[0]
         if not may_dial(account, customer):
-            return Forbidden(f"customer {customer_id} is not assigned to you: only their agent may see the number")
+            return Forbidden(f"客户 {customer_id} 没有分配给你：只有分配到的坐席能看号码")
         if customer.status not in OPEN:
-            return NotDialable("closed", f"customer {customer_id} is {customer.status}: not to be called again")
+            return NotDialable("closed", f"客户 {customer_id} {status_name(customer.status)}，不再拨打")
         if on_do_not_call:
-            return NotDialable("do_not_call", f"customer {customer_id} is on the do-not-call list")
+            return NotDialable("do_not_call", f"客户 {customer_id} 在免打扰名单上")
         if (why := not_now(state, customer, now)) is not None:
-            return NotDialable(why[0], f"customer {customer_id}: {why[1]}")
+            return NotDialable(why[0], f"客户 {customer_id}：{why[1]}")
         return None
 
     token, refused = stored.phone_request(store.engine, campaign, customer_id, account, refusal)

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from zuoxi.campaigns.calllist import ListImport, find_header, read_table, stored_ref
+from zuoxi.campaigns.calllist import ListImport, find_header, read_table, stored_ref, unreadable_rows
 from zuoxi.campaigns.models import (
     OPEN,
     Attempt,
@@ -73,16 +73,33 @@ def not_theirs(customer_id: int, assigned: str, agent: str) -> CampaignError:
     )
 
 
+def unknown_reason(spec: CampaignSpec, value: str) -> CampaignError:
+    known = "、".join(f"{code}（{label}）" for code, label in spec.reason_codes.items())
+    return CampaignError(f"没有 {value!r} 这个拒绝原因（可填代码或中文：{known}）")
+
+
+def reason_code(spec: CampaignSpec, value: str | None) -> str | None:
+    """A refusal reason as typed or exported, its code or its Chinese name (the campaign's reason_codes) → the code;
+    None for none; CampaignError names the reasons there are."""
+    value = (value or "").strip()
+    if not value or value in spec.reason_codes:
+        return value or None
+    code = next((code for code, label in spec.reason_codes.items() if label == value), None)
+    if code is None:
+        raise unknown_reason(spec, value)
+    return code
+
+
 def _checked(state: AttemptsState, campaign: str, attempt: Attempt, callback_at: datetime | None) -> CustomerState:
     """The attempt's customer; CampaignError when it cannot be recorded at all."""
     spec = state.spec
     customer = state.customers.get(attempt.customer_id)
     if customer is None:
-        raise CampaignError(f"customer {attempt.customer_id} is not on the list of {campaign!r}")
+        raise CampaignError(f"活动 {campaign} 的名单上没有客户 {attempt.customer_id}")
     if attempt.reason_code and attempt.reason_code not in spec.reason_codes:
-        raise CampaignError(f"unknown reason code {attempt.reason_code!r} (one of {', '.join(spec.reason_codes)})")
+        raise unknown_reason(spec, attempt.reason_code)
     if attempt.conversation_key and attempt.conversation_key not in state.stored:
-        raise CampaignError(f"no stored conversation with key {attempt.conversation_key!r}")
+        raise CampaignError(f"没有键为 {attempt.conversation_key!r} 的已存会话")
     check_requested_callback(spec, attempt.started_at, callback_at)
     return customer
 
@@ -180,13 +197,13 @@ def _parse_duration(value: str) -> float | None:
         parts = [float(p) for p in value.split(":")]
         return sum(p * 60**i for i, p in enumerate(reversed(parts)))
     except OverflowError:  # "1:1:1…" of hundreds of parts
-        raise ValueError("too large") from None
+        raise ValueError("时长太大") from None
 
 
 def _detail(error: ValueError) -> str:
     """What a time's error adds to the value shown: the years allowed (`models.parse_time`), or nothing (datetime's
     "Invalid isoformat string" repeats the value)."""
-    years = re.fullmatch(r"time .* is outside the years (\d+)–(\d+)", str(error))
+    years = re.fullmatch(r"时间 .* 的年份不在 (\d+)–(\d+) 之间", str(error))
     return f"（年份不在 {years[1]}–{years[2]} 之间）" if years else ""
 
 
@@ -194,9 +211,11 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
     """Attempts from a dialer or spreadsheet export; a bad row is reported as file:line: reason."""
     summary, where = ListImport(), masked_name(path)  # exports are often named by a number, as call lists are
     rows, summary.errors = read_table(path, where)
+    decoded = list(summary.errors)  # the lines that could not be decoded: rows that cannot be read
     header_line, headers, rows = find_header(rows, _columns())
     if not headers and summary.errors:  # nothing could be read, and why is said
         return summary
+    summary.rows = unreadable_rows(decoded, header_line)
     index = {f: next((headers.index(h) for h in names if h in headers), None) for f, names in _columns().items()}
     missing = [f for f in ("agent_id", "started_at", "disposition") if index[f] is None]
     if missing or (index["customer_id"] is None and index["ref"] is None):
@@ -237,11 +256,7 @@ def _attempt(
         customer_id = by_ref[ref]
     else:
         raise CampaignError(f"本活动的名单上没有客户编号为 {ref!r} 的客户")
-    reason = cell["reason_code"] or None
-    if reason and reason not in spec.reason_codes:
-        reason = next((code for code, label in spec.reason_codes.items() if label == reason), None)
-        if reason is None:
-            raise CampaignError(f"没有 {cell['reason_code']!r} 这个原因代码（可选：{', '.join(spec.reason_codes)}）")
+    reason = reason_code(spec, cell["reason_code"])
     key = None
     if cell["conversation"]:
         found = store.find(cell["conversation"])

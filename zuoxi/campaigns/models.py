@@ -38,12 +38,12 @@ def zone(name: str | None, default: tzinfo = LOCAL_TZ) -> tzinfo:
         sign, hours, minutes = offset.groups()
         delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
         if delta > timedelta(hours=14):
-            raise ValueError(f"unknown time zone {name!r}")
+            raise ValueError(f"认不出时区 {name!r}（时差最多 ±14 小时）")
         return timezone(-delta if sign == "-" else delta)
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (an IANA name like Asia/Shanghai, or UTC+8)") from None
+        raise ValueError(f"认不出时区 {name!r}（应为 Asia/Shanghai 这样的时区名，或 UTC+8）") from None
 
 
 def to_utc(value: datetime, tz: tzinfo = LOCAL_TZ) -> datetime:
@@ -66,7 +66,10 @@ def local_day(value: datetime, tz: tzinfo = LOCAL_TZ) -> date:
 
 def parse_time(value: str, tz: tzinfo = LOCAL_TZ) -> datetime:
     """`2026-03-03 15:00`, `2026/03/03T15:00+08:00` …: an aware time, `tz` when no zone is given."""
-    moment = datetime.fromisoformat(value.strip().replace("/", "-"))
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("/", "-"))
+    except ValueError:
+        raise ValueError(f"认不出时间 {value!r:.60}（应为 2026-03-03 15:00 这样的时间，可带时区如 +08:00）") from None
     _check_year(moment)
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
@@ -74,12 +77,18 @@ def parse_time(value: str, tz: tzinfo = LOCAL_TZ) -> datetime:
 def _check_year(moment: datetime) -> datetime:
     """A time of the years calls are made in: 0001-01-01 or 9999-12-31 overflow in time zone arithmetic."""
     if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-        raise ValueError(f"time {moment.isoformat()} is outside the years {FIRST_YEAR}–{LAST_YEAR}")
+        raise ValueError(f"时间 {moment.isoformat()} 的年份不在 {FIRST_YEAR}–{LAST_YEAR} 之间")
     return moment
 
 
 Next = Literal["success", "closed", "retry", "callback"]
 OPEN = ("pending", "retry", "callback")  # a customer still to be called; success and closed are final
+# A customer's status as the product names it (the web page's 待拨打 / 待重拨 / 待回拨 for the open ones).
+STATUS_NAMES = {"pending": "待拨打", "retry": "待重拨", "callback": "待回拨", "success": "已成功", "closed": "已结案"}
+
+
+def status_name(status: str) -> str:
+    return STATUS_NAMES.get(status, status)
 
 
 class CampaignError(ValueError):
@@ -123,7 +132,7 @@ class CallingHours(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> CallingHours:
         if self.start >= self.end:
-            raise ValueError("calling_hours: start must be before end")
+            raise ValueError("开始时间（start）要早于结束时间（end）")
         return self
 
     def allow(self, moment: datetime) -> bool:
@@ -166,7 +175,7 @@ class CampaignSpec(BaseModel):
     def _codes_are_identifiers(cls, value: dict[str, str]) -> dict[str, str]:
         bad = [code for code in value if not code.replace("_", "").isalnum() or not code.isascii()]
         if bad:
-            raise ValueError(f"reason codes must be ascii identifiers: {', '.join(bad)}")
+            raise ValueError(f"原因代码只能用英文字母、数字和下划线：{'、'.join(bad)}")
         return value
 
     def script_questions(self) -> list[dict]:
@@ -214,16 +223,16 @@ def check_callback(
     customer, not on the do-not-call list, not in the past, inside calling hours on the customer's clock.
     CampaignError says why not."""
     if customer.status not in OPEN:
-        raise CampaignError(f"customer {customer.id} is {customer.status}: callbacks are only for open customers")
+        raise CampaignError(
+            f"客户 {customer.id} {status_name(customer.status)}：只能给还在跟进的客户（待拨打、待重拨、待回拨）预约回拨"
+        )
     if on_do_not_call:
-        raise CampaignError(f"customer {customer.id} is on the do-not-call list")
+        raise CampaignError(f"客户 {customer.id} 在免打扰名单上，不能预约回拨")
     check_not_past(spec, due_at, now)
     tz = customer_zone(spec, customer)
     there = local(to_utc(due_at, spec.tz), tz)
     if not spec.calling_hours.allow(there):
-        raise CampaignError(
-            f"{there:%Y-%m-%d %H:%M} on the customer's clock ({tz}) is outside the calling hours {spec.calling_hours}"
-        )
+        raise CampaignError(f"客户当地时间 {there:%Y-%m-%d %H:%M}（{tz}）不在呼叫时段 {spec.calling_hours} 内")
     return to_utc(due_at, spec.tz)
 
 
@@ -250,7 +259,8 @@ def disposition_code(value: str) -> str:
     for code, info in dispositions().items():
         if wanted in (code, info.label.lower(), *(a.lower() for a in info.aliases)):
             return code
-    raise ValueError(f"unknown disposition {value!r} (one of {', '.join(dispositions())})")
+    known = "、".join(f"{code}（{info.label}）" for code, info in dispositions().items())
+    raise ValueError(f"没有 {value!r} 这个拨打结果（可填代码或中文：{known}）")
 
 
 class Attempt(BaseModel):
@@ -277,7 +287,7 @@ class Attempt(BaseModel):
         """Stored in the form users and conversations have (０７ is agent 07, personal data masked), so scopes
         and dialling match."""
         if (label := masked_label(value)) is None:
-            raise ValueError("agent id is blank")
+            raise ValueError("坐席工号不能为空")
         return label
 
     @field_validator("started_at")

@@ -41,8 +41,7 @@ class Vault:
     def __init__(self, secret: str):
         if len(secret) < MIN_SECRET_LENGTH:
             raise VaultError(
-                f"${SECRET_ENV} is too short ({len(secret)} characters; at least {MIN_SECRET_LENGTH} "
-                "random ones, so it cannot be guessed)"
+                f"${SECRET_ENV} 太短（{len(secret)} 个字符）：至少要 {MIN_SECRET_LENGTH} 个随机字符，才猜不出来"
             )
         self._fernet = Fernet(urlsafe_b64encode(_derive(secret, b"phone encryption")))
         self._lookup = _derive(secret, b"phone lookup")
@@ -54,7 +53,7 @@ class Vault:
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except InvalidToken:
-            raise VaultError(f"this phone number was encrypted under another ${SECRET_ENV}") from None
+            raise VaultError(f"这个电话号码是用另一个 ${SECRET_ENV} 加密的，现在的密钥解不开") from None
 
     def lookup(self, phone: str) -> str:
         """HMAC-SHA256 of the number: equal numbers match (duplicates, do-not-call), guesses cannot be tested."""
@@ -71,7 +70,7 @@ def vault(secret: str | None = None) -> Vault:
     secret = secret or os.environ.get(SECRET_ENV)
     if not secret:
         raise VaultError(
-            f"${SECRET_ENV} is not set: phone numbers are stored only encrypted under it "
-            '(docs/campaigns.md, "Call lists and personal data")'
+            f"没有设置 ${SECRET_ENV}：电话号码只用它加密后保存"
+            '（见 docs/campaigns.md 的 "Call lists and personal data" 一节）'
         )
     return _vault(secret)
