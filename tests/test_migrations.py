@@ -57,7 +57,7 @@ def test_an_old_database_upgrades(db_url, samples):
     count, average = make_old(db_url, samples)
     result = CliRunner().invoke(app, ["db", "upgrade", "--db", db_url])
     assert result.exit_code == 0, result.output
-    assert f"revision none → {head()}" in result.output
+    assert f"版本 无 → {head()}" in result.output
     store = Store(db_url, migrate=False)
     assert current(store.engine) == head()
     tables = inspect(store.engine)
@@ -70,7 +70,7 @@ def test_an_old_database_upgrades(db_url, samples):
     assert page.exact and page.total == len(page.items) == count
     assert [i.id for i in Q.list_conversations(store.engine, QA, Q.ConversationFilter(q="漢堡")).items]
     again = CliRunner().invoke(app, ["db", "upgrade", "--db", db_url])
-    assert again.exit_code == 0 and f"at revision {head()}" in again.output
+    assert again.exit_code == 0 and f"已是版本 {head()}" in again.output
     store.close()
 
 
@@ -81,7 +81,7 @@ def test_a_postgresql_schema_keeps_the_tables_apart(postgres_admin, monkeypatch)
     try:
         result = CliRunner().invoke(app, ["db", "upgrade", "--db", POSTGRES_URL, "--schema", schema])
         assert result.exit_code == 0, result.output
-        assert f"(schema {schema})" in result.output
+        assert f"（schema {schema}）" in result.output
         with postgres_admin.connect() as connection:
             assert "conversations" in inspect(connection).get_table_names(schema=schema)
         monkeypatch.setenv("ZUOXI_DB_SCHEMA", schema)

@@ -193,7 +193,7 @@ def test_several_workers_need_redis(tmp_path):
         (["--workers", "2", "--redis", "bogus"], "--redis"),
         (["--redis", "redis://127.0.0.1:1/0"], "--redis"),
         (["--port", "70000"], "--port"),
-        (["--demo", "--timezone", "Bogus"], "unknown time zone"),
+        (["--demo", "--timezone", "Bogus"], "没有时区 'Bogus'"),
     ):
         db = tmp_path / "refused.db"
         refused = CliRunner().invoke(app, ["serve", "--db", str(db), *options])

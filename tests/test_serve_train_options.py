@@ -42,14 +42,14 @@ def flat(output: str) -> str:
 @pytest.mark.parametrize(
     ("host", "said"),
     [
-        ("999.1.1.1", "does not resolve"),
-        ("a b", "does not resolve"),
-        ("", "empty"),
-        ("   ", "empty"),
-        ("no-such-host.invalid", "does not resolve"),  # .invalid never resolves (RFC 2606)
-        ("a\x00b", "does not resolve"),
-        ("a" * 300, "does not resolve"),  # a label over 63 characters: a UnicodeError inside getaddrinfo
-        ("192.0.2.1", "cannot listen on"),  # TEST-NET-1: resolves, but no address of this machine
+        ("999.1.1.1", "无法解析"),
+        ("a b", "无法解析"),
+        ("", "不能为空"),
+        ("   ", "不能为空"),
+        ("no-such-host.invalid", "无法解析"),  # .invalid never resolves (RFC 2606)
+        ("a\x00b", "无法解析"),
+        ("a" * 300, "无法解析"),  # a label over 63 characters: a UnicodeError inside getaddrinfo
+        ("192.0.2.1", "无法在"),  # TEST-NET-1: resolves, but no address of this machine
     ],
 )
 def test_a_bad_host_is_refused_before_anything(tmp_path, started, host, said):
@@ -58,7 +58,7 @@ def test_a_bad_host_is_refused_before_anything(tmp_path, started, host, said):
     result = serve(tmp_path, "--demo", "--host", host)
     assert result.exit_code == 2, result.output
     assert "--host" in result.output and said in flat(result.output)
-    assert "zuoxi web app" not in result.output and "Traceback" not in result.output
+    assert "zuoxi 网页端" not in result.output and "Traceback" not in result.output
     assert not started and not (tmp_path / "serve.db").exists()
 
 
@@ -85,7 +85,7 @@ def test_recordings_must_be_a_folder(tmp_path, started):
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     result = serve(tmp_path, "--recordings", str(pipe))
-    assert result.exit_code == 2 and "--recordings" in result.output and "is not a folder" in flat(result.output)
+    assert result.exit_code == 2 and "--recordings" in result.output and "不是文件夹" in flat(result.output)
     assert not started and not (tmp_path / "serve.db").exists()
 
 
@@ -159,7 +159,7 @@ def test_a_trainee_name_with_control_characters_is_refused_first(tmp_path):
     db = str(tmp_path / "name.db")
     for name in ("t\x00x", "t\x1b[2Jx"):
         result = drill(db, "您好\n/quit\n", "--trainee", name)
-        assert result.exit_code == 2 and "--trainee" in result.output and "control characters" in result.output
+        assert result.exit_code == 2 and "--trainee" in result.output and "不能含控制字符" in result.output
         assert "第三步" not in result.output
     assert agent_lines(db) == []
 
@@ -182,10 +182,8 @@ def test_a_port_in_use_is_refused_before_the_demo_is_loaded(tmp_path, started):
             app, ["serve", "--db", str(db), "--demo", "--host", "127.0.0.1", "--port", str(port)]
         )
     assert result.exit_code == 2, result.output
-    assert (
-        "--port" in result.output and f"port {port}" in flat(result.output) and "another server" in flat(result.output)
-    )
-    assert "zuoxi web app" not in result.output and not db.exists() and started == []
+    assert "--port" in result.output and f"端口 {port}" in flat(result.output) and "另一个服务" in flat(result.output)
+    assert "zuoxi 网页端" not in result.output and not db.exists() and started == []
 
 
 def test_the_demo_never_joins_a_database_with_users_of_its_own(tmp_path, started, monkeypatch):
@@ -214,7 +212,7 @@ def test_the_demo_never_joins_a_database_with_users_of_its_own(tmp_path, started
         app, ["serve", "--demo", "--db", str(tmp_path / "zuoxi.db"), "--port", str(free_port())]
     )
     assert refused.exit_code == 2 and "--demo" in refused.output and "boss" in flat(refused.output), refused.output
-    assert not started and "zuoxi web app" not in refused.output
+    assert not started and "zuoxi 网页端" not in refused.output
     real = Store(str(tmp_path / "zuoxi.db"))
     assert [a.username for a in list_accounts(real.engine)] == ["boss"] and real.stats()["conversations"] == 0
     real.close()

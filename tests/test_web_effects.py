@@ -167,11 +167,11 @@ def test_the_command_line_prints_the_same_figures_as_the_page(clients, db):
     assert training.exit_code == 0, training.output
     assert json.loads(training.stdout)["groups"][0]["drilled"] == 5
     table = runner.invoke(cli, ["effects", "weights", "--db", db, "--outcome", "complaint"])
-    assert table.exit_code == 0 and "SA-04" in table.stdout and "not applied" in table.stdout
+    assert table.exit_code == 0 and "SA-04" in table.stdout and "未生效" in table.stdout
     assert runner.invoke(cli, ["effects", "training", "no-such-case", "--db", db]).exit_code == 2
     for name in ("nosuch", "../../etc/passwd"):  # one line naming the scorecard, not a traceback
         refused = runner.invoke(cli, ["effects", "weights", "--scorecard", name, "--db", db])
-        assert refused.exit_code == 2 and "scorecard error" in refused.stderr and "Traceback" not in refused.output
+        assert refused.exit_code == 2 and "评分表错误" in refused.stderr and "Traceback" not in refused.output
     assert (
         runner.invoke(
             cli,

@@ -22,17 +22,26 @@ from zuoxi.store.effects import LOCAL
 from zuoxi.store.queries import ConversationFilter, NotFound
 
 effects_app = typer.Typer(
-    help="What the skills are worth: each behaviour's association with the customer's outcome "
-    "(raw and within strata), one agent against the rest, training's effect."
+    help="技能价值：各行为与客户结果的关联（未调整与分层调整后）、单个坐席与其他人的对比、培训效果。"
 )
 app.add_typer(effects_app, name="effects")
-Team = Annotated[str | None, typer.Option(help="Only this team's conversations")]
-Scorecard = Annotated[str | None, typer.Option(help="Only results of this scorecard")]
-Channel = Annotated[str | None, typer.Option(help="chat or call")]
-From = Annotated[date | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)")]
-To = Annotated[date | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (YYYY-MM-DD)")]
-Rounds = Annotated[int, typer.Option(min=100, max=20000, help="Bootstrap rounds")]
-Seed = Annotated[int, typer.Option(help="Bootstrap seed: the same seed prints the same intervals")]
+Team = Annotated[str | None, typer.Option(help="只看这个班组的会话")]
+Scorecard = Annotated[str | None, typer.Option(help="只看这个评分表的结果")]
+Channel = Annotated[str | None, typer.Option(help="渠道：chat 或 call")]
+From = Annotated[date | None, typer.Option("--from", formats=["%Y-%m-%d"], help="开始日期（YYYY-MM-DD）")]
+To = Annotated[date | None, typer.Option("--to", formats=["%Y-%m-%d"], help="结束日期（YYYY-MM-DD）")]
+Rounds = Annotated[int, typer.Option(min=100, max=20000, help="自助法（bootstrap）轮数")]
+Seed = Annotated[int, typer.Option(help="自助法随机种子：种子相同，区间相同")]
+
+
+# As the web pages say them (zuoxi/web/effects.py, effects_training.html.j2).
+VERDICTS = {"better": "做到时结果更好", "worse": "做到时结果更差", "unclear": "无明确关联", "too_few": "样本不足"}
+DRILL_OUTCOMES = {
+    "accepted": "解决",
+    "accepted_alternative": "替代方案",
+    "escalated": "升级投诉",
+    "gave_up": "客户放弃",
+}
 
 
 def _filter(team, scorecard, channel, start, end) -> ConversationFilter:
@@ -59,13 +68,13 @@ def _cell(x: OutcomeEffect | None, percent: bool) -> str:
         return "—" if v is None else f"{v * 100:.1f}%" if percent else f"{v:.2f}"
 
     counts = (
-        f"{x.shown_events}/{x.shown_n} vs {x.missed_events}/{x.missed_n}"
+        f"{x.shown_events}/{x.shown_n} 对 {x.missed_events}/{x.missed_n}"
         if x.shown_events is not None
-        else f"n {x.shown_n} vs {x.missed_n}"
+        else f"n {x.shown_n} 对 {x.missed_n}"
     )
     return (
-        f"{_estimate(x.adjusted, percent)} {x.verdict}\n{level(x.shown_value)} vs {level(x.missed_value)} ({counts})\n"
-        f"raw {_estimate(x.crude, percent)} · {x.strata} strata"
+        f"{_estimate(x.adjusted, percent)} {VERDICTS.get(x.verdict, x.verdict)}\n{level(x.shown_value)} 对 {level(x.missed_value)}（{counts}）\n"
+        f"未调整 {_estimate(x.crude, percent)} · {x.strata} 层"
     )
 
 
@@ -82,7 +91,7 @@ def behaviours(
     seed: Seed = 0,
     db: DbOption = None,
 ) -> None:
-    """Each behaviour: outcome when shown − when missed, adjusted within strata, 95 % intervals."""
+    """各行为：做到时与未做到时客户结果之差（分层调整后），附 95% 置信区间。"""
     if ctx.invoked_subcommand is not None:
         return
     check_format(format)
@@ -91,11 +100,10 @@ def behaviours(
         print(inert_json(report.model_dump_json(indent=2)))
         return
     table = Table(
-        title=f"behaviour effects, {report.conversations} conversations (shown − missed; "
-        "percentage points for rates and probabilities)",
+        title=f"行为效果，{report.conversations} 个会话（做到 − 未做到；比率和概率以百分点计）",
         show_lines=True,
     )
-    for column in ("behaviour", "shown", "missed", *(o.label for o in report.outcomes)):
+    for column in ("行为", "做到", "未做到", *(o.label for o in report.outcomes)):
         table.add_column(column)
     for b in report.behaviours:
         table.add_row(
@@ -110,8 +118,8 @@ def behaviours(
 
 @effects_app.command("agent")
 def agent(
-    agent_id: Annotated[str, typer.Argument(help="The agent's agent_id")],
-    outcome: Annotated[str, typer.Option(help=f"One of {', '.join(OUTCOMES)}")] = "complaint",
+    agent_id: Annotated[str, typer.Argument(help="坐席的 agent_id")],
+    outcome: Annotated[str, typer.Option(help=f"客户结果，可选：{'、'.join(OUTCOMES)}")] = "complaint",
     team: Team = None,
     scorecard: Scorecard = None,
     channel: Channel = None,
@@ -122,25 +130,23 @@ def agent(
     seed: Seed = 0,
     db: DbOption = None,
 ) -> None:
-    """One agent against everyone else: how often they show each behaviour, and what closing the gap goes with."""
+    """单个坐席与其他所有人对比：各行为的做到率，以及缩小差距可能关联的结果变化。"""
     check_format(format)
     if outcome not in OUTCOMES:
-        raise typer.BadParameter(f"--outcome must be one of {', '.join(OUTCOMES)}")
+        raise typer.BadParameter(f"--outcome 只能是 {'、'.join(OUTCOMES)} 之一")
     try:
         report = agent_report(
             Store(db).engine, LOCAL, agent_id, _filter(team, scorecard, channel, start, end), outcome, rounds, seed
         )
     except NotFound:
-        err.print(Text.assemble(("error", "red"), f" no conversation of agent {agent_id!r} in view"), highlight=False)
+        err.print(Text.assemble(("错误", "red"), f" 筛选范围内没有坐席 {agent_id!r} 的会话"), highlight=False)
         raise typer.Exit(2) from None
     if format == "json":
         print(inert_json(report.model_dump_json(indent=2)))
         return
     view, percent = report.view, OUTCOMES[outcome].percent
-    table = Table(
-        title=f"agent {view.agent_id}: {view.conversations} conversations; effect on {OUTCOMES[outcome].label}"
-    )
-    for column in ("behaviour", "agent shows", "others show", "effect (adjusted)", "potential"):
+    table = Table(title=f"坐席 {view.agent_id}：{view.conversations} 个会话；对{OUTCOMES[outcome].label}的影响")
+    for column in ("行为", "该坐席做到率", "其他人做到率", "效果（调整后）", "差距的关联影响"):
         table.add_column(column)
     for r in view.behaviours:
         table.add_row(
@@ -160,26 +166,26 @@ def _window(text: str | None, name: str) -> Window | None:
         start, end = (date.fromisoformat(part.strip()) for part in text.split(":"))
         return Window(start, end)
     except ValueError as error:
-        raise typer.BadParameter(f"{name} is FIRST:LAST, days as YYYY-MM-DD ({error})") from None
+        raise typer.BadParameter(f"{name} 的格式是 开始:结束，日期为 YYYY-MM-DD（{error}）") from None
 
 
 @effects_app.command("training")
 def training(
-    case: Annotated[str, typer.Argument(help="The training case id")],
-    before: Annotated[str | None, typer.Option(help="Window before the drills, FIRST:LAST (YYYY-MM-DD)")] = None,
-    after: Annotated[str | None, typer.Option(help="Window after the drills, FIRST:LAST (YYYY-MM-DD)")] = None,
-    rules: Annotated[str | None, typer.Option(help="Targeted rules, comma-separated (default: the case's)")] = None,
+    case: Annotated[str, typer.Argument(help="培训案例 id")],
+    before: Annotated[str | None, typer.Option(help="演练前的时间窗，开始:结束（YYYY-MM-DD）")] = None,
+    after: Annotated[str | None, typer.Option(help="演练后的时间窗，开始:结束（YYYY-MM-DD）")] = None,
+    rules: Annotated[str | None, typer.Option(help="针对的规则，逗号分隔（默认：案例所针对的）")] = None,
     team: Team = None,
     format: FormatOption = "table",
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
     db: DbOption = None,
 ) -> None:
-    """Scores and the targeted rules' failure rates before and after drilling a case, against agents who did not drill."""
+    """演练某案例前后的得分和针对规则的未通过率，与未演练的坐席对比。"""
     check_format(format)
     windows = _window(before, "--before"), _window(after, "--after")
     if (windows[0] is None) != (windows[1] is None):
-        raise typer.BadParameter("give both --before and --after, or neither (the drills' dates choose them)")
+        raise typer.BadParameter("--before 和 --after 要么都给，要么都不给（按演练日期确定）")
     store = Store(db)
     try:
         report = training_report(
@@ -194,30 +200,30 @@ def training(
             seed=seed,
         )
     except NotFound:
-        err.print(Text.assemble(("error", "red"), f" no training case {case!r}"), highlight=False)
+        err.print(Text.assemble(("错误", "red"), f" 没有培训案例 {case!r}"), highlight=False)
         raise typer.Exit(2) from None
     except ValueError as error:
-        err.print(Text.assemble(("error", "red"), f" {error}"), highlight=False)
+        err.print(Text.assemble(("错误", "red"), f" {error}"), highlight=False)
         raise typer.Exit(2) from None
     if format == "json":
         print(inert_json(report.model_dump_json(indent=2)))
         return
     out.print(
-        f"{report.title} ({report.case_id}) · before {report.before[0]}–{report.before[1]} · after "
-        f"{report.after[0]}–{report.after[1]} · targeted rules: {', '.join(report.rules) or '—'}"
-        + (f" · excluded (drilled at other times): {', '.join(report.excluded)}" if report.excluded else ""),
+        f"{report.title}（{report.case_id}）· 演练前 {report.before[0]}–{report.before[1]} · 演练后 "
+        f"{report.after[0]}–{report.after[1]} · 针对规则：{'、'.join(report.rules) or '—'}"
+        + (f" · 已排除（在其他时间演练过）：{'、'.join(report.excluded)}" if report.excluded else ""),
         highlight=False,
     )
-    groups = Table(title="difference in differences (drilled − not drilled, after − before)")
+    groups = Table(title="双重差分（演练组 − 对照组，演练后 − 演练前）")
     for column in (
-        "group",
-        "drilled/controls",
-        "score change",
-        "controls",
-        "DiD score",
-        "fail-rate change",
-        "controls",
-        "DiD fail rate",
+        "组别",
+        "演练组/对照组",
+        "得分变化",
+        "对照组",
+        "得分 DiD",
+        "未通过率变化",
+        "对照组",
+        "未通过率 DiD",
     ):
         groups.add_column(column)
     for g in report.groups:
@@ -232,30 +238,30 @@ def training(
             _estimate(g.did_fail, True),
         )
     out.print(groups)
-    agents = Table(title="agents")
+    agents = Table(title="坐席")
     for column in (
-        "agent",
-        "team",
-        "group",
-        "n before/after",
-        "score before→after",
-        "DiD score",
-        "fail rate before→after",
-        "DiD fail rate",
-        "drills",
+        "坐席",
+        "班组",
+        "组别",
+        "会话数 前/后",
+        "得分 前→后",
+        "得分 DiD",
+        "未通过率 前→后",
+        "未通过率 DiD",
+        "演练",
     ):
         agents.add_column(column)
     for a in report.agents:
         fail = f"{a.fail_before.rate:.1%}→{a.fail_after.rate:.1%}" if a.fail_before.n and a.fail_after.n else "—"
         drills = (
-            f"{a.attempts}× {a.first_attempt:.0f}→{a.last_attempt:.0f} (best {a.best_attempt:.0f}, {a.last_outcome})"
+            f"{a.attempts} 次 {a.first_attempt:.0f}→{a.last_attempt:.0f}（最好 {a.best_attempt:.0f}，{DRILL_OUTCOMES.get(a.last_outcome, '未完成')}）"
             if a.attempts
             else "—"
         )
         agents.add_row(
             a.agent_id,
             a.team or "—",
-            "drilled" if a.drilled else "control",
+            "演练组" if a.drilled else "对照组",
             f"{a.before_n}/{a.after_n}",
             f"{a.score_before:.1f}→{a.score_after:.1f}",
             _estimate(a.did_score, False),
@@ -266,7 +272,7 @@ def training(
     out.print(agents)
     if report.attempts_progress:
         out.print(
-            f"drills' own progress (last − first, {report.trainees_with_progress} trainees): "
+            f"演练本身的进步（末次 − 首次，{report.trainees_with_progress} 名学员）："
             f"{_estimate(report.attempts_progress, False)}",
             highlight=False,
         )
@@ -275,8 +281,8 @@ def training(
 
 @effects_app.command("weights")
 def weights(
-    scorecard: Annotated[str, typer.Option(help="The scorecard whose points to compare")] = "core",
-    outcome: Annotated[str, typer.Option(help=f"One of {', '.join(OUTCOMES)}")] = "complaint",
+    scorecard: Annotated[str, typer.Option(help="要比较分值的评分表")] = "core",
+    outcome: Annotated[str, typer.Option(help=f"客户结果，可选：{'、'.join(OUTCOMES)}")] = "complaint",
     team: Team = None,
     channel: Channel = None,
     start: From = None,
@@ -286,12 +292,12 @@ def weights(
     seed: Seed = 0,
     db: DbOption = None,
 ) -> None:
-    """Points that would follow the effects on one outcome: printed for a QA lead to adopt or not, never applied."""
+    """按对某一客户结果的效果建议的分值：仅供质检主管参考是否采用，不会自动生效。"""
     from zuoxi.rules.engine import get_scorecard
 
     check_format(format)
     if outcome not in OUTCOMES:
-        raise typer.BadParameter(f"--outcome must be one of {', '.join(OUTCOMES)}")
+        raise typer.BadParameter(f"--outcome 只能是 {'、'.join(OUTCOMES)} 之一")
     check_scorecard(scorecard)
     points = {c.item.id: c.item.points for c in get_scorecard(scorecard).items}
     report = effects_report(Store(db).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed)
@@ -299,17 +305,15 @@ def weights(
     if format == "json":
         print(inert_json("[" + ",".join(r.model_dump_json() for r in rows) + "]"))
         return
-    table = Table(
-        title=f"{scorecard}: points now and suggested by the effect on {OUTCOMES[outcome].label} (not applied)"
-    )
-    for column in ("rule", "points", "effect (better +)", "suggested", "note"):
+    table = Table(title=f"{scorecard}：现有分值与按对{OUTCOMES[outcome].label}的效果建议的分值（未生效）")
+    for column in ("规则", "分值", "效果（正为好）", "建议分值", "说明"):
         table.add_column(column)
     for r in rows:
         table.add_row(
             f"{r.rule} {r.name}",
             f"{r.points:g}",
             _estimate(r.effect, OUTCOMES[outcome].percent),
-            f"{r.suggested:g}" if r.suggested is not None else "keep",
+            f"{r.suggested:g}" if r.suggested is not None else "不变",
             r.note,
         )
     out.print(table)

@@ -23,27 +23,24 @@ DEMO_DB = "zuoxi-demo.db"  # `serve --demo` without --db: never the default data
 def serve(
     db: DbOption = None,
     schema: SchemaOption = None,
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="端口")] = 8000,
     demo: Annotated[
         bool,
         typer.Option(
             "--demo",
-            help=f"Load the bundled samples and demo users first (if missing), into ./{DEMO_DB} unless --db names "
-            "another; refused for a database that has users of its own (the demo password is public)",
+            help=f"先载入自带的示例会话和演示用户（没有时），存入 ./{DEMO_DB}，除非 --db 另给数据库；"
+            "数据库里已有自己的用户时拒绝（演示密码是公开的）",
         ),
     ] = False,
-    no_models: Annotated[
-        bool, typer.Option("--no-models", help="Uploads are analyzed without the trained models")
-    ] = False,
+    no_models: Annotated[bool, typer.Option("--no-models", help="上传的会话不用训练好的模型分析")] = False,
     recordings: Annotated[
         Path | None,
         typer.Option(
             "--recordings",
             file_okay=False,
             exists=True,
-            help="Folder of call recordings the pages may play (none outside it); "
-            "with --demo, the samples folder by default",
+            help="网页可以播放的通话录音所在文件夹（此外的都不能播放）；用 --demo 时默认是示例文件夹",
         ),
     ] = None,
     max_upload_mb: Annotated[
@@ -52,36 +49,31 @@ def serve(
             "--max-upload-mb",
             min=1,
             max=10_000,
-            help="Largest upload (all its files) in MB; larger is refused with 413",
+            help="一次上传（全部文件）的上限，单位 MB；超过则以 413 拒绝",
         ),
     ] = 20,
     timezone: Annotated[
         str | None,
-        typer.Option(
-            "--timezone", help="Time zone pages show times and filter dates in (default $ZUOXI_TZ, else Asia/Shanghai)"
-        ),
+        typer.Option("--timezone", help="网页显示时间和按日期筛选所用的时区（默认 $ZUOXI_TZ，否则 Asia/Shanghai）"),
     ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Server processes (2 or more need --redis)")
-    ] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="服务进程数（2 个及以上需要 --redis）")] = 1,
     redis: Annotated[
         str | None,
         typer.Option(
             "--redis",
-            help="Redis URL (redis://127.0.0.1:6379/0): live sessions and "
-            "sign-in limits shared by every server process",
+            help="Redis URL（redis://127.0.0.1:6379/0）：所有服务进程共享实时辅助会话和登录限制",
         ),
     ] = None,
     trusted_proxy: Annotated[
         str | None,
         typer.Option(
             "--trusted-proxy",
-            help="Address(es) of a reverse proxy whose X-Forwarded-For names the client (comma-separated); "
-            "without it the header is ignored, so nobody can choose the address sign-in limits count",
+            help="反向代理的地址（逗号分隔），信任其 X-Forwarded-For 给出的客户端地址；"
+            "不给则忽略该请求头，谁也不能自选登录限制所计的地址",
         ),
     ] = None,
 ) -> None:
-    """Start the web app (dashboards, review, appeals). API docs at /docs."""
+    """启动网页端（看板、复核、申诉）。API 文档在 /docs。"""
     import os
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -91,13 +83,13 @@ def serve(
     from zuoxi.web import SERVE_SETTINGS, ServeSettings, create_app
 
     if workers > 1 and not redis:
-        raise typer.BadParameter("--workers 2 or more needs --redis: a live session must resume in any process")
+        raise typer.BadParameter("--workers 为 2 及以上时需要 --redis：实时辅助会话要能在任一进程里继续")
     _check_network(host, recordings, trusted_proxy)
     if timezone:  # every option is checked before anything is written (the demo's data) or started
         try:
             ZoneInfo(timezone)
         except (ValueError, ZoneInfoNotFoundError):
-            raise typer.BadParameter(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
+            raise typer.BadParameter(f"没有时区 {timezone!r}（例如 Asia/Shanghai）") from None
     if redis:  # each worker connects at start: a bad URL made them crash and restart for ever
         from redis.exceptions import RedisError
 
@@ -106,7 +98,7 @@ def serve(
         try:
             connect(redis).close()
         except (ValueError, RedisError) as error:
-            raise typer.BadParameter(f"cannot reach Redis: {error}", param_hint="--redis") from None
+            raise typer.BadParameter(f"连不上 Redis：{error}", param_hint="--redis") from None
     try:
         schema = database_schema(schema)
     except ValueError as error:
@@ -117,7 +109,7 @@ def serve(
     db = _prepared(db, demo)
     recordings = recordings or (SAMPLES if demo else None)
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
-    err.print(f"zuoxi web app: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)", highlight=False)
+    err.print(f"zuoxi 网页端：http://{shown}:{port}/  （API 文档：http://{shown}:{port}/docs）", highlight=False)
     # WebSocket frames are single live-assist turns (at most 2,000 characters): 256 KiB is plenty.
     settings = ServeSettings(
         db=db,
@@ -148,7 +140,7 @@ def _check_network(host: str, recordings: Path | None, trusted_proxy: str | None
     """What uvicorn would fail on only after the URL was printed (and the demo's data loaded), or take silently."""
     _check_host(host)
     if recordings is not None and not recordings.is_dir():  # a pipe passed `file_okay=False`
-        raise typer.BadParameter(f"{str(recordings)!r} is not a folder", param_hint="--recordings")
+        raise typer.BadParameter(f"{str(recordings)!r} 不是文件夹", param_hint="--recordings")
     if trusted_proxy is not None:
         _check_proxies(trusted_proxy)
 
@@ -159,14 +151,14 @@ def _check_host(host: str) -> None:
     import socket
 
     if not host.strip():  # uvicorn took it as every interface, silently
-        raise typer.BadParameter("empty (0.0.0.0 listens on every interface)", param_hint="--host")
+        raise typer.BadParameter("不能为空（0.0.0.0 表示监听所有网卡）", param_hint="--host")
     try:
         socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (OSError, UnicodeError, ValueError) as error:  # gaierror; a label over 63 characters is a UnicodeError
-        raise typer.BadParameter(f"{host!r} does not resolve: {_reason(error)}", param_hint="--host") from None
+        raise typer.BadParameter(f"无法解析 {host!r}：{_reason(error)}", param_hint="--host") from None
     if refused := _unbound(host, 0):
         address, why = refused
-        raise typer.BadParameter(f"cannot listen on {host!r} ({address}): {_reason(why)}", param_hint="--host")
+        raise typer.BadParameter(f"无法在 {host!r}（{address}）上监听：{_reason(why)}", param_hint="--host")
 
 
 def _check_port(host: str, port: int) -> None:
@@ -175,7 +167,7 @@ def _check_port(host: str, port: int) -> None:
     if refused := _unbound(host, port):
         address, why = refused
         raise typer.BadParameter(
-            f"cannot listen on {address} port {port}: {_reason(why)} (another server running?)", param_hint="--port"
+            f"无法在 {address} 的端口 {port} 上监听：{_reason(why)}（是否已有另一个服务在运行？）", param_hint="--port"
         )
 
 
@@ -208,7 +200,7 @@ def _check_proxies(trusted_proxy: str) -> None:
             ipaddress.ip_network(entry.strip())
         except ValueError:
             raise typer.BadParameter(
-                f"{entry.strip()!r} is no IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)",
+                f"{entry.strip()!r} 不是 IP 地址或网段（例如 10.0.0.5 或 10.0.0.0/24）",
                 param_hint="--trusted-proxy",
             ) from None
 
@@ -217,9 +209,7 @@ def _reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-db_app = typer.Typer(
-    help="The database's schema version, and masking what an older zuoxi stored.", no_args_is_help=True
-)
+db_app = typer.Typer(help="数据库的表结构版本，以及给旧版本存入的数据重新打码。", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
@@ -227,10 +217,10 @@ app.add_typer(db_app, name="db")
 def db_upgrade(
     db: DbOption = None,
     schema: SchemaOption = None,
-    revision: Annotated[str, typer.Option(help="Revision to upgrade to")] = "head",
+    revision: Annotated[str, typer.Option(help="升级到的版本（revision）")] = "head",
 ) -> None:
-    """Bring the database to this version's tables (Alembic migrations; `zuoxi serve` and every
-    command also do it on start). Run it once before starting several servers on a new version."""
+    """把数据库升级到当前版本的表结构（Alembic 迁移；`zuoxi serve` 和其他命令启动时也会自动升级）。
+    新版本要启动多个服务时，先运行一次。"""
     from alembic.util.exc import CommandError
 
     from zuoxi.store import StoreUnavailable, create_store_engine, database_schema, database_url, shown_url
@@ -254,9 +244,9 @@ def db_upgrade(
         raise StoreUnavailable(f"无法升级数据库 {shown_url(database_url(db))}：{error}") from None
     finally:
         engine.dispose()
-    where = f"{engine.url.render_as_string(hide_password=True)}" + (f" (schema {schema})" if schema else "")
+    where = f"{engine.url.render_as_string(hide_password=True)}" + (f"（schema {schema}）" if schema else "")
     err.print(
-        f"{where}: revision {before or 'none'} → {after}" if before != after else f"{where}: at revision {after}",
+        f"{where}：版本 {before or '无'} → {after}" if before != after else f"{where}：已是版本 {after}",
         highlight=False,
     )
     if older_data:
@@ -271,14 +261,13 @@ def db_remask(
         bool,
         typer.Option(
             "--dry-run",
-            help="Count what would change; write nothing (a rewrite the database refuses shows in a real run)",
+            help="只统计会改什么，不写入（数据库拒绝的改写只在实际运行时才会出现）",
         ),
     ] = False,
 ) -> None:
-    """Mask personal data again, with this version's masker, in everything an older zuoxi stored: every text the
-    write paths mask (conversations and their results, users, comments, appeals, notes, plans, webhooks, drills,
-    cases, campaigns, the audit log), teams and agent ids kept one form everywhere. Batches of rows, each committed;
-    a second run changes nothing. Exit status 1 when the database refused a row (listed, left as it was)."""
+    """用当前版本的打码规则，给旧版本存入的全部数据重新打码：写入时会打码的所有文本（会话及其质检结果、用户、
+    评论、申诉、备注、抽检计划、推送、演练、案例、外呼活动、审计日志），班组和坐席工号处处保持同一写法。
+    分批处理，每批各自提交；再运行一次不会再改动。数据库拒绝改写某行时（会列出，保持原样）退出状态为 1。"""
     from zuoxi.store.remask import remask
 
     store = Store(db, schema)
@@ -338,10 +327,9 @@ def _refuse_real_users(store: Store) -> None:
 
     demo = {user["username"] for user in _demo_users()["users"]}
     if others := sorted(a.username for a in list_accounts(store.engine) if a.username not in demo):
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        shown = "、".join(others[:5]) + (f" 等 {len(others)} 个" if len(others) > 5 else "")
         raise typer.BadParameter(
-            f"this database already has users of its own ({shown}); the demo would add sign-ins whose password is "
-            f"public: give the demo a database of its own (--db {DEMO_DB})",
+            f"这个数据库已有自己的用户（{shown}）；演示会加入密码公开的账号：请给演示单独一个数据库（--db {DEMO_DB}）",
             param_hint="--demo",
         )
 
@@ -352,7 +340,7 @@ def _load_demo(store: Store) -> None:
 
     if store.stats()["conversations"] == 0 and SAMPLES.is_dir():
         summary = run_batch(Batch([SAMPLES], store=store, analyze=True, resume=False), lambda item: None)
-        err.print(f"demo: {summary.analyzed} sample conversations analyzed into {store.url}", highlight=False)
+        err.print(f"演示：已分析 {summary.analyzed} 个示例会话，存入 {store.url}", highlight=False)
     demo = _demo_users()
     for user in demo["users"]:
         with contextlib.suppress(UserError):  # already there
@@ -362,8 +350,8 @@ def _load_demo(store: Store) -> None:
     sampled = demo_queues(store)
     if sampled is not None:
         err.print(
-            f"demo: 抽检计划 weekly 抽中 {sampled.sampled} 条，已分配给 {'、'.join(sampled.by_inspector) or '（无质检员）'}",
+            f"演示：抽检计划 weekly 抽中 {sampled.sampled} 条，已分配给 {'、'.join(sampled.by_inspector) or '（无质检员）'}",
             highlight=False,
         )
-    names = ", ".join(f"{u['username']} ({u['role']})" for u in demo["users"])
-    err.print(f"demo sign-ins, password {demo['password']}: {names}", highlight=False)
+    names = "，".join(f"{u['username']}（{u['role']}）" for u in demo["users"])
+    err.print(f"演示账号（密码 {demo['password']}）：{names}", highlight=False)
