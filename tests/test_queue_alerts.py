@@ -168,12 +168,12 @@ def test_webhooks_are_delivered_with_retries_and_every_attempt_logged(tmp_path, 
     assert {b["team"] for b in down.bodies} == {"二组"} and down.bodies[0]["event"] == "complaint_alert"
     log = sorted(Q.delivery_log(engine), key=lambda a: (a.webhook, a.at))
     assert [(a.webhook, a.ok, a.status_code, a.error) for a in log] == [
-        ("一组群", False, 500, "HTTP 500"),
-        ("一组群", False, 200, "errcode 93000: invalid webhook url"),
+        ("一组群", False, 500, "对方返回 HTTP 500"),
+        ("一组群", False, 200, "对方拒收：errcode 93000：invalid webhook url"),
         ("一组群", True, 200, ""),
-        ("二组接口", False, 503, "HTTP 503"),
-        ("二组接口", False, 503, "HTTP 503"),
-        ("二组接口", False, 503, "HTTP 503"),
+        ("二组接口", False, 503, "对方返回 HTTP 503"),
+        ("二组接口", False, 503, "对方返回 HTTP 503"),
+        ("二组接口", False, 503, "对方返回 HTTP 503"),
     ]
     assert Q.delivery_states(engine) == {"delivered": 1, "failed": 1}
     assert A.deliver_pending(engine, sleep=waited.append).delivered == 0  # nothing pending: failed waits for a resend
@@ -289,9 +289,7 @@ def test_a_receiver_that_trickles_its_answer_is_cut_at_the_deadline():
     outcome = A.post_json(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", {"x": 1}, timeout=1.0)
     stop.set()
     listener.close()
-    assert (
-        not outcome.ok and outcome.error == "no whole answer within 1 s"
-    )  # cut by the deadline, not the trickle's end
+    assert not outcome.ok and outcome.error == "1 秒内没有收到完整的答复"  # cut by the deadline, not the trickle's end
 
 
 @pytest.mark.parametrize(

@@ -474,7 +474,7 @@ def test_the_queue_commands(tmp_path):
     twin = runner.invoke(app, ["queue", "list", "--user", "QA1", "--format", "json", "--db", db])
     assert json.loads(twin.stdout) == items  # the user as any twin of the name finds them
     nobody = runner.invoke(app, ["queue", "list", "--user", "qa9", "--db", db])  # was an empty queue, exit 0
-    assert nobody.exit_code == 2 and "no user 'qa9'" in nobody.stderr, nobody.stderr
+    assert nobody.exit_code == 2 and "错误：--user：没有用户 'qa9'" in nobody.stderr, nobody.stderr
     assert next(i for i in items if i["conversation_id"] == "c1")["label"] in (
         "一票否决",
         "低于 60 分",

@@ -6,6 +6,7 @@ consoles interpret no markup or emoji codes."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -29,19 +30,20 @@ from zuoxi.store import queues as Q
 from zuoxi.store.effects import LOCAL
 from zuoxi.store.queries import NotFound
 
-queue_app = typer.Typer(
-    help="Sampling plans, review queues and complaint alerts (docs/queues.md).", no_args_is_help=True
-)
+queue_app = typer.Typer(help="抽检计划、复核任务和投诉预警（docs/queues.md）。", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
-plan_app = typer.Typer(help="Sampling plans (YAML).", no_args_is_help=True)
-alerts_app = typer.Typer(help="Complaint alerts (投诉预警): settings, list, webhook delivery.", no_args_is_help=True)
-webhook_app = typer.Typer(help="Webhooks told of a team's alerts (WeCom, DingTalk, JSON).", no_args_is_help=True)
+plan_app = typer.Typer(help="抽检计划（YAML）。", no_args_is_help=True)
+alerts_app = typer.Typer(help="投诉预警：触发条件、预警列表、推送。", no_args_is_help=True)
+webhook_app = typer.Typer(help="接收班组预警的推送地址（企业微信、钉钉群机器人或 JSON）。", no_args_is_help=True)
 queue_app.add_typer(plan_app, name="plan")
 queue_app.add_typer(alerts_app, name="alerts")
 queue_app.add_typer(webhook_app, name="webhook")
 Zone = Annotated[
-    str | None, typer.Option("--timezone", help="Time zone of the days (default $ZUOXI_TZ, else Asia/Shanghai)")
+    str | None, typer.Option("--timezone", help="日期和时间按哪个时区（默认 $ZUOXI_TZ，没有则 Asia/Shanghai）")
 ]
+
+
+WebhookId = Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="推送地址编号（zuoxi queue webhook list）")]
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -53,7 +55,8 @@ def _zone(name: str | None):
     try:
         return ZoneInfo(name) if name else source_zone()
     except (ValueError, ZoneInfoNotFoundError):
-        raise typer.BadParameter(f"unknown time zone {name!r} (e.g. Asia/Shanghai)") from None
+        where = f"--timezone {name!r}" if name else f"环境变量 ZUOXI_TZ={os.environ.get('ZUOXI_TZ', '')!r}"
+        raise _fail(ValueError(f"认不出时区：{where}（应为 Asia/Shanghai 这样的时区名）")) from None
 
 
 def _json(value) -> None:
@@ -65,11 +68,11 @@ def _json(value) -> None:
 
 @plan_app.command("create")
 def plan_create(
-    source: Annotated[str, typer.Argument(help=f"Plan YAML, or a bundled one: {', '.join(bundled_names())}")],
-    replace: Annotated[bool, typer.Option("--replace", help="Update a stored plan of the same id")] = False,
+    source: Annotated[str, typer.Argument(help=f"计划 YAML 文件，或内置计划：{'、'.join(bundled_names())}")],
+    replace: Annotated[bool, typer.Option("--replace", help="更新已存的同 id 计划")] = False,
     db: DbOption = None,
 ) -> None:
-    """Store a sampling plan from its YAML (problems reported as file:line)."""
+    """保存抽检计划（YAML；有问题时按「文件:行号」指出）。"""
     try:
         spec, text = load_plan_file(source)
         Q.save_plan(Store(db).engine, spec, text, None, replace=replace)
@@ -82,8 +85,8 @@ def plan_create(
 
 
 @plan_app.command("check")
-def plan_check(file: Annotated[Path, typer.Argument(help="A plan YAML file")]) -> None:
-    """Validate a plan file without storing it."""
+def plan_check(file: Annotated[Path, typer.Argument(help="计划 YAML 文件")]) -> None:
+    """检查计划文件，不保存。"""
     try:
         spec, _ = load_plan_file(file)
     except PlanError as error:
@@ -93,7 +96,7 @@ def plan_check(file: Annotated[Path, typer.Argument(help="A plan YAML file")]) -
 
 @plan_app.command("list")
 def plan_list(db: DbOption = None) -> None:
-    """The stored plans."""
+    """已保存的抽检计划。"""
     table = Table()
     for column in ("计划", "名称", "周期", "启用", "抽样次数", "最近周期", "待复核"):
         table.add_column(column)
@@ -111,8 +114,8 @@ def plan_list(db: DbOption = None) -> None:
 
 
 @plan_app.command("show")
-def plan_show(name: Annotated[str, typer.Argument(help="Plan id")], db: DbOption = None) -> None:
-    """A stored plan's YAML."""
+def plan_show(name: Annotated[str, typer.Argument(help="计划 id")], db: DbOption = None) -> None:
+    """显示已保存计划的 YAML。"""
     try:
         _, text, _ = Q.plan_text(Store(db).engine, name)
     except NotFound:
@@ -125,32 +128,26 @@ def plan_show(name: Annotated[str, typer.Argument(help="Plan id")], db: DbOption
 
 @queue_app.command("run")
 def run(
-    plan: Annotated[str | None, typer.Argument(help="Plan id (or --due for every plan's schedule)")] = None,
+    plan: Annotated[str | None, typer.Argument(help="计划 id（或用 --due 按各计划的周期抽样）")] = None,
     day: Annotated[
         datetime | None,
         typer.Option(
             "--date",
             formats=["%Y-%m-%d"],
-            help="Sample the plan's period (day or week) holding this day; default the last complete one",
+            help="抽样包含这一天的周期（天或周）；默认最近一个已结束的周期",
         ),
     ] = None,
-    start: Annotated[
-        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day of a custom period")
-    ] = None,
-    end: Annotated[
-        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day of a custom period")
-    ] = None,
+    start: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="自定义周期的第一天")] = None,
+    end: Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="自定义周期的最后一天")] = None,
     due: Annotated[
-        bool, typer.Option("--due", help="Every active plan's last complete period, once (for cron)")
+        bool, typer.Option("--due", help="每个启用的计划抽样最近一个已结束的周期，只抽一次（供 cron 定时运行）")
     ] = False,
-    seed: Annotated[
-        int | None, typer.Option(min=0, max=2**31 - 1, help="Random seed (default: from plan and period)")
-    ] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=2**31 - 1, help="随机种子（默认由计划和周期决定）")] = None,
     timezone: Zone = None,
     format: FormatOption = "table",
     db: DbOption = None,
 ) -> None:
-    """Sample a period with a plan, assign the picks and print what was picked."""
+    """按计划抽样一个周期，把抽中的会话分配给质检员，并列出抽中了什么。"""
     check_format(format)
     tz = _zone(timezone)
     engine = Store(db).engine
@@ -159,7 +156,7 @@ def run(
         if due:
             summaries = run_due(engine, (day.date() if day else today), tz)
         elif not plan:
-            raise typer.BadParameter("name a plan, or --due")
+            raise _fail(ValueError("请给出计划 id，或者用 --due"))
         else:
             _, spec = Q.get_plan(engine, plan)
             first, last = start or end, end or start  # one of the two alone is a period of that day
@@ -198,24 +195,26 @@ def run(
 
 @queue_app.command("list")
 def list_queue(
-    user: Annotated[str | None, typer.Option(help="One inspector's queue (username)")] = None,
-    plan: Annotated[str | None, typer.Option(help="Only this plan")] = None,
-    status: Annotated[str, typer.Option(help="open, done, skipped or all")] = "open",
+    user: Annotated[str | None, typer.Option(help="只看这位质检员的复核任务（用户名）")] = None,
+    plan: Annotated[str | None, typer.Option(help="只看这个计划")] = None,
+    status: Annotated[
+        str, typer.Option(help="open（待复核）、done（已完成）、skipped（已跳过）或 all（全部）")
+    ] = "open",
     timezone: Zone = None,
     format: FormatOption = "table",
     db: DbOption = None,
 ) -> None:
-    """A queue: one inspector's (--user) or everyone's; overdue first."""
+    """复核任务列表：一位质检员的（--user）或全部的；逾期的在前。"""
     check_format(format)
     if status not in ("open", "done", "skipped", "all"):
-        raise typer.BadParameter("--status must be open, done, skipped or all")
+        raise _fail(ValueError("--status 只能是 open、done、skipped 或 all"))
     engine = Store(db).engine
     if user:  # a name that is nobody's showed an empty queue, as if that inspector had nothing to do
         from zuoxi.store.users import find_account
 
         account = find_account(engine, user)
         if account is None:
-            raise typer.BadParameter(f"no user {user!r:.60}", param_hint="--user")
+            raise _fail(ValueError(f"--user：没有用户 {user!r:.60}"))
         user = account.username
     today = datetime.now(_zone(timezone)).date()
     items = Q.queue_items(engine, LOCAL, today, status=None if status == "all" else status, plan=plan, limit=10_000)
@@ -248,11 +247,11 @@ def list_queue(
 
 @queue_app.command("precision")
 def precision(
-    plan: Annotated[str | None, typer.Option(help="Only this plan's items")] = None,
+    plan: Annotated[str | None, typer.Option(help="只算这个计划的复核任务")] = None,
     format: FormatOption = "table",
     db: DbOption = None,
 ) -> None:
-    """Rule precision from the random share (unbiased, 95% Wilson interval) and from the targeted picks."""
+    """规则准确率：随机抽样部分（无偏，95% Wilson 区间）与定向抽样部分分别计算。"""
     check_format(format)
     figures = precision_by_share(Store(db).engine, plan)
     if format == "json":
@@ -277,19 +276,15 @@ def precision(
 
 @alerts_app.command("settings")
 def alert_settings(
-    risk: Annotated[
-        float | None, typer.Option(help="Complaint risk (0–1) at or above which an analysis alerts")
-    ] = None,
-    rule: Annotated[
-        list[str] | None, typer.Option("--rule", help="A rule whose failure alerts (repeat; default ES-01)")
-    ] = None,
+    risk: Annotated[float | None, typer.Option(help="投诉风险（0–1）达到多少时预警")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="未通过即预警的规则（可重复；默认 ES-01）")] = None,
     max_age_hours: Annotated[
         int | None,
-        typer.Option(help="Only conversations this many hours old or newer (0: any; set it before importing history)"),
+        typer.Option(help="只对这么多小时内的会话预警（0：不限；导入历史会话前先设好）"),
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Show, or set, when a stored analysis raises a complaint alert."""
+    """查看或设置投诉预警的触发条件。"""
     engine = Store(db).engine
     current = A.settings(engine)
     if risk is not None or rule or max_age_hours is not None:
@@ -311,15 +306,15 @@ def alert_settings(
 
 @alerts_app.command("list")
 def alert_list(
-    status: Annotated[str, typer.Option(help="open, handled or all")] = "open",
+    status: Annotated[str, typer.Option(help="open（未处理）、handled（已处理）或 all（全部）")] = "open",
     format: FormatOption = "table",
     timezone: Zone = None,
     db: DbOption = None,
 ) -> None:
-    """The alerts (every team's)."""
+    """投诉预警列表（所有班组）。"""
     check_format(format)
     if status not in ("open", "handled", "all"):
-        raise typer.BadParameter("--status must be open, handled or all")
+        raise _fail(ValueError("--status 只能是 open、handled 或 all"))
     items = Q.list_alerts(Store(db).engine, LOCAL, status, limit=10_000)
     if format == "json":
         _json([asdict(a) for a in items])
@@ -338,17 +333,17 @@ def alert_list(
             "—" if a.risk is None else f"{a.risk:.0%}",
             "、".join(a.rules) or "—",
             a.excerpt,
-            " ".join(f"{k} {v}" for k, v in sorted(a.deliveries.items())) or "—",
+            " ".join(f"{A.DELIVERY_STATES.get(k, k)} {v}" for k, v in sorted(a.deliveries.items())) or "—",
         )
     out.print(table)
 
 
 @alerts_app.command("send")
 def alert_send(
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Send failed deliveries again too")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="推送失败的也重新推送")] = False,
     db: DbOption = None,
 ) -> None:
-    """Deliver pending alerts to their webhooks now (the web app does it every few seconds)."""
+    """立即推送待推送的预警（网页服务每隔几秒自动推送一次）。"""
     engine = Store(db).engine
     if retry_failed:
         Q.retry_failed(engine, None)
@@ -360,11 +355,11 @@ def alert_send(
 
 @alerts_app.command("log")
 def alert_log(
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many attempts, newest first")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="显示多少次推送，最新的在前")] = 50,
     timezone: Zone = None,
     db: DbOption = None,
 ) -> None:
-    """The delivery log: every call of a webhook and what came of it."""
+    """推送记录：每次调用推送地址及其结果。"""
     tz = _zone(timezone)
     table = Table()
     for column in ("时间", "推送地址", "班组", "预警", "会话", "结果", "HTTP", "错误"):
@@ -385,13 +380,16 @@ def alert_log(
 
 @webhook_app.command("add")
 def webhook_add(
-    team: Annotated[str, typer.Option(help="The team whose alerts it receives")],
-    url: Annotated[str, typer.Option(help="The robot's webhook URL (http or https)")],
-    template: Annotated[str, typer.Option(help=f"Payload: {', '.join(A.TEMPLATES)}")] = "wecom",
-    name: Annotated[str | None, typer.Option(help="A name for it (default: the team's)")] = None,
+    team: Annotated[str, typer.Option(help="接收哪个班组的预警")],
+    url: Annotated[str, typer.Option(help="群机器人的推送地址（http 或 https）")],
+    template: Annotated[
+        str,
+        typer.Option(help="消息格式：" + "、".join(f"{code} {name}" for code, name in A.TEMPLATE_NAMES.items())),
+    ] = "wecom",
+    name: Annotated[str | None, typer.Option(help="名称（默认：班组名加「群」）")] = None,
     db: DbOption = None,
 ) -> None:
-    """Tell a team's group robot of that team's alerts (and only of those)."""
+    """把一个班组的预警（只有这个班组的）推送到它的群机器人。"""
     try:
         hook = A.add_webhook(Store(db).engine, None, name or f"{team}群", team, url, template)
     except QueueError as error:
@@ -401,6 +399,7 @@ def webhook_add(
 
 @webhook_app.command("list")
 def webhook_list(db: DbOption = None) -> None:
+    """已添加的推送地址。"""
     table = Table()
     for column in ("编号", "名称", "班组", "地址", "格式", "启用"):
         table.add_column(column)
@@ -419,16 +418,18 @@ def webhook_list(db: DbOption = None) -> None:
 def _set_active(webhook_id: int, active: bool, db: str | None) -> None:
     try:
         Q.set_webhook_active(Store(db).engine, None, webhook_id, active)
-    except NotFound as error:
-        raise _fail(error) from None
+    except NotFound:
+        raise _fail(NotFound(f"没有编号为 {webhook_id} 的推送地址（zuoxi queue webhook list）")) from None
     err.print(f"推送地址 {webhook_id} 已{'启用' if active else '停用'}")
 
 
 @webhook_app.command("disable")
-def webhook_disable(webhook_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1)], db: DbOption = None) -> None:
+def webhook_disable(webhook_id: WebhookId, db: DbOption = None) -> None:
+    """停用一个推送地址。"""
     _set_active(webhook_id, False, db)
 
 
 @webhook_app.command("enable")
-def webhook_enable(webhook_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1)], db: DbOption = None) -> None:
+def webhook_enable(webhook_id: WebhookId, db: DbOption = None) -> None:
+    """重新启用一个推送地址。"""
     _set_active(webhook_id, True, db)

@@ -122,6 +122,8 @@ def excerpt(conversation: dict, result: dict, rules: list[str]) -> str:
 Template = Callable[[AlertMessage, tzinfo], dict]
 TEMPLATES: dict[str, Template] = {}
 TEMPLATE_NAMES: dict[str, str] = {}
+# A delivery's state as the product names it (the web page's names, zuoxi.web.queues.DELIVERY_STATES).
+DELIVERY_STATES = {"pending": "待推送", "sending": "推送中", "delivered": "已推送", "failed": "推送失败"}
 
 
 def template(name: str, title: str) -> Callable[[Template], Template]:
@@ -260,7 +262,7 @@ def add_webhook(engine, account: Account | None, name: str, team: str, url: str,
     if not 0 < len(name) <= 100 or not 0 < len(team) <= 100:
         raise QueueError("名称和班组都要填写（各最多 100 个字）")
     if template_name not in TEMPLATES:
-        raise QueueError(f"消息格式只能是：{'、'.join(TEMPLATE_NAMES.values())}")
+        raise QueueError(f"消息格式只能是：{'、'.join(f'{code}（{name}）' for code, name in TEMPLATE_NAMES.items())}")
     url = check_url(url)
     return Q.add_webhook(
         engine, account, name, team, url, template_name, lambda existing: duplicate_webhook(name, team, url, existing)
@@ -319,6 +321,10 @@ class _Watched:
         return [Http(), Https(), _NoRedirect()]
 
 
+def no_answer(timeout: float) -> str:
+    return f"{timeout:g} 秒内没有收到完整的答复"
+
+
 def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
     """POST the payload, the whole exchange within `timeout`; WeCom and DingTalk answer 200 with an `errcode`,
     non-zero when they refuse."""
@@ -335,21 +341,23 @@ def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
         with urllib.request.build_opener(*watched.handlers()).open(request, timeout=timeout) as response:
             status, body = response.status, response.read(1 << 16)
     except urllib.error.HTTPError as error:
-        return Outcome(False, error.code, f"HTTP {error.code}")
+        return Outcome(False, error.code, f"对方返回 HTTP {error.code}")
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
         if watched.cut_off:
-            return Outcome(False, None, f"no whole answer within {timeout:g} s")
-        return Outcome(False, None, f"{type(error).__name__}: {getattr(error, 'reason', error)}"[:500])
+            return Outcome(False, None, no_answer(timeout))
+        return Outcome(False, None, f"连接失败（{type(error).__name__}: {getattr(error, 'reason', error)}"[:499] + "）")
     finally:
         deadline.cancel()
     if watched.cut_off:  # the answer was cut at the deadline: what was read is not all of it
-        return Outcome(False, None, f"no whole answer within {timeout:g} s")
+        return Outcome(False, None, no_answer(timeout))
     try:
         answer = json.loads(body)
     except ValueError:
         answer = None
     if isinstance(answer, dict) and str(answer.get("errcode", 0)) != "0":
-        return Outcome(False, status, f"errcode {answer.get('errcode')}: {str(answer.get('errmsg', ''))[:200]}")
+        return Outcome(
+            False, status, f"对方拒收：errcode {answer.get('errcode')}：{str(answer.get('errmsg', ''))[:200]}"
+        )
     return Outcome(True, status, "")
 
 
