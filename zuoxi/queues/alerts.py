@@ -262,7 +262,7 @@ def add_webhook(engine, account: Account | None, name: str, team: str, url: str,
     if not 0 < len(name) <= 100 or not 0 < len(team) <= 100:
         raise QueueError("名称和班组都要填写（各最多 100 个字）")
     if template_name not in TEMPLATES:
-        raise QueueError(f"消息格式只能是：{'、'.join(f'{code}（{name}）' for code, name in TEMPLATE_NAMES.items())}")
+        raise QueueError(f"消息格式只能是：{'、'.join(f'{code} {name}' for code, name in TEMPLATE_NAMES.items())}")
     url = check_url(url)
     return Q.add_webhook(
         engine, account, name, team, url, template_name, lambda existing: duplicate_webhook(name, team, url, existing)
