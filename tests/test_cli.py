@@ -294,9 +294,15 @@ def test_show_and_stats(runner, db, samples):
     shown = invoke(runner, "show", "cp-001", "--db", db)
     assert "cp-001" in shown.stdout and "CS-01" in shown.stdout and "core：" in shown.stdout
     assert "拒收就行" in shown.stdout
+    # turns counted from 1 and roles in Chinese, as the web app and the report show them; the evidence says the same numbers
+    first_line = next(line for line in shown.stdout.splitlines() if line.strip().startswith("1 "))
+    assert first_line.split()[1] in ("客户", "坐席") and "  0 " not in shown.stdout
     as_json = json_lines(invoke(runner, "show", "cp-001", "--db", db, "--format", "json").stdout)
     assert len(as_json) == 1 and as_json[0]["conversation"]["id"] == "cp-001"
     assert [r["scorecard"] for r in as_json[0]["results"]] == ["core"]
+    cs01 = next(f for f in as_json[0]["results"][0]["findings"] if f["rule"] == "CS-01")
+    assert f"（第 {'、'.join(str(e['turn'] + 1) for e in cs01['evidence'])} 句）" in shown.stdout.replace("\n", "")
+    assert "（通话，坐席 07" in shown.stdout
     by_key = json_lines(invoke(runner, "show", as_json[0]["key"][:10], "--db", db, "--format", "json").stdout)
     assert by_key == as_json
     missing = invoke(runner, "show", "no-such-id", "--db", db, code=1)
@@ -435,7 +441,7 @@ def test_markup_in_values_is_printed_as_it_is(runner, tmp_path):
         assert all(i in printed for i in ids if i != "m2[link=x]c[/link]") and "m2[link=x]" in printed, printed
     assert "m2[link=x]c[/link]" in table
     assert "[/]" in stats
-    assert "m1[/]（chat，坐席 [/]，[bold red]T[/]）" in shown and "我要投诉 m1[/]" in shown
+    assert "m1[/]（在线，坐席 [/]，[bold red]T[/]）" in shown and "我要投诉 m1[/]" in shown
     assert "m2[link=x]c[/link]" in linked and "\x1b]8;" not in linked
 
 

@@ -37,6 +37,7 @@ from zuoxi.ingest.errors import IngestError
 from zuoxi.model import Conversation
 from zuoxi.privacy import mask_text
 from zuoxi.report import terminal
+from zuoxi.report.labels import CHANNEL_NAMES, ROLE_NAMES
 from zuoxi.store import Store, shown_url
 
 HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --out
@@ -433,13 +434,16 @@ def show(
         out.print(
             Text.assemble(
                 (conv.id, "bold"),
-                f"（{conv.channel}，坐席 {conv.agent_id or '—'}，{conv.team or '—'}）内容键 {key[:12]}",
+                f"（{CHANNEL_NAMES.get(conv.channel, conv.channel)}，坐席 {conv.agent_id or '—'}，{conv.team or '—'}）内容键 {key[:12]}",
             )
         )
         evidence_turns = {e.turn: f.rule for r in results for f in r.findings if f.status == "fail" for e in f.evidence}
         for i, turn in enumerate(conv.turns):
             mark = (f" ← {evidence_turns[i]}", "red") if i in evidence_turns else ""
-            out.print(Text.assemble(f"{i:>3} {turn.role:<8} {turn.text}", mark), highlight=False)
+            out.print(
+                Text.assemble(f"{i + 1:>3} {ROLE_NAMES.get(turn.role, turn.role):<4} {turn.text}", mark),
+                highlight=False,
+            )
         if not results:
             out.print("尚未质检：zuoxi analyze 文件 --db … 会给它评分（zuoxi import 只存入数据库）")
         for result in results:
@@ -452,7 +456,7 @@ def show(
             for f in result.failed():
                 out.print(
                     Text.assemble(
-                        "  ", (f.rule, "red"), f" {f.message}（第 {'、'.join(str(e.turn) for e in f.evidence)} 句）"
+                        "  ", (f.rule, "red"), f" {f.message}（第 {'、'.join(str(e.turn + 1) for e in f.evidence)} 句）"
                     ),
                     highlight=False,
                 )
