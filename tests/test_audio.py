@@ -276,11 +276,11 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     good = tmp_path / "good.wav"
     sf.write(good, speech(6, 2.0), RATE)
     cases = {
-        "missing": (tmp_path / "nowhere.wav", "no such audio file"),
-        "empty": (tmp_path / "empty.wav", "empty file"),
-        "truncated header": (tmp_path / "truncated.wav", "cannot decode"),
-        "wrong sample rate": (tmp_path / "slow.wav", "sample rate 4000 Hz"),
-        "0-length channel": (tmp_path / "zero.wav", "0-length"),
+        "missing": (tmp_path / "nowhere.wav", "录音文件不存在"),
+        "empty": (tmp_path / "empty.wav", "空文件"),
+        "truncated header": (tmp_path / "truncated.wav", "无法解码音频"),
+        "wrong sample rate": (tmp_path / "slow.wav", "采样率 4000 Hz 太低"),
+        "0-length channel": (tmp_path / "zero.wav", "声道长度为 0"),
     }
     cases["empty"][0].write_bytes(b"")
     cases["truncated header"][0].write_bytes(good.read_bytes()[:30])
@@ -400,7 +400,7 @@ def test_transcribe_says_what_is_wrong_with_the_recording_then_the_model(call, t
     bad_audio = CliRunner().invoke(app, ["transcribe", str(text), "--model-dir", str(model)])
     assert bad_audio.exit_code == 1 and str(text) in bad_audio.output and "model" not in bad_audio.output
     bad_model = CliRunner().invoke(app, ["transcribe", str(path), "--model-dir", str(model)])
-    assert bad_model.exit_code == 1 and f"{model}: cannot load the paraformer model" in bad_model.output
+    assert bad_model.exit_code == 1 and f"{model}: 无法加载 paraformer 模型" in bad_model.output
     assert bad_model.exception is None or isinstance(bad_model.exception, SystemExit)
 
 
@@ -412,16 +412,16 @@ def test_a_recording_too_short_or_too_long_is_refused_by_what_it_holds(tmp_path,
 
     short = tmp_path / "short.wav"
     sf.write(short, np.zeros((800, 2), dtype=np.float32), 8000)
-    with pytest.raises(AudioError, match=r"short.wav: too short to measure: 0.10 s of audio \(at least 0.5 s\)"):
+    with pytest.raises(AudioError, match=r"short.wav: 太短，无法测量：只有 0.10 s 音频（至少要 0.5 s）"):
         read_audio(short)
     long = tmp_path / "long.ogg"
     sf.write(long, np.zeros((8000 * 30, 1), dtype=np.float32), 8000)
     assert read_audio(long).duration == pytest.approx(30, abs=0.1)
     monkeypatch.setattr(audio_io, "MAX_HOURS", 20 / 3600)  # 20 seconds
-    with pytest.raises(AudioError, match=r"long.ogg: header claims 0.0 hours of audio \(at most"):
+    with pytest.raises(AudioError, match=r"long.ogg: 文件头声称有 0.0 小时音频（最多"):
         read_audio(long)
     monkeypatch.setattr(audio_io, "_check_header", lambda path, info: None)  # a header that says nothing of its length
-    with pytest.raises(AudioError, match=r"long.ogg: more than .* hours of audio: no call recording"):
+    with pytest.raises(AudioError, match=r"long.ogg: 音频超过 .* 小时：不是通话录音"):
         read_audio(long)
 
 
@@ -432,10 +432,10 @@ def test_a_channel_no_party_is_read_from_is_warned_of(tmp_path):
     sf.write(path, np.zeros((8000 * 2, 3), dtype=np.float32), 8000)
     warned = measure(read_audio(path)).warnings
     assert warned == [
-        f"{path}: 3 channels; channel 2 (from 0) is read as no party: meta.audio_channels says which channel is whose"
+        f"{path}: 有 3 个声道；声道 2（从 0 数起）没有当作任何一方来分析：请用 meta.audio_channels 说明各声道是谁"
     ]
     assert measure(read_audio(path), {"agent": 2, "customer": 0}).warnings == [
-        f"{path}: 3 channels; channel 1 (from 0) is read as no party: meta.audio_channels says which channel is whose"
+        f"{path}: 有 3 个声道；声道 1（从 0 数起）没有当作任何一方来分析：请用 meta.audio_channels 说明各声道是谁"
     ]
     stereo = tmp_path / "two.wav"
     sf.write(stereo, np.zeros((8000 * 2, 2), dtype=np.float32), 8000)
@@ -809,7 +809,7 @@ def _wav_with_rate(path: Path, rate: int) -> Path:
 
 def test_absurd_headers_are_refused_naming_the_file(tmp_path):
     huge = _wav_with_rate(tmp_path / "huge.wav", 2_000_000_000)
-    with pytest.raises(AudioError, match=r"huge\.wav: header claims a sample rate of 2,000,000,000 Hz"):
+    with pytest.raises(AudioError, match=r"huge\.wav: 文件头声称采样率为 2,000,000,000 Hz"):
         read_audio(huge)
     many = _wav_with_rate(tmp_path / "many.wav", RATE)
     raw = bytearray(many.read_bytes())
@@ -828,7 +828,7 @@ def test_a_wav_cut_mid_data_is_analysed_with_a_warning(tmp_path):
     recording = read_audio(path)
     assert recording.duration == pytest.approx(6.0, abs=0.01)
     (warning,) = recording.warnings
-    assert warning.startswith(str(path)) and "4.00 s of the 10.00 s" in warning
+    assert warning == f"{path}: 文件不完整：文件头声明的 10.00 s 中缺了 4.00 s；分析了现有的 6.00 s"
     conv = Conversation(id="c", channel="call", audio=path.name, turns=[{"role": "agent", "text": "您好"}])
     result = analyze_conversation(conv, audio_dir=tmp_path, models=False)
     assert "error" not in result.audio and result.audio["warnings"] == [warning]
@@ -842,8 +842,8 @@ def test_a_flac_whose_decoder_stops_keeps_what_came_before(tmp_path):
     path.write_bytes(raw[: len(raw) * 2 // 3])
     recording = read_audio(path)
     (warning,) = recording.warnings
-    assert warning.startswith(f"{path}: decoding failed at")
-    assert re.search(r"\): \d+\.\d\d s of the 22\.00 s its header declares are missing; analysed up to there$", warning)
+    assert warning.startswith(f"{path}: 解码在 ")
+    assert re.search(r" s 处失败（.+）：文件头声明的 22\.00 s 中缺了 \d+\.\d\d s；只分析到这里$", warning)
     assert 10.0 < recording.duration < 22.0
 
 
@@ -897,8 +897,7 @@ def test_an_mp3_with_junk_after_its_frames_is_analysed_up_to_there(tmp_path):
     recording = read_audio(path)
     (warning,) = recording.warnings
     assert re.fullmatch(
-        rf"{re.escape(str(path))}: [\d,]+ bytes after (\d+\.\d\d) s are not MPEG audio frames; "
-        r"analysed up to there",
+        rf"{re.escape(str(path))}: (\d+\.\d\d) s 之后的 [\d,]+ 字节不是 MPEG 音频帧；只分析到这里",
         warning,
     )
     assert 5.0 < recording.duration < 15.0
@@ -916,7 +915,7 @@ def test_an_unforeseen_failure_is_an_audio_error_naming_the_file(call, monkeypat
         sys.modules["zuoxi.audio.align"], "measure", lambda *a: (_ for _ in ()).throw(IndexError("boom"))
     )
     metrics, summary = analyze_audio(Conversation.model_validate(conv), path.parent)
-    assert metrics is None and summary["error"] == f"{path}: audio analysis failed (IndexError: boom)"
+    assert metrics is None and summary["error"] == f"{path}: 录音分析失败（IndexError: boom）"
 
 
 def test_a_batch_keeps_every_call_when_the_first_names_an_absurd_file(call, tmp_path):
@@ -1042,7 +1041,7 @@ def test_diarization_dir_without_models_is_a_clear_error(tmp_path, monkeypatch):
     path = tmp_path / "mono.wav"
     build_call(path, SCRIPT[:2], 9.0, mono=True)
     run = CliRunner().invoke(app, ["audio", str(path), "--diarization-dir", str(tmp_path / "empty")])
-    assert run.exit_code == 1 and "no speaker-segmentation model" in run.output and "empty" in run.output
+    assert run.exit_code == 1 and "没有说话人分段模型" in run.output and "empty" in run.output
 
 
 def test_mono_call_split_through_sherpa_onnx_by_a_generated_model(tmp_path):

@@ -113,7 +113,7 @@ def analyze_file(
     except AudioError:
         raise
     except Exception as error:  # noqa: BLE001 - a case no check foresaw costs this recording, never the batch
-        raise AudioError(path, f"audio analysis failed ({type(error).__name__}: {error})") from None
+        raise AudioError(path, f"录音分析失败（{type(error).__name__}: {error}）") from None
 
 
 def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:

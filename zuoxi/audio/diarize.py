@@ -25,14 +25,14 @@ def find_models(model_dir: str | Path) -> tuple[Path, Path]:
     `*segmentation*/model*.onnx` subfolder, and one other `*.onnx` (int8 variants preferred)."""
     root = Path(model_dir)
     if not root.is_dir():
-        raise ModelError(f"{root}: no such model directory")
+        raise ModelError(f"{root}: 没有这个模型目录")
     prefer = lambda paths: sorted(paths, key=lambda p: (".int8." not in p.name, p.name))  # noqa: E731
     segmentation = prefer([*root.glob("segmentation*.onnx"), *root.glob("*segmentation*/model*.onnx")])
     embedding = prefer([p for p in root.glob("*.onnx") if not p.name.startswith("segmentation")])
     if not segmentation:
-        raise ModelError(f"{root}: no speaker-segmentation model (segmentation*.onnx or *segmentation*/model.onnx)")
+        raise ModelError(f"{root}: 没有说话人分段模型（segmentation*.onnx 或 *segmentation*/model.onnx）")
     if not embedding:
-        raise ModelError(f"{root}: no speaker-embedding model (*.onnx beside the segmentation model)")
+        raise ModelError(f"{root}: 没有声纹模型（分段模型旁边的另一个 *.onnx）")
     return segmentation[0], embedding[0]
 
 
@@ -40,7 +40,7 @@ def load_diarizer(model_dir: str | Path, threads: int = 1) -> Any:
     try:
         import sherpa_onnx
     except ImportError:
-        raise ModelError("sherpa-onnx is not installed: pip install 'zuoxi[asr]'") from None
+        raise ModelError("没有安装 sherpa-onnx：pip install 'zuoxi[asr]'") from None
     segmentation, embedding = find_models(model_dir)
     config = sherpa_onnx.OfflineSpeakerDiarizationConfig(
         segmentation=sherpa_onnx.OfflineSpeakerSegmentationModelConfig(
@@ -53,11 +53,11 @@ def load_diarizer(model_dir: str | Path, threads: int = 1) -> Any:
         min_duration_off=MIN_OFF,
     )
     if not config.validate():
-        raise ModelError(f"{model_dir}: sherpa-onnx rejected the models ({segmentation.name}, {embedding.name})")
+        raise ModelError(f"{model_dir}: sherpa-onnx 不接受这些模型（{segmentation.name}、{embedding.name}）")
     try:
         return sherpa_onnx.OfflineSpeakerDiarization(config)
     except Exception as error:  # noqa: BLE001 - onnxruntime raises RuntimeError and others for a file that is no model
-        raise ModelError(f"{model_dir}: cannot load the diarization models ({error})") from None
+        raise ModelError(f"{model_dir}: 无法加载说话人分离模型（{error}）") from None
 
 
 def diarize(recording: Recording, diarizer: Any, agent_first: bool = True) -> dict[str, list[Segment]]:

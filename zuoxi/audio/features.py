@@ -104,8 +104,7 @@ def channel_roles(layout: Any, n_channels: int, path: str) -> dict[str, int]:
     if set(roles) - {*ROLES, "system"} or not all(isinstance(i, int) and 0 <= i < n_channels for i in roles.values()):
         raise AudioError(
             path,
-            f"meta.audio_channels {layout!r} does not fit a {n_channels}-channel recording "
-            f'(expected e.g. ["agent", "customer"])',
+            f'meta.audio_channels {layout!r} 与这段 {n_channels} 声道的录音对不上（应写作如 ["agent", "customer"]）',
         )
     return {role: roles[role] for role in ROLES if role in roles}
 
@@ -116,10 +115,10 @@ def _unread_channels(recording: Recording, roles: dict[str, int]) -> list[str]:
     unread = sorted(set(range(recording.n_channels)) - set(roles.values()))
     if recording.n_channels == 1 or not unread:
         return []
-    shown = ", ".join(str(i) for i in unread)
+    shown = "、".join(str(i) for i in unread)
     return [
-        f"{recording.path}: {recording.n_channels} channels; channel {shown} (from 0) is read as no party: "
-        "meta.audio_channels says which channel is whose"
+        f"{recording.path}: 有 {recording.n_channels} 个声道；声道 {shown}（从 0 数起）没有当作任何一方来分析："
+        "请用 meta.audio_channels 说明各声道是谁"
     ]
 
 

@@ -68,13 +68,13 @@ def read_audio(path: str | Path) -> Recording:
     """Decode `path`; raise `AudioError` for a missing, empty, absurd or undecodable file."""
     path = Path(path)
     if not path.is_file():
-        raise AudioError(path, "no such audio file")
+        raise AudioError(path, "录音文件不存在")
     if path.stat().st_size == 0:
-        raise AudioError(path, "empty file (0 bytes)")
+        raise AudioError(path, "空文件（0 字节）")
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise AudioError(path, f"cannot decode audio ({error}); truncated header or unsupported format?") from None
+        raise AudioError(path, f"无法解码音频（{error}）：文件头不完整，或格式不受支持") from None
     _check_header(path, info)
     rate = info.samplerate
     expected = _mp3_declared_frames(path, rate) if info.format == "MP3" else _declared_frames(path, info)
@@ -84,13 +84,9 @@ def read_audio(path: str | Path) -> Recording:
         data = data[MP3_ENCODER_DELAY:]
     warnings = _shortfall(path, rate, data.shape[0], expected, stopped, unread)
     if data.shape[0] == 0:
-        raise AudioError(
-            path, "no audio samples (0-length channel)" + (f"; decoding failed: {stopped}" if stopped else "")
-        )
+        raise AudioError(path, "没有音频样本（声道长度为 0）" + (f"；解码失败：{stopped}" if stopped else ""))
     if data.shape[0] < MIN_SECONDS * rate:
-        raise AudioError(
-            path, f"too short to measure: {data.shape[0] / rate:.2f} s of audio (at least {MIN_SECONDS} s)"
-        )
+        raise AudioError(path, f"太短，无法测量：只有 {data.shape[0] / rate:.2f} s 音频（至少要 {MIN_SECONDS} s）")
     channels = np.ascontiguousarray(data.T)
     peak, clipped = _clipping(channels, rate)
     target = 8000 if rate < 16000 else 16000
@@ -103,17 +99,15 @@ def _check_header(path: Path, info: Any) -> None:
     """Refuse a header no call recording has: too low or absurd a rate, too many channels or hours."""
     rate, n_channels = info.samplerate, info.channels
     if rate < MIN_RATE:
-        raise AudioError(path, f"sample rate {rate} Hz is too low: call recordings are 8000 Hz or more")
+        raise AudioError(path, f"采样率 {rate} Hz 太低：通话录音至少是 8000 Hz")
     if rate > MAX_RATE:
-        raise AudioError(
-            path, f"header claims a sample rate of {rate:,} Hz (at most {MAX_RATE:,}): broken or forged header"
-        )
+        raise AudioError(path, f"文件头声称采样率为 {rate:,} Hz（最多 {MAX_RATE:,} Hz）：文件头损坏或是伪造的")
     if not 1 <= n_channels <= MAX_CHANNELS:
-        raise AudioError(path, f"header claims {n_channels} channels (1 to {MAX_CHANNELS} expected): broken header")
+        raise AudioError(path, f"文件头声称有 {n_channels} 个声道（应为 1 到 {MAX_CHANNELS} 个）：文件头损坏")
     if info.frames > MAX_HOURS * 3600 * rate:
         raise AudioError(
             path,
-            f"header claims {info.frames / rate / 3600:,.1f} hours of audio (at most {MAX_HOURS}): no call recording",
+            f"文件头声称有 {info.frames / rate / 3600:,.1f} 小时音频（最多 {MAX_HOURS} 小时）：不是通话录音",
         )
 
 
@@ -121,24 +115,20 @@ def _shortfall(path: Path, rate: int, frames: int, expected: int | None, stopped
     """Warnings for a file analysed only in part: bytes after the last MPEG frame, a decoder that
     stopped early, fewer frames than the header declares."""
     present = frames / rate
-    warnings = (
-        [f"{path}: {unread:,} bytes after {present:.2f} s are not MPEG audio frames; analysed up to there"]
-        if unread
-        else []
-    )
+    warnings = [f"{path}: {present:.2f} s 之后的 {unread:,} 字节不是 MPEG 音频帧；只分析到这里"] if unread else []
     missing = (
-        f"{(expected - frames) / rate:.2f} s of the {expected / rate:.2f} s its header declares are missing"
+        f"文件头声明的 {expected / rate:.2f} s 中缺了 {(expected - frames) / rate:.2f} s"
         if expected is not None and expected > frames
         else None
     )
     if stopped is not None:
         warnings.append(
-            f"{path}: decoding failed at {present:.2f} s ({stopped})"
-            + (f": {missing}" if missing else "")
-            + "; analysed up to there"
+            f"{path}: 解码在 {present:.2f} s 处失败（{stopped}）"
+            + (f"：{missing}" if missing else "")
+            + "；只分析到这里"
         )
     elif missing:
-        warnings.append(f"{path}: file is cut short: {missing}; analysed the {present:.2f} s present")
+        warnings.append(f"{path}: 文件不完整：{missing}；分析了现有的 {present:.2f} s")
     return warnings
 
 
@@ -181,13 +171,13 @@ def _decode(path: Path, content: bytes | None = None, max_frames: int | None = N
                 blocks.append(block)
                 decoded += block.shape[0]
                 if max_frames is not None and decoded > max_frames:
-                    raise AudioError(path, f"more than {MAX_HOURS} hours of audio: no call recording")
+                    raise AudioError(path, f"音频超过 {MAX_HOURS} 小时：不是通话录音")
             n_channels = handle.channels
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError) as error:
         if not blocks:
-            raise AudioError(path, f"cannot decode audio ({error})") from None
+            raise AudioError(path, f"无法解码音频（{error}）") from None
         stopped, n_channels = str(error), blocks[0].shape[1]
     data = np.concatenate(blocks) if blocks else np.zeros((0, n_channels), dtype=np.float32)
     return data, stopped

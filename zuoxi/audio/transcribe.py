@@ -35,10 +35,10 @@ def find_model(model_dir: str | Path, model_type: str = "auto") -> ModelFiles:
     """The ONNX files of a sherpa-onnx offline model directory (int8 variants preferred)."""
     root = Path(model_dir)
     if not root.is_dir():
-        raise ModelError(f"{root}: no such model directory")
+        raise ModelError(f"{root}: 没有这个模型目录")
     tokens = root / "tokens.txt"
     if not tokens.is_file():
-        raise ModelError(f"{root}: no tokens.txt (a sherpa-onnx offline model directory has one)")
+        raise ModelError(f"{root}: 没有 tokens.txt（sherpa-onnx 离线模型目录里都有这个文件）")
 
     def pick(prefix: str) -> Path | None:
         found = sorted(root.glob(f"{prefix}*.onnx"), key=lambda p: (".int8." not in p.name, p.name))
@@ -47,11 +47,13 @@ def find_model(model_dir: str | Path, model_type: str = "auto") -> ModelFiles:
     parts = {name: pick(name) for name in ("encoder", "decoder", "joiner")}
     if model_type == "transducer" or (model_type == "auto" and all(parts.values())):
         if not all(parts.values()):
-            raise ModelError(f"{root}: a transducer needs encoder*.onnx, decoder*.onnx and joiner*.onnx")
+            raise ModelError(f"{root}: transducer 模型需要 encoder*.onnx、decoder*.onnx 和 joiner*.onnx")
         return ModelFiles("transducer", {name: file for name, file in parts.items() if file is not None}, tokens)
     model = pick("model")
     if model is None:
-        raise ModelError(f"{root}: no model*.onnx (paraformer, SenseVoice) nor encoder/decoder/joiner (transducer)")
+        raise ModelError(
+            f"{root}: 既没有 model*.onnx（paraformer、SenseVoice），也没有 encoder/decoder/joiner（transducer）"
+        )
     if model_type == "auto":
         model_type = "sense_voice" if "sense" in root.name.lower() else "paraformer"
     return ModelFiles(model_type, {"model" if model_type == "sense_voice" else "paraformer": model}, tokens)
@@ -61,13 +63,13 @@ def load_recognizer(model: ModelFiles, threads: int = 1) -> Any:
     try:
         import sherpa_onnx
     except ImportError:
-        raise ModelError("sherpa-onnx is not installed: pip install 'zuoxi[asr]'") from None
+        raise ModelError("没有安装 sherpa-onnx：pip install 'zuoxi[asr]'") from None
     build = getattr(sherpa_onnx.OfflineRecognizer, f"from_{model.kind}")
     options = {k: str(v) for k, v in model.files.items()}
     try:
         return build(tokens=str(model.tokens), num_threads=threads, **options)
     except Exception as error:  # noqa: BLE001 - onnxruntime raises RuntimeError and others for a file that is no model
-        raise ModelError(f"{model.tokens.parent}: cannot load the {model.kind} model ({error})") from None
+        raise ModelError(f"{model.tokens.parent}: 无法加载 {model.kind} 模型（{error}）") from None
 
 
 def transcribe(
@@ -87,8 +89,7 @@ def transcribe(
         if diarizer is None:
             raise AudioError(
                 recording.path,
-                "mono recording: transcribe needs agent and customer on separate channels, "
-                "or a speaker-diarization model (--diarization-dir)",
+                "单声道录音：转写需要坐席和客户各占一个声道，或者提供说话人分离模型（--diarization-dir）",
             )
         stretches, sources = diarize(recording, diarizer, agent_first), {"agent": 0, "customer": 0}
         meta: dict[str, Any] = {"diarized": True}
@@ -111,7 +112,7 @@ def transcribe(
                 turn = Turn.model_validate({"role": role, "text": text, "start": seg.start, "end": seg.end})
                 pieces.append((seg.start, turn))
     if not pieces:
-        raise AudioError(recording.path, "no speech recognized")
+        raise AudioError(recording.path, "没有识别出任何语音")
     pieces.sort(key=lambda piece: piece[0])
     return Conversation(
         id=conversation_id or Path(recording.path).stem,
