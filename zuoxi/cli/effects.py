@@ -254,7 +254,7 @@ def training(
     for a in report.agents:
         fail = f"{a.fail_before.rate:.1%}→{a.fail_after.rate:.1%}" if a.fail_before.n and a.fail_after.n else "—"
         drills = (
-            f"{a.attempts} 次 {a.first_attempt:.0f}→{a.last_attempt:.0f}（最好 {a.best_attempt:.0f}，{DRILL_OUTCOMES.get(a.last_outcome, '未完成')}）"
+            f"{a.attempts} 次 {a.first_attempt:.0f}→{a.last_attempt:.0f}（最好 {a.best_attempt:.0f}，{DRILL_OUTCOMES.get(a.last_outcome or '', '未完成')}）"
             if a.attempts
             else "—"
         )
