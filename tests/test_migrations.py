@@ -98,7 +98,7 @@ def test_a_postgresql_schema_keeps_the_tables_apart(postgres_admin, monkeypatch)
 @pytest.mark.parametrize("name", ["Public", "x;drop", "1abc", "a" * 64])
 def test_a_schema_name_is_an_identifier(name):
     result = CliRunner().invoke(app, ["db", "upgrade", "--db", "postgresql+psycopg://u@localhost/x", "--schema", name])
-    assert result.exit_code == 2 and "schema name" in result.output
+    assert result.exit_code == 2 and "schema 名称" in result.output and "不可用" in result.output
 
 
 def test_another_applications_database_and_a_newer_zuoxis_are_refused_and_left_as_they_are(tmp_path):

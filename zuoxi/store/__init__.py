@@ -128,7 +128,7 @@ def database_schema(value: str | None = None) -> str | None:
     """`--schema` value, else $ZUOXI_DB_SCHEMA: the PostgreSQL schema zuoxi's tables live in."""
     value = value or os.environ.get("ZUOXI_DB_SCHEMA") or None
     if value is not None and not SCHEMA_NAME.fullmatch(value):
-        raise ValueError(f"schema name {value!r}: lower-case letters, digits and _, starting with a letter or _")
+        raise ValueError(f"schema 名称 {value!r} 不可用：只能用小写字母、数字和 _，并以字母或 _ 开头")
     return value
 
 
@@ -174,8 +174,8 @@ class Store:
             if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
                 if not create and not Path(parsed.database).exists():
                     raise StoreUnavailable(
-                        f"no database at {parsed.database} (zuoxi import or zuoxi analyze makes one; "
-                        "check --db or $ZUOXI_DB)"
+                        f"找不到数据库 {parsed.database}（zuoxi import 或 zuoxi analyze 会新建数据库；"
+                        "请检查 --db 或 $ZUOXI_DB）"
                     )
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # --db build/x.db on a fresh checkout
             self.engine: Engine = create_store_engine(self.url, self.schema)

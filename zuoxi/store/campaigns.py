@@ -58,8 +58,8 @@ def _view(row: CampaignCustomer) -> Customer:
 def get_campaign(session: Session, name: str) -> tuple[CampaignRow, CampaignSpec]:
     row = session.scalars(select(CampaignRow).where(CampaignRow.name == name)).first()
     if row is None:
-        known = ", ".join(session.scalars(select(CampaignRow.name))) or "none yet"
-        raise CampaignError(f"no campaign {name!r} (stored: {known})")
+        known = "、".join(session.scalars(select(CampaignRow.name))) or "还没有"
+        raise CampaignError(f"没有外呼活动 {name!r}（已存的活动：{known}）")
     return row, CampaignSpec.model_validate(row.spec)
 
 
@@ -68,7 +68,7 @@ def save_campaign(engine: Engine, spec: CampaignSpec, replace: bool = False) -> 
     with Session(engine) as session, session.begin():
         row = session.scalars(select(CampaignRow).where(CampaignRow.name == spec.name)).first()
         if row is not None and not replace:
-            raise CampaignError(f"campaign {spec.name!r} exists (use --replace to update its definition)")
+            raise CampaignError(f"外呼活动 {spec.name!r} 已存在（要更新其定义请用 --replace）")
         if row is None:
             row = CampaignRow(name=spec.name, created_at=datetime.now(UTC))
             session.add(row)
@@ -172,7 +172,7 @@ def customer_numbers(engine: Engine, campaign: str) -> tuple[CampaignSpec, dict[
 def _listed(session: Session, campaign_id: int, campaign: str, customer_id: int) -> CampaignCustomer:
     customer = session.get(CampaignCustomer, customer_id)
     if customer is None or customer.campaign_id != campaign_id:
-        raise CampaignError(f"customer {customer_id} is not on the list of {campaign!r}")
+        raise CampaignError(f"客户 {customer_id} 不在外呼活动 {campaign!r} 的名单上")
     return customer
 
 
@@ -266,7 +266,7 @@ def add_callback(
         row, spec = get_campaign(session, campaign)
         person = session.get(CampaignCustomer, customer_id)
         if person is None or person.campaign_id != row.id:
-            raise CampaignError(f"customer {customer_id} is not on the list of {campaign!r}")
+            raise CampaignError(f"客户 {customer_id} 不在外呼活动 {campaign!r} 的名单上")
         when = parse_time(due_at_text, spec.tz)
         schedule_callback(session, row.id, spec, person, when, note, now=now or datetime.now(UTC))
     return when, spec
