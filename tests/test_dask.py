@@ -229,7 +229,7 @@ def test_a_conversation_whose_analysis_fails_costs_only_itself(tmp_path, samples
         outcome = analyze_shard(shard, dask_engine.Job(scorecard=None))
     assert [str(e) for e in outcome.errors] == [f"{path}: 会话 c5：分析失败（ValueError: broken on purpose）"]
     assert [r.getMessage() for r in caplog.records] == [  # the first chunk failed, then went one by one
-        f"{path}: analysing {PREDICT_CHUNK} conversations together failed (ValueError: broken on purpose); analysing them one by one"
+        f"{path}: {PREDICT_CHUNK} 个会话一起分析失败（ValueError: broken on purpose），改为逐个分析"
     ]
     assert outcome.read == len(rows) and outcome.analyzed == len(rows) - 1
     assert [c.id for c, _, _ in outcome.items] == [c.id for c in rows if c.id != "c5"]
@@ -289,7 +289,7 @@ def test_cli_output_is_the_local_engines_whatever_the_workers_folder_and_on_ever
         db, parts = ["--db", str(tmp_path / "d.db")], ["--parquet", str(tmp_path / "parts")]
         stderr, written = dask("first.jsonl", *db, *parts)
         assert (
-            written == local.stdout and f"dask: scheduler {client.scheduler.address}" in stderr and "分片 12" in stderr
+            written == local.stdout and f"dask：调度器 {client.scheduler.address}，" in stderr and "分片 12" in stderr
         )
         assert set(client.run(os.getcwd).values()) == {str(tmp_path)}
         for out, args, where in (
@@ -299,7 +299,7 @@ def test_cli_output_is_the_local_engines_whatever_the_workers_folder_and_on_ever
             stderr, written = dask(out, *args)
             assert written == local.stdout, where
             assert f"12 个分片此前已完成（结果在{where}，从中读回 50 个）" in stderr
-            assert "dask: scheduler" not in stderr  # nothing to compute: no cluster used
+            assert "dask：调度器" not in stderr  # nothing to compute: no cluster used
     finally:
         for address, folder in folders.items():
             client.run(os.chdir, folder, workers=[address])
@@ -357,7 +357,7 @@ def test_cli_refuses_dask_options_without_the_dask_engine(samples, tmp_path, mon
     outcome = runner.invoke(
         app, ["analyze", str(samples), "--no-store", "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"]
     )
-    assert outcome.exit_code == 2 and "cannot reach the Dask scheduler" in outcome.stderr
+    assert outcome.exit_code == 2 and f"无法连接 Dask 调度器 tcp://127.0.0.1:{port}（" in outcome.stderr
 
 
 def _guard_connections():

@@ -232,7 +232,7 @@ def _analyzed(
         return [*analyze_conversations(conversations, job.scorecard, mask=False, models=job.models, **audio)]
     except Exception as error:  # noqa: BLE001 - find the culprit below
         logger.warning(
-            "%s: analysing %d conversations together failed (%s: %s); analysing them one by one",
+            "%s: %d 个会话一起分析失败（%s: %s），改为逐个分析",
             label,
             len(conversations),
             type(error).__name__,
@@ -539,7 +539,7 @@ class DaskBatch:
                 items = read_part(Path(self.parquet) / part_name(key))
             except (OSError, ValueError) as error:  # gone or damaged since planning
                 logger.warning(
-                    "%s: the part of an earlier run cannot be read (%s); analysing the shard again", shard.label, error
+                    "%s: 此前运行写下的 Parquet 分块读不出来（%s），重新分析这个分片", shard.label, error
                 )
                 return None
         elif store is not None:
@@ -555,7 +555,7 @@ class DaskBatch:
             missing = len(results) - len(found)
             if missing:
                 logger.warning(
-                    "%s: %d results of an earlier run are not in the database; analysing the shard again",
+                    "%s: 此前运行的 %d 个结果不在数据库中，重新分析这个分片",
                     shard.label,
                     missing,
                 )
@@ -613,11 +613,11 @@ class DaskBatch:
                 client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError, ValueError) as error:
                 raise DaskEngineError(
-                    f"cannot reach the Dask scheduler at {self.scheduler} ({type(error).__name__}: {error})"
+                    f"无法连接 Dask 调度器 {self.scheduler}（{type(error).__name__}: {error}）"
                 ) from None
             try:
                 _check_workers(client)
-                self._tell(client, f"scheduler {self.scheduler}")
+                self._tell(client, f"调度器 {self.scheduler}")
                 yield client
             finally:
                 client.close()
@@ -625,7 +625,7 @@ class DaskBatch:
         cluster = local_cluster(self.workers)
         try:
             with Client(cluster) as client:
-                self._tell(client, "LocalCluster")
+                self._tell(client, "本机集群 LocalCluster")
                 yield client
         finally:
             cluster.close()
@@ -634,7 +634,9 @@ class DaskBatch:
         if self.on_cluster:
             workers = client.scheduler_info()["workers"]
             threads = sum(w.get("nthreads", 1) for w in workers.values())
-            self.on_cluster(f"dask: {what} at {client.scheduler.address}, {len(workers)} workers, {threads} threads")
+            self.on_cluster(
+                f"dask：{what}，地址 {client.scheduler.address}，{len(workers)} 个 worker，{threads} 个线程"
+            )
 
 
 def _is_builtin(scorecard: str) -> bool:
@@ -648,9 +650,8 @@ def _check_workers(client) -> None:
         versions = client.run(worker_version)
     except Exception as error:  # noqa: BLE001 - typically ModuleNotFoundError on the workers
         raise DaskEngineError(
-            f"the workers cannot run zuoxi ({type(error).__name__}: {error}); "
-            f"install zuoxi {__version__} on every worker"
+            f"worker 无法运行 zuoxi（{type(error).__name__}: {error}）：请在每个 worker 上安装 zuoxi {__version__}"
         ) from None
     wrong = {address: version for address, version in versions.items() if version != __version__}
     if wrong:
-        raise DaskEngineError(f"workers run another zuoxi than this client ({__version__}): {wrong}")
+        raise DaskEngineError(f"worker 上的 zuoxi 与本机的（{__version__}）版本不同：{wrong}")
