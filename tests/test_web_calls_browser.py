@@ -1,0 +1,104 @@
+"""我的外呼 in a real headless Chromium: the agent's queue on the page, a hostile region shown as text, and 显示号码
+putting the number into that row only, through the audited dial endpoint (the script's POST with the CSRF token,
+under the Content-Security-Policy). Skipped without Chromium, as tests/test_web_e2e.py is."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date, time
+from pathlib import Path
+
+import pytest
+from live_server import running_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zuoxi.campaigns import vault
+from zuoxi.campaigns.assign import assign
+from zuoxi.campaigns.calllist import import_call_list
+from zuoxi.campaigns.campaign import create_campaign, load_spec
+from zuoxi.campaigns.models import CallingHours
+from zuoxi.store import Store
+from zuoxi.store.tables import AuditEntry
+from zuoxi.store.users import add_user
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "correct-horse"
+EVIL = '"><img src=x onerror=alert(1)><script>alert(1)</script>'
+HEADER = "客户号,姓名,性别,手机号,卡号,网点,地区,年龄,职业\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Two customers of agent 07 (one of a hostile region) in a campaign callable at any hour; the server is a child
+    process that reads the numbers' key from the environment, as `zuoxi serve` does."""
+    tmp = tmp_path_factory.mktemp("calls-browser")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(vault.SECRET_ENV, "a long random passphrase, only for the tests")
+    db = f"sqlite:///{tmp / 'calls.db'}"
+    store = Store(db)
+    spec = load_spec("card_activation").model_copy(
+        update={"calling_hours": CallingHours(start=time(0), end=time(23, 59, 59, 999999))}
+    )
+    create_campaign(store, spec)
+    path = tmp / "list.csv"
+    rows = [
+        ["A", "张三", "男", "13800000001", "6227 0000 0000 1234", "汕头分行营业部", "汕头", "30", "教师"],
+        ["B", "李四", "女", "13800000002", "6227 0000 0000 5678", "汕头分行营业部", EVIL, "40", "教师"],
+    ]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(HEADER)
+        csv.writer(out).writerows(rows)
+    assert import_call_list(store, "card_activation", path, as_of=date(2026, 3, 1)).errors == []
+    assign(store, "card_activation", ["07"])
+    add_user(store.engine, "a07", PASSWORD, "agent", agent_id="07")
+    store.close()
+    with running_app(db, "--no-models") as base:
+        yield base, db
+    patch.undo()
+
+
+@pytest.fixture
+def page(server):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (needs apt-get and root)")
+    sync_api.expect.set_options(timeout=20_000)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        context = browser.new_context(base_url=server[0], locale="zh-CN")
+        context.set_default_timeout(20_000)
+        opened = context.new_page()
+        errors: list[str] = []
+        dialogs: list[str] = []
+        opened.on("pageerror", lambda error: errors.append(str(error)))
+        opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        yield opened
+        browser.close()
+        assert errors == [] and dialogs == [], "JavaScript errors or an injected alert on the page"
+
+
+def test_an_agent_reveals_a_number_from_their_calls_page(page, server):
+    from playwright.sync_api import expect
+
+    page.goto("/login")
+    page.fill("input[name=username]", "a07")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("nav .who")
+    page.click("nav a:text-is('我的外呼')")
+    rows = page.locator("table.calls tr[data-customer]")
+    expect(rows).to_have_count(2)
+    expect(page.locator("table.calls")).to_contain_text(EVIL)  # the region as text, not markup
+    assert page.locator("table.calls img").count() == 0
+    first = rows.nth(0)
+    assert "13800000001" not in first.inner_text() and "13800000002" not in page.content()
+    first.locator("button.reveal").click()
+    expect(first.locator(".number")).to_have_text("13800000001")
+    expect(rows.nth(1).locator(".number")).to_have_text("")  # that row only
+    with Session(Store(server[1]).engine) as session:
+        actions = [e.action for e in session.scalars(select(AuditEntry))]
+    assert actions.count("reveal_phone") == 1
