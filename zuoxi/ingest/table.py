@@ -76,7 +76,7 @@ def parse_column_map(spec: Iterable[str]) -> dict[str, str]:
                 field, _, header = pair.partition("=")
                 if field.strip() not in DEFAULT_COLUMNS or not header.strip():
                     raise ValueError(
-                        f"bad column mapping {pair!r}: use FIELD=HEADER, FIELD in {sorted(DEFAULT_COLUMNS)}"
+                        f"--columns 写得不对：{pair!r}；应写作 字段=表头，字段可以是 {'、'.join(sorted(DEFAULT_COLUMNS))}"
                     )
                 mapping[field.strip()] = header.strip()
     return mapping
