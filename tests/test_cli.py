@@ -154,7 +154,7 @@ def test_import_with_column_mapping(runner, tmp_path):
     ((_, conv),) = Store(str(tmp_path / "b.db")).find("x")
     assert [t.role for t in conv.turns] == ["agent", "customer"]
     bad = runner.invoke(app, ["import", str(path), "--db", str(tmp_path / "c.db"), "--columns", "words=消息正文"])
-    assert bad.exit_code == 2 and "bad column mapping" in bad.stderr
+    assert bad.exit_code == 2 and "--columns 写得不对" in bad.stderr
 
 
 def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monkeypatch):
@@ -324,7 +324,7 @@ def test_reading_commands_refuse_a_database_that_is_not_there(runner, tmp_path, 
     typo = tmp_path / "no" / "such" / "zuoxi.db"
     for args in (("stats",), ("show", "cp-001")):
         refused = invoke(runner, *args, "--db", typo, code=2)
-        assert f"no database at {typo}" in refused.stderr, refused.stderr
+        assert f"找不到数据库 {typo}" in refused.stderr, refused.stderr
     assert not (tmp_path / "no").exists()
     db = tmp_path / "imported.db"
     invoke(runner, "import", samples / "complaint_desk.jsonl", "--db", db)

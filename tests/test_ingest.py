@@ -315,7 +315,7 @@ def test_a_column_of_conversation_ids_not_recognised_is_not_merged_into_one_conv
 
 @pytest.mark.parametrize("spec", [["txt=内容"], ["text="], ["role"]])
 def test_bad_column_mapping_is_refused(spec):
-    with pytest.raises(ValueError, match="FIELD=HEADER"):
+    with pytest.raises(ValueError, match="字段=表头"):
         parse_column_map(spec)
 
 
