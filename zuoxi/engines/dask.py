@@ -538,9 +538,7 @@ class DaskBatch:
             try:
                 items = read_part(Path(self.parquet) / part_name(key))
             except (OSError, ValueError) as error:  # gone or damaged since planning
-                logger.warning(
-                    "%s: 此前运行写下的 Parquet 分块读不出来（%s），重新分析这个分片", shard.label, error
-                )
+                logger.warning("%s: 此前运行写下的 Parquet 分块读不出来（%s），重新分析这个分片", shard.label, error)
                 return None
         elif store is not None:
             records = (record for record in _records(shard, job.options) if isinstance(record, Conversation))

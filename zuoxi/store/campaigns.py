@@ -9,9 +9,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -569,7 +569,7 @@ def drop_repeated_attempts(connection: Connection) -> int:
     """Attempts an older zuoxi stored more than once (the same customer, start time and disposition) are stored
     once: the first (lowest id) is kept, a callback settled by a repeat is settled by the first, the repeats are
     deleted. Returns how many were. (The customers' statuses are left as they are.)"""
-    attempts, callbacks = CampaignAttempt.__table__, CampaignCallback.__table__
+    attempts, callbacks = cast(Table, CampaignAttempt.__table__), cast(Table, CampaignCallback.__table__)
     same = (attempts.c.customer_id, attempts.c.started_at, attempts.c.disposition)
     dropped = 0
     for customer, started, disposition in connection.execute(
