@@ -17,6 +17,7 @@ from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
 from zuoxi.effects.coaching import Window
 from zuoxi.effects.report import agent_report, effects_report, training_report
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate
+from zuoxi.report.labels import DRILL_OUTCOMES, EFFECT_VERDICTS
 from zuoxi.store import Store, source_zone
 from zuoxi.store.effects import LOCAL
 from zuoxi.store.queries import ConversationFilter, NotFound
@@ -34,14 +35,7 @@ Rounds = Annotated[int, typer.Option(min=100, max=20000, help="自助法（boots
 Seed = Annotated[int, typer.Option(help="自助法随机种子：种子相同，区间相同")]
 
 
-# As the web pages say them (zuoxi/web/effects.py, effects_training.html.j2).
-VERDICTS = {"better": "做到时结果更好", "worse": "做到时结果更差", "unclear": "无明确关联", "too_few": "样本不足"}
-DRILL_OUTCOMES = {
-    "accepted": "解决",
-    "accepted_alternative": "替代方案",
-    "escalated": "升级投诉",
-    "gave_up": "客户放弃",
-}
+VERDICTS = EFFECT_VERDICTS  # as the web pages say them
 
 
 def _filter(team, scorecard, channel, start, end) -> ConversationFilter:

@@ -26,6 +26,19 @@ CHANNEL_NAMES = {"chat": "在线", "call": "通话"}
 STATUS_NAMES = {"fail": "未通过", "pass": "通过", "n/a": "不适用"}
 SEVERITY_NAMES = {"minor": "轻微", "major": "严重", "veto": "一票否决"}  # a scorecard item's `severity`
 YES_NO = {True: "是", False: "否"}
+DRILL_OUTCOMES = {
+    "accepted": "解决",
+    "accepted_alternative": "替代方案",
+    "escalated": "升级投诉",
+    "gave_up": "客户放弃",
+}
+# What the skill-effects comparison says of a behaviour (zuoxi/effects): its pages and `zuoxi effects` alike.
+EFFECT_VERDICTS = {
+    "better": "做到时结果更好",
+    "worse": "做到时结果更差",
+    "unclear": "无明确关联",
+    "too_few": "样本不足",
+}
 
 
 def named(names: dict, code):

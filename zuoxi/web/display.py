@@ -14,13 +14,13 @@ from zuoxi.queues.items import SKIP_REASONS
 from zuoxi.queues.items import STATUS_NAMES as QUEUE_STATUS
 
 # the names the exports and the HTML report use too: defined once, in the reports' layer
-from zuoxi.report.labels import CHANNEL_NAMES, SEVERITY_NAMES, STATUS_NAMES  # noqa: F401 (used by pages.py)
+from zuoxi.report.labels import CHANNEL_NAMES, DRILL_OUTCOMES, SEVERITY_NAMES, STATUS_NAMES  # noqa: F401 (used by pages.py)
 
 ROLE_TITLES = {"admin": "管理员", "inspector": "质检员", "team_lead": "班长", "agent": "坐席"}
 APPEAL_STATUS = {"open": "待处理", "accepted": "已接受", "rejected": "已驳回"}
 VERDICT_NAMES = {"confirm": "确认", "overturn": "改判", "accepted": "申诉成立", "rejected": "申诉驳回"}
 SEGMENT_NAMES = {"age_band": "年龄段", "region": "地区", "occupation": "职业"}
-OUTCOME_NAMES = {"accepted": "解决", "accepted_alternative": "替代方案", "escalated": "升级投诉", "gave_up": "客户放弃"}
+OUTCOME_NAMES = DRILL_OUTCOMES
 AUDIT_ACTIONS = {
     "review.confirm": "复核：确认",
     "review.overturn": "复核：改判",

@@ -14,6 +14,7 @@ from zuoxi.effects.behaviours import ADJUSTMENT, CAVEAT, OUTCOMES
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
 from zuoxi.effects.coaching import TrainingReport, Window
 from zuoxi.effects.report import agent_report, effects_report, training_report
+from zuoxi.report.labels import EFFECT_VERDICTS
 from zuoxi.store.effects import drilled_cases
 from zuoxi.store.queries import ConversationFilter, filter_options
 from zuoxi.store.users import OVERSEERS
@@ -24,7 +25,7 @@ from zuoxi.web.security import Signed, require_role
 router = APIRouter()
 Text = Annotated[str, Query(max_length=100)]
 SORTS = ("behaviour", "shown", "missed", *OUTCOMES)
-VERDICTS = {"better": "做到时结果更好", "worse": "做到时结果更差", "unclear": "无明确关联", "too_few": "样本不足"}
+VERDICTS = EFFECT_VERDICTS
 
 
 def _difference(value: float | None, percent: bool) -> str:
