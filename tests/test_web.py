@@ -247,6 +247,14 @@ def test_reviewing_a_rule_that_did_not_apply_is_refused(clients):
     assert response.status_code == 400
 
 
+def test_a_review_verdict_the_api_does_not_take_is_refused_naming_the_values_it_takes(clients):
+    result = result_of(clients["qa"], key_of(clients["qa"], "cp-003"))
+    response = clients["qa"].post(
+        f"/api/results/{result['result_id']}/reviews", json={"rule": "CS-01", "verdict": "确认"}
+    )
+    assert response.status_code == 400 and "confirm" in response.text and "overturn" in response.text
+
+
 def test_appeal_then_resolution_by_the_team_lead(clients):
     own = items(clients["agent07"])
     target = next(i for i in own if i["failed_rules"])

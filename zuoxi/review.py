@@ -37,7 +37,7 @@ def review_finding(engine, account: Account, result_pk: int, rule: str, verdict:
     if account.role not in INSPECTORS:
         raise Forbidden("only inspectors review findings")
     if verdict not in VERDICTS:
-        raise ReviewError("复核结论只能是确认或改判")
+        raise ReviewError("复核结论 verdict 只能是 confirm（确认）或 overturn（改判）")
     return stored.add_review(engine, account, result_pk, rule, verdict, comment)
 
 
