@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -254,6 +255,10 @@ def test_analyze_html_report(runner, db, tmp_path, samples):
     for ident in ("cp-001", "ec-010", "tw-001", "gbk-003", "xlsx-002", "call.vtt"):
         assert ident in html
     assert "<mark" in html and html.lstrip().lower().startswith("<!doctype html")
+    # the recordings' times in 秒 as the rest of the report says them (冷场 38.1–42.0s mixed units), and the most
+    # frequent failures named as failures: ES-01 and ES-02 flag the customer and cost no points
+    assert re.search(r"冷场</b> 第 [0-9.]+–[0-9.]+ 秒", html) and not re.search(r"[0-9]s[（ +]", html)
+    assert "最常见的未通过项" in html and "扣分项" not in html
 
 
 def test_analyze_table(runner, db, samples):
