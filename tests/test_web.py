@@ -7,6 +7,7 @@ import io
 import json
 import re
 import time
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -405,6 +406,12 @@ def test_exports_read_in_chinese(clients):
     book = load_workbook(io.BytesIO(qa.get("/api/export.xlsx").content))
     assert [c.value for c in book["评分"][1]][:2] == ["会话ID", "坐席工号"]
     assert [c.value for c in book["问题"][1]][5:7] == ["结果", "严重程度"]
+    # a start time is a date cell (sortable and filterable in Excel), the same wall-clock time the CSV gives with its zone
+    started = {r["会话ID"]: r["开始时间"] for r in rows if r["开始时间"]}
+    cells = {row[0].value: row[4] for row in book["评分"].iter_rows(min_row=2)}
+    some = next(iter(started))
+    assert isinstance(cells[some].value, datetime) and cells[some].is_date
+    assert cells[some].value == datetime.fromisoformat(started[some]).replace(tzinfo=None)
     names = {
         url: re.search(r'filename="([^"]+)"', qa.get(url).headers["content-disposition"]).group(1)
         for url in ("/api/export.csv", "/api/export.csv?which=findings", "/api/export.xlsx")

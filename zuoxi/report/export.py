@@ -12,22 +12,24 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils import get_column_letter
 
 from zuoxi.report.labels import CHANNEL_NAMES, SATISFACTION_NAMES, SEVERITY_NAMES, STATUS_NAMES, YES_NO, named
 from zuoxi.store.exports import exported_results
 from zuoxi.store.queries import ConversationFilter
 from zuoxi.store.users import Account
 
+STARTED = "开始时间"
 SCORE_COLUMNS = [
     "会话ID",
     "坐席工号",
     "班组",
     "渠道",
-    "开始时间",
+    STARTED,
     "评分表",
     "机器评分",
     "得分",
@@ -60,7 +62,7 @@ def export_rows(engine, account: Account, f: ConversationFilter) -> tuple[list[l
     scores, findings = [], []
     for r in exported_results(engine, account, f, EXPORT_LIMIT):
         data = r.data
-        started = r.started_at.astimezone(f.tz).isoformat() if r.started_at else None
+        started = r.started_at.astimezone(f.tz) if r.started_at else None  # the list's zone; text or a date cell below
         scores.append(
             [
                 r.conversation_id,
@@ -115,7 +117,8 @@ def to_csv(scores: list[list], findings: list[list], which: str = "scores") -> b
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(SCORE_COLUMNS if which == "scores" else FINDING_COLUMNS)
-    writer.writerows(_inert_rows(scores if which == "scores" else findings))
+    rows = _inert_rows(scores if which == "scores" else findings)
+    writer.writerows([[v.isoformat() if isinstance(v, datetime) else v for v in row] for row in rows])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -126,7 +129,11 @@ def to_xlsx(scores: list[list], findings: list[list]) -> bytes:
     sheet.title = "评分"
     sheet.append(SCORE_COLUMNS)
     for row in _inert_rows(scores):
-        sheet.append(row)
+        # a start time is a date cell Excel sorts and filters as one, at the list's wall-clock time (a workbook
+        # holds no zone: the CSV's ISO text keeps it)
+        sheet.append([v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row])
+    for cell in sheet[get_column_letter(SCORE_COLUMNS.index(STARTED) + 1)][1:]:
+        cell.number_format = "yyyy-mm-dd hh:mm:ss"
     detail = book.create_sheet("问题")
     detail.append(FINDING_COLUMNS)
     for row in _inert_rows(findings):
