@@ -221,6 +221,27 @@ def test_text_log_headers_with_times_and_metadata(tmp_path):
     assert midnight.agent_id == "35" and starts(midnight) == [0.0, 5.0]  # past midnight
 
 
+def test_metadata_after_messages_starts_the_next_conversation(tmp_path):
+    """`# id: p-2` right under p-1's last message (no blank line, no ---) was read as more of that message: p-1's
+    last turn was `好的\n# id: p-2` and p-2 was never stored. Metadata after messages starts a new conversation, and
+    one that has metadata but no message (m-2) is reported by its id, not dropped."""
+    path = tmp_path / "p.txt"
+    path.write_text(
+        "# id: p-1\n客服: 您好，很高兴为您服务\n客户: 查订单\n客服: 好的\n"
+        "# id: p-2\n# agent_id: 8\n客服: 您好\n客户: 退款\n"
+        "# id: m-2\n---\n"
+        "# id: p-3\n客服: 再见\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert [c.id for c in conversations] == ["p-1", "p-2", "p-3"]
+    p1, p2, p3 = conversations
+    assert texts(p1) == ["您好，很高兴为您服务", "查订单", "好的"]
+    assert texts(p2) == ["您好", "退款"] and p2.agent_id == "8"
+    assert texts(p3) == ["再见"]
+    assert [str(e) for e in errors] == [f"{path}:9: 会话 'm-2'：只有 # 开头的信息行，没有消息"]
+
+
 # --- CSV and XLSX --------------------------------------------------------------------------------
 
 
@@ -789,7 +810,7 @@ def test_empty_conversations_are_refused(tmp_path):
     assert [texts(c) for c in conversations] == [["您好"]]
     assert [str(e) for e in errors] == [
         f"{log}:1: turns：每一轮的文字都是空的",
-        f"{log}:4: 这个会话只有 # 开头的信息行，没有消息",
+        f"{log}:4: 会话 'only-meta'：只有 # 开头的信息行，没有消息",
     ]
 
 

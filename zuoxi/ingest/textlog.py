@@ -4,7 +4,9 @@ Two layouts, mixed freely:
 - role lines: ``客服: …`` / ``客户: …``, ``G:``/``K:`` (顾客/客服, seed 002), ``坐席``/``用户``;
 - headers with times: a line ``客服8号 10:01:02`` (or a full date-time) and the message below it.
 A line ``---`` or a blank line ends a conversation; ``# key: value`` lines before the first message
-set id, agent_id, team, channel, started_at, duration, scorecard (others go to ``meta``).
+set id, agent_id, team, channel, started_at, duration, scorecard (others go to ``meta``). A ``# key: value`` line
+after messages starts the next conversation, as a separator would: ``# id: p-2`` right under p-1's last message was
+read as more of that message, and p-2 was never stored.
 """
 
 from __future__ import annotations
@@ -166,6 +168,10 @@ class _Block:
             return f"这一行开头不是说话人（客服:/客户:/G:/K:）：{line[:30]!r}"
         return None
 
+    def ends_before(self, line: str) -> bool:
+        """Whether `line` starts the next conversation: metadata after messages (module docstring)."""
+        return bool(self.turns) and _META_LINE.match(line) is not None
+
     def awaits_message(self) -> bool:
         """Whether the last line was a header (it has a clock) whose message has not started yet."""
         return bool(self.turns) and not self.lines[-1] and self.clocks[-1] is not None
@@ -177,7 +183,8 @@ class _Block:
         """The conversation read, the `number`th of the file; or why it is not stored: any of its lines lost
         (`lost_lines`: not stored half), no message. None where a lost line was all (its error says it)."""
         if not self.turns:
-            return None if self.lost else IngestError(path, self.line, "这个会话只有 # 开头的信息行，没有消息")
+            named = f"会话 {self.meta['id']!r}：" if self.meta.get("id") else "这个会话"
+            return None if self.lost else IngestError(path, self.line, f"{named}只有 # 开头的信息行，没有消息")
         record = self.to_record(path, number)
         if self.lost:
             return lost_lines(path, self.line, str(record["id"]), self.lost)
@@ -255,7 +262,8 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
                 continue
             yield from finish()
             continue
-        if block is None:
+        if block is None or block.ends_before(line):
+            yield from finish()
             block = _Block(number)
         if BAD_BYTES in line:  # a line of the conversation, lost to it
             block.lost.append(number)
