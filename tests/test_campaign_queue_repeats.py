@@ -122,6 +122,62 @@ def test_a_callback_asked_for_before_the_call_is_refused(store, tmp_path):
     assert _callbacks(store) == [(b, False)]
 
 
+# --- an attempt in the future ----------------------------------------------------------------------------------
+
+
+def test_an_attempt_later_than_now_is_refused_naming_both_times(store, tmp_path):
+    """`record --at 2030-01-01T10:00` stored a call years ahead (exit 0), and the report counted it. Every path that
+    records attempts refuses one that starts after now, past a few minutes of clock skew."""
+    a, b = _campaign(store, tmp_path)
+    now = local("2026-03-03T15:00:00")
+    ahead = Attempt(customer_id=a, agent_id="X", started_at=local("2030-01-01T10:00:00"), disposition="busy")
+    with pytest.raises(CampaignError) as refused:
+        record_attempts(store, "card_activation", [(ahead, None)], models=False, now=now)
+    assert str(refused.value) == (
+        "拨打时间 2030-01-01 10:00 还没到（现在是 2026-03-03 15:00，时区 Asia/Shanghai）：只能记录已经拨打过的电话"
+    )
+    # a time with its own zone is shown in the campaign's: 08:00 UTC is 16:00 in Shanghai
+    utc = ahead.model_copy(update={"started_at": datetime.fromisoformat("2026-03-03T08:00:00+00:00")})
+    with pytest.raises(CampaignError, match="拨打时间 2026-03-03 16:00 还没到"):
+        record_attempts(store, "card_activation", [(utc, None)], models=False, now=now)
+    assert _attempts(store) == []
+    with Session(store.engine) as session:
+        assert session.get(CampaignCustomer, a).status == "pending"  # nothing moved on
+    # a dialer's clock a few minutes fast is no error; a call in the past is recorded as ever
+    fast = ahead.model_copy(update={"started_at": local("2026-03-03T15:04:00")})
+    past = ahead.model_copy(update={"customer_id": b, "started_at": local("2026-03-02T09:00:00")})
+    assert len(record_attempts(store, "card_activation", [(fast, None), (past, None)], models=False, now=now)) == 2
+
+
+def test_a_dispositions_row_in_the_future_is_that_rows_error(store, tmp_path):
+    _, b = _campaign(store, tmp_path)
+    path = tmp_path / "attempts.csv"
+    path.write_text(
+        "客户号,坐席工号,呼叫时间,结果\nC0,X,2030-01-01 10:00:00,忙线\nC1,X,2026-03-02 09:05:00,拒绝\n",
+        encoding="utf-8",
+    )
+    summary = import_dispositions(store, "card_activation", path, models=False, now=local("2026-03-03T15:00:00"))
+    assert (summary.rows, summary.imported, summary.already) == (2, 1, 0)
+    assert [str(e) for e in summary.errors] == [
+        f"{path}:2: 拨打时间 2030-01-01 10:00 还没到（现在是 2026-03-03 15:00，时区 Asia/Shanghai）："
+        "只能记录已经拨打过的电话"
+    ]
+    assert _attempts(store) == [(b, "refused")]
+
+
+def test_the_record_command_refuses_an_attempt_in_the_future(store, tmp_path):
+    a, _ = _campaign(store, tmp_path)
+    command = ["campaign", "record", "card_activation", str(a), "busy", "--agent", "T01"]
+    refused = CliRunner().invoke(app, [*command, "--at", "2030-01-01T10:00", "--db", store.url])
+    assert refused.exit_code == 2, refused.output
+    assert "拨打时间 2030-01-01 10:00 还没到（现在是 " in refused.stderr and "时区 Asia/Shanghai" in refused.stderr
+    assert _attempts(store) == []
+    shown = CliRunner().invoke(app, ["campaign", "report", "card_activation", "--format", "json", "--db", store.url])
+    assert json.loads(shown.stdout)["attempts"] == 0
+    assert CliRunner().invoke(app, [*command, "--db", store.url]).exit_code == 0  # now, the default: recorded
+    assert _attempts(store) == [(a, "busy")]
+
+
 # --- the same attempt recorded twice ------------------------------------------------------------------------------
 
 

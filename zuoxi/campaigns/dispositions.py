@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -20,6 +20,7 @@ from zuoxi.campaigns.models import (
     Attempt,
     CampaignError,
     CampaignSpec,
+    check_not_future,
     check_requested_callback,
     dispositions,
     parse_time,
@@ -90,12 +91,15 @@ def reason_code(spec: CampaignSpec, value: str | None) -> str | None:
     return code
 
 
-def _checked(state: AttemptsState, campaign: str, attempt: Attempt, callback_at: datetime | None) -> CustomerState:
+def _checked(
+    state: AttemptsState, campaign: str, attempt: Attempt, callback_at: datetime | None, now: datetime
+) -> CustomerState:
     """The attempt's customer; CampaignError when it cannot be recorded at all."""
     spec = state.spec
     customer = state.customers.get(attempt.customer_id)
     if customer is None:
         raise CampaignError(f"活动 {campaign} 的名单上没有客户 {attempt.customer_id}")
+    check_not_future(spec, attempt.started_at, now)
     if attempt.reason_code and attempt.reason_code not in spec.reason_codes:
         raise unknown_reason(spec, attempt.reason_code)
     if attempt.conversation_key and attempt.conversation_key not in state.stored:
@@ -110,6 +114,7 @@ def record_attempts(
     attempts: Iterable[tuple[Attempt, datetime | None]],
     models: bool = True,
     refused: list[tuple[int, CampaignError]] | None = None,
+    now: datetime | None = None,
 ) -> list[int]:
     """Store attempts (each with an optional callback time) in time order and move each customer on.
     A reason code must be one of the campaign's; a linked conversation must be stored; a callback is not
@@ -118,8 +123,10 @@ def record_attempts(
     zone are the campaign's local time. An attempt already recorded (the same customer, disposition and start
     time: the same command run twice, a file imported twice) is not stored again and moves no one on. Returns the
     ids of the attempts stored. With `refused`, an attempt for another agent's customer is left out and listed
-    there (its position in `attempts`, why) instead of refusing them all."""
+    there (its position in `attempts`, why) instead of refusing them all. An attempt that starts later than `now`
+    (default: the current time; `models.check_not_future`) is refused: it has not been made."""
     items = list(attempts)
+    now = now or datetime.now(UTC)
     linked = [a.conversation_key for a, _ in items if a.conversation_key]
 
     def plan(state: AttemptsState) -> list[NewAttempt]:
@@ -130,7 +137,7 @@ def record_attempts(
         records: list[NewAttempt] = []
         for position in order:
             attempt, callback_at = items[position]
-            customer = _checked(state, campaign, attempt, callback_at)
+            customer = _checked(state, campaign, attempt, callback_at, now)
             started = to_utc(attempt.started_at, spec.tz)
             if (customer.id, started, attempt.disposition) in state.recorded:
                 continue  # recorded before, or earlier in this batch
@@ -207,8 +214,12 @@ def _detail(error: ValueError) -> str:
     return f"（年份不在 {years[1]}–{years[2]} 之间）" if years else ""
 
 
-def import_dispositions(store: Store, campaign: str, path: Path, models: bool = True) -> ListImport:
-    """Attempts from a dialer or spreadsheet export; a bad row is reported as file:line: reason."""
+def import_dispositions(
+    store: Store, campaign: str, path: Path, models: bool = True, now: datetime | None = None
+) -> ListImport:
+    """Attempts from a dialer or spreadsheet export; a bad row is reported as file:line: reason (a call that starts
+    after `now`, default the current time, too)."""
+    now = now or datetime.now(UTC)
     summary, where = ListImport(), masked_name(path)  # exports are often named by a number, as call lists are
     rows, summary.errors = read_table(path, where)
     decoded = list(summary.errors)  # the lines that could not be decoded: rows that cannot be read
@@ -231,13 +242,13 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
         summary.rows += 1
         cell = {f: (cells[i] if i is not None and i < len(cells) else "") for f, i in index.items()}
         try:
-            items.append(_attempt(store, cell, by_ref, by_id, spec))
+            items.append(_attempt(store, cell, by_ref, by_id, spec, now))
             lines.append(number)
         except (ValueError, OverflowError, ValidationError, CampaignError) as error:
             reason = said_all(error.errors()) if isinstance(error, ValidationError) else str(error)
             summary.errors.append(IngestError(where, number, reason))
     refused: list[tuple[int, CampaignError]] = []  # rows for another agent's customer: errors of their own
-    stored_ids = record_attempts(store, campaign, items, models=models, refused=refused)
+    stored_ids = record_attempts(store, campaign, items, models=models, refused=refused, now=now)
     summary.errors += [IngestError(where, lines[position], str(error)) for position, error in refused]
     summary.errors.sort(key=lambda error: error.line or 0)  # in the file's order
     summary.imported = len(stored_ids)
@@ -246,7 +257,7 @@ def import_dispositions(store: Store, campaign: str, path: Path, models: bool = 
 
 
 def _attempt(
-    store: Store, cell: dict[str, str], by_ref: dict[str, int], by_id: set[int], spec: CampaignSpec
+    store: Store, cell: dict[str, str], by_ref: dict[str, int], by_id: set[int], spec: CampaignSpec, now: datetime
 ) -> tuple[Attempt, datetime | None]:
     if cell["customer_id"]:
         if not cell["customer_id"].isdigit() or int(cell["customer_id"]) not in by_id:
@@ -268,6 +279,7 @@ def _attempt(
         callback = parse_time(cell["callback_at"], spec.tz) if cell["callback_at"] else None
     except ValueError as error:
         raise CampaignError(f"认不出时间 {cell['started_at'] or cell['callback_at']!r:.60}{_detail(error)}") from None
+    check_not_future(spec, started, now)
     check_requested_callback(spec, started, callback)
     try:
         duration = _parse_duration(cell["duration"])

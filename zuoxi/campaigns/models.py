@@ -206,6 +206,24 @@ def check_not_past(spec: CampaignSpec, due_at: datetime, now: datetime) -> datet
     return due
 
 
+# How far after now a call may be said to have started: the dialer's clock, or the agent's machine's, may run a little
+# fast; further ahead it is a typo (2030 for 2026) or a test row, and the report would count a call never made.
+ATTEMPT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def check_not_future(spec: CampaignSpec, started_at: datetime, now: datetime) -> datetime:
+    """`started_at` (the campaign's zone unless it has one) in UTC, if it is not later than `now` (plus
+    ATTEMPT_CLOCK_SKEW): an attempt is recorded once made. CampaignError names the time given and now, in the
+    campaign's zone."""
+    started = to_utc(started_at, spec.tz)
+    if started > to_utc(now) + ATTEMPT_CLOCK_SKEW:
+        raise CampaignError(
+            f"拨打时间 {local(started, spec.tz):%Y-%m-%d %H:%M} 还没到（现在是 {local(now, spec.tz):%Y-%m-%d %H:%M}，"
+            f"时区 {spec.timezone}）：只能记录已经拨打过的电话"
+        )
+    return started
+
+
 def check_requested_callback(spec: CampaignSpec, started_at: datetime, callback_at: datetime | None) -> None:
     """A callback a customer asked for on a call (if any) is not earlier than the call (less CLOCK_SKEW):
     CampaignError names both times, in the campaign's zone."""
