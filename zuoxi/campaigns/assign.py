@@ -7,8 +7,11 @@ maximum number of attempts (docs/campaigns.md, "The queue").
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from zuoxi.campaigns.models import (
     CampaignError,
@@ -18,19 +21,51 @@ from zuoxi.campaigns.models import (
     local,
     to_utc,
 )
-from zuoxi.store import Store, masked_label
+from zuoxi.privacy import mask_text
+from zuoxi.store import Store, masked_label, shown_url
 from zuoxi.store import campaigns as stored
 from zuoxi.store.campaigns import schedule_callback
+from zuoxi.store.users import Account
 
 __all__ = ["customer_zone", "schedule_callback"]  # kept here for their callers
 
 
+_SECRET_OPTIONS = ("--password", "--secret")
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command this process runs (`sys.argv`), as the audit log keeps who made a change where no one is signed
+    in (the command line): `zuoxi campaign assign …`, personal data masked, a database URL's password and the value
+    of --password hidden."""
+    argv = sys.argv if argv is None else argv
+    program = Path(argv[0]) if argv and argv[0] else Path("python")
+    words = [program.parent.name if program.name == "__main__.py" else program.name]
+    hidden = False
+    for word in argv[1:]:
+        if hidden:
+            words.append("***")
+        elif word.startswith(tuple(f"{option}=" for option in _SECRET_OPTIONS)):
+            words.append(word.split("=", 1)[0] + "=***")
+        else:
+            words.append(mask_text(shown_url(word) if "://" in word else word))
+        hidden = not hidden and word in _SECRET_OPTIONS
+    return shlex.join(words)
+
+
 def assign(
-    store: Store, campaign: str, agents: list[str], regions: dict[str, list[str]] | None = None, reassign: bool = False
+    store: Store,
+    campaign: str,
+    agents: list[str],
+    regions: dict[str, list[str]] | None = None,
+    reassign: bool = False,
+    account: Account | None = None,
+    command: str | None = None,
 ) -> dict[str, int]:
     """Give open, unassigned customers (all open ones with `reassign`) to agents so each ends up
     with as equal a load as possible; with `regions` (region → agents) a region's customers go to its
-    agents only, and customers of unlisted regions to everyone. Returns the new customers per agent."""
+    agents only, and customers of unlisted regions to everyone. Returns the new customers per agent.
+    Customers whose agent changes (so does who may reveal their number) are audited, by `account`, or where no one
+    is signed in by the `command` (default: this process's `command_line`)."""
 
     def labels(names: list[str]) -> list[str]:  # as users and conversations store them: ０７ is agent 07, masked
         return [label for label in map(masked_label, names) if label]
@@ -49,7 +84,10 @@ def assign(
             load[agent] += 1
         return chosen
 
-    return dict(Counter(stored.assign_customers(store.engine, campaign, everyone, reassign, balance).values()))
+    if account is None and command is None:
+        command = command_line()
+    given = stored.assign_customers(store.engine, campaign, everyone, reassign, balance, account, command)
+    return dict(Counter(given.values()))
 
 
 def not_now(state: stored.QueueState, customer: Customer, now: datetime) -> tuple[str, str] | None:

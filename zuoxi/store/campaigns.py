@@ -33,6 +33,7 @@ from zuoxi.store.tables import (
 from zuoxi.store.users import Account
 
 INSERT_CHUNK = 5_000  # call-list rows per INSERT
+UNASSIGNED = "未分配"  # the audit log's name for no agent: customers an assignment gave out for the first time
 
 
 def _view(row: CampaignCustomer) -> Customer:
@@ -185,10 +186,15 @@ def assign_customers(
     agents: list[str],
     reassign: bool,
     balance: Callable[[Counter[str], list[Customer]], dict[int, str]],
+    account: Account | None = None,
+    command: str | None = None,
 ) -> dict[int, str]:
     """One transaction: `balance(load, customers)` gets the open load of each of `agents` (zero with
     `reassign`) and the customers to give out — the open, unassigned ones (every open one with
-    `reassign`), in list order — and returns customer id → agent, which is stored and returned."""
+    `reassign`), in list order — and returns customer id → agent, which is stored and returned.
+    Who is assigned a customer may reveal their number (`phone_request`): customers whose agent changed are
+    audited (campaign.assign), by `account` or, where none is signed in, the `command` run, with how many each
+    agent gave up (UNASSIGNED: none had them) and got — counts, no customer."""
     with Session(engine) as session, session.begin():
         row, _ = get_campaign(session, campaign)
         open_customers = select(CampaignCustomer).where(
@@ -214,9 +220,27 @@ def assign_customers(
             open_customers = open_customers.where(CampaignCustomer.agent_id.is_(None))
         rows = list(session.scalars(open_customers.order_by(CampaignCustomer.id)))
         chosen = balance(load, [_view(c) for c in rows])
+        gave: Counter[str] = Counter()
+        got: Counter[str] = Counter()
         for customer in rows:
-            if customer.id in chosen:
+            if customer.id in chosen and customer.agent_id != chosen[customer.id]:
+                gave[customer.agent_id or UNASSIGNED] += 1
+                got[chosen[customer.id]] += 1
                 customer.agent_id = chosen[customer.id]
+        if got:
+            audit(
+                session,
+                account,
+                "campaign.assign",
+                "campaign_customer",
+                campaign,
+                {"agent_id": dict(sorted(gave.items()))},
+                {
+                    "campaign": campaign,
+                    "agent_id": dict(sorted(got.items())),
+                    **({"command": command} if command else {}),
+                },
+            )
     return chosen
 
 

@@ -35,6 +35,7 @@ AUDIT_ACTIONS = {
     "user.password": "重置密码",
     "reveal_phone": "查看外呼号码",
     "reveal_phone_refused": "查看外呼号码（被拒）",
+    "campaign.assign": "分配外呼客户",
     "db.remask": "重新遮蔽个人信息",
 }  # the queues' actions are named by zuoxi.web.queues
 # What an audit entry's object and the keys of its before/after are called; unknown ones show as stored.
