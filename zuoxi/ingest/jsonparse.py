@@ -58,7 +58,9 @@ def line_ends(text: str, start: int, stop: int) -> tuple[int, int] | None:
     """How many lines end from `start` to `stop` (LF, CRLF or CR alone; neither index inside a CRLF), and where the
     last of the lines after them starts; None when none ends there."""
     count = text.count("\n", start, stop) + text.count("\r", start, stop) - text.count("\r\n", start, stop)
-    return (count, _last_line_start(text, stop)) if count else None
+    # searched within [start, stop) only, where a line end is: from the text's start, each element of an array
+    # re-read everything before it (80,000 elements, 7.6 MB: ten seconds)
+    return (count, max(text.rfind("\n", start, stop), text.rfind("\r", start, stop)) + 1) if count else None
 
 
 def _last_line_start(text: str, index: int) -> int:
