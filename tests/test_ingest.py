@@ -825,25 +825,34 @@ def test_text_log_line_without_speaker(tmp_path):
     ]
 
 
-def test_a_text_log_line_of_an_unknown_speaker_is_reported_not_glued_to_the_agents_turn(tmp_path):
+def test_a_third_speakers_lines_are_reported_not_glued_to_the_agents_turn(tmp_path):
     """路人甲: 插一句 after the agent's line was taken for more of the agent's message and judged as the agent's words.
-    A line that starts as a speaker's (a short name, then a colon) whose name is no known speaker's is reported, and
-    its conversation is not stored without it; lines of a message that only hold a colon (an address, a time, a link)
-    are still the message's."""
+    A label that starts two lines or more of a conversation (a short name, then a colon) and is no known speaker's is a
+    third speaker: its lines are reported and left out, the two parties' messages stored. One such line is more of the
+    message — an agent's 第一步：/温馨提示： lines look the same (a first version of this cost such conversations whole) —
+    and so are lines that only hold a colon (an address, a time, a link)."""
     path = tmp_path / "chat.txt"
     path.write_text(
-        "客服: 您好，请问有什么可以帮您\n路人甲: 插一句\n客户: 我要退货\n\n"
+        "客服: 您好，请问有什么可以帮您\n路人甲: 插一句\n客户: 我要退货\n路人甲: 我也要\n客服: 好的\n\n"
         "客户：我的地址改一下\n地址：北京市朝阳区\n10:30 以后在家\n网址：https://example.com/a\n"
-        "客服小王：好的，已修改\n",
+        "客服小王：好的，已修改\n第一步：打开订单\n温馨提示：修改后不能再改\n\n"
+        "客服：您好\n温馨提示：本店周日休息\n客户：好\n",
         encoding="utf-8",
     )
-    (conv,), errors = read(path)
+    (first, second, third), errors = read(path)
+    unknown = "（应为 客服/客户/坐席/用户/系统、G/K 或 agent/customer）：这一行没有读入"
     assert [str(e) for e in errors] == [
-        f"{path}:2: 认不出说话人 '路人甲'（应为 客服/客户/坐席/用户/系统、G/K 或 agent/customer）：这一行没有读入",
-        f"{path}:1: 会话 'chat-1' 有 1 行没有读入（第 2 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
+        f"{path}:2: 认不出说话人 '路人甲'{unknown}",
+        f"{path}:4: 认不出说话人 '路人甲'{unknown}",
     ]
-    assert conv.id == "chat-2" and roles(conv) == ["customer", "agent"]
-    assert texts(conv)[0] == "我的地址改一下\n地址：北京市朝阳区\n10:30 以后在家\n网址：https://example.com/a"
+    assert roles(first) == ["agent", "customer", "agent"] and texts(first) == [
+        "您好，请问有什么可以帮您",
+        "我要退货",
+        "好的",
+    ]
+    assert texts(second)[0] == "我的地址改一下\n地址：北京市朝阳区\n10:30 以后在家\n网址：https://example.com/a"
+    assert texts(second)[1] == "好的，已修改\n第一步：打开订单\n温馨提示：修改后不能再改"
+    assert texts(third) == ["您好\n温馨提示：本店周日休息", "好"]
 
 
 def test_table_row_problems_name_the_line_and_cost_their_conversation_whole(tmp_path):

@@ -47,8 +47,10 @@ _HEADER_LINE = re.compile(
     r"(?P<when>(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s+)?\d{1,2}:\d{2}(?::\d{2})?)\s*$"
 )
 # A line that starts as a speaker's does — a short name, no spaces or punctuation in it, then a colon — whose name is
-# no known speaker's (路人甲: 插一句): it was taken for more of the message before, the agent's, and judged as the
-# agent's words. Not a name: a number (10:30), a link (https://…), and the fields a customer writes in a message.
+# no known speaker's (路人甲: 插一句): taken for more of the message before, the agent's, it was judged as the agent's
+# words. But a message's own lines look the same (第一步：…, 温馨提示：…, 注意：…), so such a label is a third speaker only
+# where it starts two lines or more of the conversation (`_Block.third_speakers`). Not a name: a number (10:30), a
+# link (https://…), and the fields a customer writes in a message.
 _LABEL_LINE = re.compile(r"^\s*(?P<label>[^\W_]{1,8})\s*[:：](?!//)")
 _FIELDS = frozenset(
     {
@@ -135,6 +137,7 @@ class _Block:
         self.clocks: list[datetime | None] = []
         self.agent_name: str | None = None
         self.lost: list[int] = []  # lines of the conversation that could not be read
+        self.labelled: dict[str, list[tuple[int, int, int]]] = {}  # label → (turn, its line, file line) it starts
 
     def add_turn(self, speaker: str, name: str, text: str, clock: datetime | None) -> None:
         role = role_of(speaker)
@@ -159,9 +162,14 @@ class _Block:
             self.add_turn(header["speaker"], header["name"], "", clock)
         elif role_line := _ROLE_LINE.match(line):
             self.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None)
-        elif (label := _LABEL_LINE.match(line)) and not label["label"].isdigit() and label["label"] not in _FIELDS:
-            self.lost.append(number)
-            return f"认不出说话人 {label['label']!r}（应为 客服/客户/坐席/用户/系统、G/K 或 agent/customer）：这一行没有读入"
+        elif (
+            self.turns
+            and (label := _LABEL_LINE.match(line))
+            and not label["label"].isdigit()
+            and label["label"] not in _FIELDS
+        ):
+            self.labelled.setdefault(label["label"], []).append((len(self.turns) - 1, len(self.lines[-1]), number))
+            self.append_text(line.strip())
         elif self.turns:
             self.append_text(line.strip())
         else:  # a title above the conversation, say: no one's words
@@ -178,6 +186,23 @@ class _Block:
 
     def append_text(self, text: str) -> None:
         self.lines[-1].append(text)
+
+    def third_speakers(self, path: str) -> list[IngestError]:
+        """The lines of a speaker no role word names (a label starting two lines or more, 路人甲: …), taken out of the
+        messages they were read into: reported, and no one's words; the two parties' messages are stored."""
+        third = sorted(
+            (place, label) for label, places in self.labelled.items() if len(places) >= 2 for place in places
+        )
+        for (turn, index, _), _label in reversed(third):  # the last first: the others' places hold
+            del self.lines[turn][index]
+        return [
+            IngestError(
+                path,
+                number,
+                f"认不出说话人 {label!r}（应为 客服/客户/坐席/用户/系统、G/K 或 agent/customer）：这一行没有读入",
+            )
+            for (_, _, number), label in sorted(third, key=lambda t: t[0][2])
+        ]
 
     def result(self, path: str, number: int) -> Record | None:
         """The conversation read, the `number`th of the file; or why it is not stored: any of its lines lost
@@ -249,6 +274,7 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
         nonlocal block, count
         if block is not None and (block.turns or block.meta):
             count += 1
+            yield from block.third_speakers(path)
             if (result := block.result(path, count)) is not None:
                 yield result
         block = None
