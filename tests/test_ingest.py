@@ -314,6 +314,13 @@ def test_rows_without_conversation_id_group_by_file_name(tmp_path):
     )
     (conv,), (note,) = read(named)
     assert conv.id == "named" and texts(conv) == ["您好", "在吗", "在的"] and "整个文件读成了一个会话" in str(note)
+    # a message type in blocks of rows (文本, 文本, 图片, 图片) is no id: ids hold a digit
+    typed = tmp_path / "typed.csv"
+    typed.write_text(
+        "消息类型,角色,内容\n文本,客户,在吗\n文本,客服,在的\n图片,客户,[图片]\n图片,客服,收到\n", encoding="utf-8"
+    )
+    (conv,), (note,) = read(typed)
+    assert conv.id == "typed" and len(conv.turns) == 4 and "整个文件读成了一个会话" in str(note)
 
 
 def test_a_column_of_conversation_ids_not_recognised_is_not_merged_into_one_conversation(tmp_path):
