@@ -291,6 +291,30 @@ def test_live_page_replays_a_stored_conversation(app, samples):
     assert signed_in(app, "agent21").get(f"/live?conversation={key}").status_code == 403
 
 
+def test_a_replay_of_a_conversation_with_a_blank_turn_links_it(app):
+    """A stored turn with no text (a sent picture) is not replayed — live assist takes no blank turn — and the replay
+    of everything else was then stored as a new conversation, a copy dated now, where it is the stored one."""
+    conversation = Conversation.model_validate(
+        {
+            "id": "blank-1",
+            "agent_id": "07",
+            "turns": [
+                {"role": "customer", "text": "在吗"},
+                {"role": "agent", "text": ""},
+                {"role": "agent", "text": "您好，请讲"},
+            ],
+        }
+    )
+    [key] = app.state.store.add_conversations([(conversation, "test")])
+    with signed_in(app).websocket_connect(f"/api/live/blank-replay?conversation={key}") as ws:
+        ws.receive_json()
+        for seq, turn in enumerate(t for t in conversation.turns if t.text):
+            ws.send_json({"type": "turn", "seq": seq, "role": turn.role, "text": turn.text})
+            assert ws.receive_json()["type"] == "update"
+        ws.send_json({"type": "end", "store": True})
+        assert ws.receive_json()["key"] == key
+
+
 def test_cli_replays_files_through_live_assist(samples):
     outcome = CliRunner().invoke(
         cli, ["live", str(samples / "complaint_desk.jsonl"), "--format", "json", "--no-models"]

@@ -300,7 +300,9 @@ def _finish(session: LiveSession, store: Store | None, replayed: ConversationDet
     }
     if store is not None:
         said = [(t.role, t.text) for t in conversation.turns]
-        if replayed is not None and said == [(t.role, t.text) for t in replayed.conversation.turns]:
+        # a stored turn with no text (a sent picture) is not replayed: live assist takes no blank turn
+        unchanged = [(t.role, t.text) for t in replayed.conversation.turns if t.text.strip()] if replayed else None
+        if said == unchanged:
             answer["key"] = replayed.key
         else:
             [key] = store.add_conversations([(conversation, "live")])
