@@ -88,3 +88,21 @@ def test_a_text_log_conversation_that_lost_a_line_is_stored_once_it_is_fixed(tmp
     ids, errors = imported([path], store)
     assert ids == ["chat-1", "chat-2", "chat-3"] and len(errors) == 2
     assert store.stats()["conversations"] == 3
+
+
+def test_a_gbk_file_keeps_a_name_written_with_a_user_defined_character(tmp_path):
+    """Some bank and government systems store a rare character of a name in GBK's user-defined area (a private-use
+    character once read). In a GBK file such a line was taken for a misreading and its conversation lost; one such
+    character in a line that otherwise reads as plain Chinese is kept (several are a Big5 line misread, still told)."""
+    from zuoxi.ingest import read_file
+
+    path = tmp_path / "gbk.csv"
+    name_line = "c1,客户,我是张".encode("gb18030") + bytes([0xAA, 0xA1]) + "先生，卡激活不了".encode("gb18030")
+    path.write_bytes(
+        "会话ID,角色,内容\n".encode("gb18030")
+        + name_line
+        + b"\n"
+        + "c1,客服,您好张先生，马上为您查询\n".encode("gb18030")
+    )
+    (conversation,) = [r for r in read_file(path) if not hasattr(r, "reason")]
+    assert conversation.turns[0].text == "我是张\ue000先生，卡激活不了"

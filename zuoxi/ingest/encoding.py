@@ -225,8 +225,20 @@ def _legacy_line(line: bytes, preferred: str, strict: bool = False, utf8: bool =
     """A line in GBK or Big5 (or, with `utf8`, UTF-8: a line pasted into a GBK file): the reading of more common
     characters, `preferred` on a tie. With no reading free of private-use characters, or (`strict`) only readings
     below PLAUSIBLE, the line is marked (`BAD_BYTES` for each byte beyond ASCII: its ASCII, a table's conversation id,
-    is kept for the reader to name)."""
+    is kept for the reader to name) — but, not `strict`, a line the file's own encoding reads as plausible Chinese
+    with one private-use character is read so: that is how some bank and government systems store a rare character of
+    a name."""
     readings = _readings(line, (*_LEGACY, "utf-8") if utf8 else _LEGACY)
+    if not strict and (own := _own_with_private_use(line, preferred)) is not None:
+        rest = _PRIVATE_USE.sub("", own)
+        score = plausibility(rest) or 0.0
+        if (
+            len(_PRIVATE_USE.findall(own)) == 1  # a rare character of a name; a misreading yields several
+            and len(_NARROW.sub("", rest)) >= PLAUSIBLE_FROM
+            and score >= PLAUSIBLE
+            and score >= max((s for s, _ in readings.values()), default=-1.0)
+        ):
+            return own
     if not readings:
         try:
             line.decode(preferred)
@@ -240,6 +252,15 @@ def _legacy_line(line: bytes, preferred: str, strict: bool = False, utf8: bool =
     if strict and score < PLAUSIBLE and len(_NARROW.sub("", text)) >= PLAUSIBLE_FROM:
         return line.decode("ascii", "zuoxi-mark")
     return text
+
+
+def _own_with_private_use(line: bytes, encoding: str) -> str | None:
+    """The line in `encoding` where that reading holds a private-use character, else None."""
+    try:
+        text = line.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    return text if _PRIVATE_USE.search(text) else None
 
 
 def _most_read_in(lines: list[bytes]) -> str:
