@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zuoxi.campaigns.models import CampaignReport, Rate, SliceFigures, dispositions, status_name
+from zuoxi.report.terminal import Prose
 
 SEGMENT_NAMES = {"age_band": "年龄段", "region": "地区", "occupation": "职业"}  # as the web page names them
 UNSPECIFIED = "未说明"  # a refusal recorded without a reason (analytics counts it as "unspecified")
@@ -32,8 +33,9 @@ def _duration(seconds: float) -> str:
 
 
 def _plain(value: str) -> Text:
-    """A value from the data (an agent id, a region, an item name) as it is: `[red]` and `:smile:` stay text."""
-    return Text(value)
+    """A value from the data (an agent id, a region, an item name) as it is: `[red]` and `:smile:` stay text;
+    wrapped between Chinese characters, never cut short with "…"."""
+    return Prose(value)
 
 
 def campaign_report(console: Console, report: CampaignReport, reasons: dict[str, str] | None = None) -> None:
