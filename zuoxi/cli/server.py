@@ -12,6 +12,7 @@ from rich.table import Table
 
 from zuoxi.cli.app import DbOption, SchemaOption, app, err, plain_out, run_batch
 from zuoxi.engines.local import Batch
+from zuoxi.report.labels import ROLE_TITLES, named
 from zuoxi.store import Store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -276,7 +277,7 @@ def db_remask(
     finally:
         store.close()
     verb = "将改写" if dry_run else "已改写"
-    table = Table(title=f"重新打码{'（演练，未写入）' if dry_run else ''}")
+    table = Table(title=f"重新打码{'（试运行，未写入）' if dry_run else ''}")
     table.add_column("表")
     table.add_column("列")
     table.add_column(verb, justify="right")
@@ -287,7 +288,7 @@ def db_remask(
     if report.stats_rebuilt:
         plain_out.print(f"看板统计（stats）{'将' if dry_run else '已'}按打码后的班组和坐席工号重算")
     rows = sum(report.rows.values())
-    plain_out.print(f"共检查 {rows} 行，{verb} {report.total} 个值" + ("（演练：数据库未改动）" if dry_run else ""))
+    plain_out.print(f"共检查 {rows} 行，{verb} {report.total} 个值" + ("（试运行：数据库未改动）" if dry_run else ""))
     if report.refused:
         refused = Table(title="未能改写的行（数据库拒绝，或存储的内容无法读取；这些行保持原样，个人信息可能仍在其中）")
         for header in ("表", "行", "列", "原因"):
@@ -353,5 +354,5 @@ def _load_demo(store: Store) -> None:
             f"演示：抽检计划 weekly 抽中 {sampled.sampled} 条，已分配给 {'、'.join(sampled.by_inspector) or '（无质检员）'}",
             highlight=False,
         )
-    names = "，".join(f"{u['username']}（{u['role']}）" for u in demo["users"])
+    names = "，".join(f"{u['username']}（{named(ROLE_TITLES, u['role'])}）" for u in demo["users"])
     err.print(f"演示账号（密码 {demo['password']}）：{names}", highlight=False)

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from zuoxi.cli.app import DbOption, app, err, out, read_password
+from zuoxi.cli.app import DbOption, app, err, out, read_password, refuse
+from zuoxi.report.labels import ROLE_TITLES, named
 from zuoxi.store import Store
 
 user_app = typer.Typer(help="网页端用户。", no_args_is_help=True)
@@ -34,17 +34,12 @@ UNREAD_TWICE = (
 Username = Annotated[str, typer.Argument(help="用户名，与 `zuoxi user list` 所列的相同（大小写、全角半角可以不同）")]
 
 
-def _refuse(message: str) -> typer.Exit:
-    err.print(Text(message, style="red"))
-    return typer.Exit(2)
-
-
 def _named(store: Store, username: str):
     from zuoxi.store.users import find_account
 
     account = find_account(store.engine, username)
     if account is None:
-        raise _refuse(f"没有用户 {username}（zuoxi user list 列出全部用户）")
+        raise refuse(f"没有用户 {username}（zuoxi user list 列出全部用户）")
     return account
 
 
@@ -69,9 +64,9 @@ def user_add(
     try:
         account = add_user(store.engine, username, password, role, team, agent_id, display_name)
     except UserError as error:
-        raise _refuse(str(error)) from None
+        raise refuse(str(error)) from None
     audit_now(store.engine, None, "user.add", "user", account.id, None, audited(account))
-    err.print(f"已添加用户 {account.username}（{account.role}）", highlight=False)
+    err.print(f"已添加用户 {account.username}（{named(ROLE_TITLES, account.role)}）", highlight=False)
 
 
 @user_app.command("list")
@@ -80,11 +75,16 @@ def user_list(db: DbOption = None) -> None:
     from zuoxi.store.users import list_accounts
 
     table = Table()
-    for column in ("用户名", "角色", "班组", "agent_id", "称呼", "启用"):
+    for column in ("用户名", "角色", "班组", "坐席工号", "称呼", "启用"):
         table.add_column(column)
     for a in list_accounts(Store(db).engine):
         table.add_row(
-            a.username, a.role, a.team or "—", a.agent_id or "—", a.display_name or "", "是" if a.active else "否"
+            a.username,
+            named(ROLE_TITLES, a.role),
+            a.team or "—",
+            a.agent_id or "—",
+            a.display_name or "",
+            "是" if a.active else "否",
         )
     out.print(table)
 
@@ -101,7 +101,7 @@ def user_password(username: Username, password: PasswordOption = "", db: DbOptio
     try:
         set_password(store.engine, account.id, password)
     except UserError as error:
-        raise _refuse(str(error)) from None
+        raise refuse(str(error)) from None
     audit_now(store.engine, None, "user.password", "user", account.id, None, {"username": account.username})
     err.print(f"已修改 {account.username} 的密码；其已登录的会话已失效", highlight=False)
 
@@ -119,7 +119,7 @@ def _set_active(username: str, active: bool, db: str | None) -> None:
     try:
         before, after = set_active(store.engine, account.id, active)
     except UserError as error:  # the last active admin
-        raise _refuse(str(error)) from None
+        raise refuse(str(error)) from None
     audit_now(store.engine, None, "user.update", "user", account.id, audited(before), audited(after))
     ended = "" if active else "；其已登录的会话已失效"
     err.print(f"已{state}用户 {account.username}{ended}", highlight=False)

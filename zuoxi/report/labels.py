@@ -19,7 +19,9 @@ SKILL_NAMES = {
     "clarifying_questions": "澄清提问",
     "closing_check": "结束确认",
 }
-ROLE_NAMES = {"agent": "坐席", "customer": "客户", "system": "系统"}
+ROLE_NAMES = {"agent": "坐席", "customer": "客户", "system": "系统"}  # who says a turn
+# A web app user's role (`zuoxi user`, `serve --demo`, the web pages).
+ROLE_TITLES = {"admin": "管理员", "inspector": "质检员", "team_lead": "班长", "agent": "坐席"}
 SATISFACTION_NAMES = {"satisfied": "满意", "neutral": "一般", "dissatisfied": "不满意"}
 EMOTION_NAMES = {"angry": "愤怒", "anxious": "焦急", "sad": "失落", "neutral": "平静", "positive": "积极"}
 CHANNEL_NAMES = {"chat": "在线", "call": "通话"}

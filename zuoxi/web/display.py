@@ -14,9 +14,8 @@ from zuoxi.queues.items import SKIP_REASONS
 from zuoxi.queues.items import STATUS_NAMES as QUEUE_STATUS
 
 # the names the exports and the HTML report use too: defined once, in the reports' layer
-from zuoxi.report.labels import CHANNEL_NAMES, DRILL_OUTCOMES, SEVERITY_NAMES, STATUS_NAMES  # noqa: F401 (used by pages.py)
+from zuoxi.report.labels import CHANNEL_NAMES, DRILL_OUTCOMES, ROLE_TITLES, SEVERITY_NAMES, STATUS_NAMES  # noqa: F401
 
-ROLE_TITLES = {"admin": "管理员", "inspector": "质检员", "team_lead": "班长", "agent": "坐席"}
 APPEAL_STATUS = {"open": "待处理", "accepted": "已接受", "rejected": "已驳回"}
 VERDICT_NAMES = {"confirm": "确认", "overturn": "改判", "accepted": "申诉成立", "rejected": "申诉驳回"}
 SEGMENT_NAMES = {"age_band": "年龄段", "region": "地区", "occupation": "职业"}
@@ -36,7 +35,7 @@ AUDIT_ACTIONS = {
     "reveal_phone": "查看外呼号码",
     "reveal_phone_refused": "查看外呼号码（被拒）",
     "campaign.assign": "分配外呼客户",
-    "db.remask": "重新遮蔽个人信息",
+    "db.remask": "重新打码",
 }  # the queues' actions are named by zuoxi.web.queues
 # What an audit entry's object and the keys of its before/after are called; unknown ones show as stored.
 AUDIT_ENTITIES = {
