@@ -306,7 +306,7 @@ def test_show_and_stats(runner, db, samples):
     assert len(as_json) == 1 and as_json[0]["conversation"]["id"] == "cp-001"
     assert [r["scorecard"] for r in as_json[0]["results"]] == ["core"]
     cs01 = next(f for f in as_json[0]["results"][0]["findings"] if f["rule"] == "CS-01")
-    assert f"（第 {'、'.join(str(e['turn'] + 1) for e in cs01['evidence'])} 句）" in shown.stdout.replace("\n", "")
+    assert f"（第{'、'.join(str(e['turn'] + 1) for e in cs01['evidence'])}句）" in "".join(shown.stdout.split())
     assert "（通话，坐席 07" in shown.stdout
     by_key = json_lines(invoke(runner, "show", as_json[0]["key"][:10], "--db", db, "--format", "json").stdout)
     assert by_key == as_json
@@ -405,13 +405,15 @@ def test_the_installed_command_runs(tmp_path, samples):
 def test_user_add_and_list(runner, tmp_path, monkeypatch):
     db = tmp_path / "users.db"
     monkeypatch.setenv("ZUOXI_PASSWORD", "a-long-password")
-    invoke(runner, "user", "add", "wang", "--role", "team_lead", "--team", "售后二组", "--db", db)
+    added = invoke(runner, "user", "add", "wang", "--role", "team_lead", "--team", "售后二组", "--db", db)
+    assert "已添加用户 wang（班长）" in added.stderr  # the web app's role titles, never the codes
     invoke(runner, "user", "add", "a07", "--role", "agent", "--agent-id", "07", "--db", db)
     refused = invoke(runner, "user", "add", "li", "--role", "agent", "--db", db, code=2)  # an agent needs --agent-id
     assert "agent-id" in refused.stderr
     invoke(runner, "user", "add", "wang", "--role", "admin", "--db", db, code=2)  # already exists
     listed = invoke(runner, "user", "list", "--db", db).stdout
-    assert "wang" in listed and "team_lead" in listed and "a07" in listed and "li" not in listed
+    assert "wang" in listed and "班长" in listed and "a07" in listed and "li" not in listed
+    assert "team_lead" not in listed and "agent_id" not in listed and "坐席工号" in listed
     from zuoxi.store.users import authenticate
 
     assert authenticate(Store(str(db)).engine, "wang", "a-long-password").team == "售后二组"

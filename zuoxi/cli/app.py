@@ -21,15 +21,16 @@ from rich.console import Console, ConsoleOptions, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.segment import Segment
 from rich.text import Text
-from typer import rich_utils as typer_rich
 from typer.core import TyperGroup
 
+from zuoxi.cli.chinese import install
 from zuoxi.engines.dask import DaskBatch
 from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.ingest import READERS, IngestError, ReadOptions
 from zuoxi.ingest.table import parse_column_map
 from zuoxi.model import SURROGATE
 from zuoxi.report import terminal
+from zuoxi.report.terminal import Paragraph, Prose
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.rules.scorecard import ScorecardError
 from zuoxi.store import StoreError, StoreUnavailable
@@ -65,7 +66,15 @@ class SafeConsole(Console):
         super().__init__(markup=False, emoji=False, **options)
 
     def render_str(self, text: str, **options: Any) -> Text:
-        return super().render_str(visible(text), **options)
+        return Prose.of(super().render_str(visible(text), **options))  # wrapped as Chinese reads
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """One text (str or Text) is printed as a Paragraph: wrapped at spaces and Chinese characters, an id whole."""
+        if len(objects) == 1 and isinstance(objects[0], str | Text) and not options.get("soft_wrap", self.soft_wrap):
+            if isinstance(objects[0], str):
+                objects = (self.render_str(objects[0], highlight=options.get("highlight") is not False),)
+            objects = (Paragraph(objects[0]),)
+        super().print(*objects, **options)
 
     def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
         for segment in super().render(renderable, options):
@@ -85,21 +94,21 @@ class _Commands(TyperGroup):
         given = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]  # click 8.2 or before
         for index, argument in enumerate(given, start=1):
             if SURROGATE.search(argument):  # bytes that were not UTF-8, which Python keeps as lone surrogates
-                err.print(Text.assemble(("错误", "red"), f" 第 {index} 个参数不是 UTF-8 文本：{ascii(argument)[:80]}"))
+                say_error(f"第 {index} 个参数不是 UTF-8 文本：{ascii(argument)[:80]}")
                 raise typer.Exit(2)
         try:
             return super().invoke(ctx)
         except StoreUnavailable as error:
-            err.print(Text.assemble(("数据库错误", "red"), f" {error}"))
+            say_error(str(error), "数据库错误")
             raise typer.Exit(2) from None
         except StoreError as error:
             reason = (
                 str(getattr(error, "orig", None) or error).strip().splitlines()
             )  # a DB error: its own words, no SQL
-            err.print(Text.assemble(("数据库错误", "red"), f" {reason[0] if reason else type(error).__name__}"))
+            say_error(reason[0] if reason else type(error).__name__, "数据库错误")
             raise typer.Exit(2) from None
         except ZoneInfoNotFoundError as error:
-            err.print(Text.assemble(("错误", "red"), f" 没有时区 {_zone_key(error)}（请检查 ZUOXI_TZ 或 --timezone）"))
+            say_error(f"没有时区 {_zone_key(error)}（请检查 ZUOXI_TZ 或 --timezone）")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:  # Ctrl-C at a prompt or mid-command: click said "Aborted!"
             err.print(Text("已中断", style="red"))
@@ -112,40 +121,13 @@ def _zone_key(error: ZoneInfoNotFoundError) -> str:
     return said.removeprefix("No time zone found with key ").strip("'\"")
 
 
-# typer's own words around every --help and error box, in Chinese (read when they are printed). Click's messages in
-# them (Usage:, Invalid value, Missing argument, --help's "Show this message and exit.") stay click's.
-for _name, _said in {
-    "DEPRECATED_STRING": "（已弃用）",
-    "DEFAULT_STRING": "[默认：{}]",
-    "ENVVAR_STRING": "[环境变量：{}]",
-    "REQUIRED_LONG_STRING": "[必填]",
-    "ARGUMENTS_PANEL_TITLE": "参数",
-    "OPTIONS_PANEL_TITLE": "选项",
-    "COMMANDS_PANEL_TITLE": "命令",
-    "ERRORS_PANEL_TITLE": "错误",
-    "ABORTED_TEXT": "已中断。",
-    "RICH_HELP": "运行 [blue]'{command_path} {help_option}'[/] 查看帮助。",
-}.items():
-    setattr(typer_rich, _name, _said)
-_rich_text = typer_rich._make_rich_text
-
-
-def _folded_text(*args: Any, **options: Any) -> Any:
-    """typer's help texts, folded where a line is full: a Chinese help has no spaces to wrap at, and rich cut it
-    short with "…" instead."""
-    made = _rich_text(*args, **options)
-    if isinstance(made, Text):
-        made.overflow = "fold"
-    return made
-
-
-typer_rich._make_rich_text = _folded_text
-
+install()  # typer's own words (usage, --help, its errors) in Chinese: zuoxi/cli/chinese.py
 app = typer.Typer(
     cls=_Commands,
     help="zuoxi（坐席）：呼叫中心的会话质检与坐席辅导。",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,  # --install-completion: English, and no doc says how to use it
 )
 # One message per line (file:line: reason), whatever the width. No markup and no emoji codes
 # (`list.csv:100:` is a file and a line, not 💯): styles are Text, as in report_error.
@@ -175,9 +157,14 @@ SIGN_IN_UNREAD = "读不到密码：请在终端里输入，或者用环境变�
 TWO_ENTRIES_DIFFER = "两次输入的密码不一致"
 
 
+def say_error(message: str, kind: str = "错误") -> None:
+    """An error as every command says it: one red prefix with a colon (错误：, 数据库错误：, 输出错误：…), then why."""
+    err.print(Text.assemble((f"{kind}：", "red"), message), highlight=False)
+
+
 def refuse(message: str) -> typer.Exit:
-    """Say why a command is refused, as one line (错误 …); the exit (status 2) to raise."""
-    err.print(Text.assemble(("错误", "red"), f" {message}"), highlight=False)
+    """Say why a command is refused, as one line (错误：…); the exit (status 2) to raise."""
+    say_error(message)
     return typer.Exit(2)
 
 
@@ -235,13 +222,13 @@ def check_scorecard(scorecard: str) -> None:
     try:
         get_scorecard(scorecard)
     except ScorecardError as error:
-        err.print(Text.assemble(("评分表错误", "red"), f"\n{error}"), highlight=False)
+        say_error(f"\n{error}", "评分表错误")
         raise typer.Exit(2) from None
 
 
 def out_error(path: Path, reason: str) -> typer.Exit:
     """Say that `--out` cannot be written (and why); the exit to raise."""
-    err.print(Text.assemble(("输出错误", "red"), f" --out {path}：无法写入（{reason}）"))
+    say_error(f"--out {path}：无法写入（{reason}）", "输出错误")
     return typer.Exit(2)
 
 
@@ -343,7 +330,7 @@ def run_batch(batch: Batch | DaskBatch, consume: Callable[[Any], None]) -> Batch
                 consume(item)
         except KeyboardInterrupt:
             err.print(Text.assemble(("已中断", "red"), "：已读取的内容都已保存；再运行同一条命令即可接着处理"))
-            terminal.batch_summary(err, batch.summary, time.perf_counter() - started)
+            terminal.batch_summary(err, batch.summary, time.perf_counter() - started, batch.store is not None)
             raise typer.Exit(130) from None
-    terminal.batch_summary(err, batch.summary, time.perf_counter() - started)
+    terminal.batch_summary(err, batch.summary, time.perf_counter() - started, batch.store is not None)
     return batch.summary

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from zuoxi.cli.app import app, err, inert_json, out
+from zuoxi.cli.app import app, err, inert_json, out, say_error
 from zuoxi.ingest import IngestError
 from zuoxi.report import terminal
 
@@ -57,7 +56,7 @@ def audio(
         diarizer = load_diarizer(diarization_dir) if diarization_dir else None
         analysis = analyze_file(file, layout, conversation.turns if conversation else [], diarizer, not customer_first)
     except (AudioError, ModelError) as error:
-        err.print(Text.assemble(("录音错误", "red"), f" {error}"), highlight=False)
+        say_error(str(error), "录音错误")
         raise typer.Exit(1) from None
     summary = analysis.summary()
     if format == "json":
@@ -98,7 +97,7 @@ def transcribe(
             recording, recognizer, channels.split(","), diarizer=diarizer, agent_first=not customer_first
         )
     except (ModelError, AudioError) as error:
-        err.print(Text.assemble(("转写错误", "red"), f" {error}"), highlight=False)
+        say_error(str(error), "转写错误")
         raise typer.Exit(1) from None
     if out_file:
         conversation.audio = os.path.relpath(file.resolve(), out_file.resolve().parent)

@@ -21,7 +21,7 @@ from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, d
 from zuoxi.campaigns.models import Attempt, local, parse_time
 from zuoxi.campaigns.models import dispositions as disposition_codes
 from zuoxi.campaigns.terminal import campaign_report
-from zuoxi.cli.app import DbOption, app, inert_json
+from zuoxi.cli.app import DbOption, app, inert_json, say_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
 from zuoxi.ingest.errors import IngestError
@@ -42,7 +42,7 @@ def _fail(error: Exception) -> typer.Exit:
     """One line for a refused command: a pydantic error (a mistyped disposition) as what was wrong with which
     field, not pydantic's own block with its URL."""
     said = said_all(error.errors()) if isinstance(error, ValidationError) else str(error)
-    err.print(Text.assemble(("错误：", "red"), said))
+    say_error(said)
     return typer.Exit(2)
 
 

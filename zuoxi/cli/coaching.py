@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from zuoxi.cli.app import DbOption, app, err, out
+from zuoxi.cli.app import DbOption, app, err, out, say_error
 from zuoxi.privacy import mask_text
 from zuoxi.store import Store
 
@@ -52,6 +52,6 @@ def train(
     try:
         LLMEngine.from_environment()  # a misconfigured engine is said before the drill, not in its middle
     except ValueError as error:
-        err.print(f"错误 {error}")
+        say_error(str(error))
         raise typer.Exit(2) from None
     terminal.run(out, library, case, stage, seed, trainee or os.environ.get("USER") or "trainee")

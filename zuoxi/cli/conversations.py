@@ -29,6 +29,7 @@ from zuoxi.cli.app import (
     read_options,
     report_error,
     run_batch,
+    say_error,
     write_out,
 )
 from zuoxi.engines.dask import DaskBatch, DaskEngineError, DaskSummary
@@ -37,7 +38,8 @@ from zuoxi.ingest.errors import IngestError
 from zuoxi.model import Conversation
 from zuoxi.privacy import mask_text
 from zuoxi.report import terminal
-from zuoxi.report.labels import CHANNEL_NAMES, ROLE_NAMES
+from zuoxi.report.labels import CHANNEL_NAMES, ROLE_NAMES, named
+from zuoxi.report.terminal import Prose
 from zuoxi.store import Store, shown_url
 
 HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --out
@@ -124,7 +126,7 @@ def analyze(
         else:
             _write_analysis_report(format, out_file, handle, collected)
     except DaskEngineError as error:
-        err.print(Text.assemble(("dask 错误", "red"), f" {error}"), highlight=False)
+        say_error(str(error), "dask 错误")
         raise typer.Exit(2) from None
     finally:
         if handle:
@@ -366,7 +368,7 @@ def live(
             for alert in update.alerts:
                 table.add_row(
                     conversation.id,
-                    str(alert.turn),
+                    str(alert.turn + 1),  # counted from 1, as `zuoxi show`, the web app and the report do
                     alert.title,
                     alert.rule or "模型",
                     " ".join(f"“{e.text}”" for e in alert.evidence[:2]),
@@ -438,12 +440,14 @@ def show(
             )
         )
         evidence_turns = {e.turn: f.rule for r in results for f in r.findings if f.status == "fail" for e in f.evidence}
+        turns = Table.grid(padding=(0, 1))  # a long turn goes on under its own text, the rule's mark whole
+        turns.add_column(justify="right", no_wrap=True)
+        turns.add_column(no_wrap=True)
+        turns.add_column()
         for i, turn in enumerate(conv.turns):
             mark = (f" ← {evidence_turns[i]}", "red") if i in evidence_turns else ""
-            out.print(
-                Text.assemble(f"{i + 1:>3} {ROLE_NAMES.get(turn.role, turn.role):<4} {turn.text}", mark),
-                highlight=False,
-            )
+            turns.add_row(str(i + 1), ROLE_NAMES.get(turn.role, turn.role), Prose.of(Text.assemble(turn.text, mark)))
+        out.print(turns, highlight=False)
         if not results:
             out.print("尚未质检：zuoxi analyze 文件 --db … 会给它评分（zuoxi import 只存入数据库）")
         for result in results:
@@ -474,7 +478,7 @@ def stats(
         sys.stdout.write(inert_json(json.dumps(figures, ensure_ascii=False)) + "\n")
         return
     out.print(
-        f"会话：{figures['conversations']}（{'，'.join(f'{k} {v}' for k, v in figures['by_channel'].items())}）"
+        f"会话：{figures['conversations']}（{'，'.join(f'{named(CHANNEL_NAMES, k)} {v}' for k, v in figures['by_channel'].items())}）"
         f" · 已导入文件：{figures['files']}"
     )
     table = Table(title="评分表")

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from zuoxi.cli.app import DbOption, FormatOption, app, check_format, check_scorecard, err, inert_json, out
+from zuoxi.cli.app import DbOption, FormatOption, app, check_format, check_scorecard, inert_json, out, say_error
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
@@ -133,7 +132,7 @@ def agent(
             Store(db).engine, LOCAL, agent_id, _filter(team, scorecard, channel, start, end), outcome, rounds, seed
         )
     except NotFound:
-        err.print(Text.assemble(("错误", "red"), f" 筛选范围内没有坐席 {agent_id!r} 的会话"), highlight=False)
+        say_error(f"筛选范围内没有坐席 {agent_id!r} 的会话")
         raise typer.Exit(2) from None
     if format == "json":
         print(inert_json(report.model_dump_json(indent=2)))
@@ -194,10 +193,10 @@ def training(
             seed=seed,
         )
     except NotFound:
-        err.print(Text.assemble(("错误", "red"), f" 没有培训案例 {case!r}"), highlight=False)
+        say_error(f"没有培训案例 {case!r}")
         raise typer.Exit(2) from None
     except ValueError as error:
-        err.print(Text.assemble(("错误", "red"), f" {error}"), highlight=False)
+        say_error(str(error))
         raise typer.Exit(2) from None
     if format == "json":
         print(inert_json(report.model_dump_json(indent=2)))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.table import Table
 
-from zuoxi.cli.app import DbOption, FormatOption, app, check_format, inert_json
+from zuoxi.cli.app import DbOption, FormatOption, app, check_format, inert_json, say_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
 from zuoxi.queues import alerts as A
@@ -47,7 +47,7 @@ WebhookId = Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="推送地�
 
 
 def _fail(error: Exception) -> typer.Exit:
-    err.print(f"错误：{error}")
+    say_error(str(error))
     return typer.Exit(2)
 
 
@@ -228,7 +228,7 @@ def list_queue(
         + (f"，逾期 {sum(i.overdue for i in items)} 条" if status == "open" else "")
     )
     for column in ("任务", "计划", "会话", "坐席", "班组", "抽中原因", "质检员", "截止", "状态"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("任务", "截止", "状态"), overflow="fold")
     for i in items:
         state = {"open": "逾期" if i.overdue else "待复核", "done": "已完成", "skipped": "已跳过"}[i.status]
         table.add_row(
