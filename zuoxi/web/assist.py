@@ -301,8 +301,7 @@ def _finish(session: LiveSession, store: Store | None, replayed: ConversationDet
     if store is not None:
         said = [(t.role, t.text) for t in conversation.turns]
         # a stored turn with no text (a sent picture) is not replayed: live assist takes no blank turn
-        unchanged = [(t.role, t.text) for t in replayed.conversation.turns if t.text.strip()] if replayed else None
-        if said == unchanged:
+        if replayed is not None and said == [(t.role, t.text) for t in replayed.conversation.turns if t.text.strip()]:
             answer["key"] = replayed.key
         else:
             [key] = store.add_conversations([(conversation, "live")])

@@ -45,6 +45,7 @@ AUDIT_ENTITIES = {
     "scorecard": "评分表",
     "user": "用户",
     "campaign_customer": "外呼客户",
+    "campaign": "外呼活动",
     "sampling_run": "抽检批次",
     "sampling_plan": "抽检计划",
     "queue_item": "复核任务",
@@ -56,6 +57,7 @@ AUDIT_ENTITIES = {
 }
 AUDIT_KEYS = {
     "status": "状态",
+    "command": "命令行",
     "comment": "备注",
     "score": "得分",
     "failed": "未通过",
