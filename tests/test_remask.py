@@ -432,7 +432,12 @@ def test_a_dry_run_counts_and_writes_nothing(db_url, tmp_path):
     old_database(db_url, tmp_path)
     before = dump(db_url)
     dry = remask(db_url, "--dry-run")
-    assert "将改写" in dry.stdout and "试运行" in dry.stdout and "演练" not in dry.stdout and "将改写 0 个值" not in dry.stdout
+    assert (
+        "将改写" in dry.stdout
+        and "试运行" in dry.stdout
+        and "演练" not in dry.stdout
+        and "将改写 0 个值" not in dry.stdout
+    )
     assert dump(db_url) == before
     counted = re.search(r"conversations\W+data\W+(\d+)", dry.stdout)
     assert counted and counted[1] == "1", dry.stdout
