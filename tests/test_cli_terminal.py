@@ -148,3 +148,12 @@ def test_tables_keep_words_and_numbers_whole_at_80_columns():
     said = console.export_text()
     assert "…" not in said
     assert "call_20261102_093105" in said and "8.6%" in said and "12.5%" in said
+
+
+def test_arguments_are_named_in_chinese_in_usage_and_errors(runner):
+    """The usage line and a missing argument named the parameter as the code does (`paths...`, 'ident')."""
+    usage = run(runner, "analyze", "--help").stdout
+    assert "用法：zuoxi analyze [选项] 文件或文件夹..." in usage and "paths" not in usage
+    assert "活动名 客户编号 拨打结果" in run(runner, "campaign", "record", "--help").stdout
+    missing = run(runner, "show", code=2)
+    assert "缺少参数 '会话编号'" in missing.output and "ident" not in missing.output

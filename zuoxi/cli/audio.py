@@ -25,7 +25,7 @@ CustomerFirst = Annotated[bool, typer.Option("--customer-first", help="说话人
 
 @app.command()
 def audio(
-    file: Annotated[Path, typer.Argument(help="通话录音：WAV、FLAC、OGG 或 MP3，单声道或立体声")],
+    file: Annotated[Path, typer.Argument(metavar="录音", help="通话录音：WAV、FLAC、OGG 或 MP3，单声道或立体声")],
     transcript: Annotated[Path | None, typer.Option(help="它的转写文本（任意输入格式；取第一个会话）")] = None,
     channels: Annotated[
         str | None,
@@ -69,7 +69,7 @@ def audio(
 def transcribe(
     file: Annotated[
         Path,
-        typer.Argument(help="通话录音：立体声（坐席和客户各占一个声道），或单声道加 --diarization-dir"),
+        typer.Argument(metavar="录音", help="通话录音：立体声（坐席和客户各占一个声道），或单声道加 --diarization-dir"),
     ],
     model_dir: Annotated[Path, typer.Option("--model-dir", help="本地 sherpa-onnx 离线识别模型目录（不会自动下载）")],
     model_type: Annotated[str, typer.Option(help="模型类型：auto、paraformer、sense_voice 或 transducer")] = "auto",

@@ -33,8 +33,8 @@ from zuoxi.store.users import authenticate
 
 campaign_app = typer.Typer(help="外呼回访活动：名单、分配、拨打结果、报表。", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
-Name = Annotated[str, typer.Argument(help="活动名（活动 YAML 里的 name）")]
-CustomerId = Annotated[int, typer.Argument(help="客户编号（campaign queue 列出的「客户」）")]
+Name = Annotated[str, typer.Argument(metavar="活动名", help="活动名（活动 YAML 里的 name）")]
+CustomerId = Annotated[int, typer.Argument(metavar="客户编号", help="客户编号（campaign queue 列出的「客户」）")]
 SKIPPED_SHOWN = 5  # the demo's list has 59 bad rows: the first few as examples, then how many more
 
 
@@ -65,7 +65,9 @@ def _counts(done: str, done_count: int, already: str, already_count: int, skippe
 
 @campaign_app.command("create")
 def create(
-    source: Annotated[str, typer.Argument(help=f"活动 YAML 文件，或内置活动：{'、'.join(campaign.BUNDLED)}")],
+    source: Annotated[
+        str, typer.Argument(metavar="活动", help=f"活动 YAML 文件，或内置活动：{'、'.join(campaign.BUNDLED)}")
+    ],
     replace: Annotated[bool, typer.Option("--replace", help="更新已有活动的定义（名单不变）")] = False,
     db: DbOption = None,
 ) -> None:
@@ -80,7 +82,9 @@ def create(
 
 @campaign_app.command("import")
 def import_list(
-    name: Name, path: Annotated[Path, typer.Argument(help="客户名单，CSV 或 XLSX")], db: DbOption = None
+    name: Name,
+    path: Annotated[Path, typer.Argument(metavar="名单文件", help="客户名单，CSV 或 XLSX")],
+    db: DbOption = None,
 ) -> None:
     """导入客户名单：有问题的行按「文件:行号: 原因」列出并跳过，其余照常导入。"""
     try:
@@ -179,8 +183,9 @@ def record(
     disposition: Annotated[
         str,
         typer.Argument(
+            metavar="拨打结果",
             help="拨打结果，代码或中文："
-            + "、".join(f"{code} {info.label}" for code, info in disposition_codes().items())
+            + "、".join(f"{code} {info.label}" for code, info in disposition_codes().items()),
         ),
     ],
     agent: Annotated[str, typer.Option("--agent", help="坐席工号")],
@@ -234,7 +239,9 @@ def record(
 
 @campaign_app.command("dispositions")
 def import_dispositions(
-    name: Name, path: Annotated[Path, typer.Argument(help="拨打记录导出文件，CSV 或 XLSX")], db: DbOption = None
+    name: Name,
+    path: Annotated[Path, typer.Argument(metavar="拨打记录文件", help="拨打记录导出文件，CSV 或 XLSX")],
+    db: DbOption = None,
 ) -> None:
     """从外呼系统导出的 CSV/XLSX 导入拨打记录：有问题的行列出并跳过。"""
     try:
@@ -290,7 +297,9 @@ def report_(
 
 @campaign_app.command("dnc")
 def do_not_call(
-    path: Annotated[Path | None, typer.Argument(help="不再拨打的号码：带电话列的 CSV/XLSX，或每行一个号码")] = None,
+    path: Annotated[
+        Path | None, typer.Argument(metavar="号码文件", help="不再拨打的号码：带电话列的 CSV/XLSX，或每行一个号码")
+    ] = None,
     name: Annotated[str | None, typer.Option("--campaign", help="与 --customer 一起用：客户所在的活动")] = None,
     customer: Annotated[int | None, typer.Option("--customer", help="要求不再来电的客户编号")] = None,
     db: DbOption = None,

@@ -14,7 +14,7 @@ from zuoxi.store import Store
 
 @app.command()
 def train(
-    case_id: Annotated[str | None, typer.Argument(help="案例 id（不给则列出案例）")] = None,
+    case_id: Annotated[str | None, typer.Argument(metavar="案例", help="案例 id（不给则列出案例）")] = None,
     stage: Annotated[
         str, typer.Option(help="环节：all、replay（重现）、guide（引导分析）或 drill（模拟演练）")
     ] = "all",

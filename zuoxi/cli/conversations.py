@@ -47,7 +47,7 @@ HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --
 
 @app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（含子文件夹）")],
+    paths: Annotated[list[Path], typer.Argument(metavar="文件或文件夹", help="文件或文件夹（含子文件夹）")],
     db: DbOption = None,
     format: InputFormat = None,
     columns: Columns = None,
@@ -68,7 +68,7 @@ def import_(
 
 @app.command()
 def analyze(
-    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（含子文件夹）")],
+    paths: Annotated[list[Path], typer.Argument(metavar="文件或文件夹", help="文件或文件夹（含子文件夹）")],
     scorecard: Annotated[
         str, typer.Option(help="auto（按各会话的 meta.scorecard，没有则用 core）、内置评分表名，或 YAML 文件")
     ] = "auto",
@@ -254,7 +254,7 @@ def _report_dask_outputs(summary: BatchSummary, stored: bool, parquet: Path | No
 
 @app.command()
 def predict(
-    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（含子文件夹）")],
+    paths: Annotated[list[Path], typer.Argument(metavar="文件或文件夹", help="文件或文件夹（含子文件夹）")],
     task: Annotated[str, typer.Option("--task", help=f"预测什么：{' | '.join(TASKS)}")] = "satisfaction",
     format: Annotated[str, typer.Option("--format", help="输出格式：json（JSON Lines）或 table")] = "json",
     out_file: Annotated[Path | None, typer.Option("--out", help="写到这个文件，而不是标准输出")] = None,
@@ -325,7 +325,7 @@ class _Predictions:
 
 @app.command()
 def live(
-    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹（含子文件夹）")],
+    paths: Annotated[list[Path], typer.Argument(metavar="文件或文件夹", help="文件或文件夹（含子文件夹）")],
     scorecard: Annotated[
         str, typer.Option(help="auto（按各会话的 meta.scorecard，没有则用 core）、内置评分表名，或 YAML 文件")
     ] = "auto",
@@ -409,7 +409,7 @@ def _find(store: Store, ident: str) -> list[tuple[str, Conversation]]:
 
 @app.command()
 def show(
-    ident: Annotated[str, typer.Argument(help="会话编号，或其内容键的开头")],
+    ident: Annotated[str, typer.Argument(metavar="会话编号", help="会话编号，或其内容键的开头")],
     db: DbOption = None,
     format: Annotated[str, typer.Option("--format", help="输出格式：table 或 json")] = "table",
 ) -> None:

@@ -111,7 +111,7 @@ def behaviours(
 
 @effects_app.command("agent")
 def agent(
-    agent_id: Annotated[str, typer.Argument(help="坐席的 agent_id")],
+    agent_id: Annotated[str, typer.Argument(metavar="坐席工号", help="坐席的 agent_id")],
     outcome: Annotated[str, typer.Option(help=f"客户结果，可选：{'、'.join(OUTCOMES)}")] = "complaint",
     team: Team = None,
     scorecard: Scorecard = None,
@@ -164,7 +164,7 @@ def _window(text: str | None, name: str) -> Window | None:
 
 @effects_app.command("training")
 def training(
-    case: Annotated[str, typer.Argument(help="培训案例 id")],
+    case: Annotated[str, typer.Argument(metavar="案例", help="培训案例 id")],
     before: Annotated[str | None, typer.Option(help="演练前的时间窗，开始:结束（YYYY-MM-DD）")] = None,
     after: Annotated[str | None, typer.Option(help="演练后的时间窗，开始:结束（YYYY-MM-DD）")] = None,
     rules: Annotated[str | None, typer.Option(help="针对的规则，逗号分隔（默认：案例所针对的）")] = None,

@@ -43,7 +43,9 @@ Zone = Annotated[
 ]
 
 
-WebhookId = Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="推送地址编号（zuoxi queue webhook list）")]
+WebhookId = Annotated[
+    int, typer.Argument(metavar="推送地址编号", min=1, max=2**31 - 1, help="推送地址编号（zuoxi queue webhook list）")
+]
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -68,7 +70,9 @@ def _json(value) -> None:
 
 @plan_app.command("create")
 def plan_create(
-    source: Annotated[str, typer.Argument(help=f"计划 YAML 文件，或内置计划：{'、'.join(bundled_names())}")],
+    source: Annotated[
+        str, typer.Argument(metavar="计划", help=f"计划 YAML 文件，或内置计划：{'、'.join(bundled_names())}")
+    ],
     replace: Annotated[bool, typer.Option("--replace", help="更新已存的同 id 计划")] = False,
     db: DbOption = None,
 ) -> None:
@@ -85,7 +89,7 @@ def plan_create(
 
 
 @plan_app.command("check")
-def plan_check(file: Annotated[Path, typer.Argument(help="计划 YAML 文件")]) -> None:
+def plan_check(file: Annotated[Path, typer.Argument(metavar="计划文件", help="计划 YAML 文件")]) -> None:
     """检查计划文件，不保存。"""
     try:
         spec, _ = load_plan_file(file)
@@ -114,7 +118,7 @@ def plan_list(db: DbOption = None) -> None:
 
 
 @plan_app.command("show")
-def plan_show(name: Annotated[str, typer.Argument(help="计划 id")], db: DbOption = None) -> None:
+def plan_show(name: Annotated[str, typer.Argument(metavar="计划", help="计划 id")], db: DbOption = None) -> None:
     """显示已保存计划的 YAML。"""
     try:
         _, text, _ = Q.plan_text(Store(db).engine, name)
@@ -128,7 +132,7 @@ def plan_show(name: Annotated[str, typer.Argument(help="计划 id")], db: DbOpti
 
 @queue_app.command("run")
 def run(
-    plan: Annotated[str | None, typer.Argument(help="计划 id（或用 --due 按各计划的周期抽样）")] = None,
+    plan: Annotated[str | None, typer.Argument(metavar="计划", help="计划 id（或用 --due 按各计划的周期抽样）")] = None,
     day: Annotated[
         datetime | None,
         typer.Option(

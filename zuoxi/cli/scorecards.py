@@ -29,7 +29,7 @@ def scorecards() -> None:
 
 
 @scorecard_app.command("check")
-def scorecard_check(file: Annotated[Path, typer.Argument(help="评分表 YAML 文件")]) -> None:
+def scorecard_check(file: Annotated[Path, typer.Argument(metavar="评分表文件", help="评分表 YAML 文件")]) -> None:
     """检查评分表文件；问题按 文件:行: 说明 列出。"""
     try:
         compiled = get_scorecard(str(file))

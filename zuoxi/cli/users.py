@@ -31,7 +31,9 @@ UNREAD_TWICE = (
     "读不到密码：请在终端里输入（输入两次），或者用 --password 或环境变量 ZUOXI_PASSWORD 给出，"
     "或者从标准输入传入两行相同的密码"
 )
-Username = Annotated[str, typer.Argument(help="用户名，与 `zuoxi user list` 所列的相同（大小写、全角半角可以不同）")]
+Username = Annotated[
+    str, typer.Argument(metavar="用户名", help="用户名，与 `zuoxi user list` 所列的相同（大小写、全角半角可以不同）")
+]
 
 
 def _named(store: Store, username: str):
@@ -45,7 +47,7 @@ def _named(store: Store, username: str):
 
 @user_app.command("add")
 def user_add(
-    username: Annotated[str, typer.Argument(help="用户名")],
+    username: Annotated[str, typer.Argument(metavar="用户名", help="用户名")],
     role: Annotated[
         str, typer.Option(help="角色：admin（管理员）、inspector（质检员）、team_lead（班长）或 agent（坐席）")
     ],
