@@ -655,8 +655,8 @@ def test_campaign_report_in_the_web_app(sqlite_store, tmp_path):
     assert agent.post(dial_url).status_code == 403  # no CSRF token
     refused = agent.post(dial_url, headers={"X-CSRF-Token": csrf})  # an agent, but not the customer's
     assert refused.status_code == 403 and "13800000001" not in refused.text and "没有权限" in refused.json()["detail"]
-    with Session(sqlite_store.engine) as session:
-        assert [e.action for e in session.scalars(select(AuditEntry))] == ["reveal_phone_refused"]
+    with Session(sqlite_store.engine) as session:  # X's attempt made the unassigned customer X's: audited too
+        assert [e.action for e in session.scalars(select(AuditEntry))] == ["campaign.assign", "reveal_phone_refused"]
 
 
 def test_dialling_from_the_web_app_refuses_in_chinese_and_audits(sqlite_store, tmp_path):

@@ -102,3 +102,24 @@ def test_the_command_line_is_kept_without_personal_data_or_secrets():
     assert command_line(["zuoxi", "user", "add", "--password", "hunter2", "--secret=s3"]) == (
         "zuoxi user add --password '***' '--secret=***'"
     )
+
+
+def test_an_attempt_that_makes_an_unassigned_customer_an_agents_is_audited(store):
+    """A customer nobody was assigned becomes the agent's who records an attempt on them — who may then reveal their
+    number — and that was in no audit entry; a further attempt by the same agent moves no one and writes none."""
+    from datetime import UTC, datetime, timedelta
+
+    from zuoxi.campaigns.dispositions import record_attempts
+    from zuoxi.campaigns.models import Attempt
+
+    with Session(store.engine) as session:
+        first = session.scalars(select(CampaignCustomer.id).order_by(CampaignCustomer.id)).first()
+    started = datetime.now(UTC) - timedelta(hours=1)
+    attempt = Attempt(customer_id=first, agent_id="07", started_at=started, disposition="no_answer")
+    record_attempts(store, "card_activation", [(attempt, None)], models=False)
+    assert _agents(store)[0] == "07"
+    [entry] = _assigns(store)
+    assert entry.before == {"agent_id": {"未分配": 1}} and entry.after["agent_id"] == {"07": 1}
+    again = Attempt(customer_id=first, agent_id="07", started_at=started + timedelta(minutes=5), disposition="busy")
+    record_attempts(store, "card_activation", [(again, None)], models=False)
+    assert len(_assigns(store)) == 1

@@ -566,8 +566,21 @@ def _record_attempts(
             open_callbacks[state.customer_id].append(state)
         batch = AttemptsState(spec, people, counts, open_callbacks, stored, recorded)
         attempts = plan(batch)
+        became: Counter[str] = Counter()  # unassigned customers an attempt made its agent's (they may see the number)
         for ident, person in people.items():
+            if customers[ident].agent_id is None and person.agent_id is not None:
+                became[person.agent_id] += 1
             customers[ident].status, customers[ident].agent_id = person.status, person.agent_id
+        if became:
+            audit(
+                session,
+                None,
+                "campaign.assign",
+                "campaign_customer",
+                campaign,
+                {"agent_id": {UNASSIGNED: sum(became.values())}},
+                {"campaign": campaign, "agent_id": dict(sorted(became.items())), "by": "拨打记录"},
+            )
         records = [CampaignAttempt(campaign_id=row.id, **asdict(a)) for a in attempts]
         created = [
             CampaignCallback(

@@ -58,6 +58,7 @@ AUDIT_ENTITIES = {
 AUDIT_KEYS = {
     "status": "状态",
     "command": "命令行",
+    "by": "方式",
     "comment": "备注",
     "score": "得分",
     "failed": "未通过",
