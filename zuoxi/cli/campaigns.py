@@ -6,8 +6,6 @@ highlighting (`list.csv:100:` stays `:100:`, `[b]` stays `[b]`); colour comes fr
 
 from __future__ import annotations
 
-import getpass
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +19,7 @@ from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, d
 from zuoxi.campaigns.models import Attempt, local, parse_time
 from zuoxi.campaigns.models import dispositions as disposition_codes
 from zuoxi.campaigns.terminal import campaign_report
-from zuoxi.cli.app import DbOption, app, inert_json, say_error
+from zuoxi.cli.app import DbOption, app, inert_json, read_password, say_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
 from zuoxi.ingest.errors import IngestError
@@ -323,25 +321,6 @@ def do_not_call(
     err.print(f"免打扰号码共 {summary.rows} 行：{counts}")
 
 
-SIGN_IN_UNREAD = "读不到密码：请在终端里输入，或者用环境变量 ZUOXI_PASSWORD 给出，或者从标准输入传入一行"
-
-
-def _read_password() -> str:
-    """The password not given by --password or $ZUOXI_PASSWORD: asked for, hidden, on a terminal (in Chinese),
-    else the first line of standard input (`… < file`, a pipe); none (an empty line, no input, Ctrl-D or Ctrl-C at
-    the prompt) is refused with a message, where click's prompt printed "Aborted." and getpass's warnings."""
-    try:
-        if sys.stdin is not None and sys.stdin.isatty():
-            password = getpass.getpass("密码：")
-        else:
-            password = sys.stdin.readline().rstrip("\r\n") if sys.stdin is not None else ""
-    except (EOFError, KeyboardInterrupt, OSError, UnicodeDecodeError):
-        password = ""
-    if not password:
-        raise _fail(PermissionError(SIGN_IN_UNREAD))
-    return password
-
-
 @campaign_app.command("dial")
 def dial_(
     name: Name,
@@ -358,7 +337,7 @@ def dial_(
     db: DbOption = None,
 ) -> None:
     """显示要拨打的客户号码：只给分配到的坐席、只在可以拨打时显示；每次都记入审计日志。"""
-    password = password or _read_password()
+    password = password or read_password()
     store = Store(db)
     account = authenticate(store.engine, user, password)
     if account is None:
