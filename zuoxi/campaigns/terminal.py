@@ -11,9 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from zuoxi.campaigns.models import CampaignReport, Rate, SliceFigures, dispositions, status_name
+from zuoxi.report.labels import SEGMENT_NAMES
 from zuoxi.report.terminal import Prose
 
-SEGMENT_NAMES = {"age_band": "年龄段", "region": "地区", "occupation": "职业"}  # as the web page names them
 UNSPECIFIED = "未说明"  # a refusal recorded without a reason (analytics counts it as "unspecified")
 
 

@@ -25,6 +25,7 @@ ROLE_TITLES = {"admin": "管理员", "inspector": "质检员", "team_lead": "班
 SATISFACTION_NAMES = {"satisfied": "满意", "neutral": "一般", "dissatisfied": "不满意"}
 EMOTION_NAMES = {"angry": "愤怒", "anxious": "焦急", "sad": "失落", "neutral": "平静", "positive": "积极"}
 CHANNEL_NAMES = {"chat": "在线", "call": "通话"}
+SEGMENT_NAMES = {"age_band": "年龄段", "region": "地区", "occupation": "职业"}  # a campaign customer's segments
 STATUS_NAMES = {"fail": "未通过", "pass": "通过", "n/a": "不适用"}
 SEVERITY_NAMES = {"minor": "轻微", "major": "严重", "veto": "一票否决"}  # a scorecard item's `severity`
 YES_NO = {True: "是", False: "否"}

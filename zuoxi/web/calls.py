@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from zuoxi.campaigns.assign import customer_zone, queue
-from zuoxi.campaigns.models import from_db, local
+from zuoxi.campaigns.models import from_db, local, status_name
 from zuoxi.store import Store, masked_label
 from zuoxi.store.campaigns import agent_campaigns, campaign_spec, customer_history
 from zuoxi.store.users import AGENTS, Account
@@ -21,7 +21,6 @@ from zuoxi.web.security import Signed, require_role
 
 router = APIRouter()
 LIMIT = 50  # customers shown per campaign, the next ones first
-STATUS = {"pending": "待拨打", "retry": "待重拨", "callback": "待回拨"}  # the open statuses (campaigns.models.OPEN)
 NO_AGENT_ID = "你的账号没有登记坐席工号，看不到分配给你的外呼客户：请管理员在用户管理里填写坐席工号。"
 NOTHING_ASSIGNED = "还没有分配给你的外呼客户。"
 NOTHING_NOW = "现在没有可以拨打的客户：预约回拨未到期、距上次拨打太近、已达最多拨打次数，或客户当地时间不在呼叫时段内。"
@@ -78,7 +77,7 @@ def campaign_queue(store: Store, name: str, title: str, agent: str, now: datetim
                 region=customer.region,
                 their_time=f"{local(now, customer_zone(spec, customer)):%H:%M}",
                 status=customer.status,
-                status_text=STATUS.get(customer.status, customer.status),
+                status_text=status_name(customer.status),
                 attempts=attempts,
                 callback_due=when,
                 why=_kind(attempts, when),

@@ -14,11 +14,17 @@ from zuoxi.queues.items import SKIP_REASONS
 from zuoxi.queues.items import STATUS_NAMES as QUEUE_STATUS
 
 # the names the exports and the HTML report use too: defined once, in the reports' layer
-from zuoxi.report.labels import CHANNEL_NAMES, DRILL_OUTCOMES, ROLE_TITLES, SEVERITY_NAMES, STATUS_NAMES  # noqa: F401
+from zuoxi.report.labels import (  # noqa: F401 (pages.py reads them here)
+    CHANNEL_NAMES,
+    DRILL_OUTCOMES,
+    ROLE_TITLES,
+    SEGMENT_NAMES,
+    SEVERITY_NAMES,
+    STATUS_NAMES,
+)
 
 APPEAL_STATUS = {"open": "待处理", "accepted": "已接受", "rejected": "已驳回"}
 VERDICT_NAMES = {"confirm": "确认", "overturn": "改判", "accepted": "申诉成立", "rejected": "申诉驳回"}
-SEGMENT_NAMES = {"age_band": "年龄段", "region": "地区", "occupation": "职业"}
 OUTCOME_NAMES = DRILL_OUTCOMES
 AUDIT_ACTIONS = {
     "review.confirm": "复核：确认",
