@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from zuoxi import review as reviews  # not `review`: the route `review` below would shadow it
 from zuoxi.report.export import download_name, export_rows, to_csv, to_xlsx
+from zuoxi.store import as_utc
 from zuoxi.store import reviews as stored_reviews
 from zuoxi.store.audit import AuditView, audit_entries, audit_now
 from zuoxi.store.jobs import import_job
@@ -47,8 +48,7 @@ Text = Annotated[str, Field(max_length=2000)]
 def utc_iso(moment: datetime) -> str:
     """A time as the API writes it: UTC with its zone (`2026-11-13T11:30:00Z`), as the conversation detail's
     models do. The store keeps naive UTC (SQLite hands back no zone): a time without one is read as UTC."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    return as_utc(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def zoned(value):
