@@ -5,6 +5,7 @@ candidates and promotion, CLI and API. The customer's behaviour itself is tested
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote_plus
@@ -17,7 +18,7 @@ from trainees import CASES, CLOSING, STALLING, drill, good_trainee
 from typer.testing import CliRunner
 
 from zuoxi.cli import app as cli
-from zuoxi.coaching.cases import TAGS
+from zuoxi.coaching.cases import TAGS, CaseError
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
 from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession, EmptyLine
@@ -339,6 +340,15 @@ def test_candidates_rank_the_troubled_conversations_and_promotion(analyzed):
     assert "cp-001" not in [c.conversation_id for c in library.candidates()]
     with pytest.raises(Exception, match="已存在"):
         library.promote(top.key, curation)
+    count = len(case.conversation.turns)  # a turn index (0-based, as in the case files) past the conversation
+    for where, bad in (
+        ("best_solutions", {"best_solutions": [{"turn": count, "reply": "我马上帮您查一下。"}]}),
+        ("best_solutions", {"best_solutions": [{"turn": -1, "reply": "我马上帮您查一下。"}]}),
+        ("escalation_turn", {"escalation_turn": count + 5}),
+    ):
+        with pytest.raises(CaseError, match=rf"{where}.*：对话有 {count} 句（下标 0–{count - 1}），没有下标"):
+            library.promote(top.key, {**curation, "id": "burger-far", **bad})
+    assert "burger-far" not in {c.id for c in library.cases()}
     session = drill(library.get("burger-again"), ["您好，我马上帮您查一下。"])
     assert session.outcome == "accepted"
     library.record("07", session.report(), "offline")
@@ -362,8 +372,47 @@ def test_train_in_the_terminal(tmp_path):
         and "历次得分" in done.stdout
     )
     assert "客户引擎：离线" in done.stdout and "请说一句结束语" in done.stdout
+    # the reference replies name the customer lines as the replay numbers them (from 1): the case file's 1 and 3
+    assert [b.turn for b in CASES["wrong-burger"].best_solutions] == [1, 3]
+    assert re.findall(r"答第(\d+)句", done.stdout) == ["2", "4"]
     assert [a.outcome for a in CaseLibrary(Store(db)).attempts("t1")] == ["accepted"]
     assert CliRunner().invoke(cli, ["train", "no-such-case", "--db", db]).exit_code == 2
+
+
+def test_a_case_s_turns_are_numbered_from_one_where_people_read_them(tmp_path):
+    """The replay (page and terminal) counted a case's turns from 0 and the drill report's 参考话术 said 答第1句 for
+    the line shown as 2, where every other page counts from 1; the case files and the API keep 0-based indices."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from zuoxi.coaching.terminal import replay
+    from zuoxi.web import coaching
+
+    case = CASES["wrong-burger"]  # it escalated at index 3; its best replies answer indices 1 and 3
+    count = len(case.conversation.turns)
+    assert case.escalation_turn == 3
+    console = Console(width=400, record=True, color_system=None)
+    replay(console, case)
+    lines = [line for line in console.export_text().splitlines() if re.match(r" ?\d+ (坐席|客户)：", line)]
+    assert [int(line.split()[0]) for line in lines] == list(range(1, count + 1))
+    assert [line.split()[0] for line in lines if "← 升级" in line] == ["4"]
+
+    app = create_app(str(tmp_path / "replay.db"))
+    add_user(app.state.store.engine, "a07", "correct-horse", "agent", agent_id="07")
+    a07 = TestClient(app)
+    a07.post("/api/login", json={"username": "a07", "password": "correct-horse"})
+    page = a07.get("/training/wrong-burger").text
+    shown = re.findall(r'data-i="(\d+)"[^>]*><div class="who">(\d+) ', page)
+    assert [(int(i), int(n)) for i, n in shown] == [(i, i + 1) for i in range(count)]  # data-i stays the index
+    escalated = re.findall(
+        r'<div class="who">(\d+) [^<]*</div>\s*<div class="bubble">[^<]*<span class="emo angry">', page
+    )
+    assert escalated == ["4"]
+    api = a07.get("/api/training/cases/wrong-burger", params={"reveal": True}).json()
+    assert api["escalation_turn"] == 3 and [b["turn"] for b in api["debrief"]["best_solutions"]] == [1, 3]
+    script = (Path(coaching.__file__).parent / "static" / "training_case.js").read_text(encoding="utf-8")
+    assert "答第${esc(b.turn + 1)}句" in script and "答第${esc(b.turn)}句" not in script
 
 
 def test_the_terminal_says_when_the_llm_is_switched_off(tmp_path, fake_llm):
@@ -448,7 +497,13 @@ def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):
     listing = qa.get("/training").text
     key = next(c.key for c in CaseLibrary(analyzed).candidates() if c.conversation_id == "cp-004")
     assert f"/training/promote/{key}" in listing
-    assert "我退货都两个星期了" in qa.get(f"/training/promote/{key}").text
+    page = qa.get(f"/training/promote/{key}").text
+    assert "我退货都两个星期了" in page
+    # numbered from 1 as people count (cp-004 opens with the agent): the form's default is the first customer line
+    shown = [int(n) for n in re.findall(r'<div class="who">(\d+) ', page)]
+    assert shown == list(range(1, len(shown) + 1)) and len(shown) > 5
+    assert '<div class="who">2 客户' in page and 'name="best_turn" type="number" min="1"' in page
+    assert re.search(r'name="best_turn"[^>]* value="2"', page)
     form = {
         "csrf_token": csrf,
         "id": "refund-again",
@@ -464,15 +519,32 @@ def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):
         "anger": "0.6",
         "question": "诉求？",
         "answer": "明确时间",
-        "best_turn": "1",
+        "best_turn": "2",  # as the form shows it: the customer's first line, turn 1 of the case file
         "best_reply": "我来负责跟进，今天下班前给您回电。",
         "accept": "我来负责，今天下班前",
     }
     bad = qa.post(f"/training/promote/{key}", data={**form, "id": "Bad Id"}, follow_redirects=False)
     assert bad.status_code == 303 and "error=" in bad.headers["location"]
+    # a line number that names no line is refused on the form, in Chinese, and nothing is stored
+    for typed, said in (
+        ("0", "句子从 1 数起，没有第 0 句"),
+        ("-1", "句子从 1 数起，没有第 -1 句"),
+        (str(len(shown) + 1), f"这段对话只有 {len(shown)} 句，没有第 {len(shown) + 1} 句"),
+        ("", "请填写客户那句的序号（从 1 数）"),
+        ("第二句", "“第二句”不是整数，请填写客户那句的序号（从 1 数）"),
+    ):
+        refused = qa.post(f"/training/promote/{key}", data={**form, "best_turn": typed}, follow_redirects=False)
+        assert refused.status_code == 303 and refused.headers["location"].startswith(f"/training/promote/{key}?")
+        assert f"最佳话术回应第几句：{said}" in unquote_plus(refused.headers["location"]), typed
+        assert f"最佳话术回应第几句：{said}" in qa.get(refused.headers["location"]).text  # the form shows why
+    with pytest.raises(KeyError):
+        CaseLibrary(analyzed).get("refund-again")
+    last = qa.post(f"/training/promote/{key}", data={**form, "id": "refund-last", "best_turn": str(len(shown))})
+    assert last.status_code == 200 and CaseLibrary(analyzed).get("refund-last").best_solutions[0].turn == len(shown) - 1
     done = qa.post(f"/training/promote/{key}", data=form, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/training/refund-again"
     case = CaseLibrary(analyzed).get("refund-again")
+    assert case.best_solutions[0].turn == 1 and case.conversation.turns[1].role == "customer"  # stored 0-based
     assert (
         case.tags == ["投诉", "退换货"]
         and case.resolution.accept == ["我来负责", "今天下班前"]

@@ -210,6 +210,9 @@ def test_a_drill_in_the_browser(page):
     page.click("text=点错汉堡")
     page.click("#all-turns")
     assert page.locator("#replay-turns .turn:visible").count() > 5
+    # counted from 1 where people read them; the 升级 mark on the line shown as 4 (escalation_turn 3 in the case file)
+    assert page.inner_text("#replay-turns .turn >> nth=0").startswith("1 ")
+    assert page.inner_text("#replay-turns .turn:has(.emo.angry)").startswith("4 ")
     page.click("#reveal")
     page.wait_for_selector("#debrief:visible")
     assert "客户真正的诉求" in page.inner_text("#debrief")
@@ -232,6 +235,8 @@ def test_a_drill_in_the_browser(page):
     page.wait_for_selector("#result:visible")
     assert "客户接受" in page.inner_text("#outcome")
     assert page.locator("#best li").count() >= 1
+    # wrong-burger's best replies answer turns 1 and 3 of the case file: the customer lines shown as 2 and 4
+    assert [t.split("：")[0] for t in page.locator("#best li").all_inner_texts()] == ["答第2句", "答第4句"]
 
 
 def test_live_assist_replays_a_conversation_and_survives_a_reconnect(page):

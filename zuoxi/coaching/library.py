@@ -119,6 +119,7 @@ class CaseLibrary:
             data = {**curation, "conversation": conversation.model_dump(mode="json", exclude_none=True)}
             text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
             case = parse_case(text, f"promoted from {conversation.id}")
+            _turns_within(case)
             if case.id in {c.id for c in builtin_cases()} or taken(case.id):
                 raise CaseError(f"案例 {case.id!r} 已存在")
             return case.id, text, case
@@ -152,3 +153,16 @@ class CaseLibrary:
 
     def attempts(self, trainee: str | None = None, case_id: str | None = None) -> list[AttemptView]:
         return stored.training_attempts(self.store.engine, trainee, case_id)
+
+
+def _turns_within(case: Case) -> None:
+    """A promoted case's turn indices (0-based, as in the case files) name turns of its conversation: any number
+    was stored, and the drill report showed a model reply to a line the conversation does not have."""
+    count = len(case.conversation.turns)
+    has = f"对话有 {count} 句（下标 0–{count - 1}）" if count else "对话没有一句"
+    named = [(f"best_solutions[{i}].turn", b.turn) for i, b in enumerate(case.best_solutions)]
+    if case.escalation_turn is not None:
+        named.append(("escalation_turn", case.escalation_turn))
+    for where, index in named:
+        if not 0 <= index < count:
+            raise CaseError(f"{where}：{has}，没有下标 {index}")

@@ -58,8 +58,9 @@ def replay(out: Console, case: Case) -> None:
     _say(out, case.description)
     if case.conversation.audio:
         _say(out, (f"录音：{case.conversation.audio}", "dim"))
-    for i, turn in enumerate(case.conversation.turns):
-        _say(out, f"{i:>2} {ROLE[turn.role]}：{turn.text}", ("  ← 升级", "red") if i == case.escalation_turn else "")
+    for i, turn in enumerate(case.conversation.turns):  # shown from 1, as the web app and `zuoxi show` count
+        mark = ("  ← 升级", "red") if i == case.escalation_turn else ""  # the case file's index counts from 0
+        _say(out, f"{i + 1:>2} {ROLE[turn.role]}：{turn.text}", mark)
 
 
 def guide(out: Console, case: Case) -> None:
@@ -166,7 +167,7 @@ def _show_references(out: Console, case: Case) -> None:
     """The case's model replies to compare with, each with why it works where the case says."""
     _say(out, ("参考话术", "bold"), "：")
     for best in case.best_solutions:
-        _say(out, f"  答第{best.turn}句：{best.reply}")
+        _say(out, f"  答第{best.turn + 1}句：{best.reply}")  # `turn` is the 0-based index of the case file
         if best.why:
             _say(out, (f"    {best.why}", "dim"))
 

@@ -295,14 +295,43 @@ def promote_page(
     signed: Signed = require_role(INSPECTORS),
 ):
     detail = get_conversation(engine, signed.account, key)
+    turns = detail.conversation.turns
+    first_customer = next((i for i, t in enumerate(turns, 1) if t.role == "customer"), 1)  # the form's default
     return render(
-        request, "training_promote.html.j2", signed, key=key, conv=detail.conversation, tags=TAGS, error=error
+        request,
+        "training_promote.html.j2",
+        signed,
+        key=key,
+        conv=detail.conversation,
+        tags=TAGS,
+        error=error,
+        first_customer=first_customer,
     )
+
+
+BEST_TURN = "最佳话术回应第几句"
+
+
+def typed_turn(typed: str, turns: int) -> int:
+    """The 0-based index of the turn a person typed as they read it, counted from 1 (the form shows the
+    conversation so numbered); ValueError, in Chinese, for a number that names no turn."""
+    typed = typed.strip()
+    if not typed:
+        raise ValueError(f"{BEST_TURN}：请填写客户那句的序号（从 1 数）")
+    try:
+        number = int(typed)
+    except ValueError:
+        raise ValueError(f"{BEST_TURN}：“{typed[:20]}”不是整数，请填写客户那句的序号（从 1 数）") from None
+    if number < 1:
+        raise ValueError(f"{BEST_TURN}：句子从 1 数起，没有第 {number} 句")
+    if number > turns:
+        raise ValueError(f"{BEST_TURN}：这段对话只有 {turns} 句，没有第 {number} 句")
+    return number - 1
 
 
 @router.post("/training/promote/{key}", include_in_schema=False)
 async def promote_form(key: str, request: Request, engine: DB, signed: Signed = require_role(INSPECTORS, write=True)):
-    get_conversation(engine, signed.account, key)
+    detail = get_conversation(engine, signed.account, key)
     form = await request.form()
 
     def field(name: str) -> str:
@@ -329,7 +358,10 @@ async def promote_form(key: str, request: Request, engine: DB, signed: Signed = 
                 "anger": float(field("anger") or 0.3),
             },
             "guide": [{"question": field("question"), "answer": field("answer")}],
-            "best_solutions": [{"turn": int(field("best_turn") or 0), "reply": field("best_reply")}],
+            # typed as the form numbers the turns (from 1), stored as the case files count them (from 0)
+            "best_solutions": [
+                {"turn": typed_turn(field("best_turn"), len(detail.conversation.turns)), "reply": field("best_reply")}
+            ],
             "resolution": {"accept": lines("accept"), "alternatives": lines("alternatives")},
         }
         case = library(request).promote(key, curation, signed.account.id)

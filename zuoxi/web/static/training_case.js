@@ -29,7 +29,7 @@ function finish(report) {
   const names = {accepted: '客户接受，问题解决', accepted_alternative: '客户接受了替代方案', escalated: '客户要求找领导/投诉（失败）', gave_up: '客户放弃沟通（失败）'};
   document.getElementById('outcome').textContent = `${names[report.outcome] || '未完成'} · 得分 ${report.score}/${report.max_score}`;
   document.getElementById('failed').innerHTML = report.failed.map(f => `<li><b>${esc(f.rule)}</b> ${esc(f.message)}<br><span class="sugg">${esc(f.suggestion)}</span></li>`).join('');
-  document.getElementById('best').innerHTML = report.best_solutions.map(b => `<li>答第${esc(b.turn)}句：${esc(b.reply)}<br><span class="muted">${esc(b.why)}</span></li>`).join('');
+  document.getElementById('best').innerHTML = report.best_solutions.map(b => `<li>答第${esc(b.turn + 1)}句：${esc(b.reply)}<br><span class="muted">${esc(b.why)}</span></li>`).join('');
   document.getElementById('result').hidden = false;
   new Chart(document.getElementById('anger'), {type: 'line', data: {labels: report.anger.map((_, i) => i), datasets: [{label: '客户情绪', data: report.anger, borderColor: '#d9534f'}]}, options: {scales: {y: {min: 0, max: 1}}}});
 }
