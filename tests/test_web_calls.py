@@ -8,6 +8,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from html import unescape
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,7 +26,7 @@ from zuoxi.store import Store
 from zuoxi.store.tables import AuditEntry, CampaignCustomer
 from zuoxi.store.users import add_user, list_accounts
 from zuoxi.web import create_app
-from zuoxi.web.calls import NO_AGENT_ID, NOTHING_ASSIGNED, my_calls
+from zuoxi.web.calls import NO_AGENT_ID, NOT_YOURS, NOTHING_ASSIGNED, my_calls
 
 PASSWORD = "correct-horse"
 EVIL = "<script>alert(1)</script>"
@@ -240,3 +241,199 @@ def test_the_agents_menu_links_it_and_others_are_refused_in_chinese(world):
     assert refused.status_code == 403 and "你的角色不能使用这项功能" in refused.text
     assert inspector.get("/api/calls").json() == {"detail": "你的角色不能使用这项功能"}
     assert TestClient(app).get("/api/calls").status_code == 401
+
+
+# --- paging: every customer of a long queue is reached, 50 a page ------------------------------------------------
+
+CROWD = 120  # agent 08's customers in card_activation: three pages of 50, 50 and 20
+CALLBACKS = (110, 111)  # of them, these asked to be called back (the queue's first), and these were not answered
+RETRIES = (100, 101, 102, 103, 104)  # (its last): the order is the queue's, not the list's
+
+
+@pytest.fixture(scope="module")
+def crowd(tmp_path_factory):
+    """Agent 08 with CROWD customers in card_activation (some of them callbacks due, some retries) and three in a
+    second campaign; agent 09 with one customer of the second campaign only."""
+    tmp = tmp_path_factory.mktemp("calls-crowd")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(vault.SECRET_ENV, "a long random passphrase, only for the tests")
+    store = Store(f"sqlite:///{tmp / 'crowd.db'}")
+    hours = CallingHours(start=time(0), end=time(23, 59, 59, 999999))
+    first = load_spec("card_activation").model_copy(update={"calling_hours": hours})
+    second = first.model_copy(update={"name": "second_round", "title": "第二轮回访"})
+    for spec, size, agents in ((first, CROWD, ["08"]), (second, 4, ["08", "09"])):
+        create_campaign(store, spec)
+        path = tmp / f"{spec.name}.csv"
+        rows = "".join(
+            f"R{n:03d},客户{n},男,1391{size % 10}{n + 100:06d},6227 0000 0000 1234,汕头分行营业部,汕头,30,教师\n"
+            for n in range(size)
+        )
+        path.write_text(HEADER + rows, encoding="utf-8")
+        assert import_call_list(store, spec.name, path, as_of=date(2026, 3, 1)).errors == []
+        assign(store, spec.name, agents)
+    with Session(store.engine) as session:
+        ids = {c.ref: c.id for c in session.scalars(select(CampaignCustomer).where(CampaignCustomer.agent_id == "08"))}
+    now = datetime.now(UTC)
+    record_attempts(
+        store,
+        "card_activation",
+        [
+            (
+                Attempt(
+                    customer_id=ids[f"R{n:03d}"],
+                    agent_id="08",
+                    started_at=now - timedelta(days=3),
+                    disposition="callback_requested",
+                ),
+                now - timedelta(days=2, minutes=n),
+            )
+            for n in CALLBACKS
+        ]
+        + [
+            (
+                Attempt(
+                    customer_id=ids[f"R{n:03d}"],
+                    agent_id="08",
+                    started_at=now - timedelta(days=2),
+                    disposition="no_answer",
+                ),
+                None,
+            )
+            for n in RETRIES
+        ],
+        models=False,
+    )
+    add_user(store.engine, "a08", PASSWORD, "agent", agent_id="08")
+    add_user(store.engine, "a09", PASSWORD, "agent", agent_id="09")
+    add_user(store.engine, "insp", PASSWORD, "inspector")
+    app = create_app(store.url, models=False)
+    yield app, store
+    store.close()
+    app.state.store.close()
+    patch.undo()
+
+
+def test_every_customer_of_a_long_queue_is_reached_page_by_page_through_the_api(crowd):
+    app, store = crowd
+    agent, _ = client(app, "a08")
+    order = [c.id for c, _ in queue(store, "card_activation", "08", datetime.now(UTC), limit=1000)]
+    assert len(order) == CROWD
+    pages = []
+    for n in (1, 2, 3, 4):
+        answer = agent.get("/api/calls", params={"campaign": "card_activation", "page": n})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert set(body) == {"agent_id", "message", "campaigns"} and body["message"] is None
+        [campaign] = body["campaigns"]  # only the campaign asked for
+        assert campaign["name"] == "card_activation"
+        assert (campaign["total"], campaign["page"], campaign["per_page"], campaign["pages"]) == (CROWD, n, 50, 3)
+        pages.append([r["customer_id"] for r in campaign["customers"]])
+    assert [len(p) for p in pages] == [50, 50, 20, 0]  # page 4 is past the last: empty, not an error
+    reached = [i for p in pages for i in p]
+    assert reached == order and len(set(reached)) == CROWD  # in the queue's order, none twice, none missed
+    first = agent.get("/api/calls", params={"campaign": "card_activation"}).json()["campaigns"][0]["customers"]
+    assert [r["why"] for r in first[:3]] == ["callback", "callback", "new"]
+    last = pages[2][-len(RETRIES) :]
+    assert last == order[-len(RETRIES) :] and all(
+        r["why"] == "retry"
+        for r in agent.get("/api/calls", params={"campaign": "card_activation", "page": 3}).json()["campaigns"][0][
+            "customers"
+        ][-len(RETRIES) :]
+    )
+    # another page size reaches the same customers in the same order
+    bigger = [
+        [
+            r["customer_id"]
+            for r in agent.get("/api/calls", params={"per_page": 100, "page": n}).json()["campaigns"][0]["customers"]
+        ]
+        for n in (1, 2)
+    ]
+    assert [len(p) for p in bigger] == [100, 20] and bigger[0] + bigger[1] == order
+
+
+def test_without_a_campaign_each_of_the_agents_campaigns_is_paged(crowd):
+    app, _ = crowd
+    agent, _ = client(app, "a08")
+    campaigns = agent.get("/api/calls").json()["campaigns"]
+    assert [(c["name"], c["total"], c["pages"], len(c["customers"])) for c in campaigns] == [
+        ("card_activation", CROWD, 3, 50),
+        ("second_round", 2, 1, 2),  # assign shares its four customers between 08 and 09
+    ]
+    assert all(c["page"] == 1 and c["per_page"] == 50 for c in campaigns)
+    again = agent.get("/api/calls", params={"page": 3}).json()["campaigns"]
+    assert [(c["page"], len(c["customers"])) for c in again] == [(3, 20), (3, 0)]
+
+
+def test_the_page_links_previous_and_next_and_reaches_every_customer(crowd):
+    app, store = crowd
+    agent, _ = client(app, "a08")
+    order = [c.id for c, _ in queue(store, "card_activation", "08", datetime.now(UTC), limit=1000)]
+    first = page(agent)
+    assert first.status_code == 200
+    section = first.text.split('id="queue-card_activation"')[1].split("</section>")[0]
+    assert "共 120 位可拨打 · 第 1/3 页 · 第 1–50 位" in section
+    assert len(re.findall(r'<tr data-customer="(\d+)">', section)) == 50
+    assert "上一页" not in section
+    assert '<a href="/calls?campaign=card_activation&amp;page=2" rel="next">下一页</a>' in section
+    assert "下一页" not in first.text.split('id="queue-second_round"')[1]  # its two customers fit on one page
+    # follow 下一页 to the end, as an agent would
+    url, reached, seen = "/calls?campaign=card_activation&page=2", re.findall(r'<tr data-customer="(\d+)">', section), 1
+    while url:
+        html = page(agent, url).text
+        seen += 1
+        assert "queue-second_round" not in html and '<a href="/calls">← 全部外呼活动</a>' in html
+        reached += re.findall(r'<tr data-customer="(\d+)">', html)
+        found = re.search(r'<a href="(/calls\?[^"]+)" rel="next">下一页</a>', html)
+        url = unescape(found.group(1)) if found else ""
+    assert seen == 3 and [int(i) for i in reached] == order
+    assert "共 120 位可拨打 · 第 3/3 页 · 第 101–120 位" in html
+    assert '<a href="/calls?campaign=card_activation&amp;page=2" rel="prev">上一页</a>' in html
+    # past the last page: said so, and 上一页 goes to the last one
+    past = page(agent, "/calls?campaign=card_activation&page=9")
+    assert past.status_code == 200 and "第 9 页没有客户：共 120 位，3 页。" in past.text
+    assert '<a href="/calls?campaign=card_activation&amp;page=3" rel="prev">上一页</a>' in past.text
+    assert "下一页" not in past.text and "<table" not in past.text.split("<main>")[1]
+    # a page size the agent chose is kept by the links
+    sized = page(agent, "/calls?campaign=card_activation&per_page=100").text
+    assert len(re.findall(r'<tr data-customer="(\d+)">', sized)) == 100 and "第 1/2 页" in sized
+    assert '<a href="/calls?campaign=card_activation&amp;page=2&amp;per_page=100" rel="next">下一页</a>' in sized
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("page=-1", "页码不能小于 1"),
+        ("page=0", "页码不能小于 1"),
+        ("page=abc", "页码应为整数"),
+        (f"page={10**30}", "页码不能大于 100000"),
+        ("page=100001", "页码不能大于 100000"),
+        ("per_page=100000", "每页条数不能大于 500"),
+        ("per_page=0", "每页条数不能小于 1"),
+        ("per_page=1.5", "每页条数应为整数"),
+        ("campaign=" + "x" * 101, "外呼活动太长"),
+    ],
+)
+def test_bad_paging_is_refused_in_chinese(crowd, query, words):
+    app, _ = crowd
+    agent, _ = client(app, "a08")
+    answer = agent.get(f"/api/calls?{query}")
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("输入有误：")
+    assert words in answer.json()["detail"]
+    html = page(agent, f"/calls?{query}")
+    assert html.status_code == 422 and words in html.text and "<title>" in html.text
+    inspector, _ = client(app, "insp")  # the role is checked whatever the parameters
+    assert inspector.get(f"/api/calls?{query}").status_code == 403
+    assert TestClient(app).get(f"/api/calls?{query}").status_code == 401
+
+
+def test_a_campaign_not_the_agents_is_not_found(crowd):
+    app, _ = crowd
+    agent, _ = client(app, "a09")  # 09 has customers in second_round only
+    assert [c["name"] for c in agent.get("/api/calls").json()["campaigns"]] == ["second_round"]
+    for name in ("card_activation", "no_such_campaign", EVIL):
+        answer = agent.get("/api/calls", params={"campaign": name})
+        assert answer.status_code == 404 and answer.json() == {"detail": NOT_YOURS}
+        html = page(agent, "/calls?" + urlencode({"campaign": name}))
+        assert html.status_code == 404 and NOT_YOURS in html.text and "<script>alert" not in html.text
+    blank = agent.get("/api/calls", params={"campaign": ""}).json()  # a blank campaign is every campaign
+    assert [c["name"] for c in blank["campaigns"]] == ["second_round"]

@@ -129,6 +129,18 @@ def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 5
     called, then retries with the fewest attempts. Left out: numbers on the do-not-call list, customers
     outside calling hours on their own clock, retries within the retry interval or past the maximum
     number of attempts, and callbacks not yet due."""
+    return queue_page(store, campaign, agent, now, 0, limit)[0]
+
+
+def queue_page(
+    store: Store, campaign: str, agent: str, now: datetime, offset: int = 0, limit: int = 50
+) -> tuple[list[tuple[Customer, str]], int]:
+    """One page of `queue`: its `limit` customers from the `offset`-th (0: the first) on, in its order, and how many
+    the whole queue has. The order is total (a customer's id breaks every tie), so pages at the same `now` neither
+    repeat nor skip a customer. Whether a customer may be called is decided on their own clock, their history and
+    the campaign's rules, not by a column, so the page is cut here, from the ordered queue, not by the database.
+    A negative `offset` or `limit` counts as 0."""
+    offset, limit = max(offset, 0), max(limit, 0)
     now = to_utc(now)
     state = stored.queue_state(store.engine, campaign, masked_label(agent))
     spec, tried, due = state.spec, state.tried, state.due
@@ -148,4 +160,4 @@ def queue(store: Store, campaign: str, agent: str, now: datetime, limit: int = 5
         for when, c in sorted(callbacks, key=lambda x: (x[0], x[1].id))
     ]
     picked += [(c, why) for _, _, c, why in sorted(fresh, key=lambda x: x[:2])]
-    return picked[:limit]
+    return picked[offset : offset + limit], len(picked)

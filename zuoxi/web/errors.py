@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 FIELDS = {
     "page": "页码",
     "per_page": "每页条数",
+    "campaign": "外呼活动",
     "score_min": "最低分",
     "score_max": "最高分",
     "risk_min": "投诉风险",
