@@ -18,7 +18,7 @@ from typing import Any
 import ahocorasick
 
 from zuoxi.analyze.emotion import CustomerEmotion
-from zuoxi.normalize import Prepared, PreparedTurn, normalize_text
+from zuoxi.normalize import Prepared, PreparedTurn, content_length, normalize_text
 
 CLAUSE_END = re.compile(r"[。！？!?；;…\n,，、:：~～]+")
 # A negation just before a word (within its clause): "不是不能退", "无法联网", or one that spares the customer
@@ -97,10 +97,19 @@ class Context:
         if self.acts is None:
             return {}
         asks = [(h, acts) for h, acts in hits if acts is not None]
-        spans = self.acts.best_clauses(
-            [(h.turn, acts, self.turns[h.turn].text, self.turns[h.turn].clauses) for h, acts in asks]
-        )
-        return {ask: Hit(ask[0].turn, *span) for ask, span in zip(asks, spans) if span}
+        worded = {h.turn: self._worded_clauses(h.turn) for h, _ in asks}
+        spans = self.acts.best_clauses([(h.turn, acts, self.turns[h.turn].text, worded[h.turn]) for h, acts in asks])
+        out = {ask: Hit(ask[0].turn, *span) for ask, span in zip(asks, spans) if span}
+        for ask in asks:  # a turn with one clause of words beside emoji or @mentions shows that clause
+            if ask not in out and len(worded[ask[0].turn]) == 1 < len(self.turns[ask[0].turn].clauses):
+                out[ask] = Hit(ask[0].turn, *worded[ask[0].turn][0])
+        return out
+
+    def _worded_clauses(self, turn: int) -> list[tuple[int, int]]:
+        """The turn's clauses that hold words: a clause of @mentions or emoji alone ("@中国电信 @客服") is never
+        the evidence of what a turn says."""
+        norm = self.turns[turn].norm
+        return [(s, e) for s, e in self.turns[turn].clauses if content_length(norm[s:e])]
 
     def without_trailing(self, turns: list[int], acts: Collection[str], keep: Collection[int] = ()) -> list[int]:
         """`turns` less the trailing ones that perform nothing but `acts` (or no act at all): the last
