@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.label_tools import AGENT_ACTS, CUSTOMER_ACTS, rules_for
+from zuoxi.analyze.models.acts import ACT_NAMES
 from eval.realdata import DEFAULT_DATA, LABELS, conversations, read_jsonl
 from zuoxi.pipeline import analyze_conversations
 
@@ -39,9 +40,11 @@ def kappa(a: list[bool], b: list[bool]) -> float | None:
     return None if chance == 1 else (agree - chance) / (1 - chance)
 
 
-def readers_acts(models, labels: dict[str, list[list[str]]]) -> None:
+def readers_acts(models, labels: dict[str, list[list[str]]], only: frozenset[str] | None = None) -> None:
     """Make `models` hand the rules the readers' own acts (probability 1 where labelled) instead of the
-    turn models': how right the rules would be with acts read as well as people read them."""
+    turn models': how right the rules would be with acts read as well as people read them. With `only`, just
+    those acts are the readers' and the rest the models' (`request` stands for every request type): which
+    act's reading costs the rules most."""
     import numpy as np
 
     predict = type(models)._predict
@@ -52,18 +55,20 @@ def readers_acts(models, labels: dict[str, list[list[str]]]) -> None:
             acts, labelled = prediction.acts, labels.get(conversation.id)
             if acts is None or labelled is None:
                 continue
-            probs = np.zeros_like(acts.probs)
+            keys = [k for k in acts.names if only is None or k in only or (k.startswith("request_") and "request" in only)]
+            columns = [acts.index[k] for k in keys]
+            probs = acts.probs.copy()
+            probs[:, columns] = 0.0
             for turn, names in enumerate(labelled):
                 for name in names:
                     act, _, arg = name.partition(":")
                     for key in (act, f"request_{arg}" if act == "request" else None):
-                        if key in acts.index:
+                        if key in keys:
                             probs[turn, acts.index[key]] = 1.0
-            acts.probs, acts.thresholds, acts.trained = (
-                probs,
-                np.full(len(acts.names), 0.5),
-                np.ones(len(acts.names), bool),
-            )
+            thresholds = np.array(acts.thresholds, dtype=float)
+            trained = np.array(acts.trained, dtype=bool)
+            thresholds[columns], trained[columns] = 0.5, True
+            acts.probs, acts.thresholds, acts.trained = probs, thresholds, trained
         return out
 
     models._predict = with_labels.__get__(models)
@@ -252,6 +257,12 @@ def _arguments() -> argparse.Namespace:
         help="the rules on the readers' own acts instead of the turn models' (what better act models would give)",
     )
     ap.add_argument(
+        "--readers-acts-for",
+        metavar="ACT,ACT",
+        help="the readers' own acts for these acts only (e.g. failure,anger; request = every request type), the "
+        "models' for the rest (with --acts, that folder's): what reading one act as well as people would give",
+    )
+    ap.add_argument(
         "--errors",
         action="store_true",
         help="list every false alarm and miss, and right failures whose evidence is not on the readers' turn (dev work)",
@@ -268,8 +279,12 @@ def _use_acts(a: argparse.Namespace, acts: dict) -> None:
     models = load_models()
     if a.acts:
         models.acts = ActModel.load(a.acts, models.vocab)
-    if a.readers_acts:
-        readers_acts(models, acts)
+    if a.readers_acts or a.readers_acts_for:
+        only = frozenset(x.strip() for x in a.readers_acts_for.split(",") if x.strip()) if a.readers_acts_for else None
+        unknown = sorted(only - ACT_NAMES - {"request"}) if only else []
+        if unknown:
+            raise SystemExit(f"--readers-acts-for: no act {unknown[0]!r}")
+        readers_acts(models, acts, only)
 
 
 def _part(labels: Path, part: str, labelled: set[str]) -> tuple[set[str], str]:
@@ -309,7 +324,7 @@ def main() -> int:
     gold = {i: v for i, v in first.items() if i in wanted and i in convs}
     ids = sorted(gold)
     acts = {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts.jsonl")}
-    if a.acts or a.readers_acts:
+    if a.acts or a.readers_acts or a.readers_acts_for:
         _use_acts(a, acts)
     failures = tool_failures(ids, convs, models=not a.no_models)
     figures = score(gold, failures, {i: str(convs[i].meta.get("source", "")) for i in ids})
@@ -318,7 +333,7 @@ def main() -> int:
     figures["intervals"] = intervals(gold, failures)
     figures["readers"] = agreement(first, {i: v for i, v in second.items() if i in wanted})
     act_ids = [i for i in ids if i in acts]
-    if not a.no_models and act_ids and not a.readers_acts:
+    if not a.no_models and act_ids and not (a.readers_acts or a.readers_acts_for):
         figures["acts"] = act_f1(act_ids, convs, acts)
     figures["act_readers"] = act_agreement(
         acts, {r["id"]: r["acts"] for r in read_jsonl(a.labels / "acts_second.jsonl")}, convs

@@ -156,3 +156,33 @@ def test_an_id_in_two_data_files_is_an_error_and_an_unknown_part_is_named(tmp_pa
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit, match="no part 'dev2'"):
         realqa.main()
+
+
+def test_the_readers_acts_can_stand_in_for_some_acts_only():
+    """`--readers-acts-for failure,request`: those acts are the readers' (every request type for `request`), the
+    others stay what the models read, with their own bars."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from eval.realqa import readers_acts
+
+    names = ["failure", "anger", "request_refund"]
+
+    class Models:
+        def _predict(self, conversations, preps, ids_rows):
+            acts = SimpleNamespace(
+                names=names,
+                index={n: k for k, n in enumerate(names)},
+                probs=np.full((2, 3), 0.7),
+                thresholds=np.array([0.6, 0.8, 0.9]),
+                trained=np.array([False, True, True]),
+            )
+            return [SimpleNamespace(acts=acts) for _ in conversations]
+
+    models = Models()
+    readers_acts(models, {"c1": [["failure"], ["request:refund", "anger"]]}, only=frozenset({"failure", "request"}))
+    acts = models._predict([SimpleNamespace(id="c1")], None, None)[0].acts
+    assert acts.probs.tolist() == [[1.0, 0.7, 0.0], [0.0, 0.7, 1.0]]
+    assert acts.thresholds.tolist() == [0.5, 0.8, 0.5]
+    assert acts.trained.tolist() == [True, True, True]
