@@ -35,6 +35,34 @@ def test_export_headers_are_chinese_and_cells_stay_inert():
     assert export.inert("=1+1") == "'=1+1" and export.inert("否") == "否"
 
 
+def test_xlsx_cells_hold_formula_like_text_as_strings_without_an_apostrophe():
+    """A workbook's string cell never runs as a formula: the text is written as uploaded (no visible apostrophe),
+    a string cell even where openpyxl would make `=…` a formula, with the quote prefix so an edit keeps it text."""
+    import io
+
+    from openpyxl import load_workbook
+
+    texts = ["-2+3", "+1+1", "@SUM(1,2)", "=1+1", '=HYPERLINK("http://x")', "-alert('X5')-'", "\t=1", "班组\x07一"]
+    score = ["c-1", "=1+1", "-2+3", "在线", None, "core", 90, 90, 100, "否", "", 0.1, "满意", "否"]
+    finding = ["c-1", "@SUM(1,2)", "core", "R-1", "名称", "未通过", "轻微", 5, "=cmd|' /C calc'!A0", "说明"]
+    book = load_workbook(io.BytesIO(export.to_xlsx([score] + [[t] + score[1:] for t in texts], [finding])))
+    cells = [row[0] for row in book["评分"].iter_rows(min_row=3)]
+    assert [c.value for c in cells] == [*texts[:-1], "班组一"]
+    assert all(c.data_type == "s" for c in cells)
+    assert all(c.quotePrefix for c in cells[:-1]) and not cells[-1].quotePrefix
+    first = next(book["评分"].iter_rows(min_row=2, max_row=2))
+    assert [(c.value, c.data_type) for c in first[:3]] == [("c-1", "s"), ("=1+1", "s"), ("-2+3", "s")]
+    assert first[6].value == 90 and first[6].data_type == "n"
+    row = next(book["问题"].iter_rows(min_row=2, max_row=2))
+    assert (row[1].value, row[1].data_type, row[8].value, row[8].data_type) == (
+        "@SUM(1,2)",
+        "s",
+        "=cmd|' /C calc'!A0",
+        "s",
+    )
+    assert not any(c.data_type == "f" for sheet in book for r in sheet.iter_rows() for c in r)
+
+
 def report_of(*turns, **fields) -> str:
     conversation = Conversation.model_validate(
         {"id": "r-1", "turns": [{"role": r, "text": t} for r, t in turns], **fields}

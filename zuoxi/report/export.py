@@ -5,8 +5,10 @@ Headers and coded values are Chinese, named as the pages name them (`zuoxi.repor
 times stay as stored (times in the filter's zone, with their offset).
 
 Cells hold text from uploads (ids, teams, evidence): a text starting with = + - @ tab or CR would
-be run as a formula by a spreadsheet, so it gets a leading apostrophe (OWASP, "CSV injection"); control
-characters, which a workbook cannot hold (one in an uploaded id failed the whole export), are left out."""
+be run as a formula by a spreadsheet. In a CSV it gets a leading apostrophe (OWASP, "CSV injection"); in the
+workbook it is a string cell with the "quote prefix" style (what Excel writes for a typed '=1+1), which no
+spreadsheet evaluates, so it reads as it was uploaded, with no apostrophe. Control characters, which a workbook
+cannot hold (one in an uploaded id failed the whole export), are left out of both."""
 
 from __future__ import annotations
 
@@ -45,16 +47,31 @@ EXPORT_LIMIT = 100_000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _clean(value):
+    """The value without the control characters a workbook cannot hold."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
 def inert(value):
-    """The value as a spreadsheet shows it without evaluating it."""
-    if not isinstance(value, str):
-        return value
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    """The value as a CSV cell a spreadsheet shows without evaluating it."""
+    value = _clean(value)
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _inert_rows(rows: list[list]) -> list[list]:
     return [[inert(v) for v in row] for row in rows]
+
+
+def _append(sheet, row: list) -> None:
+    """One row of a sheet, each text a string cell: openpyxl writes a text starting with = as a formula, so such a
+    cell (or one starting with + - @, which a spreadsheet would read as one when edited) is set back to a string
+    and marked with the quote prefix; its text is the value as it is, with no apostrophe."""
+    row = [_clean(v) for v in row]
+    sheet.append(row)
+    if any(isinstance(v, str) and v.startswith(FORMULA_STARTS) for v in row):
+        for cell, value in zip(sheet[sheet.max_row], row, strict=False):
+            if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+                cell.data_type, cell.quotePrefix = "s", True
 
 
 def export_rows(engine, account: Account, f: ConversationFilter) -> tuple[list[list], list[list]]:
@@ -128,16 +145,16 @@ def to_xlsx(scores: list[list], findings: list[list]) -> bytes:
     sheet = book.active
     sheet.title = "评分"
     sheet.append(SCORE_COLUMNS)
-    for row in _inert_rows(scores):
+    for row in scores:
         # a start time is a date cell Excel sorts and filters as one, at the list's wall-clock time (a workbook
         # holds no zone: the CSV's ISO text keeps it)
-        sheet.append([v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row])
+        _append(sheet, [v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row])
     for cell in sheet[get_column_letter(SCORE_COLUMNS.index(STARTED) + 1)][1:]:
         cell.number_format = "yyyy-mm-dd hh:mm:ss"
     detail = book.create_sheet("问题")
     detail.append(FINDING_COLUMNS)
-    for row in _inert_rows(findings):
-        detail.append(row)
+    for row in findings:
+        _append(detail, row)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
