@@ -645,6 +645,13 @@ def test_campaign_report_in_the_web_app(sqlite_store, tmp_path):
     day = lead.get("/campaigns", params={"name": "card_activation", "start": "2026-03-02", "end": "2026-03-02"}).text
     assert "2026-03-02 至 2026-03-02" in day and 'id="by-attempt"' in day and 'id="by-hour"' in day and "第 1 次" in day
     assert lead.get("/campaigns", params={"start": "2026-13-01"}).status_code == 422
+    # a start after the end is refused in Chinese, not reported as an empty period
+    reversed_ = lead.get("/api/campaigns/card_activation", params={"start": "2026-12-31", "end": "2026-01-01"})
+    assert reversed_.status_code == 422
+    assert reversed_.json()["detail"] == "开始日期 2026-12-31 晚于结束日期 2026-01-01，请调换或改正日期"
+    page = lead.get("/campaigns", params={"name": "card_activation", "start": "2026-12-31", "end": "2026-01-01"})
+    assert page.status_code == 200 and "开始日期 2026-12-31 晚于结束日期 2026-01-01" in page.text
+    assert 'value="2026-12-31"' in page.text and "接通率" not in page.text  # the form keeps the dates, no figures
     dial_url = f"/api/campaigns/card_activation/customers/{customers[0].id}/dial"
     lead_csrf = lead.post("/api/login", json={"username": "lead", "password": "correct-horse"}).json()["csrf_token"]
     refused = lead.post(
@@ -1168,6 +1175,11 @@ def test_report_by_period_agent_attempt_number_hour_and_callbacks(db_url, tmp_pa
         ],
     )
     assert json.loads(shown.stdout)["attempts"] == 2
+    backwards = CliRunner().invoke(
+        app, ["campaign", "report", "card_activation", "--from", "2026-03-04", "--to", "2026-03-03", "--db", db_url]
+    )
+    assert backwards.exit_code != 0 and "开始日期 2026-03-04 晚于结束日期 2026-03-03" in backwards.stderr
+    assert not backwards.stdout
     table = CliRunner().invoke(app, ["campaign", "report", "card_activation", "--db", db_url], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "按第几次拨打" in table.stdout and "预约回拨（本期到期 3 个）" in table.stdout
     store.close()

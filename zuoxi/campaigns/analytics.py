@@ -66,6 +66,17 @@ def period(name: str, today: date) -> tuple[date | None, date | None]:
     return spans[name]
 
 
+class PeriodError(ValueError):
+    """A period whose first day comes after its last (in Chinese)."""
+
+
+def check_period(start: date | None, end: date | None) -> None:
+    """PeriodError when both days are given and the first is after the last: such a period holds no day, and its
+    figures (zeros, or the list's status as it is now) read as if it had been counted."""
+    if start is not None and end is not None and start > end:
+        raise PeriodError(f"开始日期 {start.isoformat()} 晚于结束日期 {end.isoformat()}，请调换或改正日期")
+
+
 def _slices(attempts: list, key, contact: set[str]) -> list[SliceFigures]:
     groups: dict[int, list] = defaultdict(list)
     for a in attempts:
@@ -109,7 +120,9 @@ def report(
     store: Store, campaign: str, start: date | None = None, end: date | None = None, now: datetime | None = None
 ) -> CampaignReport:
     """The campaign's figures over the local days `start`–`end` (both included; None: open-ended).
-    The list and the customers' status are as they are now; everything else counts the period's attempts."""
+    The list and the customers' status are as they are now; everything else counts the period's attempts.
+    PeriodError when `start` is after `end`."""
+    check_period(start, end)
     now = now or datetime.now(UTC)
     spec, customers, every, callbacks = stored.report_columns(store.engine, campaign)
     tz = spec.tz

@@ -34,8 +34,11 @@ def _names(request: Request) -> list[tuple[str, str]]:
 
 
 def _report(request: Request, signed: Signed, name: str, start: Day, end: Day):
+    """The campaign's report in the account's scope; 404 for no such campaign, 422 for a start after the end."""
     try:
         report = analytics.report(request.app.state.store, name, start, end)
+    except analytics.PeriodError as error:
+        raise HTTPException(422, str(error)) from None
     except CampaignError:
         raise HTTPException(404, "没有这个外呼活动") from None
     if signed.account.role == "team_lead":
@@ -77,8 +80,24 @@ def campaigns_page(
 ):
     names = _names(request)
     chosen = name or (names[-1][0] if names else "")
-    report = _report(request, signed, chosen, start, end) if chosen else None
+    report, error = None, ""
+    try:
+        analytics.check_period(start, end)  # said above the form, which keeps the dates to correct
+        report = _report(request, signed, chosen, start, end) if chosen else None
+    except analytics.PeriodError as problem:
+        error = str(problem)
     reasons = {"unspecified": "未说明"}  # the campaign's refusal reason codes, as its definition names them
     if report:
         reasons |= campaign_spec(request.app.state.store.engine, chosen).reason_codes
-    return render(request, "campaigns.html.j2", signed, names=names, chosen=chosen, reasons=reasons, report=report)
+    return render(
+        request,
+        "campaigns.html.j2",
+        signed,
+        names=names,
+        chosen=chosen,
+        reasons=reasons,
+        report=report,
+        start=start,
+        end=end,
+        error=error,
+    )
