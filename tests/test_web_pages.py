@@ -1,7 +1,7 @@
 """What the pages show and do beyond security: Chinese wherever a user reads (labels, history,
 errors, error pages), local time and rounded numbers, one team however it is written, one result
-per conversation and scorecard, live replays that update what they replay, and the admin and
-inspector pages (audit log, users, blind calibration queue, page numbers, titles)."""
+per conversation and scorecard, live replays that link what they replay (never store a copy as its
+agent's), and the admin and inspector pages (audit log, users, blind calibration queue, page numbers, titles)."""
 
 from __future__ import annotations
 
@@ -255,13 +255,14 @@ def test_ending_a_live_replay_links_the_replayed_conversation_and_never_rescores
     replayed = live_replay(agent, own, said, "rescore-mine")
     assert replayed["key"] == own and replayed["score"] > min(r["current"]["score"] for r in before)  # scored live…
     assert agent.get(f"/api/conversations/{own}").json()["results"] == before  # …but nothing stored changed
-    partial = live_replay(
-        qa, key, turns[:2], "replay-part"
-    )  # not the whole conversation: a new one, with its agent and team
+    # not the whole conversation: a new one, the inspector's own — never its agent's or team's
+    # (tests/test_web_live_store.py: an agent's "fixed" copy of a failed call counted as theirs)
+    partial = live_replay(qa, key, turns[:2], "replay-part")
     assert partial["key"] != key
     original = qa.get(f"/api/conversations/{key}").json()["conversation"]
     new = qa.get(f"/api/conversations/{partial['key']}").json()["conversation"]
-    assert (new["agent_id"], new["team"]) == (original["agent_id"], original["team"]) != (None, None)
+    assert (new["agent_id"], new["team"]) == (None, None) != (original["agent_id"], original["team"])
+    assert new["meta"]["replay_of"] == key
 
 
 # --- pages: audit log, users, calibration queue, page numbers, titles -----------------------------------

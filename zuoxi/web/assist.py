@@ -6,12 +6,21 @@ Protocol on `/api/live/{session}` (JSON text frames; the sign-in cookie authenti
   server → {"type": "update", "turn": n, "alerts": […], "emotion", "complaint_risk"}
                                                                           a blank turn is refused (error)
   client → {"type": "end", "store": true|false}                           the conversation is over
-  server → {"type": "result", "score", "max_score", "veto", "failed", "key"?}, then closes
+  server → {"type": "result", "score", "max_score", "veto", "failed", "key"?, "note"?}, then closes
   server → {"type": "error", "error", "turns"}                            a bad message or refused turn; the socket stays open
 A client that loses its connection reconnects to the same session id and resumes: `state.turns`
 says which turn to send next, and a turn sent twice (same `seq`) is answered from the record, not
 counted again. Sessions live in this process's memory (`LiveSessions`) until ended or 2 h without a message;
 with `zuoxi serve --redis`, in Redis (`zuoxi.web.shared`), so the reconnect may reach any server process.
+
+Who may store (`STORERS`, the roles that may upload conversations): a conversation typed into the panel is nobody's
+call on the platform, and stored it would count as QA data — in averages, dashboards, rankings, team and skill
+statistics, review queues and exports — so an agent could raise their own average with textbook conversations, or a
+team lead their team's. Only inspectors and admins store a session; anyone else's `store` is answered with the
+score and a `note` saying nothing was stored. A stored session is its storer's own (their agent id and team, none
+for most inspectors), never the replayed conversation's agent's or team's: a replay with one turn changed is a
+new conversation that no agent said (`meta.replay_of` names the conversation it was replayed from), and it may not
+take the id of a stored conversation, which it would stand beside in every list.
 
 A customer turn's `emotion.label` is the fused decision of `zuoxi.analyze.emotion`, not the argmax of `probs`
 (the model's distribution): a cue word decides; else the model's negativity (angry + anxious + sad, `score`)
@@ -52,10 +61,10 @@ from zuoxi.store.queries import (
     get_conversation,
     list_conversations,
 )
-from zuoxi.store.users import ANYONE
+from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.web.pages import render
 from zuoxi.web.params import DB
-from zuoxi.web.security import Signed, require_role, signed_in
+from zuoxi.web.security import Signed, has_role, require_role, signed_in
 
 router = APIRouter()
 
@@ -69,6 +78,8 @@ MAX_SESSION_ID = 100  # characters: the id a stored live conversation takes (ids
 # Speech is 4–5 characters a second and a replay of a long chat a few thousand at once; four clients sending
 # 2,000-character turns back to back took other agents' short turns from 3 ms to 240 ms.
 TURN_RATE, TURN_COST, TURN_BURST = 2_000, 20, 20_000
+STORERS = INSPECTORS  # who may store a session as a conversation (module doc): who may upload conversations
+NOT_STORED = "未保存：实时辅助中输入的对话不是平台上的通话，不计入质检记录（只有质检员和管理员可以保存）"
 
 
 class TurnBudget:
@@ -106,8 +117,9 @@ def _turn_fields(message: dict) -> dict:
 async def live_socket(
     websocket: WebSocket, session_id: str, scorecard: str = "core", channel: str = "chat", conversation: str = ""
 ):
-    """`conversation`: the key of the stored conversation being replayed, whose agent and team the
-    session takes and whose result "结束并质检" updates when the whole of it was replayed."""
+    """`conversation`: the key of the stored conversation being replayed, which "结束并质检" links when the whole
+    of it was replayed unchanged. The session is the signed-in user's own, never the replayed conversation's agent's
+    or team's (module doc)."""
     signed = signed_in(websocket)
     if signed is None or not _same_origin(websocket):
         await websocket.close(code=POLICY_VIOLATION, reason=SIGN_IN if signed is None else CROSS_SITE)
@@ -126,15 +138,14 @@ async def live_socket(
     await websocket.accept()
     sessions: LiveSessions = websocket.app.state.live
     account = signed.account
-    owner = replayed.conversation if replayed else account
     session = sessions.open(
         account.username,
         session_id,
         scorecard=scorecard,
         channel=channel,
         models=websocket.app.state.models,
-        agent_id=owner.agent_id,
-        team=owner.team,
+        agent_id=account.agent_id,  # the storer's own: a replay does not make its agent say what was typed
+        team=account.team,
         started_at=datetime.now(UTC).isoformat(),  # as text: a shared session's options are kept in Redis as JSON
     )
     await websocket.send_json(
@@ -147,7 +158,7 @@ async def live_socket(
         }
     )
     try:
-        await _converse(websocket, sessions, account.username, session_id, session, replayed)
+        await _converse(websocket, sessions, signed, session_id, session, replayed)
     except WebSocketDisconnect:
         return  # the session stays: a reconnect resumes it
 
@@ -168,13 +179,14 @@ def _refused_options(websocket: WebSocket, session_id: str, scorecard: str, chan
 async def _converse(
     websocket: WebSocket,
     sessions: LiveSessions,
-    username: str,
+    signed: Signed,
     session_id: str,
     session: LiveSession,
     replayed: ConversationDetail | None,
 ) -> None:
     """The client's messages, each answered, until it ends the conversation (or disconnects, raised to the
     caller); a message that cannot be read is answered with an error and the socket stays open."""
+    username = signed.account.username
     while True:
         frame = await websocket.receive()
         if frame["type"] == "websocket.disconnect":
@@ -199,7 +211,7 @@ async def _converse(
             add = partial(sessions.add_turn, username, session_id, session)
             await websocket.send_json(_take_turn(session, message, add))
         elif kind == "end":
-            await _end(websocket, sessions, username, session_id, session, message, replayed)
+            await _end(websocket, sessions, signed, session_id, session, message, replayed)
             return
         else:
             await websocket.send_json({"type": "error", "error": f"未知的消息类型 {kind!r}", "turns": len(session)})
@@ -221,13 +233,13 @@ def _message(text: str | None) -> dict | str:
 async def _end(
     websocket: WebSocket,
     sessions: LiveSessions,
-    username: str,
+    signed: Signed,
     session_id: str,
     session: LiveSession,
     message: dict,
     replayed: ConversationDetail | None,
 ) -> None:
-    """The conversation's result, then the socket closed.
+    """The conversation's result, then the socket closed; stored when asked, by a user who may (`STORERS`).
 
     Ended before the analysis starts: no other connection adds a turn meanwhile, and the conversation
     scored is the one stored. The whole conversation's QA (and the database write) takes tens of
@@ -237,10 +249,11 @@ async def _end(
         await websocket.close()
         return
     session.ended = True
-    sessions.close(username, session_id)
+    sessions.close(signed.account.username, session_id)
     store: Store = websocket.app.state.store
+    finish = partial(_finish, may_store=has_role(signed, STORERS))
     await websocket.send_json(
-        await run_in_threadpool(_finish, session, store if message.get("store") else None, replayed)
+        await run_in_threadpool(finish, session, store if message.get("store") else None, replayed)
     )
     await websocket.close()
 
@@ -281,14 +294,23 @@ def _take_turn(session: LiveSession, message: dict, add: Callable[[dict[str, Any
     return {"type": "update", **_explained(update.model_dump(mode="json"))}
 
 
-def _finish(session: LiveSession, store: Store | None, replayed: ConversationDetail | None = None) -> dict:
-    """The session's QA result; stored when asked, as a new conversation (its turns were masked as they arrived) —
-    unless every turn of the replayed conversation was replayed unchanged: that one is linked and its stored result
-    left as it is. A replay must not rescore a stored conversation: its result may come from a recording the replay
-    lacks and be reviewed, and whoever may view it (its agent) could send it with the times left out."""
+def _finish(
+    session: LiveSession, store: Store | None, replayed: ConversationDetail | None = None, may_store: bool = True
+) -> dict:
+    """The session's QA result; where a `store` is given (the client asked) and the user `may_store`, stored as a new
+    conversation (its turns were masked as they arrived) — unless every turn of the replayed conversation was
+    replayed unchanged: that one is linked and its stored result left as it is. A replay must not rescore a stored
+    conversation: its result may come from a recording the replay lacks and be reviewed, and whoever may view it (its
+    agent) could send it with the times left out. A user who may not store is told so (`note`), and so is one whose
+    session id is a stored conversation's: nothing is stored (module doc)."""
     if not len(session):
         return {"type": "result", "error": "没有对话内容"}
     conversation = session.conversation()
+    said = [(t.role, t.text) for t in conversation.turns]
+    # a stored turn with no text (a sent picture) is not replayed: live assist takes no blank turn
+    whole = replayed is not None and said == [(t.role, t.text) for t in replayed.conversation.turns if t.text.strip()]
+    if replayed is not None and not whole:  # a changed replay: a new conversation that names where it came from
+        conversation = conversation.model_copy(update={"meta": {**conversation.meta, "replay_of": replayed.key}})
     result = session.finish(conversation)
     answer = {
         "type": "result",
@@ -298,15 +320,19 @@ def _finish(session: LiveSession, store: Store | None, replayed: ConversationDet
         "failed": [f.rule for f in result.failed()],
         "alerts": len(session.alerts),
     }
-    if store is not None:
-        said = [(t.role, t.text) for t in conversation.turns]
-        # a stored turn with no text (a sent picture) is not replayed: live assist takes no blank turn
-        if replayed is not None and said == [(t.role, t.text) for t in replayed.conversation.turns if t.text.strip()]:
-            answer["key"] = replayed.key
-        else:
-            [key] = store.add_conversations([(conversation, "live")])
-            store.save_results([(key, result)])
-            answer["key"] = key
+    if store is None:
+        return answer
+    if replayed is not None and whole:
+        answer["key"] = replayed.key  # linked: nothing is stored
+    elif not may_store:
+        answer["note"] = NOT_STORED
+    elif any(other.id == conversation.id for _, other in store.find(conversation.id)):
+        # beside it in every list, or a stored one of the same content (same id) whose result it would replace
+        answer["note"] = f"未保存：已有会话编号为 {conversation.id} 的会话，请用新的会话编号"
+    else:
+        [key] = store.add_conversations([(conversation, "live")])
+        store.save_results([(key, result)])
+        answer["key"] = key
     return answer
 
 
@@ -329,4 +355,5 @@ def live_page(request: Request, engine: DB, conversation: str = "", signed: Sign
         session_id=secrets.token_urlsafe(9),
         scorecards=builtin_names(),
         scorecard=scorecard if scorecard in builtin_names() else "core",
+        may_store=has_role(signed, STORERS),
     )

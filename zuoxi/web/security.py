@@ -104,6 +104,12 @@ def require_user(request: Request) -> Signed:
     return signed
 
 
+def has_role(signed: Signed, roles: frozenset[str]) -> bool:
+    """Whether the signed-in user's role is in `roles` (a group of `zuoxi.store.users`): what `require_role` checks
+    of a route, for a permission within one (what a WebSocket message may do)."""
+    return signed.account.role in roles
+
+
 def require_role(roles: frozenset[str], write: bool = False):
     """A route's permission, as a FastAPI dependency: the signed-in user (401 otherwise) whose role
     is in `roles`, one of the groups of `zuoxi.store.users` (403 otherwise), carrying the session's
@@ -112,7 +118,7 @@ def require_role(roles: frozenset[str], write: bool = False):
 
     async def signed_with_role(request: Request) -> Signed:
         signed = require_user(request)
-        if signed.account.role not in roles:
+        if not has_role(signed, roles):
             raise HTTPException(403, "你的角色不能使用这项功能")
         if write:
             await check_csrf(request, signed)

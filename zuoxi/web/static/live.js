@@ -51,7 +51,7 @@ function handle(m) {
     timer = setTimeout(pump, playing ? Number(($('speed') || {value: 0}).value) : 0);
   } else if (m.type === 'result') {
     ended = true;
-    $('final').innerHTML = m.error ? esc(m.error) : `质检得分 <b>${m.score}</b>/${m.max_score}${m.veto ? ' <span class="veto">否决</span>' : ''} · 未通过：${esc(m.failed.join(' ')) || '无'}${m.key ? ` · <a href="/conversations/${encodeURIComponent(m.key)}">查看详情</a>` : ''}`;
+    $('final').innerHTML = m.error ? esc(m.error) : `质检得分 <b>${m.score}</b>/${m.max_score}${m.veto ? ' <span class="veto">否决</span>' : ''} · 未通过：${esc(m.failed.join(' ')) || '无'}${m.key ? ` · <a href="/conversations/${encodeURIComponent(m.key)}">查看详情</a>` : ''}${m.note ? ` · ${esc(m.note)}` : ''}`;
   } else if (m.type === 'error') {
     if (waiting && m.turns != null) {  // the turn in flight was refused: drop it and go on from the server's count
       local.splice(m.turns, 1);
