@@ -19,6 +19,7 @@ from zuoxi.cli import app
 from zuoxi.engines.local import Batch
 from zuoxi.privacy import luhn_ok, mask_text, valid_id_number
 from zuoxi.queues.plans import parse_plan
+from zuoxi.rules.engine import compile_text
 from zuoxi.store import Store, masked_label
 from zuoxi.store.tables import (
     AppealRow,
@@ -38,6 +39,7 @@ from zuoxi.store.tables import (
     ReviewRow,
     SamplingPlanRow,
     SamplingRunRow,
+    ScorecardRow,
     StatRow,
     TrainingAttempt,
     TrainingCase,
@@ -97,10 +99,36 @@ def _with_evidence(data: dict) -> dict:
     evidence = [{"turn": 1, "start": s, "end": e, "text": CUSTOMER_TURN[s:e]} for s, e in spans]
     findings = [dict(f) for f in data["findings"]]
     findings[0] = {**findings[0], "evidence": [*findings[0].get("evidence", []), *evidence]}
+    findings[0]["suggestion"] = f"请回拨客户 {PHONE}"  # a scorecard's suggestion, copied into the result as written
     emotions = [e for e in data.get("customer_emotion", []) if e["turn"] != 1]
     emotions.append({"turn": 1, "label": "angry", "score": 0.9, "cue": list(spans[1])})
     return {**data, "findings": findings, "customer_emotion": emotions}
 
+
+SCORECARD_YAML = f"""\
+# 回访组长 {PHONE2}
+id: mine
+name: 回访表
+sections:
+  - id: s
+    name: 服务
+    items:
+      - id: X-01
+        name: 问候
+        points: -5
+        expect: {{keyword: {{role: agent, words: [您好]}}}}
+        message: "没有问候，客户 {WIDE} 投诉"
+        suggestion: 先问候，回拨 {PHONE}
+        # 例：{EMAIL}
+      - id: X-02
+        name: 道别
+        points: -5
+        expect: {{keyword: {{role: agent, words: [再见]}}}}
+        message: 没有道别
+        suggestion: |
+          说再见。
+          联系 {AGENT}
+"""
 
 PLAN_YAML = f"""\
 id: remask-plan
@@ -237,6 +265,7 @@ def old_database(url: str, folder: Path) -> str:
                 created_at=NOW,
             )
         )
+        session.add(ScorecardRow(name="mine", yaml=SCORECARD_YAML, updated_at=NOW, updated_by=users[0].id))
         case = {
             "id": "remask-case",
             "title": f"投诉案例{PHONE}",
@@ -367,6 +396,7 @@ def test_remask_masks_every_table_once(db_url, tmp_path):
         "campaign_callbacks",
         "campaign_do_not_call",
         "import_jobs",
+        "scorecards",
     ):
         assert table in before, table  # the old database holds it raw
 
@@ -414,6 +444,13 @@ def test_remask_masks_every_table_once(db_url, tmp_path):
         plan = session.scalars(select(SamplingPlanRow)).one()
         assert plan.spec["scope"]["teams"] == [team] and plan.spec["scope"]["agents"] == [agent]
         assert parse_plan(plan.yaml, "stored").model_dump(mode="json") == plan.spec  # the YAML still reads as it
+        card = session.scalars(select(ScorecardRow.yaml)).one()  # its values and comments masked, the rest as written
+        assert card == mask_text(SCORECARD_YAML).replace("suggestion: 先问候", 'suggestion: "先问候').replace(
+            "5678\n        # 例", '5678"\n        # 例'
+        )
+        assert compile_text("mine", card).spec.sections[0].items[0].suggestion == "先问候，回拨 *******5678"
+        for result in session.scalars(select(ResultRow)):
+            assert result.data["findings"][0]["suggestion"] == "请回拨客户 *******5678"
         case = yaml.safe_load(session.scalars(select(TrainingCase.yaml)).one())
         assert case["id"] == "remask-case" and case["conversation"]["turns"][1]["text"] == turn
         audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "db.remask")).one()

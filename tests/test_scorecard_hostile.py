@@ -172,3 +172,41 @@ def test_every_independent_problem_of_a_file_is_reported_in_one_run(tmp_path):
     assert lines[0].startswith("hostile.yaml:9: sections.0.items.0.points：") and "max_score" in lines[0]
     assert lines[1] == "hostile.yaml:13: 条目 id 重复：HX-01（第一次出现在 hostile.yaml:7）"
     assert lines[2].startswith("hostile.yaml:11: HX-01: ") and "不支持环视" in lines[2]
+
+
+def test_personal_data_in_a_scorecard_is_masked_and_the_yaml_still_reads_as_written():
+    """`masked_text`, what the web app's save and `zuoxi db remask` store: each value (plain, quoted, escaped, a block,
+    a key, in a flow list, under an anchor, over two lines) and each comment masked, what masking leaves alone as written, and the
+    text still the same YAML with the values masked. A masked value is quoted: a plain *******5678 is an alias."""
+    import yaml
+
+    from zuoxi.privacy import mask_value
+    from zuoxi.rules.scorecard import BUILTIN_DIR, builtin_names, masked_text
+
+    for name in builtin_names():  # nothing personal in the built-ins: not a byte changes
+        text = (BUILTIN_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+        assert masked_text(text) == text, name
+    phone = "13812345678"
+    text = (
+        f"id: hostile  # 作者 {phone}\nname: 恶意\n"
+        f"synonyms: {{{phone}: [我的号码], 回拨: ['{phone}', \"\\u0031\\u00338\\u00312345678\"]}}\n"
+        "sections:\n  - id: s\n    name: s\n    items:\n      - id: HX-01\n        name: x\n        points: -5\n"
+        "        forbid: {keyword: {role: agent, words: [不知道]}}\n"
+        f"        message: &said 回拨 {phone}\n"
+        f"        suggestion: |\n          第一行\n          拨 {phone}\n"
+        "      - id: HX-02\n        name: y\n        points: -5\n"
+        "        forbid: {keyword: {role: agent, words: [再说]}}\n        message: m2\n"
+        f"        suggestion: 多行的\n          {phone} 建议\n"
+    )
+    masked = masked_text(text)
+    assert phone not in masked and "5678" in masked and masked_text(masked) == masked
+    assert masked.startswith("id: hostile  # 作者 *******5678\nname: 恶意\n")
+    assert 'message: &said "回拨 *******5678"' in masked
+    assert "suggestion: |\n          第一行\n          拨 *******5678\n" in masked
+    assert yaml.safe_load(masked) == mask_value(yaml.safe_load(text))
+    spec = compile_text("hostile", masked).spec
+    assert [i.message for i in spec.sections[0].items] == ["回拨 *******5678", "m2"]
+    aliased = masked_text(f"a: &x 拨 {phone}\nb: *x\n")  # YAML's aliases (which scorecards refuse) still read
+    assert aliased == 'a: &x "拨 *******5678"\nb: *x\n' and yaml.safe_load(aliased)["b"] == "拨 *******5678"
+    assert spec.sections[0].items[1].suggestion == "多行的 *******5678 建议"
+    assert masked_text(f'id: "{phone}') == 'id: "*******5678'  # no YAML: masked where it stands

@@ -488,6 +488,37 @@ def test_scorecard_edit_validates_by_line_and_rescores(clients):
     assert again.json()["rescored"] == len(team_keys) and len(items(qa, scorecard="strict")) == len(team_keys)
 
 
+def test_a_scorecards_personal_data_is_masked_where_it_is_stored_and_in_what_it_scores(app, clients):
+    """A phone number in a scorecard's message or suggestion stayed in clear in the scorecards table, the audit log and
+    every result a rescore wrote: masked before it is stored, the rest of the text as written."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from zuoxi.store.tables import AuditEntry, ResultRow, ScorecardRow
+
+    qa, phone = clients["qa"], "13812345678"
+    text = (
+        "id: phoned\nname: 回拨表\nsections:\n  - id: s\n    name: 服务\n    items:\n      - id: P-01\n"
+        "        name: 没说暗号\n        points: -5\n        expect: {keyword: {role: agent, words: [芝麻开门]}}\n"
+        f"        message: 客户 {phone} 要回拨  # 组长 {phone}\n        suggestion: 请回拨 {phone}\n"
+    )
+    assert qa.put("/api/scorecards/phoned", json={"yaml": text}).status_code == 200
+    stored = qa.get("/api/scorecards/phoned").json()["yaml"]
+    assert phone not in stored and 'suggestion: "请回拨 *******5678"' in stored and "# 组长 *******5678" in stored
+    assert stored.startswith("id: phoned\nname: 回拨表\n")  # the rest as written
+    rescored = qa.post("/api/scorecards/phoned/rescore", params={"team": "售后一组"}).json()["rescored"]
+    assert rescored
+    with Session(app.state.store.engine) as session:
+        assert phone not in session.scalars(select(ScorecardRow.yaml).where(ScorecardRow.name == "phoned")).one()
+        saved = session.scalars(select(AuditEntry).where(AuditEntry.action == "scorecard.save")).all()
+        assert saved and not any(phone in json.dumps(e.after, ensure_ascii=False) for e in saved)
+        results = session.scalars(select(ResultRow).where(ResultRow.scorecard == "phoned")).all()
+        assert len(results) == rescored
+        findings = [f for r in results for f in r.data["findings"] if f["rule"] == "P-01"]
+        assert findings and {f["suggestion"] for f in findings} == {"请回拨 *******5678"}
+        assert not any(phone in json.dumps(r.data, ensure_ascii=False) for r in results)
+
+
 def test_a_scorecard_is_saved_only_under_its_own_id(clients):
     """`PUT /api/scorecards/other_name` with `id: my_center` was saved, its id rewritten: its results carried a name
     its author never gave. Refused, naming both; a text without an id takes the name; "另存为" still copies."""

@@ -6,6 +6,7 @@ validates them, reporting every problem with the line it is on.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from functools import lru_cache
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from zuoxi.messages import Problems, said
 from zuoxi.model import SURROGATE
+from zuoxi.privacy import mask_text
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scorecards"
 LEXICON_FILE = BUILTIN_DIR / "lexicons.yaml"
@@ -271,6 +273,34 @@ def add_search_dir(directory: Path) -> None:
     """Also find scorecards by name in `directory` (after the built-ins; $ZUOXI_SCORECARDS adds more)."""
     if directory not in _search_dirs:
         _search_dirs.append(directory)
+
+
+def masked_text(text: str) -> str:
+    """A scorecard's YAML with personal data masked (`mask_text`) in its values and its comments, everything else
+    as written (keys, layout, comments, line of each item): a message or suggestion is shown to agents and copied into
+    every result it scores, so a phone number in one is stored nowhere in clear. A value masking changes is written
+    again as a double-quoted string (a plain `*******5678` would read as a YAML alias); a block (`|`, `>`) is masked
+    in place, its lines being its text. Text that does not read as YAML is masked where it stands."""
+    if mask_text(text) == text:
+        return text
+    try:
+        scalars = [token for token in yaml.scan(text, Loader=yaml.SafeLoader) if isinstance(token, yaml.ScalarToken)]
+    except yaml.YAMLError:
+        return mask_text(text)
+    parts, at = [], 0
+    for token in scalars:
+        start, end = token.start_mark.index, token.end_mark.index
+        parts.append(mask_text(text[at:start]))  # between values: comments, punctuation
+        raw = text[start:end]
+        if token.style in ("|", ">"):
+            parts.append(mask_text(raw))
+        elif (masked := mask_text(token.value)) != token.value:
+            parts.append(json.dumps(masked, ensure_ascii=False))  # JSON's escapes are YAML's double-quoted ones
+        else:
+            parts.append(raw)
+        at = end
+    parts.append(mask_text(text[at:]))
+    return "".join(parts)
 
 
 _texts: dict[str, str] = {}  # scorecards known by name from their text (the web app's, kept in its database)

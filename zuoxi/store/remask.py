@@ -14,7 +14,9 @@ and rewrites each value the masker changes, as the write path stores it today:
   version of them) with its id and their evidence masked, their evidence spans and emotion cues moved to where the
   same words are in the masked turns;
 - texts people wrote (comments, appeal reasons, notes, drill turns, the audit log's before and after) as `mask_text`;
-  a sampling plan as `save_plan` stores it (`stored_text`), a promoted case's YAML with its fields masked.
+  a sampling plan as `save_plan` stores it (`stored_text`), a promoted case's YAML with its fields masked, a
+  scorecard's YAML as the editor saves it (`masked_text`: its values and comments, the layout kept). The messages
+  and suggestions a scorecard copied into results are masked with the results' other strings.
 
 Keys are never rewritten: conversation keys (hashes), usernames, plan and case ids (personal data in one is refused
 where they are made), so nothing that refers to them changes. A rewrite the database refuses (a unique index two
@@ -22,7 +24,7 @@ masked values would share, a value grown past its column), or a row that cannot 
 read, or nests deeper than masking follows), leaves that row, and the rows that go with it, as they were: it is
 reported, never raised. A second run finds nothing to change.
 
-Left alone, as no write path masks them: scorecards' YAML, campaigns' definitions (a hotline is a business's number),
+Left alone, as no write path masks them: campaigns' definitions (a hotline is a business's number),
 webhook URLs and delivery errors, calibration round names; and conversations imported with `--no-mask` are masked
 like any other (the rule is that nothing is stored unmasked).
 """
@@ -62,6 +64,7 @@ from zuoxi.store.tables import (
     ResultVersion,
     ReviewRow,
     SamplingPlanRow,
+    ScorecardRow,
     StatRow,
     TrainingAttempt,
     TrainingCase,
@@ -305,6 +308,24 @@ def _case_yaml(text: Any) -> Any:
     if masked == data:
         return text
     return yaml.safe_dump(masked, allow_unicode=True, sort_keys=False)
+
+
+def _scorecard_yaml(text: Any) -> Any:
+    """A scorecard's YAML as the editor saves it today (`masked_text`); `_Unmaskable` when YAML that read no longer
+    would (a masked number in an anchor's name), left as it was."""
+    from zuoxi.rules.scorecard import masked_text  # the scorecard's syntax lives with the rules
+
+    if not isinstance(text, str) or (masked := _settled(masked_text, text)) == text:
+        return text
+    try:
+        list(yaml.parse(text))
+    except yaml.YAMLError:
+        return masked  # it never read: masked where it stands
+    try:
+        list(yaml.parse(masked))
+    except yaml.YAMLError:
+        raise _Unmaskable(("yaml",), "打码后不再是有效的 YAML") from None
+    return masked
 
 
 # --- the walk ------------------------------------------------------------------------------------------
@@ -614,6 +635,7 @@ _PLAIN: tuple[tuple[type[Base], str, dict[str, Callable[[Any], Any]]], ...] = (
     (AppealRow, "id", {"reason": _text, "resolution": _text}),
     (ImportJob, "id", {"errors": _strings}),
     (TrainingCase, "id", {"yaml": _case_yaml}),
+    (ScorecardRow, "name", {"yaml": _scorecard_yaml}),
     (TrainingAttempt, "id", {"trainee": _text, "turns": _strings}),
     (QueueItemRow, "id", {"agent_id": _label, "team": _label, "label": _text, "skip_comment": _text}),
     (

@@ -11,7 +11,7 @@ from zuoxi.messages import Problems
 from zuoxi.model import Conversation
 from zuoxi.pipeline import iter_analyses
 from zuoxi.rules.engine import compile_text, get_scorecard
-from zuoxi.rules.scorecard import BUILTIN_DIR, ScorecardError, builtin_names, register_text
+from zuoxi.rules.scorecard import BUILTIN_DIR, ScorecardError, builtin_names, masked_text, register_text
 from zuoxi.store import Store
 from zuoxi.store.queries import ConversationFilter
 from zuoxi.store.scorecards import (
@@ -104,7 +104,7 @@ class ScorecardLibrary:
         return []
 
     def save(self, account: Account, name: str, text: str, copy_of: str | None = None) -> None:
-        """Save `text` as scorecard `name`. Its `id:` must be `name` (or absent: then it is written in): a text
+        """Save `text`, personal data masked (`masked_text`), as scorecard `name`. Its `id:` must be `name` (or absent: then it is written in): a text
         saying `id: my_center` saved as other_name was stored with its id rewritten, and its results carried a
         name its author never gave. `copy_of`: the editor's "另存为", a copy of that scorecard whose id is
         rewritten to the new one."""
@@ -125,6 +125,12 @@ class ScorecardLibrary:
         problems = self.check(name, text)
         if problems:
             raise ScorecardProblem(problems)
+        # Masked once checked (the problems' lines are those of the text as typed): the stored text, its audit
+        # entry and every result it scores hold no personal data in clear.
+        if (masked := masked_text(text)) != text:
+            text = masked
+            if problems := self.check(name, text):
+                raise ScorecardProblem(problems)
         save_custom_scorecard(self.store.engine, account, name, text)
         register_text(name, text)
         self._titles[name] = _title(text) or name
