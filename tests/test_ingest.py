@@ -12,7 +12,7 @@ from zuoxi.engines.local import Batch
 from zuoxi.ingest import IngestError, ReadOptions, detect_format, iter_files, read_file, read_paths
 from zuoxi.ingest.asr import assign_roles
 from zuoxi.ingest.encoding import decode_bytes
-from zuoxi.ingest.table import parse_column_map
+from zuoxi.ingest.table import TIME_FORMATS, parse_column_map
 from zuoxi.model import Conversation
 from zuoxi.normalize import normalize_text
 
@@ -877,7 +877,7 @@ def test_table_row_problems_name_the_line_and_cost_their_conversation_whole(tmp_
     assert conv.id == "d" and texts(conv) == ["在吗", "在的"] and starts(conv) == [0.0, 3.0]
     assert [str(e) for e in errors] == [
         f"{path}:3: 认不出角色 '老板'（应为 客服/客户/坐席/用户/系统 或 agent/customer/system）",
-        f"{path}:5: 认不出时间 '昨天'",
+        f"{path}:5: 认不出时间 '昨天'{TIME_FORMATS}",
         f"{path}:2: 会话 'c' 有 2 行没有读入（第 3、5 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
     ]
 
@@ -1280,6 +1280,6 @@ def test_error_messages_mask_personal_data(tmp_path):
     assert messages == [
         f"{log}:1: 这一行开头不是说话人（客服:/客户:/G:/K:）：'我的电话*******5678请回电'",
         f"{table}:2: 认不出角色 '*******5678'（应为 客服/客户/坐席/用户/系统 或 agent/customer/system）",
-        f"{table}:3: 认不出时间 'z***@example.com'",
+        f"{table}:3: 认不出时间 'z***@example.com'{TIME_FORMATS}",
         f"{table}:2: 会话 'c' 有 2 行没有读入（第 2、3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
     ]

@@ -7,6 +7,7 @@ from pathlib import Path
 import openpyxl
 
 from zuoxi.engines.local import Batch
+from zuoxi.ingest.table import TIME_FORMATS
 
 SKIPPED = "整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入"
 
@@ -36,7 +37,7 @@ def test_a_table_that_lost_rows_stores_only_whole_conversations_and_once_fixed_e
     assert ids == ["k-1", "k-4"]
     assert errors == [
         f"{path}:4: CSV 行读不了：从这一行开始的引号直到文件末尾都没有闭合",
-        f"{path}:6: 认不出时间 '下午两点'",
+        f"{path}:6: 认不出时间 '下午两点'{TIME_FORMATS}",
         f"{path}:4: 会话 'k-2' 有 1 行没有读入（第 4 行）：{SKIPPED}",
         f"{path}:6: 会话 'k-3' 有 1 行没有读入（第 6 行）：{SKIPPED}",
     ]

@@ -16,7 +16,7 @@ import pytest
 
 from zuoxi.ingest import IngestError, read_file
 from zuoxi.ingest.limits import MAX_ROW_CELLS
-from zuoxi.ingest.table import MAX_SHEET_ROWS
+from zuoxi.ingest.table import MAX_SHEET_ROWS, TIME_FORMATS
 from zuoxi.model import Conversation
 
 GOOD = {"id": "g1", "turns": [{"role": "customer", "text": "在吗"}, {"role": "agent", "text": "您好，在的"}]}
@@ -315,7 +315,7 @@ def test_a_date_out_of_range_is_its_rows_error_without_openpyxls_warning(tmp_pat
         assert read(path) == (
             [],
             [
-                f"{path}:3: 认不出时间 '#VALUE!'",
+                f"{path}:3: 认不出时间 '#VALUE!'{TIME_FORMATS}",
                 f"{path}:2: 会话 'c1' 有 1 行没有读入（第 3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
             ],
         )

@@ -13,11 +13,12 @@ import itertools
 import math
 import re
 import sys
+import unicodedata
 import warnings
 import zipfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -25,7 +26,7 @@ from xml.etree.ElementTree import ParseError
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
 from zuoxi.ingest.errors import IngestError, lost_lines
-from zuoxi.ingest.limits import MAX_LINE_CHARS, MAX_ROW_CELLS, MAX_XLSX_UNPACKED
+from zuoxi.ingest.limits import FIRST_YEAR, LAST_YEAR, MAX_LINE_CHARS, MAX_ROW_CELLS, MAX_XLSX_UNPACKED
 from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
 from zuoxi.model import EMPTY_TURNS
@@ -56,6 +57,28 @@ class BadRow:
 
 
 Row = list[Any] | BadRow  # a row's cells, or why it cannot be read
+
+
+class CellProblem:
+    """An XLSX cell that holds no value to read (`_cell`): a formula whose result was never saved (a workbook written
+    by a program, never opened in Excel: its row was read as an empty message and dropped without a word, with the
+    customer's words in it), or an error value (#N/A, #REF!). In a column a conversation is read from, the row's
+    error (`_Grouped.take`); elsewhere nothing. Empty and false, as the cell was read before (`value` for call lists)."""
+
+    def __init__(self, why: str, value: Any = None):
+        self.why, self.value = why, value
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"CellProblem({self.why!r})"
+
+
+NO_SAVED_VALUE = "是公式，没有保存计算结果（请用 Excel 打开这个文件、保存后再导入）"
 _ROLE_VALUES = {
     **{w.lower(): "agent" for w in AGENT_WORDS},
     **{w.lower(): "customer" for w in CUSTOMER_WORDS},
@@ -96,27 +119,139 @@ def _resolve(headers: list[str], overrides: dict[str, str]) -> dict[str, int]:
     return found
 
 
-def _parse_time(value: Any) -> datetime | float | None:
+EXCEL_EPOCH = datetime(1899, 12, 30)  # day 0 of Excel's serial dates (1900 system; a 1904 workbook says its own)
+# How a time cell may be written: the error for one that is none of these lists them
+TIME_FORMATS = (
+    "（时间可以写作 2026-11-03 14:00:05、2026/11/3 14:00、2026年11月3日 14:00、2026.11.03 14:00、"
+    "2026/11/3 下午 2:00 或 2:00 PM、只有日期 2026/11/3、只有时刻 14:00:05，"
+    "或从会话开始算起的秒数 12.5）"
+)
+When = datetime | date | time | float  # a time cell read: a date and time, a date, a time of day, or seconds
+_DATE = re.compile(
+    r"(?P<y>\d{4})\s*(?P<s1>[-/.年])\s*(?P<m>\d{1,2})\s*(?P<s2>[-/.月])\s*(?P<d>\d{1,2})\s*(?P<s3>[日号])?"
+)
+_DATE_SEPARATORS = {("-", "-", None), ("/", "/", None), (".", ".", None), ("年", "月", None), ("年", "月", "日")}
+_AM, _PM, _NOON = ("上午", "早上", "早晨", "凌晨", "am", "a.m."), ("下午", "晚上", "傍晚", "pm", "p.m."), ("中午",)
+_MERIDIEM = "|".join(re.escape(word) for word in sorted(_AM + _PM + _NOON, key=len, reverse=True))
+_CLOCK = re.compile(
+    rf"(?:(?P<before>{_MERIDIEM})\s*)?(?P<H>\d{{1,2}})\s*"
+    r"(?::\s*(?P<M>\d{2})(?:\s*:\s*(?P<S>\d{2})(?:[.,](?P<f>\d{1,6}))?)?"
+    r"|[时点]\s*(?P<M2>\d{1,2})\s*分(?:\s*(?P<S2>\d{1,2})\s*秒)?)"
+    rf"\s*(?P<after>{_MERIDIEM})?",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def _parse_time(value: Any) -> When | None:
+    """A time cell: a date and time (`datetime`), a date alone (`date`), a time of day alone (`time`), or seconds from
+    the conversation's start (`float`, which `_with_times` may yet read as an Excel date: `_excel_dates`); None for an
+    empty cell. Written as text, in the forms Excel and contact-center systems write in Chinese locales (TIME_FORMATS:
+    ISO 8601 with or without a zone, 2026/11/3 14:00 with one-digit month, day and hour, 2026年11月3日, 2026.11.03,
+    上午/下午 and AM/PM, full-width digits); a workbook's own dates, times and durations as openpyxl reads them.
+    ValueError, saying why in Chinese, for anything else and for a date outside FIRST_YEAR–LAST_YEAR (year 1 or 9999
+    gave offsets of 315,537,897,599 s, and no start)."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a workbook's date cell (datetime is a date)
+        return _in_years(value, value)
+    if isinstance(value, time):  # a workbook's time-of-day cell
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, timedelta):  # a workbook's duration cell ([h]:mm:ss): seconds
+        return value.total_seconds()
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
-    text = str(value).strip()
-    try:
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if not text:
+        return None
+    if _NUMBER.fullmatch(text):
         return float(text)
-    except ValueError:
-        pass
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%H:%M:%S"):
+    when = _text_time(text)
+    if when is None:
         try:
-            return datetime.strptime(text, fmt)
+            when = datetime.fromisoformat(text)  # a zone (+08:00, Z), a fraction, the basic format …
         except ValueError:
-            continue
-    return datetime.fromisoformat(text)
+            raise ValueError(f"认不出时间 {_shown(value)}{TIME_FORMATS}") from None
+    return _in_years(when, value)
 
 
-def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, str]) -> Iterator[Record]:
+def _text_time(text: str) -> When | None:
+    """A time written as text (`_parse_time`, width-folded); None where it is none of the forms read here."""
+    day = None
+    rest = text
+    if found := _DATE.match(text):
+        if (found["s1"], found["s2"], found["s3"]) not in _DATE_SEPARATORS:
+            return None
+        try:
+            day = date(int(found["y"]), int(found["m"]), int(found["d"]))
+        except ValueError:
+            return None
+        rest = text[found.end() :].strip().removeprefix("T").removeprefix("t")
+        if not rest:
+            return day
+    moment = _clock(rest.strip())
+    return moment if day is None or moment is None else datetime.combine(day, moment)
+
+
+def _clock(text: str) -> time | None:
+    """A time of day written as text: 14:00, 14:00:05.5, 14时00分05秒, with 上午/下午 or AM/PM before or after."""
+    clock = _CLOCK.fullmatch(text)
+    if clock is None or (clock["before"] and clock["after"]):
+        return None
+    hour = _hour(int(clock["H"]), (clock["before"] or clock["after"] or "").lower())
+    try:
+        return time(
+            hour,
+            int(clock["M"] or clock["M2"]),
+            int(clock["S"] or clock["S2"] or 0),
+            int((clock["f"] or "").ljust(6, "0")),
+        )
+    except ValueError:  # an hour, minute or second out of range (-1: a 12-hour clock's hour that is none)
+        return None
+
+
+def _hour(hour: int, meridiem: str) -> int:
+    """The hour of a 24-hour clock for one written with 上午/下午 or AM/PM (-1 where it cannot be)."""
+    if meridiem in _AM:
+        return hour % 12 if hour <= 12 else -1  # 上午 12:30 is half past midnight, as Excel writes it
+    if meridiem in _PM:
+        return -1 if hour == 0 else hour + 12 if hour < 12 else hour  # 下午 12:30 is half past noon; 下午 14:00 twice
+    if meridiem in _NOON:
+        return hour + 12 if hour < 11 else hour  # 中午 1:00 is 13:00
+    return hour
+
+
+def _in_years(when: When, value: Any) -> When:
+    """`when`, a date's year within FIRST_YEAR–LAST_YEAR (as a conversation's `started_at`; a text log's dates are held
+    to the same); ValueError saying so."""
+    if isinstance(when, date) and not FIRST_YEAR <= when.year <= LAST_YEAR:
+        raise ValueError(f"时间 {_shown(value)} 的年份 {when.year} 不在 {FIRST_YEAR}–{LAST_YEAR} 之间")
+    return when
+
+
+def _shown(value: Any) -> str:
+    """A time cell's value as an error quotes it."""
+    if isinstance(value, datetime):
+        return repr(value.isoformat(sep=" "))
+    return repr(value if isinstance(value, str) else str(value))
+
+
+def _kind(when: When) -> str:
+    """What a time cell holds, as an error names it."""
+    if isinstance(when, datetime):
+        return "日期加时刻"
+    if isinstance(when, date):
+        return "只有日期"
+    if isinstance(when, time):
+        return "只有时刻"
+    return "秒数"
+
+
+def read_rows(
+    rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, str], epoch: datetime = EXCEL_EPOCH
+) -> Iterator[Record]:
+    """The conversations of a table's rows, the first its header; `epoch`: day 0 of the Excel serial dates its time
+    cells may hold (`_with_times`)."""
     try:
         _, headers = next(rows)
     except StopIteration:
@@ -140,7 +275,7 @@ def read_rows(rows: Iterator[tuple[int, Row]], path: str, overrides: dict[str, s
         body = yield from _as_one_conversation(rows, path, [str(h or "") for h in headers], columns)
     if body is None:
         return
-    grouped = _Grouped(path, columns)
+    grouped = _Grouped(path, columns, [str(h or "") for h in headers], epoch)
     for number, row in body:
         if error := grouped.take(number, row):
             yield error
@@ -154,8 +289,8 @@ class _Grouped:
     naming its id and those lines. A row whose conversation cannot be told (an XLSX row not read at all) is lost to
     the conversations of the rows before and after it."""
 
-    def __init__(self, path: str, columns: dict[str, int]):
-        self.path, self.columns = path, columns
+    def __init__(self, path: str, columns: dict[str, int], headers: list[str], epoch: datetime = EXCEL_EPOCH):
+        self.path, self.columns, self.headers, self.epoch = path, columns, headers, epoch
         self.conversations: dict[str, dict[str, Any]] = {}
         self.first: dict[str, int] = {}  # each conversation's first line (of any row), in the order they come
         self.lost: dict[str, list[int]] = {}  # the lines of each conversation's rows not read
@@ -169,6 +304,15 @@ class _Grouped:
             return row.error
         cells = {field: row[index] if index < len(row) else None for field, index in self.columns.items()}
         key = self._key(row)
+        for field, index in sorted(self.columns.items(), key=lambda item: item[1]):
+            if isinstance(problem := cells[field], CellProblem):  # a formula never computed: no empty message
+                self._lose(key, number)
+                header = self.headers[index] if index < len(self.headers) else ""
+                return IngestError(
+                    self.path,
+                    number,
+                    f"“{header}”列的单元格 {_column_letter(index)}{number} {problem.why}：这一行没有读入",
+                )
         if not str(cells.get("text") or "").strip():  # an empty message: its conversation is seen, nothing more
             if key is not None and str(cells.get("conversation_id") or "").strip():
                 self._seen(key, number)
@@ -188,7 +332,10 @@ class _Grouped:
             return Path(self.path).stem
         if index >= len(row) and partial:
             return None
-        key = str((row[index] if index < len(row) else None) or Path(self.path).stem)
+        value = row[index] if index < len(row) else None
+        if isinstance(value, CellProblem):
+            return None
+        key = str(value or Path(self.path).stem)
         return None if BAD_BYTES in key else key
 
     def _seen(self, key: str, number: int) -> None:
@@ -218,7 +365,18 @@ class _Grouped:
                 yield IngestError(self.path, line, f"会话 {key!r}：{EMPTY_TURNS}")
             else:
                 conv.pop("line")
-                yield validate(_with_times(conv), self.path, line)
+                timed = _with_times(conv, self.path, self.epoch)
+                yield timed if isinstance(timed, IngestError) else validate(timed, self.path, line)
+
+
+def _column_letter(index: int) -> str:
+    """A column's letters as Excel names it (0 → A, 26 → AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 ONE_CONVERSATION = "找不到会话ID列，整个文件读成了一个会话"
@@ -281,7 +439,7 @@ def _one_file(
 
 def _is_clock(value: str) -> bool:
     try:
-        return isinstance(_parse_time(value), datetime)
+        return isinstance(_parse_time(value), date | time)
     except ValueError:
         return False
 
@@ -290,7 +448,9 @@ def _add_row(
     conversations: dict[str, dict[str, Any]], key: str, cells: dict[str, Any], path: str, number: int
 ) -> IngestError | None:
     """Append one row's turn (its text not empty) to its conversation `key`; an unreadable role or time is the row's
-    error."""
+    error, and so is a time of another kind than the conversation's first (`_kind`: a truncated row's `202`, seconds,
+    among dates and times took the timing of its whole conversation) or, a date and time, with a zone where the
+    first has none or the other way round (they cannot be subtracted)."""
     text = str(cells.get("text") or "").strip()
     if any(isinstance(value, str) and BAD_BYTES in value for value in cells.values()):
         return IngestError(path, number, BAD_LINE)
@@ -303,36 +463,153 @@ def _add_row(
         )
     try:
         when = _parse_time(cells.get("time"))
-    except ValueError:
-        return IngestError(path, number, f"认不出时间 {cells.get('time')!r}")
-    if isinstance(when, datetime) and key in conversations:  # aware and naive times cannot be subtracted
-        first = next((t for t in conversations[key]["times"] if isinstance(t, datetime)), when)
-        if (when.tzinfo is None) != (first.tzinfo is None):
+    except ValueError as error:
+        return IngestError(path, number, str(error))
+    if when is not None and key in conversations:
+        first, shown = conversations[key]["first_time"]  # kept, not looked for: a row at a time took n² on n rows
+        if first is not None and _kind(first) != _kind(when):
+            return IngestError(
+                path,
+                number,
+                f"时间 {_shown(cells.get('time'))}（{_kind(when)}）与这个会话第一个时间 {shown}（{_kind(first)}）"
+                "写法不同：一个会话的时间要写成同一种",
+            )
+        if (
+            isinstance(when, datetime)
+            and isinstance(first, datetime)
+            and (when.tzinfo is None) != (first.tzinfo is None)
+        ):
             zone = "没有" if when.tzinfo is None else "带有"
             return IngestError(path, number, f"时间 {cells.get('time')!r} {zone}时区，与这个会话的第一个时间不同")
-    conv = conversations.setdefault(key, {"id": key, "turns": [], "times": [], "line": number, "meta": {}})
+    conv = conversations.setdefault(
+        key,
+        {
+            "id": key,
+            "turns": [],
+            "times": [],
+            "raw": [],
+            "lines": [],
+            "first_time": (None, ""),
+            "line": number,
+            "meta": {},
+        },
+    )
+    if when is not None and conv["first_time"][0] is None:
+        conv["first_time"] = (when, _shown(cells.get("time")))
     for field in ("agent_id", "team", "channel"):
         if cells.get(field) not in (None, "") and field not in conv:
             conv[field] = str(cells[field]).strip()
     conv["turns"].append({"role": role, "text": text})
     conv["times"].append(when)
+    conv["raw"].append(_shown(cells.get("time")))
+    conv["lines"].append(number)
     return None
 
 
-def _with_times(conv: dict[str, Any]) -> dict[str, Any]:
-    """Turn start times from the rows' times: seconds from the first clock time (which becomes
-    `started_at`), or the offsets themselves; mixed or missing times give none."""
-    times = conv.pop("times")
-    if all(isinstance(t, datetime) for t in times):
-        first = times[0]
-        for turn, t in zip(conv["turns"], times, strict=True):
-            turn["start"] = (t - first).total_seconds()
-        if first.year > 1900:
-            conv["started_at"] = first.isoformat()
-    elif all(isinstance(t, float) for t in times):
-        for turn, t in zip(conv["turns"], times, strict=True):
-            turn["start"] = t
+_SERIAL_YEARS = (2000, 2100)  # the years [from, to) a conversation's first time is taken for an Excel serial date in
+_DAY_SECONDS = 86_400
+
+
+def _with_times(conv: dict[str, Any], path: str, epoch: datetime = EXCEL_EPOCH) -> dict[str, Any] | IngestError:
+    """The conversation with its turns' start times from its rows' times (all of one kind: `_add_row`), or why it is
+    not stored. A row without a time leaves the turns without (as before).
+
+    - Dates and times: seconds from the first, which becomes `started_at`.
+    - Times of day alone: seconds from the first; a time more than 12 hours before the one above it is past midnight
+      (23:59:50, then 00:00:05), as a text log's are.
+    - Dates alone: `started_at` at the first day's 00:00, and no start times: all at 0 s, every reply would have been
+      instant to the rules that time replies (首次响应).
+    - Numbers: seconds from the start; or, where the first is an Excel serial date of the years _SERIAL_YEARS
+      (46329.5833 is 2026-11-03 14:00, a workbook's date cell without a date format, or one saved to CSV), Excel
+      dates — `epoch` is the workbook's day 0 — every one of them, each to be such a date too. A chat's first message
+      10 to 20 hours after its start is no offset, and Excel wrote these as seconds (a turn at 46,329 s, 12.9 hours).
+      Whole numbers are dates alone.
+
+    A time before the one of the row above it in the conversation is its error, not stored: the rows are out of
+    order (sorted by something else than time), and turns out of order, or replies before the question (negative
+    gaps), are what the rules would have judged. The error names the conversation and the row."""
+    times, shown, lines = conv.pop("times"), conv.pop("raw"), conv.pop("lines")
+    conv.pop("first_time")
+    if not times or any(t is None for t in times):
+        return conv
+    if isinstance(start := times[0], float) and (dates := _excel_dates(times, epoch)) is not None:
+        if isinstance(dates, int):
+            return IngestError(
+                path,
+                lines[dates],
+                f"会话 {conv['id']!r}：第一个时间 {shown[0]} 是 Excel 的日期序号（{_serial_date(start, epoch)}），"
+                f"时间 {shown[dates]} 却不是：整个会话都没有导入；请把时间列设为日期格式，或都写成秒数",
+            )
+        times = dates
+    seconds = _seconds(times)
+    for i in range(1, len(seconds)):
+        if seconds[i] < seconds[i - 1]:
+            return IngestError(
+                path,
+                lines[i],
+                f"会话 {conv['id']!r}：时间 {shown[i]} 早于这个会话上一行（第 {lines[i - 1]} 行）的 {shown[i - 1]}："
+                "行没有按时间先后排列，整个会话都没有导入；请按时间排好再导入",
+            )
+    first = times[0]
+    if isinstance(first, date):
+        conv["started_at"] = (first if isinstance(first, datetime) else datetime.combine(first, time())).isoformat()
+        if not isinstance(first, datetime):
+            return conv
+    for turn, start in zip(conv["turns"], seconds, strict=True):
+        turn["start"] = start
     return conv
+
+
+def _seconds(times: list[When]) -> list[float]:
+    """Seconds of each time from the first, the times all of one kind (`_with_times`)."""
+    first = times[0]
+    if isinstance(first, time):
+        return _clock_seconds(times)
+    if isinstance(first, datetime):
+        return [(t - first).total_seconds() for t in times if isinstance(t, datetime)]
+    if isinstance(first, date):
+        return [float((t - first).days * _DAY_SECONDS) for t in times if isinstance(t, date)]
+    return [t for t in times if isinstance(t, float)]
+
+
+def _excel_dates(numbers: list[When], epoch: datetime) -> list[When] | int | None:
+    """The conversation's times as Excel serial dates (`_with_times`): None where the first is no such date of
+    _SERIAL_YEARS, else the dates (dates alone where all are whole numbers), or the index of the first time that is
+    none."""
+    low, high = ((datetime(year, 1, 1) - epoch).days for year in _SERIAL_YEARS)
+    serials = [n if isinstance(n, float) and low <= n < high else None for n in numbers]
+    if serials[0] is None:
+        return None
+    if None in serials:
+        return serials.index(None)
+    dates = [_serial(n, epoch) for n in serials if n is not None]
+    if all(n is not None and n.is_integer() for n in serials):
+        return [d.date() for d in dates]
+    return list(dates)
+
+
+def _serial(number: float, epoch: datetime) -> datetime:
+    """An Excel serial date, to the millisecond (46329.58333333334 is 14:00:00, not 13:59:59.999999)."""
+    return epoch + timedelta(milliseconds=round(number * _DAY_SECONDS * 1000))
+
+
+def _serial_date(number: float, epoch: datetime) -> str:
+    return _serial(number, epoch).isoformat(sep=" ", timespec="minutes")
+
+
+def _clock_seconds(times: list[When]) -> list[float]:
+    """Seconds of times of day from the first, a day added each time the clock goes back by more than 12 hours (past
+    midnight); a smaller step back stays one (`_with_times` reports it)."""
+    seconds: list[float] = []
+    day = 0
+    for moment in times:
+        assert isinstance(moment, time)
+        at = moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6 + day * _DAY_SECONDS
+        if seconds and seconds[-1] - at > _DAY_SECONDS / 2:
+            day += 1
+            at += _DAY_SECONDS
+        seconds.append(at)
+    return [at - seconds[0] for at in seconds]
 
 
 def read_csv(text: str, path: str, overrides: dict[str, str]) -> Iterator[Record]:
@@ -341,7 +618,44 @@ def read_csv(text: str, path: str, overrides: dict[str, str]) -> Iterator[Record
     except csv.Error:
         delimiter = ","
     # Only the delimiter is sniffed: the sniffer misjudges Excel's doubled quotes ("") in short samples.
-    yield from read_rows(csv_rows(text_lines(text), path, delimiter), path, overrides)
+    yield from read_rows(
+        _as_wide_as_header(csv_rows(text_lines(text), path, delimiter), path, delimiter), path, overrides
+    )
+
+
+_DELIMITERS = {",": "逗号", "\t": "制表符", ";": "分号", "|": "竖线"}
+
+
+def _as_wide_as_header(rows: Iterator[tuple[int, Row]], path: str, delimiter: str) -> Iterator[tuple[int, Row]]:
+    """A CSV's rows, the first its header, each row that has not the header's cells its error (with its cells, to tell
+    its conversation): one with fewer cells than the header's last named column is cut short (a file cut off in its
+    last row was stored, its partial time `202` read as seconds), one whose cells past the header's hold anything
+    has its cells shifted (a delimiter in a message, not quoted) and its columns cannot be told. Extra cells that
+    are empty (a trailing delimiter) and rows all empty (a blank line) are as they were. An XLSX row holds the cells
+    written in it and is not held to this."""
+    header = named = None
+    for number, row in rows:
+        if isinstance(row, BadRow) or not any(str(cell).strip() for cell in row):
+            yield number, row
+            continue
+        if header is None:
+            header = len(row)
+            named = max((i + 1 for i, cell in enumerate(row) if str(cell).strip()), default=0)
+            yield number, row
+            continue
+        assert named is not None
+        if len(row) < named:
+            why = f"这一行只有 {len(row)} 个单元格，表头有 {named} 列：这一行不完整（文件被截断了？），没有读入"
+        elif any(str(cell).strip() for cell in row[header:]):
+            said = _DELIMITERS.get(delimiter, repr(delimiter))
+            why = (
+                f"这一行有 {len(row)} 个单元格，比表头的 {header} 列多，多出的单元格有内容（内容里的{said}没有加引号？）："
+                "这一行没有读入"
+            )
+        else:
+            yield number, row
+            continue
+        yield number, BadRow(IngestError(path, number, why), tuple(row))
 
 
 def csv_rows(lines: list[str], path: str, delimiter: str) -> Iterator[tuple[int, Row]]:
@@ -475,7 +789,7 @@ _MAX_CELL_PARTS = 10_000  # XML elements in one cell (a rich text's runs and the
 _MAX_XML_DEPTH = 100  # levels of XML elements in a sheet: Excel writes about ten
 
 
-def _sheet_rows(book: Any, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...] | Unread]]:
+def _sheet_rows(book: Any, sheet: Any) -> Generator[tuple[int, tuple[Any, ...] | Unread], None, None]:
     """The rows of a read-only `sheet` as openpyxl's `iter_rows(values_only=True)` gives them (a row not written is
     empty), read by `_RowParser` from the parts of the workbook openpyxl's own `ReadOnlyWorksheet._cells_by_row` reads
     them from. A row that openpyxl left out without a word — numbered again, out of order, from 0 or below, past the
@@ -614,14 +928,22 @@ def _numbered(parser: Any, row: Any) -> str | None:
 def _cell(parser: Any, element: Any, cells: list[dict[str, Any]], dates: set[str]) -> str | None:
     """The cell read into `cells` (openpyxl's `parse_cell`); why it cannot be, or None. `dates`: the styles of dates,
     whose value out of range openpyxl reads as "#VALUE!" (an unreadable time, reported with its row), warning besides
-    with a line of its own source on the terminal."""
+    with a line of its own source on the terminal. A formula without a saved result, or an error value, is read as a
+    `CellProblem` (a formula whose result is an empty text, saved as such, is that text)."""
     try:
         if element.get("s") in dates:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Cell .* is marked as a date", UserWarning)
-                cells.append(parser.parse_cell(element))
+                cell = parser.parse_cell(element)
         else:
-            cells.append(parser.parse_cell(element))
+            cell = parser.parse_cell(element)
+        if element.get("t") == "e":
+            cell["value"] = CellProblem(f"是错误值 {str(cell['value'])[:20]}", cell["value"])
+        elif cell["value"] is None and element.find(_FORMULA_TAG) is not None:
+            saved = element.find(_VALUE_TAG) is not None and element.get("t") == "str"  # ="" (an empty text)
+            if not saved:
+                cell["value"] = CellProblem(NO_SAVED_VALUE)
+        cells.append(cell)
     except (ValueError, LookupError) as error:  # a number, date or shared text a cell cannot be read as
         if isinstance(error, ValueError) and "integer string conversion" in str(error):
             # Python refuses to convert thousands of digits (a guard against quadratic time): say what the cell is,
@@ -629,6 +951,10 @@ def _cell(parser: Any, element: Any, cells: list[dict[str, Any]], dates: set[str
             return f"有个数字单元格超过 {sys.get_int_max_str_digits():,} 位；请把这一列存成文本"
         return f"有个单元格读不了（{type(error).__name__}: {error}）"
     return None
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_FORMULA_TAG, _VALUE_TAG = f"{_MAIN}f", f"{_MAIN}v"  # openpyxl's FORMULA_TAG and VALUE_TAG
 
 
 @functools.cache
@@ -666,12 +992,40 @@ def _until_unread(rows: Iterator[tuple[int, tuple[Any, ...] | Unread]]) -> Itera
     for number, cells in rows:
         if isinstance(cells, Unread):
             raise ValueError(f"第 {number} 行：{cells.why}")
-        yield number, cells
+        yield number, tuple(cell.value if isinstance(cell, CellProblem) else cell for cell in cells)
 
 
 def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Record]:
-    title, rows = first_sheet(data)
-    yield from read_rows((_xlsx_row(number, cells, path, title) for number, cells in rows), path, overrides)
+    """The conversations of the workbook's first sheet; a note naming its other sheets that hold anything, which are
+    not read (the format is one table of messages: docs/format.md), where there are any — a sheet left out was lost
+    without a word."""
+    book = open_workbook(data)
+    sheet = book.worksheets[0]
+    if others := [other.title for other in book.worksheets[1:] if _holds_anything(book, other)]:
+        named = "、".join(f"“{title}”" for title in others[:5]) + (f" 等 {len(others):,} 个" if len(others) > 5 else "")
+        yield IngestError(
+            path,
+            None,
+            f"只读了第一个工作表“{sheet.title}”；工作表 {named}也有内容，没有读入"
+            "（要导入它，请把它移到第一个，或另存为单独的文件）",
+        )
+    rows = _sheet_rows(book, sheet)
+    yield from read_rows(
+        (_xlsx_row(number, cells, path, sheet.title) for number, cells in rows), path, overrides, book.epoch
+    )
+
+
+def _holds_anything(book: Any, sheet: Any) -> bool:
+    """Whether a sheet has a cell with a value, or a row that cannot be read: read up to the first (an empty sheet,
+    Sheet2 of a new workbook, is no sheet left out)."""
+    rows = _sheet_rows(book, sheet)
+    try:
+        return any(
+            isinstance(cells, Unread) or any(isinstance(cell, CellProblem) or str(cell or "").strip() for cell in cells)
+            for _, cells in rows
+        )
+    finally:
+        rows.close()
 
 
 def _xlsx_row(number: int, cells: tuple[Any, ...] | Unread, path: str, sheet: str) -> tuple[int, Row]:
