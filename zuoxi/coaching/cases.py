@@ -13,15 +13,39 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from zuoxi.messages import said_all
+from zuoxi.messages import said, said_all
 from zuoxi.model import Conversation
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 TAGS = ("物流", "退换货", "议价", "投诉", "回访", "质量", "支付", "售后", "催单", "信用卡", "外卖")
+
+# Every field and list of a case is bounded: every training page and drill reads the whole library, and one promoted
+# case of millions of characters made training unusable for everyone. Each bound is several times what the bundled
+# cases hold (their longest: title 37, scene 145, need 109, analysis 412 characters; 4 guiding questions; 3 model
+# replies of up to 116 characters; 9 words to a need part), so a trainer never meets one writing a real case.
+MAX_ID = 100  # the stored column's width (training_cases.id, training_attempts.case_id)
+MAX_TITLE = 100
+MAX_SCENE = 2000  # description
+MAX_NEED = 1000
+MAX_ANALYSIS = 5000
+MAX_LINE = 1000  # a guide answer, a model reply, a fact's answer, a customer line (as MAX_AGENT_LINE: a trainee's)
+MAX_SHORT = 200  # a guide question, the customer's name, a scorecard
+MAX_KEY = 50  # a fact's, a need part's, a trigger's key; a rule id
+MAX_WORD = 50  # one of the words that meet a need, draw out a fact or anger the customer
+MAX_TAGS = 10
+MAX_TAG = 20
+MAX_ITEMS = 20  # guiding questions, model replies, facts, need parts, triggers, alternatives, suggestions
+MAX_WORDS = 50  # words of one need part, fact or trigger; `accept`
+
+Line = Annotated[str, Field(max_length=MAX_LINE)]
+Short = Annotated[str, Field(max_length=MAX_SHORT)]
+Key = Annotated[str, Field(max_length=MAX_KEY)]
+Word = Annotated[str, Field(max_length=MAX_WORD)]
 
 
 class Persona(BaseModel):
@@ -29,7 +53,7 @@ class Persona(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "客户"
+    name: Short = "客户"
     patience: float = Field(0.5, ge=0, le=1)  # high: anger rises slowly
     politeness: float = Field(0.5, ge=0, le=1)  # high: polite wording, low: blunt
     suspicion: float = Field(0.0, ge=0, le=1)  # high: wants proof the caller is genuine (outbound)
@@ -42,9 +66,9 @@ class Fact(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    key: str
-    asked_by: list[str] = Field(min_length=1)  # the fact's topic words
-    answer: str
+    key: Key
+    asked_by: list[Word] = Field(min_length=1, max_length=MAX_WORDS)  # the fact's topic words
+    answer: Line
 
 
 class NeedPart(BaseModel):
@@ -53,9 +77,9 @@ class NeedPart(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    key: str
-    words: list[str] = Field(min_length=1)
-    says: str | None = (
+    key: Key
+    words: list[Word] = Field(min_length=1, max_length=MAX_WORDS)
+    says: Line | None = (
         None  # the customer pressing for it while unmet, in their words (default: the need's first clause)
     )
     hidden: bool = False  # the hidden need: pressed for only once the stated parts are met
@@ -66,17 +90,17 @@ class Trigger(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    key: str
-    words: list[str] = Field(min_length=1)
+    key: Key
+    words: list[Word] = Field(min_length=1, max_length=MAX_WORDS)
     anger: float = Field(gt=0, le=1)  # added anger, before the persona's patience
-    says: str | None = None  # the customer's answer the first time (their own words, no fact they were not asked)
+    says: Line | None = None  # the customer's answer the first time (their own words, no fact they were not asked)
 
 
 class GuideQuestion(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str
-    answer: str
+    question: Short
+    answer: Line
 
 
 class BestReply(BaseModel):
@@ -85,8 +109,8 @@ class BestReply(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     turn: int
-    reply: str
-    why: str = ""
+    reply: Line
+    why: Line = ""
 
 
 class Resolution(BaseModel):
@@ -95,10 +119,12 @@ class Resolution(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    parts: list[NeedPart] = Field(default_factory=list)
-    accept: list[str] = Field(default_factory=list)
-    alternatives: list[str] = Field(default_factory=list)  # accepted only while the customer is calm enough
-    needs_facts: list[str] = Field(default_factory=list)  # fact keys the agent must have asked first
+    parts: list[NeedPart] = Field(default_factory=list, max_length=MAX_ITEMS)
+    accept: list[Word] = Field(default_factory=list, max_length=MAX_WORDS)
+    # accepted only while the customer is calm enough
+    alternatives: list[Word] = Field(default_factory=list, max_length=MAX_ITEMS)
+    # fact keys the agent must have asked first
+    needs_facts: list[Key] = Field(default_factory=list, max_length=MAX_ITEMS)
 
     @model_validator(mode="after")
     def _one_part_at_least(self) -> Resolution:
@@ -112,28 +138,35 @@ class Resolution(BaseModel):
         return self
 
 
-class Case(BaseModel):
+class CaseFields(BaseModel):
+    """What a trainer writes of a case: every field of `Case` but its conversation (what a promotion is checked
+    against, bounds first, before anything is masked or stored)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    title: str
-    tags: list[str] = Field(min_length=1)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=MAX_ID)
+    title: Annotated[str, Field(max_length=MAX_TITLE)]
+    tags: list[Annotated[str, Field(max_length=MAX_TAG)]] = Field(min_length=1, max_length=MAX_TAGS)
     difficulty: int = Field(ge=1, le=5)
-    scorecard: str = "core"
-    description: str  # the scene, read out in the replay stage
+    scorecard: Short = "core"
+    description: Annotated[str, Field(max_length=MAX_SCENE)]  # the scene, read out in the replay stage
     persona: Persona
-    need: str  # the customer's real need: hidden in the drill, revealed in the analysis
+    # the customer's real need: hidden in the drill, revealed in the analysis
+    need: Annotated[str, Field(max_length=MAX_NEED)]
     escalation_turn: int | None = None  # where it escalated in the original conversation
-    analysis: str
-    guide: list[GuideQuestion] = Field(min_length=1)
-    best_solutions: list[BestReply] = Field(min_length=1)
-    facts: list[Fact] = Field(default_factory=list)
+    analysis: Annotated[str, Field(max_length=MAX_ANALYSIS)]
+    guide: list[GuideQuestion] = Field(min_length=1, max_length=MAX_ITEMS)
+    best_solutions: list[BestReply] = Field(min_length=1, max_length=MAX_ITEMS)
+    facts: list[Fact] = Field(default_factory=list, max_length=MAX_ITEMS)
     resolution: Resolution
-    triggers: list[Trigger] = Field(default_factory=list)
-    opening: str | None = None  # the drill's first customer line (default: the transcript's first)
+    triggers: list[Trigger] = Field(default_factory=list, max_length=MAX_ITEMS)
+    opening: Line | None = None  # the drill's first customer line (default: the transcript's first)
     # Rule id → the suggestion the drill report gives for this case, instead of the scorecard's
     # generic one (SA-01's "查一下是否已经送出" fits a takeaway order, not a card callback).
-    suggestions: dict[str, str] = Field(default_factory=dict)
+    suggestions: dict[Key, Line] = Field(default_factory=dict, max_length=MAX_ITEMS)
+
+
+class Case(CaseFields):
     conversation: Conversation
 
     def first_customer_line(self) -> str:
@@ -152,6 +185,71 @@ class Case(BaseModel):
 
 class CaseError(ValueError):
     pass
+
+
+# A case's fields as the promotion form names them, for what a trainer reads when one is refused.
+LABELS = {
+    "id": "案例 id",
+    "title": "标题",
+    "tags": "标签",
+    "difficulty": "难度",
+    "scorecard": "评分表",
+    "description": "场景描述",
+    "persona": "客户性格",
+    "name": "称呼",
+    "patience": "耐心",
+    "politeness": "礼貌",
+    "suspicion": "疑心",
+    "anger": "情绪",
+    "need": "客户真正的诉求",
+    "escalation_turn": "升级的句子",
+    "analysis": "案例分析",
+    "guide": "引导问题",
+    "question": "问题",
+    "answer": "参考答案",
+    "best_solutions": "最佳话术",
+    "turn": "回应的句子",
+    "reply": "话术",
+    "why": "理由",
+    "facts": "客户掌握的信息",
+    "key": "键",
+    "asked_by": "问到它的说法",
+    "resolution": "解决条件",
+    "parts": "诉求",
+    "words": "说法",
+    "says": "客户的话",
+    "accept": "满足诉求的说法",
+    "alternatives": "可接受的替代方案",
+    "needs_facts": "须先问到的信息",
+    "triggers": "激怒客户的说法",
+    "opening": "开场白",
+    "suggestions": "改进建议",
+}
+SHOWN_PROBLEMS = 5  # a list of 200,000 bad entries is one message, not 200,000
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """A field's place as a trainer reads it: 引导问题第 2 条的参考答案."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"第 {part + 1} 条"
+        else:
+            label = LABELS.get(str(part), str(part))
+            out += f"的{label}" if out else label
+    return out or "案例"
+
+
+def check_fields(curation: Any) -> CaseFields:
+    """What a trainer wrote of a case (every field but the conversation) checked against the case's schema and
+    bounds, or CaseError in Chinese naming each field as the form does: cheap even for millions of characters,
+    so it comes before anything is masked, written out or stored."""
+    try:
+        return CaseFields.model_validate(curation)
+    except ValidationError as error:
+        problems = [f"{_where(tuple(e['loc']))}：{said(e)}" for e in error.errors()]
+        more = f"；等共 {len(problems)} 处" if len(problems) > SHOWN_PROBLEMS else ""
+        raise CaseError("；".join(dict.fromkeys(problems[:SHOWN_PROBLEMS])) + more) from None
 
 
 def parse_case(text: str, source: str) -> Case:

@@ -8,6 +8,7 @@ conversation as the query.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import rjieba
 import yaml
 from rank_bm25 import BM25Okapi
 
-from zuoxi.coaching.cases import Case, CaseError, builtin_cases, parse_case
+from zuoxi.coaching.cases import Case, CaseError, builtin_cases, check_fields, parse_case
 from zuoxi.coaching.simulator import DrillReport
 from zuoxi.model import HIGH_RISK, Conversation
 from zuoxi.normalize import normalize_text
@@ -25,6 +26,7 @@ from zuoxi.store import cases as stored
 from zuoxi.store.cases import AttemptView, NewTrainingAttempt
 
 __all__ = ["AttemptView", "Candidate", "CaseLibrary"]
+log = logging.getLogger(__name__)
 
 # How much each signal adds to a candidate's rank (all in 0–1).
 CANDIDATE_WEIGHTS = {"risk": 0.4, "ES-01": 0.2, "ES-02": 0.2, "CS-01": 0.2, "low_score": 0.3}
@@ -47,14 +49,29 @@ class Candidate:
 
 
 class CaseLibrary:
+    """Every page and drill reads the library: a promoted case is parsed once, the first time its stored YAML is seen
+    (again only when it changes, as `zuoxi db remask` may), and its search tokens cut once."""
+
     def __init__(self, store: Store):
         self.store = store
+        self._read: dict[str, tuple[str, Case | None]] = {}  # promoted case id → (its YAML, the case or None)
+        self._tokens: dict[str, tuple[Case, list[str]]] = {}  # case id → (that case, its search tokens)
 
     def cases(self) -> list[Case]:
-        promoted = [
-            parse_case(text, f"training_cases/{ident}") for ident, text in stored.promoted_cases(self.store.engine)
-        ]
-        return [*builtin_cases(), *promoted]
+        read: dict[str, tuple[str, Case | None]] = {}
+        for ident, text in stored.promoted_cases(self.store.engine):
+            known = self._read.get(ident)
+            read[ident] = known if known is not None and known[0] == text else (text, _readable(ident, text))
+        self._read = read
+        return [*builtin_cases(), *(case for _, case in read.values() if case is not None)]
+
+    def _search_tokens(self, case: Case) -> list[str]:
+        known = self._tokens.get(case.id)
+        if known is not None and known[0] is case:
+            return known[1]
+        cut = tokens(case.search_text())
+        self._tokens[case.id] = (case, cut)
+        return cut
 
     def get(self, case_id: str) -> Case:
         for case in self.cases():
@@ -78,7 +95,7 @@ class CaseLibrary:
         text = " ".join(t.text for t in like.turns) if like is not None else query
         if not cases or not text.strip():
             return [(c, 0.0) for c in cases]
-        index = BM25Okapi([tokens(c.search_text()) for c in cases])
+        index = BM25Okapi([self._search_tokens(c) for c in cases])
         scores = index.get_scores(tokens(text))
         ranked = sorted(zip(cases, scores), key=lambda x: -x[1])
         return [(c, round(float(s), 3)) for c, s in ranked if s > 0]
@@ -111,8 +128,10 @@ class CaseLibrary:
         return sorted(best.values(), key=lambda c: -c.rank)[:limit]
 
     def promote(self, key: str, curation: dict, user_id: int | None = None) -> Case:
-        """Make a case of a stored conversation: `curation` holds the Case fields except the conversation. What
-        the trainer typed is masked as conversations are (every agent reads a case)."""
+        """Make a case of a stored conversation: `curation` holds the Case fields except the conversation. Refused
+        (CaseError, in Chinese) past any field's bound before anything else is done with it; what the trainer typed
+        is masked as conversations are (every agent reads a case)."""
+        check_fields(curation)
         curation = mask_value(curation)
 
         def build(conversation: Conversation, taken: Callable[[str], bool]) -> tuple[str, str, Case]:
@@ -153,6 +172,16 @@ class CaseLibrary:
 
     def attempts(self, trainee: str | None = None, case_id: str | None = None) -> list[AttemptView]:
         return stored.training_attempts(self.store.engine, trainee, case_id)
+
+
+def _readable(ident: str, text: str) -> Case | None:
+    """A stored promoted case, or None (logged) when it no longer reads as a case: one promoted before cases were
+    bounded, past a bound, is left out of the library rather than failing every training page."""
+    try:
+        return parse_case(text, f"training_cases/{ident}")
+    except CaseError as error:
+        log.warning("promoted training case %r left out of the library: %s", ident[:100], str(error)[:500])
+        return None
 
 
 def _turns_within(case: Case) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from zuoxi.effects.behaviours import Observation, observe
 from zuoxi.effects.coaching import Drill, Window, Work
 from zuoxi.store import as_utc, canonical_label
-from zuoxi.store.queries import ConversationFilter, scoped, team_agents
+from zuoxi.store.queries import ConversationFilter, scoped, trainee_scope
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, User
 from zuoxi.store.users import Account
 
@@ -54,15 +54,16 @@ def drilled_cases(engine, account: Account) -> list[tuple[str, int, int]]:
     query = select(TrainingAttempt.case_id, func.count(), func.count(TrainingAttempt.trainee.distinct())).group_by(
         TrainingAttempt.case_id
     )
-    if account.role == "team_lead":
-        query = query.where(TrainingAttempt.trainee.in_(sorted(team_agents(engine, account.team))))
+    mine = trainee_scope(engine, account)
+    if mine is not None:
+        query = query.where(TrainingAttempt.trainee.in_(sorted(mine)))
     with Session(engine) as session:
         return sorted(((c, n, t) for c, n, t in session.execute(query)), key=lambda x: (-x[1], x[0]))
 
 
 def drills(engine, account: Account, case_id: str) -> list[Drill]:
     """The attempts on a case, each trainee resolved to their agent id (trainees are agent ids or
-    usernames); a team lead gets their team's only."""
+    usernames); a team lead gets their own and their team's agents' only (`trainee_scope`)."""
     with Session(engine) as session:
         agent_of = {u: a for u, a in session.execute(select(User.username, User.agent_id)) if a}
         rows = session.execute(
@@ -74,7 +75,7 @@ def drills(engine, account: Account, case_id: str) -> list[Drill]:
                 TrainingAttempt.outcome,
             ).where(TrainingAttempt.case_id == case_id)
         ).all()
-    mine = team_agents(engine, account.team) if account.role == "team_lead" else None
+    mine = trainee_scope(engine, account)
     return [
         Drill(
             agent_id=agent_id,

@@ -202,16 +202,39 @@ def may_see(account: Account, row: ConversationRow) -> bool:
 
 
 def team_agents(engine, team: str | None) -> set[str]:
-    """Who belongs to `team`: the agent ids and usernames of its users, and the agent ids on its
-    conversations (what training attempts and campaign figures are keyed by)."""
+    """The agents of `team`, by the names their drills and campaign figures are keyed by: the agent ids and usernames
+    of its agent users, and the agent ids on its conversations that name no other user. An inspector's, an admin's or
+    a team lead's username (or agent id) on a conversation of the team, as uploaded data may carry it, does not make
+    them one of its agents, nor does an agent of another team's; an agent user with no team is one by their
+    conversations."""
     from zuoxi.store.tables import User
 
     if not team:
         return set()
     with Session(engine) as session:
-        users = session.execute(select(User.agent_id, User.username).where(User.team == team)).all()
+        users = session.execute(select(User.role, User.team, User.agent_id, User.username)).all()
         agents = session.scalars(select(ConversationRow.agent_id).where(ConversationRow.team == team).distinct())
-        return {x for pair in users for x in pair if x} | {a for a in agents if a}
+        on_conversations = {a for a in agents if a}
+    members = {x for role, of, *names in users if role == "agent" and of == team for x in names if x}
+    others = {x for role, of, *names in users if role != "agent" or of not in (team, None) for x in names if x}
+    return members | (on_conversations - others)
+
+
+def trainee_name(account: Account) -> str:
+    """What a user's drill attempts are stored under: their agent id, else their username."""
+    return account.agent_id or account.username
+
+
+def trainee_scope(engine, account: Account) -> set[str] | None:
+    """Whose drill attempts `account` may see, as attempts store their trainee (masked: zuoxi.store.cases), None for
+    everyone's: inspectors and admins everyone's, a team lead their own and their team's agents' (`team_agents`), an
+    agent their own. Every page and API that shows attempts asks this."""
+    if account.role in INSPECTORS:
+        return None
+    names = {trainee_name(account)}
+    if account.role == "team_lead":
+        names |= team_agents(engine, account.team)
+    return {mask_text(name) for name in names}
 
 
 @dataclass
@@ -694,4 +717,6 @@ __all__ = [
     "result_row_for",
     "scoped",
     "team_agents",
+    "trainee_name",
+    "trainee_scope",
 ]

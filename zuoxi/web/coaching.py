@@ -15,11 +15,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from zuoxi.coaching import cases as bounds
 from zuoxi.coaching.cases import TAGS, Case, CaseError
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
 from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession, EmptyLine
-from zuoxi.store.queries import get_conversation, team_agents
+from zuoxi.privacy import mask_text
+from zuoxi.store.queries import get_conversation, trainee_name, trainee_scope
 from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.web.api import zoned
 from zuoxi.web.display import OUTCOME_NAMES
@@ -66,7 +68,7 @@ def library(request: Request) -> CaseLibrary:
 
 
 def trainee(signed: Signed) -> str:
-    return signed.account.agent_id or signed.account.username
+    return trainee_name(signed.account)
 
 
 def public_case(case: Case) -> dict:
@@ -217,14 +219,12 @@ def attempts(
     request: Request, case_id: str | None = None, who: str | None = None, signed: Signed = require_role(ANYONE)
 ) -> list[dict]:
     """Progress over attempts: agents see their own (`who` is ignored); others may ask for a trainee
-    (`who`) within their scope: inspectors and admins anyone, a team lead their team (403 otherwise)."""
+    (`who`) within their scope (`trainee_scope`): inspectors and admins anyone, a team lead themselves and
+    their team's agents, never an inspector, admin or other lead (403 otherwise)."""
     account = signed.account
     person = trainee(signed) if account.role == "agent" or who is None else who
-    if (
-        account.role == "team_lead"
-        and person != trainee(signed)
-        and person not in team_agents(request.app.state.store.engine, account.team)
-    ):
+    scope = trainee_scope(request.app.state.store.engine, account)
+    if scope is not None and mask_text(person) not in scope:
         raise HTTPException(403, "只能查看本人或本班组的演练记录")
     return [zoned(asdict(a)) for a in library(request).attempts(person, case_id)]
 
@@ -235,6 +235,10 @@ def candidates(request: Request, signed: Signed = require_role(INSPECTORS)) -> l
 
 
 class Curation(BaseModel):
+    """A case's fields but its conversation (zuoxi/coaching/cases.py `CaseFields`). Every field and list is bounded
+    there (`MAX_*`): past a bound the promotion is refused with 422 and a Chinese `detail` naming the field, before
+    anything is masked or stored."""
+
     id: str
     title: str
     tags: list[str]
@@ -306,7 +310,21 @@ def promote_page(
         tags=TAGS,
         error=error,
         first_customer=first_customer,
+        limits=FORM_LIMITS,
     )
+
+
+# The form's maxlength of each field: the case's bounds, which the server checks all the same.
+FORM_LIMITS = {
+    "id": bounds.MAX_ID,
+    "title": bounds.MAX_TITLE,
+    "description": bounds.MAX_SCENE,
+    "need": bounds.MAX_NEED,
+    "analysis": bounds.MAX_ANALYSIS,
+    "question": bounds.MAX_SHORT,
+    "answer": bounds.MAX_LINE,
+    "reply": bounds.MAX_LINE,
+}
 
 
 BEST_TURN = "最佳话术回应第几句"

@@ -225,6 +225,7 @@ def training_page(
         "effects_training.html.j2",
         signed,
         cases=cases,
+        titles={c.id: c.title for c in request.app.state.cases.cases()},  # the selector names cases by title
         case=case,
         report=report,
         error=error,
