@@ -181,6 +181,47 @@ def test_error_pages_are_chinese_for_browsers_and_json_for_the_api(clients):
     assert agent.get("/api/conversations?page=0").json()["detail"] == "输入有误：页码不能小于 1"
 
 
+def test_what_the_framework_says_in_english_is_said_in_chinese(app, clients):
+    """A body FastAPI or Starlette cannot parse (JSON nested past Python's limit, a broken multipart form, a file name
+    of 5,000 characters) was answered "There was an error parsing the body" or "Invalid multipart data."; a
+    parameter's name stood in English in a 422 ("after格式不对"); the sign-in form without a password gave a JSON
+    page. Each is Chinese now."""
+    qa = clients["qa"]
+    deep = qa.post("/api/login", content="[" * 5000, headers={"content-type": "application/json"})
+    assert deep.status_code == 400 and deep.json()["detail"] == "请求内容无法解析：不是有效的 JSON 或表单，或嵌套太深"
+    broken = qa.post("/api/login", content="{", headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["detail"] == "输入有误：请求不是有效的 JSON"
+    form = "multipart/form-data; boundary=zz"
+    for url in ("/api/uploads", "/login"):
+        for body in (b"garbage", b"\r\n--zz\r\nContent-Type: x\r\n\r\nv\r\n--zz--\r\n"):  # no name: Starlette's own
+            bad = qa.post(url, content=body, headers={"content-type": form})
+            assert bad.status_code == 400, (url, body)
+            assert bad.json()["detail"] == "上传的表单无法解析：内容不完整或格式不对，或文件名太长"
+    long_name = qa.post("/api/uploads", files=[("files", ("长" * 5000 + ".jsonl", b"{}"))])
+    assert long_name.status_code == 400 and "上传的表单无法解析" in long_name.json()["detail"]
+    page = qa.http.post("/login", content="[", headers={"content-type": form, "accept": "text/html"})
+    assert page.status_code == 400 and "上传的表单无法解析" in text_of(page.text) and "multipart" not in page.text
+    for url, said in (
+        ("/api/conversations?after=x", "输入有误：下一页位置格式不对"),
+        ("/api/conversations?before=x", "输入有误：上一页位置格式不对"),
+        (
+            "/api/campaigns/x?start=1800-01-01&end=3000-01-01",
+            "输入有误：开始日期不能小于 1900-01-01；结束日期不能大于 2999-12-31",
+        ),
+        ("/api/export.pdf", "输入有误：类型格式不对"),
+    ):
+        assert qa.get(url).json()["detail"] == said, url
+    anonymous = TestClient(app)
+    for data in ({"username": "qa"}, {"password": PASSWORD}, {}, {"username": " ", "password": "x"}):
+        signed = anonymous.post("/login", data=data, headers={"accept": "text/html"})
+        assert signed.status_code == 200 and "请输入用户名和密码" in text_of(signed.text), data
+        assert signed.headers["content-type"].startswith("text/html") and 'name="password"' in signed.text
+    long = anonymous.post("/login", data={"username": "qa", "password": "x" * 201}, headers={"accept": "text/html"})
+    assert long.status_code == 200 and "用户名或密码错误" in text_of(long.text)
+    signed = anonymous.post("/login", data={"username": "qa", "password": PASSWORD}, follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == "/"
+
+
 def test_campaign_codes_are_labelled(tmp_path):
     from typer.testing import CliRunner
 

@@ -157,6 +157,48 @@ def test_every_route_declares_its_roles(app):
             assert check.write == (method != "GET"), f"{method} {path}: a change needs the CSRF token, a read does not"
 
 
+def test_every_parameter_of_every_route_has_a_chinese_name(app):
+    """A 422 names the parameter it refuses as `zuoxi.web.errors.FIELDS` names it: one left out stood in English
+    ("after格式不对", "start不能小于 1900-01-01"). Every query, path, form and body parameter, and every field of a
+    body or query model, has a name there (a model parameter's own name never shows: its fields' names do)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from zuoxi.web.errors import FIELDS
+
+    def model(annotation) -> type[BaseModel] | None:
+        found = [a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type)]
+        return next((a for a in found if issubclass(a, BaseModel)), None)
+
+    unnamed: dict[str, set[str]] = {}
+
+    def fields(of: type[BaseModel], where: str, seen: set) -> None:
+        if of in seen:
+            return
+        seen.add(of)
+        for name, info in of.model_fields.items():
+            if (info.alias or name) not in FIELDS:
+                unnamed.setdefault(info.alias or name, set()).add(where)
+            for inner in (info.annotation, *typing.get_args(info.annotation)):
+                if (nested := model(inner)) is not None:
+                    fields(nested, where, seen)
+
+    def walk(dependant, where: str) -> None:
+        for param in (*dependant.query_params, *dependant.path_params, *dependant.body_params):
+            if (of := model(param.field_info.annotation)) is not None:
+                fields(of, where, set())
+            elif param.alias not in FIELDS:
+                unnamed.setdefault(param.alias, set()).add(where)
+        for inner in dependant.dependencies:
+            walk(inner, where)
+
+    for method, path, route in routes(app):
+        walk(route.dependant, f"{method} {path}")
+    assert not unnamed, unnamed
+    assert all(not label.isascii() for label in FIELDS.values())
+
+
 def request(client: TestClient, method: str, path: str, csrf: str = ""):
     url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: VALUES[m.group(1)], path)
     headers = {"X-CSRF-Token": csrf, "accept": "application/json"}

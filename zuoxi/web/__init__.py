@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import asynccontextmanager
-from http import HTTPStatus
 from pathlib import Path
 from typing import TypedDict
 from urllib.parse import urlencode
@@ -120,7 +119,7 @@ def _set_state(
 def _add_error_handlers(app: FastAPI) -> None:
     """Domain errors as their HTTP status, each answered as a page or as JSON as the request wants; a page
     that needs signing in sends the browser to the login page and back."""
-    from zuoxi.web.errors import error_response, validation_message, wants_html
+    from zuoxi.web.errors import chinese_detail, error_response, validation_message, wants_html
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, error: NotFound):
@@ -142,9 +141,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: StarletteHTTPException):
         if error.status_code == 401 and wants_html(request):
             return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
-        # Starlette's own errors (an unknown URL, a wrong method) carry its English phrase: the page's title says it.
-        detail = None if error.detail == HTTPStatus(error.status_code).phrase else error.detail
-        return error_response(request, error.status_code, detail, headers=error.headers)
+        # Starlette's and FastAPI's own errors (an unknown URL, a wrong method, a body that does not parse) are
+        # English: said in Chinese, or by the page's title.
+        return error_response(
+            request, error.status_code, chinese_detail(error.status_code, error.detail), headers=error.headers
+        )
 
 
 def _add_routes(app: FastAPI) -> None:

@@ -3,7 +3,9 @@ for the API (`/api/…`, or any client that does not ask for HTML)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import Request
@@ -34,7 +36,73 @@ FIELDS = {
     "files": "文件",
     "text": "内容",
     "yaml": "评分表内容",
+    # every other parameter of a route (tests/test_web_roles.py checks that each has a name)
+    "accept": "是否采纳",
+    "action": "操作",
+    "after": "下一页位置",
+    "before": "上一页位置",
+    "after_from": "培训后开始日期",
+    "after_to": "培训后结束日期",
+    "before_from": "培训前开始日期",
+    "before_to": "培训前结束日期",
+    "agent_id": "坐席工号",
+    "analysis": "案例分析",
+    "best_solutions": "最佳话术",
+    "body": "请求内容",
+    "case": "培训案例",
+    "case_id": "案例编号",
+    "channel": "渠道",
+    "conversation": "会话",
+    "customer_id": "客户编号",
+    "decision": "处理结论",
+    "description": "案例描述",
+    "display_name": "显示名",
+    "drill_id": "演练编号",
+    "start": "开始日期",
+    "end": "结束日期",
+    "escalation_turn": "升级所在的句子",
+    "facts": "案例事实",
+    "failed_rule": "未通过规则",
+    "guide": "引导问答",
+    "id": "编号",
+    "key": "会话",
+    "kind": "类型",
+    "need": "客户诉求",
+    "new": "新名称",
+    "next": "登录后前往的页面",
+    "outcome": "结果",
+    "persona": "客户画像",
+    "q": "搜索内容",
+    "resolution": "解决方案",
+    "reveal": "显示解析",
+    "round": "校准轮次",
+    "round_name": "校准轮次",
+    "save_as": "另存为",
+    "scorecard": "评分表",
+    "sort": "排序",
+    "tag": "标签",
+    "tags": "标签",
+    "title": "标题",
+    "which": "导出内容",
+    "who": "人员",
+    "error": "提示",
+    "done": "提示",
+    "rescored": "重新评分的会话数",
 }
+# What Starlette and FastAPI answer, in English, to a body they cannot read.
+BODY_UNREADABLE = "请求内容无法解析：不是有效的 JSON 或表单，或嵌套太深"
+FORM_UNREADABLE = "上传的表单无法解析：内容不完整或格式不对，或文件名太长"
+FRAMEWORK_DETAILS = (
+    ("There was an error parsing the body", BODY_UNREADABLE),  # FastAPI: JSON nested past Python's limit, and the like
+    ("Invalid multipart data", FORM_UNREADABLE),  # Starlette's multipart parser (a 5,000-character file name too)
+    ("Missing boundary in multipart", FORM_UNREADABLE),
+    ("The Content-Disposition header", FORM_UNREADABLE),
+    ("Too many files", "一次上传的文件太多"),
+    ("Too many fields", "表单的项太多"),
+    ("Field exceeded maximum size", "表单中有一项太大"),
+    ("Part exceeded maximum size", "表单中有一项太大"),
+)
+_CHINESE = re.compile(r"[\u3400-\u9fff]")
 PROBLEMS = {
     "missing": "必须填写",
     "int_parsing": "应为整数",
@@ -64,6 +132,22 @@ STATUS_TITLES = {
     422: "输入有误",
     429: "操作太频繁",
 }
+
+
+def chinese_detail(status: int, detail: Any) -> Any:
+    """An HTTPException's detail as people read it: Starlette's and FastAPI's English (the status phrase, a body
+    that does not parse, a bad multipart form) in Chinese, or None for the status's own title (any other English);
+    ours as it is."""
+    if not isinstance(detail, str):
+        return detail  # a mapping (a scorecard's problems) the API's client reads
+    if detail == HTTPStatus(status).phrase:
+        return None
+    if _CHINESE.search(detail):
+        return detail
+    for start, chinese in FRAMEWORK_DETAILS:
+        if detail.startswith(start):
+            return chinese
+    return None
 
 
 def wants_html(request: Request) -> bool:

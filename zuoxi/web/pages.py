@@ -130,13 +130,14 @@ def login_page(request: Request, next: str = Query("/", max_length=2000), error:
 
 
 @router.post("/login")
-def login_form(
-    request: Request,
-    username: str = Form(..., max_length=100),
-    password: str = Form(..., max_length=200),
-    next: str = Form("/"),
-):
+def login_form(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")):
+    """A field left out or too long is said on the sign-in page, like a wrong password (a 422 was a JSON page)."""
+    next = next[:2000]
+    if not username.strip() or not password:
+        return render(request, "login.html.j2", None, next=next, error="请输入用户名和密码")
     try:
+        if len(username) > 100 or len(password) > 200:  # no account has one so long: not worth a password check
+            raise LoginRefused(blocked=False)
         account = check_login(request, username, password)
     except LoginRefused as refused:
         error = "登录失败次数过多，请 15 分钟后再试" if refused.blocked else "用户名或密码错误"
