@@ -540,3 +540,38 @@ def test_upgrade_hints_at_remask_for_an_older_database(tmp_path):
     assert upgraded.exit_code == 0 and "zuoxi db remask" in upgraded.stderr
     fresh = CliRunner().invoke(app, ["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'new.db'}"])
     assert fresh.exit_code == 0 and "zuoxi db remask" not in fresh.stderr
+
+
+def test_remask_keeps_an_id_that_only_passes_luhn(db_url, tmp_path):
+    """An id that passes Luhn without a card's prefix and length (a 16-digit Weibo id; American Express is 15
+    digits) is stored as it is (`mask_id`), and a remask leaves it so in the conversation, its JSON, its results and
+    its complaint alert, where a remask masking ids as texts wrote it as a card (stc3-**** **** **** 8437) and lost
+    the join to the source. An id that is a phone number is masked, as before."""
+    ident, phone_id = "stc3-3775827529438437", f"call-{PHONE}"
+    assert luhn_ok(ident[5:]) and mask_text(ident) != ident
+    path = tmp_path / "weibo.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"id": i, "turns": [{"role": "customer", "text": "我要投诉"}, {"role": "agent", "text": "您好"}]}
+            )
+            + "\n"
+            for i in (ident, phone_id)
+        ),
+        encoding="utf-8",
+    )
+    store = Store(db_url)
+    for _ in Batch([path], store=store, analyze=True, models=False).run():
+        pass
+    store.close()
+    remask(db_url)
+    store = Store(db_url)
+    with Session(store.engine) as session:
+        assert sorted(session.scalars(select(ConversationRow.id))) == sorted([ident, mask_text(phone_id)])
+        for row in session.scalars(select(ConversationRow)):
+            assert row.data["id"] == row.id
+            for result in session.scalars(select(ResultRow).where(ResultRow.conversation_key == row.key)):
+                assert result.data["conversation_id"] == row.id
+        alerted = session.scalars(select(ComplaintAlertRow.conversation_id)).all()  # 我要投诉: both raised one
+        assert sorted(alerted) == sorted([ident, mask_text(phone_id)])
+    store.close()

@@ -32,7 +32,7 @@ from zuoxi.analyze.models.acts import TurnActs
 from zuoxi.model import Alert, Channel, Conversation, Evidence, LiveUpdate, Result, Turn
 from zuoxi.normalize import Prepared, PreparedTurn, normalize_turn
 from zuoxi.pipeline import analyze_conversation
-from zuoxi.privacy import mask_text
+from zuoxi.privacy import mask_id, mask_text
 from zuoxi.rules.engine import CompiledItem, get_scorecard
 from zuoxi.rules.operators import Hit
 
@@ -209,7 +209,7 @@ class LiveSession:
     def conversation(self) -> Conversation:
         """Everything said so far, as the batch pipeline reads it."""
         return Conversation(
-            id=mask_text(self.id) if self.mask else self.id,  # the client names the session: a phone, at times
+            id=mask_id(self.id) if self.mask else self.id,  # the client names the session: a phone, at times
             channel=self.channel,
             agent_id=self.agent_id,
             team=self.team,

@@ -26,7 +26,7 @@ from sqlalchemy.schema import CreateSchema
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
-from zuoxi.privacy import mask_text
+from zuoxi.privacy import mask_id
 from zuoxi.store.tables import (
     CampaignAttempt,
     CampaignCallback,
@@ -53,8 +53,9 @@ def canonical_label(value: str | None) -> str | None:
 
 def masked_label(value: str | None) -> str | None:
     """A team or agent id a person typed (a user's, a webhook's, a plan's or a campaign's), as conversations carry
-    it: personal data masked, then canonical — so a team named by a number matches its conversations."""
-    return canonical_label(mask_text(value)) if value else None
+    it: personal data masked as ids are (`mask_id`), then canonical — so a team named by a number matches its
+    conversations."""
+    return canonical_label(mask_id(value)) if value else None
 
 
 def canonical(conversation: Conversation) -> Conversation:

@@ -9,10 +9,11 @@ and rewrites each value the masker changes, as the write path stores it today:
 - teams and agent ids as `masked_label` makes them (masked, then canonical), wherever they are kept (conversations
   and their JSON, results' list columns, users, webhooks, plans' scopes, queue items, alerts, campaigns), so that one
   agent or team is one value everywhere; the dashboard's figures (`stats`) are rebuilt when they held another form;
-- a conversation's id, turns, recording name and metadata as `mask_conversation` masks them, its source file as
-  `masked_name` names it, its search text again from the masked turns; the results of the conversation (and every
-  version of them) with its id and their evidence masked, their evidence spans and emotion cues moved to where the
-  same words are in the masked turns;
+- a conversation's id, turns, recording name and metadata as `mask_conversation` masks them (the id as `mask_id`
+  does, wherever it is kept: an id that only looked like a card to an older masker stays as it is stored), its
+  source file as `masked_name` names it, its search text again from the masked turns; the results of the
+  conversation (and every version of them) with its id and their evidence masked, their evidence spans and emotion
+  cues moved to where the same words are in the masked turns;
 - texts people wrote (comments, appeal reasons, notes, drill turns, the audit log's before and after) as `mask_text`;
   a sampling plan as `save_plan` stores it (`stored_text`), a promoted case's YAML with its fields masked, a
   scorecard's YAML as the editor saves it (`masked_text`: its values and comments, the layout kept). The messages
@@ -45,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from zuoxi.normalize import normalize_text
-from zuoxi.privacy import mask_text, mask_value, masked_name
+from zuoxi.privacy import mask_id, mask_text, mask_value, masked_name
 from zuoxi.store import masked_label
 from zuoxi.store.tables import (
     AppealRow,
@@ -99,6 +100,11 @@ def _settled(mask: Callable[[Any], Any], value: Any) -> Any:
 def _text(value: Any) -> Any:
     """A text masked as `mask_text` masks it."""
     return _settled(mask_text, value) if isinstance(value, str) else value
+
+
+def _id(value: Any) -> Any:
+    """A conversation's id as `mask_id` masks it."""
+    return _settled(mask_id, value) if isinstance(value, str) else value
 
 
 def _label(value: Any) -> Any:
@@ -158,7 +164,7 @@ def _conversation(data: Any) -> tuple[Any, dict[int, _Moved]]:
     if not isinstance(data, dict):
         return _strings(data), {}
     new = dict(data)
-    for name, mask in (("id", _text), ("audio", _text), ("agent_id", _label), ("team", _label), ("meta", _value)):
+    for name, mask in (("id", _id), ("audio", _text), ("agent_id", _label), ("team", _label), ("meta", _value)):
         if name in data:
             new[name] = mask(data[name]) if isinstance(data[name], str) else _value(data[name])
     moved: dict[int, _Moved] = {}
@@ -224,14 +230,18 @@ def _emotion(emotion: Any, moved: dict[int, _Moved]) -> Any:
 
 def _result(data: Any, moved: dict[int, _Moved]) -> Any:
     """A stored result (its JSON) of a conversation whose turns `moved`: evidence and emotion cues pointing where
-    the same words are in the masked turns, then every string masked (the conversation id, evidence, messages)."""
+    the same words are in the masked turns, then every string masked (evidence, messages), the conversation id as
+    ids are."""
     if not isinstance(data, dict):
         return _strings(data)
     if moved and isinstance(data.get("findings"), list):
         data = {**data, "findings": [_finding(finding, moved) for finding in data["findings"]]}
     if moved and isinstance(data.get("customer_emotion"), list):
         data = {**data, "customer_emotion": [_emotion(emotion, moved) for emotion in data["customer_emotion"]]}
-    return _strings(data)
+    masked = _strings(data)
+    if isinstance(ident := data.get("conversation_id"), str):
+        masked["conversation_id"] = _id(ident)
+    return masked
 
 
 # --- sampling plans and promoted cases ------------------------------------------------------------------
@@ -552,7 +562,7 @@ def _conversation_unit(row: dict, results: list[dict], versions: dict[int, list[
     _readable(*(version for result in results for version in versions.get(result["pk"], [])), table="result_versions")
     data, moved = _conversation(row["data"])
     values: dict[str, Any] = {
-        "id": _text(row["id"]),
+        "id": _id(row["id"]),
         "agent_id": _label(row["agent_id"]),
         "team": _label(row["team"]),
         "source": _source(row["source"]),
@@ -641,7 +651,7 @@ _PLAIN: tuple[tuple[type[Base], str, dict[str, Callable[[Any], Any]]], ...] = (
     (
         ComplaintAlertRow,
         "id",
-        {"conversation_id": _text, "team": _label, "agent_id": _label, "excerpt": _text, "note": _text},
+        {"conversation_id": _id, "team": _label, "agent_id": _label, "excerpt": _text, "note": _text},
     ),
     (WebhookRow, "id", {"name": _text, "team": _label}),
     (
