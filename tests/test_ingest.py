@@ -892,6 +892,81 @@ def test_subtitle_cue_without_speaker(tmp_path):
     assert conversations == [] and str(error).startswith(f"{path}:6: 字幕没有标明说话人")
 
 
+LOST_CALL = "：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入"
+
+
+def test_a_subtitle_cue_whose_time_line_is_broken_is_reported_and_the_call_not_stored(tmp_path):
+    """Two customer cues with a time line cut short (`00:00:0`) or mistyped (`->`) were dropped without a word: the
+    call was stored with the agent's three cues and scored 100, the import said 错误 0 (walk_cli H3)."""
+    path = tmp_path / "complaint.srt"
+    path.write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\n[客服] 您好，我是客服8号\n\n"
+        "2\n00:00:03,000 --> 00:00:0\n[客户] 我要投诉你们，东西坏了\n\n"
+        "3\n00:00:05,000 --> 00:00:06,000\n[客服] 好的\n\n"
+        "4\n00:00:07,000 -> 00:00:08,000\n[客户] 我要12315\n\n"
+        "5\n00:00:09,000 --> 00:00:10,000\n[客服] 再见\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert conversations == []
+    assert [str(e) for e in errors] == [
+        f"{path}:6: 认不出字幕的时间行 '00:00:03,000 --> 00:00:0'（应为 00:00:01,000 --> 00:00:03,500），这条字幕没有读入",
+        f"{path}:14: 认不出字幕的时间行 '00:00:07,000 -> 00:00:08,000'（应为 00:00:01,000 --> 00:00:03,500），"
+        "这条字幕没有读入",
+        f"{path}:2: 会话 'complaint.srt' 有 2 条字幕没有读入（第 6、14 行）" + LOST_CALL,
+    ]
+
+
+def test_subtitle_text_with_no_time_line_is_reported(tmp_path):
+    """A blank line inside a cue, or a cue whose time line is missing: its words were dropped in silence."""
+    path = tmp_path / "gap.srt"
+    path.write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\n[客服] 您好\n\n[客户] 我要退款\n\n"
+        "3\n[客户] 还有运费\n\n4\n00:00:05,000 --> 00:00:06,000\n[客服] 好的\n\n5\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert conversations == [] and [(e.line, e.reason) for e in errors] == [
+        (5, "这段文字前面没有字幕的时间行（应为 00:00:01,000 --> 00:00:03,500），没有读入"),
+        (8, "这段文字前面没有字幕的时间行（应为 00:00:01,000 --> 00:00:03,500），没有读入"),
+        (2, "会话 'gap.srt' 有 2 条字幕没有读入（第 5、8 行）" + LOST_CALL),
+    ]  # the cue number 5 alone at the end holds no words: nothing lost
+
+
+def test_webvtt_errors_are_chinese_with_their_line(tmp_path):
+    """An end before its start refused the whole file as `turns.0：end（2.0）早于 start（5.0）`: field names and no
+    line (walk_cli L6)."""
+    path = tmp_path / "call.vtt"
+    path.write_text(
+        "WEBVTT\n\n00:00:05.000 --> 00:00:02.000\n<v 客服>您好\n\n00:00:06.000 --> 00:00:07.000\n<v 客户>你好\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert conversations == [] and [str(e) for e in errors] == [
+        f"{path}:3: 字幕的结束时间（00:00:02.000）早于开始时间（00:00:05.000），这条字幕没有读入",
+        f"{path}:3: 会话 'call.vtt' 有 1 条字幕没有读入（第 3 行）" + LOST_CALL,
+    ]
+    long = tmp_path / "long.srt"
+    long.write_text(f"1\n00:00:01,000 --> 00:00:02,000\n[客服] {'好' * 20_001}\n", encoding="utf-8")
+    conversations, (error, _) = read(long)
+    assert conversations == [] and str(error) == (
+        f"{long}:2: 这条字幕有 20,001 个字，超过一句最多的 20,000 个字，没有读入"
+    )
+
+
+def test_webvtt_blocks_that_are_no_cues_are_not_reported(tmp_path):
+    """The header (with its settings), NOTE, STYLE and REGION blocks and cue identifiers are WebVTT, not lost cues."""
+    path = tmp_path / "full.vtt"
+    path.write_text(
+        "WEBVTT - 通话\nKind: captions\n\nSTYLE\n::cue { color: red }\n\nREGION\nid:left\n\n"
+        "NOTE 导出于 10:00\n第二行\n\ncue-1\n00:00.000 --> 00:02.000\n<v 客服>您好\n\n"
+        "2\n00:00:02.500 --> 00:00:04.000\n<v 客户>你好\n",
+        encoding="utf-8",
+    )
+    (conv,), errors = read(path)
+    assert errors == [] and texts(conv) == ["您好", "你好"]
+
+
 def test_a_batch_of_good_and_bad_files_completes(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -20,6 +20,7 @@ from zuoxi.ingest.textlog import _Block
 from zuoxi.model import Conversation
 
 GOOD = {"id": "g1", "turns": [{"role": "customer", "text": "在吗"}, {"role": "agent", "text": "您好，在的"}]}
+LEFT = "免得只凭剩下的行评分；改好这些行后再导入"  # how `lost_lines` ends
 LONG_NUMBER = "9" * 5000  # over Python's 4,300 digits for converting text to int
 
 
@@ -266,7 +267,9 @@ def test_asr_times_too_large_are_errors_not_tracebacks(tmp_path):
     srt = tmp_path / "call.srt"
     cues = f"1\n{LONG_NUMBER}:00:01,000 --> 00:00:02,000\n客服: 坏的\n\n2\n00:00:03,000 --> 00:00:04,000\n客服: 您好\n"
     srt.write_text(cues, encoding="utf-8")
-    assert read(srt) == (["call.srt"], [f"{srt}:2: 字幕时间超出范围，这条字幕没有读入"])
+    ids, errors = read(srt)  # the cue is lost, so the call is not stored on the cues left
+    assert ids == [] and errors[0] == f"{srt}:2: 字幕时间超出范围，这条字幕没有读入"
+    assert errors[1:] == [f"{srt}:2: 会话 'call.srt' 有 1 条字幕没有读入（第 2 行）：整个会话都没有导入，" + LEFT]
 
 
 # --- files that hold nothing readable -------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from typing import Any
 
 from zuoxi.ingest.canonical import Record, validate
 from zuoxi.ingest.encoding import text_lines
-from zuoxi.ingest.errors import IngestError
+from zuoxi.ingest.errors import IngestError, lost_lines
+from zuoxi.ingest.limits import MAX_TURN_CHARS
 from zuoxi.ingest.registry import Source, reader
 from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS, role_of
 from zuoxi.normalize import normalize_text
@@ -116,13 +117,22 @@ def _seconds(hours: str | None, minutes: str, seconds: str, millis: str) -> floa
     return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + int(millis.ljust(3, "0")) / 1000
 
 
-def _cue(values: tuple[str | None, ...], number: int) -> dict[str, Any] | None:
-    """A cue starting at line `number` from its times' parts, or None when a time is out of range."""
+def _cue(values: tuple[str | None, ...], number: int) -> dict[str, Any] | str:
+    """A cue starting at line `number` from its times' parts, or why it cannot be one: a time out of range, an end
+    before the start."""
     try:
         start, end = _seconds(*values[:4]), _seconds(*values[4:])  # type: ignore[arg-type]
-    except (ValueError, OverflowError):
-        return None
+    except (ValueError, OverflowError):  # hours of thousands of digits: a traceback that ended the batch
+        return "字幕时间超出范围"
+    if end < start:
+        return f"字幕的结束时间（{_clock(end)}）早于开始时间（{_clock(start)}）"
     return {"start": start, "end": end, "lines": [], "speaker": None, "line": number}
+
+
+def _clock(seconds: float) -> str:
+    """00:01:02.500, as subtitles write a time."""
+    whole, millis = divmod(round(seconds * 1000), 1000)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}.{millis:03d}"
 
 
 def _add_line(cue: dict[str, Any], line: str) -> None:
@@ -137,31 +147,97 @@ def _add_line(cue: dict[str, Any], line: str) -> None:
     cue["lines"].append(_MARKUP.sub("", line).strip())
 
 
-def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[Record]:
-    """SRT and WebVTT cues; the speaker is a `<v 客服>` voice tag or a `[客服]`/`客服:` prefix."""
-    segments: list[dict[str, Any]] = []
-    cue: dict[str, Any] | None = None
-    for number, line in enumerate(text_lines(text), start=1):
+CUE_TIME_EXAMPLE = "00:00:01,000 --> 00:00:03,500"
+_TIME_LIKE = re.compile(r"-->|->|\d{1,2}:\d{2}")  # what a time line mistyped or cut short still holds
+_NOT_CUES = re.compile(r"(WEBVTT|NOTE|STYLE|REGION)(\s|$)")  # WebVTT blocks that are no cue
+
+
+class _Cues:
+    """The cues of a subtitle file, read line by line. A block (lines between blank lines) whose time line cannot be
+    read is a cue lost, its words with it: reported at that line, never skipped in silence (a customer's 我要投诉 was
+    dropped and the call scored 100). A block without a time line is lost too, unless it is a cue number alone or a
+    WebVTT header, NOTE, STYLE or REGION block."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.segments: list[dict[str, Any]] = []
+        self.lost: list[IngestError] = []  # one per cue not read, at its line
+        self.cue: dict[str, Any] | None = None  # the cue whose text lines come now
+        self.block: list[tuple[int, str]] = []  # the lines of a block before its time line
+        self.skipping = False  # in a cue whose time line was refused: its text goes with it
+        self.untimed = 0  # blocks lost with no time line at all (in a file of no cues: it is not subtitles)
+
+    def take(self, number: int, line: str) -> None:
         if times := _CUE_TIMES.match(line):
+            self.block.clear()  # a cue number or WebVTT cue identifier
             cue = _cue(times.groups(), number)
-            if cue is None:  # hours of thousands of digits: a traceback that ended the batch
-                yield IngestError(path, number, "字幕时间超出范围，这条字幕没有读入")
-                continue
-            segments.append(cue)
+            if isinstance(cue, str):
+                self.lost.append(IngestError(self.path, number, f"{cue}，这条字幕没有读入"))
+                self.cue, self.skipping = None, True
+            else:
+                self.segments.append(cue)
+                self.cue, self.skipping = cue, False
         elif not line.strip():
-            cue = None
-        elif cue is not None:
-            _add_line(cue, line)
+            self.end_block()
+        elif self.cue is not None:
+            _add_line(self.cue, line)
+        elif not self.skipping:
+            self.block.append((number, line))
+
+    def end_block(self) -> None:
+        """A blank line (or the end of the file): a block that had no time line is a cue lost, or none at all."""
+        block, self.block = self.block, []
+        self.cue, self.skipping = None, False
+        if not block or _NOT_CUES.match(block[0][1].strip()):
+            return
+        if len(block) == 1 and block[0][1].strip().isdigit():  # a cue number whose cue the file does not hold
+            return
+        words = next(((n, t) for n, t in block if not t.strip().isdigit()), block[0])  # past the cue number
+        number, line = next(((n, t) for n, t in block if _TIME_LIKE.search(t)), words)
+        if _TIME_LIKE.search(line):
+            reason = f"认不出字幕的时间行 {line.strip()[:60]!r}（应为 {CUE_TIME_EXAMPLE}），这条字幕没有读入"
+        else:
+            reason = f"这段文字前面没有字幕的时间行（应为 {CUE_TIME_EXAMPLE}），没有读入"
+            self.untimed += 1
+        self.lost.append(IngestError(self.path, number, reason))
+
+
+def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[Record]:
+    """SRT and WebVTT cues; the speaker is a `<v 客服>` voice tag or a `[客服]`/`客服:` prefix. A cue that cannot be read
+    is reported at its line, and the call is then not stored (`lost_lines`): scored on the cues left, it lacked what
+    the lost ones said."""
+    cues = _Cues(path)
+    for number, line in enumerate(text_lines(text), start=1):
+        cues.take(number, line)
+    cues.end_block()
+    segments = cues.segments
     for segment in segments:
         segment["text"] = "".join(segment.pop("lines"))
-    if not segments:
-        yield IngestError(path, None, "没有字幕条目（应有 00:00:01,000 --> 00:00:03,500 这样的时间行）")
+        if len(segment["text"]) > MAX_TURN_CHARS:
+            cues.lost.append(_too_long(path, segment))
+    if not segments and len(cues.lost) == cues.untimed:  # not one time line: no subtitles
+        yield IngestError(path, None, f"没有字幕条目（应有 {CUE_TIME_EXAMPLE} 这样的时间行）")
+        return
+    if cues.lost:
+        lost = sorted(cues.lost, key=lambda error: error.line or 0)
+        yield from lost
+        if segments:  # else nothing was read: each cue's error said why
+            lines = [error.line for error in lost if error.line]
+            yield lost_lines(path, min(segments[0]["line"], *lines), Path(path).name, lines, "条字幕")
         return
     untagged = [s for s in segments if s["speaker"] is None]
     if untagged:
         yield IngestError(path, untagged[0]["line"], "字幕没有标明说话人（[客服] 文字、客服: 文字 或 <v 客服>）")
         return
     yield _conversation(segments, path, agent_speaker, {})
+
+
+def _too_long(path: str, segment: dict[str, Any]) -> IngestError:
+    return IngestError(
+        path,
+        segment["line"],
+        f"这条字幕有 {len(segment['text']):,} 个字，超过一句最多的 {MAX_TURN_CHARS:,} 个字，没有读入",
+    )
 
 
 def _asr_json(kind: str, read, source: Source) -> Iterator[Record]:

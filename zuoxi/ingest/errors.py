@@ -37,16 +37,17 @@ Record = Conversation | IngestError  # what every reader yields
 PROBLEMS_SHOWN = 3  # of one conversation's validation problems; the rest are counted
 
 
-def lost_lines(path: str, line: int, conversation: str, lines: Iterable[int]) -> IngestError:
-    """Why a conversation of a table or text log is not stored: some of its lines could not be read (each reported as
-    its own error). Stored with the lines left, it was scored on them (say the agent's 好的 alone), and stored again,
-    whole, beside that once the file was fixed and imported again."""
+def lost_lines(path: str, line: int, conversation: str, lines: Iterable[int], what: str = "行") -> IngestError:
+    """Why a conversation of a table, text log or subtitle file is not stored: some of its lines (`what`: or its cues,
+    at these lines) could not be read (each reported as its own error). Stored with the lines left, it was scored on
+    them (say the agent's 好的 alone), and stored again, whole, beside that once the file was fixed and imported
+    again."""
     lost = sorted(set(lines))
     shown = "、".join(map(str, lost[:5])) + (" 等" if len(lost) > 5 else "")
     return IngestError(
         path,
         line,
-        f"会话 {conversation!r} 有 {len(lost):,} 行没有读入（第 {shown} 行）：整个会话都没有导入，"
+        f"会话 {conversation!r} 有 {len(lost):,} {what}没有读入（第 {shown} 行）：整个会话都没有导入，"
         "免得只凭剩下的行评分；改好这些行后再导入",
     )
 
