@@ -337,6 +337,50 @@ def test_reading_commands_refuse_a_database_that_is_not_there(runner, tmp_path, 
     assert "尚未质检" in shown.stdout and "zuoxi analyze" in shown.stdout
 
 
+def test_show_and_stats_refuse_an_unknown_format(runner, db, samples):
+    """`zuoxi show ID --format xml` printed the table, as if the format were right (walk_cli L4)."""
+    invoke(runner, "import", samples / "complaint_desk.jsonl", "--db", db)
+    for args in (("show", "cp-001"), ("stats",)):
+        refused = invoke(runner, *args, "--db", db, "--format", "xml", code=2)
+        assert "--format 只能是 table 或 json" in refused.stderr and refused.stdout == ""
+
+
+def test_a_bad_schema_name_is_one_message_and_only_where_there_are_schemas(runner, tmp_path, samples, monkeypatch):
+    """`ZUOXI_DB_SCHEMA=Bad` was a ValueError traceback in every command, even on a SQLite file, which has no
+    schemas (walk_cli M5)."""
+    db = tmp_path / "schema.db"
+    monkeypatch.setenv("ZUOXI_DB_SCHEMA", "Bad")
+    invoke(runner, "import", samples / "complaint_desk.jsonl", "--db", db)
+    invoke(runner, "analyze", samples / "callbacks.json", "--db", db, "--schema", "Bad-Name", "--no-models")
+    assert json.loads(invoke(runner, "stats", "--db", db, "--format", "json").stdout)["conversations"] == 15
+    assert "cp-001" in invoke(runner, "show", "cp-001", "--db", db).stdout
+    postgres = "postgresql+psycopg://zuoxi@127.0.0.1:9/x"  # never connected to: the name is refused first
+    for args in (("stats",), ("show", "cp-001"), ("import", samples / "callbacks.json"), ("user", "list")):
+        refused = invoke(runner, *args, "--db", postgres, code=2)
+        assert refused.stderr.startswith("数据库错误：无法打开数据库 postgresql+psycopg://zuoxi@127.0.0.1:9/x：")
+        assert "schema 名称 'Bad'（$ZUOXI_DB_SCHEMA）不可用" in refused.stderr
+    refused = invoke(runner, "stats", "--db", postgres, "--schema", "Bad-Name", code=2)
+    assert "schema 名称 'Bad-Name'（--schema）不可用" in refused.stderr
+
+
+def test_every_command_that_opens_the_database_takes_schema():
+    """The README gives `--schema`/`ZUOXI_DB_SCHEMA` for PostgreSQL, but only `serve` and `db` took the option:
+    `import`, `analyze`, `stats`, `show` and `user add` answered 没有选项 --schema."""
+    import typer.main
+
+    def commands(command, name=""):
+        if hasattr(command, "commands"):
+            for sub_name, sub in command.commands.items():
+                yield from commands(sub, f"{name} {sub_name}".strip())
+        else:
+            yield name, {option for param in command.params for option in param.opts}
+
+    found = dict(commands(typer.main.get_command(app)))
+    with_db = sorted(name for name, options in found.items() if "--db" in options)
+    assert {"import", "analyze", "show", "stats", "user add", "train", "serve", "db upgrade"} <= set(with_db)
+    assert [name for name in with_db if "--schema" not in found[name]] == []
+
+
 def test_stats_on_both_backends(runner, db_url, samples):
     invoke(runner, "import", samples / "callbacks.json", samples / "asr", "--db", db_url)
     figures = json.loads(invoke(runner, "stats", "--db", db_url, "--format", "json").stdout)

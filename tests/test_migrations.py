@@ -95,6 +95,36 @@ def test_a_postgresql_schema_keeps_the_tables_apart(postgres_admin, monkeypatch)
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
+def test_the_commands_that_use_the_database_take_its_schema(postgres_admin, samples, monkeypatch):
+    """Only `serve` and `db` took `--schema`: `import`, `analyze`, `stats`, `show` and `user add` answered
+    没有选项 --schema, and users could be added to a schema's database only through $ZUOXI_DB_SCHEMA."""
+    from conftest import POSTGRES_URL
+
+    schema = f"pgcli_{uuid.uuid4().hex[:10]}"
+    where = ["--db", POSTGRES_URL, "--schema", schema]
+    runner = CliRunner()
+    monkeypatch.delenv("ZUOXI_DB_SCHEMA", raising=False)
+    monkeypatch.setenv("ZUOXI_PASSWORD", "a-long-password")
+    try:
+        for args in (
+            ["import", str(samples / "complaint_desk.jsonl")],
+            ["analyze", str(samples / "callbacks.json"), "--no-models", "--format", "json"],
+            ["user", "add", "wang", "--role", "admin"],
+        ):
+            result = runner.invoke(app, [*args, *where])
+            assert result.exit_code == 0, result.output
+        result = runner.invoke(app, ["stats", "--format", "json", *where])
+        assert result.exit_code == 0 and '"conversations": 15' in result.stdout, result.output
+        assert "cp-001" in runner.invoke(app, ["show", "cp-001", *where]).stdout
+        with postgres_admin.connect() as connection:
+            counted = connection.execute(text(f'SELECT count(*) FROM "{schema}".conversations')).scalar()
+            users = connection.execute(text(f'SELECT username FROM "{schema}".users')).scalars().all()
+        assert counted == 15 and users == ["wang"]
+    finally:
+        with postgres_admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
 @pytest.mark.parametrize("name", ["Public", "x;drop", "1abc", "a" * 64])
 def test_a_schema_name_is_an_identifier(name):
     result = CliRunner().invoke(app, ["db", "upgrade", "--db", "postgresql+psycopg://u@localhost/x", "--schema", name])

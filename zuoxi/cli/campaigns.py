@@ -19,7 +19,7 @@ from zuoxi.campaigns import analytics, assign, calllist, campaign, demo, dial, d
 from zuoxi.campaigns.models import Attempt, local, parse_time
 from zuoxi.campaigns.models import dispositions as disposition_codes
 from zuoxi.campaigns.terminal import campaign_report
-from zuoxi.cli.app import DbOption, app, inert_json, read_password, say_error
+from zuoxi.cli.app import DbOption, SchemaOption, app, inert_json, read_password, say_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
 from zuoxi.ingest.errors import IngestError
@@ -68,11 +68,12 @@ def create(
     ],
     replace: Annotated[bool, typer.Option("--replace", help="更新已有活动的定义（名单不变）")] = False,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """用活动 YAML 创建外呼活动。"""
     try:
         spec = campaign.load_spec(source)
-        campaign.create_campaign(Store(db), spec, replace=replace)
+        campaign.create_campaign(Store(db, schema), spec, replace=replace)
     except campaign.CampaignError as error:
         raise _fail(error) from None
     err.print(f"外呼活动 {spec.name}：{spec.title}（{len(spec.questions)} 个必问问题，客服热线 {spec.hotline}）已保存")
@@ -83,10 +84,11 @@ def import_list(
     name: Name,
     path: Annotated[Path, typer.Argument(metavar="名单文件", help="客户名单，CSV 或 XLSX")],
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """导入客户名单：有问题的行按「文件:行号: 原因」列出并跳过，其余照常导入。"""
     try:
-        summary = calllist.import_call_list(Store(db), name, path)
+        summary = calllist.import_call_list(Store(db, schema), name, path)
     except campaign.CampaignError as error:
         raise _fail(error) from None
     _skipped(summary.errors)
@@ -105,10 +107,13 @@ def assign_(
     ] = None,
     reassign: Annotated[bool, typer.Option("--reassign", help="重新分配所有还在跟进的客户，不只是还没分配的")] = False,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """把还在跟进的客户平均分给坐席（或按地区分）。"""
     try:
-        given = assign.assign(Store(db), name, agents or [], assign.parse_regions(region or []), reassign=reassign)
+        given = assign.assign(
+            Store(db, schema), name, agents or [], assign.parse_regions(region or []), reassign=reassign
+        )
     except campaign.CampaignError as error:
         raise _fail(error) from None
     if not given:
@@ -124,9 +129,10 @@ def queue_(
     limit: Annotated[int, typer.Option(help="最多列出几位客户")] = 20,
     script: Annotated[bool, typer.Option("--script", help="同时打印第一位客户的话术")] = False,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """坐席接下来要拨打的客户：先是到期的预约回拨，再是新客户，最后是重拨。"""
-    store = Store(db)
+    store = Store(db, schema)
     try:
         spec = stored.campaign_spec(store.engine, name)
         now = datetime.now(UTC)
@@ -164,9 +170,10 @@ def callback(
     at: Annotated[str, typer.Option("--at", help="回拨时间，如 2026-03-03T15:00（不带时区时按活动的时区）")],
     note: Annotated[str, typer.Option(help="备注（为什么回拨）")] = "",
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """给还在跟进的客户预约回拨，时间要在客户当地的呼叫时段内。"""
-    store = Store(db)
+    store = Store(db, schema)
     try:
         when, spec = stored.add_callback(store.engine, name, customer, at, note)
     except (campaign.CampaignError, ValueError) as error:
@@ -199,9 +206,10 @@ def record(
     conversation: Annotated[str | None, typer.Option(help="这通电话的录音：已存会话的 ID 或键")] = None,
     callback_at: Annotated[str | None, typer.Option("--callback-at", help="客户要求的回拨时间")] = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """记录一次拨打及其结果。"""
-    store = Store(db)
+    store = Store(db, schema)
     try:
         key = None
         if conversation:
@@ -240,10 +248,11 @@ def import_dispositions(
     name: Name,
     path: Annotated[Path, typer.Argument(metavar="拨打记录文件", help="拨打记录导出文件，CSV 或 XLSX")],
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """从外呼系统导出的 CSV/XLSX 导入拨打记录：有问题的行列出并跳过。"""
     try:
-        summary = dispositions.import_dispositions(Store(db), name, path)
+        summary = dispositions.import_dispositions(Store(db, schema), name, path)
     except campaign.CampaignError as error:
         raise _fail(error) from None
     _skipped(summary.errors)
@@ -272,12 +281,13 @@ def report_(
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="最后一天（含这一天）")] = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """外呼报表：接通率、成功率、坐席、第几次拨打、拨打时段、预约回拨、拒绝原因、分群，以及质检项与成功率，
     按活动时区的日期统计。"""
     if format not in ("table", "json"):
         raise _fail(ValueError("--format 只能是 table 或 json"))
-    store = Store(db)
+    store = Store(db, schema)
     try:
         spec = stored.campaign_spec(store.engine, name)
         tz = spec.tz
@@ -301,9 +311,10 @@ def do_not_call(
     name: Annotated[str | None, typer.Option("--campaign", help="与 --customer 一起用：客户所在的活动")] = None,
     customer: Annotated[int | None, typer.Option("--customer", help="要求不再来电的客户编号")] = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """把号码加入免打扰名单（对所有活动有效）：从文件导入，或加入某位客户的号码。"""
-    store = Store(db)
+    store = Store(db, schema)
     try:
         if customer is not None:
             if not name:
@@ -335,10 +346,11 @@ def dial_(
         ),
     ] = "",
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """显示要拨打的客户号码：只给分配到的坐席、只在可以拨打时显示；每次都记入审计日志。"""
     password = password or read_password()
-    store = Store(db)
+    store = Store(db, schema)
     account = authenticate(store.engine, user, password)
     if account is None:
         raise _fail(PermissionError("用户名或密码不对"))
@@ -354,9 +366,10 @@ def demo_(
     customers: Annotated[int, typer.Option(help="持卡客户人数（种子 001：13000）")] = 13000,
     seed: Annotated[int, typer.Option(help="随机种子：种子相同，生成的活动也相同")] = 1,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """生成信用卡激活回访示例活动（种子 001）：名单、拨打结果和录音，并打印报表。"""
-    store = Store(db)
+    store = Store(db, schema)
     try:
         stored.campaign_spec(store.engine, demo.NAME)
         exists = True

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from zuoxi.cli.app import DbOption, app, err, out, say_error
+from zuoxi.cli.app import DbOption, SchemaOption, app, err, out, say_error
 from zuoxi.privacy import mask_text
 from zuoxi.store import Store
 
@@ -23,6 +23,7 @@ def train(
     seed: Annotated[int, typer.Option(help="模拟客户的随机种子（种子相同，客户相同）")] = 0,
     trainee: Annotated[str | None, typer.Option(help="学员（默认 $USER）")] = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """用典型案例培训：案例重现、引导分析，再与模拟客户演练。"""
     import os
@@ -30,7 +31,7 @@ def train(
     from zuoxi.coaching import terminal
     from zuoxi.coaching.library import CaseLibrary
 
-    library = CaseLibrary(Store(db))
+    library = CaseLibrary(Store(db, schema))
     if case_id is None:
         terminal.list_cases(out, library.search(search or "", tags=tag or None))
         return

@@ -20,7 +20,9 @@ from zuoxi.cli.app import (
     NoMask,
     OutFile,
     SafeConsole,
+    SchemaOption,
     app,
+    check_format,
     check_out,
     check_scorecard,
     err,
@@ -49,6 +51,7 @@ HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --
 def import_(
     paths: Annotated[list[Path], typer.Argument(metavar="文件或文件夹", help="文件或文件夹（含子文件夹）")],
     db: DbOption = None,
+    schema: SchemaOption = None,
     format: InputFormat = None,
     columns: Columns = None,
     agent_speaker: AgentSpeaker = None,
@@ -56,7 +59,7 @@ def import_(
     again: Annotated[bool, typer.Option("--again", help="重新读取已导入过的文件")] = False,
 ) -> None:
     """把会话导入数据库（可重复运行：已导入的不会重复，中断后再运行即接着导入）。"""
-    store = Store(db)
+    store = Store(db, schema)
     summary = run_batch(
         Batch(paths, read_options(format, columns, agent_speaker), store=store, mask=not no_mask, resume=not again),
         lambda item: None,
@@ -81,6 +84,7 @@ def analyze(
         typer.Option("--out", help=f"写到这个文件，而不是标准输出（--format html 默认 ./{HTML_REPORT}）"),
     ] = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="不把会话和质检结果写入数据库")] = False,
     input_format: InputFormat = None,
     columns: Columns = None,
@@ -110,7 +114,7 @@ def analyze(
     if format == "html":
         check_out(out_file or HTML_REPORT)
     check_scorecard(scorecard)
-    store = None if no_store else Store(db)
+    store = None if no_store else Store(db, schema)
     options = read_options(input_format, columns, agent_speaker)
     chosen = None if scorecard == "auto" else scorecard
     batch = _analysis_batch(
@@ -411,10 +415,12 @@ def _find(store: Store, ident: str) -> list[tuple[str, Conversation]]:
 def show(
     ident: Annotated[str, typer.Argument(metavar="会话编号", help="会话编号，或其内容键的开头")],
     db: DbOption = None,
+    schema: SchemaOption = None,
     format: Annotated[str, typer.Option("--format", help="输出格式：table 或 json")] = "table",
 ) -> None:
     """显示库中的一个会话及其质检结果。含个人信息的编号（如来电号码）存储时已打码：按输入的编号同样打码后查找。"""
-    store = Store(db, create=False)
+    check_format(format)
+    store = Store(db, schema, create=False)
     found = _find(store, ident)
     for key, conv in found:
         results = store.results_for(key)
@@ -470,10 +476,13 @@ def show(
 
 @app.command()
 def stats(
-    db: DbOption = None, format: Annotated[str, typer.Option("--format", help="输出格式：table 或 json")] = "table"
+    db: DbOption = None,
+    schema: SchemaOption = None,
+    format: Annotated[str, typer.Option("--format", help="输出格式：table 或 json")] = "table",
 ) -> None:
     """库中数据的数量和平均分。"""
-    figures = Store(db, create=False).stats()
+    check_format(format)
+    figures = Store(db, schema, create=False).stats()
     if format == "json":
         sys.stdout.write(inert_json(json.dumps(figures, ensure_ascii=False)) + "\n")
         return

@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from zuoxi.cli.app import DbOption, FormatOption, app, check_format, check_scorecard, inert_json, out, say_error
+from zuoxi.cli.app import (
+    DbOption,
+    FormatOption,
+    SchemaOption,
+    app,
+    check_format,
+    check_scorecard,
+    inert_json,
+    out,
+    say_error,
+)
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
@@ -83,12 +93,15 @@ def behaviours(
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """各行为：做到时与未做到时客户结果之差（分层调整后），附 95% 置信区间。"""
     if ctx.invoked_subcommand is not None:
         return
     check_format(format)
-    report = effects_report(Store(db).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed)
+    report = effects_report(
+        Store(db, schema).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed
+    )
     if format == "json":
         print(inert_json(report.model_dump_json(indent=2)))
         return
@@ -122,6 +135,7 @@ def agent(
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """单个坐席与其他所有人对比：各行为的做到率，以及缩小差距可能关联的结果变化。"""
     check_format(format)
@@ -129,7 +143,13 @@ def agent(
         raise typer.BadParameter(f"--outcome 只能是 {'、'.join(OUTCOMES)} 之一")
     try:
         report = agent_report(
-            Store(db).engine, LOCAL, agent_id, _filter(team, scorecard, channel, start, end), outcome, rounds, seed
+            Store(db, schema).engine,
+            LOCAL,
+            agent_id,
+            _filter(team, scorecard, channel, start, end),
+            outcome,
+            rounds,
+            seed,
         )
     except NotFound:
         say_error(f"筛选范围内没有坐席 {agent_id!r} 的会话")
@@ -173,13 +193,14 @@ def training(
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """演练某案例前后的得分和针对规则的未通过率，与未演练的坐席对比。"""
     check_format(format)
     windows = _window(before, "--before"), _window(after, "--after")
     if (windows[0] is None) != (windows[1] is None):
         raise typer.BadParameter("--before 和 --after 要么都给，要么都不给（按演练日期确定）")
-    store = Store(db)
+    store = Store(db, schema)
     try:
         report = training_report(
             store.engine,
@@ -284,6 +305,7 @@ def weights(
     rounds: Rounds = BOOTSTRAP_ROUNDS,
     seed: Seed = 0,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """按对某一客户结果的效果建议的分值：仅供质检主管参考是否采用，不会自动生效。"""
     from zuoxi.rules.engine import get_scorecard
@@ -293,7 +315,9 @@ def weights(
         raise typer.BadParameter(f"--outcome 只能是 {'、'.join(OUTCOMES)} 之一")
     check_scorecard(scorecard)
     points = {c.item.id: c.item.points for c in get_scorecard(scorecard).items}
-    report = effects_report(Store(db).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed)
+    report = effects_report(
+        Store(db, schema).engine, LOCAL, _filter(team, scorecard, channel, start, end), rounds, seed
+    )
     rows = suggest_weights(report.behaviours, points, OUTCOMES[outcome])
     if format == "json":
         print(inert_json("[" + ",".join(r.model_dump_json() for r in rows) + "]"))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.table import Table
 
-from zuoxi.cli.app import DbOption, FormatOption, app, check_format, inert_json, say_error
+from zuoxi.cli.app import DbOption, FormatOption, SchemaOption, app, check_format, inert_json, say_error
 from zuoxi.cli.app import plain_err as err
 from zuoxi.cli.app import plain_out as out
 from zuoxi.queues import alerts as A
@@ -75,11 +75,12 @@ def plan_create(
     ],
     replace: Annotated[bool, typer.Option("--replace", help="更新已存的同 id 计划")] = False,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """保存抽检计划（YAML；有问题时按「文件:行号」指出）。"""
     try:
         spec, text = load_plan_file(source)
-        Q.save_plan(Store(db).engine, spec, text, None, replace=replace)
+        Q.save_plan(Store(db, schema).engine, spec, text, None, replace=replace)
     except PlanError as error:
         raise _fail(error) from None
     err.print(
@@ -99,12 +100,12 @@ def plan_check(file: Annotated[Path, typer.Argument(metavar="计划文件", help
 
 
 @plan_app.command("list")
-def plan_list(db: DbOption = None) -> None:
+def plan_list(db: DbOption = None, schema: SchemaOption = None) -> None:
     """已保存的抽检计划。"""
     table = Table()
     for column in ("计划", "名称", "周期", "启用", "抽样次数", "最近周期", "待复核"):
         table.add_column(column)
-    for p in Q.list_plans(Store(db).engine):
+    for p in Q.list_plans(Store(db, schema).engine):
         table.add_row(
             p.name,
             p.title,
@@ -118,10 +119,14 @@ def plan_list(db: DbOption = None) -> None:
 
 
 @plan_app.command("show")
-def plan_show(name: Annotated[str, typer.Argument(metavar="计划", help="计划 id")], db: DbOption = None) -> None:
+def plan_show(
+    name: Annotated[str, typer.Argument(metavar="计划", help="计划 id")],
+    db: DbOption = None,
+    schema: SchemaOption = None,
+) -> None:
     """显示已保存计划的 YAML。"""
     try:
-        _, text, _ = Q.plan_text(Store(db).engine, name)
+        _, text, _ = Q.plan_text(Store(db, schema).engine, name)
     except NotFound:
         raise _fail(NotFound(f"没有抽检计划 {name}")) from None
     out.print(text.rstrip("\n"), highlight=False)  # control and bidi characters shown, never obeyed
@@ -150,11 +155,12 @@ def run(
     timezone: Zone = None,
     format: FormatOption = "table",
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """按计划抽样一个周期，把抽中的会话分配给质检员，并列出抽中了什么。"""
     check_format(format)
     tz = _zone(timezone)
-    engine = Store(db).engine
+    engine = Store(db, schema).engine
     today = datetime.now(tz).date()
     try:
         if due:
@@ -207,12 +213,13 @@ def list_queue(
     timezone: Zone = None,
     format: FormatOption = "table",
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """复核任务列表：一位质检员的（--user）或全部的；逾期的在前。"""
     check_format(format)
     if status not in ("open", "done", "skipped", "all"):
         raise _fail(ValueError("--status 只能是 open、done、skipped 或 all"))
-    engine = Store(db).engine
+    engine = Store(db, schema).engine
     if user:  # a name that is nobody's showed an empty queue, as if that inspector had nothing to do
         from zuoxi.store.users import find_account
 
@@ -254,10 +261,11 @@ def precision(
     plan: Annotated[str | None, typer.Option(help="只算这个计划的复核任务")] = None,
     format: FormatOption = "table",
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """规则准确率：随机抽样部分（无偏，95% Wilson 区间）与定向抽样部分分别计算。"""
     check_format(format)
-    figures = precision_by_share(Store(db).engine, plan)
+    figures = precision_by_share(Store(db, schema).engine, plan)
     if format == "json":
         _json([{"rule": f.rule, "random": f.random.model_dump(), "targeted": f.targeted.model_dump()} for f in figures])
         return
@@ -287,9 +295,10 @@ def alert_settings(
         typer.Option(help="只对这么多小时内的会话预警（0：不限；导入历史会话前先设好）"),
     ] = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """查看或设置投诉预警的触发条件。"""
-    engine = Store(db).engine
+    engine = Store(db, schema).engine
     current = A.settings(engine)
     if risk is not None or rule or max_age_hours is not None:
         try:
@@ -314,12 +323,13 @@ def alert_list(
     format: FormatOption = "table",
     timezone: Zone = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """投诉预警列表（所有班组）。"""
     check_format(format)
     if status not in ("open", "handled", "all"):
         raise _fail(ValueError("--status 只能是 open、handled 或 all"))
-    items = Q.list_alerts(Store(db).engine, LOCAL, status, limit=10_000)
+    items = Q.list_alerts(Store(db, schema).engine, LOCAL, status, limit=10_000)
     if format == "json":
         _json([asdict(a) for a in items])
         return
@@ -346,9 +356,10 @@ def alert_list(
 def alert_send(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="推送失败的也重新推送")] = False,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """立即推送待推送的预警（网页服务每隔几秒自动推送一次）。"""
-    engine = Store(db).engine
+    engine = Store(db, schema).engine
     if retry_failed:
         Q.retry_failed(engine, None)
     report = A.deliver_pending(engine)
@@ -362,13 +373,14 @@ def alert_log(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="显示多少次推送，最新的在前")] = 50,
     timezone: Zone = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """推送记录：每次调用推送地址及其结果。"""
     tz = _zone(timezone)
     table = Table()
     for column in ("时间", "推送地址", "班组", "预警", "会话", "结果", "HTTP", "错误"):
         table.add_column(column)
-    for a in Q.delivery_log(Store(db).engine, limit):
+    for a in Q.delivery_log(Store(db, schema).engine, limit):
         table.add_row(
             f"{a.at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
             a.webhook,
@@ -392,22 +404,23 @@ def webhook_add(
     ] = "wecom",
     name: Annotated[str | None, typer.Option(help="名称（默认：班组名加「群」）")] = None,
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """把一个班组的预警（只有这个班组的）推送到它的群机器人。"""
     try:
-        hook = A.add_webhook(Store(db).engine, None, name or f"{team}群", team, url, template)
+        hook = A.add_webhook(Store(db, schema).engine, None, name or f"{team}群", team, url, template)
     except QueueError as error:
         raise _fail(error) from None
     err.print(f"推送地址 {hook}：{A.shown_url(url.strip())}（{A.TEMPLATE_NAMES[template]}）")
 
 
 @webhook_app.command("list")
-def webhook_list(db: DbOption = None) -> None:
+def webhook_list(db: DbOption = None, schema: SchemaOption = None) -> None:
     """已添加的推送地址。"""
     table = Table()
     for column in ("编号", "名称", "班组", "地址", "格式", "启用"):
         table.add_column(column)
-    for w in Q.list_webhooks(Store(db).engine):
+    for w in Q.list_webhooks(Store(db, schema).engine):
         table.add_row(
             str(w.id),
             w.name,
@@ -419,21 +432,21 @@ def webhook_list(db: DbOption = None) -> None:
     out.print(table)
 
 
-def _set_active(webhook_id: int, active: bool, db: str | None) -> None:
+def _set_active(webhook_id: int, active: bool, db: str | None, schema: str | None) -> None:
     try:
-        Q.set_webhook_active(Store(db).engine, None, webhook_id, active)
+        Q.set_webhook_active(Store(db, schema).engine, None, webhook_id, active)
     except NotFound:
         raise _fail(NotFound(f"没有编号为 {webhook_id} 的推送地址（zuoxi queue webhook list）")) from None
     err.print(f"推送地址 {webhook_id} 已{'启用' if active else '停用'}")
 
 
 @webhook_app.command("disable")
-def webhook_disable(webhook_id: WebhookId, db: DbOption = None) -> None:
+def webhook_disable(webhook_id: WebhookId, db: DbOption = None, schema: SchemaOption = None) -> None:
     """停用一个推送地址。"""
-    _set_active(webhook_id, False, db)
+    _set_active(webhook_id, False, db, schema)
 
 
 @webhook_app.command("enable")
-def webhook_enable(webhook_id: WebhookId, db: DbOption = None) -> None:
+def webhook_enable(webhook_id: WebhookId, db: DbOption = None, schema: SchemaOption = None) -> None:
     """重新启用一个推送地址。"""
-    _set_active(webhook_id, True, db)
+    _set_active(webhook_id, True, db, schema)

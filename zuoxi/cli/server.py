@@ -80,7 +80,7 @@ def serve(
 
     import uvicorn
 
-    from zuoxi.store import database_schema
+    from zuoxi.store import database_schema, database_url
     from zuoxi.web import SERVE_SETTINGS, ServeSettings, create_app
 
     if workers > 1 and not redis:
@@ -101,7 +101,7 @@ def serve(
         except (ValueError, RedisError) as error:
             raise typer.BadParameter(f"连不上 Redis：{error}", param_hint="--redis") from None
     try:
-        schema = database_schema(schema)
+        schema = database_schema(schema, database_url(DEMO_DB if demo and db is None else db))
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     if schema:
@@ -229,7 +229,7 @@ def db_upgrade(
     from zuoxi.store.remask import has_stored_data
 
     try:
-        schema = database_schema(schema)
+        schema = database_schema(schema, database_url(db))
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     try:

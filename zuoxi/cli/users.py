@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from zuoxi.cli.app import DbOption, app, err, out, read_password, refuse
+from zuoxi.cli.app import DbOption, SchemaOption, app, err, out, read_password, refuse
 from zuoxi.report.labels import ROLE_TITLES, named
 from zuoxi.store import Store
 
@@ -56,13 +56,14 @@ def user_add(
     display_name: Annotated[str | None, typer.Option(help="在网页里显示的称呼")] = None,
     password: PasswordOption = "",
     db: DbOption = None,
+    schema: SchemaOption = None,
 ) -> None:
     """新建网页端用户（密码以 argon2 哈希保存）；记入审计日志。"""
     from zuoxi.store.audit import audit_now
     from zuoxi.store.users import UserError, add_user, audited
 
     password = password or read_password(confirm=True, unread=UNREAD_TWICE)
-    store = Store(db)
+    store = Store(db, schema)
     try:
         account = add_user(store.engine, username, password, role, team, agent_id, display_name)
     except UserError as error:
@@ -72,14 +73,14 @@ def user_add(
 
 
 @user_app.command("list")
-def user_list(db: DbOption = None) -> None:
+def user_list(db: DbOption = None, schema: SchemaOption = None) -> None:
     """列出网页端用户。"""
     from zuoxi.store.users import list_accounts
 
     table = Table()
     for column in ("用户名", "角色", "班组", "坐席工号", "称呼", "启用"):
         table.add_column(column)
-    for a in list_accounts(Store(db).engine):
+    for a in list_accounts(Store(db, schema).engine):
         table.add_row(
             a.username,
             named(ROLE_TITLES, a.role),
@@ -92,12 +93,14 @@ def user_list(db: DbOption = None) -> None:
 
 
 @user_app.command("password")
-def user_password(username: Username, password: PasswordOption = "", db: DbOption = None) -> None:
+def user_password(
+    username: Username, password: PasswordOption = "", db: DbOption = None, schema: SchemaOption = None
+) -> None:
     """给用户设置新密码；其已登录的会话随即失效。记入审计日志。"""
     from zuoxi.store.audit import audit_now
     from zuoxi.store.users import UserError, set_password
 
-    store = Store(db)
+    store = Store(db, schema)
     account = _named(store, username)
     password = password or read_password(confirm=True, unread=UNREAD_TWICE)
     try:
@@ -108,11 +111,11 @@ def user_password(username: Username, password: PasswordOption = "", db: DbOptio
     err.print(f"已修改 {account.username} 的密码；其已登录的会话已失效", highlight=False)
 
 
-def _set_active(username: str, active: bool, db: str | None) -> None:
+def _set_active(username: str, active: bool, db: str | None, schema: str | None) -> None:
     from zuoxi.store.audit import audit_now
     from zuoxi.store.users import UserError, audited, set_active
 
-    store = Store(db)
+    store = Store(db, schema)
     account = _named(store, username)
     state = "启用" if active else "停用"
     if account.active == active:
@@ -128,12 +131,12 @@ def _set_active(username: str, active: bool, db: str | None) -> None:
 
 
 @user_app.command("disable")
-def user_disable(username: Username, db: DbOption = None) -> None:
+def user_disable(username: Username, db: DbOption = None, schema: SchemaOption = None) -> None:
     """停用用户：不能再登录（已登录的会话立即失效）；记入审计日志。`zuoxi user enable` 可恢复。"""
-    _set_active(username, False, db)
+    _set_active(username, False, db, schema)
 
 
 @user_app.command("enable")
-def user_enable(username: Username, db: DbOption = None) -> None:
+def user_enable(username: Username, db: DbOption = None, schema: SchemaOption = None) -> None:
     """启用已停用的用户，使其可以再登录；记入审计日志。"""
-    _set_active(username, True, db)
+    _set_active(username, True, db, schema)

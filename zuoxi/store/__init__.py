@@ -125,12 +125,26 @@ def result_facts(result: Result) -> dict:
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
-def database_schema(value: str | None = None) -> str | None:
-    """`--schema` value, else $ZUOXI_DB_SCHEMA: the PostgreSQL schema zuoxi's tables live in."""
-    value = value or os.environ.get("ZUOXI_DB_SCHEMA") or None
-    if value is not None and not SCHEMA_NAME.fullmatch(value):
-        raise ValueError(f"schema 名称 {value!r} 不可用：只能用小写字母、数字和 _，并以字母或 _ 开头")
-    return value
+def database_schema(value: str | None = None, url: str | None = None) -> str | None:
+    """`--schema` value, else $ZUOXI_DB_SCHEMA: the PostgreSQL schema zuoxi's tables live in. Raises ValueError, in
+    Chinese, for a name that is no identifier. Given the database's `url`, only PostgreSQL's: another database has no
+    schemas (none is used, whatever was given), so a name set for PostgreSQL does not stop a command on a SQLite file."""
+    given = value or os.environ.get("ZUOXI_DB_SCHEMA") or None
+    if given is None or (url is not None and _backend(url) not in ("postgresql", None)):
+        return None
+    if not SCHEMA_NAME.fullmatch(given):
+        where = "--schema" if value else "$ZUOXI_DB_SCHEMA"
+        raise ValueError(f"schema 名称 {given!r}（{where}）不可用：只能用小写字母、数字和 _，并以字母或 _ 开头")
+    return given
+
+
+def _backend(url: str) -> str | None:
+    """The database a URL names (postgresql, sqlite…), or None for one SQLAlchemy cannot parse (reported where it is
+    opened)."""
+    try:
+        return make_url(url).get_backend_name()
+    except Exception:  # noqa: BLE001 - any text at all may come from --db
+        return None
 
 
 def create_store_engine(url: str, schema: str | None = None) -> Engine:
@@ -169,8 +183,8 @@ class Store:
         stats.keep_counts()
 
         self.url = database_url(url)
-        self.schema = database_schema(schema)
         try:
+            self.schema = database_schema(schema, self.url)  # a bad name: why the database is not opened
             parsed = make_url(self.url)
             if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
                 if not create and not Path(parsed.database).exists():
