@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from zuoxi.engines.local import Batch
-from zuoxi.ingest import IngestError, ReadOptions, detect_format, iter_files, read_file, read_paths
+from zuoxi.ingest import (
+    IngestError,
+    ReadOptions,
+    detect_format,
+    input_files,
+    iter_files,
+    read_file,
+    read_paths,
+)
 from zuoxi.ingest.asr import assign_roles
 from zuoxi.ingest.encoding import decode_bytes
 from zuoxi.ingest.table import TIME_FORMATS, parse_column_map
@@ -1065,6 +1073,26 @@ def test_pipes_and_devices_are_refused_not_read(tmp_path):
             [],
             [IngestError(str(path), None, "不是普通文件（文件夹、管道或设备无法读取）")],
         ]
+
+
+def test_a_pipe_in_a_folder_is_reported_and_counted_not_opened(tmp_path):
+    """A pipe named like an input file was skipped in silence and not counted in 文件 N (walk_cli L3); opened, it
+    would hang the batch."""
+    import os
+    import threading
+
+    (tmp_path / "a-good.jsonl").write_text(dump([GOOD]), encoding="utf-8")
+    os.mkfifo(tmp_path / "b-pipe.jsonl")
+    batch = Batch([tmp_path], analyze=True, models=False)
+    ran: list = []  # in a daemon thread: a pipe opened for reading would block
+    runner = threading.Thread(target=lambda: ran.extend(batch.run()), daemon=True)
+    runner.start()
+    runner.join(timeout=20)
+    assert [item.conversation.id for item in ran] == ["g1"] and batch.summary.files == 2
+    assert [str(e) for e in batch.summary.errors] == [
+        f"{tmp_path / 'b-pipe.jsonl'}: 不是普通文件（文件夹、管道或设备无法读取）"
+    ]
+    assert [file.name for file in input_files([tmp_path])] == ["a-good.jsonl", "b-pipe.jsonl"]
 
 
 def test_a_bad_line_in_a_file_with_a_byte_order_mark_costs_that_line(tmp_path):

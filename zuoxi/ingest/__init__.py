@@ -54,9 +54,10 @@ def input_files(paths: Iterable[str | Path]) -> Iterator[InputFile]:
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            # a link is listed whatever it points at, so that one to a device or to nothing is reported, not
-            # skipped in silence (links to folders are not followed: no loops)
-            for child in sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()):
+            # everything but a folder is listed: a link whatever it points at (links to folders are not followed: no
+            # loops), a pipe, a socket or a device (a pipe named calls.jsonl counted as no file at all), so that one
+            # that is no regular file is reported (`file_bytes`, which opens none of them), not skipped in silence
+            for child in sorted(p for p in path.rglob("*") if p.is_symlink() or not p.is_dir()):
                 if detect_format(child) and not child.name.startswith(".") and child.name.lower() != "readme.md":
                     yield InputFile(child, child.relative_to(path).as_posix())
         else:
