@@ -5,7 +5,7 @@ conversation that lost a row is not stored half (README, "Bad input")."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import openpyxl
@@ -331,3 +331,151 @@ def test_a_workbooks_other_sheets_with_content_are_named_as_not_read(tmp_path):
     ]
     conversations, errors = read(workbook(tmp_path, rows, "one.xlsx", 空白=[]))
     assert list(conversations) == ["k-1"] and errors == []
+
+
+# --- 8. Unix timestamps and dates written without separators -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "read_as"),
+    [
+        ("1762149600", datetime(2025, 11, 3, 6, 0, tzinfo=UTC)),  # 14:00 in Beijing
+        ("1762149600.5", datetime(2025, 11, 3, 6, 0, 0, 500000, tzinfo=UTC)),
+        ("1762149600000", datetime(2025, 11, 3, 6, 0, tzinfo=UTC)),  # milliseconds
+        (1762149600123, datetime(2025, 11, 3, 6, 0, 0, 123000, tzinfo=UTC)),  # a workbook's number
+        ("20261103140005", datetime(2026, 11, 3, 14, 0, 5)),
+        ("202611031400", datetime(2026, 11, 3, 14, 0)),
+        ("20261103", date(2026, 11, 3)),
+        (20261103140005, datetime(2026, 11, 3, 14, 0, 5)),
+        ("9999999", 9999999.0),  # 115 days: still seconds
+        ("46329.5", 46329.5),  # an Excel serial date is told by its conversation (`_with_times`)
+    ],
+)
+def test_unix_timestamps_and_compact_dates_are_read_as_what_they_are(written, read_as):
+    """1762149600 was a turn 56 years into its chat, 20261103140005 one 642,000 years in, stored without a word."""
+    assert _parse_time(written) == read_as
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("5000000000", "这个数字不是从会话开始算起的秒数"),  # a timestamp of 2128
+        ("123456789", "这个数字不是从会话开始算起的秒数"),  # one of 1973
+        ("-20261103140005", "这个数字不是从会话开始算起的秒数"),
+        pytest.param("1" * 400, "这个数字不是从会话开始算起的秒数", id="400-digits"),
+        # a workbook's integer too large for a float: no traceback
+        pytest.param(10**400, "这个数字不是从会话开始算起的秒数", id="int-of-401-digits"),
+        ("20261345140005", "像是连写的年月日时分秒（如 20261103140005），但不是有效的日期时间"),
+        ("202602301400", "像是连写的年月日时分秒（如 20261103140005），但不是有效的日期时间"),
+    ],
+)
+def test_a_number_too_large_for_seconds_that_is_no_date_is_refused(written, why):
+    with pytest.raises(ValueError) as refused:
+        _parse_time(written)
+    assert why in str(refused.value) and len(str(refused.value)) < 400
+
+
+def test_unix_timestamps_and_compact_times_time_their_conversation(tmp_path):
+    path = csv_file(
+        tmp_path,
+        "u-1,客户,在吗,1762149600,,\nu-1,客服,在的,1762149612,,\n"
+        "m-1,客户,在吗,1762149600000,,\nm-1,客服,在的,1762149600500,,\n"
+        "c-1,客户,在吗,20261103140005,,\nc-1,客服,在的,20261103140105,,\n"
+        "c-2,客户,在吗,202611031400,,\nc-2,客服,在的,202611031402,,\n",
+    )
+    conversations, errors = read(path)
+    assert errors == []
+    assert conversations["u-1"].started_at == datetime(2025, 11, 3, 14, 0, tzinfo=timezone(timedelta(hours=8)))
+    assert starts(conversations["u-1"]) == [0, 12] and starts(conversations["m-1"]) == [0, 0.5]
+    assert conversations["c-1"].started_at == datetime(2026, 11, 3, 14, 0, 5) and starts(conversations["c-1"]) == [
+        0,
+        60,
+    ]
+    assert conversations["c-2"].started_at == datetime(2026, 11, 3, 14, 0) and starts(conversations["c-2"]) == [0, 120]
+
+
+def test_a_timestamp_among_seconds_or_local_times_refuses_its_conversation(tmp_path):
+    path = csv_file(
+        tmp_path,
+        "a,客户,在吗,0,,\na,客服,在的,1762149612,,\n"
+        "b,客户,在吗,1762149600,,\nb,客服,在的,20261103140005,,\n"
+        "c,客户,在吗,5000000000,,\nc,客服,在的,5000000010,,\n",
+    )
+    conversations, errors = read(path)
+    assert conversations == {}
+    assert errors[:2] == [
+        f"{path}:3: 时间 '1762149612'（日期加时刻）与这个会话第一个时间 '0'（秒数）写法不同：一个会话的时间要写成同一种",
+        f"{path}:5: 时间 '20261103140005' 没有时区，与这个会话的第一个时间不同",
+    ]
+    assert errors[2].startswith(f"{path}:6: 认不出时间 '5000000000'：这个数字不是从会话开始算起的秒数")
+    assert errors[4:] == [
+        f"{path}:2: 会话 'a' 有 1 行没有读入（第 3 行）" + LOST,
+        f"{path}:4: 会话 'b' 有 1 行没有读入（第 5 行）" + LOST,
+    ]
+
+
+def test_a_column_of_numeric_ids_in_blocks_is_still_taken_for_ids(tmp_path):
+    """Ids of ten digits read as Unix timestamps are no times of day: the column is still named as one of ids, not
+    merged into one conversation."""
+    path = tmp_path / "ids.csv"
+    path.write_text(
+        "编号,角色,内容\n1762149600,客户,在吗\n1762149600,客服,在的\n1762149601,客户,你好\n", encoding="utf-8"
+    )
+    conversations, errors = read(path)
+    assert conversations == {} and "“编号”列像是会话ID" in errors[0]
+
+
+# --- 9. a row without a time among rows with times ---------------------------------------------------------------
+
+
+def test_a_blank_time_among_timed_rows_refuses_its_conversation_at_that_row(tmp_path):
+    """The whole conversation's timing was dropped without a word. Timing the other rows alone would make the reply
+    without a time invisible to the rules that time replies (a first response of 5 minutes where there was one at
+    once), so the conversation is refused, naming the row. A conversation without any time is as before."""
+    path = csv_file(
+        tmp_path,
+        "e-1,客户,在吗,2026-11-03 14:00:00,,\ne-1,客服,在的,,,\ne-1,客服,您好,2026-11-03 14:05:00,,\n"
+        "e-2,客户,在吗,,,\ne-2,客服,在的,14:00:05,,\n"
+        "e-3,客户,在吗,,,\ne-3,客服,在的,,,\n",
+    )
+    conversations, errors = read(path)
+    assert list(conversations) == ["e-3"] and starts(conversations["e-3"]) == [None, None]
+    blank = "：一句没有时间，回复间隔就算不出来，这一行没有读入；请补上时间，或把这个会话的时间都留空"
+    assert errors == [
+        f"{path}:3: 时间是空的，而会话 'e-1' 的其他行有时间（第 2 行是 '2026-11-03 14:00:00'）" + blank,
+        f"{path}:2: 会话 'e-1' 有 1 行没有读入（第 3 行）" + LOST,
+        f"{path}:5: 时间是空的，而会话 'e-2' 的其他行有时间（第 6 行是 '14:00:05'）" + blank,
+        f"{path}:5: 会话 'e-2' 有 1 行没有读入（第 5 行）" + LOST,
+    ]
+
+
+# --- 10. dates Excel cannot show -----------------------------------------------------------------------------------
+
+
+def test_a_workbook_date_excel_cannot_show_says_so(tmp_path):
+    """A date cell whose number is past Excel's dates (shown as ####) read `认不出时间 '#VALUE!'` and the forms of a
+    time; a CSV saved from such a sheet holds ######## or the error value."""
+    book = openpyxl.Workbook()
+    for row in [
+        ["会话ID", "角色", "内容", "时间"],
+        ["v-1", "客户", "在吗", 1762149600000],
+        ["v-1", "客服", "在的", 46329.6],
+    ]:
+        book.active.append(row)
+    for cell in ("D2", "D3"):
+        book.active[cell].number_format = "yyyy-mm-dd hh:mm"
+    book.save(path := tmp_path / "dates.xlsx")
+    conversations, errors = read(path)
+    assert conversations == {} and errors == [
+        f"{path}:2: “时间”列的单元格 D2 是日期格式，但数值 1762149600000 不是 Excel 能显示的日期"
+        "（超出了 Excel 的日期范围，Excel 里显示为 ####）：这一行没有读入",
+        f"{path}:2: 会话 'v-1' 有 1 行没有读入（第 2 行）" + LOST,
+    ]
+    saved = csv_file(tmp_path, "h-1,客户,在吗,########,,\nh-2,客户,在吗,#VALUE!,,\n")
+    conversations, errors = read(saved)
+    assert conversations == {} and errors == [
+        f"{saved}:2: 时间 '########' 是 Excel 显示不了的日期：数值不是有效的日期（或列太窄放不下）时，Excel 显示 ####，"
+        "另存时也就存成了 ####；请在 Excel 里改好（或把列拉宽）再导出",
+        f"{saved}:3: 时间 '#VALUE!' 是 Excel 的错误值：这个单元格在 Excel 里就出错了（公式出错，"
+        "或日期超出了 Excel 能显示的范围）；请在 Excel 里改好再导出",
+    ]

@@ -16,7 +16,7 @@ import pytest
 
 from zuoxi.ingest import IngestError, read_file
 from zuoxi.ingest.limits import MAX_ROW_CELLS
-from zuoxi.ingest.table import MAX_SHEET_ROWS, TIME_FORMATS
+from zuoxi.ingest.table import MAX_SHEET_ROWS
 from zuoxi.model import Conversation
 
 GOOD = {"id": "g1", "turns": [{"role": "customer", "text": "在吗"}, {"role": "agent", "text": "您好，在的"}]}
@@ -303,7 +303,8 @@ def test_a_shared_string_out_of_range_is_its_rows_error(tmp_path):
 
 
 def test_a_date_out_of_range_is_its_rows_error_without_openpyxls_warning(tmp_path, capfd):
-    """openpyxl warned of it with a line of its own source on the terminal, besides the row's error."""
+    """openpyxl warned of it with a line of its own source on the terminal, besides the row's error; the error, 认不出时间
+    '#VALUE!' and the forms of a time, did not say what the cell holds."""
     import datetime
     import warnings
 
@@ -315,7 +316,8 @@ def test_a_date_out_of_range_is_its_rows_error_without_openpyxls_warning(tmp_pat
         assert read(path) == (
             [],
             [
-                f"{path}:3: 认不出时间 '#VALUE!'{TIME_FORMATS}",
+                f"{path}:3: “时间”列的单元格 D3 是日期格式，但数值 1e10 不是 Excel 能显示的日期"
+                "（超出了 Excel 的日期范围，Excel 里显示为 ####）：这一行没有读入",
                 f"{path}:2: 会话 'c1' 有 1 行没有读入（第 3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
             ],
         )

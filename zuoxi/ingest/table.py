@@ -18,7 +18,7 @@ import warnings
 import zipfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -123,7 +123,8 @@ EXCEL_EPOCH = datetime(1899, 12, 30)  # day 0 of Excel's serial dates (1900 syst
 # How a time cell may be written: the error for one that is none of these lists them
 TIME_FORMATS = (
     "（时间可以写作 2026-11-03 14:00:05、2026/11/3 14:00、2026年11月3日 14:00、2026.11.03 14:00、"
-    "2026/11/3 下午 2:00 或 2:00 PM、只有日期 2026/11/3、只有时刻 14:00:05，"
+    "2026/11/3 下午 2:00 或 2:00 PM、只有日期 2026/11/3、只有时刻 14:00:05、"
+    "连写的 20261103140005 或 202611031400、Unix 时间戳 1762149600（秒）或 1762149600000（毫秒），"
     "或从会话开始算起的秒数 12.5）"
 )
 When = datetime | date | time | float  # a time cell read: a date and time, a date, a time of day, or seconds
@@ -141,6 +142,18 @@ _CLOCK = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# What a spreadsheet writes for a cell it cannot compute or show, saved to CSV as such: an error value, and the #### of
+# a date it cannot show (a negative or too large serial number, or a column too narrow)
+_EXCEL_ERROR = re.compile(
+    r"#(?:NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|N/A|GETTING_DATA|SPILL!|CALC!|FIELD!|BLOCKED!|CONNECT!|BUSY!|UNKNOWN!)",
+    re.IGNORECASE,
+)
+_HASHES = re.compile(r"#{2,}")
+MAX_OFFSET = 10_000_000  # seconds from a conversation's start a number may be (115 days); larger ones are dates or none
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNIX_YEARS = (2000, 2100)  # the years [from, to) a number is taken for a Unix timestamp in, or a compact date in
+_COMPACT = (14, 12, 8)  # digits of a date and time written without separators: 年月日时分秒, 年月日时分, 年月日
+_SHOWN_CHARS = 60  # of a time cell's value, as an error quotes it
 
 
 def _parse_time(value: Any) -> When | None:
@@ -150,7 +163,8 @@ def _parse_time(value: Any) -> When | None:
     ISO 8601 with or without a zone, 2026/11/3 14:00 with one-digit month, day and hour, 2026年11月3日, 2026.11.03,
     上午/下午 and AM/PM, full-width digits); a workbook's own dates, times and durations as openpyxl reads them.
     ValueError, saying why in Chinese, for anything else and for a date outside FIRST_YEAR–LAST_YEAR (year 1 or 9999
-    gave offsets of 315,537,897,599 s, and no start)."""
+    gave offsets of 315,537,897,599 s, and no start). A number of more than MAX_OFFSET seconds is a Unix timestamp
+    or a date and time written without separators, where it can be (`_number`), else ValueError."""
     if value is None or value == "":
         return None
     if isinstance(value, date):  # a workbook's date cell (datetime is a date)
@@ -159,13 +173,14 @@ def _parse_time(value: Any) -> When | None:
         return value
     if isinstance(value, timedelta):  # a workbook's duration cell ([h]:mm:ss): seconds
         return value.total_seconds()
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and not _infinite(value):
+        return _number(value)
     text = unicodedata.normalize("NFKC", str(value)).strip()
     if not text:
         return None
     if _NUMBER.fullmatch(text):
-        return float(text)
+        return _number(value, float(text))
+    _no_excel_error(text, value)
     when = _text_time(text)
     if when is None:
         try:
@@ -173,6 +188,62 @@ def _parse_time(value: Any) -> When | None:
         except ValueError:
             raise ValueError(f"认不出时间 {_shown(value)}{TIME_FORMATS}") from None
     return _in_years(when, value)
+
+
+def _infinite(number: float) -> bool:
+    """Whether a number is infinite or NaN (an integer, of any size, is neither)."""
+    return isinstance(number, float) and not math.isfinite(number)
+
+
+def _no_excel_error(text: str, value: Any) -> None:
+    """ValueError where a time cell's text is what a spreadsheet shows for a cell it cannot compute or show (saved to
+    CSV so), saying so: it read 认不出时间 '#VALUE!' and the forms of a time."""
+    if _EXCEL_ERROR.fullmatch(text):
+        raise ValueError(
+            f"时间 {_shown(value)} 是 Excel 的错误值：这个单元格在 Excel 里就出错了（公式出错，"
+            "或日期超出了 Excel 能显示的范围）；请在 Excel 里改好再导出"
+        )
+    if _HASHES.fullmatch(text):
+        raise ValueError(
+            f"时间 {_shown(value)} 是 Excel 显示不了的日期：数值不是有效的日期（或列太窄放不下）时，Excel 显示 ####，"
+            "另存时也就存成了 ####；请在 Excel 里改好（或把列拉宽）再导出"
+        )
+
+
+def _number(value: Any, number: float | None = None) -> When:
+    """A number in a time cell: seconds from the conversation's start (or an Excel serial date: `_with_times`) up to
+    MAX_OFFSET; a larger one is no such offset (a Unix timestamp of 1762149600 was a turn 56 years into its chat),
+    but a Unix timestamp in seconds or milliseconds of _UNIX_YEARS (an instant: in UTC), or a date and time written
+    without separators, 年月日时分秒 (20261103140005), 年月日时分 or 年月日 (a date alone), of those years; ValueError
+    saying so for any other. `number`: the value, read as a number where it is text."""
+    if number is None:
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = math.inf
+    if abs(number) < MAX_OFFSET:
+        return number
+    low, high = ((datetime(year, 1, 1, tzinfo=UTC) - _UNIX_EPOCH).total_seconds() for year in _UNIX_YEARS)
+    if low <= number < high:
+        return _UNIX_EPOCH + timedelta(seconds=number)
+    if low * 1000 <= number < high * 1000:
+        return _UNIX_EPOCH + timedelta(milliseconds=number)
+    digits = str(int(number)) if math.isfinite(number) and number.is_integer() else ""
+    if len(digits) in _COMPACT and _UNIX_YEARS[0] <= int(digits[:4]) < _UNIX_YEARS[1]:
+        full = digits.ljust(14, "0")
+        try:
+            day = date(int(full[:4]), int(full[4:6]), int(full[6:8]))
+            moment = time(int(full[8:10]), int(full[10:12]), int(full[12:14]))
+            return day if len(digits) == 8 else datetime.combine(day, moment)
+        except ValueError:
+            raise ValueError(
+                f"时间 {_shown(value)} 像是连写的年月日时分秒（如 20261103140005），但不是有效的日期时间"
+            ) from None
+    raise ValueError(
+        f"认不出时间 {_shown(value)}：这个数字不是从会话开始算起的秒数（最多 {MAX_OFFSET:,} 秒，约 115 天），"
+        f"也不是 {_UNIX_YEARS[0]}–{_UNIX_YEARS[1] - 1} 年的 Unix 时间戳（10 位秒数或 13 位毫秒数）"
+        "或连写的年月日时分秒（20261103140005）"
+    )
 
 
 def _text_time(text: str) -> When | None:
@@ -230,10 +301,12 @@ def _in_years(when: When, value: Any) -> When:
 
 
 def _shown(value: Any) -> str:
-    """A time cell's value as an error quotes it."""
+    """A time cell's value as an error quotes it: its first _SHOWN_CHARS characters (a cell of a million was quoted
+    whole)."""
     if isinstance(value, datetime):
         return repr(value.isoformat(sep=" "))
-    return repr(value if isinstance(value, str) else str(value))
+    text = value if isinstance(value, str) else str(value)
+    return repr(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…")
 
 
 def _kind(when: When) -> str:
@@ -363,10 +436,36 @@ class _Grouped:
                     yield lost_lines(self.path, line, key, lines)
             elif conv is None:  # rows with an id and no words
                 yield IngestError(self.path, line, f"会话 {key!r}：{EMPTY_TURNS}")
+            elif untimed := _untimed(conv, self.path):
+                yield from untimed
+                yield lost_lines(self.path, line, key, [error.line for error in untimed if error.line])
             else:
                 conv.pop("line")
                 timed = _with_times(conv, self.path, self.epoch)
                 yield timed if isinstance(timed, IngestError) else validate(timed, self.path, line)
+
+
+def _untimed(conv: dict[str, Any], path: str) -> list[IngestError]:
+    """The errors of a conversation's rows without a time where others have one, at their lines. Such a conversation
+    lost the timing of all its rows without a word; timing the others alone would not be honest either: a reply with
+    no time beside timed ones (the customer's question at 14:00, the agent's first answer untimed, a second at 14:05)
+    is a first response of 5 minutes, or none, to the rules that time replies. So the conversation is not stored, as
+    one with a row not read (`lost_lines`)."""
+    times = conv["times"]
+    timed = next((i for i, when in enumerate(times) if when is not None), None)
+    if timed is None or None not in times:
+        return []
+    example = f"第 {conv['lines'][timed]} 行是 {conv['raw'][timed]}"
+    return [
+        IngestError(
+            path,
+            line,
+            f"时间是空的，而会话 {conv['id']!r} 的其他行有时间（{example}）：一句没有时间，回复间隔就算不出来，"
+            "这一行没有读入；请补上时间，或把这个会话的时间都留空",
+        )
+        for when, line in zip(times, conv["lines"], strict=True)
+        if when is None
+    ]
 
 
 def _column_letter(index: int) -> str:
@@ -438,6 +537,10 @@ def _one_file(
 
 
 def _is_clock(value: str) -> bool:
+    """Whether a value is a date or a time written as such: not a number, though one may be a date (a column of
+    numeric ids, 1762149600, in blocks of rows is one of ids)."""
+    if _NUMBER.fullmatch(unicodedata.normalize("NFKC", value).strip()):
+        return False
     try:
         return isinstance(_parse_time(value), date | time)
     except ValueError:
@@ -512,7 +615,7 @@ _DAY_SECONDS = 86_400
 
 def _with_times(conv: dict[str, Any], path: str, epoch: datetime = EXCEL_EPOCH) -> dict[str, Any] | IngestError:
     """The conversation with its turns' start times from its rows' times (all of one kind: `_add_row`), or why it is
-    not stored. A row without a time leaves the turns without (as before).
+    not stored. Where no row has a time, the turns have none (rows of which some have none are refused: `_untimed`).
 
     - Dates and times: seconds from the first, which becomes `started_at`.
     - Times of day alone: seconds from the first; a time more than 12 hours before the one above it is past midnight
@@ -523,14 +626,15 @@ def _with_times(conv: dict[str, Any], path: str, epoch: datetime = EXCEL_EPOCH) 
       (46329.5833 is 2026-11-03 14:00, a workbook's date cell without a date format, or one saved to CSV), Excel
       dates — `epoch` is the workbook's day 0 — every one of them, each to be such a date too. A chat's first message
       10 to 20 hours after its start is no offset, and Excel wrote these as seconds (a turn at 46,329 s, 12.9 hours).
-      Whole numbers are dates alone.
+      Whole numbers are dates alone. A number past MAX_OFFSET seconds was read as a date and time already
+      (`_number`: a Unix timestamp, 20261103140005), or is its row's error.
 
     A time before the one of the row above it in the conversation is its error, not stored: the rows are out of
     order (sorted by something else than time), and turns out of order, or replies before the question (negative
     gaps), are what the rules would have judged. The error names the conversation and the row."""
     times, shown, lines = conv.pop("times"), conv.pop("raw"), conv.pop("lines")
     conv.pop("first_time")
-    if not times or any(t is None for t in times):
+    if not times or any(t is None for t in times):  # none has one (`_untimed`)
         return conv
     if isinstance(start := times[0], float) and (dates := _excel_dates(times, epoch)) is not None:
         if isinstance(dates, int):
@@ -927,9 +1031,11 @@ def _numbered(parser: Any, row: Any) -> str | None:
 
 def _cell(parser: Any, element: Any, cells: list[dict[str, Any]], dates: set[str]) -> str | None:
     """The cell read into `cells` (openpyxl's `parse_cell`); why it cannot be, or None. `dates`: the styles of dates,
-    whose value out of range openpyxl reads as "#VALUE!" (an unreadable time, reported with its row), warning besides
-    with a line of its own source on the terminal. A formula without a saved result, or an error value, is read as a
-    `CellProblem` (a formula whose result is an empty text, saved as such, is that text)."""
+    whose value out of range (a negative number, or one past 9999-12-31: Excel shows ####) openpyxl reads as an error
+    value "#VALUE!", warning besides with a line of its own source on the terminal; it was reported as 认不出时间
+    '#VALUE!' and the forms of a time, not saying what the cell holds. A formula without a saved result, an error
+    value, or such a date is read as a `CellProblem` (a formula whose result is an empty text, saved as such, is that
+    text)."""
     try:
         if element.get("s") in dates:
             with warnings.catch_warnings():
@@ -939,6 +1045,12 @@ def _cell(parser: Any, element: Any, cells: list[dict[str, Any]], dates: set[str
             cell = parser.parse_cell(element)
         if element.get("t") == "e":
             cell["value"] = CellProblem(f"是错误值 {str(cell['value'])[:20]}", cell["value"])
+        elif cell["data_type"] == "e":  # a date openpyxl could not convert
+            number = str(element.findtext(_VALUE_TAG))[:20]
+            cell["value"] = CellProblem(
+                f"是日期格式，但数值 {number} 不是 Excel 能显示的日期（超出了 Excel 的日期范围，Excel 里显示为 ####）",
+                cell["value"],
+            )
         elif cell["value"] is None and element.find(_FORMULA_TAG) is not None:
             saved = element.find(_VALUE_TAG) is not None and element.get("t") == "str"  # ="" (an empty text)
             if not saved:

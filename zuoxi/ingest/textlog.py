@@ -135,17 +135,23 @@ class _Block:
         self.turns: list[dict[str, Any]] = []
         self.lines: list[list[str]] = []  # of each turn's text
         self.clocks: list[datetime | None] = []
+        self.written: list[tuple[int, str]] = []  # each turn's header: its line and its time as written
+        self.times_wrong: tuple[int, str] | None = None  # where and why the turns' times cannot be (`_time_turns`)
         self.agent_name: str | None = None
         self.lost: list[int] = []  # lines of the conversation that could not be read
         self.labelled: dict[str, list[tuple[int, int, int]]] = {}  # label → (turn, its line, file line) it starts
 
-    def add_turn(self, speaker: str, name: str, text: str, clock: datetime | None) -> None:
+    def add_turn(
+        self, speaker: str, name: str, text: str, clock: datetime | None, written: tuple[int, str] = (0, "")
+    ) -> None:
+        """A turn; `clock`: its header's time, `written`: the header's line and the time as written there."""
         role = role_of(speaker)
         if role == "agent" and name and self.agent_name is None:
             self.agent_name = name
         self.turns.append({"role": role})
         self.lines.append([text] if text else [])
         self.clocks.append(clock)
+        self.written.append(written)
 
     def read_line(self, line: str, number: int) -> str | None:
         """Take a line that is not blank: metadata, a header, a role line or more of the last
@@ -159,7 +165,7 @@ class _Block:
             except ValueError as error:
                 self.lost.append(number)
                 return str(error)
-            self.add_turn(header["speaker"], header["name"], "", clock)
+            self.add_turn(header["speaker"], header["name"], "", clock, (number, header["when"]))
         elif role_line := _ROLE_LINE.match(line):
             self.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None)
         elif (
@@ -206,13 +212,17 @@ class _Block:
 
     def result(self, path: str, number: int) -> Record | None:
         """The conversation read, the `number`th of the file; or why it is not stored: any of its lines lost
-        (`lost_lines`: not stored half), no message. None where a lost line was all (its error says it)."""
+        (`lost_lines`: not stored half), times out of order (`_time_turns`), no message. None where a lost line was
+        all (its error says it)."""
         if not self.turns:
             named = f"会话 {self.meta['id']!r}：" if self.meta.get("id") else "这个会话"
             return None if self.lost else IngestError(path, self.line, f"{named}只有 # 开头的信息行，没有消息")
         record = self.to_record(path, number)
         if self.lost:
             return lost_lines(path, self.line, str(record["id"]), self.lost)
+        if self.times_wrong is not None:
+            line, why = self.times_wrong
+            return IngestError(path, line, f"会话 {record['id']!r}：{why}")
         return validate(record, path, self.line)
 
     def to_record(self, path: str, number: int) -> dict[str, Any]:
@@ -235,12 +245,47 @@ class _Block:
 
     def _time_turns(self, record: dict[str, Any], clocks: list[datetime]) -> None:
         """Each turn's `start`: seconds after the declared `started_at` (or after the first message
-        when none is declared), from the clocks of the headers."""
+        when none is declared), from the clocks of the headers — or, in `times_wrong`, where and why they cannot be,
+        the conversation not stored (as a table's rows out of order are not: zuoxi/ingest/table.py). Times of day
+        alone that go back by more than 12 hours have passed midnight (23:59:58, then 00:00:03), a day each time; any
+        other step back, and any with full dates (a day was added to it: 14:05, then 14:00 of the same day, was a reply
+        23 h 55 min later), is a message out of order; times with a date and times without in one conversation cannot
+        be told apart."""
         first = clocks[0]
+        dated = [len(when.split()) > 1 for _, when in self.written]  # a date, then the time of day
+        seconds: list[float] = []
+        day = 0.0
+        for i, clock in enumerate(clocks):
+            line, when = self.written[i]
+            at = (clock - first).total_seconds() + day
+            if dated[i] != dated[0]:
+                kinds = ("只有时刻", "日期加时刻")
+                self.times_wrong = (
+                    line,
+                    f"时间 {when!r}（{kinds[dated[i]]}）与这个会话第一个时间 {self.written[0][1]!r}（{kinds[dated[0]]}）"
+                    "写法不同：一个会话的时间要写成同一种，整个会话都没有导入",
+                )
+                return
+            if seconds and at < seconds[-1]:
+                if not dated[i] and seconds[-1] - at > _DAY / 2:  # past midnight
+                    day += _DAY
+                    at += _DAY
+                else:
+                    before, shown = self.written[i - 1]
+                    alone = "" if dated[i] else "（只有时刻的，倒退超过 12 小时才算过了午夜）"
+                    self.times_wrong = (
+                        line,
+                        f"时间 {when!r} 早于这个会话上一条消息（第 {before} 行）的 {shown!r}{alone}："
+                        "消息没有按时间先后排列，整个会话都没有导入；请按时间排好再导入",
+                    )
+                    return
+            seconds.append(at)
         lead = _lead(record, first)
-        for turn, clock in zip(self.turns, clocks, strict=True):
-            delta = (clock - first).total_seconds()
-            turn["start"] = (delta + 86400 if delta < 0 else delta) + lead  # past midnight
+        for turn, at in zip(self.turns, seconds, strict=True):
+            turn["start"] = at + lead
+
+
+_DAY = 86_400.0  # seconds
 
 
 def _lead(record: dict[str, Any], first: datetime) -> float:
