@@ -117,10 +117,11 @@ def test_a_masked_import_does_not_hide_the_file_from_an_unmasked_one(runner, tmp
     invoke(runner, "import", path, "--db", db)
     again = invoke(runner, "import", path, "--db", db)
     assert "此前已导入的文件 1" in again.stderr
-    unmasked = invoke(runner, "import", path, "--db", db, "--no-mask")
-    assert "导入 1" in unmasked.stderr and "此前已导入的文件" not in unmasked.stderr
+    unmasked = invoke(runner, "import", path, "--db", db, "--no-mask", code=1)
+    assert "此前已导入的文件" not in unmasked.stderr  # read again, and its conversation is p1 in other words:
+    assert f"{path}:1: 会话 'p1' 已以不同内容存在于数据库" in unmasked.stderr  # not stored beside it, counted twice
     texts = sorted(conv.turns[1].text for _, conv in Store(str(db)).find("p1"))
-    assert texts == ["我的手机*******5678，卡号**** **** **** 7893", "我的手机13812345678，卡号6217001234567893"]
+    assert texts == ["我的手机*******5678，卡号**** **** **** 7893"]
 
 
 def test_analyze_masks_what_it_stores_and_prints(runner, tmp_path):

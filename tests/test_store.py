@@ -165,8 +165,9 @@ def test_file_marks(store, tmp_path):
     path = write_jsonl(tmp_path / "a.jsonl", 2)
     sha = file_sha256(path)
     assert not store.file_done(sha)
-    store.mark_file(sha, str(path), 2, 0)
-    store.mark_file(sha, str(path), 2, 1)  # marking again replaces the mark
+    store.mark_file(sha, str(path), 2, 1)
+    assert not store.file_done(sha)  # it gave an error: read again, to say it again
+    store.mark_file(sha, str(path), 2, 0)  # marking again replaces the mark
     assert store.file_done(sha) and store.stats()["files"] == 1
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     assert not store.file_done(file_sha256(path))  # changed content is a new file
@@ -235,14 +236,107 @@ def test_a_changed_file_is_read_again_and_only_new_conversations_stored(store, t
     assert (forced.summary.files_skipped, forced.summary.read, forced.summary.imported) == (0, 5, 0)
 
 
-def test_batch_masks_before_storing_unless_told_not_to(store, tmp_path):
-    path = write_jsonl(tmp_path / "pii.jsonl", 1)
-    list(Batch([path], store=store).run())
-    list(Batch([path], store=store, mask=False, resume=False).run())
-    assert sorted(c.turns[0].text for _, c in store.find("c0")) == [
-        "第0个问题，电话*******5678",
-        "第0个问题，电话13812345678",
+def test_a_file_that_gave_errors_is_read_again_and_its_errors_said_again(store, tmp_path):
+    """A file of nothing but errors was marked imported: the next run skipped it as 此前已导入 and its errors were
+    never shown again (walk_cli L9). One that gave an error beside conversations is read again too; what of it was
+    stored is counted as already there."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "b1"\n{"id": "b2", "turns": []}\n', encoding="utf-8")
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", 2)
+    mixed.write_text(mixed.read_text(encoding="utf-8") + "{oops\n", encoding="utf-8")
+    clean = write_jsonl(tmp_path / "clean.jsonl", 1, "k")
+    first = Batch([bad, mixed, clean], store=store)
+    list(first.run())
+    assert (len(first.summary.errors), first.summary.imported) == (3, 3)
+    again = Batch([bad, mixed, clean], store=store)
+    list(again.run())
+    assert [str(e) for e in again.summary.errors] == [str(e) for e in first.summary.errors]
+    assert (again.summary.files_skipped, again.summary.read, again.summary.duplicates) == (1, 2, 2)
+    assert store.stats()["conversations"] == 3
+
+
+def imported_ids(store: Store, *paths: Path, **options) -> tuple[list[str], list[str], Batch]:
+    """(ids handed on, errors as printed, the batch) of a run over `paths`."""
+    batch = Batch(list(paths), store=store, **options)
+    ids = [item.conversation.id for item in batch.run()]
+    return ids, [str(e) for e in batch.summary.errors], batch
+
+
+def test_a_second_conversation_of_one_id_is_refused_in_a_run_and_across_runs(store, tmp_path):
+    """dx-1 exported twice with other words (a chat that went on, a corrected export) was stored twice without a
+    word, and both copies were scored and counted in exports and agents' averages (walk_cli M7)."""
+    header = "会话ID,角色,内容,时间\n"
+    first = tmp_path / "dupA.csv"
+    first.write_text(header + "dx-1,客户,快递没到,2026-11-03 14:00:10\ndx-1,客服,马上查,2026-11-03 14:00:11\n")
+    second = tmp_path / "dupB.csv"
+    second.write_text(header + "dx-1,客户,快递没到,2026-11-03 14:00:10\ndx-1,客服,稍等我看一下,2026-11-03 14:00:11\n")
+    lines = tmp_path / "twice.jsonl"
+    lines.write_text(
+        "".join(
+            json.dumps({"id": ident, "turns": [{"role": "agent", "text": text}]}, ensure_ascii=False) + "\n"
+            for ident, text in (("j-1", "您好"), ("j-2", "在的"), ("j-1", "您好，请讲"), ("j-2", "在的"))
+        ),
+        encoding="utf-8",
+    )
+    ids, errors, batch = imported_ids(store, first, second, lines)
+    assert ids == ["dx-1", "j-1", "j-2", "j-2"]  # the same conversation again is no duplicate: stored once
+    assert errors == [
+        f"{second}:2: 会话 'dx-1' 重复（首次见于 {first}:2），内容与之不同：只保留首次的那个",
+        f"{lines}:3: 会话 'j-1' 重复（首次见于 {lines}:1），内容与之不同：只保留首次的那个",
     ]
+    assert (batch.summary.imported, batch.summary.duplicates) == (3, 1)
+    assert [c.turns[1].text for _, c in store.find("dx-1")] == ["马上查"]
+
+    ids, errors, _ = imported_ids(store, second)  # a later run: the stored one is named, and what to do
+    [(key, _)] = store.find("dx-1")
+    assert ids == [] and errors == [
+        f"{second}:2: 会话 'dx-1' 已以不同内容存在于数据库（内容键 {key[:12]}，来自 {first}）：这一个没有导入。"
+        f"库中的那个：zuoxi show {key[:12]}；若这是另一个会话，请给它另一个会话ID后再导入"
+        "（zuoxi 没有替换或删除已存会话的命令）"
+    ]
+    ids, errors, again = imported_ids(store, first, resume=False)  # the same content: already there, as before
+    assert (ids, errors, again.summary.duplicates) == (["dx-1"], [], 1)
+    assert len(store.find("dx-1")) == 1 and store.stats()["conversations"] == 3
+
+
+def test_ids_made_of_file_names_or_masked_are_not_taken_for_duplicates(store, tmp_path):
+    """Two days' folders each holding call.srt are two calls, whose id is the file's name; callers' numbers used as
+    ids are masked alike when they end alike, so a stored masked id may be another caller's."""
+    for day in ("1103", "1104"):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "call.srt").write_text(
+            f"1\n00:00:01,000 --> 00:00:02,000\n[客服] 您好\n\n2\n00:00:03,000 --> 00:00:04,000\n[客户] {day}\n",
+            encoding="utf-8",
+        )
+    phones = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for path, number in zip(phones, ("13812345678", "13912345678"), strict=True):
+        path.write_text(json.dumps({"id": number, "turns": [{"role": "agent", "text": number[:3]}]}) + "\n")
+    ids, errors, _ = imported_ids(store, tmp_path / "1103", tmp_path / "1104", phones[0])
+    assert errors == [] and ids == ["call.srt", "call.srt", "*******5678"]
+    ids, errors, _ = imported_ids(store, phones[1])
+    assert errors == [] and ids == ["*******5678"] and len(store.find("*******5678")) == 2
+
+
+def test_a_run_that_scores_without_storing_keeps_one_conversation_per_id(tmp_path):
+    path = tmp_path / "twice.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": "j-1", "turns": [{"role": "agent", "text": text}]}, ensure_ascii=False) + "\n"
+            for text in ("您好", "您好，请讲")
+        ),
+        encoding="utf-8",
+    )
+    batch = Batch([path], analyze=True, models=False)
+    assert [item.conversation.turns[0].text for item in batch.run()] == ["您好"]
+    assert [e.line for e in batch.summary.errors] == [2]
+    assert len(list(Batch([path]).run())) == 2  # only read (predict, live): nothing counted, nothing refused
+
+
+def test_batch_masks_before_storing_unless_told_not_to(store, tmp_path):
+    list(Batch([write_jsonl(tmp_path / "pii.jsonl", 1)], store=store).run())
+    list(Batch([write_jsonl(tmp_path / "clear.jsonl", 1, "d")], store=store, mask=False).run())
+    assert [c.turns[0].text for _, c in store.find("c0")] == ["第0个问题，电话*******5678"]
+    assert [c.turns[0].text for _, c in store.find("d0")] == ["第0个问题，电话13812345678"]
 
 
 def test_analysis_results_are_stored_once_per_scorecard(store, samples):

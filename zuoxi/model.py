@@ -73,11 +73,19 @@ class Conversation(BaseModel):
     # Where the recording is read from when masking changed `audio` (a file named by the caller's number):
     # held for this run only, never stored or printed (zuoxi.privacy.mask_conversation).
     _recording: str | None = PrivateAttr(default=None)
+    # The line of its file it was read from (zuoxi.ingest.canonical.validate), for messages that name it (a duplicate
+    # id): held for this run only, never stored or printed.
+    _line: int | None = PrivateAttr(default=None)
 
     @property
     def recording(self) -> str | None:
         """The path the recording is read from: `audio` as given, before masking."""
         return self._recording or self.audio
+
+    @property
+    def source_line(self) -> int | None:
+        """The line of its input file it starts at, where the reader knows it."""
+        return self._line
 
     _labels_without_nul = field_validator("id", "team", "audio", mode="before")(without_nul)
 

@@ -1,9 +1,13 @@
 """The local batch engine: files → conversations → (results) → store, never losing the batch.
 
 Bad input is reported as `file:line: reason` and skipped. Work is committed in chunks (and on
-Ctrl-C), so an interrupted run keeps what it read; files imported completely are recorded by
-content hash and skipped on the next run, which is how a re-run resumes. Recordings are named in
-results from the input root (`ingest.InputFile`), as the Dask engine names them.
+Ctrl-C), so an interrupted run keeps what it read; files imported completely, without an error, are
+recorded by content hash and skipped on the next run, which is how a re-run resumes. Recordings are
+named in results from the input root (`ingest.InputFile`), as the Dask engine names them.
+
+A conversation id stands for one conversation (`Duplicates`): a run that stores or scores refuses a
+second conversation of an id it has seen with other content, and one whose id is stored with other
+content, so that neither is scored and counted twice.
 """
 
 from __future__ import annotations
@@ -63,9 +67,12 @@ class Batch:
     on_progress: Callable[[int, int, int], None] | None = None  # (files done, files, conversations read)
     summary: BatchSummary = field(default_factory=BatchSummary)
     _pending: list[Analyzed] = field(default_factory=list)
+    _duplicates: Duplicates | None = None
 
     def run(self) -> Iterator[Analyzed]:
         files = list(input_files(self.paths))
+        if self.store is not None or self.analyze:  # what is only read (predict, live) counts nothing
+            self._duplicates = Duplicates(self.store, self.mask)
         try:
             for done, file in enumerate(files, start=1):
                 yield from self._file(file)
@@ -87,16 +94,21 @@ class Batch:
             return
         errors_before, read_before = len(summary.errors), summary.read
         records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, NO_SUCH_FILE)]
-        for part in in_order_chunks(records, PREDICT_CHUNK if self.analyze and self.models else 1):
+        # read ahead to analyze together with the models, or to look up stored ids once per run of conversations
+        ahead = PREDICT_CHUNK if (self.analyze and self.models) or self.store is not None else 1
+        for part in in_order_chunks(records, ahead):
             if isinstance(part, IngestError):
-                summary.errors.append(part)
-                if self.on_error:
-                    self.on_error(part)
+                self._error(part)
             else:
                 yield from self._take(part, file)
         self._flush()
         if store is not None and sha:
             store.mark_file(sha, self._named(path), summary.read - read_before, len(summary.errors) - errors_before)
+
+    def _error(self, error: IngestError) -> None:
+        self.summary.errors.append(error)
+        if self.on_error:
+            self.on_error(error)
 
     def _named(self, path: Path) -> str:
         """The file a conversation came from, as stored: masked like the conversation (exports are often named
@@ -107,11 +119,14 @@ class Batch:
         """Mask, analyze (when asked) and hand on conversations read from `file`, each as soon as
         it is done: an interruption loses only the conversation in hand, as one at a time would."""
         path, source = file.path, self._named(file.path)
-        if self.mask:
-            conversations = [mask_conversation(conversation) for conversation in conversations]
+        taken: Iterable[Conversation] = (mask_conversation(c) if self.mask else c for c in conversations)
+        if self._duplicates is not None:
+            taken = self._duplicates.kept(conversations, taken, path, self._error)
+        if self.analyze:
+            taken = list(taken)  # analyzed together (the models read a chunk at once)
         results = (
             iter_analyses(
-                conversations,
+                taken,
                 self.scorecard,
                 mask=False,
                 models=self.models,
@@ -122,7 +137,7 @@ class Batch:
             if self.analyze
             else repeat(None)
         )
-        for conversation in conversations:
+        for conversation in taken:
             self.summary.read += 1
             result = next(results)
             self.summary.analyzed += result is not None
@@ -136,6 +151,80 @@ class Batch:
         if self.store is not None and self._pending:
             store_analyzed(self.store, self._pending, self.summary)
         self._pending.clear()
+
+
+class Duplicates:
+    """One conversation per id, as a contact centre's system gives it: a re-export of a chat that went on, or a
+    corrected export, is another conversation of the same id, and stored beside the first it was scored and counted
+    twice (exports, agents' averages) without a word. Of a run's conversations of one id, the first is kept and one
+    with other content refused, naming the first's file and line; one whose id is stored with other content is
+    refused, naming the stored one. The same content again is no duplicate: it is stored once (库中已有).
+
+    Ids made of the file's name (a subtitle file, a table without an id column, a text log's `name-2`, FunASR items
+    without a key) are not compared: two folders' call_001.srt are two calls. Nor is a stored id that masking
+    changed (a caller's number): two callers' numbers can be masked alike."""
+
+    def __init__(self, store: Store | None, mask: bool) -> None:
+        self.store = store
+        self.mask = mask
+        # id as read → (its content key's first 16 digits, its file, as an index of `files`, and line): a run of a
+        # million conversations holds a million of these
+        self.seen: dict[str, tuple[str, int, int | None]] = {}
+        self.files: list[str] = []
+
+    def kept(
+        self,
+        read: list[Conversation],
+        masked: Iterable[Conversation],
+        path: Path,
+        error: Callable[[IngestError], None],
+    ) -> Iterator[Conversation]:
+        """Of `masked` (the conversations `read` from `path`, masked as they are stored, one at a time), those that are
+        no duplicate; each other one said to `error`."""
+        if not self.files or self.files[-1] != str(path):
+            self.files.append(str(path))
+        compared = [c.id for c in read if not _named_after_file(c.id, path)]
+        stored = self.store.stored_ids(compared) if self.store is not None and compared else {}
+        for original, conversation in zip(read, masked, strict=True):
+            if _named_after_file(original.id, path):
+                yield conversation
+                continue
+            key, line = content_key(conversation), original.source_line
+            if (first := self.seen.get(original.id)) is not None:
+                if first[0] == key[:16]:
+                    yield conversation  # the same conversation again: stored once
+                else:
+                    where = f"{self.files[first[1]]}:{first[2]}" if first[2] else self.files[first[1]]
+                    error(IngestError(str(path), line, _seen_before(conversation.id, where)))
+                continue
+            others = stored.get(conversation.id, []) if conversation.id == original.id else []
+            if others and all(other != key for other, _ in others):
+                error(IngestError(str(path), line, _stored_before(conversation.id, others)))
+                continue
+            self.seen[original.id] = (key[:16], len(self.files) - 1, line)
+            yield conversation
+
+
+def _named_after_file(ident: str, path: Path) -> bool:
+    """Whether a reader made this id of the file's name (its own id none): `call.srt`, `export`, `log-3`."""
+    return ident in (path.name, path.stem) or (
+        ident.startswith(f"{path.stem}-") and ident[len(path.stem) + 1 :].isdigit()
+    )
+
+
+def _seen_before(ident: str, first: str) -> str:
+    return f"会话 {ident!r} 重复（首次见于 {first}），内容与之不同：只保留首次的那个"
+
+
+def _stored_before(ident: str, others: list[tuple[str, str | None]]) -> str:
+    key, source = others[0]
+    more = f"等 {len(others)} 个" if len(others) > 1 else ""
+    came = f"，来自 {source}" if source else ""
+    return (
+        f"会话 {ident!r} 已以不同内容存在于数据库（内容键 {key[:12]}{more}{came}）：这一个没有导入。"
+        f"库中的那个：zuoxi show {key[:12]}；若这是另一个会话，请给它另一个会话ID后再导入"
+        "（zuoxi 没有替换或删除已存会话的命令）"
+    )
 
 
 def in_order_chunks(

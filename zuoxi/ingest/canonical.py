@@ -70,6 +70,7 @@ def validate(record: Any, path: str, line: int | None) -> Record:
         return IngestError(
             path, line, f"started_at：年份 {conversation.started_at.year} 不在 {FIRST_YEAR}–{LAST_YEAR} 之间"
         )
+    conversation._line = line
     return conversation
 
 

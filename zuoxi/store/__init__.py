@@ -276,6 +276,22 @@ class Store:
             session.add_all(row for key, row in rows.items() if key not in existing)
         return keys
 
+    def stored_ids(self, ids: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
+        """The stored conversations of these ids, as id → [(key, the file it came from)], in one query per 500 ids
+        (an id is the conversation's in the source system; the key, its content's)."""
+        found: dict[str, list[tuple[str, str | None]]] = {}
+        wanted = list(dict.fromkeys(ids))
+        with Session(self.engine) as session:
+            for begin in range(0, len(wanted), 500):
+                query = (
+                    select(ConversationRow.id, ConversationRow.key, ConversationRow.source)
+                    .where(ConversationRow.id.in_(wanted[begin : begin + 500]))
+                    .order_by(ConversationRow.imported_at, ConversationRow.key)
+                )
+                for ident, key, source in session.execute(query):
+                    found.setdefault(ident, []).append((key, source))
+        return found
+
     def count_new(self, keys: list[str]) -> int:
         with Session(self.engine) as session:
             return len(keys) - len(
@@ -297,8 +313,12 @@ class Store:
 
     # --- files (resume) --------------------------------------------------------------------
     def file_done(self, sha: str) -> bool:
+        """Whether the file (or Dask shard) of this hash was read to its end, without an error, by an earlier run: it is
+        skipped then. One that gave errors is read again, so that they are said again (a file of nothing but errors
+        was skipped as imported and its errors never shown again); what of it was stored is counted as already there."""
         with Session(self.engine) as session:
-            return session.get(ImportedFile, sha) is not None
+            mark = session.get(ImportedFile, sha)
+            return mark is not None and not mark.errors
 
     def mark_file(self, sha: str, path: str, conversations: int, errors: int) -> None:
         with Session(self.engine) as session, session.begin():
