@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.label_tools import AGENT_ACTS, CUSTOMER_ACTS, rules_for
-from zuoxi.analyze.models.acts import ACT_NAMES
 from eval.realdata import DEFAULT_DATA, LABELS, conversations, read_jsonl
+from zuoxi.analyze.models.acts import ACT_NAMES
 from zuoxi.pipeline import analyze_conversations
 
 
@@ -55,7 +55,9 @@ def readers_acts(models, labels: dict[str, list[list[str]]], only: frozenset[str
             acts, labelled = prediction.acts, labels.get(conversation.id)
             if acts is None or labelled is None:
                 continue
-            keys = [k for k in acts.names if only is None or k in only or (k.startswith("request_") and "request" in only)]
+            keys = [
+                k for k in acts.names if only is None or k in only or (k.startswith("request_") and "request" in only)
+            ]
             columns = [acts.index[k] for k in keys]
             probs = acts.probs.copy()
             probs[:, columns] = 0.0

@@ -1450,7 +1450,6 @@ def test_an_act_head_threshold_is_the_high_end_of_its_flat_best_f1():
     assert 0 < F1_TOLERANCE < 0.01
 
 
-
 @pytest.mark.skipif(not (DATA / "stc3_dch").is_dir(), reason=f"the real conversations are not at {DATA}")
 def test_evidence_is_never_a_clause_of_mentions_or_emoji_alone():
     """Real Weibo threads (text read from ../shared/data) whose first post opens with the accounts it tags: the clause
