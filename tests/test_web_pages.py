@@ -258,7 +258,10 @@ def test_a_copy_of_a_scorecard_keeps_its_own_id_and_results(clients):
     saved = qa.form("/scorecards/core", {"yaml": core, "save_as": "core-copy"})
     assert saved.status_code == 303 and saved.headers["location"] == "/scorecards/core-copy"
     assert re.search(r"(?m)^id: core-copy$", qa.get("/api/scorecards/core-copy").json()["yaml"])
-    assert qa.form("/scorecards/core-copy/rescore", {"team": "售后二组"}).status_code == 303
+    rescored = qa.form("/scorecards/core-copy/rescore", {"team": "售后二组"})
+    assert rescored.status_code == 303  # the page it returns to says how many, to this session only
+    assert re.search(r"已用 核心技能质检表 重新评分 [1-9]\d* 个会话", text_of(qa.page(rescored.headers["location"])))
+    assert "个会话" not in text_of(clients["qa2"].page(rescored.headers["location"]))  # not in another session
     assert {i["key"]: i["score"] for i in items(qa, scorecard="core")} == before  # core's results untouched
     copied = items(qa, scorecard="core-copy")
     assert copied and {i["scorecard"] for i in copied} == {"core-copy"}

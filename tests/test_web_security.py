@@ -249,7 +249,7 @@ PAGES = [
     ("/", ALL, [AGENT]),
     ("/?agent_id={agent}", ALL, [AGENT]),
     ("/conversations/{key}", ALL, [CONVERSATION, AGENT, TEAM, EVIL]),
-    ("/conversations/{key}?error={evil}", ALL, [EVIL]),
+    ("/conversations/{key}?{notice}", ALL, [EVIL]),  # a message a form's redirect sealed for the session
     ("/appeals?status=", ALL, [EVIL, CONVERSATION]),
     ("/calibration?round={round}", OVERSEERS, [ROUND]),
     ("/calibration/{round}/{key}", INSPECTORS, [ROUND, CONVERSATION]),
@@ -266,29 +266,39 @@ PAGES = [
     ("/effects/agents/{agent}", OVERSEERS, [AGENT]),
     ("/effects/training?team={team}", OVERSEERS, [TEAM]),
     ("/queue", INSPECTORS, []),
-    ("/queue?error={evil}&done={evil}", INSPECTORS, [EVIL]),
+    ("/queue?{notice}", INSPECTORS, [EVIL]),
     ("/queue/team", OVERSEERS, [CONVERSATION, AGENT, TEAM, ROUND, EVIL]),
-    ("/queue/team?plan={round}&error={evil}", OVERSEERS, [EVIL]),
+    ("/queue/team?plan={round}&{notice}", OVERSEERS, [EVIL]),
     ("/queue/plans", OVERSEERS, [EVIL]),
-    ("/queue/plans/evil-plan?error={evil}&done={evil}", OVERSEERS, [EVIL]),
+    ("/queue/plans/evil-plan?{notice}", OVERSEERS, [EVIL]),
     ("/alerts?status=all", OVERSEERS, [CONVERSATION, AGENT, TEAM, EVIL]),
-    ("/alerts?status=nope&error={evil}", OVERSEERS, [EVIL]),
-    ("/alerts/settings?error={evil}&done={evil}", ("admin",), [EVIL, TEAM]),
+    ("/alerts?status=nope&{notice}", OVERSEERS, [EVIL]),
+    ("/alerts/settings?{notice}", ("admin",), [EVIL, TEAM]),
+    ("/appeals?{notice}", ALL, [EVIL]),
+    ("/users?{notice}", ("admin",), [EVIL]),
+    ("/training/promote/{key}?{notice}", INSPECTORS, [EVIL]),
+    ("/scorecards/core?{notice}", ALL, [EVIL]),
     ("/audit?who=qa", ("admin",), [EVIL]),
     ("/audit?who={round}&action={round}&date_from=&date_to=", ("admin",), []),
     ("/users", ("admin",), [EVIL, AGENT, TEAM]),
 ]
 
 
-def fill(url: str, world) -> str:
-    from urllib.parse import quote
+def fill(url: str, world, csrf: str = "") -> str:
+    """The URL with its payloads; `{notice}`, a page's message (`error` and `done`) of a payload, sealed for the
+    session of `csrf` (or, without one, unsealed: shown nowhere)."""
+    from urllib.parse import quote, urlencode
 
+    from zuoxi.web.security import seal
+
+    notice = {"error": EVIL, "done": EVIL} | ({"sig": seal(csrf, EVIL, EVIL)} if csrf else {})
     return url.format(
         key=world["key"],
         evil=quote(EVIL, safe=""),
         team=quote(TEAM, safe=""),
         agent=quote(AGENT, safe=""),
         round=quote(ROUND, safe=""),
+        notice=urlencode(notice),
     )
 
 
@@ -296,7 +306,7 @@ def fill(url: str, world) -> str:
 def test_payloads_are_shown_escaped_on_every_page_for_every_role(world, role):
     client = world["clients"][role]
     for url, allowed, payloads in PAGES:
-        response = client.page(fill(url, world))
+        response = client.page(fill(url, world, client.csrf))
         where = f"{role} {url}"
         if role not in allowed:
             assert response.status_code == 403 and "没有权限" in response.text, where
@@ -313,7 +323,8 @@ def test_payloads_are_shown_escaped_on_every_page_for_every_role(world, role):
 def test_payloads_in_sign_in_and_error_pages(world):
     anonymous = TestClient(world["app"])
     page = anonymous.get(fill("/login?next={evil}&error={evil}", world), headers={"accept": "text/html"})
-    assert page.status_code == 200 and shown(EVIL, page.text)
+    assert page.status_code == 200 and shown(EVIL, page.text)  # the form's `next`; the link's `error` is not shown
+    assert 'class="error"' not in page.text
     assert_inert(page.text, "login")
     for url in (
         "/conversations/{evil}",
@@ -334,6 +345,54 @@ def test_payloads_in_sign_in_and_error_pages(world):
         ).headers["location"]
         == "/"
     )
+
+
+SPOOF = "账号已冻结，请致电 400-000-0000 解冻"
+# Each page that shows a message after a form, and who may open it.
+MESSAGE_PAGES = [
+    ("/conversations/{key}", "qa"),
+    ("/appeals", "qa"),
+    ("/queue", "qa"),
+    ("/queue/team", "leadx"),
+    ("/queue/plans", "qa"),
+    ("/queue/plans/evil-plan", "qa"),
+    ("/alerts", "leadx"),
+    ("/alerts/settings", "admin"),
+    ("/users", "admin"),
+    ("/training/promote/{key}", "qa"),
+    ("/scorecards/evil", "qa"),
+]
+
+
+def test_a_message_put_in_a_link_is_shown_nowhere(world):
+    """`/login?error=账号已冻结，请致电 400-000-0000 解冻` showed its text as a sign-in error (a phishing link on the real
+    host), and `error`/`done` did as much on the signed-in pages. A page shows a message only when the redirect of a
+    form sealed it for the session reading it: not one typed into a link, nor one sealed for another session."""
+    from urllib.parse import urlencode
+
+    from zuoxi.web.security import seal
+
+    anonymous = TestClient(world["app"])
+    for query in ({"error": SPOOF}, {"error": SPOOF, "sig": "0" * 32}, {"error": SPOOF, "done": SPOOF, "sig": "非"}):
+        page = anonymous.get("/login?" + urlencode(query), headers={"accept": "text/html"})
+        assert page.status_code == 200 and SPOOF not in page.text and 'class="error"' not in page.text
+    other = world["clients"]["agentx"].csrf
+    for path, who in MESSAGE_PAGES:
+        client, url = world["clients"][who], fill(path, world)
+        for query in (
+            {"error": SPOOF, "done": SPOOF},
+            {"error": SPOOF, "done": SPOOF, "sig": "0" * 32},
+            {"error": SPOOF, "sig": "非ascii"},
+            {"error": SPOOF, "done": SPOOF, "sig": seal(other, SPOOF, SPOOF)},  # another session's seal
+            {"error": SPOOF, "sig": seal(client.csrf, SPOOF, "")[:-1]},
+            {"done": SPOOF, "sig": seal(client.csrf, SPOOF, "")},  # sealed as an error, shown as done
+        ):
+            page = client.page(f"{url}?{urlencode(query)}")
+            assert page.status_code == 200 and SPOOF not in page.text, (path, query)
+        sealed = client.page(
+            f"{url}?{urlencode({'error': SPOOF, 'done': SPOOF, 'sig': seal(client.csrf, SPOOF, SPOOF)})}"
+        )
+        assert SPOOF in sealed.text, path  # what this session's own redirect carries
 
 
 def test_the_page_scripts_read_their_data_as_json(world):

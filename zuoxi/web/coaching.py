@@ -11,7 +11,7 @@ from threading import Lock
 from typing import Annotated
 
 from annotated_types import Interval
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -295,7 +295,6 @@ def promote_page(
     key: str,
     request: Request,
     engine: DB,
-    error: str = Query("", max_length=600),
     signed: Signed = require_role(INSPECTORS),
 ):
     detail = get_conversation(engine, signed.account, key)
@@ -308,7 +307,6 @@ def promote_page(
         key=key,
         conv=detail.conversation,
         tags=TAGS,
-        error=error,
         first_customer=first_customer,
         limits=FORM_LIMITS,
     )
@@ -384,7 +382,7 @@ async def promote_form(key: str, request: Request, engine: DB, signed: Signed = 
         }
         case = library(request).promote(key, curation, signed.account.id)
     except (CaseError, ValueError) as error:
-        return back(f"/training/promote/{key}", error=str(error)[:500])
+        return back(f"/training/promote/{key}", signed, error=str(error)[:500])
     return back(f"/training/{case.id}")
 
 

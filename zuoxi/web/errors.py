@@ -85,9 +85,6 @@ FIELDS = {
     "title": "标题",
     "which": "导出内容",
     "who": "人员",
-    "error": "提示",
-    "done": "提示",
-    "rescored": "重新评分的会话数",
 }
 # What Starlette and FastAPI answer, in English, to a body they cannot read.
 BODY_UNREADABLE = "请求内容无法解析：不是有效的 JSON 或表单，或嵌套太深"

@@ -44,7 +44,7 @@ from zuoxi.web.api import (
 from zuoxi.web.params import DB, MAX_ID, AuditFilter, Filter, Id
 from zuoxi.web.scorecards import NAME as SCORECARD_NAME
 from zuoxi.web.scorecards import ScorecardProblem
-from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_login, require_role
+from zuoxi.web.security import COOKIE, LoginRefused, Signed, check_login, notices, require_role, seal
 
 MAX_OFFSET = 10_000  # rows before the last page that has a numbered link
 
@@ -82,6 +82,9 @@ templates.env.filters.update(
 
 
 def render(request: Request, template: str, signed: Signed | None, **context) -> HTMLResponse:
+    """The page, its menu and, unless the context says otherwise, the message a form's redirect sealed for this
+    session (`back`): `error` and `done`, never text a link put in the query (`notices`)."""
+    error, done = notices(request, signed)
     return templates.TemplateResponse(
         request,
         template,
@@ -95,13 +98,23 @@ def render(request: Request, template: str, signed: Signed | None, **context) ->
             )  # 投诉预警 in the menu at once
             if signed and signed.account.role in OVERSEERS
             else 0,
+            "error": error,
+            "done": done,
             **context,
         },
     )
 
 
-def back(url: str, **params) -> RedirectResponse:
-    query = urlencode({k: v for k, v in params.items() if v})
+def back(url: str, signed: Signed | None = None, *, error: str = "", done: str = "", **params) -> RedirectResponse:
+    """A redirect after a form (303) to `url` with `params`; `error` or `done`, the message the page shows, goes in
+    its query sealed for the session of `signed` (`seal`), so that the page shows it to this session only."""
+    values = {k: v for k, v in params.items() if v}
+    if error or done:
+        if signed is None:
+            raise ValueError("a page message needs the session it is sealed for")
+        values |= {k: v for k, v in (("error", error), ("done", done)) if v}
+        values["sig"] = seal(signed.csrf, error, done)
+    query = urlencode(values)
     return RedirectResponse(f"{url}?{query}" if query else url, status_code=303)
 
 
@@ -125,8 +138,9 @@ def page_numbers(current: int, pages: int, last: bool = True) -> list[int | None
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = Query("/", max_length=2000), error: str = Query("", max_length=300)):
-    return render(request, "login.html.j2", None, next=next, error=error)
+def login_page(request: Request, next: str = Query("/", max_length=2000)):
+    """The sign-in form; it shows no message from its URL (`/login?error=账号已冻结…` was a phishing link)."""
+    return render(request, "login.html.j2", None, next=next)
 
 
 @router.post("/login")
@@ -205,7 +219,6 @@ def conversation_detail(
     key: str,
     request: Request,
     engine: DB,
-    error: str = Query("", max_length=300),
     signed: Signed = require_role(ANYONE),
 ):
     detail = get_conversation(engine, signed.account, key)
@@ -257,7 +270,6 @@ def conversation_detail(
         conv=conv,
         key=key,
         views=views,
-        error=error,
         has_audio=_recording(request, detail) is not None,
         tasks=tasks,
     )
@@ -314,7 +326,7 @@ def review_form(
     try:
         review.review_finding(engine, signed.account, result_id, rule, verdict, comment)
     except review.ReviewError as error:
-        return back(f"/conversations/{key}", error=str(error))
+        return back(f"/conversations/{key}", signed, error=str(error))
     return back(f"/conversations/{key}")
 
 
@@ -330,7 +342,7 @@ def appeal_form(
     try:
         review.appeal_finding(engine, signed.account, result_id, rule, reason)
     except review.ReviewError as error:
-        return back(f"/conversations/{key}", error=str(error))
+        return back(f"/conversations/{key}", signed, error=str(error))
     return back(f"/conversations/{key}")
 
 
@@ -339,11 +351,10 @@ def appeals_page(
     request: Request,
     engine: DB,
     status: str = "open",
-    error: str = Query("", max_length=300),
     signed: Signed = require_role(ANYONE),
 ):
     items = stored_reviews.list_appeals(engine, signed.account, status or None)
-    return render(request, "appeals.html.j2", signed, appeals=items, status=status, error=error)
+    return render(request, "appeals.html.j2", signed, appeals=items, status=status)
 
 
 @router.post("/appeals/{appeal_id}/resolve")
@@ -357,7 +368,7 @@ def resolve_form(
     try:
         review.resolve_appeal(engine, signed.account, appeal_id, decision == "accept", comment)
     except review.ReviewError as error:
-        return back("/appeals", error=str(error))
+        return back("/appeals", signed, error=str(error))
     return back("/appeals")
 
 
@@ -377,7 +388,7 @@ def scorecards_page(request: Request, new: str = "", signed: Signed = require_ro
     return render(request, "scorecards.html.j2", signed, names=request.app.state.scorecards.names())
 
 
-def _editor(request: Request, signed: Signed, engine, name: str, text: str, problems=(), rescored: str = ""):
+def _editor(request: Request, signed: Signed, engine, name: str, text: str, problems=()):
     builtin = dict(request.app.state.scorecards.names()).get(name, False)
     return render(
         request,
@@ -387,20 +398,19 @@ def _editor(request: Request, signed: Signed, engine, name: str, text: str, prob
         text=text,
         builtin=builtin,
         problems=list(problems),
-        rescored=rescored,
         options=filter_options(engine, signed.account),
     )
 
 
 @router.get("/scorecards/{name}", response_class=HTMLResponse)
-def scorecard_page(name: str, request: Request, engine: DB, rescored: str = "", signed: Signed = require_role(ANYONE)):
+def scorecard_page(name: str, request: Request, engine: DB, signed: Signed = require_role(ANYONE)):
     try:
         text = request.app.state.scorecards.text(name)
     except KeyError:
         if not SCORECARD_NAME.match(name):
             raise HTTPException(404, "没有这个评分表；新评分表 id 由小写字母、数字、- 和 _ 组成，以字母开头") from None
         text = f"id: {name}\nname: 新评分表\ninclude: [core]\nsections: []\n"
-    return _editor(request, signed, engine, name, text, rescored=rescored)
+    return _editor(request, signed, engine, name, text)
 
 
 @router.post("/scorecards/{name}", response_class=HTMLResponse)
@@ -438,7 +448,8 @@ def scorecard_rescore(
         count = request.app.state.scorecards.rescore(signed.account, name, f)
     except KeyError:
         raise HTTPException(404, "没有这个评分表") from None
-    return back(f"/scorecards/{quote(name, safe='')}", rescored=str(count))
+    title = request.app.state.scorecards.titles().get(name, name)
+    return back(f"/scorecards/{quote(name, safe='')}", signed, done=f"已用 {title} 重新评分 {count} 个会话")
 
 
 @router.get("/calibration", response_class=HTMLResponse)
@@ -545,11 +556,9 @@ def audit_log_page(
 def users_page(
     request: Request,
     engine: DB,
-    error: str = Query("", max_length=300),
-    done: str = Query("", max_length=300),
     signed: Signed = require_role(ADMINS),
 ):
-    return render(request, "users.html.j2", signed, users=list_accounts(engine), error=error, done=done)
+    return render(request, "users.html.j2", signed, users=list_accounts(engine))
 
 
 @router.post("/users")
@@ -572,8 +581,8 @@ def add_user_form(
             ),
         )
     except HTTPException as refused:
-        return back("/users", error=refused.detail)
-    return back("/users", done=f"已添加用户 {account.username}")
+        return back("/users", signed, error=str(refused.detail))
+    return back("/users", signed, done=f"已添加用户 {account.username}")
 
 
 @router.post("/users/{user_id}")
@@ -595,8 +604,8 @@ def change_user_form(
             UserChange(role=role, team=team, agent_id=agent_id, display_name=display_name, active=bool(active)),
         )
     except HTTPException as refused:
-        return back("/users", error=refused.detail)
-    return back("/users", done=f"已保存用户 {account.username}")
+        return back("/users", signed, error=str(refused.detail))
+    return back("/users", signed, done=f"已保存用户 {account.username}")
 
 
 @router.post("/users/{user_id}/password")
@@ -609,8 +618,8 @@ def password_form(
     try:
         account = reset_password(engine, signed.account, user_id, PasswordIn(password=password).password)
     except HTTPException as refused:
-        return back("/users", error=refused.detail)
-    return back("/users", done=f"已重置 {account.username} 的密码")
+        return back("/users", signed, error=str(refused.detail))
+    return back("/users", signed, done=f"已重置 {account.username} 的密码")
 
 
 @router.get("/docs", response_class=HTMLResponse)

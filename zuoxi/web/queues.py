@@ -36,7 +36,6 @@ router = APIRouter()
 Short = Annotated[str, Form(max_length=100)]
 Note = Annotated[str, Form(max_length=500)]
 PlanName = Annotated[str, Path(max_length=50)]
-Message = Annotated[str, Query(max_length=300)]
 SCHEDULES = {"daily": "每天（抽昨天的会话）", "weekly": "每周（抽上周一至周日的会话）"}
 DELIVERY_STATES = {"pending": "待推送", "sending": "推送中", "delivered": "已推送", "failed": "推送失败"}
 ALERT_FILTERS = {"open": "待跟进", "handled": "已跟进", "all": "全部"}
@@ -123,9 +122,7 @@ def _plan_name(name: str) -> str:
 
 
 @router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
-def my_queue_page(
-    request: Request, engine: DB, error: Message = "", done: Message = "", signed: Signed = require_role(INSPECTORS)
-):
+def my_queue_page(request: Request, engine: DB, signed: Signed = require_role(INSPECTORS)):
     today = _today(request)
     return render(
         request,
@@ -135,8 +132,6 @@ def my_queue_page(
         counts=Q.queue_counts(engine, signed.account, today),
         items=Q.queue_items(engine, signed.account, today, mine=True),
         closed=Q.queue_items(engine, signed.account, today, mine=True, status="closed", limit=100),
-        error=error,
-        done=done,
     )
 
 
@@ -145,8 +140,6 @@ def team_page(
     request: Request,
     engine: DB,
     plan: Annotated[str, Query(max_length=50)] = "",
-    error: Message = "",
-    done: Message = "",
     signed: Signed = require_role(OVERSEERS),
 ):
     today = _today(request)
@@ -161,8 +154,6 @@ def team_page(
         plan=plan,
         items=Q.queue_items(engine, signed.account, today, plan=plan or None, limit=300),
         inspectors=[w.inspector for w in workload],
-        error=error,
-        done=done,
     )
 
 
@@ -184,8 +175,8 @@ def done_form(
     try:
         I.complete(engine, signed.account, item_id)
     except I.QueueError as problem:
-        return back(_after(where, state.conversation_key), error=str(problem))
-    return back("/queue", done=f"已完成复核任务 {item_id}")
+        return back(_after(where, state.conversation_key), signed, error=str(problem))
+    return back("/queue", signed, done=f"已完成复核任务 {item_id}")
 
 
 @router.post("/queue/items/{item_id}/skip", include_in_schema=False)
@@ -202,8 +193,8 @@ def skip_form(
     try:
         I.skip(engine, signed.account, item_id, skip_reason, comment)
     except I.QueueError as problem:
-        return back(_after(where, state.conversation_key), error=str(problem))
-    return back(target, done=f"已跳过复核任务 {item_id}")
+        return back(_after(where, state.conversation_key), signed, error=str(problem))
+    return back(target, signed, done=f"已跳过复核任务 {item_id}")
 
 
 @router.post("/queue/items/{item_id}/reassign", include_in_schema=False)
@@ -219,8 +210,8 @@ def reassign_form(
     try:
         I.reassign(engine, signed.account, item_id, inspector, _today(request))
     except I.QueueError as problem:
-        return back(target, error=str(problem))
-    return back(target, done=f"复核任务 {item_id} 已改派给 {inspector.strip()}")
+        return back(target, signed, error=str(problem))
+    return back(target, signed, done=f"复核任务 {item_id} 已改派给 {inspector.strip()}")
 
 
 # --- plans ------------------------------------------------------------------------------------------
@@ -238,7 +229,6 @@ def plans_page(
     request: Request,
     engine: DB,
     new: Annotated[str, Query(max_length=50)] = "",
-    error: Message = "",
     signed: Signed = require_role(OVERSEERS),
 ):
     """The plans and the form; `new` (the "用 YAML 新建" form) opens the editor of a plan of that id."""
@@ -251,7 +241,6 @@ def plans_page(
         plans=Q.list_plans(engine),
         problems=[],
         form={},
-        error=error,
         options=filter_options(engine, signed.account),
     )
 
@@ -373,12 +362,10 @@ async def create_plan_form(request: Request, engine: DB, signed: Signed = requir
             error="",
             options=filter_options(engine, signed.account),
         )
-    return back(f"/queue/plans/{quote(spec.id, safe='')}", done="计划已保存")
+    return back(f"/queue/plans/{quote(spec.id, safe='')}", signed, done="计划已保存")
 
 
-def _plan_page(
-    request: Request, signed: Signed, engine, name: str, text: str, problems=(), done: str = "", error: str = ""
-):
+def _plan_page(request: Request, signed: Signed, engine, name: str, text: str, problems=()):
     try:
         _, stored, active = Q.plan_text(engine, name)
         exists = True
@@ -397,8 +384,6 @@ def _plan_page(
         problems=list(problems),
         runs=Q.plan_runs(engine, name) if exists else [],
         progress=next((p for p in plans if p.plan == name), None),
-        done=done,
-        error=error,
         today=today,
     )
 
@@ -408,8 +393,6 @@ def plan_page(
     request: Request,
     name: PlanName,
     engine: DB,
-    done: Message = "",
-    error: Message = "",
     signed: Signed = require_role(OVERSEERS),
 ):
     name = _plan_name(name)
@@ -417,7 +400,7 @@ def plan_page(
         _, text, _ = Q.plan_text(engine, name)
     except NotFound:
         text = EXAMPLE.format(name=name)
-    return _plan_page(request, signed, engine, name, text, done=done, error=error)
+    return _plan_page(request, signed, engine, name, text)
 
 
 @router.post("/queue/plans/{name}", response_class=HTMLResponse, include_in_schema=False)
@@ -435,7 +418,7 @@ def plan_save(
         Q.save_plan(engine, spec, plan_yaml, signed.account)
     except PlanError as problem:
         return _plan_page(request, signed, engine, name, plan_yaml, problem.problems)
-    return back(f"/queue/plans/{quote(spec.id, safe='')}", done="计划已保存")
+    return back(f"/queue/plans/{quote(spec.id, safe='')}", signed, done="计划已保存")
 
 
 def _summary_text(summary) -> str:
@@ -463,13 +446,13 @@ def plan_run_form(
     try:
         day_, first_, last_ = (date.fromisoformat(v.strip()) if v.strip() else None for v in (day, first, last))
     except ValueError:
-        return back(page, error="日期应为 2026-12-05 这样的格式")
+        return back(page, signed, error="日期应为 2026-12-05 这样的格式")
     try:
         period = _run_period(spec, day_, first_, last_, _today(request), request.app.state.tz)
         summary = run_plan(engine, name, period, _today(request), signed.account)
     except (PlanError, ValueError) as problem:  # the period's days reversed, the plan's inspectors gone
-        return back(page, error=str(problem))
-    return back(page, done=_summary_text(summary))
+        return back(page, signed, error=str(problem))
+    return back(page, signed, done=_summary_text(summary))
 
 
 @router.post("/queue/plans/{name}/active", include_in_schema=False)
@@ -482,7 +465,9 @@ def plan_active_form(
     name = _plan_name(name)
     Q.set_plan_active(engine, signed.account, name, active == "1")
     return back(
-        f"/queue/plans/{quote(name, safe='')}", done="已启用" if active == "1" else "已停用（不再按周期自动抽样）"
+        f"/queue/plans/{quote(name, safe='')}",
+        signed,
+        done="已启用" if active == "1" else "已停用（不再按周期自动抽样）",
     )
 
 
@@ -494,7 +479,6 @@ def alerts_page(
     request: Request,
     engine: DB,
     status: Annotated[str, Query(max_length=10)] = "open",
-    error: Message = "",
     signed: Signed = require_role(OVERSEERS),
 ):
     status = status if status in ALERT_FILTERS else "open"
@@ -506,21 +490,18 @@ def alerts_page(
         status=status,
         filters=ALERT_FILTERS,
         settings=A.settings(engine),
-        error=error,
     )
 
 
 @router.post("/alerts/{alert_id}/handle", include_in_schema=False)
 def handle_form(alert_id: Id, engine: DB, note: Note = "", signed: Signed = require_role(OVERSEERS, write=True)):
     if not Q.handle_alert(engine, signed.account, alert_id, mask_text(note.strip())):
-        return back("/alerts", error=f"预警 {alert_id} 已经跟进过了")
+        return back("/alerts", signed, error=f"预警 {alert_id} 已经跟进过了")
     return back("/alerts")
 
 
 @router.get("/alerts/settings", response_class=HTMLResponse, include_in_schema=False)
-def alert_settings_page(
-    request: Request, engine: DB, error: Message = "", done: Message = "", signed: Signed = require_role(ADMINS)
-):
+def alert_settings_page(request: Request, engine: DB, signed: Signed = require_role(ADMINS)):
     return render(
         request,
         "alert_settings.html.j2",
@@ -529,8 +510,6 @@ def alert_settings_page(
         webhooks=Q.list_webhooks(engine),
         log=Q.delivery_log(engine),
         states=Q.delivery_states(engine),
-        error=error,
-        done=done,
         options=filter_options(engine, signed.account),
     )
 
@@ -546,12 +525,12 @@ def alert_settings_form(
     try:
         value, hours = float(risk) / 100, int(max_age_hours or 0)
     except ValueError:
-        return back("/alerts/settings", error="投诉风险阈值应为 1 到 100 之间的数字（百分比），小时数应为整数")
+        return back("/alerts/settings", signed, error="投诉风险阈值应为 1 到 100 之间的数字（百分比），小时数应为整数")
     try:
         A.set_settings(engine, signed.account, value, _listed(rules), hours)
     except I.QueueError as problem:
-        return back("/alerts/settings", error=str(problem))
-    return back("/alerts/settings", done="预警设置已保存")
+        return back("/alerts/settings", signed, error=str(problem))
+    return back("/alerts/settings", signed, done="预警设置已保存")
 
 
 @router.post("/alerts/webhooks", include_in_schema=False)
@@ -566,8 +545,8 @@ def webhook_form(
     try:
         A.add_webhook(engine, signed.account, name, team, url, template)
     except I.QueueError as problem:
-        return back("/alerts/settings", error=str(problem))
-    return back("/alerts/settings", done="推送地址已添加")
+        return back("/alerts/settings", signed, error=str(problem))
+    return back("/alerts/settings", signed, done="推送地址已添加")
 
 
 @router.post("/alerts/webhooks/{webhook_id}", include_in_schema=False)
@@ -578,13 +557,13 @@ def webhook_active_form(
     signed: Signed = require_role(ADMINS, write=True),
 ):
     Q.set_webhook_active(engine, signed.account, webhook_id, active == "1")
-    return back("/alerts/settings", done="已启用" if active == "1" else "已停用")
+    return back("/alerts/settings", signed, done="已启用" if active == "1" else "已停用")
 
 
 @router.post("/alerts/deliveries/retry", include_in_schema=False)
 def retry_form(engine: DB, signed: Signed = require_role(ADMINS, write=True)):
     count = Q.retry_failed(engine, signed.account)
-    return back("/alerts/settings", done=f"{count} 条推送失败的预警将重新推送")
+    return back("/alerts/settings", signed, done=f"{count} 条推送失败的预警将重新推送")
 
 
 # --- JSON -------------------------------------------------------------------------------------------

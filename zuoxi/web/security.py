@@ -9,11 +9,15 @@
 - Every response carries a strict Content-Security-Policy (scripts and styles only from this
   server's /static, never inline), nosniff, no framing and no referrer to other sites.
 - A request body larger than the upload limit is refused with 413 while it streams in.
+- The message a page shows after a form (`error`, `done` in the query of the redirect) is sealed for the session
+  (`seal`): a link made anywhere else (`/login?error=账号已冻结，请致电…`) shows none.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -141,6 +145,25 @@ async def check_csrf(request: Request, signed: Signed) -> None:
         token = field if isinstance(field, str) else None  # an uploaded file is no token
     if not token or not hmac.compare_digest(str(token), signed.csrf):
         raise HTTPException(403, "页面已过期或来源不明（CSRF 校验失败），请刷新后重试")
+
+
+def seal(csrf: str, error: str, done: str) -> str:
+    """The seal of a message a redirect carries in its query for the session whose CSRF token is `csrf`: an HMAC
+    under a key made from that token, which no one else knows, so that only this server, for this session, can
+    make a page show a message."""
+    key = hmac.new(csrf.encode(), b"zuoxi page message", hashlib.sha256).digest()
+    return hmac.new(key, json.dumps([error, done], ensure_ascii=False).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def notices(request: HTTPConnection, signed: Signed | None) -> tuple[str, str]:
+    """(error, done): the message of the request's query when its seal is this session's; ("", "") otherwise (no
+    session, no seal, or text someone else put in a link)."""
+    query = request.query_params
+    error, done, sealed = query.get("error", ""), query.get("done", ""), query.get("sig", "")
+    if signed is None or not sealed or not (error or done):
+        return "", ""
+    sealed_here = seal(signed.csrf, error, done).encode()
+    return (error, done) if hmac.compare_digest(sealed.encode(), sealed_here) else ("", "")
 
 
 CSP = (
