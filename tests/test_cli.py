@@ -186,6 +186,53 @@ def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monk
     assert Store(str(db)).stats()["conversations"] == 20
 
 
+
+def test_a_folder_of_one_conversation_files_is_stored_and_marked_a_chunk_at_a_time(runner, tmp_path, monkeypatch):
+    """A contact centre's export of one file a call: 3,000 such files took 131 s to import against 9 s for the same
+    conversations in one file, two commits a file (its conversation, then its mark). Conversations and marks are
+    stored a chunk at a time now; a file is marked only once all it gave is stored, so an interrupted run reads
+    again exactly the files whose conversations were not kept, and a finished one skips them all."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for i in range(40):
+        record = {"id": f"call-{i}", "turns": [{"role": "customer", "text": f"问题{i}"}]}
+        (folder / f"call-{i:02}.jsonl").write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    db = tmp_path / "calls.db"
+    commits: list[int] = []
+
+    def count(connection):
+        commits.append(1)
+
+    event.listen(Engine, "commit", count)
+    try:
+        invoke(runner, "import", folder, "--db", db)
+    finally:
+        event.remove(Engine, "commit", count)
+    assert Store(str(db)).stats()["conversations"] == 40
+    assert len(commits) < 20, len(commits)  # was 80 and more: two a file
+
+    real_mask, calls = local_engine.mask_conversation, []
+
+    def mask_then_interrupt(conversation):
+        calls.append(conversation.id)
+        if len(calls) == 25:
+            raise KeyboardInterrupt  # Ctrl-C while reading the 25th file
+        return real_mask(conversation)
+
+    other = tmp_path / "other.db"
+    monkeypatch.setattr(local_engine, "mask_conversation", mask_then_interrupt)
+    invoke(runner, "import", folder, "--db", other, code=130)
+    assert Store(str(other)).stats()["conversations"] == 24
+    monkeypatch.setattr(local_engine, "mask_conversation", real_mask)
+    resumed = invoke(runner, "import", folder, "--db", other)
+    assert "此前已导入的文件 24" in resumed.stderr and "导入 16" in resumed.stderr and "库中已有 0" in resumed.stderr
+    again = invoke(runner, "import", folder, "--db", other)
+    assert "此前已导入的文件 40" in again.stderr and "读取 0" in again.stderr
+
+
 # --- analyze -------------------------------------------------------------------------------------
 
 

@@ -67,6 +67,7 @@ class Batch:
     on_progress: Callable[[int, int, int], None] | None = None  # (files done, files, conversations read)
     summary: BatchSummary = field(default_factory=BatchSummary)
     _pending: list[Analyzed] = field(default_factory=list)
+    _marks: list[tuple[str, str, int, int]] = field(default_factory=list)  # files read whole, stored with `_pending`
     _duplicates: Duplicates | None = None
 
     def run(self) -> Iterator[Analyzed]:
@@ -101,9 +102,12 @@ class Batch:
                 self._error(part)
             else:
                 yield from self._take(part, file)
-        self._flush()
-        if store is not None and sha:
-            store.mark_file(sha, self._named(path), summary.read - read_before, len(summary.errors) - errors_before)
+        if store is not None and sha:  # marked done with the next chunk stored, after its last conversation
+            self._marks.append(
+                (sha, self._named(path), summary.read - read_before, len(summary.errors) - errors_before)
+            )
+            if len(self._marks) >= CHUNK:
+                self._flush()
 
     def _error(self, error: IngestError) -> None:
         self.summary.errors.append(error)
@@ -148,9 +152,14 @@ class Batch:
                 self._flush()
 
     def _flush(self) -> None:
+        """Store what was read and then mark the files read to their end: a file is marked only once all it gave is
+        stored, so a run stopped in between reads it again (its conversations then count as already stored)."""
         if self.store is not None and self._pending:
             store_analyzed(self.store, self._pending, self.summary)
+        if self.store is not None and self._marks:
+            self.store.mark_files(self._marks)
         self._pending.clear()
+        self._marks.clear()
 
 
 class Duplicates:

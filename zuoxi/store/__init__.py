@@ -321,10 +321,18 @@ class Store:
             return mark is not None and not mark.errors
 
     def mark_file(self, sha: str, path: str, conversations: int, errors: int) -> None:
+        self.mark_files([(sha, path, conversations, errors)])
+
+    def mark_files(self, marks: Iterable[tuple[str, str, int, int]]) -> None:
+        """Files read to their end, (sha256, path, conversations, errors) each, in one transaction: a folder of
+        one-conversation files marked one commit a file spent most of its import time waiting on the disk."""
         with Session(self.engine) as session, session.begin():
-            session.merge(
-                ImportedFile(sha256=sha, path=path, conversations=conversations, errors=errors, finished_at=utc_now())
-            )
+            for sha, path, conversations, errors in marks:
+                session.merge(
+                    ImportedFile(
+                        sha256=sha, path=path, conversations=conversations, errors=errors, finished_at=utc_now()
+                    )
+                )
 
     # --- results ---------------------------------------------------------------------------
     def save_results(self, items: Iterable[tuple[str, Result]]) -> None:
