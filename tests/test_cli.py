@@ -186,7 +186,6 @@ def test_interrupted_import_resumes_from_the_command_line(runner, tmp_path, monk
     assert Store(str(db)).stats()["conversations"] == 20
 
 
-
 def test_a_folder_of_one_conversation_files_is_stored_and_marked_a_chunk_at_a_time(runner, tmp_path, monkeypatch):
     """A contact centre's export of one file a call: 3,000 such files took 131 s to import against 9 s for the same
     conversations in one file, two commits a file (its conversation, then its mark). Conversations and marks are
@@ -760,3 +759,10 @@ def test_scorecard_check_refuses_alias_bombs_deep_nesting_and_other_encodings(ru
         assert message in checked.stderr, checked.stderr
         refused = invoke(runner, "analyze", path, "--scorecard", path, "--no-store", "--no-models", code=2)
         assert "评分表错误" in refused.stderr and message in refused.stderr
+
+
+def test_version_is_shown():
+    import zuoxi
+
+    outcome = CliRunner().invoke(app, ["--version"])
+    assert outcome.exit_code == 0 and outcome.stdout.strip() == f"zuoxi {zuoxi.__version__}"

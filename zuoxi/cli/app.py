@@ -23,6 +23,7 @@ from rich.segment import Segment
 from rich.text import Text
 from typer.core import TyperGroup
 
+from zuoxi import __version__
 from zuoxi.cli.chinese import install
 from zuoxi.engines.dask import DaskBatch
 from zuoxi.engines.local import Batch, BatchSummary
@@ -129,6 +130,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,  # --install-completion: English, and no doc says how to use it
 )
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"zuoxi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", help="显示版本号并退出", callback=_show_version, is_eager=True)
+    ] = False,
+) -> None:
+    """zuoxi（坐席）：呼叫中心的会话质检与坐席辅导。"""
+
+
 # One message per line (file:line: reason), whatever the width. No markup and no emoji codes
 # (`list.csv:100:` is a file and a line, not 💯): styles are Text, as in report_error.
 err = SafeConsole(stderr=True, soft_wrap=True)
