@@ -575,3 +575,50 @@ def test_remask_keeps_an_id_that_only_passes_luhn(db_url, tmp_path):
         alerted = session.scalars(select(ComplaintAlertRow.conversation_id)).all()  # 我要投诉: both raised one
         assert sorted(alerted) == sorted([ident, mask_text(phone_id)])
     store.close()
+
+
+def test_remask_masks_a_number_split_across_turns_as_an_import_does(db_url, tmp_path):
+    """A number one speaker's consecutive turns split (speech recognition ends a turn at a pause) is masked in both
+    turns, as `mask_conversation` masks it on import, evidence quoting the earlier part quoting its masked form; a
+    second run changes nothing."""
+    from zuoxi.model import Conversation
+    from zuoxi.privacy import mask_conversation
+
+    record = {
+        "id": "split-1",
+        "turns": [
+            {"role": "agent", "text": "请问您的联系电话？"},
+            {"role": "customer", "text": "电话是138 0013"},
+            {"role": "customer", "text": "8000，我要投诉"},
+        ],
+    }
+    path = tmp_path / "split.jsonl"
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    store = Store(db_url)
+    for _ in Batch([path], store=store, analyze=True, mask=False, models=False).run():
+        pass
+    with Session(store.engine) as session, session.begin():
+        result = session.scalars(select(ResultRow)).first()
+        assert result is not None
+        quote = {"turn": 1, "start": 3, "end": 11, "text": "138 0013"}
+        findings = [dict(f) for f in result.data["findings"]]
+        findings[0] = {**findings[0], "evidence": [*findings[0].get("evidence", []), quote]}
+        result.data = {**result.data, "findings": findings}
+    store.close()
+    remask(db_url)
+    expected = [t.text for t in mask_conversation(Conversation.model_validate(record)).turns]
+    assert expected == ["请问您的联系电话？", "电话是*******", "8000，我要投诉"]
+    store = Store(db_url)
+    with Session(store.engine) as session:
+        row = session.scalars(select(ConversationRow)).one()
+        assert [t["text"] for t in row.data["turns"]] == expected
+        assert "138" not in (row.search_text or "") and "0013" not in (row.search_text or "")
+        result = session.scalars(select(ResultRow)).first()
+        assert result is not None
+        assert {"turn": 1, "start": 3, "end": 10, "text": "*******"} in result.data["findings"][0]["evidence"]
+    store.close()
+    snapshot = dump(db_url)
+    assert "已改写 0 个值" in remask(db_url).stdout
+    again = dump(db_url)
+    assert again.pop("audit_log") != snapshot.pop("audit_log")
+    assert again == snapshot

@@ -4,8 +4,20 @@ The last four digits survive (agents legitimately verify 卡号后四位). A num
 when it is one whole token and passes its check (Luhn for a bank card; for an ID number its check digit, or else
 a real region and birth date — a mistyped ID is still someone's): digits inside an order or waybill number, or
 after 订单号/运单号, are left alone. Numbers are found as people and speech recognition write them: full-width,
-grouped by spaces, dashes or brackets (`138 001 38000`, `(138)00138000`, `110105-19491231-002X`), one digit at a
-time (`1 3 8 0 0 1 3 8 0 0 0`), and in spoken digits (`一三八零零一三八零零零`, 幺 for 1, 〇 for 0).
+grouped by spaces, tabs, dashes or brackets (`138 001 38000`, `(138)00138000`, `110105-19491231-002X`,
+`13800 138000`, `+86 10 8888 6666`), one digit at a time (`1 3 8 0 0 1 3 8 0 0 0`), with zero-width characters
+anywhere in them, and in spoken digits (`一三八零零一三八零零零`, 幺 for 1, 〇 for 0; the call-center words 两 2, 洞 0,
+拐 7, 勾 9 only in a run that has other digits; 叉 or 艾克斯 for an ID number's X).
+
+A comma (`138，0013，8000`, as speech recognition puts one at a pause) or a line break between groups is also how a
+list of numbers is written (`价格 158，1299，2999`): such groups are one number only when it is read out in spoken
+digits, follows a phone word (电话, 手机号…), or has a group that starts with 0 (no quantity does); an ID number so
+split only with a real region and birth date, a card only in groups of four with a card scheme's prefix. A number
+one speaker's consecutive turns split (`电话是138 0013` / `8000`: speech recognition ends a turn at a pause) is
+masked in each part (`mask_turns`): the turns are read joined by a line break, and each keeps its own text.
+
+An e-mail address has a local part glued before its @ (ASCII, full-width or Chinese: `张三@qq.com`) and a dotted
+domain (`user@例子.中国`): a Weibo @mention (`@中国电信客服`) has neither.
 
 An id (a conversation's, an agent's, a team's: `mask_id`) is a system's key, often a long number (a Weibo post is
 16 digits): there a number that passes Luhn is a card only with a card scheme's prefix and length, and 18 digits
@@ -17,7 +29,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from itertools import accumulate, pairwise
 from pathlib import Path
@@ -29,26 +41,38 @@ from zuoxi.model import Conversation
 # int() reads both, so the checks below work unchanged.
 _NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
 _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
-_SEP = r"(?:[ 　]*[\-－.．—–][ 　]*|[ 　])"  # 138-1234-5678, 138 - 1234 - 5678, 138.1234.5678, 138—1234—5678, 138 1234 5678
+# Between the groups of a number: up to three blanks (space, tab, the no-break space of web text, the ideographic
+# space), or one dash, dot, bracket, comma or line break with up to two blanks on each side — at most six
+# characters, which the quick checks below count on. Zero-width characters are read as if absent (`_ops`).
+_WS = " \t\u00a0\u3000"
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_DASHES = r"\-－.．—–"
+_COMMAS = ",，"
+
+
+def _sep(marks: str, lines: bool) -> str:
+    mark = f"[{marks}]|\\r?\\n" if lines else f"[{marks}]"
+    return rf"(?:[{_WS}]{{0,2}}(?:{mark})[{_WS}]{{0,2}}|[{_WS}]{{1,3}})"
+
+
+_SEP = _sep(_DASHES, lines=False)  # 138-1234-5678, 138 - 1234 - 5678, 138.1234.5678, 138—1234—5678, 138 1234 5678
+_CARD_SEP = _sep(_DASHES, lines=True)  # a line break: only in groups of four (`_bank_card`)
+_ID_SEP = _sep(_DASHES + _COMMAS, lines=True)  # a comma or line break: only with a real region and date (`_id_card`)
+_RUN_SEP = _sep(_DASHES + "()（）" + _COMMAS, lines=True)  # a comma or line break: only where vouched (`_phone_run`)
+_LISTED = re.compile(rf"[{_COMMAS}\n]")  # how a list separates: groups so joined need more to be one number
+
 # A mobile number right after "tel"/"phone"/"mobile" is one, though letters touch it (other letters make a code).
 _AFTER_PHONE_WORD = (
     r"(?:(?<=[Tt][Ee][Ll])|(?<=[Pp][Hh][Oo][Nn][Ee])|(?<=[Mm][Oo][Bb][Ii][Ll][Ee])|" + _NOT_ALNUM_BEFORE + ")"
-)
-# An address in ASCII or full-width (ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ), as IMEs type it. Only from the start of a run
-# of its characters: tried from every digit of a long number, the pattern read the whole run each time (40,000 digits
-# took 7 s; a 200,000-digit field hung an import).
-_MAIL_CHAR = r"A-Za-z0-9._%+\-Ａ-Ｚａ-ｚ０-９．＿％＋－"
-_EMAIL = re.compile(
-    rf"(?<![{_MAIL_CHAR}])[{_MAIL_CHAR}]+[@＠][A-Za-z0-9.\-Ａ-Ｚａ-ｚ０-９．－]+[.．][A-Za-zＡ-Ｚａ-ｚ]{{2,}}"
 )
 # 18 characters, optionally separated where the fields meet: region (6), birth year, month, day, sequence (3), check
 # (110105 19491231 002X, 110105-1949-1231-002X).
 _ID_CARD = re.compile(
     _NOT_ALNUM_BEFORE
-    + rf"[1-9１-９]\d{{5}}{_SEP}?\d{{4}}{_SEP}?\d{{2}}{_SEP}?\d{{2}}{_SEP}?\d{{3}}{_SEP}?[\dXxＸｘ]"
+    + rf"[1-9１-９]\d{{5}}{_ID_SEP}?\d{{4}}{_ID_SEP}?\d{{2}}{_ID_SEP}?\d{{2}}{_ID_SEP}?\d{{3}}{_ID_SEP}?[\dXxＸｘ]"
     + _NOT_ALNUM_AFTER
 )
-_BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + rf"\d(?:{_SEP}?\d){{14,18}}" + _NOT_ALNUM_AFTER)
+_BANK_CARD = re.compile(_NOT_ALNUM_BEFORE + rf"\d(?:{_CARD_SEP}?\d){{14,18}}" + _NOT_ALNUM_AFTER)
 _MOBILE = re.compile(
     "(?=[+＋8８1１])"
     + _AFTER_PHONE_WORD
@@ -64,30 +88,69 @@ _LANDLINE = re.compile(
 # Groups of digits joined by a separator or a bracket, a + or ( before them: (138)00138000, 138 001 38000,
 # 1 3 8 0 0 1 3 8 0 0 0, 0086 138 0013 8000, 010 8888 6666; `_phone_run` finds the phone numbers among the groups.
 # Only a run that starts with ten of its characters is read (a phone number has ten digits or more): most are short.
-_RUN_SEP = r"(?:[ 　]*[\-－.．—–()（）][ 　]*|[ 　])"
 _DIGIT_RUN = re.compile(
-    _NOT_ALNUM_BEFORE + rf"(?=[\d+＋(（)） 　\-－.．—–]{{10}})(?:[+＋]|[(（][ 　]*[+＋]?)?\d+(?:{_RUN_SEP}\d+)*"
+    _NOT_ALNUM_BEFORE
+    + rf"(?=[\d+＋(（)）{_WS}{_DASHES}{_COMMAS}\r\n]{{10}})(?:[+＋]|[(（][{_WS}]*[+＋]?)?\d+(?:{_RUN_SEP}\d+)*"
 )
+_PLUS = re.compile(rf"[(（]?[{_WS}]*[+＋]")
 _DIGITS = re.compile(r"\d+")
 _ALNUM = re.compile(r"[0-9A-Za-z_０-９Ａ-Ｚａ-ｚ]")
 _MOBILE_DIGITS = re.compile(r"1[3-9]\d{9}")
-# 区号 010, 02x (three digits) or 0[3-9]xx (four), then a local number of 7 or 8 digits that does not start with 0.
+# 区号 010, 02x (three digits) or 0[3-9]xx (four), then a local number of 7 or 8 digits that does not start with 0;
+# after +86 the 区号 goes without its 0 (+86 10 8888 6666).
 _LANDLINE_DIGITS = re.compile(r"0(?:10|2\d|[3-9]\d\d)[1-9]\d{6,7}")
+_ABROAD_LANDLINE_DIGITS = re.compile(r"(?:10|2\d|[3-9]\d\d)[1-9]\d{6,7}")
 _AREA_CODE = re.compile(r"0(?:10|2\d|[3-9]\d\d)")
+_ABROAD_AREA_CODE = re.compile(r"10|2\d|[3-9]\d\d")
 _COUNTRY_CODES = ("0086", "86")
-_PHONE_LENGTHS = (15, 13, 12, 11, 10)  # longest first: 0086 or 86 and a mobile number, a mobile, a landline with 区号
+_PHONE_LENGTHS = (16, 15, 14, 13, 12, 11, 10)  # longest first: 0086 or +86 and a number, a mobile, a landline
 _PHONE_START = re.compile(r"1[3-9]|0|86")
+# Words after which groups joined as a list joins them are a phone number (手机号是138，1234，5678).
+_PHONE_WORD = re.compile(
+    r"(?:电话|電話|手机|手機|号码|號碼|联系方式|聯繫方式|致电|致電|拨打|撥打|打给|座机|座機|固话|热线|熱線"
+    r"|[Tt][Ee][Ll]|[Pp]hone|PHONE|[Mm]obile|MOBILE)[号號码碼是为為:：\s]{0,4}$"
+)
 # Spoken digits, as speech recognition writes a number read out one digit at a time (幺 is how 1 is read in numbers).
+# 两 (2), 洞 (0), 拐 (7) and 勾 (9) are how call centers read digits too, but are words as well: they are read as
+# digits only in a run that has another digit (`_read`). An ID number's X is said 叉 or 艾克斯.
 _SPOKEN_DIGITS = "零〇○一二三四五六七八九幺"
-_READ_SPOKEN = str.maketrans(_SPOKEN_DIGITS, "0001234567891")
-_SPOKEN = re.compile(f"[{_SPOKEN_DIGITS}]")
-_DIGIT_LIKE = re.compile(rf"[\dXxＸｘ{_SPOKEN_DIGITS}]")
+_WEAK_DIGITS = "两洞拐勾"
+_SPOKEN_X = "叉艾爱埃"
+_SPOKEN_ANY = _SPOKEN_DIGITS + _WEAK_DIGITS + _SPOKEN_X
+_READ_SPOKEN = str.maketrans(_SPOKEN_DIGITS + "叉", "0001234567891X")
+_READ_WEAK = str.maketrans(_WEAK_DIGITS, "2079")
+_WEAK_RUN = re.compile(rf"[\d{_WEAK_DIGITS}](?:[{_WS}{_COMMAS}\-－]?[\d{_WEAK_DIGITS}])*")
+_X_WORD = re.compile("[艾爱埃]克斯")
+_SPOKEN = re.compile(f"[{_SPOKEN_ANY}]")
 # Words after which a number is a business identifier, not personal data.
 _ORDER_CONTEXT = re.compile(
     r"(订单|訂單|單號|单号|运单|運單|快递单|快遞單|物流单|物流單|工单|工單|编号|編號|流水号|流水號|批次)[号號]?[:：\s]*$"
 )
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+
+# An e-mail address: a local part glued before the @ (＠ too) — a run of ASCII or full-width mail characters, or else
+# of Chinese ones (张三@qq.com) after the last word that says what follows (邮箱是…, 发到…) — and a dotted domain,
+# its labels ASCII, full-width or Chinese, its top level letters or a Chinese one (.中国, .公司…). Found from each @:
+# the local part read backwards, so each character is read once however long a run of them is (40,000 digits
+# before an @ took 7 s when a pattern was tried from each of them; a 200,000-digit field hung an import).
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
+_MAIL_CHAR = r"A-Za-z0-9._%+\-Ａ-Ｚａ-ｚ０-９．＿％＋－"
+_AT = re.compile("[@＠]")
+_LOCAL_BEFORE = re.compile(rf"[{_MAIL_CHAR}]|(?P<han>[{_HAN}])")
+_LOCAL_REVERSED = {False: re.compile(rf"[{_MAIL_CHAR}]+"), True: re.compile(rf"[{_HAN}]+")}
+_LOCAL_LEAD = re.compile(
+    r".*[是为為到给給至往和与與或及跟的在从從请請了过過吗嗎呢吧啊哦箱件址号號发發寄用写寫填留改换換成:：]", re.DOTALL
+)
+_HAN_TLD = (
+    "中国|中國|公司|网络|網絡|在线|在線|香港|台湾|台灣|澳门|澳門|集团|集團|商城|网站|網站|网店|企业|手机|信息|移动"
+)
+_DOMAIN_CHAR = rf"A-Za-z0-9.\-Ａ-Ｚａ-ｚ０-９．－{_HAN}"
+# A Chinese name before the @ and a Chinese domain: the top level not glued to more Chinese (感谢@某客服.中国联通…).
+_DOMAIN = {
+    False: re.compile(rf"[{_DOMAIN_CHAR}]+[.．](?:[A-Za-zＡ-Ｚａ-ｚ]{{2,}}|{_HAN_TLD})"),
+    True: re.compile(rf"[{_DOMAIN_CHAR}]+[.．](?:[A-Za-zＡ-Ｚａ-ｚ]{{2,}}|(?:{_HAN_TLD})(?![{_HAN}]))"),
+}
 
 
 # GB/T 2260 province codes (the first two digits): 11 北京 … 65 新疆, 71 台湾, 81 香港, 82 澳门, 83 港澳台居民居住证.
@@ -161,73 +224,101 @@ def _ascii(digits: str) -> str:
     return "".join(str(int(c)) if c.isdecimal() else c for c in digits)
 
 
-def _keep_last4(digits: str) -> str:
-    return "*" * (len(digits) - 4) + digits[-4:]
-
-
 def _in_order_context(text: str, start: int) -> bool:
     return bool(_ORDER_CONTEXT.search(text[max(0, start - 8) : start]))
 
 
-# Every pattern above needs the @ of an e-mail, or seven digits with at most three other characters
-# between neighbours (" - " in a spaced phone number; a local number alone has seven in a row): most texts have neither.
-_MAYBE_PII = re.compile(r"[@＠]|\d(?:\D{0,3}\d){6}")
+# Every number pattern above needs seven digits with at most six other characters between neighbours (a separator;
+# a local number alone has seven in a row), an e-mail its @: most texts have neither.
+_MAYBE_PII = re.compile(r"\d(?:\D{0,6}\d){6}")
+_ZERO_WIDTH_CHAR = re.compile(f"[{_ZERO_WIDTH}]")
 # The same where a digit is spoken: the first spoken one of a number has six digits after it, or else a written
-# digit at most three characters before it. Both begin with a spoken digit, which the search skips to.
-_NOT_DIGIT = rf"[^\d{_SPOKEN_DIGITS}]"
+# digit at most six characters before it (the search skips to spoken digits; lookbehinds count the digit itself).
+_ANY_DIGIT = rf"\d{_SPOKEN_ANY}"
+_WRITTEN_BEFORE = "|".join(rf"(?<=\d.{{{n}}})" for n in range(1, 8))
 _MAYBE_SPOKEN = re.compile(
-    rf"[{_SPOKEN_DIGITS}](?:(?:{_NOT_DIGIT}{{0,3}}[\d{_SPOKEN_DIGITS}]){{6}}|(?<=\d.)|(?<=\d..)|(?<=\d...)|(?<=\d....))"
+    rf"[{_SPOKEN_ANY}](?:(?:[^{_ANY_DIGIT}]{{0,6}}[{_ANY_DIGIT}]){{6}}|{_WRITTEN_BEFORE})", re.DOTALL
 )
 
-# A span of the text and what it becomes.
-_Span = tuple[int, int, str]
+# A number found: its span, and whether it is masked as a card (**** **** **** 1234) or digit by digit.
+_Found = tuple[int, int, bool]
 
 
-def _id_card(m: re.Match[str], label: bool) -> Iterator[_Span]:
+def _id_card(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
     number = re.sub(r"[^\dXxＸｘ]", "", m.group())
     if _in_order_context(m.string, m.start()):
         return
-    if looks_like_id_number(number) or (not label and valid_id_number(number)):
-        yield m.start(), m.end(), _keep_last4(number)
+    listed = bool(_LISTED.search(m.group()))
+    if looks_like_id_number(number) or (not label and not listed and valid_id_number(number)):
+        yield m.start(), m.end(), False
 
 
-def _bank_card(m: re.Match[str], label: bool) -> Iterator[_Span]:
+def _bank_card(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
     digits = re.sub(r"\D", "", m.group())
     if _in_order_context(m.string, m.start()) or not luhn_ok(digits) or (label and not card_scheme_ok(digits)):
         return
-    yield m.start(), m.end(), "**** **** **** " + digits[-4:]
+    if "\n" in m.group():  # across lines: only a card as cards are printed, in groups of four
+        *groups, tail = _DIGITS.findall(m.group())
+        if any(len(g) != 4 for g in groups) or not 3 <= len(tail) <= 4 or not card_scheme_ok(digits):
+            return
+    yield m.start(), m.end(), True
 
 
-def _phone(m: re.Match[str], label: bool) -> Iterator[_Span]:
+def _phone(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
     if not _in_order_context(m.string, m.start()):
-        yield m.start(), m.end(), _keep_last4(re.sub(r"\D", "", m.group()))
+        yield m.start(), m.end(), False
 
 
-def _a_phone(groups: list[str], seps: list[str]) -> bool:
+def _grouped(sizes: list[int], seps: list[str]) -> bool | None:
+    """How digit groups are grouped for a mobile number: as people group one (False) — one group, one digit a group
+    with the same separator throughout, a first group of 3 or 4 then groups of three or more (138 0013 8000,
+    138 001 38000, 1380 0138000); as a list of numbers could be too (True: one only where vouched, `_longest_phone`) —
+    two groups of three or more otherwise (13800 138000, 1380013 8000), a first group of 3 or 4 then one digit a
+    group (138 0 0 1 3 8 0 0 0); or not at all (None)."""
+    if len(sizes) == 1 or (max(sizes) == 1 and len(set(seps)) == 1):
+        return False
+    rest = sizes[1:]
+    if sizes[0] in (3, 4) and min(rest) >= 3:
+        return False
+    if (len(sizes) == 2 and min(sizes) >= 3) or (sizes[0] in (3, 4) and max(rest) == 1 and len(set(seps[1:])) == 1):
+        return True
+    return None
+
+
+def _a_phone(groups: list[str], seps: list[str], plus: bool) -> bool | None:
     """Whether digit groups (and the separators between them) are one phone number as people group one: a mobile
-    number (after 86 or 0086, perhaps), or a landline with its 区号; in one group, one digit a group with the same
-    separator throughout, or groups of three or more digits (the first of a mobile number 3 or 4 long, of a
-    landline its 区号)."""
+    number (after 86 or 0086, perhaps), or a landline with its 区号 (after +86 or 0086 with it or without its 0); in
+    one group, one digit a group with the same separator throughout, or grouped (`_grouped`; a landline's first
+    group its 区号, the others three or more). None where they are not, True where they are one only if vouched
+    (`_grouped`), False where they are."""
     digits = "".join(groups)
+    abroad = False
     for code in _COUNTRY_CODES:
-        if len(digits) == len(code) + 11 and digits.startswith(code) and len(groups[0]) >= len(code):
-            rest = groups[0][len(code) :]
-            groups, seps = ([rest, *groups[1:]], seps) if rest else (groups[1:], seps[1:])
-            digits = digits[len(code) :]
+        if digits.startswith(code) and len(groups[0]) >= len(code) and len(digits) >= len(code) + 10:
+            rest, dialled = digits[len(code) :], plus or code == "0086"
+            if not (
+                _MOBILE_DIGITS.fullmatch(rest)
+                or (dialled and (_LANDLINE_DIGITS.fullmatch(rest) or _ABROAD_LANDLINE_DIGITS.fullmatch(rest)))
+            ):
+                continue
+            head = groups[0][len(code) :]
+            groups, seps = ([head, *groups[1:]], seps) if head else (groups[1:], seps[1:])
+            digits, abroad = rest, rest[0] != "0"
             break
     sizes = [len(g) for g in groups]
-    together = len(groups) == 1 or (max(sizes) == 1 and len(set(seps)) == 1)
     if _MOBILE_DIGITS.fullmatch(digits):
-        return together or (sizes[0] in (3, 4) and min(sizes[1:]) >= 3)
-    if not _LANDLINE_DIGITS.fullmatch(digits):
+        return _grouped(sizes, seps)
+    if not (_ABROAD_LANDLINE_DIGITS if abroad else _LANDLINE_DIGITS).fullmatch(digits):
+        return None
+    if len(groups) == 1 or (max(sizes) == 1 and len(set(seps)) == 1):
         return False
-    if together:
-        return True
     local = len(digits) - sizes[0]
-    return bool(_AREA_CODE.fullmatch(groups[0])) and digits[sizes[0]] != "0" and 7 <= local <= 8 and min(sizes[1:]) >= 3
+    area = _ABROAD_AREA_CODE if abroad else _AREA_CODE
+    grouped = area.fullmatch(groups[0]) and digits[sizes[0]] != "0" and 7 <= local <= 8 and min(sizes[1:]) >= 3
+    return False if grouped else None
 
 
-def _phone_run(m: re.Match[str], label: bool) -> Iterator[_Span]:
+def _phone_run(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
     """The phone numbers among a run of digit groups: from each group on, the longest that is one (`_a_phone`)."""
     if len(m.group()) < 10 or _in_order_context(m.string, m.start()):
         return
@@ -236,34 +327,52 @@ def _phone_run(m: re.Match[str], label: bool) -> Iterator[_Span]:
     seps = [m.string[a.end() : b.start()] for a, b in pairwise(found)]
     last = len(groups) - 1 if _ALNUM.match(m.string, m.end()) else None  # a code's letters glued to the last group
     digits, ends = "".join(groups), list(accumulate(map(len, groups)))  # ends[j]: the digits up to group j's end
+    plus = bool(_PLUS.match(m.group()))
     i = 0
     while i < len(groups):
-        end = _longest_phone(groups, seps, digits, ends, i, last)
+        start = m.start() if i == 0 else found[i].start()
+        vouched = spoken or bool(_PHONE_WORD.search(m.string, max(0, start - 12), start))
+        end = _longest_phone(groups, seps, digits, ends, i, last, plus and i == 0, vouched)
         if end is None:
             i += 1
             continue
-        start = m.start() if i == 0 else found[i].start()
         if not _in_order_context(m.string, start):
-            yield start, found[end].end(), _keep_last4("".join(g.group() for g in found[i : end + 1]))
+            yield start, found[end].end(), False
         i = end + 1
 
 
 def _longest_phone(
-    groups: list[str], seps: list[str], digits: str, ends: list[int], i: int, last: int | None
+    groups: list[str],
+    seps: list[str],
+    digits: str,
+    ends: list[int],
+    i: int,
+    last: int | None,
+    plus: bool,
+    vouched: bool,
 ) -> int | None:
     """The last group of the longest phone number that starts at group i, if one does (a number read one digit a
-    group is tried at five lengths, not at every group up to fifteen digits)."""
+    group is tried at seven lengths, not at every group up to sixteen digits). Groups joined as a list joins them
+    (a comma, a line break) or grouped as a list could be (`_grouped`) are one only where `vouched` (spoken, after a
+    phone word) or where a group starts with 0, as no quantity does."""
     begin = ends[i] - len(groups[i])
     if not _PHONE_START.match(digits, begin):
         return None
     for length in _PHONE_LENGTHS:
         j = bisect_left(ends, begin + length, i)
-        if j < len(ends) and ends[j] == begin + length and j != last and _a_phone(groups[i : j + 1], seps[i:j]):
-            return j
+        if j >= len(ends) or ends[j] != begin + length or j == last:
+            continue
+        unusual = _a_phone(groups[i : j + 1], seps[i:j], plus)
+        if unusual is None:
+            continue
+        listed = unusual or any(_LISTED.search(sep) for sep in seps[i:j])
+        if listed and not vouched and not any(g[0] == "0" for g in groups[i : j + 1]):
+            continue
+        return j
     return None
 
 
-_Find = Callable[[re.Match[str], bool], Iterator[_Span]]
+_Find = Callable[[re.Match[str], bool, bool], Iterator[_Found]]
 _NUMBERS: tuple[tuple[re.Pattern[str], _Find], ...] = (
     (_ID_CARD, _id_card),
     (_BANK_CARD, _bank_card),
@@ -272,51 +381,166 @@ _NUMBERS: tuple[tuple[re.Pattern[str], _Find], ...] = (
     (_DIGIT_RUN, _phone_run),
 )
 
-
-def _email(m: re.Match[str]) -> str:
-    local, domain = re.split("[@＠]", m.group(), maxsplit=1)
-    return local[:1] + "***@" + domain
+# What masking does, character by character: a character at an index it has is replaced by that text (often "").
+_Ops = dict[int, str]
 
 
-def _mask_numbers(text: str, label: bool) -> str:
-    for pattern, find in _NUMBERS:
-        spans = [span for m in pattern.finditer(text) for span in find(m, label)]
-        if spans:
-            text = _replaced(text, [(start, end, masked, masked) for start, end, masked in spans])
-    return text
+def _mark(ops: _Ops, read: str, start: int, end: int, card: bool) -> None:
+    """A number masked in `ops`: its digits (as `read` reads them) hidden but the last four, which stay as written;
+    its separators dropped, a line break kept (a number across lines or turns keeps them apart). A card reads
+    **** **** **** 1234 (digit by digit where it crosses a line)."""
+    digits = [i for i in range(start, end) if read[i].isdecimal() or read[i] in "XxＸｘ"]
+    for i in range(start, end):
+        if read[i] not in "\r\n":
+            ops[i] = ""
+    hidden = digits[:-4]
+    for i in hidden:
+        ops[i] = "*"
+    for i in digits[-4:]:
+        del ops[i]
+    if card and hidden and not any(read[i] == "\n" for i in range(start, end)):
+        ops[hidden[0]] = "**** **** **** "
+        for i in hidden[1:]:
+            ops[i] = ""
 
 
-def _mask_spoken(text: str, label: bool) -> str:
-    """Numbers with a spoken digit in them, found as `_mask_numbers` finds numbers, in the text with its spoken
-    digits read as digits; the four digits kept are kept as they were written (*******八零零零)."""
+def _email_ops(text: str, ops: _Ops, spans: list[tuple[int, int]]) -> None:
+    """E-mail addresses masked in `ops` to their local part's first character (z***@example.com, ＠ as @)."""
+    reversed_text, last = "", 0
+    for at in _AT.finditer(text):
+        p = at.start()
+        before = _LOCAL_BEFORE.match(text, p - 1) if p > last else None
+        if before is None:
+            continue
+        han = before.group("han") is not None
+        reversed_text = reversed_text or text[::-1]
+        local = _LOCAL_REVERSED[han].match(reversed_text, len(text) - p)
+        assert local is not None  # the character before the @ is one of its
+        start = max(last, p - len(local.group()))
+        if han and (lead := _LOCAL_LEAD.match(text, start, p)):  # 邮箱是张三@…: the address begins after 是
+            start = lead.end()
+        domain = _DOMAIN[han].match(text, p + 1) if start < p else None
+        if domain is None:
+            continue
+        ops.update(dict.fromkeys(range(start + 1, p), ""))
+        if p - start > 1:
+            ops[start + 1] = "***"
+        if p - start == 1 or text[p] != "@":
+            ops[p] = "@" if p - start > 1 else "***@"
+        spans.append((start, domain.end()))
+        last = domain.end()
+
+
+def _worked(text: str, ops: _Ops, spans: list[tuple[int, int]]) -> str:
+    """The text as the next pattern reads it: each masked character a *, so that no pattern finds a number in a
+    masked one; the digits a number keeps are kept, so a later pattern reads them as a masked text shows them."""
+    pieces, at = [], 0
+    for start, end in sorted(spans):
+        pieces += [text[at:start], "".join("*" if i in ops else text[i] for i in range(start, end))]
+        at = end
+    return "".join(pieces) + text[at:]
+
+
+def _read(text: str) -> str:
+    """The text with its spoken digits read as digits, character for character: 两洞拐勾 where the run they are in
+    has another digit, 叉 and the 艾 of 艾克斯 as X."""
     read = text.translate(_READ_SPOKEN)
+    if any(c in read for c in _WEAK_DIGITS):
+        read = _WEAK_RUN.sub(
+            lambda m: m.group().translate(_READ_WEAK) if re.search(r"\d", m.group()) else m.group(), read
+        )
+    if "克斯" in read:
+        read = _X_WORD.sub(lambda m: "X" + m.group()[1:], read)
+    return read
+
+
+def _plain_ops(text: str, label: bool) -> tuple[_Ops, list[tuple[int, int]]]:
+    """What masking changes in a text without zero-width characters, and the spans of what it masked."""
+    ops: _Ops = {}
+    spans: list[tuple[int, int]] = []
+    if "@" in text or "＠" in text:
+        _email_ops(text, ops, spans)
+        text = _worked(text, ops, spans)
+    if _MAYBE_PII.search(text):
+        for pattern, find in _NUMBERS:
+            found = [f for m in pattern.finditer(text) for f in find(m, label, False)]
+            for start, end, card in found:
+                _mark(ops, text, start, end, card)
+            if found:
+                spans += [(s, e) for s, e, _ in found]
+                text = _worked(text, ops, [(s, e) for s, e, _ in found])
+    if _MAYBE_SPOKEN.search(text):
+        _spoken_ops(text, label, ops, spans)
+    return ops, spans
+
+
+def _spoken_ops(text: str, label: bool, ops: _Ops, spans: list[tuple[int, int]]) -> None:
+    """Numbers with a spoken digit in them, found as the written ones are, in the text with its spoken digits read
+    as digits (`_read`); the four digits kept are kept as they were said (*******八零零零)."""
+    read = _read(text)
     for pattern, find in _NUMBERS:
-        spans = [
-            (start, end, masked[:-4] + "".join(_DIGIT_LIKE.findall(text, start, end))[-4:], masked)
+        found = [
+            (start, end, card)
             for m in pattern.finditer(read)
-            for start, end, masked in find(m, label)
+            for start, end, card in find(m, label, True)
             if _SPOKEN.search(text, start, end)
         ]
-        if spans:
-            text, read = _replaced(text, spans), _replaced(read, [(s, e, r, r) for s, e, _, r in spans])
-    return text
+        for start, end, card in found:
+            _mark(ops, read, start, end, card)
+        if found:
+            spans += [(s, e) for s, e, _ in found]
+            text = _worked(text, ops, [(s, e) for s, e, _ in found])
+            read = _worked(read, ops, [(s, e) for s, e, _ in found])
 
 
-def _replaced(text: str, spans: list[tuple[int, int, str, str]]) -> str:
-    """The text with each (start, end) span replaced by its first text (spans in order, not overlapping)."""
-    pieces, last = [], 0
-    for start, end, masked, _ in spans:
-        pieces += [text[last:start], masked]
-        last = end
-    return "".join(pieces) + text[last:]
+def _ops(text: str, label: bool) -> _Ops:
+    """What masking changes in a text, character by character. Zero-width characters (typed to keep a number from
+    being found, or left by copying) are read as if absent, and go with the number they are in."""
+    if not _ZERO_WIDTH_CHAR.search(text):
+        return _plain_ops(text, label)[0]
+    kept = [i for i, c in enumerate(text) if c not in _ZERO_WIDTH]
+    ops, spans = _plain_ops("".join(text[i] for i in kept), label)
+    moved = {kept[i]: change for i, change in ops.items()}
+    for start, end in spans:
+        moved.update((i, "") for i in range(kept[start], kept[end - 1]) if text[i] in _ZERO_WIDTH)
+    return moved
+
+
+def _apply(text: str, ops: _Ops, changed: list[int], start: int, end: int) -> str:
+    """text[start:end] with `ops` applied (`changed`: the indexes of `ops`, in order)."""
+    pieces, at = [], start
+    for i in changed[bisect_left(changed, start) : bisect_left(changed, end)]:
+        pieces += [text[at:i], ops[i]]
+        at = i + 1
+    return "".join(pieces) + text[at:end]
+
+
+_ROUNDS = 3  # what a masked text shows, masked again: a few rounds reach the fixed point of all but made-up texts
+
+
+def _mask_parts(texts: Sequence[str], label: bool) -> list[str]:
+    """Texts masked as one, joined by a line break (which a number may cross as a listed separator: `_longest_phone`),
+    each given back with what falls in it: a number across two of them masked in both parts, each keeping its own
+    characters otherwise. Masked again while that changes something (the four digits a number keeps, read with the
+    digits after them, may be another), so that masking a masked text changes nothing."""
+    parts = list(texts)
+    for _ in range(_ROUNDS):
+        joined = "\n".join(parts)
+        ops = _ops(joined, label)
+        if not ops:
+            break
+        masked, at, changed = [], 0, sorted(ops)
+        for text in parts:
+            masked.append(_apply(joined, ops, changed, at, at + len(text)))
+            at += len(text) + 1
+        if masked == parts:
+            break
+        parts = masked
+    return parts
 
 
 def _mask(text: str, label: bool) -> str:
-    if _MAYBE_PII.search(text):
-        text = _mask_numbers(_EMAIL.sub(_email, text), label)
-    if _MAYBE_SPOKEN.search(text):
-        text = _mask_spoken(text, label)
-    return text
+    return _mask_parts([text], label)[0]
 
 
 def mask_text(text: str) -> str:
@@ -330,6 +554,53 @@ def mask_id(text: str) -> str:
     number only with a real region and birth date (`looks_like_id_number`): an id is often a long number, and one
     in ten passes Luhn. What it masks it masks as `mask_text` does, so an id typed raw finds the masked one."""
     return _mask(text, label=True)
+
+
+# What may stand between a number's part that ends one turn and the part that begins the next.
+_SEAM = _WS + _ZERO_WIDTH + _DASHES.replace("\\", "") + _COMMAS + "()（）\r\n"
+_SEAM_END = frozenset(_SPOKEN_DIGITS + _WEAK_DIGITS)
+_SEAM_BEGIN = frozenset(_SPOKEN_ANY + "XxＸｘ")
+
+
+def _continues(before: str, after: str) -> bool:
+    """Whether a number may run on from the end of one turn into the next: a digit (written, spoken, an X) ends the
+    one and begins the other, but for separators."""
+    end, begin = before.rstrip(_SEAM)[-1:], after.lstrip(_SEAM)[:1]
+    return bool(end and begin) and (end.isdecimal() or end in _SEAM_END) and (begin.isdecimal() or begin in _SEAM_BEGIN)
+
+
+def mask_turns(turns: Sequence[tuple[object, str]]) -> list[str]:
+    """The texts of a conversation's turns, given as (speaker, text), masked: each as `mask_text` masks it, and a
+    number that one speaker's consecutive turns split (speech recognition ends a turn at a pause: `电话是138 0013`,
+    then `8000`) masked in every part — those turns read as one text, lines joined (`_mask_parts`). Only turns
+    where a digit ends one and begins the next are read together, so the time stays linear in the text."""
+    masked: list[str] = []
+    i = 0
+    while i < len(turns):
+        j = i
+        while j + 1 < len(turns) and turns[j + 1][0] == turns[i][0] and _continues(turns[j][1], turns[j + 1][1]):
+            j += 1
+        if j == i:
+            masked.append(mask_text(turns[i][1]))
+        else:
+            masked += _mask_parts([text for _, text in turns[i : j + 1]], label=False)
+        i = j + 1
+    return masked
+
+
+def mask_continued(before: Sequence[str], text: str) -> str:
+    """`text` masked as the next turn of a speaker whose turns right before it (theirs alone, none of another's
+    between, oldest first, as stored) are `before`: a number begun there and ended here (`电话是138 0013`, then
+    `8000`) is masked in this turn's part. What `before` holds of it is as it was stored: a caller that keeps turns
+    as they come (live assist) masks that part only when it masks the whole conversation again (`mask_turns`)."""
+    chain: list[str] = []
+    after = text
+    for earlier in reversed(before[-4:]):  # a number spans a few turns at most
+        if not _continues(earlier, after):
+            break
+        chain.insert(0, earlier)
+        after = earlier
+    return _mask_parts([*chain, text], label=False)[-1] if chain else mask_text(text)
 
 
 def masked_name(path: Path | str) -> str:
@@ -366,14 +637,15 @@ def _masked_field(name: str, value: Any) -> Any:
 
 
 def mask_conversation(conversation: Conversation) -> Conversation:
-    """The conversation with personal data masked — its turns, and every field a file sets (id, agent, team,
+    """The conversation with personal data masked — its turns (`mask_turns`: a number one speaker's consecutive turns
+    split is masked in each), and every field a file sets (id, agent, team,
     recording name, metadata): a call list or a recording is often named by the caller's number; the id, agent and
     team as ids are (`mask_id`). The same
     object when there is none. A recording whose name was masked is still read from its real path in this
     run (`Conversation.recording`), but what is stored names it masked."""
+    texts = mask_turns([(t.role, t.text) for t in conversation.turns])
     turns = [
-        t if (masked := mask_text(t.text)) == t.text else t.model_copy(update={"text": masked})
-        for t in conversation.turns
+        t if masked == t.text else t.model_copy(update={"text": masked}) for t, masked in zip(conversation.turns, texts)
     ]
     fields = {
         name: masked

@@ -32,7 +32,7 @@ from zuoxi.analyze.models.acts import TurnActs
 from zuoxi.model import Alert, Channel, Conversation, Evidence, LiveUpdate, Result, Turn
 from zuoxi.normalize import Prepared, PreparedTurn, normalize_turn
 from zuoxi.pipeline import analyze_conversation
-from zuoxi.privacy import mask_id, mask_text
+from zuoxi.privacy import mask_continued, mask_id, mask_turns
 from zuoxi.rules.engine import CompiledItem, get_scorecard
 from zuoxi.rules.operators import Hit
 
@@ -165,7 +165,7 @@ class LiveSession:
             raise ValueError(f"一句最多 {MAX_TEXT} 个字，这一句有 {len(turn.text)} 个")
         turn.text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for lone surrogates, before anything is kept
         if self.mask:
-            turn = turn.model_copy(update={"text": mask_text(turn.text)})
+            turn = turn.model_copy(update={"text": mask_continued(self._said_before(turn.role), turn.text)})
         index = len(self)
         prepared = PreparedTurn(
             index=index, role=turn.role, text=turn.text, norm=normalize_turn(turn.text), start=turn.start, end=turn.end
@@ -207,14 +207,23 @@ class LiveSession:
         return update
 
     def conversation(self) -> Conversation:
-        """Everything said so far, as the batch pipeline reads it."""
+        """Everything said so far, as the batch pipeline reads it — and stores it: the turns as taken, masked again as
+        a whole (`mask_turns`), which masks the earlier part of a number split across turns where the later part
+        still shows its digits (`电话是138 0013`, then `8000`: see `_said_before`)."""
+        turns = self.turns
+        if self.mask:
+            texts = mask_turns([(t.role, t.text) for t in turns])
+            turns = [
+                t if t.text == text else Turn(role=t.role, text=text, start=t.start, end=t.end)
+                for t, text in zip(turns, texts)
+            ]
         return Conversation(
             id=mask_id(self.id) if self.mask else self.id,  # the client names the session: a phone, at times
             channel=self.channel,
             agent_id=self.agent_id,
             team=self.team,
             started_at=self.started_at,
-            turns=list(self.turns),
+            turns=turns,
             meta={"scorecard": self.scorecard, "live": True},
         )
 
@@ -224,6 +233,22 @@ class LiveSession:
         return analyze_conversation(conversation or self.conversation(), self.scorecard, mask=False, models=self.models)
 
     # -------------------------------------------------------------------------------------------
+    def _said_before(self, role: str) -> list[str]:
+        """The texts of the last few turns, as taken (masked), if `role` said them with no other turn after them: what
+        a number this speaker goes on with began in (speech recognition ends a turn at a pause). The new turn's part
+        of such a number is masked as it comes (`mask_continued`). The earlier part cannot be: it was taken, answered
+        and shared with the other processes (`said`) before the rest was said, and stays in clear in the session.
+        What is stored at the end (`conversation`) reads the turns as taken again, so it masks the earlier part too
+        where the later part still shows its digits (`电话是138 0013`, then `8000`, which keeps all four of its
+        digits), but not where the later part was masked as it came (`我手机号是138`, then `0013 8000`: taken as
+        `****8000`, which no longer tells 138 is a phone number's start): there `138` stays as said."""
+        before: list[str] = []
+        for said_by, text, _, _ in reversed(self._transcript[-4:]):
+            if said_by != role:
+                break
+            before.insert(0, text)
+        return before
+
     def _forget(self, indices: list[int]) -> None:
         """Drop what only turns that have left the window needed."""
         kept = set(indices) | self._pinned

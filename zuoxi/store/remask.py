@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from zuoxi.normalize import normalize_text
-from zuoxi.privacy import mask_id, mask_text, mask_value, masked_name
+from zuoxi.privacy import mask_id, mask_text, mask_turns, mask_value, masked_name
 from zuoxi.store import masked_label
 from zuoxi.store.tables import (
     AppealRow,
@@ -142,15 +142,30 @@ def _source(value: Any) -> Any:
 _Moved = tuple[str, str, list[tuple[str, int, int, int, int]]]
 
 
-def _turn(turn: Any, index: int, moved: dict[int, _Moved]) -> Any:
-    """A turn (its JSON) with its text masked; one whose text changed is noted in `moved`. A turn that is no object,
-    or whose text is no string (a number), masked as metadata is."""
+def _turn_texts(turns: list[Any]) -> dict[int, str]:
+    """The text of each turn that has one (a string), by index, masked as `mask_conversation` masks it: each as
+    `mask_text` does, and a number that one speaker's consecutive turns split in every part (`mask_turns`)."""
+    texts = {i: _text(t["text"]) for i, t in enumerate(turns) if isinstance(t, dict) and isinstance(t.get("text"), str)}
+    # a speaker's turns are consecutive only with no other turn between: the index less the position stays the same
+    speakers = [(turns[i].get("role"), i - at) for at, i in enumerate(texts)]
+    said = list(texts.values())
+    for _ in range(_PASSES):
+        again = mask_turns(list(zip(speakers, said, strict=True)))
+        if again == said:
+            break
+        said = again
+    return dict(zip(texts, said, strict=True))
+
+
+def _turn(turn: Any, index: int, moved: dict[int, _Moved], masked: str | None) -> Any:
+    """A turn (its JSON) with its text masked (`masked`, as `_turn_texts` masks it); one whose text changed is noted
+    in `moved`. A turn that is no object, or whose text is no string (a number), masked as metadata is."""
     if not isinstance(turn, dict):
         return _value(turn)
     text = turn.get("text")
-    if not isinstance(text, str):
+    if not isinstance(text, str) or masked is None:
         return turn if (value := _value(text)) == text else {**turn, "text": value}
-    if (masked := _text(text)) == text:
+    if masked == text:
         return turn
     opcodes = difflib.SequenceMatcher(None, text, masked, autojunk=False).get_opcodes()
     moved[index] = (text, masked, [(str(tag), i1, i2, j1, j2) for tag, i1, i2, j1, j2 in opcodes])
@@ -169,7 +184,8 @@ def _conversation(data: Any) -> tuple[Any, dict[int, _Moved]]:
             new[name] = mask(data[name]) if isinstance(data[name], str) else _value(data[name])
     moved: dict[int, _Moved] = {}
     if isinstance(turns := data.get("turns"), list):
-        new["turns"] = [_turn(turn, index, moved) for index, turn in enumerate(turns)]
+        texts = _turn_texts(turns)
+        new["turns"] = [_turn(turn, index, moved, texts.get(index)) for index, turn in enumerate(turns)]
     elif "turns" in data:
         new["turns"] = _value(turns)
     return new, moved
