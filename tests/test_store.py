@@ -291,8 +291,8 @@ def test_a_second_conversation_of_one_id_is_refused_in_a_run_and_across_runs(sto
     [(key, _)] = store.find("dx-1")
     assert ids == [] and errors == [
         f"{second}:2: 会话 'dx-1' 已以不同内容存在于数据库（内容键 {key[:12]}，来自 {first}）：这一个没有导入。"
-        f"库中的那个：zuoxi show {key[:12]}；若这是另一个会话，请给它另一个会话ID后再导入"
-        "（zuoxi 没有替换或删除已存会话的命令）"
+        f"库中的那个：zuoxi show {key[:12]}；若这是它更正过或更完整的导出，先删除库中的那个"
+        f"（zuoxi conversation delete {key[:12]}）再导入；若这是另一个会话，请给它另一个会话ID后再导入"
     ]
     ids, errors, again = imported_ids(store, first, resume=False)  # the same content: already there, as before
     assert (ids, errors, again.summary.duplicates) == (["dx-1"], [], 1)

@@ -1,9 +1,11 @@
-"""Conversations in and out: `zuoxi import`, `analyze`, `predict`, `live`, `show`, `stats`."""
+"""Conversations in and out: `zuoxi import`, `analyze`, `predict`, `live`, `show`, `stats`, `conversation delete`."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,7 @@ from zuoxi.cli.app import (
     err,
     inert_json,
     out,
+    plain_err,
     read_options,
     report_error,
     run_batch,
@@ -502,3 +505,137 @@ def stats(
     for row in figures["agents"]:
         agents.add_row(row["agent_id"] or "—", str(row["results"]), str(row["average"]))
     out.print(agents)
+
+
+conversation_app = typer.Typer(
+    help="库中的会话：删除（更正或更完整的重新导出、导错的会话、客户要求删除其数据）。", no_args_is_help=True
+)
+app.add_typer(conversation_app, name="conversation")
+
+
+@conversation_app.command("delete")
+def conversation_delete(
+    idents: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="内容键或会话编号",
+            help="内容键（或其开头，至少 6 位，见 zuoxi show）或会话编号；可给多个",
+            show_default=False,
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="不询问，直接删除")] = False,
+    db: DbOption = None,
+    schema: SchemaOption = None,
+) -> None:
+    """删除库中的会话及与之关联的全部数据，一个事务完成，记入审计日志（删了什么、谁删的，不含会话内容）。
+    删除的有：质检结果、复核与校准（含意见）、申诉、评分版本、复核任务、投诉预警及其推送记录、全文检索索引。
+    由它整理出的培训案例和外呼拨打记录保留，但不再关联它。先列出将删除的内容并询问（--yes 不询问）。
+    删除后，同一会话编号更正过或更完整的导出即可导入。"""
+    from zuoxi.store.deletion import delete_conversations, dependents
+
+    store = Store(db, schema, create=False)
+    keys = _keys_to_delete(store, idents)
+    planned = dependents(store.engine, keys)
+    if not planned:  # found a moment ago, deleted since
+        plain_err.print("这些会话已不在库中：什么也没有删除")
+        raise typer.Exit(1)
+    _say_deletion(planned)
+    if not yes and not _confirmed(len(planned)):
+        raise typer.Exit(1)
+    deleted = delete_conversations(store.engine, keys, operator=_operator())
+    if len(deleted) < len(planned):
+        gone = len(planned) - len(deleted)
+        plain_err.print(f"{gone} 个会话在询问期间已被删除（别的进程或用户）")
+    shown = "、".join(d.key[:12] for d in deleted[:5]) + (f" 等 {len(deleted)} 个" if len(deleted) > 5 else "")
+    plain_err.print(
+        f"已删除 {len(deleted)} 个会话（内容键 {shown}）及其关联数据，已记入审计日志（conversation.delete）"
+    )
+    plain_err.print("导入记录保留：再次导入内容未变的同一文件时会跳过它（zuoxi import --again 重新读取）")
+
+
+def _keys_to_delete(store: Store, idents: list[str]) -> list[str]:
+    """The keys of the conversations named, each by key, a key's start or id, as typed or masked as ids are stored
+    (as `zuoxi show` finds them). One that names no conversation, or several, is said, and nothing is deleted (exit
+    status 1)."""
+    keys: list[str] = []
+    refused = False
+    for ident in idents:
+        found = store.find(ident)
+        masked = mask_text(ident)
+        if not found and masked != ident:
+            found = store.find(masked)
+        if len(found) == 1:
+            keys.append(found[0][0])
+            continue
+        refused = True
+        if not found:
+            say_error(f"数据库 {shown_url(store.url)} 里没有会话 {masked!r:.80}（内容键或会话编号；zuoxi show 可查看）")
+            continue
+        say_error(
+            f"{masked!r:.80} 对应库中 {len(found)} 个会话：\n"
+            + "\n".join(f"  {key[:12]}  坐席 {conv.agent_id or '—'}  {conv.started_at or '—'}" for key, conv in found)
+            + "\n请用内容键（上面左列）指定要删除的那一个：zuoxi conversation delete 内容键"
+        )
+    if refused:
+        plain_err.print("什么也没有删除")
+        raise typer.Exit(1)
+    return list(dict.fromkeys(keys))
+
+
+def _say_deletion(planned: list) -> None:
+    """What will be deleted, conversation by conversation, and what is kept unlinked (counts and names, no text)."""
+    from zuoxi.store import source_zone
+
+    plain_err.print(f"将删除 {len(planned)} 个会话：")
+    for d in planned:
+        started = d.started_at.astimezone(source_zone()).strftime("%Y-%m-%d %H:%M") if d.started_at else "—"
+        plain_err.print(
+            f"  {d.conversation_id}  内容键 {d.key[:12]}  坐席 {d.agent_id or '—'}  {d.team or '—'}  {started}"
+            + (f"  来自 {d.source}" if d.source else "")
+        )
+        parts = ["会话内容及全文检索索引"]
+        if d.scorecards:
+            parts.append(f"质检结果 {len(d.scorecards)} 个（{'、'.join(d.scorecards)}）")
+        for count, what in (
+            (d.reviews, "复核与校准 {} 条（含意见）"),
+            (d.appeals, "申诉 {} 条（含理由和处理意见）"),
+            (d.result_versions, "评分版本 {} 个"),
+            (d.queue_items, "复核任务 {} 个"),
+            (d.alerts, "投诉预警 {} 条"),
+            (d.alert_deliveries, "预警推送 {} 条"),
+            (d.alert_delivery_attempts, "推送日志 {} 条"),
+        ):
+            if count:
+                parts.append(what.format(count))
+        plain_err.print("    删除：" + "、".join(parts))
+        kept = [f"外呼拨打记录 {d.campaign_attempts} 条"] if d.campaign_attempts else []
+        kept += [f"培训案例 {case}（已整理、已打码，含对话内容）" for case in d.training_cases]
+        if kept:
+            plain_err.print("    保留，但不再关联此会话：" + "；".join(kept))
+
+
+CONFIRMATIONS = ("y", "yes", "是", "确定", "确认")
+
+
+def _confirmed(count: int) -> bool:
+    """Whether the person at the terminal (or the first line of standard input) says yes; a no is said."""
+    err.print(f"确定删除以上 {count} 个会话？输入 y 确认，其他任何输入都取消：", end="", highlight=False)
+    try:
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, UnicodeDecodeError):
+        answer = ""
+    if not sys.stdin or not sys.stdin.isatty():
+        err.print(answer.rstrip("\r\n"), highlight=False)  # what a pipe answered, after the question
+    if unicodedata.normalize("NFKC", answer).strip().lower() in CONFIRMATIONS:
+        return True
+    said = "已取消" if answer.strip() else "没有得到确认（不询问直接删除请加 --yes）"
+    plain_err.print(f"{said}：什么也没有删除")
+    return False
+
+
+def _operator() -> str | None:
+    """Who runs the command, for the audit log: the command line needs no sign-in, so its login name."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return None

@@ -167,7 +167,8 @@ class Duplicates:
     corrected export, is another conversation of the same id, and stored beside the first it was scored and counted
     twice (exports, agents' averages) without a word. Of a run's conversations of one id, the first is kept and one
     with other content refused, naming the first's file and line; one whose id is stored with other content is
-    refused, naming the stored one. The same content again is no duplicate: it is stored once (库中已有).
+    refused, naming the stored one, and stored once `zuoxi conversation delete` has removed that one
+    (zuoxi.store.deletion). The same content again is no duplicate: it is stored once (库中已有).
 
     Ids made of the file's name (a subtitle file, a table without an id column, a text log's `name-2`, FunASR items
     without a key) are not compared: two folders' call_001.srt are two calls. Nor is a stored id that masking
@@ -231,8 +232,8 @@ def _stored_before(ident: str, others: list[tuple[str, str | None]]) -> str:
     came = f"，来自 {source}" if source else ""
     return (
         f"会话 {ident!r} 已以不同内容存在于数据库（内容键 {key[:12]}{more}{came}）：这一个没有导入。"
-        f"库中的那个：zuoxi show {key[:12]}；若这是另一个会话，请给它另一个会话ID后再导入"
-        "（zuoxi 没有替换或删除已存会话的命令）"
+        f"库中的那个：zuoxi show {key[:12]}；若这是它更正过或更完整的导出，先删除库中的那个"
+        f"（zuoxi conversation delete {key[:12]}）再导入；若这是另一个会话，请给它另一个会话ID后再导入"
     )
 
 

@@ -42,6 +42,7 @@ AUDIT_ACTIONS = {
     "reveal_phone_refused": "查看外呼号码（被拒）",
     "campaign.assign": "分配外呼客户",
     "db.remask": "重新打码",
+    "conversation.delete": "删除会话",
 }  # the queues' actions are named by zuoxi.web.queues
 # What an audit entry's object and the keys of its before/after are called; unknown ones show as stored.
 AUDIT_ENTITIES = {
@@ -60,6 +61,7 @@ AUDIT_ENTITIES = {
     "webhook": "推送地址",
     "alert_deliveries": "预警推送",
     "database": "数据库",
+    "conversation": "会话",
 }
 AUDIT_KEYS = {
     "status": "状态",
@@ -95,6 +97,21 @@ AUDIT_KEYS = {
     "refused": "未能处理",
     "stats_rebuilt": "重建统计",
     "yaml": "内容",
+    # a deleted conversation (conversation.delete): what went with it, and what was kept unlinked
+    "conversation_id": "会话编号",
+    "source": "来源",
+    "started_at": "开始时间",
+    "scorecards": "质检结果（评分表）",
+    "reviews": "复核与校准",
+    "appeals": "申诉",
+    "result_versions": "评分版本",
+    "queue_items": "复核任务",
+    "alerts": "投诉预警",
+    "alert_deliveries": "预警推送",
+    "alert_delivery_attempts": "推送日志",
+    "campaign_attempts": "外呼记录（保留，不再关联）",
+    "training_cases": "培训案例（保留，不再关联）",
+    "deleted_by": "删除人（命令行登录名）",
 }
 _TOP_LEVEL = re.compile(r"^(id|name):[ \t]*(.*?)(?:[ \t]+#.*)?$", re.M)
 _VERSION = re.compile(r"^(review|appeal) (\S+): (\w+)$")

@@ -1,0 +1,383 @@
+"""`zuoxi conversation delete` on SQLite and PostgreSQL: a conversation goes with every row keyed to it, in one
+audited transaction, and nothing else does; the command asks first, and a corrected export of a refused id is
+stored once the stored one is deleted."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from zuoxi.cli import app
+from zuoxi.model import Conversation
+from zuoxi.pipeline import analyze_conversation
+from zuoxi.store import Store, stats
+from zuoxi.store.audit import audit_entries
+from zuoxi.store.deletion import delete_conversations, dependents
+from zuoxi.store.reviews import add_appeal, add_review
+from zuoxi.store.search import search_clause
+from zuoxi.store.tables import (
+    AppealRow,
+    Base,
+    CampaignAttempt,
+    CampaignCustomer,
+    CampaignRow,
+    ComplaintAlertRow,
+    ConversationRow,
+    QueueItemRow,
+    ResultRow,
+    ResultVersion,
+    ReviewRow,
+    SamplingPlanRow,
+    SamplingRunRow,
+    StatRow,
+    TrainingCase,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
+from zuoxi.store.users import add_user
+
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+# The tables a deletion empties of a conversation's rows, and those whose link to it is dropped (the row kept).
+DELETED = {
+    "conversations",
+    "results",
+    "reviews",
+    "appeals",
+    "result_versions",
+    "queue_items",
+    "complaint_alerts",
+    "alert_deliveries",
+    "alert_delivery_attempts",
+}
+UNLINKED = {"campaign_attempts", "training_cases"}
+PER_CONVERSATION = (  # table, its column naming a conversation, and what that column holds of it
+    (ResultRow, ResultRow.conversation_key, "key"),
+    (ReviewRow, ReviewRow.result_pk, "result"),
+    (AppealRow, AppealRow.result_pk, "result"),
+    (ResultVersion, ResultVersion.result_pk, "result"),
+    (QueueItemRow, QueueItemRow.conversation_key, "key"),
+    (ComplaintAlertRow, ComplaintAlertRow.conversation_key, "key"),
+    (WebhookDeliveryRow, WebhookDeliveryRow.alert_id, "alert"),
+    (WebhookAttemptRow, WebhookAttemptRow.delivery_id, "delivery"),
+    (CampaignAttempt, CampaignAttempt.conversation_key, "key"),
+    (TrainingCase, TrainingCase.conversation_key, "key"),
+)
+
+
+def naming(column, holds: str, keys: list[str]):
+    """The clause of the rows whose `column` names one of these conversations (or their results, alert, deliveries)."""
+    results = select(ResultRow.pk).where(ResultRow.conversation_key.in_(keys))
+    alerts = select(ComplaintAlertRow.id).where(ComplaintAlertRow.conversation_key.in_(keys))
+    deliveries = select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.alert_id.in_(alerts.scalar_subquery()))
+    given = {"key": keys, "result": results, "alert": alerts, "delivery": deliveries}[holds]
+    return column.in_(given if holds == "key" else given.scalar_subquery())
+
+
+def conversation(ident: str, *texts: str, agent: str = "8") -> Conversation:
+    return Conversation.model_validate(
+        {
+            "id": ident,
+            "channel": "chat",
+            "agent_id": agent,
+            "team": "售后一组",
+            "started_at": "2026-11-03T14:00:00+08:00",
+            "turns": [{"role": "agent", "text": t} for t in texts],
+        }
+    )
+
+
+def counts(engine, keys: list[str]) -> dict[str, int]:
+    """How many rows of each table name these conversations."""
+    with Session(engine) as session:
+        found = {"conversations": session.scalar(select(func.count()).where(ConversationRow.key.in_(keys)))}
+        for table, column, holds in PER_CONVERSATION:
+            clause = naming(column, holds, keys)
+            found[table.__tablename__] = session.scalar(select(func.count()).select_from(table).where(clause))
+    return found
+
+
+def stat_cells(engine) -> dict[tuple, tuple[int, float]]:
+    with Session(engine) as session:
+        return {
+            tuple(getattr(row, name) for name in stats.KEY): (row.n, round(row.total, 6))
+            for row in session.scalars(select(StatRow))
+            if row.n or row.total
+        }
+
+
+def world(store: Store) -> tuple[str, str]:
+    """Two analysed conversations, A and B, each with everything a conversation can have keyed to it: two results,
+    a review with a comment, an appeal, score versions, a queue item, a complaint alert with a delivery and its log,
+    a campaign call and a promoted training case. Returns (A's key, B's key)."""
+    a, b = conversation("a-1", "您好，我的快递没到", "马上查"), conversation("b-1", "您好，请讲")
+    key_a, key_b = store.add_conversations([(a, "a.csv"), (b, "b.csv")])
+    core = {c.id: analyze_conversation(c, "core", models=False) for c in (a, b)}
+    store.save_results(
+        [(key_a, core["a-1"]), (key_a, analyze_conversation(a, "ecommerce", models=False)), (key_b, core["b-1"])]
+    )
+    inspector = add_user(store.engine, "qa", "a-long-password", "inspector")
+    agent = add_user(store.engine, "agent8", "a-long-password", "agent", agent_id="8")
+    with Session(store.engine) as session:
+        query = select(ResultRow.conversation_key, ResultRow.pk).where(ResultRow.scorecard == "core")
+        pks = {key: pk for key, pk in session.execute(query)}
+    for key, conv in ((key_a, a), (key_b, b)):
+        failed = [f.rule for f in core[conv.id].findings if f.status == "fail"]
+        add_review(store.engine, inspector, pks[key], failed[0], "overturn", comment=f"复核意见{key[:4]}：其实说了")
+        add_appeal(store.engine, agent, pks[key], failed[1], f"申诉理由{key[:4]}：客户先挂断")
+    with Session(store.engine) as session, session.begin():
+        plan = SamplingPlanRow(name="weekly", title="每周", yaml="", spec={}, active=True, updated_at=NOW)
+        hook = WebhookRow(name="群", team="售后一组", url="https://example.invalid/x", template="json", created_at=NOW)
+        campaign = CampaignRow(name="回访", title="回访", spec={}, created_at=NOW)
+        session.add_all([plan, hook, campaign])
+        session.flush()
+        run = SamplingRunRow(
+            plan_id=plan.id,
+            period="2026-W45",
+            period_start=NOW,
+            period_end=NOW,
+            seed=1,
+            considered=2,
+            sampled=2,
+            unassigned=0,
+            at=NOW,
+        )
+        customer = CampaignCustomer(
+            campaign_id=campaign.id,
+            phone_hash="h",
+            phone_tail="5678",
+            phone_enc="x",
+            status="done",
+            source="list.csv:2",
+            imported_at=NOW,
+        )
+        session.add_all([run, customer])
+        session.flush()
+        for number, key in enumerate((key_a, key_b)):
+            session.add(
+                QueueItemRow(
+                    plan_id=plan.id,
+                    run_id=run.id,
+                    result_pk=pks[key],
+                    conversation_key=key,
+                    criterion="random",
+                    kind="random",
+                    label="随机",
+                    status="open",
+                    created_at=NOW,
+                )
+            )
+            alert = ComplaintAlertRow(
+                conversation_key=key,
+                result_pk=pks[key],
+                conversation_id=key[:6],
+                rules=["ES-01"],
+                excerpt=f"预警摘录{key[:4]}",
+                created_at=NOW,
+            )
+            session.add(alert)
+            session.flush()
+            delivery = WebhookDeliveryRow(
+                alert_id=alert.id, webhook_id=hook.id, status="failed", created_at=NOW, updated_at=NOW
+            )
+            session.add(delivery)
+            session.flush()
+            session.add_all(
+                WebhookAttemptRow(delivery_id=delivery.id, at=NOW, ok=False, error="超时") for _ in range(2)
+            )
+            session.add(
+                CampaignAttempt(
+                    campaign_id=campaign.id,
+                    customer_id=customer.id,
+                    agent_id="8",
+                    started_at=NOW.replace(minute=number),
+                    disposition="connected",
+                    conversation_key=key,
+                )
+            )
+            session.add(TrainingCase(id=f"case-{key[:6]}", yaml="id: x\n", conversation_key=key, created_at=NOW))
+    return key_a, key_b
+
+
+def test_every_table_keyed_to_a_conversation_is_deleted_or_unlinked():
+    """A new table naming a conversation, a result, an alert or a delivery must be added to zuoxi.store.deletion."""
+    keyed = set()
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            targets = {fk.target_fullname for fk in column.foreign_keys}
+            if column.name in ("conversation_key", "result_pk", "alert_id", "delivery_id") or targets & {
+                "conversations.key",
+                "results.pk",
+                "complaint_alerts.id",
+                "alert_deliveries.id",
+            }:
+                keyed.add(table.name)
+    assert keyed | {"conversations"} == DELETED | UNLINKED
+    assert {table.__tablename__ for table, _, _ in PER_CONVERSATION} | {"conversations"} == DELETED | UNLINKED
+
+
+def test_a_deletion_takes_every_dependent_row_and_leaves_other_conversations(store):
+    key_a, key_b = world(store)
+    before_b = counts(store.engine, [key_b])
+    assert set(before_b.values()) != {0} and 0 not in counts(store.engine, [key_a]).values()
+    [planned] = dependents(store.engine, [key_a, "f" * 64])  # a key not stored is left out
+    assert (planned.conversation_id, planned.scorecards, planned.training_cases) == (
+        "a-1",
+        ["core", "ecommerce"],
+        [f"case-{key_a[:6]}"],
+    )
+    assert (planned.reviews, planned.appeals, planned.queue_items, planned.alerts) == (1, 1, 1, 1)
+    assert (planned.alert_deliveries, planned.alert_delivery_attempts, planned.campaign_attempts) == (1, 2, 1)
+    assert planned.result_versions == counts(store.engine, [key_a])["result_versions"] > 0
+
+    [deleted] = delete_conversations(store.engine, [key_a, key_a], operator="wang")
+    assert deleted == planned
+    assert {table: n for table, n in counts(store.engine, [key_a]).items() if n} == {}
+    assert counts(store.engine, [key_b]) == before_b  # B untouched
+    with Session(store.engine) as session:  # the call and the case are kept, no longer naming A
+        assert (
+            session.scalar(
+                select(func.count()).select_from(CampaignAttempt).where(CampaignAttempt.conversation_key.is_(None))
+            )
+            == 1
+        )
+        assert session.get(TrainingCase, f"case-{key_a[:6]}").conversation_key is None
+        dialect = store.engine.dialect.name
+        assert session.scalars(select(ConversationRow.id).where(search_clause("快递", dialect))).all() == []
+        assert session.scalars(select(ConversationRow.id).where(search_clause("请讲", dialect))).all() == ["b-1"]
+    assert [c.id for _, c in store.find("b-1")] == ["b-1"] and store.find("a-1") == []
+    assert store.stats()["conversations"] == 1 and [s["results"] for s in store.stats()["scorecards"]] == [1]
+    shown = stat_cells(store.engine)  # the dashboard's figures: B's alone, as a recount gives them
+    with store.engine.begin() as connection:
+        stats.rebuild(connection)
+    assert shown == stat_cells(store.engine) and shown
+
+
+def test_a_deletion_is_audited_without_the_deleted_text(store):
+    key_a, _ = world(store)
+    delete_conversations(store.engine, [key_a], operator="wang")
+    total, [entry] = audit_entries(store.engine, action="conversation.delete")
+    assert total == 1 and (entry.username, entry.entity, entry.entity_id) == (None, "conversation", key_a)
+    assert entry.before["conversation_id"] == "a-1" and entry.before["source"] == "a.csv"
+    assert entry.before["scorecards"] == ["core", "ecommerce"] and entry.before["reviews"] == 1
+    assert entry.before["training_cases"] == [f"case-{key_a[:6]}"] and entry.after == {"deleted_by": "wang"}
+    written = json.dumps([entry.before, entry.after], ensure_ascii=False)
+    from zuoxi.web.display import AUDIT_ACTIONS, AUDIT_ENTITIES, AUDIT_KEYS  # the audit page reads it in Chinese
+
+    assert "conversation.delete" in AUDIT_ACTIONS and "conversation" in AUDIT_ENTITIES
+    assert set(entry.before) | set(entry.after) <= set(AUDIT_KEYS)
+    for deleted_text in ("快递", "马上查", "复核意见", "申诉理由", "预警摘录"):
+        assert deleted_text not in written
+
+
+def test_a_deletion_that_fails_midway_deletes_nothing(store, monkeypatch):
+    from zuoxi.store import deletion
+
+    key_a, key_b = world(store)
+    before, cells = counts(store.engine, [key_a, key_b]), stat_cells(store.engine)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("audit failed")
+
+    monkeypatch.setattr(deletion, "audit", broken)
+    with pytest.raises(RuntimeError):
+        delete_conversations(store.engine, [key_a])
+    assert counts(store.engine, [key_a, key_b]) == before and stat_cells(store.engine) == cells
+
+
+# --- the command --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request, tmp_path, monkeypatch) -> list[str]:
+    """`--db` (and on PostgreSQL `--schema`, a schema of its own, dropped afterwards) of an empty database."""
+    monkeypatch.delenv("ZUOXI_DB_SCHEMA", raising=False)
+    if request.param == "sqlite":
+        yield ["--db", str(tmp_path / "delete.db")]
+        return
+    from conftest import POSTGRES_URL
+
+    admin = request.getfixturevalue("postgres_admin")
+    schema = f"zuoxi_delete_{uuid.uuid4().hex[:10]}"
+    try:
+        yield ["--db", POSTGRES_URL, "--schema", schema]
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+def zuoxi(*args, code: int = 0, input: str | None = None):
+    outcome = CliRunner().invoke(app, [str(a) for a in args], input=input)
+    assert outcome.exit_code == code, (outcome.exit_code, outcome.stdout, outcome.stderr, outcome.exception)
+    return outcome
+
+
+def export(path, *replies: str):
+    """A chat export of conversation dx-1: the customer's question and the agent's replies."""
+    rows = ["会话ID,角色,内容,时间", "dx-1,客户,快递没到，电话13812345678,2026-11-03 14:00:10"]
+    rows += [f"dx-1,客服,{reply},2026-11-03 14:00:{11 + i}" for i, reply in enumerate(replies)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_corrected_export_is_refused_then_stored_once_the_stored_one_is_deleted(where, tmp_path):
+    first, longer = export(tmp_path / "a.csv", "马上查"), export(tmp_path / "a2.csv", "马上查", "已经到了")
+    zuoxi("analyze", first, *where, "--no-models", "--format", "json")
+    key = json.loads(zuoxi("show", "dx-1", *where, "--format", "json").stdout)["key"]
+    refused = zuoxi("import", longer, *where, code=1)
+    assert f"会话 'dx-1' 已以不同内容存在于数据库（内容键 {key[:12]}" in refused.stderr
+    assert f"（zuoxi conversation delete {key[:12]}）再导入" in refused.stderr
+
+    deleted = zuoxi("conversation", "delete", "dx-1", *where, "--yes")
+    assert "将删除 1 个会话：" in deleted.stderr and f"内容键 {key[:12]}" in deleted.stderr
+    assert "质检结果 1 个（core）" in deleted.stderr and "确定删除" not in deleted.stderr  # --yes: not asked
+    assert f"已删除 1 个会话（内容键 {key[:12]}）" in deleted.stderr
+    assert "快递" not in deleted.stderr  # what is deleted is named and counted, not shown
+
+    zuoxi("import", longer, *where)
+    shown = json.loads(zuoxi("show", "dx-1", *where, "--format", "json").stdout)
+    assert [t["text"] for t in shown["conversation"]["turns"]][-1] == "已经到了" and shown["results"] == []
+
+
+def test_the_command_asks_first_and_an_answer_other_than_yes_deletes_nothing(where, tmp_path):
+    zuoxi("analyze", export(tmp_path / "a.csv", "马上查"), *where, "--no-models", "--format", "json")
+    for answer in ("n\n", "\n", ""):
+        kept = zuoxi("conversation", "delete", "dx-1", *where, input=answer, code=1)
+        assert "将删除 1 个会话：" in kept.stderr and "确定删除以上 1 个会话？输入 y 确认" in kept.stderr
+        assert "什么也没有删除" in kept.stderr
+        assert ("不询问直接删除请加 --yes" in kept.stderr) == (answer.strip() == "")
+        zuoxi("show", "dx-1", *where)
+    asked = zuoxi("conversation", "delete", "dx-1", *where, input="y\n")
+    assert "确定删除以上 1 个会话？" in asked.stderr and "已删除 1 个会话" in asked.stderr
+    assert "没有会话" in zuoxi("show", "dx-1", *where, code=1).stderr
+
+
+def test_an_unknown_key_or_id_is_said_in_chinese_and_nothing_is_deleted(where, tmp_path):
+    zuoxi("import", export(tmp_path / "a.csv", "马上查"), *where)
+    refused = zuoxi("conversation", "delete", "dx-1", "nope-9", "abcdef0123", *where, "--yes", code=1)
+    assert "错误：数据库" in refused.stderr and "里没有会话 'nope-9'" in refused.stderr
+    assert "里没有会话 'abcdef0123'" in refused.stderr and "什么也没有删除" in refused.stderr
+    zuoxi("show", "dx-1", *where)  # the one that was found is kept too
+    missing = zuoxi("conversation", "delete", "13812345678", "--db", tmp_path / "no-such.db", "--yes", code=2)
+    assert "找不到数据库" in missing.stderr and not (tmp_path / "no-such.db").exists()
+
+
+def test_an_id_of_several_stored_conversations_lists_them_and_asks_for_a_key(where, tmp_path):
+    """Two callers' numbers used as ids are stored masked alike (*******5678): the id names both."""
+    for name, number in (("a.jsonl", "13812345678"), ("b.jsonl", "13912345678")):
+        (tmp_path / name).write_text(json.dumps({"id": number, "turns": [{"role": "agent", "text": name}]}) + "\n")
+    zuoxi("import", tmp_path / "a.jsonl", tmp_path / "b.jsonl", *where)
+    listed = zuoxi("conversation", "delete", "13812345678", *where, "--yes", code=1)
+    assert "'*******5678' 对应库中 2 个会话" in listed.stderr and "zuoxi conversation delete 内容键" in listed.stderr
+    assert "13812345678" not in listed.stderr and "什么也没有删除" in listed.stderr
+    keys = [line.split()[0] for line in listed.stderr.splitlines() if line.startswith("  ")]
+    assert len(keys) == 2
+    zuoxi("conversation", "delete", keys[0], *where, "--yes")
+    left = zuoxi("show", "*******5678", *where, "--format", "json").stdout.splitlines()
+    assert [json.loads(line)["key"][:12] for line in left] == [keys[1]]

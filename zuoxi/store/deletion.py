@@ -1,0 +1,221 @@
+"""Deleting stored conversations (`zuoxi conversation delete`): a corrected or longer re-export of a chat, which an
+import refuses while the id is stored with other content (zuoxi.engines.local.Duplicates); a wrong import; a
+customer's request to erase their data.
+
+A conversation goes with everything keyed to it, in one transaction: its results (the dashboard's figures taken
+away as any deleted result's are, zuoxi.store.stats), their reviews and calibrations with their comments, appeals,
+score versions and queue items, its complaint alert with the alert's webhook deliveries and their log, and its
+search text and search pairs (columns of the conversation's own row). Deleted child first, on every database:
+SQLite enforces no foreign key, so nothing cascades there.
+
+Kept, with their link to the conversation dropped: a campaign's call attempt (the call was made; the report counts
+it) and a training case promoted from it (curated and masked; it holds its own copy of the conversation, and
+trainees' attempts name it). Kept as they are: the audit log, the history of who did what, where the deletion is
+one entry per conversation — who deleted it and what went with it, counts and names, never its text; and the
+import marks of the files it came from, so that importing the same unchanged file again does not bring an erased
+conversation back (`zuoxi import --again` reads it again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from zuoxi.privacy import mask_text
+from zuoxi.store import as_utc
+from zuoxi.store.audit import audit
+from zuoxi.store.tables import (
+    AppealRow,
+    CampaignAttempt,
+    ComplaintAlertRow,
+    ConversationRow,
+    QueueItemRow,
+    ResultRow,
+    ResultVersion,
+    ReviewRow,
+    TrainingCase,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+)
+from zuoxi.store.users import Account
+
+__all__ = ["Dependents", "delete_conversations", "dependents"]
+
+_CHUNK = 500  # keys or ids to one IN (...)
+
+
+@dataclass
+class Dependents:
+    """One stored conversation and what is keyed to it: what a deletion removes, and what it keeps unlinked."""
+
+    key: str
+    conversation_id: str
+    agent_id: str | None
+    team: str | None
+    started_at: datetime | None
+    source: str | None
+    scorecards: list[str] = field(default_factory=list)  # one result each
+    reviews: int = 0  # reviews and calibration judgements, with their comments
+    appeals: int = 0
+    result_versions: int = 0
+    queue_items: int = 0
+    alerts: int = 0
+    alert_deliveries: int = 0  # webhook deliveries of its alert
+    alert_delivery_attempts: int = 0  # their log
+    campaign_attempts: int = 0  # kept, no longer linked
+    training_cases: list[str] = field(default_factory=list)  # ids: kept, no longer linked
+
+    def audited(self) -> dict:
+        """What the audit entry keeps of it: names and counts, never text (turns, comments, reasons, excerpts)."""
+        facts = asdict(self)
+        facts.pop("key")  # the entry's entity id
+        facts["started_at"] = self.started_at.isoformat() if self.started_at else None
+        return facts
+
+
+def _chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
+    for begin in range(0, len(values), size):
+        yield values[begin : begin + size]
+
+
+def _count(session: Session, column, values: list) -> dict:
+    """value of `column` → how many rows have it, in one query per chunk of values."""
+    counted: dict = {}
+    for chunk in _chunks(values):
+        for value, n in session.execute(select(column, func.count()).where(column.in_(chunk)).group_by(column)):
+            counted[value] = n
+    return counted
+
+
+def _dependents(session: Session, keys: list[str]) -> dict[str, Dependents]:
+    """The stored conversations among `keys` and what is keyed to them, in the keys' order."""
+    found = _conversations(session, keys)
+    stored = list(found)
+    owner = _results(session, stored)
+    for key, scorecard in owner.values():
+        found[key].scorecards.append(scorecard)
+    for name, column in (
+        ("reviews", ReviewRow.result_pk),
+        ("appeals", AppealRow.result_pk),
+        ("result_versions", ResultVersion.result_pk),
+    ):
+        for pk, n in _count(session, column, list(owner)).items():
+            setattr(found[owner[pk][0]], name, getattr(found[owner[pk][0]], name) + n)
+    keyed: tuple[tuple[str, Any], ...] = (
+        ("queue_items", QueueItemRow.conversation_key),
+        ("alerts", ComplaintAlertRow.conversation_key),
+        ("campaign_attempts", CampaignAttempt.conversation_key),
+    )
+    for name, column in keyed:
+        for key, n in _count(session, column, stored).items():
+            setattr(found[key], name, n)
+    alerts = _alerts(session, stored)
+    deliveries = _deliveries(session, list(alerts))
+    for alert in deliveries.values():
+        found[alerts[alert]].alert_deliveries += 1
+    for delivery, n in _count(session, WebhookAttemptRow.delivery_id, list(deliveries)).items():
+        found[alerts[deliveries[delivery]]].alert_delivery_attempts += n
+    for chunk in _chunks(stored):
+        query = select(TrainingCase.conversation_key, TrainingCase.id).where(TrainingCase.conversation_key.in_(chunk))
+        for linked, case in session.execute(query.order_by(TrainingCase.id)):
+            found[str(linked)].training_cases.append(case)
+    return found
+
+
+def _conversations(session: Session, keys: list[str]) -> dict[str, Dependents]:
+    """The stored conversations among `keys`, in the keys' order, with nothing counted yet."""
+    found: dict[str, Dependents] = {}
+    for chunk in _chunks(keys):
+        query = select(
+            ConversationRow.key,
+            ConversationRow.id,
+            ConversationRow.agent_id,
+            ConversationRow.team,
+            ConversationRow.started_at,
+            ConversationRow.source,
+        ).where(ConversationRow.key.in_(chunk))
+        for key, ident, agent, team, started, source in session.execute(query):
+            found[key] = Dependents(key, ident, agent, team, as_utc(started) if started else None, source)
+    return {key: found[key] for key in keys if key in found}
+
+
+def _results(session: Session, keys: list[str]) -> dict[int, tuple[str, str]]:
+    """result pk → (conversation key, scorecard), of these conversations' results in the order they were stored."""
+    owner: dict[int, tuple[str, str]] = {}
+    for chunk in _chunks(keys):
+        query = (
+            select(ResultRow.pk, ResultRow.conversation_key, ResultRow.scorecard)
+            .where(ResultRow.conversation_key.in_(chunk))
+            .order_by(ResultRow.pk)
+        )
+        owner.update({pk: (key, scorecard) for pk, key, scorecard in session.execute(query)})
+    return owner
+
+
+def _alerts(session: Session, keys: list[str]) -> dict[int, str]:
+    """alert id → conversation key, of these conversations' complaint alerts (one each at most)."""
+    alerts: dict[int, str] = {}
+    for chunk in _chunks(keys):
+        query = select(ComplaintAlertRow.id, ComplaintAlertRow.conversation_key).where(
+            ComplaintAlertRow.conversation_key.in_(chunk)
+        )
+        alerts.update({alert: key for alert, key in session.execute(query)})
+    return alerts
+
+
+def _deliveries(session: Session, alert_ids: list[int]) -> dict[int, int]:
+    """delivery id → alert id, of these alerts' webhook deliveries."""
+    deliveries: dict[int, int] = {}
+    for chunk in _chunks(alert_ids):
+        query = select(WebhookDeliveryRow.id, WebhookDeliveryRow.alert_id).where(WebhookDeliveryRow.alert_id.in_(chunk))
+        deliveries.update({delivery: alert for delivery, alert in session.execute(query)})
+    return deliveries
+
+
+def dependents(engine: Engine, keys: Iterable[str]) -> list[Dependents]:
+    """What deleting the conversations of these (full) keys would remove and keep, in the keys' order; a key not
+    stored is left out."""
+    with Session(engine) as session:
+        return list(_dependents(session, list(dict.fromkeys(keys))).values())
+
+
+def delete_conversations(
+    engine: Engine, keys: Iterable[str], account: Account | None = None, operator: str | None = None
+) -> list[Dependents]:
+    """Delete the conversations of these (full) keys and everything keyed to them, in one transaction, each audited
+    (`conversation.delete`: by `account`, or by the system for `operator`, who ran the command); returns what was
+    deleted, in the keys' order. A key not stored (never, or another process deleted it first) is left out."""
+    with Session(engine) as session, session.begin():
+        found = _dependents(session, list(dict.fromkeys(keys)))
+        stored = list(found)
+        pks = list(_results(session, stored))
+        alert_ids = list(_alerts(session, stored))
+        for chunk in _chunks(list(_deliveries(session, alert_ids))):
+            session.execute(delete(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id.in_(chunk)))
+        for chunk in _chunks(alert_ids):
+            session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.alert_id.in_(chunk)))
+            session.execute(delete(ComplaintAlertRow).where(ComplaintAlertRow.id.in_(chunk)))
+        for chunk in _chunks(pks):
+            for table in (ComplaintAlertRow, QueueItemRow, ReviewRow, AppealRow, ResultVersion):
+                session.execute(delete(table).where(table.result_pk.in_(chunk)))
+        for chunk in _chunks(stored):
+            session.execute(delete(QueueItemRow).where(QueueItemRow.conversation_key.in_(chunk)))
+            for linked in (CampaignAttempt, TrainingCase):
+                session.execute(update(linked).where(linked.conversation_key.in_(chunk)).values(conversation_key=None))
+            # Results through the session, not by one DELETE: each deleted result's flush takes its part away from
+            # the dashboard's figures (zuoxi.store.stats).
+            for row in session.scalars(select(ResultRow).where(ResultRow.conversation_key.in_(chunk))):
+                session.delete(row)
+        session.flush()
+        for chunk in _chunks(stored):
+            session.execute(delete(ConversationRow).where(ConversationRow.key.in_(chunk)))
+        by = {"deleted_by": mask_text(operator)} if operator else None
+        for key, gone in found.items():
+            audit(session, account, "conversation.delete", "conversation", key, gone.audited(), by)
+    return list(found.values())
