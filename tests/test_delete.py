@@ -326,21 +326,20 @@ def export(path, *replies: str):
     return path
 
 
-def test_a_corrected_export_is_refused_then_stored_once_the_stored_one_is_deleted(where, tmp_path):
+def test_a_corrected_export_is_stored_with_a_note_and_the_stored_one_deleted_by_its_key(where, tmp_path):
     first, longer = export(tmp_path / "a.csv", "马上查"), export(tmp_path / "a2.csv", "马上查", "已经到了")
     zuoxi("analyze", first, *where, "--no-models", "--format", "json")
     key = json.loads(zuoxi("show", "dx-1", *where, "--format", "json").stdout)["key"]
-    refused = zuoxi("import", longer, *where, code=1)
-    assert f"会话 'dx-1' 已以不同内容存在于数据库（内容键 {key[:12]}" in refused.stderr
-    assert f"（zuoxi conversation delete {key[:12]}）再导入" in refused.stderr
+    noted = zuoxi("import", longer, *where)
+    assert f"注意 {longer}:2: 数据库中已有会话 'dx-1'，内容不同（内容键 {key[:12]}" in noted.stderr
+    assert f"用 zuoxi conversation delete {key[:12]} 删去库中旧的那个" in noted.stderr
 
-    deleted = zuoxi("conversation", "delete", "dx-1", *where, "--yes")
+    deleted = zuoxi("conversation", "delete", key[:12], *where, "--yes")
     assert "将删除 1 个会话：" in deleted.stderr and f"内容键 {key[:12]}" in deleted.stderr
     assert "质检结果 1 个（core）" in deleted.stderr and "确定删除" not in deleted.stderr  # --yes: not asked
     assert f"已删除 1 个会话（内容键 {key[:12]}）" in deleted.stderr
     assert "快递" not in deleted.stderr  # what is deleted is named and counted, not shown
 
-    zuoxi("import", longer, *where)
     shown = json.loads(zuoxi("show", "dx-1", *where, "--format", "json").stdout)
     assert [t["text"] for t in shown["conversation"]["turns"]][-1] == "已经到了" and shown["results"] == []
 

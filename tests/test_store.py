@@ -262,9 +262,13 @@ def imported_ids(store: Store, *paths: Path, **options) -> tuple[list[str], list
     return ids, [str(e) for e in batch.summary.errors], batch
 
 
-def test_a_second_conversation_of_one_id_is_refused_in_a_run_and_across_runs(store, tmp_path):
+def test_a_second_conversation_of_one_id_is_stored_with_a_note_in_a_run_and_across_runs(store, tmp_path):
     """dx-1 exported twice with other words (a chat that went on, a corrected export) was stored twice without a
-    word, and both copies were scored and counted in exports and agents' averages (walk_cli M7)."""
+    word, and both copies were scored and counted in exports and agents' averages (walk_cli M7). Refusing the second
+    lost every conversation of exports that number theirs 1, 2, 3… afresh each day, and stored or refused the same
+    file by how the files were batched: both are stored now, each second one with a note naming the first and
+    `zuoxi conversation delete` — the same whether the files came in one run or two. A note is no error: the file
+    is done."""
     header = "会话ID,角色,内容,时间\n"
     first = tmp_path / "dupA.csv"
     first.write_text(header + "dx-1,客户,快递没到,2026-11-03 14:00:10\ndx-1,客服,马上查,2026-11-03 14:00:11\n")
@@ -278,25 +282,52 @@ def test_a_second_conversation_of_one_id_is_refused_in_a_run_and_across_runs(sto
         ),
         encoding="utf-8",
     )
-    ids, errors, batch = imported_ids(store, first, second, lines)
-    assert ids == ["dx-1", "j-1", "j-2", "j-2"]  # the same conversation again is no duplicate: stored once
-    assert errors == [
-        f"{second}:2: 会话 'dx-1' 重复（首次见于 {first}:2），内容与之不同：只保留首次的那个",
-        f"{lines}:3: 会话 'j-1' 重复（首次见于 {lines}:1），内容与之不同：只保留首次的那个",
+    ids, said, batch = imported_ids(store, first, second, lines)
+    assert ids == ["dx-1", "dx-1", "j-1", "j-2", "j-1", "j-2"]  # the same conversation again (j-2): stored once
+    assert said == [
+        f"{second}:2: 会话 'dx-1' 与 {first}:2 的会话同一ID、内容不同：两个都已导入。若只应保留一个，导入后用 "
+        "zuoxi conversation delete 删去另一个",
+        f"{lines}:3: 会话 'j-1' 与 {lines}:1 的会话同一ID、内容不同：两个都已导入。若只应保留一个，导入后用 "
+        "zuoxi conversation delete 删去另一个",
     ]
-    assert (batch.summary.imported, batch.summary.duplicates) == (3, 1)
-    assert [c.turns[1].text for _, c in store.find("dx-1")] == ["马上查"]
+    assert all(e.note for e in batch.summary.errors)
+    assert (batch.summary.imported, batch.summary.duplicates) == (5, 1)
+    assert sorted(c.turns[1].text for _, c in store.find("dx-1")) == ["稍等我看一下", "马上查"]
+    assert all(store.file_done(file_sha256(path)) for path in (first, second, lines))  # notes are no errors
 
-    ids, errors, _ = imported_ids(store, second)  # a later run: the stored one is named, and what to do
-    [(key, _)] = store.find("dx-1")
-    assert ids == [] and errors == [
-        f"{second}:2: 会话 'dx-1' 已以不同内容存在于数据库（内容键 {key[:12]}，来自 {first}）：这一个没有导入。"
-        f"库中的那个：zuoxi show {key[:12]}；若这是它更正过或更完整的导出，先删除库中的那个"
-        f"（zuoxi conversation delete {key[:12]}）再导入；若这是另一个会话，请给它另一个会话ID后再导入"
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    imported_ids(other, first)  # the same files in two runs: the same conversations stored, the stored one named
+    ids, said, _ = imported_ids(other, second)
+    [(key, _)] = other.find("dx-1")[:1]
+    assert ids == ["dx-1"] and said == [
+        f"{second}:2: 数据库中已有会话 'dx-1'，内容不同（内容键 {key[:12]}，来自 {first}）：这一个也已导入。"
+        f"若这是它更正过或更完整的导出，用 zuoxi conversation delete {key[:12]} 删去库中旧的那个"
+        f"（zuoxi show {key[:12]} 可先查看）；若这是另一个会话（导出每次从 1 编号），可不理会"
     ]
-    ids, errors, again = imported_ids(store, first, resume=False)  # the same content: already there, as before
-    assert (ids, errors, again.summary.duplicates) == (["dx-1"], [], 1)
-    assert len(store.find("dx-1")) == 1 and store.stats()["conversations"] == 3
+    assert len(other.find("dx-1")) == 2
+    ids, said, again = imported_ids(store, first, resume=False)  # the same content: already there, as before
+    assert (ids, said, again.summary.duplicates) == (["dx-1"], [], 1)
+    assert store.stats()["conversations"] == 5
+
+
+def test_a_conversation_stored_as_an_older_version_masked_it_is_already_there(store, tmp_path):
+    """A file read again (it gave an error, or with --again) after the masker learnt a form of phone number: its
+    conversation masked today has another key than the one stored, masked as the older version masked it. It is the
+    same conversation — already there, not stored again, no note (review: 'identical conversations refused after
+    masking changes')."""
+    path = tmp_path / "calls.jsonl"
+    path.write_text(
+        json.dumps({"id": "m-1", "turns": [{"role": "customer", "text": "我的号码是 1 3 8 0 0 1 3 8 0 0 0"}]}) + "\n",
+        encoding="utf-8",
+    )
+    older = Conversation.model_validate(
+        {"id": "m-1", "turns": [{"role": "customer", "text": "我的号码是 1 3 8 0 0 1 3 8 0 0 0"}]}
+    )
+    store.add_conversations([(older, str(path))])  # as a version that did not mask spaced digits stored it
+    ids, said, batch = imported_ids(store, path, resume=False)
+    assert (ids, said) == ([], [])
+    assert (batch.summary.read, batch.summary.imported, batch.summary.duplicates) == (1, 0, 1)
+    assert len(store.find("m-1")) == 1
 
 
 def test_ids_made_of_file_names_or_masked_are_not_taken_for_duplicates(store, tmp_path):
@@ -317,7 +348,7 @@ def test_ids_made_of_file_names_or_masked_are_not_taken_for_duplicates(store, tm
     assert errors == [] and ids == ["*******5678"] and len(store.find("*******5678")) == 2
 
 
-def test_a_run_that_scores_without_storing_keeps_one_conversation_per_id(tmp_path):
+def test_a_run_that_scores_without_storing_notes_a_second_conversation_of_an_id(tmp_path):
     path = tmp_path / "twice.jsonl"
     path.write_text(
         "".join(
@@ -327,8 +358,8 @@ def test_a_run_that_scores_without_storing_keeps_one_conversation_per_id(tmp_pat
         encoding="utf-8",
     )
     batch = Batch([path], analyze=True, models=False)
-    assert [item.conversation.turns[0].text for item in batch.run()] == ["您好"]
-    assert [e.line for e in batch.summary.errors] == [2]
+    assert [item.conversation.turns[0].text for item in batch.run()] == ["您好", "您好，请讲"]
+    assert [(e.line, e.note) for e in batch.summary.errors] == [(2, True)]
     assert len(list(Batch([path]).run())) == 2  # only read (predict, live): nothing counted, nothing refused
 
 

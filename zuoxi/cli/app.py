@@ -316,7 +316,8 @@ def write_out(path: Path, text: str) -> None:
 
 
 def report_error(error: IngestError) -> None:
-    err.print(Text.assemble(("跳过", "yellow"), f" {error}"), soft_wrap=True)
+    """`跳过 file:line: reason` for what was left out; `注意 …` for a note (nothing was left out)."""
+    err.print(Text.assemble(("注意", "cyan") if error.note else ("跳过", "yellow"), f" {error}"), soft_wrap=True)
 
 
 def run_batch(batch: Batch | DaskBatch, consume: Callable[[Any], None]) -> BatchSummary:

@@ -49,7 +49,7 @@ from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, in_order_chunks, 
 from zuoxi.ingest import NO_SUCH_FILE, NOT_REGULAR, IngestError, ReadOptions, detect_format, input_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_lines
-from zuoxi.ingest.errors import os_problem
+from zuoxi.ingest.errors import errors_only, os_problem
 from zuoxi.ingest.parquet import ParquetUnavailable, pyarrow_modules, read_parquet, row_groups
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import analyze_conversation, analyze_conversations, choose_scorecard
@@ -579,7 +579,7 @@ class DaskBatch:
             store_analyzed(self.store, items[begin : begin + CHUNK], summary)
         if shard.key:
             self.store.mark_file(
-                shard.key, f"{source}#{shard.span}" if shard.span else source, outcome.read, len(outcome.errors)
+                shard.key, f"{source}#{shard.span}" if shard.span else source, outcome.read, errors_only(outcome.errors)
             )
 
     def _named(self, shard: Shard) -> str:

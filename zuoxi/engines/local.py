@@ -19,6 +19,7 @@ from pathlib import Path
 
 from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.ingest import NO_SUCH_FILE, IngestError, InputFile, ReadOptions, input_files, read_file
+from zuoxi.ingest.errors import errors_only
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import iter_analyses
 from zuoxi.privacy import mask_conversation, masked_name
@@ -93,7 +94,7 @@ class Batch:
         if store is not None and sha and self.resume and not self.analyze and store.file_done(sha):
             summary.files_skipped += 1
             return
-        errors_before, read_before = len(summary.errors), summary.read
+        errors_before, read_before = errors_only(summary.errors), summary.read
         records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, NO_SUCH_FILE)]
         # read ahead to analyze together with the models, or to look up stored ids once per run of conversations
         ahead = PREDICT_CHUNK if (self.analyze and self.models) or self.store is not None else 1
@@ -104,10 +105,15 @@ class Batch:
                 yield from self._take(part, file)
         if store is not None and sha:  # marked done with the next chunk stored, after its last conversation
             self._marks.append(
-                (sha, self._named(path), summary.read - read_before, len(summary.errors) - errors_before)
+                (sha, self._named(path), summary.read - read_before, errors_only(summary.errors) - errors_before)
             )
             if len(self._marks) >= CHUNK:
                 self._flush()
+
+    def _already_stored(self, conversation: Conversation) -> None:
+        """A conversation stored before, as masked then: counted as already there, and not stored again."""
+        self.summary.read += 1
+        self.summary.duplicates += 1
 
     def _error(self, error: IngestError) -> None:
         self.summary.errors.append(error)
@@ -125,7 +131,7 @@ class Batch:
         path, source = file.path, self._named(file.path)
         taken: Iterable[Conversation] = (mask_conversation(c) if self.mask else c for c in conversations)
         if self._duplicates is not None:
-            taken = self._duplicates.kept(conversations, taken, path, self._error)
+            taken = self._duplicates.kept(conversations, taken, path, self._error, self._already_stored)
         if self.analyze:
             taken = list(taken)  # analyzed together (the models read a chunk at once)
         results = (
@@ -163,12 +169,14 @@ class Batch:
 
 
 class Duplicates:
-    """One conversation per id, as a contact centre's system gives it: a re-export of a chat that went on, or a
-    corrected export, is another conversation of the same id, and stored beside the first it was scored and counted
-    twice (exports, agents' averages) without a word. Of a run's conversations of one id, the first is kept and one
-    with other content refused, naming the first's file and line; one whose id is stored with other content is
-    refused, naming the stored one, and stored once `zuoxi conversation delete` has removed that one
-    (zuoxi.store.deletion). The same content again is no duplicate: it is stored once (库中已有).
+    """One id, one conversation, as a contact centre's system gives it — or said where it is not. A re-export of a
+    chat that went on, or a corrected export, is another conversation of the same id; so is each conversation of
+    exports that number their conversations 1, 2, 3… afresh each day. Which it is the file cannot tell, so both are
+    stored and a note says so, naming the first (its file and line, or its key in the database) and
+    `zuoxi conversation delete`, which removes the one not wanted; stored beside each other without a word, both
+    were scored and counted (exports, agents' averages). The same content again is no duplicate: it is stored once
+    (库中已有) — also when only the masking differs, one stored as an older version masked it (`zuoxi db remask`
+    masks it again; its key stays).
 
     Ids made of the file's name (a subtitle file, a table without an id column, a text log's `name-2`, FunASR items
     without a key) are not compared: two folders' call_001.srt are two calls. Nor is a stored id that masking
@@ -187,10 +195,12 @@ class Duplicates:
         read: list[Conversation],
         masked: Iterable[Conversation],
         path: Path,
-        error: Callable[[IngestError], None],
+        note: Callable[[IngestError], None],
+        already: Callable[[Conversation], None],
     ) -> Iterator[Conversation]:
-        """Of `masked` (the conversations `read` from `path`, masked as they are stored, one at a time), those that are
-        no duplicate; each other one said to `error`."""
+        """Of `masked` (the conversations `read` from `path`, masked as they are stored, one at a time), those to
+        store: every one but a stored one masked anew (handed to `already`); a note for each whose id another
+        conversation has."""
         if not self.files or self.files[-1] != str(path):
             self.files.append(str(path))
         compared = [c.id for c in read if not _named_after_file(c.id, path)]
@@ -201,18 +211,30 @@ class Duplicates:
                 continue
             key, line = content_key(conversation), original.source_line
             if (first := self.seen.get(original.id)) is not None:
-                if first[0] == key[:16]:
-                    yield conversation  # the same conversation again: stored once
-                else:
+                if first[0] != key[:16]:
                     where = f"{self.files[first[1]]}:{first[2]}" if first[2] else self.files[first[1]]
-                    error(IngestError(str(path), line, _seen_before(conversation.id, where)))
+                    note(IngestError(str(path), line, _seen_before(conversation.id, where), note=True))
+                yield conversation
                 continue
             others = stored.get(conversation.id, []) if conversation.id == original.id else []
             if others and all(other != key for other, _ in others):
-                error(IngestError(str(path), line, _stored_before(conversation.id, others)))
-                continue
+                if self._stored_masked_then(key, others):
+                    already(conversation)
+                    continue
+                note(IngestError(str(path), line, _stored_before(conversation.id, others), note=True))
             self.seen[original.id] = (key[:16], len(self.files) - 1, line)
             yield conversation
+
+    def _stored_masked_then(self, key: str, others: list[tuple[str, str | None]]) -> bool:
+        """Whether one of the stored conversations of this id is this one, masked as an older version masked it:
+        masked again today it has this key."""
+        if not self.mask or self.store is None:
+            return False
+        for other, _ in others:
+            for stored_key, conversation in self.store.find(other):
+                if stored_key == other and content_key(mask_conversation(conversation)) == key:
+                    return True
+        return False
 
 
 def _named_after_file(ident: str, path: Path) -> bool:
@@ -223,7 +245,10 @@ def _named_after_file(ident: str, path: Path) -> bool:
 
 
 def _seen_before(ident: str, first: str) -> str:
-    return f"会话 {ident!r} 重复（首次见于 {first}），内容与之不同：只保留首次的那个"
+    return (
+        f"会话 {ident!r} 与 {first} 的会话同一ID、内容不同：两个都已导入。若只应保留一个，导入后用 "
+        "zuoxi conversation delete 删去另一个"
+    )
 
 
 def _stored_before(ident: str, others: list[tuple[str, str | None]]) -> str:
@@ -231,9 +256,9 @@ def _stored_before(ident: str, others: list[tuple[str, str | None]]) -> str:
     more = f"等 {len(others)} 个" if len(others) > 1 else ""
     came = f"，来自 {source}" if source else ""
     return (
-        f"会话 {ident!r} 已以不同内容存在于数据库（内容键 {key[:12]}{more}{came}）：这一个没有导入。"
-        f"库中的那个：zuoxi show {key[:12]}；若这是它更正过或更完整的导出，先删除库中的那个"
-        f"（zuoxi conversation delete {key[:12]}）再导入；若这是另一个会话，请给它另一个会话ID后再导入"
+        f"数据库中已有会话 {ident!r}，内容不同（内容键 {key[:12]}{more}{came}）：这一个也已导入。"
+        f"若这是它更正过或更完整的导出，用 zuoxi conversation delete {key[:12]} 删去库中旧的那个"
+        f"（zuoxi show {key[:12]} 可先查看）；若这是另一个会话（导出每次从 1 编号），可不理会"
     )
 
 

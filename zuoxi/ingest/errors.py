@@ -17,9 +17,14 @@ from zuoxi.privacy import mask_text
 
 @dataclass(frozen=True)
 class IngestError:
+    """What went wrong at a file's line; a `note` is what the reader should know though nothing was lost (another
+    sheet not read, a table read as one conversation, an id stored with other content too): said, but no error —
+    the file is done when it gave notes only."""
+
     path: str
     line: int | None
     reason: str
+    note: bool = False
 
     def __post_init__(self) -> None:
         # Reasons quote the input (a role, a time, a line): mask personal data here, where every
@@ -35,6 +40,11 @@ Record = Conversation | IngestError  # what every reader yields
 
 
 PROBLEMS_SHOWN = 3  # of one conversation's validation problems; the rest are counted
+
+
+def errors_only(problems: Iterable[IngestError]) -> int:
+    """How many of `problems` are errors, not notes: what decides whether a file or shard is read again."""
+    return sum(not problem.note for problem in problems)
 
 
 def lost_lines(path: str, line: int, conversation: str, lines: Iterable[int], what: str = "行") -> IngestError:

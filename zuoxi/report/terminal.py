@@ -158,7 +158,10 @@ def batch_summary(console: Console, summary: BatchSummary, seconds: float, store
         parts += [f"导入 {summary.imported}", f"库中已有 {summary.duplicates}"]
     if summary.analyzed:
         parts.append(f"分析 {summary.analyzed}")
-    parts.append(f"错误 {len(summary.errors)}")
+    notes = sum(problem.note for problem in summary.errors)
+    parts.append(f"错误 {len(summary.errors) - notes}")
+    if notes:
+        parts.append(f"注意 {notes}")
     console.print(" · ".join(parts) + f" · {seconds:.1f} 秒（每秒 {rate:.0f} 个会话）", highlight=False, soft_wrap=True)
 
 

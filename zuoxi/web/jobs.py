@@ -79,7 +79,8 @@ class Importer:
         errors: list[str] = list(refused)
 
         def on_error(error: IngestError) -> None:
-            errors.append(mask_text(str(error).replace(str(folder) + "/", "")))  # an upload's name may hold a number
+            said = mask_text(str(error).replace(str(folder) + "/", ""))  # an upload's name may hold a number
+            errors.append(f"注意：{said}" if error.note else said)  # a note: nothing of the file was left out
 
         def on_progress(done: int, files: int, conversations: int) -> None:
             self._update(job_id, files_done=done + len(refused), conversations=conversations, errors=list(errors))
