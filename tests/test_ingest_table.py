@@ -145,6 +145,64 @@ def test_a_csv_cut_off_in_its_last_row_is_reported_and_that_conversation_not_sto
     ]
 
 
+def test_rows_that_leave_out_trailing_empty_cells_are_read(tmp_path):
+    """Exporters leave out a row's trailing empty cells: a row without its empty 备注, agent id or team was refused as
+    cut short, with its whole conversation (review 6). So is a row without a time, where its conversation has
+    none."""
+    path = tmp_path / "short.csv"
+    path.write_text(
+        "会话ID,角色,内容,时间,坐席工号,班组,备注\n"
+        "k-1,客户,我的快递怎么还没到,2026-11-03 14:00:00\n"
+        "k-1,客服,您好，我帮您查一下,2026-11-03 14:00:10,12,售后一组,已处理\n"
+        "k-1,客户,好的,2026-11-03 14:00:20,,售后一组\n"
+        "u-1,客户,在吗\nu-1,客服,在的,,12\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert errors == [] and list(conversations) == ["k-1", "u-1"]
+    first, second = conversations["k-1"], conversations["u-1"]
+    assert starts(first) == [0, 10, 20] and first.agent_id == "12" and first.team == "售后一组"
+    assert starts(second) == [None, None] and second.agent_id == "12"
+
+
+def test_a_row_short_of_a_cell_it_is_read_from_is_cut_short(tmp_path):
+    """A row without its text (or id, or role) is cut short wherever it is; one without its time, where its
+    conversation's other rows have one, is a time left empty (`_untimed`)."""
+    path = tmp_path / "short.csv"
+    path.write_text(
+        "会话ID,角色,备注,内容,时间\nc-1,客户,,在吗,2026-11-03 14:00:00\nc-1,客服,\n"
+        "c-2,客户,,在吗,2026-11-03 14:00:00\nc-2,客服,,在的\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert conversations == {} and errors == [
+        f"{path}:3: 这一行只有 3 个单元格，表头有 5 列：这一行不完整（文件被截断了？），没有读入",
+        f"{path}:2: 会话 'c-1' 有 1 行没有读入（第 3 行）" + LOST,
+        f"{path}:5: 时间是空的，而会话 'c-2' 的其他行有时间（第 4 行是 '2026-11-03 14:00:00'）"
+        "：一句没有时间，回复间隔就算不出来，这一行没有读入；请补上时间，或把这个会话的时间都留空",
+        f"{path}:4: 会话 'c-2' 有 1 行没有读入（第 5 行）" + LOST,
+    ]
+
+
+def test_the_last_row_of_a_file_without_a_final_line_break_is_held_to_every_column_read(tmp_path):
+    """Where no line break ends the file, its last row may be cut: one without a column read (a team) is cut short.
+    With the line break, or short only of a column not read (备注), it is read."""
+    body = "g-1,客户,在吗,2026-11-03 14:00:00,12,售后一组\ng-1,客服,在的,2026-11-03 14:00:05,1"
+    cut = csv_file(tmp_path, body, "cut.csv")
+    conversations, errors = read(cut)
+    assert conversations == {} and errors == [
+        f"{cut}:3: 这一行只有 5 个单元格，表头有 6 列：这一行不完整（文件被截断了？），没有读入",
+        f"{cut}:2: 会话 'g-1' 有 1 行没有读入（第 3 行）" + LOST,
+    ]
+    ended = csv_file(tmp_path, body + "2\n", "ended.csv")
+    conversations, errors = read(ended)
+    assert errors == [] and starts(conversations["g-1"]) == [0, 5]
+    remark = tmp_path / "remark.csv"
+    remark.write_text(HEADER.strip() + ",备注\n" + body + "2,售后一组", encoding="utf-8")
+    conversations, errors = read(remark)
+    assert errors == [] and starts(conversations["g-1"]) == [0, 5]
+
+
 def test_seconds_among_dates_and_times_are_the_rows_error(tmp_path):
     """The same cut, where the time is the last column: the row has all its cells, its time `202` is of another kind."""
     path = tmp_path / "cut.csv"
@@ -212,18 +270,56 @@ def test_dates_of_year_1_or_9999_are_their_rows_errors(tmp_path):
 
 def test_excel_serial_numbers_are_read_as_dates(tmp_path):
     """46329.5833 (a workbook's date cell without a date format, or saved to CSV) became a turn 46,329 s, 12.9 hours,
-    into the chat (walk_cli L5). Small numbers are still seconds."""
+    into the chat (walk_cli L5). Small numbers are still seconds; a serial date may fall on midnight."""
     path = csv_file(
         tmp_path,
         "s-1,客户,在吗,46329.58333333334,,\ns-1,客服,在的,46329.58339120371,,\n"
-        "s-2,客户,在吗,46329,,\ns-2,客服,在的,46329,,\n"
+        "s-2,客户,在吗,46329,,\ns-2,客服,在的,46329.00005787037,,\n"
         "o-1,客户,在吗,0,,\no-1,客服,在的,2.5,,\n",
     )
     conversations, errors = read(path)
     assert errors == []
     assert conversations["s-1"].started_at == datetime(2026, 11, 3, 14, 0) and starts(conversations["s-1"]) == [0, 5]
-    assert conversations["s-2"].started_at == datetime(2026, 11, 3) and starts(conversations["s-2"]) == [None, None]
+    assert conversations["s-2"].started_at == datetime(2026, 11, 3) and starts(conversations["s-2"]) == [0, 5]
     assert conversations["o-1"].started_at is None and starts(conversations["o-1"]) == [0, 2.5]
+
+
+def test_whole_numbers_and_numbers_spanning_days_as_dates_stay_seconds(tmp_path):
+    """37000, 37010 (seconds of the day, or into a long recording) were read as Excel dates: a chat of ten days in
+    2001 with no turn times (review 11). A whole number is no serial date in a CSV, nor are numbers that would span
+    days as dates (37000.5, 37010.25: ten seconds)."""
+    path = csv_file(
+        tmp_path,
+        "w-1,客户,在吗,37000,,\nw-1,客服,在的,37010,,\n"
+        "w-2,客户,在吗,46329,,\nw-2,客服,在的,46329,,\n"
+        "f-1,客户,在吗,37000.5,,\nf-1,客服,在的,37010.25,,\n"
+        "f-2,客户,在吗,46329.5,,\nf-2,客服,在的,80000,,\n",
+    )
+    conversations, errors = read(path)
+    assert errors == []
+    for key, times in [("w-1", [37000, 37010]), ("w-2", [46329, 46329]), ("f-1", [37000.5, 37010.25])]:
+        assert conversations[key].started_at is None and starts(conversations[key]) == times
+    assert conversations["f-2"].started_at is None and starts(conversations["f-2"]) == [46329.5, 80000]
+
+
+def test_a_workbook_number_is_a_date_where_its_cell_has_a_date_format(tmp_path):
+    """A workbook's whole number without a date format is seconds, as in a CSV; with one, openpyxl reads a date."""
+    book = openpyxl.Workbook()
+    for row in [
+        ["会话ID", "角色", "内容", "时间"],
+        ["n-1", "客户", "在吗", 37000],
+        ["n-1", "客服", "在的", 37010],
+        ["d-1", "客户", "在吗", 46329],
+        ["d-1", "客服", "在的", 46329 + 30 / 86400],
+    ]:
+        book.active.append(row)
+    for cell in ("D4", "D5"):
+        book.active[cell].number_format = "yyyy-mm-dd hh:mm:ss"
+    book.save(path := tmp_path / "formats.xlsx")
+    conversations, errors = read(path)
+    assert errors == []
+    assert conversations["n-1"].started_at is None and starts(conversations["n-1"]) == [37000, 37010]
+    assert conversations["d-1"].started_at == datetime(2026, 11, 3) and starts(conversations["d-1"]) == [0, 30]
 
 
 def test_workbook_numbers_in_the_time_column_are_excel_dates_of_the_workbooks_own_system(tmp_path):

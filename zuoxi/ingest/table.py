@@ -609,7 +609,10 @@ def _add_row(
     return None
 
 
-_SERIAL_YEARS = (2000, 2100)  # the years [from, to) a conversation's first time is taken for an Excel serial date in
+_SERIAL_YEARS = (2000, 2100)  # the years [from, to) a conversation's numbers are taken for Excel serial dates in
+# The days a conversation's Excel serial dates may span: numbers that, read as dates, span more are seconds (37000.5,
+# 37010.5: ten seconds, not ten days)
+_SERIAL_SPAN = 2
 _DAY_SECONDS = 86_400
 
 
@@ -622,12 +625,15 @@ def _with_times(conv: dict[str, Any], path: str, epoch: datetime = EXCEL_EPOCH) 
       (23:59:50, then 00:00:05), as a text log's are.
     - Dates alone: `started_at` at the first day's 00:00, and no start times: all at 0 s, every reply would have been
       instant to the rules that time replies (首次响应).
-    - Numbers: seconds from the start; or, where the first is an Excel serial date of the years _SERIAL_YEARS
-      (46329.5833 is 2026-11-03 14:00, a workbook's date cell without a date format, or one saved to CSV), Excel
-      dates — `epoch` is the workbook's day 0 — every one of them, each to be such a date too. A chat's first message
-      10 to 20 hours after its start is no offset, and Excel wrote these as seconds (a turn at 46,329 s, 12.9 hours).
-      Whole numbers are dates alone. A number past MAX_OFFSET seconds was read as a date and time already
-      (`_number`: a Unix timestamp, 20261103140005), or is its row's error.
+    - Numbers: seconds from the start; or Excel serial dates — `epoch` is the workbook's day 0 — where nothing else
+      reads them (`_excel_dates`): every one of them of the years _SERIAL_YEARS, one at least with a fraction of a day
+      (46329.5833 is 2026-11-03 14:00: a workbook's date cell without a date format, or one saved to CSV), and all
+      within _SERIAL_SPAN days. A whole number stays seconds (37000, 37010: ten seconds, 10 h 16 min into a recording,
+      or seconds of the day, were a chat of ten days in 2001 with no turn times), and so do numbers that, read as
+      dates, would span more than _SERIAL_SPAN days (37000.5, 37010.5). A workbook's cell with a date format is a
+      date and time already (openpyxl reads it so). A first time that is such a date beside a later one before it
+      that is none (46329.5, then 5) is the conversation's error. A number past MAX_OFFSET seconds was read as a
+      date and time already (`_number`: a Unix timestamp, 20261103140005), or is its row's error.
 
     A time before the one of the row above it in the conversation is its error, not stored: the rows are out of
     order (sorted by something else than time), and turns out of order, or replies before the question (negative
@@ -677,19 +683,22 @@ def _seconds(times: list[When]) -> list[float]:
 
 
 def _excel_dates(numbers: list[When], epoch: datetime) -> list[When] | int | None:
-    """The conversation's times as Excel serial dates (`_with_times`): None where the first is no such date of
-    _SERIAL_YEARS, else the dates (dates alone where all are whole numbers), or the index of the first time that is
-    none."""
+    """The conversation's times, numbers all (`_with_times`), as Excel serial dates where that reading is not in
+    doubt: each of _SERIAL_YEARS, one at least with a fraction of a day, all within _SERIAL_SPAN days; None where
+    they are seconds. Where the first is a serial date with a fraction and a later one is none and earlier than it (as
+    seconds they would be out of order as well), the index of that one, to say so."""
     low, high = ((datetime(year, 1, 1) - epoch).days for year in _SERIAL_YEARS)
-    serials = [n if isinstance(n, float) and low <= n < high else None for n in numbers]
-    if serials[0] is None:
+    serials = [n for n in numbers if isinstance(n, float)]
+    first = serials[0]
+    if len(serials) != len(numbers) or not low <= first < high:
         return None
-    if None in serials:
-        return serials.index(None)
-    dates = [_serial(n, epoch) for n in serials if n is not None]
-    if all(n is not None and n.is_integer() for n in serials):
-        return [d.date() for d in dates]
-    return list(dates)
+    if not all(low <= n < high for n in serials):
+        if first.is_integer():
+            return None
+        return next((i for i, n in enumerate(serials) if not low <= n < high and n < first), None)
+    if all(n.is_integer() for n in serials) or max(serials) - min(serials) > _SERIAL_SPAN:
+        return None
+    return [_serial(n, epoch) for n in serials]
 
 
 def _serial(number: float, epoch: datetime) -> datetime:
@@ -722,33 +731,47 @@ def read_csv(text: str, path: str, overrides: dict[str, str]) -> Iterator[Record
     except csv.Error:
         delimiter = ","
     # Only the delimiter is sniffed: the sniffer misjudges Excel's doubled quotes ("") in short samples.
-    yield from read_rows(
-        _as_wide_as_header(csv_rows(text_lines(text), path, delimiter), path, delimiter), path, overrides
-    )
+    rows = csv_rows(text_lines(text), path, delimiter)
+    ended = text.endswith(("\n", "\r"))
+    yield from read_rows(_as_wide_as_header(rows, path, delimiter, overrides, ended), path, overrides)
 
 
 _DELIMITERS = {",": "逗号", "\t": "制表符", ";": "分号", "|": "竖线"}
 
 
-def _as_wide_as_header(rows: Iterator[tuple[int, Row]], path: str, delimiter: str) -> Iterator[tuple[int, Row]]:
-    """A CSV's rows, the first its header, each row that has not the header's cells its error (with its cells, to tell
-    its conversation): one with fewer cells than the header's last named column is cut short (a file cut off in its
-    last row was stored, its partial time `202` read as seconds), one whose cells past the header's hold anything
-    has its cells shifted (a delimiter in a message, not quoted) and its columns cannot be told. Extra cells that
-    are empty (a trailing delimiter) and rows all empty (a blank line) are as they were. An XLSX row holds the cells
+_NEEDED = ("conversation_id", "role", "text")  # the fields a row is read from: one short of them is cut short
+
+
+def _as_wide_as_header(
+    rows: Iterator[tuple[int, Row]], path: str, delimiter: str, overrides: dict[str, str], ended: bool = True
+) -> Iterator[tuple[int, Row]]:
+    """A CSV's rows, the first its header, each row that has not the cells it is read from its error (with its cells,
+    to tell its conversation). A row without a cell of its conversation id, role or text is cut short (a file cut off
+    in its last row was stored); the file's last row, where no line break ends the file (`ended` false), is held to
+    every column read (a cut there left `202` of a time, read as seconds, or a part of an agent's id). Other cells left
+    out at the end of a row are empty: exporters leave out a row's trailing empty cells (a 备注 column), and a time
+    left out is one of the row's times left empty (`_untimed`). A row whose cells past the header's hold anything has
+    its cells shifted (a delimiter in a message, not quoted) and its columns cannot be told. Extra cells that are
+    empty (a trailing delimiter) and rows all empty (a blank line) are as they were. An XLSX row holds the cells
     written in it and is not held to this."""
     header = named = None
-    for number, row in rows:
+    needed = read = 0  # the cells a row needs, and those of the file's last row not ended by a line break
+    rows = iter(rows)
+    following = next(rows, None)
+    while following is not None:
+        (number, row), following = following, next(rows, None)
         if isinstance(row, BadRow) or not any(str(cell).strip() for cell in row):
             yield number, row
             continue
         if header is None:
             header = len(row)
             named = max((i + 1 for i, cell in enumerate(row) if str(cell).strip()), default=0)
+            columns = _resolve([str(cell) for cell in row], overrides)
+            needed = max((columns[field] + 1 for field in _NEEDED if field in columns), default=0)
+            read = max((index + 1 for index in columns.values()), default=0)
             yield number, row
             continue
-        assert named is not None
-        if len(row) < named:
+        if len(row) < needed or (following is None and not ended and len(row) < read):
             why = f"这一行只有 {len(row)} 个单元格，表头有 {named} 列：这一行不完整（文件被截断了？），没有读入"
         elif any(str(cell).strip() for cell in row[header:]):
             said = _DELIMITERS.get(delimiter, repr(delimiter))
