@@ -926,7 +926,8 @@ def test_a_subtitle_cue_whose_time_line_is_broken_is_reported_and_the_call_not_s
 
 
 def test_subtitle_text_with_no_time_line_is_reported(tmp_path):
-    """A blank line inside a cue, or a cue whose time line is missing: its words were dropped in silence."""
+    """Another speaker's words after a blank line, or a cue whose time line is missing: its words were dropped in
+    silence."""
     path = tmp_path / "gap.srt"
     path.write_text(
         "1\n00:00:01,000 --> 00:00:02,000\n[客服] 您好\n\n[客户] 我要退款\n\n"
@@ -939,6 +940,58 @@ def test_subtitle_text_with_no_time_line_is_reported(tmp_path):
         (8, "这段文字前面没有字幕的时间行（应为 00:00:01,000 --> 00:00:03,500），没有读入"),
         (2, "会话 'gap.srt' 有 2 条字幕没有读入（第 5、8 行）" + LOST_CALL),
     ]  # the cue number 5 alone at the end holds no words: nothing lost
+
+
+def test_a_cues_text_after_a_blank_line_is_that_cue_continued(tmp_path):
+    """Some writers break a cue's text into paragraphs: the text after the blank line refused the whole call (review
+    12). It is the cue's text continued, as players show it: its speaker's own tag left out, a tag that names no
+    speaker kept as text, at the end of the file too."""
+    path = tmp_path / "paragraphs.srt"
+    path.write_text(
+        "1\n00:00:01,000 --> 00:00:03,500\n[客服] 您好\n\n[客服] 请问有什么可以帮您\n\n[笑声]\n\n"
+        "2\n00:00:04,000 --> 00:00:05,000\n[客户] 我要投诉\n\n客户说: 其实\n\n\n第二段话\n\n",
+        encoding="utf-8",
+    )
+    (conv,), errors = read(path)
+    assert errors == [] and roles(conv) == ["agent", "customer"]
+    assert texts(conv) == ["您好请问有什么可以帮您[笑声]", "我要投诉客户说: 其实第二段话"]
+    assert starts(conv) == [1.0, 4.0]
+    vtt = tmp_path / "paragraphs.vtt"
+    vtt.write_text(
+        "WEBVTT\n\n00:01.000 --> 00:03.500\n<v 客服>您好\n\n<v 客服>请稍等\n\n"
+        "00:04.000 --> 00:05.000\n<v 客户>好\n\n<v 客服>我查一下\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(vtt)
+    assert conversations == [] and [(e.line, e.reason) for e in errors] == [
+        (11, "这段文字前面没有字幕的时间行（应为 00:00:01,000 --> 00:00:03,500），没有读入"),
+        (3, "会话 'paragraphs.vtt' 有 1 条字幕没有读入（第 11 行）" + LOST_CALL),
+    ]  # another speaker's voice after a blank line is a cue whose time line is missing
+
+
+def test_text_after_a_cue_not_read_goes_with_it_and_a_note_ends_a_cue(tmp_path):
+    """The text that continues a cue whose time line is malformed is lost with that cue, reported once; after a cue
+    number alone or a NOTE block, text is no cue's continued."""
+    path = tmp_path / "broken.srt"
+    path.write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\n[客服] 您好\n\n"
+        "2\n00:00:04:000 --> 00:00:05:000\n[客户] 我要投诉\n\n后半句\n\n"
+        "3\n00:00:06,000 --> 00:00:07,000\n[客服] 好的\n\n4\n\n[客户] 谢谢\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert conversations == [] and [(e.line, e.reason) for e in errors] == [
+        (
+            6,
+            "认不出字幕的时间行 '00:00:04:000 --> 00:00:05:000'（应为 00:00:01,000 --> 00:00:03,500），这条字幕没有读入",
+        ),
+        (17, "这段文字前面没有字幕的时间行（应为 00:00:01,000 --> 00:00:03,500），没有读入"),
+        (2, "会话 'broken.srt' 有 2 条字幕没有读入（第 6、17 行）" + LOST_CALL),
+    ]
+    vtt = tmp_path / "note.vtt"
+    vtt.write_text("WEBVTT\n\n00:01.000 --> 00:02.000\n<v 客服>您好\n\nNOTE 备注\n\n还有一段\n", encoding="utf-8")
+    conversations, errors = read(vtt)
+    assert conversations == [] and [e.line for e in errors] == [8, 3]
 
 
 def test_webvtt_errors_are_chinese_with_their_line(tmp_path):

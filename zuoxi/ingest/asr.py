@@ -152,20 +152,28 @@ _TIME_LIKE = re.compile(r"-->|->|\d{1,2}:\d{2}")  # what a time line mistyped or
 _NOT_CUES = re.compile(r"(WEBVTT|NOTE|STYLE|REGION)(\s|$)")  # WebVTT blocks that are no cue
 
 
+_LOST = "lost"  # `_Cues.last` after a cue not read: the text that continues it goes with it
+
+
 class _Cues:
     """The cues of a subtitle file, read line by line. A block (lines between blank lines) whose time line cannot be
     read is a cue lost, its words with it: reported at that line, never skipped in silence (a customer's 我要投诉 was
-    dropped and the call scored 100). A block without a time line is lost too, unless it is a cue number alone or a
-    WebVTT header, NOTE, STYLE or REGION block."""
+    dropped and the call scored 100). A block without a time line that follows a cue is that cue's text continued
+    after a blank line, as players show it (some writers break a cue's text into paragraphs: the call was refused),
+    unless it starts with a cue number or with another speaker's tag (`_another_speaker`: a cue whose time line is
+    missing). Any other block without a time line is lost too, unless it is a cue number alone or a WebVTT header,
+    NOTE, STYLE or REGION block."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.segments: list[dict[str, Any]] = []
         self.lost: list[IngestError] = []  # one per cue not read, at its line
         self.cue: dict[str, Any] | None = None  # the cue whose text lines come now
+        self.last: dict[str, Any] | str | None = None  # the cue a block without a time line continues, or _LOST
         self.block: list[tuple[int, str]] = []  # the lines of a block before its time line
         self.skipping = False  # in a cue whose time line was refused: its text goes with it
         self.untimed = 0  # blocks lost with no time line at all (in a file of no cues: it is not subtitles)
+        self.speakers: set[str] = set()  # the speakers of the cues before the last one
 
     def take(self, number: int, line: str) -> None:
         if times := _CUE_TIMES.match(line):
@@ -173,10 +181,12 @@ class _Cues:
             cue = _cue(times.groups(), number)
             if isinstance(cue, str):
                 self.lost.append(IngestError(self.path, number, f"{cue}，这条字幕没有读入"))
-                self.cue, self.skipping = None, True
+                self.cue, self.skipping, self.last = None, True, _LOST
             else:
+                if self.segments and (speaker := self.segments[-1]["speaker"]) is not None:
+                    self.speakers.add(str(speaker))
                 self.segments.append(cue)
-                self.cue, self.skipping = cue, False
+                self.cue, self.skipping, self.last = cue, False, cue
         elif not line.strip():
             self.end_block()
         elif self.cue is not None:
@@ -185,10 +195,14 @@ class _Cues:
             self.block.append((number, line))
 
     def end_block(self) -> None:
-        """A blank line (or the end of the file): a block that had no time line is a cue lost, or none at all."""
+        """A blank line (or the end of the file): a block that had no time line is the text of the cue before it
+        continued, a cue lost, or none at all."""
         block, self.block = self.block, []
         self.cue, self.skipping = None, False
-        if not block or _NOT_CUES.match(block[0][1].strip()):
+        if not block:
+            return
+        last, self.last = self.last, None
+        if _NOT_CUES.match(block[0][1].strip()):
             return
         if len(block) == 1 and block[0][1].strip().isdigit():  # a cue number whose cue the file does not hold
             return
@@ -196,10 +210,53 @@ class _Cues:
         number, line = next(((n, t) for n, t in block if _TIME_LIKE.search(t)), words)
         if _TIME_LIKE.search(line):
             reason = f"认不出字幕的时间行 {line.strip()[:60]!r}（应为 {CUE_TIME_EXAMPLE}），这条字幕没有读入"
+            self.last = _LOST
+        elif last is not None and not block[0][1].strip().isdigit():
+            if last is _LOST:  # the text of a cue not read, reported with it
+                self.last = _LOST
+                return
+            assert isinstance(last, dict)
+            if not self._another_speaker(last, block[0][1]):
+                for _, text in block:
+                    _add_line(last, _same_speaker(last, text))
+                self.last = last
+                return
+            reason = f"这段文字前面没有字幕的时间行（应为 {CUE_TIME_EXAMPLE}），没有读入"
         else:
             reason = f"这段文字前面没有字幕的时间行（应为 {CUE_TIME_EXAMPLE}），没有读入"
             self.untimed += 1
         self.lost.append(IngestError(self.path, number, reason))
+
+    def _another_speaker(self, cue: dict[str, Any], line: str) -> bool:
+        """Whether a line starts with the tag of a speaker other than the cue's: a voice tag (`<v 客户>`), or a tag that
+        is a role (`[客户]`, `客户:`) or a speaker of a cue before. Such text is another cue whose time line is
+        missing, not this cue's text continued: joined, the customer's 我要退款 was the agent's. A tag that names no
+        speaker (`[笑声]`, `客户说:`) is text."""
+        tag = _tag(line)
+        if tag is None or cue["speaker"] is None or tag[0] == cue["speaker"]:
+            return False
+        speaker, voice = tag
+        return voice or speaker in _KNOWN_TAGS or speaker in self.speakers
+
+
+def _tag(line: str) -> tuple[str, bool] | None:
+    """The speaker a line's tag names, as `_add_line` reads it, and whether it is a voice tag; None where it has none."""
+    if voice := _VOICE.search(line):
+        return voice["v"].strip(), True
+    if tag := _TAG_PREFIX.match(line):
+        return next(g for g in tag.groups() if g), False
+    return None
+
+
+def _same_speaker(cue: dict[str, Any], line: str) -> str:
+    """A line continuing a cue, without the tag of the cue's own speaker that starts it (`[客服] 还有…`)."""
+    if (
+        cue["speaker"] is not None
+        and (tag := _TAG_PREFIX.match(line))
+        and next(g for g in tag.groups() if g) == cue["speaker"]
+    ):
+        return line[tag.end() :]
+    return line
 
 
 def read_subtitles(text: str, path: str, agent_speaker: str | None) -> Iterator[Record]:
