@@ -309,6 +309,7 @@ def test_rows_without_conversation_id_group_by_file_name(tmp_path):
     path.write_text("角色,内容\n客户,在吗\n客服,在的\n", encoding="utf-8")
     (conv,), (note,) = read(path)
     assert conv.id == "one-chat" and roles(conv) == ["customer", "agent"]
+    assert note.note  # nothing was left out: a note, no error, and the file is done
     assert str(note) == (
         f"{path}:1: 找不到会话ID列，整个文件读成了一个会话“one-chat”（表头：角色, 内容）；"
         "如果文件里有多个会话，请加一列 会话ID（命令行也可用 --columns conversation_id=<列名> 指定）"

@@ -533,6 +533,7 @@ def _one_file(
         1,
         f"{ONE_CONVERSATION}“{Path(path).stem}”（表头：{', '.join(headers)}）；"
         f"如果文件里有多个会话，请加一列 会话ID（命令行也可用 {option} 指定）",
+        note=True,  # nothing was left out: the file is done
     )
 
 
