@@ -608,6 +608,43 @@ def test_lists_mentions_and_words_are_not_masked(raw):
     assert mask_text(raw) == raw
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # prices: a price and the range it came from (到手价（原价-券）), price lists — eleven digits, 1[3-9]…
+        "显示1799（1999-200）",
+        "到手价1399（1599-200）",
+        "1399 1599 999",
+        "1699-1899-200",
+        "1599 1399 1299 999",
+        "价格 1380 159 9999",
+    ],
+)
+def test_prices_and_price_ranges_are_not_masked(raw):
+    """A mobile number is written 3-4-4 or in one run; 4-4-3, 4-3-4, 3-3-5 or groups in brackets are how prices are
+    listed too, and are one only where vouched, as a list is: a phone word, spoken digits, a group that starts with
+    0, or +86 / 0086 before it."""
+    assert mask_text(raw) == raw
+
+
+@pytest.mark.parametrize(
+    "raw, masked",
+    [
+        ("电话 1399 1599 999", "电话 *******9999"),
+        ("手机号 1380 013 8000", "手机号 *******8000"),
+        ("手机139（1234-5678）", "手机*******5678）"),
+        ("+86 1380 013 8000", "*********8000"),
+        ("0086 1380 013 8000", "***********8000"),
+        ("1380 0138 000", "*******8000"),
+        ("138 0013 8000", "*******8000"),  # as mobile numbers are written: no word needed
+        ("(138)0013 8000", "*******8000"),
+        ("(138)00138000", "*******8000"),
+    ],
+)
+def test_the_same_groupings_vouched_are_masked(raw, masked):
+    assert mask_text(raw) == masked
+
+
 def test_a_number_split_across_one_speakers_turns_is_masked_in_each_part():
     """Speech recognition ends a turn at a pause: a number read out in two breaths is in two turns. Each turn keeps
     its own text; a number does not run into another speaker's turn, nor into one that does not go on with digits."""

@@ -10,11 +10,14 @@ anywhere in them, and in spoken digits (`一三八零零一三八零零零`, 幺
 拐 7, 勾 9 only in a run that has other digits; 叉 or 艾克斯 for an ID number's X).
 
 A comma (`138，0013，8000`, as speech recognition puts one at a pause) or a line break between groups is also how a
-list of numbers is written (`价格 158，1299，2999`): such groups are one number only when it is read out in spoken
-digits, follows a phone word (电话, 手机号…), or has a group that starts with 0 (no quantity does); an ID number so
-split only with a real region and birth date, a card only in groups of four with a card scheme's prefix. A number
-one speaker's consecutive turns split (`电话是138 0013` / `8000`: speech recognition ends a turn at a pause) is
-masked in each part (`mask_turns`): the turns are read joined by a line break, and each keeps its own text.
+list of numbers is written (`价格 158，1299，2999`), and so is a grouping other than the mobile number's own 3-4-4
+(or 3-8, a bracket only around the first group: `(138)0013 8000`), as prices are listed (`1399 1599 999`, 4-4-3;
+a price and its range, `1799（1999-200）`): such groups are one number only when it is read out in spoken digits,
+follows a phone word (电话, 手机号…), is dialled with +86 or 0086, or has a group that starts with 0 (no quantity
+does); an ID number so split only with a real region and birth date, a card only in groups of four with a card
+scheme's prefix. A number one speaker's consecutive turns split (`电话是138 0013` / `8000`: speech recognition ends a
+turn at a pause) is masked in each part (`mask_turns`): the turns are read joined by a line break, and each keeps its
+own text.
 
 An e-mail address has a local part glued before its @ (ASCII, full-width or Chinese: `张三@qq.com`) and a dotted
 domain (`user@例子.中国`): a Weibo @mention (`@中国电信客服`) has neither.
@@ -269,18 +272,27 @@ def _phone(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
         yield m.start(), m.end(), False
 
 
+_BRACKETS = frozenset("()（）")
+_CLOSING = frozenset(")）")
+
+
 def _grouped(sizes: list[int], seps: list[str]) -> bool | None:
     """How digit groups are grouped for a mobile number: as people group one (False) — one group, one digit a group
-    with the same separator throughout, a first group of 3 or 4 then groups of three or more (138 0013 8000,
-    138 001 38000, 1380 0138000); as a list of numbers could be too (True: one only where vouched, `_longest_phone`) —
-    two groups of three or more otherwise (13800 138000, 1380013 8000), a first group of 3 or 4 then one digit a
-    group (138 0 0 1 3 8 0 0 0); or not at all (None)."""
+    with the same separator throughout, 3-4-4 (138 0013 8000), or 3-8 and 7-4 as `_MOBILE` reads them (138 00138000),
+    a bracket only closing the first group ((138)0013 8000); as a list of numbers could be too (True: one only
+    where vouched, `_longest_phone`) — any other grouping of a first group of 3 or 4 then groups of three or more
+    (138 001 38000, 1380 013 8000, and so prices: 1399 1599 999, 1699-1899-200), two groups of three or more
+    (13800 138000), a first group of 3 or 4 then one digit a group (138 0 0 1 3 8 0 0 0), any of them with a bracket
+    elsewhere (1799（1999-200）: a price and the range it came from); or not at all (None)."""
     if len(sizes) == 1 or (max(sizes) == 1 and len(set(seps)) == 1):
         return False
     rest = sizes[1:]
-    if sizes[0] in (3, 4) and min(rest) >= 3:
+    bracketed = any(_BRACKETS.intersection(sep) for sep in seps[1:]) or bool(_BRACKETS.intersection(seps[0]) - _CLOSING)
+    if sizes in ([3, 4, 4], [3, 8], [7, 4]) and not bracketed:
         return False
-    if (len(sizes) == 2 and min(sizes) >= 3) or (sizes[0] in (3, 4) and max(rest) == 1 and len(set(seps[1:])) == 1):
+    if (sizes[0] in (3, 4) and min(rest) >= 3) or (len(sizes) == 2 and min(sizes) >= 3):
+        return True
+    if sizes[0] in (3, 4) and max(rest) == 1 and len(set(seps[1:])) == 1:
         return True
     return None
 
@@ -290,9 +302,9 @@ def _a_phone(groups: list[str], seps: list[str], plus: bool) -> bool | None:
     number (after 86 or 0086, perhaps), or a landline with its 区号 (after +86 or 0086 with it or without its 0); in
     one group, one digit a group with the same separator throughout, or grouped (`_grouped`; a landline's first
     group its 区号, the others three or more). None where they are not, True where they are one only if vouched
-    (`_grouped`), False where they are."""
+    (`_grouped`: a mobile number dialled with +86 or 0086 is vouched by it), False where they are."""
     digits = "".join(groups)
-    abroad = False
+    abroad = dialled = False
     for code in _COUNTRY_CODES:
         if digits.startswith(code) and len(groups[0]) >= len(code) and len(digits) >= len(code) + 10:
             rest, dialled = digits[len(code) :], plus or code == "0086"
@@ -305,9 +317,12 @@ def _a_phone(groups: list[str], seps: list[str], plus: bool) -> bool | None:
             groups, seps = ([head, *groups[1:]], seps) if head else (groups[1:], seps[1:])
             digits, abroad = rest, rest[0] != "0"
             break
+    else:
+        dialled = False
     sizes = [len(g) for g in groups]
     if _MOBILE_DIGITS.fullmatch(digits):
-        return _grouped(sizes, seps)
+        grouped = _grouped(sizes, seps)
+        return grouped and not dialled  # after +86 or 0086 it is a phone number however grouped
     if not (_ABROAD_LANDLINE_DIGITS if abroad else _LANDLINE_DIGITS).fullmatch(digits):
         return None
     if len(groups) == 1 or (max(sizes) == 1 and len(set(seps)) == 1):
