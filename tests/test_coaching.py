@@ -341,13 +341,24 @@ def test_candidates_rank_the_troubled_conversations_and_promotion(analyzed):
     with pytest.raises(Exception, match="已存在"):
         library.promote(top.key, curation)
     count = len(case.conversation.turns)  # a turn index (0-based, as in the case files) past the conversation
-    for where, bad in (
-        ("best_solutions", {"best_solutions": [{"turn": count, "reply": "我马上帮您查一下。"}]}),
-        ("best_solutions", {"best_solutions": [{"turn": -1, "reply": "我马上帮您查一下。"}]}),
-        ("escalation_turn", {"escalation_turn": count + 5}),
+    reply = {"turn": 1, "reply": "我马上帮您查一下。"}
+    for said, bad in (  # said in Chinese, the turn both as given (0-based) and as people count (from 1)
+        (
+            f"最佳话术第 2 条：下标 {count}（从 0 数起）是第 {count + 1} 句，对话只有 {count} 句，没有第 {count + 1} 句",
+            {"best_solutions": [reply, {"turn": count, "reply": "我马上帮您查一下。"}]},
+        ),
+        (
+            f"最佳话术第 1 条：下标 -1 不是一句（下标从 0 数起，这段对话是 0–{count - 1}）",
+            {"best_solutions": [{"turn": -1, "reply": "我马上帮您查一下。"}]},
+        ),
+        (
+            f"升级的句子：下标 {count + 5}（从 0 数起）是第 {count + 6} 句，对话只有 {count} 句，没有第 {count + 6} 句",
+            {"escalation_turn": count + 5},
+        ),
     ):
-        with pytest.raises(CaseError, match=rf"{where}.*：对话有 {count} 句（下标 0–{count - 1}），没有下标"):
+        with pytest.raises(CaseError) as refused:
             library.promote(top.key, {**curation, "id": "burger-far", **bad})
+        assert str(refused.value) == said
     assert "burger-far" not in {c.id for c in library.cases()}
     session = drill(library.get("burger-again"), ["您好，我马上帮您查一下。"])
     assert session.outcome == "accepted"

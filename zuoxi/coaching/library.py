@@ -16,7 +16,7 @@ import rjieba
 import yaml
 from rank_bm25 import BM25Okapi
 
-from zuoxi.coaching.cases import Case, CaseError, builtin_cases, check_fields, parse_case
+from zuoxi.coaching.cases import LABELS, Case, CaseError, builtin_cases, check_fields, parse_case
 from zuoxi.coaching.simulator import DrillReport
 from zuoxi.model import HIGH_RISK, Conversation
 from zuoxi.normalize import normalize_text
@@ -185,13 +185,18 @@ def _readable(ident: str, text: str) -> Case | None:
 
 
 def _turns_within(case: Case) -> None:
-    """A promoted case's turn indices (0-based, as in the case files) name turns of its conversation: any number
-    was stored, and the drill report showed a model reply to a line the conversation does not have."""
+    """A promoted case's turn indices (0-based, as in the case files and the API) name turns of its conversation:
+    any number was stored, and the drill report showed a model reply to a line the conversation does not have.
+    Refused in Chinese, naming the field as the form does and the turn both as the index given and as people count
+    turns (from 1, as every page numbers them): 最佳话术第 1 条：下标 7（从 0 数起）是第 8 句，对话只有 7 句…"""
     count = len(case.conversation.turns)
-    has = f"对话有 {count} 句（下标 0–{count - 1}）" if count else "对话没有一句"
-    named = [(f"best_solutions[{i}].turn", b.turn) for i, b in enumerate(case.best_solutions)]
+    named = [(f"{LABELS['best_solutions']}第 {i + 1} 条", b.turn) for i, b in enumerate(case.best_solutions)]
     if case.escalation_turn is not None:
-        named.append(("escalation_turn", case.escalation_turn))
+        named.append((LABELS["escalation_turn"], case.escalation_turn))
     for where, index in named:
-        if not 0 <= index < count:
-            raise CaseError(f"{where}：{has}，没有下标 {index}")
+        if index < 0:
+            raise CaseError(f"{where}：下标 {index} 不是一句（下标从 0 数起，这段对话是 0–{count - 1}）")
+        if index >= count:
+            raise CaseError(
+                f"{where}：下标 {index}（从 0 数起）是第 {index + 1} 句，对话只有 {count} 句，没有第 {index + 1} 句"
+            )
