@@ -500,6 +500,54 @@ def test_drills_over_the_api(tmp_path):
     assert f'maxlength="{MAX_AGENT_LINE}"' in a07.get("/training/wrong-burger").text  # the page's bound is the API's
 
 
+def test_a_numeric_agent_id_s_drills_are_kept_under_the_id_its_conversations_have(tmp_path):
+    """Conversations and users keep an agent id as `mask_id` masks it (then canonical: `masked_label`); drills
+    and a team lead's scope masked it as a text (`mask_text`). A 16-digit id that passes Luhn with no card's prefix
+    is a card to `mask_text` only: that agent's drills were stored as **** **** **** NNNN, and the training-effects
+    figures never met the agent's work. Every path stores and compares a trainee as agent ids are."""
+    from zuoxi.model import Conversation
+    from zuoxi.privacy import luhn_ok, mask_conversation, mask_id, mask_text
+    from zuoxi.store.effects import drills
+    from zuoxi.store.queries import trainee_scope
+    from zuoxi.store.tables import ConversationRow
+
+    agent = next(n for n in (f"123456789012345{d}" for d in "0123456789") if luhn_ok(n))  # no card starts with 1
+    assert mask_id(agent) == agent and mask_text(agent) == "**** **** **** " + agent[-4:]
+    db = str(tmp_path / "numeric.db")
+    app = create_app(db)
+    store = app.state.store
+    conversation = Conversation(
+        id="c-1", agent_id=agent, team="售后一组", turns=[{"role": "agent", "text": "您好，请问有什么可以帮您？"}]
+    )
+    store.add_conversations([(mask_conversation(conversation), "calls.jsonl")])
+    add_user(store.engine, "agent-n", "correct-horse", "agent", "售后一组", agent)
+    lead = add_user(store.engine, "lead-n", "correct-horse", "team_lead", "售后一组")
+
+    client = TestClient(app)
+    client.headers["X-CSRF-Token"] = client.post(
+        "/api/login", json={"username": "agent-n", "password": "correct-horse"}
+    ).json()["csrf_token"]
+    drill_id = client.post("/api/training/drills", json={"case_id": "wrong-burger", "seed": 1}).json()["drill_id"]
+    client.post(f"/api/training/drills/{drill_id}/turns", json={"text": "您好，请问有什么可以帮您？"})
+    assert client.post(f"/api/training/drills/{drill_id}/finish").status_code == 200
+    typed = CliRunner().invoke(
+        cli,
+        ["train", "wrong-burger", "--stage", "drill", "--trainee", agent, "--db", db],
+        input="您好，请问有什么可以帮您\n/quit\n",
+    )
+    assert typed.exit_code == 0, typed.output
+    with Session(store.engine) as session:
+        assert list(session.scalars(select(ConversationRow.agent_id))) == [agent]
+        assert list(session.scalars(select(TrainingAttempt.trainee))) == [agent, agent]
+    assert agent in trainee_scope(store.engine, lead)
+    assert [d.agent_id for d in drills(store.engine, lead, "wrong-burger")] == [agent, agent]
+    lead_client = TestClient(app)
+    lead_client.post("/api/login", json={"username": "lead-n", "password": "correct-horse"})
+    seen = lead_client.get("/api/training/attempts", params={"who": agent})
+    assert seen.status_code == 200 and [a["trainee"] for a in seen.json()] == [agent, agent]
+    assert [a["trainee"] for a in client.get("/api/training/attempts").json()] == [agent, agent]
+
+
 def test_an_inspector_promotes_a_candidate_in_the_browser_form(analyzed):
     app = create_app(analyzed.url)
     add_user(app.state.store.engine, "qa", "correct-horse", "inspector")

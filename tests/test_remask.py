@@ -622,3 +622,35 @@ def test_remask_masks_a_number_split_across_turns_as_an_import_does(db_url, tmp_
     again = dump(db_url)
     assert again.pop("audit_log") != snapshot.pop("audit_log")
     assert again == snapshot
+
+
+def test_remask_keeps_a_drill_s_numeric_trainee_as_the_agent_s_conversations_have_it(db_url):
+    """A trainee is an agent id (or a username): masked as agent ids are (`masked_label`), so a drill of an agent
+    whose id only passes Luhn stays under that id, the one its conversations have, where masking it as a text
+    wrote it as a card. A trainee that is a phone number is masked, as before."""
+    agent = next(n for n in (f"123456789012345{d}" for d in "0123456789") if luhn_ok(n))  # no card starts with 1
+    assert mask_text(agent) != agent
+    store = Store(db_url)
+    with Session(store.engine) as session, session.begin():
+        for trainee in (agent, PHONE, "售後 ０７"):
+            session.add(
+                TrainingAttempt(
+                    case_id="wrong-burger",
+                    trainee=trainee,
+                    outcome=None,
+                    score=1,
+                    max_score=10,
+                    anger=[],
+                    turns=[],
+                    failed_rules=[],
+                    engine="rules",
+                    created_at=NOW,
+                )
+            )
+    store.close()
+    remask(db_url)
+    store = Store(db_url)
+    with Session(store.engine) as session:
+        stored = list(session.scalars(select(TrainingAttempt.trainee).order_by(TrainingAttempt.id)))
+    assert stored == [agent, mask_text(PHONE), "售后 07"] == [masked_label(t) for t in (agent, PHONE, "售後 ０７")]
+    store.close()

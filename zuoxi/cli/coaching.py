@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from zuoxi.cli.app import DbOption, SchemaOption, app, err, out, say_error
-from zuoxi.privacy import mask_text
 from zuoxi.store import Store
+from zuoxi.store.cases import masked_trainee
 
 
 @app.command()
@@ -43,7 +43,7 @@ def train(
     if stage not in ("all", "replay", "guide", "drill"):
         raise typer.BadParameter("--stage 只能是 all、replay、guide 或 drill")
     if trainee is not None:  # stored with the attempt, masked as agent ids are: the masked name is the one bounded
-        trainee = mask_text(trainee)
+        trainee = masked_trainee(trainee)
     if trainee is not None and not 0 < len(trainee.strip()) <= 100:  # stored with the attempt (at most 100)
         raise typer.BadParameter("要有 1 到 100 个字符", param_hint="--trainee")
     if trainee is not None and any(unicodedata.category(c) == "Cc" for c in trainee):  # PostgreSQL holds no NUL:

@@ -13,10 +13,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from zuoxi.model import Conversation
-from zuoxi.privacy import mask_text
+from zuoxi.store import masked_label
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, TrainingCase
 
 T = TypeVar("T")
+
+
+def masked_trainee(name: str) -> str:
+    """A drill's trainee as attempts store and look it up: an agent id (else a username, or what `zuoxi train
+    --trainee` was given) masked and canonical as users' and conversations' agent ids are (`masked_label`: `mask_id`,
+    then canonical), so that an agent's drills match their conversations — `mask_text` masks some numeric ids
+    `mask_id` keeps (a 16-digit number passing Luhn with no card's prefix). A blank one stays as it is."""
+    return masked_label(name) or name
 
 
 def promoted_cases(engine: Engine) -> list[tuple[str, str]]:
@@ -97,11 +105,11 @@ class NewTrainingAttempt:
 
 
 def add_training_attempt(engine: Engine, attempt: NewTrainingAttempt) -> int:
-    """Store an attempt, the trainee's name with personal data masked as conversations' agent ids are (a
-    trainee named by a phone number is that agent's masked id)."""
+    """Store an attempt, the trainee's name with personal data masked as conversations' agent ids are
+    (`masked_trainee`: a trainee named by a phone number is that agent's masked id)."""
     with Session(engine) as session, session.begin():
         row = TrainingAttempt(
-            **{**asdict(attempt), "trainee": mask_text(attempt.trainee)}, created_at=datetime.now(UTC)
+            **{**asdict(attempt), "trainee": masked_trainee(attempt.trainee)}, created_at=datetime.now(UTC)
         )
         session.add(row)
         session.flush()
@@ -123,7 +131,7 @@ def training_attempts(engine: Engine, trainee: str | None = None, case_id: str |
     (everyone's, every case's when None), oldest first."""
     query = select(TrainingAttempt).order_by(TrainingAttempt.created_at, TrainingAttempt.id)
     if trainee is not None:
-        query = query.where(TrainingAttempt.trainee == mask_text(trainee))
+        query = query.where(TrainingAttempt.trainee == masked_trainee(trainee))
     if case_id is not None:
         query = query.where(TrainingAttempt.case_id == case_id)
     with Session(engine) as session:

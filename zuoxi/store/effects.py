@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from zuoxi.effects.behaviours import Observation, observe
 from zuoxi.effects.coaching import Drill, Window, Work
 from zuoxi.store import as_utc, canonical_label
+from zuoxi.store.cases import masked_trainee
 from zuoxi.store.queries import ConversationFilter, scoped, trainee_scope
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, User
 from zuoxi.store.users import Account
@@ -65,7 +66,9 @@ def drills(engine, account: Account, case_id: str) -> list[Drill]:
     """The attempts on a case, each trainee resolved to their agent id (trainees are agent ids or
     usernames); a team lead gets their own and their team's agents' only (`trainee_scope`)."""
     with Session(engine) as session:
-        agent_of = {u: a for u, a in session.execute(select(User.username, User.agent_id)) if a}
+        users = [(u, a) for u, a in session.execute(select(User.username, User.agent_id)) if a]
+        # a username is stored with a drill as `masked_trainee` has it: canonical (張三 as 张三)
+        agent_of = {masked_trainee(u): a for u, a in users} | dict(users)
         rows = session.execute(
             select(
                 TrainingAttempt.trainee,

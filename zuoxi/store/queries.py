@@ -22,6 +22,7 @@ from zuoxi.normalize import normalize_text
 from zuoxi.privacy import mask_text
 from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store import as_utc, canonical_label, source_zone
+from zuoxi.store.cases import masked_trainee
 from zuoxi.store.search import search_clause
 from zuoxi.store.stats import Cells
 from zuoxi.store.stats import options as stat_options
@@ -226,7 +227,7 @@ def trainee_name(account: Account) -> str:
 
 
 def trainee_scope(engine, account: Account) -> set[str] | None:
-    """Whose drill attempts `account` may see, as attempts store their trainee (masked: zuoxi.store.cases), None for
+    """Whose drill attempts `account` may see, as attempts store their trainee (`masked_trainee`), None for
     everyone's: inspectors and admins everyone's, a team lead their own and their team's agents' (`team_agents`), an
     agent their own. Every page and API that shows attempts asks this."""
     if account.role in INSPECTORS:
@@ -234,7 +235,7 @@ def trainee_scope(engine, account: Account) -> set[str] | None:
     names = {trainee_name(account)}
     if account.role == "team_lead":
         names |= team_agents(engine, account.team)
-    return {mask_text(name) for name in names}
+    return {masked_trainee(name) for name in names}
 
 
 @dataclass

@@ -7,8 +7,9 @@ batch of rows at a time (keyset by primary key, one transaction per batch: bound
 and rewrites each value the masker changes, as the write path stores it today:
 
 - teams and agent ids as `masked_label` makes them (masked, then canonical), wherever they are kept (conversations
-  and their JSON, results' list columns, users, webhooks, plans' scopes, queue items, alerts, campaigns), so that one
-  agent or team is one value everywhere; the dashboard's figures (`stats`) are rebuilt when they held another form;
+  and their JSON, results' list columns, users, webhooks, plans' scopes, queue items, alerts, campaigns, drills'
+  trainees), so that one agent or team is one value everywhere; the dashboard's figures (`stats`) are rebuilt when
+  they held another form;
 - a conversation's id, turns, recording name and metadata as `mask_conversation` masks them (the id as `mask_id`
   does, wherever it is kept: an id that only looked like a card to an older masker stays as it is stored), its
   source file as `masked_name` names it, its search text again from the masked turns; the results of the
@@ -662,7 +663,7 @@ _PLAIN: tuple[tuple[type[Base], str, dict[str, Callable[[Any], Any]]], ...] = (
     (ImportJob, "id", {"errors": _strings}),
     (TrainingCase, "id", {"yaml": _case_yaml}),
     (ScorecardRow, "name", {"yaml": _scorecard_yaml}),
-    (TrainingAttempt, "id", {"trainee": _text, "turns": _strings}),
+    (TrainingAttempt, "id", {"trainee": _label, "turns": _strings}),
     (QueueItemRow, "id", {"agent_id": _label, "team": _label, "label": _text, "skip_comment": _text}),
     (
         ComplaintAlertRow,

@@ -20,7 +20,7 @@ from zuoxi.coaching.cases import TAGS, Case, CaseError
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
 from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession, EmptyLine
-from zuoxi.privacy import mask_text
+from zuoxi.store.cases import masked_trainee
 from zuoxi.store.queries import get_conversation, trainee_name, trainee_scope
 from zuoxi.store.users import ANYONE, INSPECTORS
 from zuoxi.web.api import zoned
@@ -224,7 +224,7 @@ def attempts(
     account = signed.account
     person = trainee(signed) if account.role == "agent" or who is None else who
     scope = trainee_scope(request.app.state.store.engine, account)
-    if scope is not None and mask_text(person) not in scope:
+    if scope is not None and masked_trainee(person) not in scope:
         raise HTTPException(403, "只能查看本人或本班组的演练记录")
     return [zoned(asdict(a)) for a in library(request).attempts(person, case_id)]
 
