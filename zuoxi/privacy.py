@@ -10,9 +10,8 @@ anywhere in them, and in spoken digits (`一三八零零一三八零零零`, 幺
 拐 7, 勾 9 only in a run that has other digits; 叉 or 艾克斯 for an ID number's X).
 
 A comma (`138，0013，8000`, as speech recognition puts one at a pause) or a line break between groups is also how a
-list of numbers is written (`价格 158，1299，2999`), and so is a grouping other than the mobile number's own 3-4-4
-(or 3-8, a bracket only around the first group: `(138)0013 8000`), as prices are listed (`1399 1599 999`, 4-4-3;
-a price and its range, `1799（1999-200）`): such groups are one number only when it is read out in spoken digits,
+list of numbers is written (`价格 158，1299，2999`), and so is a price with its range in brackets (`1799（1999-200）`)
+or two groups of three or more (`13800 138000`): such groups are one number only when it is read out in spoken digits,
 follows a phone word (电话, 手机号…), is dialled with +86 or 0086, or has a group that starts with 0 (no quantity
 does); an ID number so split only with a real region and birth date, a card only in groups of four with a card
 scheme's prefix. A number one speaker's consecutive turns split (`电话是138 0013` / `8000`: speech recognition ends a
@@ -279,18 +278,21 @@ _CLOSING = frozenset(")）")
 def _grouped(sizes: list[int], seps: list[str]) -> bool | None:
     """How digit groups are grouped for a mobile number: as people group one (False) — one group, one digit a group
     with the same separator throughout, 3-4-4 (138 0013 8000), or 3-8 and 7-4 as `_MOBILE` reads them (138 00138000),
-    a bracket only closing the first group ((138)0013 8000); as a list of numbers could be too (True: one only
-    where vouched, `_longest_phone`) — any other grouping of a first group of 3 or 4 then groups of three or more
-    (138 001 38000, 1380 013 8000, and so prices: 1399 1599 999, 1699-1899-200), two groups of three or more
-    (13800 138000), a first group of 3 or 4 then one digit a group (138 0 0 1 3 8 0 0 0), any of them with a bracket
-    elsewhere (1799（1999-200）: a price and the range it came from); or not at all (None)."""
+    a bracket only closing the first group ((138)0013 8000), and any other first group of 3 or 4 then groups of three
+    or more (139 123 45678, 1380 013 8000: a phone is personal data, so a price list grouped so is masked too); as a
+    list of numbers could be too (True: one only where vouched, `_longest_phone`) — those with a bracket elsewhere
+    (1799（1999-200）: a price and the range it came from), two groups of three or more (13800 138000), a first group
+    of 3 or 4 then one digit a group (138 0 0 1 3 8 0 0 0); or not at all (None)."""
     if len(sizes) == 1 or (max(sizes) == 1 and len(set(seps)) == 1):
         return False
     rest = sizes[1:]
     bracketed = any(_BRACKETS.intersection(sep) for sep in seps[1:]) or bool(_BRACKETS.intersection(seps[0]) - _CLOSING)
     if sizes in ([3, 4, 4], [3, 8], [7, 4]) and not bracketed:
         return False
-    if (sizes[0] in (3, 4) and min(rest) >= 3) or (len(sizes) == 2 and min(sizes) >= 3):
+    if sizes[0] in (3, 4) and min(rest) >= 3:
+        return bracketed  # 139 123 45678 or 1380 013 8000 is masked unvouched, a price list grouped so too (a phone
+        # is personal data, a price is not); a bracket mid-run, a price and its range (1799（1999-200）), is not
+    if len(sizes) == 2 and min(sizes) >= 3:
         return True
     if sizes[0] in (3, 4) and max(rest) == 1 and len(set(seps[1:])) == 1:
         return True
