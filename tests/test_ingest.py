@@ -970,6 +970,22 @@ def test_a_cues_text_after_a_blank_line_is_that_cue_continued(tmp_path):
     ]  # another speaker's voice after a blank line is a cue whose time line is missing
 
 
+def test_a_diarized_speaker_not_seen_before_is_no_cue_continued(tmp_path):
+    """Speech recognition labels its speakers SPEAKER_00, SPEAKER_01…: a cue of SPEAKER_01 that lost its number and
+    time line, before any cue of theirs, is another speaker's words, not the agent's cue continued (review 2, 5)."""
+    path = tmp_path / "diarized.srt"
+    path.write_text(
+        "1\n00:00:01,000 --> 00:00:03,000\n[SPEAKER_00] 您好，很高兴为您服务\n\n[SPEAKER_01] 我要投诉你们\n\n"
+        "3\n00:00:05,000 --> 00:00:06,000\n[SPEAKER_00] 好的\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert conversations == [] and [(e.line, e.reason) for e in errors] == [
+        (5, "这段文字前面没有字幕的时间行（应为 00:00:01,000 --> 00:00:03,500），没有读入"),
+        (2, "会话 'diarized.srt' 有 1 条字幕没有读入（第 5 行）" + LOST_CALL),
+    ]
+
+
 def test_text_after_a_cue_not_read_goes_with_it_and_a_note_ends_a_cue(tmp_path):
     """The text that continues a cue whose time line is malformed is lost with that cue, reported once; after a cue
     number alone or a NOTE block, text is no cue's continued."""

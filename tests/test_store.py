@@ -323,11 +323,15 @@ def test_a_conversation_stored_as_an_older_version_masked_it_is_already_there(st
     older = Conversation.model_validate(
         {"id": "m-1", "turns": [{"role": "customer", "text": "我的号码是 1 3 8 0 0 1 3 8 0 0 0"}]}
     )
-    store.add_conversations([(older, str(path))])  # as a version that did not mask spaced digits stored it
+    [stored_key] = store.add_conversations([(older, str(path))])  # as a version that did not mask spaced digits did
     ids, said, batch = imported_ids(store, path, resume=False)
-    assert (ids, said) == ([], [])
+    assert (ids, said) == (["m-1"], [])
     assert (batch.summary.read, batch.summary.imported, batch.summary.duplicates) == (1, 0, 1)
-    assert len(store.find("m-1")) == 1
+    assert [key for key, _ in store.find("m-1")] == [stored_key]
+    analyzed = Batch([path], store=store, analyze=True, models=False)  # analyzed: in the output, its result stored
+    assert [(item.conversation.id, item.key) for item in analyzed.run()] == [("m-1", stored_key)]
+    assert [r.conversation_id for r in store.results_for(stored_key)] == ["m-1"]
+    assert [key for key, _ in store.find("m-1")] == [stored_key] and analyzed.summary.errors == []
 
 
 def test_ids_made_of_file_names_or_masked_are_not_taken_for_duplicates(store, tmp_path):
@@ -565,3 +569,29 @@ def test_a_file_named_by_a_number_is_stored_by_its_masked_name(store, tmp_path):
         stored = {*connection.execute(text("SELECT source FROM conversations")).scalars()}
         stored |= {*connection.execute(text("SELECT path FROM imported_files")).scalars()}
     assert stored == {str(tmp_path / "*******5678.jsonl")}
+
+
+def test_ids_numbered_afresh_each_day_are_stored_with_notes_and_no_stored_text_is_read(store, tmp_path, monkeypatch):
+    """Exports that number their conversations 1, 2, 3… each day: day two's conversations are stored beside day
+    one's, each with a note, and the check reads no stored conversation (only one this same file gave before is
+    masked again to compare: reading every stored one of the id made each day's import slower than the last)."""
+    days = []
+    for day in ("1103", "1104"):
+        path = tmp_path / f"export-{day}.jsonl"
+        path.write_text(
+            "".join(
+                json.dumps({"id": str(n), "turns": [{"role": "agent", "text": f"{day} 第{n}个"}]}, ensure_ascii=False)
+                + "\n"
+                for n in range(1, 4)
+            ),
+            encoding="utf-8",
+        )
+        days.append(path)
+    imported_ids(store, days[0])
+    read: list[list[str]] = []
+    real = Store.conversations
+    monkeypatch.setattr(Store, "conversations", lambda self, keys: read.append(keys) or real(self, keys))
+    ids, said, batch = imported_ids(store, days[1])
+    assert ids == ["1", "2", "3"] and batch.summary.imported == 3 and len(said) == 3
+    assert all(e.note and "数据库中已有会话" in str(e) for e in batch.summary.errors)
+    assert read == [] and store.stats()["conversations"] == 6

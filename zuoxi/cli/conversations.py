@@ -530,7 +530,8 @@ def conversation_delete(
     """删除库中的会话及与之关联的全部数据，一个事务完成，记入审计日志（删了什么、谁删的，不含会话内容）。
     删除的有：质检结果、复核与校准（含意见）、申诉、评分版本、复核任务、投诉预警及其推送记录、全文检索索引。
     由它整理出的培训案例和外呼拨打记录保留，但不再关联它。先列出将删除的内容并询问（--yes 不询问）。
-    删除后，同一会话编号更正过或更完整的导出即可导入。"""
+    同一会话编号更正过或更完整的导出导入时会与旧的并存（附注意），用本命令删去旧的即可。
+    zuoxi import 不会再读没有改动的同一文件，但 zuoxi analyze、网页上传和 import --again 会把文件里的会话再存进来。"""
     from zuoxi.store.deletion import delete_conversations, dependents
 
     store = Store(db, schema, create=False)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.ingest import NO_SUCH_FILE, IngestError, InputFile, ReadOptions, input_files, read_file
-from zuoxi.ingest.errors import errors_only
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import iter_analyses
 from zuoxi.privacy import mask_conversation, masked_name
@@ -49,6 +48,7 @@ class Analyzed:
     result: Result | None
     key: str | None
     source: str
+    known: bool = False  # stored under `key` already, as an older version masked it: its result goes there
 
 
 @dataclass
@@ -69,6 +69,7 @@ class Batch:
     summary: BatchSummary = field(default_factory=BatchSummary)
     _pending: list[Analyzed] = field(default_factory=list)
     _marks: list[tuple[str, str, int, int]] = field(default_factory=list)  # files read whole, stored with `_pending`
+    _errors: int = 0  # of summary.errors, those that are no note
     _duplicates: Duplicates | None = None
 
     def run(self) -> Iterator[Analyzed]:
@@ -94,7 +95,7 @@ class Batch:
         if store is not None and sha and self.resume and not self.analyze and store.file_done(sha):
             summary.files_skipped += 1
             return
-        errors_before, read_before = errors_only(summary.errors), summary.read
+        errors_before, read_before = self._errors, summary.read
         records = read_file(path, self.options) if path.exists() else [IngestError(str(path), None, NO_SUCH_FILE)]
         # read ahead to analyze together with the models, or to look up stored ids once per run of conversations
         ahead = PREDICT_CHUNK if (self.analyze and self.models) or self.store is not None else 1
@@ -104,19 +105,13 @@ class Batch:
             else:
                 yield from self._take(part, file)
         if store is not None and sha:  # marked done with the next chunk stored, after its last conversation
-            self._marks.append(
-                (sha, self._named(path), summary.read - read_before, errors_only(summary.errors) - errors_before)
-            )
+            self._marks.append((sha, self._named(path), summary.read - read_before, self._errors - errors_before))
             if len(self._marks) >= CHUNK:
                 self._flush()
 
-    def _already_stored(self, conversation: Conversation) -> None:
-        """A conversation stored before, as masked then: counted as already there, and not stored again."""
-        self.summary.read += 1
-        self.summary.duplicates += 1
-
     def _error(self, error: IngestError) -> None:
         self.summary.errors.append(error)
+        self._errors += not error.note
         if self.on_error:
             self.on_error(error)
 
@@ -129,14 +124,17 @@ class Batch:
         """Mask, analyze (when asked) and hand on conversations read from `file`, each as soon as
         it is done: an interruption loses only the conversation in hand, as one at a time would."""
         path, source = file.path, self._named(file.path)
-        taken: Iterable[Conversation] = (mask_conversation(c) if self.mask else c for c in conversations)
-        if self._duplicates is not None:
-            taken = self._duplicates.kept(conversations, taken, path, self._error, self._already_stored)
+        masked = (mask_conversation(c) if self.mask else c for c in conversations)
+        taken: Iterable[tuple[Conversation, str | None]] = (
+            self._duplicates.kept(conversations, masked, path, source, self._error)
+            if self._duplicates is not None
+            else ((c, None) for c in masked)
+        )
         if self.analyze:
             taken = list(taken)  # analyzed together (the models read a chunk at once)
         results = (
             iter_analyses(
-                taken,
+                [conversation for conversation, _ in taken],
                 self.scorecard,
                 mask=False,
                 models=self.models,
@@ -147,11 +145,12 @@ class Batch:
             if self.analyze
             else repeat(None)
         )
-        for conversation in taken:
+        for conversation, stored_as in taken:
             self.summary.read += 1
             result = next(results)
             self.summary.analyzed += result is not None
-            item = Analyzed(conversation, result, content_key(conversation) if self.store else None, source)
+            key = stored_as or (content_key(conversation) if self.store else None)
+            item = Analyzed(conversation, result, key, source, known=stored_as is not None)
             self._pending.append(item)
             yield item
             if len(self._pending) >= CHUNK:
@@ -175,8 +174,8 @@ class Duplicates:
     stored and a note says so, naming the first (its file and line, or its key in the database) and
     `zuoxi conversation delete`, which removes the one not wanted; stored beside each other without a word, both
     were scored and counted (exports, agents' averages). The same content again is no duplicate: it is stored once
-    (库中已有) — also when only the masking differs, one stored as an older version masked it (`zuoxi db remask`
-    masks it again; its key stays).
+    (库中已有) — also a file read again whose conversation is stored as an older version masked it: masked again
+    today, the stored one is this one (its result goes to it; `zuoxi db remask` masks its text again, its key stays).
 
     Ids made of the file's name (a subtitle file, a table without an id column, a text log's `name-2`, FunASR items
     without a key) are not compared: two folders' call_001.srt are two calls. Nor is a stored id that masking
@@ -195,46 +194,39 @@ class Duplicates:
         read: list[Conversation],
         masked: Iterable[Conversation],
         path: Path,
+        source: str,
         note: Callable[[IngestError], None],
-        already: Callable[[Conversation], None],
-    ) -> Iterator[Conversation]:
-        """Of `masked` (the conversations `read` from `path`, masked as they are stored, one at a time), those to
-        store: every one but a stored one masked anew (handed to `already`); a note for each whose id another
-        conversation has."""
+    ) -> Iterator[tuple[Conversation, str | None]]:
+        """Each of `masked` (the conversations `read` from `path`, masked as they are stored, one at a time), with the
+        key it is stored under already where that is another than its own (an older version masked it otherwise;
+        else None); a note for each whose id another conversation has."""
         if not self.files or self.files[-1] != str(path):
             self.files.append(str(path))
         compared = [c.id for c in read if not _named_after_file(c.id, path)]
         stored = self.store.stored_ids(compared) if self.store is not None and compared else {}
+        # the stored conversations this file gave before, to be masked again (one query a chunk, none most runs)
+        earlier = {key for others in stored.values() for key, came in others if came == source}
+        before = self.store.conversations(sorted(earlier)) if self.mask and self.store is not None and earlier else {}
+        masked_again = {key: content_key(mask_conversation(conversation)) for key, conversation in before.items()}
         for original, conversation in zip(read, masked, strict=True):
             if _named_after_file(original.id, path):
-                yield conversation
+                yield conversation, None
                 continue
             key, line = content_key(conversation), original.source_line
             if (first := self.seen.get(original.id)) is not None:
                 if first[0] != key[:16]:
                     where = f"{self.files[first[1]]}:{first[2]}" if first[2] else self.files[first[1]]
                     note(IngestError(str(path), line, _seen_before(conversation.id, where), note=True))
-                yield conversation
+                yield conversation, None
                 continue
             others = stored.get(conversation.id, []) if conversation.id == original.id else []
             if others and all(other != key for other, _ in others):
-                if self._stored_masked_then(key, others):
-                    already(conversation)
+                if then := next((other for other, _ in others if masked_again.get(other) == key), None):
+                    yield conversation, then
                     continue
                 note(IngestError(str(path), line, _stored_before(conversation.id, others), note=True))
             self.seen[original.id] = (key[:16], len(self.files) - 1, line)
-            yield conversation
-
-    def _stored_masked_then(self, key: str, others: list[tuple[str, str | None]]) -> bool:
-        """Whether one of the stored conversations of this id is this one, masked as an older version masked it:
-        masked again today it has this key."""
-        if not self.mask or self.store is None:
-            return False
-        for other, _ in others:
-            for stored_key, conversation in self.store.find(other):
-                if stored_key == other and content_key(mask_conversation(conversation)) == key:
-                    return True
-        return False
+            yield conversation, None
 
 
 def _named_after_file(ident: str, path: Path) -> bool:
@@ -298,7 +290,7 @@ def store_analyzed(store: Store, items: list[Analyzed], summary: BatchSummary) -
     what was new; both engines store through here."""
     keys = [a.key for a in items if a.key]
     new = store.count_new(list(dict.fromkeys(keys)))
-    store.add_conversations((a.conversation, a.source) for a in items)
+    store.add_conversations((a.conversation, a.source) for a in items if not a.known)
     summary.imported += new
     summary.duplicates += len(keys) - new
     store.save_results((a.key, a.result) for a in items if a.result is not None and a.key)

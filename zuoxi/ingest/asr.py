@@ -236,7 +236,12 @@ class _Cues:
         if tag is None or cue["speaker"] is None or tag[0] == cue["speaker"]:
             return False
         speaker, voice = tag
-        return voice or speaker in _KNOWN_TAGS or speaker in self.speakers
+        return voice or speaker in _KNOWN_TAGS or speaker in self.speakers or bool(_DIARIZED.fullmatch(speaker))
+
+
+# A speaker label as diarization writes one (SPEAKER_01, spk2, 说话人1, Speaker 2): another speaker's, even before
+# the file has shown a cue of theirs.
+_DIARIZED = re.compile(r"(?i)(?:speaker|spk|说话人|发言人|讲话人)[ _\-]?\d{1,3}")
 
 
 def _tag(line: str) -> tuple[str, bool] | None:

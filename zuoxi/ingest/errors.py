@@ -17,9 +17,9 @@ from zuoxi.privacy import mask_text
 
 @dataclass(frozen=True)
 class IngestError:
-    """What went wrong at a file's line; a `note` is what the reader should know though nothing was lost (another
-    sheet not read, a table read as one conversation, an id stored with other content too): said, but no error —
-    the file is done when it gave notes only."""
+    """What went wrong at a file's line; a `note` is what the reader should know though nothing was lost (a table
+    read as one conversation, an id stored with other content too): said, but no error — the file is done when it
+    gave notes only."""
 
     path: str
     line: int | None

@@ -292,6 +292,18 @@ class Store:
                     found.setdefault(ident, []).append((key, source))
         return found
 
+    def conversations(self, keys: list[str]) -> dict[str, Conversation]:
+        """The stored conversations of these keys (those there are), in one query per 500 keys."""
+        found: dict[str, Conversation] = {}
+        with Session(self.engine) as session:
+            for begin in range(0, len(keys), 500):
+                query = select(ConversationRow.key, ConversationRow.data).where(
+                    ConversationRow.key.in_(keys[begin : begin + 500])
+                )
+                for key, data in session.execute(query):
+                    found[key] = Conversation.model_validate(data)
+        return found
+
     def count_new(self, keys: list[str]) -> int:
         with Session(self.engine) as session:
             return len(keys) - len(

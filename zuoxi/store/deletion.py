@@ -1,6 +1,6 @@
-"""Deleting stored conversations (`zuoxi conversation delete`): a corrected or longer re-export of a chat, which an
-import refuses while the id is stored with other content (zuoxi.engines.local.Duplicates); a wrong import; a
-customer's request to erase their data.
+"""Deleting stored conversations (`zuoxi conversation delete`): the older one where a corrected or longer re-export
+of a chat was stored beside it (an import notes an id stored with other content: zuoxi.engines.local.Duplicates); a
+wrong import; a customer's request to erase their data.
 
 A conversation goes with everything keyed to it, in one transaction: its results (the dashboard's figures taken
 away as any deleted result's are, zuoxi.store.stats), their reviews and calibrations with their comments, appeals,
@@ -12,8 +12,9 @@ Kept, with their link to the conversation dropped: a campaign's call attempt (th
 it) and a training case promoted from it (curated and masked; it holds its own copy of the conversation, and
 trainees' attempts name it). Kept as they are: the audit log, the history of who did what, where the deletion is
 one entry per conversation — who deleted it and what went with it, counts and names, never its text; and the
-import marks of the files it came from, so that importing the same unchanged file again does not bring an erased
-conversation back (`zuoxi import --again` reads it again).
+import marks of the files it came from, so that `zuoxi import` of the same unchanged file does not bring an erased
+conversation back — but `zuoxi analyze` (and an upload), which reads every file it is given, and `zuoxi import
+--again` do: an erased conversation stays out only once it is out of the files given.
 """
 
 from __future__ import annotations
