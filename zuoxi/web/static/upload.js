@@ -23,7 +23,8 @@ form.addEventListener('submit', async (event) => {
     const job = await (await fetch('/api/uploads/' + job_id)).json();
     document.getElementById('status').textContent = names[job.status] || job.status;
     document.getElementById('counts').textContent = `文件 ${job.files_done}/${job.files} · 会话 ${job.conversations}`;
-    document.getElementById('errors').innerHTML = job.errors.map(e => `<li>${zuoxi.esc(e)}</li>`).join('');
+    // a note (注意：…) left nothing out: shown plain, not in the errors' red
+    document.getElementById('errors').innerHTML = job.errors.map(e => `<li${e.startsWith('注意：') ? ' class="note"' : ''}>${zuoxi.esc(e)}</li>`).join('');
     if (job.status === 'queued' || job.status === 'running') setTimeout(poll, 500);
   }
   poll();
