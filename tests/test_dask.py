@@ -694,3 +694,19 @@ def test_a_worker_killed_mid_run_loses_nothing(samples, tmp_path, local_results)
         seen.setdefault(ident, []).append(int(pid))
     assert len(seen) == 50 and killed in seen["cp-004"] and len(seen["cp-004"]) == 2
     assert all(pids[0] == killed for pids in seen.values() if len(pids) > 1)
+
+
+def test_a_second_conversation_of_an_id_is_stored_with_a_note_on_the_cluster_too(client, tmp_path):
+    """The local engine notes an id another conversation has; the Dask engine stored both without a word."""
+    for name, text in (("a.jsonl", "马上查"), ("b.jsonl", "稍等我看一下")):
+        record = {"id": "dx-1", "turns": [{"role": "customer", "text": "快递没到"}, {"role": "agent", "text": text}]}
+        (tmp_path / name).write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'z.db'}"
+    batch = DaskBatch([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], store=Store(url), client=client, collect=False)
+    list(batch.run())
+    assert len(Store(url).find("dx-1")) == 2
+    [note] = batch.summary.errors
+    assert note.note and "会话 'dx-1'" in str(note) and "内容不同" in str(note)
+    again = DaskBatch([tmp_path / "b.jsonl"], store=Store(url), client=client, collect=False, resume=False)
+    list(again.run())  # the same content again: already there, no note
+    assert again.summary.errors == [] and len(Store(url).find("dx-1")) == 2

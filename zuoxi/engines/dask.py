@@ -45,7 +45,7 @@ from typing import Any
 
 from zuoxi import __version__
 from zuoxi.analyze.models import PREDICT_CHUNK
-from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, in_order_chunks, store_analyzed
+from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, Duplicates, in_order_chunks, store_analyzed
 from zuoxi.ingest import NO_SUCH_FILE, NOT_REGULAR, IngestError, ReadOptions, detect_format, input_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_lines
@@ -411,8 +411,10 @@ class DaskBatch:
     on_progress: Callable[[int, int, int], None] | None = None  # (shards done, shards to do, conversations read)
     on_cluster: Callable[[str], None] | None = None  # one line about the cluster used
     summary: DaskSummary = field(default_factory=DaskSummary)
+    _duplicates: Duplicates | None = None
 
     def run(self) -> Iterator[Analyzed]:
+        self._duplicates = Duplicates(self.store, self.mask) if self.store is not None else None
         options = self.options or ReadOptions()
         scorecard = self.scorecard
         if scorecard and not _is_builtin(scorecard):
@@ -574,7 +576,15 @@ class DaskBatch:
         if self.store is None:
             return
         source = self._named(shard)
-        items = [Analyzed(conversation, result, key, source) for conversation, result, key in outcome.items or []]
+        given = outcome.items or []
+        items = [Analyzed(conversation, result, key, source) for conversation, result, key in given]
+        if self._duplicates is not None and given:  # an id another conversation has: noted as the local engine does
+            read = [conversation for conversation, _, _ in given]  # (masked on the workers: ids compared as stored,
+            # and shards come back in the order they finish, so which of two gets the note may differ from run to run)
+            kept = self._duplicates.kept(read, iter(read), Path(shard.path), source, self._error)
+            for item, (_, stored_as) in zip(items, kept, strict=True):
+                if stored_as is not None:
+                    item.key, item.known = stored_as, True
         for begin in range(0, len(items), CHUNK):
             store_analyzed(self.store, items[begin : begin + CHUNK], summary)
         if shard.key:
