@@ -582,9 +582,9 @@ class DaskBatch:
             read = [conversation for conversation, _, _ in given]  # (masked on the workers: ids compared as stored,
             # and shards come back in the order they finish, so which of two gets the note may differ from run to run)
             kept = self._duplicates.kept(read, iter(read), Path(shard.path), source, self._error)
-            for item, (_, stored_as) in zip(items, kept, strict=True):
-                if stored_as is not None:
-                    item.key, item.known = stored_as, True
+            for item, (_, key, known) in zip(items, kept, strict=True):
+                if known:
+                    item.key, item.known = key, True
         for begin in range(0, len(items), CHUNK):
             store_analyzed(self.store, items[begin : begin + CHUNK], summary)
         if shard.key:

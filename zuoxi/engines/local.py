@@ -5,9 +5,9 @@ Ctrl-C), so an interrupted run keeps what it read; files imported completely, wi
 recorded by content hash and skipped on the next run, which is how a re-run resumes. Recordings are
 named in results from the input root (`ingest.InputFile`), as the Dask engine names them.
 
-A conversation id stands for one conversation (`Duplicates`): a run that stores or scores refuses a
+A conversation id stands for one conversation (`Duplicates`): a run that stores or scores notes a
 second conversation of an id it has seen with other content, and one whose id is stored with other
-content, so that neither is scored and counted twice.
+content (both are stored, and `zuoxi conversation delete` removes the one not wanted).
 """
 
 from __future__ import annotations
@@ -125,16 +125,16 @@ class Batch:
         it is done: an interruption loses only the conversation in hand, as one at a time would."""
         path, source = file.path, self._named(file.path)
         masked = (mask_conversation(c) if self.mask else c for c in conversations)
-        taken: Iterable[tuple[Conversation, str | None]] = (
+        taken: Iterable[tuple[Conversation, str | None, bool]] = (
             self._duplicates.kept(conversations, masked, path, source, self._error)
             if self._duplicates is not None
-            else ((c, None) for c in masked)
+            else ((c, None, False) for c in masked)
         )
         if self.analyze:
             taken = list(taken)  # analyzed together (the models read a chunk at once)
         results = (
             iter_analyses(
-                [conversation for conversation, _ in taken],
+                [conversation for conversation, _, _ in taken],
                 self.scorecard,
                 mask=False,
                 models=self.models,
@@ -145,12 +145,12 @@ class Batch:
             if self.analyze
             else repeat(None)
         )
-        for conversation, stored_as in taken:
+        for conversation, worked_out, known in taken:
             self.summary.read += 1
             result = next(results)
             self.summary.analyzed += result is not None
-            key = stored_as or (content_key(conversation) if self.store else None)
-            item = Analyzed(conversation, result, key, source, known=stored_as is not None)
+            key = (worked_out or content_key(conversation)) if self.store else None
+            item = Analyzed(conversation, result, key, source, known=known)
             self._pending.append(item)
             yield item
             if len(self._pending) >= CHUNK:
@@ -196,10 +196,11 @@ class Duplicates:
         path: Path,
         source: str,
         note: Callable[[IngestError], None],
-    ) -> Iterator[tuple[Conversation, str | None]]:
+    ) -> Iterator[tuple[Conversation, str | None, bool]]:
         """Each of `masked` (the conversations `read` from `path`, masked as they are stored, one at a time), with the
-        key it is stored under already where that is another than its own (an older version masked it otherwise;
-        else None); a note for each whose id another conversation has."""
+        key it is stored under (None where it was not worked out: an id made of the file's name) and whether that key
+        is already stored for it, another than its own (an older version masked it otherwise); a note for each whose
+        id another conversation has."""
         if not self.files or self.files[-1] != str(path):
             self.files.append(str(path))
         compared = [c.id for c in read if not _named_after_file(c.id, path)]
@@ -210,23 +211,23 @@ class Duplicates:
         masked_again = {key: content_key(mask_conversation(conversation)) for key, conversation in before.items()}
         for original, conversation in zip(read, masked, strict=True):
             if _named_after_file(original.id, path):
-                yield conversation, None
+                yield conversation, None, False
                 continue
             key, line = content_key(conversation), original.source_line
             if (first := self.seen.get(original.id)) is not None:
                 if first[0] != key[:16]:
                     where = f"{self.files[first[1]]}:{first[2]}" if first[2] else self.files[first[1]]
                     note(IngestError(str(path), line, _seen_before(conversation.id, where), note=True))
-                yield conversation, None
+                yield conversation, key, False
                 continue
             others = stored.get(conversation.id, []) if conversation.id == original.id else []
             if others and all(other != key for other, _ in others):
                 if then := next((other for other, _ in others if masked_again.get(other) == key), None):
-                    yield conversation, then
+                    yield conversation, then, True
                     continue
                 note(IngestError(str(path), line, _stored_before(conversation.id, others), note=True))
             self.seen[original.id] = (key[:16], len(self.files) - 1, line)
-            yield conversation, None
+            yield conversation, key, False
 
 
 def _named_after_file(ident: str, path: Path) -> bool:
