@@ -28,7 +28,7 @@ from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
 from zuoxi.ingest.errors import IngestError, lost_lines
 from zuoxi.ingest.limits import FIRST_YEAR, LAST_YEAR, MAX_LINE_CHARS, MAX_ROW_CELLS, MAX_XLSX_UNPACKED
 from zuoxi.ingest.registry import Source, reader
-from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, SYSTEM_WORDS
+from zuoxi.ingest.textlog import AGENT_WORDS, CUSTOMER_WORDS, DAY_SECONDS, SYSTEM_WORDS, past_midnight
 from zuoxi.model import EMPTY_TURNS
 from zuoxi.normalize import normalize_text
 
@@ -614,7 +614,6 @@ _SERIAL_YEARS = (2000, 2100)  # the years [from, to) a conversation's numbers ar
 # The days a conversation's Excel serial dates may span: numbers that, read as dates, span more are seconds (37000.5,
 # 37010.5: ten seconds, not ten days)
 _SERIAL_SPAN = 2
-_DAY_SECONDS = 86_400
 
 
 def _with_times(conv: dict[str, Any], path: str, epoch: datetime = EXCEL_EPOCH) -> dict[str, Any] | IngestError:
@@ -679,7 +678,7 @@ def _seconds(times: list[When]) -> list[float]:
     if isinstance(first, datetime):
         return [(t - first).total_seconds() for t in times if isinstance(t, datetime)]
     if isinstance(first, date):
-        return [float((t - first).days * _DAY_SECONDS) for t in times if isinstance(t, date)]
+        return [float((t - first).days * DAY_SECONDS) for t in times if isinstance(t, date)]
     return [t for t in times if isinstance(t, float)]
 
 
@@ -704,7 +703,7 @@ def _excel_dates(numbers: list[When], epoch: datetime) -> list[When] | int | Non
 
 def _serial(number: float, epoch: datetime) -> datetime:
     """An Excel serial date, to the millisecond (46329.58333333334 is 14:00:00, not 13:59:59.999999)."""
-    return epoch + timedelta(milliseconds=round(number * _DAY_SECONDS * 1000))
+    return epoch + timedelta(milliseconds=round(number * DAY_SECONDS * 1000))
 
 
 def _serial_date(number: float, epoch: datetime) -> str:
@@ -718,10 +717,10 @@ def _clock_seconds(times: list[When]) -> list[float]:
     day = 0
     for moment in times:
         assert isinstance(moment, time)
-        at = moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6 + day * _DAY_SECONDS
-        if seconds and seconds[-1] - at > _DAY_SECONDS / 2:
+        at = moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6 + day * DAY_SECONDS
+        if seconds and past_midnight(seconds[-1], at):
             day += 1
-            at += _DAY_SECONDS
+            at += DAY_SECONDS
         seconds.append(at)
     return [at - seconds[0] for at in seconds]
 

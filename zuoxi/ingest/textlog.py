@@ -267,9 +267,9 @@ class _Block:
                 )
                 return
             if seconds and at < seconds[-1]:
-                if not dated[i] and seconds[-1] - at > _DAY / 2:  # past midnight
-                    day += _DAY
-                    at += _DAY
+                if not dated[i] and past_midnight(seconds[-1], at):
+                    day += DAY_SECONDS
+                    at += DAY_SECONDS
                 else:
                     before, shown = self.written[i - 1]
                     alone = "" if dated[i] else "（只有时刻的，倒退超过 12 小时才算过了午夜）"
@@ -285,7 +285,14 @@ class _Block:
             turn["start"] = at + lead
 
 
-_DAY = 86_400.0  # seconds
+DAY_SECONDS = 86_400
+
+
+def past_midnight(before: float, at: float) -> bool:
+    """Whether a time of day alone, `at` seconds, after one at `before` has passed midnight: it steps back by more
+    than half a day (23:59:58, then 00:00:03). A smaller step back is a message out of order. The table reader's
+    clocks follow the same rule."""
+    return before - at > DAY_SECONDS / 2
 
 
 def _lead(record: dict[str, Any], first: datetime) -> float:
@@ -300,8 +307,8 @@ def _lead(record: dict[str, Any], first: datetime) -> float:
     if first.year == 1900:  # clock times only: on the day of started_at
         start = declared.replace(hour=first.hour, minute=first.minute, second=first.second, microsecond=0)
         lead = (start - declared).total_seconds()
-        if lead < -12 * 3600:  # first message after midnight; seconds, as a date could pass year 9999
-            lead += 86400
+        if past_midnight(0.0, lead):  # first message after midnight; seconds, as a date could pass year 9999
+            lead += DAY_SECONDS
     else:
         start = first.replace(tzinfo=declared.tzinfo)
         lead = (start - declared).total_seconds()
