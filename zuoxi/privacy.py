@@ -309,18 +309,16 @@ def _a_phone(groups: list[str], seps: list[str], plus: bool) -> bool | None:
     abroad = dialled = False
     for code in _COUNTRY_CODES:
         if digits.startswith(code) and len(groups[0]) >= len(code) and len(digits) >= len(code) + 10:
-            rest, dialled = digits[len(code) :], plus or code == "0086"
+            rest, by_code = digits[len(code) :], plus or code == "0086"
             if not (
                 _MOBILE_DIGITS.fullmatch(rest)
-                or (dialled and (_LANDLINE_DIGITS.fullmatch(rest) or _ABROAD_LANDLINE_DIGITS.fullmatch(rest)))
+                or (by_code and (_LANDLINE_DIGITS.fullmatch(rest) or _ABROAD_LANDLINE_DIGITS.fullmatch(rest)))
             ):
                 continue
             head = groups[0][len(code) :]
             groups, seps = ([head, *groups[1:]], seps) if head else (groups[1:], seps[1:])
-            digits, abroad = rest, rest[0] != "0"
+            digits, abroad, dialled = rest, rest[0] != "0", by_code
             break
-    else:
-        dialled = False
     sizes = [len(g) for g in groups]
     if _MOBILE_DIGITS.fullmatch(digits):
         grouped = _grouped(sizes, seps)
