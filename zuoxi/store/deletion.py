@@ -94,7 +94,17 @@ def _count(session: Session, column, values: list) -> dict:
     return counted
 
 
-def _dependents(session: Session, keys: list[str]) -> dict[str, Dependents]:
+@dataclass
+class _Keyed:
+    """What `_dependents` read: the conversations with their counts, and the rows a deletion removes by id."""
+
+    found: dict[str, Dependents]  # by key, in the keys' order
+    results: dict[int, tuple[str, str]]  # result pk → (conversation key, scorecard)
+    alerts: dict[int, str]  # alert id → conversation key
+    deliveries: dict[int, int]  # delivery id → alert id
+
+
+def _dependents(session: Session, keys: list[str]) -> _Keyed:
     """The stored conversations among `keys` and what is keyed to them, in the keys' order."""
     found = _conversations(session, keys)
     stored = list(found)
@@ -126,7 +136,7 @@ def _dependents(session: Session, keys: list[str]) -> dict[str, Dependents]:
         query = select(TrainingCase.conversation_key, TrainingCase.id).where(TrainingCase.conversation_key.in_(chunk))
         for linked, case in session.execute(query.order_by(TrainingCase.id)):
             found[str(linked)].training_cases.append(case)
-    return found
+    return _Keyed(found, owner, alerts, deliveries)
 
 
 def _conversations(session: Session, keys: list[str]) -> dict[str, Dependents]:
@@ -183,7 +193,7 @@ def dependents(engine: Engine, keys: Iterable[str]) -> list[Dependents]:
     """What deleting the conversations of these (full) keys would remove and keep, in the keys' order; a key not
     stored is left out."""
     with Session(engine) as session:
-        return list(_dependents(session, list(dict.fromkeys(keys))).values())
+        return list(_dependents(session, list(dict.fromkeys(keys))).found.values())
 
 
 def delete_conversations(
@@ -193,11 +203,10 @@ def delete_conversations(
     (`conversation.delete`: by `account`, or by the system for `operator`, who ran the command); returns what was
     deleted, in the keys' order. A key not stored (never, or another process deleted it first) is left out."""
     with Session(engine) as session, session.begin():
-        found = _dependents(session, list(dict.fromkeys(keys)))
-        stored = list(found)
-        pks = list(_results(session, stored))
-        alert_ids = list(_alerts(session, stored))
-        for chunk in _chunks(list(_deliveries(session, alert_ids))):
+        keyed = _dependents(session, list(dict.fromkeys(keys)))
+        found, stored = keyed.found, list(keyed.found)
+        pks, alert_ids = list(keyed.results), list(keyed.alerts)
+        for chunk in _chunks(list(keyed.deliveries)):
             session.execute(delete(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id.in_(chunk)))
         for chunk in _chunks(alert_ids):
             session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.alert_id.in_(chunk)))
