@@ -390,24 +390,29 @@ def live(
         raise typer.Exit(1)
 
 
-def _find(store: Store, ident: str) -> list[tuple[str, Conversation]]:
-    """The conversations `zuoxi show IDENT` shows: by key or id as typed, else by the id masked as it is stored
-    (a caller's number, 13800138000, is kept as *******8000); exits saying why when none, or several, are."""
+def _stored(store: Store, ident: str) -> tuple[list[tuple[str, Conversation]], str, bool]:
+    """The conversations of a key, a key's start or an id as typed, else of the id masked as it is stored (a caller's
+    number, 13800138000, is kept as *******8000); the ident masked, as messages show it; and whether it was found so."""
     found = store.find(ident)
     masked = mask_text(ident)
     if not found and masked != ident:
-        found = store.find(masked)
-        if len(found) > 1:
-            err.print(
-                Text(
-                    f"有 {len(found)} 个会话的编号打码后都是 {masked!r:.80}（存储时个人信息已打码，分不出是哪一个）：\n"
-                    + "\n".join(
-                        f"  {key[:12]}  {conv.agent_id or '—'}  {conv.started_at or '—'}" for key, conv in found
-                    )
-                    + "\n请用内容键（上面左列）指定其中一个：zuoxi show 内容键"
-                )
+        return store.find(masked), masked, True
+    return found, masked, False
+
+
+def _find(store: Store, ident: str) -> list[tuple[str, Conversation]]:
+    """The conversations `zuoxi show IDENT` shows (`_stored`); exits saying why when none, or several masked alike,
+    are."""
+    found, masked, by_mask = _stored(store, ident)
+    if by_mask and len(found) > 1:
+        err.print(
+            Text(
+                f"有 {len(found)} 个会话的编号打码后都是 {masked!r:.80}（存储时个人信息已打码，分不出是哪一个）：\n"
+                + "\n".join(f"  {key[:12]}  {conv.agent_id or '—'}  {conv.started_at or '—'}" for key, conv in found)
+                + "\n请用内容键（上面左列）指定其中一个：zuoxi show 内容键"
             )
-            raise typer.Exit(1)
+        )
+        raise typer.Exit(1)
     if not found:
         err.print(Text(f"数据库 {shown_url(store.url)} 里没有会话 {masked!r:.80}"))
         raise typer.Exit(1)
@@ -561,10 +566,7 @@ def _keys_to_delete(store: Store, idents: list[str]) -> list[str]:
     keys: list[str] = []
     refused = False
     for ident in idents:
-        found = store.find(ident)
-        masked = mask_text(ident)
-        if not found and masked != ident:
-            found = store.find(masked)
+        found, masked, _ = _stored(store, ident)
         if len(found) == 1:
             keys.append(found[0][0])
             continue
