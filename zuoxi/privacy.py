@@ -555,7 +555,21 @@ def _mask_parts(texts: Sequence[str], label: bool) -> list[str]:
 
 
 def _mask(text: str, label: bool) -> str:
+    if not _may_hold_pii(text):  # most turns: none of what `_plain_ops` looks for, so nothing to work out
+        return text
     return _mask_parts([text], label)[0]
+
+
+def _may_hold_pii(text: str) -> bool:
+    """Whether `_ops` could change anything in `text`: it holds an @, seven digits close together, a spoken digit
+    near a written one or a run of them, or a zero-width character (which may stand between any two digits)."""
+    return bool(
+        "@" in text
+        or "＠" in text
+        or _MAYBE_PII.search(text)
+        or _MAYBE_SPOKEN.search(text)
+        or _ZERO_WIDTH_CHAR.search(text)
+    )
 
 
 def mask_text(text: str) -> str:
