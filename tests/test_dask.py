@@ -710,3 +710,25 @@ def test_a_second_conversation_of_an_id_is_stored_with_a_note_on_the_cluster_too
     again = DaskBatch([tmp_path / "b.jsonl"], store=Store(url), client=client, collect=False, resume=False)
     list(again.run())  # the same content again: already there, no note
     assert again.summary.errors == [] and len(Store(url).find("dx-1")) == 2
+
+
+def test_a_deleted_conversation_is_kept_out_on_the_cluster_too(client, tmp_path):
+    """The local engine keeps a deleted conversation out when it is read again (zuoxi.store.deletion); so does Dask."""
+    from zuoxi.store.deletion import delete_conversations
+
+    records = [
+        {"id": f"dx-{n}", "turns": [{"role": "customer", "text": "快递没到"}, {"role": "agent", "text": f"马上查{n}"}]}
+        for n in (1, 2)
+    ]
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'z.db'}"
+    list(DaskBatch([path], store=Store(url), client=client, collect=False).run())
+    [(key, _)] = Store(url).find("dx-1")
+    delete_conversations(Store(url).engine, [key])
+    again = DaskBatch([path], store=Store(url), client=client, resume=False)
+    assert [item.conversation.id for item in again.run()] == ["dx-2"]
+    [note] = again.summary.errors
+    assert note.note and note.line == 1 and "会话 'dx-1' 此前已用 zuoxi conversation delete 删除" in str(note)
+    assert again.summary.kept_out == 1 and again.summary.read == 2 and again.summary.analyzed == 1
+    assert Store(url).find("dx-1") == [] and len(Store(url).find("dx-2")) == 1

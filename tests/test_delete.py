@@ -380,3 +380,59 @@ def test_an_id_of_several_stored_conversations_lists_them_and_asks_for_a_key(whe
     zuoxi("conversation", "delete", keys[0], *where, "--yes")
     left = zuoxi("show", "*******5678", *where, "--format", "json").stdout.splitlines()
     assert [json.loads(line)["key"][:12] for line in left] == [keys[1]]
+
+
+def test_a_deleted_conversation_read_again_is_kept_out_until_readmitted(where, tmp_path):
+    """A customer's erasure stays erased: `analyze` (which reads every file given), `import --again` and another file
+    holding the same conversation note it and store nothing of it; `readmit` lets it back, audited."""
+    first = export(tmp_path / "a.csv", "马上查")
+    zuoxi("analyze", first, *where, "--no-models", "--format", "json")
+    key = json.loads(zuoxi("show", "dx-1", *where, "--format", "json").stdout)["key"]
+    zuoxi("conversation", "delete", key[:12], *where, "--yes")
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "again.csv").write_text(first.read_text() + "dx-2,客户,在吗,2026-11-03 15:00:00\n", encoding="utf-8")
+    for again in (
+        ("analyze", first, "--no-models", "--format", "json"),
+        ("import", "--again", first),
+        ("import", copy / "again.csv"),
+    ):
+        kept = zuoxi(*again, *where)
+        assert ":2: 会话 'dx-1' 此前已用 zuoxi conversation delete 删除：没有再存入，也没有分析" in kept.stderr
+        assert f"zuoxi conversation readmit {key[:12]}" in kept.stderr and "已删除、未再存入 1" in kept.stderr
+        assert "错误 0 · 注意 1" in kept.stderr and "13812345678" not in kept.stderr
+        assert "没有会话" in zuoxi("show", "dx-1", *where, code=1).stderr
+    analyzed = zuoxi("analyze", first, *where, "--no-models", "--format", "json")
+    assert json.loads(analyzed.stdout or "[]") == []  # nor is it analyzed and shown
+
+    other = export(tmp_path / "b.csv", "马上查", "已经到了")  # another conversation of the same id is no erasure
+    zuoxi("import", other, *where)
+    assert json.loads(zuoxi("show", "dx-1", *where, "--format", "json").stdout)["key"] != key
+
+    unknown = zuoxi("conversation", "readmit", "abcdef012345", *where, code=1)
+    assert "不是已删除会话的内容键" in unknown.stderr and "什么也没有改" in unknown.stderr
+    readmitted = zuoxi("conversation", "readmit", key[:8], *where)
+    assert f"已允许 1 个已删除的会话再次存入（内容键 {key[:12]}）" in readmitted.stderr
+    stored = zuoxi("import", "--again", first, *where)
+    assert "导入 1" in stored.stderr and "此前已用" not in stored.stderr
+    assert key in zuoxi("show", key[:12], *where, "--format", "json").stdout
+
+
+def test_a_deletion_and_a_readmission_are_audited_and_the_kept_out_keys_hold_no_text(store):
+    key_a, key_b = world(store)
+    delete_conversations(store.engine, [key_a], operator="wang")
+    assert store.deleted() == {key_a}
+    with store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM deleted_conversations")).all()
+    assert [row[0] for row in rows] == [key_a] and len(rows[0]) == 2  # the key and when: nothing else
+    delete_conversations(store.engine, [key_b])  # each deletion keeps its own out, the earlier stays
+    assert store.deleted() == {key_a, key_b}
+
+    from zuoxi.store.deletion import deleted_keys, readmit
+
+    assert deleted_keys(store.engine, key_a[:6]) == [key_a] and deleted_keys(store.engine, "%%%%%%") == []
+    assert readmit(store.engine, [key_a, key_a, "f" * 64], operator="li") == [key_a]
+    assert store.deleted() == {key_b} and readmit(store.engine, [key_a]) == []
+    _, entries = audit_entries(store.engine, action="conversation.readmit")
+    assert [(e.entity_id, e.after) for e in entries] == [(key_a, {"readmitted_by": "li"})]

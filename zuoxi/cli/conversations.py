@@ -536,7 +536,8 @@ def conversation_delete(
     删除的有：质检结果、复核与校准（含意见）、申诉、评分版本、复核任务、投诉预警及其推送记录、全文检索索引。
     由它整理出的培训案例和外呼拨打记录保留，但不再关联它。先列出将删除的内容并询问（--yes 不询问）。
     同一会话编号更正过或更完整的导出导入时会与旧的并存（附注意），用本命令删去旧的即可。
-    zuoxi import 不会再读没有改动的同一文件，但 zuoxi analyze、网页上传和 import --again 会把文件里的会话再存进来。"""
+    删除的会话记下其内容键（不含内容）：再次读到同样的会话（zuoxi analyze、网页上传、import --again、别的文件）
+    不会再存入，附注意；若要让它再存入，用 zuoxi conversation readmit 内容键。"""
     from zuoxi.store.deletion import delete_conversations, dependents
 
     store = Store(db, schema, create=False)
@@ -556,7 +557,42 @@ def conversation_delete(
     plain_err.print(
         f"已删除 {len(deleted)} 个会话（内容键 {shown}）及其关联数据，已记入审计日志（conversation.delete）"
     )
-    plain_err.print("导入记录保留：再次导入内容未变的同一文件时会跳过它（zuoxi import --again 重新读取）")
+    plain_err.print("再次读到同样的会话时不会再存入（要让它再存入：zuoxi conversation readmit 内容键）")
+
+
+@conversation_app.command("readmit")
+def conversation_readmit(
+    keys: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="内容键", help="删除时列出的内容键（或其开头，至少 6 位）；可给多个", show_default=False
+        ),
+    ],
+    db: DbOption = None,
+    schema: SchemaOption = None,
+) -> None:
+    """让已删除的会话在再次读到时可以再存入（删错了、作为重复删去的那个其实要保留）。
+    本命令不恢复任何内容：再导入或分析含有它的文件即可，记入审计日志（conversation.readmit）。"""
+    from zuoxi.store.deletion import deleted_keys, readmit
+
+    store = Store(db, schema, create=False)
+    full: list[str] = []
+    for typed in keys:
+        found = deleted_keys(store.engine, typed)
+        if len(found) != 1:
+            say_error(
+                f"{typed!r:.80} 不是已删除会话的内容键（或其开头，至少 6 位）"
+                if not found
+                else f"{typed!r:.80} 是 {len(found)} 个已删除会话内容键的开头：请多给几位"
+            )
+            plain_err.print("什么也没有改")
+            raise typer.Exit(1)
+        full.append(found[0])
+    done = readmit(store.engine, full, operator=_operator())
+    plain_err.print(
+        f"已允许 {len(done)} 个已删除的会话再次存入（内容键 {'、'.join(key[:12] for key in done)}），"
+        "已记入审计日志（conversation.readmit）"
+    )
 
 
 def _keys_to_delete(store: Store, idents: list[str]) -> list[str]:

@@ -45,7 +45,15 @@ from typing import Any
 
 from zuoxi import __version__
 from zuoxi.analyze.models import PREDICT_CHUNK
-from zuoxi.engines.local import CHUNK, Analyzed, BatchSummary, Duplicates, in_order_chunks, store_analyzed
+from zuoxi.engines.local import (
+    CHUNK,
+    Analyzed,
+    BatchSummary,
+    Duplicates,
+    in_order_chunks,
+    kept_out_note,
+    store_analyzed,
+)
 from zuoxi.ingest import NO_SUCH_FILE, NOT_REGULAR, IngestError, ReadOptions, detect_format, input_files, read_file
 from zuoxi.ingest.canonical import read_jsonl
 from zuoxi.ingest.encoding import UnknownEncoding, decode_lines
@@ -412,6 +420,7 @@ class DaskBatch:
     on_cluster: Callable[[str], None] | None = None  # one line about the cluster used
     summary: DaskSummary = field(default_factory=DaskSummary)
     _duplicates: Duplicates | None = None
+    _deleted: set[str] | None = None  # content keys a deletion keeps out, read at the first shard stored
 
     def run(self) -> Iterator[Analyzed]:
         self._duplicates = Duplicates(self.store, self.mask) if self.store is not None else None
@@ -576,6 +585,8 @@ class DaskBatch:
         if self.store is None:
             return
         source = self._named(shard)
+        if outcome.items:
+            outcome.items = self._not_deleted(shard, outcome.items)
         given = outcome.items or []
         items = [Analyzed(conversation, result, key, source) for conversation, result, key in given]
         if self._duplicates is not None and given:  # an id another conversation has: noted as the local engine does
@@ -591,6 +602,24 @@ class DaskBatch:
             self.store.mark_file(
                 shard.key, f"{source}#{shard.span}" if shard.span else source, outcome.read, errors_only(outcome.errors)
             )
+
+    def _not_deleted(self, shard: Shard, items: list) -> list:
+        """A shard's (conversation, result, key) less those a deletion keeps out, each noted as the local engine
+        notes it: analyzed on a worker, but neither stored nor handed on."""
+        assert self.store is not None
+        if self._deleted is None:
+            self._deleted = self.store.deleted()
+        deleted = self._deleted
+        if not deleted:
+            return items
+        for conversation, result, key in items:
+            if key in deleted:
+                self.summary.kept_out += 1
+                self.summary.analyzed -= result is not None
+                self._error(
+                    IngestError(shard.path, conversation.source_line, kept_out_note(conversation.id, key), note=True)
+                )
+        return [item for item in items if item[2] not in deleted]
 
     def _named(self, shard: Shard) -> str:
         """The file a shard's conversations came from, as stored: masked as the local engine stores it (exports are

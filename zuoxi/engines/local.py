@@ -34,6 +34,7 @@ class BatchSummary:
     read: int = 0
     imported: int = 0  # new in the store
     duplicates: int = 0
+    kept_out: int = 0  # read, but deleted earlier (`zuoxi conversation delete`): neither analyzed nor stored
     analyzed: int = 0
     errors: list[IngestError] = field(default_factory=list)
 
@@ -71,11 +72,14 @@ class Batch:
     _marks: list[tuple[str, str, int, int]] = field(default_factory=list)  # files read whole, stored with `_pending`
     _errors: int = 0  # of summary.errors, those that are no note
     _duplicates: Duplicates | None = None
+    _deleted: set[str] = field(default_factory=set)  # content keys a deletion keeps out
 
     def run(self) -> Iterator[Analyzed]:
         files = list(input_files(self.paths))
         if self.store is not None or self.analyze:  # what is only read (predict, live) counts nothing
             self._duplicates = Duplicates(self.store, self.mask)
+        if self.store is not None:
+            self._deleted = self.store.deleted()
         try:
             for done, file in enumerate(files, start=1):
                 yield from self._file(file)
@@ -130,6 +134,8 @@ class Batch:
             if self._duplicates is not None
             else ((c, None, False) for c in masked)
         )
+        if self.store is not None:
+            taken = self._not_deleted(taken, path)
         if self.analyze:
             taken = list(taken)  # analyzed together (the models read a chunk at once)
         results = (
@@ -155,6 +161,21 @@ class Batch:
             yield item
             if len(self._pending) >= CHUNK:
                 self._flush()
+
+    def _not_deleted(
+        self, taken: Iterable[tuple[Conversation, str | None, bool]], path: Path
+    ) -> Iterator[tuple[Conversation, str, bool]]:
+        """`taken` with each one's key worked out, less those a deletion keeps out, each of them noted."""
+        for conversation, worked_out, known in taken:
+            key = worked_out or content_key(conversation)
+            if key not in self._deleted:
+                yield conversation, key, known
+                continue
+            self.summary.read += 1
+            self.summary.kept_out += 1
+            self._error(
+                IngestError(str(path), conversation.source_line, kept_out_note(conversation.id, key), note=True)
+            )
 
     def _flush(self) -> None:
         """Store what was read and then mark the files read to their end: a file is marked only once all it gave is
@@ -228,6 +249,13 @@ class Duplicates:
                 note(IngestError(str(path), line, _stored_before(conversation.id, others), note=True))
             self.seen[original.id] = (key[:16], len(self.files) - 1, line)
             yield conversation, key, False
+
+
+def kept_out_note(ident: str, key: str) -> str:
+    return (
+        f"会话 {ident!r} 此前已用 zuoxi conversation delete 删除：没有再存入，也没有分析。"
+        f"若要让它再存入：zuoxi conversation readmit {key[:12]}"
+    )
 
 
 def _named_after_file(ident: str, path: Path) -> bool:

@@ -156,6 +156,8 @@ def batch_summary(console: Console, summary: BatchSummary, seconds: float, store
         parts.append(f"此前已导入的文件 {summary.files_skipped}")
     if stored:
         parts += [f"导入 {summary.imported}", f"库中已有 {summary.duplicates}"]
+        if summary.kept_out:
+            parts.append(f"已删除、未再存入 {summary.kept_out}")
     if summary.analyzed:
         parts.append(f"分析 {summary.analyzed}")
     notes = sum(problem.note for problem in summary.errors)

@@ -32,6 +32,7 @@ from zuoxi.store.tables import (
     CampaignCallback,
     CampaignCustomer,
     ConversationRow,
+    DeletedConversation,
     ImportedFile,
     ResultRow,
     User,
@@ -303,6 +304,12 @@ class Store:
                 for key, data in session.execute(query):
                     found[key] = Conversation.model_validate(data)
         return found
+
+    def deleted(self) -> set[str]:
+        """The content keys of the conversations deleted (`zuoxi conversation delete`) and kept out. Deletions are
+        few — erasures and wrong imports — so a run reads them once, at its start."""
+        with Session(self.engine) as session:
+            return set(session.scalars(select(DeletedConversation.key)))
 
     def count_new(self, keys: list[str]) -> int:
         with Session(self.engine) as session:

@@ -12,9 +12,9 @@ Kept, with their link to the conversation dropped: a campaign's call attempt (th
 it) and a training case promoted from it (curated and masked; it holds its own copy of the conversation, and
 trainees' attempts name it). Kept as they are: the audit log, the history of who did what, where the deletion is
 one entry per conversation — who deleted it and what went with it, counts and names, never its text; and the
-import marks of the files it came from, so that `zuoxi import` of the same unchanged file does not bring an erased
-conversation back — but `zuoxi analyze` (and an upload), which reads every file it is given, and `zuoxi import
---again` do: an erased conversation stays out only once it is out of the files given.
+import marks of the files it came from. Added: the conversation's content key (`DeletedConversation`, a hash, no
+text), so that reading it again — `zuoxi analyze`, an upload, `import --again`, another file holding it — does not
+store it again (an erased conversation stays erased; the engines skip it with a note) until `readmit` lets it back.
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from zuoxi.privacy import mask_text
-from zuoxi.store import as_utc
+from zuoxi.store import as_utc, utc_now
 from zuoxi.store.audit import audit
 from zuoxi.store.tables import (
     AppealRow,
     CampaignAttempt,
     ComplaintAlertRow,
     ConversationRow,
+    DeletedConversation,
     QueueItemRow,
     ResultRow,
     ResultVersion,
@@ -46,7 +47,7 @@ from zuoxi.store.tables import (
 )
 from zuoxi.store.users import Account
 
-__all__ = ["Dependents", "delete_conversations", "dependents"]
+__all__ = ["Dependents", "delete_conversations", "deleted_keys", "dependents", "readmit"]
 
 _CHUNK = 500  # keys or ids to one IN (...)
 
@@ -225,7 +226,47 @@ def delete_conversations(
         session.flush()
         for chunk in _chunks(stored):
             session.execute(delete(ConversationRow).where(ConversationRow.key.in_(chunk)))
+        _keep_out(session, stored)
         by = {"deleted_by": mask_text(operator)} if operator else None
         for key, gone in found.items():
             audit(session, account, "conversation.delete", "conversation", key, gone.audited(), by)
     return list(found.values())
+
+
+def _keep_out(session: Session, keys: list[str]) -> None:
+    """Note these deleted conversations' keys, so that reading them again does not store them again."""
+    already: set[str] = set()  # a conversation deleted before, stored again by an older zuoxi
+    for chunk in _chunks(keys):
+        already.update(session.scalars(select(DeletedConversation.key).where(DeletedConversation.key.in_(chunk))))
+    now = utc_now()
+    session.add_all(DeletedConversation(key=key, deleted_at=now) for key in keys if key not in already)
+
+
+def deleted_keys(engine: Engine, start: str) -> list[str]:
+    """The content keys of deleted conversations kept out that begin with `start` (at least 6 hex digits), at most
+    two: one is the key meant, two say it is ambiguous."""
+    start = start.strip().lower()
+    if len(start) < 6 or any(c not in "0123456789abcdef" for c in start):
+        return []
+    with Session(engine) as session:
+        query = select(DeletedConversation.key).where(DeletedConversation.key.startswith(start, autoescape=True))
+        return list(session.scalars(query.order_by(DeletedConversation.key).limit(2)))
+
+
+def readmit(
+    engine: Engine, keys: Iterable[str], account: Account | None = None, operator: str | None = None
+) -> list[str]:
+    """Let deleted conversations of these (full) keys be stored again when read again (a wrong deletion, a
+    conversation deleted as a duplicate that is wanted after all), each audited (`conversation.readmit`); returns the
+    keys that were kept out, in the keys' order. Nothing deleted comes back by this alone: the files are read again."""
+    wanted = list(dict.fromkeys(keys))
+    with Session(engine) as session, session.begin():
+        held: set[str] = set()
+        for chunk in _chunks(wanted):
+            held.update(session.scalars(select(DeletedConversation.key).where(DeletedConversation.key.in_(chunk))))
+            session.execute(delete(DeletedConversation).where(DeletedConversation.key.in_(chunk)))
+        by = {"readmitted_by": mask_text(operator)} if operator else None
+        for key in wanted:
+            if key in held:
+                audit(session, account, "conversation.readmit", "conversation", key, None, by)
+    return [key for key in wanted if key in held]

@@ -112,6 +112,17 @@ class ImportedFile(Base):
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class DeletedConversation(Base):
+    """The content key of a conversation deleted with `zuoxi conversation delete`: reading the same conversation again
+    (`zuoxi analyze`, an upload, `import --again`, another file holding it) does not store it again — a customer's
+    erasure stays erased — until `zuoxi conversation readmit` lets it back. A key is a hash: no text is kept."""
+
+    __tablename__ = "deleted_conversations"
+
+    key: Mapped[str] = mapped_column(Str(64), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class User(Base):
     """A person using the web app. `team` scopes a team lead; `agent_id` ties an agent to their conversations."""
 

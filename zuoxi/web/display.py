@@ -43,6 +43,7 @@ AUDIT_ACTIONS = {
     "campaign.assign": "分配外呼客户",
     "db.remask": "重新打码",
     "conversation.delete": "删除会话",
+    "conversation.readmit": "允许再次存入已删除的会话",
 }  # the queues' actions are named by zuoxi.web.queues
 # What an audit entry's object and the keys of its before/after are called; unknown ones show as stored.
 AUDIT_ENTITIES = {
@@ -112,6 +113,7 @@ AUDIT_KEYS = {
     "campaign_attempts": "外呼记录（保留，不再关联）",
     "training_cases": "培训案例（保留，不再关联）",
     "deleted_by": "删除人（命令行登录名）",
+    "readmitted_by": "操作人（命令行登录名）",
 }
 _TOP_LEVEL = re.compile(r"^(id|name):[ \t]*(.*?)(?:[ \t]+#.*)?$", re.M)
 _VERSION = re.compile(r"^(review|appeal) (\S+): (\w+)$")
