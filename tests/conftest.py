@@ -62,3 +62,20 @@ def store(db_url):
     opened = Store(db_url)
     yield opened
     opened.close()
+
+
+def read_by_id(path: Path) -> tuple[dict, list[str]]:
+    """A file as a reader gives it: (the conversations by id, the errors as printed) — for the readers' tests."""
+    from zuoxi.ingest import IngestError, read_file
+    from zuoxi.model import Conversation
+
+    records = list(read_file(path))
+    return (
+        {r.id: r for r in records if isinstance(r, Conversation)},
+        [str(r) for r in records if isinstance(r, IngestError)],
+    )
+
+
+def starts(conversation) -> list[float | None]:
+    """Each turn's start time, in seconds."""
+    return [t.start for t in conversation.turns]

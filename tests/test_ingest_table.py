@@ -10,26 +10,13 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import read_by_id as read
+from conftest import starts
 
-from zuoxi.ingest import IngestError, read_file
 from zuoxi.ingest.table import TIME_FORMATS, _parse_time, sheet_rows
-from zuoxi.model import Conversation
 
 HEADER = "会话ID,角色,内容,时间,坐席工号,班组\n"
 LOST = "：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入"
-
-
-def read(path: Path) -> tuple[dict[str, Conversation], list[str]]:
-    """(the conversations by id, the errors as printed)."""
-    records = list(read_file(path))
-    return (
-        {r.id: r for r in records if isinstance(r, Conversation)},
-        [str(r) for r in records if isinstance(r, IngestError)],
-    )
-
-
-def starts(conversation: Conversation) -> list[float | None]:
-    return [t.start for t in conversation.turns]
 
 
 def csv_file(tmp_path: Path, body: str, name: str = "export.csv") -> Path:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from zuoxi.ingest import IngestError, read_file
+from conftest import read_by_id, starts
+
 from zuoxi.model import Conversation
 
 ORDER = "：消息没有按时间先后排列，整个会话都没有导入；请按时间排好再导入"
@@ -16,15 +17,7 @@ ORDER = "：消息没有按时间先后排列，整个会话都没有导入；�
 
 def read(path: Path, text: str) -> tuple[dict[str, Conversation], list[str]]:
     path.write_text(text, encoding="utf-8")
-    records = list(read_file(path))
-    return (
-        {r.id: r for r in records if isinstance(r, Conversation)},
-        [str(r) for r in records if isinstance(r, IngestError)],
-    )
-
-
-def starts(conversation: Conversation) -> list[float | None]:
-    return [t.start for t in conversation.turns]
+    return read_by_id(path)
 
 
 def test_a_step_back_with_full_dates_refuses_the_conversation_at_that_line(tmp_path):
