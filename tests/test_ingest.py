@@ -1456,3 +1456,21 @@ def test_error_messages_mask_personal_data(tmp_path):
         f"{table}:3: 认不出时间 'z***@example.com'{TIME_FORMATS}",
         f"{table}:2: 会话 'c' 有 2 行没有读入（第 2、3 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
     ]
+
+
+def test_digits_alone_after_a_blank_line_are_the_cue_continued_unless_they_number_the_next_cue(tmp_path):
+    """A customer's number read out in a paragraph of its own was taken for a cue number and dropped in silence; the
+    next cue's number alone (a file cut off after it) still holds no words."""
+    path = tmp_path / "number.srt"
+    path.write_text(
+        "1\n00:00:01,000 --> 00:00:02,000\n[客服] 请问您的订单号\n\n"
+        "2\n00:00:03,000 --> 00:00:04,000\n[客户] 订单号是\n\n20261103\n\n"
+        "3\n00:00:05,000 --> 00:00:06,000\n[客服] 好的\n\n4\n",
+        encoding="utf-8",
+    )
+    (conv,), errors = read(path)
+    assert errors == [] and texts(conv) == ["请问您的订单号", "订单号是20261103", "好的"]
+    vtt = tmp_path / "number.vtt"
+    vtt.write_text("WEBVTT\n\n00:01.000 --> 00:03.500\n<v 客户>我的工号是\n\n8\n", encoding="utf-8")
+    (conv,), errors = read(vtt)
+    assert errors == [] and texts(conv) == ["我的工号是8"]

@@ -174,9 +174,12 @@ class _Cues:
         self.skipping = False  # in a cue whose time line was refused: its text goes with it
         self.untimed = 0  # blocks lost with no time line at all (in a file of no cues: it is not subtitles)
         self.speakers: set[str] = set()  # the speakers of the cues before the last one
+        self.numbered: int | None = None  # the last cue's number, where its block gave one
 
     def take(self, number: int, line: str) -> None:
         if times := _CUE_TIMES.match(line):
+            numbers = [text.strip() for _, text in self.block if text.strip().isdigit()]
+            self.numbered = int(numbers[-1]) if numbers else None
             self.block.clear()  # a cue number or WebVTT cue identifier
             cue = _cue(times.groups(), number)
             if isinstance(cue, str):
@@ -204,7 +207,11 @@ class _Cues:
         last, self.last = self.last, None
         if _NOT_CUES.match(block[0][1].strip()):
             return
-        if len(block) == 1 and block[0][1].strip().isdigit():  # a cue number whose cue the file does not hold
+        if len(block) == 1 and block[0][1].strip().isdigit():
+            if not isinstance(last, dict) or self._next_number(block[0][1]):
+                return  # a cue number whose cue the file does not hold
+            _add_line(last, block[0][1])  # digits said in the cue before (a number read out), continued
+            self.last = last
             return
         words = next(((n, t) for n, t in block if not t.strip().isdigit()), block[0])  # past the cue number
         number, line = next(((n, t) for n, t in block if _TIME_LIKE.search(t)), words)
@@ -226,6 +233,11 @@ class _Cues:
             reason = f"这段文字前面没有字幕的时间行（应为 {CUE_TIME_EXAMPLE}），没有读入"
             self.untimed += 1
         self.lost.append(IngestError(self.path, number, reason))
+
+    def _next_number(self, line: str) -> bool:
+        """Whether digits alone are the number the next cue would have: a cue number, not words. Where cues are
+        not numbered (WebVTT), digits alone after a cue are its words."""
+        return self.numbered is not None and int(line.strip()) == self.numbered + 1
 
     def _another_speaker(self, cue: dict[str, Any], line: str) -> bool:
         """Whether a line starts with the tag of a speaker other than the cue's: a voice tag (`<v 客户>`), or a tag that
