@@ -210,3 +210,33 @@ def test_personal_data_in_a_scorecard_is_masked_and_the_yaml_still_reads_as_writ
     assert aliased == 'a: &x "拨 *******5678"\nb: *x\n' and yaml.safe_load(aliased)["b"] == "拨 *******5678"
     assert spec.sections[0].items[1].suggestion == "多行的 *******5678 建议"
     assert masked_text(f'id: "{phone}') == 'id: "*******5678'  # no YAML: masked where it stands
+
+
+def test_the_rules_problems_are_reported_with_the_fields_that_do_not_validate(tmp_path, monkeypatch):
+    """A missing `message` (the file does not validate) hid a wrong operator, a pattern RE2 cannot run and an unknown
+    act until a second run; the file was named as given in the rules' problems and by its absolute path in the
+    others."""
+    monkeypatch.chdir(tmp_path)
+    Path("mine.yaml").write_text(
+        "id: mine\nname: 我的\nlexicons:\n  my_words: [退款]\nsections:\n  - id: s\n    name: s\n    items:\n"
+        "      - id: M-01\n        name: x\n        points: -5\n"  # line 9: no message
+        "        when: {bogus_op: 1}\n"  # line 12
+        "        expect:\n          regex: {role: agent, pattern: '(?<!不)退款'}\n"  # line 14
+        "      - id: M-02\n        name: y\n        points: -5\n        message: m\n"
+        "        forbid: {act: {role: agent, acts: [no_such_act], cues: ['@my_words']}}\n",  # line 19
+        encoding="utf-8",
+    )
+    outcome = CliRunner().invoke(app, ["scorecard", "check", "mine.yaml"])
+    assert outcome.exit_code == 1 and "Traceback" not in outcome.stderr
+    lines = outcome.stderr.strip().split("\n")
+    assert lines[0] == "mine.yaml:9: sections.0.items.0.message：必须填写", lines
+    assert (
+        lines[1].startswith("mine.yaml:12: M-01: sections.0.items.0.when: 条件须恰好含以下之一")
+        and "bogus_op" in lines[1]
+    )
+    assert (
+        lines[2].startswith("mine.yaml:14: M-01: sections.0.items.0.expect.regex.pattern: ")
+        and "不支持环视" in lines[2]
+    )
+    assert lines[3].startswith("mine.yaml:19: M-02: sections.0.items.1.forbid.act.acts: 没有对话行为 'no_such_act'")
+    assert len(lines) == 4 and str(tmp_path) not in outcome.stderr  # the file's own lexicon is known: no problem

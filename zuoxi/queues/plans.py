@@ -24,7 +24,7 @@ from zuoxi.messages import Problems, said
 from zuoxi.privacy import mask_text, mask_value
 from zuoxi.queues.assignment import METHODS
 from zuoxi.queues.models import Candidate, Period
-from zuoxi.rules.scorecard import _LineLoader, _strip_lines, line_of
+from zuoxi.rules.scorecard import _LineLoader, line_of, strip_lines
 from zuoxi.store import masked_label
 
 if TYPE_CHECKING:
@@ -360,7 +360,7 @@ def parse_plan(text: str, source: str) -> PlanSpec:
     if not isinstance(raw, dict):
         raise PlanError([f"{source}:1: 计划应为映射，至少有 id、name 和 rules 或 random"])
     try:
-        return PlanSpec.model_validate(_strip_lines(raw))
+        return PlanSpec.model_validate(strip_lines(raw))
     except ValidationError as error:
         problems = []
         for item in error.errors():

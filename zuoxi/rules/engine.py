@@ -18,11 +18,13 @@ from zuoxi.rules.scorecard import (
     Origin,
     ScorecardError,
     ScorecardSpec,
+    Unvalidated,
     builtin_names,
     line_of,
     load_spec,
     locate,
     registered_text,
+    strip_lines,
 )
 
 # Skill names of the three core skills of seed 000, as the output and dashboards show them.
@@ -77,10 +79,7 @@ class CompiledScorecard:
                             item=item,
                             section=section.id,
                             applies_roles=tuple(item.applies.roles),
-                            **{
-                                name: self._compile(getattr(item, name), base + (name,))
-                                for name in ("when", "expect", "forbid", "veto_if", "dismiss_if")
-                            },
+                            **{name: self._compile(getattr(item, name), base + (name,)) for name in CONDITIONS},
                         )
                     )
                 except RuleError as error:
@@ -361,14 +360,42 @@ def _load_and_compile(name: str, text: str | None = None) -> CompiledScorecard:
     try:
         spec, origins = load_spec(name, text=text)
     except ScorecardError as error:
-        if error.partial is None:
-            raise
-        try:
-            CompiledScorecard(*error.partial)
-        except ScorecardError as more:
-            raise ScorecardError(error.problems + [p for p in more.problems if p not in error.problems]) from None
+        more = _condition_problems(error.unvalidated) if error.unvalidated is not None else []
+        if error.partial is not None:
+            try:
+                CompiledScorecard(*error.partial)
+            except ScorecardError as compiled:
+                more += compiled.problems
+        if more:
+            raise ScorecardError(error.problems + [p for p in dict.fromkeys(more) if p not in error.problems]) from None
         raise
     return CompiledScorecard(spec, origins)
+
+
+CONDITIONS = ("when", "expect", "forbid", "veto_if", "dismiss_if")  # an item's fields that hold a rule
+
+
+def _condition_problems(file: Unvalidated) -> list[str]:
+    """The problems of the conditions of a file that did not validate, item by item, as `CompiledScorecard` words
+    them: what the compiler can tell of the rules beside the file's own problems."""
+    compiler = Compiler(file.lexicons, file.synonyms)
+    sections = file.raw.get("sections")
+    problems = []
+    for s_index, section in enumerate(sections if isinstance(sections, list) else []):
+        items = section.get("items") if isinstance(section, dict) else None
+        for i_index, item in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(item, dict):
+                continue
+            for name in CONDITIONS:
+                if item.get(name) is None:
+                    continue
+                try:
+                    compiler.compile(strip_lines(item[name]), ("sections", s_index, "items", i_index, name))
+                except RuleError as error:
+                    where = ".".join(map(str, error.loc))
+                    line = line_of(file.raw, error.loc) or "?"
+                    problems.append(f"{file.source}:{line}: {item.get('id', '?')}: {where}: {error}")
+    return problems
 
 
 @lru_cache(maxsize=32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -27,14 +28,32 @@ _KEY_LINES = "__key_lines__"  # each key's own line: an error names the line of 
 _ITEM_LINES = "__item_lines__"  # the line of each entry of a list value, by key (`include:` written one a line)
 
 
+@dataclass(frozen=True)
+class Unvalidated:
+    """A scorecard file that did not validate, as far as it was read: its items' conditions can still be compiled,
+    so that one run of `zuoxi scorecard check` reports their problems with the file's own (a missing `message`
+    hid a wrong operator until a second run)."""
+
+    source: str
+    raw: dict[str, Any]
+    lexicons: dict[str, list[str]]
+    synonyms: dict[str, list[str]]
+
+
 class ScorecardError(Problems):
     """Problems in a scorecard file, each as `file:line: message`. `partial`: the scorecard as merged despite
     them (only item ids met twice, or points out of bounds), so that compiling it can report its rules' problems
-    in the same run."""
+    in the same run; `unvalidated`: the file as read where it did not validate, for the same."""
 
-    def __init__(self, problems: list[str], partial: tuple[ScorecardSpec, list[Origin]] | None = None):
+    def __init__(
+        self,
+        problems: list[str],
+        partial: tuple[ScorecardSpec, list[Origin]] | None = None,
+        unvalidated: Unvalidated | None = None,
+    ):
         super().__init__(problems)
         self.partial = partial
+        self.unvalidated = unvalidated
 
 
 MAX_SCORE = 1000  # the most a scorecard's max_score, and so an item's points, may be
@@ -177,11 +196,11 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _strip_lines(value: Any) -> Any:
+def strip_lines(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k not in (_LINE, _KEY_LINES, _ITEM_LINES)}
+        return {k: strip_lines(v) for k, v in value.items() if k not in (_LINE, _KEY_LINES, _ITEM_LINES)}
     if isinstance(value, list):
-        return [_strip_lines(v) for v in value]
+        return [strip_lines(v) for v in value]
     return value
 
 
@@ -225,7 +244,7 @@ def _parse(text: str, source: str) -> tuple[ScorecardSpec | None, dict[str, Any]
     if not isinstance(raw, dict):
         raise ScorecardError([_problem(source, 1, "评分表应是含 id、name 和 sections 的映射")])
     try:
-        spec = ScorecardSpec.model_validate({**_strip_lines(raw), "source": source})
+        spec = ScorecardSpec.model_validate({**strip_lines(raw), "source": source})
     except ValidationError as error:
         problems = []
         for item in error.errors():
@@ -332,30 +351,31 @@ def locate(name: str, relative_to: Path | None = None) -> Path:
 
 
 def shared_lexicons() -> dict[str, list[str]]:
-    return _strip_lines(yaml.load(LEXICON_FILE.read_text(encoding="utf-8"), Loader=_LineLoader)) or {}  # noqa: S506 — a SafeLoader
+    return strip_lines(yaml.load(LEXICON_FILE.read_text(encoding="utf-8"), Loader=_LineLoader)) or {}  # noqa: S506 — a SafeLoader
 
 
 MAX_SCORECARD_BYTES = 10 << 20  # the built-in ones are a few tens of KB
 
 
 @lru_cache(maxsize=64)
-def _load_path(path: Path, mtime: float) -> tuple[ScorecardSpec | None, dict[str, Any], tuple[str, ...]]:
+def _load_path(path: Path, mtime: float, shown: str) -> tuple[ScorecardSpec | None, dict[str, Any], tuple[str, ...]]:
     """The file's spec (None when it does not validate), raw data and problems (cached: a tuple, not to be
-    changed); what cannot be read at all raises."""
+    changed); what cannot be read at all raises. Problems name the file as `shown` (as the user gave it), as the
+    rules' problems do."""
     try:
         if path.exists() and not path.is_file():  # a pipe would hang, /dev/zero fill memory
-            raise ScorecardError([f"{path}：不是普通文件（文件夹、管道或设备不能作为评分表）"])
+            raise ScorecardError([f"{shown}：不是普通文件（文件夹、管道或设备不能作为评分表）"])
         if path.exists() and path.stat().st_size > MAX_SCORECARD_BYTES:
-            raise ScorecardError([f"{path}：超过 {MAX_SCORECARD_BYTES >> 20} MB，不是评分表"])
+            raise ScorecardError([f"{shown}：超过 {MAX_SCORECARD_BYTES >> 20} MB，不是评分表"])
         data = path.read_bytes()
     except OSError as error:
-        raise ScorecardError([f"{path}：无法读取（{error.strerror or error}）"]) from error
+        raise ScorecardError([f"{shown}：无法读取（{error.strerror or error}）"]) from error
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise ScorecardError([_problem(str(path), line, "不是 UTF-8 编码的文本（评分表须存为 UTF-8）")]) from None
-    spec, raw, problems = _parse(text, str(path))
+        raise ScorecardError([_problem(shown, line, "不是 UTF-8 编码的文本（评分表须存为 UTF-8）")]) from None
+    spec, raw, problems = _parse(text, shown)
     return spec, raw, tuple(problems)
 
 
@@ -373,6 +393,20 @@ def _raw_includes(raw: dict[str, Any]) -> list[str]:
     validation): the includes are still checked in the same run."""
     include = raw.get("include")
     return [name if isinstance(name, str) else "" for name in include] if isinstance(include, list) else []
+
+
+def _unvalidated(
+    source: str, raw: dict[str, Any], lexicons: dict[str, list[str]], synonyms: dict[str, list[str]]
+) -> Unvalidated:
+    """The file as read, with its own lexicons and synonyms where they are lists of words (as validation needs)."""
+
+    def words(name: str) -> dict[str, list[str]]:
+        value = strip_lines(raw.get(name))
+        if not isinstance(value, dict):
+            return {}
+        return {k: v for k, v in value.items() if isinstance(v, list) and all(isinstance(w, str) for w in v)}
+
+    return Unvalidated(source, raw, {**lexicons, **words("lexicons")}, {**synonyms, **words("synonyms")})
 
 
 def _raw_sections(raw: dict[str, Any]) -> int:
@@ -425,7 +459,7 @@ def _read(
         raise here(f"{path}：include 形成循环（{' → '.join(seen)}）")
     if not path.exists():
         raise here(f"没有评分表文件 {path}")
-    spec, raw, found = _load_path(path.resolve(), path.stat().st_mtime)
+    spec, raw, found = _load_path(path.resolve(), path.stat().st_mtime, str(path))
     return path, spec, raw, list(found), path.parent
 
 
@@ -462,7 +496,9 @@ def load_spec(
         origins += base_origins
     origins += [(str(path), raw, i) for i in range(len(spec.sections) if spec is not None else _raw_sections(raw))]
     problems += _duplicate_ids(origins)
-    if spec is None or (problems and not includes_read):
+    if spec is None:
+        raise ScorecardError(problems, unvalidated=_unvalidated(str(path), raw, lexicons, synonyms))
+    if problems and not includes_read:
         raise ScorecardError(problems)
     lexicons.update(spec.lexicons)
     synonyms.update(spec.synonyms)
