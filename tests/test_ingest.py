@@ -844,31 +844,42 @@ def test_text_log_line_without_speaker(tmp_path):
 def test_a_third_speakers_lines_are_reported_not_glued_to_the_agents_turn(tmp_path):
     """路人甲: 插一句 after the agent's line was taken for more of the agent's message and judged as the agent's words.
     A label that starts two lines or more of a conversation (a short name, then a colon) and is no known speaker's is a
-    third speaker: its lines are reported and left out, the two parties' messages stored. One such line is more of the
-    message — an agent's 第一步：/温馨提示： lines look the same (a first version of this cost such conversations whole) —
-    and so are lines that only hold a colon (an address, a time, a link)."""
+    third speaker: its lines are reported, and lost to the conversation, which is not stored (stored with the two
+    parties' lines, it was scored without 路人甲's 我们要投诉: 100). One such line is more of the message — an agent's
+    第一步：/温馨提示： lines look the same (a first version of this cost such conversations whole) — and so are lines
+    that only hold a colon (an address, a time, a link); a 系统: line is the system's, a --- line a separator."""
     path = tmp_path / "chat.txt"
     path.write_text(
-        "客服: 您好，请问有什么可以帮您\n路人甲: 插一句\n客户: 我要退货\n路人甲: 我也要\n客服: 好的\n\n"
+        "客服: 您好，请问有什么可以帮您\n路人甲: 插一句\n客户: 我要退货\n路人甲: 我们要投诉\n客服: 好的\n\n"
         "客户：我的地址改一下\n地址：北京市朝阳区\n10:30 以后在家\n网址：https://example.com/a\n"
         "客服小王：好的，已修改\n第一步：打开订单\n温馨提示：修改后不能再改\n\n"
-        "客服：您好\n温馨提示：本店周日休息\n客户：好\n",
+        "客服：您好\n温馨提示：本店周日休息\n系统：会话已转接\n客户：好\n---\n客服：再见\n",
         encoding="utf-8",
     )
-    (first, second, third), errors = read(path)
+    (second, third, fourth), errors = read(path)
     unknown = "（应为 客服/客户/坐席/用户/系统、G/K 或 agent/customer）：这一行没有读入"
     assert [str(e) for e in errors] == [
         f"{path}:2: 认不出说话人 '路人甲'{unknown}",
         f"{path}:4: 认不出说话人 '路人甲'{unknown}",
-    ]
-    assert roles(first) == ["agent", "customer", "agent"] and texts(first) == [
-        "您好，请问有什么可以帮您",
-        "我要退货",
-        "好的",
+        f"{path}:1: 会话 'chat-1' 有 2 行没有读入（第 2、4 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
     ]
     assert texts(second)[0] == "我的地址改一下\n地址：北京市朝阳区\n10:30 以后在家\n网址：https://example.com/a"
     assert texts(second)[1] == "好的，已修改\n第一步：打开订单\n温馨提示：修改后不能再改"
-    assert texts(third) == ["您好\n温馨提示：本店周日休息", "好"]
+    assert texts(third) == ["您好\n温馨提示：本店周日休息", "会话已转接", "好"]
+    assert roles(third) == ["agent", "system", "customer"] and texts(fourth) == ["再见"]
+
+
+def test_a_third_speaker_costs_the_walkthroughs_complaint_its_conversation(tmp_path):
+    """The walkthrough's c.txt: 路人甲's 我们要投诉 was dropped and c-1 stored and scored 100 on what was left."""
+    path = tmp_path / "c.txt"
+    path.write_text(
+        "客服: 您好，很高兴为您服务\n客户: 我要退货，你们太差了\n路人甲: 我是他老婆，我们要投诉\n客服: 好的\n"
+        "路人甲: 快点处理\n客服: 请问还有其他可以帮您的吗\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert conversations == [] and [(e.line, e.note) for e in errors] == [(3, False), (5, False), (1, False)]
+    assert "会话 'c-1' 有 2 行没有读入（第 3、5 行）" in errors[-1].reason
 
 
 def test_table_row_problems_name_the_line_and_cost_their_conversation_whole(tmp_path):

@@ -68,8 +68,8 @@ def test_a_workbook_row_that_cannot_be_read_costs_its_conversation(tmp_path, sto
 
 def test_a_text_log_conversation_that_lost_a_line_is_stored_once_it_is_fixed(tmp_path, store):
     """An unreadable time in a header costs its conversation (not stored half), and the fixed log stores each
-    conversation once; a third speaker's lines (路人甲, twice) are reported and left out of the two parties' messages,
-    whose conversation is stored."""
+    conversation once; so do a third speaker's lines (路人甲, twice): reported, the conversation not stored (it was
+    stored with the two parties' lines, and scored without the third's)."""
     broken = (
         "客户 10:00:05\n在吗\n客服8号 10:61:12\n您好\n\n"
         "客服：您好\n路人甲：插一句\n客户：我要退货\n路人甲：再插一句\n\n"
@@ -79,15 +79,16 @@ def test_a_text_log_conversation_that_lost_a_line_is_stored_once_it_is_fixed(tmp
     path.write_text(broken, encoding="utf-8")
     ids, errors = imported([path], store)
     unknown = "（应为 客服/客户/坐席/用户/系统、G/K 或 agent/customer）：这一行没有读入"
-    assert ids == ["chat-2", "chat-3"] and errors == [
+    assert ids == ["chat-3"] and errors == [
         f"{path}:3: 认不出时间 '10:61:12'",
         f"{path}:1: 会话 'chat-1' 有 1 行没有读入（第 3 行）：{SKIPPED}",
         f"{path}:7: 认不出说话人 '路人甲'{unknown}",
         f"{path}:9: 认不出说话人 '路人甲'{unknown}",
+        f"{path}:6: 会话 'chat-2' 有 2 行没有读入（第 7、9 行）：{SKIPPED}",
     ]
-    path.write_text(broken.replace("10:61:12", "10:00:12"), encoding="utf-8")
+    path.write_text(broken.replace("10:61:12", "10:00:12").replace("路人甲", "客户"), encoding="utf-8")
     ids, errors = imported([path], store)
-    assert ids == ["chat-1", "chat-2", "chat-3"] and len(errors) == 2
+    assert ids == ["chat-1", "chat-2", "chat-3"] and errors == []
     assert store.stats()["conversations"] == 3
 
 

@@ -49,7 +49,8 @@ _HEADER_LINE = re.compile(
 # A line that starts as a speaker's does — a short name, no spaces or punctuation in it, then a colon — whose name is
 # no known speaker's (路人甲: 插一句): taken for more of the message before, the agent's, it was judged as the agent's
 # words. But a message's own lines look the same (第一步：…, 温馨提示：…, 注意：…), so such a label is a third speaker only
-# where it starts two lines or more of the conversation (`_Block.third_speakers`). Not a name: a number (10:30), a
+# where it starts two lines or more of the conversation (`_Block.third_speakers`): its lines are then lost to the
+# conversation, not stored half (路人甲's 我要投诉 left out, the rest was scored 100). Not a name: a number (10:30), a
 # link (https://…), and the fields a customer writes in a message.
 _LABEL_LINE = re.compile(r"^\s*(?P<label>[^\W_]{1,8})\s*[:：](?!//)")
 _FIELDS = frozenset(
@@ -195,12 +196,15 @@ class _Block:
 
     def third_speakers(self, path: str) -> list[IngestError]:
         """The lines of a speaker no role word names (a label starting two lines or more, 路人甲: …), taken out of the
-        messages they were read into: reported, and no one's words; the two parties' messages are stored."""
+        messages they were read into: reported, each, and lost to the conversation (`lost`: it is not stored, as for a
+        line in a bad encoding — stored with the two parties' lines alone, it was scored without what the third said,
+        a 我要投诉 included)."""
         third = sorted(
             (place, label) for label, places in self.labelled.items() if len(places) >= 2 for place in places
         )
-        for (turn, index, _), _label in reversed(third):  # the last first: the others' places hold
+        for (turn, index, number), _label in reversed(third):  # the last first: the others' places hold
             del self.lines[turn][index]
+            self.lost.append(number)
         return [
             IngestError(
                 path,
