@@ -1428,7 +1428,10 @@ def test_a_malformed_funasr_item_costs_only_itself(tmp_path):
     path.write_text(json.dumps([{**item, "key": "f-0"}, bad, {**item, "key": "f-2"}]), encoding="utf-8")
     conversations, (error,) = read(path)
     assert [c.id for c in conversations] == ["f-0", "f-2"]
-    assert str(error).startswith(f"{path}: 第 2 项：funasr JSON 的结构不对（TypeError")
+    assert (
+        str(error)
+        == f"{path}: 第 2 项：funasr JSON 的结构不对：sentence_info[0].start 应是数字（毫秒），却是字符串 'abc'"
+    )
 
 
 def test_conversations_over_the_bounds_are_reported_not_truncated(tmp_path, monkeypatch):

@@ -297,8 +297,8 @@ def test_a_shared_string_out_of_range_is_its_rows_error(tmp_path):
     records = list(read_file(path))
     assert [(r.id, [t.text for t in r.turns]) for r in records if isinstance(r, Conversation)] == [("c2", ["乙"])]
     assert [str(r) for r in records if isinstance(r, IngestError)] == [
-        f'{path}:2: 工作表 "会话"：有个单元格读不了（IndexError: 没有第 -1 个共享字符串：工作簿只有 2 个）',
-        f'{path}:3: 工作表 "会话"：有个单元格读不了（IndexError: 没有第 2 个共享字符串：工作簿只有 2 个）',
+        f'{path}:2: 工作表 "会话"：单元格 C2 读不了：没有第 -1 个共享字符串：工作簿只有 2 个',
+        f'{path}:3: 工作表 "会话"：单元格 C3 读不了：没有第 2 个共享字符串：工作簿只有 2 个',
     ]
 
 

@@ -7,6 +7,7 @@ do not agree on who is channel 0.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -71,6 +72,94 @@ def _conversation(
     return validate(record, path, None)
 
 
+class _Shape(ValueError):
+    """Where an ASR JSON is not of its format's shape, and what should be there: `segments[3].start 应是数字…`. The
+    readers said it with Python's words (TypeError: 'int' object is not iterable), naming no element."""
+
+
+_KINDS = {
+    "dict": "对象",
+    "list": "数组",
+    "str": "字符串",
+    "int": "整数",
+    "float": "数字",
+    "bool": "true/false",
+    "NoneType": "null",
+}
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words: 字符串 'a', 整数, 对象."""
+    kind = _KINDS.get(type(value).__name__, type(value).__name__)
+    return f"{kind} {value[:20]!r}" if isinstance(value, str) else kind
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Shape(f"{where} 应是列表，却是{_kind(value)}")
+    return value
+
+
+def _object(value: Any, where: str, holds: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Shape(f"{where} 应是对象（含 {holds}），却是{_kind(value)}")
+    return value
+
+
+def _text(item: dict[str, Any], where: str) -> str:
+    """The element's `text`: a string (a number is its digits; null or none, no text)."""
+    value = item.get("text")
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _Shape(f"{where}.text 应是文字，却是{_kind(value)}")
+
+
+def _speaker(item: dict[str, Any], key: str, where: str, default: Any) -> Any:
+    value = item.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise _Shape(f"{where}.{key} 应是说话人的编号或名字，却是{_kind(value)}")
+
+
+def _time(item: dict[str, Any], key: str, where: str, scale: float, unit: str) -> float | None:
+    """The element's `key` time in seconds (`scale`: its unit's, 1000 for milliseconds), None where it has none; a
+    number written as text is read as the number."""
+    value = item.get(key)
+    if value is None:
+        return None
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits: a traceback that ended the batch
+            raise _Shape(f"{where}.{key} 太大了（{len(str(abs(value))):,} 位数字）") from None
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None:
+        raise _Shape(f"{where}.{key} 应是数字（{unit}），却是{_kind(value)}")
+    if not math.isfinite(number):
+        raise _Shape(f"{where}.{key} 应是有限的数字（{unit}），却是 {value!r}")
+    return number / scale
+
+
+def _segment(item: Any, where: str, scale: float, unit: str, speaker_key: str, default: Any) -> dict[str, Any]:
+    item = _object(item, where, "text、start、end")
+    text = _text(item, where)
+    start, end = _time(item, "start", where, scale, unit), _time(item, "end", where, scale, unit)
+    if start is not None and end is not None and end < start:
+        raise _Shape(f"{where}：end（{item['end']}）早于 start（{item['start']}）")
+    return {"speaker": _speaker(item, speaker_key, where, default), "text": text, "start": start, "end": end}
+
+
 def read_funasr(data: Any, path: str, agent_speaker: str | None) -> Iterator[Record]:
     items = data if isinstance(data, list) else [data]
     for i, item in enumerate(items):
@@ -79,37 +168,32 @@ def read_funasr(data: Any, path: str, agent_speaker: str | None) -> Iterator[Rec
             yield IngestError(path, None, f"第 {i + 1} 项：没有 sentence_info 列表")
             continue
         try:
-            segments = [
-                {
-                    "speaker": s.get("spk", 0),
-                    "text": s.get("text", ""),
-                    "start": s["start"] / 1000 if s.get("start") is not None else None,
-                    "end": s["end"] / 1000 if s.get("end") is not None else None,
-                }
-                for s in info
-            ]
-        except (AttributeError, TypeError, OverflowError) as error:
-            # one malformed item (a time of 400 digits overflows the division) costs that item, not those after it
-            yield IngestError(path, None, f"第 {i + 1} 项：funasr JSON 的结构不对（{type(error).__name__}: {error}）")
+            segments = [_segment(s, f"sentence_info[{n}]", 1000, "毫秒", "spk", 0) for n, s in enumerate(info)]
+            key = item.get("key")
+            if key is not None and (isinstance(key, bool) or not isinstance(key, str | int)):
+                raise _Shape(f"key 应是会话编号（文字），却是{_kind(key)}")
+        except _Shape as shape:  # one malformed item costs that item, not those after it
+            yield IngestError(path, None, f"第 {i + 1} 项：funasr JSON 的结构不对：{shape}")
             continue
-        extra = {"id": str(item["key"])} if item.get("key") else {}
+        extra = {"id": str(key)} if key else {}
         yield _conversation(segments, path, agent_speaker, extra)
 
 
-def read_whisper(data: dict[str, Any], path: str, agent_speaker: str | None) -> Iterator[Record]:
-    segments = []
-    for s in data.get("segments", []):
-        text, speaker = str(s.get("text", "")), s.get("speaker")
-        if speaker is None and (tag := _TAG_PREFIX.match(text)):
-            speaker, text = next(g for g in tag.groups() if g), text[tag.end() :]
-        segments.append(
-            {
-                "speaker": speaker if speaker is not None else "SPEAKER_00",
-                "text": text,
-                "start": s.get("start"),
-                "end": s.get("end"),
-            }
-        )
+def read_whisper(data: Any, path: str, agent_speaker: str | None) -> Iterator[Record]:
+    try:
+        data = _object(data, "whisper JSON", "segments 列表")
+        segments = [
+            _segment(s, f"segments[{n}]", 1, "秒", "speaker", None)
+            for n, s in enumerate(_list(data.get("segments", []), "segments"))
+        ]
+    except _Shape as shape:
+        yield IngestError(path, None, f"whisper JSON 的结构不对：{shape}")
+        return
+    for segment in segments:
+        if segment["speaker"] is None and (tag := _TAG_PREFIX.match(segment["text"])):
+            segment["speaker"], segment["text"] = next(g for g in tag.groups() if g), segment["text"][tag.end() :]
+        if segment["speaker"] is None:
+            segment["speaker"] = "SPEAKER_00"
     yield _conversation(segments, path, agent_speaker, {})
 
 
@@ -315,10 +399,7 @@ def _too_long(path: str, segment: dict[str, Any]) -> IngestError:
 
 
 def _asr_json(kind: str, read, source: Source) -> Iterator[Record]:
-    try:
-        yield from read(source.json, source.name, source.options.agent_speaker)
-    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as error:  # ASR JSON of an unexpected shape
-        yield IngestError(source.name, None, f"{kind} JSON 的结构不对（{type(error).__name__}: {error}）")
+    yield from read(source.json, source.name, source.options.agent_speaker)
 
 
 @reader("funasr")

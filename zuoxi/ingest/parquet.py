@@ -22,12 +22,13 @@ reported as one error, not a crash.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from zuoxi.ingest.canonical import NESTED_TOO_DEEP, Record, validate
-from zuoxi.ingest.errors import IngestError, given_up_if_nothing_read
+from zuoxi.ingest.errors import IngestError, given_up_if_nothing_read, os_problem
 from zuoxi.ingest.jsonparse import json_problem
 from zuoxi.ingest.registry import Source, parse_json, reader
 from zuoxi.model import Conversation
@@ -148,7 +149,7 @@ def _read_parquet(
                     yield _record(row, path, number)
                     number += 1
     except (pa.ArrowException, OSError) as error:  # not Parquet, truncated, unreadable column types
-        yield IngestError(path, None, f"不是能读的 Parquet 文件（{type(error).__name__}: {error}）")
+        yield IngestError(path, None, f"不是能读的 Parquet 文件：{parquet_problem(error)}")
 
 
 def _arrow_owned(pa: Any, data: bytes) -> Any:
@@ -183,8 +184,43 @@ def _unreadable(row: Any, path: str, number: int) -> IngestError:
         try:
             row.column(name).to_pylist()
         except (ValueError, ArithmeticError) as error:
-            return IngestError(path, number, f"{name}：有 Python 读不了的值（{type(error).__name__}: {error}）")
+            return IngestError(path, number, f"{name}：{_value_problem(error, row.schema.field(name).type)}")
     return IngestError(path, number, "有 Python 读不了的值")
+
+
+_SMALL = re.compile(r"Parquet file size is (?P<size>\d+) bytes")
+_YEAR = re.compile(r"year (?P<year>-?\d+) is out of range")
+
+
+def parquet_problem(error: BaseException) -> str:
+    """Why pyarrow could not read a Parquet file, in Chinese: its own words (ArrowInvalid: Parquet file size is 108
+    bytes, smaller than the minimum file footer) reached the terminal and the upload page as they were."""
+    message = str(error)
+    if isinstance(error, OSError) and getattr(error, "errno", None):
+        return os_problem(error)
+    if small := _SMALL.search(message):
+        return f"文件只有 {int(small['size']):,} 字节，不是完整的 Parquet 文件"
+    if "magic bytes not found" in message:
+        return "文件结尾没有 Parquet 的标记（PAR1）：不是 Parquet 文件，或文件不完整"
+    if "thrift" in message or "footer" in message or "metadata" in message.lower():
+        return "文件的元数据或数据页损坏：文件不完整或被改动过"
+    if "decompress" in message.lower() or "compressed" in message.lower() or "codec" in message.lower():
+        return "压缩数据损坏，或用了读不了的压缩方式"
+    if type(error).__name__ == "ArrowNotImplementedError":
+        return "有列用了 pyarrow 读不了的类型或编码"
+    return "文件损坏，或不是 Parquet 格式（pyarrow 读不了）"
+
+
+def _value_problem(error: BaseException, kind: Any) -> str:
+    """Why a value of a column of Arrow type `kind` cannot be held in Python, in Chinese (`_unreadable`): a time past
+    year 9999 (OverflowError: date value out of range; ValueError: year 33658 is out of range)."""
+    if year := _YEAR.search(str(error)):
+        return f"有个时间的年份 {year['year']} 超出了 1–9999 年，读不了"
+    if str(kind).startswith(("timestamp", "date", "time", "duration")):
+        return "有个时间超出了 1–9999 年，读不了"
+    if isinstance(error, ArithmeticError):
+        return "有个数值太大，读不了"
+    return "有个值读不了（超出了范围）"
 
 
 @reader("parquet", ".parquet")

@@ -907,6 +907,8 @@ def first_sheet(data: bytes) -> tuple[str, Iterator[tuple[int, tuple[Any, ...] |
     rows lost). The size the sheet declares is not believed: one claiming A1:XFD1048576 with a cell on its last row
     (5 KB) was read as a million rows of 16,384 cells each."""
     book = open_workbook(data)
+    if not book.worksheets:
+        raise ValueError("工作簿里没有工作表")
     sheet = book.worksheets[0]
     return sheet.title, _sheet_rows(book, sheet)
 
@@ -1084,8 +1086,27 @@ def _cell(parser: Any, element: Any, cells: list[dict[str, Any]], dates: set[str
             # Python refuses to convert thousands of digits (a guard against quadratic time): say what the cell is,
             # not how to lift the guard
             return f"有个数字单元格超过 {sys.get_int_max_str_digits():,} 位；请把这一列存成文本"
-        return f"有个单元格读不了（{type(error).__name__}: {error}）"
+        return _unreadable_cell(element, error)
     return None
+
+
+_CELL_KINDS = {"b": "真假值（0 或 1）", "d": "日期", "s": "共享字符串的编号", "n": "数字"}
+
+
+def _unreadable_cell(element: Any, error: Exception) -> str:
+    """Why a cell cannot be read, naming it and what it holds (openpyxl's ValueError: invalid literal for int() with
+    base 10: 'abc', in English and naming no cell)."""
+    where = f"单元格 {str(element.get('r'))[:12]}" if element.get("r") else "有个单元格"
+    if _CJK.search(str(error)):  # this module's own words (`_SharedStrings`)
+        return f"{where} 读不了：{error}"
+    kind = _CELL_KINDS.get(str(element.get("t") or "n"), "数字")
+    return f"{where} 的类型是{kind}，值却是 {str(element.findtext(_VALUE_TAG))[:20]!r}，读不了"
+
+
+def _xml_where(error: ParseError) -> str:
+    """Where the XML parser stopped, in Chinese (its own words are English: unclosed token: line 1, column 0)."""
+    line, column = getattr(error, "position", (0, 0))
+    return f"XML 第 {line} 行第 {column + 1} 列格式不对"
 
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -1110,7 +1131,7 @@ def _row_parser() -> type:
                         yield row
             except (_OutOfBounds, ParseError) as error:  # the rows read so far are kept (a sheet cut short lost them)
                 number = self.row_counter + (reader.row is None)
-                why = str(error) if isinstance(error, _OutOfBounds) else f"工作表的 XML 中断了（{error}）"
+                why = str(error) if isinstance(error, _OutOfBounds) else f"工作表的 XML 中断了（{_xml_where(error)}）"
                 cells = [] if reader.row is None else reader.cells  # those of the row it ends in, read so far
                 yield number, cells, f"{why}：工作表余下的部分没有读入"
 
@@ -1135,6 +1156,8 @@ def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Rec
     not read (the format is one table of messages: docs/format.md), where there are any — a sheet left out was lost
     without a word."""
     book = open_workbook(data)
+    if not book.worksheets:
+        raise ValueError("工作簿里没有工作表")
     sheet = book.worksheets[0]
     if others := [other.title for other in book.worksheets[1:] if _holds_anything(book, other)]:
         named = "、".join(f"“{title}”" for title in others[:5]) + (f" 等 {len(others):,} 个" if len(others) > 5 else "")
@@ -1184,6 +1207,33 @@ def _xlsx_row(number: int, cells: tuple[Any, ...] | Unread, path: str, sheet: st
     return number, list(cells)
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_MISSING_PART = re.compile(r"There is no item named '(?P<part>[^']*)' in the archive")
+
+
+def workbook_problem(error: BaseException) -> str:
+    """Why a workbook cannot be read, in Chinese: zipfile and openpyxl say it in English (BadZipFile: File is not a
+    zip file; KeyError: "There is no item named '[Content_Types].xml' in the archive"), which reached the terminal and
+    the upload page as it was. A reason of this module's own (in Chinese) is kept."""
+    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    if _CJK.search(message):
+        return message
+    if isinstance(error, zipfile.BadZipFile) and "not a zip file" in message:
+        return "不是 zip 压缩包（XLSX 工作簿是 zip 格式的），或文件不完整：可能是改了扩展名的 .xls、CSV 或其他文件"
+    if isinstance(error, zipfile.BadZipFile | EOFError) or type(error).__name__ == "error":  # zlib.error
+        return "压缩数据损坏（文件不完整或被改动过）：请用 Excel 打开后重新保存"
+    if part := _MISSING_PART.search(message):
+        return f"缺少工作簿的组成部分 {part['part']}：不是 Excel 等表格软件保存的 XLSX，或文件不完整"
+    if isinstance(error, ParseError):
+        line, column = getattr(error, "position", (0, 0))
+        return f"工作簿里有个 XML 部件格式不对（第 {line} 行第 {column + 1} 列）：文件不完整或被改动过"
+    if isinstance(error, NotImplementedError):  # a compression method zipfile does not know
+        return "用了读不了的压缩方式：请用 Excel 打开后重新保存"
+    if "no valid workbook part" in message:
+        return "找不到工作簿部件（[Content_Types].xml 里没有登记工作簿）：不是 Excel 等表格软件保存的 XLSX"
+    return "工作簿的结构不对（内部部件缺失或损坏）：请用 Excel 打开后重新保存"
+
+
 @reader("csv", ".csv", ".tsv")
 def csv_file(source: Source) -> Iterator[Record]:
     yield from read_csv(source.line_text, source.name, source.options.columns)
@@ -1194,4 +1244,4 @@ def xlsx_file(source: Source) -> Iterator[Record]:
     try:
         yield from read_xlsx(source.data, source.name, source.options.columns)
     except Exception as error:  # noqa: BLE001 - openpyxl raises many types for a broken workbook
-        yield IngestError(source.name, None, f"不是能读的 XLSX 工作簿（{type(error).__name__}: {error}）")
+        yield IngestError(source.name, None, f"不是能读的 XLSX 工作簿：{workbook_problem(error)}")
