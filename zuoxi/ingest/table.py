@@ -1166,6 +1166,7 @@ def read_xlsx(data: bytes, path: str, overrides: dict[str, str]) -> Iterator[Rec
             None,
             f"只读了第一个工作表“{sheet.title}”；工作表 {named}也有内容，没有读入"
             "（要导入它，请把它移到第一个，或另存为单独的文件）",
+            note=True,  # the first sheet is read whole: said, no error (an error had the file read again every run)
         )
     rows = _sheet_rows(book, sheet)
     yield from read_rows(
