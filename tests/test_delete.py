@@ -57,6 +57,7 @@ DELETED = {
     "alert_delivery_attempts",
 }
 UNLINKED = {"campaign_attempts", "training_cases"}
+KEPT_OUT = {"deleted_conversations"}  # written by a deletion: the keys a deleted conversation is kept out by
 PER_CONVERSATION = (  # table, its column naming a conversation, and what that column holds of it
     (ResultRow, ResultRow.conversation_key, "key"),
     (ReviewRow, ReviewRow.result_pk, "result"),
@@ -218,7 +219,7 @@ def test_every_table_keyed_to_a_conversation_is_deleted_or_unlinked():
                 "alert_deliveries.id",
             }:
                 keyed.add(table.name)
-    assert keyed | {"conversations"} == DELETED | UNLINKED
+    assert keyed | {"conversations"} == DELETED | UNLINKED | KEPT_OUT
     assert {table.__tablename__ for table, _, _ in PER_CONVERSATION} | {"conversations"} == DELETED | UNLINKED
 
 
@@ -422,17 +423,62 @@ def test_a_deleted_conversation_read_again_is_kept_out_until_readmitted(where, t
 def test_a_deletion_and_a_readmission_are_audited_and_the_kept_out_keys_hold_no_text(store):
     key_a, key_b = world(store)
     delete_conversations(store.engine, [key_a], operator="wang")
-    assert store.deleted() == {key_a}
+    assert store.deleted() == {key_a: key_a}
     with store.engine.connect() as connection:
-        rows = connection.execute(text("SELECT * FROM deleted_conversations")).all()
-    assert [row[0] for row in rows] == [key_a] and len(rows[0]) == 2  # the key and when: nothing else
+        rows = connection.execute(text("SELECT key, conversation_key, deleted_at FROM deleted_conversations")).all()
+        columns = connection.execute(text("SELECT * FROM deleted_conversations")).keys()
+    assert [tuple(row[:2]) for row in rows] == [(key_a, key_a)]
+    assert sorted(columns) == ["conversation_key", "deleted_at", "key"]  # keys and when: no text
     delete_conversations(store.engine, [key_b])  # each deletion keeps its own out, the earlier stays
-    assert store.deleted() == {key_a, key_b}
+    assert store.deleted() == {key_a: key_a, key_b: key_b}
 
     from zuoxi.store.deletion import deleted_keys, readmit
 
-    assert deleted_keys(store.engine, key_a[:6]) == [key_a] and deleted_keys(store.engine, "%%%%%%") == []
+    assert deleted_keys(store.engine, key_a[:6].upper()) == [key_a] and deleted_keys(store.engine, "%%%%%%") == []
     assert readmit(store.engine, [key_a, key_a, "f" * 64], operator="li") == [key_a]
-    assert store.deleted() == {key_b} and readmit(store.engine, [key_a]) == []
+    assert store.deleted() == {key_b: key_b} and readmit(store.engine, [key_a]) == []
     _, entries = audit_entries(store.engine, action="conversation.readmit")
     assert [(e.entity_id, e.after) for e in entries] == [(key_a, {"readmitted_by": "li"})]
+
+
+def test_a_conversation_stored_before_its_masking_changed_is_kept_out_as_masked_today(where, tmp_path):
+    """Deleted after `zuoxi db remask` (or stored by an older zuoxi, or with --no-mask), the conversation's key was
+    the hash of its text as first stored: read again and masked as today it has another key, and it came back."""
+    first = export(tmp_path / "a.csv", "马上查")
+    zuoxi("import", "--no-mask", first, *where)
+    zuoxi("db", "remask", *where)
+    stored = json.loads(zuoxi("show", "dx-1", *where, "--format", "json").stdout)
+    assert "13812345678" not in json.dumps(stored, ensure_ascii=False)  # masked again, its key kept
+    zuoxi("conversation", "delete", stored["key"][:12], *where, "--yes")
+    for again in (
+        ("import", "--again", first),
+        ("analyze", first, "--no-models"),
+        ("import", "--no-mask", "--again", first),
+    ):
+        kept = zuoxi(*again, *where)
+        assert "此前已用 zuoxi conversation delete 删除" in kept.stderr and "已删除、未再存入 1" in kept.stderr, again
+        assert f"readmit {stored['key'][:12]}" in kept.stderr  # the key it was deleted under, as readmit takes it
+        assert "没有会话" in zuoxi("show", "dx-1", *where, code=1).stderr
+
+
+def test_a_kept_out_conversation_is_compared_with_no_other(where, tmp_path):
+    """A deleted conversation read again beside a corrected one of its id was noted as imported too ("两个都已导入",
+    "用 zuoxi conversation delete … 删去库中旧的那个" naming the conversation that is kept)."""
+
+    def record(*replies: str) -> str:
+        turns = [{"role": "customer", "text": "快递没到"}] + [{"role": "agent", "text": r} for r in replies]
+        return json.dumps({"id": "dx-1", "turns": turns}, ensure_ascii=False) + "\n"
+
+    first, corrected, both = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "both.jsonl"
+    first.write_text(record("马上查"), encoding="utf-8")
+    corrected.write_text(record("马上查", "已经到了"), encoding="utf-8")
+    both.write_text(record("马上查") + record("马上查", "已经到了", "还有问题吗"), encoding="utf-8")
+    zuoxi("import", first, *where)
+    zuoxi("conversation", "delete", "dx-1", *where, "--yes")
+    zuoxi("import", corrected, *where)  # the corrected one, stored
+    again = zuoxi("analyze", first, *where, "--no-models", "--format", "json")
+    assert "此前已用 zuoxi conversation delete 删除" in again.stderr
+    assert "内容不同" not in again.stderr and "注意 1" in again.stderr
+    noted = zuoxi("import", both, *where)
+    assert f"注意 {both}:1: 会话 'dx-1' 此前已用 zuoxi conversation delete 删除" in noted.stderr
+    assert "两个都已导入" not in noted.stderr and f"{both}:1" not in noted.stderr.split("此前已用")[1]

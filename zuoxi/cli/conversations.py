@@ -572,7 +572,8 @@ def conversation_readmit(
     schema: SchemaOption = None,
 ) -> None:
     """让已删除的会话在再次读到时可以再存入（删错了、作为重复删去的那个其实要保留）。
-    本命令不恢复任何内容：再导入或分析含有它的文件即可，记入审计日志（conversation.readmit）。"""
+    本命令不恢复任何内容：之后用 zuoxi import --again 或 zuoxi analyze 再读含有它的文件（zuoxi import 会跳过
+    已导入过的同一文件），记入审计日志（conversation.readmit）。"""
     from zuoxi.store.deletion import deleted_keys, readmit
 
     store = Store(db, schema, create=False)
@@ -592,6 +593,9 @@ def conversation_readmit(
     plain_err.print(
         f"已允许 {len(done)} 个已删除的会话再次存入（内容键 {'、'.join(key[:12] for key in done)}），"
         "已记入审计日志（conversation.readmit）"
+    )
+    plain_err.print(
+        "要把它再存进来：zuoxi import --again 文件 或 zuoxi analyze 文件（zuoxi import 会跳过已导入过的同一文件）"
     )
 
 

@@ -49,6 +49,7 @@ from zuoxi.engines.local import (
     CHUNK,
     Analyzed,
     BatchSummary,
+    Deleted,
     Duplicates,
     in_order_chunks,
     kept_out_note,
@@ -107,6 +108,7 @@ class Job:
     options: ReadOptions = field(default_factory=ReadOptions)
     parquet: str | None = None  # folder of result parts
     send_items: bool = True  # return conversations and results to the client (database, output)
+    deleted: dict[str, str] = field(default_factory=dict)  # content keys deletions keep out (Store.deleted)
 
 
 @dataclass
@@ -115,6 +117,7 @@ class ShardOutcome:
     analyzed: int
     errors: list[IngestError]
     items: list[tuple[Conversation, Result, str]] | None  # (masked conversation, result, content key)
+    kept_out: int = 0  # read, but deleted earlier: neither analyzed nor handed on (a note each, in `errors`)
 
 
 @dataclass
@@ -177,11 +180,12 @@ def _records(shard: Shard, options: ReadOptions) -> Iterator[Conversation | Inge
             yield IngestError(shard.label, None, os_problem(error) if isinstance(error, OSError) else str(error))
             return
         for record in read_jsonl(text, shard.path):
-            yield (
-                replace(record, line=record.line + first_line - 1)
-                if isinstance(record, IngestError) and record.line
-                else record
-            )
+            if isinstance(record, IngestError) and record.line:
+                yield replace(record, line=record.line + first_line - 1)
+                continue
+            if isinstance(record, Conversation) and record.source_line:
+                record._line = record.source_line + first_line - 1  # its line in the file, not in the slice
+            yield record
     elif shard.groups is not None:
         yield from read_parquet(shard.location, shard.path, shard.groups, shard.first_row)
     elif not Path(shard.location).exists():
@@ -202,18 +206,27 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
     # opened where the client found it, named from the input root: results do not depend on this folder
     audio_dir, audio_name_dir = Path(shard.location).parent, Path(shard.name).parent
     read, analyzed, errors, items, rows = 0, 0, [], [], []
+    deleted, kept_out = Deleted(job.deleted, job.mask), 0
     for part in in_order_chunks(_records(shard, job.options), PREDICT_CHUNK):
         if isinstance(part, IngestError):
             errors.append(part)
             continue
         read += len(part)
-        conversations = [mask_conversation(record) for record in part] if job.mask else part
+        masked = [mask_conversation(record) for record in part] if job.mask else part
+        keyed = []  # (conversation, key) of those no deletion keeps out, noted as the local engine notes them
+        for record, conversation in zip(part, masked):
+            key = content_key(conversation)
+            if (stored := deleted.kept_out(record, key)) is not None:
+                errors.append(IngestError(shard.path, record.source_line, kept_out_note(record.id, stored), note=True))
+                kept_out += 1
+            else:
+                keyed.append((conversation, key))
+        conversations = [conversation for conversation, _ in keyed]
         analyses = _analyzed(conversations, job, audio_dir, audio_name_dir, shard.label, errors)
-        for conversation, result in zip(conversations, analyses):
+        for (conversation, key), result in zip(keyed, analyses):
             if result is None:
                 continue
             analyzed += 1
-            key = content_key(conversation)
             if job.send_items:
                 items.append((conversation, result, key))
             if job.parquet:
@@ -222,7 +235,9 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
                 rows.append(result_row(key, conversation, result, shard.name, shard.part_label))
     if job.parquet and shard.key:
         write_part(rows, Path(job.parquet) / part_name(shard.key))
-    return ShardOutcome(read=read, analyzed=analyzed, errors=errors, items=items if job.send_items else None)
+    return ShardOutcome(
+        read=read, analyzed=analyzed, errors=errors, items=items if job.send_items else None, kept_out=kept_out
+    )
 
 
 def _analyzed(
@@ -420,7 +435,6 @@ class DaskBatch:
     on_cluster: Callable[[str], None] | None = None  # one line about the cluster used
     summary: DaskSummary = field(default_factory=DaskSummary)
     _duplicates: Duplicates | None = None
-    _deleted: set[str] | None = None  # content keys a deletion keeps out, read at the first shard stored
 
     def run(self) -> Iterator[Analyzed]:
         self._duplicates = Duplicates(self.store, self.mask) if self.store is not None else None
@@ -443,6 +457,7 @@ class DaskBatch:
             options=options,
             parquet=str(Path(self.parquet).resolve()) if self.parquet else None,
             send_items=self.collect or self.store is not None,
+            deleted=self._duplicates.deleted.keys if self._duplicates is not None else {},
         )
         yield from self._execute(shards, done, job)
 
@@ -545,15 +560,26 @@ class DaskBatch:
         key, store = shard.key, self.store
         if key is None:
             return None  # an unreadable shard is never marked done (`_done`)
+        deleted = Deleted(job.deleted, job.mask)
         if self.parquet:
             try:
                 items = read_part(Path(self.parquet) / part_name(key))
             except (OSError, ValueError) as error:  # gone or damaged since planning
                 logger.warning("%s: 此前运行写下的 Parquet 分块读不出来（%s），重新分析这个分片", shard.label, error)
                 return None
+            if any(deleted.keys.get(item_key) for _, _, item_key in items):
+                return None  # one of them deleted since: computed again, its part written without it
         elif store is not None:
-            records = (record for record in _records(shard, job.options) if isinstance(record, Conversation))
-            conversations = [mask_conversation(record) if job.mask else record for record in records]
+            records = [record for record in _records(shard, job.options) if isinstance(record, Conversation)]
+            conversations, notes = [], []  # the notes said only if the shard is read back (else computed again)
+            for record in records:
+                conversation = mask_conversation(record) if job.mask else record
+                if (deleted_as := deleted.kept_out(record, content_key(conversation))) is None:
+                    conversations.append(conversation)
+                    continue
+                notes.append(
+                    IngestError(shard.path, record.source_line, kept_out_note(record.id, deleted_as), note=True)
+                )
             keys = [content_key(conversation) for conversation in conversations]
             stored = store.results_of(keys)
             results = [
@@ -570,6 +596,9 @@ class DaskBatch:
                 )
                 return None
             items = list(zip(conversations, found, keys))
+            self.summary.kept_out += len(notes)
+            for note in notes:
+                self._error(note)
         else:
             return None  # neither a part nor a store to read from: never marked done (`_done`)
         self.summary.read_back += len(items)
@@ -580,13 +609,12 @@ class DaskBatch:
         summary = self.summary
         summary.read += outcome.read
         summary.analyzed += outcome.analyzed
+        summary.kept_out += outcome.kept_out
         for error in outcome.errors:
             self._error(error)
         if self.store is None:
             return
         source = self._named(shard)
-        if outcome.items:
-            outcome.items = self._not_deleted(shard, outcome.items)
         given = outcome.items or []
         items = [Analyzed(conversation, result, key, source) for conversation, result, key in given]
         if self._duplicates is not None and given:  # an id another conversation has: noted as the local engine does
@@ -602,24 +630,6 @@ class DaskBatch:
             self.store.mark_file(
                 shard.key, f"{source}#{shard.span}" if shard.span else source, outcome.read, errors_only(outcome.errors)
             )
-
-    def _not_deleted(self, shard: Shard, items: list) -> list:
-        """A shard's (conversation, result, key) less those a deletion keeps out, each noted as the local engine
-        notes it: analyzed on a worker, but neither stored nor handed on."""
-        assert self.store is not None
-        if self._deleted is None:
-            self._deleted = self.store.deleted()
-        deleted = self._deleted
-        if not deleted:
-            return items
-        for conversation, result, key in items:
-            if key in deleted:
-                self.summary.kept_out += 1
-                self.summary.analyzed -= result is not None
-                self._error(
-                    IngestError(shard.path, conversation.source_line, kept_out_note(conversation.id, key), note=True)
-                )
-        return [item for item in items if item[2] not in deleted]
 
     def _named(self, shard: Shard) -> str:
         """The file a shard's conversations came from, as stored: masked as the local engine stores it (exports are

@@ -72,14 +72,11 @@ class Batch:
     _marks: list[tuple[str, str, int, int]] = field(default_factory=list)  # files read whole, stored with `_pending`
     _errors: int = 0  # of summary.errors, those that are no note
     _duplicates: Duplicates | None = None
-    _deleted: set[str] = field(default_factory=set)  # content keys a deletion keeps out
 
     def run(self) -> Iterator[Analyzed]:
         files = list(input_files(self.paths))
         if self.store is not None or self.analyze:  # what is only read (predict, live) counts nothing
             self._duplicates = Duplicates(self.store, self.mask)
-        if self.store is not None:
-            self._deleted = self.store.deleted()
         try:
             for done, file in enumerate(files, start=1):
                 yield from self._file(file)
@@ -130,12 +127,10 @@ class Batch:
         path, source = file.path, self._named(file.path)
         masked = (mask_conversation(c) if self.mask else c for c in conversations)
         taken: Iterable[tuple[Conversation, str | None, bool]] = (
-            self._duplicates.kept(conversations, masked, path, source, self._error)
+            self._duplicates.kept(conversations, masked, path, source, self._error, self._kept_out)
             if self._duplicates is not None
             else ((c, None, False) for c in masked)
         )
-        if self.store is not None:
-            taken = self._not_deleted(taken, path)
         if self.analyze:
             taken = list(taken)  # analyzed together (the models read a chunk at once)
         results = (
@@ -155,27 +150,18 @@ class Batch:
             self.summary.read += 1
             result = next(results)
             self.summary.analyzed += result is not None
-            key = (worked_out or content_key(conversation)) if self.store else None
+            key = worked_out if self.store is not None else None
             item = Analyzed(conversation, result, key, source, known=known)
             self._pending.append(item)
             yield item
             if len(self._pending) >= CHUNK:
                 self._flush()
 
-    def _not_deleted(
-        self, taken: Iterable[tuple[Conversation, str | None, bool]], path: Path
-    ) -> Iterator[tuple[Conversation, str, bool]]:
-        """`taken` with each one's key worked out, less those a deletion keeps out, each of them noted."""
-        for conversation, worked_out, known in taken:
-            key = worked_out or content_key(conversation)
-            if key not in self._deleted:
-                yield conversation, key, known
-                continue
-            self.summary.read += 1
-            self.summary.kept_out += 1
-            self._error(
-                IngestError(str(path), conversation.source_line, kept_out_note(conversation.id, key), note=True)
-            )
+    def _kept_out(self) -> None:
+        """A conversation read that a deletion keeps out (noted by `Duplicates.kept`): read, neither analyzed nor
+        stored."""
+        self.summary.read += 1
+        self.summary.kept_out += 1
 
     def _flush(self) -> None:
         """Store what was read and then mark the files read to their end: a file is marked only once all it gave is
@@ -205,6 +191,7 @@ class Duplicates:
     def __init__(self, store: Store | None, mask: bool) -> None:
         self.store = store
         self.mask = mask
+        self.deleted = Deleted(store.deleted() if store is not None else {}, mask)
         # id as read → (its content key's first 16 digits, its file, as an index of `files`, and line): a run of a
         # million conversations holds a million of these
         self.seen: dict[str, tuple[str, int, int | None]] = {}
@@ -217,11 +204,12 @@ class Duplicates:
         path: Path,
         source: str,
         note: Callable[[IngestError], None],
-    ) -> Iterator[tuple[Conversation, str | None, bool]]:
+        kept_out: Callable[[], None] | None = None,
+    ) -> Iterator[tuple[Conversation, str, bool]]:
         """Each of `masked` (the conversations `read` from `path`, masked as they are stored, one at a time), with the
-        key it is stored under (None where it was not worked out: an id made of the file's name) and whether that key
-        is already stored for it, another than its own (an older version masked it otherwise); a note for each whose
-        id another conversation has."""
+        key it is stored under and whether that key is already stored for it, another than its own (an older version
+        masked it otherwise); a note for each whose id another conversation has. One a deletion keeps out is left
+        out first, with a note (and `kept_out` called): it is compared with nothing, so no other note names it."""
         if not self.files or self.files[-1] != str(path):
             self.files.append(str(path))
         compared = [c.id for c in read if not _named_after_file(c.id, path)]
@@ -231,10 +219,15 @@ class Duplicates:
         before = self.store.conversations(sorted(earlier)) if self.mask and self.store is not None and earlier else {}
         masked_again = {key: content_key(mask_conversation(conversation)) for key, conversation in before.items()}
         for original, conversation in zip(read, masked, strict=True):
-            if _named_after_file(original.id, path):
-                yield conversation, None, False
-                continue
             key, line = content_key(conversation), original.source_line
+            if (deleted := self.deleted.kept_out(original, key)) is not None:
+                note(IngestError(str(path), line, kept_out_note(conversation.id, deleted), note=True))
+                if kept_out is not None:
+                    kept_out()
+                continue
+            if _named_after_file(original.id, path):
+                yield conversation, key, False
+                continue
             if (first := self.seen.get(original.id)) is not None:
                 if first[0] != key[:16]:
                     where = f"{self.files[first[1]]}:{first[2]}" if first[2] else self.files[first[1]]
@@ -251,10 +244,27 @@ class Duplicates:
             yield conversation, key, False
 
 
+@dataclass(frozen=True)
+class Deleted:
+    """The content keys deleted conversations are kept out by (zuoxi.store.deletion), each with the key it was stored
+    and deleted under: read once a run (deletions are few)."""
+
+    keys: dict[str, str]
+    mask: bool  # whether the run masks: an unmasked run's conversation is compared as masked too
+
+    def kept_out(self, original: Conversation, key: str) -> str | None:
+        """The stored key of the deleted conversation this one is (read as `original`, stored under `key`), if any."""
+        if not self.keys:
+            return None
+        if key in self.keys:
+            return self.keys[key]
+        return None if self.mask else self.keys.get(content_key(mask_conversation(original)))
+
+
 def kept_out_note(ident: str, key: str) -> str:
     return (
         f"会话 {ident!r} 此前已用 zuoxi conversation delete 删除：没有再存入，也没有分析。"
-        f"若要让它再存入：zuoxi conversation readmit {key[:12]}"
+        f"若要让它再存入：zuoxi conversation readmit {key[:12]}，再用 zuoxi import --again 或 zuoxi analyze 读这个文件"
     )
 
 

@@ -305,11 +305,12 @@ class Store:
                     found[key] = Conversation.model_validate(data)
         return found
 
-    def deleted(self) -> set[str]:
-        """The content keys of the conversations deleted (`zuoxi conversation delete`) and kept out. Deletions are
-        few — erasures and wrong imports — so a run reads them once, at its start."""
+    def deleted(self) -> dict[str, str]:
+        """The content keys deleted conversations are kept out by (`zuoxi conversation delete`), each with the key the
+        conversation was stored under. Deletions are few — erasures and wrong imports — so a run reads them once."""
         with Session(self.engine) as session:
-            return set(session.scalars(select(DeletedConversation.key)))
+            rows = session.execute(select(DeletedConversation.key, DeletedConversation.conversation_key))
+            return {key: stored for key, stored in rows}
 
     def count_new(self, keys: list[str]) -> int:
         with Session(self.engine) as session:
@@ -322,11 +323,12 @@ class Store:
         `______` matched every key as LIKE wildcards)."""
         if len(ident) > 200:  # no id is longer; a pattern of 100,000 characters was too complex for SQLite
             return []
-        prefix = 6 <= len(ident) <= 64 and all(c in "0123456789abcdef" for c in ident)
+        start = ident.lower()  # keys are lower-case hex; a key copied in capitals is the same key
+        prefix = 6 <= len(start) <= 64 and all(c in "0123456789abcdef" for c in start)
         with Session(self.engine) as session:
             query = select(ConversationRow).where(
                 (ConversationRow.id == ident)
-                | (ConversationRow.key.startswith(ident, autoescape=True) if prefix else False)
+                | (ConversationRow.key.startswith(start, autoescape=True) if prefix else False)
             )
             return [(row.key, Conversation.model_validate(row.data)) for row in session.scalars(query)]
 

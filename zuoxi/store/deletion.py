@@ -28,8 +28,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from zuoxi.privacy import mask_text
-from zuoxi.store import as_utc, utc_now
+from zuoxi.model import Conversation
+from zuoxi.privacy import mask_conversation, mask_text
+from zuoxi.store import as_utc, content_key, utc_now
 from zuoxi.store.audit import audit
 from zuoxi.store.tables import (
     AppealRow,
@@ -224,9 +225,9 @@ def delete_conversations(
             for row in session.scalars(select(ResultRow).where(ResultRow.conversation_key.in_(chunk))):
                 session.delete(row)
         session.flush()
+        _keep_out(session, stored)  # reads the conversations' text: before they go
         for chunk in _chunks(stored):
             session.execute(delete(ConversationRow).where(ConversationRow.key.in_(chunk)))
-        _keep_out(session, stored)
         by = {"deleted_by": mask_text(operator)} if operator else None
         for key, gone in found.items():
             audit(session, account, "conversation.delete", "conversation", key, gone.audited(), by)
@@ -234,37 +235,52 @@ def delete_conversations(
 
 
 def _keep_out(session: Session, keys: list[str]) -> None:
-    """Note these deleted conversations' keys, so that reading them again does not store them again."""
-    already: set[str] = set()  # a conversation deleted before, stored again by an older zuoxi
+    """Note the keys these conversations, about to be deleted, are kept out by: each one's stored key, and the key of
+    its text masked again today where masking changed since it was stored (`DeletedConversation`)."""
+    by: dict[str, str] = {}  # key kept out → the conversation's stored key
     for chunk in _chunks(keys):
+        for key, data in session.execute(
+            select(ConversationRow.key, ConversationRow.data).where(ConversationRow.key.in_(chunk))
+        ):
+            by.setdefault(key, key)
+            by.setdefault(content_key(mask_conversation(Conversation.model_validate(data))), key)
+    already: set[str] = set()  # a conversation deleted before, stored again by an older zuoxi
+    for chunk in _chunks(list(by)):
         already.update(session.scalars(select(DeletedConversation.key).where(DeletedConversation.key.in_(chunk))))
     now = utc_now()
-    session.add_all(DeletedConversation(key=key, deleted_at=now) for key in keys if key not in already)
+    session.add_all(
+        DeletedConversation(key=key, conversation_key=stored, deleted_at=now)
+        for key, stored in by.items()
+        if key not in already
+    )
 
 
 def deleted_keys(engine: Engine, start: str) -> list[str]:
-    """The content keys of deleted conversations kept out that begin with `start` (at least 6 hex digits), at most
-    two: one is the key meant, two say it is ambiguous."""
+    """The stored keys of deleted conversations kept out that begin with `start` (at least 6 hex digits, any case),
+    at most two: one is the conversation meant, two say it is ambiguous."""
     start = start.strip().lower()
     if len(start) < 6 or any(c not in "0123456789abcdef" for c in start):
         return []
     with Session(engine) as session:
-        query = select(DeletedConversation.key).where(DeletedConversation.key.startswith(start, autoescape=True))
-        return list(session.scalars(query.order_by(DeletedConversation.key).limit(2)))
+        query = select(DeletedConversation.conversation_key).where(
+            DeletedConversation.conversation_key.startswith(start, autoescape=True)
+        )
+        return list(session.scalars(query.distinct().order_by(DeletedConversation.conversation_key).limit(2)))
 
 
 def readmit(
     engine: Engine, keys: Iterable[str], account: Account | None = None, operator: str | None = None
 ) -> list[str]:
-    """Let deleted conversations of these (full) keys be stored again when read again (a wrong deletion, a
+    """Let deleted conversations of these (full, stored) keys be stored again when read again (a wrong deletion, a
     conversation deleted as a duplicate that is wanted after all), each audited (`conversation.readmit`); returns the
     keys that were kept out, in the keys' order. Nothing deleted comes back by this alone: the files are read again."""
     wanted = list(dict.fromkeys(keys))
     with Session(engine) as session, session.begin():
         held: set[str] = set()
         for chunk in _chunks(wanted):
-            held.update(session.scalars(select(DeletedConversation.key).where(DeletedConversation.key.in_(chunk))))
-            session.execute(delete(DeletedConversation).where(DeletedConversation.key.in_(chunk)))
+            column = DeletedConversation.conversation_key
+            held.update(session.scalars(select(column).where(column.in_(chunk))))
+            session.execute(delete(DeletedConversation).where(column.in_(chunk)))
         by = {"readmitted_by": mask_text(operator)} if operator else None
         for key in wanted:
             if key in held:

@@ -113,13 +113,16 @@ class ImportedFile(Base):
 
 
 class DeletedConversation(Base):
-    """The content key of a conversation deleted with `zuoxi conversation delete`: reading the same conversation again
-    (`zuoxi analyze`, an upload, `import --again`, another file holding it) does not store it again — a customer's
-    erasure stays erased — until `zuoxi conversation readmit` lets it back. A key is a hash: no text is kept."""
+    """A content key a conversation deleted with `zuoxi conversation delete` is kept out by: reading the same
+    conversation again (`zuoxi analyze`, an upload, `import --again`, another file holding it) does not store it
+    again — a customer's erasure stays erased — until `zuoxi conversation readmit` lets it back. Its stored key, and
+    the key of its text as masked today where that differs (stored before `zuoxi db remask` or by an older zuoxi,
+    which masked otherwise). Keys are hashes: no text is kept."""
 
     __tablename__ = "deleted_conversations"
 
     key: Mapped[str] = mapped_column(Str(64), primary_key=True)
+    conversation_key: Mapped[str] = mapped_column(Str(64), index=True)  # the key it was stored and deleted under
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
