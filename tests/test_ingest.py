@@ -1388,7 +1388,9 @@ def test_csv_times_with_and_without_a_zone_and_a_huge_cell(tmp_path):
     huge = tmp_path / "huge.csv"
     huge.write_text(f"会话ID,角色,内容\nh,客户,{'长' * 200_000}\nok,客户,在吗\n", encoding="utf-8")
     (conv,), (error,) = read(huge)
-    assert conv.id == "ok" and str(error) == f"{huge}:2: turns.0.text：200000 个字，超过一轮最多的 20000 个字"
+    assert conv.id == "ok" and str(error) == (
+        f"{huge}:2: 这一行的消息有 200,000 个字，超过一句最多的 20,000 个字：会话 'h' 整个都没有导入（不截断）"
+    )
 
 
 def test_a_cell_over_the_line_bound_is_its_rows_error(tmp_path):

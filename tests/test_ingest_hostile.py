@@ -220,7 +220,7 @@ def test_a_long_message_is_joined_once_not_copied_at_every_line():
     speaker took minutes (60,000 lines: 4 s, 120,000: 20 s). The lines are kept apart and joined when the record is
     made, so the text is never built before then."""
     block = _Block(1)
-    block.add_turn("客服", "", "第一行", None)
+    block.add_turn("客服", "", "第一行", None, 1)
     for i in range(100):
         block.append_text(f"第{i}行")
     assert all("text" not in turn for turn in block.turns)

@@ -186,3 +186,34 @@ def test_an_xlsx_cell_that_cannot_be_read_is_named_with_what_it_holds(tmp_path):
         f"{path}:4: 工作表 \"Sheet1\"：单元格 C4 的类型是数字，值却是 'abc'，读不了",
         f"{path}:4: 会话 'b' 有 1 行没有读入（第 4 行）：整个会话都没有导入，免得只凭剩下的行评分；改好这些行后再导入",
     ]
+
+
+def test_a_turn_over_the_bound_is_reported_at_its_own_line_in_words(tmp_path):
+    """A text log's turn on line 3 too long was reported at the conversation's first line with a JSON path (big.txt:1:
+    turns.1.text：…), and so were a CSV's and an XLSX's rows; the conversation is still not stored, nor cut."""
+    from openpyxl import Workbook
+
+    too_long = "很" * 25_000
+    log = tmp_path / "big.txt"
+    log.write_text(f"客服: 您好\n\n客服: 您好\n客户: 在吗\n客户: {too_long}\n客服: 好的\n", encoding="utf-8")
+    rows = tmp_path / "big.csv"
+    rows.write_text(f"会话ID,角色,内容\nb,客服,您好\nb,客户,{too_long}\n", encoding="utf-8")
+    book = Workbook()
+    for row in (["会话ID", "角色", "内容"], ["b", "客服", "您好"], ["b", "客服", "好"], ["b", "客户", too_long]):
+        book.active.append(row)
+    sheet = tmp_path / "big.xlsx"
+    book.save(sheet)
+    cut = "超过一句最多的 20,000 个字：会话 {!r} 整个都没有导入（不截断）"
+    for path, line, what, key in (
+        (log, 5, "这一句", "big-2"),
+        (rows, 3, "这一行的消息", "b"),
+        (sheet, 4, "这一行的消息", "b"),
+    ):
+        conversations, errors = read(path)
+        assert [str(e) for e in errors] == [f"{path}:{line}: {what}有 25,000 个字，" + cut.format(key)]
+        assert [c.id for c in conversations] == (["big-1"] if path == log else [])
+    many = tmp_path / "many.txt"
+    many.write_text("客服: 您好\n" * 2_001, encoding="utf-8")
+    assert only_error(many) == (
+        f"{many}:1: 会话 'many-1' 有 2,001 句，超过一个会话最多的 2,000 句：整个会话都没有导入（不截断）；请把它分成几个会话"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,7 +34,7 @@ from zuoxi.ingest.registry import READERS, Source, reader
 from zuoxi.model import SURROGATE, Conversation
 from zuoxi.normalize import clean_whitespace
 
-__all__ = ["NESTED_TOO_DEEP", "Record", "read_json_array", "read_jsonl", "validate"]
+__all__ = ["NESTED_TOO_DEEP", "Record", "lines_over_bounds", "read_json_array", "read_jsonl", "validate"]
 
 NESTED_TOO_DEEP = "JSON 格式错误：数组和对象嵌套太深"  # json.loads raises RecursionError
 # What a JSON value that is no object is, as `validate` names it
@@ -108,6 +108,42 @@ def _over_bounds(record: dict[str, Any]) -> str | None:
             total += len(turn["text"])
     if total > MAX_CONVERSATION_CHARS:
         return f"turns：共 {total} 个字，超过一个会话最多的 {MAX_CONVERSATION_CHARS} 个字"
+    return None
+
+
+def lines_over_bounds(
+    path: str, line: int, conversation: str, texts: Sequence[str], lines: Sequence[int], what: str = "这一句"
+) -> IngestError | None:
+    """Why a conversation read from a file's lines (a text log's, a table's rows) is over a bound (limits.py), in the
+    words of that file and at the line at fault: `texts`, its turns' texts, begin at `lines`; `line` is the
+    conversation's first. `validate` said it in a JSON path at the conversation's first line (big.txt:1:
+    turns.1.text：17476266 个字…) for a turn on line 3. None where it is within them (`validate` holds it to them
+    again: the same count, after `clean_whitespace`)."""
+    whole = "整个会话都没有导入（不截断）；请把它分成几个会话"
+    if len(texts) > MAX_TURNS:
+        return IngestError(
+            path, line, f"会话 {conversation!r} 有 {len(texts):,} 句，超过一个会话最多的 {MAX_TURNS:,} 句：{whole}"
+        )
+    total = 0
+    for text, at in zip(texts, lines, strict=True):
+        size = len(clean_whitespace(text)) if len(text) > MAX_TURN_CHARS else len(text)
+        if size > MAX_TURN_CHARS:
+            return IngestError(
+                path,
+                at,
+                f"{what}有 {size:,} 个字，超过一句最多的 {MAX_TURN_CHARS:,} 个字：会话 {conversation!r} "
+                "整个都没有导入（不截断）",
+            )
+        total += size
+    if (
+        total > MAX_CONVERSATION_CHARS
+        and (total := sum(len(clean_whitespace(t)) for t in texts)) > MAX_CONVERSATION_CHARS
+    ):
+        return IngestError(
+            path,
+            line,
+            f"会话 {conversation!r} 共有 {total:,} 个字，超过一个会话最多的 {MAX_CONVERSATION_CHARS:,} 个字：{whole}",
+        )
     return None
 
 

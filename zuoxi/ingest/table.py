@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-from zuoxi.ingest.canonical import Record, validate
+from zuoxi.ingest.canonical import Record, lines_over_bounds, validate
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
 from zuoxi.ingest.errors import IngestError, lost_lines
 from zuoxi.ingest.limits import FIRST_YEAR, LAST_YEAR, MAX_LINE_CHARS, MAX_ROW_CELLS, MAX_XLSX_UNPACKED
@@ -441,8 +441,13 @@ class _Grouped:
                 yield lost_lines(self.path, line, key, [error.line for error in untimed if error.line])
             else:
                 conv.pop("line")
+                texts, lines = [turn["text"] for turn in conv["turns"]], conv["lines"]
                 timed = _with_times(conv, self.path, self.epoch)
-                yield timed if isinstance(timed, IngestError) else validate(timed, self.path, line)
+                if isinstance(timed, IngestError):
+                    yield timed
+                else:
+                    too_big = lines_over_bounds(self.path, line, key, texts, lines, "这一行的消息")
+                    yield too_big or validate(timed, self.path, line)
 
 
 def _untimed(conv: dict[str, Any], path: str) -> list[IngestError]:

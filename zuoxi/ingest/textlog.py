@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from zuoxi.ingest.canonical import Record, validate
+from zuoxi.ingest.canonical import Record, lines_over_bounds, validate
 from zuoxi.ingest.encoding import BAD_BYTES, BAD_LINE, text_lines
 from zuoxi.ingest.errors import IngestError, lost_lines
 from zuoxi.ingest.registry import Source, reader
@@ -136,6 +136,7 @@ class _Block:
         self.turns: list[dict[str, Any]] = []
         self.lines: list[list[str]] = []  # of each turn's text
         self.clocks: list[datetime | None] = []
+        self.starts: list[int] = []  # each turn's first line
         self.written: list[tuple[int, str]] = []  # each turn's header: its line and its time as written
         self.times_wrong: tuple[int, str] | None = None  # where and why the turns' times cannot be (`_time_turns`)
         self.agent_name: str | None = None
@@ -143,15 +144,23 @@ class _Block:
         self.labelled: dict[str, list[tuple[int, int, int]]] = {}  # label → (turn, its line, file line) it starts
 
     def add_turn(
-        self, speaker: str, name: str, text: str, clock: datetime | None, written: tuple[int, str] = (0, "")
+        self,
+        speaker: str,
+        name: str,
+        text: str,
+        clock: datetime | None,
+        number: int,
+        written: tuple[int, str] = (0, ""),
     ) -> None:
-        """A turn; `clock`: its header's time, `written`: the header's line and the time as written there."""
+        """A turn starting at line `number`; `clock`: its header's time, `written`: the header's line and the time as
+        written there."""
         role = role_of(speaker)
         if role == "agent" and name and self.agent_name is None:
             self.agent_name = name
         self.turns.append({"role": role})
         self.lines.append([text] if text else [])
         self.clocks.append(clock)
+        self.starts.append(number)
         self.written.append(written)
 
     def read_line(self, line: str, number: int) -> str | None:
@@ -166,9 +175,9 @@ class _Block:
             except ValueError as error:
                 self.lost.append(number)
                 return str(error)
-            self.add_turn(header["speaker"], header["name"], "", clock, (number, header["when"]))
+            self.add_turn(header["speaker"], header["name"], "", clock, number, (number, header["when"]))
         elif role_line := _ROLE_LINE.match(line):
-            self.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None)
+            self.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None, number)
         elif (
             self.turns
             and (label := _LABEL_LINE.match(line))
@@ -227,6 +236,12 @@ class _Block:
         if self.times_wrong is not None:
             line, why = self.times_wrong
             return IngestError(path, line, f"会话 {record['id']!r}：{why}")
+        kept = {id(turn) for turn in record["turns"]}
+        lines = [line for turn, line in zip(self.turns, self.starts, strict=True) if id(turn) in kept]
+        if too_big := lines_over_bounds(
+            path, self.line, str(record["id"]), [t["text"] for t in record["turns"]], lines
+        ):
+            return too_big
         return validate(record, path, self.line)
 
     def to_record(self, path: str, number: int) -> dict[str, Any]:
