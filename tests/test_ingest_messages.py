@@ -217,3 +217,20 @@ def test_a_turn_over_the_bound_is_reported_at_its_own_line_in_words(tmp_path):
     assert only_error(many) == (
         f"{many}:1: 会话 'many-1' 有 2,001 句，超过一个会话最多的 2,000 句：整个会话都没有导入（不截断）；请把它分成几个会话"
     )
+
+
+def test_an_excel_serial_time_among_dates_is_named_as_one(tmp_path):
+    """46329.5840 after 2026/11/3 14:00 was called 秒数: the user could not tell it was the same date saved as a
+    number. It is named as an Excel serial date, with the date it is; a small number stays seconds."""
+    path = tmp_path / "times.csv"
+    path.write_text(
+        "会话ID,角色,内容,时间\nc,客服,您好,2026/11/3 14:00\nc,客户,在吗,46329.5840\n"
+        "e,客服,您好,2026/11/3 14:00\ne,客户,在吗,12.5\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert conversations == [] and [str(e) for e in errors][:2] == [
+        f"{path}:3: 时间 '46329.5840'（Excel 的日期序号，即 2026-11-03 14:00）与这个会话第一个时间 '2026/11/3 14:00'"
+        "（日期加时刻）写法不同：一个会话的时间要写成同一种；Excel 的日期序号是日期存成了数字：请把时间列设为日期格式",
+        f"{path}:5: 时间 '12.5'（秒数）与这个会话第一个时间 '2026/11/3 14:00'（日期加时刻）写法不同：一个会话的时间要写成同一种",
+    ]

@@ -310,7 +310,7 @@ def _shown(value: Any) -> str:
 
 
 def _kind(when: When) -> str:
-    """What a time cell holds, as an error names it."""
+    """What a time cell holds, as `_add_row` tells them apart."""
     if isinstance(when, datetime):
         return "日期加时刻"
     if isinstance(when, date):
@@ -318,6 +318,20 @@ def _kind(when: When) -> str:
     if isinstance(when, time):
         return "只有时刻"
     return "秒数"
+
+
+def _named_kind(when: When, epoch: datetime) -> str:
+    """What a time cell holds, as an error names it: a number that looks like an Excel serial date (of the years
+    _SERIAL_YEARS, with a fraction of a day: 46329.5840 is 2026-11-03 14:00) is named so — called 秒数, it was not
+    recognisable as the date it is; a whole number of those years may be either."""
+    if not isinstance(when, float):
+        return _kind(when)
+    low, high = ((datetime(year, 1, 1) - epoch).days for year in _SERIAL_YEARS)
+    if not low <= when < high:
+        return _kind(when)
+    if when.is_integer():
+        return "秒数，或 Excel 的日期序号"
+    return f"Excel 的日期序号，即 {_serial_date(when, epoch)}"
 
 
 def read_rows(
@@ -390,7 +404,7 @@ class _Grouped:
             if key is not None and str(cells.get("conversation_id") or "").strip():
                 self._seen(key, number)
             return None
-        error = None if key is None else _add_row(self.conversations, key, cells, self.path, number)
+        error = None if key is None else _add_row(self.conversations, key, cells, self.path, number, self.epoch)
         if key is None or error is not None:
             self._lose(key, number)
             return error or IngestError(self.path, number, BAD_LINE)
@@ -554,7 +568,12 @@ def _is_clock(value: str) -> bool:
 
 
 def _add_row(
-    conversations: dict[str, dict[str, Any]], key: str, cells: dict[str, Any], path: str, number: int
+    conversations: dict[str, dict[str, Any]],
+    key: str,
+    cells: dict[str, Any],
+    path: str,
+    number: int,
+    epoch: datetime = EXCEL_EPOCH,
 ) -> IngestError | None:
     """Append one row's turn (its text not empty) to its conversation `key`; an unreadable role or time is the row's
     error, and so is a time of another kind than the conversation's first (`_kind`: a truncated row's `202`, seconds,
@@ -577,11 +596,13 @@ def _add_row(
     if when is not None and key in conversations:
         first, shown = conversations[key]["first_time"]  # kept, not looked for: a row at a time took n² on n rows
         if first is not None and _kind(first) != _kind(when):
+            kinds = _named_kind(when, epoch), _named_kind(first, epoch)
+            serial = "；Excel 的日期序号是日期存成了数字：请把时间列设为日期格式" if "序号" in "".join(kinds) else ""
             return IngestError(
                 path,
                 number,
-                f"时间 {_shown(cells.get('time'))}（{_kind(when)}）与这个会话第一个时间 {shown}（{_kind(first)}）"
-                "写法不同：一个会话的时间要写成同一种",
+                f"时间 {_shown(cells.get('time'))}（{kinds[0]}）与这个会话第一个时间 {shown}（{kinds[1]}）"
+                f"写法不同：一个会话的时间要写成同一种{serial}",
             )
         if (
             isinstance(when, datetime)
