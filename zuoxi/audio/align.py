@@ -19,7 +19,7 @@ from zuoxi.audio.features import ROLES, CallFeatures, Span, measure
 from zuoxi.audio.io import AudioError, read_audio
 from zuoxi.audio.vad import FRAME
 from zuoxi.model import Conversation, Turn
-from zuoxi.privacy import mask_text
+from zuoxi.privacy import mask_text, masked_name
 
 SLACK = 0.3
 MIN_VOICED = 0.3  # a turn voiced for less than this has no meaningful speech rate
@@ -75,11 +75,15 @@ def analyze_audio(
     try:
         outside = allowed is not True and not path.resolve().is_relative_to(Path(allowed).resolve())
     except (ValueError, OSError):  # a NUL byte in the name, a name longer than the system allows
-        return None, {"file": mask_text(str(conversation.audio)[:200]), "error": "录音文件名无法使用（含空字符或过长）"}
+        return None, {
+            "file": masked_name(str(conversation.audio)[:200]),
+            "error": "录音文件名无法使用（含空字符或过长）",
+        }
     if outside:
-        return None, {"file": conversation.audio, "error": "录音不在录音目录内，未读取"}
+        return None, {"file": masked_name(str(conversation.audio)), "error": "录音不在录音目录内，未读取"}
     opened = str(path)
-    shown = mask_text(str(resolve(conversation, name_dir) if name_dir is not None else path))  # named, never read
+    # named, never read; masked as a stored file name is (`call_13812345678.wav`: a number joined by underscores)
+    shown = masked_name(str(resolve(conversation, name_dir) if name_dir is not None else path))
 
     def named(text: str) -> str:  # messages start with the file's name (`shown`, masked already)
         return shown + mask_text(text[len(opened) :]) if text.startswith(opened) else mask_text(text)

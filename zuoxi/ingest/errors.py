@@ -12,7 +12,7 @@ from zuoxi.ingest.encoding import BAD_BYTES
 from zuoxi.ingest.limits import MAX_ERRORS_BEFORE_ANY
 from zuoxi.messages import said
 from zuoxi.model import Conversation
-from zuoxi.privacy import mask_text
+from zuoxi.privacy import mask_text, masked_name
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,10 @@ class IngestError:
         object.__setattr__(self, "reason", mask_text(self.reason).replace(BAD_BYTES, "\ufffd"))
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.reason}" if self.line else f"{self.path}: {self.reason}"
+        """`file:line: reason`, the file's name masked as it is stored (exports are often named by a customer's
+        number): what the terminal, the web app and the logs show. `path` itself stays as read, for the code."""
+        path = masked_name(self.path)
+        return f"{path}:{self.line}: {self.reason}" if self.line else f"{path}: {self.reason}"
 
 
 Record = Conversation | IngestError  # what every reader yields
