@@ -23,7 +23,15 @@ domain (`user@例子.中国`): a Weibo @mention (`@中国电信客服`) has neit
 
 An id (a conversation's, an agent's, a team's: `mask_id`) is a system's key, often a long number (a Weibo post is
 16 digits): there a number that passes Luhn is a card only with a card scheme's prefix and length, and 18 digits
-an ID number only with a real region and birth date, so that ids are not rewritten as cards at random.
+an ID number only with a real region and birth date, so that ids are not rewritten as cards at random. In an id, a
+metadata value and a file name an underscore ends a number (call_13812345678_20261102); in a text it does for a mobile
+number (tb_13812345678) but after a code's word (ORDERID_13912345678).
+
+Some numbers are personal data only where a word names them (`_NAMED`): a local number without its 区号, Taiwan's and
+Hong Kong's phones, a 15-digit ID number of before 1999, Hong Kong's and Taiwan's ID cards, a passport, a QQ number;
+a phone dialled with +852, +853 or +886 needs none. An e-mail address is also found as typed or spoken loosely after a
+mail word (邮箱 zhangsan 艾特 qq 点 com). A card that runs on into the next number (卡号 6222…3650 12月) is cut where
+it ends; a long number a few words after 订单号 (ending 是 or a colon), or after IMEI/串号, is left alone.
 """
 
 from __future__ import annotations
@@ -41,7 +49,9 @@ from zuoxi.model import Conversation
 
 # Digits may be full-width (１３８…), as Chinese input methods type them: `\d` matches both, and
 # int() reads both, so the checks below work unchanged.
-_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
+# Nor right after four stars (and a space): those are the digits a masked number kept (`*******5678-2026…`, as
+# masking a masked text reads it), which begin no other number.
+_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])(?<!\*\*\*\*)(?<!\*\*\*\* )"
 _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
 # Between the groups of a number: up to three blanks (space, tab, the no-break space of web text, the ideographic
 # space), or one dash, dot, bracket, comma or line break with up to two blanks on each side — at most six
@@ -50,6 +60,7 @@ _WS = " \t\u00a0\u3000"
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 _DASHES = r"\-－.．—–"
 _COMMAS = ",，"
+_SLASHES = "/／、·・"  # 138/1234/5678, 138、1234、5678, 138·1234·5678: a list's marks, so vouched only (as a comma)
 
 
 def _sep(marks: str, lines: bool) -> str:
@@ -58,15 +69,22 @@ def _sep(marks: str, lines: bool) -> str:
 
 
 _SEP = _sep(_DASHES, lines=False)  # 138-1234-5678, 138 - 1234 - 5678, 138.1234.5678, 138—1234—5678, 138 1234 5678
-_CARD_SEP = _sep(_DASHES, lines=True)  # a line break: only in groups of four (`_bank_card`)
-_ID_SEP = _sep(_DASHES + _COMMAS, lines=True)  # a comma or line break: only with a real region and date (`_id_card`)
-_RUN_SEP = _sep(_DASHES + "()（）" + _COMMAS, lines=True)  # a comma or line break: only where vouched (`_phone_run`)
-_LISTED = re.compile(rf"[{_COMMAS}\n]")  # how a list separates: groups so joined need more to be one number
+_CARD_SEP = _sep(_DASHES + _SLASHES, lines=True)  # a line break: only in groups of four (`_bank_card`)
+_ID_SEP = _sep(
+    _DASHES + _COMMAS + _SLASHES, lines=True
+)  # a comma or line break: only with a real region and date (`_id_card`)
+_RUN_SEP = _sep(
+    _DASHES + "()（）" + _COMMAS + _SLASHES, lines=True
+)  # a comma or line break: only where vouched (`_phone_run`)
+_LISTED = re.compile(rf"[{_COMMAS}{_SLASHES}\n]")  # how a list separates: groups so joined need more to be one number
 
 # A mobile number right after "tel"/"phone"/"mobile" is one, though letters touch it (other letters make a code).
+# After an underscore too (a nickname, tb_13812345678, or a key, call_13812345678_20261102), unless a code's word is
+# before it (ORDERID_13912345678: `_phone`).
 _AFTER_PHONE_WORD = (
-    r"(?:(?<=[Tt][Ee][Ll])|(?<=[Pp][Hh][Oo][Nn][Ee])|(?<=[Mm][Oo][Bb][Ii][Ll][Ee])|" + _NOT_ALNUM_BEFORE + ")"
+    r"(?:(?<=[Tt][Ee][Ll])|(?<=[Pp][Hh][Oo][Nn][Ee])|(?<=[Mm][Oo][Bb][Ii][Ll][Ee])|(?<=_)|" + _NOT_ALNUM_BEFORE + ")"
 )
+_NOT_ALNUM_OR_UNDERSCORE_AFTER = r"(?![0-9A-Za-z０-９Ａ-Ｚａ-ｚ])"
 # 18 characters, optionally separated where the fields meet: region (6), birth year, month, day, sequence (3), check
 # (110105 19491231 002X, 110105-1949-1231-002X).
 _ID_CARD = re.compile(
@@ -79,7 +97,7 @@ _MOBILE = re.compile(
     "(?=[+＋8８1１])"
     + _AFTER_PHONE_WORD
     + rf"(?:[+＋]?[8８][6６]{_SEP}?)?[1１][3-9３-９]\d{_SEP}?\d{{4}}{_SEP}?\d{{4}}"
-    + _NOT_ALNUM_AFTER
+    + _NOT_ALNUM_OR_UNDERSCORE_AFTER
 )
 _LANDLINE = re.compile(
     "(?=[(（0０])"
@@ -87,12 +105,46 @@ _LANDLINE = re.compile(
     + rf"(?:[(（][0０]\d{{2,3}}[)）]|[0０]\d{{2,3}}){_SEP}?[1-9１-９]\d{{6,7}}"
     + _NOT_ALNUM_AFTER
 )
+# Numbers only a word before them says are personal data (a bare one is often an order's fragment, an amount, a
+# code): a phone after 电话/手机 words — Taiwan's (0912-345-678, (02)2345-6789, 02-2345-6789) and a local number
+# without its 区号 (电话是62345678, 座机 6234 5678, 香港電話 9123 4567: eight digits, after a phone word but 手机,
+# which a price follows as often); a 15-digit ID number of before 1999, Hong Kong's (A123456(7)) and Taiwan's
+# (A123456789) after an ID word; a passport's (E12345678) after 护照; a QQ number after QQ. A phone dialled with
+# Hong Kong's, Macau's or Taiwan's code (+852 6123 4567, +886 912 345 678) needs no word.
+_FILL = r"(?:号码|號碼|号|號|字号|字號)?(?:是|为|為)?[:：\s]{0,3}"
+_N_SEP = rf"(?:{_SEP})?"
+_NAMED = re.compile(
+    "(?=[电電手座固聯联身护護Qq])"  # the first characters of its words: the search skips to them
+    + r"(?:(?:电话|電話|手机|手機|座机|座機|固话|固話|聯絡方式|联系方式|聯繫方式)"
+    + _FILL
+    + rf"(?P<n>[0０][9９]\d{{2}}{_N_SEP}\d{{3}}{_N_SEP}\d{{3}}"  # 0912-345-678
+    + rf"|(?:[(（][0０]\d{{1,3}}[)）]{_N_SEP}|[0０][2-8２-８]\d{{0,2}}{_SEP})[2-9２-９]\d{{2,3}}{_N_SEP}\d{{4}})"
+    + r"|(?:电话|電話|座机|座機|固话|固話)"
+    + _FILL
+    + rf"(?P<local>[2-9２-９]\d{{3}}{_N_SEP}\d{{4}})"  # 62345678, 6234 5678, 8888-6666
+    + r"|(?:身份证|身份證|身分证|身分證)"
+    + _FILL
+    + r"(?:(?P<old_id>[1-9１-９]\d{14})|(?P<hk_id>[A-Za-z]{1,2}\d{6}[(（]?[\dAa][)）]?|[A-Za-z][12]\d{8}))"
+    + r"|(?:护照|護照)"
+    + _FILL
+    + r"(?P<passport>[A-Za-z]{1,2}\d{7,8})"
+    + r"|(?<![A-Za-z])(?:QQ|qq)"
+    + _FILL
+    + r"(?!(?:800|400)\d{6,7}(?!\d))(?P<qq>[1-9１-９]\d{6,10})"  # an enterprise QQ (800…, 400…) is a company's
+    + r")"
+    + _NOT_ALNUM_AFTER
+)
+_ABROAD_PHONE = re.compile(
+    "(?=[(（+＋])" + rf"(?:[(（][{_WS}]*)?[+＋](?:(?:852|853)[)）]?{_N_SEP}\d{{4}}{_N_SEP}\d{{4}}"
+    rf"|886[)）]?{_N_SEP}(?:[0０]?[9９]\d{{2}}{_N_SEP}\d{{3}}{_N_SEP}\d{{3}}"
+    rf"|[(（]?[0０]?[2-8２-８]\d?[)）]?{_N_SEP}\d{{3,4}}{_N_SEP}\d{{4}}))" + _NOT_ALNUM_AFTER
+)
 # Groups of digits joined by a separator or a bracket, a + or ( before them: (138)00138000, 138 001 38000,
 # 1 3 8 0 0 1 3 8 0 0 0, 0086 138 0013 8000, 010 8888 6666; `_phone_run` finds the phone numbers among the groups.
 # Only a run that starts with ten of its characters is read (a phone number has ten digits or more): most are short.
 _DIGIT_RUN = re.compile(
     _NOT_ALNUM_BEFORE
-    + rf"(?=[\d+＋(（)）{_WS}{_DASHES}{_COMMAS}\r\n]{{10}})(?:[+＋]|[(（][{_WS}]*[+＋]?)?\d+(?:{_RUN_SEP}\d+)*"
+    + rf"(?=[\d+＋(（)）{_WS}{_DASHES}{_COMMAS}{_SLASHES}\r\n]{{10}})(?:[+＋]|[(（][{_WS}]*[+＋]?)?\d+(?:{_RUN_SEP}\d+)*"
 )
 _PLUS = re.compile(rf"[(（]?[{_WS}]*[+＋]")
 _DIGITS = re.compile(r"\d+")
@@ -116,17 +168,27 @@ _PHONE_WORD = re.compile(
 # 两 (2), 洞 (0), 拐 (7) and 勾 (9) are how call centers read digits too, but are words as well: they are read as
 # digits only in a run that has another digit (`_read`). An ID number's X is said 叉 or 艾克斯.
 _SPOKEN_DIGITS = "零〇○一二三四五六七八九幺"
+_CAPITAL_DIGITS = "壹贰貳叁參肆伍陆陸柒捌玖"  # 大写数字, as a number is typed to get past a filter
 _WEAK_DIGITS = "两洞拐勾"
 _SPOKEN_X = "叉艾爱埃"
-_SPOKEN_ANY = _SPOKEN_DIGITS + _WEAK_DIGITS + _SPOKEN_X
-_READ_SPOKEN = str.maketrans(_SPOKEN_DIGITS + "叉", "0001234567891X")
+_SPOKEN_ANY = _SPOKEN_DIGITS + _CAPITAL_DIGITS + _WEAK_DIGITS + _SPOKEN_X
+_READ_SPOKEN = str.maketrans(_SPOKEN_DIGITS + _CAPITAL_DIGITS + "叉", "0001234567891" + "122334566789" + "X")
 _READ_WEAK = str.maketrans(_WEAK_DIGITS, "2079")
 _WEAK_RUN = re.compile(rf"[\d{_WEAK_DIGITS}](?:[{_WS}{_COMMAS}\-－]?[\d{_WEAK_DIGITS}])*")
 _X_WORD = re.compile("[艾爱埃]克斯")
 _SPOKEN = re.compile(f"[{_SPOKEN_ANY}]")
-# Words after which a number is a business identifier, not personal data.
-_ORDER_CONTEXT = re.compile(
-    r"(订单|訂單|單號|单号|运单|運單|快递单|快遞單|物流单|物流單|工单|工單|编号|編號|流水号|流水號|批次)[号號]?[:：\s]*$"
+# Words after which a number is a business identifier, not personal data: an order's, a waybill's, a phone's IMEI
+# (15 digits that pass Luhn by design). Right before the number (订单号是：…, 订单号码是…, IMEI …), or, for a long
+# number (a card's or an ID's length), a few words before it with none that asks for personal data between
+# (您的订单号我查一下，是 2026…, ending 是, 为 or a colon; not 订单的卡号是 6222…).
+_ORDER_WORDS = (
+    r"(?:订单|訂單|單號|单号|运单|運單|快递单|快遞單|物流单|物流單|工单|工單|编号|編號|流水号|流水號|批次"
+    r"|IMEI|imei|Imei|MEID|meid|串号|串號)"
+)
+_ORDER_CONTEXT = re.compile(_ORDER_WORDS + r"[号號]?[码碼]?(?:是|为|為)?[:：\s]*$")
+_ORDER_NEARBY = re.compile(_ORDER_WORDS + r"[号號]?(?P<between>[^\d\n。！？!?]{0,10}(?:是|为|為|[:：])\s*)$")
+_PII_WORD = re.compile(
+    r"卡|电话|電話|手机|手機|身份|身分|证件|證件|邮箱|郵箱|座机|座機|固话|固話|账|帳|联系|聯繫|聯絡|护照|護照|[Qq]{2}"
 )
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -226,8 +288,13 @@ def _ascii(digits: str) -> str:
     return "".join(str(int(c)) if c.isdecimal() else c for c in digits)
 
 
-def _in_order_context(text: str, start: int) -> bool:
-    return bool(_ORDER_CONTEXT.search(text[max(0, start - 8) : start]))
+def _in_order_context(text: str, start: int, nearby: bool = False) -> bool:
+    if _ORDER_CONTEXT.search(text, max(0, start - 12), start):
+        return True
+    if not nearby:
+        return False
+    near = _ORDER_NEARBY.search(text, max(0, start - 20), start)
+    return bool(near and not _PII_WORD.search(near.group("between")))
 
 
 # Every number pattern above needs seven digits with at most six other characters between neighbours (a separator;
@@ -248,27 +315,87 @@ _Found = tuple[int, int, bool]
 
 def _id_card(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
     number = re.sub(r"[^\dXxＸｘ]", "", m.group())
-    if _in_order_context(m.string, m.start()):
+    if _in_order_context(m.string, m.start(), nearby=True):
         return
     listed = bool(_LISTED.search(m.group()))
     if looks_like_id_number(number) or (not label and not listed and valid_id_number(number)):
         yield m.start(), m.end(), False
 
 
+def _a_card(groups: list[str], seps: list[str], label: bool, cut: bool) -> bool:
+    """Whether digit groups (and the separators between them) are a bank card: Luhn, a card scheme's prefix and
+    length in an id or where they were cut from a longer run (`_bank_card`); across lines or joined as a list is
+    (138/…, 、) only as cards are printed, in groups of four, and with a scheme's prefix."""
+    digits = "".join(groups)
+    if not luhn_ok(digits) or ((label or cut) and not card_scheme_ok(digits)):
+        return False
+    if any(_LISTED.search(sep) for sep in seps):
+        return all(len(g) == 4 for g in groups[:-1]) and 3 <= len(groups[-1]) <= 4 and card_scheme_ok(digits)
+    return True
+
+
 def _bank_card(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
-    digits = re.sub(r"\D", "", m.group())
-    if _in_order_context(m.string, m.start()) or not luhn_ok(digits) or (label and not card_scheme_ok(digits)):
+    """A card, or where the run is not one, the longest card among its groups: a run that goes on into the next
+    number (卡号 6222…3650 12月3号, 卡号6222 7788 6501 3650 3号) is no card, its first groups are — as one group
+    or in groups of four, with a card scheme's prefix."""
+    if _in_order_context(m.string, m.start(), nearby=True):
         return
-    if "\n" in m.group():  # across lines: only a card as cards are printed, in groups of four
-        *groups, tail = _DIGITS.findall(m.group())
-        if any(len(g) != 4 for g in groups) or not 3 <= len(tail) <= 4 or not card_scheme_ok(digits):
+    found = list(_DIGITS.finditer(m.string, m.start(), m.end()))
+    groups = [_ascii(g.group()) for g in found]
+    seps = [m.string[a.end() : b.start()] for a, b in pairwise(found)]
+    if _a_card(groups, seps, label, cut=False):
+        yield m.start(), m.end(), True
+        return
+    ends = list(accumulate(map(len, groups)))
+    cuts = [
+        (i, j)
+        for i in range(len(groups))
+        for j in range(len(groups) - 1, i - 1, -1)
+        if (i, j) != (0, len(groups) - 1) and 15 <= ends[j] - ends[i] + len(groups[i]) <= 19
+    ]
+    for i, j in sorted(cuts, key=lambda c: (ends[c[0]] - ends[c[1]] - len(groups[c[0]]), c[0])):
+        if (i == j or all(len(g) == 4 for g in groups[i:j])) and _a_card(groups[i : j + 1], seps[i:j], label, True):
+            if i == 0 or not _in_order_context(m.string, found[i].start(), nearby=True):
+                yield found[i].start(), found[j].end(), True
             return
-    yield m.start(), m.end(), True
+
+
+# A code's word before an underscore: ORDERID_13912345678 is an order, tb_13812345678 a nickname.
+_CODE_BEFORE_UNDERSCORE = re.compile(
+    r"(?i:order|ord|sku|sn|no|num|txn|trade|trans|bill|waybill|tracking|serial|invoice|ticket|case|imei|batch)"
+    r"(?i:id|no|num)?_$"
+)
 
 
 def _phone(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
-    if not _in_order_context(m.string, m.start()):
-        yield m.start(), m.end(), False
+    start = m.start()
+    if start and m.string[start - 1] == "_" and _CODE_BEFORE_UNDERSCORE.search(m.string, max(0, start - 12), start):
+        return
+    if not _in_order_context(m.string, start):
+        yield start, m.end(), False
+
+
+def _named(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
+    """The number a word names (`_NAMED`), checked where it has a check (`_old_id_ok`)."""
+    name = m.lastgroup
+    assert name is not None
+    start, end = m.span(name)
+    if name == "old_id" and not _old_id_ok(_ascii(m.group(name))):
+        return
+    if not _in_order_context(m.string, start):
+        yield start, end, False
+
+
+def _old_id_ok(number: str) -> bool:
+    """A 15-digit ID number (issued before 1999): a province of GB/T 2260, a city part not 00, a birth date yymmdd
+    of the 1900s that is a real day."""
+    if int(number[:2]) not in _ID_PROVINCES or number[2:4] == "00":
+        return False
+    try:
+        date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
+    except ValueError:
+        return False
+    return True
 
 
 _BRACKETS = frozenset("()（）")
@@ -393,9 +520,12 @@ _NUMBERS: tuple[tuple[re.Pattern[str], _Find], ...] = (
     (_BANK_CARD, _bank_card),
     (_MOBILE, _phone),
     (_LANDLINE, _phone),
+    (_NAMED, _named),
+    (_ABROAD_PHONE, _phone),
     (_DIGIT_RUN, _phone_run),
 )
 
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWYZabcdefghijklmnopqrstuvwyz")  # X is an ID number's digit
 # What masking does, character by character: a character at an index it has is replaced by that text (often "").
 _Ops = dict[int, str]
 
@@ -411,6 +541,9 @@ def _mark(ops: _Ops, read: str, start: int, end: int, card: bool) -> None:
     hidden = digits[:-4]
     for i in hidden:
         ops[i] = "*"
+    for i in range(start, end):
+        if read[i] in _LETTERS and i not in digits:  # a Hong Kong or Taiwan ID's, a passport's letters
+            ops[i] = "*"
     for i in digits[-4:]:
         del ops[i]
     if card and hidden and not any(read[i] == "\n" for i in range(start, end)):
@@ -446,6 +579,56 @@ def _email_ops(text: str, ops: _Ops, spans: list[tuple[int, int]]) -> None:
         last = domain.end()
 
 
+# An e-mail address as an input method or speech recognition writes it: its @ said 艾特 or set apart by blanks, its
+# dots typed 。 or a comma or said 点 (zhangsan 艾特 qq 点 com, zhangsan@qq。com): after a mail word (邮箱…), and
+# a common top-level domain; without a word only glued, with written dots (zhangsan艾特qq.com). Found from each @
+# or 艾特, the local part and domain read within a bounded window, so long runs stay linear.
+_LOOSE_AT = re.compile("[@＠]|艾特")
+_LOOSE_LOCAL_REVERSED = re.compile(r"[A-Za-z0-9._%+\-]{1,64}")
+_LOOSE_DOT = r"[ \t]*(?:[.．。,，]|点|點)[ \t]*"
+_TLD = r"(?:com|cn|net|org|edu|gov|hk|tw|mo|io|cc|me|info|biz|top|vip)"
+_LOOSE_DOMAIN = {
+    True: re.compile(
+        rf"[ \t]*[A-Za-z0-9\-]{{1,63}}(?:{_LOOSE_DOT}[A-Za-z0-9\-]{{1,63}})*?{_LOOSE_DOT}{_TLD}(?![A-Za-z0-9])"
+    ),
+    False: re.compile(rf"[A-Za-z0-9\-]{{1,63}}(?:[.．][A-Za-z0-9\-]{{1,63}})*?[.．]{_TLD}(?![A-Za-z0-9])"),
+}
+_MAIL_WORD = re.compile(
+    r"(?:邮箱|郵箱|邮件|郵件|[Ee]-?[Mm]ail|EMAIL|E-MAIL|[Mm]ail|MAIL)(?:地址)?(?:是|为|為)?[:：\s]{0,3}$"
+)
+
+
+def _loose_email_ops(text: str, ops: _Ops, spans: list[tuple[int, int]]) -> None:
+    """E-mail addresses written loosely (`_LOOSE_AT`) masked in `ops` as `_email_ops` masks them (z***@qq 点 com)."""
+    last = 0
+    for at in _LOOSE_AT.finditer(text):
+        p = at.start()
+        if p < last or p in ops or p - 1 in ops:  # an address `_email_ops` masked
+            continue
+        before = p
+        while before > last and text[before - 1] in " \t":
+            before -= 1
+        window = text[max(last, before - 64) : before][::-1]
+        local = _LOOSE_LOCAL_REVERSED.match(window)
+        if local is None:
+            continue
+        start = before - len(local.group())
+        worded = bool(_MAIL_WORD.search(text, max(0, start - 12), start))
+        glued = before == p and at.group() == "艾特"
+        if not (worded or glued) or (start and _ALNUM.match(text, start - 1)):
+            continue
+        domain = _LOOSE_DOMAIN[worded].match(text, at.end(), min(len(text), at.end() + 200))
+        if domain is None:
+            continue
+        ops.update(dict.fromkeys(range(start + 1, at.end()), ""))
+        ops[start + 1] = "***@"
+        for i in range(at.end(), domain.end()):
+            if text[i] in " \t":
+                ops[i] = ""
+        spans.append((start, domain.end()))
+        last = domain.end()
+
+
 def _worked(text: str, ops: _Ops, spans: list[tuple[int, int]]) -> str:
     """The text as the next pattern reads it: each masked character a *, so that no pattern finds a number in a
     masked one; the digits a number keeps are kept, so a later pattern reads them as a masked text shows them."""
@@ -469,13 +652,18 @@ def _read(text: str) -> str:
     return read
 
 
-def _plain_ops(text: str, label: bool) -> tuple[_Ops, list[tuple[int, int]]]:
-    """What masking changes in a text without zero-width characters, and the spans of what it masked."""
+def _plain_ops(text: str, label: bool, split: bool) -> tuple[_Ops, list[tuple[int, int]]]:
+    """What masking changes in a text without zero-width characters, and the spans of what it masked. Where `split`
+    (an id, a value, a file name) an underscore ends a number as a space does (call_13812345678_20261102): the
+    numbers are looked for with each read as an unprinted blank (\\x1f, that joins no number's groups)."""
     ops: _Ops = {}
     spans: list[tuple[int, int]] = []
-    if "@" in text or "＠" in text:
+    if "@" in text or "＠" in text or "艾特" in text:
         _email_ops(text, ops, spans)
+        _loose_email_ops(text, ops, spans)
         text = _worked(text, ops, spans)
+    if split:
+        text = text.replace("_", "\x1f")
     if _MAYBE_PII.search(text):
         for pattern, find in _NUMBERS:
             found = [f for m in pattern.finditer(text) for f in find(m, label, False)]
@@ -508,13 +696,13 @@ def _spoken_ops(text: str, label: bool, ops: _Ops, spans: list[tuple[int, int]])
             read = _worked(read, ops, [(s, e) for s, e, _ in found])
 
 
-def _ops(text: str, label: bool) -> _Ops:
+def _ops(text: str, label: bool, split: bool = False) -> _Ops:
     """What masking changes in a text, character by character. Zero-width characters (typed to keep a number from
     being found, or left by copying) are read as if absent, and go with the number they are in."""
     if not _ZERO_WIDTH_CHAR.search(text):
-        return _plain_ops(text, label)[0]
+        return _plain_ops(text, label, split)[0]
     kept = [i for i, c in enumerate(text) if c not in _ZERO_WIDTH]
-    ops, spans = _plain_ops("".join(text[i] for i in kept), label)
+    ops, spans = _plain_ops("".join(text[i] for i in kept), label, split)
     moved = {kept[i]: change for i, change in ops.items()}
     for start, end in spans:
         moved.update((i, "") for i in range(kept[start], kept[end - 1]) if text[i] in _ZERO_WIDTH)
@@ -533,7 +721,7 @@ def _apply(text: str, ops: _Ops, changed: list[int], start: int, end: int) -> st
 _ROUNDS = 3  # what a masked text shows, masked again: a few rounds reach the fixed point of all but made-up texts
 
 
-def _mask_parts(texts: Sequence[str], label: bool) -> list[str]:
+def _mask_parts(texts: Sequence[str], label: bool, split: bool = False) -> list[str]:
     """Texts masked as one, joined by a line break (which a number may cross as a listed separator: `_longest_phone`),
     each given back with what falls in it: a number across two of them masked in both parts, each keeping its own
     characters otherwise. Masked again while that changes something (the four digits a number keeps, read with the
@@ -541,7 +729,7 @@ def _mask_parts(texts: Sequence[str], label: bool) -> list[str]:
     parts = list(texts)
     for _ in range(_ROUNDS):
         joined = "\n".join(parts)
-        ops = _ops(joined, label)
+        ops = _ops(joined, label, split)
         if not ops:
             break
         masked, at, changed = [], 0, sorted(ops)
@@ -554,10 +742,10 @@ def _mask_parts(texts: Sequence[str], label: bool) -> list[str]:
     return parts
 
 
-def _mask(text: str, label: bool) -> str:
+def _mask(text: str, label: bool, split: bool = False) -> str:
     if not _may_hold_pii(text):  # most turns: none of what `_plain_ops` looks for, so nothing to work out
         return text
-    return _mask_parts([text], label)[0]
+    return _mask_parts([text], label, split)[0]
 
 
 def _may_hold_pii(text: str) -> bool:
@@ -566,6 +754,7 @@ def _may_hold_pii(text: str) -> bool:
     return bool(
         "@" in text
         or "＠" in text
+        or "艾特" in text
         or _MAYBE_PII.search(text)
         or _MAYBE_SPOKEN.search(text)
         or _ZERO_WIDTH_CHAR.search(text)
@@ -582,7 +771,7 @@ def mask_id(text: str) -> str:
     is masked as a card only with a card scheme's prefix and length (`card_scheme_ok`), and 18 digits as an ID
     number only with a real region and birth date (`looks_like_id_number`): an id is often a long number, and one
     in ten passes Luhn. What it masks it masks as `mask_text` does, so an id typed raw finds the masked one."""
-    return _mask(text, label=True)
+    return _mask(text, label=True, split=True)
 
 
 # What may stand between a number's part that ends one turn and the part that begins the next.
@@ -638,7 +827,7 @@ def masked_name(path: Path | str) -> str:
     in a text an underscore joins a number into a code); its folders keep theirs (recordings are looked up beside
     the file). A stored path may be given as text (`zuoxi db remask`), `file:line` too."""
     folder, slash, name = str(path).rpartition("/")
-    return folder + slash + "_".join(mask_text(part) for part in name.split("_"))
+    return folder + slash + _mask(name, label=False, split=True)
 
 
 def mask_value(value: Any) -> Any:
@@ -646,7 +835,11 @@ def mask_value(value: Any) -> Any:
     an integer), inside lists and mappings too, their keys included (an export keyed by phone number). The same
     object when nothing changed."""
     if isinstance(value, str):
-        return mask_text(value)
+        return _mask(value, label=False, split=True)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e20:  # 13812345678.0, as pandas reads a
+        value = int(value)  # phone column with a blank cell (and 1.3812345678e10 as JSON may write it)
+        masked = mask_text(str(value))
+        return float(value) if masked == str(value) else masked
     if isinstance(value, int) and not isinstance(value, bool):
         masked = mask_text(str(value))
         return value if masked == str(value) else masked
