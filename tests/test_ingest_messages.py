@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from zuoxi.ingest import IngestError, read_file
+from zuoxi.ingest.table import cell_text
 from zuoxi.model import Conversation
 
 _ENGLISH = re.compile(
@@ -234,3 +235,39 @@ def test_an_excel_serial_time_among_dates_is_named_as_one(tmp_path):
         "（日期加时刻）写法不同：一个会话的时间要写成同一种；Excel 的日期序号是日期存成了数字：请把时间列设为日期格式",
         f"{path}:5: 时间 '12.5'（秒数）与这个会话第一个时间 '2026/11/3 14:00'（日期加时刻）写法不同：一个会话的时间要写成同一种",
     ]
+
+
+def test_numbers_in_xlsx_cells_are_read_as_their_digits(tmp_path):
+    """A numeric XLSX cell is a float: a 19-digit card number in a message became 6.222088809777878e+18, an 18-digit id
+    card 1.1010519491231e+17 (no digits for the masker to see: stored in clear), 6222778865013650 became
+    6222778865013650.0, an id 1001 became 1001.0, and a message 0 was read as empty and dropped."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    rows = [
+        ["会话ID", "角色", "内容", "坐席工号"],
+        [1001.0, "客服", "您好", 8.0],
+        [1001.0, "客户", 6222088809777878000.0, None],
+        [1001.0, "客户", 110105194912310000.0, None],
+        [1001.0, "客户", 6222778865013650.0, None],
+        [1001.0, "客户", 0, None],
+        [1001.0, "客户", 12.5, None],
+        [1001.0, "客户", 1e-7, None],
+    ]
+    for row in rows:
+        book.active.append(row)
+    path = tmp_path / "numbers.xlsx"
+    book.save(path)
+    (conversation,), errors = read(path)
+    assert errors == [] and (conversation.id, conversation.agent_id) == ("1001", "8")
+    texts = [turn.text for turn in conversation.turns]
+    assert texts[1:] == [
+        "6222088809777878000",
+        "110105194912310000",
+        "6222778865013650",
+        "0",
+        "12.5",
+        "0.0000001",
+    ]
+    # a cell written without a point or an exponent is an int, exact (openpyxl itself saves ints as floats)
+    assert cell_text(6222088809777878123) == "6222088809777878123" and cell_text(True) == "TRUE"

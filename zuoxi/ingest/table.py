@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -57,6 +58,23 @@ class BadRow:
 
 
 Row = list[Any] | BadRow  # a row's cells, or why it cannot be read
+
+
+def cell_text(value: Any) -> str:
+    """A cell as the text of a message, id or name: a number as its digits, never in scientific notation — an XLSX
+    numeric cell holds a float, and str() wrote a 19-digit card number as 6.222088809777878e+18 and an 18-digit id
+    card as 1.1010519491231e+17 (digits no masker sees, stored in clear) and 6222778865013650 as 6222778865013650.0. An
+    int is exact; a float is written with the digits of its shortest form (a whole one without `.0`), zeros after them
+    where Excel kept no more (6222088809777878000); TRUE/FALSE as Excel shows them; nothing as "" (a cell holding the
+    number 0 was read as an empty message)."""
+    if value is None or isinstance(value, CellProblem):
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and math.isfinite(value):
+        digits = format(Decimal(repr(value)), "f")
+        return digits[: -len(".0")] if digits.endswith(".0") else digits
+    return value if isinstance(value, str) else str(value)
 
 
 class CellProblem:
@@ -400,8 +418,8 @@ class _Grouped:
                     number,
                     f"“{header}”列的单元格 {_column_letter(index)}{number} {problem.why}：这一行没有读入",
                 )
-        if not str(cells.get("text") or "").strip():  # an empty message: its conversation is seen, nothing more
-            if key is not None and str(cells.get("conversation_id") or "").strip():
+        if not cell_text(cells.get("text")).strip():  # an empty message: its conversation is seen, nothing more
+            if key is not None and cell_text(cells.get("conversation_id")).strip():
                 self._seen(key, number)
             return None
         error = None if key is None else _add_row(self.conversations, key, cells, self.path, number, self.epoch)
@@ -422,7 +440,7 @@ class _Grouped:
         value = row[index] if index < len(row) else None
         if isinstance(value, CellProblem):
             return None
-        key = str(value or Path(self.path).stem)
+        key = cell_text(value) or Path(self.path).stem
         return None if BAD_BYTES in key else key
 
     def _seen(self, key: str, number: int) -> None:
@@ -526,7 +544,7 @@ def _one_file(
     columns_seen: dict[int, list[str]] = {}  # each unmapped column's values, read row by row (a wide header of short
     for row in cells:  # rows took header × rows: 100,000 columns over a million rows, half an hour)
         for index, value in enumerate(row):
-            if index not in mapped and (text := str(value or "").strip()):
+            if index not in mapped and (text := cell_text(value).strip()):
                 columns_seen.setdefault(index, []).append(text)
     for index, values in sorted(columns_seen.items()):
         header = headers[index] if index < len(headers) else ""
@@ -579,10 +597,10 @@ def _add_row(
     error, and so is a time of another kind than the conversation's first (`_kind`: a truncated row's `202`, seconds,
     among dates and times took the timing of its whole conversation) or, a date and time, with a zone where the
     first has none or the other way round (they cannot be subtracted)."""
-    text = str(cells.get("text") or "").strip()
+    text = cell_text(cells.get("text")).strip()
     if any(isinstance(value, str) and BAD_BYTES in value for value in cells.values()):
         return IngestError(path, number, BAD_LINE)
-    role = _ROLE_VALUES.get(str(cells.get("role") or "").strip().lower())
+    role = _ROLE_VALUES.get(cell_text(cells.get("role")).strip().lower())
     if role is None:
         return IngestError(
             path,
@@ -628,7 +646,7 @@ def _add_row(
         conv["first_time"] = (when, _shown(cells.get("time")))
     for field in ("agent_id", "team", "channel"):
         if cells.get(field) not in (None, "") and field not in conv:
-            conv[field] = str(cells[field]).strip()
+            conv[field] = cell_text(cells[field]).strip()
     conv["turns"].append({"role": role, "text": text})
     conv["times"].append(when)
     conv["raw"].append(_shown(cells.get("time")))
