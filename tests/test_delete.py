@@ -482,3 +482,22 @@ def test_a_kept_out_conversation_is_compared_with_no_other(where, tmp_path):
     noted = zuoxi("import", both, *where)
     assert f"注意 {both}:1: 会话 'dx-1' 此前已用 zuoxi conversation delete 删除" in noted.stderr
     assert "两个都已导入" not in noted.stderr and f"{both}:1" not in noted.stderr.split("此前已用")[1]
+
+
+def test_what_people_wrote_about_a_deleted_conversation_leaves_the_audit_log(store):
+    """The audit page still showed a deleted conversation's review comments and appeal reasons (walk_web): each entry
+    keeps who did what and when, its words are forgotten; another conversation's stay."""
+    from zuoxi.store.deletion import FORGOTTEN
+
+    key_a, key_b = world(store)
+    delete_conversations(store.engine, [key_a])
+    _, entries = audit_entries(store.engine, per_page=1000)
+    said = {(e.action, e.entity): [e.before, e.after] for e in entries if e.entity in ("finding", "appeal")}
+    texts = json.dumps([[e.before, e.after] for e in entries], ensure_ascii=False)
+    assert f"复核意见{key_a[:4]}" not in texts and f"申诉理由{key_a[:4]}" not in texts
+    assert f"复核意见{key_b[:4]}" in texts and f"申诉理由{key_b[:4]}" in texts
+    assert texts.count(FORGOTTEN) == 2 and said  # a's comment and reason; the entries themselves are kept
+    assert (
+        sum(e.action == "appeal.open" for e in entries) == 2
+        and sum(e.action == "review.overturn" for e in entries) == 2
+    )

@@ -10,9 +10,10 @@ SQLite enforces no foreign key, so nothing cascades there.
 
 Kept, with their link to the conversation dropped: a campaign's call attempt (the call was made; the report counts
 it) and a training case promoted from it (curated and masked; it holds its own copy of the conversation, and
-trainees' attempts name it). Kept as they are: the audit log, the history of who did what, where the deletion is
-one entry per conversation — who deleted it and what went with it, counts and names, never its text; and the
-import marks of the files it came from. Added: the conversation's content key (`DeletedConversation`, a hash, no
+trainees' attempts name it). Kept: the audit log, the history of who did what, where the deletion is one entry per
+conversation — who deleted it and what went with it, counts and names, never its text — and where the entries of
+its reviews, appeals, queue items and alert keep who did what and when, their words forgotten (`_forget_words`);
+and the import marks of the files it came from. Added: the conversation's content key (`DeletedConversation`, a hash, no
 text), so that reading it again — `zuoxi analyze`, an upload, `import --again`, another file holding it — does not
 store it again (an erased conversation stays erased; the engines skip it with a note) until `readmit` lets it back.
 """
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from zuoxi.store import as_utc, content_key, utc_now
 from zuoxi.store.audit import audit
 from zuoxi.store.tables import (
     AppealRow,
+    AuditEntry,
     CampaignAttempt,
     ComplaintAlertRow,
     ConversationRow,
@@ -208,6 +210,7 @@ def delete_conversations(
         keyed = _dependents(session, list(dict.fromkeys(keys)))
         found, stored = keyed.found, list(keyed.found)
         pks, alert_ids = list(keyed.results), list(keyed.alerts)
+        _forget_words(session, pks, alert_ids, stored)
         for chunk in _chunks(list(keyed.deliveries)):
             session.execute(delete(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id.in_(chunk)))
         for chunk in _chunks(alert_ids):
@@ -232,6 +235,49 @@ def delete_conversations(
         for key, gone in found.items():
             audit(session, account, "conversation.delete", "conversation", key, gone.audited(), by)
     return list(found.values())
+
+
+FORGOTTEN = "（会话已删除，内容不再保留）"
+# What people wrote, in the audit entries of reviews and calibrations, appeals, queue items and alerts.
+_WORDS = {
+    "finding": ("comment",),
+    "appeal": ("reason", "comment"),
+    "queue_item": ("comment",),
+    "complaint_alert": ("note",),
+}
+
+
+def _forget_words(session: Session, pks: list[int], alert_ids: list[int], keys: list[str]) -> None:
+    """Take what people wrote about these conversations out of the audit log: the comments of reviews, the reasons
+    and replies of appeals, the comments of skipped queue items and the notes of handled alerts (each entry keeps who
+    did what and when; the words become `FORGOTTEN`). Deleted, they were still shown on the audit page — a
+    customer's erasure left the words about their call behind."""
+    named: dict[str, set[str]] = {entity: set() for entity in _WORDS}
+    for chunk in _chunks(pks, 100):  # a finding is named "result pk/rule"
+        findings = or_(*(AuditEntry.entity_id.startswith(f"{pk}/", autoescape=True) for pk in chunk))
+        named["finding"].update(
+            session.scalars(select(AuditEntry.entity_id).where(AuditEntry.entity == "finding", findings))
+        )
+        named["appeal"].update(map(str, session.scalars(select(AppealRow.id).where(AppealRow.result_pk.in_(chunk)))))
+        named["queue_item"].update(
+            map(str, session.scalars(select(QueueItemRow.id).where(QueueItemRow.result_pk.in_(chunk))))
+        )
+    for chunk in _chunks(keys):
+        items = select(QueueItemRow.id).where(QueueItemRow.conversation_key.in_(chunk))
+        named["queue_item"].update(map(str, session.scalars(items)))
+    named["complaint_alert"].update(map(str, alert_ids))
+    for entity, ids in named.items():
+        for chunk in _chunks(sorted(ids)):
+            query = select(AuditEntry).where(AuditEntry.entity == entity, AuditEntry.entity_id.in_(chunk))
+            for entry in session.scalars(query):
+                entry.before, entry.after = _forgotten(entry.before, entity), _forgotten(entry.after, entity)
+
+
+def _forgotten(value: dict | None, entity: str) -> dict | None:
+    words = _WORDS[entity]
+    if not isinstance(value, dict) or not any(value.get(name) for name in words):
+        return value
+    return {name: FORGOTTEN if name in words and text else text for name, text in value.items()}
 
 
 def _keep_out(session: Session, keys: list[str]) -> None:
