@@ -271,3 +271,26 @@ def test_numbers_in_xlsx_cells_are_read_as_their_digits(tmp_path):
     ]
     # a cell written without a point or an exponent is an int, exact (openpyxl itself saves ints as floats)
     assert cell_text(6222088809777878123) == "6222088809777878123" and cell_text(True) == "TRUE"
+
+
+def test_text_log_role_lines_as_chat_tools_write_them_are_the_speakers(tmp_path):
+    """客户(张三): 我要投诉, 客户 张三: …, 【客户】…, [2026-11-03 14:00:01] 客户: … were read as more of the agent's message
+    before them: the customer's complaint judged as the agent's words, and stored."""
+    path = tmp_path / "tools.txt"
+    path.write_text(
+        "客服: 您好\n客户(张三): 我要投诉\n客服（小王）：好的\n\n"
+        "客服: 您好\n客户 张三: 我要投诉\n客服: 请看 K 线图：上涨\n\n"
+        "【客服】您好\n[客户] 我要投诉\n\n"
+        "[2026-11-03 14:00:01] 客户: 在吗\n2026-11-03 14:00:05 客服8号: 您好\n",
+        encoding="utf-8",
+    )
+    conversations, errors = read(path)
+    assert errors == []
+    assert [[(t.role, t.text) for t in c.turns] for c in conversations] == [
+        [("agent", "您好"), ("customer", "我要投诉"), ("agent", "好的")],
+        [("agent", "您好"), ("customer", "我要投诉"), ("agent", "请看 K 线图：上涨")],
+        [("agent", "您好"), ("customer", "我要投诉")],
+        [("customer", "在吗"), ("agent", "您好")],
+    ]
+    timed = conversations[-1]
+    assert [t.start for t in timed.turns] == [0.0, 4.0] and timed.agent_id == "8"

@@ -41,7 +41,17 @@ SYSTEM_WORDS = ("系统", "系統", "system")
 _SPEAKER = "|".join(sorted((re.escape(w) for w in AGENT_WORDS + CUSTOMER_WORDS + SYSTEM_WORDS), key=len, reverse=True))
 # 客服8号 / 客服小王 / 坐席007: a role word and an optional short name or number.
 _NAME = r"[0-9A-Za-z\u4e00-\u9fff]{0,6}?"
-_ROLE_LINE = re.compile(rf"^\s*(?P<speaker>{_SPEAKER})(?P<name>{_NAME})\s*[:：]\s*(?P<text>.*)$")
+_WHEN = r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s+)?\d{1,2}:\d{2}(?::\d{2})?"
+# A role line: 客服: …, also as chat tools write it — a name in brackets (客户(张三): …, 客服【小王】：…) or after a space
+# (客户 张三: …), the role in brackets (【客服】您好, [客户] …), a time before it ([2026-11-03 14:00:01] 客户: …). Such
+# lines were read as more of the message before, the agent's: a customer's 我要投诉 judged as the agent's words.
+_ROLE_LINE = re.compile(
+    rf"^\s*(?:[\[【(（]?(?P<when>{_WHEN})[\]】)）]?\s+)?"
+    r"(?:(?P<open>[\[【])\s*)?"
+    rf"(?P<speaker>{_SPEAKER})"
+    rf"(?P<name>{_NAME}|\s*[（(【\[][^（()）【】\[\]]{{1,12}}[）)】\]]|\s+[0-9A-Za-z\u4e00-\u9fff]{{1,6}})"
+    r"(?(open)\s*[\]】]\s*[:：]?|\s*[:：])\s*(?P<text>.*)$"
+)
 _HEADER_LINE = re.compile(
     rf"^\s*(?P<speaker>{_SPEAKER})(?P<name>{_NAME})\s+"
     r"(?P<when>(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s+)?\d{1,2}:\d{2}(?::\d{2})?)\s*$"
@@ -97,6 +107,13 @@ _META_LINE = re.compile(r"^\s*#\s*(?P<key>[A-Za-z_]+)\s*[:：]\s*(?P<value>.*?)\
 _SEPARATOR = re.compile(r"^\s*-{3,}\s*$")
 _TOP_FIELDS = {"id", "agent_id", "team", "channel", "started_at", "duration", "audio"}
 _AGENT_NUMBER = re.compile(r"(\d+)")
+
+
+def _spoken(line: re.Match[str]) -> bool:
+    """Whether a role line's match is one: a name after a space follows a role word of two letters or more (K 线图：…
+    is words of a message, G/K the roles of seed 002)."""
+    name = line["name"]
+    return not (name[:1].isspace() and name.strip()[:1] not in "（(【[" and len(line["speaker"]) < 2)
 
 
 def role_of(speaker: str) -> str:
@@ -176,8 +193,17 @@ class _Block:
                 self.lost.append(number)
                 return str(error)
             self.add_turn(header["speaker"], header["name"], "", clock, number, (number, header["when"]))
-        elif role_line := _ROLE_LINE.match(line):
-            self.add_turn(role_line["speaker"], role_line["name"], role_line["text"].strip(), None, number)
+        elif (role_line := _ROLE_LINE.match(line)) and _spoken(role_line):
+            clock = None
+            if role_line["when"]:
+                try:
+                    clock = _parse_clock(role_line["when"])
+                except ValueError as error:
+                    self.lost.append(number)
+                    return str(error)
+            name = role_line["name"].strip().strip("（()）【】[]").strip()
+            written = (number, role_line["when"]) if clock else (0, "")
+            self.add_turn(role_line["speaker"], name, role_line["text"].strip(), clock, number, written)
         elif (
             self.turns
             and (label := _LABEL_LINE.match(line))
