@@ -152,3 +152,57 @@ def test_another_applications_database_and_a_newer_zuoxis_are_refused_and_left_a
         db.execute("update alembic_version set version_num = '9999'")
     with pytest.raises(StoreUnavailable, match="版本 9999 不是这个 zuoxi 认识的"):
         Store(f"sqlite:///{newer}")
+
+
+def test_an_older_sqlite_database_gets_ids_that_are_never_reused(tmp_path):
+    """Appeal 1, deleted with its conversation, and the next appeal were both appeal 1 to the audit log: SQLite gave
+    a deleted row's id again. Revision 0006 rebuilds the tables a deletion takes rows from with AUTOINCREMENT, rows
+    and ids kept."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+    from test_delete import world
+
+    from zuoxi.model import Conversation
+    from zuoxi.pipeline import analyze_conversation
+    from zuoxi.store import utc_now
+    from zuoxi.store.deletion import delete_conversations
+    from zuoxi.store.tables import ID_TABLES, AppealRow, ResultRow
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    key_a, key_b = world(store)
+    with store.engine.begin() as connection:  # the tables as zuoxi made them before 0006
+        for name in ID_TABLES:
+            made = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
+            connection.execute(text(f"ALTER TABLE {name} RENAME TO old_{name}"))
+            connection.execute(text(made.replace("AUTOINCREMENT", "")))
+            connection.execute(text(f"INSERT INTO {name} SELECT * FROM old_{name}"))
+            connection.execute(text(f"DROP TABLE old_{name}"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+        before = {name: connection.execute(text(f"SELECT * FROM {name} ORDER BY 1")).all() for name in ID_TABLES}
+    store.close()
+
+    store = Store(url)  # upgrades on start
+    with store.engine.connect() as connection:
+        for name in ID_TABLES:
+            made = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
+            assert "AUTOINCREMENT" in made, name
+            assert connection.execute(text(f"SELECT * FROM {name} ORDER BY 1")).all() == before[name], name
+        last_appeal = connection.execute(text("SELECT max(id) FROM appeals")).scalar()
+        last_result = connection.execute(text("SELECT max(pk) FROM results")).scalar()
+    assert {i["name"] for i in inspect(store.engine).get_indexes("results")} >= set(NEW_INDEXES[:6])
+    delete_conversations(store.engine, [key_a, key_b])  # the highest appeal and result go with them
+    conversation = Conversation(
+        id="c-1", turns=[{"role": "customer", "text": "在吗"}, {"role": "agent", "text": "不知道"}]
+    )
+    [key_c] = store.add_conversations([(conversation, "c.jsonl")])
+    store.save_results([(key_c, analyze_conversation(conversation, "core", models=False))])
+    with Session(store.engine) as session, session.begin():
+        [pk] = session.scalars(select(ResultRow.pk).where(ResultRow.conversation_key == key_c)).all()
+        appeal = AppealRow(
+            result_pk=pk, rule="EM-01", reason="不同意", status="open", agent_user_id=1, created_at=utc_now()
+        )
+        session.add(appeal)
+        session.flush()
+        assert pk > last_result and appeal.id > last_appeal
+    store.close()

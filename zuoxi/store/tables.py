@@ -50,6 +50,22 @@ class Base(DeclarativeBase):
     pass
 
 
+# The tables a conversation's deletion takes rows from: on SQLite a deleted row's id was given to the next row (appeal 1,
+# deleted with its conversation, and a new appeal 1 were one appeal to the audit log). PostgreSQL's sequences never
+# reuse an id; SQLite's AUTOINCREMENT makes it so (revision 0006 rebuilds the tables of older databases).
+IDS_NEVER_REUSED = {"sqlite_autoincrement": True}
+ID_TABLES = (
+    "results",
+    "reviews",
+    "appeals",
+    "result_versions",
+    "queue_items",
+    "complaint_alerts",
+    "alert_deliveries",
+    "alert_delivery_attempts",
+)
+
+
 class ConversationRow(Base):
     __tablename__ = "conversations"
 
@@ -74,7 +90,7 @@ class ResultRow(Base):
     """The machine's result (`score`, `data`) and, after review, the current one (`final_*`)."""
 
     __tablename__ = "results"
-    __table_args__ = (UniqueConstraint("conversation_key", "scorecard"),)
+    __table_args__ = (UniqueConstraint("conversation_key", "scorecard"), IDS_NEVER_REUSED)
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_key: Mapped[str] = mapped_column(ForeignKey("conversations.key", ondelete="CASCADE"))
@@ -162,6 +178,7 @@ class ReviewRow(Base):
     """An inspector's verdict on one finding: `review` changes the score, `calibration` is blind practice."""
 
     __tablename__ = "reviews"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
@@ -179,6 +196,7 @@ class AppealRow(Base):
     """An agent's appeal (申诉) against a finding, resolved by a team lead or inspector."""
 
     __tablename__ = "appeals"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
@@ -196,6 +214,7 @@ class ResultVersion(Base):
     """Every score a result has had: version 0 is the machine's, each review or appeal adds one."""
 
     __tablename__ = "result_versions"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     result_pk: Mapped[int] = mapped_column(ForeignKey("results.pk", ondelete="CASCADE"), index=True)
@@ -501,7 +520,7 @@ class QueueItemRow(Base):
     """A sampled result waiting for (or done by) an inspector; `criterion` is the plan rule that chose it."""
 
     __tablename__ = "queue_items"
-    __table_args__ = (UniqueConstraint("plan_id", "result_pk"),)
+    __table_args__ = (UniqueConstraint("plan_id", "result_pk"), IDS_NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("sampling_plans.id", ondelete="CASCADE"), index=True)
@@ -542,6 +561,7 @@ class ComplaintAlertRow(Base):
     """投诉预警: one per conversation, raised when its analysis was stored; `excerpt` is masked."""
 
     __tablename__ = "complaint_alerts"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_key: Mapped[str] = mapped_column(ForeignKey("conversations.key", ondelete="CASCADE"), unique=True)
@@ -577,7 +597,7 @@ class WebhookDeliveryRow(Base):
     """One alert to one webhook: pending until delivered, failed after its last attempt failed."""
 
     __tablename__ = "alert_deliveries"
-    __table_args__ = (UniqueConstraint("alert_id", "webhook_id"),)
+    __table_args__ = (UniqueConstraint("alert_id", "webhook_id"), IDS_NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("complaint_alerts.id", ondelete="CASCADE"), index=True)
@@ -592,6 +612,7 @@ class WebhookAttemptRow(Base):
     """The delivery log: every call of a webhook, its HTTP status and what went wrong."""
 
     __tablename__ = "alert_delivery_attempts"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("alert_deliveries.id", ondelete="CASCADE"), index=True)
