@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from zuoxi.privacy import mask_text
-from zuoxi.queues.assignment import Load
+from zuoxi.queues.assignment import Load, Policy, assign
 from zuoxi.queues.models import (
     AlertMessage,
     AlertSettings,
@@ -232,16 +232,23 @@ def _when():
 
 def candidates(engine, plan_id: int, scope: Scope, period: Period, agent_since: bool = False) -> list[Candidate]:
     """The period's conversations in the plan's scope that no earlier run of the plan considered
-    (so a second run of a period sees only what was imported since, and each conversation has one
+    (so a second run of a period sees only what was imported or scored since, and each conversation has one
     chance at the random share): one result each (the first of the scope's scorecards, else the
-    first stored), with its current facts."""
+    first stored), with its current facts. A run considered a conversation only if it ran once that result was
+    stored: one imported before a run but scored after it was never seen by it (it had no result), and was left
+    out of every later run of the period. (A result scored again after a run counts from its new time: the run
+    looked at a result that is no longer there.)"""
     c, r, other, run = ConversationRow, ResultRow, aliased(ResultRow), SamplingRunRow
     first = select(func.min(other.pk)).where(other.conversation_key == c.key)
     if scope.scorecards:
         first = first.where(other.scorecard.in_(scope.scorecards))
     when = _when()
     considered = select(run.id).where(
-        run.plan_id == plan_id, run.period_start <= when, run.period_end > when, run.at >= c.imported_at
+        run.plan_id == plan_id,
+        run.period_start <= when,
+        run.period_end > when,
+        run.at >= c.imported_at,
+        run.at >= r.analyzed_at,
     )
     query = (
         select(
@@ -263,7 +270,7 @@ def candidates(engine, plan_id: int, scope: Scope, period: Period, agent_since: 
             r.pk == first.correlate(c).scalar_subquery(),
             when >= period.start,
             when < period.end,
-            ~considered.correlate(c).exists(),
+            ~considered.correlate(c, r).exists(),
             c.key.not_in(select(QueueItemRow.conversation_key).where(QueueItemRow.plan_id == plan_id)),
         )
     )
@@ -336,20 +343,24 @@ def inspectors(engine, usernames: list[str]) -> tuple[list[Inspector], list[str]
     """(the plan's inspectors in its order, names that are no active inspector or admin); with no
     names, every active inspector by username."""
     with Session(engine) as session:
-        if not usernames:
-            return [
-                _inspector(u)
-                for u in session.scalars(
-                    select(User).where(User.role == "inspector", User.active.is_(True)).order_by(User.username)
-                )
-            ], []
-        found = {
-            u.username: u
+        return _inspectors(session, usernames)
+
+
+def _inspectors(session: Session, usernames: list[str]) -> tuple[list[Inspector], list[str]]:
+    if not usernames:
+        return [
+            _inspector(u)
             for u in session.scalars(
-                select(User).where(User.username.in_(usernames), User.role.in_(INSPECTORS), User.active.is_(True))
+                select(User).where(User.role == "inspector", User.active.is_(True)).order_by(User.username)
             )
-        }
-        return [_inspector(found[n]) for n in usernames if n in found], [n for n in usernames if n not in found]
+        ], []
+    found = {
+        u.username: u
+        for u in session.scalars(
+            select(User).where(User.username.in_(usernames), User.role.in_(INSPECTORS), User.active.is_(True))
+        )
+    }
+    return [_inspector(found[n]) for n in usernames if n in found], [n for n in usernames if n not in found]
 
 
 def inspector_named(engine, username: str) -> Inspector | None:
@@ -361,14 +372,18 @@ def appeal_handlers(engine, by: str, keys: list[str]) -> dict[str, frozenset[int
     """Who resolved appeals, per agent id (`by` "agent") or conversation key: they may not review them."""
     if not keys:
         return {}
-    column = ConversationRow.agent_id if by == "agent" else ConversationRow.key
     with Session(engine) as session:
-        rows = session.execute(
-            select(column, AppealRow.resolver_id)
-            .join(ResultRow, ResultRow.pk == AppealRow.result_pk)
-            .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
-            .where(column.in_(keys), AppealRow.resolver_id.is_not(None))
-        ).all()
+        return _appeal_handlers(session, by, keys)
+
+
+def _appeal_handlers(session: Session, by: str, keys: list[str]) -> dict[str, frozenset[int]]:
+    column = ConversationRow.agent_id if by == "agent" else ConversationRow.key
+    rows = session.execute(
+        select(column, AppealRow.resolver_id)
+        .join(ResultRow, ResultRow.pk == AppealRow.result_pk)
+        .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
+        .where(column.in_(keys), AppealRow.resolver_id.is_not(None))
+    ).all()
     handlers: dict[str, set[int]] = defaultdict(set)
     for key, resolver in rows:
         if key is not None and resolver is not None:  # the query's `in_` and `is_not(None)` leave none
@@ -379,24 +394,79 @@ def appeal_handlers(engine, by: str, keys: list[str]) -> dict[str, frozenset[int
 def load(engine, plan_id: int) -> Load:
     """Open items per inspector (every plan) and the inspector of this plan's last assignment."""
     with Session(engine) as session:
-        open_items = Counter(
-            {
-                assignee: n
-                for assignee, n in session.execute(
-                    select(QueueItemRow.assignee_id, func.count())
-                    .where(QueueItemRow.status == "open", QueueItemRow.assignee_id.is_not(None))
-                    .group_by(QueueItemRow.assignee_id)
-                )
-                if assignee is not None  # the query's `is_not(None)` leaves none
-            }
-        )
-        last = session.scalar(
-            select(QueueItemRow.assignee_id)
-            .where(QueueItemRow.plan_id == plan_id, QueueItemRow.assignee_id.is_not(None))
-            .order_by(QueueItemRow.assigned_at.desc(), QueueItemRow.id.desc())
-            .limit(1)
-        )
+        return _load(session, plan_id)
+
+
+def _load(session: Session, plan_id: int) -> Load:
+    open_items = Counter(
+        {
+            assignee: n
+            for assignee, n in session.execute(
+                select(QueueItemRow.assignee_id, func.count())
+                .where(QueueItemRow.status == "open", QueueItemRow.assignee_id.is_not(None))
+                .group_by(QueueItemRow.assignee_id)
+            )
+            if assignee is not None  # the query's `is_not(None)` leaves none
+        }
+    )
+    last = session.scalar(
+        select(QueueItemRow.assignee_id)
+        .where(QueueItemRow.plan_id == plan_id, QueueItemRow.assignee_id.is_not(None))
+        .order_by(QueueItemRow.assigned_at.desc(), QueueItemRow.id.desc())
+        .limit(1)
+    )
     return Load(open_items, last)
+
+
+def hand_on_after_appeal(
+    session: Session, account: Account, agent_id: str | None, conversation_key: str
+) -> list[tuple[int, str | None]]:
+    """After `account` resolved an appeal of this conversation (of this agent), in the resolution's transaction: their
+    open items that their plan's rules now keep from them (`avoid_appeal_handlers`: the agent's items, or the
+    conversation's) go to another inspector the plan's rules allow, chosen by the plan's method as a run would;
+    an item nobody may take is left unassigned, for the period's next run or a lead to give out. Each move is
+    audited (queue.reassign, reason "appeal"). Returns (item id, the new inspector's username or None)."""
+    held = [QueueItemRow.conversation_key == conversation_key]
+    if agent_id:
+        held.append(QueueItemRow.agent_id == agent_id)
+    rows = session.execute(
+        select(QueueItemRow, SamplingPlanRow)
+        .join(SamplingPlanRow, SamplingPlanRow.id == QueueItemRow.plan_id)
+        .where(QueueItemRow.status == "open", QueueItemRow.assignee_id == account.id, or_(*held))
+        .order_by(QueueItemRow.id)
+    ).all()
+    moved: list[tuple[int, str | None]] = []
+    for item, plan_row in rows:
+        spec = stored_plan(plan_row.spec, plan_row.name)
+        by = spec.assignment.avoid_appeal_handlers
+        key = item.agent_id if by == "agent" else item.conversation_key
+        if key != (agent_id if by == "agent" else conversation_key):
+            continue  # the plan avoids handlers of this conversation only, and this is another one of the agent
+        people, _ = _inspectors(session, spec.assignment.inspectors)
+        policy = Policy(spec.assignment.exclude_own_team, by, _appeal_handlers(session, by, [key] if key else []))
+        target = UnassignedItem(item.id, item.conversation_key, item.agent_id, item.team)
+        [inspector] = assign([target], people, policy, spec.assignment.method, _load(session, item.plan_id))
+        before = {"assignee_id": item.assignee_id}
+        item.assignee_id = inspector.id if inspector else None
+        item.assigned_at = utc_now() if inspector else None
+        if inspector is None:
+            item.due_on = None
+        audit(
+            session,
+            account,
+            "queue.reassign",
+            "queue_item",
+            item.id,
+            before,
+            {
+                "assignee_id": inspector.id if inspector else None,
+                "assignee": inspector.username if inspector else None,
+                "reason": "appeal",
+            },
+        )
+        session.flush()  # the next item's load counts this one
+        moved.append((item.id, inspector.username if inspector else None))
+    return moved
 
 
 def record_run(

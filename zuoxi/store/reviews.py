@@ -24,6 +24,8 @@ from zuoxi.store.queries import NotFound, may_see, result_row_for, scoped
 from zuoxi.store.tables import AppealRow, ConversationRow, ResultRow, ResultVersion, ReviewRow, User
 from zuoxi.store.users import Account
 
+MAX_REASON = 2000  # an appeal's reason (the appeal form's maxlength)
+
 
 class ReviewError(ValueError):
     pass
@@ -168,7 +170,7 @@ def add_appeal(engine, account: Account, result_pk: int, rule: str, reason: str)
         appeal = AppealRow(
             result_pk=result.pk,
             rule=rule,
-            reason=_written(reason, 2000, "申诉理由"),
+            reason=_written(reason, MAX_REASON, "申诉理由"),
             status="open",
             agent_user_id=account.id,
             created_at=utc_now(),
@@ -181,12 +183,19 @@ def add_appeal(engine, account: Account, result_pk: int, rule: str, reason: str)
 
 def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comment: str = "") -> Result:
     """Accept (overturn the finding) or reject an open appeal in the account's scope, audited; returns
-    the current result."""
+    the current result.
+
+    Whoever resolves an appeal may no longer review that agent's (or, by the plan, that conversation's) work
+    (zuoxi.queues.assignment): their open queue items that the rule now covers go, in the same transaction, to
+    another inspector as a run would give them, or back to nobody (`hand_on_after_appeal`). The resolution is not
+    refused: an appeal has an agent waiting on it, and the items are work not yet done that anyone may finish."""
+    from zuoxi.store.queues import hand_on_after_appeal  # here: zuoxi.store imports this module, store.queues it
+
     with Session(engine) as session, session.begin():
         appeal = session.get(AppealRow, appeal_id)
         if appeal is None:
             raise NotFound(f"申诉 {appeal_id}")
-        result, _ = result_row_for(session, account, appeal.result_pk)
+        result, conversation = result_row_for(session, account, appeal.result_pk)
         if appeal.status != "open":
             raise ReviewError(f"这条申诉已经{'接受' if appeal.status == 'accepted' else '驳回'}，不能再处理")
         appeal.status = "accepted" if accept else "rejected"
@@ -204,6 +213,7 @@ def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comme
             {"status": "open"},
             {"status": appeal.status, "comment": appeal.resolution},
         )
+        hand_on_after_appeal(session, account, conversation.agent_id, conversation.key)
         if accept:
             return _apply(session, account, result, f"appeal {appeal.rule}: accepted")
         return Result.model_validate(result.final_data or result.data)

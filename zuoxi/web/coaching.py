@@ -20,6 +20,7 @@ from zuoxi.coaching.cases import TAGS, Case, CaseError
 from zuoxi.coaching.library import CaseLibrary
 from zuoxi.coaching.llm import LLMEngine
 from zuoxi.coaching.simulator import MAX_AGENT_LINE, DrillSession, EmptyLine
+from zuoxi.privacy import mask_turns
 from zuoxi.store.cases import masked_trainee
 from zuoxi.store.queries import get_conversation, trainee_name, trainee_scope
 from zuoxi.store.users import ANYONE, INSPECTORS
@@ -167,12 +168,17 @@ def drill_turn(
     the trainee's closing one, after which the report comes."""
     session = request.app.state.drills.get(drill_id, signed.account.id)
     _still_on(session)
+    said = len(session.turns)  # where the trainee's line goes
     try:
         turn = session.agent_says(body.text)
     except EmptyLine as error:
         raise HTTPException(422, str(error)) from None
+    # What the page shows of the exchange: personal data masked as the stored attempt has it (the page showed the
+    # typed line as typed: 我的电话 13812345678).
+    shown = mask_turns([(t.role, t.text) for t in session.turns])
     answer = {
-        "customer": turn.text,
+        "agent": shown[said],
+        "customer": shown[said + 1] if turn.text else "",
         "anger": turn.anger,
         "outcome": turn.outcome,
         "closing": session.closing,
@@ -197,19 +203,29 @@ def _still_on(session: DrillSession) -> None:
         raise HTTPException(409, f"演练已经结束（{OUTCOME_NAMES.get(session.outcome or '', '已中止')}）")
 
 
+UNANSWERED = "没有作答：本次不计分，也不记入历史。"
+
+
 def _finish(request: Request, signed: Signed, session: DrillSession) -> dict:
+    """The drill's report. One the trainee said nothing in has no score (`score` null, `answered` false, `note` says
+    why) and is not stored: nothing failed, so it was shown as 100/100."""
     report = session.report()
-    attempt = library(request).record(trainee(signed), report, report.engine)
+    answered = any(turn.role == "agent" for turn in report.transcript.turns)
+    attempt = library(request).record(trainee(signed), report, report.engine) if answered else None
     return {
         "attempt_id": attempt,
+        "answered": answered,
+        "note": "" if answered else UNANSWERED,
         "outcome": report.outcome,
-        "score": report.score,
+        "score": report.score if answered else None,
         "max_score": report.max_score,
         "anger": report.anger,
         "degraded": report.degraded,
         "engine": report.engine,
         "backend": backend(session),
-        "failed": [{"rule": f.rule, "message": f.message, "suggestion": f.suggestion} for f in report.result.failed()],
+        "failed": [{"rule": f.rule, "message": f.message, "suggestion": f.suggestion} for f in report.result.failed()]
+        if answered
+        else [],
         **debrief(session.case),
     }
 
@@ -297,6 +313,11 @@ def promote_page(
     engine: DB,
     signed: Signed = require_role(INSPECTORS),
 ):
+    return _promote_form_page(key, request, engine, signed)
+
+
+def _promote_form_page(key: str, request: Request, engine, signed: Signed, **context) -> HTMLResponse:
+    """The promotion form; a refused one comes again with `error` and the fields as typed (`typed`)."""
     detail = get_conversation(engine, signed.account, key)
     turns = detail.conversation.turns
     first_customer = next((i for i, t in enumerate(turns, 1) if t.role == "customer"), 1)  # the form's default
@@ -309,6 +330,7 @@ def promote_page(
         tags=TAGS,
         first_customer=first_customer,
         limits=FORM_LIMITS,
+        **context,
     )
 
 
@@ -382,8 +404,34 @@ async def promote_form(key: str, request: Request, engine: DB, signed: Signed = 
         }
         case = library(request).promote(key, curation, signed.account.id)
     except (CaseError, ValueError) as error:
-        return back(f"/training/promote/{key}", signed, error=str(error)[:500])
+        # The form again, as typed, with why: a redirect to an empty form lost every field (title, description, …).
+        typed: dict[str, str | list[str]] = {name: field(name) for name in TYPED_FIELDS if name in form}
+        typed["tags"] = [tag for tag in form.getlist("tags") if isinstance(tag, str)]
+        page = _promote_form_page(key, request, engine, signed, error=str(error)[:500], typed=typed)
+        page.status_code = 400
+        return page
     return back(f"/training/{case.id}")
+
+
+# The promotion form's fields that a refused form shows again as typed (the tags besides).
+TYPED_FIELDS = (
+    "id",
+    "title",
+    "difficulty",
+    "scorecard",
+    "description",
+    "need",
+    "analysis",
+    "patience",
+    "politeness",
+    "anger",
+    "question",
+    "answer",
+    "best_turn",
+    "best_reply",
+    "accept",
+    "alternatives",
+)
 
 
 @router.get("/training/{case_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -221,6 +221,11 @@ def conversation_detail(
     engine: DB,
     signed: Signed = require_role(ANYONE),
 ):
+    return _detail_page(key, request, engine, signed)
+
+
+def _detail_page(key: str, request: Request, engine, signed: Signed, **context) -> HTMLResponse:
+    """The conversation page; `context` adds to it (a refused form's `error` and what was typed in it)."""
     detail = get_conversation(engine, signed.account, key)
     conv = detail.conversation
     views = []
@@ -272,6 +277,8 @@ def conversation_detail(
         views=views,
         has_audio=_recording(request, detail) is not None,
         tasks=tasks,
+        appeal_limit=stored_reviews.MAX_REASON,
+        **context,
     )
 
 
@@ -333,16 +340,32 @@ def review_form(
 @router.post("/conversations/{key}/appeal")
 def appeal_form(
     key: str,
+    request: Request,
     engine: DB,
     result_id: Annotated[Id, Form()],
     rule: str = Form(..., max_length=50),
-    reason: str = Form("", max_length=2000),
+    reason: str = Form(""),  # its bound is checked below, so that the page keeps what was typed
     signed: Signed = require_role(AGENTS, write=True),
 ):
+    """An agent's appeal. Refused (too long, empty, one already open), the page comes again with the message and the
+    reason as typed in its finding's form: a bare error page lost it."""
     try:
+        if len(reason.strip()) > stored_reviews.MAX_REASON:
+            raise review.ReviewError(
+                f"申诉理由太长：{len(reason.strip()):,} 个字，最多 {stored_reviews.MAX_REASON:,} 个字，请删减后再提交"
+            )
         review.appeal_finding(engine, signed.account, result_id, rule, reason)
     except review.ReviewError as error:
-        return back(f"/conversations/{key}", signed, error=str(error))
+        page = _detail_page(
+            key,
+            request,
+            engine,
+            signed,
+            error=str(error),
+            typed={"result_id": result_id, "rule": rule, "reason": reason},
+        )
+        page.status_code = 400
+        return page
     return back(f"/conversations/{key}")
 
 

@@ -27,7 +27,9 @@ function showBackend(b) {
 function finish(report) {
   document.getElementById('say').hidden = true; document.getElementById('closing').hidden = true;
   const names = {accepted: '客户接受，问题解决', accepted_alternative: '客户接受了替代方案', escalated: '客户要求找领导/投诉（失败）', gave_up: '客户放弃沟通（失败）'};
-  document.getElementById('outcome').textContent = `${names[report.outcome] || '未完成'} · 得分 ${report.score}/${report.max_score}`;
+  // A drill the trainee said nothing in has no score (the server sends null and says why).
+  document.getElementById('outcome').textContent = report.score === null ? report.note
+    : `${names[report.outcome] || '未完成'} · 得分 ${report.score}/${report.max_score}`;
   document.getElementById('failed').innerHTML = report.failed.map(f => `<li><b>${esc(f.rule)}</b> ${esc(f.message)}<br><span class="sugg">${esc(f.suggestion)}</span></li>`).join('');
   document.getElementById('best').innerHTML = report.best_solutions.map(b => `<li>答第${esc(b.turn + 1)}句：${esc(b.reply)}<br><span class="muted">${esc(b.why)}</span></li>`).join('');
   document.getElementById('result').hidden = false;
@@ -43,13 +45,18 @@ document.getElementById('start').onclick = async () => {
 document.getElementById('say').onsubmit = async (event) => {
   event.preventDefault();
   const input = document.getElementById('line'); const text = input.value.trim(); if (!text) return;
-  input.value = ''; say('agent', text);
   const answer = await post(`/api/training/drills/${drill}/turns`, {text});
+  const box = document.getElementById('closing');
+  if (answer.agent === undefined) {  // refused (or the drill is gone): the line stays in the box, and why is shown
+    box.textContent = typeof answer.detail === 'string' ? answer.detail : '这一句没有发送，请重试。'; box.hidden = false;
+    return;
+  }
+  // The line as the server keeps it: personal data masked (我的电话 *******5678), not as typed.
+  input.value = ''; box.hidden = true; say('agent', answer.agent);
   showBackend(answer.backend);
   if (answer.customer) say('customer', answer.customer, answer.anger);
   if (answer.report) finish(answer.report);
   else if (answer.closing) {
-    const box = document.getElementById('closing');
     box.textContent = '客户已结束对话：请说一句结束语（致谢、询问是否还有其他需要、道别），或点“结束”。'; box.hidden = false;
   }
 };
