@@ -1,4 +1,5 @@
-"""What a user reads when a value they wrote is refused: pydantic's error types said in Chinese.
+"""What a user reads when a value they wrote is refused: pydantic's error types and PyYAML's problems said in
+Chinese.
 
 Scorecards, sampling plans, training cases, campaign files and live-assist turns are written by users
 of a Chinese product; each of their validators turns a pydantic error into a line through `said`.
@@ -7,7 +8,13 @@ A type not listed keeps pydantic's own words rather than saying nothing.
 
 from __future__ import annotations
 
+import ast
+import re
+import unicodedata
+from collections.abc import Callable
 from typing import Any
+
+import yaml
 
 
 class Problems(ValueError):
@@ -98,3 +105,143 @@ def said(error: Any, own: dict[str, str] | None = None) -> str:
 def said_all(errors: list[Any]) -> str:
     """Every error of a validation, `field.path：problem`, joined."""
     return "；".join(f"{'.'.join(map(str, e['loc']))}：{said(e)}" for e in errors)
+
+
+# --- YAML ---------------------------------------------------------------------------------------------
+# PyYAML says what is wrong with a file in English (`error.problem`); scorecards, sampling plans, training cases and
+# campaigns are written by people who read Chinese. Each pattern matches one of PyYAML's problems (its `%r` value
+# captured as `x`); the line and column stay with the caller's message. A problem not listed is said generally.
+
+_TOKENS = {
+    "<stream end>": "文件结尾",
+    "<document start>": "文档开头「---」",
+    "<document end>": "文档结尾「...」",
+    "<block end>": "缩进的结束",
+    "<block mapping start>": "新的一组「键: 值」",
+    "<block sequence start>": "列表项「- 」",
+    "<scalar>": "一个值",
+    "<alias>": "别名「*」",
+    "<anchor>": "锚点「&」",
+    "<tag>": "标签「!」",
+    "<directive>": "指令「%」",
+    "?": "「? 」",
+    "-": "列表项「- 」",
+}
+_CHARACTERS = {"\t": "制表符（Tab）", " ": "空格", "\n": "换行", "\r": "回车", "\x00": "文件结尾"}
+
+
+def _shown(found: str) -> str:
+    """PyYAML's `%r` of a token or a character, as a Chinese phrase."""
+    try:
+        value = ast.literal_eval(found)
+    except (ValueError, SyntaxError):
+        value = found
+    value = str(value)
+    if value in _TOKENS:
+        return _TOKENS[value]
+    if value in _CHARACTERS:
+        return _CHARACTERS[value]
+    if len(value) == 1 and (unicodedata.category(value)[0] in "CZ"):
+        return f"不可见字符 U+{ord(value):04X}"
+    return f"「{value}」"
+
+
+def _cannot_start(x: str) -> str:
+    if x == "制表符（Tab）":
+        return "这里有制表符（Tab）：YAML 的缩进只能用空格，请把 Tab 换成空格"
+    return f"{x}不能作为一个值的开头：请给这个值加上引号"
+
+
+_YAML_PROBLEMS: list[tuple[re.Pattern[str], Callable[[str], str]]] = [
+    (
+        re.compile(r"expected ',' or '\]', but got (?P<x>.+)"),
+        lambda x: f"方括号列表 [ … ] 没有写完：应是逗号「,」或「]」，却是{x}",
+    ),
+    (
+        re.compile(r"expected ',' or '\}', but got (?P<x>.+)"),
+        lambda x: f"花括号映射 {{ … }} 没有写完：应是逗号「,」或「}}」，却是{x}",
+    ),
+    (re.compile(r"found character (?P<x>.+) that cannot start any token"), _cannot_start),
+    (re.compile(r"could not find expected ':'"), lambda x: "找不到应有的冒号「:」：键后要写「: 」，或是引号没有成对"),
+    (
+        re.compile(r"mapping values are not allowed here"),
+        lambda x: "这里不能再有「键: 值」：值里含「: 」时请给整个值加上引号，或检查缩进",
+    ),
+    (
+        re.compile(r"expected <block end>, but found (?P<x>.+)"),
+        lambda x: f"缩进对不上：这一行与上面的层级不一致（遇到了{x}）",
+    ),
+    (re.compile(r"sequence entries are not allowed here"), lambda x: "这里不能有列表项「- 」：请检查缩进"),
+    (re.compile(r"mapping keys are not allowed here"), lambda x: "这里不能有「? 」键：请检查缩进"),
+    (re.compile(r"found unexpected end of stream"), lambda x: "文件在引号或括号闭合前就结束了：请补上另一半引号或括号"),
+    (
+        re.compile(r"found unknown escape character (?P<x>.+)"),
+        lambda x: f"双引号里的转义「\\{x.strip('「」')}」无效：反斜杠请写成「\\\\」，或改用单引号",
+    ),
+    (
+        re.compile(r"expected escape sequence of \d+ hexadecimal numbers, but found (?P<x>.+)"),
+        lambda x: f"双引号里的 \\x、\\u 或 \\U 转义后应是十六进制数字，却是{x}",
+    ),
+    (re.compile(r"found unexpected document separator"), lambda x: "引号里的值中间出现了文档分隔符「---」或「...」"),
+    (re.compile(r"found undefined alias (?P<x>.+)"), lambda x: f"别名 *{x.strip('「」')} 没有对应的锚点"),
+    (re.compile(r"second occurrence"), lambda x: "锚点重名：同一个锚点「&」定义了两次"),
+    (
+        re.compile(r"but found another document|expected a single document"),
+        lambda x: "只能有一个文档：请不要用「---」分出第二个",
+    ),
+    (
+        re.compile(r"expected '<document start>', but found (?P<x>.+)"),
+        lambda x: f"多余的内容：{x}（请检查括号是否多写了，或缩进）",
+    ),
+    (re.compile(r"expected the node content, but found (?P<x>.+)"), lambda x: f"这里应有一个值，却是{x}"),
+    (
+        re.compile(r"expected a comment or a line break, but found (?P<x>.+)"),
+        lambda x: f"这里只能是注释或换行，却是{x}",
+    ),
+    (
+        re.compile(r"expected alphabetic or numeric character, but found (?P<x>.+)"),
+        lambda x: f"锚点、别名或标签的名字只能由字母和数字组成，却有{x}",
+    ),
+    (
+        re.compile(r"expected indentation indicator in the range 1-9, but found 0"),
+        lambda x: "「|」或「>」后的缩进数字应为 1–9，不能是 0",
+    ),
+    (
+        re.compile(r"expected chomping or indentation indicators, but found (?P<x>.+)"),
+        lambda x: f"「|」或「>」后只能是 +、- 或 1–9 的缩进数字，却是{x}",
+    ),
+    (
+        re.compile(r"could not determine a constructor for the tag (?P<x>.+)"),
+        lambda x: f"不认识的标签{x}：请去掉「!」开头的标签",
+    ),
+    (re.compile(r"found undefined tag handle (?P<x>.+)"), lambda x: f"没有定义的标签前缀{x}"),
+    (re.compile(r"found unhashable key"), lambda x: "列表或映射不能用作键"),
+]
+YAML_UNKNOWN = "写法不符合 YAML 的格式：请检查这一行的缩进、冒号和引号"
+
+
+def yaml_said(error: Exception, text: str | None = None) -> tuple[int | None, str]:
+    """A PyYAML error as (line, Chinese): the line 1-based (None when PyYAML does not tell it), the problem in
+    Chinese with its column (`第 N 列`). A problem already in Chinese (a loader's own, such as aliases refused) is
+    kept as it is; one PyYAML says that is not listed is said generally, never in English. `text` (what was read)
+    gives the line of a character PyYAML refuses to read (a control character), which it tells by position only."""
+    if isinstance(error, yaml.reader.ReaderError):
+        character = error.character if isinstance(error.character, str) else chr(error.character)
+        line = text[: error.position].count("\n") + 1 if text is not None else None
+        return line, f"含有 YAML 不允许的字符 U+{ord(character):04X}（控制字符等）：请删去它"
+    mark = getattr(error, "problem_mark", None)
+    problem = str(getattr(error, "problem", None) or "")
+    line = mark.line + 1 if mark is not None else None
+    column = f"（第 {mark.column + 1} 列）" if mark is not None else ""
+    if re.search(r"[\u4e00-\u9fff]", problem):  # the loader's own words
+        return line, problem
+    for pattern, say in _YAML_PROBLEMS:
+        if found := pattern.search(problem):
+            return line, say(_shown(found.group("x")) if "x" in pattern.groupindex else "") + column
+    return line, YAML_UNKNOWN + column
+
+
+def yaml_message(error: Exception, source: str, text: str | None = None) -> str:
+    """`source:line: 不是有效的 YAML：…` (`yaml_said`), as file problems are written."""
+    line, problem = yaml_said(error, text)
+    return f"{source}{f':{line}' if line else ''}: 不是有效的 YAML：{problem}"

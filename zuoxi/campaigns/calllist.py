@@ -125,6 +125,27 @@ def salutation(name: str, gender: str | None) -> str:
     return surname + (title or "先生/女士")
 
 
+NAME_MARKS = frozenset(
+    " ·・•.'-*"
+)  # between the parts of a name (买买提·艾力, O'Brien), and a list's own masking (张**)
+
+
+def name_problem(name: str) -> str | None:
+    """Why a list's name is not one to greet a customer by (None: it is): it must begin with a letter (the surname)
+    and hold only letters, their marks and `NAME_MARKS`. Markup (`<img src=x onerror=…>`), a spreadsheet formula
+    (`=cmd|' /C calc'!A0`), a control or bidi character is a bad row, reported, not a customer called 先生/女士."""
+    if not name[:1].isalpha():
+        return f"姓名应以姓开头，却以{_shown_char(name[0])}开头：这一行没有导入"
+    for char in name:
+        if not (char.isalpha() or unicodedata.category(char).startswith("M") or char in NAME_MARKS):
+            return f"姓名不像人名（含有{_shown_char(char)}）：只能是文字，可带空格和 · . ' - *，这一行没有导入"
+    return None
+
+
+def _shown_char(char: str) -> str:
+    return f"「{char}」" if char.isprintable() and not char.isspace() else f"不可见字符 U+{ord(char):04X}"
+
+
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
@@ -377,6 +398,8 @@ def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
         name = cell("name")
         if not name:
             return None, "没有姓名：话术要称呼客户的姓"
+        if problem := name_problem(name):
+            return None, problem
         gender = cell("gender") or (("男" if int(id_number[16]) % 2 else "女") if id_ok else None)
         fields["salutation"] = salutation(name, gender)
     branch = mask_text(cell("branch"))

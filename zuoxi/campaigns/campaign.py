@@ -14,7 +14,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from zuoxi.campaigns.models import CampaignError, CampaignSpec, Customer
-from zuoxi.messages import said
+from zuoxi.messages import said, yaml_message
 from zuoxi.store import Store
 from zuoxi.store import campaigns as stored
 from zuoxi.store.campaigns import get_campaign
@@ -62,7 +62,7 @@ def load_spec(source: str | Path) -> CampaignSpec:
     try:
         spec = CampaignSpec.model_validate(yaml.safe_load(text))
     except yaml.YAMLError as error:
-        raise CampaignError(f"{where}：不是有效的 YAML（{error}）") from None
+        raise CampaignError(yaml_message(error, where, text)) from None
     except ValidationError as error:
         details = "；".join(f"{'.'.join(map(str, e['loc'])) or '文件'}：{said(e)}" for e in error.errors())
         raise CampaignError(f"{where}：{details}") from None

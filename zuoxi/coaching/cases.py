@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from zuoxi.messages import said, said_all
+from zuoxi.messages import said, said_all, yaml_message
 from zuoxi.model import Conversation
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
@@ -257,7 +257,7 @@ def parse_case(text: str, source: str) -> Case:
         data = yaml.safe_load(text)
         return Case.model_validate(data)
     except yaml.YAMLError as error:
-        raise CaseError(f"{source}：不是有效的 YAML：{error}") from error
+        raise CaseError(yaml_message(error, source, text)) from error
     except ValidationError as error:
         raise CaseError(f"{source}：{said_all(error.errors())}") from error
 

@@ -6,15 +6,22 @@ every attempt.
 
 What leaves the server is one team's alert, to that team's own webhooks only, with the customer's
 words masked (`zuoxi.privacy`) and nothing else of the conversation. Webhook URLs are set by admins
-only; calls use a timeout and do not follow redirects. Payload templates are a registry
-(`@template`): WeCom and DingTalk group robots (markdown) and plain JSON.
+only; calls use a timeout and do not follow redirects. A webhook reaches public addresses only: not this
+machine, the LAN, link-local (cloud metadata) or other special addresses — by its literal address when it
+is added, and by the addresses its host name resolves to when it is called (the address checked is the
+address connected to) — unless the operator names the host or network in $ZUOXI_WEBHOOK_ALLOW
+(`WEBHOOK_ALLOW`). Payload templates are a registry (`@template`): WeCom and DingTalk group robots
+(markdown) and plain JSON.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import json
+import os
+import re
 import socket
 import threading
 import time
@@ -32,7 +39,7 @@ from zuoxi.queues.models import AlertMessage, AlertSettings, NewAlert, WebhookVi
 from zuoxi.store import as_utc, masked_label, source_zone, utc_now
 from zuoxi.store import queues as Q
 from zuoxi.store.tables import ResultRow
-from zuoxi.store.users import Account
+from zuoxi.store.users import HIDDEN_REFUSED, Account, hidden_character
 
 TIMEOUT = 5.0  # seconds for one call of a webhook: connecting, sending and reading the whole answer
 ATTEMPTS = 3
@@ -205,17 +212,123 @@ def plain(m: AlertMessage, tz: tzinfo) -> dict:
     }
 
 
+# --- where a webhook may point -----------------------------------------------------------------------
+
+WEBHOOK_ALLOW = "ZUOXI_WEBHOOK_ALLOW"  # hosts and networks an operator lets webhooks reach though not public
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What $ZUOXI_WEBHOOK_ALLOW lets webhooks reach besides public addresses: host names (as written in the URL,
+    any case) and networks (`10.0.0.0/8`, `192.168.1.20`, `fd00::/8`), separated by commas or spaces."""
+
+    hosts: frozenset[str]
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    @classmethod
+    def read(cls) -> Allowed:
+        hosts, networks = set(), []
+        for entry in re.split(r"[,\s]+", os.environ.get(WEBHOOK_ALLOW, "")):
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                hosts.add(_host_key(entry))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def address(self, address: IPAddress) -> bool:
+        return _public(address) or any(address in network for network in self.networks)
+
+
+def _host_key(host: str) -> str:
+    return host.strip("[]").rstrip(".").lower()
+
+
+def _public(address: IPAddress) -> bool:
+    """A public unicast address: not loopback, private (RFC 1918, unique-local), link-local, unspecified, multicast,
+    shared (CGNAT) or reserved — an IPv4 address inside IPv6 (mapped, NAT64, 6to4) judged as itself."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour
+        if inner is None and address in _NAT64:
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if inner is not None:
+            return _public(inner)
+    return address.is_global and not address.is_multicast
+
+
+def _literal(host: str) -> IPAddress | None:
+    """The address a host written as a number is (127.0.0.1, [::1], and the forms a resolver reads too: 127.1,
+    2130706433, 0x7f000001), else None (a name)."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return None
+    return ipaddress.ip_address(str(found[0][4][0]).partition("%")[0])
+
+
+def _never_public_name(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost") or host == "localhost.localdomain"
+
+
+def not_public(host: str, allowed: Allowed | None = None) -> str | None:
+    """Why a webhook's host may not be called as written (the address it is, or names), or None: checked when the
+    webhook is added and again before each call. A name that resolves to such an address is caught when called."""
+    allowed = allowed or Allowed.read()
+    key = _host_key(host)
+    if key in allowed.hosts:
+        return None
+    if (address := _literal(key)) is not None:
+        return None if allowed.address(address) else str(address)
+    return key if _never_public_name(key) else None
+
+
+def refused_target(what: str) -> str:
+    return (
+        f"推送地址不能指向本机、内网或其他非公网地址（{what}）：预警只推送到公网上的接收端。"
+        f"如确需推送到内网的接收端，请让运维在服务器上设置环境变量 {WEBHOOK_ALLOW}（如 10.0.0.0/8 或 alerts.corp.lan）"
+    )
+
+
 def check_url(url: str) -> str:
-    """An admin's webhook URL: http(s), a host, no spaces or control characters, at most 1000 characters."""
+    """An admin's webhook URL: http(s), a host, no spaces or control characters, at most 1000 characters; no user name
+    or password (urllib would not send them: the URL could never be called, and they would be stored in clear);
+    no personal data (a phone number in a query is stored with the URL, which must stay as written to be called);
+    and a public host (`not_public`)."""
     url = url.strip()
     parts = urlsplit(url)
     if (
         len(url) > 1000
         or parts.scheme not in ("http", "https")
         or not parts.hostname
-        or any(ch.isspace() or ord(ch) < 32 for ch in url)
+        or any(ch.isspace() or ord(ch) < 32 or hidden_character(ch) for ch in url)
     ):
         raise QueueError("推送地址应为 http:// 或 https:// 开头的完整网址（最多 1000 个字符）")
+    if "@" in parts.netloc:
+        raise QueueError(
+            "推送地址不能带用户名或密码（user:pass@）：推送时不会用它们登录，而且会原样保存。"
+            "请改用接收端给出的带密钥（如 key=…、access_token=…）的地址"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise QueueError("推送地址的端口应为 1–65535 的数字") from None
+    if port == 0:
+        raise QueueError("推送地址的端口应为 1–65535 的数字")
+    if mask_text(url) != url:
+        raise QueueError(
+            "推送地址中不能有手机号、电话号码、身份证号、银行卡号或邮箱地址：推送地址要原样保存才能推送，无法打码。"
+            "请去掉这些个人信息"
+        )
+    if (why := not_public(parts.hostname)) is not None:
+        raise QueueError(refused_target(why))
     return url
 
 
@@ -258,6 +371,9 @@ def add_webhook(engine, account: Account | None, name: str, team: str, url: str,
     conversations store it in, so that the team's alerts reach it), then bounded. The same address for the same
     team, or a name already taken, is refused (`duplicate_webhook`): the command line and the web app add through
     here."""
+    for what, value in (("名称", name), ("班组", team)):
+        if char := hidden_character(value.strip()):
+            raise QueueError(f"{what}{HIDDEN_REFUSED}（含 U+{ord(char):04X}），请只用看得见的文字")
     name, team = mask_text(name.strip()), masked_label(team) or ""
     if not 0 < len(name) <= 100 or not 0 < len(team) <= 100:
         raise QueueError("名称和班组都要填写（各最多 100 个字）")
@@ -283,18 +399,54 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _Refused(OSError):
+    """A webhook's host resolved to an address it may not reach (`Allowed.address`): nothing was sent."""
+
+    def __init__(self, host: str, address: str):
+        super().__init__(f"{host} → {address}")
+        self.message = refused_target(f"{host} 解析为 {address}") + "；未推送"
+
+
+def _guarded_connection(target: str, allowed: Allowed) -> Callable[..., socket.socket]:
+    """`socket.create_connection` for a call to `target`: its addresses are resolved once, every one must be allowed,
+    and the socket connects to one of those very addresses — a name cannot answer a public address to the check and
+    a private one to the connection (DNS rebinding). A connection to another host is to the operator's proxy (from
+    the environment, as urllib reads it), which resolves the target itself."""
+
+    def create_connection(address, timeout, source_address=None, **kwargs):
+        host, port = address[0], address[1]
+        if _host_key(host) != target or target in allowed.hosts:
+            return socket.create_connection(address, timeout, source_address, **kwargs)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        for *_, sockaddr in found:
+            ip = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
+            if not allowed.address(ip):
+                raise _Refused(target, str(ip))
+        error: OSError = OSError(f"{host}: no address")
+        for *_, sockaddr in found:
+            try:
+                return socket.create_connection((str(sockaddr[0]), port), timeout, source_address, **kwargs)
+            except OSError as failed:
+                error = failed
+        raise error
+
+    return create_connection
+
+
 class _Watched:
     """The connections one call opens (through a proxy too), so that its deadline can cut them: urllib's timeout
     applies to each read, and a receiver sending a byte every few seconds would hold the worker — every team's
-    alerts — for as long as it likes."""
+    alerts — for as long as it likes. Each connects through `_guarded_connection`."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: str = "", allowed: Allowed | None = None) -> None:
         self.connections: list[http.client.HTTPConnection] = []
         self.cut_off = False
+        self.target, self.allowed = _host_key(target), allowed or Allowed.read()
 
     def opened(self, kind: type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
         def make(*args, **kwargs) -> http.client.HTTPConnection:
             connection = kind(*args, **kwargs)
+            connection._create_connection = _guarded_connection(self.target, self.allowed)  # type: ignore[attr-defined]
             self.connections.append(connection)
             return connection
 
@@ -327,14 +479,20 @@ def no_answer(timeout: float) -> str:
 
 def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
     """POST the payload, the whole exchange within `timeout`; WeCom and DingTalk answer 200 with an `errcode`,
-    non-zero when they refuse."""
+    non-zero when they refuse. A host that is not public (`not_public`; a name resolving to such an address, when
+    connecting) is not called: a webhook stored by an older zuoxi, or one whose name now resolves elsewhere, cannot
+    make the server call this machine or its network."""
+    host = urlsplit(url).hostname or ""
+    allowed = Allowed.read()
+    if (why := not_public(host, allowed)) is not None:
+        return Outcome(False, None, refused_target(why) + "；未推送")
     request = urllib.request.Request(  # noqa: S310 - stored URLs passed check_url: http(s) only
         url,
         data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
         method="POST",
         headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "zuoxi"},
     )
-    watched = _Watched()
+    watched = _Watched(host, allowed)
     deadline = threading.Timer(timeout, watched.cut)
     deadline.start()
     try:
@@ -343,6 +501,9 @@ def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
     except urllib.error.HTTPError as error:
         return Outcome(False, error.code, f"对方返回 HTTP {error.code}")
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
+        refused = getattr(error, "reason", error)
+        if isinstance(refused, _Refused):
+            return Outcome(False, None, refused.message)
         if watched.cut_off:
             return Outcome(False, None, no_answer(timeout))
         return Outcome(False, None, f"连接失败（{type(error).__name__}: {getattr(error, 'reason', error)}"[:499] + "）")

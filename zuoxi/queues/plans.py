@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from zuoxi.messages import Problems, said
+from zuoxi.messages import Problems, said, yaml_message
 from zuoxi.privacy import mask_text, mask_value
 from zuoxi.queues.assignment import METHODS
 from zuoxi.queues.models import Candidate, Period
@@ -354,9 +354,7 @@ def parse_plan(text: str, source: str) -> PlanSpec:
     try:
         raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader that records lines
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise PlanError([f"{source}{line}: 不是有效的 YAML：{getattr(error, 'problem', None) or error}"]) from None
+        raise PlanError([yaml_message(error, source, text)]) from None
     if not isinstance(raw, dict):
         raise PlanError([f"{source}:1: 计划应为映射，至少有 id、name 和 rules 或 random"])
     try:

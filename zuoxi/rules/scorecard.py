@@ -17,7 +17,7 @@ from typing import Any, Literal, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from zuoxi.messages import Problems, said
+from zuoxi.messages import Problems, said, yaml_said
 from zuoxi.model import SURROGATE
 from zuoxi.privacy import mask_text
 
@@ -237,10 +237,8 @@ def _parse(text: str, source: str) -> tuple[ScorecardSpec | None, dict[str, Any]
     try:
         raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise ScorecardError(
-            [_problem(source, mark.line + 1 if mark else None, f"不是有效的 YAML：{getattr(error, 'problem', error)}")]
-        ) from error
+        line, problem = yaml_said(error, text)
+        raise ScorecardError([_problem(source, line, f"不是有效的 YAML：{problem}")]) from error
     if not isinstance(raw, dict):
         raise ScorecardError([_problem(source, 1, "评分表应是含 id、name 和 sections 的映射")])
     try:

@@ -74,6 +74,9 @@ def _checked(role: str, team: str | None, agent_id: str | None, display_name: st
     teams and agent ids are, so an agent id that is a phone number still matches that agent's conversations), or
     UserError. NUL characters go first, as the store would drop them: a team of NULs is no team."""
     team, agent_id, display_name = (without_nul(value) for value in (team, agent_id, display_name))
+    for what, value in (("班组", team), ("坐席工号", agent_id), ("姓名", display_name)):
+        if value and (char := hidden_character(value.strip())):
+            raise UserError(f"{what}{HIDDEN_REFUSED}（含 U+{ord(char):04X}），请只用看得见的文字")
     team, agent_id = masked_label(team), masked_label(agent_id)
     display_name = mask_text((display_name or "").strip()) or None
     if role not in ROLES:
@@ -110,6 +113,38 @@ def username_key(username: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
 
 
+HIDDEN_REFUSED = "不能含控制字符、不可见字符或普通空格以外的空白"
+
+
+def hidden_character(text: str) -> str | None:
+    """The first character of `text` a name may not hold (`_NOT_IN_NAMES`, `_INVISIBLE`, a space other than the plain
+    one), or None: usernames, display names, teams and agent ids are read by people and compared by the machine, and
+    a bidi override, a zero-width space or an escape sequence in one makes it show as, or differ from, another
+    (a team lead of 售后一组 + U+202E would see none of 售后一组's conversations)."""
+    for char in text:
+        if unicodedata.category(char) in _NOT_IN_NAMES or _INVISIBLE.match(char) or (char.isspace() and char != " "):
+            return char
+    return None
+
+
+def without_hidden(text: str) -> str:
+    """`text` without the characters `hidden_character` finds but spaces: what a name made of someone else's text
+    (an uploaded file's, which becomes its conversations' ids) may keep."""
+    return "".join(
+        char for char in text if unicodedata.category(char) not in _NOT_IN_NAMES and not _INVISIBLE.match(char)
+    )
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def without_controls(text: str) -> str:
+    """Free text a person wrote (an appeal's reason, a comment, a note) as it may be stored: line breaks as newlines
+    (CR LF and CR, as browsers send them), and no other control character (C0 but tab and newline, DEL, C1): an
+    escape sequence or a bell in it would act on the terminal that shows it (`zuoxi` lists, logs)."""
+    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def checked_username(username: str) -> str:
     """A new user's name as stored (NULs dropped, as the store drops them, and trimmed), or UserError: 1–100
     characters, no control, format or invisible character, no space but the plain one, and no personal data —
@@ -118,11 +153,8 @@ def checked_username(username: str) -> str:
     username = without_nul(username).strip()
     if not 0 < len(username) <= USERNAME_MAX:
         raise UserError(f"用户名需要 1–{USERNAME_MAX} 个字符")
-    for char in username:
-        if unicodedata.category(char) in _NOT_IN_NAMES or _INVISIBLE.match(char) or (char.isspace() and char != " "):
-            raise UserError(
-                f"用户名不能含控制字符、不可见字符或普通空格以外的空白（含 U+{ord(char):04X}），请只用看得见的文字"
-            )
+    if char := hidden_character(username):
+        raise UserError(f"用户名{HIDDEN_REFUSED}（含 U+{ord(char):04X}），请只用看得见的文字")
     if len(username_key(username)) > USERNAME_KEY_MAX:  # NFKC spells some characters out (ﷺ is 18 letters)
         raise UserError(f"用户名按大小写和全角半角统一后超过 {USERNAME_KEY_MAX} 个字符，请换一个短些的")
     folded = unicodedata.normalize("NFKC", username)

@@ -16,6 +16,7 @@ from zuoxi.ingest import EXTENSIONS, IngestError, detect_format
 from zuoxi.privacy import mask_text
 from zuoxi.store import Store, utc_now
 from zuoxi.store.jobs import create_import_job, update_import_job
+from zuoxi.store.users import without_hidden
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
@@ -23,8 +24,11 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 def safe_name(name: str | None, taken: set[str]) -> str:
     """A file name for an upload that cannot leave the job's folder or break the file system: the
     last path part, without control or separator characters, leading dots or spaces, at most 80
-    characters (the suffix, which tells the reader the format, kept), unique within the job."""
-    base = PurePath(_UNSAFE.sub("_", PurePath((name or "").replace("\\", "/")).name).strip().lstrip(".") or "upload")
+    characters (the suffix, which tells the reader the format, kept), unique within the job. Bidi controls,
+    zero-width and other invisible characters are dropped: the name becomes the ids of conversations without
+    their own (U+202E then `gpj.txt` would show as `txt.jpg`, its conversation's id as `1-jpg` on every page)."""
+    last = PurePath((name or "").replace("\\", "/")).name
+    base = PurePath(without_hidden(_UNSAFE.sub("_", last)).strip().lstrip(".") or "upload")
     suffix = base.suffix[:10]
     stem = base.stem.strip()[: 80 - len(suffix)] or "upload"
     candidate, n = stem + suffix, 1
