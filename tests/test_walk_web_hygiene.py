@@ -364,3 +364,11 @@ def test_the_scorecard_api_and_campaign_files_say_yaml_problems_in_chinese(tmp_p
     with pytest.raises(CampaignError) as raised:
         load_spec(campaign)
     assert "找不到应有的冒号" in str(raised.value) and not english(str(raised.value).replace(str(tmp_path), ""))
+
+
+def test_control_characters_leave_what_people_write_about_results():
+    """An appeal's reason kept `\x01\x1b[31m` (an escape sequence acts on the terminal that lists it); so would a
+    review comment and a resolution (all through `_written`). Line breaks and tabs stay."""
+    from zuoxi.store.reviews import _written
+
+    assert _written("\x01\x1b[31m 不同意\r\n第二行\t完\x7f", 2000, "申诉理由") == "[31m 不同意\n第二行\t完"

@@ -55,7 +55,7 @@ from zuoxi.store.tables import (
     WebhookDeliveryRow,
     WebhookRow,
 )
-from zuoxi.store.users import INSPECTORS, Account
+from zuoxi.store.users import INSPECTORS, Account, without_controls
 
 UNTARGETED = (RANDOM, QUOTA_FILL)
 
@@ -779,6 +779,7 @@ def close_item(
     engine, account: Account, item_id: int, status: str, reason: str | None = None, comment: str | None = None
 ) -> bool:
     """Mark an open item done or skipped; False when it was no longer open."""
+    comment = without_controls(comment) if comment else comment
     with Session(engine) as session, session.begin():
         changed = _changed(
             session,
@@ -980,6 +981,7 @@ def open_alert_count(engine, account: Account) -> int:
 
 def handle_alert(engine, account: Account, alert_id: int, note: str) -> bool:
     """Mark an alert handled (跟进) with a note; False when it already was."""
+    note = without_controls(note)
     with Session(engine) as session, session.begin():
         row = session.get(ComplaintAlertRow, alert_id)
         if row is None:

@@ -22,7 +22,7 @@ from zuoxi.store import as_utc, result_facts, utc_now
 from zuoxi.store.audit import audit
 from zuoxi.store.queries import NotFound, may_see, result_row_for, scoped
 from zuoxi.store.tables import AppealRow, ConversationRow, ResultRow, ResultVersion, ReviewRow, User
-from zuoxi.store.users import Account
+from zuoxi.store.users import Account, without_controls
 
 MAX_REASON = 2000  # an appeal's reason (the appeal form's maxlength)
 
@@ -32,9 +32,9 @@ class ReviewError(ValueError):
 
 
 def _written(text: str, limit: int, what: str) -> str:
-    """What a person wrote, without NUL characters, trimmed and masked, refused (not truncated) when over its
-    column's size."""
-    text = mask_text(without_nul(text).strip())
+    """What a person wrote, without NUL or other control characters (an escape sequence acts on the terminal that
+    lists it), trimmed and masked, refused (not truncated) when over its column's size."""
+    text = mask_text(without_controls(without_nul(text)).strip())
     if len(text) > limit:
         raise ReviewError(f"{what}最多 {limit} 个字")
     return text
