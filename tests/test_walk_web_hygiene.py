@@ -279,6 +279,11 @@ def test_an_uploaded_file_named_backwards_gives_ids_that_read_forwards(tmp_path)
     assert job["status"] == "done" and job["conversations"] == 1, job
     ids = [c["id"] for c in client.get("/api/conversations").json()["items"]]
     assert ids and all("\u202e" not in i for i in ids) and ids[0].startswith("gpj")
+    # stored as the name uploaded, not the server's temporary copy (/tmp/zuoxi-upload-…/gpj.txt, gone after the run)
+    with Store(db).engine.connect() as connection:
+        sources = connection.exec_driver_sql("SELECT source FROM conversations").scalars().all()
+        marks = connection.exec_driver_sql("SELECT path FROM imported_files").scalars().all()
+    assert sources == ["gpj.txt"] and marks == ["gpj.txt"]
 
 
 # --- call lists ------------------------------------------------------------------------------------------

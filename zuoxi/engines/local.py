@@ -67,6 +67,8 @@ class Batch:
     resume: bool = True
     on_error: Callable[[IngestError], None] | None = None
     on_progress: Callable[[int, int, int], None] | None = None  # (files done, files, conversations read)
+    # the name a file is stored under where it is not its path: an upload's copy in a folder that goes after the run
+    names: dict[Path, str] = field(default_factory=dict)
     summary: BatchSummary = field(default_factory=BatchSummary)
     _pending: list[Analyzed] = field(default_factory=list)
     _marks: list[tuple[str, str, int, int]] = field(default_factory=list)  # files read whole, stored with `_pending`
@@ -119,7 +121,8 @@ class Batch:
     def _named(self, path: Path) -> str:
         """The file a conversation came from, as stored: masked like the conversation (exports are often named
         by a customer's number); its folder, where recordings beside it are looked up, keeps its name."""
-        return masked_name(path) if self.mask else str(path)
+        name = self.names.get(path, str(path))
+        return masked_name(name) if self.mask else name
 
     def _take(self, conversations: list[Conversation], file: InputFile) -> Iterator[Analyzed]:
         """Mask, analyze (when asked) and hand on conversations read from `file`, each as soon as

@@ -100,6 +100,7 @@ class Importer:
                 audio=self.recordings or False,
                 on_error=on_error,
                 on_progress=on_progress,
+                names={path: path.name for path in paths},  # the name uploaded, not the folder it was copied to
             )
             for _ in batch.run():
                 pass
