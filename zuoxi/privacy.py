@@ -334,6 +334,11 @@ def _a_card(groups: list[str], seps: list[str], label: bool, cut: bool) -> bool:
     return True
 
 
+# A card's word just before its number: one mistyped (its check digit wrong: 卡号6222 0212 3456 7890 123) with a card
+# scheme's prefix and length is still most of the customer's card (an ID number mistyped is masked too).
+_CARD_WORD = re.compile(r"(卡号|银行卡|信用卡|储蓄卡|借记卡|銀行卡|信用卡|卡號|(?i:card))[^\d]{0,6}$")
+
+
 def _bank_card(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
     """A card, or where the run is not one, the longest card among its groups: a run that goes on into the next
     number (卡号 6222…3650 12月3号, 卡号6222 7788 6501 3650 3号) is no card, its first groups are — as one group
@@ -357,6 +362,13 @@ def _bank_card(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
         if (i == j or all(len(g) == 4 for g in groups[i:j])) and _a_card(groups[i : j + 1], seps[i:j], label, True):
             if i == 0 or not _in_order_context(m.string, found[i].start(), nearby=True):
                 yield found[i].start(), found[j].end(), True
+            return
+    if label or not _CARD_WORD.search(m.string, max(0, m.start() - 12), m.start()):
+        return
+    for j in range(len(groups) - 1, -1, -1):  # a mistyped card: the longest leading run printed as cards are
+        shaped = j == 0 or (all(len(g) == 4 for g in groups[:j]) and len(groups[j]) <= 4)
+        if shaped and card_scheme_ok("".join(groups[: j + 1])):
+            yield m.start(), found[j].end(), True
             return
 
 
