@@ -301,20 +301,23 @@ def test_call_list_names_that_are_markup_or_formulas_are_bad_rows(tmp_path, monk
         "C3,=cmd|' /C calc'!A0,男,13812345670,3456,汕头分行\n"
         "C4,李\u202e四,女,13812345671,4567,汕头分行\n"
         "C5,买买提·艾力,男,13812345672,5678,汕头分行\n"
-        "C6,王**,女,13812345673,6789,汕头分行\n",
+        "C6,王**,女,13812345673,6789,汕头分行\n"
+        "C7,张三2（先生）,男,13812345674,7890,汕头分行\n"  # a list's own numbering and note: a name still
+        "C8,李<b>四,女,13812345675,8901,汕头分行\n",
         encoding="utf-8",
     )
     summary = import_call_list(store, "card_activation", path, as_of=date(2026, 3, 1))
     assert [(e.line, str(e).split(": ", 1)[1]) for e in summary.errors] == [
         (3, "姓名应以姓开头，却以「<」开头：这一行没有导入"),
         (4, "姓名应以姓开头，却以「=」开头：这一行没有导入"),
-        (5, "姓名不像人名（含有不可见字符 U+202E）：只能是文字，可带空格和 · . ' - *，这一行没有导入"),
+        (5, "姓名不像人名（含有不可见字符 U+202E）：只能是文字和数字，可带空格、括号和 · . ' - *，这一行没有导入"),
+        (9, "姓名不像人名（含有「<」）：只能是文字和数字，可带空格、括号和 · . ' - *，这一行没有导入"),
     ]
     assert str(summary.errors[0]).startswith(f"{path}:3: ")
-    assert summary.imported == 3
+    assert summary.imported == 4
     with Session(store.engine) as session:
         names = [c.salutation for c in session.scalars(select(CampaignCustomer).order_by(CampaignCustomer.id))]
-    assert names == ["张先生", "买先生", "王女士"]
+    assert names == ["张先生", "买先生", "王女士", "张先生"]
     store.close()
 
 

@@ -38,7 +38,7 @@ LIST = [
     ("C", "王五", "13800000003", "潮州"),  # 21's
     ("D", "赵六", "13800000004", "汕头"),  # 07, but on the do-not-call list
     ("E", "钱七", "13800000005", "汕头"),  # 07: no answer two days ago, so a retry
-    ("F", EVIL, "13800000006", EVIL),  # 07: hostile name and region
+    ("F", "孙八", "13800000006", EVIL),  # 07: hostile region (a hostile name is a bad row: test_walk_web_hygiene)
 ]
 
 
@@ -212,7 +212,6 @@ def test_hostile_list_values_are_escaped(world):
     html = page(agent).text
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the region
     row = html.split(f'<tr data-customer="{ids["F"]}">')[1].split("</tr>")[0]
-    assert "&lt;先生" in row  # the salutation the list stored of the name: its first character
     [campaign] = agent.get("/api/calls").json()["campaigns"]
     assert [r["region"] for r in campaign["customers"] if r["customer_id"] == ids["F"]] == [EVIL]
     assert unescape(row).count(EVIL) == 1

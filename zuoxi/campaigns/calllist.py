@@ -126,19 +126,23 @@ def salutation(name: str, gender: str | None) -> str:
 
 
 NAME_MARKS = frozenset(
-    " ·・•.'-*"
-)  # between the parts of a name (买买提·艾力, O'Brien), and a list's own masking (张**)
+    " ·・•.'-*()（）"
+)  # between the parts of a name (买买提·艾力, O'Brien), a list's own masking (张**), a note on it (张三（先生）)
 
 
 def name_problem(name: str) -> str | None:
     """Why a list's name is not one to greet a customer by (None: it is): it must begin with a letter (the surname)
-    and hold only letters, their marks and `NAME_MARKS`. Markup (`<img src=x onerror=…>`), a spreadsheet formula
-    (`=cmd|' /C calc'!A0`), a control or bidi character is a bad row, reported, not a customer called 先生/女士."""
+    and hold only letters, digits (a list's own 张三2, 客户17), their marks and `NAME_MARKS`. Markup
+    (`<img src=x onerror=…>`), a spreadsheet formula (`=cmd|' /C calc'!A0`), a control or bidi character is a bad
+    row, reported, not a customer called 先生/女士: refused, the row's customer is not called at all, so only what
+    no name holds is refused."""
     if not name[:1].isalpha():
         return f"姓名应以姓开头，却以{_shown_char(name[0])}开头：这一行没有导入"
     for char in name:
-        if not (char.isalpha() or unicodedata.category(char).startswith("M") or char in NAME_MARKS):
-            return f"姓名不像人名（含有{_shown_char(char)}）：只能是文字，可带空格和 · . ' - *，这一行没有导入"
+        if not (char.isalnum() or unicodedata.category(char).startswith("M") or char in NAME_MARKS):
+            return (
+                f"姓名不像人名（含有{_shown_char(char)}）：只能是文字和数字，可带空格、括号和 · . ' - *，这一行没有导入"
+            )
     return None
 
 
