@@ -22,6 +22,8 @@ from zuoxi.model import Conversation, Turn
 from zuoxi.privacy import mask_text, masked_name
 
 SLACK = 0.3
+LATE = 1.0  # seconds: a turn ending this far past the recording's end is not in it (the recording stops short)
+MAX_NAME = 200  # characters of a recording's name shown in a message
 MIN_VOICED = 0.3  # a turn voiced for less than this has no meaningful speech rate
 _NON_WORD = re.compile(r"[\W_]+")
 
@@ -42,6 +44,8 @@ class TurnFeatures(BaseModel):
 class AudioAnalysis(BaseModel):
     call: CallFeatures
     turns: list[TurnFeatures] | None  # None: the transcript has no times, turn-level measures are n/a
+    # (turns past the recording's end are left out: `align`)
+    timed: bool = True  # False: the recording holds no speech where the transcript has some: no metric from it
 
     def summary(self) -> dict[str, Any]:
         data = self.call.summary()
@@ -57,6 +61,27 @@ def resolve(conversation: Conversation, base_dir: str | Path | None) -> Path | N
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
 
+def _located(conversation: Conversation, base_dir: str | Path | None, allowed: bool | Path) -> tuple[Path, bool]:
+    """(the path to open, whether it is inside `allowed`). A relative name is looked up beside the file the
+    conversation was read from, then in the recordings folder (`allowed`), as the web page's player does
+    (zuoxi/web/pages.py): an upload's file sits in a temporary folder, its recordings in the server's folder.
+    Of the places inside `allowed`, the first that exists (else the one beside the input, if inside, to be said
+    missing; else none is inside). Raises ValueError/OSError for an unusable name."""
+    path = resolve(conversation, base_dir)
+    assert path is not None
+    if isinstance(allowed, bool):  # True: anywhere (False never gets here)
+        return path, allowed
+    root = Path(allowed).resolve()
+    places = [path]
+    if not Path(str(conversation.recording)).is_absolute():
+        places.append(root / str(conversation.recording))
+    inside = [place for place in places if place.resolve().is_relative_to(root)]
+    found = next((place for place in inside if place.exists()), None)
+    if found is not None:
+        return found, True
+    return path, path in inside
+
+
 def analyze_audio(
     conversation: Conversation,
     base_dir: str | Path | None = None,
@@ -66,24 +91,31 @@ def analyze_audio(
     """The pipeline's audio stage: (rule-engine metrics, summary for `Result.audio`).
     No recording: (None, None). A bad one: (None, {"file", "error"}), so the text analysis still runs.
     `allowed`: False reads no recording (uploads to a server with no recordings folder); a folder
-    reads only recordings inside it (a conversation's `audio` is data: it must not open any file).
+    reads only recordings inside it (a conversation's `audio` is data: it must not open any file), and a
+    relative name not beside the input is looked for there too (`_located`).
     `name_dir`: the folder a relative recording is named from in the summary (default `base_dir`): the
-    batch engines name it from the input root, so a result does not depend on where a process runs."""
-    path = resolve(conversation, base_dir)
-    if path is None or allowed is False:
+    batch engines name it from the input root, so a result does not depend on where a process runs.
+    A recording that holds no speech where the transcript has some gives the rules no metrics (they judge
+    by the transcript, as without a recording), with a warning."""
+    if resolve(conversation, base_dir) is None or allowed is False:
         return None, None
+    given = str(conversation.audio)
+    short = given if len(given) <= MAX_NAME else given[:MAX_NAME] + "…"
     try:
-        outside = allowed is not True and not path.resolve().is_relative_to(Path(allowed).resolve())
+        path, inside = _located(conversation, base_dir, allowed)
     except (ValueError, OSError):  # a NUL byte in the name, a name longer than the system allows
-        return None, {
-            "file": masked_name(str(conversation.audio)[:200]),
-            "error": "录音文件名无法使用（含空字符或过长）",
-        }
-    if outside:
-        return None, {"file": masked_name(str(conversation.audio)), "error": "录音不在录音目录内，未读取"}
+        return None, {"file": masked_name(short), "error": "录音文件名无法使用（含空字符或过长）"}
+    if not inside:
+        return None, {"file": masked_name(short), "error": "录音不在录音目录内，未读取"}
     opened = str(path)
+    named_as: Path | None = path
+    if path != resolve(conversation, base_dir):  # found in the recordings folder: named as given, not by where it is
+        named_as = Path(str(conversation.recording))
+    elif name_dir is not None:
+        named_as = resolve(conversation, name_dir)
     # named, never read; masked as a stored file name is (`call_13812345678.wav`: a number joined by underscores)
-    shown = masked_name(str(resolve(conversation, name_dir) if name_dir is not None else path))
+    shown = str(named_as)
+    shown = masked_name(shown if len(shown) <= MAX_NAME else shown[:MAX_NAME] + "…")
 
     def named(text: str) -> str:  # messages start with the file's name (`shown`, masked already)
         return shown + mask_text(text[len(opened) :]) if text.startswith(opened) else mask_text(text)
@@ -94,7 +126,7 @@ def analyze_audio(
         return None, {"file": shown, "error": named(str(error))}
     summary = analysis.summary()
     summary.update(file=shown, warnings=[named(warning) for warning in summary["warnings"]])
-    return rule_metrics(analysis, conversation.turns), summary
+    return (rule_metrics(analysis, conversation.turns) if analysis.timed else None), summary
 
 
 def analyze_file(
@@ -121,10 +153,38 @@ def analyze_file(
 
 
 def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
+    """Per turn measures, where the transcript has times. What the recording cannot say is warned of and left
+    out: a recording with no speech at all where the transcript has some (`timed` False: no rule metric), and
+    turns past the end of a recording that stops short of the transcript (nor the hang-up gap then)."""
+    spoken = sum(1 for t in turns if t.role in ROLES and _NON_WORD.sub("", t.text))
+    if spoken and not any(c.speech_seconds > 0 for c in call.channels):
+        warning = (
+            f"{call.file}: 录音（{call.duration:.1f} 秒）里没有检测到说话声，而转写有 {spoken} 句话："
+            "录音与转写对不上（静音、错录或声道不对？），时间类规则不用这段录音，按转写的时间判断"
+        )
+        call = call.model_copy(update={"warnings": [*call.warnings, warning]})
+        timed = False
+    else:
+        timed = True
     if not turns or not all(t.start is not None and t.end is not None for t in turns):
-        return AudioAnalysis(call=call, turns=None)
-    feats = [_turn(call, i, t) for i, t in enumerate(turns)]
-    if call.layout == "mono" and not call.diarized:  # one channel: the transcript says whose speech ended when
+        return AudioAnalysis(call=call, turns=None, timed=timed)
+    past = [i for i, t in enumerate(turns) if t.end is not None and t.end > call.duration + LATE]
+    if past:
+        end = max(t.end for t in turns if t.end is not None)
+        warning = (
+            f"{call.file}: 录音（{call.duration:.1f} 秒）比转写（{end:.1f} 秒）短：录音结束之后的 {len(past)} 句"
+            f"（第 {past[0] + 1} 句起）和挂机间隔没有测量"
+        )
+        call = call.model_copy(
+            update={
+                "warnings": [*call.warnings, warning],
+                "hangup_gaps": {},
+                "hangup_gap": None,
+                "last_speaker": None,
+            }
+        )
+    feats = [_turn(call, i, t) for i, t in enumerate(turns) if i not in past]
+    if call.layout == "mono" and not call.diarized and not past:  # one channel: the transcript says who spoke last
         ends: dict[str, float] = {}
         for f in feats:
             if f.role in ROLES and f.speech_end is not None:
@@ -137,7 +197,7 @@ def align(call: CallFeatures, turns: list[Turn]) -> AudioAnalysis:
                 "hangup_gap": min(gaps.values()) if "agent" in ends else None,
             }
         )
-    return AudioAnalysis(call=call, turns=feats)
+    return AudioAnalysis(call=call, turns=feats, timed=timed)
 
 
 def _role_channel(call: CallFeatures, role: str) -> str | None:
@@ -187,6 +247,8 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
     """(turn, value) pairs per metric, the shape `Timing` and `Audio` conditions read from `ctx.audio`.
     A metric left out falls back to the transcript's times (or is n/a)."""
     call, feats = analysis.call, analysis.turns
+    if not analysis.timed:  # no speech in the recording where the transcript has some: it measures nothing
+        return {}
     agents = [i for i, t in enumerate(turns) if t.role == "agent"]
     metrics: dict[str, list[tuple[int, float]]] = {}
     if agents and call.hangup_gap is not None:
@@ -216,7 +278,10 @@ def rule_metrics(analysis: AudioAnalysis, turns: list[Turn]) -> dict[str, list[t
     metrics["silence"] = [(_next_turn(feats, gap.end), gap.duration) for gap in call.dead_air]
     if call.layout == "stereo" or call.diarized:
         by_agent = [(_owner(feats, o.start, "agent"), o.seconds) for o in call.overlaps if o.by == "agent"]
-        metrics["overlap"] = [(i, max((s for turn, s in by_agent if turn == i), default=0.0)) for i in agents]
+        measured = {f.turn for f in feats}  # not the turns past a recording that stops short
+        metrics["overlap"] = [
+            (i, max((s for turn, s in by_agent if turn == i), default=0.0)) for i in agents if i in measured
+        ]
     metrics["volume"] = [(f.turn, f.volume_rel_db) for f in feats if f.volume_rel_db is not None]
     metrics["peak"] = [(f.turn, f.peak_rel_db) for f in feats if f.peak_rel_db is not None]
     return metrics

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from zuoxi.audio.io import AudioError, Recording
-from zuoxi.audio.vad import FRAME, Segment, detect
+from zuoxi.audio.vad import CHUNK, FRAME, Segment, detect
 from zuoxi.audio.vad import segments as vad_segments
 
 DEAD_AIR = 3.0  # seconds of silence on every channel that count as dead air (冷场)
@@ -193,8 +193,11 @@ def timeline(segments: dict[str, list[Segment]], duration: float) -> dict[str, A
 
 def _frame_db(samples: np.ndarray, size: int) -> np.ndarray:
     n = samples.size // size
-    frames = samples[: n * size].reshape(n, size).astype(np.float64)
-    return 10 * np.log10(np.maximum(np.mean(frames * frames, axis=1), 1e-12))
+    out = np.empty(n)
+    for at in range(0, n, CHUNK):  # a chunk at a time in float64: a copy of a chunk, not of the call
+        frames = samples[at * size : min(n, at + CHUNK) * size].reshape(-1, size).astype(np.float64)
+        out[at : at + CHUNK] = 10 * np.log10(np.maximum(np.mean(frames * frames, axis=1), 1e-12))
+    return out
 
 
 def _fit(frames: np.ndarray, n: int) -> np.ndarray:
@@ -207,19 +210,24 @@ def loudness(samples: np.ndarray, rate: int, mask: np.ndarray) -> float | None:
     standard's 400 ms gating is replaced by the speech mask, so the figure is the party's voice
     alone, not the noise around it."""
     size = int(rate * FRAME)
-    frames = samples[: mask.size * size].reshape(mask.size, size)[mask]
-    if not frames.size:
+    every = samples[: mask.size * size].reshape(mask.size, size)
+    count = int(mask.sum())
+    if not count:
         return None
     window = np.hanning(size)
-    spectrum = np.fft.rfft(frames * window, 2 * size)
     z = np.exp(-2j * np.pi * np.fft.rfftfreq(2 * size, 1 / rate) / 48000)
     gain = np.ones_like(z)
     for b, a in K_WEIGHTING:
         gain *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
     weight = np.abs(gain) ** 2 * 2
     weight[[0, -1]] /= 2
-    power = (np.abs(spectrum) ** 2 @ weight) / (2 * size * np.sum(window**2))
-    return round(float(-0.691 + 10 * np.log10(max(power.mean(), 1e-12))), 1)
+    total = 0.0
+    for at in range(0, mask.size, CHUNK):  # a chunk of frames at a time: the spectra of a chunk, not of the call
+        frames = every[at : at + CHUNK][mask[at : at + CHUNK]]
+        if frames.size:
+            spectrum = np.fft.rfft(frames * window, 2 * size)
+            total += float(np.sum((np.abs(spectrum) ** 2 @ weight) / (2 * size * np.sum(window**2))))
+    return round(float(-0.691 + 10 * np.log10(max(total / count, 1e-12))), 1)
 
 
 def _mask(segments: list[Segment], n: int) -> np.ndarray:

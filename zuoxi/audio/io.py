@@ -9,8 +9,14 @@ is missing.
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import stat
 import struct
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +30,13 @@ MIN_RATE = 8000  # telephone audio; below it speech is not intelligible enough t
 MAX_RATE = 384_000  # the highest rate audio hardware records; above it the header is garbage
 MAX_CHANNELS = 8  # call recorders write 1 or 2; dozens means a broken header
 MAX_HOURS = 6  # longer is no call: a 3 MB FLAC of 23 h of silence took 10 GB of memory to decode (float32, whole)
+# channels × seconds kept at the analysis rate (float32): 6 hours of two 16 kHz channels, 2.8 GB. A file of more
+# channels holds proportionally fewer hours (8 channels: 1.5 h); what goes past it is refused, not decoded.
+MAX_CHANNEL_HOURS = 2 * MAX_HOURS
 MIN_SECONDS = 0.5  # shorter holds nothing to measure (no turn, latency or gap fits in it)
 CLIP_LEVEL = 0.98  # of full scale (−0.18 dBFS); lossy codecs ring around the flat top, so not exactly 1.0
 CLIP_RUN = 3  # samples in a row: a natural peak touches full scale for one or two
-BLOCK = 1 << 14  # frames decoded at a time, so a decoder failing late keeps what came before
+BLOCK = 1 << 14  # frames decoded at a time: a decoder failing late keeps what came before, and memory holds one block
 # A LAME-encoded MP3 starts 576 (encoder) + 529 (decoder) samples late. libsndfile removes both when the
 # file's LAME/Info tag says so; without it, once a Xing header declares the length (`_mp3_with_length`),
 # mpg123 removes its own 529 and zuoxi the encoder's 576 (0.07 s at 8 kHz).
@@ -65,34 +74,73 @@ class Recording:
 
 
 def read_audio(path: str | Path) -> Recording:
-    """Decode `path`; raise `AudioError` for a missing, empty, absurd or undecodable file."""
+    """Decode `path`; raise `AudioError` for a missing, empty, absurd or undecodable file. Decoded block by
+    block and brought to the analysis rate as it comes (`_Sink`): memory holds the analysis-rate channels and
+    one block, whatever the file's own rate."""
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(path, "录音文件不存在")
-    if path.stat().st_size == 0:
+    try:
+        kind = path.stat()
+    except FileNotFoundError:
+        raise AudioError(path, "录音文件不存在") from None
+    except OSError as error:  # a name longer than the system allows, a folder that cannot be entered
+        raise AudioError(path, f"无法读取录音文件（{_os_reason(error)}）") from None
+    if not stat.S_ISREG(kind.st_mode):
+        raise AudioError(path, "不是普通文件（是文件夹、管道或设备），无法当作录音读取")
+    if kind.st_size == 0:
         raise AudioError(path, "空文件（0 字节）")
     try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise AudioError(path, f"无法解码音频（{error}）：文件头不完整，或格式不受支持") from None
+        with _quiet_stderr():
+            info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        raise AudioError(
+            path, "无法解码音频：文件头不完整，或格式不受支持（不是 WAV、FLAC、Ogg 或 MP3 录音）"
+        ) from None
     _check_header(path, info)
     rate = info.samplerate
     expected = _mp3_declared_frames(path, rate) if info.format == "MP3" else _declared_frames(path, info)
+    if expected is not None:  # a WAV's data chunk may declare what libsndfile's count (what is there) does not
+        _check_length(path, expected, rate, info.channels)
     untagged, unread = _mp3_with_length(path) if info.format == "MP3" and expected is None else (None, 0)
-    data, stopped = _decode(path, untagged, MAX_HOURS * 3600 * rate)
-    if untagged is not None:
-        data = data[MP3_ENCODER_DELAY:]
-    warnings = _shortfall(path, rate, data.shape[0], expected, stopped, unread)
-    if data.shape[0] == 0:
+    sink, stopped = _decode(
+        path, rate, untagged, MP3_ENCODER_DELAY if untagged is not None else 0, max(info.frames, expected or 0)
+    )
+    frames = sink.frames
+    warnings = _shortfall(path, rate, frames, expected, stopped, unread)
+    if sink.nonfinite:
+        warnings.append(f"{path}: {sink.nonfinite:,} 个样本不是有限数（NaN 或无穷大），按 0（静音）分析")
+    if frames == 0:
         raise AudioError(path, "没有音频样本（声道长度为 0）" + (f"；解码失败：{stopped}" if stopped else ""))
-    if data.shape[0] < MIN_SECONDS * rate:
-        raise AudioError(path, f"太短，无法测量：只有 {data.shape[0] / rate:.2f} s 音频（至少要 {MIN_SECONDS} s）")
-    channels = np.ascontiguousarray(data.T)
-    peak, clipped = _clipping(channels, rate)
-    target = 8000 if rate < 16000 else 16000
-    if rate != target:
-        channels = _resample(channels, rate, target)
-    return Recording(str(path), channels, target, rate, tuple(warnings), peak, clipped)
+    if frames < MIN_SECONDS * rate:
+        raise AudioError(path, f"太短，无法测量：只有 {frames / rate:.2f} s 音频（至少要 {MIN_SECONDS} s）")
+    channels, peak, clipped = sink.finish()
+    return Recording(str(path), channels, sink.target, rate, tuple(warnings), peak, clipped)
+
+
+def _os_reason(error: OSError) -> str:
+    return {errno.ENAMETOOLONG: "文件名过长", errno.EACCES: "没有读取权限", errno.ELOOP: "符号链接循环"}.get(
+        error.errno or 0, "系统无法打开它"
+    )
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """libsndfile's MP3 decoder (mpg123) writes its complaints in English straight to file descriptor 2;
+    zuoxi says what went wrong itself, in Chinese. Silenced for the call only (where fd 2 can be redirected)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            sys.stderr.flush()
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def _check_header(path: Path, info: Any) -> None:
@@ -104,11 +152,25 @@ def _check_header(path: Path, info: Any) -> None:
         raise AudioError(path, f"文件头声称采样率为 {rate:,} Hz（最多 {MAX_RATE:,} Hz）：文件头损坏或是伪造的")
     if not 1 <= n_channels <= MAX_CHANNELS:
         raise AudioError(path, f"文件头声称有 {n_channels} 个声道（应为 1 到 {MAX_CHANNELS} 个）：文件头损坏")
-    if info.frames > MAX_HOURS * 3600 * rate:
+    _check_length(path, info.frames, rate, n_channels)
+
+
+def _check_length(path: Path, frames: int, rate: int, n_channels: int) -> None:
+    """Refuse a declared length no call has: more than MAX_HOURS, or more channel-hours than memory is kept for."""
+    if frames > MAX_HOURS * 3600 * rate:
         raise AudioError(
-            path,
-            f"文件头声称有 {info.frames / rate / 3600:,.1f} 小时音频（最多 {MAX_HOURS} 小时）：不是通话录音",
+            path, f"文件头声称有 {frames / rate / 3600:,.1f} 小时音频（最多 {MAX_HOURS} 小时）：不是通话录音"
         )
+    if frames * n_channels > MAX_CHANNEL_HOURS * 3600 * rate:
+        raise AudioError(path, _too_many_channel_hours(n_channels, frames / rate))
+
+
+def _too_many_channel_hours(n_channels: int, seconds: float) -> str:
+    return (
+        f"{n_channels} 个声道、{seconds / 3600:,.1f} 小时音频：声道数 × 时长超过 {MAX_CHANNEL_HOURS} 声道小时"
+        f"（{n_channels} 声道的录音最多 {MAX_CHANNEL_HOURS / n_channels:g} 小时），"
+        "内存放不下，不是通话录音"
+    )
 
 
 def _shortfall(path: Path, rate: int, frames: int, expected: int | None, stopped: str | None, unread: int) -> list[str]:
@@ -132,23 +194,6 @@ def _shortfall(path: Path, rate: int, frames: int, expected: int | None, stopped
     return warnings
 
 
-def _clipping(channels: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per channel the sample peak, and per VAD frame whether CLIP_RUN samples in a row sit at full
-    scale (≥ CLIP_LEVEL): the flat tops a recorder or codec leaves when the voice was too loud."""
-    magnitude = np.abs(channels)
-    hot = magnitude >= CLIP_LEVEL
-    run = hot[:, CLIP_RUN - 1 :].copy()
-    for k in range(1, CLIP_RUN):
-        run &= hot[:, CLIP_RUN - 1 - k : hot.shape[1] - k]
-    size = int(rate * FRAME)
-    n_frames = channels.shape[1] // size
-    clipped = np.zeros((channels.shape[0], n_frames), dtype=bool)
-    for index, where in enumerate(run):
-        frames = (np.flatnonzero(where) + CLIP_RUN - 1) // size
-        clipped[index, frames[frames < n_frames]] = True
-    return magnitude.max(axis=1), clipped
-
-
 class _Unseeking(sf.SoundFile):
     """Reads that never seek. soundfile seeks to where it already is after every read, and a seek
     makes libsndfile's MP3 decoder drop its bit reservoir: block by block, a glitch every block."""
@@ -157,30 +202,164 @@ class _Unseeking(sf.SoundFile):
         return False
 
 
-def _decode(path: Path, content: bytes | None = None, max_frames: int | None = None) -> tuple[np.ndarray, str | None]:
-    """All frames the decoder gives (of `content` instead of the file's bytes when given), and why it
-    stopped early (None: it reached the end). More than `max_frames` is an AudioError, raised as soon as they are
-    decoded: a stream whose header does not say how long it is may still hold days."""
-    blocks, stopped, decoded = [], None, 0
+def _decode(
+    path: Path, rate: int, content: bytes | None = None, skip: int = 0, size_hint: int = 0
+) -> tuple[_Sink, str | None]:
+    """All frames the decoder gives (of `content` instead of the file's bytes when given; the first `skip`
+    dropped), brought to the analysis rate block by block, and why the decoder stopped early (None: it reached
+    the end). More than MAX_HOURS is an AudioError, raised as soon as they are decoded: a stream whose header
+    does not say how long it is may still hold days."""
+    stopped, sink, decoded = None, None, 0
     try:
-        with _Unseeking(io.BytesIO(content) if content is not None else str(path)) as handle:
+        with _quiet_stderr():
+            handle = _Unseeking(io.BytesIO(content) if content is not None else str(path))
+        with handle:
+            sink = _Sink(path, rate, handle.channels, size_hint)
             while True:
                 block = handle.read(BLOCK, dtype="float32", always_2d=True)
                 if not block.shape[0]:
                     break
-                blocks.append(block)
                 decoded += block.shape[0]
-                if max_frames is not None and decoded > max_frames:
-                    raise AudioError(path, f"音频超过 {MAX_HOURS} 小时：不是通话录音")
-            n_channels = handle.channels
+                if skip:
+                    dropped = min(skip, block.shape[0])
+                    block, skip = block[dropped:], skip - dropped
+                sink.add(block)
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError) as error:
-        if not blocks:
-            raise AudioError(path, f"无法解码音频（{error}）") from None
-        stopped, n_channels = str(error), blocks[0].shape[1]
-    data = np.concatenate(blocks) if blocks else np.zeros((0, n_channels), dtype=np.float32)
-    return data, stopped
+        if sink is None or not decoded:
+            raise AudioError(path, "无法解码音频：文件已损坏，或格式不受支持") from None
+        stopped = str(error)
+    return sink, stopped
+
+
+class _Sink:
+    """Decoded blocks at the file's rate in, the analysis-rate channels out: per block the non-finite samples
+    zeroed (counted), the sample peak and clipped runs measured at the file's rate, then the block resampled
+    (`_Resampler`) and kept. Memory: the kept channels (preallocated from the header's length) and one block."""
+
+    def __init__(self, path: Path, rate: int, n_channels: int, size_hint: int):
+        self.path, self.rate, self.n_channels = path, rate, n_channels
+        self.target = 8000 if rate < 16000 else 16000
+        self.frames = 0  # at the file's rate
+        self.nonfinite = 0
+        self.peak = np.zeros(n_channels, dtype=np.float32)
+        self._hot = np.zeros((0, n_channels), dtype=bool)  # the last CLIP_RUN - 1 samples' "at full scale"
+        self._clipped: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in range(n_channels)]  # frame indices
+        self._resampler = _Resampler(n_channels, rate, self.target) if rate != self.target else None
+        hint = int(min(size_hint, MAX_HOURS * 3600 * rate, MAX_CHANNEL_HOURS * 3600 * rate // n_channels))
+        self._out = np.zeros((n_channels, hint * self.target // rate + 1), np.float32)
+        self._kept = 0
+
+    def add(self, block: np.ndarray) -> None:
+        if not block.shape[0]:
+            return
+        bad = ~np.isfinite(block)
+        if bad.any():
+            self.nonfinite += int(bad.sum())
+            block[bad] = 0.0
+        start, self.frames = self.frames, self.frames + block.shape[0]
+        if self.frames > MAX_HOURS * 3600 * self.rate:
+            raise AudioError(self.path, f"音频超过 {MAX_HOURS} 小时：不是通话录音")
+        if self.frames * self.n_channels > MAX_CHANNEL_HOURS * 3600 * self.rate:
+            raise AudioError(self.path, _too_many_channel_hours(self.n_channels, self.frames / self.rate))
+        magnitude = np.abs(block)
+        np.maximum(self.peak, magnitude.max(axis=0), out=self.peak)
+        self._clip(magnitude >= CLIP_LEVEL, start)
+        channels = block.T
+        self._keep(self._resampler.add(channels) if self._resampler is not None else channels)
+
+    def _clip(self, hot: np.ndarray, start: int) -> None:
+        """Per VAD frame (at the file's rate) whether CLIP_RUN samples in a row sit at full scale (≥ CLIP_LEVEL):
+        the flat tops a recorder or codec leaves when the voice was too loud. A run may span two blocks."""
+        both = np.concatenate([self._hot, hot])
+        offset = start - self._hot.shape[0]  # the file's sample index of both[0]
+        self._hot = both[-(CLIP_RUN - 1) :] if CLIP_RUN > 1 else both[:0]
+        if both.shape[0] < CLIP_RUN or not hot.any():
+            return
+        run = both[CLIP_RUN - 1 :].copy()
+        for k in range(1, CLIP_RUN):
+            run &= both[CLIP_RUN - 1 - k : both.shape[0] - k]
+        size = int(self.rate * FRAME)
+        for index in range(self.n_channels):
+            ends = np.flatnonzero(run[:, index])
+            if ends.size:
+                frames = np.unique((ends + CLIP_RUN - 1 + offset) // size)
+                self._clipped[index] = np.union1d(self._clipped[index], frames)
+
+    def _keep(self, channels: np.ndarray) -> None:
+        end = self._kept + channels.shape[1]
+        if end > self._out.shape[1]:  # longer than the header said: grow by half again
+            grown = np.zeros((self.n_channels, max(end, self._out.shape[1] * 3 // 2)), np.float32)
+            grown[:, : self._kept] = self._out[:, : self._kept]
+            self._out = grown
+        self._out[:, self._kept : end] = channels
+        self._kept = end
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(channels at the analysis rate, per-channel peak, per-VAD-frame clipped runs at the file's rate)."""
+        if self._resampler is not None:
+            self._keep(self._resampler.finish(self.frames))
+        channels = self._out[:, : self._kept]
+        if self._out.shape[1] > self._kept + self.target:  # the header said more than there was: give it back
+            channels = channels.copy()
+        self._out = channels
+        n_frames = self.frames // int(self.rate * FRAME)
+        clipped = np.zeros((self.n_channels, n_frames), dtype=bool)
+        for index, frames in enumerate(self._clipped):
+            clipped[index, frames[frames < n_frames]] = True
+        return channels, self.peak, clipped
+
+
+class _Resampler:
+    """Down to the VAD's rate, block by block: a moving average of `width` samples as the anti-alias filter
+    (zero beyond the ends), then linear interpolation at output sample n, the file's sample n·rate/target.
+    Crude for listening, enough for voice activity and energy. Holds only the samples the next output needs."""
+
+    def __init__(self, n_channels: int, rate: int, target: int):
+        self.rate, self.target = rate, target
+        self.width = max(1, round(rate / target))
+        self.before, self.after = self.width // 2, (self.width - 1) // 2  # the average's reach either side
+        self.kernel = np.ones(self.width, dtype=np.float32) / self.width
+        self.buffer = np.zeros((n_channels, self.before), np.float32)  # the file's samples from index `start`
+        self.start = -self.before
+        self.next = 0  # the next output sample
+
+    def add(self, channels: np.ndarray) -> np.ndarray:
+        self.buffer = np.concatenate([self.buffer, channels], axis=1)
+        last = self.start + self.buffer.shape[1] - 2 - self.after  # the furthest sample an output may start at
+        stop = ((last + 1) * self.target - 1) // self.rate + 1 if last >= 0 else 0
+        given = self.start + self.buffer.shape[1]  # the file holds at least this many samples: so many outputs
+        return self._emit(min(stop, given * self.target // self.rate), None)
+
+    def finish(self, frames: int) -> np.ndarray:
+        """The outputs left, `frames` being how many samples the file gave (past its end the last one holds)."""
+        pad = np.zeros((self.buffer.shape[0], self.after + 2), np.float32)
+        self.buffer = np.concatenate([self.buffer, pad], axis=1)
+        return self._emit(frames * self.target // self.rate, frames - 1)
+
+    def _emit(self, stop: int, last: int | None) -> np.ndarray:
+        n = np.arange(self.next, max(stop, self.next), dtype=np.int64)
+        if not n.size:
+            return np.zeros((self.buffer.shape[0], 0), np.float32)
+        at = n * self.rate // self.target
+        weight = (n * self.rate % self.target) / self.target
+        if last is not None:  # past the last sample the interpolation holds it (as np.interp does)
+            weight[at >= last] = 0.0
+            at = np.minimum(at, last)
+        first = int(at[0])
+        lo = first - self.before - self.start
+        hi = int(at[-1]) + 1 + self.after + 1 - self.start
+        out = np.empty((self.buffer.shape[0], n.size), np.float32)
+        for index, samples in enumerate(self.buffer):
+            smooth = np.convolve(samples[lo:hi], self.kernel, mode="valid").astype(np.float64)  # samples first..
+            left = smooth[at - first]
+            out[index] = left + (smooth[at - first + 1] - left) * weight
+        self.next = int(n[-1]) + 1
+        needed = self.next * self.rate // self.target - self.before - self.start  # the next output's first sample
+        needed = max(0, min(needed, self.buffer.shape[1]))
+        self.buffer, self.start = self.buffer[:, needed:].copy(), self.start + needed
+        return out
 
 
 def _declared_frames(path: Path, info) -> int | None:
@@ -279,14 +458,3 @@ def _mp3_frame(header: bytes) -> tuple[int, int, int, int] | None:
         return 144_000 * kbps // hz + ((header[2] >> 1) & 1), version, rate, 17 if mono else 32
     kbps = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)[bitrate]  # MPEG-2/2.5: 576
     return 72_000 * kbps // hz + ((header[2] >> 1) & 1), version, rate, 9 if mono else 17
-
-
-def _resample(channels: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Down to the VAD's rate: a moving average as the anti-alias filter, then linear interpolation.
-    Crude for listening, enough for voice activity and energy."""
-    width = max(1, round(rate / target))
-    kernel = np.ones(width, dtype=np.float32) / width
-    n_out = int(channels.shape[1] * target / rate)
-    src = np.arange(channels.shape[1]) / rate
-    dst = np.arange(n_out) / target
-    return np.stack([np.interp(dst, src, np.convolve(c, kernel, mode="same")).astype(np.float32) for c in channels])

@@ -56,6 +56,7 @@ CLEAR_DB = 6.0  # a score this far above the noise's typical vouches for a stret
 SPLIT_DB = 3.0  # after the CUSUM's end, the rest of a voice is this much louder (band mean) than what follows it
 SPLIT_FLOOR_DB = 1.2  # … and at least this far above the noise's typical band-mean score
 SPLIT_AFTER, SPLIT_MIN_AFTER = 33, 20  # frames: what follows is measured over up to 1 s, and at least 0.6 s
+CHUNK = 8192  # frames (4 min) converted at a time: temporary copies stay that size, whatever the call's length
 
 
 @dataclass(frozen=True, order=True)
@@ -74,11 +75,16 @@ def speech_frames(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """WebRTC's verdict, one bool per 30 ms frame (the last partial frame dropped)."""
     vad = webrtcvad.Vad(AGGRESSIVENESS)
     size = int(sample_rate * FRAME)
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    step = size * 2
-    return np.fromiter(
-        (vad.is_speech(pcm[i : i + step], sample_rate) for i in range(0, len(pcm) - step + 1, step)), dtype=bool
-    )
+    step, chunk = size * 2, CHUNK * size  # converted a chunk at a time: a copy of a chunk, not of the call
+    verdicts = []
+    for at in range(0, samples.size - size + 1, chunk):
+        pcm = (np.clip(samples[at : at + chunk], -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        verdicts.append(
+            np.fromiter(
+                (vad.is_speech(pcm[i : i + step], sample_rate) for i in range(0, len(pcm) - step + 1, step)), dtype=bool
+            )
+        )
+    return np.concatenate(verdicts) if verdicts else np.zeros(0, dtype=bool)
 
 
 def band_powers(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -97,9 +103,9 @@ def band_powers(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     n = samples.size // size
     frames = samples[: n * size].reshape(n, size)
     out = np.empty((n, count), dtype=np.float32)
-    for at in range(0, n, 8192):
-        spectrum = np.fft.rfft(frames[at : at + 8192] * window, n_fft)
-        out[at : at + 8192] = (spectrum.real**2 + spectrum.imag**2) @ pool
+    for at in range(0, n, CHUNK):
+        spectrum = np.fft.rfft(frames[at : at + CHUNK] * window, n_fft)
+        out[at : at + CHUNK] = (spectrum.real**2 + spectrum.imag**2) @ pool
     return np.maximum(out, 1e-12)
 
 
