@@ -8,6 +8,18 @@ Protocol on `/api/live/{session}` (JSON text frames; the sign-in cookie authenti
   client → {"type": "end", "store": true|false}                           the conversation is over
   server → {"type": "result", "score", "max_score", "veto", "failed", "key"?, "note"?}, then closes
   server → {"type": "error", "error", "turns"}                            a bad message or refused turn; the socket stays open
+  server → {"type": "error", "error", "turns", "retry_after"}             a frame past the sender's allowance (below)
+  server closes 1008 "发送太快，连接已断开…"                                 a client that keeps sending past it
+Every frame a user sends — a turn, a bad or binary frame, a message of no known type, a refused one — is charged to
+their allowance (`TurnBudget`, per user across their connections) before it is read: 20 characters, plus one for
+each 6 characters of the frame (a character escaped as \\uXXXX takes 6), plus the rest of a turn's text. A frame past
+the allowance is answered `发送太快…` with `retry_after` (seconds until it would be taken; null for a frame bigger
+than a burst) and counts a strike; a user with more than `STRIKES` strikes (`PARDON` forgiven a second) has the
+connection closed (1008) and new ones refused (after `HOLD` seconds, each one more strike) until the strikes fall
+back. A flood (a million `我要投诉` frames, 250 KB frames of an unknown type, `not json` in a loop) took other agents'
+turns from 4 ms to over a second and sign-in to a time-out. The work of a turn (and of opening and ending a session,
+which may talk to Redis) runs in a thread of its own, off the event loop that every request shares, one frame at a
+time as the loop ran them before.
 A client that loses its connection reconnects to the same session id and resumes: `state.turns`
 says which turn to send next, and a turn sent twice (same `seq`) is answered from the record, not
 counted again. Sessions live in this process's memory (`LiveSessions`) until ended or 2 h without a message;
@@ -33,10 +45,13 @@ same), or "lexicon" (no model).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -78,28 +93,99 @@ MAX_SESSION_ID = 100  # characters: the id a stored live conversation takes (ids
 # Speech is 4–5 characters a second and a replay of a long chat a few thousand at once; four clients sending
 # 2,000-character turns back to back took other agents' short turns from 3 ms to 240 ms.
 TURN_RATE, TURN_COST, TURN_BURST = 2_000, 20, 20_000
+# Every frame is charged before it is read (module doc): TURN_COST, plus a character for each ESCAPED characters of the
+# frame (what reading it costs is its size; a turn's text, escaped as \uXXXX, takes 6 characters a character), plus
+# the rest of a turn's text once read. A frame past the allowance is a strike: a user with more than STRIKES strikes
+# (PARDON forgiven a second) is flooding, and their connection is closed. A client that sends a refused turn again
+# once a second, or after `retry_after`, is never closed; the browser page reconnecting every second is let back in.
+ESCAPED, STRIKES, PARDON = 6, 10, 2.0
+# A flooding user's new connection waits HOLD seconds before it is refused: a client that reconnects at once does so
+# every HOLD seconds, not thousands of times a second (each a handshake and a sign-in lookup). The connection that
+# floods is closed at once: held unread, a client that writes without reading fills its buffers, all read (and
+# discarded) after the close; closed at once, one that reads the close stops.
+HOLD = 2.0
+FLOODING = "发送太快，连接已断开：请放慢发送速度，稍后再连接"
 STORERS = INSPECTORS  # who may store a session as a conversation (module doc): who may upload conversations
 NOT_STORED = "未保存：实时辅助中输入的对话不是平台上的通话，不计入质检记录（只有质检员和管理员可以保存）"
 
 
 class TurnBudget:
-    """Each user's allowance of live-turn characters (a token bucket), in this process."""
+    """Each user's allowance of live-assist characters (a token bucket), and their strikes: frames sent past it (a
+    bucket that leaks `pardon` a second), in this process. Used from the event loop only."""
 
-    def __init__(self, rate: float = TURN_RATE, burst: float = TURN_BURST, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rate: float = TURN_RATE,
+        burst: float = TURN_BURST,
+        clock: Callable[[], float] = time.monotonic,
+        strikes: float = STRIKES,
+        pardon: float = PARDON,
+        hold: float = HOLD,
+    ):
         self.rate, self.burst, self.clock = rate, burst, clock
+        self.strikes, self.pardon, self.hold = strikes, pardon, hold
         self._left: dict[str, tuple[float, float]] = {}  # user → (allowance, when)
+        self._struck: dict[str, tuple[float, float]] = {}  # user → (strikes, when)
 
     def take(self, user: str, text: Any) -> bool:
         """Whether `user` may send a turn of `text` now (taken from their allowance if so)."""
-        cost = TURN_COST + (len(text) if isinstance(text, str) else 0)
+        return self.charge(user, TURN_COST + (len(text) if isinstance(text, str) else 0))
+
+    def charge(self, user: str, cost: float) -> bool:
+        """Whether `user` may spend `cost` now: taken from their allowance if so; else a strike, and the refused frame
+        still costs its fixed part (TURN_COST) of what is left."""
         now = self.clock()
-        left, then = self._left.get(user, (self.burst, now))
-        left = min(self.burst, left + (now - then) * self.rate)
+        left = self._allowance(user, now)
         if cost > left:
-            self._left[user] = (left, now)
+            self._left[user] = (max(0.0, left - TURN_COST), now)
+            self.strike(user)
             return False
         self._left[user] = (left - cost, now)
         return True
+
+    def frame(self, user: str, data: str | bytes) -> bool:
+        """`charge` for a frame before it is read (module doc)."""
+        return self.charge(user, TURN_COST + len(data) / ESCAPED)
+
+    def rest_of_turn(self, user: str, data: str | bytes, text: Any) -> bool:
+        """`charge` for what a turn's text costs beyond the frame it came in (`frame`)."""
+        rest = (len(text) if isinstance(text, str) else 0) - len(data) / ESCAPED
+        return rest <= 0 or self.charge(user, rest)
+
+    def retry_after(self, user: str, cost: float = TURN_COST) -> float:
+        """Seconds until `user` may spend `cost` (rounded up to a tenth); inf where it is more than a burst holds."""
+        if cost > self.burst or self.rate <= 0:
+            return math.inf
+        missing = cost - self._allowance(user, self.clock())
+        return max(0.0, math.ceil(missing / self.rate * 10) / 10)
+
+    def strike(self, user: str) -> None:
+        """One more frame (or connection) past the allowance; counted up to twice `strikes`, so that a flood's user
+        is let back in a few seconds after it stops."""
+        now = self.clock()
+        self._struck[user] = (min(2 * self.strikes, self._strikes(user, now) + 1), now)
+
+    def flooding(self, user: str) -> bool:
+        """Whether `user` keeps sending past their allowance: their connections are closed, new ones refused."""
+        return self._strikes(user, self.clock()) > self.strikes
+
+    def _allowance(self, user: str, now: float) -> float:
+        left, then = self._left.get(user, (self.burst, now))
+        return min(self.burst, left + (now - then) * self.rate)
+
+    def _strikes(self, user: str, now: float) -> float:
+        struck, then = self._struck.get(user, (0.0, now))
+        return max(0.0, struck - (now - then) * self.pardon)
+
+
+# The work of a turn — 1–2 ms plus about 35 µs a character, and with `--redis` round trips to Redis — runs here, off the
+# event loop every request shares (sign-in, pages, other sockets' frames), one frame at a time as the loop ran them:
+# no two turns of a session are taken at once, and a session is ended between turns, never during one.
+_TURNS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zuoxi-live")
+
+
+async def _off_loop(work: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_TURNS, partial(work, *args))
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -120,14 +206,25 @@ async def live_socket(
     """`conversation`: the key of the stored conversation being replayed, which "结束并质检" links when the whole
     of it was replayed unchanged. The session is the signed-in user's own, never the replayed conversation's agent's
     or team's (module doc)."""
-    signed = signed_in(websocket)
+    signed = await run_in_threadpool(signed_in, websocket)  # a database query: not in the event loop
     if signed is None or not _same_origin(websocket):
         await websocket.close(code=POLICY_VIOLATION, reason=SIGN_IN if signed is None else CROSS_SITE)
+        return
+    budget: TurnBudget = websocket.app.state.turn_budget
+    account = signed.account
+    if budget.flooding(account.username):  # a flood that reconnects: refused before it costs a session
+        budget.strike(account.username)
+        await asyncio.sleep(budget.hold)
+        # Refused unaccepted (HTTP 403): an accepted socket would be read on through the close handshake. The
+        # connection it floods was closed with the reason.
+        await websocket.close(code=POLICY_VIOLATION, reason=FLOODING)
         return
     replayed = None
     if conversation:
         try:
-            replayed = get_conversation(websocket.app.state.store.engine, signed.account, conversation)
+            replayed = await run_in_threadpool(
+                get_conversation, websocket.app.state.store.engine, account, conversation
+            )
         except (NotFound, Forbidden):
             await websocket.close(code=POLICY_VIOLATION, reason="没有这个会话，或你无权查看")
             return
@@ -137,8 +234,8 @@ async def live_socket(
         return
     await websocket.accept()
     sessions: LiveSessions = websocket.app.state.live
-    account = signed.account
-    session = sessions.open(
+    open_session = partial(
+        sessions.open,
         account.username,
         session_id,
         scorecard=scorecard,
@@ -148,19 +245,25 @@ async def live_socket(
         team=account.team,
         started_at=datetime.now(UTC).isoformat(),  # as text: a shared session's options are kept in Redis as JSON
     )
-    await websocket.send_json(
-        {
-            "type": "state",
-            "session": session.id,
-            "scorecard": session.scorecard,
-            "turns": len(session),
-            "alerts": [a.model_dump() for a in session.alerts],
-        }
-    )
+    session, state = await _off_loop(_opened, open_session)
+    await websocket.send_json(state)
     try:
         await _converse(websocket, sessions, signed, session_id, session, replayed)
     except WebSocketDisconnect:
         return  # the session stays: a reconnect resumes it
+
+
+def _opened(open_session: Callable[[], LiveSession]) -> tuple[LiveSession, dict]:
+    """The session opened (or resumed) and the `state` message that says where it stands."""
+    session = open_session()
+    state = {
+        "type": "state",
+        "session": session.id,
+        "scorecard": session.scorecard,
+        "turns": len(session),
+        "alerts": [a.model_dump() for a in session.alerts],
+    }
+    return session, state
 
 
 def _refused_options(websocket: WebSocket, session_id: str, scorecard: str, channel: str) -> str | None:
@@ -185,36 +288,73 @@ async def _converse(
     replayed: ConversationDetail | None,
 ) -> None:
     """The client's messages, each answered, until it ends the conversation (or disconnects, raised to the
-    caller); a message that cannot be read is answered with an error and the socket stays open."""
+    caller); a message that cannot be read is answered with an error and the socket stays open. Every frame is
+    charged to the user's allowance before it is read, and a user who keeps sending past it is disconnected
+    (module doc)."""
     username = signed.account.username
     while True:
         frame = await websocket.receive()
         if frame["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(frame.get("code", 1000), frame.get("reason"))
-        sessions.touch(username, session_id)
-        message = _message(frame.get("text"))  # a binary frame has none
+        budget: TurnBudget = websocket.app.state.turn_budget
+        text = frame.get("text")  # a binary frame has none
+        data = text if text is not None else frame.get("bytes") or b""
+        if not budget.frame(username, data):
+            if await _too_fast(websocket, budget, username, TURN_COST + len(data) / ESCAPED, session):
+                return
+            continue
+        message = _message(text)
         if isinstance(message, str):
+            await _off_loop(sessions.touch, username, session_id)
             await websocket.send_json({"type": "error", "error": message, "turns": len(session)})
             continue
         kind = message.get("type", "turn")
-        session = sessions.sync(username, session_id, session)  # turns another process took
         if kind == "turn":
-            if not websocket.app.state.turn_budget.take(username, message.get("text")):
-                await websocket.send_json(
-                    {
-                        "type": "error",
-                        "error": f"发送太快：每秒最多约 {TURN_RATE:,} 字，请稍后重发这一句",
-                        "turns": len(session),
-                    }
-                )
+            if not budget.rest_of_turn(username, data, message.get("text")):
+                cost = TURN_COST + len(message["text"])
+                if await _too_fast(websocket, budget, username, cost, session):
+                    return
                 continue
-            add = partial(sessions.add_turn, username, session_id, session)
-            await websocket.send_json(_take_turn(session, message, add))
+            session, answer = await _off_loop(_turn, sessions, username, session_id, session, message)
+            await websocket.send_json(answer)
         elif kind == "end":
             await _end(websocket, sessions, signed, session_id, session, message, replayed)
             return
         else:
+            await _off_loop(sessions.touch, username, session_id)
             await websocket.send_json({"type": "error", "error": f"未知的消息类型 {kind!r}", "turns": len(session)})
+
+
+async def _too_fast(websocket: WebSocket, budget: TurnBudget, username: str, cost: float, session: LiveSession) -> bool:
+    """The answer to a frame past the allowance: an error saying when to send it again, or — for a user who keeps
+    sending past it — the socket closed (True)."""
+    if budget.flooding(username):
+        await websocket.close(code=POLICY_VIOLATION, reason=FLOODING)
+        return True
+    retry = budget.retry_after(username, cost)
+    await websocket.send_json(
+        {
+            "type": "error",
+            "error": f"发送太快：每秒最多约 {TURN_RATE:,} 字，请稍后重发这一句",
+            "turns": len(session),
+            "retry_after": retry if math.isfinite(retry) else None,  # None: too big to be taken at all
+        }
+    )
+    return False
+
+
+def _synced(sessions: LiveSessions, username: str, session_id: str, session: LiveSession) -> LiveSession:
+    """The session in use again (not idle), with the turns another process took."""
+    sessions.touch(username, session_id)
+    return sessions.sync(username, session_id, session)
+
+
+def _turn(
+    sessions: LiveSessions, username: str, session_id: str, session: LiveSession, message: dict
+) -> tuple[LiveSession, dict]:
+    """A turn message taken (off the event loop): the session as it now stands, and the answer."""
+    session = _synced(sessions, username, session_id, session)
+    return session, _take_turn(session, message, partial(sessions.add_turn, username, session_id, session))
 
 
 def _message(text: str | None) -> dict | str:
@@ -244,18 +384,29 @@ async def _end(
     Ended before the analysis starts: no other connection adds a turn meanwhile, and the conversation
     scored is the one stored. The whole conversation's QA (and the database write) takes tens of
     milliseconds: in a thread, so other sessions' turns are not held up behind it."""
-    if session.ended:  # ended by another connection to the session: its result went there
+    session, ends = await _off_loop(_ends, sessions, signed.account.username, session_id, session)
+    if not ends:
+        # ended by another connection to the session: its result went there
         await websocket.send_json({"type": "error", "error": "这个会话已在另一个连接结束", "turns": len(session)})
         await websocket.close()
         return
-    session.ended = True
-    sessions.close(signed.account.username, session_id)
     store: Store = websocket.app.state.store
     finish = partial(_finish, may_store=has_role(signed, STORERS))
     await websocket.send_json(
         await run_in_threadpool(finish, session, store if message.get("store") else None, replayed)
     )
     await websocket.close()
+
+
+def _ends(sessions: LiveSessions, username: str, session_id: str, session: LiveSession) -> tuple[LiveSession, bool]:
+    """The session as it stands, and whether this connection ends it (not ended already), which it then is: where
+    turns are taken, between two of them."""
+    session = _synced(sessions, username, session_id, session)
+    if session.ended:
+        return session, False
+    session.ended = True
+    sessions.close(username, session_id)
+    return session, True
 
 
 def _explained(update: dict) -> dict:
