@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -426,3 +427,50 @@ def test_an_inspector_works_through_their_queue(page):
     expect(page.locator("#plans")).to_contain_text("端到端每周抽检")
     expect(page.locator("#workload")).to_contain_text("qa")
     expect(page.locator("#open-items")).not_to_contain_text("投诉专席")  # another team's items are not the lead's
+
+
+def test_live_assist_waits_and_sends_again_a_turn_refused_as_too_fast(page):
+    """The server refuses a frame past the sender's allowance with `retry_after` and closes a connection that keeps
+    sending past it (zuoxi/web/assist.py): the page dropped such a turn and sent the next at once, so a long fast
+    replay would be cut off. It keeps the turn and sends it again once allowed; a turn refused for good still goes."""
+    from playwright.sync_api import expect
+
+    sign_in(page, "agent07")
+    page.goto("/live")
+    page.fill("#text", "您好，请问有什么可以帮您")
+    page.press("#text", "Enter")
+    expect(page.locator('#transcript .turn[data-turn="0"]')).to_have_count(1)
+    until(page, "() => !waiting && sent === 1")
+    page.evaluate(
+        """() => {
+            window.frames_sent = [];
+            const send = socket.send.bind(socket);
+            socket.send = frame => { window.frames_sent.push(JSON.parse(frame)); send(frame); };
+            local.push({role: 'customer', text: '我的快递还没到'});
+            addTurn(1, local[1]); sent = 2; waiting = true;  // as if turn 1 had just gone out
+            handle({type: 'error', error: '发送太快，请稍后再发', turns: 1, retry_after: 0.2});
+        }"""
+    )
+    until(page, "() => window.frames_sent.some(f => f.type === 'turn' && f.seq === 1)")
+    assert page.evaluate("() => window.frames_sent.filter(f => f.type === 'turn').map(f => f.text)") == [
+        "我的快递还没到"
+    ]
+    expect(page.locator('#transcript .turn[data-turn="1"]')).to_have_count(1)
+    until(page, "() => !waiting && sent === 2")
+    page.evaluate(
+        """() => {
+            local.push({role: 'agent', text: '太长了'});
+            addTurn(2, local[2]); sent = 3; waiting = true;
+            handle({type: 'error', error: '一句太长', turns: 2, retry_after: null});
+        }"""
+    )
+    expect(page.locator('#transcript .turn[data-turn="2"]')).to_have_count(0)  # refused for good: dropped
+    assert page.evaluate("() => local.length") == 2
+
+
+def until(page, predicate: str, seconds: float = 10.0) -> None:
+    """Wait for a page-side condition (the pages' CSP forbids eval, which Playwright's wait_for_function uses)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(predicate):
+        assert time.monotonic() < deadline, predicate
+        page.wait_for_timeout(50)

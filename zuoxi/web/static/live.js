@@ -53,14 +53,18 @@ function handle(m) {
     ended = true;
     $('final').innerHTML = m.error ? esc(m.error) : `质检得分 <b>${m.score}</b>/${m.max_score}${m.veto ? ' <span class="veto">否决</span>' : ''} · 未通过：${esc(m.failed.join(' ')) || '无'}${m.key ? ` · <a href="/conversations/${encodeURIComponent(m.key)}">查看详情</a>` : ''}${m.note ? ` · ${esc(m.note)}` : ''}`;
   } else if (m.type === 'error') {
-    if (waiting && m.turns != null) {  // the turn in flight was refused: drop it and go on from the server's count
+    let pause = 0;
+    if (waiting && m.turns != null && m.retry_after != null) {  // sent too fast: the same turn again once allowed
+      sent = m.turns;
+      pause = Math.ceil(m.retry_after * 1000) + 50;
+    } else if (waiting && m.turns != null) {  // the turn in flight was refused: drop it and go on from the server's count
       local.splice(m.turns, 1);
       document.querySelector(`.turn[data-turn="${m.turns}"]`)?.remove();
       sent = m.turns;
     }
     waiting = false;
     $('status').textContent = '错误：' + m.error;
-    timer = setTimeout(pump, 0);
+    timer = setTimeout(pump, pause);
   }
 }
 function pump() {
