@@ -776,3 +776,21 @@ def test_a_mistyped_card_its_word_names_is_masked_and_a_number_without_one_is_no
     assert mask_text("卡号 6222778865013650 12月3号") == "卡号 **** **** **** 3650 12月3号"  # a valid one is cut first
     for kept in ("6222021234567890123", "订单号6222021234567890123", "卡号是123456789012345678", "卡号 1234 5678"):
         assert mask_text(kept) == kept  # no card word, an order, no card scheme, too short
+
+
+def test_a_number_after_stars_an_export_masked_with_is_masked_and_only_kept_digits_are_not_read_again():
+    """The guard for the digits a masked number keeps (*******5678-2026…) also let any number typed after `****`
+    through (review 2026-12-07): only four digits alone after the stars are those."""
+    assert mask_text("地址：北京市朝阳区****** 13812345678") == "地址：北京市朝阳区****** *******5678"
+    assert mask_text("收件人 张**** 13912345678") == "收件人 张**** *******5678"
+    assert mask_text("*******5678-20261102093105") == "*******5678-20261102093105"
+    assert mask_text("**** **** **** 1234 5678") == "**** **** **** 1234 5678"
+
+
+def test_a_card_a_few_words_after_an_order_word_is_still_a_card():
+    """`订单退款请退到工商银行：6222…` was left in clear once order numbers a few words after 订单 were kept: a bank's
+    or a payment's word between, or a number that is a card (Luhn and a scheme), is the customer's card."""
+    assert mask_text("订单退款请退到工商银行：6222021234567890128") == "订单退款请退到工商银行：**** **** **** 0128"
+    assert mask_text("您的订单号我查一下，是 6222021234567890128") == "您的订单号我查一下，是 **** **** **** 0128"
+    assert mask_text("您的订单号我查一下，是 2026101440472969") == "您的订单号我查一下，是 2026101440472969"
+    assert mask_text("订单号6222021234567890128") == "订单号6222021234567890128"  # right after it: the order's

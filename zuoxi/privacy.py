@@ -49,9 +49,10 @@ from zuoxi.model import Conversation
 
 # Digits may be full-width (１３８…), as Chinese input methods type them: `\d` matches both, and
 # int() reads both, so the checks below work unchanged.
-# Nor right after four stars (and a space): those are the digits a masked number kept (`*******5678-2026…`, as
-# masking a masked text reads it), which begin no other number.
-_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])(?<!\*\*\*\*)(?<!\*\*\*\* )"
+# Nor four digits alone right after four stars (and a space): those are the digits a masked number kept
+# (`*******5678-2026…`, as masking a masked text reads it), which begin no other number — a number typed after stars
+# an export masked with (`张**** 13912345678`, `地址：****** 13812345678`) is one.
+_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])(?:(?<!\*\*\*\*)(?<!\*\*\*\* )|(?![0-9０-９]{4}(?![0-9０-９])))"
 _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])"
 # Between the groups of a number: up to three blanks (space, tab, the no-break space of web text, the ideographic
 # space), or one dash, dot, bracket, comma or line break with up to two blanks on each side — at most six
@@ -189,6 +190,7 @@ _ORDER_CONTEXT = re.compile(_ORDER_WORDS + r"[号號]?[码碼]?(?:是|为|為)?[
 _ORDER_NEARBY = re.compile(_ORDER_WORDS + r"[号號]?(?P<between>[^\d\n。！？!?]{0,10}(?:是|为|為|[:：])\s*)$")
 _PII_WORD = re.compile(
     r"卡|电话|電話|手机|手機|身份|身分|证件|證件|邮箱|郵箱|座机|座機|固话|固話|账|帳|联系|聯繫|聯絡|护照|護照|[Qq]{2}"
+    r"|银行|銀行|退款|退到|付款|支付|尾号|尾號"
 )
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -342,11 +344,15 @@ _CARD_WORD = re.compile(r"(卡号|银行卡|信用卡|储蓄卡|借记卡|銀行
 def _bank_card(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
     """A card, or where the run is not one, the longest card among its groups: a run that goes on into the next
     number (卡号 6222…3650 12月3号, 卡号6222 7788 6501 3650 3号) is no card, its first groups are — as one group
-    or in groups of four, with a card scheme's prefix."""
-    if _in_order_context(m.string, m.start(), nearby=True):
-        return
+    or in groups of four, with a card scheme's prefix. A few words after an order's word only what is no card
+    (Luhn and a scheme's prefix and length) is the order's number."""
     found = list(_DIGITS.finditer(m.string, m.start(), m.end()))
     groups = [_ascii(g.group()) for g in found]
+    if _in_order_context(m.string, m.start()) or (
+        _in_order_context(m.string, m.start(), nearby=True)
+        and not (luhn_ok("".join(groups)) and card_scheme_ok("".join(groups)))
+    ):
+        return
     seps = [m.string[a.end() : b.start()] for a, b in pairwise(found)]
     if _a_card(groups, seps, label, cut=False):
         yield m.start(), m.end(), True
