@@ -383,6 +383,8 @@ def _declared_frames(path: Path, info) -> int | None:
                 fmt = handle.read(size + (size & 1))
                 block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
             elif name == b"data":
+                if size in (0, 0xFFFFFFFF):  # a writer that could not seek back (ffmpeg or sox to a pipe, a live
+                    return None  # recorder) leaves the size unknown: the length is what the file holds
                 return size // block_align if block_align else None
             else:
                 handle.seek(size + (size & 1), 1)
