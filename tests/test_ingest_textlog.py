@@ -71,3 +71,36 @@ def test_dated_and_undated_times_in_one_conversation_are_refused(tmp_path):
         f"{path}:4: 会话 'x-1'：时间 '14:01'（只有时刻）与这个会话第一个时间 '2026-11-03 14:00'（日期加时刻）写法不同："
         "一个会话的时间要写成同一种，整个会话都没有导入"
     ]
+
+
+def test_words_of_a_message_after_a_role_word_are_no_speaker(tmp_path):
+    """The role lines chat tools write (客户 张三：…) also matched a message's own words: 客户 须知：…, 客户 说：…
+    became the customer's turn (review 2026-12-07)."""
+    conversations, errors = read(
+        tmp_path / "words.txt", "客服：您好，退货规则如下\n客户 须知：7天内可退\n客户 说：不行\n"
+    )
+    assert errors == [] and [t.text for t in conversations["words-1"].turns] == [
+        "您好，退货规则如下\n客户 须知：7天内可退\n客户 说：不行"
+    ]
+    conversations, errors = read(tmp_path / "named.txt", "客户 张三：我要投诉\n客服 小王：您好\n")
+    assert errors == [] and [t.role for t in conversations["named-1"].turns] == ["customer", "agent"]
+
+
+def test_a_messages_own_headings_repeated_are_no_third_speaker(tmp_path):
+    """An agent's pasted Q&A (问：…/答：… twice) or steps (第一步：… twice) cost the whole conversation as a third
+    speaker's lines (review 2026-12-07); 路人甲 still does."""
+    text = "客服：常见问题如下\n问：怎么退货\n答：7天内\n问：运费谁出\n答：我们出\n第一步：打开\n第一步：再打开\n客户：好的\n"
+    conversations, errors = read(tmp_path / "faq.txt", text)
+    assert errors == [] and [t.role for t in conversations["faq-1"].turns] == ["agent", "customer"]
+    _, errors = read(tmp_path / "third.txt", "客服：您好\n路人甲：我们要投诉\n客户：对\n路人甲：快点\n")
+    assert len(errors) == 3 and "认不出说话人 '路人甲'" in errors[0]
+
+
+def test_times_on_some_messages_only_are_said(tmp_path):
+    """Where only some role lines carry a time, every turn was stored without one, in silence (review 2026-12-07)."""
+    text = "[2026-11-03 14:00:01] 客服: 您好\n客户: 我要投诉\n[2026-11-03 14:00:09] 客服: 抱歉\n"
+    conversations, errors = read(tmp_path / "some.txt", text)
+    assert starts(conversations["some-1"]) == [None, None, None]
+    assert errors == [
+        f"{tmp_path / 'some.txt'}:2: 会话 'some-1'：有的消息带时间、这一句没有：各句都按没有时间导入（回复时长等规则不判）"
+    ]

@@ -101,19 +101,40 @@ _FIELDS = frozenset(
         "规格",
         "http",
         "https",
+        # a message's own headings: an agent's pasted Q&A (问：…/答：…), notes and steps
+        "问",
+        "答",
+        "Q",
+        "A",
+        "注意",
+        "提示",
+        "温馨提示",
+        "说明",
+        "须知",
+        "步骤",
+        "方法",
+        "结果",
+        "回复",
+        "答复",
     }
 )
+_STEP_LABEL = re.compile(r"^(?:第[0-9一二三四五六七八九十]{1,3}[步条点项]|步骤[0-9一二三四五六七八九十]{1,3})$")
 _META_LINE = re.compile(r"^\s*#\s*(?P<key>[A-Za-z_]+)\s*[:：]\s*(?P<value>.*?)\s*$")
 _SEPARATOR = re.compile(r"^\s*-{3,}\s*$")
 _TOP_FIELDS = {"id", "agent_id", "team", "channel", "started_at", "duration", "audio"}
 _AGENT_NUMBER = re.compile(r"(\d+)")
 
 
+# What follows a role word and a space in a message's own words, not a name: 客户 说：…, 客户 须知：…, 客服 电话：…
+_NOT_A_NAME = re.compile(r"说|讲|问|答|称|表示|反馈|回复|回答|提示|须知|电话|热线|服务|信息|留言|评价|要求|需要|可以|的|们")
+
+
 def _spoken(line: re.Match[str]) -> bool:
     """Whether a role line's match is one: a name after a space follows a role word of two letters or more (K 线图：…
-    is words of a message, G/K the roles of seed 002)."""
+    is words of a message, G/K the roles of seed 002), and is no word of a message (客户 说：…, 客服 电话：…)."""
     name = line["name"]
-    return not (name[:1].isspace() and name.strip()[:1] not in "（(【[" and len(line["speaker"]) < 2)
+    spaced = name[:1].isspace() and name.strip()[:1] not in "（(【["
+    return not (spaced and (len(line["speaker"]) < 2 or _NOT_A_NAME.search(name)))
 
 
 def role_of(speaker: str) -> str:
@@ -158,6 +179,7 @@ class _Block:
         self.times_wrong: tuple[int, str] | None = None  # where and why the turns' times cannot be (`_time_turns`)
         self.agent_name: str | None = None
         self.lost: list[int] = []  # lines of the conversation that could not be read
+        self.notes: list[IngestError] = []  # what the reader should know though nothing was lost
         self.labelled: dict[str, list[tuple[int, int, int]]] = {}  # label → (turn, its line, file line) it starts
 
     def add_turn(
@@ -209,6 +231,7 @@ class _Block:
             and (label := _LABEL_LINE.match(line))
             and not label["label"].isdigit()
             and label["label"] not in _FIELDS
+            and not _STEP_LABEL.match(label["label"])
         ):
             self.labelled.setdefault(label["label"], []).append((len(self.turns) - 1, len(self.lines[-1]), number))
             self.append_text(line.strip())
@@ -285,6 +308,16 @@ class _Block:
         clocks = [c for c in self.clocks if c is not None]
         if clocks and len(clocks) == len(self.clocks):  # every message has a header with its time
             self._time_turns(record, clocks)
+        elif clocks:  # some have: the turns are stored without times, which the timing rules then cannot read
+            untimed = next(line for clock, line in zip(self.clocks, self.starts, strict=True) if clock is None)
+            self.notes.append(
+                IngestError(
+                    path,
+                    untimed,
+                    f"会话 {record['id']!r}：有的消息带时间、这一句没有：各句都按没有时间导入（回复时长等规则不判）",
+                    note=True,
+                )
+            )
         record["turns"] = [t for t in self.turns if t["text"].strip()] or self.turns
         return record
 
@@ -374,6 +407,7 @@ def read_textlog(text: str, path: str) -> Iterator[Record]:
             yield from block.third_speakers(path)
             if (result := block.result(path, count)) is not None:
                 yield result
+            yield from block.notes
         block = None
 
     for number, raw in enumerate(text_lines(text), start=1):
