@@ -380,3 +380,23 @@ def test_control_characters_leave_what_people_write_about_results():
     from zuoxi.store.reviews import _written
 
     assert _written("\x01\x1b[31m 不同意\r\n第二行\t完\x7f", 2000, "申诉理由") == "[31m 不同意\n第二行\t完"
+
+
+def test_a_percent_encoded_host_is_refused_and_never_reached(tmp_path, receiver, monkeypatch):
+    """urllib decodes a host's %xx before connecting: `127.0.0.%31` passed the check as a name and reached this
+    machine (review 2026-12-07); refused when added, and not called if stored."""
+    monkeypatch.delenv("ZUOXI_WEBHOOK_ALLOW", raising=False)
+    for url in (f"http://127.0.0.%31:{receiver.port}/b", f"http://%6c%6fcalhost:{receiver.port}/c"):
+        with pytest.raises(QueueError, match="% 编码"):
+            A.check_url(url)
+        outcome = A.post_json(url, {"x": 1}, timeout=2)
+        assert not outcome.ok and "未推送" in outcome.error
+    assert receiver.bodies == []
+
+
+def test_a_robots_own_key_is_no_personal_data():
+    """A WeCom key with a run of digits that reads as a phone (0557-4160-9307) was refused as personal data."""
+    url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=28703c75-0557-4160-9307-119bf1a7b7f1"
+    assert A.check_url(url) == url
+    with pytest.raises(QueueError, match="手机号"):
+        A.check_url("https://example.com/hook?key=abc&phone=13812345678")

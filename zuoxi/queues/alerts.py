@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from zuoxi.privacy import mask_text
 from zuoxi.queues.items import QueueError
@@ -311,6 +311,8 @@ def check_url(url: str) -> str:
         or any(ch.isspace() or ord(ch) < 32 or hidden_character(ch) for ch in url)
     ):
         raise QueueError("推送地址应为 http:// 或 https:// 开头的完整网址（最多 1000 个字符）")
+    if "%" in parts.netloc:  # urllib decodes a host's %xx before connecting: 127.0.0.%31 is 127.0.0.1
+        raise QueueError("推送地址的主机名不能含 % 编码：请直接写出主机名或地址")
     if "@" in parts.netloc:
         raise QueueError(
             "推送地址不能带用户名或密码（user:pass@）：推送时不会用它们登录，而且会原样保存。"
@@ -322,7 +324,7 @@ def check_url(url: str) -> str:
         raise QueueError("推送地址的端口应为 1–65535 的数字") from None
     if port == 0:
         raise QueueError("推送地址的端口应为 1–65535 的数字")
-    if mask_text(url) != url:
+    if mask_text(_without_tokens(parts)) != _without_tokens(parts):
         raise QueueError(
             "推送地址中不能有手机号、电话号码、身份证号、银行卡号或邮箱地址：推送地址要原样保存才能推送，无法打码。"
             "请去掉这些个人信息"
@@ -330,6 +332,19 @@ def check_url(url: str) -> str:
     if (why := not_public(parts.hostname)) is not None:
         raise QueueError(refused_target(why))
     return url
+
+
+# Query parameters a robot's issuer sets (WeCom's key=28703c75-0557-4160-…, DingTalk's access_token, sign,
+# timestamp): no one's personal data, though a run of their digits may read as a phone number.
+_TOKENS = frozenset({"key", "access_token", "token", "sign", "signature", "timestamp", "secret"})
+
+
+def _without_tokens(parts) -> str:
+    """The URL as checked for personal data: its tokens' values left out."""
+    query = "&".join(
+        k if k.lower() in _TOKENS else f"{k}={v}" for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def shown_url(url: str) -> str:
@@ -410,18 +425,20 @@ class _Refused(OSError):
 def _guarded_connection(target: str, allowed: Allowed) -> Callable[..., socket.socket]:
     """`socket.create_connection` for a call to `target`: its addresses are resolved once, every one must be allowed,
     and the socket connects to one of those very addresses — a name cannot answer a public address to the check and
-    a private one to the connection (DNS rebinding). A connection to another host is to the operator's proxy (from
-    the environment, as urllib reads it), which resolves the target itself."""
+    a private one to the connection (DNS rebinding). Only a connection to the operator's proxy (from the environment,
+    as urllib reads it), which resolves the target itself, or to a host `ZUOXI_WEBHOOK_ALLOW` names is not checked:
+    any other host is (urllib connects to a host decoded from the URL, 127.0.0.%31 as 127.0.0.1)."""
+    proxies = {_host_key(urlsplit(proxy).hostname or "") for proxy in urllib.request.getproxies().values()}
 
     def create_connection(address, timeout, source_address=None, **kwargs):
         host, port = address[0], address[1]
-        if _host_key(host) != target or target in allowed.hosts:
+        if (_host_key(host) != target and _host_key(host) in proxies) or _host_key(host) in allowed.hosts:
             return socket.create_connection(address, timeout, source_address, **kwargs)
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         for *_, sockaddr in found:
             ip = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
             if not allowed.address(ip):
-                raise _Refused(target, str(ip))
+                raise _Refused(_host_key(host), str(ip))
         error: OSError = OSError(f"{host}: no address")
         for *_, sockaddr in found:
             try:
@@ -482,7 +499,7 @@ def post_json(url: str, payload: dict, timeout: float = TIMEOUT) -> Outcome:
     non-zero when they refuse. A host that is not public (`not_public`; a name resolving to such an address, when
     connecting) is not called: a webhook stored by an older zuoxi, or one whose name now resolves elsewhere, cannot
     make the server call this machine or its network."""
-    host = urlsplit(url).hostname or ""
+    host = unquote(urlsplit(url).hostname or "")  # as urllib connects to it
     allowed = Allowed.read()
     if (why := not_public(host, allowed)) is not None:
         return Outcome(False, None, refused_target(why) + "；未推送")
