@@ -501,3 +501,31 @@ def test_what_people_wrote_about_a_deleted_conversation_leaves_the_audit_log(sto
         sum(e.action == "appeal.open" for e in entries) == 2
         and sum(e.action == "review.overturn" for e in entries) == 2
     )
+
+
+def test_a_conversation_deleted_while_an_import_runs_is_not_stored_by_it(tmp_path):
+    """The run read the deletions at its start: a conversation deleted while it went on (an upload, a long
+    `zuoxi analyze`) was stored again by it, the erasure silently undone (review 2026-12-07)."""
+    from zuoxi.engines.local import Batch
+
+    path = tmp_path / "two.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"r-{n}", "turns": [{"role": "customer", "text": f"快递没到{n}"}]}, ensure_ascii=False)
+            + "\n"
+            for n in (1, 2)
+        ),
+        encoding="utf-8",
+    )
+    store = Store(f"sqlite:///{tmp_path / 'race.db'}")
+    list(Batch([path], store=store).run())
+    [(key, _)] = store.find("r-2")
+    running = Batch([path], store=store, resume=False, analyze=True, models=False)
+    items = running.run()
+    next(items)  # read and held, not stored yet
+    delete_conversations(store.engine, [key])
+    rest = list(items)
+    assert store.find("r-2") == [] and running.summary.kept_out == 1 and len(rest) == 1
+    [note] = running.summary.errors
+    assert note.note and note.line == 2 and "会话 'r-2' 此前已用 zuoxi conversation delete 删除" in str(note)
+    store.close()

@@ -625,7 +625,7 @@ class DaskBatch:
                 if known:
                     item.key, item.known = key, True
         for begin in range(0, len(items), CHUNK):
-            store_analyzed(self.store, items[begin : begin + CHUNK], summary)
+            store_analyzed(self.store, items[begin : begin + CHUNK], summary, self._error)
         if shard.key:
             self.store.mark_file(
                 shard.key, f"{source}#{shard.span}" if shard.span else source, outcome.read, errors_only(outcome.errors)

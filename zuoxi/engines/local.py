@@ -170,7 +170,7 @@ class Batch:
         """Store what was read and then mark the files read to their end: a file is marked only once all it gave is
         stored, so a run stopped in between reads it again (its conversations then count as already stored)."""
         if self.store is not None and self._pending:
-            store_analyzed(self.store, self._pending, self.summary)
+            store_analyzed(self.store, self._pending, self.summary, self._error)
         if self.store is not None and self._marks:
             self.store.mark_files(self._marks)
         self._pending.clear()
@@ -327,9 +327,23 @@ def in_order_chunks(
         yield run
 
 
-def store_analyzed(store: Store, items: list[Analyzed], summary: BatchSummary) -> None:
+def store_analyzed(
+    store: Store, items: list[Analyzed], summary: BatchSummary, note: Callable[[IngestError], None] | None = None
+) -> None:
     """One chunk of conversations and their results into the store, in two transactions, counting
-    what was new; both engines store through here."""
+    what was new; both engines store through here. One deleted since the run read the deletions (another process's
+    `zuoxi conversation delete` while this run went on) is left out here, noted: a customer's erasure is not undone
+    by an import that was running."""
+    if late := store.deleted(a.key for a in items if a.key):
+        for gone in items:
+            if gone.key is None or gone.key not in late:
+                continue
+            summary.kept_out += 1
+            summary.analyzed -= gone.result is not None
+            if note is not None:
+                line = gone.conversation.source_line
+                note(IngestError(gone.source, line, kept_out_note(gone.conversation.id, late[gone.key]), note=True))
+        items = [a for a in items if a.key not in late]
     keys = [a.key for a in items if a.key]
     new = store.count_new(list(dict.fromkeys(keys)))
     store.add_conversations((a.conversation, a.source) for a in items if not a.known)

@@ -305,12 +305,19 @@ class Store:
                     found[key] = Conversation.model_validate(data)
         return found
 
-    def deleted(self) -> dict[str, str]:
+    def deleted(self, keys: Iterable[str] | None = None) -> dict[str, str]:
         """The content keys deleted conversations are kept out by (`zuoxi conversation delete`), each with the key the
-        conversation was stored under. Deletions are few — erasures and wrong imports — so a run reads them once."""
+        conversation was stored under — all of them (deletions are few — erasures and wrong imports — so a run reads
+        them once), or those among `keys` (one query per 500)."""
+        query = select(DeletedConversation.key, DeletedConversation.conversation_key)
         with Session(self.engine) as session:
-            rows = session.execute(select(DeletedConversation.key, DeletedConversation.conversation_key))
-            return {key: stored for key, stored in rows}
+            if keys is None:
+                return {key: stored for key, stored in session.execute(query)}
+            wanted, found = list(dict.fromkeys(keys)), {}
+            for begin in range(0, len(wanted), 500):
+                chunk = wanted[begin : begin + 500]
+                found.update({k: v for k, v in session.execute(query.where(DeletedConversation.key.in_(chunk)))})
+            return found
 
     def count_new(self, keys: list[str]) -> int:
         with Session(self.engine) as session:
