@@ -432,7 +432,8 @@ def test_an_inspector_works_through_their_queue(page):
 def test_live_assist_waits_and_sends_again_a_turn_refused_as_too_fast(page):
     """The server refuses a frame past the sender's allowance with `retry_after` and closes a connection that keeps
     sending past it (zuoxi/web/assist.py): the page dropped such a turn and sent the next at once, so a long fast
-    replay would be cut off. It keeps the turn and sends it again once allowed; a turn refused for good still goes."""
+    replay would be cut off. It keeps the turn and sends it again once allowed, the end too; a turn refused for good
+    still goes."""
     from playwright.sync_api import expect
 
     sign_in(page, "agent07")
@@ -466,6 +467,15 @@ def test_live_assist_waits_and_sends_again_a_turn_refused_as_too_fast(page):
     )
     expect(page.locator('#transcript .turn[data-turn="2"]')).to_have_count(0)  # refused for good: dropped
     assert page.evaluate("() => local.length") == 2
+    # the end itself refused as too fast: sent again once allowed, and the result comes
+    page.evaluate(
+        """() => {
+            window.frames_sent.length = 0; ending = true;
+            handle({type: 'error', error: '发送太快，请稍后再发', turns: 2, retry_after: 0.2});
+        }"""
+    )
+    until(page, "() => window.frames_sent.some(f => f.type === 'end')")
+    expect(page.locator("#final")).to_contain_text("质检得分", timeout=20000)
 
 
 def until(page, predicate: str, seconds: float = 10.0) -> None:

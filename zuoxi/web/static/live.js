@@ -51,6 +51,7 @@ function handle(m) {
     timer = setTimeout(pump, playing ? Number(($('speed') || {value: 0}).value) : 0);
   } else if (m.type === 'result') {
     ended = true;
+    ending = false;
     $('final').innerHTML = m.error ? esc(m.error) : `质检得分 <b>${m.score}</b>/${m.max_score}${m.veto ? ' <span class="veto">否决</span>' : ''} · 未通过：${esc(m.failed.join(' ')) || '无'}${m.key ? ` · <a href="/conversations/${encodeURIComponent(m.key)}">查看详情</a>` : ''}${m.note ? ` · ${esc(m.note)}` : ''}`;
   } else if (m.type === 'error') {
     let pause = 0;
@@ -61,6 +62,10 @@ function handle(m) {
       local.splice(m.turns, 1);
       document.querySelector(`.turn[data-turn="${m.turns}"]`)?.remove();
       sent = m.turns;
+    } else if (ending && m.retry_after != null) {  // the end itself was sent too fast: sent again once allowed
+      pause = Math.ceil(m.retry_after * 1000) + 50;
+    } else {
+      ending = false;  // refused for good: 结束并质检 again
     }
     waiting = false;
     $('status').textContent = '错误：' + m.error;
@@ -75,8 +80,8 @@ function pump() {
     else { playing = false; $('status').textContent = '回放完毕'; $('pause').disabled = true; }
   }
   if (sent >= local.length) {
-    if (ending) socket.send(JSON.stringify({type: 'end', store: true}));  // every turn is in: now end
-    ending = false;
+    // every turn is in: now end (`ending` holds until the result, so an end refused as too fast is sent again)
+    if (ending) socket.send(JSON.stringify({type: 'end', store: true}));
     return;
   }
   if (!document.querySelector(`.turn[data-turn="${sent}"]`)) addTurn(sent, local[sent]);
