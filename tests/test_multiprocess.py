@@ -102,6 +102,27 @@ def test_a_turn_taken_twice_at_once_is_refused_once(redis_client):
     assert [t.text for t in second.sync("qa", "s", b).turns] == [TURNS[0]["text"]]
 
 
+def test_a_session_two_processes_end_at_once_is_ended_and_stored_by_one(redis_client, monkeypatch):
+    """Both synced the session (not ended) before either closed it: both finished and stored it (review
+    2026-12-07). Ending is a claim, the delete of the session's meta in Redis: one of them gets it."""
+    from zuoxi.web import assist
+    from zuoxi.web.shared import SharedLiveSessions
+
+    client, prefix = redis_client
+    first, second = SharedLiveSessions(client, prefix), SharedLiveSessions(client, prefix)
+    a = first.open("qa", "end-1", models=False)
+    first.add_turn("qa", "end-1", a, TURNS[0])
+    b = second.sync("qa", "end-1", second.open("qa", "end-1", models=False))
+    assert len(b) == 1 and not a.ended and not b.ended
+    assert first.end("qa", "end-1") is True and second.end("qa", "end-1") is False
+    c = first.open("qa", "end-2", models=False)
+    d = second.sync("qa", "end-2", second.open("qa", "end-2", models=False))
+    monkeypatch.setattr(assist, "_synced", lambda sessions, owner, ident, session: session)  # both synced before
+    assert assist._ends(first, "qa", "end-2", c) == (c, True)
+    session, ended_here = assist._ends(second, "qa", "end-2", d)
+    assert ended_here is False and session.ended
+
+
 def test_the_login_limit_counts_failures_at_any_process(redis_client):
     from zuoxi.web.shared import RedisLoginLimiter
 

@@ -507,6 +507,12 @@ class LiveSessions:
             entry = self._sessions.pop((owner, session_id), None)
         return entry[0] if entry else None
 
+    def end(self, owner: str, session_id: str) -> bool:
+        """Close the session; whether this call did: in one process the connection that ends it always does (its
+        frames are taken one at a time, zuoxi.web.assist)."""
+        self.close(owner, session_id)
+        return True
+
     def sync(self, owner: str, session_id: str, session: LiveSession) -> LiveSession:
         """The session as it stands now: in one process, the one in hand (see zuoxi.web.shared)."""
         return session

@@ -402,10 +402,10 @@ def _ends(sessions: LiveSessions, username: str, session_id: str, session: LiveS
     """The session as it stands, and whether this connection ends it (not ended already), which it then is: where
     turns are taken, between two of them."""
     session = _synced(sessions, username, session_id, session)
-    if session.ended:
+    if session.ended or not sessions.end(username, session_id):  # ended here, or by another process's connection
+        session.ended = True
         return session, False
     session.ended = True
-    sessions.close(username, session_id)
     return session, True
 
 

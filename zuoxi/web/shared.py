@@ -166,5 +166,14 @@ class SharedLiveSessions:
         self.redis.delete(key + ":meta", key + ":turns")
         return self.local.close(owner, session_id)
 
+    def end(self, owner: str, session_id: str) -> bool:
+        """Close the session; whether this call did (another process's connection may have ended it since this one
+        synced: only one of them finishes and stores it). The delete of its meta is the claim, atomic in Redis."""
+        key = self._key(owner, session_id)
+        claimed = bool(self.redis.delete(key + ":meta"))
+        self.redis.delete(key + ":turns")
+        self.local.close(owner, session_id)
+        return claimed
+
     def __len__(self) -> int:
         return len(self.local)
