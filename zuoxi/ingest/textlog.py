@@ -126,7 +126,9 @@ _AGENT_NUMBER = re.compile(r"(\d+)")
 
 
 # What follows a role word and a space in a message's own words, not a name: 客户 说：…, 客户 须知：…, 客服 电话：…
-_NOT_A_NAME = re.compile(r"说|讲|问|答|称|表示|反馈|回复|回答|提示|须知|电话|热线|服务|信息|留言|评价|要求|需要|可以|的|们")
+_NOT_A_NAME = re.compile(
+    r"说|讲|问|答|称|表示|反馈|回复|回答|提示|须知|电话|热线|服务|信息|留言|评价|要求|需要|可以|的|们"
+)
 
 
 def _spoken(line: re.Match[str]) -> bool:
