@@ -242,4 +242,7 @@ def test_a_refused_case_promotion_keeps_every_field_typed(web):
     refused = qa.post(f"/training/promote/{key}", data={**form, "best_turn": "99"}, follow_redirects=False)
     assert refused.status_code == 400 and "没有第 99 句" in refused.text
     assert 'value="外卖" checked' in refused.text and 'value="99"' in refused.text
+    for blank in ("title", "description", "need", "analysis"):  # the browser's `required` bypassed
+        refused = qa.post(f"/training/promote/{key}", data={**form, blank: "  "}, follow_redirects=False)
+        assert refused.status_code == 400 and "不能为空" in refused.text, blank
     assert qa.post(f"/training/promote/{key}", data=form, follow_redirects=False).status_code == 303  # as typed

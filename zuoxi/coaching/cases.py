@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zuoxi.messages import said, said_all, yaml_message
 from zuoxi.model import Conversation
@@ -45,6 +45,16 @@ MAX_WORDS = 50  # words of one need part, fact or trigger; `accept`
 Line = Annotated[str, Field(max_length=MAX_LINE)]
 Short = Annotated[str, Field(max_length=MAX_SHORT)]
 Key = Annotated[str, Field(max_length=MAX_KEY)]
+
+
+def _written(text: str) -> str:
+    """A field a case cannot do without (its title, scene, the customer's need, the analysis): not blank — the
+    promotion form's `required` is the browser's, and a form posted without it stored a case titled ''."""
+    if not text.strip():
+        raise ValueError("不能为空")
+    return text
+
+
 Word = Annotated[str, Field(max_length=MAX_WORD)]
 
 
@@ -145,16 +155,18 @@ class CaseFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=MAX_ID)
-    title: Annotated[str, Field(max_length=MAX_TITLE)]
+    title: Annotated[str, Field(max_length=MAX_TITLE), AfterValidator(_written)]
     tags: list[Annotated[str, Field(max_length=MAX_TAG)]] = Field(min_length=1, max_length=MAX_TAGS)
     difficulty: int = Field(ge=1, le=5)
     scorecard: Short = "core"
-    description: Annotated[str, Field(max_length=MAX_SCENE)]  # the scene, read out in the replay stage
+    description: Annotated[
+        str, Field(max_length=MAX_SCENE), AfterValidator(_written)
+    ]  # the scene, read out in the replay stage
     persona: Persona
     # the customer's real need: hidden in the drill, revealed in the analysis
-    need: Annotated[str, Field(max_length=MAX_NEED)]
+    need: Annotated[str, Field(max_length=MAX_NEED), AfterValidator(_written)]
     escalation_turn: int | None = None  # where it escalated in the original conversation
-    analysis: Annotated[str, Field(max_length=MAX_ANALYSIS)]
+    analysis: Annotated[str, Field(max_length=MAX_ANALYSIS), AfterValidator(_written)]
     guide: list[GuideQuestion] = Field(min_length=1, max_length=MAX_ITEMS)
     best_solutions: list[BestReply] = Field(min_length=1, max_length=MAX_ITEMS)
     facts: list[Fact] = Field(default_factory=list, max_length=MAX_ITEMS)
