@@ -534,11 +534,11 @@ def conversation_delete(
 ) -> None:
     """删除库中的会话及与之关联的全部数据，一个事务完成，记入审计日志（删了什么、谁删的，不含会话内容）。
     删除的有：质检结果、复核与校准（含意见）、申诉、评分版本、复核任务、投诉预警及其推送记录、全文检索索引。
-    由它整理出的培训案例和外呼拨打记录保留，但不再关联它；审计日志保留谁在何时做了什么，但其中关于它的复核意见、
-    申诉理由与处理意见、跳过说明和预警备注会被抹去。先列出将删除的内容并询问（--yes 不询问）。
+    由它整理出的培训案例和外呼拨打记录保留，但不再关联它。
+    审计日志保留谁在何时做了什么，但其中关于它的复核意见、申诉理由与处理意见、跳过说明和预警备注会被抹去。先列出将删除的内容并询问（--yes 不询问）。
     同一会话编号更正过或更完整的导出导入时会与旧的并存（附注意），用本命令删去旧的即可。
-    删除的会话记下其内容键（不含内容）：再次读到同样的会话（zuoxi analyze、网页上传、import --again、别的文件）
-    不会再存入，附注意；若要让它再存入，用 zuoxi conversation readmit 内容键。"""
+    删除的会话记下其内容键（不含内容）：再次读到同样的会话（zuoxi analyze、网页上传、import --again、别的文件）不会再存入，附注意。
+    若要让它再存入，用 zuoxi conversation readmit 内容键。"""
     from zuoxi.store.deletion import delete_conversations, dependents
 
     store = Store(db, schema, create=False)
@@ -573,8 +573,8 @@ def conversation_readmit(
     schema: SchemaOption = None,
 ) -> None:
     """让已删除的会话在再次读到时可以再存入（删错了、作为重复删去的那个其实要保留）。
-    本命令不恢复任何内容：之后用 zuoxi import --again 或 zuoxi analyze 再读含有它的文件（zuoxi import 会跳过
-    已导入过的同一文件），记入审计日志（conversation.readmit）。"""
+    本命令不恢复任何内容：之后用 zuoxi import --again 或 zuoxi analyze 再读含有它的文件。
+    （zuoxi import 会跳过已导入过的同一文件。）记入审计日志（conversation.readmit）。"""
     from zuoxi.store.deletion import deleted_keys, readmit
 
     store = Store(db, schema, create=False)
