@@ -220,6 +220,11 @@ def test_every_table_keyed_to_a_conversation_is_deleted_or_unlinked():
             }:
                 keyed.add(table.name)
     assert keyed | {"conversations"} == DELETED | UNLINKED | KEPT_OUT
+    # each table a deletion takes rows from never gives a deleted row's id again (SQLite: revision 0006)
+    from zuoxi.store.tables import ID_TABLES
+
+    assert set(ID_TABLES) == DELETED - {"conversations"}
+    assert all(Base.metadata.tables[name].kwargs.get("sqlite_autoincrement") for name in ID_TABLES)
     assert {table.__tablename__ for table, _, _ in PER_CONVERSATION} | {"conversations"} == DELETED | UNLINKED
 
 
