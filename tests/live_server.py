@@ -4,6 +4,7 @@ is not shared with the client driving it."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +13,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def free_port() -> int:
@@ -61,3 +66,29 @@ def running_app(db: str, *extra: str, startup_timeout: float = 60.0) -> Iterator
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+@contextmanager
+def browser_page(base_url: str, dialogs: bool = True) -> Iterator[Any]:
+    """A Chromium page on `base_url` (Debian's chromium, driven by Playwright; the test is skipped without either).
+    When it is left, no JavaScript error may have come up on it — nor, with `dialogs`, any dialog (an injected
+    alert: each is dismissed and counted)."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (needs apt-get and root)")
+    sync_api.expect.set_options(timeout=20_000)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        context = browser.new_context(base_url=base_url, locale="zh-CN")
+        context.set_default_timeout(20_000)
+        opened = context.new_page()
+        errors: list[str] = []
+        shown: list[str] = []
+        opened.on("pageerror", lambda error: errors.append(str(error)))
+        if dialogs:
+            opened.on("dialog", lambda dialog: (shown.append(dialog.message), dialog.dismiss()))
+        yield opened
+        browser.close()
+        assert errors == [] and shown == [], f"JavaScript errors or a dialog on the page: {errors + shown}"

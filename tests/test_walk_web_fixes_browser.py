@@ -4,18 +4,14 @@ score (it showed 未完成 · 得分 100/100), and a typed line with a phone num
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-from live_server import running_app
+from live_server import browser_page, running_app
 
 from zuoxi.store import Store
 from zuoxi.store.users import add_user
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct-horse"
 
 
@@ -31,25 +27,13 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(server):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    sync_api.expect.set_options(timeout=20_000)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        context = browser.new_context(base_url=server, locale="zh-CN")
-        context.set_default_timeout(20_000)
-        opened = context.new_page()
-        errors: list[str] = []
-        opened.on("pageerror", lambda error: errors.append(str(error)))
+    with browser_page(server, dialogs=False) as opened:
         opened.goto("/login")
         opened.fill("input[name=username]", "a21")
         opened.fill("input[name=password]", PASSWORD)
         opened.click("button[type=submit]")
         opened.wait_for_selector("nav .who")
         yield opened
-        browser.close()
-        assert errors == [], "JavaScript errors on the page"
 
 
 def test_a_drill_ended_without_a_word_shows_no_score(page):

@@ -6,12 +6,10 @@ as tests/test_web_e2e.py is."""
 from __future__ import annotations
 
 import csv
-import shutil
 from datetime import date, time
-from pathlib import Path
 
 import pytest
-from live_server import running_app
+from live_server import browser_page, running_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,7 +24,6 @@ from zuoxi.store.users import add_user
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct-horse"
 EVIL = '"><img src=x onerror=alert(1)><script>alert(1)</script>'
 HEADER = "客户号,姓名,性别,手机号,卡号,网点,地区,年龄,职业\n"
@@ -79,22 +76,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(server):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (needs apt-get and root)")
-    sync_api.expect.set_options(timeout=20_000)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        context = browser.new_context(base_url=server[0], locale="zh-CN")
-        context.set_default_timeout(20_000)
-        opened = context.new_page()
-        errors: list[str] = []
-        dialogs: list[str] = []
-        opened.on("pageerror", lambda error: errors.append(str(error)))
-        opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    with browser_page(server[0]) as opened:
         yield opened
-        browser.close()
-        assert errors == [] and dialogs == [], "JavaScript errors or an injected alert on the page"
 
 
 def test_an_agent_reveals_a_number_from_their_calls_page(page, server):
