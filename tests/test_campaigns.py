@@ -1241,3 +1241,26 @@ def test_the_demo_says_how_many_rows_it_skipped_and_the_rows_add_up(tmp_path):
     # 1300 card holders, 3 of them exported twice and the line in GBK: 1304 rows, 2 without a phone
     assert "示例活动已生成：名单共 1304 行（导入 1298 行，跳过 6 行）" in shown.stderr, shown.stderr
     assert "名单客户" in shown.stdout and "1298" in shown.stdout
+
+
+def test_an_age_no_customer_has_is_a_note_and_the_list_is_imported(sqlite_store, tmp_path):
+    """A row aged 200 crashed the whole import (StopIteration past the last band), nothing imported; -5 and abc were
+    taken without a word (probe 2026-12-07). Each is a note at its line; the customer is imported without an age band
+    (the age is only for the report); 35岁 is 35."""
+    create_campaign(sqlite_store, load_spec("card_activation"))
+    path = tmp_path / "list.csv"
+    rows = [
+        _row("A1", "张一", "13600136001", 35),
+        f"A2,张二,男,13600136002,{CARD},汕头分行营业部,汕头,200,教师\n",
+        f"A3,张三,男,13600136003,{CARD},汕头分行营业部,汕头,-5,教师\n",
+        f"A4,张四,男,13600136004,{CARD},汕头分行营业部,汕头,abc,教师\n",
+        f"A5,张五,男,13600136005,{CARD},汕头分行营业部,汕头,35岁,教师\n",
+    ]
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    summary = import_call_list(sqlite_store, "card_activation", path, as_of=date(2026, 3, 1))
+    assert summary.imported == 5
+    assert [(e.line, e.note) for e in summary.errors] == [(3, True), (4, True), (5, True)]
+    assert "年龄 '200' 不是 0–129 的整数" in str(summary.errors[0])
+    with Session(sqlite_store.engine) as session:
+        bands = [c.age_band for c in session.scalars(select(CampaignCustomer).order_by(CampaignCustomer.id))]
+    assert bands == ["30-39", None, None, None, "30-39"]

@@ -108,7 +108,13 @@ def masked_phone(value: str) -> str:
     return "".join(out)
 
 
-def age_band(age: int) -> str:
+MAX_AGE = 130  # past it (or below 0) an age cell is a mistake: no band, a note
+
+
+def age_band(age: int) -> str | None:
+    """The report's band of an age; None for an age no customer has (a list's 200 crashed the whole import)."""
+    if not 0 <= age < MAX_AGE:
+        return None
     return next(label for limit, label in AGE_BANDS if age < limit)
 
 
@@ -320,7 +326,8 @@ def import_call_list(
                 i = index[name]
                 return cells[i] if i is not None and i < len(cells) else ""
 
-            customer, reason = _customer(cell, needed, as_of)
+            customer, reason, notes = _customer(cell, needed, as_of)
+            summary.errors += [IngestError(where, number, note, note=True) for note in notes]
             if customer is None:
                 summary.errors.append(IngestError(where, number, reason))
                 continue
@@ -372,57 +379,62 @@ def stored_ref(value: str) -> str | None:
     return mask_text(value) or None
 
 
-def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str]:
-    """The stored fields of one row, or (None, why the row is skipped)."""
+def _customer(cell, needed: set[str], as_of: date) -> tuple[dict | None, str, list[str]]:
+    """The stored fields of one row, or (None, why the row is skipped); and what to note of a row imported (an age
+    no customer has: imported without an age band, the age being only for the report)."""
     raw_phone = cell("phone")
     if not raw_phone:
-        return None, MISSING_PHONE
+        return None, MISSING_PHONE, []
     phone, why = check_phone(raw_phone)
     if phone is None:
-        return None, why
+        return None, why, []
     try:
         timezone = cell("timezone") or None
         zone(timezone)
     except ValueError as error:
-        return None, str(error)
+        return None, str(error), []
     id_number = cell("id_number").upper()
     id_ok = len(id_number) == 18 and id_number[:17].isdigit() and valid_id_number(id_number)
     card = re.sub(r"\D", "", cell("card_last4") or cell("card"))
+    band, notes = _age_band(cell, id_number if id_ok else "", as_of)
     fields: dict[str, Any] = {
         "ref": stored_ref(cell("ref")),
         "region": mask_text(cell("region")) or None,
         "occupation": mask_text(cell("occupation")) or None,
-        "age_band": _age_band(cell, id_number if id_ok else "", as_of),
+        "age_band": band,
     }
     if "card_last4" in needed:
         if len(card) < 4:
-            return None, "没有卡号：话术要说出卡号后四位"
+            return None, "没有卡号：话术要说出卡号后四位", []
         fields["card_last4"] = card[-4:]
     if "salutation" in needed:
         name = cell("name")
         if not name:
-            return None, "没有姓名：话术要称呼客户的姓"
+            return None, "没有姓名：话术要称呼客户的姓", []
         if problem := name_problem(name):
-            return None, problem
+            return None, problem, []
         gender = cell("gender") or (("男" if int(id_number[16]) % 2 else "女") if id_ok else None)
         fields["salutation"] = salutation(name, gender)
     branch = mask_text(cell("branch"))
     if "branch" in needed and not branch:
-        return None, "没有网点：话术要说出客户所属的网点"
+        return None, "没有网点：话术要说出客户所属的网点", []
     fields["branch"] = branch or None
     fields["timezone"] = timezone
     fields["phone"] = phone
-    return fields, ""
+    return fields, "", notes
 
 
-def _age_band(cell, id_number: str, as_of: date) -> str | None:
-    age = cell("age")
-    if age.isdigit():
-        return age_band(int(age))
+def _age_band(cell, id_number: str, as_of: date) -> tuple[str | None, list[str]]:
+    """The customer's age band (from the age, else the birth date or ID number), and a note where the age cell holds
+    no age a customer has (the row is imported: the age is only for the report)."""
+    age = cell("age").removesuffix("周岁").removesuffix("岁").strip()
+    if age:
+        band = age_band(int(age)) if age.isdigit() else None
+        said = f"年龄 {mask_text(age)[:20]!r} 不是 0–{MAX_AGE - 1} 的整数：这位客户不计入年龄段"
+        return band, [] if band else [said]
     born = cell("birth_date") or (f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}" if id_number else "")
     try:
-        return (
-            age_band(_years(datetime.strptime(born.replace("/", "-")[:10], "%Y-%m-%d").date(), as_of)) if born else None
-        )
+        when = datetime.strptime(born.replace("/", "-")[:10], "%Y-%m-%d").date() if born else None
     except ValueError:
-        return None
+        return None, []
+    return (age_band(_years(when, as_of)) if when else None), []

@@ -45,11 +45,15 @@ def _fail(error: Exception) -> typer.Exit:
 
 
 def _skipped(problems: list[IngestError], shown: int | None = None) -> None:
-    """Each row left out, as `跳过 file:line: reason` (the first `shown` of them, then how many more)."""
-    for problem in problems[:shown]:
+    """Each row left out, as `跳过 file:line: reason` (the first `shown` of them, then how many more), and what is
+    noted of a row imported (`注意 file:line: …`: an age no customer has)."""
+    for problem in [p for p in problems if p.note]:
+        err.print(Text.assemble(("注意", "cyan"), f" {problem}"), soft_wrap=True)
+    left_out = [p for p in problems if not p.note]
+    for problem in left_out[:shown]:
         err.print(Text.assemble(("跳过", "yellow"), f" {problem}"), soft_wrap=True)
-    if shown is not None and len(problems) > shown:
-        err.print(Text.assemble(("……", "yellow"), f"另有 {len(problems) - shown} 行被跳过"))
+    if shown is not None and len(left_out) > shown:
+        err.print(Text.assemble(("……", "yellow"), f"另有 {len(left_out) - shown} 行被跳过"))
 
 
 def _counts(done: str, done_count: int, already: str, already_count: int, skipped: int) -> str:
@@ -92,9 +96,10 @@ def import_list(
     except campaign.CampaignError as error:
         raise _fail(error) from None
     _skipped(summary.errors)
-    counts = _counts("导入", summary.imported, "此前已导入", summary.already, len(summary.errors))
+    left_out = sum(not problem.note for problem in summary.errors)
+    counts = _counts("导入", summary.imported, "此前已导入", summary.already, left_out)
     err.print(f"名单共 {summary.rows} 行：{counts}")
-    if summary.imported == 0 and summary.already == 0 and summary.errors:
+    if summary.imported == 0 and summary.already == 0 and left_out:
         raise typer.Exit(1)
 
 
@@ -381,7 +386,8 @@ def demo_(
         summary = demo.build_demo(store, customers=customers, seed=seed)
         listed = summary.list_import
         _skipped(listed.errors, SKIPPED_SHOWN)
-        counts = _counts("导入", listed.imported, "此前已导入", listed.already, len(listed.errors)).replace(" · ", "，")
+        left_out = sum(not problem.note for problem in listed.errors)
+        counts = _counts("导入", listed.imported, "此前已导入", listed.already, left_out).replace(" · ", "，")
         err.print(
             f"示例活动已生成：名单共 {listed.rows} 行（{counts}）；拨打 {summary.attempts} 次；"
             f"录音 {summary.recorded} 通，已用 outbound 评分表质检；数据库 {store.url}"
