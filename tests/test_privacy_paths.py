@@ -31,3 +31,23 @@ def test_the_import_and_a_recordings_errors_name_files_masked(tmp_path):
     said = outcome.stderr + outcome.stdout
     assert "客户*******5678.jsonl:1:" in said and "13912345678" not in said
     assert "*******5678_20261102.wav" in said and "13412345678" not in said
+
+
+def test_a_bidi_override_in_a_value_never_turns_a_report_or_page_around():
+    """`agent_id: abc\\u202egpj.exe` made the HTML report's heading read 坐席 abcexe.jpg and its own words after it
+    backwards (probe 2026-12-07): reports and pages print values without bidi controls."""
+    from zuoxi.model import Conversation
+    from zuoxi.pipeline import analyze_conversation
+    from zuoxi.report import render_html
+
+    conversation = Conversation.model_validate(
+        {
+            "id": "id\u202eevil",
+            "agent_id": "abc\u202egpj.exe",
+            "team": "组\u2067二\u2069",
+            "turns": [{"role": "customer", "text": "快递\u202e没到"}, {"role": "agent", "text": "马上查"}],
+        }
+    )
+    html = render_html([(conversation, analyze_conversation(conversation, "core", models=False))])
+    assert not any(char in html for char in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert "abcgpj.exe" in html and "idevil" in html and "快递" in html

@@ -19,6 +19,7 @@ from zuoxi.report.labels import (
     SATISFACTION_NAMES,
     SEVERITY_NAMES,
     SKILL_NAMES,
+    without_bidi_controls,
 )
 
 
@@ -74,7 +75,9 @@ def highlight(text: str, spans: list[tuple[int, int, str]]) -> Markup:
 
 def render_html(items: list[tuple[Conversation, Result]], title: str = "zuoxi 质检报告") -> str:
     # autoescape=True: select_autoescape() goes by extension and would escape nothing in `.html.j2`.
-    env = Environment(loader=PackageLoader("zuoxi", "report/templates"), autoescape=True)
+    env = Environment(
+        loader=PackageLoader("zuoxi", "report/templates"), autoescape=True, finalize=without_bidi_controls
+    )
     env.globals.update(
         satisfaction_names=SATISFACTION_NAMES,
         emotion_names=EMOTION_NAMES,

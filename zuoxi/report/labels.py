@@ -5,6 +5,9 @@ reports may not import the web app."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 SKILL_NAMES = {
     "emotion_management": "情绪管理",
     "service_awareness": "服务意识",
@@ -47,3 +50,17 @@ EFFECT_VERDICTS = {
 def named(names: dict, code):
     """The Chinese name of a code; a code without one (a newer value, None) as it is."""
     return names.get(code, code)
+
+
+# Embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): in a value a file or a user set, an override
+# reversed everything after it on the line (坐席 abc\u202egpj.exe read 坐席 abcexe.jpg, and the report's own words
+# after it backwards). Pages and reports show the value without them: the characters as stored, in their order.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def without_bidi_controls(value: Any) -> Any:
+    """A value as a page or report prints it (the templates' `finalize`): text without bidi controls."""
+    if isinstance(value, str):
+        for char in set(_BIDI_CONTROLS.findall(value)):
+            value = value.replace(char, "")  # Markup's replace keeps it Markup: only characters go
+    return value

@@ -24,7 +24,7 @@ from zuoxi.audio.align import resolve as resolve_audio
 from zuoxi.queues.items import tasks_for
 from zuoxi.queues.precision import precision_by_share
 from zuoxi.report import highlight
-from zuoxi.report.labels import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES
+from zuoxi.report.labels import EMOTION_NAMES, ROLE_NAMES, SATISFACTION_NAMES, SKILL_NAMES, without_bidi_controls
 from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store import reviews as stored_reviews
 from zuoxi.store.queries import ConversationFilter, dashboard, filter_options, get_conversation, list_conversations
@@ -50,7 +50,11 @@ MAX_OFFSET = 10_000  # rows before the last page that has a numbered link
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(
-    env=Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"), autoescape=True)
+    env=Environment(
+        loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+        autoescape=True,
+        finalize=without_bidi_controls,
+    )
 )
 templates.env.globals.update(
     skill_names=SKILL_NAMES,
