@@ -68,16 +68,23 @@ def running_app(db: str, *extra: str, startup_timeout: float = 60.0) -> Iterator
                 server.wait()
 
 
-@contextmanager
-def browser_page(base_url: str, dialogs: bool = True) -> Iterator[Any]:
-    """A Chromium page on `base_url` (Debian's chromium, driven by Playwright; the test is skipped without either).
-    When it is left, no JavaScript error may have come up on it — nor, with `dialogs`, any dialog (an injected
-    alert: each is dismissed and counted)."""
+def playwright_or_skip() -> Any:
+    """Playwright's sync API, for a test that drives Debian's chromium; the test is skipped, with the reason, where
+    Playwright or Chromium is missing."""
     import pytest
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (needs apt-get and root)")
+    return sync_api
+
+
+@contextmanager
+def browser_page(base_url: str, dialogs: bool = True) -> Iterator[Any]:
+    """A Chromium page on `base_url` (Debian's chromium, driven by Playwright; the test is skipped without either).
+    When it is left, no JavaScript error may have come up on it — nor, with `dialogs`, any dialog (an injected
+    alert: each is dismissed and counted)."""
+    sync_api = playwright_or_skip()
     sync_api.expect.set_options(timeout=20_000)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
-from pathlib import Path
 
 import pytest
-from live_server import running_app
+from live_server import CHROMIUM, playwright_or_skip, running_app
 
 from zuoxi.engines.local import Batch
 from zuoxi.store import Store
@@ -21,7 +19,6 @@ from zuoxi.store.users import add_user
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct-horse"
 USERS = {
     "admin": ("admin", None, None),
@@ -48,9 +45,7 @@ def server(tmp_path_factory, samples):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (needs apt-get and root)")
+    sync_api = playwright_or_skip()
     # A loaded 2-core machine (CI, or other work beside the tests) can take longer than Playwright's 5 s
     # default to render a page: the tests check what appears, not how fast.
     sync_api.expect.set_options(timeout=20_000)

@@ -5,17 +5,13 @@ a console error, which would mean an injection reached the page)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-from live_server import running_app
+from live_server import CHROMIUM, playwright_or_skip, running_app
 from test_web_security import ALL, EVIL, PAGES, PASSWORD, fill, hostile_database, populate
 
 from zuoxi.web import create_app
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +25,7 @@ def server(tmp_path_factory, samples):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install)")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    sync_api = playwright_or_skip()
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM)
         yield launched
