@@ -217,7 +217,7 @@ def analyze_shard(shard: Shard, job: Job) -> ShardOutcome:
         for record, conversation in zip(part, masked):
             key = content_key(conversation)
             if (stored := deleted.kept_out(record, key)) is not None:
-                errors.append(IngestError(shard.path, record.source_line, kept_out_note(record.id, stored), note=True))
+                errors.append(kept_out_note(shard.path, record, stored))
                 kept_out += 1
             else:
                 keyed.append((conversation, key))
@@ -577,9 +577,7 @@ class DaskBatch:
                 if (deleted_as := deleted.kept_out(record, content_key(conversation))) is None:
                     conversations.append(conversation)
                     continue
-                notes.append(
-                    IngestError(shard.path, record.source_line, kept_out_note(record.id, deleted_as), note=True)
-                )
+                notes.append(kept_out_note(shard.path, record, deleted_as))
             keys = [content_key(conversation) for conversation in conversations]
             stored = store.results_of(keys)
             results = [

@@ -224,7 +224,7 @@ class Duplicates:
         for original, conversation in zip(read, masked, strict=True):
             key, line = content_key(conversation), original.source_line
             if (deleted := self.deleted.kept_out(original, key)) is not None:
-                note(IngestError(str(path), line, kept_out_note(conversation.id, deleted), note=True))
+                note(kept_out_note(str(path), conversation, deleted))
                 if kept_out is not None:
                     kept_out()
                 continue
@@ -264,7 +264,12 @@ class Deleted:
         return None if self.mask else self.keys.get(content_key(mask_conversation(original)))
 
 
-def kept_out_note(ident: str, key: str) -> str:
+def kept_out_note(path: str, conversation: Conversation, key: str) -> IngestError:
+    """The note said at a conversation's line where a deletion keeps it out (`key`: the one it was deleted under)."""
+    return IngestError(path, conversation.source_line, _kept_out_words(conversation.id, key), note=True)
+
+
+def _kept_out_words(ident: str, key: str) -> str:
     return (
         f"会话 {ident!r} 此前已用 zuoxi conversation delete 删除：没有再存入，也没有分析。"
         f"若要让它再存入：zuoxi conversation readmit {key[:12]}，再用 zuoxi import --again 或 zuoxi analyze 读这个文件"
@@ -341,8 +346,7 @@ def store_analyzed(
             summary.kept_out += 1
             summary.analyzed -= gone.result is not None
             if note is not None:
-                line = gone.conversation.source_line
-                note(IngestError(gone.source, line, kept_out_note(gone.conversation.id, late[gone.key]), note=True))
+                note(kept_out_note(gone.source, gone.conversation, late[gone.key]))
         items = [a for a in items if a.key not in late]
     keys = [a.key for a in items if a.key]
     new = store.count_new(list(dict.fromkeys(keys)))
