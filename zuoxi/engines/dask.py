@@ -571,14 +571,15 @@ class DaskBatch:
                 return None  # one of them deleted since: computed again, its part written without it
         elif store is not None:
             records = [record for record in _records(shard, job.options) if isinstance(record, Conversation)]
-            conversations, notes = [], []  # the notes said only if the shard is read back (else computed again)
+            conversations, keys, notes = [], [], []  # the notes said only if the shard is read back (else computed)
             for record in records:
                 conversation = mask_conversation(record) if job.mask else record
-                if (deleted_as := deleted.kept_out(record, content_key(conversation))) is None:
+                key = content_key(conversation)
+                if (deleted_as := deleted.kept_out(record, key)) is None:
                     conversations.append(conversation)
+                    keys.append(key)
                     continue
                 notes.append(kept_out_note(shard.path, record, deleted_as))
-            keys = [content_key(conversation) for conversation in conversations]
             stored = store.results_of(keys)
             results = [
                 stored.get((key, get_scorecard(choose_scorecard(conversation, job.scorecard)).spec.id))
