@@ -206,3 +206,85 @@ def test_an_older_sqlite_database_gets_ids_that_are_never_reused(tmp_path):
         session.flush()
         assert pk > last_result and appeal.id > last_appeal
     store.close()
+
+
+# `deleted_conversations` as revision 0005 created it, written by zuoxi at commit e7fc716 (its model then: the key
+# and when); the column `conversation_key` came into the models after 0005 had shipped, and 0005 creates the table
+# only where it is missing.
+DELETED_CONVERSATIONS_AT_0005 = {
+    "sqlite": (
+        'CREATE TABLE deleted_conversations ("key" VARCHAR(64) NOT NULL, deleted_at DATETIME NOT NULL, '
+        'PRIMARY KEY ("key"))'
+    ),
+    "postgresql": (
+        "CREATE TABLE deleted_conversations (key VARCHAR(64) NOT NULL, "
+        "deleted_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (key))"
+    ),
+}
+
+
+def as_before_0006(connection) -> None:
+    """SQLite: the tables a deletion takes rows from as zuoxi made them before revision 0006 (no AUTOINCREMENT)."""
+    from zuoxi.store.tables import ID_TABLES
+
+    for name in ID_TABLES:
+        made = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
+        connection.execute(text(f"ALTER TABLE {name} RENAME TO old_{name}"))
+        connection.execute(text(made.replace("AUTOINCREMENT", "")))
+        connection.execute(text(f"INSERT INTO {name} SELECT * FROM old_{name}"))
+        connection.execute(text(f"DROP TABLE old_{name}"))
+
+
+def make_0005(url: str, samples) -> str:
+    """A database that zuoxi of revision 0005 (commit e7fc716) wrote: the bundled complaint desk imported and one of
+    its conversations deleted; returns the deleted conversation's key."""
+    from zuoxi.store.deletion import delete_conversations
+
+    store = Store(url)
+    for _ in Batch([samples / "complaint_desk.jsonl"], store=store).run():
+        pass
+    with store.engine.connect() as connection:
+        gone = connection.execute(text("SELECT key FROM conversations ORDER BY id LIMIT 1")).scalar()
+    delete_conversations(store.engine, [gone])
+    with store.engine.begin() as connection:
+        when = connection.execute(text("SELECT deleted_at FROM deleted_conversations")).scalars().first()
+        connection.execute(text("DROP TABLE deleted_conversations"))
+        connection.execute(text(DELETED_CONVERSATIONS_AT_0005[connection.dialect.name]))
+        connection.execute(
+            text('INSERT INTO deleted_conversations ("key", deleted_at) VALUES (:k, :t)'), {"k": gone, "t": when}
+        )
+        if connection.dialect.name == "sqlite":
+            as_before_0006(connection)
+        connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+    store.close()
+    return gone
+
+
+def test_a_database_of_revision_0005_upgrades_and_keeps_its_deletions_out(db_url, samples):
+    """Revision 0005 did not add `deleted_conversations.conversation_key` to the table it had made: on SQLite the
+    upgrade failed (no such column: conversation_key) and left the file unopenable; on PostgreSQL it said it had
+    upgraded, and every import then failed. Revision 0007 adds the column, filled with the key it was stored under."""
+    gone = make_0005(db_url, samples)
+    runner = CliRunner()
+    result = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert f"版本 0005 → {head()}" in result.output
+    engine = Store(db_url, migrate=False).engine
+    tables = inspect(engine)
+    [column] = [c for c in tables.get_columns("deleted_conversations") if c["name"] == "conversation_key"]
+    assert column["nullable"] is False
+    assert "ix_deleted_conversations_conversation_key" in {
+        i["name"] for i in tables.get_indexes("deleted_conversations")
+    }
+    with engine.connect() as connection:
+        rows = connection.execute(text('SELECT "key", conversation_key FROM deleted_conversations')).all()
+    assert [tuple(row) for row in rows] == [(gone, gone)]
+    engine.dispose()
+    again = runner.invoke(app, ["import", str(samples / "complaint_desk.jsonl"), "--again", "--db", db_url])
+    assert again.exit_code == 0, again.output
+    assert "此前已用 zuoxi conversation delete 删除" in again.output and f"readmit {gone[:12]}" in again.output
+    store = Store(db_url)
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM conversations WHERE key = :k"), {"k": gone}).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM conversations")).scalar() == 6
+    store.close()

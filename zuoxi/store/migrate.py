@@ -9,6 +9,7 @@ Migrations check what exists, so they also bring a database made by `create_all`
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 
@@ -93,10 +94,12 @@ def add_missing_columns(connection: Connection) -> list[str]:
     return added
 
 
-def create_missing_indexes(connection: Connection) -> None:
+def create_missing_indexes(connection: Connection, only: Collection[str] | None = None) -> None:
+    """Create the models' indexes a table lacks; `only`: of these tables (a revision that rebuilt them), so that a
+    revision does not create a later revision's indexes over columns the database does not have yet."""
     inspector = inspect(connection)
     for table in Base.metadata.sorted_tables:
-        if not inspector.has_table(table.name):
+        if not inspector.has_table(table.name) or (only is not None and table.name not in only):
             continue
         have = {i["name"] for i in inspector.get_indexes(table.name)}
         for index in table.indexes:

@@ -1,7 +1,9 @@
 """Ids never reused on SQLite: the tables a conversation's deletion takes rows from (`zuoxi.store.tables.ID_TABLES`)
 are rebuilt with AUTOINCREMENT, so that a new row never takes a deleted row's id (appeal 1, deleted with its
 conversation, and the next appeal 1 were one appeal in the audit log). Their rows, ids and indexes are kept.
-PostgreSQL's sequences never reused an id: nothing changes there.
+PostgreSQL's sequences never reused an id: nothing changes there. Only the rebuilt tables' indexes are made again:
+creating every table's left a database of revision 0005 unable to upgrade (today's index over
+`deleted_conversations.conversation_key`, a column revision 0007 adds).
 
 Revision ID: 0006
 Revises: 0005
@@ -32,4 +34,4 @@ def upgrade() -> None:
             continue
         with op.batch_alter_table(name, copy_from=Base.metadata.tables[name], recreate="always"):
             pass
-    migrate.create_missing_indexes(connection)
+    migrate.create_missing_indexes(connection, only=ID_TABLES)  # not a later revision's (0007's)
