@@ -1,9 +1,9 @@
 """PII masking, applied before anything is stored or printed.
 
 The last four digits survive (agents legitimately verify 卡号后四位). A number counts as PII only
-when it is one whole token and passes its check (Luhn for a bank card; for an ID number its check digit, or else
-a real region and birth date — a mistyped ID is still someone's): digits inside an order or waybill number, or
-after 订单号/运单号, are left alone. Numbers are found as people and speech recognition write them: full-width,
+when it is one whole token (or ends one after letters: see below) and passes its check (Luhn for a bank card; for
+an ID number its check digit, or else a real region and birth date — a mistyped ID is still someone's): digits inside
+an order or waybill number, or after 订单号/运单号, are left alone. Numbers are found as people and speech recognition write them: full-width,
 grouped by spaces, tabs, dashes or brackets (`138 001 38000`, `(138)00138000`, `110105-19491231-002X`,
 `13800 138000`, `+86 10 8888 6666`), one digit at a time (`1 3 8 0 0 1 3 8 0 0 0`), with zero-width characters
 anywhere in them, and in spoken digits (`一三八零零一三八零零零`, 幺 for 1, 〇 for 0; the call-center words 两 2, 洞 0,
@@ -27,6 +27,14 @@ an ID number only with a real region and birth date, so that ids are not rewritt
 metadata value and a file name an underscore ends a number (call_13812345678_20261102); in a text it does for a mobile
 number (tb_13812345678) but after a code's word (ORDERID_13912345678).
 
+A number glued to letters (rec13800138000, IDNO11010519491231002X, ph13912345678, x6222020000000007: a key's, a
+file's or a field's name, or a word for what follows) is personal data as an id's is, whole and checked: one run that
+ends the token and is a mobile number, an ID number with a real region and birth date, or a card with Luhn and a
+scheme's prefix and length. Letters that make a code keep it — capitals of two or more (SF…, JD…, DD…, TS…: couriers',
+shops' and makers' codes are written so), a code's word in any case (order, sku, sn, a courier's sf or jd, a Weibo
+post's mid or wb), an order word before them (单号dd…) — but capitals that name personal data (ID, IDNO, TEL, WX…)
+do not. Models (iPhone13, GTX1060, i7-8750H) and most codes are no such number at all.
+
 Some numbers are personal data only where a word names them (`_NAMED`): a local number without its 区号, Taiwan's and
 Hong Kong's phones, a 15-digit ID number of before 1999, Hong Kong's and Taiwan's ID cards, a passport, a QQ number;
 a phone dialled with +852, +853 or +886 needs none. An e-mail address is also found as typed or spoken loosely after a
@@ -49,6 +57,7 @@ from zuoxi.model import Conversation
 
 # Digits may be full-width (１３８…), as Chinese input methods type them: `\d` matches both, and
 # int() reads both, so the checks below work unchanged.
+# A number begins at no letter, digit or underscore: one glued to letters is read apart (`_GLUED`).
 # Nor four digits alone right after four stars (and a space): those are the digits a masked number kept
 # (`*******5678-2026…`, as masking a masked text reads it), which begin no other number — a number typed after stars
 # an export masked with (`张**** 13912345678`, `地址：****** 13812345678`) is one.
@@ -393,6 +402,41 @@ def _phone(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
         yield start, m.end(), False
 
 
+# A number glued to letters (rec13800138000, IDNO11010519491231002X, ph13912345678, x6222020000000007): the letters
+# are a key's or a file's naming, or a word for what follows. Its digits are read only in one run that ends the token
+# (no letter, digit or, in a text, underscore after it) and only as what checks out whole: a mobile number, an ID
+# number with a real region and birth date, a card with Luhn and a scheme's prefix and length.
+_GLUED = re.compile(
+    r"(?<![0-9A-Za-z_０-９Ａ-Ｚａ-ｚ])(?P<letters>[A-Za-zＡ-Ｚａ-ｚ]+)(?P<number>\d{11,19}[XxＸｘ]?)" + _NOT_ALNUM_AFTER
+)
+# Letters that make the number a code's: capitals of two or more (SF, JD, DD, ABC, GTX, TS…: couriers', shops' and
+# makers' codes are written so), or a code's word in any case — an order's or a serial's, a courier's, a Weibo post's.
+_GLUED_CODE = re.compile(
+    r"(?:order|ord|sku|sn|no|num|txn|trade|trans|bill|waybill|tracking|serial|invoice|ticket|case|imei|batch"
+    r"|sf|jd|jdv|yt|yto|zto|sto|yd|jt|ems|dd|weibo|wb|mid)(?:id|no|num)?"
+)
+# Letters that name personal data, in capitals too (ID, IDNO, TEL, WX…): the number after them is never a code's.
+_GLUED_PII = re.compile(
+    r"tel|phone|mobile|mob|cell|ph|id|idno|idcard|sfz|sfzh|card|cardno|bankcard|wx|vx|wechat|weixin"
+)
+
+
+def _glued(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
+    """A number glued to letters (`_GLUED`): personal data only whole and checked, and after no code's letters, as
+    ids are read (`mask_id`), so that a code's digits are not masked at random."""
+    letters = unicodedata.normalize("NFKC", m.group("letters"))
+    word = letters.lower()
+    if not _GLUED_PII.fullmatch(word) and (_GLUED_CODE.fullmatch(word) or (len(letters) > 1 and letters.isupper())):
+        return
+    if _in_order_context(m.string, m.start(), nearby=True):  # 单号dd13812345678
+        return
+    number, (start, end) = _ascii(m.group("number")), m.span("number")
+    if _MOBILE_DIGITS.fullmatch(number) or (len(number) == 18 and looks_like_id_number(number)):
+        yield start, end, False
+    elif number.isdecimal() and len(number) >= 15 and luhn_ok(number) and card_scheme_ok(number):
+        yield start, end, True
+
+
 def _named(m: re.Match[str], label: bool, spoken: bool) -> Iterator[_Found]:
     """The number a word names (`_NAMED`), checked where it has a check (`_old_id_ok`)."""
     name = m.lastgroup
@@ -541,6 +585,7 @@ _NUMBERS: tuple[tuple[re.Pattern[str], _Find], ...] = (
     (_NAMED, _named),
     (_ABROAD_PHONE, _phone),
     (_DIGIT_RUN, _phone_run),
+    (_GLUED, _glued),
 )
 
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWYZabcdefghijklmnopqrstuvwyz")  # X is an ID number's digit
