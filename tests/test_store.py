@@ -334,6 +334,38 @@ def test_a_conversation_stored_as_an_older_version_masked_it_is_already_there(st
     assert [key for key, _ in store.find("m-1")] == [stored_key] and analyzed.summary.errors == []
 
 
+@pytest.mark.parametrize("ident", ["stc3_4111111111111111", "13812345678"])
+def test_a_conversation_whose_id_masking_now_changes_stored_raw_by_an_older_version_is_already_there(
+    store, tmp_path, ident
+):
+    """An older version stored the id as read (a Weibo post id masking now reads as a card, a caller's number): read
+    again, the conversation masked today has another id and key, and was stored a second time without a word, counted
+    twice (probe of the upgrade path)."""
+    path = tmp_path / "export.jsonl"
+    turns = [{"role": "customer", "text": "你好"}, {"role": "agent", "text": "您好，请讲"}]
+    path.write_text(json.dumps({"id": ident, "turns": turns}, ensure_ascii=False) + "\n", encoding="utf-8")
+    [stored_key] = store.add_conversations([(Conversation.model_validate({"id": ident, "turns": turns}), str(path))])
+    ids, said, batch = imported_ids(store, path, resume=False)
+    assert ids != [ident] and said == []  # masked today, and already there
+    assert (batch.summary.imported, batch.summary.duplicates) == (0, 1)
+    assert store.stats()["conversations"] == 1 and [k for k, _ in store.find(ident)] == [stored_key]
+
+
+def test_a_copy_in_another_folder_of_a_conversation_an_older_version_masked_is_already_there(store, tmp_path):
+    """The same export read from another folder after masking changed: the stored conversation came from the first
+    folder, so it was not masked again to compare, and the copy was stored beside it with a note 内容不同."""
+    text = {"id": "m-2", "turns": [{"role": "customer", "text": "我的号码是 1 3 8 0 0 1 3 8 0 0 0"}]}
+    first, second = tmp_path / "a" / "calls.jsonl", tmp_path / "b" / "calls.jsonl"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text(json.dumps(text, ensure_ascii=False) + "\n", encoding="utf-8")
+    [stored_key] = store.add_conversations([(Conversation.model_validate(text), str(first))])
+    ids, said, batch = imported_ids(store, second, resume=False)
+    assert (ids, said) == (["m-2"], [])
+    assert (batch.summary.imported, batch.summary.duplicates) == (0, 1)
+    assert [key for key, _ in store.find("m-2")] == [stored_key]
+
+
 def test_ids_made_of_file_names_or_masked_are_not_taken_for_duplicates(store, tmp_path):
     """Two days' folders each holding call.srt are two calls, whose id is the file's name; callers' numbers used as
     ids are masked alike when they end alike, so a stored masked id may be another caller's."""

@@ -21,7 +21,7 @@ from zuoxi.analyze.models import PREDICT_CHUNK
 from zuoxi.ingest import NO_SUCH_FILE, IngestError, InputFile, ReadOptions, input_files, read_file
 from zuoxi.model import Conversation, Result
 from zuoxi.pipeline import iter_analyses
-from zuoxi.privacy import mask_conversation, masked_name
+from zuoxi.privacy import mask_conversation, mask_id, masked_name
 from zuoxi.store import Store, content_key, file_sha256
 
 CHUNK = 500
@@ -184,12 +184,13 @@ class Duplicates:
     stored and a note says so, naming the first (its file and line, or its key in the database) and
     `zuoxi conversation delete`, which removes the one not wanted; stored beside each other without a word, both
     were scored and counted (exports, agents' averages). The same content again is no duplicate: it is stored once
-    (库中已有) — also a file read again whose conversation is stored as an older version masked it: masked again
-    today, the stored one is this one (its result goes to it; `zuoxi db remask` masks its text again, its key stays).
+    (库中已有) — also a conversation stored as an older version masked it, read again from its file or from another
+    folder's copy, its id stored as read or as masked: masked again today, the stored one is this one (its result goes
+    to it; `zuoxi db remask` masks its text again, its key stays).
 
     Ids made of the file's name (a subtitle file, a table without an id column, a text log's `name-2`, FunASR items
-    without a key) are not compared: two folders' call_001.srt are two calls. Nor is a stored id that masking
-    changed (a caller's number): two callers' numbers can be masked alike."""
+    without a key) are not compared: two folders' call_001.srt are two calls. An id that masking changes (a caller's
+    number) is compared by content only, never noted: two callers' numbers can be masked alike."""
 
     def __init__(self, store: Store | None, mask: bool) -> None:
         self.store = store
@@ -216,11 +217,10 @@ class Duplicates:
         if not self.files or self.files[-1] != str(path):
             self.files.append(str(path))
         compared = [c.id for c in read if not _named_after_file(c.id, path)]
+        if self.mask:  # an id today's masking changes may be stored as read (by an older version) or masked
+            compared += [mask_id(ident) for ident in compared]
         stored = self.store.stored_ids(compared) if self.store is not None and compared else {}
-        # the stored conversations this file gave before, to be masked again (one query a chunk, none most runs)
-        earlier = {key for others in stored.values() for key, came in others if came == source}
-        before = self.store.conversations(sorted(earlier)) if self.mask and self.store is not None and earlier else {}
-        masked_again = {key: content_key(mask_conversation(conversation)) for key, conversation in before.items()}
+        masked_again: dict[str, str | None] = {}  # a stored key → its conversation's key masked today
         for original, conversation in zip(read, masked, strict=True):
             key, line = content_key(conversation), original.source_line
             if (deleted := self.deleted.kept_out(original, key)) is not None:
@@ -237,14 +237,47 @@ class Duplicates:
                     note(IngestError(str(path), line, _seen_before(conversation.id, where), note=True))
                 yield conversation, key, False
                 continue
-            others = stored.get(conversation.id, []) if conversation.id == original.id else []
-            if others and all(other != key for other, _ in others):
-                if then := next((other for other, _ in others if masked_again.get(other) == key), None):
-                    yield conversation, then, True
-                    continue
-                note(IngestError(str(path), line, _stored_before(conversation.id, others), note=True))
+            if then := self._stored_otherwise(
+                original, conversation, key, stored.get, (path, source), masked_again, note
+            ):
+                yield conversation, then, True
+                continue
             self.seen[original.id] = (key[:16], len(self.files) - 1, line)
             yield conversation, key, False
+
+    def _stored_otherwise(
+        self,
+        original: Conversation,
+        conversation: Conversation,
+        key: str,
+        stored: Callable[[str, list[tuple[str, str | None]]], list[tuple[str, str | None]]],
+        came: tuple[Path, str],
+        masked_again: dict[str, str | None],
+        note: Callable[[IngestError], None],
+    ) -> str | None:
+        """The stored key of this conversation where an older version masked it otherwise; else None, with a note
+        where other conversations of its id are stored (not for an id masking changed: two callers masked alike)."""
+        raw = stored(original.id, []) if conversation.id != original.id else []
+        others = list(dict.fromkeys(raw + stored(conversation.id, [])))
+        if not others or any(other == key for other, _ in others):
+            return None
+        path, source = came  # (the file read, as stored)
+        if then := self._stored_as_older_masking(key, _worth_masking_again(others, raw, source), masked_again):
+            return then
+        if conversation.id == original.id:
+            note(IngestError(str(path), original.source_line, _stored_before(conversation.id, others), note=True))
+        return None
+
+    def _stored_as_older_masking(self, key: str, others: list[str], masked_again: dict[str, str | None]) -> str | None:
+        """The stored key among `others` whose conversation, masked again today, is this one (`key`): the same content
+        an older version masked otherwise. Each stored conversation is read once, and only here."""
+        if not self.mask or self.store is None:
+            return None
+        if unread := [other for other in others if other not in masked_again]:
+            before = self.store.conversations(unread)
+            for other in unread:
+                masked_again[other] = content_key(mask_conversation(before[other])) if other in before else None
+        return next((other for other in others if masked_again[other] == key), None)
 
 
 @dataclass(frozen=True)
@@ -274,6 +307,22 @@ def _kept_out_words(ident: str, key: str) -> str:
         f"会话 {ident!r} 此前已用 zuoxi conversation delete 删除：没有再存入，也没有分析。"
         f"若要让它再存入：zuoxi conversation readmit {key[:12]}，再用 zuoxi import --again 或 zuoxi analyze 读这个文件"
     )
+
+
+def _worth_masking_again(
+    others: list[tuple[str, str | None]], raw: list[tuple[str, str | None]], source: str
+) -> list[str]:
+    """The stored conversations of this id, with other keys, that may be this one as an older version masked it, and so
+    are worth reading to mask again: stored under the id as read where masking now changes it, or from this file or a
+    file of its name (a copy in another folder). Not another day's export numbered 1, 2, 3… afresh, nor another caller
+    whose number is masked alike: reading every stored conversation of an id made each day's import slower than the
+    last."""
+    name = Path(source).name
+    return [
+        key
+        for key, came in others
+        if (key, came) in raw or (came is not None and (came == source or Path(came).name == name))
+    ]
 
 
 def _named_after_file(ident: str, path: Path) -> bool:
