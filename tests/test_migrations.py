@@ -288,3 +288,59 @@ def test_a_database_of_revision_0005_upgrades_and_keeps_its_deletions_out(db_url
         assert connection.execute(text("SELECT count(*) FROM conversations WHERE key = :k"), {"k": gone}).scalar() == 0
         assert connection.execute(text("SELECT count(*) FROM conversations")).scalar() == 6
     store.close()
+
+
+def sqlite_snapshot(path) -> tuple[list, dict[str, list]]:
+    """A SQLite file's schema and every table's rows, read with the driver alone."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        schema = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        tables = [name for kind, name, _ in schema if kind == "table" and not name.startswith("sqlite_")]
+        rows = {name: sorted(db.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in tables}
+    db.close()
+    return schema, rows
+
+
+def test_a_sqlite_migration_that_fails_midway_leaves_the_database_as_it_was(tmp_path, samples, monkeypatch):
+    """pysqlite begins a transaction only before INSERT, UPDATE or DELETE: the CREATE TABLE of revision 0006's rebuild
+    of `results` was committed on its own, so an upgrade that failed after it left an empty `_alembic_tmp_results`,
+    and every command then failed (table _alembic_tmp_results already exists). The whole upgrade is one transaction."""
+    from sqlalchemy import create_engine
+
+    from zuoxi.store import migrate
+
+    path = tmp_path / "old.db"
+    make_0005(f"sqlite:///{path}", samples)
+    before = sqlite_snapshot(path)
+
+    def fails(*_, **__):
+        raise RuntimeError("midway")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(migrate, "create_missing_indexes", fails)  # 0006, after its tables are rebuilt
+        engine = create_engine(f"sqlite:///{path}")
+        with pytest.raises(RuntimeError, match="midway"):
+            migrate.upgrade(engine)
+        engine.dispose()
+    assert sqlite_snapshot(path) == before
+    result = CliRunner().invoke(app, ["db", "upgrade", "--db", f"sqlite:///{path}"])
+    assert result.exit_code == 0 and f"版本 0005 → {head()}" in result.output, result.output
+
+
+def test_what_a_failed_sqlite_migration_of_an_older_zuoxi_left_is_dropped(tmp_path, samples):
+    """An older zuoxi's failed upgrade left an empty `_alembic_tmp_results`, which the next rebuild of `results` could
+    not create again: the file could not be opened by any command. Such a copy is dropped before migrating."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    make_0005(f"sqlite:///{path}", samples)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE _alembic_tmp_results (pk INTEGER NOT NULL, PRIMARY KEY (pk))")
+        db.execute("CREATE TABLE _alembic_tmp_elsewhere (x INTEGER)")  # no table of that name: not a copy, kept
+    db.close()
+    store = Store(f"sqlite:///{path}")
+    assert current(store.engine) == head()
+    tables = set(inspect(store.engine).get_table_names())
+    assert "_alembic_tmp_results" not in tables and "_alembic_tmp_elsewhere" in tables
+    store.close()

@@ -12,19 +12,22 @@ from __future__ import annotations
 from collections.abc import Collection
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, bindparam, func, inspect, select, text, update
+from sqlalchemy import Connection, bindparam, create_engine, event, func, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from zuoxi.store.tables import Base
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK = 0x7A756F7869  # "zuoxi": one migrating process per PostgreSQL database
+_COPY = "_alembic_tmp_"  # the copy of a table Alembic's batch mode rebuilds on SQLite, renamed to the table at its end
 
 
 def config(connection: Connection) -> Config:
@@ -52,10 +55,55 @@ def current(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Run the migrations the database lacks, in one transaction (PostgreSQL: while holding a lock,
-    so that workers starting together migrate once); returns (revision before, revision after)."""
+    so that workers starting together migrate once; SQLite: one that holds the DDL too, `_transactional`): a failed
+    migration leaves the database as it was. Returns (revision before, revision after)."""
+    migrating = _transactional(engine)
+    try:
+        return _upgrade(migrating, revision)
+    finally:
+        if migrating is not engine:
+            migrating.dispose()
+
+
+def _transactional(engine: Engine) -> Engine:
+    """The engine to migrate with. SQLite: one of its own on the same file whose transactions hold DDL (SQLAlchemy's
+    recipe for pysqlite: the driver begins nothing, the engine emits BEGIN). The driver's own handling begins a
+    transaction only before INSERT, UPDATE or DELETE, so a batch rebuild's CREATE TABLE was committed on its own: a
+    migration that failed after it left an empty `_alembic_tmp_results`, and every later start failed on it. Only the
+    migration's engine: the store's keeps the driver's handling its code was written for. An in-memory database
+    (each engine its own) is migrated on the engine given."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    migrating = create_engine(engine.url, poolclass=NullPool)
+    event.listen(migrating, "connect", _driver_begins_nothing)
+    event.listen(migrating, "begin", _emit_begin)
+    return migrating
+
+
+def _driver_begins_nothing(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _emit_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def _drop_leftover_copies(connection: Connection) -> None:
+    """SQLite: drop the `_alembic_tmp_<table>` copies a failed migration of an older zuoxi left behind (see
+    `_transactional`), which the next batch rebuild of <table> cannot create again. Only where <table> is there: the
+    copy holds nothing the table does not."""
+    names = set(inspect(connection).get_table_names())
+    for name in sorted(names):
+        if name.startswith(_COPY) and name.removeprefix(_COPY) in names:
+            connection.exec_driver_sql(f'DROP TABLE "{name}"')
+
+
+def _upgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(select(func.pg_advisory_xact_lock(_LOCK)))
+        if connection.dialect.name == "sqlite":
+            _drop_leftover_copies(connection)
         before = MigrationContext.configure(connection).get_current_revision()
         cfg = config(connection)
         if before is not None and before not in known_revisions():
