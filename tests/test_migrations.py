@@ -223,6 +223,16 @@ DELETED_CONVERSATIONS_AT_0005 = {
 }
 
 
+# The columns of a path or a result's failed items, VARCHAR(1000) before revision 0007.
+BOUNDED_BEFORE_0007 = (
+    ("conversations", "source"),
+    ("imported_files", "path"),
+    ("results", "failed_rules"),
+    ("campaign_customers", "source"),
+    ("campaign_do_not_call", "source"),
+)
+
+
 def as_before_0006(connection) -> None:
     """SQLite: the tables a deletion takes rows from as zuoxi made them before revision 0006 (no AUTOINCREMENT)."""
     from zuoxi.store.tables import ID_TABLES
@@ -255,6 +265,9 @@ def make_0005(url: str, samples) -> str:
         )
         if connection.dialect.name == "sqlite":
             as_before_0006(connection)
+        else:
+            for table, column in BOUNDED_BEFORE_0007:
+                connection.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(1000)"))
         connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
     store.close()
     return gone
@@ -279,6 +292,10 @@ def test_a_database_of_revision_0005_upgrades_and_keeps_its_deletions_out(db_url
     with engine.connect() as connection:
         rows = connection.execute(text('SELECT "key", conversation_key FROM deleted_conversations')).all()
     assert [tuple(row) for row in rows] == [(gone, gone)]
+    if engine.dialect.name == "postgresql":  # SQLite keeps text of any length in a VARCHAR(1000): left as it is
+        for table, name in BOUNDED_BEFORE_0007:
+            [column] = [c for c in tables.get_columns(table) if c["name"] == name]
+            assert str(column["type"]) == "TEXT", (table, name)
     engine.dispose()
     again = runner.invoke(app, ["import", str(samples / "complaint_desk.jsonl"), "--again", "--db", db_url])
     assert again.exit_code == 0, again.output

@@ -35,6 +35,21 @@ def without_nul(value: Any) -> Any:
     return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 
+def nul_free(value: Any) -> Any:
+    """A JSON value (`meta`) with the NUL characters of its strings and keys dropped, inside lists and mappings too:
+    PostgreSQL's json keeps one as `\\u0000`, which every cast to jsonb then refuses. The same object when it holds
+    none."""
+    if isinstance(value, str):
+        return without_nul(value)
+    if isinstance(value, dict):
+        items = [(nul_free(k), nul_free(v)) for k, v in value.items()]
+        return value if all(nk is k and nv is v for (nk, nv), (k, v) in zip(items, value.items())) else dict(items)
+    if isinstance(value, list):
+        cleaned = [nul_free(v) for v in value]
+        return value if all(c is v for c, v in zip(cleaned, value)) else cleaned
+    return value
+
+
 class Turn(BaseModel):
     """One message (chat) or one utterance (call)."""
 
@@ -88,6 +103,7 @@ class Conversation(BaseModel):
         return self._line
 
     _labels_without_nul = field_validator("id", "team", "audio", mode="before")(without_nul)
+    _meta_without_nul = field_validator("meta", mode="before")(nul_free)
 
     @field_validator("agent_id", mode="before")
     @classmethod

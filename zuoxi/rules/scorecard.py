@@ -57,6 +57,12 @@ class ScorecardError(Problems):
 
 
 MAX_SCORE = 1000  # the most a scorecard's max_score, and so an item's points, may be
+# The longest ids, as long as the columns that hold them: an item's in a review or an appeal (`reviews.rule`), a
+# scorecard's in each result, a profile entry's (a skill) and an item's in the dashboard's figures. On PostgreSQL a
+# finding of a longer item id could not be reviewed or appealed, and a scorecard or skill id over 100 characters failed
+# the storing of a whole chunk (none of the file's conversations stored); SQLite, which keeps any length, took them.
+ITEM_ID_MAX = 50
+SCORECARD_ID_MAX = 100
 MAX_REPEATS = 100  # further offences an item may count, and turns a profile entry may need
 
 
@@ -76,7 +82,7 @@ class Applies(BaseModel):
 class Item(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
-    id: str
+    id: str = Field(max_length=ITEM_ID_MAX)
     name: str
     severity: Literal["minor", "major", "veto"] = "minor"
     # at most the scorecard's max_score either way (`_out_of_bounds`)
@@ -119,7 +125,7 @@ class Section(BaseModel):
 class ProfileItem(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
-    id: str
+    id: str = Field(max_length=SCORECARD_ID_MAX)
     name: str
     condition: dict[str, Any]
     # turns that make the skill 1.0 (a 0 divided by zero in every analysis)
@@ -129,7 +135,7 @@ class ProfileItem(BaseModel):
 class ScorecardSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a score of nan or inf is no score
 
-    id: str
+    id: str = Field(max_length=SCORECARD_ID_MAX)
     name: str
     description: str = ""
     max_score: float = Field(100, ge=1, le=MAX_SCORE)  # 0 or less made every score 0 or negative

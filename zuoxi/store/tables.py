@@ -76,7 +76,7 @@ class ConversationRow(Base):
     team: Mapped[str | None] = mapped_column(Str(100), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     turn_count: Mapped[int] = mapped_column(Integer)
-    source: Mapped[str | None] = mapped_column(Str(1000))
+    source: Mapped[str | None] = mapped_column(LongText)  # the file, as named (a path has no bound: revision 0007)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict] = mapped_column(JSON)
     search_text: Mapped[str | None] = mapped_column(LongText, nullable=True)  # normalized turns, for search
@@ -103,7 +103,7 @@ class ResultRow(Base):
     # Filterable facts of the current version (machine or reviewed); kept in step by the store.
     final_score: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
     final_data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    failed_rules: Mapped[str | None] = mapped_column(Str(1000), nullable=True)  # " CS-01 EM-02 "
+    failed_rules: Mapped[str | None] = mapped_column(LongText, nullable=True)  # " CS-01 EM-02 ", every failed item
     complaint_risk: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
     satisfaction: Mapped[str | None] = mapped_column(Str(20), nullable=True)
     reviewed: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=False)
@@ -122,7 +122,7 @@ class ImportedFile(Base):
     __tablename__ = "imported_files"
 
     sha256: Mapped[str] = mapped_column(Str(64), primary_key=True)
-    path: Mapped[str] = mapped_column(Str(1000))
+    path: Mapped[str] = mapped_column(LongText)
     conversations: Mapped[int] = mapped_column(Integer)
     errors: Mapped[int] = mapped_column(Integer)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -371,7 +371,7 @@ class CampaignCustomer(Base):
     occupation: Mapped[str | None] = mapped_column(Str(100), nullable=True)
     agent_id: Mapped[str | None] = mapped_column(Str(100), nullable=True, index=True)
     status: Mapped[str] = mapped_column(Str(10), default="pending", index=True)
-    source: Mapped[str] = mapped_column(Str(1000))  # file:line it was imported from
+    source: Mapped[str] = mapped_column(LongText)  # file:line it was imported from
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -439,7 +439,7 @@ class DoNotCall(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     phone_hash: Mapped[str] = mapped_column(Str(64), unique=True)
-    source: Mapped[str] = mapped_column(Str(1000))  # file:line, or the campaign customer it came from
+    source: Mapped[str] = mapped_column(LongText)  # file:line, or the campaign customer it came from
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
