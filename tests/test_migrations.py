@@ -27,6 +27,7 @@ NEW_INDEXES = (
     "ix_results_list_scorecard_agent",
     "ix_results_main_risk",
     "ix_conversations_unscored",
+    "ix_results_main_once",  # over `main`, which the old database lacks
 )
 NEW_COLUMNS = {"results": ("channel", "agent_id", "team", "started_at", "main"), "conversations": ("scored",)}
 

@@ -210,7 +210,7 @@ def _reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error)
 
 
-db_app = typer.Typer(help="数据库的表结构版本，以及给旧版本存入的数据重新打码。", no_args_is_help=True)
+db_app = typer.Typer(help="数据库的表结构版本、给旧版本存入的数据重新打码，以及重算看板统计。", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
@@ -298,6 +298,24 @@ def db_remask(
         err.print(refused)
         err.print(f"{len(report.refused)} 行未能改写：按上表原因处理后再运行 zuoxi db remask", highlight=False)
         raise typer.Exit(1)
+
+
+@db_app.command("rebuild-stats")
+def db_rebuild_stats(db: DbOption = None, schema: SchemaOption = None) -> None:
+    """按全部质检结果重算看板统计（stats 表）。
+    看板的数字与会话列表对不上时运行（例如旧版本在多人同时复核、同时分析后留下的偏差）。
+    重算在一个事务里完成：期间写入质检结果的操作稍等，看板照常可看。"""
+    from zuoxi.store.stats import rebuild_figures
+
+    store = Store(db, schema)
+    try:
+        results, cells, wrong = rebuild_figures(store.engine)
+    finally:
+        store.close()
+    plain_out.print(
+        f"已按 {results} 条质检结果重算看板统计：{cells} 个统计格，"
+        + (f"其中 {wrong} 个与重算前不同，已更正" if wrong else "与重算前一致")
+    )
 
 
 def _prepared(db: str | None, demo: bool) -> str | None:

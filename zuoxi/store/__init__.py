@@ -15,18 +15,20 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import opencc
 from sqlalchemy import Integer, cast, create_engine, func, make_url, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateSchema
 
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
 from zuoxi.privacy import mask_id
+from zuoxi.store.races import for_update, lost_to_another
 from zuoxi.store.tables import (
     CampaignAttempt,
     CampaignCallback,
@@ -167,6 +169,17 @@ def shown_url(url: str) -> str:
         return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
+def _insert(engine: Engine, model: Any) -> Any:
+    """The dialect's INSERT of `model`'s table: PostgreSQL's and SQLite's both have ON CONFLICT (`on_conflict_do_*`)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model)
+
+
 class StoreUnavailable(Exception):
     """The database cannot be opened: an unknown or malformed URL, a missing driver, a file that is no
     database, a server that does not answer. The message names the URL, its password masked."""
@@ -239,10 +252,12 @@ class Store:
 
     # --- conversations -------------------------------------------------------------------
     def add_conversations(self, items: Iterable[tuple[Conversation, str | None]]) -> list[str]:
-        """Insert what is new, in one transaction; returns the keys of all items given."""
+        """Insert what is new, in one transaction; returns the keys of all items given. A key stored meanwhile (the
+        same file imported by two processes at once) is left as it is: INSERT … ON CONFLICT DO NOTHING, where
+        looking first and inserting then failed the whole import on the other's row."""
         from zuoxi.store.search import grams_vector
 
-        rows: dict[str, ConversationRow] = {}
+        rows: dict[str, dict] = {}
         keys = []
         pairs = self.engine.dialect.name == "postgresql"  # only PostgreSQL indexes the search pairs
         for given, source in items:
@@ -252,29 +267,31 @@ class Store:
             started = conversation.started_at
             if started is not None:  # UTC: what the column compares and SQLite keeps without an offset
                 started = (started if started.tzinfo else started.replace(tzinfo=source_zone())).astimezone(UTC)
-            rows.setdefault(
-                key,
-                ConversationRow(
-                    key=key,
-                    id=conversation.id,
-                    channel=conversation.channel,
-                    agent_id=conversation.agent_id,
-                    team=conversation.team,
-                    started_at=started,
-                    turn_count=len(conversation.turns),
-                    source=source,
-                    imported_at=utc_now(),
-                    data=conversation.model_dump(mode="json"),
-                    search_text=(text := search_text(conversation)),
-                    search_grams=grams_vector(text) if pairs else None,
-                    scored=False,
-                ),
+            if key in rows:
+                continue
+            text = search_text(conversation)
+            rows[key] = dict(
+                key=key,
+                id=conversation.id,
+                channel=conversation.channel,
+                agent_id=conversation.agent_id,
+                team=conversation.team,
+                started_at=started,
+                turn_count=len(conversation.turns),
+                source=source,
+                imported_at=utc_now(),
+                data=conversation.model_dump(mode="json"),
+                search_text=text,
+                search_grams=grams_vector(text) if pairs else None,
+                scored=False,
             )
         if not rows:
             return keys
-        with Session(self.engine) as session, session.begin():
-            existing = set(session.scalars(select(ConversationRow.key).where(ConversationRow.key.in_(list(rows)))))
-            session.add_all(row for key, row in rows.items() if key not in existing)
+        statement = _insert(self.engine, ConversationRow).on_conflict_do_nothing(index_elements=["key"])
+        values = list(rows.values())
+        with self.engine.begin() as connection:
+            for begin in range(0, len(values), 500):
+                connection.execute(statement, values[begin : begin + 500])
         return keys
 
     def stored_ids(self, ids: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
@@ -363,71 +380,89 @@ class Store:
                 )
 
     # --- results ---------------------------------------------------------------------------
-    def save_results(self, items: Iterable[tuple[str, Result]]) -> None:
-        """Store results, replacing an earlier result of the same conversation and scorecard.
+    def save_results(self, items: Iterable[tuple[str, Result]]) -> list[str]:
+        """Store results, replacing an earlier result of the same conversation and scorecard; returns the keys of
+        the conversations not stored (deleted before or while this ran, `zuoxi conversation delete`), whose results
+        are left out: for the caller to note, where the missing conversation failed the whole batch before.
 
         A replaced result keeps its reviews and appeals: people's decisions are applied again to
         the new machine result (by rule ID), so re-analysis never silently undoes a review. Two
         processes storing a result of the same conversation and scorecard at once: the one whose insert
-        the other's beat stores it again, now as a replacement (it failed its whole batch before).
+        the other's beat stores it again, now as a replacement (it failed its whole batch before); a batch
+        PostgreSQL ended to break a deadlock is stored again too.
         """
-        items = list(items)
+        # The columns of each result before the transaction, once for every attempt: no lock waits on this work.
+        prepared = []
+        for key, result in items:
+            facts = result_facts(result)  # its final_data is the result's JSON: dumped once, stored as both
+            values = dict(
+                score=result.score,
+                max_score=result.max_score,
+                veto=result.veto,
+                analyzed_at=utc_now(),
+                data=facts["final_data"],
+                reviewed=False,
+                **facts,
+            )
+            prepared.append((key, result.scorecard, values))
         for attempt in range(SAVE_ATTEMPTS):
             try:
-                return self._save_results(items)
-            except IntegrityError:
-                if attempt == SAVE_ATTEMPTS - 1:
+                return self._save_results(prepared)
+            except (IntegrityError, OperationalError) as error:
+                if attempt == SAVE_ATTEMPTS - 1 or not (isinstance(error, IntegrityError) or lost_to_another(error)):
                     raise
+        return []  # not reached: the last attempt returns or raises
 
-    def _save_results(self, items: list[tuple[str, Result]]) -> None:
+    def _save_results(self, items: list[tuple[str, str, dict]]) -> list[str]:
+        """`save_results` in one transaction: (conversation key, scorecard, the result's columns) each."""
         from zuoxi.store.reviews import reapply_decisions  # it imports this module
 
         if not items:
-            return
-        with Session(self.engine) as session, session.begin():
-            # The earlier results of these conversations in one query per 500 keys, not one per result:
-            # the batch engines store thousands at a time.
-            keys = list(dict.fromkeys(key for key, _ in items))
-            earlier: dict[tuple[str, str], ResultRow] = {}
+            return []
+        # One flush at the commit: the dashboard's figures (zuoxi.store.stats) are then added in one sorted batch, as
+        # every other writer adds them, never batch by batch as rows are read (two writers so deadlocked).
+        with Session(self.engine) as session, session.begin(), session.no_autoflush:
+            # The conversations first, locked in the order of their keys (a deletion takes them so too), then their
+            # earlier results, locked: two analyses of one conversation take turns, the second seeing the first's
+            # result (each made its own the conversation's main one), and a review of a result waits for its
+            # re-analysis or the other way round. One query per 500 keys: the batch engines store thousands at a time.
+            keys = sorted(dict.fromkeys(key for key, _, _ in items))
             listed: dict[str, list] = {}  # the conversation's list columns, copied onto its results
             for begin in range(0, len(keys), 500):
-                chunk = keys[begin : begin + 500]
-                query = select(ResultRow).where(ResultRow.conversation_key.in_(chunk)).order_by(ResultRow.pk.desc())
-                earlier.update({(row.conversation_key, row.scorecard): row for row in session.scalars(query)})
-                listed.update(
-                    {
-                        key: rest
-                        for key, *rest in session.execute(
-                            select(
-                                ConversationRow.key,
-                                ConversationRow.channel,
-                                ConversationRow.agent_id,
-                                ConversationRow.team,
-                                ConversationRow.started_at,
-                            ).where(ConversationRow.key.in_(chunk))
-                        )
-                    }
+                query = (
+                    select(
+                        ConversationRow.key,
+                        ConversationRow.channel,
+                        ConversationRow.agent_id,
+                        ConversationRow.team,
+                        ConversationRow.started_at,
+                    )
+                    .where(ConversationRow.key.in_(keys[begin : begin + 500]))
+                    .order_by(ConversationRow.key)
                 )
+                listed.update({key: rest for key, *rest in session.execute(for_update(session, query))})
+            vanished = [key for key in keys if key not in listed]  # deleted before or while this ran
+            items = [item for item in items if item[0] in listed]
+            keys = [key for key in keys if key in listed]
+            earlier: dict[tuple[str, str], ResultRow] = {}
+            for begin in range(0, len(keys), 500):
+                of_chunk = (
+                    select(ResultRow)
+                    .where(ResultRow.conversation_key.in_(keys[begin : begin + 500]))
+                    .order_by(ResultRow.pk)
+                )
+                rows = session.scalars(for_update(session, of_chunk).execution_options(populate_existing=True))
+                earlier.update({(row.conversation_key, row.scorecard): row for row in rows})
             had = {key for key, _ in earlier}
             scored = set(had)
             added: dict[tuple[str, str], ResultRow] = {}
-            for key, result in items:
-                facts = result_facts(result)  # its final_data is the result's JSON: dumped once, stored as both
-                values = dict(
-                    score=result.score,
-                    max_score=result.max_score,
-                    veto=result.veto,
-                    analyzed_at=utc_now(),
-                    data=facts["final_data"],
-                    reviewed=False,
-                    **facts,
-                )
-                row = earlier.get((key, result.scorecard)) or added.get((key, result.scorecard))
+            for key, scorecard, values in items:
+                row = earlier.get((key, scorecard)) or added.get((key, scorecard))
                 if row is None:
-                    channel, agent_id, team, started_at = listed.get(key, (None, None, None, None))
-                    added[(key, result.scorecard)] = row = ResultRow(
+                    channel, agent_id, team, started_at = listed[key]
+                    added[(key, scorecard)] = row = ResultRow(
                         conversation_key=key,
-                        scorecard=result.scorecard,
+                        scorecard=scorecard,
                         channel=channel,
                         agent_id=agent_id,
                         team=team,
@@ -440,7 +475,7 @@ class Store:
                 else:
                     for name, value in values.items():
                         setattr(row, name, value)
-                    if (key, result.scorecard) in earlier:
+                    if (key, scorecard) in earlier:
                         reapply_decisions(session, row)
             newly = [key for key in dict.fromkeys(key for key, _ in added) if key not in had]
             for begin in range(0, len(newly), 500):
@@ -453,8 +488,9 @@ class Store:
 
             raise_alerts(
                 session,
-                [*added.values(), *(earlier[(k, r.scorecard)] for k, r in items if (k, r.scorecard) in earlier)],
+                [*added.values(), *(earlier[(k, s)] for k, s, _ in items if (k, s) in earlier)],
             )
+        return vanished
 
     def results_for(self, key: str) -> list[Result]:
         with Session(self.engine) as session:

@@ -33,6 +33,7 @@ from zuoxi.model import Conversation
 from zuoxi.privacy import mask_conversation, mask_text
 from zuoxi.store import as_utc, content_key, utc_now
 from zuoxi.store.audit import audit
+from zuoxi.store.races import for_update, retried
 from zuoxi.store.tables import (
     AppealRow,
     AuditEntry,
@@ -205,9 +206,31 @@ def delete_conversations(
 ) -> list[Dependents]:
     """Delete the conversations of these (full) keys and everything keyed to them, in one transaction, each audited
     (`conversation.delete`: by `account`, or by the system for `operator`, who ran the command); returns what was
-    deleted, in the keys' order. A key not stored (never, or another process deleted it first) is left out."""
+    deleted, in the keys' order. A key not stored (never, or another process deleted it first) is left out. Run again
+    when PostgreSQL ended it to break a deadlock with another writer (`zuoxi.store.races.retried`)."""
+    wanted = list(dict.fromkeys(keys))
+    return retried(lambda: _delete(engine, wanted, account, operator))
+
+
+def _lock(session: Session, keys: list[str]) -> list[ResultRow]:
+    """Lock the stored conversations among `keys` and their results, conversations by key and results by pk, as an
+    analysis storing results locks them (`Store.save_results`): one waits for the other, where the analysis failed on
+    a conversation deleted under it or the deletion deadlocked with it. Returns the results, to delete."""
+    stored: list[str] = []
+    for chunk in _chunks(sorted(keys)):
+        query = select(ConversationRow.key).where(ConversationRow.key.in_(chunk)).order_by(ConversationRow.key)
+        stored += session.scalars(for_update(session, query, deleting=True))
+    results: list[ResultRow] = []
+    for chunk in _chunks(stored):
+        of_chunk = select(ResultRow).where(ResultRow.conversation_key.in_(chunk)).order_by(ResultRow.pk)
+        results += session.scalars(for_update(session, of_chunk, deleting=True))
+    return results
+
+
+def _delete(engine: Engine, keys: list[str], account: Account | None, operator: str | None) -> list[Dependents]:
     with Session(engine) as session, session.begin():
-        keyed = _dependents(session, list(dict.fromkeys(keys)))
+        results = _lock(session, keys)
+        keyed = _dependents(session, keys)
         found, stored = keyed.found, list(keyed.found)
         pks, alert_ids = list(keyed.results), list(keyed.alerts)
         _forget_words(session, pks, alert_ids, stored)
@@ -223,10 +246,10 @@ def delete_conversations(
             session.execute(delete(QueueItemRow).where(QueueItemRow.conversation_key.in_(chunk)))
             for linked in (CampaignAttempt, TrainingCase):
                 session.execute(update(linked).where(linked.conversation_key.in_(chunk)).values(conversation_key=None))
-            # Results through the session, not by one DELETE: each deleted result's flush takes its part away from
-            # the dashboard's figures (zuoxi.store.stats).
-            for row in session.scalars(select(ResultRow).where(ResultRow.conversation_key.in_(chunk))):
-                session.delete(row)
+        # Results through the session, not by one DELETE: their flush takes their part away from the dashboard's
+        # figures (zuoxi.store.stats), all in one flush, so the figures' rows are taken in one order.
+        for row in results:
+            session.delete(row)
         session.flush()
         _keep_out(session, stored)  # reads the conversations' text: before they go
         for chunk in _chunks(stored):

@@ -23,6 +23,7 @@ from zuoxi.privacy import mask_text
 from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store import as_utc, canonical_label, source_zone
 from zuoxi.store.cases import masked_trainee
+from zuoxi.store.races import for_update
 from zuoxi.store.search import search_clause
 from zuoxi.store.stats import Cells
 from zuoxi.store.stats import options as stat_options
@@ -520,9 +521,18 @@ def get_conversation(engine, account: Account, key: str) -> ConversationDetail:
         )
 
 
-def result_row_for(session: Session, account: Account, result_pk: int) -> tuple[ResultRow, ConversationRow]:
-    """A result and its conversation, checked against the account's scope."""
-    result = session.get(ResultRow, result_pk)
+def result_row_for(
+    session: Session, account: Account, result_pk: int, lock: bool = False
+) -> tuple[ResultRow, ConversationRow]:
+    """A result and its conversation, checked against the account's scope. `lock`, for a write that depends on the
+    result and its decisions (a review, an appeal, its resolution): the result's row stays locked until the transaction
+    ends, so two at once take turns, the second reading what the first wrote (both overturned a different finding and
+    the score kept only one). Lock before reading anything else of the result."""
+    if lock:
+        query = for_update(session, select(ResultRow).where(ResultRow.pk == result_pk))
+        result = session.scalars(query.execution_options(populate_existing=True)).first()
+    else:
+        result = session.get(ResultRow, result_pk)
     if result is None:
         raise NotFound(str(result_pk))
     conversation = session.get(ConversationRow, result.conversation_key)

@@ -40,6 +40,7 @@ from zuoxi.queues.plans import QUOTA_FILL, RANDOM, PlanError, PlanSpec, Scope, s
 from zuoxi.store import as_utc, masked_label, utc_now
 from zuoxi.store.audit import audit
 from zuoxi.store.queries import Forbidden, NotFound
+from zuoxi.store.races import for_update
 from zuoxi.store.tables import (
     AlertSettingsRow,
     AppealRow,
@@ -801,13 +802,17 @@ def close_item(
 
 
 def reassign_item(engine, account: Account, item_id: int, inspector: Inspector, due_on: date | None) -> bool:
+    """Give an open item to `inspector`; False when it was no longer open. Open is checked by the UPDATE itself, on
+    the row locked as read (as `close_item` does): skipped at the same moment, the item was reassigned once closed."""
     with Session(engine) as session, session.begin():
-        row = session.get(QueueItemRow, item_id)
-        if row is None or row.status != "open":
+        query = select(QueueItemRow.assignee_id).where(QueueItemRow.id == item_id, QueueItemRow.status == "open")
+        before = {"assignee_id": session.scalar(for_update(session, query))}
+        changes: dict[str, Any] = {"assignee_id": inspector.id, "assigned_at": utc_now()}
+        if due_on:
+            changes["due_on"] = due_on
+        opened = update(QueueItemRow).where(QueueItemRow.id == item_id, QueueItemRow.status == "open")
+        if not _changed(session, opened.values(changes)):
             return False
-        before = {"assignee_id": row.assignee_id}
-        row.assignee_id, row.assigned_at = inspector.id, utc_now()
-        row.due_on = due_on or row.due_on
         audit(
             session,
             account,

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zuoxi.model import Result, without_nul
@@ -126,7 +128,7 @@ def reapply_decisions(session: Session, result: ResultRow) -> None:
 def add_review(engine, account: Account, result_pk: int, rule: str, verdict: str, comment: str = "") -> Result:
     """A confirm/overturn of one finding (in the account's scope), audited; returns the recomputed current result."""
     with Session(engine) as session, session.begin():
-        result, _ = result_row_for(session, account, result_pk)
+        result, _ = result_row_for(session, account, result_pk, lock=True)
         machine = _machine_status(result, rule)
         if machine == "n/a":
             raise ReviewError(f"{rule} 不适用于这个会话，无需复核")
@@ -155,30 +157,41 @@ def add_review(engine, account: Account, result_pk: int, rule: str, verdict: str
 
 
 def add_appeal(engine, account: Account, result_pk: int, rule: str, reason: str) -> int:
-    """An appeal of a failed finding (in the account's scope, none open on it yet), audited; returns its id."""
-    with Session(engine) as session, session.begin():
-        result, _ = result_row_for(session, account, result_pk)
-        current = {f["rule"]: f["status"] for f in (result.final_data or result.data)["findings"]}
-        if current.get(rule) != "fail":
-            raise ReviewError(f"{rule} 在这个会话中没有被判为未通过，不能申诉")
-        if session.scalar(
-            select(AppealRow).where(
-                AppealRow.result_pk == result.pk, AppealRow.rule == rule, AppealRow.status == "open"
+    """An appeal of a failed finding (in the account's scope, none open on it yet), audited; returns its id. The
+    result is locked first, so an appeal sent twice at once (a double click) is refused the second time; the unique
+    index over open appeals (`OPEN_APPEAL_ONCE`) refuses it where no lock was taken."""
+    try:
+        with Session(engine) as session, session.begin():
+            result, _ = result_row_for(session, account, result_pk, lock=True)
+            current = {f["rule"]: f["status"] for f in (result.final_data or result.data)["findings"]}
+            if current.get(rule) != "fail":
+                raise ReviewError(f"{rule} 在这个会话中没有被判为未通过，不能申诉")
+            if _open_appeal(session, result.pk, rule):
+                raise ReviewError(f"{rule} 已有待处理的申诉")
+            appeal = AppealRow(
+                result_pk=result.pk,
+                rule=rule,
+                reason=_written(reason, MAX_REASON, "申诉理由"),
+                status="open",
+                agent_user_id=account.id,
+                created_at=utc_now(),
             )
-        ):
-            raise ReviewError(f"{rule} 已有待处理的申诉")
-        appeal = AppealRow(
-            result_pk=result.pk,
-            rule=rule,
-            reason=_written(reason, MAX_REASON, "申诉理由"),
-            status="open",
-            agent_user_id=account.id,
-            created_at=utc_now(),
-        )
-        session.add(appeal)
-        session.flush()
-        audit(session, account, "appeal.open", "appeal", appeal.id, None, {"rule": rule, "reason": appeal.reason})
-        return appeal.id
+            session.add(appeal)
+            session.flush()
+            audit(session, account, "appeal.open", "appeal", appeal.id, None, {"rule": rule, "reason": appeal.reason})
+            return appeal.id
+    except IntegrityError:
+        with Session(engine) as session:
+            if _open_appeal(session, result_pk, rule):
+                raise ReviewError(f"{rule} 已有待处理的申诉") from None
+        raise
+
+
+def _open_appeal(session: Session, result_pk: int, rule: str) -> bool:
+    query = select(AppealRow.id).where(
+        AppealRow.result_pk == result_pk, AppealRow.rule == rule, AppealRow.status == "open"
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comment: str = "") -> Result:
@@ -192,18 +205,29 @@ def resolve_appeal(engine, account: Account, appeal_id: int, accept: bool, comme
     from zuoxi.store.queues import hand_on_after_appeal  # here: zuoxi.store imports this module, store.queues it
 
     with Session(engine) as session, session.begin():
-        appeal = session.get(AppealRow, appeal_id)
-        if appeal is None:
+        found = session.get(AppealRow, appeal_id)
+        if found is None:
             raise NotFound(f"申诉 {appeal_id}")
-        result, conversation = result_row_for(session, account, appeal.result_pk)
-        if appeal.status != "open":
-            raise ReviewError(f"这条申诉已经{'接受' if appeal.status == 'accepted' else '驳回'}，不能再处理")
-        appeal.status = "accepted" if accept else "rejected"
-        appeal.resolver_id, appeal.resolution, appeal.resolved_at = (
-            account.id,
-            _written(comment, 2000, "处理意见"),
-            utc_now(),
+        # The result first, locked (reviews and appeals of it take turns), then the appeal, resolved only if still
+        # open: resolved twice at once, it was rejected by one and rescored as accepted by the other.
+        result, conversation = result_row_for(session, account, found.result_pk, lock=True)
+        status = "accepted" if accept else "rejected"
+        resolved = session.execute(
+            update(AppealRow)
+            .where(AppealRow.id == appeal_id, AppealRow.status == "open")
+            .values(
+                status=status,
+                resolver_id=account.id,
+                resolution=_written(comment, 2000, "处理意见"),
+                resolved_at=utc_now(),
+            )
+            .execution_options(synchronize_session=False)
         )
+        appeal = session.get(AppealRow, appeal_id, populate_existing=True)
+        if appeal is None:  # deleted with its conversation meanwhile
+            raise NotFound(f"申诉 {appeal_id}")
+        if cast(CursorResult[Any], resolved).rowcount != 1:
+            raise ReviewError(f"这条申诉已经{'接受' if appeal.status == 'accepted' else '驳回'}，不能再处理")
         audit(
             session,
             account,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, false, func, inspect, select, true
+from sqlalchemy import delete, event, false, func, inspect, select, text, true
 from sqlalchemy.orm import Session
 
 from zuoxi.model import SCORE_BANDS
@@ -165,6 +165,10 @@ def rebuild(connection, batch: int = 5_000) -> None:
 
     zone = source_zone()
     columns = [ResultRow.pk] + [getattr(ResultRow, name) for name in _FACTS]
+    if connection.dialect.name == "postgresql":
+        # Writers add to the figures as they store results: none may add between the DELETE and the sums (it was
+        # then counted twice), nor while the sums are stored. Readers go on. SQLite's writers wait for any write.
+        connection.execute(text(f"LOCK TABLE {StatRow.__tablename__} IN EXCLUSIVE MODE"))
     connection.execute(delete(StatRow))
     deltas: Deltas = {}
     last = 0
@@ -178,6 +182,29 @@ def rebuild(connection, batch: int = 5_000) -> None:
             apply(connection, deltas)
             deltas.clear()
     apply(connection, deltas)
+
+
+def _kept(connection) -> dict[tuple, tuple[int, float]]:
+    query = select(*(getattr(StatRow, name) for name in KEY), StatRow.n, StatRow.total)
+    return {tuple(row[: len(KEY)]): (row[-2], row[-1] or 0.0) for row in connection.execute(query) if row[-2]}
+
+
+def rebuild_figures(engine) -> tuple[int, int, int]:
+    """The figures recomputed from every result in one transaction (`zuoxi db rebuild-stats`), for figures that
+    drifted from the results (an older zuoxi took two writers' changes to a result both away); returns (results,
+    cells, cells that were wrong)."""
+    with engine.begin() as connection:
+        before = _kept(connection)
+        rebuild(connection)
+        after = _kept(connection)
+        results = connection.scalar(select(func.count()).select_from(ResultRow)) or 0
+    wrong = sum(
+        1
+        for key in before.keys() | after.keys()
+        if (old := before.get(key, (0, 0.0)))[0] != (new := after.get(key, (0, 0.0)))[0]
+        or abs(old[1] - new[1]) > 1e-6 * max(1.0, abs(new[1]))
+    )
+    return results, len(after), wrong
 
 
 # --- reading ----------------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.schema import CreateIndex
 
 from zuoxi.model import without_nul
 
@@ -302,6 +303,39 @@ Index(
 Index("ix_conversations_search_grams", ConversationRow.search_grams, postgresql_using="gin").ddl_if(
     dialect="postgresql"
 )
+
+# One main result per conversation, one open appeal per finding: two analyses with different scorecards stored at once
+# both made theirs main (the conversation counted twice), and an appeal sent twice at once was opened twice. Revision
+# 0008 makes them; what earlier races left is repaired first (`_repair_before_unique_index`).
+MAIN_ONCE = Index(
+    "ix_results_main_once",
+    ResultRow.conversation_key,
+    unique=True,
+    postgresql_where=ResultRow.main == true(),
+    sqlite_where=ResultRow.main == true(),
+)
+OPEN_APPEAL_ONCE = Index(
+    "ix_appeals_open_once",
+    AppealRow.result_pk,
+    AppealRow.rule,
+    unique=True,
+    postgresql_where=AppealRow.status == "open",
+    sqlite_where=AppealRow.status == "open",
+)
+
+
+@event.listens_for(Engine, "before_execute")
+def _repair_before_unique_index(connection: Connection, clause: Any, *_: Any) -> None:
+    """Repair the rows an index above would refuse just before it is made, however it is made: by revision 0008, by
+    the earlier revisions that make every index of today's tables, or by SQLite's table rebuild (revision 0006), which
+    copies the indexes without the DDL events an index's own listener would need."""
+    if isinstance(clause, CreateIndex) and clause.element.name in (MAIN_ONCE.name, OPEN_APPEAL_ONCE.name):
+        from zuoxi.store import races
+
+        if clause.element.name == MAIN_ONCE.name:
+            races.keep_one_main(connection)
+        else:
+            races.drop_repeated_open_appeals(connection)
 
 
 class StatRow(Base):
