@@ -534,3 +534,31 @@ def test_a_conversation_deleted_while_an_import_runs_is_not_stored_by_it(tmp_pat
     [note] = running.summary.errors
     assert note.note and note.line == 2 and "会话 'r-2' 此前已用 zuoxi conversation delete 删除" in str(note)
     store.close()
+
+
+def test_a_conversation_deleted_between_the_check_and_its_results_is_noted_and_not_counted(tmp_path, monkeypatch):
+    """A deletion that lands after store_analyzed's check and before its results are stored: save_results hands the
+    key back and its result is left out; the run counted it analyzed and said nothing (review 2026-12-07, eighth)."""
+    from zuoxi.engines.local import Batch
+
+    path = tmp_path / "one.jsonl"
+    path.write_text(
+        json.dumps({"id": "s-1", "turns": [{"role": "customer", "text": "快递没到"}]}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    store = Store(f"sqlite:///{tmp_path / 'late.db'}")
+    real = Store.save_results
+
+    def delete_first(self, items):
+        items = list(items)
+        delete_conversations(self.engine, [key for key, _ in items])
+        return real(self, items)
+
+    monkeypatch.setattr(Store, "save_results", delete_first)
+    running = Batch([path], store=store, analyze=True, models=False)
+    list(running.run())
+    assert store.find("s-1") == []
+    assert (running.summary.kept_out, running.summary.analyzed) == (1, 0)
+    [note] = running.summary.errors
+    assert note.note and note.line == 1 and "会话 's-1' 此前已用 zuoxi conversation delete 删除" in str(note)
+    store.close()

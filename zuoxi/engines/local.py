@@ -386,8 +386,9 @@ def store_analyzed(
 ) -> None:
     """One chunk of conversations and their results into the store, in two transactions, counting
     what was new; both engines store through here. One deleted since the run read the deletions (another process's
-    `zuoxi conversation delete` while this run went on) is left out here, noted: a customer's erasure is not undone
-    by an import that was running."""
+    `zuoxi conversation delete` while this run went on) is left out here, noted — also one deleted between this check
+    and its result's storing (`save_results` hands its key back): a customer's erasure is not undone by an import that
+    was running."""
     if late := store.deleted(a.key for a in items if a.key):
         for gone in items:
             if gone.key is None or gone.key not in late:
@@ -402,4 +403,9 @@ def store_analyzed(
     store.add_conversations((a.conversation, a.source) for a in items if not a.known)
     summary.imported += new
     summary.duplicates += len(keys) - new
-    store.save_results((a.key, a.result) for a in items if a.result is not None and a.key)
+    vanished = set(store.save_results((a.key, a.result) for a in items if a.result is not None and a.key))
+    for late_item in (a for a in items if a.key in vanished):  # deleted while this chunk was stored
+        summary.kept_out += 1
+        summary.analyzed -= 1
+        if note is not None:
+            note(kept_out_note(late_item.source, late_item.conversation, late_item.key or ""))
