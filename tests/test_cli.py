@@ -595,7 +595,7 @@ def test_live_reports_a_turn_it_refuses_and_goes_on(runner, tmp_path):
     assert f"跳过 {path}: 会话 long：" in outcome.stderr and "2001" in outcome.stderr
 
 
-def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, tmp_path, samples):
+def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, tmp_path, samples, monkeypatch):
     """An argument of bytes that are not UTF-8 (kept by Python as lone surrogates), a write to a read-only database
     and an unknown $ZUOXI_TZ were tracebacks — the first a crash deep in SQLite or OpenCC, the second printing the
     SQL parameters with the new user's password hash. Each is one line and exit status 2."""
@@ -606,11 +606,14 @@ def test_no_traceback_for_bytes_a_read_only_database_or_an_unknown_zone(runner, 
     )
     assert "第 3 个参数不是 UTF-8 文本" in bad.stderr and "Traceback" not in bad.output
     read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     refused = invoke(
         runner, "user", "add", "second", "--role", "admin", "--password", "password123", "--db", read_only, code=2
     )
     assert refused.stderr.startswith("数据库错误") and "readonly" in refused.stderr
     assert "argon2" not in refused.output and "password" not in refused.stderr.lower()
+    assert list((tmp_path / "elsewhere").iterdir()) == []  # the URI's file was not taken for a folder `file:` here
     revision = invoke(runner, "db", "upgrade", "--db", db, "--revision", "bogus", code=2)
     assert "--revision" in revision.stderr and "Traceback" not in revision.output
     scheme = invoke(runner, "db", "upgrade", "--db", "bogus://x", code=2)

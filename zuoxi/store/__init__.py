@@ -201,12 +201,15 @@ class Store:
             self.schema = database_schema(schema, self.url)  # a bad name: why the database is not opened
             parsed = make_url(self.url)
             if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-                if not create and not Path(parsed.database).exists():
+                # a SQLite URI (`sqlite:///file:/path/x.db?mode=ro&uri=true`) names its file after `file:`: read as a
+                # path, `file:/path` made a folder `file:` wherever zuoxi ran
+                uri = parsed.query.get("uri") in ("true", "1") and parsed.database.startswith("file:")
+                database = Path(parsed.database.removeprefix("file:") if uri else parsed.database)
+                if not create and not database.exists():
                     raise StoreUnavailable(
-                        f"找不到数据库 {parsed.database}（zuoxi import 或 zuoxi analyze 会新建数据库；"
-                        "请检查 --db 或 $ZUOXI_DB）"
+                        f"找不到数据库 {database}（zuoxi import 或 zuoxi analyze 会新建数据库；请检查 --db 或 $ZUOXI_DB）"
                     )
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # --db build/x.db on a fresh checkout
+                database.parent.mkdir(parents=True, exist_ok=True)  # --db build/x.db on a fresh checkout
             self.engine: Engine = create_store_engine(self.url, self.schema)
             if migrate:
                 migrations.upgrade(self.engine)
