@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # PostgreSQL for the store tests: trust auth, database `test`; override with $ZUOXI_TEST_POSTGRES.
@@ -79,3 +80,15 @@ def read_by_id(path: Path) -> tuple[dict, list[str]]:
 def starts(conversation) -> list[float | None]:
     """Each turn's start time, in seconds."""
     return [t.start for t in conversation.turns]
+
+
+def as_before_0006(connection) -> None:
+    """SQLite: the tables a deletion takes rows from as zuoxi made them before revision 0006 (no AUTOINCREMENT)."""
+    from zuoxi.store.tables import ID_TABLES
+
+    for name in ID_TABLES:
+        made = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
+        connection.execute(text(f"ALTER TABLE {name} RENAME TO old_{name}"))
+        connection.execute(text(made.replace("AUTOINCREMENT", "")))
+        connection.execute(text(f"INSERT INTO {name} SELECT * FROM old_{name}"))
+        connection.execute(text(f"DROP TABLE old_{name}"))

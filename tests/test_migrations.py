@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from conftest import as_before_0006
 from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
@@ -172,13 +173,8 @@ def test_an_older_sqlite_database_gets_ids_that_are_never_reused(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     store = Store(url)
     key_a, key_b = world(store)
-    with store.engine.begin() as connection:  # the tables as zuoxi made them before 0006
-        for name in ID_TABLES:
-            made = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
-            connection.execute(text(f"ALTER TABLE {name} RENAME TO old_{name}"))
-            connection.execute(text(made.replace("AUTOINCREMENT", "")))
-            connection.execute(text(f"INSERT INTO {name} SELECT * FROM old_{name}"))
-            connection.execute(text(f"DROP TABLE old_{name}"))
+    with store.engine.begin() as connection:
+        as_before_0006(connection)
         connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
         before = {name: connection.execute(text(f"SELECT * FROM {name} ORDER BY 1")).all() for name in ID_TABLES}
     store.close()
@@ -232,18 +228,6 @@ BOUNDED_BEFORE_0007 = (
     ("campaign_customers", "source"),
     ("campaign_do_not_call", "source"),
 )
-
-
-def as_before_0006(connection) -> None:
-    """SQLite: the tables a deletion takes rows from as zuoxi made them before revision 0006 (no AUTOINCREMENT)."""
-    from zuoxi.store.tables import ID_TABLES
-
-    for name in ID_TABLES:
-        made = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
-        connection.execute(text(f"ALTER TABLE {name} RENAME TO old_{name}"))
-        connection.execute(text(made.replace("AUTOINCREMENT", "")))
-        connection.execute(text(f"INSERT INTO {name} SELECT * FROM old_{name}"))
-        connection.execute(text(f"DROP TABLE old_{name}"))
 
 
 def make_0005(url: str, samples) -> str:

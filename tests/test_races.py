@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from conftest import as_before_0006
 from sqlalchemy import event, func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -445,7 +446,6 @@ def test_an_older_database_with_two_main_results_and_two_open_appeals_is_repaire
 def test_an_older_sqlite_database_is_repaired_as_revision_0006_rebuilds_its_tables(tmp_path):
     """Revision 0006 rebuilds SQLite's tables with today's indexes, the unique ones among them, by a table copy that
     fires no index's DDL events: a database of revision 0005 holding two main results could not upgrade."""
-    from zuoxi.store.tables import ID_TABLES
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     store = Store(url)
@@ -456,13 +456,8 @@ def test_an_older_sqlite_database_is_repaired_as_revision_0006_rebuilds_its_tabl
     with Session(store.engine) as session, session.begin():
         for row in session.scalars(select(ResultRow)):
             row.main = True
-    with store.engine.begin() as connection:  # the tables as zuoxi made them before 0006
-        for name in ID_TABLES:
-            made = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar()
-            connection.execute(text(f"ALTER TABLE {name} RENAME TO old_{name}"))
-            connection.execute(text(made.replace("AUTOINCREMENT", "")))
-            connection.execute(text(f"INSERT INTO {name} SELECT * FROM old_{name}"))
-            connection.execute(text(f"DROP TABLE old_{name}"))
+    with store.engine.begin() as connection:
+        as_before_0006(connection)
         connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
     store.close()
 
