@@ -15,7 +15,6 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import opencc
@@ -28,7 +27,7 @@ from sqlalchemy.schema import CreateSchema
 from zuoxi.model import Conversation, Result
 from zuoxi.normalize import normalize_text
 from zuoxi.privacy import mask_id
-from zuoxi.store.races import for_update, lost_to_another
+from zuoxi.store.races import for_update, insert, lost_to_another
 from zuoxi.store.tables import (
     CampaignAttempt,
     CampaignCallback,
@@ -169,17 +168,6 @@ def shown_url(url: str) -> str:
         return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
-def _insert(engine: Engine, model: Any) -> Any:
-    """The dialect's INSERT of `model`'s table: PostgreSQL's and SQLite's both have ON CONFLICT (`on_conflict_do_*`)."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(model)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(model)
-
-
 class StoreUnavailable(Exception):
     """The database cannot be opened: an unknown or malformed URL, a missing driver, a file that is no
     database, a server that does not answer. The message names the URL, its password masked."""
@@ -290,7 +278,7 @@ class Store:
             )
         if not rows:
             return keys
-        statement = _insert(self.engine, ConversationRow).on_conflict_do_nothing(index_elements=["key"])
+        statement = insert(self.engine.dialect.name, ConversationRow).on_conflict_do_nothing(index_elements=["key"])
         values = list(rows.values())
         with self.engine.begin() as connection:
             for begin in range(0, len(values), 500):

@@ -11,7 +11,7 @@ its driver starts a transaction only at the first write and what was read before
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Select, delete, false, func, inspect, select, true, update
 from sqlalchemy.exc import DBAPIError
@@ -39,6 +39,18 @@ def retried(work: Callable[[], T], attempts: int = ATTEMPTS) -> T:
             if attempt == attempts - 1 or not lost_to_another(error):
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def insert(dialect: str, model: Any) -> Any:
+    """The dialect's INSERT of `model`'s table, whose ON CONFLICT lets writers at once add rows without looking first
+    (`on_conflict_do_nothing`, `on_conflict_do_update` with `excluded`): PostgreSQL's and SQLite's both have it."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model)
 
 
 def hold_writes(session: Session) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import delete, event, false, func, inspect, select, text, true
 from sqlalchemy.orm import Session
 
 from zuoxi.model import SCORE_BANDS
+from zuoxi.store import races
 from zuoxi.store.tables import ResultRow, StatRow
 
 # (grain, keeps the day, keeps the agent)
@@ -113,14 +113,7 @@ def apply(connection, deltas: Deltas) -> None:
     rows = [dict(zip(KEY, key), n=n, total=total) for key, (n, total) in deltas.items() if n or total]
     if not rows:
         return
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement: Any = pg_insert(StatRow)  # both dialects' Insert have on_conflict_do_update and excluded
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(StatRow)
+    statement = races.insert(connection.dialect.name, StatRow)
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY),
         set_={"n": StatRow.n + statement.excluded.n, "total": StatRow.total + statement.excluded.total},
