@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from zuoxi.store.tables import Base
+from zuoxi.store.tables import Base, repair_before_unique_index
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK = 0x7A756F7869  # "zuoxi": one migrating process per PostgreSQL database
@@ -58,9 +58,11 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     so that workers starting together migrate once; SQLite: one that holds the DDL too, `_transactional`): a failed
     migration leaves the database as it was. Returns (revision before, revision after)."""
     migrating = _transactional(engine)
+    event.listen(migrating, "before_execute", repair_before_unique_index)
     try:
         return _upgrade(migrating, revision)
     finally:
+        event.remove(migrating, "before_execute", repair_before_unique_index)
         if migrating is not engine:
             migrating.dispose()
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.schema import CreateIndex
 
@@ -306,7 +306,7 @@ Index("ix_conversations_search_grams", ConversationRow.search_grams, postgresql_
 
 # One main result per conversation, one open appeal per finding: two analyses with different scorecards stored at once
 # both made theirs main (the conversation counted twice), and an appeal sent twice at once was opened twice. Revision
-# 0008 makes them; what earlier races left is repaired first (`_repair_before_unique_index`).
+# 0008 makes them; what earlier races left is repaired first (`repair_before_unique_index`).
 MAIN_ONCE = Index(
     "ix_results_main_once",
     ResultRow.conversation_key,
@@ -324,11 +324,11 @@ OPEN_APPEAL_ONCE = Index(
 )
 
 
-@event.listens_for(Engine, "before_execute")
-def _repair_before_unique_index(connection: Connection, clause: Any, *_: Any) -> None:
-    """Repair the rows an index above would refuse just before it is made, however it is made: by revision 0008, by
-    the earlier revisions that make every index of today's tables, or by SQLite's table rebuild (revision 0006), which
-    copies the indexes without the DDL events an index's own listener would need."""
+def repair_before_unique_index(connection: Connection, clause: Any, *_: Any) -> None:
+    """Repair the rows an index above would refuse just before it is made, however a migration makes it (listened to
+    by `migrate.upgrade`, where every index is made): by revision 0008, by the earlier revisions that make every index
+    of today's tables, or by SQLite's table rebuild (revision 0006), which copies the indexes without the DDL events
+    an index's own listener would need."""
     if isinstance(clause, CreateIndex) and clause.element.name in (MAIN_ONCE.name, OPEN_APPEAL_ONCE.name):
         from zuoxi.store import races
 
