@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import inspect
 
+from zuoxi.store import migrate
 from zuoxi.store.tables import Base
 
 revision = "0007"
@@ -44,10 +45,7 @@ def upgrade() -> None:
         op.execute(rows.update().values(conversation_key=rows.c.key))
         with op.batch_alter_table(deleted.name) as batch:  # SQLite: the table rebuilt (rows are few, hashes)
             batch.alter_column("conversation_key", existing_type=sa.String(64), nullable=False)
-    have = {i["name"] for i in inspect(connection).get_indexes(deleted.name)}
-    for index in deleted.indexes:
-        if index.name not in have:
-            index.create(connection)
+    migrate.create_missing_indexes(connection, only=[deleted.name])
     if connection.dialect.name != "postgresql":
         return
     inspector = inspect(connection)
