@@ -42,12 +42,13 @@ from zuoxi.engines.local import Batch, BatchSummary
 from zuoxi.ingest.errors import IngestError
 from zuoxi.model import Conversation
 from zuoxi.privacy import mask_text
-from zuoxi.report import terminal
+from zuoxi.report import Report, render_report, terminal
 from zuoxi.report.labels import CHANNEL_NAMES, ROLE_NAMES, named
 from zuoxi.report.terminal import Prose
 from zuoxi.store import Store, shown_url
 
 HTML_REPORT = Path("zuoxi-report.html")  # where --format html writes without --out
+HTML_SHOWN = 1_000  # conversations the HTML report shows in full (the lowest scores); the figures count them all
 
 
 @app.command("import")
@@ -123,7 +124,7 @@ def analyze(
     batch = _analysis_batch(
         paths, options, store, chosen, format, no_mask, no_models, engine, scheduler, workers, parquet, again
     )
-    collected: list = []
+    collected: list | Report = Report(HTML_SHOWN) if format == "html" else []
     handle = OutFile(out_file) if out_file and format in ("json", "table") else None
     try:
         summary = run_batch(batch, _analysis_consumer(format, handle, collected))
@@ -175,9 +176,9 @@ def _analysis_batch(
     return Batch(paths, options, store=store, analyze=True, scorecard=chosen, mask=not no_mask, models=not no_models)
 
 
-def _analysis_consumer(format: str, handle, collected: list):
+def _analysis_consumer(format: str, handle, collected: list | Report):
     """What happens to each analyzed conversation: audio notes to stderr, then a JSON line now (as results
-    stream in) or a row kept for the table or HTML report written at the end."""
+    stream in), or a table row or its part of the HTML report, written at the end."""
 
     def consume(item) -> None:
         _print_audio_notes(item.result.audio)
@@ -187,8 +188,10 @@ def _analysis_consumer(format: str, handle, collected: list):
             )
             line = inert_json(line) + "\n"
             (handle.write(line) if handle else sys.stdout.write(line))
-        else:
-            collected.append((item.conversation, item.result))
+        elif isinstance(collected, Report):
+            collected.add(item.conversation, item.result)
+        elif format == "table":
+            collected.append(terminal.result_line(item.conversation, item.result))
 
     return consume
 
@@ -206,16 +209,16 @@ def _file_console(handle: OutFile | None) -> SafeConsole:
     return out if handle is None else SafeConsole(file=handle, highlight=False)
 
 
-def _write_analysis_report(format: str, out_file: Path | None, handle: OutFile | None, collected: list) -> None:
+def _write_analysis_report(
+    format: str, out_file: Path | None, handle: OutFile | None, collected: list | Report
+) -> None:
     """The results table or HTML report, once every result is in, and where a file was written."""
-    if format == "table":
-        terminal.results_table(_file_console(handle), collected)
-    elif format == "html":
-        from zuoxi.report import render_html
-
+    if isinstance(collected, Report):
         target = out_file or HTML_REPORT
-        write_out(target, render_html(collected))
+        write_out(target, render_report(collected))
         err.print(f"报告：{target.resolve()}", highlight=False)
+    elif format == "table":
+        terminal.results_table(_file_console(handle), collected)
     if out_file and format in ("json", "table"):
         err.print(f"结果：{out_file.resolve()}", highlight=False)
 

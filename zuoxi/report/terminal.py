@@ -167,15 +167,20 @@ def batch_summary(console: Console, summary: BatchSummary, seconds: float, store
     console.print(" · ".join(parts) + f" · {seconds:.1f} 秒（每秒 {rate:.0f} 个会话）", highlight=False, soft_wrap=True)
 
 
-def results_table(console: Console, items: list) -> None:
-    table = Table(title=f"{len(items)} 个会话")
+def result_line(conv, result) -> tuple:
+    """One row of the results table: only its cells are kept while a batch runs, not the conversation and result."""
+    failed = " ".join(f.rule for f in result.failed())
+    score = Text(f"{result.score:.0f} 一票否决", style="red") if result.veto else f"{result.score:.0f}"
+    return (conv.id, canonical_label(conv.agent_id) or "—", result.scorecard, score, failed or "—")
+
+
+def results_table(console: Console, lines: list[tuple]) -> None:
+    table = Table(title=f"{len(lines)} 个会话")
     table.add_column("会话", no_wrap=True, overflow="fold")  # an id stays on one line where it can
     for column in ("坐席", "评分表", "得分", "未通过的规则"):
         table.add_column(column, no_wrap=column == "得分")
-    for conv, result in items:
-        failed = " ".join(f.rule for f in result.failed())
-        score = Text(f"{result.score:.0f} 一票否决", style="red") if result.veto else f"{result.score:.0f}"
-        table.add_row(conv.id, canonical_label(conv.agent_id) or "—", result.scorecard, score, failed or "—")
+    for line in lines:
+        table.add_row(*line)
     console.print(table)
 
 
