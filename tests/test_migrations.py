@@ -29,6 +29,8 @@ NEW_INDEXES = (
     "ix_results_main_risk",
     "ix_conversations_unscored",
     "ix_results_main_once",  # over `main`, which the old database lacks
+    "ix_results_main_team_risk",  # revision 0009's, over `main` and `team`
+    "ix_conversations_unscored_labels",  # over `scored`
 )
 NEW_COLUMNS = {"results": ("channel", "agent_id", "team", "started_at", "main"), "conversations": ("scored",)}
 

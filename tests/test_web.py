@@ -271,10 +271,10 @@ def test_appeal_then_resolution_by_the_team_lead(clients):
     assert (
         clients["agent07"].post(f"/api/results/{pk}/appeals", json={"rule": rule, "reason": "again"}).status_code == 400
     )
-    assert [a["id"] for a in clients["lead1"].get("/api/appeals").json()] == []  # another team's lead sees nothing
+    assert clients["lead1"].get("/api/appeals").json()["items"] == []  # another team's lead sees nothing
     assert clients["lead1"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": True}).status_code == 403
     assert clients["agent07"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": True}).status_code == 403
-    assert appeal_id in [a["id"] for a in clients["lead2"].get("/api/appeals").json()]
+    assert appeal_id in [a["id"] for a in clients["lead2"].get("/api/appeals").json()["items"]]
     resolved = clients["lead2"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": True, "comment": "同意"})
     assert resolved.status_code == 200 and resolved.json()["score"] > before
     assert clients["lead2"].post(f"/api/appeals/{appeal_id}/resolve", json={"accept": False}).status_code == 400
@@ -677,6 +677,8 @@ def test_an_older_database_gains_the_new_columns(tmp_path, samples):
             "ix_results_list_scorecard_team",
             "ix_results_list_scorecard_agent",
             "ix_results_main_risk",
+            "ix_results_scorecard_risk",
+            "ix_results_main_team_risk",
         ):
             connection.execute(text(f"DROP INDEX {index}"))
         connection.execute(text("DROP TABLE alembic_version"))  # and before Alembic

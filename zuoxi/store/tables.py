@@ -654,3 +654,46 @@ class WebhookAttemptRow(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str] = mapped_column(Str(500), default="")
+
+
+# --- indexes that reads of a large database need (measured on 100,000 conversations: docs/scale.md) ------------------
+# Revision 0009 makes them in older databases. Each serves one query, whose plan (EXPLAIN) uses it on a database that
+# was never analysed (zuoxi runs no ANALYZE), and some when it was.
+_UNSCORED = ConversationRow.scored == false()
+_MAIN = ResultRow.main == true()
+VOLUME_INDEXES = (
+    # `queries.filter_options`, on every list and dashboard: the agents, teams and channels of conversations not
+    # analysed (a team lead's by team) from these few entries; SQLite read every conversation's row to its last column.
+    Index(
+        "ix_conversations_unscored_labels",
+        ConversationRow.team,
+        ConversationRow.agent_id,
+        ConversationRow.channel,
+        postgresql_where=_UNSCORED,
+        sqlite_where=_UNSCORED,
+    ),
+    # The dashboard's sums per day, team or agent (`stats.Cells.by`): one kind's cells (scores), not every kind's.
+    Index("ix_stats_kind_main", StatRow.grain, StatRow.kind, StatRow.main, StatRow.day),
+    # The dashboard's riskiest conversations of one scorecard, and of one team (a team lead's dashboard), in order.
+    Index("ix_results_scorecard_risk", ResultRow.scorecard, ResultRow.complaint_risk.desc(), ResultRow.pk.desc()),
+    Index(
+        "ix_results_main_team_risk",
+        ResultRow.team,
+        ResultRow.complaint_risk.desc(),
+        ResultRow.pk.desc(),
+        postgresql_where=_MAIN,
+        sqlite_where=_MAIN,
+    ),
+    # A queue run's first result of each conversation (`queues.candidates`, min(pk)). Before ANALYZE, PostgreSQL
+    # expected hundreds of results per conversation and walked the results in pk order for each one (a run over 100,000
+    # took minutes). SQLite's ix_results_conversation holds pk already (its rowid).
+    Index("ix_results_conversation_pk", ResultRow.conversation_key, ResultRow.pk).ddl_if(dialect="postgresql"),
+    # The open alerts, newest first (`queues.list_alerts`): SQLite took ix_complaint_alerts_handled_at and sorted every
+    # open alert; PostgreSQL reads ix_complaint_alerts_created_at backwards.
+    Index(
+        "ix_complaint_alerts_open_newest",
+        ComplaintAlertRow.handled_at,
+        ComplaintAlertRow.created_at,
+        ComplaintAlertRow.id,
+    ).ddl_if(dialect="sqlite"),
+)
