@@ -673,9 +673,19 @@ VOLUME_INDEXES = (
         sqlite_where=_UNSCORED,
     ),
     # The dashboard's sums per day, team or agent (`stats.Cells.by`): one kind's cells (scores), not every kind's, in
-    # the order of days. Team and agent follow so that where SQLite's planner takes it for one team's or agent's
-    # figures (it does without ANALYZE) it reads those from the index entries, not from every cell's row.
-    Index("ix_stats_kind_main", StatRow.grain, StatRow.kind, StatRow.main, StatRow.day, StatRow.team, StatRow.agent_id),
+    # the order of days. Team, agent and scorecard follow: where SQLite's planner takes it for one team's or agent's
+    # figures (it does without ANALYZE) it filters them on the index entries, not on every cell's row, and a date
+    # range's scorecards (`queries._scorecards`) are read from it alone (they read every cell of the grain).
+    Index(
+        "ix_stats_kind_main",
+        StatRow.grain,
+        StatRow.kind,
+        StatRow.main,
+        StatRow.day,
+        StatRow.team,
+        StatRow.agent_id,
+        StatRow.scorecard,
+    ),
     # The dashboard's riskiest conversations of one scorecard, and of one team (a team lead's dashboard), in order.
     Index("ix_results_scorecard_risk", ResultRow.scorecard, ResultRow.complaint_risk.desc(), ResultRow.pk.desc()),
     Index(
