@@ -193,7 +193,8 @@ def test_a_refused_appeal_shows_the_form_again_with_the_reason_typed(web):
     assert "申诉理由太长：6,006 个字，最多 2,000 个字" in refused.text
     assert f'value="{reason}" autofocus' in refused.text  # in the form of the finding appealed
     assert (
-        stored_reviews.list_appeals(web["app"].state.store.engine, get_account(web["app"].state.store.engine, 1)) == []
+        stored_reviews.list_appeals(web["app"].state.store.engine, get_account(web["app"].state.store.engine, 1)).items
+        == []
     )
     empty = a21.post(
         f"/conversations/{key}/appeal",

@@ -23,13 +23,15 @@ from zuoxi.normalize import normalize_text
 from zuoxi.privacy import mask_conversation, mask_value
 from zuoxi.store import Store
 from zuoxi.store import cases as stored
-from zuoxi.store.cases import AttemptView, NewTrainingAttempt
+from zuoxi.store.cases import AttemptView, NewTrainingAttempt, ScoredConversation, Worth
 
 __all__ = ["AttemptView", "Candidate", "CaseLibrary"]
 log = logging.getLogger(__name__)
 
-# How much each signal adds to a candidate's rank (all in 0–1).
-CANDIDATE_WEIGHTS = {"risk": 0.4, "ES-01": 0.2, "ES-02": 0.2, "CS-01": 0.2, "low_score": 0.3}
+# How much each signal adds to a candidate's rank (all in 0–1): a complaint risk from HIGH_RISK on (× the risk), each
+# failed rule named here, a score under 60 (× how far under full marks). The store ranks results by it in SQL.
+WORTH = Worth(risk=0.4, high_risk=HIGH_RISK, rules={"ES-01": 0.2, "ES-02": 0.2, "CS-01": 0.2}, low_score=0.3, low=60)
+RULE_REASONS = {"ES-01": "投诉/升级", "ES-02": "情绪恶化", "CS-01": "车轱辘话"}
 _STOP = set("的了吗呢啊吧呀嘛是我你您他她它们这那就也都还在和与及或，。！？、：；,.!?:; ")
 
 
@@ -102,30 +104,9 @@ class CaseLibrary:
 
     # --- candidates and promotion ---------------------------------------------------------------
     def candidates(self, limit: int = 20) -> list[Candidate]:
-        """Analyzed conversations worth turning into cases, best first (not yet promoted)."""
-        promoted, rows = stored.case_sources(self.store.engine)
-        best: dict[str, Candidate] = {}
-        for result in rows:
-            key, cid, agent = result.key, result.conversation_id, result.agent_id
-            if key in promoted:
-                continue
-            failed = set((result.failed_rules or "").split())
-            score = result.final_score if result.final_score is not None else result.score
-            reasons, rank = [], 0.0
-            risk = result.complaint_risk or 0.0
-            if risk >= HIGH_RISK:
-                reasons.append(f"投诉风险 {risk:.0%}")
-                rank += CANDIDATE_WEIGHTS["risk"] * risk
-            for rule, label in (("ES-01", "投诉/升级"), ("ES-02", "情绪恶化"), ("CS-01", "车轱辘话")):
-                if rule in failed:
-                    reasons.append(label)
-                    rank += CANDIDATE_WEIGHTS[rule]
-            if score < 60:
-                reasons.append(f"低分 {score:.0f}")
-                rank += CANDIDATE_WEIGHTS["low_score"] * (1 - score / max(result.max_score, 1))
-            if reasons and rank > best.get(key, Candidate(key, cid, agent, score, None, [], -1)).rank:
-                best[key] = Candidate(key, cid, agent, score, result.complaint_risk, reasons, round(rank, 3))
-        return sorted(best.values(), key=lambda c: -c.rank)[:limit]
+        """Analyzed conversations worth turning into cases, best first (not yet promoted): the store ranks every
+        result by `WORTH` and hands back the first `limit` conversations, each with its best result."""
+        return [_candidate(row) for row in stored.case_sources(self.store.engine, WORTH, limit)]
 
     def promote(self, key: str, curation: dict, user_id: int | None = None) -> Case:
         """Make a case of a stored conversation: `curation` holds the Case fields except the conversation. Refused
@@ -172,6 +153,27 @@ class CaseLibrary:
 
     def attempts(self, trainee: str | None = None, case_id: str | None = None) -> list[AttemptView]:
         return stored.training_attempts(self.store.engine, trainee, case_id)
+
+
+def _candidate(result: ScoredConversation) -> Candidate:
+    """Why a result is worth a case, and how much (`WORTH`, summed in the order the store's ranking sums it)."""
+    failed = set((result.failed_rules or "").split())
+    score = result.final_score if result.final_score is not None else result.score
+    reasons, rank = [], 0.0
+    risk = result.complaint_risk or 0.0
+    if risk >= WORTH.high_risk:
+        reasons.append(f"投诉风险 {risk:.0%}")
+        rank += WORTH.risk * risk
+    for rule, weight in WORTH.rules.items():
+        if rule in failed:
+            reasons.append(RULE_REASONS[rule])
+            rank += weight
+    if score < WORTH.low:
+        reasons.append(f"低分 {score:.0f}")
+        rank += WORTH.low_score * (1 - score / max(result.max_score, 1))
+    return Candidate(
+        result.key, result.conversation_id, result.agent_id, score, result.complaint_risk, reasons, round(rank, 3)
+    )
 
 
 def _readable(ident: str, text: str) -> Case | None:

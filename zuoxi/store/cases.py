@@ -3,12 +3,14 @@ conversations that may become cases, and the trainees' attempts."""
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -47,26 +49,64 @@ class ScoredConversation:
     complaint_risk: float | None
 
 
-def case_sources(engine: Engine) -> tuple[set[str], list[ScoredConversation]]:
-    """The keys of the conversations already promoted, and every result of a stored conversation."""
-    with Session(engine) as session:
-        promoted = {key for key in session.scalars(select(TrainingCase.conversation_key)) if key is not None}
-        rows = [
-            ScoredConversation(*row)
-            for row in session.execute(
-                select(
-                    ConversationRow.key,
-                    ConversationRow.id,
-                    ConversationRow.agent_id,
-                    ResultRow.score,
-                    ResultRow.final_score,
-                    ResultRow.max_score,
-                    ResultRow.failed_rules,
-                    ResultRow.complaint_risk,
-                ).join(ResultRow, ResultRow.conversation_key == ConversationRow.key)
-            )
+@dataclass(frozen=True)
+class Worth:
+    """How much a result is worth as a case (coaching's weights, `zuoxi.coaching.library.WORTH`): `risk`
+    × its complaint risk from `high_risk` on, the weight of each of `rules` it failed, and under `low` points
+    `low_score` × (1 − score ÷ its max score, taken as at least 1). A result with none of these is worth nothing."""
+
+    risk: float
+    high_risk: float
+    rules: dict[str, float]
+    low_score: float
+    low: float
+
+    def sql(self) -> tuple[ColumnElement[float], ColumnElement[bool]]:
+        """The worth as a SQL expression, summed in the order coaching sums it, and whether there is any."""
+        r = ResultRow
+        score = func.coalesce(r.final_score, r.score)
+        high = r.complaint_risk >= self.high_risk
+        failed = [r.failed_rules.contains(f" {rule} ", autoescape=True) for rule in self.rules]
+        lower = score < self.low
+        terms = [
+            case((high, self.risk * r.complaint_risk), else_=0.0),
+            *(case((clause, weight), else_=0.0) for clause, weight in zip(failed, self.rules.values(), strict=True)),
+            case((lower, self.low_score * (1.0 - score / case((r.max_score > 1, r.max_score), else_=1.0))), else_=0.0),
         ]
-    return promoted, rows
+        return functools.reduce(operator.add, terms), or_(high, *failed, lower)
+
+
+def case_sources(engine: Engine, worth: Worth, limit: int) -> list[ScoredConversation]:
+    """The `limit` conversations not yet promoted whose result is worth most as a case (`Worth`), best first, each
+    with its best result; among equal worth the earliest stored first. Ranked in SQL on the results' list columns,
+    reading `limit` rows: a conversation has a result per scorecard, so more are read until `limit` conversations
+    are found (the rows of a conversation promoted since are not read at all)."""
+    r, c = ResultRow, ConversationRow
+    rank, worthy = worth.sql()
+    promoted = select(TrainingCase.conversation_key).where(TrainingCase.conversation_key.is_not(None))
+    with Session(engine) as session:
+        fetch = limit
+        while True:
+            top = (
+                select(r.pk, r.conversation_key, r.score, r.final_score, r.max_score, r.failed_rules, r.complaint_risk)
+                .add_columns(rank.label("rank"))
+                .where(worthy, r.conversation_key.not_in(promoted))
+                .order_by(rank.desc(), r.pk)
+                .limit(fetch)
+                .subquery()
+            )
+            rows = session.execute(
+                select(c.key, c.id, c.agent_id, top.c.score, top.c.final_score, top.c.max_score)
+                .add_columns(top.c.failed_rules, top.c.complaint_risk)
+                .join(top, top.c.conversation_key == c.key)
+                .order_by(top.c.rank.desc(), top.c.pk)
+            ).all()
+            best: dict[str, ScoredConversation] = {}
+            for row in rows:
+                best.setdefault(row.key, ScoredConversation(*row))
+            if len(best) >= limit or len(rows) < fetch:
+                return list(best.values())[:limit]
+            fetch *= 4
 
 
 def promote_conversation(

@@ -9,11 +9,12 @@ stored with personal data masked, and refused when over its column's size.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,7 @@ from zuoxi.privacy import mask_text
 from zuoxi.rules.engine import get_scorecard
 from zuoxi.store import as_utc, result_facts, utc_now
 from zuoxi.store.audit import audit
-from zuoxi.store.queries import NotFound, may_see, result_row_for, scoped
+from zuoxi.store.queries import NotFound, result_row_for, scope_clause, scoped
 from zuoxi.store.tables import AppealRow, ConversationRow, ResultRow, ResultVersion, ReviewRow, User
 from zuoxi.store.users import Account, without_controls
 
@@ -257,23 +258,84 @@ class AppealView:
     created_at: datetime
 
 
-def list_appeals(engine, account: Account, status: str | None = "open") -> list[AppealView]:
-    """Appeals (of `status`; all when None) of the conversations the account may see, newest first."""
-    query = (
-        select(AppealRow, ResultRow, ConversationRow, User.username)
-        .join(ResultRow, ResultRow.pk == AppealRow.result_pk)
-        .join(ConversationRow, ConversationRow.key == ResultRow.conversation_key)
-        .join(User, User.id == AppealRow.agent_user_id)
-        .order_by(AppealRow.created_at.desc())
+@dataclass
+class AppealPage:
+    items: list[AppealView]
+    total: int  # how many there are, counted up to MAX_APPEALS_COUNTED
+    exact: bool  # False: there are more than `total`
+    next: str | None  # cursor of the following, older page (`after`); None on the last
+    prev: str | None  # cursor of the preceding, newer page (`before`); None on the first
+
+
+APPEALS_PER_PAGE = 50
+MAX_APPEALS_PER_PAGE = 200
+MAX_APPEALS_COUNTED = 10_000
+APPEAL_CURSOR = r"^-?[0-9]{1,16}:[0-9]{1,10}$"  # where an appeals page starts: an appeal's time (µs since 1970) and id
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _appeal_cursor(appeal: AppealView) -> str:
+    return f"{(as_utc(appeal.created_at) - _EPOCH) // _MICROSECOND}:{appeal.id}"
+
+
+def _past(cursor: str, newer: bool) -> ColumnElement[bool]:
+    """The appeals after `cursor` in the list's order (newest first), or before it when `newer`. Its time is bound
+    in UTC, as the times are stored (SQLite compares them as the text it keeps, without a zone)."""
+    if not re.fullmatch(APPEAL_CURSOR, cursor):
+        raise ValueError(cursor)
+    at, _, appeal_id = cursor.partition(":")
+    moment, ident = _EPOCH + int(at) * _MICROSECOND, int(appeal_id)
+    if newer:
+        return or_(AppealRow.created_at > moment, and_(AppealRow.created_at == moment, AppealRow.id > ident))
+    return or_(AppealRow.created_at < moment, and_(AppealRow.created_at == moment, AppealRow.id < ident))
+
+
+def list_appeals(
+    engine,
+    account: Account,
+    status: str | None = "open",
+    after: str | None = None,
+    before: str | None = None,
+    per_page: int = APPEALS_PER_PAGE,
+) -> AppealPage:
+    """One page of the appeals (of `status`; all when None) of the conversations the account may see, newest first:
+    the page after cursor `after` (or before `before`), chosen and counted in SQL within the account's scope
+    (`scope_clause`), then joined to its conversations' ids, without any result's or conversation's JSON.
+    Inspectors and admins see every appeal: theirs are chosen from the appeals alone, never by scanning
+    conversations (a plan SQLite took for the join when the appeals had no statistics)."""
+    per_page = max(1, min(per_page, MAX_APPEALS_PER_PAGE))
+    a, c = AppealRow, ConversationRow
+    chosen = select(a).where(a.status == status) if status else select(a)
+    if (scope := scope_clause(account)) is not None:
+        chosen = chosen.join(ResultRow, ResultRow.pk == a.result_pk).join(c, c.key == ResultRow.conversation_key)
+        chosen = chosen.where(scope)
+    cursor = before or after
+    page = (chosen.where(_past(cursor, newer=bool(before))) if cursor else chosen).limit(per_page + 1)
+    # from `before` up (then reversed), else down from the newest or `after`
+    found = page.order_by(a.created_at, a.id) if before else page.order_by(a.created_at.desc(), a.id.desc())
+    p = found.subquery()
+    listed = (
+        select(p.c.id, p.c.result_pk, c.key, c.id, p.c.rule, p.c.reason, p.c.status, User.username, p.c.resolution)
+        .add_columns(p.c.created_at)
+        .join(ResultRow, ResultRow.pk == p.c.result_pk)
+        .join(c, c.key == ResultRow.conversation_key)
+        .join(User, User.id == p.c.agent_user_id)
     )
-    if status:
-        query = query.where(AppealRow.status == status)
     with Session(engine) as session:
-        return [
-            AppealView(a.id, a.result_pk, c.key, c.id, a.rule, a.reason, a.status, username, a.resolution, a.created_at)
-            for a, _, c, username in session.execute(query)
-            if may_see(account, c)
-        ]
+        rows = session.execute(listed.order_by(p.c.created_at.desc(), p.c.id.desc())).all()
+        counted = chosen.with_only_columns(a.id).limit(MAX_APPEALS_COUNTED + 1).subquery()
+        total = session.scalar(select(func.count()).select_from(counted)) or 0
+    more = len(rows) > per_page
+    items = [AppealView(*row) for row in (rows[1:] if before and more else rows[:per_page])]
+    newer, older = (more, True) if before else (bool(after), more)
+    return AppealPage(
+        items,
+        min(total, MAX_APPEALS_COUNTED),
+        total <= MAX_APPEALS_COUNTED,
+        next=_appeal_cursor(items[-1]) if items and older else None,
+        prev=_appeal_cursor(items[0]) if items and newer else None,
+    )
 
 
 def history(engine, account: Account, result_pk: int) -> dict:

@@ -174,8 +174,24 @@ def appeal(result_id: Id, body: AppealIn, engine: DB, signed: Signed = require_r
 
 
 @router.get("/appeals")
-def appeals(engine: DB, status: str | None = "open", signed: Signed = require_role(ANYONE)) -> list[dict]:
-    return [zoned(asdict(a)) for a in stored_reviews.list_appeals(engine, signed.account, status or None)]
+def appeals(
+    engine: DB,
+    status: Annotated[str | None, Query(max_length=20)] = "open",
+    after: Annotated[str | None, Query(pattern=stored_reviews.APPEAL_CURSOR)] = None,
+    before: Annotated[str | None, Query(pattern=stored_reviews.APPEAL_CURSOR)] = None,
+    per_page: Annotated[int, Query(ge=1, le=stored_reviews.MAX_APPEALS_PER_PAGE)] = stored_reviews.APPEALS_PER_PAGE,
+    signed: Signed = require_role(ANYONE),
+) -> dict:
+    """One page, newest first. `total` is exact unless `total_exact` is false (then more than it); `next`/`prev`
+    are the cursors of the neighbouring pages (pass as `after`/`before`)."""
+    page = stored_reviews.list_appeals(engine, signed.account, status or None, after, before, per_page)
+    return {
+        "total": page.total,
+        "total_exact": page.exact,
+        "next": page.next,
+        "prev": page.prev,
+        "items": [zoned(asdict(a)) for a in page.items],
+    }
 
 
 class Resolution(BaseModel):

@@ -377,11 +377,14 @@ def appeal_form(
 def appeals_page(
     request: Request,
     engine: DB,
-    status: str = "open",
+    status: str = Query("open", max_length=20),
+    after: str | None = Query(None, pattern=stored_reviews.APPEAL_CURSOR),
+    before: str | None = Query(None, pattern=stored_reviews.APPEAL_CURSOR),
     signed: Signed = require_role(ANYONE),
 ):
-    items = stored_reviews.list_appeals(engine, signed.account, status or None)
-    return render(request, "appeals.html.j2", signed, appeals=items, status=status)
+    """A page of appeals, newest first; 上一页/下一页 follow the page's cursors."""
+    page = stored_reviews.list_appeals(engine, signed.account, status or None, after, before)
+    return render(request, "appeals.html.j2", signed, page=page, status=status)
 
 
 @router.post("/appeals/{appeal_id}/resolve")
