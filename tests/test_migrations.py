@@ -348,3 +348,41 @@ def test_what_a_failed_sqlite_migration_of_an_older_zuoxi_left_is_dropped(tmp_pa
     tables = set(inspect(store.engine).get_table_names())
     assert "_alembic_tmp_results" not in tables and "_alembic_tmp_elsewhere" in tables
     store.close()
+
+
+def test_a_database_of_revision_0008_gets_the_indexes_reads_at_volume_need(db_url, samples):
+    """Revision 0009 makes the indexes of `VOLUME_INDEXES` (each on its dialect); an analysed SQLite database gets
+    their statistics too, or its planner takes one it knows nothing about over a better one."""
+    from zuoxi.store.tables import VOLUME_INDEXES
+
+    store = Store(db_url)
+    for _ in Batch([samples / "complaint_desk.jsonl"], store=store, analyze=True).run():
+        pass
+    sqlite = store.engine.dialect.name == "sqlite"
+    with store.engine.begin() as connection:
+        for index in VOLUME_INDEXES:
+            connection.execute(text(f"DROP INDEX IF EXISTS {index.name}"))
+        if sqlite:
+            connection.execute(text("ANALYZE"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+    store.close()
+    result = CliRunner().invoke(app, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0 and f"版本 0008 → {head()}" in result.output, result.output
+    engine = Store(db_url, migrate=False).engine
+    tables = inspect(engine)
+    made = {
+        i["name"]
+        for name in ("conversations", "results", "stats", "complaint_alerts")
+        for i in tables.get_indexes(name)
+    }
+    theirs = {"ix_conversations_unscored_labels", "ix_stats_kind_main", "ix_results_scorecard_risk"}
+    theirs |= {
+        "ix_results_main_team_risk",
+        "ix_complaint_alerts_open_newest" if sqlite else "ix_results_conversation_pk",
+    }
+    assert made & {index.name for index in VOLUME_INDEXES} == theirs
+    if sqlite:
+        with engine.connect() as connection:
+            analysed = set(connection.execute(text("SELECT idx FROM sqlite_stat1")).scalars())
+        assert {"ix_stats_kind_main", "ix_results_scorecard_risk", "ix_results_main_team_risk"} <= analysed
+    engine.dispose()

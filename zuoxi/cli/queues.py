@@ -317,9 +317,15 @@ def alert_settings(
     )
 
 
+ALERTS_SHOWN_MAX = 10_000
+
+
 @alerts_app.command("list")
 def alert_list(
     status: Annotated[str, typer.Option(help="open（未处理）、handled（已处理）或 all（全部）")] = "open",
+    limit: Annotated[
+        int, typer.Option(min=1, max=ALERTS_SHOWN_MAX, help="显示多少条，最新的在前；没显示的会说有多少条")
+    ] = 200,
     format: FormatOption = "table",
     timezone: Zone = None,
     db: DbOption = None,
@@ -329,12 +335,19 @@ def alert_list(
     check_format(format)
     if status not in ("open", "handled", "all"):
         raise _fail(ValueError("--status 只能是 open、handled 或 all"))
-    items = Q.list_alerts(Store(db, schema).engine, LOCAL, status, limit=10_000)
+    engine = Store(db, schema).engine
+    items = Q.list_alerts(engine, LOCAL, status, limit=limit)
+    total = Q.count_alerts(engine, LOCAL, status) if len(items) == limit else len(items)
+    if total > len(items):  # on stderr: JSON on stdout stays the list
+        err.print(
+            f"共 {total} 条，还有 {total - len(items)} 条较早的预警未显示"
+            f"（--limit 可以显示更多，最多 {ALERTS_SHOWN_MAX} 条）"
+        )
     if format == "json":
         _json([asdict(a) for a in items])
         return
     tz = _zone(timezone)
-    table = Table(title=f"投诉预警：{len(items)} 条")
+    table = Table(title=f"投诉预警：{len(items)} 条" + (f"（共 {total} 条）" if total > len(items) else ""))
     for column in ("编号", "时间", "班组", "坐席", "会话", "风险", "命中", "客户原话", "推送"):
         table.add_column(column)
     for a in items:
