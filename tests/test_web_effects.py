@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 import effects_synth as S
 import pytest
@@ -32,9 +33,15 @@ def db(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("web-effects") / "effects.db")
     store = Store(path)
     S.fill(store, n=900)
-    # A conversation whose team, topic and rule name are script: they must come back escaped.
+    # A conversation whose team, topic and rule name are script: they must come back escaped. Dated among the
+    # others, so the figures with no dates given (the recent days) count it.
     hostile = Conversation(
-        id="evil", agent_id=HOSTILE, team="售后一组", meta={"topic": HOSTILE}, turns=[{"role": "agent", "text": "您好"}]
+        id="evil",
+        agent_id=HOSTILE,
+        team="售后一组",
+        started_at=datetime(2026, 11, 1, tzinfo=UTC),
+        meta={"topic": HOSTILE},
+        turns=[{"role": "agent", "text": "您好"}],
     )
     key = store.add_conversations([(hostile, "x")])[0]
     store.save_results(

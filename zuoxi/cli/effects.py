@@ -24,7 +24,14 @@ from zuoxi.coaching.library import CaseLibrary
 from zuoxi.effects.behaviours import OUTCOMES, OutcomeEffect, suggest_weights
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
 from zuoxi.effects.coaching import Window
-from zuoxi.effects.report import agent_report, effects_report, training_report
+from zuoxi.effects.report import (
+    RECENT_DAYS,
+    AgentReport,
+    EffectsReport,
+    agent_report,
+    effects_report,
+    training_report,
+)
 from zuoxi.effects.stats import BOOTSTRAP_ROUNDS, Estimate
 from zuoxi.report.labels import DRILL_OUTCOMES, EFFECT_VERDICTS
 from zuoxi.store import Store, source_zone
@@ -38,7 +45,12 @@ app.add_typer(effects_app, name="effects")
 Team = Annotated[str | None, typer.Option(help="只看这个班组的会话")]
 Scorecard = Annotated[str | None, typer.Option(help="只看这个评分表的结果")]
 Channel = Annotated[str | None, typer.Option(help="渠道：chat 或 call")]
-From = Annotated[date | None, typer.Option("--from", formats=["%Y-%m-%d"], help="开始日期（YYYY-MM-DD）")]
+From = Annotated[
+    date | None,
+    typer.Option(
+        "--from", formats=["%Y-%m-%d"], help=f"开始日期（YYYY-MM-DD）；与 --to 都不给时为最近 {RECENT_DAYS} 天"
+    ),
+]
 To = Annotated[date | None, typer.Option("--to", formats=["%Y-%m-%d"], help="结束日期（YYYY-MM-DD）")]
 Rounds = Annotated[int, typer.Option(min=100, max=20000, help="自助法（bootstrap）轮数")]
 Seed = Annotated[int, typer.Option(help="自助法随机种子：种子相同，区间相同")]
@@ -51,6 +63,15 @@ def _filter(team, scorecard, channel, start, end) -> ConversationFilter:
     return ConversationFilter(
         team=team, scorecard=scorecard, channel=channel, date_from=start, date_to=end, tz=source_zone()
     )
+
+
+def _days(report: EffectsReport | AgentReport) -> str:
+    """The days the figures cover, as the page's note says them."""
+    if report.recent:
+        return f"未指定日期，只统计最近 {RECENT_DAYS} 天：{report.date_from} 至 {report.date_to}（截至最新一通会话）"
+    if report.date_from or report.date_to:
+        return f"{report.date_from or '最早'} 至 {report.date_to or '最新'}"
+    return "全部日期"
 
 
 def _estimate(e: Estimate | None, percent: bool) -> str:
@@ -107,6 +128,7 @@ def behaviours(
         return
     table = Table(
         title=f"行为效果，{report.conversations} 个会话（做到 − 未做到；比率和概率以百分点计）",
+        caption=_days(report),
         show_lines=True,
     )
     for column in ("行为", "做到", "未做到", *(o.label for o in report.outcomes)):
@@ -158,7 +180,10 @@ def agent(
         print(inert_json(report.model_dump_json(indent=2)))
         return
     view, percent = report.view, OUTCOMES[outcome].percent
-    table = Table(title=f"坐席 {view.agent_id}：{view.conversations} 个会话；对{OUTCOMES[outcome].label}的影响")
+    table = Table(
+        title=f"坐席 {view.agent_id}：{view.conversations} 个会话；对{OUTCOMES[outcome].label}的影响",
+        caption=_days(report),
+    )
     for column in ("行为", "该坐席做到率", "其他人做到率", "效果（调整后）", "差距的关联影响"):
         table.add_column(column)
     for r in view.behaviours:
@@ -322,7 +347,10 @@ def weights(
     if format == "json":
         print(inert_json("[" + ",".join(r.model_dump_json() for r in rows) + "]"))
         return
-    table = Table(title=f"{scorecard}：现有分值与按对{OUTCOMES[outcome].label}的效果建议的分值（未生效）")
+    table = Table(
+        title=f"{scorecard}：现有分值与按对{OUTCOMES[outcome].label}的效果建议的分值（未生效）",
+        caption=_days(report),
+    )
     for column in ("规则", "分值", "效果（正为好）", "建议分值", "说明"):
         table.add_column(column)
     for r in rows:

@@ -105,7 +105,7 @@ def opening_mood(emotions: list[dict]) -> str:
     return OPENING_MOODS.get(min(emotions, key=lambda e: e["turn"])["label"], "开场平稳")
 
 
-def _csat(meta: dict) -> float | None:
+def _csat(meta: Mapping) -> float | None:
     value = meta.get("csat")
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10:
         return None  # imported data: anything but a plain score on a 0–10 scale is ignored
@@ -114,7 +114,32 @@ def _csat(meta: dict) -> float | None:
 
 def observe(conversation: Mapping, result: Mapping, key: str = "") -> Observation:
     """An observation from a conversation and its result, both as their JSON dicts (as stored)."""
-    meta = conversation.get("meta") or {}
+    started = conversation.get("started_at")
+    return observation(
+        result,
+        conversation.get("meta") or {},
+        key=key,
+        agent_id=conversation.get("agent_id"),
+        team=conversation.get("team"),
+        started_at=datetime.fromisoformat(started) if isinstance(started, str) else started,
+        channel=conversation.get("channel"),
+        turns=len(conversation.get("turns") or ()),
+    )
+
+
+def observation(
+    result: Mapping,
+    meta: Mapping,
+    *,
+    key: str,
+    agent_id: str | None,
+    team: str | None,
+    started_at: datetime | None,
+    channel: str | None,
+    turns: int,
+) -> Observation:
+    """An observation from a result (its JSON dict) and the few facts of its conversation the effects
+    use: the store reads these from columns and the conversation's `meta`, never decoding its turns."""
     topic = meta.get("topic") or meta.get("intent")
     behaviours: dict[str, bool] = {}
     names: dict[str, tuple[str, Kind]] = {}
@@ -139,18 +164,17 @@ def observe(conversation: Mapping, result: Mapping, key: str = "") -> Observatio
         outcomes["complaint_risk"] = float(result["complaint_risk"])
     if (csat := _csat(meta)) is not None:
         outcomes["csat"] = csat
-    started = conversation.get("started_at")
     return Observation(
         key=key,
-        agent_id=conversation.get("agent_id"),
-        team=conversation.get("team"),
-        started_at=datetime.fromisoformat(started) if isinstance(started, str) else started,
+        agent_id=agent_id,
+        team=team,
+        started_at=started_at,
         scorecard=result["scorecard"],
         stratum=(
             result["scorecard"],
-            conversation.get("channel") or "chat",
+            channel or "chat",
             str(topic)[:50] if topic else "—",
-            length_band(len(conversation.get("turns") or ())),
+            length_band(turns),
             opening_mood(result.get("customer_emotion") or []),
         ),
         behaviours=behaviours,

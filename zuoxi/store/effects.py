@@ -5,12 +5,12 @@ One result per conversation, as in every list and dashboard (`ConversationFilter
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import tzinfo
+from datetime import date, tzinfo
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, Text, case, cast, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from zuoxi.effects.behaviours import Observation, observe
+from zuoxi.effects.behaviours import Observation, observation
 from zuoxi.effects.coaching import Drill, Window, Work
 from zuoxi.store import as_utc, canonical_label
 from zuoxi.store.cases import masked_trainee
@@ -19,35 +19,82 @@ from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, User
 from zuoxi.store.users import Account
 
 LOCAL = Account(0, "local", "admin", None, None, None)  # the command line: whoever holds the database sees it all
+ROWS_AT_ONCE = 100  # rows fetched at a time: the decoded results held at once (a result is tens of kB decoded)
+# `final_data` of a result never reviewed, where `final_data or data` takes the machine's: SQL NULL, or the JSON
+# null (or {}) older writers left
+_NO_REVIEW = ("null", "{}")
 
 
 def observations(engine, account: Account, f: ConversationFilter) -> list[Observation]:
     """Every conversation in view as an observation of its behaviours and outcomes (the current,
-    reviewed version of each finding); agent, team and start time from the stored columns."""
+    reviewed version of each finding); agent, team, start time, channel and length from the stored
+    columns. Rows are streamed and each reduced to its observation as it is read: a conversation's
+    turns are never decoded, only its `meta`, and only the current version of its result (the
+    reviewed one, else the machine's). Observations repeat the same strings, strata and behaviour
+    names thousands of times: one copy of each is kept (`_Shared`)."""
+    r = ResultRow
+    current = case((or_(r.final_data.is_(None), cast(r.final_data, Text).in_(_NO_REVIEW)), r.data), else_=r.final_data)
     query = scoped(
         select(
             ConversationRow.key,
             ConversationRow.agent_id,
             ConversationRow.team,
             ConversationRow.started_at,
-            ConversationRow.data,
-            ResultRow.final_data,
-            ResultRow.data,
-        ).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
+            ConversationRow.channel,
+            ConversationRow.turn_count,
+            ConversationRow.data["meta"],
+            type_coerce(current, JSON),
+        ).join(r, r.conversation_key == ConversationRow.key),
         account,
     ).where(*f.where())
+    share = _Shared()
     with Session(engine) as session:
+        rows = session.execute(query.order_by(ConversationRow.key).execution_options(yield_per=ROWS_AT_ONCE))
         return [
-            replace(
-                observe(conversation, final or machine, key),
-                agent_id=agent,
-                team=team,
-                started_at=as_utc(started) if started else None,
+            share.observation(
+                observation(
+                    result,
+                    meta or {},
+                    key=key,
+                    agent_id=agent,
+                    team=team,
+                    started_at=as_utc(started) if started else None,
+                    channel=channel,
+                    turns=turns,
+                )
             )
-            for key, agent, team, started, conversation, final, machine in session.execute(
-                query.order_by(ConversationRow.key)
-            )
+            for key, agent, team, started, channel, turns, meta, result in rows
         ]
+
+
+class _Shared:
+    """One copy of what many observations repeat (agent ids, strata, behaviour ids, the names of a set of
+    behaviours): kept per observation, the ids and names alone were a hundred objects for every conversation."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+        self.names: dict[tuple, dict] = {}
+
+    def __call__(self, value):
+        return self.values.setdefault(value, value)
+
+    def observation(self, o: Observation) -> Observation:
+        o.agent_id, o.team, o.scorecard, o.stratum = self(o.agent_id), self(o.team), self(o.scorecard), self(o.stratum)
+        o.behaviours = dict(zip(self(tuple(o.behaviours)), o.behaviours.values()))
+        o.names = self.names.setdefault(tuple(o.names.items()), o.names)
+        return o
+
+
+def latest_day(engine, account: Account, f: ConversationFilter) -> date | None:
+    """The day (of `f.tz`) of the latest conversation in view that the filter takes, dates aside; None
+    when none has a start time."""
+    query = scoped(
+        select(func.max(ConversationRow.started_at)).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
+        account,
+    ).where(*replace(f, date_from=None, date_to=None).where())
+    with Session(engine) as session:
+        latest = session.scalar(query)
+    return as_utc(latest).astimezone(f.tz).date() if latest else None
 
 
 def drilled_cases(engine, account: Account) -> list[tuple[str, int, int]]:

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from zuoxi.effects.behaviours import ADJUSTMENT, CAVEAT, OUTCOMES
 from zuoxi.effects.coaching import CAVEAT as TRAINING_CAVEAT
 from zuoxi.effects.coaching import TrainingReport, Window
-from zuoxi.effects.report import agent_report, effects_report, training_report
+from zuoxi.effects.report import RECENT_DAYS, agent_report, effects_report, training_report
 from zuoxi.report.labels import EFFECT_VERDICTS
 from zuoxi.store.effects import drilled_cases
 from zuoxi.store.queries import ConversationFilter, filter_options
@@ -47,7 +47,7 @@ def _level(value: float | None, percent: bool) -> str:
 
 
 templates.env.filters.update(fx_difference=_difference, fx_number=_number, fx_level=_level)
-templates.env.globals["fx_verdicts"] = VERDICTS
+templates.env.globals.update(fx_verdicts=VERDICTS, fx_recent_days=RECENT_DAYS)
 
 
 def effect_filter(
@@ -58,7 +58,8 @@ def effect_filter(
     date_from: Day = None,
     date_to: Day = None,
 ) -> ConversationFilter:
-    """Which conversations the effects are computed over (blank means any; each value bounded)."""
+    """Which conversations the effects are computed over (blank means any; each value bounded; no dates:
+    the recent ones, `zuoxi.effects.report.recent`)."""
     return ConversationFilter(
         team=team or None,
         scorecard=scorecard or None,
