@@ -216,6 +216,21 @@ def test_no_dates_means_the_recent_days_up_to_the_latest_conversation(filled):
     assert team.date_to == max(mine)
 
 
+def test_an_agent_gone_quiet_keeps_a_page_over_their_own_recent_days(db_url):
+    """With no dates an agent's page covered the 90 days up to the latest conversation of anyone: an agent who left
+    months ago had none there and their page said 404."""
+    store = Store(db_url)
+    items = varied(240)
+    gone = [(c.model_copy(update={"agent_id": "GONE"}), r) for c, r in items[1:6]]  # the first dated days only
+    fill(store, items + [(c.model_copy(update={"id": f"g-{c.id}"}), r) for c, r in gone])
+    report = agent_report(store.engine, LOCAL, "GONE", ConversationFilter(tz=TZ), rounds=100)
+    theirs = max(_days(gone))
+    assert report.recent and report.date_to == theirs < max(_days(items))
+    assert report.date_from == theirs - timedelta(days=RECENT_DAYS - 1)
+    assert report.view.conversations == len(gone)
+    store.close()
+
+
 def test_with_no_start_times_every_conversation_counts(tmp_path):
     store = Store(str(tmp_path / "undated.db"))
     fill(store, varied(40, dated=False))

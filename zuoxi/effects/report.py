@@ -121,11 +121,13 @@ def agent_report(
     seed: int = 0,
 ) -> AgentReport:
     """One agent's behaviours against everyone else in view (the filter's agent is ignored: the
-    comparison needs the others); with no dates, over the recent ones (`recent`). NotFound when the agent
+    comparison needs the others); with no dates, over the RECENT_DAYS up to the agent's own latest conversation
+    (`recent`): an agent who left, or moved to other work, still has a page. NotFound when the agent
     has no conversation there, so a team lead learns nothing about agents of other teams."""
     agent_id = canonical_label(agent_id) or ""
     everyone = replace(f, agent_id=None)
-    bounded = recent(engine, account, everyone)
+    theirs = recent(engine, account, replace(f, agent_id=agent_id))
+    bounded = replace(everyone, date_from=theirs.date_from, date_to=theirs.date_to)
     observations = store.observations(engine, account, bounded)
     if not any(o.agent_id == agent_id for o in observations):
         raise NotFound(agent_id)
