@@ -8,13 +8,12 @@ no page or endpoint can forget them.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from statistics import mean
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Integer, Select, case, extract, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session, defer
 
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
@@ -453,26 +452,6 @@ def _listed_row(part: str, row) -> ListedConversation:
     )
 
 
-def _listed(c: ConversationRow, r: ResultRow | None) -> ListedConversation:
-    return ListedConversation(
-        key=c.key,
-        id=c.id,
-        channel=c.channel,
-        agent_id=c.agent_id,
-        team=c.team,
-        started_at=c.started_at,
-        scorecard=r.scorecard if r else None,
-        machine_score=r.score if r else None,
-        score=r.final_score if r else None,
-        max_score=r.max_score if r else None,
-        veto=bool(r and r.veto),
-        failed_rules=(r.failed_rules or "").split() if r else [],
-        complaint_risk=r.complaint_risk if r else None,
-        satisfaction=r.satisfaction if r else None,
-        reviewed=bool(r and r.reviewed),
-    )
-
-
 @dataclass
 class ConversationDetail:
     key: str
@@ -564,14 +543,26 @@ class Dashboard:
 
 def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: float = HIGH_RISK) -> Dashboard:
     """The dashboard's figures: read from the stats kept as results are stored when the filter is one
-    they keep (scorecard, channel, team, agent, days), else computed from the filtered rows."""
-    cells = f.cells(account)
-    if cells is None:
-        return _dashboard_from_rows(engine, account, f, risk_threshold)
+    they keep (scorecard, channel, team, agent, days); when it only counts days in another zone than the
+    stats', theirs with the trend counted from the results; else summed by the database over the results."""
+    if (cells := f.cells(account)) is not None:
+        return _dashboard_from_stats(engine, account, f, cells, risk_threshold)
+    if f.date_from is None and f.date_to is None and (cells := replace(f, tz=source_zone()).cells(account)) is not None:
+        return _dashboard_from_stats(engine, account, f, cells, risk_threshold, kept_days=False)
+    return _dashboard_from_rows(engine, account, f, risk_threshold)
+
+
+def _dashboard_from_stats(
+    engine, account: Account, f: ConversationFilter, cells: Cells, risk_threshold: float, kept_days: bool = True
+) -> Dashboard:
+    """The figures of the stats' `cells`; `kept_days` False: the trend by the filter's days, from the results."""
     with Session(engine) as session:
         figures = cells.figures(session)
         count, total = figures.get("score", {}).get("", (0, 0.0))
-        trend = sorted((day, round(t / n, 1), n) for day, _, _, n, t in cells.by(session, StatRow.day))
+        if kept_days:
+            trend = sorted((day, round(t / n, 1), n) for day, _, _, n, t in cells.by(session, StatRow.day))
+        else:
+            trend = _trend(session, account, f)
         teams = sorted(
             ((team or "—", n, round(t / n, 1)) for team, _, _, n, t in cells.by(session, StatRow.team)),
             key=lambda x: (x[2], x[0]),
@@ -583,12 +574,7 @@ def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: f
                 agents.append((agent or "—", n, round(t / n, 1)))
             else:
                 profiles.setdefault(agent or "—", {})[name] = round(t / n, 3)
-        risky = session.execute(
-            _scored(account, f, engine.dialect.name)
-            .where(ResultRow.complaint_risk >= risk_threshold)
-            .order_by(ResultRow.complaint_risk.desc(), ResultRow.pk.desc())
-            .limit(20)
-        ).all()
+        risky = _riskiest(session, account, f, engine.dialect.name, risk_threshold)
     failed = sorted(figures.get("rule", {}).items(), key=lambda x: (-x[1][0], x[0]))[:10]
     names = rule_names({scorecard for scorecard in ([f.scorecard] if f.scorecard else _scorecards(engine, cells))})
     return Dashboard(
@@ -598,7 +584,7 @@ def dashboard(engine, account: Account, f: ConversationFilter, risk_threshold: f
         bands=[(label, figures.get("band", {}).get(label, (0, 0.0))[0]) for _, _, label in SCORE_BANDS],
         trend=trend,
         failed_rules=[(rule, names.get(rule, rule), n) for rule, (n, _) in failed],
-        risky=[_listed_row("s", row) for row in risky],
+        risky=risky,
         teams=teams,
         agents=sorted(agents, key=lambda x: (x[2], x[0])),
         skills={k: round(t / n, 3) for k, (n, t) in figures.get("skill", {}).items() if k in CORE_SKILLS},
@@ -631,71 +617,160 @@ def rule_names(scorecards: set[str]) -> dict[str, str]:
     return names
 
 
-def _dashboard_from_rows(engine, account: Account, f: ConversationFilter, risk_threshold: float) -> Dashboard:
-    query = scoped(
-        select(
-            ConversationRow.key,
-            ConversationRow.id,
-            ConversationRow.agent_id,
-            ConversationRow.team,
-            ConversationRow.started_at,
-            ConversationRow.channel,
-            ResultRow,
-        ).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
-        account,
-    ).where(*f.where())
-    with Session(engine) as session:
-        rows = session.execute(query).all()
-    scores = [r.ResultRow.final_score for r in rows if r.ResultRow.final_score is not None]
-    by_day: dict[str, list[float]] = defaultdict(list)
-    by_team: dict[str, list[float]] = defaultdict(list)
-    by_agent: dict[str, list[float]] = defaultdict(list)
-    skills: dict[str, list[float]] = defaultdict(list)
-    profiles: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+def _riskiest(session: Session, account: Account, f: ConversationFilter, dialect: str, threshold: float) -> list:
+    """The 20 conversations most likely to become complaints, read in the risk index's order."""
+    rows = session.execute(
+        _scored(account, f, dialect)
+        .where(ResultRow.complaint_risk >= threshold)
+        .order_by(ResultRow.complaint_risk.desc(), ResultRow.pk.desc())
+        .limit(20)
+    ).all()
+    return [_listed_row("s", row) for row in rows]
+
+
+def _matching(account: Account, f: ConversationFilter, dialect: str, *columns) -> Select:
+    """`columns` of the results the filter matches in the account's scope, one per conversation as the list
+    has them, on the results' own copies of the list columns. A search within a team or an agent looks in
+    those results' conversations; a search of every result finds its conversations first, once (looking
+    in each result's conversation took twice as long on SQLite)."""
+    query = select(*columns).where(*replace(f, q=None).result_where(dialect), *result_scope(account))
+    if not (f.q and f.q.strip()):
+        return query
+    found = select(ConversationRow.key).where(_search(f.q, dialect))
+    if f.team or f.agent_id or account.role not in INSPECTORS:
+        return query.where(found.where(ConversationRow.key == ResultRow.conversation_key).exists())
+    return query.where(ResultRow.conversation_key.in_(found))
+
+
+def _current_score():
+    return func.coalesce(ResultRow.final_score, ResultRow.score)
+
+
+# A result's current version is its machine one (`data`, `veto`) until a person's decision recomputes it
+# into `final_data` and marks it reviewed (zuoxi.store.reviews): only a reviewed result's JSON is read for
+# its veto, and one document of each result for its skills (reading a document is most of the time).
+def _current_veto():
+    return case((ResultRow.reviewed == true(), ResultRow.final_data["veto"].as_boolean()), else_=ResultRow.veto)
+
+
+def _current_skills():
+    return case((ResultRow.reviewed == true(), ResultRow.final_data["skills"]), else_=ResultRow.data["skills"])
+
+
+def _count_if(condition):
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _add(sums: dict[str, list], name: str, n: int, total: float) -> None:
+    """Adds n values summing to `total` to `name`'s [count, sum]."""
+    counted = sums.setdefault(name, [0, 0.0])
+    counted[0] += n
+    counted[1] += total
+
+
+def _averages(sums: dict[str, list]) -> list[tuple[str, int, float]]:
+    """(name, count, average) lowest average first, as the stats' figures are ordered."""
+    return sorted(((k, n, round(t / n, 1)) for k, (n, t) in sums.items()), key=lambda x: (x[2], x[0]))
+
+
+def _trend(session: Session, account: Account, f: ConversationFilter) -> list[tuple[str, float, int]]:
+    """(day, average, conversations) by the filter zone's days. The database sums by quarter hour (UTC),
+    which fold into any zone's days (zones are whole quarter hours off UTC): days × 96 rows at most."""
+    seconds = extract("epoch", ResultRow.started_at)
+    quarter: ColumnElement[int] = literal_column("900", Integer)
+    start = seconds - ((seconds % quarter) + quarter) % quarter  # rounded down, before 1970 too
+    query = (
+        _matching(account, f, session.get_bind().dialect.name, start, func.count(), func.sum(_current_score()))
+        .where(ResultRow.started_at.is_not(None))
+        .group_by(start)
+    )
+    days: dict[str, list] = {}
+    for moment, n, total in session.execute(query):
+        _add(days, datetime.fromtimestamp(int(moment), f.tz).date().isoformat(), n, total)
+    return [(day, round(t / n, 1), n) for day, (n, t) in sorted(days.items())]
+
+
+def _itemised(session: Session, account: Account, f: ConversationFilter) -> tuple[Counter[str], dict]:
+    """The failed items counted, and each agent's skills as [count, sum], in one pass over the results a
+    chunk at a time: a failed item and a skill are no column the database can group by."""
+    query = _matching(
+        account, f, session.get_bind().dialect.name, ResultRow.agent_id, _current_skills(), ResultRow.failed_rules
+    )
     failed: Counter[str] = Counter()
-    names: dict[str, str] = {}
+    profiles: dict[str, dict[str, list]] = {}
+    for agent, skills, failed_rules in session.execute(query.execution_options(yield_per=2_000)):
+        if failed_rules:
+            failed.update(failed_rules.split())
+        if skills:  # a step per skill of every result: kept short
+            profile = profiles.setdefault(agent or "—", {})
+            for name, value in skills.items():
+                if (sums := profile.get(name)) is None:
+                    profile[name] = [1, value]
+                else:
+                    sums[0] += 1
+                    sums[1] += value
+    return failed, profiles
+
+
+def _dashboard_from_rows(engine, account: Account, f: ConversationFilter, risk_threshold: float) -> Dashboard:
+    """The figures of a filter the stats do not keep (score, rule, risk, search), summed by the database
+    over the matching results: by their labels, by quarter hour, and their skills and failed items read a
+    chunk at a time. Memory holds sums, never the results (a search of 100,000 conversations once loaded
+    every result's JSON)."""
+    r, dialect = ResultRow, engine.dialect.name
+    labels = (r.scorecard, r.team, r.agent_id, r.satisfaction)
+    grouped = _matching(
+        account,
+        f,
+        dialect,
+        *labels,
+        func.count(),
+        func.sum(_current_score()),
+        func.count(r.final_score),
+        func.sum(r.final_score),
+        _count_if(_current_veto()),
+        *(_count_if((r.final_score >= lo) & (r.final_score < hi)) for lo, hi, _ in SCORE_BANDS),
+    ).group_by(*labels)
+    scored, scored_total, vetoes, bands = 0, 0.0, 0, [0] * len(SCORE_BANDS)
+    teams: dict[str, list] = {}
+    agents: dict[str, list] = {}
+    skills: dict[str, list] = {}
     satisfaction: Counter[str] = Counter()
-    risky = []
-    for row in rows:
-        res = row.ResultRow
-        score = res.final_score if res.final_score is not None else res.score
-        if row.started_at:
-            by_day[as_utc(row.started_at).astimezone(f.tz).date().isoformat()].append(score)
-        by_team[row.team or "—"].append(score)
-        by_agent[row.agent_id or "—"].append(score)
-        data = res.final_data or res.data
-        for name, value in (data.get("skills") or {}).items():
-            profiles[row.agent_id or "—"][name].append(value)
-            if name in CORE_SKILLS:
-                skills[name].append(value)
-        for finding in data.get("findings", []):
-            if finding["status"] == "fail":
-                failed[finding["rule"]] += 1
-                names[finding["rule"]] = finding["name"]
-        if res.satisfaction:
-            satisfaction[res.satisfaction] += 1
-        if (res.complaint_risk or 0) >= risk_threshold:
-            risky.append(row)
-    risky.sort(key=lambda r: -(r.ResultRow.complaint_risk or 0))
+    scorecards: set[str] = set()
     with Session(engine) as session:
-        risky_listed = [_listed(session.get_one(ConversationRow, r.key), r.ResultRow) for r in risky[:20]]
-
-    def averages(groups):
-        return sorted(((k, len(v), round(mean(v), 1)) for k, v in groups.items()), key=lambda x: x[2])
-
+        for scorecard, team, agent, satisfied, n, total, n_scored, of_scored, n_vetoes, *in_bands in session.execute(
+            grouped
+        ):
+            _add(teams, team or "—", n, total)
+            _add(agents, agent or "—", n, total)
+            scored += n_scored
+            scored_total += of_scored or 0.0
+            vetoes += n_vetoes or 0
+            bands = [have + (more or 0) for have, more in zip(bands, in_bands)]
+            satisfaction[satisfied or ""] += n
+            scorecards.add(scorecard)
+        trend = _trend(session, account, f)
+        failed, profiles = _itemised(session, account, f)
+        risky = _riskiest(session, account, f, dialect, risk_threshold)
+    for name, sums in ((name, p[name]) for p in profiles.values() for name in CORE_SKILLS if name in p):
+        _add(skills, name, *sums)
+    names = rule_names({f.scorecard} if f.scorecard else scorecards)
+    count = sum(n for n, _ in teams.values())
     return Dashboard(
-        count=len(rows),
-        average=round(mean(scores), 1) if scores else None,
-        vetoes=sum(bool((r.ResultRow.final_data or r.ResultRow.data).get("veto")) for r in rows),
-        bands=[(label, sum(lo <= s < hi for s in scores)) for lo, hi, label in SCORE_BANDS],
-        trend=[(day, round(mean(v), 1), len(v)) for day, v in sorted(by_day.items())],
-        failed_rules=[(rule, names[rule], n) for rule, n in failed.most_common(10)],
-        risky=risky_listed,
-        teams=averages(by_team),
-        agents=averages(by_agent),
-        skills={k: round(mean(v), 3) for k, v in skills.items()},
-        profiles={a: {k: round(mean(v), 3) for k, v in p.items()} for a, p in profiles.items()},
-        satisfaction=dict(satisfaction),
+        count=count,
+        average=round(scored_total / scored, 1) if scored else None,
+        vetoes=vetoes,
+        bands=[(label, n) for (_, _, label), n in zip(SCORE_BANDS, bands)],
+        trend=trend,
+        failed_rules=[
+            (rule, names.get(rule, rule), n) for rule, n in sorted(failed.items(), key=lambda x: (-x[1], x[0]))[:10]
+        ],
+        risky=risky,
+        teams=_averages(teams),
+        agents=_averages(agents),
+        skills={k: round(t / n, 3) for k, (n, t) in skills.items()},
+        profiles={a: {k: round(t / n, 3) for k, (n, t) in p.items()} for a, p in sorted(profiles.items())},
+        satisfaction={k: n for k, n in satisfaction.items() if k},
     )
 
 
