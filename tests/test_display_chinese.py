@@ -38,14 +38,12 @@ def test_export_headers_are_chinese_and_cells_stay_inert():
 def test_xlsx_cells_hold_formula_like_text_as_strings_without_an_apostrophe():
     """A workbook's string cell never runs as a formula: the text is written as uploaded (no visible apostrophe),
     a string cell even where openpyxl would make `=…` a formula, with the quote prefix so an edit keeps it text."""
-    import io
-
     from openpyxl import load_workbook
 
     texts = ["-2+3", "+1+1", "@SUM(1,2)", "=1+1", '=HYPERLINK("http://x")', "-alert('X5')-'", "\t=1", "班组\x07一"]
     score = ["c-1", "=1+1", "-2+3", "在线", None, "core", 90, 90, 100, "否", "", 0.1, "满意", "否"]
     finding = ["c-1", "@SUM(1,2)", "core", "R-1", "名称", "未通过", "轻微", 5, "=cmd|' /C calc'!A0", "说明"]
-    book = load_workbook(io.BytesIO(export.to_xlsx([score] + [[t] + score[1:] for t in texts], [finding])))
+    book = load_workbook(export.to_xlsx([[(score, [finding])] + [([t] + score[1:], []) for t in texts]]))
     cells = [row[0] for row in book["评分"].iter_rows(min_row=3)]
     assert [c.value for c in cells] == [*texts[:-1], "班组一"]
     assert all(c.data_type == "s" for c in cells)

@@ -11,11 +11,11 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from zuoxi import review as reviews  # not `review`: the route `review` below would shadow it
-from zuoxi.report.export import download_name, export_rows, to_csv, to_xlsx
+from zuoxi.report.export import TooManyToExport, download_name, export_rows, read_through, to_csv, to_xlsx
 from zuoxi.store import as_utc
 from zuoxi.store import reviews as stored_reviews
 from zuoxi.store.audit import AuditView, audit_entries, audit_now
@@ -327,14 +327,19 @@ def export(
     which: Literal["scores", "findings"] = "scores",
     signed: Signed = require_role(ANYONE),
 ) -> Response:
-    scores, findings = export_rows(engine, signed.account, f)
+    """The filter's scores (or findings) as CSV, or both as a workbook, streamed; a filter that selects more than one
+    export holds is a 422 asking to narrow it (an export is never cut short)."""
+    try:
+        rows = export_rows(engine, signed.account, f)
+    except TooManyToExport as error:
+        raise HTTPException(422, str(error)) from None
     plain, chinese = download_name(which if kind == "csv" else "both", kind, datetime.now(request.app.state.tz).date())
     # a Chinese name for browsers (RFC 6266 filename*), an ASCII one for the others
     disposition = {"Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(chinese)}"}
     if kind == "csv":
-        return Response(to_csv(scores, findings, which), media_type="text/csv; charset=utf-8", headers=disposition)
-    return Response(
-        to_xlsx(scores, findings),
+        return StreamingResponse(to_csv(rows, which), media_type="text/csv; charset=utf-8", headers=disposition)
+    return StreamingResponse(
+        read_through(to_xlsx(rows)),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers=disposition,
     )
