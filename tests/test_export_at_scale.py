@@ -239,6 +239,10 @@ def test_the_web_export_over_the_limit_is_a_422_in_chinese(varied, db_url, monke
     for url in ("/api/export.csv", "/api/export.csv?which=findings", "/api/export.xlsx"):
         response = client.get(url)
         assert response.status_code == 422 and "缩小筛选范围" in response.json()["detail"], url
+    # the list page's export link, followed by a browser: the refusal is a page, not JSON text
+    page = client.get("/api/export.xlsx", headers={"accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert "缩小筛选范围" in page.text and '"detail"' not in page.text
     narrowed = client.get("/api/export.csv", params={"team": "售后二组"})
     assert narrowed.status_code == 200 and len(narrowed.content.decode("utf-8-sig").splitlines()) - 1 == team
     book = load_workbook(io.BytesIO(client.get("/api/export.xlsx", params={"team": "售后二组"}).content))

@@ -147,8 +147,14 @@ def chinese_detail(status: int, detail: Any) -> Any:
     return None
 
 
+# API downloads the pages link to (the list's 导出): a browser follows the link, so its error must be a page too
+BROWSED_API = ("/api/export.",)
+
+
 def wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+    path = request.url.path
+    browsed = not path.startswith("/api/") or path.startswith(BROWSED_API)
+    return browsed and "text/html" in request.headers.get("accept", "")
 
 
 def _problem(error: Mapping[str, Any]) -> str:
