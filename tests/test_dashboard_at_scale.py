@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from zuoxi import review
 from zuoxi.engines.local import Batch
+from zuoxi.rules.engine import CORE_SKILLS
 from zuoxi.store import Store, as_utc
 from zuoxi.store import queries as Q
 from zuoxi.store.tables import ConversationRow, ResultRow
@@ -172,6 +173,7 @@ def reference(engine, account, f, risk_threshold):
         trend=[(day, round(mean(v), 1), len(v)) for day, v in sorted(by_day.items())],
         failed_rules=[(rule, names[rule], n) for rule, n in sorted(failed.items(), key=lambda x: (-x[1], x[0]))[:10]],
         risky=risky_listed,
+        high_risk=len(risky),
         teams=averages(by_team),
         agents=averages(by_agent),
         skills={k: round(mean(v), 3) for k, v in skills.items()},
@@ -268,3 +270,15 @@ def test_a_search_counts_what_the_list_shows(varied):
         assert Q.dashboard(engine, QA, f).count == len(listed.items) > 0
     ident = listed.items[0].id
     assert Q.dashboard(engine, QA, Q.ConversationFilter(q=ident)).count == 1
+
+
+def test_the_risk_card_counts_every_risky_conversation_and_the_skills_keep_their_order(varied):
+    """The 投诉风险 card showed how many the riskiest list holds (never over 20, 20 of 20,400 at volume), and the skill
+    cards changed places with the filter (kept figures and summed ones came in different orders)."""
+    with Session(varied.engine) as session:
+        risky = session.scalar(select(func.count()).where(ResultRow.main.is_(True), ResultRow.complaint_risk >= 0.0))
+    assert risky > 20
+    for f in (Q.ConversationFilter(), Q.ConversationFilter(score_min=0)):
+        figures = Q.dashboard(varied.engine, QA, f, risk_threshold=0.0)
+        assert figures.high_risk == risky and len(figures.risky) == 20
+        assert list(figures.skills) == list(CORE_SKILLS)

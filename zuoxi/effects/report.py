@@ -127,6 +127,8 @@ def agent_report(
     agent_id = canonical_label(agent_id) or ""
     everyone = replace(f, agent_id=None)
     theirs = recent(engine, account, replace(f, agent_id=agent_id))
+    if not store.any_in_view(engine, account, theirs):
+        raise NotFound(agent_id)
     bounded = replace(everyone, date_from=theirs.date_from, date_to=theirs.date_to)
     observations = store.observations(engine, account, bounded)
     if not any(o.agent_id == agent_id for o in observations):

@@ -97,6 +97,16 @@ def latest_day(engine, account: Account, f: ConversationFilter) -> date | None:
     return as_utc(latest).astimezone(f.tz).date() if latest else None
 
 
+def any_in_view(engine, account: Account, f: ConversationFilter) -> bool:
+    """Whether the filter takes any analysed conversation in view: a page for nobody answers at once (an unknown
+    agent's page read every conversation of the window before saying so)."""
+    query = scoped(
+        select(ConversationRow.key).join(ResultRow, ResultRow.conversation_key == ConversationRow.key), account
+    ).where(*f.where())
+    with Session(engine) as session:
+        return session.scalar(query.limit(1)) is not None
+
+
 def drilled_cases(engine, account: Account) -> list[tuple[str, int, int]]:
     """(case id, attempts, trainees) of the cases drilled by people in view, most drilled first."""
     query = select(TrainingAttempt.case_id, func.count(), func.count(TrainingAttempt.trainee.distinct())).group_by(

@@ -533,7 +533,8 @@ class Dashboard:
     bands: list[tuple[str, int]]
     trend: list[tuple[str, float, int]]  # (day, average, conversations)
     failed_rules: list[tuple[str, str, int]]  # (rule, name, conversations failing it)
-    risky: list[ListedConversation]
+    risky: list[ListedConversation]  # the 20 riskiest
+    high_risk: int  # conversations at or over the risk threshold
     teams: list[tuple[str, int, float]]
     agents: list[tuple[str, int, float]]
     skills: dict[str, float]  # the three core skills over the filter
@@ -575,6 +576,7 @@ def _dashboard_from_stats(
             else:
                 profiles.setdefault(agent or "—", {})[name] = round(t / n, 3)
         risky = _riskiest(session, account, f, engine.dialect.name, risk_threshold)
+        high_risk = _high_risk(session, account, f, engine.dialect.name, risk_threshold)
     failed = sorted(figures.get("rule", {}).items(), key=lambda x: (-x[1][0], x[0]))[:10]
     names = rule_names({scorecard for scorecard in ([f.scorecard] if f.scorecard else _scorecards(engine, cells))})
     return Dashboard(
@@ -585,9 +587,10 @@ def _dashboard_from_stats(
         trend=trend,
         failed_rules=[(rule, names.get(rule, rule), n) for rule, (n, _) in failed],
         risky=risky,
+        high_risk=high_risk,
         teams=teams,
         agents=sorted(agents, key=lambda x: (x[2], x[0])),
-        skills={k: round(t / n, 3) for k, (n, t) in figures.get("skill", {}).items() if k in CORE_SKILLS},
+        skills=_core_skills(figures.get("skill", {})),
         profiles=profiles,
         satisfaction={k: n for k, (n, _) in figures.get("satisfaction", {}).items()},
     )
@@ -626,6 +629,18 @@ def _riskiest(session: Session, account: Account, f: ConversationFilter, dialect
         .limit(20)
     ).all()
     return [_listed_row("s", row) for row in rows]
+
+
+def _core_skills(sums: dict) -> dict[str, float]:
+    """The core skills' averages from their (count, total), always in CORE_SKILLS' order: the cards kept their
+    places whichever way the figures were summed."""
+    return {k: round(sums[k][1] / sums[k][0], 3) for k in CORE_SKILLS if k in sums}
+
+
+def _high_risk(session: Session, account: Account, f: ConversationFilter, dialect: str, threshold: float) -> int:
+    """How many conversations the filter takes are at or over the risk threshold (the card; the list shows 20)."""
+    risky = _matching(account, f, dialect, func.count()).where(ResultRow.complaint_risk >= threshold)
+    return session.scalar(risky.select_from(ResultRow)) or 0
 
 
 def _matching(account: Account, f: ConversationFilter, dialect: str, *columns) -> Select:
@@ -729,23 +744,35 @@ def _dashboard_from_rows(engine, account: Account, f: ConversationFilter, risk_t
         func.count(r.final_score),
         func.sum(r.final_score),
         _count_if(_current_veto()),
+        _count_if(r.complaint_risk >= risk_threshold),
         *(_count_if((r.final_score >= lo) & (r.final_score < hi)) for lo, hi, _ in SCORE_BANDS),
     ).group_by(*labels)
-    scored, scored_total, vetoes, bands = 0, 0.0, 0, [0] * len(SCORE_BANDS)
+    scored, scored_total, vetoes, high_risk, bands = 0, 0.0, 0, 0, [0] * len(SCORE_BANDS)
     teams: dict[str, list] = {}
     agents: dict[str, list] = {}
     skills: dict[str, list] = {}
     satisfaction: Counter[str] = Counter()
     scorecards: set[str] = set()
     with Session(engine) as session:
-        for scorecard, team, agent, satisfied, n, total, n_scored, of_scored, n_vetoes, *in_bands in session.execute(
-            grouped
-        ):
+        for (
+            scorecard,
+            team,
+            agent,
+            satisfied,
+            n,
+            total,
+            n_scored,
+            of_scored,
+            n_vetoes,
+            n_risky,
+            *in_bands,
+        ) in session.execute(grouped):
             _add(teams, team or "—", n, total)
             _add(agents, agent or "—", n, total)
             scored += n_scored
             scored_total += of_scored or 0.0
             vetoes += n_vetoes or 0
+            high_risk += n_risky or 0
             bands = [have + (more or 0) for have, more in zip(bands, in_bands)]
             satisfaction[satisfied or ""] += n
             scorecards.add(scorecard)
@@ -766,9 +793,10 @@ def _dashboard_from_rows(engine, account: Account, f: ConversationFilter, risk_t
             (rule, names.get(rule, rule), n) for rule, n in sorted(failed.items(), key=lambda x: (-x[1], x[0]))[:10]
         ],
         risky=risky,
+        high_risk=high_risk,
         teams=_averages(teams),
         agents=_averages(agents),
-        skills={k: round(t / n, 3) for k, (n, t) in skills.items()},
+        skills=_core_skills(skills),
         profiles={a: {k: round(t / n, 3) for k, (n, t) in p.items()} for a, p in sorted(profiles.items())},
         satisfaction={k: n for k, n in satisfaction.items() if k},
     )
