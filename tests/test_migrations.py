@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from conftest import as_before_0006
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
 from zuoxi.cli import app
@@ -310,7 +310,6 @@ def test_a_sqlite_migration_that_fails_midway_leaves_the_database_as_it_was(tmp_
     """pysqlite begins a transaction only before INSERT, UPDATE or DELETE: the CREATE TABLE of revision 0006's rebuild
     of `results` was committed on its own, so an upgrade that failed after it left an empty `_alembic_tmp_results`,
     and every command then failed (table _alembic_tmp_results already exists). The whole upgrade is one transaction."""
-    from sqlalchemy import create_engine
 
     from zuoxi.store import migrate
 
@@ -386,3 +385,28 @@ def test_a_database_of_revision_0008_gets_the_indexes_reads_at_volume_need(db_ur
             analysed = set(connection.execute(text("SELECT idx FROM sqlite_stat1")).scalars())
         assert {"ix_stats_kind_main", "ix_results_scorecard_risk", "ix_results_main_team_risk"} <= analysed
     engine.dispose()
+
+
+def test_an_upgrade_says_so_while_it_runs(tmp_path, caplog):
+    """`zuoxi serve` on a large database of an older revision was silent for the upgrade's seconds or minutes, as if
+    it hung; an open at the head says nothing."""
+    import logging
+
+    from zuoxi.store.tables import VOLUME_INDEXES
+
+    path = tmp_path / "older.db"
+    Store(str(path)).close()
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        for index in VOLUME_INDEXES:
+            connection.execute(text(f"DROP INDEX IF EXISTS {index.name}"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+    engine.dispose()
+    with caplog.at_level(logging.WARNING, logger="zuoxi.store.migrate"):
+        Store(str(path)).close()
+        assert [r.getMessage() for r in caplog.records] == [
+            f"正在把数据库从版本 0008 升级到 {head()}（数据多时可能要几分钟）…"
+        ]
+        caplog.clear()
+        Store(str(path)).close()
+        assert caplog.records == []

@@ -9,6 +9,7 @@ Migrations check what exists, so they also bring a database made by `create_all`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from functools import cache
 from pathlib import Path
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from zuoxi.store.tables import Base, repair_before_unique_index
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK = 0x7A756F7869  # "zuoxi": one migrating process per PostgreSQL database
@@ -117,6 +120,13 @@ def _upgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
             Base.metadata.create_all(connection)  # a new database: today's tables, nothing to migrate
             command.stamp(cfg, revision)
         elif before != head() or revision != "head":
+            # on stderr where nothing else is set up for logging: a large database's upgrade takes a while, and a
+            # server silent for it looked hung
+            log.warning(
+                "正在把数据库从版本 %s 升级到 %s（数据多时可能要几分钟）…",
+                before,
+                head() if revision == "head" else revision,
+            )
             command.upgrade(cfg, revision)
         Base.metadata.create_all(connection)  # tables of models that no revision creates yet
         return before, MigrationContext.configure(connection).get_current_revision()
