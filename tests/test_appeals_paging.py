@@ -149,6 +149,9 @@ def test_the_page_and_the_api_follow_the_cursors(world, db_url):
 
     first = lead.get("/appeals", params={"status": ""})
     assert first.status_code == 200 and f"共 {len(expected)} 条" in first.text
+    assert '<b aria-current="page">全部</b>' in first.text and 'href="/appeals?status=open">待处理' in first.text
+    opened = lead.get("/appeals")  # the open ones by default: that status is the one marked
+    assert '<b aria-current="page">待处理</b>' in opened.text and 'href="/appeals?status=">全部' in opened.text
     shown = re.findall(r'<tr id="appeal-(\d+)">', first.text)
     assert [int(i) for i in shown] == expected[: stored_reviews.APPEALS_PER_PAGE]
     following = re.search(r'href="/appeals\?([^"]+)" rel="next">下一页', first.text)
