@@ -434,6 +434,22 @@ def test_page_numbers_and_page_size(clients):
     assert len(re.findall(r'<tr><td><a href="/conversations/', page)) == 5
 
 
+def test_a_page_past_the_numbered_ones_is_marked_after_them(clients, monkeypatch):
+    """Page 2,000 of 100,000 conversations said 第 2000/2000 页 above a pager that ended "198 199 200", as if 200
+    were the last; the page shown is now marked after the numbered ones."""
+    from zuoxi.web import pages
+
+    monkeypatch.setattr(pages, "MAX_OFFSET", 10)  # numbered links for the first 10 rows: pages 1 and 2 of 5
+    qa = clients["qa"]
+    assert len(items(qa)) > 20
+    deep = qa.page("/conversations?per_page=5&page=4")
+    pager = deep.split('aria-label="分页"')[1].split("</nav>")[0]
+    assert re.findall(r"<b aria-current=\"page\">(\d+)</b>", pager) == ["4"]
+    assert pager.index('href="/conversations?page=2&amp;per_page=5">2</a>') < pager.index('<b aria-current="page">4')
+    shallow = qa.page("/conversations?per_page=5&page=2")
+    assert shallow.split('aria-label="分页"')[1].count("aria-current") == 1
+
+
 def test_every_page_has_its_own_title(clients):
     qa, admin = clients["qa"], clients["admin"]
     key = key_of(qa, "cp-001")

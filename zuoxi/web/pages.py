@@ -215,6 +215,7 @@ def conversation_list(request: Request, f: Filter, engine: DB, signed: Signed = 
         qs=query_string(f, page=None, per_page=None),
         page_qs=lambda n, **cursor: query_string(f, page=n, **cursor),
         page_numbers=page_numbers(min(page.page, numbered), numbered, last=page.exact and numbered == page.pages),
+        beyond_numbers=page.page > numbered,  # a page past the numbered ones is shown after them, marked
     )
 
 
