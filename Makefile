@@ -39,9 +39,11 @@ bench: install
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/live.py
 
-# 100,000 conversations three ways (local, local processes, Dask): about a quarter of an hour on 2 cores.
+# 100,000 conversations three ways (local, local processes, Dask): about a quarter of an hour on 2 cores; then
+# the pages' and reports' reads of a database that size (bench/volume.py).
 bench-scale: install
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/volume.py
 
 clean:
 	rm -rf $(VENV) build zuoxi.db
