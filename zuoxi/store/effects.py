@@ -7,22 +7,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, tzinfo
 
-from sqlalchemy import JSON, Text, case, cast, func, or_, select, type_coerce
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zuoxi.effects.behaviours import Observation, observation
 from zuoxi.effects.coaching import Drill, Window, Work
 from zuoxi.store import as_utc, canonical_label
 from zuoxi.store.cases import masked_trainee
-from zuoxi.store.queries import ConversationFilter, scoped, trainee_scope
+from zuoxi.store.queries import ConversationFilter, current_data, scoped, trainee_scope
 from zuoxi.store.tables import ConversationRow, ResultRow, TrainingAttempt, User
 from zuoxi.store.users import Account
 
 LOCAL = Account(0, "local", "admin", None, None, None)  # the command line: whoever holds the database sees it all
 ROWS_AT_ONCE = 100  # rows fetched at a time: the decoded results held at once (a result is tens of kB decoded)
-# `final_data` of a result never reviewed, where `final_data or data` takes the machine's: SQL NULL, or the JSON
-# null (or {}) older writers left
-_NO_REVIEW = ("null", "{}")
 
 
 def observations(engine, account: Account, f: ConversationFilter) -> list[Observation]:
@@ -32,8 +29,6 @@ def observations(engine, account: Account, f: ConversationFilter) -> list[Observ
     turns are never decoded, only its `meta`, and only the current version of its result (the
     reviewed one, else the machine's). Observations repeat the same strings, strata and behaviour
     names thousands of times: one copy of each is kept (`_Shared`)."""
-    r = ResultRow
-    current = case((or_(r.final_data.is_(None), cast(r.final_data, Text).in_(_NO_REVIEW)), r.data), else_=r.final_data)
     query = scoped(
         select(
             ConversationRow.key,
@@ -43,8 +38,8 @@ def observations(engine, account: Account, f: ConversationFilter) -> list[Observ
             ConversationRow.channel,
             ConversationRow.turn_count,
             ConversationRow.data["meta"],
-            type_coerce(current, JSON),
-        ).join(r, r.conversation_key == ConversationRow.key),
+            current_data(),
+        ).join(ResultRow, ResultRow.conversation_key == ConversationRow.key),
         account,
     ).where(*f.where())
     share = _Shared()

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Text, case, cast, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from zuoxi.store import as_utc
-from zuoxi.store.queries import ConversationFilter, scoped
+from zuoxi.store.queries import ConversationFilter, current_data, scoped
 from zuoxi.store.tables import ConversationRow, ResultRow
 from zuoxi.store.users import Account
 
@@ -72,7 +72,7 @@ def exported_results(
         _joined(
             *(c.id, c.agent_id, c.team, c.channel, c.started_at),
             *(r.pk, r.scorecard, r.score, r.final_score, r.max_score, r.failed_rules, r.complaint_risk),
-            *(r.satisfaction, r.reviewed, _current().label("data")),
+            *(r.satisfaction, r.reviewed, current_data().label("data")),
         ),
         account,
     )
@@ -100,12 +100,3 @@ def _exported(row) -> ExportedResult:
         bool(row.reviewed),
         row.data,
     )
-
-
-def _current():
-    """A result's current version, chosen in SQL so that only one is decoded: `final_data` (the machine's own JSON
-    again for a result never reviewed, as `save_results` writes it), else the machine's where it is SQL NULL, or the
-    JSON null or {} that older writers left."""
-    r = ResultRow
-    unset = or_(r.final_data.is_(None), cast(r.final_data, Text).in_(("null", "{}")))
-    return case((unset, r.data), else_=r.final_data)

@@ -13,7 +13,23 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, Select, case, extract, false, func, literal_column, or_, select, true
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    case,
+    cast,
+    extract,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.orm import Session, defer
 
 from zuoxi.model import HIGH_RISK, SCORE_BANDS, Conversation, Result
@@ -564,15 +580,12 @@ def _dashboard_from_stats(
             trend = sorted((day, round(t / n, 1), n) for day, _, _, n, t in cells.by(session, StatRow.day))
         else:
             trend = _trend(session, account, f)
-        teams = sorted(
-            ((team or "—", n, round(t / n, 1)) for team, _, _, n, t in cells.by(session, StatRow.team)),
-            key=lambda x: (x[2], x[0]),
-        )
-        agents: list[tuple[str, int, float]] = []
+        teams = {team or "—": [n, t] for team, _, _, n, t in cells.by(session, StatRow.team)}
+        agents: dict[str, list] = {}
         profiles: dict[str, dict[str, float]] = {}
         for agent, kind, name, n, t in sorted(cells.by(session, StatRow.agent_id, ("score", "skill"))):
             if kind == "score":
-                agents.append((agent or "—", n, round(t / n, 1)))
+                agents[agent or "—"] = [n, t]
             else:
                 profiles.setdefault(agent or "—", {})[name] = round(t / n, 3)
         risky = _riskiest(session, account, f, engine.dialect.name, risk_threshold)
@@ -588,8 +601,8 @@ def _dashboard_from_stats(
         failed_rules=[(rule, names.get(rule, rule), n) for rule, (n, _) in failed],
         risky=risky,
         high_risk=high_risk,
-        teams=teams,
-        agents=sorted(agents, key=lambda x: (x[2], x[0])),
+        teams=_averages(teams),
+        agents=_averages(agents),
         skills=_core_skills(figures.get("skill", {})),
         profiles=profiles,
         satisfaction={k: n for k, (n, _) in figures.get("satisfaction", {}).items()},
@@ -670,6 +683,15 @@ def _current_veto():
 
 def _current_skills():
     return case((ResultRow.reviewed == true(), ResultRow.final_data["skills"]), else_=ResultRow.data["skills"])
+
+
+def current_data():
+    """A result's current version as one JSON expression, chosen in SQL so that only one document is decoded:
+    `final_data` (the machine's own JSON again for a result never reviewed, as `save_results` writes it), else the
+    machine's `data` where it is SQL NULL, or the JSON null or {} that older writers left."""
+    r = ResultRow
+    unset = or_(r.final_data.is_(None), cast(r.final_data, Text).in_(("null", "{}")))
+    return type_coerce(case((unset, r.data), else_=r.final_data), JSON)
 
 
 def _count_if(condition):
